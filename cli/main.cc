@@ -1,0 +1,33 @@
+// consentctl: the operator's command line for consentd.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+#include "cli/command.h"
+
+namespace consentd::cli {
+// One line per command; defined in cli/cmd_*.cc.
+void RegisterVersion(CLI::App& app, std::function<int()>& run);
+}  // namespace consentd::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"consentctl: operate and audit a consentd instance"};
+  app.require_subcommand(1);
+  std::function<int()> run;
+  const consentd::cli::Registrar registrars[] = {
+      &consentd::cli::RegisterVersion,
+  };
+  for (auto reg : registrars) reg(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!run) {
+    std::fprintf(stderr, "consentctl: no command given (see --help)\n");
+    return 2;
+  }
+  return run();
+}

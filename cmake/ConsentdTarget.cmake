@@ -1,0 +1,38 @@
+# Common compile settings for every consentd target: C++20, strict warnings
+# (errors unless CONSENTD_WERROR=OFF), frame pointers for profiling.
+function(consentd_target_settings target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+    -Wcast-align -Woverloaded-virtual -Wconversion -Wno-sign-conversion
+    -fno-omit-frame-pointer)
+  if(CONSENTD_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# consentd_library(name SOURCES ... DEPS ...): a static library rooted at
+# the repository top, so includes read "core/status.h".
+function(consentd_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  consentd_target_settings(${name})
+endfunction()
+
+# consentd_test(name SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary
+# registered with ctest per test case.
+function(consentd_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    CONSENTD_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    CONSENTD_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  consentd_target_settings(${name})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+endfunction()

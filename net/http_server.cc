@@ -1,0 +1,316 @@
+// Beast/Asio live only in this translation unit (and the HTTP client's):
+// their headers cost seconds per file to compile.
+#include "net/http_server.h"
+
+#include <atomic>
+#include <unordered_set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace consentd::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+struct Connection {
+  explicit Connection(tcp::socket s) : stream(std::move(s)) {}
+  beast::tcp_stream stream;
+  bool busy = false;  // a request is being handled or its answer written
+};
+
+HttpRequest ToHttpRequest(http::request<http::string_body>&& req,
+                          std::string remote) {
+  HttpRequest out;
+  out.method = std::string(req.method_string());
+  out.target = std::string(req.target());
+  size_t q = out.target.find('?');
+  out.path = out.target.substr(0, q);
+  if (q != std::string::npos) out.query = out.target.substr(q + 1);
+  for (const auto& field : req) {
+    out.headers.emplace_back(std::string(field.name_string()),
+                             std::string(field.value()));
+  }
+  out.body = std::move(req.body());
+  out.remote_address = std::move(remote);
+  return out;
+}
+
+http::response<http::string_body> ToBeastResponse(HttpResponse&& r,
+                                                   unsigned version,
+                                                   bool keep_alive,
+                                                   const std::string& server) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status),
+                                        version};
+  res.set(http::field::server, server);
+  if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) res.insert(k, v);
+  res.body() = std::move(r.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(asio::io_context& io, HttpServerOptions options, Handler handler)
+      : io_(io),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        acceptor_(io) {}
+
+  Status Start() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options_.address, ec);
+    if (ec) return InvalidArgument("bad listen address '" + options_.address + "': " + ec.message());
+    tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Unavailable("cannot listen on " + options_.address + ":" +
+                         std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    accepting_ = true;
+    asio::co_spawn(io_, Accept(shared_from_this()), asio::detached);
+    return Status::Ok();
+  }
+
+  void StopAccepting() {
+    if (!accepting_) return;
+    accepting_ = false;
+    beast::error_code ec;
+    acceptor_.close(ec);
+    // Idle keep-alive connections would otherwise wait for their deadline.
+    for (Connection* c : connections_) {
+      if (!c->busy) c->stream.socket().close(ec);
+    }
+  }
+
+  void Shutdown(std::chrono::milliseconds deadline, std::function<void()> done) {
+    StopAccepting();
+    auto until = std::chrono::steady_clock::now() + deadline;
+    asio::co_spawn(io_, WaitForDrain(shared_from_this(), until, std::move(done)),
+                   asio::detached);
+  }
+
+  std::uint16_t port_ = 0;
+  std::size_t in_flight_ = 0;
+  std::unordered_set<Connection*> connections_;
+  RequestObserver observer_;
+
+ private:
+  static asio::awaitable<void> Accept(std::shared_ptr<Impl> self) {
+    while (self->accepting_) {
+      auto [ec, socket] = co_await self->acceptor_.async_accept(kAwait);
+      if (ec == asio::error::operation_aborted || !self->accepting_) break;
+      if (ec) {
+        // EMFILE and friends: back off briefly instead of spinning.
+        asio::steady_timer t(self->io_, std::chrono::milliseconds(50));
+        co_await t.async_wait(kAwait);
+        continue;
+      }
+      auto conn = std::make_shared<Connection>(std::move(socket));
+      if (self->connections_.size() >= self->options_.max_connections) {
+        asio::co_spawn(self->io_, RefuseOverloaded(self, conn), asio::detached);
+        continue;
+      }
+      asio::co_spawn(self->io_, Session(self, conn), asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> RefuseOverloaded(std::shared_ptr<Impl> self,
+                                                std::shared_ptr<Connection> c) {
+    HttpResponse r = Problem(503, "Service Unavailable",
+                             "too many concurrent connections");
+    r.headers.emplace_back("Retry-After", "1");
+    auto res = ToBeastResponse(std::move(r), 11, false, self->options_.server_name);
+    c->stream.expires_after(std::chrono::seconds(2));
+    co_await http::async_write(c->stream, res, kAwait);
+    beast::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c->stream.socket().close(ec);
+  }
+
+  // Calls the handler and suspends until its Responder is called. If every
+  // copy of the Responder is dropped without a call, the request gets 500
+  // instead of hanging forever.
+  static asio::awaitable<HttpResponse> CallHandler(std::shared_ptr<Impl> self,
+                                                   HttpRequest req) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(HttpResponse)>(
+        [self, req = std::move(req)](auto completion) mutable {
+          using Completion = decltype(completion);
+          struct Once {
+            Once(Completion c, asio::any_io_executor e)
+                : completion(std::move(c)), ex(std::move(e)) {}
+            ~Once() {
+              if (!called.exchange(true)) {
+                Fire(Problem(500, "Internal Server Error", "request was dropped by its handler"));
+              }
+            }
+            void Fire(HttpResponse r) {
+              asio::post(ex, [c = std::make_shared<Completion>(std::move(completion)),
+                              r = std::move(r)]() mutable { (*c)(std::move(r)); });
+            }
+            Completion completion;
+            asio::any_io_executor ex;
+            std::atomic<bool> called{false};
+          };
+          auto ex = asio::get_associated_executor(completion, self->io_.get_executor());
+          auto once = std::make_shared<Once>(std::move(completion), ex);
+          Responder respond = [once](HttpResponse r) {
+            if (!once->called.exchange(true)) once->Fire(std::move(r));
+          };
+          try {
+            self->handler_(std::move(req), std::move(respond));
+          } catch (const std::exception& e) {
+            if (!once->called.exchange(true)) {
+              once->Fire(Problem(500, "Internal Server Error", e.what()));
+            }
+          }
+        },
+        asio::use_awaitable);
+  }
+
+  static asio::awaitable<void> Session(std::shared_ptr<Impl> self,
+                                       std::shared_ptr<Connection> c) {
+    self->connections_.insert(c.get());
+    std::string remote;
+    {
+      beast::error_code ec;
+      auto ep = c->stream.socket().remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string();
+    }
+    beast::flat_buffer buffer;
+    bool first = true;
+    while (self->accepting_ || first) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(self->options_.body_limit);
+      parser.header_limit(static_cast<std::uint32_t>(self->options_.header_limit));
+      c->stream.expires_after(first ? self->options_.read_timeout
+                                    : self->options_.idle_timeout);
+      first = false;
+      auto [ec, n] = co_await http::async_read(c->stream, buffer, parser, kAwait);
+      if (ec == http::error::body_limit) {
+        co_await WriteAndClose(self, c, Problem(413, "Content Too Large",
+            "request body exceeds " + std::to_string(self->options_.body_limit) + " bytes"));
+        break;
+      }
+      if (ec == http::error::header_limit) {
+        co_await WriteAndClose(self, c, Problem(431, "Request Header Fields Too Large",
+                                                "request headers too large"));
+        break;
+      }
+      if (ec == beast::error::timeout) {
+        // A request begun but not finished in time gets 408; an idle
+        // keep-alive connection is simply closed.
+        if (parser.got_some()) {
+          co_await WriteAndClose(self, c, Problem(408, "Request Timeout",
+                                                  "request not received in time"));
+        }
+        break;
+      }
+      if (ec) {
+        if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+            ec != asio::error::operation_aborted && ec != asio::error::connection_reset &&
+            parser.got_some()) {
+          co_await WriteAndClose(self, c, Problem(400, "Bad Request", ec.message()));
+        }
+        break;
+      }
+      auto beast_req = parser.release();
+      const unsigned version = beast_req.version();
+      const bool keep_alive = beast_req.keep_alive();
+      HttpRequest req = ToHttpRequest(std::move(beast_req), remote);
+      HttpRequest summary{req.method, req.target, req.path, req.query, {}, {}, remote};
+
+      c->busy = true;
+      ++self->in_flight_;
+      auto started = std::chrono::steady_clock::now();
+      HttpResponse response = co_await CallHandler(self, std::move(req));
+      const int status = response.status;
+      auto res = ToBeastResponse(std::move(response), version,
+                                 keep_alive && self->accepting_,
+                                 self->options_.server_name);
+      c->stream.expires_after(self->options_.write_timeout);
+      auto [wec, wn] = co_await http::async_write(c->stream, res, kAwait);
+      --self->in_flight_;
+      c->busy = false;
+      if (self->observer_) {
+        self->observer_(summary, status, std::chrono::steady_clock::now() - started);
+      }
+      if (wec || !res.keep_alive()) break;
+    }
+    beast::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c->stream.socket().close(ec);
+    self->connections_.erase(c.get());
+  }
+
+  static asio::awaitable<void> WriteAndClose(std::shared_ptr<Impl> self,
+                                             std::shared_ptr<Connection> c,
+                                             HttpResponse r) {
+    auto res = ToBeastResponse(std::move(r), 11, false, self->options_.server_name);
+    c->stream.expires_after(self->options_.write_timeout);
+    co_await http::async_write(c->stream, res, kAwait);
+  }
+
+  static asio::awaitable<void> WaitForDrain(std::shared_ptr<Impl> self,
+                                            std::chrono::steady_clock::time_point until,
+                                            std::function<void()> done) {
+    asio::steady_timer timer(self->io_);
+    while (self->in_flight_ > 0 && std::chrono::steady_clock::now() < until) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(kAwait);
+    }
+    beast::error_code ec;
+    for (Connection* c : self->connections_) c->stream.socket().close(ec);
+    if (done) done();
+  }
+
+  asio::io_context& io_;
+  HttpServerOptions options_;
+  Handler handler_;
+  tcp::acceptor acceptor_;
+  bool accepting_ = false;
+};
+
+HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options,
+                       Handler handler)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() { impl_->StopAccepting(); }
+
+void HttpServer::SetObserver(RequestObserver observer) {
+  impl_->observer_ = std::move(observer);
+}
+Status HttpServer::Start() { return impl_->Start(); }
+std::uint16_t HttpServer::port() const { return impl_->port_; }
+void HttpServer::StopAccepting() { impl_->StopAccepting(); }
+void HttpServer::Shutdown(std::chrono::milliseconds deadline,
+                          std::function<void()> done) {
+  impl_->Shutdown(deadline, std::move(done));
+}
+std::size_t HttpServer::active_connections() const {
+  return impl_->connections_.size();
+}
+std::size_t HttpServer::in_flight_requests() const { return impl_->in_flight_; }
+
+}  // namespace consentd::net

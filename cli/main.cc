@@ -10,6 +10,7 @@
 namespace consentd::cli {
 // One line per command; defined in cli/cmd_*.cc.
 void RegisterVersion(CLI::App& app, std::function<int()>& run);
+void RegisterCheckConfig(CLI::App& app, std::function<int()>& run);
 }  // namespace consentd::cli
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   const consentd::cli::Registrar registrars[] = {
       &consentd::cli::RegisterVersion,
+      &consentd::cli::RegisterCheckConfig,
   };
   for (auto reg : registrars) reg(app, run);
   try {

@@ -1,27 +1,37 @@
 // The daemon's configuration: typed, validated, immutable once loaded.
 //
 // LoadConfigFile parses YAML into Config and validates every value; on any
-// error it returns InvalidArgument whose message is one or more lines of
-// "FILE:LINE:COLUMN: message" (unknown keys carry a "did you mean" hint).
-// A Config holding only `http` and `store` is valid. Secrets are never
-// inline: keys ending in `_file` name a file, and a bare file name is
-// resolved against $CREDENTIALS_DIRECTORY (systemd LoadCredential=).
+// error it returns InvalidArgument whose message is every error found, one
+// per line, "FILE:LINE:COLUMN: message", sorted by position (unknown keys
+// carry a "did you mean" hint). A Config holding only `http` and `store` is
+// valid. Relative paths (store.path, *_file with a '/') resolve against the
+// directory of the config file, never the working directory. Secrets are
+// never inline: keys ending in `_file` name a file, and a bare file name is
+// resolved against $CREDENTIALS_DIRECTORY (systemd LoadCredential=); the file
+// must exist and be readable at load time, and its content is never read
+// or printed by the loader. docs/configuration.md is the reference.
 //
 // Thread-safety: a loaded Config is a value; share it as
 // shared_ptr<const Config> and swap the pointer on reload.
+//
+// Adding a section: a struct here, a Section<T> table in config.cc (see the
+// toolkit in config/yaml_reader.h), one field in the root table, then the
+// schema (config/consentd.schema.json) and docs; tests/config checks all
+// three agree.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
 namespace consentd::config {
 
 struct HttpConfig {
-  std::string address = "127.0.0.1";
-  std::uint16_t port = 8470;             // http.listen: "ADDRESS:PORT"
+  std::string address = "127.0.0.1";  // IP literal, no brackets
+  std::uint16_t port = 8470;          // http.listen: "ADDRESS:PORT"; 0 = any free port
   std::size_t body_limit_bytes = 1 << 20;
   std::size_t max_connections = 1024;
   std::chrono::milliseconds read_timeout{10000};
@@ -29,37 +39,65 @@ struct HttpConfig {
 };
 
 struct StoreConfig {
-  std::string path;                      // SQLite database file (required)
+  std::string path;  // SQLite database file (required), absolute
 };
 
 enum class LogFormat { kText, kJson };
 
 struct LogConfig {
-  std::string level = "info";            // trace|debug|info|warn|error|critical|off
+  std::string level = "info";  // trace|debug|info|warn|error|critical|off
   LogFormat format = LogFormat::kText;
 };
 
 struct AdminConfig {
-  std::string token_file;                // resolved path; empty: admin API off
+  std::string token_file;  // resolved path; empty: admin API off
 };
 
 struct Config {
-  std::string source_path;               // the file it was loaded from
+  std::string source_path;  // the file it was loaded from
+  std::string base_dir;     // absolute directory relative paths resolve against
   HttpConfig http;
   StoreConfig store;
   LogConfig log;
   AdminConfig admin;
-  std::chrono::milliseconds shutdown_deadline{10000};
+  std::chrono::milliseconds shutdown_deadline{10000};  // shutdown.deadline
+  // Non-fatal findings, formatted like errors ("FILE:LINE:COLUMN: warning: ...").
+  std::vector<std::string> warnings;
+};
+
+struct LoadOptions {
+  // Where bare `*_file` names resolve; empty: against the config's directory.
+  std::string credentials_directory;
+  // Reads $CREDENTIALS_DIRECTORY.
+  static LoadOptions FromEnvironment();
 };
 
 // Loads and validates `path`. Never partially succeeds.
 Result<Config> LoadConfigFile(const std::string& path);
+Result<Config> LoadConfigFile(const std::string& path, const LoadOptions& options);
 
-// Same, from text (tests); `name` stands in for the file name in errors.
+// Same, from text (tests); `name` stands in for the file name in errors, and
+// relative paths resolve against name's directory (the working directory
+// when it has none).
 Result<Config> LoadConfigString(const std::string& yaml, const std::string& name);
+Result<Config> LoadConfigString(const std::string& yaml, const std::string& name,
+                                const LoadOptions& options);
 
-// Resolves a `*_file` value: absolute or ./relative paths as given; a bare
-// name against $CREDENTIALS_DIRECTORY when set, else against `base_dir`.
+// Resolves a `*_file` value: an absolute path as given; a path containing a
+// '/' against `base_dir`; a bare name against $CREDENTIALS_DIRECTORY when
+// set, else against `base_dir`. Does not touch the file.
 std::string ResolveSecretPath(const std::string& value, const std::string& base_dir);
+
+// Reads a secret from a file named by a `*_file` key (already resolved by
+// the loader): its content less one trailing "\n" or "\r\n". Errors name
+// the path, never the content. Call it when the secret is needed (e.g. at
+// start and reload), not at every use.
+Result<std::string> LoadSecret(const std::string& path);
+
+// Every key path the loader accepts, from the loader's own tables, e.g.
+// "http", "http.listen", ... (lists as "x[].y", named maps as "x.*.y").
+std::vector<std::string> AcceptedKeyPaths();
+// The subset that must be present where its parent is ("store", "store.path").
+std::vector<std::string> RequiredKeyPaths();
 
 }  // namespace consentd::config

@@ -55,6 +55,10 @@ struct ProofEntry {
   // Personal evidence in clear (address, ip, user_agent, form fields...).
   // Encrypted before it is stored; empty after crypto-shredding.
   std::map<std::string, std::string> evidence;
+  // ISO/IEC TS 27560 record id: unique per entry, assigned by the proof-log
+  // writer if empty; with `sequence` it is the evidence cipher's associated
+  // data, so ciphertext cannot be moved to another entry.
+  std::string record_id;
 };
 
 }  // namespace consentd

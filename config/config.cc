@@ -1,0 +1,223 @@
+// The daemon's sections, as tables for the toolkit in config/yaml_reader.h.
+// The tables are the single list of accepted keys (AcceptedKeyPaths()).
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/diagnostics.h"
+#include "config/yaml_reader.h"
+
+namespace consentd::config {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+
+constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                        "error", "critical", "off"};
+constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
+
+const Section<HttpConfig>& HttpSection() {
+  static const Section<HttpConfig> s(
+      "http",
+      {
+          Field<HttpConfig>{"listen", Presence::kOptional,
+                            [](const YAML::Node& n, ReadContext& c, HttpConfig& out) {
+                              if (auto a = ReadListenAddress(n, c)) {
+                                out.address = a->address;
+                                out.port = a->port;
+                              }
+                            }},
+          ValueField<HttpConfig>("body_limit", Presence::kOptional, &HttpConfig::body_limit_bytes,
+                                 [](const YAML::Node& n, ReadContext& c) {
+                                   return ReadByteSize(n, c, 1, 1ULL << 30);
+                                 }),
+          ValueField<HttpConfig>(
+              "max_connections", Presence::kOptional, &HttpConfig::max_connections,
+              [](const YAML::Node& n, ReadContext& c) { return ReadInteger(n, c, 1, 100000); }),
+          ValueField<HttpConfig>("read_timeout", Presence::kOptional, &HttpConfig::read_timeout,
+                                 [](const YAML::Node& n, ReadContext& c) {
+                                   return ReadDuration(n, c, milliseconds(1), hours(1));
+                                 }),
+          ValueField<HttpConfig>("idle_timeout", Presence::kOptional, &HttpConfig::idle_timeout,
+                                 [](const YAML::Node& n, ReadContext& c) {
+                                   return ReadDuration(n, c, milliseconds(1), hours(24));
+                                 }),
+      });
+  return s;
+}
+
+const Section<StoreConfig>& StoreSection() {
+  static const Section<StoreConfig> s(
+      "store",
+      {
+          ValueField<StoreConfig>("path", Presence::kRequired, &StoreConfig::path, ReadPath),
+      });
+  return s;
+}
+
+const Section<LogConfig>& LogSection() {
+  static const Section<LogConfig> s(
+      "log",
+      {
+          ValueField<LogConfig>(
+              "level", Presence::kOptional, &LogConfig::level,
+              [](const YAML::Node& n, ReadContext& c) { return ReadChoice(n, c, kLogLevels); }),
+          Field<LogConfig>{"format", Presence::kOptional,
+                           [](const YAML::Node& n, ReadContext& c, LogConfig& out) {
+                             if (auto f = ReadChoice(n, c, kLogFormats)) {
+                               out.format = *f == "json" ? LogFormat::kJson : LogFormat::kText;
+                             }
+                           }},
+      });
+  return s;
+}
+
+const Section<AdminConfig>& AdminSection() {
+  static const Section<AdminConfig> s(
+      "admin", {
+                   ValueField<AdminConfig>("token_file", Presence::kOptional,
+                                           &AdminConfig::token_file, ReadSecretFile),
+               });
+  return s;
+}
+
+// `shutdown:` is a section in the file but one field of Config.
+struct ShutdownConfig {
+  milliseconds deadline{10000};
+};
+
+const Section<ShutdownConfig>& ShutdownSection() {
+  static const Section<ShutdownConfig> s(
+      "shutdown",
+      {
+          ValueField<ShutdownConfig>("deadline", Presence::kOptional, &ShutdownConfig::deadline,
+                                     [](const YAML::Node& n, ReadContext& c) {
+                                       return ReadDuration(n, c, milliseconds(0), minutes(10));
+                                     }),
+      });
+  return s;
+}
+
+const Section<Config>& RootSection() {
+  static const Section<Config> s(
+      "", {
+              SectionField<Config>("http", Presence::kOptional, HttpSection(), &Config::http),
+              SectionField<Config>("store", Presence::kRequired, StoreSection(), &Config::store),
+              SectionField<Config>("log", Presence::kOptional, LogSection(), &Config::log),
+              SectionField<Config>("admin", Presence::kOptional, AdminSection(), &Config::admin),
+              Field<Config>{"shutdown", Presence::kOptional,
+                            [](const YAML::Node& n, ReadContext& c, Config& out) {
+                              ShutdownConfig shutdown{out.shutdown_deadline};
+                              ShutdownSection().Read(n, c, shutdown);
+                              out.shutdown_deadline = shutdown.deadline;
+                            },
+                            Shape::kMapping, &ShutdownSection()},
+          });
+  return s;
+}
+
+std::string AbsoluteDir(const std::string& file) {
+  std::error_code ec;
+  fs::path dir = fs::path(file).parent_path();
+  fs::path abs = fs::absolute(dir.empty() ? fs::path(".") : dir, ec);
+  if (ec) return dir.empty() ? "." : dir.string();
+  return abs.lexically_normal().string();
+}
+
+}  // namespace
+
+LoadOptions LoadOptions::FromEnvironment() {
+  LoadOptions o;
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr) {
+    o.credentials_directory = dir;
+  }
+  return o;
+}
+
+Result<Config> LoadConfigString(const std::string& yaml, const std::string& name,
+                                const LoadOptions& options) {
+  Diagnostics diag(name);
+  ReadContext ctx{diag, AbsoluteDir(name), options.credentials_directory};
+  Config config;
+  config.source_path = name;
+  config.base_dir = ctx.base_dir;
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    if (!root.IsDefined() || root.IsNull()) {
+      diag.Error({1, 1}, "the configuration is empty: expected a mapping with at least 'store'");
+    } else {
+      ctx.key_at = {1, 1};
+      RootSection().Read(root, ctx, config);
+    }
+  } catch (const YAML::Exception& e) {
+    // Syntax error: yaml-cpp stops at the first one.
+    Position at = PositionOf(e.mark);
+    if (at.line == 0) at = {1, 1};
+    diag.Error(at, "YAML syntax error: " + e.msg);
+  }
+  CONSENTD_RETURN_IF_ERROR(diag.ToStatus());
+  config.warnings = diag.WarningLines();
+  return config;
+}
+
+Result<Config> LoadConfigString(const std::string& yaml, const std::string& name) {
+  return LoadConfigString(yaml, name, LoadOptions::FromEnvironment());
+}
+
+Result<Config> LoadConfigFile(const std::string& path, const LoadOptions& options) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return InvalidArgument(path + ": is a directory, not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    return InvalidArgument(path + ": cannot open: " + std::strerror(err));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return InvalidArgument(path + ": cannot read");
+  return LoadConfigString(text.str(), path, options);
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  return LoadConfigFile(path, LoadOptions::FromEnvironment());
+}
+
+std::string ResolveSecretPath(const std::string& value, const std::string& base_dir) {
+  return ResolveSecretFile(value, base_dir, LoadOptions::FromEnvironment().credentials_directory);
+}
+
+Result<std::string> LoadSecret(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    return Unavailable("cannot open secret file " + path + ": " + std::strerror(err));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Unavailable("cannot read secret file " + path);
+  std::string secret = text.str();
+  if (secret.ends_with("\r\n")) {
+    secret.resize(secret.size() - 2);
+  } else if (secret.ends_with('\n')) {
+    secret.pop_back();
+  }
+  if (secret.empty()) return InvalidArgument("secret file " + path + " is empty");
+  return secret;
+}
+
+std::vector<std::string> AcceptedKeyPaths() { return KeyPaths(RootSection()); }
+
+std::vector<std::string> RequiredKeyPaths() { return KeyPaths(RootSection(), true); }
+
+}  // namespace consentd::config

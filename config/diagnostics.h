@@ -1,0 +1,56 @@
+// Diagnostics: collects every error and warning found while reading one
+// configuration file, so a single pass reports them all.
+//
+// Each entry reads "FILE:LINE:COLUMN: message" (1-based line and column);
+// warnings read "FILE:LINE:COLUMN: warning: message". An entry without a
+// position (e.g. the file cannot be opened) reads "FILE: message".
+// Lines() returns entries sorted by position (stable for equal positions).
+// Thread-compatible: one Diagnostics per load, not shared between threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace consentd::config {
+
+// A position in the file, 1-based. line == 0 means "no position".
+struct Position {
+  int line = 0;
+  int column = 0;
+};
+
+class Diagnostics {
+ public:
+  explicit Diagnostics(std::string file) : file_(std::move(file)) {}
+
+  void Error(Position at, std::string message);
+  void Warning(Position at, std::string message);
+
+  bool has_errors() const { return error_count_ > 0; }
+  const std::string& file() const { return file_; }
+
+  // Errors and warnings, formatted, sorted by position.
+  std::vector<std::string> Lines() const;
+  // Warnings only, formatted, sorted by position.
+  std::vector<std::string> WarningLines() const;
+  // OK when there is no error; else InvalidArgument whose message is every
+  // error line (sorted, joined by '\n'; warnings are left out).
+  Status ToStatus() const;
+
+ private:
+  struct Entry {
+    Position at;
+    bool warning;
+    std::string message;
+  };
+  std::string Format(const Entry& e) const;
+  std::vector<Entry> Sorted() const;
+
+  std::string file_;
+  std::vector<Entry> entries_;
+  int error_count_ = 0;
+};
+
+}  // namespace consentd::config

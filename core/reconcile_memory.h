@@ -1,0 +1,76 @@
+// The two memories the reconciler consults besides the subject's state:
+// what consentd itself wrote to each system (echo memory, DESIGN.md §2
+// rule 5) and the tombstones of erased subjects (rule 4).
+//
+// Plain data: the store loads the relevant rows into these before calling
+// Reconcile and persists the Decision's updates in the same transaction.
+// Not thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace consentd {
+
+// "consentd wrote `value` for `key` to `system` at `written_at`".
+// key: ConsentKeyString(key) for consents, BlockEchoKey(...) (core/reconciler.h)
+// for blocks.
+// value: the status name for consents, "set"/"cleared" for blocks.
+struct EchoRecord {
+  std::string system;
+  std::string key;
+  std::string value;
+  TimestampMs written_at = 0;
+
+  bool operator==(const EchoRecord&) const = default;
+};
+
+// At most one record per (system, key): the last thing consentd wrote.
+class EchoMemory {
+ public:
+  void Remember(EchoRecord record);
+  void Forget(std::string_view system, std::string_view key);
+  // nullptr if consentd has written nothing for (system, key).
+  const EchoRecord* Find(std::string_view system, std::string_view key) const;
+  std::size_t size() const { return records_.size(); }
+
+ private:
+  std::map<std::pair<std::string, std::string>, EchoRecord, std::less<>> records_;
+};
+
+// An erased subject: its id, the keyed hashes of its identifiers, and the
+// capture time of the erasure request.
+struct Tombstone {
+  std::string subject;
+  std::set<std::string> identifier_hashes;
+  TimestampMs erased_at = 0;
+
+  bool operator==(const Tombstone&) const = default;
+};
+
+struct TombstoneMatch {
+  TimestampMs erased_at = 0;  // the latest matching erasure
+  bool same_subject = false;  // a matching tombstone has this subject id
+};
+
+class Tombstones {
+ public:
+  void Add(Tombstone tombstone);
+  // The tombstones matching `subject` by id or any of `hashes`; nullopt if
+  // none does.
+  std::optional<TombstoneMatch> Match(std::string_view subject,
+                                      const std::set<std::string>& hashes) const;
+  const std::vector<Tombstone>& entries() const { return entries_; }
+
+ private:
+  std::vector<Tombstone> entries_;
+};
+
+}  // namespace consentd

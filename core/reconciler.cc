@@ -1,0 +1,527 @@
+#include "core/reconciler.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/keyed_hash.h"
+#include "core/ordering.h"
+
+namespace consentd {
+namespace {
+
+constexpr std::string_view kBlockSet = "set";
+constexpr std::string_view kBlockCleared = "cleared";
+constexpr std::string_view kErased = "erased";
+
+std::string_view BlockValue(bool active) { return active ? kBlockSet : kBlockCleared; }
+
+std::string_view WriteKindName(WriteKind kind) {
+  switch (kind) {
+    case WriteKind::kConsent:
+      return "consent";
+    case WriteKind::kBlock:
+      return "block";
+    case WriteKind::kErasure:
+      return "erasure";
+  }
+  return "unknown";
+}
+
+std::string IdempotencyKey(const Write& w, std::string_view key) {
+  std::string text = w.target;
+  for (std::string_view part : {WriteKindName(w.kind), key, std::string_view(w.desired)}) {
+    text.push_back('\x1f');
+    text.append(part);
+  }
+  text.push_back('\x1f');
+  text += std::to_string(w.occurred_at);
+  return Sha256Hex(text);
+}
+
+// Everything Reconcile needs, and the Decision it builds.
+class Decider {
+ public:
+  Decider(const Change& change, const SubjectState& state, const EchoMemory& echoes,
+          const Tombstones& tombstones, const Policy& policy)
+      : c_(change), s_(state), echoes_(echoes), tombstones_(tombstones), p_(policy) {}
+
+  Decision Run() {
+    if (std::string why = Invalid(); !why.empty()) {
+      return Finish(Outcome::kRejectedInvalid, why, ProofKind::kRejected, false);
+    }
+    if (std::optional<Decision> erased = CheckErasure()) return std::move(*erased);
+    switch (c_.kind) {
+      case ChangeKind::kConsent:
+        return DecideConsent();
+      case ChangeKind::kBlockSet:
+      case ChangeKind::kBlockCleared:
+        return DecideBlock();
+      case ChangeKind::kErasure:
+        return DecideErasure();
+      case ChangeKind::kTargetDeleted:
+        return DecideTargetDeleted();
+    }
+    return Finish(Outcome::kRejectedInvalid, "unknown change kind", ProofKind::kRejected, false);
+  }
+
+ private:
+  const std::string& subject() const { return c_.key.subject; }
+  const std::string& source() const { return c_.provenance.source_system; }
+  TimestampMs occurred_at() const { return c_.provenance.occurred_at; }
+
+  std::string Invalid() const {
+    if (subject().empty()) return "change has no subject";
+    if (source().empty()) return "change has no source system";
+    if (!s_.subject.empty() && s_.subject != subject()) return "state is for another subject";
+    if (c_.kind == ChangeKind::kConsent) {
+      if (c_.key.topic.empty() || c_.key.channel.empty()) {
+        return "consent change needs topic and channel";
+      }
+      if (!c_.legal_basis.empty() && !IsKnownLegalBasis(c_.legal_basis)) {
+        return "unknown legal basis '" + c_.legal_basis + "'";
+      }
+    }
+    if (c_.kind == ChangeKind::kBlockSet || c_.kind == ChangeKind::kBlockCleared) {
+      const bool all = c_.scope.kind == BlockScope::Kind::kAll;
+      if (all != c_.scope.value.empty()) return "block scope value missing or unexpected";
+    }
+    return {};
+  }
+
+  // Rule 4. nullopt: not concerned by an erasure, decide normally.
+  std::optional<Decision> CheckErasure() {
+    std::optional<TombstoneMatch> match = tombstones_.Match(subject(), c_.identifier_hashes);
+    if (s_.erased_at) {
+      if (!match) match = TombstoneMatch{*s_.erased_at, true};
+      match->erased_at = std::max(match->erased_at, *s_.erased_at);
+      match->same_subject = true;
+    }
+    if (!match) return std::nullopt;
+    const std::string at = std::to_string(match->erased_at);
+    if (occurred_at() <= match->erased_at) {
+      return Finish(Outcome::kDroppedErased,
+                    "identity erased at " + at + "; change captured at " +
+                        std::to_string(occurred_at()) + " is not after it",
+                    ProofKind::kRejected, false);
+    }
+    if (!match->same_subject) return std::nullopt;  // a fresh subject: decide normally
+    const bool signup = c_.kind == ChangeKind::kConsent && (c_.status == ConsentStatus::kGranted ||
+                                                            c_.status == ConsentStatus::kPending);
+    if (signup) {
+      Decision d;
+      d.outcome = Outcome::kNewSubjectRequired;
+      d.reason = "sign-up after erasure at " + at + ": reconcile again under a new subject";
+      return d;  // no entries: the re-run under the new subject logs it
+    }
+    return Finish(Outcome::kDroppedErased,
+                  "subject erased at " + at + "; only a new sign-up starts a new subject",
+                  ProofKind::kRejected, false);
+  }
+
+  bool AcceptsSource(const std::map<std::string, Direction>& systems) const {
+    if (p_.local_sources.contains(source())) return true;
+    const auto it = systems.find(source());
+    return it != systems.end() && AcceptsFrom(it->second);
+  }
+
+  // Rule 5. True if the change is consentd's own write coming back; forgets
+  // the memory when the system reports something else after the write.
+  bool IsEcho(const std::string& key, std::string_view value) {
+    const EchoRecord* echo = echoes_.Find(source(), key);
+    if (echo == nullptr || occurred_at() < echo->written_at - p_.skew_window_ms) return false;
+    if (echo->value == value) {
+      d_.reason = "echo of consentd's write of '" + echo->value + "' to " + source() + " at " +
+                  std::to_string(echo->written_at);
+      return true;
+    }
+    d_.forget_echoes.push_back(EchoRecord{source(), key, {}, 0});
+    return false;
+  }
+
+  // ---- consent -----------------------------------------------------------
+
+  Decision DecideConsent() {
+    const TopicPolicy* topic = p_.FindTopic(c_.key.topic);
+    if (topic == nullptr) return Unmapped("topic '" + c_.key.topic + "' is not mapped");
+    if (!topic->channels.contains(c_.key.channel)) {
+      return Unmapped("channel '" + c_.key.channel + "' is not mapped for topic '" + c_.key.topic +
+                      "'");
+    }
+    if (!AcceptsSource(topic->systems)) {
+      return Unmapped("'" + source() + "' is not an inbound source for topic '" + c_.key.topic +
+                      "'");
+    }
+    const std::string key = ConsentKeyString(c_.key);
+    const ConsentRecord* cur = s_.FindConsent(c_.key);
+    const ConsentStatus cur_status = cur ? cur->status : ConsentStatus::kNotAsked;
+    if (IsEcho(key, ConsentStatusName(c_.status))) {
+      return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_status, cur_status);
+    }
+
+    ConsentRecord cand{c_.key,    c_.status,         c_.legal_basis,
+                       c_.method, c_.notice_version, c_.provenance};
+    // Rule 1: a grant without the evidence the topic needs is only pending.
+    const bool held = cand.status == ConsentStatus::kGranted && topic->requires_double_opt_in &&
+                      cand.method != ConsentMethod::kDoubleOptIn;
+    if (held) cand.status = ConsentStatus::kPending;
+    if (cand.legal_basis.empty() &&
+        (cand.status == ConsentStatus::kGranted || cand.status == ConsentStatus::kPending)) {
+      cand.legal_basis = std::string(kLegalBasisConsent);
+    }
+
+    if (cur != nullptr) {
+      const auto cmp = CompareConsentVersions(cand, *cur, p_.skew_window_ms);
+      if (cmp == 0) {
+        return Finish(Outcome::kDuplicate, "same version as the current state",
+                      ProofKind::kSuperseded, true, cur_status, cur_status);
+      }
+      if (cmp < 0) {
+        std::string why = LostReason(cur->provenance.occurred_at, ConsentStatusName(cand.status),
+                                     ConsentStatusName(cur_status));
+        // The source is newer but lost a tie: it now disagrees with the
+        // canonical state, so tell it (absolute state, answering this event).
+        if (occurred_at() >= cur->provenance.occurred_at && cand.status != cur_status &&
+            SourceWritable(topic->systems)) {
+          AddConsentWrite(source(), *cur, cand.status, occurred_at(), key);
+        }
+        return Finish(Outcome::kSuperseded, why, ProofKind::kSuperseded, true, cur_status,
+                      cur_status);
+      }
+    }
+
+    d_.consent = cand;
+    if (cand.status != cur_status) {
+      for (const auto& [system, direction] : topic->systems) {
+        if (system == source() || !WritesTo(direction)) continue;
+        AddConsentWrite(system, cand, cur_status, cand.provenance.occurred_at, key);
+      }
+    }
+    if (held) {
+      return Finish(Outcome::kHeldPending,
+                    "grant without double opt-in confirmation held as pending",
+                    ProofKind::kHeldPending, true, cur_status, cand.status);
+    }
+    return Finish(Outcome::kApplied, "latest capture time wins", ProofKind::kDecided, true,
+                  cur_status, cand.status);
+  }
+
+  bool SourceWritable(const std::map<std::string, Direction>& systems) const {
+    const auto it = systems.find(source());
+    return it != systems.end() && WritesTo(it->second);
+  }
+
+  // Adds the write of `desired` to `target`, applying the target's
+  // constraints (rule 7). `target_has` is what the target is believed to
+  // hold now.
+  void AddConsentWrite(const std::string& target, const ConsentRecord& desired,
+                       ConsentStatus target_has, TimestampMs answers, const std::string& key) {
+    const TargetConstraints limits = p_.ConstraintsFor(target);
+    Write w;
+    w.target = target;
+    w.kind = WriteKind::kConsent;
+    w.subject = subject();
+    w.consent = desired;
+    w.occurred_at = answers;
+    if (limits.resubscribe_via_pending && desired.status == ConsentStatus::kGranted &&
+        IsRestrictive(target_has)) {
+      w.consent.status = ConsentStatus::kPending;
+      w.reconsent = true;
+    }
+    w.desired = std::string(ConsentStatusName(w.consent.status));
+    w.idempotency_key = IdempotencyKey(w, key);
+    if (BlockedAtTarget(w)) return;
+    if (w.reconsent) {
+      ProofEntry e = Entry(ProofKind::kReconsentRequired, false);
+      e.old_status = ConsentStatusName(target_has);
+      e.new_status = w.desired;
+      e.reason = target + " cannot re-subscribe directly: re-consent written as pending";
+      d_.proof.push_back(std::move(e));
+    }
+    Emit(std::move(w), key);
+  }
+
+  // ---- blocks ------------------------------------------------------------
+
+  Decision DecideBlock() {
+    const BlockScope& scope = c_.scope;
+    if (scope.kind == BlockScope::Kind::kChannel && !p_.IsChannelMapped(scope.value)) {
+      return Unmapped("channel '" + scope.value + "' is not mapped");
+    }
+    if (scope.kind == BlockScope::Kind::kTopic && p_.FindTopic(scope.value) == nullptr) {
+      return Unmapped("topic '" + scope.value + "' is not mapped");
+    }
+    if (!AcceptsSource(p_.block_systems)) {
+      return Unmapped("'" + source() + "' is not an inbound source for blocks");
+    }
+    const bool set = c_.kind == ChangeKind::kBlockSet;
+    const std::string key = BlockEchoKey(subject(), scope);
+    const auto it = s_.blocks.find(scope);
+    const BlockRecord* cur = it == s_.blocks.end() ? nullptr : &it->second;
+    const std::string cur_value = cur ? std::string(BlockValue(cur->active)) : std::string();
+    if (IsEcho(key, BlockValue(set))) {
+      return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_value, cur_value);
+    }
+
+    BlockRecord cand;
+    cand.subject = subject();
+    cand.scope = scope;
+    cand.active = set;
+    cand.reason = c_.block_reason;
+    cand.since = occurred_at();
+    cand.until = set ? c_.block_until : 0;
+    cand.provenance = c_.provenance;
+
+    if (cur != nullptr) {
+      const auto cmp = CompareBlockVersions(cand, *cur, p_.skew_window_ms);
+      if (cmp == 0) {
+        return Finish(Outcome::kDuplicate, "same version as the current state",
+                      ProofKind::kSuperseded, true, cur_value, cur_value);
+      }
+      if (cmp < 0) {
+        std::string why = LostReason(cur->provenance.occurred_at, BlockValue(set), cur_value);
+        if (occurred_at() >= cur->provenance.occurred_at && set != cur->active &&
+            SourceWritable(p_.block_systems)) {
+          AddBlockWrite(source(), *cur, occurred_at(), key);
+        }
+        return Finish(Outcome::kSuperseded, why, ProofKind::kSuperseded, true, cur_value,
+                      cur_value);
+      }
+    }
+
+    d_.block = cand;
+    const bool was_active = cur != nullptr && cur->active;
+    if (set != was_active) {
+      for (const auto& [system, direction] : p_.block_systems) {
+        if (system == source() || !WritesTo(direction)) continue;
+        AddBlockWrite(system, cand, cand.provenance.occurred_at, key);
+      }
+    }
+    return Finish(Outcome::kApplied, set ? "block set" : "block cleared", ProofKind::kDecided, true,
+                  cur_value, std::string(BlockValue(set)));
+  }
+
+  void AddBlockWrite(const std::string& target, const BlockRecord& desired, TimestampMs answers,
+                     const std::string& key) {
+    Write w;
+    w.target = target;
+    w.kind = WriteKind::kBlock;
+    w.subject = subject();
+    w.block = desired;
+    w.desired = std::string(BlockValue(desired.active));
+    w.occurred_at = answers;
+    w.idempotency_key = IdempotencyKey(w, key);
+    if (BlockedAtTarget(w)) return;
+    Emit(std::move(w), key);
+  }
+
+  // ---- erasure and deletion ---------------------------------------------
+
+  Decision DecideErasure() {
+    Tombstone t;
+    t.subject = subject();
+    t.identifier_hashes = s_.identifier_hashes;
+    t.identifier_hashes.insert(c_.identifier_hashes.begin(), c_.identifier_hashes.end());
+    t.erased_at = occurred_at();
+    d_.erase_subject = true;
+    d_.tombstone = std::move(t);
+    for (const auto& [system, direction] : p_.block_systems) {
+      if (system == source() || !WritesTo(direction)) continue;
+      Write w;
+      w.target = system;
+      w.kind = WriteKind::kErasure;
+      w.subject = subject();
+      w.desired = std::string(kErased);
+      w.occurred_at = occurred_at();
+      w.idempotency_key = IdempotencyKey(w, subject());
+      d_.writes.push_back(std::move(w));  // no echo memory: the subject is gone
+    }
+    return Finish(Outcome::kApplied, "erasure requested: terminal", ProofKind::kErasureRequested,
+                  false);
+  }
+
+  Decision DecideTargetDeleted() {
+    const auto it = s_.deleted_at_target.find(source());
+    if (it != s_.deleted_at_target.end() && it->second <= occurred_at()) {
+      return Finish(Outcome::kDuplicate, "already recorded as deleted at " + source(),
+                    ProofKind::kSuperseded, false);
+    }
+    d_.target_deleted = TargetDeletion{source(), occurred_at()};
+    return Finish(Outcome::kApplied, "record permanently deleted at " + source(),
+                  ProofKind::kObserved, false);
+  }
+
+  // ---- shared ------------------------------------------------------------
+
+  // Rule 7: a permanently deleted record cannot be re-added. Records the
+  // refusal (visible, never retried) and returns true.
+  bool BlockedAtTarget(const Write& w) {
+    if (!s_.deleted_at_target.contains(w.target) ||
+        !p_.ConstraintsFor(w.target).deletion_is_permanent) {
+      return false;
+    }
+    ProofEntry e = Entry(ProofKind::kBlockedByTarget, false);
+    e.new_status = w.desired;
+    e.reason = "record permanently deleted at " + w.target + ": it cannot be re-added";
+    d_.proof.push_back(std::move(e));
+    d_.blocked_by_target.push_back(w);
+    return true;
+  }
+
+  void Emit(Write w, const std::string& key) {
+    d_.remember_echoes.push_back(EchoRecord{w.target, key, w.desired, c_.provenance.recorded_at});
+    d_.writes.push_back(std::move(w));
+  }
+
+  std::string LostReason(TimestampMs cur_at, std::string_view reported,
+                         std::string_view current) const {
+    const std::string head = "reported '" + std::string(reported) + "' captured at " +
+                             std::to_string(occurred_at()) + " ";
+    if (occurred_at() < cur_at) {
+      return head + "is older than the current '" + std::string(current) + "' captured at " +
+             std::to_string(cur_at);
+    }
+    return head + "loses to the current '" + std::string(current) + "' captured at " +
+           std::to_string(cur_at) + ": the restrictive side wins within the skew window";
+  }
+
+  Decision Unmapped(std::string why) {
+    return Finish(Outcome::kRejectedUnmapped, std::move(why), ProofKind::kRejected, false);
+  }
+
+  // The proof entry for this change. Evidence (personal data) only when
+  // the change is kept; addresses only ever go into evidence.
+  ProofEntry Entry(ProofKind kind, bool with_evidence) const {
+    ProofEntry e;
+    e.recorded_at = c_.provenance.recorded_at;
+    e.occurred_at = occurred_at();
+    e.subject = subject();
+    e.kind = kind;
+    e.source_system = source();
+    e.source_event_id = c_.provenance.source_event_id;
+    e.signature_scheme = c_.signature_scheme;
+    e.mapping_hash = c_.mapping_hash;
+    std::string address;
+    if (c_.kind == ChangeKind::kConsent) {
+      e.topic = c_.key.topic;
+      e.channel = c_.key.channel;
+      e.legal_basis = c_.legal_basis;
+      e.method = ConsentMethodName(c_.method);
+      e.notice_version = c_.notice_version;
+      address = c_.key.address;
+    } else if (c_.kind == ChangeKind::kBlockSet || c_.kind == ChangeKind::kBlockCleared) {
+      if (c_.scope.kind == BlockScope::Kind::kTopic) e.topic = c_.scope.value;
+      if (c_.scope.kind == BlockScope::Kind::kChannel) e.channel = c_.scope.value;
+      if (c_.scope.kind == BlockScope::Kind::kAddress) address = c_.scope.value;
+    }
+    if (with_evidence) {
+      e.evidence = c_.evidence;
+      if (!address.empty()) e.evidence["address"] = address;
+    }
+    return e;
+  }
+
+  Decision Finish(Outcome outcome, std::string why, ProofKind kind, bool keep,
+                  std::string_view old_status = {}, std::string_view new_status = {}) {
+    ProofEntry e = Entry(kind, keep);
+    e.old_status = old_status;
+    e.new_status = new_status;
+    e.reason = why;
+    // The decision entry comes first, then per-target entries.
+    d_.proof.insert(d_.proof.begin(), std::move(e));
+    d_.outcome = outcome;
+    d_.reason = std::move(why);
+    if (keep) d_.identifier_hashes = c_.identifier_hashes;
+    return std::move(d_);
+  }
+  Decision Finish(Outcome outcome, std::string why, ProofKind kind, bool keep,
+                  ConsentStatus old_status, ConsentStatus new_status) {
+    return Finish(outcome, std::move(why), kind, keep, ConsentStatusName(old_status),
+                  ConsentStatusName(new_status));
+  }
+
+  const Change& c_;
+  const SubjectState& s_;
+  const EchoMemory& echoes_;
+  const Tombstones& tombstones_;
+  const Policy& p_;
+  Decision d_;
+};
+
+}  // namespace
+
+std::string_view OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kApplied:
+      return "applied";
+    case Outcome::kHeldPending:
+      return "held_pending";
+    case Outcome::kSuperseded:
+      return "superseded";
+    case Outcome::kDuplicate:
+      return "duplicate";
+    case Outcome::kEcho:
+      return "echo";
+    case Outcome::kDroppedErased:
+      return "dropped_erased";
+    case Outcome::kNewSubjectRequired:
+      return "new_subject_required";
+    case Outcome::kRejectedUnmapped:
+      return "rejected_unmapped";
+    case Outcome::kRejectedInvalid:
+      return "rejected_invalid";
+  }
+  return "unknown";
+}
+
+std::string_view ChangeKindName(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kConsent:
+      return "consent";
+    case ChangeKind::kBlockSet:
+      return "block_set";
+    case ChangeKind::kBlockCleared:
+      return "block_cleared";
+    case ChangeKind::kErasure:
+      return "erasure";
+    case ChangeKind::kTargetDeleted:
+      return "target_deleted";
+  }
+  return "unknown";
+}
+
+std::string BlockEchoKey(std::string_view subject, const BlockScope& scope) {
+  return std::string(subject) + "|block|" + BlockScopeString(scope);
+}
+
+Decision Reconcile(const Change& change, const SubjectState& current, const EchoMemory& echoes,
+                   const Tombstones& tombstones, const Policy& policy) {
+  return Decider(change, current, echoes, tombstones, policy).Run();
+}
+
+void ApplyToState(const Decision& decision, std::string_view subject, SubjectState& state) {
+  if (state.subject.empty()) state.subject = std::string(subject);
+  if (decision.erase_subject) {
+    SubjectState erased;
+    erased.subject = state.subject;
+    erased.erased_at = decision.tombstone ? decision.tombstone->erased_at : 0;
+    state = std::move(erased);
+    return;
+  }
+  if (decision.consent) state.consents[decision.consent->key] = *decision.consent;
+  if (decision.block) state.blocks[decision.block->scope] = *decision.block;
+  if (decision.target_deleted) {
+    auto [it, inserted] = state.deleted_at_target.emplace(decision.target_deleted->system,
+                                                          decision.target_deleted->at);
+    if (!inserted) it->second = std::min(it->second, decision.target_deleted->at);
+  }
+  state.identifier_hashes.insert(decision.identifier_hashes.begin(),
+                                 decision.identifier_hashes.end());
+}
+
+void ApplyToMemory(const Decision& decision, EchoMemory& echoes, Tombstones& tombstones) {
+  for (const EchoRecord& r : decision.forget_echoes) echoes.Forget(r.system, r.key);
+  for (const EchoRecord& r : decision.remember_echoes) echoes.Remember(r);
+  if (decision.tombstone) tombstones.Add(*decision.tombstone);
+}
+
+}  // namespace consentd

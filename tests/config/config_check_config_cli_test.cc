@@ -1,0 +1,95 @@
+// `consentctl check-config FILE`, run as the real binary: "FILE: OK" and 0,
+// every error line and 1, usage errors 2.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "tests/config/temp_dir.h"
+
+namespace consentd::config {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+CliRun Consentctl(const TempDir& dir, const std::string& args) {
+  const std::string out = dir.path() + "/stdout";
+  const std::string err = dir.path() + "/stderr";
+  const std::string command = "env -u CREDENTIALS_DIRECTORY '" CONSENTD_BINARY_DIR
+                              "/cli/consentctl' " +
+                              args + " >'" + out + "' 2>'" + err + "'";
+  const int status = std::system(command.c_str());
+  EXPECT_TRUE(WIFEXITED(status)) << command;
+  return {WEXITSTATUS(status), ReadText(out), ReadText(err)};
+}
+
+TEST(ConfigCheckConfigCli, ValidConfigPrintsOkAndExitsZero) {
+  TempDir dir;
+  const std::string file =
+      dir.Write("c.yaml", "http:\n  listen: 127.0.0.1:0\nstore:\n  path: x.db\n");
+  const CliRun run = Consentctl(dir, "check-config '" + file + "'");
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_EQ(run.out, file + ": OK\n");
+  EXPECT_EQ(run.err, "");
+}
+
+TEST(ConfigCheckConfigCli, InvalidConfigPrintsEveryErrorAndExitsOne) {
+  TempDir dir;
+  const std::string file = dir.Write(
+      "c.yaml", "http:\n  listn: 127.0.0.1:0\nstore:\n  path: x.db\nlog:\n  format: xml\n");
+  const CliRun run = Consentctl(dir, "check-config '" + file + "'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err, file + ":2:3: unknown key 'listn' in 'http' (did you mean 'listen'?)\n" +
+                         file + ":6:11: expected one of text, json, got \"xml\"\n");
+}
+
+TEST(ConfigCheckConfigCli, MissingFileExitsOne) {
+  TempDir dir;
+  const CliRun run = Consentctl(dir, "check-config '" + dir.path() + "/absent.yaml'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, HasSubstr("absent.yaml: cannot open: No such file or directory"));
+}
+
+TEST(ConfigCheckConfigCli, NoFileArgumentIsAUsageError) {
+  TempDir dir;
+  const CliRun run = Consentctl(dir, "check-config");
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("usage: consentctl check-config FILE"));
+}
+
+TEST(ConfigCheckConfigCli, ExtraArgumentIsAUsageError) {
+  TempDir dir;
+  const std::string file = dir.Write("c.yaml", "store:\n  path: x.db\n");
+  const CliRun run = Consentctl(dir, "check-config '" + file + "' '" + file + "'");
+  EXPECT_EQ(run.exit_code, 2);
+}
+
+TEST(ConfigCheckConfigCli, DemoConfigPasses) {
+  TempDir dir;
+  const std::string file = CONSENTD_SOURCE_DIR "/config/demo/consentd.yaml";
+  const CliRun run = Consentctl(dir, "check-config '" + file + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, file + ": OK\n");
+}
+
+}  // namespace
+}  // namespace consentd::config

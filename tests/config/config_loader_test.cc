@@ -1,0 +1,282 @@
+// The loader's contract: typed values, and every error as FILE:LINE:COLUMN
+// with the expected form named.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "tests/config/temp_dir.h"
+
+namespace consentd::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::TempDir;
+
+// Loads `yaml` as "t.yaml" with no credentials directory.
+Result<Config> Load(const std::string& yaml) {
+  return LoadConfigString(yaml, "t.yaml", LoadOptions{});
+}
+
+std::vector<std::string> ErrorLines(const Result<Config>& r) {
+  std::vector<std::string> lines;
+  if (r.ok()) return lines;
+  std::istringstream in(r.status().message());
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(ConfigLoader, ConfigWithOnlyHttpAndStoreIsValid) {
+  auto r = Load("http:\n  listen: 127.0.0.1:9000\nstore:\n  path: /var/lib/consentd/c.db\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->http.address, "127.0.0.1");
+  EXPECT_EQ(r->http.port, 9000);
+  EXPECT_EQ(r->store.path, "/var/lib/consentd/c.db");
+  EXPECT_EQ(r->http.body_limit_bytes, 1u << 20);
+  EXPECT_EQ(r->http.max_connections, 1024u);
+  EXPECT_EQ(r->http.read_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(r->http.idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(r->log.level, "info");
+  EXPECT_EQ(r->log.format, LogFormat::kText);
+  EXPECT_EQ(r->admin.token_file, "");
+  EXPECT_EQ(r->shutdown_deadline, std::chrono::seconds(10));
+}
+
+TEST(ConfigLoader, EveryKeyIsReadIntoItsField) {
+  auto r = Load(
+      "http:\n"
+      "  listen: \"[::1]:0\"\n"
+      "  body_limit: 64KiB\n"
+      "  max_connections: 7\n"
+      "  read_timeout: 1m30s\n"
+      "  idle_timeout: 250ms\n"
+      "store:\n"
+      "  path: /db\n"
+      "log:\n"
+      "  level: debug\n"
+      "  format: json\n"
+      "shutdown:\n"
+      "  deadline: 0s\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->http.address, "::1");
+  EXPECT_EQ(r->http.port, 0);
+  EXPECT_EQ(r->http.body_limit_bytes, 65536u);
+  EXPECT_EQ(r->http.max_connections, 7u);
+  EXPECT_EQ(r->http.read_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(r->http.idle_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(r->log.level, "debug");
+  EXPECT_EQ(r->log.format, LogFormat::kJson);
+  EXPECT_EQ(r->shutdown_deadline, std::chrono::milliseconds(0));
+}
+
+TEST(ConfigLoader, UnknownKeyIsReportedAtItsPositionWithSuggestion) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  listn: 127.0.0.1:8470\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:4:3: unknown key 'listn' in 'http' (did you mean 'listen'?)"));
+}
+
+TEST(ConfigLoader, UnknownTopLevelKeyIsSuggestedToo) {
+  auto r = Load("store:\n  path: /db\nlogs:\n  level: info\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:3:1: unknown key 'logs' (did you mean 'log'?)"));
+}
+
+TEST(ConfigLoader, UnknownKeyWithoutCloseMatchListsTheValidKeys) {
+  auto r = Load("store:\n  path: /db\n  flavour: x\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:3:3: unknown key 'flavour' in 'store'; valid keys: path"));
+}
+
+TEST(ConfigLoader, MisspeltRequiredKeyIsReportedOnceAsUnknown) {
+  auto r = Load("store:\n  pth: /db\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:2:3: unknown key 'pth' in 'store' (did you mean 'path'?)"));
+}
+
+TEST(ConfigLoader, WrongTypeNamesTheExpectedForm) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  max_connections: [1, 2]\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:4:20: expected an integer from 1 to 100000, got a list"));
+}
+
+TEST(ConfigLoader, SectionThatIsNotAMappingIsAnError) {
+  auto r = Load("store: /db\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:1:8: expected a mapping in 'store' (keys: path), got \"/db\""));
+}
+
+TEST(ConfigLoader, OutOfRangeIntegerNamesTheRange) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  max_connections: 0\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:4:20: 0 is out of range: expected an integer from 1 to 100000"));
+}
+
+TEST(ConfigLoader, OutOfRangePortIsReportedAtTheValue) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  listen: 127.0.0.1:65536\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:4:11: port 65536 is out of range: expected 0 "
+                                         "to 65535 (0 picks a free port)"));
+}
+
+TEST(ConfigLoader, ListenWithoutPortNamesTheForm) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  listen: 127.0.0.1\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:4:11: expected \"ADDRESS:PORT\", e.g. \"127.0.0.1:8470\" or "
+                          "\"[::1]:8470\", got \"127.0.0.1\""));
+}
+
+TEST(ConfigLoader, IPv6ListenNeedsBrackets) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  listen: \"::1:8470\"\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre(HasSubstr("t.yaml:4:11: an IPv6 address needs brackets")));
+}
+
+TEST(ConfigLoader, ListenTakesIpAddressesNotHostNames) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  listen: localhost:8470\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre(HasSubstr("t.yaml:4:11: \"localhost\" is not an IPv4 address (host names "
+                                    "are not resolved)")));
+}
+
+TEST(ConfigLoader, BadDurationNamesTheForm) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  read_timeout: 10 seconds\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre("t.yaml:4:17: expected a duration such as \"10s\" or \"500ms\" (whole "
+                          "numbers; units ms, s, m, h; sums like \"1m30s\"), got \"10 seconds\""));
+}
+
+TEST(ConfigLoader, DurationWithoutUnitIsRejected) {
+  auto r = Load("store:\n  path: /db\nshutdown:\n  deadline: 10\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre(HasSubstr("t.yaml:4:13: expected a duration")));
+}
+
+TEST(ConfigLoader, DurationOutOfRangeNamesTheRange) {
+  auto r = Load("store:\n  path: /db\nshutdown:\n  deadline: 2h\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:4:13: duration \"2h\" is out of range: "
+                                         "expected from 0s to 10m"));
+}
+
+TEST(ConfigLoader, BodyLimitUnitTypoIsSuggested) {
+  auto r = Load("store:\n  path: /db\nhttp:\n  body_limit: 1Mib\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre(HasSubstr("t.yaml:4:15: expected a size in bytes")));
+  EXPECT_THAT(r.status().message(), HasSubstr("(did you mean 'MiB'?)"));
+}
+
+TEST(ConfigLoader, LogLevelTypoIsSuggested) {
+  auto r = Load("store:\n  path: /db\nlog:\n  level: warning\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:4:10: expected one of trace, debug, info, warn, "
+                                         "error, critical, off, got \"warning\" (did you mean "
+                                         "'warn'?)"));
+}
+
+TEST(ConfigLoader, YamlSyntaxErrorHasLineAndColumn) {
+  auto r = Load("store:\n  path: /db\nlog: a: b\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:3:7: YAML syntax error: illegal map value"));
+}
+
+TEST(ConfigLoader, MissingStorePathIsReportedAtTheStoreKey) {
+  auto r = Load("http:\n  listen: 127.0.0.1:8470\nstore:\n  # path forgotten\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:3:1: missing required key 'store.path'"));
+}
+
+TEST(ConfigLoader, MissingStoreSectionIsReportedAtTheTopOfTheFile) {
+  auto r = Load("http:\n  listen: 127.0.0.1:8470\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:1:1: missing required key 'store'"));
+}
+
+TEST(ConfigLoader, EmptyFileIsAnError) {
+  EXPECT_THAT(ErrorLines(Load("# nothing\n")),
+              ElementsAre(HasSubstr("t.yaml:1:1: the configuration is empty")));
+}
+
+TEST(ConfigLoader, TopLevelMustBeAMapping) {
+  EXPECT_THAT(ErrorLines(Load("- store\n")),
+              ElementsAre(HasSubstr("t.yaml:1:1: expected a mapping")));
+}
+
+TEST(ConfigLoader, DuplicateKeyIsAnError) {
+  auto r = Load("store:\n  path: /a\n  path: /b\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:3:3: duplicate key 'path' in 'store' (first at "
+                                         "line 2, column 3)"));
+}
+
+TEST(ConfigLoader, InlineSecretIsRejectedWithoutEchoingIt) {
+  auto r = Load("store:\n  path: /db\nadmin:\n  token: hunter2-very-secret\n");
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre(HasSubstr("t.yaml:4:3: 'token' in 'admin' must not hold a secret "
+                                    "inline: write the secret to a file and set 'token_file'")));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("hunter2")));
+}
+
+TEST(ConfigLoader, UnknownKeyValueIsNeverEchoed) {
+  auto r = Load("store:\n  path: /db\nadmin:\n  api_key: hunter2-very-secret\n");
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("hunter2")));
+}
+
+TEST(ConfigLoader, AllErrorsAreReportedInOnePassSortedByPosition) {
+  auto r = Load(
+      "log:\n"
+      "  format: yaml\n"  // 2:11
+      "http:\n"
+      "  listen: 1.2.3.4:99999\n"  // 4:11
+      "  idle_timeout: soon\n"     // 5:17
+      "  bogus: 1\n"               // 6:3
+      "store:\n");                 // 7:1 missing path
+  const auto lines = ErrorLines(r);
+  ASSERT_EQ(lines.size(), 5u) << r.status().message();
+  EXPECT_THAT(lines[0], HasSubstr("t.yaml:2:11: expected one of text, json"));
+  EXPECT_THAT(lines[1], HasSubstr("t.yaml:4:11: port 99999"));
+  EXPECT_THAT(lines[2], HasSubstr("t.yaml:5:17: expected a duration"));
+  EXPECT_THAT(lines[3], HasSubstr("t.yaml:6:3: unknown key 'bogus' in 'http'"));
+  EXPECT_EQ(lines[4], "t.yaml:7:1: missing required key 'store.path'");
+}
+
+TEST(ConfigLoader, RelativeStorePathResolvesAgainstTheConfigFileDirectory) {
+  TempDir dir;
+  const std::string file = dir.Write("etc/c.yaml", "store:\n  path: data/x.db\n");
+  auto r = LoadConfigFile(file, LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->store.path, dir.path() + "/etc/data/x.db");
+  EXPECT_EQ(r->base_dir, dir.path() + "/etc");
+  EXPECT_EQ(r->source_path, file);
+}
+
+TEST(ConfigLoader, AbsoluteStorePathIsKept) {
+  TempDir dir;
+  auto r = LoadConfigFile(dir.Write("c.yaml", "store:\n  path: /srv/x.db\n"), LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->store.path, "/srv/x.db");
+}
+
+TEST(ConfigLoader, MissingFileIsAnErrorNamingTheFile) {
+  auto r = LoadConfigFile("/nonexistent/consentd.yaml", LoadOptions{});
+  EXPECT_THAT(ErrorLines(r), ElementsAre("/nonexistent/consentd.yaml: cannot open: No such file "
+                                         "or directory"));
+}
+
+TEST(ConfigLoader, FullExampleConfigLoadsWithItsCredential) {
+  TempDir creds;
+  const std::string token = creds.Write("admin-token", "t");
+  auto r = LoadConfigFile(CONSENTD_SOURCE_DIR "/config/examples/consentd.yaml",
+                          LoadOptions{creds.path()});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->store.path, "/var/lib/consentd/consentd.db");
+  EXPECT_EQ(r->admin.token_file, token);
+}
+
+TEST(ConfigLoader, DemoConfigLoadsWithStoreInRepositoryVar) {
+  auto r = LoadConfigFile(CONSENTD_SOURCE_DIR "/config/demo/consentd.yaml", LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->http.address, "127.0.0.1");
+  EXPECT_EQ(r->http.port, 8470);
+  EXPECT_EQ(r->log.format, LogFormat::kText);
+  EXPECT_EQ(std::filesystem::path(r->store.path),
+            (std::filesystem::path(CONSENTD_SOURCE_DIR) / "var/consentd.db").lexically_normal());
+}
+
+}  // namespace
+}  // namespace consentd::config

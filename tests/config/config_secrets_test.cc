@@ -1,0 +1,126 @@
+// `*_file` secrets: where a name resolves, and that the file is checked at
+// load time (at the key's position) without its content ever surfacing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "config/config.h"
+#include "tests/config/temp_dir.h"
+
+namespace consentd::config {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::TempDir;
+
+constexpr char kSecret[] = "s3cr3t-token-value";
+
+std::string AdminConfig(const std::string& token_file) {
+  return "store:\n  path: db\nadmin:\n  token_file: " + token_file + "\n";
+}
+
+TEST(ConfigSecrets, BareNameResolvesAgainstCredentialsDirectory) {
+  TempDir creds;
+  const std::string token = creds.Write("admin-token", kSecret);
+  TempDir etc;
+  auto r =
+      LoadConfigFile(etc.Write("c.yaml", AdminConfig("admin-token")), LoadOptions{creds.path()});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->admin.token_file, token);
+}
+
+TEST(ConfigSecrets, BareNameWithoutCredentialsDirectoryResolvesAgainstConfigDirectory) {
+  TempDir etc;
+  const std::string token = etc.Write("admin-token", kSecret);
+  auto r = LoadConfigFile(etc.Write("c.yaml", AdminConfig("admin-token")), LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->admin.token_file, token);
+}
+
+TEST(ConfigSecrets, PathWithSlashIgnoresCredentialsDirectory) {
+  TempDir creds;
+  creds.Write("secrets/admin-token", "other");
+  TempDir etc;
+  const std::string token = etc.Write("secrets/admin-token", kSecret);
+  auto r = LoadConfigFile(etc.Write("c.yaml", AdminConfig("secrets/admin-token")),
+                          LoadOptions{creds.path()});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->admin.token_file, token);
+}
+
+TEST(ConfigSecrets, AbsolutePathIsUsedAsGiven) {
+  TempDir etc;
+  const std::string token = etc.Write("t", kSecret);
+  auto r = LoadConfigFile(etc.Write("c.yaml", AdminConfig(token)), LoadOptions{"/elsewhere"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->admin.token_file, token);
+}
+
+TEST(ConfigSecrets, MissingCredentialIsReportedAtTheValue) {
+  TempDir creds;
+  TempDir etc;
+  const std::string file = etc.Write("c.yaml", AdminConfig("admin-token"));
+  auto r = LoadConfigFile(file, LoadOptions{creds.path()});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            file + ":4:15: cannot use secret file 'admin-token' in $CREDENTIALS_DIRECTORY (" +
+                creds.path() + "/admin-token): No such file or directory");
+}
+
+TEST(ConfigSecrets, DirectoryIsNotASecretFile) {
+  TempDir etc;
+  etc.Write("dir/x", "");
+  auto r = LoadConfigFile(etc.Write("c.yaml", AdminConfig("dir/")), LoadOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr(":4:15: cannot use secret file 'dir/'"));
+  EXPECT_THAT(r.status().message(), HasSubstr("not a regular file"));
+}
+
+TEST(ConfigSecrets, ErrorsNeverContainTheSecret) {
+  TempDir etc;
+  etc.Write("admin-token", kSecret);
+  // A load that fails elsewhere after reading a valid token_file.
+  auto r = LoadConfigFile(etc.Write("c.yaml", AdminConfig("admin-token") + "log:\n  level: x\n"),
+                          LoadOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), Not(HasSubstr(kSecret)));
+}
+
+TEST(ConfigSecrets, LoadConfigFileReadsCredentialsDirectoryFromEnvironment) {
+  TempDir creds;
+  const std::string token = creds.Write("admin-token", kSecret);
+  TempDir etc;
+  const std::string file = etc.Write("c.yaml", AdminConfig("admin-token"));
+  ::setenv("CREDENTIALS_DIRECTORY", creds.path().c_str(), 1);
+  auto r = LoadConfigFile(file);
+  const std::string resolved = ResolveSecretPath("admin-token", etc.path());
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->admin.token_file, token);
+  EXPECT_EQ(resolved, token);
+  EXPECT_EQ(ResolveSecretPath("admin-token", etc.path()), etc.path() + "/admin-token");
+}
+
+TEST(ConfigSecrets, LoadSecretDropsOneTrailingNewline) {
+  TempDir dir;
+  EXPECT_EQ(LoadSecret(dir.Write("a", "abc\n")).value(), "abc");
+  EXPECT_EQ(LoadSecret(dir.Write("b", "abc\r\n")).value(), "abc");
+  EXPECT_EQ(LoadSecret(dir.Write("c", "abc\n\n")).value(), "abc\n");
+  EXPECT_EQ(LoadSecret(dir.Write("d", "abc")).value(), "abc");
+}
+
+TEST(ConfigSecrets, LoadSecretErrorsNameThePathNotTheContent) {
+  TempDir dir;
+  auto empty = LoadSecret(dir.Write("empty", "\n"));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.status().message(), HasSubstr(dir.path() + "/empty is empty"));
+  auto missing = LoadSecret(dir.path() + "/absent");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr(dir.path() + "/absent"));
+}
+
+}  // namespace
+}  // namespace consentd::config

@@ -1,0 +1,464 @@
+// The seven rules of DESIGN.md §2, one or more tests each, named after the
+// rule they state.
+#include "core/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "core/may_contact.h"
+#include "tests/core/fixtures.h"
+
+namespace consentd {
+namespace {
+
+using testing::BlockChange;
+using testing::ConsentChange;
+using testing::kSubject;
+using testing::World;
+
+constexpr TimestampMs T = 1'700'000'000'000;
+constexpr auto kGranted = ConsentStatus::kGranted;
+constexpr auto kWithdrawn = ConsentStatus::kWithdrawn;
+constexpr auto kPending = ConsentStatus::kPending;
+
+std::vector<std::string> Targets(const Decision& d) {
+  std::vector<std::string> out;
+  for (const Write& w : d.writes) out.push_back(w.target);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool HasEntry(const Decision& d, ProofKind kind) {
+  return std::any_of(d.proof.begin(), d.proof.end(),
+                     [kind](const ProofEntry& e) { return e.kind == kind; });
+}
+
+// ---- rule 1: privacy by default ---------------------------------------
+
+TEST(Reconciler, UnknownIsNotAskedAndNeverInferredGranted) {
+  World w;
+  const Decision d = w.Feed(ConsentChange("offers", ConsentStatus::kNotAsked, T));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("offers"), ConsentStatus::kNotAsked);
+  EXPECT_EQ(w.Status("newsletter"), ConsentStatus::kNotAsked);  // never seen
+  EXPECT_FALSE(MayContact(w.state, kSubject, "email", "offers", "", T).allowed);
+}
+
+TEST(Reconciler, GrantWithoutRequiredEvidenceIsHeldPending) {
+  World w;
+  const Decision d =
+      w.Feed(ConsentChange("newsletter", kGranted, T, "hubspot", ConsentMethod::kForm));
+  EXPECT_EQ(d.outcome, Outcome::kHeldPending);
+  ASSERT_TRUE(d.consent.has_value());
+  EXPECT_EQ(d.consent->status, kPending);
+  EXPECT_EQ(d.proof.front().kind, ProofKind::kHeldPending);
+  EXPECT_EQ(d.proof.front().new_status, "pending");
+  EXPECT_EQ(w.Status("newsletter"), kPending);
+  EXPECT_FALSE(MayContact(w.state, kSubject, "email", "newsletter", "", T).allowed);
+  // The pending state goes to Mailchimp, which runs the double opt-in.
+  ASSERT_EQ(d.writes.size(), 1u);
+  EXPECT_EQ(d.writes[0].target, "mailchimp");
+  EXPECT_EQ(d.writes[0].desired, "pending");
+
+  // The confirmation is the evidence: now granted.
+  const Decision confirmed = w.Feed(
+      ConsentChange("newsletter", kGranted, T + 60'000, "mailchimp", ConsentMethod::kDoubleOptIn));
+  EXPECT_EQ(confirmed.outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("newsletter"), kGranted);
+  EXPECT_TRUE(MayContact(w.state, kSubject, "email", "newsletter", "", T + 60'000).allowed);
+  EXPECT_EQ(Targets(confirmed), std::vector<std::string>{"hubspot"});
+}
+
+TEST(Reconciler, GrantOnTopicWithoutEvidenceRequirementIsApplied) {
+  World w;
+  const Decision d = w.Feed(ConsentChange("offers", kGranted, T));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("offers"), kGranted);
+  EXPECT_EQ(d.consent->legal_basis, "eu-gdpr:A6-1-a");  // a grant is Art. 6(1)(a)
+}
+
+TEST(Reconciler, UnmappedTopicNeverPropagates) {
+  World w;
+  const Decision topic = w.Feed(ConsentChange("lottery", kGranted, T));
+  EXPECT_EQ(topic.outcome, Outcome::kRejectedUnmapped);
+  EXPECT_TRUE(topic.writes.empty());
+  EXPECT_FALSE(topic.consent.has_value());
+  EXPECT_EQ(topic.proof.size(), 1u);
+  EXPECT_EQ(topic.proof[0].kind, ProofKind::kRejected);
+  EXPECT_TRUE(topic.proof[0].evidence.empty());
+  EXPECT_TRUE(w.state.consents.empty());
+
+  Change fax = ConsentChange("offers", kGranted, T);
+  fax.key.channel = "fax";
+  EXPECT_EQ(w.Feed(fax).outcome, Outcome::kRejectedUnmapped);
+
+  // A system the topic is not synchronised with is not a source either.
+  EXPECT_EQ(w.Feed(ConsentChange("offers", kGranted, T, "shop")).outcome,
+            Outcome::kRejectedUnmapped);
+  EXPECT_EQ(w.Feed(ConsentChange("newsletter", kGranted, T, "legacy")).outcome,
+            Outcome::kRejectedUnmapped);
+  EXPECT_TRUE(w.state.consents.empty());
+
+  // Blocks on unmapped channels and topics are refused too.
+  EXPECT_EQ(w.Feed(BlockChange(BlockScope::Channel("fax"), true, T)).outcome,
+            Outcome::kRejectedUnmapped);
+  EXPECT_EQ(w.Feed(BlockChange(BlockScope::Topic("lottery"), true, T)).outcome,
+            Outcome::kRejectedUnmapped);
+}
+
+TEST(Reconciler, InboundOnlySystemIsNeverWrittenTo) {
+  World w;
+  const Decision d = w.Feed(ConsentChange("offers", kGranted, T, "legacy"));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(Targets(d), (std::vector<std::string>{"hubspot", "mailchimp"}));
+  const Decision back = w.Feed(ConsentChange("offers", kWithdrawn, T + 10'000, "hubspot"));
+  EXPECT_EQ(Targets(back), std::vector<std::string>{"mailchimp"});
+}
+
+// ---- rule 2: order by capture time -------------------------------------
+
+TEST(Reconciler, LateOlderEventIsSupersededNotApplied) {
+  World w;
+  w.Feed(ConsentChange("offers", kWithdrawn, T + 20'000, "hubspot"));
+  const SubjectState before = w.state;
+  const Decision late = w.Feed(ConsentChange("offers", kGranted, T, "mailchimp"));
+  EXPECT_EQ(late.outcome, Outcome::kSuperseded);
+  EXPECT_FALSE(late.consent.has_value());
+  EXPECT_TRUE(late.writes.empty());  // stale news: nobody is told anything
+  ASSERT_EQ(late.proof.size(), 1u);
+  EXPECT_EQ(late.proof[0].kind, ProofKind::kSuperseded);
+  EXPECT_EQ(late.proof[0].old_status, "withdrawn");
+  EXPECT_EQ(late.proof[0].new_status, "withdrawn");
+  EXPECT_NE(late.reason.find("older"), std::string::npos) << late.reason;
+  EXPECT_EQ(w.state, before);
+}
+
+TEST(Reconciler, LatestCaptureTimeWinsRegardlessOfArrival) {
+  World w;
+  w.Feed(ConsentChange("offers", kWithdrawn, T, "hubspot"));
+  const Decision d = w.Feed(ConsentChange("offers", kGranted, T + 30'000, "mailchimp"));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("offers"), kGranted);
+}
+
+// ---- rule 3: withdrawal wins ties --------------------------------------
+
+TEST(Reconciler, WithdrawalWinsWithinSkewWindow) {
+  // Withdrawal captured before the grant, both orders of arrival.
+  for (bool withdrawal_first : {true, false}) {
+    World w;
+    const Change grant = ConsentChange("offers", kGranted, T + 1500, "hubspot");
+    const Change withdraw = ConsentChange("offers", kWithdrawn, T, "mailchimp");
+    w.Feed(withdrawal_first ? withdraw : grant);
+    w.Feed(withdrawal_first ? grant : withdraw);
+    EXPECT_EQ(w.Status("offers"), kWithdrawn) << "withdrawal first: " << withdrawal_first;
+  }
+  // Exactly at the window's edge the restrictive side still wins.
+  World edge;
+  edge.Feed(ConsentChange("offers", kWithdrawn, T, "mailchimp"));
+  edge.Feed(ConsentChange("offers", kGranted, T + 2000, "hubspot"));
+  EXPECT_EQ(edge.Status("offers"), kWithdrawn);
+  // Refusal is restrictive too.
+  World refuse;
+  refuse.Feed(ConsentChange("offers", kGranted, T + 100, "hubspot"));
+  refuse.Feed(ConsentChange("offers", ConsentStatus::kRefused, T, "mailchimp"));
+  EXPECT_EQ(refuse.Status("offers"), ConsentStatus::kRefused);
+}
+
+TEST(Reconciler, GrantBeyondSkewWindowWins) {
+  World w;
+  w.Feed(ConsentChange("offers", kWithdrawn, T, "mailchimp"));
+  const Decision d = w.Feed(ConsentChange("offers", kGranted, T + 2001, "hubspot"));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("offers"), kGranted);
+}
+
+TEST(Reconciler, SkewWindowComesFromPolicy) {
+  World w;
+  w.policy.skew_window_ms = 0;
+  w.Feed(ConsentChange("offers", kWithdrawn, T, "mailchimp"));
+  w.Feed(ConsentChange("offers", kGranted, T + 1, "hubspot"));
+  EXPECT_EQ(w.Status("offers"), kGranted);
+}
+
+TEST(Reconciler, SourceThatLostTieIsToldTheCanonicalState) {
+  World w;
+  w.Feed(ConsentChange("offers", kWithdrawn, T, "hubspot"));
+  // Mailchimp's newer grant loses the tie: Mailchimp now disagrees.
+  const Decision d = w.Feed(ConsentChange("offers", kGranted, T + 1000, "mailchimp"));
+  EXPECT_EQ(d.outcome, Outcome::kSuperseded);
+  EXPECT_NE(d.reason.find("skew window"), std::string::npos) << d.reason;
+  ASSERT_EQ(d.writes.size(), 1u);
+  EXPECT_EQ(d.writes[0].target, "mailchimp");
+  EXPECT_EQ(d.writes[0].desired, "withdrawn");
+  EXPECT_EQ(d.writes[0].occurred_at, T + 1000);  // answers the losing event
+  EXPECT_EQ(w.Status("offers"), kWithdrawn);
+}
+
+TEST(Reconciler, BlockSetWinsTieAgainstClear) {
+  for (bool set_first : {true, false}) {
+    World w;
+    const Change set =
+        BlockChange(BlockScope::All(), true, T, "mailchimp", BlockReason::kComplaint);
+    const Change clear = BlockChange(BlockScope::All(), false, T + 1999, "hubspot");
+    w.Feed(set_first ? set : clear);
+    w.Feed(set_first ? clear : set);
+    ASSERT_TRUE(w.state.blocks.contains(BlockScope::All()));
+    EXPECT_TRUE(w.state.blocks.at(BlockScope::All()).active) << "set first: " << set_first;
+  }
+}
+
+TEST(Reconciler, BlockIsAChangeThatPropagatesAndForbidsContact) {
+  World w;
+  w.Feed(ConsentChange("offers", kGranted, T));
+  const Decision d = w.Feed(BlockChange(BlockScope::Address("jane@example.com"), true, T + 10,
+                                        "mailchimp", BlockReason::kBounced));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  ASSERT_EQ(d.writes.size(), 1u);
+  EXPECT_EQ(d.writes[0].target, "hubspot");
+  EXPECT_EQ(d.writes[0].kind, WriteKind::kBlock);
+  EXPECT_EQ(d.writes[0].desired, "set");
+  // The address is personal data: only in the (encrypted) evidence.
+  EXPECT_EQ(d.proof[0].evidence.at("address"), "jane@example.com");
+  EXPECT_EQ(d.proof[0].reason.find("jane"), std::string::npos);
+  EXPECT_FALSE(
+      MayContact(w.state, kSubject, "email", "offers", "jane@example.com", T + 20).allowed);
+  EXPECT_TRUE(
+      MayContact(w.state, kSubject, "email", "offers", "other@example.com", T + 20).allowed);
+
+  const Decision cleared =
+      w.Feed(BlockChange(BlockScope::Address("jane@example.com"), false, T + 60'000, "mailchimp"));
+  EXPECT_EQ(cleared.outcome, Outcome::kApplied);
+  EXPECT_EQ(cleared.writes.at(0).desired, "cleared");
+  EXPECT_TRUE(
+      MayContact(w.state, kSubject, "email", "offers", "jane@example.com", T + 60'001).allowed);
+}
+
+// ---- rule 4: erasure is terminal ---------------------------------------
+
+World ErasedWorld() {
+  World w;
+  Change grant = ConsentChange("offers", kGranted, T);
+  grant.identifier_hashes = {"h-email"};
+  w.Feed(grant);
+  Change erase;
+  erase.kind = ChangeKind::kErasure;
+  erase.key.subject = kSubject;
+  erase.provenance = Provenance{T + 50'000, T + 50'100, "admin", "erase-1"};
+  const Decision d = w.Feed(erase);
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_TRUE(HasEntry(d, ProofKind::kErasureRequested));
+  EXPECT_EQ(Targets(d), (std::vector<std::string>{"hubspot", "mailchimp"}));
+  EXPECT_EQ(d.writes[0].desired, "erased");
+  return w;
+}
+
+TEST(Reconciler, ErasureWipesTheSubjectAndLeavesATombstone) {
+  World w = ErasedWorld();
+  EXPECT_TRUE(w.state.consents.empty());
+  EXPECT_EQ(w.state.erased_at, T + 50'000);
+  ASSERT_EQ(w.tombstones.entries().size(), 1u);
+  EXPECT_EQ(w.tombstones.entries()[0].identifier_hashes, std::set<std::string>{"h-email"});
+  EXPECT_FALSE(MayContact(w.state, kSubject, "email", "offers", "", T + 60'000).allowed);
+}
+
+TEST(Reconciler, EventBeforeErasureIsDropped) {
+  World w = ErasedWorld();
+  // On the erased subject itself...
+  Change late = ConsentChange("offers", kGranted, T + 40'000, "mailchimp");
+  const Decision d = w.Feed(late);
+  EXPECT_EQ(d.outcome, Outcome::kDroppedErased);
+  EXPECT_TRUE(d.writes.empty());
+  ASSERT_EQ(d.proof.size(), 1u);
+  EXPECT_EQ(d.proof[0].kind, ProofKind::kRejected);
+  EXPECT_TRUE(d.proof[0].evidence.empty());  // nothing personal kept about them
+  // ...and on a fresh subject the identity step made for the same address.
+  Change routed =
+      ConsentChange("offers", kGranted, T + 50'000, "mailchimp", ConsentMethod::kForm, "s-fresh");
+  routed.identifier_hashes = {"h-email"};
+  const Decision fresh = Reconcile(routed, SubjectState{}, w.echoes, w.tombstones, w.policy);
+  EXPECT_EQ(fresh.outcome, Outcome::kDroppedErased);  // "not after" includes equal
+  EXPECT_FALSE(fresh.consent.has_value());
+}
+
+TEST(Reconciler, NewSignupAfterErasureStartsNewSubject) {
+  World w = ErasedWorld();
+  Change signup = ConsentChange("offers", kGranted, T + 90'000, "mailchimp");
+  signup.identifier_hashes = {"h-email"};
+  const Decision d = w.Feed(signup);
+  EXPECT_EQ(d.outcome, Outcome::kNewSubjectRequired);
+  EXPECT_FALSE(d.consent.has_value());
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_TRUE(d.proof.empty());
+  EXPECT_TRUE(w.state.consents.empty());  // the erased subject stays erased
+
+  // The caller mints a new subject and reconciles again.
+  signup.key.subject = "s-2";
+  SubjectState fresh;
+  const Decision again = Reconcile(signup, fresh, w.echoes, w.tombstones, w.policy);
+  EXPECT_EQ(again.outcome, Outcome::kApplied);
+  ApplyToState(again, "s-2", fresh);
+  EXPECT_TRUE(MayContact(fresh, "s-2", "email", "offers", "", T + 90'001).allowed);
+  EXPECT_EQ(again.proof.front().subject, "s-2");
+}
+
+TEST(Reconciler, NonSignupAfterErasureIsDroppedNotResurrected) {
+  World w = ErasedWorld();
+  const Decision d = w.Feed(ConsentChange("offers", kWithdrawn, T + 90'000, "mailchimp"));
+  EXPECT_EQ(d.outcome, Outcome::kDroppedErased);
+  Change again;
+  again.kind = ChangeKind::kErasure;
+  again.key.subject = kSubject;
+  again.provenance = Provenance{T + 95'000, T + 95'000, "hubspot", "erase-2"};
+  EXPECT_EQ(w.Feed(again).outcome, Outcome::kDroppedErased);
+}
+
+// ---- rule 5: no echoes -------------------------------------------------
+
+TEST(Reconciler, EchoOfOwnWriteIsNotPropagated) {
+  World w;
+  const Decision first = w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+  ASSERT_EQ(Targets(first), std::vector<std::string>{"mailchimp"});
+  // Mailchimp's webhook for consentd's own write.
+  const Decision echo = w.Feed(ConsentChange("offers", kGranted, T + 3000, "mailchimp"));
+  EXPECT_EQ(echo.outcome, Outcome::kEcho);
+  EXPECT_TRUE(echo.writes.empty());
+  EXPECT_FALSE(echo.consent.has_value());
+  EXPECT_EQ(echo.proof.front().kind, ProofKind::kEcho);
+  // A real change at Mailchimp afterwards is not an echo...
+  const Decision real = w.Feed(ConsentChange("offers", kWithdrawn, T + 60'000, "mailchimp"));
+  EXPECT_EQ(real.outcome, Outcome::kApplied);
+  EXPECT_EQ(Targets(real), std::vector<std::string>{"hubspot"});
+  // ...and neither is the person re-subscribing there later.
+  const Decision resub = w.Feed(ConsentChange("offers", kGranted, T + 120'000, "mailchimp"));
+  EXPECT_EQ(resub.outcome, Outcome::kApplied);
+}
+
+TEST(Reconciler, TwoWaySyncNeverPingPongs) {
+  World w;
+  std::vector<Change> inbox{
+      ConsentChange("offers", kGranted, T, "hubspot"),
+      ConsentChange("newsletter", kGranted, T, "mailchimp", ConsentMethod::kDoubleOptIn),
+      BlockChange(BlockScope::Channel("email"), true, T + 5000, "hubspot")};
+  int rounds = 0;
+  while (!inbox.empty()) {
+    ASSERT_LT(++rounds, 20) << "writes keep bouncing between the systems";
+    const Change c = inbox.front();
+    inbox.erase(inbox.begin());
+    const Decision d = w.Feed(c);
+    for (const Write& wr : d.writes) {  // each target reports the write back
+      Change back = c;
+      back.provenance = Provenance{c.provenance.recorded_at + 700, c.provenance.recorded_at + 900,
+                                   wr.target, "echo-" + wr.idempotency_key};
+      if (wr.kind == WriteKind::kConsent) back.status = wr.consent.status;
+      inbox.push_back(back);
+    }
+  }
+  EXPECT_EQ(w.Status("offers"), kGranted);
+  EXPECT_EQ(w.Status("newsletter"), kGranted);
+}
+
+// ---- rule 6: absolute state, idempotent writes -------------------------
+
+TEST(Reconciler, WritesCarryAbsoluteStateAndStableIdempotencyKey) {
+  World w;
+  const Change c = ConsentChange("offers", kWithdrawn, T, "legacy");
+  const Decision a = Reconcile(c, w.state, w.echoes, w.tombstones, w.policy);
+  const Decision b = Reconcile(c, w.state, w.echoes, w.tombstones, w.policy);
+  ASSERT_EQ(a.writes.size(), 2u);
+  EXPECT_EQ(a.writes, b.writes);  // pure: same inputs, same writes
+  for (const Write& wr : a.writes) {
+    EXPECT_EQ(wr.desired, "withdrawn");
+    EXPECT_EQ(wr.consent.status, kWithdrawn);
+    EXPECT_EQ(wr.idempotency_key.size(), 64u);
+  }
+  EXPECT_NE(a.writes[0].idempotency_key, a.writes[1].idempotency_key);
+  // Redelivery of the same change is a duplicate and writes nothing.
+  w.Feed(c);
+  Change redelivered = c;
+  redelivered.provenance.recorded_at += 10'000;
+  const Decision dup = w.Feed(redelivered);
+  EXPECT_EQ(dup.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(dup.writes.empty());
+}
+
+// ---- rule 7: target constraints ----------------------------------------
+
+TEST(Reconciler, ReconsentForUnsubscribedMemberIsWrittenAsPending) {
+  World w;
+  w.Feed(ConsentChange("offers", kWithdrawn, T, "mailchimp"));
+  const Decision d = w.Feed(ConsentChange("offers", kGranted, T + 60'000, "legacy"));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("offers"), kGranted);  // canonical truth
+  const auto mc = std::find_if(d.writes.begin(), d.writes.end(),
+                               [](const Write& wr) { return wr.target == "mailchimp"; });
+  ASSERT_NE(mc, d.writes.end());
+  EXPECT_EQ(mc->desired, "pending");
+  EXPECT_TRUE(mc->reconsent);
+  const auto hs = std::find_if(d.writes.begin(), d.writes.end(),
+                               [](const Write& wr) { return wr.target == "hubspot"; });
+  ASSERT_NE(hs, d.writes.end());
+  EXPECT_EQ(hs->desired, "granted");
+  EXPECT_TRUE(HasEntry(d, ProofKind::kReconsentRequired));
+  // Mailchimp's pending coming back is the echo of that write.
+  EXPECT_EQ(w.Feed(ConsentChange("offers", kPending, T + 61'000, "mailchimp")).outcome,
+            Outcome::kEcho);
+}
+
+TEST(Reconciler, DeletedAddressCannotBeReAdded) {
+  World w;
+  Change deleted;
+  deleted.kind = ChangeKind::kTargetDeleted;
+  deleted.key.subject = kSubject;
+  deleted.provenance = Provenance{T, T + 10, "mailchimp", "mc-del-1"};
+  EXPECT_EQ(w.Feed(deleted).outcome, Outcome::kApplied);
+  const Decision d = w.Feed(ConsentChange("offers", kGranted, T + 5000, "hubspot"));
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_TRUE(d.writes.empty());  // nothing is sent (and so nothing retried)
+  ASSERT_EQ(d.blocked_by_target.size(), 1u);
+  EXPECT_EQ(d.blocked_by_target[0].target, "mailchimp");
+  EXPECT_TRUE(HasEntry(d, ProofKind::kBlockedByTarget));
+  EXPECT_EQ(w.Status("offers"), kGranted);
+}
+
+// ---- validation and proof entries --------------------------------------
+
+TEST(Reconciler, MalformedChangeIsRejected) {
+  World w;
+  Change c = ConsentChange("offers", kGranted, T);
+  c.key.subject.clear();
+  EXPECT_EQ(w.Feed(c).outcome, Outcome::kRejectedInvalid);
+  c = ConsentChange("offers", kGranted, T);
+  c.legal_basis = "eu-gdpr:A99";
+  EXPECT_EQ(w.Feed(c).outcome, Outcome::kRejectedInvalid);
+  EXPECT_TRUE(w.state.consents.empty());
+}
+
+TEST(Reconciler, ProofEntryRecordsTheDecision) {
+  World w;
+  Change c = ConsentChange("offers", kGranted, T, "hubspot");
+  c.notice_version = "privacy-2026-01";
+  c.signature_scheme = "hubspot-v3";
+  c.key.address = "jane@example.com";
+  const Decision d = w.Feed(c);
+  const ProofEntry& e = d.proof.front();
+  EXPECT_EQ(e.kind, ProofKind::kDecided);
+  EXPECT_EQ(e.subject, kSubject);
+  EXPECT_EQ(e.topic, "offers");
+  EXPECT_EQ(e.channel, "email");
+  EXPECT_EQ(e.old_status, "not_asked");
+  EXPECT_EQ(e.new_status, "granted");
+  EXPECT_EQ(e.method, "form");
+  EXPECT_EQ(e.notice_version, "privacy-2026-01");
+  EXPECT_EQ(e.source_system, "hubspot");
+  EXPECT_EQ(e.source_event_id, c.provenance.source_event_id);
+  EXPECT_EQ(e.signature_scheme, "hubspot-v3");
+  EXPECT_EQ(e.occurred_at, T);
+  EXPECT_EQ(e.recorded_at, T + 500);
+  EXPECT_EQ(e.evidence.at("address"), "jane@example.com");
+  EXPECT_EQ(e.evidence.at("ip"), "192.0.2.7");
+}
+
+}  // namespace
+}  // namespace consentd

@@ -82,11 +82,21 @@ Result<std::string> NormaliseLabel(std::string_view label) {
 // Splits a domain on '.' and the IDNA full-stop variants (U+3002, U+FF0E,
 // U+FF61), which UTS #46 maps to '.'.
 std::vector<std::string> SplitDomain(std::string_view domain) {
-  std::string unified(domain);
-  for (std::string_view dot : {"\xE3\x80\x82", "\xEF\xBC\x8E", "\xEF\xBD\xA1"}) {
-    for (auto pos = unified.find(dot); pos != std::string::npos; pos = unified.find(dot)) {
-      unified.replace(pos, dot.size(), ".");
+  // Built by appending rather than with std::string::replace, which trips
+  // GCC 12's -Wrestrict false positive at -O3.
+  std::string unified;
+  unified.reserve(domain.size());
+  for (std::size_t i = 0; i < domain.size();) {
+    bool replaced = false;
+    for (std::string_view dot : {"\xE3\x80\x82", "\xEF\xBC\x8E", "\xEF\xBD\xA1"}) {
+      if (domain.substr(i, dot.size()) == dot) {
+        unified.push_back('.');
+        i += dot.size();
+        replaced = true;
+        break;
+      }
     }
+    if (!replaced) unified.push_back(domain[i++]);
   }
   std::vector<std::string> labels;
   std::size_t start = 0;

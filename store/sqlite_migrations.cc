@@ -1,0 +1,178 @@
+#include "store/sqlite_migrations.h"
+
+#include <array>
+#include <string>
+
+namespace consentd::store {
+namespace {
+
+// v1: inbox, canonical state, blocks, identities, outbox, cursors, echo
+// memory, tombstones (DESIGN §2–§3).
+constexpr std::string_view kV1Initial = R"sql(
+CREATE TABLE inbox (
+  source      TEXT    NOT NULL,
+  event_id    TEXT    NOT NULL,
+  received_at INTEGER NOT NULL,
+  payload     TEXT    NOT NULL DEFAULT '',
+  PRIMARY KEY (source, event_id)
+) WITHOUT ROWID;
+CREATE INDEX inbox_by_received ON inbox (received_at);
+
+CREATE TABLE consent_state (
+  subject_id  TEXT    NOT NULL,
+  topic       TEXT    NOT NULL,
+  channel     TEXT    NOT NULL,
+  address     TEXT    NOT NULL DEFAULT '',
+  status      TEXT    NOT NULL,
+  occurred_at INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  state_json  TEXT    NOT NULL DEFAULT '{}',
+  PRIMARY KEY (subject_id, topic, channel, address)
+) WITHOUT ROWID;
+
+CREATE TABLE blocks (
+  subject_id  TEXT    NOT NULL,
+  scope       TEXT    NOT NULL,
+  active      INTEGER NOT NULL CHECK (active IN (0, 1)),
+  reason      TEXT    NOT NULL DEFAULT '',
+  source      TEXT    NOT NULL DEFAULT '',
+  occurred_at INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  detail_json TEXT    NOT NULL DEFAULT '{}',
+  PRIMARY KEY (subject_id, scope)
+) WITHOUT ROWID;
+
+CREATE TABLE identity_links (
+  system     TEXT    NOT NULL,
+  system_id  TEXT    NOT NULL,
+  subject_id TEXT    NOT NULL,
+  linked_at  INTEGER NOT NULL,
+  PRIMARY KEY (system, system_id)
+) WITHOUT ROWID;
+CREATE INDEX identity_links_by_subject ON identity_links (subject_id);
+
+CREATE TABLE email_hashes (
+  email_hash TEXT    NOT NULL PRIMARY KEY,
+  subject_id TEXT    NOT NULL,
+  linked_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX email_hashes_by_subject ON email_hashes (subject_id);
+
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY,
+  target          TEXT    NOT NULL,
+  key             TEXT    NOT NULL,
+  desired_json    TEXT    NOT NULL,
+  idempotency_key TEXT    NOT NULL UNIQUE,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  status          TEXT    NOT NULL
+                  CHECK (status IN ('pending', 'inflight', 'done', 'dead')),
+  reason          TEXT    NOT NULL DEFAULT '',
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (target, status, next_attempt_at);
+CREATE INDEX outbox_by_key ON outbox (target, key, status);
+
+CREATE TABLE cursors (
+  poller     TEXT    NOT NULL PRIMARY KEY,
+  value      TEXT    NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE echo_writes (
+  system     TEXT    NOT NULL,
+  key        TEXT    NOT NULL,
+  value      TEXT    NOT NULL,
+  written_at INTEGER NOT NULL,
+  PRIMARY KEY (system, key, value)
+) WITHOUT ROWID;
+CREATE INDEX echo_writes_by_time ON echo_writes (written_at);
+
+CREATE TABLE tombstones (
+  identity_hash TEXT    NOT NULL PRIMARY KEY,
+  erased_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// Append new migrations here, one line each (SQL in a constant above).
+constexpr std::array kMigrations = {
+    Migration{1, "initial", kV1Initial},
+};
+
+constexpr bool VersionsAreContiguous() {
+  for (std::size_t i = 0; i < kMigrations.size(); ++i) {
+    if (kMigrations[i].version != static_cast<int>(i) + 1) return false;
+  }
+  return true;
+}
+static_assert(VersionsAreContiguous(), "migration versions must be 1, 2, 3, ... in order");
+
+constexpr std::string_view kCreateVersionTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_version (
+  version    INTEGER NOT NULL PRIMARY KEY,
+  name       TEXT    NOT NULL,
+  applied_at INTEGER NOT NULL
+);
+)sql";
+
+Status Apply(Db& db, const Migration& m, std::int64_t applied_at_ms) {
+  CONSENTD_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Status s = db.Exec(kCreateVersionTable);
+  if (s.ok()) s = db.Exec(m.sql);
+  if (s.ok()) {
+    Result<Stmt*> st =
+        db.Prepare("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)");
+    if (!st.ok()) {
+      s = st.status();
+    } else {
+      (*st)->BindAll(m.version, m.name, applied_at_ms);
+      s = (*st)->Run();
+      (*st)->Reset();
+    }
+  }
+  if (s.ok()) s = db.Exec("COMMIT");
+  if (!s.ok()) {
+    if (db.InTransaction()) (void)db.Exec("ROLLBACK");
+    return s.WithContext("migration " + std::to_string(m.version) + " (" + std::string(m.name) +
+                         ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::span<const Migration> SqliteMigrations() { return kMigrations; }
+
+int LatestSchemaVersion() { return kMigrations.back().version; }
+
+Result<int> SchemaVersion(Db& db) {
+  Result<std::int64_t> has = db.QueryInt(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
+  if (!has.ok()) return has.status();
+  if (*has == 0) return 0;
+  Result<std::int64_t> v = db.QueryInt("SELECT coalesce(max(version), 0) FROM schema_version");
+  if (!v.ok()) return v.status();
+  return static_cast<int>(*v);
+}
+
+Status MigrateTo(Db& db, int target, std::int64_t applied_at_ms) {
+  if (target < 0 || target > LatestSchemaVersion()) {
+    return InvalidArgument("unknown schema version " + std::to_string(target));
+  }
+  Result<int> current = SchemaVersion(db);
+  if (!current.ok()) return current.status();
+  if (*current > target) {
+    return FailedPrecondition("database schema version " + std::to_string(*current) +
+                              " is newer than this binary's " + std::to_string(target) +
+                              "; refusing to open");
+  }
+  for (const Migration& m : kMigrations) {
+    if (m.version <= *current || m.version > target) continue;
+    CONSENTD_RETURN_IF_ERROR(Apply(db, m, applied_at_ms));
+  }
+  return Status::Ok();
+}
+
+}  // namespace consentd::store

@@ -1,0 +1,216 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <exception>
+#include <utility>
+
+#include "store/sqlite_migrations.h"
+#include "store/sqlite_transaction.h"
+
+namespace consentd::store {
+namespace {
+
+// Runs caller code without letting an exception escape onto the store thread.
+Status InvokeWork(const Work& work, Transaction& txn) {
+  try {
+    return work(txn);
+  } catch (const std::exception& e) {
+    return Internal(std::string("unit of work threw: ") + e.what());
+  } catch (...) {
+    return Internal("unit of work threw a non-standard exception");
+  }
+}
+
+void InvokeDone(const Done& done, const Status& s) {
+  if (!done) return;
+  try {
+    done(s);
+  } catch (...) {
+    // A completion must not take the store thread down; its owner has
+    // already been told what it needed (s), so there is nothing to redo.
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions options) {
+  if (options.path.empty()) return InvalidArgument("store path is empty");
+  if (options.max_batch == 0 || options.queue_capacity == 0) {
+    return InvalidArgument("store max_batch and queue_capacity must be positive");
+  }
+  Result<std::unique_ptr<Db>> db = Db::Open(options.path, options.faults);
+  if (!db.ok()) return db.status();
+  sqlite3_busy_timeout((*db)->raw(), options.busy_timeout_ms);
+
+  Result<std::string> mode = (*db)->QueryText("PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.status().WithContext("set WAL mode on " + options.path);
+  if (*mode != "wal") {
+    return FailedPrecondition("store " + options.path + " refused WAL mode (got " + *mode + ")");
+  }
+  // FULL: a commit is on disk before it is acknowledged (WAL + NORMAL could
+  // lose the last commits on power failure). 16 MiB page cache: the hot
+  // indexes stay in memory under load. temp_store MEMORY: the savepoint of
+  // each submission journals pages it re-dirties in memory, not in a file.
+  CONSENTD_RETURN_IF_ERROR(
+      (*db)->Exec("PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; "
+                  "PRAGMA temp_store = MEMORY;"));
+
+  CONSENTD_RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint = " +
+                                       std::to_string(options.wal_autocheckpoint_pages)));
+
+  SystemClock system_clock;
+  const Clock& clock = options.clock ? *options.clock : system_clock;
+  CONSENTD_RETURN_IF_ERROR(
+      MigrateTo(**db, LatestSchemaVersion(), clock.NowMs()).WithContext(options.path));
+
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(options), std::move(*db)));
+  store->open_.store(true);
+  store->thread_ = std::thread([s = store.get()] { s->Loop(); });
+  return store;
+}
+
+SqliteStore::SqliteStore(SqliteStoreOptions options, std::unique_ptr<Db> db)
+    : options_(std::move(options)), db_(std::move(db)) {}
+
+SqliteStore::~SqliteStore() { (void)Close(); }
+
+void SqliteStore::DoSubmit(Work work, Done done, SubmitOptions options) {
+  Status refused;
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) {
+      refused = FailedPrecondition("store is closed");
+    } else if (queue_.size() >= options_.queue_capacity) {
+      refused = ResourceExhausted("store overloaded: " + std::to_string(queue_.size()) +
+                                  " submissions queued");
+    } else {
+      queue_.push_back({std::move(work), std::move(done), options.durable});
+      if (waiting_) cv_.notify_one();
+      return;
+    }
+  }
+  InvokeDone(done, refused);
+}
+
+Status SqliteStore::Close() {
+  std::lock_guard close_lock(close_mu_);
+  if (thread_.joinable() && thread_.get_id() == std::this_thread::get_id()) {
+    return FailedPrecondition("Close() called from the store thread");
+  }
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+  return Status::Ok();
+}
+
+StoreStats SqliteStore::stats() const {
+  std::lock_guard lock(mu_);
+  StoreStats out = stats_;
+  out.queued = queue_.size();
+  return out;
+}
+
+void SqliteStore::Loop() {
+  std::vector<Submission> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      while (queue_.empty() && !closing_) {
+        waiting_ = true;
+        cv_.wait_for(lock, options_.heartbeat_interval);
+        waiting_ = false;
+        heartbeat_.fetch_add(1);
+      }
+      if (queue_.empty()) break;  // closing and drained
+      if (queue_.size() <= options_.max_batch) {
+        batch.swap(queue_);
+      } else {
+        auto end = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
+        batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
+        queue_.erase(queue_.begin(), end);
+      }
+    }
+    RunBatch(batch);
+    batch.clear();
+    heartbeat_.fetch_add(1);
+  }
+  open_.store(false);
+  db_.reset();  // closing the last connection checkpoints the WAL
+}
+
+Status SqliteStore::RunSql(std::string_view sql) {
+  Result<Stmt*> st = db_->Prepare(sql);
+  if (!st.ok()) return st.status();
+  Status s = (*st)->Run();
+  (*st)->Reset();
+  return s;
+}
+
+Status SqliteStore::RunOne(Submission& sub, bool* broken) {
+  if (Status s = RunSql("SAVEPOINT unit"); !s.ok()) {
+    *broken = true;
+    return Unavailable("store savepoint failed: " + s.ToString());
+  }
+  SqliteTransaction txn(*db_);
+  Status result = InvokeWork(sub.work, txn);
+  Status end = result.ok() ? RunSql("RELEASE unit") : RunSql("ROLLBACK TO unit");
+  if (end.ok() && !result.ok()) end = RunSql("RELEASE unit");
+  if (!end.ok() || !db_->InTransaction()) {
+    // SQLite may have rolled back the whole transaction on its own (I/O
+    // error, disk full): nothing in this batch can be trusted any more.
+    *broken = true;
+    if (result.ok()) result = Unavailable("store transaction lost: " + end.ToString());
+  }
+  return result;
+}
+
+void SqliteStore::RunBatch(std::vector<Submission>& batch) {
+  bool durable = false;
+  for (const Submission& s : batch) durable = durable || s.durable;
+
+  std::vector<Status> results(batch.size());
+  Status batch_status;
+  if (db_->InTransaction()) {
+    // A failed ROLLBACK left the last batch's transaction open: end it
+    // before anything else, or every later BEGIN would fail.
+    batch_status = RunSql("ROLLBACK");
+  }
+  if (batch_status.ok() && durable != sync_full_) {
+    batch_status = RunSql(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    if (batch_status.ok()) sync_full_ = durable;
+  }
+  if (batch_status.ok()) batch_status = RunSql("BEGIN IMMEDIATE");
+  if (batch_status.ok()) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      bool broken = false;
+      results[i] = RunOne(batch[i], &broken);
+      if (broken) {
+        batch_status = Unavailable("transaction aborted at submission " + std::to_string(i));
+        break;
+      }
+    }
+    if (batch_status.ok()) batch_status = RunSql("COMMIT");
+    if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
+  }
+  if (!batch_status.ok()) {
+    // Nothing of this batch is durable: every submission that did not fail
+    // on its own gets a retryable error (the ingress answers 503).
+    const Status failed = Unavailable("store commit failed: " + batch_status.ToString());
+    for (Status& r : results) {
+      if (r.ok()) r = failed;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.batches;
+    stats_.submissions += batch.size();
+    if (!batch_status.ok()) ++stats_.failed_batches;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) InvokeDone(batch[i].done, results[i]);
+}
+
+}  // namespace consentd::store

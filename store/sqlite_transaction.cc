@@ -1,0 +1,515 @@
+#include "store/sqlite_transaction.h"
+
+#include <algorithm>
+#include <string>
+
+namespace consentd::store {
+namespace {
+
+// A cached statement that is reset when the scope ends, so no statement
+// keeps a read open past the call that used it.
+class Use {
+ public:
+  Use(Db& db, std::string_view sql) : stmt_(db.Prepare(sql)) {}
+  ~Use() {
+    if (stmt_.ok()) (*stmt_)->Reset();
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  bool ok() const { return stmt_.ok(); }
+  const Status& status() const { return stmt_.status(); }
+  Stmt* operator->() { return *stmt_; }
+  Stmt& operator*() { return **stmt_; }
+
+ private:
+  Result<Stmt*> stmt_;
+};
+
+#define STORE_USE(var, sql) \
+  Use var(db_, sql);        \
+  if (!var.ok()) return var.status()
+
+// Rows read by SELECT ... and RETURNING with this column list, in order.
+constexpr std::string_view kOutboxColumns =
+    "id, target, key, desired_json, idempotency_key, attempts, next_attempt_at, status, "
+    "reason, created_at, updated_at";
+
+std::optional<OutboxStatus> ParseOutboxStatus(std::string_view s) {
+  if (s == "pending") return OutboxStatus::kPending;
+  if (s == "inflight") return OutboxStatus::kInflight;
+  if (s == "done") return OutboxStatus::kDone;
+  if (s == "dead") return OutboxStatus::kDead;
+  return std::nullopt;
+}
+
+Result<OutboxRow> ReadOutbox(Stmt& st) {
+  OutboxRow r;
+  r.id = st.Int(0);
+  r.target = st.Text(1);
+  r.key = st.Text(2);
+  r.desired_json = st.Text(3);
+  r.idempotency_key = st.Text(4);
+  r.attempts = static_cast<int>(st.Int(5));
+  r.next_attempt_at = st.Int(6);
+  std::optional<OutboxStatus> status = ParseOutboxStatus(st.Text(7));
+  if (!status) return DataLoss("outbox row " + std::to_string(r.id) + ": bad status");
+  r.status = *status;
+  r.reason = st.Text(8);
+  r.created_at = st.Int(9);
+  r.updated_at = st.Int(10);
+  return r;
+}
+
+Result<std::vector<OutboxRow>> ReadOutboxRows(Stmt& st) {
+  std::vector<OutboxRow> out;
+  for (;;) {
+    Result<bool> row = st.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    Result<OutboxRow> r = ReadOutbox(st);
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(*r));
+  }
+}
+
+ConsentRow ReadConsent(Stmt& st) {
+  ConsentRow r;
+  r.key.subject_id = st.Text(0);
+  r.key.topic = st.Text(1);
+  r.key.channel = st.Text(2);
+  r.key.address = st.Text(3);
+  r.status = st.Text(4);
+  r.occurred_at = st.Int(5);
+  r.updated_at = st.Int(6);
+  r.state_json = st.Text(7);
+  return r;
+}
+
+Result<std::vector<ConsentRow>> ReadConsents(Stmt& st) {
+  std::vector<ConsentRow> out;
+  for (;;) {
+    Result<bool> row = st.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadConsent(st));
+  }
+}
+
+// Runs a statement whose only output is a count of changed rows.
+Result<std::int64_t> RunCounting(Db& db, Stmt& st) {
+  Status s = st.Run();
+  if (!s.ok()) return s;
+  return db.Changes();
+}
+
+Result<std::optional<std::string>> OptionalText(Stmt& st) {
+  Result<bool> row = st.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(st.Text(0));
+}
+
+}  // namespace
+
+std::string_view OutboxStatusName(OutboxStatus s) {
+  switch (s) {
+    case OutboxStatus::kPending:
+      return "pending";
+    case OutboxStatus::kInflight:
+      return "inflight";
+    case OutboxStatus::kDone:
+      return "done";
+    case OutboxStatus::kDead:
+      return "dead";
+  }
+  return "unknown";
+}
+
+// --- inbox ---
+
+Result<bool> SqliteTransaction::InsertInbox(const InboxRow& row) {
+  STORE_USE(st,
+            "INSERT INTO inbox (source, event_id, received_at, payload) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (source, event_id) DO NOTHING");
+  st->BindAll(row.source, row.event_id, row.received_at, row.payload);
+  Result<std::int64_t> n = RunCounting(db_, *st);
+  if (!n.ok()) return n.status();
+  return *n == 1;
+}
+
+Result<std::int64_t> SqliteTransaction::PruneInbox(TimestampMs before) {
+  STORE_USE(st, "DELETE FROM inbox WHERE received_at < ?");
+  st->BindAll(before);
+  return RunCounting(db_, *st);
+}
+
+// --- consent state ---
+
+Status SqliteTransaction::Upsert(const ConsentRow& row) {
+  STORE_USE(st,
+            "INSERT INTO consent_state (subject_id, topic, channel, address, status, "
+            "occurred_at, updated_at, state_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (subject_id, topic, channel, address) DO UPDATE SET "
+            "status = excluded.status, occurred_at = excluded.occurred_at, "
+            "updated_at = excluded.updated_at, state_json = excluded.state_json");
+  st->BindAll(row.key.subject_id, row.key.topic, row.key.channel, row.key.address, row.status,
+              row.occurred_at, row.updated_at, row.state_json);
+  return st->Run();
+}
+
+Result<std::optional<ConsentRow>> SqliteTransaction::GetConsent(const ConsentKey& key) {
+  STORE_USE(st,
+            "SELECT subject_id, topic, channel, address, status, occurred_at, updated_at, "
+            "state_json FROM consent_state "
+            "WHERE subject_id = ? AND topic = ? AND channel = ? AND address = ?");
+  st->BindAll(key.subject_id, key.topic, key.channel, key.address);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<ConsentRow>();
+  return std::optional<ConsentRow>(ReadConsent(*st));
+}
+
+Result<std::vector<ConsentRow>> SqliteTransaction::ListConsents(std::string_view subject_id) {
+  STORE_USE(st,
+            "SELECT subject_id, topic, channel, address, status, occurred_at, updated_at, "
+            "state_json FROM consent_state WHERE subject_id = ? "
+            "ORDER BY topic, channel, address");
+  st->BindAll(subject_id);
+  return ReadConsents(*st);
+}
+
+Result<std::vector<ConsentRow>> SqliteTransaction::ScanConsents(const ConsentKey& after,
+                                                                int limit) {
+  STORE_USE(st,
+            "SELECT subject_id, topic, channel, address, status, occurred_at, updated_at, "
+            "state_json FROM consent_state "
+            "WHERE (subject_id, topic, channel, address) > (?, ?, ?, ?) "
+            "ORDER BY subject_id, topic, channel, address LIMIT ?");
+  st->BindAll(after.subject_id, after.topic, after.channel, after.address, limit);
+  return ReadConsents(*st);
+}
+
+// --- blocks ---
+
+Status SqliteTransaction::UpsertBlock(const BlockRow& row) {
+  STORE_USE(st,
+            "INSERT INTO blocks (subject_id, scope, active, reason, source, occurred_at, "
+            "updated_at, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (subject_id, scope) DO UPDATE SET active = excluded.active, "
+            "reason = excluded.reason, source = excluded.source, "
+            "occurred_at = excluded.occurred_at, updated_at = excluded.updated_at, "
+            "detail_json = excluded.detail_json");
+  st->BindAll(row.subject_id, row.scope, row.active ? 1 : 0, row.reason, row.source,
+              row.occurred_at, row.updated_at, row.detail_json);
+  return st->Run();
+}
+
+Result<std::vector<BlockRow>> SqliteTransaction::ListBlocks(std::string_view subject_id) {
+  STORE_USE(st,
+            "SELECT subject_id, scope, active, reason, source, occurred_at, updated_at, "
+            "detail_json FROM blocks WHERE subject_id = ? ORDER BY scope");
+  st->BindAll(subject_id);
+  std::vector<BlockRow> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    BlockRow b;
+    b.subject_id = st->Text(0);
+    b.scope = st->Text(1);
+    b.active = st->Int(2) != 0;
+    b.reason = st->Text(3);
+    b.source = st->Text(4);
+    b.occurred_at = st->Int(5);
+    b.updated_at = st->Int(6);
+    b.detail_json = st->Text(7);
+    out.push_back(std::move(b));
+  }
+}
+
+// --- identities ---
+
+Status SqliteTransaction::LinkSystemId(const IdentityLink& link) {
+  STORE_USE(st,
+            "INSERT INTO identity_links (system, system_id, subject_id, linked_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (system, system_id) DO UPDATE SET "
+            "subject_id = excluded.subject_id, linked_at = excluded.linked_at");
+  st->BindAll(link.system, link.system_id, link.subject_id, link.linked_at);
+  return st->Run();
+}
+
+Result<std::optional<std::string>> SqliteTransaction::FindSubjectBySystemId(
+    std::string_view system, std::string_view system_id) {
+  STORE_USE(st, "SELECT subject_id FROM identity_links WHERE system = ? AND system_id = ?");
+  st->BindAll(system, system_id);
+  return OptionalText(*st);
+}
+
+Status SqliteTransaction::LinkEmailHash(std::string_view subject_id, std::string_view email_hash,
+                                        TimestampMs linked_at) {
+  STORE_USE(st,
+            "INSERT INTO email_hashes (email_hash, subject_id, linked_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (email_hash) DO UPDATE SET subject_id = excluded.subject_id, "
+            "linked_at = excluded.linked_at");
+  st->BindAll(email_hash, subject_id, linked_at);
+  return st->Run();
+}
+
+Result<std::optional<std::string>> SqliteTransaction::FindSubjectByEmailHash(
+    std::string_view email_hash) {
+  STORE_USE(st, "SELECT subject_id FROM email_hashes WHERE email_hash = ?");
+  st->BindAll(email_hash);
+  return OptionalText(*st);
+}
+
+Result<std::vector<IdentityLink>> SqliteTransaction::ListSystemIds(std::string_view subject_id) {
+  STORE_USE(st,
+            "SELECT subject_id, system, system_id, linked_at FROM identity_links "
+            "WHERE subject_id = ? ORDER BY system, system_id");
+  st->BindAll(subject_id);
+  std::vector<IdentityLink> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back({st->Text(0), st->Text(1), st->Text(2), st->Int(3)});
+  }
+}
+
+Status SqliteTransaction::MoveIdentities(std::string_view from, std::string_view to) {
+  {
+    STORE_USE(st, "UPDATE identity_links SET subject_id = ? WHERE subject_id = ?");
+    st->BindAll(to, from);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  }
+  STORE_USE(st, "UPDATE email_hashes SET subject_id = ? WHERE subject_id = ?");
+  st->BindAll(to, from);
+  return st->Run();
+}
+
+Status SqliteTransaction::EraseSubject(std::string_view subject_id) {
+  for (std::string_view sql :
+       {"DELETE FROM consent_state WHERE subject_id = ?", "DELETE FROM blocks WHERE subject_id = ?",
+        "DELETE FROM identity_links WHERE subject_id = ?",
+        "DELETE FROM email_hashes WHERE subject_id = ?"}) {
+    STORE_USE(st, sql);
+    st->BindAll(subject_id);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  }
+  return Status::Ok();
+}
+
+// --- outbox ---
+
+Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
+  {
+    STORE_USE(st, "SELECT id FROM outbox WHERE idempotency_key = ?");
+    st->BindAll(row.idempotency_key);
+    Result<bool> found = st->Step();
+    if (!found.ok()) return found.status();
+    if (*found) return st->Int(0);
+  }
+  std::int64_t id = 0;
+  {
+    STORE_USE(st,
+              "INSERT INTO outbox (target, key, desired_json, idempotency_key, attempts, "
+              "next_attempt_at, status, reason, created_at, updated_at) "
+              "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?) RETURNING id");
+    st->BindAll(row.target, row.key, row.desired_json, row.idempotency_key, row.next_attempt_at,
+                row.created_at, row.created_at);
+    Result<bool> r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!*r) return Internal("outbox insert returned no id");
+    id = st->Int(0);
+  }
+  STORE_USE(st,
+            "UPDATE outbox SET status = 'done', reason = 'superseded by #' || ?1, "
+            "updated_at = ?2 WHERE target = ?3 AND key = ?4 AND status = 'pending' AND id < ?1");
+  st->BindAll(id, row.created_at, row.target, row.key);
+  CONSENTD_RETURN_IF_ERROR(st->Run());
+  return id;
+}
+
+Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view target,
+                                                              TimestampMs now, int limit,
+                                                              TimestampMs lease_until) {
+  static const std::string kSql =
+      "UPDATE outbox SET status = 'inflight', attempts = attempts + 1, next_attempt_at = ?3, "
+      "updated_at = ?2 WHERE id IN ("
+      " SELECT o.id FROM outbox o WHERE o.target = ?1"
+      " AND o.status IN ('pending', 'inflight') AND o.next_attempt_at <= ?2"
+      " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target = o.target AND p.key = o.key"
+      "  AND p.id < o.id AND p.status IN ('pending', 'inflight'))"
+      " ORDER BY o.next_attempt_at, o.id LIMIT ?4) RETURNING " +
+      std::string(kOutboxColumns);
+  STORE_USE(st, kSql);
+  st->BindAll(target, now, lease_until, limit);
+  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
+  if (!rows.ok()) return rows.status();
+  std::sort(rows->begin(), rows->end(),
+            [](const OutboxRow& a, const OutboxRow& b) { return a.id < b.id; });
+  return rows;
+}
+
+Status SqliteTransaction::SetOutboxStatus(std::int64_t id, const char* sql, std::string_view reason,
+                                          TimestampMs now) {
+  STORE_USE(st, sql);
+  st->BindAll(id, reason, now);
+  Result<std::int64_t> n = RunCounting(db_, *st);
+  if (!n.ok()) return n.status();
+  if (*n == 0) {
+    return FailedPrecondition("outbox row " + std::to_string(id) +
+                              " is missing or not in a state that allows this change");
+  }
+  return Status::Ok();
+}
+
+Status SqliteTransaction::MarkDone(std::int64_t id, TimestampMs now) {
+  return SetOutboxStatus(id,
+                         "UPDATE outbox SET status = 'done', reason = ?2, updated_at = ?3 "
+                         "WHERE id = ?1 AND status = 'inflight'",
+                         "", now);
+}
+
+Status SqliteTransaction::MarkRetry(std::int64_t id, TimestampMs next_attempt_at,
+                                    std::string_view reason, TimestampMs now) {
+  // A row with a newer state for the same key queued behind it is not
+  // retried: the newer absolute state replaces it.
+  {
+    STORE_USE(st,
+              "UPDATE outbox SET status = 'done', reason = 'superseded after: ' || ?2, "
+              "updated_at = ?3 WHERE id = ?1 AND status = 'inflight' AND EXISTS ("
+              "SELECT 1 FROM outbox n WHERE n.target = outbox.target AND n.key = outbox.key "
+              "AND n.id > outbox.id AND n.status IN ('pending', 'inflight'))");
+    st->BindAll(id, reason, now);
+    Result<std::int64_t> n = RunCounting(db_, *st);
+    if (!n.ok()) return n.status();
+    if (*n == 1) return Status::Ok();
+  }
+  STORE_USE(st,
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, reason = ?3, "
+            "updated_at = ?4 WHERE id = ?1 AND status = 'inflight'");
+  st->BindAll(id, next_attempt_at, reason, now);
+  Result<std::int64_t> n = RunCounting(db_, *st);
+  if (!n.ok()) return n.status();
+  if (*n == 0) return FailedPrecondition("outbox row " + std::to_string(id) + " is not inflight");
+  return Status::Ok();
+}
+
+Status SqliteTransaction::MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) {
+  return SetOutboxStatus(id,
+                         "UPDATE outbox SET status = 'dead', reason = ?2, updated_at = ?3 "
+                         "WHERE id = ?1 AND status IN ('pending', 'inflight')",
+                         reason, now);
+}
+
+Status SqliteTransaction::Replay(std::int64_t id, TimestampMs now) {
+  return SetOutboxStatus(id,
+                         "UPDATE outbox SET status = 'pending', attempts = 0, "
+                         "next_attempt_at = ?3, reason = ?2, updated_at = ?3 "
+                         "WHERE id = ?1 AND status = 'dead'",
+                         "", now);
+}
+
+Result<std::optional<OutboxRow>> SqliteTransaction::GetOutbox(std::int64_t id) {
+  static const std::string kSql =
+      "SELECT " + std::string(kOutboxColumns) + " FROM outbox WHERE id = ?";
+  STORE_USE(st, kSql);
+  st->BindAll(id);
+  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboxRow>();
+  return std::optional<OutboxRow>(std::move(rows->front()));
+}
+
+Result<std::vector<OutboxRow>> SqliteTransaction::ListOutbox(OutboxStatus status,
+                                                             std::int64_t after_id, int limit) {
+  static const std::string kSql = "SELECT " + std::string(kOutboxColumns) +
+                                  " FROM outbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?";
+  STORE_USE(st, kSql);
+  st->BindAll(OutboxStatusName(status), after_id, limit);
+  return ReadOutboxRows(*st);
+}
+
+Result<std::int64_t> SqliteTransaction::CountOutbox(OutboxStatus status) {
+  STORE_USE(st, "SELECT count(*) FROM outbox WHERE status = ?");
+  st->BindAll(OutboxStatusName(status));
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->Int(0) : 0;
+}
+
+Result<std::int64_t> SqliteTransaction::PruneOutboxDone(TimestampMs before) {
+  STORE_USE(st, "DELETE FROM outbox WHERE status = 'done' AND updated_at < ?");
+  st->BindAll(before);
+  return RunCounting(db_, *st);
+}
+
+// --- cursors ---
+
+Result<std::optional<std::string>> SqliteTransaction::GetCursor(std::string_view poller) {
+  STORE_USE(st, "SELECT value FROM cursors WHERE poller = ?");
+  st->BindAll(poller);
+  return OptionalText(*st);
+}
+
+Status SqliteTransaction::AdvanceCursor(std::string_view poller, std::string_view value,
+                                        TimestampMs now) {
+  STORE_USE(st,
+            "INSERT INTO cursors (poller, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (poller) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at");
+  st->BindAll(poller, value, now);
+  return st->Run();
+}
+
+// --- echo memory ---
+
+Status SqliteTransaction::RememberWrite(const EchoRow& row) {
+  STORE_USE(st,
+            "INSERT INTO echo_writes (system, key, value, written_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (system, key, value) DO UPDATE SET "
+            "written_at = max(written_at, excluded.written_at)");
+  st->BindAll(row.system, row.key, row.value, row.written_at);
+  return st->Run();
+}
+
+Result<std::optional<TimestampMs>> SqliteTransaction::FindWrite(std::string_view system,
+                                                                std::string_view key,
+                                                                std::string_view value) {
+  STORE_USE(st, "SELECT written_at FROM echo_writes WHERE system = ? AND key = ? AND value = ?");
+  st->BindAll(system, key, value);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<TimestampMs>();
+  return std::optional<TimestampMs>(st->Int(0));
+}
+
+Result<std::int64_t> SqliteTransaction::PruneWrites(TimestampMs before) {
+  STORE_USE(st, "DELETE FROM echo_writes WHERE written_at < ?");
+  st->BindAll(before);
+  return RunCounting(db_, *st);
+}
+
+// --- tombstones ---
+
+Status SqliteTransaction::AddTombstone(const TombstoneRow& row) {
+  STORE_USE(st,
+            "INSERT INTO tombstones (identity_hash, erased_at) VALUES (?, ?) "
+            "ON CONFLICT (identity_hash) DO UPDATE SET "
+            "erased_at = max(erased_at, excluded.erased_at)");
+  st->BindAll(row.identity_hash, row.erased_at);
+  return st->Run();
+}
+
+Result<std::optional<TombstoneRow>> SqliteTransaction::FindTombstone(
+    std::string_view identity_hash) {
+  STORE_USE(st, "SELECT identity_hash, erased_at FROM tombstones WHERE identity_hash = ?");
+  st->BindAll(identity_hash);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<TombstoneRow>();
+  return std::optional<TombstoneRow>(TombstoneRow{st->Text(0), st->Int(1)});
+}
+
+}  // namespace consentd::store

@@ -1,0 +1,73 @@
+// Transaction on the SQLite store: the SQL behind each Transaction call.
+// Internal to the SQLite backend; see store/store.h for the contract.
+#pragma once
+
+#include "store/sqlite_db.h"
+#include "store/store.h"
+
+namespace consentd::store {
+
+// Borrows `db`, on which the store thread has opened a transaction (and a
+// savepoint for this unit of work). Lives only for one unit of work.
+class SqliteTransaction final : public Transaction {
+ public:
+  explicit SqliteTransaction(Db& db) : db_(db) {}
+
+  // The connection, inside this unit's savepoint: for store-internal
+  // extensions of the SQLite backend (the proof log), never for callers.
+  Db& db() { return db_; }
+
+  Result<bool> InsertInbox(const InboxRow& row) override;
+  Result<std::int64_t> PruneInbox(TimestampMs before) override;
+
+  Status Upsert(const ConsentRow& row) override;
+  Result<std::optional<ConsentRow>> GetConsent(const ConsentKey& key) override;
+  Result<std::vector<ConsentRow>> ListConsents(std::string_view subject_id) override;
+  Result<std::vector<ConsentRow>> ScanConsents(const ConsentKey& after, int limit) override;
+
+  Status UpsertBlock(const BlockRow& row) override;
+  Result<std::vector<BlockRow>> ListBlocks(std::string_view subject_id) override;
+
+  Status LinkSystemId(const IdentityLink& link) override;
+  Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
+                                                           std::string_view system_id) override;
+  Status LinkEmailHash(std::string_view subject_id, std::string_view email_hash,
+                       TimestampMs linked_at) override;
+  Result<std::optional<std::string>> FindSubjectByEmailHash(std::string_view email_hash) override;
+  Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) override;
+  Status MoveIdentities(std::string_view from, std::string_view to) override;
+  Status EraseSubject(std::string_view subject_id) override;
+
+  Result<std::int64_t> Enqueue(const OutboxRow& row) override;
+  Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now, int limit,
+                                             TimestampMs lease_until) override;
+  Status MarkDone(std::int64_t id, TimestampMs now) override;
+  Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,
+                   TimestampMs now) override;
+  Status MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) override;
+  Status Replay(std::int64_t id, TimestampMs now) override;
+  Result<std::optional<OutboxRow>> GetOutbox(std::int64_t id) override;
+  Result<std::vector<OutboxRow>> ListOutbox(OutboxStatus status, std::int64_t after_id,
+                                            int limit) override;
+  Result<std::int64_t> CountOutbox(OutboxStatus status) override;
+  Result<std::int64_t> PruneOutboxDone(TimestampMs before) override;
+
+  Result<std::optional<std::string>> GetCursor(std::string_view poller) override;
+  Status AdvanceCursor(std::string_view poller, std::string_view value, TimestampMs now) override;
+
+  Status RememberWrite(const EchoRow& row) override;
+  Result<std::optional<TimestampMs>> FindWrite(std::string_view system, std::string_view key,
+                                               std::string_view value) override;
+  Result<std::int64_t> PruneWrites(TimestampMs before) override;
+
+  Status AddTombstone(const TombstoneRow& row) override;
+  Result<std::optional<TombstoneRow>> FindTombstone(std::string_view identity_hash) override;
+
+ private:
+  // Sets `status` of row `id` if it is in one of the states `from_sql`.
+  Status SetOutboxStatus(std::int64_t id, const char* sql, std::string_view reason,
+                         TimestampMs now);
+  Db& db_;
+};
+
+}  // namespace consentd::store

@@ -1,0 +1,263 @@
+// The store port: the only way the rest of consentd reaches durable state.
+//
+// Core, mapping and connectors never see SQL. The daemon's sync engine
+// submits units of work (a callable run against a Transaction); a backend
+// (SQLite today, PostgreSQL later) runs them atomically and reports when
+// they are durable. Row types are plain structs with JSON payloads kept as
+// strings: the sync engine translates them to and from the canonical model.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace consentd::store {
+
+// Inbox: one row per (source, event_id) ever accepted, kept until the
+// retention horizon so that the sender's retries are recognised.
+struct InboxRow {
+  std::string source;    // connector instance name, e.g. "hubspot"
+  std::string event_id;  // the sender's id for this delivery
+  TimestampMs received_at = 0;
+  std::string payload;  // optional raw or normalised payload (may be empty)
+};
+
+// Canonical consent state for one key (subject, topic, channel[, address]).
+struct ConsentKey {
+  std::string subject_id;
+  std::string topic;
+  std::string channel;
+  std::string address;  // empty when the consent is not address-specific
+
+  bool operator==(const ConsentKey&) const = default;
+};
+
+struct ConsentRow {
+  ConsentKey key;
+  std::string status;             // not_asked | pending | granted | withdrawn | refused
+  TimestampMs occurred_at = 0;    // capture time of the change that set it
+  TimestampMs updated_at = 0;     // when consentd recorded it
+  std::string state_json = "{}";  // the canonical state, as the engine writes it
+};
+
+// A block ("Sperre") on a subject for a scope such as "all", "channel:email".
+// A lifted block keeps its row (active = false) so that ordering by
+// occurred_at still works for late events.
+struct BlockRow {
+  std::string subject_id;
+  std::string scope;
+  bool active = true;
+  std::string reason;
+  std::string source;
+  TimestampMs occurred_at = 0;
+  TimestampMs updated_at = 0;
+  std::string detail_json = "{}";
+};
+
+// One id of a subject in one system (e.g. "hubspot" → contact id).
+struct IdentityLink {
+  std::string subject_id;
+  std::string system;
+  std::string system_id;
+  TimestampMs linked_at = 0;
+};
+
+enum class OutboxStatus { kPending, kInflight, kDone, kDead };
+std::string_view OutboxStatusName(OutboxStatus s);
+
+// A desired absolute state for one key in one target (DESIGN §2 rule 6).
+struct OutboxRow {
+  std::int64_t id = 0;          // assigned by Enqueue
+  std::string target;           // connector instance that must apply it
+  std::string key;              // target-side key, e.g. "<subject>/<topic>/<channel>"
+  std::string desired_json;     // absolute desired state
+  std::string idempotency_key;  // stable; unique across the outbox
+  int attempts = 0;
+  TimestampMs next_attempt_at = 0;  // pending: due time; inflight: lease expiry
+  OutboxStatus status = OutboxStatus::kPending;
+  std::string reason;  // last error, supersession, dead reason
+  TimestampMs created_at = 0;
+  TimestampMs updated_at = 0;
+};
+
+// What consentd wrote to a system, so that its echo is recognised (rule 5).
+struct EchoRow {
+  std::string system;
+  std::string key;
+  std::string value;
+  TimestampMs written_at = 0;
+};
+
+// An erased identity, matched by keyed hash of its identifiers (rule 4).
+struct TombstoneRow {
+  std::string identity_hash;
+  TimestampMs erased_at = 0;
+};
+
+// One unit of work's view of the store. Every call takes part in the same
+// atomic unit: it all becomes durable together or not at all.
+//
+// Thread-safety: a Transaction is only valid inside the callable it was
+// passed to, on the store thread; never keep a reference to it.
+// Errors: each call returns a Status; a unit of work that returns a non-OK
+// Status has all its changes rolled back (its neighbours are unaffected).
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+
+  // --- inbox ---
+  // True if the row is new, false if (source, event_id) was already seen.
+  virtual Result<bool> InsertInbox(const InboxRow& row) = 0;
+  // Deletes inbox rows received before `before`; returns how many.
+  virtual Result<std::int64_t> PruneInbox(TimestampMs before) = 0;
+
+  // --- canonical consent state ---
+  virtual Status Upsert(const ConsentRow& row) = 0;
+  virtual Result<std::optional<ConsentRow>> GetConsent(const ConsentKey& key) = 0;
+  virtual Result<std::vector<ConsentRow>> ListConsents(std::string_view subject_id) = 0;
+  // Up to `limit` rows with key > `after`, in key order (subject, topic,
+  // channel, address): pages through all state in bounded memory (full
+  // reconciliation, export). Start with a default ConsentKey.
+  virtual Result<std::vector<ConsentRow>> ScanConsents(const ConsentKey& after, int limit) = 0;
+
+  // --- blocks ---
+  virtual Status UpsertBlock(const BlockRow& row) = 0;
+  virtual Result<std::vector<BlockRow>> ListBlocks(std::string_view subject_id) = 0;
+
+  // --- identities ---
+  // Links (system, system_id) to subject_id, replacing an earlier link.
+  virtual Status LinkSystemId(const IdentityLink& link) = 0;
+  virtual Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
+                                                                   std::string_view system_id) = 0;
+  // email_hash: keyed hash of the normalised e-mail (never the address).
+  virtual Status LinkEmailHash(std::string_view subject_id, std::string_view email_hash,
+                               TimestampMs linked_at) = 0;
+  virtual Result<std::optional<std::string>> FindSubjectByEmailHash(
+      std::string_view email_hash) = 0;
+  virtual Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) = 0;
+  // Moves every system id and e-mail hash of `from` to `to` (CRM merge).
+  virtual Status MoveIdentities(std::string_view from, std::string_view to) = 0;
+  // Deletes state, blocks and identity links of a subject (erasure).
+  virtual Status EraseSubject(std::string_view subject_id) = 0;
+
+  // --- outbox ---
+  // Adds a pending row and returns its id. Older pending rows for the same
+  // (target, key) are superseded (status done, reason "superseded by #id"):
+  // the new row carries the absolute state. An idempotency key already in
+  // the outbox is not added again; the existing id is returned.
+  virtual Result<std::int64_t> Enqueue(const OutboxRow& row) = 0;
+  // Claims up to `limit` due rows of `target` (pending or lease-expired
+  // inflight, next_attempt_at <= now), marks them inflight with
+  // next_attempt_at = lease_until and attempts + 1. A key whose older row is
+  // still pending or inflight is not claimed, so one key is never written
+  // twice at once. Returned in due order.
+  virtual Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now,
+                                                     int limit, TimestampMs lease_until) = 0;
+  virtual Status MarkDone(std::int64_t id, TimestampMs now) = 0;
+  // Back to pending, due at next_attempt_at, with the reason of the failure.
+  virtual Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,
+                           TimestampMs now) = 0;
+  virtual Status MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) = 0;
+  // A dead row back to pending, due now, attempts reset (dlq replay).
+  virtual Status Replay(std::int64_t id, TimestampMs now) = 0;
+  virtual Result<std::optional<OutboxRow>> GetOutbox(std::int64_t id) = 0;
+  // Rows with the given status and id > after_id, by id, at most limit.
+  virtual Result<std::vector<OutboxRow>> ListOutbox(OutboxStatus status, std::int64_t after_id,
+                                                    int limit) = 0;
+  virtual Result<std::int64_t> CountOutbox(OutboxStatus status) = 0;
+  // Deletes done rows last updated before `before`.
+  virtual Result<std::int64_t> PruneOutboxDone(TimestampMs before) = 0;
+
+  // --- poller cursors ---
+  virtual Result<std::optional<std::string>> GetCursor(std::string_view poller) = 0;
+  virtual Status AdvanceCursor(std::string_view poller, std::string_view value,
+                               TimestampMs now) = 0;
+
+  // --- echo memory ---
+  virtual Status RememberWrite(const EchoRow& row) = 0;
+  // The time consentd last wrote exactly this value for (system, key).
+  virtual Result<std::optional<TimestampMs>> FindWrite(std::string_view system,
+                                                       std::string_view key,
+                                                       std::string_view value) = 0;
+  virtual Result<std::int64_t> PruneWrites(TimestampMs before) = 0;
+
+  // --- tombstones ---
+  virtual Status AddTombstone(const TombstoneRow& row) = 0;
+  virtual Result<std::optional<TombstoneRow>> FindTombstone(std::string_view identity_hash) = 0;
+};
+
+// A unit of work. Returning OK commits everything it did (with its batch);
+// returning an error rolls back everything it did and nothing else. This is
+// STYLE habit 8's `txn.Commit()`: the commit is the return, so a unit of
+// work cannot half-commit or forget to. It runs once, on the store thread,
+// in submission order; it must not block on anything but the Transaction.
+using Work = std::function<Status(Transaction&)>;
+// Called once per submission with the outcome: OK means durable.
+// Runs on the store thread: keep it short, post elsewhere for real work,
+// never block on the store from inside it.
+using Done = std::function<void(const Status&)>;
+
+struct SubmitOptions {
+  // True: the commit that covers this work is fsynced before Done (use for
+  // anything that acknowledges external input). False: may ride a cheaper
+  // commit (still atomic, may be lost on power failure, not on a crash).
+  bool durable = true;
+};
+
+// Counters for /metrics.
+struct StoreStats {
+  std::uint64_t batches = 0;         // transactions attempted (group commits)
+  std::uint64_t submissions = 0;     // submissions run
+  std::uint64_t failed_batches = 0;  // transactions that did not commit
+  std::uint64_t queued = 0;          // submissions waiting right now
+};
+
+// A store backend. Thread-safe: Submit may be called from any thread.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Queues `work`. `done` receives: the work's own error if it failed;
+  // Unavailable (retryable) if the commit of its batch failed;
+  // ResourceExhausted if the queue is full (overloaded; answer 503);
+  // FailedPrecondition if the store is closed. `done` may run on the
+  // calling thread when the submission is refused immediately.
+  void Submit(Work work, Done done, SubmitOptions options = {}) {
+    DoSubmit(std::move(work), std::move(done), options);
+  }
+
+  // The same, with a future for callers that wait (tests, CLI, pollers).
+  std::future<Status> Submit(Work work, SubmitOptions options = {});
+
+  // Submits and waits. Never call from the store thread (from a Work or Done).
+  Status Run(Work work, SubmitOptions options = {}) {
+    return Submit(std::move(work), options).get();
+  }
+
+  // Drains queued work, commits, stops the store thread and closes.
+  // Idempotent; later submissions fail with FailedPrecondition.
+  virtual Status Close() = 0;
+
+  // True between a successful open and Close (for /readyz).
+  virtual bool IsOpen() const = 0;
+
+  // Grows while the store thread makes progress, also when idle (it ticks
+  // at least every heartbeat interval). The watchdog pings only if it grew.
+  virtual std::uint64_t Heartbeat() const = 0;
+
+  // Cheap (one lock); for /metrics and the benchmark.
+  virtual StoreStats stats() const = 0;
+
+ protected:
+  virtual void DoSubmit(Work work, Done done, SubmitOptions options) = 0;
+};
+
+}  // namespace consentd::store

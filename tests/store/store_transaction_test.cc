@@ -1,0 +1,406 @@
+// The Transaction contract on the SQLite backend: inbox dedupe, atomic units
+// of work, outbox lifecycle, cursors, identities, echo memory, tombstones.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store_test_util.h"
+
+namespace consentd::store {
+namespace {
+
+using testing::Event;
+using testing::OpenOrDie;
+using testing::TempDir;
+
+// Returns the value of a Result inside a unit of work, or returns its error.
+#define ASSIGN_OR_RETURN_STATUS(lhs, expr)              \
+  auto lhs##_result = (expr);                           \
+  if (!lhs##_result.ok()) return lhs##_result.status(); \
+  auto lhs = std::move(*lhs##_result)
+
+class StoreTransactionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = OpenOrDie(dir_.File("store.db"));
+    ASSERT_NE(store_, nullptr);
+  }
+  void Reopen() {
+    ASSERT_TRUE(store_->Close().ok());
+    store_ = OpenOrDie(dir_.File("store.db"));
+    ASSERT_NE(store_, nullptr);
+  }
+  Status Run(Work w) { return store_->Run(std::move(w)); }
+
+  static ConsentRow Consent(std::string subject, std::string status, TimestampMs at) {
+    ConsentRow r;
+    r.key = {std::move(subject), "newsletter", "email", ""};
+    r.status = std::move(status);
+    r.occurred_at = at;
+    r.updated_at = at + 1;
+    r.state_json = R"({"v":1})";
+    return r;
+  }
+  static OutboxRow Work(std::string target, std::string key, std::string idem, TimestampMs at) {
+    OutboxRow r;
+    r.target = std::move(target);
+    r.key = std::move(key);
+    r.desired_json = R"({"status":"granted"})";
+    r.idempotency_key = std::move(idem);
+    r.next_attempt_at = at;
+    r.created_at = at;
+    return r;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(StoreTransactionTest, InboxRecognisesARepeatedEventIdPerSource) {
+  std::vector<bool> fresh;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                for (const InboxRow& e : {Event("hubspot", "1"), Event("hubspot", "1"),
+                                          Event("mailchimp", "1"), Event("hubspot", "2")}) {
+                  ASSIGN_OR_RETURN_STATUS(f, txn.InsertInbox(e));
+                  fresh.push_back(f);
+                }
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(fresh, (std::vector<bool>{true, false, true, true}));
+}
+
+TEST_F(StoreTransactionTest, InboxDedupeSurvivesReopenUntilPrunedPastTheHorizon) {
+  ASSERT_TRUE(Run([](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.InsertInbox(Event("hubspot", "old", 100)));
+                ASSIGN_OR_RETURN_STATUS(b, txn.InsertInbox(Event("hubspot", "new", 900)));
+                return (a && b) ? Status::Ok() : Internal("not fresh");
+              }).ok());
+  Reopen();
+  std::int64_t pruned = -1;
+  bool old_fresh = false, new_fresh = true;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(n, txn.PruneInbox(500));
+                pruned = n;
+                ASSIGN_OR_RETURN_STATUS(a, txn.InsertInbox(Event("hubspot", "old", 1000)));
+                ASSIGN_OR_RETURN_STATUS(b, txn.InsertInbox(Event("hubspot", "new", 1000)));
+                old_fresh = a;
+                new_fresh = b;
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(pruned, 1);
+  EXPECT_TRUE(old_fresh);   // beyond the horizon: forgotten
+  EXPECT_FALSE(new_fresh);  // within it: still a duplicate
+}
+
+TEST_F(StoreTransactionTest, FailedUnitOfWorkLeavesNoTrace) {
+  Status s = Run([&](Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN_STATUS(f, txn.InsertInbox(Event("hubspot", "e1")));
+    (void)f;
+    CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "granted", 10)));
+    ASSIGN_OR_RETURN_STATUS(id, txn.Enqueue(Work("mailchimp", "s1/n", "i1", 10)));
+    (void)id;
+    CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor("hubspot-poll", "c2", 10));
+    return InvalidArgument("reconcile rejected the change");
+  });
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(fresh, txn.InsertInbox(Event("hubspot", "e1")));
+                EXPECT_TRUE(fresh);
+                ASSIGN_OR_RETURN_STATUS(c, txn.GetConsent({"s1", "newsletter", "email", ""}));
+                EXPECT_FALSE(c.has_value());
+                ASSIGN_OR_RETURN_STATUS(n, txn.CountOutbox(OutboxStatus::kPending));
+                EXPECT_EQ(n, 0);
+                ASSIGN_OR_RETURN_STATUS(cur, txn.GetCursor("hubspot-poll"));
+                EXPECT_FALSE(cur.has_value());
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, CursorAdvancesOnlyWithTheDataItCovers) {
+  // Page 1 commits with its cursor; page 2 fails and its cursor stays put.
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(f, txn.InsertInbox(Event("hubspot-poll", "p1")));
+                (void)f;
+                CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "granted", 10)));
+                return txn.AdvanceCursor("hubspot-poll", "after-p1", 10);
+              }).ok());
+  EXPECT_FALSE(Run([&](Transaction& txn) -> Status {
+                 ASSIGN_OR_RETURN_STATUS(f, txn.InsertInbox(Event("hubspot-poll", "p2")));
+                 (void)f;
+                 CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "withdrawn", 20)));
+                 CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor("hubspot-poll", "after-p2", 20));
+                 return Unavailable("mapping lookup failed");
+               }).ok());
+  Reopen();
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(cur, txn.GetCursor("hubspot-poll"));
+                EXPECT_EQ(cur, std::optional<std::string>("after-p1"));
+                ASSIGN_OR_RETURN_STATUS(c, txn.GetConsent({"s1", "newsletter", "email", ""}));
+                EXPECT_TRUE(c.has_value() && c->status == "granted");
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, ConsentUpsertReplacesTheStateOfItsKey) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "granted", 10)));
+                CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "withdrawn", 20)));
+                ConsentRow other = Consent("s1", "granted", 15);
+                other.key.channel = "sms";
+                return txn.Upsert(other);
+              }).ok());
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(all, txn.ListConsents("s1"));
+                EXPECT_EQ(all.size(), 2u);
+                ASSIGN_OR_RETURN_STATUS(c, txn.GetConsent({"s1", "newsletter", "email", ""}));
+                EXPECT_TRUE(c.has_value());
+                if (c) {
+                  EXPECT_EQ(c->status, "withdrawn");
+                  EXPECT_EQ(c->occurred_at, 20);
+                  EXPECT_EQ(c->state_json, R"({"v":1})");
+                }
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, ScanPagesThroughAllStateInKeyOrder) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                for (const char* subject : {"s3", "s1", "s2"}) {
+                  for (const char* channel : {"sms", "email"}) {
+                    ConsentRow r = Consent(subject, "granted", 10);
+                    r.key.channel = channel;
+                    CONSENTD_RETURN_IF_ERROR(txn.Upsert(r));
+                  }
+                }
+                return Status::Ok();
+              }).ok());
+  std::vector<std::string> seen;
+  ConsentKey after;
+  for (int pages = 0; pages < 10; ++pages) {
+    std::vector<ConsentRow> page;
+    ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                  ASSIGN_OR_RETURN_STATUS(p, txn.ScanConsents(after, 4));
+                  page = std::move(p);
+                  return Status::Ok();
+                }).ok());
+    if (page.empty()) break;
+    for (const ConsentRow& r : page) seen.push_back(r.key.subject_id + "/" + r.key.channel);
+    after = page.back().key;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"s1/email", "s1/sms", "s2/email", "s2/sms", "s3/email",
+                                            "s3/sms"}));
+}
+
+TEST_F(StoreTransactionTest, LiftedBlockKeepsItsRow) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                BlockRow b{"s1", "all", true, "werbesperre", "hubspot", 10, 11, "{}"};
+                CONSENTD_RETURN_IF_ERROR(txn.UpsertBlock(b));
+                b.active = false;
+                b.occurred_at = 20;
+                return txn.UpsertBlock(b);
+              }).ok());
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(blocks, txn.ListBlocks("s1"));
+                EXPECT_EQ(blocks.size(), 1u);
+                if (!blocks.empty()) {
+                  EXPECT_FALSE(blocks[0].active);
+                  EXPECT_EQ(blocks[0].occurred_at, 20);
+                }
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, IdentitiesLinkSystemIdsAndEmailHashToOneSubject) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "hubspot", "101", 1}));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s2", "mailchimp", "abc", 1}));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkEmailHash("s2", "h-mail", 1));
+                // CRM merge: s2's ids now belong to s1.
+                return txn.MoveIdentities("s2", "s1");
+              }).ok());
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.FindSubjectBySystemId("mailchimp", "abc"));
+                EXPECT_EQ(a, std::optional<std::string>("s1"));
+                ASSIGN_OR_RETURN_STATUS(b, txn.FindSubjectByEmailHash("h-mail"));
+                EXPECT_EQ(b, std::optional<std::string>("s1"));
+                ASSIGN_OR_RETURN_STATUS(ids, txn.ListSystemIds("s1"));
+                EXPECT_EQ(ids.size(), 2u);
+                ASSIGN_OR_RETURN_STATUS(none, txn.FindSubjectBySystemId("hubspot", "999"));
+                EXPECT_FALSE(none.has_value());
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, ErasureRemovesTheSubjectAndLeavesATombstone) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "granted", 10)));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "hubspot", "101", 1}));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkEmailHash("s1", "h1", 1));
+                CONSENTD_RETURN_IF_ERROR(txn.UpsertBlock({"s1", "all", true, "", "", 1, 1, "{}"}));
+                CONSENTD_RETURN_IF_ERROR(txn.EraseSubject("s1"));
+                return txn.AddTombstone({"h1", 50});
+              }).ok());
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(c, txn.ListConsents("s1"));
+                EXPECT_TRUE(c.empty());
+                ASSIGN_OR_RETURN_STATUS(b, txn.ListBlocks("s1"));
+                EXPECT_TRUE(b.empty());
+                ASSIGN_OR_RETURN_STATUS(i, txn.FindSubjectBySystemId("hubspot", "101"));
+                EXPECT_FALSE(i.has_value());
+                ASSIGN_OR_RETURN_STATUS(h, txn.FindSubjectByEmailHash("h1"));
+                EXPECT_FALSE(h.has_value());
+                ASSIGN_OR_RETURN_STATUS(t, txn.FindTombstone("h1"));
+                EXPECT_TRUE(t.has_value() && t->erased_at == 50);
+                ASSIGN_OR_RETURN_STATUS(u, txn.FindTombstone("h2"));
+                EXPECT_FALSE(u.has_value());
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, EchoMemoryRemembersEachWrittenValue) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(txn.RememberWrite({"mailchimp", "k", "subscribed", 10}));
+                CONSENTD_RETURN_IF_ERROR(txn.RememberWrite({"mailchimp", "k", "unsubscribed", 20}));
+                ASSIGN_OR_RETURN_STATUS(a, txn.FindWrite("mailchimp", "k", "subscribed"));
+                EXPECT_EQ(a, std::optional<TimestampMs>(10));
+                ASSIGN_OR_RETURN_STATUS(b, txn.FindWrite("hubspot", "k", "subscribed"));
+                EXPECT_FALSE(b.has_value());
+                ASSIGN_OR_RETURN_STATUS(n, txn.PruneWrites(15));
+                EXPECT_EQ(n, 1);
+                ASSIGN_OR_RETURN_STATUS(c, txn.FindWrite("mailchimp", "k", "unsubscribed"));
+                EXPECT_EQ(c, std::optional<TimestampMs>(20));
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, EnqueueIsIdempotentByKey) {
+  std::int64_t a = 0, b = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(x, txn.Enqueue(Work("mc", "k1", "idem-1", 10)));
+                ASSIGN_OR_RETURN_STATUS(y, txn.Enqueue(Work("mc", "k1", "idem-1", 11)));
+                a = x;
+                b = y;
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(a, b);
+}
+
+TEST_F(StoreTransactionTest, OutboxClaimRetryDoneAndDead) {
+  std::int64_t id = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(x, txn.Enqueue(Work("mc", "k1", "i1", 100)));
+                id = x;
+                ASSIGN_OR_RETURN_STATUS(other, txn.Enqueue(Work("hubspot", "k1", "i2", 100)));
+                (void)other;
+                return Status::Ok();
+              }).ok());
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(early, txn.ClaimOutbox("mc", 99, 10, 200));
+                EXPECT_TRUE(early.empty()) << "not due yet";
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 100, 10, 200));
+                EXPECT_EQ(rows.size(), 1u);  // only this target's row
+                if (rows.empty()) return Internal("nothing claimed");
+                EXPECT_EQ(rows[0].id, id);
+                EXPECT_EQ(rows[0].status, OutboxStatus::kInflight);
+                EXPECT_EQ(rows[0].attempts, 1);
+                ASSIGN_OR_RETURN_STATUS(again, txn.ClaimOutbox("mc", 150, 10, 250));
+                EXPECT_TRUE(again.empty()) << "leased rows are not claimed twice";
+                return txn.MarkRetry(id, 300, "HTTP 503", 150);
+              }).ok());
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(early, txn.ClaimOutbox("mc", 299, 10, 400));
+                EXPECT_TRUE(early.empty()) << "retry waits for its backoff";
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 300, 10, 400));
+                EXPECT_EQ(rows.size(), 1u);
+                if (!rows.empty()) {
+                  EXPECT_EQ(rows[0].attempts, 2);
+                  EXPECT_EQ(rows[0].reason, "HTTP 503");
+                }
+                return txn.MarkDead(id, "HTTP 400: invalid email", 310);
+              }).ok());
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(dead, txn.ListOutbox(OutboxStatus::kDead, 0, 10));
+                EXPECT_EQ(dead.size(), 1u);
+                if (!dead.empty()) {
+                  EXPECT_EQ(dead[0].reason, "HTTP 400: invalid email");
+                }
+                ASSIGN_OR_RETURN_STATUS(none, txn.ClaimOutbox("mc", 10'000, 10, 20'000));
+                EXPECT_TRUE(none.empty()) << "dead rows stay dead";
+                CONSENTD_RETURN_IF_ERROR(txn.Replay(id, 500));
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 500, 10, 600));
+                EXPECT_EQ(rows.size(), 1u);
+                if (!rows.empty()) {
+                  EXPECT_EQ(rows[0].attempts, 1);
+                }
+                CONSENTD_RETURN_IF_ERROR(txn.MarkDone(id, 510));
+                EXPECT_EQ(txn.MarkDone(id, 520).code(), StatusCode::kFailedPrecondition);
+                ASSIGN_OR_RETURN_STATUS(n, txn.CountOutbox(OutboxStatus::kDone));
+                EXPECT_EQ(n, 1);
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, ExpiredLeaseMakesAnInflightRowClaimableAgain) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(x, txn.Enqueue(Work("mc", "k1", "i1", 0)));
+                (void)x;
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 0, 10, 100));
+                EXPECT_EQ(rows.size(), 1u);
+                return Status::Ok();
+              }).ok());
+  Reopen();  // the dispatcher crashed while the row was inflight
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 100, 10, 200));
+                EXPECT_EQ(rows.size(), 1u);
+                if (!rows.empty()) {
+                  EXPECT_EQ(rows[0].attempts, 2);
+                }
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, NewerStateSupersedesAPendingRowOfTheSameKey) {
+  std::int64_t first = 0, second = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(Work("mc", "k1", "i1", 0)));
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(Work("mc", "k1", "i2", 1)));
+                first = a;
+                second = b;
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 10, 10, 100));
+                EXPECT_EQ(rows.size(), 1u);
+                if (!rows.empty()) {
+                  EXPECT_EQ(rows[0].id, second);
+                }
+                ASSIGN_OR_RETURN_STATUS(old, txn.GetOutbox(first));
+                EXPECT_TRUE(old && old->status == OutboxStatus::kDone &&
+                            old->reason.find("superseded") != std::string::npos);
+                return Status::Ok();
+              }).ok());
+}
+
+TEST_F(StoreTransactionTest, KeyWithARowInFlightIsNotClaimedTwiceAtOnce) {
+  std::int64_t first = 0, second = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(Work("mc", "k1", "i1", 0)));
+                first = a;
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 0, 10, 100));
+                EXPECT_EQ(rows.size(), 1u);
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(Work("mc", "k1", "i2", 1)));
+                second = b;
+                ASSIGN_OR_RETURN_STATUS(blocked, txn.ClaimOutbox("mc", 10, 10, 100));
+                EXPECT_TRUE(blocked.empty()) << "k1 is being written";
+                // The older write fails: the newer state replaces its retry.
+                CONSENTD_RETURN_IF_ERROR(txn.MarkRetry(first, 20, "HTTP 503", 10));
+                ASSIGN_OR_RETURN_STATUS(rows2, txn.ClaimOutbox("mc", 30, 10, 100));
+                EXPECT_EQ(rows2.size(), 1u);
+                if (!rows2.empty()) {
+                  EXPECT_EQ(rows2[0].id, second);
+                }
+                return Status::Ok();
+              }).ok());
+}
+
+}  // namespace
+}  // namespace consentd::store

@@ -14,6 +14,7 @@
 
 #include "config/diagnostics.h"
 #include "config/yaml_reader.h"
+#include "mapping/loader.h"
 
 namespace consentd::config {
 namespace {
@@ -123,6 +124,14 @@ const Section<Config>& RootSection() {
                               out.shutdown_deadline = shutdown.deadline;
                             },
                             Shape::kMapping, &ShutdownSection()},
+              // Same Diagnostics as the rest: its errors and warnings are
+              // sorted in with everyone else's.
+              Field<Config>{"mapping", Presence::kOptional,
+                            [](const YAML::Node& n, ReadContext& c, Config& out) {
+                              mapping::ReadMapping(n, c, out.mapping);
+                              out.has_mapping = true;
+                            },
+                            Shape::kMapping, &mapping::MappingKeys()},
           });
   return s;
 }

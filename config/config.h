@@ -11,6 +11,10 @@
 // must exist and be readable at load time, and its content is never read
 // or printed by the loader. docs/configuration.md is the reference.
 //
+// The `mapping:` section is read by mapping::ReadMapping (mapping/loader.h,
+// docs/mapping.md) into Config::mapping with the same Diagnostics, so its
+// errors sort in with the rest and its warnings land in Config::warnings.
+//
 // Thread-safety: a loaded Config is a value; share it as
 // shared_ptr<const Config> and swap the pointer on reload.
 //
@@ -26,6 +30,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "mapping/spec.h"
 
 namespace consentd::config {
 
@@ -61,7 +66,12 @@ struct Config {
   LogConfig log;
   AdminConfig admin;
   std::chrono::milliseconds shutdown_deadline{10000};  // shutdown.deadline
-  // Non-fatal findings, formatted like errors ("FILE:LINE:COLUMN: warning: ...").
+  // `mapping:` (docs/mapping.md), validated by mapping::ReadMapping. Optional
+  // in the file: without it has_mapping is false and `mapping` is empty.
+  bool has_mapping = false;
+  mapping::MappingSpec mapping;
+  // Non-fatal findings, formatted like errors ("FILE:LINE:COLUMN: warning: ..."),
+  // the mapping's included.
   std::vector<std::string> warnings;
 };
 

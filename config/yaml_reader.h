@@ -1,6 +1,9 @@
 // A small toolkit for reading YAML into typed structs with positioned,
-// collected errors. config.cc uses it for the daemon's own sections; later
-// sections (connectors:, mapping:, proof_log:, ...) reuse it the same way.
+// collected errors. config.cc uses it for the daemon's own sections,
+// mapping/loader.cc for `mapping:`; later sections (connectors:, proof_log:,
+// ...) reuse it the same way. It is its own library, consentd_config_toolkit
+// (with diagnostics.h and suggest.h), so that a section's module can depend
+// on it while consentd_config depends on that module.
 //
 // How to read a section:
 //

@@ -91,5 +91,77 @@ TEST(ConfigCheckConfigCli, DemoConfigPasses) {
   EXPECT_EQ(run.out, file + ": OK\n");
 }
 
+class ConfigCheckConfigCliExample : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ConfigCheckConfigCliExample, MappingExamplePassesWithoutWarnings) {
+  TempDir dir;
+  const std::string file = std::string(CONSENTD_SOURCE_DIR "/config/examples/") + GetParam();
+  const CliRun run = Consentctl(dir, "check-config '" + file + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, file + ": OK\n");
+  EXPECT_EQ(run.err, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, ConfigCheckConfigCliExample,
+                         ::testing::Values("hubspot-mailchimp.yaml", "generic-crm-mailchimp.yaml"));
+
+TEST(ConfigCheckConfigCli, MappingErrorsAreReportedAtTheirPositionAmongTheOthers) {
+  TempDir dir;
+  const std::string file = dir.Write("c.yaml",
+                                     "http:\n"
+                                     "  listen: 127.0.0.1\n"
+                                     "store:\n"
+                                     "  path: x.db\n"
+                                     "mapping:\n"
+                                     "  systems:\n"
+                                     "    crm: {kind: hubspot, role: crm}\n"
+                                     "    mc: {kind: mailchimp, role: journey}\n"
+                                     "  channels:\n"
+                                     "    email: {crm: EMAIL, mc: email}\n"
+                                     "  topics:\n"
+                                     "    - name: newsletter\n"
+                                     "      chanels: [email]\n"
+                                     "log:\n"
+                                     "  level: loud\n");
+  const CliRun run = Consentctl(dir, "check-config '" + file + "'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err,
+            file +
+                ":2:11: expected \"ADDRESS:PORT\", e.g. \"127.0.0.1:8470\" or \"[::1]:8470\", got "
+                "\"127.0.0.1\"\n" +
+                file +
+                ":13:7: unknown key 'chanels' in 'mapping.topics[]' (did you mean "
+                "'channels'?)\n" +
+                file +
+                ":15:10: expected one of trace, debug, info, warn, error, critical, off, "
+                "got \"loud\"\n");
+}
+
+TEST(ConfigCheckConfigCli, MappingWarningsArePrintedAndTheFileIsValid) {
+  TempDir dir;
+  const std::string file = dir.Write("c.yaml",
+                                     "store:\n"
+                                     "  path: x.db\n"
+                                     "mapping:\n"
+                                     "  systems:\n"
+                                     "    crm: {kind: hubspot, role: crm}\n"
+                                     "    mc: {kind: mailchimp, role: journey}\n"
+                                     "  channels:\n"
+                                     "    email: {crm: EMAIL, mc: email}\n"
+                                     "  topics:\n"
+                                     "    - name: newsletter\n"
+                                     "      channels: [email]\n"
+                                     "      systems:\n"
+                                     "        crm: {subscriptions: {email: 1011}}\n"
+                                     "  erasure:\n"
+                                     "    crm: {mode: delete}\n");
+  const CliRun run = Consentctl(dir, "check-config '" + file + "'");
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_EQ(run.out, file + ": OK\n");
+  EXPECT_EQ(run.err,
+            file + ":6:5: warning: no erasure mode for system 'mc': it defaults to delete\n");
+}
+
 }  // namespace
 }  // namespace consentd::config

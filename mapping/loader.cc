@@ -107,7 +107,12 @@ class Loader {
           }
           auto [it, inserted] = out_.systems.emplace(name, s);
           auto [prev, first] = by_role.emplace(s.role, &it->second);
-          if (!first && value.IsMap() && value["role"].IsDefined()) {
+          // Only a role that was read as written can clash: a misspelt one
+          // has its own error and must not also claim the default role.
+          const bool role_read = value.IsMap() && value["role"].IsScalar() &&
+                                 (value["role"].Scalar() == "crm" ||
+                                  value["role"].Scalar() == "journey");
+          if (!first && role_read) {
             c_.diag.Error(config::PositionOf(value["role"]),
                           "system '" + name + "' has role " + std::string(SystemRoleName(s.role)) +
                               ", already taken by '" + prev->second->name + "' (line " +

@@ -233,6 +233,14 @@ TEST(MappingLoader, OneSystemPerRole) {
                                "3): one system per role");
 }
 
+TEST(MappingLoader, MisspeltRoleIsOneErrorNotAlsoARoleClash) {
+  auto lines = BaseLines();
+  lines[3] = "    mailchimp: {kind: mailchimp, role: journy}";
+  EXPECT_EQ(Errors(lines), At(lines, 4, "journy") +
+                               "expected one of crm, journey, got \"journy\" (did you mean "
+                               "'journey'?)");
+}
+
 TEST(MappingLoader, PhoneIdentityNeedsACountryCode) {
   auto lines = BaseLines();
   lines.insert(lines.begin() + 4, {"  identity:", "    keys: [email, phone]"});

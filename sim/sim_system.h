@@ -1,3 +1,19 @@
+// NOTE for simjourney (from simcrm, additive only, nothing existing changed):
+//  - OutgoingWebhook::body_for_attempt (optional): HubSpot puts attemptNumber
+//    in the body, so the body can be rebuilt per attempt. Leave it empty.
+//  - SimSystem::FaultResponse(status) (virtual, has a default): the body the
+//    framework sends for an injected 5xx/429 fault; override it to answer
+//    in the vendor's error format (Mailchimp: application/problem+json with
+//    type/title/status/detail/instance). Optional.
+//  - SimSystem::AdmitRequest / HandleAdmittedApi (virtual, have defaults):
+//    the framework calls AdmitRequest when a request is read, keeps the
+//    returned object alive until the answer is handed to the server (after
+//    injected latency), and calls HandleAdmittedApi instead of HandleApi.
+//    consentd-sim's main.cc maps these onto MailchimpSim::AcquireSlot /
+//    HandleApiWithSlot with a small wrapper, so you need not change anything.
+//  - The framework's /_sim/state and /_sim/reset call your HandleControl
+//    with GET /state and POST /reset (paths without the /_sim/<name> prefix).
+//
 // The contract between consentd-sim's framework (server, control API,
 // fault injection, webhook delivery) and each simulated vendor system.
 //
@@ -10,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "core/clock.h"
@@ -26,6 +43,9 @@ struct OutgoingWebhook {
   // HubSpot signs with the request's timestamp at each attempt: when set,
   // called before each attempt to (re)compute headers for this attempt.
   std::function<net::HeaderList(const OutgoingWebhook&, TimestampMs now)> sign;
+  // Optional: when set, called before each attempt (0-based) to build the
+  // body for that attempt (HubSpot's attemptNumber is inside the body).
+  std::function<std::string(int attempt)> body_for_attempt;
   int max_attempts = 1;          // vendor retry policy: total attempts
   std::int64_t first_retry_delay_ms = 1000;  // doubled each retry (+ jitter)
 };
@@ -50,6 +70,22 @@ class SimSystem {
 
   // Where this system sends its webhooks; set by the framework at start.
   virtual void SetWebhookSink(WebhookSink sink) = 0;
+
+  // Optional: a hold on a per-request resource (e.g. a concurrency slot),
+  // taken when the request is read and released after it is answered.
+  virtual std::shared_ptr<void> AdmitRequest(const net::HttpRequest& /*req*/) {
+    return nullptr;
+  }
+  virtual net::HttpResponse HandleAdmittedApi(const net::HttpRequest& req,
+                                              const std::shared_ptr<void>& /*admission*/) {
+    return HandleApi(req);
+  }
+
+  // The answer to an injected fault (500/502/503/429) in the vendor's error
+  // format. The framework adds Retry-After itself when the fault says so.
+  virtual net::HttpResponse FaultResponse(int status) const {
+    return net::Problem(status, net::ReasonPhrase(status), "injected fault");
+  }
 };
 
 }  // namespace consentd::sim

@@ -1,0 +1,109 @@
+#include "connectors/common/webhook_signatures.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <charconv>
+#include <cstdlib>
+
+#include "core/proof/bytes.h"
+
+namespace consentd::connectors {
+namespace {
+
+std::string HmacSha256(std::string_view key, std::string_view msg) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len);
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+// Strict decimal integer (optional leading '-'): "1.0", " 1", "" fail.
+bool ParseInt64(std::string_view text, std::int64_t& out) {
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+Result<std::string> StandardWebhooksKey(std::string_view secret) {
+  constexpr std::string_view kPrefix = "whsec_";
+  if (secret.substr(0, kPrefix.size()) == kPrefix) secret.remove_prefix(kPrefix.size());
+  if (secret.empty()) return InvalidArgument("empty webhook secret");
+  auto key = proof::Base64Decode(secret);
+  if (!key || key->empty()) return InvalidArgument("webhook secret is not base64");
+  return *std::move(key);
+}
+
+}  // namespace
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string HubSpotSignV3(std::string_view client_secret, std::string_view method,
+                          std::string_view uri, std::string_view body,
+                          std::string_view timestamp_ms) {
+  std::string msg;
+  msg.reserve(method.size() + uri.size() + body.size() + timestamp_ms.size());
+  msg.append(method).append(uri).append(body).append(timestamp_ms);
+  return proof::Base64Encode(HmacSha256(client_secret, msg));
+}
+
+Status HubSpotVerifyV3(std::string_view client_secret, std::string_view method,
+                       std::string_view uri, std::string_view body,
+                       std::string_view signature_header, std::string_view timestamp_header,
+                       TimestampMs now, std::int64_t max_age_ms) {
+  if (client_secret.empty()) return InvalidArgument("empty client secret");
+  std::int64_t ts = 0;
+  if (!ParseInt64(timestamp_header, ts)) {
+    return InvalidArgument("X-HubSpot-Request-Timestamp is not an integer");
+  }
+  if (std::llabs(now - ts) > max_age_ms) {
+    return Unauthenticated("X-HubSpot-Request-Timestamp outside the allowed window");
+  }
+  std::string expected = HubSpotSignV3(client_secret, method, uri, body, timestamp_header);
+  if (!ConstantTimeEquals(expected, signature_header)) {
+    return Unauthenticated("X-HubSpot-Signature-v3 does not match");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> StandardWebhooksSign(std::string_view secret, std::string_view msg_id,
+                                         std::int64_t timestamp_s, std::string_view body) {
+  auto key = StandardWebhooksKey(secret);
+  if (!key.ok()) return key.status();
+  std::string msg;
+  msg.append(msg_id).append(".").append(std::to_string(timestamp_s)).append(".").append(body);
+  return "v1," + proof::Base64Encode(HmacSha256(key.value(), msg));
+}
+
+Status StandardWebhooksVerify(std::string_view secret, std::string_view msg_id,
+                              std::string_view timestamp_header, std::string_view signature_header,
+                              std::string_view body, TimestampMs now, std::int64_t tolerance_s) {
+  std::int64_t ts = 0;
+  if (!ParseInt64(timestamp_header, ts)) {
+    return InvalidArgument("webhook-timestamp is not an integer");
+  }
+  if (std::llabs(now / 1000 - ts) > tolerance_s) {
+    return Unauthenticated("webhook-timestamp outside the tolerance");
+  }
+  auto expected = StandardWebhooksSign(secret, msg_id, ts, body);
+  if (!expected.ok()) return expected.status();
+  bool match = false;
+  std::string_view rest = signature_header;
+  while (!rest.empty()) {
+    size_t sp = rest.find(' ');
+    std::string_view entry = rest.substr(0, sp);
+    rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+    if (entry.substr(0, 3) != "v1,") continue;  // unknown versions are skipped
+    // No early exit: every entry is compared, so timing does not reveal which.
+    match = ConstantTimeEquals(entry, expected.value()) || match;
+  }
+  if (!match) return Unauthenticated("no webhook-signature entry matches");
+  return Status::Ok();
+}
+
+}  // namespace consentd::connectors

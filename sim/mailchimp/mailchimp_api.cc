@@ -1,0 +1,411 @@
+// The /3.0/ routes of MailchimpSim.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/mailchimp/mailchimp_sim.h"
+#include "sim/mailchimp/mc_time.h"
+#include "sim/mailchimp/member_request.h"
+#include "sim/mailchimp/render.h"
+
+namespace consentd::sim::mailchimp {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> Segments(std::string_view path) {
+  std::vector<std::string> out;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    size_t slash = path.find('/');
+    out.push_back(net::UrlDecode(path.substr(0, slash), /*plus_as_space=*/false));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+  }
+  return out;
+}
+
+// Common GET parameters: fields / exclude_fields.
+struct Projection {
+  std::vector<std::string> fields, exclude;
+};
+
+Projection ProjectionOf(const std::vector<std::pair<std::string, std::string>>& query) {
+  Projection p;
+  for (const auto& [k, v] : query) {
+    if (k == "fields" || k == "fields[]") AppendCsv(v, p.fields);
+    if (k == "exclude_fields" || k == "exclude_fields[]") AppendCsv(v, p.exclude);
+  }
+  return p;
+}
+
+TimestampMs Seconds(TimestampMs ms) { return ms >= 0 ? ms / 1000 : (ms - 999) / 1000; }
+
+}  // namespace
+
+net::HttpResponse MailchimpSim::Route(const net::HttpRequest& req) {
+  const std::vector<std::string> seg = Segments(req.path);
+  const auto query = net::ParseQuery(req.query);
+  const Projection proj = ProjectionOf(query);
+  const std::string& method = req.method;
+  auto method_not_allowed = [&](const char* allow) {
+    net::HttpResponse r = Error({405, "Method Not Allowed",
+                                 "The requested method and resource are not compatible. See the "
+                                 "Allow header for this resource's available methods.",
+                                 nullptr, "ERROR_GENERIC"});
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  };
+  auto ok = [&](json doc) { return Json(200, Project(std::move(doc), proj.fields, proj.exclude)); };
+
+  if (seg.empty() || seg[0] != "3.0") return Error(NotFoundError());
+  if (seg.size() == 1) {
+    if (method != "GET") return method_not_allowed("GET");
+    return ok({{"account_id", "consentdsim0001"},
+               {"login_id", "consentdsim"},
+               {"account_name", "consentd-sim"},
+               {"email", "owner@example.org"},
+               {"role", "owner"},
+               {"pro_enabled", false},
+               {"total_subscribers", audience_.Members().size()},
+               {"_links", json::array()}});
+  }
+  if (seg[1] == "ping" && seg.size() == 2) {
+    if (method != "GET") return method_not_allowed("GET");
+    return Json(200, {{"health_status", "Everything's Chimpy!"}});
+  }
+  if (seg[1] != "lists") return Error(NotFoundError());
+  if (seg.size() == 2) {
+    if (method != "GET") return method_not_allowed("GET");
+    return ok({{"lists", json::array({ListJson(audience_, false)})},
+               {"total_items", 1},
+               {"constraints",
+                {{"may_create", false}, {"max_instances", 1}, {"current_total_instances", 1}}},
+               {"_links", json::array()}});
+  }
+  if (seg[2] != audience_.list_id()) return Error(NotFoundError());
+  if (seg.size() == 3) {
+    if (method == "GET") {
+      bool include_total = false;
+      for (const auto& [k, v] : query) {
+        if (k != "include_total_contacts") continue;
+        if (auto e = ParseBoolParam(k, v, include_total)) return Error(*e);
+      }
+      return ok(ListJson(audience_, include_total));
+    }
+    if (method == "POST") return BatchSubscribe(req);
+    return method_not_allowed("GET, POST");
+  }
+  if (seg[3] == "interest-categories") return InterestCategories(req, seg);
+  if (seg[3] != "members") return Error(NotFoundError());
+  if (seg.size() == 4) {
+    if (method == "GET") return GetMembers(req);
+    if (method == "POST") return WriteMember(req, "");
+    return method_not_allowed("GET, POST");
+  }
+  const std::string& hash = seg[4];
+  if (seg.size() == 5) {
+    if (method == "GET") {
+      const Member* m = audience_.Find(hash);
+      if (m == nullptr) return Error(NotFoundError());
+      return ok(MemberJson(*m, audience_));
+    }
+    if (method == "PUT" || method == "PATCH") return WriteMember(req, hash);
+    if (method == "DELETE") {
+      if (auto e = audience_.Archive(hash, Source::kApi)) return Error(*e);
+      return net::HttpResponse{204, "", {}, ""};
+    }
+    return method_not_allowed("GET, PUT, PATCH, DELETE");
+  }
+  if (seg.size() == 7 && seg[5] == "actions" && seg[6] == "delete-permanent") {
+    if (method != "POST") return method_not_allowed("POST");
+    if (auto e = audience_.DeletePermanent(hash, Source::kApi)) return Error(*e);
+    return net::HttpResponse{204, "", {}, ""};
+  }
+  return Error(NotFoundError());
+}
+
+net::HttpResponse MailchimpSim::GetMembers(const net::HttpRequest& req) {
+  const auto query = net::ParseQuery(req.query);
+  const Projection proj = ProjectionOf(query);
+  long count = 10, offset = 0;
+  std::optional<MemberStatus> status;
+  std::optional<TimestampMs> since_changed, before_changed, since_opt, before_opt, unsub_since;
+  std::optional<std::string> unique_email_id, email_type, category_id;
+  std::vector<std::string> interest_ids;
+  std::string interest_match = "any", sort_field, sort_dir = "ASC";
+  bool vip_only = false;
+  for (const auto& [k, v] : query) {
+    std::optional<ApiError> e;
+    auto date = [&](std::optional<TimestampMs>& out) {
+      out = ParseDateTime(v);
+      if (!out) e = InvalidResource(k, "The value must be an ISO 8601 date-time.");
+    };
+    auto one_of = [&](std::initializer_list<const char*> allowed, std::string& out) {
+      for (const char* a : allowed) {
+        if (v == a) {
+          out = v;
+          return;
+        }
+      }
+      e = InvalidResource(k, "Schema describes enum, \"" + v + "\" is not an allowed value.");
+    };
+    if (k == "count") {
+      e = ParseIntParam(k, v, 0, 1000, count);
+    } else if (k == "offset") {
+      e = ParseIntParam(k, v, 0, 1L << 40, offset);
+    } else if (k == "status") {
+      status = ParseStatus(v);
+      if (!status)
+        e = InvalidResource(k, "Schema describes enum, \"" + v + "\" is not an allowed value.");
+    } else if (k == "since_last_changed") {
+      date(since_changed);
+    } else if (k == "before_last_changed") {
+      date(before_changed);
+    } else if (k == "since_timestamp_opt") {
+      date(since_opt);
+    } else if (k == "before_timestamp_opt") {
+      date(before_opt);
+    } else if (k == "unsubscribed_since") {
+      date(unsub_since);
+    } else if (k == "unique_email_id") {
+      unique_email_id = v;
+    } else if (k == "email_type") {
+      email_type = v;
+    } else if (k == "vip_only") {
+      e = ParseBoolParam(k, v, vip_only);
+    } else if (k == "since_last_campaign") {
+      bool ignored = false;
+      e = ParseBoolParam(k, v, ignored);
+    } else if (k == "interest_category_id") {
+      category_id = v;
+    } else if (k == "interest_ids") {
+      AppendCsv(v, interest_ids);
+    } else if (k == "interest_match") {
+      one_of({"any", "all", "none"}, interest_match);
+    } else if (k == "sort_field") {
+      one_of({"timestamp_opt", "timestamp_signup", "last_changed"}, sort_field);
+    } else if (k == "sort_dir") {
+      one_of({"ASC", "DESC"}, sort_dir);
+    }
+    if (e) return Error(*e);
+  }
+  if (!interest_ids.empty() && !category_id) {
+    return Error(InvalidResource("interest_category_id",
+                                 "interest_category_id is required with interest_ids."));
+  }
+  if (unsub_since && status != MemberStatus::kUnsubscribed) {
+    return Error(
+        InvalidResourceDetail("unsubscribed_since is only valid with status=unsubscribed."));
+  }
+
+  auto iso_ms = [](const std::string& iso) { return ParseDateTime(iso).value_or(0); };
+  std::vector<const Member*> hits;
+  for (const Member* m : audience_.Members()) {
+    if (status && m->status != *status) continue;
+    // Mailchimp keeps last_changed in whole seconds: "since" means after that second.
+    const TimestampMs changed_s = Seconds(m->last_changed);
+    if (since_changed && !(changed_s > Seconds(*since_changed))) continue;
+    if (before_changed && !(changed_s < Seconds(*before_changed))) continue;
+    if (unsub_since && !(changed_s > Seconds(*unsub_since))) continue;
+    if ((since_opt || before_opt) && m->timestamp_opt.empty()) continue;
+    if (since_opt && !(iso_ms(m->timestamp_opt) > *since_opt)) continue;
+    if (before_opt && !(iso_ms(m->timestamp_opt) < *before_opt)) continue;
+    if (unique_email_id && m->unique_email_id != *unique_email_id) continue;
+    if (email_type && m->email_type != *email_type) continue;
+    if (vip_only && !m->vip) continue;
+    if (!interest_ids.empty()) {
+      int on = 0;
+      for (const std::string& id : interest_ids) {
+        auto it = m->interests.find(id);
+        if (it != m->interests.end() && it->second) ++on;
+      }
+      const bool match = interest_match == "all"    ? on == static_cast<int>(interest_ids.size())
+                         : interest_match == "none" ? on == 0
+                                                    : on > 0;
+      if (!match) continue;
+    }
+    hits.push_back(m);
+  }
+  if (!sort_field.empty()) {
+    auto key = [&](const Member* m) -> TimestampMs {
+      if (sort_field == "last_changed") return m->last_changed;
+      return iso_ms(sort_field == "timestamp_opt" ? m->timestamp_opt : m->timestamp_signup);
+    };
+    std::stable_sort(hits.begin(), hits.end(), [&](const Member* a, const Member* b) {
+      return sort_dir == "DESC" ? key(a) > key(b) : key(a) < key(b);
+    });
+  }
+  json members = json::array();
+  for (size_t i = static_cast<size_t>(offset);
+       i < hits.size() && i < static_cast<size_t>(offset + count); ++i) {
+    members.push_back(MemberJson(*hits[i], audience_));
+  }
+  json doc = {{"members", std::move(members)},
+              {"list_id", audience_.list_id()},
+              {"total_items", hits.size()},
+              {"_links", json::array()}};
+  return Json(200, Project(std::move(doc), proj.fields, proj.exclude));
+}
+
+net::HttpResponse MailchimpSim::WriteMember(const net::HttpRequest& req, const std::string& hash) {
+  for (const auto& [k, v] : net::ParseQuery(req.query)) {
+    bool ignored = false;
+    if (k == "skip_merge_validation") {
+      if (auto e = ParseBoolParam(k, v, ignored)) return Error(*e);
+    }
+  }
+  auto body = ParseJsonBody(req.body);
+  if (auto* e = std::get_if<ApiError>(&body)) return Error(*e);
+  const BodyKind kind = req.method == "POST"  ? BodyKind::kPost
+                        : req.method == "PUT" ? BodyKind::kPut
+                                              : BodyKind::kPatch;
+  auto update = ParseMemberUpdate(std::get<json>(body), kind, audience_);
+  if (auto* e = std::get_if<ApiError>(&update)) return Error(*e);
+  const WriteMode mode = kind == BodyKind::kPost  ? WriteMode::kCreate
+                         : kind == BodyKind::kPut ? WriteMode::kUpsert
+                                                  : WriteMode::kUpdate;
+  auto result = audience_.Write(hash, std::get<MemberUpdate>(update), mode, Source::kApi);
+  if (auto* e = std::get_if<ApiError>(&result)) return Error(*e);
+  return Json(200, MemberJson(*std::get<Audience::WriteResult>(result).member, audience_));
+}
+
+net::HttpResponse MailchimpSim::BatchSubscribe(const net::HttpRequest& req) {
+  for (const auto& [k, v] : net::ParseQuery(req.query)) {
+    bool ignored = false;
+    if (k == "skip_merge_validation" || k == "skip_duplicate_check") {
+      if (auto e = ParseBoolParam(k, v, ignored)) return Error(*e);
+    }
+  }
+  auto body = ParseJsonBody(req.body);
+  if (auto* e = std::get_if<ApiError>(&body)) return Error(*e);
+  auto batch = ParseBatchRequest(std::get<json>(body));
+  if (auto* e = std::get_if<ApiError>(&batch)) return Error(*e);
+  const BatchRequest& b = std::get<BatchRequest>(batch);
+
+  json created = json::array(), updated = json::array(), errors = json::array();
+  auto add_error = [&](const json& entry, const ApiError& e) {
+    std::string email;
+    if (entry.is_object()) {
+      auto it = entry.find("email_address");
+      if (it != entry.end() && it->is_string()) email = it->get<std::string>();
+    }
+    std::string field, field_message;
+    if (e.errors.is_array() && !e.errors.empty()) {
+      field = e.errors[0].value("field", "");
+      field_message = e.errors[0].value("message", "");
+    }
+    errors.push_back({{"email_address", email},
+                      {"error", e.title == "Invalid Resource" && !field_message.empty()
+                                    ? field + ": " + field_message
+                                    : e.detail},
+                      {"error_code", e.batch_code},
+                      {"field", field},
+                      {"field_message", field_message}});
+  };
+  for (const json& entry : b.members) {
+    auto update = ParseMemberUpdate(entry, BodyKind::kBatchEntry, audience_);
+    if (auto* e = std::get_if<ApiError>(&update)) {
+      add_error(entry, *e);
+      continue;
+    }
+    const MemberUpdate& u = std::get<MemberUpdate>(update);
+    const Member* existing = audience_.Find(*u.email_address);
+    const bool live = existing != nullptr && existing->status != MemberStatus::kArchived;
+    if (live && !b.update_existing) {
+      add_error(entry, ApiError{400, "Member Exists",
+                                *u.email_address +
+                                    " is already a list member, do you want to update? please "
+                                    "provide update_existing:true in the request body",
+                                nullptr, "ERROR_CONTACT_EXISTS"});
+      continue;
+    }
+    auto result =
+        audience_.Write("", u, live ? WriteMode::kUpdate : WriteMode::kCreate, Source::kApi);
+    if (auto* e = std::get_if<ApiError>(&result)) {
+      add_error(entry, *e);
+      continue;
+    }
+    const auto& r = std::get<Audience::WriteResult>(result);
+    (r.created ? created : updated).push_back(MemberJson(*r.member, audience_));
+  }
+  json doc = {{"new_members", created},
+              {"updated_members", updated},
+              {"errors", errors},
+              {"total_created", created.size()},
+              {"total_updated", updated.size()},
+              {"error_count", errors.size()},
+              {"_links", json::array()}};
+  return Json(200, doc);
+}
+
+net::HttpResponse MailchimpSim::InterestCategories(const net::HttpRequest& req,
+                                                   const std::vector<std::string>& seg) {
+  if (req.method != "GET") {
+    net::HttpResponse r = Error({405, "Method Not Allowed",
+                                 "The requested method and resource are not compatible. See the "
+                                 "Allow header for this resource's available methods.",
+                                 nullptr, "ERROR_GENERIC"});
+    r.headers.emplace_back("Allow", "GET");
+    return r;
+  }
+  const auto query = net::ParseQuery(req.query);
+  const Projection proj = ProjectionOf(query);
+  long count = 10, offset = 0;
+  std::optional<std::string> type;
+  for (const auto& [k, v] : query) {
+    std::optional<ApiError> e;
+    if (k == "count") e = ParseIntParam(k, v, 0, 1000, count);
+    if (k == "offset") e = ParseIntParam(k, v, 0, 1L << 40, offset);
+    if (k == "type") type = v;
+    if (e) return Error(*e);
+  }
+  auto page = [&](const std::vector<json>& all) {
+    json out = json::array();
+    for (size_t i = static_cast<size_t>(offset);
+         i < all.size() && i < static_cast<size_t>(offset + count); ++i) {
+      out.push_back(all[i]);
+    }
+    return out;
+  };
+  auto ok = [&](json doc) { return Json(200, Project(std::move(doc), proj.fields, proj.exclude)); };
+  // seg: 3.0 lists {id} interest-categories [cat [interests [interest]]]
+  if (seg.size() == 4) {
+    std::vector<json> all;
+    for (const InterestCategory& c : audience_.categories()) {
+      if (!type || c.type == *type) all.push_back(CategoryJson(c, audience_));
+    }
+    return ok({{"list_id", audience_.list_id()},
+               {"categories", page(all)},
+               {"total_items", all.size()},
+               {"_links", json::array()}});
+  }
+  const InterestCategory* cat = nullptr;
+  for (const InterestCategory& c : audience_.categories()) {
+    if (c.id == seg[4]) cat = &c;
+  }
+  if (cat == nullptr) return Error(NotFoundError());
+  if (seg.size() == 5) return ok(CategoryJson(*cat, audience_));
+  if (seg[5] != "interests" || seg.size() > 7) return Error(NotFoundError());
+  if (seg.size() == 6) {
+    std::vector<json> all;
+    for (const Interest& i : audience_.interests()) {
+      if (i.category_id == cat->id) all.push_back(InterestJson(i, audience_));
+    }
+    return ok({{"list_id", audience_.list_id()},
+               {"category_id", cat->id},
+               {"interests", page(all)},
+               {"total_items", all.size()},
+               {"_links", json::array()}});
+  }
+  const Interest* interest = audience_.FindInterest(seg[6]);
+  if (interest == nullptr || interest->category_id != cat->id) return Error(NotFoundError());
+  return ok(InterestJson(*interest, audience_));
+}
+
+}  // namespace consentd::sim::mailchimp

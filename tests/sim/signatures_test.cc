@@ -1,0 +1,140 @@
+// Webhook signature schemes against the published reference vectors
+// (tests/data/webhooks/webhook_signature_vectors.json).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "connectors/common/webhook_signatures.h"
+
+namespace consentd::connectors {
+namespace {
+
+nlohmann::json Vectors() {
+  std::ifstream in(std::string(CONSENTD_SOURCE_DIR) +
+                   "/tests/data/webhooks/webhook_signature_vectors.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str());
+}
+
+nlohmann::json HubSpotV3Vector() {
+  const nlohmann::json all = Vectors();  // the loop must not range over a temporary
+  for (const auto& v : all["hubspot"]["vectors"]) {
+    if (v["version"] == "v3") return v;
+  }
+  ADD_FAILURE() << "no v3 vector";
+  return {};
+}
+
+TEST(WebhookSignaturesHubSpot, SignMatchesPublishedVector) {
+  auto v = HubSpotV3Vector();
+  EXPECT_EQ(HubSpotSignV3(v["client_secret"].get<std::string>(), v["method"].get<std::string>(),
+                          v["uri"].get<std::string>(), v["body"].get<std::string>(),
+                          v["timestamp"].get<std::string>()),
+            v["expected_signature"].get<std::string>());
+}
+
+TEST(WebhookSignaturesHubSpot, VerifyAcceptsPublishedVectorWithinFiveMinutes) {
+  auto v = HubSpotV3Vector();
+  const TimestampMs ts = std::stoll(v["timestamp"].get<std::string>());
+  for (TimestampMs now : {ts, ts + 299'000, ts - 299'000}) {
+    EXPECT_TRUE(HubSpotVerifyV3(v["client_secret"].get<std::string>(), "POST",
+                                v["uri"].get<std::string>(), v["body"].get<std::string>(),
+                                v["expected_signature"].get<std::string>(),
+                                v["timestamp"].get<std::string>(), now)
+                    .ok());
+  }
+}
+
+TEST(WebhookSignaturesHubSpot, VerifyRejectsStaleTimestamp) {
+  auto v = HubSpotV3Vector();
+  const TimestampMs ts = std::stoll(v["timestamp"].get<std::string>());
+  Status s =
+      HubSpotVerifyV3(v["client_secret"].get<std::string>(), "POST", v["uri"].get<std::string>(),
+                      v["body"].get<std::string>(), v["expected_signature"].get<std::string>(),
+                      v["timestamp"].get<std::string>(), ts + 300'001);
+  EXPECT_EQ(s.code(), StatusCode::kUnauthenticated);
+}
+
+TEST(WebhookSignaturesHubSpot, VerifyRejectsAnyChangedInput) {
+  auto v = HubSpotV3Vector();
+  const std::string secret = v["client_secret"], uri = v["uri"], body = v["body"],
+                    sig = v["expected_signature"], ts = v["timestamp"];
+  const TimestampMs now = std::stoll(ts);
+  EXPECT_FALSE(HubSpotVerifyV3(secret, "PUT", uri, body, sig, ts, now).ok());
+  EXPECT_FALSE(HubSpotVerifyV3(secret, "POST", uri + "?x=1", body, sig, ts, now).ok());
+  EXPECT_FALSE(HubSpotVerifyV3(secret, "POST", uri, body + " ", sig, ts, now).ok());
+  EXPECT_FALSE(HubSpotVerifyV3(secret + "z", "POST", uri, body, sig, ts, now).ok());
+  EXPECT_FALSE(HubSpotVerifyV3(secret, "POST", uri, body, sig, std::to_string(now + 1), now).ok());
+  EXPECT_EQ(HubSpotVerifyV3(secret, "POST", uri, body, sig, "abc", now).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(WebhookSignaturesStandard, SignMatchesPublishedVectors) {
+  const nlohmann::json all = Vectors();
+  for (const auto& v : all["standard_webhooks"]["vectors"]) {
+    auto sig =
+        StandardWebhooksSign(v["secret"].get<std::string>(), v["msg_id"].get<std::string>(),
+                             v["timestamp"].get<std::int64_t>(), v["payload"].get<std::string>());
+    ASSERT_TRUE(sig.ok()) << sig.status().ToString();
+    EXPECT_EQ(sig.value(), v["expected_signature"].get<std::string>());
+  }
+}
+
+TEST(WebhookSignaturesStandard, VerifyAcceptsAnyMatchingEntryAndSecretWithoutPrefix) {
+  auto v = Vectors()["standard_webhooks"]["vectors"][0];
+  const std::string secret = v["secret"], id = v["msg_id"], body = v["payload"],
+                    sig = v["expected_signature"];
+  const std::int64_t ts = v["timestamp"];
+  const TimestampMs now = ts * 1000;
+  EXPECT_TRUE(StandardWebhooksVerify(secret, id, std::to_string(ts), sig, body, now).ok());
+  EXPECT_TRUE(
+      StandardWebhooksVerify(secret.substr(6), id, std::to_string(ts), sig, body, now).ok());
+  const std::string several =
+      "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2," + sig.substr(3) + " " + sig;
+  EXPECT_TRUE(StandardWebhooksVerify(secret, id, std::to_string(ts), several, body, now).ok());
+}
+
+TEST(WebhookSignaturesStandard, VerifyRejectsNegativeSignaturesAndUnknownVersions) {
+  auto vectors = Vectors()["standard_webhooks"];
+  auto v = vectors["vectors"][0];
+  const std::string secret = v["secret"], id = v["msg_id"], body = v["payload"],
+                    sig = v["expected_signature"];
+  const std::int64_t ts = v["timestamp"];
+  for (const auto& neg : vectors["negative_signatures_from_tests"]) {
+    std::string s = neg;
+    if (s.rfind("v2,", 0) == 0) s = "v2," + sig.substr(3);  // valid sig, unknown version
+    EXPECT_EQ(StandardWebhooksVerify(secret, id, std::to_string(ts), s, body, ts * 1000).code(),
+              StatusCode::kUnauthenticated)
+        << s;
+  }
+}
+
+TEST(WebhookSignaturesStandard, VerifyRejectsTimestampOutsideToleranceOrMalformed) {
+  auto v = Vectors()["standard_webhooks"]["vectors"][0];
+  const std::string secret = v["secret"], id = v["msg_id"], body = v["payload"],
+                    sig = v["expected_signature"];
+  const std::int64_t ts = v["timestamp"];
+  EXPECT_EQ(
+      StandardWebhooksVerify(secret, id, std::to_string(ts), sig, body, (ts + 301) * 1000).code(),
+      StatusCode::kUnauthenticated);
+  EXPECT_EQ(
+      StandardWebhooksVerify(secret, id, std::to_string(ts), sig, body, (ts - 301) * 1000).code(),
+      StatusCode::kUnauthenticated);
+  for (std::string bad : {"161426533.0", "hello", ""}) {
+    EXPECT_EQ(StandardWebhooksVerify(secret, id, bad, sig, body, ts * 1000).code(),
+              StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
+TEST(WebhookSignaturesStandard, EmptySecretIsRejected) {
+  EXPECT_FALSE(StandardWebhooksSign("whsec_", "id", 1, "{}").ok());
+  EXPECT_FALSE(StandardWebhooksSign("", "id", 1, "{}").ok());
+}
+
+}  // namespace
+}  // namespace consentd::connectors

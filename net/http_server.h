@@ -7,8 +7,20 @@
 // asynchronous: they receive a Responder that MUST be called exactly once,
 // from any thread, e.g. after a durable commit on the store thread.
 //
-// Thread-safety: Start/Stop/Shutdown are called on the io_context's thread
-// (or before it runs). The handler runs on the io_context thread.
+// Deadlines: a new connection must start a request within read_timeout, a
+// kept-alive one within idle_timeout, else it is closed without an answer.
+// Once a request has begun, all of it must arrive within read_timeout, else
+// 408. Oversized bodies get 413, oversized headers 431, garbage 400; after
+// such an answer the server half-closes and drains briefly so that the
+// client reads the answer instead of a reset.
+//
+// Shutdown: idle connections close at once; a request that has begun (being
+// read, handled or answered) completes, with `Connection: close`, unless the
+// shutdown deadline passes first.
+//
+// Thread-safety: every member function is called on the io_context's thread
+// (or before it runs); the io_context must be run by exactly one thread. The
+// handler and the observer run on that thread.
 #pragma once
 
 #include <chrono>
@@ -32,13 +44,13 @@ using Handler = std::function<void(HttpRequest, Responder)>;
 // Called once per finished request (for metrics/access logs): the request
 // (body moved out), the status sent, and the time from the end of reading
 // the request to the end of writing the response.
-using RequestObserver = std::function<void(const HttpRequest&, int status,
-                                           std::chrono::nanoseconds duration)>;
+using RequestObserver =
+    std::function<void(const HttpRequest&, int status, std::chrono::nanoseconds duration)>;
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";
-  std::uint16_t port = 0;                       // 0: ephemeral (tests)
-  std::size_t body_limit = 1 << 20;             // 1 MiB; larger → 413
+  std::uint16_t port = 0;            // 0: ephemeral (tests)
+  std::size_t body_limit = 1 << 20;  // 1 MiB; larger → 413
   std::size_t header_limit = 16 << 10;
   std::chrono::milliseconds read_timeout{10000};  // per request, incl. headers
   std::chrono::milliseconds idle_timeout{30000};  // keep-alive idle
@@ -49,13 +61,16 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, HttpServerOptions options,
-             Handler handler);
+  HttpServer(boost::asio::io_context& io, HttpServerOptions options, Handler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   void SetObserver(RequestObserver observer);
+
+  // Replaces limits and timeouts (not address/port: those need a new
+  // server). Applies to connections accepted and requests begun afterwards.
+  void UpdateLimits(const HttpServerOptions& options);
 
   // Binds and starts accepting. Returns the error if the address cannot be
   // bound (in use, bad address).
@@ -73,6 +88,9 @@ class HttpServer {
   // and calls `done`.
   void Shutdown(std::chrono::milliseconds deadline, std::function<void()> done);
 
+  // Open connections (not counting ones being refused with 503), and
+  // requests begun but not yet fully answered. These two may be read from
+  // any thread (metrics).
   std::size_t active_connections() const;
   std::size_t in_flight_requests() const;
 

@@ -79,7 +79,8 @@ HttpResponse Problem(int status, std::string_view title, std::string_view detail
   HttpResponse r;
   r.status = status;
   r.content_type = "application/problem+json";
-  r.body = body.dump();
+  // Details may echo request text: invalid UTF-8 must not throw.
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 

@@ -37,6 +37,9 @@ struct HttpResponse {
   std::string content_type = "text/plain; charset=utf-8";
   HeaderList headers;   // extra headers (Retry-After, WWW-Authenticate, ...)
   std::string body;
+  // Close the connection without writing any answer (consentd-sim's
+  // "dropped connection" fault). Never set by the daemon.
+  bool drop_connection = false;
 };
 
 // Decodes %XX and (for form/query encoding) '+' as space.

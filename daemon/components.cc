@@ -1,0 +1,224 @@
+#include "daemon/components.h"
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/logging.h"
+#include "store/sqlite_store.h"
+
+namespace consentd::daemon {
+
+namespace {
+
+net::HttpServerOptions ServerOptions(const config::HttpConfig& http) {
+  net::HttpServerOptions o;
+  o.address = http.address;
+  o.port = http.port;
+  o.body_limit = http.body_limit_bytes;
+  o.max_connections = http.max_connections;
+  o.read_timeout = http.read_timeout;
+  o.idle_timeout = http.idle_timeout;
+  return o;
+}
+
+net::HttpResponse JsonStatus(int status, std::string_view text) {
+  net::HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::string("{\"status\":\"") + std::string(text) + "\"}";
+  return r;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- logging
+
+Status LoggingComponent::Start(const config::Config& config) {
+  return ConfigureLogging(config.log);
+}
+
+void LoggingComponent::CommitReload(const config::Config& next) {
+  // The config was validated: the level is known, so this cannot fail.
+  if (Status s = ConfigureLogging(next.log); !s.ok()) {
+    spdlog::error("log settings not applied: {}", s.ToString());
+    return;
+  }
+  spdlog::info("log level {}, format {}", next.log.level,
+               next.log.format == config::LogFormat::kJson ? "json" : "text");
+}
+
+void LoggingComponent::Stop(std::chrono::steady_clock::time_point, std::function<void()> done) {
+  spdlog::default_logger()->flush();
+  done();
+}
+
+// ------------------------------------------------------------------ store
+
+Status StoreComponent::Start(const config::Config& config) {
+  store::SqliteStoreOptions options;
+  options.path = config.store.path;
+  auto opened = store::SqliteStore::Open(std::move(options));
+  if (!opened.ok()) return opened.status().WithContext("store " + config.store.path);
+  store_ = std::move(opened).value();
+  spdlog::info("store open: {}", config.store.path);
+  return Status::Ok();
+}
+
+void StoreComponent::Stop(std::chrono::steady_clock::time_point, std::function<void()> done) {
+  if (store_) {
+    // Close drains queued work and commits it: blocking the io thread is
+    // fine here, the listener is already closed.
+    close_status_ = store_->Close();
+    if (!close_status_.ok()) {
+      spdlog::error("store close failed: {}", close_status_.ToString());
+    } else {
+      spdlog::info("store closed");
+    }
+    store_.reset();
+  }
+  done();
+}
+
+// ------------------------------------------------------------------- http
+
+HttpComponent::HttpComponent(boost::asio::io_context& io, metrics::Registry& registry,
+                             std::function<Status()> readiness)
+    : io_(io),
+      registry_(registry),
+      readiness_(std::move(readiness)),
+      requests_(registry.AddCounter("consentd_http_requests_total",
+                                    "HTTP requests answered, by route, method and status.",
+                                    {"route", "method", "status"})),
+      durations_(registry.AddHistogram(
+          "consentd_http_request_duration_seconds",
+          "Time from a request fully read to its answer fully written.", {"route", "method"})) {
+  AddBuiltinRoutes();
+  // Summed over the current listener and any that still drain after a
+  // rebind; read at scrape time (the counters are atomic).
+  registry.AddCallbackGauge("consentd_http_connections_active", "Open HTTP connections.", [this] {
+    return static_cast<double>(SumOverServers(&net::HttpServer::active_connections));
+  });
+  registry.AddCallbackGauge(
+      "consentd_http_requests_in_flight", "HTTP requests begun and not yet fully answered.",
+      [this] { return static_cast<double>(SumOverServers(&net::HttpServer::in_flight_requests)); });
+}
+
+std::size_t HttpComponent::SumOverServers(std::size_t (net::HttpServer::*count)() const) const {
+  std::size_t n = server_ ? (server_.get()->*count)() : 0;
+  for (const auto& s : retiring_) n += (s.get()->*count)();
+  return n;
+}
+
+HttpComponent::~HttpComponent() = default;
+
+void HttpComponent::AddBuiltinRoutes() {
+  router_.Add("GET", "/healthz",
+              [](net::HttpRequest, net::Responder respond) { respond(JsonStatus(200, "ok")); });
+  router_.Add("GET", "/readyz", [this](net::HttpRequest, net::Responder respond) {
+    Status s = readiness_ ? readiness_() : Status::Ok();
+    if (s.ok()) {
+      respond(JsonStatus(200, "ready"));
+    } else {
+      net::HttpResponse r = net::Problem(503, "Service Unavailable", s.message());
+      r.headers.emplace_back("Retry-After", "1");
+      respond(std::move(r));
+    }
+  });
+  router_.Add("GET", "/metrics", [this](net::HttpRequest, net::Responder respond) {
+    net::HttpResponse r;
+    r.content_type = std::string(metrics::Registry::kContentType);
+    r.body = registry_.Render();
+    respond(std::move(r));
+  });
+}
+
+void HttpComponent::Observe(const net::HttpRequest& req, int status,
+                            std::chrono::nanoseconds duration) {
+  const std::string route(req.path.empty() ? "unparsed" : router_.RouteLabel(req.path));
+  const std::string method(req.method.empty() ? "none" : MethodLabel(req.method));
+  requests_.WithLabels({route, method, std::to_string(status)}).Inc();
+  const double seconds = std::chrono::duration<double>(duration).count();
+  durations_.WithLabels({route, method}).Observe(seconds);
+  // The path only: queries may carry personal data.
+  spdlog::debug("http {} {} {} {:.3f}ms from {}", req.method, req.path, status, seconds * 1e3,
+                req.remote_address);
+}
+
+std::unique_ptr<net::HttpServer> HttpComponent::MakeServer(const config::HttpConfig& http) {
+  auto server = std::make_unique<net::HttpServer>(io_, ServerOptions(http), router_.AsHandler());
+  server->SetObserver([this](const net::HttpRequest& req, int status, std::chrono::nanoseconds d) {
+    Observe(req, status, d);
+  });
+  return server;
+}
+
+std::string HttpComponent::listening_on() const {
+  return current_.address + ":" + std::to_string(server_ ? server_->port() : current_.port);
+}
+
+Status HttpComponent::Start(const config::Config& config) {
+  current_ = config.http;
+  shutdown_deadline_ = config.shutdown_deadline;
+  server_ = MakeServer(config.http);
+  CONSENTD_RETURN_IF_ERROR(server_->Start());
+  spdlog::info("listening on {}", listening_on());
+  return Status::Ok();
+}
+
+Status HttpComponent::PrepareReload(const config::Config& next) {
+  if (next.http.address == current_.address && next.http.port == current_.port) {
+    return Status::Ok();
+  }
+  pending_ = MakeServer(next.http);
+  if (Status s = pending_->Start(); !s.ok()) {
+    pending_.reset();
+    return s.WithContext("http.listen");
+  }
+  return Status::Ok();
+}
+
+void HttpComponent::CommitReload(const config::Config& next) {
+  shutdown_deadline_ = next.shutdown_deadline;
+  if (pending_) {
+    std::unique_ptr<net::HttpServer> old = std::move(server_);
+    server_ = std::move(pending_);
+    const std::string was = listening_on();
+    current_ = next.http;
+    spdlog::info("listening on {} (was {}); old listener drains", listening_on(), was);
+    net::HttpServer* raw = old.get();
+    retiring_.push_back(std::move(old));
+    raw->Shutdown(shutdown_deadline_, [this, raw] {
+      std::erase_if(retiring_, [raw](const auto& s) { return s.get() == raw; });
+    });
+    return;
+  }
+  current_ = next.http;
+  server_->UpdateLimits(ServerOptions(next.http));
+}
+
+void HttpComponent::AbortReload() {
+  if (pending_) pending_->StopAccepting();
+  pending_.reset();
+}
+
+void HttpComponent::Stop(std::chrono::steady_clock::time_point deadline,
+                         std::function<void()> done) {
+  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (remaining.count() < 0) remaining = std::chrono::milliseconds(0);
+  std::vector<net::HttpServer*> servers;
+  if (server_) servers.push_back(server_.get());
+  for (auto& s : retiring_) servers.push_back(s.get());
+  if (servers.empty()) {
+    done();
+    return;
+  }
+  auto left = std::make_shared<std::size_t>(servers.size());
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  for (net::HttpServer* s : servers) {
+    s->Shutdown(remaining, [left, finish] {
+      if (--*left == 0) (*finish)();
+    });
+  }
+}
+
+}  // namespace consentd::daemon

@@ -1,0 +1,296 @@
+// The orchestration thread: Asio lives here (and in net/http_server.cc).
+#include "daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <ctime>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "daemon/components.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
+#include "daemon/watchdog.h"
+
+#ifndef CONSENTD_VERSION
+#define CONSENTD_VERSION "unknown"
+#endif
+
+namespace consentd::daemon {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Logs each line of a (possibly multi-line) error, e.g. every
+// FILE:LINE:COLUMN diagnostic of a config.
+void LogErrorLines(std::string_view prefix, const Status& s) {
+  std::string_view rest = s.message();
+  while (!rest.empty()) {
+    const size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    if (!line.empty()) spdlog::error("{}{}", prefix, line);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  }
+}
+
+std::string_view SignalName(int sig) {
+  switch (sig) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGHUP:
+      return "SIGHUP";
+    default:
+      return "signal";
+  }
+}
+
+}  // namespace
+
+class Daemon::Impl {
+ public:
+  explicit Impl(std::string config_path)
+      : config_path_(std::move(config_path)),
+        notifier_(Notifier::FromEnvironment()),
+        signals_(io_, SIGTERM, SIGINT, SIGHUP),
+        watchdog_timer_(io_) {}
+
+  int Run();
+  Status Reload();
+
+ private:
+  void RegisterProcessMetrics();
+  Status Readiness() const;
+  void WaitForSignal();
+  void BeginShutdown(int sig);
+  void StopFrom(size_t count, Clock::time_point deadline);
+  void ArmWatchdog();
+  void WatchdogTick();
+  void Notify(const Status& s) {
+    if (!s.ok()) spdlog::warn("systemd notify: {}", s.ToString());
+  }
+  std::string ServingStatus() const { return "serving on " + http_->listening_on(); }
+
+  const std::string config_path_;
+  // Declared first, destroyed last: every Asio object below belongs to it.
+  asio::io_context io_;
+  Notifier notifier_;
+  asio::signal_set signals_;
+  asio::steady_timer watchdog_timer_;
+  metrics::Registry registry_;
+  metrics::Family<metrics::Counter>* reloads_ = nullptr;  // owned by registry_
+
+  std::shared_ptr<const config::Config> config_;
+  // Components in start order; stopped in reverse.
+  std::vector<std::unique_ptr<Component>> components_;
+  StoreComponent* store_ = nullptr;  // owned by components_
+  HttpComponent* http_ = nullptr;    // owned by components_
+
+  bool stopping_ = false;
+  int exit_code_ = 0;
+  std::chrono::microseconds watchdog_interval_{0};
+  std::optional<WatchdogGate> watchdog_gate_;
+  bool watchdog_withheld_ = false;
+};
+
+void Daemon::Impl::RegisterProcessMetrics() {
+  registry_
+      .AddGauge("consentd_build_info", "Build information; the value is always 1.", {"version"})
+      .WithLabels({CONSENTD_VERSION})
+      .Set(1);
+  const auto started_wall = std::chrono::system_clock::now();
+  const auto started = Clock::now();
+  registry_
+      .AddGauge("process_start_time_seconds", "Start time of the process since the Unix epoch.")
+      .Get()
+      .Set(std::chrono::duration<double>(started_wall.time_since_epoch()).count());
+  registry_.AddCallbackGauge(
+      "consentd_process_uptime_seconds", "Seconds since consentd started.",
+      [started] { return std::chrono::duration<double>(Clock::now() - started).count(); });
+  // Both children exist from the start, so that rate() and alerts see 0.
+  reloads_ =
+      &registry_.AddCounter("consentd_config_reloads_total",
+                            "Configuration reloads, by result (success or failure).", {"result"});
+  reloads_->WithLabels({"success"});
+  reloads_->WithLabels({"failure"});
+}
+
+Status Daemon::Impl::Readiness() const {
+  if (stopping_) return Unavailable("shutting down");
+  if (!store_ || !store_->store() || !store_->store()->IsOpen()) {
+    return Unavailable("store is not open");
+  }
+  return Status::Ok();
+}
+
+int Daemon::Impl::Run() {
+  auto loaded = config::LoadConfigFile(config_path_);
+  if (!loaded.ok()) {
+    // Logging is not configured yet: plain lines on stderr, as check-config.
+    std::fprintf(stderr, "%s\n", loaded.status().message().c_str());
+    notifier_.SetStatus("configuration invalid").ok();
+    return 1;
+  }
+  config_ = std::make_shared<const config::Config>(std::move(loaded).value());
+
+  RegisterProcessMetrics();
+  components_.push_back(std::make_unique<LoggingComponent>());
+  auto store = std::make_unique<StoreComponent>();
+  store_ = store.get();
+  components_.push_back(std::move(store));
+  auto http = std::make_unique<HttpComponent>(io_, registry_, [this] { return Readiness(); });
+  http_ = http.get();
+  components_.push_back(std::move(http));
+
+  const auto start_deadline = Clock::now() + config_->shutdown_deadline;
+  for (size_t i = 0; i < components_.size(); ++i) {
+    if (Status s = components_[i]->Start(*config_); !s.ok()) {
+      // Logging may not be up if it is the one that failed: say it on stderr too.
+      LogErrorLines(std::string(components_[i]->Name()) + ": ", s);
+      if (i == 0) std::fprintf(stderr, "consentd: %s\n", s.ToString().c_str());
+      Notify(notifier_.SetStatus(std::string("failed to start ") +
+                                 std::string(components_[i]->Name()) + ": " + s.message()));
+      exit_code_ = 1;
+      stopping_ = true;
+      StopFrom(i, start_deadline);
+      io_.run();
+      return exit_code_;
+    }
+  }
+
+  spdlog::info("consentd {} ready ({}, config {})", CONSENTD_VERSION, ServingStatus(),
+               config_path_);
+  Notify(notifier_.Ready(ServingStatus()));
+  WaitForSignal();
+  if (auto interval = Notifier::WatchdogInterval()) {
+    watchdog_interval_ = *interval;
+    watchdog_gate_.emplace(*interval, store_->store()->Heartbeat(), Clock::now());
+    spdlog::info("systemd watchdog: ping every {} ms", watchdog_interval_.count() / 2000);
+    ArmWatchdog();
+  }
+  io_.run();
+  spdlog::info("consentd stopped (exit code {})", exit_code_);
+  spdlog::default_logger()->flush();
+  return exit_code_;
+}
+
+void Daemon::Impl::WaitForSignal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;  // cancelled: shutting down
+    spdlog::info("received {}", SignalName(sig));
+    if (sig == SIGHUP) {
+      Reload().ok();  // logged inside
+    } else {
+      BeginShutdown(sig);
+    }
+    WaitForSignal();
+  });
+}
+
+Status Daemon::Impl::Reload() {
+  if (stopping_) return FailedPrecondition("shutting down; reload ignored");
+  Notify(notifier_.Reloading("reloading configuration"));
+  auto fail = [&](const Status& s) {
+    LogErrorLines("reload failed, keeping the running configuration: ", s);
+    reloads_->WithLabels({"failure"}).Inc();
+    Notify(notifier_.Ready(ServingStatus() + "; last reload failed"));
+    return s;
+  };
+
+  auto loaded = config::LoadConfigFile(config_path_);
+  if (!loaded.ok()) return fail(loaded.status());
+  config::Config next = std::move(loaded).value();
+  if (next.store.path != config_->store.path) {
+    spdlog::warn("store.path changed to {}: takes effect after a restart; still using {}",
+                 next.store.path, config_->store.path);
+    next.store.path = config_->store.path;
+  }
+
+  size_t prepared = 0;
+  for (; prepared < components_.size(); ++prepared) {
+    Status s = components_[prepared]->PrepareReload(next);
+    if (!s.ok()) {
+      for (size_t j = prepared; j-- > 0;) components_[j]->AbortReload();
+      return fail(s.WithContext(components_[prepared]->Name()));
+    }
+  }
+  for (auto& c : components_) c->CommitReload(next);
+  config_ = std::make_shared<const config::Config>(std::move(next));
+  reloads_->WithLabels({"success"}).Inc();
+  spdlog::info("configuration reloaded from {}", config_path_);
+  Notify(notifier_.Ready(ServingStatus()));
+  return Status::Ok();
+}
+
+void Daemon::Impl::BeginShutdown(int sig) {
+  if (stopping_) {
+    spdlog::info("already stopping; {} ignored", SignalName(sig));
+    return;
+  }
+  stopping_ = true;
+  const auto deadline = Clock::now() + config_->shutdown_deadline;
+  spdlog::info("stopping: finishing in-flight requests (deadline {} ms)",
+               config_->shutdown_deadline.count());
+  Notify(notifier_.Stopping("stopping"));
+  watchdog_timer_.cancel();
+  StopFrom(components_.size(), deadline);
+}
+
+// Stops components_[count-1] .. components_[0], one after the other.
+void Daemon::Impl::StopFrom(size_t count, Clock::time_point deadline) {
+  if (count == 0) {
+    if (store_ && !store_->close_status().ok()) exit_code_ = 1;
+    signals_.cancel();
+    watchdog_timer_.cancel();
+    io_.stop();
+    return;
+  }
+  Component& c = *components_[count - 1];
+  spdlog::debug("stopping {}", c.Name());
+  c.Stop(deadline, [this, count, deadline] {
+    // Posted: `done` may run inside the component's own call stack.
+    asio::post(io_, [this, count, deadline] { StopFrom(count - 1, deadline); });
+  });
+}
+
+void Daemon::Impl::ArmWatchdog() {
+  watchdog_timer_.expires_after(watchdog_interval_ / 2);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    WatchdogTick();
+    ArmWatchdog();
+  });
+}
+
+// Runs on the io thread (see WatchdogGate for the rule).
+void Daemon::Impl::WatchdogTick() {
+  const auto now = Clock::now();
+  if (watchdog_gate_->MayPing(store_->store()->Heartbeat(), now)) {
+    if (watchdog_withheld_) spdlog::info("store thread makes progress again; watchdog resumed");
+    watchdog_withheld_ = false;
+    Notify(notifier_.Watchdog());
+  } else if (!watchdog_withheld_) {
+    watchdog_withheld_ = true;
+    spdlog::error(
+        "store thread made no progress for {} ms; withholding the watchdog ping",
+        std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_gate_->StalledFor(now))
+            .count());
+  }
+}
+
+Daemon::Daemon(std::string config_path) : impl_(std::make_unique<Impl>(std::move(config_path))) {}
+Daemon::~Daemon() = default;
+int Daemon::Run() { return impl_->Run(); }
+Status Daemon::Reload() { return impl_->Reload(); }
+
+}  // namespace consentd::daemon

@@ -1,0 +1,43 @@
+// consentd: the daemon binary. See daemon/daemon.h for what it does and
+// docs/operations.md for how to run it under systemd.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "config/check_config.h"
+#include "daemon/daemon.h"
+
+#ifndef CONSENTD_VERSION
+#define CONSENTD_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"consentd: keeps marketing consent in step between a CRM and a journey platform"};
+  std::string config_path;
+  std::string check_path;
+  bool version = false;
+  auto* run_opt = app.add_option("--config", config_path, "Run with this configuration file");
+  auto* check_opt = app.add_option("--check-config", check_path,
+                                   "Validate this configuration file and exit (0: valid)");
+  app.add_flag("--version", version, "Print the version and exit");
+  run_opt->excludes(check_opt);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (version) {
+    std::printf("consentd %s\n", CONSENTD_VERSION);
+    return 0;
+  }
+  if (!check_path.empty()) return consentd::config::RunCheckConfig(check_path, stdout, stderr);
+  if (config_path.empty()) {
+    std::fprintf(stderr, "consentd: --config FILE is required (see --help)\n");
+    return 2;
+  }
+  // A peer that goes away must cost an error code, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  consentd::daemon::Daemon daemon(config_path);
+  return daemon.Run();
+}

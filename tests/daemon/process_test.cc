@@ -1,0 +1,392 @@
+// The real consentd binary, started with a temporary config: readiness,
+// reload by SIGHUP (bad and good configs), graceful SIGTERM, the systemd
+// notify messages and the watchdog. Conditions are awaited with generous
+// timeouts; no duration is asserted.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "tests/daemon/notify_listener.h"
+#include "tests/daemon/prom_check.h"
+#include "tests/net/test_client.h"
+
+extern char** environ;
+
+namespace consentd::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const char* const kBinary = CONSENTD_BINARY_DIR "/daemon/consentd";
+
+void WriteFile(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::trunc);
+  out << text;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A port that was free a moment ago (for tests that need to name one).
+std::uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// "... serving on 127.0.0.1:PORT ..." → PORT (the last one in `text`).
+std::uint16_t PortFrom(const std::string& text) {
+  const std::string marker = " on 127.0.0.1:";
+  const size_t at = text.rfind(marker);
+  if (at == std::string::npos) return 0;
+  return static_cast<std::uint16_t>(std::atoi(text.c_str() + at + marker.size()));
+}
+
+// True if `text` holds "FILE:LINE:COLUMN: " for a file named `file` on a
+// line that also contains `context` (before the file name).
+bool HasDiagnostic(const std::string& text, const std::string& file,
+                   const std::string& context = "") {
+  auto digits = [&](size_t& i) {
+    const size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    return i > start;
+  };
+  for (size_t at = text.find(file + ":"); at != std::string::npos;
+       at = text.find(file + ":", at + 1)) {
+    size_t i = at + file.size() + 1;
+    if (!digits(i) || i >= text.size() || text[i++] != ':') continue;
+    if (!digits(i) || text.compare(i, 2, ": ") != 0) continue;
+    const size_t line_start = text.rfind('\n', at);
+    const size_t from = line_start == std::string::npos ? 0 : line_start + 1;
+    if (text.substr(from, at - from).find(context) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// A child process with stdout and stderr in a file.
+class Process {
+ public:
+  Process(std::vector<std::string> args, const std::vector<std::string>& env, const fs::path& log) {
+    std::vector<std::string> envs;
+    for (char** e = environ; *e; ++e) {
+      std::string v(*e);
+      if (v.rfind("NOTIFY_SOCKET=", 0) == 0 || v.rfind("WATCHDOG_", 0) == 0 ||
+          v.rfind("JOURNAL_STREAM=", 0) == 0 || v.rfind("LISTEN_", 0) == 0) {
+        continue;
+      }
+      envs.push_back(v);
+    }
+    envs.insert(envs.end(), env.begin(), env.end());
+    std::vector<char*> argv, envp;
+    args.insert(args.begin(), kBinary);
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : envs) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const std::string log_path = log.string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execve(kBinary, argv.data(), envp.data());
+      ::_exit(127);
+    }
+  }
+  ~Process() {
+    if (pid_ > 0 && !exit_code_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  void Signal(int sig) { ::kill(pid_, sig); }
+
+  // The exit code (128 + signal if killed by one), or nullopt if still
+  // running after `timeout`.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout = kPatience) {
+    WaitUntil(
+        [&] {
+          if (exit_code_) return true;
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          }
+          return exit_code_.has_value();
+        },
+        timeout);
+    return exit_code_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
+class ConsentdProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/consentd-daemon-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    config_ = dir_ / "consentd.yaml";
+    log_ = dir_ / "consentd.log";
+    notify_ = std::make_unique<NotifyListener>((dir_ / "notify.sock").string());
+  }
+  void TearDown() override {
+    process_.reset();
+    notify_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string Config(const std::string& level = "info", std::uint16_t port = 0,
+                     const std::string& extra = "") {
+    return "http:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"\n" +
+           "store:\n  path: " + (dir_ / "state.db").string() + "\n" + "log:\n  level: " + level +
+           "\n" + extra;
+  }
+
+  // Starts consentd and waits for READY=1; sets port_.
+  void Start(const std::string& config_text, std::vector<std::string> env = {}) {
+    WriteFile(config_, config_text);
+    env.push_back("NOTIFY_SOCKET=" + notify_->name());
+    process_ = std::make_unique<Process>(std::vector<std::string>{"--config", config_.string()},
+                                         env, log_);
+    auto ready = notify_->WaitFor("READY=1");
+    ASSERT_TRUE(ready) << "no READY=1; log:\n" << Log();
+    port_ = PortFrom(*ready);
+    ASSERT_NE(port_, 0) << *ready;
+  }
+
+  std::string Log() const { return ReadFile(log_); }
+
+  PromExposition Scrape(std::uint16_t port) {
+    auto r = Fetch(port, "GET", "/metrics");
+    if (!r) return {};
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->Header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    return ParseExposition(r->body);
+  }
+
+  fs::path dir_, config_, log_;
+  std::unique_ptr<NotifyListener> notify_;
+  std::unique_ptr<Process> process_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(ConsentdProcess, ServesHealthReadinessAndMetricsOnceReady) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  auto health = Fetch(port_, "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto ready = Fetch(port_, "GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+
+  auto missing = Fetch(port_, "GET", "/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(CheckProblem(*missing), std::vector<std::string>{});
+  auto wrong = Fetch(port_, "DELETE", "/healthz");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 405);
+  EXPECT_EQ(wrong->Header("allow"), "GET");
+  EXPECT_EQ(CheckProblem(*wrong), std::vector<std::string>{});
+
+  auto m = Scrape(port_);
+  EXPECT_EQ(m.errors, std::vector<std::string>{});
+  EXPECT_EQ(m.Value("consentd_build_info", {{"version", "0.1.0"}}), 1);
+  EXPECT_TRUE(m.Value("consentd_process_uptime_seconds"));
+  EXPECT_EQ(m.Value("consentd_http_requests_total",
+                    {{"route", "/healthz"}, {"method", "GET"}, {"status", "200"}}),
+            1);
+  EXPECT_EQ(m.Value("consentd_http_requests_total",
+                    {{"route", "unmatched"}, {"method", "GET"}, {"status", "404"}}),
+            1);
+  EXPECT_EQ(m.types["consentd_http_request_duration_seconds"], "histogram");
+  EXPECT_EQ(m.Value("consentd_http_request_duration_seconds_count",
+                    {{"route", "/readyz"}, {"method", "GET"}}),
+            1);
+}
+
+TEST_F(ConsentdProcess, SighupWithBrokenConfigKeepsServingAndLogsTheError) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  WriteFile(config_, Config() + "  levle: debug\n");  // unknown key in log:
+  process_->Signal(SIGHUP);
+  auto reloading = notify_->WaitFor("RELOADING=1");
+  ASSERT_TRUE(reloading) << Log();
+  EXPECT_NE(reloading->find("MONOTONIC_USEC="), std::string::npos);
+  auto ready = notify_->WaitFor("READY=1");
+  ASSERT_TRUE(ready);
+  EXPECT_NE(ready->find("reload failed"), std::string::npos) << *ready;
+
+  EXPECT_TRUE(HasDiagnostic(Log(), "consentd.yaml", "reload failed")) << Log();
+  auto health = Fetch(port_, "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "failure"}}), 1);
+}
+
+TEST_F(ConsentdProcess, SighupWithGoodConfigAppliesLogLevelAndNewListenAddress) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config("info")));
+  ASSERT_TRUE(Fetch(port_, "GET", "/healthz"));
+  EXPECT_EQ(Log().find("http GET /healthz"), std::string::npos);  // debug is off
+
+  const std::uint16_t new_port = FreePort();
+  WriteFile(config_, Config("debug", new_port));
+  process_->Signal(SIGHUP);
+  ASSERT_TRUE(notify_->WaitFor("RELOADING=1")) << Log();
+  auto ready = notify_->WaitFor("READY=1");
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(PortFrom(*ready), new_port) << *ready << "\n" << Log();
+
+  auto health = Fetch(new_port, "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_TRUE(WaitUntil([&] { return Log().find("http GET /healthz 200") != std::string::npos; }))
+      << Log();
+  EXPECT_TRUE(WaitUntil([&] { return TcpClient::Connect(port_) == nullptr; }));
+  EXPECT_EQ(Scrape(new_port).Value("consentd_config_reloads_total", {{"result", "success"}}), 1);
+}
+
+TEST_F(ConsentdProcess, SigtermLetsAnInFlightRequestFinishThenExitsZero) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  auto slow = TcpClient::Connect(port_);
+  ASSERT_TRUE(slow);
+  const std::string req = BuildRequest("GET", "/healthz", "0123456789");
+  ASSERT_TRUE(slow->Send(req.substr(0, req.size() - 5)));
+  // In flight: the slow request plus the scrape that observes it.
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Scrape(port_).Value("consentd_http_requests_in_flight").value_or(0) >= 2; }));
+
+  process_->Signal(SIGTERM);
+  ASSERT_TRUE(notify_->WaitFor("STOPPING=1")) << Log();
+  ASSERT_TRUE(slow->Send(req.substr(req.size() - 5)));
+  auto r = slow->ReadResponse();
+  ASSERT_TRUE(r) << Log();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "close");
+  EXPECT_EQ(process_->WaitExit(), 0) << Log();
+  EXPECT_NE(Log().find("store closed"), std::string::npos) << Log();
+}
+
+TEST_F(ConsentdProcess, SigtermWithAStalledRequestExitsZeroAfterTheDeadline) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config("info", 0, "shutdown:\n  deadline: 300ms\n")));
+  auto stalled = TcpClient::Connect(port_);
+  ASSERT_TRUE(stalled);
+  ASSERT_TRUE(stalled->Send("GET /healthz HTTP/1.1\r\n"));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Scrape(port_).Value("consentd_http_requests_in_flight").value_or(0) >= 2; }));
+  process_->Signal(SIGTERM);
+  EXPECT_EQ(process_->WaitExit(), 0) << Log();
+  EXPECT_TRUE(stalled->WaitForClose());
+}
+
+TEST_F(ConsentdProcess, WatchdogPingsWhileIoLoopAndStoreMakeProgress) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config(), {"WATCHDOG_USEC=1000000"}));
+  ASSERT_TRUE(notify_->WaitFor("WATCHDOG=1")) << Log();
+  ASSERT_TRUE(notify_->WaitFor("WATCHDOG=1")) << Log();
+  process_->Signal(SIGTERM);
+  EXPECT_EQ(process_->WaitExit(), 0) << Log();
+}
+
+TEST_F(ConsentdProcess, SendsNoWatchdogWithoutWatchdogUsec) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  process_->Signal(SIGTERM);
+  ASSERT_TRUE(notify_->WaitFor("STOPPING=1"));
+  EXPECT_EQ(process_->WaitExit(), 0) << Log();
+  for (const auto& m : notify_->all()) EXPECT_EQ(m.find("WATCHDOG=1"), std::string::npos);
+}
+
+TEST_F(ConsentdProcess, JournalStreamGetsSyslogLevelPrefixes) {
+  WriteFile(log_, "");
+  struct stat st {};
+  ASSERT_EQ(::stat(log_.c_str(), &st), 0);
+  const std::string stream = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+                             std::to_string(static_cast<unsigned long long>(st.st_ino));
+  ASSERT_NO_FATAL_FAILURE(Start(Config(), {"JOURNAL_STREAM=" + stream}));
+  const std::string log = Log();
+  EXPECT_NE(log.find("<6>info  listening on 127.0.0.1:"), std::string::npos) << log;
+}
+
+TEST_F(ConsentdProcess, JsonLogFormatWritesOneJsonObjectPerLine) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config("info", 0, "  format: json\n")));
+  process_->Signal(SIGTERM);
+  EXPECT_EQ(process_->WaitExit(), 0);
+  std::istringstream lines(Log());
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << line;
+    if (!j.is_discarded()) {
+      EXPECT_TRUE(j.contains("message")) << line;
+    }
+    ++n;
+  }
+  EXPECT_GT(n, 2);
+}
+
+TEST_F(ConsentdProcess, StartupFailureExitsOneWithTheReason) {
+  // Hold a port so that the daemon cannot listen on it.
+  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len);
+  WriteFile(config_, Config("info", ntohs(addr.sin_port)));
+  Process p({"--config", config_.string()}, {"NOTIFY_SOCKET=" + notify_->name()}, log_);
+  EXPECT_EQ(p.WaitExit(), 1) << Log();
+  EXPECT_NE(Log().find("cannot listen"), std::string::npos) << Log();
+  for (const auto& m : notify_->all()) EXPECT_EQ(m.find("READY=1"), std::string::npos);
+  ::close(holder);
+}
+
+TEST_F(ConsentdProcess, CheckConfigExitsZeroWhenValidAndOneWithLineAndColumn) {
+  WriteFile(config_, Config());
+  Process good({"--check-config", config_.string()}, {}, log_);
+  EXPECT_EQ(good.WaitExit(), 0) << Log();
+
+  const fs::path bad = dir_ / "bad.yaml";
+  WriteFile(bad, Config() + "  levle: debug\n");
+  Process broken({"--check-config", bad.string()}, {}, log_);
+  EXPECT_EQ(broken.WaitExit(), 1) << Log();
+  EXPECT_TRUE(HasDiagnostic(Log(), "bad.yaml")) << Log();
+}
+
+TEST_F(ConsentdProcess, VersionPrintsTheVersion) {
+  Process p({"--version"}, {}, log_);
+  EXPECT_EQ(p.WaitExit(), 0);
+  EXPECT_EQ(Log(), "consentd 0.1.0\n");
+}
+
+}  // namespace
+}  // namespace consentd::testing

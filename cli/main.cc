@@ -11,6 +11,8 @@ namespace consentd::cli {
 // One line per command; defined in cli/cmd_*.cc.
 void RegisterVersion(CLI::App& app, std::function<int()>& run);
 void RegisterCheckConfig(CLI::App& app, std::function<int()>& run);
+void RegisterVerify(CLI::App& app, std::function<int()>& run);
+void RegisterLog(CLI::App& app, std::function<int()>& run);
 }  // namespace consentd::cli
 
 int main(int argc, char** argv) {
@@ -20,6 +22,8 @@ int main(int argc, char** argv) {
   const consentd::cli::Registrar registrars[] = {
       &consentd::cli::RegisterVersion,
       &consentd::cli::RegisterCheckConfig,
+      &consentd::cli::RegisterVerify,
+      &consentd::cli::RegisterLog,
   };
   for (auto reg : registrars) reg(app, run);
   try {

@@ -3,6 +3,8 @@
 #include <array>
 #include <string>
 
+#include "store/proof_log_schema.h"
+
 namespace consentd::store {
 namespace {
 
@@ -99,6 +101,7 @@ CREATE TABLE tombstones (
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
+    Migration{2, kProofLogMigrationName, kProofLogMigrationSql},  // store/proof_log_schema.h
 };
 
 constexpr bool VersionsAreContiguous() {

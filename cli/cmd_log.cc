@@ -1,0 +1,118 @@
+// consentctl log key | checkpoint | prove | check-proof: the proof log's
+// signing key, its latest signed checkpoint, and C2SP tlog-proof bundles
+// that an auditor verifies offline with the verifier key alone.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "cli/cmd_log_common.h"
+#include "cli/command.h"
+#include "core/clock.h"
+#include "core/proof/checkpoint.h"
+#include "store/proof_log_store.h"
+
+namespace consentd::cli {
+namespace {
+
+struct LogArgs {
+  ProofLogArgs common;
+  bool write = false;
+  std::uint64_t seq = 0;
+  std::string proof_file;
+};
+
+int Key(const LogArgs& a) {
+  Result<proof::NoteSigner> signer = a.common.Signer();
+  if (!signer.ok()) return Fail("log key", signer.status());
+  std::printf("%s\n", signer->VerifierKey().c_str());
+  return 0;
+}
+
+int CheckpointCmd(const LogArgs& a) {
+  Result<std::string> db = a.common.DatabasePath();
+  if (!db.ok()) return Fail("log checkpoint", db.status());
+  std::optional<proof::NoteSigner> signer;
+  if (a.write) {
+    Result<proof::NoteSigner> s = a.common.Signer();
+    if (!s.ok()) return Fail("log checkpoint", s.status());
+    signer = std::move(s).value();
+  }
+  std::optional<std::string> note;
+  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+    if (signer) {
+      Result<std::optional<std::string>> w =
+          store::WriteProofCheckpoint(txn, *signer, SystemClock().NowMs());
+      if (!w.ok()) return w.status();
+    }
+    Result<std::optional<std::string>> latest = store::LatestProofCheckpoint(txn);
+    if (!latest.ok()) return latest.status();
+    note = std::move(latest).value();
+    return Status::Ok();
+  });
+  if (!s.ok()) return Fail("log checkpoint", s);
+  if (!note) return Fail("log checkpoint", NotFound("no checkpoint written yet"));
+  std::fputs(note->c_str(), stdout);
+  return 0;
+}
+
+int Prove(const LogArgs& a) {
+  Result<std::string> db = a.common.DatabasePath();
+  if (!db.ok()) return Fail("log prove", db.status());
+  std::string bundle;
+  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+    Result<std::string> b = store::ProveProofEntry(txn, a.seq);
+    if (!b.ok()) return b.status();
+    bundle = std::move(b).value();
+    return Status::Ok();
+  });
+  if (!s.ok()) return Fail("log prove", s);
+  std::fputs(bundle.c_str(), stdout);
+  return 0;
+}
+
+int CheckProof(const LogArgs& a) {
+  std::ifstream in(a.proof_file, std::ios::binary);
+  if (!in) return Fail("log check-proof", NotFound("cannot read " + a.proof_file));
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<proof::NoteVerifier> verifier = a.common.Verifier();
+  if (!verifier.ok()) return Fail("log check-proof", verifier.status());
+  Result<proof::VerifiedTlogProof> v = proof::VerifyTlogProof(text.str(), *verifier);
+  if (!v.ok()) return Fail("log check-proof", v.status());
+  std::printf("OK: entry %llu is in %s at tree size %llu\n%s\n",
+              static_cast<unsigned long long>(v->index), v->checkpoint.origin.c_str(),
+              static_cast<unsigned long long>(v->checkpoint.size), v->entry.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterLog(CLI::App& app, std::function<int()>& run) {
+  auto args = std::make_shared<LogArgs>();
+  auto* log = app.add_subcommand("log", "Proof log: signing key, checkpoints, inclusion proofs");
+  log->require_subcommand(1);
+
+  auto* key =
+      log->add_subcommand("key", "Print the verifier key (creates the signing key if absent)");
+  args->common.AddOptions(*key, false);
+  key->callback([&run, args] { run = [args] { return Key(*args); }; });
+
+  auto* cp = log->add_subcommand("checkpoint", "Print the latest signed checkpoint");
+  args->common.AddOptions(*cp, false);
+  cp->add_flag("--write", args->write, "sign a checkpoint of the current tree first");
+  cp->callback([&run, args] { run = [args] { return CheckpointCmd(*args); }; });
+
+  auto* prove = log->add_subcommand("prove", "Print a C2SP tlog-proof bundle for one entry");
+  args->common.AddOptions(*prove, false);
+  prove->add_option("--seq", args->seq, "sequence number (0-based leaf index)")->required();
+  prove->callback([&run, args] { run = [args] { return Prove(*args); }; });
+
+  auto* check = log->add_subcommand("check-proof", "Verify a tlog-proof bundle offline");
+  args->common.AddOptions(*check, true);
+  check->add_option("file", args->proof_file, "the .tlog-proof file")->required();
+  check->callback([&run, args] { run = [args] { return CheckProof(*args); }; });
+}
+
+}  // namespace consentd::cli

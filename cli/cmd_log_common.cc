@@ -1,0 +1,78 @@
+#include "cli/cmd_log_common.h"
+
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "config/config.h"
+#include "core/proof/key_file.h"
+#include "store/sqlite_store.h"
+
+namespace consentd::cli {
+
+void ProofLogArgs::AddOptions(CLI::App& cmd, bool with_vkey) {
+  cmd.add_option("--config", config_file, "consentd config file (for store.path)");
+  cmd.add_option("--db", db_path, "SQLite database file (instead of --config)");
+  cmd.add_option("--key-file", key_file,
+                 "log signing key file (default: proof_signing.key beside the database)");
+  cmd.add_option("--origin", origin, "log origin (key name) when a new key is created");
+  if (with_vkey) {
+    cmd.add_option("--vkey", vkey, "verifier key <name>+<id>+<key> (instead of the key file)");
+  }
+}
+
+Result<std::string> ProofLogArgs::DatabasePath() const {
+  if (!db_path.empty()) return db_path;
+  if (config_file.empty()) return InvalidArgument("give --db FILE or --config FILE");
+  Result<config::Config> config = config::LoadConfigFile(config_file);
+  if (!config.ok()) return config.status();
+  return config->store.path;
+}
+
+Result<std::string> ProofLogArgs::KeyPath() const {
+  if (!key_file.empty()) return key_file;
+  Result<std::string> db = DatabasePath();
+  if (!db.ok()) return InvalidArgument("give --key-file FILE, --db FILE or --config FILE");
+  return proof::DefaultSigningKeyPath(*db);
+}
+
+Result<proof::NoteVerifier> ProofLogArgs::Verifier() const {
+  if (!vkey.empty()) return proof::NoteVerifier::FromVerifierKey(vkey);
+  Result<std::string> path = KeyPath();
+  if (!path.ok()) return path.status();
+  Result<proof::NoteSigner> signer = proof::LoadSigningKey(*path);
+  if (!signer.ok()) return signer.status();
+  return proof::NoteVerifier::FromVerifierKey(signer->VerifierKey());
+}
+
+Result<proof::NoteSigner> ProofLogArgs::Signer() const {
+  Result<std::string> path = KeyPath();
+  if (!path.ok()) return path.status();
+  if (origin.empty()) {
+    // An existing key keeps its own name; a new one gets the default.
+    Result<proof::NoteSigner> existing = proof::LoadSigningKey(*path);
+    if (existing.ok() || existing.status().code() != StatusCode::kNotFound) return existing;
+    return proof::LoadOrCreateSigningKey(*path, proof::kDefaultLogOrigin);
+  }
+  return proof::LoadOrCreateSigningKey(*path, origin);
+}
+
+Status RunOnStore(const std::string& db_path, store::Work work) {
+  struct stat st {};
+  if (::stat(db_path.c_str(), &st) != 0) return NotFound("no database at " + db_path);
+  store::SqliteStoreOptions options;
+  options.path = db_path;
+  Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(options);
+  if (!db.ok()) return db.status();
+  Status s = (*db)->Run(std::move(work));
+  Status closed = (*db)->Close();
+  return s.ok() ? closed : s;
+}
+
+int Fail(const char* cmd, const Status& status) {
+  std::fprintf(stderr, "consentctl %s: %s\n", cmd, status.ToString().c_str());
+  return 1;
+}
+
+}  // namespace consentd::cli

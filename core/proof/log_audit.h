@@ -1,0 +1,61 @@
+// AuditLog: the check behind `consentctl verify`. Recomputes the Merkle
+// tree from the stored entries (in sequence order), checks every
+// checkpoint's signature and root, the consistency between consecutive
+// checkpoints, and reports the first problem with the first sequence number
+// that cannot be trusted. Pure: rows come from a reader callback.
+//
+// Per row it checks, in O(1) hashing per entry: sequences are contiguous
+// from 0 (a deleted or inserted row shows here), the entry bytes carry the
+// row's own sequence (a moved or reordered entry shows here), the stored
+// leaf hash equals the recomputed one (a flipped byte shows here). An entry
+// rewritten together with its leaf hash is caught by the first signed
+// checkpoint after it; the report then names the first sequence that
+// checkpoint no longer vouches for.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/proof/hash.h"
+#include "core/proof/merkle.h"
+#include "core/proof/note.h"
+#include "core/status.h"
+
+namespace consentd::proof {
+
+struct StoredRow {
+  std::uint64_t sequence = 0;
+  std::string bytes;
+  std::optional<Hash> leaf_hash;  // as stored, if the store keeps it
+};
+
+// Fills `row` and returns true, or returns false at the end.
+using RowReader = std::function<Result<bool>(StoredRow& row)>;
+
+struct AuditInput {
+  const NoteVerifier* verifier = nullptr;     // REQUIRED
+  std::vector<std::string> checkpoint_notes;  // signed checkpoints, any order
+  // Optional: stored tree nodes; consecutive checkpoints are then also
+  // checked with a consistency proof built from them (what `log prove`
+  // and auditors are served).
+  const NodeSource* nodes = nullptr;
+  // Optional: the tree state the store recorded with its last append.
+  std::optional<MerkleFrontier> recorded_state;
+};
+
+struct AuditResult {
+  std::uint64_t entries = 0;
+  std::uint64_t checkpoints = 0;
+  Hash root{};
+  std::string problem;  // empty when everything verified
+  std::optional<std::uint64_t> first_bad_sequence;
+  bool ok() const { return problem.empty(); }
+};
+
+// A non-OK status only when `read` fails; problems found are in the result.
+Result<AuditResult> AuditLog(const RowReader& read, const AuditInput& input);
+
+}  // namespace consentd::proof

@@ -1,0 +1,111 @@
+// consentctl verify / log key / log checkpoint / log prove / log
+// check-proof, run as the real binary against a real database file.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include "tests/proof/proof_store_test_util.h"
+
+namespace consentd::proof {
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Outcome Consentctl(const std::string& args) {
+  std::string cmd = std::string(CONSENTD_BINARY_DIR) + "/cli/consentctl " + args + " 2>&1";
+  Outcome o;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return o;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
+  int status = ::pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+class ProofCliTest : public testing::ProofStoreFixture {};
+
+TEST_F(ProofCliTest, LogKeyPrintsTheVerifierKeyOfTheKeyFile) {
+  Outcome o = Consentctl("log key --db " + db_path_);
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_EQ(o.out, signer_->VerifierKey() + "\n");
+}
+
+TEST_F(ProofCliTest, LogKeyCreatesAMissingKeyWithMode0600) {
+  std::string key = (dir_ / "new.key").string();
+  Outcome o = Consentctl("log key --key-file " + key + " --origin example.org/log");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_EQ(o.out.rfind("example.org/log+", 0), 0U) << o.out;
+  EXPECT_EQ(std::filesystem::status(key).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+TEST_F(ProofCliTest, VerifyPassesOnAnUntouchedLogAndNamesTheFirstBadSequence) {
+  Fill(3, 10);
+  Outcome ok = Consentctl("verify --db " + db_path_);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("OK: 30 entries, 3 checkpoints"), std::string::npos) << ok.out;
+
+  ASSERT_EQ(Sql("DELETE FROM proof_entries WHERE sequence = 4"), SQLITE_OK);
+  Outcome bad = Consentctl("verify --db " + db_path_);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("FAILED at sequence 4"), std::string::npos) << bad.out;
+}
+
+TEST_F(ProofCliTest, VerifyWithAnotherKeyFails) {
+  Fill(1, 3);
+  NoteSigner other = *NoteSigner::Generate(signer_->name());
+  Outcome o = Consentctl("verify --db " + db_path_ + " --vkey " + other.VerifierKey());
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+}
+
+TEST_F(ProofCliTest, ProveWritesABundleThatChecksOfflineWithTheVerifierKeyOnly) {
+  Fill(2, 5);
+  Outcome cp = Consentctl("log checkpoint --db " + db_path_);
+  EXPECT_EQ(cp.exit_code, 0) << cp.out;
+  EXPECT_EQ(cp.out.rfind(signer_->name() + "\n10\n", 0), 0U) << cp.out;
+
+  Outcome bundle = Consentctl("log prove --seq 7 --db " + db_path_);
+  ASSERT_EQ(bundle.exit_code, 0) << bundle.out;
+  EXPECT_EQ(bundle.out.rfind("c2sp.org/tlog-proof@v1\n", 0), 0U);
+  std::string file = (dir_ / "entry7.tlog-proof").string();
+  std::ofstream(file) << bundle.out;
+  Outcome check = Consentctl("log check-proof " + file + " --vkey " + signer_->VerifierKey());
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+  EXPECT_NE(check.out.find("OK: entry 7"), std::string::npos) << check.out;
+
+  std::string tampered = bundle.out;
+  tampered.replace(tampered.find("index 7"), 7, "index 6");
+  std::ofstream(file) << tampered;
+  EXPECT_EQ(Consentctl("log check-proof " + file + " --vkey " + signer_->VerifierKey()).exit_code,
+            1);
+}
+
+TEST_F(ProofCliTest, CheckpointWriteSignsOnlyWhenTheTreeGrew) {
+  Fill(1, 3);
+  auto s = Open();
+  ASSERT_TRUE(s->Run([&](store::Transaction& txn) -> Status {
+                 return store::AppendProofEntries(txn, {Entry("x", 1)}, 1).status();
+               }).ok());
+  ASSERT_TRUE(s->Close().ok());
+  Outcome o = Consentctl("log checkpoint --write --db " + db_path_);
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_EQ(o.out.rfind(signer_->name() + "\n4\n", 0), 0U) << o.out;
+  EXPECT_EQ(Consentctl("verify --db " + db_path_).exit_code, 0);
+}
+
+TEST_F(ProofCliTest, MissingDatabaseIsAOneLineError) {
+  Outcome o = Consentctl("verify --db " + (dir_ / "none.db").string());
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.out.find("no database at"), std::string::npos) << o.out;
+}
+
+}  // namespace
+}  // namespace consentd::proof

@@ -1,0 +1,248 @@
+// The proof log in a real SQLite file: appends commit with their state
+// change, proofs verify offline, erasure shreds, and every kind of tampering
+// with the file is found by the audit behind `consentctl verify`.
+#include <gtest/gtest.h>
+
+#include "core/proof/bytes.h"
+#include "core/proof/checkpoint.h"
+#include "core/proof/entry_codec.h"
+#include "tests/proof/proof_store_test_util.h"
+
+namespace consentd::proof {
+namespace {
+
+using store::Transaction;
+
+class ProofStoreTest : public testing::ProofStoreFixture {};
+
+TEST_F(ProofStoreTest, UntouchedDatabaseVerifies) {
+  Fill(3, 10);
+  AuditResult r = Audit();
+  EXPECT_TRUE(r.ok()) << r.problem;
+  EXPECT_EQ(r.entries, 30U);
+  EXPECT_EQ(r.checkpoints, 3U);
+}
+
+TEST_F(ProofStoreTest, EntriesCommitWithTheStateChangeOrNotAtAll) {
+  auto s = Open();
+  store::ConsentRow row;
+  row.key = {"s1", "newsletter", "email", ""};
+  row.status = "granted";
+  Status failed = s->Run([&](Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.Upsert(row));
+    Result<store::ProofAppendResult> r = store::AppendProofEntries(txn, {Entry("s1", 1)}, 1);
+    if (!r.ok()) return r.status();
+    return Unavailable("the state change failed after the entry was written");
+  });
+  EXPECT_FALSE(failed.ok());
+  std::uint64_t size = 99;
+  std::optional<store::ConsentRow> stored;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 size = *store::ProofTreeSize(txn);
+                 stored = *txn.GetConsent(row.key);
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(size, 0U);
+  EXPECT_FALSE(stored.has_value());
+
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 CONSENTD_RETURN_IF_ERROR(txn.Upsert(row));
+                 return store::AppendProofEntries(txn, {Entry("s1", 1)}, 1).status();
+               }).ok());
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 size = *store::ProofTreeSize(txn);
+                 stored = *txn.GetConsent(row.key);
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(size, 1U);
+  EXPECT_TRUE(stored.has_value());
+}
+
+TEST_F(ProofStoreTest, SequenceContinuesAcrossRestarts) {
+  Fill(1, 5);
+  Fill(1, 5);
+  auto s = Open();
+  std::string entry;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 entry = *store::ReadProofEntry(txn, 9);
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(ExtractSequence(entry), 9U);
+  ASSERT_TRUE(s->Close().ok());
+  EXPECT_TRUE(Audit().ok());
+}
+
+TEST_F(ProofStoreTest, SqlCannotUpdateOrDeleteEntries) {
+  Fill(1, 3);
+  EXPECT_NE(Sql("UPDATE proof_entries SET subject = 'x' WHERE sequence = 1", false), SQLITE_OK);
+  EXPECT_NE(Sql("DELETE FROM proof_entries WHERE sequence = 1", false), SQLITE_OK);
+  EXPECT_TRUE(Audit().ok());
+}
+
+TEST_F(ProofStoreTest, FlippedByteIsReportedAtItsSequence) {
+  Fill(3, 10);
+  ASSERT_EQ(Sql("UPDATE proof_entries SET entry = replace(entry, '\"granted\"', '\"grantee\"') "
+                "WHERE sequence = 13"),
+            SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.first_bad_sequence, 13U) << r.problem;
+}
+
+TEST_F(ProofStoreTest, RewrittenEntryWithRecomputedLeafHashFailsAtItsCheckpoint) {
+  Fill(3, 10);
+  std::string bytes;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                   bytes = *store::ReadProofEntry(txn, 13);
+                   return Status::Ok();
+                 }).ok());
+  }
+  bytes.replace(bytes.find("\"granted\""), 9, "\"refused\"");
+  std::string hash = HexEncode(AsBytes(HashLeaf(bytes)));
+  ASSERT_EQ(Sql("UPDATE proof_entries SET entry = '" + bytes + "', leaf_hash = '" + hash +
+                "' WHERE sequence = 13"),
+            SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.first_bad_sequence, 10U) << r.problem;  // the checkpoint at 10 still holds
+}
+
+TEST_F(ProofStoreTest, DeletedEntryIsReported) {
+  Fill(3, 10);
+  ASSERT_EQ(Sql("DELETE FROM proof_entries WHERE sequence = 4"), SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_EQ(r.first_bad_sequence, 4U) << r.problem;
+}
+
+TEST_F(ProofStoreTest, InsertedEntryIsReported) {
+  Fill(3, 10);
+  ASSERT_EQ(Sql("UPDATE proof_entries SET sequence = sequence + 1000 WHERE sequence >= 17;"
+                "UPDATE proof_entries SET sequence = sequence - 999 WHERE sequence >= 1017;"
+                "INSERT INTO proof_entries SELECT 17, subject, entry, leaf_hash "
+                "FROM proof_entries WHERE sequence = 16;"),
+            SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_EQ(r.first_bad_sequence, 17U) << r.problem;
+}
+
+TEST_F(ProofStoreTest, ReorderedEntriesAreReported) {
+  Fill(3, 10);
+  ASSERT_EQ(Sql("UPDATE proof_entries SET sequence = -1 WHERE sequence = 5;"
+                "UPDATE proof_entries SET sequence = 5 WHERE sequence = 6;"
+                "UPDATE proof_entries SET sequence = 6 WHERE sequence = -1;"),
+            SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_EQ(r.first_bad_sequence, 5U) << r.problem;
+}
+
+TEST_F(ProofStoreTest, AppendedEntryWithoutTreeStateIsReported) {
+  Fill(3, 10);
+  ASSERT_EQ(Sql("INSERT INTO proof_entries SELECT 30, subject, "
+                "replace(entry, ',\"sequence\":29,', ',\"sequence\":30,'), leaf_hash "
+                "FROM proof_entries WHERE sequence = 29;"),
+            SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(r.first_bad_sequence.has_value()) << r.problem;
+}
+
+TEST_F(ProofStoreTest, ForgedCheckpointIsReported) {
+  Fill(3, 10);
+  NoteSigner forger = *NoteSigner::Generate(signer_->name());
+  std::string forged = *SignCheckpoint({forger.name(), 20, HashLeaf("x"), {}}, forger);
+  ASSERT_EQ(Sql("UPDATE proof_checkpoints SET note = '" + forged + "' WHERE tree_size = 20"),
+            SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.problem.find("forged"), std::string::npos) << r.problem;
+}
+
+TEST_F(ProofStoreTest, ProofBundleForEveryEntryVerifiesOffline) {
+  Fill(2, 9);
+  auto s = Open();
+  for (std::uint64_t seq = 0; seq < 18; ++seq) {
+    std::string bundle, entry;
+    ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                   bundle = *store::ProveProofEntry(txn, seq);
+                   entry = *store::ReadProofEntry(txn, seq);
+                   return Status::Ok();
+                 }).ok());
+    Result<VerifiedTlogProof> v = VerifyTlogProof(bundle, *verifier_);
+    ASSERT_TRUE(v.ok()) << seq << ": " << v.status().ToString();
+    EXPECT_EQ(v->entry, entry);
+    EXPECT_EQ(v->checkpoint.size, 18U);
+  }
+}
+
+TEST_F(ProofStoreTest, ProveRefusesEntryNotYetCheckpointed) {
+  Fill(1, 4);
+  auto s = Open();
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 return store::AppendProofEntries(txn, {Entry("s", 9)}, 1).status();
+               }).ok());
+  Status prove =
+      s->Run([&](Transaction& txn) -> Status { return store::ProveProofEntry(txn, 4).status(); });
+  EXPECT_EQ(prove.code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ProofStoreTest, ErasureShredsTheKeyAndTheLogStillVerifies) {
+  auto s = Open();
+  ASSERT_TRUE(
+      s->Run([&](Transaction& txn) -> Status {
+         CONSENTD_RETURN_IF_ERROR(
+             store::AppendProofEntries(txn, {Entry("alice", 0), Entry("bob", 1)}, 1).status());
+         return store::WriteProofCheckpoint(txn, *signer_, 1).status();
+       }).ok());
+  std::map<std::string, std::string> before;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 before = *store::OpenProofEvidence(txn, 0);
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(before.at("email"), "alice@example.com");
+
+  ProofEntry erasure;
+  erasure.subject = "alice";
+  erasure.kind = ProofKind::kErasureCompleted;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 CONSENTD_RETURN_IF_ERROR(store::AppendProofEntries(txn, {erasure}, 2).status());
+                 return store::WriteProofCheckpoint(txn, *signer_, 2).status();
+               }).ok());
+  Status opened =
+      s->Run([&](Transaction& txn) -> Status { return store::OpenProofEvidence(txn, 0).status(); });
+  EXPECT_EQ(opened.code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 return store::OpenProofEvidence(txn, 1).status();
+               }).ok());
+
+  // A late event about alice: logged, but no new key and no evidence kept.
+  int dropped = -1;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 Result<store::ProofAppendResult> r =
+                     store::AppendProofEntries(txn, {Entry("alice", 3)}, 3);
+                 if (!r.ok()) return r.status();
+                 dropped = r->evidence_dropped;
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(dropped, 1);
+  ASSERT_TRUE(s->Close().ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT count(*) FROM subject_keys WHERE subject = 'alice' AND key "
+                               "IS NULL AND erased_at IS NOT NULL",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  AuditResult r = Audit();
+  EXPECT_TRUE(r.ok()) << r.problem;
+  EXPECT_EQ(r.entries, 4U);
+}
+
+}  // namespace
+}  // namespace consentd::proof

@@ -52,9 +52,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   // lose the last commits on power failure). 16 MiB page cache: the hot
   // indexes stay in memory under load. temp_store MEMORY: the savepoint of
   // each submission journals pages it re-dirties in memory, not in a file.
+  // secure_delete ON: deleted rows are overwritten with zeros, so a shredded
+  // subject key or an erased identity does not linger in free pages.
   CONSENTD_RETURN_IF_ERROR(
       (*db)->Exec("PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; "
-                  "PRAGMA temp_store = MEMORY;"));
+                  "PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;"));
 
   CONSENTD_RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint = " +
                                        std::to_string(options.wal_autocheckpoint_pages)));

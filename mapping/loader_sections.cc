@@ -103,6 +103,27 @@ Field<Raw> RawField(std::string_view key, Presence presence, Raw::Item Raw::*ite
                     shape, sub};
 }
 
+
+// The required `name` of a topic or block entry: an identifier, kept with
+// its position for the cross-reference checks.
+template <typename Entry>
+Field<Entry> NameField(std::string kind) {
+  return Field<Entry>{
+      "name", Presence::kRequired, [kind](const YAML::Node& n, ReadContext& c, Entry& out) {
+        auto v = config::ReadString(n, c, "a " + kind + " name");
+        if (!v) return;
+        if (!IsIdentifier(*v)) {
+          c.diag.Error(config::ValuePosition(n, c),
+                       kind + " name \"" + *v +
+                           "\" must be lower-case letters, digits and '_', starting with a letter");
+          return;
+        }
+        out.spec.name = *v;
+        out.has_name = true;
+        out.name_at = config::ValuePosition(n, c);
+      }};
+}
+
 }  // namespace
 
 std::string Line(Position p) { return std::to_string(p.line); }
@@ -178,21 +199,7 @@ const Section<TopicEntry>& TopicSection() {
   static const Section<TopicEntry> s(
       "mapping.topics[]",
       {
-          Field<TopicEntry>{"name", Presence::kRequired,
-                            [](const YAML::Node& n, ReadContext& c, TopicEntry& out) {
-                              auto v = config::ReadString(n, c, "a topic name");
-                              if (!v) return;
-                              if (!IsIdentifier(*v)) {
-                                c.diag.Error(config::ValuePosition(n, c),
-                                             "topic name \"" + *v +
-                                                 "\" must be lower-case letters, digits and '_', "
-                                                 "starting with a letter");
-                                return;
-                              }
-                              out.spec.name = *v;
-                              out.has_name = true;
-                              out.name_at = config::ValuePosition(n, c);
-                            }},
+          NameField<TopicEntry>("topic"),
           Field<TopicEntry>{"title", Presence::kOptional,
                             [](const YAML::Node& n, ReadContext& c, TopicEntry& out) {
                               if (auto v = config::ReadString(n, c)) out.spec.title = *v;
@@ -314,21 +321,7 @@ const Section<BlockEntry>& BlockSection() {
   static const Section<BlockEntry> s(
       "mapping.blocks[]",
       {
-          Field<BlockEntry>{"name", Presence::kRequired,
-                            [](const YAML::Node& n, ReadContext& c, BlockEntry& out) {
-                              auto v = config::ReadString(n, c, "a block name");
-                              if (!v) return;
-                              if (!IsIdentifier(*v)) {
-                                c.diag.Error(config::ValuePosition(n, c),
-                                             "block name \"" + *v +
-                                                 "\" must be lower-case letters, digits and '_', "
-                                                 "starting with a letter");
-                                return;
-                              }
-                              out.spec.name = *v;
-                              out.has_name = true;
-                              out.name_at = config::ValuePosition(n, c);
-                            }},
+          NameField<BlockEntry>("block"),
           Field<BlockEntry>{"scope", Presence::kRequired,
                             [](const YAML::Node& n, ReadContext& c, BlockEntry& out) {
                               constexpr std::array<BlockScope::Kind, 3> kValues = {

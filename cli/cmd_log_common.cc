@@ -15,7 +15,8 @@ void ProofLogArgs::AddOptions(CLI::App& cmd, bool with_vkey) {
   cmd.add_option("--config", config_file, "consentd config file (for store.path)");
   cmd.add_option("--db", db_path, "SQLite database file (instead of --config)");
   cmd.add_option("--key-file", key_file,
-                 "log signing key file (default: proof_signing.key beside the database)");
+                 "log signing key file (default: --config's proof_log.signing_key_file, else "
+                 "proof_signing.key beside the database)");
   cmd.add_option("--origin", origin, "log origin (key name) when a new key is created");
   if (with_vkey) {
     cmd.add_option("--vkey", vkey, "verifier key <name>+<id>+<key> (instead of the key file)");
@@ -32,6 +33,12 @@ Result<std::string> ProofLogArgs::DatabasePath() const {
 
 Result<std::string> ProofLogArgs::KeyPath() const {
   if (!key_file.empty()) return key_file;
+  if (db_path.empty() && !config_file.empty()) {
+    // The daemon's own resolution (proof_log.signing_key_file or its default).
+    Result<config::Config> config = config::LoadConfigFile(config_file);
+    if (!config.ok()) return config.status();
+    return config->proof_log.signing_key_file;
+  }
   Result<std::string> db = DatabasePath();
   if (!db.ok()) return InvalidArgument("give --key-file FILE, --db FILE or --config FILE");
   return proof::DefaultSigningKeyPath(*db);
@@ -53,7 +60,13 @@ Result<proof::NoteSigner> ProofLogArgs::Signer() const {
     // An existing key keeps its own name; a new one gets the default.
     Result<proof::NoteSigner> existing = proof::LoadSigningKey(*path);
     if (existing.ok() || existing.status().code() != StatusCode::kNotFound) return existing;
-    return proof::LoadOrCreateSigningKey(*path, proof::kDefaultLogOrigin);
+    std::string name(proof::kDefaultLogOrigin);
+    if (db_path.empty() && !config_file.empty()) {
+      Result<config::Config> config = config::LoadConfigFile(config_file);
+      if (!config.ok()) return config.status();
+      name = config->proof_log.origin;
+    }
+    return proof::LoadOrCreateSigningKey(*path, name);
   }
   return proof::LoadOrCreateSigningKey(*path, origin);
 }

@@ -26,7 +26,9 @@ struct ProofLogArgs {
   void AddOptions(CLI::App& cmd, bool with_vkey);
   // The database path; InvalidArgument if neither option gives one.
   Result<std::string> DatabasePath() const;
-  // Signing key path: --key-file, or the default beside the database.
+  // Signing key path: --key-file; else with --config (and no --db) the
+  // config's proof_log.signing_key_file, as consentd resolves it; else the
+  // default beside the database.
   Result<std::string> KeyPath() const;
   // The verifier: --vkey if given, else derived from the signing key file.
   Result<proof::NoteVerifier> Verifier() const;

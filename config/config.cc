@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 
 #include "config/diagnostics.h"
 #include "config/yaml_reader.h"
+#include "core/proof/note.h"
 #include "mapping/loader.h"
 
 namespace consentd::config {
@@ -93,6 +95,76 @@ const Section<AdminConfig>& AdminSection() {
   return s;
 }
 
+// The signing key is generated on first start, so the file may be missing;
+// then its directory must exist (that is where it will be created).
+std::optional<std::string> ReadSigningKeyFile(const YAML::Node& n, ReadContext& c) {
+  auto s = ReadString(n, c, "the path or credential name of the signing key file");
+  if (!s) return std::nullopt;
+  const Position at = ValuePosition(n, c);
+  if (s->empty()) {
+    c.diag.Error(at, "expected the path or credential name of the signing key file, got an "
+                     "empty string");
+    return std::nullopt;
+  }
+  const std::string path = ResolveSecretFile(*s, c.base_dir, c.credentials_dir);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      c.diag.Error(at, "cannot use signing key file '" + *s + "' (" + path +
+                           "): not a regular file");
+      return std::nullopt;
+    }
+    return path;
+  }
+  const int err = errno;
+  if (err != ENOENT) {
+    c.diag.Error(at, "cannot use signing key file '" + *s + "' (" + path +
+                         "): " + std::strerror(err));
+    return std::nullopt;
+  }
+  const std::string dir = fs::path(path).parent_path().string();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    c.diag.Error(at, "signing key file '" + *s + "' (" + path + ") does not exist and its "
+                     "directory " + dir + " does not either; the key is generated there on "
+                     "first start, so create the directory");
+    return std::nullopt;
+  }
+  return path;
+}
+
+const Section<ProofLogConfig>& ProofLogSection() {
+  static const Section<ProofLogConfig> s(
+      "proof_log",
+      {
+          ValueField<ProofLogConfig>("signing_key_file", Presence::kOptional,
+                                     &ProofLogConfig::signing_key_file, ReadSigningKeyFile),
+          Field<ProofLogConfig>{"origin", Presence::kOptional,
+                                [](const YAML::Node& n, ReadContext& c, ProofLogConfig& out) {
+                                  auto o = ReadString(n, c, "a log origin");
+                                  if (!o) return;
+                                  if (!proof::ValidKeyName(*o)) {
+                                    c.diag.Error(ValuePosition(n, c),
+                                                 "expected a log origin without spaces or '+', "
+                                                 "like \"example.com/consentd\", got \"" +
+                                                     *o + "\"");
+                                    return;
+                                  }
+                                  out.origin = *o;
+                                }},
+          ValueField<ProofLogConfig>(
+              "checkpoint_every_entries", Presence::kOptional,
+              &ProofLogConfig::checkpoint_every_entries,
+              [](const YAML::Node& n, ReadContext& c) { return ReadInteger(n, c, 1, 1000000000); }),
+          ValueField<ProofLogConfig>("checkpoint_interval", Presence::kOptional,
+                                     &ProofLogConfig::checkpoint_interval,
+                                     [](const YAML::Node& n, ReadContext& c) {
+                                       return ReadDuration(n, c, milliseconds(1000), hours(24));
+                                     }),
+      });
+  return s;
+}
+
 // `shutdown:` is a section in the file but one field of Config.
 struct ShutdownConfig {
   milliseconds deadline{10000};
@@ -117,6 +189,8 @@ const Section<Config>& RootSection() {
               SectionField<Config>("store", Presence::kRequired, StoreSection(), &Config::store),
               SectionField<Config>("log", Presence::kOptional, LogSection(), &Config::log),
               SectionField<Config>("admin", Presence::kOptional, AdminSection(), &Config::admin),
+              SectionField<Config>("proof_log", Presence::kOptional, ProofLogSection(),
+                                   &Config::proof_log),
               Field<Config>{"shutdown", Presence::kOptional,
                             [](const YAML::Node& n, ReadContext& c, Config& out) {
                               ShutdownConfig shutdown{out.shutdown_deadline};
@@ -176,6 +250,9 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
     diag.Error(at, "YAML syntax error: " + e.msg);
   }
   CONSENTD_RETURN_IF_ERROR(diag.ToStatus());
+  if (config.proof_log.signing_key_file.empty()) {
+    config.proof_log.signing_key_file = proof::DefaultSigningKeyPath(config.store.path);
+  }
   config.warnings = diag.WarningLines();
   return config;
 }

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/proof/key_file.h"
 #include "core/status.h"
 #include "mapping/spec.h"
 
@@ -58,6 +59,19 @@ struct AdminConfig {
   std::string token_file;  // resolved path; empty: admin API off
 };
 
+// `proof_log:` (DESIGN.md §4). The signing key file is created (0600) on
+// first start if absent, so unlike other `*_file` keys a missing file is not
+// an error; its directory must exist.
+struct ProofLogConfig {
+  // Resolved like every `*_file`; default proof_signing.key beside
+  // store.path (proof::DefaultSigningKeyPath). consentd and consentctl both
+  // read the key path from here: this is the one resolution.
+  std::string signing_key_file;
+  std::string origin = std::string(proof::kDefaultLogOrigin);  // name of a new key
+  std::uint64_t checkpoint_every_entries = 1000;
+  std::chrono::milliseconds checkpoint_interval{60000};
+};
+
 struct Config {
   std::string source_path;  // the file it was loaded from
   std::string base_dir;     // absolute directory relative paths resolve against
@@ -65,6 +79,7 @@ struct Config {
   StoreConfig store;
   LogConfig log;
   AdminConfig admin;
+  ProofLogConfig proof_log;
   std::chrono::milliseconds shutdown_deadline{10000};  // shutdown.deadline
   // `mapping:` (docs/mapping.md), validated by mapping::ReadMapping. Optional
   // in the file: without it has_mapping is false and `mapping` is empty.

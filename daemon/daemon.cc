@@ -17,6 +17,7 @@
 #include "daemon/components.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
+#include "daemon/proof_log_component.h"
 #include "daemon/watchdog.h"
 
 #ifndef CONSENTD_VERSION
@@ -94,6 +95,8 @@ class Daemon::Impl {
   // Components in start order; stopped in reverse.
   std::vector<std::unique_ptr<Component>> components_;
   StoreComponent* store_ = nullptr;  // owned by components_
+  // Owned by components_; the sync engine reports appended entries to it.
+  ProofLogComponent* proof_log_ = nullptr;
   HttpComponent* http_ = nullptr;    // owned by components_
 
   bool stopping_ = false;
@@ -148,6 +151,10 @@ int Daemon::Impl::Run() {
   auto store = std::make_unique<StoreComponent>();
   store_ = store.get();
   components_.push_back(std::move(store));
+  // After the store: its final checkpoint is written before the store closes.
+  auto proof_log = std::make_unique<ProofLogComponent>(io_, *store_);
+  proof_log_ = proof_log.get();
+  components_.push_back(std::move(proof_log));
   auto http = std::make_unique<HttpComponent>(io_, registry_, [this] { return Readiness(); });
   http_ = http.get();
   components_.push_back(std::move(http));

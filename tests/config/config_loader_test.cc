@@ -278,5 +278,43 @@ TEST(ConfigLoader, DemoConfigLoadsWithStoreInRepositoryVar) {
             (std::filesystem::path(CONSENTD_SOURCE_DIR) / "var/consentd.db").lexically_normal());
 }
 
+TEST(ConfigLoader, ProofLogDefaultsPutTheSigningKeyBesideTheDatabase) {
+  auto r = Load("store:\n  path: /var/lib/consentd/c.db\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->proof_log.signing_key_file, "/var/lib/consentd/proof_signing.key");
+  EXPECT_EQ(r->proof_log.origin, "consentd/proof-log");
+  EXPECT_EQ(r->proof_log.checkpoint_every_entries, 1000u);
+  EXPECT_EQ(r->proof_log.checkpoint_interval, std::chrono::seconds(60));
+}
+
+TEST(ConfigLoader, MissingSigningKeyFileIsAcceptedWhenItsDirectoryExists) {
+  TempDir dir;
+  dir.Write("keys/.keep", "");
+  auto r = LoadConfigString(
+      "store:\n  path: c.db\nproof_log:\n  signing_key_file: keys/log.key\n"
+      "  origin: example.org/consent\n  checkpoint_every_entries: 5\n"
+      "  checkpoint_interval: 2s\n",
+      dir.path() + "/c.yaml", LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->proof_log.signing_key_file, dir.path() + "/keys/log.key");
+  EXPECT_EQ(r->proof_log.origin, "example.org/consent");
+  EXPECT_EQ(r->proof_log.checkpoint_every_entries, 5u);
+  EXPECT_EQ(r->proof_log.checkpoint_interval, std::chrono::seconds(2));
+}
+
+TEST(ConfigLoader, SigningKeyFileInAMissingDirectoryIsAnErrorAtItsValue) {
+  TempDir dir;
+  auto r = LoadConfigString("store:\n  path: c.db\nproof_log:\n  signing_key_file: nope/log.key\n",
+                            dir.path() + "/c.yaml", LoadOptions{});
+  ASSERT_EQ(ErrorLines(r).size(), 1u) << r.status().message();
+  EXPECT_THAT(ErrorLines(r)[0], HasSubstr("c.yaml:4:21: signing key file 'nope/log.key'"));
+  EXPECT_THAT(ErrorLines(r)[0], HasSubstr("create the directory"));
+}
+
+TEST(ConfigLoader, ProofLogOriginWithSpaceOrPlusIsAnError) {
+  auto r = Load("store:\n  path: /db\nproof_log:\n  origin: \"a+b\"\n");
+  EXPECT_THAT(ErrorLines(r), ElementsAre(HasSubstr("t.yaml:4:11: expected a log origin")));
+}
+
 }  // namespace
 }  // namespace consentd::config

@@ -1,6 +1,7 @@
 // The real consentd binary, started with a temporary config: readiness,
 // reload by SIGHUP (bad and good configs), graceful SIGTERM, the systemd
-// notify messages and the watchdog. Conditions are awaited with generous
+// notify messages, the watchdog, and the proof log's signing key and
+// checkpoints (checked with the real consentctl). Conditions are awaited with generous
 // timeouts; no duration is asserted.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,6 +20,9 @@
 #include <sstream>
 #include <thread>
 
+#include "core/proof_entry.h"
+#include "store/proof_log_store.h"
+#include "store/sqlite_store.h"
 #include "tests/daemon/notify_listener.h"
 #include "tests/daemon/prom_check.h"
 #include "tests/net/test_client.h"
@@ -386,6 +390,141 @@ TEST_F(ConsentdProcess, VersionPrintsTheVersion) {
   Process p({"--version"}, {}, log_);
   EXPECT_EQ(p.WaitExit(), 0);
   EXPECT_EQ(Log(), "consentd 0.1.0\n");
+}
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+CliRun Consentctl(const std::string& args) {
+  const std::string cmd = std::string(CONSENTD_BINARY_DIR) + "/cli/consentctl " + args + " 2>&1";
+  CliRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// Appends `count` entries to the proof log while consentd is not running
+// (as the sync engine will while it runs).
+void AppendEntries(const fs::path& db, int count) {
+  store::SqliteStoreOptions o;
+  o.path = db.string();
+  auto opened = store::SqliteStore::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::vector<ProofEntry> entries;
+  for (int i = 0; i < count; ++i) {
+    ProofEntry e;
+    e.recorded_at = 1764400000000 + i;
+    e.occurred_at = 1764399999000 + i;
+    e.subject = "subject-" + std::to_string(i);
+    e.kind = ProofKind::kDecided;
+    e.topic = "newsletter";
+    e.channel = "email";
+    e.old_status = "not_asked";
+    e.new_status = "granted";
+    e.legal_basis = "eu-gdpr:A6-1-a";
+    e.source_system = "hubspot";
+    e.source_event_id = "evt-" + std::to_string(i);
+    entries.push_back(std::move(e));
+  }
+  Status s = (*opened)->Run([&](store::Transaction& txn) {
+    return store::AppendProofEntries(txn, entries, 1764400001000).status();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE((*opened)->Close().ok());
+}
+
+TEST_F(ConsentdProcess, FirstStartCreatesA0600SigningKeyAndTheLogVerifies) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  process_->Signal(SIGTERM);
+  ASSERT_EQ(process_->WaitExit(), 0) << Log();
+
+  const fs::path key = dir_ / "proof_signing.key";
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0) << Log();
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(Log().find("verifier key consentd/proof-log+"), std::string::npos) << Log();
+  EXPECT_EQ(Log().find(ReadFile(key)), std::string::npos) << "private key logged";
+
+  const CliRun verify = Consentctl("verify --config '" + config_.string() + "'");
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  EXPECT_EQ(verify.out.rfind("OK: 0 entries", 0), 0u) << verify.out;
+}
+
+TEST_F(ConsentdProcess, SecondStartReusesTheKeyAndSignsNewEntriesAtShutdown) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  process_->Signal(SIGTERM);
+  ASSERT_EQ(process_->WaitExit(), 0) << Log();
+  const CliRun key1 = Consentctl("log key --config '" + config_.string() + "'");
+  ASSERT_EQ(key1.exit_code, 0) << key1.out;
+
+  ASSERT_NO_FATAL_FAILURE(AppendEntries(dir_ / "state.db", 3));
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  process_->Signal(SIGTERM);
+  ASSERT_EQ(process_->WaitExit(), 0) << Log();
+
+  const CliRun key2 = Consentctl("log key --config '" + config_.string() + "'");
+  EXPECT_EQ(key2.exit_code, 0) << key2.out;
+  EXPECT_EQ(key2.out, key1.out);
+  // The final checkpoint covers the three entries appended while stopped.
+  const CliRun checkpoint = Consentctl("log checkpoint --config '" + config_.string() + "'");
+  EXPECT_EQ(checkpoint.exit_code, 0) << checkpoint.out;
+  EXPECT_EQ(checkpoint.out.rfind("consentd/proof-log\n3\n", 0), 0u) << checkpoint.out;
+  const CliRun verify = Consentctl("verify --config '" + config_.string() + "'");
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  EXPECT_EQ(verify.out.rfind("OK: 3 entries, 1 checkpoints", 0), 0u) << verify.out;
+}
+
+TEST_F(ConsentdProcess, ConfiguredKeyFileIsUsedByConsentdAndConsentctl) {
+  fs::create_directory(dir_ / "keys");
+  ASSERT_NO_FATAL_FAILURE(Start(Config("info", 0,
+                                       "proof_log:\n  signing_key_file: keys/log.key\n"
+                                       "  origin: example.org/consent\n")));
+  process_->Signal(SIGTERM);
+  ASSERT_EQ(process_->WaitExit(), 0) << Log();
+  EXPECT_TRUE(fs::exists(dir_ / "keys/log.key"));
+  EXPECT_FALSE(fs::exists(dir_ / "proof_signing.key"));
+  const CliRun key = Consentctl("log key --config '" + config_.string() + "'");
+  EXPECT_EQ(key.exit_code, 0) << key.out;
+  EXPECT_EQ(key.out.rfind("example.org/consent+", 0), 0u) << key.out;
+  EXPECT_EQ(Consentctl("verify --config '" + config_.string() + "'").exit_code, 0);
+}
+
+TEST_F(ConsentdProcess, IntervalCheckpointIsSignedWhileRunningAndKeyChangeNeedsARestart) {
+  ASSERT_NO_FATAL_FAILURE(AppendEntries(dir_ / "state.db", 2));
+  const std::string interval = "proof_log:\n  checkpoint_interval: 1s\n";
+  ASSERT_NO_FATAL_FAILURE(Start(Config("info", 0, interval)));
+  const std::string checkpoint = "log checkpoint --config '" + config_.string() + "'";
+  EXPECT_TRUE(WaitUntil([&] { return Consentctl(checkpoint).exit_code == 0; })) << Log();
+  EXPECT_EQ(Consentctl(checkpoint).out.rfind("consentd/proof-log\n2\n", 0), 0u);
+
+  WriteFile(config_, Config("info", 0, interval + "  signing_key_file: other.key\n"));
+  process_->Signal(SIGHUP);
+  EXPECT_TRUE(WaitUntil([&] {
+    return Log().find("proof_log.signing_key_file/origin changed: takes effect after a restart") !=
+           std::string::npos;
+  })) << Log();
+  process_->Signal(SIGTERM);
+  ASSERT_EQ(process_->WaitExit(), 0) << Log();
+  EXPECT_FALSE(fs::exists(dir_ / "other.key"));
+}
+
+TEST_F(ConsentdProcess, GroupReadableSigningKeyIsAStartFailureNamingTheKey) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  process_->Signal(SIGTERM);
+  ASSERT_EQ(process_->WaitExit(), 0) << Log();
+  const fs::path key = dir_ / "proof_signing.key";
+  ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
+
+  Process p({"--config", config_.string()}, {"NOTIFY_SOCKET=" + notify_->name()}, log_);
+  EXPECT_EQ(p.WaitExit(), 1) << Log();
+  EXPECT_NE(Log().find("proof_log: signing key " + key.string()), std::string::npos) << Log();
 }
 
 }  // namespace

@@ -200,24 +200,3 @@ TEST(TlogProof, WrongEntryIndexOrKeyIsRejected) {
 
 }  // namespace
 }  // namespace consentd::proof
-
-#include "core/proof/checkpoint_policy.h"
-
-namespace consentd::proof {
-namespace {
-
-TEST(CheckpointPolicy, DueEveryNEntriesOrAfterTimeButNeverWithoutGrowth) {
-  CheckpointPolicy p({.every_entries = 100, .every_ms = 1000}, 0, 0);
-  EXPECT_FALSE(p.Due(0, 5000));  // nothing logged yet
-  EXPECT_FALSE(p.Due(99, 999));
-  EXPECT_TRUE(p.Due(100, 10));                // count reached
-  EXPECT_TRUE(p.Due(1, 1000));                // time reached, tree grew
-  EXPECT_TRUE(p.Due(1, 10, /*force=*/true));  // shutdown
-  p.Written(150, 2000);
-  EXPECT_FALSE(p.Due(150, 99999, true));  // no growth: nothing to sign
-  EXPECT_FALSE(p.Due(160, 2500));
-  EXPECT_TRUE(p.Due(160, 3000));
-}
-
-}  // namespace
-}  // namespace consentd::proof

@@ -15,6 +15,7 @@
 #include "sim/hubspot/hubspot_system.h"
 #include "sim/mailchimp/mailchimp_sim.h"
 #include "sim/sim_server.h"
+#include "sim/state_file.h"
 
 namespace {
 
@@ -39,6 +40,8 @@ class MailchimpWithSlots final : public consentd::sim::SimSystem {
   consentd::net::HttpResponse FaultResponse(int status) const override {
     return sim_->FaultResponse(status);
   }
+  nlohmann::json SaveState() const override { return sim_->SaveState(); }
+  Status LoadState(const nlohmann::json& state) override { return sim_->LoadState(state); }
   std::shared_ptr<void> AdmitRequest(const consentd::net::HttpRequest& req) override {
     return std::make_shared<consentd::sim::mailchimp::MailchimpSim::ConcurrencySlot>(
         sim_->AcquireSlot(req));
@@ -67,6 +70,7 @@ struct Settings {
   int crm_seed_contacts = 0;
   int journey_seed_members = 0;
   std::int64_t webhook_retry_ms = 1000;
+  std::string state_file;  // empty: state in memory only
 };
 
 // YAML file: keys mirror the flags (see docs/simulator.md); flags given on
@@ -96,6 +100,7 @@ Status LoadConfig(const std::string& file, Settings& s, const CLI::App& app) {
        {set("--seed", root["seed"], seed),
         set("--no-rate-limits", root["rate_limits"], rate_limits),
         set("--webhook-retry-ms", root["webhook_retry_ms"], s.webhook_retry_ms),
+        set("--state-file", root["state_file"], s.state_file),
         set("--crm-listen", root["crm"]["listen"], s.crm_listen),
         set("--crm-webhook", root["crm"]["webhook"], s.crm_webhook),
         set("--hubspot-token", root["crm"]["token"], s.hubspot_token),
@@ -151,6 +156,8 @@ int main(int argc, char** argv) {
   app.add_option("--journey-seed-members", s.journey_seed_members,
                  "members seeded at start and reset");
   app.add_option("--webhook-retry-ms", s.webhook_retry_ms, "first retry delay of HubSpot webhooks");
+  app.add_option("--state-file", s.state_file,
+                 "load state from FILE at start (if it exists), save it there on SIGTERM/SIGINT");
   CLI11_PARSE(app, argc, argv);
   if (!config.empty()) {
     if (Status st = LoadConfig(config, s, app); !st.ok()) {
@@ -181,7 +188,9 @@ int main(int argc, char** argv) {
   hs.seed = s.seed;
   hs.seed_contacts = s.crm_seed_contacts;
   hs.webhook_first_retry_ms = s.webhook_retry_ms;
-  server.AddSystem(std::make_unique<consentd::sim::hubspot::HubSpotSystem>(clock, hs), crm.value());
+  auto hubspot = std::make_unique<consentd::sim::hubspot::HubSpotSystem>(clock, hs);
+  consentd::sim::SimSystem* hubspot_ptr = hubspot.get();
+  server.AddSystem(std::move(hubspot), crm.value());
 
   consentd::sim::mailchimp::MailchimpOptions mc;
   mc.api_key = s.mailchimp_key;
@@ -189,9 +198,25 @@ int main(int argc, char** argv) {
   mc.seed = s.seed;
   mc.rate_limits_enabled = !s.no_rate_limits;
   mc.seed_members = s.journey_seed_members;
-  server.AddSystem(std::make_unique<MailchimpWithSlots>(
-                       std::make_unique<consentd::sim::mailchimp::MailchimpSim>(mc, clock)),
-                   journey.value());
+  auto mailchimp = std::make_unique<MailchimpWithSlots>(
+      std::make_unique<consentd::sim::mailchimp::MailchimpSim>(mc, clock));
+  consentd::sim::SimSystem* mailchimp_ptr = mailchimp.get();
+  server.AddSystem(std::move(mailchimp), journey.value());
+
+  std::string state_note;  // printed after the "listening" lines scripts read
+  if (!s.state_file.empty()) {
+    Status st = consentd::sim::LoadStateFile(s.state_file, {hubspot_ptr, mailchimp_ptr});
+    if (st.code() == consentd::StatusCode::kNotFound) {
+      state_note = "state file " + s.state_file + " does not exist yet, starting empty";
+    } else if (!st.ok()) {
+      // Never start empty over a file we could not read: that would lose it
+      // at the next save.
+      std::fprintf(stderr, "consentd-sim: %s\n", st.message().c_str());
+      return 1;
+    } else {
+      state_note = "state loaded from " + s.state_file;
+    }
+  }
 
   // Installed before the ports are announced, so a SIGTERM sent right after
   // the "listening" lines always takes the graceful path.
@@ -209,9 +234,18 @@ int main(int argc, char** argv) {
               static_cast<unsigned>(server.port("hubspot")));
   std::printf("consentd-sim: mailchimp listening on %s:%u\n", journey->address.c_str(),
               static_cast<unsigned>(server.port("mailchimp")));
+  if (!state_note.empty()) std::printf("consentd-sim: %s\n", state_note.c_str());
   std::fflush(stdout);
 
   io.run();
+  if (!s.state_file.empty()) {
+    if (Status st = consentd::sim::SaveStateFile(s.state_file, {hubspot_ptr, mailchimp_ptr});
+        !st.ok()) {
+      std::fprintf(stderr, "consentd-sim: %s\n", st.message().c_str());
+      return 1;
+    }
+    std::printf("consentd-sim: state saved to %s\n", s.state_file.c_str());
+  }
   std::printf("consentd-sim: stopped\n");
   return 0;
 }

@@ -27,9 +27,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "core/clock.h"
+#include "core/status.h"
 #include "net/http_types.h"
 
 namespace consentd::sim {
@@ -70,6 +72,14 @@ class SimSystem {
 
   // Where this system sends its webhooks; set by the framework at start.
   virtual void SetWebhookSink(WebhookSink sink) = 0;
+
+  // The whole state needed to behave the same after a restart (consentd-sim
+  // --state-file): data, id counters, blocklists, webhook settings. Not
+  // rate-limit windows or in-flight deliveries. LoadState replaces the
+  // current state; on error (InvalidArgument naming the bad field) the
+  // state is unspecified and the caller must not serve it.
+  virtual nlohmann::json SaveState() const = 0;
+  virtual Status LoadState(const nlohmann::json& state) = 0;
 
   // Optional: a hold on a per-request resource (e.g. a concurrency slot),
   // taken when the request is read and released after it is answered.

@@ -119,6 +119,10 @@ class Model {
   std::vector<ChangeEvent> TakeEvents();
 
   nlohmann::json ToJson() const;
+  // Full state for a restart (hubspot_state.cc): everything above plus the
+  // id counter. LoadState replaces the state (pending events dropped).
+  nlohmann::json SaveState() const;
+  Status LoadState(const nlohmann::json& state);
 
   static std::string Lower(std::string s);
   static std::string OptOutProperty(const std::string& channel, std::int64_t subscription_id);

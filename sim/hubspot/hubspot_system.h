@@ -45,6 +45,10 @@ class HubSpotSystem final : public SimSystem {
   net::HttpResponse HandleControl(const net::HttpRequest& req) override;
   void SetWebhookSink(WebhookSink sink) override { sink_ = std::move(sink); }
   net::HttpResponse FaultResponse(int status) const override;
+  // Model state, webhook event id counter and webhook URL (a URL given in
+  // the options wins over a saved one). hubspot_state.cc.
+  nlohmann::json SaveState() const override;
+  Status LoadState(const nlohmann::json& state) override;
 
   Model& model() { return model_; }
 

@@ -188,6 +188,13 @@ class Audience {
   // Seeds `count` members deterministically from `seed` (no webhooks).
   void Seed(int count, std::uint64_t seed);
 
+  // Full state for a restart (audience_state.cc): definitions, members,
+  // forgotten addresses, confirmations, counters. LoadState replaces the
+  // state (no events); on error it is back to Reset() and the error names
+  // the bad field.
+  nlohmann::json SaveState() const;
+  std::optional<std::string> LoadState(const nlohmann::json& state);
+
  private:
   Member* FindMutable(std::string_view hash_or_email);
   Member& Create(const std::string& email, Source source);

@@ -64,6 +64,10 @@ class MailchimpSim final : public SimSystem {
                                       const std::shared_ptr<void>& admission) override;
   // Injected faults answer in Mailchimp's problem format.
   net::HttpResponse FaultResponse(int status) const override;
+  // The audience and the webhook settings (a URL given in the options wins
+  // over a saved one). audience_state.cc.
+  nlohmann::json SaveState() const override;
+  Status LoadState(const nlohmann::json& state) override;
 
   // One request's hold on its API key's concurrency budget; released when
   // destroyed. Move-only; may outlive the MailchimpSim.

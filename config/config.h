@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,54 @@ struct ProofLogConfig {
   std::chrono::milliseconds checkpoint_interval{60000};
 };
 
+// `connectors.<name>:` one connector instance (issue #5). The name is the
+// one the mapping's `systems:` uses and the webhook path's last segment
+// (POST /webhooks/<name>). Secrets are `*_file` keys (resolved paths).
+struct ConnectorRateLimit {
+  int requests = 0;                          // per `interval`; 0 = unlimited
+  std::chrono::milliseconds interval{1000};
+  int max_in_flight = 0;                     // 0 = unlimited
+};
+
+struct ConnectorConfig {
+  std::string name;
+  mapping::ConnectorKind kind = mapping::ConnectorKind::kGeneric;
+  std::string base_url;  // "https://api.hubapi.com"; tests: consentd-sim
+  // hubspot
+  std::string token_file;          // private-app token (Bearer)
+  std::string client_secret_file;  // verifies webhook signature v3
+  // mailchimp
+  std::string api_key_file;         // "<key>-<dc>"
+  std::string list_id;              // the audience
+  std::string webhook_secret_file;  // the `secret` query parameter of the webhook URL
+  // The public URL the system calls for webhooks (HubSpot signs the full
+  // URL); empty: http://<Host header><request target>.
+  std::string webhook_url;
+  std::chrono::milliseconds poll_interval{60000};  // 0 = no polling
+  std::chrono::milliseconds poll_overlap{5000};    // re-read this far back
+  std::chrono::milliseconds request_timeout{10000};
+  ConnectorRateLimit rate_limit;  // defaults per kind (docs/configuration.md)
+  int batch_size = 0;             // 0 = the API's maximum
+  config::Position at;
+};
+
+// `sync:` how the engine runs (issue #5).
+struct SyncConfig {
+  // Inbox rows (webhook ids) are kept this long, longer than any sender's
+  // retry window (HubSpot retries for about a day), so a late retry is
+  // still recognised as a duplicate.
+  std::chrono::milliseconds inbox_retention{72 * 3600 * 1000LL};
+  std::chrono::milliseconds retry_base{1000};
+  std::chrono::milliseconds retry_cap{300000};
+  int max_attempts = 12;  // then dead letter
+  // Full reconciliation of both systems against the canonical state;
+  // 0 = only on `consentctl resync`.
+  std::chrono::milliseconds resync_interval{24 * 3600 * 1000LL};
+  // Key of the identifier hashes (tombstones, e-mail links). Created 0600
+  // on first start if absent; default identity.key beside store.path.
+  std::string identity_key_file;
+};
+
 struct Config {
   std::string source_path;  // the file it was loaded from
   std::string base_dir;     // absolute directory relative paths resolve against
@@ -81,6 +130,8 @@ struct Config {
   AdminConfig admin;
   ProofLogConfig proof_log;
   std::chrono::milliseconds shutdown_deadline{10000};  // shutdown.deadline
+  std::map<std::string, ConnectorConfig> connectors;   // by name
+  SyncConfig sync;
   // `mapping:` (docs/mapping.md), validated by mapping::ReadMapping. Optional
   // in the file: without it has_mapping is false and `mapping` is empty.
   bool has_mapping = false;

@@ -1,0 +1,157 @@
+// The connector port (issue #5, DESIGN.md §3): what the daemon's sync
+// machinery needs from one external system, and nothing else. A connector
+// speaks only its own system: auth, paging, webhook verification and
+// parsing, native <-> canonical mapping (through mapping/), and the class of
+// every error. It never touches the store, the reconciler or Asio; the
+// daemon owns cursors, retries, rate limits and scheduling.
+//
+// Flow: a webhook is a HINT. ParseWebhook verifies the raw bytes and names
+// the records the event is about; the daemon stores the hint durably
+// (inbox), answers 2xx, and later calls Read for those records so every
+// decision is taken on the system's current, API-read state (Mailchimp does
+// not sign its webhooks; HubSpot's carry no legal basis). Pollers call Poll
+// with the stored cursor. The dispatcher calls Deliver with claimed outbox
+// rows.
+//
+// Thread-safety: ParseWebhook and the accessors are const, pure and may run
+// on any thread. Check, Read, Poll and Deliver block (libcurl) and run on
+// the daemon's worker pool; they may run concurrently with each other.
+// Every HTTP call they make has a deadline (HttpClient).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/common/desired_state.h"
+#include "core/clock.h"
+#include "core/status.h"
+#include "mapping/map_result.h"
+#include "net/http_types.h"
+
+namespace consentd::connectors {
+
+// How a failed call or a refused write is treated.
+enum class ErrorClass {
+  kRetryable,        // transport error, 429, 5xx, timeout: try again later
+  kPermanent,        // 4xx that will not change by retrying: dead letter
+  kBlockedByTarget,  // the target refuses this transition (DESIGN rule 7):
+                     // terminal and visible, never retried
+};
+std::string_view ErrorClassName(ErrorClass c);  // "retryable", ...
+
+// Classifies a Status from a connector call: Unavailable, DeadlineExceeded
+// and ResourceExhausted are retryable, BlockedByTarget is blocked, the rest
+// permanent.
+ErrorClass ClassOf(const Status& status);
+
+// What one webhook event says happened to one record.
+enum class RecordHint {
+  kChanged,          // something about the record changed: re-read it
+  kDeleted,          // archived / deleted (may come back)
+  kPrivacyDeletion,  // the system erased the person (HubSpot gdpr-delete)
+  kMerged,           // `merged_ids` were merged into `system_id`
+  kEmailChanged,     // the record's address changed (old in `old_email`)
+};
+std::string_view RecordHintName(RecordHint h);
+
+// One record a webhook event is about.
+struct RecordRef {
+  std::string event_id;   // the sender's id for the event (inbox dedupe key)
+  std::string system_id;  // HubSpot contact id; Mailchimp subscriber hash
+  std::string email;      // normalised address when the event carries it
+  RecordHint hint = RecordHint::kChanged;
+  std::vector<std::string> merged_ids;  // kMerged
+  std::string old_email;                // kEmailChanged
+  TimestampMs occurred_at = 0;          // the event's own time
+};
+
+// One record read from a system (Read or Poll), mapped to canonical
+// changes. `mapped.changes` have key.subject empty: the sync engine
+// resolves the subject from system_id / email. A record the system no
+// longer has yields a kTargetDeleted change (or kErasure for a privacy
+// deletion), so deletions found by a read are decided like any change.
+struct InboundRecord {
+  std::string event_id;   // provenance.source_event_id of the changes
+  std::string system_id;  // may be empty when only the address is known
+  std::string email;      // normalised; empty if unknown
+  std::vector<std::string> merged_ids;  // system ids merged into this one
+  mapping::MapResult mapped;
+};
+
+// One claimed outbox row for this connector (the daemon decoded it).
+struct OutboundItem {
+  std::int64_t outbox_id = 0;
+  std::string idempotency_key;
+  DesiredState desired;
+  int attempt = 1;  // 1 on the first try
+};
+
+// The outcome of one OutboundItem.
+struct DeliveryResult {
+  std::int64_t outbox_id = 0;
+  Status status;  // OK: the target holds the desired state now
+  ErrorClass error_class = ErrorClass::kRetryable;  // when !status.ok()
+  // The target's Retry-After (seconds or HTTP-date), when it sent one.
+  std::optional<std::chrono::milliseconds> retry_after;
+  // The target's id for the subject after the write (linked by the engine).
+  std::string system_id;
+  // Written as pending (the target's double opt-in) instead of subscribed.
+  bool reconsent = false;
+  // What was written or why it was refused, for logs and the proof log.
+  // Never personal data.
+  std::string detail;
+};
+
+struct PollPage {
+  std::vector<InboundRecord> records;
+  // Stored with these records, in the same transaction, once they are
+  // durable. Opaque to the daemon.
+  std::string next_cursor;
+  bool more = false;  // another page is ready now (poll again at once)
+};
+
+class Connector {
+ public:
+  virtual ~Connector() = default;
+
+  // The connector instance name (the key under `connectors:`).
+  virtual const std::string& name() const = 0;
+
+  // Verifies `req` on its raw bytes (constant time) and parses it.
+  // `public_url` is the full URL the sender called (HubSpot signs it).
+  // Errors: Unauthenticated (bad, missing or stale signature/secret: 401,
+  // nothing stored), InvalidArgument naming the problem (400).
+  // An event the connector does not care about yields no RecordRef.
+  virtual Result<std::vector<RecordRef>> ParseWebhook(const net::HttpRequest& req,
+                                                      std::string_view public_url,
+                                                      TimestampMs now) const = 0;
+
+  // Most items one Deliver call takes (the API's batch size).
+  virtual int max_batch() const = 0;
+
+  // Credentials valid and every mapped topic/interest/subscription exists.
+  // Run at start and on reload; /readyz shows the outcome.
+  virtual Status Check() = 0;
+
+  // Reads the current state of the records `refs` name (batched where the
+  // API allows). One InboundRecord per ref that still exists or was
+  // deleted; refs the system cannot resolve at all are dropped with a note.
+  // A retryable error means nothing was read: the daemon tries again.
+  virtual Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) = 0;
+
+  // Fetches the next page of changes after `cursor` ("" = from the
+  // beginning of time, i.e. a full initial read). The connector takes an
+  // upper bound before fetching, keeps an overlap window, and returns a
+  // cursor that never moves past data it did not return.
+  virtual Result<PollPage> Poll(std::string_view cursor, TimestampMs now) = 0;
+
+  // Applies the items (absolute state; batched). One result per item, in
+  // any order. Must not throw; transport failures are per-item retryable.
+  virtual std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) = 0;
+};
+
+}  // namespace consentd::connectors

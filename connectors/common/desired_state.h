@@ -1,0 +1,53 @@
+// DesiredState: the absolute state consentd wants one target to hold for
+// one subject (DESIGN.md §2 rule 6). The sync engine writes it into the
+// outbox (desired_json) in the same transaction as the decision; the
+// dispatcher decodes it and hands it to the target's connector, which maps
+// it to native writes. One outbox row per (target, subject): a newer row
+// supersedes an older pending one, so a burst of changes to one person
+// becomes one write.
+//
+// The JSON form is part of the database format ("consentd-desired/1");
+// only add fields. Plain value; not thread-safe.
+#pragma once
+
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/model.h"
+#include "core/status.h"
+
+namespace consentd::connectors {
+
+inline constexpr std::string_view kDesiredStateFormat = "consentd-desired/1";
+
+struct DesiredState {
+  std::string subject;    // consentd's subject id
+  std::string email;      // normalised address the target knows the person by
+  std::string system_id;  // the target's id for the subject, if known
+  // Erase the subject at the target (its configured erasure mode); `state`
+  // is then empty.
+  bool erase = false;
+  // The consents and blocks of the subject that the mapping sends to this
+  // target (already filtered by direction); key.subject == subject.
+  SubjectState state;
+  // Targets that must receive a grant as pending (re-consent through the
+  // target's double opt-in), by canonical topic.
+  std::set<std::string> reconsent_topics;
+  // Mapping in force when the row was written (proof log, explain).
+  std::string mapping_hash;
+
+  bool operator==(const DesiredState&) const = default;
+};
+
+// {"format":"consentd-desired/1","subject":..,"email":..,"system_id":..,
+//  "erase":false,"consents":[{topic,channel,address,status,legal_basis,
+//  method,notice_version,occurred_at,recorded_at,source_system,
+//  source_event_id}],"blocks":[{scope,active,reason,since,until,
+//  occurred_at,recorded_at,source_system,source_event_id}],
+//  "reconsent_topics":[..],"mapping_hash":..}
+std::string EncodeDesiredState(const DesiredState& desired);
+// InvalidArgument naming the field for anything malformed or another format.
+Result<DesiredState> DecodeDesiredState(std::string_view json);
+
+}  // namespace consentd::connectors

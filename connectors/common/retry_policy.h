@@ -1,0 +1,36 @@
+// Retry timing for outbound calls and outbox rows: exponential backoff with
+// full jitter, never sooner than the target's Retry-After (DESIGN §3 ④).
+// Pure and thread-safe apart from the Rng the caller owns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string_view>
+
+#include "core/clock.h"
+
+namespace consentd::connectors {
+
+struct BackoffPolicy {
+  std::chrono::milliseconds base{1000};   // first retry window
+  std::chrono::milliseconds cap{300000};  // longest window (5 min)
+  int max_attempts = 12;                  // then dead letter ("attempts exhausted")
+};
+
+// Delay before attempt `attempt + 1` after `attempt` failed (attempt >= 1):
+// uniform in [0, min(cap, base * 2^(attempt-1))] ("full jitter"), but at
+// least `retry_after` when the target sent one (and then at most
+// retry_after + 10 %, so a herd does not retry in lockstep).
+std::chrono::milliseconds NextDelay(const BackoffPolicy& policy, int attempt,
+                                    std::optional<std::chrono::milliseconds> retry_after,
+                                    std::mt19937_64& rng);
+
+// Parses a Retry-After header value: delta-seconds ("120") or an HTTP-date
+// ("Wed, 21 Oct 2015 07:28:00 GMT", RFC 9110 IMF-fixdate; the obsolete
+// RFC 850 and asctime forms too), relative to `now`. nullopt when
+// malformed; a date in the past gives 0.
+std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value, TimestampMs now);
+
+}  // namespace consentd::connectors

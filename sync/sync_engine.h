@@ -1,0 +1,119 @@
+// The sync engine: the store-thread half of DESIGN.md §3 ②. Everything here
+// runs inside a store unit of work (store.h `Work`), so a hint, a decision,
+// its state change, its proof-log entries, its outbox rows, its echo
+// memory and the poll cursor all become durable together or not at all.
+//
+//   webhook  -> AcceptHints  (inbox dedupe; 2xx after commit)
+//   hint     -> PendingHints -> connector Read (worker pool) -> Ingest + MarkHintsDone
+//   poll     -> connector Poll -> Ingest + AdvanceCursor, one transaction
+//   outbox   -> dispatcher claims rows -> connector Deliver -> RecordDeliveries
+//
+// Ingest, per record: identity (system id, then keyed hash of the
+// normalised e-mail; a new subject is minted otherwise; a merge moves the
+// merged ids and combines both histories, the restrictive side winning),
+// the subject's state, echo memory and tombstones are loaded, each change
+// is decided by the pure reconciler (core/reconciler.h), and the decision
+// is applied: state rows, proof-log entries, echo memory, tombstones, and
+// ONE outbox row per (target, subject) carrying the subject's whole desired
+// state for that target (connectors/common/desired_state.h).
+//
+// Thread-safety: a SyncEngine is used on the store thread only. SetMapping
+// swaps the mapping between units of work (call it from a Work).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/common/connector.h"
+#include "core/policy.h"
+#include "core/reconciler.h"
+#include "mapping/spec.h"
+#include "store/store.h"
+
+namespace consentd::sync {
+
+struct EngineSettings {
+  std::shared_ptr<const mapping::MappingSpec> mapping;
+  // Secret key of the identifier hashes (>= 16 bytes).
+  std::string identity_key;
+};
+
+// One decision, for the daemon's log lines and `explain`; no personal data.
+struct DecisionNote {
+  std::string source;
+  std::string subject;
+  std::string what;  // "consent newsletter/email", "block all", "erasure"
+  Outcome outcome = Outcome::kApplied;
+  std::string reason;
+};
+
+struct IngestSummary {
+  std::map<Outcome, int> outcomes;        // decisions by outcome
+  std::uint64_t proof_entries = 0;        // appended (ProofLogComponent)
+  std::map<std::string, int> enqueued;    // outbox rows by target (wake it)
+  std::vector<DecisionNote> notes;        // one per decision
+  int records = 0;
+  int duplicates = 0;  // hints already in the inbox (AcceptHints)
+};
+
+// A stored, not yet processed webhook hint.
+struct PendingHint {
+  std::string source;
+  connectors::RecordRef ref;
+  TimestampMs received_at = 0;
+};
+
+class SyncEngine {
+ public:
+  explicit SyncEngine(EngineSettings settings);
+
+  void SetMapping(std::shared_ptr<const mapping::MappingSpec> mapping);
+  const std::string& mapping_hash() const { return mapping_hash_; }
+
+  // Stores webhook hints from `source` in the inbox, unprocessed; a hint
+  // whose (source, event_id) is already there is a duplicate (counted,
+  // nothing stored).
+  Result<IngestSummary> AcceptHints(store::Transaction& txn, std::string_view source,
+                                    const std::vector<connectors::RecordRef>& refs,
+                                    TimestampMs now);
+
+  // Up to `limit` unprocessed hints of `source`, oldest first.
+  Result<std::vector<PendingHint>> PendingHints(store::Transaction& txn, std::string_view source,
+                                                int limit);
+
+  // Marks hints processed (after their records were ingested, or when the
+  // connector could not resolve them: then `reason` is logged).
+  Status MarkHintsDone(store::Transaction& txn, std::string_view source,
+                       const std::vector<std::string>& event_ids, TimestampMs now);
+
+  // Decides and applies records read from `source`.
+  Result<IngestSummary> Ingest(store::Transaction& txn, std::string_view source,
+                               const std::vector<connectors::InboundRecord>& records,
+                               TimestampMs now);
+
+  // Applies delivery outcomes of claimed rows of `target`: done (and the
+  // target's system id linked, a `propagated` proof entry), retry at
+  // `retry_at[i]`, dead (reason kept, `rejected` entry) or
+  // blocked_by_target (terminal, `blocked_by_target` entry). `rows` and
+  // `results` are matched by outbox id; `retry_at` by outbox id too.
+  Result<IngestSummary> RecordDeliveries(store::Transaction& txn, std::string_view target,
+                                         const std::vector<store::OutboxRow>& rows,
+                                         const std::vector<connectors::DeliveryResult>& results,
+                                         const std::map<std::int64_t, TimestampMs>& retry_at,
+                                         int max_attempts, TimestampMs now);
+
+ private:
+  EngineSettings settings_;
+  Policy policy_;
+  std::string mapping_hash_;
+};
+
+// Loads the identity key from `path`, creating 32 random bytes (mode 0600)
+// if the file does not exist. Errors name the path.
+Result<std::string> LoadOrCreateIdentityKey(const std::string& path);
+
+}  // namespace consentd::sync

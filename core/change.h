@@ -33,6 +33,11 @@ struct Change {
   // kConsent: the reported status and how it was given.
   ConsentStatus status = ConsentStatus::kNotAsked;
   std::string legal_basis;  // "eu-gdpr:A6-1-a"; empty = Art. 6(1)(a) for grants
+  // The source can only say "not set" (a Mailchimp interest box left
+  // unticked): it withdraws an earlier grant or pending consent, but where
+  // nothing was asked it states nothing, so it never creates an explicit
+  // withdrawal (which would then be written to the other system).
+  bool reports_absence = false;
   ConsentMethod method = ConsentMethod::kForm;
   std::string notice_version;
 

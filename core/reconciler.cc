@@ -9,6 +9,21 @@
 namespace consentd {
 namespace {
 
+// Two records that say the same thing from the same source at the same
+// capture time; they may differ only in the event id that carried them.
+bool SameStatement(const ConsentRecord& a, const ConsentRecord& b) {
+  return a.status == b.status && a.method == b.method && a.legal_basis == b.legal_basis &&
+         a.notice_version == b.notice_version &&
+         a.provenance.occurred_at == b.provenance.occurred_at &&
+         a.provenance.source_system == b.provenance.source_system;
+}
+
+bool SameStatement(const BlockRecord& a, const BlockRecord& b) {
+  return a.active == b.active && a.reason == b.reason && a.since == b.since &&
+         a.until == b.until && a.provenance.occurred_at == b.provenance.occurred_at &&
+         a.provenance.source_system == b.provenance.source_system;
+}
+
 constexpr std::string_view kBlockSet = "set";
 constexpr std::string_view kBlockCleared = "cleared";
 constexpr std::string_view kErased = "erased";
@@ -158,6 +173,11 @@ class Decider {
       return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_status, cur_status);
     }
 
+    if (c_.reports_absence && IsRestrictive(c_.status) && cur_status == ConsentStatus::kNotAsked) {
+      return Finish(Outcome::kDuplicate, "reported as not set and never asked: nothing to withdraw",
+                    ProofKind::kSuperseded, true, cur_status, cur_status);
+    }
+
     ConsentRecord cand{c_.key,    c_.status,         c_.legal_basis,
                        c_.method, c_.notice_version, c_.provenance};
     // Rule 1: a grant without the evidence the topic needs is only pending.
@@ -170,6 +190,15 @@ class Decider {
     }
 
     if (cur != nullptr) {
+      // The same statement read again (a webhook and a poll, or two polls,
+      // about one change): only the event id differs.
+      if (SameStatement(cand, *cur)) {
+        // Nothing to tell anyone; the record still takes the greater event
+        // id, so the state does not depend on which copy arrived first.
+        if (CompareConsentVersions(cand, *cur, p_.skew_window_ms) > 0) d_.consent = cand;
+        return Finish(Outcome::kDuplicate, "same statement as the current state",
+                      ProofKind::kSuperseded, true, cur_status, cur_status);
+      }
       const auto cmp = CompareConsentVersions(cand, *cur, p_.skew_window_ms);
       if (cmp == 0) {
         return Finish(Outcome::kDuplicate, "same version as the current state",
@@ -272,6 +301,11 @@ class Decider {
     cand.provenance = c_.provenance;
 
     if (cur != nullptr) {
+      if (SameStatement(cand, *cur)) {
+        if (CompareBlockVersions(cand, *cur, p_.skew_window_ms) > 0) d_.block = cand;
+        return Finish(Outcome::kDuplicate, "same statement as the current state",
+                      ProofKind::kSuperseded, true, cur_value, cur_value);
+      }
       const auto cmp = CompareBlockVersions(cand, *cur, p_.skew_window_ms);
       if (cmp == 0) {
         return Finish(Outcome::kDuplicate, "same version as the current state",

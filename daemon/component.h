@@ -3,8 +3,8 @@
 // them in the reverse order, so that nothing is stopped while a later part
 // still uses it; listeners close before what their handlers need goes away.
 //
-// Start order (docs/operations.md): logging → store → proof_log → http
-// (later: connectors, pollers, dispatcher). Config comes before all of them.
+// Start order (docs/operations.md): logging → store → proof_log → sync
+// (connectors, pollers, dispatcher) → http. Config comes before all of them.
 //
 // Reload is two-phase so that a reload applies completely or not at all:
 // PrepareReload does everything that can fail (e.g. binding a new listener)

@@ -18,6 +18,7 @@
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/proof_log_component.h"
+#include "daemon/sync_component.h"
 #include "daemon/watchdog.h"
 
 #ifndef CONSENTD_VERSION
@@ -98,6 +99,7 @@ class Daemon::Impl {
   // Owned by components_; the sync engine reports appended entries to it.
   ProofLogComponent* proof_log_ = nullptr;
   HttpComponent* http_ = nullptr;    // owned by components_
+  SyncComponent* sync_ = nullptr;    // owned by components_
 
   bool stopping_ = false;
   int exit_code_ = 0;
@@ -133,6 +135,7 @@ Status Daemon::Impl::Readiness() const {
   if (!store_ || !store_->store() || !store_->store()->IsOpen()) {
     return Unavailable("store is not open");
   }
+  if (sync_) return sync_->Readiness();
   return Status::Ok();
 }
 
@@ -155,8 +158,14 @@ int Daemon::Impl::Run() {
   auto proof_log = std::make_unique<ProofLogComponent>(io_, *store_);
   proof_log_ = proof_log.get();
   components_.push_back(std::move(proof_log));
+  // HTTP is built before sync (sync adds its routes to HTTP's router) but
+  // started after it and stopped before it: no webhook arrives while the
+  // sync component is not running.
   auto http = std::make_unique<HttpComponent>(io_, registry_, [this] { return Readiness(); });
   http_ = http.get();
+  auto sync = std::make_unique<SyncComponent>(io_, *store_, *proof_log_, http_->router(), registry_);
+  sync_ = sync.get();
+  components_.push_back(std::move(sync));
   components_.push_back(std::move(http));
 
   const auto start_deadline = Clock::now() + config_->shutdown_deadline;

@@ -104,7 +104,7 @@ MapResult Mapper::FromMember(const Member& m) const {
     if (!known) r.notes.push_back("unmapped: interest " + id + " is not in the mapping");
   }
 
-  auto consent = [&](const TopicSpec& t, ConsentStatus s, ConsentMethod method) {
+  auto consent = [&](const TopicSpec& t, ConsentStatus s, ConsentMethod method) -> Change& {
     Change c = Base(m);
     c.kind = ChangeKind::kConsent;
     c.key.topic = t.name;
@@ -114,6 +114,7 @@ MapResult Mapper::FromMember(const Member& m) const {
     c.legal_basis = t.legal_basis;
     c.notice_version = t.notice_version;
     r.changes.push_back(std::move(c));
+    return r.changes.back();
   };
   // Blocks whose Mailchimp side is the member status `side_status`.
   auto blocks = [&](const std::string& side_status, bool set) {
@@ -177,8 +178,10 @@ MapResult Mapper::FromMember(const Member& m) const {
                             b->mailchimp_id);
           continue;
         }
-        consent(*t, *ticked ? ConsentStatus::kGranted : ConsentStatus::kWithdrawn,
-                *ticked ? grant : ConsentMethod::kForm);
+        Change& made = consent(*t, *ticked ? ConsentStatus::kGranted : ConsentStatus::kWithdrawn,
+                               *ticked ? grant : ConsentMethod::kForm);
+        // An unticked box cannot tell "withdrawn" from "never asked".
+        made.reports_absence = !*ticked;
       }
       // Subscribed means neither unsubscribed nor cleaned (absolute state).
       blocks("unsubscribed", false);

@@ -98,10 +98,32 @@ CREATE TABLE tombstones (
 ) WITHOUT ROWID;
 )sql";
 
+// v3: the inbox keeps webhook hints until their records were read
+// (processed_at), erased subject ids, and target-side deletions
+// (sync engine, sync/sync_engine.h).
+constexpr std::string_view kV3SyncHints = R"sql(
+ALTER TABLE inbox ADD COLUMN processed_at INTEGER;
+CREATE INDEX inbox_unprocessed ON inbox (source, received_at) WHERE processed_at IS NULL;
+
+CREATE TABLE erased_subjects (
+  subject_id TEXT    NOT NULL PRIMARY KEY,
+  erased_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE target_deletions (
+  subject_id TEXT    NOT NULL,
+  system     TEXT    NOT NULL,
+  deleted_at INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, system)
+) WITHOUT ROWID;
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
     Migration{2, kProofLogMigrationName, kProofLogMigrationSql},  // store/proof_log_schema.h
+    Migration{3, "sync_hints", kV3SyncHints},
+    Migration{4, kProofLogBlobMigrationName, kProofLogBlobMigrationSql},  // proof_log_schema.h
 };
 
 constexpr bool VersionsAreContiguous() {

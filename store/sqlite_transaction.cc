@@ -143,6 +143,30 @@ Result<std::int64_t> SqliteTransaction::PruneInbox(TimestampMs before) {
   return RunCounting(db_, *st);
 }
 
+Result<std::vector<InboxRow>> SqliteTransaction::ListUnprocessedInbox(std::string_view source,
+                                                                      int limit) {
+  STORE_USE(st,
+            "SELECT source, event_id, received_at, payload FROM inbox "
+            "WHERE source = ? AND processed_at IS NULL ORDER BY received_at, event_id LIMIT ?");
+  st->BindAll(source, limit);
+  std::vector<InboxRow> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back({st->Text(0), st->Text(1), st->Int(2), st->Text(3)});
+  }
+}
+
+Status SqliteTransaction::MarkInboxProcessed(std::string_view source, std::string_view event_id,
+                                             TimestampMs now) {
+  STORE_USE(st,
+            "UPDATE inbox SET processed_at = ? "
+            "WHERE source = ? AND event_id = ? AND processed_at IS NULL");
+  st->BindAll(now, source, event_id);
+  return st->Run();
+}
+
 // --- consent state ---
 
 Status SqliteTransaction::Upsert(const ConsentRow& row) {
@@ -291,12 +315,56 @@ Status SqliteTransaction::EraseSubject(std::string_view subject_id) {
   for (std::string_view sql :
        {"DELETE FROM consent_state WHERE subject_id = ?", "DELETE FROM blocks WHERE subject_id = ?",
         "DELETE FROM identity_links WHERE subject_id = ?",
-        "DELETE FROM email_hashes WHERE subject_id = ?"}) {
+        "DELETE FROM email_hashes WHERE subject_id = ?",
+        "DELETE FROM target_deletions WHERE subject_id = ?"}) {
     STORE_USE(st, sql);
     st->BindAll(subject_id);
     CONSENTD_RETURN_IF_ERROR(st->Run());
   }
   return Status::Ok();
+}
+
+Status SqliteTransaction::MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) {
+  STORE_USE(st,
+            "INSERT INTO erased_subjects (subject_id, erased_at) VALUES (?, ?) "
+            "ON CONFLICT (subject_id) DO UPDATE SET "
+            "erased_at = max(erased_at, excluded.erased_at)");
+  st->BindAll(subject_id, erased_at);
+  return st->Run();
+}
+
+Result<std::optional<TimestampMs>> SqliteTransaction::FindSubjectErased(
+    std::string_view subject_id) {
+  STORE_USE(st, "SELECT erased_at FROM erased_subjects WHERE subject_id = ?");
+  st->BindAll(subject_id);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<TimestampMs>();
+  return std::optional<TimestampMs>(st->Int(0));
+}
+
+Status SqliteTransaction::RecordTargetDeletion(std::string_view subject_id, std::string_view system,
+                                               TimestampMs at) {
+  STORE_USE(st,
+            "INSERT INTO target_deletions (subject_id, system, deleted_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (subject_id, system) DO UPDATE SET "
+            "deleted_at = min(deleted_at, excluded.deleted_at)");
+  st->BindAll(subject_id, system, at);
+  return st->Run();
+}
+
+Result<std::vector<std::pair<std::string, TimestampMs>>> SqliteTransaction::ListTargetDeletions(
+    std::string_view subject_id) {
+  STORE_USE(st,
+            "SELECT system, deleted_at FROM target_deletions WHERE subject_id = ? ORDER BY system");
+  st->BindAll(subject_id);
+  std::vector<std::pair<std::string, TimestampMs>> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.emplace_back(st->Text(0), st->Int(1));
+  }
 }
 
 // --- outbox ---
@@ -489,6 +557,24 @@ Result<std::int64_t> SqliteTransaction::PruneWrites(TimestampMs before) {
   STORE_USE(st, "DELETE FROM echo_writes WHERE written_at < ?");
   st->BindAll(before);
   return RunCounting(db_, *st);
+}
+
+Result<std::optional<EchoRow>> SqliteTransaction::FindLatestWrite(std::string_view system,
+                                                                  std::string_view key) {
+  STORE_USE(st,
+            "SELECT system, key, value, written_at FROM echo_writes WHERE system = ? AND key = ? "
+            "ORDER BY written_at DESC, value LIMIT 1");
+  st->BindAll(system, key);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<EchoRow>();
+  return std::optional<EchoRow>(EchoRow{st->Text(0), st->Text(1), st->Text(2), st->Int(3)});
+}
+
+Status SqliteTransaction::ForgetWrites(std::string_view system, std::string_view key) {
+  STORE_USE(st, "DELETE FROM echo_writes WHERE system = ? AND key = ?");
+  st->BindAll(system, key);
+  return st->Run();
 }
 
 // --- tombstones ---

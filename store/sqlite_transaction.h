@@ -19,6 +19,9 @@ class SqliteTransaction final : public Transaction {
 
   Result<bool> InsertInbox(const InboxRow& row) override;
   Result<std::int64_t> PruneInbox(TimestampMs before) override;
+  Result<std::vector<InboxRow>> ListUnprocessedInbox(std::string_view source, int limit) override;
+  Status MarkInboxProcessed(std::string_view source, std::string_view event_id,
+                            TimestampMs now) override;
 
   Status Upsert(const ConsentRow& row) override;
   Result<std::optional<ConsentRow>> GetConsent(const ConsentKey& key) override;
@@ -37,6 +40,12 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) override;
   Status MoveIdentities(std::string_view from, std::string_view to) override;
   Status EraseSubject(std::string_view subject_id) override;
+  Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) override;
+  Result<std::optional<TimestampMs>> FindSubjectErased(std::string_view subject_id) override;
+  Status RecordTargetDeletion(std::string_view subject_id, std::string_view system,
+                              TimestampMs at) override;
+  Result<std::vector<std::pair<std::string, TimestampMs>>> ListTargetDeletions(
+      std::string_view subject_id) override;
 
   Result<std::int64_t> Enqueue(const OutboxRow& row) override;
   Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now, int limit,
@@ -59,6 +68,9 @@ class SqliteTransaction final : public Transaction {
   Result<std::optional<TimestampMs>> FindWrite(std::string_view system, std::string_view key,
                                                std::string_view value) override;
   Result<std::int64_t> PruneWrites(TimestampMs before) override;
+  Result<std::optional<EchoRow>> FindLatestWrite(std::string_view system,
+                                                 std::string_view key) override;
+  Status ForgetWrites(std::string_view system, std::string_view key) override;
 
   Status AddTombstone(const TombstoneRow& row) override;
   Result<std::optional<TombstoneRow>> FindTombstone(std::string_view identity_hash) override;

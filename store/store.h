@@ -118,6 +118,14 @@ class Transaction {
   virtual Result<bool> InsertInbox(const InboxRow& row) = 0;
   // Deletes inbox rows received before `before`; returns how many.
   virtual Result<std::int64_t> PruneInbox(TimestampMs before) = 0;
+  // Up to `limit` rows of `source` not yet marked processed, oldest first
+  // (webhook hints waiting for their records to be read).
+  virtual Result<std::vector<InboxRow>> ListUnprocessedInbox(std::string_view source,
+                                                             int limit) = 0;
+  // Marks (source, event_id) processed at `now`; a missing or already
+  // processed row is left as it is (idempotent).
+  virtual Status MarkInboxProcessed(std::string_view source, std::string_view event_id,
+                                    TimestampMs now) = 0;
 
   // --- canonical consent state ---
   virtual Status Upsert(const ConsentRow& row) = 0;
@@ -145,8 +153,19 @@ class Transaction {
   virtual Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) = 0;
   // Moves every system id and e-mail hash of `from` to `to` (CRM merge).
   virtual Status MoveIdentities(std::string_view from, std::string_view to) = 0;
-  // Deletes state, blocks and identity links of a subject (erasure).
+  // Deletes state, blocks, identity links and target deletions of a
+  // subject (erasure, or a merged subject's leftovers).
   virtual Status EraseSubject(std::string_view subject_id) = 0;
+  // "The subject was erased at `erased_at`": kept after EraseSubject so a
+  // change naming the erased subject id is recognised (DESIGN §2 rule 4).
+  virtual Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) = 0;
+  virtual Result<std::optional<TimestampMs>> FindSubjectErased(std::string_view subject_id) = 0;
+  // `system` reports the subject's record permanently deleted at `at`
+  // (the earliest report is kept).
+  virtual Status RecordTargetDeletion(std::string_view subject_id, std::string_view system,
+                                      TimestampMs at) = 0;
+  virtual Result<std::vector<std::pair<std::string, TimestampMs>>> ListTargetDeletions(
+      std::string_view subject_id) = 0;
 
   // --- outbox ---
   // Adds a pending row and returns its id. Older pending rows for the same
@@ -188,6 +207,13 @@ class Transaction {
                                                        std::string_view key,
                                                        std::string_view value) = 0;
   virtual Result<std::int64_t> PruneWrites(TimestampMs before) = 0;
+  // The last write to (system, key), whatever its value (the latest
+  // written_at), or nullopt.
+  virtual Result<std::optional<EchoRow>> FindLatestWrite(std::string_view system,
+                                                         std::string_view key) = 0;
+  // Forgets every write to (system, key) (the system reported something
+  // else since, so a later report of the old value is a real change).
+  virtual Status ForgetWrites(std::string_view system, std::string_view key) = 0;
 
   // --- tombstones ---
   virtual Status AddTombstone(const TombstoneRow& row) = 0;

@@ -49,15 +49,21 @@ struct DecisionNote {
   std::string what;  // "consent newsletter/email", "block all", "erasure"
   Outcome outcome = Outcome::kApplied;
   std::string reason;
+  // Targets that refuse the resulting write (rule 7): nothing is sent there.
+  std::vector<std::string> blocked_targets;
 };
 
 struct IngestSummary {
-  std::map<Outcome, int> outcomes;        // decisions by outcome
-  std::uint64_t proof_entries = 0;        // appended (ProofLogComponent)
-  std::map<std::string, int> enqueued;    // outbox rows by target (wake it)
-  std::vector<DecisionNote> notes;        // one per decision
+  std::map<Outcome, int> outcomes;      // decisions by outcome
+  std::uint64_t proof_entries = 0;      // appended (ProofLogComponent)
+  std::map<std::string, int> enqueued;  // outbox rows by target (wake it)
+  std::vector<DecisionNote> notes;      // one per decision
   int records = 0;
   int duplicates = 0;  // hints already in the inbox (AcceptHints)
+};
+
+struct IngestOptions {
+  bool dedupe_by_event_id = false;
 };
 
 // A stored, not yet processed webhook hint.
@@ -90,10 +96,14 @@ class SyncEngine {
   Status MarkHintsDone(store::Transaction& txn, std::string_view source,
                        const std::vector<std::string>& event_ids, TimestampMs now);
 
-  // Decides and applies records read from `source`.
+  // Decides and applies records read from `source`. With
+  // dedupe_by_event_id (polls), a record whose event id is already in the
+  // inbox is skipped (counted in `duplicates`) and new ones are recorded
+  // there (processed), so an overlap window re-reading the same records
+  // decides each only once.
   Result<IngestSummary> Ingest(store::Transaction& txn, std::string_view source,
                                const std::vector<connectors::InboundRecord>& records,
-                               TimestampMs now);
+                               TimestampMs now, IngestOptions options = {});
 
   // Applies delivery outcomes of claimed rows of `target`: done (and the
   // target's system id linked, a `propagated` proof entry), retry at

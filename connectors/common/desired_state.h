@@ -50,4 +50,13 @@ std::string EncodeDesiredState(const DesiredState& desired);
 // InvalidArgument naming the field for anything malformed or another format.
 Result<DesiredState> DecodeDesiredState(std::string_view json);
 
+// One element of "consents" / "blocks" above, on its own (no subject: the
+// caller knows it). The sync engine stores canonical records in this form
+// (store ConsentRow::state_json, BlockRow::detail_json), so there is one
+// JSON form of a record. Decode sets key.subject / subject to `subject`.
+std::string EncodeConsentRecord(const ConsentRecord& record);
+Result<ConsentRecord> DecodeConsentRecord(std::string_view json, std::string_view subject);
+std::string EncodeBlockRecord(const BlockRecord& record);
+Result<BlockRecord> DecodeBlockRecord(std::string_view json, std::string_view subject);
+
 }  // namespace consentd::connectors

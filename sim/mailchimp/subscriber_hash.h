@@ -1,17 +1,13 @@
-// Mailchimp's subscriber hash: the MD5 of the lower-cased e-mail address,
-// as 32 lower-case hex digits. Thread-safe.
+// Mailchimp's subscriber hash (MD5 of the lower-cased address). One
+// implementation, shared with the connector: connectors/mailchimp/wire_format.h.
 #pragma once
 
-#include <string>
-#include <string_view>
+#include "connectors/mailchimp/wire_format.h"
 
 namespace consentd::sim::mailchimp {
 
-std::string Md5Hex(std::string_view data);
-
-// ASCII lower-casing, as Mailchimp applies before hashing.
-std::string LowerAscii(std::string_view s);
-
-std::string SubscriberHash(std::string_view email);
+using connectors::mailchimp::LowerAscii;
+using connectors::mailchimp::Md5Hex;
+using connectors::mailchimp::SubscriberHash;
 
 }  // namespace consentd::sim::mailchimp

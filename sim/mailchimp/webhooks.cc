@@ -173,32 +173,6 @@ std::vector<std::pair<std::string, std::string>> WebhookFields(const MemberEvent
   return f;
 }
 
-std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  auto encode = [](std::string_view s, std::string& out) {
-    for (unsigned char c : s) {
-      if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.' || c == '*') {
-        out.push_back(static_cast<char>(c));
-      } else if (c == ' ') {
-        out.push_back('+');
-      } else {
-        out.push_back('%');
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0x0f]);
-      }
-    }
-  };
-  std::string out;
-  for (const auto& [k, v] : fields) {
-    if (!out.empty()) out.push_back('&');
-    encode(k, out);
-    out.push_back('=');
-    encode(v, out);
-  }
-  return out;
-}
-
 OutgoingWebhook BuildWebhook(const MemberEvent& e, const Audience& audience,
                              const WebhookConfig& config, TimestampMs fired_at) {
   OutgoingWebhook w;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "connectors/mailchimp/wire_format.h"
 #include "sim/mailchimp/audience.h"
 #include "sim/sim_system.h"
 
@@ -51,7 +52,7 @@ std::vector<std::pair<std::string, std::string>> WebhookFields(const MemberEvent
                                                                TimestampMs fired_at);
 
 // application/x-www-form-urlencoded (brackets are percent-encoded too).
-std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
+using connectors::mailchimp::FormEncode;
 
 OutgoingWebhook BuildWebhook(const MemberEvent& e, const Audience& audience,
                              const WebhookConfig& config, TimestampMs fired_at);

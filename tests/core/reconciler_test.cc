@@ -70,6 +70,41 @@ TEST(Reconciler, GrantWithoutRequiredEvidenceIsHeldPending) {
   EXPECT_EQ(Targets(confirmed), std::vector<std::string>{"hubspot"});
 }
 
+TEST(Reconciler, ReportedAbsenceWithNothingAskedStatesNothingAndWritesNothing) {
+  World w;
+  Change unticked = ConsentChange("offers", kWithdrawn, T, "mailchimp");
+  unticked.reports_absence = true;
+  const Decision d = w.Feed(unticked);
+  EXPECT_EQ(d.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_EQ(w.Status("offers"), ConsentStatus::kNotAsked);
+  EXPECT_EQ(w.state.FindConsent({kSubject, "offers", "email", ""}), nullptr);
+}
+
+TEST(Reconciler, ReportedAbsenceAfterAGrantIsAWithdrawal) {
+  World w;
+  w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+  Change unticked = ConsentChange("offers", kWithdrawn, T + 60'000, "mailchimp");
+  unticked.reports_absence = true;
+  const Decision d = w.Feed(unticked);
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("offers"), kWithdrawn);
+  EXPECT_EQ(Targets(d), std::vector<std::string>{"hubspot"});
+}
+
+TEST(Reconciler, SameStatementUnderAnotherEventIdIsADuplicate) {
+  World w;
+  Change first = ConsentChange("offers", kGranted, T, "mailchimp");
+  first.provenance.source_event_id = "webhook-1";
+  w.Feed(first);
+  Change polled = first;
+  polled.provenance.source_event_id = "poll:abc:1700000000";
+  const Decision d = w.Feed(polled);
+  EXPECT_EQ(d.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_EQ(w.Status("offers"), kGranted);
+}
+
 TEST(Reconciler, GrantOnTopicWithoutEvidenceRequirementIsApplied) {
   World w;
   const Decision d = w.Feed(ConsentChange("offers", kGranted, T));

@@ -81,6 +81,9 @@ TEST_F(MailchimpMapping, SubscribedWithInterestIsAConfirmedGrant) {
   const Change* pn = Find(r, "product_news");
   ASSERT_NE(pn, nullptr);
   EXPECT_EQ(pn->status, ConsentStatus::kWithdrawn);
+  // An unticked box cannot tell "withdrawn" from "never asked".
+  EXPECT_TRUE(pn->reports_absence);
+  EXPECT_FALSE(nl->reports_absence);
 }
 
 TEST_F(MailchimpMapping, WithoutDoubleOptInAudienceTheGrantIsAFormGrant) {

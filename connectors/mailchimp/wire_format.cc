@@ -1,9 +1,11 @@
-#include "sim/mailchimp/mc_time.h"
+#include "connectors/mailchimp/wire_format.h"
+
+#include <openssl/evp.h>
 
 #include <cstdint>
 #include <cstdio>
 
-namespace consentd::sim::mailchimp {
+namespace consentd::connectors::mailchimp {
 namespace {
 
 // Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian).
@@ -48,6 +50,33 @@ bool Digits(std::string_view s, size_t pos, size_t n, unsigned& out) {
 }
 
 }  // namespace
+
+std::string Md5Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  // MD5 is only an identifier here (Mailchimp's), never a security measure.
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_md5(), nullptr) != 1) {
+    return {};
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0x0f]);
+  }
+  return out;
+}
+
+std::string LowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string SubscriberHash(std::string_view email) { return Md5Hex(LowerAscii(email)); }
 
 std::string FormatIso(TimestampMs t) {
   Civil c = ToCivil(t);
@@ -105,4 +134,30 @@ std::optional<TimestampMs> ParseDateTime(std::string_view s) {
   return secs * 1000 + ms;
 }
 
-}  // namespace consentd::sim::mailchimp
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  auto encode = [](std::string_view s, std::string& out) {
+    for (unsigned char c : s) {
+      if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.' || c == '*') {
+        out.push_back(static_cast<char>(c));
+      } else if (c == ' ') {
+        out.push_back('+');
+      } else {
+        out.push_back('%');
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0x0f]);
+      }
+    }
+  };
+  std::string out;
+  for (const auto& [k, v] : fields) {
+    if (!out.empty()) out.push_back('&');
+    encode(k, out);
+    out.push_back('=');
+    encode(v, out);
+  }
+  return out;
+}
+
+}  // namespace consentd::connectors::mailchimp

@@ -1,0 +1,252 @@
+#include "connectors/common/desired_state.h"
+
+#include <nlohmann/json.hpp>
+
+namespace consentd::connectors {
+namespace {
+
+using nlohmann::json;
+
+// Reads the fields of one JSON object, remembering the first problem with
+// its field path, so a decoder reads top to bottom and checks once.
+class Fields {
+ public:
+  Fields(const json& object, std::string path) : j_(object), path_(std::move(path)) {}
+
+  std::string Text(const char* name) {
+    const json* v = Get(name);
+    if (v == nullptr) return {};
+    if (!v->is_string()) {
+      Fail(name, "must be a string");
+      return std::string();
+    }
+    return v->get<std::string>();
+  }
+  std::int64_t Int(const char* name) {
+    const json* v = Get(name);
+    if (v == nullptr) return 0;
+    if (!v->is_number_integer()) {
+      Fail(name, "must be an integer");
+      return 0;
+    }
+    return v->get<std::int64_t>();
+  }
+  bool Bool(const char* name) {
+    const json* v = Get(name);
+    if (v == nullptr) return false;
+    if (!v->is_boolean()) {
+      Fail(name, "must be true or false");
+      return false;
+    }
+    return v->get<bool>();
+  }
+  // The array `name`, or nullptr (missing or not an array: recorded).
+  const json* Array(const char* name) {
+    const json* v = Get(name);
+    if (v == nullptr) return nullptr;
+    if (!v->is_array()) {
+      Fail(name, "must be an array");
+      return nullptr;
+    }
+    return v;
+  }
+  // Parses a vocabulary value with `parse`; records its error.
+  template <typename T, typename Parse>
+  T Parsed(const char* name, Parse parse, T fallback) {
+    const std::string text = Text(name);
+    if (!status_.ok()) return fallback;
+    Result<T> r = parse(text);
+    if (!r.ok()) {
+      Fail(name, "has an unknown value");
+      return fallback;
+    }
+    return *r;
+  }
+  void Fail(std::string_view name, std::string_view what) {
+    if (!status_.ok()) return;  // the first problem is the one reported
+    status_ = InvalidArgument("desired state: " + Path(name) + " " + std::string(what));
+  }
+  std::string Path(std::string_view name) const {
+    return path_.empty() ? std::string(name) : path_ + "." + std::string(name);
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  const json* Get(const char* name) {
+    if (!status_.ok()) return nullptr;
+    const auto it = j_.find(name);
+    if (it == j_.end()) {
+      Fail(name, "is missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  const json& j_;
+  std::string path_;
+  Status status_;
+};
+
+json ProvenanceFields(json j, const Provenance& p) {
+  j["occurred_at"] = p.occurred_at;
+  j["recorded_at"] = p.recorded_at;
+  j["source_system"] = p.source_system;
+  j["source_event_id"] = p.source_event_id;
+  return j;
+}
+
+Provenance ReadProvenance(Fields& f) {
+  Provenance p;
+  p.occurred_at = f.Int("occurred_at");
+  p.recorded_at = f.Int("recorded_at");
+  p.source_system = f.Text("source_system");
+  p.source_event_id = f.Text("source_event_id");
+  return p;
+}
+
+json ConsentJson(const ConsentRecord& r) {
+  json j = {{"topic", r.key.topic},
+            {"channel", r.key.channel},
+            {"address", r.key.address},
+            {"status", ConsentStatusName(r.status)},
+            {"legal_basis", r.legal_basis},
+            {"method", ConsentMethodName(r.method)},
+            {"notice_version", r.notice_version}};
+  return ProvenanceFields(std::move(j), r.provenance);
+}
+
+json BlockJson(const BlockRecord& r) {
+  json j = {{"scope", BlockScopeString(r.scope)},
+            {"active", r.active},
+            {"reason", BlockReasonName(r.reason)},
+            {"since", r.since},
+            {"until", r.until}};
+  return ProvenanceFields(std::move(j), r.provenance);
+}
+
+Result<ConsentRecord> ReadConsent(const json& j, std::string path, std::string_view subject) {
+  if (!j.is_object()) return InvalidArgument("desired state: " + path + " must be an object");
+  Fields f(j, std::move(path));
+  ConsentRecord r;
+  r.key.subject = std::string(subject);
+  r.key.topic = f.Text("topic");
+  r.key.channel = f.Text("channel");
+  r.key.address = f.Text("address");
+  r.status = f.Parsed<ConsentStatus>("status", ParseConsentStatus, ConsentStatus::kNotAsked);
+  r.legal_basis = f.Text("legal_basis");
+  r.method = f.Parsed<ConsentMethod>("method", ParseConsentMethod, ConsentMethod::kForm);
+  r.notice_version = f.Text("notice_version");
+  r.provenance = ReadProvenance(f);
+  if (!f.status().ok()) return f.status();
+  return r;
+}
+
+Result<BlockRecord> ReadBlock(const json& j, std::string path, std::string_view subject) {
+  if (!j.is_object()) return InvalidArgument("desired state: " + path + " must be an object");
+  Fields f(j, std::move(path));
+  BlockRecord r;
+  r.subject = std::string(subject);
+  r.scope = f.Parsed<BlockScope>("scope", ParseBlockScope, BlockScope::All());
+  r.active = f.Bool("active");
+  r.reason = f.Parsed<BlockReason>("reason", ParseBlockReason, BlockReason::kManual);
+  r.since = f.Int("since");
+  r.until = f.Int("until");
+  r.provenance = ReadProvenance(f);
+  if (!f.status().ok()) return f.status();
+  return r;
+}
+
+Result<json> Parse(std::string_view text, std::string_view what) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument(std::string(what) + ": not valid JSON");
+  if (!j.is_object()) return InvalidArgument(std::string(what) + ": must be a JSON object");
+  return j;
+}
+
+}  // namespace
+
+std::string EncodeDesiredState(const DesiredState& d) {
+  json consents = json::array();
+  for (const auto& [key, record] : d.state.consents) consents.push_back(ConsentJson(record));
+  json blocks = json::array();
+  for (const auto& [scope, record] : d.state.blocks) blocks.push_back(BlockJson(record));
+  json j = {{"format", kDesiredStateFormat},
+            {"subject", d.subject},
+            {"email", d.email},
+            {"system_id", d.system_id},
+            {"erase", d.erase},
+            {"consents", std::move(consents)},
+            {"blocks", std::move(blocks)},
+            {"reconsent_topics", d.reconsent_topics},
+            {"mapping_hash", d.mapping_hash}};
+  // Keys sorted (nlohmann's object order): same state, same bytes.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<DesiredState> DecodeDesiredState(std::string_view text) {
+  Result<json> parsed = Parse(text, "desired state");
+  if (!parsed.ok()) return parsed.status();
+  const json& j = *parsed;
+  Fields f(j, "");
+  if (const std::string format = f.Text("format");
+      f.status().ok() && format != kDesiredStateFormat) {
+    return InvalidArgument("desired state: format '" + format + "' is not " +
+                           std::string(kDesiredStateFormat));
+  }
+  DesiredState d;
+  d.subject = f.Text("subject");
+  d.email = f.Text("email");
+  d.system_id = f.Text("system_id");
+  d.erase = f.Bool("erase");
+  d.mapping_hash = f.Text("mapping_hash");
+  d.state.subject = d.subject;
+  if (const json* consents = f.Array("consents")) {
+    for (std::size_t i = 0; i < consents->size(); ++i) {
+      Result<ConsentRecord> r =
+          ReadConsent((*consents)[i], "consents[" + std::to_string(i) + "]", d.subject);
+      if (!r.ok()) return r.status();
+      d.state.consents[r->key] = std::move(*r);
+    }
+  }
+  if (const json* blocks = f.Array("blocks")) {
+    for (std::size_t i = 0; i < blocks->size(); ++i) {
+      Result<BlockRecord> r =
+          ReadBlock((*blocks)[i], "blocks[" + std::to_string(i) + "]", d.subject);
+      if (!r.ok()) return r.status();
+      d.state.blocks[r->scope] = std::move(*r);
+    }
+  }
+  if (const json* topics = f.Array("reconsent_topics")) {
+    for (std::size_t i = 0; i < topics->size(); ++i) {
+      if (!(*topics)[i].is_string()) {
+        f.Fail("reconsent_topics[" + std::to_string(i) + "]", "must be a string");
+        break;
+      }
+      d.reconsent_topics.insert((*topics)[i].get<std::string>());
+    }
+  }
+  if (!f.status().ok()) return f.status();
+  return d;
+}
+
+std::string EncodeConsentRecord(const ConsentRecord& record) {
+  return ConsentJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<ConsentRecord> DecodeConsentRecord(std::string_view text, std::string_view subject) {
+  Result<json> parsed = Parse(text, "consent record");
+  if (!parsed.ok()) return parsed.status();
+  return ReadConsent(*parsed, "consent", subject);
+}
+
+std::string EncodeBlockRecord(const BlockRecord& record) {
+  return BlockJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<BlockRecord> DecodeBlockRecord(std::string_view text, std::string_view subject) {
+  Result<json> parsed = Parse(text, "block record");
+  if (!parsed.ok()) return parsed.status();
+  return ReadBlock(*parsed, "block", subject);
+}
+
+}  // namespace consentd::connectors

@@ -1,0 +1,196 @@
+// HubSpot connector: construction, Check and webhook parsing.
+#include <algorithm>
+#include <charconv>
+
+#include "connectors/common/webhook_signatures.h"
+#include "connectors/hubspot/hubspot_internal.h"
+#include "core/normalise.h"
+#include "mapping/policy.h"
+
+namespace consentd::connectors {
+
+std::unique_ptr<Connector> MakeHubSpotConnector(HubSpotSettings s,
+                                                std::shared_ptr<const mapping::MappingSpec> spec,
+                                                HttpClient& http) {
+  return std::make_unique<hubspot_internal::HubSpotConnector>(std::move(s), std::move(spec), http);
+}
+
+namespace hubspot_internal {
+
+HubSpotConnector::HubSpotConnector(HubSpotSettings s,
+                                   std::shared_ptr<const mapping::MappingSpec> spec,
+                                   HttpClient& http)
+    : settings_(std::move(s)),
+      spec_(std::move(spec)),
+      http_(http),
+      mapper_(*spec_, settings_.name),
+      mapping_hash_(mapping::MappingHash(*spec_)) {
+  for (const mapping::TopicSpec& t : spec_->topics) {
+    auto b = t.bindings.find(settings_.name);
+    if (b == t.bindings.end()) continue;
+    for (const auto& [channel, id] : b->second.subscriptions) {
+      mapped_ids_.insert(id);
+      if (std::string native = spec_->NativeChannel(channel, settings_.name); !native.empty()) {
+        status_channels_.insert(native);
+      }
+    }
+  }
+  for (const mapping::BlockSpec& b : spec_->blocks) {
+    auto side = b.sides.find(settings_.name);
+    if (side == b.sides.end()) continue;
+    if (b.scope == BlockScope::Kind::kChannel && side->second.unsubscribe_all) {
+      for (const auto& [channel, c] : spec_->channels) {
+        if (auto n = c.native.find(settings_.name); n != c.native.end()) {
+          wide_channels_.insert(n->second);
+        }
+      }
+    } else if (!side->second.property.empty()) {
+      block_properties_.insert(side->second.property);
+    }
+  }
+}
+
+int HubSpotConnector::max_batch() const {
+  return settings_.batch_size > 0 ? std::min(settings_.batch_size, kApiBatchLimit) : kApiBatchLimit;
+}
+
+Status HubSpotConnector::Check() {
+  try {
+    return CheckImpl();
+  } catch (const json::exception& e) {
+    return Unavailable(std::string("HubSpot definitions: unexpected answer: ") + e.what());
+  }
+}
+
+Status HubSpotConnector::CheckImpl() {
+  CallResult r = Call("GET", "/communication-preferences/v4/definitions", nullptr);
+  if (!r.ok()) {
+    if (r.error.status.code() == StatusCode::kUnauthenticated) {
+      return Unauthenticated("HubSpot rejected the access token of connector '" + settings_.name +
+                             "' (401)");
+    }
+    return r.error.status;
+  }
+  // id -> communicationMethod (channel)
+  std::map<std::int64_t, std::string> defined;
+  const json& results =
+      r.reply->body.is_object() ? r.reply->body.value("results", json::array()) : json::array();
+  for (const json& d : results) {
+    if (!d.is_object() || !d.contains("id")) continue;
+    const json& id = d["id"];
+    std::int64_t n = 0;
+    if (id.is_number_integer()) {
+      n = id.get<std::int64_t>();
+    } else if (id.is_string()) {
+      const std::string text = id.get<std::string>();
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || p != text.data() + text.size()) continue;
+    }
+    if (!d.value("isActive", true)) continue;
+    defined[n] = d.value("communicationMethod", "");
+  }
+  for (const mapping::TopicSpec& t : spec_->topics) {
+    auto b = t.bindings.find(settings_.name);
+    if (b == t.bindings.end()) continue;
+    for (const auto& [channel, id] : b->second.subscriptions) {
+      auto it = defined.find(id);
+      if (it == defined.end()) {
+        return FailedPrecondition("HubSpot has no active subscription type " + std::to_string(id) +
+                                  " (topic '" + t.name + "', channel " + channel + ")");
+      }
+      const std::string native = spec_->NativeChannel(channel, settings_.name);
+      if (!it->second.empty() && !native.empty() && it->second != native) {
+        return FailedPrecondition("HubSpot subscription type " + std::to_string(id) + " (topic '" +
+                                  t.name + "') is on channel " + it->second +
+                                  ", the mapping says " + native);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+std::string IdText(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<RecordRef>> HubSpotConnector::ParseWebhook(const net::HttpRequest& req,
+                                                              std::string_view public_url,
+                                                              TimestampMs now) const {
+  auto signature = req.Header("X-HubSpot-Signature-v3");
+  auto timestamp = req.Header("X-HubSpot-Request-Timestamp");
+  if (!signature || !timestamp) {
+    return Unauthenticated("HubSpot webhook without X-HubSpot-Signature-v3 / timestamp");
+  }
+  if (Status s = HubSpotVerifyV3(settings_.client_secret, req.method, public_url, req.body,
+                                 *signature, *timestamp, now);
+      !s.ok()) {
+    return Unauthenticated("HubSpot webhook signature rejected: " + s.message());
+  }
+  const json events = json::parse(req.body, nullptr, false);
+  if (events.is_discarded()) return InvalidArgument("HubSpot webhook body is not JSON");
+  if (!events.is_array()) return InvalidArgument("HubSpot webhook body is not a JSON array");
+  std::vector<RecordRef> refs;
+  try {
+    for (size_t i = 0; i < events.size(); ++i) {
+      const json& e = events[i];
+      const std::string where = "HubSpot webhook event " + std::to_string(i);
+      if (!e.is_object()) return InvalidArgument(where + " is not an object");
+      const std::string event_id = e.contains("eventId") ? IdText(e["eventId"]) : "";
+      const std::string object_id = e.contains("objectId") ? IdText(e["objectId"]) : "";
+      if (event_id.empty()) return InvalidArgument(where + ": eventId missing or not a number");
+      if (object_id.empty()) return InvalidArgument(where + ": objectId missing or not a number");
+      const std::string type = e.value("subscriptionType", "");
+      RecordRef ref;
+      ref.event_id = event_id;
+      ref.system_id = object_id;
+      ref.occurred_at =
+          e.contains("occurredAt") ? ParseHubSpotTime(e["occurredAt"]).value_or(now) : now;
+      if (type == "contact.creation" || type == "contact.restore") {
+        ref.hint = RecordHint::kChanged;
+      } else if (type == "contact.deletion") {
+        ref.hint = RecordHint::kDeleted;
+      } else if (type == "contact.privacyDeletion") {
+        ref.hint = RecordHint::kPrivacyDeletion;
+      } else if (type == "contact.merge") {
+        ref.hint = RecordHint::kMerged;
+        for (const char* k : {"primaryObjectId", "newObjectId"}) {
+          if (e.contains(k) && !IdText(e[k]).empty()) {
+            ref.system_id = IdText(e[k]);
+            break;
+          }
+        }
+        for (const json& m : e.value("mergedObjectIds", json::array())) {
+          if (std::string id = IdText(m); !id.empty() && id != ref.system_id) {
+            ref.merged_ids.push_back(id);
+          }
+        }
+      } else if (type == "contact.propertyChange") {
+        const std::string property = e.value("propertyName", "");
+        if (property == "email") {
+          ref.hint = RecordHint::kEmailChanged;
+          const std::string value = e.value("propertyValue", "");
+          if (auto email = NormaliseEmail(value); email.ok()) ref.email = *email;
+        } else if (property.find("_optout") == std::string::npos &&
+                   !block_properties_.contains(property)) {
+          continue;  // firstname and the like: nothing about consent
+        }
+      } else {
+        continue;  // other objects and event types
+      }
+      refs.push_back(std::move(ref));
+    }
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("HubSpot webhook event of an unexpected shape: ") +
+                           e.what());
+  }
+  return refs;
+}
+
+}  // namespace hubspot_internal
+}  // namespace consentd::connectors

@@ -1,0 +1,461 @@
+// Deliver: desired absolute state -> v4 status batch writes, batch
+// unsubscribe-all, contact property PATCHes; erasure by the mapping's mode.
+// One bad item must not fail the others: a batch HubSpot refuses as a
+// whole is split and sent item by item.
+#include <algorithm>
+#include <cctype>
+
+#include "connectors/hubspot/hubspot_internal.h"
+#include "core/redact.h"
+
+namespace consentd::connectors::hubspot_internal {
+
+namespace hs = mapping::hubspot;
+
+namespace {
+
+int Severity(const Status& s) {
+  switch (ClassOf(s)) {
+    case ErrorClass::kBlockedByTarget:
+      return 3;
+    case ErrorClass::kPermanent:
+      return 2;
+    case ErrorClass::kRetryable:
+      return 1;
+  }
+  return 1;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+// The work of one Deliver call. Items are indexed by their position.
+class Delivery {
+ public:
+  Delivery(const HubSpotConnector& c, const std::vector<OutboundItem>& items)
+      : c_(c),
+        items_(items),
+        results_(items.size()),
+        writes_(items.size()),
+        phones_(items.size()),
+        erase_(items.size(), false) {}
+
+  std::vector<DeliveryResult> Run();
+
+ private:
+  struct Input {
+    json value;              // one element of the request's `inputs`
+    std::string subscriber;  // lower-cased, to attribute errors
+    size_t owner = 0;        // item index
+  };
+
+  void Fail(size_t i, Status s, std::optional<std::chrono::milliseconds> retry_after = {});
+  bool Failed(size_t i) const { return !results_[i].status.ok(); }
+  void Note(size_t i, const std::string& text) { details_[i].push_back(text); }
+
+  void Plan();
+  void PlanErasure(size_t i, mapping::ErasureMode mode);
+  void LookUpContacts();
+  void SendStatuses();
+  void SendUnsubscribeAll();
+  void SendProperties();
+  void SendGdprDeletes();
+  void FillSystemIds();
+  // Sends `inputs` to `path` in chunks; attributes failures to owners.
+  void SendBatch(const std::string& path, std::vector<Input> inputs, bool split_allowed);
+  std::string Subscriber(size_t i, const std::string& channel) const {
+    return channel == "EMAIL" ? email_[i] : phones_[i];
+  }
+
+  const HubSpotConnector& c_;
+  const std::vector<OutboundItem>& items_;
+  std::vector<DeliveryResult> results_;
+  std::vector<hs::Writes> writes_;
+  std::vector<std::string> email_;
+  std::vector<std::string> phones_;
+  std::vector<bool> erase_;  // delete mode: gdpr-delete
+  std::vector<std::vector<std::string>> details_;
+  std::vector<std::map<std::string, std::string>> extra_properties_;  // anonymize
+};
+
+void Delivery::Fail(size_t i, Status s, std::optional<std::chrono::milliseconds> retry_after) {
+  DeliveryResult& r = results_[i];
+  if (!r.status.ok() && Severity(r.status) >= Severity(s)) return;
+  r.error_class = ClassOf(s);
+  r.status = std::move(s);
+  r.retry_after = retry_after;
+}
+
+std::vector<DeliveryResult> Delivery::Run() {
+  email_.resize(items_.size());
+  details_.resize(items_.size());
+  extra_properties_.resize(items_.size());
+  for (size_t i = 0; i < items_.size(); ++i) {
+    results_[i].outbox_id = items_[i].outbox_id;
+    results_[i].system_id = items_[i].desired.system_id;
+    email_[i] = items_[i].desired.email;
+  }
+  try {
+    Plan();
+    LookUpContacts();
+    SendStatuses();  // before unsubscribe-all: a SUBSCRIBED write lifts it (v4)
+    SendUnsubscribeAll();
+    SendProperties();
+    SendGdprDeletes();
+    FillSystemIds();
+  } catch (const json::exception& e) {
+    // An answer of an unexpected shape: what was not confirmed is retried.
+    for (size_t i = 0; i < items_.size(); ++i) {
+      Fail(i, Unavailable(std::string("HubSpot answered unexpectedly: ") + e.what()));
+    }
+  }
+  for (size_t i = 0; i < items_.size(); ++i) {
+    std::string detail;
+    for (const auto& d : details_[i]) detail += (detail.empty() ? "" : "; ") + d;
+    if (detail.empty()) detail = "nothing to write";
+    results_[i].detail = MaskEmailsInText(detail);
+  }
+  return std::move(results_);
+}
+
+void Delivery::Plan() {
+  const mapping::MappingSpec& spec = *c_.spec_;
+  auto er = spec.erasure.find(c_.settings_.name);
+  const mapping::ErasureMode mode =
+      er == spec.erasure.end() ? mapping::ErasureMode::kDelete : er->second.mode;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    const DesiredState& d = items_[i].desired;
+    if (d.erase) {
+      PlanErasure(i, mode);
+      continue;
+    }
+    hs::Writes w = c_.mapper_.ToState(d.state);
+    // A channel that is unsubscribed from all gets no SUBSCRIBED write: v4
+    // would lift the unsubscribe-all, and the flip would be echoed.
+    std::set<std::string> blocked;
+    for (const auto& u : w.unsubscribe_all) blocked.insert(u.channel);
+    std::erase_if(w.statuses, [&](const hs::StatusWrite& s) {
+      return blocked.contains(s.channel) && s.status_state == hs::SubscriptionState::kSubscribed;
+    });
+    for (const auto& n : w.notes) Note(i, n);
+    if (!d.reconsent_topics.empty()) {
+      Note(i,
+           "re-consent requested: HubSpot has no API double opt-in; granted topics are "
+           "written as SUBSCRIBED");
+    }
+    writes_[i] = std::move(w);
+  }
+}
+
+// restrict: every mapped subscription type UNSUBSCRIBED, unsubscribe-all on
+// the channel block's channels, every block property set. anonymize: the
+// same, and the contact's name and phone properties cleared (the address
+// stays: HubSpot keys statuses by it). delete: gdpr-delete.
+void Delivery::PlanErasure(size_t i, mapping::ErasureMode mode) {
+  if (mode == mapping::ErasureMode::kDelete) {
+    erase_[i] = true;
+    return;
+  }
+  const mapping::MappingSpec& spec = *c_.spec_;
+  hs::Writes w;
+  for (const mapping::TopicSpec& t : spec.topics) {
+    auto b = t.bindings.find(c_.settings_.name);
+    if (b == t.bindings.end()) continue;
+    for (const auto& [channel, id] : b->second.subscriptions) {
+      hs::StatusWrite s;
+      s.subscription_id = id;
+      s.channel = spec.NativeChannel(channel, c_.settings_.name);
+      s.status_state = hs::SubscriptionState::kUnsubscribed;
+      s.legal_basis_explanation = std::string("consentd: erasure requested (") +
+                                  std::string(mapping::ErasureModeName(mode)) + ")";
+      if (!s.channel.empty()) w.statuses.push_back(std::move(s));
+    }
+  }
+  for (const std::string& ch : c_.wide_channels_) w.unsubscribe_all.push_back({ch});
+  for (const mapping::BlockSpec& b : spec.blocks) {
+    auto side = b.sides.find(c_.settings_.name);
+    if (side == b.sides.end() || side->second.property.empty()) continue;
+    w.properties.push_back({side->second.property, side->second.value});
+  }
+  if (mode == mapping::ErasureMode::kAnonymize) {
+    for (const char* p : {"firstname", "lastname", "phone", "mobilephone"}) {
+      extra_properties_[i][p] = "";
+    }
+  }
+  Note(i, std::string("erasure (") + std::string(mapping::ErasureModeName(mode)) +
+              "): every mapped subscription unsubscribed, blocks set" +
+              (mode == mapping::ErasureMode::kAnonymize ? ", name and phone cleared" : ""));
+  writes_[i] = std::move(w);
+}
+
+// Items without an address (only the contact id known) and items with
+// statuses on a phone channel need the contact.
+void Delivery::LookUpContacts() {
+  std::vector<size_t> need;
+  std::vector<std::string> ids, emails;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    const bool phone = std::any_of(writes_[i].statuses.begin(), writes_[i].statuses.end(),
+                                   [](const hs::StatusWrite& s) { return s.channel != "EMAIL"; });
+    if (email_[i].empty() && results_[i].system_id.empty()) {
+      Fail(i, InvalidArgument("neither an e-mail address nor a HubSpot contact id is known"));
+      continue;
+    }
+    if (email_[i].empty() || phone) need.push_back(i);
+  }
+  if (need.empty()) return;
+  for (size_t i : need) {
+    if (email_[i].empty()) {
+      ids.push_back(results_[i].system_id);
+    } else {
+      emails.push_back(email_[i]);
+    }
+  }
+  auto by_id = c_.ReadContacts(ids, false);
+  auto by_email = c_.ReadContacts(emails, true);
+  for (size_t i : need) {
+    const bool use_id = email_[i].empty();
+    const auto& batch = use_id ? by_id : by_email;
+    if (!batch.ok()) {
+      Fail(i, batch.status());
+      continue;
+    }
+    const Contact* found = nullptr;
+    for (const Contact& c : batch->found) {
+      if (use_id ? c.id == results_[i].system_id : Lower(c.email) == Lower(email_[i])) {
+        found = &c;
+      }
+    }
+    if (found == nullptr) {
+      if (use_id) Fail(i, NotFound("HubSpot contact " + results_[i].system_id + " not found"));
+      continue;  // by address: a status write creates the contact
+    }
+    if (email_[i].empty()) email_[i] = found->email;
+    phones_[i] = found->phone;
+    results_[i].system_id = found->id;
+  }
+}
+
+void Delivery::SendStatuses() {
+  std::vector<Input> inputs;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (Failed(i)) continue;
+    int written = 0;
+    for (const hs::StatusWrite& s : writes_[i].statuses) {
+      const std::string sub = Subscriber(i, s.channel);
+      if (sub.empty()) {
+        Note(i, "subscription " + std::to_string(s.subscription_id) + " on " + s.channel +
+                    " not written: the contact has no " +
+                    (s.channel == "EMAIL" ? "e-mail address" : "phone number"));
+        continue;
+      }
+      json in = {{"subscriberIdString", sub},
+                 {"channel", s.channel},
+                 {"statusState", std::string(hs::SubscriptionStateName(s.status_state))},
+                 {"subscriptionId", s.subscription_id}};
+      if (!s.legal_basis.empty()) in["legalBasis"] = s.legal_basis;
+      if (!s.legal_basis_explanation.empty()) {
+        in["legalBasisExplanation"] = s.legal_basis_explanation;
+      }
+      inputs.push_back({std::move(in), Lower(sub), i});
+      ++written;
+    }
+    if (written > 0) {
+      std::string what;
+      for (const hs::StatusWrite& s : writes_[i].statuses) {
+        what += (what.empty() ? "" : ", ") + std::to_string(s.subscription_id) + "=" +
+                std::string(hs::SubscriptionStateName(s.status_state));
+      }
+      Note(i, "statuses " + what);
+    }
+  }
+  SendBatch("/communication-preferences/v4/statuses/batch/write", std::move(inputs), true);
+}
+
+void Delivery::SendUnsubscribeAll() {
+  std::map<std::string, std::vector<Input>> by_channel;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (Failed(i)) continue;
+    for (const hs::UnsubscribeAllWrite& u : writes_[i].unsubscribe_all) {
+      const std::string sub = Subscriber(i, u.channel);
+      if (sub.empty()) {
+        Note(i, "unsubscribe-all on " + u.channel + " not written: no subscriber address");
+        continue;
+      }
+      by_channel[u.channel].push_back({json(sub), Lower(sub), i});
+      Note(i, "unsubscribe-all " + u.channel);
+    }
+  }
+  for (auto& [channel, inputs] : by_channel) {
+    SendBatch("/communication-preferences/v4/statuses/batch/unsubscribe-all?channel=" +
+                  UrlEncode(channel),
+              std::move(inputs), true);
+  }
+}
+
+void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, bool split_allowed) {
+  for (size_t start = 0; start < inputs.size(); start += kApiBatchLimit) {
+    const size_t end = std::min(inputs.size(), start + kApiBatchLimit);
+    std::vector<Input> chunk;
+    std::set<size_t> owners;
+    for (size_t k = start; k < end; ++k) {
+      if (Failed(inputs[k].owner)) continue;
+      chunk.push_back(inputs[k]);
+      owners.insert(inputs[k].owner);
+    }
+    if (chunk.empty()) continue;
+    json list = json::array();
+    for (const Input& in : chunk) list.push_back(in.value);
+    HubSpotConnector::CallResult r = c_.Call("POST", path, json{{"inputs", list}});
+    auto split = [&] {
+      // One bad input fails the whole batch: send each item alone so the
+      // others go through and the bad one gets its own error.
+      for (size_t owner : owners) {
+        std::vector<Input> mine;
+        for (const Input& in : chunk) {
+          if (in.owner == owner) mine.push_back(in);
+        }
+        SendBatch(path, std::move(mine), false);
+      }
+    };
+    if (!r.ok()) {
+      if (!r.error.status.IsRetryable() && split_allowed && owners.size() > 1) {
+        split();
+      } else {
+        for (size_t owner : owners) Fail(owner, r.error.status, r.error.retry_after);
+      }
+      continue;
+    }
+    const json& body = r.reply->body;
+    const json errors = body.is_object() ? body.value("errors", json::array()) : json::array();
+    if (errors.empty()) continue;
+    // Partial failure (207): attribute each error to the inputs it names.
+    std::set<size_t> unattributed = owners;
+    bool all_attributed = true;
+    for (const json& e : errors) {
+      const std::string text = Lower(e.dump());
+      std::set<size_t> hit;
+      for (const Input& in : chunk) {
+        if (!in.subscriber.empty() && text.find(in.subscriber) != std::string::npos) {
+          hit.insert(in.owner);
+        }
+      }
+      if (hit.empty()) {
+        all_attributed = false;
+        continue;
+      }
+      const std::string msg =
+          "HubSpot " + path.substr(0, path.find('?')) + " refused an input: " + VendorMessage(e);
+      for (size_t owner : hit) {
+        Fail(owner, IsGdprBlocklisted(e) ? BlockedByTarget(msg) : InvalidArgument(msg));
+      }
+    }
+    if (!all_attributed) {
+      if (split_allowed && owners.size() > 1) {
+        // Writes are absolute and idempotent: resending the good ones is safe.
+        std::vector<Input> rest;
+        for (const Input& in : chunk) {
+          if (!Failed(in.owner)) rest.push_back(in);
+        }
+        std::set<size_t> rest_owners;
+        for (const Input& in : rest) rest_owners.insert(in.owner);
+        for (size_t owner : rest_owners) {
+          std::vector<Input> mine;
+          for (const Input& in : rest) {
+            if (in.owner == owner) mine.push_back(in);
+          }
+          SendBatch(path, std::move(mine), false);
+        }
+      } else {
+        const std::string msg = "HubSpot " + path.substr(0, path.find('?')) +
+                                " refused an input: " + VendorMessage(errors[0]);
+        for (size_t owner : owners) {
+          if (!Failed(owner)) {
+            Fail(owner, IsGdprBlocklisted(errors[0]) ? BlockedByTarget(msg) : InvalidArgument(msg));
+          }
+        }
+      }
+    }
+  }
+}
+
+void Delivery::SendProperties() {
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (Failed(i)) continue;
+    json props = json::object();
+    for (const hs::PropertyWrite& p : writes_[i].properties) props[p.property] = p.value;
+    for (const auto& [k, v] : extra_properties_[i]) props[k] = v;
+    if (props.empty()) continue;
+    std::string what;
+    for (const hs::PropertyWrite& p : writes_[i].properties) {
+      what += (what.empty() ? "" : ", ") + p.property + "=" + (p.value.empty() ? "\"\"" : p.value);
+    }
+    if (email_[i].empty()) {
+      Fail(i, InvalidArgument("no e-mail address to write contact properties to"));
+      continue;
+    }
+    HubSpotConnector::CallResult r =
+        c_.Call("PATCH", "/crm/v3/objects/contacts/" + UrlEncode(email_[i]) + "?idProperty=email",
+                json{{"properties", props}});
+    if (!r.ok() && r.error.status.code() == StatusCode::kNotFound) {
+      // No contact with that address yet: create it with the properties.
+      json create = props;
+      create["email"] = email_[i];
+      r = c_.Call("POST", "/crm/v3/objects/contacts", json{{"properties", create}});
+      what += " (contact created)";
+    }
+    if (!r.ok()) {
+      Fail(i, r.error.status, r.error.retry_after);
+      continue;
+    }
+    if (r.reply->body.is_object() && r.reply->body.contains("id")) {
+      results_[i].system_id = ContactFromJson(r.reply->body).id;
+    }
+    if (!what.empty()) Note(i, "properties " + what);
+  }
+}
+
+void Delivery::SendGdprDeletes() {
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (!erase_[i] || Failed(i)) continue;
+    json body = email_[i].empty() ? json{{"objectId", results_[i].system_id}}
+                                  : json{{"objectId", email_[i]}, {"idProperty", "email"}};
+    HubSpotConnector::CallResult r = c_.Call("POST", "/crm/v3/objects/contacts/gdpr-delete", body);
+    if (!r.ok() && r.error.status.code() != StatusCode::kNotFound) {
+      Fail(i, r.error.status, r.error.retry_after);
+      continue;
+    }
+    Note(i, r.ok() ? "gdpr-delete: contact permanently deleted, address blocklisted"
+                   : "gdpr-delete: the contact was already gone");
+  }
+}
+
+// Best effort: the engine links the contact id; a failure here does not
+// undo the writes.
+void Delivery::FillSystemIds() {
+  std::vector<std::string> emails;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (!Failed(i) && !erase_[i] && results_[i].system_id.empty() && !email_[i].empty()) {
+      emails.push_back(email_[i]);
+    }
+  }
+  if (emails.empty()) return;
+  auto batch = c_.ReadContacts(emails, true);
+  if (!batch.ok()) return;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (Failed(i) || erase_[i] || !results_[i].system_id.empty()) continue;
+    for (const Contact& c : batch->found) {
+      if (Lower(c.email) == Lower(email_[i])) results_[i].system_id = c.id;
+    }
+  }
+}
+
+std::vector<DeliveryResult> HubSpotConnector::Deliver(const std::vector<OutboundItem>& items) {
+  return Delivery(*this, items).Run();
+}
+
+}  // namespace consentd::connectors::hubspot_internal

@@ -1,0 +1,157 @@
+// Internals of the HubSpot connector, shared by its .cc files only.
+// hubspot_api.cc: HTTP calls and error classes; hubspot_connector.cc:
+// construction, Check, ParseWebhook; hubspot_read.cc: Read, Poll;
+// hubspot_deliver.cc: Deliver.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/common/connector.h"
+#include "connectors/common/http_client.h"
+#include "connectors/hubspot/hubspot_connector.h"
+#include "core/clock.h"
+#include "mapping/hubspot.h"
+#include "mapping/spec.h"
+
+namespace consentd::connectors::hubspot_internal {
+
+using nlohmann::json;
+
+// The API's batch limit (contacts batch read and the v4 batch endpoints).
+inline constexpr int kApiBatchLimit = 100;
+// Contacts list page size and search page size.
+inline constexpr int kListPageSize = 100;
+inline constexpr int kSearchPageSize = 100;
+
+// A failed call: the Status (its code gives the error class) and the
+// target's Retry-After, when there was one.
+struct ApiError {
+  Status status;
+  std::optional<std::chrono::milliseconds> retry_after;
+};
+
+// One answered call: HTTP status and the parsed JSON body (null if none).
+struct ApiReply {
+  int status = 0;
+  json body;
+};
+
+// ISO-8601 UTC ("2026-01-02T03:04:05.678Z", fraction and "Z" optional, or
+// "+00:00") or integer milliseconds. nullopt for anything else.
+std::optional<TimestampMs> ParseHubSpotTime(const json& value);
+
+// Percent-encodes everything but RFC 3986 unreserved characters (a path
+// segment or query value).
+std::string UrlEncode(std::string_view in);
+
+// "Bad request: " + vendor message with every address masked.
+std::string VendorMessage(const json& body);
+// True if the error body says the address was GDPR-deleted (blocklisted).
+bool IsGdprBlocklisted(const json& body);
+
+// A contact as the connector needs it.
+struct Contact {
+  std::string id;
+  std::string email;  // as HubSpot returns it (lower-cased by HubSpot)
+  std::string phone;  // mobilephone, else phone (SMS/WhatsApp subscriber)
+  std::map<std::string, std::string> properties;  // the requested ones, null -> absent
+  TimestampMs last_modified = 0;
+  TimestampMs archived_at = 0;
+};
+Contact ContactFromJson(const json& j);
+
+class HubSpotConnector final : public Connector {
+ public:
+  HubSpotConnector(HubSpotSettings s, std::shared_ptr<const mapping::MappingSpec> spec,
+                   HttpClient& http);
+
+  const std::string& name() const override { return settings_.name; }
+  Result<std::vector<RecordRef>> ParseWebhook(const net::HttpRequest& req,
+                                              std::string_view public_url,
+                                              TimestampMs now) const override;
+  int max_batch() const override;
+  Status Check() override;
+  Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
+  Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;
+  std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) override;
+
+  // --- hubspot_api.cc ---
+  // Sends one request (JSON body when `body` is not null). A non-2xx answer
+  // (207 counts as 2xx) becomes an ApiError with the class HubSpot's status
+  // gives: 401 Unauthenticated, 403 PermissionDenied, 404 NotFound, 409
+  // AlreadyExists, 429 ResourceExhausted (+ Retry-After), 5xx Unavailable,
+  // 400 blocklisted BlockedByTarget, other 4xx InvalidArgument; transport
+  // errors as HttpClient reports them.
+  struct CallResult {
+    std::optional<ApiReply> reply;  // set on success
+    ApiError error;                 // set otherwise
+    bool ok() const { return reply.has_value(); }
+  };
+  CallResult Call(std::string_view method, const std::string& path_and_query,
+                  const json& body) const;
+
+ private:
+  // The bodies of the public calls; the public ones turn a JSON type error
+  // (a vendor answer of an unexpected shape) into a Status.
+  Status CheckImpl();
+  Result<std::vector<InboundRecord>> ReadImpl(const std::vector<RecordRef>& refs);
+
+  // --- hubspot_read.cc ---
+  // Contacts by id (batch read, chunks of 100). Ids HubSpot reports as not
+  // found are in `missing`.
+  struct ContactBatch {
+    std::vector<Contact> found;
+    std::set<std::string> missing;
+  };
+  Result<ContactBatch> ReadContacts(const std::vector<std::string>& ids, bool by_email) const;
+  // The properties every contact read asks for.
+  std::vector<std::string> ContactProperties() const;
+  // Statuses and unsubscribe-all of `contacts`, mapped; one MapResult per
+  // contact id, without event ids / times of events (filled by MapContact).
+  struct Preferences {
+    // contact id -> statuses / wide statuses as read
+    std::map<std::string, std::vector<mapping::hubspot::SubscriptionStatus>> statuses;
+    std::map<std::string, std::vector<mapping::hubspot::UnsubscribeAll>> wide;
+  };
+  Result<Preferences> ReadPreferences(const std::vector<Contact>& contacts) const;
+  // Maps one contact's state; every change gets `event_id`.
+  mapping::MapResult MapContact(const Contact& c, const Preferences& prefs,
+                                const std::string& event_id) const;
+  InboundRecord DeletedRecord(const RecordRef& ref, bool erasure) const;
+  Result<std::vector<InboundRecord>> RecordsForContacts(
+      const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const;
+  Result<PollPage> PollFull(json cursor, TimestampMs now);
+  Result<PollPage> PollIncremental(json cursor, TimestampMs now);
+  Status PollArchived(json& cursor, TimestampMs now, std::vector<InboundRecord>& out);
+
+  // --- hubspot_deliver.cc (see there) ---
+  friend class Delivery;
+
+  // Native channels that carry mapped subscription types.
+  std::set<std::string> status_channels_;
+  // Native channels the channel block (unsubscribe-all) covers; empty if
+  // the mapping has no channel block with a side here.
+  std::set<std::string> wide_channels_;
+  // Contact properties that are blocks (scope all / address).
+  std::set<std::string> block_properties_;
+  // Subscription type ids the mapping names (others are not read).
+  std::set<std::int64_t> mapped_ids_;
+
+  HubSpotSettings settings_;
+  std::shared_ptr<const mapping::MappingSpec> spec_;
+  HttpClient& http_;
+  mapping::hubspot::Mapper mapper_;
+  std::string mapping_hash_;
+  SystemClock clock_;  // Retry-After dates only
+};
+
+}  // namespace consentd::connectors::hubspot_internal

@@ -1,0 +1,520 @@
+// Read (webhook hints -> current state) and Poll (full read, then
+// lastmodifieddate search plus a scan of archived contacts).
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <functional>
+
+#include "connectors/hubspot/hubspot_internal.h"
+#include "core/normalise.h"
+
+namespace consentd::connectors::hubspot_internal {
+
+namespace hs = mapping::hubspot;
+
+namespace {
+
+std::string PollEventId(const Contact& c) {
+  return "poll:" + c.id + ":" + std::to_string(c.last_modified);
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+hs::SubscriptionStatus StatusFromJson(const json& j) {
+  hs::SubscriptionStatus s;
+  if (j.contains("subscriptionId")) {
+    const json& id = j["subscriptionId"];
+    if (id.is_number_integer()) {
+      s.subscription_id = id.get<std::int64_t>();
+    } else if (id.is_string()) {
+      s.subscription_id = std::atoll(id.get<std::string>().c_str());
+    }
+  }
+  auto state = hs::ParseSubscriptionState(j.value("status", "NOT_SPECIFIED"));
+  s.status = state.ok() ? *state : hs::SubscriptionState::kNotSpecified;
+  s.channel = j.value("channel", "EMAIL");
+  s.legal_basis = j.value("legalBasis", "");
+  s.legal_basis_explanation = j.value("legalBasisExplanation", "");
+  s.timestamp = j.contains("timestamp") ? ParseHubSpotTime(j["timestamp"]).value_or(0) : 0;
+  s.source_of_status = j.value("source", "");
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> HubSpotConnector::ContactProperties() const {
+  std::vector<std::string> props = {"email", "lastmodifieddate"};
+  if (std::any_of(status_channels_.begin(), status_channels_.end(),
+                  [](const std::string& c) { return c != "EMAIL"; })) {
+    props.push_back("mobilephone");
+    props.push_back("phone");
+  }
+  props.insert(props.end(), block_properties_.begin(), block_properties_.end());
+  return props;
+}
+
+Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
+    const std::vector<std::string>& ids, bool by_email) const {
+  ContactBatch out;
+  for (size_t start = 0; start < ids.size(); start += kApiBatchLimit) {
+    json inputs = json::array();
+    for (size_t i = start; i < std::min(ids.size(), start + kApiBatchLimit); ++i) {
+      inputs.push_back({{"id", ids[i]}});
+    }
+    json body = {{"inputs", inputs},
+                 {"properties", ContactProperties()},
+                 {"propertiesWithHistory", json::array()}};
+    if (by_email) body["idProperty"] = "email";
+    CallResult r = Call("POST", "/crm/v3/objects/contacts/batch/read", body);
+    if (!r.ok()) return r.error.status;
+    const json& reply = r.reply->body;
+    if (!reply.is_object()) return Unavailable("HubSpot contacts batch read: no JSON body");
+    for (const json& c : reply.value("results", json::array())) {
+      out.found.push_back(ContactFromJson(c));
+    }
+    for (const json& e : reply.value("errors", json::array())) {
+      if (!e.is_object() || !e.contains("context")) continue;
+      for (const json& id : e["context"].value("ids", json::array())) {
+        if (id.is_string()) out.missing.insert(id.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
+    const std::vector<Contact>& contacts) const {
+  Preferences prefs;
+  // subscriber (lower-cased, as HubSpot echoes it) -> contact ids, per channel
+  auto subscribers = [&](const std::string& channel) {
+    std::map<std::string, std::vector<std::string>> out;
+    for (const Contact& c : contacts) {
+      std::string sub = channel == "EMAIL" ? c.email : c.phone;
+      if (sub.empty()) continue;
+      std::transform(sub.begin(), sub.end(), sub.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      out[sub].push_back(c.id);
+    }
+    return out;
+  };
+  auto batched =
+      [&](const std::string& path, const std::string& channel,
+          const std::map<std::string, std::vector<std::string>>& subs,
+          const std::string& list_field,
+          const std::function<void(const std::vector<std::string>&, const json&)>& use) -> Status {
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : subs) keys.push_back(k);
+    for (size_t start = 0; start < keys.size(); start += kApiBatchLimit) {
+      json inputs = json::array();
+      for (size_t i = start; i < std::min(keys.size(), start + kApiBatchLimit); ++i) {
+        inputs.push_back(keys[i]);
+      }
+      CallResult r = Call("POST", path + "?channel=" + UrlEncode(channel), {{"inputs", inputs}});
+      if (!r.ok()) return r.error.status;
+      if (!r.reply->body.is_object()) return Unavailable("HubSpot " + path + ": no JSON body");
+      for (const json& res : r.reply->body.value("results", json::array())) {
+        if (!res.is_object()) continue;
+        std::string sub = res.value("subscriberIdString", "");
+        std::transform(sub.begin(), sub.end(), sub.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        auto it = subs.find(sub);
+        if (it == subs.end()) continue;
+        use(it->second, res.value(list_field, json::array()));
+      }
+    }
+    return Status::Ok();
+  };
+  for (const std::string& channel : status_channels_) {
+    Status s =
+        batched("/communication-preferences/v4/statuses/batch/read", channel, subscribers(channel),
+                "statuses", [&](const std::vector<std::string>& ids, const json& list) {
+                  for (const json& j : list) {
+                    if (!j.is_object()) continue;
+                    hs::SubscriptionStatus st = StatusFromJson(j);
+                    if (!mapped_ids_.contains(st.subscription_id)) continue;
+                    if (st.channel.empty()) st.channel = channel;
+                    for (const auto& id : ids) prefs.statuses[id].push_back(st);
+                  }
+                });
+    if (!s.ok()) return s;
+  }
+  for (const std::string& channel : wide_channels_) {
+    Status s = batched("/communication-preferences/v4/statuses/batch/unsubscribe-all/read", channel,
+                       subscribers(channel), "wideStatuses",
+                       [&](const std::vector<std::string>& ids, const json& list) {
+                         for (const json& j : list) {
+                           if (!j.is_object()) continue;
+                           hs::UnsubscribeAll u;
+                           u.channel = j.value("channel", channel);
+                           u.unsubscribed = j.value("status", "") == "UNSUBSCRIBED";
+                           u.timestamp = j.contains("timestamp")
+                                             ? ParseHubSpotTime(j["timestamp"]).value_or(0)
+                                             : 0;
+                           // Never unsubscribed from all: HubSpot states nothing.
+                           if (!u.unsubscribed && u.timestamp == 0) continue;
+                           for (const auto& id : ids) prefs.wide[id].push_back(u);
+                         }
+                       });
+    if (!s.ok()) return s;
+  }
+  return prefs;
+}
+
+mapping::MapResult HubSpotConnector::MapContact(const Contact& c, const Preferences& prefs,
+                                                const std::string& event_id) const {
+  mapping::MapResult all;
+  auto add = [&all](mapping::MapResult r) {
+    for (auto& ch : r.changes) all.changes.push_back(std::move(ch));
+    for (auto& n : r.notes) all.notes.push_back(std::move(n));
+  };
+  if (auto it = prefs.statuses.find(c.id); it != prefs.statuses.end()) {
+    for (hs::SubscriptionStatus s : it->second) {
+      s.event_id = event_id;
+      add(mapper_.FromStatus(s));
+    }
+  }
+  if (auto it = prefs.wide.find(c.id); it != prefs.wide.end()) {
+    for (hs::UnsubscribeAll u : it->second) {
+      u.event_id = event_id;
+      add(mapper_.FromUnsubscribeAll(u));
+    }
+  }
+  for (const std::string& property : block_properties_) {
+    auto it = c.properties.find(property);
+    // Never set: HubSpot states nothing (a clear dated by an unrelated
+    // edit would wrongly beat a block set elsewhere).
+    if (it == c.properties.end() || it->second.empty()) continue;
+    // HubSpot has no per-property time without history; lastmodifieddate
+    // is the latest the value can date from.
+    add(mapper_.FromProperty({property, it->second, c.email, c.last_modified, event_id}));
+  }
+  return all;
+}
+
+InboundRecord HubSpotConnector::DeletedRecord(const RecordRef& ref, bool erasure) const {
+  InboundRecord rec;
+  rec.event_id = ref.event_id;
+  rec.system_id = ref.system_id;
+  rec.email = ref.email;
+  rec.merged_ids = ref.merged_ids;
+  Change c;
+  c.kind = erasure ? ChangeKind::kErasure : ChangeKind::kTargetDeleted;
+  c.provenance.occurred_at = ref.occurred_at;
+  c.provenance.source_system = settings_.name;
+  c.provenance.source_event_id = ref.event_id;
+  c.mapping_hash = mapping_hash_;
+  rec.mapped.changes.push_back(std::move(c));
+  rec.mapped.notes.push_back(erasure ? "HubSpot erased the contact (GDPR delete)"
+                                     : "the contact no longer exists in HubSpot");
+  return rec;
+}
+
+namespace {
+
+InboundRecord LiveRecord(const Contact& c, std::string event_id) {
+  InboundRecord rec;
+  rec.event_id = std::move(event_id);
+  rec.system_id = c.id;
+  if (auto email = NormaliseEmail(c.email); email.ok()) {
+    rec.email = *email;
+  } else if (!c.email.empty()) {
+    rec.mapped.notes.push_back("the contact's e-mail address is not usable: " +
+                               email.status().message());
+  }
+  return rec;
+}
+
+}  // namespace
+
+Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
+    const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const {
+  Result<Preferences> prefs = ReadPreferences(contacts);
+  if (!prefs.ok()) return prefs.status();
+  std::vector<InboundRecord> out;
+  for (size_t i = 0; i < contacts.size(); ++i) {
+    InboundRecord rec = LiveRecord(contacts[i], event_ids[i]);
+    mapping::MapResult m = MapContact(contacts[i], *prefs, rec.event_id);
+    rec.mapped.changes = std::move(m.changes);
+    rec.mapped.notes.insert(rec.mapped.notes.end(), m.notes.begin(), m.notes.end());
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+Result<std::vector<InboundRecord>> HubSpotConnector::Read(const std::vector<RecordRef>& refs) {
+  try {
+    return ReadImpl(refs);
+  } catch (const json::exception& e) {
+    return Unavailable(std::string("HubSpot read: unexpected answer: ") + e.what());
+  }
+}
+
+Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<RecordRef>& refs) {
+  std::vector<std::string> ids;
+  std::vector<std::string> emails;
+  for (const RecordRef& ref : refs) {
+    if (ref.hint == RecordHint::kPrivacyDeletion) continue;  // gone: nothing to read
+    auto& list = ref.system_id.empty() ? emails : ids;
+    const std::string& key = ref.system_id.empty() ? ref.email : ref.system_id;
+    if (!key.empty() && std::find(list.begin(), list.end(), key) == list.end()) {
+      list.push_back(key);
+    }
+  }
+  ContactBatch by_id, by_email;
+  if (!ids.empty()) {
+    auto r = ReadContacts(ids, false);
+    if (!r.ok()) return r.status();
+    by_id = std::move(*r);
+  }
+  if (!emails.empty()) {
+    auto r = ReadContacts(emails, true);
+    if (!r.ok()) return r.status();
+    by_email = std::move(*r);
+  }
+  std::vector<Contact> all = by_id.found;
+  all.insert(all.end(), by_email.found.begin(), by_email.found.end());
+  Result<Preferences> prefs = ReadPreferences(all);
+  if (!prefs.ok()) return prefs.status();
+
+  // A merged-away id resolves to the surviving contact, which then answers
+  // under its own id. With exactly one such pair in the batch they are
+  // matched; otherwise the unresolved ref is dropped (the merge event names
+  // the survivor anyway).
+  std::set<std::string> requested(ids.begin(), ids.end());
+  std::vector<const Contact*> unexpected;
+  for (const Contact& c : by_id.found) {
+    if (!requested.contains(c.id)) unexpected.push_back(&c);
+  }
+  auto find_id = [&](const std::string& id) -> const Contact* {
+    for (const Contact& c : by_id.found) {
+      if (c.id == id) return &c;
+    }
+    return nullptr;
+  };
+  std::vector<const RecordRef*> unresolved;
+  for (const RecordRef& ref : refs) {
+    if (ref.hint == RecordHint::kPrivacyDeletion) continue;
+    if (!ref.system_id.empty() && !find_id(ref.system_id) &&
+        !by_id.missing.contains(ref.system_id)) {
+      unresolved.push_back(&ref);
+    }
+  }
+  const bool pair = unresolved.size() == 1 && unexpected.size() == 1;
+
+  std::vector<InboundRecord> out;
+  for (const RecordRef& ref : refs) {
+    if (ref.hint == RecordHint::kPrivacyDeletion) {
+      out.push_back(DeletedRecord(ref, true));
+      continue;
+    }
+    const Contact* c = nullptr;
+    bool merged_away = false;
+    if (!ref.system_id.empty()) {
+      c = find_id(ref.system_id);
+      if (!c && pair && unresolved.front() == &ref) {
+        c = unexpected.front();
+        merged_away = true;
+      }
+    } else {
+      for (const Contact& e : by_email.found) {
+        if (EmailMatchKey(e.email) == EmailMatchKey(ref.email)) c = &e;
+      }
+    }
+    if (c == nullptr) {
+      const bool missing =
+          ref.system_id.empty() ? !ref.email.empty() : by_id.missing.contains(ref.system_id);
+      if (missing || ref.hint == RecordHint::kDeleted) out.push_back(DeletedRecord(ref, false));
+      continue;  // neither found nor reported missing: dropped
+    }
+    InboundRecord rec = LiveRecord(*c, ref.event_id);
+    rec.merged_ids = ref.merged_ids;
+    if (merged_away) rec.merged_ids.push_back(ref.system_id);
+    mapping::MapResult m = MapContact(*c, *prefs, ref.event_id);
+    rec.mapped.changes = std::move(m.changes);
+    rec.mapped.notes.insert(rec.mapped.notes.end(), m.notes.begin(), m.notes.end());
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+// --- Poll -------------------------------------------------------------------------
+//
+// Cursor (JSON): {"v":1,"phase":"full","after":ID,"started":MS} during the
+// initial full read; then {"v":1,"phase":"incr","lower":MS,"strict":B,
+// "tie_id":ID,"arch_after":ID,"arch_mark":MS,"arch_cycle":MS}. See
+// docs/connectors-hubspot.md.
+
+Result<PollPage> HubSpotConnector::Poll(std::string_view cursor_text, TimestampMs now) {
+  json cursor = json::object();
+  try {
+    if (!cursor_text.empty()) {
+      cursor = json::parse(cursor_text, nullptr, false);
+      if (!cursor.is_object() || cursor.value("v", 0) != 1) {
+        return InvalidArgument("HubSpot poll cursor is not a consentd HubSpot cursor (v1)");
+      }
+    }
+    if (cursor.value("phase", "full") == "full") return PollFull(std::move(cursor), now);
+    return PollIncremental(std::move(cursor), now);
+  } catch (const json::exception& e) {
+    // The cursor is read with at()/get() before any call; a type error
+    // after that is the vendor's answer.
+    return InvalidArgument(std::string("HubSpot poll cursor or answer is malformed: ") + e.what());
+  }
+}
+
+Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
+  const TimestampMs started = cursor.value("started", now);
+  const std::string after = cursor.value("after", "");
+  std::string path = "/crm/v3/objects/contacts?limit=" + std::to_string(kListPageSize) +
+                     "&archived=false&properties=" + UrlEncode(Join(ContactProperties()));
+  if (!after.empty()) path += "&after=" + UrlEncode(after);
+  CallResult r = Call("GET", path, nullptr);
+  if (!r.ok()) return r.error.status;
+  const json& body = r.reply->body;
+  if (!body.is_object()) return Unavailable("HubSpot contacts list: no JSON body");
+  std::vector<Contact> contacts;
+  std::vector<std::string> event_ids;
+  for (const json& j : body.value("results", json::array())) {
+    contacts.push_back(ContactFromJson(j));
+    event_ids.push_back(PollEventId(contacts.back()));
+  }
+  auto records = RecordsForContacts(contacts, event_ids);
+  if (!records.ok()) return records.status();
+  PollPage page;
+  page.records = std::move(*records);
+  std::string next;
+  if (body.contains("paging") && body["paging"].is_object()) {
+    next = body["paging"].value("next", json::object()).value("after", "");
+  }
+  const TimestampMs from = started - settings_.poll_overlap.count();
+  if (!next.empty()) {
+    page.next_cursor =
+        json{{"v", 1}, {"phase", "full"}, {"after", next}, {"started", started}}.dump();
+    page.more = true;
+  } else {
+    // Everything changed since the full read began is found by the search;
+    // archivals from then on by the archived scan.
+    page.next_cursor =
+        json{{"v", 1},       {"phase", "incr"},  {"lower", from},     {"strict", false},
+             {"tie_id", ""}, {"arch_after", ""}, {"arch_mark", from}, {"arch_cycle", started}}
+            .dump();
+  }
+  return page;
+}
+
+Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now) {
+  // The upper bound is taken before the fetch: what changes while we page
+  // is newer than it and found by a later query.
+  const TimestampMs upper = now;
+  const TimestampMs lower = cursor.at("lower").get<TimestampMs>();
+  const bool strict = cursor.value("strict", false);
+  const std::string tie_id = cursor.value("tie_id", "");
+  auto filter = [](const char* property, const char* op, const std::string& value) {
+    return json{{"propertyName", property}, {"operator", op}, {"value", value}};
+  };
+  json filters, sort;
+  if (!tie_id.empty()) {
+    // More than a page modified in one millisecond: read that millisecond
+    // by contact id (keyset), which no concurrent change can shift.
+    filters = json::array({filter("lastmodifieddate", "EQ", std::to_string(lower)),
+                           filter("hs_object_id", "GT", tie_id)});
+    sort = {{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}};
+  } else {
+    filters = json::array({filter("lastmodifieddate", strict ? "GT" : "GTE", std::to_string(lower)),
+                           filter("lastmodifieddate", "LTE", std::to_string(upper))});
+    sort = {{"propertyName", "lastmodifieddate"}, {"direction", "ASCENDING"}};
+  }
+  // No `after`: the lower bound moves instead, so a query never pages past
+  // HubSpot's 10 000-result cap and offsets never shift under us.
+  json body = {{"filterGroups", json::array({{{"filters", filters}}})},
+               {"sorts", json::array({sort})},
+               {"properties", ContactProperties()},
+               {"limit", kSearchPageSize},
+               {"after", "0"}};
+  CallResult r = Call("POST", "/crm/v3/objects/contacts/search", body);
+  if (!r.ok()) return r.error.status;
+  if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts search: no JSON body");
+  std::vector<Contact> contacts;
+  std::vector<std::string> event_ids;
+  for (const json& j : r.reply->body.value("results", json::array())) {
+    contacts.push_back(ContactFromJson(j));
+    event_ids.push_back(PollEventId(contacts.back()));
+  }
+  auto records = RecordsForContacts(contacts, event_ids);
+  if (!records.ok()) return records.status();
+  PollPage page;
+  page.records = std::move(*records);
+  const bool full = static_cast<int>(contacts.size()) >= kSearchPageSize;
+  page.more = true;
+  if (!tie_id.empty()) {
+    if (full) {
+      cursor["tie_id"] = contacts.back().id;
+    } else {
+      cursor["tie_id"] = "";
+      cursor["strict"] = true;  // that millisecond is done
+    }
+  } else if (full) {
+    // Move the lower bound to the last time seen: the page's last contacts
+    // come again and are deduplicated by event id. A page that is all one
+    // millisecond switches to reading that millisecond by id.
+    const TimestampMs last = contacts.back().last_modified;
+    if (last > lower) {
+      cursor["lower"] = last;
+      cursor["strict"] = false;
+    } else {
+      cursor["tie_id"] = "0";
+    }
+  } else {
+    // Window complete up to `upper`; the overlap covers the search index
+    // lagging behind writes.
+    cursor["lower"] = std::max(lower, upper - settings_.poll_overlap.count());
+    cursor["strict"] = false;
+    page.more = false;
+    if (Status s = PollArchived(cursor, now, page.records); !s.ok()) return s;
+  }
+  page.next_cursor = cursor.dump();
+  return page;
+}
+
+// Archiving does not touch lastmodifieddate, so the search never sees it.
+// One page of the archived list per completed search window; a contact
+// archived since the previous full pass over that list started (minus the
+// overlap) is reported as deleted.
+Status HubSpotConnector::PollArchived(json& cursor, TimestampMs now,
+                                      std::vector<InboundRecord>& out) {
+  std::string after = cursor.value("arch_after", "");
+  if (after.empty()) cursor["arch_cycle"] = now;
+  std::string path = "/crm/v3/objects/contacts?limit=" + std::to_string(kListPageSize) +
+                     "&archived=true&properties=email";
+  if (!after.empty()) path += "&after=" + UrlEncode(after);
+  CallResult r = Call("GET", path, nullptr);
+  if (!r.ok()) return r.error.status;
+  if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts list: no JSON body");
+  const TimestampMs mark = cursor.value("arch_mark", TimestampMs{0});
+  for (const json& j : r.reply->body.value("results", json::array())) {
+    Contact c = ContactFromJson(j);
+    if (c.archived_at < mark) continue;
+    RecordRef ref;
+    ref.event_id = "poll:archived:" + c.id + ":" + std::to_string(c.archived_at);
+    ref.system_id = c.id;
+    if (auto email = NormaliseEmail(c.email); email.ok()) ref.email = *email;
+    ref.occurred_at = c.archived_at;
+    out.push_back(DeletedRecord(ref, false));
+  }
+  std::string next;
+  const json& body = r.reply->body;
+  if (body.contains("paging") && body["paging"].is_object()) {
+    next = body["paging"].value("next", json::object()).value("after", "");
+  }
+  cursor["arch_after"] = next;
+  if (next.empty()) {
+    cursor["arch_mark"] = cursor.value("arch_cycle", now) - settings_.poll_overlap.count();
+  }
+  return Status::Ok();
+}
+
+}  // namespace consentd::connectors::hubspot_internal

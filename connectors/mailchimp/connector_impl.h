@@ -1,0 +1,118 @@
+// Internal to connectors/mailchimp: the connector class, split over
+// mailchimp_{connector,webhook,poll,deliver}.cc, and the helpers they share.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "connectors/common/connector.h"
+#include "connectors/common/http_client.h"
+#include "connectors/mailchimp/mailchimp_connector.h"
+#include "core/clock.h"
+#include "mapping/mailchimp.h"
+#include "mapping/spec.h"
+
+namespace consentd::connectors::mailchimp {
+
+using Query = std::vector<std::pair<std::string, std::string>>;
+
+// Most members one batch-subscribe call takes (the API's limit).
+inline constexpr int kMaxBatch = 500;
+// Most members one list read returns (the API's `count` maximum).
+inline constexpr int kPageSize = 1000;
+
+// Tolerant JSON accessors: a missing key or another type gives the
+// fallback (Mailchimp answers are parsed without exceptions).
+inline std::string StringAt(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+inline bool BoolAt(const nlohmann::json& j, const char* key, bool fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+inline const nlohmann::json& ArrayAt(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::array();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
+
+// One API answer, classified. `status` is OK for 2xx; otherwise the class
+// of the failure (ClassOf): Unavailable/DeadlineExceeded for transport and
+// 5xx, ResourceExhausted for 429, Unauthenticated 401, PermissionDenied
+// 403, NotFound 404, InvalidArgument for another 4xx (message: Mailchimp's
+// title and the fields named, never its detail, which may hold addresses).
+struct ApiAnswer {
+  Status status;
+  int http_status = 0;  // 0: no answer (transport)
+  std::string title;    // problem document's title
+  std::optional<std::chrono::milliseconds> retry_after;
+  nlohmann::json body;  // parsed JSON (null if none or not JSON)
+};
+
+// A member record of the API, as the mapper takes it. InvalidArgument when
+// the JSON is not a member (no address, unknown status, bad last_changed).
+struct ParsedMember {
+  mapping::mailchimp::Member member;
+  std::string id;  // the subscriber hash Mailchimp reports
+};
+Result<ParsedMember> ParseMember(const nlohmann::json& j);
+
+// The `fields` projection of a member read (everything the mapper uses).
+inline constexpr char kMemberFields[] =
+    "id,email_address,status,interests,marketing_permissions,last_changed";
+
+class MailchimpConnector final : public Connector {
+ public:
+  MailchimpConnector(MailchimpSettings s, std::shared_ptr<const mapping::MappingSpec> spec,
+                     HttpClient& http);
+
+  const std::string& name() const override { return settings_.name; }
+  Result<std::vector<RecordRef>> ParseWebhook(const net::HttpRequest& req,
+                                              std::string_view public_url,
+                                              TimestampMs now) const override;
+  int max_batch() const override;
+  Status Check() override;
+  Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
+  Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;
+  std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) override;
+
+ private:
+  // A call to `path` under base_url (path starts with "/3.0/").
+  ApiAnswer Call(std::string_view method, const std::string& path, const Query& query = {},
+                 const nlohmann::json* body = nullptr);
+  std::string ListPath() const { return "/3.0/lists/" + settings_.list_id; }
+  std::string MemberPath(std::string_view hash) const;
+
+  // Read one member; the record for it (a kTargetDeleted change on 404).
+  Result<InboundRecord> ReadOne(const RecordRef& ref);
+  // A member read from the API as an InboundRecord (event id given).
+  InboundRecord FromApiMember(const ParsedMember& pm, std::string event_id,
+                              TimestampMs fallback_time) const;
+
+  // Deliver parts (mailchimp_deliver.cc).
+  struct Pending;
+  void DeliverBatch(std::vector<Pending*>& batch);
+  void DeliverPut(Pending& p);
+  void ResolveCompliance(Pending& p);
+  void Erase(const OutboundItem& item, DeliveryResult& r);
+
+  MailchimpSettings settings_;
+  std::shared_ptr<const mapping::MappingSpec> spec_;
+  HttpClient& http_;
+  mapping::mailchimp::Mapper mapper_;
+  std::string mapping_hash_;
+  std::string auth_header_;
+  SystemClock clock_;  // only for HTTP-date Retry-After values
+};
+
+}  // namespace consentd::connectors::mailchimp

@@ -1,0 +1,338 @@
+// Mailchimp connector: construction, the HTTP call and its classification,
+// member parsing, Check and Read. Webhooks, Poll and Deliver live in their
+// own files.
+#include "connectors/mailchimp/mailchimp_connector.h"
+
+#include <set>
+
+#include "connectors/common/retry_policy.h"
+#include "connectors/mailchimp/connector_impl.h"
+#include "connectors/mailchimp/wire_format.h"
+#include "core/normalise.h"
+#include "core/proof/bytes.h"
+#include "mapping/policy.h"
+
+namespace consentd::connectors {
+
+std::unique_ptr<Connector> MakeMailchimpConnector(MailchimpSettings s,
+                                                  std::shared_ptr<const mapping::MappingSpec> spec,
+                                                  HttpClient& http) {
+  return std::make_unique<mailchimp::MailchimpConnector>(std::move(s), std::move(spec), http);
+}
+
+namespace mailchimp {
+namespace {
+
+using mapping::mailchimp::MemberStatus;
+using nlohmann::json;
+
+std::string TrimBaseUrl(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  // The spec's server URL ends in /3.0; paths here carry it themselves.
+  constexpr std::string_view kVersion = "/3.0";
+  if (url.size() >= kVersion.size() &&
+      url.compare(url.size() - kVersion.size(), kVersion.size(), kVersion) == 0) {
+    url.resize(url.size() - kVersion.size());
+  }
+  return url;
+}
+
+// "Invalid Resource (fields: status_if_new, interests)": Mailchimp's title
+// and the fields it names; its detail is left out (it may hold addresses).
+std::string ProblemSummary(int http_status, const std::string& title, const json& body) {
+  std::string out = "Mailchimp answered " + std::to_string(http_status);
+  if (!title.empty()) out += " " + title;
+  std::string fields;
+  for (const json& e : ArrayAt(body, "errors")) {
+    const std::string f = StringAt(e, "field");
+    if (!f.empty()) fields += (fields.empty() ? "" : ", ") + f;
+  }
+  if (!fields.empty()) out += " (fields: " + fields + ")";
+  return out;
+}
+
+}  // namespace
+
+MailchimpConnector::MailchimpConnector(MailchimpSettings s,
+                                       std::shared_ptr<const mapping::MappingSpec> spec,
+                                       HttpClient& http)
+    : settings_(std::move(s)),
+      spec_(std::move(spec)),
+      http_(http),
+      mapper_(*spec_, settings_.name),
+      mapping_hash_(mapping::MappingHash(*spec_)),
+      auth_header_("Basic " + proof::Base64Encode("anystring:" + settings_.api_key)) {
+  settings_.base_url = TrimBaseUrl(settings_.base_url);
+}
+
+int MailchimpConnector::max_batch() const {
+  return settings_.batch_size > 0 && settings_.batch_size <= kMaxBatch ? settings_.batch_size
+                                                                       : kMaxBatch;
+}
+
+std::string MailchimpConnector::MemberPath(std::string_view hash) const {
+  return ListPath() + "/members/" + std::string(hash);
+}
+
+ApiAnswer MailchimpConnector::Call(std::string_view method, const std::string& path,
+                                   const Query& query, const json* body) {
+  OutboundRequest req;
+  req.method = std::string(method);
+  req.url = settings_.base_url + path;
+  if (!query.empty()) req.url += "?" + FormEncode(query);
+  req.headers = {{"Authorization", auth_header_}, {"Accept", "application/json"}};
+  if (body != nullptr) {
+    req.headers.emplace_back("Content-Type", "application/json");
+    // `replace`: never throws, whatever bytes an address holds.
+    req.body = body->dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  req.timeout = settings_.timeout;
+
+  ApiAnswer a;
+  auto sent = http_.Send(req);
+  const std::string what = std::string(method) + " " + path;
+  if (!sent.ok()) {
+    // Transport failures keep their (retryable) code.
+    a.status = sent.status().WithContext("mailchimp " + what);
+    return a;
+  }
+  const net::HttpResponse& r = *sent;
+  a.http_status = r.status;
+  a.body = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (a.body.is_discarded()) a.body = nullptr;
+  a.title = StringAt(a.body, "title");
+  if (r.status >= 200 && r.status < 300) return a;
+
+  const std::string summary =
+      "mailchimp " + what + ": " + ProblemSummary(r.status, a.title, a.body);
+  if (auto ra = net::FindHeader(r.headers, "Retry-After")) {
+    a.retry_after = ParseRetryAfter(*ra, clock_.NowMs());
+  }
+  if (r.status == 429) {
+    a.status = ResourceExhausted(summary);
+  } else if (r.status >= 500 || r.status == 408) {
+    a.status = Unavailable(summary);
+  } else if (r.status == 401) {
+    a.status = Unauthenticated(summary);
+  } else if (r.status == 403) {
+    a.status = Status(StatusCode::kPermissionDenied, summary);
+  } else if (r.status == 404) {
+    a.status = NotFound(summary);
+  } else {
+    a.status = InvalidArgument(summary);
+  }
+  return a;
+}
+
+Result<ParsedMember> ParseMember(const json& j) {
+  if (!j.is_object()) return InvalidArgument("member is not an object");
+  ParsedMember pm;
+  auto str = [&](const char* key) { return StringAt(j, key); };
+  pm.id = str("id");
+  pm.member.email_address = str("email_address");
+  if (pm.member.email_address.empty()) return InvalidArgument("member has no email_address");
+  auto status = mapping::mailchimp::ParseMemberStatus(str("status"));
+  if (!status.ok()) return status.status();
+  pm.member.status = *status;
+  if (auto it = j.find("interests"); it != j.end() && it->is_object()) {
+    for (auto i = it->begin(); i != it->end(); ++i) {
+      if (i->is_boolean()) pm.member.interests[i.key()] = i->get<bool>();
+    }
+  }
+  if (auto it = j.find("marketing_permissions"); it != j.end() && it->is_array()) {
+    for (const json& p : *it) {
+      if (!p.is_object()) continue;
+      auto id = p.find("marketing_permission_id");
+      auto on = p.find("enabled");
+      if (id == p.end() || !id->is_string() || on == p.end() || !on->is_boolean()) continue;
+      pm.member.marketing_permissions.push_back({id->get<std::string>(), on->get<bool>()});
+    }
+  }
+  const std::string changed = str("last_changed");
+  if (!changed.empty()) {
+    auto t = ParseDateTime(changed);
+    if (!t) return InvalidArgument("member last_changed is not an ISO 8601 date-time");
+    pm.member.last_changed = *t;
+  }
+  if (pm.id.empty()) pm.id = SubscriberHash(pm.member.email_address);
+  return pm;
+}
+
+InboundRecord MailchimpConnector::FromApiMember(const ParsedMember& pm, std::string event_id,
+                                                TimestampMs fallback_time) const {
+  mapping::mailchimp::Member m = pm.member;
+  m.event_id = event_id;
+  if (m.last_changed == 0) m.last_changed = fallback_time;
+  // last_changed has whole seconds: the change happened somewhere in that
+  // second. Its last millisecond is taken, so a confirmation made in the
+  // same second as a millisecond-precise CRM change (the pending write it
+  // answers) is not ordered before it. Rule 3 still settles grant against
+  // withdrawal inside the skew window whatever the order.
+  if (m.last_changed % 1000 == 0) m.last_changed += 999;
+  InboundRecord rec;
+  rec.event_id = std::move(event_id);
+  rec.system_id = pm.id;
+  rec.mapped = mapper_.FromMember(m);
+  if (auto email = NormaliseEmail(m.email_address); email.ok()) {
+    rec.email = *email;
+  } else {
+    rec.mapped.notes.push_back("the member's address is not usable: " + email.status().message());
+  }
+  return rec;
+}
+
+Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
+  std::string hash = ref.system_id;
+  if (hash.empty() && !ref.email.empty()) hash = SubscriberHash(ref.email);
+  if (hash.empty()) {
+    InboundRecord rec;
+    rec.event_id = ref.event_id;
+    rec.mapped.notes.push_back("dropped: the event names neither a subscriber hash nor an address");
+    return rec;
+  }
+  ApiAnswer a = Call("GET", MemberPath(hash), {{"fields", kMemberFields}});
+  if (a.status.code() == StatusCode::kNotFound) {
+    // Gone for good (permanently deleted, or never there): decided like any
+    // change, by occurred_at.
+    InboundRecord rec;
+    rec.event_id = ref.event_id;
+    rec.system_id = hash;
+    rec.email = ref.email;
+    Change c;
+    c.kind = ChangeKind::kTargetDeleted;
+    c.provenance.occurred_at = ref.occurred_at;
+    c.provenance.source_system = settings_.name;
+    c.provenance.source_event_id = ref.event_id;
+    c.mapping_hash = mapping_hash_;
+    rec.mapped.changes.push_back(std::move(c));
+    rec.mapped.notes.push_back("member not found: deleted at " + settings_.name);
+    return rec;
+  }
+  const StatusCode code = a.status.code();
+  if (code == StatusCode::kInvalidArgument) {
+    // Mailchimp refuses to resolve this ref (e.g. a malformed hash): nothing
+    // to read now or later.
+    InboundRecord rec;
+    rec.event_id = ref.event_id;
+    rec.system_id = hash;
+    rec.mapped.notes.push_back("dropped: " + a.status.message());
+    return rec;
+  }
+  if (!a.status.ok()) return a.status;
+  auto pm = ParseMember(a.body);
+  if (!pm.ok()) {
+    InboundRecord rec;
+    rec.event_id = ref.event_id;
+    rec.system_id = hash;
+    rec.mapped.notes.push_back("dropped: the member record is malformed: " + pm.status().message());
+    return rec;
+  }
+  InboundRecord rec = FromApiMember(*pm, ref.event_id, ref.occurred_at);
+  if (ref.hint == RecordHint::kEmailChanged && !ref.old_email.empty()) {
+    // The old subscriber hash is now this member: the engine moves the
+    // identity (old hash -> new) as for a merge.
+    const std::string old_hash = SubscriberHash(ref.old_email);
+    if (old_hash != rec.system_id) {
+      rec.merged_ids.push_back(old_hash);
+      rec.mapped.notes.push_back("email changed: subscriber " + old_hash + " is now " +
+                                 rec.system_id);
+    }
+  }
+  return rec;
+}
+
+Result<std::vector<InboundRecord>> MailchimpConnector::Read(const std::vector<RecordRef>& refs) {
+  std::vector<InboundRecord> out;
+  out.reserve(refs.size());
+  for (const RecordRef& ref : refs) {
+    auto rec = ReadOne(ref);
+    // A failure here (transport, 429, 5xx, credentials) means nothing was
+    // read: the daemon retries the whole set.
+    if (!rec.ok()) return rec.status();
+    out.push_back(std::move(rec).value());
+  }
+  return out;
+}
+
+Status MailchimpConnector::Check() {
+  ApiAnswer ping = Call("GET", "/3.0/ping");
+  if (!ping.status.ok()) return ping.status;
+
+  ApiAnswer list = Call("GET", ListPath(), {{"fields", "id,double_optin,marketing_permissions"}});
+  if (list.status.code() == StatusCode::kNotFound) {
+    return FailedPrecondition("mailchimp: audience (list) " + settings_.list_id + " not found");
+  }
+  if (!list.status.ok()) return list.status;
+
+  const mapping::SystemSpec* system = spec_->FindSystem(settings_.name);
+  if (system == nullptr) {
+    return FailedPrecondition("mailchimp: the mapping has no system '" + settings_.name + "'");
+  }
+  if (system->confirms_double_opt_in && !BoolAt(list.body, "double_optin", true)) {
+    return FailedPrecondition("mailchimp: the mapping says `confirms_double_opt_in` but audience " +
+                              settings_.list_id + " does not run double opt-in");
+  }
+
+  // The ids the mapping binds in this audience.
+  std::set<std::string> interests, permissions;
+  for (const mapping::TopicSpec& t : spec_->topics) {
+    auto b = t.bindings.find(settings_.name);
+    if (b == t.bindings.end()) continue;
+    if (b->second.mailchimp_kind == mapping::MailchimpTopicKind::kInterest) {
+      interests.insert(b->second.mailchimp_id);
+    } else if (b->second.mailchimp_kind == mapping::MailchimpTopicKind::kMarketingPermission) {
+      permissions.insert(b->second.mailchimp_id);
+    }
+  }
+
+  if (!interests.empty()) {
+    std::set<std::string> known;
+    ApiAnswer cats = Call("GET", ListPath() + "/interest-categories",
+                          {{"count", std::to_string(kPageSize)}, {"fields", "categories.id"}});
+    if (!cats.status.ok()) return cats.status;
+    for (const json& c : ArrayAt(cats.body, "categories")) {
+      const std::string cat = StringAt(c, "id");
+      if (cat.empty()) continue;
+      ApiAnswer is = Call("GET", ListPath() + "/interest-categories/" + cat + "/interests",
+                          {{"count", std::to_string(kPageSize)}, {"fields", "interests.id"}});
+      if (!is.status.ok()) return is.status;
+      for (const json& i : ArrayAt(is.body, "interests")) known.insert(StringAt(i, "id"));
+    }
+    for (const std::string& id : interests) {
+      if (known.count(id) == 0) {
+        return FailedPrecondition("mailchimp: interest " + id +
+                                  " of the mapping is not in audience " + settings_.list_id);
+      }
+    }
+  }
+
+  if (!permissions.empty()) {
+    if (!BoolAt(list.body, "marketing_permissions", true)) {
+      return FailedPrecondition("mailchimp: the mapping uses marketing permissions but audience " +
+                                settings_.list_id + " has none (GDPR fields are off)");
+    }
+    // Mailchimp lists the permission ids only on members.
+    ApiAnswer one = Call("GET", ListPath() + "/members",
+                         {{"count", "1"}, {"fields", "members.marketing_permissions"}});
+    if (!one.status.ok()) return one.status;
+    const json& members = ArrayAt(one.body, "members");
+    if (!members.empty()) {
+      std::set<std::string> known;
+      for (const json& p : ArrayAt(members[0], "marketing_permissions")) {
+        known.insert(StringAt(p, "marketing_permission_id"));
+      }
+      for (const std::string& id : permissions) {
+        if (known.count(id) == 0) {
+          return FailedPrecondition("mailchimp: marketing permission " + id +
+                                    " of the mapping is not in audience " + settings_.list_id);
+        }
+      }
+    }
+    // An empty audience shows no permission ids: nothing to compare yet; a
+    // wrong id then fails the first write (400 Invalid Resource).
+  }
+  return Status::Ok();
+}
+
+}  // namespace mailchimp
+}  // namespace consentd::connectors

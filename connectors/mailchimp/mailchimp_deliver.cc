@@ -1,0 +1,286 @@
+// Deliver: absolute member state through batch subscribe (POST
+// /lists/{id}, members[] <= 500, update_existing) or, for members whose
+// write carries marketing permissions (the batch schema has none), PUT
+// /members/{hash}; Mailchimp's compliance rules (re-consent through its
+// double opt-in; cleaned and forgotten addresses) and erasure.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "connectors/mailchimp/connector_impl.h"
+#include "connectors/mailchimp/wire_format.h"
+
+namespace consentd::connectors::mailchimp {
+namespace {
+
+using mapping::mailchimp::MemberStatus;
+using mapping::mailchimp::MemberWrite;
+using nlohmann::json;
+
+constexpr char kCompliance[] = "Member In Compliance State";
+constexpr char kForgotten[] = "Forgotten Email Not Subscribed";
+
+void Fail(DeliveryResult& r, Status s, std::optional<std::chrono::milliseconds> retry_after = {}) {
+  r.error_class = ClassOf(s);
+  r.detail = s.message();
+  r.status = std::move(s);
+  r.retry_after = retry_after;
+}
+
+Status ForgottenStatus() {
+  return BlockedByTarget(
+      "mailchimp: the address was permanently deleted (Forgotten Email Not Subscribed); only the "
+      "person can re-subscribe through a sign-up form");
+}
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return LowerAscii(haystack).find(needle) != std::string::npos;
+}
+
+std::string Joined(const std::vector<std::string>& notes) {
+  std::string out;
+  for (const std::string& n : notes) out += (out.empty() ? "" : "; ") + n;
+  return out;
+}
+
+}  // namespace
+
+struct MailchimpConnector::Pending {
+  const OutboundItem* item = nullptr;
+  DeliveryResult* result = nullptr;
+  std::string hash;
+  SubjectState state;       // desired, with re-consent topics held pending
+  MemberWrite write;        // what is sent
+  bool reconsent = false;   // the engine asked for a re-consent write
+  bool compliance = false;  // Mailchimp answered Member In Compliance State
+  bool resolved = false;    // already re-written once after that answer
+};
+
+std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<OutboundItem>& items) {
+  std::vector<DeliveryResult> results(items.size());
+  std::vector<Pending> pending;
+  pending.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const OutboundItem& item = items[i];
+    DeliveryResult& r = results[i];
+    r.outbox_id = item.outbox_id;
+    const DesiredState& d = item.desired;
+    if (d.erase) {
+      Erase(item, r);
+      continue;
+    }
+    if (d.email.empty()) {
+      // PUT and batch subscribe both need the address (the hash must match it).
+      Fail(r, InvalidArgument("mailchimp: the subject has no e-mail address to write"));
+      continue;
+    }
+    Pending p;
+    p.item = &item;
+    p.result = &r;
+    p.hash = SubscriberHash(d.email);
+    r.system_id = p.hash;
+    p.state = d.state;
+    for (auto& [key, rec] : p.state.consents) {
+      if (rec.status == ConsentStatus::kGranted && d.reconsent_topics.count(key.topic) != 0) {
+        rec.status = ConsentStatus::kPending;  // re-consent through Mailchimp's double opt-in
+        p.reconsent = true;
+      }
+    }
+    p.write = mapper_.ToMember(p.state, std::nullopt);
+    if (p.write.empty() || !p.write.status) {
+      r.status = Status::Ok();
+      r.detail = "nothing to write: " + Joined(p.write.notes);
+      continue;
+    }
+    pending.push_back(std::move(p));
+  }
+
+  // Batch what the batch schema can carry; one PUT for the rest (and for a
+  // second row with the same address, which one batch cannot tell apart).
+  std::vector<Pending*> batch, puts;
+  std::set<std::string> in_batch;
+  for (Pending& p : pending) {
+    if (p.write.marketing_permissions.empty() && in_batch.insert(p.hash).second) {
+      batch.push_back(&p);
+    } else {
+      puts.push_back(&p);
+    }
+  }
+  const size_t chunk = static_cast<size_t>(max_batch());
+  for (size_t start = 0; start < batch.size(); start += chunk) {
+    std::vector<Pending*> part(
+        batch.begin() + static_cast<std::ptrdiff_t>(start),
+        batch.begin() + static_cast<std::ptrdiff_t>(std::min(batch.size(), start + chunk)));
+    DeliverBatch(part);
+  }
+  for (Pending* p : puts) DeliverPut(*p);
+  for (Pending& p : pending) {
+    if (p.compliance) ResolveCompliance(p);
+  }
+  return results;
+}
+
+void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
+  json members = json::array();
+  for (const Pending* p : batch) {
+    json m = {{"email_address", p->item->desired.email},
+              {"status", std::string(MemberStatusName(*p->write.status))}};
+    if (!p->write.interests.empty()) m["interests"] = p->write.interests;
+    members.push_back(std::move(m));
+  }
+  const json body = {{"members", std::move(members)}, {"update_existing", true}};
+  ApiAnswer a = Call("POST", ListPath(), {}, &body);
+  if (!a.status.ok()) {
+    for (Pending* p : batch) Fail(*p->result, a.status, a.retry_after);
+    return;
+  }
+  std::map<std::string, Pending*> by_hash;
+  for (Pending* p : batch) by_hash[p->hash] = p;
+  auto find = [&](const json& entry) -> Pending* {
+    const std::string email = StringAt(entry, "email_address");
+    auto it = by_hash.find(SubscriberHash(email));
+    return email.empty() || it == by_hash.end() ? nullptr : it->second;
+  };
+  std::set<Pending*> answered;
+  for (const char* list : {"new_members", "updated_members"}) {
+    for (const json& m : ArrayAt(a.body, list)) {
+      if (Pending* p = find(m)) {
+        answered.insert(p);
+        p->result->status = Status::Ok();
+        p->result->reconsent = p->reconsent && p->write.status == MemberStatus::kPending;
+        p->result->detail = "wrote status " + std::string(MemberStatusName(*p->write.status)) +
+                            (p->result->reconsent ? " (re-consent)" : "");
+      }
+    }
+  }
+  for (const json& e : ArrayAt(a.body, "errors")) {
+    Pending* p = find(e);
+    if (p == nullptr) continue;
+    answered.insert(p);
+    const std::string message = StringAt(e, "error");
+    if (Contains(message, "compliance state")) {
+      p->compliance = true;
+    } else if (Contains(message, "permanently deleted") || Contains(message, "forgotten")) {
+      Fail(*p->result, ForgottenStatus());
+    } else {
+      // Mailchimp's message names the address: only its code and field go on.
+      std::string why = StringAt(e, "error_code");
+      if (const std::string field = StringAt(e, "field"); !field.empty()) {
+        why += (why.empty() ? "field " : ", field ") + field;
+      }
+      Fail(*p->result, InvalidArgument("mailchimp: batch subscribe refused the member" +
+                                       (why.empty() ? std::string() : " (" + why + ")")));
+    }
+  }
+  for (Pending* p : batch) {
+    if (answered.count(p) == 0) {
+      // Absolute state: writing it again is safe.
+      Fail(*p->result, Unavailable("mailchimp: the batch answer does not mention the member"));
+    }
+  }
+}
+
+void MailchimpConnector::DeliverPut(Pending& p) {
+  const MemberWrite& w = p.write;
+  json body = {{"email_address", p.item->desired.email},
+               {"status_if_new", std::string(MemberStatusName(*w.status))},
+               {"status", std::string(MemberStatusName(*w.status))}};
+  if (!w.interests.empty()) body["interests"] = w.interests;
+  if (!w.marketing_permissions.empty()) {
+    json perms = json::array();
+    for (const auto& perm : w.marketing_permissions) {
+      perms.push_back({{"marketing_permission_id", perm.id}, {"enabled", perm.enabled}});
+    }
+    body["marketing_permissions"] = std::move(perms);
+  }
+  ApiAnswer a = Call("PUT", MemberPath(p.hash), {}, &body);
+  DeliveryResult& r = *p.result;
+  if (a.status.ok()) {
+    r.status = Status::Ok();
+    r.reconsent = (w.reconsent || p.reconsent) && w.status == MemberStatus::kPending;
+    r.detail = "wrote status " + std::string(MemberStatusName(*w.status)) +
+               (r.reconsent ? " (re-consent)" : "");
+    return;
+  }
+  if (a.title == kCompliance) {
+    if (!p.resolved) {
+      p.compliance = true;
+      return;
+    }
+    Fail(r, BlockedByTarget("mailchimp: the member is in a compliance state and refuses even a "
+                            "re-confirmation (pending)"));
+    return;
+  }
+  if (a.title == kForgotten) {
+    Fail(r, ForgottenStatus());
+    return;
+  }
+  Fail(r, a.status, a.retry_after);
+}
+
+void MailchimpConnector::ResolveCompliance(Pending& p) {
+  p.compliance = false;
+  p.resolved = true;
+  // Which compliance state: unsubscribed re-consents through pending,
+  // cleaned refuses (DESIGN.md rule 7; Mapper::ToMember decides).
+  ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", "status"}});
+  if (a.status.code() == StatusCode::kNotFound) {
+    Fail(*p.result, Unavailable("mailchimp: the member vanished while being written"));
+    return;
+  }
+  if (!a.status.ok()) {
+    Fail(*p.result, a.status, a.retry_after);
+    return;
+  }
+  auto current = mapping::mailchimp::ParseMemberStatus(StringAt(a.body, "status"));
+  if (!current.ok()) {
+    Fail(*p.result, Internal("mailchimp: " + current.status().message()));
+    return;
+  }
+  // An archived member keeps the compliance state it was archived in; it can
+  // only have been unsubscribed or cleaned, and a cleaned one refuses the
+  // pending write below too.
+  MemberStatus status = *current;
+  if (status == MemberStatus::kArchived) status = MemberStatus::kUnsubscribed;
+  MemberWrite w = mapper_.ToMember(p.state, status);
+  if (w.blocked_by_target) {
+    Fail(*p.result, BlockedByTarget("mailchimp: the address is cleaned (it bounced) and cannot "
+                                    "be subscribed again"));
+    return;
+  }
+  if (!w.status || *w.status == MemberStatus::kSubscribed) {
+    Fail(*p.result, BlockedByTarget("mailchimp: the member is in a compliance state (" +
+                                    std::string(MemberStatusName(*current)) +
+                                    ") and cannot be subscribed through the API"));
+    return;
+  }
+  p.write = std::move(w);
+  DeliverPut(p);
+}
+
+void MailchimpConnector::Erase(const OutboundItem& item, DeliveryResult& r) {
+  const DesiredState& d = item.desired;
+  const std::string hash =
+      !d.system_id.empty() ? d.system_id : (d.email.empty() ? "" : SubscriberHash(d.email));
+  if (hash.empty()) {
+    Fail(r, InvalidArgument("mailchimp: erasure without subscriber hash or address"));
+    return;
+  }
+  r.system_id = hash;
+  mapping::ErasureMode mode = mapping::ErasureMode::kDelete;  // the loader's default
+  if (auto it = spec_->erasure.find(settings_.name); it != spec_->erasure.end()) {
+    mode = it->second.mode;
+  }
+  const bool permanent = mode == mapping::ErasureMode::kDelete;
+  ApiAnswer a = permanent ? Call("POST", MemberPath(hash) + "/actions/delete-permanent")
+                          : Call("DELETE", MemberPath(hash));
+  if (a.status.ok() || a.status.code() == StatusCode::kNotFound) {
+    r.status = Status::Ok();
+    r.detail = std::string(permanent ? "deleted permanently" : "archived (restrict)") +
+               (a.status.ok() ? "" : "; the member was already gone");
+    return;
+  }
+  Fail(r, a.status, a.retry_after);
+}
+
+}  // namespace consentd::connectors::mailchimp

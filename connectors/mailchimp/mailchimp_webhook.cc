@@ -1,0 +1,116 @@
+// Mailchimp webhooks: authenticated by the secret in the URL (Mailchimp
+// does not sign), form-encoded, and only a hint: the record is re-read
+// through the API before anything is decided (connector.h).
+#include "connectors/common/webhook_signatures.h"
+#include "connectors/mailchimp/connector_impl.h"
+#include "connectors/mailchimp/wire_format.h"
+#include "core/keyed_hash.h"
+#include "core/normalise.h"
+
+namespace consentd::connectors::mailchimp {
+namespace {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+const std::string* FieldOf(const Fields& fields, std::string_view name) {
+  for (const auto& [k, v] : fields) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+// The secret query parameter of the request, or of the public URL when the
+// request's target was rewritten by a proxy.
+std::optional<std::string> SecretOf(const net::HttpRequest& req, std::string_view public_url) {
+  const Fields own = net::ParseQuery(req.query);
+  if (const std::string* s = FieldOf(own, "secret")) return *s;
+  const size_t q = public_url.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  const Fields outer = net::ParseQuery(public_url.substr(q + 1));
+  if (const std::string* s = FieldOf(outer, "secret")) return *s;
+  return std::nullopt;
+}
+
+// A required address field: its raw value (hashed as Mailchimp does) and
+// its normalised form.
+Status AddressField(const Fields& fields, const char* name, std::string& raw,
+                    std::string& normalised) {
+  const std::string* v = FieldOf(fields, name);
+  if (v == nullptr || v->empty()) {
+    return InvalidArgument(std::string("mailchimp webhook: field ") + name + " is missing");
+  }
+  auto email = NormaliseEmail(*v);
+  if (!email.ok()) {
+    return InvalidArgument(std::string("mailchimp webhook: field ") + name +
+                           " is not a usable address: " + email.status().message());
+  }
+  // Mailchimp hashes the address as it holds it (trimmed, case-folded).
+  const size_t b = v->find_first_not_of(" \t");
+  raw = v->substr(b, v->find_last_not_of(" \t") - b + 1);
+  normalised = *email;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<RecordRef>> MailchimpConnector::ParseWebhook(const net::HttpRequest& req,
+                                                                std::string_view public_url,
+                                                                TimestampMs now) const {
+  // Authenticate before looking at the body.
+  const std::optional<std::string> secret = SecretOf(req, public_url);
+  if (settings_.webhook_secret.empty()) {
+    return Unauthenticated("mailchimp webhook: no webhook secret is configured");
+  }
+  if (!secret) return Unauthenticated("mailchimp webhook: the secret query parameter is missing");
+  if (!ConstantTimeEquals(*secret, settings_.webhook_secret)) {
+    return Unauthenticated("mailchimp webhook: wrong secret");
+  }
+
+  if (auto ct = req.Header("Content-Type");
+      ct && LowerAscii(*ct).rfind("application/x-www-form-urlencoded", 0) != 0) {
+    return InvalidArgument(
+        "mailchimp webhook: Content-Type must be application/x-www-form-urlencoded");
+  }
+  const Fields fields = net::ParseQuery(req.body);
+  const std::string* type = FieldOf(fields, "type");
+  if (type == nullptr || type->empty()) {
+    return InvalidArgument("mailchimp webhook: field type is missing");
+  }
+  // Another audience's webhook sent to this URL says nothing about ours.
+  if (const std::string* list = FieldOf(fields, "data[list_id]");
+      list != nullptr && !list->empty() && *list != settings_.list_id) {
+    return std::vector<RecordRef>{};
+  }
+
+  RecordRef ref;
+  // Mailchimp sends no event id: the body (type, fired_at, data) is the
+  // event, so a re-delivery of the same body is the same event.
+  ref.event_id = "mc:" + Sha256Hex(req.body);
+  ref.occurred_at = now;
+  if (const std::string* fired = FieldOf(fields, "fired_at"); fired != nullptr) {
+    auto t = ParseDateTime(*fired);
+    if (!t) return InvalidArgument("mailchimp webhook: field fired_at is not a date-time");
+    ref.occurred_at = *t;
+  }
+
+  std::string raw;
+  if (*type == "subscribe" || *type == "unsubscribe" || *type == "profile" || *type == "cleaned") {
+    CONSENTD_RETURN_IF_ERROR(AddressField(fields, "data[email]", raw, ref.email));
+    const std::string* action = FieldOf(fields, "data[action]");
+    ref.hint = *type == "unsubscribe" && action != nullptr && *action == "delete"
+                   ? RecordHint::kDeleted
+                   : RecordHint::kChanged;
+  } else if (*type == "upemail") {
+    CONSENTD_RETURN_IF_ERROR(AddressField(fields, "data[new_email]", raw, ref.email));
+    std::string old_raw;
+    CONSENTD_RETURN_IF_ERROR(AddressField(fields, "data[old_email]", old_raw, ref.old_email));
+    ref.hint = RecordHint::kEmailChanged;
+  } else {
+    // campaign and any future type: not about a member's consent.
+    return std::vector<RecordRef>{};
+  }
+  ref.system_id = SubscriberHash(raw);
+  return std::vector<RecordRef>{std::move(ref)};
+}
+
+}  // namespace consentd::connectors::mailchimp

@@ -1,0 +1,70 @@
+#include "daemon/connector_factory.h"
+
+#include <utility>
+
+#include "connectors/hubspot/hubspot_connector.h"
+#include "connectors/mailchimp/mailchimp_connector.h"
+
+namespace consentd::daemon {
+namespace {
+
+// An optional secret: empty when the key was not configured.
+Result<std::string> OptionalSecret(const std::string& path) {
+  if (path.empty()) return std::string();
+  return config::LoadSecret(path);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<connectors::Connector>> MakeConnector(
+    const config::ConnectorConfig& config, std::shared_ptr<const mapping::MappingSpec> mapping,
+    connectors::HttpClient& http) {
+  switch (config.kind) {
+    case mapping::ConnectorKind::kHubSpot: {
+      connectors::HubSpotSettings s;
+      s.name = config.name;
+      s.base_url = config.base_url;
+      {
+        Result<std::string> v = OptionalSecret(config.token_file);
+        if (!v.ok()) return v.status();
+        s.token = std::move(v).value();
+      }
+      {
+        Result<std::string> v = OptionalSecret(config.client_secret_file);
+        if (!v.ok()) return v.status();
+        s.client_secret = std::move(v).value();
+      }
+      s.timeout = config.request_timeout;
+      s.batch_size = config.batch_size;
+      s.poll_overlap = config.poll_overlap;
+      return connectors::MakeHubSpotConnector(std::move(s), std::move(mapping), http);
+    }
+    case mapping::ConnectorKind::kMailchimp: {
+      connectors::MailchimpSettings s;
+      s.name = config.name;
+      s.base_url = config.base_url;
+      {
+        Result<std::string> v = OptionalSecret(config.api_key_file);
+        if (!v.ok()) return v.status();
+        s.api_key = std::move(v).value();
+      }
+      {
+        Result<std::string> v = OptionalSecret(config.webhook_secret_file);
+        if (!v.ok()) return v.status();
+        s.webhook_secret = std::move(v).value();
+      }
+      s.list_id = config.list_id;
+      s.timeout = config.request_timeout;
+      s.batch_size = config.batch_size;
+      s.poll_overlap = config.poll_overlap;
+      return connectors::MakeMailchimpConnector(std::move(s), std::move(mapping), http);
+    }
+    case mapping::ConnectorKind::kGeneric:
+      break;
+  }
+  return FailedPrecondition("connector " + config.name + ": kind " +
+                            std::string(mapping::ConnectorKindName(config.kind)) +
+                            " is not supported yet");
+}
+
+}  // namespace consentd::daemon

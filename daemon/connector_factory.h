@@ -1,0 +1,21 @@
+// Builds the connector for one `connectors.<name>` entry: reads its secrets
+// (config::LoadSecret; errors name the file, never the content) and picks
+// the implementation by kind.
+//
+// Thread-safety: a free function; the connector borrows `http`, which must
+// outlive it.
+#pragma once
+
+#include <memory>
+
+#include "config/config.h"
+#include "connectors/common/connector.h"
+#include "connectors/common/http_client.h"
+
+namespace consentd::daemon {
+
+Result<std::unique_ptr<connectors::Connector>> MakeConnector(
+    const config::ConnectorConfig& config, std::shared_ptr<const mapping::MappingSpec> mapping,
+    connectors::HttpClient& http);
+
+}  // namespace consentd::daemon

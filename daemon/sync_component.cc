@@ -1,0 +1,792 @@
+#include "daemon/sync_component.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <mutex>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "connectors/common/budgeted_http_client.h"
+#include "connectors/common/desired_state.h"
+#include "connectors/common/http_client.h"
+#include "connectors/common/rate_limiter.h"
+#include "connectors/common/retry_policy.h"
+#include "core/clock.h"
+#include "daemon/connector_factory.h"
+#include "mapping/policy.h"
+#include "sync/sync_engine.h"
+
+namespace consentd::daemon {
+namespace asio = boost::asio;
+using connectors::Connector;
+
+namespace {
+
+constexpr std::string_view kWebhookPrefix = "/webhooks/";
+constexpr int kHintBatch = 100;
+// A claimed outbox row is re-claimable after this long without an outcome
+// (a crash, or a call stuck past its deadline).
+constexpr std::chrono::milliseconds kLeaseSlack{30000};
+// When nothing is due, the dispatcher looks again this often for retries
+// that became due (a change wakes it at once).
+constexpr std::chrono::milliseconds kDispatchIdle{1000};
+
+TimestampMs NowMs() { return SystemClock().NowMs(); }
+
+std::string PollerName(std::string_view connector) { return "poll:" + std::string(connector); }
+
+// Worker threads: enough for every connector's in-flight cap, bounded.
+std::size_t PoolSize(const config::Config& config) {
+  std::size_t n = 2;
+  for (const auto& [name, c] : config.connectors) {
+    n += static_cast<std::size_t>(c.rate_limit.max_in_flight > 0 ? c.rate_limit.max_in_flight : 4);
+  }
+  return std::min<std::size_t>(n, 32);
+}
+
+connectors::RateLimit ToRateLimit(const config::ConnectorRateLimit& r) {
+  return {r.requests, r.interval, r.max_in_flight};
+}
+
+std::string FormatNote(const sync::DecisionNote& n) {
+  std::string line = n.source + ": " + n.subject + " " + n.what + ": " +
+                     std::string(OutcomeName(n.outcome)) +
+                     (n.reason.empty() ? "" : " (" + n.reason + ")");
+  for (const auto& target : n.blocked_targets) {
+    line += "; " + target + " refuses it: blocked_by_target, not sent";
+  }
+  return line;
+}
+
+}  // namespace
+
+// Runtime state of one connector. Scheduling fields are touched on the io
+// thread only; the connector itself on pool threads (shared_ptr copies keep
+// it alive across a reload that replaces it).
+struct Link {
+  Link(asio::io_context& io, const config::ConnectorConfig& c)
+      : config(c),
+        limiter(ToRateLimit(c.rate_limit)),
+        poll_timer(io),
+        dispatch_timer(io),
+        hint_timer(io) {}
+
+  config::ConnectorConfig config;
+  connectors::RateLimiter limiter;
+  connectors::BudgetStats budget;
+  std::unique_ptr<connectors::BudgetedHttpClient> http;
+  std::shared_ptr<Connector> connector;
+
+  mutable std::mutex check_mu;
+  Status check = Unavailable("not checked yet");
+
+  // Hints.
+  bool hints_running = false;
+  bool hints_dirty = false;
+  int hint_failures = 0;
+  asio::steady_timer poll_timer;
+  bool poll_running = false;
+  int poll_failures = 0;
+  // Dispatcher.
+  asio::steady_timer dispatch_timer;
+  asio::steady_timer hint_timer;
+  int deliveries_in_flight = 0;
+  bool claim_pending = false;
+  bool dispatch_dirty = false;
+  int max_parallel_batches = 2;
+};
+
+class SyncComponent::Impl {
+ public:
+  Impl(asio::io_context& io, const StoreComponent& store, ProofLogComponent& proof_log,
+       Router& router, metrics::Registry& registry)
+      : io_(io), store_(store), proof_log_(proof_log), registry_(registry) {
+    webhooks_ = &registry.AddCounter("consentd_webhooks_received_total",
+                                     "Webhook requests by connector and result.",
+                                     {"connector", "result"});
+    decisions_ = &registry.AddCounter("consentd_decisions_total",
+                                      "Reconciler decisions by source and outcome.",
+                                      {"source", "outcome"});
+    deliveries_ = &registry.AddCounter("consentd_deliveries_total",
+                                       "Outbox deliveries by target and result.",
+                                       {"target", "result"});
+    propagation_ = &registry.AddHistogram(
+        "consentd_propagation_seconds",
+        "Time from a decision (outbox row created) to the target confirming the write.",
+        {"target"});
+    polls_ = &registry.AddCounter("consentd_polls_total", "Poll pages by connector and result.",
+                                  {"connector", "result"});
+    router.AddPrefix("POST", std::string(kWebhookPrefix), "/webhooks/{connector}",
+                     [this](net::HttpRequest req, net::Responder respond) {
+                       HandleWebhook(std::move(req), std::move(respond));
+                     });
+    // Mailchimp checks that a webhook URL exists with a GET before saving it.
+    router.AddPrefix("GET", std::string(kWebhookPrefix), "/webhooks/{connector}",
+                     [this](net::HttpRequest req, net::Responder respond) {
+                       const std::string name = req.path.substr(kWebhookPrefix.size());
+                       if (links_.count(name) == 0) {
+                         respond(net::Problem(404, "Not Found", "no connector named " + name));
+                       } else {
+                         respond({200, "text/plain; charset=utf-8", {}, "ok\n"});
+                       }
+                     });
+  }
+
+  ~Impl() {
+    if (pool_) pool_->join();
+  }
+
+  Status Start(const config::Config& config) {
+    if (config.connectors.empty()) {
+      spdlog::info("sync: no connectors configured; consentd only serves its own API");
+      return Status::Ok();
+    }
+    if (!config.has_mapping) return FailedPrecondition("connectors need a mapping section");
+    Result<std::string> key = sync::LoadOrCreateIdentityKey(config.sync.identity_key_file);
+    if (!key.ok()) return key.status();
+    mapping_ = std::make_shared<const mapping::MappingSpec>(config.mapping);
+    engine_ = std::make_unique<sync::SyncEngine>(sync::EngineSettings{mapping_, key.value()});
+    sync_ = config.sync;
+    backoff_.base = sync_.retry_base;
+    backoff_.cap = sync_.retry_cap;
+    backoff_.max_attempts = sync_.max_attempts;
+    curl_ = connectors::MakeCurlHttpClient("consentd/" CONSENTD_VERSION);
+    for (const auto& [name, c] : config.connectors) {
+      auto link = std::make_unique<Link>(io_, c);
+      link->http = std::make_unique<connectors::BudgetedHttpClient>(*curl_, link->limiter, stop_,
+                                                                    link->budget);
+      auto made = MakeConnector(c, mapping_, *link->http);
+      if (!made.ok()) return made.status().WithContext("connector " + name);
+      link->connector = std::shared_ptr<Connector>(std::move(made).value());
+      link->max_parallel_batches =
+          std::max(1, c.rate_limit.max_in_flight > 0 ? c.rate_limit.max_in_flight / 2 : 4);
+      RegisterBudgetMetrics(*link);
+      links_.emplace(name, std::move(link));
+    }
+    pool_ = std::make_unique<asio::thread_pool>(PoolSize(config));
+    spdlog::info("sync: {} connector(s), mapping {}", links_.size(),
+                 engine_->mapping_hash().substr(0, 12));
+    for (auto& [name, link] : links_) {
+      RunCheck(*link);
+      KickHints(*link);  // hints a crash left behind
+      Dispatch(*link);   // rows a crash left behind
+      if (link->config.poll_interval.count() > 0) Poll(*link);
+    }
+    return Status::Ok();
+  }
+
+  Status PrepareReload(const config::Config& next) {
+    if (links_.empty() && next.connectors.empty()) return Status::Ok();
+    // Connector instances, URLs and secrets are read at start; changing them
+    // safely mid-flight (claims, leases, cursors) needs a restart.
+    if (next.connectors.size() != links_.size()) {
+      return FailedPrecondition("adding or removing connectors needs a restart");
+    }
+    for (const auto& [name, c] : next.connectors) {
+      if (links_.count(name) == 0) {
+        return FailedPrecondition("adding or removing connectors needs a restart");
+      }
+    }
+    return Status::Ok();
+  }
+
+  void CommitReload(const config::Config& next) {
+    if (links_.empty()) return;
+    auto spec = std::make_shared<const mapping::MappingSpec>(next.mapping);
+    const bool mapping_changed = next.mapping.topics.size() != mapping_->topics.size() ||
+                                 mapping::MappingHash(next.mapping) != engine_->mapping_hash();
+    for (auto& [name, link] : links_) {
+      link->limiter.Update(ToRateLimit(next.connectors.at(name).rate_limit));
+      if (!mapping_changed) continue;
+      auto made = MakeConnector(next.connectors.at(name), spec, *link->http);
+      if (!made.ok()) {
+        spdlog::error("sync: {}: reload keeps the old connector: {}", name,
+                      made.status().ToString());
+        continue;
+      }
+      link->connector = std::shared_ptr<Connector>(std::move(made).value());
+      RunCheck(*link);
+    }
+    if (mapping_changed) {
+      mapping_ = spec;
+      // Between units of work on the store thread: no decision sees half.
+      Submit([engine = engine_.get(), spec](store::Transaction&) {
+        engine->SetMapping(spec);
+        return Status::Ok();
+      });
+      spdlog::info("sync: mapping reloaded");
+    }
+  }
+
+  void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
+    stopping_ = true;
+    stop_.store(true);
+    for (auto& [name, link] : links_) {
+      link->poll_timer.cancel();
+      link->dispatch_timer.cancel();
+      link->hint_timer.cancel();
+    }
+    WaitIdle(deadline, std::move(done));
+  }
+
+  Status Readiness() const {
+    for (const auto& [name, link] : links_) {
+      std::lock_guard lock(link->check_mu);
+      if (!link->check.ok()) return link->check.WithContext("connector " + name);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  store::Store* store() const { return store_.store(); }
+
+  // Submits work whose failure is only logged (bookkeeping).
+  void Submit(store::Work work) {
+    store()->Submit(std::move(work), [](const Status& s) {
+      if (!s.ok()) spdlog::error("sync: store: {}", s.ToString());
+    });
+  }
+
+  // Runs `work` on the store; `then(status)` on the io thread.
+  void SubmitThen(store::Work work, std::function<void(Status)> then, bool durable = true) {
+    ++in_flight_;
+    store()->Submit(
+        std::move(work),
+        [this, then = std::move(then)](const Status& s) {
+          asio::post(io_, [this, then, s] {
+            --in_flight_;
+            then(s);
+          });
+        },
+        store::SubmitOptions{durable});
+  }
+
+  // Runs `call` on the pool; `then(result)` on the io thread.
+  template <typename Call, typename Then>
+  void OnPool(Call call, Then then) {
+    ++in_flight_;
+    asio::post(*pool_, [this, call = std::move(call), then = std::move(then)]() mutable {
+      auto result = call();
+      asio::post(io_, [this, then = std::move(then), result = std::move(result)]() mutable {
+        --in_flight_;
+        then(std::move(result));
+      });
+    });
+  }
+
+  void WaitIdle(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
+    if (in_flight_ == 0 || std::chrono::steady_clock::now() >= deadline) {
+      if (in_flight_ != 0) {
+        spdlog::warn("sync: stopping with {} call(s) unfinished; their claims expire", in_flight_);
+      }
+      done();
+      return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+    timer->async_wait([this, timer, deadline, done = std::move(done)](auto) mutable {
+      WaitIdle(deadline, std::move(done));
+    });
+  }
+
+  void RegisterBudgetMetrics(Link& link) {
+    const std::string& n = link.config.name;
+    Link* l = &link;
+    registry_.AddCallbackGauge("consentd_connector_" + n + "_requests_sent_total",
+                               "Requests sent to the connector's system.",
+                               [l] { return static_cast<double>(l->budget.requests.load()); });
+    registry_.AddCallbackGauge("consentd_connector_" + n + "_rate_limited_total",
+                               "Answers 429 from the connector's system.",
+                               [l] { return static_cast<double>(l->budget.rate_limited.load()); });
+    registry_.AddCallbackGauge("consentd_connector_" + n + "_budget_waits_total",
+                               "Requests that waited for the rate-limit budget.",
+                               [l] { return static_cast<double>(l->budget.waits.load()); });
+  }
+
+  void RunCheck(Link& link) {
+    auto connector = link.connector;
+    OnPool([connector] { return connector->Check(); },
+           [this, &link](Status s) {
+             if (s.ok()) {
+               spdlog::info("sync: {}: check passed", link.config.name);
+             } else {
+               spdlog::error("sync: {}: check failed: {}", link.config.name, s.ToString());
+             }
+             std::lock_guard lock(link.check_mu);
+             link.check = s;
+           });
+  }
+
+  // --- ingress ---------------------------------------------------------
+
+  std::string PublicUrl(const Link& link, const net::HttpRequest& req) const {
+    if (!link.config.webhook_url.empty()) return link.config.webhook_url;
+    const std::string host = std::string(req.Header("Host").value_or("localhost"));
+    return "http://" + host + req.target;
+  }
+
+  void HandleWebhook(net::HttpRequest req, net::Responder respond) {
+    const std::string name = req.path.substr(kWebhookPrefix.size());
+    auto it = links_.find(name);
+    if (it == links_.end()) {
+      respond(net::Problem(404, "Not Found", "no connector named " + name));
+      return;
+    }
+    Link& link = *it->second;
+    if (stopping_) {
+      webhooks_->WithLabels({name, "unavailable"}).Inc();
+      net::HttpResponse r = net::Problem(503, "Service Unavailable", "shutting down");
+      r.headers.emplace_back("Retry-After", "5");
+      respond(std::move(r));
+      return;
+    }
+    const TimestampMs now = NowMs();
+    Result<std::vector<connectors::RecordRef>> refs =
+        link.connector->ParseWebhook(req, PublicUrl(link, req), now);
+    if (!refs.ok()) {
+      const bool auth = refs.status().code() == StatusCode::kUnauthenticated;
+      webhooks_->WithLabels({name, auth ? "unauthenticated" : "invalid"}).Inc();
+      spdlog::warn("sync: {}: webhook refused: {}", name, refs.status().ToString());
+      if (auth) {
+        respond(net::Problem(401, "Unauthorized", refs.status().message()));
+      } else {
+        respond(net::Problem(400, "Bad Request", refs.status().message()));
+      }
+      return;
+    }
+    if (refs.value().empty()) {
+      webhooks_->WithLabels({name, "ignored"}).Inc();
+      respond({200, "application/json", {}, "{\"accepted\":0}"});
+      return;
+    }
+    auto summary = std::make_shared<sync::IngestSummary>();
+    const auto count = refs.value().size();
+    store()->Submit(
+        [this, name, refs = std::move(refs).value(), now, summary](store::Transaction& txn) {
+          auto r = engine_->AcceptHints(txn, name, refs, now);
+          if (!r.ok()) return r.status();
+          *summary = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, name, respond = std::move(respond), summary, count](const Status& s) {
+          // Store thread: answer now (the hints are durable), schedule on io.
+          if (s.ok()) {
+            webhooks_->WithLabels({name, "accepted"}).Inc();
+            respond({200, "application/json", {},
+                     "{\"accepted\":" + std::to_string(count - static_cast<std::size_t>(
+                                                                   summary->duplicates)) +
+                         ",\"duplicates\":" + std::to_string(summary->duplicates) + "}"});
+            asio::post(io_, [this, name] {
+              auto it2 = links_.find(name);
+              if (it2 != links_.end()) KickHints(*it2->second);
+            });
+          } else {
+            webhooks_->WithLabels({name, "unavailable"}).Inc();
+            net::HttpResponse r = net::Problem(503, "Service Unavailable",
+                                               "not stored, please retry: " + s.message());
+            r.headers.emplace_back("Retry-After", "1");
+            respond(std::move(r));
+          }
+        });
+  }
+
+  // --- hints -> Read -> decide -----------------------------------------
+
+  void KickHints(Link& link) {
+    if (stopping_) return;
+    if (link.hints_running) {
+      link.hints_dirty = true;
+      return;
+    }
+    link.hints_running = true;
+    link.hints_dirty = false;
+    auto pending = std::make_shared<std::vector<sync::PendingHint>>();
+    const std::string name = link.config.name;
+    SubmitThen(
+        [this, name, pending](store::Transaction& txn) {
+          auto r = engine_->PendingHints(txn, name, kHintBatch);
+          if (!r.ok()) return r.status();
+          *pending = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, &link, pending](Status s) {
+          if (!s.ok() || pending->empty()) {
+            link.hints_running = false;
+            if (!s.ok()) spdlog::error("sync: {}: hints: {}", link.config.name, s.ToString());
+            if (link.hints_dirty) KickHints(link);
+            return;
+          }
+          ReadHints(link, pending);
+        },
+        /*durable=*/false);
+  }
+
+  void ReadHints(Link& link, std::shared_ptr<std::vector<sync::PendingHint>> pending) {
+    // Several events about one record (a HubSpot batch often carries a
+    // property change per subscription) need one read; every event id is
+    // marked done with it.
+    std::vector<connectors::RecordRef> refs;
+    std::set<std::string> seen;
+    for (const auto& h : *pending) {
+      const std::string key = h.ref.system_id + "\n" + h.ref.email + "\n" +
+                              std::string(connectors::RecordHintName(h.ref.hint));
+      if (seen.insert(key).second) refs.push_back(h.ref);
+    }
+    auto connector = link.connector;
+    OnPool([connector, refs] { return connector->Read(refs); },
+           [this, &link, pending](Result<std::vector<connectors::InboundRecord>> records) {
+             if (stopping_) {
+               link.hints_running = false;
+               return;
+             }
+             std::vector<std::string> ids;
+             for (const auto& h : *pending) ids.push_back(h.ref.event_id);
+             if (!records.ok() && records.status().IsRetryable()) {
+               // Nothing was read: the hints stay pending and are read again.
+               const int attempt = ++link.hint_failures;
+               auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
+               spdlog::warn("sync: {}: reading {} hinted record(s) failed, again in {} ms: {}",
+                            link.config.name, ids.size(), delay.count(),
+                            records.status().ToString());
+               link.hint_timer.expires_after(delay);
+               link.hint_timer.async_wait([this, &link](const boost::system::error_code& ec) {
+                 link.hints_running = false;
+                 if (!ec) KickHints(link);
+               });
+               return;
+             }
+             link.hint_failures = 0;
+             std::vector<connectors::InboundRecord> got;
+             if (records.ok()) {
+               got = std::move(records).value();
+             } else {
+               spdlog::error("sync: {}: {} hinted record(s) cannot be read, dropped: {}",
+                             link.config.name, ids.size(), records.status().ToString());
+             }
+             Decide(link, std::move(got), ids, /*cursor=*/std::nullopt,
+                    [this, &link](Status s) {
+                      link.hints_running = false;
+                      if (!s.ok()) {
+                        spdlog::error("sync: {}: deciding hints failed: {}", link.config.name,
+                                      s.ToString());
+                        return;  // the hints stay pending; the next webhook or poll retries
+                      }
+                      KickHints(link);  // more may be waiting
+                    });
+           });
+  }
+
+  // Ingests `records` from `link`, marking `hint_ids` done and advancing
+  // the poll cursor (if given) in the same transaction.
+  void Decide(Link& link, std::vector<connectors::InboundRecord> records,
+              std::vector<std::string> hint_ids, std::optional<std::string> cursor,
+              std::function<void(Status)> then) {
+    auto summary = std::make_shared<sync::IngestSummary>();
+    const std::string name = link.config.name;
+    SubmitThen(
+        [this, name, records = std::move(records), hint_ids = std::move(hint_ids),
+         cursor = std::move(cursor), summary](store::Transaction& txn) {
+          const TimestampMs now = NowMs();
+          if (!records.empty()) {
+            // Poll pages overlap: their records dedupe by event id.
+            auto r = engine_->Ingest(txn, name, records, now,
+                                     sync::IngestOptions{.dedupe_by_event_id = cursor.has_value()});
+            if (!r.ok()) return r.status();
+            *summary = std::move(r).value();
+          }
+          if (!hint_ids.empty()) {
+            CONSENTD_RETURN_IF_ERROR(engine_->MarkHintsDone(txn, name, hint_ids, now));
+          }
+          if (cursor) CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(PollerName(name), *cursor, now));
+          return Status::Ok();
+        },
+        [this, summary, then = std::move(then)](Status s) {
+          if (s.ok()) Apply(*summary);
+          then(s);
+        });
+  }
+
+  // After a committed unit: metrics, log lines, checkpoints, wake targets.
+  void Apply(const sync::IngestSummary& summary) {
+    for (const auto& note : summary.notes) {
+      decisions_->WithLabels({note.source, std::string(OutcomeName(note.outcome))}).Inc();
+      if (note.outcome == Outcome::kDuplicate) {
+        spdlog::debug("{}", FormatNote(note));
+      } else {
+        spdlog::info("{}", FormatNote(note));
+      }
+    }
+    if (summary.proof_entries > 0) proof_log_.EntriesAppended(summary.proof_entries);
+    for (const auto& [target, n] : summary.enqueued) {
+      auto it = links_.find(target);
+      if (it != links_.end() && n > 0) Dispatch(*it->second);
+    }
+  }
+
+  // --- poller ------------------------------------------------------------
+
+  void SchedulePoll(Link& link, std::chrono::milliseconds after) {
+    link.poll_timer.expires_after(after);
+    link.poll_timer.async_wait([this, &link](const boost::system::error_code& ec) {
+      if (!ec) Poll(link);
+    });
+  }
+
+  void Poll(Link& link) {
+    if (stopping_ || link.poll_running) return;
+    link.poll_running = true;
+    auto cursor = std::make_shared<std::string>();
+    const std::string name = link.config.name;
+    SubmitThen(
+        [name, cursor](store::Transaction& txn) {
+          auto c = txn.GetCursor(PollerName(name));
+          if (!c.ok()) return c.status();
+          if (c.value()) *cursor = *c.value();
+          return Status::Ok();
+        },
+        [this, &link, cursor](Status s) {
+          if (!s.ok()) {
+            link.poll_running = false;
+            spdlog::error("sync: {}: cursor: {}", link.config.name, s.ToString());
+            SchedulePoll(link, link.config.poll_interval);
+            return;
+          }
+          auto connector = link.connector;
+          OnPool([connector, cursor] { return connector->Poll(*cursor, NowMs()); },
+                 [this, &link](Result<connectors::PollPage> page) { OnPage(link, std::move(page)); });
+        },
+        /*durable=*/false);
+  }
+
+  void OnPage(Link& link, Result<connectors::PollPage> page) {
+    const std::string& name = link.config.name;
+    if (stopping_) {
+      link.poll_running = false;
+      return;
+    }
+    if (!page.ok()) {
+      link.poll_running = false;
+      polls_->WithLabels({name, "failed"}).Inc();
+      const int attempt = ++link.poll_failures;
+      auto delay = std::min(link.config.poll_interval,
+                            connectors::NextDelay(backoff_, attempt, std::nullopt, rng_));
+      spdlog::warn("sync: {}: poll failed, again in {} ms: {}", name, delay.count(),
+                   page.status().ToString());
+      SchedulePoll(link, delay);
+      return;
+    }
+    link.poll_failures = 0;
+    polls_->WithLabels({name, "ok"}).Inc();
+    const bool more = page.value().more;
+    std::string next = page.value().next_cursor;
+    Decide(link, std::move(page.value().records), {}, std::move(next),
+           [this, &link, more](Status s) {
+             link.poll_running = false;
+             if (!s.ok()) {
+               spdlog::error("sync: {}: poll page not stored: {}", link.config.name,
+                             s.ToString());
+               SchedulePoll(link, link.config.poll_interval);
+               return;
+             }
+             if (more) {
+               Poll(link);
+             } else {
+               SchedulePoll(link, link.config.poll_interval);
+             }
+           });
+  }
+
+  // --- dispatcher ----------------------------------------------------------
+
+  void ArmDispatchTimer(Link& link) {
+    link.dispatch_timer.expires_after(kDispatchIdle);
+    link.dispatch_timer.async_wait([this, &link](const boost::system::error_code& ec) {
+      if (!ec) Dispatch(link);
+    });
+  }
+
+  void Dispatch(Link& link) {
+    if (stopping_) return;
+    if (link.claim_pending || link.deliveries_in_flight >= link.max_parallel_batches) {
+      link.dispatch_dirty = true;
+      return;
+    }
+    link.claim_pending = true;
+    link.dispatch_dirty = false;
+    const std::string name = link.config.name;
+    const int limit = std::max(1, link.connector->max_batch());
+    const auto lease = link.config.request_timeout * 4 + kLeaseSlack;
+    auto rows = std::make_shared<std::vector<store::OutboxRow>>();
+    SubmitThen(
+        [name, limit, lease, rows](store::Transaction& txn) {
+          const TimestampMs now = NowMs();
+          auto r = txn.ClaimOutbox(name, now, limit, now + lease.count());
+          if (!r.ok()) return r.status();
+          *rows = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, &link, rows, limit](Status s) {
+          link.claim_pending = false;
+          if (!s.ok()) {
+            spdlog::error("sync: {}: claiming outbox rows: {}", link.config.name, s.ToString());
+            ArmDispatchTimer(link);
+            return;
+          }
+          if (rows->empty()) {
+            if (link.dispatch_dirty) {
+              Dispatch(link);
+            } else if (link.deliveries_in_flight == 0) {
+              ArmDispatchTimer(link);  // retries that become due later
+            }
+            return;
+          }
+          const bool full = static_cast<int>(rows->size()) >= limit;
+          Deliver(link, std::move(*rows));
+          // A full batch: there may be more; claim the next in parallel.
+          if (full || link.dispatch_dirty) Dispatch(link);
+        },
+        /*durable=*/false);
+  }
+
+  void Deliver(Link& link, std::vector<store::OutboxRow> rows) {
+    ++link.deliveries_in_flight;
+    std::vector<connectors::OutboundItem> items;
+    std::vector<connectors::DeliveryResult> undecodable;
+    for (const auto& row : rows) {
+      auto desired = connectors::DecodeDesiredState(row.desired_json);
+      if (!desired.ok()) {
+        connectors::DeliveryResult bad;
+        bad.outbox_id = row.id;
+        bad.status = desired.status();
+        bad.error_class = connectors::ErrorClass::kPermanent;
+        bad.detail = "undecodable outbox row: " + desired.status().message();
+        undecodable.push_back(std::move(bad));
+        continue;
+      }
+      items.push_back({row.id, row.idempotency_key, std::move(desired).value(), row.attempts});
+    }
+    auto connector = link.connector;
+    auto shared_rows = std::make_shared<std::vector<store::OutboxRow>>(std::move(rows));
+    OnPool(
+        [connector, items = std::move(items), undecodable = std::move(undecodable)]() mutable {
+          std::vector<connectors::DeliveryResult> results;
+          if (!items.empty()) results = connector->Deliver(items);
+          for (auto& u : undecodable) results.push_back(std::move(u));
+          return results;
+        },
+        [this, &link, shared_rows](std::vector<connectors::DeliveryResult> results) {
+          Record(link, shared_rows, std::move(results));
+        });
+  }
+
+  void Record(Link& link, std::shared_ptr<std::vector<store::OutboxRow>> rows,
+              std::vector<connectors::DeliveryResult> results) {
+    const std::string name = link.config.name;
+    // Every claimed row gets an outcome: a connector that forgot one is
+    // treated as a transient failure for that row.
+    std::set<std::int64_t> answered;
+    for (const auto& r : results) answered.insert(r.outbox_id);
+    for (const auto& row : *rows) {
+      if (answered.count(row.id) == 0) {
+        connectors::DeliveryResult missing;
+        missing.outbox_id = row.id;
+        missing.status = Unavailable("the connector returned no outcome for this row");
+        results.push_back(std::move(missing));
+      }
+    }
+    std::map<std::int64_t, TimestampMs> retry_at;
+    const TimestampMs now = NowMs();
+    std::map<std::int64_t, int> attempts;
+    for (const auto& row : *rows) attempts[row.id] = row.attempts;
+    for (const auto& r : results) {
+      if (r.status.ok()) {
+        deliveries_->WithLabels({name, "done"}).Inc();
+        continue;
+      }
+      deliveries_->WithLabels({name, std::string(connectors::ErrorClassName(r.error_class))}).Inc();
+      const auto delay =
+          connectors::NextDelay(backoff_, std::max(1, attempts[r.outbox_id]), r.retry_after, rng_);
+      retry_at[r.outbox_id] = now + delay.count();
+      spdlog::warn("sync: {}: outbox #{} {}: {}{}", name, r.outbox_id,
+                   connectors::ErrorClassName(r.error_class), r.status.message(),
+                   r.detail.empty() ? "" : " (" + r.detail + ")");
+    }
+    for (const auto& row : *rows) {
+      bool ok = false;
+      for (const auto& r : results) ok |= (r.outbox_id == row.id && r.status.ok());
+      if (ok && row.created_at > 0) {
+        propagation_->WithLabels({name}).Observe(static_cast<double>(now - row.created_at) /
+                                                 1000.0);
+      }
+    }
+    auto summary = std::make_shared<sync::IngestSummary>();
+    SubmitThen(
+        [this, name, rows, results = std::move(results), retry_at,
+         max_attempts = backoff_.max_attempts, summary](store::Transaction& txn) {
+          auto r = engine_->RecordDeliveries(txn, name, *rows, results, retry_at, max_attempts,
+                                             NowMs());
+          if (!r.ok()) return r.status();
+          *summary = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, &link, summary](Status s) {
+          --link.deliveries_in_flight;
+          if (s.ok()) Apply(*summary);
+          if (!s.ok()) {
+            // The claims expire and the rows are delivered again (absolute
+            // state, idempotent at the target).
+            spdlog::error("sync: {}: recording deliveries failed: {}", link.config.name,
+                          s.ToString());
+          }
+          Dispatch(link);
+        });
+  }
+
+  asio::io_context& io_;
+  const StoreComponent& store_;
+  ProofLogComponent& proof_log_;
+  metrics::Registry& registry_;
+  metrics::Family<metrics::Counter>* webhooks_ = nullptr;
+  metrics::Family<metrics::Counter>* decisions_ = nullptr;
+  metrics::Family<metrics::Counter>* deliveries_ = nullptr;
+  metrics::Family<metrics::Histogram>* propagation_ = nullptr;
+  metrics::Family<metrics::Counter>* polls_ = nullptr;
+
+  std::shared_ptr<const mapping::MappingSpec> mapping_;
+  std::unique_ptr<sync::SyncEngine> engine_;  // store thread only
+  config::SyncConfig sync_;
+  connectors::BackoffPolicy backoff_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::unique_ptr<connectors::HttpClient> curl_;
+  std::map<std::string, std::unique_ptr<Link>> links_;
+  std::unique_ptr<asio::thread_pool> pool_;
+  std::atomic<bool> stop_{false};
+  bool stopping_ = false;
+  int in_flight_ = 0;  // store submissions and pool calls awaiting their io callback
+};
+
+SyncComponent::SyncComponent(asio::io_context& io, const StoreComponent& store,
+                             ProofLogComponent& proof_log, Router& router,
+                             metrics::Registry& registry)
+    : impl_(std::make_unique<Impl>(io, store, proof_log, router, registry)) {}
+
+SyncComponent::~SyncComponent() = default;
+
+Status SyncComponent::Start(const config::Config& config) { return impl_->Start(config); }
+Status SyncComponent::PrepareReload(const config::Config& next) {
+  return impl_->PrepareReload(next);
+}
+void SyncComponent::CommitReload(const config::Config& next) { impl_->CommitReload(next); }
+void SyncComponent::Stop(std::chrono::steady_clock::time_point deadline,
+                         std::function<void()> done) {
+  impl_->Stop(deadline, std::move(done));
+}
+Status SyncComponent::Readiness() const { return impl_->Readiness(); }
+
+}  // namespace consentd::daemon

@@ -1,0 +1,70 @@
+// The sync component: everything between the two systems (DESIGN.md §3).
+// It owns the connectors, a worker pool for their blocking calls
+// (libcurl), and per connector:
+//
+//   ingress     POST /webhooks/<name>: the connector verifies the raw bytes,
+//               the hints are stored durably (inbox, group commit), THEN 2xx.
+//               401 bad signature, 400 malformed, 503 + Retry-After when the
+//               store is overloaded or the commit failed (the sender retries).
+//   hints       stored hints are read back through the connector's API
+//               (Read) and decided by the sync engine; marked done with the
+//               decision, in one transaction. Hints left by a crash are
+//               picked up at start.
+//   poller      every poll_interval (and at start): Poll after the stored
+//               cursor; the records and the new cursor commit together.
+//   dispatcher  claims due outbox rows (leased), Deliver()s them in batches,
+//               records done / retry (full-jitter backoff, Retry-After) /
+//               dead / blocked_by_target. Each connector has its own request
+//               budget (rate limit + in-flight cap), so a slow or failing
+//               target never stalls the other direction.
+//
+// Started after the proof log and before HTTP; stopped in reverse: HTTP
+// closes first (no new webhooks), then this component finishes in-flight
+// calls until the deadline (unfinished claims are re-claimed after their
+// lease), then the proof log writes its last checkpoint and the store closes.
+//
+// Thread-safety: Component members, handlers and all scheduling state on
+// the io thread; the engine on the store thread; connector calls on the pool.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "daemon/component.h"
+#include "daemon/components.h"
+#include "daemon/metrics.h"
+#include "daemon/proof_log_component.h"
+#include "daemon/router.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace consentd::daemon {
+
+class SyncComponent final : public Component {
+ public:
+  // All borrowed; they outlive this component. Routes are added to
+  // `router` here (before the HTTP component starts).
+  SyncComponent(boost::asio::io_context& io, const StoreComponent& store,
+                ProofLogComponent& proof_log, Router& router, metrics::Registry& registry);
+  ~SyncComponent() override;
+
+  std::string_view Name() const override { return "sync"; }
+  Status Start(const config::Config& config) override;
+  Status PrepareReload(const config::Config& next) override;
+  void CommitReload(const config::Config& next) override;
+  void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
+
+  // OK when every connector's last Check() passed (for /readyz); otherwise
+  // which connector is not ready and why. Any thread.
+  Status Readiness() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace consentd::daemon

@@ -1,0 +1,116 @@
+// SyncEngine::RecordDeliveries: the store half of ④ in DESIGN.md §3.
+#include <map>
+
+#include "connectors/common/desired_state.h"
+#include "store/proof_log_store.h"
+#include "sync/sync_engine.h"
+
+namespace consentd::sync {
+namespace {
+
+// The proof entry for one delivery outcome. The row's desired state says
+// which subject and mapping it was; `detail` and `reason` carry no personal
+// data (connector contract), the address never goes in.
+ProofEntry DeliveryEntry(ProofKind kind, std::string_view target, const store::OutboxRow& row,
+                         const connectors::DesiredState* desired, std::string reason,
+                         TimestampMs now) {
+  ProofEntry e;
+  e.recorded_at = now;
+  e.subject = row.key;
+  e.kind = kind;
+  e.source_system = std::string(target);
+  e.source_event_id = "outbox:" + std::to_string(row.id);
+  if (desired != nullptr) {
+    e.mapping_hash = desired->mapping_hash;
+    if (desired->erase) e.new_status = "erased";
+  }
+  e.reason = std::move(reason);
+  return e;
+}
+
+// The row moved on without us (lease expired and reclaimed, superseded):
+// nothing to record for this result.
+bool MovedOn(const Status& s) { return s.code() == StatusCode::kFailedPrecondition; }
+
+}  // namespace
+
+Result<IngestSummary> SyncEngine::RecordDeliveries(
+    store::Transaction& txn, std::string_view target, const std::vector<store::OutboxRow>& rows,
+    const std::vector<connectors::DeliveryResult>& results,
+    const std::map<std::int64_t, TimestampMs>& retry_at, int max_attempts, TimestampMs now) {
+  IngestSummary summary;
+  std::map<std::int64_t, const store::OutboxRow*> by_id;
+  for (const store::OutboxRow& row : rows) by_id[row.id] = &row;
+  std::vector<ProofEntry> proof;
+  for (const connectors::DeliveryResult& result : results) {
+    const auto it = by_id.find(result.outbox_id);
+    if (it == by_id.end()) continue;  // not a row of this claim: ignore
+    const store::OutboxRow& row = *it->second;
+    ++summary.records;
+    Result<connectors::DesiredState> desired = connectors::DecodeDesiredState(row.desired_json);
+    const connectors::DesiredState* d = desired.ok() ? &*desired : nullptr;
+    const std::string detail = result.detail.empty() ? "" : ": " + result.detail;
+
+    if (result.status.ok()) {
+      Status s = txn.MarkDone(row.id, now);
+      if (MovedOn(s)) continue;
+      CONSENTD_RETURN_IF_ERROR(s);
+      // An erased subject gets no new link, whatever the target answered.
+      const bool erased = d != nullptr && d->erase;
+      if (!result.system_id.empty() && !erased && !row.key.empty()) {
+        CONSENTD_RETURN_IF_ERROR(
+            txn.LinkSystemId({row.key, std::string(target), result.system_id, now}));
+      }
+      std::string why = "written to " + std::string(target);
+      if (result.reconsent) why += " as pending (re-consent through the target's double opt-in)";
+      proof.push_back(DeliveryEntry(ProofKind::kPropagated, target, row, d, why + detail, now));
+      continue;
+    }
+
+    const std::string error = result.status.ToString();
+    Status s;
+    switch (result.error_class) {
+      case connectors::ErrorClass::kRetryable:
+        if (row.attempts < max_attempts) {
+          const auto at = retry_at.find(row.id);
+          s = txn.MarkRetry(row.id, at == retry_at.end() ? now : at->second, error, now);
+          if (MovedOn(s)) continue;
+          CONSENTD_RETURN_IF_ERROR(s);
+          continue;  // not an outcome yet: no proof entry
+        }
+        s = txn.MarkDead(
+            row.id,
+            "retries exhausted after " + std::to_string(row.attempts) + " attempts: " + error, now);
+        if (MovedOn(s)) continue;
+        CONSENTD_RETURN_IF_ERROR(s);
+        proof.push_back(DeliveryEntry(ProofKind::kRejected, target, row, d,
+                                      "retries exhausted at " + std::string(target) + ": " + error,
+                                      now));
+        break;
+      case connectors::ErrorClass::kPermanent:
+        s = txn.MarkDead(row.id, error, now);
+        if (MovedOn(s)) continue;
+        CONSENTD_RETURN_IF_ERROR(s);
+        proof.push_back(DeliveryEntry(ProofKind::kRejected, target, row, d,
+                                      std::string(target) + " refused the write: " + error, now));
+        break;
+      case connectors::ErrorClass::kBlockedByTarget:
+        s = txn.MarkDead(row.id, "blocked_by_target: " + error + detail, now);
+        if (MovedOn(s)) continue;
+        CONSENTD_RETURN_IF_ERROR(s);
+        proof.push_back(DeliveryEntry(ProofKind::kBlockedByTarget, target, row, d,
+                                      std::string(target) + " refuses this transition: " + error,
+                                      now));
+        break;
+    }
+  }
+  if (!proof.empty()) {
+    const std::size_t n = proof.size();
+    Result<store::ProofAppendResult> r = store::AppendProofEntries(txn, std::move(proof), now);
+    if (!r.ok()) return r.status();
+    summary.proof_entries = n;
+  }
+  return summary;
+}
+
+}  // namespace consentd::sync

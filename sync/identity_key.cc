@@ -1,0 +1,83 @@
+// LoadOrCreateIdentityKey: the secret of the identifier hashes. Losing it
+// makes every tombstone unrecognisable, so it is created once, atomically,
+// and never rewritten.
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "sync/sync_engine.h"
+
+namespace consentd::sync {
+namespace {
+
+constexpr std::size_t kKeyBytes = 32;
+constexpr std::size_t kMinKeyBytes = 16;
+
+Status Errno(std::string_view what, const std::string& path) {
+  return Unavailable(std::string(what) + " " + path + ": " + std::strerror(errno));
+}
+
+Status WriteAll(int fd, const unsigned char* data, std::size_t n, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Errno("cannot write", path);
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return Status::Ok();
+}
+
+// Writes a fresh key to `path` via a temporary file, fsynced and renamed,
+// so a crash leaves either no key or a whole one.
+Status CreateKey(const std::string& path) {
+  unsigned char key[kKeyBytes];
+  if (RAND_bytes(key, sizeof key) != 1) return Internal("CSPRNG failure creating " + path);
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Errno("cannot create", tmp);
+  Status s =
+      ::fchmod(fd, 0600) == 0 ? WriteAll(fd, key, sizeof key, tmp) : Errno("cannot chmod", tmp);
+  if (s.ok() && ::fsync(fd) != 0) s = Errno("cannot fsync", tmp);
+  ::close(fd);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Errno("cannot rename to", path);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> LoadOrCreateIdentityKey(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (ec) return Unavailable("cannot check " + path + ": " + ec.message());
+    CONSENTD_RETURN_IF_ERROR(CreateKey(path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Unavailable("cannot read identity key " + path + ": " + std::strerror(errno));
+  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Unavailable("cannot read identity key " + path);
+  if (key.size() < kMinKeyBytes) {
+    return InvalidArgument("identity key " + path + " is " + std::to_string(key.size()) +
+                           " bytes; at least " + std::to_string(kMinKeyBytes) + " are needed");
+  }
+  return key;
+}
+
+}  // namespace consentd::sync

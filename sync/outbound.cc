@@ -1,0 +1,88 @@
+#include "sync/outbound.h"
+
+#include <algorithm>
+
+#include "connectors/common/desired_state.h"
+#include "core/keyed_hash.h"
+
+namespace consentd::sync {
+
+SubjectState FilterForTarget(const mapping::MappingSpec& spec, std::string_view target,
+                             const SubjectState& state) {
+  SubjectState out;
+  out.subject = state.subject;
+  const mapping::SystemSpec* system = spec.FindSystem(target);
+  if (system == nullptr) return out;
+  for (const auto& [key, record] : state.consents) {
+    const mapping::TopicSpec* topic = spec.FindTopic(key.topic);
+    if (topic == nullptr || !topic->bindings.contains(std::string(target)) ||
+        !mapping::FlowsTo(topic->direction, system->role)) {
+      continue;
+    }
+    const bool on_channel = std::find(topic->channels.begin(), topic->channels.end(),
+                                      key.channel) != topic->channels.end();
+    if (!on_channel || spec.NativeChannel(key.channel, target).empty()) continue;
+    out.consents.emplace(key, record);
+  }
+  for (const auto& [scope, record] : state.blocks) {
+    for (const mapping::BlockSpec& b : spec.blocks) {
+      if (b.scope == scope.kind && b.sides.contains(std::string(target)) &&
+          mapping::FlowsTo(b.direction, system->role)) {
+        out.blocks.emplace(scope, record);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
+  auto [it, fresh] = pending_.try_emplace({w.target, w.subject});
+  Pending& p = it->second;
+  if (fresh) p.identity = identity;
+  if (w.kind == WriteKind::kErasure) p.erase = true;
+  if (w.kind == WriteKind::kConsent && w.reconsent) p.reconsent_topics.insert(w.consent.key.topic);
+}
+
+Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
+                            std::string_view mapping_hash, std::string_view identity_key,
+                            TimestampMs now, std::map<std::string, int>& enqueued) {
+  for (const auto& [target_subject, p] : pending_) {
+    const auto& [target, subject] = target_subject;
+    connectors::DesiredState d;
+    d.subject = subject;
+    d.erase = p.erase;
+    d.mapping_hash = std::string(mapping_hash);
+    d.state.subject = subject;
+    SubjectIdentity identity = p.identity;
+    if (!p.erase) {
+      Result<SubjectState> state = LoadSubjectState(txn, subject, identity_key);
+      if (!state.ok()) return state.status();
+      if (state->erased_at) continue;  // erased later in this call: its own row says so
+      d.state = FilterForTarget(spec, target, *state);
+      d.reconsent_topics = p.reconsent_topics;
+      Result<SubjectIdentity> now_identity = LoadIdentity(txn, subject);
+      if (!now_identity.ok()) return now_identity.status();
+      identity = std::move(*now_identity);
+    }
+    d.email = identity.email;
+    if (const auto it = identity.system_ids.find(target); it != identity.system_ids.end()) {
+      d.system_id = it->second;
+    }
+    store::OutboxRow row;
+    row.target = target;
+    row.key = subject;
+    row.desired_json = connectors::EncodeDesiredState(d);
+    // Same state, same key: a repeat of an enqueued state is not sent twice.
+    row.idempotency_key = Sha256Hex(target + "\n" + row.desired_json);
+    row.next_attempt_at = now;
+    row.created_at = now;
+    Result<std::int64_t> id = txn.Enqueue(row);
+    if (!id.ok()) return id.status();
+    ++enqueued[target];
+  }
+  pending_.clear();
+  return Status::Ok();
+}
+
+}  // namespace consentd::sync

@@ -1,0 +1,47 @@
+// The outbox side of one sync-engine call: the writes the decisions asked
+// for, collected per (target, subject), and turned into ONE outbox row each
+// carrying the subject's whole desired state for that target
+// (connectors/common/desired_state.h). Internal to sync/; store thread only.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "core/reconciler.h"
+#include "mapping/spec.h"
+#include "store/store.h"
+#include "sync/subject_store.h"
+
+namespace consentd::sync {
+
+// What `spec` sends to `target` of `state`: consents of topics bound in
+// `target` whose flow reaches its role, on channels it maps; blocks whose
+// scope has a side in `target` flowing to it. Nothing for an unknown target.
+SubjectState FilterForTarget(const mapping::MappingSpec& spec, std::string_view target,
+                             const SubjectState& state);
+
+class OutboundBatch {
+ public:
+  // Records `w`. `identity` is the subject's identity before the decision
+  // was applied (an erasure removes the links the target row still needs).
+  void Add(const Write& w, const SubjectIdentity& identity);
+  bool empty() const { return pending_.empty(); }
+
+  // Enqueues one row per (target, subject), with the subject's state as it
+  // is in the store now; counts rows per target into `enqueued`.
+  Status Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
+               std::string_view mapping_hash, std::string_view identity_key, TimestampMs now,
+               std::map<std::string, int>& enqueued);
+
+ private:
+  struct Pending {
+    bool erase = false;
+    std::set<std::string> reconsent_topics;
+    SubjectIdentity identity;  // as first seen in this call
+  };
+  std::map<std::pair<std::string, std::string>, Pending> pending_;  // (target, subject)
+};
+
+}  // namespace consentd::sync

@@ -1,0 +1,447 @@
+#include "sync/sync_engine.h"
+
+#include "connectors/common/desired_state.h"
+#include "core/keyed_hash.h"
+#include "core/normalise.h"
+#include "mapping/policy.h"
+#include "store/proof_log_store.h"
+#include "sync/hint_codec.h"
+#include "sync/outbound.h"
+#include "sync/subject_store.h"
+
+namespace consentd::sync {
+namespace {
+
+// Outcomes after which the record's identifiers belong to the subject. A
+// dropped or rejected record links nothing (an erased person's address
+// must not come back through a stale event).
+bool KeepsIdentity(Outcome o) {
+  return o == Outcome::kApplied || o == Outcome::kHeldPending || o == Outcome::kSuperseded ||
+         o == Outcome::kDuplicate || o == Outcome::kEcho;
+}
+
+// For DecisionNote::what; never an address.
+std::string What(const Change& c) {
+  switch (c.kind) {
+    case ChangeKind::kConsent:
+      return "consent " + c.key.topic + "/" + c.key.channel +
+             (c.key.address.empty() ? "" : " (one address)");
+    case ChangeKind::kBlockSet:
+    case ChangeKind::kBlockCleared: {
+      const std::string scope = c.scope.kind == BlockScope::Kind::kAddress
+                                    ? std::string("address")
+                                    : BlockScopeString(c.scope);
+      return std::string(c.kind == ChangeKind::kBlockSet ? "block set " : "block cleared ") + scope;
+    }
+    case ChangeKind::kErasure:
+      return "erasure";
+    case ChangeKind::kTargetDeleted:
+      return "deleted at " + c.provenance.source_system;
+  }
+  return "change";
+}
+
+// The identifiers one inbound record carries.
+struct Identifiers {
+  std::string system_id;
+  std::string email;  // normalised, or empty
+  std::string email_hash;
+  std::set<std::string> hashes;  // keyed hashes of both (Change::identifier_hashes)
+};
+
+// Decides and applies the records of one Ingest call, and collects its
+// proof entries and outbound writes until Finish.
+class Ingestor {
+ public:
+  Ingestor(store::Transaction& txn, const EngineSettings& settings, const Policy& policy,
+           const std::string& mapping_hash, std::string_view source, TimestampMs now,
+           IngestSummary& summary)
+      : txn_(txn),
+        settings_(settings),
+        policy_(policy),
+        mapping_hash_(mapping_hash),
+        source_(source),
+        now_(now),
+        summary_(summary) {}
+
+  Status Record(const connectors::InboundRecord& rec) {
+    ++summary_.records;
+    Result<Identifiers> ids = IdentifiersOf(rec);
+    if (!ids.ok()) return ids.status();
+    Result<std::optional<std::string>> found = Resolve(*ids);
+    if (!found.ok()) return found.status();
+    std::string subject;
+    if (found->has_value()) {
+      subject = **found;
+    } else {
+      Result<std::string> minted = MintSubjectId();
+      if (!minted.ok()) return minted.status();
+      subject = std::move(*minted);
+    }
+    bool link = false;
+    for (const std::string& merged_id : rec.merged_ids) {
+      if (merged_id == rec.system_id) continue;
+      Result<std::optional<std::string>> m = txn_.FindSubjectBySystemId(source_, merged_id);
+      if (!m.ok()) return m.status();
+      if (!m->has_value() || **m == subject) continue;
+      CONSENTD_RETURN_IF_ERROR(Merge(**m, subject));
+      link = true;
+    }
+
+    Result<SubjectState> state = LoadSubjectState(txn_, subject, settings_.identity_key);
+    if (!state.ok()) return state.status();
+    Result<SubjectIdentity> snapshot = Snapshot(subject, *ids);
+    if (!snapshot.ok()) return snapshot.status();
+    for (const Change& mapped : rec.mapped.changes) {
+      Change c = mapped;
+      if (c.provenance.source_system.empty()) c.provenance.source_system = source_;
+      if (c.provenance.source_event_id.empty()) c.provenance.source_event_id = rec.event_id;
+      c.provenance.recorded_at = now_;
+      c.mapping_hash = mapping_hash_;
+      c.identifier_hashes.insert(ids->hashes.begin(), ids->hashes.end());
+      c.key.subject = subject;
+      Result<Decision> d = Decide(c, *state, /*with_echoes=*/true);
+      if (!d.ok()) return d.status();
+      if (d->outcome == Outcome::kNewSubjectRequired) {
+        // Rule 4: a sign-up after the erasure of the subject it names
+        // starts a new subject; the erased one stays erased.
+        Result<std::string> minted = MintSubjectId();
+        if (!minted.ok()) return minted.status();
+        subject = std::move(*minted);
+        *state = SubjectState{};
+        state->subject = subject;
+        snapshot = Snapshot(subject, *ids);
+        if (!snapshot.ok()) return snapshot.status();
+        c.key.subject = subject;
+        d = Decide(c, *state, /*with_echoes=*/true);
+        if (!d.ok()) return d.status();
+        if (d->outcome == Outcome::kNewSubjectRequired) {
+          return Internal("reconciler asked for a new subject twice");
+        }
+      }
+      CONSENTD_RETURN_IF_ERROR(Apply(*d, c, *state, *snapshot));
+      link = link || KeepsIdentity(d->outcome);
+    }
+    if (link && !state->erased_at) return Link(subject, *ids);
+    return Status::Ok();
+  }
+
+  // Appends the collected proof entries and enqueues the outbound rows.
+  Status Finish() {
+    CONSENTD_RETURN_IF_ERROR(outbound_.Flush(txn_, *settings_.mapping, mapping_hash_,
+                                             settings_.identity_key, now_, summary_.enqueued));
+    if (proof_.empty()) return Status::Ok();
+    const std::size_t n = proof_.size();
+    Result<store::ProofAppendResult> r = store::AppendProofEntries(txn_, std::move(proof_), now_);
+    if (!r.ok()) return r.status();
+    summary_.proof_entries += n;
+    return Status::Ok();
+  }
+
+ private:
+  Result<Identifiers> IdentifiersOf(const connectors::InboundRecord& rec) const {
+    Identifiers ids;
+    ids.system_id = rec.system_id;
+    if (!rec.email.empty()) {
+      // An address that does not normalise identifies no one.
+      if (Result<std::string> e = NormaliseEmail(rec.email); e.ok()) ids.email = std::move(*e);
+    }
+    if (!ids.email.empty()) {
+      Result<std::string> h =
+          IdentifierHash(settings_.identity_key, IdentifierKind::kEmail, ids.email);
+      if (!h.ok()) return h.status();
+      ids.email_hash = *h;
+      ids.hashes.insert(std::move(*h));
+    }
+    if (!ids.system_id.empty()) {
+      Result<std::string> h =
+          IdentifierHash(settings_.identity_key, IdentifierKind::kNativeId, ids.system_id, source_);
+      if (!h.ok()) return h.status();
+      ids.hashes.insert(std::move(*h));
+    }
+    return ids;
+  }
+
+  // System id first (the source's own key), then the e-mail's keyed hash.
+  Result<std::optional<std::string>> Resolve(const Identifiers& ids) {
+    if (!ids.system_id.empty()) {
+      Result<std::optional<std::string>> s = txn_.FindSubjectBySystemId(source_, ids.system_id);
+      if (!s.ok() || s->has_value()) return s;
+    }
+    if (!ids.email_hash.empty()) return txn_.FindSubjectByEmailHash(ids.email_hash);
+    return std::optional<std::string>();
+  }
+
+  Status Link(const std::string& subject, const Identifiers& ids) {
+    if (!ids.system_id.empty()) {
+      CONSENTD_RETURN_IF_ERROR(txn_.LinkSystemId({subject, source_, ids.system_id, now_}));
+    }
+    if (!ids.email.empty()) {
+      CONSENTD_RETURN_IF_ERROR(txn_.LinkEmailHash(subject, ids.email_hash, now_));
+      CONSENTD_RETURN_IF_ERROR(
+          txn_.LinkSystemId({subject, std::string(kEmailLinkSystem), ids.email, now_}));
+    }
+    return Status::Ok();
+  }
+
+  // The subject's identity as outbound rows need it, including what this
+  // record brings (its links are written only after the decisions).
+  Result<SubjectIdentity> Snapshot(const std::string& subject, const Identifiers& ids) {
+    Result<SubjectIdentity> identity = LoadIdentity(txn_, subject);
+    if (!identity.ok()) return identity.status();
+    if (!ids.email.empty()) {
+      identity->email = ids.email;
+      identity->emails.insert(ids.email);
+    }
+    if (!ids.system_id.empty()) {
+      identity->system_ids[source_] = ids.system_id;
+      identity->all_ids.emplace(source_, ids.system_id);
+    }
+    return identity;
+  }
+
+  Result<Decision> Decide(const Change& c, const SubjectState& state, bool with_echoes) {
+    EchoMemory echoes;
+    std::string echo_key;
+    if (c.kind == ChangeKind::kConsent) echo_key = ConsentKeyString(c.key);
+    if (c.kind == ChangeKind::kBlockSet || c.kind == ChangeKind::kBlockCleared) {
+      echo_key = BlockEchoKey(c.key.subject, c.scope);
+    }
+    if (with_echoes && !echo_key.empty()) {
+      Result<std::optional<store::EchoRow>> w =
+          txn_.FindLatestWrite(c.provenance.source_system, echo_key);
+      if (!w.ok()) return w.status();
+      if (w->has_value()) {
+        echoes.Remember(EchoRecord{(*w)->system, (*w)->key, (*w)->value, (*w)->written_at});
+      }
+    }
+    Tombstones tombstones;
+    for (const std::string& h : c.identifier_hashes) {
+      Result<std::optional<store::TombstoneRow>> t = txn_.FindTombstone(h);
+      if (!t.ok()) return t.status();
+      if (t->has_value()) tombstones.Add(Tombstone{{}, {h}, (*t)->erased_at});
+    }
+    return Reconcile(c, state, echoes, tombstones, policy_);
+  }
+
+  // Makes `d` durable (proof entries and outbox rows at Finish) and
+  // applies it to the in-memory `state` for the record's next change.
+  Status Apply(const Decision& d, const Change& c, SubjectState& state,
+               const SubjectIdentity& snapshot) {
+    const std::string& subject = c.key.subject;
+    ++summary_.outcomes[d.outcome];
+    DecisionNote note{source_, subject, What(c), d.outcome, d.reason, {}};
+    for (const Write& w : d.blocked_by_target) note.blocked_targets.push_back(w.target);
+    summary_.notes.push_back(std::move(note));
+    for (const Write& w : d.writes) outbound_.Add(w, snapshot);
+    if (d.consent) CONSENTD_RETURN_IF_ERROR(SaveConsent(txn_, *d.consent, now_));
+    if (d.block) CONSENTD_RETURN_IF_ERROR(SaveBlock(txn_, *d.block, now_));
+    if (d.target_deleted) {
+      CONSENTD_RETURN_IF_ERROR(
+          txn_.RecordTargetDeletion(subject, d.target_deleted->system, d.target_deleted->at));
+    }
+    for (const EchoRecord& r : d.forget_echoes) {
+      CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(r.system, r.key));
+    }
+    for (const EchoRecord& r : d.remember_echoes) {
+      // One remembered value per (system, key), as EchoMemory holds it.
+      CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(r.system, r.key));
+      CONSENTD_RETURN_IF_ERROR(txn_.RememberWrite({r.system, r.key, r.value, r.written_at}));
+    }
+    for (ProofEntry e : d.proof) {
+      e.recorded_at = now_;
+      proof_.push_back(std::move(e));
+    }
+    if (d.erase_subject) {
+      const TimestampMs erased_at = d.tombstone ? d.tombstone->erased_at : c.provenance.occurred_at;
+      CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(subject));
+      CONSENTD_RETURN_IF_ERROR(txn_.MarkSubjectErased(subject, erased_at));
+      if (d.tombstone) {
+        for (const std::string& h : d.tombstone->identifier_hashes) {
+          CONSENTD_RETURN_IF_ERROR(txn_.AddTombstone({h, erased_at}));
+        }
+      }
+      // consentd's own copy is gone: logging this destroys the subject's
+      // evidence key (crypto-shredding); the targets follow via the outbox.
+      ProofEntry e;
+      e.recorded_at = now_;
+      e.occurred_at = erased_at;
+      e.subject = subject;
+      e.kind = ProofKind::kErasureCompleted;
+      e.source_system = "consentd";
+      e.source_event_id = c.provenance.source_event_id;
+      e.mapping_hash = mapping_hash_;
+      e.reason = "canonical state and identifiers erased; evidence key destroyed";
+      proof_.push_back(std::move(e));
+    }
+    ApplyToState(d, subject, state);
+    return Status::Ok();
+  }
+
+  // A merge (`from` into `into`): `from`'s identities move over and each of
+  // its records is decided against `into`'s state like a change, so the
+  // usual order applies (restrictive side within the skew window, else the
+  // latest). Both histories stay in the proof log under their pseudonyms.
+  Status Merge(const std::string& from, const std::string& into) {
+    Result<SubjectState> merged = LoadSubjectState(txn_, from, settings_.identity_key);
+    if (!merged.ok()) return merged.status();
+    if (merged->erased_at) return Status::Ok();
+    for (const auto& [system, at] : merged->deleted_at_target) {
+      CONSENTD_RETURN_IF_ERROR(txn_.RecordTargetDeletion(into, system, at));
+    }
+    CONSENTD_RETURN_IF_ERROR(txn_.MoveIdentities(from, into));
+    Result<SubjectState> state = LoadSubjectState(txn_, into, settings_.identity_key);
+    if (!state.ok()) return state.status();
+    Result<SubjectIdentity> snapshot = LoadIdentity(txn_, into);
+    if (!snapshot.ok()) return snapshot.status();
+
+    std::vector<Change> changes;
+    for (const auto& [key, r] : merged->consents) {
+      Change c;
+      c.kind = ChangeKind::kConsent;
+      c.key = key;
+      c.status = r.status;
+      c.legal_basis = r.legal_basis;
+      c.method = r.method;
+      c.notice_version = r.notice_version;
+      c.provenance = r.provenance;
+      changes.push_back(std::move(c));
+    }
+    for (const auto& [scope, b] : merged->blocks) {
+      Change c;
+      c.kind = b.active ? ChangeKind::kBlockSet : ChangeKind::kBlockCleared;
+      c.scope = scope;
+      c.block_reason = b.reason;
+      c.block_until = b.until;
+      c.provenance = b.provenance;
+      changes.push_back(std::move(c));
+    }
+    for (Change& c : changes) {
+      c.key.subject = into;
+      c.mapping_hash = mapping_hash_;
+      // No echo memory: these are consentd's own records, not a report.
+      Result<Decision> d = Decide(c, *state, /*with_echoes=*/false);
+      if (!d.ok()) return d.status();
+      CONSENTD_RETURN_IF_ERROR(Apply(*d, c, *state, *snapshot));
+    }
+    CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure
+    for (const auto& [subject, reason] :
+         {std::pair{from, "merged into " + into + " (" + source_ + ")"},
+          std::pair{into, "absorbed " + from + " (" + source_ + ")"}}) {
+      ProofEntry e;
+      e.recorded_at = now_;
+      e.subject = subject;
+      e.kind = ProofKind::kObserved;
+      e.source_system = source_;
+      e.mapping_hash = mapping_hash_;
+      e.reason = reason;
+      proof_.push_back(std::move(e));
+    }
+    return Status::Ok();
+  }
+
+  store::Transaction& txn_;
+  const EngineSettings& settings_;
+  const Policy& policy_;
+  const std::string& mapping_hash_;
+  const std::string source_;
+  const TimestampMs now_;
+  IngestSummary& summary_;
+  std::vector<ProofEntry> proof_;
+  OutboundBatch outbound_;
+};
+
+}  // namespace
+
+SyncEngine::SyncEngine(EngineSettings settings) : settings_(std::move(settings)) {
+  SetMapping(settings_.mapping);
+}
+
+void SyncEngine::SetMapping(std::shared_ptr<const mapping::MappingSpec> mapping) {
+  settings_.mapping = std::move(mapping);
+  if (settings_.mapping) {
+    policy_ = mapping::ToPolicy(*settings_.mapping);
+    mapping_hash_ = mapping::MappingHash(*settings_.mapping);
+  } else {
+    policy_ = Policy{};
+    mapping_hash_.clear();
+  }
+}
+
+Result<IngestSummary> SyncEngine::AcceptHints(store::Transaction& txn, std::string_view source,
+                                              const std::vector<connectors::RecordRef>& refs,
+                                              TimestampMs now) {
+  IngestSummary summary;
+  for (const connectors::RecordRef& ref : refs) {
+    store::InboxRow row;
+    row.source = std::string(source);
+    row.received_at = now;
+    row.payload = EncodeRecordRef(ref);
+    // A sender without event ids: the content is the id, so a resent
+    // identical event is still recognised.
+    row.event_id = ref.event_id.empty() ? "sha256:" + Sha256Hex(row.payload) : ref.event_id;
+    Result<bool> fresh = txn.InsertInbox(row);
+    if (!fresh.ok()) return fresh.status();
+    ++(*fresh ? summary.records : summary.duplicates);
+  }
+  return summary;
+}
+
+Result<std::vector<PendingHint>> SyncEngine::PendingHints(store::Transaction& txn,
+                                                          std::string_view source, int limit) {
+  Result<std::vector<store::InboxRow>> rows = txn.ListUnprocessedInbox(source, limit);
+  if (!rows.ok()) return rows.status();
+  std::vector<PendingHint> out;
+  out.reserve(rows->size());
+  for (const store::InboxRow& row : *rows) {
+    PendingHint hint;
+    hint.source = row.source;
+    hint.received_at = row.received_at;
+    // An undecodable payload still comes back (with its event id only), so
+    // the caller can mark it done instead of seeing it forever.
+    if (Result<connectors::RecordRef> ref = DecodeRecordRef(row.payload); ref.ok()) {
+      hint.ref = std::move(*ref);
+    }
+    hint.ref.event_id = row.event_id;
+    out.push_back(std::move(hint));
+  }
+  return out;
+}
+
+Status SyncEngine::MarkHintsDone(store::Transaction& txn, std::string_view source,
+                                 const std::vector<std::string>& event_ids, TimestampMs now) {
+  for (const std::string& id : event_ids) {
+    CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed(source, id, now));
+  }
+  return Status::Ok();
+}
+
+Result<IngestSummary> SyncEngine::Ingest(store::Transaction& txn, std::string_view source,
+                                         const std::vector<connectors::InboundRecord>& records,
+                                         TimestampMs now, IngestOptions options) {
+  if (!settings_.mapping) return FailedPrecondition("sync engine: no mapping in force");
+  IngestSummary summary;
+  Ingestor ingestor(txn, settings_, policy_, mapping_hash_, source, now, summary);
+  for (const connectors::InboundRecord& rec : records) {
+    if (options.dedupe_by_event_id && !rec.event_id.empty()) {
+      // A poll's overlap window returns records again: one already seen
+      // under the same event id (same record, same state) is skipped.
+      store::InboxRow row;
+      row.source = std::string(source);
+      row.event_id = rec.event_id;
+      row.received_at = now;
+      Result<bool> fresh = txn.InsertInbox(row);
+      if (!fresh.ok()) return fresh.status();
+      if (!fresh.value()) {
+        ++summary.duplicates;
+        continue;
+      }
+      CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed(source, rec.event_id, now));
+    }
+    CONSENTD_RETURN_IF_ERROR(ingestor.Record(rec));
+  }
+  CONSENTD_RETURN_IF_ERROR(ingestor.Finish());
+  return summary;
+}
+
+}  // namespace consentd::sync

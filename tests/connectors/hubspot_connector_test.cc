@@ -1,0 +1,751 @@
+// The HubSpot connector against the real simulator (in-process, loopback
+// HTTP through the libcurl client): webhook verification and parsing, Read
+// of every kind of change, Poll (full, incremental, archivals, paging under
+// concurrent change), Deliver with its error classes, Check.
+#include "connectors/hubspot/hubspot_connector.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "connectors/common/webhook_signatures.h"
+#include "mapping/policy.h"
+#include "tests/sim/sim_fixture.h"
+
+namespace consentd::connectors {
+namespace {
+
+using nlohmann::json;
+using sim::testing::Reply;
+
+constexpr char kSecret[] = "test-client-secret";
+
+std::shared_ptr<mapping::MappingSpec> TestMapping(
+    mapping::ErasureMode erasure = mapping::ErasureMode::kDelete, std::int64_t newsletter = 101) {
+  auto spec = std::make_shared<mapping::MappingSpec>();
+  spec->systems["hubspot"].name = "hubspot";
+  spec->systems["hubspot"].kind = mapping::ConnectorKind::kHubSpot;
+  spec->systems["hubspot"].role = mapping::SystemRole::kCrm;
+  spec->systems["mailchimp"].name = "mailchimp";
+  spec->systems["mailchimp"].kind = mapping::ConnectorKind::kMailchimp;
+  spec->systems["mailchimp"].role = mapping::SystemRole::kJourney;
+  spec->channels["email"] = {"email", {{"hubspot", "EMAIL"}}, {}};
+  spec->channels["sms"] = {"sms", {{"hubspot", "SMS"}}, {}};
+  auto topic = [&](std::string name, std::string channel, std::int64_t id) {
+    mapping::TopicSpec t;
+    t.name = name;
+    t.title = name;
+    t.notice_version = "v1";
+    t.channels = {channel};
+    mapping::TopicBinding b;
+    b.system = "hubspot";
+    b.kind = mapping::ConnectorKind::kHubSpot;
+    b.subscriptions[channel] = id;
+    t.bindings["hubspot"] = b;
+    spec->topics.push_back(t);
+  };
+  topic("newsletter", "email", newsletter);
+  topic("product", "email", 102);
+  topic("events", "email", 103);
+  topic("sms_offers", "sms", 201);
+  mapping::BlockSpec all;
+  all.name = "werbesperre";
+  all.scope = BlockScope::Kind::kAll;
+  all.sides["hubspot"].system = "hubspot";
+  all.sides["hubspot"].kind = mapping::ConnectorKind::kHubSpot;
+  all.sides["hubspot"].property = "consentd_werbesperre";
+  all.sides["hubspot"].value = "true";
+  spec->blocks.push_back(all);
+  mapping::BlockSpec channel;
+  channel.name = "channel_optout";
+  channel.scope = BlockScope::Kind::kChannel;
+  channel.reason = BlockReason::kUnsubscribed;
+  channel.sides["hubspot"].system = "hubspot";
+  channel.sides["hubspot"].kind = mapping::ConnectorKind::kHubSpot;
+  channel.sides["hubspot"].unsubscribe_all = true;
+  spec->blocks.push_back(channel);
+  spec->erasure["hubspot"].system = "hubspot";
+  spec->erasure["hubspot"].mode = erasure;
+  return spec;
+}
+
+class HubSpotConnectorTest : public sim::testing::SimFixture {
+ protected:
+  sim::hubspot::HubSpotOptions Options() override {
+    auto o = SimFixture::Options();
+    o.rate_limits = rate_limits_;
+    return o;
+  }
+  void SetUp() override {
+    SimFixture::SetUp();
+    http_ = MakeCurlHttpClient("consentd-test");
+    connector_ = Make(TestMapping());
+  }
+  std::unique_ptr<Connector> Make(std::shared_ptr<mapping::MappingSpec> spec,
+                                  std::string token = "test-token") {
+    spec_ = spec;
+    HubSpotSettings s;
+    s.name = "hubspot";
+    s.base_url = BaseUrl();
+    s.token = std::move(token);
+    s.client_secret = kSecret;
+    s.timeout = std::chrono::milliseconds(10000);
+    return MakeHubSpotConnector(s, spec, *http_);
+  }
+
+  std::string ContactId(const std::string& email) {
+    Reply r = Api("GET", "/crm/v3/objects/contacts/" + email + "?idProperty=email");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.Json().value("id", "");
+  }
+  json SimState() { return Control("GET", "/_sim/hubspot/state").Json(); }
+  std::string StatusOf(const std::string& email, std::int64_t id) {
+    const json state = SimState();  // (a temporary would die before the loop body)
+    for (const json& s : state["subscriptionStatuses"]) {
+      if (s["subscriberIdString"] == email && s["subscriptionId"] == id) return s["status"];
+    }
+    return "NOT_SPECIFIED";
+  }
+  std::string PropertyOf(const std::string& email, const std::string& property) {
+    const json state = SimState();
+    for (const json& c : state["contacts"]) {
+      if (c["properties"].value("email", "") == email) return c["properties"].value(property, "");
+    }
+    return "<no contact>";
+  }
+
+  InboundRecord ReadOne(RecordRef ref) {
+    if (ref.event_id.empty()) ref.event_id = "evt-1";
+    auto r = connector_->Read({ref});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || r->size() != 1) {
+      ADD_FAILURE() << "expected one record";
+      return {};
+    }
+    return (*r)[0];
+  }
+
+  static const Change* FindConsent(const InboundRecord& rec, const std::string& topic) {
+    for (const Change& c : rec.mapped.changes) {
+      if (c.kind == ChangeKind::kConsent && c.key.topic == topic) return &c;
+    }
+    return nullptr;
+  }
+  static const Change* FindKind(const InboundRecord& rec, ChangeKind kind) {
+    for (const Change& c : rec.mapped.changes) {
+      if (c.kind == kind) return &c;
+    }
+    return nullptr;
+  }
+
+  OutboundItem Item(std::int64_t id, const std::string& email) {
+    OutboundItem item;
+    item.outbox_id = id;
+    item.idempotency_key = "k" + std::to_string(id);
+    item.desired.subject = "s-" + std::to_string(id);
+    item.desired.email = email;
+    item.desired.state.subject = item.desired.subject;
+    return item;
+  }
+  static void Grant(OutboundItem& item, const std::string& topic, ConsentStatus status,
+                    const std::string& channel = "email") {
+    ConsentRecord r;
+    r.key = {item.desired.subject, topic, channel, ""};
+    r.status = status;
+    r.legal_basis = "eu-gdpr:A6-1-a";
+    r.method = ConsentMethod::kForm;
+    item.desired.state.consents[r.key] = r;
+  }
+  static void Block(OutboundItem& item, BlockScope scope, bool active) {
+    BlockRecord b;
+    b.subject = item.desired.subject;
+    b.scope = scope;
+    b.active = active;
+    item.desired.state.blocks[scope] = b;
+  }
+
+  bool rate_limits_ = false;
+  std::unique_ptr<HttpClient> http_;
+  std::shared_ptr<mapping::MappingSpec> spec_;
+  std::unique_ptr<Connector> connector_;
+};
+
+// --- webhooks ------------------------------------------------------------------
+
+net::HttpRequest Signed(const std::string& url, const std::string& body, TimestampMs ts,
+                        const std::string& secret = kSecret) {
+  net::HttpRequest req;
+  req.method = "POST";
+  req.body = body;
+  req.headers = {
+      {"X-HubSpot-Signature-v3", HubSpotSignV3(secret, "POST", url, body, std::to_string(ts))},
+      {"X-HubSpot-Request-Timestamp", std::to_string(ts)},
+      {"X-HubSpot-Signature-Version", "v3"}};
+  return req;
+}
+
+TEST_F(HubSpotConnectorTest, SignedWebhookMapsConsentEventsAndIgnoresOthers) {
+  const std::string url = "https://consentd.example/webhooks/hubspot";
+  const TimestampMs now = 1'800'000'000'000;
+  json events = json::array({
+      {{"eventId", 11},
+       {"objectId", 1001},
+       {"occurredAt", now - 5},
+       {"subscriptionType", "contact.propertyChange"},
+       {"propertyName", "consentd_werbesperre"},
+       {"propertyValue", "true"}},
+      {{"eventId", 12},
+       {"objectId", 1001},
+       {"occurredAt", now - 4},
+       {"subscriptionType", "contact.propertyChange"},
+       {"propertyName", "firstname"},
+       {"propertyValue", "Ada"}},
+      {{"eventId", 13},
+       {"objectId", 1002},
+       {"occurredAt", now - 3},
+       {"subscriptionType", "contact.deletion"}},
+      {{"eventId", 14},
+       {"objectId", 1003},
+       {"occurredAt", now - 2},
+       {"subscriptionType", "contact.privacyDeletion"}},
+      {{"eventId", 15},
+       {"objectId", 1004},
+       {"occurredAt", now - 1},
+       {"subscriptionType", "contact.merge"},
+       {"primaryObjectId", 1004},
+       {"mergedObjectIds", {1005}},
+       {"newObjectId", 1004}},
+      {{"eventId", 16},
+       {"objectId", 1006},
+       {"occurredAt", now},
+       {"subscriptionType", "contact.propertyChange"},
+       {"propertyName", "email"},
+       {"propertyValue", "New@Example.COM"}},
+      {{"eventId", 17},
+       {"objectId", 1007},
+       {"occurredAt", now},
+       {"subscriptionType", "contact.propertyChange"},
+       {"propertyName", "hs_email_optout_101"},
+       {"propertyValue", "true"}},
+  });
+  auto refs = connector_->ParseWebhook(Signed(url, events.dump(), now), url, now);
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 6u);  // firstname dropped
+  EXPECT_EQ((*refs)[0].event_id, "11");
+  EXPECT_EQ((*refs)[0].system_id, "1001");
+  EXPECT_EQ((*refs)[0].hint, RecordHint::kChanged);
+  EXPECT_EQ((*refs)[0].occurred_at, now - 5);
+  EXPECT_EQ((*refs)[1].hint, RecordHint::kDeleted);
+  EXPECT_EQ((*refs)[2].hint, RecordHint::kPrivacyDeletion);
+  EXPECT_EQ((*refs)[3].hint, RecordHint::kMerged);
+  EXPECT_EQ((*refs)[3].system_id, "1004");
+  EXPECT_EQ((*refs)[3].merged_ids, std::vector<std::string>{"1005"});
+  EXPECT_EQ((*refs)[4].hint, RecordHint::kEmailChanged);
+  EXPECT_EQ((*refs)[4].email, "New@example.com");
+  EXPECT_EQ((*refs)[5].hint, RecordHint::kChanged);
+  EXPECT_EQ((*refs)[5].system_id, "1007");
+}
+
+TEST_F(HubSpotConnectorTest, WebhookWithBadMissingOrStaleSignatureIsUnauthenticated) {
+  const std::string url = "https://consentd.example/webhooks/hubspot";
+  const TimestampMs now = 1'800'000'000'000;
+  const std::string body = R"([{"eventId":1,"objectId":2,"subscriptionType":"contact.creation"}])";
+  auto wrong_secret = connector_->ParseWebhook(Signed(url, body, now, "other"), url, now);
+  EXPECT_EQ(wrong_secret.status().code(), StatusCode::kUnauthenticated);
+  auto other_url = connector_->ParseWebhook(Signed(url, body, now), url + "?x=1", now);
+  EXPECT_EQ(other_url.status().code(), StatusCode::kUnauthenticated);
+  net::HttpRequest tampered = Signed(url, body, now);
+  tampered.body[2] = 'X';
+  EXPECT_EQ(connector_->ParseWebhook(tampered, url, now).status().code(),
+            StatusCode::kUnauthenticated);
+  net::HttpRequest unsigned_req;
+  unsigned_req.method = "POST";
+  unsigned_req.body = body;
+  EXPECT_EQ(connector_->ParseWebhook(unsigned_req, url, now).status().code(),
+            StatusCode::kUnauthenticated);
+  auto stale = connector_->ParseWebhook(Signed(url, body, now - 6 * 60 * 1000), url, now);
+  EXPECT_EQ(stale.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_TRUE(connector_->ParseWebhook(Signed(url, body, now - 4 * 60 * 1000), url, now).ok());
+}
+
+TEST_F(HubSpotConnectorTest, SignedButMalformedWebhookIsInvalidArgument) {
+  const std::string url = "https://consentd.example/webhooks/hubspot";
+  const TimestampMs now = 1'800'000'000'000;
+  for (const std::string& body :
+       {std::string("{not json"), std::string(R"({"eventId":1})"),
+        std::string(R"([{"objectId":2,"subscriptionType":"contact.creation"}])"),
+        std::string(R"([{"eventId":1,"subscriptionType":"contact.creation"}])")}) {
+    auto r = connector_->ParseWebhook(Signed(url, body, now), url, now);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << body;
+  }
+}
+
+TEST_F(HubSpotConnectorTest, WebhookSentBySimulatorVerifiesAndNamesTheContact) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/signup",
+                    {{"email", "wh@example.com"}, {"subscriptionId", 102}})
+                .status,
+            200);
+  auto received = receiver_.WaitFor(1);
+  ASSERT_GE(received.size(), 1u);
+  net::HttpRequest req;
+  req.method = "POST";
+  req.body = received[0].body;
+  req.headers = received[0].headers;
+  auto refs = connector_->ParseWebhook(req, WebhookUrl(), clock_.NowMs());
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  const std::string id = ContactId("wh@example.com");
+  ASSERT_FALSE(refs->empty());
+  for (const RecordRef& ref : *refs) EXPECT_EQ(ref.system_id, id);
+}
+
+// --- Read ----------------------------------------------------------------------
+
+TEST_F(HubSpotConnectorTest, FormSignupReadsAsGrantWithLegalBasisAndEventId) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/signup",
+                    {{"email", "Ada@Example.com"}, {"subscriptionId", 102}})
+                .status,
+            200);
+  RecordRef ref;
+  ref.event_id = "4711";
+  ref.system_id = ContactId("ada@example.com");
+  InboundRecord rec = ReadOne(ref);
+  EXPECT_EQ(rec.event_id, "4711");
+  EXPECT_EQ(rec.system_id, ref.system_id);
+  EXPECT_EQ(rec.email, "ada@example.com");
+  const Change* c = FindConsent(rec, "product");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, ConsentStatus::kGranted);
+  EXPECT_EQ(c->key.channel, "email");
+  EXPECT_EQ(c->legal_basis, "eu-gdpr:A6-1-a");
+  EXPECT_EQ(c->method, ConsentMethod::kForm);
+  EXPECT_EQ(c->provenance.source_event_id, "4711");
+  EXPECT_EQ(c->provenance.source_system, "hubspot");
+  EXPECT_GT(c->provenance.occurred_at, 0);
+  EXPECT_EQ(FindConsent(rec, "newsletter"), nullptr);  // never asked: nothing stated
+}
+
+TEST_F(HubSpotConnectorTest, UnsubscribeLinkReadsAsWithdrawalAndUnsubscribeAllAsChannelBlock) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "u@example.com"}});
+  Control("POST", "/_sim/hubspot/person/unsubscribe", {{"email", "u@example.com"}});
+  RecordRef ref;
+  ref.system_id = ContactId("u@example.com");
+  InboundRecord rec = ReadOne(ref);
+  const Change* c = FindConsent(rec, "newsletter");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, ConsentStatus::kWithdrawn);
+  EXPECT_EQ(c->method, ConsentMethod::kUnsubscribeLink);
+  EXPECT_EQ(FindKind(rec, ChangeKind::kBlockSet), nullptr);
+
+  Control("POST", "/_sim/hubspot/person/unsubscribe", {{"email", "u@example.com"}, {"all", true}});
+  rec = ReadOne(ref);
+  const Change* b = FindKind(rec, ChangeKind::kBlockSet);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->scope, BlockScope::Channel("email"));
+}
+
+TEST_F(HubSpotConnectorTest, BlockPropertyReadsAsGlobalBlockAndItsClearing) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "b@example.com"}});
+  RecordRef ref;
+  ref.system_id = ContactId("b@example.com");
+  EXPECT_EQ(FindKind(ReadOne(ref), ChangeKind::kBlockSet), nullptr);  // never set
+  Control("POST", "/_sim/hubspot/admin/block", {{"email", "b@example.com"}, {"blocked", true}});
+  InboundRecord rec = ReadOne(ref);
+  const Change* b = FindKind(rec, ChangeKind::kBlockSet);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->scope, BlockScope::All());
+  Control("POST", "/_sim/hubspot/admin/block", {{"email", "b@example.com"}, {"blocked", false}});
+  EXPECT_NE(FindKind(ReadOne(ref), ChangeKind::kBlockCleared), nullptr);
+}
+
+TEST_F(HubSpotConnectorTest, GdprDeleteReadsAsErasureAndArchiveAsTargetDeleted) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "g@example.com"}});
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "a@example.com"}});
+  const std::string gid = ContactId("g@example.com");
+  const std::string aid = ContactId("a@example.com");
+  Control("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", "g@example.com"}});
+  Control("POST", "/_sim/hubspot/admin/archive", {{"email", "a@example.com"}});
+  RecordRef g{"e1", gid, "", RecordHint::kPrivacyDeletion, {}, "", 1234};
+  RecordRef a{"e2", aid, "", RecordHint::kDeleted, {}, "", 5678};
+  RecordRef g_changed{"e3", gid, "", RecordHint::kChanged, {}, "", 9999};
+  auto recs = connector_->Read({g, a, g_changed});
+  ASSERT_TRUE(recs.ok()) << recs.status().ToString();
+  ASSERT_EQ(recs->size(), 3u);
+  const InboundRecord& gr = (*recs)[0];
+  ASSERT_EQ(gr.mapped.changes.size(), 1u);
+  EXPECT_EQ(gr.mapped.changes[0].kind, ChangeKind::kErasure);
+  EXPECT_EQ(gr.mapped.changes[0].provenance.occurred_at, 1234);
+  EXPECT_EQ(gr.mapped.changes[0].provenance.source_system, "hubspot");
+  EXPECT_EQ(gr.mapped.changes[0].mapping_hash, mapping::MappingHash(*spec_));
+  EXPECT_EQ(gr.event_id, "e1");
+  const InboundRecord& ar = (*recs)[1];
+  ASSERT_EQ(ar.mapped.changes.size(), 1u);
+  EXPECT_EQ(ar.mapped.changes[0].kind, ChangeKind::kTargetDeleted);
+  EXPECT_EQ(ar.mapped.changes[0].provenance.occurred_at, 5678);
+  EXPECT_EQ(ar.system_id, aid);
+  // A change hint for a contact that is gone reads as deleted, too.
+  EXPECT_EQ((*recs)[2].mapped.changes.at(0).kind, ChangeKind::kTargetDeleted);
+}
+
+TEST_F(HubSpotConnectorTest, MergeWebhookReadsSurvivorWithMergedIds) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "p@example.com"}});
+  Control("POST", "/_sim/hubspot/person/signup",
+          {{"email", "m@example.com"}, {"subscriptionId", 103}});
+  const std::string primary = ContactId("p@example.com");
+  const std::string merged = ContactId("m@example.com");
+  const size_t before = receiver_.WaitFor(2).size();
+  Reply r = Api("POST", "/crm/v3/objects/contacts/merge",
+                json{{"primaryObjectId", primary}, {"objectIdToMerge", merged}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::vector<RecordRef> refs;
+  for (int tries = 0; tries < 5 && refs.empty(); ++tries) {
+    auto received = receiver_.WaitFor(before + 1);
+    for (size_t i = before; i < received.size(); ++i) {
+      net::HttpRequest req;
+      req.method = "POST";
+      req.body = received[i].body;
+      req.headers = received[i].headers;
+      auto parsed = connector_->ParseWebhook(req, WebhookUrl(), clock_.NowMs());
+      ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+      for (const RecordRef& ref : *parsed) {
+        if (ref.hint == RecordHint::kMerged) refs.push_back(ref);
+      }
+    }
+  }
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0].system_id, primary);
+  EXPECT_EQ(refs[0].merged_ids, std::vector<std::string>{merged});
+  InboundRecord rec = ReadOne(refs[0]);
+  EXPECT_EQ(rec.system_id, primary);
+  EXPECT_EQ(rec.merged_ids, std::vector<std::string>{merged});
+  EXPECT_EQ(rec.email, "p@example.com");
+  // A hint for the merged-away id resolves to the survivor.
+  RecordRef old{"e9", merged, "", RecordHint::kChanged, {}, "", 1};
+  InboundRecord via_old = ReadOne(old);
+  EXPECT_EQ(via_old.system_id, primary);
+  EXPECT_EQ(via_old.merged_ids, std::vector<std::string>{merged});
+}
+
+// --- Poll ----------------------------------------------------------------------
+
+struct PollResult {
+  std::map<std::string, std::vector<InboundRecord>> by_id;
+  std::string cursor;
+  int pages = 0;
+};
+
+TEST_F(HubSpotConnectorTest, PollReadsAllThenChangesThenArchivals) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 5}, {"seed", 3}}).status, 200);
+  auto drain = [&](std::string cursor) {
+    PollResult out;
+    for (int i = 0; i < 50; ++i) {
+      auto page = connector_->Poll(cursor, clock_.NowMs());
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) break;
+      ++out.pages;
+      for (auto& r : page->records) out.by_id[r.system_id].push_back(r);
+      cursor = page->next_cursor;
+      if (!page->more) break;
+    }
+    out.cursor = cursor;
+    return out;
+  };
+  PollResult initial = drain("");
+  EXPECT_EQ(initial.by_id.size(), 5u);
+  for (const auto& [id, recs] : initial.by_id) {
+    EXPECT_TRUE(recs[0].event_id.starts_with("poll:" + id + ":")) << recs[0].event_id;
+    EXPECT_FALSE(recs[0].email.empty());
+  }
+  ASSERT_FALSE(initial.cursor.empty());
+
+  // A block set after the full read is found by the incremental search.
+  Control("POST", "/_sim/hubspot/admin/block",
+          {{"email", "contact2@example.com"}, {"blocked", true}});
+  const std::string id2 = ContactId("contact2@example.com");
+  PollResult incr = drain(initial.cursor);
+  ASSERT_TRUE(incr.by_id.contains(id2));
+  bool blocked = false;
+  for (const auto& rec : incr.by_id[id2])
+    blocked |= FindKind(rec, ChangeKind::kBlockSet) != nullptr;
+  EXPECT_TRUE(blocked);
+
+  // Archiving leaves lastmodifieddate alone; the archived scan finds it.
+  const std::string id4 = ContactId("contact4@example.com");
+  Control("POST", "/_sim/hubspot/admin/archive", {{"email", "contact4@example.com"}});
+  PollResult after_archive = drain(incr.cursor);
+  ASSERT_TRUE(after_archive.by_id.contains(id4));
+  const InboundRecord& del = after_archive.by_id[id4].back();
+  ASSERT_EQ(del.mapped.changes.size(), 1u);
+  EXPECT_EQ(del.mapped.changes[0].kind, ChangeKind::kTargetDeleted);
+  EXPECT_TRUE(del.event_id.starts_with("poll:archived:" + id4 + ":"));
+  EXPECT_EQ(del.email, "contact4@example.com");
+}
+
+TEST_F(HubSpotConnectorTest, PollNeverSkipsContactsThatChangeWhilePaging) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 230}, {"seed", 5}}).status, 200);
+  std::string cursor;
+  // The full read, page by page.
+  std::set<std::string> full;
+  for (int i = 0; i < 20; ++i) {
+    auto page = connector_->Poll(cursor, clock_.NowMs());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (auto& r : page->records) full.insert(r.system_id);
+    cursor = page->next_cursor;
+    if (!page->more) break;
+  }
+  EXPECT_EQ(full.size(), 230u);
+  // The first incremental window holds all 230 (created within the overlap).
+  auto first = connector_->Poll(cursor, clock_.NowMs());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->more);
+  std::set<std::string> seen;
+  for (auto& r : first->records) seen.insert(r.system_id);
+  ASSERT_EQ(seen.size(), 100u);
+  // While paging: change one contact already returned and one not yet returned.
+  std::string seen_id = *seen.begin(), unseen_id;
+  for (const std::string& id : full) {
+    if (!seen.contains(id)) unseen_id = id;
+  }
+  auto email_of = [&](const std::string& id) {
+    return Api("GET", "/crm/v3/objects/contacts/" + id).Json()["properties"].value("email", "");
+  };
+  for (const std::string& id : {seen_id, unseen_id}) {
+    Control("POST", "/_sim/hubspot/admin/subscription",
+            {{"email", email_of(id)}, {"subscriptionId", 103}, {"status", "UNSUBSCRIBED"}});
+  }
+  cursor = first->next_cursor;
+  std::map<std::string, std::vector<InboundRecord>> later;
+  for (int i = 0; i < 20; ++i) {
+    auto page = connector_->Poll(cursor, clock_.NowMs());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (auto& r : page->records) {
+      seen.insert(r.system_id);
+      later[r.system_id].push_back(r);
+    }
+    cursor = page->next_cursor;
+    if (!page->more) break;
+  }
+  EXPECT_EQ(seen, full);  // nothing skipped
+  for (const std::string& id : {seen_id, unseen_id}) {
+    bool withdrawn = false;
+    for (const auto& rec : later[id]) {
+      const Change* c = FindConsent(rec, "events");
+      withdrawn |= c != nullptr && c->status == ConsentStatus::kWithdrawn;
+    }
+    EXPECT_TRUE(withdrawn) << "change of contact " << id << " not returned";
+  }
+}
+
+TEST_F(HubSpotConnectorTest, MalformedPollCursorIsInvalidArgument) {
+  EXPECT_EQ(connector_->Poll("{nope", 1).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(connector_->Poll(R"({"v":1,"phase":"incr"})", 1).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+// --- Deliver -------------------------------------------------------------------
+
+TEST_F(HubSpotConnectorTest, DeliverWritesGrantsWithdrawalsAndBlocks) {
+  OutboundItem a = Item(1, "d1@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted);
+  Grant(a, "product", ConsentStatus::kWithdrawn);
+  Grant(a, "unmapped_topic", ConsentStatus::kGranted);
+  OutboundItem b = Item(2, "d2@example.com");
+  Grant(b, "events", ConsentStatus::kGranted);
+  Block(b, BlockScope::All(), true);
+  auto results = connector_->Deliver({a, b});
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) {
+    EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_FALSE(r.system_id.empty());
+    EXPECT_EQ(r.detail.find("@example.com"), std::string::npos) << r.detail;
+  }
+  EXPECT_EQ(results[0].system_id, ContactId("d1@example.com"));
+  EXPECT_EQ(StatusOf("d1@example.com", 101), "SUBSCRIBED");
+  EXPECT_EQ(StatusOf("d1@example.com", 102), "UNSUBSCRIBED");
+  EXPECT_EQ(StatusOf("d2@example.com", 103), "SUBSCRIBED");
+  EXPECT_EQ(PropertyOf("d2@example.com", "consentd_werbesperre"), "true");
+  // The legal basis went along with the grant.
+  const json state = SimState();
+  for (const json& s : state["subscriptionStatuses"]) {
+    if (s["subscriberIdString"] == "d1@example.com" && s["subscriptionId"] == 101) {
+      EXPECT_EQ(s["legalBasis"], "CONSENT_WITH_NOTICE");
+    }
+  }
+  // Clearing the block writes the property back.
+  Block(b, BlockScope::All(), false);
+  auto again = connector_->Deliver({b});
+  ASSERT_TRUE(again[0].status.ok()) << again[0].status.ToString();
+  EXPECT_EQ(PropertyOf("d2@example.com", "consentd_werbesperre"), "");
+}
+
+TEST_F(HubSpotConnectorTest, DeliverChannelBlockUnsubscribesFromAllAndKeepsItOverGrants) {
+  OutboundItem a = Item(1, "c@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted);
+  Block(a, BlockScope::Channel("email"), true);
+  auto results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  bool wide = false;
+  const json state = SimState();
+  for (const json& w : state["unsubscribedFromAll"]) {
+    wide |= w["subscriberIdString"] == "c@example.com" && w["channel"] == "EMAIL";
+  }
+  EXPECT_TRUE(wide);
+  EXPECT_EQ(StatusOf("c@example.com", 101), "UNSUBSCRIBED");
+}
+
+TEST_F(HubSpotConnectorTest, DeliverEraseDeleteModeGdprDeletesTheContact) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "e@example.com"}});
+  OutboundItem a = Item(1, "e@example.com");
+  a.desired.erase = true;
+  auto results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  json state = SimState();
+  EXPECT_NE(
+      std::find(state["gdprBlocklist"].begin(), state["gdprBlocklist"].end(), "e@example.com"),
+      state["gdprBlocklist"].end());
+  EXPECT_EQ(PropertyOf("e@example.com", "email"), "<no contact>");
+}
+
+TEST_F(HubSpotConnectorTest, DeliverEraseRestrictModeUnsubscribesEverythingAndBlocks) {
+  connector_ = Make(TestMapping(mapping::ErasureMode::kRestrict));
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "r@example.com"}});
+  OutboundItem a = Item(1, "r@example.com");
+  a.desired.erase = true;
+  auto results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  for (std::int64_t id : {101, 102, 103}) EXPECT_EQ(StatusOf("r@example.com", id), "UNSUBSCRIBED");
+  EXPECT_EQ(PropertyOf("r@example.com", "consentd_werbesperre"), "true");
+  EXPECT_NE(results[0].detail.find("restrict"), std::string::npos) << results[0].detail;
+}
+
+TEST_F(HubSpotConnectorTest, DeliverToGdprDeletedAddressIsBlockedByTargetAndSparesTheOthers) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "gone@example.com"}});
+  Control("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", "gone@example.com"}});
+  OutboundItem bad = Item(1, "gone@example.com");
+  Grant(bad, "newsletter", ConsentStatus::kGranted);
+  OutboundItem good = Item(2, "fine@example.com");
+  Grant(good, "newsletter", ConsentStatus::kGranted);
+  auto results = connector_->Deliver({bad, good});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].outbox_id, 1);
+  EXPECT_EQ(results[0].error_class, ErrorClass::kBlockedByTarget) << results[0].status.ToString();
+  EXPECT_EQ(results[0].status.code(), StatusCode::kBlockedByTarget);
+  EXPECT_EQ(results[0].status.message().find("gone@example.com"), std::string::npos);
+  EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
+  EXPECT_EQ(StatusOf("fine@example.com", 101), "SUBSCRIBED");
+}
+
+TEST_F(HubSpotConnectorTest, OneInvalidInputFailsOnlyItsItemAsPermanent) {
+  // Subscription type 999 does not exist: HubSpot refuses that input
+  // without naming it, so the batch is resent item by item.
+  connector_ = Make(TestMapping(mapping::ErasureMode::kDelete, 999));
+  OutboundItem bad = Item(1, "x1@example.com");
+  Grant(bad, "newsletter", ConsentStatus::kGranted);
+  OutboundItem good = Item(2, "x2@example.com");
+  Grant(good, "product", ConsentStatus::kGranted);
+  auto results = connector_->Deliver({bad, good});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].error_class, ErrorClass::kPermanent) << results[0].status.ToString();
+  EXPECT_NE(results[0].status.message().find("999"), std::string::npos);
+  EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
+  EXPECT_EQ(StatusOf("x2@example.com", 102), "SUBSCRIBED");
+}
+
+TEST_F(HubSpotConnectorTest, InjectedRateLimitAndOutageAreRetryableWithRetryAfter) {
+  ASSERT_EQ(
+      Control("POST", "/_sim/faults",
+              {{"kind", "rate_limit"}, {"system", "hubspot"}, {"count", 1}, {"retry_after", 7}})
+          .status,
+      201);
+  OutboundItem a = Item(1, "rl@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted);
+  auto limited = connector_->Deliver({a});
+  EXPECT_EQ(limited[0].error_class, ErrorClass::kRetryable);
+  EXPECT_EQ(limited[0].status.code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(limited[0].retry_after.has_value());
+  EXPECT_EQ(*limited[0].retry_after, std::chrono::milliseconds(7000));
+
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"}, {"system", "hubspot"}, {"status", 503}, {"count", 1}})
+                .status,
+            201);
+  auto down = connector_->Deliver({a});
+  EXPECT_EQ(down[0].error_class, ErrorClass::kRetryable);
+  EXPECT_EQ(down[0].status.code(), StatusCode::kUnavailable);
+  // Reads fail as a whole, retryably.
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"count", 1}})
+                .status,
+            201);
+  auto read = connector_->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1}});
+  EXPECT_EQ(ClassOf(read.status()), ErrorClass::kRetryable);
+  // And the next try goes through.
+  auto ok = connector_->Deliver({a});
+  EXPECT_TRUE(ok[0].status.ok()) << ok[0].status.ToString();
+}
+
+TEST_F(HubSpotConnectorTest, ErrorsNeverCarryTheAddressFromThePath) {
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"},
+                     {"system", "hubspot"},
+                     {"method", "PATCH"},
+                     {"route", "/crm/v3/objects/contacts/*"},
+                     {"status", 500},
+                     {"count", 1}})
+                .status,
+            201);
+  OutboundItem a = Item(1, "secret.person@example.com");
+  Block(a, BlockScope::All(), true);
+  auto r = connector_->Deliver({a});
+  EXPECT_EQ(r[0].error_class, ErrorClass::kRetryable) << r[0].status.ToString();
+  EXPECT_NE(r[0].status.message().find("PATCH /crm/v3/objects/contacts/{email}"), std::string::npos)
+      << r[0].status.message();
+  EXPECT_EQ(r[0].status.message().find("secret.person"), std::string::npos);
+  EXPECT_EQ(r[0].detail.find("secret.person"), std::string::npos);
+}
+
+class HubSpotConnectorRateLimitTest : public HubSpotConnectorTest {
+ protected:
+  HubSpotConnectorRateLimitTest() { rate_limits_ = true; }
+};
+
+TEST_F(HubSpotConnectorRateLimitTest, VendorRateLimitGivesTheRollingWindowAsRetryAfter) {
+  // Burn the 100 requests of the rolling 10 s window.
+  for (int i = 0; i < 100; ++i) Api("GET", "/communication-preferences/v4/definitions");
+  OutboundItem a = Item(1, "w@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted);
+  auto r = connector_->Deliver({a});
+  EXPECT_EQ(r[0].error_class, ErrorClass::kRetryable);
+  ASSERT_TRUE(r[0].retry_after.has_value());
+  EXPECT_EQ(*r[0].retry_after, std::chrono::milliseconds(10000));
+}
+
+// --- Check ---------------------------------------------------------------------
+
+TEST_F(HubSpotConnectorTest, CheckPassesWithTokenAndMappedSubscriptionTypes) {
+  EXPECT_TRUE(connector_->Check().ok()) << connector_->Check().ToString();
+}
+
+TEST_F(HubSpotConnectorTest, CheckWithWrongTokenIsUnauthenticated) {
+  auto c = Make(TestMapping(), "wrong-token");
+  EXPECT_EQ(c->Check().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(HubSpotConnectorTest, CheckNamesAnUnknownSubscriptionType) {
+  auto c = Make(TestMapping(mapping::ErasureMode::kDelete, 999));
+  Status s = c->Check();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("999"), std::string::npos) << s.message();
+}
+
+TEST_F(HubSpotConnectorTest, MaxBatchIsTheApiLimitOrTheSettingIfSmaller) {
+  EXPECT_EQ(connector_->max_batch(), 100);
+  HubSpotSettings s;
+  s.name = "hubspot";
+  s.batch_size = 25;
+  EXPECT_EQ(MakeHubSpotConnector(s, spec_, *http_)->max_batch(), 25);
+  s.batch_size = 500;
+  EXPECT_EQ(MakeHubSpotConnector(s, spec_, *http_)->max_batch(), 100);
+}
+
+}  // namespace
+}  // namespace consentd::connectors

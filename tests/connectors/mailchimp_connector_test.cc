@@ -1,0 +1,700 @@
+// The Mailchimp connector against the real consentd-sim Mailchimp, served
+// in-process by sim::SimServer on 127.0.0.1 (ephemeral port, io thread in
+// the background), over the real libcurl client.
+#include "connectors/mailchimp/mailchimp_connector.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connectors/common/http_client.h"
+#include "connectors/mailchimp/wire_format.h"
+#include "mapping/loader.h"
+#include "sim/mailchimp/mailchimp_sim.h"
+#include "sim/sim_server.h"
+
+namespace consentd::connectors {
+namespace {
+
+using mailchimp::SubscriberHash;
+using nlohmann::json;
+
+constexpr char kKey[] = "0123456789abcdef0123456789abcdef-us21";
+constexpr char kSecret[] = "s3cr3t-webhook";
+constexpr TimestampMs kStart = 1'790'000'000'000;  // 2026-09-21
+
+// A manual clock the sim's io thread may read while the test advances it.
+class SharedClock final : public Clock {
+ public:
+  explicit SharedClock(TimestampMs start) : now_(start) {}
+  TimestampMs NowMs() const override { return now_.load(); }
+  void Advance(TimestampMs d) { now_ += d; }
+
+ private:
+  std::atomic<TimestampMs> now_;
+};
+
+// What the audience has: interest and marketing-permission ids by name.
+struct AudienceIds {
+  std::map<std::string, std::string> interests;    // "Newsletter" -> id
+  std::map<std::string, std::string> permissions;  // "Email" -> id
+};
+
+std::string MappingYaml(const AudienceIds& ids, const std::string& newsletter_interest,
+                        const std::string& erasure_mode = "delete") {
+  return "mapping:\n"
+         "  systems:\n"
+         "    crm: {kind: hubspot, role: crm}\n"
+         "    mailchimp: {kind: mailchimp, role: journey, confirms_double_opt_in: true}\n"
+         "  channels:\n"
+         "    email: {crm: EMAIL, mailchimp: email}\n"
+         "  topics:\n"
+         "    - name: newsletter\n"
+         "      double_opt_in: true\n"
+         "      channels: [email]\n"
+         "      systems:\n"
+         "        crm: {subscriptions: {email: 101}}\n"
+         "        mailchimp: {interest: \"" +
+         newsletter_interest +
+         "\"}\n"
+         "    - name: events\n"
+         "      channels: [email]\n"
+         "      systems:\n"
+         "        mailchimp: {interest: \"" +
+         ids.interests.at("Events") +
+         "\"}\n"
+         "    - name: email_marketing\n"
+         "      channels: [email]\n"
+         "      systems:\n"
+         "        mailchimp: {marketing_permission: \"" +
+         ids.permissions.at("Email") +
+         "\"}\n"
+         "  blocks:\n"
+         "    - name: werbesperre\n"
+         "      scope: all\n"
+         "      systems:\n"
+         "        crm: {property: werbesperre, value: \"true\"}\n"
+         "        mailchimp: {status: unsubscribed}\n"
+         "    - name: bounced\n"
+         "      scope: address\n"
+         "      systems:\n"
+         "        mailchimp: {status: cleaned}\n"
+         "  erasure:\n"
+         "    crm: {mode: delete}\n"
+         "    mailchimp: {mode: " +
+         erasure_mode +
+         (erasure_mode == "restrict"
+              ? ", retain: [orders], legal_ground: \"HGB 257\", retention: 10y}\n"
+              : "}\n");
+}
+
+class MailchimpConnectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    io_ = std::make_unique<boost::asio::io_context>();
+    server_ = std::make_unique<sim::SimServer>(*io_, clock_, sim::SimServerOptions{});
+    sim::mailchimp::MailchimpOptions o;
+    o.api_key = kKey;  // no webhook URL: events are only logged (GET /webhooks)
+    server_->AddSystem(std::make_unique<sim::mailchimp::MailchimpSim>(o, clock_),
+                       net::HttpServerOptions{});
+    ASSERT_TRUE(server_->Start().ok());
+    thread_ = std::thread([this] {
+      auto guard = boost::asio::make_work_guard(*io_);
+      io_->run();
+    });
+    base_url_ = "http://127.0.0.1:" + std::to_string(server_->port("mailchimp"));
+    http_ = MakeCurlHttpClient("consentd-test");
+
+    const json state = Control("GET", "/_sim/mailchimp/state");
+    list_id_ = state["list"]["id"].get<std::string>();
+    for (const json& c : state["interest_categories"]) {
+      for (const json& i : c["interests"]) ids_.interests[i["name"]] = i["id"];
+    }
+    for (const json& p : state["marketing_permissions"]) {
+      ids_.permissions[p["text"]] = p["marketing_permission_id"];
+    }
+    ASSERT_EQ(ids_.interests.count("Newsletter"), 1u);
+    ASSERT_EQ(ids_.permissions.count("Email"), 1u);
+    connector_ = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")));
+  }
+
+  void TearDown() override {
+    connector_.reset();
+    io_->stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+
+  std::unique_ptr<Connector> Make(const std::string& yaml, std::string key = kKey) {
+    auto spec = mapping::LoadMappingFromConfigString(yaml, "test.yaml");
+    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+    spec_ = std::make_shared<const mapping::MappingSpec>(std::move(spec).value());
+    MailchimpSettings s;
+    s.name = "mailchimp";
+    s.base_url = base_url_;
+    s.api_key = std::move(key);
+    s.list_id = list_id_;
+    s.webhook_secret = kSecret;
+    s.timeout = std::chrono::milliseconds(20000);
+    return MakeMailchimpConnector(std::move(s), spec_, *http_);
+  }
+
+  // A control-API or raw API call; the parsed answer (null if none).
+  json Control(const std::string& method, const std::string& path, const json& body = nullptr,
+               int* status = nullptr) {
+    OutboundRequest req;
+    req.method = method;
+    req.url = base_url_ + path;
+    if (!body.is_null()) {
+      req.body = body.dump();
+      req.headers.emplace_back("Content-Type", "application/json");
+    }
+    auto r = http_->Send(req);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return nullptr;
+    if (status != nullptr) *status = r->status;
+    return json::parse(r->body, nullptr, false);
+  }
+
+  // The member as the API has it, or null (404).
+  json Member(const std::string& email) {
+    int status = 0;
+    OutboundRequest req;
+    req.url = base_url_ + "/3.0/lists/" + list_id_ + "/members/" + SubscriberHash(email);
+    req.headers = {{"Authorization", "Bearer " + std::string(kKey)}};
+    auto r = http_->Send(req);
+    EXPECT_TRUE(r.ok());
+    status = r.ok() ? r->status : 0;
+    return status == 200 ? json::parse(r->body) : json(nullptr);
+  }
+
+  // A person signs up through the hosted form (pending) and confirms.
+  void SignUpAndConfirm(const std::string& email, const json& interests) {
+    Control("POST", "/_sim/mailchimp/person/signup",
+            {{"email_address", email}, {"interests", interests}});
+    Control("POST", "/_sim/mailchimp/person/confirm", {{"email_address", email}});
+  }
+
+  // The last webhook Mailchimp produced for the audience (sent or not).
+  json LastWebhook() {
+    const json log = Control("GET", "/_sim/mailchimp/webhooks");
+    EXPECT_FALSE(log["webhooks"].empty());
+    return log["webhooks"].empty() ? json(nullptr) : log["webhooks"].back();
+  }
+
+  net::HttpRequest WebhookRequest(const std::string& body,
+                                  const std::string& query = std::string("secret=") + kSecret) {
+    net::HttpRequest req;
+    req.method = "POST";
+    req.path = "/webhooks/mailchimp";
+    req.query = query;
+    req.target = req.path + (query.empty() ? "" : "?" + query);
+    req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                   {"User-Agent", "MailChimp"}};
+    req.body = body;
+    return req;
+  }
+
+  // The record for the webhook's member, read back through the API.
+  InboundRecord ReadFromWebhook(const json& webhook) {
+    auto refs = connector_->ParseWebhook(WebhookRequest(webhook["body"]), "", clock_.NowMs());
+    EXPECT_TRUE(refs.ok()) << refs.status().ToString();
+    EXPECT_EQ(refs->size(), 1u);
+    auto records = connector_->Read(*refs);
+    EXPECT_TRUE(records.ok()) << records.status().ToString();
+    EXPECT_EQ(records->size(), 1u);
+    return records->empty() ? InboundRecord{} : records->front();
+  }
+
+  // The desired state granting (or otherwise) `topic` for `email`.
+  OutboundItem Desired(std::int64_t id, const std::string& email,
+                       std::map<std::string, ConsentStatus> topics, bool block_all = false) {
+    OutboundItem item;
+    item.outbox_id = id;
+    item.idempotency_key = "k" + std::to_string(id);
+    item.desired.subject = "s-" + std::to_string(id);
+    item.desired.email = email;
+    item.desired.state.subject = item.desired.subject;
+    for (const auto& [topic, status] : topics) {
+      ConsentRecord rec;
+      rec.key = {item.desired.subject, topic, "email", ""};
+      rec.status = status;
+      rec.method = ConsentMethod::kDoubleOptIn;
+      item.desired.state.consents[rec.key] = rec;
+    }
+    if (block_all) {
+      BlockRecord b;
+      b.subject = item.desired.subject;
+      b.scope = BlockScope::All();
+      b.active = true;
+      item.desired.state.blocks[b.scope] = b;
+    }
+    return item;
+  }
+
+  DeliveryResult DeliverOne(const OutboundItem& item) {
+    std::vector<DeliveryResult> r = connector_->Deliver({item});
+    EXPECT_EQ(r.size(), 1u);
+    return r.empty() ? DeliveryResult{} : r.front();
+  }
+
+  const Change* FindChange(const InboundRecord& rec, ChangeKind kind,
+                           const std::string& topic = "") {
+    for (const Change& c : rec.mapped.changes) {
+      if (c.kind == kind && (topic.empty() || c.key.topic == topic)) return &c;
+    }
+    return nullptr;
+  }
+
+  SharedClock clock_{kStart};
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<sim::SimServer> server_;
+  std::thread thread_;
+  std::string base_url_, list_id_;
+  std::unique_ptr<HttpClient> http_;
+  AudienceIds ids_;
+  std::shared_ptr<const mapping::MappingSpec> spec_;
+  std::unique_ptr<Connector> connector_;
+};
+
+// --- webhooks ---------------------------------------------------------------
+
+TEST_F(MailchimpConnectorTest, WebhookWithTheRightSecretNamesTheMember) {
+  SignUpAndConfirm("Ann@Example.org", {{ids_.interests["Newsletter"], true}});
+  const json w = LastWebhook();
+  ASSERT_EQ(w["type"], "subscribe");
+  auto refs = connector_->ParseWebhook(WebhookRequest(w["body"]), "", clock_.NowMs());
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 1u);
+  const RecordRef& ref = refs->front();
+  EXPECT_EQ(ref.system_id, SubscriberHash("ann@example.org"));
+  EXPECT_EQ(ref.email, "Ann@example.org");  // local part kept as written
+  EXPECT_EQ(ref.hint, RecordHint::kChanged);
+  EXPECT_EQ(ref.occurred_at, kStart);  // fired_at, whole seconds
+  EXPECT_EQ(ref.event_id.rfind("mc:", 0), 0u);
+}
+
+TEST_F(MailchimpConnectorTest, WebhookWithoutOrWithWrongSecretIsUnauthenticated) {
+  const std::string body = "type=subscribe&data%5Bemail%5D=a%40example.org";
+  auto missing = connector_->ParseWebhook(WebhookRequest(body, ""), "", kStart);
+  EXPECT_EQ(missing.status().code(), StatusCode::kUnauthenticated);
+  auto wrong = connector_->ParseWebhook(WebhookRequest(body, "secret=guess"), "", kStart);
+  EXPECT_EQ(wrong.status().code(), StatusCode::kUnauthenticated);
+  // Authentication comes first: a malformed body with a wrong secret is 401.
+  auto wrong_and_bad = connector_->ParseWebhook(WebhookRequest("garbage", "secret=x"), "", kStart);
+  EXPECT_EQ(wrong_and_bad.status().code(), StatusCode::kUnauthenticated);
+  // The secret may also come from the public URL (a proxy rewrote the target).
+  auto via_url = connector_->ParseWebhook(
+      WebhookRequest(body, ""),
+      std::string("https://c.example/webhooks/mailchimp?secret=") + kSecret, kStart);
+  EXPECT_TRUE(via_url.ok()) << via_url.status().ToString();
+}
+
+TEST_F(MailchimpConnectorTest, MalformedWebhookNamesTheField) {
+  auto no_type =
+      connector_->ParseWebhook(WebhookRequest("data%5Bemail%5D=a%40example.org"), "", kStart);
+  EXPECT_EQ(no_type.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(no_type.status().message().find("type"), std::string::npos);
+  auto no_email = connector_->ParseWebhook(WebhookRequest("type=profile"), "", kStart);
+  EXPECT_EQ(no_email.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(no_email.status().message().find("data[email]"), std::string::npos);
+  auto bad_email = connector_->ParseWebhook(
+      WebhookRequest("type=profile&data%5Bemail%5D=not-an-address"), "", kStart);
+  EXPECT_EQ(bad_email.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad_email.status().message().find("not-an-address"), std::string::npos);
+  auto bad_time = connector_->ParseWebhook(
+      WebhookRequest("type=profile&fired_at=yesterday&data%5Bemail%5D=a%40example.org"), "",
+      kStart);
+  EXPECT_EQ(bad_time.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(MailchimpConnectorTest, RedeliveredWebhookKeepsItsEventId) {
+  const std::string body =
+      "type=unsubscribe&fired_at=2026-09-21+10%3A00%3A00&data%5Baction%5D=unsub&data%5Bemail%5D="
+      "a%40example.org";
+  auto first = connector_->ParseWebhook(WebhookRequest(body), "", kStart);
+  auto again = connector_->ParseWebhook(WebhookRequest(body), "", kStart + 60000);
+  auto other =
+      connector_->ParseWebhook(WebhookRequest(body + "&data%5Breason%5D=abuse"), "", kStart);
+  ASSERT_TRUE(first.ok() && again.ok() && other.ok());
+  EXPECT_EQ(first->front().event_id, again->front().event_id);
+  EXPECT_NE(first->front().event_id, other->front().event_id);
+}
+
+TEST_F(MailchimpConnectorTest, WebhookOfAnotherAudienceOrCampaignNamesNoMember) {
+  auto other_list = connector_->ParseWebhook(
+      WebhookRequest("type=profile&data%5Blist_id%5D=ffffffffff&data%5Bemail%5D=a%40example.org"),
+      "", kStart);
+  ASSERT_TRUE(other_list.ok());
+  EXPECT_TRUE(other_list->empty());
+  auto campaign =
+      connector_->ParseWebhook(WebhookRequest("type=campaign&data%5Bid%5D=1"), "", kStart);
+  ASSERT_TRUE(campaign.ok());
+  EXPECT_TRUE(campaign->empty());
+}
+
+// --- Read ---------------------------------------------------------------------
+
+TEST_F(MailchimpConnectorTest, ConfirmedSignUpReadsAsDoubleOptInGrant) {
+  SignUpAndConfirm("bea@example.org", {{ids_.interests["Newsletter"], true}});
+  const InboundRecord rec = ReadFromWebhook(LastWebhook());
+  EXPECT_EQ(rec.system_id, SubscriberHash("bea@example.org"));
+  EXPECT_EQ(rec.email, "bea@example.org");
+  const Change* c = FindChange(rec, ChangeKind::kConsent, "newsletter");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, ConsentStatus::kGranted);
+  EXPECT_EQ(c->method, ConsentMethod::kDoubleOptIn);
+  EXPECT_EQ(c->provenance.source_system, "mailchimp");
+  EXPECT_EQ(c->provenance.source_event_id, rec.event_id);
+  EXPECT_GT(c->provenance.occurred_at, 0);
+  EXPECT_TRUE(c->key.subject.empty());
+}
+
+TEST_F(MailchimpConnectorTest, UnsubscribeReadsAsWithdrawalAndBlock) {
+  SignUpAndConfirm("cai@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "cai@example.org"}});
+  const json w = LastWebhook();
+  ASSERT_EQ(w["type"], "unsubscribe");
+  const InboundRecord rec = ReadFromWebhook(w);
+  const Change* c = FindChange(rec, ChangeKind::kConsent, "newsletter");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, ConsentStatus::kWithdrawn);
+  EXPECT_EQ(c->method, ConsentMethod::kUnsubscribeLink);
+  const Change* b = FindChange(rec, ChangeKind::kBlockSet);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->scope, BlockScope::All());
+}
+
+TEST_F(MailchimpConnectorTest, CleanedMemberReadsAsAddressBlock) {
+  SignUpAndConfirm("dan@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/person/bounce", {{"email_address", "dan@example.org"}});
+  const json w = LastWebhook();
+  ASSERT_EQ(w["type"], "cleaned");
+  const InboundRecord rec = ReadFromWebhook(w);
+  const Change* b = FindChange(rec, ChangeKind::kBlockSet);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->scope, BlockScope::Address("dan@example.org"));
+  EXPECT_EQ(FindChange(rec, ChangeKind::kConsent), nullptr);  // topics are kept
+}
+
+TEST_F(MailchimpConnectorTest, PermanentlyDeletedMemberReadsAsDeleted) {
+  SignUpAndConfirm("eve@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", "eve@example.org"}});
+  const json w = LastWebhook();
+  auto refs = connector_->ParseWebhook(WebhookRequest(w["body"]), "", clock_.NowMs());
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ(refs->front().hint, RecordHint::kDeleted);
+  auto records = connector_->Read(*refs);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  ASSERT_EQ(records->size(), 1u);
+  const Change* d = FindChange(records->front(), ChangeKind::kTargetDeleted);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->provenance.occurred_at, refs->front().occurred_at);
+  EXPECT_EQ(d->provenance.source_system, "mailchimp");
+  EXPECT_FALSE(d->mapping_hash.empty());
+}
+
+TEST_F(MailchimpConnectorTest, EmailChangeReadsTheNewAddressAndNamesTheOldHash) {
+  SignUpAndConfirm("fay@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/admin/change-email",
+          {{"email_address", "fay@example.org"}, {"new_email_address", "fay@example.net"}});
+  const json w = LastWebhook();
+  ASSERT_EQ(w["type"], "upemail");
+  auto refs = connector_->ParseWebhook(WebhookRequest(w["body"]), "", clock_.NowMs());
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  EXPECT_EQ(refs->front().hint, RecordHint::kEmailChanged);
+  EXPECT_EQ(refs->front().old_email, "fay@example.org");
+  auto records = connector_->Read(*refs);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  const InboundRecord& rec = records->front();
+  EXPECT_EQ(rec.email, "fay@example.net");
+  EXPECT_EQ(rec.system_id, SubscriberHash("fay@example.net"));
+  EXPECT_EQ(rec.merged_ids, std::vector<std::string>{SubscriberHash("fay@example.org")});
+}
+
+// --- Poll ---------------------------------------------------------------------
+
+TEST_F(MailchimpConnectorTest, PollReadsEveryMemberAndNeverSkipsOneChangedWhilePaging) {
+  const json seeded = Control("POST", "/_sim/mailchimp/seed", {{"count", 1500}, {"seed", 5}});
+  ASSERT_EQ(seeded["seeded"], 1500) << seeded.dump();
+  std::set<std::string> all;
+  const json state = Control("GET", "/_sim/mailchimp/state");
+  for (const json& m : state["members"]) all.insert(m["id"]);
+  ASSERT_EQ(all.size(), 1500u);
+
+  std::set<std::string> seen;
+  auto first = connector_->Poll("", clock_.NowMs());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->records.size(), 1000u);
+  ASSERT_TRUE(first->more);
+  for (const InboundRecord& r : first->records) seen.insert(r.system_id);
+  // A member of the first page changes before the second page is read: it
+  // leaves the window, which must not make the others shift past the cursor.
+  std::map<std::string, std::string> status_of;
+  for (const json& m : state["members"]) {
+    status_of[m["id"]] = m["status"];
+  }
+  const InboundRecord* pick = &first->records[500];
+  while (status_of[pick->system_id] == "transactional") ++pick;
+  const std::string changed = pick->system_id;
+  Control("POST", "/_sim/mailchimp/admin/status",
+          {{"email_address", pick->email},
+           {"status", status_of[changed] == "unsubscribed" ? "subscribed" : "unsubscribed"}});
+
+  std::string cursor = first->next_cursor;
+  for (int i = 0; i < 5; ++i) {
+    auto page = connector_->Poll(cursor, clock_.NowMs());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const InboundRecord& r : page->records) seen.insert(r.system_id);
+    cursor = page->next_cursor;
+    if (!page->more) break;
+  }
+  EXPECT_EQ(seen, all);
+
+  // The next window (time moved on) brings the changed member's new state.
+  clock_.Advance(2000);
+  auto next = connector_->Poll(cursor, clock_.NowMs());
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  std::set<std::string> ids;
+  for (const InboundRecord& r : next->records) ids.insert(r.system_id);
+  EXPECT_EQ(ids, std::set<std::string>{changed});
+  EXPECT_FALSE(next->more);
+  EXPECT_EQ(next->records.front().event_id.rfind("poll:" + changed + ":", 0), 0u);
+}
+
+TEST_F(MailchimpConnectorTest, IncrementalPollReturnsNewChangesOnceAcrossTheOverlap) {
+  SignUpAndConfirm("gus@example.org", {{ids_.interests["Newsletter"], true}});
+  clock_.Advance(3000);
+  auto initial = connector_->Poll("", clock_.NowMs());
+  ASSERT_TRUE(initial.ok()) << initial.status().ToString();
+  ASSERT_EQ(initial->records.size(), 1u);
+  EXPECT_FALSE(initial->more);
+
+  SignUpAndConfirm("hal@example.org", {{ids_.interests["Newsletter"], true}});
+  clock_.Advance(2000);
+  auto next = connector_->Poll(initial->next_cursor, clock_.NowMs());
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  // gus lies inside the overlap window too, and is not returned again.
+  ASSERT_EQ(next->records.size(), 1u);
+  EXPECT_EQ(next->records.front().system_id, SubscriberHash("hal@example.org"));
+  const Change* c = FindChange(next->records.front(), ChangeKind::kConsent, "newsletter");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, ConsentStatus::kGranted);
+
+  clock_.Advance(10000);
+  auto quiet = connector_->Poll(next->next_cursor, clock_.NowMs());
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet->records.empty());
+}
+
+TEST_F(MailchimpConnectorTest, PollPagesThroughABulkImportWithinOneSecond) {
+  // 1200 members written in the same second: no page boundary between
+  // seconds exists, so the cursor must page by offset inside that second.
+  std::vector<OutboundItem> items;
+  for (int i = 0; i < 1200; ++i) {
+    items.push_back(Desired(i + 1, "imp" + std::to_string(i) + "@example.org",
+                            {{"newsletter", ConsentStatus::kGranted}}));
+  }
+  for (const DeliveryResult& r : connector_->Deliver(items)) ASSERT_TRUE(r.status.ok());
+  clock_.Advance(1000);
+  std::set<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  for (bool more = true; more && pages < 5; ++pages) {
+    auto page = connector_->Poll(cursor, clock_.NowMs());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const InboundRecord& r : page->records) seen.insert(r.system_id);
+    cursor = page->next_cursor;
+    more = page->more;
+  }
+  EXPECT_EQ(pages, 2);
+  EXPECT_EQ(seen.size(), 1200u);
+}
+
+TEST_F(MailchimpConnectorTest, MalformedPollCursorIsInvalidArgument) {
+  EXPECT_EQ(connector_->Poll("{\"v\":7}", kStart).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(connector_->Poll("nonsense", kStart).status().code(), StatusCode::kInvalidArgument);
+}
+
+// --- Deliver ------------------------------------------------------------------
+
+TEST_F(MailchimpConnectorTest, GrantCreatesSubscribedMemberWithInterest) {
+  const DeliveryResult r =
+      DeliverOne(Desired(1, "ida@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.outbox_id, 1);
+  EXPECT_EQ(r.system_id, SubscriberHash("ida@example.org"));
+  EXPECT_FALSE(r.reconsent);
+  const json m = Member("ida@example.org");
+  ASSERT_FALSE(m.is_null());
+  EXPECT_EQ(m["status"], "subscribed");
+  EXPECT_EQ(m["interests"][ids_.interests["Newsletter"]], true);
+}
+
+TEST_F(MailchimpConnectorTest, MarketingPermissionIsWrittenByPut) {
+  const DeliveryResult r =
+      DeliverOne(Desired(1, "ivy@example.org", {{"email_marketing", ConsentStatus::kGranted}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  const json m = Member("ivy@example.org");
+  ASSERT_FALSE(m.is_null());
+  EXPECT_EQ(m["status"], "subscribed");
+  bool enabled = false;
+  for (const json& p : m["marketing_permissions"]) {
+    if (p["marketing_permission_id"] == ids_.permissions["Email"]) enabled = p["enabled"];
+  }
+  EXPECT_TRUE(enabled);
+}
+
+TEST_F(MailchimpConnectorTest, WithdrawalUnsubscribes) {
+  ASSERT_TRUE(DeliverOne(Desired(1, "jo@example.org", {{"newsletter", ConsentStatus::kGranted}}))
+                  .status.ok());
+  const DeliveryResult r =
+      DeliverOne(Desired(2, "jo@example.org", {{"newsletter", ConsentStatus::kWithdrawn}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  const json m = Member("jo@example.org");
+  EXPECT_EQ(m["status"], "unsubscribed");
+  EXPECT_EQ(m["interests"][ids_.interests["Newsletter"]], false);
+}
+
+TEST_F(MailchimpConnectorTest, BlockUnsubscribesEvenWithAGrant) {
+  const DeliveryResult r = DeliverOne(
+      Desired(1, "kim@example.org", {{"newsletter", ConsentStatus::kGranted}}, /*block_all=*/true));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Member("kim@example.org")["status"], "unsubscribed");
+}
+
+TEST_F(MailchimpConnectorTest, GrantToUnsubscribedMemberReconsentsThroughPending) {
+  SignUpAndConfirm("lea@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "lea@example.org"}});
+  const DeliveryResult r =
+      DeliverOne(Desired(1, "lea@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(r.reconsent);
+  EXPECT_EQ(Member("lea@example.org")["status"], "pending");
+  // Mailchimp sent the person a confirmation.
+  bool confirmation = false;
+  const json state = Control("GET", "/_sim/mailchimp/state");
+  for (const json& c : state["confirmations"]) {
+    confirmation = confirmation || c["subscriber_hash"] == SubscriberHash("lea@example.org");
+  }
+  EXPECT_TRUE(confirmation);
+}
+
+TEST_F(MailchimpConnectorTest, GrantToCleanedMemberIsBlockedByTarget) {
+  SignUpAndConfirm("max@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/person/bounce", {{"email_address", "max@example.org"}});
+  const DeliveryResult r =
+      DeliverOne(Desired(1, "max@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  EXPECT_EQ(r.status.code(), StatusCode::kBlockedByTarget) << r.status.ToString();
+  EXPECT_EQ(r.error_class, ErrorClass::kBlockedByTarget);
+  EXPECT_EQ(Member("max@example.org")["status"], "cleaned");
+}
+
+TEST_F(MailchimpConnectorTest, ForgottenAddressIsBlockedByTarget) {
+  SignUpAndConfirm("ned@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", "ned@example.org"}});
+  const DeliveryResult r =
+      DeliverOne(Desired(1, "ned@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  EXPECT_EQ(r.status.code(), StatusCode::kBlockedByTarget) << r.status.ToString();
+  EXPECT_EQ(r.error_class, ErrorClass::kBlockedByTarget);
+  EXPECT_EQ(r.detail.find("ned@"), std::string::npos);  // no address in the detail
+}
+
+TEST_F(MailchimpConnectorTest, EraseDeletesPermanentlyAndIsIdempotent) {
+  SignUpAndConfirm("ola@example.org", {{ids_.interests["Newsletter"], true}});
+  OutboundItem item = Desired(1, "ola@example.org", {});
+  item.desired.erase = true;
+  const DeliveryResult r = DeliverOne(item);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.system_id, SubscriberHash("ola@example.org"));
+  EXPECT_TRUE(Member("ola@example.org").is_null());
+  const json forgotten = Control("GET", "/_sim/mailchimp/state")["forgotten"];
+  EXPECT_NE(std::find(forgotten.begin(), forgotten.end(), SubscriberHash("ola@example.org")),
+            forgotten.end());
+  // Again: the member is already gone, which is what was asked.
+  EXPECT_TRUE(DeliverOne(item).status.ok());
+}
+
+TEST_F(MailchimpConnectorTest, RestrictErasureArchivesTheMember) {
+  connector_ = Make(MappingYaml(ids_, ids_.interests.at("Newsletter"), "restrict"));
+  SignUpAndConfirm("pia@example.org", {{ids_.interests["Newsletter"], true}});
+  OutboundItem item = Desired(1, "pia@example.org", {});
+  item.desired.erase = true;
+  ASSERT_TRUE(DeliverOne(item).status.ok());
+  EXPECT_EQ(Member("pia@example.org")["status"], "archived");
+}
+
+TEST_F(MailchimpConnectorTest, ManyMembersGoInOneBatchCall) {
+  std::vector<OutboundItem> items;
+  for (int i = 0; i < 120; ++i) {
+    items.push_back(Desired(i + 1, "bulk" + std::to_string(i) + "@example.org",
+                            {{"newsletter", ConsentStatus::kGranted}}));
+  }
+  const std::vector<DeliveryResult> results = connector_->Deliver(items);
+  ASSERT_EQ(results.size(), items.size());
+  for (const DeliveryResult& r : results) EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Member("bulk119@example.org")["status"], "subscribed");
+  const json counters = Control("GET", "/_sim/counters");
+  int batch_calls = 0, other_writes = 0;
+  for (const auto& [route, statuses] : counters["mailchimp"].items()) {
+    for (const auto& [status, n] : statuses.items()) {
+      if (route == "POST /3.0/lists/" + list_id_) batch_calls += n.get<int>();
+      if (route.rfind("PUT ", 0) == 0) other_writes += n.get<int>();
+    }
+  }
+  EXPECT_EQ(batch_calls, 1);
+  EXPECT_EQ(other_writes, 0);
+}
+
+TEST_F(MailchimpConnectorTest, RateLimitAndOutageAreRetryable) {
+  Control("POST", "/_sim/faults",
+          {{"kind", "rate_limit"}, {"system", "mailchimp"}, {"count", 1}, {"retry_after", 7}});
+  const DeliveryResult limited =
+      DeliverOne(Desired(1, "quy@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  EXPECT_EQ(limited.error_class, ErrorClass::kRetryable) << limited.status.ToString();
+  ASSERT_TRUE(limited.retry_after.has_value());
+  EXPECT_EQ(*limited.retry_after, std::chrono::seconds(7));
+
+  Control("POST", "/_sim/faults",
+          {{"kind", "error"}, {"system", "mailchimp"}, {"status", 503}, {"count", 1}});
+  const DeliveryResult down =
+      DeliverOne(Desired(2, "quy@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  EXPECT_EQ(down.error_class, ErrorClass::kRetryable) << down.status.ToString();
+
+  auto read = connector_->Poll("", clock_.NowMs());  // faults used up: works again
+  EXPECT_TRUE(read.ok()) << read.status().ToString();
+}
+
+// --- Check --------------------------------------------------------------------
+
+TEST_F(MailchimpConnectorTest, CheckPassesWithTheAudiencesIds) {
+  SignUpAndConfirm("ray@example.org", {{ids_.interests["Newsletter"], true}});
+  const Status s = connector_->Check();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST_F(MailchimpConnectorTest, CheckWithWrongKeyIsUnauthenticated) {
+  connector_ = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")), "wrong-key-us21");
+  EXPECT_EQ(connector_->Check().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(MailchimpConnectorTest, CheckNamesAnUnknownInterest) {
+  connector_ = Make(MappingYaml(ids_, "ffffffffff"));
+  const Status s = connector_->Check();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("ffffffffff"), std::string::npos) << s.ToString();
+}
+
+}  // namespace
+}  // namespace consentd::connectors

@@ -1,0 +1,228 @@
+// Two-way sync end to end (issue #5): real consentd, real consentd-sim,
+// loopback HTTP, a real SQLite store; each test ends with `consentctl
+// verify` on the proof log (the fixture's TearDown).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+
+#include "tests/e2e/sync_fixture.h"
+
+namespace consentd::testing {
+namespace {
+
+// --- CRM -> journey ----------------------------------------------------------
+
+TEST_F(SyncE2E, CrmSignupIsHeldPendingInTheJourneyUntilDoubleOptInThenGrantedInBoth) {
+  StartAll();
+  const std::string ada = "ada@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ada}, {"subscriptionId", kNewsletter}});
+  // The newsletter needs double opt-in: the CRM's form grant has no
+  // confirmation, so Mailchimp gets `pending` (it sends the confirmation).
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ada) == "pending"; })) << Member(ada).dump();
+  EXPECT_TRUE(MemberInterest(ada, "Newsletter"));
+
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", ada}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ada) == "subscribed"; }));
+  // The confirmation is a double opt-in grant: consentd writes the CRM with
+  // its own legal-basis explanation.
+  ASSERT_TRUE(Eventually([&] {
+    Json r = Crm("GET", "/communication-preferences/v4/statuses/ada%40example.com?channel=EMAIL");
+    for (const auto& s : r["results"]) {
+      if (s.value("subscriptionId", 0) == kNewsletter && s.value("status", "") == "SUBSCRIBED" &&
+          s.value("legalBasisExplanation", "").find("consentd") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }));
+}
+
+TEST_F(SyncE2E, CrmGrantWithoutDoubleOptInRequirementIsGrantedInTheJourney) {
+  StartAll();
+  const std::string bob = "bob@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", bob}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(bob) == "subscribed"; })) << Member(bob).dump();
+  EXPECT_TRUE(MemberInterest(bob, "Product news"));
+  EXPECT_FALSE(MemberInterest(bob, "Newsletter"));
+}
+
+TEST_F(SyncE2E, CrmWithdrawalPerTopicReachesTheJourney) {
+  StartAll();
+  const std::string cy = "cy@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", cy}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(cy, "Product news"); }));
+  Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", cy}, {"subscriptionId", kProductUpdates}});
+  // Every known topic withdrawn: the member is unsubscribed, interest off.
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(cy) == "unsubscribed"; })) << Member(cy).dump();
+  EXPECT_FALSE(MemberInterest(cy, "Product news"));
+}
+
+TEST_F(SyncE2E, CrmAdvertisingBlockUnsubscribesTheJourneyMember) {
+  StartAll();
+  const std::string dee = "dee@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", dee}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(dee) == "subscribed"; }));
+  Crm("POST", "/_sim/hubspot/admin/block", {{"email", dee}, {"blocked", true}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(dee) == "unsubscribed"; }));
+}
+
+// --- journey -> CRM ----------------------------------------------------------
+
+TEST_F(SyncE2E, JourneyConfirmedSignupGrantsInTheCrmAndUnsubscribeWithdrawsAndBlocks) {
+  StartAll();
+  const std::string eve = "eve@example.org";
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", eve}, {"interests", {{interest_ids_["Newsletter"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", eve}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(eve, kNewsletter) == "SUBSCRIBED"; }))
+      << Log();
+
+  Journey("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", eve}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(eve, kNewsletter) == "UNSUBSCRIBED"; }));
+  // Mailchimp's `unsubscribed` is also the advertising block in this mapping.
+  ASSERT_TRUE(Eventually([&] { return CrmProperty(eve, "consentd_werbesperre") == "true"; }));
+}
+
+// --- rule 5: no echoes --------------------------------------------------------
+
+TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {
+  StartAll();
+  const std::string fay = "fay@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", fay}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(fay) == "subscribed"; }));
+  // The simulator sends webhooks for API writes too (source api on), so
+  // consentd's own write to Mailchimp comes back; it must be recognised.
+  ASSERT_TRUE(Eventually([&] { return MetricSum("consentd_decisions_total", "outcome=\"echo\"") > 0; }))
+      << Log();
+  // Let everything settle, then nothing more may be written anywhere.
+  ASSERT_TRUE(Eventually([&] { return MetricSum("consentd_webhooks_received_total") >= 2; }));
+  const int crm_writes = CountCalls("hubspot", "POST", "/communication-preferences/v4/statuses/batch/write");
+  const int journey_writes = CountCalls("mailchimp", "POST", "/3.0/lists/{id}") +
+                             CountCalls("mailchimp", "PUT", "/3.0/lists/");
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // a bounce would show up here
+  EXPECT_EQ(CountCalls("hubspot", "POST", "/communication-preferences/v4/statuses/batch/write"),
+            crm_writes);
+  EXPECT_EQ(CountCalls("mailchimp", "POST", "/3.0/lists/{id}") +
+                CountCalls("mailchimp", "PUT", "/3.0/lists/"),
+            journey_writes);
+  EXPECT_LE(journey_writes, 2) << "one change should cause at most one write to the journey";
+}
+
+// --- webhook faults -----------------------------------------------------------
+
+TEST_F(SyncE2E, DuplicatedAndReorderedWebhooksChangeNothingTwice) {
+  StartAll();
+  Crm("POST", "/_sim/faults",
+      Json::array({{{"kind", "webhook_duplicate"}, {"system", "*"}},
+                   {{"kind", "webhook_reorder"}, {"system", "*"}, {"rate", 0.5}}}));
+  const std::string gus = "gus@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", gus}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(gus) == "subscribed"; }));
+  Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", gus}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(gus) == "unsubscribed"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_webhooks_received_total", "result=\"accepted\"") > 0;
+  }));
+  // Every duplicate delivery was recognised by its event id.
+  Json stats = Crm("GET", "/_sim/webhooks");
+  EXPECT_GT(stats.value("duplicated", 0), 0) << stats.dump();
+}
+
+TEST_F(SyncE2E, LostWebhooksAreRecoveredByPolling) {
+  StartAll(WithPolling("1s"));
+  Crm("POST", "/_sim/faults", Json::array({{{"kind", "webhook_drop"}, {"system", "*"}}}));
+  const std::string hal = "hal@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", hal}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(hal) == "subscribed"; })) << Log();
+  const std::string ivy = "ivy@example.org";
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", ivy}, {"interests", {{interest_ids_["Product news"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", ivy}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(ivy, kProductUpdates) == "SUBSCRIBED"; }))
+      << Log();
+  EXPECT_EQ(MetricSum("consentd_webhooks_received_total"), 0);
+}
+
+// --- target faults ------------------------------------------------------------
+
+TEST_F(SyncE2E, RateLimitAndServerErrorStormsDelayButDeliverEverythingOnce) {
+  StartAll();
+  Crm("POST", "/_sim/faults",
+      // Bursts (count) rather than rates: every run meets the same storm.
+      Json::array({{{"kind", "rate_limit"}, {"system", "mailchimp"}, {"count", 4}, {"retry_after", 1}},
+                   {{"kind", "error"}, {"system", "mailchimp"}, {"status", 503}, {"count", 3}},
+                   {{"kind", "latency"}, {"system", "mailchimp"}, {"latency_ms", 30}},
+                   {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"rate", 0.3}}}));
+  const int kPeople = 12;
+  for (int i = 0; i < kPeople; ++i) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", "storm" + std::to_string(i) + "@example.com"}, {"subscriptionId", kProductUpdates}});
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < kPeople; ++i) {
+          if (MemberStatus("storm" + std::to_string(i) + "@example.com") != "subscribed") return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(60)))
+      << Log();
+  EXPECT_GT(MetricSum("consentd_deliveries_total", "result=\"retryable\""), 0);
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"permanent\""), 0);
+  EXPECT_EQ(static_cast<int>(Journey("GET", "/_sim/mailchimp/state")["members"].size()), kPeople);
+}
+
+TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {
+  StartAll();
+  const std::string kim = "kim@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", kim}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(kim) == "subscribed"; }));
+  // Mailchimp forgets the address for good (an admin's permanent delete).
+  Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", kim}});
+  ASSERT_TRUE(Eventually([&] { return Member(kim).is_null(); }));
+  ASSERT_TRUE(Eventually([&] { return Log().find("deleted at mailchimp") != std::string::npos; }));
+  // Kim signs up for the newsletter in the CRM: the journey cannot take the
+  // address back.
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", kim}, {"subscriptionId", kNewsletter}});
+  ASSERT_TRUE(Eventually([&] {
+    return Log().find("blocked_by_target") != std::string::npos;
+  })) << Log();
+  const int puts = CountCalls("mailchimp", "PUT", "/3.0/lists/") +
+                   CountCalls("mailchimp", "POST", "/3.0/lists/{id}");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(CountCalls("mailchimp", "PUT", "/3.0/lists/") +
+                CountCalls("mailchimp", "POST", "/3.0/lists/{id}"),
+            puts)
+      << "a refusal must not be retried";
+  EXPECT_TRUE(Member(kim).is_null());
+}
+
+// --- erasure ------------------------------------------------------------------
+
+TEST_F(SyncE2E, CrmPrivacyDeletionErasesTheJourneyMember) {
+  StartAll();
+  const std::string lou = "lou@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", lou}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(lou) == "subscribed"; }));
+  Crm("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", lou}});
+  ASSERT_TRUE(Eventually([&] { return Member(lou).is_null(); })) << Log();
+  Json state = Journey("GET", "/_sim/mailchimp/state");
+  EXPECT_EQ(state["forgotten"].size(), 1u) << state["forgotten"].dump();
+}
+
+// --- durability -----------------------------------------------------------------
+
+TEST_F(SyncE2E, ChangesMadeWhileConsentdIsDownArriveAfterItRestarts) {
+  StartAll(WithPolling("1s"));
+  StopConsentd();
+  const std::string max = "max@example.com";
+  // The webhook fails (consentd is down) and is retried by the simulator;
+  // polling finds the change anyway.
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", max}, {"subscriptionId", kProductUpdates}});
+  StartConsentd();
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(max) == "subscribed"; })) << Log();
+}
+
+}  // namespace
+}  // namespace consentd::testing

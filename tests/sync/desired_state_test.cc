@@ -1,0 +1,105 @@
+// The desired-state codec (connectors/common/desired_state.h): part of the
+// database format, so it must round-trip exactly and refuse anything else.
+#include "connectors/common/desired_state.h"
+
+#include <gtest/gtest.h>
+
+namespace consentd::connectors {
+namespace {
+
+DesiredState Sample() {
+  DesiredState d;
+  d.subject = "s-0123456789abcdef";
+  d.email = "anna@example.org";
+  d.system_id = "mc-42";
+  d.mapping_hash = "abc123";
+  d.reconsent_topics = {"newsletter"};
+  d.state.subject = d.subject;
+  ConsentRecord c;
+  c.key = {d.subject, "newsletter", "email", ""};
+  c.status = ConsentStatus::kGranted;
+  c.legal_basis = "eu-gdpr:A6-1-a";
+  c.method = ConsentMethod::kDoubleOptIn;
+  c.notice_version = "2026-01";
+  c.provenance = {1000, 2000, "hubspot", "ev-1"};
+  d.state.consents[c.key] = c;
+  ConsentRecord addressed = c;
+  addressed.key.address = "anna@example.org";
+  addressed.status = ConsentStatus::kWithdrawn;
+  d.state.consents[addressed.key] = addressed;
+  BlockRecord b;
+  b.subject = d.subject;
+  b.scope = BlockScope::Channel("email");
+  b.active = true;
+  b.reason = BlockReason::kUnsubscribed;
+  b.since = 1000;
+  b.until = 5000;
+  b.provenance = {1000, 2000, "mailchimp", "ev-2"};
+  d.state.blocks[b.scope] = b;
+  return d;
+}
+
+TEST(SyncDesiredState, RoundTripsEveryField) {
+  const DesiredState d = Sample();
+  const std::string json = EncodeDesiredState(d);
+  Result<DesiredState> back = DecodeDesiredState(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, d);
+  EXPECT_EQ(EncodeDesiredState(*back), json) << "encoding must be stable";
+  EXPECT_NE(json.find("\"format\":\"consentd-desired/1\""), std::string::npos) << json;
+}
+
+TEST(SyncDesiredState, ErasureRoundTripsWithEmptyState) {
+  DesiredState d;
+  d.subject = "s-1";
+  d.email = "x@example.org";
+  d.erase = true;
+  d.state.subject = "s-1";
+  Result<DesiredState> back = DecodeDesiredState(EncodeDesiredState(d));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, d);
+}
+
+TEST(SyncDesiredState, DecodeErrorsNameTheField) {
+  const std::string good = EncodeDesiredState(Sample());
+  struct Case {
+    std::string from, to, field;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"\"format\":\"consentd-desired/1\"", "\"format\":\"consentd-desired/9\"", "format"},
+           {"\"erase\":false", "\"erase\":\"no\"", "erase"},
+           {"\"status\":\"granted\"", "\"status\":\"maybe\"", "consents[0].status"},
+           {"\"scope\":\"channel:email\"", "\"scope\":\"galaxy:x\"", "blocks[0].scope"},
+           {"\"since\":1000", "\"since\":\"1000\"", "blocks[0].since"},
+           {"\"reconsent_topics\":[\"newsletter\"]", "\"reconsent_topics\":[1]",
+            "reconsent_topics[0]"},
+           {"\"subject\":\"s-0123456789abcdef\",", "", "subject"},
+       }) {
+    std::string bad = good;
+    const auto at = bad.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    bad.replace(at, c.from.size(), c.to);
+    Result<DesiredState> r = DecodeDesiredState(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.field), std::string::npos) << r.status().message();
+  }
+  EXPECT_FALSE(DecodeDesiredState("not json").ok());
+  EXPECT_FALSE(DecodeDesiredState("[1]").ok());
+}
+
+TEST(SyncDesiredState, RecordFormsRoundTripWithTheirSubject) {
+  const DesiredState d = Sample();
+  for (const auto& [key, record] : d.state.consents) {
+    Result<ConsentRecord> back = DecodeConsentRecord(EncodeConsentRecord(record), d.subject);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, record);
+  }
+  const BlockRecord& b = d.state.blocks.begin()->second;
+  Result<BlockRecord> back = DecodeBlockRecord(EncodeBlockRecord(b), d.subject);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, b);
+}
+
+}  // namespace
+}  // namespace consentd::connectors

@@ -1,0 +1,370 @@
+// The sync engine against a real SQLite store: identity, decisions, state,
+// proof log, echo memory, tombstones and the outbox, one unit of work per
+// call (sync/sync_engine.h).
+#include <gtest/gtest.h>
+
+#include "store/sqlite_db.h"
+#include "sync_test_util.h"
+
+namespace consentd::sync {
+namespace {
+
+using testing::Block;
+using testing::Consent;
+using testing::Erasure;
+using testing::Record;
+using testing::SyncEngineTest;
+using testing::T;
+constexpr ConsentStatus kGranted = ConsentStatus::kGranted;
+constexpr ConsentStatus kWithdrawn = ConsentStatus::kWithdrawn;
+
+TEST_F(SyncEngineTest, CrmGrantBecomesStateProofAndOneOutboxRowForTheJourney) {
+  IngestSummary s = Ingest(
+      "hubspot", {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+      T + 100);
+  EXPECT_EQ(s.records, 1);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(s.enqueued["mailchimp"], 1);
+  EXPECT_FALSE(s.enqueued.contains("hubspot"));
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_EQ(s.notes[0].what, "consent newsletter/email");
+
+  const std::string subject = SubjectOf("hubspot", "101");
+  ASSERT_EQ(subject.size(), 18u);
+  EXPECT_EQ(subject.rfind("s-", 0), 0u);
+  EXPECT_EQ(s.notes[0].subject, subject);
+  const auto consents = Consents(subject);
+  ASSERT_EQ(consents.size(), 1u);
+  EXPECT_EQ(consents[0].status, "granted");
+  EXPECT_GE(s.proof_entries, 1u);
+  EXPECT_EQ(ProofSize(), s.proof_entries);
+
+  const auto rows = Outbox("mailchimp");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].key, subject);
+  EXPECT_EQ(rows[0].idempotency_key, Sha256Hex("mailchimp\n" + rows[0].desired_json));
+  const connectors::DesiredState d = Desired(rows[0]);
+  EXPECT_EQ(d.subject, subject);
+  EXPECT_EQ(d.email, "anna@example.org");
+  EXPECT_FALSE(d.erase);
+  EXPECT_EQ(d.mapping_hash, engine_->mapping_hash());
+  ASSERT_EQ(d.state.consents.size(), 1u);
+  EXPECT_EQ(d.state.consents.begin()->second.status, kGranted);
+  EXPECT_TRUE(Outbox("hubspot").empty());
+}
+
+TEST_F(SyncEngineTest, SameRecordAgainIsADuplicateAndEnqueuesNothing) {
+  const auto rec = Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)});
+  Ingest("hubspot", {rec}, T + 100);
+  const std::uint64_t proof = ProofSize();
+  IngestSummary again = Ingest("hubspot", {rec}, T + 200);
+  EXPECT_EQ(again.outcomes[Outcome::kDuplicate], 1);
+  EXPECT_TRUE(again.enqueued.empty());
+  EXPECT_EQ(Outbox("mailchimp").size(), 1u);
+  EXPECT_EQ(ProofSize(), proof + again.proof_entries) << "the duplicate is still logged";
+}
+
+TEST_F(SyncEngineTest, OlderRecordIsSupersededAndChangesNothing) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  IngestSummary late = Ingest(
+      "hubspot",
+      {Record("ev-0", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T - 60'000)})},
+      T + 200);
+  EXPECT_EQ(late.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_TRUE(late.enqueued.empty());
+  EXPECT_EQ(Consents(SubjectOf("hubspot", "101"))[0].status, "granted");
+}
+
+TEST_F(SyncEngineTest, WithdrawalWinsAGrantWithinTheSkewWindow) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "mailchimp")})},
+                           T + 200);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  const std::string subject = SubjectOf("hubspot", "101");
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), subject);
+  EXPECT_EQ(Consents(subject)[0].status, "withdrawn");
+  const auto rows = Outbox("hubspot");
+  ASSERT_EQ(rows.size(), 1u);
+  const connectors::DesiredState d = Desired(rows[0]);
+  EXPECT_EQ(d.system_id, "101");
+  EXPECT_EQ(d.state.consents.begin()->second.status, kWithdrawn);
+}
+
+TEST_F(SyncEngineTest, EchoOfOwnWriteIsRecognisedAndNotSentBack) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  ASSERT_EQ(Outbox("mailchimp").size(), 1u);
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Consent("newsletter", kGranted, T + 5000, "mailchimp")})},
+                           T + 5100);
+  EXPECT_EQ(s.outcomes[Outcome::kEcho], 1);
+  EXPECT_TRUE(s.enqueued.empty());
+  EXPECT_TRUE(Outbox("hubspot").empty());
+  EXPECT_EQ(Outbox("mailchimp").size(), 1u);
+}
+
+TEST_F(SyncEngineTest, ARealChangeAfterAnEchoedValueIsNotMistakenForAnEcho) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  // The person unsubscribes at the journey, then subscribes there again.
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 10'000, "mailchimp")})},
+         T + 10'100);
+  IngestSummary again = Ingest("mailchimp",
+                               {Record("mc-ev-2", "mc-1", "anna@example.org",
+                                       {Consent("newsletter", kGranted, T + 20'000, "mailchimp")})},
+                               T + 20'100);
+  EXPECT_EQ(again.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(SubjectOf("hubspot", "101"))[0].status, "granted");
+}
+
+TEST_F(SyncEngineTest, EmailLinksOneSubjectAcrossSystems) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@Example.ORG", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Consent("product_news", kGranted, T + 1000, "mailchimp")})},
+                           T + 1100);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  const std::string subject = SubjectOf("hubspot", "101");
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), subject);
+  EXPECT_EQ(Consents(subject).size(), 2u);
+  const auto rows = Outbox("hubspot");
+  ASSERT_EQ(rows.size(), 1u);
+  const connectors::DesiredState d = Desired(rows[0]);
+  EXPECT_EQ(d.system_id, "101");
+  EXPECT_EQ(d.state.consents.size(), 2u) << "the whole state the CRM receives";
+}
+
+TEST_F(SyncEngineTest, MergeCombinesBothSubjectsAndTheRestrictiveSideWins) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T + 1500)})},
+         T + 2000);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", kWithdrawn, T, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 2000);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  const std::string merged = SubjectOf("hubspot", "102");
+  ASSERT_NE(survivor, merged);
+  const std::uint64_t proof = ProofSize();
+
+  connectors::InboundRecord rec = Record("ev-3", "101", "anna@example.org", {});
+  rec.merged_ids = {"102"};
+  IngestSummary s = Ingest("hubspot", {rec}, T + 3000);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(SubjectOf("hubspot", "102"), survivor);
+  Run([&](store::Transaction& txn) -> Status {
+    auto by_email = txn.FindSubjectByEmailHash(EmailHash("anna.b@example.org"));
+    if (!by_email.ok()) return by_email.status();
+    EXPECT_EQ(by_email->value_or(""), survivor);
+    return Status::Ok();
+  });
+  const auto consents = Consents(survivor);
+  ASSERT_EQ(consents.size(), 1u);
+  EXPECT_EQ(consents[0].status, "withdrawn");
+  EXPECT_TRUE(Consents(merged).empty());
+  EXPECT_EQ(ProofSize(), proof + s.proof_entries);
+  const auto rows = Outbox("mailchimp");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(Desired(rows.back()).state.consents.begin()->second.status, kWithdrawn);
+}
+
+TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  const std::string erased = SubjectOf("hubspot", "101");
+  IngestSummary s = Ingest(
+      "hubspot", {Record("ev-2", "101", "anna@example.org", {Erasure(T + 10'000)})}, T + 10'100);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_TRUE(Consents(erased).empty());
+  EXPECT_EQ(SubjectOf("hubspot", "101"), "");
+  Run([&](store::Transaction& txn) -> Status {
+    auto t = txn.FindTombstone(EmailHash("anna@example.org"));
+    if (!t.ok()) return t.status();
+    EXPECT_TRUE(t->has_value());
+    auto links = txn.ListSystemIds(erased);
+    if (!links.ok()) return links.status();
+    EXPECT_TRUE(links->empty()) << "the address must not stay linked";
+    return Status::Ok();
+  });
+  const auto rows = Outbox("mailchimp");
+  ASSERT_EQ(rows.size(), 1u) << "the erasure supersedes the pending grant";
+  const connectors::DesiredState d = Desired(rows[0]);
+  EXPECT_TRUE(d.erase);
+  EXPECT_EQ(d.email, "anna@example.org");
+  EXPECT_TRUE(d.state.consents.empty());
+
+  IngestSummary stale = Ingest("mailchimp",
+                               {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                       {Consent("newsletter", kGranted, T + 5000, "mailchimp")})},
+                               T + 11'000);
+  EXPECT_EQ(stale.outcomes[Outcome::kDroppedErased], 1);
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), "");
+  Run([&](store::Transaction& txn) -> Status {
+    auto by_email = txn.FindSubjectByEmailHash(EmailHash("anna@example.org"));
+    if (!by_email.ok()) return by_email.status();
+    EXPECT_FALSE(by_email->has_value()) << "a dropped record links nothing";
+    return Status::Ok();
+  });
+
+  IngestSummary signup = Ingest(
+      "hubspot",
+      {Record("ev-3", "201", "anna@example.org", {Consent("newsletter", kGranted, T + 20'000)})},
+      T + 20'100);
+  EXPECT_EQ(signup.outcomes[Outcome::kApplied], 1);
+  const std::string fresh = SubjectOf("hubspot", "201");
+  EXPECT_FALSE(fresh.empty());
+  EXPECT_NE(fresh, erased);
+}
+
+TEST_F(SyncEngineTest, RegrantAfterJourneyUnsubscribeIsSentAsReconsent) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 10'000, "mailchimp")})},
+         T + 10'100);
+  IngestSummary s = Ingest(
+      "hubspot",
+      {Record("ev-2", "101", "anna@example.org", {Consent("newsletter", kGranted, T + 20'000)})},
+      T + 20'100);
+  EXPECT_EQ(s.enqueued["mailchimp"], 1);
+  const auto rows = Outbox("mailchimp");
+  ASSERT_FALSE(rows.empty());
+  const connectors::DesiredState d = Desired(rows.back());
+  EXPECT_EQ(d.reconsent_topics, std::set<std::string>{"newsletter"});
+  EXPECT_EQ(d.system_id, "mc-1");
+}
+
+TEST_F(SyncEngineTest, BlockReachesTheJourneyInItsDesiredState) {
+  IngestSummary s = Ingest(
+      "hubspot", {Record("ev-1", "101", "anna@example.org", {Block(BlockScope::All(), true, T)})},
+      T + 100);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  const auto rows = Outbox("mailchimp");
+  ASSERT_EQ(rows.size(), 1u);
+  const connectors::DesiredState d = Desired(rows[0]);
+  ASSERT_EQ(d.state.blocks.size(), 1u);
+  EXPECT_TRUE(d.state.blocks.begin()->second.active);
+}
+
+TEST_F(SyncEngineTest, HintsAreStoredOnceListedUntilDoneAndSurviveAsRecordRefs) {
+  connectors::RecordRef a;
+  a.event_id = "ev-a";
+  a.system_id = "101";
+  a.hint = connectors::RecordHint::kMerged;
+  a.merged_ids = {"102"};
+  connectors::RecordRef b;
+  b.event_id = "ev-b";
+  b.system_id = "103";
+  IngestSummary first;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = engine_->AcceptHints(txn, "hubspot", {a, b, a}, T);
+    if (!r.ok()) return r.status();
+    first = *r;
+    return Status::Ok();
+  });
+  EXPECT_EQ(first.records, 2);
+  EXPECT_EQ(first.duplicates, 1);
+
+  std::vector<PendingHint> pending;
+  Run([&](store::Transaction& txn) -> Status {
+    auto again = engine_->AcceptHints(txn, "hubspot", {b}, T + 1);
+    if (!again.ok()) return again.status();
+    EXPECT_EQ(again->duplicates, 1);
+    auto other = engine_->PendingHints(txn, "mailchimp", 10);
+    if (!other.ok()) return other.status();
+    EXPECT_TRUE(other->empty());
+    auto p = engine_->PendingHints(txn, "hubspot", 10);
+    if (!p.ok()) return p.status();
+    pending = *p;
+    return Status::Ok();
+  });
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].ref.event_id, "ev-a");
+  EXPECT_EQ(pending[0].ref.hint, connectors::RecordHint::kMerged);
+  EXPECT_EQ(pending[0].ref.merged_ids, std::vector<std::string>{"102"});
+  EXPECT_EQ(pending[0].source, "hubspot");
+  EXPECT_EQ(pending[0].received_at, T);
+
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(engine_->MarkHintsDone(txn, "hubspot", {"ev-a"}, T + 2));
+    auto p = engine_->PendingHints(txn, "hubspot", 10);
+    if (!p.ok()) return p.status();
+    EXPECT_EQ(p->size(), 1u);
+    if (p->size() == 1) {
+      EXPECT_EQ(p->front().ref.event_id, "ev-b");
+    }
+    // Done hints are still in the inbox: their redelivery is a duplicate.
+    auto dup = engine_->AcceptHints(txn, "hubspot", {a}, T + 3);
+    if (!dup.ok()) return dup.status();
+    EXPECT_EQ(dup->duplicates, 1);
+    return Status::Ok();
+  });
+}
+
+// A fault in the middle of a unit (here: the proof-log append, after state
+// and outbox rows were written) rolls back the whole unit, cursor included.
+TEST_F(SyncEngineTest, FailingUnitRollsBackStateOutboxProofAndCursor) {
+  store::FailAtCall fault(1, 10 /* SQLITE_IOERR */, store::FailAtCall::Mode::kTransient,
+                          "INSERT INTO proof_entries", store::SqliteOp::kStep);
+  store::SqliteStoreOptions options;
+  options.path = dir_.File("faulty.db");
+  options.faults = &fault;
+  auto faulty = store::testing::OpenOrDie(options);
+  ASSERT_NE(faulty, nullptr);
+  const auto records =
+      std::vector{Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})};
+  const auto poll = [&](store::Transaction& txn) -> Status {
+    Result<IngestSummary> r = engine_->Ingest(txn, "hubspot", records, T + 100);
+    if (!r.ok()) return r.status();
+    return txn.AdvanceCursor("hubspot", "page-2", T + 100);
+  };
+  Status s = faulty->Run(poll);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(fault.failures(), 1);
+
+  const auto check = [&](bool expect_data) {
+    ASSERT_TRUE(faulty
+                    ->Run([&](store::Transaction& txn) -> Status {
+                      auto subject = txn.FindSubjectBySystemId("hubspot", "101");
+                      if (!subject.ok()) return subject.status();
+                      EXPECT_EQ(subject->has_value(), expect_data);
+                      auto pending = txn.CountOutbox(store::OutboxStatus::kPending);
+                      if (!pending.ok()) return pending.status();
+                      EXPECT_EQ(*pending, expect_data ? 1 : 0);
+                      auto size = store::ProofTreeSize(txn);
+                      if (!size.ok()) return size.status();
+                      EXPECT_EQ(*size > 0, expect_data);
+                      auto cursor = txn.GetCursor("hubspot");
+                      if (!cursor.ok()) return cursor.status();
+                      EXPECT_EQ(cursor->has_value(), expect_data);
+                      auto state = txn.ScanConsents({}, 10);
+                      if (!state.ok()) return state.status();
+                      EXPECT_EQ(state->size(), expect_data ? 1u : 0u);
+                      return Status::Ok();
+                    })
+                    .ok());
+  };
+  check(false);
+  ASSERT_TRUE(faulty->Run(poll).ok()) << "the fault was transient: a retry commits";
+  check(true);
+}
+
+}  // namespace
+}  // namespace consentd::sync

@@ -13,6 +13,7 @@ void RegisterVersion(CLI::App& app, std::function<int()>& run);
 void RegisterCheckConfig(CLI::App& app, std::function<int()>& run);
 void RegisterVerify(CLI::App& app, std::function<int()>& run);
 void RegisterLog(CLI::App& app, std::function<int()>& run);
+void RegisterDlq(CLI::App& app, std::function<int()>& run);
 }  // namespace consentd::cli
 
 int main(int argc, char** argv) {
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
       &consentd::cli::RegisterCheckConfig,
       &consentd::cli::RegisterVerify,
       &consentd::cli::RegisterLog,
+      &consentd::cli::RegisterDlq,
   };
   for (auto reg : registrars) reg(app, run);
   try {

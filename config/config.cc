@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
+#include "config/connectors_section.h"
 #include "config/diagnostics.h"
 #include "config/yaml_reader.h"
 #include "core/proof/note.h"
@@ -22,6 +22,9 @@ namespace consentd::config {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::ConnectorsField;
+using internal::FinishConnectorsAndSync;
+using internal::SyncField;
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
@@ -95,42 +98,9 @@ const Section<AdminConfig>& AdminSection() {
   return s;
 }
 
-// The signing key is generated on first start, so the file may be missing;
-// then its directory must exist (that is where it will be created).
+// The signing key is generated on first start, so the file may be missing.
 std::optional<std::string> ReadSigningKeyFile(const YAML::Node& n, ReadContext& c) {
-  auto s = ReadString(n, c, "the path or credential name of the signing key file");
-  if (!s) return std::nullopt;
-  const Position at = ValuePosition(n, c);
-  if (s->empty()) {
-    c.diag.Error(at, "expected the path or credential name of the signing key file, got an "
-                     "empty string");
-    return std::nullopt;
-  }
-  const std::string path = ResolveSecretFile(*s, c.base_dir, c.credentials_dir);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    if (!S_ISREG(st.st_mode)) {
-      c.diag.Error(at, "cannot use signing key file '" + *s + "' (" + path +
-                           "): not a regular file");
-      return std::nullopt;
-    }
-    return path;
-  }
-  const int err = errno;
-  if (err != ENOENT) {
-    c.diag.Error(at, "cannot use signing key file '" + *s + "' (" + path +
-                         "): " + std::strerror(err));
-    return std::nullopt;
-  }
-  const std::string dir = fs::path(path).parent_path().string();
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    c.diag.Error(at, "signing key file '" + *s + "' (" + path + ") does not exist and its "
-                     "directory " + dir + " does not either; the key is generated there on "
-                     "first start, so create the directory");
-    return std::nullopt;
-  }
-  return path;
+  return ReadGeneratedKeyFile(n, c, "signing key file");
 }
 
 const Section<ProofLogConfig>& ProofLogSection() {
@@ -198,6 +168,8 @@ const Section<Config>& RootSection() {
                               out.shutdown_deadline = shutdown.deadline;
                             },
                             Shape::kMapping, &ShutdownSection()},
+              ConnectorsField(),
+              SyncField(),
               // Same Diagnostics as the rest: its errors and warnings are
               // sorted in with everyone else's.
               Field<Config>{"mapping", Presence::kOptional,
@@ -242,6 +214,8 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
     } else {
       ctx.key_at = {1, 1};
       RootSection().Read(root, ctx, config);
+      // Needs the whole file: connectors against mapping.systems.
+      FinishConnectorsAndSync(root, ctx, config);
     }
   } catch (const YAML::Exception& e) {
     // Syntax error: yaml-cpp stops at the first one.

@@ -15,6 +15,12 @@
 // docs/mapping.md) into Config::mapping with the same Diagnostics, so its
 // errors sort in with the rest and its warnings land in Config::warnings.
 //
+// `connectors:` and `sync:` are read by config/connectors_section.cc: a
+// connector's keys are checked against its kind (and take its kind's
+// rate-limit defaults), and after the whole file is read, connectors and
+// mapping.systems must pair up by name and kind (connectors without a
+// mapping are an error; a mapping without connectors is checked alone).
+//
 // Thread-safety: a loaded Config is a value; share it as
 // shared_ptr<const Config> and swap the pointer on reload.
 //
@@ -77,9 +83,9 @@ struct ProofLogConfig {
 // one the mapping's `systems:` uses and the webhook path's last segment
 // (POST /webhooks/<name>). Secrets are `*_file` keys (resolved paths).
 struct ConnectorRateLimit {
-  int requests = 0;                          // per `interval`; 0 = unlimited
+  int requests = 0;  // per `interval`; 0 = unlimited
   std::chrono::milliseconds interval{1000};
-  int max_in_flight = 0;                     // 0 = unlimited
+  int max_in_flight = 0;  // 0 = unlimited
 };
 
 struct ConnectorConfig {

@@ -355,6 +355,41 @@ std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c) {
   return path;
 }
 
+std::optional<std::string> ReadGeneratedKeyFile(const YAML::Node& n, ReadContext& c,
+                                                std::string_view what) {
+  const std::string w(what);
+  auto s = ReadString(n, c, "the path or credential name of the " + w);
+  if (!s) return std::nullopt;
+  const Position at = ValuePosition(n, c);
+  if (s->empty()) {
+    c.diag.Error(at, "expected the path or credential name of the " + w + ", got an empty string");
+    return std::nullopt;
+  }
+  const std::string path = ResolveSecretFile(*s, c.base_dir, c.credentials_dir);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      c.diag.Error(at, "cannot use " + w + " '" + *s + "' (" + path + "): not a regular file");
+      return std::nullopt;
+    }
+    return path;
+  }
+  const int err = errno;
+  if (err != ENOENT) {
+    c.diag.Error(at, "cannot use " + w + " '" + *s + "' (" + path + "): " + std::strerror(err));
+    return std::nullopt;
+  }
+  const std::string dir = fs::path(path).parent_path().string();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    c.diag.Error(at, w + " '" + *s + "' (" + path + ") does not exist and its directory " + dir +
+                         " does not either; the key is generated there on first start, so "
+                         "create the directory");
+    return std::nullopt;
+  }
+  return path;
+}
+
 void ReadList(const YAML::Node& n, ReadContext& c,
               const std::function<void(const YAML::Node& item)>& each) {
   if (!n.IsDefined() || n.IsNull()) return;

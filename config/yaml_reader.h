@@ -126,6 +126,13 @@ std::optional<std::string> ReadPath(const YAML::Node& n, ReadContext& c);
 // file's content is never read here, nor printed anywhere.
 std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c);
 
+// A `*_file` key file that consentd generates (mode 0600) on first start:
+// resolved like ReadSecretFile, but a missing file is accepted when its
+// directory exists (that is where it will be created). `what` names it in
+// messages, e.g. "signing key file".
+std::optional<std::string> ReadGeneratedKeyFile(const YAML::Node& n, ReadContext& c,
+                                                std::string_view what);
+
 // Resolves a `*_file` value: an absolute path as given; a path with a '/'
 // against `base_dir`; a bare name against `credentials_dir` when set, else
 // against `base_dir`.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -37,6 +38,7 @@ constexpr std::chrono::milliseconds kLeaseSlack{30000};
 // When nothing is due, the dispatcher looks again this often for retries
 // that became due (a change wakes it at once).
 constexpr std::chrono::milliseconds kDispatchIdle{1000};
+constexpr std::chrono::milliseconds kHousekeepingEvery{5000};
 
 TimestampMs NowMs() { return SystemClock().NowMs(); }
 
@@ -98,6 +100,7 @@ struct Link {
   asio::steady_timer dispatch_timer;
   asio::steady_timer hint_timer;
   int deliveries_in_flight = 0;
+  std::atomic<bool> caught_up{false};  // the last poll page said "no more"
   bool claim_pending = false;
   bool dispatch_dirty = false;
   int max_parallel_batches = 2;
@@ -123,6 +126,15 @@ class SyncComponent::Impl {
         {"target"});
     polls_ = &registry.AddCounter("consentd_polls_total", "Poll pages by connector and result.",
                                   {"connector", "result"});
+    registry.AddCallbackGauge("consentd_outbox_pending_rows",
+                              "Outbox rows waiting for delivery (as of the last count).",
+                              [this] { return static_cast<double>(outbox_pending_.load()); });
+    registry.AddCallbackGauge("consentd_outbox_inflight_rows",
+                              "Outbox rows being delivered (as of the last count).",
+                              [this] { return static_cast<double>(outbox_inflight_.load()); });
+    registry.AddCallbackGauge("consentd_outbox_dead_rows",
+                              "Dead letters: outbox rows that will not be retried (consentctl dlq).",
+                              [this] { return static_cast<double>(outbox_dead_.load()); });
     router.AddPrefix("POST", std::string(kWebhookPrefix), "/webhooks/{connector}",
                      [this](net::HttpRequest req, net::Responder respond) {
                        HandleWebhook(std::move(req), std::move(respond));
@@ -173,6 +185,8 @@ class SyncComponent::Impl {
     pool_ = std::make_unique<asio::thread_pool>(PoolSize(config));
     spdlog::info("sync: {} connector(s), mapping {}", links_.size(),
                  engine_->mapping_hash().substr(0, 12));
+    housekeeping_ = std::make_unique<asio::steady_timer>(io_);
+    Housekeeping();
     for (auto& [name, link] : links_) {
       RunCheck(*link);
       KickHints(*link);  // hints a crash left behind
@@ -228,6 +242,7 @@ class SyncComponent::Impl {
   void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
     stopping_ = true;
     stop_.store(true);
+    if (housekeeping_) housekeeping_->cancel();
     for (auto& [name, link] : links_) {
       link->poll_timer.cancel();
       link->dispatch_timer.cancel();
@@ -307,6 +322,9 @@ class SyncComponent::Impl {
     registry_.AddCallbackGauge("consentd_connector_" + n + "_budget_waits_total",
                                "Requests that waited for the rate-limit budget.",
                                [l] { return static_cast<double>(l->budget.waits.load()); });
+    registry_.AddCallbackGauge("consentd_connector_" + n + "_poll_caught_up",
+                               "1 when the last poll page of the connector had nothing more.",
+                               [l] { return l->caught_up.load() ? 1.0 : 0.0; });
   }
 
   void RunCheck(Link& link) {
@@ -321,6 +339,48 @@ class SyncComponent::Impl {
              std::lock_guard lock(link.check_mu);
              link.check = s;
            });
+  }
+
+  // --- housekeeping -------------------------------------------------------
+
+  // Every kHousekeepingEvery: outbox depth for /metrics, and pruning of
+  // what is no longer needed (processed inbox rows past the retention, done
+  // outbox rows after a day, echo memory older than a day).
+  void Housekeeping() {
+    if (stopping_) return;
+    auto counts = std::make_shared<std::array<std::int64_t, 3>>();
+    const auto retention = sync_.inbox_retention;
+    SubmitThen(
+        [counts, retention](store::Transaction& txn) {
+          const TimestampMs now = NowMs();
+          constexpr TimestampMs kDay = 24 * 3600 * 1000LL;
+          auto a = txn.CountOutbox(store::OutboxStatus::kPending);
+          auto b = txn.CountOutbox(store::OutboxStatus::kInflight);
+          auto c = txn.CountOutbox(store::OutboxStatus::kDead);
+          if (!a.ok()) return a.status();
+          if (!b.ok()) return b.status();
+          if (!c.ok()) return c.status();
+          *counts = {a.value(), b.value(), c.value()};
+          if (auto r = txn.PruneInbox(now - retention.count()); !r.ok()) return r.status();
+          if (auto r = txn.PruneOutboxDone(now - kDay); !r.ok()) return r.status();
+          if (auto r = txn.PruneWrites(now - kDay); !r.ok()) return r.status();
+          return Status::Ok();
+        },
+        [this, counts](Status s) {
+          if (s.ok()) {
+            outbox_pending_.store((*counts)[0]);
+            outbox_inflight_.store((*counts)[1]);
+            outbox_dead_.store((*counts)[2]);
+          } else {
+            spdlog::warn("sync: housekeeping: {}", s.ToString());
+          }
+          if (stopping_) return;
+          housekeeping_->expires_after(kHousekeepingEvery);
+          housekeeping_->async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) Housekeeping();
+          });
+        },
+        /*durable=*/false);
   }
 
   // --- ingress ---------------------------------------------------------
@@ -584,6 +644,7 @@ class SyncComponent::Impl {
     link.poll_failures = 0;
     polls_->WithLabels({name, "ok"}).Inc();
     const bool more = page.value().more;
+    link.caught_up.store(!more);
     std::string next = page.value().next_cursor;
     Decide(link, std::move(page.value().records), {}, std::move(next),
            [this, &link, more](Status s) {
@@ -767,6 +828,10 @@ class SyncComponent::Impl {
   std::map<std::string, std::unique_ptr<Link>> links_;
   std::unique_ptr<asio::thread_pool> pool_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> outbox_pending_{0};
+  std::atomic<std::int64_t> outbox_inflight_{0};
+  std::atomic<std::int64_t> outbox_dead_{0};
+  std::unique_ptr<asio::steady_timer> housekeeping_;
   bool stopping_ = false;
   int in_flight_ = 0;  // store submissions and pool calls awaiting their io callback
 };

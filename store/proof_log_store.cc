@@ -1,5 +1,7 @@
 #include "store/proof_log_store.h"
 
+#include <openssl/crypto.h>
+
 #include "core/proof/bytes.h"
 #include "core/proof/checkpoint.h"
 #include "core/proof/entry_codec.h"
@@ -25,6 +27,7 @@ class Scoped {
   bool ok() const { return stmt_.ok(); }
   const Status& status() const { return stmt_.status(); }
   Stmt* operator->() { return *stmt_; }
+  Stmt& operator*() { return **stmt_; }
 
  private:
   Result<Stmt*> stmt_;
@@ -45,12 +48,11 @@ Result<Db*> DbOf(Transaction& txn) {
   if (!var##_or.ok()) return var##_or.status(); \
   Db& var = **var##_or
 
-std::string Hex(const Hash& h) { return proof::HexEncode(proof::AsBytes(h)); }
-
-std::optional<Hash> ParseHex(std::string_view hex) {
-  auto bytes = proof::HexDecode(hex);
-  if (!bytes || bytes->size() != proof::kHashSize) return std::nullopt;
-  return proof::HashFromBytes(*bytes);
+// Hashes are stored as 32-byte BLOBs (migration proof_log_blob).
+std::optional<Hash> HashColumn(const Stmt& st, int col) {
+  std::string_view bytes = st.Bytes(col);
+  if (!st.IsBlob(col) || bytes.size() != proof::kHashSize) return std::nullopt;
+  return proof::HashFromBytes(bytes);
 }
 
 auto I64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
@@ -83,12 +85,41 @@ proof::StridedNodeSource NodesOf(Db& db) {
           Result<bool> row = st->Step();
           if (!row.ok()) return row.status();
           if (!*row) break;
-          std::optional<Hash> h = ParseHex(st->Text(0));
-          if (!h) return DataLoss("proof log: stored hash is not hex");
+          std::optional<Hash> h = HashColumn(*st, 0);
+          if (!h) return DataLoss("proof log: stored hash is not 32 bytes");
           out.push_back(*h);
         }
         return out;
       });
+}
+
+// Entries go in kRowsPerInsert rows per statement: one statement per row
+// spent more on starting statements and seeking the table than on the rows.
+constexpr std::size_t kRowsPerInsert = 32;
+
+std::string InsertEntriesSql(std::size_t rows) {
+  std::string sql = "INSERT INTO proof_entries (sequence, entry, leaf_hash) VALUES (?, ?, ?)";
+  for (std::size_t i = 1; i < rows; ++i) sql += ", (?, ?, ?)";
+  return sql;
+}
+
+Status InsertEntries(Db& db, const std::vector<proof::PreparedEntry>& entries) {
+  static const std::string kMany = InsertEntriesSql(kRowsPerInsert);
+  static const std::string kOne = InsertEntriesSql(1);
+  for (std::size_t done = 0; done < entries.size();) {
+    const std::size_t rows = entries.size() - done >= kRowsPerInsert ? kRowsPerInsert : 1;
+    PROOF_USE(st, db, rows == 1 ? kOne : kMany);
+    for (std::size_t i = 0; i < rows; ++i) {
+      const proof::PreparedEntry& e = entries[done + i];
+      const int col = static_cast<int>(3 * i);
+      st->Bind(col + 1, I64(e.sequence));
+      st->Bind(col + 2, e.bytes);
+      st->BindBlob(col + 3, proof::AsBytes(e.leaf_hash));
+    }
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+    done += rows;
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<proof::SubjectKey>> FindKey(Db& db, std::string_view subject, bool* erased) {
@@ -111,33 +142,56 @@ Result<std::optional<proof::SubjectKey>> FindKey(Db& db, std::string_view subjec
 
 }  // namespace
 
-Result<proof::SubjectKey> SqliteSubjectKeyStore::KeyForSealing(std::string_view subject) {
+SqliteSubjectKeyStore::~SqliteSubjectKeyStore() {
+  for (auto& [subject, cached] : cache_) OPENSSL_cleanse(cached.key.data(), cached.key.size());
+}
+
+Result<const SqliteSubjectKeyStore::Cached*> SqliteSubjectKeyStore::Find(
+    std::string_view subject) const {
+  if (auto it = cache_.find(subject); it != cache_.end()) return &it->second;
   PROOF_DB(db, txn_);
   bool erased = false;
   Result<std::optional<proof::SubjectKey>> found = FindKey(db, subject, &erased);
   if (!found.ok()) return found.status();
-  if (erased) return FailedPrecondition("subject is erased; no new evidence key");
-  if (found->has_value()) return **found;
+  Cached c;
+  c.erased = erased;
+  c.present = found->has_value();
+  if (c.present) c.key = **found;
+  return &cache_.insert_or_assign(std::string(subject), c).first->second;
+}
+
+Result<proof::SubjectKey> SqliteSubjectKeyStore::KeyForSealing(std::string_view subject) {
+  Result<const Cached*> found = Find(subject);
+  if (!found.ok()) return found.status();
+  if ((*found)->erased) return FailedPrecondition("subject is erased; no new evidence key");
+  if ((*found)->present) return (*found)->key;
+  PROOF_DB(db, txn_);
   Result<proof::SubjectKey> key = proof::NewSubjectKey();
   if (!key.ok()) return key.status();
   PROOF_USE(st, db, "INSERT INTO subject_keys (subject, key, created_at) VALUES (?, ?, ?)");
   st->BindAll(subject, proof::HexEncode({reinterpret_cast<const char*>(key->data()), key->size()}),
               now_);
   CONSENTD_RETURN_IF_ERROR(st->Run());
+  Cached& c = cache_[std::string(subject)];
+  c.present = true;
+  c.key = *key;
   return key;
 }
 
 Result<proof::SubjectKey> SqliteSubjectKeyStore::KeyForOpening(std::string_view subject) const {
-  PROOF_DB(db, txn_);
-  bool erased = false;
-  Result<std::optional<proof::SubjectKey>> found = FindKey(db, subject, &erased);
+  Result<const Cached*> found = Find(subject);
   if (!found.ok()) return found.status();
-  if (erased) return FailedPrecondition("subject is erased; evidence key destroyed");
-  if (!found->has_value()) return NotFound("no evidence key for subject");
-  return **found;
+  if ((*found)->erased) return FailedPrecondition("subject is erased; evidence key destroyed");
+  if (!(*found)->present) return NotFound("no evidence key for subject");
+  return (*found)->key;
 }
 
 Status SqliteSubjectKeyStore::Shred(std::string_view subject) {
+  // Forget the cached key first: whatever happens below, it is not used again.
+  if (auto it = cache_.find(subject); it != cache_.end()) {
+    OPENSSL_cleanse(it->second.key.data(), it->second.key.size());
+    cache_.erase(it);
+  }
   PROOF_DB(db, txn_);
   // Overwrite before clearing, so the page that held the key is rewritten.
   PROOF_USE(wipe, db, "UPDATE subject_keys SET key = zeroblob(32) WHERE subject = ?");
@@ -149,15 +203,14 @@ Status SqliteSubjectKeyStore::Shred(std::string_view subject) {
       "ON CONFLICT (subject) DO UPDATE SET key = NULL, "
       "erased_at = COALESCE(erased_at, excluded.erased_at)");
   st->BindAll(subject, now_);
-  return st->Run();
+  CONSENTD_RETURN_IF_ERROR(st->Run());
+  cache_[std::string(subject)].erased = true;
+  return Status::Ok();
 }
 
 bool SqliteSubjectKeyStore::IsErased(std::string_view subject) const {
-  Result<Db*> db = DbOf(txn_);
-  if (!db.ok()) return false;
-  bool erased = false;
-  Result<std::optional<proof::SubjectKey>> found = FindKey(**db, subject, &erased);
-  return found.ok() && erased;
+  Result<const Cached*> found = Find(subject);
+  return found.ok() && (*found)->erased;
 }
 
 Result<ProofAppendResult> AppendProofEntries(Transaction& txn, std::vector<ProofEntry> entries,
@@ -171,21 +224,13 @@ Result<ProofAppendResult> AppendProofEntries(Transaction& txn, std::vector<Proof
   result.first_sequence = writer.frontier().size();
   Result<proof::PreparedBatch> batch = writer.Prepare(std::move(entries));
   if (!batch.ok()) return batch.status();
-  {
-    PROOF_USE(
-        st, db,
-        "INSERT INTO proof_entries (sequence, subject, entry, leaf_hash) VALUES (?, ?, ?, ?)");
-    for (const proof::PreparedEntry& e : batch->entries) {
-      st->Reset();
-      st->BindAll(I64(e.sequence), e.subject, e.bytes, Hex(e.leaf_hash));
-      CONSENTD_RETURN_IF_ERROR(st->Run());
-    }
-  }
+  CONSENTD_RETURN_IF_ERROR(InsertEntries(db, batch->entries));
   {
     PROOF_USE(st, db, "INSERT INTO proof_nodes (level, idx, hash) VALUES (?, ?, ?)");
     for (const proof::PreparedNode& n : batch->nodes) {
       st->Reset();
-      st->BindAll(static_cast<std::int64_t>(n.level), I64(n.index), Hex(n.hash));
+      st->BindAll(static_cast<std::int64_t>(n.level), I64(n.index));
+      st->BindBlob(3, proof::AsBytes(n.hash));
       CONSENTD_RETURN_IF_ERROR(st->Run());
     }
   }
@@ -298,16 +343,18 @@ Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVeri
   proof::StridedNodeSource nodes = NodesOf(db);
   in.nodes = &nodes;
   PROOF_USE(st, db, "SELECT sequence, entry, leaf_hash FROM proof_entries ORDER BY sequence");
-  proof::RowReader read = [&st](proof::StoredRow& row) -> Result<bool> {
+  // Rows are handed over as views into SQLite's own buffers: no copy and
+  // no allocation per entry.
+  proof::RowViewReader read = [&st](proof::RowView& row) -> Result<bool> {
     Result<bool> more = st->Step();
     if (!more.ok() || !*more) return more;
     row.sequence = static_cast<std::uint64_t>(st->Int(0));
-    row.bytes = st->Text(1);
-    // A stored hash that is not even hex was altered: compare as all-zero.
-    row.leaf_hash = ParseHex(st->Text(2)).value_or(Hash{});
+    row.bytes = st->Bytes(1);
+    // A stored hash that is not 32 bytes was altered: compare as all-zero.
+    row.leaf_hash = HashColumn(*st, 2).value_or(Hash{});
     return true;
   };
-  return proof::AuditLog(read, in);
+  return proof::AuditLogRows(read, in);
 }
 
 Result<std::map<std::string, std::string>> OpenProofEvidence(Transaction& txn,

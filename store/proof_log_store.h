@@ -65,18 +65,31 @@ Result<std::map<std::string, std::string>> OpenProofEvidence(Transaction& txn,
                                                              std::uint64_t sequence);
 
 // Evidence keys in the subject_keys table, inside the caller's unit of
-// work. Borrowed transaction; lives no longer than the unit of work.
+// work. Borrowed transaction; lives no longer than the unit of work, and
+// caches what it read or wrote there (a batch asks for the same subject's
+// key many times); the cached keys are wiped when it is destroyed.
 class SqliteSubjectKeyStore final : public proof::SubjectKeyStore {
  public:
   SqliteSubjectKeyStore(Transaction& txn, TimestampMs now) : txn_(txn), now_(now) {}
+  ~SqliteSubjectKeyStore() override;
+  SqliteSubjectKeyStore(const SqliteSubjectKeyStore&) = delete;
+  SqliteSubjectKeyStore& operator=(const SqliteSubjectKeyStore&) = delete;
   Result<proof::SubjectKey> KeyForSealing(std::string_view subject) override;
   Result<proof::SubjectKey> KeyForOpening(std::string_view subject) const override;
   Status Shred(std::string_view subject) override;
   bool IsErased(std::string_view subject) const override;
 
  private:
+  struct Cached {
+    bool present = false;  // a key is stored
+    bool erased = false;   // shredded: never a key again
+    proof::SubjectKey key{};
+  };
+  Result<const Cached*> Find(std::string_view subject) const;
+
   Transaction& txn_;
   TimestampMs now_;
+  mutable std::map<std::string, Cached, std::less<>> cache_;
 };
 
 }  // namespace consentd::store

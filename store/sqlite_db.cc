@@ -61,6 +61,10 @@ void Stmt::Bind(int i, std::string_view v) {
   sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
+void Stmt::BindBlob(int i, std::string_view bytes) {
+  sqlite3_bind_blob64(stmt_, i, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+}
+
 Result<bool> Stmt::Step() {
   const char* sql = sqlite3_sql(stmt_);
   if (int injected = db_->Check(SqliteOp::kStep, sql ? sql : ""); injected != SQLITE_OK) {
@@ -93,6 +97,16 @@ std::string Stmt::Text(int col) const {
   return std::string(reinterpret_cast<const char*>(p),
                      static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
 }
+
+std::string_view Stmt::Bytes(int col) const {
+  // Each accessor returns the stored bytes of its own type unconverted.
+  const void* p = sqlite3_column_type(stmt_, col) == SQLITE_BLOB ? sqlite3_column_blob(stmt_, col)
+                                                                 : sqlite3_column_text(stmt_, col);
+  if (p == nullptr) return {};
+  return {static_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))};
+}
+
+bool Stmt::IsBlob(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_BLOB; }
 
 bool Stmt::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 

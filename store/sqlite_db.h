@@ -81,6 +81,7 @@ class Stmt {
   void Bind(int i, std::string_view v);
   void Bind(int i, const std::string& v) { Bind(i, std::string_view(v)); }
   void Bind(int i, const char* v) { Bind(i, std::string_view(v)); }
+  void BindBlob(int i, std::string_view bytes);  // copied; stored as a BLOB
   template <typename... Args>
   void BindAll(const Args&... args) {
     int i = 0;
@@ -95,6 +96,10 @@ class Stmt {
 
   std::int64_t Int(int col) const;
   std::string Text(int col) const;
+  // The column's bytes (TEXT or BLOB) without a copy; valid until the next
+  // Step() or Reset(). Empty for NULL.
+  std::string_view Bytes(int col) const;
+  bool IsBlob(int col) const;
   bool IsNull(int col) const;
 
  private:

@@ -138,7 +138,7 @@ Result<bool> SqliteTransaction::InsertInbox(const InboxRow& row) {
 }
 
 Result<std::int64_t> SqliteTransaction::PruneInbox(TimestampMs before) {
-  STORE_USE(st, "DELETE FROM inbox WHERE received_at < ?");
+  STORE_USE(st, "DELETE FROM inbox WHERE received_at < ? AND processed_at IS NOT NULL");
   st->BindAll(before);
   return RunCounting(db_, *st);
 }

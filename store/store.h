@@ -116,7 +116,8 @@ class Transaction {
   // --- inbox ---
   // True if the row is new, false if (source, event_id) was already seen.
   virtual Result<bool> InsertInbox(const InboxRow& row) = 0;
-  // Deletes inbox rows received before `before`; returns how many.
+  // Deletes processed inbox rows received before `before` (hints not yet
+  // processed are kept whatever their age); returns how many.
   virtual Result<std::int64_t> PruneInbox(TimestampMs before) = 0;
   // Up to `limit` rows of `source` not yet marked processed, oldest first
   // (webhook hints waiting for their records to be read).

@@ -29,10 +29,17 @@ int HexValue(char c) {
 }  // namespace
 
 std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  AppendBase64(out, bytes);
+  return out;
+}
+
+void AppendBase64(std::string& out, std::string_view bytes) {
   // Written into a pre-sized buffer: appending char by char dominated the
   // cost of encoding entries.
-  std::string out((bytes.size() + 2) / 3 * 4, '=');
-  char* o = out.data();
+  const std::size_t at = out.size();
+  out.resize(at + (bytes.size() + 2) / 3 * 4, '=');
+  char* o = out.data() + at;
   auto byte = [&bytes](std::size_t i) {
     return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i]));
   };
@@ -52,7 +59,6 @@ std::string Base64Encode(std::string_view bytes) {
     *o++ = kAlphabet[(v >> 12) & 63];
     if (rest == 2) *o = kAlphabet[(v >> 6) & 63];
   }
-  return out;
 }
 
 std::optional<std::string> Base64Decode(std::string_view text) {

@@ -9,6 +9,8 @@
 namespace consentd::proof {
 
 std::string Base64Encode(std::string_view bytes);
+// Appends the encoding of `bytes` to `out` (no intermediate string).
+void AppendBase64(std::string& out, std::string_view bytes);
 
 // Rejects anything that is not canonical padded base64 (wrong length, bad
 // characters, non-zero padding bits), so one value has one spelling.

@@ -1,6 +1,7 @@
 #include "core/proof/entry_codec.h"
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
@@ -108,15 +109,25 @@ class ObjectWriter {
   }
   void Int(std::string_view key, std::int64_t value) {
     Key(key);
-    out_ += std::to_string(value);
+    AppendDecimal(value);
   }
   void Uint(std::string_view key, std::uint64_t value) {
     Key(key);
-    out_ += std::to_string(value);
+    AppendDecimal(value);
   }
-  void Raw(std::string_view key, std::string_view json) {
+  // Members whose values are base64 text: nothing in that alphabet needs
+  // escaping, so the encoding is appended in place.
+  void Base64(std::string_view key, std::string_view bytes) {
     Key(key);
-    out_ += json;
+    out_ += '"';
+    AppendBase64(out_, bytes);
+    out_ += '"';
+  }
+  // Opens a nested object as the value of `key`; the caller adds its
+  // members and closes it with Finish().
+  ObjectWriter Nested(std::string_view key) {
+    Key(key);
+    return ObjectWriter(out_);
   }
 
  private:
@@ -127,19 +138,23 @@ class ObjectWriter {
     out_ += key;  // keys are ASCII constants: no escaping needed
     out_ += "\":";
   }
+  template <typename T>
+  void AppendDecimal(T value) {
+    char buf[24];
+    char* end = std::to_chars(buf, buf + sizeof buf, value).ptr;  // 24 digits always fit
+    out_.append(buf, static_cast<std::size_t>(end - buf));
+  }
+
   std::string& out_;
   bool first_ = true;
 };
 
-std::string EncodeSealed(const SealedEvidence& s) {
-  std::string out;
-  ObjectWriter w(out);
+void WriteSealed(ObjectWriter w, const SealedEvidence& s) {
   w.String("alg", "A256GCM");
-  w.String("ciphertext", Base64Encode(s.ciphertext));
-  w.String("nonce", Base64Encode(s.nonce));
-  w.String("tag", Base64Encode(s.tag));
+  w.Base64("ciphertext", s.ciphertext);
+  w.Base64("nonce", s.nonce);
+  w.Base64("tag", s.tag);
   w.Finish();
-  return out;
 }
 
 // Reads a string member into `out`; absent leaves `out` empty.
@@ -177,6 +192,20 @@ std::optional<ProofKind> ParseProofKind(std::string_view name) {
 }
 
 bool AppendJsonString(std::string& out, std::string_view s) {
+  // Nearly every value is printable ASCII with nothing to escape: check
+  // that in one pass and copy it whole.
+  std::size_t plain = 0;
+  while (plain < s.size()) {
+    auto c = static_cast<unsigned char>(s[plain]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    ++plain;
+  }
+  if (plain == s.size()) {
+    out += '"';
+    out.append(s);
+    out += '"';
+    return true;
+  }
   if (!ValidUtf8(s)) return false;
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
@@ -224,7 +253,7 @@ Result<std::string> EncodeEntry(const ProofEntry& e, const SealedEvidence& seale
     return InvalidArgument("proof entry: clear evidence must be sealed before encoding");
   }
   std::string out;
-  out.reserve(512);
+  out.reserve(1024);  // a typical entry with sealed evidence is about 800 bytes
   ObjectWriter w(out);
   // Members in ascending byte order of their names (see kEntryKeys).
   bool ok = w.OptionalString("channel", e.channel);
@@ -234,7 +263,7 @@ Result<std::string> EncodeEntry(const ProofEntry& e, const SealedEvidence& seale
   w.String("event_type", ProofKindName(e.kind));
   ok &= w.OptionalString("lawful_basis", e.legal_basis);
   ok &= w.OptionalString("mapping_hash", e.mapping_hash);
-  if (!sealed.empty()) w.Raw("pii_information", EncodeSealed(sealed));
+  if (!sealed.empty()) WriteSealed(w.Nested("pii_information"), sealed);
   ok &= w.String("pii_principal_id", e.subject);
   ok &= w.OptionalString("previous_state", e.old_status);
   ok &= w.OptionalString("privacy_notice", e.notice_version);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 
 #include "core/proof/checkpoint.h"
 #include "core/proof/entry_codec.h"
@@ -18,6 +19,20 @@ void Fail(AuditResult& r, std::string problem, std::optional<std::uint64_t> seq)
 }  // namespace
 
 Result<AuditResult> AuditLog(const RowReader& read, const AuditInput& input) {
+  StoredRow stored;
+  return AuditLogRows(
+      [&](RowView& row) -> Result<bool> {
+        Result<bool> more = read(stored);
+        if (!more.ok() || !*more) return more;
+        row.sequence = stored.sequence;
+        row.bytes = stored.bytes;
+        row.leaf_hash = stored.leaf_hash;
+        return true;
+      },
+      input);
+}
+
+Result<AuditResult> AuditLogRows(const RowViewReader& read, const AuditInput& input) {
   AuditResult result;
   if (input.verifier == nullptr) return InvalidArgument("audit: no verifier key");
 
@@ -62,7 +77,9 @@ Result<AuditResult> AuditLog(const RowReader& read, const AuditInput& input) {
     return true;
   };
   if (!check_checkpoints()) return result;
-  StoredRow row;
+  // Rows are borrowed from the reader: nothing is copied or allocated
+  // per entry.
+  RowView row;
   for (;;) {
     Result<bool> more = read(row);
     if (!more.ok()) return more.status();

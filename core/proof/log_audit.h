@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/proof/hash.h"
@@ -34,6 +35,15 @@ struct StoredRow {
 
 // Fills `row` and returns true, or returns false at the end.
 using RowReader = std::function<Result<bool>(StoredRow& row)>;
+
+// The same row without owning its bytes: a store can point into its own
+// buffers, so a full audit neither copies nor allocates per entry.
+struct RowView {
+  std::uint64_t sequence = 0;
+  std::string_view bytes;         // valid until the reader is called again
+  std::optional<Hash> leaf_hash;  // as stored, if the store keeps it
+};
+using RowViewReader = std::function<Result<bool>(RowView& row)>;
 
 struct AuditInput {
   const NoteVerifier* verifier = nullptr;     // REQUIRED
@@ -57,5 +67,7 @@ struct AuditResult {
 
 // A non-OK status only when `read` fails; problems found are in the result.
 Result<AuditResult> AuditLog(const RowReader& read, const AuditInput& input);
+// The same audit over borrowed rows (what the SQLite store uses).
+Result<AuditResult> AuditLogRows(const RowViewReader& read, const AuditInput& input);
 
 }  // namespace consentd::proof

@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "core/proof/bytes.h"
 #include "core/proof/entry_codec.h"
 
 namespace consentd::proof {
@@ -18,9 +17,16 @@ std::string RecordIdFrom(const unsigned char* random) {
   std::memcpy(b, random, sizeof b);
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  std::string hex = HexEncode({reinterpret_cast<const char*>(b), sizeof b});
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20);
+  // 8-4-4-4-12 hex digits, written in place (one allocation per entry).
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id(36, '-');
+  std::size_t o = 0;
+  for (std::size_t i = 0; i < sizeof b; ++i) {
+    if (o == 8 || o == 13 || o == 18 || o == 23) ++o;
+    id[o++] = kDigits[b[i] >> 4];
+    id[o++] = kDigits[b[i] & 15];
+  }
+  return id;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/config/example_credentials.h"
 #include "tests/config/temp_dir.h"
 
 namespace consentd::config {
@@ -16,6 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::TempDir;
+using testing::WriteExampleCredentials;
 
 struct CliRun {
   int exit_code;
@@ -30,12 +32,16 @@ std::string ReadText(const std::string& path) {
   return s.str();
 }
 
-CliRun Consentctl(const TempDir& dir, const std::string& args) {
+// Runs consentctl with $CREDENTIALS_DIRECTORY = `credentials` (unset when
+// empty).
+CliRun Consentctl(const TempDir& dir, const std::string& args,
+                  const std::string& credentials = "") {
   const std::string out = dir.path() + "/stdout";
   const std::string err = dir.path() + "/stderr";
-  const std::string command = "env -u CREDENTIALS_DIRECTORY '" CONSENTD_BINARY_DIR
-                              "/cli/consentctl' " +
-                              args + " >'" + out + "' 2>'" + err + "'";
+  const std::string env = credentials.empty() ? "env -u CREDENTIALS_DIRECTORY"
+                                              : "env CREDENTIALS_DIRECTORY='" + credentials + "'";
+  const std::string command =
+      env + " '" CONSENTD_BINARY_DIR "/cli/consentctl' " + args + " >'" + out + "' 2>'" + err + "'";
   const int status = std::system(command.c_str());
   EXPECT_TRUE(WIFEXITED(status)) << command;
   return {WEXITSTATUS(status), ReadText(out), ReadText(err)};
@@ -95,8 +101,10 @@ class ConfigCheckConfigCliExample : public ::testing::TestWithParam<const char*>
 
 TEST_P(ConfigCheckConfigCliExample, MappingExamplePassesWithoutWarnings) {
   TempDir dir;
+  TempDir creds;
+  WriteExampleCredentials(creds);
   const std::string file = std::string(CONSENTD_SOURCE_DIR "/config/examples/") + GetParam();
-  const CliRun run = Consentctl(dir, "check-config '" + file + "'");
+  const CliRun run = Consentctl(dir, "check-config '" + file + "'", creds.path());
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, file + ": OK\n");
   EXPECT_EQ(run.err, "");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "tests/config/example_credentials.h"
 
 namespace consentd::config {
 namespace {
@@ -124,14 +125,19 @@ TEST(ConfigMappingSection, MappingWarningsReachConfigWarnings) {
 }
 
 TEST(ConfigMappingSection, HubSpotMailchimpExampleLoadsIntoConfig) {
-  auto r =
-      LoadConfigFile(CONSENTD_SOURCE_DIR "/config/examples/hubspot-mailchimp.yaml", LoadOptions{});
+  testing::TempDir creds;
+  testing::WriteExampleCredentials(creds);
+  auto r = LoadConfigFile(CONSENTD_SOURCE_DIR "/config/examples/hubspot-mailchimp.yaml",
+                          LoadOptions{creds.path()});
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_THAT(r->warnings, IsEmpty());
   EXPECT_TRUE(r->has_mapping);
   EXPECT_EQ(r->mapping.topics.size(), 3u);
   EXPECT_EQ(r->mapping.blocks.size(), 3u);
   EXPECT_EQ(r->mapping.erasure.at("hubspot").mode, mapping::ErasureMode::kRestrict);
+  EXPECT_EQ(r->connectors.size(), 2u);
+  EXPECT_EQ(r->connectors.at("mailchimp").token_file, "");
+  EXPECT_EQ(r->connectors.at("hubspot").token_file, creds.path() + "/hubspot_token");
 }
 
 }  // namespace

@@ -10,8 +10,9 @@
 // subscriptions" and so on. In the schema a side is an anyOf of one object
 // per kind, each with "title": KIND.
 //
-// Examples: config/examples/consentd.yaml sets every key outside `mapping`.
-// One configuration cannot show every mapping key (one system per role, so
+// Examples: config/examples/consentd.yaml sets every key outside `mapping`
+// and `connectors` (connectors need a mapping; hubspot-mailchimp.yaml shows
+// them with one). One configuration cannot show every mapping key (one system per role, so
 // at most two of the three connector kinds), so the mapping subtree is
 // covered by the examples together: every key, sides counted under the kind
 // of the system they name, is set in at least one file of config/examples/,
@@ -82,14 +83,17 @@ std::set<std::string> LoaderKeys(bool required_only = false) {
   return keys;
 }
 
-bool InMapping(const std::string& path) {
-  return path == "mapping" || path.starts_with("mapping.");
+bool InMappingOrConnectors(const std::string& path) {
+  for (const std::string section : {"mapping", "connectors"}) {
+    if (path == section || path.starts_with(section + ".")) return true;
+  }
+  return false;
 }
 
-std::set<std::string> OutsideMapping(const std::set<std::string>& keys) {
+std::set<std::string> OutsideMappingAndConnectors(const std::set<std::string>& keys) {
   std::set<std::string> out;
   for (const std::string& k : keys) {
-    if (!InMapping(k)) out.insert(k);
+    if (!InMappingOrConnectors(k)) out.insert(k);
   }
   return out;
 }
@@ -277,10 +281,10 @@ std::vector<std::string> ExampleFiles() {
   return files;
 }
 
-TEST(ConfigSchemaSync, FullExampleSetsEveryKeyOutsideTheMapping) {
+TEST(ConfigSchemaSync, FullExampleSetsEveryKeyOutsideTheMappingAndConnectors) {
   ExampleKeys example(LoaderKeys());
-  EXPECT_EQ(OutsideMapping(example.Of(kSource + "/config/examples/consentd.yaml")),
-            OutsideMapping(LoaderKeys()));
+  EXPECT_EQ(OutsideMappingAndConnectors(example.Of(kSource + "/config/examples/consentd.yaml")),
+            OutsideMappingAndConnectors(LoaderKeys()));
 }
 
 TEST(ConfigSchemaSync, ExamplesTogetherSetEveryKeyAndNothingElse) {
@@ -345,7 +349,13 @@ TEST(ConfigSchemaSync, SchemaRejectsWhatTheLoaderRejects) {
       "              \"systems\": {\"h\": {\"subscriptions\": {\"email\": 1}}}}],\n"
       "  \"blocks\": [{\"name\": \"b\", \"scope\": \"all\", \"systems\": {\"m\": {\"status\": "
       "\"unsubscribed\"}}}],\n"
-      "  \"erasure\": {\"h\": {\"mode\": \"restrict\", \"retention\": \"10y\"}}}}\n"
+      "  \"erasure\": {\"h\": {\"mode\": \"restrict\", \"retention\": \"10y\"}}},\n"
+      "  \"connectors\": {\"h\": {\"kind\": \"hubspot\", \"base_url\": "
+      "\"https://api.hubapi.com\",\n"
+      "                          \"token_file\": \"t\"},\n"
+      "                   \"m\": {\"kind\": \"mailchimp\", \"base_url\": \"http://127.0.0.1:1\",\n"
+      "                          \"api_key_file\": \"k\", \"list_id\": \"abc\"}},\n"
+      "  \"sync\": {\"max_attempts\": 3}}\n"
       "def bad_mapping(edit):\n"
       "    b = copy.deepcopy(good)\n"
       "    edit(b[\"mapping\"])\n"
@@ -359,6 +369,19 @@ TEST(ConfigSchemaSync, SchemaRejectsWhatTheLoaderRejects) {
       "        bad_mapping(lambda m: "
       "m[\"blocks\"][0][\"systems\"][\"m\"].update(status=\"archived\")),\n"
       "        bad_mapping(lambda m: m[\"erasure\"][\"h\"].update(retention=\"10 years\"))]\n"
+      "def bad_config(edit):\n"
+      "    b = copy.deepcopy(good)\n"
+      "    edit(b)\n"
+      "    return b\n"
+      "bad += [bad_config(lambda c: c[\"connectors\"][\"h\"].update(kind=\"generic\")),\n"
+      "        bad_config(lambda c: c[\"connectors\"][\"h\"].pop(\"token_file\")),\n"
+      "        bad_config(lambda c: c[\"connectors\"][\"m\"].update(token_file=\"t\")),\n"
+      "        bad_config(lambda c: c[\"connectors\"][\"m\"].pop(\"list_id\")),\n"
+      "        bad_config(lambda c: c[\"connectors\"][\"h\"].update(base_url=\"ftp://x\")),\n"
+      "        bad_config(lambda c: c[\"connectors\"][\"h\"].update(rate_limit={\"rps\": 1})),\n"
+      "        bad_config(lambda c: c[\"connectors\"].update(H=c[\"connectors\"][\"h\"])),\n"
+      "        bad_config(lambda c: c[\"sync\"].update(max_attempts=0)),\n"
+      "        bad_config(lambda c: c[\"sync\"].update(retry_cap=\"5 minutes\"))]\n"
       "v = jsonschema.Draft202012Validator(s)\n"
       "sys.exit(0 if v.is_valid(good) and all(not v.is_valid(b) for b in bad) else 1)\n";
   const std::string command =

@@ -6,6 +6,10 @@
 #include "core/proof/bytes.h"
 #include "core/proof/checkpoint.h"
 #include "core/proof/entry_codec.h"
+#include "core/proof/log_writer.h"
+#include "core/proof/merkle.h"
+#include "store/sqlite_db.h"
+#include "store/sqlite_migrations.h"
 #include "tests/proof/proof_store_test_util.h"
 
 namespace consentd::proof {
@@ -74,7 +78,7 @@ TEST_F(ProofStoreTest, SequenceContinuesAcrossRestarts) {
 
 TEST_F(ProofStoreTest, SqlCannotUpdateOrDeleteEntries) {
   Fill(1, 3);
-  EXPECT_NE(Sql("UPDATE proof_entries SET subject = 'x' WHERE sequence = 1", false), SQLITE_OK);
+  EXPECT_NE(Sql("UPDATE proof_entries SET entry = 'x' WHERE sequence = 1", false), SQLITE_OK);
   EXPECT_NE(Sql("DELETE FROM proof_entries WHERE sequence = 1", false), SQLITE_OK);
   EXPECT_TRUE(Audit().ok());
 }
@@ -101,12 +105,22 @@ TEST_F(ProofStoreTest, RewrittenEntryWithRecomputedLeafHashFailsAtItsCheckpoint)
   }
   bytes.replace(bytes.find("\"granted\""), 9, "\"refused\"");
   std::string hash = HexEncode(AsBytes(HashLeaf(bytes)));
-  ASSERT_EQ(Sql("UPDATE proof_entries SET entry = '" + bytes + "', leaf_hash = '" + hash +
+  ASSERT_EQ(Sql("UPDATE proof_entries SET entry = '" + bytes + "', leaf_hash = X'" + hash +
                 "' WHERE sequence = 13"),
             SQLITE_OK);
   AuditResult r = Audit();
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.first_bad_sequence, 10U) << r.problem;  // the checkpoint at 10 still holds
+}
+
+TEST_F(ProofStoreTest, StoredLeafHashThatIsNot32BytesIsReportedAtItsSequence) {
+  Fill(3, 10);
+  ASSERT_EQ(Sql("UPDATE proof_entries SET leaf_hash = substr(leaf_hash, 1, 31) WHERE sequence = 7;"
+                "UPDATE proof_entries SET leaf_hash = hex(leaf_hash) WHERE sequence = 8;"),
+            SQLITE_OK);
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.first_bad_sequence, 7U) << r.problem;
 }
 
 TEST_F(ProofStoreTest, DeletedEntryIsReported) {
@@ -120,7 +134,7 @@ TEST_F(ProofStoreTest, InsertedEntryIsReported) {
   Fill(3, 10);
   ASSERT_EQ(Sql("UPDATE proof_entries SET sequence = sequence + 1000 WHERE sequence >= 17;"
                 "UPDATE proof_entries SET sequence = sequence - 999 WHERE sequence >= 1017;"
-                "INSERT INTO proof_entries SELECT 17, subject, entry, leaf_hash "
+                "INSERT INTO proof_entries SELECT 17, entry, leaf_hash "
                 "FROM proof_entries WHERE sequence = 16;"),
             SQLITE_OK);
   AuditResult r = Audit();
@@ -139,7 +153,7 @@ TEST_F(ProofStoreTest, ReorderedEntriesAreReported) {
 
 TEST_F(ProofStoreTest, AppendedEntryWithoutTreeStateIsReported) {
   Fill(3, 10);
-  ASSERT_EQ(Sql("INSERT INTO proof_entries SELECT 30, subject, "
+  ASSERT_EQ(Sql("INSERT INTO proof_entries SELECT 30, "
                 "replace(entry, ',\"sequence\":29,', ',\"sequence\":30,'), leaf_hash "
                 "FROM proof_entries WHERE sequence = 29;"),
             SQLITE_OK);
@@ -242,6 +256,109 @@ TEST_F(ProofStoreTest, ErasureShredsTheKeyAndTheLogStillVerifies) {
   AuditResult r = Audit();
   EXPECT_TRUE(r.ok()) << r.problem;
   EXPECT_EQ(r.entries, 4U);
+}
+
+// The key store caches keys within a unit of work: an erasure in the
+// middle of a batch must still keep the evidence of later entries out.
+TEST_F(ProofStoreTest, ErasureInsideOneBatchDropsTheEvidenceOfLaterEntries) {
+  auto s = Open();
+  ProofEntry erasure;
+  erasure.subject = "carol";
+  erasure.kind = ProofKind::kErasureCompleted;
+  int dropped = -1;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 Result<store::ProofAppendResult> r = store::AppendProofEntries(
+                     txn, {Entry("carol", 0), erasure, Entry("carol", 2)}, 1);
+                 if (!r.ok()) return r.status();
+                 dropped = r->evidence_dropped;
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(dropped, 1);
+  std::string last;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 last = *store::ReadProofEntry(txn, 2);
+                 return Status::Ok();
+               }).ok());
+  EXPECT_EQ(last.find("pii_information"), std::string::npos) << last;
+  Status opened =
+      s->Run([&](Transaction& txn) -> Status { return store::OpenProofEvidence(txn, 0).status(); });
+  EXPECT_EQ(opened.code(), StatusCode::kFailedPrecondition);
+}
+
+// A log written in the first layout (schema version 3: hex hashes, subject
+// column and index) is converted by migration 4 and keeps verifying and
+// proving; a hash that was already damaged is still reported at its entry.
+class ProofStoreMigrationTest : public ProofStoreTest {
+ protected:
+  // Writes `n` entries, their stored nodes, the tree state and one signed
+  // checkpoint the way the version-3 store did. `damage_hash_of` gets a
+  // leaf hash that is not hex.
+  void WriteLegacyLog(std::uint64_t n, std::optional<std::uint64_t> damage_hash_of) {
+    auto db = store::Db::Open(db_path_, nullptr);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE(store::MigrateTo(**db, 3, 1).ok());
+    InMemorySubjectKeyStore keys;
+    ProofLogWriter writer({}, keys);
+    std::vector<ProofEntry> entries;
+    for (std::uint64_t i = 0; i < n; ++i)
+      entries.push_back(Entry("s" + std::to_string(i % 3), static_cast<int>(i), false));
+    Result<PreparedBatch> batch = writer.Prepare(entries);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    std::string sql = "BEGIN;";
+    for (const PreparedEntry& e : batch->entries) {
+      std::string hash = HexEncode(AsBytes(e.leaf_hash));
+      if (damage_hash_of == e.sequence) hash = "not hex";
+      sql += "INSERT INTO proof_entries (sequence, subject, entry, leaf_hash) VALUES (" +
+             std::to_string(e.sequence) + ", '" + e.subject + "', '" + e.bytes + "', '" + hash +
+             "');";
+    }
+    for (const PreparedNode& node : batch->nodes) {
+      sql += "INSERT INTO proof_nodes (level, idx, hash) VALUES (" + std::to_string(node.level) +
+             ", " + std::to_string(node.index) + ", '" + HexEncode(AsBytes(node.hash)) + "');";
+    }
+    sql += "INSERT INTO proof_state (id, frontier) VALUES (1, '" +
+           HexEncode(batch->frontier.Serialize()) + "');";
+    std::string note = *SignCheckpoint(
+        {signer_->name(), batch->frontier.size(), batch->frontier.Root(), {}}, *signer_);
+    sql += "INSERT INTO proof_checkpoints (tree_size, created_at, note) VALUES (" +
+           std::to_string(n) + ", 1, '" + note + "');COMMIT;";
+    ASSERT_TRUE((*db)->Exec(sql).ok());
+  }
+};
+
+TEST_F(ProofStoreMigrationTest, LegacyLogIsConvertedAndStillVerifiesAndProves) {
+  WriteLegacyLog(40, std::nullopt);
+  AuditResult r = Audit();  // opening the store runs migration 4
+  EXPECT_TRUE(r.ok()) << r.problem;
+  EXPECT_EQ(r.entries, 40U);
+  auto s = Open();
+  for (std::uint64_t seq : {0U, 17U, 39U}) {
+    std::string bundle;
+    ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                   Result<std::string> b = store::ProveProofEntry(txn, seq);
+                   if (!b.ok()) return b.status();
+                   bundle = *b;
+                   return Status::Ok();
+                 }).ok());
+    EXPECT_TRUE(VerifyTlogProof(bundle, *verifier_).ok()) << seq;
+  }
+  // Appending continues the converted tree.
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 CONSENTD_RETURN_IF_ERROR(
+                     store::AppendProofEntries(txn, {Entry("s1", 40)}, 2).status());
+                 return store::WriteProofCheckpoint(txn, *signer_, 2).status();
+               }).ok());
+  ASSERT_TRUE(s->Close().ok());
+  r = Audit();
+  EXPECT_TRUE(r.ok()) << r.problem;
+  EXPECT_EQ(r.entries, 41U);
+}
+
+TEST_F(ProofStoreMigrationTest, DamagedLegacyHashIsStillReportedAtItsSequence) {
+  WriteLegacyLog(20, 11);
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.first_bad_sequence, 11U) << r.problem;
 }
 
 }  // namespace

@@ -75,6 +75,8 @@ TEST_F(StoreTransactionTest, InboxDedupeSurvivesReopenUntilPrunedPastTheHorizon)
   ASSERT_TRUE(Run([](Transaction& txn) -> Status {
                 ASSIGN_OR_RETURN_STATUS(a, txn.InsertInbox(Event("hubspot", "old", 100)));
                 ASSIGN_OR_RETURN_STATUS(b, txn.InsertInbox(Event("hubspot", "new", 900)));
+                CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed("hubspot", "old", 950));
+                CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed("hubspot", "new", 950));
                 return (a && b) ? Status::Ok() : Internal("not fresh");
               }).ok());
   Reopen();
@@ -92,6 +94,24 @@ TEST_F(StoreTransactionTest, InboxDedupeSurvivesReopenUntilPrunedPastTheHorizon)
   EXPECT_EQ(pruned, 1);
   EXPECT_TRUE(old_fresh);   // beyond the horizon: forgotten
   EXPECT_FALSE(new_fresh);  // within it: still a duplicate
+}
+
+TEST_F(StoreTransactionTest, PruningKeepsHintsNotYetProcessedWhateverTheirAge) {
+  ASSERT_TRUE(Run([](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.InsertInbox(Event("hubspot", "waiting", 100)));
+                return a ? Status::Ok() : Internal("not fresh");
+              }).ok());
+  std::int64_t pruned = -1;
+  std::size_t pending = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(n, txn.PruneInbox(500));
+                pruned = n;
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ListUnprocessedInbox("hubspot", 10));
+                pending = rows.size();
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(pruned, 0);
+  EXPECT_EQ(pending, 1u);  // the hint survives until it is processed
 }
 
 TEST_F(StoreTransactionTest, FailedUnitOfWorkLeavesNoTrace) {

@@ -1,0 +1,108 @@
+// The demo configuration (config/demo/consentd.yaml, run by scripts/demo)
+// loads, and every id, secret and address in it is consentd-sim's own: the
+// subscription types and block property of its HubSpot, the list and the
+// interests of its Mailchimp audience, and its default credentials. The
+// simulator's models are built here, so a change to them fails this test
+// instead of the demo.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "sim/hubspot/hubspot_model.h"
+#include "sim/hubspot/hubspot_system.h"
+#include "sim/mailchimp/audience.h"
+#include "sim/mailchimp/mailchimp_sim.h"
+
+namespace consentd::config {
+namespace {
+
+using ::testing::IsEmpty;
+
+constexpr char kDemo[] = CONSENTD_SOURCE_DIR "/config/demo/consentd.yaml";
+
+Config LoadDemo() {
+  // No $CREDENTIALS_DIRECTORY: the demo's secrets are paths beside it.
+  auto r = LoadConfigFile(kDemo, LoadOptions{});
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? *r : Config{};
+}
+
+std::string Secret(const std::string& path) {
+  auto s = LoadSecret(path);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  return s.ok() ? *s : std::string();
+}
+
+TEST(ConfigDemo, DemoConfigLoadsWithoutWarnings) {
+  const Config c = LoadDemo();
+  EXPECT_THAT(c.warnings, IsEmpty());
+  EXPECT_TRUE(c.has_mapping);
+  EXPECT_EQ(c.connectors.size(), 2u);
+}
+
+TEST(ConfigDemo, ConnectorsPointAtTheSimulatorPortsOfScriptsDemo) {
+  const Config c = LoadDemo();
+  EXPECT_EQ(c.connectors.at("hubspot").base_url, "http://127.0.0.1:8471");
+  EXPECT_EQ(c.connectors.at("mailchimp").base_url, "http://127.0.0.1:8472");
+  EXPECT_EQ(c.connectors.at("hubspot").kind, mapping::ConnectorKind::kHubSpot);
+  EXPECT_EQ(c.connectors.at("mailchimp").kind, mapping::ConnectorKind::kMailchimp);
+}
+
+TEST(ConfigDemo, SecretsAreTheSimulatorsDefaultsBesideTheConfig) {
+  const Config c = LoadDemo();
+  const std::string dir =
+      (std::filesystem::path(CONSENTD_SOURCE_DIR) / "config/demo/secrets").lexically_normal();
+  const ConnectorConfig& h = c.connectors.at("hubspot");
+  const ConnectorConfig& m = c.connectors.at("mailchimp");
+  EXPECT_EQ(h.token_file, dir + "/hubspot_token");
+  EXPECT_EQ(Secret(h.token_file), sim::hubspot::HubSpotOptions{}.access_token);
+  EXPECT_EQ(Secret(h.client_secret_file), sim::hubspot::HubSpotOptions{}.client_secret);
+  EXPECT_EQ(Secret(m.api_key_file), sim::mailchimp::MailchimpOptions{}.api_key);
+  EXPECT_EQ(Secret(m.webhook_secret_file), "s3cr3t");
+  EXPECT_EQ(m.list_id, sim::mailchimp::MailchimpOptions{}.list_id);
+}
+
+TEST(ConfigDemo, MappedIdsExistInTheSimulator) {
+  const Config c = LoadDemo();
+  ManualClock clock;
+  const sim::hubspot::Model hubspot(clock, sim::hubspot::HubSpotOptions{}.block_property);
+  const sim::mailchimp::Audience audience(sim::mailchimp::MailchimpOptions{}.list_id, clock,
+                                          [](const sim::mailchimp::MemberEvent&) {});
+  int hubspot_ids = 0;
+  int mailchimp_ids = 0;
+  for (const mapping::TopicSpec& topic : c.mapping.topics) {
+    for (const auto& [system, binding] : topic.bindings) {
+      for (const auto& [channel, id] : binding.subscriptions) {
+        const sim::hubspot::Definition* d = hubspot.FindDefinition(id);
+        ASSERT_NE(d, nullptr) << topic.name << ": subscription type " << id;
+        EXPECT_EQ(d->channel, c.mapping.NativeChannel(channel, system)) << topic.name;
+        ++hubspot_ids;
+      }
+      if (binding.kind == mapping::ConnectorKind::kMailchimp) {
+        EXPECT_TRUE(audience.IsKnownInterest(binding.mailchimp_id))
+            << topic.name << ": interest " << binding.mailchimp_id;
+        ++mailchimp_ids;
+      }
+    }
+  }
+  EXPECT_EQ(hubspot_ids, 4);  // 101, 102, 103 on EMAIL, 201 on SMS
+  EXPECT_EQ(mailchimp_ids, 3);
+}
+
+TEST(ConfigDemo, AdvertisingBlockIsTheSimulatorsHubSpotProperty) {
+  const Config c = LoadDemo();
+  ASSERT_FALSE(c.mapping.blocks.empty());
+  const mapping::BlockSpec& werbesperre = c.mapping.blocks.front();
+  EXPECT_EQ(werbesperre.name, "werbesperre");
+  EXPECT_EQ(werbesperre.sides.at("hubspot").property,
+            sim::hubspot::HubSpotOptions{}.block_property);
+  EXPECT_EQ(werbesperre.sides.at("hubspot").value, "true");
+  EXPECT_EQ(werbesperre.sides.at("mailchimp").member_status, "unsubscribed");
+}
+
+}  // namespace
+}  // namespace consentd::config

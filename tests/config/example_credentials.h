@@ -1,0 +1,17 @@
+// The credentials that config/examples/ name by bare name (as systemd
+// LoadCredential= provides them), written into a test's credentials
+// directory so that the examples load as an operator would load them.
+#pragma once
+
+#include "tests/config/temp_dir.h"
+
+namespace consentd::config::testing {
+
+inline void WriteExampleCredentials(const TempDir& creds) {
+  for (const char* name : {"admin-token", "hubspot_token", "hubspot_client_secret",
+                           "mailchimp_api_key", "mailchimp_webhook_secret"}) {
+    creds.Write(name, "not-a-real-secret");
+  }
+}
+
+}  // namespace consentd::config::testing

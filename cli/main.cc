@@ -14,6 +14,7 @@ void RegisterCheckConfig(CLI::App& app, std::function<int()>& run);
 void RegisterVerify(CLI::App& app, std::function<int()>& run);
 void RegisterLog(CLI::App& app, std::function<int()>& run);
 void RegisterDlq(CLI::App& app, std::function<int()>& run);
+void RegisterResync(CLI::App& app, std::function<int()>& run);
 }  // namespace consentd::cli
 
 int main(int argc, char** argv) {
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
       &consentd::cli::RegisterVerify,
       &consentd::cli::RegisterLog,
       &consentd::cli::RegisterDlq,
+      &consentd::cli::RegisterResync,
   };
   for (auto reg : registrars) reg(app, run);
   try {

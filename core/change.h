@@ -34,9 +34,10 @@ struct Change {
   ConsentStatus status = ConsentStatus::kNotAsked;
   std::string legal_basis;  // "eu-gdpr:A6-1-a"; empty = Art. 6(1)(a) for grants
   // The source can only say "not set" (a Mailchimp interest box left
-  // unticked): it withdraws an earlier grant or pending consent, but where
-  // nothing was asked it states nothing, so it never creates an explicit
-  // withdrawal (which would then be written to the other system).
+  // unticked, a member that is not unsubscribed): it withdraws an earlier
+  // grant or pending consent, or lifts an active block, but where nothing
+  // was asked or blocked it states nothing, so it never creates an explicit
+  // withdrawal or clearing (which would then be written to the other system).
   bool reports_absence = false;
   ConsentMethod method = ConsentMethod::kForm;
   std::string notice_version;
@@ -51,6 +52,11 @@ struct Change {
   Provenance provenance;
   std::string signature_scheme;  // verified webhook signature scheme, if any
   std::string mapping_hash;      // mapping in force when it was mapped
+  // The source's current state, read in full (a resync, sync/resync.h),
+  // not an event. When it is older than the canonical state and says
+  // something else, the source is behind: it is written the canonical state
+  // (as after a lost tie). A late event is only superseded (rule 2).
+  bool snapshot = false;
 
   // Keyed hashes (core/keyed_hash.h) of the identifiers the change carried,
   // computed by the identity step; matched against tombstones (rule 4).

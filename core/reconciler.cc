@@ -207,10 +207,10 @@ class Decider {
       if (cmp < 0) {
         std::string why = LostReason(cur->provenance.occurred_at, ConsentStatusName(cand.status),
                                      ConsentStatusName(cur_status));
-        // The source is newer but lost a tie: it now disagrees with the
-        // canonical state, so tell it (absolute state, answering this event).
-        if (occurred_at() >= cur->provenance.occurred_at && cand.status != cur_status &&
-            SourceWritable(topic->systems)) {
+        // The source is newer but lost a tie, or its snapshot is behind: it
+        // disagrees with the canonical state, so tell it (absolute state).
+        if ((occurred_at() >= cur->provenance.occurred_at || c_.snapshot) &&
+            cand.status != cur_status && SourceWritable(topic->systems)) {
           AddConsentWrite(source(), *cur, cand.status, occurred_at(), key);
         }
         return Finish(Outcome::kSuperseded, why, ProofKind::kSuperseded, true, cur_status,
@@ -290,6 +290,10 @@ class Decider {
     if (IsEcho(key, BlockValue(set))) {
       return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_value, cur_value);
     }
+    if (c_.reports_absence && !set && (cur == nullptr || !cur->active)) {
+      return Finish(Outcome::kDuplicate, "reported as not blocked and no block is known",
+                    ProofKind::kSuperseded, true, cur_value, cur_value);
+    }
 
     BlockRecord cand;
     cand.subject = subject();
@@ -313,7 +317,7 @@ class Decider {
       }
       if (cmp < 0) {
         std::string why = LostReason(cur->provenance.occurred_at, BlockValue(set), cur_value);
-        if (occurred_at() >= cur->provenance.occurred_at && set != cur->active &&
+        if ((occurred_at() >= cur->provenance.occurred_at || c_.snapshot) && set != cur->active &&
             SourceWritable(p_.block_systems)) {
           AddBlockWrite(source(), *cur, occurred_at(), key);
         }

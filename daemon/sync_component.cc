@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "daemon/connector_factory.h"
 #include "mapping/policy.h"
+#include "sync/resync.h"
 #include "sync/sync_engine.h"
 
 namespace consentd::daemon {
@@ -78,7 +79,8 @@ struct Link {
         limiter(ToRateLimit(c.rate_limit)),
         poll_timer(io),
         dispatch_timer(io),
-        hint_timer(io) {}
+        hint_timer(io),
+        resync_timer(io) {}
 
   config::ConnectorConfig config;
   connectors::RateLimiter limiter;
@@ -104,6 +106,9 @@ struct Link {
   bool claim_pending = false;
   bool dispatch_dirty = false;
   int max_parallel_batches = 2;
+  // Full reconciliation (sync/resync.h), every sync.resync_interval.
+  asio::steady_timer resync_timer;
+  bool resync_running = false;
 };
 
 class SyncComponent::Impl {
@@ -126,6 +131,15 @@ class SyncComponent::Impl {
         {"target"});
     polls_ = &registry.AddCounter("consentd_polls_total", "Poll pages by connector and result.",
                                   {"connector", "result"});
+    resyncs_ = &registry.AddCounter(
+        "consentd_resync_runs_total",
+        "Full reconciliations by connector and result (ok, stopped, failed).",
+        {"connector", "result"});
+    resync_drift_ = &registry.AddCounter(
+        "consentd_resync_drift_total",
+        "Drift found by full reconciliation: consentd_behind (decisions consentd learned), "
+        "system_behind (repair writes enqueued to the system).",
+        {"connector", "kind"});
     registry.AddCallbackGauge("consentd_outbox_pending_rows",
                               "Outbox rows waiting for delivery (as of the last count).",
                               [this] { return static_cast<double>(outbox_pending_.load()); });
@@ -192,6 +206,9 @@ class SyncComponent::Impl {
       KickHints(*link);  // hints a crash left behind
       Dispatch(*link);   // rows a crash left behind
       if (link->config.poll_interval.count() > 0) Poll(*link);
+      // The first run one interval after start: a fresh start's first poll
+      // already reads everything.
+      if (sync_.resync_interval.count() > 0) ScheduleResync(*link, sync_.resync_interval);
     }
     return Status::Ok();
   }
@@ -204,8 +221,17 @@ class SyncComponent::Impl {
       return FailedPrecondition("adding or removing connectors needs a restart");
     }
     for (const auto& [name, c] : next.connectors) {
-      if (links_.count(name) == 0) {
+      auto it = links_.find(name);
+      if (it == links_.end()) {
         return FailedPrecondition("adding or removing connectors needs a restart");
+      }
+      const config::ConnectorConfig& now = it->second->config;
+      if (c.kind != now.kind || c.base_url != now.base_url || c.token_file != now.token_file ||
+          c.client_secret_file != now.client_secret_file || c.api_key_file != now.api_key_file ||
+          c.list_id != now.list_id || c.webhook_secret_file != now.webhook_secret_file ||
+          c.webhook_url != now.webhook_url) {
+        return FailedPrecondition("connector " + name +
+                                  ": a changed kind, URL, list or secret file needs a restart");
       }
     }
     return Status::Ok();
@@ -247,6 +273,7 @@ class SyncComponent::Impl {
       link->poll_timer.cancel();
       link->dispatch_timer.cancel();
       link->hint_timer.cancel();
+      link->resync_timer.cancel();
     }
     WaitIdle(deadline, std::move(done));
   }
@@ -663,6 +690,54 @@ class SyncComponent::Impl {
            });
   }
 
+  // --- full reconciliation ------------------------------------------------
+
+  void ScheduleResync(Link& link, std::chrono::milliseconds after) {
+    link.resync_timer.expires_after(after);
+    link.resync_timer.async_wait([this, &link](const boost::system::error_code& ec) {
+      if (!ec) Resync(link);
+    });
+  }
+
+  // Reads the connector's whole snapshot on the pool and decides it page by
+  // page (one unit of work each, sync/resync.h): drift is repaired through
+  // the outbox like any decision. Stop() ends it after the current page.
+  void Resync(Link& link) {
+    if (stopping_ || link.resync_running) return;
+    link.resync_running = true;
+    auto connector = link.connector;
+    sync::ResyncOptions options;
+    options.stop = &stop_;
+    // Each committed page: metrics, log lines, proof-log count, wake targets.
+    options.on_page_committed = [this](const sync::IngestSummary& page) {
+      asio::post(io_, [this, page] { Apply(page); });
+    };
+    OnPool(
+        [this, connector, options] {
+          return sync::RunResync(*store(), *engine_, *connector, options);
+        },
+        [this, &link](Result<sync::ResyncReport> report) {
+          link.resync_running = false;
+          const std::string& name = link.config.name;
+          auto next = sync_.resync_interval;
+          if (!report.ok()) {
+            resyncs_->WithLabels({name, "failed"}).Inc();
+            // Try again sooner than a whole interval (a vendor outage).
+            next = std::min<std::chrono::milliseconds>(next, std::chrono::minutes(5));
+            spdlog::warn("sync: {}: resync failed, again in {} s: {}", name,
+                         next.count() / 1000, report.status().ToString());
+          } else {
+            resyncs_->WithLabels({name, report->complete ? "ok" : "stopped"}).Inc();
+            resync_drift_->WithLabels({name, "consentd_behind"})
+                .Inc(static_cast<double>(report->consentd_behind));
+            resync_drift_->WithLabels({name, "system_behind"})
+                .Inc(static_cast<double>(report->system_behind));
+            spdlog::info("sync: resync {}", sync::FormatResyncReport(*report));
+          }
+          if (!stopping_) ScheduleResync(link, next);
+        });
+  }
+
   // --- dispatcher ----------------------------------------------------------
 
   void ArmDispatchTimer(Link& link) {
@@ -818,6 +893,8 @@ class SyncComponent::Impl {
   metrics::Family<metrics::Counter>* deliveries_ = nullptr;
   metrics::Family<metrics::Histogram>* propagation_ = nullptr;
   metrics::Family<metrics::Counter>* polls_ = nullptr;
+  metrics::Family<metrics::Counter>* resyncs_ = nullptr;
+  metrics::Family<metrics::Counter>* resync_drift_ = nullptr;
 
   std::shared_ptr<const mapping::MappingSpec> mapping_;
   std::unique_ptr<sync::SyncEngine> engine_;  // store thread only

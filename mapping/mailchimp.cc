@@ -127,6 +127,9 @@ MapResult Mapper::FromMember(const Member& m) const {
       }
       Change c = Base(m);
       c.kind = set ? ChangeKind::kBlockSet : ChangeKind::kBlockCleared;
+      // A member that is not unsubscribed or cleaned only says "no block":
+      // it lifts an active block, but records nothing where none was known.
+      c.reports_absence = !set;
       c.block_reason = b.reason;
       if (b.scope == BlockScope::Kind::kAddress) {
         auto email = NormaliseEmail(m.email_address);

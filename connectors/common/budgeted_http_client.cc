@@ -26,9 +26,10 @@ TimestampMs WallMs() {
 
 Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& request) {
   bool waited = false;
+  std::int64_t recorded = 0;
   for (;;) {
     if (stop_.load()) return Unavailable("shutting down");
-    const std::int64_t wait = limiter_.TryAcquire(SteadyMs());
+    const std::int64_t wait = limiter_.TryAcquire(SteadyMs(), &recorded);
     if (wait == 0) break;
     if (!waited) stats_.waits.fetch_add(1);
     waited = true;
@@ -39,7 +40,7 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
   }
   stats_.requests.fetch_add(1);
   Result<net::HttpResponse> response = inner_.Send(request);
-  limiter_.Release();
+  limiter_.Release(recorded, SteadyMs());
   if (response.ok() && response.value().status == 429) {
     stats_.rate_limited.fetch_add(1);
     std::int64_t pause = limiter_.limit().interval.count();

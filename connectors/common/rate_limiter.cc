@@ -13,7 +13,7 @@ void Prune(std::deque<std::int64_t>& starts, std::int64_t interval_ms, std::int6
 
 }  // namespace
 
-std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms) {
+std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, std::int64_t* recorded) {
   std::lock_guard lock(mu_);
   if (now_ms < paused_until_) return paused_until_ - now_ms;
   if (limit_.requests > 0) {
@@ -33,6 +33,7 @@ std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms) {
     // Keep the log sorted even if a caller's clock reading is older than
     // the last one (threads read the steady clock before taking the lock).
     starts_.push_back(starts_.empty() ? now_ms : std::max(now_ms, starts_.back()));
+    if (recorded != nullptr) *recorded = starts_.back();
   }
   ++in_flight_;
   return 0;
@@ -41,6 +42,16 @@ std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms) {
 void RateLimiter::Release() {
   std::lock_guard lock(mu_);
   if (in_flight_ > 0) --in_flight_;
+}
+
+void RateLimiter::Release(std::int64_t recorded_ms, std::int64_t finished_ms) {
+  std::lock_guard lock(mu_);
+  if (in_flight_ > 0) --in_flight_;
+  if (limit_.requests <= 0) return;
+  auto it = std::lower_bound(starts_.begin(), starts_.end(), recorded_ms);
+  if (it == starts_.end() || *it != recorded_ms) return;  // already out of the window
+  starts_.erase(it);
+  starts_.insert(std::upper_bound(starts_.begin(), starts_.end(), finished_ms), finished_ms);
 }
 
 void RateLimiter::Backoff(std::int64_t now_ms, std::int64_t wait_ms) {

@@ -28,9 +28,16 @@ class RateLimiter {
   // counts the request as started (and in flight). Otherwise returns how
   // many ms to wait before asking again (> 0); nothing is taken. When only
   // the in-flight cap blocks, returns 1 (ask again after a Release).
-  std::int64_t TryAcquire(std::int64_t now_ms);
+  // `recorded` (optional) receives the time the start was logged at, for
+  // the Release below.
+  std::int64_t TryAcquire(std::int64_t now_ms, std::int64_t* recorded = nullptr);
   // One acquired request finished (success or not).
   void Release();
+  // The same, and the request's slot is re-dated to `finished_ms`: the
+  // vendor counts a request when it receives it, somewhere between our
+  // start and our finish, so counting from the finish can never trip its
+  // window, even when the request queued for a while on the way.
+  void Release(std::int64_t recorded_ms, std::int64_t finished_ms);
   // The target said 429: take no new request before now_ms + wait_ms.
   void Backoff(std::int64_t now_ms, std::int64_t wait_ms);
 

@@ -92,6 +92,27 @@ TEST(Reconciler, ReportedAbsenceAfterAGrantIsAWithdrawal) {
   EXPECT_EQ(Targets(d), std::vector<std::string>{"hubspot"});
 }
 
+TEST(Reconciler, ReportedAbsenceOfABlockNobodySetRecordsAndWritesNothing) {
+  World w;
+  Change not_blocked = BlockChange(BlockScope::All(), false, T, "mailchimp");
+  not_blocked.reports_absence = true;
+  const Decision d = w.Feed(not_blocked);
+  EXPECT_EQ(d.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_TRUE(w.state.blocks.empty());
+}
+
+TEST(Reconciler, ReportedAbsenceLiftsAnActiveBlock) {
+  World w;
+  w.Feed(BlockChange(BlockScope::All(), true, T, "hubspot"));
+  Change not_blocked = BlockChange(BlockScope::All(), false, T + 60'000, "mailchimp");
+  not_blocked.reports_absence = true;
+  const Decision d = w.Feed(not_blocked);
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_FALSE(w.state.blocks.at(BlockScope::All()).active);
+  EXPECT_EQ(Targets(d), std::vector<std::string>{"hubspot"});
+}
+
 TEST(Reconciler, SameStatementUnderAnotherEventIdIsADuplicate) {
   World w;
   Change first = ConsentChange("offers", kGranted, T, "mailchimp");

@@ -67,6 +67,16 @@ TEST_F(SyncE2E, CrmAdvertisingBlockUnsubscribesTheJourneyMember) {
   ASSERT_TRUE(Eventually([&] { return MemberStatus(dee) == "unsubscribed"; }));
 }
 
+TEST_F(SyncE2E, CrmUnsubscribeFromAllOnTheChannelUnsubscribesTheJourneyMember) {
+  StartAll();
+  const std::string ema = "ema@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ema}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ema) == "subscribed"; }));
+  Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", ema}, {"all", true}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ema) == "unsubscribed"; })) << Member(ema).dump();
+  EXPECT_FALSE(MemberInterest(ema, "Product news"));
+}
+
 // --- journey -> CRM ----------------------------------------------------------
 
 TEST_F(SyncE2E, JourneyConfirmedSignupGrantsInTheCrmAndUnsubscribeWithdrawsAndBlocks) {

@@ -114,6 +114,9 @@ void SyncE2E::StartAll(SyncOptions options) {
       << "      systems:\n"
       << "        hubspot: {property: consentd_werbesperre, value: \"true\"}\n"
       << "        mailchimp: {status: unsubscribed}\n"
+      << "    - name: channel_opt_out\n      scope: channel\n      reason: unsubscribed\n"
+      << "      direction: crm_to_journey\n"
+      << "      systems:\n        hubspot: {unsubscribe_all: true}\n"
       << "  erasure:\n    hubspot: {mode: delete}\n    mailchimp: {mode: delete}\n"
       << options_.extra_config;
   config_path_ = (dir_->path() / "consentd.yaml").string();

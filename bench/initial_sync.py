@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Initial sync and idle cost of consentd (the "Two-way sync" section of
+docs/benchmarks.md).
+
+Initial sync: for each N, ROUNDS rounds of consentd-sim --no-rate-limits
+--crm-seed-contacts N (Mailchimp empty; webhooks to consentd as in
+scripts/demo) and a fresh consentd (HubSpot budget lifted like the sim's).
+Time from starting consentd until consentd_connector_hubspot_poll_caught_up
+== 1 and consentd_outbox_pending_rows + _inflight_rows == 0 (polled every
+0.5 s). The gauges refresh every 5 s, so a stale 0 right after catching up
+is possible: the condition must still hold 6 s later (across a refresh); the
+time reported is when it was first seen in that stretch. Peak RSS (VmHWM) of
+consentd and of the sim, and consentd's vendor requests per contact.
+1,000,000 only with --million (the brief: only if 100,000 takes < 2 min).
+
+Idle: a fresh consentd against an empty sim, both connectors configured
+(poll_interval 5 s as in the demo config): VmRSS after 30 s and the CPU time
+(utime+stime) used in those 30 s.
+
+  bench/initial_sync.py [--sizes 10000,30000,100000] [--rounds 3] [--million]
+                        [--skip-idle] [--skip-sync]
+  BENCH_BUILD=build/release bench/initial_sync.py   # default build/lead
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sync_bench_lib as lib  # noqa: E402
+
+CRM, JOURNEY, API = 18771, 18772, 18770
+STORE = "/var/tmp/consentd-initial-sync-bench.db"
+
+
+def setup(work, seed_contacts, tag):
+    lib.remove_store(STORE)
+    cfg = os.path.join(work, "consentd.yaml")
+    lib.write_config(cfg, "127.0.0.1:%d" % API, STORE, "http://127.0.0.1:%d" % CRM,
+                     "http://127.0.0.1:%d" % JOURNEY, hubspot_requests=0)
+    extra = ["--no-rate-limits"]
+    if seed_contacts:
+        extra += ["--crm-seed-contacts", str(seed_contacts)]
+    t = time.monotonic()
+    sim = lib.start_sim(CRM, JOURNEY, API, os.path.join(work, "sim-%s.log" % tag), extra)
+    seeded = time.monotonic() - t
+    return cfg, sim, seeded
+
+
+def one_sync(n, rnd, timeout):
+    with tempfile.TemporaryDirectory(prefix="consentd-isync.") as work:
+        cfg, sim, seeded = setup(work, n, "%d-%d" % (n, rnd))
+        consentd = None
+        try:
+            load = lib.uptime()
+            t0 = time.monotonic()
+            consentd = lib.Proc([os.path.join(lib.bin_dir(), "daemon", "consentd"), "--config", cfg],
+                                os.path.join(work, "consentd.log"))
+            lib.wait_ready("http://127.0.0.1:%d/healthz" % API)
+            first_seen = None
+            done_at = None
+            m = {}
+            while time.monotonic() - t0 < timeout:
+                time.sleep(0.5)
+                if consentd.p.poll() is not None:
+                    raise RuntimeError("consentd exited %s" % consentd.p.returncode)
+                m = lib.metrics(API)
+                now = time.monotonic() - t0
+                ok = (m.get("consentd_connector_hubspot_poll_caught_up") == 1
+                      and m.get("consentd_outbox_pending_rows", 1) == 0
+                      and m.get("consentd_outbox_inflight_rows", 1) == 0)
+                if not ok:
+                    first_seen = None
+                elif first_seen is None:
+                    first_seen = now
+                elif now - first_seen >= 6:
+                    done_at = first_seen
+                    break
+            hwm_c = lib.proc_status(consentd.pid, "VmHWM")
+            rss_c = lib.proc_status(consentd.pid, "VmRSS")
+            hwm_s = lib.proc_status(sim.pid, "VmHWM")
+            cpu_c = lib.cpu_seconds(consentd.pid)
+            st = lib.get_json("http://127.0.0.1:%d/_sim/mailchimp/state" % JOURNEY, timeout=600)
+            members = len(st.get("members", []))
+        finally:
+            if consentd:
+                consentd.stop()
+            sim.stop()
+            lib.remove_store(STORE)
+    row = dict(n=n, round=rnd, seconds=None if done_at is None else round(done_at, 1), hwm_c=hwm_c, rss_c=rss_c, hwm_s=hwm_s, cpu_c=cpu_c,
+               seeded=seeded, members=members, load=load,
+               hs_req=m.get("consentd_connector_hubspot_requests_sent_total", 0),
+               mc_req=m.get("consentd_connector_mailchimp_requests_sent_total", 0),
+               deliveries=lib.metric_sum(m, "consentd_deliveries_total"),
+               decisions=lib.metric_sum(m, "consentd_decisions_total"))
+    print("N=%(n)d round %(round)d: caught up after %(seconds)s s; consentd VmHWM %(hwm_c).0f MB "
+          "(VmRSS %(rss_c).0f MB, CPU %(cpu_c).1f s), sim VmHWM %(hwm_s).0f MB (seeding took "
+          "%(seeded).1f s); HubSpot requests %(hs_req).0f, Mailchimp requests %(mc_req).0f, "
+          "decisions %(decisions).0f, deliveries %(deliveries).0f, Mailchimp members %(members)d; "
+          "%(load)s" % row, flush=True)
+    return row
+
+
+def idle(rounds):
+    print("\n== idle: fresh consentd, empty sim, both connectors configured (poll 5 s)")
+    rss, cpu = [], []
+    for rnd in range(1, rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="consentd-idle.") as work:
+            cfg, sim, _ = setup(work, 0, "idle")
+            consentd = None
+            try:
+                consentd = lib.start_consentd(cfg, API, os.path.join(work, "consentd.log"))
+                time.sleep(2)  # start-up done
+                c0 = lib.cpu_seconds(consentd.pid)
+                time.sleep(30)
+                c1 = lib.cpu_seconds(consentd.pid)
+                r = lib.proc_status(consentd.pid, "VmRSS")
+                h = lib.proc_status(consentd.pid, "VmHWM")
+                m = lib.metrics(API)
+            finally:
+                if consentd:
+                    consentd.stop()
+                sim.stop()
+                lib.remove_store(STORE)
+        rss.append(r)
+        cpu.append(c1 - c0)
+        print("round %d: VmRSS %.1f MB (VmHWM %.1f MB), CPU in 30 s idle %.2f s (%.2f %% of a core); "
+              "HubSpot requests %d, Mailchimp requests %d; %s" % (
+                  rnd, r, h, c1 - c0, 100 * (c1 - c0) / 30,
+                  m.get("consentd_connector_hubspot_requests_sent_total", 0),
+                  m.get("consentd_connector_mailchimp_requests_sent_total", 0), lib.uptime()),
+              flush=True)
+    print("median: VmRSS %.1f MB, CPU %.2f s per 30 s idle" % (lib.median(rss), lib.median(cpu)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,30000,100000")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--million", action="store_true")
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--skip-idle", action="store_true")
+    ap.add_argument("--skip-sync", action="store_true")
+    a = ap.parse_args()
+    print("build: %s" % lib.bin_dir())
+    if not a.skip_sync:
+        sizes = [int(x) for x in a.sizes.split(",")] + ([1000000] if a.million else [])
+        results = {}
+        for n in sizes:
+            results[n] = [one_sync(n, r, a.timeout) for r in range(1, a.rounds + 1)]
+        print("\n| contacts N | caught up (median s) | consentd VmHWM MB | sim VmHWM MB | "
+              "HubSpot req / contact | Mailchimp req / contact | Mailchimp members |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for n, rows in results.items():
+            secs = [r["seconds"] for r in rows if r["seconds"] is not None]
+            med = lambda k: lib.median([r[k] for r in rows])  # noqa: E731
+            print("| %d | %s | %.0f | %.0f | %.3f | %.3f | %.0f |" % (
+                n, "%.1f" % lib.median(secs) if len(secs) == len(rows) else "timeout",
+                med("hwm_c"), med("hwm_s"), med("hs_req") / n, med("mc_req") / n, med("members")))
+    if not a.skip_idle:
+        idle(a.rounds)
+
+
+if __name__ == "__main__":
+    main()

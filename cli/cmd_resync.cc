@@ -1,0 +1,149 @@
+// consentctl resync: the full reconciliation (sync/resync.h), on demand.
+//
+//   consentctl resync --config FILE [--connector NAME] [--dry-run]
+//
+// Reads every configured connector's snapshot (or only NAME's), decides it
+// against the canonical state in the store and prints, per connector, one
+// line of drift counts and the decisions by outcome, e.g.
+//
+//   hubspot: 2 page(s), 120 record(s); in step 300, consentd behind 4, ...
+//     outcomes: applied=4 duplicate=300 superseded=1
+//     enqueued: hubspot=1 mailchimp=4
+//
+// Counts only, never personal data. Drift is reported, not an error: exit 0
+// when every resync ran, 1 with a one-line reason otherwise. --dry-run
+// decides and rolls back: nothing is stored or sent. consentd may run
+// meanwhile (SQLite locking); the rows a real run enqueues are sent by the
+// running daemon's dispatcher (within its idle interval, about a second).
+// Ctrl-C stops after the current page (every finished page is whole).
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "cli/command.h"
+#include "config/config.h"
+#include "connectors/common/budgeted_http_client.h"
+#include "connectors/common/http_client.h"
+#include "connectors/common/rate_limiter.h"
+#include "daemon/connector_factory.h"
+#include "store/sqlite_store.h"
+#include "sync/resync.h"
+#include "sync/sync_engine.h"
+
+namespace consentd::cli {
+namespace {
+
+struct ResyncArgs {
+  std::string config_file;
+  std::string connector;  // empty: all
+  bool dry_run = false;
+};
+
+std::atomic<bool> g_stop{false};
+
+void OnStopSignal(int) { g_stop.store(true); }
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "consentctl resync: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+void Print(const sync::ResyncReport& report) {
+  std::printf("%s\n", sync::FormatResyncReport(report).c_str());
+  std::string outcomes;
+  for (const auto& [outcome, n] : report.outcomes) {
+    outcomes += " " + std::string(OutcomeName(outcome)) + "=" + std::to_string(n);
+  }
+  std::printf("  outcomes:%s\n", outcomes.empty() ? " none" : outcomes.c_str());
+  std::string enqueued;
+  for (const auto& [target, n] : report.enqueued) {
+    enqueued += " " + target + "=" + std::to_string(n);
+  }
+  std::printf("  %s:%s\n", report.dry_run ? "would enqueue" : "enqueued",
+              enqueued.empty() ? " none" : enqueued.c_str());
+  std::fflush(stdout);
+}
+
+// One connector: its own request budget (the configured one: the daemon,
+// if running, has its own, so together they may use up to twice as much)
+// over the shared libcurl client.
+Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
+                                     std::shared_ptr<const mapping::MappingSpec> mapping,
+                                     connectors::HttpClient& curl, store::Store& store,
+                                     sync::SyncEngine& engine, bool dry_run) {
+  connectors::RateLimiter limiter(
+      {c.rate_limit.requests, c.rate_limit.interval, c.rate_limit.max_in_flight});
+  connectors::BudgetStats stats;
+  connectors::BudgetedHttpClient http(curl, limiter, g_stop, stats);
+  Result<std::unique_ptr<connectors::Connector>> connector =
+      daemon::MakeConnector(c, std::move(mapping), http);
+  if (!connector.ok()) return connector.status().WithContext("connector " + c.name);
+  sync::ResyncOptions options;
+  options.dry_run = dry_run;
+  options.stop = &g_stop;
+  return sync::RunResync(store, engine, **connector, options);
+}
+
+int Resync(const ResyncArgs& args) {
+  Result<config::Config> config = config::LoadConfigFile(args.config_file);
+  if (!config.ok()) return Fail(config.status());
+  if (config->connectors.empty()) return Fail(FailedPrecondition("no connectors configured"));
+  if (!config->has_mapping) return Fail(FailedPrecondition("connectors need a mapping section"));
+  if (!args.connector.empty() && config->connectors.count(args.connector) == 0) {
+    return Fail(NotFound("no connector named " + args.connector));
+  }
+  Result<std::string> key = sync::LoadOrCreateIdentityKey(config->sync.identity_key_file);
+  if (!key.ok()) return Fail(key.status());
+  // Like the other commands: the store must exist (consentd created it).
+  if (std::FILE* f = std::fopen(config->store.path.c_str(), "rb"); f != nullptr) {
+    std::fclose(f);
+  } else {
+    return Fail(NotFound("no database at " + config->store.path));
+  }
+  store::SqliteStoreOptions store_options;
+  store_options.path = config->store.path;
+  Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(store_options);
+  if (!db.ok()) return Fail(db.status().WithContext("store " + config->store.path));
+
+  auto mapping = std::make_shared<const mapping::MappingSpec>(config->mapping);
+  sync::SyncEngine engine(sync::EngineSettings{mapping, *key});
+  std::unique_ptr<connectors::HttpClient> curl =
+      connectors::MakeCurlHttpClient("consentctl/" CONSENTD_VERSION);
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+
+  Status failed = Status::Ok();
+  for (const auto& [name, c] : config->connectors) {
+    if (!args.connector.empty() && name != args.connector) continue;
+    if (g_stop.load()) break;
+    Result<sync::ResyncReport> report = ResyncOne(c, mapping, *curl, **db, engine, args.dry_run);
+    if (!report.ok()) {
+      failed = report.status();
+      break;
+    }
+    Print(*report);
+  }
+  Status closed = (*db)->Close();
+  if (!failed.ok()) return Fail(failed);
+  if (!closed.ok()) return Fail(closed);
+  if (g_stop.load()) return Fail(Unavailable("stopped by a signal before the end"));
+  return 0;
+}
+
+}  // namespace
+
+void RegisterResync(CLI::App& app, std::function<int()>& run) {
+  auto args = std::make_shared<ResyncArgs>();
+  auto* cmd = app.add_subcommand(
+      "resync", "Full reconciliation: compare each system's snapshot with consentd, repair drift");
+  cmd->add_option("--config", args->config_file, "consentd config file")->required();
+  cmd->add_option("--connector", args->connector, "only this connector (default: all)");
+  cmd->add_flag("--dry-run", args->dry_run, "report the drift, store and send nothing");
+  cmd->callback([&run, args] { run = [args] { return Resync(*args); }; });
+}
+
+}  // namespace consentd::cli

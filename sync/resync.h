@@ -1,0 +1,98 @@
+// Full reconciliation ("resync", DESIGN.md §3): reads a system's whole
+// snapshot through its connector (Poll from "", page by page, until the
+// connector says there is no more) and decides every record again against
+// the canonical state, so drift in either direction is found and repaired:
+//
+//   in step          the system holds what consentd holds (duplicate, echo)
+//   consentd behind  the system knew something newer: consentd applied it
+//                    (and propagates it to the other systems as usual)
+//   system behind    the system holds an older state: a repair write of the
+//                    canonical state is enqueued for it (reconciler's
+//                    superseded branch)
+//   refused          unmapped, invalid, or about an erased identity
+//
+// Each page is decided in ONE store unit of work through SyncEngine::Ingest
+// without event-id dedupe (a snapshot must be compared again even if the
+// same event ids were seen before). The connector's stored poll cursor is
+// neither read nor moved: resync does not disturb the poller. Memory is
+// bounded by one page. A dry run decides each page in the same unit of
+// work and then rolls it back: nothing is stored or enqueued, and the
+// report says what a real run would have done.
+//
+// Thread-safety: RunResync blocks (connector calls, Store::Run) and must
+// NOT be called on the store thread (from a Work or Done). It may run on
+// any other thread, e.g. a worker pool thread of the daemon or the CLI's
+// main thread. `engine` is only touched inside units of work (on the store
+// thread), so it may be the daemon's own engine. `connector` must not be
+// used by another resync at the same time (its Poll is otherwise
+// thread-safe).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "connectors/common/connector.h"
+#include "core/reconciler.h"
+#include "core/status.h"
+#include "store/store.h"
+#include "sync/sync_engine.h"
+
+namespace consentd::sync {
+
+struct ResyncOptions {
+  // Decide and report, then roll every page back. Each page is then
+  // decided without the earlier pages' effects, so a record that appears
+  // on two pages (a system merging or changing records while being read)
+  // may be counted differently than a real run would count it.
+  bool dry_run = false;
+  // Checked before every page; when set the run ends early (the report
+  // says complete = false). May be null.
+  const std::atomic<bool>* stop = nullptr;
+  // Safety net against a connector that never says "no more".
+  int max_pages = 100000;
+  // Called on the calling thread after each page committed (not in a dry
+  // run), with that page's summary: the daemon counts proof entries and
+  // wakes the dispatcher of the targets that got rows. May be empty.
+  std::function<void(const IngestSummary&)> on_page_committed;
+};
+
+// What one resync found. Counts only; no personal data.
+struct ResyncReport {
+  std::string connector;
+  bool dry_run = false;
+  bool complete = false;  // read the whole snapshot (not stopped early)
+  int pages = 0;
+  int records = 0;
+  // Decisions (one per change of a record) by drift kind.
+  int in_step = 0;          // duplicate + echo
+  int consentd_behind = 0;  // applied + held_pending
+  int superseded = 0;       // the system reported an older state
+  int refused = 0;          // rejected_unmapped/invalid, dropped_erased, new_subject_required
+  // Repair rows enqueued (or, in a dry run, that would be) for the polled
+  // system itself: one per subject whose state there is behind.
+  int system_behind = 0;
+  // Rows enqueued by target, the polled system's repairs and the
+  // propagation of what consentd learned to the other systems.
+  std::map<std::string, int> enqueued;
+  std::map<Outcome, int> outcomes;
+
+  // Subjects/decisions out of step: consentd behind + system behind.
+  int drift() const { return consentd_behind + system_behind; }
+};
+
+// One line: "hubspot: 2 pages, 120 records; in step 300, consentd behind 4,
+// system behind 2 (repairs enqueued), superseded 2, refused 0" plus
+// "(dry run)" / "(stopped early)".
+std::string FormatResyncReport(const ResyncReport& report);
+
+// Reads `connector`'s snapshot and decides it against the canonical state
+// (see the file comment). Errors: the first failing Poll (retryable ones
+// too: the caller runs resync again later) or unit of work, with the page
+// number as context; pages before it stay committed (each page is whole,
+// and deciding a page again is idempotent).
+Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
+                               connectors::Connector& connector, const ResyncOptions& options);
+
+}  // namespace consentd::sync

@@ -1,0 +1,116 @@
+// consentctl resync, run as the real binary against the in-process
+// consentd-sim (HubSpot, ephemeral port) and a real SQLite store in a
+// temporary directory.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "store/proof_log_store.h"
+#include "store/sqlite_store.h"
+#include "tests/sim/sim_fixture.h"
+#include "tests/store/store_test_util.h"
+
+namespace consentd::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+Outcome Consentctl(const std::string& args) {
+  const std::string cmd = std::string(CONSENTD_BINARY_DIR) + "/cli/consentctl " + args + " 2>&1";
+  Outcome o;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return o;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+class CliResyncTest : public sim::testing::SimFixture {
+ protected:
+  void SetUp() override {
+    SimFixture::SetUp();
+    db_path_ = dir_.File("consentd.db");
+    // consentd creates the store; here an empty one stands in for it.
+    ASSERT_NE(store::testing::OpenOrDie(db_path_), nullptr);
+    std::ofstream(dir_.File("hubspot_token")) << "test-token";
+    std::ofstream(dir_.File("hubspot_client_secret")) << "test-client-secret";
+    config_path_ = dir_.File("consentd.yaml");
+    std::ofstream(config_path_)
+        << "store:\n  path: " << db_path_ << "\n"
+        << "connectors:\n"
+        << "  hubspot:\n    kind: hubspot\n    base_url: " << BaseUrl() << "\n"
+        << "    token_file: " << dir_.File("hubspot_token") << "\n"
+        << "    client_secret_file: " << dir_.File("hubspot_client_secret") << "\n"
+        << "    poll_interval: 0s\n"
+        << "mapping:\n"
+        << "  systems:\n    hubspot: {kind: hubspot, role: crm}\n"
+        << "  identity:\n    keys: [email]\n"
+        << "  channels:\n    email: {hubspot: EMAIL}\n"
+        << "  topics:\n"
+        << "    - name: newsletter\n      notice_version: \"2026-01\"\n"
+        << "      double_opt_in: true\n      channels: [email]\n"
+        << "      systems:\n        hubspot: {subscriptions: {email: 101}}\n";
+    ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 8}, {"seed", 3}}).status, 200);
+  }
+
+  std::uint64_t ProofSize() {
+    auto db = store::testing::OpenOrDie(db_path_);
+    std::uint64_t n = 0;
+    Status s = db->Run([&](store::Transaction& txn) -> Status {
+      Result<std::uint64_t> r = store::ProofTreeSize(txn);
+      if (!r.ok()) return r.status();
+      n = *r;
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return n;
+  }
+
+  store::testing::TempDir dir_;
+  std::string db_path_;
+  std::string config_path_;
+};
+
+TEST_F(CliResyncTest, DryRunPrintsTheDriftAndStoresNothing) {
+  Outcome o = Consentctl("resync --dry-run --config " + config_path_);
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_THAT(o.out, HasSubstr("hubspot: 1 page(s), 8 record(s); in step "));
+  EXPECT_THAT(o.out, HasSubstr("(dry run: nothing stored)"));
+  EXPECT_THAT(o.out, HasSubstr("  outcomes: "));
+  EXPECT_THAT(o.out, Not(HasSubstr("consentd behind 0,"))) << "the store knows nothing yet";
+  EXPECT_THAT(o.out, Not(HasSubstr("@example.com"))) << "no personal data";
+  EXPECT_EQ(ProofSize(), 0u);
+}
+
+TEST_F(CliResyncTest, ARealRunLearnsTheDriftAndTheNextFindsNone) {
+  Outcome first = Consentctl("resync --connector hubspot --config " + config_path_);
+  EXPECT_EQ(first.exit_code, 0) << first.out;
+  EXPECT_THAT(first.out, Not(HasSubstr("consentd behind 0,")));
+  EXPECT_GT(ProofSize(), 0u);
+  Outcome second = Consentctl("resync --config " + config_path_);
+  EXPECT_EQ(second.exit_code, 0) << second.out;
+  EXPECT_THAT(second.out, HasSubstr("consentd behind 0, system behind 0, superseded 0"));
+}
+
+TEST_F(CliResyncTest, FailsWithOneLineOnAnUnknownConnector) {
+  Outcome o = Consentctl("resync --connector nope --config " + config_path_);
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_EQ(o.out, "consentctl resync: NOT_FOUND: no connector named nope\n");
+}
+
+}  // namespace
+}  // namespace consentd::cli

@@ -1,0 +1,283 @@
+// Full reconciliation (sync/resync.h): the real HubSpot connector reads the
+// in-process consentd-sim's snapshot over loopback HTTP, and the real sync
+// engine decides it against a real SQLite store in a temp directory.
+#include "sync/resync.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "connectors/common/http_client.h"
+#include "connectors/hubspot/hubspot_connector.h"
+#include "mapping/loader.h"
+#include "store/proof_log_store.h"
+#include "tests/sim/sim_fixture.h"
+#include "tests/store/store_test_util.h"
+
+namespace consentd::sync {
+namespace {
+
+using nlohmann::json;
+
+const std::string kIdentityKey(32, 'k');
+
+// Bound to the simulator's subscription types (101 = Newsletter, 102 =
+// Product updates) and block property; Mailchimp is mapped so that changes
+// propagate there (no Mailchimp connector is needed for these tests).
+constexpr char kMapping[] = R"(
+mapping:
+  systems:
+    hubspot: {kind: hubspot, role: crm}
+    mailchimp: {kind: mailchimp, role: journey, confirms_double_opt_in: true}
+  identity:
+    keys: [email]
+  channels:
+    email: {hubspot: EMAIL, mailchimp: email}
+  topics:
+    - name: newsletter
+      notice_version: "2026-01"
+      double_opt_in: true
+      channels: [email]
+      systems:
+        hubspot: {subscriptions: {email: 101}}
+        mailchimp: {interest: "9a1c2e3f4b"}
+    - name: product_news
+      notice_version: "2026-01"
+      double_opt_in: false
+      channels: [email]
+      systems:
+        hubspot: {subscriptions: {email: 102}}
+        mailchimp: {interest: "7d8e9f0a1b"}
+  blocks:
+    - name: werbesperre
+      scope: all
+      direction: both
+      systems:
+        hubspot: {property: consentd_werbesperre, value: "true"}
+        mailchimp: {status: unsubscribed}
+)";
+
+class SyncResyncTest : public sim::testing::SimFixture {
+ protected:
+  void SetUp() override {
+    SimFixture::SetUp();
+    store_ = store::testing::OpenOrDie(dir_.File("consentd.db"));
+    ASSERT_NE(store_, nullptr);
+    Result<mapping::MappingSpec> spec = mapping::LoadMappingFromConfigString(kMapping, "test");
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    spec_ = std::make_shared<const mapping::MappingSpec>(std::move(*spec));
+    engine_ = std::make_unique<SyncEngine>(EngineSettings{spec_, kIdentityKey});
+    http_ = connectors::MakeCurlHttpClient("consentd-test");
+    connectors::HubSpotSettings s;
+    s.name = "hubspot";
+    s.base_url = BaseUrl();
+    s.token = "test-token";
+    s.client_secret = "test-client-secret";
+    s.timeout = std::chrono::milliseconds(10000);
+    connector_ = connectors::MakeHubSpotConnector(s, spec_, *http_);
+    ASSERT_NE(connector_, nullptr);
+  }
+
+  ResyncReport Resync(bool dry_run) {
+    ResyncOptions o;
+    o.dry_run = dry_run;
+    Result<ResyncReport> r = RunResync(*store_, *engine_, *connector_, o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : ResyncReport{};
+  }
+
+  void Run(const store::Work& work) {
+    Status s = store_->Run(work);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // What the store holds that a resync could add: proof entries and outbox
+  // rows (pending and done).
+  struct Footprint {
+    std::uint64_t proof = 0;
+    std::int64_t pending = 0;
+    std::int64_t done = 0;
+    bool operator==(const Footprint&) const = default;
+  };
+  Footprint Measure() {
+    Footprint f;
+    Run([&](store::Transaction& txn) -> Status {
+      Result<std::uint64_t> proof = store::ProofTreeSize(txn);
+      Result<std::int64_t> pending = txn.CountOutbox(store::OutboxStatus::kPending);
+      Result<std::int64_t> done = txn.CountOutbox(store::OutboxStatus::kDone);
+      if (!proof.ok()) return proof.status();
+      if (!pending.ok()) return pending.status();
+      if (!done.ok()) return done.status();
+      f = {*proof, *pending, *done};
+      return Status::Ok();
+    });
+    return f;
+  }
+
+  std::vector<store::OutboxRow> Pending(const std::string& target) {
+    std::vector<store::OutboxRow> out;
+    Run([&](store::Transaction& txn) -> Status {
+      auto r = txn.ListOutbox(store::OutboxStatus::kPending, 0, 1000);
+      if (!r.ok()) return r.status();
+      for (store::OutboxRow& row : *r) {
+        if (row.target == target) out.push_back(std::move(row));
+      }
+      return Status::Ok();
+    });
+    return out;
+  }
+
+  // (email, contact id) of a seeded contact subscribed to the newsletter.
+  std::pair<std::string, std::string> SubscribedContact() {
+    const json state = Control("GET", "/_sim/hubspot/state").Json();
+    for (const json& s : state["subscriptionStatuses"]) {
+      if (s["subscriptionId"] != 101 || s["status"] != "SUBSCRIBED") continue;
+      const std::string email = s["subscriberIdString"];
+      for (const json& c : state["contacts"]) {
+        if (c["properties"].value("email", "") == email) {
+          return {email, c["id"].is_string() ? c["id"].get<std::string>()
+                                             : std::to_string(c["id"].get<std::int64_t>())};
+        }
+      }
+    }
+    return {};
+  }
+
+  store::testing::TempDir dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::shared_ptr<const mapping::MappingSpec> spec_;
+  std::unique_ptr<SyncEngine> engine_;
+  std::unique_ptr<connectors::HttpClient> http_;
+  std::unique_ptr<connectors::Connector> connector_;
+};
+
+TEST_F(SyncResyncTest, LearnsWhatConsentdMissedThenFindsEverythingInStep) {
+  // More than one page of HubSpot's contact list (100 a page).
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 120}, {"seed", 3}}).status, 200);
+  std::vector<int> page_sizes;
+  const Footprint empty = Measure();
+
+  const ResyncReport dry = Resync(/*dry_run=*/true);
+  EXPECT_TRUE(dry.complete);
+  EXPECT_TRUE(dry.dry_run);
+  EXPECT_EQ(dry.records, 120);
+  EXPECT_EQ(dry.pages, 2);
+  EXPECT_GT(dry.consentd_behind, 0);
+  EXPECT_EQ(dry.system_behind, 0);
+  EXPECT_GT(dry.enqueued.count("mailchimp"), 0u) << "what consentd learns propagates";
+  EXPECT_EQ(Measure(), empty) << "a dry run stores nothing";
+
+  ResyncOptions o;
+  o.on_page_committed = [&](const IngestSummary& page) { page_sizes.push_back(page.records); };
+  Result<ResyncReport> committed = RunResync(*store_, *engine_, *connector_, o);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  const ResyncReport& real = *committed;
+  EXPECT_TRUE(real.complete);
+  EXPECT_EQ(page_sizes, (std::vector<int>{100, 20})) << "one unit of work per page";
+  EXPECT_EQ(real.records, dry.records);
+  EXPECT_EQ(real.consentd_behind, dry.consentd_behind) << "the dry run predicted the real one";
+  EXPECT_EQ(real.outcomes, dry.outcomes);
+  EXPECT_EQ(real.enqueued, dry.enqueued);
+  const Footprint after = Measure();
+  EXPECT_GT(after.proof, empty.proof);
+  EXPECT_EQ(after.pending, empty.pending + real.enqueued.at("mailchimp"));
+
+  const ResyncReport again = Resync(/*dry_run=*/false);
+  EXPECT_TRUE(again.complete);
+  EXPECT_EQ(again.records, 120);
+  EXPECT_EQ(again.drift(), 0) << FormatResyncReport(again);
+  EXPECT_EQ(again.consentd_behind, 0);
+  EXPECT_EQ(again.superseded, 0);
+  EXPECT_GT(again.in_step, 0);
+  EXPECT_TRUE(again.enqueued.empty());
+  EXPECT_EQ(Measure().pending, after.pending) << "nothing new to send";
+}
+
+TEST_F(SyncResyncTest, RepairsASystemThatIsBehindAndDryRunOnlyReportsIt) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  const auto [email, contact_id] = SubscribedContact();
+  ASSERT_FALSE(email.empty()) << "the seed has a newsletter subscriber";
+
+  // consentd learns a newer withdrawal that HubSpot no longer shows (say a
+  // backup restore rolled the contact back): HubSpot is now behind.
+  connectors::InboundRecord rec;
+  rec.event_id = "evt-withdraw";
+  rec.system_id = contact_id;
+  rec.email = email;
+  Change c;
+  c.kind = ChangeKind::kConsent;
+  c.key.topic = "newsletter";
+  c.key.channel = "email";
+  c.status = ConsentStatus::kWithdrawn;
+  c.method = ConsentMethod::kUnsubscribeLink;
+  c.provenance.occurred_at = clock_.NowMs() + 10000;
+  c.provenance.source_system = "hubspot";
+  c.provenance.source_event_id = rec.event_id;
+  rec.mapped.changes.push_back(c);
+  Run([&](store::Transaction& txn) -> Status {
+    Result<IngestSummary> r = engine_->Ingest(txn, "hubspot", {rec}, clock_.NowMs());
+    if (!r.ok()) return r.status();
+    EXPECT_EQ(r->outcomes[Outcome::kApplied], 1);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(Pending("hubspot").empty()) << "a change from HubSpot is not written back";
+  const Footprint before = Measure();
+
+  const ResyncReport dry = Resync(/*dry_run=*/true);
+  EXPECT_TRUE(dry.complete);
+  EXPECT_EQ(dry.system_behind, 1) << FormatResyncReport(dry);
+  EXPECT_GE(dry.superseded, 1);
+  EXPECT_EQ(dry.consentd_behind, 0);
+  EXPECT_EQ(Measure(), before) << "a dry run stores nothing";
+  EXPECT_TRUE(Pending("hubspot").empty());
+
+  const ResyncReport real = Resync(/*dry_run=*/false);
+  EXPECT_EQ(real.system_behind, 1);
+  EXPECT_EQ(real.outcomes, dry.outcomes);
+  const std::vector<store::OutboxRow> repairs = Pending("hubspot");
+  ASSERT_EQ(repairs.size(), 1u);
+  Result<connectors::DesiredState> desired =
+      connectors::DecodeDesiredState(repairs[0].desired_json);
+  ASSERT_TRUE(desired.ok()) << desired.status().ToString();
+  bool withdrawn = false;
+  for (const auto& [key, consent] : desired->state.consents) {
+    if (key.topic == "newsletter") withdrawn = consent.status == ConsentStatus::kWithdrawn;
+  }
+  EXPECT_TRUE(withdrawn) << "the repair carries the canonical state";
+  EXPECT_GT(Measure().proof, before.proof);
+}
+
+TEST_F(SyncResyncTest, StopsBeforeTheNextPageWhenAskedTo) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 3}}).status, 200);
+  std::atomic<bool> stop{true};
+  ResyncOptions o;
+  o.stop = &stop;
+  Result<ResyncReport> r = RunResync(*store_, *engine_, *connector_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->complete);
+  EXPECT_EQ(r->pages, 0);
+  EXPECT_EQ(Measure(), Footprint{});
+}
+
+TEST_F(SyncResyncTest, AFailedReadIsAnErrorAndStoresNothing) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 3}}).status, 200);
+  connectors::HubSpotSettings s;
+  s.name = "hubspot";
+  s.base_url = BaseUrl();
+  s.token = "wrong-token";
+  s.timeout = std::chrono::milliseconds(10000);
+  auto bad = connectors::MakeHubSpotConnector(s, spec_, *http_);
+  Result<ResyncReport> r = RunResync(*store_, *engine_, *bad, ResyncOptions{});
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(Measure(), Footprint{});
+}
+
+}  // namespace
+}  // namespace consentd::sync

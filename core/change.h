@@ -37,7 +37,8 @@ struct Change {
   // unticked, a member that is not unsubscribed): it withdraws an earlier
   // grant or pending consent, or lifts an active block, but where nothing
   // was asked or blocked it states nothing, so it never creates an explicit
-  // withdrawal or clearing (which would then be written to the other system).
+  // withdrawal or clearing (which would then be written to the other system);
+  // and "off" while an active block covers the key is explained by the block.
   bool reports_absence = false;
   ConsentMethod method = ConsentMethod::kForm;
   std::string notice_version;

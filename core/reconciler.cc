@@ -173,9 +173,22 @@ class Decider {
       return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_status, cur_status);
     }
 
-    if (c_.reports_absence && IsRestrictive(c_.status) && cur_status == ConsentStatus::kNotAsked) {
-      return Finish(Outcome::kDuplicate, "reported as not set and never asked: nothing to withdraw",
-                    ProofKind::kSuperseded, true, cur_status, cur_status);
+    if (c_.reports_absence && IsRestrictive(c_.status)) {
+      if (cur_status == ConsentStatus::kNotAsked) {
+        return Finish(Outcome::kDuplicate, "reported as not set and never asked: nothing to withdraw",
+                      ProofKind::kSuperseded, true, cur_status, cur_status);
+      }
+      // A target that only shows "off" while a block is active (Mailchimp's
+      // `unsubscribed`, which consentd itself writes for a block) does not
+      // say the person withdrew the topic: the block explains it.
+      for (const auto& [scope, block] : s_.blocks) {
+        if (block.active && BlockCovers(scope, c_.key.channel, c_.key.topic, c_.key.address)) {
+          return Finish(Outcome::kDuplicate,
+                        "reported as off while the block '" + BlockScopeString(scope) +
+                            "' is active: the block explains it",
+                        ProofKind::kSuperseded, true, cur_status, cur_status);
+        }
+      }
     }
 
     ConsentRecord cand{c_.key,    c_.status,         c_.legal_basis,

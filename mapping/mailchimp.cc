@@ -201,7 +201,11 @@ MapResult Mapper::FromMember(const Member& m) const {
     case MemberStatus::kUnsubscribed:
       if (system_spec_.unsubscribe_withdraws_topics) {
         for (const auto& [t, b] : topics) {
-          consent(*t, ConsentStatus::kWithdrawn, ConsentMethod::kUnsubscribeLink);
+          // `unsubscribed` is audience-wide: it withdraws what was granted,
+          // but states nothing about topics never asked, and nothing while
+          // a block consentd wrote as `unsubscribed` is active.
+          consent(*t, ConsentStatus::kWithdrawn, ConsentMethod::kUnsubscribeLink).reports_absence =
+              true;
         }
       } else {
         r.notes.push_back("unsubscribed: topics are kept (unsubscribe_withdraws_topics: false)");

@@ -113,6 +113,21 @@ TEST(Reconciler, ReportedAbsenceLiftsAnActiveBlock) {
   EXPECT_EQ(Targets(d), std::vector<std::string>{"hubspot"});
 }
 
+TEST(Reconciler, ReportedAbsenceWhileABlockIsActiveIsExplainedByTheBlock) {
+  // A CRM block makes consentd write Mailchimp `unsubscribed`; reading that
+  // back must not withdraw the person's topics in the CRM.
+  World w;
+  w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+  w.Feed(BlockChange(BlockScope::All(), true, T + 1'000, "hubspot"));
+  Change off = ConsentChange("offers", kWithdrawn, T + 60'000, "mailchimp",
+                             ConsentMethod::kUnsubscribeLink);
+  off.reports_absence = true;
+  const Decision d = w.Feed(off);
+  EXPECT_EQ(d.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_EQ(w.Status("offers"), kGranted);  // still granted, and blocked
+}
+
 TEST(Reconciler, SameStatementUnderAnotherEventIdIsADuplicate) {
   World w;
   Change first = ConsentChange("offers", kGranted, T, "mailchimp");

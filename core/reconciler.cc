@@ -178,6 +178,13 @@ class Decider {
         return Finish(Outcome::kDuplicate, "reported as not set and never asked: nothing to withdraw",
                       ProofKind::kSuperseded, true, cur_status, cur_status);
       }
+      // Not yet confirmed is "off" there too (a pending topic stays
+      // unticked on a subscribed member): it says nothing new.
+      if (cur_status == ConsentStatus::kPending) {
+        return Finish(Outcome::kDuplicate,
+                      "reported as not set while pending (not yet confirmed): nothing new",
+                      ProofKind::kSuperseded, true, cur_status, cur_status);
+      }
       // A target that only shows "off" while a block is active (Mailchimp's
       // `unsubscribed`, which consentd itself writes for a block) does not
       // say the person withdrew the topic: the block explains it.
@@ -306,6 +313,24 @@ class Decider {
     if (c_.reports_absence && !set && (cur == nullptr || !cur->active)) {
       return Finish(Outcome::kDuplicate, "reported as not blocked and no block is known",
                     ProofKind::kSuperseded, true, cur_value, cur_value);
+    }
+    // Mailchimp's `unsubscribed` is also what consentd writes for a channel
+    // block: read back while another active block covers the same contact,
+    // it is explained by that block and sets no new one.
+    if (c_.reports_absence && set && (cur == nullptr || !cur->active)) {
+      for (const auto& [other_scope, other] : s_.blocks) {
+        if (other_scope == scope || !other.active) continue;
+        const bool covers =
+            other_scope.kind == BlockScope::Kind::kAll ||
+            (other_scope.kind == BlockScope::Kind::kChannel &&
+             (scope.kind == BlockScope::Kind::kAll || scope == other_scope));
+        if (covers) {
+          return Finish(Outcome::kDuplicate,
+                        "reported as blocked while the block '" + BlockScopeString(other_scope) +
+                            "' is active: that block explains it",
+                        ProofKind::kSuperseded, true, cur_value, cur_value);
+        }
+      }
     }
 
     BlockRecord cand;

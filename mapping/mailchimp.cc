@@ -129,7 +129,9 @@ MapResult Mapper::FromMember(const Member& m) const {
       c.kind = set ? ChangeKind::kBlockSet : ChangeKind::kBlockCleared;
       // A member that is not unsubscribed or cleaned only says "no block":
       // it lifts an active block, but records nothing where none was known.
-      c.reports_absence = !set;
+      // An unsubscribed member may only reflect another block consentd
+      // wrote as `unsubscribed` (the reconciler checks).
+      c.reports_absence = true;
       c.block_reason = b.reason;
       if (b.scope == BlockScope::Kind::kAddress) {
         auto email = NormaliseEmail(m.email_address);
@@ -264,6 +266,7 @@ MemberWrite Mapper::ToMember(const SubjectState& desired,
 
   bool any_granted = false, any_pending = false, any_restrictive = false;
   std::optional<MemberStatus> own_status;  // from a member_status topic
+  std::vector<std::pair<MailchimpTopicKind, std::string>> pending_boxes;
   for (const TopicSpec& t : spec_.topics) {
     const auto b = t.bindings.find(system_);
     if (b == t.bindings.end()) continue;
@@ -278,6 +281,9 @@ MemberWrite Mapper::ToMember(const SubjectState& desired,
     any_pending = any_pending || s == ConsentStatus::kPending;
     any_restrictive =
         any_restrictive || s == ConsentStatus::kWithdrawn || s == ConsentStatus::kRefused;
+    if (s == ConsentStatus::kPending && !blocked) {
+      pending_boxes.emplace_back(b->second.mailchimp_kind, b->second.mailchimp_id);
+    }
     switch (b->second.mailchimp_kind) {
       case MailchimpTopicKind::kInterest:
         if (s != ConsentStatus::kNotAsked || blocked) w.interests[b->second.mailchimp_id] = on;
@@ -323,6 +329,24 @@ MemberWrite Mapper::ToMember(const SubjectState& desired,
     w.interests.clear();
     w.marketing_permissions.clear();
     return w;
+  }
+  // A pending topic on a member who is (and stays) subscribed for another
+  // topic: ticking its box would put the person in that topic's campaigns
+  // before they confirmed, and read back it would look confirmed. It stays
+  // unticked until the person confirms (here through a pending member's
+  // double opt-in, or in the other system).
+  if (*status == MemberStatus::kSubscribed && current != MemberStatus::kUnsubscribed) {
+    for (const auto& [kind, id] : pending_boxes) {
+      if (kind == MailchimpTopicKind::kInterest) w.interests[id] = false;
+      if (kind == MailchimpTopicKind::kMarketingPermission) {
+        for (auto& p : w.marketing_permissions) {
+          if (p.id == id) p.enabled = false;
+        }
+      }
+    }
+    if (!pending_boxes.empty()) {
+      w.notes.push_back("pending topics stay unticked on a subscribed member until confirmed");
+    }
   }
   if (*status == MemberStatus::kSubscribed && current == MemberStatus::kUnsubscribed) {
     status = MemberStatus::kPending;

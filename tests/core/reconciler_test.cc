@@ -128,6 +128,31 @@ TEST(Reconciler, ReportedAbsenceWhileABlockIsActiveIsExplainedByTheBlock) {
   EXPECT_EQ(w.Status("offers"), kGranted);  // still granted, and blocked
 }
 
+TEST(Reconciler, ReportedAbsenceWhilePendingSaysNothingNew) {
+  World w;
+  w.Feed(ConsentChange("newsletter", kGranted, T, "hubspot", ConsentMethod::kForm));  // held
+  ASSERT_EQ(w.Status("newsletter"), kPending);
+  Change unticked = ConsentChange("newsletter", kWithdrawn, T + 60'000, "mailchimp");
+  unticked.reports_absence = true;
+  const Decision d = w.Feed(unticked);
+  EXPECT_EQ(d.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_EQ(w.Status("newsletter"), kPending);
+}
+
+TEST(Reconciler, ReportedBlockExplainedByAnActiveChannelBlockSetsNoNewOne) {
+  // A CRM unsubscribe-all (channel block) is written to Mailchimp as
+  // `unsubscribed`; read back it must not become an advertising block.
+  World w;
+  w.Feed(BlockChange(BlockScope::Channel("email"), true, T, "hubspot"));
+  Change back = BlockChange(BlockScope::All(), true, T + 60'000, "mailchimp");
+  back.reports_absence = true;
+  const Decision d = w.Feed(back);
+  EXPECT_EQ(d.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_EQ(w.state.blocks.count(BlockScope::All()), 0u);
+}
+
 TEST(Reconciler, SameStatementUnderAnotherEventIdIsADuplicate) {
   World w;
   Change first = ConsentChange("offers", kGranted, T, "mailchimp");

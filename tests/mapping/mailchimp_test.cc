@@ -249,6 +249,16 @@ TEST_F(MailchimpMapping, PendingIsWrittenAsPending) {
   EXPECT_EQ(w.interests, (std::map<std::string, bool>{{kNewsletter, true}}));
 }
 
+TEST_F(MailchimpMapping, PendingTopicStaysUntickedOnASubscribedMember) {
+  // Ticked, the box would put the person in the newsletter before they
+  // confirmed, and read back it would look like a confirmed grant.
+  const MemberWrite w = mapper().ToMember(
+      State({{"newsletter", ConsentStatus::kPending}, {"product_news", ConsentStatus::kGranted}}),
+      std::nullopt);
+  EXPECT_EQ(w.status, MemberStatus::kSubscribed);
+  EXPECT_EQ(w.interests, (std::map<std::string, bool>{{kNewsletter, false}, {kProductNews, true}}));
+}
+
 TEST_F(MailchimpMapping, UnsubscribedMemberIsResubscribedOnlyThroughPending) {
   const MemberWrite w = mapper().ToMember(State({{"newsletter", ConsentStatus::kGranted}}),
                                           MemberStatus::kUnsubscribed);

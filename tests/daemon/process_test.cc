@@ -26,41 +26,14 @@
 #include "tests/daemon/notify_listener.h"
 #include "tests/daemon/prom_check.h"
 #include "tests/net/test_client.h"
+#include "tests/support/child_process.h"
 
-extern char** environ;
 
 namespace consentd::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-const char* const kBinary = CONSENTD_BINARY_DIR "/daemon/consentd";
-
-void WriteFile(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::trunc);
-  out << text;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A port that was free a moment ago (for tests that need to name one).
-std::uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // "... serving on 127.0.0.1:PORT ..." → PORT (the last one in `text`).
 std::uint16_t PortFrom(const std::string& text) {
@@ -91,64 +64,15 @@ bool HasDiagnostic(const std::string& text, const std::string& file,
   return false;
 }
 
-// A child process with stdout and stderr in a file.
-class Process {
+// consentd as a child process (tests/support/child_process.h), waiting
+// kPatience by default.
+class Process : public ChildProcess {
  public:
-  Process(std::vector<std::string> args, const std::vector<std::string>& env, const fs::path& log) {
-    std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e) {
-      std::string v(*e);
-      if (v.rfind("NOTIFY_SOCKET=", 0) == 0 || v.rfind("WATCHDOG_", 0) == 0 ||
-          v.rfind("JOURNAL_STREAM=", 0) == 0 || v.rfind("LISTEN_", 0) == 0) {
-        continue;
-      }
-      envs.push_back(v);
-    }
-    envs.insert(envs.end(), env.begin(), env.end());
-    std::vector<char*> argv, envp;
-    args.insert(args.begin(), kBinary);
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : envs) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const std::string log_path = log.string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execve(kBinary, argv.data(), envp.data());
-      ::_exit(127);
-    }
-  }
-  ~Process() {
-    if (pid_ > 0 && !exit_code_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  void Signal(int sig) { ::kill(pid_, sig); }
-
-  // The exit code (128 + signal if killed by one), or nullopt if still
-  // running after `timeout`.
+  Process(std::vector<std::string> args, const std::vector<std::string>& env, const fs::path& log)
+      : ChildProcess(ConsentdBinary(), std::move(args), env, log) {}
   std::optional<int> WaitExit(std::chrono::milliseconds timeout = kPatience) {
-    WaitUntil(
-        [&] {
-          if (exit_code_) return true;
-          int status = 0;
-          if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-            exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-          }
-          return exit_code_.has_value();
-        },
-        timeout);
-    return exit_code_;
+    return ChildProcess::WaitExit(timeout);
   }
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> exit_code_;
 };
 
 class ConsentdProcess : public ::testing::Test {
@@ -177,7 +101,7 @@ class ConsentdProcess : public ::testing::Test {
 
   // Starts consentd and waits for READY=1; sets port_.
   void Start(const std::string& config_text, std::vector<std::string> env = {}) {
-    WriteFile(config_, config_text);
+    WriteTextFile(config_, config_text);
     env.push_back("NOTIFY_SOCKET=" + notify_->name());
     process_ = std::make_unique<Process>(std::vector<std::string>{"--config", config_.string()},
                                          env, log_);
@@ -187,7 +111,7 @@ class ConsentdProcess : public ::testing::Test {
     ASSERT_NE(port_, 0) << *ready;
   }
 
-  std::string Log() const { return ReadFile(log_); }
+  std::string Log() const { return ReadTextFile(log_); }
 
   PromExposition Scrape(std::uint16_t port) {
     auto r = Fetch(port, "GET", "/metrics");
@@ -240,7 +164,7 @@ TEST_F(ConsentdProcess, ServesHealthReadinessAndMetricsOnceReady) {
 
 TEST_F(ConsentdProcess, SighupWithBrokenConfigKeepsServingAndLogsTheError) {
   ASSERT_NO_FATAL_FAILURE(Start(Config()));
-  WriteFile(config_, Config() + "  levle: debug\n");  // unknown key in log:
+  WriteTextFile(config_, Config() + "  levle: debug\n");  // unknown key in log:
   process_->Signal(SIGHUP);
   auto reloading = notify_->WaitFor("RELOADING=1");
   ASSERT_TRUE(reloading) << Log();
@@ -261,8 +185,8 @@ TEST_F(ConsentdProcess, SighupWithGoodConfigAppliesLogLevelAndNewListenAddress) 
   ASSERT_TRUE(Fetch(port_, "GET", "/healthz"));
   EXPECT_EQ(Log().find("http GET /healthz"), std::string::npos);  // debug is off
 
-  const std::uint16_t new_port = FreePort();
-  WriteFile(config_, Config("debug", new_port));
+  const std::uint16_t new_port = FreeLoopbackPort();
+  WriteTextFile(config_, Config("debug", new_port));
   process_->Signal(SIGHUP);
   ASSERT_TRUE(notify_->WaitFor("RELOADING=1")) << Log();
   auto ready = notify_->WaitFor("READY=1");
@@ -328,7 +252,7 @@ TEST_F(ConsentdProcess, SendsNoWatchdogWithoutWatchdogUsec) {
 }
 
 TEST_F(ConsentdProcess, JournalStreamGetsSyslogLevelPrefixes) {
-  WriteFile(log_, "");
+  WriteTextFile(log_, "");
   struct stat st {};
   ASSERT_EQ(::stat(log_.c_str(), &st), 0);
   const std::string stream = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
@@ -366,7 +290,7 @@ TEST_F(ConsentdProcess, StartupFailureExitsOneWithTheReason) {
   ASSERT_EQ(::listen(holder, 1), 0);
   socklen_t len = sizeof addr;
   ::getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len);
-  WriteFile(config_, Config("info", ntohs(addr.sin_port)));
+  WriteTextFile(config_, Config("info", ntohs(addr.sin_port)));
   Process p({"--config", config_.string()}, {"NOTIFY_SOCKET=" + notify_->name()}, log_);
   EXPECT_EQ(p.WaitExit(), 1) << Log();
   EXPECT_NE(Log().find("cannot listen"), std::string::npos) << Log();
@@ -375,12 +299,12 @@ TEST_F(ConsentdProcess, StartupFailureExitsOneWithTheReason) {
 }
 
 TEST_F(ConsentdProcess, CheckConfigExitsZeroWhenValidAndOneWithLineAndColumn) {
-  WriteFile(config_, Config());
+  WriteTextFile(config_, Config());
   Process good({"--check-config", config_.string()}, {}, log_);
   EXPECT_EQ(good.WaitExit(), 0) << Log();
 
   const fs::path bad = dir_ / "bad.yaml";
-  WriteFile(bad, Config() + "  levle: debug\n");
+  WriteTextFile(bad, Config() + "  levle: debug\n");
   Process broken({"--check-config", bad.string()}, {}, log_);
   EXPECT_EQ(broken.WaitExit(), 1) << Log();
   EXPECT_TRUE(HasDiagnostic(Log(), "bad.yaml")) << Log();
@@ -450,7 +374,7 @@ TEST_F(ConsentdProcess, FirstStartCreatesA0600SigningKeyAndTheLogVerifies) {
   ASSERT_EQ(::stat(key.c_str(), &st), 0) << Log();
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_NE(Log().find("verifier key consentd/proof-log+"), std::string::npos) << Log();
-  EXPECT_EQ(Log().find(ReadFile(key)), std::string::npos) << "private key logged";
+  EXPECT_EQ(Log().find(ReadTextFile(key)), std::string::npos) << "private key logged";
 
   const CliRun verify = Consentctl("verify --config '" + config_.string() + "'");
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
@@ -504,7 +428,7 @@ TEST_F(ConsentdProcess, IntervalCheckpointIsSignedWhileRunningAndKeyChangeNeedsA
   EXPECT_TRUE(WaitUntil([&] { return Consentctl(checkpoint).exit_code == 0; })) << Log();
   EXPECT_EQ(Consentctl(checkpoint).out.rfind("consentd/proof-log\n2\n", 0), 0u);
 
-  WriteFile(config_, Config("info", 0, interval + "  signing_key_file: other.key\n"));
+  WriteTextFile(config_, Config("info", 0, interval + "  signing_key_file: other.key\n"));
   process_->Signal(SIGHUP);
   EXPECT_TRUE(WaitUntil([&] {
     return Log().find("proof_log.signing_key_file/origin changed: takes effect after a restart") !=

@@ -133,6 +133,29 @@ class Decider {
                   ProofKind::kRejected, false);
   }
 
+  // True if the subject holds at least one withdrawn or refused consent on
+  // a topic synchronised with the source, none granted or pending there,
+  // and none of those withdrawals came with this very event (a person who
+  // unsubscribes withdraws their topics in the same report: that is theirs,
+  // not consentd's write read back).
+  bool EveryCarriedTopicIsWithdrawn() const {
+    bool any_restrictive = false;
+    for (const auto& [key, record] : s_.consents) {
+      const TopicPolicy* topic = p_.FindTopic(key.topic);
+      if (topic == nullptr || !topic->systems.contains(source())) continue;
+      if (record.status == ConsentStatus::kGranted || record.status == ConsentStatus::kPending) {
+        return false;
+      }
+      if (!IsRestrictive(record.status)) continue;
+      if (record.provenance.source_system == source() &&
+          record.provenance.source_event_id == c_.provenance.source_event_id) {
+        return false;
+      }
+      any_restrictive = true;
+    }
+    return any_restrictive;
+  }
+
   bool AcceptsSource(const std::map<std::string, Direction>& systems) const {
     if (p_.local_sources.contains(source())) return true;
     const auto it = systems.find(source());
@@ -330,6 +353,15 @@ class Decider {
                             "' is active: that block explains it",
                         ProofKind::kSuperseded, true, cur_value, cur_value);
         }
+      }
+      // It is also what consentd writes when every topic the source carries
+      // is withdrawn or refused (no audience-wide mail to someone who
+      // wants none): read back, it is explained by those withdrawals.
+      if (EveryCarriedTopicIsWithdrawn()) {
+        return Finish(Outcome::kDuplicate,
+                      "reported as blocked while every topic " + source() +
+                          " carries is withdrawn or refused: that explains it",
+                      ProofKind::kSuperseded, true, cur_value, cur_value);
       }
     }
 

@@ -153,6 +153,52 @@ TEST(Reconciler, ReportedBlockExplainedByAnActiveChannelBlockSetsNoNewOne) {
   EXPECT_EQ(w.state.blocks.count(BlockScope::All()), 0u);
 }
 
+TEST(Reconciler, ReportedBlockExplainedByEveryCarriedTopicWithdrawnSetsNoBlock) {
+  // Every topic withdrawn in the CRM makes consentd write Mailchimp
+  // `unsubscribed`; read back it must not become an advertising block.
+  World w;
+  w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+  w.Feed(ConsentChange("offers", kWithdrawn, T + 1'000, "hubspot"));
+  Change back = BlockChange(BlockScope::All(), true, T + 60'000, "mailchimp");
+  back.reports_absence = true;
+  const Decision d = w.Feed(back);
+  EXPECT_EQ(d.outcome, Outcome::kDuplicate);
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_EQ(w.state.blocks.count(BlockScope::All()), 0u);
+}
+
+TEST(Reconciler, ReportedBlockWithTheWithdrawalsOfTheSameReportIsAPersonsUnsubscribe) {
+  // Mailchimp reports one unsubscribe as topic withdrawals and the block,
+  // decided in that order: the withdrawals of the same event do not
+  // explain the block away.
+  World w;
+  w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+  Change off = ConsentChange("offers", kWithdrawn, T + 60'000, "mailchimp",
+                             ConsentMethod::kUnsubscribeLink);
+  off.reports_absence = true;
+  off.provenance.source_event_id = "unsub-1";
+  ASSERT_EQ(w.Feed(off).outcome, Outcome::kApplied);
+  Change block = BlockChange(BlockScope::All(), true, T + 60'000, "mailchimp");
+  block.reports_absence = true;
+  block.provenance.source_event_id = "unsub-1";
+  const Decision d = w.Feed(block);
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_TRUE(w.state.blocks.at(BlockScope::All()).active);
+}
+
+TEST(Reconciler, ReportedBlockWithAGrantedCarriedTopicIsAPersonsUnsubscribe) {
+  // A person who still has a granted topic and unsubscribes in Mailchimp:
+  // nothing explains it, so the block is set and propagated.
+  World w;
+  w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+  Change back = BlockChange(BlockScope::All(), true, T + 60'000, "mailchimp");
+  back.reports_absence = true;
+  const Decision d = w.Feed(back);
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_TRUE(w.state.blocks.at(BlockScope::All()).active);
+  EXPECT_EQ(Targets(d), std::vector<std::string>{"hubspot"});
+}
+
 TEST(Reconciler, SameStatementUnderAnotherEventIdIsADuplicate) {
   World w;
   Change first = ConsentChange("offers", kGranted, T, "mailchimp");

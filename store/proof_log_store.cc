@@ -308,6 +308,33 @@ Result<std::string> ReadProofEntry(Transaction& txn, std::uint64_t sequence) {
   return st->Text(0);
 }
 
+Status ForEachSubjectProofEntry(
+    Transaction& txn, std::string_view subject,
+    const std::function<Status(std::uint64_t sequence, std::string_view bytes)>& fn) {
+  PROOF_DB(db, txn);
+  // The canonical form writes the member exactly like this (entry_codec),
+  // and a pseudonym never needs escaping; DecodeEntry below confirms it.
+  const std::string needle = "\"pii_principal_id\":\"" + std::string(subject) + "\"";
+  PROOF_USE(st, db,
+            "SELECT sequence, entry FROM proof_entries WHERE instr(entry, ?) > 0 "
+            "ORDER BY sequence");
+  st->Bind(1, needle);
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    const auto sequence = static_cast<std::uint64_t>(st->Int(0));
+    const std::string_view bytes = st->Bytes(1);
+    Result<proof::DecodedEntry> decoded = proof::DecodeEntry(bytes);
+    if (!decoded.ok()) {
+      return DataLoss("proof-log entry " + std::to_string(sequence) + ": " +
+                      decoded.status().message());
+    }
+    if (decoded->entry.subject != subject) continue;
+    CONSENTD_RETURN_IF_ERROR(fn(sequence, bytes));
+  }
+}
+
 Result<std::string> ProveProofEntry(Transaction& txn, std::uint64_t sequence) {
   PROOF_DB(db, txn);
   Result<std::optional<std::string>> note = LatestProofCheckpoint(txn);
@@ -330,10 +357,12 @@ Result<std::string> ProveProofEntry(Transaction& txn, std::uint64_t sequence) {
   return proof::FormatTlogProof({*entry, sequence, *path, **note});
 }
 
-Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVerifier& verifier) {
+Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVerifier& verifier,
+                                         const proof::AuditOptions& options) {
   PROOF_DB(db, txn);
   proof::AuditInput in;
   in.verifier = &verifier;
+  in.options = options;
   Result<std::vector<std::string>> cps = ListProofCheckpoints(txn);
   if (!cps.ok()) return cps.status();
   in.checkpoint_notes = std::move(cps).value();
@@ -343,8 +372,8 @@ Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVeri
   proof::StridedNodeSource nodes = NodesOf(db);
   in.nodes = &nodes;
   PROOF_USE(st, db, "SELECT sequence, entry, leaf_hash FROM proof_entries ORDER BY sequence");
-  // Rows are handed over as views into SQLite's own buffers: no copy and
-  // no allocation per entry.
+  // Rows are handed over as views into SQLite's own buffers; the audit
+  // copies them into reused batches for its hashing threads.
   proof::RowViewReader read = [&st](proof::RowView& row) -> Result<bool> {
     Result<bool> more = st->Step();
     if (!more.ok() || !*more) return more;

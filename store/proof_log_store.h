@@ -11,9 +11,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/proof/evidence.h"
@@ -50,14 +52,25 @@ Result<std::optional<std::string>> LatestProofCheckpoint(Transaction& txn);
 // The canonical bytes of entry `sequence`. NotFound past the end.
 Result<std::string> ReadProofEntry(Transaction& txn, std::uint64_t sequence);
 
+// Calls `fn(sequence, canonical bytes)` for every entry whose subject
+// (pii_principal_id) is `subject`, in sequence order; stops at the first
+// error `fn` returns. There is no per-subject index (it would slow every
+// append); a substring filter in SQLite skips the other entries, and each
+// candidate is decoded to confirm the match. Cost: one pass over the log.
+Status ForEachSubjectProofEntry(
+    Transaction& txn, std::string_view subject,
+    const std::function<Status(std::uint64_t sequence, std::string_view bytes)>& fn);
+
 // A C2SP tlog-proof bundle for entry `sequence` (its bytes in `extra`)
 // against the latest checkpoint. FailedPrecondition if no checkpoint
 // covers the entry yet.
 Result<std::string> ProveProofEntry(Transaction& txn, std::uint64_t sequence);
 
 // The full audit of `consentctl verify` (core/proof/log_audit.h) over the
-// stored entries, checkpoints, tree nodes and state.
-Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVerifier& verifier);
+// stored entries, checkpoints, tree nodes and state. Rows are read on the
+// calling (store) thread; `options` only tunes the hashing threads.
+Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVerifier& verifier,
+                                         const proof::AuditOptions& options = {});
 
 // The decrypted evidence of entry `sequence`: empty if it has none;
 // FailedPrecondition once its subject was erased (the key is gone).

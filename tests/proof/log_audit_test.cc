@@ -140,5 +140,191 @@ TEST_F(AuditTest, CorruptStoredNodesFailTheConsistencyCheck) {
   EXPECT_NE(r->problem.find("consistency"), std::string::npos) << r->problem;
 }
 
+// The audit hashes leaves on other threads in batches of rows
+// (AuditOptions). A log of 10 signed checkpoints, 7 entries apart, read in
+// batches of 8: batches and checkpoints cross at different rows, and the
+// last batch is partial (rows 64..69).
+class BatchedAuditTest : public ::testing::Test {
+ protected:
+  static constexpr std::size_t kRows = 70;
+  static constexpr std::size_t kPerBatch = 8;
+
+  void SetUp() override {
+    ProofLogWriter writer({}, keys_);
+    InMemoryTree tree;
+    for (std::size_t i = 0; i < kRows / 7; ++i) {
+      std::vector<ProofEntry> entries;
+      for (int j = 0; j < 7; ++j) {
+        ProofEntry e;
+        e.subject = "s" + std::to_string(j);
+        e.kind = ProofKind::kDecided;
+        e.recorded_at = 1000 + static_cast<std::int64_t>(i * 7) + j;
+        entries.push_back(e);
+      }
+      PreparedBatch b = *writer.Prepare(entries);
+      for (const auto& r : b.entries) {
+        rows_.push_back({r.sequence, r.bytes, r.leaf_hash});
+        tree.Append(r.leaf_hash);
+      }
+      writer.Commit(std::move(b));
+      checkpoints_.push_back(
+          *SignCheckpoint({signer_.name(), tree.size(), tree.Root(), {}}, signer_));
+    }
+    state_ = writer.frontier();
+  }
+
+  // `fail_read_at`: the reader returns an error instead of that row.
+  Result<AuditResult> Audit(const AuditOptions& options,
+                            std::optional<std::size_t> fail_read_at = std::nullopt) {
+    std::size_t next = 0;
+    AuditInput in;
+    in.verifier = &verifier_;
+    in.checkpoint_notes = checkpoints_;
+    in.recorded_state = state_;
+    in.options = options;
+    return AuditLogRows(
+        [&](RowView& row) -> Result<bool> {
+          if (fail_read_at == next) return Unavailable("disk went away");
+          if (next >= rows_.size()) return false;
+          row.sequence = rows_[next].sequence;
+          row.bytes = rows_[next].bytes;
+          row.leaf_hash = rows_[next].leaf_hash;
+          ++next;
+          return true;
+        },
+        in);
+  }
+
+  static AuditOptions Serial() {
+    AuditOptions o;
+    o.hash_threads = 0;
+    return o;
+  }
+  static AuditOptions Batched(int threads, std::size_t per_batch = kPerBatch) {
+    AuditOptions o;
+    o.hash_threads = threads;
+    o.rows_per_batch = per_batch;
+    return o;
+  }
+
+  std::uint64_t FirstBad(const AuditOptions& options) {
+    Result<AuditResult> r = Audit(options);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return UINT64_MAX;
+    EXPECT_FALSE(r->ok());
+    return r->first_bad_sequence.value_or(UINT64_MAX);
+  }
+
+  InMemorySubjectKeyStore keys_;
+  NoteSigner signer_ = *NoteSigner::Generate("consentd.test/log");
+  NoteVerifier verifier_ = *NoteVerifier::FromVerifierKey(signer_.VerifierKey());
+  std::vector<StoredRow> rows_;
+  std::vector<std::string> checkpoints_;
+  MerkleFrontier state_;
+};
+
+TEST_F(BatchedAuditTest, UntouchedLogVerifiesWithAnyNumberOfHashingThreads) {
+  for (const AuditOptions& o :
+       {Serial(), Batched(1), Batched(2), Batched(2, 1), Batched(1, 1000)}) {
+    Result<AuditResult> r = Audit(o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->ok()) << r->problem;
+    EXPECT_EQ(r->entries, kRows);
+    EXPECT_EQ(r->root, state_.Root());
+  }
+}
+
+TEST_F(BatchedAuditTest, FlippedByteInTheFirstRowOfTheFirstBatchIsReportedThere) {
+  rows_[0].bytes[20] ^= 1;
+  EXPECT_EQ(FirstBad(Batched(1)), 0U);
+}
+
+TEST_F(BatchedAuditTest, FlippedByteOnEitherSideOfABatchBoundaryIsReportedThere) {
+  rows_[kPerBatch - 1].bytes[20] ^= 1;
+  EXPECT_EQ(FirstBad(Batched(1)), kPerBatch - 1);
+  rows_[kPerBatch - 1].bytes[20] ^= 1;
+  rows_[kPerBatch].bytes[20] ^= 1;
+  EXPECT_EQ(FirstBad(Batched(1)), kPerBatch);
+}
+
+TEST_F(BatchedAuditTest, FlippedByteInTheLastRowOfThePartialLastBatchIsReportedThere) {
+  rows_[kRows - 1].bytes[20] ^= 1;
+  EXPECT_EQ(FirstBad(Batched(1)), kRows - 1);
+  EXPECT_EQ(FirstBad(Batched(2)), kRows - 1);
+}
+
+TEST_F(BatchedAuditTest, EntriesSwappedAcrossABatchBoundaryAreReportedAtTheFirst) {
+  std::swap(rows_[kPerBatch - 1].bytes, rows_[kPerBatch].bytes);
+  std::swap(rows_[kPerBatch - 1].leaf_hash, rows_[kPerBatch].leaf_hash);
+  EXPECT_EQ(FirstBad(Batched(1)), kPerBatch - 1);
+}
+
+TEST_F(BatchedAuditTest, RowDeletedAtTheStartOfABatchIsReportedMissing) {
+  rows_.erase(rows_.begin() + static_cast<std::ptrdiff_t>(2 * kPerBatch));
+  EXPECT_EQ(FirstBad(Batched(1)), 2 * kPerBatch);
+}
+
+TEST_F(BatchedAuditTest, OnlyTheFirstOfTwoProblemsInDifferentBatchesIsReported) {
+  rows_[5 * kPerBatch + 3].bytes[20] ^= 1;
+  rows_[kPerBatch + 2].bytes[20] ^= 1;
+  EXPECT_EQ(FirstBad(Batched(2, 1)), kPerBatch + 2);
+  EXPECT_EQ(FirstBad(Batched(1)), kPerBatch + 2);
+}
+
+TEST_F(BatchedAuditTest, ReadErrorIsReturnedOnlyWhenEveryEarlierRowPassed) {
+  Result<AuditResult> r = Audit(Batched(1), 2 * kPerBatch + 1);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  rows_[3].bytes[20] ^= 1;  // before the failing read, in an earlier batch
+  r = Audit(Batched(1), 2 * kPerBatch + 1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first_bad_sequence, 3U) << r->problem;
+}
+
+// The batched audit must report exactly what the serial one does: the
+// same problem at the same sequence, for every kind of tampering at every
+// row of the first three batches (which hold checkpoints 7, 14 and 21),
+// around a boundary in the middle, and in the partial last batch.
+TEST_F(BatchedAuditTest, EveryTamperingNearBatchesAndCheckpointsIsReportedAsSerially) {
+  std::vector<std::size_t> positions;
+  for (std::size_t at = 0; at < 3 * kPerBatch; ++at) positions.push_back(at);
+  for (std::size_t at : {31, 32, 33, 34, 35, 36}) positions.push_back(at);
+  for (std::size_t at = 8 * kPerBatch - 1; at < kRows; ++at) positions.push_back(at);
+  const std::vector<StoredRow> original = rows_;
+  enum Tamper { kFlip, kRewriteWithLeafHash, kDelete, kSwapWithNext, kDuplicate };
+  for (Tamper t : {kFlip, kRewriteWithLeafHash, kDelete, kSwapWithNext, kDuplicate}) {
+    for (std::size_t at : positions) {
+      rows_ = original;
+      switch (t) {
+        case kFlip:
+          rows_[at].bytes[20] ^= 1;
+          break;
+        case kRewriteWithLeafHash:
+          rows_[at].bytes[20] ^= 1;
+          rows_[at].leaf_hash = HashLeaf(rows_[at].bytes);
+          break;
+        case kDelete:
+          rows_.erase(rows_.begin() + static_cast<std::ptrdiff_t>(at));
+          break;
+        case kSwapWithNext:
+          if (at + 1 < kRows) std::swap(rows_[at].bytes, rows_[at + 1].bytes);
+          break;
+        case kDuplicate:
+          rows_.insert(rows_.begin() + static_cast<std::ptrdiff_t>(at), rows_[at]);
+          break;
+      }
+      Result<AuditResult> serial = Audit(Serial());
+      // Two hashers: batches may finish out of order and still fold in order.
+      Result<AuditResult> batched = Audit(Batched(2));
+      ASSERT_TRUE(serial.ok());
+      ASSERT_TRUE(batched.ok());
+      SCOPED_TRACE("tamper " + std::to_string(t) + " at " + std::to_string(at));
+      EXPECT_EQ(batched->problem, serial->problem);
+      EXPECT_EQ(batched->first_bad_sequence, serial->first_bad_sequence);
+      EXPECT_EQ(batched->entries, serial->entries);
+      EXPECT_EQ(batched->root, serial->root);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace consentd::proof

@@ -15,6 +15,13 @@ void RegisterVerify(CLI::App& app, std::function<int()>& run);
 void RegisterLog(CLI::App& app, std::function<int()>& run);
 void RegisterDlq(CLI::App& app, std::function<int()>& run);
 void RegisterResync(CLI::App& app, std::function<int()>& run);
+void RegisterReload(CLI::App& app, std::function<int()>& run);
+void RegisterErase(CLI::App& app, std::function<int()>& run);
+void RegisterStatus(CLI::App& app, std::function<int()>& run);
+void RegisterExplain(CLI::App& app, std::function<int()>& run);
+void RegisterMap(CLI::App& app, std::function<int()>& run);
+void RegisterExport(CLI::App& app, std::function<int()>& run);
+void RegisterVerifyExport(CLI::App& app, std::function<int()>& run);
 }  // namespace consentd::cli
 
 int main(int argc, char** argv) {
@@ -28,12 +35,21 @@ int main(int argc, char** argv) {
       &consentd::cli::RegisterLog,
       &consentd::cli::RegisterDlq,
       &consentd::cli::RegisterResync,
+      &consentd::cli::RegisterReload,
+      &consentd::cli::RegisterErase,
+      &consentd::cli::RegisterStatus,
+      &consentd::cli::RegisterExplain,
+      &consentd::cli::RegisterMap,
+      &consentd::cli::RegisterExport,
+      &consentd::cli::RegisterVerifyExport,
   };
   for (auto reg : registrars) reg(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2, like the
+    // commands' own usage checks.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   if (!run) {
     std::fprintf(stderr, "consentctl: no command given (see --help)\n");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/admin_api.h"
 #include "daemon/components.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
@@ -166,6 +167,9 @@ int Daemon::Impl::Run() {
   auto sync = std::make_unique<SyncComponent>(io_, *store_, *proof_log_, http_->router(), registry_);
   sync_ = sync.get();
   components_.push_back(std::move(sync));
+  auto admin = std::make_unique<AdminComponent>(http_->router(), [this] { return Reload(); });
+  AddSyncAdminRoutes(http_->router(), *admin, *sync_);
+  components_.push_back(std::move(admin));
   components_.push_back(std::move(http));
 
   const auto start_deadline = Clock::now() + config_->shutdown_deadline;

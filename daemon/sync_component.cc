@@ -22,6 +22,9 @@
 #include "core/clock.h"
 #include "daemon/connector_factory.h"
 #include "mapping/policy.h"
+#include "store/config_history.h"
+#include "privacy/export.h"
+#include "sync/consent_stats.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
 
@@ -178,6 +181,7 @@ class SyncComponent::Impl {
     Result<std::string> key = sync::LoadOrCreateIdentityKey(config.sync.identity_key_file);
     if (!key.ok()) return key.status();
     mapping_ = std::make_shared<const mapping::MappingSpec>(config.mapping);
+    identity_key_ = key.value();
     engine_ = std::make_unique<sync::SyncEngine>(sync::EngineSettings{mapping_, key.value()});
     sync_ = config.sync;
     backoff_.base = sync_.retry_base;
@@ -199,6 +203,8 @@ class SyncComponent::Impl {
     pool_ = std::make_unique<asio::thread_pool>(PoolSize(config));
     spdlog::info("sync: {} connector(s), mapping {}", links_.size(),
                  engine_->mapping_hash().substr(0, 12));
+    // Queued before any unit that decides with this mapping.
+    RecordMapping(engine_->mapping_hash(), {"in force at start"}, "consentd");
     housekeeping_ = std::make_unique<asio::steady_timer>(io_);
     Housekeeping();
     for (auto& [name, link] : links_) {
@@ -255,12 +261,17 @@ class SyncComponent::Impl {
       RunCheck(*link);
     }
     if (mapping_changed) {
+      stats_json_.reset();  // counts are per mapped topic
+      const std::vector<std::string> lines = mapping::DescribeMappingChange(*mapping_, *spec);
+      for (const std::string& line : lines) spdlog::info("sync: mapping: {}", line);
       mapping_ = spec;
       // Between units of work on the store thread: no decision sees half.
       Submit([engine = engine_.get(), spec](store::Transaction&) {
         engine->SetMapping(spec);
         return Status::Ok();
       });
+      // The next unit on the store thread, before any decision under it.
+      RecordMapping(mapping::MappingHash(*spec), lines, "admin");
       spdlog::info("sync: mapping reloaded");
     }
   }
@@ -278,6 +289,105 @@ class SyncComponent::Impl {
     WaitIdle(deadline, std::move(done));
   }
 
+  void RequestErasure(std::string email, std::string requested_by,
+                      std::function<void(Result<ErasureRequest>)> done) {
+    if (!engine_) return done(FailedPrecondition("no connectors configured"));
+    auto request = std::make_shared<ErasureRequest>();
+    auto summary = std::make_shared<sync::IngestSummary>();
+    SubmitThen(
+        [this, email = std::move(email), requested_by = std::move(requested_by), request,
+         summary](store::Transaction& txn) -> Status {
+          Result<std::optional<std::string>> subject =
+              sync::FindSubjectByEmail(txn, identity_key_, email);
+          if (!subject.ok()) return subject.status();
+          if (!subject->has_value()) {
+            return NotFound("no subject with this address (never seen, or already erased)");
+          }
+          const TimestampMs now = NowMs();
+          connectors::InboundRecord rec;
+          rec.event_id = "erasure-" + **subject + "-" + std::to_string(now);
+          rec.email = email;
+          Change c;
+          c.kind = ChangeKind::kErasure;
+          c.provenance.occurred_at = now;
+          c.provenance.source_system = "admin";
+          c.provenance.source_event_id = rec.event_id;
+          c.mapping_hash = engine_->mapping_hash();
+          rec.mapped.changes.push_back(std::move(c));
+          rec.mapped.notes.push_back("erasure requested by " + requested_by);
+          Result<sync::IngestSummary> r = engine_->Ingest(txn, "admin", {rec}, now);
+          if (!r.ok()) return r.status();
+          *summary = std::move(r).value();
+          request->id = rec.event_id;
+          request->subject = **subject;
+          request->requested_at = now;
+          for (const auto& [target, n] : summary->enqueued) {
+            if (n > 0) request->targets.push_back(target);
+          }
+          return Status::Ok();
+        },
+        [this, request, summary, done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          Apply(*summary);
+          done(*request);
+        });
+  }
+
+  void ExportSubject(std::string email, std::function<void(Result<std::string>)> done) {
+    if (!engine_) return done(FailedPrecondition("no connectors configured"));
+    auto json = std::make_shared<std::string>();
+    auto policy = std::make_shared<const Policy>(mapping::ToPolicy(*mapping_));
+    SubmitThen(
+        [this, email = std::move(email), json, policy](store::Transaction& txn) -> Status {
+          privacy::ExportRequest request;
+          request.email = email;
+          request.identity_key = identity_key_;
+          request.policy = policy.get();
+          request.now = NowMs();
+          Result<std::string> r = privacy::BuildSubjectExport(txn, request);
+          if (!r.ok()) return r.status();
+          *json = std::move(r).value();
+          return Status::Ok();
+        },
+        [json, done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          done(std::move(*json));
+        },
+        /*durable=*/false);
+  }
+
+  void ConsentStats(std::function<void(Result<std::string>)> done) {
+    if (!mapping_) return done(FailedPrecondition("no mapping: no connectors configured"));
+    const auto now = std::chrono::steady_clock::now();
+    if (stats_json_ && now - stats_at_ < SyncComponent::kStatsMaxAge) return done(*stats_json_);
+    stats_waiters_.push_back(std::move(done));
+    if (stats_waiters_.size() > 1) return;  // one computation serves everyone waiting
+    auto json = std::make_shared<std::string>();
+    SubmitThen(
+        [mapping = mapping_, json](store::Transaction& txn) -> Status {
+          Result<sync::ConsentStats> r = sync::ComputeConsentStats(txn, *mapping, NowMs());
+          if (!r.ok()) return r.status();
+          *json = sync::ConsentStatsJson(*r);
+          return Status::Ok();
+        },
+        [this, json](Status s) {
+          if (s.ok()) {
+            stats_json_ = *json;
+            stats_at_ = std::chrono::steady_clock::now();
+          }
+          auto waiters = std::move(stats_waiters_);
+          stats_waiters_.clear();
+          for (auto& w : waiters) {
+            if (s.ok()) {
+              w(*json);
+            } else {
+              w(s);
+            }
+          }
+        },
+        /*durable=*/false);
+  }
+
   Status Readiness() const {
     for (const auto& [name, link] : links_) {
       std::lock_guard lock(link->check_mu);
@@ -288,6 +398,31 @@ class SyncComponent::Impl {
 
  private:
   store::Store* store() const { return store_.store(); }
+
+  // Records the mapping now in force in the proof log (config_changed) if
+  // it differs from the last one recorded (store/config_history.h).
+  void RecordMapping(std::string hash, std::vector<std::string> lines, std::string source) {
+    auto appended = std::make_shared<bool>(false);
+    SubmitThen(
+        [hash, lines = std::move(lines), source, appended](store::Transaction& txn) -> Status {
+          Result<std::optional<store::ConfigChange>> r =
+              store::RecordMappingInForce(txn, hash, lines, source, NowMs());
+          if (!r.ok()) return r.status();
+          if (r->has_value()) {
+            *appended = true;
+            spdlog::info("proof log: #{} config_changed: mapping {} in force",
+                         (*r)->sequence, hash.substr(0, 12));
+          }
+          return Status::Ok();
+        },
+        [this, appended](Status s) {
+          if (!s.ok()) {
+            spdlog::error("sync: recording the mapping in the proof log: {}", s.ToString());
+          } else if (*appended) {
+            proof_log_.EntriesAppended(1);
+          }
+        });
+  }
 
   // Submits work whose failure is only logged (bookkeeping).
   void Submit(store::Work work) {
@@ -909,6 +1044,10 @@ class SyncComponent::Impl {
   std::atomic<std::int64_t> outbox_inflight_{0};
   std::atomic<std::int64_t> outbox_dead_{0};
   std::unique_ptr<asio::steady_timer> housekeeping_;
+  std::string identity_key_;               // keyed hashes of identifiers
+  std::optional<std::string> stats_json_;  // cached ConsentStats answer
+  std::chrono::steady_clock::time_point stats_at_;
+  std::vector<std::function<void(Result<std::string>)>> stats_waiters_;
   bool stopping_ = false;
   int in_flight_ = 0;  // store submissions and pool calls awaiting their io callback
 };
@@ -929,6 +1068,20 @@ void SyncComponent::Stop(std::chrono::steady_clock::time_point deadline,
                          std::function<void()> done) {
   impl_->Stop(deadline, std::move(done));
 }
+void SyncComponent::RequestErasure(std::string email, std::string requested_by,
+                                   std::function<void(Result<ErasureRequest>)> done) {
+  impl_->RequestErasure(std::move(email), std::move(requested_by), std::move(done));
+}
+
+void SyncComponent::ExportSubject(std::string email,
+                                  std::function<void(Result<std::string>)> done) {
+  impl_->ExportSubject(std::move(email), std::move(done));
+}
+
+void SyncComponent::ConsentStats(std::function<void(Result<std::string>)> done) {
+  impl_->ConsentStats(std::move(done));
+}
+
 Status SyncComponent::Readiness() const { return impl_->Readiness(); }
 
 }  // namespace consentd::daemon

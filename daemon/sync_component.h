@@ -31,7 +31,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "core/clock.h"
 #include "daemon/component.h"
 #include "daemon/components.h"
 #include "daemon/metrics.h"
@@ -43,6 +45,14 @@ class io_context;
 }
 
 namespace consentd::daemon {
+
+// An operator's erasure request as accepted (POST /api/v1/erasures).
+struct ErasureRequest {
+  std::string id;       // "erasure-<subject>-<ms>": the decision's source event id
+  std::string subject;  // the subject's pseudonym
+  TimestampMs requested_at = 0;
+  std::vector<std::string> targets;  // systems an erasure was queued for
+};
 
 class SyncComponent final : public Component {
  public:
@@ -61,6 +71,30 @@ class SyncComponent final : public Component {
   // OK when every connector's last Check() passed (for /readyz); otherwise
   // which connector is not ready and why. Any thread.
   Status Readiness() const;
+
+  // The consent counts per topic and channel as JSON
+  // (sync/consent_stats.h), for GET /api/v1/stats. Computed on the store
+  // thread, at most once per kStatsMaxAge (a pass over all subjects per
+  // topic and channel must not compete with ingest on every poll of the
+  // status page). `done` runs on the io thread. io thread only.
+  static constexpr std::chrono::seconds kStatsMaxAge{10};
+
+  // Erases the subject whose linked addresses include `email` everywhere
+  // (GDPR Art. 17), as if an erasure came from a system: decided by the
+  // reconciler (terminal; tombstones; crypto-shredding of its evidence
+  // key), an erasure queued for every target in its configured mode, all
+  // in one unit of work. NotFound if no subject has that address. `done`
+  // runs on the io thread. io thread only.
+  void RequestErasure(std::string email, std::string requested_by,
+                      std::function<void(Result<ErasureRequest>)> done);
+
+  // The access export (GDPR Art. 15) of the person with `email`
+  // (privacy/export.h): JSON text, proofs against the latest checkpoint
+  // (entries after it say "not_yet_checkpointed"). Read-only, on the
+  // store thread; NotFound when consentd knows nothing about the address.
+  // `done` runs on the io thread. io thread only.
+  void ExportSubject(std::string email, std::function<void(Result<std::string>)> done);
+  void ConsentStats(std::function<void(Result<std::string>)> done);
 
  private:
   class Impl;

@@ -1,6 +1,9 @@
 #include "mapping/policy.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "core/keyed_hash.h"
 
@@ -153,5 +156,90 @@ std::string CanonicalMappingText(const MappingSpec& spec) {
 }
 
 std::string MappingHash(const MappingSpec& spec) { return Sha256Hex(CanonicalMappingText(spec)); }
+
+namespace {
+
+using nlohmann::json;
+
+// The canonical JSON of each named item of one list ("topics", "blocks").
+std::map<std::string, json> ItemsByName(const json& canonical, const char* list) {
+  std::map<std::string, json> out;
+  for (const json& item : canonical.at(list)) out[item.at("name").get<std::string>()] = item;
+  return out;
+}
+
+// "a -> b" lines for the scalar members that differ, then one line for the
+// members that are objects/arrays ("bindings changed").
+void DescribeItemChange(const std::string& what, const json& before, const json& after,
+                        std::vector<std::string>& lines) {
+  std::vector<std::string> structural;
+  for (const auto& [key, value] : after.items()) {
+    const json old = before.contains(key) ? before.at(key) : json();
+    if (old == value) continue;
+    if (value.is_primitive() && old.is_primitive()) {
+      auto show = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+      lines.push_back(what + ": " + key + " " + show(old) + " -> " + show(value));
+    } else {
+      structural.push_back(key);
+    }
+  }
+  for (const std::string& key : structural) lines.push_back(what + ": " + key + " changed");
+}
+
+void DescribeList(const json& before, const json& after, const char* list, const char* noun,
+                  const char* removed_note, std::vector<std::string>& lines) {
+  const auto old_items = ItemsByName(before, list);
+  const auto new_items = ItemsByName(after, list);
+  for (const auto& [name, item] : new_items) {
+    auto it = old_items.find(name);
+    if (it == old_items.end()) {
+      lines.push_back(std::string(noun) + " " + name + " added (direction " +
+                      item.value("direction", std::string("both")) + ")");
+    } else {
+      DescribeItemChange(std::string(noun) + " " + name, it->second, item, lines);
+    }
+  }
+  for (const auto& [name, item] : old_items) {
+    if (!new_items.contains(name)) {
+      lines.push_back(std::string(noun) + " " + name + " removed: " + removed_note);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> DescribeMappingChange(const MappingSpec& before,
+                                               const MappingSpec& after) {
+  using nlohmann::json;
+  const json old_j = json::parse(CanonicalMappingText(before));
+  const json new_j = json::parse(CanonicalMappingText(after));
+  std::vector<std::string> lines;
+  if (old_j == new_j) return lines;
+  DescribeList(old_j, new_j, "topics", "topic", "it no longer propagates", lines);
+  DescribeList(old_j, new_j, "blocks", "block", "it no longer propagates", lines);
+  for (const auto& [system, e] : new_j.at("erasure").items()) {
+    const json& erasure = old_j.at("erasure");
+    if (!erasure.contains(system)) {
+      lines.push_back("erasure for " + system + " added (mode " +
+                      e.value("mode", std::string()) + ")");
+    } else {
+      DescribeItemChange("erasure for " + system, erasure.at(system), e, lines);
+    }
+  }
+  for (const auto& [system, e] : old_j.at("erasure").items()) {
+    if (!new_j.at("erasure").contains(system)) lines.push_back("erasure for " + system + " removed");
+  }
+  std::vector<std::string> rest;
+  for (const auto& [key, value] : new_j.items()) {
+    if (key == "topics" || key == "blocks" || key == "erasure") continue;
+    if (!old_j.contains(key) || old_j.at(key) != value) rest.push_back(key);
+  }
+  for (const auto& [key, value] : old_j.items()) {
+    if (!new_j.contains(key)) rest.push_back(key);
+  }
+  for (const std::string& key : rest) lines.push_back(key + " changed");
+  if (lines.empty()) lines.emplace_back("order of topics or blocks changed");
+  return lines;
+}
 
 }  // namespace consentd::mapping

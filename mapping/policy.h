@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/policy.h"
 #include "mapping/spec.h"
@@ -33,5 +34,13 @@ std::string CanonicalMappingText(const MappingSpec& spec);
 // gives the same hash, any change that alters behaviour changes it.
 // Recorded with every decision (Change::mapping_hash).
 std::string MappingHash(const MappingSpec& spec);
+
+// What changed from `before` to `after`, one plain line each, in a stable
+// order (topics, blocks, erasure, the rest), e.g. "topic newsletter
+// removed: it no longer propagates", "topic news: direction both ->
+// crm_to_journey". Recorded in the proof log's config_changed entry and
+// logged on reload. Empty if the mappings have the same hash.
+std::vector<std::string> DescribeMappingChange(const MappingSpec& before,
+                                               const MappingSpec& after);
 
 }  // namespace consentd::mapping

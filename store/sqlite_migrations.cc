@@ -118,12 +118,24 @@ CREATE TABLE target_deletions (
 ) WITHOUT ROWID;
 )sql";
 
+// v5: which mapping was in force from which proof-log entry on
+// (store/config_history.h): the config_changed entries, indexed, so the
+// daemon finds the last recorded mapping without scanning the log.
+constexpr std::string_view kV5ConfigHistory = R"sql(
+CREATE TABLE config_changes (
+  sequence     INTEGER NOT NULL PRIMARY KEY,  -- the config_changed proof entry
+  mapping_hash TEXT    NOT NULL,
+  recorded_at  INTEGER NOT NULL
+);
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
     Migration{2, kProofLogMigrationName, kProofLogMigrationSql},  // store/proof_log_schema.h
     Migration{3, "sync_hints", kV3SyncHints},
     Migration{4, kProofLogBlobMigrationName, kProofLogBlobMigrationSql},  // proof_log_schema.h
+    Migration{5, "config_history", kV5ConfigHistory},
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/keyed_hash.h"
+#include "core/normalise.h"
 #include "sync/sync_engine.h"
 
 namespace consentd::sync {
@@ -69,6 +71,15 @@ Result<std::string> LoadOrCreateIdentityKey(const std::string& path) {
     if (ec) return Unavailable("cannot check " + path + ": " + ec.message());
     CONSENTD_RETURN_IF_ERROR(CreateKey(path));
   }
+  return LoadIdentityKey(path);
+}
+
+Result<std::string> LoadIdentityKey(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return NotFound("identity key " + path +
+                    " does not exist (consentd creates it on its first start)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Unavailable("cannot read identity key " + path + ": " + std::strerror(errno));
   std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -78,6 +89,16 @@ Result<std::string> LoadOrCreateIdentityKey(const std::string& path) {
                            " bytes; at least " + std::to_string(kMinKeyBytes) + " are needed");
   }
   return key;
+}
+
+Result<std::optional<std::string>> FindSubjectByEmail(store::Transaction& txn,
+                                                      std::string_view identity_key,
+                                                      std::string_view email) {
+  Result<std::string> normalised = NormaliseEmail(email);
+  if (!normalised.ok()) return normalised.status();
+  Result<std::string> hash = IdentifierHash(identity_key, IdentifierKind::kEmail, *normalised);
+  if (!hash.ok()) return hash.status();
+  return txn.FindSubjectByEmailHash(*hash);
 }
 
 }  // namespace consentd::sync

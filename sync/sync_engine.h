@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,5 +126,15 @@ class SyncEngine {
 // Loads the identity key from `path`, creating 32 random bytes (mode 0600)
 // if the file does not exist. Errors name the path.
 Result<std::string> LoadOrCreateIdentityKey(const std::string& path);
+// Loads an existing identity key (tools that must not create one);
+// NotFound if the file does not exist.
+Result<std::string> LoadIdentityKey(const std::string& path);
+
+// The subject whose linked addresses include `email` (normalised first,
+// then looked up by its keyed hash), or nullopt. InvalidArgument if the
+// address does not normalise. Inside the caller's unit of work.
+Result<std::optional<std::string>> FindSubjectByEmail(store::Transaction& txn,
+                                                      std::string_view identity_key,
+                                                      std::string_view email);
 
 }  // namespace consentd::sync

@@ -13,10 +13,17 @@
 // with the stored cursor. The dispatcher calls Deliver with claimed outbox
 // rows.
 //
-// Thread-safety: ParseWebhook and the accessors are const, pure and may run
-// on any thread. Check, Read, Poll and Deliver block (libcurl) and run on
-// the daemon's worker pool; they may run concurrently with each other.
-// Every HTTP call they make has a deadline (HttpClient).
+// `consentctl` uses three more calls: MapRecordPayload and
+// ParseWebhookUnverified (offline, for `map`) run the same parse and
+// mapping steps as Read and ParseWebhook on a sample payload;
+// ListNativeTopics (online, for `check-config --online`) lists what the
+// system offers, mapped or not.
+//
+// Thread-safety: ParseWebhook, MapRecordPayload, ParseWebhookUnverified and
+// the accessors are const, pure and may run on any thread. Check, Read,
+// Poll, Deliver and ListNativeTopics block (libcurl) and run on the
+// daemon's worker pool; they may run concurrently with each other. Every
+// HTTP call they make has a deadline (HttpClient).
 #pragma once
 
 #include <chrono>
@@ -114,6 +121,15 @@ struct PollPage {
   bool more = false;  // another page is ready now (poll again at once)
 };
 
+// A topic as the system itself names it: a HubSpot subscription type, a
+// Mailchimp interest or marketing permission.
+struct NativeTopic {
+  std::string id;       // as the mapping names it ("101", "f4e96e6f14")
+  std::string name;     // the system's title, for people
+  std::string channel;  // the system's channel name ("EMAIL", "email")
+  bool mapped = false;  // a topic of the mapping binds it
+};
+
 class Connector {
  public:
   virtual ~Connector() = default;
@@ -152,6 +168,23 @@ class Connector {
   // Applies the items (absolute state; batched). One result per item, in
   // any order. Must not throw; transport failures are per-item retryable.
   virtual std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) = 0;
+
+  // --- Inspection (consentctl) ---
+
+  // Offline, no HTTP: maps one record in the JSON shape Read gets from the
+  // API (per system, docs/operations.md "Trying a payload") exactly as Read
+  // maps it. The event id is "payload:<system id>". InvalidArgument naming
+  // what is wrong when the JSON is not such a record.
+  virtual Result<std::vector<InboundRecord>> MapRecordPayload(std::string_view json) const = 0;
+
+  // ParseWebhook's parsing without its authentication, for an unsigned
+  // sample body. Never for live traffic: nothing is verified.
+  virtual Result<std::vector<RecordRef>> ParseWebhookUnverified(std::string_view body,
+                                                                TimestampMs now) const = 0;
+
+  // Every active native topic of the system, `mapped` set for those the
+  // mapping binds. Errors as Check's.
+  virtual Result<std::vector<NativeTopic>> ListNativeTopics() = 0;
 };
 
 }  // namespace consentd::connectors

@@ -62,7 +62,7 @@ Status HubSpotConnector::Check() {
   }
 }
 
-Status HubSpotConnector::CheckImpl() {
+Result<std::vector<NativeTopic>> HubSpotConnector::Definitions() const {
   CallResult r = Call("GET", "/communication-preferences/v4/definitions", nullptr);
   if (!r.ok()) {
     if (r.error.status.code() == StatusCode::kUnauthenticated) {
@@ -71,8 +71,7 @@ Status HubSpotConnector::CheckImpl() {
     }
     return r.error.status;
   }
-  // id -> communicationMethod (channel)
-  std::map<std::int64_t, std::string> defined;
+  std::vector<NativeTopic> out;
   const json& results =
       r.reply->body.is_object() ? r.reply->body.value("results", json::array()) : json::array();
   for (const json& d : results) {
@@ -87,13 +86,31 @@ Status HubSpotConnector::CheckImpl() {
       if (ec != std::errc() || p != text.data() + text.size()) continue;
     }
     if (!d.value("isActive", true)) continue;
-    defined[n] = d.value("communicationMethod", "");
+    out.push_back({std::to_string(n), d.value("name", ""), d.value("communicationMethod", ""),
+                   mapped_ids_.contains(n)});
   }
+  return out;
+}
+
+Result<std::vector<NativeTopic>> HubSpotConnector::ListNativeTopics() {
+  try {
+    return Definitions();
+  } catch (const json::exception& e) {
+    return Unavailable(std::string("HubSpot definitions: unexpected answer: ") + e.what());
+  }
+}
+
+Status HubSpotConnector::CheckImpl() {
+  Result<std::vector<NativeTopic>> definitions = Definitions();
+  if (!definitions.ok()) return definitions.status();
+  // id -> communicationMethod (channel)
+  std::map<std::string, std::string> defined;
+  for (const NativeTopic& d : *definitions) defined[d.id] = d.channel;
   for (const mapping::TopicSpec& t : spec_->topics) {
     auto b = t.bindings.find(settings_.name);
     if (b == t.bindings.end()) continue;
     for (const auto& [channel, id] : b->second.subscriptions) {
-      auto it = defined.find(id);
+      auto it = defined.find(std::to_string(id));
       if (it == defined.end()) {
         return FailedPrecondition("HubSpot has no active subscription type " + std::to_string(id) +
                                   " (topic '" + t.name + "', channel " + channel + ")");
@@ -132,7 +149,17 @@ Result<std::vector<RecordRef>> HubSpotConnector::ParseWebhook(const net::HttpReq
       !s.ok()) {
     return Unauthenticated("HubSpot webhook signature rejected: " + s.message());
   }
-  const json events = json::parse(req.body, nullptr, false);
+  return ParseEvents(req.body, now);
+}
+
+Result<std::vector<RecordRef>> HubSpotConnector::ParseWebhookUnverified(std::string_view body,
+                                                                        TimestampMs now) const {
+  return ParseEvents(body, now);
+}
+
+Result<std::vector<RecordRef>> HubSpotConnector::ParseEvents(std::string_view body,
+                                                             TimestampMs now) const {
+  const json events = json::parse(body, nullptr, false);
   if (events.is_discarded()) return InvalidArgument("HubSpot webhook body is not JSON");
   if (!events.is_array()) return InvalidArgument("HubSpot webhook body is not a JSON array");
   std::vector<RecordRef> refs;

@@ -83,6 +83,10 @@ class HubSpotConnector final : public Connector {
   Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
   Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;
   std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) override;
+  Result<std::vector<InboundRecord>> MapRecordPayload(std::string_view json) const override;
+  Result<std::vector<RecordRef>> ParseWebhookUnverified(std::string_view body,
+                                                        TimestampMs now) const override;
+  Result<std::vector<NativeTopic>> ListNativeTopics() override;
 
   // --- hubspot_api.cc ---
   // Sends one request (JSON body when `body` is not null). A non-2xx answer
@@ -103,6 +107,10 @@ class HubSpotConnector final : public Connector {
   // The bodies of the public calls; the public ones turn a JSON type error
   // (a vendor answer of an unexpected shape) into a Status.
   Status CheckImpl();
+  // The active subscription types (v4 definitions), `mapped` set.
+  Result<std::vector<NativeTopic>> Definitions() const;
+  // ParseWebhook after the signature: the event array -> record hints.
+  Result<std::vector<RecordRef>> ParseEvents(std::string_view body, TimestampMs now) const;
   Result<std::vector<InboundRecord>> ReadImpl(const std::vector<RecordRef>& refs);
 
   // --- hubspot_read.cc ---
@@ -121,7 +129,17 @@ class HubSpotConnector final : public Connector {
     // contact id -> statuses / wide statuses as read
     std::map<std::string, std::vector<mapping::hubspot::SubscriptionStatus>> statuses;
     std::map<std::string, std::vector<mapping::hubspot::UnsubscribeAll>> wide;
+    // contact id -> why a status read yields nothing (unmapped types)
+    std::map<std::string, std::vector<std::string>> notes;
   };
+  // The pure steps of ReadPreferences, shared with MapRecordPayload: one
+  // subscriber's v4 PublicStatus / PublicWideStatus list (`channel`: the
+  // channel asked for) added for the contacts `ids`.
+  void AddStatuses(const std::vector<std::string>& ids, const json& list,
+                   const std::string& channel, Preferences& prefs) const;
+  void AddWideStatuses(const std::vector<std::string>& ids, const json& list,
+                       const std::string& channel, Preferences& prefs) const;
+  Result<std::vector<InboundRecord>> MapRecordPayloadImpl(const json& payload) const;
   Result<Preferences> ReadPreferences(const std::vector<Contact>& contacts) const;
   // Maps one contact's state; every change gets `event_id`.
   mapping::MapResult MapContact(const Contact& c, const Preferences& prefs,

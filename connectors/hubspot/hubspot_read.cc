@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <functional>
+#include <optional>
+#include <utility>
 
 #include "connectors/hubspot/hubspot_internal.h"
 #include "core/normalise.h"
@@ -132,13 +134,7 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
     Status s =
         batched("/communication-preferences/v4/statuses/batch/read", channel, subscribers(channel),
                 "statuses", [&](const std::vector<std::string>& ids, const json& list) {
-                  for (const json& j : list) {
-                    if (!j.is_object()) continue;
-                    hs::SubscriptionStatus st = StatusFromJson(j);
-                    if (!mapped_ids_.contains(st.subscription_id)) continue;
-                    if (st.channel.empty()) st.channel = channel;
-                    for (const auto& id : ids) prefs.statuses[id].push_back(st);
-                  }
+                  AddStatuses(ids, list, channel, prefs);
                 });
     if (!s.ok()) return s;
   }
@@ -146,22 +142,44 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
     Status s = batched("/communication-preferences/v4/statuses/batch/unsubscribe-all/read", channel,
                        subscribers(channel), "wideStatuses",
                        [&](const std::vector<std::string>& ids, const json& list) {
-                         for (const json& j : list) {
-                           if (!j.is_object()) continue;
-                           hs::UnsubscribeAll u;
-                           u.channel = j.value("channel", channel);
-                           u.unsubscribed = j.value("status", "") == "UNSUBSCRIBED";
-                           u.timestamp = j.contains("timestamp")
-                                             ? ParseHubSpotTime(j["timestamp"]).value_or(0)
-                                             : 0;
-                           // Never unsubscribed from all: HubSpot states nothing.
-                           if (!u.unsubscribed && u.timestamp == 0) continue;
-                           for (const auto& id : ids) prefs.wide[id].push_back(u);
-                         }
+                         AddWideStatuses(ids, list, channel, prefs);
                        });
     if (!s.ok()) return s;
   }
   return prefs;
+}
+
+void HubSpotConnector::AddStatuses(const std::vector<std::string>& ids, const json& list,
+                                   const std::string& channel, Preferences& prefs) const {
+  if (!list.is_array()) return;
+  for (const json& j : list) {
+    if (!j.is_object()) continue;
+    hs::SubscriptionStatus st = StatusFromJson(j);
+    if (st.channel.empty()) st.channel = channel;
+    if (!mapped_ids_.contains(st.subscription_id)) {
+      // Not mapped: nothing to decide; the mapper says why.
+      for (const std::string& note : mapper_.FromStatus(st).notes) {
+        for (const auto& id : ids) prefs.notes[id].push_back(note);
+      }
+      continue;
+    }
+    for (const auto& id : ids) prefs.statuses[id].push_back(st);
+  }
+}
+
+void HubSpotConnector::AddWideStatuses(const std::vector<std::string>& ids, const json& list,
+                                       const std::string& channel, Preferences& prefs) const {
+  if (!list.is_array()) return;
+  for (const json& j : list) {
+    if (!j.is_object()) continue;
+    hs::UnsubscribeAll u;
+    u.channel = j.value("channel", channel);
+    u.unsubscribed = j.value("status", "") == "UNSUBSCRIBED";
+    u.timestamp = j.contains("timestamp") ? ParseHubSpotTime(j["timestamp"]).value_or(0) : 0;
+    // Never unsubscribed from all: HubSpot states nothing.
+    if (!u.unsubscribed && u.timestamp == 0) continue;
+    for (const auto& id : ids) prefs.wide[id].push_back(u);
+  }
 }
 
 mapping::MapResult HubSpotConnector::MapContact(const Contact& c, const Preferences& prefs,
@@ -182,6 +200,9 @@ mapping::MapResult HubSpotConnector::MapContact(const Contact& c, const Preferen
       u.event_id = event_id;
       add(mapper_.FromUnsubscribeAll(u));
     }
+  }
+  if (auto it = prefs.notes.find(c.id); it != prefs.notes.end()) {
+    all.notes.insert(all.notes.end(), it->second.begin(), it->second.end());
   }
   for (const std::string& property : block_properties_) {
     auto it = c.properties.find(property);
@@ -229,6 +250,69 @@ InboundRecord LiveRecord(const Contact& c, std::string event_id) {
 }
 
 }  // namespace
+
+// --- MapRecordPayload (consentctl map) ------------------------------------------
+//
+// {"contact": <CRM contacts v3 object>,
+//  "statuses": <GET /communication-preferences/v4/statuses/{subscriber}>,
+//  "wideStatuses": <GET .../statuses/{subscriber}/unsubscribe-all>}  (optional)
+// Each of the last two may also be given as its bare `results` array.
+
+namespace {
+
+// The `results` of a v4 answer, or the array itself; nullopt otherwise.
+std::optional<json> ResultsOf(const json& j) {
+  if (j.is_array()) return j;
+  if (j.is_object() && j.contains("results") && j["results"].is_array()) return j["results"];
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<InboundRecord>> HubSpotConnector::MapRecordPayload(std::string_view text) const {
+  const json payload = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (payload.is_discarded()) return InvalidArgument("not JSON");
+  try {
+    return MapRecordPayloadImpl(payload);
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("a field of an unexpected type: ") + e.what());
+  }
+}
+
+Result<std::vector<InboundRecord>> HubSpotConnector::MapRecordPayloadImpl(
+    const json& payload) const {
+  if (!payload.is_object() || !payload.contains("contact")) {
+    return InvalidArgument(
+        "expected a HubSpot record {\"contact\": {...}, \"statuses\": {\"results\": [...]}}");
+  }
+  const json& cj = payload["contact"];
+  if (!cj.is_object() || !cj.contains("properties") || !cj["properties"].is_object()) {
+    return InvalidArgument("\"contact\" is not a CRM contact object (no \"properties\")");
+  }
+  const Contact c = ContactFromJson(cj);
+  if (c.id.empty()) return InvalidArgument("\"contact\" has no \"id\"");
+  Preferences prefs;
+  for (const auto& [key, wide] : {std::pair{"statuses", false}, std::pair{"wideStatuses", true}}) {
+    if (!payload.contains(key)) continue;
+    std::optional<json> list = ResultsOf(payload[key]);
+    if (!list) return InvalidArgument(std::string("\"") + key + "\" has no \"results\" array");
+    // Each status names its channel; a batch read would ask per channel.
+    if (wide) {
+      AddWideStatuses({c.id}, *list, "EMAIL", prefs);
+    } else {
+      AddStatuses({c.id}, *list, "EMAIL", prefs);
+    }
+  }
+  InboundRecord rec = LiveRecord(c, "payload:" + c.id);
+  mapping::MapResult m = MapContact(c, prefs, rec.event_id);
+  rec.mapped.changes = std::move(m.changes);
+  rec.mapped.notes.insert(rec.mapped.notes.end(), m.notes.begin(), m.notes.end());
+  if (!payload.contains("statuses")) {
+    rec.mapped.notes.push_back(
+        "no \"statuses\": subscription statuses are not part of the payload");
+  }
+  return std::vector<InboundRecord>{std::move(rec)};
+}
 
 Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
     const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const {

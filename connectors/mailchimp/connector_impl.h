@@ -85,6 +85,10 @@ class MailchimpConnector final : public Connector {
   Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
   Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;
   std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) override;
+  Result<std::vector<InboundRecord>> MapRecordPayload(std::string_view json) const override;
+  Result<std::vector<RecordRef>> ParseWebhookUnverified(std::string_view body,
+                                                        TimestampMs now) const override;
+  Result<std::vector<NativeTopic>> ListNativeTopics() override;
 
  private:
   // A call to `path` under base_url (path starts with "/3.0/").
@@ -92,6 +96,16 @@ class MailchimpConnector final : public Connector {
                  const nlohmann::json* body = nullptr);
   std::string ListPath() const { return "/3.0/lists/" + settings_.list_id; }
   std::string MemberPath(std::string_view hash) const;
+
+  // ParseWebhook after authentication: the decoded fields of one event
+  // (`body`: its bytes, hashed into the event id).
+  Result<std::vector<RecordRef>> ParseEventFields(
+      const std::vector<std::pair<std::string, std::string>>& fields, std::string_view body,
+      TimestampMs now) const;
+  // The audience's interests ("<category>: <interest>"), and with
+  // `permissions` its marketing permissions as far as a member shows them;
+  // `mapped` unset.
+  Result<std::vector<NativeTopic>> ReadNativeTopics(bool permissions);
 
   // Read one member; the record for it (a kTargetDeleted change on 404).
   Result<InboundRecord> ReadOne(const RecordRef& ref);

@@ -181,6 +181,32 @@ InboundRecord MailchimpConnector::FromApiMember(const ParsedMember& pm, std::str
   return rec;
 }
 
+// One member object (GET /lists/{list_id}/members/{hash}) or a member list
+// answer ({"members": [...]}), mapped as Read and Poll map them.
+Result<std::vector<InboundRecord>> MailchimpConnector::MapRecordPayload(
+    std::string_view text) const {
+  const json payload = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (payload.is_discarded()) return InvalidArgument("not JSON");
+  if (!payload.is_object()) return InvalidArgument("expected a Mailchimp list member object");
+  std::vector<const json*> members;
+  if (auto it = payload.find("members"); it != payload.end() && it->is_array()) {
+    for (const json& m : *it) members.push_back(&m);
+  } else {
+    members.push_back(&payload);
+  }
+  std::vector<InboundRecord> out;
+  for (size_t i = 0; i < members.size(); ++i) {
+    Result<ParsedMember> pm = ParseMember(*members[i]);
+    if (!pm.ok()) {
+      return InvalidArgument(members.size() > 1
+                                 ? "member " + std::to_string(i) + ": " + pm.status().message()
+                                 : pm.status().message());
+    }
+    out.push_back(FromApiMember(*pm, "payload:" + pm->id, pm->member.last_changed));
+  }
+  return out;
+}
+
 Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
   std::string hash = ref.system_id;
   if (hash.empty() && !ref.email.empty()) hash = SubscriberHash(ref.email);
@@ -286,18 +312,10 @@ Status MailchimpConnector::Check() {
   }
 
   if (!interests.empty()) {
+    Result<std::vector<NativeTopic>> listed = ReadNativeTopics(/*permissions=*/false);
+    if (!listed.ok()) return listed.status();
     std::set<std::string> known;
-    ApiAnswer cats = Call("GET", ListPath() + "/interest-categories",
-                          {{"count", std::to_string(kPageSize)}, {"fields", "categories.id"}});
-    if (!cats.status.ok()) return cats.status;
-    for (const json& c : ArrayAt(cats.body, "categories")) {
-      const std::string cat = StringAt(c, "id");
-      if (cat.empty()) continue;
-      ApiAnswer is = Call("GET", ListPath() + "/interest-categories/" + cat + "/interests",
-                          {{"count", std::to_string(kPageSize)}, {"fields", "interests.id"}});
-      if (!is.status.ok()) return is.status;
-      for (const json& i : ArrayAt(is.body, "interests")) known.insert(StringAt(i, "id"));
-    }
+    for (const NativeTopic& t : *listed) known.insert(t.id);
     for (const std::string& id : interests) {
       if (known.count(id) == 0) {
         return FailedPrecondition("mailchimp: interest " + id +
@@ -332,6 +350,61 @@ Status MailchimpConnector::Check() {
     // wrong id then fails the first write (400 Invalid Resource).
   }
   return Status::Ok();
+}
+
+Result<std::vector<NativeTopic>> MailchimpConnector::ReadNativeTopics(bool permissions) {
+  std::vector<NativeTopic> out;
+  ApiAnswer cats =
+      Call("GET", ListPath() + "/interest-categories",
+           {{"count", std::to_string(kPageSize)}, {"fields", "categories.id,categories.title"}});
+  if (cats.status.code() == StatusCode::kNotFound) {
+    return FailedPrecondition("mailchimp: audience (list) " + settings_.list_id + " not found");
+  }
+  if (!cats.status.ok()) return cats.status;
+  for (const json& c : ArrayAt(cats.body, "categories")) {
+    const std::string cat = StringAt(c, "id");
+    if (cat.empty()) continue;
+    ApiAnswer is =
+        Call("GET", ListPath() + "/interest-categories/" + cat + "/interests",
+             {{"count", std::to_string(kPageSize)}, {"fields", "interests.id,interests.name"}});
+    if (!is.status.ok()) return is.status;
+    for (const json& i : ArrayAt(is.body, "interests")) {
+      const std::string id = StringAt(i, "id");
+      if (id.empty()) continue;
+      out.push_back({id, StringAt(c, "title") + ": " + StringAt(i, "name"), "email", false});
+    }
+  }
+  if (permissions) {
+    // Mailchimp lists the permission ids only on members.
+    ApiAnswer one = Call("GET", ListPath() + "/members",
+                         {{"count", "1"}, {"fields", "members.marketing_permissions"}});
+    if (!one.status.ok()) return one.status;
+    const json& members = ArrayAt(one.body, "members");
+    if (!members.empty()) {
+      for (const json& p : ArrayAt(members[0], "marketing_permissions")) {
+        const std::string id = StringAt(p, "marketing_permission_id");
+        if (id.empty()) continue;
+        out.push_back({id, "marketing permission: " + StringAt(p, "text"), "email", false});
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::vector<NativeTopic>> MailchimpConnector::ListNativeTopics() {
+  std::set<std::string> mapped;
+  bool maps_permissions = false;
+  for (const mapping::TopicSpec& t : spec_->topics) {
+    auto b = t.bindings.find(settings_.name);
+    if (b == t.bindings.end() || b->second.mailchimp_id.empty()) continue;
+    mapped.insert(b->second.mailchimp_id);
+    maps_permissions |=
+        b->second.mailchimp_kind == mapping::MailchimpTopicKind::kMarketingPermission;
+  }
+  Result<std::vector<NativeTopic>> topics = ReadNativeTopics(maps_permissions);
+  if (!topics.ok()) return topics.status();
+  for (NativeTopic& t : *topics) t.mapped = mapped.count(t.id) != 0;
+  return topics;
 }
 
 }  // namespace mailchimp

@@ -51,6 +51,25 @@ Status AddressField(const Fields& fields, const char* name, std::string& raw,
   return Status::Ok();
 }
 
+// {"type": "subscribe", "data": {"email": ..., "merges": {"FNAME": ...}}}
+// -> type=subscribe, data[email]=..., data[merges][FNAME]=... (the form
+// fields Mailchimp posts).
+void FlattenJson(const nlohmann::json& j, const std::string& prefix, Fields& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      FlattenJson(*it, prefix.empty() ? it.key() : prefix + "[" + it.key() + "]", out);
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) {
+      FlattenJson(j[i], prefix + "[" + std::to_string(i) + "]", out);
+    }
+  } else if (j.is_string()) {
+    out.emplace_back(prefix, j.get<std::string>());
+  } else if (!j.is_null()) {
+    out.emplace_back(prefix, j.dump());
+  }
+}
+
 }  // namespace
 
 Result<std::vector<RecordRef>> MailchimpConnector::ParseWebhook(const net::HttpRequest& req,
@@ -71,7 +90,26 @@ Result<std::vector<RecordRef>> MailchimpConnector::ParseWebhook(const net::HttpR
     return InvalidArgument(
         "mailchimp webhook: Content-Type must be application/x-www-form-urlencoded");
   }
-  const Fields fields = net::ParseQuery(req.body);
+  return ParseEventFields(net::ParseQuery(req.body), req.body, now);
+}
+
+Result<std::vector<RecordRef>> MailchimpConnector::ParseWebhookUnverified(std::string_view body,
+                                                                          TimestampMs now) const {
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos || body[first] != '{') {
+    return ParseEventFields(net::ParseQuery(body), body, now);
+  }
+  // A JSON rendering of the form fields (as webhook inspectors show them).
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument("mailchimp webhook: body is not JSON");
+  Fields fields;
+  FlattenJson(j, "", fields);
+  return ParseEventFields(fields, body, now);
+}
+
+Result<std::vector<RecordRef>> MailchimpConnector::ParseEventFields(const Fields& fields,
+                                                                    std::string_view body,
+                                                                    TimestampMs now) const {
   const std::string* type = FieldOf(fields, "type");
   if (type == nullptr || type->empty()) {
     return InvalidArgument("mailchimp webhook: field type is missing");
@@ -85,7 +123,7 @@ Result<std::vector<RecordRef>> MailchimpConnector::ParseWebhook(const net::HttpR
   RecordRef ref;
   // Mailchimp sends no event id: the body (type, fired_at, data) is the
   // event, so a re-delivery of the same body is the same event.
-  ref.event_id = "mc:" + Sha256Hex(req.body);
+  ref.event_id = "mc:" + Sha256Hex(body);
   ref.occurred_at = now;
   if (const std::string* fired = FieldOf(fields, "fired_at"); fired != nullptr) {
     auto t = ParseDateTime(*fired);

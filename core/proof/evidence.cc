@@ -140,4 +140,8 @@ bool InMemorySubjectKeyStore::IsErased(std::string_view subject) const {
   return erased_.count(std::string(subject)) > 0;
 }
 
+std::string EvidenceAssociatedData(std::uint64_t sequence, std::string_view record_id) {
+  return AssociatedData(sequence, record_id);
+}
+
 }  // namespace consentd::proof

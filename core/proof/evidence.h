@@ -37,6 +37,10 @@ Result<SealedEvidence> SealEvidenceWithNonce(const std::map<std::string, std::st
                                              const SubjectKey& key, std::uint64_t sequence,
                                              std::string_view record_id, std::string_view nonce);
 
+// The associated data above for entry (`sequence`, `record_id`); the
+// access export shows it so evidence can be opened without consentd.
+std::string EvidenceAssociatedData(std::uint64_t sequence, std::string_view record_id);
+
 // Unauthenticated if the key, the associated data or the bytes are wrong.
 Result<std::map<std::string, std::string>> OpenEvidence(const SealedEvidence& sealed,
                                                         const SubjectKey& key,

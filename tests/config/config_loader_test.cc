@@ -260,7 +260,7 @@ TEST(ConfigLoader, MissingFileIsAnErrorNamingTheFile) {
 
 TEST(ConfigLoader, FullExampleConfigLoadsWithItsCredential) {
   TempDir creds;
-  const std::string token = creds.Write("admin-token", "t");
+  const std::string token = creds.Write("admin_token", "t");
   auto r = LoadConfigFile(CONSENTD_SOURCE_DIR "/config/examples/consentd.yaml",
                           LoadOptions{creds.path()});
   ASSERT_TRUE(r.ok()) << r.status().message();

@@ -8,7 +8,7 @@
 namespace consentd::config::testing {
 
 inline void WriteExampleCredentials(const TempDir& creds) {
-  for (const char* name : {"admin-token", "hubspot_token", "hubspot_client_secret",
+  for (const char* name : {"admin_token", "hubspot_token", "hubspot_client_secret",
                            "mailchimp_api_key", "mailchimp_webhook_secret"}) {
     creds.Write(name, "not-a-real-secret");
   }

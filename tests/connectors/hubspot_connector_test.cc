@@ -747,5 +747,113 @@ TEST_F(HubSpotConnectorTest, MaxBatchIsTheApiLimitOrTheSettingIfSmaller) {
   EXPECT_EQ(MakeHubSpotConnector(s, spec_, *http_)->max_batch(), 100);
 }
 
+// --- Inspection (consentctl map, check-config --online) --------------------------
+
+TEST_F(HubSpotConnectorTest, ReadOfAnUnmappedSubscriptionTypeYieldsANoteNotAChange) {
+  connector_ = Make(TestMapping(mapping::ErasureMode::kDelete, 999));  // 101 unmapped
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/signup",
+                    {{"email", "un@example.com"}, {"subscriptionId", 101}})
+                .status,
+            200);
+  RecordRef ref;
+  ref.system_id = ContactId("un@example.com");
+  InboundRecord rec = ReadOne(ref);
+  EXPECT_EQ(FindKind(rec, ChangeKind::kConsent), nullptr);
+  EXPECT_NE(std::find(rec.mapped.notes.begin(), rec.mapped.notes.end(),
+                      "unmapped: subscription type 101 on EMAIL is not in the mapping"),
+            rec.mapped.notes.end());
+}
+
+TEST_F(HubSpotConnectorTest, RecordPayloadOfTheApiMapsExactlyAsReadDoes) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/signup",
+                    {{"email", "same@example.com"}, {"subscriptionId", 102}})
+                .status,
+            200);
+  const std::string id = ContactId("same@example.com");
+  ASSERT_EQ(Api("PATCH", "/crm/v3/objects/contacts/" + id,
+                json{{"properties", {{"consentd_werbesperre", "true"}}}})
+                .status,
+            200);
+  // What an operator would fetch: the contact and its v4 statuses.
+  Reply contact = Api("GET", "/crm/v3/objects/contacts/" + id +
+                                 "?properties=email,lastmodifieddate,consentd_werbesperre");
+  Reply statuses =
+      Api("GET", "/communication-preferences/v4/statuses/same@example.com?channel=EMAIL");
+  Reply wide =
+      Api("GET",
+          "/communication-preferences/v4/statuses/same@example.com/unsubscribe-all?channel=EMAIL");
+  ASSERT_EQ(contact.status, 200) << contact.body;
+  ASSERT_EQ(statuses.status, 200) << statuses.body;
+  ASSERT_EQ(wide.status, 200) << wide.body;
+  auto mapped = connector_->MapRecordPayload(json{
+      {"contact", contact.Json()},
+      {"statuses", statuses.Json()},
+      {"wideStatuses", wide.Json()}}.dump());
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+  ASSERT_EQ(mapped->size(), 1u);
+  const InboundRecord& offline = (*mapped)[0];
+  EXPECT_EQ(offline.event_id, "payload:" + id);
+
+  RecordRef ref;
+  ref.system_id = id;
+  ref.event_id = "payload:" + id;
+  InboundRecord read = ReadOne(ref);
+  ASSERT_EQ(offline.mapped.changes.size(), read.mapped.changes.size());
+  for (size_t i = 0; i < read.mapped.changes.size(); ++i) {
+    const Change& a = offline.mapped.changes[i];
+    const Change& b = read.mapped.changes[i];
+    EXPECT_EQ(a.kind, b.kind);
+    EXPECT_EQ(a.key, b.key);
+    EXPECT_EQ(a.status, b.status);
+    EXPECT_EQ(a.scope, b.scope);
+    EXPECT_EQ(a.provenance.occurred_at, b.provenance.occurred_at);
+    EXPECT_EQ(a.legal_basis, b.legal_basis);
+  }
+  EXPECT_NE(FindConsent(offline, "product"), nullptr);
+  EXPECT_NE(FindKind(offline, ChangeKind::kBlockSet), nullptr);
+  EXPECT_EQ(offline.email, "same@example.com");
+}
+
+TEST_F(HubSpotConnectorTest, RecordPayloadOfAnotherShapeIsInvalidArgument) {
+  EXPECT_EQ(connector_->MapRecordPayload("{").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(connector_->MapRecordPayload(R"({"id": "1"})").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(connector_
+                ->MapRecordPayload(R"({"contact": {"id": "1", "properties": {}},
+                                            "statuses": {"results": 3}})")
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(HubSpotConnectorTest, UnverifiedWebhookParsesLikeASignedOne) {
+  const std::string body =
+      R"([{"eventId": 5, "objectId": 77, "occurredAt": 1000,
+           "subscriptionType": "contact.deletion"}])";
+  auto refs = connector_->ParseWebhookUnverified(body, 2000);
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ((*refs)[0].system_id, "77");
+  EXPECT_EQ((*refs)[0].hint, RecordHint::kDeleted);
+  EXPECT_EQ((*refs)[0].occurred_at, 1000);
+}
+
+TEST_F(HubSpotConnectorTest, ListNativeTopicsMarksTheMappedSubscriptionTypes) {
+  connector_ = Make(TestMapping(mapping::ErasureMode::kDelete, 999));
+  auto topics = connector_->ListNativeTopics();
+  ASSERT_TRUE(topics.ok()) << topics.status().ToString();
+  std::map<std::string, NativeTopic> by_id;
+  for (const NativeTopic& t : *topics) by_id[t.id] = t;
+  ASSERT_EQ(by_id.count("101"), 1u);
+  EXPECT_FALSE(by_id["101"].mapped);
+  EXPECT_EQ(by_id["101"].name, "Newsletter");
+  EXPECT_EQ(by_id["101"].channel, "EMAIL");
+  EXPECT_TRUE(by_id["102"].mapped);
+  EXPECT_TRUE(by_id["201"].mapped);
+  EXPECT_FALSE(by_id["301"].mapped);
+  EXPECT_EQ(Make(TestMapping(), "wrong-token")->ListNativeTopics().status().code(),
+            StatusCode::kUnauthenticated);
+}
+
 }  // namespace
 }  // namespace consentd::connectors

@@ -696,5 +696,75 @@ TEST_F(MailchimpConnectorTest, CheckNamesAnUnknownInterest) {
   EXPECT_NE(s.message().find("ffffffffff"), std::string::npos) << s.ToString();
 }
 
+// --- Inspection (consentctl map, check-config --online) --------------------------
+
+TEST_F(MailchimpConnectorTest, MemberPayloadOfTheApiMapsExactlyAsReadDoes) {
+  SignUpAndConfirm("pay@example.org", {{ids_.interests["Newsletter"], true}});
+  const json member = Member("pay@example.org");
+  ASSERT_TRUE(member.is_object());
+  auto offline = connector_->MapRecordPayload(member.dump());
+  ASSERT_TRUE(offline.ok()) << offline.status().ToString();
+  ASSERT_EQ(offline->size(), 1u);
+  const InboundRecord& rec = (*offline)[0];
+  EXPECT_EQ(rec.event_id, "payload:" + SubscriberHash("pay@example.org"));
+
+  RecordRef ref;
+  ref.event_id = rec.event_id;
+  ref.system_id = SubscriberHash("pay@example.org");
+  auto read = connector_->Read({ref});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  const InboundRecord& online = (*read)[0];
+  ASSERT_EQ(rec.mapped.changes.size(), online.mapped.changes.size());
+  ASSERT_FALSE(rec.mapped.changes.empty());
+  for (size_t i = 0; i < rec.mapped.changes.size(); ++i) {
+    EXPECT_EQ(rec.mapped.changes[i].kind, online.mapped.changes[i].kind);
+    EXPECT_EQ(rec.mapped.changes[i].key, online.mapped.changes[i].key);
+    EXPECT_EQ(rec.mapped.changes[i].status, online.mapped.changes[i].status);
+    EXPECT_EQ(rec.mapped.changes[i].provenance.occurred_at,
+              online.mapped.changes[i].provenance.occurred_at);
+  }
+  EXPECT_EQ(connector_->MapRecordPayload(R"({"status": "subscribed"})").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(MailchimpConnectorTest, UnverifiedWebhookTakesFormFieldsOrTheirJson) {
+  const std::string form = "type=subscribe&fired_at=2026-09-21+10%3A00%3A00&data%5Bemail%5D=" +
+                           std::string("w%40example.org&data%5Blist_id%5D=") + list_id_;
+  auto a = connector_->ParseWebhookUnverified(form, clock_.NowMs());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(a->size(), 1u);
+  EXPECT_EQ((*a)[0].system_id, SubscriberHash("w@example.org"));
+  auto b = connector_->ParseWebhookUnverified(
+      json{{"type", "subscribe"},
+           {"fired_at", "2026-09-21 10:00:00"},
+           {"data", {{"email", "w@example.org"}, {"list_id", list_id_}}}}
+          .dump(),
+      clock_.NowMs());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].system_id, (*a)[0].system_id);
+  EXPECT_EQ((*b)[0].occurred_at, (*a)[0].occurred_at);
+  // The signed path still refuses the same body without its secret.
+  EXPECT_EQ(connector_->ParseWebhook(WebhookRequest(form, ""), "", clock_.NowMs()).status().code(),
+            StatusCode::kUnauthenticated);
+}
+
+TEST_F(MailchimpConnectorTest, ListNativeTopicsMarksMappedInterestsAndPermissions) {
+  SignUpAndConfirm("list@example.org", {{ids_.interests["Newsletter"], true}});
+  auto topics = connector_->ListNativeTopics();
+  ASSERT_TRUE(topics.ok()) << topics.status().ToString();
+  std::map<std::string, NativeTopic> by_id;
+  for (const NativeTopic& t : *topics) by_id[t.id] = t;
+  EXPECT_TRUE(by_id[ids_.interests["Newsletter"]].mapped);
+  EXPECT_EQ(by_id[ids_.interests["Newsletter"]].name, "Topics: Newsletter");
+  EXPECT_TRUE(by_id[ids_.interests["Events"]].mapped);
+  EXPECT_FALSE(by_id[ids_.interests["Offers"]].mapped);
+  EXPECT_EQ(by_id[ids_.interests["Offers"]].channel, "email");
+  EXPECT_TRUE(by_id[ids_.permissions["Email"]].mapped);
+  EXPECT_FALSE(by_id[ids_.permissions["Direct Mail"]].mapped);
+  EXPECT_EQ(by_id[ids_.permissions["Direct Mail"]].name, "marketing permission: Direct Mail");
+}
+
 }  // namespace
 }  // namespace consentd::connectors

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "core/proof_entry.h"
+#include "daemon/admin_api.h"
 #include "store/proof_log_store.h"
 #include "store/sqlite_store.h"
 #include "tests/daemon/notify_listener.h"
@@ -200,6 +201,123 @@ TEST_F(ConsentdProcess, SighupWithGoodConfigAppliesLogLevelAndNewListenAddress) 
       << Log();
   EXPECT_TRUE(WaitUntil([&] { return TcpClient::Connect(port_) == nullptr; }));
   EXPECT_EQ(Scrape(new_port).Value("consentd_config_reloads_total", {{"result", "success"}}), 1);
+}
+
+// --- admin API: POST /api/v1/reload and consentctl reload -------------------
+
+class AdminProcess : public ConsentdProcess {
+ protected:
+  static constexpr const char* kToken = "test-admin-token-0123456789abcdef";
+  std::string AdminConfig(const std::string& level = "info") {
+    WriteTextFile(dir_ / "admin_token", std::string(kToken) + "\n");
+    return Config(level) + "admin:\n  token_file: admin_token\n";
+  }
+  std::optional<RawResponse> PostReload(const std::string& authorization) {
+    auto client = TcpClient::Connect(port_);
+    if (!client) return std::nullopt;
+    std::vector<std::string> extra;
+    if (!authorization.empty()) extra.push_back("Authorization: " + authorization);
+    if (!client->Send(BuildRequest("POST", "/api/v1/reload", "", extra))) return std::nullopt;
+    return client->ReadResponse();
+  }
+};
+
+TEST_F(AdminProcess, ReloadIsRefusedWithoutTheRightBearerTokenAndNothingIsReloaded) {
+  ASSERT_NO_FATAL_FAILURE(Start(AdminConfig()));
+  for (const std::string& auth : {std::string(), std::string("Bearer wrong-token-0123456789"),
+                                 std::string("Basic ") + kToken, std::string(kToken)}) {
+    auto r = PostReload(auth);
+    ASSERT_TRUE(r) << auth;
+    EXPECT_EQ(r->status, 401) << auth;
+    EXPECT_EQ(r->Header("www-authenticate"), "Bearer realm=\"consentd\"");
+    EXPECT_TRUE(CheckProblem(*r).empty()) << r->body;
+  }
+  EXPECT_EQ(Log().find("RELOADING"), std::string::npos);
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "success"}}), 0);
+  EXPECT_NE(Log().find("admin: refused POST /api/v1/reload"), std::string::npos) << Log();
+  EXPECT_EQ(Log().find(kToken), std::string::npos) << "the token must never be logged";
+}
+
+TEST_F(AdminProcess, EveryAdminRouteIsServedAndGuarded) {
+  ASSERT_NO_FATAL_FAILURE(Start(AdminConfig()));
+  ASSERT_FALSE(daemon::AdminRoutes().empty());
+  for (const daemon::AdminRouteInfo& route : daemon::AdminRoutes()) {
+    auto r = Fetch(port_, route.method, route.path);
+    ASSERT_TRUE(r) << route.path;
+    EXPECT_EQ(r->status, 401) << route.method << " " << route.path
+                              << ": served (not 404) and guarded";
+  }
+}
+
+TEST_F(AdminProcess, ReloadWithTheTokenAppliesTheNewConfig) {
+  ASSERT_NO_FATAL_FAILURE(Start(AdminConfig("info")));
+  WriteTextFile(config_, AdminConfig("debug"));
+  auto r = PostReload(std::string("Bearer ") + kToken);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(nlohmann::json::parse(r->body).at("status"), "reloaded");
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "success"}}), 1);
+  ASSERT_TRUE(Fetch(port_, "GET", "/healthz"));
+  EXPECT_TRUE(WaitUntil([&] { return Log().find("http GET /healthz 200") != std::string::npos; }))
+      << "debug level from the reloaded file\n" << Log();
+}
+
+TEST_F(AdminProcess, ReloadOfABrokenFileAnswers422WithLineAndColumnAndKeepsTheRunningConfig) {
+  ASSERT_NO_FATAL_FAILURE(Start(AdminConfig()));
+  WriteTextFile(config_, AdminConfig() + "log:\n  levle: debug\n");
+  auto r = PostReload(std::string("Bearer ") + kToken);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  EXPECT_TRUE(CheckProblem(*r).empty()) << r->body;
+  const std::string detail = nlohmann::json::parse(r->body).at("detail");
+  EXPECT_TRUE(HasDiagnostic(detail, "consentd.yaml")) << detail;
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "failure"}}), 1);
+  auto health = Fetch(port_, "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(ConsentdProcess, AdminApiIsOffWithoutATokenFileAndSaysHowToTurnItOn) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  auto r = Fetch(port_, "POST", "/api/v1/reload");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(r->body.find("admin.token_file"), std::string::npos) << r->body;
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "success"}}), 0);
+}
+
+TEST_F(ConsentdProcess, ATooShortAdminTokenIsAStartFailureNamingTheFile) {
+  WriteTextFile(dir_ / "admin_token", "short\n");
+  WriteTextFile(config_, Config() + "admin:\n  token_file: admin_token\n");
+  process_ = std::make_unique<Process>(std::vector<std::string>{"--config", config_.string()},
+                                       std::vector<std::string>{}, log_);
+  EXPECT_EQ(process_->WaitExit(), 1);
+  EXPECT_NE(Log().find("admin.token_file"), std::string::npos) << Log();
+  EXPECT_NE(Log().find("at least 16"), std::string::npos) << Log();
+}
+
+TEST_F(AdminProcess, ConsentctlReloadGoesThroughTheApiAndRefusesToSendABrokenFile) {
+  ASSERT_NO_FATAL_FAILURE(Start(AdminConfig()));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_);
+  CommandResult ok = RunConsentctl({"reload", "--config", config_.string(), "--url", url});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("reloaded"), std::string::npos) << ok.output;
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "success"}}), 1);
+
+  WriteTextFile(config_, AdminConfig() + "log:\n  levle: debug\n");
+  CommandResult bad = RunConsentctl({"reload", "--config", config_.string(), "--url", url});
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_TRUE(HasDiagnostic(bad.output, "consentd.yaml")) << bad.output;
+  EXPECT_NE(bad.output.find("not sent"), std::string::npos) << bad.output;
+  // Refused before sending: the daemon saw no reload at all.
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "failure"}}), 0);
+
+  WriteTextFile(config_, AdminConfig());
+  WriteTextFile(dir_ / "other_token", "another-token-0123456789abcdef\n");
+  CommandResult wrong = RunConsentctl({"reload", "--config", config_.string(), "--url", url,
+                                       "--token-file", (dir_ / "other_token").string()});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+  EXPECT_NE(wrong.output.find("HTTP 401"), std::string::npos) << wrong.output;
 }
 
 TEST_F(ConsentdProcess, SigtermLetsAnInFlightRequestFinishThenExitsZero) {

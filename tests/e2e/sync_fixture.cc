@@ -16,6 +16,7 @@ constexpr char kHubSpotClientSecret[] = "sim-hubspot-client-secret";
 constexpr char kMailchimpKey[] = "00000000000000000000000000000000-us1";
 constexpr char kMailchimpList[] = "5e1c0a7b2d";
 constexpr char kWebhookSecret[] = "e2e-s3cr3t";
+constexpr char kAdminToken[] = "e2e-admin-token-0123456789abcdef";
 
 std::optional<RawResponse> Request(std::uint16_t port, const std::string& method,
                                    const std::string& path, const std::string& body,
@@ -71,6 +72,7 @@ void SyncE2E::StartAll(SyncOptions options) {
   WriteTextFile(dir_->path() / "secrets/hubspot_client_secret", kHubSpotClientSecret);
   WriteTextFile(dir_->path() / "secrets/mailchimp_api_key", kMailchimpKey);
   WriteTextFile(dir_->path() / "secrets/mailchimp_webhook_secret", kWebhookSecret);
+  WriteTextFile(dir_->path() / "secrets/admin_token", kAdminToken);
 
   port_ = FreeLoopbackPort();
   const std::string crm = "http://127.0.0.1:" + std::to_string(sim_->crm_port());
@@ -80,6 +82,7 @@ void SyncE2E::StartAll(SyncOptions options) {
       << "store:\n  path: consentd.db\n"
       << "log:\n  level: debug\n"
       << "proof_log:\n  checkpoint_interval: 1s\n"
+      << "admin:\n  token_file: secrets/admin_token\n"
       << "connectors:\n"
       << "  hubspot:\n    kind: hubspot\n    base_url: " << crm << "\n"
       << "    token_file: secrets/hubspot_token\n"
@@ -130,6 +133,10 @@ void SyncE2E::StartAll(SyncOptions options) {
            {"sources", {{"user", true}, {"admin", true}, {"api", true}}},
            {"first_retry_delay_ms", 200}});
   StartConsentd();
+}
+
+std::optional<RawResponse> SyncE2E::Admin(const std::string& method, const std::string& path) {
+  return Request(port_, method, path, "", {std::string("Authorization: Bearer ") + kAdminToken});
 }
 
 void SyncE2E::StartConsentd() {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tests/support/child_process.h"
+#include "tests/net/test_client.h"
 
 namespace consentd::testing {
 
@@ -75,6 +76,9 @@ class SyncE2E : public ::testing::Test {
   double Metric(const std::string& sample);
   // Sum of every sample of `family` whose labels contain `label_fragment`.
   double MetricSum(const std::string& family, const std::string& label_fragment = "");
+
+  // A request to consentd's admin API (/api/v1/...) with the bearer token.
+  std::optional<RawResponse> Admin(const std::string& method, const std::string& path);
 
   bool Eventually(const std::function<bool()>& condition,
                   std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -147,5 +147,55 @@ TEST(MappingHash, EveryBehaviourChangeChangesIt) {
   EXPECT_FALSE(differs([](MappingSpec& s) { s.topics[0].at = {99, 1}; }));
 }
 
+TEST(DescribeMappingChange, SameMappingSaysNothing) {
+  EXPECT_TRUE(DescribeMappingChange(LoadExample(), LoadExample()).empty());
+}
+
+TEST(DescribeMappingChange, RemovedTopicIsSaidToStopPropagating) {
+  const MappingSpec before = LoadExample();
+  MappingSpec after = before;
+  after.topics.erase(after.topics.begin());
+  EXPECT_EQ(DescribeMappingChange(before, after),
+            std::vector<std::string>{"topic newsletter removed: it no longer propagates"});
+  EXPECT_EQ(DescribeMappingChange(after, before),
+            std::vector<std::string>{"topic newsletter added (direction both)"});
+}
+
+TEST(DescribeMappingChange, DirectionAndNoticeVersionChangesNameOldAndNew) {
+  const MappingSpec before = LoadExample();
+  MappingSpec after = before;
+  after.topics[0].direction = FlowDirection::kCrmToJourney;
+  after.topics[0].notice_version = "2027-01";
+  after.topics[0].bindings["hubspot"].subscriptions["email"] = 9;
+  const std::vector<std::string> lines = DescribeMappingChange(before, after);
+  ASSERT_EQ(lines.size(), 3u) << Join(lines);
+  EXPECT_EQ(lines[0], "topic newsletter: direction both -> crm_to_journey");
+  EXPECT_EQ(lines[1], "topic newsletter: notice_version " + before.topics[0].notice_version +
+                          " -> 2027-01");
+  EXPECT_EQ(lines[2], "topic newsletter: systems changed");
+}
+
+TEST(DescribeMappingChange, BlocksErasureAndGlobalSettingsAreNamed) {
+  const MappingSpec before = LoadExample();
+  MappingSpec after = before;
+  after.blocks[0].direction = FlowDirection::kNone;
+  after.erasure["hubspot"].retention = "11y";
+  after.skew_window = std::chrono::milliseconds(1000);
+  const std::vector<std::string> lines = DescribeMappingChange(before, after);
+  ASSERT_EQ(lines.size(), 3u) << Join(lines);
+  EXPECT_EQ(lines[0].rfind("block " + before.blocks[0].name + ": direction both -> none", 0), 0u)
+      << lines[0];
+  EXPECT_EQ(lines[1].rfind("erasure for hubspot: retention ", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2], "skew_window_ms changed");
+}
+
+TEST(DescribeMappingChange, ReorderingIsStillAChange) {
+  const MappingSpec before = LoadExample();
+  MappingSpec after = before;
+  std::swap(after.topics[0], after.topics[1]);
+  EXPECT_EQ(DescribeMappingChange(before, after),
+            std::vector<std::string>{"order of topics or blocks changed"});
+}
+
 }  // namespace
 }  // namespace consentd::mapping

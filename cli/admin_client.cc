@@ -1,0 +1,73 @@
+#include "cli/admin_client.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "connectors/common/http_client.h"
+
+namespace consentd::cli {
+namespace {
+
+// "http://127.0.0.1:8470" for a listener on a wildcard address.
+std::string LocalUrl(const config::HttpConfig& http) {
+  std::string host = http.address;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(http.port);
+}
+
+}  // namespace
+
+void AdminTarget::AddOptions(CLI::App& cmd) {
+  cmd.add_option("--config", config_file, "the configuration file consentd runs with")
+      ->capture_default_str();
+  cmd.add_option("--url", url, "consentd's base URL (default: from http.listen)");
+  cmd.add_option("--token-file", token_file,
+                 "file holding the admin token (default: admin.token_file)");
+}
+
+Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::Config& config,
+                                       const std::string& method, const std::string& path,
+                                       const std::string& json_body) {
+  const std::string url = (target.url.empty() ? LocalUrl(config.http) : target.url) + path;
+  const std::string token_file =
+      target.token_file.empty() ? config.admin.token_file : target.token_file;
+  if (token_file.empty()) {
+    return FailedPrecondition("the admin API is off (no admin.token_file in " +
+                              target.config_file + ")");
+  }
+  Result<std::string> token = config::LoadSecret(token_file);
+  if (!token.ok()) return token.status();
+  std::unique_ptr<connectors::HttpClient> http =
+      connectors::MakeCurlHttpClient("consentctl/" CONSENTD_VERSION);
+  connectors::OutboundRequest req;
+  req.method = method;
+  req.url = url;
+  req.headers = {{"Authorization", "Bearer " + *token}};
+  if (!json_body.empty()) {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = json_body;
+  }
+  req.timeout = std::chrono::seconds(60);  // a reload re-checks the connectors
+  Result<net::HttpResponse> resp = http->Send(req);
+  if (!resp.ok()) {
+    return Unavailable("cannot reach consentd at " + url + ": " + resp.status().message());
+  }
+  return resp;
+}
+
+std::string ProblemText(const net::HttpResponse& response) {
+  try {
+    const auto j = nlohmann::json::parse(response.body);
+    if (j.is_object() && j.contains("title")) {
+      return j.value("title", std::string()) + ":\n" + j.value("detail", std::string());
+    }
+  } catch (const nlohmann::json::exception&) {
+  }
+  return response.body;
+}
+
+}  // namespace consentd::cli

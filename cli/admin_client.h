@@ -1,0 +1,37 @@
+// Calls to the running consentd's admin API (/api/v1/, docs/admin-api.md)
+// for the consentctl commands that act through it (reload, erase). The
+// address and token come from the configuration file (http.listen,
+// admin.token_file) unless --url / --token-file say otherwise.
+#pragma once
+
+#include <string>
+
+#include "config/config.h"
+#include "core/status.h"
+#include "net/http_types.h"
+
+namespace CLI {
+class App;
+}
+
+namespace consentd::cli {
+
+struct AdminTarget {
+  std::string config_file = "/etc/consentd/consentd.yaml";
+  std::string url;         // base URL; default from http.listen
+  std::string token_file;  // default admin.token_file
+
+  // Adds --config, --url and --token-file to `cmd`.
+  void AddOptions(CLI::App& cmd);
+};
+
+// Sends one request with the bearer token to `config`'s daemon. Any HTTP
+// status is a response; errors say why nothing was sent or received.
+Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::Config& config,
+                                       const std::string& method, const std::string& path,
+                                       const std::string& json_body);
+
+// "Title:\ndetail" of a problem+json answer (the body as is otherwise).
+std::string ProblemText(const net::HttpResponse& response);
+
+}  // namespace consentd::cli

@@ -1,0 +1,208 @@
+// consentctl export / verify-export: the data subject's access export
+// (GDPR Art. 15) and its offline check (privacy/export.h, docs/export.md).
+//
+//   consentctl export --email ADDRESS (--config FILE | --db PATH --identity-key PATH)
+//                     [--out FILE] [--no-checkpoint]
+//   consentctl export --subject ID ...           (by pseudonym, e.g. after erasure)
+//   consentctl verify-export FILE --vkey VERIFIER_KEY
+//
+// export prints ONE JSON document (or writes it, mode 0600: it holds the
+// person's data and evidence key) and exits 0; 3 when consentd holds
+// nothing about the address; 1 with a one-line reason otherwise. With
+// --config (which names the signing key) it first signs a checkpoint if
+// the log grew since the last one, in the same transaction, so every
+// entry of the export carries a proof; --no-checkpoint, or --db, writes
+// nothing, and entries newer than the latest checkpoint are marked
+// "not_yet_checkpointed". verify-export needs no database: exit 0 with
+// counts, 1 with the first failing entry.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "cli/cmd_log_common.h"
+#include "cli/command.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/proof/key_file.h"
+#include "mapping/policy.h"
+#include "privacy/export.h"
+#include "privacy/verify_export.h"
+#include "store/proof_log_store.h"
+#include "sync/sync_engine.h"
+
+namespace consentd::cli {
+namespace {
+
+constexpr int kExitUnknownPerson = 3;
+
+struct ExportArgs {
+  std::string email;
+  std::string subject;
+  std::string config_file;
+  std::string db_path;
+  std::string identity_key_file;
+  std::string out_file;
+  bool no_checkpoint = false;
+};
+
+struct VerifyExportArgs {
+  std::string file;
+  std::string vkey;
+};
+
+// Writes `text` to `path`, created or truncated with mode 0600.
+Status WritePrivateFile(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Unavailable("cannot create " + path + ": " + std::strerror(errno));
+  Status s = Status::Ok();
+  if (::fchmod(fd, 0600) != 0) s = Unavailable("cannot chmod " + path);
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (s.ok() && left > 0) {
+    const ssize_t w = ::write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) s = Unavailable("cannot write " + path + ": " + std::strerror(errno));
+    if (w > 0) {
+      p += w;
+      left -= static_cast<std::size_t>(w);
+    }
+  }
+  if (::close(fd) != 0 && s.ok()) s = Unavailable("cannot close " + path);
+  return s;
+}
+
+int Export(const ExportArgs& a) {
+  const char* cmd = "export";
+  if (a.email.empty() == a.subject.empty()) {
+    return Fail(cmd, InvalidArgument("give --email ADDRESS or --subject ID"));
+  }
+  std::string db_path = a.db_path;
+  std::string identity_key_file = a.identity_key_file;
+  std::optional<proof::NoteSigner> signer;
+  std::optional<Policy> policy;
+  if (!a.config_file.empty()) {
+    Result<config::Config> config = config::LoadConfigFile(a.config_file);
+    if (!config.ok()) return Fail(cmd, config.status());
+    if (db_path.empty()) db_path = config->store.path;
+    if (identity_key_file.empty()) identity_key_file = config->sync.identity_key_file;
+    if (config->has_mapping) policy = mapping::ToPolicy(config->mapping);
+    if (!a.no_checkpoint) {
+      // Never create a key here: without the daemon's key there is no
+      // checkpoint to add, and the export says which entries lack a proof.
+      Result<proof::NoteSigner> s = proof::LoadSigningKey(config->proof_log.signing_key_file);
+      if (s.ok()) {
+        signer = std::move(*s);
+      } else if (s.status().code() != StatusCode::kNotFound) {
+        return Fail(cmd, s.status());
+      }
+    }
+  }
+  if (db_path.empty() || identity_key_file.empty()) {
+    return Fail(cmd, InvalidArgument("give --config FILE, or --db PATH and --identity-key PATH"));
+  }
+  Result<std::string> identity_key = sync::LoadIdentityKey(identity_key_file);
+  if (!identity_key.ok()) return Fail(cmd, identity_key.status());
+
+  privacy::ExportRequest request;
+  request.email = a.email;
+  request.subject = a.subject;
+  request.identity_key = std::move(*identity_key);
+  request.policy = policy ? &*policy : nullptr;
+  request.now = SystemClock().NowMs();
+  std::string document;
+  bool unknown = false;
+  Status s = RunOnStore(db_path, [&](store::Transaction& txn) -> Status {
+    if (signer) {
+      Result<std::optional<std::string>> cp =
+          store::WriteProofCheckpoint(txn, *signer, request.now);
+      if (!cp.ok()) return cp.status();
+    }
+    Result<std::string> built = privacy::BuildSubjectExport(txn, request);
+    if (!built.ok()) {
+      unknown = built.status().code() == StatusCode::kNotFound;
+      return built.status();
+    }
+    document = std::move(*built);
+    return Status::Ok();
+  });
+  if (unknown) {
+    std::fprintf(stderr, "consentctl export: %s\n", s.message().c_str());
+    return kExitUnknownPerson;
+  }
+  if (!s.ok()) return Fail(cmd, s);
+  if (a.out_file.empty()) {
+    std::fwrite(document.data(), 1, document.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : Fail(cmd, Unavailable("cannot write stdout"));
+  }
+  if (Status w = WritePrivateFile(a.out_file, document); !w.ok()) return Fail(cmd, w);
+  return 0;
+}
+
+int VerifyExportFile(const VerifyExportArgs& a) {
+  const char* cmd = "verify-export";
+  std::ifstream in(a.file, std::ios::binary);
+  if (!in) return Fail(cmd, NotFound("cannot read " + a.file));
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<proof::NoteVerifier> verifier = proof::NoteVerifier::FromVerifierKey(a.vkey);
+  if (!verifier.ok()) return Fail(cmd, verifier.status().WithContext("--vkey"));
+  Result<privacy::ExportCheck> check = privacy::VerifyExport(text.str(), *verifier);
+  if (!check.ok()) {
+    std::printf("FAILED: %s\n", check.status().message().c_str());
+    return 1;
+  }
+  const privacy::ExportCheck& c = *check;
+  if (c.subject.empty()) {
+    std::printf("OK: erased person, found by address only; the document holds no personal data\n");
+    return 0;
+  }
+  std::printf(
+      "OK: subject %s%s: %llu entries, %llu proven in %s at tree size %llu, %llu not yet "
+      "checkpointed; evidence: %llu decrypted and matching, %llu unreadable\n",
+      c.subject.c_str(), c.erased ? " (erased)" : "", static_cast<unsigned long long>(c.entries),
+      static_cast<unsigned long long>(c.proven), c.origin.empty() ? "-" : c.origin.c_str(),
+      static_cast<unsigned long long>(c.tree_size),
+      static_cast<unsigned long long>(c.not_yet_checkpointed),
+      static_cast<unsigned long long>(c.evidence_opened),
+      static_cast<unsigned long long>(c.evidence_unreadable));
+  return 0;
+}
+
+}  // namespace
+
+void RegisterExport(CLI::App& app, std::function<int()>& run) {
+  auto args = std::make_shared<ExportArgs>();
+  auto* cmd = app.add_subcommand(
+      "export", "Access export (GDPR Art. 15): everything held about one person, as JSON");
+  cmd->add_option("--email", args->email, "the person's e-mail address");
+  cmd->add_option("--subject", args->subject, "or the subject pseudonym (s-...)");
+  cmd->add_option("--config", args->config_file, "consentd config file");
+  cmd->add_option("--db", args->db_path, "SQLite database file (instead of --config)");
+  cmd->add_option("--identity-key", args->identity_key_file,
+                  "identity key file (with --db; --config names it)");
+  cmd->add_option("--out", args->out_file, "write the document here (mode 0600), not stdout");
+  cmd->add_flag("--no-checkpoint", args->no_checkpoint,
+                "with --config: do not sign a checkpoint of the current log first");
+  cmd->callback([&run, args] { run = [args] { return Export(*args); }; });
+}
+
+void RegisterVerifyExport(CLI::App& app, std::function<int()>& run) {
+  auto args = std::make_shared<VerifyExportArgs>();
+  auto* cmd = app.add_subcommand("verify-export",
+                                 "Check an access export offline with the log's verifier key");
+  cmd->add_option("file", args->file, "the exported JSON document")->required();
+  cmd->add_option("--vkey", args->vkey, "verifier key <name>+<id>+<key>")->required();
+  cmd->callback([&run, args] { run = [args] { return VerifyExportFile(*args); }; });
+}
+
+}  // namespace consentd::cli

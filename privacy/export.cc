@@ -1,0 +1,344 @@
+#include "privacy/export.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/keyed_hash.h"
+#include "core/may_contact.h"
+#include "core/normalise.h"
+#include "core/proof/bytes.h"
+#include "core/proof/checkpoint.h"
+#include "core/proof/entry_codec.h"
+#include "core/proof/evidence.h"
+#include "core/proof/hash.h"
+#include "core/proof/note.h"
+#include "store/proof_log_store.h"
+#include "sync/subject_store.h"
+#include "sync/sync_engine.h"
+
+namespace consentd::privacy {
+namespace {
+
+// Insertion order keeps the document readable; the verifier compares
+// without regard to order.
+using Json = nlohmann::ordered_json;
+
+std::string Rfc3339(TimestampMs ms) {
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
+// Every string in the document is valid UTF-8 already (the entry codec and
+// the evidence sealer refuse anything else); replace, never throw.
+std::string Dump(const Json& doc) {
+  return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+void PutIfSet(Json& j, const char* name, const std::string& value) {
+  if (!value.empty()) j[name] = value;
+}
+
+Json ConsentJson(const ConsentRecord& r, const SubjectState& state, const ExportRequest& req) {
+  Json j;
+  j["purpose"] = r.key.topic;
+  j["channel"] = r.key.channel;
+  PutIfSet(j, "address", r.key.address);
+  j["event_state"] = std::string(ConsentStatusName(r.status));
+  PutIfSet(j, "lawful_basis", r.legal_basis);
+  j["collection_method"] = std::string(ConsentMethodName(r.method));
+  PutIfSet(j, "privacy_notice", r.notice_version);
+  j["event_time"] = r.provenance.occurred_at;
+  j["recorded_at"] = r.provenance.recorded_at;
+  PutIfSet(j, "source_system", r.provenance.source_system);
+  PutIfSet(j, "source_event_id", r.provenance.source_event_id);
+  // The one shared answer (DESIGN.md §1), so the export says what consentd
+  // would do today, blocks included.
+  const MayContactAnswer answer = MayContact(state, state.subject, r.key.channel, r.key.topic,
+                                             r.key.address, req.now, req.policy);
+  j["may_contact"] = {{"allowed", answer.allowed},
+                      {"reason", std::string(ContactReasonName(answer.reason))}};
+  return j;
+}
+
+Json BlockJson(const BlockRecord& b) {
+  Json j;
+  j["scope"] = BlockScopeString(b.scope);
+  j["active"] = b.active;
+  j["reason"] = std::string(BlockReasonName(b.reason));
+  j["since"] = b.since;
+  if (b.until != 0) j["until"] = b.until;
+  j["event_time"] = b.provenance.occurred_at;
+  PutIfSet(j, "source_system", b.provenance.source_system);
+  PutIfSet(j, "source_event_id", b.provenance.source_event_id);
+  return j;
+}
+
+Json IdentityJson(const sync::SubjectIdentity& identity) {
+  Json emails = Json::array();
+  for (const std::string& e : identity.emails) emails.push_back(e);
+  Json ids = Json::array();
+  for (const auto& [system, id] : identity.all_ids) ids.push_back({{"system", system}, {"id", id}});
+  return {{"email_addresses", std::move(emails)}, {"system_ids", std::move(ids)}};
+}
+
+// The latest signed checkpoint, parsed (its signature is the verifier's
+// business: the builder only needs the size it covers).
+struct CheckpointInfo {
+  std::string note;
+  proof::Checkpoint body;
+};
+
+Result<std::optional<CheckpointInfo>> LatestCheckpoint(store::Transaction& txn) {
+  Result<std::optional<std::string>> note = store::LatestProofCheckpoint(txn);
+  if (!note.ok()) return note.status();
+  if (!note->has_value()) return std::optional<CheckpointInfo>();
+  Result<proof::Note> parsed = proof::ParseNote(**note);
+  if (!parsed.ok()) return DataLoss("stored checkpoint: " + parsed.status().message());
+  Result<proof::Checkpoint> body = proof::ParseCheckpointText(parsed->text);
+  if (!body.ok()) return DataLoss("stored checkpoint: " + body.status().message());
+  return std::optional<CheckpointInfo>(CheckpointInfo{**note, std::move(*body)});
+}
+
+struct History {
+  Json entries = Json::array();
+  int proven = 0;
+  int pending_proof = 0;
+};
+
+struct LoggedEntry {
+  std::uint64_t sequence = 0;
+  std::string bytes;
+};
+
+// One history entry: the logged bytes, their fields, the evidence opened
+// with `key` (if any) and the inclusion proof against `cp` (if it covers
+// the entry). Every proof comes from the same unit of work, so from the
+// same latest checkpoint; the check below makes that explicit.
+Result<Json> HistoryEntry(store::Transaction& txn, const LoggedEntry& logged,
+                          const std::optional<proof::SubjectKey>& key,
+                          const std::optional<CheckpointInfo>& cp, History& history) {
+  Result<proof::DecodedEntry> decoded = proof::DecodeEntry(logged.bytes);
+  if (!decoded.ok()) {
+    return DataLoss("proof-log entry " + std::to_string(logged.sequence) + ": " +
+                    decoded.status().message());
+  }
+  Json j;
+  j["sequence"] = logged.sequence;
+  j["logged_entry"] = proof::Base64Encode(logged.bytes);
+  j["leaf_hash"] = proof::HexEncode(proof::AsBytes(proof::HashLeaf(logged.bytes)));
+  // The canonical bytes are one JSON object: shown as they are, so the
+  // fields a reader sees are exactly what the leaf hash covers.
+  j["fields"] = Json::parse(logged.bytes, nullptr, /*allow_exceptions=*/false);
+  if (j["fields"].is_discarded()) {
+    return DataLoss("proof-log entry " + std::to_string(logged.sequence) + " is not JSON");
+  }
+  const proof::SealedEvidence& sealed = decoded->sealed;
+  if (sealed.empty()) {
+    j["evidence_status"] = "none";
+  } else {
+    j["evidence_aad"] = proof::Base64Encode(
+        proof::EvidenceAssociatedData(decoded->entry.sequence, decoded->entry.record_id));
+    if (!key) {
+      j["evidence_status"] = "unreadable: evidence key destroyed or missing";
+    } else {
+      Result<std::map<std::string, std::string>> opened =
+          proof::OpenEvidence(sealed, *key, decoded->entry.sequence, decoded->entry.record_id);
+      if (opened.ok()) {
+        j["evidence_status"] = "decrypted";
+        j["evidence"] = *opened;
+      } else {
+        j["evidence_status"] = "unreadable: " + opened.status().message();
+      }
+    }
+  }
+  if (cp && logged.sequence < cp->body.size) {
+    Result<std::string> bundle = store::ProveProofEntry(txn, logged.sequence);
+    if (!bundle.ok()) return bundle.status();
+    if (!bundle->ends_with(cp->note)) {
+      return Internal("the latest checkpoint changed while the export was built");
+    }
+    j["proof_status"] = "included";
+    j["tlog_proof"] = std::move(*bundle);
+    ++history.proven;
+  } else {
+    j["proof_status"] = "not_yet_checkpointed";
+    ++history.pending_proof;
+  }
+  return j;
+}
+
+Result<History> BuildHistory(store::Transaction& txn, std::string_view subject,
+                             const std::optional<proof::SubjectKey>& key,
+                             const std::optional<CheckpointInfo>& cp) {
+  // Collected first: proving runs other statements on the same connection.
+  std::vector<LoggedEntry> logged;
+  CONSENTD_RETURN_IF_ERROR(store::ForEachSubjectProofEntry(
+      txn, subject, [&logged](std::uint64_t seq, std::string_view bytes) -> Status {
+        logged.push_back({seq, std::string(bytes)});
+        return Status::Ok();
+      }));
+  History history;
+  for (const LoggedEntry& e : logged) {
+    Result<Json> j = HistoryEntry(txn, e, key, cp, history);
+    if (!j.ok()) return j.status();
+    history.entries.push_back(std::move(*j));
+  }
+  return history;
+}
+
+Json Header(const ExportRequest& req) {
+  Json doc;
+  doc["format"] = std::string(kExportFormat);
+  doc["generated_at"] = Rfc3339(req.now);
+  return doc;
+}
+
+// An erased person found only through the tombstone (the keyed hash of
+// the address): all consentd can say is that and when.
+std::string ErasedByAddress(const ExportRequest& req, TimestampMs erased_at) {
+  Json doc = Header(req);
+  doc["pii_principal_id"] = nullptr;
+  doc["erased"] = true;
+  doc["erased_at"] = erased_at;
+  doc["statement"] =
+      "This person's data was erased at " + Rfc3339(erased_at) +
+      ". consentd holds no personal data about them: only a keyed hash of the erased "
+      "identifiers (a tombstone), kept so that a late event about the erased person is not "
+      "processed. The proof-log entries about them remain in the log with their evidence "
+      "encrypted under a destroyed key.";
+  return Dump(doc);
+}
+
+// Which subject the request names; nullopt with `erased_at` set when only
+// a tombstone matches the address.
+struct Resolved {
+  std::optional<std::string> subject;
+  std::optional<TimestampMs> tombstone_erased_at;
+};
+
+Result<Resolved> Resolve(store::Transaction& txn, const ExportRequest& req) {
+  if (req.email.empty() == req.subject.empty()) {
+    return InvalidArgument("name the person by e-mail address or by subject id (one of them)");
+  }
+  Resolved out;
+  if (!req.subject.empty()) {
+    out.subject = req.subject;
+    return out;
+  }
+  Result<std::optional<std::string>> found =
+      sync::FindSubjectByEmail(txn, req.identity_key, req.email);
+  if (!found.ok()) return found.status();
+  if (found->has_value()) {
+    out.subject = **found;
+    return out;
+  }
+  Result<std::string> normalised = NormaliseEmail(req.email);
+  if (!normalised.ok()) return normalised.status();
+  Result<std::string> hash = IdentifierHash(req.identity_key, IdentifierKind::kEmail, *normalised);
+  if (!hash.ok()) return hash.status();
+  Result<std::optional<store::TombstoneRow>> tomb = txn.FindTombstone(*hash);
+  if (!tomb.ok()) return tomb.status();
+  if (!tomb->has_value()) return NotFound("consentd holds no data about this address");
+  out.tombstone_erased_at = (*tomb)->erased_at;
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequest& req) {
+  Result<Resolved> resolved = Resolve(txn, req);
+  if (!resolved.ok()) return resolved.status();
+  if (!resolved->subject) return ErasedByAddress(req, *resolved->tombstone_erased_at);
+  const std::string& subject = *resolved->subject;
+
+  Result<SubjectState> state = sync::LoadSubjectState(txn, subject, req.identity_key);
+  if (!state.ok()) return state.status();
+  Result<sync::SubjectIdentity> identity = sync::LoadIdentity(txn, subject);
+  if (!identity.ok()) return identity.status();
+
+  // The evidence key: handed to the person so they can open their own
+  // evidence without consentd. Gone once shredded (erasure).
+  std::optional<proof::SubjectKey> key;
+  std::string key_status = "none";
+  {
+    store::SqliteSubjectKeyStore keys(txn, req.now);
+    Result<proof::SubjectKey> k = keys.KeyForOpening(subject);
+    if (k.ok()) {
+      key = *k;
+      key_status = "present";
+    } else if (k.status().code() == StatusCode::kFailedPrecondition) {
+      key_status = "destroyed";
+    } else if (k.status().code() != StatusCode::kNotFound) {
+      return k.status();
+    }
+  }
+  Result<std::optional<CheckpointInfo>> cp = LatestCheckpoint(txn);
+  if (!cp.ok()) return cp.status();
+  Result<History> history = BuildHistory(txn, subject, key, *cp);
+  if (!history.ok()) return history.status();
+
+  const bool known = state->erased_at || !state->consents.empty() || !state->blocks.empty() ||
+                     !identity->all_ids.empty() || !identity->emails.empty() ||
+                     !history->entries.empty();
+  if (!known) return NotFound("consentd holds no data about subject " + subject);
+
+  Json doc = Header(req);
+  doc["pii_principal_id"] = subject;
+  doc["erased"] = state->erased_at.has_value();
+  if (state->erased_at) {
+    doc["erased_at"] = *state->erased_at;
+    doc["statement"] =
+        "This person's data was erased at " + Rfc3339(*state->erased_at) +
+        ": state and identifiers are deleted and the evidence key is destroyed. The history "
+        "below stays provable; its evidence can no longer be read by anyone.";
+  }
+  doc["identities"] = IdentityJson(*identity);
+  Json consents = Json::array();
+  for (const auto& [k, record] : state->consents) {
+    consents.push_back(ConsentJson(record, *state, req));
+  }
+  doc["consents"] = std::move(consents);
+  Json blocks = Json::array();
+  for (const auto& [scope, block] : state->blocks) blocks.push_back(BlockJson(block));
+  doc["blocks"] = std::move(blocks);
+  Json deletions = Json::array();
+  for (const auto& [system, at] : state->deleted_at_target) {
+    deletions.push_back({{"system", system}, {"deleted_at", at}});
+  }
+  doc["target_deletions"] = std::move(deletions);
+  if (key) {
+    doc["evidence_key"] = {{"alg", "A256GCM"},
+                           {"key", proof::Base64Encode(std::string_view(
+                                       reinterpret_cast<const char*>(key->data()), key->size()))}};
+  } else {
+    doc["evidence_key"] = nullptr;
+  }
+  doc["evidence_key_status"] = key_status;
+  if (*cp) {
+    const CheckpointInfo& c = **cp;
+    doc["checkpoint"] = {{"origin", c.body.origin},
+                         {"tree_size", c.body.size},
+                         {"root_hash", proof::Base64Encode(proof::AsBytes(c.body.root))},
+                         {"note", c.note}};
+  } else {
+    doc["checkpoint"] = nullptr;
+  }
+  doc["history_summary"] = {{"entries", history->entries.size()},
+                            {"proven", history->proven},
+                            {"not_yet_checkpointed", history->pending_proof}};
+  doc["history"] = std::move(history->entries);
+  // The key bytes in `key` are wiped with the store's cache; this copy too.
+  if (key) key->fill(0);
+  return Dump(doc);
+}
+
+}  // namespace consentd::privacy

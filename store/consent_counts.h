@@ -1,0 +1,30 @@
+// Consent counts for operators (issue #7 "Counts an operator asks for",
+// `consentctl status`, GET /api/v1/stats): for one (topic, channel), how
+// many known subjects are in each bucket. Every subject that is linked to
+// some system and not erased is counted exactly once per (topic, channel):
+//   "blocked"      an active block covers it: scope all, channel:<channel>,
+//                  topic:<topic>, or (for email) an address block;
+//   else its canonical status: "granted", "pending", "withdrawn",
+//                  "refused", ... as stored;
+//   "not_asked"    no record for this topic and channel (never asked).
+// One pass over the subjects per call: run it off the hot path.
+//
+// Store thread only, inside a unit of work; SQLite backend only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "store/store.h"
+
+namespace consentd::store {
+
+// bucket -> subjects; buckets with no subject are absent.
+Result<std::map<std::string, std::int64_t>> CountConsents(Transaction& txn,
+                                                          std::string_view topic,
+                                                          std::string_view channel);
+
+}  // namespace consentd::store

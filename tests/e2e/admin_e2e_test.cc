@@ -1,0 +1,219 @@
+// Operator views end to end (issues #6 and #7): the consent counts of
+// GET /api/v1/stats and `consentctl status` against the simulator's state,
+// and a mapping reload recorded in the proof log as a configuration change
+// under which later decisions are taken. Real consentd, consentd-sim,
+// loopback HTTP and SQLite; TearDown verifies the proof log.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/proof/entry_codec.h"
+#include "store/proof_log_store.h"
+#include "store/sqlite_store.h"
+#include "tests/e2e/sync_fixture.h"
+
+namespace consentd::testing {
+namespace {
+
+class AdminE2E : public SyncE2E {
+ protected:
+  // The canonical bucket the simulator's state implies for `email` on one
+  // topic: the CRM's block property wins, then Mailchimp's pending double
+  // opt-in, then the CRM's subscription status.
+  std::string ExpectedBucket(const std::string& email, int subscription) {
+    if (CrmProperty(email, "consentd_werbesperre") == "true") return "blocked";
+    const std::string crm = CrmSubscription(email, subscription);
+    if (crm == "SUBSCRIBED" && MemberStatus(email) == "pending") return "pending";
+    if (crm == "SUBSCRIBED") return "granted";
+    if (crm == "UNSUBSCRIBED") return "withdrawn";
+    return "not_asked";
+  }
+};
+
+TEST_F(AdminE2E, ConsentCountsMatchTheSimulatorsState) {
+  StartAll();
+  const std::string ada = "ada@example.com", bob = "bob@example.com", cy = "cy@example.com",
+                    dee = "dee@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ada}, {"subscriptionId", kNewsletter}});
+  for (const std::string& p : {bob, cy, dee}) {
+    Crm("POST", "/_sim/hubspot/person/signup", {{"email", p}, {"subscriptionId", kProductUpdates}});
+  }
+  for (const std::string& p : {bob, cy, dee}) {
+    ASSERT_TRUE(Eventually([&] { return MemberStatus(p) == "subscribed"; })) << p;
+  }
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ada) == "pending"; }));
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", cy}, {"subscriptionId", kProductUpdates}});
+  Crm("POST", "/_sim/hubspot/admin/block", {{"email", dee}, {"blocked", true}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(dee) == "unsubscribed"; }));
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(cy, "Product news"); }));
+
+  std::map<std::string, std::map<std::string, int>> expected;  // topic -> bucket -> n
+  for (const std::string& p : {ada, bob, cy, dee}) {
+    ++expected["newsletter"][ExpectedBucket(p, kNewsletter)];
+    ++expected["product_news"][ExpectedBucket(p, kProductUpdates)];
+  }
+  // The scenario covers every bucket the simulator can show.
+  EXPECT_EQ(expected["product_news"]["granted"], 1);
+  EXPECT_EQ(expected["product_news"]["withdrawn"], 1);
+  EXPECT_EQ(expected["product_news"]["blocked"], 1);
+  EXPECT_EQ(expected["newsletter"]["pending"], 1);
+
+  auto check = [&](const Json& stats, const std::string& what) {
+    ASSERT_EQ(stats.at("topics").size(), 2u) << what << stats.dump();
+    for (const Json& row : stats.at("topics")) {
+      const std::string topic = row.at("topic");
+      EXPECT_EQ(row.at("channel"), "email");
+      EXPECT_EQ(row.at("total"), 4) << what << " " << topic;
+      for (const auto& [bucket, n] : row.at("counts").items()) {
+        EXPECT_EQ(n.get<int>(), expected[topic][bucket]) << what << " " << topic << " " << bucket;
+      }
+    }
+  };
+  // Counts reflect committed decisions; the last one may still be in flight.
+  ASSERT_TRUE(Eventually([&] {
+    CommandResult r = Ctl({"status", "--json"});
+    if (r.exit_code != 0) return false;
+    const Json j = Json::parse(r.output);
+    for (const Json& row : j.at("topics")) {
+      if (row.at("topic") == "product_news" && row.at("counts").at("blocked") == 1 &&
+          row.at("counts").at("withdrawn") == 1) {
+        return true;
+      }
+    }
+    return false;
+  }));
+  CommandResult cli = Ctl({"status", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  check(Json::parse(cli.output), "consentctl status");
+
+  auto api = Admin("GET", "/api/v1/stats");
+  ASSERT_TRUE(api);
+  ASSERT_EQ(api->status, 200) << api->body;
+  EXPECT_EQ(api->Header("content-type"), "application/json");
+  check(Json::parse(api->body), "GET /api/v1/stats");
+
+  CommandResult table = Ctl({"status"});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.output.find("product_news/email"), std::string::npos) << table.output;
+
+  auto refused = Fetch(port_, "GET", "/api/v1/stats");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+}
+
+TEST_F(AdminE2E, MappingReloadIsRecordedAsAConfigurationChangeAndRemovedTopicStopsPropagating) {
+  StartAll();
+  const std::string eve = "eve@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", eve}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(eve, "Product news"); }));
+
+  // Remove product_news from the mapping and reload through the API.
+  std::string config = ReadTextFile(config_path_);
+  const std::size_t from = config.find("    - name: product_news");
+  const std::size_t to = config.find("  blocks:");
+  ASSERT_NE(from, std::string::npos);
+  config.erase(from, to - from);
+  WriteTextFile(config_path_, config);
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body;
+  EXPECT_TRUE(Eventually([&] {
+    return Log().find("mapping: topic product_news removed") != std::string::npos;
+  })) << Log();
+
+  // A change to the removed topic no longer reaches the journey.
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", eve}, {"subscriptionId", kProductUpdates}});
+  const std::string frank = "frank@example.com";  // a later change that does propagate
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", frank}, {"subscriptionId", kNewsletter}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(frank) == "pending"; }));
+  EXPECT_TRUE(MemberInterest(eve, "Product news")) << "a removed topic must not propagate";
+  StopConsentd();
+
+  // The proof log: one config_changed at start, one at the reload naming
+  // the removed topic; decisions after it carry the new mapping's hash.
+  store::SqliteStoreOptions opts;
+  opts.path = (dir_->path() / "consentd.db").string();
+  auto db = store::SqliteStore::Open(opts);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  std::vector<ProofEntry> configs, decided;
+  Status s = (*db)->Run([&](store::Transaction& txn) -> Status {
+    auto size = store::ProofTreeSize(txn);
+    if (!size.ok()) return size.status();
+    for (std::uint64_t i = 0; i < *size; ++i) {
+      auto bytes = store::ReadProofEntry(txn, i);
+      if (!bytes.ok()) return bytes.status();
+      auto e = proof::DecodeEntry(*bytes);
+      if (!e.ok()) return e.status();
+      if (e->entry.kind == ProofKind::kConfigChanged) configs.push_back(e->entry);
+      const bool decision =
+          e->entry.kind == ProofKind::kDecided || e->entry.kind == ProofKind::kHeldPending;
+      if (decision && configs.size() == 2) decided.push_back(e->entry);
+    }
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(configs.size(), 2u);
+  EXPECT_EQ(configs[0].reason, "first mapping recorded: in force at start");
+  EXPECT_NE(configs[1].reason.find("topic product_news removed: it no longer propagates"),
+            std::string::npos)
+      << configs[1].reason;
+  EXPECT_NE(configs[0].mapping_hash, configs[1].mapping_hash);
+  ASSERT_FALSE(decided.empty()) << "frank's sign-up was decided after the reload";
+  for (const ProofEntry& e : decided) EXPECT_EQ(e.mapping_hash, configs[1].mapping_hash);
+  (void)(*db)->Close();
+}
+
+TEST_F(AdminE2E, OperatorErasureForgetsThePersonInBothSystemsAndInConsentd) {
+  StartAll();
+  const std::string ida = "ida@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ida}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ida) == "subscribed"; }));
+  ASSERT_EQ(CrmStatus("GET", "/crm/v3/objects/contacts/ida%40example.com?idProperty=email"), 200);
+
+  CommandResult unknown = Ctl({"erase", "--email", "nobody@example.com"});
+  EXPECT_EQ(unknown.exit_code, 3) << unknown.output;
+  EXPECT_NE(unknown.output.find("no subject with this address"), std::string::npos)
+      << unknown.output;
+
+  // The access export over the API, verified offline with the log's key.
+  auto exported = Admin("GET", "/api/v1/subjects/export?email=ida%40example.com");
+  ASSERT_TRUE(exported);
+  ASSERT_EQ(exported->status, 200) << exported->body;
+  EXPECT_EQ(exported->Header("cache-control"), "no-store");
+  EXPECT_EQ(Json::parse(exported->body).at("format"), "consentd-export/1");
+  WriteTextFile(dir_->path() / "ida-export.json", exported->body);
+  CommandResult key = Ctl({"log", "key"});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  std::string vkey = key.output.substr(0, key.output.find('\n'));
+  CommandResult checked =
+      RunConsentctl({"verify-export", (dir_->path() / "ida-export.json").string(), "--vkey", vkey});
+  EXPECT_EQ(checked.exit_code, 0) << checked.output;
+  auto nobody = Admin("GET", "/api/v1/subjects/export?email=nobody%40example.com");
+  ASSERT_TRUE(nobody);
+  EXPECT_EQ(nobody->status, 404) << nobody->body;
+
+  CommandResult erased = Ctl({"erase", "--email", "IDA@Example.com"});  // normalised first
+  ASSERT_EQ(erased.exit_code, 0) << erased.output;
+  EXPECT_NE(erased.output.find("erasure accepted"), std::string::npos) << erased.output;
+  EXPECT_NE(erased.output.find("hubspot"), std::string::npos) << erased.output;
+  EXPECT_NE(erased.output.find("mailchimp"), std::string::npos) << erased.output;
+  EXPECT_NE(erased.output.find("deadline"), std::string::npos) << erased.output;
+
+  ASSERT_TRUE(Eventually([&] { return Member(ida).is_null(); })) << Log();
+  ASSERT_TRUE(Eventually([&] {
+    return CrmStatus("GET", "/crm/v3/objects/contacts/ida%40example.com?idProperty=email") == 404;
+  })) << Log();
+  // consentd's own copy is gone too: the address no longer finds anyone.
+  CommandResult again = Ctl({"erase", "--email", ida});
+  EXPECT_EQ(again.exit_code, 3) << again.output;
+
+  auto bad = Admin("POST", "/api/v1/erasures");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_TRUE(CheckProblem(*bad).empty()) << bad->body;
+}
+
+}  // namespace
+}  // namespace consentd::testing

@@ -1,0 +1,321 @@
+// The access export (privacy/export.h) and its offline verifier
+// (privacy/verify_export.h) over a real SQLite store filled through the
+// real sync engine, with real signed checkpoints.
+#include "privacy/export.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "../sync/sync_test_util.h"
+#include "core/proof/bytes.h"
+#include "core/proof/checkpoint.h"
+#include "core/proof/entry_codec.h"
+#include "core/proof/note.h"
+#include "privacy/verify_export.h"
+
+namespace consentd::privacy {
+namespace {
+
+using sync::testing::Block;
+using sync::testing::Consent;
+using sync::testing::Erasure;
+using sync::testing::kKey;
+using sync::testing::Record;
+using sync::testing::T;
+using Json = nlohmann::json;
+
+constexpr char kAnna[] = "anna@example.org";
+
+class ExportTest : public sync::testing::SyncEngineTest {
+ protected:
+  void SetUp() override {
+    SyncEngineTest::SetUp();
+    signer_.emplace(*proof::NoteSigner::Generate("consentd.test/log"));
+    verifier_.emplace(*proof::NoteVerifier::FromVerifierKey(signer_->VerifierKey()));
+  }
+
+  // Anna grants the newsletter by double opt-in (with evidence), then a
+  // channel block arrives: a few entries of hers among Bob's.
+  void FillHistory() {
+    Change grant = Consent("newsletter", ConsentStatus::kGranted, T, "hubspot", "ev-1");
+    grant.evidence = {{"ip", "192.0.2.7"}, {"user_agent", "Mozilla/5.0 (X11)"}};
+    Ingest("hubspot", {Record("ev-1", "101", kAnna, {grant})}, T + 100);
+    Ingest("hubspot",
+           {Record("ev-b", "202", "bob@example.org",
+                   {Consent("newsletter", ConsentStatus::kGranted, T)})},
+           T + 150);
+    Ingest("hubspot",
+           {Record("ev-2", "101", kAnna, {Block(BlockScope::Channel("sms"), true, T + 1000)})},
+           T + 1100);
+  }
+
+  void Checkpoint() {
+    Run([&](store::Transaction& txn) -> Status {
+      return store::WriteProofCheckpoint(txn, *signer_, T + 5000).status();
+    });
+  }
+
+  Result<std::string> Export(const std::string& email, const std::string& subject = "") {
+    ExportRequest req;
+    req.email = email;
+    req.subject = subject;
+    req.identity_key = kKey;
+    req.now = T + 9000;
+    std::optional<Result<std::string>> out;
+    Status s = store_->Run([&](store::Transaction& txn) -> Status {
+      out.emplace(BuildSubjectExport(txn, req));
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return *out;
+  }
+
+  Json ExportJson(const std::string& email, const std::string& subject = "") {
+    Result<std::string> text = Export(email, subject);
+    EXPECT_TRUE(text.ok()) << text.status().ToString();
+    return text.ok() ? Json::parse(*text) : Json();
+  }
+
+  Result<ExportCheck> Verify(const Json& doc) { return VerifyExport(doc.dump(), *verifier_); }
+
+  // Index in doc["history"] of the first entry with sealed evidence.
+  static std::size_t FirstWithEvidence(const Json& doc) {
+    for (std::size_t i = 0; i < doc["history"].size(); ++i) {
+      if (doc["history"][i].contains("evidence_aad")) return i;
+    }
+    ADD_FAILURE() << "no entry with evidence";
+    return 0;
+  }
+
+  std::optional<proof::NoteSigner> signer_;
+  std::optional<proof::NoteVerifier> verifier_;
+};
+
+TEST_F(ExportTest, ExportHoldsIdentitiesStateAndHistoryAndVerifiesWithTheVerifierKey) {
+  FillHistory();
+  Checkpoint();
+  const Json doc = ExportJson(kAnna);
+  EXPECT_EQ(doc["format"], "consentd-export/1");
+  EXPECT_EQ(doc["generated_at"], "2025-06-15T15:06:49.000Z");
+  EXPECT_EQ(doc["pii_principal_id"], SubjectOf("hubspot", "101"));
+  EXPECT_EQ(doc["erased"], false);
+  EXPECT_EQ(doc["identities"]["email_addresses"], Json::array({kAnna}));
+  EXPECT_EQ(doc["identities"]["system_ids"][0], Json({{"system", "hubspot"}, {"id", "101"}}));
+  ASSERT_EQ(doc["consents"].size(), 1u);
+  EXPECT_EQ(doc["consents"][0]["purpose"], "newsletter");
+  EXPECT_EQ(doc["consents"][0]["event_state"], "granted");
+  EXPECT_EQ(doc["consents"][0]["may_contact"]["allowed"], true);
+  ASSERT_EQ(doc["blocks"].size(), 1u);
+  EXPECT_EQ(doc["blocks"][0]["scope"], "channel:sms");
+  EXPECT_EQ(doc["evidence_key_status"], "present");
+  // Only Anna's entries: Bob's are in the log, not in her export.
+  ASSERT_GE(doc["history"].size(), 2u);
+  for (const Json& e : doc["history"]) {
+    EXPECT_EQ(e["fields"]["pii_principal_id"], doc["pii_principal_id"]);
+    EXPECT_EQ(e["proof_status"], "included");
+  }
+  EXPECT_EQ(doc.dump().find("bob@"), std::string::npos);
+  const Json& with_evidence = doc["history"][FirstWithEvidence(doc)];
+  EXPECT_EQ(with_evidence["evidence"]["ip"], "192.0.2.7");
+
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_EQ(check->entries, doc["history"].size());
+  EXPECT_EQ(check->proven, check->entries);
+  EXPECT_GE(check->evidence_opened, 1u);
+  EXPECT_EQ(check->origin, "consentd.test/log");
+}
+
+// What docs/export.md tells a reader to do, with OpenSSL and the document
+// alone: AES-256-GCM with the given key, nonce, tag and associated data.
+TEST_F(ExportTest, EvidenceOpensWithPlainAesGcmFromTheDocumentAlone) {
+  FillHistory();
+  Checkpoint();
+  const Json doc = ExportJson(kAnna);
+  const Json& e = doc["history"][FirstWithEvidence(doc)];
+  const std::string key = *proof::Base64Decode(doc["evidence_key"]["key"].get<std::string>());
+  const Json sealed = e["fields"]["pii_information"];
+  EXPECT_EQ(sealed["alg"], "A256GCM");
+  const std::string nonce = *proof::Base64Decode(sealed["nonce"].get<std::string>());
+  const std::string ct = *proof::Base64Decode(sealed["ciphertext"].get<std::string>());
+  std::string tag = *proof::Base64Decode(sealed["tag"].get<std::string>());
+  const std::string aad = *proof::Base64Decode(e["evidence_aad"].get<std::string>());
+
+  auto u = [](const std::string& s) { return reinterpret_cast<const unsigned char*>(s.data()); };
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  std::string plain(ct.size(), '\0');
+  int len = 0;
+  int plain_len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()),
+                                nullptr) == 1 &&
+            EVP_DecryptInit_ex(ctx, nullptr, nullptr, u(key), u(nonce)) == 1 &&
+            EVP_DecryptUpdate(ctx, nullptr, &len, u(aad), static_cast<int>(aad.size())) == 1 &&
+            EVP_DecryptUpdate(ctx, reinterpret_cast<unsigned char*>(plain.data()), &plain_len,
+                              u(ct), static_cast<int>(ct.size())) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag.size()),
+                                tag.data()) == 1 &&
+            EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(plain.data()), &len) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(Json::parse(plain), e["evidence"]);
+}
+
+TEST_F(ExportTest, EntriesNewerThanTheLatestCheckpointCarryNoProofAndSaySo) {
+  FillHistory();
+  Checkpoint();
+  Ingest("hubspot",
+         {Record("ev-3", "101", kAnna,
+                 {Consent("newsletter", ConsentStatus::kWithdrawn, T + 3000, "hubspot", "ev-3")})},
+         T + 3100);
+  Json doc = ExportJson(kAnna);
+  EXPECT_GE(doc["history_summary"]["not_yet_checkpointed"].get<int>(), 1);
+  EXPECT_EQ(doc["history"].back()["proof_status"], "not_yet_checkpointed");
+  EXPECT_FALSE(doc["history"].back().contains("tlog_proof"));
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_GE(check->not_yet_checkpointed, 1u);
+
+  // Dropping a covered entry's proof by calling it "not yet checkpointed"
+  // is caught: the checkpoint covers it.
+  Json& first = doc["history"][0];
+  first.erase("tlog_proof");
+  first["proof_status"] = "not_yet_checkpointed";
+  doc["history_summary"]["proven"] = doc["history_summary"]["proven"].get<int>() - 1;
+  doc["history_summary"]["not_yet_checkpointed"] =
+      doc["history_summary"]["not_yet_checkpointed"].get<int>() + 1;
+  check = Verify(doc);
+  ASSERT_FALSE(check.ok());
+  EXPECT_NE(check.status().message().find("entry " + std::to_string(first["sequence"].get<int>()) +
+                                          ": carries no proof"),
+            std::string::npos)
+      << check.status().ToString();
+}
+
+TEST_F(ExportTest, AFieldChangedInTheDocumentFailsNamingTheEntry) {
+  FillHistory();
+  Checkpoint();
+  Json doc = ExportJson(kAnna);
+  Json& e = doc["history"][0];
+  e["fields"]["event_state"] = "refused";
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.status().message(), "entry " + std::to_string(e["sequence"].get<int>()) +
+                                          ": fields shown differ from the logged bytes");
+}
+
+TEST_F(ExportTest, ADecryptedEvidenceValueChangedInTheDocumentFails) {
+  FillHistory();
+  Checkpoint();
+  Json doc = ExportJson(kAnna);
+  Json& e = doc["history"][FirstWithEvidence(doc)];
+  e["evidence"]["ip"] = "198.51.100.1";
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.status().message(),
+            "entry " + std::to_string(e["sequence"].get<int>()) +
+                ": evidence shown differs from the evidence in the logged bytes");
+}
+
+// Someone rewrites a logged entry consistently in the document (bytes and
+// fields agree, the entry still decodes): only the proof can catch it.
+TEST_F(ExportTest, ALoggedEntryRewrittenInTheDocumentFailsItsInclusionProof) {
+  FillHistory();
+  Checkpoint();
+  Json doc = ExportJson(kAnna);
+  Json& e = doc["history"][0];
+  std::string bytes = *proof::Base64Decode(e["logged_entry"].get<std::string>());
+  const std::size_t at = bytes.find("\"recorded_at\":") + 14;
+  bytes[at] = bytes[at] == '1' ? '2' : '1';
+  ASSERT_TRUE(proof::DecodeEntry(bytes).ok());
+  e["logged_entry"] = proof::Base64Encode(bytes);
+  e["fields"] = Json::parse(bytes);
+  e.erase("leaf_hash");
+  Result<proof::TlogProof> bundle = proof::ParseTlogProof(e["tlog_proof"].get<std::string>());
+  ASSERT_TRUE(bundle.ok());
+  bundle->extra = bytes;
+  e["tlog_proof"] = proof::FormatTlogProof(*bundle);
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.status().message().rfind(
+                "entry " + std::to_string(e["sequence"].get<int>()) + ": inclusion proof fails", 0),
+            0u)
+      << check.status().ToString();
+}
+
+TEST_F(ExportTest, AnotherVerifierKeyFailsAtTheCheckpointSignature) {
+  FillHistory();
+  Checkpoint();
+  const Json doc = ExportJson(kAnna);
+  proof::NoteSigner other = *proof::NoteSigner::Generate("consentd.test/log");
+  Result<ExportCheck> check =
+      VerifyExport(doc.dump(), *proof::NoteVerifier::FromVerifierKey(other.VerifierKey()));
+  ASSERT_FALSE(check.ok());
+  EXPECT_EQ(check.status().code(), StatusCode::kUnauthenticated) << check.status().ToString();
+}
+
+TEST_F(ExportTest, ErasedSubjectByPseudonymKeepsProvableHistoryWithUnreadableEvidence) {
+  FillHistory();
+  const std::string subject = SubjectOf("hubspot", "101");
+  Ingest("hubspot", {Record("ev-9", "101", kAnna, {Erasure(T + 10'000)})}, T + 10'100);
+  Checkpoint();
+  const Json doc = ExportJson("", subject);
+  EXPECT_EQ(doc["erased"], true);
+  EXPECT_EQ(doc["evidence_key"], nullptr);
+  EXPECT_EQ(doc["evidence_key_status"], "destroyed");
+  EXPECT_TRUE(doc["identities"]["email_addresses"].empty());
+  EXPECT_TRUE(doc["consents"].empty());
+  EXPECT_EQ(doc.dump().find(kAnna), std::string::npos);
+  const Json& e = doc["history"][FirstWithEvidence(doc)];
+  EXPECT_FALSE(e.contains("evidence"));
+  EXPECT_EQ(e["evidence_status"].get<std::string>().rfind("unreadable", 0), 0u);
+  EXPECT_EQ(doc["history"].back()["fields"]["event_type"], "erasure_completed");
+
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_TRUE(check->erased);
+  EXPECT_EQ(check->proven, check->entries);
+  EXPECT_GE(check->evidence_unreadable, 1u);
+}
+
+TEST_F(ExportTest, ErasedAddressIsReportedErasedWithoutPersonalData) {
+  FillHistory();
+  Ingest("hubspot", {Record("ev-9", "101", kAnna, {Erasure(T + 10'000)})}, T + 10'100);
+  const Json doc = ExportJson(kAnna);
+  EXPECT_EQ(doc["erased"], true);
+  EXPECT_EQ(doc["erased_at"], T + 10'000);
+  EXPECT_EQ(doc["pii_principal_id"], nullptr);
+  EXPECT_FALSE(doc.contains("history"));
+  EXPECT_EQ(doc.dump().find("anna"), std::string::npos);
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_TRUE(check->subject.empty());
+}
+
+TEST_F(ExportTest, UnknownAddressIsNotFound) {
+  FillHistory();
+  Result<std::string> r = Export("nobody@example.org");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  r = Export("", "s-0000000000000000");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ExportTest, RequestNamesExactlyOnePerson) {
+  EXPECT_EQ(Export("", "").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Export(kAnna, "s-0000000000000000").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ExportTest, AnythingButAnExportDocumentIsRejected) {
+  EXPECT_EQ(VerifyExport("not json", *verifier_).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyExport(R"({"format":"other/1"})", *verifier_).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace consentd::privacy

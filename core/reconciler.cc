@@ -119,7 +119,19 @@ class Decider {
                         std::to_string(occurred_at()) + " is not after it",
                     ProofKind::kRejected, false);
     }
-    if (!match->same_subject) return std::nullopt;  // a fresh subject: decide normally
+    if (!match->same_subject) {
+      // The identity step found no live subject for an erased identity.
+      // A deletion or erasure reported for it is about the person already
+      // erased (often the target's own report of consentd's erasure): it
+      // must not erase a fresh, empty subject and queue erasures nobody
+      // can address. Anything else decides normally on the fresh subject.
+      if (c_.kind == ChangeKind::kErasure || c_.kind == ChangeKind::kTargetDeleted) {
+        return Finish(Outcome::kDroppedErased,
+                      "identity already erased at " + at + ": nothing left to delete",
+                      ProofKind::kRejected, false);
+      }
+      return std::nullopt;
+    }
     const bool signup = c_.kind == ChangeKind::kConsent && (c_.status == ConsentStatus::kGranted ||
                                                             c_.status == ConsentStatus::kPending);
     if (signup) {

@@ -456,6 +456,22 @@ TEST(Reconciler, NonSignupAfterErasureIsDroppedNotResurrected) {
   EXPECT_EQ(w.Feed(again).outcome, Outcome::kDroppedErased);
 }
 
+TEST(Reconciler, DeletionReportForAnErasedIdentityOnAFreshSubjectIsDropped) {
+  // The target reports the deletion consentd's erasure caused; the
+  // identity step finds no live subject and makes a fresh one.
+  World w = ErasedWorld();
+  for (ChangeKind kind : {ChangeKind::kErasure, ChangeKind::kTargetDeleted}) {
+    Change gone;
+    gone.kind = kind;
+    gone.key.subject = "s-fresh";
+    gone.identifier_hashes = {"h-email"};
+    gone.provenance = Provenance{T + 90'000, T + 90'000, "hubspot", "deleted-1"};
+    const Decision d = Reconcile(gone, SubjectState{}, w.echoes, w.tombstones, w.policy);
+    EXPECT_EQ(d.outcome, Outcome::kDroppedErased);
+    EXPECT_TRUE(d.writes.empty()) << "no erasure queued for an empty subject";
+  }
+}
+
 // ---- rule 5: no echoes -------------------------------------------------
 
 TEST(Reconciler, EchoOfOwnWriteIsNotPropagated) {

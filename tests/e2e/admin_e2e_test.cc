@@ -205,6 +205,12 @@ TEST_F(AdminE2E, OperatorErasureForgetsThePersonInBothSystemsAndInConsentd) {
   ASSERT_TRUE(Eventually([&] {
     return CrmStatus("GET", "/crm/v3/objects/contacts/ida%40example.com?idProperty=email") == 404;
   })) << Log();
+  // HubSpot reports the deletion consentd caused: it is about the person
+  // already erased, so nothing is queued for them again (no dead letter).
+  ASSERT_TRUE(Eventually([&] {
+    return Metric("consentd_decisions_total{source=\"hubspot\",outcome=\"dropped_erased\"}") >= 1;
+  })) << Log();
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "permanent"), 0) << Log();
   // consentd's own copy is gone too: the address no longer finds anyone.
   CommandResult again = Ctl({"erase", "--email", ida});
   EXPECT_EQ(again.exit_code, 3) << again.output;

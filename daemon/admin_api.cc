@@ -36,13 +36,9 @@ net::HttpResponse Json(int status, const nlohmann::json& body) {
 AdminComponent::AdminComponent(Router& router, std::function<Status()> reload)
     : reload_(std::move(reload)) {
   AddRoute(router, "POST", "/api/v1/reload", [this](net::HttpRequest req, net::Responder respond) {
-    if (reload_in_progress_) {
-      return respond(net::Problem(409, "Conflict", "a reload is already in progress"));
-    }
     spdlog::info("admin: reload requested over the API from {}", req.remote_address);
-    reload_in_progress_ = true;
+    // Synchronous on the io thread: no second reload can start meanwhile.
     Status s = reload_();
-    reload_in_progress_ = false;
     if (s.ok()) return respond(Json(200, {{"status", "reloaded"}}));
     if (s.code() == StatusCode::kFailedPrecondition && s.message().starts_with("shutting down")) {
       return respond(net::Problem(503, "Service Unavailable", s.message()));

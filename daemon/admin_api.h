@@ -73,7 +73,6 @@ class AdminComponent final : public Component {
   std::function<Status()> reload_;
   std::optional<std::string> token_digest_;    // SHA-256 of the token; nullopt: API off
   std::optional<std::string> pending_digest_;  // between Prepare and Commit
-  bool reload_in_progress_ = false;
 };
 
 class SyncComponent;

@@ -34,6 +34,7 @@
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
 #include "core/clock.h"
+#include "core/time_format.h"
 #include "daemon/connector_factory.h"
 
 namespace consentd::cli {
@@ -69,17 +70,7 @@ int Usage(const std::string& message) {
 }
 
 // "2026-03-01T10:00:00.250Z"; "-" for 0 (the source gave no time).
-std::string Iso(TimestampMs ms) {
-  if (ms == 0) return "-";
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
-}
+std::string Iso(TimestampMs ms) { return ms == 0 ? "-" : FormatUtcMillis(ms); }
 
 // The payload's kind when --as is not given: a JSON array (HubSpot's
 // event list), form fields, or an object with "type" and "data"

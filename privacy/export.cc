@@ -1,6 +1,5 @@
 #include "privacy/export.h"
 
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -15,6 +14,7 @@
 #include "core/proof/evidence.h"
 #include "core/proof/hash.h"
 #include "core/proof/note.h"
+#include "core/time_format.h"
 #include "store/proof_log_store.h"
 #include "sync/subject_store.h"
 #include "sync/sync_engine.h"
@@ -25,17 +25,6 @@ namespace {
 // Insertion order keeps the document readable; the verifier compares
 // without regard to order.
 using Json = nlohmann::ordered_json;
-
-std::string Rfc3339(TimestampMs ms) {
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
-}
 
 // Every string in the document is valid UTF-8 already (the entry codec and
 // the evidence sealer refuse anything else); replace, never throw.
@@ -198,7 +187,7 @@ Result<History> BuildHistory(store::Transaction& txn, std::string_view subject,
 Json Header(const ExportRequest& req) {
   Json doc;
   doc["format"] = std::string(kExportFormat);
-  doc["generated_at"] = Rfc3339(req.now);
+  doc["generated_at"] = FormatUtcMillis(req.now);
   return doc;
 }
 
@@ -210,7 +199,7 @@ std::string ErasedByAddress(const ExportRequest& req, TimestampMs erased_at) {
   doc["erased"] = true;
   doc["erased_at"] = erased_at;
   doc["statement"] =
-      "This person's data was erased at " + Rfc3339(erased_at) +
+      "This person's data was erased at " + FormatUtcMillis(erased_at) +
       ". consentd holds no personal data about them: only a keyed hash of the erased "
       "identifiers (a tombstone), kept so that a late event about the erased person is not "
       "processed. The proof-log entries about them remain in the log with their evidence "
@@ -297,7 +286,7 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
   if (state->erased_at) {
     doc["erased_at"] = *state->erased_at;
     doc["statement"] =
-        "This person's data was erased at " + Rfc3339(*state->erased_at) +
+        "This person's data was erased at " + FormatUtcMillis(*state->erased_at) +
         ": state and identifiers are deleted and the evidence key is destroyed. The history "
         "below stays provable; its evidence can no longer be read by anyone.";
   }

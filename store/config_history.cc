@@ -8,12 +8,6 @@
 namespace consentd::store {
 namespace {
 
-Result<Db*> DbOf(Transaction& txn) {
-  auto* sqlite = dynamic_cast<SqliteTransaction*>(&txn);
-  if (sqlite == nullptr) return FailedPrecondition("config history: needs the SQLite store");
-  return &sqlite->db();
-}
-
 // The proof entry's reason: the lines joined, bounded so a huge diff
 // cannot bloat the log (the mapping hash identifies the full mapping).
 std::string Reason(std::string_view previous_hash, const std::vector<std::string>& lines) {
@@ -36,7 +30,7 @@ std::string Reason(std::string_view previous_hash, const std::vector<std::string
 }  // namespace
 
 Result<std::optional<ConfigChange>> LatestConfigChange(Transaction& txn) {
-  Result<Db*> db = DbOf(txn);
+  Result<Db*> db = SqliteDbOf(txn, "config history");
   if (!db.ok()) return db.status();
   Result<Stmt*> st = (*db)->Prepare(
       "SELECT sequence, mapping_hash, recorded_at FROM config_changes "
@@ -73,7 +67,7 @@ Result<std::optional<ConfigChange>> RecordMappingInForce(Transaction& txn,
   Result<ProofAppendResult> appended = AppendProofEntries(txn, {std::move(e)}, now);
   if (!appended.ok()) return appended.status();
   ConfigChange change{appended->first_sequence, std::string(mapping_hash), now};
-  Result<Db*> db = DbOf(txn);
+  Result<Db*> db = SqliteDbOf(txn, "config history");
   if (!db.ok()) return db.status();
   Result<Stmt*> st = (*db)->Prepare(
       "INSERT INTO config_changes (sequence, mapping_hash, recorded_at) VALUES (?, ?, ?)");

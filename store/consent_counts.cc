@@ -7,15 +7,14 @@
 
 namespace consentd::store {
 
-Result<std::map<std::string, std::int64_t>> CountConsents(Transaction& txn,
-                                                          std::string_view topic,
+Result<std::map<std::string, std::int64_t>> CountConsents(Transaction& txn, std::string_view topic,
                                                           std::string_view channel) {
-  auto* sqlite = dynamic_cast<SqliteTransaction*>(&txn);
-  if (sqlite == nullptr) return FailedPrecondition("consent counts: needs the SQLite store");
+  Result<Db*> db = SqliteDbOf(txn, "consent counts");
+  if (!db.ok()) return db.status();
   // The pseudo-system "email" links addresses too; any link makes a
   // subject known. Erased subjects keep no links, but the marker is
   // checked as well.
-  Result<Stmt*> st = sqlite->db().Prepare(R"sql(
+  Result<Stmt*> st = (*db)->Prepare(R"sql(
 WITH known AS (
   SELECT DISTINCT subject_id FROM identity_links
   WHERE subject_id NOT IN (SELECT subject_id FROM erased_subjects)

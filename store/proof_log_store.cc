@@ -37,15 +37,9 @@ class Scoped {
   Scoped var(db, sql);          \
   if (!var.ok()) return var.status()
 
-Result<Db*> DbOf(Transaction& txn) {
-  auto* sqlite = dynamic_cast<SqliteTransaction*>(&txn);
-  if (sqlite == nullptr) return FailedPrecondition("proof log: needs the SQLite store backend");
-  return &sqlite->db();
-}
-
-#define PROOF_DB(var, txn)                      \
-  Result<Db*> var##_or = DbOf(txn);             \
-  if (!var##_or.ok()) return var##_or.status(); \
+#define PROOF_DB(var, txn)                             \
+  Result<Db*> var##_or = SqliteDbOf(txn, "proof log"); \
+  if (!var##_or.ok()) return var##_or.status();        \
   Db& var = **var##_or
 
 // Hashes are stored as 32-byte BLOBs (migration proof_log_blob).

@@ -2,6 +2,9 @@
 // Internal to the SQLite backend; see store/store.h for the contract.
 #pragma once
 
+#include <string>
+#include <string_view>
+
 #include "store/sqlite_db.h"
 #include "store/store.h"
 
@@ -81,5 +84,16 @@ class SqliteTransaction final : public Transaction {
                          TimestampMs now);
   Db& db_;
 };
+
+// The SQLite connection behind `txn`, for the store-internal extensions of
+// the SQLite backend (proof log, config history, consent counts);
+// FailedPrecondition naming `what` for any other backend.
+inline Result<Db*> SqliteDbOf(Transaction& txn, std::string_view what) {
+  auto* sqlite = dynamic_cast<SqliteTransaction*>(&txn);
+  if (sqlite == nullptr) {
+    return FailedPrecondition(std::string(what) + ": needs the SQLite store backend");
+  }
+  return &sqlite->db();
+}
 
 }  // namespace consentd::store

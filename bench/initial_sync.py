@@ -5,8 +5,8 @@ docs/benchmarks.md).
 Initial sync: for each N, ROUNDS rounds of consentd-sim --no-rate-limits
 --crm-seed-contacts N (Mailchimp empty; webhooks to consentd as in
 scripts/demo) and a fresh consentd (HubSpot budget lifted like the sim's).
-Time from starting consentd until consentd_connector_hubspot_poll_caught_up
-== 1 and consentd_outbox_pending_rows + _inflight_rows == 0 (polled every
+Time from starting consentd until consentd_connector_poll_caught_up{connector="hubspot"}
+== 1 and consentd_outbox_rows{status="pending"|"inflight"} sum to 0 (polled every
 0.5 s). The gauges refresh every 5 s, so a stale 0 right after catching up
 is possible: the condition must still hold 6 s later (across a refresh); the
 time reported is when it was first seen in that stretch. Peak RSS (VmHWM) of
@@ -67,9 +67,9 @@ def one_sync(n, rnd, timeout):
                     raise RuntimeError("consentd exited %s" % consentd.p.returncode)
                 m = lib.metrics(API)
                 now = time.monotonic() - t0
-                ok = (m.get("consentd_connector_hubspot_poll_caught_up") == 1
-                      and m.get("consentd_outbox_pending_rows", 1) == 0
-                      and m.get("consentd_outbox_inflight_rows", 1) == 0)
+                ok = (m.get('consentd_connector_poll_caught_up{connector="hubspot"}') == 1
+                      and lib.metric_sum(m, "consentd_outbox_rows", 'status="pending"') == 0
+                      and lib.metric_sum(m, "consentd_outbox_rows", 'status="inflight"') == 0)
                 if not ok:
                     first_seen = None
                 elif first_seen is None:
@@ -90,8 +90,8 @@ def one_sync(n, rnd, timeout):
             lib.remove_store(STORE)
     row = dict(n=n, round=rnd, seconds=None if done_at is None else round(done_at, 1), hwm_c=hwm_c, rss_c=rss_c, hwm_s=hwm_s, cpu_c=cpu_c,
                seeded=seeded, members=members, load=load,
-               hs_req=m.get("consentd_connector_hubspot_requests_sent_total", 0),
-               mc_req=m.get("consentd_connector_mailchimp_requests_sent_total", 0),
+               hs_req=m.get('consentd_connector_requests_sent_total{connector="hubspot"}', 0),
+               mc_req=m.get('consentd_connector_requests_sent_total{connector="mailchimp"}', 0),
                deliveries=lib.metric_sum(m, "consentd_deliveries_total"),
                decisions=lib.metric_sum(m, "consentd_decisions_total"))
     print("N=%(n)d round %(round)d: caught up after %(seconds)s s; consentd VmHWM %(hwm_c).0f MB "
@@ -128,8 +128,8 @@ def idle(rounds):
         print("round %d: VmRSS %.1f MB (VmHWM %.1f MB), CPU in 30 s idle %.2f s (%.2f %% of a core); "
               "HubSpot requests %d, Mailchimp requests %d; %s" % (
                   rnd, r, h, c1 - c0, 100 * (c1 - c0) / 30,
-                  m.get("consentd_connector_hubspot_requests_sent_total", 0),
-                  m.get("consentd_connector_mailchimp_requests_sent_total", 0), lib.uptime()),
+                  m.get('consentd_connector_requests_sent_total{connector="hubspot"}', 0),
+                  m.get('consentd_connector_requests_sent_total{connector="mailchimp"}', 0), lib.uptime()),
               flush=True)
     print("median: VmRSS %.1f MB, CPU %.2f s per 30 s idle" % (lib.median(rss), lib.median(cpu)))
 

@@ -239,9 +239,9 @@ def part_b(backlog):
             def sample():
                 m = lib.metrics(API)
                 samples.append((time.monotonic(),
-                                m.get("consentd_connector_hubspot_requests_sent_total", 0),
-                                m.get("consentd_connector_hubspot_rate_limited_total", 0),
-                                m.get("consentd_connector_hubspot_budget_waits_total", 0)))
+                                m.get('consentd_connector_requests_sent_total{connector="hubspot"}', 0),
+                                m.get('consentd_connector_rate_limited_total{connector="hubspot"}', 0),
+                                m.get('consentd_connector_budget_waits_total{connector="hubspot"}', 0)))
             lib.http("DELETE", "http://127.0.0.1:%d/_sim/counters" % CRM)
             sample()
             t_start = time.monotonic()

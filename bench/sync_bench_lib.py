@@ -133,8 +133,9 @@ def metrics(port):
     return out
 
 
-def metric_sum(m, name):
-    return sum(v for k, v in m.items() if k == name or k.startswith(name + "{"))
+def metric_sum(m, name, label_fragment=""):
+    return sum(v for k, v in m.items()
+               if (k == name or k.startswith(name + "{")) and label_fragment in k)
 
 
 def proc_status(pid, field):

@@ -23,6 +23,7 @@
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
 #include "core/clock.h"
+#include "store/erasure_requests.h"
 #include "store/store.h"
 
 namespace consentd::cli {
@@ -156,6 +157,8 @@ int Replay(const DlqArgs& args) {
         continue;
       }
       if (Status st = txn.Replay(r.id, now); !st.ok()) return st;
+      // An erasure's target goes back from failed to pending with it.
+      if (Status st = store::ReopenErasureTarget(txn, r.id, now); !st.ok()) return st;
       ++replayed;
     }
     return Status::Ok();

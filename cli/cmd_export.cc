@@ -4,6 +4,9 @@
 //   consentctl export --email ADDRESS (--config FILE | --db PATH --identity-key PATH)
 //                     [--out FILE] [--no-checkpoint]
 //   consentctl export --subject ID ...           (by pseudonym, e.g. after erasure)
+//   consentctl export --email ADDRESS --deliver [--config FILE]
+//                                                (the daemon POSTs it, signed, to
+//                                                 privacy.export_delivery)
 //   consentctl verify-export FILE --vkey VERIFIER_KEY
 //
 // export prints ONE JSON document (or writes it, mode 0600: it holds the
@@ -25,6 +28,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -35,6 +39,7 @@
 #include "core/clock.h"
 #include "core/proof/key_file.h"
 #include "mapping/policy.h"
+#include "cli/admin_client.h"
 #include "privacy/export.h"
 #include "privacy/verify_export.h"
 #include "store/proof_log_store.h"
@@ -53,6 +58,9 @@ struct ExportArgs {
   std::string identity_key_file;
   std::string out_file;
   bool no_checkpoint = false;
+  bool deliver = false;
+  std::string url;         // --deliver: the daemon's base URL (default http.listen)
+  std::string token_file;  // --deliver: default admin.token_file
 };
 
 struct VerifyExportArgs {
@@ -81,8 +89,38 @@ Status WritePrivateFile(const std::string& path, const std::string& text) {
   return s;
 }
 
+// --deliver: the running daemon builds the export and POSTs it, signed, to
+// privacy.export_delivery (POST /api/v1/subjects/export/deliveries).
+int Deliver(const ExportArgs& a) {
+  const char* cmd = "export";
+  if (a.email.empty()) return Fail(cmd, InvalidArgument("--deliver needs --email ADDRESS"));
+  AdminTarget target;
+  if (!a.config_file.empty()) target.config_file = a.config_file;
+  target.url = a.url;
+  target.token_file = a.token_file;
+  Result<config::Config> config = config::LoadConfigFile(target.config_file);
+  if (!config.ok()) return Fail(cmd, config.status());
+  Result<net::HttpResponse> resp =
+      CallAdminApi(target, *config, "POST", "/api/v1/subjects/export/deliveries",
+                   nlohmann::json{{"email", a.email}}.dump());
+  if (!resp.ok()) return Fail(cmd, resp.status());
+  if (resp->status == 404) {
+    std::fprintf(stderr, "consentctl export: %s\n", ProblemText(*resp).c_str());
+    return kExitUnknownPerson;
+  }
+  const auto j = nlohmann::json::parse(resp->body, nullptr, false);
+  if (resp->status != 200 || !j.is_object()) {
+    std::fprintf(stderr, "%s\n", ProblemText(*resp).c_str());
+    return Fail(cmd, Unavailable("not delivered (HTTP " + std::to_string(resp->status) + ")"));
+  }
+  std::printf("delivered: %s (HTTP %d, %d attempt(s))\n", j.value("webhook_id", "").c_str(),
+              j.value("http_status", 0), j.value("attempts", 0));
+  return 0;
+}
+
 int Export(const ExportArgs& a) {
   const char* cmd = "export";
+  if (a.deliver) return Deliver(a);
   if (a.email.empty() == a.subject.empty()) {
     return Fail(cmd, InvalidArgument("give --email ADDRESS or --subject ID"));
   }
@@ -193,6 +231,12 @@ void RegisterExport(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--out", args->out_file, "write the document here (mode 0600), not stdout");
   cmd->add_flag("--no-checkpoint", args->no_checkpoint,
                 "with --config: do not sign a checkpoint of the current log first");
+  cmd->add_flag("--deliver", args->deliver,
+                "have the running consentd deliver the export to privacy.export_delivery "
+                "(signed, Standard Webhooks) instead of printing it");
+  cmd->add_option("--url", args->url, "with --deliver: consentd's base URL (default http.listen)");
+  cmd->add_option("--token-file", args->token_file,
+                  "with --deliver: admin token file (default admin.token_file)");
   cmd->callback([&run, args] { run = [args] { return Export(*args); }; });
 }
 

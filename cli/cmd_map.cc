@@ -159,15 +159,29 @@ void PrintRecords(const std::string& connector, const std::vector<connectors::In
 constexpr char kHintNote[] =
     "webhooks are hints: the decision is taken on the record read back through the API "
     "(try that record with --as record)";
+// A generic connector's events are signed and self-contained (RecordRef::
+// event_json): they are decided as they are, without a read back.
+constexpr char kEventNote[] =
+    "signed protocol events are self-contained: consentd decides them as sent, without a read "
+    "back (--as record prints their changes)";
+
+bool SelfContained(const std::vector<connectors::RecordRef>& refs) {
+  if (refs.empty()) return false;
+  for (const auto& r : refs) {
+    if (r.event_json.empty()) return false;
+  }
+  return true;
+}
 
 void PrintHints(const std::string& connector, const std::vector<connectors::RecordRef>& refs,
                 bool as_json) {
+  const char* note = SelfContained(refs) ? kEventNote : kHintNote;
   if (as_json) {
     json out = {{"connector", connector},
                 {"as", "webhook"},
                 {"signature", "not checked (offline)"},
                 {"hints", json::array()},
-                {"note", kHintNote}};
+                {"note", note}};
     for (const auto& r : refs) {
       json h = {{"hint", connectors::RecordHintName(r.hint)},
                 {"system_id", r.system_id},
@@ -192,7 +206,7 @@ void PrintHints(const std::string& connector, const std::vector<connectors::Reco
     std::printf("%s\n", line.c_str());
   }
   if (refs.empty()) std::printf("  note: the webhook names no record consentd acts on\n");
-  std::printf("%s\n", kHintNote);
+  std::printf("%s\n", note);
 }
 
 int Map(const MapArgs& args) {
@@ -228,6 +242,8 @@ int Map(const MapArgs& args) {
   offline.client_secret_file.clear();
   offline.api_key_file.clear();
   offline.webhook_secret_file.clear();
+  offline.generic.webhook_secret_files.clear();
+  offline.generic.auth.secret_file.clear();
   NoNetwork no_network;
   auto mapping = std::make_shared<const mapping::MappingSpec>(config->mapping);
   Result<std::unique_ptr<connectors::Connector>> connector =
@@ -252,7 +268,18 @@ int Map(const MapArgs& args) {
     return Fail(args.payload_file + ": not a valid " + args.connector +
                 " webhook: " + refs.status().message());
   }
-  PrintHints(args.connector, *refs, args.json);
+  if (!SelfContained(*refs) || args.json) {
+    PrintHints(args.connector, *refs, args.json);
+    return 0;
+  }
+  PrintHints(args.connector, *refs, false);
+  for (const auto& ref : *refs) {
+    auto records = (*connector)->MapRecordPayload(ref.event_json);
+    if (!records.ok()) {
+      return Fail(args.payload_file + ": event " + ref.event_id + ": " + records.status().message());
+    }
+    PrintRecords(args.connector, *records, false);
+  }
   return 0;
 }
 

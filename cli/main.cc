@@ -17,6 +17,7 @@ void RegisterDlq(CLI::App& app, std::function<int()>& run);
 void RegisterResync(CLI::App& app, std::function<int()>& run);
 void RegisterReload(CLI::App& app, std::function<int()>& run);
 void RegisterErase(CLI::App& app, std::function<int()>& run);
+void RegisterErasures(CLI::App& app, std::function<int()>& run);
 void RegisterStatus(CLI::App& app, std::function<int()>& run);
 void RegisterExplain(CLI::App& app, std::function<int()>& run);
 void RegisterMap(CLI::App& app, std::function<int()>& run);
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
       &consentd::cli::RegisterResync,
       &consentd::cli::RegisterReload,
       &consentd::cli::RegisterErase,
+      &consentd::cli::RegisterErasures,
       &consentd::cli::RegisterStatus,
       &consentd::cli::RegisterExplain,
       &consentd::cli::RegisterMap,

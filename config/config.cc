@@ -135,6 +135,55 @@ const Section<ProofLogConfig>& ProofLogSection() {
   return s;
 }
 
+// An http:// or https:// URL for the export delivery; credentials in it
+// are refused (the secret has its own file).
+std::optional<std::string> ReadDeliveryUrl(const YAML::Node& n, ReadContext& c) {
+  const std::string form = "an http:// or https:// URL, like \"https://journeys.example.com/hooks/export\"";
+  auto url = ReadString(n, c, form);
+  if (!url) return std::nullopt;
+  const bool http = url->starts_with("http://") || url->starts_with("https://");
+  const std::size_t host = url->find("//") + 2;
+  if (!http || url->size() <= host) {
+    c.diag.Error(ValuePosition(n, c), "expected " + form + ", got \"" + *url + "\"");
+    return std::nullopt;
+  }
+  const std::string authority = url->substr(host, url->find_first_of("/?#", host) - host);
+  if (authority.find('@') != std::string::npos) {
+    c.diag.Error(ValuePosition(n, c),
+                 "the URL must not carry credentials: the signing secret goes in secret_file");
+    return std::nullopt;
+  }
+  return url;
+}
+
+const Section<ExportDeliveryConfig>& ExportDeliverySection() {
+  static const Section<ExportDeliveryConfig> s(
+      "privacy.export_delivery",
+      {
+          ValueField<ExportDeliveryConfig>("url", Presence::kRequired, &ExportDeliveryConfig::url,
+                                           ReadDeliveryUrl),
+          ValueField<ExportDeliveryConfig>("secret_file", Presence::kRequired,
+                                           &ExportDeliveryConfig::secret_file, ReadSecretFile),
+          ValueField<ExportDeliveryConfig>("timeout", Presence::kOptional,
+                                           &ExportDeliveryConfig::timeout,
+                                           [](const YAML::Node& n, ReadContext& c) {
+                                             return ReadDuration(n, c, milliseconds(100),
+                                                                 minutes(5));
+                                           }),
+      });
+  return s;
+}
+
+const Section<PrivacyConfig>& PrivacySection() {
+  static const Section<PrivacyConfig> s(
+      "privacy", {
+                     SectionField<PrivacyConfig>("export_delivery", Presence::kOptional,
+                                                 ExportDeliverySection(),
+                                                 &PrivacyConfig::export_delivery),
+                 });
+  return s;
+}
+
 // `shutdown:` is a section in the file but one field of Config.
 struct ShutdownConfig {
   milliseconds deadline{10000};
@@ -170,6 +219,8 @@ const Section<Config>& RootSection() {
                             Shape::kMapping, &ShutdownSection()},
               ConnectorsField(),
               SyncField(),
+              SectionField<Config>("privacy", Presence::kOptional, PrivacySection(),
+                                   &Config::privacy),
               // Same Diagnostics as the rest: its errors and warnings are
               // sorted in with everyone else's.
               Field<Config>{"mapping", Presence::kOptional,

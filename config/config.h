@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "config/generic_connector_config.h"
 #include "core/proof/key_file.h"
 #include "core/status.h"
 #include "mapping/spec.h"
@@ -107,6 +108,8 @@ struct ConnectorConfig {
   std::chrono::milliseconds request_timeout{10000};
   ConnectorRateLimit rate_limit;  // defaults per kind (docs/configuration.md)
   int batch_size = 0;             // 0 = the API's maximum
+  // generic: the declaration (docs/connectors-generic.md)
+  GenericConnectorConfig generic;
   config::Position at;
 };
 
@@ -127,6 +130,19 @@ struct SyncConfig {
   std::string identity_key_file;
 };
 
+// `privacy.export_delivery:` (issue #7): where an access export is POSTed,
+// signed per Standard Webhooks, when an operator asks for a delivery
+// (POST /api/v1/subjects/export/deliveries). No url: delivery is off.
+struct ExportDeliveryConfig {
+  std::string url;          // http(s) endpoint, e.g. a journey step that mails it
+  std::string secret_file;  // resolved path of the "whsec_<base64>" signing secret
+  std::chrono::milliseconds timeout{10000};  // per attempt
+};
+
+struct PrivacyConfig {
+  ExportDeliveryConfig export_delivery;
+};
+
 struct Config {
   std::string source_path;  // the file it was loaded from
   std::string base_dir;     // absolute directory relative paths resolve against
@@ -138,6 +154,7 @@ struct Config {
   std::chrono::milliseconds shutdown_deadline{10000};  // shutdown.deadline
   std::map<std::string, ConnectorConfig> connectors;   // by name
   SyncConfig sync;
+  PrivacyConfig privacy;
   // `mapping:` (docs/mapping.md), validated by mapping::ReadMapping. Optional
   // in the file: without it has_mapping is false and `mapping` is empty.
   bool has_mapping = false;

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/generic_connector_section.h"
 #include "config/suggest.h"
 
 namespace consentd::config::internal {
@@ -41,7 +42,8 @@ const std::vector<KindKeys>& KindTable() {
   // HubSpot: private apps may burst 100 requests per 10 s (the simulator
   // enforces the same); batch endpoints take up to 100 inputs. Mailchimp:
   // no request rate, but at most 10 simultaneous connections per API key;
-  // batch subscribe takes up to 500 members.
+  // batch subscribe takes up to 500 members. Generic: whatever the
+  // declaration says (docs/connectors-generic.md); 10 in flight by default.
   static const std::vector<KindKeys> table = {
       {ConnectorKind::kHubSpot,
        {"token_file", "client_secret_file"},
@@ -53,6 +55,12 @@ const std::vector<KindKeys>& KindTable() {
        {"api_key_file", "list_id"},
        {0, seconds(1), 10},
        500},
+      {ConnectorKind::kGeneric,
+       {"webhook_secret_files", "auth", "write", "responses", "poll", "read", "check",
+        "list_topics"},
+       {"write"},
+       {0, seconds(1), 10},
+       kGenericMaxBatch},
   };
   return table;
 }
@@ -215,10 +223,31 @@ Field<ConnectorEntry> Conn(std::string_view key, Presence presence, V ConnectorC
       }};
 }
 
+// The keys of kind generic (generic_connector_section.cc).
+std::vector<Field<ConnectorEntry>> GenericFields() {
+  std::vector<Field<ConnectorEntry>> out;
+  for (const GenericKeyField& g : GenericConnectorFields()) {
+    out.push_back(Field<ConnectorEntry>{
+        g.key, Presence::kOptional,
+        [&g](const YAML::Node& n, ReadContext& c, ConnectorEntry& e) {
+          e.keys_at.emplace(std::string(g.key), c.key_at);
+          g.read(n, c, e.config.generic);
+        },
+        g.shape, g.sub});
+  }
+  return out;
+}
+
+std::vector<Field<ConnectorEntry>> Concat(std::vector<Field<ConnectorEntry>> a,
+                                          std::vector<Field<ConnectorEntry>> b) {
+  for (auto& f : b) a.push_back(std::move(f));
+  return a;
+}
+
 const Section<ConnectorEntry>& ConnectorSection() {
   static const Section<ConnectorEntry> s(
       "connectors.*",
-      {
+      Concat({
           Field<ConnectorEntry>{"kind", Presence::kRequired,
                                 [](const YAML::Node& n, ReadContext& c, ConnectorEntry& out) {
                                   out.keys_at.emplace("kind", c.key_at);
@@ -281,7 +310,7 @@ const Section<ConnectorEntry>& ConnectorSection() {
                                   out.batch_size_at = ValuePosition(n, c);
                                   if (auto v = ReadInt(n, c, 1, 1000)) out.config.batch_size = *v;
                                 }},
-      });
+      }, GenericFields()));
   return s;
 }
 
@@ -300,11 +329,6 @@ bool ValidConnectorName(std::string_view name) {
 void FinishConnector(ConnectorEntry& e, const std::vector<std::string>& written, ReadContext& c) {
   const std::string& name = e.config.name;
   if (!e.kind_read) return;  // reported already (missing or misspelt kind)
-  if (e.config.kind == ConnectorKind::kGeneric) {
-    c.diag.Error(e.kind_at, "generic connectors are not supported yet: connector '" + name +
-                                "' cannot run; use kind hubspot or mailchimp");
-    return;
-  }
   const KindKeys& kind = *KeysOf(e.config.kind);
   const std::string kind_name(mapping::ConnectorKindName(e.config.kind));
   // Keys another kind owns.
@@ -339,17 +363,29 @@ void FinishConnector(ConnectorEntry& e, const std::vector<std::string>& written,
                                       kind_name + " batch holds at most " +
                                       std::to_string(kind.max_batch_size));
   }
+  if (e.config.kind == ConnectorKind::kGeneric) {
+    FinishGenericConnector(e.config.generic, e.config.at, e.keys_at, c);
+    // Polling is what `poll:` declares; without it there is nothing to poll.
+    if (!e.config.generic.poll.declared) {
+      if (auto it = e.keys_at.find("poll_interval");
+          it != e.keys_at.end() && e.config.poll_interval.count() != 0) {
+        c.diag.Error(it->second, "connector '" + name +
+                                     "' has no 'poll:' declaration, so it cannot poll: declare "
+                                     "poll (docs/connectors-generic.md) or set poll_interval: 0s");
+      }
+      e.config.poll_interval = milliseconds(0);
+    }
+  }
   // Without its webhook secret a connector refuses webhooks (they cannot
   // be authenticated); without polling too, nothing from it is ever seen.
-  const bool webhooks = e.config.kind == ConnectorKind::kHubSpot
-                            ? e.keys_at.contains("client_secret_file")
-                            : e.keys_at.contains("webhook_secret_file");
+  const char* secret_key = e.config.kind == ConnectorKind::kHubSpot     ? "client_secret_file"
+                           : e.config.kind == ConnectorKind::kMailchimp ? "webhook_secret_file"
+                                                                        : "webhook_secret_files";
+  const bool webhooks = e.keys_at.contains(secret_key);
   if (!webhooks && e.config.poll_interval.count() == 0) {
-    c.diag.Warning(e.config.at,
-                   "connector '" + name + "' has neither webhooks (" +
-                       (e.config.kind == ConnectorKind::kHubSpot ? "client_secret_file"
-                                                                 : "webhook_secret_file") +
-                       ") nor polling (poll_interval is 0s): changes made in it are never seen");
+    c.diag.Warning(e.config.at, "connector '" + name + "' has neither webhooks (" + secret_key +
+                                    ") nor polling (poll_interval is 0s): changes made in it "
+                                    "are never seen");
   }
 }
 

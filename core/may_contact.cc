@@ -14,6 +14,8 @@ std::string_view ContactReasonName(ContactReason reason) {
       return "blocked";
     case ContactReason::kErased:
       return "erased";
+    case ContactReason::kReconsentRequired:
+      return "reconsent_required";
   }
   return "unknown";
 }
@@ -27,6 +29,10 @@ std::string MayContactAnswer::Explain() const {
            std::string(BlockReasonName(block->reason)) + ") from " +
            block->provenance.source_system + " since " + std::to_string(block->since);
     if (block->until != 0) out += " until " + std::to_string(block->until);
+  }
+  if (reason == ContactReason::kReconsentRequired && consent) {
+    out += "; re-consent required: granted for notice " + consent->notice_version + ", current " +
+           consent->reconsent_notice;
   }
   out += "; consent ";
   out += ConsentStatusName(status);
@@ -75,6 +81,8 @@ MayContactAnswer MayContact(const SubjectState& state, std::string_view subject,
              tp != nullptr && tp->requires_double_opt_in &&
              record->method != ConsentMethod::kDoubleOptIn) {
     answer.reason = ContactReason::kUnconfirmed;
+  } else if (!record->reconsent_notice.empty()) {
+    answer.reason = ContactReason::kReconsentRequired;
   } else {
     answer.reason = ContactReason::kGranted;
     answer.allowed = true;

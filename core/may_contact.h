@@ -21,6 +21,9 @@ enum class ContactReason {
   kUnconfirmed,  // granted, but the topic needs double opt-in evidence
   kBlocked,      // an active block covers the contact (see `block`)
   kErased,       // the subject is erased
+  // granted for an older notice version than the topic's current one: the
+  // person must be asked again (core/notice.h)
+  kReconsentRequired,
 };
 
 std::string_view ContactReasonName(ContactReason reason);
@@ -44,6 +47,8 @@ struct MayContactAnswer {
 // one, else the record without address. `state` is the subject's state as
 // loaded (pass an empty state for an unknown subject); if its subject
 // differs from `subject`, nothing is known and the answer is not_asked.
+// A grant that awaits re-consent to a newer notice (reconsent_notice set)
+// is not allowed: it covers the old notice only.
 // When both a status and a block forbid contact, the block is reported
 // (it outlives any re-consent) and the status is still filled in.
 MayContactAnswer MayContact(const SubjectState& state, std::string_view subject,

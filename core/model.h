@@ -90,6 +90,11 @@ struct ConsentRecord {
   ConsentMethod method = ConsentMethod::kForm;
   std::string notice_version;  // purpose / notice version shown
   Provenance provenance;
+  // Non-empty while this grant is for an older notice than the topic's
+  // current one: the current version the person must re-consent to
+  // (core/notice.h). Not part of the version order; set by the reconciler
+  // and the re-consent walk, cleared when the person answers.
+  std::string reconsent_notice;
 
   bool operator==(const ConsentRecord&) const = default;
 };

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/clock.h"
+#include "core/notice.h"
 
 namespace consentd {
 
@@ -30,6 +31,9 @@ struct TopicPolicy {
   std::set<std::string> channels;
   // Systems the topic is synchronised with.
   std::map<std::string, Direction> systems;
+  // The topic's notice versions over time (filled by the sync engine from
+  // the store; empty: no versions, nothing ever needs re-consent).
+  NoticeTimeline notice;
 };
 
 // What a target refuses (rule 7). Modelled so the refusal is decided and
@@ -41,6 +45,15 @@ struct TargetConstraints {
   // A permanently deleted record cannot be re-added: every later write is
   // blocked_by_target.
   bool deletion_is_permanent = false;
+  // The target shows a re-consent marker (a tag or merge field) for a grant
+  // given for an older notice: it is written when the marker is set or
+  // cleared, even when the consent status itself does not change.
+  bool reconsent_marker = false;
+  // The capture time the system reports for a consent is its record's last
+  // change (Mailchimp's last_changed: any edit moves it), not the time of
+  // the grant: a grant it reports while re-consent is required is the old
+  // grant read again, never an answer.
+  bool grant_time_is_record_time = false;
 };
 
 struct Policy {

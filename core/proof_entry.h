@@ -30,6 +30,11 @@ enum class ProofKind {
   kErasureCompleted,
   kReconsentRequired,
   kConfigChanged,       // a new mapping/config came into force
+  // A grant given for an older notice version than the topic's current one
+  // now requires re-consent (issue #7), or no longer does (the version was
+  // lowered again). Not kReconsentRequired, which is a target's double
+  // opt-in for a re-subscription.
+  kNoticeReconsentRequired,
 };
 
 std::string_view ProofKindName(ProofKind kind);

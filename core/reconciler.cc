@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/keyed_hash.h"
+#include "core/notice.h"
 #include "core/ordering.h"
 
 namespace consentd {
@@ -204,8 +205,20 @@ class Decider {
     const std::string key = ConsentKeyString(c_.key);
     const ConsentRecord* cur = s_.FindConsent(c_.key);
     const ConsentStatus cur_status = cur ? cur->status : ConsentStatus::kNotAsked;
-    if (IsEcho(key, ConsentStatusName(c_.status))) {
+    const NoticeTimeline& notice = topic->notice;
+    // The current record is a grant for an older notice: re-consent is
+    // required (whether or not the walk has marked it yet).
+    const std::string awaited = cur ? ReconsentNoticeFor(*cur, notice) : std::string();
+    if (!AnswersReconsent(awaited, notice, key) && IsEcho(key, ConsentStatusName(c_.status))) {
       return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_status, cur_status);
+    }
+    if (!awaited.empty() && c_.status == ConsentStatus::kGranted &&
+        p_.ConstraintsFor(source()).grant_time_is_record_time) {
+      return Finish(Outcome::kDuplicate,
+                    source() + " dates a consent by its record's last change, not by the grant: " +
+                        "the grant read again is not an answer to the re-consent to notice " +
+                        awaited,
+                    ProofKind::kSuperseded, true, cur_status, cur_status);
     }
 
     if (c_.reports_absence && IsRestrictive(c_.status)) {
@@ -233,8 +246,13 @@ class Decider {
       }
     }
 
-    ConsentRecord cand{c_.key,    c_.status,         c_.legal_basis,
-                       c_.method, c_.notice_version, c_.provenance};
+    ConsentRecord cand{c_.key,
+                       c_.status,
+                       c_.legal_basis,
+                       c_.method,
+                       GrantNoticeVersion(notice, c_.notice_version, occurred_at()),
+                       c_.provenance,
+                       {}};
     // Rule 1: a grant without the evidence the topic needs is only pending.
     const bool held = cand.status == ConsentStatus::kGranted && topic->requires_double_opt_in &&
                       cand.method != ConsentMethod::kDoubleOptIn;
@@ -243,6 +261,7 @@ class Decider {
         (cand.status == ConsentStatus::kGranted || cand.status == ConsentStatus::kPending)) {
       cand.legal_basis = std::string(kLegalBasisConsent);
     }
+    cand.reconsent_notice = ReconsentNoticeFor(cand, notice);
 
     if (cur != nullptr) {
       // The same statement read again (a webhook and a poll, or two polls,
@@ -274,19 +293,67 @@ class Decider {
     }
 
     d_.consent = cand;
+    const std::string cur_marker = cur ? cur->reconsent_notice : std::string();
+    std::set<std::string> written;
     if (cand.status != cur_status) {
       for (const auto& [system, direction] : topic->systems) {
         if (system == source() || !WritesTo(direction)) continue;
+        // A grant for an older notice is not a grant for the current one:
+        // only targets that show the re-consent marker hear of it.
+        if (!cand.reconsent_notice.empty() && !p_.ConstraintsFor(system).reconsent_marker) {
+          continue;
+        }
         AddConsentWrite(system, cand, cur_status, cand.provenance.occurred_at, key);
+        written.insert(system);
       }
+    }
+    if (cand.reconsent_notice != cur_marker) {
+      // The marker follows the record everywhere it is shown, the source
+      // included (it does not know that its report answered anything).
+      for (const auto& [system, direction] : topic->systems) {
+        if (written.contains(system) || !WritesTo(direction) ||
+            !p_.ConstraintsFor(system).reconsent_marker) {
+          continue;
+        }
+        AddConsentWrite(system, cand, system == source() ? cand.status : cur_status,
+                        cand.provenance.occurred_at, key);
+      }
+    }
+    std::string why = "latest capture time wins";
+    if (!cand.reconsent_notice.empty()) {
+      why += "; a grant for notice " + cand.notice_version + ", captured before notice " +
+             cand.reconsent_notice + " took effect: re-consent required";
+      if (cur_marker.empty()) {
+        ProofEntry e = Entry(ProofKind::kNoticeReconsentRequired, false);
+        e.old_status = ConsentStatusName(cur_status);
+        e.new_status = "reconsent_required";
+        e.notice_version = cand.notice_version;
+        e.reason = "granted for notice " + cand.notice_version + ", current " +
+                   cand.reconsent_notice + ": re-consent required";
+        d_.proof.push_back(std::move(e));
+      }
+    } else if (!awaited.empty()) {
+      why += "; answers the re-consent to notice " + awaited;
     }
     if (held) {
       return Finish(Outcome::kHeldPending,
                     "grant without double opt-in confirmation held as pending",
                     ProofKind::kHeldPending, true, cur_status, cand.status);
     }
-    return Finish(Outcome::kApplied, "latest capture time wins", ProofKind::kDecided, true,
-                  cur_status, cand.status);
+    return Finish(Outcome::kApplied, why, ProofKind::kDecided, true, cur_status, cand.status);
+  }
+
+  // True if a grant captured since the current notice took effect answers
+  // a pending re-consent even though consentd wrote the same status to the
+  // source earlier: a write made before the notice changed cannot come
+  // back as a statement captured after it, so it is not an echo.
+  bool AnswersReconsent(const std::string& awaited, const NoticeTimeline& notice,
+                        const std::string& key) const {
+    if (awaited.empty() || c_.status != ConsentStatus::kGranted || notice.empty()) return false;
+    const TimestampMs since = notice.periods.back().since;
+    if (occurred_at() < since) return false;
+    const EchoRecord* echo = echoes_.Find(source(), key);
+    return echo != nullptr && echo->written_at < since;
   }
 
   bool SourceWritable(const std::map<std::string, Direction>& systems) const {

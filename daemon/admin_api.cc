@@ -12,6 +12,10 @@
 #include <utility>
 
 #include "core/legal_deadline.h"
+#include "daemon/erasure_routes.h"
+#include "daemon/export_delivery.h"
+#include "daemon/stats_history_routes.h"
+#include "daemon/status_routes.h"
 #include "daemon/sync_component.h"
 
 namespace consentd::daemon {
@@ -88,8 +92,16 @@ const std::vector<AdminRouteInfo>& AdminRoutes() {
   static const std::vector<AdminRouteInfo> kRoutes = {
       {"POST", "/api/v1/reload"},
       {"GET", "/api/v1/stats"},
+      {"GET", "/api/v1/stats/history"},
       {"POST", "/api/v1/erasures"},
+      {"GET", "/api/v1/erasures"},
+      {"GET", "/api/v1/erasures/status"},
       {"GET", "/api/v1/subjects/export"},
+      {"POST", "/api/v1/subjects/export/deliveries"},
+      {"GET", "/api/v1/status"},
+      {"GET", "/api/v1/dead-letters"},
+      {"POST", "/api/v1/dead-letters/replay"},
+      {"GET", "/api/v1/subjects"},
   };
   return kRoutes;
 }
@@ -135,6 +147,10 @@ std::optional<net::HttpResponse> AdminComponent::Refuse(const net::HttpRequest& 
 }
 
 void AddSyncAdminRoutes(Router& router, const AdminComponent& admin, SyncComponent& sync) {
+  AddStatusRoutes(router, admin, sync);  // the status page and its endpoints (issue #8)
+  AddErasureRoutes(router, admin, sync);  // erasure requests (issue #7)
+  AddStatsHistoryRoutes(router, admin, sync);  // consent counts over time (issue #8)
+  AddExportDeliveryRoutes(router, admin, sync);  // access export delivery (issue #7)
   admin.AddRoute(router, "GET", "/api/v1/stats", [&sync](net::HttpRequest, net::Responder respond) {
     sync.ConsentStats([respond](Result<std::string> json) {
       if (!json.ok()) {
@@ -180,7 +196,12 @@ void AddSyncAdminRoutes(Router& router, const AdminComponent& admin, SyncCompone
                                         {"subject", r->subject},
                                         {"requested_at_ms", r->requested_at},
                                         {"deadline_ms", OneMonthAfter(r->requested_at)},
-                                        {"targets", r->targets}}
+                                        {"targets", r->targets},
+                                        // The durable request, per-target states included.
+                                        {"request", r->request_json.empty()
+                                                        ? nlohmann::json(nullptr)
+                                                        : nlohmann::json::parse(r->request_json, nullptr,
+                                                                                false)}}
                              .dump() +
                          "\n";
               respond(std::move(out));

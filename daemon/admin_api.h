@@ -83,8 +83,10 @@ class SyncComponent;
 //                           (SyncComponent::RequestErasure); 202 with the
 //                           request id, subject pseudonym, deadline_ms (one
 //                           month, core/legal_deadline.h) and the targets an
-//                           erasure was queued for; 400 without a usable
-//                           address; 404 when no subject has it.
+//                           erasure was queued for, and the durable request
+//                           ("request", store/erasure_requests.h); 400
+//                           without a usable address; 404 when no subject has it.
+//   GET  /api/v1/erasures, /api/v1/erasures/status: daemon/erasure_routes.h.
 //   GET  /api/v1/subjects/export?email=ADDRESS
 //                           the access export (privacy/export.h); 404 when
 //                           consentd knows nothing about the address.

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "connectors/generic/generic_connector.h"
 #include "connectors/hubspot/hubspot_connector.h"
 #include "connectors/mailchimp/mailchimp_connector.h"
 
@@ -59,12 +60,30 @@ Result<std::unique_ptr<connectors::Connector>> MakeConnector(
       s.poll_overlap = config.poll_overlap;
       return connectors::MakeMailchimpConnector(std::move(s), std::move(mapping), http);
     }
-    case mapping::ConnectorKind::kGeneric:
-      break;
+    case mapping::ConnectorKind::kGeneric: {
+      connectors::GenericSettings s;
+      s.name = config.name;
+      s.base_url = config.base_url;
+      s.declaration = config.generic;
+      for (const std::string& path : config.generic.webhook_secret_files) {
+        Result<std::string> v = config::LoadSecret(path);
+        if (!v.ok()) return v.status();
+        s.webhook_secrets.push_back(std::move(v).value());
+      }
+      {
+        Result<std::string> v = OptionalSecret(config.generic.auth.secret_file);
+        if (!v.ok()) return v.status();
+        s.auth_secret = std::move(v).value();
+      }
+      s.timeout = config.request_timeout;
+      s.batch_size = config.batch_size;
+      s.poll_overlap = config.poll_overlap;
+      return connectors::MakeGenericConnector(std::move(s), std::move(mapping), http);
+    }
   }
-  return FailedPrecondition("connector " + config.name + ": kind " +
-                            std::string(mapping::ConnectorKindName(config.kind)) +
-                            " is not supported yet");
+  // Every kind returns above; this is for a value outside the enum.
+  return FailedPrecondition("connector " + config.name + ": unknown kind " +
+                            std::string(mapping::ConnectorKindName(config.kind)));
 }
 
 }  // namespace consentd::daemon

@@ -158,6 +158,7 @@ int Daemon::Impl::Run() {
   // After the store: its final checkpoint is written before the store closes.
   auto proof_log = std::make_unique<ProofLogComponent>(io_, *store_);
   proof_log_ = proof_log.get();
+  proof_log_->RegisterMetrics(registry_);
   components_.push_back(std::move(proof_log));
   // HTTP is built before sync (sync adds its routes to HTTP's router) but
   // started after it and stopped before it: no webhook arrives while the

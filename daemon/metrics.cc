@@ -1,5 +1,6 @@
 #include "daemon/metrics.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -55,6 +56,29 @@ class CallbackGauge final : public internal::FamilyBase {
 
  private:
   std::function<double()> read_;
+};
+
+class CallbackFamily final : public internal::FamilyBase {
+ public:
+  CallbackFamily(std::string name, std::string help, MetricType type,
+                 std::vector<std::string> label_names,
+                 std::function<std::vector<Registry::LabeledValue>()> read)
+      : FamilyBase(std::move(name), std::move(help), type, std::move(label_names)),
+        read_(std::move(read)) {}
+  void Render(std::string& out) const override {
+    RenderHeader(out);
+    std::vector<Registry::LabeledValue> values = read_();
+    // Sorted like the other families, so that scrapes are stable.
+    std::sort(values.begin(), values.end(),
+              [](const auto& a, const auto& b) { return a.labels < b.labels; });
+    for (auto& v : values) {
+      v.labels.resize(label_names_.size());
+      AppendSample(out, name_, label_names_, v.labels, v.value);
+    }
+  }
+
+ private:
+  std::function<std::vector<Registry::LabeledValue>()> read_;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -223,6 +247,18 @@ void Registry::AddCallbackGauge(std::string_view name, std::string_view help,
   std::lock_guard lock(mu_);
   if (families_.count(n)) Die("metric '" + n + "' registered twice");
   families_[n] = std::make_unique<CallbackGauge>(n, std::string(help), std::move(read));
+}
+
+void Registry::AddCallbackFamily(std::string_view name, std::string_view help, MetricType type,
+                                 std::vector<std::string> label_names,
+                                 std::function<std::vector<LabeledValue>()> read) {
+  std::string n = SanitizeName(name);
+  if (type == MetricType::kHistogram) Die("callback family '" + n + "' cannot be a histogram");
+  label_names = SanitizeLabels(std::move(label_names));
+  std::lock_guard lock(mu_);
+  if (families_.count(n)) Die("metric '" + n + "' registered twice");
+  families_[n] = std::make_unique<CallbackFamily>(n, std::string(help), type,
+                                                  std::move(label_names), std::move(read));
 }
 
 std::string Registry::Render() const {

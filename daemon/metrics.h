@@ -150,6 +150,21 @@ class Registry {
   // `read` must be thread-safe and must not call back into the Registry.
   void AddCallbackGauge(std::string_view name, std::string_view help, std::function<double()> read);
 
+  // A counter or gauge family whose children are read at each scrape, for
+  // values another part already counts (a connector's request budget) or
+  // a periodic refresh keeps (outbox depth per target). `read` returns one
+  // value per label-value tuple (each of label_names.size() values); it
+  // must be thread-safe and must not call back into the Registry. A
+  // counter's values must never go down. REQUIRES: type is kCounter or
+  // kGauge; the name is not registered yet (aborts otherwise).
+  struct LabeledValue {
+    std::vector<std::string> labels;
+    double value = 0;
+  };
+  void AddCallbackFamily(std::string_view name, std::string_view help, MetricType type,
+                         std::vector<std::string> label_names,
+                         std::function<std::vector<LabeledValue>()> read);
+
   // The whole registry in the text exposition format, families by name.
   std::string Render() const;
 

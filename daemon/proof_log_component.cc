@@ -35,7 +35,63 @@ Status ProofLogComponent::Start(const config::Config& config) {
   spdlog::info("proof log key {} ({}); verifier key {}", signer_->name(), key_path_,
                signer_->VerifierKey());
   ArmTimer();
+  RefreshGauges();
   return Status::Ok();
+}
+
+void ProofLogComponent::RegisterMetrics(metrics::Registry& registry) {
+  auto gauges = gauges_;
+  auto written = written_;
+  registry.AddCallbackGauge("consentd_proof_log_entries",
+                            "Entries in the proof log (its Merkle tree size).",
+                            [gauges] { return static_cast<double>(gauges->entries.load()); });
+  registry.AddCallbackGauge(
+      "consentd_proof_log_checkpointed_entries",
+      "Entries covered by the latest signed checkpoint (its tree size).",
+      [gauges] { return static_cast<double>(gauges->checkpointed_entries.load()); });
+  registry.AddCallbackGauge(
+      "consentd_proof_log_last_checkpoint_timestamp_seconds",
+      "When the latest signed checkpoint was written (Unix time; 0 before the first).",
+      [gauges] { return static_cast<double>(gauges->last_checkpoint_ms.load()) / 1000.0; });
+  registry.AddCallbackGauge(
+      "consentd_proof_log_checkpoint_age_seconds",
+      "Seconds since the latest signed checkpoint (since consentd started before the first).",
+      [gauges, started = SystemClock().NowMs()] {
+        static const SystemClock clock;
+        const TimestampMs last = gauges->last_checkpoint_ms.load();
+        return static_cast<double>(clock.NowMs() - (last > 0 ? last : started)) / 1000.0;
+      });
+  registry.AddCallbackFamily(
+      "consentd_proof_log_checkpoints_written_total",
+      "Signed checkpoints this process wrote.", metrics::MetricType::kCounter, {}, [written] {
+        return std::vector<metrics::Registry::LabeledValue>{
+            {{}, static_cast<double>(written->load())}};
+      });
+}
+
+// Reads the tree size and the latest checkpoint's time on the store thread.
+void ProofLogComponent::RefreshGauges() {
+  store::Store* store = store_.store();
+  if (!store) return;
+  auto gauges = gauges_;
+  store->Submit(
+      [gauges](store::Transaction& txn) -> Status {
+        Result<std::uint64_t> size = store::ProofTreeSize(txn);
+        if (!size.ok()) return size.status();
+        Result<std::optional<store::ProofCheckpointInfo>> latest =
+            store::LatestProofCheckpointInfo(txn);
+        if (!latest.ok()) return latest.status();
+        gauges->entries = *size;
+        if (latest->has_value()) {
+          gauges->checkpointed_entries = (*latest)->tree_size;
+          gauges->last_checkpoint_ms = (*latest)->created_at;
+        }
+        return Status::Ok();
+      },
+      [](const Status& s) {
+        if (!s.ok()) spdlog::warn("proof log metrics: {}", s.ToString());
+      },
+      store::SubmitOptions{/*durable=*/false});
 }
 
 void ProofLogComponent::CommitReload(const config::Config& next) {
@@ -65,6 +121,7 @@ void ProofLogComponent::ArmTimer() {
 
 void ProofLogComponent::EntriesAppended(std::uint64_t count) {
   const std::uint64_t every = every_entries_.load();
+  gauges_->entries.fetch_add(count);
   const std::uint64_t before = pending_entries_.fetch_add(count);
   if (before < every && before + count >= every && !stopping_) {
     boost::asio::post(io_, [this] {
@@ -83,25 +140,36 @@ void ProofLogComponent::RequestCheckpoint(std::function<void()> then) {
   auto signer = signer_;
   auto written = written_;
   auto wrote = std::make_shared<bool>(false);
+  auto gauges = gauges_;
+  auto written_at = std::make_shared<store::ProofCheckpointInfo>();
   // Keeps the io loop running until `then` is posted, even with no other
   // work pending (e.g. nothing else is left at stop).
   auto guard = std::make_shared<boost::asio::executor_work_guard<
       boost::asio::io_context::executor_type>>(io_.get_executor());
   store->Submit(
-      [signer, wrote](store::Transaction& txn) -> Status {
+      [signer, wrote, written_at](store::Transaction& txn) -> Status {
         static const SystemClock clock;
-        Result<std::optional<std::string>> note =
-            store::WriteProofCheckpoint(txn, *signer, clock.NowMs());
+        const TimestampMs now = clock.NowMs();
+        Result<std::optional<std::string>> note = store::WriteProofCheckpoint(txn, *signer, now);
         if (!note.ok()) return note.status();
         *wrote = note->has_value();
+        if (*wrote) {
+          written_at->created_at = now;
+          Result<std::uint64_t> size = store::ProofTreeSize(txn);
+          if (!size.ok()) return size.status();
+          written_at->tree_size = *size;
+        }
         return Status::Ok();
       },
-      [io = &io_, written, wrote, guard, then = std::move(then)](const Status& s) {
+      [io = &io_, written, wrote, written_at, gauges, guard,
+       then = std::move(then)](const Status& s) {
         // On the store thread: log, count, and hand `then` to the io thread.
         if (!s.ok()) {
           spdlog::error("proof log checkpoint not written: {}", s.ToString());
         } else if (*wrote) {
           written->fetch_add(1);
+          gauges->last_checkpoint_ms = written_at->created_at;
+          gauges->checkpointed_entries = written_at->tree_size;
           spdlog::debug("proof log checkpoint written");
         }
         if (then) boost::asio::post(*io, then);

@@ -16,7 +16,9 @@
 #include <string>
 
 #include "core/proof/note.h"
+#include "core/clock.h"
 #include "daemon/components.h"
+#include "daemon/metrics.h"
 
 namespace consentd::daemon {
 
@@ -41,6 +43,12 @@ class ProofLogComponent final : public Component {
   // tests and logs.
   std::uint64_t checkpoints_written() const { return written_->load(); }
 
+  // Registers the proof-log gauges (entries, last checkpoint time and age,
+  // checkpoints written) in `registry`, which must outlive this component.
+  // Their values come from the store at Start and after each checkpoint,
+  // never from a scrape. Call before Start; io thread.
+  void RegisterMetrics(metrics::Registry& registry);
+
  private:
   struct Timer;
   void ArmTimer();
@@ -60,6 +68,15 @@ class ProofLogComponent final : public Component {
   // Shared with store callbacks, which may outlive a request's scope.
   std::shared_ptr<std::atomic<std::uint64_t>> written_ =
       std::make_shared<std::atomic<std::uint64_t>>(0);
+  // For /metrics: tree size (entries) and the latest checkpoint's time
+  // (0: none yet), as last read from the store plus entries appended since.
+  struct Gauges {
+    std::atomic<std::uint64_t> entries{0};
+    std::atomic<std::uint64_t> checkpointed_entries{0};
+    std::atomic<TimestampMs> last_checkpoint_ms{0};
+  };
+  std::shared_ptr<Gauges> gauges_ = std::make_shared<Gauges>();
+  void RefreshGauges();
 };
 
 }  // namespace consentd::daemon

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -21,8 +23,15 @@
 #include "connectors/common/retry_policy.h"
 #include "core/clock.h"
 #include "daemon/connector_factory.h"
+#include "daemon/export_delivery.h"
+#include "daemon/stats_history_routes.h"
+#include "daemon/sync_metrics.h"
+#include "store/erasure_requests.h"
+#include "store/outbox_stats.h"
 #include "mapping/policy.h"
 #include "store/config_history.h"
+#include "store/proof_log_status.h"
+#include "sync/explain.h"
 #include "privacy/export.h"
 #include "sync/consent_stats.h"
 #include "sync/resync.h"
@@ -43,6 +52,9 @@ constexpr std::chrono::milliseconds kLeaseSlack{30000};
 // that became due (a change wakes it at once).
 constexpr std::chrono::milliseconds kDispatchIdle{1000};
 constexpr std::chrono::milliseconds kHousekeepingEvery{5000};
+// The consent-count gauges cost a pass over all subjects: every 12th run
+// (once a minute), through the ConsentStats cache.
+constexpr std::uint64_t kConsentMetricsEveryRuns = 12;
 
 TimestampMs NowMs() { return SystemClock().NowMs(); }
 
@@ -112,46 +124,25 @@ struct Link {
   // Full reconciliation (sync/resync.h), every sync.resync_interval.
   asio::steady_timer resync_timer;
   bool resync_running = false;
+  LinkActivity activity;  // for the status page (daemon/sync_status.h)
 };
 
 class SyncComponent::Impl {
  public:
   Impl(asio::io_context& io, const StoreComponent& store, ProofLogComponent& proof_log,
        Router& router, metrics::Registry& registry)
-      : io_(io), store_(store), proof_log_(proof_log), registry_(registry) {
-    webhooks_ = &registry.AddCounter("consentd_webhooks_received_total",
-                                     "Webhook requests by connector and result.",
-                                     {"connector", "result"});
-    decisions_ = &registry.AddCounter("consentd_decisions_total",
-                                      "Reconciler decisions by source and outcome.",
-                                      {"source", "outcome"});
-    deliveries_ = &registry.AddCounter("consentd_deliveries_total",
-                                       "Outbox deliveries by target and result.",
-                                       {"target", "result"});
-    propagation_ = &registry.AddHistogram(
-        "consentd_propagation_seconds",
-        "Time from a decision (outbox row created) to the target confirming the write.",
-        {"target"});
-    polls_ = &registry.AddCounter("consentd_polls_total", "Poll pages by connector and result.",
-                                  {"connector", "result"});
-    resyncs_ = &registry.AddCounter(
-        "consentd_resync_runs_total",
-        "Full reconciliations by connector and result (ok, stopped, failed).",
-        {"connector", "result"});
-    resync_drift_ = &registry.AddCounter(
-        "consentd_resync_drift_total",
-        "Drift found by full reconciliation: consentd_behind (decisions consentd learned), "
-        "system_behind (repair writes enqueued to the system).",
-        {"connector", "kind"});
-    registry.AddCallbackGauge("consentd_outbox_pending_rows",
-                              "Outbox rows waiting for delivery (as of the last count).",
-                              [this] { return static_cast<double>(outbox_pending_.load()); });
-    registry.AddCallbackGauge("consentd_outbox_inflight_rows",
-                              "Outbox rows being delivered (as of the last count).",
-                              [this] { return static_cast<double>(outbox_inflight_.load()); });
-    registry.AddCallbackGauge("consentd_outbox_dead_rows",
-                              "Dead letters: outbox rows that will not be retried (consentctl dlq).",
-                              [this] { return static_cast<double>(outbox_dead_.load()); });
+      : io_(io),
+        store_(store),
+        proof_log_(proof_log),
+        registry_(registry),
+        metrics_(registry, [] { return NowMs(); }) {
+    // Families live in SyncMetrics (daemon/sync_metrics.h, docs/monitoring.md).
+    webhooks_ = &metrics_.webhooks;
+    deliveries_ = &metrics_.deliveries;
+    propagation_ = &metrics_.propagation;
+    polls_ = &metrics_.polls;
+    resyncs_ = &metrics_.resyncs;
+    resync_drift_ = &metrics_.resync_drift;
     router.AddPrefix("POST", std::string(kWebhookPrefix), "/webhooks/{connector}",
                      [this](net::HttpRequest req, net::Responder respond) {
                        HandleWebhook(std::move(req), std::move(respond));
@@ -173,6 +164,7 @@ class SyncComponent::Impl {
   }
 
   Status Start(const config::Config& config) {
+    privacy_ = config.privacy;
     if (config.connectors.empty()) {
       spdlog::info("sync: no connectors configured; consentd only serves its own API");
       return Status::Ok();
@@ -205,6 +197,7 @@ class SyncComponent::Impl {
                  engine_->mapping_hash().substr(0, 12));
     // Queued before any unit that decides with this mapping.
     RecordMapping(engine_->mapping_hash(), {"in force at start"}, "consentd");
+    ApplyNoticeVersions();  // next on the store thread: before any decision
     housekeeping_ = std::make_unique<asio::steady_timer>(io_);
     Housekeeping();
     for (auto& [name, link] : links_) {
@@ -244,6 +237,7 @@ class SyncComponent::Impl {
   }
 
   void CommitReload(const config::Config& next) {
+    privacy_ = next.privacy;  // read per delivery: takes effect at once
     if (links_.empty()) return;
     auto spec = std::make_shared<const mapping::MappingSpec>(next.mapping);
     const bool mapping_changed = next.mapping.topics.size() != mapping_->topics.size() ||
@@ -272,6 +266,7 @@ class SyncComponent::Impl {
       });
       // The next unit on the store thread, before any decision under it.
       RecordMapping(mapping::MappingHash(*spec), lines, "admin");
+      ApplyNoticeVersions();
       spdlog::info("sync: mapping reloaded");
     }
   }
@@ -318,6 +313,17 @@ class SyncComponent::Impl {
           Result<sync::IngestSummary> r = engine_->Ingest(txn, "admin", {rec}, now);
           if (!r.ok()) return r.status();
           *summary = std::move(r).value();
+          // The engine opened the durable request; it records who asked.
+          if (Status s = store::SetErasureRequestedBy(txn, rec.event_id, requested_by);
+              !s.ok() && s.code() != StatusCode::kNotFound) {
+            return s;
+          }
+          Result<std::optional<store::ErasureRequestRecord>> stored =
+              store::GetErasureRequest(txn, rec.event_id);
+          if (!stored.ok()) return stored.status();
+          if (stored->has_value()) {
+            request->request_json = store::ErasureRequestJson(**stored, now).dump();
+          }
           request->id = rec.event_id;
           request->subject = **subject;
           request->requested_at = now;
@@ -364,10 +370,11 @@ class SyncComponent::Impl {
     if (stats_waiters_.size() > 1) return;  // one computation serves everyone waiting
     auto json = std::make_shared<std::string>();
     SubmitThen(
-        [mapping = mapping_, json](store::Transaction& txn) -> Status {
+        [this, mapping = mapping_, json](store::Transaction& txn) -> Status {
           Result<sync::ConsentStats> r = sync::ComputeConsentStats(txn, *mapping, NowMs());
           if (!r.ok()) return r.status();
           *json = sync::ConsentStatsJson(*r);
+          metrics_.SetConsentCounts(*r);
           return Status::Ok();
         },
         [this, json](Status s) {
@@ -384,6 +391,241 @@ class SyncComponent::Impl {
               w(s);
             }
           }
+        },
+        /*durable=*/false);
+  }
+
+  // Keeps the consent_subjects gauges fresh (ConsentStats sets them).
+  void RefreshConsentMetrics() {
+    ConsentStats([](const Result<std::string>& r) {
+      if (!r.ok()) spdlog::warn("sync: consent counts for /metrics: {}", r.status().ToString());
+    });
+  }
+
+  // --- status page (issue #8; daemon/status_routes.cc) ---------------------
+
+  void CollectStatus(std::function<void(Result<SyncStatus>)> done) {
+    auto out = std::make_shared<SyncStatus>();
+    out->now = NowMs();
+    for (const auto& [name, link] : links_) {
+      ConnectorStatus c;
+      c.name = name;
+      c.kind = std::string(mapping::ConnectorKindName(link->config.kind));
+      if (mapping_) {
+        if (const mapping::SystemSpec* sys = mapping_->FindSystem(name)) {
+          c.role = std::string(mapping::SystemRoleName(sys->role));
+        }
+      }
+      {
+        std::lock_guard lock(link->check_mu);
+        c.ready = link->check.ok();
+        c.check_message = link->check.ok() ? "ok" : link->check.ToString();
+      }
+      const LinkActivity& a = link->activity;
+      c.polling = link->config.poll_interval.count() > 0;
+      c.last_poll_ok = a.last_poll_ok;
+      c.poll_caught_up = link->caught_up.load();
+      c.webhooks_received = a.webhooks_received;
+      c.webhooks_refused = a.webhooks_refused;
+      c.last_webhook = a.last_webhook;
+      c.requests_sent = link->budget.requests.load();
+      c.budget_waits = link->budget.waits.load();
+      c.rate_limited = link->budget.rate_limited.load();
+      std::tie(c.requests_last_minute, c.requests_window_ms) =
+          a.RequestsInLastMinute(out->now, c.requests_sent);
+      const config::ConnectorRateLimit& limit = link->config.rate_limit;
+      if (limit.requests > 0 && limit.interval.count() > 0 && c.requests_window_ms > 0) {
+        const double allowed = static_cast<double>(limit.requests) *
+                               static_cast<double>(c.requests_window_ms) /
+                               static_cast<double>(limit.interval.count());
+        c.budget_used_fraction = static_cast<double>(c.requests_last_minute) / allowed;
+      }
+      c.consecutive_delivery_failures = a.consecutive_delivery_failures;
+      c.delivery_health = DeliveryHealth(a.consecutive_delivery_failures);
+      c.deliveries_done = a.deliveries_done;
+      c.deliveries_failed = a.deliveries_failed;
+      c.deliveries_last_minute = a.deliveries.LastMinute(out->now);
+      out->connectors.push_back(std::move(c));
+    }
+    out->decisions_total = static_cast<std::int64_t>(recent_.total());
+    out->decisions_last_minute = decisions_minute_.LastMinute(out->now);
+    const auto& items = recent_.items();
+    out->recent.assign(items.rbegin(), items.rend());
+    if (links_.empty()) return done(std::move(*out));
+    SubmitThen(
+        [out](store::Transaction& txn) -> Status {
+          Result<std::vector<store::TargetOutboxStats>> outbox = store::ListOutboxStats(txn);
+          if (!outbox.ok()) return outbox.status();
+          Result<store::ProofLogStatus> proof = store::GetProofLogStatus(txn);
+          if (!proof.ok()) return proof.status();
+          // One row per connector, zeros for those with nothing undelivered.
+          for (const ConnectorStatus& c : out->connectors) {
+            store::TargetOutboxStats t;
+            t.target = c.name;
+            for (const auto& o : *outbox) {
+              if (o.target == c.name) t = o;
+            }
+            out->outbox.push_back(std::move(t));
+          }
+          out->proof_log = *proof;
+          return Status::Ok();
+        },
+        [out, done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          done(std::move(*out));
+        },
+        /*durable=*/false);
+  }
+
+  void DeadLetters(int limit, std::function<void(Result<std::vector<store::OutboxRow>>)> done) {
+    if (links_.empty()) return done(std::vector<store::OutboxRow>());
+    auto rows = std::make_shared<std::vector<store::OutboxRow>>();
+    SubmitThen(
+        [rows, limit](store::Transaction& txn) -> Status {
+          auto r = txn.ListOutbox(store::OutboxStatus::kDead, 0, limit);
+          if (!r.ok()) return r.status();
+          *rows = std::move(r).value();
+          return Status::Ok();
+        },
+        [rows, done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          done(std::move(*rows));
+        },
+        /*durable=*/false);
+  }
+
+  void ReplayDeadLetters(std::optional<std::int64_t> id, std::string requested_by,
+                         std::function<void(Result<store::DeadLetterReplay>)> done) {
+    if (links_.empty()) return done(FailedPrecondition("no connectors configured"));
+    auto out = std::make_shared<store::DeadLetterReplay>();
+    SubmitThen(
+        [id, out](store::Transaction& txn) -> Status {
+          const TimestampMs now = NowMs();
+          auto r = store::ReplayDeadLetters(txn, id, now);
+          if (!r.ok()) return r.status();
+          // An erasure's target goes back from failed to pending with its row.
+          for (const store::OutboxRow& row : r->replayed) {
+            CONSENTD_RETURN_IF_ERROR(store::ReopenErasureTarget(txn, row.id, now));
+          }
+          *out = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, out, requested_by = std::move(requested_by), done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          std::set<std::string> targets;
+          for (const store::OutboxRow& r : out->replayed) {
+            spdlog::info("sync: {}: dead letter #{} replayed (back to pending) by {}", r.target,
+                         r.id, requested_by);
+            targets.insert(r.target);
+          }
+          for (const std::string& t : targets) {
+            auto it = links_.find(t);
+            if (it != links_.end()) Dispatch(*it->second);
+          }
+          done(std::move(*out));
+        });
+  }
+
+  // GET /api/v1/erasures (no `id`) and /api/v1/erasures/status (`id`).
+  void DeliverExport(std::string email, std::string requested_by,
+                     std::function<void(Result<ExportDeliveryOutcome>)> done) {
+    if (privacy_.export_delivery.url.empty()) {
+      return done(FailedPrecondition(
+          "export delivery is off: configure privacy.export_delivery (url, secret_file)"));
+    }
+    ExportSubject(std::move(email), [this, requested_by = std::move(requested_by),
+                                     done = std::move(done)](Result<std::string> json) mutable {
+      if (!json.ok()) return done(json.status());
+      if (stopping_) return done(Unavailable("shutting down"));
+      OnPool(
+          [this, config = privacy_.export_delivery, json = std::move(json).value()] {
+            ExportDeliveryDeps deps;
+            deps.http = curl_.get();
+            deps.now = [] { return NowMs(); };
+            deps.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+            return daemon::DeliverExport(config, json, deps);
+          },
+          [requested_by, done = std::move(done)](Result<ExportDeliveryOutcome> r) {
+            // Never the address: the webhook id ties this line to the receiver's log.
+            if (!r.ok()) {
+              spdlog::error("privacy: access export delivery requested by {} not attempted: {}",
+                            requested_by, r.status().ToString());
+            } else if (r->delivered) {
+              spdlog::info("privacy: access export {} delivered (HTTP {}, {} attempt(s)), "
+                           "requested by {}",
+                           r->webhook_id, r->http_status, r->attempts, requested_by);
+            } else {
+              spdlog::warn("privacy: access export {} not delivered, requested by {}: {}",
+                           r->webhook_id, requested_by, r->reason);
+            }
+            done(std::move(r));
+          });
+    });
+  }
+
+  void StatsHistory(TimestampMs since, int limit, std::function<void(Result<std::string>)> done) {
+    auto json = std::make_shared<std::string>();
+    SubmitThen(
+        [since, limit, json](store::Transaction& txn) -> Status {
+          Result<std::string> r = StatsHistoryJson(txn, since, limit);
+          if (!r.ok()) return r.status();
+          *json = std::move(r).value();
+          return Status::Ok();
+        },
+        [json, done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          done(std::move(*json));
+        },
+        /*durable=*/false);
+  }
+
+  void ReadErasures(std::optional<std::string> id, bool overdue_only,
+                    std::function<void(Result<std::string>)> done) {
+    auto json = std::make_shared<std::string>();
+    SubmitThen(
+        [id = std::move(id), overdue_only, json](store::Transaction& txn) -> Status {
+          const TimestampMs now = NowMs();
+          if (id) {
+            auto r = store::GetErasureRequest(txn, *id);
+            if (!r.ok()) return r.status();
+            if (!r->has_value()) return NotFound("no erasure request " + *id);
+            *json = store::ErasureRequestJson(**r, now).dump();
+            return Status::Ok();
+          }
+          store::ErasureListOptions options;
+          options.overdue_only = overdue_only;
+          auto r = store::ListErasureRequests(txn, now, options);
+          if (!r.ok()) return r.status();
+          *json = store::ErasureRequestsJson(*r, now).dump();
+          return Status::Ok();
+        },
+        [json, done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          done(std::move(*json));
+        },
+        /*durable=*/false);
+  }
+
+  void ExplainSubject(std::string email, std::function<void(Result<std::string>)> done) {
+    if (!engine_) return done(FailedPrecondition("no connectors configured"));
+    auto json = std::make_shared<std::string>();
+    auto policy = std::make_shared<const Policy>(mapping::ToPolicy(*mapping_));
+    SubmitThen(
+        [this, email = std::move(email), json, policy](store::Transaction& txn) -> Status {
+          sync::ExplainOptions options;
+          options.skew_window_ms = policy->skew_window_ms;
+          options.now = NowMs();
+          options.policy = policy.get();
+          Result<sync::ExplainLookup> r =
+              sync::ExplainSubjectByEmail(txn, identity_key_, email, options);
+          if (!r.ok()) return r.status();
+          if (!r->found) return NotFound(sync::NotFoundMessage(r->tombstone_erased_at));
+          *json = sync::FormatExplanationJson(*r->found, options);
+          return Status::Ok();
+        },
+        [json, done = std::move(done)](Status s) {
+          if (!s.ok()) return done(s);
+          done(std::move(*json));
         },
         /*durable=*/false);
   }
@@ -421,6 +663,55 @@ class SyncComponent::Impl {
           } else if (*appended) {
             proof_log_.EntriesAppended(1);
           }
+        });
+  }
+
+  // Re-consent when terms change (issue #7, sync/reconsent.cc): records new
+  // notice versions of the mapping just recorded, then walks the stored
+  // grants page by page (one unit each, so ingest interleaves).
+  void ApplyNoticeVersions() {
+    auto update = std::make_shared<sync::NoticeUpdate>();
+    SubmitThen(
+        [engine = engine_.get(), update](store::Transaction& txn) -> Status {
+          Result<sync::NoticeUpdate> r = engine->ApplyNoticeVersions(txn, NowMs());
+          if (!r.ok()) return r.status();
+          *update = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, update](Status s) {
+          if (!s.ok()) {
+            spdlog::error("sync: notice versions: {} (re-checked at the next start or reload)",
+                          s.ToString());
+            return;
+          }
+          for (const std::string& line : update->lines) spdlog::info("sync: {}", line);
+          if (update->walk_pending) WalkReconsent();
+        });
+  }
+
+  void WalkReconsent() {
+    if (stopping_) return;  // resumed from its durable position at the next start
+    auto page = std::make_shared<sync::ReconsentWalkPage>();
+    SubmitThen(
+        [engine = engine_.get(), page](store::Transaction& txn) -> Status {
+          Result<sync::ReconsentWalkPage> r = engine->WalkReconsent(txn, NowMs());
+          if (!r.ok()) return r.status();
+          *page = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, page](Status s) {
+          if (!s.ok()) {
+            spdlog::error("sync: re-consent walk: {} (resumed at the next start or reload)",
+                          s.ToString());
+            return;
+          }
+          if (page->marked > 0 || page->cleared > 0) {
+            spdlog::info("sync: re-consent: {} grant(s) now await re-consent, {} no longer",
+                         page->marked, page->cleared);
+            stats_json_.reset();  // the counts moved between buckets
+          }
+          Apply(page->summary);
+          if (!page->done) WalkReconsent();
         });
   }
 
@@ -473,20 +764,13 @@ class SyncComponent::Impl {
   }
 
   void RegisterBudgetMetrics(Link& link) {
-    const std::string& n = link.config.name;
     Link* l = &link;
-    registry_.AddCallbackGauge("consentd_connector_" + n + "_requests_sent_total",
-                               "Requests sent to the connector's system.",
-                               [l] { return static_cast<double>(l->budget.requests.load()); });
-    registry_.AddCallbackGauge("consentd_connector_" + n + "_rate_limited_total",
-                               "Answers 429 from the connector's system.",
-                               [l] { return static_cast<double>(l->budget.rate_limited.load()); });
-    registry_.AddCallbackGauge("consentd_connector_" + n + "_budget_waits_total",
-                               "Requests that waited for the rate-limit budget.",
-                               [l] { return static_cast<double>(l->budget.waits.load()); });
-    registry_.AddCallbackGauge("consentd_connector_" + n + "_poll_caught_up",
-                               "1 when the last poll page of the connector had nothing more.",
-                               [l] { return l->caught_up.load() ? 1.0 : 0.0; });
+    metrics_.AddConnector({link.config.name, &link.budget, &link.caught_up,
+                           [l] {
+                             std::lock_guard lock(l->check_mu);
+                             return l->check.ok();
+                           },
+                           link.config.poll_interval.count() > 0});
   }
 
   void RunCheck(Link& link) {
@@ -505,38 +789,46 @@ class SyncComponent::Impl {
 
   // --- housekeeping -------------------------------------------------------
 
-  // Every kHousekeepingEvery: outbox depth for /metrics, and pruning of
-  // what is no longer needed (processed inbox rows past the retention, done
-  // outbox rows after a day, echo memory older than a day).
+  // Every kHousekeepingEvery: outbox depth and age per target and open
+  // erasures for /metrics (scrapes never run SQL), the consent counts now
+  // and then, and pruning of what is no longer needed (processed inbox
+  // rows past the retention, done outbox rows after a day, echo memory
+  // older than a day).
   void Housekeeping() {
     if (stopping_) return;
-    auto counts = std::make_shared<std::array<std::int64_t, 3>>();
+    auto outbox = std::make_shared<std::map<std::string, SyncMetrics::OutboxTarget>>();
+    auto erasures = std::make_shared<store::OpenErasureCounts>();
     const auto retention = sync_.inbox_retention;
+    if (++housekeeping_runs_ % kConsentMetricsEveryRuns == 1) RefreshConsentMetrics();
     SubmitThen(
-        [counts, retention](store::Transaction& txn) {
+        [outbox, erasures, retention, mapping = mapping_](store::Transaction& txn) {
           const TimestampMs now = NowMs();
           constexpr TimestampMs kDay = 24 * 3600 * 1000LL;
-          auto a = txn.CountOutbox(store::OutboxStatus::kPending);
-          auto b = txn.CountOutbox(store::OutboxStatus::kInflight);
-          auto c = txn.CountOutbox(store::OutboxStatus::kDead);
-          if (!a.ok()) return a.status();
-          if (!b.ok()) return b.status();
-          if (!c.ok()) return c.status();
-          *counts = {a.value(), b.value(), c.value()};
+          auto stats = store::ListOutboxStats(txn);
+          if (!stats.ok()) return stats.status();
+          for (const auto& t : *stats) {
+            (*outbox)[t.target] = {t.pending, t.inflight, t.dead, t.oldest_pending_created_at};
+          }
+          auto open = store::CountOpenErasures(txn, now);
+          if (!open.ok()) return open.status();
+          *erasures = *open;
+          if (auto r = SnapshotConsentStatsIfDue(txn, *mapping, now); !r.ok()) return r.status();
           if (auto r = txn.PruneInbox(now - retention.count()); !r.ok()) return r.status();
           if (auto r = txn.PruneOutboxDone(now - kDay); !r.ok()) return r.status();
           if (auto r = txn.PruneWrites(now - kDay); !r.ok()) return r.status();
           return Status::Ok();
         },
-        [this, counts](Status s) {
+        [this, outbox, erasures](Status s) {
           if (s.ok()) {
-            outbox_pending_.store((*counts)[0]);
-            outbox_inflight_.store((*counts)[1]);
-            outbox_dead_.store((*counts)[2]);
+            metrics_.SetOutbox(std::move(*outbox));
+            metrics_.SetErasures(erasures->open, erasures->overdue);
           } else {
             spdlog::warn("sync: housekeeping: {}", s.ToString());
           }
           if (stopping_) return;
+          for (auto& [name, link] : links_) {
+            link->activity.SampleRequests(NowMs(), link->budget.requests.load());
+          }
           housekeeping_->expires_after(kHousekeepingEvery);
           housekeeping_->async_wait([this](const boost::system::error_code& ec) {
             if (!ec) Housekeeping();
@@ -574,6 +866,7 @@ class SyncComponent::Impl {
     if (!refs.ok()) {
       const bool auth = refs.status().code() == StatusCode::kUnauthenticated;
       webhooks_->WithLabels({name, auth ? "unauthenticated" : "invalid"}).Inc();
+      ++link.activity.webhooks_refused;
       spdlog::warn("sync: {}: webhook refused: {}", name, refs.status().ToString());
       if (auth) {
         respond(net::Problem(401, "Unauthorized", refs.status().message()));
@@ -606,10 +899,17 @@ class SyncComponent::Impl {
                          ",\"duplicates\":" + std::to_string(summary->duplicates) + "}"});
             asio::post(io_, [this, name] {
               auto it2 = links_.find(name);
-              if (it2 != links_.end()) KickHints(*it2->second);
+              if (it2 == links_.end()) return;
+              ++it2->second->activity.webhooks_received;
+              it2->second->activity.last_webhook = NowMs();
+              KickHints(*it2->second);
             });
           } else {
             webhooks_->WithLabels({name, "unavailable"}).Inc();
+            asio::post(io_, [this, name] {
+              auto it2 = links_.find(name);
+              if (it2 != links_.end()) ++it2->second->activity.webhooks_refused;
+            });
             net::HttpResponse r = net::Problem(503, "Service Unavailable",
                                                "not stored, please retry: " + s.message());
             r.headers.emplace_back("Retry-After", "1");
@@ -687,6 +987,8 @@ class SyncComponent::Impl {
              std::vector<connectors::InboundRecord> got;
              if (records.ok()) {
                got = std::move(records).value();
+               metrics_.records.WithLabels({link.config.name, "webhook"})
+                   .Inc(static_cast<double>(got.size()));
              } else {
                spdlog::error("sync: {}: {} hinted record(s) cannot be read, dropped: {}",
                              link.config.name, ids.size(), records.status().ToString());
@@ -737,11 +1039,13 @@ class SyncComponent::Impl {
   // After a committed unit: metrics, log lines, checkpoints, wake targets.
   void Apply(const sync::IngestSummary& summary) {
     for (const auto& note : summary.notes) {
-      decisions_->WithLabels({note.source, std::string(OutcomeName(note.outcome))}).Inc();
+      metrics_.Decided(note.source, note.what, note.outcome);
       if (note.outcome == Outcome::kDuplicate) {
         spdlog::debug("{}", FormatNote(note));
       } else {
         spdlog::info("{}", FormatNote(note));
+        recent_.Add(NowMs(), FormatNote(note));
+        decisions_minute_.Add(NowMs());
       }
     }
     if (summary.proof_entries > 0) proof_log_.EntriesAppended(summary.proof_entries);
@@ -804,7 +1108,10 @@ class SyncComponent::Impl {
       return;
     }
     link.poll_failures = 0;
+    link.activity.last_poll_ok = NowMs();
     polls_->WithLabels({name, "ok"}).Inc();
+    metrics_.PollSucceeded(name, NowMs());
+    metrics_.records.WithLabels({name, "poll"}).Inc(static_cast<double>(page.value().records.size()));
     const bool more = page.value().more;
     link.caught_up.store(!more);
     std::string next = page.value().next_cursor;
@@ -900,7 +1207,8 @@ class SyncComponent::Impl {
           auto r = txn.ClaimOutbox(name, now, limit, now + lease.count());
           if (!r.ok()) return r.status();
           *rows = std::move(r).value();
-          return Status::Ok();
+          // Erasure targets of claimed rows: pending -> sent.
+          return store::MarkErasureTargetsSent(txn, *rows, now);
         },
         [this, &link, rows, limit](Status s) {
           link.claim_pending = false;
@@ -978,9 +1286,18 @@ class SyncComponent::Impl {
     for (const auto& r : results) {
       if (r.status.ok()) {
         deliveries_->WithLabels({name, "done"}).Inc();
+        ++link.activity.deliveries_done;
+        link.activity.deliveries.Add(now);
+        link.activity.consecutive_delivery_failures = 0;
         continue;
       }
+      ++link.activity.deliveries_failed;
+      ++link.activity.consecutive_delivery_failures;
       deliveries_->WithLabels({name, std::string(connectors::ErrorClassName(r.error_class))}).Inc();
+      // As sync/deliveries.cc decides: retryable rows die once attempts run out.
+      const bool dead = r.error_class != connectors::ErrorClass::kRetryable ||
+                        attempts[r.outbox_id] >= backoff_.max_attempts;
+      metrics_.DeliveryFailed(name, r.error_class, r.status, dead);
       const auto delay =
           connectors::NextDelay(backoff_, std::max(1, attempts[r.outbox_id]), r.retry_after, rng_);
       retry_at[r.outbox_id] = now + delay.count();
@@ -1023,8 +1340,8 @@ class SyncComponent::Impl {
   const StoreComponent& store_;
   ProofLogComponent& proof_log_;
   metrics::Registry& registry_;
+  SyncMetrics metrics_;
   metrics::Family<metrics::Counter>* webhooks_ = nullptr;
-  metrics::Family<metrics::Counter>* decisions_ = nullptr;
   metrics::Family<metrics::Counter>* deliveries_ = nullptr;
   metrics::Family<metrics::Histogram>* propagation_ = nullptr;
   metrics::Family<metrics::Counter>* polls_ = nullptr;
@@ -1040,14 +1357,15 @@ class SyncComponent::Impl {
   std::map<std::string, std::unique_ptr<Link>> links_;
   std::unique_ptr<asio::thread_pool> pool_;
   std::atomic<bool> stop_{false};
-  std::atomic<std::int64_t> outbox_pending_{0};
-  std::atomic<std::int64_t> outbox_inflight_{0};
-  std::atomic<std::int64_t> outbox_dead_{0};
   std::unique_ptr<asio::steady_timer> housekeeping_;
+  std::uint64_t housekeeping_runs_ = 0;
+  config::PrivacyConfig privacy_;  // export delivery
   std::string identity_key_;               // keyed hashes of identifiers
   std::optional<std::string> stats_json_;  // cached ConsentStats answer
   std::chrono::steady_clock::time_point stats_at_;
   std::vector<std::function<void(Result<std::string>)>> stats_waiters_;
+  RecentDecisions recent_;          // the status page's "recent decisions"
+  MinuteCounter decisions_minute_;  // decisions (not duplicates) per minute
   bool stopping_ = false;
   int in_flight_ = 0;  // store submissions and pool calls awaiting their io callback
 };
@@ -1083,5 +1401,41 @@ void SyncComponent::ConsentStats(std::function<void(Result<std::string>)> done) 
 }
 
 Status SyncComponent::Readiness() const { return impl_->Readiness(); }
+
+void SyncComponent::CollectStatus(std::function<void(Result<SyncStatus>)> done) {
+  impl_->CollectStatus(std::move(done));
+}
+void SyncComponent::DeadLetters(
+    int limit, std::function<void(Result<std::vector<store::OutboxRow>>)> done) {
+  impl_->DeadLetters(limit, std::move(done));
+}
+void SyncComponent::ReplayDeadLetters(
+    std::optional<std::int64_t> id, std::string requested_by,
+    std::function<void(Result<store::DeadLetterReplay>)> done) {
+  impl_->ReplayDeadLetters(id, std::move(requested_by), std::move(done));
+}
+void SyncComponent::ExplainSubject(std::string email,
+                                   std::function<void(Result<std::string>)> done) {
+  impl_->ExplainSubject(std::move(email), std::move(done));
+}
+
+void SyncComponent::ListErasures(bool overdue_only,
+                                 std::function<void(Result<std::string>)> done) {
+  impl_->ReadErasures(std::nullopt, overdue_only, std::move(done));
+}
+
+void SyncComponent::GetErasure(std::string id, std::function<void(Result<std::string>)> done) {
+  impl_->ReadErasures(std::move(id), false, std::move(done));
+}
+
+void SyncComponent::DeliverExport(std::string email, std::string requested_by,
+                                  std::function<void(Result<ExportDeliveryOutcome>)> done) {
+  impl_->DeliverExport(std::move(email), std::move(requested_by), std::move(done));
+}
+
+void SyncComponent::StatsHistory(TimestampMs since, int limit,
+                                 std::function<void(Result<std::string>)> done) {
+  impl_->StatsHistory(since, limit, std::move(done));
+}
 
 }  // namespace consentd::daemon

@@ -30,15 +30,19 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/clock.h"
 #include "daemon/component.h"
 #include "daemon/components.h"
+#include "daemon/export_delivery.h"
 #include "daemon/metrics.h"
 #include "daemon/proof_log_component.h"
 #include "daemon/router.h"
+#include "daemon/sync_status.h"
+#include "store/dead_letters.h"
 
 namespace boost::asio {
 class io_context;
@@ -52,6 +56,9 @@ struct ErasureRequest {
   std::string subject;  // the subject's pseudonym
   TimestampMs requested_at = 0;
   std::vector<std::string> targets;  // systems an erasure was queued for
+  // The durable request as store::ErasureRequestJson renders it (its
+  // per-target states, deadline, open/done); "" if none was recorded.
+  std::string request_json;
 };
 
 class SyncComponent final : public Component {
@@ -95,6 +102,43 @@ class SyncComponent final : public Component {
   // `done` runs on the io thread. io thread only.
   void ExportSubject(std::string email, std::function<void(Result<std::string>)> done);
   void ConsentStats(std::function<void(Result<std::string>)> done);
+
+  // Issue #8, the status page (daemon/status_routes.cc). Each reads on the
+  // store thread where needed; `done` runs on the io thread. io thread only.
+  // Connectors, outbox depth, proof log, throughput, recent decisions.
+  void CollectStatus(std::function<void(Result<SyncStatus>)> done);
+  // Up to `limit` dead letters, oldest first.
+  void DeadLetters(int limit, std::function<void(Result<std::vector<store::OutboxRow>>)> done);
+  // Replays one dead letter (`id`) or all (store/dead_letters.h), logs who
+  // asked, and wakes the targets' dispatchers.
+  void ReplayDeadLetters(std::optional<std::int64_t> id, std::string requested_by,
+                         std::function<void(Result<store::DeadLetterReplay>)> done);
+  // `consentctl explain` for the person with `email`, as JSON
+  // (sync/explain.h FormatExplanationJson); NotFound (its message says
+  // whether the address was erased) when no subject has it.
+  void ExplainSubject(std::string email, std::function<void(Result<std::string>)> done);
+
+  // Erasure requests (store/erasure_requests.h) as JSON text, read on the
+  // store thread; `done` runs on the io thread. io thread only.
+  // {"erasures":[...]}, newest first; only open ones past their deadline
+  // when `overdue_only`.
+  void ListErasures(bool overdue_only, std::function<void(Result<std::string>)> done);
+  // One request; NotFound if there is no request with `id`.
+  void GetErasure(std::string id, std::function<void(Result<std::string>)> done);
+
+  // Consent counts over time (daemon/stats_history_routes.h) as JSON text,
+  // snapshots at or after `since`, at most `limit`; read on the store
+  // thread, `done` on the io thread. io thread only.
+  void StatsHistory(TimestampMs since, int limit, std::function<void(Result<std::string>)> done);
+
+  // Builds the access export of the person with `email` (ExportSubject)
+  // and delivers it to privacy.export_delivery (daemon/export_delivery.h)
+  // on the worker pool. FailedPrecondition when delivery is not
+  // configured, NotFound for an unknown address; an attempted delivery is
+  // an OK Result saying whether it arrived. Logged with the webhook id and
+  // `requested_by`, never the address. `done` runs on the io thread.
+  void DeliverExport(std::string email, std::string requested_by,
+                     std::function<void(Result<ExportDeliveryOutcome>)> done);
 
  private:
   class Impl;

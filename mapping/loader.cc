@@ -105,6 +105,12 @@ class Loader {
               value["confirms_double_opt_in"].IsDefined()) {
             c_.diag.Warning(s.at, "'confirms_double_opt_in' only applies to mailchimp systems");
           }
+          if (s.kind != ConnectorKind::kMailchimp && value.IsMap() &&
+              value["reconsent_marker"].IsDefined()) {
+            c_.diag.Warning(s.reconsent_marker.at,
+                            "'reconsent_marker' only applies to mailchimp systems: other systems "
+                            "are not told about re-consent");
+          }
           auto [it, inserted] = out_.systems.emplace(name, s);
           auto [prev, first] = by_role.emplace(s.role, &it->second);
           // Only a role that was read as written can clash: a misspelt one
@@ -437,6 +443,13 @@ class Loader {
           e.spec.at = config::PositionOf(key);
           ErasureSection().Read(value, c_, e);
           if (s == nullptr || !e.has_mode) return;
+          if (e.on_permanent_delete_at.line > 0 && s->kind != ConnectorKind::kMailchimp) {
+            // Only Mailchimp has a permanent deletion distinct from archiving.
+            c_.diag.Error(e.on_permanent_delete_at,
+                          "'on_permanent_delete' is for mailchimp systems; '" + sys + "' is " +
+                              std::string(ConnectorKindName(s->kind)));
+            return;
+          }
           const auto& modes = CapabilitiesOf(s->kind).erasure_modes;
           if (!modes.contains(e.spec.mode)) {
             std::string list;

@@ -134,6 +134,144 @@ std::vector<std::string_view> Views(const std::vector<std::string>& names) {
 
 // ---------------------------------------------------------------- systems
 
+namespace {
+
+// `reconsent_marker:` as written, checked as a whole once read.
+struct MarkerEntry {
+  std::optional<std::string> tag, merge_field, value;
+  std::optional<bool> enabled;
+  Position tag_at, merge_at, value_at;
+};
+
+const Section<MarkerEntry>& ReconsentMarkerSection() {
+  auto text = [](std::optional<std::string> MarkerEntry::*member, Position MarkerEntry::*at,
+                 std::string what) {
+    return [member, at, what](const YAML::Node& n, ReadContext& c, MarkerEntry& out) {
+      out.*at = config::ValuePosition(n, c);
+      out.*member = config::ReadString(n, c, what);
+    };
+  };
+  static const Section<MarkerEntry> s(
+      "mapping.systems.*.reconsent_marker",
+      {
+          Field<MarkerEntry>{"tag", Presence::kOptional,
+                             text(&MarkerEntry::tag, &MarkerEntry::tag_at, "a tag name")},
+          Field<MarkerEntry>{"merge_field", Presence::kOptional,
+                             text(&MarkerEntry::merge_field, &MarkerEntry::merge_at,
+                                  "a merge field tag like \"RECONSENT\"")},
+          Field<MarkerEntry>{"value", Presence::kOptional,
+                             text(&MarkerEntry::value, &MarkerEntry::value_at,
+                                  "the merge field's value, e.g. \"{topic}\"")},
+          ValueField<MarkerEntry>("enabled", Presence::kOptional, &MarkerEntry::enabled,
+                                  config::ReadBool),
+      });
+  return s;
+}
+
+// Empty if `t` is a usable marker template: "{topic}" is the only
+// placeholder, and the text is at most `max` bytes once a topic name of up
+// to 32 characters is put in.
+std::string TemplateProblem(std::string_view t, std::size_t max) {
+  constexpr std::string_view kTopic = "{topic}";
+  std::size_t placeholders = 0;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '}') return "'}' outside the placeholder {topic}";
+    if (t[i] != '{') continue;
+    if (t.substr(i, kTopic.size()) != kTopic) {
+      return "unknown placeholder at '" + std::string(t.substr(i, 12)) +
+             "': only {topic} is replaced";
+    }
+    ++placeholders;
+    i += kTopic.size() - 1;
+  }
+  if (t.size() - placeholders * kTopic.size() + placeholders * 32 > max) {
+    return "too long: Mailchimp takes at most " + std::to_string(max) + " characters";
+  }
+  return {};
+}
+
+// Mailchimp merge tags: upper-case letters, digits and '_', starting with a
+// letter, at most 10 characters.
+bool IsMergeTag(std::string_view s) {
+  if (s.empty() || s.size() > 10 || s.front() < 'A' || s.front() > 'Z') return false;
+  for (char ch : s) {
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_')) return false;
+  }
+  return true;
+}
+
+void ReadReconsentMarker(const YAML::Node& n, ReadContext& c, SystemSpec& out) {
+  MarkerEntry e;
+  ReconsentMarkerSection().Read(n, c, e);
+  ReconsentMarker& m = out.reconsent_marker;
+  m.at = config::ValuePosition(n, c);
+  if (e.enabled.has_value() && !*e.enabled) {
+    m.kind = ReconsentMarkerKind::kNone;
+    if (e.tag || e.merge_field || e.value) {
+      c.diag.Warning(m.at,
+                     "reconsent_marker is disabled (enabled: false): its other keys are "
+                     "ignored");
+    }
+    return;
+  }
+  if (e.tag && e.merge_field) {
+    c.diag.Error(e.merge_at,
+                 "reconsent_marker takes either 'tag' or 'merge_field', not both (tag at line " +
+                     Line(e.tag_at) + ")");
+    return;
+  }
+  if (e.merge_field) {
+    if (!IsMergeTag(*e.merge_field)) {
+      c.diag.Error(e.merge_at, "merge_field \"" + *e.merge_field +
+                                   "\" is not a Mailchimp merge tag: 1 to 10 upper-case letters, "
+                                   "digits or '_', starting with a letter");
+      return;
+    }
+    m.kind = ReconsentMarkerKind::kMergeField;
+    m.merge_field = *e.merge_field;
+    if (e.value) {
+      // A text merge field holds up to 255 characters.
+      if (std::string why = TemplateProblem(*e.value, 255); !why.empty()) {
+        c.diag.Error(e.value_at, "reconsent_marker value: " + why);
+        return;
+      }
+      if (e.value->empty()) {
+        c.diag.Error(e.value_at,
+                     "reconsent_marker value must not be empty (empty means "
+                     "\"no re-consent required\")");
+        return;
+      }
+      m.value = *e.value;
+    }
+    return;
+  }
+  if (e.value) {
+    c.diag.Error(e.value_at,
+                 "reconsent_marker 'value' belongs to 'merge_field'; a tag marker "
+                 "is named by 'tag'");
+    return;
+  }
+  if (e.tag) {
+    if (e.tag->empty()) {
+      c.diag.Error(e.tag_at, "reconsent_marker tag must not be empty");
+      return;
+    }
+    // Mailchimp tag names are at most 100 characters.
+    if (std::string why = TemplateProblem(*e.tag, 100); !why.empty()) {
+      c.diag.Error(e.tag_at, "reconsent_marker tag: " + why);
+      return;
+    }
+    m.kind = ReconsentMarkerKind::kTag;
+    m.tag = *e.tag;
+    return;
+  }
+  c.diag.Error(m.at,
+               "reconsent_marker needs 'tag' (e.g. \"consentd-reconsent-{topic}\"), "
+               "'merge_field' (with an optional 'value') or 'enabled: false'");
+}
+
+}  // namespace
+
 const Section<SystemSpec>& SystemSection() {
   static const Section<SystemSpec> s(
       "mapping.systems.*",
@@ -155,6 +293,8 @@ const Section<SystemSpec>& SystemSection() {
                                  &SystemSpec::confirms_double_opt_in, config::ReadBool),
           ValueField<SystemSpec>("unsubscribe_withdraws_topics", Presence::kOptional,
                                  &SystemSpec::unsubscribe_withdraws_topics, config::ReadBool),
+          Field<SystemSpec>{"reconsent_marker", Presence::kOptional, ReadReconsentMarker,
+                            Shape::kMapping, &ReconsentMarkerSection()},
       });
   return s;
 }
@@ -441,6 +581,16 @@ const Section<ErasureEntry>& ErasureSection() {
                                 }
                                 out.spec.retention = *v;
                               }},
+          Field<ErasureEntry>{
+              "on_permanent_delete", Presence::kOptional,
+              [](const YAML::Node& n, ReadContext& c, ErasureEntry& out) {
+                constexpr std::array<std::string_view, 2> kNames = {"record", "erase"};
+                if (auto i = ReadIndex(n, c, kNames)) {
+                  out.spec.on_permanent_delete = *i == 1 ? ErasureSpec::OnPermanentDelete::kErase
+                                                         : ErasureSpec::OnPermanentDelete::kRecord;
+                  out.on_permanent_delete_at = c.key_at;
+                }
+              }},
       });
   return s;
 }

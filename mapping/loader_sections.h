@@ -62,6 +62,7 @@ struct ErasureEntry {
   bool has_mode = false;
   Position mode_at;
   Position retain_at, legal_ground_at, retention_at;
+  Position on_permanent_delete_at;  // line 0: not given
 };
 
 const config::Section<SystemSpec>& SystemSection();

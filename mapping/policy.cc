@@ -73,6 +73,9 @@ Policy ToPolicy(const MappingSpec& spec) {
     tc.resubscribe_via_pending = s.kind == ConnectorKind::kMailchimp;
     const auto e = spec.erasure.find(name);
     tc.deletion_is_permanent = e == spec.erasure.end() || e->second.mode == ErasureMode::kDelete;
+    tc.reconsent_marker = s.ShowsReconsentMarker();
+    // Mailchimp dates a member's state by last_changed, which any edit moves.
+    tc.grant_time_is_record_time = s.kind == ConnectorKind::kMailchimp;
     p.constraints[name] = tc;
   }
   return p;
@@ -91,6 +94,16 @@ std::string CanonicalMappingText(const MappingSpec& spec) {
                      {"role", SystemRoleName(s.role)},
                      {"confirms_double_opt_in", s.confirms_double_opt_in},
                      {"unsubscribe_withdraws_topics", s.unsubscribe_withdraws_topics}};
+    // Only when not the default, so mappings written before it keep their hash.
+    const ReconsentMarker& m = s.reconsent_marker;
+    const ReconsentMarker default_marker;
+    if (m.kind != default_marker.kind || m.tag != default_marker.tag ||
+        m.merge_field != default_marker.merge_field || m.value != default_marker.value) {
+      systems[name]["reconsent_marker"] = {{"kind", ReconsentMarkerKindName(m.kind)},
+                                           {"tag", m.tag},
+                                           {"merge_field", m.merge_field},
+                                           {"value", m.value}};
+    }
   }
   j["systems"] = systems;
   json channels = json::object();
@@ -149,6 +162,10 @@ std::string CanonicalMappingText(const MappingSpec& spec) {
                        {"retain", e.retain},
                        {"legal_ground", e.legal_ground},
                        {"retention", e.retention}};
+    // Only when set: mappings without it keep their hash.
+    if (e.on_permanent_delete == ErasureSpec::OnPermanentDelete::kErase) {
+      erasure[system]["on_permanent_delete"] = "erase";
+    }
   }
   j["erasure"] = erasure;
   // nlohmann::json objects are std::map-ordered: keys come out sorted.

@@ -53,6 +53,24 @@ struct ConnectorCapabilities {
 };
 const ConnectorCapabilities& CapabilitiesOf(ConnectorKind kind);
 
+// How a journey platform shows that a person must re-consent to a topic
+// whose notice version rose (issue #7; docs/mapping.md "Re-consent"), so a
+// journey can ask again. `{topic}` in `tag` and `value` is replaced by the
+// canonical topic name. Mailchimp only.
+enum class ReconsentMarkerKind { kTag, kMergeField, kNone };
+std::string_view ReconsentMarkerKindName(ReconsentMarkerKind kind);  // "tag", ...
+
+struct ReconsentMarker {
+  ReconsentMarkerKind kind = ReconsentMarkerKind::kTag;
+  std::string tag = "consentd-reconsent-{topic}";  // kTag: the member tag
+  std::string merge_field;                         // kMergeField: its tag, e.g. "RECONSENT"
+  std::string value = "{topic}";                   // kMergeField: per topic, joined by ","
+  Position at;
+
+  // The tag or merge-field value for `topic`.
+  std::string For(std::string_view topic) const;
+};
+
 struct SystemSpec {
   std::string name;  // connector instance name (as under `connectors:`)
   ConnectorKind kind = ConnectorKind::kGeneric;
@@ -62,7 +80,15 @@ struct SystemSpec {
   bool confirms_double_opt_in = false;
   // Mailchimp: `unsubscribed` withdraws every topic mapped on the audience.
   bool unsubscribe_withdraws_topics = true;
+  // Mailchimp: the re-consent marker (default: a tag).
+  ReconsentMarker reconsent_marker;
   Position at;
+
+  // True if this system shows re-consent markers (a mailchimp system whose
+  // marker is not switched off).
+  bool ShowsReconsentMarker() const {
+    return kind == ConnectorKind::kMailchimp && reconsent_marker.kind != ReconsentMarkerKind::kNone;
+  }
 };
 
 // How each system names one canonical channel.
@@ -136,6 +162,12 @@ struct ErasureSpec {
   std::vector<std::string> retain;
   std::string legal_ground;
   std::string retention;
+  // mailchimp: what a member permanently deleted in this system means.
+  // kRecord (default): only that the record is gone there (it cannot be
+  // re-added, DESIGN rule 7); kErase: the person was forgotten on request,
+  // so consentd erases them everywhere (docs/mapping.md "Erasure").
+  enum class OnPermanentDelete { kRecord, kErase };
+  OnPermanentDelete on_permanent_delete = OnPermanentDelete::kRecord;
   Position at;
 };
 

@@ -25,6 +25,9 @@ blocked AS (
                         OR (?3 = 'email' AND scope LIKE 'address:%'))
 )
 SELECT CASE WHEN b.subject_id IS NOT NULL THEN 'blocked'
+            WHEN c.status = 'granted'
+                 AND coalesce(json_extract(c.state_json, '$.reconsent_notice'), '') != ''
+              THEN 'reconsent_required'
             ELSE coalesce(c.status, 'not_asked') END AS bucket,
        count(*)
 FROM known k

@@ -4,6 +4,9 @@
 // some system and not erased is counted exactly once per (topic, channel):
 //   "blocked"      an active block covers it: scope all, channel:<channel>,
 //                  topic:<topic>, or (for email) an address block;
+//   "reconsent_required"  granted for an older notice version than the
+//                  topic's current one (state_json reconsent_notice set,
+//                  core/notice.h): not counted as granted;
 //   else its canonical status: "granted", "pending", "withdrawn",
 //                  "refused", ... as stored;
 //   "not_asked"    no record for this topic and channel (never asked).

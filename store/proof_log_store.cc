@@ -292,6 +292,17 @@ Result<std::optional<std::string>> LatestProofCheckpoint(Transaction& txn) {
   return std::optional<std::string>(st->Text(0));
 }
 
+Result<std::optional<ProofCheckpointInfo>> LatestProofCheckpointInfo(Transaction& txn) {
+  PROOF_DB(db, txn);
+  PROOF_USE(st, db,
+            "SELECT tree_size, created_at FROM proof_checkpoints ORDER BY tree_size DESC LIMIT 1");
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<ProofCheckpointInfo>();
+  return std::optional<ProofCheckpointInfo>(
+      ProofCheckpointInfo{static_cast<std::uint64_t>(st->Int(0)), st->Int(1)});
+}
+
 Result<std::string> ReadProofEntry(Transaction& txn, std::uint64_t sequence) {
   PROOF_DB(db, txn);
   PROOF_USE(st, db, "SELECT entry FROM proof_entries WHERE sequence = ?");

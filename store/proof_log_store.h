@@ -48,6 +48,13 @@ Result<std::optional<std::string>> WriteProofCheckpoint(Transaction& txn,
 // All signed checkpoints, by tree size; the latest, if any.
 Result<std::vector<std::string>> ListProofCheckpoints(Transaction& txn);
 Result<std::optional<std::string>> LatestProofCheckpoint(Transaction& txn);
+// The latest checkpoint's tree size and when it was written (for the
+// checkpoint metrics); nullopt before the first.
+struct ProofCheckpointInfo {
+  std::uint64_t tree_size = 0;
+  TimestampMs created_at = 0;
+};
+Result<std::optional<ProofCheckpointInfo>> LatestProofCheckpointInfo(Transaction& txn);
 
 // The canonical bytes of entry `sequence`. NotFound past the end.
 Result<std::string> ReadProofEntry(Transaction& txn, std::uint64_t sequence);

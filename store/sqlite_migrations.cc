@@ -3,6 +3,7 @@
 #include <array>
 #include <string>
 
+#include "store/notice_versions.h"
 #include "store/proof_log_schema.h"
 
 namespace consentd::store {
@@ -129,6 +130,45 @@ CREATE TABLE config_changes (
 );
 )sql";
 
+// v6: erasure requests and their per-target states (store/erasure_requests.h).
+constexpr std::string_view kV6ErasureRequests = R"sql(
+CREATE TABLE erasure_requests (
+  id           TEXT    NOT NULL PRIMARY KEY,  -- the erasure decision's source event id
+  subject_id   TEXT    NOT NULL,
+  source       TEXT    NOT NULL,
+  requested_by TEXT    NOT NULL DEFAULT '',
+  legal_ground TEXT    NOT NULL DEFAULT '',
+  requested_at INTEGER NOT NULL,
+  deadline     INTEGER NOT NULL,
+  closed_at    INTEGER                        -- NULL while a target is not settled
+) WITHOUT ROWID;
+CREATE INDEX erasure_requests_by_subject ON erasure_requests (subject_id);
+CREATE INDEX erasure_requests_open ON erasure_requests (deadline) WHERE closed_at IS NULL;
+
+CREATE TABLE erasure_targets (
+  request_id TEXT    NOT NULL,
+  target     TEXT    NOT NULL,
+  state      TEXT    NOT NULL CHECK (state IN ('pending', 'sent', 'done', 'already_done',
+                                               'unsupported', 'failed', 'manual')),
+  mode       TEXT    NOT NULL DEFAULT '',
+  retained   TEXT    NOT NULL DEFAULT '',
+  reason     TEXT    NOT NULL DEFAULT '',
+  outbox_id  INTEGER,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (request_id, target)
+) WITHOUT ROWID;
+CREATE INDEX erasure_targets_by_outbox ON erasure_targets (outbox_id) WHERE outbox_id IS NOT NULL;
+)sql";
+
+// v7: consent counts over time (store/stats_history.h): one row per
+// snapshot, the per-topic counts as JSON text.
+constexpr std::string_view kV7StatsHistory = R"sql(
+CREATE TABLE stats_history (
+  taken_at INTEGER NOT NULL PRIMARY KEY,
+  topics   TEXT    NOT NULL
+);
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -136,6 +176,9 @@ constexpr std::array kMigrations = {
     Migration{3, "sync_hints", kV3SyncHints},
     Migration{4, kProofLogBlobMigrationName, kProofLogBlobMigrationSql},  // proof_log_schema.h
     Migration{5, "config_history", kV5ConfigHistory},
+    Migration{6, "erasure_requests", kV6ErasureRequests},  // store/erasure_requests.h
+    Migration{7, "stats_history", kV7StatsHistory},  // store/stats_history.h
+    Migration{8, kNoticeVersionsMigrationName, kNoticeVersionsMigrationSql},  // notice_versions.h
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -3,6 +3,7 @@
 
 #include "connectors/common/desired_state.h"
 #include "store/proof_log_store.h"
+#include "sync/erasure_tracking.h"
 #include "sync/sync_engine.h"
 
 namespace consentd::sync {
@@ -63,6 +64,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       }
       std::string why = "written to " + std::string(target);
       if (result.reconsent) why += " as pending (re-consent through the target's double opt-in)";
+      if (erased) {
+        CONSENTD_RETURN_IF_ERROR(
+            TrackErasureDelivery(txn, target, row, result, false, result.detail, now));
+      }
       proof.push_back(DeliveryEntry(ProofKind::kPropagated, target, row, d, why + detail, now));
       continue;
     }
@@ -83,6 +88,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
             "retries exhausted after " + std::to_string(row.attempts) + " attempts: " + error, now);
         if (MovedOn(s)) continue;
         CONSENTD_RETURN_IF_ERROR(s);
+        if (d != nullptr && d->erase) {
+          CONSENTD_RETURN_IF_ERROR(
+              TrackErasureDelivery(txn, target, row, result, true, "retries exhausted: " + error, now));
+        }
         proof.push_back(DeliveryEntry(ProofKind::kRejected, target, row, d,
                                       "retries exhausted at " + std::string(target) + ": " + error,
                                       now));
@@ -91,6 +100,9 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
         s = txn.MarkDead(row.id, error, now);
         if (MovedOn(s)) continue;
         CONSENTD_RETURN_IF_ERROR(s);
+        if (d != nullptr && d->erase) {
+          CONSENTD_RETURN_IF_ERROR(TrackErasureDelivery(txn, target, row, result, true, error, now));
+        }
         proof.push_back(DeliveryEntry(ProofKind::kRejected, target, row, d,
                                       std::string(target) + " refused the write: " + error, now));
         break;
@@ -98,6 +110,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
         s = txn.MarkDead(row.id, "blocked_by_target: " + error + detail, now);
         if (MovedOn(s)) continue;
         CONSENTD_RETURN_IF_ERROR(s);
+        if (d != nullptr && d->erase) {
+          CONSENTD_RETURN_IF_ERROR(TrackErasureDelivery(txn, target, row, result, true,
+                                                        "blocked_by_target: " + error, now));
+        }
         proof.push_back(DeliveryEntry(ProofKind::kBlockedByTarget, target, row, d,
                                       std::string(target) + " refuses this transition: " + error,
                                       now));

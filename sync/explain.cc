@@ -237,6 +237,7 @@ std::string Sentence(const LoggedEntry& l, const Chain& chain, std::string_view 
     case ProofKind::kBlockedByTarget:
       return "not sent, the target refuses it: " + e.reason;
     case ProofKind::kReconsentRequired:
+    case ProofKind::kNoticeReconsentRequired:
       return e.reason;
     case ProofKind::kErasureRequested:
       return "erasure requested" + Via(e) + ": terminal";
@@ -276,6 +277,10 @@ std::string ConsentLine(const ConsentRecord& c) {
   out += ", method " + std::string(ConsentMethodName(c.method));
   if (!c.notice_version.empty()) out += ", notice " + c.notice_version;
   out += ", source " + c.provenance.source_system;
+  if (!c.reconsent_notice.empty()) {
+    out += "; re-consent required: granted for notice " + c.notice_version + ", current " +
+           c.reconsent_notice;
+  }
   return out;
 }
 
@@ -394,6 +399,7 @@ std::string FormatExplanationJson(const SubjectExplanation& x, const ExplainOpti
         {"notice_version", c.notice_version},
         {"source_system", c.provenance.source_system},
     };
+    if (!c.reconsent_notice.empty()) r["reconsent_required_for_notice"] = c.reconsent_notice;
     if (!c.key.address.empty()) r["address"] = MaskEmail(c.key.address);
     if (options.now != 0) {
       const MayContactAnswer a = MayContactNow(state, c.key, options);

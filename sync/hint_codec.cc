@@ -20,13 +20,14 @@ Status Bad(std::string_view field, std::string_view what) {
 }  // namespace
 
 std::string EncodeRecordRef(const connectors::RecordRef& ref) {
-  const json j = {{"event_id", ref.event_id},
+  json j = {{"event_id", ref.event_id},
                   {"system_id", ref.system_id},
                   {"email", ref.email},
                   {"hint", connectors::RecordHintName(ref.hint)},
                   {"merged_ids", ref.merged_ids},
                   {"old_email", ref.old_email},
                   {"occurred_at", ref.occurred_at}};
+  if (!ref.event_json.empty()) j["event_json"] = ref.event_json;  // absent in older payloads
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -36,7 +37,8 @@ Result<connectors::RecordRef> DecodeRecordRef(std::string_view text) {
   connectors::RecordRef ref;
   for (auto [name, out] :
        {std::pair{"event_id", &ref.event_id}, std::pair{"system_id", &ref.system_id},
-        std::pair{"email", &ref.email}, std::pair{"old_email", &ref.old_email}}) {
+        std::pair{"email", &ref.email}, std::pair{"old_email", &ref.old_email},
+        std::pair{"event_json", &ref.event_json}}) {
     const auto it = j.find(name);
     if (it == j.end()) continue;  // optional: older payloads may lack it
     if (!it->is_string()) return Bad(name, "must be a string");

@@ -12,7 +12,7 @@
 namespace consentd::sync {
 
 // {"event_id":..,"system_id":..,"email":..,"hint":"changed",
-//  "merged_ids":[..],"old_email":..,"occurred_at":..}
+//  "merged_ids":[..],"old_email":..,"occurred_at":..[,"event_json":".."]}
 std::string EncodeRecordRef(const connectors::RecordRef& ref);
 // InvalidArgument naming the field for anything malformed.
 Result<connectors::RecordRef> DecodeRecordRef(std::string_view json);

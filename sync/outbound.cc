@@ -4,6 +4,7 @@
 
 #include "connectors/common/desired_state.h"
 #include "core/keyed_hash.h"
+#include "store/erasure_requests.h"
 
 namespace consentd::sync {
 
@@ -36,6 +37,22 @@ SubjectState FilterForTarget(const mapping::MappingSpec& spec, std::string_view 
   return out;
 }
 
+std::set<std::string> NoticeMarkerTopics(const mapping::MappingSpec& spec, const Policy& policy,
+                                         std::string_view target) {
+  std::set<std::string> out;
+  const mapping::SystemSpec* system = spec.FindSystem(target);
+  if (system == nullptr || !policy.ConstraintsFor(target).reconsent_marker) return out;
+  for (const mapping::TopicSpec& t : spec.topics) {
+    const TopicPolicy* tp = policy.FindTopic(t.name);
+    if (tp == nullptr || !tp->notice.HasRisen() || !t.bindings.contains(std::string(target)) ||
+        !mapping::FlowsTo(t.direction, system->role)) {
+      continue;
+    }
+    out.insert(t.name);
+  }
+  return out;
+}
+
 void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
   auto [it, fresh] = pending_.try_emplace({w.target, w.subject});
   Pending& p = it->second;
@@ -46,7 +63,8 @@ void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
 
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                             std::string_view mapping_hash, std::string_view identity_key,
-                            TimestampMs now, std::map<std::string, int>& enqueued) {
+                            TimestampMs now, std::map<std::string, int>& enqueued,
+                            const Policy* policy) {
   for (const auto& [target_subject, p] : pending_) {
     const auto& [target, subject] = target_subject;
     connectors::DesiredState d;
@@ -61,6 +79,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       if (state->erased_at) continue;  // erased later in this call: its own row says so
       d.state = FilterForTarget(spec, target, *state);
       d.reconsent_topics = p.reconsent_topics;
+      if (policy != nullptr) d.notice_marker_topics = NoticeMarkerTopics(spec, *policy, target);
       Result<SubjectIdentity> now_identity = LoadIdentity(txn, subject);
       if (!now_identity.ok()) return now_identity.status();
       identity = std::move(*now_identity);
@@ -79,6 +98,9 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
     row.created_at = now;
     Result<std::int64_t> id = txn.Enqueue(row);
     if (!id.ok()) return id.status();
+    if (p.erase) {
+      CONSENTD_RETURN_IF_ERROR(store::AttachErasureOutbox(txn, subject, target, *id, now));
+    }
     ++enqueued[target];
   }
   pending_.clear();

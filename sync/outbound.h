@@ -22,6 +22,11 @@ namespace consentd::sync {
 SubjectState FilterForTarget(const mapping::MappingSpec& spec, std::string_view target,
                              const SubjectState& state);
 
+// The topics whose re-consent marker `target` shows as absolute state: those
+// sent to it whose notice version has risen, if it shows markers at all.
+std::set<std::string> NoticeMarkerTopics(const mapping::MappingSpec& spec, const Policy& policy,
+                                         std::string_view target);
+
 class OutboundBatch {
  public:
   // Records `w`. `identity` is the subject's identity before the decision
@@ -30,10 +35,12 @@ class OutboundBatch {
   bool empty() const { return pending_.empty(); }
 
   // Enqueues one row per (target, subject), with the subject's state as it
-  // is in the store now; counts rows per target into `enqueued`.
+  // is in the store now; counts rows per target into `enqueued`. With
+  // `policy`, a target that shows re-consent markers gets the topics whose
+  // notice version has risen as DesiredState::notice_marker_topics.
   Status Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                std::string_view mapping_hash, std::string_view identity_key, TimestampMs now,
-               std::map<std::string, int>& enqueued);
+               std::map<std::string, int>& enqueued, const Policy* policy = nullptr);
 
  private:
   struct Pending {

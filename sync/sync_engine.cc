@@ -5,6 +5,7 @@
 #include "core/normalise.h"
 #include "mapping/policy.h"
 #include "store/proof_log_store.h"
+#include "sync/erasure_tracking.h"
 #include "sync/hint_codec.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
@@ -129,7 +130,8 @@ class Ingestor {
   // Appends the collected proof entries and enqueues the outbound rows.
   Status Finish() {
     CONSENTD_RETURN_IF_ERROR(outbound_.Flush(txn_, *settings_.mapping, mapping_hash_,
-                                             settings_.identity_key, now_, summary_.enqueued));
+                                             settings_.identity_key, now_, summary_.enqueued,
+                                             &policy_));
     if (proof_.empty()) return Status::Ok();
     const std::size_t n = proof_.size();
     Result<store::ProofAppendResult> r = store::AppendProofEntries(txn_, std::move(proof_), now_);
@@ -256,6 +258,8 @@ class Ingestor {
       const TimestampMs erased_at = d.tombstone ? d.tombstone->erased_at : c.provenance.occurred_at;
       CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(subject));
       CONSENTD_RETURN_IF_ERROR(txn_.MarkSubjectErased(subject, erased_at));
+      // The request and its per-target states (store/erasure_requests.h).
+      CONSENTD_RETURN_IF_ERROR(OpenErasureRequest(txn_, *settings_.mapping, c, d, now_));
       if (d.tombstone) {
         for (const std::string& h : d.tombstone->identifier_hashes) {
           CONSENTD_RETURN_IF_ERROR(txn_.AddTombstone({h, erased_at}));
@@ -360,12 +364,11 @@ SyncEngine::SyncEngine(EngineSettings settings) : settings_(std::move(settings))
 void SyncEngine::SetMapping(std::shared_ptr<const mapping::MappingSpec> mapping) {
   settings_.mapping = std::move(mapping);
   if (settings_.mapping) {
-    policy_ = mapping::ToPolicy(*settings_.mapping);
     mapping_hash_ = mapping::MappingHash(*settings_.mapping);
   } else {
-    policy_ = Policy{};
     mapping_hash_.clear();
   }
+  RebuildPolicy();
 }
 
 Result<IngestSummary> SyncEngine::AcceptHints(store::Transaction& txn, std::string_view source,
@@ -420,6 +423,7 @@ Result<IngestSummary> SyncEngine::Ingest(store::Transaction& txn, std::string_vi
                                          const std::vector<connectors::InboundRecord>& records,
                                          TimestampMs now, IngestOptions options) {
   if (!settings_.mapping) return FailedPrecondition("sync engine: no mapping in force");
+  CONSENTD_RETURN_IF_ERROR(EnsureNoticesLoaded(txn));
   IngestSummary summary;
   Ingestor ingestor(txn, settings_, policy_, mapping_hash_, source, now, summary);
   for (const connectors::InboundRecord& rec : records) {

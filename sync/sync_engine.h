@@ -67,6 +67,23 @@ struct IngestOptions {
   bool dedupe_by_event_id = false;
 };
 
+// What ApplyNoticeVersions found (issue #7, sync/reconsent.cc).
+struct NoticeUpdate {
+  // One line per topic whose notice version was recorded, for the log.
+  std::vector<std::string> lines;
+  // Grants must be (re-)checked against the notice versions: call
+  // WalkReconsent until it reports done.
+  bool walk_pending = false;
+};
+
+// One page of the re-consent walk.
+struct ReconsentWalkPage {
+  IngestSummary summary;  // proof entries appended, outbox rows by target
+  int marked = 0;         // grants now awaiting re-consent
+  int cleared = 0;        // grants no longer awaiting it (a lowered version)
+  bool done = false;      // the walk is finished (nothing pending)
+};
+
 // A stored, not yet processed webhook hint.
 struct PendingHint {
   std::string source;
@@ -78,7 +95,26 @@ class SyncEngine {
  public:
   explicit SyncEngine(EngineSettings settings);
 
+  // Keeps the notice timelines loaded by ApplyNoticeVersions.
   void SetMapping(std::shared_ptr<const mapping::MappingSpec> mapping);
+
+  // Re-consent when terms change (issue #7, docs/model.md). Records a new
+  // period for every topic whose notice version in the mapping differs
+  // from the one recorded last, effective from the time the mapping in
+  // force was recorded (config_changes, store/config_history.h; call it in
+  // or after the unit that records the mapping), loads every topic's
+  // timeline into the Policy and, when a version changed, (re)starts the
+  // walk over the stored grants. Idempotent: the same mapping again
+  // records nothing and leaves a finished walk finished.
+  Result<NoticeUpdate> ApplyNoticeVersions(store::Transaction& txn, TimestampMs now);
+
+  // One page (at most `page_size` consent rows, in key order, from where
+  // the last page stopped: the position is durable with the page) of the
+  // walk: every grant whose re-consent state differs from what the notice
+  // timelines say is updated, gets one notice_reconsent_required proof
+  // entry, and the targets that show re-consent markers get an outbox row.
+  Result<ReconsentWalkPage> WalkReconsent(store::Transaction& txn, TimestampMs now,
+                                          int page_size = 256);
   const std::string& mapping_hash() const { return mapping_hash_; }
 
   // Stores webhook hints from `source` in the inbox, unprocessed; a hint
@@ -118,7 +154,17 @@ class SyncEngine {
                                          int max_attempts, TimestampMs now);
 
  private:
+  // policy_ from the mapping plus notices_ (a topic without a version in
+  // the mapping gets no timeline).
+  void RebuildPolicy();
+  // Loads the recorded notice timelines once, for an engine whose owner
+  // never called ApplyNoticeVersions (consentctl resync, tests): a grant
+  // read again must still be judged by the version it was captured under.
+  Status EnsureNoticesLoaded(store::Transaction& txn);
+
   EngineSettings settings_;
+  std::map<std::string, NoticeTimeline> notices_;  // topic -> recorded timeline
+  bool notices_loaded_ = false;
   Policy policy_;
   std::string mapping_hash_;
 };

@@ -74,6 +74,10 @@ struct RecordRef {
   std::vector<std::string> merged_ids;  // kMerged
   std::string old_email;                // kEmailChanged
   TimestampMs occurred_at = 0;          // the event's own time
+  // A self-contained, verified event (the generic protocol's JSON,
+  // connectors/generic/protocol.h): Read maps it without calling the
+  // system. Empty for a plain hint.
+  std::string event_json;
 };
 
 // One record read from a system (Read or Poll), mapped to canonical
@@ -108,6 +112,10 @@ struct DeliveryResult {
   std::string system_id;
   // Written as pending (the target's double opt-in) instead of subscribed.
   bool reconsent = false;
+  // An erasure (status OK) found the record already gone at the target
+  // (404 / "already deleted"): the erasure request's target is
+  // already_done rather than done (store/erasure_requests.h).
+  bool already_gone = false;
   // What was written or why it was refused, for logs and the proof log.
   // Never personal data.
   std::string detail;

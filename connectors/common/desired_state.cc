@@ -112,6 +112,8 @@ json ConsentJson(const ConsentRecord& r) {
             {"legal_basis", r.legal_basis},
             {"method", ConsentMethodName(r.method)},
             {"notice_version", r.notice_version}};
+  // Only when set: records without it keep their bytes (and hashes).
+  if (!r.reconsent_notice.empty()) j["reconsent_notice"] = r.reconsent_notice;
   return ProvenanceFields(std::move(j), r.provenance);
 }
 
@@ -136,6 +138,7 @@ Result<ConsentRecord> ReadConsent(const json& j, std::string path, std::string_v
   r.legal_basis = f.Text("legal_basis");
   r.method = f.Parsed<ConsentMethod>("method", ParseConsentMethod, ConsentMethod::kForm);
   r.notice_version = f.Text("notice_version");
+  if (j.contains("reconsent_notice")) r.reconsent_notice = f.Text("reconsent_notice");
   r.provenance = ReadProvenance(f);
   if (!f.status().ok()) return f.status();
   return r;
@@ -179,6 +182,7 @@ std::string EncodeDesiredState(const DesiredState& d) {
             {"blocks", std::move(blocks)},
             {"reconsent_topics", d.reconsent_topics},
             {"mapping_hash", d.mapping_hash}};
+  if (!d.notice_marker_topics.empty()) j["notice_marker_topics"] = d.notice_marker_topics;
   // Keys sorted (nlohmann's object order): same state, same bytes.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -223,6 +227,17 @@ Result<DesiredState> DecodeDesiredState(std::string_view text) {
         break;
       }
       d.reconsent_topics.insert((*topics)[i].get<std::string>());
+    }
+  }
+  if (j.contains("notice_marker_topics")) {
+    if (const json* topics = f.Array("notice_marker_topics")) {
+      for (std::size_t i = 0; i < topics->size(); ++i) {
+        if (!(*topics)[i].is_string()) {
+          f.Fail("notice_marker_topics[" + std::to_string(i) + "]", "must be a string");
+          break;
+        }
+        d.notice_marker_topics.insert((*topics)[i].get<std::string>());
+      }
     }
   }
   if (!f.status().ok()) return f.status();

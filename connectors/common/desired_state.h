@@ -34,6 +34,11 @@ struct DesiredState {
   // Targets that must receive a grant as pending (re-consent through the
   // target's double opt-in), by canonical topic.
   std::set<std::string> reconsent_topics;
+  // Topics whose re-consent marker for a newer notice (issue #7; not the
+  // double opt-in above) this target shows, as absolute state: on for a
+  // consent whose reconsent_notice is set, off for every other topic listed.
+  // Only topics whose notice version has risen are listed.
+  std::set<std::string> notice_marker_topics;
   // Mapping in force when the row was written (proof log, explain).
   std::string mapping_hash;
 
@@ -45,7 +50,8 @@ struct DesiredState {
 //  method,notice_version,occurred_at,recorded_at,source_system,
 //  source_event_id}],"blocks":[{scope,active,reason,since,until,
 //  occurred_at,recorded_at,source_system,source_event_id}],
-//  "reconsent_topics":[..],"mapping_hash":..}
+//  "reconsent_topics":[..],"mapping_hash":..}; optional (absent when
+//  empty): consents[].reconsent_notice, "notice_marker_topics":[..]
 std::string EncodeDesiredState(const DesiredState& desired);
 // InvalidArgument naming the field for anything malformed or another format.
 Result<DesiredState> DecodeDesiredState(std::string_view json);

@@ -431,6 +431,7 @@ void Delivery::SendGdprDeletes() {
     }
     Note(i, r.ok() ? "gdpr-delete: contact permanently deleted, address blocklisted"
                    : "gdpr-delete: the contact was already gone");
+    if (!r.ok()) results_[i].already_gone = true;
   }
 }
 

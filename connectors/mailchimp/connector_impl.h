@@ -118,6 +118,9 @@ class MailchimpConnector final : public Connector {
   void DeliverBatch(std::vector<Pending*>& batch);
   void DeliverPut(Pending& p);
   void ResolveCompliance(Pending& p);
+  // The re-consent marker of a written member, when it is a tag (POST
+  // /lists/{id}/members/{hash}/tags; issue #7).
+  void WriteMarkerTags(Pending& p);
   void Erase(const OutboundItem& item, DeliveryResult& r);
 
   MailchimpSettings settings_;

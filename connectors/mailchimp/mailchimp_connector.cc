@@ -218,20 +218,28 @@ Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
   }
   ApiAnswer a = Call("GET", MemberPath(hash), {{"fields", kMemberFields}});
   if (a.status.code() == StatusCode::kNotFound) {
-    // Gone for good (permanently deleted, or never there): decided like any
-    // change, by occurred_at.
+    // Gone for good (permanently deleted, or never there; an archived
+    // member is still returned, with status archived): decided like any
+    // change, by occurred_at. The mapping says whether that deletion is a
+    // request to be forgotten everywhere (on_permanent_delete: erase).
+    const auto er = spec_->erasure.find(settings_.name);
+    const bool erase = er != spec_->erasure.end() &&
+                       er->second.on_permanent_delete ==
+                           mapping::ErasureSpec::OnPermanentDelete::kErase;
     InboundRecord rec;
     rec.event_id = ref.event_id;
     rec.system_id = hash;
     rec.email = ref.email;
     Change c;
-    c.kind = ChangeKind::kTargetDeleted;
+    c.kind = erase ? ChangeKind::kErasure : ChangeKind::kTargetDeleted;
     c.provenance.occurred_at = ref.occurred_at;
     c.provenance.source_system = settings_.name;
     c.provenance.source_event_id = ref.event_id;
     c.mapping_hash = mapping_hash_;
     rec.mapped.changes.push_back(std::move(c));
-    rec.mapped.notes.push_back("member not found: deleted at " + settings_.name);
+    rec.mapped.notes.push_back(erase ? "member permanently deleted at " + settings_.name +
+                                           ": erasure everywhere (on_permanent_delete: erase)"
+                                     : "member not found: deleted at " + settings_.name);
     return rec;
   }
   const StatusCode code = a.status.code();

@@ -54,7 +54,41 @@ struct MailchimpConnector::Pending {
   bool reconsent = false;   // the engine asked for a re-consent write
   bool compliance = false;  // Mailchimp answered Member In Compliance State
   bool resolved = false;    // already re-written once after that answer
+  // Re-consent marker for a newer notice (issue #7), as absolute state:
+  // tag name -> active, or the merge field's value ("" = none pending).
+  std::map<std::string, bool> marker_tags;
+  std::optional<std::string> marker_merge_value;
 };
+
+namespace {
+
+// The member's re-consent marker from the desired state: a topic listed in
+// notice_marker_topics is marked iff one of its consents awaits re-consent.
+void SetMarker(const mapping::SystemSpec* system, const DesiredState& d,
+               std::map<std::string, bool>& tags, std::optional<std::string>& merge_value) {
+  if (system == nullptr || !system->ShowsReconsentMarker() || d.notice_marker_topics.empty()) {
+    return;
+  }
+  std::map<std::string, bool> marked;  // topic -> awaits re-consent
+  for (const std::string& topic : d.notice_marker_topics) marked[topic] = false;
+  for (const auto& [key, rec] : d.state.consents) {
+    auto it = marked.find(key.topic);
+    if (it != marked.end() && !rec.reconsent_notice.empty()) it->second = true;
+  }
+  const mapping::ReconsentMarker& m = system->reconsent_marker;
+  if (m.kind == mapping::ReconsentMarkerKind::kTag) {
+    // Topics may share a tag: it is active if any of them is marked.
+    for (const auto& [topic, on] : marked) tags[m.For(topic)] |= on;
+    return;
+  }
+  std::string value;
+  for (const auto& [topic, on] : marked) {
+    if (on) value += (value.empty() ? "" : ",") + m.For(topic);
+  }
+  merge_value = std::move(value);
+}
+
+}  // namespace
 
 std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<OutboundItem>& items) {
   std::vector<DeliveryResult> results(items.size());
@@ -87,6 +121,7 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
       }
     }
     p.write = mapper_.ToMember(p.state, std::nullopt);
+    SetMarker(spec_->FindSystem(settings_.name), d, p.marker_tags, p.marker_merge_value);
     if (p.write.empty() || !p.write.status) {
       r.status = Status::Ok();
       r.detail = "nothing to write: " + Joined(p.write.notes);
@@ -117,6 +152,9 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
   for (Pending& p : pending) {
     if (p.compliance) ResolveCompliance(p);
   }
+  for (Pending& p : pending) {
+    if (p.result->status.ok() && !p.marker_tags.empty()) WriteMarkerTags(p);
+  }
   return results;
 }
 
@@ -126,6 +164,10 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
     json m = {{"email_address", p->item->desired.email},
               {"status", std::string(MemberStatusName(*p->write.status))}};
     if (!p->write.interests.empty()) m["interests"] = p->write.interests;
+    if (p->marker_merge_value) {
+      const mapping::SystemSpec* system = spec_->FindSystem(settings_.name);
+      m["merge_fields"] = {{system->reconsent_marker.merge_field, *p->marker_merge_value}};
+    }
     members.push_back(std::move(m));
   }
   const json body = {{"members", std::move(members)}, {"update_existing", true}};
@@ -186,6 +228,10 @@ void MailchimpConnector::DeliverPut(Pending& p) {
                {"status_if_new", std::string(MemberStatusName(*w.status))},
                {"status", std::string(MemberStatusName(*w.status))}};
   if (!w.interests.empty()) body["interests"] = w.interests;
+  if (p.marker_merge_value) {
+    const mapping::SystemSpec* system = spec_->FindSystem(settings_.name);
+    body["merge_fields"] = {{system->reconsent_marker.merge_field, *p.marker_merge_value}};
+  }
   if (!w.marketing_permissions.empty()) {
     json perms = json::array();
     for (const auto& perm : w.marketing_permissions) {
@@ -258,6 +304,27 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
   DeliverPut(p);
 }
 
+void MailchimpConnector::WriteMarkerTags(Pending& p) {
+  json tags = json::array();
+  for (const auto& [name, active] : p.marker_tags) {
+    tags.push_back({{"name", name}, {"status", active ? "active" : "inactive"}});
+  }
+  // is_syncing false: the journey's tag-triggered automations must fire
+  // (that is how it asks the person again).
+  const json body = {{"tags", std::move(tags)}, {"is_syncing", false}};
+  ApiAnswer a = Call("POST", MemberPath(p.hash) + "/tags", {}, &body);
+  DeliveryResult& r = *p.result;
+  if (a.status.ok()) {
+    int on = 0;
+    for (const auto& [name, active] : p.marker_tags) on += active ? 1 : 0;
+    r.detail += "; re-consent marker tags: " + std::to_string(on) + " active, " +
+                std::to_string(p.marker_tags.size() - static_cast<size_t>(on)) + " inactive";
+    return;
+  }
+  // The member is written; the row is retried whole (absolute state).
+  Fail(r, a.status, a.retry_after);
+}
+
 void MailchimpConnector::Erase(const OutboundItem& item, DeliveryResult& r) {
   const DesiredState& d = item.desired;
   const std::string hash =
@@ -278,6 +345,7 @@ void MailchimpConnector::Erase(const OutboundItem& item, DeliveryResult& r) {
     r.status = Status::Ok();
     r.detail = std::string(permanent ? "deleted permanently" : "archived (restrict)") +
                (a.status.ok() ? "" : "; the member was already gone");
+    r.already_gone = !a.status.ok();
     return;
   }
   Fail(r, a.status, a.retry_after);

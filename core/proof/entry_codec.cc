@@ -36,6 +36,8 @@ std::string_view ProofKindName(ProofKind kind) {
       return "reconsent_required";
     case ProofKind::kConfigChanged:
       return "config_changed";
+    case ProofKind::kNoticeReconsentRequired:
+      return "notice_reconsent_required";
   }
   return "unknown";
 }
@@ -54,6 +56,7 @@ constexpr std::array kAllKinds = {
     ProofKind::kBlockedByTarget,   ProofKind::kHeldPending,
     ProofKind::kErasureRequested,  ProofKind::kErasureCompleted,
     ProofKind::kReconsentRequired, ProofKind::kConfigChanged,
+    ProofKind::kNoticeReconsentRequired,
 };
 
 bool ValidUtf8(std::string_view s) {

@@ -178,6 +178,12 @@ class Audience {
   std::optional<ApiError> DeletePermanent(std::string_view hash_or_email, Source source);
   std::optional<ApiError> ChangeEmail(std::string_view hash_or_email, std::string_view new_email,
                                       Source source);
+  // POST members/{hash}/tags: each (name, active) adds or removes a tag
+  // (member_tags.cc). No webhook (Mailchimp's list webhooks have no tag
+  // event); last_changed is left as it is (consentd must not rely on it
+  // either way).
+  std::optional<ApiError> SetTags(std::string_view hash_or_email,
+                                  const std::vector<std::pair<std::string, bool>>& tags);
 
   // Double opt-in: a person signs up on the hosted form (pending with a
   // confirmation), later clicks the link. A forgotten address may sign up

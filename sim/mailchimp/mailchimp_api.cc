@@ -122,6 +122,7 @@ net::HttpResponse MailchimpSim::Route(const net::HttpRequest& req) {
     }
     return method_not_allowed("GET, PUT, PATCH, DELETE");
   }
+  if (seg.size() == 6 && seg[5] == "tags") return MemberTags(req, hash);
   if (seg.size() == 7 && seg[5] == "actions" && seg[6] == "delete-permanent") {
     if (method != "POST") return method_not_allowed("POST");
     if (auto e = audience_.DeletePermanent(hash, Source::kApi)) return Error(*e);

@@ -118,6 +118,8 @@ class MailchimpSim final : public SimSystem {
   net::HttpResponse BatchSubscribe(const net::HttpRequest& req);
   net::HttpResponse InterestCategories(const net::HttpRequest& req,
                                        const std::vector<std::string>& segments);
+  // GET / POST /lists/{id}/members/{hash}/tags (member_tags.cc).
+  net::HttpResponse MemberTags(const net::HttpRequest& req, const std::string& hash);
 
   MailchimpOptions options_;
   const Clock& clock_;

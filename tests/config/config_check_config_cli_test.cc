@@ -111,7 +111,8 @@ TEST_P(ConfigCheckConfigCliExample, MappingExamplePassesWithoutWarnings) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, ConfigCheckConfigCliExample,
-                         ::testing::Values("hubspot-mailchimp.yaml", "generic-crm-mailchimp.yaml"));
+                         ::testing::Values("hubspot-mailchimp.yaml", "generic-crm-mailchimp.yaml",
+                                           "bsi-crm-studio.yaml", "hubspot-generic-journey.yaml"));
 
 TEST(ConfigCheckConfigCli, MappingErrorsAreReportedAtTheirPositionAmongTheOthers) {
   TempDir dir;

@@ -283,7 +283,7 @@ TEST_F(ConfigConnectors, AnotherKindsKeyIsAnErrorAtThatKey) {
                           "takes api_key_file, list_id, webhook_secret_file"));
 }
 
-TEST_F(ConfigConnectors, GenericKindIsAcceptedAsANameButRefusedAsNotSupportedYet) {
+TEST_F(ConfigConnectors, GenericKindNeedsItsWriteDeclaration) {
   EXPECT_THAT(Errors(std::string(kStore) +
                      "mapping:\n"
                      "  systems:\n"
@@ -303,8 +303,8 @@ TEST_F(ConfigConnectors, GenericKindIsAcceptedAsANameButRefusedAsNotSupportedYet
                      "    api_key_file: mailchimp_api_key\n"
                      "    list_id: abc\n"
                      "    webhook_secret_file: mailchimp_webhook_secret\n"),
-              ElementsAre("t.yaml:12:11: generic connectors are not supported yet: connector "
-                          "'crm' cannot run; use kind hubspot or mailchimp"));
+              ElementsAre("t.yaml:11:3: missing required key 'connectors.crm.write' (a generic "
+                          "connector needs it)"));
 }
 
 TEST_F(ConfigConnectors, MisspeltKindIsAnErrorWithASuggestion) {

@@ -261,6 +261,7 @@ TEST(ConfigLoader, MissingFileIsAnErrorNamingTheFile) {
 TEST(ConfigLoader, FullExampleConfigLoadsWithItsCredential) {
   TempDir creds;
   const std::string token = creds.Write("admin_token", "t");
+  creds.Write("export_delivery_secret", "whsec_c2VjcmV0");
   auto r = LoadConfigFile(CONSENTD_SOURCE_DIR "/config/examples/consentd.yaml",
                           LoadOptions{creds.path()});
   ASSERT_TRUE(r.ok()) << r.status().message();

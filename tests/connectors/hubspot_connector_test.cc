@@ -364,9 +364,9 @@ TEST_F(HubSpotConnectorTest, GdprDeleteReadsAsErasureAndArchiveAsTargetDeleted) 
   const std::string aid = ContactId("a@example.com");
   Control("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", "g@example.com"}});
   Control("POST", "/_sim/hubspot/admin/archive", {{"email", "a@example.com"}});
-  RecordRef g{"e1", gid, "", RecordHint::kPrivacyDeletion, {}, "", 1234};
-  RecordRef a{"e2", aid, "", RecordHint::kDeleted, {}, "", 5678};
-  RecordRef g_changed{"e3", gid, "", RecordHint::kChanged, {}, "", 9999};
+  RecordRef g{"e1", gid, "", RecordHint::kPrivacyDeletion, {}, "", 1234, ""};
+  RecordRef a{"e2", aid, "", RecordHint::kDeleted, {}, "", 5678, ""};
+  RecordRef g_changed{"e3", gid, "", RecordHint::kChanged, {}, "", 9999, ""};
   auto recs = connector_->Read({g, a, g_changed});
   ASSERT_TRUE(recs.ok()) << recs.status().ToString();
   ASSERT_EQ(recs->size(), 3u);
@@ -419,7 +419,7 @@ TEST_F(HubSpotConnectorTest, MergeWebhookReadsSurvivorWithMergedIds) {
   EXPECT_EQ(rec.merged_ids, std::vector<std::string>{merged});
   EXPECT_EQ(rec.email, "p@example.com");
   // A hint for the merged-away id resolves to the survivor.
-  RecordRef old{"e9", merged, "", RecordHint::kChanged, {}, "", 1};
+  RecordRef old{"e9", merged, "", RecordHint::kChanged, {}, "", 1, ""};
   InboundRecord via_old = ReadOne(old);
   EXPECT_EQ(via_old.system_id, primary);
   EXPECT_EQ(via_old.merged_ids, std::vector<std::string>{merged});
@@ -676,7 +676,7 @@ TEST_F(HubSpotConnectorTest, InjectedRateLimitAndOutageAreRetryableWithRetryAfte
                     {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"count", 1}})
                 .status,
             201);
-  auto read = connector_->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1}});
+  auto read = connector_->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1, ""}});
   EXPECT_EQ(ClassOf(read.status()), ErrorClass::kRetryable);
   // And the next try goes through.
   auto ok = connector_->Deliver({a});

@@ -75,6 +75,26 @@ TEST(Metrics, ConflictingRegistrationAborts) {
       "registered twice");
 }
 
+TEST(Metrics, CallbackFamilyRendersOneLabeledSamplePerValueReadAtScrape) {
+  Registry r;
+  double sent = 1;
+  r.AddCallbackFamily("consentd_connector_requests_sent_total", "Requests.",
+                      MetricType::kCounter, {"connector"}, [&sent] {
+                        return std::vector<Registry::LabeledValue>{{{"mailchimp"}, 2},
+                                                                   {{"hubspot"}, sent}};
+                      });
+  r.AddCallbackFamily("consentd_empty", "No children yet.", MetricType::kGauge, {"target"},
+                      [] { return std::vector<Registry::LabeledValue>{}; });
+  sent = 7;
+  auto e = ParseExposition(r.Render());
+  EXPECT_EQ(e.errors, std::vector<std::string>{});
+  EXPECT_EQ(e.types["consentd_connector_requests_sent_total"], "counter");
+  EXPECT_EQ(e.Value("consentd_connector_requests_sent_total", {{"connector", "hubspot"}}), 7);
+  EXPECT_EQ(e.Value("consentd_connector_requests_sent_total", {{"connector", "mailchimp"}}), 2);
+  // A family without children still announces itself (dashboards, alerts).
+  EXPECT_EQ(e.types["consentd_empty"], "gauge");
+}
+
 TEST(Metrics, ValuesFormatAsPrometheusExpects) {
   EXPECT_EQ(FormatValue(1), "1");
   EXPECT_EQ(FormatValue(0.25), "0.25");

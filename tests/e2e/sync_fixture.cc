@@ -120,7 +120,8 @@ void SyncE2E::StartAll(SyncOptions options) {
       << "    - name: channel_opt_out\n      scope: channel\n      reason: unsubscribed\n"
       << "      direction: crm_to_journey\n"
       << "      systems:\n        hubspot: {unsubscribe_all: true}\n"
-      << "  erasure:\n    hubspot: {mode: delete}\n    mailchimp: {mode: delete}\n"
+      << "  erasure:\n    hubspot: {mode: delete}\n    mailchimp: " << options_.mailchimp_erasure
+      << "\n"
       << options_.extra_config;
   config_path_ = (dir_->path() / "consentd.yaml").string();
   WriteTextFile(config_path_, cfg.str());
@@ -133,6 +134,18 @@ void SyncE2E::StartAll(SyncOptions options) {
            {"sources", {{"user", true}, {"admin", true}, {"api", true}}},
            {"first_retry_delay_ms", 200}});
   StartConsentd();
+}
+
+int SyncE2E::PostMailchimpWebhook(const std::string& body) {
+  auto c = TcpClient::Connect(port_);
+  if (!c) return 0;
+  const std::string path = std::string("/webhooks/mailchimp?secret=") + kWebhookSecret;
+  if (!c->Send(BuildRequest("POST", path, body,
+                            {"Content-Type: application/x-www-form-urlencoded"}))) {
+    return 0;
+  }
+  auto r = c->ReadResponse();
+  return r ? r->status : 0;
 }
 
 std::optional<RawResponse> SyncE2E::Admin(const std::string& method, const std::string& path) {

@@ -32,6 +32,8 @@ struct SyncOptions {
   std::string poll_interval = "0s";  // "0s": webhooks only
   bool rate_limits = false;          // the simulator's vendor limits
   std::string extra_config;          // appended to the config
+  // mapping.erasure.mailchimp (e.g. "{mode: delete, on_permanent_delete: erase}").
+  std::string mailchimp_erasure = "{mode: delete}";
 };
 
 inline SyncOptions WithPolling(std::string interval) {
@@ -76,6 +78,11 @@ class SyncE2E : public ::testing::Test {
   double Metric(const std::string& sample);
   // Sum of every sample of `family` whose labels contain `label_fragment`.
   double MetricSum(const std::string& family, const std::string& label_fragment = "");
+
+  // Posts a Mailchimp webhook (form-encoded `body`) to consentd with the
+  // configured secret, as the simulator would; the HTTP status, 0 on a
+  // transport error.
+  int PostMailchimpWebhook(const std::string& body);
 
   // A request to consentd's admin API (/api/v1/...) with the bearer token.
   std::optional<RawResponse> Admin(const std::string& method, const std::string& path);

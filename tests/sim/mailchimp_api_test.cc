@@ -144,7 +144,9 @@ TEST_F(SimMailchimpApiTest, GetMemberByHashOrAddress) {
   EXPECT_EQ(Body(r)["email_address"], "a@example.org");
   EXPECT_EQ(Api("GET", ListPath() + "/members/A%40Example.org").status, 200);
   ExpectProblem(Api("GET", MemberPath("b@example.org")), 404, "Resource Not Found");
-  ExpectProblem(Api("GET", MemberPath("a@example.org") + "/tags"), 404, "Resource Not Found");
+  // Member tags are simulated (re-consent markers); notes are not.
+  EXPECT_EQ(Api("GET", MemberPath("a@example.org") + "/tags").status, 200);
+  ExpectProblem(Api("GET", MemberPath("a@example.org") + "/notes"), 404, "Resource Not Found");
   ExpectProblem(Api("POST", MemberPath("a@example.org"), json::object()), 405,
                 "Method Not Allowed");
 }

@@ -26,6 +26,29 @@ TEST(SyncHintCodec, RoundTripsEveryField) {
   EXPECT_EQ(back->occurred_at, ref.occurred_at);
 }
 
+TEST(SyncHintCodec, RoundTripsASelfContainedEvent) {
+  connectors::RecordRef ref;
+  ref.event_id = "evt-7";
+  ref.system_id = "c-1";
+  ref.event_json = R"({"id":"evt-7","type":"subject.erased","data":{}})";
+  Result<connectors::RecordRef> back = DecodeRecordRef(EncodeRecordRef(ref));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->event_json, ref.event_json);
+}
+
+TEST(SyncHintCodec, PlainHintsStayWithoutEventAndOldPayloadsDecode) {
+  connectors::RecordRef ref;
+  ref.event_id = "ev-1";
+  EXPECT_EQ(EncodeRecordRef(ref).find("event_json"), std::string::npos);
+  // A payload written before event_json existed.
+  Result<connectors::RecordRef> old = DecodeRecordRef(R"({"event_id":"ev-1","hint":"changed"})");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_TRUE(old->event_json.empty());
+  Result<connectors::RecordRef> bad = DecodeRecordRef(R"({"event_json":{"id":"x"}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("event_json"), std::string::npos);
+}
+
 TEST(SyncHintCodec, MalformedPayloadNamesTheField) {
   Result<connectors::RecordRef> r = DecodeRecordRef(R"({"hint":"exploded"})");
   ASSERT_FALSE(r.ok());

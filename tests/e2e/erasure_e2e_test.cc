@@ -1,0 +1,187 @@
+// Erasure requests end to end (issue #7 "Forget"): real consentd, real
+// consentd-sim over loopback, a real SQLite store. Whichever side asks
+// (the CRM's privacy deletion, a permanent deletion in the journey
+// platform, the operator), the person ends up gone from both systems, the
+// durable request lists every target as done / already_done, and events
+// about the erased record that arrive later are dropped (dropped_erased),
+// while a sign-up made after the erasure starts a new subject.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "store/sqlite_db.h"
+#include "tests/e2e/sync_fixture.h"
+
+namespace consentd::testing {
+namespace {
+
+class ErasureE2E : public SyncE2E {
+ protected:
+  // The requests as `consentctl erasures --json` lists them.
+  Json List() {
+    CommandResult r = Ctl({"erasures", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return Json::parse(r.output, nullptr, false);
+  }
+
+  // consentd is stopped: its pollers start from the beginning next time,
+  // as with a lost or replayed cursor.
+  void ResetPollCursors() {
+    auto db = store::Db::Open((dir_->path() / "consentd.db").string(), nullptr);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->Exec("DELETE FROM cursors").ok());
+  }
+
+  // True once the only request is done and each target is in `states`.
+  bool OnlyRequestSettled(const std::string& source) {
+    Json list = List();
+    if (!list.is_object() || list["erasures"].size() != 1) return false;
+    const Json& r = list["erasures"][0];
+    if (r["source"] != source || r["state"] != "done") return false;
+    for (const Json& t : r["targets"]) {
+      const std::string s = t["state"];
+      if (s != "done" && s != "already_done") return false;
+    }
+    return r["targets"].size() == 2;
+  }
+
+  double Dropped(const std::string& source) {
+    return MetricSum("consentd_decisions_total",
+                     "source=\"" + source + "\",outcome=\"dropped_erased\"");
+  }
+
+  // A Mailchimp "subscribe" webhook for `email`, fired long before any
+  // erasure in these tests (a delivery the platform retried for days).
+  int LateSubscribeWebhook(const std::string& email) {
+    std::string encoded;
+    for (char c : email) encoded += c == '@' ? std::string("%40") : std::string(1, c);
+    return PostMailchimpWebhook("type=subscribe&fired_at=2020-01-01+00%3A00%3A00&data%5Bemail%5D=" +
+                                encoded + "&data%5Blist_id%5D=5e1c0a7b2d");
+  }
+};
+
+TEST_F(ErasureE2E, CrmPrivacyDeletionIsARequestDoneInBothSystemsAndLateEventsAreDropped) {
+  StartAll(WithPolling("1s"));
+  const std::string lou = "lou@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", lou}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(lou) == "subscribed"; })) << Log();
+  Crm("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", lou}});
+  ASSERT_TRUE(Eventually([&] { return Member(lou).is_null(); })) << Log();
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("hubspot"); })) << List().dump(2);
+  const Json request = List()["erasures"][0];
+  EXPECT_EQ(request["legal_ground"], "GDPR Art. 17(1)");
+  EXPECT_FALSE(request["overdue"].get<bool>());
+  // One calendar month: 28 to 31 days.
+  const std::int64_t days = (request["deadline_ms"].get<std::int64_t>() -
+                             request["requested_at_ms"].get<std::int64_t>()) /
+                            (std::int64_t{24} * 3600 * 1000);
+  EXPECT_GE(days, 28);
+  EXPECT_LE(days, 31);
+  for (const Json& t : request["targets"]) {
+    if (t["target"] == "hubspot") {
+      EXPECT_EQ(t["state"], "done") << "the source erased first";
+    }
+  }
+
+  // A late webhook about the erased record: read back, found gone, and
+  // dropped as older than the erasure.
+  const double before = Dropped("mailchimp");
+  ASSERT_EQ(LateSubscribeWebhook(lou), 200);
+  ASSERT_TRUE(Eventually([&] { return Dropped("mailchimp") > before; })) << Log();
+
+  // The polls run again from the start (a stale cursor): nothing comes back.
+  StopConsentd();
+  {
+    CommandResult r = Ctl({"erasures"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("\tdone\n"), std::string::npos) << r.output;
+  }
+  ResetPollCursors();
+  StartConsentd();
+  // Two pages per connector at least: the first run from the start is done.
+  ASSERT_TRUE(Eventually([&] { return MetricSum("consentd_polls_total") >= 4; })) << Log();
+  EXPECT_TRUE(Member(lou).is_null());
+  EXPECT_EQ(CrmStatus("GET", "/crm/v3/objects/contacts/lou%40example.com?idProperty=email"), 404);
+  EXPECT_TRUE(OnlyRequestSettled("hubspot")) << List().dump(2);
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "permanent"), 0) << Log();
+}
+
+TEST_F(ErasureE2E, MailchimpPermanentDeletionErasesTheCrmContactWhenTheMappingSaysErase) {
+  SyncOptions options;
+  options.mailchimp_erasure = "{mode: delete, on_permanent_delete: erase}";
+  StartAll(options);
+  const std::string kai = "kai@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", kai}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(kai) == "subscribed"; })) << Log();
+  Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", kai}});
+  ASSERT_TRUE(Eventually([&] {
+    return CrmStatus("GET", "/crm/v3/objects/contacts/kai%40example.com?idProperty=email") == 404;
+  })) << Log();
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("mailchimp"); })) << List().dump(2);
+  const std::string erased_subject = List()["erasures"][0]["subject"];
+
+  // A late webhook from before the deletion is dropped.
+  const double before = Dropped("mailchimp");
+  ASSERT_EQ(LateSubscribeWebhook(kai), 200);
+  ASSERT_TRUE(Eventually([&] { return Dropped("mailchimp") > before; })) << Log();
+
+  // Kai signs up again through Mailchimp's form after the erasure (the CRM
+  // blocklisted the address) and confirms: captured after the erasure, so
+  // a new subject; the erased one stays erased, and no second request.
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", kai}, {"interests", {{interest_ids_["Product news"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", kai}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(kai) == "subscribed"; })) << Log();
+  CommandResult explained;
+  ASSERT_TRUE(Eventually([&] {
+    explained = Ctl({"explain", "--email", kai, "--json"});
+    return explained.exit_code == 0;
+  })) << explained.output
+      << Log();
+  EXPECT_EQ(explained.output.find(erased_subject), std::string::npos) << explained.output;
+  EXPECT_TRUE(OnlyRequestSettled("mailchimp")) << List().dump(2);
+}
+
+TEST_F(ErasureE2E, OperatorErasureIsTrackedPerTargetOverTheAdminApi) {
+  StartAll();
+  const std::string eve = "eve@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", eve}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(eve) == "subscribed"; })) << Log();
+  CommandResult erased = Ctl({"erase", "--email", eve});
+  ASSERT_EQ(erased.exit_code, 0) << erased.output;
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("admin"); })) << List().dump(2);
+  EXPECT_TRUE(Member(eve).is_null());
+  EXPECT_EQ(CrmStatus("GET", "/crm/v3/objects/contacts/eve%40example.com?idProperty=email"), 404);
+  const Json request = List()["erasures"][0];
+  EXPECT_NE(request["requested_by"].get<std::string>().find("admin API"), std::string::npos)
+      << request.dump();
+  const std::string id = request["id"];
+
+  auto one = Admin("GET", "/api/v1/erasures/status?id=" + id);
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->status, 200) << one->body;
+  const Json body = Json::parse(one->body);
+  EXPECT_EQ(body["id"], id);
+  EXPECT_EQ(body["state"], "done");
+  auto all = Admin("GET", "/api/v1/erasures");
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->status, 200) << all->body;
+  EXPECT_EQ(Json::parse(all->body)["erasures"].size(), 1u);
+  auto overdue = Admin("GET", "/api/v1/erasures?overdue=true");
+  ASSERT_TRUE(overdue);
+  ASSERT_EQ(overdue->status, 200) << overdue->body;
+  EXPECT_TRUE(Json::parse(overdue->body)["erasures"].empty());
+  auto missing = Admin("GET", "/api/v1/erasures/status?id=nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_TRUE(CheckProblem(*missing).empty()) << missing->body;
+
+  // A settled target cannot be marked by hand.
+  CommandResult manual =
+      Ctl({"erasures", "mark-manual", "--id", id, "--target", "mailchimp", "--note", "x"});
+  EXPECT_NE(manual.exit_code, 0) << manual.output;
+  EXPECT_NE(manual.output.find("already"), std::string::npos) << manual.output;
+}
+
+}  // namespace
+}  // namespace consentd::testing

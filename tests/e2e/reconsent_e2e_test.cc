@@ -1,0 +1,108 @@
+// Re-consent when terms change (issue #7) end to end: real consentd and
+// consentd-sim over loopback. A grant is given; the topic's notice version
+// is raised by a mapping reload; the Mailchimp member gets the re-consent
+// tag and the counts move from granted to reconsent_required; a full
+// re-read of the old grant changes nothing; the person's new grant after
+// the bump removes the tag and the counts return.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/e2e/sync_fixture.h"
+
+namespace consentd::testing {
+namespace {
+
+constexpr char kTag[] = "consentd-reconsent-product_news";
+// What `consentctl explain` says of the current state (not the history).
+constexpr char kAwaiting[] = "re-consent required: granted for notice 2026-01, current 2026-02";
+
+class ReconsentE2E : public SyncE2E {
+ protected:
+  bool HasTag(const std::string& email, const std::string& tag) {
+    const Json m = Member(email);
+    if (!m.is_object() || !m.contains("tags")) return false;
+    for (const Json& t : m.at("tags")) {
+      if (t.value("name", "") == tag) return true;
+    }
+    return false;
+  }
+
+  // product_news/email counts from GET /api/v1/stats (bucket -> n).
+  std::map<std::string, int> Counts() {
+    std::map<std::string, int> out;
+    auto r = Admin("GET", "/api/v1/stats");
+    last_stats_ = r ? r->body : "(no answer)";
+    if (!r || r->status != 200) return out;
+    const Json stats = Json::parse(r->body);
+    for (const Json& row : stats.at("topics")) {
+      if (row.at("topic") != "product_news") continue;
+      for (const auto& [bucket, n] : row.at("counts").items()) out[bucket] = n.get<int>();
+    }
+    return out;
+  }
+
+  std::string last_stats_;  // for failure messages
+
+  std::string Explain(const std::string& email) {
+    CommandResult r = Ctl({"explain", "--email", email, "--topic", "product_news"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.output;
+  }
+};
+
+TEST_F(ReconsentE2E, RaisedNoticeMarksTheMemberUntilThePersonAnswersAgain) {
+  StartAll();
+  const std::string ada = "ada@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ada}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(ada, "Product news"); }));
+  ASSERT_TRUE(Eventually([&] { return Counts()["granted"] == 1; })) << last_stats_;
+  EXPECT_FALSE(HasTag(ada, kTag));
+
+  // The notice of product_news rises to 2026-02 (a reload, as an operator does).
+  std::string config = ReadTextFile(config_path_);
+  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
+  const std::size_t at = config.find(before);
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, before.size(),
+                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
+  WriteTextFile(config_path_, config);
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body;
+
+  // The journey keeps the person, tagged so it can ask again; the grant no
+  // longer counts as granted.
+  ASSERT_TRUE(Eventually([&] { return HasTag(ada, kTag); })) << Log();
+  EXPECT_TRUE(MemberInterest(ada, "Product news"));
+  ASSERT_TRUE(Eventually([&] {
+    auto c = Counts();
+    return c["reconsent_required"] == 1 && c["granted"] == 0;
+  })) << Log();
+  EXPECT_NE(Explain(ada).find(kAwaiting), std::string::npos) << Explain(ada);
+
+  // Both systems read in full again: the old grant is read once more (now
+  // under the new mapping) and is not an answer.
+  for (const char* system : {"hubspot", "mailchimp"}) {
+    CommandResult r = Ctl({"resync", "--connector", system});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  EXPECT_NE(Explain(ada).find(kAwaiting), std::string::npos) << Explain(ada);
+  EXPECT_TRUE(HasTag(ada, kTag));
+
+  // The person signs up again on the CRM's form after the bump: the answer.
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ada}, {"subscriptionId", kProductUpdates}});
+  CommandResult r = Ctl({"resync", "--connector", "hubspot"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(Eventually([&] { return !HasTag(ada, kTag); })) << Log();
+  EXPECT_EQ(Explain(ada).find(kAwaiting), std::string::npos) << Explain(ada);
+  EXPECT_NE(Explain(ada).find("notice 2026-02, source hubspot"), std::string::npos) << Explain(ada);
+  ASSERT_TRUE(Eventually([&] {
+    auto c = Counts();
+    return c["reconsent_required"] == 0 && c["granted"] == 1;
+  }));
+  EXPECT_TRUE(MemberInterest(ada, "Product news"));
+}
+
+}  // namespace
+}  // namespace consentd::testing

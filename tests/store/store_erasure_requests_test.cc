@@ -1,0 +1,248 @@
+// Erasure requests (store/erasure_requests.h) on a real SQLite store: the
+// per-target state machine, the request's open/done state, the legal
+// deadline (one calendar month, core/legal_deadline.h) seen through an
+// injected "now", and the counts for the gauges.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "store/erasure_requests.h"
+#include "store_test_util.h"
+
+namespace consentd::store {
+namespace {
+
+using testing::OpenOrDie;
+using testing::TempDir;
+using S = ErasureTargetState;
+
+// 2026-01-31T10:00:00Z: the month after it has no 31st.
+constexpr TimestampMs kJan31 = 1769853600000;
+// 2026-02-28T10:00:00Z, the deadline of a request of kJan31.
+constexpr TimestampMs kFeb28 = 1772272800000;
+
+class StoreErasureRequestsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = OpenOrDie(dir_.File("store.db"));
+    ASSERT_NE(store_, nullptr);
+  }
+
+  Status Run(const Work& work) { return store_->Run(work); }
+
+  // A request from the CRM: the CRM erased first, the journey is pending
+  // with outbox row 7.
+  static ErasureRequestRecord CrmRequest(std::string id = "hs-1", std::string subject = "s1") {
+    ErasureRequestRecord r;
+    r.id = std::move(id);
+    r.subject = std::move(subject);
+    r.source = "hubspot";
+    r.requested_by = "hubspot";
+    r.requested_at = kJan31;
+    r.targets.push_back({"hubspot", S::kDone, "delete", "", "erased at the source first", 0, 0});
+    r.targets.push_back({"mailchimp", S::kPending, "delete", "", "", 0, 0});
+    return r;
+  }
+
+  ErasureRequestRecord Get(const std::string& id) {
+    ErasureRequestRecord out;
+    Status s = Run([&](Transaction& txn) -> Status {
+      Result<std::optional<ErasureRequestRecord>> r = GetErasureRequest(txn, id);
+      if (!r.ok()) return r.status();
+      if (!r->has_value()) return NotFound(id);
+      out = std::move(**r);
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+
+  S TargetState(const std::string& id, const std::string& target) {
+    for (const ErasureTarget& t : Get(id).targets) {
+      if (t.target == target) return t.state;
+    }
+    ADD_FAILURE() << "no target " << target;
+    return S::kPending;
+  }
+
+  OpenErasureCounts Counts(TimestampMs now) {
+    OpenErasureCounts out;
+    Status s = Run([&](Transaction& txn) -> Status {
+      Result<OpenErasureCounts> c = CountOpenErasures(txn, now);
+      if (!c.ok()) return c.status();
+      out = *c;
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+
+  Status Outcome(const std::string& subject, const std::string& target, S state) {
+    return Run([&](Transaction& txn) {
+      return RecordErasureOutcome(txn, subject, target, state, "test", kJan31 + 1000);
+    });
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST(ErasureStateMachine, SettledStatesAreTerminal) {
+  for (S from : {S::kDone, S::kAlreadyDone, S::kManual}) {
+    for (S to : {S::kPending, S::kSent, S::kDone, S::kAlreadyDone, S::kUnsupported, S::kFailed,
+                 S::kManual}) {
+      EXPECT_FALSE(ErasureTransitionAllowed(from, to))
+          << ErasureTargetStateName(from) << " -> " << ErasureTargetStateName(to);
+    }
+  }
+}
+
+TEST(ErasureStateMachine, OnlyDeadLetteredTargetsGoBackToPending) {
+  EXPECT_TRUE(ErasureTransitionAllowed(S::kFailed, S::kPending));
+  EXPECT_TRUE(ErasureTransitionAllowed(S::kUnsupported, S::kPending));
+  EXPECT_FALSE(ErasureTransitionAllowed(S::kSent, S::kPending));
+  EXPECT_TRUE(ErasureTransitionAllowed(S::kPending, S::kSent));
+  EXPECT_FALSE(ErasureTransitionAllowed(S::kFailed, S::kDone)) << "replay first";
+  EXPECT_TRUE(ErasureTransitionAllowed(S::kFailed, S::kManual));
+  EXPECT_TRUE(ErasureTransitionAllowed(S::kSent, S::kAlreadyDone));
+}
+
+TEST(ErasureStateMachine, StateNamesRoundTrip) {
+  for (S s : {S::kPending, S::kSent, S::kDone, S::kAlreadyDone, S::kUnsupported, S::kFailed,
+              S::kManual}) {
+    EXPECT_EQ(ParseErasureTargetState(ErasureTargetStateName(s)), s);
+  }
+  EXPECT_FALSE(ParseErasureTargetState("gone").has_value());
+}
+
+TEST_F(StoreErasureRequestsTest, DeadlineIsOneCalendarMonthAfterTheRequest) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  const ErasureRequestRecord r = Get("hs-1");
+  EXPECT_EQ(r.deadline, kFeb28);
+  EXPECT_EQ(r.legal_ground, "GDPR Art. 17(1)");
+}
+
+TEST_F(StoreErasureRequestsTest, OpenRequestIsOverdueAfterOneMonthAndNotBefore) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  const ErasureRequestRecord r = Get("hs-1");
+  EXPECT_FALSE(r.overdue(kFeb28)) << "due on the deadline itself, not overdue";
+  EXPECT_TRUE(r.overdue(kFeb28 + 1));
+  // 30 days after 31 January is 2 March: a "30 days" rule would be wrong here.
+  EXPECT_TRUE(r.overdue(kJan31 + std::chrono::milliseconds(std::chrono::hours(24 * 30)).count()));
+  EXPECT_EQ(Counts(kFeb28).open, 1);
+  EXPECT_EQ(Counts(kFeb28).overdue, 0);
+  EXPECT_EQ(Counts(kFeb28 + 1).overdue, 1);
+}
+
+TEST_F(StoreErasureRequestsTest, RequestIsDoneWhenEveryTargetIsSettledAndThenNeverOverdue) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  ASSERT_TRUE(Run([](Transaction& txn) {
+                return AttachErasureOutbox(txn, "s1", "mailchimp", 7, kJan31);
+              }).ok());
+  OutboxRow claimed;
+  claimed.id = 7;
+  ASSERT_TRUE(Run([&](Transaction& txn) {
+                return MarkErasureTargetsSent(txn, {claimed}, kJan31 + 10);
+              }).ok());
+  EXPECT_EQ(TargetState("hs-1", "mailchimp"), S::kSent);
+  EXPECT_TRUE(Get("hs-1").open());
+  ASSERT_TRUE(Outcome("s1", "mailchimp", S::kAlreadyDone).ok());
+  const ErasureRequestRecord r = Get("hs-1");
+  EXPECT_FALSE(r.open());
+  EXPECT_FALSE(r.overdue(kFeb28 + 1));
+  EXPECT_EQ(Counts(kFeb28 + 1).open, 0);
+  EXPECT_EQ(ErasureRequestJson(r, kFeb28 + 1)["state"], "done");
+  EXPECT_EQ(ErasureRequestJson(r, kFeb28 + 1)["targets"][1]["state"], "already_done");
+}
+
+TEST_F(StoreErasureRequestsTest, LateOutcomeDoesNotUndoAnOperatorsManualMark) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  ASSERT_TRUE(Outcome("s1", "mailchimp", S::kFailed).ok());
+  EXPECT_EQ(TargetState("hs-1", "mailchimp"), S::kFailed);
+  ASSERT_TRUE(Run([](Transaction& txn) {
+                return MarkErasureTargetManual(txn, "hs-1", "mailchimp", "ticket 42", kJan31);
+              }).ok());
+  ASSERT_TRUE(Outcome("s1", "mailchimp", S::kDone).ok());
+  const ErasureRequestRecord r = Get("hs-1");
+  EXPECT_EQ(r.targets[1].state, S::kManual);
+  EXPECT_EQ(r.targets[1].reason, "by hand: ticket 42");
+  EXPECT_FALSE(r.open());
+}
+
+TEST_F(StoreErasureRequestsTest, ManualMarkRefusesSettledTargetsAndUnknownNames) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  Status settled = Run(
+      [](Transaction& txn) { return MarkErasureTargetManual(txn, "hs-1", "hubspot", "", kJan31); });
+  EXPECT_EQ(settled.code(), StatusCode::kFailedPrecondition) << settled.ToString();
+  Status unknown_target = Run([](Transaction& txn) {
+    return MarkErasureTargetManual(txn, "hs-1", "salesforce", "", kJan31);
+  });
+  EXPECT_EQ(unknown_target.code(), StatusCode::kNotFound);
+  Status unknown_request = Run(
+      [](Transaction& txn) { return MarkErasureTargetManual(txn, "x", "hubspot", "", kJan31); });
+  EXPECT_EQ(unknown_request.code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreErasureRequestsTest, DeadLetterReplayReopensTheTargetAndTheRequest) {
+  ASSERT_TRUE(Run([](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(CreateErasureRequest(txn, CrmRequest(), kJan31));
+                return AttachErasureOutbox(txn, "s1", "mailchimp", 9, kJan31);
+              }).ok());
+  ASSERT_TRUE(Outcome("s1", "mailchimp", S::kFailed).ok());
+  ASSERT_TRUE(Run([](Transaction& txn) { return ReopenErasureTarget(txn, 9, kJan31); }).ok());
+  EXPECT_EQ(TargetState("hs-1", "mailchimp"), S::kPending);
+  // Another row's replay touches nothing.
+  ASSERT_TRUE(Run([](Transaction& txn) { return ReopenErasureTarget(txn, 10, kJan31); }).ok());
+  ASSERT_TRUE(Outcome("s1", "mailchimp", S::kDone).ok());
+  EXPECT_FALSE(Get("hs-1").open());
+}
+
+TEST_F(StoreErasureRequestsTest, ListsOverdueRequestsOnlyWhenAsked) {
+  ASSERT_TRUE(Run([](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(
+                    CreateErasureRequest(txn, CrmRequest("old", "s1"), kJan31));
+                ErasureRequestRecord recent = CrmRequest("new", "s2");
+                recent.requested_at = kFeb28;
+                return CreateErasureRequest(txn, recent, kFeb28);
+              }).ok());
+  std::vector<ErasureRequestRecord> all, overdue;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                auto a = ListErasureRequests(txn, kFeb28 + 1, {});
+                if (!a.ok()) return a.status();
+                all = std::move(*a);
+                ErasureListOptions o;
+                o.overdue_only = true;
+                auto b = ListErasureRequests(txn, kFeb28 + 1, o);
+                if (!b.ok()) return b.status();
+                overdue = std::move(*b);
+                return Status::Ok();
+              }).ok());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id, "new") << "newest first";
+  ASSERT_EQ(overdue.size(), 1u);
+  EXPECT_EQ(overdue[0].id, "old");
+  EXPECT_EQ(overdue[0].targets.size(), 2u);
+}
+
+TEST_F(StoreErasureRequestsTest, CreatingTheSameRequestTwiceIsRefused) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  Status again =
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); });
+  EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
+}
+
+TEST_F(StoreErasureRequestsTest, OutcomeForASubjectWithoutRequestChangesNothing) {
+  EXPECT_TRUE(Outcome("nobody", "mailchimp", S::kDone).ok());
+  EXPECT_EQ(Counts(kJan31).open, 0);
+}
+
+}  // namespace
+}  // namespace consentd::store

@@ -114,10 +114,16 @@ class Decider {
     }
     if (!match) return std::nullopt;
     const std::string at = std::to_string(match->erased_at);
-    if (occurred_at() <= match->erased_at) {
+    // The erasure is the most restrictive change there is, so it wins ties
+    // like a withdrawal does: a change captured within the skew window after
+    // it may be older than the erasure (clocks differ; Mailchimp dates a
+    // member to the end of its whole second), e.g. a stale poll page still
+    // carrying consentd's own write from just before the erasure.
+    if (occurred_at() <= match->erased_at + p_.skew_window_ms) {
       return Finish(Outcome::kDroppedErased,
                     "identity erased at " + at + "; change captured at " +
-                        std::to_string(occurred_at()) + " is not after it",
+                        std::to_string(occurred_at()) +
+                        " is not after it (beyond the clock-skew window)",
                     ProofKind::kRejected, false);
     }
     if (!match->same_subject) {

@@ -424,6 +424,23 @@ TEST(Reconciler, EventBeforeErasureIsDropped) {
   EXPECT_FALSE(fresh.consent.has_value());
 }
 
+TEST(Reconciler, ErasureWinsTiesWithinTheSkewWindow) {
+  // Erased at T + 50 s. A grant dated 1.5 s later may be older than the
+  // erasure (clock skew; Mailchimp's whole seconds rounded up), e.g. a stale
+  // poll page with consentd's own write from just before: erasure wins.
+  World w = ErasedWorld();
+  Change close = ConsentChange("offers", kGranted, T + 51'500, "mailchimp", ConsentMethod::kForm,
+                               "s-fresh");
+  close.identifier_hashes = {"h-email"};
+  EXPECT_EQ(Reconcile(close, SubjectState{}, w.echoes, w.tombstones, w.policy).outcome,
+            Outcome::kDroppedErased);
+  // Just beyond the window it is a new person's sign-up.
+  Change later = close;
+  later.provenance.occurred_at = T + 50'000 + w.policy.skew_window_ms + 1;
+  EXPECT_EQ(Reconcile(later, SubjectState{}, w.echoes, w.tombstones, w.policy).outcome,
+            Outcome::kApplied);
+}
+
 TEST(Reconciler, NewSignupAfterErasureStartsNewSubject) {
   World w = ErasedWorld();
   Change signup = ConsentChange("offers", kGranted, T + 90'000, "mailchimp");

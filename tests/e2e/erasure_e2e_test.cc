@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "core/clock.h"
 #include "store/sqlite_db.h"
 #include "tests/e2e/sync_fixture.h"
 
@@ -128,6 +129,11 @@ TEST_F(ErasureE2E, MailchimpPermanentDeletionErasesTheCrmContactWhenTheMappingSa
   // Kai signs up again through Mailchimp's form after the erasure (the CRM
   // blocklisted the address) and confirms: captured after the erasure, so
   // a new subject; the erased one stays erased, and no second request.
+  // "After" means beyond the clock-skew window (2 s; docs/model.md rule 4)
+  // and Mailchimp's whole-second timestamps: wait until the clock is there.
+  const std::int64_t erased_ms = List()["erasures"][0]["requested_at_ms"];
+  ASSERT_TRUE(Eventually([&] { return SystemClock().NowMs() > erased_ms + 3000; },
+                         std::chrono::seconds(10)));
   Journey("POST", "/_sim/mailchimp/person/signup",
           {{"email_address", kai}, {"interests", {{interest_ids_["Product news"], true}}}});
   Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", kai}});
@@ -181,6 +187,44 @@ TEST_F(ErasureE2E, OperatorErasureIsTrackedPerTargetOverTheAdminApi) {
       Ctl({"erasures", "mark-manual", "--id", id, "--target", "mailchimp", "--note", "x"});
   EXPECT_NE(manual.exit_code, 0) << manual.output;
   EXPECT_NE(manual.output.find("already"), std::string::npos) << manual.output;
+}
+
+// A stale poll page: the operator erases Eve while Mailchimp's permanent
+// delete keeps failing, so Mailchimp still holds her member. consentd
+// restarts with its poll cursors lost and reads the audience from the
+// beginning: the page that still carries Eve is dropped as erased instead
+// of bringing her back, and once Mailchimp answers again the erasure
+// completes.
+TEST_F(ErasureE2E, AStalePollPageCarryingTheErasedPersonIsDroppedNotResurrected) {
+  StartAll(WithPolling("1s"));
+  const std::string eve = "eve@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", eve}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(eve) == "subscribed"; })) << Log();
+  Crm("POST", "/_sim/faults",
+      Json::array({{{"kind", "error"},
+                    {"system", "mailchimp"},
+                    {"route", "/3.0/lists/*/members/*/actions/delete-permanent"},
+                    {"status", 503}}}));
+  CommandResult erased = Ctl({"erase", "--email", eve});
+  ASSERT_EQ(erased.exit_code, 0) << erased.output;
+  ASSERT_TRUE(Eventually([&] {
+    return CrmStatus("GET", "/crm/v3/objects/contacts/eve%40example.com?idProperty=email") == 404;
+  })) << Log();
+  ASSERT_EQ(MemberStatus(eve), "subscribed");  // the failing delete left her there
+
+  StopConsentd();
+  ResetPollCursors();
+  StartConsentd();
+  ASSERT_TRUE(Eventually([&] { return Dropped("mailchimp") > 0; })) << Log();
+  const Json pending = List();
+  ASSERT_EQ(pending["erasures"].size(), 1u) << pending.dump(2);
+  EXPECT_EQ(pending["erasures"][0]["state"], "open") << pending.dump(2);
+  CommandResult explained = Ctl({"explain", "--email", eve});
+  EXPECT_NE(explained.exit_code, 0) << "the erased person came back:\n" << explained.output;
+
+  Crm("DELETE", "/_sim/faults");
+  ASSERT_TRUE(Eventually([&] { return Member(eve).is_null(); })) << Log();
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("admin"); })) << List().dump(2);
 }
 
 }  // namespace

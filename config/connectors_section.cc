@@ -478,6 +478,33 @@ std::vector<std::string_view> Names(const auto& map) {
   return names;
 }
 
+// A generic connector writes only what it declares. A block the mapping
+// sends to it without `write.block` ends as a dead letter at every delivery,
+// and without `write.erasure` its erasures end as unsupported: both are
+// legal (a system may hold no blocks, or be unable to erase), so they are
+// warnings, said before the first delivery rather than after.
+void WarnAboutUndeclaredGenericWrites(const std::string& name, const ConnectorConfig& connector,
+                                      const mapping::SystemSpec& system,
+                                      const mapping::MappingSpec& mapping, ReadContext& c) {
+  if (!connector.generic.block.request.declared) {
+    for (const mapping::BlockSpec& block : mapping.blocks) {
+      if (!block.sides.contains(name) || !mapping::FlowsTo(block.direction, system.role)) continue;
+      c.diag.Warning(connector.at,
+                     "connector '" + name + "' declares no 'write.block', but the mapping's block '" +
+                         block.name + "' (line " + Line(block.at) +
+                         ") is written to it: those writes will be dead letters; declare "
+                         "write.block (docs/connectors-generic.md) or change the block's direction");
+      break;
+    }
+  }
+  if (!connector.generic.erasure.request.declared) {
+    c.diag.Warning(connector.at, "connector '" + name +
+                                     "' declares no 'write.erasure': erasures cannot reach this "
+                                     "system and will be listed as unsupported (consentctl "
+                                     "erasures); declare write.erasure if it can erase");
+  }
+}
+
 }  // namespace
 
 Field<Config> ConnectorsField() {
@@ -534,11 +561,16 @@ void FinishConnectorsAndSync(const YAML::Node& root, ReadContext& c, Config& con
     }
     const std::string connector_kind = WrittenKind(entry);
     const std::string system_kind = WrittenKind(FindEntry(systems, name).second);
-    if (connector_kind.empty() || system_kind.empty() || connector_kind == system_kind) continue;
-    c.diag.Error(PositionOf(FindEntry(entry, "kind").second),
-                 "connector '" + name + "' is kind " + connector_kind + " but mapping system '" +
-                     name + "' (line " + Line(system->second.at) + ") is kind " + system_kind +
-                     ": they must match");
+    if (!connector_kind.empty() && !system_kind.empty() && connector_kind != system_kind) {
+      c.diag.Error(PositionOf(FindEntry(entry, "kind").second),
+                   "connector '" + name + "' is kind " + connector_kind + " but mapping system '" +
+                       name + "' (line " + Line(system->second.at) + ") is kind " + system_kind +
+                       ": they must match");
+      continue;
+    }
+    if (connector.kind == ConnectorKind::kGeneric) {
+      WarnAboutUndeclaredGenericWrites(name, connector, system->second, config.mapping, c);
+    }
   }
 }
 

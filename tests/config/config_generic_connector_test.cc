@@ -185,6 +185,35 @@ TEST_F(ConfigGenericConnector, FullDeclarationIsReadIntoItsFields) {
   EXPECT_EQ(c.poll_interval, std::chrono::seconds(60));
 }
 
+TEST_F(ConfigGenericConnector, FullDeclarationLoadsWithoutWarnings) {
+  Result<Config> r = Load(std::string(kHead) + kFull);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  // Only the one about the test mapping having a single system.
+  EXPECT_THAT(r->warnings, ElementsAre(HasSubstr("only one system is declared")));
+}
+
+TEST_F(ConfigGenericConnector, UndeclaredBlockAndErasureWritesTheMappingNeedsAreWarnings) {
+  std::string yaml = std::string(kHead) + kFull;
+  const std::string block_write =
+      "      block:\n"
+      "        method: PATCH\n"
+      "        url: /contacts/{email}/blocks/{block}\n"
+      "        body: {active: '{active}', channel: '{channel}'}\n"
+      "      erasure: {method: DELETE, url: '/contacts/{email}?mode={mode}'}\n";
+  const auto at = yaml.find(block_write);
+  ASSERT_NE(at, std::string::npos);
+  yaml.erase(at, block_write.size());
+  Result<Config> r = Load(yaml);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_THAT(r->warnings,
+              ElementsAre(HasSubstr("only one system is declared"),
+                          HasSubstr("t.yaml:14:3: warning: connector 'crm' declares no "
+                                    "'write.block', but the mapping's block 'werbesperre' (line "
+                                    "11) is written to it"),
+                          HasSubstr("t.yaml:14:3: warning: connector 'crm' declares no "
+                                    "'write.erasure'")));
+}
+
 TEST_F(ConfigGenericConnector, EachAuthKindIsRead) {
   Result<Config> basic = Load(With("bearer: {token_file: crm_token}",
                                    "basic: {username: consentd, password_file: crm_password}"));

@@ -20,6 +20,20 @@ std::string ConsentKeyString(const ConsentKey& key) {
   return key.subject + "|" + key.topic + "|" + key.channel + "|" + key.address;
 }
 
+std::string_view BlockScopeKindName(BlockScope::Kind kind) {
+  switch (kind) {
+    case BlockScope::Kind::kAll:
+      return "all";
+    case BlockScope::Kind::kChannel:
+      return "channel";
+    case BlockScope::Kind::kAddress:
+      return "address";
+    case BlockScope::Kind::kTopic:
+      return "topic";
+  }
+  return "all";
+}
+
 std::string BlockScopeString(const BlockScope& scope) {
   switch (scope.kind) {
     case BlockScope::Kind::kAll:

@@ -60,6 +60,8 @@ struct BlockScope {
   auto operator<=>(const BlockScope&) const = default;
 };
 
+// The kind alone: "all", "channel", "address", "topic".
+std::string_view BlockScopeKindName(BlockScope::Kind kind);
 std::string BlockScopeString(const BlockScope& scope);
 // InvalidArgument for an unknown kind or a missing value.
 Result<BlockScope> ParseBlockScope(std::string_view text);

@@ -25,20 +25,6 @@ std::optional<Direction> CoreDirection(FlowDirection d, SystemRole role) {
   return std::nullopt;
 }
 
-std::string ScopeName(BlockScope::Kind kind) {
-  switch (kind) {
-    case BlockScope::Kind::kAll:
-      return "all";
-    case BlockScope::Kind::kChannel:
-      return "channel";
-    case BlockScope::Kind::kAddress:
-      return "address";
-    case BlockScope::Kind::kTopic:
-      return "topic";
-  }
-  return "all";
-}
-
 }  // namespace
 
 Policy ToPolicy(const MappingSpec& spec) {
@@ -150,7 +136,7 @@ std::string CanonicalMappingText(const MappingSpec& spec) {
                        {"block", s.native_block}};
     }
     blocks.push_back({{"name", b.name},
-                      {"scope", ScopeName(b.scope)},
+                      {"scope", std::string(BlockScopeKindName(b.scope))},
                       {"reason", BlockReasonName(b.reason)},
                       {"direction", FlowDirectionName(b.direction)},
                       {"systems", sides}});

@@ -21,20 +21,6 @@ using nlohmann::json;
 
 json OrNull(const std::string& s) { return s.empty() ? json() : json(s); }
 
-std::string_view ScopeKindName(BlockScope::Kind k) {
-  switch (k) {
-    case BlockScope::Kind::kAll:
-      return "all";
-    case BlockScope::Kind::kChannel:
-      return "channel";
-    case BlockScope::Kind::kAddress:
-      return "address";
-    case BlockScope::Kind::kTopic:
-      return "topic";
-  }
-  return "all";
-}
-
 }  // namespace
 
 struct GenericConnector::Part {
@@ -153,7 +139,7 @@ void GenericConnector::Plan(Pending& p) const {
     std::string channel;
     if (scope.kind == BlockScope::Kind::kChannel) channel = spec_->NativeChannel(scope.value, name);
     if (side == nullptr || (scope.kind == BlockScope::Kind::kChannel && channel.empty())) {
-      p.skipped.push_back("block " + std::string(ScopeKindName(scope.kind)));
+      p.skipped.push_back("block " + std::string(BlockScopeKindName(scope.kind)));
       continue;
     }
     if (!decl_.block.request.declared) {
@@ -169,7 +155,7 @@ void GenericConnector::Plan(Pending& p) const {
     TemplateValues v = common(key);
     v["block"] = side->native_block;
     v["active"] = rec.active;
-    v["scope"] = std::string(ScopeKindName(scope.kind));
+    v["scope"] = std::string(BlockScopeKindName(scope.kind));
     v["channel"] = OrNull(channel);
     v["address"] = OrNull(address);
     v["reason"] = std::string(BlockReasonName(rec.reason));

@@ -20,7 +20,8 @@ budget per 10 s window and 429s.
 
   bench/propagation.py [--rates 1000,200] [--rounds 3] [--duration 10]
                        [--backlog 300] [--skip-a] [--skip-b]
-  BENCH_BUILD=build/release bench/propagation.py   # default build/lead
+  BENCH_BUILD=build/release bench/propagation.py   # default build/release
+  BENCH_PORT_BASE=19670 (ports 19670-19672), BENCH_POLL_INTERVAL=600s (default 5s)
 """
 import argparse
 import datetime
@@ -35,9 +36,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sync_bench_lib as lib  # noqa: E402
 
-CRM, JOURNEY, API = 18671, 18672, 18670
+# BENCH_PORT_BASE moves the three ports (parallel runs on one machine).
+API = int(os.environ.get("BENCH_PORT_BASE", "18670"))
+CRM, JOURNEY = API + 1, API + 2
 PRODUCT_NEWS = "ef0a182cab"
-STORE = "/var/tmp/consentd-propagation-bench.db"
+STORE = "/var/tmp/consentd-propagation-bench-%d.db" % API
 
 
 def iso_ms(s):
@@ -54,6 +57,7 @@ class Env:
         cfg = os.path.join(work, "consentd.yaml")
         lib.write_config(cfg, "127.0.0.1:%d" % API, STORE, "http://127.0.0.1:%d" % CRM,
                          "http://127.0.0.1:%d" % JOURNEY,
+                         poll_interval=os.environ.get("BENCH_POLL_INTERVAL", "5s"),
                          hubspot_requests=None if rate_limits else 0)
         self.sim = lib.start_sim(CRM, JOURNEY, API, os.path.join(work, "sim-%s.log" % tag),
                                  [] if rate_limits else ["--no-rate-limits"])
@@ -182,8 +186,10 @@ def part_a(rates, rounds, duration):
                     load = lib.uptime()
                     prefix = "p%d-r%d-" % (rate, rnd)
                     sampler = Sampler()
+                    cpu0 = (lib.cpu_seconds(env.consentd.pid), lib.cpu_seconds(env.sim.pid))
                     total, achieved, errors = drive(rate, duration, prefix)
                     lat, n_ok = latencies(prefix, total)
+                    cpu1 = (lib.cpu_seconds(env.consentd.pid), lib.cpu_seconds(env.sim.pid))
                     sampler.stop()
                     m = lib.metrics(API)
                 finally:
@@ -191,22 +197,36 @@ def part_a(rates, rounds, duration):
             row = dict(rate=rate, round=rnd, achieved=achieved, total=total, synced=n_ok,
                        errors=len(errors), p50=lib.percentile(lat, 50),
                        p99=lib.percentile(lat, 99), max=max(lat) if lat else float("nan"),
-                       deliveries=lib.metric_sum(m, "consentd_deliveries_total"), load=load)
+                       deliveries=lib.metric_sum(m, "consentd_deliveries_total"), load=load,
+                       # CPU seconds per 1,000 changes (the sim's includes the
+                       # driver's sign-ups and the final state read).
+                       cpu_consentd=1000.0 * (cpu1[0] - cpu0[0]) / max(total, 1),
+                       cpu_sim=1000.0 * (cpu1[1] - cpu0[1]) / max(total, 1))
             rows.append(row)
             print("rate %(rate)d round %(round)d: achieved %(achieved).0f/s, %(synced)d/%(total)d "
                   "subscribed in Mailchimp, %(errors)d driver errors, latency ms p50 %(p50)s "
-                  "p99 %(p99)s max %(max)s; %(load)s" % row, flush=True)
+                  "p99 %(p99)s max %(max)s; CPU s per 1,000 changes: consentd %(cpu_consentd).2f, "
+                  "sim %(cpu_sim).2f; %(load)s" % row, flush=True)
+            decided = {}
+            for k, v in m.items():
+                if k.startswith("consentd_decisions_total{") or k.startswith(
+                        "consentd_records_received_total{"):
+                    decided[k.split("{", 1)[1].rstrip("}")] = decided.get(
+                        k.split("{", 1)[1].rstrip("}"), 0) + v
+            print("  decisions / records by label: %s" % ", ".join(
+                "%s=%d" % kv for kv in sorted(decided.items())), flush=True)
             print("  per second since the first change: HubSpot webhook requests accepted by consentd "
                   "(cumulative) %s; Mailchimp deliveries (cumulative) %s"
                   % (sampler.series(0), sampler.series(1)), flush=True)
         summary[rate] = rows
-    print("\n| target rate | achieved (median) | synced | p50 ms | p99 ms | max ms |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("\n| target rate | achieved (median) | synced | p50 ms | p99 ms | max ms "
+          "| consentd CPU s / 1k | sim CPU s / 1k |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rate, rows in summary.items():
         med = lambda k: lib.median([r[k] for r in rows])  # noqa: E731
-        print("| %d/s | %.0f/s | %s | %.0f | %.0f | %.0f |" % (
+        print("| %d/s | %.0f/s | %s | %.0f | %.0f | %.0f | %.2f | %.2f |" % (
             rate, med("achieved"), " ".join("%d/%d" % (r["synced"], r["total"]) for r in rows),
-            med("p50"), med("p99"), med("max")))
+            med("p50"), med("p99"), med("max"), med("cpu_consentd"), med("cpu_sim")))
 
 
 def hubspot_subscribed(prefix):

@@ -22,7 +22,7 @@ WEBHOOK_SECRET = open(os.path.join(SECRETS, "mailchimp_webhook_secret")).read().
 
 
 def bin_dir():
-    return os.environ.get("BENCH_BUILD", os.path.join(REPO, "build", "lead"))
+    return os.environ.get("BENCH_BUILD", os.path.join(REPO, "build", "release"))
 
 
 def write_config(out, listen, store, hubspot_url, mailchimp_url, poll_interval="5s",

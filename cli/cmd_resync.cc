@@ -76,7 +76,8 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
                                      connectors::HttpClient& curl, store::Store& store,
                                      sync::SyncEngine& engine, bool dry_run) {
   connectors::RateLimiter limiter(
-      {c.rate_limit.requests, c.rate_limit.interval, c.rate_limit.max_in_flight});
+      {c.rate_limit.requests, c.rate_limit.interval, c.rate_limit.max_in_flight,
+       c.rate_limit.search_requests, c.rate_limit.search_interval});
   connectors::BudgetStats stats;
   connectors::BudgetedHttpClient http(curl, limiter, g_stop, stats);
   Result<std::unique_ptr<connectors::Connector>> connector =

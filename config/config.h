@@ -87,6 +87,9 @@ struct ConnectorRateLimit {
   int requests = 0;  // per `interval`; 0 = unlimited
   std::chrono::milliseconds interval{1000};
   int max_in_flight = 0;  // 0 = unlimited
+  // Search calls also count in this window (HubSpot: 4 per second); 0 = none.
+  int search_requests = 0;
+  std::chrono::milliseconds search_interval{1000};
 };
 
 struct ConnectorConfig {

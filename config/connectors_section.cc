@@ -39,8 +39,9 @@ struct KindKeys {
 };
 
 const std::vector<KindKeys>& KindTable() {
-  // HubSpot: private apps may burst 100 requests per 10 s (the simulator
-  // enforces the same); batch endpoints take up to 100 inputs. Mailchimp:
+  // HubSpot: private apps may burst 100 requests per 10 s, and CRM search
+  // takes at most 4 per second on top (the simulator enforces both); batch
+  // endpoints take up to 100 inputs. Mailchimp:
   // no request rate, but at most 10 simultaneous connections per API key;
   // batch subscribe takes up to 500 members. Generic: whatever the
   // declaration says (docs/connectors-generic.md); 10 in flight by default.
@@ -48,7 +49,7 @@ const std::vector<KindKeys>& KindTable() {
       {ConnectorKind::kHubSpot,
        {"token_file", "client_secret_file"},
        {"token_file"},
-       {100, seconds(10), 10},
+       {100, seconds(10), 10, 4, seconds(1)},
        100},
       {ConnectorKind::kMailchimp,
        {"api_key_file", "list_id", "webhook_secret_file"},
@@ -85,6 +86,8 @@ struct RateLimitEntry {
   std::optional<int> requests;
   std::optional<milliseconds> interval;
   std::optional<int> max_in_flight;
+  std::optional<int> search_requests;
+  std::optional<milliseconds> search_interval;
 };
 
 // One connector as read, before the checks that need its kind.
@@ -206,6 +209,16 @@ const Section<RateLimitEntry>& RateLimitSection() {
           Field<RateLimitEntry>{"max_in_flight", Presence::kOptional,
                                 [](const YAML::Node& n, ReadContext& c, RateLimitEntry& out) {
                                   if (auto v = ReadInt(n, c, 0, 1000)) out.max_in_flight = *v;
+                                }},
+          Field<RateLimitEntry>{"search_requests", Presence::kOptional,
+                                [](const YAML::Node& n, ReadContext& c, RateLimitEntry& out) {
+                                  if (auto v = ReadInt(n, c, 0, 1000000)) out.search_requests = *v;
+                                }},
+          Field<RateLimitEntry>{"search_interval", Presence::kOptional,
+                                [](const YAML::Node& n, ReadContext& c, RateLimitEntry& out) {
+                                  if (auto v = ReadDuration(n, c, milliseconds(1), hours(24))) {
+                                    out.search_interval = *v;
+                                  }
                                 }},
       });
   return s;
@@ -358,6 +371,8 @@ void FinishConnector(ConnectorEntry& e, const std::vector<std::string>& written,
   rl.requests = e.rate_limit.requests.value_or(kind.rate_limit.requests);
   rl.interval = e.rate_limit.interval.value_or(kind.rate_limit.interval);
   rl.max_in_flight = e.rate_limit.max_in_flight.value_or(kind.rate_limit.max_in_flight);
+  rl.search_requests = e.rate_limit.search_requests.value_or(kind.rate_limit.search_requests);
+  rl.search_interval = e.rate_limit.search_interval.value_or(kind.rate_limit.search_interval);
   if (e.config.batch_size > kind.max_batch_size) {
     c.diag.Error(e.batch_size_at, std::to_string(e.config.batch_size) + " is out of range: a " +
                                       kind_name + " batch holds at most " +

@@ -70,7 +70,27 @@ std::size_t PoolSize(const config::Config& config) {
 }
 
 connectors::RateLimit ToRateLimit(const config::ConnectorRateLimit& r) {
-  return {r.requests, r.interval, r.max_in_flight};
+  return {r.requests, r.interval, r.max_in_flight, r.search_requests, r.search_interval};
+}
+
+// One line for a unit's decisions: "hubspot: 412 decisions (applied 300,
+// echo 112); each at debug".
+std::string FormatOutcomes(const sync::IngestSummary& summary) {
+  std::map<std::string, std::map<Outcome, int>> by_source;
+  for (const auto& n : summary.notes) ++by_source[n.source][n.outcome];
+  std::string line;
+  for (const auto& [source, outcomes] : by_source) {
+    int total = 0;
+    std::string parts;
+    for (const auto& [outcome, count] : outcomes) {
+      total += count;
+      parts += (parts.empty() ? "" : ", ") + std::string(OutcomeName(outcome)) + " " +
+               std::to_string(count);
+    }
+    line += (line.empty() ? "" : "; ") + source + ": " + std::to_string(total) + " decisions (" +
+            parts + ")";
+  }
+  return line + "; each at debug";
 }
 
 std::string FormatNote(const sync::DecisionNote& n) {
@@ -125,6 +145,13 @@ struct Link {
   asio::steady_timer resync_timer;
   bool resync_running = false;
   LinkActivity activity;  // for the status page (daemon/sync_status.h)
+  // Webhooks (HandleWebhook): the "accepted" counter child, resolved once
+  // (io thread, before the first submission that uses it); webhooks stored
+  // since the io thread last counted them, and whether a post to count
+  // them is queued (store thread → io thread).
+  metrics::Counter* webhooks_accepted = nullptr;
+  std::atomic<std::int64_t> webhooks_stored{0};
+  std::atomic<bool> webhooks_post_pending{false};
 };
 
 class SyncComponent::Impl {
@@ -880,42 +907,64 @@ class SyncComponent::Impl {
       respond({200, "application/json", {}, "{\"accepted\":0}"});
       return;
     }
-    auto summary = std::make_shared<sync::IngestSummary>();
-    const auto count = refs.value().size();
+    if (link.webhooks_accepted == nullptr) {
+      link.webhooks_accepted = &webhooks_->WithLabels({name, "accepted"});
+    }
+    // One allocation per request: both callables capture only the pointer
+    // (small enough for std::function's inline buffer).
+    auto unit = std::make_shared<WebhookUnit>(
+        WebhookUnit{this, &link, name, std::move(refs).value(), now, std::move(respond), 0});
     store()->Submit(
-        [this, name, refs = std::move(refs).value(), now, summary](store::Transaction& txn) {
-          auto r = engine_->AcceptHints(txn, name, refs, now);
+        [unit](store::Transaction& txn) {
+          auto r = unit->self->engine_->AcceptHints(txn, unit->name, unit->refs, unit->now);
           if (!r.ok()) return r.status();
-          *summary = std::move(r).value();
+          unit->duplicates = r->duplicates;
           return Status::Ok();
         },
-        [this, name, respond = std::move(respond), summary, count](const Status& s) {
-          // Store thread: answer now (the hints are durable), schedule on io.
-          if (s.ok()) {
-            webhooks_->WithLabels({name, "accepted"}).Inc();
-            respond({200, "application/json", {},
-                     "{\"accepted\":" + std::to_string(count - static_cast<std::size_t>(
-                                                                   summary->duplicates)) +
-                         ",\"duplicates\":" + std::to_string(summary->duplicates) + "}"});
-            asio::post(io_, [this, name] {
-              auto it2 = links_.find(name);
-              if (it2 == links_.end()) return;
-              ++it2->second->activity.webhooks_received;
-              it2->second->activity.last_webhook = NowMs();
-              KickHints(*it2->second);
-            });
-          } else {
-            webhooks_->WithLabels({name, "unavailable"}).Inc();
-            asio::post(io_, [this, name] {
-              auto it2 = links_.find(name);
-              if (it2 != links_.end()) ++it2->second->activity.webhooks_refused;
-            });
-            net::HttpResponse r = net::Problem(503, "Service Unavailable",
-                                               "not stored, please retry: " + s.message());
-            r.headers.emplace_back("Retry-After", "1");
-            respond(std::move(r));
-          }
+        [unit](const Status& s) { unit->self->WebhookStored(*unit, s); });
+  }
+
+  // What a webhook's unit of work and its completion share (HandleWebhook).
+  struct WebhookUnit {
+    Impl* self;
+    Link* link;
+    std::string name;
+    std::vector<connectors::RecordRef> refs;
+    TimestampMs now;
+    net::Responder respond;
+    int duplicates;
+  };
+
+  // Store thread: answers the webhook (2xx: its hints are durable) and
+  // wakes the hint reader on the io thread, with one post for all the
+  // webhooks stored until that post runs, not one per webhook.
+  void WebhookStored(WebhookUnit& unit, const Status& s) {
+    Link& link = *unit.link;
+    if (s.ok()) {
+      link.webhooks_accepted->Inc();
+      const std::size_t accepted = unit.refs.size() - static_cast<std::size_t>(unit.duplicates);
+      unit.respond({200, "application/json", {},
+                    "{\"accepted\":" + std::to_string(accepted) +
+                        ",\"duplicates\":" + std::to_string(unit.duplicates) + "}"});
+      link.webhooks_stored.fetch_add(1);
+      if (!link.webhooks_post_pending.exchange(true)) {
+        asio::post(io_, [this, &link] {
+          // Cleared before taking the count: a webhook stored meanwhile
+          // either is counted here or posts again.
+          link.webhooks_post_pending.store(false);
+          link.activity.webhooks_received += link.webhooks_stored.exchange(0);
+          link.activity.last_webhook = NowMs();
+          KickHints(link);
         });
+      }
+      return;
+    }
+    webhooks_->WithLabels({unit.name, "unavailable"}).Inc();
+    asio::post(io_, [&link] { ++link.activity.webhooks_refused; });
+    net::HttpResponse r =
+        net::Problem(503, "Service Unavailable", "not stored, please retry: " + s.message());
+    r.headers.emplace_back("Retry-After", "1");
+    unit.respond(std::move(r));
   }
 
   // --- hints -> Read -> decide -----------------------------------------
@@ -1017,9 +1066,18 @@ class SyncComponent::Impl {
         [this, name, records = std::move(records), hint_ids = std::move(hint_ids),
          cursor = std::move(cursor), summary](store::Transaction& txn) {
           const TimestampMs now = NowMs();
-          if (!records.empty()) {
+          // Hints: versions a poll (or an earlier hint) already decided are
+          // skipped; the others are remembered for the polls to skip.
+          std::vector<connectors::InboundRecord> fresh_records;
+          if (!hint_ids.empty()) {
+            auto r = FreshVersions(txn, name, records, now);
+            if (!r.ok()) return r.status();
+            fresh_records = std::move(r).value();
+          }
+          const auto& to_ingest = hint_ids.empty() ? records : fresh_records;
+          if (!to_ingest.empty()) {
             // Poll pages overlap: their records dedupe by event id.
-            auto r = engine_->Ingest(txn, name, records, now,
+            auto r = engine_->Ingest(txn, name, to_ingest, now,
                                      sync::IngestOptions{.dedupe_by_event_id = cursor.has_value()});
             if (!r.ok()) return r.status();
             *summary = std::move(r).value();
@@ -1036,17 +1094,71 @@ class SyncComponent::Impl {
         });
   }
 
-  // After a committed unit: metrics, log lines, checkpoints, wake targets.
-  void Apply(const sync::IngestSummary& summary) {
-    for (const auto& note : summary.notes) {
-      metrics_.Decided(note.source, note.what, note.outcome);
-      if (note.outcome == Outcome::kDuplicate) {
-        spdlog::debug("{}", FormatNote(note));
-      } else {
-        spdlog::info("{}", FormatNote(note));
-        recent_.Add(NowMs(), FormatNote(note));
-        decisions_minute_.Add(NowMs());
+  // Records read for hints, less the versions already decided. Each version
+  // read is remembered as a processed inbox entry under the event id a poll
+  // gives it (InboundRecord::version_id): the poll that reads the same
+  // version again skips it as a duplicate, and so does a later hint. The
+  // same version is the same state (HubSpot: contact id and
+  // lastmodifieddate, as the poll's own overlap dedupe assumes), so deciding
+  // it again would change nothing. A record that merges identities is always
+  // decided: the poll does not know the merge.
+  static Result<std::vector<connectors::InboundRecord>> FreshVersions(
+      store::Transaction& txn, const std::string& source,
+      const std::vector<connectors::InboundRecord>& records, TimestampMs now) {
+    std::vector<connectors::InboundRecord> out;
+    out.reserve(records.size());
+    for (const auto& rec : records) {
+      if (rec.version_id.empty()) {
+        out.push_back(rec);
+        continue;
       }
+      store::InboxRow row;
+      row.source = source;
+      row.event_id = rec.version_id;
+      row.received_at = now;
+      Result<bool> fresh = txn.InsertInbox(row);
+      if (!fresh.ok()) return fresh.status();
+      if (*fresh) CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed(source, row.event_id, now));
+      if (*fresh || !rec.merged_ids.empty()) out.push_back(rec);
+    }
+    return out;
+  }
+
+  // After a committed unit: metrics, log lines, checkpoints, wake targets.
+  // A unit of more than kDecisionsLoggedEach decisions (a poll page, an
+  // initial sync) logs one summary line at info and each decision at debug:
+  // formatting tens of thousands of lines cost more than deciding them.
+  void Apply(const sync::IngestSummary& summary) {
+    static constexpr std::size_t kDecisionsLoggedEach = 20;
+    const bool each_at_info = summary.notes.size() <= kDecisionsLoggedEach;
+    const auto each_level = each_at_info ? spdlog::level::info : spdlog::level::debug;
+    const bool log_each = spdlog::should_log(each_level) || spdlog::should_log(spdlog::level::debug);
+    const TimestampMs now = NowMs();
+    // Only the last RecentDecisions::kCapacity non-duplicates stay visible.
+    std::size_t recent_from = 0;
+    for (std::size_t i = summary.notes.size(), kept = 0; i-- > 0;) {
+      if (summary.notes[i].outcome == Outcome::kDuplicate) continue;
+      if (++kept == RecentDecisions::kCapacity) {
+        recent_from = i;
+        break;
+      }
+    }
+    std::int64_t decided = 0;
+    for (std::size_t i = 0; i < summary.notes.size(); ++i) {
+      const sync::DecisionNote& note = summary.notes[i];
+      metrics_.Decided(note.source, note.what, note.outcome);
+      const bool duplicate = note.outcome == Outcome::kDuplicate;
+      if (!duplicate) ++decided;
+      const bool kept = !duplicate && i >= recent_from;
+      if (!duplicate && !kept) recent_.CountUnkept(1);
+      if (!log_each && !kept) continue;
+      const std::string line = FormatNote(note);
+      spdlog::log(duplicate ? spdlog::level::debug : each_level, "{}", line);
+      if (kept) recent_.Add(now, line);
+    }
+    if (decided > 0) decisions_minute_.Add(now, decided);
+    if (!each_at_info && spdlog::should_log(spdlog::level::info)) {
+      spdlog::info("{}", FormatOutcomes(summary));
     }
     if (summary.proof_entries > 0) proof_log_.EntriesAppended(summary.proof_entries);
     for (const auto& [target, n] : summary.enqueued) {

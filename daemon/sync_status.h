@@ -71,6 +71,9 @@ class RecentDecisions {
  public:
   static constexpr std::size_t kCapacity = 50;
   void Add(TimestampMs at, const std::string& line);
+  // Counts `n` decisions in total() without keeping their lines (ones a
+  // later Add would push out anyway).
+  void CountUnkept(std::uint64_t n) { next_ += n; }
   const std::deque<RecentDecision>& items() const { return items_; }
   std::uint64_t total() const { return next_ - 1; }
 

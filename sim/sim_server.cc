@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sim/faults.h"
+#include "sim/request_log.h"
 #include "sim/webhook_dispatcher.h"
 
 namespace consentd::sim {
@@ -93,9 +94,15 @@ class SimServer::Impl {
           });
       const std::string name = e.system->Name();
       e.server->SetObserver(
-          [this, name](const net::HttpRequest& req, int status, std::chrono::nanoseconds) {
+          [this, name](const net::HttpRequest& req, int status, std::chrono::nanoseconds took) {
             if (req.path.rfind("/_sim/", 0) == 0) return;
-            ++counters_[name][RouteKey(req.method, req.path)][std::to_string(status)];
+            const std::string route = RouteKey(req.method, req.path);
+            ++counters_[name][route][std::to_string(status)];
+            const TimestampMs answered = clock_.NowMs();
+            requests_.Add(name, route, status,
+                          answered - std::chrono::duration_cast<std::chrono::milliseconds>(took)
+                                         .count(),
+                          answered);
           });
       if (Status s = e.server->Start(); !s.ok()) {
         return s.WithContext(name + " on " + e.listen.address + ":" +
@@ -179,6 +186,7 @@ class SimServer::Impl {
       for (Entry& e : entries_) SystemJson(*e.system, "POST", "/reset");
       faults_.Clear();
       counters_.clear();
+      requests_.Clear();
       dispatcher_.ResetStats();
       return Json(200, {{"reset", true}});
     }
@@ -188,6 +196,11 @@ class SimServer::Impl {
       return Json(200, CountersJson());
     }
     if (path == "/_sim/webhooks" && req.method == "GET") return Json(200, dispatcher_.Stats());
+    if (path == "/_sim/requests" && req.method == "GET") return Requests(req);
+    if (path == "/_sim/requests" && req.method == "DELETE") {
+      requests_.Clear();
+      return Json(200, json::object());
+    }
     if (path == "/_sim/faults") {
       if (req.method == "GET") return Json(200, {{"faults", faults_.ToJson()}});
       if (req.method == "DELETE") {
@@ -237,6 +250,22 @@ class SimServer::Impl {
     return j.is_discarded() ? json(res.body) : j;
   }
 
+  // GET /_sim/requests[?system=NAME][&since=MS]: the request log.
+  net::HttpResponse Requests(const net::HttpRequest& req) const {
+    std::string system;
+    TimestampMs since = 0;
+    for (std::string_view rest = req.query; !rest.empty();) {
+      const std::string_view pair = rest.substr(0, rest.find('&'));
+      rest.remove_prefix(std::min(rest.size(), pair.size() + 1));
+      const std::size_t eq = pair.find('=');
+      if (eq == std::string_view::npos) continue;
+      const std::string_view key = pair.substr(0, eq), value = pair.substr(eq + 1);
+      if (key == "system") system = std::string(value);
+      if (key == "since") since = std::atoll(std::string(value).c_str());
+    }
+    return Json(200, requests_.ToJson(system, since));
+  }
+
   json CountersJson() const {
     json out = json::object();
     for (const auto& [system, routes] : counters_) {
@@ -254,6 +283,7 @@ class SimServer::Impl {
   WebhookDispatcher dispatcher_;
   std::vector<Entry> entries_;
   std::map<std::string, std::map<std::string, std::map<std::string, std::int64_t>>> counters_;
+  RequestLog requests_;
 };
 
 SimServer::SimServer(asio::io_context& io, const Clock& clock, SimServerOptions options)

@@ -5,6 +5,8 @@
 //   GET  /_sim/state             every system's state
 //   POST /_sim/reset             every system, faults, counters, webhook stats
 //   GET  /_sim/counters          requests by system, route and status
+//   GET|DELETE /_sim/requests[?system=S&since=MS]  every request's arrival,
+//                                answer, status, route (sim/request_log.h)
 //   GET|POST|DELETE /_sim/faults[/ID]   fault rules (see faults.h)
 //   GET  /_sim/webhooks          outgoing webhook delivery stats
 //   *    /_sim/<system>/...      the system's own control API

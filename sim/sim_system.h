@@ -50,6 +50,11 @@ struct OutgoingWebhook {
   std::function<std::string(int attempt)> body_for_attempt;
   int max_attempts = 1;          // vendor retry policy: total attempts
   std::int64_t first_retry_delay_ms = 1000;  // doubled each retry (+ jitter)
+  // Optional: called once on the io thread when this webhook no longer
+  // occupies the sender: its first attempt was answered (any status) or
+  // failed, or a fault dropped, held or delayed it. Retries do not count.
+  // A system that batches events (HubSpot) sends the next batch then.
+  std::function<void()> on_first_answer;
 };
 
 using WebhookSink = std::function<void(OutgoingWebhook)>;

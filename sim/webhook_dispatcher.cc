@@ -25,9 +25,12 @@ class WebhookDispatcher::Impl : public std::enable_shared_from_this<Impl> {
     if (d.drop) {
       ++dropped_;
       Log(system, hook.url, "dropped", 0, 0);
+      FirstAnswer(hook);
       return;
     }
     auto h = std::make_shared<OutgoingWebhook>(std::move(hook));
+    // Held or delayed: the sender need not wait for it.
+    if (d.reorder || d.delay_ms > 0) FirstAnswer(*h);
     // A held (reordered) webhook goes out right after the one that overtakes it.
     std::shared_ptr<OutgoingWebhook> held;
     if (auto it = held_.find(system); it != held_.end()) {
@@ -51,7 +54,9 @@ class WebhookDispatcher::Impl : public std::enable_shared_from_this<Impl> {
       Schedule(system, h, d.delay_ms);
       if (d.duplicate) {
         ++duplicated_;
-        Schedule(system, std::make_shared<OutgoingWebhook>(*h), d.delay_ms);
+        auto copy = std::make_shared<OutgoingWebhook>(*h);
+        copy->on_first_answer = nullptr;
+        Schedule(system, std::move(copy), d.delay_ms);
       }
     }
     if (held) Schedule(system, held, 0);
@@ -92,6 +97,7 @@ class WebhookDispatcher::Impl : public std::enable_shared_from_this<Impl> {
 
   void OnAnswer(const std::string& system, std::shared_ptr<OutgoingWebhook> hook, int attempt,
                 Result<ClientResponse> r) {
+    FirstAnswer(*hook);
     const int status = r.ok() ? r->status : 0;
     if (status >= 200 && status < 300) {
       ++delivered_;
@@ -114,6 +120,15 @@ class WebhookDispatcher::Impl : public std::enable_shared_from_this<Impl> {
       if (ec) return;
       self->Attempt(system, hook, attempt + 1);
     });
+  }
+
+  // Runs the hook's on_first_answer once (moved out first: it may emit
+  // the next webhook, re-entering Deliver).
+  static void FirstAnswer(OutgoingWebhook& hook) {
+    if (!hook.on_first_answer) return;
+    std::function<void()> f = std::move(hook.on_first_answer);
+    hook.on_first_answer = nullptr;
+    f();
   }
 
   void Log(const std::string& system, const std::string& url, std::string outcome, int attempts,

@@ -11,7 +11,7 @@ int FailAtCall::Before(SqliteOp op, std::string_view sql) {
   const std::int64_t call = ++calls_;
   const bool hit = mode_ == Mode::kTransient ? call == n_ : call >= n_;
   if (!hit) return SQLITE_OK;
-  ++failures_;
+  if (failures_++ == 0) first_failure_wal_sync_.store(op == SqliteOp::kWalSync);
   return code_;
 }
 

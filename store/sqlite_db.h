@@ -23,7 +23,9 @@ struct sqlite3_stmt;
 
 namespace consentd::store {
 
-enum class SqliteOp { kOpen, kExec, kPrepare, kStep };
+// kWalSync: the store's own fdatasync of the WAL (pipelined durability,
+// sqlite_store.h); `sql` is "fdatasync".
+enum class SqliteOp { kOpen, kExec, kPrepare, kStep, kWalSync };
 
 // The fault port. Before() returns SQLITE_OK (0) to let the call run, or an
 // SQLite error code that the call then fails with, without running.
@@ -48,6 +50,8 @@ class FailAtCall final : public SqliteFaults {
   int Before(SqliteOp op, std::string_view sql) override;
   std::int64_t calls() const { return calls_.load(); }
   std::int64_t failures() const { return failures_.load(); }
+  // Whether the first injected failure hit the store's own WAL fdatasync.
+  bool first_failure_was_wal_sync() const { return first_failure_wal_sync_.load(); }
   void Disarm() { armed_.store(false); }
 
  private:
@@ -59,6 +63,7 @@ class FailAtCall final : public SqliteFaults {
   std::atomic<bool> armed_{true};
   std::atomic<std::int64_t> calls_{0};
   std::atomic<std::int64_t> failures_{0};
+  std::atomic<bool> first_failure_wal_sync_{false};
 };
 
 // Maps an SQLite result code to a Status: busy, locked, I/O, full → Unavailable

@@ -3,6 +3,7 @@
 #include <array>
 #include <string>
 
+#include "store/inbox_key.h"
 #include "store/notice_versions.h"
 #include "store/proof_log_schema.h"
 
@@ -169,6 +170,33 @@ CREATE TABLE stats_history (
 );
 )sql";
 
+// v9: the inbox in arrival order (rowid) with a compact dedupe key
+// (store/inbox_key.h). The v1 inbox was a WITHOUT ROWID b-tree keyed by
+// (source, event_id) holding the whole row: with hash-like event ids every
+// insert dirtied a random leaf of an ever larger tree. Now rows append to
+// the table's last page and only the 8-byte key index is random. Existing
+// rows keep their data and get ids in their old order.
+constexpr std::string_view kV9InboxRowid = R"sql(
+CREATE TABLE inbox_v9 (
+  id           INTEGER PRIMARY KEY,  -- arrival order
+  source       TEXT    NOT NULL,
+  event_id     TEXT    NOT NULL,
+  dedupe_key   INTEGER NOT NULL,     -- consentd_inbox_key(source, event_id)
+  received_at  INTEGER NOT NULL,
+  processed_at INTEGER,
+  payload      TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO inbox_v9 (source, event_id, dedupe_key, received_at, processed_at, payload)
+  SELECT source, event_id, consentd_inbox_key(source, event_id), received_at, processed_at,
+         payload
+  FROM inbox ORDER BY received_at, source, event_id;
+DROP TABLE inbox;
+ALTER TABLE inbox_v9 RENAME TO inbox;
+CREATE INDEX inbox_by_key ON inbox (dedupe_key);
+CREATE INDEX inbox_by_received ON inbox (received_at);
+CREATE INDEX inbox_unprocessed ON inbox (source, received_at) WHERE processed_at IS NULL;
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -179,6 +207,7 @@ constexpr std::array kMigrations = {
     Migration{6, "erasure_requests", kV6ErasureRequests},  // store/erasure_requests.h
     Migration{7, "stats_history", kV7StatsHistory},  // store/stats_history.h
     Migration{8, kNoticeVersionsMigrationName, kNoticeVersionsMigrationSql},  // notice_versions.h
+    Migration{9, "inbox_rowid", kV9InboxRowid},  // store/inbox_key.h
 };
 
 constexpr bool VersionsAreContiguous() {
@@ -248,6 +277,8 @@ Status MigrateTo(Db& db, int target, std::int64_t applied_at_ms) {
                               " is newer than this binary's " + std::to_string(target) +
                               "; refusing to open");
   }
+  // The v9 migration computes the inbox's dedupe keys in SQL.
+  CONSENTD_RETURN_IF_ERROR(RegisterInboxKeyFunction(db.raw()));
   for (const Migration& m : kMigrations) {
     if (m.version <= *current || m.version > target) continue;
     CONSENTD_RETURN_IF_ERROR(Apply(db, m, applied_at_ms));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "store/inbox_key.h"
+
 namespace consentd::store {
 namespace {
 
@@ -126,15 +128,29 @@ std::string_view OutboxStatusName(OutboxStatus s) {
 }
 
 // --- inbox ---
+// Rows are found by their dedupe key (store/inbox_key.h) through the small
+// inbox_by_key index, then compared on source and event id (keys may
+// collide). INDEXED BY: the planner must not pick inbox_unprocessed, which
+// also matches `source = ? AND processed_at IS NULL` but may hold every
+// hint not yet read.
 
 Result<bool> SqliteTransaction::InsertInbox(const InboxRow& row) {
+  const std::int64_t key = InboxDedupeKey(row.source, row.event_id);
+  {
+    STORE_USE(st,
+              "SELECT 1 FROM inbox INDEXED BY inbox_by_key "
+              "WHERE dedupe_key = ? AND source = ? AND event_id = ?");
+    st->BindAll(key, row.source, row.event_id);
+    Result<bool> seen = st->Step();
+    if (!seen.ok()) return seen.status();
+    if (*seen) return false;
+  }
   STORE_USE(st,
-            "INSERT INTO inbox (source, event_id, received_at, payload) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (source, event_id) DO NOTHING");
-  st->BindAll(row.source, row.event_id, row.received_at, row.payload);
-  Result<std::int64_t> n = RunCounting(db_, *st);
-  if (!n.ok()) return n.status();
-  return *n == 1;
+            "INSERT INTO inbox (source, event_id, dedupe_key, received_at, payload) "
+            "VALUES (?, ?, ?, ?, ?)");
+  st->BindAll(row.source, row.event_id, key, row.received_at, row.payload);
+  CONSENTD_RETURN_IF_ERROR(st->Run());
+  return true;
 }
 
 Result<std::int64_t> SqliteTransaction::PruneInbox(TimestampMs before) {
@@ -146,8 +162,8 @@ Result<std::int64_t> SqliteTransaction::PruneInbox(TimestampMs before) {
 Result<std::vector<InboxRow>> SqliteTransaction::ListUnprocessedInbox(std::string_view source,
                                                                       int limit) {
   STORE_USE(st,
-            "SELECT source, event_id, received_at, payload FROM inbox "
-            "WHERE source = ? AND processed_at IS NULL ORDER BY received_at, event_id LIMIT ?");
+            "SELECT source, event_id, received_at, payload FROM inbox INDEXED BY inbox_unprocessed "
+            "WHERE source = ? AND processed_at IS NULL ORDER BY received_at, id LIMIT ?");
   st->BindAll(source, limit);
   std::vector<InboxRow> out;
   for (;;) {
@@ -161,9 +177,9 @@ Result<std::vector<InboxRow>> SqliteTransaction::ListUnprocessedInbox(std::strin
 Status SqliteTransaction::MarkInboxProcessed(std::string_view source, std::string_view event_id,
                                              TimestampMs now) {
   STORE_USE(st,
-            "UPDATE inbox SET processed_at = ? "
-            "WHERE source = ? AND event_id = ? AND processed_at IS NULL");
-  st->BindAll(now, source, event_id);
+            "UPDATE inbox INDEXED BY inbox_by_key SET processed_at = ? "
+            "WHERE dedupe_key = ? AND source = ? AND event_id = ? AND processed_at IS NULL");
+  st->BindAll(now, InboxDedupeKey(source, event_id), source, event_id);
   return st->Run();
 }
 

@@ -228,8 +228,8 @@ class Transaction {
 // in submission order; it must not block on anything but the Transaction.
 using Work = std::function<Status(Transaction&)>;
 // Called once per submission with the outcome: OK means durable.
-// Runs on the store thread: keep it short, post elsewhere for real work,
-// never block on the store from inside it.
+// Runs on one of the store's own threads, in commit order: keep it short,
+// post elsewhere for real work, never block on the store from inside it.
 using Done = std::function<void(const Status&)>;
 
 struct SubmitOptions {

@@ -2,6 +2,11 @@
 
 #include <openssl/rand.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+
 #include "connectors/common/desired_state.h"
 #include "core/keyed_hash.h"
 
@@ -104,14 +109,28 @@ Status SaveBlock(store::Transaction& txn, const BlockRecord& record, TimestampMs
 }
 
 Result<std::string> MintSubjectId() {
-  unsigned char bytes[8];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return Internal("CSPRNG failure minting a subject id");
+  // 8 hex digits of the minting second, then 8 of a counter that starts at a
+  // random value per process. Subjects minted together sort together, so a
+  // page of new subjects lands on a few B-tree pages of every table keyed
+  // by subject instead of one page each (with fully random ids, writing
+  // dirty pages to the WAL was ~18 % of consentd's CPU in an initial sync;
+  // ordered ids cut that CPU by ~20 %, docs/benchmarks.md). Unique: the
+  // counter never repeats within a process, and two processes minting in
+  // the same second collide only if their random starts overlap.
+  static std::atomic<std::uint32_t> counter = [] {
+    std::uint32_t start = 0;
+    unsigned char bytes[sizeof start];
+    if (RAND_bytes(bytes, sizeof bytes) == 1) std::memcpy(&start, bytes, sizeof start);
+    return start;
+  }();
+  const auto seconds =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  const std::uint64_t value = (seconds & 0xFFFFFFFFu) << 32 | counter.fetch_add(1);
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string id = "s-";
-  for (unsigned char b : bytes) {
-    id.push_back(kDigits[b >> 4]);
-    id.push_back(kDigits[b & 0x0F]);
-  }
+  for (int shift = 60; shift >= 0; shift -= 4) id.push_back(kDigits[(value >> shift) & 0xF]);
   return id;
 }
 

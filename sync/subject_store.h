@@ -42,8 +42,11 @@ Result<SubjectState> LoadSubjectState(store::Transaction& txn, std::string_view 
 Status SaveConsent(store::Transaction& txn, const ConsentRecord& record, TimestampMs now);
 Status SaveBlock(store::Transaction& txn, const BlockRecord& record, TimestampMs now);
 
-// "s-" + 16 lower-case hex digits from the CSPRNG: unpredictable and never
-// derived from an identifier, so the pseudonym reveals nothing.
+// "s-" + 16 lower-case hex digits: the minting second, then a counter from a
+// random per-process start. Never derived from an identifier, so the
+// pseudonym reveals nothing about the person; it does reveal when the
+// subject was first seen (as its first proof entry does) and sorts subjects
+// by that, which keeps writes of a sync local in every subject-keyed table.
 Result<std::string> MintSubjectId();
 
 }  // namespace consentd::sync

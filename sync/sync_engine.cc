@@ -91,7 +91,8 @@ class Ingestor {
 
     Result<SubjectState> state = LoadSubjectState(txn_, subject, settings_.identity_key);
     if (!state.ok()) return state.status();
-    Result<SubjectIdentity> snapshot = Snapshot(subject, *ids);
+    bool known = false;  // the record brings no identifier the subject lacks
+    Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
     if (!snapshot.ok()) return snapshot.status();
     for (const Change& mapped : rec.mapped.changes) {
       Change c = mapped;
@@ -111,7 +112,7 @@ class Ingestor {
         subject = std::move(*minted);
         *state = SubjectState{};
         state->subject = subject;
-        snapshot = Snapshot(subject, *ids);
+        snapshot = Snapshot(subject, *ids, &known);
         if (!snapshot.ok()) return snapshot.status();
         c.key.subject = subject;
         d = Decide(c, *state, /*with_echoes=*/true);
@@ -123,7 +124,9 @@ class Ingestor {
       CONSENTD_RETURN_IF_ERROR(Apply(*d, c, *state, *snapshot));
       link = link || KeepsIdentity(d->outcome);
     }
-    if (link && !state->erased_at) return Link(subject, *ids);
+    // Relinking what is already current would only move linked_at (which
+    // picks the current id among several), so it is skipped.
+    if (link && !known && !state->erased_at) return Link(subject, *ids);
     return Status::Ok();
   }
 
@@ -187,10 +190,16 @@ class Ingestor {
   }
 
   // The subject's identity as outbound rows need it, including what this
-  // record brings (its links are written only after the decisions).
-  Result<SubjectIdentity> Snapshot(const std::string& subject, const Identifiers& ids) {
+  // record brings (its links are written only after the decisions). `known`:
+  // the record's ids are already the subject's current ones.
+  Result<SubjectIdentity> Snapshot(const std::string& subject, const Identifiers& ids,
+                                   bool* known) {
     Result<SubjectIdentity> identity = LoadIdentity(txn_, subject);
     if (!identity.ok()) return identity.status();
+    const auto current = identity->system_ids.find(source_);
+    *known = identity->email == ids.email &&
+             (ids.system_id.empty() ||
+              (current != identity->system_ids.end() && current->second == ids.system_id));
     if (!ids.email.empty()) {
       identity->email = ids.email;
       identity->emails.insert(ids.email);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "connectors/common/retry_policy.h"
 #include "core/clock.h"
@@ -25,29 +24,41 @@ TimestampMs WallMs() {
 }  // namespace
 
 Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& request) {
-  bool waited = false;
-  std::int64_t recorded = 0;
+  const CallKind kind = request.search ? CallKind::kSearch : CallKind::kPlain;
+  RateGrant grant;
+  std::int64_t waited_since = -1;
   for (;;) {
     if (stop_.load()) return Unavailable("shutting down");
-    const std::int64_t wait = limiter_.TryAcquire(SteadyMs(), &recorded);
+    const std::int64_t now = SteadyMs();
+    const std::int64_t wait = limiter_.TryAcquire(now, kind, &grant);
     if (wait == 0) break;
-    if (!waited) stats_.waits.fetch_add(1);
-    waited = true;
-    // Short slices, so shutdown is noticed quickly.
-    const std::int64_t slice = std::min<std::int64_t>(wait, 50);
-    stats_.wait_ms.fetch_add(static_cast<std::uint64_t>(slice));
-    std::this_thread::sleep_for(std::chrono::milliseconds(slice));
+    if (waited_since < 0) {
+      stats_.waits.fetch_add(1);
+      waited_since = now;
+    }
+    // Short slices, so shutdown is noticed quickly; a Release ends the
+    // wait early (a free in-flight slot is taken at once).
+    limiter_.WaitForChange(std::min<std::int64_t>(wait, 50));
+  }
+  if (waited_since >= 0) {
+    stats_.wait_ms.fetch_add(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, SteadyMs() - waited_since)));
   }
   stats_.requests.fetch_add(1);
   Result<net::HttpResponse> response = inner_.Send(request);
-  limiter_.Release(recorded, SteadyMs());
+  limiter_.Release(grant, SteadyMs());
   if (response.ok() && response.value().status == 429) {
     stats_.rate_limited.fetch_add(1);
-    std::int64_t pause = limiter_.limit().interval.count();
+    // Without Retry-After, one whole window of the kind that was refused
+    // (a search 429 pauses searches only).
+    const RateLimit limit = limiter_.limit();
+    std::int64_t pause = kind == CallKind::kSearch && limit.search_requests > 0
+                             ? limit.search_interval.count()
+                             : limit.interval.count();
     if (auto header = net::FindHeader(response.value().headers, "Retry-After")) {
       if (auto after = ParseRetryAfter(*header, WallMs())) pause = after->count();
     }
-    limiter_.Backoff(SteadyMs(), pause);
+    limiter_.Backoff(SteadyMs(), pause, kind);
   }
   return response;
 }

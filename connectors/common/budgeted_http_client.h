@@ -1,7 +1,9 @@
 // BudgetedHttpClient: an HttpClient that spends a connector's request
 // budget (RateLimiter) on every call, so Read, Poll and Deliver together
-// never exceed the vendor's limit, and that pauses the whole connector when
-// the vendor answers 429 (honouring Retry-After, else one window).
+// never exceed the vendor's limit (a request marked `search` takes the
+// search window too), and that pauses when the vendor answers 429,
+// honouring Retry-After (seconds or HTTP-date), else for one window: a
+// refused search pauses searches only, any other 429 the whole connector.
 //
 // Send blocks its (worker-pool) thread while the budget is spent; `stop`
 // set to true makes waiting calls give up with Unavailable (shutdown).

@@ -91,6 +91,12 @@ struct InboundRecord {
   std::string email;      // normalised; empty if unknown
   std::vector<std::string> merged_ids;  // system ids merged into this one
   mapping::MapResult mapped;
+  // Names the version of the record that was read, when the system has one
+  // (HubSpot: "poll:<id>:<lastmodifieddate>", the event id its poll gives
+  // that version). A version decided through a webhook hint is remembered
+  // under it, so a poll (or hint) that reads it again skips it as a
+  // duplicate. Empty: always decided.
+  std::string version_id;
 };
 
 // One claimed outbox row for this connector (the daemon decoded it).

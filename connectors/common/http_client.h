@@ -22,6 +22,9 @@ struct OutboundRequest {
   net::HeaderList headers;
   std::string body;
   std::chrono::milliseconds timeout{10000};  // whole request, connect included
+  // A search: takes the connector's search budget too (HubSpot limits its
+  // search endpoints apart, see RateLimit). Ignored by the transport.
+  bool search = false;
 };
 
 class HttpClient {

@@ -1,13 +1,19 @@
-// Per-connector request budget (issue #5): at most `requests` calls in any
-// window of `interval` (a sliding log, so a vendor's rolling window is
-// never tripped, yet the whole budget is usable), and at most
-// `max_in_flight` calls at once.
+// Per-connector request budget (issue #5), modelled on the vendors' own
+// limits so that the whole budget is usable and never tripped:
+//  - at most `requests` calls in any window of `interval` (a sliding log,
+//    the exact shape of a vendor's rolling window: HubSpot, 100 per 10 s);
+//  - search calls also take a second, stricter window (`search_requests`
+//    per `search_interval`: HubSpot's 4 searches per second);
+//  - at most `max_in_flight` calls at once (Mailchimp's 10 connections).
+// A slot is dated from when its request finished (plus one clock tick), so
+// our window can only close after the vendor's, whatever the transit time.
 //
 // Time is passed in (steady milliseconds), so tests drive it. Thread-safe
 // (one mutex); cheap.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -18,41 +24,78 @@ struct RateLimit {
   int requests = 0;                          // 0 = no rate limit
   std::chrono::milliseconds interval{1000};  // the window
   int max_in_flight = 0;                     // 0 = unlimited
+  int search_requests = 0;                   // 0 = searches take no second window
+  std::chrono::milliseconds search_interval{1000};
+};
+
+// Which windows a call takes: every call the main one, a search also the
+// search window.
+enum class CallKind { kPlain, kSearch };
+
+// What one acquired call took, for its Release.
+struct RateGrant {
+  CallKind kind = CallKind::kPlain;
+  std::int64_t recorded = -1;         // its entry in the main log (-1: none)
+  std::int64_t search_recorded = -1;  // its entry in the search log
 };
 
 class RateLimiter {
  public:
+  // Both clocks that meet at a window's edge (ours, the vendor's) are read
+  // in whole milliseconds: a slot is reused this long after the window has
+  // passed since its finish, so a rounding can never make it early.
+  static constexpr std::int64_t kClockTickMs = 1;
+
   explicit RateLimiter(RateLimit limit) : limit_(limit) {}
 
-  // Takes one request slot at `now_ms` if the budget allows: returns 0 and
-  // counts the request as started (and in flight). Otherwise returns how
+  // Takes one call slot of `kind` at `now_ms` if the budget allows: returns
+  // 0 and counts the call as started (and in flight). Otherwise returns how
   // many ms to wait before asking again (> 0); nothing is taken. When only
-  // the in-flight cap blocks, returns 1 (ask again after a Release).
-  // `recorded` (optional) receives the time the start was logged at, for
-  // the Release below.
-  std::int64_t TryAcquire(std::int64_t now_ms, std::int64_t* recorded = nullptr);
-  // One acquired request finished (success or not).
+  // the in-flight cap blocks, returns 1 (ask again after a Release;
+  // WaitForChange wakes then). `grant` (optional) receives what was taken,
+  // for the Release below.
+  std::int64_t TryAcquire(std::int64_t now_ms, CallKind kind = CallKind::kPlain,
+                          RateGrant* grant = nullptr);
+  // One acquired call finished (success or not); its slots stay dated from
+  // the start.
   void Release();
-  // The same, and the request's slot is re-dated to `finished_ms`: the
-  // vendor counts a request when it receives it, somewhere between our
-  // start and our finish, so counting from the finish can never trip its
-  // window, even when the request queued for a while on the way.
-  void Release(std::int64_t recorded_ms, std::int64_t finished_ms);
-  // The target said 429: take no new request before now_ms + wait_ms.
-  void Backoff(std::int64_t now_ms, std::int64_t wait_ms);
+  // The same, and the call's slots are re-dated to `finished_ms`: the
+  // vendor counts a call when it receives it, somewhere between our start
+  // and our finish, so counting from the finish can never trip its window,
+  // even when the call queued for a while on the way.
+  void Release(const RateGrant& grant, std::int64_t finished_ms);
+  // The target said 429: take no new call of `kind` before now_ms +
+  // wait_ms. A search pause leaves plain calls alone; a plain one pauses
+  // every call.
+  void Backoff(std::int64_t now_ms, std::int64_t wait_ms, CallKind kind = CallKind::kPlain);
+  // Blocks up to `max_wait_ms`, or until a Release or Update may have made
+  // room (in-flight waits end at once rather than on a timer).
+  void WaitForChange(std::int64_t max_wait_ms);
 
   void Update(RateLimit limit);  // on reload
   RateLimit limit() const;
   int in_flight() const;
-  // Requests started in the window ending at now_ms (for budget metrics).
+  // Calls counted in the main window ending at now_ms (budget metrics).
   int used(std::int64_t now_ms) const;
 
  private:
+  // One rolling window: a sorted log of when its calls count from.
+  struct Window {
+    std::deque<std::int64_t> starts;
+    std::int64_t paused_until = 0;
+    // 0 if a call may start at now_ms, else the ms to wait.
+    std::int64_t Wait(int budget, std::int64_t interval_ms, std::int64_t now_ms);
+    std::int64_t Take(std::int64_t now_ms);
+    void Redate(std::int64_t recorded_ms, std::int64_t finished_ms);
+  };
+
   mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::uint64_t generation_ = 0;  // bumped on every Release / Update
   RateLimit limit_;
-  mutable std::deque<std::int64_t> starts_;
+  mutable Window main_;
+  Window search_;
   int in_flight_ = 0;
-  std::int64_t paused_until_ = 0;
 };
 
 }  // namespace consentd::connectors

@@ -151,6 +151,11 @@ HubSpotConnector::CallResult HubSpotConnector::Call(std::string_view method,
   while (!base.empty() && base.back() == '/') base.pop_back();
   req.url = base + path_and_query;
   req.timeout = settings_.timeout;
+  // CRM search endpoints (POST /crm/v3/objects/<type>/search) have their
+  // own, stricter limit: the budget's search window.
+  req.search = method == "POST" &&
+               std::string_view(path_and_query).substr(0, path_and_query.find('?')).ends_with(
+                   "/search");
   req.headers = {{"Authorization", "Bearer " + settings_.token}, {"Accept", "application/json"}};
   if (!body.is_null()) {
     req.headers.emplace_back("Content-Type", "application/json");

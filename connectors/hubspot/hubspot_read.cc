@@ -415,6 +415,7 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
       continue;  // neither found nor reported missing: dropped
     }
     InboundRecord rec = LiveRecord(*c, ref.event_id);
+    rec.version_id = PollEventId(*c);
     rec.merged_ids = ref.merged_ids;
     if (merged_away) rec.merged_ids.push_back(ref.system_id);
     mapping::MapResult m = MapContact(*c, *prefs, ref.event_id);
@@ -522,41 +523,62 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
   CallResult r = Call("POST", "/crm/v3/objects/contacts/search", body);
   if (!r.ok()) return r.error.status;
   if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts search: no JSON body");
-  std::vector<Contact> contacts;
+  // Contacts the previous page returned at `lower` come again (the bound
+  // moved to their millisecond): the same id at the same lastmodifieddate is
+  // the same version, so it is not read (preferences) or decided again.
+  std::set<std::string> seen;
+  for (const json& id : cursor.value("seen", json::array())) {
+    if (id.is_string()) seen.insert(id.get<std::string>());
+  }
+  std::vector<Contact> contacts;  // as returned, for paging
+  std::vector<Contact> fresh;
   std::vector<std::string> event_ids;
   for (const json& j : r.reply->body.value("results", json::array())) {
     contacts.push_back(ContactFromJson(j));
-    event_ids.push_back(PollEventId(contacts.back()));
+    const Contact& c = contacts.back();
+    if (c.last_modified == lower && seen.contains(c.id)) continue;
+    fresh.push_back(c);
+    event_ids.push_back(PollEventId(c));
   }
-  auto records = RecordsForContacts(contacts, event_ids);
+  auto records = RecordsForContacts(fresh, event_ids);
   if (!records.ok()) return records.status();
   PollPage page;
   page.records = std::move(*records);
   const bool full = static_cast<int>(contacts.size()) >= kSearchPageSize;
   page.more = true;
+  auto seen_at = [&](TimestampMs at, json ids) {
+    for (const Contact& c : contacts) {
+      if (c.last_modified == at) ids.push_back(c.id);
+    }
+    return ids;
+  };
   if (!tie_id.empty()) {
     if (full) {
       cursor["tie_id"] = contacts.back().id;
     } else {
       cursor["tie_id"] = "";
       cursor["strict"] = true;  // that millisecond is done
+      cursor.erase("seen");
     }
   } else if (full) {
     // Move the lower bound to the last time seen: the page's last contacts
-    // come again and are deduplicated by event id. A page that is all one
+    // come again and are skipped by `seen`. A page that is all one
     // millisecond switches to reading that millisecond by id.
     const TimestampMs last = contacts.back().last_modified;
     if (last > lower) {
       cursor["lower"] = last;
       cursor["strict"] = false;
+      cursor["seen"] = seen_at(last, json::array());
     } else {
       cursor["tie_id"] = "0";
+      cursor["seen"] = seen_at(lower, cursor.value("seen", json::array()));
     }
   } else {
     // Window complete up to `upper`; the overlap covers the search index
     // lagging behind writes.
     cursor["lower"] = std::max(lower, upper - settings_.poll_overlap.count());
     cursor["strict"] = false;
+    cursor.erase("seen");  // the overlap re-reads on purpose (index lag)
     page.more = false;
     if (Status s = PollArchived(cursor, now, page.records); !s.ok()) return s;
   }

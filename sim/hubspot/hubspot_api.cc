@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "sim/hubspot/hubspot_search.h"
 #include "sim/hubspot/hubspot_system.h"
 #include "sim/hubspot/hubspot_validation.h"
 
@@ -174,7 +175,7 @@ std::optional<HttpResponse> ParseBody(const HubSpotSystem& hs, const HttpRequest
 std::optional<HttpResponse> HubSpotSystem::CheckRateLimit(bool search) {
   if (!options_.rate_limits) return std::nullopt;
   const TimestampMs now = clock_.NowMs();
-  while (!recent_requests_.empty() && recent_requests_.front() <= now - 10'000) {
+  while (!recent_requests_.empty() && recent_requests_.front() <= now - options_.rate_window_ms) {
     recent_requests_.pop_front();
   }
   while (!recent_searches_.empty() && recent_searches_.front() <= now - 1'000) {
@@ -183,7 +184,8 @@ std::optional<HttpResponse> HubSpotSystem::CheckRateLimit(bool search) {
   const int max = options_.requests_per_ten_seconds;
   if (static_cast<int>(recent_requests_.size()) >= max) {
     HttpResponse r = FaultResponse(429);
-    r.headers = {{"X-HubSpot-RateLimit-Interval-Milliseconds", "10000"},
+    r.headers = {{"X-HubSpot-RateLimit-Interval-Milliseconds",
+                  std::to_string(options_.rate_window_ms)},
                  {"X-HubSpot-RateLimit-Max", std::to_string(max)},
                  {"X-HubSpot-RateLimit-Remaining", "0"}};
     return r;
@@ -283,16 +285,30 @@ HttpResponse HubSpotSystem::ContactsApi(const HttpRequest& req, const std::strin
         return Error(400, "VALIDATION_ERROR", "after must be a paging cursor from a previous page",
                      nullptr);
       }
+      // Both lists start at the cursor's position (O(log N + page)); the
+      // archived one walks its own id set rather than skip the live contacts.
+      const std::vector<std::string> properties = QueryList(req, "properties");
       json results = json::array();
       std::int64_t next = 0, last = 0;
-      for (const auto& [id, c] : model_.contacts()) {
-        if (id <= after || c.archived != include_archived) continue;
+      auto add = [&](const Contact& c) {
         if (static_cast<std::int64_t>(results.size()) == limit) {
           next = last;  // more remain: the cursor is the last id returned
-          break;
+          return false;
         }
-        results.push_back(ContactToJson(c, QueryList(req, "properties")));
-        last = id;
+        results.push_back(ContactToJson(c, properties));
+        last = c.id;
+        return true;
+      };
+      if (include_archived) {
+        const auto& ids = model_.archived_ids();
+        for (auto it = ids.upper_bound(after); it != ids.end(); ++it) {
+          if (!add(model_.contacts().at(*it))) break;
+        }
+      } else {
+        const auto& all = model_.contacts();
+        for (auto it = all.upper_bound(after); it != all.end(); ++it) {
+          if (!it->second.archived && !add(it->second)) break;
+        }
       }
       json out = {{"results", results}};
       if (next) out["paging"] = {{"next", {{"after", std::to_string(next)}}}};
@@ -477,7 +493,7 @@ HttpResponse HubSpotSystem::Search(const HttpRequest& req) {
     return Error(400, "VALIDATION_ERROR", "limit must be between 1 and 200", nullptr);
   }
   std::int64_t offset = 0;
-  if (body.contains("after") && !ToInt64(body["after"], offset)) {
+  if (body.contains("after") && (!ToInt64(body["after"], offset) || offset < 0)) {
     return Error(400, "VALIDATION_ERROR", "after must be a paging cursor from a previous page",
                  nullptr);
   }
@@ -485,11 +501,9 @@ HttpResponse HubSpotSystem::Search(const HttpRequest& req) {
     return Error(400, "VALIDATION_ERROR", "Search results are limited to 10,000 per query",
                  nullptr);
   }
-  struct Filter {
-    std::string property, op, value, high;
-    std::vector<std::string> values;
-  };
-  std::vector<std::vector<Filter>> groups;
+  SearchQuery query;
+  query.offset = offset;
+  query.limit = limit;
   if (body.contains("filterGroups")) {
     if (body["filterGroups"].size() > 5) {
       return Error(400, "VALIDATION_ERROR", "at most 5 filterGroups are allowed", nullptr);
@@ -499,7 +513,7 @@ HttpResponse HubSpotSystem::Search(const HttpRequest& req) {
       Checks gc("filterGroups[" + std::to_string(g) + "].");
       gc.Array(group, "filters", true);
       if (!gc.ok()) return ValidationError(*this, gc);
-      std::vector<Filter> filters;
+      std::vector<SearchFilter> filters;
       for (size_t f = 0; f < group["filters"].size(); ++f) {
         const json& fj = group["filters"][f];
         Checks fc("filterGroups[" + std::to_string(g) + "].filters[" + std::to_string(f) + "].");
@@ -512,79 +526,27 @@ HttpResponse HubSpotSystem::Search(const HttpRequest& req) {
         fc.String(fj, "highValue", false);
         fc.Array(fj, "values", false);
         if (!fc.ok()) return ValidationError(*this, fc);
-        Filter flt{fj["propertyName"],
-                   fj["operator"],
-                   fj.value("value", ""),
-                   fj.value("highValue", ""),
-                   {}};
+        SearchFilter flt{fj["propertyName"],
+                         fj["operator"],
+                         fj.value("value", ""),
+                         fj.value("highValue", ""),
+                         {}};
         if (fj.contains("values")) {
           for (const auto& v : fj["values"])
             flt.values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
         }
         filters.push_back(std::move(flt));
       }
-      groups.push_back(std::move(filters));
+      query.groups.push_back(std::move(filters));
     }
-  }
-  auto compare = [](const std::string& prop, const std::string& a, const std::string& b) -> int {
-    // Dates compare as instants (values may be ms or ISO), numbers as numbers.
-    if (prop == "lastmodifieddate" || prop == "createdate") {
-      auto x = ParseTime(a), y = ParseTime(b);
-      if (x && y) return *x < *y ? -1 : *x > *y ? 1 : 0;
-    }
-    std::int64_t x = 0, y = 0;
-    if (ToInt64(json(a), x) && ToInt64(json(b), y)) return x < y ? -1 : x > y ? 1 : 0;
-    return a.compare(b) < 0 ? -1 : a.compare(b) > 0 ? 1 : 0;
-  };
-  auto matches = [&](const Contact& c, const Filter& f) {
-    auto it = c.properties.find(f.property);
-    const bool has = it != c.properties.end() && !it->second.empty();
-    if (f.op == "HAS_PROPERTY") return has;
-    if (f.op == "NOT_HAS_PROPERTY") return !has;
-    if (!has) return f.op == "NEQ" || f.op == "NOT_IN" || f.op == "NOT_CONTAINS_TOKEN";
-    const std::string& v = it->second;
-    if (f.op == "EQ") return compare(f.property, v, f.value) == 0;
-    if (f.op == "NEQ") return compare(f.property, v, f.value) != 0;
-    if (f.op == "GT") return compare(f.property, v, f.value) > 0;
-    if (f.op == "GTE") return compare(f.property, v, f.value) >= 0;
-    if (f.op == "LT") return compare(f.property, v, f.value) < 0;
-    if (f.op == "LTE") return compare(f.property, v, f.value) <= 0;
-    if (f.op == "BETWEEN") {
-      return compare(f.property, v, f.value) >= 0 && compare(f.property, v, f.high) <= 0;
-    }
-    if (f.op == "IN" || f.op == "NOT_IN") {
-      bool in = std::any_of(f.values.begin(), f.values.end(), [&](const std::string& x) {
-        return Model::Lower(x) == Model::Lower(v);
-      });
-      return f.op == "IN" ? in : !in;
-    }
-    const bool token = Model::Lower(v).find(Model::Lower(f.value)) != std::string::npos;
-    return f.op == "CONTAINS_TOKEN" ? token : !token;
-  };
-  std::vector<const Contact*> hits;
-  for (const auto& [id, c] : model_.contacts()) {
-    if (c.archived) continue;
-    bool ok = groups.empty();
-    for (const auto& g : groups) {  // groups are ORed, filters ANDed
-      if (std::all_of(g.begin(), g.end(), [&](const Filter& f) { return matches(c, f); })) {
-        ok = true;
-        break;
-      }
-    }
-    if (ok) hits.push_back(&c);
   }
   if (body.contains("sorts") && !body["sorts"].empty()) {
     const json& s = body["sorts"][0];
-    std::string prop =
+    query.sort_property =
         s.is_string() ? s.get<std::string>() : s.value("propertyName", "hs_object_id");
-    const bool desc = s.is_object() && s.value("direction", "ASCENDING") == "DESCENDING";
-    std::stable_sort(hits.begin(), hits.end(), [&](const Contact* a, const Contact* b) {
-      auto va = a->properties.count(prop) ? a->properties.at(prop) : "";
-      auto vb = b->properties.count(prop) ? b->properties.at(prop) : "";
-      int c = compare(prop, va, vb);
-      return desc ? c > 0 : c < 0;
-    });
+    query.descending = s.is_object() && s.value("direction", "ASCENDING") == "DESCENDING";
   }
+  const SearchPage page = RunSearch(model_, query);
   std::vector<std::string> props;
   if (body.contains("properties")) {
     for (const auto& p : body["properties"]) {
@@ -592,12 +554,9 @@ HttpResponse HubSpotSystem::Search(const HttpRequest& req) {
     }
   }
   json results = json::array();
-  for (std::int64_t i = offset; i < static_cast<std::int64_t>(hits.size()) && i < offset + limit;
-       ++i) {
-    results.push_back(ContactToJson(*hits[i], props));
-  }
-  json out = {{"total", hits.size()}, {"results", results}};
-  if (offset + limit < static_cast<std::int64_t>(hits.size())) {
+  for (const Contact* c : page.results) results.push_back(ContactToJson(*c, props));
+  json out = {{"total", page.total}, {"results", results}};
+  if (offset + limit < page.total) {
     out["paging"] = {{"next", {{"after", std::to_string(offset + limit)}}}};
   }
   return JsonResponse(200, out);

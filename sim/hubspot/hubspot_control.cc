@@ -33,6 +33,7 @@ std::int64_t SubscriptionIdFor(const ChangeEvent& e) {
 }
 
 constexpr size_t kMaxEventsPerRequest = 100;  // HubSpot batches up to 100
+constexpr int kWebhooksInFlight = 2;
 
 }  // namespace
 
@@ -46,53 +47,68 @@ HubSpotSystem::HubSpotSystem(const Clock& clock, HubSpotOptions options)
 
 void HubSpotSystem::FlushWebhooks() {
   std::vector<ChangeEvent> events = model_.TakeEvents();
-  if (events.empty() || options_.webhook_url.empty() || !sink_) return;
-  for (size_t start = 0; start < events.size(); start += kMaxEventsPerRequest) {
-    json batch = json::array();
-    for (size_t i = start; i < std::min(events.size(), start + kMaxEventsPerRequest); ++i) {
-      const ChangeEvent& e = events[i];
-      json j = {{"eventId", next_event_id_++},
-                {"subscriptionId", SubscriptionIdFor(e)},
-                {"portalId", options_.portal_id},
-                {"appId", options_.app_id},
-                {"occurredAt", e.occurred_at},
-                {"subscriptionType", e.subscription_type},
-                {"attemptNumber", 0},
-                {"objectId", e.object_id},
-                {"changeSource", e.change_source}};
-      if (!e.source_id.empty()) j["sourceId"] = e.source_id;
-      if (e.subscription_type == "contact.propertyChange") {
-        j["propertyName"] = e.property_name;
-        j["propertyValue"] = e.property_value;
-      }
-      if (e.subscription_type == "contact.merge") {
-        j["primaryObjectId"] = e.primary_object_id;
-        j["mergedObjectIds"] = e.merged_object_ids;
-        j["newObjectId"] = e.primary_object_id;
-        j["numberOfPropertiesMoved"] = 0;
-      }
-      batch.push_back(std::move(j));
-    }
-    OutgoingWebhook hook;
-    hook.url = options_.webhook_url;
-    hook.content_type = "application/json";
-    hook.body = batch.dump();
-    // attemptNumber lives in the body, so each retry carries a new body.
-    hook.body_for_attempt = [batch](int attempt) mutable {
-      for (auto& e : batch) e["attemptNumber"] = attempt;
-      return batch.dump();
-    };
-    hook.sign = [secret = options_.client_secret](const OutgoingWebhook& h, TimestampMs now) {
-      const std::string ts = std::to_string(now);
-      return net::HeaderList{
-          {"X-HubSpot-Signature-v3", connectors::HubSpotSignV3(secret, "POST", h.url, h.body, ts)},
-          {"X-HubSpot-Request-Timestamp", ts},
-          {"X-HubSpot-Signature-Version", "v3"}};
-    };
-    hook.max_attempts = options_.webhook_max_attempts;
-    hook.first_retry_delay_ms = options_.webhook_first_retry_ms;
-    sink_(std::move(hook));
+  if (options_.webhook_url.empty() || !sink_) {
+    queued_events_.clear();  // no subscriber: HubSpot sends nothing
+    return;
   }
+  for (ChangeEvent& e : events) queued_events_.push_back(std::move(e));
+  while (!queued_events_.empty() && webhooks_in_flight_ < kWebhooksInFlight) SendWebhookBatch();
+}
+
+void HubSpotSystem::SendWebhookBatch() {
+  json batch = json::array();
+  while (!queued_events_.empty() && batch.size() < kMaxEventsPerRequest) {
+    const ChangeEvent e = std::move(queued_events_.front());
+    queued_events_.pop_front();
+    json j = {{"eventId", next_event_id_++},
+              {"subscriptionId", SubscriptionIdFor(e)},
+              {"portalId", options_.portal_id},
+              {"appId", options_.app_id},
+              {"occurredAt", e.occurred_at},
+              {"subscriptionType", e.subscription_type},
+              {"attemptNumber", 0},
+              {"objectId", e.object_id},
+              {"changeSource", e.change_source}};
+    if (!e.source_id.empty()) j["sourceId"] = e.source_id;
+    if (e.subscription_type == "contact.propertyChange") {
+      j["propertyName"] = e.property_name;
+      j["propertyValue"] = e.property_value;
+    }
+    if (e.subscription_type == "contact.merge") {
+      j["primaryObjectId"] = e.primary_object_id;
+      j["mergedObjectIds"] = e.merged_object_ids;
+      j["newObjectId"] = e.primary_object_id;
+      j["numberOfPropertiesMoved"] = 0;
+    }
+    batch.push_back(std::move(j));
+  }
+  OutgoingWebhook hook;
+  hook.url = options_.webhook_url;
+  hook.content_type = "application/json";
+  hook.body = batch.dump();
+  // attemptNumber lives in the body, so each retry carries a new body.
+  hook.body_for_attempt = [batch](int attempt) mutable {
+    for (auto& e : batch) e["attemptNumber"] = attempt;
+    return batch.dump();
+  };
+  hook.sign = [secret = options_.client_secret](const OutgoingWebhook& h, TimestampMs now) {
+    const std::string ts = std::to_string(now);
+    return net::HeaderList{
+        {"X-HubSpot-Signature-v3", connectors::HubSpotSignV3(secret, "POST", h.url, h.body, ts)},
+        {"X-HubSpot-Request-Timestamp", ts},
+        {"X-HubSpot-Signature-Version", "v3"}};
+  };
+  hook.max_attempts = options_.webhook_max_attempts;
+  hook.first_retry_delay_ms = options_.webhook_first_retry_ms;
+  hook.on_first_answer = [weak = std::weak_ptr<HubSpotSystem*>(self_)] {
+    auto self = weak.lock();
+    if (!self) return;
+    HubSpotSystem& hs = **self;
+    --hs.webhooks_in_flight_;
+    hs.FlushWebhooks();
+  };
+  ++webhooks_in_flight_;
+  sink_(std::move(hook));
 }
 
 HttpResponse HubSpotSystem::Seed(const json& body) {
@@ -151,6 +167,7 @@ HttpResponse HubSpotSystem::HandleControl(const HttpRequest& req) {
     }
     if (p == "/reset" && req.method == "POST") {
       model_.Reset();
+      queued_events_.clear();
       recent_requests_.clear();
       recent_searches_.clear();
       next_event_id_ = 1;

@@ -57,6 +57,8 @@ void Model::Reset() {
   contacts_.clear();
   merged_into_.clear();
   by_email_.clear();
+  by_modified_.clear();
+  archived_ids_.clear();
   blocklist_.clear();
   statuses_.clear();
   wide_.clear();
@@ -132,6 +134,7 @@ Result<Contact*> Model::Create(const Properties& props, const Actor& actor) {
   c.properties["createdate"] = c.properties["lastmodifieddate"] = FormatTime(now);
   auto [it, inserted] = contacts_.emplace(c.id, std::move(c));
   Contact& stored = it->second;
+  by_modified_.insert(ModifiedKey{stored.updated_at, stored.id});
   Emit({"contact.creation", stored.id, "", "", actor.change_source, actor.source_id, now, {}, 0});
   // Opt-out properties reflect statuses recorded before the contact existed.
   if (auto e = stored.properties.find("email"); e != stored.properties.end()) {
@@ -158,6 +161,15 @@ Contact* Model::Find(std::int64_t id, bool include_archived) {
   auto it = contacts_.find(id);
   if (it == contacts_.end() || (it->second.archived && !include_archived)) return nullptr;
   return &it->second;
+}
+
+void Model::Touch(Contact& c, TimestampMs now) {
+  if (!c.archived) {
+    by_modified_.erase(ModifiedKey{c.updated_at, c.id});
+    by_modified_.insert(ModifiedKey{now, c.id});
+  }
+  c.updated_at = now;
+  c.properties["lastmodifieddate"] = FormatTime(now);
 }
 
 void Model::Unindex(const Contact& c) {
@@ -206,15 +218,14 @@ void Model::Update(Contact& c, const Properties& props, const Actor& actor) {
     SetProperty(c, k, value, actor, now);
     changed = true;
   }
-  if (changed) {
-    c.updated_at = now;
-    c.properties["lastmodifieddate"] = FormatTime(now);
-  }
+  if (changed) Touch(c, now);
 }
 
 void Model::Archive(Contact& c, const Actor& actor) {
   const TimestampMs now = clock_.NowMs();
   Unindex(c);
+  by_modified_.erase(ModifiedKey{c.updated_at, c.id});
+  archived_ids_.insert(c.id);
   c.archived = true;
   c.archived_at = now;
   Emit({"contact.deletion", c.id, "", "", actor.change_source, actor.source_id, now, {}, 0});
@@ -229,6 +240,8 @@ void Model::GdprDelete(Contact& c, const Actor& actor) {
     statuses_.erase({"EMAIL", e->second});
     wide_.erase({"EMAIL", e->second});
   }
+  by_modified_.erase(ModifiedKey{c.updated_at, id});
+  archived_ids_.erase(id);
   contacts_.erase(id);
   for (auto it = merged_into_.begin(); it != merged_into_.end();) {
     it = it->second == id ? merged_into_.erase(it) : std::next(it);
@@ -246,14 +259,14 @@ Contact* Model::Merge(Contact& primary, Contact& merged, const Actor& actor) {
   }
   const std::int64_t merged_id = merged.id;
   Unindex(merged);
+  by_modified_.erase(ModifiedKey{merged.updated_at, merged_id});
   contacts_.erase(merged_id);
   merged_into_[merged_id] = primary.id;
   for (auto& [from, to] : merged_into_) {
     if (to == merged_id) to = primary.id;
   }
   Update(primary, fill, actor);
-  primary.updated_at = now;
-  primary.properties["lastmodifieddate"] = FormatTime(now);
+  Touch(primary, now);
   ChangeEvent e{"contact.merge", primary.id, "",          "",        actor.change_source,
                 actor.source_id, now,        {merged_id}, primary.id};
   Emit(std::move(e));
@@ -319,8 +332,7 @@ std::string Model::SetStatus(const std::string& channel, const std::string& subs
   if (c && reason != "NO_STATUS_CHANGE") {
     SetProperty(*c, OptOutProperty(channel, id), state == "UNSUBSCRIBED" ? "true" : "false", actor,
                 now);
-    c->updated_at = now;
-    c->properties["lastmodifieddate"] = FormatTime(now);
+    Touch(*c, now);
   }
   return reason;
 }
@@ -343,8 +355,7 @@ void Model::UnsubscribeAll(const std::string& channel, const std::string& subscr
   wide_[{channel, subscriber}] = {true, now};
   if (c) {
     SetProperty(*c, GlobalOptOutProperty(channel), "true", actor, now);
-    c->updated_at = now;
-    c->properties["lastmodifieddate"] = FormatTime(now);
+    Touch(*c, now);
   }
 }
 

@@ -8,6 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <ext/pb_ds/assoc_container.hpp>
+#include <ext/pb_ds/tree_policy.hpp>
+#include <functional>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -25,9 +28,9 @@ using Properties = std::map<std::string, std::string>;
 
 struct Contact {
   std::int64_t id = 0;
-  Properties properties;  // includes email, createdate, lastmodifieddate, hs_object_id
-  TimestampMs created_at = 0;
-  TimestampMs updated_at = 0;  // = lastmodifieddate
+  Properties properties;       // includes email, createdate, lastmodifieddate, hs_object_id
+  TimestampMs created_at = 0;  // = createdate, parsed
+  TimestampMs updated_at = 0;  // = lastmodifieddate, parsed (the search index key)
   bool archived = false;
   TimestampMs archived_at = 0;
 };
@@ -96,7 +99,19 @@ class Model {
   // Primary keeps its id and values; empty ones are filled from the other.
   Contact* Merge(Contact& primary, Contact& merged, const Actor& actor);
   bool IsBlocklisted(const std::string& email) const;
+  // All contacts (live and archived) by id.
   const std::map<std::int64_t, Contact>& contacts() const { return contacts_; }
+  // Live (not archived) contacts ordered by (lastmodifieddate, id): the
+  // search's index, kept on every change so a page costs O(log N + page).
+  // An order-statistics tree (libstdc++'s policy-based red-black tree), so
+  // that the search counts a range's matches by rank, not by walking it.
+  using ModifiedKey = std::pair<TimestampMs, std::int64_t>;
+  using ModifiedIndex =
+      __gnu_pbds::tree<ModifiedKey, __gnu_pbds::null_type, std::less<ModifiedKey>,
+                       __gnu_pbds::rb_tree_tag, __gnu_pbds::tree_order_statistics_node_update>;
+  const ModifiedIndex& by_modified() const { return by_modified_; }
+  // Archived contacts by id (the archived list pages through these).
+  const std::set<std::int64_t>& archived_ids() const { return archived_ids_; }
   const std::string& block_property() const { return block_property_; }
 
   // --- communication preferences ---
@@ -135,6 +150,9 @@ class Model {
                    const Actor& actor, TimestampMs now);
   void Emit(ChangeEvent e);
   void Unindex(const Contact& c);
+  // Sets updated_at and lastmodifieddate together and moves the contact in
+  // by_modified_ (the only way either changes after creation).
+  void Touch(Contact& c, TimestampMs now);
   Contact* ContactForSubscriber(const std::string& channel, const std::string& subscriber,
                                 const Actor& actor);
   bool Watched(const std::string& property) const;
@@ -146,6 +164,8 @@ class Model {
   std::map<std::int64_t, Contact> contacts_;
   std::map<std::int64_t, std::int64_t> merged_into_;
   std::map<std::string, std::int64_t> by_email_;  // live (not archived) contacts
+  ModifiedIndex by_modified_;                     // live contacts
+  std::set<std::int64_t> archived_ids_;
   std::set<std::string> blocklist_;
   std::map<Key, std::map<std::int64_t, SubscriptionStatus>> statuses_;
   std::map<Key, WideStatus> wide_;

@@ -77,7 +77,14 @@ Status Model::LoadState(const json& state) {
       c.archived_at = j.at("archivedAt").get<TimestampMs>();
       if (c.id >= next_id_)
         return InvalidArgument("contact id " + std::to_string(c.id) + " is not below nextId");
-      if (!c.archived) {
+      // The times are authoritative; the ISO properties are their rendering
+      // (the search compares the parsed times).
+      c.properties["createdate"] = FormatTime(c.created_at);
+      c.properties["lastmodifieddate"] = FormatTime(c.updated_at);
+      if (c.archived) {
+        archived_ids_.insert(c.id);
+      } else {
+        by_modified_.insert(ModifiedKey{c.updated_at, c.id});
         if (auto e = c.properties.find("email"); e != c.properties.end() && !e->second.empty()) {
           by_email_[e->second] = c.id;
         }

@@ -26,6 +26,7 @@ struct HubSpotOptions {
   std::string webhook_url;  // empty: no webhooks until set via the control API
   bool rate_limits = true;
   int requests_per_ten_seconds = 100;
+  std::int64_t rate_window_ms = 10'000;  // the rolling window (tests shorten it)
   int searches_per_second = 4;
   std::int64_t portal_id = 62515;
   std::int64_t app_id = 54321;
@@ -70,7 +71,12 @@ class HubSpotSystem final : public SimSystem {
 
   // hubspot_control.cc
   net::HttpResponse Seed(const nlohmann::json& body);
+  // Queues the model's new events and sends them as HubSpot does: JSON
+  // arrays of up to 100 events, with at most kWebhooksInFlight requests
+  // awaiting their first answer; events arriving meanwhile wait and go out
+  // together (batches grow with load instead of one request per change).
   void FlushWebhooks();
+  void SendWebhookBatch();
 
   const Clock& clock_;
   HubSpotOptions options_;
@@ -79,6 +85,10 @@ class HubSpotSystem final : public SimSystem {
   std::deque<TimestampMs> recent_requests_;
   std::deque<TimestampMs> recent_searches_;
   std::int64_t next_event_id_ = 1;
+  std::deque<ChangeEvent> queued_events_;
+  int webhooks_in_flight_ = 0;
+  // Webhook callbacks hold a weak reference: they may outlive the system.
+  std::shared_ptr<HubSpotSystem*> self_ = std::make_shared<HubSpotSystem*>(this);
   mutable std::mt19937_64 rng_;
 };
 

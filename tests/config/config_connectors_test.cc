@@ -166,6 +166,8 @@ TEST_F(ConfigConnectors, HubSpotDefaultsToItsPrivateAppBurstLimit) {
   EXPECT_EQ(h.rate_limit.requests, 100);
   EXPECT_EQ(h.rate_limit.interval, seconds(10));
   EXPECT_EQ(h.rate_limit.max_in_flight, 10);
+  EXPECT_EQ(h.rate_limit.search_requests, 4);  // CRM search: 4 per second on top
+  EXPECT_EQ(h.rate_limit.search_interval, seconds(1));
   EXPECT_EQ(h.poll_interval, seconds(60));
   EXPECT_EQ(h.poll_overlap, seconds(5));
   EXPECT_EQ(h.request_timeout, seconds(10));
@@ -180,6 +182,7 @@ TEST_F(ConfigConnectors, MailchimpDefaultsToNoRateAndTenConnections) {
   EXPECT_EQ(m.base_url, "https://us1.api.mailchimp.com/3.0");
   EXPECT_EQ(m.rate_limit.requests, 0);
   EXPECT_EQ(m.rate_limit.max_in_flight, 10);
+  EXPECT_EQ(m.rate_limit.search_requests, 0);
   EXPECT_EQ(m.poll_interval, seconds(60));
 }
 
@@ -197,6 +200,19 @@ TEST_F(ConfigConnectors, RateLimitKeysLeftOutKeepTheKindsDefaults) {
   EXPECT_EQ(h->connectors.at("hubspot").rate_limit.requests, 40);
   EXPECT_EQ(h->connectors.at("hubspot").rate_limit.interval, seconds(10));
   EXPECT_EQ(h->connectors.at("hubspot").rate_limit.max_in_flight, 10);
+  EXPECT_EQ(h->connectors.at("hubspot").rate_limit.search_requests, 4);
+}
+
+TEST_F(ConfigConnectors, SearchBudgetKeysAreRead) {
+  std::string text = Base() + kConnectors;
+  text.insert(text.find("  mailchimp:\n    kind"),
+              "    rate_limit: {search_requests: 2, search_interval: 500ms}\n");
+  auto r = Load(text);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const ConnectorConfig& h = r->connectors.at("hubspot");
+  EXPECT_EQ(h.rate_limit.search_requests, 2);
+  EXPECT_EQ(h.rate_limit.search_interval, milliseconds(500));
+  EXPECT_EQ(h.rate_limit.requests, 100);
 }
 
 TEST_F(ConfigConnectors, SyncDefaultsPutTheIdentityKeyBesideTheDatabase) {

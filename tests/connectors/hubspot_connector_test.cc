@@ -535,6 +535,32 @@ TEST_F(HubSpotConnectorTest, PollNeverSkipsContactsThatChangeWhilePaging) {
   }
 }
 
+TEST_F(HubSpotConnectorTest, PollReturnsEachContactVersionOnceWhilePagingAWindow) {
+  // 230 contacts modified within the first window: the bound moves to each
+  // page's last millisecond, whose contacts come again and must not be
+  // returned (read, decided) a second time.
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 230}, {"seed", 7}}).status, 200);
+  std::string cursor;
+  for (int i = 0; i < 20; ++i) {
+    auto page = connector_->Poll(cursor, clock_.NowMs());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    cursor = page->next_cursor;
+    if (!page->more) break;
+  }
+  std::map<std::string, int> returned;  // event id -> times
+  for (int i = 0; i < 20; ++i) {
+    auto page = connector_->Poll(cursor, clock_.NowMs());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const auto& r : page->records) {
+      if (!r.event_id.starts_with("poll:archived:")) ++returned[r.event_id];
+    }
+    cursor = page->next_cursor;
+    if (!page->more) break;
+  }
+  EXPECT_EQ(returned.size(), 230u);
+  for (const auto& [event_id, times] : returned) EXPECT_EQ(times, 1) << event_id;
+}
+
 TEST_F(HubSpotConnectorTest, MalformedPollCursorIsInvalidArgument) {
   EXPECT_EQ(connector_->Poll("{nope", 1).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(connector_->Poll(R"({"v":1,"phase":"incr"})", 1).status().code(),

@@ -539,17 +539,18 @@ TEST(RateLimiter, FullBudgetIsUsableAtOnceAndFreesAsTheWindowSlides) {
 TEST(RateLimiter, ASlotCountsFromWhenItsRequestFinished) {
   // The vendor counts a request on arrival, which may be long after our
   // start when it queued: the slot is re-dated to the finish.
+  // (Plus one clock tick: both clocks are read in whole milliseconds.)
   RateLimiter limiter(RateLimit{2, std::chrono::milliseconds(1000), 0});
-  std::int64_t first = -1;
-  ASSERT_EQ(limiter.TryAcquire(0, &first), 0);
-  EXPECT_EQ(first, 0);
+  RateGrant first;
+  ASSERT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &first), 0);
+  EXPECT_EQ(first.recorded, 0);
   ASSERT_EQ(limiter.TryAcquire(10), 0);
   EXPECT_EQ(limiter.TryAcquire(20), 980);  // frees 1000 ms after the first start
   limiter.Release(first, 400);             // ...but the first took 400 ms
   EXPECT_EQ(limiter.TryAcquire(1005), 5);  // the start at 10 leaves at 1010
   EXPECT_EQ(limiter.TryAcquire(1010), 0);
-  EXPECT_EQ(limiter.TryAcquire(1011), 389);  // the first counts until 1400, not 1000
-  EXPECT_EQ(limiter.TryAcquire(1400), 0);
+  EXPECT_EQ(limiter.TryAcquire(1011), 390);  // the first counts until 1401, not 1000
+  EXPECT_EQ(limiter.TryAcquire(1401), 0);
 }
 
 TEST(RateLimiter, InFlightCapBlocksUntilARelease) {

@@ -42,6 +42,17 @@ TEST(SyncStatus, RecentDecisionsKeepTheLastFiftyWithAddressesMasked) {
   EXPECT_EQ(r.items().front().number, 12u);
 }
 
+TEST(SyncStatus, UnkeptDecisionsCountInTheTotalAndNumberTheNextOnes) {
+  RecentDecisions r;
+  r.Add(1, "hubspot: s-1 consent x/email: applied");
+  r.CountUnkept(1000);
+  r.Add(2, "hubspot: s-2 consent x/email: applied");
+  EXPECT_EQ(r.total(), 1002u);
+  ASSERT_EQ(r.items().size(), 2u);
+  EXPECT_EQ(r.items().front().number, 1u);
+  EXPECT_EQ(r.items().back().number, 1002u);
+}
+
 TEST(SyncStatus, RequestsInLastMinuteCountFromTheOldestSampleInsideTheWindow) {
   LinkActivity a;
   EXPECT_EQ(a.RequestsInLastMinute(100'000, 5), (std::pair<std::uint64_t, TimestampMs>{0, 0}));

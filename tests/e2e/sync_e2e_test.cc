@@ -154,6 +154,40 @@ TEST_F(SyncE2E, LostWebhooksAreRecoveredByPolling) {
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total"), 0);
 }
 
+// A version decided through its webhook is remembered under the event id
+// the poll gives it: the poll that reads it again decides nothing, and a
+// newer version (its webhook lost) is still found and decided by the poll.
+TEST_F(SyncE2E, PollSkipsVersionsDecidedThroughWebhooksButFindsNewerOnes) {
+  StartAll(WithPolling("1s"));
+  const std::string jo = "jo@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", jo}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(jo) == "subscribed"; })) << Log();
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_webhooks_received_total", "result=\"accepted\"") > 0;
+  }));
+  const double decided = MetricSum("consentd_decisions_total", "source=\"hubspot\"");
+  const int journey_writes = CountCalls("mailchimp", "POST", "/3.0/lists/{id}") +
+                             CountCalls("mailchimp", "PUT", "/3.0/lists/");
+  // Two more completed polls: the window holding jo's version was read.
+  const double polls = MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"ok\"");
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"ok\"") >=
+               polls + 2 &&
+           MetricSum("consentd_records_received_total",
+                     "connector=\"hubspot\",via=\"poll\"") >= 1;
+  })) << Log();
+  EXPECT_EQ(MetricSum("consentd_decisions_total", "source=\"hubspot\""), decided);
+  EXPECT_EQ(CountCalls("mailchimp", "POST", "/3.0/lists/{id}") +
+                CountCalls("mailchimp", "PUT", "/3.0/lists/"),
+            journey_writes);
+
+  Crm("POST", "/_sim/faults", Json::array({{{"kind", "webhook_drop"}, {"system", "hubspot"}}}));
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", jo}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(jo) == "unsubscribed"; })) << Log();
+  EXPECT_GT(MetricSum("consentd_decisions_total", "source=\"hubspot\""), decided);
+}
+
 // --- target faults ------------------------------------------------------------
 
 TEST_F(SyncE2E, RateLimitAndServerErrorStormsDelayButDeliverEverythingOnce) {

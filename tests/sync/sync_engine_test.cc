@@ -3,7 +3,12 @@
 // call (sync/sync_engine.h).
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+#include <vector>
+
 #include "store/sqlite_db.h"
+#include "sync/subject_store.h"
 #include "sync_test_util.h"
 
 namespace consentd::sync {
@@ -17,6 +22,23 @@ using testing::SyncEngineTest;
 using testing::T;
 constexpr ConsentStatus kGranted = ConsentStatus::kGranted;
 constexpr ConsentStatus kWithdrawn = ConsentStatus::kWithdrawn;
+
+TEST(MintSubjectIdTest, IdsAreDistinctHexAndSortInTheOrderTheyWereMinted) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    Result<std::string> id = MintSubjectId();
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ASSERT_EQ(id->size(), 18u) << *id;
+    EXPECT_TRUE(id->starts_with("s-")) << *id;
+    EXPECT_EQ(id->find_first_not_of("0123456789abcdef", 2), std::string::npos) << *id;
+    ids.push_back(std::move(*id));
+  }
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
+  // Ascending, except where the 32-bit counter wraps (at most once here).
+  int descents = 0;
+  for (std::size_t i = 1; i < ids.size(); ++i) descents += ids[i] < ids[i - 1] ? 1 : 0;
+  EXPECT_LE(descents, 1);
+}
 
 TEST_F(SyncEngineTest, CrmGrantBecomesStateProofAndOneOutboxRowForTheJourney) {
   IngestSummary s = Ingest(

@@ -1,5 +1,7 @@
 #include "daemon/connector_factory.h"
 
+#include <algorithm>
+
 #include <utility>
 
 #include "connectors/generic/generic_connector.h"
@@ -58,6 +60,8 @@ Result<std::unique_ptr<connectors::Connector>> MakeConnector(
       s.timeout = config.request_timeout;
       s.batch_size = config.batch_size;
       s.poll_overlap = config.poll_overlap;
+      s.read_parallelism =
+          std::max(1, config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight / 2 : 4);
       return connectors::MakeMailchimpConnector(std::move(s), std::move(mapping), http);
     }
     case mapping::ConnectorKind::kGeneric: {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -998,6 +999,63 @@ class SyncComponent::Impl {
         /*durable=*/false);
   }
 
+  using ReadResult = Result<std::vector<connectors::InboundRecord>>;
+
+  // Reads `refs` on the pool: in one Read, or, for a connector whose reads
+  // cost a request per ref (read_parallelism() > 1), in that many slices
+  // read at once. The records come back in the order of `refs`. A failed
+  // slice stands for the whole set, as a failed single Read would (a
+  // retryable failure first: then everything is read again). `then` runs
+  // on the io thread.
+  void ReadRefs(const std::shared_ptr<connectors::Connector>& connector,
+                std::vector<connectors::RecordRef> refs, std::function<void(ReadResult)> then) {
+    const std::size_t want = std::min<std::size_t>(
+        refs.size(), static_cast<std::size_t>(std::max(1, connector->read_parallelism())));
+    if (want <= 1) {
+      OnPool([connector, refs = std::move(refs)] { return connector->Read(refs); },
+             std::move(then));
+      return;
+    }
+    const std::size_t per = (refs.size() + want - 1) / want;
+    const std::size_t slices = (refs.size() + per - 1) / per;
+    struct Gather {
+      std::vector<std::optional<ReadResult>> parts;
+      std::size_t left = 0;
+      std::function<void(ReadResult)> then;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->parts.resize(slices);
+    gather->left = slices;
+    gather->then = std::move(then);
+    for (std::size_t i = 0; i < slices; ++i) {
+      const auto from = refs.begin() + static_cast<std::ptrdiff_t>(i * per);
+      const auto to = refs.begin() + static_cast<std::ptrdiff_t>(std::min(refs.size(), (i + 1) * per));
+      std::vector<connectors::RecordRef> slice(from, to);
+      OnPool([connector, slice = std::move(slice)] { return connector->Read(slice); },
+             [gather, i](ReadResult part) {
+               gather->parts[i] = std::move(part);
+               if (--gather->left > 0) return;
+               const std::optional<ReadResult>* failed = nullptr;
+               for (const auto& p : gather->parts) {
+                 if ((*p).ok()) continue;
+                 if (failed == nullptr || (p->status().IsRetryable() &&
+                                           !(*failed)->status().IsRetryable())) {
+                   failed = &p;
+                 }
+               }
+               if (failed != nullptr) {
+                 gather->then((*failed)->status());
+                 return;
+               }
+               std::vector<connectors::InboundRecord> all;
+               for (auto& p : gather->parts) {
+                 for (auto& rec : p->value()) all.push_back(std::move(rec));
+               }
+               gather->then(std::move(all));
+             });
+    }
+  }
+
   void ReadHints(Link& link, std::shared_ptr<std::vector<sync::PendingHint>> pending) {
     // Several events about one record (a HubSpot batch often carries a
     // property change per subscription) need one read; every event id is
@@ -1009,8 +1067,7 @@ class SyncComponent::Impl {
                               std::string(connectors::RecordHintName(h.ref.hint));
       if (seen.insert(key).second) refs.push_back(h.ref);
     }
-    auto connector = link.connector;
-    OnPool([connector, refs] { return connector->Read(refs); },
+    ReadRefs(link.connector, std::move(refs),
            [this, &link, pending](Result<std::vector<connectors::InboundRecord>> records) {
              if (stopping_) {
                link.hints_running = false;

@@ -163,6 +163,13 @@ class Connector {
   // Most items one Deliver call takes (the API's batch size).
   virtual int max_batch() const = 0;
 
+  // How many Read calls the daemon may run at once for one set of hinted
+  // records, each on its own slice of the refs. 1 (the default) for
+  // connectors that read a set in one batch request; more where every ref
+  // costs its own request and the vendor limits connections, not requests
+  // (Mailchimp).
+  virtual int read_parallelism() const { return 1; }
+
   // Credentials valid and every mapped topic/interest/subscription exists.
   // Run at start and on reload; /readyz shows the outcome.
   virtual Status Check() = 0;

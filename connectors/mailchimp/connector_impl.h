@@ -81,6 +81,7 @@ class MailchimpConnector final : public Connector {
                                               std::string_view public_url,
                                               TimestampMs now) const override;
   int max_batch() const override;
+  int read_parallelism() const override { return settings_.read_parallelism; }
   Status Check() override;
   Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
   Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;

@@ -276,6 +276,8 @@ Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
 }
 
 Result<std::vector<InboundRecord>> MailchimpConnector::Read(const std::vector<RecordRef>& refs) {
+  // One member after another; the daemon runs several Reads at once on
+  // slices of a set (read_parallelism).
   std::vector<InboundRecord> out;
   out.reserve(refs.size());
   for (const RecordRef& ref : refs) {

@@ -32,6 +32,12 @@ struct MailchimpSettings {
   // Poll windows start this much before the previous upper bound:
   // last_changed has one-second resolution, and the two clocks differ.
   std::chrono::milliseconds poll_overlap{5000};
+  // Read calls the daemon may run at once on slices of one set of hinted
+  // members (Connector::read_parallelism): Mailchimp limits connections,
+  // not requests, and Read costs one request per member, so one member
+  // after another would leave most connections idle. The daemon sets half
+  // the connector's in-flight budget, as deliveries get.
+  int read_parallelism = 1;
 };
 
 // REQUIRES: `spec` declares a mailchimp system named `s.name`.

@@ -135,7 +135,8 @@ class MailchimpConnectorTest : public ::testing::Test {
     server_.reset();
   }
 
-  std::unique_ptr<Connector> Make(const std::string& yaml, std::string key = kKey) {
+  std::unique_ptr<Connector> Make(const std::string& yaml, std::string key = kKey,
+                                  int read_parallelism = 1) {
     auto spec = mapping::LoadMappingFromConfigString(yaml, "test.yaml");
     EXPECT_TRUE(spec.ok()) << spec.status().ToString();
     spec_ = std::make_shared<const mapping::MappingSpec>(std::move(spec).value());
@@ -146,6 +147,7 @@ class MailchimpConnectorTest : public ::testing::Test {
     s.list_id = list_id_;
     s.webhook_secret = kSecret;
     s.timeout = std::chrono::milliseconds(20000);
+    s.read_parallelism = read_parallelism;
     return MakeMailchimpConnector(std::move(s), spec_, *http_);
   }
 
@@ -655,6 +657,51 @@ TEST_F(MailchimpConnectorTest, ManyMembersGoInOneBatchCall) {
   }
   EXPECT_EQ(batch_calls, 1);
   EXPECT_EQ(other_writes, 0);
+}
+
+// Mailchimp limits connections, not requests: the connector tells the
+// daemon how many Reads of slices of a set it may run at once; Read itself
+// returns the records in the order of the refs, each with its event id.
+TEST_F(MailchimpConnectorTest, ReadParallelismIsTheConfiguredOneAndReadKeepsTheRefOrder) {
+  EXPECT_EQ(connector_->read_parallelism(), 1);
+  auto parallel =
+      Make(MappingYaml(ids_, ids_.interests.at("Newsletter")), kKey, /*read_parallelism=*/5);
+  EXPECT_EQ(parallel->read_parallelism(), 5);
+  std::vector<RecordRef> refs;
+  for (int i = 0; i < 4; ++i) {
+    const std::string email = "order" + std::to_string(i) + "@example.org";
+    SignUpAndConfirm(email, {{ids_.interests["Newsletter"], true}});
+    RecordRef ref;
+    ref.email = email;
+    ref.event_id = "hint-" + std::to_string(i);
+    refs.insert(refs.begin(), ref);  // newest first: not the audience's order
+  }
+  auto records = parallel->Read(refs);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  ASSERT_EQ(records->size(), refs.size());
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    EXPECT_EQ((*records)[i].email, refs[i].email) << i;
+    EXPECT_EQ((*records)[i].event_id, refs[i].event_id) << i;
+  }
+}
+
+TEST_F(MailchimpConnectorTest, OneFailedMemberReadFailsTheWholeSetRetryably) {
+  std::vector<RecordRef> refs;
+  for (int i = 0; i < 6; ++i) {
+    const std::string email = "pfail" + std::to_string(i) + "@example.org";
+    SignUpAndConfirm(email, {{ids_.interests["Newsletter"], true}});
+    RecordRef ref;
+    ref.email = email;
+    ref.event_id = "hint-" + std::to_string(i);
+    refs.push_back(ref);
+  }
+  Control("POST", "/_sim/faults",
+          {{"kind", "error"}, {"system", "mailchimp"}, {"status", 503}, {"count", 1}});
+  auto parallel =
+      Make(MappingYaml(ids_, ids_.interests.at("Newsletter")), kKey, /*read_parallelism=*/3);
+  auto records = parallel->Read(refs);
+  ASSERT_FALSE(records.ok());
+  EXPECT_TRUE(records.status().IsRetryable()) << records.status().ToString();
 }
 
 TEST_F(MailchimpConnectorTest, RateLimitAndOutageAreRetryable) {

@@ -3,8 +3,12 @@
 // verify` on the proof log (the fixture's TearDown).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "tests/e2e/sync_fixture.h"
 
@@ -152,6 +156,45 @@ TEST_F(SyncE2E, LostWebhooksAreRecoveredByPolling) {
   ASSERT_TRUE(Eventually([&] { return CrmSubscription(ivy, kProductUpdates) == "SUBSCRIBED"; }))
       << Log();
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total"), 0);
+}
+
+// Mailchimp limits connections, not requests, and every hinted member costs
+// its own read: the daemon reads a set of hints in slices at once
+// (Connector::read_parallelism), and every member still arrives once.
+TEST_F(SyncE2E, HintedJourneyMembersAreReadSeveralAtOnce) {
+  StartAll();
+  // Every Mailchimp answer 100 ms late: reads made one after another would
+  // never overlap, and hints pile up behind the first read.
+  Journey("POST", "/_sim/faults", {{"kind", "latency"}, {"system", "mailchimp"}, {"latency_ms", 100}});
+  std::vector<std::string> people;
+  for (int i = 0; i < 8; ++i) {
+    people.push_back("par" + std::to_string(i) + "@example.org");
+    Journey("POST", "/_sim/mailchimp/person/signup",
+            {{"email_address", people.back()},
+             {"interests", {{interest_ids_["Product news"], true}}}});
+    Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", people.back()}});
+  }
+  for (const std::string& who : people) {
+    ASSERT_TRUE(Eventually([&] { return CrmSubscription(who, kProductUpdates) == "SUBSCRIBED"; }))
+        << who << "\n" << Log();
+  }
+  // From the sim's own request log: member reads (GET .../members/...) in
+  // flight at the same time.
+  const Json log = Journey("GET", "/_sim/requests?system=mailchimp")["mailchimp"];
+  std::vector<std::pair<std::int64_t, int>> edges;  // (time, +1 arrive / -1 answer)
+  for (const Json& r : log["requests"]) {
+    const std::string route = log["routes"][r[3].get<std::size_t>()].get<std::string>();
+    if (route.rfind("GET ", 0) != 0 || route.find("/members/") == std::string::npos) continue;
+    edges.emplace_back(r[0].get<std::int64_t>(), +1);
+    edges.emplace_back(r[1].get<std::int64_t>(), -1);
+  }
+  std::sort(edges.begin(), edges.end());  // an answer before an arrival at the same ms
+  int in_flight = 0;
+  int most = 0;
+  for (const auto& [at, step] : edges) most = std::max(most, in_flight += step);
+  EXPECT_GE(edges.size(), 2 * people.size()) << log.dump();
+  EXPECT_GT(most, 1) << "hinted member reads never overlapped: " << log.dump();
+  EXPECT_LE(most, 10) << "more than Mailchimp's 10 connections";
 }
 
 // A version decided through its webhook is remembered under the event id

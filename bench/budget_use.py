@@ -179,10 +179,7 @@ def one_round(args, rnd):
                     raise RuntimeError("consentd exited %s" % consentd.p.returncode)
                 m = lib.metrics(api)
                 now = time.monotonic() - t0
-                ok = (m.get('consentd_connector_poll_caught_up{connector="hubspot"}') == 1
-                      and m.get('consentd_connector_poll_caught_up{connector="mailchimp"}') == 1
-                      and lib.metric_sum(m, "consentd_outbox_rows", 'status="pending"') == 0
-                      and lib.metric_sum(m, "consentd_outbox_rows", 'status="inflight"') == 0)
+                ok = lib.caught_up_and_drained(m, ("hubspot", "mailchimp"))
                 if not ok:
                     first_seen = None
                 elif first_seen is None:

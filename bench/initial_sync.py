@@ -92,9 +92,7 @@ def one_sync(n, rnd, timeout):
                     raise RuntimeError("consentd exited %s" % consentd.p.returncode)
                 m = lib.metrics(API)
                 now = time.monotonic() - t0
-                ok = (m.get('consentd_connector_poll_caught_up{connector="hubspot"}') == 1
-                      and lib.metric_sum(m, "consentd_outbox_rows", 'status="pending"') == 0
-                      and lib.metric_sum(m, "consentd_outbox_rows", 'status="inflight"') == 0)
+                ok = lib.caught_up_and_drained(m, ("hubspot",))
                 if not ok:
                     first_seen = None
                 elif first_seen is None:

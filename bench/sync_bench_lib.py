@@ -138,6 +138,15 @@ def metric_sum(m, name, label_fragment=""):
                if (k == name or k.startswith(name + "{")) and label_fragment in k)
 
 
+def caught_up_and_drained(m, connectors):
+    """From a /metrics sample: every named connector's poll has caught up and
+    no outbox row is pending or in flight."""
+    return (all(m.get('consentd_connector_poll_caught_up{connector="%s"}' % c) == 1
+                for c in connectors)
+            and metric_sum(m, "consentd_outbox_rows", 'status="pending"') == 0
+            and metric_sum(m, "consentd_outbox_rows", 'status="inflight"') == 0)
+
+
 def proc_status(pid, field):
     """A kB field of /proc/PID/status (VmHWM, VmRSS) in MB."""
     with open("/proc/%d/status" % pid) as f:

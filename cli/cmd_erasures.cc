@@ -14,6 +14,7 @@
 // Reads and writes the store directly, like `consentctl dlq`; the daemon
 // may run meanwhile (SQLite WAL). Subjects are pseudonyms, never addresses.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@
 #include "cli/command.h"
 #include "core/clock.h"
 #include "core/time_format.h"
+#include "store/erasure_manual.h"
 #include "store/erasure_requests.h"
 
 namespace consentd::cli {
@@ -91,11 +93,16 @@ int MarkManual(const ErasuresArgs& args) {
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("erasures mark-manual", db.status());
   const TimestampMs now = SystemClock().NowMs();
-  Status s = RunOnStore(*db, [&](store::Transaction& txn) {
-    return store::MarkErasureTargetManual(txn, args.id, args.target, args.note, now);
+  std::uint64_t sequence = 0;
+  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+    Result<std::uint64_t> r = store::RecordManualErasure(txn, args.id, args.target, args.note, now);
+    if (!r.ok()) return r.status();
+    sequence = *r;
+    return Status::Ok();
   });
   if (!s.ok()) return Fail("erasures mark-manual", s);
-  std::printf("erasure %s: %s marked done by hand\n", args.id.c_str(), args.target.c_str());
+  std::printf("erasure %s: %s marked done by hand (proof log entry %llu)\n", args.id.c_str(),
+              args.target.c_str(), static_cast<unsigned long long>(sequence));
   return 0;
 }
 

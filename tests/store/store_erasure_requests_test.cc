@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "core/proof/entry_codec.h"
+#include "store/erasure_manual.h"
 #include "store/erasure_requests.h"
+#include "store/proof_log_store.h"
 #include "store_test_util.h"
 
 namespace consentd::store {
@@ -173,6 +176,56 @@ TEST_F(StoreErasureRequestsTest, LateOutcomeDoesNotUndoAnOperatorsManualMark) {
   EXPECT_EQ(r.targets[1].state, S::kManual);
   EXPECT_EQ(r.targets[1].reason, "by hand: ticket 42");
   EXPECT_FALSE(r.open());
+}
+
+// The operator's mark lands in the proof log with the state change: one
+// propagated entry under the request's subject, without the free-text note
+// (which may name the person); a refused mark writes nothing.
+TEST_F(StoreErasureRequestsTest, ManualMarkIsRecordedInTheProofLogWithoutTheNote) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  std::uint64_t sequence = 99;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                Result<std::uint64_t> r =
+                    RecordManualErasure(txn, "hs-1", "mailchimp", "ticket 42 for Eve", kJan31);
+                if (!r.ok()) return r.status();
+                sequence = *r;
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(TargetState("hs-1", "mailchimp"), S::kManual);
+  std::string bytes;
+  std::uint64_t size = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                Result<std::string> b = ReadProofEntry(txn, sequence);
+                if (!b.ok()) return b.status();
+                bytes = *b;
+                Result<std::uint64_t> n = ProofTreeSize(txn);
+                if (!n.ok()) return n.status();
+                size = *n;
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(size, 1U);
+  Result<proof::DecodedEntry> entry = proof::DecodeEntry(bytes);
+  ASSERT_TRUE(entry.ok()) << entry.status().ToString();
+  EXPECT_EQ(entry->entry.kind, ProofKind::kPropagated);
+  EXPECT_EQ(entry->entry.subject, "s1");
+  EXPECT_EQ(entry->entry.source_system, "admin");
+  EXPECT_EQ(entry->entry.source_event_id, "hs-1");
+  EXPECT_EQ(entry->entry.method, "manual");
+  EXPECT_NE(entry->entry.reason.find("mailchimp"), std::string::npos) << entry->entry.reason;
+  EXPECT_EQ(bytes.find("Eve"), std::string::npos) << bytes;
+
+  Status again = Run([](Transaction& txn) {
+    return RecordManualErasure(txn, "hs-1", "mailchimp", "", kJan31 + 1).status();
+  });
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition) << again.ToString();
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                Result<std::uint64_t> n = ProofTreeSize(txn);
+                if (!n.ok()) return n.status();
+                size = *n;
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(size, 1U);
 }
 
 TEST_F(StoreErasureRequestsTest, ManualMarkRefusesSettledTargetsAndUnknownNames) {

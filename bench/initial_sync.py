@@ -121,13 +121,18 @@ def one_sync(n, rnd, timeout):
                hs_req=m.get('consentd_connector_requests_sent_total{connector="hubspot"}', 0),
                mc_req=m.get('consentd_connector_requests_sent_total{connector="mailchimp"}', 0),
                deliveries=lib.metric_sum(m, "consentd_deliveries_total"),
-               decisions=lib.metric_sum(m, "consentd_decisions_total"))
+               decisions=lib.metric_sum(m, "consentd_decisions_total"),
+               by_label={k[len("consentd_decisions_total"):]: v for k, v in m.items()
+                         if k.startswith("consentd_decisions_total{")})
     print("N=%(n)d round %(round)d: caught up after %(seconds)s s; consentd VmHWM %(hwm_c).0f MB "
           "(VmRSS %(rss_c).0f MB, CPU %(cpu_c).1f s), sim VmHWM %(hwm_s).0f MB (CPU %(cpu_s).1f s, "
           "seeding took "
           "%(seeded).1f s); HubSpot requests %(hs_req).0f, Mailchimp requests %(mc_req).0f, "
           "decisions %(decisions).0f, deliveries %(deliveries).0f, Mailchimp members %(members)d; "
           "%(load)s" % row, flush=True)
+    # Decisions per {source, outcome, kind}: must not change with a speed-up.
+    for label, v in sorted(row["by_label"].items()):
+        print("  decisions%s %.0f" % (label, v), flush=True)
     return row
 
 
@@ -190,15 +195,15 @@ def main():
             results[n] = [one_sync(n, r, a.timeout) for r in range(1, a.rounds + 1)]
         print("\n| contacts N | caught up (median s) | consentd VmHWM MB | sim VmHWM MB | "
               "HubSpot req / contact | Mailchimp req / contact | Mailchimp members | "
-              "consentd CPU ms / contact | decisions / contact |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "consentd CPU ms / contact | sim CPU ms / contact | decisions / contact |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n, rows in results.items():
             secs = [r["seconds"] for r in rows if r["seconds"] is not None]
             med = lambda k: lib.median([r[k] for r in rows])  # noqa: E731
-            print("| %d | %s | %.0f | %.0f | %.3f | %.3f | %.0f | %.3f | %.1f |" % (
+            print("| %d | %s | %.0f | %.0f | %.3f | %.3f | %.0f | %.3f | %.3f | %.1f |" % (
                 n, "%.1f" % lib.median(secs) if len(secs) == len(rows) else "timeout",
                 med("hwm_c"), med("hwm_s"), med("hs_req") / n, med("mc_req") / n, med("members"),
-                1000 * med("cpu_c") / n, med("decisions") / n))
+                1000 * med("cpu_c") / n, 1000 * med("cpu_s") / n, med("decisions") / n))
     if not a.skip_idle:
         idle(a.rounds)
 

@@ -213,6 +213,9 @@ def part_a(rates, rounds, duration):
                         "consentd_records_received_total{"):
                     decided[k.split("{", 1)[1].rstrip("}")] = decided.get(
                         k.split("{", 1)[1].rstrip("}"), 0) + v
+                elif k.startswith("consentd_records_skipped_total{"):
+                    # read in a version already decided or written by consentd
+                    decided["skipped," + k.split("{", 1)[1].rstrip("}")] = v
             print("  decisions / records by label: %s" % ", ".join(
                 "%s=%d" % kv for kv in sorted(decided.items())), flush=True)
             print("  per second since the first change: HubSpot webhook requests accepted by consentd "

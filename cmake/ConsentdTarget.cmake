@@ -36,3 +36,16 @@ function(consentd_test name)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
 endfunction()
+
+# consentd_size_optimised(file ...): code that runs rarely -- start-up, the
+# configuration, admin and status routes, access export, the generic
+# connector's declarations -- is compiled for size (-Os) in optimised
+# builds. Most of an idle consentd's RSS is code pages of its own binary and
+# of shared libraries (docs/benchmarks.md, "Idle"), so smaller cold code is
+# less resident memory; the hot paths (ingest, store, sync, mapping, the
+# HubSpot and Mailchimp connectors) keep the build type's -O2. Debug builds
+# (the ASan preset) are left alone. Call it in the directory that defines
+# the target using the files.
+function(consentd_size_optimised)
+  set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "$<$<NOT:$<CONFIG:Debug>>:-Os>")
+endfunction()

@@ -15,6 +15,17 @@
 #define CONSENTD_VERSION "unknown"
 #endif
 
+// GnuTLS is loaded only as a dependency of libcurl's own dependencies
+// (its LDAP and RTMP support); consentd never uses it (libcurl speaks TLS
+// through OpenSSL). By default GnuTLS initialises itself from a library
+// constructor (random pool, ASN.1 trees, p11-kit modules), which costs
+// ~0.75 MiB of resident memory for nothing. GnuTLS asks this weak hook
+// first, before it looks at GNUTLS_NO_IMPLICIT_INIT; the executable
+// exports it (daemon/CMakeLists.txt), so the constructor returns early.
+// Code that does use GnuTLS still initialises it explicitly
+// (gnutls_global_init), as libldap and librtmp do.
+extern "C" __attribute__((visibility("default"))) int _gnutls_global_init_skip(void) { return 1; }
+
 int main(int argc, char** argv) {
   // glibc gives each thread that allocates its own arena (up to 8 per core);
   // the pool threads' parsed pages left them fragmented, doubling peak RSS in

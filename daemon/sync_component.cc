@@ -27,6 +27,7 @@
 #include "daemon/export_delivery.h"
 #include "daemon/stats_history_routes.h"
 #include "daemon/sync_metrics.h"
+#include "daemon/webhook_batcher.h"
 #include "store/erasure_requests.h"
 #include "store/outbox_stats.h"
 #include "mapping/policy.h"
@@ -37,6 +38,7 @@
 #include "sync/consent_stats.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
+#include "sync/version_memory.h"
 
 namespace consentd::daemon {
 namespace asio = boost::asio;
@@ -45,7 +47,15 @@ using connectors::Connector;
 namespace {
 
 constexpr std::string_view kWebhookPrefix = "/webhooks/";
-constexpr int kHintBatch = 100;
+// Most hints one read round takes. A HubSpot sign-up brings 2-3 events
+// (one read); a round costs one durable commit and a few batch reads
+// whatever its size, so under load the rounds must grow, or the hints
+// queue behind them (issue #5: 100 capped the rounds at ~2,500 events/s).
+constexpr int kHintBatch = 500;
+// Hint rounds in flight per connector: a round's read overlaps the commit
+// of the one before (issue #5: serial rounds made every hint wait a whole
+// read and commit of the round ahead of it).
+constexpr int kHintRounds = 2;
 // A claimed outbox row is re-claimable after this long without an outcome
 // (a crash, or a call stuck past its deadline).
 constexpr std::chrono::milliseconds kLeaseSlack{30000};
@@ -127,10 +137,19 @@ struct Link {
   mutable std::mutex check_mu;
   Status check = Unavailable("not checked yet");
 
-  // Hints.
-  bool hints_running = false;
+  // Hints: up to kHintRounds rounds at once, so one round's read overlaps
+  // the previous round's commit. One listing at a time; the event ids a
+  // round holds are not handed to another; rounds submit their decisions
+  // in the order they were listed (KickHints).
+  int hint_rounds = 0;
+  bool hints_listing = false;
   bool hints_dirty = false;
+  bool hints_backoff = false;  // a failed read waits on hint_timer
   int hint_failures = 0;
+  std::set<std::string> hints_claimed;
+  std::uint64_t hint_rounds_listed = 0;
+  std::uint64_t hint_rounds_submitted = 0;
+  std::map<std::uint64_t, std::function<void()>> hint_rounds_read;  // by listing order
   asio::steady_timer poll_timer;
   bool poll_running = false;
   int poll_failures = 0;
@@ -146,13 +165,11 @@ struct Link {
   asio::steady_timer resync_timer;
   bool resync_running = false;
   LinkActivity activity;  // for the status page (daemon/sync_status.h)
-  // Webhooks (HandleWebhook): the "accepted" counter child, resolved once
-  // (io thread, before the first submission that uses it); webhooks stored
-  // since the io thread last counted them, and whether a post to count
-  // them is queued (store thread → io thread).
+  // Webhooks (HandleWebhook): the "accepted" counter child and the batcher
+  // that groups concurrent webhooks into one store submission
+  // (daemon/webhook_batcher.h); both made on first use, on the io thread.
   metrics::Counter* webhooks_accepted = nullptr;
-  std::atomic<std::int64_t> webhooks_stored{0};
-  std::atomic<bool> webhooks_post_pending{false};
+  std::unique_ptr<WebhookBatcher> webhooks;
 };
 
 class SyncComponent::Impl {
@@ -908,95 +925,109 @@ class SyncComponent::Impl {
       respond({200, "application/json", {}, "{\"accepted\":0}"});
       return;
     }
-    if (link.webhooks_accepted == nullptr) {
+    if (link.webhooks == nullptr) {
       link.webhooks_accepted = &webhooks_->WithLabels({name, "accepted"});
+      link.webhooks = std::make_unique<WebhookBatcher>(
+          [this, name](store::Transaction& txn, const WebhookBatcher::Delivery& d) -> Result<int> {
+            auto r = engine_->AcceptHints(txn, name, d.refs, d.received_at);
+            if (!r.ok()) return r.status();
+            return r->duplicates;
+          },
+          [this, &link](WebhookBatcher::Delivery& d, const Status& s) {
+            WebhookStored(link, d, s);
+          },
+          [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); });
     }
-    // One allocation per request: both callables capture only the pointer
-    // (small enough for std::function's inline buffer).
-    auto unit = std::make_shared<WebhookUnit>(
-        WebhookUnit{this, &link, name, std::move(refs).value(), now, std::move(respond), 0});
-    store()->Submit(
-        [unit](store::Transaction& txn) {
-          auto r = unit->self->engine_->AcceptHints(txn, unit->name, unit->refs, unit->now);
-          if (!r.ok()) return r.status();
-          unit->duplicates = r->duplicates;
-          return Status::Ok();
-        },
-        [unit](const Status& s) { unit->self->WebhookStored(*unit, s); });
+    link.webhooks->Add(*store(), {std::move(refs).value(), now, std::move(respond), 0});
   }
 
-  // What a webhook's unit of work and its completion share (HandleWebhook).
-  struct WebhookUnit {
-    Impl* self;
-    Link* link;
-    std::string name;
-    std::vector<connectors::RecordRef> refs;
-    TimestampMs now;
-    net::Responder respond;
-    int duplicates;
-  };
-
-  // Store thread: answers the webhook (2xx: its hints are durable) and
-  // wakes the hint reader on the io thread, with one post for all the
-  // webhooks stored until that post runs, not one per webhook.
-  void WebhookStored(WebhookUnit& unit, const Status& s) {
-    Link& link = *unit.link;
+  // io thread: answers a webhook (2xx: its hints are durable) and wakes the
+  // hint reader.
+  void WebhookStored(Link& link, WebhookBatcher::Delivery& d, const Status& s) {
     if (s.ok()) {
       link.webhooks_accepted->Inc();
-      const std::size_t accepted = unit.refs.size() - static_cast<std::size_t>(unit.duplicates);
-      unit.respond({200, "application/json", {},
-                    "{\"accepted\":" + std::to_string(accepted) +
-                        ",\"duplicates\":" + std::to_string(unit.duplicates) + "}"});
-      link.webhooks_stored.fetch_add(1);
-      if (!link.webhooks_post_pending.exchange(true)) {
-        asio::post(io_, [this, &link] {
-          // Cleared before taking the count: a webhook stored meanwhile
-          // either is counted here or posts again.
-          link.webhooks_post_pending.store(false);
-          link.activity.webhooks_received += link.webhooks_stored.exchange(0);
-          link.activity.last_webhook = NowMs();
-          KickHints(link);
-        });
-      }
+      const std::size_t accepted = d.refs.size() - static_cast<std::size_t>(d.duplicates);
+      std::string body = "{\"accepted\":";
+      body += std::to_string(accepted);
+      body += ",\"duplicates\":";
+      body += std::to_string(d.duplicates);
+      body += '}';
+      d.respond({200, "application/json", {}, std::move(body)});
+      ++link.activity.webhooks_received;
+      link.activity.last_webhook = d.received_at;
+      KickHints(link);
       return;
     }
-    webhooks_->WithLabels({unit.name, "unavailable"}).Inc();
-    asio::post(io_, [&link] { ++link.activity.webhooks_refused; });
+    webhooks_->WithLabels({link.config.name, "unavailable"}).Inc();
+    ++link.activity.webhooks_refused;
     net::HttpResponse r =
         net::Problem(503, "Service Unavailable", "not stored, please retry: " + s.message());
     r.headers.emplace_back("Retry-After", "1");
-    unit.respond(std::move(r));
+    d.respond(std::move(r));
   }
 
   // --- hints -> Read -> decide -----------------------------------------
 
   void KickHints(Link& link) {
     if (stopping_) return;
-    if (link.hints_running) {
+    if (link.hints_listing || link.hints_backoff || link.hint_rounds >= kHintRounds) {
       link.hints_dirty = true;
       return;
     }
-    link.hints_running = true;
+    link.hints_listing = true;
     link.hints_dirty = false;
+    ++link.hint_rounds;
     auto pending = std::make_shared<std::vector<sync::PendingHint>>();
     const std::string name = link.config.name;
+    // The oldest unprocessed hints, past those a round in flight holds.
+    const int limit = kHintBatch + static_cast<int>(link.hints_claimed.size());
     SubmitThen(
-        [this, name, pending](store::Transaction& txn) {
-          auto r = engine_->PendingHints(txn, name, kHintBatch);
+        [this, name, pending, limit](store::Transaction& txn) {
+          auto r = engine_->PendingHints(txn, name, limit);
           if (!r.ok()) return r.status();
           *pending = std::move(r).value();
           return Status::Ok();
         },
         [this, &link, pending](Status s) {
+          link.hints_listing = false;
+          std::erase_if(*pending, [&link](const sync::PendingHint& h) {
+            return link.hints_claimed.count(h.ref.event_id) != 0;
+          });
+          if (pending->size() > static_cast<std::size_t>(kHintBatch)) pending->resize(kHintBatch);
           if (!s.ok() || pending->empty()) {
-            link.hints_running = false;
+            --link.hint_rounds;
             if (!s.ok()) spdlog::error("sync: {}: hints: {}", link.config.name, s.ToString());
             if (link.hints_dirty) KickHints(link);
             return;
           }
-          ReadHints(link, pending);
+          for (const auto& h : *pending) link.hints_claimed.insert(h.ref.event_id);
+          ReadHints(link, pending, link.hint_rounds_listed++);
+          // A full round may have left more behind; a webhook may have come.
+          if (link.hints_dirty || pending->size() == static_cast<std::size_t>(kHintBatch)) {
+            KickHints(link);
+          }
         },
         /*durable=*/false);
+  }
+
+  // Runs the read rounds' continuations in listing order: a round's
+  // decisions are submitted after those of every round listed before it.
+  void SubmitHintRound(Link& link, std::uint64_t round, std::function<void()> then) {
+    link.hint_rounds_read.emplace(round, std::move(then));
+    while (!link.hint_rounds_read.empty() &&
+           link.hint_rounds_read.begin()->first == link.hint_rounds_submitted) {
+      auto next = std::move(link.hint_rounds_read.begin()->second);
+      link.hint_rounds_read.erase(link.hint_rounds_read.begin());
+      ++link.hint_rounds_submitted;
+      next();
+    }
+  }
+
+  // A round is over: its hints are free again (done, or pending for a
+  // later round).
+  void EndHintRound(Link& link, const std::shared_ptr<std::vector<sync::PendingHint>>& pending) {
+    for (const auto& h : *pending) link.hints_claimed.erase(h.ref.event_id);
+    --link.hint_rounds;
   }
 
   using ReadResult = Result<std::vector<connectors::InboundRecord>>;
@@ -1056,7 +1087,8 @@ class SyncComponent::Impl {
     }
   }
 
-  void ReadHints(Link& link, std::shared_ptr<std::vector<sync::PendingHint>> pending) {
+  void ReadHints(Link& link, std::shared_ptr<std::vector<sync::PendingHint>> pending,
+                 std::uint64_t round) {
     // Several events about one record (a HubSpot batch often carries a
     // property change per subscription) need one read; every event id is
     // marked done with it.
@@ -1068,52 +1100,64 @@ class SyncComponent::Impl {
       if (seen.insert(key).second) refs.push_back(h.ref);
     }
     ReadRefs(link.connector, std::move(refs),
-           [this, &link, pending](Result<std::vector<connectors::InboundRecord>> records) {
-             if (stopping_) {
-               link.hints_running = false;
-               return;
-             }
-             std::vector<std::string> ids;
-             for (const auto& h : *pending) ids.push_back(h.ref.event_id);
-             if (!records.ok() && records.status().IsRetryable()) {
-               // Nothing was read: the hints stay pending and are read again.
-               const int attempt = ++link.hint_failures;
-               auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
-               spdlog::warn("sync: {}: reading {} hinted record(s) failed, again in {} ms: {}",
-                            link.config.name, ids.size(), delay.count(),
-                            records.status().ToString());
-               link.hint_timer.expires_after(delay);
-               link.hint_timer.async_wait([this, &link](const boost::system::error_code& ec) {
-                 link.hints_running = false;
-                 if (!ec) KickHints(link);
+             [this, &link, pending, round](Result<std::vector<connectors::InboundRecord>> read) {
+               auto records = std::make_shared<Result<std::vector<connectors::InboundRecord>>>(
+                   std::move(read));
+               SubmitHintRound(link, round, [this, &link, pending, records] {
+                 DecideHints(link, pending, std::move(*records));
                });
-               return;
-             }
-             link.hint_failures = 0;
-             std::vector<connectors::InboundRecord> got;
-             if (records.ok()) {
-               got = std::move(records).value();
-               metrics_.records.WithLabels({link.config.name, "webhook"})
-                   .Inc(static_cast<double>(got.size()));
-             } else {
-               spdlog::error("sync: {}: {} hinted record(s) cannot be read, dropped: {}",
-                             link.config.name, ids.size(), records.status().ToString());
-             }
-             Decide(link, std::move(got), ids, /*cursor=*/std::nullopt,
-                    [this, &link](Status s) {
-                      link.hints_running = false;
-                      if (!s.ok()) {
-                        spdlog::error("sync: {}: deciding hints failed: {}", link.config.name,
-                                      s.ToString());
-                        return;  // the hints stay pending; the next webhook or poll retries
-                      }
-                      KickHints(link);  // more may be waiting
-                    });
-           });
+             });
+  }
+
+  void DecideHints(Link& link, std::shared_ptr<std::vector<sync::PendingHint>> pending,
+                   Result<std::vector<connectors::InboundRecord>> records) {
+    if (stopping_) {
+      EndHintRound(link, pending);
+      return;
+    }
+    std::vector<std::string> ids;
+    for (const auto& h : *pending) ids.push_back(h.ref.event_id);
+    if (!records.ok() && records.status().IsRetryable()) {
+      // Nothing was read: the hints stay pending and are read again.
+      EndHintRound(link, pending);
+      const int attempt = ++link.hint_failures;
+      auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
+      spdlog::warn("sync: {}: reading {} hinted record(s) failed, again in {} ms: {}",
+                   link.config.name, ids.size(), delay.count(), records.status().ToString());
+      link.hints_backoff = true;
+      link.hint_timer.expires_after(delay);  // a wait already armed ends aborted
+      link.hint_timer.async_wait([this, &link](const boost::system::error_code& ec) {
+        if (ec) return;
+        link.hints_backoff = false;
+        KickHints(link);
+      });
+      return;
+    }
+    link.hint_failures = 0;
+    std::vector<connectors::InboundRecord> got;
+    if (records.ok()) {
+      got = std::move(records).value();
+      metrics_.records.WithLabels({link.config.name, "webhook"})
+          .Inc(static_cast<double>(got.size()));
+    } else {
+      spdlog::error("sync: {}: {} hinted record(s) cannot be read, dropped: {}", link.config.name,
+                    ids.size(), records.status().ToString());
+    }
+    Decide(link, std::move(got), ids, /*cursor=*/std::nullopt, [this, &link, pending](Status s) {
+      EndHintRound(link, pending);
+      if (!s.ok()) {
+        spdlog::error("sync: {}: deciding hints failed: {}", link.config.name, s.ToString());
+        return;  // the hints stay pending; the next webhook or poll retries
+      }
+      KickHints(link);  // more may be waiting
+    });
   }
 
   // Ingests `records` from `link`, marking `hint_ids` done and advancing
-  // the poll cursor (if given) in the same transaction.
+  // the poll cursor (if given) in the same transaction. A version decided
+  // before (a hint's read, a poll page, consentd's own write) is skipped
+  // unless its person was erased since (sync/version_memory.h); a poll
+  // record's event id names its version, so overlapping pages dedupe too.
   void Decide(Link& link, std::vector<connectors::InboundRecord> records,
               std::vector<std::string> hint_ids, std::optional<std::string> cursor,
               std::function<void(Status)> then) {
@@ -1121,64 +1165,32 @@ class SyncComponent::Impl {
     const std::string name = link.config.name;
     SubmitThen(
         [this, name, records = std::move(records), hint_ids = std::move(hint_ids),
-         cursor = std::move(cursor), summary](store::Transaction& txn) {
+         cursor = std::move(cursor), summary](store::Transaction& txn) mutable {
           const TimestampMs now = NowMs();
-          // Hints: versions a poll (or an earlier hint) already decided are
-          // skipped; the others are remembered for the polls to skip.
-          std::vector<connectors::InboundRecord> fresh_records;
-          if (!hint_ids.empty()) {
-            auto r = FreshVersions(txn, name, records, now);
-            if (!r.ok()) return r.status();
-            fresh_records = std::move(r).value();
-          }
-          const auto& to_ingest = hint_ids.empty() ? records : fresh_records;
-          if (!to_ingest.empty()) {
-            // Poll pages overlap: their records dedupe by event id.
-            auto r = engine_->Ingest(txn, name, to_ingest, now,
-                                     sync::IngestOptions{.dedupe_by_event_id = cursor.has_value()});
+          auto fresh = sync::FreshVersions(txn, identity_key_, name, std::move(records),
+                                           /*event_id_is_version=*/cursor.has_value(), now);
+          if (!fresh.ok()) return fresh.status();
+          if (!fresh->records.empty()) {
+            auto r = engine_->Ingest(txn, name, fresh->records, now);
             if (!r.ok()) return r.status();
             *summary = std::move(r).value();
           }
+          summary->duplicates = fresh->skipped;
           if (!hint_ids.empty()) {
             CONSENTD_RETURN_IF_ERROR(engine_->MarkHintsDone(txn, name, hint_ids, now));
           }
           if (cursor) CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(PollerName(name), *cursor, now));
           return Status::Ok();
         },
-        [this, summary, then = std::move(then)](Status s) {
-          if (s.ok()) Apply(*summary);
+        [this, name, summary, then = std::move(then)](Status s) {
+          if (s.ok()) {
+            if (summary->duplicates > 0) {
+              metrics_.skipped.WithLabels({name}).Inc(static_cast<double>(summary->duplicates));
+            }
+            Apply(*summary);
+          }
           then(s);
         });
-  }
-
-  // Records read for hints, less the versions already decided. Each version
-  // read is remembered as a processed inbox entry under the event id a poll
-  // gives it (InboundRecord::version_id): the poll that reads the same
-  // version again skips it as a duplicate, and so does a later hint. The
-  // same version is the same state (HubSpot: contact id and
-  // lastmodifieddate, as the poll's own overlap dedupe assumes), so deciding
-  // it again would change nothing. A record that merges identities is always
-  // decided: the poll does not know the merge.
-  static Result<std::vector<connectors::InboundRecord>> FreshVersions(
-      store::Transaction& txn, const std::string& source,
-      const std::vector<connectors::InboundRecord>& records, TimestampMs now) {
-    std::vector<connectors::InboundRecord> out;
-    out.reserve(records.size());
-    for (const auto& rec : records) {
-      if (rec.version_id.empty()) {
-        out.push_back(rec);
-        continue;
-      }
-      store::InboxRow row;
-      row.source = source;
-      row.event_id = rec.version_id;
-      row.received_at = now;
-      Result<bool> fresh = txn.InsertInbox(row);
-      if (!fresh.ok()) return fresh.status();
-      if (*fresh) CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed(source, row.event_id, now));
-      if (*fresh || !rec.merged_ids.empty()) out.push_back(rec);
-    }
-    return out;
   }
 
   // After a committed unit: metrics, log lines, checkpoints, wake targets.
@@ -1486,10 +1498,16 @@ class SyncComponent::Impl {
     SubmitThen(
         [this, name, rows, results = std::move(results), retry_at,
          max_attempts = backoff_.max_attempts, summary](store::Transaction& txn) {
-          auto r = engine_->RecordDeliveries(txn, name, *rows, results, retry_at, max_attempts,
-                                             NowMs());
+          const TimestampMs at = NowMs();
+          auto r =
+              engine_->RecordDeliveries(txn, name, *rows, results, retry_at, max_attempts, at);
           if (!r.ok()) return r.status();
           *summary = std::move(r).value();
+          // What the target answered it holds now: its read-back is skipped.
+          for (const auto& result : results) {
+            if (!result.status.ok() || result.version_id.empty()) continue;
+            CONSENTD_RETURN_IF_ERROR(sync::RememberVersion(txn, name, result.version_id, at));
+          }
           return Status::Ok();
         },
         [this, &link, summary](Status s) {

@@ -29,6 +29,10 @@ SyncMetrics::SyncMetrics(metrics::Registry& registry, std::function<TimestampMs(
           "consentd_records_received_total",
           "Records read from a connector's system, by how they came (webhook, poll).",
           {"connector", "via"})),
+      skipped(registry.AddCounter(
+          "consentd_records_skipped_total",
+          "Records read in a version already decided or written by consentd; not decided again.",
+          {"connector"})),
       decisions(registry.AddCounter("consentd_decisions_total",
                                     "Reconciler decisions by source, outcome and kind.",
                                     {"source", "outcome", "kind"})),
@@ -179,6 +183,7 @@ void SyncMetrics::AddConnector(ConnectorProbe probe) {
   }
   records.WithLabels({name, "webhook"});
   records.WithLabels({name, "poll"});
+  skipped.WithLabels({name});
   echoes.WithLabels({name});
   deliveries.WithLabels({name, "done"});
   propagation.WithLabels({name});

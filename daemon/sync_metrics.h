@@ -55,6 +55,7 @@ class SyncMetrics {
   // Families recorded into directly (labels documented in docs/monitoring.md).
   metrics::Family<metrics::Counter>& webhooks;       // {connector, result}
   metrics::Family<metrics::Counter>& records;        // {connector, via}
+  metrics::Family<metrics::Counter>& skipped;        // {connector}
   metrics::Family<metrics::Counter>& decisions;      // {source, outcome, kind}
   metrics::Family<metrics::Counter>& echoes;         // {connector}
   metrics::Family<metrics::Counter>& deliveries;     // {target, result}

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -70,26 +71,48 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   CONSENTD_RETURN_IF_ERROR(
       MigrateTo(**db, LatestSchemaVersion(), clock.NowMs()).WithContext(options.path));
 
-  // Pipelined durability (sqlite_store.h): our own descriptor of the WAL
+  // Pipelined durability (sqlite_store.h): our own descriptors of the WAL
   // file SQLite writes (it exists after the migration's reads and writes,
-  // and SQLite keeps it while this connection is open). Without it, every
-  // durable commit syncs on the store thread as before.
-  int wal_fd = -1;
+  // and SQLite keeps it while this connection is open), one per sync
+  // thread. Without any, every durable commit syncs on the store thread.
+  std::vector<int> wal_fds;
   if (options.pipelined_sync) {
-    wal_fd = ::open((options.path + "-wal").c_str(), O_RDWR | O_CLOEXEC);
-    if (wal_fd >= 0) {
+    for (int i = 0; i < std::max(1, options.sync_threads); ++i) {
+      const int fd = ::open((options.path + "-wal").c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) break;
+      wal_fds.push_back(fd);
+    }
+    if (!wal_fds.empty()) {
       if (Status s = (*db)->Exec("PRAGMA synchronous = NORMAL"); !s.ok()) {
-        ::close(wal_fd);
+        for (int fd : wal_fds) ::close(fd);
         return s;
       }
     }
   }
+  // The checkpoint thread's connection (sqlite_store.h). No fault port:
+  // the tests count the store thread's calls.
+  std::unique_ptr<Db> ckpt_db;
+  if (!wal_fds.empty() && options.background_checkpoints) {
+    Result<std::unique_ptr<Db>> second = Db::Open(options.path, nullptr);
+    if (second.ok()) {
+      sqlite3_busy_timeout((*second)->raw(), options.busy_timeout_ms);
+      if ((*second)->Exec("PRAGMA synchronous = NORMAL").ok()) ckpt_db = std::move(*second);
+    }
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(options), std::move(*db)));
   store->open_.store(true);
-  if (wal_fd >= 0) {
-    store->wal_fd_ = wal_fd;
+  if (ckpt_db != nullptr) {
+    store->ckpt_db_ = std::move(ckpt_db);
+    // Replaces the autocheckpoint hook set by PRAGMA wal_autocheckpoint.
+    sqlite3_wal_hook(store->db_->raw(), &SqliteStore::OnWalCommit, store.get());
+    store->ckpt_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(*s->ckpt_db_); });
+  }
+  if (!wal_fds.empty()) {
+    store->wal_fds_ = std::move(wal_fds);
     store->sync_full_ = false;
-    store->sync_thread_ = std::thread([s = store.get()] { s->SyncLoop(); });
+    for (int fd : store->wal_fds_) {
+      store->sync_threads_.emplace_back([s = store.get(), fd] { s->SyncLoop(fd); });
+    }
   }
   store->thread_ = std::thread([s = store.get()] { s->Loop(); });
   return store;
@@ -120,28 +143,41 @@ void SqliteStore::DoSubmit(Work work, Done done, SubmitOptions options) {
 
 Status SqliteStore::Close() {
   std::lock_guard close_lock(close_mu_);
-  for (const std::thread* t : {&thread_, &sync_thread_}) {
+  std::vector<const std::thread*> threads{&thread_, &ckpt_thread_};
+  for (const std::thread& t : sync_threads_) threads.push_back(&t);
+  for (const std::thread* t : threads) {
     if (t->joinable() && t->get_id() == std::this_thread::get_id()) {
       return FailedPrecondition("Close() called from a store thread");
     }
   }
+  // The checkpoint connection closes first, so that the store thread's
+  // connection is the last one and checkpoints the WAL when it closes.
+  {
+    std::lock_guard lock(ckpt_mu_);
+    ckpt_closing_ = true;
+    ckpt_cv_.notify_one();
+  }
+  if (ckpt_thread_.joinable()) ckpt_thread_.join();
+  ckpt_db_.reset();
   {
     std::lock_guard lock(mu_);
     closing_ = true;
     cv_.notify_one();
   }
   if (thread_.joinable()) thread_.join();
-  // The store thread has handed over its last batch: let the sync thread
+  // The store thread has handed over its last batch: let the sync threads
   // complete it, then stop.
   {
     std::lock_guard lock(sync_mu_);
     sync_closing_ = true;
-    sync_cv_.notify_one();
+    sync_cv_.notify_all();
   }
-  if (sync_thread_.joinable()) sync_thread_.join();
-  if (wal_fd_ >= 0) {
-    ::close(wal_fd_);
-    wal_fd_ = -1;
+  for (std::thread& t : sync_threads_) {
+    if (t.joinable()) t.join();
+  }
+  for (int& fd : wal_fds_) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
   }
   return Status::Ok();
 }
@@ -223,10 +259,10 @@ void SqliteStore::RunBatch(std::vector<Submission>& batch) {
     // dirty pages while SQLite believes them written, so nothing read or
     // written through this connection can be trusted. Refuse everything;
     // a restart recovers from what is really on disk.
-    batch_status = Unavailable(
-        "store stopped: an fdatasync of the WAL failed earlier; restart consentd");
+    batch_status =
+        Unavailable("store stopped: an fdatasync of the WAL failed earlier; restart consentd");
   }
-  if (batch_status.ok() && wal_fd_ < 0 && durable != sync_full_) {
+  if (batch_status.ok() && wal_fds_.empty() && durable != sync_full_) {
     batch_status = RunSql(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     if (batch_status.ok()) sync_full_ = durable;
   }
@@ -258,57 +294,146 @@ void SqliteStore::RunBatch(std::vector<Submission>& batch) {
     if (!batch_status.ok()) ++stats_.failed_batches;
   }
   Committed committed{std::move(batch), std::move(results), durable && batch_status.ok()};
-  if (wal_fd_ < 0) {
+  if (wal_fds_.empty()) {
     Complete(committed, Status::Ok());  // synchronous=FULL: already on disk
     return;
   }
   {
     std::lock_guard lock(sync_mu_);
+    committed.seq = ++last_seq_;
+    if (committed.needs_sync) unissued_durable_ = true;
     committed_.push_back(std::move(committed));
   }
   sync_cv_.notify_one();
 }
 
-void SqliteStore::SyncLoop() {
-  std::vector<Committed> take;
+void SqliteStore::SyncLoop(int fd) {
   for (;;) {
+    std::uint64_t upto = 0;
+    bool needs_sync = false;
     {
       std::unique_lock lock(sync_mu_);
-      sync_cv_.wait(lock, [this] { return !committed_.empty() || sync_closing_; });
-      if (committed_.empty()) break;  // closing and drained
-      take.swap(committed_);
+      sync_cv_.wait(lock, [this] { return last_seq_ > issued_upto_ || sync_closing_; });
+      if (last_seq_ == issued_upto_) break;  // closing, and every batch is covered
+      // Cover everything committed so far; a batch committed from now on
+      // wakes another sync thread (or this one, once it is back).
+      upto = last_seq_;
+      issued_upto_ = upto;
+      needs_sync = unissued_durable_;
+      unissued_durable_ = false;
     }
-    bool needs_sync = false;
-    for (const Committed& c : take) needs_sync = needs_sync || c.needs_sync;
-    Status synced;
     if (needs_sync) {
-      int rc = 0;
-      int err = 0;
-      if (options_.faults != nullptr &&
-          options_.faults->Before(SqliteOp::kWalSync, "fdatasync") != SQLITE_OK) {
-        rc = -1;
-        err = EIO;  // injected (tests)
+      Status synced = SyncWal(fd);
+      std::lock_guard lock(sync_mu_);
+      if (!sync_error_.ok()) {
+        // Stopped: an fsync that succeeds after another one failed may not
+        // cover the pages that failed (its descriptor may have reported
+        // that error earlier), so nothing more counts as durable.
+      } else if (synced.ok()) {
+        synced_upto_ = std::max(synced_upto_, upto);
       } else {
-        do {
-          rc = ::fdatasync(wal_fd_);
-        } while (rc != 0 && errno == EINTR);
-        err = errno;
-      }
-      if (rc != 0) {
-        synced = Unavailable(std::string("store commit not made durable: fdatasync of the WAL: ") +
-                             std::strerror(err) + "; the store stops, restart consentd");
+        sync_error_ = std::move(synced);
         // Fail-stop (see RunBatch): no later batch runs, and IsOpen() turns
         // false so /readyz reports it.
         sync_failed_.store(true);
         open_.store(false);
-        std::lock_guard lock(mu_);
-        for (const Committed& c : take) {
-          if (c.needs_sync) ++stats_.failed_batches;
-        }
       }
     }
-    for (Committed& c : take) Complete(c, synced);
-    take.clear();
+    CompleteReady();
+  }
+}
+
+Status SqliteStore::SyncWal(int fd) {
+  int rc = 0;
+  int err = 0;
+  if (options_.faults != nullptr &&
+      options_.faults->Before(SqliteOp::kWalSync, "fdatasync") != SQLITE_OK) {
+    rc = -1;
+    err = EIO;  // injected (tests)
+  } else {
+    do {
+      rc = ::fdatasync(fd);
+    } while (rc != 0 && errno == EINTR);
+    err = errno;
+  }
+  if (rc == 0) return Status::Ok();
+  return Unavailable(std::string("store commit not made durable: fdatasync of the WAL: ") +
+                     std::strerror(err) + "; the store stops, restart consentd");
+}
+
+void SqliteStore::CompleteReady() {
+  // One completer at a time, so Done callbacks keep commit order even when
+  // two sync threads finish together.
+  std::lock_guard order(complete_mu_);
+  std::vector<Committed> ready;
+  Status error;
+  std::uint64_t synced_upto = 0;
+  {
+    std::lock_guard lock(sync_mu_);
+    error = sync_error_;
+    synced_upto = synced_upto_;
+    // After a failed fsync nothing waits any more: what no successful fsync
+    // covered fails (fail-stop).
+    while (!committed_.empty() && (!error.ok() || !committed_.front().needs_sync ||
+                                   committed_.front().seq <= synced_upto)) {
+      ready.push_back(std::move(committed_.front()));
+      committed_.pop_front();
+    }
+  }
+  std::uint64_t failed = 0;
+  for (Committed& c : ready) {
+    const bool durable = !c.needs_sync || c.seq <= synced_upto;
+    if (!durable) ++failed;
+    Complete(c, durable ? Status::Ok() : error);
+  }
+  if (failed > 0) {
+    std::lock_guard lock(mu_);
+    stats_.failed_batches += failed;
+  }
+}
+
+int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
+  auto* store = static_cast<SqliteStore*>(self);
+  const int threshold = store->options_.wal_autocheckpoint_pages;
+  if (threshold <= 0 || frames < threshold) return SQLITE_OK;
+  if (frames >= 4 * threshold) {
+    // The checkpoint thread has not kept up: copy on this thread, as
+    // SQLite's autocheckpoint would (its outcome is the next one's).
+    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    return SQLITE_OK;
+  }
+  std::lock_guard lock(store->ckpt_mu_);
+  if (!store->ckpt_wanted_) {
+    store->ckpt_wanted_ = true;
+    store->ckpt_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::CheckpointLoop(Db& db) {
+  for (;;) {
+    {
+      std::unique_lock lock(ckpt_mu_);
+      ckpt_cv_.wait(lock, [this] { return ckpt_wanted_ || ckpt_closing_; });
+      if (ckpt_closing_) return;
+      ckpt_wanted_ = false;
+    }
+    const int rc =
+        sqlite3_wal_checkpoint_v2(db.raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL) {
+      // The database file's pages may be lost while SQLite took them as
+      // written: stop, as after a failed fsync of the WAL.
+      std::lock_guard lock(sync_mu_);
+      if (sync_error_.ok()) {
+        sync_error_ = SqliteStatus(rc, "store checkpoint failed; the store stops, restart consentd",
+                                   db.LastError());
+      }
+      sync_failed_.store(true);
+      open_.store(false);
+      return;
+    }
+    // SQLITE_BUSY (another process checkpointing): the next commit over
+    // the threshold asks again.
   }
 }
 

@@ -8,25 +8,46 @@
 //
 // Durability is pipelined: the store thread commits with
 // synchronous=NORMAL (the commit is in the WAL, not yet on disk) and hands
-// the batch to the sync thread, which fdatasyncs the WAL file and only
-// then completes the batch's submissions, in commit order. Meanwhile the
-// store thread already runs the next batch, so the fsync no longer
-// serialises with the SQL work; one fsync covers every batch committed
-// before it started. This is what synchronous=FULL guarantees (the WAL is
-// on disk before Done reports OK). If the fsync itself fails, the batch is
-// reported Unavailable and the store stops (fail-stop): the kernel may have
-// dropped the dirty pages while SQLite took them as written, so later reads
-// could see, and later acknowledgements cover, data that is not on disk.
+// the batch to the sync threads; one of them fdatasyncs the WAL file, and
+// the batch's submissions are completed after that, in commit order.
+// Meanwhile the store thread already runs the next batch, so the fsync no
+// longer serialises with the SQL work; one fsync covers every batch
+// committed before it started. With several sync threads (sync_threads),
+// a batch committed while an fsync is in flight gets its own fsync at once
+// instead of waiting for that one to end: on this kind of disk concurrent
+// fdatasyncs overlap, so an acknowledgement waits for about one fsync, not
+// one and a half. Each sync thread has its own descriptor of the WAL, so a
+// write-back error is reported to each of them (the kernel reports it once
+// per open file): no fsync reports OK for pages another one saw fail. This
+// is what synchronous=FULL guarantees (the WAL is on disk before Done
+// reports OK). If an fsync fails, every batch that no successful fsync
+// covered yet is reported Unavailable and the store stops (fail-stop): the
+// kernel may have dropped the dirty pages while SQLite took them as written,
+// so later reads could see, and later acknowledgements cover, data that
+// is not on disk.
 // Every later submission fails with Unavailable and IsOpen() turns false
 // (/readyz); a restart recovers from what is on disk. If the WAL file
 // cannot be opened for this, commits fall back to synchronous=FULL on the
 // store thread.
+//
+// Checkpoints (pipelined only) run on a checkpoint thread with its own
+// connection: after a commit leaves wal_autocheckpoint_pages or more in the
+// WAL, the store thread only wakes it. SQLite's own autocheckpoint copies
+// the WAL into the database and fsyncs both inside that COMMIT, on the
+// store thread, so every acknowledgement queued behind it waited. A
+// PASSIVE checkpoint does not block the writer; once it has copied
+// everything, the next transaction starts the WAL over (fdatasync then
+// overwrites pages instead of growing the file). Should the WAL still reach
+// four times the threshold, the store thread checkpoints itself as before.
+// A checkpoint I/O error stops the store like a failed fsync.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,13 +66,18 @@ struct SqliteStoreOptions {
   std::size_t max_batch = 4096;                        // submissions per transaction at most
   int busy_timeout_ms = 5000;                          // wait this long for another process's lock
   std::chrono::milliseconds heartbeat_interval{1000};  // idle tick of Heartbeat()
-  // WAL pages before a commit also checkpoints into the database file.
+  // WAL pages after which a checkpoint copies the WAL into the database
+  // file (on the checkpoint thread when pipelined, else in the commit).
   // Larger than SQLite's 1000: hot pages are copied once per checkpoint,
   // not once per batch (WAL up to ~40 MiB).
   int wal_autocheckpoint_pages = 10000;
   // Pipelined durability (above); false: synchronous=FULL commits, each
   // batch completed by the store thread after its own fsync.
   bool pipelined_sync = true;
+  // fdatasyncs of the WAL that may be in flight at once (pipelined only).
+  int sync_threads = 4;
+  // Checkpoints on their own thread (above; pipelined only).
+  bool background_checkpoints = true;
   SqliteFaults* faults = nullptr;  // borrowed, may be null: fault injection in tests
   const Clock* clock = nullptr;    // borrowed, may be null (system clock): applied_at
 };
@@ -73,7 +99,7 @@ class SqliteStore final : public Store {
 
   // True when durable commits are pipelined (the WAL file could be opened
   // for the sync thread); false: synchronous=FULL on the store thread.
-  bool pipelined_sync() const { return sync_thread_.joinable(); }
+  bool pipelined_sync() const { return !sync_threads_.empty(); }
 
  private:
   struct Submission {
@@ -86,7 +112,8 @@ class SqliteStore final : public Store {
   struct Committed {
     std::vector<Submission> batch;
     std::vector<Status> results;
-    bool needs_sync;  // committed durable work: fdatasync the WAL first
+    bool needs_sync;        // committed durable work: fdatasync the WAL first
+    std::uint64_t seq = 0;  // commit order, from 1
   };
 
   void DoSubmit(Work work, Done done, SubmitOptions options) override;
@@ -98,9 +125,18 @@ class SqliteStore final : public Store {
   // enclosing transaction can no longer be trusted.
   Status RunOne(Submission& sub, bool* broken);
   Status RunSql(std::string_view sql);
-  // The sync thread: fdatasync the WAL, then complete, batch after batch.
-  void SyncLoop();
+  // A sync thread: fdatasync the WAL through `fd` to cover every batch
+  // committed so far, then complete what is durable.
+  void SyncLoop(int fd);
+  Status SyncWal(int fd);
+  // Completes the batches at the front of committed_ that are durable (or
+  // failed), in commit order.
+  void CompleteReady();
   static void Complete(Committed& c, const Status& synced);
+  // SQLite's WAL hook, on the store thread after each commit.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+  // The checkpoint thread, on its own connection.
+  void CheckpointLoop(Db& db);
 
   const SqliteStoreOptions options_;
   std::unique_ptr<Db> db_;  // store thread only (after Open)
@@ -113,12 +149,27 @@ class SqliteStore final : public Store {
   bool waiting_ = false;           // guarded by mu_
   StoreStats stats_;               // guarded by mu_
 
-  int wal_fd_ = -1;  // the WAL file when pipelined; owned, closed after both threads
+  // The WAL file, one descriptor per sync thread when pipelined; owned,
+  // closed after the threads.
+  std::vector<int> wal_fds_;
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
-  std::vector<Committed> committed_;  // guarded by sync_mu_, in commit order
-  bool sync_closing_ = false;         // guarded by sync_mu_
-  std::thread sync_thread_;
+  std::deque<Committed> committed_;  // guarded by sync_mu_, in commit order
+  std::uint64_t last_seq_ = 0;       // guarded by sync_mu_: seq of the last committed batch
+  std::uint64_t issued_upto_ = 0;    // guarded by sync_mu_: last seq an fsync was started for
+  std::uint64_t synced_upto_ = 0;    // guarded by sync_mu_: last seq an fsync made durable
+  bool unissued_durable_ = false;    // guarded by sync_mu_: a durable batch after issued_upto_
+  Status sync_error_;                // guarded by sync_mu_: the first failed fsync
+  bool sync_closing_ = false;        // guarded by sync_mu_
+  std::mutex complete_mu_;           // held while completing: Done runs in commit order
+  std::vector<std::thread> sync_threads_;
+
+  std::unique_ptr<Db> ckpt_db_;  // the checkpoint thread's connection
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_wanted_ = false;   // guarded by ckpt_mu_
+  bool ckpt_closing_ = false;  // guarded by ckpt_mu_
+  std::thread ckpt_thread_;
 
   std::mutex close_mu_;  // serialises Close()
   std::atomic<bool> open_{false};

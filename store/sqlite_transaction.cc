@@ -386,25 +386,28 @@ Result<std::vector<std::pair<std::string, TimestampMs>>> SqliteTransaction::List
 // --- outbox ---
 
 Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
-  {
-    STORE_USE(st, "SELECT id FROM outbox WHERE idempotency_key = ?");
-    st->BindAll(row.idempotency_key);
-    Result<bool> found = st->Step();
-    if (!found.ok()) return found.status();
-    if (*found) return st->Int(0);
-  }
   std::int64_t id = 0;
   {
+    // Insert first, look up only on a clash: almost every row is new, and
+    // the look-up first cost a statement per row (initial sync).
     STORE_USE(st,
               "INSERT INTO outbox (target, key, desired_json, idempotency_key, attempts, "
               "next_attempt_at, status, reason, created_at, updated_at) "
-              "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?) RETURNING id");
+              "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?) "
+              "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id");
     st->BindAll(row.target, row.key, row.desired_json, row.idempotency_key, row.next_attempt_at,
                 row.created_at, row.created_at);
     Result<bool> r = st->Step();
     if (!r.ok()) return r.status();
-    if (!*r) return Internal("outbox insert returned no id");
-    id = st->Int(0);
+    if (*r) id = st->Int(0);
+  }
+  if (id == 0) {
+    STORE_USE(st, "SELECT id FROM outbox WHERE idempotency_key = ?");
+    st->BindAll(row.idempotency_key);
+    Result<bool> found = st->Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return Internal("outbox insert returned no id");
+    return st->Int(0);
   }
   STORE_USE(st,
             "UPDATE outbox SET status = 'done', reason = 'superseded by #' || ?1, "

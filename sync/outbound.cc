@@ -61,6 +61,11 @@ void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
   if (w.kind == WriteKind::kConsent && w.reconsent) p.reconsent_topics.insert(w.consent.key.topic);
 }
 
+void OutboundBatch::Remember(SubjectState state) {
+  std::string subject = state.subject;
+  states_.insert_or_assign(std::move(subject), std::move(state));
+}
+
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                             std::string_view mapping_hash, std::string_view identity_key,
                             TimestampMs now, std::map<std::string, int>& enqueued,
@@ -74,8 +79,15 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
     d.state.subject = subject;
     SubjectIdentity identity = p.identity;
     if (!p.erase) {
-      Result<SubjectState> state = LoadSubjectState(txn, subject, identity_key);
-      if (!state.ok()) return state.status();
+      const SubjectState* state = nullptr;
+      Result<SubjectState> loaded = SubjectState{};
+      if (const auto it = states_.find(subject); it != states_.end()) {
+        state = &it->second;
+      } else {
+        loaded = LoadSubjectState(txn, subject, identity_key);
+        if (!loaded.ok()) return loaded.status();
+        state = &*loaded;
+      }
       if (state->erased_at) continue;  // erased later in this call: its own row says so
       d.state = FilterForTarget(spec, target, *state);
       d.reconsent_topics = p.reconsent_topics;
@@ -104,6 +116,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
     ++enqueued[target];
   }
   pending_.clear();
+  states_.clear();
   return Status::Ok();
 }
 

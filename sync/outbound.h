@@ -34,6 +34,14 @@ class OutboundBatch {
   void Add(const Write& w, const SubjectIdentity& identity);
   bool empty() const { return pending_.empty(); }
 
+  // `state` is the subject's state as the store holds it now (after this
+  // call's decisions): Flush uses it instead of reading it back. The caller
+  // must Remember again or Forget whenever the stored state changes later.
+  void Remember(SubjectState state);
+  // The stored state of `subject` changed in a way not remembered: Flush
+  // reads it from the store.
+  void Forget(const std::string& subject) { states_.erase(subject); }
+
   // Enqueues one row per (target, subject), with the subject's state as it
   // is in the store now; counts rows per target into `enqueued`. With
   // `policy`, a target that shows re-consent markers gets the topics whose
@@ -49,6 +57,7 @@ class OutboundBatch {
     SubjectIdentity identity;  // as first seen in this call
   };
   std::map<std::pair<std::string, std::string>, Pending> pending_;  // (target, subject)
+  std::map<std::string, SubjectState> states_;                      // subject -> Remember
 };
 
 }  // namespace consentd::sync

@@ -75,7 +75,7 @@ class Ingestor {
     if (found->has_value()) {
       subject = **found;
     } else {
-      Result<std::string> minted = MintSubjectId();
+      Result<std::string> minted = Mint();
       if (!minted.ok()) return minted.status();
       subject = std::move(*minted);
     }
@@ -89,7 +89,7 @@ class Ingestor {
       link = true;
     }
 
-    Result<SubjectState> state = LoadSubjectState(txn_, subject, settings_.identity_key);
+    Result<SubjectState> state = LoadState(subject);
     if (!state.ok()) return state.status();
     bool known = false;  // the record brings no identifier the subject lacks
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
@@ -107,7 +107,7 @@ class Ingestor {
       if (d->outcome == Outcome::kNewSubjectRequired) {
         // Rule 4: a sign-up after the erasure of the subject it names
         // starts a new subject; the erased one stays erased.
-        Result<std::string> minted = MintSubjectId();
+        Result<std::string> minted = Mint();
         if (!minted.ok()) return minted.status();
         subject = std::move(*minted);
         *state = SubjectState{};
@@ -126,7 +126,13 @@ class Ingestor {
     }
     // Relinking what is already current would only move linked_at (which
     // picks the current id among several), so it is skipped.
-    if (link && !known && !state->erased_at) return Link(subject, *ids);
+    const bool relink = link && !known && !state->erased_at;
+    // `state` is now what the store holds for the subject: the outbox rows
+    // of this call are built from it instead of reading it back. A later
+    // record of the same subject reads it from the store.
+    outbound_.Remember(std::move(*state));
+    fresh_.erase(subject);
+    if (relink) return Link(subject, *ids);
     return Status::Ok();
   }
 
@@ -194,7 +200,8 @@ class Ingestor {
   // the record's ids are already the subject's current ones.
   Result<SubjectIdentity> Snapshot(const std::string& subject, const Identifiers& ids,
                                    bool* known) {
-    Result<SubjectIdentity> identity = LoadIdentity(txn_, subject);
+    Result<SubjectIdentity> identity =
+        fresh_.contains(subject) ? SubjectIdentity{} : LoadIdentity(txn_, subject);
     if (!identity.ok()) return identity.status();
     const auto current = identity->system_ids.find(source_);
     *known = identity->email == ids.email &&
@@ -219,20 +226,81 @@ class Ingestor {
       echo_key = BlockEchoKey(c.key.subject, c.scope);
     }
     if (with_echoes && !echo_key.empty()) {
-      Result<std::optional<store::EchoRow>> w =
-          txn_.FindLatestWrite(c.provenance.source_system, echo_key);
+      Result<const std::optional<store::EchoRow>*> w =
+          LatestWrite(c.provenance.source_system, echo_key);
       if (!w.ok()) return w.status();
-      if (w->has_value()) {
-        echoes.Remember(EchoRecord{(*w)->system, (*w)->key, (*w)->value, (*w)->written_at});
+      if (const std::optional<store::EchoRow>& row = **w; row.has_value()) {
+        echoes.Remember(EchoRecord{row->system, row->key, row->value, row->written_at});
       }
     }
     Tombstones tombstones;
     for (const std::string& h : c.identifier_hashes) {
-      Result<std::optional<store::TombstoneRow>> t = txn_.FindTombstone(h);
-      if (!t.ok()) return t.status();
-      if (t->has_value()) tombstones.Add(Tombstone{{}, {h}, (*t)->erased_at});
+      Result<std::optional<TimestampMs>> erased_at = TombstoneOf(h);
+      if (!erased_at.ok()) return erased_at.status();
+      if (erased_at->has_value()) tombstones.Add(Tombstone{{}, {h}, **erased_at});
     }
     return Reconcile(c, state, echoes, tombstones, policy_);
+  }
+
+  // A subject minted for the record being decided: nothing about it is
+  // stored yet but what this record writes (tracked in memory), so its
+  // state, links and echo memory need no reads until the record is done.
+  Result<std::string> Mint() {
+    Result<std::string> id = MintSubjectId();
+    if (id.ok()) fresh_.insert(*id);
+    return id;
+  }
+
+  Result<SubjectState> LoadState(const std::string& subject) {
+    if (!fresh_.contains(subject)) return LoadSubjectState(txn_, subject, settings_.identity_key);
+    SubjectState state;
+    state.subject = subject;
+    return state;
+  }
+
+  // The last write consentd remembers for (system, key) (echo memory, rule
+  // 5), read once per call and kept in step with what Apply writes. A key of
+  // a fresh subject has no stored write.
+  Result<const std::optional<store::EchoRow>*> LatestWrite(const std::string& system,
+                                                           const std::string& key) {
+    auto it = echoes_.find({system, key});
+    if (it == echoes_.end()) {
+      std::optional<store::EchoRow> row;
+      if (!OfFreshSubject(key)) {
+        Result<std::optional<store::EchoRow>> w = txn_.FindLatestWrite(system, key);
+        if (!w.ok()) return w.status();
+        row = std::move(*w);
+      }
+      it = echoes_.emplace(std::pair{system, key}, std::move(row)).first;
+    }
+    return &it->second;
+  }
+
+  // True if the store is known to hold no write for (system, key) (so
+  // there is nothing to forget), without reading it.
+  bool NoStoredWrite(const std::string& system, const std::string& key) const {
+    const auto it = echoes_.find({system, key});
+    if (it != echoes_.end()) return !it->second.has_value();
+    return OfFreshSubject(key);
+  }
+
+  // Echo keys start with the subject ("<subject>|...", ConsentKeyString,
+  // BlockEchoKey).
+  bool OfFreshSubject(std::string_view echo_key) const {
+    const std::size_t bar = echo_key.find('|');
+    return bar != std::string_view::npos && fresh_.contains(std::string(echo_key.substr(0, bar)));
+  }
+
+  // When the identifier with keyed hash `h` was erased (rule 4), read once
+  // per call: every change of a record carries the same hashes.
+  Result<std::optional<TimestampMs>> TombstoneOf(const std::string& h) {
+    if (auto it = tombstones_.find(h); it != tombstones_.end()) return it->second;
+    Result<std::optional<store::TombstoneRow>> t = txn_.FindTombstone(h);
+    if (!t.ok()) return t.status();
+    std::optional<TimestampMs> erased_at;
+    if (t->has_value()) erased_at = (*t)->erased_at;
+    tombstones_.emplace(h, erased_at);
+    return erased_at;
   }
 
   // Makes `d` durable (proof entries and outbox rows at Finish) and
@@ -252,12 +320,19 @@ class Ingestor {
           txn_.RecordTargetDeletion(subject, d.target_deleted->system, d.target_deleted->at));
     }
     for (const EchoRecord& r : d.forget_echoes) {
-      CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(r.system, r.key));
+      if (!NoStoredWrite(r.system, r.key)) {
+        CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(r.system, r.key));
+      }
+      echoes_.insert_or_assign(std::pair{r.system, r.key}, std::nullopt);
     }
     for (const EchoRecord& r : d.remember_echoes) {
       // One remembered value per (system, key), as EchoMemory holds it.
-      CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(r.system, r.key));
-      CONSENTD_RETURN_IF_ERROR(txn_.RememberWrite({r.system, r.key, r.value, r.written_at}));
+      if (!NoStoredWrite(r.system, r.key)) {
+        CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(r.system, r.key));
+      }
+      store::EchoRow row{r.system, r.key, r.value, r.written_at};
+      CONSENTD_RETURN_IF_ERROR(txn_.RememberWrite(row));
+      echoes_.insert_or_assign(std::pair{r.system, r.key}, std::move(row));
     }
     for (ProofEntry e : d.proof) {
       e.recorded_at = now_;
@@ -267,11 +342,13 @@ class Ingestor {
       const TimestampMs erased_at = d.tombstone ? d.tombstone->erased_at : c.provenance.occurred_at;
       CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(subject));
       CONSENTD_RETURN_IF_ERROR(txn_.MarkSubjectErased(subject, erased_at));
+      fresh_.erase(subject);  // its erased marker is stored now
       // The request and its per-target states (store/erasure_requests.h).
       CONSENTD_RETURN_IF_ERROR(OpenErasureRequest(txn_, *settings_.mapping, c, d, now_));
       if (d.tombstone) {
         for (const std::string& h : d.tombstone->identifier_hashes) {
           CONSENTD_RETURN_IF_ERROR(txn_.AddTombstone({h, erased_at}));
+          tombstones_.erase(h);  // read again: the store keeps the later time
         }
       }
       // consentd's own copy is gone: logging this destroys the subject's
@@ -303,6 +380,12 @@ class Ingestor {
       CONSENTD_RETURN_IF_ERROR(txn_.RecordTargetDeletion(into, system, at));
     }
     CONSENTD_RETURN_IF_ERROR(txn_.MoveIdentities(from, into));
+    // Both subjects change here outside Record's view: rows for them read
+    // the store again (Record remembers `into` anew when it is done).
+    outbound_.Forget(from);
+    outbound_.Forget(into);
+    fresh_.erase(from);
+    fresh_.erase(into);  // it has `from`'s links now
     Result<SubjectState> state = LoadSubjectState(txn_, into, settings_.identity_key);
     if (!state.ok()) return state.status();
     Result<SubjectIdentity> snapshot = LoadIdentity(txn_, into);
@@ -362,6 +445,11 @@ class Ingestor {
   IngestSummary& summary_;
   std::vector<ProofEntry> proof_;
   OutboundBatch outbound_;
+  // Subjects minted for the current record (see Mint).
+  std::set<std::string> fresh_;
+  // Per-call read caches, kept in step with this call's own writes.
+  std::map<std::pair<std::string, std::string>, std::optional<store::EchoRow>> echoes_;
+  std::map<std::string, std::optional<TimestampMs>> tombstones_;
 };
 
 }  // namespace

@@ -91,11 +91,14 @@ struct InboundRecord {
   std::string email;      // normalised; empty if unknown
   std::vector<std::string> merged_ids;  // system ids merged into this one
   mapping::MapResult mapped;
-  // Names the version of the record that was read, when the system has one
-  // (HubSpot: "poll:<id>:<lastmodifieddate>", the event id its poll gives
-  // that version). A version decided through a webhook hint is remembered
-  // under it, so a poll (or hint) that reads it again skips it as a
-  // duplicate. Empty: always decided.
+  // Names the version of the record that was read, when the system has one:
+  // the event id the connector's poll gives that version (HubSpot:
+  // "poll:<id>:<lastmodifieddate>"; Mailchimp: "poll:<hash>:<second>:<state
+  // digest>"). The same version id means the same mapped state. A version
+  // decided once (or written by consentd, DeliveryResult::version_id) is
+  // remembered under it, so a poll or hint that reads it again skips it,
+  // unless the person it names was erased since (daemon, sync/
+  // version_memory.h). Empty: always decided.
   std::string version_id;
 };
 
@@ -125,6 +128,12 @@ struct DeliveryResult {
   // What was written or why it was refused, for logs and the proof log.
   // Never personal data.
   std::string detail;
+  // Set (status OK) only when the target's answer shows that it holds
+  // exactly the state written: the version id (InboundRecord::version_id)
+  // a read of the record now gives. consentd's own write read back is then
+  // skipped, not decided again as an echo. Empty: nothing is remembered and
+  // the read-back is decided.
+  std::string version_id;
 };
 
 struct PollPage {

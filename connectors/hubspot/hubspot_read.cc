@@ -125,7 +125,10 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
                        [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
         auto it = subs.find(sub);
         if (it == subs.end()) continue;
-        use(it->second, res.value(list_field, json::array()));
+        // By reference: value() would copy every contact's status list.
+        static const json kNone = json::array();
+        const auto list = res.find(list_field);
+        use(it->second, list == res.end() ? kNone : *list);
       }
     }
     return Status::Ok();

@@ -67,6 +67,13 @@ struct ParsedMember {
 };
 Result<ParsedMember> ParseMember(const nlohmann::json& j);
 
+// The version of a member as the poll keys it: "<hash>:<second of
+// last_changed>:<digest of status, interests and marketing permissions>".
+// The same key is the same mapped state; two states within one second get
+// two keys. A record's version id (InboundRecord::version_id) is "poll:"
+// and the key, the event id the poll gives that version.
+std::string MemberVersionKey(const ParsedMember& pm);
+
 // The `fields` projection of a member read (everything the mapper uses).
 inline constexpr char kMemberFields[] =
     "id,email_address,status,interests,marketing_permissions,last_changed";
@@ -117,6 +124,9 @@ class MailchimpConnector final : public Connector {
   // Deliver parts (mailchimp_deliver.cc).
   struct Pending;
   void DeliverBatch(std::vector<Pending*>& batch);
+  // Sets p's DeliveryResult::version_id from the member Mailchimp answered
+  // with, when it shows exactly the state written.
+  void NoteWrittenVersion(Pending& p, const nlohmann::json& member) const;
   void DeliverPut(Pending& p);
   void ResolveCompliance(Pending& p);
   // The re-consent marker of a written member, when it is a tag (POST

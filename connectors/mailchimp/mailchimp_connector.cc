@@ -8,6 +8,7 @@
 #include "connectors/common/retry_policy.h"
 #include "connectors/mailchimp/connector_impl.h"
 #include "connectors/mailchimp/wire_format.h"
+#include "core/keyed_hash.h"
 #include "core/normalise.h"
 #include "core/proof/bytes.h"
 #include "mapping/policy.h"
@@ -158,6 +159,18 @@ Result<ParsedMember> ParseMember(const json& j) {
   return pm;
 }
 
+std::string MemberVersionKey(const ParsedMember& pm) {
+  const TimestampMs ms = pm.member.last_changed;
+  const std::int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  // What the member says about consent, hashed.
+  const mapping::mailchimp::Member& m = pm.member;
+  json j = {{"s", std::string(mapping::mailchimp::MemberStatusName(m.status))}, {"i", m.interests}};
+  json p = json::array();
+  for (const auto& perm : m.marketing_permissions) p.push_back({perm.id, perm.enabled});
+  j["p"] = std::move(p);
+  return pm.id + ":" + std::to_string(second) + ":" + Sha256Hex(j.dump()).substr(0, 12);
+}
+
 InboundRecord MailchimpConnector::FromApiMember(const ParsedMember& pm, std::string event_id,
                                                 TimestampMs fallback_time) const {
   mapping::mailchimp::Member m = pm.member;
@@ -262,6 +275,8 @@ Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
     return rec;
   }
   InboundRecord rec = FromApiMember(*pm, ref.event_id, ref.occurred_at);
+  // Without last_changed a key could name two states at different times.
+  if (pm->member.last_changed != 0) rec.version_id = "poll:" + MemberVersionKey(*pm);
   if (ref.hint == RecordHint::kEmailChanged && !ref.old_email.empty()) {
     // The old subscriber hash is now this member: the engine moves the
     // identity (old hash -> new) as for a merge.

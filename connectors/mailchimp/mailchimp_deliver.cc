@@ -43,6 +43,56 @@ std::string Joined(const std::vector<std::string>& notes) {
   return out;
 }
 
+// The member's value of each mapped interest or marketing permission, as
+// a member holding exactly `desired` shows it where `w` writes nothing
+// (a topic not asked, or one that flows only from this audience): on only
+// for granted or pending.
+bool ShowsOnlyWritten(const mapping::MappingSpec& spec, const std::string& system,
+                      const SubjectState& desired, const MemberWrite& w,
+                      const mapping::mailchimp::Member& answer) {
+  if (!w.status || answer.status != *w.status) return false;
+  for (const mapping::TopicSpec& t : spec.topics) {
+    const auto b = t.bindings.find(system);
+    if (b == t.bindings.end()) continue;
+    const std::string& id = b->second.mailchimp_id;
+    std::optional<bool> written;
+    std::optional<bool> shown;
+    switch (b->second.mailchimp_kind) {
+      case mapping::MailchimpTopicKind::kInterest: {
+        if (auto it = w.interests.find(id); it != w.interests.end()) written = it->second;
+        auto it = answer.interests.find(id);
+        shown = it != answer.interests.end() && it->second;
+        break;
+      }
+      case mapping::MailchimpTopicKind::kMarketingPermission:
+        for (const auto& perm : w.marketing_permissions) {
+          if (perm.id == id) written = perm.enabled;
+        }
+        shown = false;
+        for (const auto& perm : answer.marketing_permissions) {
+          if (perm.id == id) shown = perm.enabled;
+        }
+        break;
+      case mapping::MailchimpTopicKind::kMemberStatus:
+        continue;  // the status, compared above
+    }
+    if (!written) {
+      std::string channel;
+      for (const std::string& ch : t.channels) {
+        if (!spec.NativeChannel(ch, system).empty()) {
+          channel = ch;
+          break;
+        }
+      }
+      const ConsentRecord* rec = desired.FindConsent({desired.subject, t.name, channel, ""});
+      written = rec != nullptr &&
+                (rec->status == ConsentStatus::kGranted || rec->status == ConsentStatus::kPending);
+    }
+    if (*written != *shown) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 struct MailchimpConnector::Pending {
@@ -158,6 +208,18 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
   return results;
 }
 
+void MailchimpConnector::NoteWrittenVersion(Pending& p, const json& member) const {
+  // Only a member that shows exactly what was written (and nothing of its
+  // own, which a read must still decide) is consentd's own echo. A
+  // re-consent write (pending for a grant) differs from the canonical state
+  // on purpose: its read-back is decided as before.
+  if (p.reconsent || p.write.reconsent) return;
+  auto pm = ParseMember(member);
+  if (!pm.ok() || pm->member.last_changed == 0 || pm->id != p.hash) return;
+  if (!ShowsOnlyWritten(*spec_, settings_.name, p.state, p.write, pm->member)) return;
+  p.result->version_id = "poll:" + MemberVersionKey(*pm);
+}
+
 void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
   json members = json::array();
   for (const Pending* p : batch) {
@@ -192,6 +254,7 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
         p->result->reconsent = p->reconsent && p->write.status == MemberStatus::kPending;
         p->result->detail = "wrote status " + std::string(MemberStatusName(*p->write.status)) +
                             (p->result->reconsent ? " (re-consent)" : "");
+        NoteWrittenVersion(*p, m);
       }
     }
   }
@@ -246,6 +309,7 @@ void MailchimpConnector::DeliverPut(Pending& p) {
     r.reconsent = (w.reconsent || p.reconsent) && w.status == MemberStatus::kPending;
     r.detail = "wrote status " + std::string(MemberStatusName(*w.status)) +
                (r.reconsent ? " (re-consent)" : "");
+    NoteWrittenVersion(p, a.body);
     return;
   }
   if (a.title == kCompliance) {

@@ -14,7 +14,6 @@
 
 #include "connectors/mailchimp/connector_impl.h"
 #include "connectors/mailchimp/wire_format.h"
-#include "core/keyed_hash.h"
 
 namespace consentd::connectors::mailchimp {
 namespace {
@@ -80,16 +79,6 @@ std::int64_t SecondOfKey(const std::string& key) {
   return second;
 }
 
-// What the member says about consent, hashed: two states within one second
-// get two event ids, the same state read twice gets one.
-std::string StateDigest(const mapping::mailchimp::Member& m) {
-  json j = {{"s", std::string(mapping::mailchimp::MemberStatusName(m.status))}, {"i", m.interests}};
-  json p = json::array();
-  for (const auto& perm : m.marketing_permissions) p.push_back({perm.id, perm.enabled});
-  j["p"] = std::move(p);
-  return Sha256Hex(j.dump()).substr(0, 12);
-}
-
 }  // namespace
 
 Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, TimestampMs now) {
@@ -141,8 +130,9 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
       if (seen.count(keys.back()) == 0) page.records.push_back(std::move(bad));
       continue;
     }
-    const std::string key = pm->id + ":" + std::to_string(Seconds(pm->member.last_changed)) + ":" +
-                            StateDigest(pm->member);
+    // Two states within one second get two event ids, the same state read
+    // twice gets one.
+    const std::string key = MemberVersionKey(*pm);
     keys.push_back(key);
     if (seen.count(key) != 0) continue;
     page.records.push_back(FromApiMember(*pm, "poll:" + key, pm->member.last_changed));

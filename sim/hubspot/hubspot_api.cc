@@ -712,11 +712,12 @@ HttpResponse HubSpotSystem::PreferencesV4(const HttpRequest& req, const std::str
   auto statuses_for = [&](const std::string& channel, const std::string& subscriber,
                           bool only_set) {
     json list = json::array();
+    const std::string lower = Model::Lower(subscriber);
     for (const auto& d : model_.definitions()) {
       if (d.channel != channel) continue;
       SubscriptionStatus s = model_.GetStatus(channel, subscriber, d.id);
       if (only_set && s.state == "NOT_SPECIFIED") continue;
-      list.push_back(PublicStatusJson(d, Model::Lower(subscriber), s, ""));
+      list.push_back(PublicStatusJson(d, lower, s, ""));
     }
     return list;
   };
@@ -821,10 +822,12 @@ HttpResponse HubSpotSystem::PreferencesV4(const HttpRequest& req, const std::str
     const std::string channel = QueryValue(req, "channel");
     json results = json::array();
     for (const auto& s : body["inputs"]) {
-      results.push_back(
-          {{"subscriberIdString", Model::Lower(s)}, {"statuses", statuses_for(channel, s, false)}});
+      // Built in place: an initializer list would copy the statuses.
+      json& r = results.emplace_back(json::object());
+      r["subscriberIdString"] = Model::Lower(s);
+      r["statuses"] = statuses_for(channel, s, false);
     }
-    return JsonResponse(200, Envelope(results, now));
+    return JsonResponse(200, Envelope(std::move(results), now));
   }
   if (rest == "/statuses/batch/unsubscribe-all" && req.method == "POST") {
     if (auto e = channel_error()) return *e;
@@ -847,10 +850,11 @@ HttpResponse HubSpotSystem::PreferencesV4(const HttpRequest& req, const std::str
     const std::string channel = QueryValue(req, "channel");
     json results = json::array();
     for (const auto& s : body["inputs"]) {
-      results.push_back(
-          {{"subscriberIdString", Model::Lower(s)}, {"wideStatuses", wide_for(channel, s)}});
+      json& r = results.emplace_back(json::object());
+      r["subscriberIdString"] = Model::Lower(s);
+      r["wideStatuses"] = wide_for(channel, s);
     }
-    return JsonResponse(200, Envelope(results, now));
+    return JsonResponse(200, Envelope(std::move(results), now));
   }
   const std::string prefix = "/statuses/";
   if (rest.rfind(prefix, 0) != 0) {

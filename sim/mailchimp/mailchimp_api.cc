@@ -1,6 +1,8 @@
 // The /3.0/ routes of MailchimpSim.
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -242,10 +244,22 @@ net::HttpResponse MailchimpSim::GetMembers(const net::HttpRequest& req) {
       return sort_dir == "DESC" ? key(a) > key(b) : key(a) < key(b);
     });
   }
+  // The members' top-level keys the projection can keep (all without one).
+  std::optional<std::set<std::string>> member_keys;
+  if (!proj.fields.empty()) {
+    member_keys.emplace();
+    for (const std::string& f : proj.fields) {
+      if (f == "members") {
+        member_keys.reset();
+        break;
+      }
+      if (f.starts_with("members.")) member_keys->insert(f.substr(8, f.find('.', 8) - 8));
+    }
+  }
   json members = json::array();
   for (size_t i = static_cast<size_t>(offset);
        i < hits.size() && i < static_cast<size_t>(offset + count); ++i) {
-    members.push_back(MemberJson(*hits[i], audience_));
+    members.push_back(MemberJson(*hits[i], audience_, member_keys ? &*member_keys : nullptr));
   }
   json doc = {{"members", std::move(members)},
               {"list_id", audience_.list_id()},
@@ -335,13 +349,14 @@ net::HttpResponse MailchimpSim::BatchSubscribe(const net::HttpRequest& req) {
     const auto& r = std::get<Audience::WriteResult>(result);
     (r.created ? created : updated).push_back(MemberJson(*r.member, audience_));
   }
-  json doc = {{"new_members", created},
-              {"updated_members", updated},
-              {"errors", errors},
-              {"total_created", created.size()},
-              {"total_updated", updated.size()},
-              {"error_count", errors.size()},
-              {"_links", json::array()}};
+  json doc = json::object();
+  doc["total_created"] = created.size();
+  doc["total_updated"] = updated.size();
+  doc["error_count"] = errors.size();
+  doc["new_members"] = std::move(created);
+  doc["updated_members"] = std::move(updated);
+  doc["errors"] = std::move(errors);
+  doc["_links"] = json::array();
   return Json(200, doc);
 }
 

@@ -78,57 +78,71 @@ void Drop(json& doc, const PathTree& tree) {
 
 }  // namespace
 
-json MemberJson(const Member& m, const Audience& a) {
-  std::string full_name = MergeString(m.merge_fields, "FNAME");
-  const std::string lname = MergeString(m.merge_fields, "LNAME");
-  if (!lname.empty()) full_name += (full_name.empty() ? "" : " ") + lname;
-  json permissions = json::array();
-  for (const MarketingPermissionDef& p : a.permissions()) {
-    auto it = m.permissions.find(p.id);
-    permissions.push_back({{"marketing_permission_id", p.id},
-                           {"text", p.text},
-                           {"enabled", it != m.permissions.end() && it->second}});
-  }
-  json tags = json::array();
-  for (const std::string& t : m.tags) tags.push_back({{"id", TagId(t)}, {"name", t}});
-  json doc = {
-      {"id", m.hash},
-      {"email_address", m.email},
-      {"unique_email_id", m.unique_email_id},
-      {"contact_id", Md5Hex("contact:" + m.hash)},
-      {"full_name", full_name},
-      {"web_id", m.web_id},
-      {"email_type", m.email_type},
-      {"status", StatusName(m.status)},
-      {"consents_to_one_to_one_messaging", true},
-      {"merge_fields", m.merge_fields},
-      {"interests", m.interests},
-      {"stats", {{"avg_open_rate", 0}, {"avg_click_rate", 0}}},
-      {"ip_signup", m.ip_signup},
-      {"timestamp_signup", m.timestamp_signup},
-      {"ip_opt", m.ip_opt},
-      {"timestamp_opt", m.timestamp_opt},
-      {"member_rating", 2},
-      {"last_changed", FormatIso(m.last_changed)},
-      {"language", m.language},
-      {"vip", m.vip},
-      {"email_client", ""},
-      {"location",
-       {{"latitude", m.location ? m.location->first : 0.0},
-        {"longitude", m.location ? m.location->second : 0.0},
-        {"gmtoff", 0},
-        {"dstoff", 0},
-        {"country_code", ""},
-        {"timezone", ""},
-        {"region", ""}}},
-      {"marketing_permissions", permissions},
-      {"source", m.source},
-      {"tags_count", m.tags.size()},
-      {"tags", tags},
-      {"list_id", a.list_id()},
-      {"_links", json::array()},
+json MemberJson(const Member& m, const Audience& a, const std::set<std::string>* keys) {
+  // Only the top-level keys asked for: a poll page projects members down to
+  // a few fields, and building the rest cost more than the whole answer.
+  auto want = [keys](const char* key) { return keys == nullptr || keys->contains(key); };
+  json doc = json::object();
+  auto put = [&](const char* key, auto&& make) {
+    if (want(key)) doc[key] = make();
   };
-  if (m.status == MemberStatus::kUnsubscribed) doc["unsubscribe_reason"] = m.unsubscribe_reason;
+  put("id", [&] { return json(m.hash); });
+  put("email_address", [&] { return json(m.email); });
+  put("unique_email_id", [&] { return json(m.unique_email_id); });
+  put("contact_id", [&] { return json(Md5Hex("contact:" + m.hash)); });
+  put("full_name", [&] {
+    std::string full_name = MergeString(m.merge_fields, "FNAME");
+    const std::string lname = MergeString(m.merge_fields, "LNAME");
+    if (!lname.empty()) full_name += (full_name.empty() ? "" : " ") + lname;
+    return json(full_name);
+  });
+  put("web_id", [&] { return json(m.web_id); });
+  put("email_type", [&] { return json(m.email_type); });
+  put("status", [&] { return json(StatusName(m.status)); });
+  put("consents_to_one_to_one_messaging", [] { return json(true); });
+  put("merge_fields", [&] { return json(m.merge_fields); });
+  put("interests", [&] { return json(m.interests); });
+  put("stats", [] { return json{{"avg_open_rate", 0}, {"avg_click_rate", 0}}; });
+  put("ip_signup", [&] { return json(m.ip_signup); });
+  put("timestamp_signup", [&] { return json(m.timestamp_signup); });
+  put("ip_opt", [&] { return json(m.ip_opt); });
+  put("timestamp_opt", [&] { return json(m.timestamp_opt); });
+  put("member_rating", [] { return json(2); });
+  put("last_changed", [&] { return json(FormatIso(m.last_changed)); });
+  put("language", [&] { return json(m.language); });
+  put("vip", [&] { return json(m.vip); });
+  put("email_client", [] { return json(""); });
+  put("location", [&] {
+    return json{{"latitude", m.location ? m.location->first : 0.0},
+                {"longitude", m.location ? m.location->second : 0.0},
+                {"gmtoff", 0},
+                {"dstoff", 0},
+                {"country_code", ""},
+                {"timezone", ""},
+                {"region", ""}};
+  });
+  put("marketing_permissions", [&] {
+    json permissions = json::array();
+    for (const MarketingPermissionDef& p : a.permissions()) {
+      auto it = m.permissions.find(p.id);
+      permissions.push_back({{"marketing_permission_id", p.id},
+                             {"text", p.text},
+                             {"enabled", it != m.permissions.end() && it->second}});
+    }
+    return permissions;
+  });
+  put("source", [&] { return json(m.source); });
+  put("tags_count", [&] { return json(m.tags.size()); });
+  put("tags", [&] {
+    json tags = json::array();
+    for (const std::string& t : m.tags) tags.push_back({{"id", TagId(t)}, {"name", t}});
+    return tags;
+  });
+  put("list_id", [&] { return json(a.list_id()); });
+  put("_links", [] { return json::array(); });
+  if (m.status == MemberStatus::kUnsubscribed) {
+    put("unsubscribe_reason", [&] { return json(m.unsubscribe_reason); });
+  }
   return doc;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,10 @@
 
 namespace consentd::sim::mailchimp {
 
-nlohmann::json MemberJson(const Member& m, const Audience& a);
+// With `keys`, only those top-level keys (a projection's first level);
+// the values are the same.
+nlohmann::json MemberJson(const Member& m, const Audience& a,
+                          const std::set<std::string>* keys = nullptr);
 nlohmann::json ListJson(const Audience& a, bool include_total_contacts);
 nlohmann::json CategoryJson(const InterestCategory& c, const Audience& a);
 nlohmann::json InterestJson(const Interest& i, const Audience& a);

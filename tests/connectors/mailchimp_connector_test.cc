@@ -583,6 +583,8 @@ TEST_F(MailchimpConnectorTest, GrantToUnsubscribedMemberReconsentsThroughPending
       DeliverOne(Desired(1, "lea@example.org", {{"newsletter", ConsentStatus::kGranted}}));
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_TRUE(r.reconsent);
+  // Pending for a grant is not the canonical state: its read-back is decided.
+  EXPECT_TRUE(r.version_id.empty()) << r.version_id;
   EXPECT_EQ(Member("lea@example.org")["status"], "pending");
   // Mailchimp sent the person a confirmation.
   bool confirmation = false;
@@ -657,6 +659,53 @@ TEST_F(MailchimpConnectorTest, ManyMembersGoInOneBatchCall) {
   }
   EXPECT_EQ(batch_calls, 1);
   EXPECT_EQ(other_writes, 0);
+}
+
+// consentd's own write, read back, is recognised by its version
+// (DeliveryResult::version_id): the id a read and the poll give the member
+// as Mailchimp answered the write. A later change is another version.
+TEST_F(MailchimpConnectorTest, AWriteAnsweredAsWrittenNamesTheVersionAReadAndThePollGive) {
+  for (const bool batch : {true, false}) {
+    const std::string email = batch ? "vera@example.org" : "vic@example.org";
+    const DeliveryResult r = DeliverOne(
+        batch ? Desired(1, email, {{"newsletter", ConsentStatus::kGranted}})
+              : Desired(2, email, {{"email_marketing", ConsentStatus::kGranted}}));  // PUT
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    ASSERT_EQ(r.version_id.rfind("poll:" + SubscriberHash(email) + ":", 0), 0u) << r.version_id;
+
+    RecordRef ref;
+    ref.email = email;
+    ref.event_id = "hint-" + email;
+    auto read = connector_->Read({ref});
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    ASSERT_EQ(read->size(), 1u);
+    EXPECT_EQ(read->front().version_id, r.version_id);
+    EXPECT_EQ(read->front().event_id, "hint-" + email);
+
+    auto page = connector_->Poll("", clock_.NowMs() + 2000);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    bool found = false;
+    for (const InboundRecord& rec : page->records) found |= rec.event_id == r.version_id;
+    EXPECT_TRUE(found) << "the poll names the written member's version " << r.version_id;
+
+    Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", email}});
+    auto after = connector_->Read({ref});
+    ASSERT_TRUE(after.ok()) << after.status().ToString();
+    EXPECT_NE(after->front().version_id, r.version_id);
+    EXPECT_FALSE(after->front().version_id.empty());
+  }
+}
+
+// A member that shows a consent consentd did not write (here an interest
+// of a mapped topic the desired state does not ask about) is not consentd's
+// echo: no version is remembered, so the read-back is decided.
+TEST_F(MailchimpConnectorTest, AWrittenMemberShowingAConsentNotWrittenNamesNoVersion) {
+  SignUpAndConfirm("wes@example.org", {{ids_.interests["Events"], true}});
+  const DeliveryResult r =
+      DeliverOne(Desired(1, "wes@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Member("wes@example.org")["interests"][ids_.interests["Events"]], true);
+  EXPECT_TRUE(r.version_id.empty()) << r.version_id;
 }
 
 // Mailchimp limits connections, not requests: the connector tells the

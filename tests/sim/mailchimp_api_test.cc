@@ -196,6 +196,30 @@ TEST_F(SimMailchimpApiTest, FieldsAndExcludeFieldsProject) {
   EXPECT_TRUE(m.contains("status"));
 }
 
+TEST_F(SimMailchimpApiTest, AProjectedMemberListHoldsTheSameValuesAsTheFullList) {
+  ASSERT_EQ(Put("a@example.org", "subscribed").status, 200);
+  ASSERT_EQ(Put("b@example.org", "unsubscribed").status, 200);
+  const json full = Body(Api("GET", ListPath() + "/members"));
+  ASSERT_EQ(full["members"].size(), 2u);
+  const json b =
+      Body(Api("GET", ListPath() + "/members?fields=members.id,members.status,members.location."
+                                   "latitude,members.unsubscribe_reason,members.last_changed,"
+                                   "total_items"));
+  ASSERT_EQ(b["members"].size(), 2u);
+  EXPECT_EQ(b["total_items"], 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const json& f = full["members"][i];
+    json want = {{"id", f["id"]},
+                 {"status", f["status"]},
+                 {"location", {{"latitude", f["location"]["latitude"]}}},
+                 {"last_changed", f["last_changed"]}};
+    if (f.contains("unsubscribe_reason")) want["unsubscribe_reason"] = f["unsubscribe_reason"];
+    EXPECT_EQ(b["members"][i], want) << i;
+  }
+  // Naming the whole member keeps all of it.
+  EXPECT_EQ(Body(Api("GET", ListPath() + "/members?fields=members"))["members"], full["members"]);
+}
+
 // --- members: PUT -------------------------------------------------------------
 
 TEST_F(SimMailchimpApiTest, PutCreatesWithStatusIfNewAndReturnsTheMember) {

@@ -6,7 +6,9 @@
 #include <sqlite3.h>
 
 #include <future>
+#include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "store_test_util.h"
@@ -140,6 +142,94 @@ TEST(StorePipelinedSyncFailure, AFailedWalSyncFailsTheBatchAndStopsTheStore) {
   EXPECT_EQ(later.code(), StatusCode::kUnavailable) << later.ToString();
   EXPECT_NE(later.message().find("restart"), std::string::npos) << later.ToString();
   EXPECT_FALSE(ran);
+  EXPECT_TRUE(store->Close().ok());
+}
+
+// Several sync threads (SqliteStoreOptions::sync_threads): fsyncs overlap,
+// yet Done callbacks still come in commit order.
+TEST(StoreSeveralSyncThreads, DoneCallbacksKeepCommitOrderWhenFsyncsOverlap) {
+  TempDir dir;
+  SqliteStoreOptions options;
+  options.path = dir.File("s.db");
+  options.max_batch = 1;  // one commit per unit: as many batches as possible
+  options.sync_threads = 4;
+  auto store = OpenOrDie(std::move(options));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->pipelined_sync());
+  constexpr int kUnits = 400;
+  std::mutex mu;
+  std::vector<int> order;
+  std::promise<void> all_done;
+  for (int i = 0; i < kUnits; ++i) {
+    store->Submit(
+        [i](Transaction& txn) -> Status {
+          Result<bool> r = txn.InsertInbox(testing::Event("test", "o" + std::to_string(i)));
+          return r.ok() ? Status::Ok() : r.status();
+        },
+        [&, i](const Status& s) {
+          EXPECT_TRUE(s.ok()) << s.ToString();
+          std::lock_guard lock(mu);
+          order.push_back(i);
+          if (order.size() == kUnits) all_done.set_value();
+        },
+        SubmitOptions{.durable = i % 5 != 0});
+  }
+  all_done.get_future().wait();
+  std::vector<int> expected(kUnits);
+  for (int i = 0; i < kUnits; ++i) expected[static_cast<std::size_t>(i)] = i;
+  EXPECT_EQ(order, expected);
+}
+
+// fsync-gate with overlapping fsyncs: once one fdatasync failed, no
+// submission completed after it is reported durable, even if another sync
+// thread's fdatasync succeeds later.
+TEST(StoreSeveralSyncThreads, AfterAFailedWalSyncNothingLaterIsReportedDurable) {
+  TempDir dir;
+  FailAtCall fault(3, SQLITE_IOERR, FailAtCall::Mode::kTransient, "", SqliteOp::kWalSync);
+  SqliteStoreOptions options;
+  options.path = dir.File("s.db");
+  options.max_batch = 1;
+  options.sync_threads = 4;
+  options.faults = &fault;
+  auto store = OpenOrDie(std::move(options));
+  ASSERT_NE(store, nullptr);
+  std::mutex mu;
+  std::vector<std::pair<int, Status>> done;  // in Done order
+  int next = 0;
+  // Bursts until the third fsync has failed (two or three bursts).
+  for (int burst = 0; burst < 50 && fault.failures() == 0; ++burst) {
+    std::vector<std::future<void>> waits;
+    for (int k = 0; k < 50; ++k, ++next) {
+      auto p = std::make_shared<std::promise<void>>();
+      waits.push_back(p->get_future());
+      store->Submit(
+          [i = next](Transaction& txn) -> Status {
+            Result<bool> r = txn.InsertInbox(testing::Event("test", "f" + std::to_string(i)));
+            return r.ok() ? Status::Ok() : r.status();
+          },
+          [&, i = next, p](const Status& s) {
+            {
+              std::lock_guard lock(mu);
+              done.emplace_back(i, s);
+            }
+            p->set_value();
+          });
+    }
+    for (auto& w : waits) w.wait();
+  }
+  ASSERT_EQ(fault.failures(), 1);
+  EXPECT_FALSE(store->IsOpen());
+  ASSERT_EQ(done.size(), static_cast<std::size_t>(next));
+  std::size_t first_failed = done.size();
+  for (std::size_t k = 0; k < done.size(); ++k) {
+    EXPECT_EQ(done[k].first, static_cast<int>(k)) << "Done out of commit order";
+    if (!done[k].second.ok() && first_failed == done.size()) first_failed = k;
+    if (k > first_failed) {
+      EXPECT_FALSE(done[k].second.ok()) << "unit " << k << " reported durable after a failed fsync";
+    }
+  }
+  ASSERT_LT(first_failed, done.size());
+  EXPECT_EQ(done[first_failed].second.code(), StatusCode::kUnavailable);
   EXPECT_TRUE(store->Close().ok());
 }
 

@@ -1,0 +1,85 @@
+#include "sync/version_memory.h"
+
+#include <utility>
+
+#include "core/keyed_hash.h"
+#include "core/normalise.h"
+
+namespace consentd::sync {
+namespace {
+
+// True if the record's system id or address is an erased person's
+// (a tombstone holds its keyed hash), as the sync engine hashes them.
+Result<bool> NamesErasedIdentity(store::Transaction& txn, std::string_view identity_key,
+                                 std::string_view source, const connectors::InboundRecord& rec) {
+  std::vector<std::string> hashes;
+  if (!rec.system_id.empty()) {
+    Result<std::string> h =
+        IdentifierHash(identity_key, IdentifierKind::kNativeId, rec.system_id, source);
+    if (!h.ok()) return h.status();
+    hashes.push_back(std::move(*h));
+  }
+  if (!rec.email.empty()) {
+    if (Result<std::string> e = NormaliseEmail(rec.email); e.ok()) {
+      Result<std::string> h = IdentifierHash(identity_key, IdentifierKind::kEmail, *e);
+      if (!h.ok()) return h.status();
+      hashes.push_back(std::move(*h));
+    }
+  }
+  for (const std::string& h : hashes) {
+    Result<std::optional<store::TombstoneRow>> t = txn.FindTombstone(h);
+    if (!t.ok()) return t.status();
+    if (t->has_value()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view identity_key,
+                                   std::string_view source,
+                                   std::vector<connectors::InboundRecord> records,
+                                   bool event_id_is_version, TimestampMs now) {
+  FreshRecords out;
+  out.records.reserve(records.size());
+  for (connectors::InboundRecord& rec : records) {
+    const std::string& version =
+        rec.version_id.empty() && event_id_is_version ? rec.event_id : rec.version_id;
+    if (version.empty()) {
+      out.records.push_back(std::move(rec));
+      continue;
+    }
+    store::InboxRow row;
+    row.source = std::string(source);
+    row.event_id = version;
+    row.received_at = now;
+    Result<bool> fresh = txn.InsertInbox(row);
+    if (!fresh.ok()) return fresh.status();
+    if (*fresh) {
+      CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed(source, version, now));
+    } else if (rec.merged_ids.empty()) {
+      Result<bool> erased = NamesErasedIdentity(txn, identity_key, source, rec);
+      if (!erased.ok()) return erased.status();
+      if (!*erased) {
+        ++out.skipped;
+        continue;
+      }
+    }
+    out.records.push_back(std::move(rec));
+  }
+  return out;
+}
+
+Status RememberVersion(store::Transaction& txn, std::string_view source,
+                       std::string_view version_id, TimestampMs now) {
+  store::InboxRow row;
+  row.source = std::string(source);
+  row.event_id = std::string(version_id);
+  row.received_at = now;
+  Result<bool> fresh = txn.InsertInbox(row);
+  if (!fresh.ok()) return fresh.status();
+  if (!*fresh) return Status::Ok();
+  return txn.MarkInboxProcessed(source, version_id, now);
+}
+
+}  // namespace consentd::sync

@@ -1,0 +1,52 @@
+// Record versions decided once (InboundRecord::version_id). A version read
+// for a webhook hint, returned by a poll, or written by consentd itself
+// (DeliveryResult::version_id) is remembered as a processed inbox row of
+// its source under the version id; a later read of the same version (the
+// poll after the hint, the read-back of consentd's own write) holds the
+// same mapped state, so deciding it again would change nothing and is
+// skipped.
+//
+// Erasure is terminal (DESIGN.md §2 rule 4): a remembered version of a
+// person who has been erased since is decided again, so a stale read of
+// the erased record is dropped as erased and logged, never silently
+// skipped. The erasure's tombstones (keyed hashes of the record's system
+// id and address) say so; nothing needs to be found and deleted in the
+// inbox at erasure time.
+//
+// Runs inside a store unit of work (store thread only).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/common/connector.h"
+#include "core/clock.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace consentd::sync {
+
+struct FreshRecords {
+  std::vector<connectors::InboundRecord> records;  // to decide, in order
+  int skipped = 0;                                 // versions decided before
+};
+
+// `records` of `source`, less those whose version was remembered before.
+// A record's version is its version_id or, with `event_id_is_version`
+// (poll pages: the event id names the version read), its event id; a
+// record without one is always decided, and so is one that merges
+// identities (merged_ids; whoever read that version before did not know
+// the merge). New versions are remembered. `identity_key`: the key of the
+// identifier hashes (tombstones).
+Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view identity_key,
+                                   std::string_view source,
+                                   std::vector<connectors::InboundRecord> records,
+                                   bool event_id_is_version, TimestampMs now);
+
+// Remembers `version_id` of a record of `source` as decided (consentd's
+// own write, as the target answered it). Idempotent.
+Status RememberVersion(store::Transaction& txn, std::string_view source,
+                       std::string_view version_id, TimestampMs now);
+
+}  // namespace consentd::sync

@@ -1,0 +1,127 @@
+// Record versions decided once (sync/version_memory.h) on a real SQLite
+// store, with the real engine deciding what is not skipped.
+#include "sync/version_memory.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sync_test_util.h"
+
+namespace consentd::sync {
+namespace {
+
+using testing::Consent;
+using testing::Erasure;
+using testing::Record;
+using testing::T;
+constexpr ConsentStatus kGranted = ConsentStatus::kGranted;
+
+class VersionMemoryTest : public testing::SyncEngineTest {
+ protected:
+  // FreshVersions in one unit of work, then the engine decides the rest
+  // (as the daemon's Decide does).
+  FreshRecords Fresh(const std::string& source, std::vector<connectors::InboundRecord> records,
+                     bool event_id_is_version, TimestampMs now) {
+    FreshRecords out;
+    Run([&](store::Transaction& txn) -> Status {
+      auto r =
+          FreshVersions(txn, testing::kKey, source, std::move(records), event_id_is_version, now);
+      if (!r.ok()) return r.status();
+      out = std::move(*r);
+      if (out.records.empty()) return Status::Ok();
+      return engine_->Ingest(txn, source, out.records, now).status();
+    });
+    return out;
+  }
+
+  static connectors::InboundRecord Versioned(std::string event_id, std::string version,
+                                             std::vector<Change> changes) {
+    connectors::InboundRecord r =
+        Record(std::move(event_id), "hash-ann", "ann@example.org", std::move(changes));
+    r.version_id = std::move(version);
+    return r;
+  }
+};
+
+TEST_F(VersionMemoryTest, AVersionReadForAHintIsSkippedWhenThePollReadsItAgain) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  FreshRecords hint = Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})},
+                            /*event_id_is_version=*/false, T + 100);
+  EXPECT_EQ(hint.records.size(), 1u);
+  EXPECT_EQ(hint.skipped, 0);
+
+  // The poll's record of that version: its event id is the version id.
+  FreshRecords poll =
+      Fresh("mailchimp", {Record("poll:hash-ann:1:d1", "hash-ann", "ann@example.org", {grant})},
+            /*event_id_is_version=*/true, T + 5000);
+  EXPECT_TRUE(poll.records.empty());
+  EXPECT_EQ(poll.skipped, 1);
+
+  // Another version of the same member is decided.
+  FreshRecords next = Fresh("mailchimp", {Versioned("wh-2", "poll:hash-ann:2:d2", {grant})},
+                            /*event_id_is_version=*/false, T + 6000);
+  EXPECT_EQ(next.records.size(), 1u);
+}
+
+TEST_F(VersionMemoryTest, ConsentdsOwnWriteReadBackIsSkipped) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
+  Run([&](store::Transaction& txn) {
+    return RememberVersion(txn, "mailchimp", "poll:hash-ann:3:d3", T + 200);
+  });
+  FreshRecords back =
+      Fresh("mailchimp", {Versioned("wh-2", "poll:hash-ann:3:d3", {grant})}, false, T + 300);
+  EXPECT_TRUE(back.records.empty());
+  EXPECT_EQ(back.skipped, 1);
+  // Remembered per source: the same id from another system is its own.
+  FreshRecords other =
+      Fresh("hubspot", {Versioned("wh-3", "poll:hash-ann:3:d3", {})}, false, T + 400);
+  EXPECT_EQ(other.records.size(), 1u);
+}
+
+TEST_F(VersionMemoryTest, ARecordWithoutVersionOrMergingIdentitiesIsAlwaysDecided) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
+  connectors::InboundRecord merged = Versioned("wh-2", "poll:hash-ann:1:d1", {grant});
+  merged.merged_ids = {"hash-old"};
+  connectors::InboundRecord plain = Record("wh-3", "hash-ann", "ann@example.org", {grant});
+  FreshRecords r = Fresh("mailchimp", {merged, plain}, false, T + 200);
+  EXPECT_EQ(r.records.size(), 2u);
+  EXPECT_EQ(r.skipped, 0);
+}
+
+// Erasure is terminal: a remembered version of an erased person is decided
+// again, so the stale read is dropped as erased (and logged), not skipped.
+TEST_F(VersionMemoryTest, ARememberedVersionOfAnErasedPersonIsDecidedAgainAndDropped) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
+  Run([&](store::Transaction& txn) {
+    return RememberVersion(txn, "mailchimp", "poll:hash-ann:2:d2", T + 150);
+  });
+  Ingest("mailchimp",
+         {Record("wh-9", "hash-ann", "ann@example.org", {Erasure(T + 10'000, "mailchimp")})},
+         T + 10'100);
+
+  for (const std::string version : {"poll:hash-ann:1:d1", "poll:hash-ann:2:d2"}) {
+    IngestSummary decided;
+    Run([&](store::Transaction& txn) -> Status {
+      auto r = FreshVersions(txn, testing::kKey, "mailchimp",
+                             {Record(version, "hash-ann", "ann@example.org", {grant})},
+                             /*event_id_is_version=*/true, T + 20'000);
+      if (!r.ok()) return r.status();
+      EXPECT_EQ(r->skipped, 0) << version;
+      EXPECT_EQ(r->records.size(), 1u) << version;
+      auto d = engine_->Ingest(txn, "mailchimp", r->records, T + 20'000);
+      if (!d.ok()) return d.status();
+      decided = std::move(*d);
+      return Status::Ok();
+    });
+    EXPECT_EQ(decided.outcomes[Outcome::kDroppedErased], 1) << version;
+    EXPECT_EQ(SubjectOf("mailchimp", "hash-ann"), "") << "the erased person came back";
+  }
+}
+
+}  // namespace
+}  // namespace consentd::sync

@@ -40,9 +40,10 @@ void RegisterVerify(CLI::App& app, std::function<int()>& run) {
         }
         return 1;
       }
-      std::printf("OK: %llu entries, %llu checkpoints verified, root %s\n",
+      std::printf("OK: %llu entries, %llu checkpoint%s verified, root %s\n",
                   static_cast<unsigned long long>(result.entries),
                   static_cast<unsigned long long>(result.checkpoints),
+                  result.checkpoints == 1 ? "" : "s",
                   proof::Base64Encode(proof::AsBytes(result.root)).c_str());
       return 0;
     };

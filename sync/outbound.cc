@@ -66,6 +66,24 @@ void OutboundBatch::Remember(SubjectState state) {
   states_.insert_or_assign(std::move(subject), std::move(state));
 }
 
+void OutboundBatch::Merged(const std::string& from, const std::string& into) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->first.second != from) {
+      ++it;
+      continue;
+    }
+    const std::string target = it->first.first;
+    Pending moved = std::move(it->second);
+    it = pending_.erase(it);
+    auto [dst, fresh] = pending_.try_emplace({target, into});
+    if (fresh) dst->second.identity = std::move(moved.identity);
+    dst->second.erase = dst->second.erase || moved.erase;
+    dst->second.reconsent_topics.merge(moved.reconsent_topics);
+  }
+  states_.erase(from);
+  states_.erase(into);
+}
+
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                             std::string_view mapping_hash, std::string_view identity_key,
                             TimestampMs now, std::map<std::string, int>& enqueued,

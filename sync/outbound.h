@@ -41,6 +41,11 @@ class OutboundBatch {
   // The stored state of `subject` changed in a way not remembered: Flush
   // reads it from the store.
   void Forget(const std::string& subject) { states_.erase(subject); }
+  // `from` was merged into `into` (its identities moved): the writes
+  // collected for `from` in this call become writes for `into`, so the
+  // target gets the merged state under identities that still exist. A row
+  // for `from` itself would find no identity and no state left to send.
+  void Merged(const std::string& from, const std::string& into);
 
   // Enqueues one row per (target, subject), with the subject's state as it
   // is in the store now; counts rows per target into `enqueued`. With

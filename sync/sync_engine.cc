@@ -381,9 +381,9 @@ class Ingestor {
     }
     CONSENTD_RETURN_IF_ERROR(txn_.MoveIdentities(from, into));
     // Both subjects change here outside Record's view: rows for them read
-    // the store again (Record remembers `into` anew when it is done).
-    outbound_.Forget(from);
-    outbound_.Forget(into);
+    // the store again (Record remembers `into` anew when it is done), and
+    // writes collected for `from` in this call go to `into`.
+    outbound_.Merged(from, into);
     fresh_.erase(from);
     fresh_.erase(into);  // it has `from`'s links now
     Result<SubjectState> state = LoadSubjectState(txn_, into, settings_.identity_key);

@@ -520,7 +520,7 @@ TEST_F(ConsentdProcess, SecondStartReusesTheKeyAndSignsNewEntriesAtShutdown) {
   EXPECT_EQ(checkpoint.out.rfind("consentd/proof-log\n3\n", 0), 0u) << checkpoint.out;
   const CliRun verify = Consentctl("verify --config '" + config_.string() + "'");
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
-  EXPECT_EQ(verify.out.rfind("OK: 3 entries, 1 checkpoints", 0), 0u) << verify.out;
+  EXPECT_EQ(verify.out.rfind("OK: 3 entries, 1 checkpoint verified", 0), 0u) << verify.out;
 }
 
 TEST_F(ConsentdProcess, ConfiguredKeyFileIsUsedByConsentdAndConsentctl) {

@@ -174,5 +174,27 @@ TEST_F(IngestBatchTest, ARowOfASubjectDecidedTwiceInOneCallCarriesItsFinalState)
   EXPECT_EQ(Consents(SubjectOf("hubspot", "101"))[0].status, "withdrawn");
 }
 
+// A merge of two subjects that were both created in the same page: every
+// outbox row still names a person (an address to write to), and the
+// merged-away subject's row carries the merged state, as when the two were
+// created on earlier pages. (Before the fix, the merged-away subject got a
+// row with no address and an empty state.)
+TEST_F(IngestBatchTest, AMergeOfTwoSubjectsCreatedInTheSamePageEnqueuesAddressableRows) {
+  connectors::InboundRecord merge =
+      Record("hs-8", "105", "dora.b@example.org", {Consent("newsletter", kWithdrawn, T + 1000)});
+  merge.merged_ids = {"104"};
+  Ingest("hubspot",
+         {Record("hs-0", "104", "dora@example.org", {Consent("newsletter", kGranted, T + 500)}),
+          merge},
+         T + 100'000);
+  const auto rows = Outbox("mailchimp");
+  ASSERT_EQ(rows.size(), 1u);  // the merged-away subject has no row of its own
+  const connectors::DesiredState d = Desired(rows[0]);
+  EXPECT_FALSE(d.email.empty()) << rows[0].desired_json;
+  EXPECT_EQ(rows[0].key, SubjectOf("hubspot", "105"));
+  ASSERT_EQ(d.state.consents.size(), 1u) << rows[0].desired_json;
+  EXPECT_EQ(d.state.consents.begin()->second.status, kWithdrawn);  // the later capture wins
+}
+
 }  // namespace
 }  // namespace consentd::sync

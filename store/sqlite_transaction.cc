@@ -176,8 +176,12 @@ Result<std::vector<InboxRow>> SqliteTransaction::ListUnprocessedInbox(std::strin
 
 Status SqliteTransaction::MarkInboxProcessed(std::string_view source, std::string_view event_id,
                                              TimestampMs now) {
+  // The payload (a hint: the record's ids, for Mailchimp its address) is
+  // needed only until the hint is processed; dedupe needs only the event
+  // id. Clearing it keeps no personal data for the rest of the retention
+  // (secure_delete zeroes the old bytes), erased people's included.
   STORE_USE(st,
-            "UPDATE inbox INDEXED BY inbox_by_key SET processed_at = ? "
+            "UPDATE inbox INDEXED BY inbox_by_key SET processed_at = ?, payload = '' "
             "WHERE dedupe_key = ? AND source = ? AND event_id = ? AND processed_at IS NULL");
   st->BindAll(now, InboxDedupeKey(source, event_id), source, event_id);
   return st->Run();

@@ -66,6 +66,36 @@ TEST(StoreInbox, DedupeKeyCollisionIsNotTakenForARetry) {
   EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
+// A processed hint keeps its event id (a retry is still a duplicate) but
+// not its payload, which may hold an address: nothing reads it any more.
+TEST(StoreInbox, ProcessingAHintClearsItsPayloadAndKeepsItsId) {
+  TempDir dir;
+  {
+    auto store = OpenOrDie(dir.File("s.db"));
+    ASSERT_NE(store, nullptr);
+    Status s = store->Run([](Transaction& txn) -> Status {
+      InboxRow row{"mailchimp", "mc:1", 10, "h2:eve@example.com"};
+      Result<bool> fresh = txn.InsertInbox(row);
+      if (!fresh.ok()) return fresh.status();
+      EXPECT_TRUE(*fresh);
+      CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed("mailchimp", "mc:1", 20));
+      fresh = txn.InsertInbox(row);
+      if (!fresh.ok()) return fresh.status();
+      EXPECT_FALSE(*fresh) << "a retry of a processed hint was stored again";
+      return Status::Ok();
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  auto db = OpenDb(dir.File("s.db"));
+  ASSERT_NE(db, nullptr);
+  Result<std::int64_t> rows = db->QueryInt("SELECT count(*) FROM inbox WHERE event_id = 'mc:1'");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(*rows, 1);
+  Result<std::string> payload = db->QueryText("SELECT payload FROM inbox WHERE event_id = 'mc:1'");
+  ASSERT_TRUE(payload.ok()) << payload.status().ToString();
+  EXPECT_EQ(*payload, "");
+}
+
 // A database written by the v8 binary (WITHOUT ROWID inbox keyed by the
 // text): after v9 every row is still there with its state and payload,
 // its retry is still a duplicate, and pruning still keeps unread hints.

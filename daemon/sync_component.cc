@@ -47,6 +47,19 @@ using connectors::Connector;
 namespace {
 
 constexpr std::string_view kWebhookPrefix = "/webhooks/";
+
+// "outbox #7" or "outbox #7, #8, #9 (3 rows)", at most five ids named:
+// "outbox #7, #8, #9, #10, #11, ... (50 rows)".
+std::string OutboxRowsText(const std::vector<std::int64_t>& ids) {
+  constexpr std::size_t kNamed = 5;
+  std::string out = "outbox";
+  for (std::size_t i = 0; i < ids.size() && i < kNamed; ++i) {
+    out += (i == 0 ? " #" : ", #") + std::to_string(ids[i]);
+  }
+  if (ids.size() > kNamed) out += ", ...";
+  if (ids.size() > 1) out += " (" + std::to_string(ids.size()) + " rows)";
+  return out;
+}
 // Most hints one read round takes. A HubSpot sign-up brings 2-3 events
 // (one read); a round costs one durable commit and a few batch reads
 // whatever its size, so under load the rounds must grow, or the hints
@@ -1462,6 +1475,7 @@ class SyncComponent::Impl {
     }
     std::map<std::int64_t, TimestampMs> retry_at;
     const TimestampMs now = NowMs();
+    std::vector<std::pair<std::string, std::vector<std::int64_t>>> failures;  // why -> rows
     std::map<std::int64_t, int> attempts;
     for (const auto& row : *rows) attempts[row.id] = row.attempts;
     for (const auto& r : results) {
@@ -1482,9 +1496,21 @@ class SyncComponent::Impl {
       const auto delay =
           connectors::NextDelay(backoff_, std::max(1, attempts[r.outbox_id]), r.retry_after, rng_);
       retry_at[r.outbox_id] = now + delay.count();
-      spdlog::warn("sync: {}: outbox #{} {}: {}{}", name, r.outbox_id,
-                   connectors::ErrorClassName(r.error_class), r.status.message(),
-                   r.detail.empty() ? "" : " (" + r.detail + ")");
+      std::string why = std::string(connectors::ErrorClassName(r.error_class)) + ": " +
+                        std::string(r.status.message()) +
+                        (r.detail.empty() ? "" : " (" + r.detail + ")");
+      auto same = std::find_if(failures.begin(), failures.end(),
+                               [&](const auto& f) { return f.first == why; });
+      if (same == failures.end()) {
+        failures.emplace_back(std::move(why), std::vector<std::int64_t>{r.outbox_id});
+      } else {
+        same->second.push_back(r.outbox_id);
+      }
+    }
+    // One line per distinct failure: an outage fails a whole batch the same
+    // way, and fifty identical lines hid what else happened.
+    for (const auto& [why, ids] : failures) {
+      spdlog::warn("sync: {}: {} {}", name, OutboxRowsText(ids), why);
     }
     for (const auto& row : *rows) {
       bool ok = false;

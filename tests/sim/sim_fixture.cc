@@ -19,6 +19,13 @@ std::vector<WebhookReceiver::Received> WebhookReceiver::WaitFor(size_t n) {
   return received_;
 }
 
+std::vector<WebhookReceiver::Received> WebhookReceiver::WaitUntil(
+    const std::function<bool(const std::vector<Received>&)>& done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::seconds(20), [&] { return done(received_); });
+  return received_;
+}
+
 std::vector<WebhookReceiver::Received> WebhookReceiver::All() {
   std::lock_guard<std::mutex> lock(mu_);
   return received_;

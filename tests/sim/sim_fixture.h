@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -44,6 +45,8 @@ class WebhookReceiver {
   std::atomic<int> status{204};
   // Waits (up to 20 s) until at least n requests have arrived.
   std::vector<Received> WaitFor(size_t n);
+  // Waits (up to 20 s) until `done` holds for what has arrived.
+  std::vector<Received> WaitUntil(const std::function<bool(const std::vector<Received>&)>& done);
   std::vector<Received> All();
   void Record(Received r);
 

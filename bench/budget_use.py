@@ -169,24 +169,8 @@ def one_round(args, rnd):
                 t_made = time.monotonic()
                 sign_up(journey, args.members)
                 print("  %d sign-ups made in %.1f s" % (args.members, time.monotonic() - t_made))
-            first_seen = done_at = None
-            m = {}
-            while time.monotonic() - t0 < args.timeout:
-                time.sleep(1)
-                if consentd.p.poll() is not None:
-                    with open(os.path.join(work, "consentd.log")) as f:
-                        sys.stderr.write("".join(f.readlines()[-30:]))
-                    raise RuntimeError("consentd exited %s" % consentd.p.returncode)
-                m = lib.metrics(api)
-                now = time.monotonic() - t0
-                ok = lib.caught_up_and_drained(m, ("hubspot", "mailchimp"))
-                if not ok:
-                    first_seen = None
-                elif first_seen is None:
-                    first_seen = now
-                elif now - first_seen >= 6:
-                    done_at = first_seen
-                    break
+            done_at, m = lib.wait_drained(api, consentd, ("hubspot", "mailchimp"), t0, args.timeout,
+                                          log_path=os.path.join(work, "consentd.log"))
             cpu = lib.cpu_seconds(consentd.pid) - cpu0
             log = lib.get_json("http://127.0.0.1:%d/_sim/requests" % crm, timeout=600)
             if args.save_log:

@@ -83,23 +83,7 @@ def one_sync(n, rnd, timeout):
             consentd = lib.Proc([os.path.join(lib.bin_dir(), "daemon", "consentd"), "--config", cfg],
                                 os.path.join(work, "consentd.log"))
             lib.wait_ready("http://127.0.0.1:%d/healthz" % API)
-            first_seen = None
-            done_at = None
-            m = {}
-            while time.monotonic() - t0 < timeout:
-                time.sleep(0.5)
-                if consentd.p.poll() is not None:
-                    raise RuntimeError("consentd exited %s" % consentd.p.returncode)
-                m = lib.metrics(API)
-                now = time.monotonic() - t0
-                ok = lib.caught_up_and_drained(m, ("hubspot",))
-                if not ok:
-                    first_seen = None
-                elif first_seen is None:
-                    first_seen = now
-                elif now - first_seen >= 6:
-                    done_at = first_seen
-                    break
+            done_at, m = lib.wait_drained(API, consentd, ("hubspot",), t0, timeout, every=0.5)
             if os.environ.get("ISYNC_METRICS_OUT"):  # the full /metrics, for a closer look
                 with open(os.environ["ISYNC_METRICS_OUT"], "w") as f:
                     f.write(lib.http("GET", "http://127.0.0.1:%d/metrics" % API)[1].decode())

@@ -147,6 +147,31 @@ def caught_up_and_drained(m, connectors):
             and metric_sum(m, "consentd_outbox_rows", 'status="inflight"') == 0)
 
 
+def wait_drained(api, consentd, connectors, t0, timeout, every=1.0, hold=6, log_path=None):
+    """Polls /metrics every `every` s until caught_up_and_drained has held for
+    `hold` s in a row, or `timeout` s after t0 (time.monotonic()). Returns
+    (seconds after t0 when it first held, or None on timeout; the last
+    sample). Raises if consentd exits, printing the tail of `log_path`."""
+    first_seen = None
+    m = {}
+    while time.monotonic() - t0 < timeout:
+        time.sleep(every)
+        if consentd.p.poll() is not None:
+            if log_path:
+                with open(log_path) as f:
+                    sys.stderr.write("".join(f.readlines()[-30:]))
+            raise RuntimeError("consentd exited %s" % consentd.p.returncode)
+        m = metrics(api)
+        now = time.monotonic() - t0
+        if not caught_up_and_drained(m, connectors):
+            first_seen = None
+        elif first_seen is None:
+            first_seen = now
+        elif now - first_seen >= hold:
+            return first_seen, m
+    return None, m
+
+
 def proc_status(pid, field):
     """A kB field of /proc/PID/status (VmHWM, VmRSS) in MB."""
     with open("/proc/%d/status" % pid) as f:

@@ -28,6 +28,36 @@ std::unique_ptr<SqliteStore> OpenStore(const std::string& path, bool pipelined) 
   return OpenOrDie(std::move(options));
 }
 
+// Submits `units` inbox inserts (every `lazy_every`th not durable: it rides
+// with the others) and returns the order their Done callbacks ran in.
+std::vector<int> CompletionOrder(SqliteStore& store, int units, int lazy_every) {
+  std::mutex mu;
+  std::vector<int> order;
+  std::promise<void> all_done;
+  for (int i = 0; i < units; ++i) {
+    store.Submit(
+        [i](Transaction& txn) -> Status {
+          Result<bool> r = txn.InsertInbox(testing::Event("test", "e" + std::to_string(i)));
+          return r.ok() ? Status::Ok() : r.status();
+        },
+        [&, i](const Status& s) {
+          EXPECT_TRUE(s.ok()) << s.ToString();
+          std::lock_guard lock(mu);
+          order.push_back(i);
+          if (order.size() == static_cast<std::size_t>(units)) all_done.set_value();
+        },
+        SubmitOptions{.durable = i % lazy_every != 0});
+  }
+  all_done.get_future().wait();
+  return order;
+}
+
+std::vector<int> ZeroTo(int n) {
+  std::vector<int> out(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = i;
+  return out;
+}
+
 class StorePipelinedSync : public ::testing::TestWithParam<bool> {};
 
 TEST_P(StorePipelinedSync, ModeIsTheOneAskedForAlsoWhenReopened) {
@@ -44,28 +74,7 @@ TEST_P(StorePipelinedSync, DoneCallbacksComeInSubmissionOrderAcrossBatches) {
   auto store = OpenStore(dir.File("s.db"), GetParam());
   ASSERT_NE(store, nullptr);
   constexpr int kUnits = 300;
-  std::mutex mu;
-  std::vector<int> order;
-  std::promise<void> all_done;
-  for (int i = 0; i < kUnits; ++i) {
-    store->Submit(
-        [i](Transaction& txn) -> Status {
-          Result<bool> r = txn.InsertInbox(testing::Event("test", "e" + std::to_string(i)));
-          return r.ok() ? Status::Ok() : r.status();
-        },
-        [&, i](const Status& s) {
-          EXPECT_TRUE(s.ok()) << s.ToString();
-          std::lock_guard lock(mu);
-          order.push_back(i);
-          if (order.size() == kUnits) all_done.set_value();
-        },
-        // Every third unit need not be durable: it rides with the others.
-        SubmitOptions{.durable = i % 3 != 0});
-  }
-  all_done.get_future().wait();
-  std::vector<int> expected(kUnits);
-  for (int i = 0; i < kUnits; ++i) expected[static_cast<std::size_t>(i)] = i;
-  EXPECT_EQ(order, expected);
+  EXPECT_EQ(CompletionOrder(*store, kUnits, /*lazy_every=*/3), ZeroTo(kUnits));
   EXPECT_GT(store->stats().batches, 1u) << "the units should have spanned several batches";
 }
 
@@ -157,27 +166,7 @@ TEST(StoreSeveralSyncThreads, DoneCallbacksKeepCommitOrderWhenFsyncsOverlap) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->pipelined_sync());
   constexpr int kUnits = 400;
-  std::mutex mu;
-  std::vector<int> order;
-  std::promise<void> all_done;
-  for (int i = 0; i < kUnits; ++i) {
-    store->Submit(
-        [i](Transaction& txn) -> Status {
-          Result<bool> r = txn.InsertInbox(testing::Event("test", "o" + std::to_string(i)));
-          return r.ok() ? Status::Ok() : r.status();
-        },
-        [&, i](const Status& s) {
-          EXPECT_TRUE(s.ok()) << s.ToString();
-          std::lock_guard lock(mu);
-          order.push_back(i);
-          if (order.size() == kUnits) all_done.set_value();
-        },
-        SubmitOptions{.durable = i % 5 != 0});
-  }
-  all_done.get_future().wait();
-  std::vector<int> expected(kUnits);
-  for (int i = 0; i < kUnits; ++i) expected[static_cast<std::size_t>(i)] = i;
-  EXPECT_EQ(order, expected);
+  EXPECT_EQ(CompletionOrder(*store, kUnits, /*lazy_every=*/5), ZeroTo(kUnits));
 }
 
 // fsync-gate with overlapping fsyncs: once one fdatasync failed, no

@@ -94,8 +94,7 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
           std::make_shared<std::vector<connectors::InboundRecord>>(std::move(page->records));
       const bool dry_run = options.dry_run;
       Status s = store.Run([&engine, source, records, summary, dry_run](store::Transaction& txn) {
-        Result<IngestSummary> r = engine.Ingest(txn, source, *records, SystemClock().NowMs(),
-                                                IngestOptions{.dedupe_by_event_id = false});
+        Result<IngestSummary> r = engine.Ingest(txn, source, *records, SystemClock().NowMs());
         if (!r.ok()) return r.status();
         *summary = std::move(r).value();
         if (dry_run) return Status(StatusCode::kInternal, std::string(kDryRunRollback));

@@ -518,27 +518,12 @@ Status SyncEngine::MarkHintsDone(store::Transaction& txn, std::string_view sourc
 
 Result<IngestSummary> SyncEngine::Ingest(store::Transaction& txn, std::string_view source,
                                          const std::vector<connectors::InboundRecord>& records,
-                                         TimestampMs now, IngestOptions options) {
+                                         TimestampMs now) {
   if (!settings_.mapping) return FailedPrecondition("sync engine: no mapping in force");
   CONSENTD_RETURN_IF_ERROR(EnsureNoticesLoaded(txn));
   IngestSummary summary;
   Ingestor ingestor(txn, settings_, policy_, mapping_hash_, source, now, summary);
   for (const connectors::InboundRecord& rec : records) {
-    if (options.dedupe_by_event_id && !rec.event_id.empty()) {
-      // A poll's overlap window returns records again: one already seen
-      // under the same event id (same record, same state) is skipped.
-      store::InboxRow row;
-      row.source = std::string(source);
-      row.event_id = rec.event_id;
-      row.received_at = now;
-      Result<bool> fresh = txn.InsertInbox(row);
-      if (!fresh.ok()) return fresh.status();
-      if (!fresh.value()) {
-        ++summary.duplicates;
-        continue;
-      }
-      CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed(source, rec.event_id, now));
-    }
     CONSENTD_RETURN_IF_ERROR(ingestor.Record(rec));
   }
   CONSENTD_RETURN_IF_ERROR(ingestor.Finish());

@@ -63,10 +63,6 @@ struct IngestSummary {
   int duplicates = 0;  // hints already in the inbox (AcceptHints)
 };
 
-struct IngestOptions {
-  bool dedupe_by_event_id = false;
-};
-
 // What ApplyNoticeVersions found (issue #7, sync/reconsent.cc).
 struct NoticeUpdate {
   // One line per topic whose notice version was recorded, for the log.
@@ -133,14 +129,12 @@ class SyncEngine {
   Status MarkHintsDone(store::Transaction& txn, std::string_view source,
                        const std::vector<std::string>& event_ids, TimestampMs now);
 
-  // Decides and applies records read from `source`. With
-  // dedupe_by_event_id (polls), a record whose event id is already in the
-  // inbox is skipped (counted in `duplicates`) and new ones are recorded
-  // there (processed), so an overlap window re-reading the same records
-  // decides each only once.
+  // Decides and applies records read from `source`. Records read again
+  // (a poll's overlap window, the read-back of a hint) are filtered before
+  // this by version (sync/version_memory.h).
   Result<IngestSummary> Ingest(store::Transaction& txn, std::string_view source,
                                const std::vector<connectors::InboundRecord>& records,
-                               TimestampMs now, IngestOptions options = {});
+                               TimestampMs now);
 
   // Applies delivery outcomes of claimed rows of `target`: done (and the
   // target's system id linked, a `propagated` proof entry), retry at

@@ -133,6 +133,9 @@ class MailchimpConnector final : public Connector {
   // /lists/{id}/members/{hash}/tags; issue #7).
   void WriteMarkerTags(Pending& p);
   void Erase(const OutboundItem& item, DeliveryResult& r);
+  // A restrict erasure's archive answered 405: reads the member's status and
+  // finishes the erasure as that status allows.
+  void ArchiveRefused(const std::string& hash, DeliveryResult& r);
 
   MailchimpSettings settings_;
   std::shared_ptr<const mapping::MappingSpec> spec_;

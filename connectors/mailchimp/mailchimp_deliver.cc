@@ -412,7 +412,63 @@ void MailchimpConnector::Erase(const OutboundItem& item, DeliveryResult& r) {
     r.already_gone = !a.status.ok();
     return;
   }
+  if (!permanent && a.http_status == 405) {
+    ArchiveRefused(hash, r);
+    return;
+  }
   Fail(r, a.status, a.retry_after);
+}
+
+// Mailchimp does not archive a member that is pending, cleaned or already
+// archived (405). Which of them it is decides what the restrict erasure does;
+// the 405's wording is not relied on.
+void MailchimpConnector::ArchiveRefused(const std::string& hash, DeliveryResult& r) {
+  ApiAnswer a = Call("GET", MemberPath(hash), {{"fields", "status"}});
+  if (a.status.code() == StatusCode::kNotFound) {
+    r.status = Status::Ok();
+    r.detail = "archived (restrict); the member was already gone";
+    r.already_gone = true;
+    return;
+  }
+  if (!a.status.ok()) {
+    Fail(r, a.status, a.retry_after);
+    return;
+  }
+  const std::string status = StringAt(a.body, "status");
+  if (status == "archived") {
+    r.status = Status::Ok();
+    r.detail = "archived (restrict); the member was already archived";
+    r.already_gone = true;
+    return;
+  }
+  if (status == "cleaned") {
+    // The address bounced: Mailchimp sends it nothing and keeps it cleaned,
+    // which is what restrict asks for (kept, no marketing).
+    r.status = Status::Ok();
+    r.detail =
+        "kept as cleaned (restrict): Mailchimp does not archive a cleaned member, and "
+        "sends it nothing";
+    return;
+  }
+  if (status == "pending") {
+    // A pending double opt-in could still be confirmed; end it, then archive.
+    const json body = {{"status", "unsubscribed"}};
+    ApiAnswer end = Call("PATCH", MemberPath(hash), {}, &body);
+    if (!end.status.ok()) {
+      Fail(r, end.status, end.retry_after);
+      return;
+    }
+    ApiAnswer again = Call("DELETE", MemberPath(hash));
+    if (!again.status.ok()) {
+      Fail(r, again.status, again.retry_after);
+      return;
+    }
+    r.status = Status::Ok();
+    r.detail = "archived (restrict) after ending its pending double opt-in";
+    return;
+  }
+  Fail(r, FailedPrecondition("mailchimp: the member (status '" + status +
+                             "') cannot be archived (405 Method Not Allowed)"));
 }
 
 }  // namespace consentd::connectors::mailchimp

@@ -119,6 +119,17 @@ net::HttpResponse MailchimpSim::Route(const net::HttpRequest& req) {
     }
     if (method == "PUT" || method == "PATCH") return WriteMember(req, hash);
     if (method == "DELETE") {
+      // Mailchimp's API refuses to archive a member that is pending, cleaned
+      // (bounced) or already archived: 405, not a silent success.
+      if (const Member* m = audience_.Find(hash);
+          m != nullptr &&
+          (m->status == MemberStatus::kPending || m->status == MemberStatus::kCleaned ||
+           m->status == MemberStatus::kArchived)) {
+        return Error({405, "Method Not Allowed",
+                      "This list member cannot be removed: a member that is " +
+                          std::string(StatusName(m->status)) + " cannot be archived.",
+                      nullptr, "ERROR_GENERIC"});
+      }
       if (auto e = audience_.Archive(hash, Source::kApi)) return Error(*e);
       return net::HttpResponse{204, "", {}, ""};
     }

@@ -637,6 +637,40 @@ TEST_F(MailchimpConnectorTest, RestrictErasureArchivesTheMember) {
   item.desired.erase = true;
   ASSERT_TRUE(DeliverOne(item).status.ok());
   EXPECT_EQ(Member("pia@example.org")["status"], "archived");
+  // Mailchimp answers 405 to archiving an archived member: the erasure is
+  // already done, not a permanent failure.
+  const DeliveryResult again = DeliverOne(item);
+  EXPECT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_TRUE(again.already_gone);
+}
+
+TEST_F(MailchimpConnectorTest, RestrictErasureOfAPendingMemberEndsItsDoubleOptInAndArchives) {
+  connector_ = Make(MappingYaml(ids_, ids_.interests.at("Newsletter"), "restrict"));
+  Control("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", "rae@example.org"},
+           {"interests", {{ids_.interests["Newsletter"], true}}}});
+  ASSERT_EQ(Member("rae@example.org")["status"], "pending");
+  OutboundItem item = Desired(1, "rae@example.org", {});
+  item.desired.erase = true;
+  const DeliveryResult r = DeliverOne(item);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_FALSE(r.already_gone);
+  EXPECT_EQ(Member("rae@example.org")["status"], "archived");
+  // The confirmation link no longer subscribes the person.
+  Control("POST", "/_sim/mailchimp/person/confirm", {{"email_address", "rae@example.org"}});
+  EXPECT_EQ(Member("rae@example.org")["status"], "archived");
+}
+
+TEST_F(MailchimpConnectorTest, RestrictErasureOfACleanedMemberKeepsItCleaned) {
+  connector_ = Make(MappingYaml(ids_, ids_.interests.at("Newsletter"), "restrict"));
+  SignUpAndConfirm("sol@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/person/bounce", {{"email_address", "sol@example.org"}});
+  OutboundItem item = Desired(1, "sol@example.org", {});
+  item.desired.erase = true;
+  const DeliveryResult r = DeliverOne(item);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Member("sol@example.org")["status"], "cleaned");
+  EXPECT_NE(r.detail.find("cleaned"), std::string::npos) << r.detail;
 }
 
 TEST_F(MailchimpConnectorTest, ManyMembersGoInOneBatchCall) {

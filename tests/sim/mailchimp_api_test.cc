@@ -462,9 +462,21 @@ TEST_F(SimMailchimpApiTest, DeleteArchivesAndPutBringsTheMemberBack) {
   auto del = Api("DELETE", MemberPath("a@example.org"));
   ASSERT_EQ(del.status, 204);
   EXPECT_EQ(Body(Api("GET", MemberPath("a@example.org")))["status"], "archived");
-  EXPECT_EQ(Api("DELETE", MemberPath("a@example.org")).status, 204);
   ExpectProblem(Api("DELETE", MemberPath("nobody@example.org")), 404, "Resource Not Found");
   EXPECT_EQ(Body(Put("a@example.org", "subscribed"))["status"], "subscribed");
+}
+
+TEST_F(SimMailchimpApiTest, DeleteRefusesPendingCleanedAndArchivedMembersWith405) {
+  ASSERT_EQ(Put("p@example.org", "pending").status, 200);
+  ASSERT_EQ(Put("c@example.org", "cleaned").status, 200);
+  ASSERT_EQ(Put("a@example.org", "subscribed").status, 200);
+  ASSERT_EQ(Api("DELETE", MemberPath("a@example.org")).status, 204);
+  for (const char* email : {"p@example.org", "c@example.org", "a@example.org"}) {
+    SCOPED_TRACE(email);
+    ExpectProblem(Api("DELETE", MemberPath(email)), 405, "Method Not Allowed");
+  }
+  EXPECT_EQ(Body(Api("GET", MemberPath("p@example.org")))["status"], "pending");
+  EXPECT_EQ(Body(Api("GET", MemberPath("c@example.org")))["status"], "cleaned");
 }
 
 TEST_F(SimMailchimpApiTest, TransactionalMemberMayBeSubscribed) {

@@ -530,6 +530,14 @@ Result<std::int64_t> SqliteTransaction::CountOutbox(OutboxStatus status) {
   return *row ? st->Int(0) : 0;
 }
 
+Result<bool> SqliteTransaction::HasOpenOutbox(std::string_view target, std::string_view key) {
+  STORE_USE(st,
+            "SELECT 1 FROM outbox WHERE target = ? AND key = ? "
+            "AND status IN ('pending', 'inflight') LIMIT 1");
+  st->BindAll(target, key);
+  return st->Step();
+}
+
 Result<std::int64_t> SqliteTransaction::PruneOutboxDone(TimestampMs before) {
   STORE_USE(st, "DELETE FROM outbox WHERE status = 'done' AND updated_at < ?");
   st->BindAll(before);

@@ -195,6 +195,8 @@ class Transaction {
   virtual Result<std::int64_t> CountOutbox(OutboxStatus status) = 0;
   // Deletes done rows last updated before `before`.
   virtual Result<std::int64_t> PruneOutboxDone(TimestampMs before) = 0;
+  // True if (target, key) has a row pending or in flight.
+  virtual Result<bool> HasOpenOutbox(std::string_view target, std::string_view key) = 0;
 
   // --- poller cursors ---
   virtual Result<std::optional<std::string>> GetCursor(std::string_view poller) = 0;

@@ -61,6 +61,12 @@ void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
   if (w.kind == WriteKind::kConsent && w.reconsent) p.reconsent_topics.insert(w.consent.key.topic);
 }
 
+void OutboundBatch::AddState(const std::string& target, const std::string& subject,
+                             const SubjectIdentity& identity) {
+  auto [it, fresh] = pending_.try_emplace({target, subject});
+  if (fresh) it->second.identity = identity;
+}
+
 void OutboundBatch::Remember(SubjectState state) {
   std::string subject = state.subject;
   states_.insert_or_assign(std::move(subject), std::move(state));

@@ -46,6 +46,11 @@ class OutboundBatch {
   // target gets the merged state under identities that still exist. A row
   // for `from` itself would find no identity and no state left to send.
   void Merged(const std::string& from, const std::string& into);
+  // Sends `subject`'s whole state to `target`, whatever this call decided
+  // (after a merge, the survivor's record at any system may disagree with
+  // the combined state, the system the winning change came from included).
+  void AddState(const std::string& target, const std::string& subject,
+                const SubjectIdentity& identity);
 
   // Enqueues one row per (target, subject), with the subject's state as it
   // is in the store now; counts rows per target into `enqueued`. With

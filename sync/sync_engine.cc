@@ -313,6 +313,7 @@ class Ingestor {
     for (const Write& w : d.blocked_by_target) note.blocked_targets.push_back(w.target);
     summary_.notes.push_back(std::move(note));
     for (const Write& w : d.writes) outbound_.Add(w, snapshot);
+    CONSENTD_RETURN_IF_ERROR(RefreshSourceRow(d, subject, snapshot));
     if (d.consent) CONSENTD_RETURN_IF_ERROR(SaveConsent(txn_, *d.consent, now_));
     if (d.block) CONSENTD_RETURN_IF_ERROR(SaveBlock(txn_, *d.block, now_));
     if (d.target_deleted) {
@@ -420,6 +421,16 @@ class Ingestor {
       if (!d.ok()) return d.status();
       CONSENTD_RETURN_IF_ERROR(Apply(*d, c, *state, *snapshot));
     }
+    // Each system that knows the person now holds two records, and the
+    // survivor's may disagree with the combined state even where the winning
+    // change came from that same system (it came from the merged record).
+    // So every such system gets the whole state, not only those the
+    // decisions above wrote to.
+    Result<SubjectIdentity> merged_identity = LoadIdentity(txn_, into);
+    if (!merged_identity.ok()) return merged_identity.status();
+    for (const auto& [system, system_id] : merged_identity->system_ids) {
+      if (WritesToSystem(system)) outbound_.AddState(system, into, *merged_identity);
+    }
     CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure
     for (const auto& [subject, reason] :
          {std::pair{from, "merged into " + into + " (" + source_ + ")"},
@@ -434,6 +445,37 @@ class Ingestor {
       proof_.push_back(std::move(e));
     }
     return Status::Ok();
+  }
+
+  // A row for the reporting system that is pending or in flight was built
+  // before this change: delivered, it would overwrite the system's newer
+  // value with the older one (and its read-back would pass as an echo). A
+  // row with the state after this change follows it, so the system ends up
+  // holding the current state. A subject first seen in this call has no rows.
+  Status RefreshSourceRow(const Decision& d, const std::string& subject,
+                          const SubjectIdentity& snapshot) {
+    const bool changed = d.outcome == Outcome::kApplied || d.outcome == Outcome::kHeldPending;
+    if (!changed || (!d.consent && !d.block)) return Status::Ok();
+    if (fresh_.contains(subject) || !WritesToSystem(source_)) return Status::Ok();
+    Result<bool> open = txn_.HasOpenOutbox(source_, subject);
+    if (!open.ok()) return open.status();
+    if (*open) outbound_.AddState(source_, subject, snapshot);
+    return Status::Ok();
+  }
+
+  // True if the mapping writes any topic or block to `system`.
+  bool WritesToSystem(const std::string& system) const {
+    if (policy_.local_sources.contains(system)) return false;
+    if (const auto b = policy_.block_systems.find(system);
+        b != policy_.block_systems.end() && WritesTo(b->second)) {
+      return true;
+    }
+    for (const auto& [topic, t] : policy_.topics) {
+      if (const auto d = t.systems.find(system); d != t.systems.end() && WritesTo(d->second)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   store::Transaction& txn_;

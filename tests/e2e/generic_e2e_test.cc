@@ -261,6 +261,26 @@ TEST_F(GenericE2E, ErasureInTheCrmReachesEveryCampaignOfTheStudio) {
   EXPECT_EQ(systems_.Control(kStudio, "GET", "/stats").Json()["campaign_removals"], 2);
 }
 
+// --- identity: a merge in the CRM ---------------------------------------------------
+
+TEST_F(GenericE2E, CrmMergeCombinesBothRecordsAndTheLaterWithdrawalReachesTheStudio) {
+  Start();
+  const std::string ines = "ines@example.com";
+  const std::string ivo = "ivo@example.com";
+  OptIn(kCrm, ines, "events", "email", "granted", {{"occurred_at", "2026-03-02T09:00:00Z"}});
+  OptIn(kCrm, ivo, "events", "email", "withdrawn", {{"occurred_at", "2026-03-02T09:30:00Z"}});
+  ASSERT_TRUE(Eventually([&] { return Status(kStudio, ines, "events") == "granted"; }));
+  ASSERT_TRUE(Eventually([&] { return Status(kStudio, ivo, "events") == "withdrawn"; }));
+  // ivo's record is the same person: the CRM merges it into ines's.
+  Person(kCrm, "merge", {{"email", ines}, {"merged_email", ivo}});
+  // One person: the later withdrawal wins over the earlier grant, and the
+  // survivor's address in the Studio gets it.
+  ASSERT_TRUE(Eventually([&] { return Status(kStudio, ines, "events") == "withdrawn"; })) << Log();
+  // The CRM kept the survivor's own grant; the withdrawal came from the CRM
+  // too, but from the merged record, so the survivor's is written as well.
+  ASSERT_TRUE(Eventually([&] { return Status(kCrm, ines, "events") == "withdrawn"; })) << Log();
+}
+
 // --- echoes -----------------------------------------------------------------------
 
 TEST_F(GenericE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

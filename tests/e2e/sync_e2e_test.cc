@@ -303,6 +303,41 @@ TEST_F(SyncE2E, CrmPrivacyDeletionErasesTheJourneyMember) {
   EXPECT_EQ(state["forgotten"].size(), 1u) << state["forgotten"].dump();
 }
 
+// --- identity: a merge in the CRM ----------------------------------------------
+
+TEST_F(SyncE2E, CrmMergeCombinesBothRecordsConsentsAndTheLaterWithdrawalReachesTheJourney) {
+  StartAll();
+  const std::string gus = "gus@example.com";
+  const std::string hal = "hal@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", gus}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(gus, "Product news"); })) << Log();
+  // The same person, as a second record, later withdraws the same topic.
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", hal}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(hal, "Product news"); }));
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", hal}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(hal) == "unsubscribed"; }));
+
+  const std::string gus_id =
+      Crm("GET", "/crm/v3/objects/contacts/gus%40example.com?idProperty=email")["id"];
+  const std::string hal_id =
+      Crm("GET", "/crm/v3/objects/contacts/hal%40example.com?idProperty=email")["id"];
+  Crm("POST", "/crm/v3/objects/contacts/merge",
+      {{"primaryObjectId", gus_id}, {"objectIdToMerge", hal_id}});
+
+  // One person now: the later withdrawal wins over the earlier grant
+  // (capture-time order), and the survivor's address in the journey gets it.
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(gus, "Product news"); }))
+      << Member(gus).dump() << Log();
+  EXPECT_EQ(MemberStatus(hal), "unsubscribed");
+  // The CRM's survivor kept its own subscription; the withdrawal came from
+  // the CRM too, but from the merged record, so the survivor is written.
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(gus, kProductUpdates) == "UNSUBSCRIBED"; }))
+      << Log();
+  // The survivor's own older grant, read back after the merge, is superseded.
+  EXPECT_NE(Log().find("superseded"), std::string::npos) << Log();
+}
+
 // --- durability -----------------------------------------------------------------
 
 TEST_F(SyncE2E, ChangesMadeWhileConsentdIsDownArriveAfterItRestarts) {

@@ -171,6 +171,9 @@ class BsiSystem final : public sim::SimSystem {
       return SetSperre(Str(body, "email"), Str(body, "sperre"), body, when, send);
     }
     if (req.path == "/person/delete") return Delete(Str(body, "email"), when, send);
+    if (req.path == "/person/merge") {
+      return Merge(Str(body, "email"), Str(body, "merged_email"), when, send);
+    }
     if (req.path == "/replay") {
       const std::string id = Str(body, "change_id");
       for (const auto& entry : log_) {
@@ -429,6 +432,25 @@ class BsiSystem final : public sim::SimSystem {
     HttpResponse r;
     r.status = 204;
     return r;
+  }
+
+  // Two records of one person become one: `email` survives and keeps its
+  // own opt-ins and Sperren; the merged record's fill the gaps. The event
+  // names the merged record's id; consentd combines the consents itself.
+  HttpResponse Merge(const std::string& email, const std::string& merged_email, TimestampMs when,
+                     bool send) {
+    Contact* survivor = Find(email);
+    const Contact* merged = Find(merged_email);
+    if (survivor == nullptr || merged == nullptr) return Error(404, "not_found", "no such contact");
+    if (survivor == merged) return Error(422, "same_contact", "a contact cannot merge into itself");
+    for (const auto& [k, o] : merged->optins) survivor->optins.emplace(k, o);
+    for (const auto& [k, v] : merged->sperren) survivor->sperren.emplace(k, v);
+    const std::string merged_id = merged->id;
+    contacts_.erase(Lower(merged_email));
+    json item = Item(*survivor, "subject.merged", when);
+    Record(*survivor, std::move(item), "subject.merged", when,
+           {{"merged_ids", json::array({merged_id})}}, send);
+    return JsonReply(200, View(*survivor));
   }
 
   json Item(const Contact& c, const std::string& type, TimestampMs when) {

@@ -33,6 +33,7 @@
 // address?, occurred_at?, webhook?}, POST person/confirm {email, topic,
 // channel}, POST person/sperre {email, sperre, active, channel?, address?,
 // reason?, occurred_at?, webhook?}, POST person/delete {email},
+// POST person/merge {email, merged_email, webhook?} (CRM merge: subject.merged),
 // POST campaigns/<c>/members {email}, POST replay {change_id} (sends that
 // change's webhook again), GET contact?email=..., GET stats.
 // `webhook: false` records the change without sending its webhook (a lost

@@ -202,6 +202,54 @@ TEST_F(SyncEngineTest, MergeCombinesBothSubjectsAndTheRestrictiveSideWins) {
   const auto rows = Outbox("mailchimp");
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(Desired(rows.back()).state.consents.begin()->second.status, kWithdrawn);
+  // The CRM's survivor record still holds its own grant: the merge came
+  // from the CRM, and the CRM gets the combined state too.
+  const auto crm = Outbox("hubspot");
+  ASSERT_EQ(crm.size(), 1u);
+  EXPECT_EQ(crm[0].key, survivor);
+  EXPECT_EQ(Desired(crm[0]).system_id, "101");
+  EXPECT_EQ(Desired(crm[0]).state.consents.begin()->second.status, kWithdrawn);
+}
+
+TEST_F(SyncEngineTest, AChangeFromASystemIsFollowedByItsNewStateWhereAnOlderRowIsStillQueued) {
+  // The journey's grant queues a write of `granted` for the CRM...
+  Ingest("mailchimp",
+         {Record("mc-1", "mc-anna", "anna@example.org",
+                 {Consent("newsletter", kGranted, T, "mailchimp")})},
+         T + 100);
+  ASSERT_EQ(Outbox("hubspot").size(), 1u);
+  // ...and before it is delivered the person withdraws in the CRM. That row
+  // would overwrite the withdrawal; a row with the state after it follows.
+  IngestSummary s = Ingest("hubspot",
+                           {Record("hs-1", "101", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T + 5000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 200);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  const auto rows = Outbox("hubspot");
+  ASSERT_EQ(rows.size(), 1u) << "the older row is superseded";
+  EXPECT_EQ(Desired(rows[0]).state.consents.begin()->second.status, kWithdrawn);
+  // Without a queued row, a change from the CRM writes nothing back to it.
+  Ingest("mailchimp",
+         {Record("mc-2", "mc-bea", "bea@example.org",
+                 {Consent("newsletter", kGranted, T, "mailchimp")})},
+         T + 300);
+  ASSERT_EQ(Outbox("hubspot").size(), 2u);
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("hubspot", T + 400, 10, T + 60'000);
+    if (!claimed.ok()) return claimed.status();
+    for (const store::OutboxRow& r : *claimed) {
+      CONSENTD_RETURN_IF_ERROR(txn.MarkDone(r.id, T + 400));
+    }
+    return Status::Ok();
+  });
+  IngestSummary none = Ingest("hubspot",
+                              {Record("hs-2", "102", "bea@example.org",
+                                      {Consent("newsletter", kWithdrawn, T + 6000, "hubspot", "",
+                                               ConsentMethod::kUnsubscribeLink)})},
+                              T + 500);
+  EXPECT_EQ(none.outcomes[Outcome::kApplied], 1);
+  EXPECT_FALSE(none.enqueued.contains("hubspot"));
 }
 
 TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {

@@ -198,6 +198,8 @@ Result<std::string> Db::QueryText(std::string_view sql) {
 
 std::int64_t Db::Changes() const { return sqlite3_changes64(db_); }
 
+std::int64_t Db::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
+
 bool Db::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 }  // namespace consentd::store

@@ -130,7 +130,8 @@ class Db {
   Result<std::string> QueryText(std::string_view sql);
 
   std::int64_t Changes() const;
-  bool InTransaction() const;  // false once SQLite rolled back on its own
+  std::int64_t LastInsertRowid() const;  // of this connection's last INSERT
+  bool InTransaction() const;            // false once SQLite rolled back on its own
   sqlite3* raw() const { return db_; }
   SqliteFaults* faults() const { return faults_; }
   std::string LastError() const;

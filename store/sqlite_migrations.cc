@@ -197,6 +197,26 @@ CREATE INDEX inbox_by_received ON inbox (received_at);
 CREATE INDEX inbox_unprocessed ON inbox (source, received_at) WHERE processed_at IS NULL;
 )sql";
 
+// v10: the dedupe keys move out of the inbox's per-row index into
+// inbox_keys, which rows join in key order by merges (store/inbox_keys.h):
+// a hash-keyed index put every new event on its own index page, one WAL
+// page per event. Rows after inbox_keys_mark.upto are found in memory; the
+// trigger keeps inbox_keys in step with every deletion (retention purge).
+constexpr std::string_view kV10InboxKeys = R"sql(
+DROP INDEX inbox_by_key;
+CREATE TABLE inbox_keys (
+  dedupe_key INTEGER NOT NULL,
+  inbox_id   INTEGER NOT NULL,  -- inbox.id
+  PRIMARY KEY (dedupe_key, inbox_id)
+) WITHOUT ROWID;
+INSERT INTO inbox_keys (dedupe_key, inbox_id) SELECT dedupe_key, id FROM inbox ORDER BY 1, 2;
+CREATE TABLE inbox_keys_mark (upto INTEGER NOT NULL);  -- one row: inbox ids up to it are keyed
+INSERT INTO inbox_keys_mark (upto) SELECT coalesce(max(id), 0) FROM inbox;
+CREATE TRIGGER inbox_keys_follow_delete AFTER DELETE ON inbox BEGIN
+  DELETE FROM inbox_keys WHERE dedupe_key = old.dedupe_key AND inbox_id = old.id;
+END;
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -208,6 +228,7 @@ constexpr std::array kMigrations = {
     Migration{7, "stats_history", kV7StatsHistory},  // store/stats_history.h
     Migration{8, kNoticeVersionsMigrationName, kNoticeVersionsMigrationSql},  // notice_versions.h
     Migration{9, "inbox_rowid", kV9InboxRowid},  // store/inbox_key.h
+    Migration{10, "inbox_keys", kV10InboxKeys},  // store/inbox_keys.h
 };
 
 constexpr bool VersionsAreContiguous() {

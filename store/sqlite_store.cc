@@ -192,16 +192,21 @@ StoreStats SqliteStore::stats() const {
 void SqliteStore::Loop() {
   std::vector<Submission> batch;
   for (;;) {
+    bool idle = false;
     {
       std::unique_lock lock(mu_);
-      while (queue_.empty() && !closing_) {
+      while (queue_.empty() && !closing_ && !idle) {
         waiting_ = true;
         cv_.wait_for(lock, options_.heartbeat_interval);
         waiting_ = false;
         heartbeat_.fetch_add(1);
+        idle = queue_.empty() && !closing_ && inbox_keys_.pending() > 0;
       }
-      if (queue_.empty()) break;  // closing and drained
-      if (queue_.size() <= options_.max_batch) {
+      if (idle) {
+        // A heartbeat without work: time to merge the recent inbox keys.
+      } else if (queue_.empty()) {
+        break;  // closing and drained
+      } else if (queue_.size() <= options_.max_batch) {
         batch.swap(queue_);
       } else {
         auto end = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
@@ -209,8 +214,13 @@ void SqliteStore::Loop() {
         queue_.erase(queue_.begin(), end);
       }
     }
+    if (idle) {
+      MergeInboxKeys();
+      continue;
+    }
     RunBatch(batch);
     batch.clear();
+    if (inbox_keys_.pending() >= options_.inbox_merge_rows) MergeInboxKeys();
     heartbeat_.fetch_add(1);
   }
   open_.store(false);
@@ -225,12 +235,20 @@ Status SqliteStore::RunSql(std::string_view sql) {
   return s;
 }
 
+void SqliteStore::MergeInboxKeys() {
+  if (sync_failed_.load() || db_->InTransaction()) return;  // stopped, or the next batch ends it
+  // Not durable by itself: the next durable batch's fsync covers it, and a
+  // merge lost in a crash is redone (the rows after the mark are reloaded).
+  // A failure leaves the keys in memory; the next merge retries.
+  (void)inbox_keys_.Merge(*db_);
+}
+
 Status SqliteStore::RunOne(Submission& sub, bool* broken) {
   if (Status s = RunSql("SAVEPOINT unit"); !s.ok()) {
     *broken = true;
     return Unavailable("store savepoint failed: " + s.ToString());
   }
-  SqliteTransaction txn(*db_);
+  SqliteTransaction txn(*db_, inbox_keys_);
   Status result = InvokeWork(sub.work, txn);
   Status end = result.ok() ? RunSql("RELEASE unit") : RunSql("ROLLBACK TO unit");
   if (end.ok() && !result.ok()) end = RunSql("RELEASE unit");
@@ -267,6 +285,11 @@ void SqliteStore::RunBatch(std::vector<Submission>& batch) {
     if (batch_status.ok()) sync_full_ = durable;
   }
   if (batch_status.ok()) batch_status = RunSql("BEGIN IMMEDIATE");
+  // The rows another connection (consentctl) may have added since.
+  if (batch_status.ok()) {
+    batch_status = inbox_keys_.Refresh(*db_);
+    if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
+  }
   if (batch_status.ok()) {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       bool broken = false;

@@ -128,28 +128,21 @@ std::string_view OutboxStatusName(OutboxStatus s) {
 }
 
 // --- inbox ---
-// Rows are found by their dedupe key (store/inbox_key.h) through the small
-// inbox_by_key index, then compared on source and event id (keys may
-// collide). INDEXED BY: the planner must not pick inbox_unprocessed, which
-// also matches `source = ? AND processed_at IS NULL` but may hold every
-// hint not yet read.
+// Rows are found by their dedupe key (store/inbox_key.h) through
+// inbox_keys and the connection's recent keys (store/inbox_keys.h), then
+// compared on source and event id (keys may collide).
 
 Result<bool> SqliteTransaction::InsertInbox(const InboxRow& row) {
   const std::int64_t key = InboxDedupeKey(row.source, row.event_id);
-  {
-    STORE_USE(st,
-              "SELECT 1 FROM inbox INDEXED BY inbox_by_key "
-              "WHERE dedupe_key = ? AND source = ? AND event_id = ?");
-    st->BindAll(key, row.source, row.event_id);
-    Result<bool> seen = st->Step();
-    if (!seen.ok()) return seen.status();
-    if (*seen) return false;
-  }
+  Result<std::optional<std::int64_t>> seen = inbox_keys_.Find(db_, key, row.source, row.event_id);
+  if (!seen.ok()) return seen.status();
+  if (seen->has_value()) return false;
   STORE_USE(st,
             "INSERT INTO inbox (source, event_id, dedupe_key, received_at, payload) "
             "VALUES (?, ?, ?, ?, ?)");
   st->BindAll(row.source, row.event_id, key, row.received_at, row.payload);
   CONSENTD_RETURN_IF_ERROR(st->Run());
+  CONSENTD_RETURN_IF_ERROR(inbox_keys_.Added(db_, db_.LastInsertRowid(), key));
   return true;
 }
 
@@ -176,14 +169,17 @@ Result<std::vector<InboxRow>> SqliteTransaction::ListUnprocessedInbox(std::strin
 
 Status SqliteTransaction::MarkInboxProcessed(std::string_view source, std::string_view event_id,
                                              TimestampMs now) {
+  Result<std::optional<std::int64_t>> id =
+      inbox_keys_.Find(db_, InboxDedupeKey(source, event_id), source, event_id);
+  if (!id.ok()) return id.status();
+  if (!id->has_value()) return Status::Ok();
   // The payload (a hint: the record's ids, for Mailchimp its address) is
   // needed only until the hint is processed; dedupe needs only the event
   // id. Clearing it keeps no personal data for the rest of the retention
   // (secure_delete zeroes the old bytes), erased people's included.
-  STORE_USE(st,
-            "UPDATE inbox INDEXED BY inbox_by_key SET processed_at = ?, payload = '' "
-            "WHERE dedupe_key = ? AND source = ? AND event_id = ? AND processed_at IS NULL");
-  st->BindAll(now, InboxDedupeKey(source, event_id), source, event_id);
+  STORE_USE(
+      st, "UPDATE inbox SET processed_at = ?, payload = '' WHERE id = ? AND processed_at IS NULL");
+  st->BindAll(now, **id);
   return st->Run();
 }
 

@@ -5,16 +5,19 @@
 #include <string>
 #include <string_view>
 
+#include "store/inbox_keys.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 
 namespace consentd::store {
 
 // Borrows `db`, on which the store thread has opened a transaction (and a
-// savepoint for this unit of work). Lives only for one unit of work.
+// savepoint for this unit of work), and `inbox_keys`, the connection's
+// recent inbox keys, Refresh()ed in that transaction. Lives only for one
+// unit of work.
 class SqliteTransaction final : public Transaction {
  public:
-  explicit SqliteTransaction(Db& db) : db_(db) {}
+  SqliteTransaction(Db& db, InboxKeys& inbox_keys) : db_(db), inbox_keys_(inbox_keys) {}
 
   // The connection, inside this unit's savepoint: for store-internal
   // extensions of the SQLite backend (the proof log), never for callers.
@@ -84,6 +87,7 @@ class SqliteTransaction final : public Transaction {
   Status SetOutboxStatus(std::int64_t id, const char* sql, std::string_view reason,
                          TimestampMs now);
   Db& db_;
+  InboxKeys& inbox_keys_;
 };
 
 // The SQLite connection behind `txn`, for the store-internal extensions of

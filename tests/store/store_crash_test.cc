@@ -114,7 +114,7 @@ TEST(StoreCrash, KilledAtEachSqliteCallLosesNoAcknowledgedUnit) {
   TempDir dir;
   const std::string db = dir.File("boundary.db");
   std::vector<std::string> acknowledged;
-  for (long n = 1; n <= 80; ++n) {
+  for (long n = 1; n <= 150; ++n) {
     SCOPED_TRACE("killed before call " + std::to_string(n));
     Child child = Spawn(db, "n" + std::to_string(n), 2, n);
     ASSERT_GT(child.pid, 0);

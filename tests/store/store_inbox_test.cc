@@ -1,13 +1,19 @@
 // The inbox in arrival order with a compact dedupe key (schema v9,
-// store/inbox_key.h): retries are still recognised, a key collision is
-// never taken for a retry, and rows written before v9 keep their meaning.
+// store/inbox_key.h) found through inbox_keys and the recent keys in
+// memory (v10, store/inbox_keys.h): retries are still recognised (merged
+// or not, across restarts and other connections), a key collision is
+// never taken for a retry, and rows written before v9 and v10 keep their
+// meaning.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "store/inbox_key.h"
 #include "store/sqlite_migrations.h"
+#include "store/sqlite_transaction.h"
 #include "store_test_util.h"
 
 namespace consentd::store {
@@ -151,6 +157,212 @@ TEST(StoreInbox, MigrationToV9KeepsRowsStateAndDedupe) {
       "SELECT count(*) FROM inbox WHERE dedupe_key <> consentd_inbox_key(source, event_id)");
   ASSERT_TRUE(wrong.ok()) << wrong.status().ToString();
   EXPECT_EQ(*wrong, 0);
+}
+
+// --- schema v10: recent keys in memory, merged into inbox_keys ---
+
+// A store that merges after `merge_rows` recent rows and never when idle
+// (the tests decide when merges happen).
+std::unique_ptr<SqliteStore> OpenMerging(const std::string& path, std::size_t merge_rows,
+                                         SqliteFaults* faults = nullptr) {
+  SqliteStoreOptions options;
+  options.path = path;
+  options.inbox_merge_rows = merge_rows;
+  options.heartbeat_interval = std::chrono::hours(1);
+  options.faults = faults;
+  return OpenOrDie(std::move(options));
+}
+
+// Inserts `ids` one submission (one batch) each; true if all were new.
+bool InsertEach(Store& store, const std::vector<std::string>& ids, TimestampMs at = 10) {
+  bool all_new = true;
+  for (const std::string& id : ids) {
+    Status s = store.Run([&](Transaction& txn) -> Status {
+      Result<bool> fresh = txn.InsertInbox(testing::Event("mailchimp", id, at));
+      if (!fresh.ok()) return fresh.status();
+      all_new = all_new && *fresh;
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  return all_new;
+}
+
+// How many of `ids` the store takes for retries (already in the inbox).
+int Duplicates(Store& store, const std::vector<std::string>& ids) {
+  int dup = 0;
+  Status s = store.Run([&](Transaction& txn) -> Status {
+    for (const std::string& id : ids) {
+      Result<bool> fresh = txn.InsertInbox(testing::Event("mailchimp", id, 99));
+      if (!fresh.ok()) return fresh.status();
+      if (!*fresh) ++dup;
+    }
+    return FailedPrecondition("probe only: roll back");
+  });
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  return dup;
+}
+
+// count(*) of `sql` seen by the store thread (after every merge so far).
+std::int64_t CountInStore(Store& store, const std::string& sql) {
+  std::int64_t n = -1;
+  Status s = store.Run([&](Transaction& txn) -> Status {
+    Result<Db*> db = SqliteDbOf(txn, "count");
+    if (!db.ok()) return db.status();
+    Result<std::int64_t> v = (*db)->QueryInt(sql);
+    if (!v.ok()) return v.status();
+    n = *v;
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return n;
+}
+
+std::vector<std::string> Ids(const std::string& prefix, int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
+TEST(StoreInbox, RetryIsADuplicateBeforeAndAfterItsKeyIsMerged) {
+  TempDir dir;
+  auto store = OpenMerging(dir.File("s.db"), 4);
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::string> ids = Ids("e", 10);
+  EXPECT_TRUE(InsertEach(*store, ids));
+  // Merged after the 4th and the 8th row; the last 2 are in memory only.
+  EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox_keys"), 8);
+  EXPECT_EQ(CountInStore(*store, "SELECT upto FROM inbox_keys_mark"), 8);
+  EXPECT_EQ(Duplicates(*store, ids), 10);
+  EXPECT_EQ(Duplicates(*store, Ids("new", 3)), 0);
+  // Marking processed finds merged and recent rows alike.
+  Status s = store->Run([](Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed("mailchimp", "e1", 20));
+    CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed("mailchimp", "e9", 20));
+    Result<std::vector<InboxRow>> left = txn.ListUnprocessedInbox("mailchimp", 100);
+    if (!left.ok()) return left.status();
+    EXPECT_EQ(left->size(), 8u);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// A crash or restart loses the keys held in memory, never a row: the
+// rows after the mark are read back when the store opens.
+TEST(StoreInbox, RowsNotYetMergedAreDuplicatesAfterAReopen) {
+  TempDir dir;
+  const std::vector<std::string> ids = Ids("e", 5);
+  {
+    auto store = OpenMerging(dir.File("s.db"), 1000);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(InsertEach(*store, ids));
+    EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox_keys"), 0);
+  }
+  auto store = OpenMerging(dir.File("s.db"), 1000);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Duplicates(*store, ids), 5);
+  EXPECT_TRUE(InsertEach(*store, Ids("f", 2)));
+  EXPECT_EQ(Duplicates(*store, Ids("f", 2)), 2);
+}
+
+// consentctl opens its own store on the same file while consentd runs:
+// rows the other connection commits are seen by the next batch.
+TEST(StoreInbox, RowsAnotherConnectionAddsAreDuplicates) {
+  TempDir dir;
+  auto daemon = OpenMerging(dir.File("s.db"), 1000);
+  ASSERT_NE(daemon, nullptr);
+  EXPECT_TRUE(InsertEach(*daemon, Ids("d", 2)));
+  {
+    auto cli = OpenMerging(dir.File("s.db"), 1000);
+    ASSERT_NE(cli, nullptr);
+    EXPECT_EQ(Duplicates(*cli, Ids("d", 2)), 2);
+    EXPECT_TRUE(InsertEach(*cli, Ids("c", 3)));
+  }
+  EXPECT_EQ(Duplicates(*daemon, Ids("c", 3)), 3);
+  EXPECT_EQ(Duplicates(*daemon, Ids("d", 2)), 2);
+}
+
+// After retention removed the newest rows SQLite reuses their ids, which
+// lie at or below the mark: such a row is keyed at once, so it stays a
+// duplicate across a restart, and pruning leaves no key behind.
+TEST(StoreInbox, ReusedIdsBelowTheMarkAndPrunedRowsKeepKeysExact) {
+  TempDir dir;
+  {
+    auto store = OpenMerging(dir.File("s.db"), 3);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(InsertEach(*store, Ids("old", 3), 10));
+    Status s = store->Run([](Transaction& txn) -> Status {
+      for (const std::string& id : Ids("old", 3)) {
+        CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed("mailchimp", id, 20));
+      }
+      Result<std::int64_t> pruned = txn.PruneInbox(100);
+      if (!pruned.ok()) return pruned.status();
+      EXPECT_EQ(*pruned, 3);
+      return Status::Ok();
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox_keys"), 0);
+    EXPECT_EQ(CountInStore(*store, "SELECT upto FROM inbox_keys_mark"), 3);
+    EXPECT_TRUE(InsertEach(*store, Ids("new", 2), 200));
+    EXPECT_EQ(CountInStore(*store, "SELECT max(id) FROM inbox"), 2) << "ids not reused";
+    EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox_keys"), 2);
+  }
+  auto store = OpenMerging(dir.File("s.db"), 1000);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Duplicates(*store, Ids("new", 2)), 2);
+  EXPECT_EQ(Duplicates(*store, Ids("old", 3)), 0) << "pruned rows are forgotten";
+}
+
+// A merge that fails leaves the keys in memory: dedupe stays exact and
+// the next merge after the fault moves them.
+TEST(StoreInbox, FailedMergeKeepsDedupeExact) {
+  TempDir dir;
+  FailAtCall fault(1, SQLITE_IOERR, FailAtCall::Mode::kPersistent,
+                   "INSERT OR IGNORE INTO inbox_keys");
+  auto store = OpenMerging(dir.File("s.db"), 2, &fault);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(InsertEach(*store, Ids("e", 4)));
+  EXPECT_GE(fault.failures(), 1);
+  EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox_keys"), 0);
+  EXPECT_EQ(Duplicates(*store, Ids("e", 4)), 4);
+  // The store thread tries a merge after every batch, so the one after the
+  // probe above may already run disarmed; after f0's batch at the latest,
+  // e0..e3 are merged either way.
+  fault.Disarm();
+  EXPECT_TRUE(InsertEach(*store, Ids("f", 1)));
+  EXPECT_EQ(CountInStore(*store,
+                         "SELECT count(*) FROM inbox_keys k JOIN inbox i ON i.id = k.inbox_id "
+                         "WHERE i.event_id LIKE 'e%'"),
+            4);
+  EXPECT_EQ(Duplicates(*store, Ids("e", 4)), 4);
+  EXPECT_EQ(Duplicates(*store, Ids("f", 1)), 1);
+}
+
+// A database written by the v9 binary (a per-row index on dedupe_key):
+// after v10 every row is keyed in inbox_keys and its retry is a duplicate.
+TEST(StoreInbox, MigrationToV10KeysEveryRowAndKeepsDedupe) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.File("old.db"));
+    ASSERT_TRUE(MigrateTo(*db, 9, 1).ok());
+    for (const std::string& id : Ids("e", 3)) {
+      ASSERT_TRUE(db->Exec("INSERT INTO inbox (source, event_id, dedupe_key, received_at, "
+                           "payload) VALUES ('mailchimp', '" +
+                           id + "', " + std::to_string(InboxDedupeKey("mailchimp", id)) +
+                           ", 5, 'p')")
+                      .ok());
+    }
+  }
+  auto store = OpenMerging(dir.File("old.db"), 1000);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox"), 3);
+  EXPECT_EQ(CountInStore(*store,
+                         "SELECT count(*) FROM inbox_keys k JOIN inbox i "
+                         "ON i.id = k.inbox_id AND i.dedupe_key = k.dedupe_key"),
+            3);
+  EXPECT_EQ(CountInStore(*store, "SELECT upto FROM inbox_keys_mark"), 3);
+  EXPECT_EQ(Duplicates(*store, Ids("e", 3)), 3);
+  EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox WHERE payload = 'p'"), 3);
 }
 
 }  // namespace

@@ -968,7 +968,7 @@ class SyncComponent::Impl {
       d.respond({200, "application/json", {}, std::move(body)});
       ++link.activity.webhooks_received;
       link.activity.last_webhook = d.received_at;
-      KickHints(link);
+      HintsStored(link, std::move(d.refs), d.received_at, d.duplicates);
       return;
     }
     webhooks_->WithLabels({link.config.name, "unavailable"}).Inc();
@@ -980,6 +980,35 @@ class SyncComponent::Impl {
   }
 
   // --- hints -> Read -> decide -----------------------------------------
+
+  // A webhook's hints are durable: with a round free, they are read at
+  // once, without listing them back from the store first (issue #5: that
+  // listing cost every hint a store round trip, behind whatever the store
+  // thread was doing). Otherwise, and for a delivery that repeated hints
+  // already stored (they may be done) or names one without an event id (its
+  // id is derived from its content), they wait for the next listing.
+  void HintsStored(Link& link, std::vector<connectors::RecordRef> refs, TimestampMs received_at,
+                   int duplicates) {
+    const bool all_named = std::all_of(refs.begin(), refs.end(), [&link](const auto& r) {
+      return !r.event_id.empty() && link.hints_claimed.count(r.event_id) == 0;
+    });
+    if (stopping_ || duplicates > 0 || !all_named || refs.empty() || link.hints_listing ||
+        link.hints_backoff || link.hint_rounds >= kHintRounds ||
+        refs.size() > static_cast<std::size_t>(kHintBatch)) {
+      KickHints(link);
+      return;
+    }
+    ++link.hint_rounds;
+    auto pending = std::make_shared<std::vector<sync::PendingHint>>();
+    pending->reserve(refs.size());
+    for (auto& ref : refs) {
+      link.hints_claimed.insert(ref.event_id);
+      pending->push_back({link.config.name, std::move(ref), received_at});
+    }
+    ReadHints(link, pending, link.hint_rounds_listed++);
+    // Hints a failed or full round left in the store are listed as before.
+    if (link.hints_dirty) KickHints(link);
+  }
 
   void KickHints(Link& link) {
     if (stopping_) return;
@@ -1160,9 +1189,12 @@ class SyncComponent::Impl {
       EndHintRound(link, pending);
       if (!s.ok()) {
         spdlog::error("sync: {}: deciding hints failed: {}", link.config.name, s.ToString());
-        return;  // the hints stay pending; the next webhook or poll retries
+        link.hints_dirty = true;  // they stay pending: the next round lists them
+        return;
       }
-      KickHints(link);  // more may be waiting
+      // Hints that came while the rounds were busy (hints_dirty) are listed;
+      // a full listing lists again by itself (KickHints).
+      if (link.hints_dirty) KickHints(link);
     });
   }
 

@@ -115,7 +115,14 @@ net::HttpResponse MailchimpSim::Route(const net::HttpRequest& req) {
     if (method == "GET") {
       const Member* m = audience_.Find(hash);
       if (m == nullptr) return Error(NotFoundError());
-      return ok(MemberJson(*m, audience_));
+      // Only the top-level keys `fields` can keep are built (consentd reads
+      // a member back after each of its writes, with a few fields).
+      std::optional<std::set<std::string>> keys;
+      if (!proj.fields.empty()) {
+        keys.emplace();
+        for (const std::string& f : proj.fields) keys->insert(f.substr(0, f.find('.')));
+      }
+      return ok(MemberJson(*m, audience_, keys ? &*keys : nullptr));
     }
     if (method == "PUT" || method == "PATCH") return WriteMember(req, hash);
     if (method == "DELETE") {

@@ -220,6 +220,23 @@ TEST_F(SimMailchimpApiTest, AProjectedMemberListHoldsTheSameValuesAsTheFullList)
   EXPECT_EQ(Body(Api("GET", ListPath() + "/members?fields=members"))["members"], full["members"]);
 }
 
+TEST_F(SimMailchimpApiTest, AProjectedMemberHoldsTheSameValuesAsTheFullMember) {
+  ASSERT_EQ(Put("a@example.org", "subscribed").status, 200);
+  const json full = Body(Api("GET", MemberPath("a@example.org")));
+  const json m = Body(Api("GET", MemberPath("a@example.org") +
+                                     "?fields=id,email_address,status,interests,location.latitude,"
+                                     "last_changed"));
+  EXPECT_EQ(m, json({{"id", full["id"]},
+                     {"email_address", full["email_address"]},
+                     {"status", full["status"]},
+                     {"interests", full["interests"]},
+                     {"location", {{"latitude", full["location"]["latitude"]}}},
+                     {"last_changed", full["last_changed"]}}));
+  // Naming a whole object keeps all of it.
+  EXPECT_EQ(Body(Api("GET", MemberPath("a@example.org") + "?fields=location"))["location"],
+            full["location"]);
+}
+
 // --- members: PUT -------------------------------------------------------------
 
 TEST_F(SimMailchimpApiTest, PutCreatesWithStatusIfNewAndReturnsTheMember) {

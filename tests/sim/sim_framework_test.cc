@@ -1,6 +1,8 @@
 // consentd-sim's framework over real loopback sockets: HubSpot webhooks as
 // delivered (batched, signed, retried), every fault kind, determinism for a
 // seed, counters and the control API.
+#include <boost/asio/io_context.hpp>
+
 #include "connectors/common/webhook_signatures.h"
 #include "sim/faults.h"
 #include "tests/sim/sim_fixture.h"
@@ -319,6 +321,75 @@ TEST(SimHttpClient, RefusesNonLoopbackTargets) {
   EXPECT_EQ(u->port, 8080);
   EXPECT_EQ(u->target, "/webhooks/x?secret=1");
   EXPECT_TRUE(ParseLoopbackUrl("http://[::1]:9/").ok());
+}
+
+// Sends `n` requests one after another through `pool` (each after the
+// previous answer) and runs `io` until the last answer; their statuses
+// (-1: a transport error).
+std::vector<int> SendInTurn(boost::asio::io_context& io, HttpConnectionPool& pool,
+                            const std::string& url, int n,
+                            const std::function<void(int)>& after_answer = nullptr) {
+  std::vector<int> statuses;
+  std::function<void()> next = [&] {
+    pool.Send({"POST", url, {}, "text/plain", "x"}, [&](Result<ClientResponse> r) {
+      statuses.push_back(r.ok() ? r->status : -1);
+      if (after_answer) after_answer(static_cast<int>(statuses.size()));
+      if (static_cast<int>(statuses.size()) < n) {
+        next();
+      } else {
+        io.stop();
+      }
+    });
+  };
+  next();
+  io.run();
+  return statuses;
+}
+
+TEST(SimHttpClient, PooledRequestsToOneTargetReuseOneKeptAliveConnection) {
+  boost::asio::io_context io;
+  int served = 0;
+  net::HttpServer server(io, {}, [&served](net::HttpRequest, net::Responder respond) {
+    ++served;
+    respond({200, "text/plain", {}, "ok"});
+  });
+  ASSERT_TRUE(server.Start().ok());
+  HttpConnectionPool pool(io);
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/hook";
+  EXPECT_EQ(SendInTurn(io, pool, url, 3), (std::vector<int>{200, 200, 200}));
+  EXPECT_EQ(served, 3);
+  EXPECT_EQ(pool.connections_opened(), 1u);
+}
+
+TEST(SimHttpClient, AConnectionThePeerClosedWhileIdleIsReplacedAndTheRequestAnswered) {
+  boost::asio::io_context io;
+  int served = 0;
+  auto handler = [&served](net::HttpRequest, net::Responder respond) {
+    ++served;
+    respond({200, "text/plain", {}, "ok"});
+  };
+  auto server = std::make_unique<net::HttpServer>(io, net::HttpServerOptions{}, handler);
+  ASSERT_TRUE(server->Start().ok());
+  const std::uint16_t port = server->port();
+  HttpConnectionPool pool(io);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  // After the first answer the receiver restarts: its shutdown closes the
+  // idle connection the pool keeps, and a new server takes the port.
+  std::unique_ptr<net::HttpServer> next_server;
+  const auto statuses = SendInTurn(io, pool, url, 2, [&](int answered) {
+    if (answered != 1) return;
+    bool restarted = false;
+    server->Shutdown(std::chrono::milliseconds(0), [&] {
+      net::HttpServerOptions o;
+      o.port = port;
+      next_server = std::make_unique<net::HttpServer>(io, o, handler);
+      restarted = next_server->Start().ok();
+    });
+    while (!restarted) io.run_one();
+  });
+  EXPECT_EQ(statuses, (std::vector<int>{200, 200}));
+  EXPECT_EQ(served, 2);
+  EXPECT_EQ(pool.connections_opened(), 2u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 #include <array>
+#include <deque>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -164,8 +165,18 @@ struct Link {
   std::uint64_t hint_rounds_submitted = 0;
   std::map<std::uint64_t, std::function<void()>> hint_rounds_read;  // by listing order
   asio::steady_timer poll_timer;
-  bool poll_running = false;
+  bool poll_running = false;  // a poll cycle (cursor read, pages, decisions) is under way
   int poll_failures = 0;
+  // A poll cycle fetches the next page while the pages before it are
+  // decided (PollFetch, PollDecide): at most one fetch and one decision in
+  // flight, at most kPollPagesAhead fetched pages waiting.
+  bool poll_fetching = false;
+  bool poll_deciding = false;
+  bool poll_more = false;    // the last page fetched said there is more
+  bool poll_failed = false;  // fetch no more; the cycle ends once what is in flight returns
+  std::chrono::milliseconds poll_retry{0};  // after a failed cycle
+  std::string poll_next_cursor;             // where the fetch after the last decided page starts
+  std::deque<connectors::PollPage> poll_ready;
   // Dispatcher.
   asio::steady_timer dispatch_timer;
   asio::steady_timer hint_timer;
@@ -1290,9 +1301,23 @@ class SyncComponent::Impl {
     });
   }
 
+  // One poll cycle: the durable cursor is read, then pages are fetched in
+  // order, each from the cursor the page before it returned, while the
+  // pages already fetched are decided. The pages waiting when the store
+  // becomes free are decided as one unit of work that also advances the
+  // cursor to the end of the last of them (a cursor never moves past data
+  // that is not durable with it). A failed fetch ends the cycle once the
+  // pages before it are decided; a failed decision drops the pages after
+  // it, and the next cycle starts again from the durable cursor.
+  static constexpr std::size_t kPollPagesAhead = 4;    // fetched, not yet decided
+  static constexpr std::size_t kPollPagesPerUnit = 8;  // decided in one unit of work
+
   void Poll(Link& link) {
     if (stopping_ || link.poll_running) return;
     link.poll_running = true;
+    link.poll_failed = false;
+    link.poll_more = false;
+    link.poll_ready.clear();
     auto cursor = std::make_shared<std::string>();
     const std::string name = link.config.name;
     SubmitThen(
@@ -1309,53 +1334,104 @@ class SyncComponent::Impl {
             SchedulePoll(link, link.config.poll_interval);
             return;
           }
-          auto connector = link.connector;
-          OnPool([connector, cursor] { return connector->Poll(*cursor, NowMs()); },
-                 [this, &link](Result<connectors::PollPage> page) { OnPage(link, std::move(page)); });
+          PollFetch(link, std::move(*cursor));
         },
         /*durable=*/false);
   }
 
+  void PollFetch(Link& link, std::string cursor) {
+    link.poll_fetching = true;
+    auto connector = link.connector;
+    OnPool([connector, cursor = std::move(cursor)] { return connector->Poll(cursor, NowMs()); },
+           [this, &link](Result<connectors::PollPage> page) { OnPage(link, std::move(page)); });
+  }
+
   void OnPage(Link& link, Result<connectors::PollPage> page) {
     const std::string& name = link.config.name;
-    if (stopping_) {
-      link.poll_running = false;
+    link.poll_fetching = false;
+    if (stopping_ || link.poll_failed) {  // a decision failed: this page is not wanted
+      PollCycleStep(link);
       return;
     }
     if (!page.ok()) {
-      link.poll_running = false;
       polls_->WithLabels({name, "failed"}).Inc();
       const int attempt = ++link.poll_failures;
       auto delay = std::min(link.config.poll_interval,
                             connectors::NextDelay(backoff_, attempt, std::nullopt, rng_));
       spdlog::warn("sync: {}: poll failed, again in {} ms: {}", name, delay.count(),
                    page.status().ToString());
-      SchedulePoll(link, delay);
+      link.poll_failed = true;
+      link.poll_retry = delay;
+      PollCycleStep(link);
       return;
     }
     link.poll_failures = 0;
     link.activity.last_poll_ok = NowMs();
     polls_->WithLabels({name, "ok"}).Inc();
     metrics_.PollSucceeded(name, NowMs());
-    metrics_.records.WithLabels({name, "poll"}).Inc(static_cast<double>(page.value().records.size()));
-    const bool more = page.value().more;
-    link.caught_up.store(!more);
-    std::string next = page.value().next_cursor;
-    Decide(link, std::move(page.value().records), {}, std::move(next),
-           [this, &link, more](Status s) {
-             link.poll_running = false;
-             if (!s.ok()) {
-               spdlog::error("sync: {}: poll page not stored: {}", link.config.name,
-                             s.ToString());
-               SchedulePoll(link, link.config.poll_interval);
-               return;
-             }
-             if (more) {
-               Poll(link);
-             } else {
-               SchedulePoll(link, link.config.poll_interval);
-             }
-           });
+    metrics_.records.WithLabels({name, "poll"})
+        .Inc(static_cast<double>(page.value().records.size()));
+    link.poll_more = page.value().more;
+    if (link.poll_more) link.caught_up.store(false);
+    link.poll_ready.push_back(std::move(page).value());
+    PollCycleStep(link);
+  }
+
+  // Starts what the cycle can start (the next fetch, the next decision) or
+  // ends the cycle when nothing is left in flight.
+  void PollCycleStep(Link& link) {
+    if (stopping_) {
+      if (!link.poll_fetching && !link.poll_deciding) link.poll_running = false;
+      return;
+    }
+    if (!link.poll_failed && link.poll_more && !link.poll_fetching &&
+        link.poll_ready.size() < kPollPagesAhead) {
+      PollFetch(link, link.poll_ready.empty() ? link.poll_next_cursor
+                                              : link.poll_ready.back().next_cursor);
+    }
+    if (!link.poll_deciding && !link.poll_ready.empty()) PollDecide(link);
+    if (link.poll_fetching || link.poll_deciding) return;
+    link.poll_running = false;
+    if (link.poll_failed) {
+      SchedulePoll(link, link.poll_retry);
+    } else if (link.poll_more) {
+      Poll(link);  // not reached: a page with more is followed by a fetch or a decision
+    } else {
+      SchedulePoll(link, link.config.poll_interval);
+    }
+  }
+
+  void PollDecide(Link& link) {
+    std::vector<connectors::InboundRecord> records;
+    std::string cursor;
+    bool more = false;
+    for (std::size_t n = 0; n < kPollPagesPerUnit && !link.poll_ready.empty(); ++n) {
+      connectors::PollPage& page = link.poll_ready.front();
+      if (records.empty()) {
+        records = std::move(page.records);
+      } else {
+        records.insert(records.end(), std::make_move_iterator(page.records.begin()),
+                       std::make_move_iterator(page.records.end()));
+      }
+      cursor = std::move(page.next_cursor);
+      more = page.more;
+      link.poll_ready.pop_front();
+    }
+    // The next fetch (if any) starts from where the last taken page ended.
+    link.poll_next_cursor = cursor;
+    link.poll_deciding = true;
+    Decide(link, std::move(records), {}, std::move(cursor), [this, &link, more](Status s) {
+      link.poll_deciding = false;
+      if (!s.ok()) {
+        spdlog::error("sync: {}: poll page not stored: {}", link.config.name, s.ToString());
+        link.poll_failed = true;  // the pages after it wait for the next cycle
+        link.poll_ready.clear();
+        link.poll_retry = link.config.poll_interval;
+      } else if (!more) {
+        link.caught_up.store(true);
+      }
+      PollCycleStep(link);
+    });
   }
 
   // --- full reconciliation ------------------------------------------------

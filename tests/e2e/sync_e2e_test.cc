@@ -56,7 +56,8 @@ TEST_F(SyncE2E, CrmWithdrawalPerTopicReachesTheJourney) {
   const std::string cy = "cy@example.com";
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", cy}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] { return MemberInterest(cy, "Product news"); }));
-  Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", cy}, {"subscriptionId", kProductUpdates}});
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", cy}, {"subscriptionId", kProductUpdates}});
   // Every known topic withdrawn: the member is unsubscribed, interest off.
   ASSERT_TRUE(Eventually([&] { return MemberStatus(cy) == "unsubscribed"; })) << Member(cy).dump();
   EXPECT_FALSE(MemberInterest(cy, "Product news"));
@@ -77,7 +78,8 @@ TEST_F(SyncE2E, CrmUnsubscribeFromAllOnTheChannelUnsubscribesTheJourneyMember) {
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", ema}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] { return MemberStatus(ema) == "subscribed"; }));
   Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", ema}, {"all", true}});
-  ASSERT_TRUE(Eventually([&] { return MemberStatus(ema) == "unsubscribed"; })) << Member(ema).dump();
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ema) == "unsubscribed"; }))
+      << Member(ema).dump();
   EXPECT_FALSE(MemberInterest(ema, "Product news"));
 }
 
@@ -116,7 +118,8 @@ TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {
   })) << Log();
   // Let everything settle, then nothing more may be written anywhere.
   ASSERT_TRUE(Eventually([&] { return MetricSum("consentd_webhooks_received_total") >= 2; }));
-  const int crm_writes = CountCalls("hubspot", "POST", "/communication-preferences/v4/statuses/batch/write");
+  const int crm_writes =
+      CountCalls("hubspot", "POST", "/communication-preferences/v4/statuses/batch/write");
   const int journey_writes = CountCalls("mailchimp", "POST", "/3.0/lists/{id}") +
                              CountCalls("mailchimp", "PUT", "/3.0/lists/");
   std::this_thread::sleep_for(std::chrono::seconds(2));  // a bounce would show up here
@@ -138,11 +141,11 @@ TEST_F(SyncE2E, DuplicatedAndReorderedWebhooksChangeNothingTwice) {
   const std::string gus = "gus@example.com";
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", gus}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] { return MemberStatus(gus) == "subscribed"; }));
-  Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", gus}, {"subscriptionId", kProductUpdates}});
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", gus}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] { return MemberStatus(gus) == "unsubscribed"; }));
-  ASSERT_TRUE(Eventually([&] {
-    return MetricSum("consentd_webhooks_received_total", "result=\"accepted\"") > 0;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return MetricSum("consentd_webhooks_received_total", "result=\"accepted\"") > 0; }));
   // Every duplicate delivery was recognised by its event id.
   Json stats = Crm("GET", "/_sim/webhooks");
   EXPECT_GT(stats.value("duplicated", 0), 0) << stats.dump();
@@ -163,6 +166,40 @@ TEST_F(SyncE2E, LostWebhooksAreRecoveredByPolling) {
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total"), 0);
 }
 
+// The poller fetches the next page while the pages before it are decided
+// and decides the waiting pages together: with fetches failing now and
+// then, each cycle starts again from the durable cursor, nobody is
+// skipped and nobody is written twice.
+TEST_F(SyncE2E, PolledPagesFetchedAheadAndFailingNowAndThenAllArriveOnce) {
+  StartAll(WithPolling("1s"));
+  Crm("POST", "/_sim/faults",
+      Json::array({{{"kind", "webhook_drop"}, {"system", "hubspot"}},
+                   {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"rate", 0.2}}}));
+  const int kPeople = 330;  // four search pages of 100
+  for (int i = 0; i < kPeople; ++i) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", "page" + std::to_string(i) + "@example.com"},
+         {"subscriptionId", kProductUpdates}});
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return static_cast<int>(Journey("GET", "/_sim/mailchimp/state")["members"].size()) ==
+                   kPeople &&
+               MetricSum("consentd_outbox_rows", "status=\"pending\"") == 0 &&
+               MetricSum("consentd_outbox_rows", "status=\"inflight\"") == 0;
+      },
+      std::chrono::seconds(90)))
+      << Log();
+  for (int i = 0; i < kPeople; i += 47) {
+    EXPECT_EQ(MemberStatus("page" + std::to_string(i) + "@example.com"), "subscribed") << i;
+  }
+  EXPECT_GT(MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"failed\""), 0);
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"permanent\""), 0);
+  // One outbox row per person: no page was decided twice.
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "target=\"mailchimp\",result=\"done\""),
+            kPeople);
+}
+
 // Mailchimp limits connections, not requests, and every hinted member costs
 // its own read: the daemon reads a set of hints in slices at once
 // (Connector::read_parallelism), and every member still arrives once.
@@ -170,18 +207,20 @@ TEST_F(SyncE2E, HintedJourneyMembersAreReadSeveralAtOnce) {
   StartAll();
   // Every Mailchimp answer 100 ms late: reads made one after another would
   // never overlap, and hints pile up behind the first read.
-  Journey("POST", "/_sim/faults", {{"kind", "latency"}, {"system", "mailchimp"}, {"latency_ms", 100}});
+  Journey("POST", "/_sim/faults",
+          {{"kind", "latency"}, {"system", "mailchimp"}, {"latency_ms", 100}});
   std::vector<std::string> people;
   for (int i = 0; i < 8; ++i) {
     people.push_back("par" + std::to_string(i) + "@example.org");
-    Journey("POST", "/_sim/mailchimp/person/signup",
-            {{"email_address", people.back()},
-             {"interests", {{interest_ids_["Product news"], true}}}});
+    Journey(
+        "POST", "/_sim/mailchimp/person/signup",
+        {{"email_address", people.back()}, {"interests", {{interest_ids_["Product news"], true}}}});
     Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", people.back()}});
   }
   for (const std::string& who : people) {
     ASSERT_TRUE(Eventually([&] { return CrmSubscription(who, kProductUpdates) == "SUBSCRIBED"; }))
-        << who << "\n" << Log();
+        << who << "\n"
+        << Log();
   }
   // From the sim's own request log: member reads (GET .../members/...) in
   // flight at the same time.
@@ -210,19 +249,16 @@ TEST_F(SyncE2E, PollSkipsVersionsDecidedThroughWebhooksButFindsNewerOnes) {
   const std::string jo = "jo@example.com";
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", jo}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] { return MemberStatus(jo) == "subscribed"; })) << Log();
-  ASSERT_TRUE(Eventually([&] {
-    return MetricSum("consentd_webhooks_received_total", "result=\"accepted\"") > 0;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return MetricSum("consentd_webhooks_received_total", "result=\"accepted\"") > 0; }));
   const double decided = MetricSum("consentd_decisions_total", "source=\"hubspot\"");
   const int journey_writes = CountCalls("mailchimp", "POST", "/3.0/lists/{id}") +
                              CountCalls("mailchimp", "PUT", "/3.0/lists/");
   // Two more completed polls: the window holding jo's version was read.
   const double polls = MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"ok\"");
   ASSERT_TRUE(Eventually([&] {
-    return MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"ok\"") >=
-               polls + 2 &&
-           MetricSum("consentd_records_received_total",
-                     "connector=\"hubspot\",via=\"poll\"") >= 1;
+    return MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"ok\"") >= polls + 2 &&
+           MetricSum("consentd_records_received_total", "connector=\"hubspot\",via=\"poll\"") >= 1;
   })) << Log();
   EXPECT_EQ(MetricSum("consentd_decisions_total", "source=\"hubspot\""), decided);
   EXPECT_EQ(CountCalls("mailchimp", "POST", "/3.0/lists/{id}") +
@@ -242,19 +278,22 @@ TEST_F(SyncE2E, RateLimitAndServerErrorStormsDelayButDeliverEverythingOnce) {
   StartAll();
   Crm("POST", "/_sim/faults",
       // Bursts (count) rather than rates: every run meets the same storm.
-      Json::array({{{"kind", "rate_limit"}, {"system", "mailchimp"}, {"count", 4}, {"retry_after", 1}},
-                   {{"kind", "error"}, {"system", "mailchimp"}, {"status", 503}, {"count", 3}},
-                   {{"kind", "latency"}, {"system", "mailchimp"}, {"latency_ms", 30}},
-                   {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"rate", 0.3}}}));
+      Json::array(
+          {{{"kind", "rate_limit"}, {"system", "mailchimp"}, {"count", 4}, {"retry_after", 1}},
+           {{"kind", "error"}, {"system", "mailchimp"}, {"status", 503}, {"count", 3}},
+           {{"kind", "latency"}, {"system", "mailchimp"}, {"latency_ms", 30}},
+           {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"rate", 0.3}}}));
   const int kPeople = 12;
   for (int i = 0; i < kPeople; ++i) {
     Crm("POST", "/_sim/hubspot/person/signup",
-        {{"email", "storm" + std::to_string(i) + "@example.com"}, {"subscriptionId", kProductUpdates}});
+        {{"email", "storm" + std::to_string(i) + "@example.com"},
+         {"subscriptionId", kProductUpdates}});
   }
   ASSERT_TRUE(Eventually(
       [&] {
         for (int i = 0; i < kPeople; ++i) {
-          if (MemberStatus("storm" + std::to_string(i) + "@example.com") != "subscribed") return false;
+          if (MemberStatus("storm" + std::to_string(i) + "@example.com") != "subscribed")
+            return false;
         }
         return true;
       },
@@ -277,9 +316,8 @@ TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {
   // Kim signs up for the newsletter in the CRM: the journey cannot take the
   // address back.
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", kim}, {"subscriptionId", kNewsletter}});
-  ASSERT_TRUE(Eventually([&] {
-    return Log().find("blocked_by_target") != std::string::npos;
-  })) << Log();
+  ASSERT_TRUE(Eventually([&] { return Log().find("blocked_by_target") != std::string::npos; }))
+      << Log();
   const int puts = CountCalls("mailchimp", "PUT", "/3.0/lists/") +
                    CountCalls("mailchimp", "POST", "/3.0/lists/{id}");
   std::this_thread::sleep_for(std::chrono::seconds(2));

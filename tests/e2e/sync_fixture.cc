@@ -88,13 +88,16 @@ void SyncE2E::StartAll(SyncOptions options) {
       << "    token_file: secrets/hubspot_token\n"
       << "    client_secret_file: secrets/hubspot_client_secret\n"
       << "    poll_interval: " << options_.poll_interval << "\n"
-      << "    poll_overlap: 2s\n"
+      << "    poll_overlap: " << options_.poll_overlap << "\n"
+      << (options_.unlimited_hubspot_budget
+              ? "    rate_limit:\n      requests: 0\n      search_requests: 0\n"
+              : "")
       << "  mailchimp:\n    kind: mailchimp\n    base_url: " << journey << "\n"
       << "    api_key_file: secrets/mailchimp_api_key\n"
       << "    list_id: " << kMailchimpList << "\n"
       << "    webhook_secret_file: secrets/mailchimp_webhook_secret\n"
       << "    poll_interval: " << options_.poll_interval << "\n"
-      << "    poll_overlap: 2s\n"
+      << "    poll_overlap: " << options_.poll_overlap << "\n"
       << "sync:\n  retry_base: 50ms\n  retry_cap: 1s\n  max_attempts: 30\n"
       << "mapping:\n"
       << "  systems:\n"
@@ -109,8 +112,7 @@ void SyncE2E::StartAll(SyncOptions options) {
       << "        mailchimp: {interest: \"" << interest_ids_["Newsletter"] << "\"}\n"
       << "    - name: product_news\n      notice_version: \"2026-01\"\n"
       << "      double_opt_in: false\n      channels: [email]\n"
-      << "      systems:\n        hubspot: {subscriptions: {email: " << kProductUpdates
-      << "}}\n"
+      << "      systems:\n        hubspot: {subscriptions: {email: " << kProductUpdates << "}}\n"
       << "        mailchimp: {interest: \"" << interest_ids_["Product news"] << "\"}\n"
       << "  blocks:\n"
       << "    - name: werbesperre\n      scope: all\n      direction: both\n"
@@ -140,8 +142,8 @@ int SyncE2E::PostMailchimpWebhook(const std::string& body) {
   auto c = TcpClient::Connect(port_);
   if (!c) return 0;
   const std::string path = std::string("/webhooks/mailchimp?secret=") + kWebhookSecret;
-  if (!c->Send(BuildRequest("POST", path, body,
-                            {"Content-Type: application/x-www-form-urlencoded"}))) {
+  if (!c->Send(
+          BuildRequest("POST", path, body, {"Content-Type: application/x-www-form-urlencoded"}))) {
     return 0;
   }
   auto r = c->ReadResponse();
@@ -218,8 +220,8 @@ Json SyncE2E::Journey(const std::string& method, const std::string& path, const 
 }
 
 std::string SyncE2E::CrmSubscription(const std::string& email, int subscription_id) {
-  Json r = Crm("GET", "/communication-preferences/v4/statuses/" + UrlEncodeEmail(email) +
-                          "?channel=EMAIL");
+  Json r = Crm(
+      "GET", "/communication-preferences/v4/statuses/" + UrlEncodeEmail(email) + "?channel=EMAIL");
   if (!r.is_object() || !r.contains("results")) return "";
   for (const auto& s : r["results"]) {
     if (s.value("subscriptionId", 0LL) == subscription_id) return s.value("status", "");

@@ -21,17 +21,19 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/child_process.h"
 #include "tests/net/test_client.h"
+#include "tests/support/child_process.h"
 
 namespace consentd::testing {
 
 using Json = nlohmann::json;
 
 struct SyncOptions {
-  std::string poll_interval = "0s";  // "0s": webhooks only
-  bool rate_limits = false;          // the simulator's vendor limits
-  std::string extra_config;          // appended to the config
+  std::string poll_interval = "0s";       // "0s": webhooks only
+  std::string poll_overlap = "2s";        // "0s": a page lost is not read again by the next poll
+  bool unlimited_hubspot_budget = false;  // no request or search budget for HubSpot
+  bool rate_limits = false;               // the simulator's vendor limits
+  std::string extra_config;               // appended to the config
   // mapping.erasure.mailchimp (e.g. "{mode: delete, on_permanent_delete: erase}").
   std::string mailchimp_erasure = "{mode: delete}";
 };

@@ -63,7 +63,8 @@ class Ingestor {
         mapping_hash_(mapping_hash),
         source_(source),
         now_(now),
-        summary_(summary) {}
+        summary_(summary),
+        source_writable_(WritesToSystem(source_)) {}
 
   Status Record(const connectors::InboundRecord& rec) {
     ++summary_.records;
@@ -426,10 +427,9 @@ class Ingestor {
     // change came from that same system (it came from the merged record).
     // So every such system gets the whole state, not only those the
     // decisions above wrote to.
-    Result<SubjectIdentity> merged_identity = LoadIdentity(txn_, into);
-    if (!merged_identity.ok()) return merged_identity.status();
-    for (const auto& [system, system_id] : merged_identity->system_ids) {
-      if (WritesToSystem(system)) outbound_.AddState(system, into, *merged_identity);
+    // (The decisions above change no identity: `snapshot` is still current.)
+    for (const auto& [system, system_id] : snapshot->system_ids) {
+      if (WritesToSystem(system)) outbound_.AddState(system, into, *snapshot);
     }
     CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure
     for (const auto& [subject, reason] :
@@ -456,7 +456,7 @@ class Ingestor {
                           const SubjectIdentity& snapshot) {
     const bool changed = d.outcome == Outcome::kApplied || d.outcome == Outcome::kHeldPending;
     if (!changed || (!d.consent && !d.block)) return Status::Ok();
-    if (fresh_.contains(subject) || !WritesToSystem(source_)) return Status::Ok();
+    if (fresh_.contains(subject) || !source_writable_) return Status::Ok();
     Result<bool> open = txn_.HasOpenOutbox(source_, subject);
     if (!open.ok()) return open.status();
     if (*open) outbound_.AddState(source_, subject, snapshot);
@@ -492,6 +492,8 @@ class Ingestor {
   // Per-call read caches, kept in step with this call's own writes.
   std::map<std::pair<std::string, std::string>, std::optional<store::EchoRow>> echoes_;
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
+  // The mapping writes to the system this call's records come from.
+  const bool source_writable_;
 };
 
 }  // namespace

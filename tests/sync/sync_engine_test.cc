@@ -212,28 +212,32 @@ TEST_F(SyncEngineTest, MergeCombinesBothSubjectsAndTheRestrictiveSideWins) {
 }
 
 TEST_F(SyncEngineTest, AChangeFromASystemIsFollowedByItsNewStateWhereAnOlderRowIsStillQueued) {
+  auto journey_grant = [&](const std::string& name, const std::string& event, TimestampMs now) {
+    return Ingest("mailchimp",
+                  {Record(event, "mc-" + name, name + "@example.org",
+                          {Consent("newsletter", kGranted, T, "mailchimp")})},
+                  now);
+  };
+  auto crm_withdrawal = [&](const std::string& name, const std::string& id,
+                            const std::string& event, TimestampMs at, TimestampMs now) {
+    return Ingest("hubspot",
+                  {Record(event, id, name + "@example.org",
+                          {Consent("newsletter", kWithdrawn, at, "hubspot", "",
+                                   ConsentMethod::kUnsubscribeLink)})},
+                  now);
+  };
   // The journey's grant queues a write of `granted` for the CRM...
-  Ingest("mailchimp",
-         {Record("mc-1", "mc-anna", "anna@example.org",
-                 {Consent("newsletter", kGranted, T, "mailchimp")})},
-         T + 100);
+  journey_grant("anna", "mc-1", T + 100);
   ASSERT_EQ(Outbox("hubspot").size(), 1u);
   // ...and before it is delivered the person withdraws in the CRM. That row
   // would overwrite the withdrawal; a row with the state after it follows.
-  IngestSummary s = Ingest("hubspot",
-                           {Record("hs-1", "101", "anna@example.org",
-                                   {Consent("newsletter", kWithdrawn, T + 5000, "hubspot", "",
-                                            ConsentMethod::kUnsubscribeLink)})},
-                           T + 200);
+  IngestSummary s = crm_withdrawal("anna", "101", "hs-1", T + 5000, T + 200);
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
   const auto rows = Outbox("hubspot");
   ASSERT_EQ(rows.size(), 1u) << "the older row is superseded";
   EXPECT_EQ(Desired(rows[0]).state.consents.begin()->second.status, kWithdrawn);
   // Without a queued row, a change from the CRM writes nothing back to it.
-  Ingest("mailchimp",
-         {Record("mc-2", "mc-bea", "bea@example.org",
-                 {Consent("newsletter", kGranted, T, "mailchimp")})},
-         T + 300);
+  journey_grant("bea", "mc-2", T + 300);
   ASSERT_EQ(Outbox("hubspot").size(), 2u);
   Run([&](store::Transaction& txn) -> Status {
     auto claimed = txn.ClaimOutbox("hubspot", T + 400, 10, T + 60'000);
@@ -243,11 +247,7 @@ TEST_F(SyncEngineTest, AChangeFromASystemIsFollowedByItsNewStateWhereAnOlderRowI
     }
     return Status::Ok();
   });
-  IngestSummary none = Ingest("hubspot",
-                              {Record("hs-2", "102", "bea@example.org",
-                                      {Consent("newsletter", kWithdrawn, T + 6000, "hubspot", "",
-                                               ConsentMethod::kUnsubscribeLink)})},
-                              T + 500);
+  IngestSummary none = crm_withdrawal("bea", "102", "hs-2", T + 6000, T + 500);
   EXPECT_EQ(none.outcomes[Outcome::kApplied], 1);
   EXPECT_FALSE(none.enqueued.contains("hubspot"));
 }

@@ -10,8 +10,9 @@
 # and afterwards the inbox row count against the 2xx answers wrk counted.
 # Around each wrk run it reads consentd's CPU time (utime+stime, /proc) and
 # prints it per request answered: whole process, io thread (the main
-# thread) and the busiest other thread (the store thread; the sync thread
-# that fsyncs the WAL only counts in the total), in microseconds.
+# thread) and the store (its worker threads, which run the SQL and fsync
+# the WAL; for older builds the busiest other thread, i.e. the store
+# thread alone), in microseconds.
 # Unlike events/s these stay comparable when the machine is loaded.
 #
 #   bench/webhook_ingest.sh [ROUNDS=3] [DURATION=10s]
@@ -39,39 +40,52 @@ echo "uptime before: $(uptime)"
 python3 bench/sync_bench_lib.py config "$work/consentd.yaml" "127.0.0.1:$port" "$store" \
   "http://$closed" "http://$closed"
 
-# CPU ticks of consentd now: "process io_thread busiest_other_thread"
-# (utime+stime of /proc/PID/stat and of each /proc/PID/task/TID/stat).
+# CPU ticks of consentd now: "process io_thread name:tid:ticks..." (utime+stime
+# of /proc/PID/stat and of each /proc/PID/task/TID/stat; thread names have
+# no spaces: "store-worker" for the store's workers in builds that name them).
 cpu_ticks() {
   python3 - "$1" <<'PY'
 import os, sys
 pid = sys.argv[1]
-def ticks(path):
-    f = open(path).read().rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12])  # utime, stime (fields 14, 15)
-total = ticks(f"/proc/{pid}/stat")
-others = {}
+def stat(path):
+    head, rest = open(path).read().rsplit(")", 1)
+    f = rest.split()
+    return head.split("(", 1)[1].replace(" ", "_") or "-", int(f[11]) + int(f[12])  # utime, stime
+_, total = stat(f"/proc/{pid}/stat")
+io, others = 0, []
 for tid in os.listdir(f"/proc/{pid}/task"):
     try:
-        others[tid] = ticks(f"/proc/{pid}/task/{tid}/stat")
+        name, ticks = stat(f"/proc/{pid}/task/{tid}/stat")
     except OSError:
-        pass  # a thread that just ended
-io = others.pop(pid, 0)
-print(total, io, " ".join(f"{t}:{n}" for t, n in others.items()))
+        continue  # a thread that just ended
+    if tid == pid:
+        io = ticks
+    else:
+        others.append(f"{name}:{tid}:{ticks}")
+print(total, io, " ".join(others))
 PY
 }
 
 # Microseconds of CPU per answered request between two cpu_ticks lines:
-# "total io store" (store = the other thread that used the most).
+# "total io store", store = the store's workers together (threads named
+# store-worker), or for builds with one unnamed store thread the other
+# thread that used the most.
 cpu_per_request() {
   python3 - "$1" "$2" "$3" <<'PY'
 import os, sys
 hz = os.sysconf("SC_CLK_TCK")
 def parse(line):
     f = line.split()
-    return int(f[0]), int(f[1]), dict((t, int(n)) for t, n in (x.split(":") for x in f[2:]))
+    threads = {}
+    for x in f[2:]:
+        name, tid, n = x.rsplit(":", 2)
+        threads[tid] = (name, int(n))
+    return int(f[0]), int(f[1]), threads
 (t0, io0, o0), (t1, io1, o1) = parse(sys.argv[1]), parse(sys.argv[2])
 n = max(int(sys.argv[3]), 1)
-store = max([o1[t] - o0.get(t, 0) for t in o1] or [0])
+delta = {t: (name, v - o0.get(t, (name, 0))[1]) for t, (name, v) in o1.items()}
+workers = [d for name, d in delta.values() if name == "store-worker"]
+store = sum(workers) if workers else max([d for _, d in delta.values()] or [0])
 us = lambda d: d * 1e6 / hz / n
 print(f"{us(t1 - t0):.1f} {us(io1 - io0):.1f} {us(store):.1f}")
 PY

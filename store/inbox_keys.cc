@@ -1,6 +1,7 @@
 #include "store/inbox_keys.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 namespace consentd::store {
@@ -33,6 +34,7 @@ Status InboxKeys::Refresh(Db& db) {
 }
 
 Status InboxKeys::Reload(Db& db) {
+  if (merging_) merge_reloaded_ = true;
   loaded_ = false;
   recent_.clear();
   Result<std::int64_t> mark = Mark(db);
@@ -88,10 +90,11 @@ Status InboxKeys::Added(Db& db, std::int64_t id, std::int64_t key) {
   if (!loaded_) return FailedPrecondition("inbox keys not loaded (Refresh failed)");
   if (id > mark_) {
     recent_.emplace(key, id);
-    return Status::Ok();
+    if (!merging_ || id > merge_upto_) return Status::Ok();
   }
-  // An id at or below the mark (the newest rows were pruned and SQLite
-  // reused their ids): no merge would pick it up, so index it now.
+  // An id at or below the mark, or below the end of the merge in progress
+  // (the newest rows were pruned and SQLite reused their ids): no merge
+  // would pick it up, so index it now.
   Result<Stmt*> st = db.Prepare("INSERT INTO inbox_keys (dedupe_key, inbox_id) VALUES (?, ?)");
   if (!st.ok()) return st.status();
   Reset reset(*st);
@@ -99,44 +102,70 @@ Status InboxKeys::Added(Db& db, std::int64_t id, std::int64_t key) {
   return (*st)->Run();
 }
 
-Status InboxKeys::Merge(Db& db) {
+Status InboxKeys::MergeSlice(Db& db, std::size_t slices) {
   CONSENTD_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  std::int64_t version = 0;
+  bool finished = false;
   std::int64_t new_mark = 0;
-  Status s = MergeInTransaction(db, &version, &new_mark);
+  Status s = MergeSliceInTransaction(db, std::max<std::size_t>(slices, 1), &finished, &new_mark);
   if (s.ok()) s = db.Exec("COMMIT");
   if (!s.ok()) {
     if (db.InTransaction()) (void)db.Exec("ROLLBACK");
+    merging_ = false;
     return s.WithContext("merge inbox keys");
   }
-  // Every row up to new_mark is in inbox_keys now, and no other
-  // connection could commit while this one held the write lock.
-  recent_.clear();
+  if (!finished) return Status::Ok();
+  // Every row up to new_mark is in inbox_keys now; newer ones stay here.
+  std::erase_if(recent_, [new_mark](const auto& entry) { return entry.second <= new_mark; });
   mark_ = new_mark;
-  data_version_ = version;
-  loaded_ = true;
+  merging_ = false;
   return Status::Ok();
 }
 
-Status InboxKeys::MergeInTransaction(Db& db, std::int64_t* version, std::int64_t* new_mark) {
-  Result<std::int64_t> v = db.QueryInt("PRAGMA data_version");
-  if (!v.ok()) return v.status();
-  Result<std::int64_t> mark = Mark(db);
-  if (!mark.ok()) return mark.status();
-  Result<std::int64_t> upto = db.QueryInt("SELECT coalesce(max(id), 0) FROM inbox");
-  if (!upto.ok()) return upto.status();
+Status InboxKeys::MergeSliceInTransaction(Db& db, std::size_t slices, bool* finished,
+                                          std::int64_t* new_mark) {
+  if (!merging_) {
+    // The first step fixes the rows to merge: (mark, max id].
+    Result<std::int64_t> mark = Mark(db);
+    if (!mark.ok()) return mark.status();
+    Result<std::int64_t> upto = db.QueryInt("SELECT coalesce(max(id), 0) FROM inbox");
+    if (!upto.ok()) return upto.status();
+    merge_from_ = *mark;
+    merge_upto_ = std::max(*mark, *upto);
+    const std::int64_t rows = merge_upto_ - merge_from_;
+    merge_slices_ = static_cast<std::size_t>(
+        std::clamp<std::int64_t>(rows / kMinRowsPerSlice, 1, static_cast<std::int64_t>(slices)));
+    merge_slice_ = 0;
+    merge_reloaded_ = false;
+    merging_ = true;
+  }
+  // Slice i of n covers the i-th n-th of the key space, in key order: each
+  // page of inbox_keys is written at most once per merge. If another
+  // connection committed during the merge (it may have reused the ids of
+  // pruned rows), the last slice copies the whole range again.
+  constexpr std::uint64_t kBias = std::uint64_t{1} << 63;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  const bool last = merge_slice_ + 1 == merge_slices_;
+  const std::uint64_t step = kMax / merge_slices_;
+  const std::uint64_t lo = last && merge_reloaded_ ? 0 : merge_slice_ * step;
+  const std::uint64_t hi = last ? kMax : (merge_slice_ + 1) * step - 1;
   {
-    // In key order: each page of inbox_keys is written once per merge.
     Result<Stmt*> st = db.Prepare(
         "INSERT OR IGNORE INTO inbox_keys (dedupe_key, inbox_id) "
-        "SELECT dedupe_key, id FROM inbox WHERE id > ? ORDER BY dedupe_key, id");
+        "SELECT dedupe_key, id FROM inbox WHERE id > ? AND id <= ? "
+        "AND dedupe_key BETWEEN ? AND ? ORDER BY dedupe_key, id");
     if (!st.ok()) return st.status();
     Reset reset(*st);
-    (*st)->BindAll(*mark);
+    (*st)->BindAll(merge_from_, merge_upto_, static_cast<std::int64_t>(lo ^ kBias),
+                   static_cast<std::int64_t>(hi ^ kBias));
     CONSENTD_RETURN_IF_ERROR((*st)->Run());
   }
-  *new_mark = std::max(*mark, *upto);
-  *version = *v;
+  ++merge_slice_;
+  if (!last) return Status::Ok();
+  // Another connection's merge may have moved the mark further meanwhile.
+  Result<std::int64_t> mark = Mark(db);
+  if (!mark.ok()) return mark.status();
+  *new_mark = std::max(*mark, merge_upto_);
+  *finished = true;
   Result<Stmt*> st = db.Prepare("UPDATE inbox_keys_mark SET upto = ?");
   if (!st.ok()) return st.status();
   Reset reset(*st);

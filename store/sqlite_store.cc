@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -110,11 +111,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   if (!wal_fds.empty()) {
     store->wal_fds_ = std::move(wal_fds);
     store->sync_full_ = false;
-    for (int fd : store->wal_fds_) {
-      store->sync_threads_.emplace_back([s = store.get(), fd] { s->SyncLoop(fd); });
-    }
   }
-  store->thread_ = std::thread([s = store.get()] { s->Loop(); });
+  if (store->wal_fds_.empty()) {
+    store->workers_.emplace_back([s = store.get()] { s->WorkerLoop(0, -1); });
+  }
+  for (std::size_t i = 0; i < store->wal_fds_.size(); ++i) {
+    store->workers_.emplace_back([s = store.get(), i] { s->WorkerLoop(i, s->wal_fds_[i]); });
+  }
   return store;
 }
 
@@ -134,7 +137,9 @@ void SqliteStore::DoSubmit(Work work, Done done, SubmitOptions options) {
                                   " submissions queued");
     } else {
       queue_.push_back({std::move(work), std::move(done), options.durable});
-      if (waiting_) cv_.notify_one();
+      // The worker holding the connection looks at the queue when it
+      // hands the connection back; an idle one is woken only if it is free.
+      if (!db_busy_ && queue_.size() == 1) cv_.notify_one();
       return;
     }
   }
@@ -143,14 +148,14 @@ void SqliteStore::DoSubmit(Work work, Done done, SubmitOptions options) {
 
 Status SqliteStore::Close() {
   std::lock_guard close_lock(close_mu_);
-  std::vector<const std::thread*> threads{&thread_, &ckpt_thread_};
-  for (const std::thread& t : sync_threads_) threads.push_back(&t);
+  std::vector<const std::thread*> threads{&ckpt_thread_};
+  for (const std::thread& t : workers_) threads.push_back(&t);
   for (const std::thread* t : threads) {
     if (t->joinable() && t->get_id() == std::this_thread::get_id()) {
       return FailedPrecondition("Close() called from a store thread");
     }
   }
-  // The checkpoint connection closes first, so that the store thread's
+  // The checkpoint connection closes first, so that the workers'
   // connection is the last one and checkpoints the WAL when it closes.
   {
     std::lock_guard lock(ckpt_mu_);
@@ -162,18 +167,16 @@ Status SqliteStore::Close() {
   {
     std::lock_guard lock(mu_);
     closing_ = true;
-    cv_.notify_one();
+    cv_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
-  // The store thread has handed over its last batch: let the sync threads
-  // complete it, then stop.
-  {
-    std::lock_guard lock(sync_mu_);
-    sync_closing_ = true;
-    sync_cv_.notify_all();
-  }
-  for (std::thread& t : sync_threads_) {
+  // Each worker drains the queue with the others, completes (or has the
+  // fsync that covers it complete) its last batch, then stops.
+  for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
+  }
+  if (!workers_.empty()) {
+    open_.store(false);
+    db_.reset();  // closing the last connection checkpoints the WAL
   }
   for (int& fd : wal_fds_) {
     if (fd >= 0) ::close(fd);
@@ -189,42 +192,86 @@ StoreStats SqliteStore::stats() const {
   return out;
 }
 
-void SqliteStore::Loop() {
+void SqliteStore::WorkerLoop(std::size_t index, int fd) {
+  // Named so that per-thread CPU (bench/webhook_ingest.sh, top -H) can be
+  // told apart from the io thread and the checkpoint thread.
+  pthread_setname_np(pthread_self(), "store-worker");
   std::vector<Submission> batch;
   for (;;) {
-    bool idle = false;
+    bool merge = false;
     {
       std::unique_lock lock(mu_);
-      while (queue_.empty() && !closing_ && !idle) {
-        waiting_ = true;
-        cv_.wait_for(lock, options_.heartbeat_interval);
-        waiting_ = false;
-        heartbeat_.fetch_add(1);
-        idle = queue_.empty() && !closing_ && inbox_keys_.pending() > 0;
+      for (;;) {
+        // Between two slices of a merge, a queued batch goes first.
+        if (!db_busy_ && merge_due_ && (!merge_yield_ || queue_.empty())) {
+          merge = true;
+          merge_due_ = false;
+          break;
+        }
+        if (!db_busy_ && !queue_.empty()) break;
+        if (closing_ && queue_.empty()) return;  // the holder (if any) ends its own batch
+        if (index != 0) {
+          cv_.wait(lock);
+          continue;
+        }
+        // Worker 0 ticks the heartbeat while the connection is free, so a
+        // unit of work that hangs stops it (the watchdog), and merges the
+        // recent inbox keys after a heartbeat without work.
+        const bool timed_out =
+            cv_.wait_for(lock, options_.heartbeat_interval) == std::cv_status::timeout;
+        if (timed_out && !db_busy_) {
+          heartbeat_.fetch_add(1);
+          if (queue_.empty() && !closing_ && keys_pending_ > 0) merge_due_ = true;
+        }
       }
-      if (idle) {
-        // A heartbeat without work: time to merge the recent inbox keys.
-      } else if (queue_.empty()) {
-        break;  // closing and drained
-      } else if (queue_.size() <= options_.max_batch) {
-        batch.swap(queue_);
-      } else {
-        auto end = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
-        batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
-        queue_.erase(queue_.begin(), end);
+      db_busy_ = true;
+      if (!merge) {
+        if (queue_.size() <= options_.max_batch) {
+          batch.swap(queue_);
+        } else {
+          auto end = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
+          batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
+          queue_.erase(queue_.begin(), end);
+        }
       }
     }
-    if (idle) {
-      MergeInboxKeys();
+    std::uint64_t sync_upto = 0;
+    Committed done{};
+    bool more_slices = false;
+    if (merge) {
+      more_slices = MergeInboxKeys() && inbox_keys_.merging();
+    } else {
+      done = RunBatch(batch);
+      batch.clear();
+      // In commit order: queued while the connection is still held.
+      if (fd >= 0) sync_upto = Enqueue(std::move(done));
+    }
+    {
+      std::lock_guard lock(mu_);
+      db_busy_ = false;
+      merge_yield_ = merge;
+      keys_pending_ = inbox_keys_.pending();
+      // After a merge slice only its successful continuation is due (a
+      // failed one waits for the next batch or idle tick: no spinning).
+      if (merge ? more_slices
+                : keys_pending_ >= options_.inbox_merge_rows || inbox_keys_.merging()) {
+        merge_due_ = true;
+      }
+      if (closing_) {
+        cv_.notify_all();
+      } else if (!queue_.empty() || merge_due_) {
+        cv_.notify_one();  // another worker takes it while this one syncs
+      }
+    }
+    heartbeat_.fetch_add(1);
+    if (merge) continue;
+    if (fd < 0) {
+      Complete(done, Status::Ok());  // synchronous=FULL: already on disk
       continue;
     }
-    RunBatch(batch);
-    batch.clear();
-    if (inbox_keys_.pending() >= options_.inbox_merge_rows) MergeInboxKeys();
-    heartbeat_.fetch_add(1);
+    if (sync_upto > 0) SyncUpto(fd, sync_upto);
+    CompleteReady();
   }
-  open_.store(false);
-  db_.reset();  // closing the last connection checkpoints the WAL
 }
 
 Status SqliteStore::RunSql(std::string_view sql) {
@@ -235,12 +282,14 @@ Status SqliteStore::RunSql(std::string_view sql) {
   return s;
 }
 
-void SqliteStore::MergeInboxKeys() {
-  if (sync_failed_.load() || db_->InTransaction()) return;  // stopped, or the next batch ends it
+bool SqliteStore::MergeInboxKeys() {
+  // Stopped, or a failed ROLLBACK left a transaction open (the next batch
+  // ends it).
+  if (sync_failed_.load() || db_->InTransaction()) return false;
   // Not durable by itself: the next durable batch's fsync covers it, and a
   // merge lost in a crash is redone (the rows after the mark are reloaded).
   // A failure leaves the keys in memory; the next merge retries.
-  (void)inbox_keys_.Merge(*db_);
+  return inbox_keys_.MergeSlice(*db_, options_.inbox_merge_slices).ok();
 }
 
 Status SqliteStore::RunOne(Submission& sub, bool* broken) {
@@ -261,7 +310,7 @@ Status SqliteStore::RunOne(Submission& sub, bool* broken) {
   return result;
 }
 
-void SqliteStore::RunBatch(std::vector<Submission>& batch) {
+SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
   bool durable = false;
   for (const Submission& s : batch) durable = durable || s.durable;
 
@@ -317,52 +366,35 @@ void SqliteStore::RunBatch(std::vector<Submission>& batch) {
     if (!batch_status.ok()) ++stats_.failed_batches;
   }
   Committed committed{std::move(batch), std::move(results), durable && batch_status.ok()};
-  if (wal_fds_.empty()) {
-    Complete(committed, Status::Ok());  // synchronous=FULL: already on disk
-    return;
-  }
-  {
-    std::lock_guard lock(sync_mu_);
-    committed.seq = ++last_seq_;
-    if (committed.needs_sync) unissued_durable_ = true;
-    committed_.push_back(std::move(committed));
-  }
-  sync_cv_.notify_one();
+  return committed;
 }
 
-void SqliteStore::SyncLoop(int fd) {
-  for (;;) {
-    std::uint64_t upto = 0;
-    bool needs_sync = false;
-    {
-      std::unique_lock lock(sync_mu_);
-      sync_cv_.wait(lock, [this] { return last_seq_ > issued_upto_ || sync_closing_; });
-      if (last_seq_ == issued_upto_) break;  // closing, and every batch is covered
-      // Cover everything committed so far; a batch committed from now on
-      // wakes another sync thread (or this one, once it is back).
-      upto = last_seq_;
-      issued_upto_ = upto;
-      needs_sync = unissued_durable_;
-      unissued_durable_ = false;
-    }
-    if (needs_sync) {
-      Status synced = SyncWal(fd);
-      std::lock_guard lock(sync_mu_);
-      if (!sync_error_.ok()) {
-        // Stopped: an fsync that succeeds after another one failed may not
-        // cover the pages that failed (its descriptor may have reported
-        // that error earlier), so nothing more counts as durable.
-      } else if (synced.ok()) {
-        synced_upto_ = std::max(synced_upto_, upto);
-      } else {
-        sync_error_ = std::move(synced);
-        // Fail-stop (see RunBatch): no later batch runs, and IsOpen() turns
-        // false so /readyz reports it.
-        sync_failed_.store(true);
-        open_.store(false);
-      }
-    }
-    CompleteReady();
+std::uint64_t SqliteStore::Enqueue(Committed c) {
+  std::lock_guard lock(sync_mu_);
+  c.seq = ++last_seq_;
+  const bool needs_sync = c.needs_sync;
+  committed_.push_back(std::move(c));
+  if (!needs_sync) return 0;
+  // Cover everything committed so far; a batch committed from now on gets
+  // its own fsync from its own worker.
+  return last_seq_;
+}
+
+void SqliteStore::SyncUpto(int fd, std::uint64_t upto) {
+  Status synced = SyncWal(fd);
+  std::lock_guard lock(sync_mu_);
+  if (!sync_error_.ok()) {
+    // Stopped: an fsync that succeeds after another one failed may not
+    // cover the pages that failed (its descriptor may have reported that
+    // error earlier), so nothing more counts as durable.
+  } else if (synced.ok()) {
+    synced_upto_ = std::max(synced_upto_, upto);
+  } else {
+    sync_error_ = std::move(synced);
+    // Fail-stop (see RunBatch): no later batch runs, and IsOpen() turns
+    // false so /readyz reports it.
+    sync_failed_.store(true);
+    open_.store(false);
   }
 }
 
@@ -434,6 +466,7 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
 }
 
 void SqliteStore::CheckpointLoop(Db& db) {
+  pthread_setname_np(pthread_self(), "store-ckpt");
   for (;;) {
     {
       std::unique_lock lock(ckpt_mu_);

@@ -1,44 +1,50 @@
 // The SQLite backend of the store port (store/store.h).
 //
-// One connection, owned by one store thread (DESIGN §5), in WAL mode. The
-// store thread group-commits: it takes every queued submission (up to
-// max_batch), runs each in its own SAVEPOINT inside one transaction and
-// commits once. A submission whose work fails is rolled back alone; a
-// failed COMMIT fails the whole batch with a retryable Unavailable.
+// One connection, used by one store worker at a time (DESIGN §5: the
+// store thread, below), in WAL mode. The worker group-commits: it takes
+// every queued submission (up to max_batch), runs each in its own
+// SAVEPOINT inside one transaction and commits once. A submission whose
+// work fails is rolled back alone; a failed COMMIT fails the whole batch
+// with a retryable Unavailable. Batches run one after the other, in
+// submission order.
 //
-// Durability is pipelined: the store thread commits with
-// synchronous=NORMAL (the commit is in the WAL, not yet on disk) and hands
-// the batch to the sync threads; one of them fdatasyncs the WAL file, and
-// the batch's submissions are completed after that, in commit order.
-// Meanwhile the store thread already runs the next batch, so the fsync no
-// longer serialises with the SQL work; one fsync covers every batch
-// committed before it started. With several sync threads (sync_threads),
-// a batch committed while an fsync is in flight gets its own fsync at once
-// instead of waiting for that one to end: on this kind of disk concurrent
-// fdatasyncs overlap, so an acknowledgement waits for about one fsync, not
-// one and a half. Each sync thread has its own descriptor of the WAL, so a
-// write-back error is reported to each of them (the kernel reports it once
-// per open file): no fsync reports OK for pages another one saw fail. This
-// is what synchronous=FULL guarantees (the WAL is on disk before Done
-// reports OK). If an fsync fails, every batch that no successful fsync
-// covered yet is reported Unavailable and the store stops (fail-stop): the
-// kernel may have dropped the dirty pages while SQLite took them as written,
-// so later reads could see, and later acknowledgements cover, data that
-// is not on disk.
+// Durability is pipelined, and the SQL and the fsync of a batch run on
+// the same thread: a small pool of store workers (sync_threads of them)
+// shares the one connection, one worker at a time. A worker takes the
+// queued submissions, runs them and commits with synchronous=NORMAL (the
+// commit is in the WAL, not yet on disk), hands the connection back, and
+// then fdatasyncs the WAL itself through its own descriptor; the batch's
+// submissions are completed after that, in commit order. Meanwhile
+// another worker already runs the next batch, so the fsync does not
+// serialise with the SQL work, and a batch committed while an fsync is in
+// flight gets its own fsync at once instead of waiting for that one to end
+// (on this kind of disk concurrent fdatasyncs overlap). One fsync covers
+// every batch committed before it started. Why one thread for both: a
+// store thread that handed each commit to a separate sync thread paid a
+// thread wake-up per batch on the acknowledgement's path (issue #5: ~65 us
+// on an idle machine, 160-500 us on two busy cores).
+// Each worker has its own descriptor of the WAL, so a write-back error is
+// reported to each of them (the kernel reports it once per open file): no
+// fsync reports OK for pages another one saw fail. This is what
+// synchronous=FULL guarantees (the WAL is on disk before Done reports OK).
+// If an fsync fails, every batch that no successful fsync covered yet is
+// reported Unavailable and the store stops (fail-stop): the kernel may have
+// dropped the dirty pages while SQLite took them as written, so later
+// reads could see, and later acknowledgements cover, data that is not on
+// disk.
 // Every later submission fails with Unavailable and IsOpen() turns false
 // (/readyz); a restart recovers from what is on disk. If the WAL file
-// cannot be opened for this, commits fall back to synchronous=FULL on the
-// store thread.
+// cannot be opened for this, one worker commits with synchronous=FULL.
 //
 // Checkpoints (pipelined only) run on a checkpoint thread with its own
 // connection: after a commit leaves wal_autocheckpoint_pages or more in the
-// WAL, the store thread only wakes it. SQLite's own autocheckpoint copies
-// the WAL into the database and fsyncs both inside that COMMIT, on the
-// store thread, so every acknowledgement queued behind it waited. A
+// WAL, the committing worker only wakes it. SQLite's own autocheckpoint
+// copies the WAL into the database and fsyncs both inside that COMMIT, so
+// every acknowledgement queued behind it waited. A
 // PASSIVE checkpoint does not block the writer; once it has copied
 // everything, the next transaction starts the WAL over (fdatasync then
 // overwrites pages instead of growing the file). Should the WAL still reach
-// four times the threshold, the store thread checkpoints itself as before.
+// four times the threshold, the committing worker checkpoints itself.
 // A checkpoint I/O error stops the store like a failed fsync.
 #pragma once
 
@@ -73,19 +79,24 @@ struct SqliteStoreOptions {
   // not once per batch (WAL up to ~40 MiB).
   int wal_autocheckpoint_pages = 10000;
   // Pipelined durability (above); false: synchronous=FULL commits, each
-  // batch completed by the store thread after its own fsync.
+  // batch completed by its worker after its own fsync.
   bool pipelined_sync = true;
-  // fdatasyncs of the WAL that may be in flight at once (pipelined only).
+  // Store workers, i.e. fdatasyncs of the WAL that may be in flight at
+  // once (pipelined only; otherwise one).
   int sync_threads = 4;
   // Checkpoints on their own thread (above; pipelined only).
   bool background_checkpoints = true;
-  // Inbox rows held in memory (store/inbox_keys.h) before the store thread
+  // Inbox rows held in memory (store/inbox_keys.h) before a store worker
   // merges them into inbox_keys; it also merges after a heartbeat_interval
   // without work. A merge writes up to every page of inbox_keys once and
   // holds up the batches behind it (measured at 256 connections, ~550,000
   // keys: 15-90 ms for 16,384 rows, 70-200 ms for 65,536), so larger means
   // fewer page writes per event but longer stalls.
   std::size_t inbox_merge_rows = 16384;
+  // A merge runs in up to this many key-range slices, each its own
+  // transaction, with a batch let through between two slices
+  // (store/inbox_keys.h): the batches behind a merge wait for one slice.
+  std::size_t inbox_merge_slices = 4;
   SqliteFaults* faults = nullptr;  // borrowed, may be null: fault injection in tests
   const Clock* clock = nullptr;    // borrowed, may be null (system clock): applied_at
 };
@@ -93,7 +104,7 @@ struct SqliteStoreOptions {
 class SqliteStore final : public Store {
  public:
   // Opens the database, sets WAL, migrates to the latest schema and starts
-  // the store thread (and the sync thread). Errors: Unavailable (cannot open,
+  // the store workers. Errors: Unavailable (cannot open,
   // I/O), FailedPrecondition (schema newer than this binary, WAL refused),
   // DataLoss (not a database).
   static Result<std::unique_ptr<SqliteStore>> Open(SqliteStoreOptions options);
@@ -106,8 +117,8 @@ class SqliteStore final : public Store {
   StoreStats stats() const override;
 
   // True when durable commits are pipelined (the WAL file could be opened
-  // for the sync thread); false: synchronous=FULL on the store thread.
-  bool pipelined_sync() const { return !sync_threads_.empty(); }
+  // for the workers); false: synchronous=FULL commits.
+  bool pipelined_sync() const { return !wal_fds_.empty(); }
 
  private:
   struct Submission {
@@ -127,53 +138,59 @@ class SqliteStore final : public Store {
   void DoSubmit(Work work, Done done, SubmitOptions options) override;
 
   SqliteStore(SqliteStoreOptions options, std::unique_ptr<Db> db);
-  void Loop();
-  void RunBatch(std::vector<Submission>& batch);
+  // A store worker; `fd` is its descriptor of the WAL (-1: synchronous=FULL).
+  // Worker 0 also ticks the heartbeat and merges inbox keys when idle.
+  void WorkerLoop(std::size_t index, int fd);
+  // Runs a batch and commits it (connection held). The returned batch has
+  // its results; needs_sync tells whether it committed durable work.
+  Committed RunBatch(std::vector<Submission>& batch);
   // Runs one submission in its own savepoint. Sets *broken when the
   // enclosing transaction can no longer be trusted.
   Status RunOne(Submission& sub, bool* broken);
   Status RunSql(std::string_view sql);
-  // Moves the recent inbox keys into inbox_keys (store/inbox_keys.h).
-  void MergeInboxKeys();
-  // A sync thread: fdatasync the WAL through `fd` to cover every batch
-  // committed so far, then complete what is durable.
-  void SyncLoop(int fd);
+  // One slice of moving the recent inbox keys into inbox_keys
+  // (store/inbox_keys.h); false if it did not run or failed.
+  bool MergeInboxKeys();
+  // After a commit (connection still held): queues `c` in commit order and
+  // says up to which batch this worker must fdatasync the WAL (0: none).
+  std::uint64_t Enqueue(Committed c);
+  // fdatasync the WAL through `fd` to cover every batch up to `upto`.
+  void SyncUpto(int fd, std::uint64_t upto);
   Status SyncWal(int fd);
   // Completes the batches at the front of committed_ that are durable (or
   // failed), in commit order.
   void CompleteReady();
   static void Complete(Committed& c, const Status& synced);
-  // SQLite's WAL hook, on the store thread after each commit.
+  // SQLite's WAL hook, on the committing worker after each commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
   // The checkpoint thread, on its own connection.
   void CheckpointLoop(Db& db);
 
   const SqliteStoreOptions options_;
-  std::unique_ptr<Db> db_;  // store thread only (after Open)
-  bool sync_full_ = true;   // store thread only
-  InboxKeys inbox_keys_;    // store thread only
+  std::unique_ptr<Db> db_;  // the worker holding the connection (db_busy_) only
+  bool sync_full_ = true;   // connection holder only
+  InboxKeys inbox_keys_;    // connection holder only
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Submission> queue_;  // guarded by mu_
   bool closing_ = false;           // guarded by mu_
-  bool waiting_ = false;           // guarded by mu_
+  bool db_busy_ = false;           // guarded by mu_: a worker holds the connection
+  bool merge_due_ = false;         // guarded by mu_: inbox keys to merge next
+  bool merge_yield_ = false;       // guarded by mu_: a merge slice ran last, a batch goes first
+  std::size_t keys_pending_ = 0;   // guarded by mu_: inbox_keys_.pending() at the last release
   StoreStats stats_;               // guarded by mu_
 
-  // The WAL file, one descriptor per sync thread when pipelined; owned,
-  // closed after the threads.
+  // The WAL file, one descriptor per worker when pipelined; owned, closed
+  // after the workers.
   std::vector<int> wal_fds_;
   std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
   std::deque<Committed> committed_;  // guarded by sync_mu_, in commit order
   std::uint64_t last_seq_ = 0;       // guarded by sync_mu_: seq of the last committed batch
-  std::uint64_t issued_upto_ = 0;    // guarded by sync_mu_: last seq an fsync was started for
   std::uint64_t synced_upto_ = 0;    // guarded by sync_mu_: last seq an fsync made durable
-  bool unissued_durable_ = false;    // guarded by sync_mu_: a durable batch after issued_upto_
   Status sync_error_;                // guarded by sync_mu_: the first failed fsync
-  bool sync_closing_ = false;        // guarded by sync_mu_
   std::mutex complete_mu_;           // held while completing: Done runs in commit order
-  std::vector<std::thread> sync_threads_;
+  std::vector<std::thread> workers_;
 
   std::unique_ptr<Db> ckpt_db_;  // the checkpoint thread's connection
   std::mutex ckpt_mu_;
@@ -184,11 +201,10 @@ class SqliteStore final : public Store {
 
   std::mutex close_mu_;  // serialises Close()
   std::atomic<bool> open_{false};
-  // Set by the sync thread when an fdatasync of the WAL failed: from then on
+  // Set by a worker when an fdatasync of the WAL failed: from then on
   // every batch is refused (fail-stop; a restart recovers from the disk).
   std::atomic<bool> sync_failed_{false};
   std::atomic<std::uint64_t> heartbeat_{0};
-  std::thread thread_;
 };
 
 }  // namespace consentd::store

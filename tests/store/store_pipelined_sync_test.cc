@@ -1,13 +1,15 @@
-// Pipelined durability (store/sqlite_store.h): the store thread commits
-// without waiting for the disk and the sync thread completes batches after
-// the WAL's fdatasync. Done callbacks must still come in commit order,
-// Close must complete everything committed, and both modes behave alike.
+// Pipelined durability (store/sqlite_store.h): a store worker commits
+// without waiting for the disk and completes the batch after its own
+// fdatasync of the WAL, while another worker runs the next batch. Done
+// callbacks must still come in commit order, Close must complete
+// everything committed, and both modes behave alike.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <future>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -220,6 +222,35 @@ TEST(StoreSeveralSyncThreads, AfterAFailedWalSyncNothingLaterIsReportedDurable) 
   ASSERT_LT(first_failed, done.size());
   EXPECT_EQ(done[first_failed].second.code(), StatusCode::kUnavailable);
   EXPECT_TRUE(store->Close().ok());
+}
+
+// No thread hand-off between the commit and its fsync (issue #5: a wake-up
+// per batch on the acknowledgement's path): the worker that ran a batch
+// fdatasyncs the WAL and completes it itself. Submitted one at a time, no
+// other fsync can cover the batch, so its Done runs on its Work's thread.
+TEST(StoreSeveralSyncThreads, ABatchIsSyncedAndCompletedByTheThreadThatCommittedIt) {
+  TempDir dir;
+  SqliteStoreOptions options;
+  options.path = dir.File("s.db");
+  options.sync_threads = 4;
+  auto store = OpenOrDie(std::move(options));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->pipelined_sync());
+  for (int i = 0; i < 20; ++i) {
+    std::thread::id worked;
+    std::promise<std::thread::id> completed;
+    store->Submit(
+        [&worked, i](Transaction& txn) -> Status {
+          worked = std::this_thread::get_id();
+          Result<bool> r = txn.InsertInbox(testing::Event("test", "t" + std::to_string(i)));
+          return r.ok() ? Status::Ok() : r.status();
+        },
+        [&completed](const Status& s) {
+          EXPECT_TRUE(s.ok()) << s.ToString();
+          completed.set_value(std::this_thread::get_id());
+        });
+    EXPECT_EQ(completed.get_future().get(), worked) << "submission " << i;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, StorePipelinedSync, ::testing::Bool(), [](const auto& param_info) {

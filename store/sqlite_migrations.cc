@@ -217,6 +217,40 @@ CREATE TRIGGER inbox_keys_follow_delete AFTER DELETE ON inbox BEGIN
 END;
 )sql";
 
+// v11: the outbox without its global index on the idempotency key. The key
+// is a SHA-256 (sync/outbound.cc), so that index put every new row on a
+// random leaf of an ever larger tree: one WAL page per row in an initial
+// sync. The key is unique per (target, key) instead, in the index that also
+// serves look-ups by (target, key) and is ordered by subject (subject ids
+// are minted in time order). That index replaces outbox_by_key, which held
+// status too and so was rewritten at each claim and completion. SQLite
+// cannot drop a column's UNIQUE constraint: the table is rebuilt, ids kept.
+constexpr std::string_view kV11OutboxKeys = R"sql(
+CREATE TABLE outbox_v11 (
+  id              INTEGER PRIMARY KEY,
+  target          TEXT    NOT NULL,
+  key             TEXT    NOT NULL,
+  desired_json    TEXT    NOT NULL,
+  idempotency_key TEXT    NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  status          TEXT    NOT NULL
+                  CHECK (status IN ('pending', 'inflight', 'done', 'dead')),
+  reason          TEXT    NOT NULL DEFAULT '',
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+INSERT INTO outbox_v11 (id, target, key, desired_json, idempotency_key, attempts,
+                        next_attempt_at, status, reason, created_at, updated_at)
+  SELECT id, target, key, desired_json, idempotency_key, attempts, next_attempt_at, status,
+         reason, created_at, updated_at
+  FROM outbox ORDER BY id;
+DROP TABLE outbox;
+ALTER TABLE outbox_v11 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (target, status, next_attempt_at);
+CREATE UNIQUE INDEX outbox_by_key ON outbox (target, key, idempotency_key);
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -229,6 +263,7 @@ constexpr std::array kMigrations = {
     Migration{8, kNoticeVersionsMigrationName, kNoticeVersionsMigrationSql},  // notice_versions.h
     Migration{9, "inbox_rowid", kV9InboxRowid},  // store/inbox_key.h
     Migration{10, "inbox_keys", kV10InboxKeys},  // store/inbox_keys.h
+    Migration{11, "outbox_keys", kV11OutboxKeys},
 };
 
 constexpr bool VersionsAreContiguous() {

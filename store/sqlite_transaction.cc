@@ -394,7 +394,7 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
               "INSERT INTO outbox (target, key, desired_json, idempotency_key, attempts, "
               "next_attempt_at, status, reason, created_at, updated_at) "
               "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?) "
-              "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id");
+              "ON CONFLICT (target, key, idempotency_key) DO NOTHING RETURNING id");
     st->BindAll(row.target, row.key, row.desired_json, row.idempotency_key, row.next_attempt_at,
                 row.created_at, row.created_at);
     Result<bool> r = st->Step();
@@ -402,8 +402,9 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
     if (*r) id = st->Int(0);
   }
   if (id == 0) {
-    STORE_USE(st, "SELECT id FROM outbox WHERE idempotency_key = ?");
-    st->BindAll(row.idempotency_key);
+    STORE_USE(st,
+              "SELECT id FROM outbox WHERE target = ? AND key = ? AND idempotency_key = ?");
+    st->BindAll(row.target, row.key, row.idempotency_key);
     Result<bool> found = st->Step();
     if (!found.ok()) return found.status();
     if (!*found) return Internal("outbox insert returned no id");

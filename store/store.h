@@ -79,7 +79,7 @@ struct OutboxRow {
   std::string target;           // connector instance that must apply it
   std::string key;              // target-side key, e.g. "<subject>/<topic>/<channel>"
   std::string desired_json;     // absolute desired state
-  std::string idempotency_key;  // stable; unique across the outbox
+  std::string idempotency_key;  // stable; unique per (target, key)
   int attempts = 0;
   TimestampMs next_attempt_at = 0;  // pending: due time; inflight: lease expiry
   OutboxStatus status = OutboxStatus::kPending;
@@ -172,7 +172,8 @@ class Transaction {
   // Adds a pending row and returns its id. Older pending rows for the same
   // (target, key) are superseded (status done, reason "superseded by #id"):
   // the new row carries the absolute state. An idempotency key already in
-  // the outbox is not added again; the existing id is returned.
+  // the outbox for the same (target, key) is not added again; the existing
+  // id is returned (schema v11).
   virtual Result<std::int64_t> Enqueue(const OutboxRow& row) = 0;
   // Claims up to `limit` due rows of `target` (pending or lease-expired
   // inflight, next_attempt_at <= now), marks them inflight with

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "sim/hubspot/hubspot_answers.h"
 #include "sim/hubspot/hubspot_search.h"
 #include "sim/hubspot/hubspot_system.h"
 #include "sim/hubspot/hubspot_validation.h"
@@ -32,14 +33,20 @@ const std::initializer_list<const char*> kStatusStates = {"NOT_SPECIFIED", "SUBS
 // WhatsApp for these endpoints, and consentd models all three channels.
 const std::initializer_list<const char*> kChannels = {"EMAIL", "SMS", "WHATSAPP"};
 
-const std::vector<std::string> kDefaultProperties = {
-    "createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"};
-
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse r;
   r.status = status;
   r.content_type = "application/json;charset=utf-8";
   r.body = body.dump();
+  return r;
+}
+
+// A body written as a string already (hubspot_answers.h).
+HttpResponse JsonTextResponse(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json;charset=utf-8";
+  r.body = std::move(body);
   return r;
 }
 
@@ -83,23 +90,10 @@ std::vector<std::string> QueryList(const HttpRequest& req, std::string_view name
 }
 
 json ContactToJson(const Contact& c, const std::vector<std::string>& requested) {
-  json props = json::object();
-  std::vector<std::string> names = requested.empty() ? kDefaultProperties : requested;
-  if (!requested.empty()) {
-    for (const char* always : {"createdate", "hs_object_id", "lastmodifieddate"})
-      names.push_back(always);
-  }
-  for (const auto& n : names) {
-    auto it = c.properties.find(n);
-    props[n] = it == c.properties.end() ? json(nullptr) : json(it->second);
-  }
-  json out = {{"id", std::to_string(c.id)},
-              {"properties", props},
-              {"createdAt", FormatTime(c.created_at)},
-              {"updatedAt", FormatTime(c.updated_at)},
-              {"archived", c.archived}};
-  if (c.archived) out["archivedAt"] = FormatTime(c.archived_at);
-  return out;
+  std::string text;
+  JsonWriter w(text);
+  WriteContact(w, c, requested);
+  return json::parse(text);
 }
 
 json Envelope(json results, TimestampMs now) {
@@ -288,14 +282,14 @@ HttpResponse HubSpotSystem::ContactsApi(const HttpRequest& req, const std::strin
       // Both lists start at the cursor's position (O(log N + page)); the
       // archived one walks its own id set rather than skip the live contacts.
       const std::vector<std::string> properties = QueryList(req, "properties");
-      json results = json::array();
+      std::vector<const Contact*> results;
       std::int64_t next = 0, last = 0;
       auto add = [&](const Contact& c) {
         if (static_cast<std::int64_t>(results.size()) == limit) {
           next = last;  // more remain: the cursor is the last id returned
           return false;
         }
-        results.push_back(ContactToJson(c, properties));
+        results.push_back(&c);
         last = c.id;
         return true;
       };
@@ -310,9 +304,7 @@ HttpResponse HubSpotSystem::ContactsApi(const HttpRequest& req, const std::strin
           if (!it->second.archived && !add(it->second)) break;
         }
       }
-      json out = {{"results", results}};
-      if (next) out["paging"] = {{"next", {{"after", std::to_string(next)}}}};
-      return JsonResponse(200, out);
+      return JsonTextResponse(200, ContactsPageBody(results, properties, next));
     }
     if (req.method == "POST") {
       json body;
@@ -553,13 +545,8 @@ HttpResponse HubSpotSystem::Search(const HttpRequest& req) {
       if (p.is_string()) props.push_back(p);
     }
   }
-  json results = json::array();
-  for (const Contact* c : page.results) results.push_back(ContactToJson(*c, props));
-  json out = {{"total", page.total}, {"results", results}};
-  if (offset + limit < page.total) {
-    out["paging"] = {{"next", {{"after", std::to_string(offset + limit)}}}};
-  }
-  return JsonResponse(200, out);
+  return JsonTextResponse(
+      200, SearchPageBody(page, props, offset + limit < page.total ? offset + limit : 0));
 }
 
 // --- communication preferences ------------------------------------------------
@@ -582,18 +569,10 @@ json DefinitionToJson(const Definition& d, bool v4) {
 
 json PublicStatusJson(const Definition& d, const std::string& subscriber,
                       const SubscriptionStatus& s, const std::string& reason) {
-  json j = {{"channel", d.channel},
-            {"subscriberIdString", subscriber},
-            {"subscriptionId", d.id},
-            {"subscriptionName", d.name},
-            {"status", s.state},
-            {"source", s.source.empty() ? "NONE" : s.source},
-            {"timestamp", FormatTime(s.timestamp)},
-            {"businessUnitId", 0}};
-  if (!s.legal_basis.empty()) j["legalBasis"] = s.legal_basis;
-  if (!s.legal_basis_explanation.empty()) j["legalBasisExplanation"] = s.legal_basis_explanation;
-  if (!reason.empty()) j["setStatusSuccessReason"] = reason;
-  return j;
+  std::string text;
+  JsonWriter w(text);
+  WriteStatus(w, d, subscriber, s, reason);
+  return json::parse(text);
 }
 }  // namespace
 
@@ -819,15 +798,11 @@ HttpResponse HubSpotSystem::PreferencesV4(const HttpRequest& req, const std::str
     if (auto e = channel_error()) return *e;
     json body;
     if (auto e = batch_inputs(body)) return *e;
-    const std::string channel = QueryValue(req, "channel");
-    json results = json::array();
-    for (const auto& s : body["inputs"]) {
-      // Built in place: an initializer list would copy the statuses.
-      json& r = results.emplace_back(json::object());
-      r["subscriberIdString"] = Model::Lower(s);
-      r["statuses"] = statuses_for(channel, s, false);
-    }
-    return JsonResponse(200, Envelope(std::move(results), now));
+    std::vector<std::string> subscribers;
+    subscribers.reserve(body["inputs"].size());
+    for (const auto& s : body["inputs"]) subscribers.push_back(s.get<std::string>());
+    return JsonTextResponse(
+        200, StatusesBatchReadBody(model_, QueryValue(req, "channel"), subscribers, now));
   }
   if (rest == "/statuses/batch/unsubscribe-all" && req.method == "POST") {
     if (auto e = channel_error()) return *e;

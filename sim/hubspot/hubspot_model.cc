@@ -288,6 +288,12 @@ SubscriptionStatus Model::GetStatus(const std::string& channel, const std::strin
   return s == it->second.end() ? SubscriptionStatus{} : s->second;
 }
 
+const std::map<std::int64_t, SubscriptionStatus>* Model::StatusesOf(
+    const std::string& channel, const std::string& lower_subscriber) const {
+  auto it = statuses_.find({channel, lower_subscriber});
+  return it == statuses_.end() ? nullptr : &it->second;
+}
+
 WideStatus Model::GetWide(const std::string& channel, const std::string& subscriber) const {
   auto it = wide_.find({channel, Lower(subscriber)});
   return it == wide_.end() ? WideStatus{} : it->second;

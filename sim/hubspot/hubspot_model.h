@@ -120,6 +120,10 @@ class Model {
   SubscriptionStatus GetStatus(const std::string& channel, const std::string& subscriber,
                                std::int64_t subscription_id) const;
   WideStatus GetWide(const std::string& channel, const std::string& subscriber) const;
+  // The recorded statuses of a lower-cased subscriber by subscription id, or
+  // null; GetStatus without the copies (batch reads, hubspot_answers.cc).
+  const std::map<std::int64_t, SubscriptionStatus>* StatusesOf(
+      const std::string& channel, const std::string& lower_subscriber) const;
   // Returns HubSpot's setStatusSuccessReason. A SUBSCRIBED write clears an
   // unsubscribe-all (v4 semantics; v3 refuses before calling this).
   std::string SetStatus(const std::string& channel, const std::string& subscriber,

@@ -10,12 +10,23 @@
 #include "sim/mailchimp/mailchimp_sim.h"
 #include "sim/mailchimp/mc_time.h"
 #include "sim/mailchimp/member_request.h"
+#include "sim/mailchimp/member_text.h"
 #include "sim/mailchimp/render.h"
 
 namespace consentd::sim::mailchimp {
 namespace {
 
 using nlohmann::json;
+
+// A body written as text already (member_text.h), with MailchimpSim::Json's
+// content type.
+net::HttpResponse JsonText(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
 
 std::vector<std::string> Segments(std::string_view path) {
   std::vector<std::string> out;
@@ -321,7 +332,9 @@ net::HttpResponse MailchimpSim::BatchSubscribe(const net::HttpRequest& req) {
   if (auto* e = std::get_if<ApiError>(&batch)) return Error(*e);
   const BatchRequest& b = std::get<BatchRequest>(batch);
 
-  json created = json::array(), updated = json::array(), errors = json::array();
+  // Each member as it is right after its entry, as text (member_text.h).
+  std::vector<std::string> created, updated;
+  std::vector<BatchError> errors;
   auto add_error = [&](const json& entry, const ApiError& e) {
     std::string email;
     if (entry.is_object()) {
@@ -333,13 +346,11 @@ net::HttpResponse MailchimpSim::BatchSubscribe(const net::HttpRequest& req) {
       field = e.errors[0].value("field", "");
       field_message = e.errors[0].value("message", "");
     }
-    errors.push_back({{"email_address", email},
-                      {"error", e.title == "Invalid Resource" && !field_message.empty()
-                                    ? field + ": " + field_message
-                                    : e.detail},
-                      {"error_code", e.batch_code},
-                      {"field", field},
-                      {"field_message", field_message}});
+    errors.push_back({email,
+                      e.title == "Invalid Resource" && !field_message.empty()
+                          ? field + ": " + field_message
+                          : e.detail,
+                      e.batch_code, field, field_message});
   };
   for (const json& entry : b.members) {
     auto update = ParseMemberUpdate(entry, BodyKind::kBatchEntry, audience_);
@@ -365,17 +376,11 @@ net::HttpResponse MailchimpSim::BatchSubscribe(const net::HttpRequest& req) {
       continue;
     }
     const auto& r = std::get<Audience::WriteResult>(result);
-    (r.created ? created : updated).push_back(MemberJson(*r.member, audience_));
+    std::string& text = (r.created ? created : updated).emplace_back();
+    JsonWriter w(text);
+    WriteMemberJson(w, *r.member, audience_);
   }
-  json doc = json::object();
-  doc["total_created"] = created.size();
-  doc["total_updated"] = updated.size();
-  doc["error_count"] = errors.size();
-  doc["new_members"] = std::move(created);
-  doc["updated_members"] = std::move(updated);
-  doc["errors"] = std::move(errors);
-  doc["_links"] = json::array();
-  return Json(200, doc);
+  return JsonText(200, BatchSubscribeBody(created, updated, errors));
 }
 
 net::HttpResponse MailchimpSim::InterestCategories(const net::HttpRequest& req,

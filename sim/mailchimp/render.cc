@@ -3,22 +3,13 @@
 #include <map>
 
 #include "sim/mailchimp/mc_time.h"
+#include "sim/mailchimp/member_text.h"
 #include "sim/mailchimp/subscriber_hash.h"
 
 namespace consentd::sim::mailchimp {
 namespace {
 
 using nlohmann::json;
-
-std::string MergeString(const json& merge_fields, const char* key) {
-  auto it = merge_fields.find(key);
-  return it != merge_fields.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// A tag's numeric id, stable for its name.
-std::int64_t TagId(const std::string& name) {
-  return static_cast<std::int64_t>(std::stoull(Md5Hex("tag:" + name).substr(0, 7), nullptr, 16));
-}
 
 // Path tree of a projection: "members.email_address" → {members: {email_address: {}}}.
 struct PathTree {
@@ -79,71 +70,10 @@ void Drop(json& doc, const PathTree& tree) {
 }  // namespace
 
 json MemberJson(const Member& m, const Audience& a, const std::set<std::string>* keys) {
-  // Only the top-level keys asked for: a poll page projects members down to
-  // a few fields, and building the rest cost more than the whole answer.
-  auto want = [keys](const char* key) { return keys == nullptr || keys->contains(key); };
-  json doc = json::object();
-  auto put = [&](const char* key, auto&& make) {
-    if (want(key)) doc[key] = make();
-  };
-  put("id", [&] { return json(m.hash); });
-  put("email_address", [&] { return json(m.email); });
-  put("unique_email_id", [&] { return json(m.unique_email_id); });
-  put("contact_id", [&] { return json(Md5Hex("contact:" + m.hash)); });
-  put("full_name", [&] {
-    std::string full_name = MergeString(m.merge_fields, "FNAME");
-    const std::string lname = MergeString(m.merge_fields, "LNAME");
-    if (!lname.empty()) full_name += (full_name.empty() ? "" : " ") + lname;
-    return json(full_name);
-  });
-  put("web_id", [&] { return json(m.web_id); });
-  put("email_type", [&] { return json(m.email_type); });
-  put("status", [&] { return json(StatusName(m.status)); });
-  put("consents_to_one_to_one_messaging", [] { return json(true); });
-  put("merge_fields", [&] { return json(m.merge_fields); });
-  put("interests", [&] { return json(m.interests); });
-  put("stats", [] { return json{{"avg_open_rate", 0}, {"avg_click_rate", 0}}; });
-  put("ip_signup", [&] { return json(m.ip_signup); });
-  put("timestamp_signup", [&] { return json(m.timestamp_signup); });
-  put("ip_opt", [&] { return json(m.ip_opt); });
-  put("timestamp_opt", [&] { return json(m.timestamp_opt); });
-  put("member_rating", [] { return json(2); });
-  put("last_changed", [&] { return json(FormatIso(m.last_changed)); });
-  put("language", [&] { return json(m.language); });
-  put("vip", [&] { return json(m.vip); });
-  put("email_client", [] { return json(""); });
-  put("location", [&] {
-    return json{{"latitude", m.location ? m.location->first : 0.0},
-                {"longitude", m.location ? m.location->second : 0.0},
-                {"gmtoff", 0},
-                {"dstoff", 0},
-                {"country_code", ""},
-                {"timezone", ""},
-                {"region", ""}};
-  });
-  put("marketing_permissions", [&] {
-    json permissions = json::array();
-    for (const MarketingPermissionDef& p : a.permissions()) {
-      auto it = m.permissions.find(p.id);
-      permissions.push_back({{"marketing_permission_id", p.id},
-                             {"text", p.text},
-                             {"enabled", it != m.permissions.end() && it->second}});
-    }
-    return permissions;
-  });
-  put("source", [&] { return json(m.source); });
-  put("tags_count", [&] { return json(m.tags.size()); });
-  put("tags", [&] {
-    json tags = json::array();
-    for (const std::string& t : m.tags) tags.push_back({{"id", TagId(t)}, {"name", t}});
-    return tags;
-  });
-  put("list_id", [&] { return json(a.list_id()); });
-  put("_links", [] { return json::array(); });
-  if (m.status == MemberStatus::kUnsubscribed) {
-    put("unsubscribe_reason", [&] { return json(m.unsubscribe_reason); });
-  }
-  return doc;
+  std::string text;
+  JsonWriter w(text);
+  WriteMemberJson(w, m, a, keys);
+  return json::parse(text);
 }
 
 json ListJson(const Audience& a, bool include_total_contacts) {

@@ -632,6 +632,27 @@ TEST_F(SimMailchimpApiTest, BatchSubscribeReportsNewUpdatedAndErrors) {
   EXPECT_EQ(u["errors"][0]["error_code"], "ERROR_GENERIC");
 }
 
+// The batch answer is written as text (sim/mailchimp/member_text.h): each
+// member as a read right after the batch returns it.
+TEST_F(SimMailchimpApiTest, BatchSubscribeAnswersEachMemberAsItIsReadAfterwards) {
+  ASSERT_EQ(Put("old@example.org", "subscribed").status, 200);
+  json body = {{"members",
+                {{{"email_address", "fresh@example.org"},
+                  {"status", "pending"},
+                  {"interests", {{FirstInterestId(), true}}},
+                  {"merge_fields", {{"FNAME", "A \"quoted\"\nname"}, {"LNAME", "\\x"}}}},
+                 {{"email_address", "old@example.org"}, {"status", "unsubscribed"}}}},
+               {"update_existing", true}};
+  json r = Body(Api("POST", ListPath(), body));
+  ASSERT_EQ(r["total_created"], 1);
+  ASSERT_EQ(r["total_updated"], 1);
+  EXPECT_EQ(r["error_count"], 0);
+  EXPECT_TRUE(r["errors"].is_array());
+  EXPECT_EQ(r["new_members"][0], Body(Api("GET", MemberPath("fresh@example.org"))));
+  EXPECT_EQ(r["updated_members"][0], Body(Api("GET", MemberPath("old@example.org"))));
+  EXPECT_EQ(r["new_members"][0]["full_name"], "A \"quoted\"\nname \\x");
+}
+
 TEST_F(SimMailchimpApiTest, BatchSubscribeValidatesTheEnvelope) {
   ExpectProblem(Api("POST", ListPath(), json::object()), 400, "Invalid Resource");
   ExpectProblem(Api("POST", ListPath(), {{"members", "x"}}), 400, "Invalid Resource");

@@ -294,6 +294,65 @@ TEST_F(SimHubSpot, V4BatchWriteAndRead) {
       "inputs");
 }
 
+// The batch read is written as text (sim/hubspot/hubspot_answers.h): per
+// subscriber, in request order and lower-cased, the statuses the single
+// read returns, NOT_SPECIFIED ones included.
+TEST_F(SimHubSpot, V4BatchReadHoldsWhatEachSingleReadHolds) {
+  ASSERT_EQ(Api("POST", "/communication-preferences/v4/statuses/batch/write",
+                json{{"inputs",
+                      {{{"subscriberIdString", "Mixed@Example.com"},
+                        {"channel", "EMAIL"},
+                        {"statusState", "SUBSCRIBED"},
+                        {"subscriptionId", 101},
+                        {"legalBasis", "CONSENT_WITH_NOTICE"},
+                        {"legalBasisExplanation", "form \"spring\""}}}}})
+                .status,
+            200);
+  const std::vector<std::string> who = {"Mixed@Example.com", "nobody@example.com"};
+  const std::vector<std::string> lower = {"mixed@example.com", "nobody@example.com"};
+  Reply batch = Api("POST", "/communication-preferences/v4/statuses/batch/read?channel=EMAIL",
+                    json{{"inputs", who}});
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  json b = batch.Json();
+  EXPECT_EQ(b["status"], "COMPLETE");
+  ASSERT_EQ(b["results"].size(), who.size());
+  for (size_t i = 0; i < who.size(); ++i) {
+    Reply one = Api("GET", "/communication-preferences/v4/statuses/" + who[i] + "?channel=EMAIL");
+    ASSERT_EQ(one.status, 200) << one.body;
+    EXPECT_EQ(b["results"][i]["subscriberIdString"], lower[i]);
+    EXPECT_EQ(b["results"][i]["statuses"], one.Json()["results"]) << who[i];
+  }
+  EXPECT_EQ(b["results"][0]["statuses"][0]["legalBasisExplanation"], "form \"spring\"");
+}
+
+// The list page is written as text too: each contact as its single read
+// returns it, and the cursor to the next page.
+TEST_F(SimHubSpot, ContactListPageHoldsWhatEachSingleReadHolds) {
+  for (const char* email : {"l1@example.com", "l2@example.com", "l3@example.com"}) {
+    CreateContact(email, {{"firstname", "Q\"uote"}});
+  }
+  const std::string props = "properties=email,firstname,no_such_property";
+  std::string after = "0";
+  std::set<std::string> seen;
+  for (int page = 0; page < 100; ++page) {
+    Reply r = Api("GET", "/crm/v3/objects/contacts?limit=2&after=" + after + "&" + props);
+    ASSERT_EQ(r.status, 200) << r.body;
+    json j = r.Json();
+    ASSERT_LE(j["results"].size(), 2u);
+    for (const json& c : j["results"]) {
+      const std::string id = c["id"];
+      Reply one = Api("GET", "/crm/v3/objects/contacts/" + id + "?" + props);
+      EXPECT_EQ(c, one.Json()) << id;
+      EXPECT_TRUE(c["properties"]["no_such_property"].is_null());
+      seen.insert(id);
+    }
+    if (!j.contains("paging")) break;
+    EXPECT_EQ(j["paging"]["next"]["after"], j["results"].back()["id"]);
+    after = j["paging"]["next"]["after"];
+  }
+  EXPECT_GE(seen.size(), 3u);
+}
+
 TEST_F(SimHubSpot, V4UnsubscribeAllPerChannel) {
   for (const std::string ch : {"EMAIL", "SMS", "WHATSAPP"}) {
     const std::string who = ch == "EMAIL" ? "u@example.com" : "+4915112345678";

@@ -130,6 +130,74 @@ std::vector<int> OlderVersions() {
 INSTANTIATE_TEST_SUITE_P(StoreMigrationsFromOlder, FromEveryOlderVersion,
                          ::testing::ValuesIn(OlderVersions()));
 
+// v11 rebuilds the outbox: every row keeps its id and values, a known
+// (target, key, idempotency key) still returns the existing row, and the
+// idempotency key is unique per (target, key), no longer across targets.
+TEST(StoreMigrations, V11KeepsOutboxRowsAndDedupesPerTargetAndKey) {
+  TempDir dir;
+  constexpr std::string_view kColumns =
+      "id, target, key, desired_json, idempotency_key, attempts, next_attempt_at, status, "
+      "reason, created_at, updated_at";
+  const std::string rows =
+      "(7, 'mailchimp', 's-1', '{\"a\":1}', 'idem-a', 2, 50, 'done', 'ok', 10, 20), "
+      "(9, 'mailchimp', 's-2', '{\"b\":2}', 'idem-b', 0, 60, 'pending', '', 30, 30), "
+      "(12, 'hubspot', 's-2', '{\"c\":3}', 'idem-c', 1, 70, 'dead', 'gone', 40, 45)";
+  auto dump = [&](Db& db) {
+    std::vector<std::string> out;
+    Result<Stmt*> st = db.Prepare("SELECT " + std::string(kColumns) + " FROM outbox ORDER BY id");
+    EXPECT_TRUE(st.ok());
+    if (!st.ok()) return out;
+    for (;;) {
+      Result<bool> row = (*st)->Step();
+      if (!row.ok() || !*row) break;
+      std::string line;
+      for (int c = 0; c < 11; ++c) line += (*st)->Text(c) + "|";
+      out.push_back(line);
+    }
+    (*st)->Reset();
+    return out;
+  };
+  std::vector<std::string> before;
+  {
+    auto db = OpenDb(dir.File("s.db"));
+    ASSERT_TRUE(MigrateTo(*db, 10, 1).ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO outbox (" + std::string(kColumns) + ") VALUES " + rows).ok());
+    before = dump(*db);
+    ASSERT_EQ(before.size(), 3u);
+  }
+  auto store = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(store, nullptr);
+  auto row = [](std::string target, std::string key, std::string idem) {
+    OutboxRow r;
+    r.target = std::move(target);
+    r.key = std::move(key);
+    r.desired_json = "{}";
+    r.idempotency_key = std::move(idem);
+    r.next_attempt_at = r.created_at = 100;
+    return r;
+  };
+  std::int64_t again = 0, other_target = 0;
+  ASSERT_TRUE(store
+                  ->Run([&](Transaction& txn) -> Status {
+                    Result<std::int64_t> a = txn.Enqueue(row("mailchimp", "s-2", "idem-b"));
+                    if (!a.ok()) return a.status();
+                    again = *a;
+                    Result<std::int64_t> b = txn.Enqueue(row("hubspot", "s-1", "idem-a"));
+                    if (!b.ok()) return b.status();
+                    other_target = *b;
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(again, 9) << "a known (target, key, idempotency key) must return its row";
+  EXPECT_GT(other_target, 12) << "the same idempotency key for another target is a new row";
+  store.reset();
+  auto db = OpenDb(dir.File("s.db"));
+  std::vector<std::string> after = dump(*db);
+  ASSERT_EQ(after.size(), 4u);
+  after.pop_back();
+  EXPECT_EQ(after, before);
+}
+
 TEST(StoreMigrations, DatabaseFromANewerBinaryIsRefused) {
   TempDir dir;
   {

@@ -1,0 +1,38 @@
+// A member as the Mailchimp API returns it, written straight into a string
+// (sim/json_writer.h), and the batch subscribe answer built from such
+// members. MemberJson (render.h) parses WriteMemberJson's output, so there is
+// one rendering of a member.
+//
+// Pure; reads the audience (the simulator's io thread only).
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/json_writer.h"
+#include "sim/mailchimp/audience.h"
+
+namespace consentd::sim::mailchimp {
+
+// With `keys`, only those top-level keys (a projection's first level).
+void WriteMemberJson(JsonWriter& w, const Member& m, const Audience& a,
+                     const std::set<std::string>* keys = nullptr);
+
+// One refused entry of a batch subscribe.
+struct BatchError {
+  std::string email_address;
+  std::string error;
+  std::string error_code;
+  std::string field;
+  std::string field_message;
+};
+
+// POST /lists/{list_id}: the members created and updated (each written by
+// WriteMemberJson right after its entry was applied), in request order, and
+// the errors.
+std::string BatchSubscribeBody(const std::vector<std::string>& created,
+                               const std::vector<std::string>& updated,
+                               const std::vector<BatchError>& errors);
+
+}  // namespace consentd::sim::mailchimp

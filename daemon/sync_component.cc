@@ -1087,7 +1087,8 @@ class SyncComponent::Impl {
 
   // Reads `refs` on the pool: in one Read, or, for a connector whose reads
   // cost a request per ref (read_parallelism() > 1), in that many slices
-  // read at once. The records come back in the order of `refs`. A failed
+  // read at once, unless the set is large enough for the connector to read
+  // it whole (whole_set_read_min()). The records come back in the order of `refs`. A failed
   // slice stands for the whole set, as a failed single Read would (a
   // retryable failure first: then everything is read again). `then` runs
   // on the io thread.
@@ -1095,7 +1096,8 @@ class SyncComponent::Impl {
                 std::vector<connectors::RecordRef> refs, std::function<void(ReadResult)> then) {
     const std::size_t want = std::min<std::size_t>(
         refs.size(), static_cast<std::size_t>(std::max(1, connector->read_parallelism())));
-    if (want <= 1) {
+    const int whole = connector->whole_set_read_min();
+    if (want <= 1 || (whole > 0 && refs.size() >= static_cast<std::size_t>(whole))) {
       OnPool([connector, refs = std::move(refs)] { return connector->Read(refs); },
              std::move(then));
       return;

@@ -137,11 +137,21 @@ Result<bool> SqliteTransaction::InsertInbox(const InboxRow& row) {
   Result<std::optional<std::int64_t>> seen = inbox_keys_.Find(db_, key, row.source, row.event_id);
   if (!seen.ok()) return seen.status();
   if (seen->has_value()) return false;
-  STORE_USE(st,
-            "INSERT INTO inbox (source, event_id, dedupe_key, received_at, payload) "
-            "VALUES (?, ?, ?, ?, ?)");
-  st->BindAll(row.source, row.event_id, key, row.received_at, row.payload);
-  CONSENTD_RETURN_IF_ERROR(st->Run());
+  if (row.processed_at) {
+    // One INSERT instead of INSERT + UPDATE, and no entry in the
+    // unprocessed-hints index to add and remove again.
+    STORE_USE(st,
+              "INSERT INTO inbox (source, event_id, dedupe_key, received_at, processed_at, "
+              "payload) VALUES (?, ?, ?, ?, ?, ?)");
+    st->BindAll(row.source, row.event_id, key, row.received_at, *row.processed_at, row.payload);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  } else {
+    STORE_USE(st,
+              "INSERT INTO inbox (source, event_id, dedupe_key, received_at, payload) "
+              "VALUES (?, ?, ?, ?, ?)");
+    st->BindAll(row.source, row.event_id, key, row.received_at, row.payload);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  }
   CONSENTD_RETURN_IF_ERROR(inbox_keys_.Added(db_, db_.LastInsertRowid(), key));
   return true;
 }

@@ -28,6 +28,9 @@ struct InboxRow {
   std::string event_id;  // the sender's id for this delivery
   TimestampMs received_at = 0;
   std::string payload;  // optional raw or normalised payload (may be empty)
+  // Set: the row is inserted as already processed then (a remembered
+  // record version, not a hint waiting to be read).
+  std::optional<TimestampMs> processed_at = std::nullopt;
 };
 
 // Canonical consent state for one key (subject, topic, channel[, address]).

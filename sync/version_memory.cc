@@ -53,11 +53,10 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
     row.source = std::string(source);
     row.event_id = version;
     row.received_at = now;
+    row.processed_at = now;  // remembered, not a hint to read
     Result<bool> fresh = txn.InsertInbox(row);
     if (!fresh.ok()) return fresh.status();
-    if (*fresh) {
-      CONSENTD_RETURN_IF_ERROR(txn.MarkInboxProcessed(source, version, now));
-    } else if (rec.merged_ids.empty()) {
+    if (!*fresh && rec.merged_ids.empty()) {
       Result<bool> erased = NamesErasedIdentity(txn, identity_key, source, rec);
       if (!erased.ok()) return erased.status();
       if (!*erased) {
@@ -76,10 +75,9 @@ Status RememberVersion(store::Transaction& txn, std::string_view source,
   row.source = std::string(source);
   row.event_id = std::string(version_id);
   row.received_at = now;
+  row.processed_at = now;
   Result<bool> fresh = txn.InsertInbox(row);
-  if (!fresh.ok()) return fresh.status();
-  if (!*fresh) return Status::Ok();
-  return txn.MarkInboxProcessed(source, version_id, now);
+  return fresh.ok() ? Status::Ok() : fresh.status();
 }
 
 }  // namespace consentd::sync

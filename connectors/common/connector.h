@@ -178,6 +178,10 @@ class Connector {
   // costs its own request and the vendor limits connections, not requests
   // (Mailchimp).
   virtual int read_parallelism() const { return 1; }
+  // Sets of at least this many refs are read whole, in one Read call that
+  // answers most of them with one request (Mailchimp: the members changed
+  // last), never sliced; 0 (the default): never.
+  virtual int whole_set_read_min() const { return 0; }
 
   // Credentials valid and every mapped topic/interest/subscription exists.
   // Run at start and on reload; /readyz shows the outcome.

@@ -2,6 +2,7 @@
 // mailchimp_{connector,webhook,poll,deliver}.cc, and the helpers they share.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,10 @@ using Query = std::vector<std::pair<std::string, std::string>>;
 inline constexpr int kMaxBatch = 500;
 // Most members one list read returns (the API's `count` maximum).
 inline constexpr int kPageSize = 1000;
+// Hinted members read with one list request (ReadRecent) from this many
+// on; fewer are read one by one (a GET each is cheaper than a page).
+inline constexpr int kRecentReadMin = 4;
+inline constexpr int kRecentSlackMin = 16;
 
 // Tolerant JSON accessors: a missing key or another type gives the
 // fallback (Mailchimp answers are parsed without exceptions).
@@ -89,6 +94,7 @@ class MailchimpConnector final : public Connector {
                                               TimestampMs now) const override;
   int max_batch() const override;
   int read_parallelism() const override { return settings_.read_parallelism; }
+  int whole_set_read_min() const override { return kRecentReadMin; }
   Status Check() override;
   Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
   Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;
@@ -117,6 +123,15 @@ class MailchimpConnector final : public Connector {
 
   // Read one member; the record for it (a kTargetDeleted change on 404).
   Result<InboundRecord> ReadOne(const RecordRef& ref);
+  // Reads the members changed last (one list request, newest first) and
+  // sets out[i] for each refs[i] about a changed member found there; the
+  // rest stay unset (read one by one). A retryable failure is returned; any
+  // other leaves everything unset.
+  Status ReadRecent(const std::vector<RecordRef>& refs,
+                    std::vector<std::optional<InboundRecord>>& out);
+  // The record of a member as read (ReadOne and ReadRecent): event id and
+  // time from the hint, version id from the member.
+  InboundRecord FromReadMember(const ParsedMember& pm, const RecordRef& ref) const;
   // A member read from the API as an InboundRecord (event id given).
   InboundRecord FromApiMember(const ParsedMember& pm, std::string event_id,
                               TimestampMs fallback_time) const;
@@ -144,6 +159,10 @@ class MailchimpConnector final : public Connector {
   std::string mapping_hash_;
   std::string auth_header_;
   SystemClock clock_;  // only for HTTP-date Retry-After values
+  // How many members beyond a set's own size ReadRecent asks for: hinted
+  // members are among the newest, behind those changed since. Adapts to
+  // how deep the last read found them (Reads may run at once).
+  std::atomic<int> recent_slack_{kRecentSlackMin};
 };
 
 }  // namespace consentd::connectors::mailchimp

@@ -3,6 +3,9 @@
 // own files.
 #include "connectors/mailchimp/mailchimp_connector.h"
 
+#include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "connectors/common/retry_policy.h"
@@ -274,9 +277,14 @@ Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
     rec.mapped.notes.push_back("dropped: the member record is malformed: " + pm.status().message());
     return rec;
   }
-  InboundRecord rec = FromApiMember(*pm, ref.event_id, ref.occurred_at);
+  return FromReadMember(*pm, ref);
+}
+
+InboundRecord MailchimpConnector::FromReadMember(const ParsedMember& pm,
+                                                 const RecordRef& ref) const {
+  InboundRecord rec = FromApiMember(pm, ref.event_id, ref.occurred_at);
   // Without last_changed a key could name two states at different times.
-  if (pm->member.last_changed != 0) rec.version_id = "poll:" + MemberVersionKey(*pm);
+  if (pm.member.last_changed != 0) rec.version_id = "poll:" + MemberVersionKey(pm);
   if (ref.hint == RecordHint::kEmailChanged && !ref.old_email.empty()) {
     // The old subscriber hash is now this member: the engine moves the
     // identity (old hash -> new) as for a merge.
@@ -290,17 +298,75 @@ Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
   return rec;
 }
 
+Status MailchimpConnector::ReadRecent(const std::vector<RecordRef>& refs,
+                                      std::vector<std::optional<InboundRecord>>& out) {
+  // A list answer stands for a changed member only: a deleted one is not
+  // listed (its GET says 404), an address change needs the old address.
+  std::map<std::string, std::vector<std::size_t>, std::less<>> wanted;  // hash -> refs
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    const RecordRef& ref = refs[i];
+    if (ref.hint != RecordHint::kChanged) continue;
+    std::string hash = ref.system_id;
+    if (hash.empty() && !ref.email.empty()) hash = SubscriberHash(ref.email);
+    if (!hash.empty()) wanted[hash].push_back(i);
+  }
+  if (wanted.size() < static_cast<std::size_t>(kRecentReadMin)) return Status::Ok();
+  const int slack = recent_slack_.load(std::memory_order_relaxed);
+  const std::size_t count =
+      std::min<std::size_t>(kPageSize, wanted.size() + static_cast<std::size_t>(slack));
+  ApiAnswer a = Call("GET", ListPath() + "/members",
+                     {{"fields",
+                       "members.id,members.email_address,members.status,members.interests,"
+                       "members.marketing_permissions,members.last_changed"},
+                      {"count", std::to_string(count)},
+                      {"sort_field", "last_changed"},
+                      {"sort_dir", "DESC"}});
+  if (!a.status.ok()) return a.status.IsRetryable() ? a.status : Status::Ok();
+  const json& members = ArrayAt(a.body, "members");
+  std::size_t found = 0, deepest = 0;
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    auto it = wanted.find(StringAt(members[k], "id"));
+    if (it == wanted.end()) continue;
+    Result<ParsedMember> pm = ParseMember(members[k]);
+    if (!pm.ok()) continue;  // read on its own, which reports why
+    for (std::size_t i : it->second) out[i] = FromReadMember(*pm, refs[i]);
+    wanted.erase(it);
+    ++found;
+    deepest = k + 1;
+  }
+  // Members changed after the hinted ones come first. A full page that
+  // missed some asks for twice as many next time; otherwise the slack
+  // follows how many others lay above the deepest one found.
+  int next = slack;
+  if (!wanted.empty() && members.size() >= count) {
+    next = std::min(kPageSize, 2 * slack);
+  } else if (found > 0) {
+    const int above = static_cast<int>(deepest - found);
+    next = std::clamp((slack + 2 * above + kRecentSlackMin) / 2, kRecentSlackMin, kPageSize);
+  }
+  recent_slack_.store(next, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
 Result<std::vector<InboundRecord>> MailchimpConnector::Read(const std::vector<RecordRef>& refs) {
-  // One member after another; the daemon runs several Reads at once on
-  // slices of a set (read_parallelism).
+  // The members changed last in one request, when the set is large enough;
+  // the others one after another (the daemon runs several Reads at once on
+  // slices of a smaller set: read_parallelism). A failure here (transport,
+  // 429, 5xx, credentials) means nothing was read: the daemon retries the
+  // whole set.
+  std::vector<std::optional<InboundRecord>> got(refs.size());
+  if (refs.size() >= static_cast<std::size_t>(kRecentReadMin)) {
+    CONSENTD_RETURN_IF_ERROR(ReadRecent(refs, got));
+  }
   std::vector<InboundRecord> out;
   out.reserve(refs.size());
-  for (const RecordRef& ref : refs) {
-    auto rec = ReadOne(ref);
-    // A failure here (transport, 429, 5xx, credentials) means nothing was
-    // read: the daemon retries the whole set.
-    if (!rec.ok()) return rec.status();
-    out.push_back(std::move(rec).value());
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (!got[i]) {
+      auto rec = ReadOne(refs[i]);
+      if (!rec.ok()) return rec.status();
+      got[i] = std::move(rec).value();
+    }
+    out.push_back(std::move(*got[i]));
   }
   return out;
 }

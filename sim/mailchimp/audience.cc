@@ -100,6 +100,7 @@ void Audience::Reset() {
   interests_.clear();
   permissions_.clear();
   members_.clear();
+  by_changed_.clear();
   forgotten_.clear();
   confirmations_.clear();
   next_seq_ = 1;
@@ -178,7 +179,38 @@ Member& Audience::Create(const std::string& email, Source source) {
              : source == Source::kAdmin ? "Admin Add"
                                         : "Hosted Signup Form";
   auto [it, inserted] = members_.emplace(m.hash, std::move(m));
+  Touch(it->second, it->second.last_changed);
   return it->second;
+}
+
+void Audience::Touch(Member& m, TimestampMs when) {
+  m.last_changed = when;
+  by_changed_.emplace(-when, m.seq, m.hash);
+  // Entries of earlier states stay until there are as many as members.
+  if (by_changed_.size() > 2 * members_.size() + 1024) ReindexChanged();
+}
+
+void Audience::ReindexChanged() {
+  by_changed_.clear();
+  for (const auto& [hash, m] : members_) by_changed_.emplace(-m.last_changed, m.seq, hash);
+}
+
+std::vector<const Member*> Audience::RecentlyChanged(std::size_t offset, std::size_t count) const {
+  std::vector<const Member*> out;
+  for (const auto& [neg_changed, seq, hash] : by_changed_) {
+    if (out.size() >= count) break;
+    auto it = members_.find(hash);
+    // An entry of an earlier state (or of a member since gone or renamed).
+    if (it == members_.end() || it->second.last_changed != -neg_changed || it->second.seq != seq) {
+      continue;
+    }
+    if (offset > 0) {
+      --offset;
+      continue;
+    }
+    out.push_back(&it->second);
+  }
+  return out;
 }
 
 void Audience::ApplyFields(Member& m, const MemberUpdate& u) const {
@@ -295,7 +327,7 @@ std::variant<Audience::WriteResult, ApiError> Audience::Write(std::string_view h
     ApplyFields(nm, u);
     EnterStatus(nm, *status, source);
     if (*status == MemberStatus::kSubscribed && !u.timestamp_opt) nm.timestamp_opt = FormatIso(now);
-    nm.last_changed = now;
+    Touch(nm, now);
     EmitChange(nm, nm, source, /*created=*/true);
     return WriteResult{&nm, true};
   }
@@ -341,7 +373,7 @@ std::variant<Audience::WriteResult, ApiError> Audience::Write(std::string_view h
     if (*target == MemberStatus::kSubscribed && !u.timestamp_opt) m->timestamp_opt = FormatIso(now);
   }
   if (!(*m == before)) {
-    m->last_changed = now;
+    Touch(*m, now);
     EmitChange(before, *m, source, false);
   }
   return WriteResult{m, false};
@@ -357,7 +389,7 @@ std::optional<ApiError> Audience::SetStatus(std::string_view hash_or_email, Memb
   EnterStatus(*m, status, source);
   const TimestampMs now = clock_.NowMs();
   if (status == MemberStatus::kSubscribed) m->timestamp_opt = FormatIso(now);
-  m->last_changed = now;
+  Touch(*m, now);
   using K = MemberEvent::Kind;
   switch (status) {
     case MemberStatus::kUnsubscribed:
@@ -378,7 +410,7 @@ std::optional<ApiError> Audience::Archive(std::string_view hash_or_email, Source
   if (m->status == MemberStatus::kArchived) return std::nullopt;
   const Member before = *m;
   EnterStatus(*m, MemberStatus::kArchived, source);
-  m->last_changed = clock_.NowMs();
+  Touch(*m, clock_.NowMs());
   EmitChange(before, *m, source, false);
   return std::nullopt;
 }
@@ -425,7 +457,7 @@ std::variant<Confirmation, ApiError> Audience::SignUp(const MemberUpdate& update
   ApplyFields(*m, update);
   m->timestamp_signup = FormatIso(now);
   EnterStatus(*m, MemberStatus::kPending, Source::kUser);
-  m->last_changed = now;
+  Touch(*m, now);
   for (const auto& [token, c] : confirmations_) {
     if (c.hash == m->hash) return c;
   }
@@ -450,7 +482,7 @@ std::optional<ApiError> Audience::Confirm(std::string_view token_or_email) {
   forgotten_.erase(hash);  // a person may always come back through the form
   const TimestampMs now = clock_.NowMs();
   m->timestamp_opt = FormatIso(now);
-  m->last_changed = now;
+  Touch(*m, now);
   EmitChange(before, *m, Source::kUser, false);
   return std::nullopt;
 }
@@ -497,7 +529,7 @@ void Audience::Seed(int count, std::uint64_t seed) {
       EnterStatus(m, st, Source::kUser);
     }
     if (st == MemberStatus::kSubscribed) m.timestamp_opt = m.timestamp_signup;
-    m.last_changed = changed;
+    Touch(m, changed);
   }
 }
 

@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -148,6 +149,12 @@ class Audience {
 
   // Members in creation order.
   std::vector<const Member*> Members() const;
+  // Members by subscriber hash (no sort: for scans that order only a page).
+  const std::map<std::string, Member>& members_by_hash() const { return members_; }
+  // Members by last_changed, newest first (creation order among equals),
+  // from `offset`, at most `count`: consentd reads the members changed last
+  // after each round of webhooks, without a scan of the audience.
+  std::vector<const Member*> RecentlyChanged(std::size_t offset, std::size_t count) const;
   // By subscriber hash or e-mail address (case-insensitive). nullptr if none.
   const Member* Find(std::string_view hash_or_email) const;
   bool IsKnownInterest(std::string_view id) const;
@@ -204,6 +211,10 @@ class Audience {
  private:
   Member* FindMutable(std::string_view hash_or_email);
   Member& Create(const std::string& email, Source source);
+  // Sets m.last_changed (every change of it goes through here) and indexes
+  // the member under it.
+  void Touch(Member& m, TimestampMs when);
+  void ReindexChanged();
   void ApplyFields(Member& m, const MemberUpdate& u) const;
   void EnterStatus(Member& m, MemberStatus s, Source source);
   void Emit(MemberEvent::Kind kind, Source source, const Member& m, std::string action = "",
@@ -218,7 +229,10 @@ class Audience {
   std::vector<InterestCategory> categories_;
   std::vector<Interest> interests_;
   std::vector<MarketingPermissionDef> permissions_;
-  std::map<std::string, Member> members_;              // by hash
+  std::map<std::string, Member> members_;  // by hash
+  // (-last_changed, seq, hash) of each member's current state, and of
+  // earlier states not yet dropped (RecentlyChanged skips those).
+  std::set<std::tuple<TimestampMs, std::int64_t, std::string>> by_changed_;
   std::set<std::string> forgotten_;                    // hashes
   std::map<std::string, Confirmation> confirmations_;  // by token
   std::int64_t next_seq_ = 1;

@@ -138,6 +138,7 @@ std::optional<std::string> Audience::LoadState(const json& state) {
       std::string hash = m.hash;
       members_.emplace(std::move(hash), std::move(m));
     }
+    ReindexChanged();
     forgotten_ = state.at("forgotten").get<std::set<std::string>>();
     confirmations_.clear();
     for (const json& c : state.at("confirmations")) {

@@ -236,9 +236,47 @@ net::HttpResponse MailchimpSim::GetMembers(const net::HttpRequest& req) {
         InvalidResourceDetail("unsubscribed_since is only valid with status=unsubscribed."));
   }
 
+  // One page of members as the list answer, projected.
+  auto member_page = [&](const std::vector<const Member*>& page, size_t total_items) {
+    // The members' top-level keys the projection can keep (all without one).
+    std::optional<std::set<std::string>> member_keys;
+    if (!proj.fields.empty()) {
+      member_keys.emplace();
+      for (const std::string& f : proj.fields) {
+        if (f == "members") {
+          member_keys.reset();
+          break;
+        }
+        if (f.starts_with("members.")) member_keys->insert(f.substr(8, f.find('.', 8) - 8));
+      }
+    }
+    json members = json::array();
+    for (const Member* m : page) {
+      members.push_back(MemberJson(*m, audience_, member_keys ? &*member_keys : nullptr));
+    }
+    json doc = {{"members", std::move(members)},
+                {"list_id", audience_.list_id()},
+                {"total_items", total_items},
+                {"_links", json::array()}};
+    return Json(200, Project(std::move(doc), proj.fields, proj.exclude));
+  };
+  // The members changed last, unfiltered: from the audience's index.
+  const bool unfiltered = !status && !since_changed && !before_changed && !since_opt &&
+                          !before_opt && !unsub_since && !unique_email_id && !email_type &&
+                          !vip_only && interest_ids.empty();
+  if (unfiltered && sort_field == "last_changed" && sort_dir == "DESC") {
+    return member_page(
+        audience_.RecentlyChanged(static_cast<size_t>(offset), static_cast<size_t>(count)),
+        audience_.members_by_hash().size());
+  }
   auto iso_ms = [](const std::string& iso) { return ParseDateTime(iso).value_or(0); };
+  // Members by hash, not Members() (which sorts the whole audience by
+  // creation order on every call): consentd reads the few members changed
+  // last (sort_field=last_changed, DESC) once per round of Mailchimp
+  // webhooks, so only the page asked for is put in order below.
   std::vector<const Member*> hits;
-  for (const Member* m : audience_.Members()) {
+  for (const auto& [hash, member] : audience_.members_by_hash()) {
+    const Member* m = &member;
     if (status && m->status != *status) continue;
     // Mailchimp keeps last_changed in whole seconds: "since" means after that second.
     const TimestampMs changed_s = Seconds(m->last_changed);
@@ -264,37 +302,40 @@ net::HttpResponse MailchimpSim::GetMembers(const net::HttpRequest& req) {
     }
     hits.push_back(m);
   }
-  if (!sort_field.empty()) {
-    auto key = [&](const Member* m) -> TimestampMs {
-      if (sort_field == "last_changed") return m->last_changed;
-      return iso_ms(sort_field == "timestamp_opt" ? m->timestamp_opt : m->timestamp_signup);
-    };
-    std::stable_sort(hits.begin(), hits.end(), [&](const Member* a, const Member* b) {
-      return sort_dir == "DESC" ? key(a) > key(b) : key(a) < key(b);
-    });
-  }
-  // The members' top-level keys the projection can keep (all without one).
-  std::optional<std::set<std::string>> member_keys;
-  if (!proj.fields.empty()) {
-    member_keys.emplace();
-    for (const std::string& f : proj.fields) {
-      if (f == "members") {
-        member_keys.reset();
-        break;
-      }
-      if (f.starts_with("members.")) member_keys->insert(f.substr(8, f.find('.', 8) - 8));
+  // Creation order (seq), or the sort field with creation order among
+  // equals, as a stable sort of Members() would give; only the first
+  // offset + count are sorted.
+  struct Keyed {
+    TimestampMs key;
+    std::int64_t seq;
+    const Member* m;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(hits.size());
+  const bool desc = sort_dir == "DESC";
+  for (const Member* m : hits) {
+    TimestampMs key = 0;
+    if (sort_field == "last_changed") {
+      key = desc ? -m->last_changed : m->last_changed;
+    } else if (!sort_field.empty()) {
+      key = iso_ms(sort_field == "timestamp_opt" ? m->timestamp_opt : m->timestamp_signup);
+      if (desc) key = -key;
     }
+    keyed.push_back({key, m->seq, m});
   }
-  json members = json::array();
-  for (size_t i = static_cast<size_t>(offset);
-       i < hits.size() && i < static_cast<size_t>(offset + count); ++i) {
-    members.push_back(MemberJson(*hits[i], audience_, member_keys ? &*member_keys : nullptr));
-  }
-  json doc = {{"members", std::move(members)},
-              {"list_id", audience_.list_id()},
-              {"total_items", hits.size()},
-              {"_links", json::array()}};
-  return Json(200, Project(std::move(doc), proj.fields, proj.exclude));
+  const size_t end =
+      std::min(hits.size(), static_cast<size_t>(offset) + static_cast<size_t>(count));
+  auto before = [](const Keyed& a, const Keyed& b) {
+    return a.key != b.key ? a.key < b.key : a.seq < b.seq;
+  };
+  std::partial_sort(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(end), keyed.end(),
+                    before);
+  for (size_t i = 0; i < end; ++i) hits[i] = keyed[i].m;
+  const size_t total = hits.size();
+  hits.resize(end);
+  const size_t first = std::min(end, static_cast<size_t>(offset));
+  hits.erase(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(first));
+  return member_page(hits, total);
 }
 
 net::HttpResponse MailchimpSim::WriteMember(const net::HttpRequest& req, const std::string& hash) {

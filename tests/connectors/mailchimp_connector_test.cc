@@ -787,6 +787,77 @@ TEST_F(MailchimpConnectorTest, OneFailedMemberReadFailsTheWholeSetRetryably) {
   EXPECT_TRUE(records.status().IsRetryable()) << records.status().ToString();
 }
 
+// A set of hinted members is answered by one list request (the members
+// changed last, newest first) instead of a GET per member; each record is
+// the one a read of that member alone gives. A member the page does not
+// hold (changed long before the others, or gone) is read on its own.
+TEST_F(MailchimpConnectorTest, AHintedSetIsReadWithOneListRequestAndMissingMembersOneByOne) {
+  SignUpAndConfirm("early@example.org", {{ids_.interests["Newsletter"], true}});
+  clock_.Advance(1000);
+  const int kOthers = 60;  // more than the page beyond the set's own size
+  for (int i = 0; i < kOthers; ++i) {
+    SignUpAndConfirm("filler" + std::to_string(i) + "@example.org",
+                     {{ids_.interests["Events"], true}});
+  }
+  clock_.Advance(1000);
+  std::vector<RecordRef> refs;
+  auto hint = [&refs](const std::string& email) {
+    RecordRef ref;
+    ref.email = email;
+    ref.system_id = SubscriberHash(email);
+    ref.event_id = "hint-" + email;
+    refs.push_back(ref);
+  };
+  for (int i = 0; i < 5; ++i) {
+    const std::string email = "set" + std::to_string(i) + "@example.org";
+    SignUpAndConfirm(email, {{ids_.interests["Newsletter"], i % 2 == 0}});
+    hint(email);
+  }
+  hint("early@example.org");
+  hint("never@example.org");
+  ASSERT_GE(refs.size(), static_cast<std::size_t>(connector_->whole_set_read_min()));
+  ASSERT_GT(connector_->whole_set_read_min(), 1);
+
+  Control("DELETE", "/_sim/counters");
+  auto records = connector_->Read(refs);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  ASSERT_EQ(records->size(), refs.size());
+  const json counters = Control("GET", "/_sim/counters");
+  int lists = 0, singles = 0;
+  for (const auto& [route, statuses] : counters["mailchimp"].items()) {
+    for (const auto& [status, n] : statuses.items()) {
+      if (route == "GET /3.0/lists/" + list_id_ + "/members") lists += n.get<int>();
+      if (route == "GET /3.0/lists/" + list_id_ + "/members/{id}") singles += n.get<int>();
+    }
+  }
+  EXPECT_EQ(lists, 1);
+  EXPECT_EQ(singles, 2) << "early@ (beyond the page) and never@ (404) on their own";
+
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    auto alone = connector_->Read({refs[i]});
+    ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+    ASSERT_EQ(alone->size(), 1u);
+    const InboundRecord& a = alone->front();
+    const InboundRecord& b = (*records)[i];
+    EXPECT_EQ(b.event_id, refs[i].event_id) << i;
+    EXPECT_EQ(b.event_id, a.event_id) << i;
+    EXPECT_EQ(b.system_id, a.system_id) << i;
+    EXPECT_EQ(b.email, a.email) << i;
+    EXPECT_EQ(b.version_id, a.version_id) << i;
+    ASSERT_EQ(b.mapped.changes.size(), a.mapped.changes.size()) << i;
+    for (std::size_t k = 0; k < a.mapped.changes.size(); ++k) {
+      EXPECT_EQ(b.mapped.changes[k].kind, a.mapped.changes[k].kind) << i;
+      EXPECT_EQ(b.mapped.changes[k].status, a.mapped.changes[k].status) << i;
+      EXPECT_EQ(b.mapped.changes[k].key.topic, a.mapped.changes[k].key.topic) << i;
+      EXPECT_EQ(b.mapped.changes[k].provenance.occurred_at,
+                a.mapped.changes[k].provenance.occurred_at)
+          << i;
+    }
+  }
+  EXPECT_FALSE((*records)[0].version_id.empty());
+  EXPECT_FALSE(records->back().mapped.changes.empty()) << "never@: a deletion, decided as such";
+}
+
 TEST_F(MailchimpConnectorTest, RateLimitAndOutageAreRetryable) {
   Control("POST", "/_sim/faults",
           {{"kind", "rate_limit"}, {"system", "mailchimp"}, {"count", 1}, {"retry_after", 7}});

@@ -574,6 +574,44 @@ TEST_F(SimMailchimpApiTest, SinceLastChangedReturnsOnlyLaterChangesAndPages) {
   EXPECT_EQ(before["total_items"], 4);
 }
 
+// consentd reads the members changed last (newest first, no filter) after
+// a round of webhooks; the audience answers from its last_changed index,
+// which must follow every change: writes, renames, archives, deletions.
+TEST_F(SimMailchimpApiTest, NewestFirstListFollowsEveryChangeOfLastChanged) {
+  for (const char* e : {"a", "b", "c", "d", "e", "f"}) {
+    clock_.Advance(1000);
+    ASSERT_EQ(Put(std::string(e) + "@example.org", "subscribed").status, 200);
+  }
+  clock_.Advance(1000);
+  ASSERT_EQ(Api("PATCH", MemberPath("b@example.org"), {{"status", "unsubscribed"}}).status, 200);
+  clock_.Advance(1000);
+  ASSERT_EQ(Api("PATCH", MemberPath("c@example.org"), {{"email_address", "c2@example.org"}}).status,
+            200);
+  clock_.Advance(1000);
+  ASSERT_EQ(Api("DELETE", MemberPath("a@example.org")).status, 204);  // archived
+  clock_.Advance(1000);
+  ASSERT_EQ(Api("POST", MemberPath("e@example.org") + "/actions/delete-permanent").status, 204);
+  clock_.Advance(1000);
+  ASSERT_EQ(Put("g@example.org", "subscribed").status, 200);
+
+  auto emails = [](const json& page) {
+    std::vector<std::string> out;
+    for (const json& m : page["members"]) out.push_back(m["email_address"]);
+    return out;
+  };
+  const std::string newest = ListPath() + "/members?sort_field=last_changed&sort_dir=DESC";
+  json all = Body(Api("GET", newest + "&count=100"));
+  EXPECT_EQ(all["total_items"], 6);
+  const std::vector<std::string> expected = {"g@example.org", "a@example.org", "c2@example.org",
+                                             "b@example.org", "f@example.org", "d@example.org"};
+  EXPECT_EQ(emails(all), expected);
+  EXPECT_EQ(emails(Body(Api("GET", newest + "&count=2&offset=2"))),
+            (std::vector<std::string>{"c2@example.org", "b@example.org"}));
+  // The same order as the filtered listing, which scans the audience.
+  json filtered = Body(Api("GET", newest + "&count=100&since_last_changed=2000-01-01T00:00:00Z"));
+  EXPECT_EQ(emails(filtered), expected);
+}
+
 TEST_F(SimMailchimpApiTest, InterestFilterMatchesAnyAllNone) {
   const std::string cat = sim_.audience().categories().front().id;
   const auto& ints = sim_.audience().interests();

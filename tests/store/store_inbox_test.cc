@@ -365,5 +365,35 @@ TEST(StoreInbox, MigrationToV10KeysEveryRowAndKeepsDedupe) {
   EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox WHERE payload = 'p'"), 3);
 }
 
+// A remembered record version (sync/version_memory.h) is inserted as
+// processed in one statement: it never shows as a hint waiting to be read,
+// still dedupes, and keeps the time it was processed.
+TEST(StoreInbox, ARowInsertedAsProcessedIsNoPendingHintAndStillDedupes) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(store, nullptr);
+  Status s = store->Run([](Transaction& txn) -> Status {
+    InboxRow version = testing::Event("mailchimp", "poll:abc:1:d", 10);
+    version.processed_at = 10;
+    Result<bool> fresh = txn.InsertInbox(version);
+    if (!fresh.ok()) return fresh.status();
+    EXPECT_TRUE(*fresh);
+    fresh = txn.InsertInbox(testing::Event("mailchimp", "mc:hint", 11));
+    if (!fresh.ok()) return fresh.status();
+    Result<std::vector<InboxRow>> pending = txn.ListUnprocessedInbox("mailchimp", 10);
+    if (!pending.ok()) return pending.status();
+    EXPECT_EQ(pending->size(), 1u);
+    if (!pending->empty()) {
+      EXPECT_EQ(pending->front().event_id, "mc:hint");
+    }
+    fresh = txn.InsertInbox(version);
+    if (!fresh.ok()) return fresh.status();
+    EXPECT_FALSE(*fresh) << "the remembered version was stored twice";
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox WHERE processed_at = 10"), 1);
+}
+
 }  // namespace
 }  // namespace consentd::store

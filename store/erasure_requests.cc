@@ -73,12 +73,27 @@ Result<std::optional<TargetRef>> FindTargetOfSubject(Db& db, std::string_view su
   return out;
 }
 
+// Once the person is erased at `target`, the outbox rows that carried their
+// state there (the address among it) go: delivered ones, superseded ones
+// and dead letters, which the erasure made moot. The proof log keeps what
+// was sent when ("outbox:<id>" entries), without the address. An unsettled
+// target keeps its rows: a dead erasure row is what `dlq replay` retries.
+Status ForgetOutboxRowsOnceErased(Db& db, std::string_view request_id, std::string_view target) {
+  return Exec(db,
+              "DELETE FROM outbox WHERE target = ?2 AND status IN ('done', 'dead') "
+              "AND key = (SELECT subject_id FROM erasure_requests WHERE id = ?1)",
+              request_id, target);
+}
+
 Status SetTargetState(Db& db, std::string_view request_id, std::string_view target,
                       ErasureTargetState state, std::string_view reason, TimestampMs now) {
   CONSENTD_RETURN_IF_ERROR(Exec(db,
                                 "UPDATE erasure_targets SET state = ?, reason = ?, updated_at = ? "
                                 "WHERE request_id = ? AND target = ?",
                                 ErasureTargetStateName(state), reason, now, request_id, target));
+  if (IsSettled(state)) {
+    CONSENTD_RETURN_IF_ERROR(ForgetOutboxRowsOnceErased(db, request_id, target));
+  }
   return RefreshClosed(db, request_id, now);
 }
 
@@ -226,6 +241,10 @@ Status CreateErasureRequest(Transaction& txn, ErasureRequestRecord request, Time
     Status s = q.Run();
     q.Reset();
     CONSENTD_RETURN_IF_ERROR(s);
+    // The source erased first (its target is done from the start).
+    if (IsSettled(t.state)) {
+      CONSENTD_RETURN_IF_ERROR(ForgetOutboxRowsOnceErased(**db, request.id, t.target));
+    }
   }
   return RefreshClosed(**db, request.id, now);
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -295,6 +296,73 @@ TEST_F(StoreErasureRequestsTest, CreatingTheSameRequestTwiceIsRefused) {
 TEST_F(StoreErasureRequestsTest, OutcomeForASubjectWithoutRequestChangesNothing) {
   EXPECT_TRUE(Outcome("nobody", "mailchimp", S::kDone).ok());
   EXPECT_EQ(Counts(kJan31).open, 0);
+}
+
+// Outbox rows carry the person's state and address. Once a target is
+// settled, s1's delivered and dead rows there go; an unsettled target keeps
+// its rows (a dead erasure row is what a replay retries), and so do other
+// people's rows and rows still to be sent.
+TEST_F(StoreErasureRequestsTest, AnErasedPersonsOutboxRowsGoOnceTheirTargetIsSettled) {
+  std::map<std::string, std::int64_t> ids;
+  const Status setup = Run([&](Transaction& txn) -> Status {
+    auto add = [&](const std::string& name, const std::string& target,
+                   const std::string& key) -> Status {
+      OutboxRow row;
+      row.target = target;
+      row.key = key;
+      row.desired_json = R"({"email":"s1@example.org"})";
+      row.idempotency_key = name;
+      row.created_at = kJan31;
+      Result<std::int64_t> id = txn.Enqueue(row);
+      if (!id.ok()) return id.status();
+      ids[name] = *id;
+      return Status::Ok();
+    };
+    // Each row is claimed (in flight) before its outcome, as the dispatcher does.
+    auto settle = [&](const std::string& name, const std::string& target, const std::string& key,
+                      bool dead) -> Status {
+      CONSENTD_RETURN_IF_ERROR(add(name, target, key));
+      Result<std::vector<OutboxRow>> claimed = txn.ClaimOutbox(target, kJan31, 10, kJan31 + 1000);
+      if (!claimed.ok()) return claimed.status();
+      return dead ? txn.MarkDead(ids[name], "400", kJan31) : txn.MarkDone(ids[name], kJan31);
+    };
+    CONSENTD_RETURN_IF_ERROR(settle("hs-done", "hubspot", "s1", false));
+    CONSENTD_RETURN_IF_ERROR(settle("mc-done", "mailchimp", "s1", false));
+    CONSENTD_RETURN_IF_ERROR(settle("mc-dead", "mailchimp", "s1", true));
+    CONSENTD_RETURN_IF_ERROR(settle("other", "mailchimp", "s2", false));
+    return add("hs-later", "hubspot", "s1");  // pending
+  });
+  ASSERT_TRUE(setup.ok()) << setup.ToString();
+  auto exists = [&](const std::string& name) {
+    bool found = false;
+    EXPECT_TRUE(Run([&](Transaction& txn) -> Status {
+                  Result<std::optional<OutboxRow>> row = txn.GetOutbox(ids[name]);
+                  if (!row.ok()) return row.status();
+                  found = row->has_value();
+                  return Status::Ok();
+                }).ok());
+    return found;
+  };
+
+  // The CRM erased first: its target is settled from the start.
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  EXPECT_FALSE(exists("hs-done"));
+  EXPECT_TRUE(exists("hs-later"));
+  EXPECT_TRUE(exists("mc-done"));
+  EXPECT_TRUE(exists("mc-dead"));
+
+  ASSERT_TRUE(Outcome("s1", "mailchimp", S::kFailed).ok());
+  EXPECT_TRUE(exists("mc-done"));
+  EXPECT_TRUE(exists("mc-dead"));
+
+  ASSERT_TRUE(Run([](Transaction& txn) {
+                return MarkErasureTargetManual(txn, "hs-1", "mailchimp", "by hand", kJan31);
+              }).ok());
+  EXPECT_FALSE(exists("mc-done"));
+  EXPECT_FALSE(exists("mc-dead"));
+  EXPECT_TRUE(exists("other"));
+  EXPECT_TRUE(exists("hs-later"));
 }
 
 }  // namespace

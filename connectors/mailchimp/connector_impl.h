@@ -68,20 +68,25 @@ struct ApiAnswer {
 // the JSON is not a member (no address, unknown status, bad last_changed).
 struct ParsedMember {
   mapping::mailchimp::Member member;
-  std::string id;  // the subscriber hash Mailchimp reports
+  std::string id;         // the subscriber hash Mailchimp reports
+  std::string unique_id;  // unique_email_id: Mailchimp's opaque id of the member
 };
 Result<ParsedMember> ParseMember(const nlohmann::json& j);
 
-// The version of a member as the poll keys it: "<hash>:<second of
-// last_changed>:<digest of status, interests and marketing permissions>".
+// The version of a member as the poll keys it: "<unique_email_id>:<second
+// of last_changed>:<digest of status, interests and marketing permissions>".
 // The same key is the same mapped state; two states within one second get
 // two keys. A record's version id (InboundRecord::version_id) is "poll:"
-// and the key, the event id the poll gives that version.
+// and the key, the event id the poll gives that version. Event ids end up
+// in the proof log, which outlives an erasure, so the key names the member
+// by Mailchimp's opaque id, never by the subscriber hash: that is MD5 of
+// the address, which anyone who knows the address can compute. Empty when
+// the member has no unique_email_id (then it has no version).
 std::string MemberVersionKey(const ParsedMember& pm);
 
 // The `fields` projection of a member read (everything the mapper uses).
 inline constexpr char kMemberFields[] =
-    "id,email_address,status,interests,marketing_permissions,last_changed";
+    "id,unique_email_id,email_address,status,interests,marketing_permissions,last_changed";
 
 class MailchimpConnector final : public Connector {
  public:

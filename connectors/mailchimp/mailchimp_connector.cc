@@ -133,6 +133,7 @@ Result<ParsedMember> ParseMember(const json& j) {
   ParsedMember pm;
   auto str = [&](const char* key) { return StringAt(j, key); };
   pm.id = str("id");
+  pm.unique_id = str("unique_email_id");
   pm.member.email_address = str("email_address");
   if (pm.member.email_address.empty()) return InvalidArgument("member has no email_address");
   auto status = mapping::mailchimp::ParseMemberStatus(str("status"));
@@ -163,6 +164,7 @@ Result<ParsedMember> ParseMember(const json& j) {
 }
 
 std::string MemberVersionKey(const ParsedMember& pm) {
+  if (pm.unique_id.empty()) return "";
   const TimestampMs ms = pm.member.last_changed;
   const std::int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   // What the member says about consent, hashed.
@@ -171,7 +173,7 @@ std::string MemberVersionKey(const ParsedMember& pm) {
   json p = json::array();
   for (const auto& perm : m.marketing_permissions) p.push_back({perm.id, perm.enabled});
   j["p"] = std::move(p);
-  return pm.id + ":" + std::to_string(second) + ":" + Sha256Hex(j.dump()).substr(0, 12);
+  return pm.unique_id + ":" + std::to_string(second) + ":" + Sha256Hex(j.dump()).substr(0, 12);
 }
 
 InboundRecord MailchimpConnector::FromApiMember(const ParsedMember& pm, std::string event_id,
@@ -284,7 +286,9 @@ InboundRecord MailchimpConnector::FromReadMember(const ParsedMember& pm,
                                                  const RecordRef& ref) const {
   InboundRecord rec = FromApiMember(pm, ref.event_id, ref.occurred_at);
   // Without last_changed a key could name two states at different times.
-  if (pm.member.last_changed != 0) rec.version_id = "poll:" + MemberVersionKey(pm);
+  if (const std::string key = MemberVersionKey(pm); pm.member.last_changed != 0 && !key.empty()) {
+    rec.version_id = "poll:" + key;
+  }
   if (ref.hint == RecordHint::kEmailChanged && !ref.old_email.empty()) {
     // The old subscriber hash is now this member: the engine moves the
     // identity (old hash -> new) as for a merge.
@@ -316,8 +320,9 @@ Status MailchimpConnector::ReadRecent(const std::vector<RecordRef>& refs,
       std::min<std::size_t>(kPageSize, wanted.size() + static_cast<std::size_t>(slack));
   ApiAnswer a = Call("GET", ListPath() + "/members",
                      {{"fields",
-                       "members.id,members.email_address,members.status,members.interests,"
-                       "members.marketing_permissions,members.last_changed"},
+                       "members.id,members.unique_email_id,members.email_address,"
+                       "members.status,members.interests,members.marketing_permissions,"
+                       "members.last_changed"},
                       {"count", std::to_string(count)},
                       {"sort_field", "last_changed"},
                       {"sort_dir", "DESC"}});

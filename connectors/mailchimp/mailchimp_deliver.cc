@@ -217,7 +217,8 @@ void MailchimpConnector::NoteWrittenVersion(Pending& p, const json& member) cons
   auto pm = ParseMember(member);
   if (!pm.ok() || pm->member.last_changed == 0 || pm->id != p.hash) return;
   if (!ShowsOnlyWritten(*spec_, settings_.name, p.state, p.write, pm->member)) return;
-  p.result->version_id = "poll:" + MemberVersionKey(*pm);
+  const std::string key = MemberVersionKey(*pm);
+  if (!key.empty()) p.result->version_id = "poll:" + key;
 }
 
 void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {

@@ -99,8 +99,9 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
   }
 
   Query q = {{"fields",
-              "total_items,members.id,members.email_address,members.status,members.interests,"
-              "members.marketing_permissions,members.last_changed"},
+              "total_items,members.id,members.unique_email_id,members.email_address,"
+              "members.status,members.interests,members.marketing_permissions,"
+              "members.last_changed"},
              {"count", std::to_string(kPageSize)},
              {"offset", std::to_string(c.offset)},
              {"sort_field", "last_changed"},
@@ -115,6 +116,9 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
   std::vector<std::string> keys;  // of this page, in order
   for (const json& mj : members) {
     auto pm = ParseMember(mj);
+    if (pm.ok() && pm->unique_id.empty()) {
+      pm = InvalidArgument("member has no unique_email_id");  // no version key
+    }
     if (!pm.ok()) {
       InboundRecord bad;
       bad.system_id = StringAt(mj, "id");
@@ -125,7 +129,9 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
       const std::int64_t second = changed         ? Seconds(*changed)
                                   : !keys.empty() ? SecondOfKey(keys.back())
                                                   : c.since.value_or(0) + 1;
-      keys.push_back(bad.system_id + ":" + std::to_string(second) + ":-");
+      // Named by the opaque id like every key (the event id is kept).
+      const std::string unique_id = StringAt(mj, "unique_email_id");
+      keys.push_back((unique_id.empty() ? "-" : unique_id) + ":" + std::to_string(second) + ":-");
       bad.event_id = "poll:" + keys.back();
       if (seen.count(keys.back()) == 0) page.records.push_back(std::move(bad));
       continue;

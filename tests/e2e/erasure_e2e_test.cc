@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "connectors/mailchimp/wire_format.h"
 #include "core/clock.h"
 #include "store/sqlite_db.h"
 #include "tests/e2e/sync_fixture.h"
@@ -44,6 +45,28 @@ class ErasureE2E : public SyncE2E {
       if (s != "done" && s != "already_done") return false;
     }
     return r["targets"].size() == 2;
+  }
+
+  // Where `needle` occurs in the store's files (consentd stopped), with the
+  // bytes around each hit; empty when it is nowhere. Raw bytes, so free
+  // pages and the WAL count too.
+  std::string FindInStore(const std::string& needle) {
+    std::string hits;
+    for (const char* file : {"consentd.db", "consentd.db-wal"}) {
+      const std::filesystem::path path = dir_->path() / file;
+      if (!std::filesystem::exists(path)) continue;
+      const std::string bytes = ReadTextFile(path);
+      for (std::size_t at = bytes.find(needle); at != std::string::npos;
+           at = bytes.find(needle, at + 1)) {
+        const std::size_t from = at < 60 ? 0 : at - 60;
+        std::string around = bytes.substr(from, needle.size() + 120);
+        for (char& c : around) {
+          if (c < 0x20 || c > 0x7e) c = '.';
+        }
+        hits += std::string(file) + "@" + std::to_string(at) + ": " + around + "\n";
+      }
+    }
+    return hits;
   }
 
   double Dropped(const std::string& source) {
@@ -225,6 +248,35 @@ TEST_F(ErasureE2E, AStalePollPageCarryingTheErasedPersonIsDroppedNotResurrected)
   Crm("DELETE", "/_sim/faults");
   ASSERT_TRUE(Eventually([&] { return Member(eve).is_null(); })) << Log();
   ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("admin"); })) << List().dump(2);
+}
+
+// The proof log outlives an erasure (its evidence is crypto-shredded), so
+// nothing in it may lead back to the address: not the address and not
+// Mailchimp's subscriber hash, which is MD5 of the address and so can be
+// computed by anyone who knows it. Ida is found by Mailchimp's poll
+// (webhooks dropped), whose records carry version ids, then erased.
+TEST_F(ErasureE2E, AfterAnErasureNeitherTheAddressNorItsSubscriberHashIsLeftInTheStore) {
+  StartAll(WithPolling("1s"));
+  Journey("POST", "/_sim/faults", {{"kind", "webhook_drop"}, {"system", "mailchimp"}});
+  const std::string ida = "ida@example.com";
+  const std::string hash = connectors::mailchimp::SubscriberHash(ida);
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", ida}, {"interests", {{interest_ids_["Product news"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", ida}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(ida, kProductUpdates) == "SUBSCRIBED"; }))
+      << Log();
+  // While Ida is known the scan finds her (her identity and the outbox hold
+  // the address): a scan that cannot see would prove nothing below.
+  StopConsentd();
+  ASSERT_FALSE(FindInStore(ida).empty());
+  StartConsentd();
+
+  CommandResult erased = Ctl({"erase", "--email", ida});
+  ASSERT_EQ(erased.exit_code, 0) << erased.output;
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("admin"); })) << List().dump(2);
+  StopConsentd();
+  EXPECT_EQ(FindInStore(ida), "");
+  EXPECT_EQ(FindInStore(hash), "");
 }
 
 }  // namespace

@@ -166,11 +166,15 @@ TEST_F(SyncE2E, LostWebhooksAreRecoveredByPolling) {
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total"), 0);
 }
 
-// The poller fetches the next page while the pages before it are decided
-// and decides the waiting pages together: with fetches failing now and
-// then, each cycle starts again from the durable cursor, nobody is
-// skipped and nobody is written twice.
-TEST_F(SyncE2E, PolledPagesFetchedAheadAndFailingNowAndThenAllArriveOnce) {
+class PolledPagesE2E : public SyncE2E {
+ protected:
+  void ExpectPolledPagesAllArriveOnce(double error_rate);
+};
+
+// 330 people sign up in the CRM, all before the second poll, and are
+// found only by polling (webhooks dropped), with HubSpot's calls failing at
+// `error_rate`. Every one must reach Mailchimp exactly once.
+void PolledPagesE2E::ExpectPolledPagesAllArriveOnce(double error_rate) {
   // No overlap: a page the cycle lost would not be read again by the next
   // one. Every sign-up is in before the second poll, which then finds four
   // pages; without HubSpot's search budget (4/s) they are fetched faster
@@ -179,9 +183,12 @@ TEST_F(SyncE2E, PolledPagesFetchedAheadAndFailingNowAndThenAllArriveOnce) {
   options.poll_overlap = "0s";
   options.unlimited_hubspot_budget = true;
   StartAll(options);
-  Crm("POST", "/_sim/faults",
-      Json::array({{{"kind", "webhook_drop"}, {"system", "hubspot"}},
-                   {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"rate", 0.2}}}));
+  Json faults = Json::array({{{"kind", "webhook_drop"}, {"system", "hubspot"}}});
+  if (error_rate > 0) {
+    faults.push_back(
+        {{"kind", "error"}, {"system", "hubspot"}, {"status", 502}, {"rate", error_rate}});
+  }
+  Crm("POST", "/_sim/faults", faults);
   const int kPeople = 330;  // four search pages of 100
   for (int i = 0; i < kPeople; ++i) {
     Crm("POST", "/_sim/hubspot/person/signup",
@@ -200,11 +207,26 @@ TEST_F(SyncE2E, PolledPagesFetchedAheadAndFailingNowAndThenAllArriveOnce) {
   for (int i = 0; i < kPeople; i += 47) {
     EXPECT_EQ(MemberStatus("page" + std::to_string(i) + "@example.com"), "subscribed") << i;
   }
-  EXPECT_GT(MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"failed\""), 0);
   EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"permanent\""), 0);
   // One outbox row per person: no page was decided twice.
   EXPECT_EQ(MetricSum("consentd_deliveries_total", "target=\"mailchimp\",result=\"done\""),
             kPeople);
+}
+
+// The poller fetches the next page while the pages before it are decided
+// and decides the pages waiting as one unit. (Without failures the fetches
+// run ahead of the decisions every time: a build that lost a unit's second
+// page failed this test in 8 runs of 8; the failing variant below does not
+// reliably reach that path, as a failed fetch ends the cycle.)
+TEST_F(PolledPagesE2E, WaitingPagesAreDecidedAsOneUnitAndAllArriveOnce) {
+  ExpectPolledPagesAllArriveOnce(0);
+}
+
+// With fetches failing now and then, each cycle starts again from the
+// durable cursor: nobody is skipped and nobody is written twice.
+TEST_F(PolledPagesE2E, FetchedAheadAndFailingNowAndThenAllArriveOnce) {
+  ExpectPolledPagesAllArriveOnce(0.2);
+  EXPECT_GT(MetricSum("consentd_polls_total", "connector=\"hubspot\",result=\"failed\""), 0);
 }
 
 // Mailchimp limits connections, not requests, and has no multi-member

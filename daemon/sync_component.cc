@@ -1088,10 +1088,10 @@ class SyncComponent::Impl {
   // Reads `refs` on the pool: in one Read, or, for a connector whose reads
   // cost a request per ref (read_parallelism() > 1), in that many slices
   // read at once, unless the set is large enough for the connector to read
-  // it whole (whole_set_read_min()). The records come back in the order of `refs`. A failed
-  // slice stands for the whole set, as a failed single Read would (a
-  // retryable failure first: then everything is read again). `then` runs
-  // on the io thread.
+  // it whole (whole_set_read_min()). The records come back in the order of
+  // `refs`. A failed slice stands for the whole set, as a failed single
+  // Read would (a retryable failure first: then everything is read again).
+  // `then` runs on the io thread.
   void ReadRefs(const std::shared_ptr<connectors::Connector>& connector,
                 std::vector<connectors::RecordRef> refs, std::function<void(ReadResult)> then) {
     const std::size_t want = std::min<std::size_t>(

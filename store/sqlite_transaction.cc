@@ -412,8 +412,7 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
     if (*r) id = st->Int(0);
   }
   if (id == 0) {
-    STORE_USE(st,
-              "SELECT id FROM outbox WHERE target = ? AND key = ? AND idempotency_key = ?");
+    STORE_USE(st, "SELECT id FROM outbox WHERE target = ? AND key = ? AND idempotency_key = ?");
     st->BindAll(row.target, row.key, row.idempotency_key);
     Result<bool> found = st->Step();
     if (!found.ok()) return found.status();

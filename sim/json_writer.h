@@ -5,15 +5,17 @@
 // ~45 % of the simulator's CPU (docs/benchmarks.md).
 //
 // The caller writes a well-formed document (keys inside objects only, one
-// value after each key); nothing is checked. Strings are escaped as JSON
-// requires (quote, backslash, control characters); other bytes are copied,
-// so valid UTF-8 in gives valid UTF-8 out. Not thread-safe; cheap to make.
+// value after each key); nothing is checked. Strings are escaped as
+// nlohmann's dump() escapes them (core/json_string.h); other bytes are
+// copied, so valid UTF-8 in gives valid UTF-8 out. Not thread-safe; cheap to make.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/json_string.h"
 
 namespace consentd::sim {
 
@@ -69,49 +71,6 @@ class JsonWriter {
   JsonWriter& Field(std::string_view k, int v) { return Key(k).Int(v); }
   JsonWriter& Field(std::string_view k, bool v) { return Key(k).Bool(v); }
 
-  // As nlohmann's dump() escapes: \" \\ \b \f \n \r \t, other control
-  // characters as \u00XX.
-  static void AppendEscaped(std::string& out, std::string_view s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    out.push_back('"');
-    std::size_t run = 0;  // start of the bytes not yet copied
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out.append(s.data() + run, i - run);
-      run = i + 1;
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0x0F]);
-      }
-    }
-    out.append(s.data() + run, s.size() - run);
-    out.push_back('"');
-  }
-
  private:
   JsonWriter& Open(char c) {
     Separate();
@@ -135,7 +94,7 @@ class JsonWriter {
     if (!first_.back()) out_.push_back(',');
     first_.back() = false;
   }
-  void AppendString(std::string_view s) { AppendEscaped(out_, s); }
+  void AppendString(std::string_view s) { AppendJsonEscaped(out_, s); }
 
   std::string& out_;
   std::vector<bool> first_;  // per open container: nothing written in it yet

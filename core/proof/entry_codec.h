@@ -78,7 +78,4 @@ std::optional<std::uint64_t> ExtractSequence(std::string_view bytes);
 Result<std::string> EncodeEvidence(const std::map<std::string, std::string>& evidence);
 Result<std::map<std::string, std::string>> DecodeEvidence(std::string_view bytes);
 
-// Appends `s` as a canonical JSON string; false if `s` is not valid UTF-8.
-bool AppendJsonString(std::string& out, std::string_view s);
-
 }  // namespace consentd::proof

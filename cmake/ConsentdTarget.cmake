@@ -10,11 +10,18 @@ function(consentd_target_settings target)
   endif()
 endfunction()
 
-# consentd_library(name SOURCES ... DEPS ...): a static library rooted at
-# the repository top, so includes read "core/status.h".
+# consentd_library(name SOURCES ... DEPS ...): a library rooted at the
+# repository top, so includes read "core/status.h". Static, so the installed
+# binaries stand alone; shared when CONSENTD_SHARED_LIBS is on (the ASan
+# preset), because ~90 sanitised test binaries each carrying its own copy of
+# every library filled 11 GB of disk and ran a CI machine out of space.
 function(consentd_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
-  add_library(${name} STATIC ${ARG_SOURCES})
+  if(CONSENTD_SHARED_LIBS)
+    add_library(${name} SHARED ${ARG_SOURCES})
+  else()
+    add_library(${name} STATIC ${ARG_SOURCES})
+  endif()
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
   consentd_target_settings(${name})

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string_view>
 
 namespace consentd::sim::hubspot {
@@ -64,41 +65,39 @@ void WriteStatus(JsonWriter& w, const Definition& d, const std::string& subscrib
   w.EndObject();
 }
 
-std::string ContactsPageBody(const std::vector<const Contact*>& page,
-                             const std::vector<std::string>& requested, std::int64_t next_after) {
+namespace {
+
+// The list and search pages share one shape: {paging?, results, total?}.
+std::string ContactPage(const std::vector<const Contact*>& contacts,
+                        const std::vector<std::string>& requested, std::int64_t next,
+                        std::optional<std::int64_t> total) {
   std::string out;
-  out.reserve(256 + 512 * page.size());
+  out.reserve(256 + 512 * contacts.size());
   JsonWriter w(out);
   w.BeginObject();
-  if (next_after != 0) {
+  if (next != 0) {
     w.Key("paging").BeginObject();
-    w.Key("next").BeginObject().Field("after", std::to_string(next_after)).EndObject();
+    w.Key("next").BeginObject().Field("after", std::to_string(next)).EndObject();
     w.EndObject();
   }
   w.Key("results").BeginArray();
-  for (const Contact* c : page) WriteContact(w, *c, requested);
+  for (const Contact* c : contacts) WriteContact(w, *c, requested);
   w.EndArray();
+  if (total) w.Field("total", *total);
   w.EndObject();
   return out;
 }
 
+}  // namespace
+
+std::string ContactsPageBody(const std::vector<const Contact*>& page,
+                             const std::vector<std::string>& requested, std::int64_t next_after) {
+  return ContactPage(page, requested, next_after, std::nullopt);
+}
+
 std::string SearchPageBody(const SearchPage& page, const std::vector<std::string>& requested,
                            std::int64_t next_offset) {
-  std::string out;
-  out.reserve(256 + 512 * page.results.size());
-  JsonWriter w(out);
-  w.BeginObject();
-  if (next_offset != 0) {
-    w.Key("paging").BeginObject();
-    w.Key("next").BeginObject().Field("after", std::to_string(next_offset)).EndObject();
-    w.EndObject();
-  }
-  w.Key("results").BeginArray();
-  for (const Contact* c : page.results) WriteContact(w, *c, requested);
-  w.EndArray();
-  w.Field("total", page.total);
-  w.EndObject();
-  return out;
+  return ContactPage(page.results, requested, next_offset, page.total);
 }
 
 std::string StatusesBatchReadBody(const Model& model, const std::string& channel,

@@ -99,7 +99,7 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
   }
 
   Query q = {{"fields",
-              "total_items,members.id,members.unique_email_id,members.email_address,"
+              "members.id,members.unique_email_id,members.email_address,"
               "members.status,members.interests,members.marketing_permissions,"
               "members.last_changed"},
              {"count", std::to_string(kPageSize)},

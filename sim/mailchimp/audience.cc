@@ -1,6 +1,8 @@
 #include "sim/mailchimp/audience.h"
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
 #include <cstdio>
 #include <random>
 #include <utility>
@@ -209,6 +211,37 @@ std::vector<const Member*> Audience::RecentlyChanged(std::size_t offset, std::si
       continue;
     }
     out.push_back(&it->second);
+  }
+  return out;
+}
+
+std::vector<const Member*> Audience::ChangedBetween(std::optional<TimestampMs> from_ms,
+                                                    std::optional<TimestampMs> until_ms,
+                                                    std::size_t offset, std::size_t count) const {
+  constexpr std::int64_t kFirstSeq = std::numeric_limits<std::int64_t>::min();
+  // by_changed_ is newest first, so the window is walked backwards one
+  // instant at a time, and each instant forwards (ascending seq): an
+  // instant of a bulk import holds thousands of members, of which a page
+  // needs offset + count.
+  auto end = from_ms ? by_changed_.lower_bound({-*from_ms + 1, kFirstSeq, std::string()})
+                     : by_changed_.end();  // entries before `end` changed at from_ms or later
+  std::vector<const Member*> out;
+  while (end != by_changed_.begin() && out.size() < count) {
+    const TimestampMs neg_changed = std::get<0>(*std::prev(end));
+    if (until_ms && -neg_changed >= *until_ms) break;
+    const auto begin = by_changed_.lower_bound({neg_changed, kFirstSeq, std::string()});
+    for (auto it = begin; it != end && out.size() < count; ++it) {
+      const auto& [neg, seq, hash] = *it;
+      auto m = members_.find(hash);
+      // An entry of an earlier state (or of a member since gone or renamed).
+      if (m == members_.end() || m->second.last_changed != -neg || m->second.seq != seq) continue;
+      if (offset > 0) {
+        --offset;
+        continue;
+      }
+      out.push_back(&m->second);
+    }
+    end = begin;
   }
   return out;
 }

@@ -155,6 +155,14 @@ class Audience {
   // from `offset`, at most `count`: consentd reads the members changed last
   // after each round of webhooks, without a scan of the audience.
   std::vector<const Member*> RecentlyChanged(std::size_t offset, std::size_t count) const;
+  // Members whose last_changed lies in [from_ms, until_ms) (either end
+  // open when absent), oldest first (creation order among equals), from
+  // `offset`, at most `count`: consentd's poll reads a window of changes
+  // page by page, and a scan of the whole audience per page made each page
+  // cost as much as the audience is large.
+  std::vector<const Member*> ChangedBetween(std::optional<TimestampMs> from_ms,
+                                            std::optional<TimestampMs> until_ms,
+                                            std::size_t offset, std::size_t count) const;
   // By subscriber hash or e-mail address (case-insensitive). nullptr if none.
   const Member* Find(std::string_view hash_or_email) const;
   bool IsKnownInterest(std::string_view id) const;

@@ -238,6 +238,9 @@ net::HttpResponse MailchimpSim::GetMembers(const net::HttpRequest& req) {
 
   // One page of members as the list answer, projected.
   auto member_page = [&](const std::vector<const Member*>& page, size_t total_items) {
+    if (auto text = MembersPageText(page, audience_, total_items, proj.fields, proj.exclude)) {
+      return JsonText(200, std::move(*text));
+    }
     // The members' top-level keys the projection can keep (all without one).
     std::optional<std::set<std::string>> member_keys;
     if (!proj.fields.empty()) {
@@ -268,6 +271,24 @@ net::HttpResponse MailchimpSim::GetMembers(const net::HttpRequest& req) {
     return member_page(
         audience_.RecentlyChanged(static_cast<size_t>(offset), static_cast<size_t>(count)),
         audience_.members_by_hash().size());
+  }
+  // A window of last_changed, oldest first, without total_items: consentd's
+  // poll. From the audience's index too; total_items would need the whole
+  // window counted, so an answer that includes it takes the scan below.
+  const bool window_only = !status && !since_opt && !before_opt && !unsub_since &&
+                           !unique_email_id && !email_type && !vip_only && interest_ids.empty();
+  const bool wants_total =
+      proj.fields.empty()
+          ? std::find(proj.exclude.begin(), proj.exclude.end(), "total_items") == proj.exclude.end()
+          : std::find(proj.fields.begin(), proj.fields.end(), "total_items") != proj.fields.end();
+  if (window_only && !wants_total && sort_field == "last_changed" && sort_dir == "ASC") {
+    // Whole seconds, strict on both ends (as in the scan below).
+    std::optional<TimestampMs> from_ms, until_ms;
+    if (since_changed) from_ms = (Seconds(*since_changed) + 1) * 1000;
+    if (before_changed) until_ms = Seconds(*before_changed) * 1000;
+    return member_page(audience_.ChangedBetween(from_ms, until_ms, static_cast<size_t>(offset),
+                                                static_cast<size_t>(count)),
+                       0);
   }
   auto iso_ms = [](const std::string& iso) { return ParseDateTime(iso).value_or(0); };
   // Members by hash, not Members() (which sorts the whole audience by

@@ -98,6 +98,45 @@ void WriteMemberJson(JsonWriter& w, const Member& m, const Audience& a,
   w.EndObject();
 }
 
+std::optional<std::string> MembersPageText(const std::vector<const Member*>& page,
+                                           const Audience& a, std::size_t total_items,
+                                           const std::vector<std::string>& fields,
+                                           const std::vector<std::string>& exclude_fields) {
+  if (!exclude_fields.empty()) return std::nullopt;
+  static const std::set<std::string> kPageKeys = {"members", "list_id", "total_items", "_links"};
+  std::set<std::string> page_keys;  // empty: all
+  std::set<std::string> member_keys;
+  bool whole_members = fields.empty();
+  for (const std::string& f : fields) {
+    if (f.starts_with("members.")) {
+      const std::string key = f.substr(8);
+      if (key.empty() || key.find('.') != std::string::npos) return std::nullopt;
+      member_keys.insert(key);
+      page_keys.insert("members");
+    } else if (kPageKeys.contains(f)) {
+      page_keys.insert(f);
+      if (f == "members") whole_members = true;
+    } else {
+      return std::nullopt;  // another key (or a deeper path): the general path
+    }
+  }
+  auto want = [&](const char* key) { return fields.empty() || page_keys.contains(key); };
+  std::string out;
+  out.reserve(64 + page.size() * (whole_members ? 1024 : 64 * (member_keys.size() + 1)));
+  JsonWriter w(out);
+  w.BeginObject();
+  if (want("members")) {
+    w.Key("members").BeginArray();
+    for (const Member* m : page) WriteMemberJson(w, *m, a, whole_members ? nullptr : &member_keys);
+    w.EndArray();
+  }
+  if (want("list_id")) w.Field("list_id", a.list_id());
+  if (want("total_items")) w.Field("total_items", static_cast<std::int64_t>(total_items));
+  if (want("_links")) w.Key("_links").BeginArray().EndArray();
+  w.EndObject();
+  return out;
+}
+
 std::string BatchSubscribeBody(const std::vector<std::string>& created,
                                const std::vector<std::string>& updated,
                                const std::vector<BatchError>& errors) {

@@ -574,6 +574,66 @@ TEST_F(SimMailchimpApiTest, SinceLastChangedReturnsOnlyLaterChangesAndPages) {
   EXPECT_EQ(before["total_items"], 4);
 }
 
+// consentd's poll reads a window of last_changed oldest first, page by page,
+// without total_items; the audience answers that from its last_changed index
+// instead of scanning every member. Its pages must be exactly those of the
+// scan (which still answers whenever total_items is asked for): same members,
+// same order (creation order within one millisecond), every window and page.
+TEST_F(SimMailchimpApiTest, WindowReadFromTheIndexEqualsTheScan) {
+  int n = 0;
+  for (int second = 0; second < 6; ++second) {
+    for (int i = 0; i < 5; ++i) {  // five members a second, two in one millisecond
+      ASSERT_EQ(Put("m" + std::to_string(n++) + "@example.org", "subscribed").status, 200);
+      if (i != 1) clock_.Advance(150);
+    }
+    clock_.Advance(1000 - 600);
+  }
+  // Later changes move members to the end of the order; some leave it.
+  ASSERT_EQ(Api("PATCH", MemberPath("m3@example.org"), {{"status", "unsubscribed"}}).status, 200);
+  ASSERT_EQ(Api("PATCH", MemberPath("m7@example.org"), {{"email_address", "m7b@example.org"}}).status,
+            200);
+  ASSERT_EQ(Api("DELETE", MemberPath("m11@example.org")).status, 204);  // archived: still listed
+  ASSERT_EQ(Api("POST", MemberPath("m12@example.org") + "/actions/delete-permanent").status, 204);
+  clock_.Advance(1000);
+  ASSERT_EQ(Api("PATCH", MemberPath("m0@example.org"), {{"status", "unsubscribed"}}).status, 200);
+
+  auto page = [&](const std::string& window, int count, int offset, bool with_total) {
+    json b = Body(Api("GET", ListPath() + "/members?sort_field=last_changed&sort_dir=ASC" +
+                                 window + "&count=" + std::to_string(count) +
+                                 "&offset=" + std::to_string(offset) + "&fields=" +
+                                 (with_total ? "total_items," : "") + "members.email_address"));
+    EXPECT_EQ(b.contains("total_items"), with_total);
+    std::vector<std::string> out;
+    for (const json& m : b["members"]) out.push_back(m["email_address"]);
+    return out;
+  };
+  const std::vector<std::string> windows = {
+      "",
+      "&since_last_changed=2026-09-21T14:13:21%2B00:00",
+      "&before_last_changed=2026-09-21T14:13:23%2B00:00",
+      "&since_last_changed=2026-09-21T14:13:20%2B00:00&before_last_changed=2026-09-21T14:13:24%2B00:00",
+      "&since_last_changed=2026-09-21T14:13:24%2B00:00&before_last_changed=2026-09-21T14:13:25%2B00:00",
+      "&since_last_changed=2030-01-01T00:00:00Z"};
+  std::size_t compared = 0;
+  for (const std::string& w : windows) {
+    const std::vector<std::string> all = page(w, 1000, 0, true);
+    EXPECT_EQ(page(w, 1000, 0, false), all) << w;
+    for (int count : {1, 2, 3, 7}) {
+      for (int offset = 0; offset <= static_cast<int>(all.size()) + 1; ++offset) {
+        EXPECT_EQ(page(w, count, offset, false), page(w, count, offset, true))
+            << w << " count " << count << " offset " << offset;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 100u);
+  // The whole audience in order: m0 (changed last) at the end, m12 gone.
+  const std::vector<std::string> all = page("", 1000, 0, false);
+  ASSERT_EQ(all.size(), 29u);
+  EXPECT_EQ(all.front(), "m1@example.org");
+  EXPECT_EQ(all.back(), "m0@example.org");
+}
+
 // consentd reads the members changed last (newest first, no filter) after
 // a round of webhooks; the audience answers from its last_changed index,
 // which must follow every change: writes, renames, archives, deletions.

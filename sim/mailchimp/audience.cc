@@ -1,9 +1,9 @@
 #include "sim/mailchimp/audience.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
 #include <limits>
-#include <cstdio>
 #include <random>
 #include <utility>
 

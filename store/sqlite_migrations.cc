@@ -251,6 +251,17 @@ CREATE INDEX outbox_due ON outbox (target, status, next_attempt_at);
 CREATE UNIQUE INDEX outbox_by_key ON outbox (target, key, idempotency_key);
 )sql";
 
+// v12: the address an outbox row writes to (OutboxRow::address). A newer row
+// for the same key supersedes only rows for the same address, so a person
+// with two records in one system (after a merge) keeps the write to each.
+// Rows still open get the address their desired state names; finished rows
+// are never compared again.
+constexpr std::string_view kV12OutboxAddress = R"sql(
+ALTER TABLE outbox ADD COLUMN address TEXT NOT NULL DEFAULT '';
+UPDATE outbox SET address = coalesce(json_extract(desired_json, '$.email'), '')
+  WHERE status IN ('pending', 'inflight') AND json_valid(desired_json);
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -264,6 +275,7 @@ constexpr std::array kMigrations = {
     Migration{9, "inbox_rowid", kV9InboxRowid},  // store/inbox_key.h
     Migration{10, "inbox_keys", kV10InboxKeys},  // store/inbox_keys.h
     Migration{11, "outbox_keys", kV11OutboxKeys},
+    Migration{12, "outbox_address", kV12OutboxAddress},
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -34,7 +34,7 @@ class Use {
 // Rows read by SELECT ... and RETURNING with this column list, in order.
 constexpr std::string_view kOutboxColumns =
     "id, target, key, desired_json, idempotency_key, attempts, next_attempt_at, status, "
-    "reason, created_at, updated_at";
+    "reason, created_at, updated_at, address";
 
 std::optional<OutboxStatus> ParseOutboxStatus(std::string_view s) {
   if (s == "pending") return OutboxStatus::kPending;
@@ -59,6 +59,7 @@ Result<OutboxRow> ReadOutbox(Stmt& st) {
   r.reason = st.Text(8);
   r.created_at = st.Int(9);
   r.updated_at = st.Int(10);
+  r.address = st.Text(11);
   return r;
 }
 
@@ -402,11 +403,11 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
     // the look-up first cost a statement per row (initial sync).
     STORE_USE(st,
               "INSERT INTO outbox (target, key, desired_json, idempotency_key, attempts, "
-              "next_attempt_at, status, reason, created_at, updated_at) "
-              "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?) "
+              "next_attempt_at, status, reason, created_at, updated_at, address) "
+              "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?, ?) "
               "ON CONFLICT (target, key, idempotency_key) DO NOTHING RETURNING id");
     st->BindAll(row.target, row.key, row.desired_json, row.idempotency_key, row.next_attempt_at,
-                row.created_at, row.created_at);
+                row.created_at, row.created_at, row.address);
     Result<bool> r = st->Step();
     if (!r.ok()) return r.status();
     if (*r) id = st->Int(0);
@@ -421,8 +422,9 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
   }
   STORE_USE(st,
             "UPDATE outbox SET status = 'done', reason = 'superseded by #' || ?1, "
-            "updated_at = ?2 WHERE target = ?3 AND key = ?4 AND status = 'pending' AND id < ?1");
-  st->BindAll(id, row.created_at, row.target, row.key);
+            "updated_at = ?2 WHERE target = ?3 AND key = ?4 AND address = ?5 "
+            "AND status = 'pending' AND id < ?1");
+  st->BindAll(id, row.created_at, row.target, row.key, row.address);
   CONSENTD_RETURN_IF_ERROR(st->Run());
   return id;
 }
@@ -470,14 +472,15 @@ Status SqliteTransaction::MarkDone(std::int64_t id, TimestampMs now) {
 
 Status SqliteTransaction::MarkRetry(std::int64_t id, TimestampMs next_attempt_at,
                                     std::string_view reason, TimestampMs now) {
-  // A row with a newer state for the same key queued behind it is not
-  // retried: the newer absolute state replaces it.
+  // A row with a newer state for the same key and address queued behind it
+  // is not retried: the newer absolute state replaces it.
   {
     STORE_USE(st,
               "UPDATE outbox SET status = 'done', reason = 'superseded after: ' || ?2, "
               "updated_at = ?3 WHERE id = ?1 AND status = 'inflight' AND EXISTS ("
               "SELECT 1 FROM outbox n WHERE n.target = outbox.target AND n.key = outbox.key "
-              "AND n.id > outbox.id AND n.status IN ('pending', 'inflight'))");
+              "AND n.address = outbox.address AND n.id > outbox.id "
+              "AND n.status IN ('pending', 'inflight'))");
     st->BindAll(id, reason, now);
     Result<std::int64_t> n = RunCounting(db_, *st);
     if (!n.ok()) return n.status();

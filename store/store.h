@@ -83,6 +83,10 @@ struct OutboxRow {
   std::string key;              // target-side key, e.g. "<subject>/<topic>/<channel>"
   std::string desired_json;     // absolute desired state
   std::string idempotency_key;  // stable; unique per (target, key)
+  // Which of the key's records at the target the row writes (sync: the
+  // e-mail address it is sent to). A person can hold several records in one
+  // system (after a merge): a row for one never replaces a row for another.
+  std::string address;
   int attempts = 0;
   TimestampMs next_attempt_at = 0;  // pending: due time; inflight: lease expiry
   OutboxStatus status = OutboxStatus::kPending;
@@ -173,8 +177,9 @@ class Transaction {
 
   // --- outbox ---
   // Adds a pending row and returns its id. Older pending rows for the same
-  // (target, key) are superseded (status done, reason "superseded by #id"):
-  // the new row carries the absolute state. An idempotency key already in
+  // (target, key, address) are superseded (status done, reason "superseded
+  // by #id"): the new row carries the absolute state. Rows for another
+  // address are kept: they write another record. An idempotency key already in
   // the outbox for the same (target, key) is not added again; the existing
   // id is returned (schema v11).
   virtual Result<std::int64_t> Enqueue(const OutboxRow& row) = 0;

@@ -1,6 +1,7 @@
 // Migrations: forward-only, versioned, each tested from every older version.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <tuple>
@@ -196,6 +197,43 @@ TEST(StoreMigrations, V11KeepsOutboxRowsAndDedupesPerTargetAndKey) {
   ASSERT_EQ(after.size(), 4u);
   after.pop_back();
   EXPECT_EQ(after, before);
+}
+
+// v12 gives outbox rows an address. Rows still to be written take the
+// address their desired state names (a malformed one gets none, and the
+// migration does not fail on it); finished rows keep none.
+TEST(StoreMigrations, V12GivesOpenOutboxRowsTheAddressOfTheirDesiredState) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.File("s.db"));
+    ASSERT_TRUE(MigrateTo(*db, 11, 1).ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO outbox (id, target, key, desired_json, idempotency_key, "
+                         "attempts, next_attempt_at, status, reason, created_at, updated_at) "
+                         "VALUES "
+                         "(1, 'mc', 's-1', '{\"email\":\"a@example.org\"}', 'i1', 0, 5, "
+                         "'pending', '', 1, 1), "
+                         "(2, 'mc', 's-1', '{\"email\":\"b@example.org\"}', 'i2', 1, 5, "
+                         "'inflight', '', 1, 1), "
+                         "(3, 'mc', 's-2', '{\"email\":\"c@example.org\"}', 'i3', 1, 5, "
+                         "'done', '', 1, 1), "
+                         "(4, 'mc', 's-3', 'not json', 'i4', 0, 5, 'pending', '', 1, 1)")
+                    .ok());
+  }
+  auto store = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(store, nullptr);
+  std::map<std::int64_t, std::string> address;
+  ASSERT_TRUE(store
+                  ->Run([&](Transaction& txn) -> Status {
+                    for (std::int64_t id = 1; id <= 4; ++id) {
+                      Result<std::optional<OutboxRow>> r = txn.GetOutbox(id);
+                      if (!r.ok()) return r.status();
+                      if (r->has_value()) address[id] = (*r)->address;
+                    }
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(address, (std::map<std::int64_t, std::string>{
+                         {1, "a@example.org"}, {2, "b@example.org"}, {3, ""}, {4, ""}}));
 }
 
 TEST(StoreMigrations, DatabaseFromANewerBinaryIsRefused) {

@@ -307,6 +307,77 @@ TEST_F(StoreTransactionTest, EnqueueIsIdempotentByKey) {
   EXPECT_EQ(a, b);
 }
 
+// A newer row for a key replaces the older pending one only where both write
+// the same address: a row for another of the key's records is still sent,
+// and in order (one row of a key at a time).
+TEST_F(StoreTransactionTest, ANewerRowSupersedesOnlyRowsForTheSameAddress) {
+  auto at = [](OutboxRow r, std::string address) {
+    r.address = std::move(address);
+    return r;
+  };
+  std::int64_t first = 0, other = 0, newer = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(at(Work("mc", "k1", "i1", 100), "a@x")));
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(at(Work("mc", "k1", "i2", 100), "b@x")));
+                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(at(Work("mc", "k1", "i3", 100), "b@x")));
+                first = a;
+                other = b;
+                newer = c;
+                return Status::Ok();
+              }).ok());
+  std::vector<std::int64_t> sent;
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                  ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 100, 10, 200));
+                  for (const OutboxRow& r : rows) {
+                    sent.push_back(r.id);
+                    CONSENTD_RETURN_IF_ERROR(txn.MarkDone(r.id, 100));
+                  }
+                  return Status::Ok();
+                }).ok());
+  }
+  EXPECT_EQ(sent, (std::vector<std::int64_t>{first, newer}))
+      << "#" << other << " is superseded by #" << newer << " (same address), #" << first
+      << " is not";
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(r, txn.GetOutbox(first));
+                EXPECT_EQ(r.has_value() ? r->address : "", "a@x");
+                return Status::Ok();
+              }).ok());
+}
+
+// A failed row is not retried where a newer row for its address waits; it is
+// retried where the waiting row writes another address.
+TEST_F(StoreTransactionTest, AFailedRowGivesWayOnlyToANewerRowForTheSameAddress) {
+  auto at = [](OutboxRow r, std::string address) {
+    r.address = std::move(address);
+    return r;
+  };
+  std::int64_t failed = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(at(Work("mc", "k1", "i1", 100), "a@x")));
+                failed = a;
+                ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 100, 10, 200));
+                EXPECT_EQ(claimed.size(), 1u);
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(at(Work("mc", "k1", "i2", 110), "b@x")));
+                (void)b;
+                CONSENTD_RETURN_IF_ERROR(txn.MarkRetry(failed, 300, "HTTP 503", 120));
+                ASSIGN_OR_RETURN_STATUS(r, txn.GetOutbox(failed));
+                EXPECT_EQ(r.has_value() ? r->status : OutboxStatus::kDone, OutboxStatus::kPending)
+                    << "the row for a@x is retried";
+                ASSIGN_OR_RETURN_STATUS(again, txn.ClaimOutbox("mc", 300, 10, 400));
+                EXPECT_EQ(again.size(), 1u);
+                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(at(Work("mc", "k1", "i3", 310), "a@x")));
+                (void)c;
+                CONSENTD_RETURN_IF_ERROR(txn.MarkRetry(failed, 500, "HTTP 503", 320));
+                ASSIGN_OR_RETURN_STATUS(gone, txn.GetOutbox(failed));
+                EXPECT_EQ(gone.has_value() ? gone->status : OutboxStatus::kPending,
+                          OutboxStatus::kDone)
+                    << "a newer row for a@x replaces it";
+                return Status::Ok();
+              }).ok());
+}
+
 TEST_F(StoreTransactionTest, OutboxClaimRetryDoneAndDead) {
   std::int64_t id = 0;
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {

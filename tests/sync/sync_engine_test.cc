@@ -252,6 +252,44 @@ TEST_F(SyncEngineTest, AChangeFromASystemIsFollowedByItsNewStateWhereAnOlderRowI
   EXPECT_FALSE(none.enqueued.contains("hubspot"));
 }
 
+// After a merge the journey holds two members for the person. A late report
+// about the merged member links its address as the person's latest, so the
+// row that follows it goes to that member; the queued row with the merged
+// state for the survivor's member must still be delivered, not superseded.
+TEST_F(SyncEngineTest, ARowForAnotherAddressOfTheSamePersonDoesNotSupersedeAQueuedRow) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 60'000, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 200);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string person = SubjectOf("hubspot", "101");
+  auto queued_for = [&](const std::string& email) {
+    std::vector<connectors::DesiredState> out;
+    for (const store::OutboxRow& row : Outbox("mailchimp")) {
+      if (Desired(row).email == email) out.push_back(Desired(row));
+    }
+    return out;
+  };
+  ASSERT_EQ(queued_for("anna@example.org").size(), 1u);
+  // The journey reports the merged member (its earlier write, seen late).
+  IngestSummary late = Ingest("mailchimp",
+                              {Record("mc-ev-1", "mc-2", "anna.b@example.org",
+                                      {Consent("newsletter", kWithdrawn, T - 60'000, "mailchimp")})},
+                              T + 400);
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-2"), person);
+  const auto survivor_rows = queued_for("anna@example.org");
+  ASSERT_EQ(survivor_rows.size(), 1u) << "the survivor's member still gets the merged state";
+  ASSERT_EQ(survivor_rows[0].state.consents.size(), 1u);
+  EXPECT_EQ(survivor_rows[0].state.consents.begin()->second.status, kWithdrawn);
+  EXPECT_EQ(late.records, 1);
+}
+
 TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {
   Ingest("hubspot",
          {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},

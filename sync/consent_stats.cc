@@ -25,12 +25,17 @@ Result<ConsentStats> ComputeConsentStats(store::Transaction& txn,
                                          const mapping::MappingSpec& mapping, TimestampMs now) {
   ConsentStats stats;
   stats.computed_at = now;
+  std::vector<store::ConsentCountKey> keys;
+  for (const mapping::TopicSpec& topic : mapping.topics) {
+    for (const std::string& channel : topic.channels) keys.push_back({topic.name, channel});
+  }
+  Result<std::map<store::ConsentCountKey, std::map<std::string, std::int64_t>>> counts =
+      store::CountConsents(txn, keys);
+  if (!counts.ok()) return counts.status().WithContext("consent counts");
   for (const mapping::TopicSpec& topic : mapping.topics) {
     for (const std::string& channel : topic.channels) {
-      Result<std::map<std::string, std::int64_t>> counts =
-          store::CountConsents(txn, topic.name, channel);
-      if (!counts.ok()) return counts.status().WithContext("topic " + topic.name);
-      TopicChannelCounts row{topic.name, topic.title, channel, std::move(counts).value()};
+      TopicChannelCounts row{topic.name, topic.title, channel,
+                             std::move((*counts)[{topic.name, channel}])};
       for (const std::string& b : StandardBuckets()) row.buckets.try_emplace(b, 0);
       stats.rows.push_back(std::move(row));
     }

@@ -113,6 +113,43 @@ TEST_F(ConsentStatsTest, ErasedSubjectsAreNotCounted) {
   EXPECT_EQ(Count("newsletter", "email"), (Counts{{"not_asked", 1}}));
 }
 
+// The count reads subjects, consents and blocks side by side in subject
+// order: rows of subjects that are not known (no link, or erased) sit between
+// known ones and must be skipped without shifting anyone's rows.
+TEST_F(ConsentStatsTest, RowsOfUnknownSubjectsBetweenKnownOnesAreSkipped) {
+  Run([](store::Transaction& txn) -> Status {
+    for (const char* id : {"s2", "s4", "s6"}) CONSENTD_RETURN_IF_ERROR(Subject(txn, id));
+    // s1, s3, s5, s7: state without a link (a merge's leftovers), around each known one.
+    for (const char* id : {"s1", "s3", "s5", "s7"}) {
+      CONSENTD_RETURN_IF_ERROR(Consent(txn, id, "newsletter", "email", "refused"));
+      CONSENTD_RETURN_IF_ERROR(Block(txn, id, "all"));
+    }
+    CONSENTD_RETURN_IF_ERROR(Consent(txn, "s2", "newsletter", "email", "granted"));
+    CONSENTD_RETURN_IF_ERROR(Consent(txn, "s4", "events", "email", "withdrawn"));
+    CONSENTD_RETURN_IF_ERROR(Block(txn, "s4", "topic:events"));
+    CONSENTD_RETURN_IF_ERROR(Consent(txn, "s6", "newsletter", "email", "pending"));
+    CONSENTD_RETURN_IF_ERROR(Consent(txn, "s6", "events", "email", "granted"));
+    return Status::Ok();
+  });
+  EXPECT_EQ(Count("newsletter", "email"),
+            (Counts{{"granted", 1}, {"pending", 1}, {"not_asked", 1}}));
+  EXPECT_EQ(Count("events", "email"), (Counts{{"blocked", 1}, {"granted", 1}, {"not_asked", 1}}));
+  // All keys in one pass give what each key alone gives.
+  std::map<store::ConsentCountKey, Counts> together;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = store::CountConsents(
+        txn, {{"newsletter", "email"}, {"events", "email"}, {"newsletter", "sms"}});
+    if (!r.ok()) return r.status();
+    together = *r;
+    return Status::Ok();
+  });
+  ASSERT_EQ(together.size(), 3u);
+  for (const auto& [key, counts] : together) {
+    EXPECT_EQ(counts, Count(key.topic, key.channel)) << key.topic << "/" << key.channel;
+  }
+  EXPECT_EQ((together[{"newsletter", "sms"}]), (Counts{{"not_asked", 3}}));
+}
+
 TEST_F(ConsentStatsTest, EveryMappedTopicAndChannelHasEveryStandardBucket) {
   const mapping::MappingSpec spec = mapping::testing::LoadExample();
   Run([](store::Transaction& txn) -> Status {

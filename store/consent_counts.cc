@@ -73,15 +73,15 @@ Result<std::map<ConsentCountKey, std::map<std::string, std::int64_t>>> CountCons
       "status = 'granted' AND coalesce(json_extract(state_json, '$.reconsent_notice'), '') != '' "
       "FROM consent_state WHERE address = '' ORDER BY subject_id");
   if (!consent_st.ok()) return consent_st.status();
-  Result<Stmt*> block_st = (*db)->Prepare(
-      "SELECT subject_id, scope FROM blocks WHERE active = 1 ORDER BY subject_id");
+  Result<Stmt*> block_st =
+      (*db)->Prepare("SELECT subject_id, scope FROM blocks WHERE active = 1 ORDER BY subject_id");
   if (!block_st.ok()) return block_st.status();
 
   SubjectCursor known(**known_st), consents(**consent_st), blocks(**block_st);
   for (SubjectCursor* c : {&consents, &blocks}) {
     if (Result<bool> r = c->Next(); !r.ok()) return r.status();
   }
-  std::vector<std::string> scopes;                   // the subject's active blocks
+  std::vector<std::string> scopes;                  // the subject's active blocks
   std::map<ConsentCountKey, std::string> statuses;  // the subject's buckets by status
   for (;;) {
     Result<bool> more = known.Next();

@@ -42,8 +42,7 @@ Result<std::map<ConsentCountKey, std::map<std::string, std::int64_t>>> CountCons
     Transaction& txn, const std::vector<ConsentCountKey>& keys);
 
 // The same for one (topic, channel).
-Result<std::map<std::string, std::int64_t>> CountConsents(Transaction& txn,
-                                                          std::string_view topic,
+Result<std::map<std::string, std::int64_t>> CountConsents(Transaction& txn, std::string_view topic,
                                                           std::string_view channel);
 
 }  // namespace consentd::store

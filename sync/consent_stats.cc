@@ -15,9 +15,8 @@ std::int64_t TopicChannelCounts::total() const {
 }
 
 const std::vector<std::string>& StandardBuckets() {
-  static const std::vector<std::string> kBuckets = {"granted",   "pending", "withdrawn",
-                                                    "refused",   "blocked", "reconsent_required",
-                                                    "not_asked"};
+  static const std::vector<std::string> kBuckets = {
+      "granted", "pending", "withdrawn", "refused", "blocked", "reconsent_required", "not_asked"};
   return kBuckets;
 }
 
@@ -87,8 +86,7 @@ std::string ConsentStatsJson(const ConsentStats& stats) {
                       {"counts", row.buckets},
                       {"total", row.total()}});
   }
-  return nlohmann::json{{"computed_at_ms", stats.computed_at}, {"topics", topics}}
-      .dump();
+  return nlohmann::json{{"computed_at_ms", stats.computed_at}, {"topics", topics}}.dump();
 }
 
 }  // namespace consentd::sync

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -90,16 +91,20 @@ int List(const DlqArgs& args) {
 // The newest outbox id per (target, key) among rows with id > after_id, in
 // any state. A dead letter with a newer row for its key must not be sent
 // again: it carries an older absolute state than what followed it.
-Result<std::map<std::pair<std::string, std::string>, std::int64_t>> NewestByKey(
-    store::Transaction& txn, std::int64_t after_id) {
-  std::map<std::pair<std::string, std::string>, std::int64_t> newest;
+// (target, key, address) -> the newest outbox id after `after_id`, in any
+// state. A newer row for another address writes another record (after a
+// merge) and supersedes nothing.
+using RecordKey = std::tuple<std::string, std::string, std::string>;
+Result<std::map<RecordKey, std::int64_t>> NewestByKey(store::Transaction& txn,
+                                                      std::int64_t after_id) {
+  std::map<RecordKey, std::int64_t> newest;
   for (store::OutboxStatus status : {store::OutboxStatus::kPending, store::OutboxStatus::kInflight,
                                      store::OutboxStatus::kDone, store::OutboxStatus::kDead}) {
     for (std::int64_t after = after_id;;) {
       Result<std::vector<store::OutboxRow>> page = txn.ListOutbox(status, after, kPage);
       if (!page.ok()) return page.status();
       for (const store::OutboxRow& r : *page) {
-        std::int64_t& id = newest[{r.target, r.key}];
+        std::int64_t& id = newest[{r.target, r.key, r.address}];
         id = std::max(id, r.id);
       }
       if (static_cast<int>(page->size()) < kPage) break;
@@ -145,13 +150,13 @@ int Replay(const DlqArgs& args) {
     auto newest = NewestByKey(txn, dead.front().id - 1);
     if (!newest.ok()) return newest.status();
     for (const store::OutboxRow& r : dead) {
-      const std::int64_t newer = (*newest)[{r.target, r.key}];
+      const std::int64_t newer = (*newest)[{r.target, r.key, r.address}];
       if (newer > r.id) {
         if (!args.all) {
           return FailedPrecondition("dead letter " + std::to_string(r.id) +
                                     " is superseded by outbox row " + std::to_string(newer) +
-                                    " for the same key; sending it again would write an older "
-                                    "state");
+                                    " for the same key and address; sending it again would "
+                                    "write an older state");
         }
         ++superseded;
         continue;

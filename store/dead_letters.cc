@@ -10,12 +10,14 @@ namespace {
 
 constexpr int kPage = 500;
 
-// The newest outbox id for (target, key), in any state.
+// The newest outbox id for (target, key, address), in any state: a newer
+// row for another address writes another record and supersedes nothing.
 Result<std::int64_t> NewestId(Db& db, const OutboxRow& row) {
-  Result<Stmt*> st = db.Prepare("SELECT MAX(id) FROM outbox WHERE target = ? AND key = ?");
+  Result<Stmt*> st =
+      db.Prepare("SELECT MAX(id) FROM outbox WHERE target = ? AND key = ? AND address = ?");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
-  q.BindAll(row.target, row.key);
+  q.BindAll(row.target, row.key, row.address);
   Result<bool> r = q.Step();
   std::int64_t newest = 0;
   if (r.ok() && *r && !q.IsNull(0)) newest = q.Int(0);
@@ -58,8 +60,8 @@ Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::
       if (id) {
         return FailedPrecondition("dead letter " + std::to_string(r.id) +
                                   " is superseded by outbox row " + std::to_string(*newest) +
-                                  " for the same key; sending it again would write an older "
-                                  "state");
+                                  " for the same key and address; sending it again would write an "
+                                  "older state");
       }
       out.superseded.push_back(r.id);
       continue;

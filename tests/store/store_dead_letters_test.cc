@@ -95,6 +95,31 @@ TEST_F(StoreDeadLettersTest, SupersededDeadLetterIsRefusedAloneAndKeptWithAll) {
   EXPECT_EQ(all->superseded, std::vector<std::int64_t>{old_id});
 }
 
+// After a merge one key can write two records of the person: a newer row for
+// the other address does not make a dead letter for this one obsolete.
+TEST_F(StoreDeadLettersTest, ANewerRowForAnotherAddressDoesNotSupersedeADeadLetter) {
+  std::int64_t dead = 0;
+  Status s = store_->Run([&](Transaction& txn) -> Status {
+    OutboxRow first = Row("s-4", "e", 100);
+    first.address = "anna@example.org";
+    Result<std::int64_t> r = txn.Enqueue(first);
+    if (!r.ok()) return r.status();
+    dead = *r;
+    Result<std::vector<OutboxRow>> claimed = txn.ClaimOutbox("mailchimp", 100, 10, 1000);
+    if (!claimed.ok()) return claimed.status();
+    CONSENTD_RETURN_IF_ERROR(txn.MarkDead(dead, "400 invalid", 200));
+    OutboxRow other = Row("s-4", "f", 300);
+    other.address = "anna.b@example.org";
+    Result<std::int64_t> o = txn.Enqueue(other);
+    return o.ok() ? Status::Ok() : o.status();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<DeadLetterReplay> r = Replay(dead);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->replayed.size(), 1u);
+  EXPECT_EQ(r->replayed[0].id, dead);
+}
+
 TEST_F(StoreDeadLettersTest, UnknownRowIsNotFoundAndALiveRowIsNotADeadLetter) {
   EXPECT_EQ(Replay(12345).status().code(), StatusCode::kNotFound);
   std::int64_t live = 0;

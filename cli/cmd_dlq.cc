@@ -13,17 +13,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
 #include "core/clock.h"
+#include "store/dead_letters.h"
 #include "store/erasure_requests.h"
 #include "store/store.h"
 
@@ -88,32 +87,6 @@ int List(const DlqArgs& args) {
   return 0;
 }
 
-// The newest outbox id per (target, key) among rows with id > after_id, in
-// any state. A dead letter with a newer row for its key must not be sent
-// again: it carries an older absolute state than what followed it.
-// (target, key, address) -> the newest outbox id after `after_id`, in any
-// state. A newer row for another address writes another record (after a
-// merge) and supersedes nothing.
-using RecordKey = std::tuple<std::string, std::string, std::string>;
-Result<std::map<RecordKey, std::int64_t>> NewestByKey(store::Transaction& txn,
-                                                      std::int64_t after_id) {
-  std::map<RecordKey, std::int64_t> newest;
-  for (store::OutboxStatus status : {store::OutboxStatus::kPending, store::OutboxStatus::kInflight,
-                                     store::OutboxStatus::kDone, store::OutboxStatus::kDead}) {
-    for (std::int64_t after = after_id;;) {
-      Result<std::vector<store::OutboxRow>> page = txn.ListOutbox(status, after, kPage);
-      if (!page.ok()) return page.status();
-      for (const store::OutboxRow& r : *page) {
-        std::int64_t& id = newest[{r.target, r.key, r.address}];
-        id = std::max(id, r.id);
-      }
-      if (static_cast<int>(page->size()) < kPage) break;
-      after = page->back().id;
-    }
-  }
-  return newest;
-}
-
 int Replay(const DlqArgs& args) {
   if (args.all == (args.id != 0)) {
     std::fprintf(stderr, "consentctl dlq replay: give one dead-letter ID or --all\n");
@@ -124,48 +97,17 @@ int Replay(const DlqArgs& args) {
   const TimestampMs now = SystemClock().NowMs();
   std::int64_t replayed = 0;
   std::int64_t superseded = 0;
+  // The same rules as the admin API's replay (store/dead_letters.h).
   Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
-    std::vector<store::OutboxRow> dead;
-    if (!args.all) {
-      Result<std::optional<store::OutboxRow>> row = txn.GetOutbox(args.id);
-      if (!row.ok()) return row.status();
-      if (!row->has_value()) return NotFound("no outbox row " + std::to_string(args.id));
-      if ((*row)->status != store::OutboxStatus::kDead) {
-        return FailedPrecondition("outbox row " + std::to_string(args.id) +
-                                  " is not a dead letter (it is " +
-                                  std::string(store::OutboxStatusName((*row)->status)) + ")");
-      }
-      dead.push_back(std::move(**row));
-    } else {
-      for (std::int64_t after = 0;;) {
-        Result<std::vector<store::OutboxRow>> page =
-            txn.ListOutbox(store::OutboxStatus::kDead, after, kPage);
-        if (!page.ok()) return page.status();
-        for (store::OutboxRow& r : *page) dead.push_back(std::move(r));
-        if (static_cast<int>(page->size()) < kPage) break;
-        after = dead.back().id;
-      }
-    }
-    if (dead.empty()) return Status::Ok();
-    auto newest = NewestByKey(txn, dead.front().id - 1);
-    if (!newest.ok()) return newest.status();
-    for (const store::OutboxRow& r : dead) {
-      const std::int64_t newer = (*newest)[{r.target, r.key, r.address}];
-      if (newer > r.id) {
-        if (!args.all) {
-          return FailedPrecondition("dead letter " + std::to_string(r.id) +
-                                    " is superseded by outbox row " + std::to_string(newer) +
-                                    " for the same key and address; sending it again would "
-                                    "write an older state");
-        }
-        ++superseded;
-        continue;
-      }
-      if (Status st = txn.Replay(r.id, now); !st.ok()) return st;
+    Result<store::DeadLetterReplay> r = store::ReplayDeadLetters(
+        txn, args.all ? std::nullopt : std::optional<std::int64_t>(args.id), now);
+    if (!r.ok()) return r.status();
+    for (const store::OutboxRow& row : r->replayed) {
       // An erasure's target goes back from failed to pending with it.
-      if (Status st = store::ReopenErasureTarget(txn, r.id, now); !st.ok()) return st;
-      ++replayed;
+      CONSENTD_RETURN_IF_ERROR(store::ReopenErasureTarget(txn, row.id, now));
     }
+    replayed = static_cast<std::int64_t>(r->replayed.size());
+    superseded = static_cast<std::int64_t>(r->superseded.size());
     return Status::Ok();
   });
   if (!s.ok()) return Fail("dlq replay", s);

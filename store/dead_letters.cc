@@ -11,10 +11,12 @@ namespace {
 constexpr int kPage = 500;
 
 // The newest outbox id for (target, key, address), in any state: a newer
-// row for another address writes another record and supersedes nothing.
+// row for another address writes another record and supersedes nothing (an
+// empty address is the whole key, OutboxRow::address).
 Result<std::int64_t> NewestId(Db& db, const OutboxRow& row) {
-  Result<Stmt*> st =
-      db.Prepare("SELECT MAX(id) FROM outbox WHERE target = ? AND key = ? AND address = ?");
+  Result<Stmt*> st = db.Prepare(
+      "SELECT MAX(id) FROM outbox WHERE target = ?1 AND key = ?2 "
+      "AND (address = ?3 OR address = '' OR ?3 = '')");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
   q.BindAll(row.target, row.key, row.address);

@@ -254,11 +254,13 @@ CREATE UNIQUE INDEX outbox_by_key ON outbox (target, key, idempotency_key);
 // v12: the address an outbox row writes to (OutboxRow::address). A newer row
 // for the same key supersedes only rows for the same address, so a person
 // with two records in one system (after a merge) keeps the write to each.
-// Rows still open get the address their desired state names; finished rows
-// are never compared again.
+// Rows still open get the address their desired state names (an erasure:
+// none, it is for the whole key); finished rows are never compared again.
 constexpr std::string_view kV12OutboxAddress = R"sql(
 ALTER TABLE outbox ADD COLUMN address TEXT NOT NULL DEFAULT '';
-UPDATE outbox SET address = coalesce(json_extract(desired_json, '$.email'), '')
+UPDATE outbox
+  SET address = CASE WHEN json_extract(desired_json, '$.erase') THEN ''
+                     ELSE coalesce(json_extract(desired_json, '$.email'), '') END
   WHERE status IN ('pending', 'inflight') AND json_valid(desired_json);
 )sql";
 

@@ -422,8 +422,8 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
   }
   STORE_USE(st,
             "UPDATE outbox SET status = 'done', reason = 'superseded by #' || ?1, "
-            "updated_at = ?2 WHERE target = ?3 AND key = ?4 AND address = ?5 "
-            "AND status = 'pending' AND id < ?1");
+            "updated_at = ?2 WHERE target = ?3 AND key = ?4 "
+            "AND (address = ?5 OR address = '' OR ?5 = '') AND status = 'pending' AND id < ?1");
   st->BindAll(id, row.created_at, row.target, row.key, row.address);
   CONSENTD_RETURN_IF_ERROR(st->Run());
   return id;
@@ -479,7 +479,8 @@ Status SqliteTransaction::MarkRetry(std::int64_t id, TimestampMs next_attempt_at
               "UPDATE outbox SET status = 'done', reason = 'superseded after: ' || ?2, "
               "updated_at = ?3 WHERE id = ?1 AND status = 'inflight' AND EXISTS ("
               "SELECT 1 FROM outbox n WHERE n.target = outbox.target AND n.key = outbox.key "
-              "AND n.address = outbox.address AND n.id > outbox.id "
+              "AND (n.address = outbox.address OR n.address = '' OR outbox.address = '') "
+              "AND n.id > outbox.id "
               "AND n.status IN ('pending', 'inflight'))");
     st->BindAll(id, reason, now);
     Result<std::int64_t> n = RunCounting(db_, *st);

@@ -86,6 +86,8 @@ struct OutboxRow {
   // Which of the key's records at the target the row writes (sync: the
   // e-mail address it is sent to). A person can hold several records in one
   // system (after a merge): a row for one never replaces a row for another.
+  // Empty: the whole key (an erasure, or a record known by id only); such a
+  // row replaces, and is replaced by, rows for any address.
   std::string address;
   int attempts = 0;
   TimestampMs next_attempt_at = 0;  // pending: due time; inflight: lease expiry
@@ -179,7 +181,8 @@ class Transaction {
   // Adds a pending row and returns its id. Older pending rows for the same
   // (target, key, address) are superseded (status done, reason "superseded
   // by #id"): the new row carries the absolute state. Rows for another
-  // address are kept: they write another record. An idempotency key already in
+  // address are kept: they write another record (an empty address matches
+  // every address, see OutboxRow::address). An idempotency key already in
   // the outbox for the same (target, key) is not added again; the existing
   // id is returned (schema v11).
   virtual Result<std::int64_t> Enqueue(const OutboxRow& row) = 0;

@@ -127,7 +127,9 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
     store::OutboxRow row;
     row.target = target;
     row.key = subject;
-    row.address = d.email;  // a newer row supersedes only this record's
+    // A newer row supersedes only rows for the same record; an erasure
+    // supersedes every queued write of the person (empty: the whole key).
+    row.address = d.erase ? "" : d.email;
     row.desired_json = connectors::EncodeDesiredState(d);
     // Same state, same key: a repeat of an enqueued state is not sent twice.
     row.idempotency_key = Sha256Hex(target + "\n" + row.desired_json);

@@ -201,7 +201,8 @@ TEST(StoreMigrations, V11KeepsOutboxRowsAndDedupesPerTargetAndKey) {
 
 // v12 gives outbox rows an address. Rows still to be written take the
 // address their desired state names (a malformed one gets none, and the
-// migration does not fail on it); finished rows keep none.
+// migration does not fail on it; an erasure none: it is for the whole key);
+// finished rows keep none.
 TEST(StoreMigrations, V12GivesOpenOutboxRowsTheAddressOfTheirDesiredState) {
   TempDir dir;
   {
@@ -216,7 +217,9 @@ TEST(StoreMigrations, V12GivesOpenOutboxRowsTheAddressOfTheirDesiredState) {
                          "'inflight', '', 1, 1), "
                          "(3, 'mc', 's-2', '{\"email\":\"c@example.org\"}', 'i3', 1, 5, "
                          "'done', '', 1, 1), "
-                         "(4, 'mc', 's-3', 'not json', 'i4', 0, 5, 'pending', '', 1, 1)")
+                         "(4, 'mc', 's-3', 'not json', 'i4', 0, 5, 'pending', '', 1, 1), "
+                         "(5, 'mc', 's-4', '{\"email\":\"d@example.org\",\"erase\":true}', "
+                         "'i5', 0, 5, 'pending', '', 1, 1)")
                     .ok());
   }
   auto store = OpenOrDie(dir.File("s.db"));
@@ -224,7 +227,7 @@ TEST(StoreMigrations, V12GivesOpenOutboxRowsTheAddressOfTheirDesiredState) {
   std::map<std::int64_t, std::string> address;
   ASSERT_TRUE(store
                   ->Run([&](Transaction& txn) -> Status {
-                    for (std::int64_t id = 1; id <= 4; ++id) {
+                    for (std::int64_t id = 1; id <= 5; ++id) {
                       Result<std::optional<OutboxRow>> r = txn.GetOutbox(id);
                       if (!r.ok()) return r.status();
                       if (r->has_value()) address[id] = (*r)->address;
@@ -233,7 +236,7 @@ TEST(StoreMigrations, V12GivesOpenOutboxRowsTheAddressOfTheirDesiredState) {
                   })
                   .ok());
   EXPECT_EQ(address, (std::map<std::int64_t, std::string>{
-                         {1, "a@example.org"}, {2, "b@example.org"}, {3, ""}, {4, ""}}));
+                         {1, "a@example.org"}, {2, "b@example.org"}, {3, ""}, {4, ""}, {5, ""}}));
 }
 
 TEST(StoreMigrations, DatabaseFromANewerBinaryIsRefused) {

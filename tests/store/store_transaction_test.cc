@@ -346,6 +346,32 @@ TEST_F(StoreTransactionTest, ANewerRowSupersedesOnlyRowsForTheSameAddress) {
               }).ok());
 }
 
+// An empty address is the whole key: such a row (an erasure) replaces the
+// queued rows for every address, and a row for an address replaces it.
+TEST_F(StoreTransactionTest, ARowForTheWholeKeySupersedesRowsForEveryAddress) {
+  auto at = [](OutboxRow r, std::string address) {
+    r.address = std::move(address);
+    return r;
+  };
+  std::int64_t whole = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(at(Work("mc", "k1", "i1", 100), "a@x")));
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(at(Work("mc", "k1", "i2", 100), "b@x")));
+                ASSIGN_OR_RETURN_STATUS(w, txn.Enqueue(at(Work("mc", "k1", "i3", 100), "")));
+                whole = w;
+                for (std::int64_t id : {a, b}) {
+                  ASSIGN_OR_RETURN_STATUS(r, txn.GetOutbox(id));
+                  EXPECT_EQ(r.has_value() ? r->status : OutboxStatus::kPending, OutboxStatus::kDone)
+                      << "#" << id << " is superseded by the row for the whole key";
+                }
+                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(at(Work("mc", "k1", "i4", 100), "c@x")));
+                (void)c;
+                ASSIGN_OR_RETURN_STATUS(r, txn.GetOutbox(whole));
+                EXPECT_EQ(r.has_value() ? r->status : OutboxStatus::kPending, OutboxStatus::kDone);
+                return Status::Ok();
+              }).ok());
+}
+
 // A failed row is not retried where a newer row for its address waits; it is
 // retried where the waiting row writes another address.
 TEST_F(StoreTransactionTest, AFailedRowGivesWayOnlyToANewerRowForTheSameAddress) {

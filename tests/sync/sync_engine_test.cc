@@ -288,6 +288,14 @@ TEST_F(SyncEngineTest, ARowForAnotherAddressOfTheSamePersonDoesNotSupersedeAQueu
   ASSERT_EQ(survivor_rows[0].state.consents.size(), 1u);
   EXPECT_EQ(survivor_rows[0].state.consents.begin()->second.status, kWithdrawn);
   EXPECT_EQ(late.records, 1);
+  // An erasure replaces every queued write of the person, whatever address.
+  Ingest("hubspot", {Record("ev-4", "101", "anna@example.org", {Erasure(T + 5000)})}, T + 500);
+  std::vector<connectors::DesiredState> left;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (Desired(row).subject == person) left.push_back(Desired(row));
+  }
+  ASSERT_EQ(left.size(), 1u) << "only the erasure is still queued";
+  EXPECT_TRUE(left[0].erase);
 }
 
 TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {

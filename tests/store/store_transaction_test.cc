@@ -54,6 +54,12 @@ class StoreTransactionTest : public ::testing::Test {
     return r;
   }
 
+  // `r` writing the target's record at `address` (OutboxRow::address).
+  static OutboxRow At(OutboxRow r, std::string address) {
+    r.address = std::move(address);
+    return r;
+  }
+
   TempDir dir_;
   std::unique_ptr<SqliteStore> store_;
 };
@@ -311,15 +317,11 @@ TEST_F(StoreTransactionTest, EnqueueIsIdempotentByKey) {
 // the same address: a row for another of the key's records is still sent,
 // and in order (one row of a key at a time).
 TEST_F(StoreTransactionTest, ANewerRowSupersedesOnlyRowsForTheSameAddress) {
-  auto at = [](OutboxRow r, std::string address) {
-    r.address = std::move(address);
-    return r;
-  };
   std::int64_t first = 0, other = 0, newer = 0;
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
-                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(at(Work("mc", "k1", "i1", 100), "a@x")));
-                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(at(Work("mc", "k1", "i2", 100), "b@x")));
-                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(at(Work("mc", "k1", "i3", 100), "b@x")));
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(At(Work("mc", "k1", "i1", 100), "a@x")));
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(At(Work("mc", "k1", "i2", 100), "b@x")));
+                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(At(Work("mc", "k1", "i3", 100), "b@x")));
                 first = a;
                 other = b;
                 newer = c;
@@ -349,22 +351,18 @@ TEST_F(StoreTransactionTest, ANewerRowSupersedesOnlyRowsForTheSameAddress) {
 // An empty address is the whole key: such a row (an erasure) replaces the
 // queued rows for every address, and a row for an address replaces it.
 TEST_F(StoreTransactionTest, ARowForTheWholeKeySupersedesRowsForEveryAddress) {
-  auto at = [](OutboxRow r, std::string address) {
-    r.address = std::move(address);
-    return r;
-  };
   std::int64_t whole = 0;
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
-                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(at(Work("mc", "k1", "i1", 100), "a@x")));
-                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(at(Work("mc", "k1", "i2", 100), "b@x")));
-                ASSIGN_OR_RETURN_STATUS(w, txn.Enqueue(at(Work("mc", "k1", "i3", 100), "")));
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(At(Work("mc", "k1", "i1", 100), "a@x")));
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(At(Work("mc", "k1", "i2", 100), "b@x")));
+                ASSIGN_OR_RETURN_STATUS(w, txn.Enqueue(At(Work("mc", "k1", "i3", 100), "")));
                 whole = w;
                 for (std::int64_t id : {a, b}) {
                   ASSIGN_OR_RETURN_STATUS(r, txn.GetOutbox(id));
                   EXPECT_EQ(r.has_value() ? r->status : OutboxStatus::kPending, OutboxStatus::kDone)
                       << "#" << id << " is superseded by the row for the whole key";
                 }
-                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(at(Work("mc", "k1", "i4", 100), "c@x")));
+                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(At(Work("mc", "k1", "i4", 100), "c@x")));
                 (void)c;
                 ASSIGN_OR_RETURN_STATUS(r, txn.GetOutbox(whole));
                 EXPECT_EQ(r.has_value() ? r->status : OutboxStatus::kPending, OutboxStatus::kDone);
@@ -375,17 +373,13 @@ TEST_F(StoreTransactionTest, ARowForTheWholeKeySupersedesRowsForEveryAddress) {
 // A failed row is not retried where a newer row for its address waits; it is
 // retried where the waiting row writes another address.
 TEST_F(StoreTransactionTest, AFailedRowGivesWayOnlyToANewerRowForTheSameAddress) {
-  auto at = [](OutboxRow r, std::string address) {
-    r.address = std::move(address);
-    return r;
-  };
   std::int64_t failed = 0;
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
-                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(at(Work("mc", "k1", "i1", 100), "a@x")));
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(At(Work("mc", "k1", "i1", 100), "a@x")));
                 failed = a;
                 ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 100, 10, 200));
                 EXPECT_EQ(claimed.size(), 1u);
-                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(at(Work("mc", "k1", "i2", 110), "b@x")));
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(At(Work("mc", "k1", "i2", 110), "b@x")));
                 (void)b;
                 CONSENTD_RETURN_IF_ERROR(txn.MarkRetry(failed, 300, "HTTP 503", 120));
                 ASSIGN_OR_RETURN_STATUS(r, txn.GetOutbox(failed));
@@ -393,7 +387,7 @@ TEST_F(StoreTransactionTest, AFailedRowGivesWayOnlyToANewerRowForTheSameAddress)
                     << "the row for a@x is retried";
                 ASSIGN_OR_RETURN_STATUS(again, txn.ClaimOutbox("mc", 300, 10, 400));
                 EXPECT_EQ(again.size(), 1u);
-                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(at(Work("mc", "k1", "i3", 310), "a@x")));
+                ASSIGN_OR_RETURN_STATUS(c, txn.Enqueue(At(Work("mc", "k1", "i3", 310), "a@x")));
                 (void)c;
                 CONSENTD_RETURN_IF_ERROR(txn.MarkRetry(failed, 500, "HTTP 503", 320));
                 ASSIGN_OR_RETURN_STATUS(gone, txn.GetOutbox(failed));

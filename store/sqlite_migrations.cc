@@ -264,6 +264,15 @@ UPDATE outbox
   WHERE status IN ('pending', 'inflight') AND json_valid(desired_json);
 )sql";
 
+// v13: the address of each record a subject has in a system
+// (IdentityLink::address), so a person with two records in one system (the
+// journey platform keeps a member per address; after a CRM merge both stay)
+// gets every write at each of them. Unknown ('') for links made before:
+// filled when the record is next read (poll, hint, resync) or written.
+constexpr std::string_view kV13LinkAddress = R"sql(
+ALTER TABLE identity_links ADD COLUMN address TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -278,6 +287,7 @@ constexpr std::array kMigrations = {
     Migration{10, "inbox_keys", kV10InboxKeys},  // store/inbox_keys.h
     Migration{11, "outbox_keys", kV11OutboxKeys},
     Migration{12, "outbox_address", kV12OutboxAddress},
+    Migration{13, "link_address", kV13LinkAddress},
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -38,6 +38,7 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<BlockRow>> ListBlocks(std::string_view subject_id) override;
 
   Status LinkSystemId(const IdentityLink& link) override;
+  Status RetireSystemId(std::string_view system, std::string_view system_id) override;
   Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                            std::string_view system_id) override;
   Status LinkEmailHash(std::string_view subject_id, std::string_view email_hash,

@@ -71,6 +71,10 @@ struct IdentityLink {
   std::string system;
   std::string system_id;
   TimestampMs linked_at = 0;
+  // The normalised address of that record as last seen or written; empty
+  // when not known (links from before schema v13, records without one) or
+  // when the record no longer exists on its own (RetireSystemId).
+  std::string address;
 };
 
 enum class OutboxStatus { kPending, kInflight, kDone, kDead };
@@ -151,8 +155,13 @@ class Transaction {
   virtual Result<std::vector<BlockRow>> ListBlocks(std::string_view subject_id) = 0;
 
   // --- identities ---
-  // Links (system, system_id) to subject_id, replacing an earlier link.
+  // Links (system, system_id) to subject_id, replacing an earlier link. An
+  // empty `address` keeps the address the link had.
   virtual Status LinkSystemId(const IdentityLink& link) = 0;
+  // The record (system, system_id) was merged into another one: its link
+  // stays (late reports about it still find the subject), its address is
+  // cleared, so nothing is written to it any more.
+  virtual Status RetireSystemId(std::string_view system, std::string_view system_id) = 0;
   virtual Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                                    std::string_view system_id) = 0;
   // email_hash: keyed hash of the normalised e-mail (never the address).

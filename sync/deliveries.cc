@@ -136,7 +136,7 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       const bool erased = d != nullptr && d->erase;
       if (!result.system_id.empty() && !erased && !row.key.empty()) {
         CONSENTD_RETURN_IF_ERROR(
-            txn.LinkSystemId({row.key, std::string(target), result.system_id, now}));
+            txn.LinkSystemId({row.key, std::string(target), result.system_id, now, row.address}));
       }
       std::string why = "written to " + std::string(target);
       if (result.reconsent) why += " as pending (re-consent through the target's double opt-in)";

@@ -90,6 +90,42 @@ void OutboundBatch::Merged(const std::string& from, const std::string& into) {
   states_.erase(into);
 }
 
+namespace {
+
+// The records of the person `target` gets a write at, as (address, record
+// id): the address linked last, then every other record of `target` whose
+// address is known. After a CRM merge the journey platform keeps a member
+// per address, and each must follow the person's state (a withdrawal most
+// of all). One row per record: a row supersedes only rows for its address.
+// An erasure is one row for the whole key, at the address linked last
+// (docs/sync.md: the other records are not yet deleted by it).
+std::vector<std::pair<std::string, std::string>> RecordsToWrite(const SubjectIdentity& identity,
+                                                                const std::string& target,
+                                                                bool erase) {
+  static const std::map<std::string, std::string> kNone;
+  const auto found = identity.record_addresses.find(target);
+  const std::map<std::string, std::string>& records =
+      found == identity.record_addresses.end() ? kNone : found->second;
+  // The latest address's record id: the one linked with that address, else
+  // the id linked last (a link without a known address).
+  std::string latest_id;
+  if (const auto it = identity.system_ids.find(target); it != identity.system_ids.end()) {
+    latest_id = it->second;
+  }
+  for (const auto& [id, address] : records) {
+    if (address == identity.email) latest_id = id;
+  }
+  std::vector<std::pair<std::string, std::string>> out = {{identity.email, latest_id}};
+  if (erase) return out;
+  std::set<std::string> addresses = {identity.email};
+  for (const auto& [id, address] : records) {
+    if (addresses.insert(address).second) out.emplace_back(address, id);
+  }
+  return out;
+}
+
+}  // namespace
+
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                             std::string_view mapping_hash, std::string_view identity_key,
                             TimestampMs now, std::map<std::string, int>& enqueued,
@@ -120,27 +156,27 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       if (!now_identity.ok()) return now_identity.status();
       identity = std::move(*now_identity);
     }
-    d.email = identity.email;
-    if (const auto it = identity.system_ids.find(target); it != identity.system_ids.end()) {
-      d.system_id = it->second;
+    for (const auto& [address, system_id] : RecordsToWrite(identity, target, p.erase)) {
+      d.email = address;
+      d.system_id = system_id;
+      store::OutboxRow row;
+      row.target = target;
+      row.key = subject;
+      // A newer row supersedes only rows for the same record; an erasure
+      // supersedes every queued write of the person (empty: the whole key).
+      row.address = d.erase ? "" : d.email;
+      row.desired_json = connectors::EncodeDesiredState(d);
+      // Same state, same key: a repeat of an enqueued state is not sent twice.
+      row.idempotency_key = Sha256Hex(target + "\n" + row.desired_json);
+      row.next_attempt_at = now;
+      row.created_at = now;
+      Result<std::int64_t> id = txn.Enqueue(row);
+      if (!id.ok()) return id.status();
+      if (p.erase) {
+        CONSENTD_RETURN_IF_ERROR(store::AttachErasureOutbox(txn, subject, target, *id, now));
+      }
+      ++enqueued[target];
     }
-    store::OutboxRow row;
-    row.target = target;
-    row.key = subject;
-    // A newer row supersedes only rows for the same record; an erasure
-    // supersedes every queued write of the person (empty: the whole key).
-    row.address = d.erase ? "" : d.email;
-    row.desired_json = connectors::EncodeDesiredState(d);
-    // Same state, same key: a repeat of an enqueued state is not sent twice.
-    row.idempotency_key = Sha256Hex(target + "\n" + row.desired_json);
-    row.next_attempt_at = now;
-    row.created_at = now;
-    Result<std::int64_t> id = txn.Enqueue(row);
-    if (!id.ok()) return id.status();
-    if (p.erase) {
-      CONSENTD_RETURN_IF_ERROR(store::AttachErasureOutbox(txn, subject, target, *id, now));
-    }
-    ++enqueued[target];
   }
   pending_.clear();
   states_.clear();

@@ -22,6 +22,7 @@ Result<SubjectIdentity> LoadIdentity(store::Transaction& txn, std::string_view s
       out.emails.insert(l.system_id);
     } else {
       out.all_ids.emplace(l.system, l.system_id);
+      if (!l.address.empty()) out.record_addresses[l.system][l.system_id] = l.address;
     }
     const auto it = linked_at.find(l.system);
     if (it != linked_at.end() && it->second > l.linked_at) continue;

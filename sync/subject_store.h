@@ -26,6 +26,9 @@ struct SubjectIdentity {
   std::set<std::string> emails;                           // every linked address
   std::map<std::string, std::string> system_ids;          // system -> latest linked id
   std::set<std::pair<std::string, std::string>> all_ids;  // every (system, id)
+  // system -> its records' addresses (record id -> address; a record whose
+  // address is not known, or that was merged away, is left out).
+  std::map<std::string, std::map<std::string, std::string>> record_addresses;
 };
 
 Result<SubjectIdentity> LoadIdentity(store::Transaction& txn, std::string_view subject);

@@ -85,9 +85,13 @@ class Ingestor {
       if (merged_id == rec.system_id) continue;
       Result<std::optional<std::string>> m = txn_.FindSubjectBySystemId(source_, merged_id);
       if (!m.ok()) return m.status();
-      if (!m->has_value() || **m == subject) continue;
-      CONSENTD_RETURN_IF_ERROR(Merge(**m, subject));
-      link = true;
+      if (!m->has_value()) continue;
+      if (**m != subject) {
+        CONSENTD_RETURN_IF_ERROR(Merge(**m, subject));
+        link = true;
+      }
+      // The merged record is gone from the source: nothing is written to it.
+      CONSENTD_RETURN_IF_ERROR(txn_.RetireSystemId(source_, merged_id));
     }
 
     Result<SubjectState> state = LoadState(subject);
@@ -186,12 +190,13 @@ class Ingestor {
 
   Status Link(const std::string& subject, const Identifiers& ids) {
     if (!ids.system_id.empty()) {
-      CONSENTD_RETURN_IF_ERROR(txn_.LinkSystemId({subject, source_, ids.system_id, now_}));
+      CONSENTD_RETURN_IF_ERROR(
+          txn_.LinkSystemId({subject, source_, ids.system_id, now_, ids.email}));
     }
     if (!ids.email.empty()) {
       CONSENTD_RETURN_IF_ERROR(txn_.LinkEmailHash(subject, ids.email_hash, now_));
       CONSENTD_RETURN_IF_ERROR(
-          txn_.LinkSystemId({subject, std::string(kEmailLinkSystem), ids.email, now_}));
+          txn_.LinkSystemId({subject, std::string(kEmailLinkSystem), ids.email, now_, ""}));
     }
     return Status::Ok();
   }
@@ -205,9 +210,19 @@ class Ingestor {
         fresh_.contains(subject) ? SubjectIdentity{} : LoadIdentity(txn_, subject);
     if (!identity.ok()) return identity.status();
     const auto current = identity->system_ids.find(source_);
+    // Known also means its link knows the record's address (links made
+    // before schema v13 learn it here).
+    std::string linked_address;
+    if (const auto sys = identity->record_addresses.find(source_);
+        sys != identity->record_addresses.end()) {
+      if (const auto r = sys->second.find(ids.system_id); r != sys->second.end()) {
+        linked_address = r->second;
+      }
+    }
     *known = identity->email == ids.email &&
              (ids.system_id.empty() ||
-              (current != identity->system_ids.end() && current->second == ids.system_id));
+              (current != identity->system_ids.end() && current->second == ids.system_id &&
+               (ids.email.empty() || linked_address == ids.email)));
     if (!ids.email.empty()) {
       identity->email = ids.email;
       identity->emails.insert(ids.email);
@@ -215,6 +230,7 @@ class Ingestor {
     if (!ids.system_id.empty()) {
       identity->system_ids[source_] = ids.system_id;
       identity->all_ids.emplace(source_, ids.system_id);
+      if (!ids.email.empty()) identity->record_addresses[source_][ids.system_id] = ids.email;
     }
     return identity;
   }

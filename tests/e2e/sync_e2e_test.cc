@@ -411,6 +411,37 @@ TEST_F(SyncE2E, CrmMergeCombinesBothRecordsConsentsAndTheLaterWithdrawalReachesT
   EXPECT_NE(Log().find("superseded"), std::string::npos) << Log();
 }
 
+// After the merge the journey still holds a member for each of the
+// person's addresses: a later withdrawal in the CRM reaches both of them.
+TEST_F(SyncE2E, AfterACrmMergeALaterWithdrawalReachesEveryMemberOfThePerson) {
+  StartAll();
+  const std::string ivy = "ivy@example.com";
+  const std::string jay = "jay@example.com";
+  for (const std::string& email : {ivy, jay}) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", email}, {"subscriptionId", kProductUpdates}});
+    ASSERT_TRUE(Eventually([&] { return MemberInterest(email, "Product news"); })) << Log();
+  }
+  const std::string ivy_id =
+      Crm("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email")["id"];
+  const std::string jay_id =
+      Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
+  const double read_before = MetricSum("consentd_records_received_total", "hubspot");
+  Crm("POST", "/crm/v3/objects/contacts/merge",
+      {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
+  // consentd has read the merge (no visible change: both records granted).
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_records_received_total", "hubspot") > read_before;
+  })) << Log();
+
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", ivy}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(ivy, "Product news"); }))
+      << Member(ivy).dump() << Log();
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(jay, "Product news"); }))
+      << "the merged address's member keeps the topic: " << Member(jay).dump() << Log();
+}
+
 // --- durability -----------------------------------------------------------------
 
 TEST_F(SyncE2E, ChangesMadeWhileConsentdIsDownArriveAfterItRestarts) {

@@ -239,6 +239,38 @@ TEST(StoreMigrations, V12GivesOpenOutboxRowsTheAddressOfTheirDesiredState) {
                          {1, "a@example.org"}, {2, "b@example.org"}, {3, ""}, {4, ""}, {5, ""}}));
 }
 
+// v13 gives identity links an address: unknown for the links made before
+// (filled when their records are next read or written), which keep their
+// subjects.
+TEST(StoreMigrations, V13KeepsIdentityLinksWithAnUnknownAddress) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.File("s.db"));
+    ASSERT_TRUE(MigrateTo(*db, 12, 1).ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO identity_links (system, system_id, subject_id, linked_at) "
+                         "VALUES ('mailchimp', 'm-1', 's-1', 7), ('email', 'a@example.org', "
+                         "'s-1', 7)")
+                    .ok());
+  }
+  auto store = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(store, nullptr);
+  std::vector<IdentityLink> links;
+  ASSERT_TRUE(store
+                  ->Run([&](Transaction& txn) -> Status {
+                    Result<std::vector<IdentityLink>> r = txn.ListSystemIds("s-1");
+                    if (!r.ok()) return r.status();
+                    links = std::move(*r);
+                    return Status::Ok();
+                  })
+                  .ok());
+  ASSERT_EQ(links.size(), 2u);
+  for (const IdentityLink& l : links) {
+    EXPECT_EQ(l.subject_id, "s-1");
+    EXPECT_EQ(l.linked_at, 7);
+    EXPECT_EQ(l.address, "") << l.system;
+  }
+}
+
 TEST(StoreMigrations, DatabaseFromANewerBinaryIsRefused) {
   TempDir dir;
   {

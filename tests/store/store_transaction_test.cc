@@ -246,8 +246,8 @@ TEST_F(StoreTransactionTest, LiftedBlockKeepsItsRow) {
 
 TEST_F(StoreTransactionTest, IdentitiesLinkSystemIdsAndEmailHashToOneSubject) {
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
-                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "hubspot", "101", 1}));
-                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s2", "mailchimp", "abc", 1}));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "hubspot", "101", 1, ""}));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s2", "mailchimp", "abc", 1, ""}));
                 CONSENTD_RETURN_IF_ERROR(txn.LinkEmailHash("s2", "h-mail", 1));
                 // CRM merge: s2's ids now belong to s1.
                 return txn.MoveIdentities("s2", "s1");
@@ -265,10 +265,43 @@ TEST_F(StoreTransactionTest, IdentitiesLinkSystemIdsAndEmailHashToOneSubject) {
               }).ok());
 }
 
+// A link keeps the address of its record: a later link without one keeps
+// it, a new one replaces it, and a record merged away has none any more.
+TEST_F(StoreTransactionTest, ALinkKeepsItsRecordsAddressUntilTheRecordIsRetired) {
+  auto address_of = [&](Transaction& txn, const std::string& system_id) -> Result<std::string> {
+    ASSIGN_OR_RETURN_STATUS(ids, txn.ListSystemIds("s1"));
+    for (const IdentityLink& l : ids) {
+      if (l.system == "mailchimp" && l.system_id == system_id) return l.address;
+    }
+    return NotFound("no link " + system_id);
+  };
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(
+                    txn.LinkSystemId({"s1", "mailchimp", "m-a", 1, "a@example.org"}));
+                CONSENTD_RETURN_IF_ERROR(
+                    txn.LinkSystemId({"s1", "mailchimp", "m-b", 1, "b@example.org"}));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-a", 2, ""}));
+                ASSIGN_OR_RETURN_STATUS(kept, address_of(txn, "m-a"));
+                EXPECT_EQ(kept, "a@example.org") << "a link without an address keeps the known one";
+                CONSENTD_RETURN_IF_ERROR(
+                    txn.LinkSystemId({"s1", "mailchimp", "m-a", 3, "a2@example.org"}));
+                ASSIGN_OR_RETURN_STATUS(replaced, address_of(txn, "m-a"));
+                EXPECT_EQ(replaced, "a2@example.org");
+                CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
+                ASSIGN_OR_RETURN_STATUS(retired, address_of(txn, "m-b"));
+                EXPECT_EQ(retired, "");
+                ASSIGN_OR_RETURN_STATUS(still, txn.FindSubjectBySystemId("mailchimp", "m-b"));
+                EXPECT_EQ(still, std::optional<std::string>("s1")) << "a retired id still resolves";
+                ASSIGN_OR_RETURN_STATUS(other, address_of(txn, "m-a"));
+                EXPECT_EQ(other, "a2@example.org");
+                return Status::Ok();
+              }).ok());
+}
+
 TEST_F(StoreTransactionTest, ErasureRemovesTheSubjectAndLeavesATombstone) {
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
                 CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "granted", 10)));
-                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "hubspot", "101", 1}));
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "hubspot", "101", 1, ""}));
                 CONSENTD_RETURN_IF_ERROR(txn.LinkEmailHash("s1", "h1", 1));
                 CONSENTD_RETURN_IF_ERROR(txn.UpsertBlock({"s1", "all", true, "", "", 1, 1, "{}"}));
                 CONSENTD_RETURN_IF_ERROR(txn.EraseSubject("s1"));

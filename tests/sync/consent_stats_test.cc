@@ -30,7 +30,7 @@ class ConsentStatsTest : public ::testing::Test {
   }
   // A known subject: linked to one system.
   static Status Subject(store::Transaction& txn, const std::string& id) {
-    return txn.LinkSystemId({id, "hubspot", "c-" + id, 1});
+    return txn.LinkSystemId({id, "hubspot", "c-" + id, 1, ""});
   }
   static Status Consent(store::Transaction& txn, const std::string& id, const std::string& topic,
                         const std::string& channel, const std::string& status) {

@@ -3,6 +3,7 @@
 // call (sync/sync_engine.h).
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -296,6 +297,53 @@ TEST_F(SyncEngineTest, ARowForAnotherAddressOfTheSamePersonDoesNotSupersedeAQueu
   }
   ASSERT_EQ(left.size(), 1u) << "only the erasure is still queued";
   EXPECT_TRUE(left[0].erase);
+}
+
+// After a CRM merge the journey still holds a member for each address. A
+// later withdrawal must reach both members, not only the one linked last;
+// the CRM's merged record is gone and gets nothing.
+TEST_F(SyncEngineTest, AfterAMergeEveryRecordOfThePersonInTheJourneyGetsTheWithdrawal) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+         T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 150);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", kGranted, T - 100'000)})},
+         T + 200);
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-2", "anna.b@example.org",
+                 {Consent("newsletter", kGranted, T - 100'000, "mailchimp")})},
+         T + 250);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string person = SubjectOf("hubspot", "101");
+  ASSERT_EQ(SubjectOf("mailchimp", "mc-2"), person);
+
+  IngestSummary s = Ingest("hubspot",
+                           {Record("ev-4", "101", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 400);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(s.enqueued["mailchimp"], 2) << "one row per member of the person";
+  std::map<std::string, std::string> withdrawn_at;  // address -> member id written
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    const connectors::DesiredState d = Desired(row);
+    if (d.subject != person || d.state.consents.empty()) continue;
+    if (d.state.consents.begin()->second.status != kWithdrawn) continue;
+    EXPECT_EQ(row.address, d.email);
+    withdrawn_at[d.email] = d.system_id;
+  }
+  EXPECT_EQ(withdrawn_at, (std::map<std::string, std::string>{
+                              {"anna@example.org", "mc-1"}, {"anna.b@example.org", "mc-2"}}));
+  for (const store::OutboxRow& row : Outbox("hubspot")) {
+    EXPECT_NE(Desired(row).email, "anna.b@example.org") << "the merged contact is gone";
+  }
 }
 
 TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {

@@ -75,7 +75,15 @@ Json IdentityJson(const sync::SubjectIdentity& identity) {
   Json emails = Json::array();
   for (const std::string& e : identity.emails) emails.push_back(e);
   Json ids = Json::array();
-  for (const auto& [system, id] : identity.all_ids) ids.push_back({{"system", system}, {"id", id}});
+  for (const auto& [system, id] : identity.all_ids) {
+    Json one = {{"system", system}, {"id", id}};
+    // The address that record has, where consentd knows it (it writes there).
+    if (const auto sys = identity.record_addresses.find(system);
+        sys != identity.record_addresses.end()) {
+      if (const auto r = sys->second.find(id); r != sys->second.end()) one["address"] = r->second;
+    }
+    ids.push_back(std::move(one));
+  }
   return {{"email_addresses", std::move(emails)}, {"system_ids", std::move(ids)}};
 }
 

@@ -96,12 +96,9 @@ namespace {
 // id): the address linked last, then every other record of `target` whose
 // address is known. After a CRM merge the journey platform keeps a member
 // per address, and each must follow the person's state (a withdrawal most
-// of all). One row per record: a row supersedes only rows for its address.
-// An erasure is one row for the whole key, at the address linked last
-// (docs/sync.md: the other records are not yet deleted by it).
-std::vector<std::pair<std::string, std::string>> RecordsToWrite(const SubjectIdentity& identity,
-                                                                const std::string& target,
-                                                                bool erase) {
+// of all).
+std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity& identity,
+                                                           const std::string& target) {
   static const std::map<std::string, std::string> kNone;
   const auto found = identity.record_addresses.find(target);
   const std::map<std::string, std::string>& records =
@@ -116,7 +113,6 @@ std::vector<std::pair<std::string, std::string>> RecordsToWrite(const SubjectIde
     if (address == identity.email) latest_id = id;
   }
   std::vector<std::pair<std::string, std::string>> out = {{identity.email, latest_id}};
-  if (erase) return out;
   std::set<std::string> addresses = {identity.email};
   for (const auto& [id, address] : records) {
     if (addresses.insert(address).second) out.emplace_back(address, id);
@@ -156,7 +152,16 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       if (!now_identity.ok()) return now_identity.status();
       identity = std::move(*now_identity);
     }
-    for (const auto& [address, system_id] : RecordsToWrite(identity, target, p.erase)) {
+    std::vector<std::pair<std::string, std::string>> records = RecordsOf(identity, target);
+    if (p.erase) {
+      // An erasure is one row for the whole key (it supersedes every queued
+      // write of the person, and the erasure request follows one row per
+      // target); it names the other records, erased with the first.
+      for (std::size_t i = 1; i < records.size(); ++i) d.also_erase.insert(records[i].first);
+      records.resize(1);
+    }
+    // One row per record otherwise: a row supersedes only rows for its address.
+    for (const auto& [address, system_id] : records) {
       d.email = address;
       d.system_id = system_id;
       store::OutboxRow row;

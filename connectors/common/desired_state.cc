@@ -166,6 +166,20 @@ Result<json> Parse(std::string_view text, std::string_view what) {
   return j;
 }
 
+// The strings of the array `key` into `out`; a missing array or a member
+// that is not a string fails `f`.
+void ReadStrings(Fields& f, const char* key, std::set<std::string>& out) {
+  const json* items = f.Array(key);
+  if (items == nullptr) return;
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    if (!(*items)[i].is_string()) {
+      f.Fail(std::string(key) + "[" + std::to_string(i) + "]", "must be a string");
+      return;
+    }
+    out.insert((*items)[i].get<std::string>());
+  }
+}
+
 }  // namespace
 
 std::string EncodeDesiredState(const DesiredState& d) {
@@ -183,6 +197,7 @@ std::string EncodeDesiredState(const DesiredState& d) {
             {"reconsent_topics", d.reconsent_topics},
             {"mapping_hash", d.mapping_hash}};
   if (!d.notice_marker_topics.empty()) j["notice_marker_topics"] = d.notice_marker_topics;
+  if (!d.also_erase.empty()) j["also_erase"] = d.also_erase;
   // Keys sorted (nlohmann's object order): same state, same bytes.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -220,26 +235,11 @@ Result<DesiredState> DecodeDesiredState(std::string_view text) {
       d.state.blocks[r->scope] = std::move(*r);
     }
   }
-  if (const json* topics = f.Array("reconsent_topics")) {
-    for (std::size_t i = 0; i < topics->size(); ++i) {
-      if (!(*topics)[i].is_string()) {
-        f.Fail("reconsent_topics[" + std::to_string(i) + "]", "must be a string");
-        break;
-      }
-      d.reconsent_topics.insert((*topics)[i].get<std::string>());
-    }
-  }
+  ReadStrings(f, "reconsent_topics", d.reconsent_topics);
   if (j.contains("notice_marker_topics")) {
-    if (const json* topics = f.Array("notice_marker_topics")) {
-      for (std::size_t i = 0; i < topics->size(); ++i) {
-        if (!(*topics)[i].is_string()) {
-          f.Fail("notice_marker_topics[" + std::to_string(i) + "]", "must be a string");
-          break;
-        }
-        d.notice_marker_topics.insert((*topics)[i].get<std::string>());
-      }
-    }
+    ReadStrings(f, "notice_marker_topics", d.notice_marker_topics);
   }
+  if (j.contains("also_erase")) ReadStrings(f, "also_erase", d.also_erase);
   if (!f.status().ok()) return f.status();
   return d;
 }

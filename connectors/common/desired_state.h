@@ -41,6 +41,10 @@ struct DesiredState {
   std::set<std::string> notice_marker_topics;
   // Mapping in force when the row was written (proof log, explain).
   std::string mapping_hash;
+  // For an erasure: the addresses of the person's other records at this
+  // target (after a CRM merge the journey platform keeps a member per
+  // address), erased with the one `email` names.
+  std::set<std::string> also_erase;
 
   bool operator==(const DesiredState&) const = default;
 };
@@ -51,7 +55,8 @@ struct DesiredState {
 //  source_event_id}],"blocks":[{scope,active,reason,since,until,
 //  occurred_at,recorded_at,source_system,source_event_id}],
 //  "reconsent_topics":[..],"mapping_hash":..}; optional (absent when
-//  empty): consents[].reconsent_notice, "notice_marker_topics":[..]
+//  empty): consents[].reconsent_notice, "notice_marker_topics":[..],
+//  "also_erase":[..]
 std::string EncodeDesiredState(const DesiredState& desired);
 // InvalidArgument naming the field for anything malformed or another format.
 Result<DesiredState> DecodeDesiredState(std::string_view json);

@@ -153,6 +153,8 @@ class MailchimpConnector final : public Connector {
   // /lists/{id}/members/{hash}/tags; issue #7).
   void WriteMarkerTags(Pending& p);
   void Erase(const OutboundItem& item, DeliveryResult& r);
+  // Erases the member `hash` as the mapping's erasure mode says.
+  void EraseMember(const std::string& hash, DeliveryResult& r);
   // A restrict erasure's archive answered 405: reads the member's status and
   // finishes the erasure as that status allows.
   void ArchiveRefused(const std::string& hash, DeliveryResult& r);

@@ -398,6 +398,33 @@ void MailchimpConnector::Erase(const OutboundItem& item, DeliveryResult& r) {
     Fail(r, InvalidArgument("mailchimp: erasure without subscriber hash or address"));
     return;
   }
+  // The person's other members (after a CRM merge) first: a failure leaves
+  // the row to be retried whole, and a member erased before answers 404,
+  // which counts as done.
+  std::vector<std::string> others;
+  for (const std::string& address : d.also_erase) {
+    const std::string other = SubscriberHash(address);
+    if (other == hash) continue;
+    DeliveryResult one;
+    EraseMember(other, one);
+    if (!one.status.ok()) {
+      r.system_id = hash;
+      r.error_class = one.error_class;
+      r.retry_after = one.retry_after;
+      r.detail = "another member of the person: " + one.detail;
+      r.status = std::move(one.status);
+      return;
+    }
+    others.push_back(one.detail);
+  }
+  EraseMember(hash, r);
+  if (r.status.ok() && !others.empty()) {
+    r.detail += "; " + std::to_string(others.size()) + " other member(s) of the person: " +
+                Joined(others);
+  }
+}
+
+void MailchimpConnector::EraseMember(const std::string& hash, DeliveryResult& r) {
   r.system_id = hash;
   mapping::ErasureMode mode = mapping::ErasureMode::kDelete;  // the loader's default
   if (auto it = spec_->erasure.find(settings_.name); it != spec_->erasure.end()) {

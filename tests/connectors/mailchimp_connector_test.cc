@@ -633,6 +633,27 @@ TEST_F(MailchimpConnectorTest, EraseDeletesPermanentlyAndIsIdempotent) {
   EXPECT_TRUE(DeliverOne(item).status.ok());
 }
 
+// After a CRM merge the person has a member per address: the erasure row
+// names the others, and all of them are deleted (again: all already gone).
+TEST_F(MailchimpConnectorTest, EraseDeletesThePersonsOtherMembersToo) {
+  SignUpAndConfirm("uma@example.org", {{ids_.interests["Newsletter"], true}});
+  SignUpAndConfirm("uma.b@example.org", {{ids_.interests["Newsletter"], true}});
+  SignUpAndConfirm("val@example.org", {{ids_.interests["Newsletter"], true}});
+  OutboundItem item = Desired(1, "uma@example.org", {});
+  item.desired.erase = true;
+  item.desired.also_erase = {"uma.b@example.org"};
+  const DeliveryResult r = DeliverOne(item);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.system_id, SubscriberHash("uma@example.org"));
+  EXPECT_NE(r.detail.find("1 other member(s)"), std::string::npos) << r.detail;
+  EXPECT_EQ(r.detail.find("uma"), std::string::npos) << "no address in the detail: " << r.detail;
+  EXPECT_TRUE(Member("uma@example.org").is_null());
+  EXPECT_TRUE(Member("uma.b@example.org").is_null());
+  EXPECT_FALSE(Member("val@example.org").is_null()) << "someone else's member stays";
+  const DeliveryResult again = DeliverOne(item);
+  EXPECT_TRUE(again.status.ok()) << again.status.ToString();
+}
+
 TEST_F(MailchimpConnectorTest, RestrictErasureArchivesTheMember) {
   connector_ = Make(MappingYaml(ids_, ids_.interests.at("Newsletter"), "restrict"));
   SignUpAndConfirm("pia@example.org", {{ids_.interests["Newsletter"], true}});

@@ -440,6 +440,11 @@ TEST_F(SyncE2E, AfterACrmMergeALaterWithdrawalReachesEveryMemberOfThePerson) {
       << Member(ivy).dump() << Log();
   ASSERT_TRUE(Eventually([&] { return !MemberInterest(jay, "Product news"); }))
       << "the merged address's member keeps the topic: " << Member(jay).dump() << Log();
+  // Forgetting the person deletes both members.
+  Crm("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", ivy}});
+  ASSERT_TRUE(Eventually([&] { return Member(ivy).is_null(); })) << Log();
+  ASSERT_TRUE(Eventually([&] { return Member(jay).is_null(); }))
+      << "the merged address's member outlives the erasure: " << Member(jay).dump() << Log();
 }
 
 // --- durability -----------------------------------------------------------------

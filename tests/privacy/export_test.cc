@@ -104,7 +104,8 @@ TEST_F(ExportTest, ExportHoldsIdentitiesStateAndHistoryAndVerifiesWithTheVerifie
   EXPECT_EQ(doc["pii_principal_id"], SubjectOf("hubspot", "101"));
   EXPECT_EQ(doc["erased"], false);
   EXPECT_EQ(doc["identities"]["email_addresses"], Json::array({kAnna}));
-  EXPECT_EQ(doc["identities"]["system_ids"][0], Json({{"system", "hubspot"}, {"id", "101"}}));
+  EXPECT_EQ(doc["identities"]["system_ids"][0],
+            Json({{"system", "hubspot"}, {"id", "101"}, {"address", kAnna}}));
   ASSERT_EQ(doc["consents"].size(), 1u);
   EXPECT_EQ(doc["consents"][0]["purpose"], "newsletter");
   EXPECT_EQ(doc["consents"][0]["event_state"], "granted");

@@ -58,6 +58,27 @@ TEST(SyncDesiredState, ErasureRoundTripsWithEmptyState) {
   Result<DesiredState> back = DecodeDesiredState(EncodeDesiredState(d));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, d);
+  EXPECT_EQ(EncodeDesiredState(d).find("also_erase"), std::string::npos)
+      << "absent when empty: rows written before it decode the same";
+}
+
+// After a merge an erasure names the person's other records at the target.
+TEST(SyncDesiredState, ErasureRoundTripsTheOtherRecordsToErase) {
+  DesiredState d;
+  d.subject = "s-1";
+  d.email = "x@example.org";
+  d.erase = true;
+  d.also_erase = {"y@example.org", "z@example.org"};
+  d.state.subject = "s-1";
+  const std::string json = EncodeDesiredState(d);
+  Result<DesiredState> back = DecodeDesiredState(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, d);
+  std::string bad = json;
+  bad.replace(bad.find("\"y@example.org\""), 15, "7");
+  Result<DesiredState> r = DecodeDesiredState(bad);
+  ASSERT_FALSE(r.ok()) << bad;
+  EXPECT_NE(r.status().message().find("also_erase[0]"), std::string::npos) << r.status().message();
 }
 
 TEST(SyncDesiredState, DecodeErrorsNameTheField) {

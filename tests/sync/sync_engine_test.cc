@@ -344,6 +344,16 @@ TEST_F(SyncEngineTest, AfterAMergeEveryRecordOfThePersonInTheJourneyGetsTheWithd
   for (const store::OutboxRow& row : Outbox("hubspot")) {
     EXPECT_NE(Desired(row).email, "anna.b@example.org") << "the merged contact is gone";
   }
+  // The erasure is one row for the whole person, naming the other member.
+  Ingest("hubspot", {Record("ev-5", "101", "anna@example.org", {Erasure(T + 5000)})}, T + 500);
+  std::vector<connectors::DesiredState> left;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (Desired(row).subject == person) left.push_back(Desired(row));
+  }
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_TRUE(left[0].erase);
+  EXPECT_EQ(left[0].email, "anna@example.org");
+  EXPECT_EQ(left[0].also_erase, std::set<std::string>{"anna.b@example.org"});
 }
 
 TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {

@@ -89,6 +89,12 @@ struct SystemSpec {
   bool ShowsReconsentMarker() const {
     return kind == ConnectorKind::kMailchimp && reconsent_marker.kind != ReconsentMarkerKind::kNone;
   }
+  // True if the system keeps a record per address (Mailchimp: a member per
+  // address, named by its hash), so one person can have several records
+  // there and each gets the person's writes (sync/outbound.cc). A CRM folds
+  // a merged contact into the survivor: a write to the merged address could
+  // create that contact again. Generic systems are written at one address.
+  bool KeepsRecordPerAddress() const { return kind == ConnectorKind::kMailchimp; }
 };
 
 // How each system names one canonical channel.

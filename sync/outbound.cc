@@ -93,12 +93,13 @@ void OutboundBatch::Merged(const std::string& from, const std::string& into) {
 namespace {
 
 // The records of the person `target` gets a write at, as (address, record
-// id): the address linked last, then every other record of `target` whose
-// address is known. After a CRM merge the journey platform keeps a member
-// per address, and each must follow the person's state (a withdrawal most
-// of all).
+// id): the address linked last, then, where the target keeps a record per
+// address, every other record of `target` whose address is known. After a
+// CRM merge the journey platform keeps a member per address, and each must
+// follow the person's state (a withdrawal most of all).
 std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity& identity,
-                                                           const std::string& target) {
+                                                           const std::string& target,
+                                                           bool record_per_address) {
   static const std::map<std::string, std::string> kNone;
   const auto found = identity.record_addresses.find(target);
   const std::map<std::string, std::string>& records =
@@ -113,6 +114,7 @@ std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity
     if (address == identity.email) latest_id = id;
   }
   std::vector<std::pair<std::string, std::string>> out = {{identity.email, latest_id}};
+  if (!record_per_address) return out;
   std::set<std::string> addresses = {identity.email};
   for (const auto& [id, address] : records) {
     if (addresses.insert(address).second) out.emplace_back(address, id);
@@ -152,7 +154,9 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       if (!now_identity.ok()) return now_identity.status();
       identity = std::move(*now_identity);
     }
-    std::vector<std::pair<std::string, std::string>> records = RecordsOf(identity, target);
+    const mapping::SystemSpec* system = spec.FindSystem(target);
+    std::vector<std::pair<std::string, std::string>> records =
+        RecordsOf(identity, target, system != nullptr && system->KeepsRecordPerAddress());
     if (p.erase) {
       // An erasure is one row for the whole key (it supersedes every queued
       // write of the person, and the erasure request follows one row per

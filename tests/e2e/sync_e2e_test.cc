@@ -434,12 +434,20 @@ TEST_F(SyncE2E, AfterACrmMergeALaterWithdrawalReachesEveryMemberOfThePerson) {
     return MetricSum("consentd_records_received_total", "hubspot") > read_before;
   })) << Log();
 
+  // On failure: the outbox as consentd sees it, and the person's history.
+  auto state = [&] {
+    std::string out;
+    for (const char* path : {"/api/v1/status", "/api/v1/subjects?email=ivy%40example.com"}) {
+      if (std::optional<RawResponse> r = Admin("GET", path)) out += r->body + "\n";
+    }
+    return out + Journey("GET", "/_sim/requests").dump() + "\n" + Log();
+  };
   Crm("POST", "/_sim/hubspot/person/unsubscribe",
       {{"email", ivy}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] { return !MemberInterest(ivy, "Product news"); }))
-      << Member(ivy).dump() << Log();
+      << Member(ivy).dump() << state();
   ASSERT_TRUE(Eventually([&] { return !MemberInterest(jay, "Product news"); }))
-      << "the merged address's member keeps the topic: " << Member(jay).dump() << Log();
+      << "the merged address's member keeps the topic: " << Member(jay).dump() << state();
   // Forgetting the person deletes both members.
   Crm("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", ivy}});
   ASSERT_TRUE(Eventually([&] { return Member(ivy).is_null(); })) << Log();

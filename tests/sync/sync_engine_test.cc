@@ -356,6 +356,63 @@ TEST_F(SyncEngineTest, AfterAMergeEveryRecordOfThePersonInTheJourneyGetsTheWithd
   EXPECT_EQ(left[0].also_erase, std::set<std::string>{"anna.b@example.org"});
 }
 
+// A member whose address changed in the journey (Mailchimp's upemail: the
+// old subscriber hash is merged into the new one) no longer exists under its
+// old address: nothing is written there, or the write would create it anew.
+TEST_F(SyncEngineTest, AMemberWhoseAddressChangedIsNotWrittenAtItsOldAddress) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+         T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-old", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 150);
+  connectors::InboundRecord moved =
+      Record("mc-ev-2", "mc-new", "anna.new@example.org",
+             {Consent("newsletter", kGranted, T - 120'000, "mailchimp")});
+  moved.merged_ids = {"mc-old"};
+  Ingest("mailchimp", {moved}, T + 200);
+  const std::string person = SubjectOf("hubspot", "101");
+  ASSERT_EQ(SubjectOf("mailchimp", "mc-new"), person);
+
+  // The CRM's report names the contact by id only.
+  IngestSummary s = Ingest("hubspot",
+                           {Record("ev-2", "101", "",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 300);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  std::set<std::string> written;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    const connectors::DesiredState d = Desired(row);
+    if (d.subject != person || d.state.consents.empty()) continue;
+    if (d.state.consents.begin()->second.status == kWithdrawn) written.insert(d.email);
+  }
+  EXPECT_EQ(written, std::set<std::string>{"anna.new@example.org"})
+      << "the member's new address gets the write, its old one nothing";
+}
+
+// A CRM folds a merged contact into the survivor, so only the journey
+// platform is written at every address: a CRM write to another contact's
+// address could create that contact again (when its merge went unreported).
+TEST_F(SyncEngineTest, TheCrmIsWrittenAtTheAddressLinkedLastOnly) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+         T + 100);
+  const std::string person = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    return txn.LinkSystemId({person, "hubspot", "103", T + 150, "anna.other@example.org"});
+  });
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "mailchimp")})},
+                           T + 200);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  std::set<std::string> written;
+  for (const store::OutboxRow& row : Outbox("hubspot")) written.insert(Desired(row).email);
+  EXPECT_EQ(written, std::set<std::string>{"anna@example.org"});
+}
+
 TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {
   Ingest("hubspot",
          {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},

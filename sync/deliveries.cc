@@ -5,6 +5,7 @@
 #include "connectors/common/desired_state.h"
 #include "store/proof_log_store.h"
 #include "sync/erasure_tracking.h"
+#include "sync/subject_store.h"
 #include "sync/sync_engine.h"
 
 namespace consentd::sync {
@@ -102,6 +103,19 @@ class DesiredHead final : public nlohmann::json_sax<nlohmann::json> {
 // nothing to record for this result.
 bool MovedOn(const Status& s) { return s.code() == StatusCode::kFailedPrecondition; }
 
+// The subject a record written by `row` belongs to: the row's own, unless
+// the row's address has moved to another subject since the row was built
+// (its person was merged into another while the row was on its way; a
+// merge moves every link). Linking the record to the merged-away subject
+// would split the person again at the next report about it.
+Result<std::string> OwnerOfWrittenRecord(store::Transaction& txn, const store::OutboxRow& row) {
+  if (row.address.empty()) return row.key;
+  Result<std::optional<std::string>> owner =
+      txn.FindSubjectBySystemId(kEmailLinkSystem, row.address);
+  if (!owner.ok()) return owner.status();
+  return owner->has_value() ? **owner : row.key;
+}
+
 }  // namespace
 
 Result<IngestSummary> SyncEngine::RecordDeliveries(
@@ -135,8 +149,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       // An erased subject gets no new link, whatever the target answered.
       const bool erased = d != nullptr && d->erase;
       if (!result.system_id.empty() && !erased && !row.key.empty()) {
+        Result<std::string> owner = OwnerOfWrittenRecord(txn, row);
+        if (!owner.ok()) return owner.status();
         CONSENTD_RETURN_IF_ERROR(
-            txn.LinkSystemId({row.key, std::string(target), result.system_id, now, row.address}));
+            txn.LinkSystemId({*owner, std::string(target), result.system_id, now, row.address}));
       }
       std::string why = "written to " + std::string(target);
       if (result.reconsent) why += " as pending (re-consent through the target's double opt-in)";

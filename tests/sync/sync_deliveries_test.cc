@@ -81,6 +81,39 @@ connectors::DeliveryResult Delivery(std::int64_t id, Status status,
   return r;
 }
 
+// A row on its way while its person is merged into another: the member it
+// created belongs to the survivor, not to the merged-away subject (which
+// has no identity left; a later report about the member would otherwise
+// split the person again).
+TEST_F(SyncDeliveriesTest, ARecordWrittenForAPersonMergedMeanwhileIsLinkedToTheSurvivor) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T)})},
+         T + 100);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  const std::string merged = SubjectOf("hubspot", "102");
+  std::vector<store::OutboxRow> rows = Claim(T + 200);
+  ASSERT_EQ(rows.size(), 2u);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  ASSERT_EQ(SubjectOf("hubspot", "102"), survivor);
+
+  std::vector<connectors::DeliveryResult> results;
+  for (const store::OutboxRow& row : rows) {
+    connectors::DeliveryResult ok = Delivery(row.id, Status::Ok(), {});
+    ok.system_id = row.key == merged ? "mc-b" : "mc-a";
+    results.push_back(ok);
+  }
+  Deliver(rows, results, {}, 5, T + 400);
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-a"), survivor);
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-b"), survivor) << "not the merged-away " << merged;
+}
+
 TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries) {
   const auto rows = ClaimRows(4, T + 200);
   ASSERT_EQ(rows.size(), 4u);

@@ -37,6 +37,7 @@
 #include "sync/explain.h"
 #include "privacy/export.h"
 #include "sync/consent_stats.h"
+#include "sync/own_writes.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
 #include "sync/version_memory.h"
@@ -177,6 +178,9 @@ struct Link {
   std::chrono::milliseconds poll_retry{0};  // after a failed cycle
   std::string poll_next_cursor;             // where the fetch after the last decided page starts
   std::deque<connectors::PollPage> poll_ready;
+  // consentd's own writes to this system as it answered them, so that their
+  // read-back (echo webhook, poll) is skipped before the store unit.
+  sync::OwnWrites own_writes;
   // Dispatcher.
   asio::steady_timer dispatch_timer;
   asio::steady_timer hint_timer;
@@ -1216,17 +1220,22 @@ class SyncComponent::Impl {
   // before (a hint's read, a poll page, consentd's own write) is skipped
   // unless its person was erased since (sync/version_memory.h); a poll
   // record's event id names its version, so overlapping pages dedupe too.
+  // consentd's own recent writes are found in memory first
+  // (sync/own_writes.h), which spares the store unit their look-ups.
   void Decide(Link& link, std::vector<connectors::InboundRecord> records,
               std::vector<std::string> hint_ids, std::optional<std::string> cursor,
               std::function<void(Status)> then) {
     auto summary = std::make_shared<sync::IngestSummary>();
     const std::string name = link.config.name;
+    const bool event_id_is_version = cursor.has_value();
+    sync::HeldVersions held = link.own_writes.Find(records, event_id_is_version);
     SubmitThen(
         [this, name, records = std::move(records), hint_ids = std::move(hint_ids),
-         cursor = std::move(cursor), summary](store::Transaction& txn) mutable {
+         cursor = std::move(cursor), summary, event_id_is_version,
+         held = std::move(held)](store::Transaction& txn) mutable {
           const TimestampMs now = NowMs();
           auto fresh = sync::FreshVersions(txn, identity_key_, name, std::move(records),
-                                           /*event_id_is_version=*/cursor.has_value(), now);
+                                           event_id_is_version, now, held.count > 0 ? &held : nullptr);
           if (!fresh.ok()) return fresh.status();
           if (!fresh->records.empty()) {
             auto r = engine_->Ingest(txn, name, fresh->records, now);
@@ -1505,16 +1514,18 @@ class SyncComponent::Impl {
     const int limit = std::max(1, link.connector->max_batch());
     const auto lease = link.config.request_timeout * 4 + kLeaseSlack;
     auto rows = std::make_shared<std::vector<store::OutboxRow>>();
+    auto generation = std::make_shared<std::int64_t>(0);
     SubmitThen(
-        [name, limit, lease, rows](store::Transaction& txn) {
+        [name, limit, lease, rows, generation](store::Transaction& txn) {
           const TimestampMs now = NowMs();
           auto r = txn.ClaimOutbox(name, now, limit, now + lease.count());
           if (!r.ok()) return r.status();
           *rows = std::move(r).value();
+          *generation = txn.TombstoneGeneration();
           // Erasure targets of claimed rows: pending -> sent.
           return store::MarkErasureTargetsSent(txn, *rows, now);
         },
-        [this, &link, rows, limit](Status s) {
+        [this, &link, rows, limit, generation](Status s) {
           link.claim_pending = false;
           if (!s.ok()) {
             spdlog::error("sync: {}: claiming outbox rows: {}", link.config.name, s.ToString());
@@ -1530,14 +1541,16 @@ class SyncComponent::Impl {
             return;
           }
           const bool full = static_cast<int>(rows->size()) >= limit;
-          Deliver(link, std::move(*rows));
+          Deliver(link, std::move(*rows), *generation);
           // A full batch: there may be more; claim the next in parallel.
           if (full || link.dispatch_dirty) Dispatch(link);
         },
         /*durable=*/false);
   }
 
-  void Deliver(Link& link, std::vector<store::OutboxRow> rows) {
+  // `claimed_at`: the store's tombstone generation when `rows` were claimed
+  // (OwnWrites).
+  void Deliver(Link& link, std::vector<store::OutboxRow> rows, std::int64_t claimed_at) {
     ++link.deliveries_in_flight;
     std::vector<connectors::OutboundItem> items;
     std::vector<connectors::DeliveryResult> undecodable;
@@ -1563,13 +1576,13 @@ class SyncComponent::Impl {
           for (auto& u : undecodable) results.push_back(std::move(u));
           return results;
         },
-        [this, &link, shared_rows](std::vector<connectors::DeliveryResult> results) {
-          Record(link, shared_rows, std::move(results));
+        [this, &link, shared_rows, claimed_at](std::vector<connectors::DeliveryResult> results) {
+          Record(link, shared_rows, std::move(results), claimed_at);
         });
   }
 
   void Record(Link& link, std::shared_ptr<std::vector<store::OutboxRow>> rows,
-              std::vector<connectors::DeliveryResult> results) {
+              std::vector<connectors::DeliveryResult> results, std::int64_t claimed_at) {
     const std::string name = link.config.name;
     // Every claimed row gets an outcome: a connector that forgot one is
     // treated as a transient failure for that row.
@@ -1631,9 +1644,17 @@ class SyncComponent::Impl {
       }
     }
     auto summary = std::make_shared<sync::IngestSummary>();
+    // The versions the target answered, held in memory once recorded if no
+    // erasure came while they were in flight (sync/own_writes.h).
+    auto written = std::make_shared<std::vector<std::string>>();
+    for (const auto& result : results) {
+      if (result.status.ok() && !result.version_id.empty()) written->push_back(result.version_id);
+    }
+    auto recorded_at = std::make_shared<std::int64_t>(0);
     SubmitThen(
         [this, name, rows, results = std::move(results), retry_at,
-         max_attempts = backoff_.max_attempts, summary](store::Transaction& txn) {
+         max_attempts = backoff_.max_attempts, summary, recorded_at](store::Transaction& txn) {
+          *recorded_at = txn.TombstoneGeneration();
           const TimestampMs at = NowMs();
           auto r =
               engine_->RecordDeliveries(txn, name, *rows, results, retry_at, max_attempts, at);
@@ -1646,8 +1667,11 @@ class SyncComponent::Impl {
           }
           return Status::Ok();
         },
-        [this, &link, summary](Status s) {
+        [this, &link, summary, written, recorded_at, claimed_at](Status s) {
           --link.deliveries_in_flight;
+          if (s.ok() && *recorded_at == claimed_at) {
+            for (std::string& v : *written) link.own_writes.Remember(std::move(v), claimed_at);
+          }
           if (s.ok()) Apply(*summary);
           if (!s.ok()) {
             // The claims expire and the rows are delivered again (absolute

@@ -297,7 +297,7 @@ Status SqliteStore::RunOne(Submission& sub, bool* broken) {
     *broken = true;
     return Unavailable("store savepoint failed: " + s.ToString());
   }
-  SqliteTransaction txn(*db_, inbox_keys_);
+  SqliteTransaction txn(*db_, inbox_keys_, tombstones_);
   Status result = InvokeWork(sub.work, txn);
   Status end = result.ok() ? RunSql("RELEASE unit") : RunSql("ROLLBACK TO unit");
   if (end.ok() && !result.ok()) end = RunSql("RELEASE unit");
@@ -337,6 +337,7 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
   // The rows another connection (consentctl) may have added since.
   if (batch_status.ok()) {
     batch_status = inbox_keys_.Refresh(*db_);
+    if (batch_status.ok()) batch_status = tombstones_.Refresh(*db_);
     if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
   }
   if (batch_status.ok()) {

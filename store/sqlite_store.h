@@ -64,6 +64,7 @@
 #include "store/inbox_keys.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
+#include "store/tombstone_counter.h"
 
 namespace consentd::store {
 
@@ -170,6 +171,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Db> db_;  // the worker holding the connection (db_busy_) only
   bool sync_full_ = true;   // connection holder only
   InboxKeys inbox_keys_;    // connection holder only
+  TombstoneCounter tombstones_;  // connection holder only
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -628,6 +628,7 @@ Status SqliteTransaction::ForgetWrites(std::string_view system, std::string_view
 // --- tombstones ---
 
 Status SqliteTransaction::AddTombstone(const TombstoneRow& row) {
+  tombstones_.Added();  // before the write: a failed one may still have counted
   STORE_USE(st,
             "INSERT INTO tombstones (identity_hash, erased_at) VALUES (?, ?) "
             "ON CONFLICT (identity_hash) DO UPDATE SET "

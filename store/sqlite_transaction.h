@@ -8,6 +8,7 @@
 #include "store/inbox_keys.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
+#include "store/tombstone_counter.h"
 
 namespace consentd::store {
 
@@ -17,7 +18,8 @@ namespace consentd::store {
 // unit of work.
 class SqliteTransaction final : public Transaction {
  public:
-  SqliteTransaction(Db& db, InboxKeys& inbox_keys) : db_(db), inbox_keys_(inbox_keys) {}
+  SqliteTransaction(Db& db, InboxKeys& inbox_keys, TombstoneCounter& tombstones)
+      : db_(db), inbox_keys_(inbox_keys), tombstones_(tombstones) {}
 
   // The connection, inside this unit's savepoint: for store-internal
   // extensions of the SQLite backend (the proof log), never for callers.
@@ -82,6 +84,7 @@ class SqliteTransaction final : public Transaction {
 
   Status AddTombstone(const TombstoneRow& row) override;
   Result<std::optional<TombstoneRow>> FindTombstone(std::string_view identity_hash) override;
+  std::int64_t TombstoneGeneration() const override { return tombstones_.value(); }
 
  private:
   // Sets `status` of row `id` if it is in one of the states `from_sql`.
@@ -89,6 +92,7 @@ class SqliteTransaction final : public Transaction {
                          TimestampMs now);
   Db& db_;
   InboxKeys& inbox_keys_;
+  TombstoneCounter& tombstones_;
 };
 
 // The SQLite connection behind `txn`, for the store-internal extensions of

@@ -242,6 +242,12 @@ class Transaction {
   // --- tombstones ---
   virtual Status AddTombstone(const TombstoneRow& row) = 0;
   virtual Result<std::optional<TombstoneRow>> FindTombstone(std::string_view identity_hash) = 0;
+  // A number that changes whenever a tombstone may have been added: by
+  // this store (AddTombstone, counted even if its unit rolls back) or by
+  // another connection (any commit of it: consentctl). Two units that read
+  // the same value had no erasure between them. Never repeats a value
+  // within one process; compare for equality only (sync/own_writes.h).
+  virtual std::int64_t TombstoneGeneration() const = 0;
 };
 
 // A unit of work. Returning OK commits everything it did (with its batch);

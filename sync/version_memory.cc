@@ -36,22 +36,35 @@ Result<bool> NamesErasedIdentity(store::Transaction& txn, std::string_view ident
 
 }  // namespace
 
+std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version) {
+  return rec.version_id.empty() && event_id_is_version ? rec.event_id : rec.version_id;
+}
+
 Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view identity_key,
                                    std::string_view source,
                                    std::vector<connectors::InboundRecord> records,
-                                   bool event_id_is_version, TimestampMs now) {
+                                   bool event_id_is_version, TimestampMs now,
+                                   const HeldVersions* held) {
   FreshRecords out;
   out.records.reserve(records.size());
-  for (connectors::InboundRecord& rec : records) {
-    const std::string& version =
-        rec.version_id.empty() && event_id_is_version ? rec.event_id : rec.version_id;
+  const bool trust_held = held != nullptr && held->held.size() == records.size() &&
+                          held->generation == txn.TombstoneGeneration();
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    connectors::InboundRecord& rec = records[i];
+    const std::string_view version = VersionOf(rec, event_id_is_version);
     if (version.empty()) {
       out.records.push_back(std::move(rec));
       continue;
     }
+    if (trust_held && held->held[i] && rec.merged_ids.empty()) {
+      // Remembered in the store when it was written; no erasure since.
+      ++out.skipped;
+      ++out.skipped_held;
+      continue;
+    }
     store::InboxRow row;
     row.source = std::string(source);
-    row.event_id = version;
+    row.event_id = std::string(version);
     row.received_at = now;
     row.processed_at = now;  // remembered, not a hint to read
     Result<bool> fresh = txn.InsertInbox(row);

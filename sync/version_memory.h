@@ -16,6 +16,7 @@
 // Runs inside a store unit of work (store thread only).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,7 +31,20 @@ namespace consentd::sync {
 struct FreshRecords {
   std::vector<connectors::InboundRecord> records;  // to decide, in order
   int skipped = 0;                                 // versions decided before
+  int skipped_held = 0;  // of those, skipped as held in OwnWrites (no store work)
 };
+
+// Which records read a version consentd wrote itself, as OwnWrites held
+// them at tombstone generation `generation` (sync/own_writes.h).
+struct HeldVersions {
+  std::vector<bool> held;  // by record; empty: none
+  int count = 0;
+  std::int64_t generation = 0;
+};
+
+// The version a record read: its version_id or, with
+// `event_id_is_version`, its event id if it has none; empty if neither.
+std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version);
 
 // `records` of `source`, less those whose version was remembered before.
 // A record's version is its version_id or, with `event_id_is_version`
@@ -38,11 +52,15 @@ struct FreshRecords {
 // record without one is always decided, and so is one that merges
 // identities (merged_ids; whoever read that version before did not know
 // the merge). New versions are remembered. `identity_key`: the key of the
-// identifier hashes (tombstones).
+// identifier hashes (tombstones). The records `held` names are skipped
+// without store work if the store's tombstone generation is still
+// held->generation (no erasure since they were written); otherwise they
+// are treated like the rest.
 Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view identity_key,
                                    std::string_view source,
                                    std::vector<connectors::InboundRecord> records,
-                                   bool event_id_is_version, TimestampMs now);
+                                   bool event_id_is_version, TimestampMs now,
+                                   const HeldVersions* held = nullptr);
 
 // Remembers `version_id` of a record of `source` as decided (consentd's
 // own write, as the target answered it). Idempotent.

@@ -35,7 +35,7 @@ struct Conn {
     CONSENTD_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
     Status s = keys.Refresh(*db);
     if (s.ok()) {
-      SqliteTransaction txn(*db, keys);
+      SqliteTransaction txn(*db, keys, tombstones);
       s = work(txn);
     }
     if (s.ok()) s = db->Exec("COMMIT");
@@ -77,6 +77,7 @@ struct Conn {
 
   std::unique_ptr<Db> db;
   InboxKeys keys;
+  TombstoneCounter tombstones;
 };
 
 std::vector<std::string> Ids(const std::string& prefix, int n) {

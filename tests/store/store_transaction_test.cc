@@ -324,6 +324,51 @@ TEST_F(StoreTransactionTest, ErasureRemovesTheSubjectAndLeavesATombstone) {
               }).ok());
 }
 
+// What sync/own_writes.h relies on: the generation stays while nothing can
+// have added a tombstone, and moves on when this store adds one or another
+// connection (consentctl) commits anything.
+TEST_F(StoreTransactionTest, TheTombstoneGenerationMovesOnWithEveryPossibleErasure) {
+  auto generation = [&] {
+    std::int64_t g = -1;
+    EXPECT_TRUE(Run([&](Transaction& txn) {
+                  g = txn.TombstoneGeneration();
+                  return Status::Ok();
+                }).ok());
+    return g;
+  };
+  const std::int64_t start = generation();
+  ASSERT_TRUE(Run([&](Transaction& txn) { return txn.Upsert(Consent("s1", "granted", 10)); }).ok());
+  EXPECT_EQ(generation(), start) << "no tombstone, no other connection";
+
+  std::int64_t inside = -1;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(txn.AddTombstone({"h1", 50}));
+                inside = txn.TombstoneGeneration();
+                return Status::Ok();
+              }).ok());
+  EXPECT_NE(inside, start) << "the unit that adds a tombstone sees it at once";
+  const std::int64_t after_tombstone = generation();
+  EXPECT_EQ(after_tombstone, inside);
+
+  // A unit that adds a tombstone and rolls back still counts (harmless).
+  EXPECT_FALSE(Run([&](Transaction& txn) -> Status {
+                 CONSENTD_RETURN_IF_ERROR(txn.AddTombstone({"h2", 60}));
+                 return Unavailable("rolled back");
+               }).ok());
+  const std::int64_t after_rollback = generation();
+  EXPECT_NE(after_rollback, after_tombstone);
+
+  // Another connection's commit may have added tombstones.
+  std::unique_ptr<SqliteStore> other = OpenOrDie(dir_.File("store.db"));
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(
+      other->Run([&](Transaction& txn) { return txn.Upsert(Consent("s2", "granted", 20)); }).ok());
+  const std::int64_t after_other = generation();
+  EXPECT_NE(after_other, after_rollback);
+  EXPECT_EQ(generation(), after_other);
+  ASSERT_TRUE(other->Close().ok());
+}
+
 TEST_F(StoreTransactionTest, EchoMemoryRemembersEachWrittenValue) {
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
                 CONSENTD_RETURN_IF_ERROR(txn.RememberWrite({"mailchimp", "k", "subscribed", 10}));

@@ -123,5 +123,68 @@ TEST_F(VersionMemoryTest, ARememberedVersionOfAnErasedPersonIsDecidedAgainAndDro
   }
 }
 
+// consentd's own writes found in memory (sync/own_writes.h): skipped in
+// the store unit without touching the store, while the tombstone
+// generation they were held at is still the store's.
+TEST_F(VersionMemoryTest, AHeldOwnWriteIsSkippedWithoutStoreWorkWhileNoErasureCame) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
+  std::int64_t written_at = -1;
+  Run([&](store::Transaction& txn) {
+    written_at = txn.TombstoneGeneration();
+    return RememberVersion(txn, "mailchimp", "poll:hash-ann:2:d2", T + 150);
+  });
+  std::vector<connectors::InboundRecord> page = {
+      Record("poll:hash-ann:2:d2", "hash-ann", "ann@example.org", {grant}),
+      Record("poll:hash-bob:1:e1", "hash-bob", "bob@example.org", {grant})};
+  const HeldVersions held{{true, false}, 1, written_at};
+  FreshRecords r;
+  Run([&](store::Transaction& txn) -> Status {
+    auto f = FreshVersions(txn, testing::kKey, "mailchimp", page, /*event_id_is_version=*/true,
+                           T + 5000, &held);
+    if (!f.ok()) return f.status();
+    r = std::move(*f);
+    return Status::Ok();
+  });
+  EXPECT_EQ(r.skipped_held, 1);
+  EXPECT_EQ(r.skipped, 1);
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.records[0].system_id, "hash-bob") << "what is not held is decided, in order";
+}
+
+// The erasure rule holds for held versions: once a tombstone was added
+// after they were held, they go through the store's check and a stale read
+// of the erased person is decided again and dropped as erased.
+TEST_F(VersionMemoryTest, AHeldOwnWriteOfAPersonErasedSinceIsDecidedAgainAndDropped) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
+  std::int64_t written_at = -1;
+  Run([&](store::Transaction& txn) {
+    written_at = txn.TombstoneGeneration();
+    return RememberVersion(txn, "mailchimp", "poll:hash-ann:2:d2", T + 150);
+  });
+  Ingest("mailchimp",
+         {Record("wh-9", "hash-ann", "ann@example.org", {Erasure(T + 10'000, "mailchimp")})},
+         T + 10'100);
+
+  const HeldVersions held{{true}, 1, written_at};
+  IngestSummary decided;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = FreshVersions(txn, testing::kKey, "mailchimp",
+                           {Record("poll:hash-ann:2:d2", "hash-ann", "ann@example.org", {grant})},
+                           /*event_id_is_version=*/true, T + 20'000, &held);
+    if (!r.ok()) return r.status();
+    EXPECT_EQ(r->skipped, 0);
+    EXPECT_EQ(r->skipped_held, 0);
+    EXPECT_EQ(r->records.size(), 1u);
+    auto d = engine_->Ingest(txn, "mailchimp", r->records, T + 20'000);
+    if (!d.ok()) return d.status();
+    decided = std::move(*d);
+    return Status::Ok();
+  });
+  EXPECT_EQ(decided.outcomes[Outcome::kDroppedErased], 1);
+  EXPECT_EQ(SubjectOf("mailchimp", "hash-ann"), "") << "the erased person came back";
+}
+
 }  // namespace
 }  // namespace consentd::sync

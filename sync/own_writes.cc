@@ -1,0 +1,43 @@
+#include "sync/own_writes.h"
+
+#include <utility>
+
+namespace consentd::sync {
+
+OwnWrites::OwnWrites(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+
+void OwnWrites::Remember(std::string version, std::int64_t generation) {
+  if (version.empty() || generation < generation_) return;
+  if (generation > generation_) {
+    versions_.clear();
+    order_.clear();
+    generation_ = generation;
+  }
+  auto [it, added] = versions_.insert(std::move(version));
+  if (!added) return;
+  order_.push_back(&*it);
+  if (order_.size() > capacity_) {
+    versions_.erase(versions_.find(*order_.front()));
+    order_.pop_front();
+  }
+}
+
+HeldVersions OwnWrites::Find(const std::vector<connectors::InboundRecord>& records,
+                             bool event_id_is_version) const {
+  HeldVersions out;
+  out.generation = generation_;
+  if (versions_.empty()) return out;
+  out.held.assign(records.size(), false);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const connectors::InboundRecord& rec = records[i];
+    const std::string_view version = VersionOf(rec, event_id_is_version);
+    if (version.empty() || !rec.merged_ids.empty()) continue;
+    if (versions_.find(version) != versions_.end()) {
+      out.held[i] = true;
+      ++out.count;
+    }
+  }
+  return out;
+}
+
+}  // namespace consentd::sync

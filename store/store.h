@@ -246,7 +246,7 @@ class Transaction {
   // this store (AddTombstone, counted even if its unit rolls back) or by
   // another connection (any commit of it: consentctl). Two units that read
   // the same value had no erasure between them. Never repeats a value
-  // within one process; compare for equality only (sync/own_writes.h).
+  // within one process; compare for equality only (sync/recent_versions.h).
   virtual std::int64_t TombstoneGeneration() const = 0;
 };
 

@@ -31,11 +31,12 @@ namespace consentd::sync {
 struct FreshRecords {
   std::vector<connectors::InboundRecord> records;  // to decide, in order
   int skipped = 0;                                 // versions decided before
-  int skipped_held = 0;  // of those, skipped as held in OwnWrites (no store work)
+  int skipped_held = 0;  // of those, skipped as held in RecentVersions (no store work)
 };
 
-// Which records read a version consentd wrote itself, as OwnWrites held
-// them at tombstone generation `generation` (sync/own_writes.h).
+// Which records read a version consentd decided or wrote lately, as
+// RecentVersions held them at tombstone generation `generation`
+// (sync/recent_versions.h).
 struct HeldVersions {
   std::vector<bool> held;  // by record; empty: none
   int count = 0;

@@ -324,7 +324,7 @@ TEST_F(StoreTransactionTest, ErasureRemovesTheSubjectAndLeavesATombstone) {
               }).ok());
 }
 
-// What sync/own_writes.h relies on: the generation stays while nothing can
+// What sync/recent_versions.h relies on: the generation stays while nothing can
 // have added a tombstone, and moves on when this store adds one or another
 // connection (consentctl) commits anything.
 TEST_F(StoreTransactionTest, TheTombstoneGenerationMovesOnWithEveryPossibleErasure) {

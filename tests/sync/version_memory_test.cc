@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sync/recent_versions.h"
 #include "sync_test_util.h"
 
 namespace consentd::sync {
@@ -123,10 +124,10 @@ TEST_F(VersionMemoryTest, ARememberedVersionOfAnErasedPersonIsDecidedAgainAndDro
   }
 }
 
-// consentd's own writes found in memory (sync/own_writes.h): skipped in
-// the store unit without touching the store, while the tombstone
-// generation they were held at is still the store's.
-TEST_F(VersionMemoryTest, AHeldOwnWriteIsSkippedWithoutStoreWorkWhileNoErasureCame) {
+// Versions found in memory (sync/recent_versions.h): skipped in the store
+// unit without touching the store, while the tombstone generation they
+// were held at is still the store's.
+TEST_F(VersionMemoryTest, AHeldVersionIsSkippedWithoutStoreWorkWhileNoErasureCame) {
   const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
   Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
   std::int64_t written_at = -1;
@@ -155,7 +156,7 @@ TEST_F(VersionMemoryTest, AHeldOwnWriteIsSkippedWithoutStoreWorkWhileNoErasureCa
 // The erasure rule holds for held versions: once a tombstone was added
 // after they were held, they go through the store's check and a stale read
 // of the erased person is decided again and dropped as erased.
-TEST_F(VersionMemoryTest, AHeldOwnWriteOfAPersonErasedSinceIsDecidedAgainAndDropped) {
+TEST_F(VersionMemoryTest, AHeldVersionOfAPersonErasedSinceIsDecidedAgainAndDropped) {
   const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
   Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
   std::int64_t written_at = -1;
@@ -184,6 +185,45 @@ TEST_F(VersionMemoryTest, AHeldOwnWriteOfAPersonErasedSinceIsDecidedAgainAndDrop
   });
   EXPECT_EQ(decided.outcomes[Outcome::kDroppedErased], 1);
   EXPECT_EQ(SubjectOf("mailchimp", "hash-ann"), "") << "the erased person came back";
+}
+
+// Which decided versions a unit may hold in memory (VersionsToHold): not
+// those of a unit that erased someone, nor of one that dropped a stale
+// read of an erased person (that read must be dropped and logged again).
+TEST_F(VersionMemoryTest, OnlyAUnitWithoutErasuresHoldsTheVersionsItDecided) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  auto decide = [&](std::vector<connectors::InboundRecord> records, TimestampMs now) {
+    std::vector<std::string> hold;
+    Run([&](store::Transaction& txn) -> Status {
+      const std::int64_t before = txn.TombstoneGeneration();
+      auto fresh = FreshVersions(txn, testing::kKey, "mailchimp", std::move(records),
+                                 /*event_id_is_version=*/true, now);
+      if (!fresh.ok()) return fresh.status();
+      auto summary = engine_->Ingest(txn, "mailchimp", fresh->records, now);
+      if (!summary.ok()) return summary.status();
+      hold = VersionsToHold(fresh->records, /*event_id_is_version=*/true, *summary, before,
+                            txn.TombstoneGeneration());
+      return Status::Ok();
+    });
+    return hold;
+  };
+  connectors::InboundRecord unversioned = Record("", "hash-bob", "bob@example.org", {grant});
+  EXPECT_EQ(decide({Record("poll:hash-ann:1:d1", "hash-ann", "ann@example.org", {grant}),
+                    unversioned},
+                   T + 100),
+            (std::vector<std::string>{"poll:hash-ann:1:d1"}));
+  EXPECT_TRUE(decide({Record("poll:hash-ann:2:d2", "hash-ann", "ann@example.org",
+                             {Erasure(T + 1'000, "mailchimp")})},
+                     T + 1'100)
+                  .empty())
+      << "the unit erased ann";
+  EXPECT_TRUE(decide({Record("poll:hash-ann:3:d3", "hash-ann", "ann@example.org", {grant})},
+                     T + 2'000)
+                  .empty())
+      << "the unit dropped a stale read of ann";
+  EXPECT_EQ(decide({Record("poll:hash-cat:1:c1", "hash-cat", "cat@example.org", {grant})},
+                   T + 3'000),
+            (std::vector<std::string>{"poll:hash-cat:1:c1"}));
 }
 
 }  // namespace

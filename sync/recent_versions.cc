@@ -1,12 +1,12 @@
-#include "sync/own_writes.h"
+#include "sync/recent_versions.h"
 
 #include <utility>
 
 namespace consentd::sync {
 
-OwnWrites::OwnWrites(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+RecentVersions::RecentVersions(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
-void OwnWrites::Remember(std::string version, std::int64_t generation) {
+void RecentVersions::Remember(std::string version, std::int64_t generation) {
   if (version.empty() || generation < generation_) return;
   if (generation > generation_) {
     versions_.clear();
@@ -22,7 +22,7 @@ void OwnWrites::Remember(std::string version, std::int64_t generation) {
   }
 }
 
-HeldVersions OwnWrites::Find(const std::vector<connectors::InboundRecord>& records,
+HeldVersions RecentVersions::Find(const std::vector<connectors::InboundRecord>& records,
                              bool event_id_is_version) const {
   HeldVersions out;
   out.generation = generation_;
@@ -36,6 +36,22 @@ HeldVersions OwnWrites::Find(const std::vector<connectors::InboundRecord>& recor
       out.held[i] = true;
       ++out.count;
     }
+  }
+  return out;
+}
+
+std::vector<std::string> VersionsToHold(const std::vector<connectors::InboundRecord>& decided,
+                                        bool event_id_is_version, const IngestSummary& summary,
+                                        std::int64_t before, std::int64_t after) {
+  std::vector<std::string> out;
+  if (before != after) return out;
+  if (auto it = summary.outcomes.find(Outcome::kDroppedErased);
+      it != summary.outcomes.end() && it->second > 0) {
+    return out;
+  }
+  for (const connectors::InboundRecord& rec : decided) {
+    const std::string_view version = VersionOf(rec, event_id_is_version);
+    if (!version.empty()) out.emplace_back(version);
   }
   return out;
 }

@@ -1,6 +1,7 @@
-// consentd's own writes held in memory (sync/own_writes.h): which read-backs
-// are found, eviction, and the tombstone generation rule.
-#include "sync/own_writes.h"
+// Versions decided or written lately, held in memory
+// (sync/recent_versions.h): which reads are found, eviction, and the
+// tombstone generation rule.
+#include "sync/recent_versions.h"
 
 #include <gtest/gtest.h>
 
@@ -18,7 +19,7 @@ connectors::InboundRecord Read(std::string event_id, std::string version = "") {
   return r;
 }
 
-std::vector<bool> HeldOf(const OwnWrites& w, const std::vector<connectors::InboundRecord>& recs,
+std::vector<bool> HeldOf(const RecentVersions& w, const std::vector<connectors::InboundRecord>& recs,
                          bool event_id_is_version) {
   HeldVersions h = w.Find(recs, event_id_is_version);
   if (h.held.empty()) h.held.assign(recs.size(), false);
@@ -28,8 +29,8 @@ std::vector<bool> HeldOf(const OwnWrites& w, const std::vector<connectors::Inbou
   return h.held;
 }
 
-TEST(OwnWritesTest, FindsTheReadBackOfAWrittenVersionByVersionIdOrPollEventId) {
-  OwnWrites w;
+TEST(RecentVersionsTest, FindsTheReadBackOfAWrittenVersionByVersionIdOrPollEventId) {
+  RecentVersions w;
   w.Remember("poll:a:1:x", 3);
   const std::vector<connectors::InboundRecord> hint = {Read("wh-1", "poll:a:1:x"),
                                                        Read("wh-2", "poll:a:2:y"), Read("wh-3")};
@@ -41,16 +42,16 @@ TEST(OwnWritesTest, FindsTheReadBackOfAWrittenVersionByVersionIdOrPollEventId) {
   EXPECT_EQ(HeldOf(w, page, false), (std::vector<bool>{false, false}));
 }
 
-TEST(OwnWritesTest, ARecordThatMergesIdentitiesIsNeverHeld) {
-  OwnWrites w;
+TEST(RecentVersionsTest, ARecordThatMergesIdentitiesIsNeverHeld) {
+  RecentVersions w;
   w.Remember("poll:a:1:x", 1);
   connectors::InboundRecord merged = Read("wh-1", "poll:a:1:x");
   merged.merged_ids = {"old-hash"};
   EXPECT_EQ(HeldOf(w, {merged}, false), (std::vector<bool>{false}));
 }
 
-TEST(OwnWritesTest, ANewTombstoneGenerationForgetsEverythingAndAnOlderOneIsIgnored) {
-  OwnWrites w;
+TEST(RecentVersionsTest, ANewTombstoneGenerationForgetsEverythingAndAnOlderOneIsIgnored) {
+  RecentVersions w;
   w.Remember("poll:a:1:x", 1);
   w.Remember("poll:b:1:y", 2);  // an erasure came: a:1:x may be an erased person's
   EXPECT_EQ(w.size(), 1u);
@@ -61,8 +62,8 @@ TEST(OwnWritesTest, ANewTombstoneGenerationForgetsEverythingAndAnOlderOneIsIgnor
   EXPECT_EQ(w.Find({Read("poll:b:1:y")}, true).generation, 2);
 }
 
-TEST(OwnWritesTest, TheOldestVersionGoesWhenTheMemoryIsFull) {
-  OwnWrites w(3);
+TEST(RecentVersionsTest, TheOldestVersionGoesWhenTheMemoryIsFull) {
+  RecentVersions w(3);
   for (const char* v : {"v1", "v2", "v3", "v2", "v4"}) w.Remember(v, 0);
   EXPECT_EQ(w.size(), 3u);
   EXPECT_EQ(HeldOf(w, {Read("v1"), Read("v2"), Read("v3"), Read("v4")}, true),

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -103,27 +104,40 @@ std::size_t PoolSize(const config::Config& config) {
 
 // Polls and full reconciliations read whole pages of a system (at 1,000
 // changes/s, a Mailchimp poll parses about 3 MB of JSON every 5 s) in
-// bursts. On threads of their own at a lower CPU priority (nice +10:
-// unprivileged, and a thread's nice is its own on Linux) they take the CPU
-// the per-change work leaves over instead of holding up hint reads and
-// deliveries on a busy machine (docs/benchmarks.md, ninth round). On an
-// idle machine they run as fast as before.
-constexpr int kBulkNice = 10;
+// bursts. On threads of their own ("consentd-poll") at a lower CPU
+// priority (nice +10 over the process's: allowed unprivileged, and a
+// thread's nice is its own on Linux) they take the CPU the per-change work
+// leaves over instead of holding up hint reads and deliveries on a busy
+// machine (docs/benchmarks.md, ninth round). On an idle machine they run
+// as fast as before.
+constexpr int kBulkNiceIncrement = 10;
+constexpr int kMaxNice = 19;
+
+void LowerThisThreadsPriority() {
+  pthread_setname_np(pthread_self(), "consentd-poll");
+  const auto tid = static_cast<id_t>(gettid());
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, tid);  // -1 is a valid answer
+  if (errno == 0 &&
+      setpriority(PRIO_PROCESS, tid, std::min(kMaxNice, nice + kBulkNiceIncrement)) == 0) {
+    return;
+  }
+  spdlog::warn("sync: cannot lower the priority of a poll thread: {}", std::strerror(errno));
+}
 
 std::unique_ptr<asio::thread_pool> MakeBulkPool(std::size_t threads) {
   auto pool = std::make_unique<asio::thread_pool>(threads);
   // One task per thread: each lowers its own thread's priority and waits
-  // until all have, so that no thread takes two.
-  auto started = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(threads));
+  // until all have (so that no thread takes two), and so does the caller
+  // (so that every poll thread is set when the daemon says it is ready).
+  auto started = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(threads + 1));
   for (std::size_t i = 0; i < threads; ++i) {
     asio::post(*pool, [started] {
-      if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kBulkNice) != 0) {
-        spdlog::warn("sync: cannot lower the priority of a poll thread: {}",
-                     std::strerror(errno));
-      }
+      LowerThisThreadsPriority();
       started->arrive_and_wait();
     });
   }
+  started->arrive_and_wait();
   return pool;
 }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -16,6 +18,37 @@ namespace consentd::testing {
 namespace {
 
 // --- CRM -> journey ----------------------------------------------------------
+
+// Polls run on threads of their own, 10 nice levels below the rest
+// (daemon/sync_component.cc, MakeBulkPool), so that their bursts do not
+// hold up per-change work.
+TEST_F(SyncE2E, PollThreadsRunTenNiceLevelsBelowTheRest) {
+  StartAll();
+  // /proc/<pid>/task/<tid>/stat: "tid (comm) state ..."; nice is field 19.
+  auto nice_and_name = [](const std::filesystem::path& stat) {
+    const std::string text = ReadTextFile(stat);
+    const size_t open = text.find('(');
+    const size_t close = text.rfind(')');
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 19; ++i) rest >> field;  // fields 3..19 after "(comm) "
+    return std::pair{std::stoi(field), text.substr(open + 1, close - open - 1)};
+  };
+  const std::filesystem::path tasks = std::filesystem::path("/proc") / std::to_string(consentd_->pid()) / "task";
+  const int main_nice = nice_and_name(tasks / std::to_string(consentd_->pid()) / "stat").first;
+  int poll_threads = 0;
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    const auto [nice, name] = nice_and_name(task.path() / "stat");
+    if (name == "consentd-poll") {
+      ++poll_threads;
+      EXPECT_EQ(nice, std::min(19, main_nice + 10));
+    } else {
+      EXPECT_EQ(nice, main_nice) << name;
+    }
+  }
+  EXPECT_GE(poll_threads, 1);
+  EXPECT_EQ(Log().find("cannot lower the priority"), std::string::npos) << Log();
+}
 
 TEST_F(SyncE2E, CrmSignupIsHeldPendingInTheJourneyUntilDoubleOptInThenGrantedInBoth) {
   StartAll();

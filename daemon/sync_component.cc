@@ -1,29 +1,28 @@
 #include "daemon/sync_component.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <optional>
 #include <array>
-#include <deque>
-#include <latch>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <latch>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <pthread.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "connectors/common/budgeted_http_client.h"
 #include "connectors/common/desired_state.h"
@@ -36,14 +35,14 @@
 #include "daemon/stats_history_routes.h"
 #include "daemon/sync_metrics.h"
 #include "daemon/webhook_batcher.h"
+#include "mapping/policy.h"
+#include "privacy/export.h"
+#include "store/config_history.h"
 #include "store/erasure_requests.h"
 #include "store/outbox_stats.h"
-#include "mapping/policy.h"
-#include "store/config_history.h"
 #include "store/proof_log_status.h"
-#include "sync/explain.h"
-#include "privacy/export.h"
 #include "sync/consent_stats.h"
+#include "sync/explain.h"
 #include "sync/recent_versions.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -177,9 +176,6 @@ std::string FormatNote(const sync::DecisionNote& n) {
 
 }  // namespace
 
-// Runtime state of one connector. Scheduling fields are touched on the io
-// thread only; the connector itself on pool threads (shared_ptr copies keep
-// it alive across a reload that replaces it).
 // The versions a unit decided, to hold in Link::recent_versions once it
 // commits, with the tombstone generation it ran at.
 struct DecidedVersions {
@@ -187,6 +183,9 @@ struct DecidedVersions {
   std::int64_t generation = 0;
 };
 
+// Runtime state of one connector. Scheduling fields are touched on the io
+// thread only; the connector itself on pool threads (shared_ptr copies keep
+// it alive across a reload that replaces it).
 struct Link {
   Link(asio::io_context& io, const config::ConnectorConfig& c)
       : config(c),
@@ -870,7 +869,7 @@ class SyncComponent::Impl {
   void OnPool(Call call, Then then, bool bulk = false) {
     ++in_flight_;
     asio::post(bulk ? *bulk_pool_ : *pool_, [this, call = std::move(call),
-                                               then = std::move(then)]() mutable {
+                                             then = std::move(then)]() mutable {
       auto result = call();
       asio::post(io_, [this, then = std::move(then), result = std::move(result)]() mutable {
         --in_flight_;
@@ -1294,8 +1293,9 @@ class SyncComponent::Impl {
          decided](store::Transaction& txn) mutable {
           const TimestampMs now = NowMs();
           const std::int64_t generation = txn.TombstoneGeneration();
-          auto fresh = sync::FreshVersions(txn, identity_key_, name, std::move(records),
-                                           event_id_is_version, now, held.count > 0 ? &held : nullptr);
+          auto fresh =
+              sync::FreshVersions(txn, identity_key_, name, std::move(records), event_id_is_version,
+                                  now, held.count > 0 ? &held : nullptr);
           if (!fresh.ok()) return fresh.status();
           if (!fresh->records.empty()) {
             auto r = engine_->Ingest(txn, name, fresh->records, now);

@@ -23,7 +23,7 @@ void RecentVersions::Remember(std::string version, std::int64_t generation) {
 }
 
 HeldVersions RecentVersions::Find(const std::vector<connectors::InboundRecord>& records,
-                             bool event_id_is_version) const {
+                                  bool event_id_is_version) const {
   HeldVersions out;
   out.generation = generation_;
   if (versions_.empty()) return out;

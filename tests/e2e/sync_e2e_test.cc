@@ -34,7 +34,8 @@ TEST_F(SyncE2E, PollThreadsRunTenNiceLevelsBelowTheRest) {
     for (int i = 3; i <= 19; ++i) rest >> field;  // fields 3..19 after "(comm) "
     return std::pair{std::stoi(field), text.substr(open + 1, close - open - 1)};
   };
-  const std::filesystem::path tasks = std::filesystem::path("/proc") / std::to_string(consentd_->pid()) / "task";
+  const std::filesystem::path tasks =
+      std::filesystem::path("/proc") / std::to_string(consentd_->pid()) / "task";
   const int main_nice = nice_and_name(tasks / std::to_string(consentd_->pid()) / "stat").first;
   int poll_threads = 0;
   for (const auto& task : std::filesystem::directory_iterator(tasks)) {

@@ -19,7 +19,8 @@ connectors::InboundRecord Read(std::string event_id, std::string version = "") {
   return r;
 }
 
-std::vector<bool> HeldOf(const RecentVersions& w, const std::vector<connectors::InboundRecord>& recs,
+std::vector<bool> HeldOf(const RecentVersions& w,
+                         const std::vector<connectors::InboundRecord>& recs,
                          bool event_id_is_version) {
   HeldVersions h = w.Find(recs, event_id_is_version);
   if (h.held.empty()) h.held.assign(recs.size(), false);

@@ -208,22 +208,22 @@ TEST_F(VersionMemoryTest, OnlyAUnitWithoutErasuresHoldsTheVersionsItDecided) {
     return hold;
   };
   connectors::InboundRecord unversioned = Record("", "hash-bob", "bob@example.org", {grant});
-  EXPECT_EQ(decide({Record("poll:hash-ann:1:d1", "hash-ann", "ann@example.org", {grant}),
-                    unversioned},
-                   T + 100),
-            (std::vector<std::string>{"poll:hash-ann:1:d1"}));
+  EXPECT_EQ(
+      decide({Record("poll:hash-ann:1:d1", "hash-ann", "ann@example.org", {grant}), unversioned},
+             T + 100),
+      (std::vector<std::string>{"poll:hash-ann:1:d1"}));
   EXPECT_TRUE(decide({Record("poll:hash-ann:2:d2", "hash-ann", "ann@example.org",
                              {Erasure(T + 1'000, "mailchimp")})},
                      T + 1'100)
                   .empty())
       << "the unit erased ann";
-  EXPECT_TRUE(decide({Record("poll:hash-ann:3:d3", "hash-ann", "ann@example.org", {grant})},
-                     T + 2'000)
-                  .empty())
+  EXPECT_TRUE(
+      decide({Record("poll:hash-ann:3:d3", "hash-ann", "ann@example.org", {grant})}, T + 2'000)
+          .empty())
       << "the unit dropped a stale read of ann";
-  EXPECT_EQ(decide({Record("poll:hash-cat:1:c1", "hash-cat", "cat@example.org", {grant})},
-                   T + 3'000),
-            (std::vector<std::string>{"poll:hash-cat:1:c1"}));
+  EXPECT_EQ(
+      decide({Record("poll:hash-cat:1:c1", "hash-cat", "cat@example.org", {grant})}, T + 3'000),
+      (std::vector<std::string>{"poll:hash-cat:1:c1"}));
 }
 
 }  // namespace

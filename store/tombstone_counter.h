@@ -1,6 +1,7 @@
 // store::Transaction::TombstoneGeneration for the SQLite backend.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/status.h"
@@ -8,10 +9,12 @@
 
 namespace consentd::store {
 
-// Transaction::TombstoneGeneration of one connection: counts the
-// tombstones this connection added, and moves on whenever another
-// connection has committed (PRAGMA data_version), since that commit may
-// have added some. One connection, used by one thread at a time.
+// Transaction::TombstoneGeneration of one connection: a new value whenever
+// this connection adds a tombstone, and whenever another connection has
+// committed (PRAGMA data_version), since that commit may have added some.
+// Values come from one process-wide sequence, so a store opened again in
+// the same process never repeats a value an older one gave out. One
+// connection, used by one thread at a time.
 class TombstoneCounter {
  public:
   // Inside a write transaction, before its units run: no other connection
@@ -21,15 +24,20 @@ class TombstoneCounter {
     if (!version.ok()) return version.status();
     if (*version != data_version_) {
       data_version_ = *version;
-      ++value_;
+      value_ = Next();
     }
     return Status::Ok();
   }
-  void Added() { ++value_; }
+  void Added() { value_ = Next(); }
   std::int64_t value() const { return value_; }
 
  private:
-  std::int64_t value_ = 0;
+  static std::int64_t Next() {
+    static std::atomic<std::int64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+
+  std::int64_t value_ = Next();
   std::int64_t data_version_ = -1;  // not read yet
 };
 

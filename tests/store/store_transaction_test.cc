@@ -366,6 +366,15 @@ TEST_F(StoreTransactionTest, TheTombstoneGenerationMovesOnWithEveryPossibleErasu
   const std::int64_t after_other = generation();
   EXPECT_NE(after_other, after_rollback);
   EXPECT_EQ(generation(), after_other);
+  // A store opened in the same process never repeats a value.
+  std::int64_t others = -1;
+  ASSERT_TRUE(other
+                  ->Run([&](Transaction& txn) {
+                    others = txn.TombstoneGeneration();
+                    return Status::Ok();
+                  })
+                  .ok());
+  for (std::int64_t seen : {start, inside, after_rollback, after_other}) EXPECT_NE(others, seen);
   ASSERT_TRUE(other->Close().ok());
 }
 

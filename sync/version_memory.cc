@@ -57,7 +57,7 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
       continue;
     }
     if (trust_held && held->held[i] && rec.merged_ids.empty()) {
-      // Remembered in the store when it was written; no erasure since.
+      // Remembered in the store when it was decided or written; no erasure since.
       ++out.skipped;
       ++out.skipped_held;
       continue;

@@ -319,7 +319,9 @@ class SyncComponent::Impl {
       links_.emplace(name, std::move(link));
     }
     pool_ = std::make_unique<asio::thread_pool>(PoolSize(config));
-    bulk_pool_ = MakeBulkPool(std::clamp<std::size_t>(config.connectors.size(), 1, 4));
+    // A poll and a resync per connector at once: a resync can take minutes
+    // and must not hold up the polls.
+    bulk_pool_ = MakeBulkPool(std::clamp<std::size_t>(2 * config.connectors.size(), 2, 8));
     spdlog::info("sync: {} connector(s), mapping {}", links_.size(),
                  engine_->mapping_hash().substr(0, 12));
     // Queued before any unit that decides with this mapping.

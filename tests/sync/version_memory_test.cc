@@ -37,6 +37,17 @@ class VersionMemoryTest : public testing::SyncEngineTest {
     return out;
   }
 
+  // Remembers consentd's own write of Mailchimp `version` (as the daemon
+  // records a delivery); the store's tombstone generation at that time.
+  std::int64_t RememberWrite(const std::string& version, TimestampMs at) {
+    std::int64_t generation = -1;
+    Run([&](store::Transaction& txn) {
+      generation = txn.TombstoneGeneration();
+      return RememberVersion(txn, "mailchimp", version, at);
+    });
+    return generation;
+  }
+
   static connectors::InboundRecord Versioned(std::string event_id, std::string version,
                                              std::vector<Change> changes) {
     connectors::InboundRecord r =
@@ -130,11 +141,7 @@ TEST_F(VersionMemoryTest, ARememberedVersionOfAnErasedPersonIsDecidedAgainAndDro
 TEST_F(VersionMemoryTest, AHeldVersionIsSkippedWithoutStoreWorkWhileNoErasureCame) {
   const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
   Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
-  std::int64_t written_at = -1;
-  Run([&](store::Transaction& txn) {
-    written_at = txn.TombstoneGeneration();
-    return RememberVersion(txn, "mailchimp", "poll:hash-ann:2:d2", T + 150);
-  });
+  const std::int64_t written_at = RememberWrite("poll:hash-ann:2:d2", T + 150);
   std::vector<connectors::InboundRecord> page = {
       Record("poll:hash-ann:2:d2", "hash-ann", "ann@example.org", {grant}),
       Record("poll:hash-bob:1:e1", "hash-bob", "bob@example.org", {grant})};
@@ -159,11 +166,7 @@ TEST_F(VersionMemoryTest, AHeldVersionIsSkippedWithoutStoreWorkWhileNoErasureCam
 TEST_F(VersionMemoryTest, AHeldVersionOfAPersonErasedSinceIsDecidedAgainAndDropped) {
   const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
   Fresh("mailchimp", {Versioned("wh-1", "poll:hash-ann:1:d1", {grant})}, false, T + 100);
-  std::int64_t written_at = -1;
-  Run([&](store::Transaction& txn) {
-    written_at = txn.TombstoneGeneration();
-    return RememberVersion(txn, "mailchimp", "poll:hash-ann:2:d2", T + 150);
-  });
+  const std::int64_t written_at = RememberWrite("poll:hash-ann:2:d2", T + 150);
   Ingest("mailchimp",
          {Record("wh-9", "hash-ann", "ann@example.org", {Erasure(T + 10'000, "mailchimp")})},
          T + 10'100);

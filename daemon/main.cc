@@ -27,11 +27,15 @@
 extern "C" __attribute__((visibility("default"))) int _gnutls_global_init_skip(void) { return 1; }
 
 int main(int argc, char** argv) {
-  // glibc gives each thread that allocates its own arena (up to 8 per core);
-  // the pool threads' parsed pages left them fragmented, doubling peak RSS in
-  // an initial sync (docs/benchmarks.md). Two arenas cost no measurable CPU.
+  // glibc gives each thread that allocates its own arena (up to 8 per core).
+  // Too few arenas and the busy threads (store workers, poll threads, the io
+  // thread) queue on each other's arena locks: with 2, an initial sync spent
+  // ~11 % of its samples waking and waiting on them and took 40 % more CPU
+  // per contact. Too many and each thread's share of large parsed pages stays
+  // fragmented in its own arena. 8 covers the busy threads; peak RSS of an
+  // initial sync of 1,000,000 was 122 MB (docs/benchmarks.md, tenth round).
   // MALLOC_ARENA_MAX in the environment still overrides this.
-  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 8);
   CLI::App app{"consentd: keeps marketing consent in step between a CRM and a journey platform"};
   std::string config_path;
   std::string check_path;

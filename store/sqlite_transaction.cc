@@ -407,17 +407,20 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
   std::int64_t id = 0;
   {
     // Insert first, look up only on a clash: almost every row is new, and
-    // the look-up first cost a statement per row (initial sync).
+    // the look-up first cost a statement per row (initial sync). No
+    // RETURNING: SQLite runs it as a trigger, which gives every insert a
+    // statement savepoint (1.5 of 4.7 µs per row); the connection's change
+    // count and last rowid say the same, as nothing runs between.
     STORE_USE(st,
               "INSERT INTO outbox (target, key, desired_json, idempotency_key, attempts, "
               "next_attempt_at, status, reason, created_at, updated_at, address) "
               "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?, ?) "
-              "ON CONFLICT (target, key, idempotency_key) DO NOTHING RETURNING id");
+              "ON CONFLICT (target, key, idempotency_key) DO NOTHING");
     st->BindAll(row.target, row.key, row.desired_json, row.idempotency_key, row.next_attempt_at,
                 row.created_at, row.created_at, row.address);
-    Result<bool> r = st->Step();
-    if (!r.ok()) return r.status();
-    if (*r) id = st->Int(0);
+    Result<std::int64_t> inserted = RunCounting(db_, *st);
+    if (!inserted.ok()) return inserted.status();
+    if (*inserted == 1) id = db_.LastInsertRowid();
   }
   if (id == 0) {
     STORE_USE(st, "SELECT id FROM outbox WHERE target = ? AND key = ? AND idempotency_key = ?");

@@ -395,15 +395,20 @@ TEST_F(StoreTransactionTest, EchoMemoryRemembersEachWrittenValue) {
 }
 
 TEST_F(StoreTransactionTest, EnqueueIsIdempotentByKey) {
-  std::int64_t a = 0, b = 0;
+  std::int64_t a = 0, b = 0, other = 0;
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
                 ASSIGN_OR_RETURN_STATUS(x, txn.Enqueue(Work("mc", "k1", "idem-1", 10)));
+                // Another row in between: the repeat must answer with its own
+                // row's id, not with the id inserted last.
+                ASSIGN_OR_RETURN_STATUS(z, txn.Enqueue(Work("mc", "k2", "idem-2", 10)));
                 ASSIGN_OR_RETURN_STATUS(y, txn.Enqueue(Work("mc", "k1", "idem-1", 11)));
                 a = x;
                 b = y;
+                other = z;
                 return Status::Ok();
               }).ok());
   EXPECT_EQ(a, b);
+  EXPECT_NE(a, other);
 }
 
 // A newer row for a key replaces the older pending one only where both write

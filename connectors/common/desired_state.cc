@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_string.h"
+
 namespace consentd::connectors {
 namespace {
 
@@ -182,6 +184,160 @@ void ReadStrings(Fields& f, const char* key, std::set<std::string>& out) {
 
 }  // namespace
 
+namespace {
+
+// Writes JSON text as by_tree's dump() spells it: compact, and each caller
+// writes its keys in sorted order (nlohmann's std::map order), so the bytes
+// are the same. A string that is not valid UTF-8 clears `valid`: dump()
+// replaces its bytes, and the caller falls back to the tree for that.
+struct TextWriter {
+  std::string out;
+  bool valid = true;
+
+  // `key` is a literal in the callers' sorted order (ASCII, nothing to escape).
+  void Key(std::string_view key, bool first = false) {
+    if (!first) out += ',';
+    out += '"';
+    out += key;
+    out += "\":";
+  }
+  void String(std::string_view value) {
+    if (!AppendJsonString(out, value)) valid = false;
+  }
+  void Int(std::int64_t value) { out += std::to_string(value); }
+  void Bool(bool value) { out += value ? "true" : "false"; }
+  void Strings(const std::set<std::string>& values) {
+    out += '[';
+    bool first = true;
+    for (const std::string& v : values) {
+      if (!first) out += ',';
+      first = false;
+      String(v);
+    }
+    out += ']';
+  }
+};
+
+void WriteConsent(TextWriter& w, const ConsentRecord& r) {
+  w.out += '{';
+  w.Key("address", true);
+  w.String(r.key.address);
+  w.Key("channel");
+  w.String(r.key.channel);
+  w.Key("legal_basis");
+  w.String(r.legal_basis);
+  w.Key("method");
+  w.String(ConsentMethodName(r.method));
+  w.Key("notice_version");
+  w.String(r.notice_version);
+  w.Key("occurred_at");
+  w.Int(r.provenance.occurred_at);
+  if (!r.reconsent_notice.empty()) {
+    w.Key("reconsent_notice");
+    w.String(r.reconsent_notice);
+  }
+  w.Key("recorded_at");
+  w.Int(r.provenance.recorded_at);
+  w.Key("source_event_id");
+  w.String(r.provenance.source_event_id);
+  w.Key("source_system");
+  w.String(r.provenance.source_system);
+  w.Key("status");
+  w.String(ConsentStatusName(r.status));
+  w.Key("topic");
+  w.String(r.key.topic);
+  w.out += '}';
+}
+
+void WriteBlock(TextWriter& w, const BlockRecord& r) {
+  w.out += '{';
+  w.Key("active", true);
+  w.Bool(r.active);
+  w.Key("occurred_at");
+  w.Int(r.provenance.occurred_at);
+  w.Key("reason");
+  w.String(BlockReasonName(r.reason));
+  w.Key("recorded_at");
+  w.Int(r.provenance.recorded_at);
+  w.Key("scope");
+  w.String(BlockScopeString(r.scope));
+  w.Key("since");
+  w.Int(r.since);
+  w.Key("source_event_id");
+  w.String(r.provenance.source_event_id);
+  w.Key("source_system");
+  w.String(r.provenance.source_system);
+  w.Key("until");
+  w.Int(r.until);
+  w.out += '}';
+}
+
+}  // namespace
+
+std::string EncodeDesiredState(const DesiredState& d) {
+  TextWriter w;
+  w.out.reserve(256 + 300 * d.state.consents.size() + 250 * d.state.blocks.size());
+  w.out += '{';
+  bool first = true;
+  if (!d.also_erase.empty()) {
+    w.Key("also_erase", true);
+    w.Strings(d.also_erase);
+    first = false;
+  }
+  w.Key("blocks", first);
+  w.out += '[';
+  for (bool first_block = true; const auto& [scope, record] : d.state.blocks) {
+    if (!first_block) w.out += ',';
+    first_block = false;
+    WriteBlock(w, record);
+  }
+  w.out += ']';
+  w.Key("consents");
+  w.out += '[';
+  for (bool first_consent = true; const auto& [key, record] : d.state.consents) {
+    if (!first_consent) w.out += ',';
+    first_consent = false;
+    WriteConsent(w, record);
+  }
+  w.out += ']';
+  w.Key("email");
+  w.String(d.email);
+  w.Key("erase");
+  w.Bool(d.erase);
+  w.Key("format");
+  w.String(kDesiredStateFormat);
+  w.Key("mapping_hash");
+  w.String(d.mapping_hash);
+  if (!d.notice_marker_topics.empty()) {
+    w.Key("notice_marker_topics");
+    w.Strings(d.notice_marker_topics);
+  }
+  w.Key("reconsent_topics");
+  w.Strings(d.reconsent_topics);
+  w.Key("subject");
+  w.String(d.subject);
+  w.Key("system_id");
+  w.String(d.system_id);
+  w.out += '}';
+  return w.valid ? std::move(w.out) : by_tree::EncodeDesiredState(d);
+}
+
+std::string EncodeConsentRecord(const ConsentRecord& record) {
+  TextWriter w;
+  w.out.reserve(320);
+  WriteConsent(w, record);
+  return w.valid ? std::move(w.out) : by_tree::EncodeConsentRecord(record);
+}
+
+std::string EncodeBlockRecord(const BlockRecord& record) {
+  TextWriter w;
+  w.out.reserve(256);
+  WriteBlock(w, record);
+  return w.valid ? std::move(w.out) : by_tree::EncodeBlockRecord(record);
+}
+
+namespace by_tree {
+
 std::string EncodeDesiredState(const DesiredState& d) {
   json consents = json::array();
   for (const auto& [key, record] : d.state.consents) consents.push_back(ConsentJson(record));
@@ -201,6 +357,16 @@ std::string EncodeDesiredState(const DesiredState& d) {
   // Keys sorted (nlohmann's object order): same state, same bytes.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+std::string EncodeConsentRecord(const ConsentRecord& record) {
+  return ConsentJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string EncodeBlockRecord(const BlockRecord& record) {
+  return BlockJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace by_tree
 
 Result<DesiredState> DecodeDesiredState(std::string_view text) {
   Result<json> parsed = Parse(text, "desired state");
@@ -244,18 +410,10 @@ Result<DesiredState> DecodeDesiredState(std::string_view text) {
   return d;
 }
 
-std::string EncodeConsentRecord(const ConsentRecord& record) {
-  return ConsentJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 Result<ConsentRecord> DecodeConsentRecord(std::string_view text, std::string_view subject) {
   Result<json> parsed = Parse(text, "consent record");
   if (!parsed.ok()) return parsed.status();
   return ReadConsent(*parsed, "consent", subject);
-}
-
-std::string EncodeBlockRecord(const BlockRecord& record) {
-  return BlockJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<BlockRecord> DecodeBlockRecord(std::string_view text, std::string_view subject) {

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 namespace consentd::connectors {
 namespace {
 
@@ -120,6 +124,93 @@ TEST(SyncDesiredState, RecordFormsRoundTripWithTheirSubject) {
   Result<BlockRecord> back = DecodeBlockRecord(EncodeBlockRecord(b), d.subject);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, b);
+}
+
+// The bytes are part of the database format (outbox rows, consent and block
+// rows): this is Sample() as the tree encoder wrote it before the encoders
+// wrote text directly.
+TEST(SyncDesiredState, TheTextOfASampleIsPinned) {
+  EXPECT_EQ(
+      EncodeDesiredState(Sample()),
+      R"({"blocks":[{"active":true,"occurred_at":1000,"reason":"unsubscribed","recorded_at":2000,"scope":"channel:email","since":1000,"source_event_id":"ev-2","source_system":"mailchimp","until":5000}],"consents":[{"address":"","channel":"email","legal_basis":"eu-gdpr:A6-1-a","method":"double_opt_in","notice_version":"2026-01","occurred_at":1000,"recorded_at":2000,"source_event_id":"ev-1","source_system":"hubspot","status":"granted","topic":"newsletter"},{"address":"anna@example.org","channel":"email","legal_basis":"eu-gdpr:A6-1-a","method":"double_opt_in","notice_version":"2026-01","occurred_at":1000,"recorded_at":2000,"source_event_id":"ev-1","source_system":"hubspot","status":"withdrawn","topic":"newsletter"}],"email":"anna@example.org","erase":false,"format":"consentd-desired/1","mapping_hash":"abc123","reconsent_topics":["newsletter"],"subject":"s-0123456789abcdef","system_id":"mc-42"})");
+}
+
+// Every variant the encoders branch on, each string field in turn holding
+// characters to escape, non-ASCII text, and bytes that are not UTF-8.
+std::vector<DesiredState> Variants() {
+  std::vector<DesiredState> out;
+  out.push_back(Sample());
+  DesiredState full = Sample();
+  full.notice_marker_topics = {"events", "news"};
+  full.also_erase = {"b@example.org", "a@example.org"};
+  ConsentRecord c = full.state.consents.begin()->second;
+  c.key.topic = "events";
+  c.reconsent_notice = "2026-07";
+  c.provenance.occurred_at = -5;
+  full.state.consents[c.key] = c;
+  out.push_back(full);
+  DesiredState erase;
+  erase.subject = "s-1";
+  erase.email = "gone@example.org";
+  erase.erase = true;
+  erase.also_erase = {"other@example.org"};
+  out.push_back(erase);
+  out.push_back(DesiredState{});
+  const std::vector<std::string> awkward = {"q\"b\\s\b\f\n\r\t\x01\x1f\x7f", "Zürich 日本 🙂",
+                                            "bad \xff\xfe", "cut \xc3", ""};
+  using Edit = std::function<void(DesiredState&, const std::string&)>;
+  auto first_consent = [](DesiredState& d) -> ConsentRecord& {
+    return d.state.consents.begin()->second;
+  };
+  const std::vector<Edit> edits = {
+      [](DesiredState& d, const std::string& v) { d.subject = v; },
+      [](DesiredState& d, const std::string& v) { d.email = v; },
+      [](DesiredState& d, const std::string& v) { d.system_id = v; },
+      [](DesiredState& d, const std::string& v) { d.mapping_hash = v; },
+      [](DesiredState& d, const std::string& v) { d.reconsent_topics.insert(v); },
+      [](DesiredState& d, const std::string& v) { d.notice_marker_topics.insert(v); },
+      [](DesiredState& d, const std::string& v) { d.also_erase.insert(v); },
+      [&](DesiredState& d, const std::string& v) { first_consent(d).legal_basis = v; },
+      [&](DesiredState& d, const std::string& v) { first_consent(d).notice_version = v; },
+      [&](DesiredState& d, const std::string& v) { first_consent(d).reconsent_notice = v; },
+      [&](DesiredState& d, const std::string& v) { first_consent(d).provenance.source_system = v; },
+      [&](DesiredState& d, const std::string& v) {
+        first_consent(d).provenance.source_event_id = v;
+      },
+      [](DesiredState& d, const std::string& v) {
+        ConsentRecord odd = d.state.consents.begin()->second;
+        odd.key.topic = v;
+        odd.key.address = v;
+        odd.key.channel = v;
+        d.state.consents[odd.key] = odd;
+      },
+      [](DesiredState& d, const std::string& v) {
+        BlockRecord& b = d.state.blocks.begin()->second;
+        b.provenance.source_event_id = v;
+        b.provenance.source_system = v;
+        b.scope = BlockScope::Channel(v);
+      },
+  };
+  for (const Edit& edit : edits) {
+    for (const std::string& v : awkward) {
+      DesiredState d = Sample();
+      edit(d, v);
+      out.push_back(d);
+    }
+  }
+  return out;
+}
+
+TEST(SyncDesiredState, TheTextIsTheTreeEncodersByteForByte) {
+  for (const DesiredState& d : Variants()) {
+    EXPECT_EQ(EncodeDesiredState(d), by_tree::EncodeDesiredState(d));
+    for (const auto& [key, record] : d.state.consents) {
+      EXPECT_EQ(EncodeConsentRecord(record), by_tree::EncodeConsentRecord(record));
+    }
+    for (const auto& [scope, record] : d.state.blocks) {
+      EXPECT_EQ(EncodeBlockRecord(record), by_tree::EncodeBlockRecord(record));
+    }
+  }
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   // ~11 % of its samples waking and waiting on them and took 40 % more CPU
   // per contact. Too many and each thread's share of large parsed pages stays
   // fragmented in its own arena. 8 covers the busy threads; peak RSS of an
-  // initial sync of 1,000,000 was 122 MB (docs/benchmarks.md, tenth round).
+  // initial sync of 1,000,000 was 122-126 MB (docs/benchmarks.md, tenth round).
   // MALLOC_ARENA_MAX in the environment still overrides this.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 8);
   CLI::App app{"consentd: keeps marketing consent in step between a CRM and a journey platform"};

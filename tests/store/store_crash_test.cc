@@ -113,11 +113,11 @@ Audit AuditStore(const std::string& db, const std::vector<std::string>& acknowle
 // 150 it goes on until some kill came after an acknowledgement: how many
 // calls come first depends on the schema (each migration adds some) and on
 // timing (the acknowledgement waits for a worker's fsync while the next
-// batch's SQL already runs), and a slow machine under ASan needs more. With
-// another test's fsyncs on the same disk the first acknowledgement came only
-// after 400-600 calls on a migrated store (600 was the bound: one run in
-// three failed under `ctest -j2`), so the bound is far out; it only stops a
-// store that never acknowledges.
+// batch's SQL already runs), and a slow machine under ASan needs more. On a
+// migrated store the first acknowledgement came after 200-250 calls alone
+// and 300-400 with another test's fsyncs on the same disk; here, with 600 as
+// the bound, one run in three under `ctest -j2` saw none. So the bound is
+// far out: it only stops a store that never acknowledges.
 TEST(StoreCrash, KilledAtEachSqliteCallLosesNoAcknowledgedUnit) {
   TempDir dir;
   const std::string db = dir.File("boundary.db");

@@ -182,10 +182,6 @@ void ReadStrings(Fields& f, const char* key, std::set<std::string>& out) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // Writes JSON text as by_tree's dump() spells it: compact, and each caller
 // writes its keys in sorted order (nlohmann's std::map order), so the bytes
 // are the same. A string that is not valid UTF-8 clears `valid`: dump()

@@ -63,6 +63,42 @@ Status StoreComponent::Start(const config::Config& config) {
   return Status::Ok();
 }
 
+void StoreComponent::RegisterMetrics(metrics::Registry& registry) {
+  using Values = std::vector<metrics::Registry::LabeledValue>;
+  auto stats = [this] { return store_ ? store_->stats() : store::StoreStats{}; };
+  registry.AddCallbackFamily("consentd_store_transactions_total",
+                             "Store transactions begun (group commits).",
+                             metrics::MetricType::kCounter, {}, [stats] {
+                               return Values{{{}, static_cast<double>(stats().batches)}};
+                             });
+  registry.AddCallbackFamily(
+      "consentd_store_failed_transactions_total",
+      "Store transactions rolled back, or committed but not made durable (a failed fsync).",
+      metrics::MetricType::kCounter, {}, [stats] {
+        return Values{{{}, static_cast<double>(stats().failed_batches)}};
+      });
+  registry.AddCallbackFamily(
+      "consentd_store_submissions_total",
+      "Units of work the store ran (webhook groups, poll pages, deliveries, ...).",
+      metrics::MetricType::kCounter, {}, [stats] {
+        return Values{{{}, static_cast<double>(stats().submissions)}};
+      });
+  registry.AddCallbackGauge("consentd_store_queued_submissions",
+                            "Units of work waiting for the store right now.",
+                            [stats] { return static_cast<double>(stats().queued); });
+  registry.AddCallbackFamily("consentd_store_wal_syncs_total",
+                             "fsyncs of the write-ahead log that made commits durable.",
+                             metrics::MetricType::kCounter, {}, [stats] {
+                               return Values{{{}, static_cast<double>(stats().wal_syncs)}};
+                             });
+  registry.AddCallbackFamily(
+      "consentd_store_wal_sync_seconds_total",
+      "Time spent in those fsyncs; divided by their count, the disk's flush latency.",
+      metrics::MetricType::kCounter, {}, [stats] {
+        return Values{{{}, stats().wal_sync_seconds}};
+      });
+}
+
 void StoreComponent::Stop(std::chrono::steady_clock::time_point, std::function<void()> done) {
   if (store_) {
     // Close drains queued work and commits it: blocking the io thread is

@@ -34,6 +34,11 @@ class StoreComponent final : public Component {
   Status Start(const config::Config& config) override;
   void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
 
+  // The store's group commits, its queue and its WAL fsyncs on /metrics
+  // (read at scrape time, on the io thread like Start and Stop; 0 while no
+  // store is open).
+  void RegisterMetrics(metrics::Registry& registry);
+
   // Null before Start and after Stop. Borrowed by other components.
   store::Store* store() const { return store_.get(); }
   // The outcome of closing the store (OK before Stop).

@@ -154,6 +154,7 @@ int Daemon::Impl::Run() {
   components_.push_back(std::make_unique<LoggingComponent>());
   auto store = std::make_unique<StoreComponent>();
   store_ = store.get();
+  store_->RegisterMetrics(registry_);
   components_.push_back(std::move(store));
   // After the store: its final checkpoint is written before the store closes.
   auto proof_log = std::make_unique<ProofLogComponent>(io_, *store_);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <utility>
@@ -186,9 +187,15 @@ Status SqliteStore::Close() {
 }
 
 StoreStats SqliteStore::stats() const {
-  std::lock_guard lock(mu_);
-  StoreStats out = stats_;
-  out.queued = queue_.size();
+  StoreStats out;
+  {
+    std::lock_guard lock(mu_);
+    out = stats_;
+    out.queued = queue_.size();
+  }
+  std::lock_guard lock(sync_mu_);
+  out.wal_syncs = wal_syncs_;
+  out.wal_sync_seconds = wal_sync_seconds_;
   return out;
 }
 
@@ -382,8 +389,12 @@ std::uint64_t SqliteStore::Enqueue(Committed c) {
 }
 
 void SqliteStore::SyncUpto(int fd, std::uint64_t upto) {
+  const auto started = std::chrono::steady_clock::now();
   Status synced = SyncWal(fd);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   std::lock_guard lock(sync_mu_);
+  ++wal_syncs_;
+  wal_sync_seconds_ += took.count();
   if (!sync_error_.ok()) {
     // Stopped: an fsync that succeeds after another one failed may not
     // cover the pages that failed (its descriptor may have reported that

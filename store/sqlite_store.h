@@ -186,8 +186,10 @@ class SqliteStore final : public Store {
   // The WAL file, one descriptor per worker when pipelined; owned, closed
   // after the workers.
   std::vector<int> wal_fds_;
-  std::mutex sync_mu_;
+  mutable std::mutex sync_mu_;
   std::deque<Committed> committed_;  // guarded by sync_mu_, in commit order
+  std::uint64_t wal_syncs_ = 0;      // guarded by sync_mu_ (StoreStats)
+  double wal_sync_seconds_ = 0;      // guarded by sync_mu_
   std::uint64_t last_seq_ = 0;       // guarded by sync_mu_: seq of the last committed batch
   std::uint64_t synced_upto_ = 0;    // guarded by sync_mu_: last seq an fsync made durable
   Status sync_error_;                // guarded by sync_mu_: the first failed fsync

@@ -274,6 +274,12 @@ struct StoreStats {
   std::uint64_t submissions = 0;     // submissions run
   std::uint64_t failed_batches = 0;  // transactions that did not commit
   std::uint64_t queued = 0;          // submissions waiting right now
+  // fsyncs of the WAL the store made itself (pipelined durability) and the
+  // time spent in them: their ratio is the disk's flush latency, which an
+  // acknowledged webhook waits for. 0 with synchronous=FULL (SQLite syncs
+  // inside COMMIT then).
+  std::uint64_t wal_syncs = 0;
+  double wal_sync_seconds = 0;
 };
 
 // A store backend. Thread-safe: Submit may be called from any thread.

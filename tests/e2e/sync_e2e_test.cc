@@ -165,6 +165,25 @@ TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {
   EXPECT_LE(journey_writes, 2) << "one change should cause at most one write to the journey";
 }
 
+// --- the store on /metrics ----------------------------------------------------
+
+// A webhook is acknowledged only after the commit holding it is fsynced; an
+// operator sees those commits and the disk's flush time on /metrics.
+TEST_F(SyncE2E, AcknowledgedWebhooksShowAsDurableStoreCommitsOnMetrics) {
+  StartAll();
+  const double syncs_before = Metric("consentd_store_wal_syncs_total");
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", "ines@example.com"}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_webhooks_received_total", "result=\"accepted\"") > 0;
+  })) << Log();
+  EXPECT_GT(Metric("consentd_store_wal_syncs_total"), syncs_before);
+  EXPECT_GT(Metric("consentd_store_wal_sync_seconds_total"), 0.0);
+  EXPECT_GT(Metric("consentd_store_transactions_total"), 0.0);
+  EXPECT_GT(Metric("consentd_store_submissions_total"), 0.0);
+  EXPECT_EQ(Metric("consentd_store_failed_transactions_total"), 0.0);
+}
+
 // --- webhook faults -----------------------------------------------------------
 
 TEST_F(SyncE2E, DuplicatedAndReorderedWebhooksChangeNothingTwice) {

@@ -80,6 +80,37 @@ TEST_P(StorePipelinedSync, DoneCallbacksComeInSubmissionOrderAcrossBatches) {
   EXPECT_GT(store->stats().batches, 1u) << "the units should have spanned several batches";
 }
 
+// /metrics shows these (consentd_store_wal_sync*): a durable commit counts
+// the store's own fsync and its time; a lazy one rides without one; with
+// synchronous=FULL SQLite syncs inside COMMIT and nothing is counted.
+TEST_P(StorePipelinedSync, WalSyncsAreCountedAndTimedOnlyWhenTheStoreMakesThem) {
+  TempDir dir;
+  auto store = OpenStore(dir.File("s.db"), GetParam());
+  ASSERT_NE(store, nullptr);
+  const StoreStats before = store->stats();
+  auto insert = [](std::string id) {
+    return [id](Transaction& txn) -> Status {
+      Result<bool> r = txn.InsertInbox(testing::Event("test", id));
+      return r.ok() ? Status::Ok() : r.status();
+    };
+  };
+  ASSERT_TRUE(store->Run(insert("lazy"), SubmitOptions{.durable = false}).ok());
+  const StoreStats lazy = store->stats();
+  EXPECT_EQ(lazy.wal_syncs, before.wal_syncs) << "a lazy commit is not fsynced on its own";
+  ASSERT_TRUE(store->Run(insert("durable")).ok());
+  const StoreStats after = store->stats();
+  if (GetParam()) {
+    EXPECT_EQ(after.wal_syncs, lazy.wal_syncs + 1);
+    EXPECT_GT(after.wal_sync_seconds, lazy.wal_sync_seconds);
+  } else {
+    EXPECT_EQ(after.wal_syncs, 0u);
+    EXPECT_EQ(after.wal_sync_seconds, 0.0);
+  }
+  EXPECT_EQ(after.batches, before.batches + 2);
+  EXPECT_EQ(after.submissions, before.submissions + 2);
+  EXPECT_EQ(after.failed_batches, 0u);
+}
+
 TEST_P(StorePipelinedSync, CloseCompletesEveryCommittedSubmissionBeforeReturning) {
   TempDir dir;
   constexpr int kUnits = 200;

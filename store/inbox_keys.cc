@@ -27,9 +27,13 @@ Result<std::int64_t> Mark(Db& db) { return db.QueryInt("SELECT upto FROM inbox_k
 Status InboxKeys::Refresh(Db& db) {
   Result<std::int64_t> version = db.QueryInt("PRAGMA data_version");
   if (!version.ok()) return version.status();
-  if (loaded_ && *version == data_version_) return Status::Ok();
+  return Refresh(db, *version);
+}
+
+Status InboxKeys::Refresh(Db& db, std::int64_t data_version) {
+  if (loaded_ && data_version == data_version_) return Status::Ok();
   CONSENTD_RETURN_IF_ERROR(Reload(db));
-  data_version_ = *version;
+  data_version_ = data_version;
   return Status::Ok();
 }
 

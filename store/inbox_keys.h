@@ -51,6 +51,9 @@ class InboxKeys {
   // mark and the rows after it if this is the first call or another
   // connection has committed since the last one.
   Status Refresh(Db& db);
+  // The same with `PRAGMA data_version` already read in this transaction
+  // (the store reads it once per batch for this and its tombstone counter).
+  Status Refresh(Db& db, std::int64_t data_version);
 
   // The id of the row of (source, event_id) whose key is `key`, if any.
   Result<std::optional<std::int64_t>> Find(Db& db, std::int64_t key, std::string_view source,

@@ -343,8 +343,9 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
   if (batch_status.ok()) batch_status = RunSql("BEGIN IMMEDIATE");
   // The rows another connection (consentctl) may have added since.
   if (batch_status.ok()) {
-    batch_status = inbox_keys_.Refresh(*db_);
-    if (batch_status.ok()) batch_status = tombstones_.Refresh(*db_);
+    Result<std::int64_t> version = db_->QueryInt("PRAGMA data_version");
+    batch_status = version.ok() ? inbox_keys_.Refresh(*db_, *version) : version.status();
+    if (batch_status.ok()) tombstones_.Refresh(*version);
     if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
   }
   if (batch_status.ok()) {

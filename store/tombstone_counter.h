@@ -19,14 +19,12 @@ class TombstoneCounter {
  public:
   // Inside a write transaction, before its units run: no other connection
   // can commit until it ends, so the value holds for the whole batch.
-  Status Refresh(Db& db) {
-    Result<std::int64_t> version = db.QueryInt("PRAGMA data_version");
-    if (!version.ok()) return version.status();
-    if (*version != data_version_) {
-      data_version_ = *version;
+  // `data_version` is that transaction's `PRAGMA data_version`.
+  void Refresh(std::int64_t data_version) {
+    if (data_version != data_version_) {
+      data_version_ = data_version;
       value_ = Next();
     }
-    return Status::Ok();
   }
   void Added() { value_ = Next(); }
   std::int64_t value() const { return value_; }

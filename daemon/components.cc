@@ -86,11 +86,12 @@ void StoreComponent::RegisterMetrics(metrics::Registry& registry) {
   registry.AddCallbackGauge("consentd_store_queued_submissions",
                             "Units of work waiting for the store right now.",
                             [stats] { return static_cast<double>(stats().queued); });
-  registry.AddCallbackFamily("consentd_store_wal_syncs_total",
-                             "fsyncs of the write-ahead log that made commits durable.",
-                             metrics::MetricType::kCounter, {}, [stats] {
-                               return Values{{{}, static_cast<double>(stats().wal_syncs)}};
-                             });
+  registry.AddCallbackFamily(
+      "consentd_store_wal_syncs_total",
+      "fsyncs of the write-ahead log, each making the commits before it durable.",
+      metrics::MetricType::kCounter, {}, [stats] {
+        return Values{{{}, static_cast<double>(stats().wal_syncs)}};
+      });
   registry.AddCallbackFamily(
       "consentd_store_wal_sync_seconds_total",
       "Time spent in those fsyncs; divided by their count, the disk's flush latency.",

@@ -448,16 +448,17 @@ void SqliteStore::CompleteReady() {
       committed_.pop_front();
     }
   }
-  std::uint64_t failed = 0;
-  for (Committed& c : ready) {
-    const bool durable = !c.needs_sync || c.seq <= synced_upto;
-    if (!durable) ++failed;
-    Complete(c, durable ? Status::Ok() : error);
-  }
-  if (failed > 0) {
+  auto durable = [synced_upto](const Committed& c) {
+    return !c.needs_sync || c.seq <= synced_upto;
+  };
+  // Counted before the Done callbacks run, so that whoever they wake sees it.
+  if (const auto failed = std::count_if(ready.begin(), ready.end(),
+                                        [&](const Committed& c) { return !durable(c); });
+      failed > 0) {
     std::lock_guard lock(mu_);
-    stats_.failed_batches += failed;
+    stats_.failed_batches += static_cast<std::uint64_t>(failed);
   }
+  for (Committed& c : ready) Complete(c, durable(c) ? Status::Ok() : error);
 }
 
 int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {

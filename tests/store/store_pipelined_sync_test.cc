@@ -175,6 +175,10 @@ TEST(StorePipelinedSyncFailure, AFailedWalSyncFailsTheBatchAndStopsTheStore) {
   EXPECT_EQ(first.code(), StatusCode::kUnavailable) << first.ToString();
   EXPECT_EQ(fault.failures(), 1);
   EXPECT_FALSE(store->IsOpen());
+  // What /metrics shows (consentd_store_failed_transactions_total): the
+  // batch committed but was not made durable.
+  EXPECT_EQ(store->stats().failed_batches, 1u);
+  EXPECT_EQ(store->stats().wal_syncs, 1u) << "the failed fsync is counted as made";
   // The fault was transient, yet nothing runs any more: a restart is needed.
   bool ran = false;
   Status later = store->Run([&](Transaction&) {
@@ -184,6 +188,7 @@ TEST(StorePipelinedSyncFailure, AFailedWalSyncFailsTheBatchAndStopsTheStore) {
   EXPECT_EQ(later.code(), StatusCode::kUnavailable) << later.ToString();
   EXPECT_NE(later.message().find("restart"), std::string::npos) << later.ToString();
   EXPECT_FALSE(ran);
+  EXPECT_EQ(store->stats().failed_batches, 2u);
   EXPECT_TRUE(store->Close().ok());
 }
 

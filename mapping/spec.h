@@ -95,6 +95,13 @@ struct SystemSpec {
   // a merged contact into the survivor: a write to the merged address could
   // create that contact again. Generic systems are written at one address.
   bool KeepsRecordPerAddress() const { return kind == ConnectorKind::kMailchimp; }
+  // True if an erasure here names each of the person's other records with
+  // its id (DesiredState::also_erase_ids): a generic system's erasure
+  // request addresses a record by id or address, and one that keeps both
+  // records of a person merged elsewhere must lose both. (HubSpot folds
+  // merged contacts into the survivor, whose erasure takes them along;
+  // Mailchimp's connector erases its members by address.)
+  bool ErasesEveryRecordById() const { return kind == ConnectorKind::kGeneric; }
 };
 
 // How each system names one canonical channel.

@@ -155,13 +155,18 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       identity = std::move(*now_identity);
     }
     const mapping::SystemSpec* system = spec.FindSystem(target);
-    std::vector<std::pair<std::string, std::string>> records =
-        RecordsOf(identity, target, system != nullptr && system->KeepsRecordPerAddress());
+    const bool by_id = p.erase && system != nullptr && system->ErasesEveryRecordById();
+    std::vector<std::pair<std::string, std::string>> records = RecordsOf(
+        identity, target, by_id || (system != nullptr && system->KeepsRecordPerAddress()));
     if (p.erase) {
       // An erasure is one row for the whole key (it supersedes every queued
       // write of the person, and the erasure request follows one row per
       // target); it names the other records, erased with the first.
-      for (std::size_t i = 1; i < records.size(); ++i) d.also_erase.insert(records[i].first);
+      for (std::size_t i = 1; i < records.size(); ++i) {
+        const auto& [address, system_id] = records[i];
+        d.also_erase.insert(address);
+        if (by_id && !system_id.empty()) d.also_erase_ids[address] = system_id;
+      }
       records.resize(1);
     }
     // One row per record otherwise: a row supersedes only rows for its address.

@@ -52,6 +52,16 @@ class Fields {
     }
     return v;
   }
+  // The object `name`, or nullptr (missing or not an object: recorded).
+  const json* Object(const char* name) {
+    const json* v = Get(name);
+    if (v == nullptr) return nullptr;
+    if (!v->is_object()) {
+      Fail(name, "must be an object");
+      return nullptr;
+    }
+    return v;
+  }
   // Parses a vocabulary value with `parse`; records its error.
   template <typename T, typename Parse>
   T Parsed(const char* name, Parse parse, T fallback) {
@@ -182,6 +192,18 @@ void ReadStrings(Fields& f, const char* key, std::set<std::string>& out) {
   }
 }
 
+void ReadStringMap(Fields& f, const char* key, std::map<std::string, std::string>& out) {
+  const json* items = f.Object(key);
+  if (items == nullptr) return;
+  for (auto it = items->begin(); it != items->end(); ++it) {
+    if (!it->is_string()) {
+      f.Fail(std::string(key) + "." + it.key(), "must be a string");
+      return;
+    }
+    out[it.key()] = it->get<std::string>();
+  }
+}
+
 // Writes JSON text as by_tree's dump() spells it: compact, and each caller
 // writes its keys in sorted order (nlohmann's std::map order), so the bytes
 // are the same. A string that is not valid UTF-8 clears `valid`: dump()
@@ -202,6 +224,19 @@ struct TextWriter {
   }
   void Int(std::int64_t value) { out += std::to_string(value); }
   void Bool(bool value) { out += value ? "true" : "false"; }
+  // An object of strings, its keys in std::map order (as dump() sorts them).
+  void StringMap(const std::map<std::string, std::string>& values) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, v] : values) {
+      if (!first) out += ',';
+      first = false;
+      String(k);
+      out += ':';
+      String(v);
+    }
+    out += '}';
+  }
   void Strings(const std::set<std::string>& values) {
     out += '[';
     bool first = true;
@@ -280,6 +315,11 @@ std::string EncodeDesiredState(const DesiredState& d) {
     w.Strings(d.also_erase);
     first = false;
   }
+  if (!d.also_erase_ids.empty()) {
+    w.Key("also_erase_ids", first);
+    w.StringMap(d.also_erase_ids);
+    first = false;
+  }
   w.Key("blocks", first);
   w.out += '[';
   for (bool first_block = true; const auto& [scope, record] : d.state.blocks) {
@@ -350,6 +390,7 @@ std::string EncodeDesiredState(const DesiredState& d) {
             {"mapping_hash", d.mapping_hash}};
   if (!d.notice_marker_topics.empty()) j["notice_marker_topics"] = d.notice_marker_topics;
   if (!d.also_erase.empty()) j["also_erase"] = d.also_erase;
+  if (!d.also_erase_ids.empty()) j["also_erase_ids"] = d.also_erase_ids;
   // Keys sorted (nlohmann's object order): same state, same bytes.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -402,6 +443,7 @@ Result<DesiredState> DecodeDesiredState(std::string_view text) {
     ReadStrings(f, "notice_marker_topics", d.notice_marker_topics);
   }
   if (j.contains("also_erase")) ReadStrings(f, "also_erase", d.also_erase);
+  if (j.contains("also_erase_ids")) ReadStringMap(f, "also_erase_ids", d.also_erase_ids);
   if (!f.status().ok()) return f.status();
   return d;
 }

@@ -10,6 +10,7 @@
 // only add fields. Plain value; not thread-safe.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -45,6 +46,10 @@ struct DesiredState {
   // target (after a CRM merge the journey platform keeps a member per
   // address), erased with the one `email` names.
   std::set<std::string> also_erase;
+  // For an erasure at a target whose writes address a record by its id
+  // (the generic connector): the ids of those other records, by address
+  // (an address whose id is unknown is not listed).
+  std::map<std::string, std::string> also_erase_ids;
 
   bool operator==(const DesiredState&) const = default;
 };
@@ -56,7 +61,7 @@ struct DesiredState {
 //  occurred_at,recorded_at,source_system,source_event_id}],
 //  "reconsent_topics":[..],"mapping_hash":..}; optional (absent when
 //  empty): consents[].reconsent_notice, "notice_marker_topics":[..],
-//  "also_erase":[..]
+//  "also_erase":[..], "also_erase_ids":{address: id}
 std::string EncodeDesiredState(const DesiredState& desired);
 // InvalidArgument naming the field for anything malformed or another format.
 Result<DesiredState> DecodeDesiredState(std::string_view json);

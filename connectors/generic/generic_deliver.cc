@@ -1,6 +1,7 @@
 // Deliver: the desired state of each subject becomes declared writes, one
 // per consent record and per block record the mapping binds to this system
-// (write.consent / write.block), or one erasure (write.erasure). With a
+// (write.consent / write.block), or an erasure (write.erasure) of the
+// person's record and of each other record it names (also_erase_ids). With a
 // `batch` form, the records of all items of the call share requests of up
 // to max_batch() records. Every request carries an Idempotency-Key derived
 // from the outbox row's key and the record, so a retried write is the same
@@ -27,6 +28,7 @@ struct GenericConnector::Part {
   const config::GenericWrite* write = nullptr;
   std::string what;  // "write.consent", ...
   bool erasure = false;
+  bool other_record = false;  // an erasure of another record of the person (also_erase_ids)
   TemplateValues values;
   json body;        // the rendered per-record body (null: none)
   std::string key;  // Idempotency-Key
@@ -82,12 +84,27 @@ void GenericConnector::Plan(Pending& p) const {
                                         "no write.erasure");
       return;
     }
-    auto mode = spec_->erasure.find(name);
+    auto found = spec_->erasure.find(name);
+    const std::string mode(mapping::ErasureModeName(
+        found != spec_->erasure.end() ? found->second.mode : mapping::ErasureMode::kDelete));
     const std::string key = p.item->idempotency_key + ":erasure";
     TemplateValues v = common(key);
-    v["mode"] = std::string(mapping::ErasureModeName(
-        mode != spec_->erasure.end() ? mode->second.mode : mapping::ErasureMode::kDelete));
-    add(decl_.erasure, "write.erasure", true, std::move(v), key);
+    v["mode"] = mode;
+    if (!add(decl_.erasure, "write.erasure", true, std::move(v), key)) return;
+    // The person's other records here (two records linked to one person
+    // by a merge elsewhere): each erased by its own request, the row done
+    // only when all are (an "already gone" answer counts as done).
+    for (const auto& [address, id] : d.also_erase_ids) {
+      const std::string other_key =
+          p.item->idempotency_key + ":erasure:" + Sha256Hex(address).substr(0, 16);
+      TemplateValues o = {{"system_id", json(id)},
+                          {"email", json(address)},
+                          {"subject", json(d.subject)},
+                          {"idempotency_key", json(other_key)},
+                          {"mode", mode}};
+      if (!add(decl_.erasure, "write.erasure", true, std::move(o), other_key)) return;
+      p.parts.back().other_record = true;
+    }
     return;
   }
 
@@ -177,7 +194,7 @@ void GenericConnector::SendSingle(Pending& p, Part& part) {
   part.status = a.status;
   part.outcome = a.outcome;
   part.retry_after = a.retry_after;
-  if (a.status.ok() && !part.write->system_id_pointer.empty()) {
+  if (a.status.ok() && !part.other_record && !part.write->system_id_pointer.empty()) {
     if (const json* id = AtPointer(a.body, part.write->system_id_pointer);
         id != nullptr && (id->is_string() || id->is_number_integer())) {
       p.result.system_id = id->is_string() ? id->get<std::string>() : id->dump();
@@ -293,6 +310,9 @@ std::vector<DeliveryResult> GenericConnector::Deliver(const std::vector<Outbound
     if (p.item->desired.erase) {
       r.detail = p.parts.front().outcome == Outcome::kGone ? "erased (already gone at the target)"
                                                            : "erased";
+      if (p.parts.size() > 1) {
+        r.detail += " with " + std::to_string(p.parts.size() - 1) + " other record(s)";
+      }
     } else {
       r.detail = "wrote " + std::to_string(p.consents) + " consent(s), " +
                  std::to_string(p.blocks) + " block(s)";

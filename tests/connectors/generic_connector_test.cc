@@ -359,6 +359,44 @@ TEST_F(GenericConnectorTest, ErasureUsesItsModeAndTakesAlreadyGoneAsDone) {
   EXPECT_EQ(Header(reqs[0], "Idempotency-Key"), "k3:erasure");
 }
 
+// A person with two records here (linked by a merge elsewhere): the
+// erasure removes each, by its own request and key; the row is done only
+// when every record is gone, and a failure of any keeps it retryable.
+TEST_F(GenericConnectorTest, ErasureRemovesEveryOtherRecordOfThePersonToo) {
+  auto c = Make(kWrites);
+  ASSERT_NE(c, nullptr);
+  bool fail_other = true;
+  server_.Answer([&](const net::HttpRequest& r) {
+    if (r.target.find("old%40example.org") != std::string::npos) {
+      return fail_other ? Json(503, json::object()) : Json(404, json::object());
+    }
+    return Json(200, json::object());
+  });
+  OutboundItem item = Item(9, "new@example.org");
+  item.desired.erase = true;
+  item.desired.system_id = "c-1";
+  item.desired.also_erase = {"old@example.org"};
+  item.desired.also_erase_ids = {{"old@example.org", "c-2"}};
+
+  auto results = c->Deliver({item});
+  EXPECT_EQ(results[0].error_class, ErrorClass::kRetryable) << results[0].detail;
+  auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].target, "/api/contacts/new%40example.org?mode=anonymize");
+  EXPECT_EQ(Header(reqs[0], "Idempotency-Key"), "k9:erasure");
+  EXPECT_EQ(reqs[1].target, "/api/contacts/old%40example.org?mode=anonymize");
+  EXPECT_THAT(Header(reqs[1], "Idempotency-Key"), ::testing::StartsWith("k9:erasure:"));
+
+  fail_other = false;  // the retry: the other record is gone by now
+  results = c->Deliver({item});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].detail;
+  EXPECT_EQ(results[0].detail, "erased with 1 other record(s)");
+  reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  EXPECT_EQ(Header(reqs[3], "Idempotency-Key"), Header(reqs[1], "Idempotency-Key"))
+      << "a retry is the same write";
+}
+
 TEST_F(GenericConnectorTest, RefusedTransitionIsBlockedByTargetAndOtherRefusalsPermanent) {
   auto c = Make(kWrites);
   ASSERT_NE(c, nullptr);

@@ -281,6 +281,25 @@ TEST_F(GenericE2E, CrmMergeCombinesBothRecordsAndTheLaterWithdrawalReachesTheStu
   ASSERT_TRUE(Eventually([&] { return Status(kCrm, ines, "events") == "withdrawn"; })) << Log();
 }
 
+// After the merge the Studio still holds a record for each address; erasing
+// the person must remove both, not only the one linked last.
+TEST_F(GenericE2E, ErasureAfterACrmMergeRemovesEveryStudioRecordOfThePerson) {
+  Start();
+  const std::string jana = "jana@example.com";
+  const std::string jan = "jan.b@example.com";
+  OptIn(kCrm, jana, "events", "email", "granted", {{"occurred_at", "2026-03-02T09:00:00Z"}});
+  OptIn(kCrm, jan, "events", "email", "granted", {{"occurred_at", "2026-03-02T09:30:00Z"}});
+  ASSERT_TRUE(Eventually([&] { return Status(kStudio, jana, "events") == "granted"; }));
+  ASSERT_TRUE(Eventually([&] { return Status(kStudio, jan, "events") == "granted"; }));
+  Person(kCrm, "merge", {{"email", jana}, {"merged_email", jan}});
+  ASSERT_TRUE(Eventually([&] { return systems_.Contact(kCrm, jan).is_null(); })) << Log();
+  Person(kCrm, "delete", {{"email", jana}});
+  ASSERT_TRUE(Eventually([&] { return systems_.Contact(kStudio, jana).is_null(); })) << Log();
+  ASSERT_TRUE(Eventually([&] { return systems_.Contact(kStudio, jan).is_null(); }))
+      << "the merged address's record was left in the Studio\n"
+      << Log();
+}
+
 // --- echoes -----------------------------------------------------------------------
 
 TEST_F(GenericE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace consentd::connectors {
@@ -85,6 +86,35 @@ TEST(SyncDesiredState, ErasureRoundTripsTheOtherRecordsToErase) {
   EXPECT_NE(r.status().message().find("also_erase[0]"), std::string::npos) << r.status().message();
 }
 
+// For the generic connector the erasure also carries those records' ids.
+TEST(SyncDesiredState, ErasureRoundTripsTheOtherRecordsIds) {
+  DesiredState d;
+  d.subject = "s-1";
+  d.email = "x@example.org";
+  d.system_id = "c-1";
+  d.erase = true;
+  d.also_erase = {"y@example.org", "z@example.org"};
+  d.also_erase_ids = {{"y@example.org", "c-2"}, {"z@example.org", "c-3"}};
+  d.state.subject = "s-1";
+  const std::string json = EncodeDesiredState(d);
+  EXPECT_NE(json.find(R"("also_erase_ids":{"y@example.org":"c-2","z@example.org":"c-3"})"),
+            std::string::npos)
+      << json;
+  Result<DesiredState> back = DecodeDesiredState(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, d);
+  for (const auto& [from, to, field] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {R"("c-2")", "7", "also_erase_ids.y@example.org"},
+           {R"({"y@example.org":"c-2","z@example.org":"c-3"})", "[]", "also_erase_ids"}}) {
+    std::string bad = json;
+    bad.replace(bad.find(from), from.size(), to);
+    Result<DesiredState> r = DecodeDesiredState(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find(field), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(SyncDesiredState, DecodeErrorsNameTheField) {
   const std::string good = EncodeDesiredState(Sample());
   struct Case {
@@ -155,6 +185,8 @@ std::vector<DesiredState> Variants() {
   erase.erase = true;
   erase.also_erase = {"other@example.org"};
   out.push_back(erase);
+  erase.also_erase_ids = {{"other@example.org", "c-7"}, {"a@example.org", "c-8"}};
+  out.push_back(erase);
   out.push_back(DesiredState{});
   const std::vector<std::string> awkward = {"q\"b\\s\b\f\n\r\t\x01\x1f\x7f", "Zürich 日本 🙂",
                                             "bad \xff\xfe", "cut \xc3", ""};
@@ -170,6 +202,7 @@ std::vector<DesiredState> Variants() {
       [](DesiredState& d, const std::string& v) { d.reconsent_topics.insert(v); },
       [](DesiredState& d, const std::string& v) { d.notice_marker_topics.insert(v); },
       [](DesiredState& d, const std::string& v) { d.also_erase.insert(v); },
+      [](DesiredState& d, const std::string& v) { d.also_erase_ids[v] = v; },
       [&](DesiredState& d, const std::string& v) { first_consent(d).legal_basis = v; },
       [&](DesiredState& d, const std::string& v) { first_consent(d).notice_version = v; },
       [&](DesiredState& d, const std::string& v) { first_consent(d).reconsent_notice = v; },

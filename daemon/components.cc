@@ -64,40 +64,32 @@ Status StoreComponent::Start(const config::Config& config) {
 }
 
 void StoreComponent::RegisterMetrics(metrics::Registry& registry) {
-  using Values = std::vector<metrics::Registry::LabeledValue>;
-  auto stats = [this] { return store_ ? store_->stats() : store::StoreStats{}; };
-  registry.AddCallbackFamily("consentd_store_transactions_total",
-                             "Store transactions begun (group commits).",
-                             metrics::MetricType::kCounter, {}, [stats] {
-                               return Values{{{}, static_cast<double>(stats().batches)}};
-                             });
-  registry.AddCallbackFamily(
-      "consentd_store_failed_transactions_total",
-      "Store transactions rolled back, or committed but not made durable (a failed fsync).",
-      metrics::MetricType::kCounter, {}, [stats] {
-        return Values{{{}, static_cast<double>(stats().failed_batches)}};
-      });
-  registry.AddCallbackFamily(
-      "consentd_store_submissions_total",
-      "Units of work the store ran (webhook groups, poll pages, deliveries, ...).",
-      metrics::MetricType::kCounter, {}, [stats] {
-        return Values{{{}, static_cast<double>(stats().submissions)}};
-      });
+  using Stats = store::StoreStats;
+  auto stats = [this] { return store_ ? store_->stats() : Stats{}; };
+  // A counter without labels whose value is one field of the store's stats.
+  auto counter = [&registry, stats](std::string_view name, std::string_view help, auto field) {
+    registry.AddCallbackFamily(name, help, metrics::MetricType::kCounter, {}, [stats, field] {
+      return std::vector<metrics::Registry::LabeledValue>{
+          {{}, static_cast<double>(field(stats()))}};
+    });
+  };
+  counter("consentd_store_transactions_total", "Store transactions begun (group commits).",
+          [](const Stats& s) { return s.batches; });
+  counter("consentd_store_failed_transactions_total",
+          "Store transactions rolled back, or committed but not made durable (a failed fsync).",
+          [](const Stats& s) { return s.failed_batches; });
+  counter("consentd_store_submissions_total",
+          "Units of work the store ran (webhook groups, poll pages, deliveries, ...).",
+          [](const Stats& s) { return s.submissions; });
   registry.AddCallbackGauge("consentd_store_queued_submissions",
                             "Units of work waiting for the store right now.",
                             [stats] { return static_cast<double>(stats().queued); });
-  registry.AddCallbackFamily(
-      "consentd_store_wal_syncs_total",
-      "fsyncs of the write-ahead log, each making the commits before it durable.",
-      metrics::MetricType::kCounter, {}, [stats] {
-        return Values{{{}, static_cast<double>(stats().wal_syncs)}};
-      });
-  registry.AddCallbackFamily(
-      "consentd_store_wal_sync_seconds_total",
-      "Time spent in those fsyncs; divided by their count, the disk's flush latency.",
-      metrics::MetricType::kCounter, {}, [stats] {
-        return Values{{{}, stats().wal_sync_seconds}};
-      });
+  counter("consentd_store_wal_syncs_total",
+          "fsyncs of the write-ahead log, each making the commits before it durable.",
+          [](const Stats& s) { return s.wal_syncs; });
+  counter("consentd_store_wal_sync_seconds_total",
+          "Time spent in those fsyncs; divided by their count, the disk's flush latency.",
+          [](const Stats& s) { return s.wal_sync_seconds; });
 }
 
 void StoreComponent::Stop(std::chrono::steady_clock::time_point, std::function<void()> done) {

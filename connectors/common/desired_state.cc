@@ -43,24 +43,10 @@ class Fields {
     return v->get<bool>();
   }
   // The array `name`, or nullptr (missing or not an array: recorded).
-  const json* Array(const char* name) {
-    const json* v = Get(name);
-    if (v == nullptr) return nullptr;
-    if (!v->is_array()) {
-      Fail(name, "must be an array");
-      return nullptr;
-    }
-    return v;
-  }
+  const json* Array(const char* name) { return Typed(name, &json::is_array, "must be an array"); }
   // The object `name`, or nullptr (missing or not an object: recorded).
   const json* Object(const char* name) {
-    const json* v = Get(name);
-    if (v == nullptr) return nullptr;
-    if (!v->is_object()) {
-      Fail(name, "must be an object");
-      return nullptr;
-    }
-    return v;
+    return Typed(name, &json::is_object, "must be an object");
   }
   // Parses a vocabulary value with `parse`; records its error.
   template <typename T, typename Parse>
@@ -84,6 +70,15 @@ class Fields {
   const Status& status() const { return status_; }
 
  private:
+  const json* Typed(const char* name, bool (json::*is)() const noexcept, std::string_view what) {
+    const json* v = Get(name);
+    if (v == nullptr) return nullptr;
+    if (!(v->*is)()) {
+      Fail(name, what);
+      return nullptr;
+    }
+    return v;
+  }
   const json* Get(const char* name) {
     if (!status_.ok()) return nullptr;
     const auto it = j_.find(name);

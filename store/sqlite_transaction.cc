@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/keyed_hash.h"
 #include "store/inbox_key.h"
 
 namespace consentd::store {
@@ -403,33 +404,48 @@ Result<std::vector<std::pair<std::string, TimestampMs>>> SqliteTransaction::List
 
 // --- outbox ---
 
-Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row) {
+Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row, bool& added) {
+  added = false;
   std::int64_t id = 0;
-  {
-    // Insert first, look up only on a clash: almost every row is new, and
-    // the look-up first cost a statement per row (initial sync). No
-    // RETURNING: SQLite runs it as a trigger, which gives every insert a
-    // statement savepoint (1.5 of 4.7 µs per row); the connection's change
-    // count and last rowid say the same, as nothing runs between.
+  std::string idempotency_key = row.idempotency_key;
+  while (id == 0) {
+    {
+      // Insert first, look up only on a clash: almost every row is new, and
+      // the look-up first cost a statement per row (initial sync). No
+      // RETURNING: SQLite runs it as a trigger, which gives every insert a
+      // statement savepoint (1.5 of 4.7 µs per row); the connection's change
+      // count and last rowid say the same, as nothing runs between.
+      STORE_USE(st,
+                "INSERT INTO outbox (target, key, desired_json, idempotency_key, attempts, "
+                "next_attempt_at, status, reason, created_at, updated_at, address) "
+                "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?, ?) "
+                "ON CONFLICT (target, key, idempotency_key) DO NOTHING");
+      st->BindAll(row.target, row.key, row.desired_json, idempotency_key, row.next_attempt_at,
+                  row.created_at, row.created_at, row.address);
+      Result<std::int64_t> inserted = RunCounting(db_, *st);
+      if (!inserted.ok()) return inserted.status();
+      if (*inserted == 1) {
+        id = db_.LastInsertRowid();
+        break;
+      }
+    }
     STORE_USE(st,
-              "INSERT INTO outbox (target, key, desired_json, idempotency_key, attempts, "
-              "next_attempt_at, status, reason, created_at, updated_at, address) "
-              "VALUES (?, ?, ?, ?, 0, ?, 'pending', '', ?, ?, ?) "
-              "ON CONFLICT (target, key, idempotency_key) DO NOTHING");
-    st->BindAll(row.target, row.key, row.desired_json, row.idempotency_key, row.next_attempt_at,
-                row.created_at, row.created_at, row.address);
-    Result<std::int64_t> inserted = RunCounting(db_, *st);
-    if (!inserted.ok()) return inserted.status();
-    if (*inserted == 1) id = db_.LastInsertRowid();
-  }
-  if (id == 0) {
-    STORE_USE(st, "SELECT id FROM outbox WHERE target = ? AND key = ? AND idempotency_key = ?");
-    st->BindAll(row.target, row.key, row.idempotency_key);
+              "SELECT id, status FROM outbox WHERE target = ? AND key = ? AND "
+              "idempotency_key = ?");
+    st->BindAll(row.target, row.key, idempotency_key);
     Result<bool> found = st->Step();
     if (!found.ok()) return found.status();
     if (!*found) return Internal("outbox insert returned no id");
-    return st->Int(0);
+    const std::int64_t existing = st->Int(0);
+    // Queued, in flight or dead: the same state is not queued twice (a dead
+    // row is replayed by the operator, not re-added by every repeat).
+    if (st->Text(1) != "done") return existing;
+    // Delivered before: this is a new write of the same state. Its key
+    // follows from the delivered row's, so it stays stable, and a chain of
+    // such repeats stays unique.
+    idempotency_key = Sha256Hex(idempotency_key + "\nafter #" + std::to_string(existing));
   }
+  added = true;
   STORE_USE(st,
             "UPDATE outbox SET status = 'done', reason = 'superseded by #' || ?1, "
             "updated_at = ?2 WHERE target = ?3 AND key = ?4 "

@@ -56,7 +56,8 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<std::pair<std::string, TimestampMs>>> ListTargetDeletions(
       std::string_view subject_id) override;
 
-  Result<std::int64_t> Enqueue(const OutboxRow& row) override;
+  using Transaction::Enqueue;
+  Result<std::int64_t> Enqueue(const OutboxRow& row, bool& added) override;
   Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now, int limit,
                                              TimestampMs lease_until) override;
   Status MarkDone(std::int64_t id, TimestampMs now) override;

@@ -191,10 +191,19 @@ class Transaction {
   // (target, key, address) are superseded (status done, reason "superseded
   // by #id"): the new row carries the absolute state. Rows for another
   // address are kept: they write another record (an empty address matches
-  // every address, see OutboxRow::address). An idempotency key already in
-  // the outbox for the same (target, key) is not added again; the existing
-  // id is returned (schema v11).
-  virtual Result<std::int64_t> Enqueue(const OutboxRow& row) = 0;
+  // every address, see OutboxRow::address). A state already queued for the
+  // same (target, key) (same idempotency key, row pending, in flight or
+  // dead) is not added again: the existing id is returned and `added` is
+  // false. A state that was delivered (row done) is added again under a
+  // key derived from the done row's: the target has changed since (a
+  // repair after a lost tie, or drift found by a resync), so it must be
+  // written again, and a target that honours idempotency keys must not
+  // take the new request for the old one.
+  virtual Result<std::int64_t> Enqueue(const OutboxRow& row, bool& added) = 0;
+  Result<std::int64_t> Enqueue(const OutboxRow& row) {
+    bool added = false;
+    return Enqueue(row, added);
+  }
   // Claims up to `limit` due rows of `target` (pending or lease-expired
   // inflight, next_attempt_at <= now), marks them inflight with
   // next_attempt_at = lease_until and attempts + 1. A key whose older row is

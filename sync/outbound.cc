@@ -180,16 +180,20 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       // supersedes every queued write of the person (empty: the whole key).
       row.address = d.erase ? "" : d.email;
       row.desired_json = connectors::EncodeDesiredState(d);
-      // Same state, same key: a repeat of an enqueued state is not sent twice.
+      // Same state, same key: a repeat of a queued state is not sent twice
+      // (one already delivered is: see Transaction::Enqueue).
       row.idempotency_key = Sha256Hex(target + "\n" + row.desired_json);
       row.next_attempt_at = now;
       row.created_at = now;
-      Result<std::int64_t> id = txn.Enqueue(row);
+      bool added = false;
+      Result<std::int64_t> id = txn.Enqueue(row, added);
       if (!id.ok()) return id.status();
       if (p.erase) {
         CONSENTD_RETURN_IF_ERROR(store::AttachErasureOutbox(txn, subject, target, *id, now));
       }
-      ++enqueued[target];
+      // Counted only when queued: a repeat of a queued or dead row adds
+      // nothing, and reports (resync's "repairs enqueued") must say so.
+      if (added) ++enqueued[target];
     }
   }
   pending_.clear();

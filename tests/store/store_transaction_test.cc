@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/keyed_hash.h"
 #include "store_test_util.h"
 
 namespace consentd::store {
@@ -409,6 +410,68 @@ TEST_F(StoreTransactionTest, EnqueueIsIdempotentByKey) {
               }).ok());
   EXPECT_EQ(a, b);
   EXPECT_NE(a, other);
+}
+
+// A repeat is folded into a row still queued, in flight or dead, but a
+// state that was delivered is queued again (the target has changed since),
+// under a new key derived from the delivered row's, so that a target which
+// honours idempotency keys writes it again.
+TEST_F(StoreTransactionTest, AStateDeliveredBeforeIsQueuedAgainUnderADerivedKey) {
+  std::int64_t first = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                bool added = false;
+                ASSIGN_OR_RETURN_STATUS(x, txn.Enqueue(Work("mc", "k1", "idem-1", 10), added));
+                EXPECT_TRUE(added);
+                ASSIGN_OR_RETURN_STATUS(y, txn.Enqueue(Work("mc", "k1", "idem-1", 11), added));
+                EXPECT_FALSE(added) << "still pending";
+                EXPECT_EQ(x, y);
+                ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 20, 10, 1000));
+                EXPECT_EQ(claimed.size(), 1u);
+                ASSIGN_OR_RETURN_STATUS(z, txn.Enqueue(Work("mc", "k1", "idem-1", 21), added));
+                EXPECT_FALSE(added) << "in flight";
+                EXPECT_EQ(x, z);
+                CONSENTD_RETURN_IF_ERROR(txn.MarkDone(x, 30));
+                first = x;
+                return Status::Ok();
+              }).ok());
+  std::int64_t again = 0;
+  std::string again_key;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                bool added = false;
+                ASSIGN_OR_RETURN_STATUS(x, txn.Enqueue(Work("mc", "k1", "idem-1", 40), added));
+                EXPECT_TRUE(added) << "delivered before: a new write";
+                again = x;
+                ASSIGN_OR_RETURN_STATUS(pending, txn.ListOutbox(OutboxStatus::kPending, 0, 10));
+                EXPECT_EQ(pending.size(), 1u);
+                if (!pending.empty()) again_key = pending[0].idempotency_key;
+                // The repeat of the repeat is folded into it while it is queued.
+                ASSIGN_OR_RETURN_STATUS(y, txn.Enqueue(Work("mc", "k1", "idem-1", 41), added));
+                EXPECT_FALSE(added);
+                EXPECT_EQ(x, y);
+                return Status::Ok();
+              }).ok());
+  EXPECT_NE(again, first);
+  EXPECT_EQ(again_key, Sha256Hex("idem-1\nafter #" + std::to_string(first)));
+
+  // Delivered again, then a third repeat: a third row with its own key; once
+  // that one is dead, a fourth repeat is not queued (the operator replays).
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 50, 10, 1000));
+                EXPECT_EQ(claimed.size(), 1u);
+                CONSENTD_RETURN_IF_ERROR(txn.MarkDone(again, 60));
+                bool added = false;
+                ASSIGN_OR_RETURN_STATUS(third, txn.Enqueue(Work("mc", "k1", "idem-1", 70), added));
+                EXPECT_TRUE(added);
+                EXPECT_NE(third, again);
+                ASSIGN_OR_RETURN_STATUS(claimed2, txn.ClaimOutbox("mc", 80, 10, 1000));
+                EXPECT_EQ(claimed2.size(), 1u);
+                CONSENTD_RETURN_IF_ERROR(txn.MarkDead(third, "refused", 90));
+                ASSIGN_OR_RETURN_STATUS(fourth,
+                                        txn.Enqueue(Work("mc", "k1", "idem-1", 100), added));
+                EXPECT_FALSE(added);
+                EXPECT_EQ(fourth, third);
+                return Status::Ok();
+              }).ok());
 }
 
 // A newer row for a key replaces the older pending one only where both write

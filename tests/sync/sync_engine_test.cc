@@ -119,6 +119,40 @@ TEST_F(SyncEngineTest, WithdrawalWinsAGrantWithinTheSkewWindow) {
   EXPECT_EQ(d.state.consents.begin()->second.status, kWithdrawn);
 }
 
+// The repair a source gets after losing a tie carries the state that was
+// delivered to it before, byte for byte. That earlier row is done, so the
+// repair must still be queued as a new row, not folded into the done one:
+// otherwise the journey keeps the grant the withdrawal beat.
+TEST_F(SyncEngineTest, ARepairEqualToAStateDeliveredBeforeIsQueuedAgain) {
+  // Both systems know the person, so every row to the journey names its id.
+  Ingest("mailchimp",
+         {Record("mc-ev-0", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
+         T);
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
+         T + 100);
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("mailchimp", T + 200, 10, T + 60'000);
+    if (!claimed.ok()) return claimed.status();
+    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
+    return txn.MarkDone(claimed->front().id, T + 300);
+  });
+  const auto delivered = Outbox("mailchimp", store::OutboxStatus::kDone);
+  ASSERT_EQ(delivered.size(), 1u);
+
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Consent("newsletter", kGranted, T + 1000, "mailchimp")})},
+                           T + 1100);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_EQ(s.enqueued["mailchimp"], 1);
+  const auto repair = Outbox("mailchimp");
+  ASSERT_EQ(repair.size(), 1u) << "the repair is pending, to be sent";
+  EXPECT_NE(repair[0].id, delivered[0].id);
+  EXPECT_EQ(Desired(repair[0]).state.consents.begin()->second.status, kWithdrawn);
+}
+
 TEST_F(SyncEngineTest, EchoOfOwnWriteIsRecognisedAndNotSentBack) {
   Ingest("hubspot",
          {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},

@@ -19,15 +19,12 @@ const std::string* FieldOf(const Fields& fields, std::string_view name) {
   return nullptr;
 }
 
-// The secret query parameter of the request, or of the public URL when the
-// request's target was rewritten by a proxy.
-std::optional<std::string> SecretOf(const net::HttpRequest& req, std::string_view public_url) {
+// The secret query parameter of the request itself. Never the public URL's:
+// that is consentd's own configuration (`webhook_url` holds the secret), so
+// taking it from there would let a request without any secret through.
+std::optional<std::string> SecretOf(const net::HttpRequest& req) {
   const Fields own = net::ParseQuery(req.query);
   if (const std::string* s = FieldOf(own, "secret")) return *s;
-  const size_t q = public_url.find('?');
-  if (q == std::string_view::npos) return std::nullopt;
-  const Fields outer = net::ParseQuery(public_url.substr(q + 1));
-  if (const std::string* s = FieldOf(outer, "secret")) return *s;
   return std::nullopt;
 }
 
@@ -73,10 +70,10 @@ void FlattenJson(const nlohmann::json& j, const std::string& prefix, Fields& out
 }  // namespace
 
 Result<std::vector<RecordRef>> MailchimpConnector::ParseWebhook(const net::HttpRequest& req,
-                                                                std::string_view public_url,
+                                                                std::string_view /*public_url*/,
                                                                 TimestampMs now) const {
   // Authenticate before looking at the body.
-  const std::optional<std::string> secret = SecretOf(req, public_url);
+  const std::optional<std::string> secret = SecretOf(req);
   if (settings_.webhook_secret.empty()) {
     return Unauthenticated("mailchimp webhook: no webhook secret is configured");
   }

@@ -1206,16 +1206,9 @@ class SyncComponent::Impl {
 
   void ReadHints(Link& link, std::shared_ptr<std::vector<sync::PendingHint>> pending,
                  std::uint64_t round) {
-    // Several events about one record (a HubSpot batch often carries a
-    // property change per subscription) need one read; every event id is
-    // marked done with it.
-    std::vector<connectors::RecordRef> refs;
-    std::set<std::string> seen;
-    for (const auto& h : *pending) {
-      const std::string key = h.ref.system_id + "\n" + h.ref.email + "\n" +
-                              std::string(connectors::RecordHintName(h.ref.hint));
-      if (seen.insert(key).second) refs.push_back(h.ref);
-    }
+    // One read per distinct reference; every event id is marked done with
+    // the round.
+    std::vector<connectors::RecordRef> refs = sync::ReadsForHints(*pending);
     ReadRefs(link.connector, std::move(refs),
              [this, &link, pending, round](Result<std::vector<connectors::InboundRecord>> read) {
                auto records = std::make_shared<Result<std::vector<connectors::InboundRecord>>>(

@@ -1,5 +1,7 @@
 #include "sync/sync_engine.h"
 
+#include <set>
+
 #include "connectors/common/desired_state.h"
 #include "core/keyed_hash.h"
 #include "core/normalise.h"
@@ -11,6 +13,18 @@
 #include "sync/subject_store.h"
 
 namespace consentd::sync {
+
+std::vector<connectors::RecordRef> ReadsForHints(const std::vector<PendingHint>& pending) {
+  std::vector<connectors::RecordRef> refs;
+  std::set<std::string> seen;
+  for (const PendingHint& h : pending) {
+    connectors::RecordRef what = h.ref;
+    what.event_id.clear();
+    what.occurred_at = 0;
+    if (seen.insert(EncodeRecordRef(what)).second) refs.push_back(h.ref);
+  }
+  return refs;
+}
 namespace {
 
 // Outcomes after which the record's identifiers belong to the subject. A

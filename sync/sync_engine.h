@@ -87,6 +87,14 @@ struct PendingHint {
   TimestampMs received_at = 0;
 };
 
+// The reads a round of hints needs: one per distinct record reference.
+// Several events about one record (a HubSpot batch often carries a property
+// change per subscription) need one read; references that differ in what
+// they say beyond their event id and time (the ids a merge folds in, the
+// old address of an address change, a self-contained event) are each kept,
+// or that information would be lost. In the order of `pending`.
+std::vector<connectors::RecordRef> ReadsForHints(const std::vector<PendingHint>& pending);
+
 class SyncEngine {
  public:
   explicit SyncEngine(EngineSettings settings);

@@ -41,6 +41,35 @@ TEST(MintSubjectIdTest, IdsAreDistinctHexAndSortInTheOrderTheyWereMinted) {
   EXPECT_LE(descents, 1);
 }
 
+// Two merges into one survivor in the same round of hints must both be
+// read: each names the record it folds in. Plain repeats about one record
+// share a read.
+TEST(ReadsForHintsTest, OneReadPerRecordUnlessTheReferencesSayDifferentThings) {
+  auto hint = [](std::string event_id, connectors::RecordHint kind,
+                 std::vector<std::string> merged = {}) {
+    PendingHint h;
+    h.source = "hubspot";
+    h.ref.event_id = std::move(event_id);
+    h.ref.system_id = "101";
+    h.ref.hint = kind;
+    h.ref.merged_ids = std::move(merged);
+    h.ref.occurred_at = T + static_cast<TimestampMs>(h.ref.event_id.size());
+    return h;
+  };
+  const std::vector<PendingHint> pending = {
+      hint("e1", connectors::RecordHint::kChanged),
+      hint("e22", connectors::RecordHint::kChanged),  // another event, same read
+      hint("e3", connectors::RecordHint::kMerged, {"201"}),
+      hint("e4", connectors::RecordHint::kMerged, {"202"}),
+      hint("e555", connectors::RecordHint::kMerged, {"201"}),  // a repeat of e3
+  };
+  const std::vector<connectors::RecordRef> reads = ReadsForHints(pending);
+  ASSERT_EQ(reads.size(), 3u);
+  EXPECT_EQ(reads[0].event_id, "e1");
+  EXPECT_EQ(reads[1].merged_ids, std::vector<std::string>{"201"});
+  EXPECT_EQ(reads[2].merged_ids, std::vector<std::string>{"202"});
+}
+
 TEST_F(SyncEngineTest, CrmGrantBecomesStateProofAndOneOutboxRowForTheJourney) {
   IngestSummary s = Ingest(
       "hubspot", {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},

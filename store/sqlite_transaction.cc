@@ -356,7 +356,20 @@ Status SqliteTransaction::EraseSubject(std::string_view subject_id) {
     st->BindAll(subject_id);
     CONSENTD_RETURN_IF_ERROR(st->Run());
   }
-  return Status::Ok();
+  // The echo memory's keys start with the subject ("<subject>|…") and some
+  // hold an address (an address block's scope). The table is keyed by
+  // (system, key): walk its few systems through the index, then delete the
+  // subject's key range in each, rather than scan every row.
+  STORE_USE(echo,
+            "WITH RECURSIVE systems(name) AS ("
+            " SELECT min(system) FROM echo_writes"
+            " UNION ALL"
+            " SELECT (SELECT min(system) FROM echo_writes WHERE system > name) FROM systems"
+            " WHERE name IS NOT NULL) "
+            "DELETE FROM echo_writes WHERE system IN (SELECT name FROM systems) "
+            "AND key >= ?1 || '|' AND key < ?1 || '}'");
+  echo->BindAll(subject_id);
+  return echo->Run();
 }
 
 Status SqliteTransaction::MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) {
@@ -528,6 +541,21 @@ Status SqliteTransaction::MarkDead(std::int64_t id, std::string_view reason, Tim
                          "UPDATE outbox SET status = 'dead', reason = ?2, updated_at = ?3 "
                          "WHERE id = ?1 AND status IN ('pending', 'inflight')",
                          reason, now);
+}
+
+Status SqliteTransaction::SupersedeQueued(std::string_view key, std::string_view reason,
+                                          TimestampMs now) {
+  STORE_USE(st,
+            "UPDATE outbox SET status = 'done', reason = ?2, updated_at = ?3 "
+            "WHERE key = ?1 AND status = 'pending'");
+  st->BindAll(key, reason, now);
+  return st->Run();
+}
+
+Status SqliteTransaction::DeleteOutboxRow(std::int64_t id) {
+  STORE_USE(st, "DELETE FROM outbox WHERE id = ?");
+  st->BindAll(id);
+  return st->Run();
 }
 
 Status SqliteTransaction::Replay(std::int64_t id, TimestampMs now) {

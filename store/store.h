@@ -172,8 +172,8 @@ class Transaction {
   virtual Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) = 0;
   // Moves every system id and e-mail hash of `from` to `to` (CRM merge).
   virtual Status MoveIdentities(std::string_view from, std::string_view to) = 0;
-  // Deletes state, blocks, identity links and target deletions of a
-  // subject (erasure, or a merged subject's leftovers).
+  // Deletes state, blocks, identity links, target deletions and the echo
+  // memory of a subject (erasure, or a merged subject's leftovers).
   virtual Status EraseSubject(std::string_view subject_id) = 0;
   // "The subject was erased at `erased_at`": kept after EraseSubject so a
   // change naming the erased subject id is recognised (DESIGN §2 rule 4).
@@ -216,6 +216,13 @@ class Transaction {
   virtual Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,
                            TimestampMs now) = 0;
   virtual Status MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) = 0;
+  // Every pending row of `key` in every target: done, with `reason` (an
+  // erasure makes the person's queued writes moot, the source's included).
+  virtual Status SupersedeQueued(std::string_view key, std::string_view reason,
+                                 TimestampMs now) = 0;
+  // Deletes one row whatever its status (a finished write of a person who
+  // has been erased meanwhile: nothing of it is kept).
+  virtual Status DeleteOutboxRow(std::int64_t id) = 0;
   // A dead row back to pending, due now, attempts reset (dlq replay).
   virtual Status Replay(std::int64_t id, TimestampMs now) = 0;
   virtual Result<std::optional<OutboxRow>> GetOutbox(std::int64_t id) = 0;

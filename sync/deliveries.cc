@@ -142,11 +142,30 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
     const connectors::DesiredState* d = desired ? &*desired : nullptr;
     const std::string detail = result.detail.empty() ? "" : ": " + result.detail;
 
+    // A write that was in flight when its person was erased: whatever the
+    // target answered, nothing of it is kept (no link to the record it
+    // wrote, no retry, no dead letter with the address); the erasure row
+    // that waited behind it removes the record at the target. The proof
+    // log says what happened, under the erased subject's destroyed key.
+    if (!row.key.empty() && (d == nullptr || !d->erase)) {
+      Result<std::optional<TimestampMs>> erased = txn.FindSubjectErased(row.key);
+      if (!erased.ok()) return erased.status();
+      if (erased->has_value()) {
+        CONSENTD_RETURN_IF_ERROR(txn.DeleteOutboxRow(row.id));
+        proof.push_back(DeliveryEntry(ProofKind::kSuperseded, target, row, d,
+                                      "answered after the person was erased (" +
+                                          std::string(result.status.ok() ? "written" : "failed") +
+                                          " at " + std::string(target) + "): dropped",
+                                      now));
+        continue;
+      }
+    }
+
     if (result.status.ok()) {
       Status s = txn.MarkDone(row.id, now);
       if (MovedOn(s)) continue;
       CONSENTD_RETURN_IF_ERROR(s);
-      // An erased subject gets no new link, whatever the target answered.
+      // An erasure gets no new link, whatever the target answered.
       const bool erased = d != nullptr && d->erase;
       if (!result.system_id.empty() && !erased && !row.key.empty()) {
         Result<std::string> owner = OwnerOfWrittenRecord(txn, row);

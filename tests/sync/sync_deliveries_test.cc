@@ -1,6 +1,7 @@
 // RecordDeliveries: the outcome of each claimed outbox row becomes its
 // outbox status and, when final, a proof-log entry (sync/sync_engine.h).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "sync_test_util.h"
 
@@ -112,6 +113,70 @@ TEST_F(SyncDeliveriesTest, ARecordWrittenForAPersonMergedMeanwhileIsLinkedToTheS
   Deliver(rows, results, {}, 5, T + 400);
   EXPECT_EQ(SubjectOf("mailchimp", "mc-a"), survivor);
   EXPECT_EQ(SubjectOf("mailchimp", "mc-b"), survivor) << "not the merged-away " << merged;
+}
+
+// Rows of the store's echo memory whose key belongs to `subject`.
+int EchoRowsOf(const std::string& db_path, const std::string& subject) {
+  sqlite3* db = nullptr;
+  int n = -1;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM echo_writes WHERE key LIKE ?1 || '|%'", -1,
+                           &st, nullptr) == SQLITE_OK) {
+      sqlite3_bind_text(st, 1, subject.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+// An erasure in the CRM while a write to the journey is in flight and a
+// write back to the CRM is queued: the queued write is dropped (the CRM has
+// deleted the person; sending it would fail and leave a dead letter holding
+// the address), the in-flight one, once answered, leaves neither a row nor
+// a link to the record it wrote, and the echo memory forgets the person.
+TEST_F(SyncDeliveriesTest, WritesOnTheirWayWhenThePersonIsErasedLeaveNothingBehind) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T)})},
+         T + 100);
+  const std::string subject = SubjectOf("hubspot", "101");
+  std::vector<store::OutboxRow> inflight = Claim(T + 200);
+  ASSERT_EQ(inflight.size(), 1u);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kWithdrawn, T + 5000, "mailchimp")})},
+         T + 5100);
+  ASSERT_EQ(Outbox("hubspot").size(), 1u) << "the withdrawal is queued for the CRM";
+  ASSERT_GT(EchoRowsOf(dir_.File("consentd.db"), subject), 0);
+
+  Ingest("hubspot", {Record("ev-2", "101", "anna@example.org", {testing::Erasure(T + 10'000)})},
+         T + 10'100);
+  EXPECT_TRUE(Outbox("hubspot").empty());
+  EXPECT_TRUE(Outbox("hubspot", store::OutboxStatus::kDone).empty())
+      << "the CRM's erasure is settled, so its superseded row is forgotten at once";
+  EXPECT_TRUE(Outbox("hubspot", store::OutboxStatus::kDead).empty());
+  EXPECT_EQ(EchoRowsOf(dir_.File("consentd.db"), subject), 0);
+
+  connectors::DeliveryResult ok = Delivery(inflight[0].id, Status::Ok(), {});
+  ok.system_id = "mc-1";
+  Deliver(inflight, {ok}, {}, 5, T + 10'200);
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), "") << "the erased person is linked again";
+  Run([&](store::Transaction& txn) -> Status {
+    auto row = txn.GetOutbox(inflight[0].id);
+    if (!row.ok()) return row.status();
+    EXPECT_FALSE(row->has_value()) << "the answered write is kept with the address";
+    auto links = txn.ListSystemIds(subject);
+    if (!links.ok()) return links.status();
+    EXPECT_TRUE(links->empty());
+    return Status::Ok();
+  });
+  // The journey's erasure row, which waited behind the write, is next.
+  const std::vector<store::OutboxRow> next = Claim(T + 10'300);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_TRUE(Desired(next[0]).erase);
 }
 
 TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries) {

@@ -16,4 +16,11 @@ std::string MaskEmail(std::string_view email);
 // vendor). Already masked tokens are left as they are.
 std::string MaskEmailsInText(std::string_view text);
 
+// For text that is kept for good (the reasons in the proof log, which an
+// erasure cannot remove): every e-mail-like token, masked or not, becomes
+// "<address>", and every word of exactly 32 hex digits "<hash>" (Mailchimp's
+// subscriber hash, the MD5 of the address, is in its member URLs, and so in
+// its error messages).
+std::string RedactIdentifiersInText(std::string_view text);
+
 }  // namespace consentd

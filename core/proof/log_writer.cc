@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/proof/entry_codec.h"
+#include "core/redact.h"
 
 namespace consentd::proof {
 
@@ -52,6 +53,8 @@ Result<PreparedBatch> ProofLogWriter::Prepare(std::vector<ProofEntry> entries) {
     const unsigned char* r = random.data() + i * kPerEntry;
     e.sequence = batch.frontier.size();
     if (e.record_id.empty()) e.record_id = RecordIdFrom(r);
+    // Reasons quote vendors' error messages; the log outlives any erasure.
+    if (!e.reason.empty()) e.reason = RedactIdentifiersInText(e.reason);
     SealedEvidence sealed;
     if (!e.evidence.empty()) {
       Result<SubjectKey> key = keys_.KeyForSealing(e.subject);

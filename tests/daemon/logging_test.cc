@@ -38,6 +38,26 @@ TEST(Redact, MasksEveryAddressInText) {
   EXPECT_EQ(MaskEmailsInText("user@localhost and @handle"), "user@localhost and @handle");
 }
 
+TEST(Redact, AnApostropheOrOtherAtextInTheLocalPartIsMaskedToo) {
+  EXPECT_EQ(MaskEmailsInText("to o'brien@example.com"), "to o***@example.com");
+  EXPECT_EQ(MaskEmailsInText("to a!b#c{d}@example.com"), "to a***@example.com");
+}
+
+// Text kept for good: no address, masked or not, and no subscriber hash.
+TEST(Redact, IdentifiersInTextKeptForGoodAreRemovedWhole) {
+  EXPECT_EQ(RedactIdentifiersInText("HubSpot answered 400 for i***@example.com and o'b@x.org."),
+            "HubSpot answered 400 for <address> and <address>.");
+  EXPECT_EQ(RedactIdentifiersInText("mailchimp DELETE /lists/L1/members/"
+                                    "449b53c3dd6752be7ec521753f7bbf7f/actions/delete-permanent"),
+            "mailchimp DELETE /lists/L1/members/<hash>/actions/delete-permanent");
+  EXPECT_EQ(RedactIdentifiersInText("449B53C3DD6752BE7EC521753F7BBF7F"), "<hash>");
+  // Other words and numbers stay: 31 or 33 hex digits, a 64-digit digest.
+  const std::string d31(31, 'a'), d33(33, 'b'), d64(64, 'c');
+  EXPECT_EQ(RedactIdentifiersInText(d31 + " " + d33 + " " + d64 + " superseded by #12"),
+            d31 + " " + d33 + " " + d64 + " superseded by #12");
+  EXPECT_EQ(RedactIdentifiersInText(""), "");
+}
+
 TEST(Logging, TextLineHasTimeLevelAndMaskedMessage) {
   auto line =
       LogOne(config::LogFormat::kText, false, spdlog::level::info, "subscribed jane@example.com");

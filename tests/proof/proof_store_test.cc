@@ -285,6 +285,27 @@ TEST_F(ProofStoreTest, ErasureInsideOneBatchDropsTheEvidenceOfLaterEntries) {
   EXPECT_EQ(opened.code(), StatusCode::kFailedPrecondition);
 }
 
+// The log outlives any erasure, and its reasons quote vendors' errors: they
+// are stored without addresses or subscriber hashes.
+TEST_F(ProofStoreTest, ReasonsAreStoredWithoutAddressesOrSubscriberHashes) {
+  auto s = Open();
+  ProofEntry e = Entry("dora", 0);
+  e.reason =
+      "mailchimp refused the write: PUT /3.0/lists/L/members/"
+      "449b53c3dd6752be7ec521753f7bbf7f: dora@example.com is invalid";
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 return store::AppendProofEntries(txn, {e}, 1).status();
+               }).ok());
+  std::string stored;
+  ASSERT_TRUE(s->Run([&](Transaction& txn) -> Status {
+                 stored = *store::ReadProofEntry(txn, 0);
+                 return Status::Ok();
+               }).ok());
+  EXPECT_NE(stored.find("members/<hash>: <address> is invalid"), std::string::npos) << stored;
+  EXPECT_EQ(stored.find("449b53c3"), std::string::npos) << stored;
+  EXPECT_EQ(stored.find("example.com"), std::string::npos) << stored;
+}
+
 // A log written in the first layout (schema version 3: hex hashes, subject
 // column and index) is converted by migration 4 and keeps verifying and
 // proving; a hash that was already damaged is still reported at its entry.

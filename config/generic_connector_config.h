@@ -25,6 +25,12 @@ struct GenericRequest {
   std::string body_json;                                     // JSON template text; empty: no body
   bool body_written = false;                                 // `body:` present (even if invalid)
   Position at;
+
+  // The same request, wherever in the file it is declared (reload).
+  bool operator==(const GenericRequest& o) const {
+    return declared == o.declared && method == o.method && url == o.url && headers == o.headers &&
+           body_json == o.body_json && body_written == o.body_written;
+  }
 };
 
 // `write.consent|block|erasure`.
@@ -32,6 +38,8 @@ struct GenericWrite {
   GenericRequest request;
   std::string system_id_pointer;  // the target's id in a 2xx response; optional
   GenericRequest batch;           // optional; its body holds "{items}"
+
+  bool operator==(const GenericWrite&) const = default;
 };
 
 // One response matcher: an HTTP status range and, optionally, a value the
@@ -41,6 +49,8 @@ struct GenericResponseRule {
   int status_max = 0;
   std::string pointer;      // empty: status only
   std::string equals_json;  // with pointer; empty: the pointer must exist
+
+  bool operator==(const GenericResponseRule&) const = default;
 };
 
 struct GenericResponses {
@@ -48,6 +58,8 @@ struct GenericResponses {
   std::vector<GenericResponseRule> permanent;
   std::vector<GenericResponseRule> blocked_by_target;
   std::vector<GenericResponseRule> already_gone;  // erasure: done
+
+  bool operator==(const GenericResponses&) const = default;
 };
 
 enum class GenericAuthKind { kNone, kBearer, kBasic, kApiKey, kStandardWebhooks };
@@ -57,6 +69,8 @@ struct GenericAuth {
   std::string secret_file;  // token_file | password_file | key_file | secret_file (resolved)
   std::string username;     // basic
   std::string header;       // api_key
+
+  bool operator==(const GenericAuth&) const = default;
 };
 
 // How an item (of a poll page or a read) becomes a protocol event: per
@@ -65,6 +79,8 @@ struct GenericItemField {
   std::string field;       // "id", "type", ..., "data/topic"
   std::string pointer;     // set, or
   std::string const_json;  // a constant, JSON text
+
+  bool operator==(const GenericItemField&) const = default;
 };
 
 struct GenericPoll {
@@ -74,12 +90,16 @@ struct GenericPoll {
   std::string next_cursor_pointer;  // optional
   std::string more_pointer;         // optional
   std::vector<GenericItemField> item;
+
+  bool operator==(const GenericPoll&) const = default;
 };
 
 struct GenericRead {
   bool declared = false;
   GenericRequest request;  // {system_id} {email}
   std::string items_pointer;
+
+  bool operator==(const GenericRead&) const = default;
 };
 
 struct GenericListTopics {
@@ -89,6 +109,8 @@ struct GenericListTopics {
   std::string id_pointer;
   std::string name_pointer;     // optional
   std::string channel_pointer;  // optional
+
+  bool operator==(const GenericListTopics&) const = default;
 };
 
 struct GenericConnectorConfig {
@@ -102,6 +124,8 @@ struct GenericConnectorConfig {
   GenericRead read;
   GenericRequest check;
   GenericListTopics list_topics;
+
+  bool operator==(const GenericConnectorConfig&) const = default;
 };
 
 }  // namespace consentd::config

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/reload_scope.h"
 #include "connectors/common/budgeted_http_client.h"
 #include "connectors/common/desired_state.h"
 #include "connectors/common/http_client.h"
@@ -87,6 +88,12 @@ constexpr std::chrono::milliseconds kHousekeepingEvery{5000};
 // The consent-count gauges cost a pass over all subjects: every 12th run
 // (once a minute), through the ConsentStats cache.
 constexpr std::uint64_t kConsentMetricsEveryRuns = 12;
+// Connector checks again (credentials, mapped topics), for /readyz: every
+// 6th run (30 s) while the last one failed, so a system that comes up after
+// consentd is seen soon; every 120th (10 min) while it passes, so revoked
+// credentials or a deleted topic are seen too. A few calls each.
+constexpr std::uint64_t kRecheckFailingEveryRuns = 6;
+constexpr std::uint64_t kRecheckPassingEveryRuns = 120;
 
 TimestampMs NowMs() { return SystemClock().NowMs(); }
 
@@ -203,6 +210,8 @@ struct Link {
 
   mutable std::mutex check_mu;
   Status check = Unavailable("not checked yet");
+  bool check_running = false;  // io thread
+  bool check_again = false;    // io thread
 
   // Hints: up to kHintRounds rounds at once, so one round's read overlaps
   // the previous round's commit. One listing at a time; the event ids a
@@ -342,47 +351,59 @@ class SyncComponent::Impl {
   }
 
   Status PrepareReload(const config::Config& next) {
+    prepared_connectors_.clear();
+    // Without connectors nothing of sync runs, and nothing of it is in force.
     if (links_.empty() && next.connectors.empty()) return Status::Ok();
-    // Connector instances, URLs and secrets are read at start; changing them
-    // safely mid-flight (claims, leases, cursors) needs a restart.
-    if (next.connectors.size() != links_.size()) {
-      return FailedPrecondition("adding or removing connectors needs a restart");
+    // Connectors are built from their keys at start; changing one safely
+    // mid-flight (claims, leases, cursors, timers) needs a restart. A reload
+    // that changes such a key is refused as a whole, naming it.
+    config::Config running;
+    running.sync = sync_;
+    for (const auto& [name, link] : links_) running.connectors.emplace(name, link->config);
+    const std::vector<std::string> keys = config::KeysNeedingRestart(running, next);
+    if (!keys.empty()) {
+      std::string list;
+      for (const std::string& k : keys) list += (list.empty() ? "" : ", ") + k;
+      return FailedPrecondition("changed, and needs a restart rather than a reload: " + list);
     }
-    for (const auto& [name, c] : next.connectors) {
-      auto it = links_.find(name);
-      if (it == links_.end()) {
-        return FailedPrecondition("adding or removing connectors needs a restart");
-      }
-      const config::ConnectorConfig& now = it->second->config;
-      if (c.kind != now.kind || c.base_url != now.base_url || c.token_file != now.token_file ||
-          c.client_secret_file != now.client_secret_file || c.api_key_file != now.api_key_file ||
-          c.list_id != now.list_id || c.webhook_secret_file != now.webhook_secret_file ||
-          c.webhook_url != now.webhook_url) {
-        return FailedPrecondition("connector " + name +
-                                  ": a changed kind, URL, list or secret file needs a restart");
-      }
+    if (links_.empty() || !MappingChanged(next.mapping)) return Status::Ok();
+    // The new mapping's connectors are built now (secret files read again),
+    // so a reload that cannot build one fails before anything changes.
+    auto spec = std::make_shared<const mapping::MappingSpec>(next.mapping);
+    std::map<std::string, std::shared_ptr<Connector>> made_all;
+    for (auto& [name, link] : links_) {
+      auto made = MakeConnector(next.connectors.at(name), spec, *link->http);
+      if (!made.ok()) return made.status().WithContext("connector " + name);
+      made_all.emplace(name, std::shared_ptr<Connector>(std::move(made).value()));
     }
+    prepared_spec_ = std::move(spec);
+    prepared_connectors_ = std::move(made_all);
     return Status::Ok();
+  }
+
+  void AbortReload() {
+    prepared_connectors_.clear();
+    prepared_spec_.reset();
+  }
+
+  bool MappingChanged(const mapping::MappingSpec& next) const {
+    return next.topics.size() != mapping_->topics.size() ||
+           mapping::MappingHash(next) != engine_->mapping_hash();
   }
 
   void CommitReload(const config::Config& next) {
     privacy_ = next.privacy;  // read per delivery: takes effect at once
     if (links_.empty()) return;
-    auto spec = std::make_shared<const mapping::MappingSpec>(next.mapping);
-    const bool mapping_changed = next.mapping.topics.size() != mapping_->topics.size() ||
-                                 mapping::MappingHash(next.mapping) != engine_->mapping_hash();
+    const bool mapping_changed = !prepared_connectors_.empty();
+    auto spec = prepared_spec_;
     for (auto& [name, link] : links_) {
       link->limiter.Update(ToRateLimit(next.connectors.at(name).rate_limit));
-      if (!mapping_changed) continue;
-      auto made = MakeConnector(next.connectors.at(name), spec, *link->http);
-      if (!made.ok()) {
-        spdlog::error("sync: {}: reload keeps the old connector: {}", name,
-                      made.status().ToString());
-        continue;
-      }
-      link->connector = std::shared_ptr<Connector>(std::move(made).value());
+      if (mapping_changed) link->connector = prepared_connectors_.at(name);
+      // Every reload checks again (credentials, topics): /readyz follows.
       RunCheck(*link);
     }
+    prepared_connectors_.clear();
+    prepared_spec_.reset();
     if (mapping_changed) {
       stats_json_.reset();  // counts are per mapped topic
       const std::vector<std::string> lines = mapping::DescribeMappingChange(*mapping_, *spec);
@@ -904,17 +925,37 @@ class SyncComponent::Impl {
                            link.config.poll_interval.count() > 0});
   }
 
+  // Runs the connector's Check() on the pool and keeps its answer for
+  // /readyz. One at a time per connector: asked while one runs (a reload
+  // built a new connector), it runs again once that one answers. Logged
+  // when the answer changes.
   void RunCheck(Link& link) {
+    if (link.check_running) {
+      link.check_again = true;
+      return;
+    }
+    link.check_running = true;
     auto connector = link.connector;
     OnPool([connector] { return connector->Check(); },
            [this, &link](Status s) {
-             if (s.ok()) {
-               spdlog::info("sync: {}: check passed", link.config.name);
-             } else {
-               spdlog::error("sync: {}: check failed: {}", link.config.name, s.ToString());
+             link.check_running = false;
+             std::string before;
+             {
+               std::lock_guard lock(link.check_mu);
+               before = link.check.ToString();
+               link.check = s;
              }
-             std::lock_guard lock(link.check_mu);
-             link.check = s;
+             if (s.ToString() != before) {
+               if (s.ok()) {
+                 spdlog::info("sync: {}: check passed", link.config.name);
+               } else {
+                 spdlog::error("sync: {}: check failed: {}", link.config.name, s.ToString());
+               }
+             }
+             if (link.check_again && !stopping_) {
+               link.check_again = false;
+               RunCheck(link);
+             }
            });
   }
 
@@ -931,6 +972,17 @@ class SyncComponent::Impl {
     auto erasures = std::make_shared<store::OpenErasureCounts>();
     const auto retention = sync_.inbox_retention;
     if (++housekeeping_runs_ % kConsentMetricsEveryRuns == 1) RefreshConsentMetrics();
+    for (auto& [name, link] : links_) {
+      bool passing = false;
+      {
+        std::lock_guard lock(link->check_mu);
+        passing = link->check.ok();
+      }
+      if (housekeeping_runs_ % (passing ? kRecheckPassingEveryRuns : kRecheckFailingEveryRuns) ==
+          0) {
+        RunCheck(*link);
+      }
+    }
     SubmitThen(
         [outbox, erasures, retention, mapping = mapping_](store::Transaction& txn) {
           const TimestampMs now = NowMs();
@@ -1759,6 +1811,9 @@ class SyncComponent::Impl {
   metrics::Family<metrics::Counter>* resync_drift_ = nullptr;
 
   std::shared_ptr<const mapping::MappingSpec> mapping_;
+  // Built by PrepareReload for a changed mapping, swapped in by CommitReload.
+  std::shared_ptr<const mapping::MappingSpec> prepared_spec_;
+  std::map<std::string, std::shared_ptr<Connector>> prepared_connectors_;
   std::unique_ptr<sync::SyncEngine> engine_;  // store thread only
   config::SyncConfig sync_;
   connectors::BackoffPolicy backoff_;
@@ -1793,6 +1848,7 @@ Status SyncComponent::PrepareReload(const config::Config& next) {
   return impl_->PrepareReload(next);
 }
 void SyncComponent::CommitReload(const config::Config& next) { impl_->CommitReload(next); }
+void SyncComponent::AbortReload() { impl_->AbortReload(); }
 void SyncComponent::Stop(std::chrono::steady_clock::time_point deadline,
                          std::function<void()> done) {
   impl_->Stop(deadline, std::move(done));

@@ -73,6 +73,7 @@ class SyncComponent final : public Component {
   Status Start(const config::Config& config) override;
   Status PrepareReload(const config::Config& next) override;
   void CommitReload(const config::Config& next) override;
+  void AbortReload() override;
   void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
 
   // OK when every connector's last Check() passed (for /readyz); otherwise

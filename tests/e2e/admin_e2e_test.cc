@@ -114,6 +114,77 @@ TEST_F(AdminE2E, ConsentCountsMatchTheSimulatorsState) {
   EXPECT_EQ(refused->status, 401);
 }
 
+// A reload is applied completely or not at all: a file whose new mapping
+// needs a connector that cannot be built (an emptied secret file), or that
+// changes a key the running daemon only reads at start, is refused with
+// 422, and the running mapping and connectors stay as they were.
+TEST_F(AdminE2E, AReloadThatCannotBeAppliedInFullIsRefusedAndChangesNothing) {
+  StartAll();
+  const std::string original = ReadTextFile(config_path_);
+  std::string without_product_news = original;
+  const std::size_t from = without_product_news.find("    - name: product_news");
+  const std::size_t to = without_product_news.find("  blocks:");
+  ASSERT_NE(from, std::string::npos);
+  without_product_news.erase(from, to - from);
+
+  // 1. The new mapping with a HubSpot token file that is now empty.
+  const auto token = dir_->path() / "secrets/hubspot_token";
+  const std::string token_text = ReadTextFile(token);
+  WriteTextFile(token, "");
+  WriteTextFile(config_path_, without_product_news);
+  auto refused = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 422) << refused->body;
+  EXPECT_NE(refused->body.find("hubspot"), std::string::npos) << refused->body;
+  WriteTextFile(token, token_text);
+
+  // 2. The new mapping with a changed poll interval: named, refused.
+  std::string slower = without_product_news;
+  const std::size_t poll = slower.find("    poll_interval: ");
+  ASSERT_NE(poll, std::string::npos);
+  slower.replace(poll, slower.find('\n', poll) - poll, "    poll_interval: 17s");
+  WriteTextFile(config_path_, slower);
+  refused = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 422) << refused->body;
+  EXPECT_NE(refused->body.find("connectors.hubspot.poll_interval"), std::string::npos)
+      << refused->body;
+
+  // The old mapping is still in force: product_news still propagates.
+  EXPECT_EQ(Log().find("mapping: topic product_news removed"), std::string::npos) << Log();
+  const std::string gil = "gil@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", gil}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(gil, "Product news"); })) << Log();
+
+  // The same new mapping alone is taken.
+  WriteTextFile(config_path_, without_product_news);
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(reload->status, 200) << reload->body;
+  EXPECT_TRUE(Eventually([&] {
+    return Log().find("mapping: topic product_news removed") != std::string::npos;
+  })) << Log();
+}
+
+// Every reload checks each connector again, so /readyz follows a system
+// that failed or came back since the last check (a periodic re-check does
+// the same without a reload: every 30 s while failing, 10 min while passing).
+TEST_F(AdminE2E, EveryReloadChecksTheConnectorsAgainAndReadyzFollows) {
+  StartAll();
+  auto readyz = [&] {
+    auto r = Fetch(port_, "GET", "/readyz");
+    return r ? *r : RawResponse{};
+  };
+  ASSERT_EQ(readyz().status, 200);
+  Crm("POST", "/_sim/faults", {{"kind", "error"}, {"system", "hubspot"}, {"status", 503}});
+  ASSERT_EQ(Admin("POST", "/api/v1/reload")->status, 200);
+  ASSERT_TRUE(Eventually([&] { return readyz().status == 503; })) << readyz().body;
+  EXPECT_NE(readyz().body.find("hubspot"), std::string::npos) << readyz().body;
+  Crm("DELETE", "/_sim/faults", nullptr);
+  ASSERT_EQ(Admin("POST", "/api/v1/reload")->status, 200);
+  EXPECT_TRUE(Eventually([&] { return readyz().status == 200; })) << readyz().body << Log();
+}
+
 TEST_F(AdminE2E, MappingReloadIsRecordedAsAConfigurationChangeAndRemovedTopicStopsPropagating) {
   StartAll();
   const std::string eve = "eve@example.com";

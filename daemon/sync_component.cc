@@ -246,6 +246,11 @@ struct Link {
   asio::steady_timer dispatch_timer;
   asio::steady_timer hint_timer;
   int deliveries_in_flight = 0;
+  // Outbox rows this process is delivering now (io thread). A call can
+  // outlast its claim's lease (a batch of member writes waiting for the
+  // request budget); a claim that returns such a row again must not start
+  // a second copy, which could land after a newer state for the same key.
+  std::set<std::int64_t> delivering;
   std::atomic<bool> caught_up{false};  // the last poll page said "no more"
   bool claim_pending = false;
   bool dispatch_dirty = false;
@@ -1656,6 +1661,19 @@ class SyncComponent::Impl {
             return;
           }
           const bool full = static_cast<int>(rows->size()) >= limit;
+          // Rows still being delivered here came back because their lease
+          // ran out: the copy under way answers for them.
+          std::erase_if(*rows, [&link](const store::OutboxRow& row) {
+            return !link.delivering.insert(row.id).second;
+          });
+          if (rows->empty()) {
+            if (link.dispatch_dirty) {
+              Dispatch(link);
+            } else if (link.deliveries_in_flight == 0) {
+              ArmDispatchTimer(link);
+            }
+            return;
+          }
           Deliver(link, std::move(*rows), *generation);
           // A full batch: there may be more; claim the next in parallel.
           if (full || link.dispatch_dirty) Dispatch(link);
@@ -1782,8 +1800,9 @@ class SyncComponent::Impl {
           }
           return Status::Ok();
         },
-        [this, &link, summary, written, recorded_at, claimed_at](Status s) {
+        [this, &link, rows, summary, written, recorded_at, claimed_at](Status s) {
           --link.deliveries_in_flight;
+          for (const store::OutboxRow& row : *rows) link.delivering.erase(row.id);
           if (s.ok() && *recorded_at == claimed_at) {
             for (std::string& v : *written) link.recent_versions.Remember(std::move(v), claimed_at);
           }

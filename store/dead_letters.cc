@@ -28,6 +28,42 @@ Result<std::int64_t> NewestId(Db& db, const OutboxRow& row) {
   return newest;
 }
 
+// Why sending dead letter `row` again would write an older state than the
+// canonical one; empty if it would not. An erasure row is stale only behind
+// a newer row (its person is gone by design). Any other row also goes stale
+// once its person changed after it was made, or is no longer known under
+// its key (erased, or merged into another): newer rows for the key may have
+// been delivered and pruned since, and a change that came from the target
+// itself makes no row for it at all.
+Result<std::string> WhyStale(Db& db, const OutboxRow& row) {
+  Result<std::int64_t> newest = NewestId(db, row);
+  if (!newest.ok()) return newest.status();
+  if (*newest > row.id) {
+    return "it is superseded by outbox row " + std::to_string(*newest) +
+           " for the same key and address";
+  }
+  Result<Stmt*> st = db.Prepare(
+      "SELECT EXISTS (SELECT 1 FROM erasure_targets WHERE outbox_id = ?1), "
+      " EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2), "
+      " (SELECT max(updated_at) FROM (SELECT updated_at FROM consent_state WHERE subject_id = ?2 "
+      "  UNION ALL SELECT updated_at FROM blocks WHERE subject_id = ?2))");
+  if (!st.ok()) return st.status();
+  Stmt& q = **st;
+  q.BindAll(row.id, row.key);
+  Result<bool> r = q.Step();
+  std::string why;
+  if (r.ok() && *r && q.Int(0) == 0) {
+    if (q.Int(1) == 0) {
+      why = "its person is no longer known under " + row.key + " (erased, or merged into another)";
+    } else if (!q.IsNull(2) && q.Int(2) > row.created_at) {
+      why = "its person's state changed after it was made";
+    }
+  }
+  q.Reset();
+  if (!r.ok()) return r.status();
+  return why;
+}
+
 }  // namespace
 
 Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::int64_t> id,
@@ -56,14 +92,14 @@ Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::
   }
   DeadLetterReplay out;
   for (OutboxRow& r : dead) {
-    Result<std::int64_t> newest = NewestId(**db, r);
-    if (!newest.ok()) return newest.status();
-    if (*newest > r.id) {
+    Result<std::string> stale = WhyStale(**db, r);
+    if (!stale.ok()) return stale.status();
+    if (!stale->empty()) {
       if (id) {
         return FailedPrecondition("dead letter " + std::to_string(r.id) +
-                                  " is superseded by outbox row " + std::to_string(*newest) +
-                                  " for the same key and address; sending it again would write an "
-                                  "older state");
+                                  " is not sent again: " + *stale +
+                                  "; sending it would write an older state (`consentctl resync` "
+                                  "sends the current one)");
       }
       out.superseded.push_back(r.id);
       continue;

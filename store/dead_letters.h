@@ -1,8 +1,9 @@
 // Replaying dead letters (outbox rows that failed for good) from the admin
 // API (issue #8, POST /api/v1/dead-letters/replay), with the rule of
-// `consentctl dlq replay`: a dead letter is sent again only if no newer
-// outbox row exists for its (target, key), since it carries an absolute
-// state and a newer row's state must not be overwritten by an older one.
+// `consentctl dlq replay`: a dead letter carries an absolute state, so it is
+// sent again only while that state is still the canonical one: no newer
+// outbox row for its (target, key, address), and (but for an erasure) its
+// person still known under its key and unchanged since the row was made.
 //
 // Store thread only, inside a unit of work; SQLite backend only
 // (FailedPrecondition otherwise).
@@ -20,12 +21,12 @@ namespace consentd::store {
 
 struct DeadLetterReplay {
   std::vector<OutboxRow> replayed;       // now pending, due at `now`
-  std::vector<std::int64_t> superseded;  // kept dead: a newer row exists for the key
+  std::vector<std::int64_t> superseded;  // kept dead: stale (see above)
 };
 
 // `id` set: that dead letter (NotFound if no such row, FailedPrecondition
-// if it is not dead or a newer row supersedes it). `id` unset: every dead
-// letter, superseded ones kept and listed.
+// if it is not dead or is stale, saying why). `id` unset: every dead
+// letter, stale ones kept and listed as superseded.
 Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::int64_t> id,
                                            TimestampMs now);
 

@@ -43,8 +43,9 @@ class CliDlqTest : public ::testing::Test {
  protected:
   CliDlqTest() : db_path_(dir_.File("consentd.db")) {}
 
-  // Enqueues rows for `keys` on `target`; the ones in `dead` are made dead
-  // letters after 3 attempts. Returns the ids in order.
+  // Enqueues rows for `keys` (subjects, each linked to a record) on
+  // `target`; the ones in `dead` are made dead letters after 3 attempts.
+  // Returns the ids in order.
   std::vector<std::int64_t> Fill(const std::string& target, const std::vector<std::string>& keys,
                                  const std::vector<bool>& dead) {
     std::vector<std::int64_t> ids;
@@ -57,6 +58,8 @@ class CliDlqTest : public ::testing::Test {
         row.desired_json = R"({"status":"granted"})";
         row.idempotency_key = target + "/" + keys[i] + "#" + std::to_string(++writes_);
         row.created_at = 1000;
+        // A known person (replay sends only a living person's state).
+        CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({keys[i], "crm", "id-" + keys[i], 900, ""}));
         Result<std::int64_t> id = txn.Enqueue(row);
         if (!id.ok()) return id.status();
         ids.push_back(*id);

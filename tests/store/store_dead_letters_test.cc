@@ -1,11 +1,13 @@
 // Dead-letter replay from the admin API (store/dead_letters.h) on a real
 // SQLite store: a dead row goes back to pending, due now, attempts reset;
-// one superseded by a newer row for its key is never sent again.
+// one whose state is no longer the canonical one (a newer row for its key,
+// its person changed, erased or merged since) is never sent again.
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "store/dead_letters.h"
+#include "store/sqlite_transaction.h"
 #include "store_test_util.h"
 
 namespace consentd::store {
@@ -30,10 +32,15 @@ class StoreDeadLettersTest : public ::testing::Test {
     r.created_at = at;
     return r;
   }
-  // Enqueues, claims and kills a row; returns its id.
+  // Links `subject` to a record, as the engine does for every known person.
+  static Status Known(Transaction& txn, const std::string& subject) {
+    return txn.LinkSystemId({subject, "hubspot", "id-" + subject, 50, ""});
+  }
+  // Enqueues, claims and kills a row of a known person; returns its id.
   std::int64_t Dead(const std::string& key, const std::string& idem) {
     std::int64_t id = 0;
     Status s = store_->Run([&](Transaction& txn) -> Status {
+      CONSENTD_RETURN_IF_ERROR(Known(txn, key));
       Result<std::int64_t> r = txn.Enqueue(Row(key, idem, 100));
       if (!r.ok()) return r.status();
       id = *r;
@@ -100,6 +107,7 @@ TEST_F(StoreDeadLettersTest, SupersededDeadLetterIsRefusedAloneAndKeptWithAll) {
 TEST_F(StoreDeadLettersTest, ANewerRowForAnotherAddressDoesNotSupersedeADeadLetter) {
   std::int64_t dead = 0;
   Status s = store_->Run([&](Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(Known(txn, "s-4"));
     OutboxRow first = Row("s-4", "e", 100);
     first.address = "anna@example.org";
     Result<std::int64_t> r = txn.Enqueue(first);
@@ -118,6 +126,62 @@ TEST_F(StoreDeadLettersTest, ANewerRowForAnotherAddressDoesNotSupersedeADeadLett
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->replayed.size(), 1u);
   EXPECT_EQ(r->replayed[0].id, dead);
+}
+
+// Newer rows may have been delivered and pruned, and a change from the
+// target itself makes no row for it: once the person changed after the
+// row was made, its state is not sent again.
+TEST_F(StoreDeadLettersTest, ADeadLetterOfAPersonWhoChangedSinceIsNotSentAgain) {
+  const std::int64_t dead = Dead("s-5", "g");
+  const std::int64_t unchanged = Dead("s-6", "h");
+  Status s = store_->Run([](Transaction& txn) -> Status {
+    ConsentRow c;
+    c.key = {"s-5", "news", "email", ""};
+    c.status = "withdrawn";
+    c.occurred_at = 250;
+    c.updated_at = 300;  // after the dead row was made (100)
+    CONSENTD_RETURN_IF_ERROR(txn.Upsert(c));
+    c.key.subject_id = "s-6";
+    c.updated_at = 100;  // the decision that made the row
+    return txn.Upsert(c);
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<DeadLetterReplay> one = Replay(dead);
+  ASSERT_EQ(one.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(one.status().message().find("state changed after it was made"), std::string::npos)
+      << one.status().ToString();
+  Result<DeadLetterReplay> all = Replay(std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->replayed.size(), 1u);
+  EXPECT_EQ(all->replayed[0].id, unchanged);
+  EXPECT_EQ(all->superseded, std::vector<std::int64_t>{dead});
+}
+
+// An erased or merged-away person's row would write their old state again;
+// their erasure's own row is still replayed (the person is gone by design).
+TEST_F(StoreDeadLettersTest, AnErasedPersonsWriteIsNotSentAgainButTheirErasureIs) {
+  const std::int64_t write = Dead("s-8", "i");  // its person merged into another since
+  const std::int64_t erasure = Dead("s-7", "j");
+  Status s = store_->Run([&](Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.EraseSubject("s-8"));
+    CONSENTD_RETURN_IF_ERROR(txn.EraseSubject("s-7"));
+    auto db = SqliteDbOf(txn, "test");
+    if (!db.ok()) return db.status();
+    return (*db)->Exec(
+        "INSERT INTO erasure_requests (id, subject_id, source, requested_at, deadline) "
+        "VALUES ('er-1', 's-7', 'admin', 1, 2);"
+        "INSERT INTO erasure_targets (request_id, target, state, mode, retained, reason, "
+        "outbox_id, updated_at) VALUES ('er-1', 'mailchimp', 'failed', 'delete', '', '', " +
+        std::to_string(erasure) + ", 1)");
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<DeadLetterReplay> one = Replay(write);
+  ASSERT_EQ(one.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(one.status().message().find("no longer known"), std::string::npos)
+      << one.status().ToString();
+  Result<DeadLetterReplay> again = Replay(erasure);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->replayed.size(), 1u);
 }
 
 TEST_F(StoreDeadLettersTest, UnknownRowIsNotFoundAndALiveRowIsNotADeadLetter) {

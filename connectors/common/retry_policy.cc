@@ -180,17 +180,18 @@ milliseconds NextDelay(const BackoffPolicy& policy, int attempt,
 std::optional<milliseconds> ParseRetryAfter(std::string_view value, TimestampMs now) {
   value = TrimSpace(value);
   if (value.empty()) return std::nullopt;
+  const std::int64_t cap = kMaxRetryAfter.count();
   if (value.front() >= '0' && value.front() <= '9') {
     std::int64_t seconds = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
     if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
-    if (seconds > std::numeric_limits<std::int64_t>::max() / 1000) return std::nullopt;
-    return milliseconds(seconds * 1000);
+    return milliseconds(seconds >= cap / 1000 ? cap : seconds * 1000);
   }
   const auto date_s = ParseHttpDate(value, now);
   if (!date_s) return std::nullopt;
+  if (*date_s >= (now + cap) / 1000 + 1) return kMaxRetryAfter;
   const std::int64_t delta = *date_s * 1000 - now;
-  return milliseconds(std::max<std::int64_t>(0, delta));
+  return milliseconds(std::clamp<std::int64_t>(delta, 0, cap));
 }
 
 }  // namespace consentd::connectors

@@ -27,10 +27,15 @@ std::chrono::milliseconds NextDelay(const BackoffPolicy& policy, int attempt,
                                     std::optional<std::chrono::milliseconds> retry_after,
                                     std::mt19937_64& rng);
 
+// The longest Retry-After honoured. A 429's pause holds every call on the
+// connector (reads and polls too), so a target asking for days, or a value
+// that would overflow the arithmetic, waits an hour and is asked again.
+inline constexpr std::chrono::milliseconds kMaxRetryAfter{3600 * 1000};
+
 // Parses a Retry-After header value: delta-seconds ("120") or an HTTP-date
 // ("Wed, 21 Oct 2015 07:28:00 GMT", RFC 9110 IMF-fixdate; the obsolete
 // RFC 850 and asctime forms too), relative to `now`. nullopt when
-// malformed; a date in the past gives 0.
+// malformed; a date in the past gives 0; at most kMaxRetryAfter.
 std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value, TimestampMs now);
 
 }  // namespace consentd::connectors

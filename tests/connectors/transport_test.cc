@@ -456,6 +456,22 @@ TEST(ParseRetryAfter, ReadsAllThreeHttpDateForms) {
   EXPECT_EQ(ParseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", nov6 - 1500), milliseconds(1500));
 }
 
+// A target asking for days (or for more milliseconds than an int64 holds
+// once jitter is added) is asked again after an hour.
+TEST(ParseRetryAfter, IsCappedAtAnHour) {
+  EXPECT_EQ(ParseRetryAfter("3600", kOct21), kMaxRetryAfter);
+  EXPECT_EQ(ParseRetryAfter("3601", kOct21), kMaxRetryAfter);
+  EXPECT_EQ(ParseRetryAfter("9000000000000000", kOct21), kMaxRetryAfter);
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 09:28:00 GMT", kOct21), kMaxRetryAfter);
+  EXPECT_EQ(ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", kOct21), kMaxRetryAfter);
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 08:27:59 GMT", kOct21), milliseconds(3599000));
+  BackoffPolicy policy;
+  std::mt19937_64 rng(7);
+  const milliseconds d = NextDelay(policy, 3, ParseRetryAfter("9000000000000000", kOct21), rng);
+  EXPECT_GE(d, kMaxRetryAfter);
+  EXPECT_LE(d, kMaxRetryAfter + kMaxRetryAfter / 10);
+}
+
 TEST(ParseRetryAfter, DateInThePastGivesZero) {
   EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", kOct21 + 5000), milliseconds(0));
   EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", kOct21), milliseconds(0));

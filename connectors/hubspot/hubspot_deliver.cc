@@ -32,6 +32,27 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// `text` names `address` as a whole: not as the tail of a longer local
+// part ("ba@x.com" does not name "a@x.com") nor as the head of a longer
+// domain ("a@x.com.au" does not either).
+bool NamesAddress(std::string_view text, std::string_view address) {
+  auto part_of_address = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view(".!#$%&'*+-/=?^_`{|}~@").find(c) != std::string_view::npos;
+  };
+  for (size_t at = text.find(address); at != std::string_view::npos;
+       at = text.find(address, at + 1)) {
+    const size_t end = at + address.size();
+    const bool starts = at == 0 || !part_of_address(text[at - 1]);
+    // A dot that ends a sentence is not part of the domain.
+    const bool ends =
+        end == text.size() || !part_of_address(text[end]) ||
+        (text[end] == '.' && (end + 1 == text.size() || !part_of_address(text[end + 1])));
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 // The work of one Deliver call. Items are indexed by their position.
@@ -340,7 +361,7 @@ void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, boo
       const std::string text = Lower(e.dump());
       std::set<size_t> hit;
       for (const Input& in : chunk) {
-        if (!in.subscriber.empty() && text.find(in.subscriber) != std::string::npos) {
+        if (!in.subscriber.empty() && NamesAddress(text, in.subscriber)) {
           hit.insert(in.owner);
         }
       }

@@ -660,6 +660,22 @@ TEST_F(HubSpotConnectorTest, DeliverToGdprDeletedAddressIsBlockedByTargetAndSpar
   EXPECT_EQ(StatusOf("fine@example.com", 101), "SUBSCRIBED");
 }
 
+// An error names an input by its address; an address that ends another
+// one ("a@" in "ba@") is not named by it.
+TEST_F(HubSpotConnectorTest, AnErrorAboutOneAddressIsNotPinnedOnAnAddressItEndsWith) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "ba@example.com"}});
+  Control("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", "ba@example.com"}});
+  OutboundItem bad = Item(1, "ba@example.com");
+  Grant(bad, "newsletter", ConsentStatus::kGranted);
+  OutboundItem good = Item(2, "a@example.com");
+  Grant(good, "newsletter", ConsentStatus::kGranted);
+  auto results = connector_->Deliver({bad, good});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].error_class, ErrorClass::kBlockedByTarget) << results[0].status.ToString();
+  EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
+  EXPECT_EQ(StatusOf("a@example.com", 101), "SUBSCRIBED");
+}
+
 TEST_F(HubSpotConnectorTest, OneInvalidInputFailsOnlyItsItemAsPermanent) {
   // Subscription type 999 does not exist: HubSpot refuses that input
   // without naming it, so the batch is resent item by item.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/keyed_hash.h"
 #include "core/notice.h"
@@ -517,8 +518,20 @@ class Decider {
     t.erased_at = occurred_at();
     d_.erase_subject = true;
     d_.tombstone = std::move(t);
+    // Every system consentd writes anything to holds the person: topics
+    // alone (a journey platform that receives no blocks) count as much as
+    // blocks.
+    std::set<std::string> targets;
     for (const auto& [system, direction] : p_.block_systems) {
-      if (system == source() || !WritesTo(direction)) continue;
+      if (WritesTo(direction)) targets.insert(system);
+    }
+    for (const auto& [topic, t_policy] : p_.topics) {
+      for (const auto& [system, direction] : t_policy.systems) {
+        if (WritesTo(direction)) targets.insert(system);
+      }
+    }
+    for (const std::string& system : targets) {
+      if (system == source() || p_.local_sources.contains(system)) continue;
       Write w;
       w.target = system;
       w.kind = WriteKind::kErasure;

@@ -396,6 +396,24 @@ World ErasedWorld() {
   return w;
 }
 
+// A system that receives topics but no blocks holds the person too: the
+// erasure goes there as well (the shipped generic examples map no blocks).
+TEST(Reconciler, ErasureReachesASystemThatReceivesTopicsButNoBlocks) {
+  Policy p = testing::TestPolicy();
+  p.block_systems = {{"hubspot", Direction::kBoth}};
+  Change erase;
+  erase.kind = ChangeKind::kErasure;
+  erase.key.subject = kSubject;
+  erase.provenance = Provenance{T, T + 100, "hubspot", "gdpr-1"};
+  const Decision d = Reconcile(erase, SubjectState{}, EchoMemory{}, Tombstones{}, p);
+  EXPECT_EQ(d.outcome, Outcome::kApplied);
+  EXPECT_EQ(Targets(d), (std::vector<std::string>{"mailchimp"}));
+  // "legacy" only sends to consentd: nothing is written there.
+  p.block_systems.clear();
+  EXPECT_EQ(Targets(Reconcile(erase, SubjectState{}, EchoMemory{}, Tombstones{}, p)),
+            (std::vector<std::string>{"mailchimp"}));
+}
+
 TEST(Reconciler, ErasureWipesTheSubjectAndLeavesATombstone) {
   World w = ErasedWorld();
   EXPECT_TRUE(w.state.consents.empty());

@@ -273,6 +273,18 @@ constexpr std::string_view kV13LinkAddress = R"sql(
 ALTER TABLE identity_links ADD COLUMN address TEXT NOT NULL DEFAULT '';
 )sql";
 
+// v14: which subject each merged-away subject went into, so erasing the
+// survivor also destroys the merged subjects' evidence keys (their proof
+// entries stay, sealed under their own keys) and marks them erased.
+constexpr std::string_view kV14MergedSubjects = R"sql(
+CREATE TABLE merged_subjects (
+  subject_id   TEXT    NOT NULL PRIMARY KEY,
+  into_subject TEXT    NOT NULL,
+  merged_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX merged_subjects_by_into ON merged_subjects (into_subject);
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -281,13 +293,14 @@ constexpr std::array kMigrations = {
     Migration{4, kProofLogBlobMigrationName, kProofLogBlobMigrationSql},  // proof_log_schema.h
     Migration{5, "config_history", kV5ConfigHistory},
     Migration{6, "erasure_requests", kV6ErasureRequests},  // store/erasure_requests.h
-    Migration{7, "stats_history", kV7StatsHistory},  // store/stats_history.h
+    Migration{7, "stats_history", kV7StatsHistory},        // store/stats_history.h
     Migration{8, kNoticeVersionsMigrationName, kNoticeVersionsMigrationSql},  // notice_versions.h
-    Migration{9, "inbox_rowid", kV9InboxRowid},  // store/inbox_key.h
-    Migration{10, "inbox_keys", kV10InboxKeys},  // store/inbox_keys.h
+    Migration{9, "inbox_rowid", kV9InboxRowid},                               // store/inbox_key.h
+    Migration{10, "inbox_keys", kV10InboxKeys},                               // store/inbox_keys.h
     Migration{11, "outbox_keys", kV11OutboxKeys},
     Migration{12, "outbox_address", kV12OutboxAddress},
     Migration{13, "link_address", kV13LinkAddress},
+    Migration{14, "merged_subjects", kV14MergedSubjects},
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -372,6 +372,34 @@ Status SqliteTransaction::EraseSubject(std::string_view subject_id) {
   return echo->Run();
 }
 
+Status SqliteTransaction::RecordMerge(std::string_view from, std::string_view into,
+                                      TimestampMs at) {
+  {
+    STORE_USE(st, "UPDATE merged_subjects SET into_subject = ?2 WHERE into_subject = ?1");
+    st->BindAll(from, into);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  }
+  STORE_USE(st,
+            "INSERT INTO merged_subjects (subject_id, into_subject, merged_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (subject_id) DO UPDATE SET into_subject = excluded.into_subject, "
+            "merged_at = excluded.merged_at");
+  st->BindAll(from, into, at);
+  return st->Run();
+}
+
+Result<std::vector<std::string>> SqliteTransaction::ListMergedInto(std::string_view into) {
+  STORE_USE(st,
+            "SELECT subject_id FROM merged_subjects WHERE into_subject = ? ORDER BY subject_id");
+  st->BindAll(into);
+  std::vector<std::string> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(st->Text(0));
+  }
+}
+
 Status SqliteTransaction::MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) {
   STORE_USE(st,
             "INSERT INTO erased_subjects (subject_id, erased_at) VALUES (?, ?) "

@@ -49,6 +49,8 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) override;
   Status MoveIdentities(std::string_view from, std::string_view to) override;
   Status EraseSubject(std::string_view subject_id) override;
+  Status RecordMerge(std::string_view from, std::string_view into, TimestampMs at) override;
+  Result<std::vector<std::string>> ListMergedInto(std::string_view into) override;
   Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) override;
   Result<std::optional<TimestampMs>> FindSubjectErased(std::string_view subject_id) override;
   Status RecordTargetDeletion(std::string_view subject_id, std::string_view system,

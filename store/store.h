@@ -175,6 +175,11 @@ class Transaction {
   // Deletes state, blocks, identity links, target deletions and the echo
   // memory of a subject (erasure, or a merged subject's leftovers).
   virtual Status EraseSubject(std::string_view subject_id) = 0;
+  // `from` was merged into `into` at `at`; subjects merged into `from`
+  // before now count as merged into `into`.
+  virtual Status RecordMerge(std::string_view from, std::string_view into, TimestampMs at) = 0;
+  // The subjects merged into `into`, directly or through a chain.
+  virtual Result<std::vector<std::string>> ListMergedInto(std::string_view into) = 0;
   // "The subject was erased at `erased_at`": kept after EraseSubject so a
   // change naming the erased subject id is recognised (DESIGN §2 rule 4).
   virtual Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) = 0;

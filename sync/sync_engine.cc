@@ -399,7 +399,18 @@ class Ingestor {
       e.source_event_id = c.provenance.source_event_id;
       e.mapping_hash = mapping_hash_;
       e.reason = "canonical state and identifiers erased; evidence key destroyed";
-      proof_.push_back(std::move(e));
+      proof_.push_back(e);
+      // The subjects merged into this one are the same person: their
+      // evidence keys go too (their entries are sealed under their own).
+      Result<std::vector<std::string>> merged = txn_.ListMergedInto(subject);
+      if (!merged.ok()) return merged.status();
+      for (const std::string& m : *merged) {
+        CONSENTD_RETURN_IF_ERROR(txn_.MarkSubjectErased(m, erased_at));
+        ProofEntry me = e;
+        me.subject = m;
+        me.reason = "merged into " + subject + ", erased with it; evidence key destroyed";
+        proof_.push_back(std::move(me));
+      }
     }
     ApplyToState(d, subject, state);
     return Status::Ok();
@@ -467,6 +478,7 @@ class Ingestor {
       if (WritesToSystem(system)) outbound_.AddState(system, into, *snapshot);
     }
     CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure
+    CONSENTD_RETURN_IF_ERROR(txn_.RecordMerge(from, into, now_));
     for (const auto& [subject, reason] :
          {std::pair{from, "merged into " + into + " (" + source_ + ")"},
           std::pair{into, "absorbed " + from + " (" + source_ + ")"}}) {

@@ -179,6 +179,62 @@ TEST_F(SyncDeliveriesTest, WritesOnTheirWayWhenThePersonIsErasedLeaveNothingBehi
   EXPECT_TRUE(Desired(next[0]).erase);
 }
 
+// The evidence key of `subject` as the store holds it: "live", "shredded"
+// (erased: the key is gone) or "none".
+std::string KeyOf(const std::string& db_path, const std::string& subject) {
+  sqlite3* db = nullptr;
+  std::string out = "none";
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT key IS NULL FROM subject_keys WHERE subject = ?1", -1, &st,
+                           nullptr) == SQLITE_OK) {
+      sqlite3_bind_text(st, 1, subject.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(st) == SQLITE_ROW) out = sqlite3_column_int(st, 0) ? "shredded" : "live";
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+// A person merged into another keeps its own evidence key for its own proof
+// entries; erasing the survivor destroys that key too and marks the
+// merged-away pseudonym erased, so its evidence is unreadable as well.
+TEST_F(SyncDeliveriesTest, ErasingTheSurvivorOfAMergeShredsTheMergedSubjectsKeyToo) {
+  auto with_evidence = [](Change c) {
+    c.evidence = {{"ip", "198.51.100.23"}};
+    return c;
+  };
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {with_evidence(Consent("newsletter", ConsentStatus::kGranted, T))})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {with_evidence(Consent("newsletter", ConsentStatus::kGranted, T))})},
+         T + 100);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  const std::string merged = SubjectOf("hubspot", "102");
+  const std::string db = dir_.File("consentd.db");
+  ASSERT_EQ(KeyOf(db, merged), "live");
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  ASSERT_EQ(SubjectOf("hubspot", "102"), survivor);
+  EXPECT_EQ(KeyOf(db, merged), "live") << "a merge alone destroys nothing";
+
+  Ingest("hubspot", {Record("ev-4", "101", "anna@example.org", {testing::Erasure(T + 10'000)})},
+         T + 10'100);
+  EXPECT_EQ(KeyOf(db, survivor), "shredded");
+  EXPECT_EQ(KeyOf(db, merged), "shredded");
+  Run([&](store::Transaction& txn) -> Status {
+    auto erased = txn.FindSubjectErased(merged);
+    if (!erased.ok()) return erased.status();
+    EXPECT_TRUE(erased->has_value());
+    return Status::Ok();
+  });
+}
+
 TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries) {
   const auto rows = ClaimRows(4, T + 200);
   ASSERT_EQ(rows.size(), 4u);

@@ -251,6 +251,28 @@ LoadOptions LoadOptions::FromEnvironment() {
   return o;
 }
 
+namespace {
+
+// The line of the second document's "---" (a line that starts with it
+// after some content), for a second document whose node has no position.
+Position SecondDocumentStart(std::string_view yaml) {
+  int line = 1;
+  bool content = false;
+  for (size_t i = 0; i < yaml.size(); ++line) {
+    const size_t end = std::min(yaml.find('\n', i), yaml.size());
+    const std::string_view text = yaml.substr(i, end - i);
+    if (text.starts_with("---")) {
+      if (content) return {line, 1};
+    } else if (!text.empty() && text.front() != '#') {
+      content = true;
+    }
+    i = end + 1;
+  }
+  return {1, 1};
+}
+
+}  // namespace
+
 Result<Config> LoadConfigString(const std::string& yaml, const std::string& name,
                                 const LoadOptions& options) {
   Diagnostics diag(name);
@@ -259,7 +281,17 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
   config.source_path = name;
   config.base_dir = ctx.base_dir;
   try {
-    const YAML::Node root = YAML::Load(yaml);
+    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml);
+    const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+    if (documents.size() > 1) {
+      // yaml-cpp would read the first and drop the rest without a word.
+      Position at = SecondDocumentStart(yaml);
+      if (at.line == 1) at = PositionOf(documents[1].Mark());
+      if (at.line == 0) at = {1, 1};
+      diag.Error(at,
+                 "a second YAML document starts here; the configuration is one document "
+                 "(remove the '---' line and what follows, or merge it into the first)");
+    }
     if (!root.IsDefined() || root.IsNull()) {
       diag.Error({1, 1}, "the configuration is empty: expected a mapping with at least 'store'");
     } else {

@@ -533,12 +533,20 @@ Field<Config> SyncField() {
 
 void FinishConnectorsAndSync(const YAML::Node& root, ReadContext& c, Config& config) {
   const YAML::Node sync = FindEntry(root, "sync").second;
-  if (const YAML::Node cap = FindEntry(sync, "retry_cap").second;
-      cap.IsDefined() && config.sync.retry_cap < config.sync.retry_base) {
+  if (config.sync.retry_cap < config.sync.retry_base) {
+    const YAML::Node cap = FindEntry(sync, "retry_cap").second;
     const YAML::Node base = FindEntry(sync, "retry_base").second;
-    c.diag.Error(PositionOf(cap), "retry_cap \"" + cap.Scalar() + "\" is below retry_base \"" +
-                                      (base.IsScalar() ? base.Scalar() : std::string("1s")) +
-                                      "\": the cap must be at least the first delay");
+    if (cap.IsDefined()) {
+      c.diag.Error(PositionOf(cap), "retry_cap \"" + cap.Scalar() + "\" is below retry_base \"" +
+                                        (base.IsScalar() ? base.Scalar() : std::string("1s")) +
+                                        "\": the cap must be at least the first delay");
+    } else if (base.IsDefined()) {
+      // The default cap (5m) would quietly shorten every delay.
+      c.diag.Error(PositionOf(base),
+                   "retry_base \"" + base.Scalar() +
+                       "\" is above the default retry_cap \"5m\": set retry_cap too (at least "
+                       "the first delay)");
+    }
   }
   if (config.sync.identity_key_file.empty() && !config.store.path.empty()) {
     config.sync.identity_key_file =

@@ -239,6 +239,16 @@ TEST_F(ConfigConnectors, MissingIdentityKeyIsAcceptedWhenItsDirectoryExists) {
                           "start, so create the directory"));
 }
 
+// Without retry_cap the default cap (5m) would quietly shorten every delay
+// of a longer retry_base: the base is named instead.
+TEST_F(ConfigConnectors, ARetryBaseAboveTheDefaultCapIsAnErrorAtTheBase) {
+  EXPECT_THAT(Errors(std::string(kStore) + "sync:\n  retry_base: 10m\n"),
+              ElementsAre("t.yaml:4:15: retry_base \"10m\" is above the default retry_cap "
+                          "\"5m\": set retry_cap too (at least the first delay)"));
+  EXPECT_THAT(Errors(std::string(kStore) + "sync:\n  retry_base: 10m\n  retry_cap: 1h\n"),
+              ElementsAre());
+}
+
 TEST_F(ConfigConnectors, SyncValuesOutOfRangeAreErrorsAtTheirValues) {
   EXPECT_THAT(
       Errors(std::string(kStore) + "sync:\n"                   // 3

@@ -75,6 +75,20 @@ TEST(ConfigLoader, EveryKeyIsReadIntoItsField) {
   EXPECT_EQ(r->shutdown_deadline, std::chrono::milliseconds(0));
 }
 
+// yaml-cpp reads one document; settings after a second '---' would be
+// dropped without a word, so they are an error at that line.
+TEST(ConfigLoader, ASecondYamlDocumentIsAnErrorAtItsStart) {
+  const std::string what =
+      ": a second YAML document starts here; the configuration is one document (remove the "
+      "'---' line and what follows, or merge it into the first)";
+  EXPECT_THAT(ErrorLines(Load("store:\n  path: db.sqlite\n---\nstore: 1\n")),
+              ElementsAre("t.yaml:3:1" + what));
+  EXPECT_THAT(ErrorLines(Load("# comment\nstore:\n  path: db.sqlite\n---\n")),
+              ElementsAre("t.yaml:4:1" + what));
+  // A leading '---' starts the one document.
+  EXPECT_TRUE(Load("---\nstore:\n  path: db.sqlite\n").ok());
+}
+
 TEST(ConfigLoader, UnknownKeyIsReportedAtItsPositionWithSuggestion) {
   auto r = Load("store:\n  path: /db\nhttp:\n  listn: 127.0.0.1:8470\n");
   EXPECT_THAT(ErrorLines(r),

@@ -236,6 +236,18 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
   const json body = {{"members", std::move(members)}, {"update_existing", true}};
   ApiAnswer a = Call("POST", ListPath(), {}, &body);
   if (!a.status.ok()) {
+    // A 400 for the batch as a whole can come from one member's field:
+    // halve it until the bad member fails alone and the others go through
+    // (writes are absolute, so resending is safe). Any other refusal
+    // (credentials, a missing audience) would fail every half the same way.
+    if (a.http_status == 400 && batch.size() > 1) {
+      const auto mid = batch.begin() + static_cast<std::ptrdiff_t>(batch.size() / 2);
+      std::vector<Pending*> first(batch.begin(), mid);
+      std::vector<Pending*> second(mid, batch.end());
+      DeliverBatch(first);
+      DeliverBatch(second);
+      return;
+    }
     for (Pending* p : batch) Fail(*p->result, a.status, a.retry_after);
     return;
   }

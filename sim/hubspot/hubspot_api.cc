@@ -138,6 +138,14 @@ HttpResponse HubSpotSystem::FaultResponse(int status) const {
     return Error(429, "RATE_LIMITS", "You have reached your ten_secondly_rolling limit.",
                  {{"errorType", "RATE_LIMIT"}, {"policyName", "TEN_SECONDLY_ROLLING"}});
   }
+  if (status == 400) {
+    return Error(400, "VALIDATION_ERROR", "Invalid input (injected by consentd-sim)", nullptr);
+  }
+  if (status == 401) {
+    return Error(401, "INVALID_AUTHENTICATION",
+                 "Authentication credentials not found or invalid (injected by consentd-sim)",
+                 nullptr);
+  }
   return Error(status, "INTERNAL_ERROR", "internal error (injected by consentd-sim)", nullptr);
 }
 

@@ -172,6 +172,15 @@ net::HttpResponse MailchimpSim::FaultResponse(int status) const {
                       " simultaneous connections.",
                   nullptr, "ERROR_GENERIC"});
   }
+  if (status == 400) {
+    return Error(InvalidResource("email_address", "Please provide a valid email address."));
+  }
+  if (status == 401) {
+    return Error({401, "API Key Invalid",
+                  "Your API key may be invalid, or you've attempted to access the wrong "
+                  "datacenter.",
+                  nullptr, "ERROR_GENERIC"});
+  }
   return Error({status, std::string(net::ReasonPhrase(status)),
                 "An unexpected internal error has occurred. Please contact Support for more "
                 "information.",

@@ -724,6 +724,34 @@ TEST_F(MailchimpConnectorTest, ManyMembersGoInOneBatchCall) {
   EXPECT_EQ(other_writes, 0);
 }
 
+// A 400 for a batch as a whole (one member's field can cause it) is not
+// pinned on every member: the batch is halved until the members go through
+// or fail alone. Other refusals fail the batch at once.
+TEST_F(MailchimpConnectorTest, ABatchRefusedWithA400IsHalvedSoTheGoodMembersGoThrough) {
+  std::vector<OutboundItem> items;
+  for (int i = 0; i < 4; ++i) {
+    items.push_back(Desired(i + 1, "half" + std::to_string(i) + "@example.org",
+                            {{"newsletter", ConsentStatus::kGranted}}));
+  }
+  Control("POST", "/_sim/faults",
+          {{"kind", "error"}, {"system", "mailchimp"}, {"status", 400}, {"count", 1}});
+  std::vector<DeliveryResult> results = connector_->Deliver(items);
+  ASSERT_EQ(results.size(), items.size());
+  for (const DeliveryResult& r : results) EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Member("half3@example.org")["status"], "subscribed");
+  const json halves = Control("GET", "/_sim/counters")["mailchimp"]["POST /3.0/lists/" + list_id_];
+  EXPECT_EQ(halves["400"], 1) << halves.dump();
+  EXPECT_EQ(halves["200"], 2) << "the two halves: " << halves.dump();
+
+  Control("POST", "/_sim/faults", {{"kind", "error"}, {"system", "mailchimp"}, {"status", 401}});
+  results = connector_->Deliver(items);
+  for (const DeliveryResult& r : results) EXPECT_FALSE(r.status.ok());
+  const json counters = Control("GET", "/_sim/counters");
+  EXPECT_EQ(counters["mailchimp"]["POST /3.0/lists/" + list_id_]["401"], 1)
+      << "a refused credential is not retried half by half: " << counters.dump();
+  Control("DELETE", "/_sim/faults", nullptr);
+}
+
 // consentd's own write, read back, is recognised by its version
 // (DeliveryResult::version_id): the id a read and the poll give the member
 // as Mailchimp answered the write. A later change is another version.

@@ -1714,6 +1714,15 @@ class SyncComponent::Impl {
         });
   }
 
+  static bool IsErasureRow(const std::vector<store::OutboxRow>& rows, std::int64_t id) {
+    for (const store::OutboxRow& row : rows) {
+      if (row.id != id) continue;
+      Result<connectors::DesiredState> d = connectors::DecodeDesiredState(row.desired_json);
+      return d.ok() && d->erase;
+    }
+    return false;
+  }
+
   void Record(Link& link, std::shared_ptr<std::vector<store::OutboxRow>> rows,
               std::vector<connectors::DeliveryResult> results, std::int64_t claimed_at) {
     const std::string name = link.config.name;
@@ -1745,9 +1754,11 @@ class SyncComponent::Impl {
       ++link.activity.deliveries_failed;
       ++link.activity.consecutive_delivery_failures;
       deliveries_->WithLabels({name, std::string(connectors::ErrorClassName(r.error_class))}).Inc();
-      // As sync/deliveries.cc decides: retryable rows die once attempts run out.
-      const bool dead = r.error_class != connectors::ErrorClass::kRetryable ||
-                        attempts[r.outbox_id] >= backoff_.max_attempts;
+      // As sync/deliveries.cc decides: retryable rows die once attempts run
+      // out, except an erasure's, which is retried until it is done.
+      const bool dead =
+          r.error_class != connectors::ErrorClass::kRetryable ||
+          (attempts[r.outbox_id] >= backoff_.max_attempts && !IsErasureRow(*rows, r.outbox_id));
       metrics_.DeliveryFailed(name, r.error_class, r.status, dead);
       const auto delay =
           connectors::NextDelay(backoff_, std::max(1, attempts[r.outbox_id]), r.retry_after, rng_);

@@ -187,7 +187,9 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
     Status s;
     switch (result.error_class) {
       case connectors::ErrorClass::kRetryable:
-        if (row.attempts < max_attempts) {
+        // An erasure is owed whatever the outage: it keeps being retried at
+        // the backoff's cap instead of running out of attempts.
+        if (row.attempts < max_attempts || (d != nullptr && d->erase)) {
           const auto at = retry_at.find(row.id);
           s = txn.MarkRetry(row.id, at == retry_at.end() ? now : at->second, error, now);
           if (MovedOn(s)) continue;

@@ -296,6 +296,27 @@ TEST_F(SyncDeliveriesTest, RetryableFailureAtMaxAttemptsIsDeadWithARejectedEntry
   EXPECT_NE(dead.reason.find("retries exhausted"), std::string::npos) << dead.reason;
 }
 
+// An erasure is owed whatever the outage: past max_attempts it is retried
+// again rather than dead-lettered (which would wait for an operator).
+TEST_F(SyncDeliveriesTest, AnErasureIsRetriedPastMaxAttempts) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T)})},
+         T + 100);
+  Ingest("hubspot", {Record("ev-2", "101", "anna@example.org", {testing::Erasure(T + 1000)})},
+         T + 1100);
+  TimestampMs now = T + 2000;
+  for (int attempt = 1; attempt <= 4; ++attempt, now += 100) {
+    std::vector<store::OutboxRow> rows = Claim(now);
+    ASSERT_EQ(rows.size(), 1u) << "attempt " << attempt;
+    ASSERT_TRUE(Desired(rows[0]).erase);
+    Deliver(rows,
+            {Delivery(rows[0].id, Unavailable("timeout"), connectors::ErrorClass::kRetryable)}, {},
+            2, now + 50);
+    EXPECT_EQ(Row(rows[0].id).status, store::OutboxStatus::kPending) << "attempt " << attempt;
+  }
+}
+
 TEST_F(SyncDeliveriesTest, ResultForARowThatMovedOnIsIgnored) {
   const auto rows = ClaimRows(1, T + 200);
   ASSERT_EQ(rows.size(), 1u);

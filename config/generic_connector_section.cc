@@ -8,11 +8,30 @@
 #include <span>
 #include <string>
 
+#include "config/config.h"
 #include "config/suggest.h"
 #include "connectors/generic/request_template.h"
+#include "core/proof/bytes.h"
 
 namespace consentd::config::internal {
 namespace {
+
+// A Standard Webhooks secret ("whsec_" and base64, or base64 alone) is
+// checked when the file is read, so a wrong one is a configuration error at
+// its key, not a 400 to every webhook later.
+void CheckStandardWebhooksSecret(const YAML::Node& n, ReadContext& c, const std::string& path) {
+  Result<std::string> secret = LoadSecret(path);
+  if (!secret.ok()) return;  // ReadSecretFile has said what is wrong with the file
+  std::string_view text = *secret;
+  if (text.starts_with("whsec_")) text.remove_prefix(6);
+  const std::optional<std::string> key = proof::Base64Decode(text);
+  if (!key || key->empty()) {
+    c.diag.Error(ValuePosition(n, c),
+                 "secret file " + path +
+                     " does not hold a Standard Webhooks secret: expected \"whsec_\" and "
+                     "base64, or base64");
+  }
+}
 
 using nlohmann::json;
 namespace gen = connectors::generic;
@@ -430,6 +449,9 @@ Field<AuthEntry> SecretField(std::string_view key) {
   return Field<AuthEntry>{key, Presence::kRequired,
                           [](const YAML::Node& n, ReadContext& c, AuthEntry& out) {
                             if (auto f = ReadSecretFile(n, c)) {
+                              if constexpr (kKind == GenericAuthKind::kStandardWebhooks) {
+                                CheckStandardWebhooksSecret(n, c, *f);
+                              }
                               if (out.auth.kind == kKind) out.auth.secret_file = *f;
                             }
                           }};
@@ -639,7 +661,10 @@ std::vector<GenericKeyField> MakeFields() {
            return;
          }
          for (const YAML::Node& item : n) {
-           if (auto f = ReadSecretFile(item, c)) out.webhook_secret_files.push_back(*f);
+           if (auto f = ReadSecretFile(item, c)) {
+             CheckStandardWebhooksSecret(item, c, *f);
+             out.webhook_secret_files.push_back(*f);
+           }
          }
        }},
       {"auth", Shape::kMapping, &AuthSection(),

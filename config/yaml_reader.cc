@@ -9,6 +9,8 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 
@@ -351,6 +353,15 @@ std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c) {
     const int err = errno;
     c.diag.Error(at, "cannot use secret file " + where + ": " + std::strerror(err));
     return std::nullopt;
+  }
+  // Empty, or a line break alone: every secret consentd reads needs content.
+  if (st.st_size <= 2) {
+    std::ifstream in(path, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (content.find_first_not_of("\r\n") == std::string::npos) {
+      c.diag.Error(at, "cannot use secret file " + where + ": it is empty");
+      return std::nullopt;
+    }
   }
   return path;
 }

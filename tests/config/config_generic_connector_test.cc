@@ -93,9 +93,10 @@ constexpr char
 class ConfigGenericConnector : public ::testing::Test {
  protected:
   ConfigGenericConnector() {
-    for (const char* f : {"whsec_new", "whsec_old", "crm_token", "crm_password", "crm_key"}) {
-      creds_.Write(f, "x");
+    for (const char* f : {"whsec_new", "whsec_old"}) {
+      creds_.Write(f, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     }
+    for (const char* f : {"crm_token", "crm_password", "crm_key"}) creds_.Write(f, "x");
   }
 
   Result<Config> Load(const std::string& yaml) {
@@ -349,6 +350,17 @@ TEST_F(ConfigGenericConnector, GetWithABodyIsRefused) {
 TEST_F(ConfigGenericConnector, BatchSizeAboveTheMaximumIsRefused) {
   EXPECT_THAT(Errors(With("batch_size: 50", "batch_size: 1001")),
               ElementsAre(HasSubstr("t.yaml:20:17: ")));
+}
+
+// A Standard Webhooks secret that is not "whsec_" + base64 (or base64) is an
+// error at its key, not a 400 to every webhook once running.
+TEST_F(ConfigGenericConnector, AWebhookSecretThatIsNotBase64IsAnErrorAtItsFile) {
+  creds_.Write("whsec_new", "my-plain-secret");
+  const std::vector<std::string> errors = Errors(std::string(kHead) + kFull);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0], ::testing::StartsWith("t.yaml:17:28: secret file "));
+  EXPECT_THAT(errors[0], ::testing::HasSubstr("does not hold a Standard Webhooks secret"));
+  EXPECT_THAT(errors[0], ::testing::Not(::testing::HasSubstr("my-plain-secret")));
 }
 
 }  // namespace

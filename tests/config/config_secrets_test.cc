@@ -79,6 +79,20 @@ TEST(ConfigSecrets, DirectoryIsNotASecretFile) {
   EXPECT_THAT(r.status().message(), HasSubstr("not a regular file"));
 }
 
+// consentd would refuse an empty secret at start; the loader says so at
+// the key, with its position, so check-config and a reload catch it too.
+TEST(ConfigSecrets, AnEmptySecretFileIsReportedAtTheValue) {
+  TempDir etc;
+  for (const char* content : {"", "\n", "\r\n"}) {
+    etc.Write("admin-token", content);
+    const std::string file = etc.Write("c.yaml", AdminConfig("admin-token"));
+    auto r = LoadConfigFile(file, LoadOptions{});
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.status().message(), HasSubstr(":4:15: cannot use secret file 'admin-token'"));
+    EXPECT_THAT(r.status().message(), HasSubstr("it is empty"));
+  }
+}
+
 TEST(ConfigSecrets, ErrorsNeverContainTheSecret) {
   TempDir etc;
   etc.Write("admin-token", kSecret);

@@ -224,6 +224,7 @@ class GenericConnectorTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "secret") << "the-secret";
+    std::ofstream(dir_ / "whsec") << kSecret;  // a Standard Webhooks secret's form
   }
   ~GenericConnectorTest() override { std::filesystem::remove_all(dir_); }
 
@@ -482,7 +483,7 @@ TEST_F(GenericConnectorTest, BatchFormSendsTheRecordsOfSeveralItemsInOneRequest)
 }
 
 TEST_F(GenericConnectorTest, StandardWebhooksSignatureOfTheBodyVerifiesAtTheServer) {
-  auto c = Make(R"(    auth: {standard_webhooks: {secret_file: secret}}
+  auto c = Make(R"(    auth: {standard_webhooks: {secret_file: whsec}}
     write:
       consent: {method: POST, url: /consents, body: {topic: '{topic}', status: '{status}'}}
 )",

@@ -437,7 +437,10 @@ const Section<SyncConfig>& SyncSection() {
                   ValueField<SyncConfig>("inbox_retention", Presence::kOptional,
                                          &SyncConfig::inbox_retention,
                                          [](const YAML::Node& n, ReadContext& c) {
-                                           return ReadDuration(n, c, hours(1), hours(90 * 24));
+                                           // HubSpot retries a webhook for about a
+                                           // day: a shorter retention would take a
+                                           // late retry for a new event.
+                                           return ReadDuration(n, c, hours(24), hours(90 * 24));
                                          }),
                   ValueField<SyncConfig>("retry_base", Presence::kOptional, &SyncConfig::retry_base,
                                          [](const YAML::Node& n, ReadContext& c) {

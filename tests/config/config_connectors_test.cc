@@ -249,6 +249,15 @@ TEST_F(ConfigConnectors, ARetryBaseAboveTheDefaultCapIsAnErrorAtTheBase) {
               ElementsAre());
 }
 
+// Senders retry for about a day (HubSpot): ids kept shorter would let a
+// late retry through as a new event.
+TEST_F(ConfigConnectors, InboxRetentionCoversADayOfRetriesAtLeast) {
+  EXPECT_THAT(Errors(std::string(kStore) + "sync:\n  inbox_retention: 23h\n"),
+              ElementsAre("t.yaml:4:20: duration \"23h\" is out of range: expected from 24h to "
+                          "2160h"));
+  EXPECT_THAT(Errors(std::string(kStore) + "sync:\n  inbox_retention: 24h\n"), ElementsAre());
+}
+
 TEST_F(ConfigConnectors, SyncValuesOutOfRangeAreErrorsAtTheirValues) {
   EXPECT_THAT(
       Errors(std::string(kStore) + "sync:\n"                   // 3
@@ -258,7 +267,7 @@ TEST_F(ConfigConnectors, SyncValuesOutOfRangeAreErrorsAtTheirValues) {
                                    "  max_attempts: 0\n"       // 7
                                    "  resync_interval: 30s\n"  // 8
                                    "  retries: 3\n"),          // 9
-      ElementsAre("t.yaml:4:20: duration \"10m\" is out of range: expected from 1h to 2160h",
+      ElementsAre("t.yaml:4:20: duration \"10m\" is out of range: expected from 24h to 2160h",
                   "t.yaml:6:14: retry_cap \"1m\" is below retry_base \"2m\": the cap must "
                   "be at least the first delay",
                   "t.yaml:7:17: 0 is out of range: expected an integer from 1 to 1000",

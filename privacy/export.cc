@@ -15,7 +15,9 @@
 #include "core/proof/hash.h"
 #include "core/proof/note.h"
 #include "core/time_format.h"
+#include "store/erasure_requests.h"
 #include "store/proof_log_store.h"
+#include "store/subject_records.h"
 #include "sync/subject_store.h"
 #include "sync/sync_engine.h"
 
@@ -312,6 +314,57 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
     deletions.push_back({{"system", system}, {"deleted_at", at}});
   }
   doc["target_deletions"] = std::move(deletions);
+  // What consentd is sending, or failed to send, to each system about the
+  // person (each write carries an address and the person's state), what it
+  // last wrote there (its echo memory), and the erasure request, if any.
+  Result<std::vector<store::OutboxRow>> outbox = store::ListOutboxOfSubject(txn, subject);
+  if (!outbox.ok()) return outbox.status();
+  Json writes = Json::array();
+  for (const store::OutboxRow& row : *outbox) {
+    Json desired = Json::parse(row.desired_json, nullptr, /*allow_exceptions=*/false);
+    if (desired.is_discarded()) desired = row.desired_json;
+    writes.push_back({{"id", row.id},
+                      {"system", row.target},
+                      {"status", std::string(store::OutboxStatusName(row.status))},
+                      {"attempts", row.attempts},
+                      {"created_at", row.created_at},
+                      {"updated_at", row.updated_at},
+                      {"reason", row.reason},
+                      {"address", row.address},
+                      {"desired_state", std::move(desired)}});
+  }
+  doc["outbox"] = std::move(writes);
+  Result<std::vector<store::EchoRow>> echoes = store::ListEchoWritesOfSubject(txn, subject);
+  if (!echoes.ok()) return echoes.status();
+  Json written = Json::array();
+  for (const store::EchoRow& e : *echoes) {
+    written.push_back(
+        {{"system", e.system}, {"key", e.key}, {"value", e.value}, {"written_at", e.written_at}});
+  }
+  doc["last_written"] = std::move(written);
+  Result<std::optional<store::ErasureRequestRecord>> erasure =
+      store::FindErasureRequestBySubject(txn, subject);
+  if (!erasure.ok()) return erasure.status();
+  if (erasure->has_value()) {
+    const store::ErasureRequestRecord& r = **erasure;
+    Json targets = Json::array();
+    for (const store::ErasureTarget& t : r.targets) {
+      targets.push_back({{"system", t.target},
+                         {"state", std::string(store::ErasureTargetStateName(t.state))},
+                         {"mode", t.mode},
+                         {"reason", t.reason},
+                         {"updated_at", t.updated_at}});
+    }
+    doc["erasure_request"] = {{"id", r.id},
+                              {"source", r.source},
+                              {"requested_by", r.requested_by},
+                              {"legal_ground", r.legal_ground},
+                              {"requested_at", r.requested_at},
+                              {"deadline", r.deadline},
+                              {"targets", std::move(targets)}};
+  } else {
+    doc["erasure_request"] = nullptr;
+  }
   if (key) {
     doc["evidence_key"] = {{"alg", "A256GCM"},
                            {"key", proof::Base64Encode(std::string_view(

@@ -571,12 +571,17 @@ Status SqliteTransaction::MarkDead(std::int64_t id, std::string_view reason, Tim
                          reason, now);
 }
 
-Status SqliteTransaction::SupersedeQueued(std::string_view key, std::string_view reason,
-                                          TimestampMs now) {
+Status SqliteTransaction::ForgetRowsOfErasedSubject(std::string_view key) {
+  // Through the (target, key, …) index, one target at a time.
   STORE_USE(st,
-            "UPDATE outbox SET status = 'done', reason = ?2, updated_at = ?3 "
-            "WHERE key = ?1 AND status = 'pending'");
-  st->BindAll(key, reason, now);
+            "WITH RECURSIVE targets(name) AS ("
+            " SELECT min(target) FROM outbox"
+            " UNION ALL"
+            " SELECT (SELECT min(target) FROM outbox WHERE target > name) FROM targets"
+            " WHERE name IS NOT NULL) "
+            "DELETE FROM outbox WHERE target IN (SELECT name FROM targets) AND key = ?1 "
+            "AND status IN ('pending', 'done', 'dead')");
+  st->BindAll(key);
   return st->Run();
 }
 

@@ -66,7 +66,7 @@ class SqliteTransaction final : public Transaction {
   Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,
                    TimestampMs now) override;
   Status MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) override;
-  Status SupersedeQueued(std::string_view key, std::string_view reason, TimestampMs now) override;
+  Status ForgetRowsOfErasedSubject(std::string_view key) override;
   Status DeleteOutboxRow(std::int64_t id) override;
   Status Replay(std::int64_t id, TimestampMs now) override;
   Result<std::optional<OutboxRow>> GetOutbox(std::int64_t id) override;

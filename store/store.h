@@ -221,10 +221,12 @@ class Transaction {
   virtual Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,
                            TimestampMs now) = 0;
   virtual Status MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) = 0;
-  // Every pending row of `key` in every target: done, with `reason` (an
-  // erasure makes the person's queued writes moot, the source's included).
-  virtual Status SupersedeQueued(std::string_view key, std::string_view reason,
-                                 TimestampMs now) = 0;
+  // Deletes every row of `key` in every target that is not in flight:
+  // queued writes (an erasure makes them moot, the source's included),
+  // delivered and superseded ones, and dead letters. Each carries the
+  // person's address and state, and none is needed once they are erased
+  // (the erasure's own rows are queued after this).
+  virtual Status ForgetRowsOfErasedSubject(std::string_view key) = 0;
   // Deletes one row whatever its status (a finished write of a person who
   // has been erased meanwhile: nothing of it is kept).
   virtual Status DeleteOutboxRow(std::int64_t id) = 0;

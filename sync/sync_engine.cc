@@ -375,11 +375,12 @@ class Ingestor {
       CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(subject));
       CONSENTD_RETURN_IF_ERROR(txn_.MarkSubjectErased(subject, erased_at));
       fresh_.erase(subject);  // its erased marker is stored now
-      // Writes still queued for the person are moot, in every system: those
-      // to the targets would be superseded by their erasure rows anyway, but
-      // the source gets no erasure row, and a write sent to it after its
-      // own deletion would fail and stay as a dead letter with the address.
-      CONSENTD_RETURN_IF_ERROR(txn_.SupersedeQueued(subject, "superseded by the erasure", now_));
+      // The person's outbox rows go, in every system: queued writes are moot
+      // (the source gets no erasure row, and a write sent to it after its
+      // own deletion would fail and stay as a dead letter with the address),
+      // and finished ones only hold the address and state. Rows in flight
+      // go when answered (RecordDeliveries); the erasure rows come after.
+      CONSENTD_RETURN_IF_ERROR(txn_.ForgetRowsOfErasedSubject(subject));
       // The request and its per-target states (store/erasure_requests.h).
       CONSENTD_RETURN_IF_ERROR(OpenErasureRequest(txn_, *settings_.mapping, c, d, now_));
       if (d.tombstone) {

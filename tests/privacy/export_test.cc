@@ -131,6 +131,41 @@ TEST_F(ExportTest, ExportHoldsIdentitiesStateAndHistoryAndVerifiesWithTheVerifie
   EXPECT_EQ(check->origin, "consentd.test/log");
 }
 
+// Art. 15 asks for everything held: the writes consentd is sending (or
+// failed to send) about the person carry an address and a state, and its
+// echo memory says what it last wrote where. Bob's are not in Anna's export.
+TEST_F(ExportTest, ExportHoldsThePersonsQueuedWritesAndWhatWasWrittenWhereButNoOneElses) {
+  FillHistory();
+  const std::string anna = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("mailchimp", T + 2000, 10, T + 60'000);
+    if (!claimed.ok()) return claimed.status();
+    for (const store::OutboxRow& r : *claimed) {
+      if (r.key == anna) {
+        CONSENTD_RETURN_IF_ERROR(txn.MarkDead(r.id, "400 invalid", T + 2100));
+      }
+    }
+    return Status::Ok();
+  });
+  const Json doc = ExportJson(kAnna);
+  ASSERT_FALSE(doc["outbox"].empty()) << doc.dump(2);
+  bool dead = false;
+  for (const Json& w : doc["outbox"]) {
+    EXPECT_EQ(w["system"], "mailchimp");
+    EXPECT_EQ(w["address"], kAnna);
+    EXPECT_EQ(w["desired_state"]["email"], kAnna);
+    dead |= w["status"] == "dead";
+  }
+  EXPECT_TRUE(dead) << "the dead letter is the person's data too";
+  ASSERT_FALSE(doc["last_written"].empty()) << doc.dump(2);
+  for (const Json& e : doc["last_written"]) {
+    EXPECT_TRUE(e["key"].get<std::string>().starts_with(doc["pii_principal_id"].get<std::string>()))
+        << e.dump();
+  }
+  EXPECT_TRUE(doc["erasure_request"].is_null());
+  EXPECT_EQ(doc.dump().find("bob@"), std::string::npos);
+}
+
 // What docs/export.md tells a reader to do, with OpenSSL and the document
 // alone: AES-256-GCM with the given key, nonce, tag and associated data.
 TEST_F(ExportTest, EvidenceOpensWithPlainAesGcmFromTheDocumentAlone) {
@@ -270,7 +305,14 @@ TEST_F(ExportTest, ErasedSubjectByPseudonymKeepsProvableHistoryWithUnreadableEvi
   EXPECT_EQ(doc["evidence_key_status"], "destroyed");
   EXPECT_TRUE(doc["identities"]["email_addresses"].empty());
   EXPECT_TRUE(doc["consents"].empty());
-  EXPECT_EQ(doc.dump().find(kAnna), std::string::npos);
+  // The address is held only where the erasure still needs it: the rows
+  // that carry it to the other systems, until each has settled.
+  Json without_outbox = doc;
+  without_outbox.erase("outbox");
+  EXPECT_EQ(without_outbox.dump().find(kAnna), std::string::npos);
+  for (const Json& w : doc["outbox"]) EXPECT_EQ(w["desired_state"]["erase"], true) << w.dump();
+  EXPECT_EQ(doc["erasure_request"]["source"], "hubspot");
+  EXPECT_FALSE(doc["erasure_request"]["targets"].empty());
   const Json& e = doc["history"][FirstWithEvidence(doc)];
   EXPECT_FALSE(e.contains("evidence"));
   EXPECT_EQ(e["evidence_status"].get<std::string>().rfind("unreadable", 0), 0u);

@@ -1,0 +1,64 @@
+#include "store/subject_records.h"
+
+#include "store/sqlite_db.h"
+#include "store/sqlite_transaction.h"
+
+namespace consentd::store {
+namespace {
+
+// The few distinct values of a table's leading key column, found through
+// its index one jump at a time, so a (column, key) prefix can serve each.
+std::string DistinctThroughIndex(std::string_view table, std::string_view column) {
+  const std::string t(table), c(column);
+  return "WITH RECURSIVE firsts(name) AS (SELECT min(" + c + ") FROM " + t +
+         " UNION ALL SELECT (SELECT min(" + c + ") FROM " + t + " WHERE " + c +
+         " > name) FROM firsts WHERE name IS NOT NULL) ";
+}
+
+}  // namespace
+
+Result<std::vector<OutboxRow>> ListOutboxOfSubject(Transaction& txn, std::string_view subject) {
+  Result<Db*> db = SqliteDbOf(txn, "access export");
+  if (!db.ok()) return db.status();
+  Result<Stmt*> st = (*db)->Prepare(
+      DistinctThroughIndex("outbox", "target") +
+      "SELECT id FROM outbox WHERE target IN (SELECT name FROM firsts) AND key = ? ORDER BY id");
+  if (!st.ok()) return st.status();
+  Stmt& q = **st;
+  q.BindAll(subject);
+  std::vector<std::int64_t> ids;
+  Result<bool> row = q.Step();
+  for (; row.ok() && *row; row = q.Step()) ids.push_back(q.Int(0));
+  q.Reset();
+  if (!row.ok()) return row.status();
+  std::vector<OutboxRow> out;
+  for (std::int64_t id : ids) {
+    Result<std::optional<OutboxRow>> r = txn.GetOutbox(id);
+    if (!r.ok()) return r.status();
+    if (r->has_value()) out.push_back(std::move(**r));
+  }
+  return out;
+}
+
+Result<std::vector<EchoRow>> ListEchoWritesOfSubject(Transaction& txn, std::string_view subject) {
+  Result<Db*> db = SqliteDbOf(txn, "access export");
+  if (!db.ok()) return db.status();
+  Result<Stmt*> st = (*db)->Prepare(
+      DistinctThroughIndex("echo_writes", "system") +
+      "SELECT system, key, value, written_at FROM echo_writes "
+      "WHERE system IN (SELECT name FROM firsts) AND key >= ?1 || '|' AND key < ?1 || '}' "
+      "ORDER BY system, key, value");
+  if (!st.ok()) return st.status();
+  Stmt& q = **st;
+  q.BindAll(subject);
+  std::vector<EchoRow> out;
+  Result<bool> row = q.Step();
+  for (; row.ok() && *row; row = q.Step()) {
+    out.push_back(EchoRow{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
+  }
+  q.Reset();
+  if (!row.ok()) return row.status();
+  return out;
+}
+
+}  // namespace consentd::store

@@ -48,7 +48,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints help (exit 0) or the error; a usage error exits 2, as
+    // everywhere in consentd (docs/operations.md), not CLI11's own codes.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   if (version) {
     std::printf("consentd %s\n", CONSENTD_VERSION);

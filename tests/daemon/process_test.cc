@@ -128,6 +128,20 @@ class ConsentdProcess : public ::testing::Test {
   std::uint16_t port_ = 0;
 };
 
+// A usage error exits 2, as documented, whatever CLI11 calls it; help is 0.
+TEST_F(ConsentdProcess, UsageErrorsExitTwoAndHelpExitsZero) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--check-config"},
+        {"--config"},
+        {"--no-such-option"},
+        {"--config", "a.yaml", "--check-config", "a.yaml"}}) {
+    Process p(args, {}, log_);
+    EXPECT_EQ(p.WaitExit(), std::optional<int>(2)) << args[0] << ": " << Log();
+  }
+  Process help({"--help"}, {}, log_);
+  EXPECT_EQ(help.WaitExit(), std::optional<int>(0)) << Log();
+}
+
 TEST_F(ConsentdProcess, ServesHealthReadinessAndMetricsOnceReady) {
   ASSERT_NO_FATAL_FAILURE(Start(Config()));
   auto health = Fetch(port_, "GET", "/healthz");

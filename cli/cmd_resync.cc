@@ -16,6 +16,8 @@
 // meanwhile (SQLite locking); the rows a real run enqueues are sent by the
 // running daemon's dispatcher (within its idle interval, about a second).
 // Ctrl-C stops after the current page (every finished page is whole).
+#include <openssl/rand.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -30,6 +32,8 @@
 #include "connectors/common/http_client.h"
 #include "connectors/common/rate_limiter.h"
 #include "daemon/connector_factory.h"
+#include "store/sqlite_db.h"
+#include "store/sqlite_migrations.h"
 #include "store/sqlite_store.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -97,13 +101,40 @@ int Resync(const ResyncArgs& args) {
   if (!args.connector.empty() && config->connectors.count(args.connector) == 0) {
     return Fail(NotFound("no connector named " + args.connector));
   }
-  Result<std::string> key = sync::LoadOrCreateIdentityKey(config->sync.identity_key_file);
+  // A dry run writes nothing, not even the identity key: without one the
+  // store holds no address hashes, and a throwaway key matches none, as the
+  // key consentd would create matches none.
+  Result<std::string> key = args.dry_run
+                                ? sync::LoadIdentityKey(config->sync.identity_key_file)
+                                : sync::LoadOrCreateIdentityKey(config->sync.identity_key_file);
+  if (args.dry_run && key.status().code() == StatusCode::kNotFound) {
+    std::string throwaway(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(throwaway.data()), 32) != 1) {
+      return Fail(Internal("CSPRNG failure"));
+    }
+    key = std::move(throwaway);
+  }
   if (!key.ok()) return Fail(key.status());
   // Like the other commands: the store must exist (consentd created it).
   if (std::FILE* f = std::fopen(config->store.path.c_str(), "rb"); f != nullptr) {
     std::fclose(f);
   } else {
     return Fail(NotFound("no database at " + config->store.path));
+  }
+  if (args.dry_run) {
+    // Opening the store migrates it; a dry run must not change the schema
+    // of a store an older consentd still runs on.
+    Result<std::unique_ptr<store::Db>> raw = store::Db::Open(config->store.path, nullptr);
+    if (!raw.ok()) return Fail(raw.status().WithContext("store " + config->store.path));
+    Result<int> version = store::SchemaVersion(**raw);
+    if (!version.ok()) return Fail(version.status().WithContext("store " + config->store.path));
+    if (*version < store::LatestSchemaVersion()) {
+      return Fail(FailedPrecondition(
+          "store " + config->store.path + " is at schema version " + std::to_string(*version) +
+          "; this consentctl needs " + std::to_string(store::LatestSchemaVersion()) +
+          ". A dry run changes nothing: start consentd once (it migrates the store), then run it "
+          "again"));
+    }
   }
   store::SqliteStoreOptions store_options;
   store_options.path = config->store.path;

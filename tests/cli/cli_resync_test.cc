@@ -7,10 +7,14 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "store/proof_log_store.h"
+#include "store/sqlite_db.h"
+#include "store/sqlite_migrations.h"
 #include "store/sqlite_store.h"
 #include "tests/sim/sim_fixture.h"
 #include "tests/store/store_test_util.h"
@@ -94,6 +98,30 @@ TEST_F(CliResyncTest, DryRunPrintsTheDriftAndStoresNothing) {
   EXPECT_THAT(o.out, Not(HasSubstr("consentd behind 0,"))) << "the store knows nothing yet";
   EXPECT_THAT(o.out, Not(HasSubstr("@example.com"))) << "no personal data";
   EXPECT_EQ(ProofSize(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("identity.key")))
+      << "a dry run creates no identity key";
+}
+
+// Opening a store migrates it: a dry run against a store an older consentd
+// still runs on refuses instead, and leaves the schema as it was.
+TEST_F(CliResyncTest, DryRunLeavesAnOlderStoresSchemaAlone) {
+  const std::string old_db = dir_.File("old.db");
+  {
+    auto db = store::Db::Open(old_db, nullptr);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE(store::MigrateTo(**db, store::LatestSchemaVersion() - 1, 1).ok());
+  }
+  std::ifstream in(config_path_);
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  config.replace(config.find(db_path_), db_path_.size(), old_db);
+  const std::string old_config = dir_.File("old.yaml");
+  std::ofstream(old_config) << config;
+  Outcome o = Consentctl("resync --dry-run --config " + old_config);
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_THAT(o.out, HasSubstr("start consentd once"));
+  auto db = store::Db::Open(old_db, nullptr);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(*store::SchemaVersion(**db), store::LatestSchemaVersion() - 1);
 }
 
 TEST_F(CliResyncTest, ARealRunLearnsTheDriftAndTheNextFindsNone) {

@@ -5,6 +5,7 @@
 
 #include "core/keyed_hash.h"
 #include "store/inbox_key.h"
+#include "store/sql_fragments.h"
 
 namespace consentd::store {
 namespace {
@@ -360,14 +361,11 @@ Status SqliteTransaction::EraseSubject(std::string_view subject_id) {
   // hold an address (an address block's scope). The table is keyed by
   // (system, key): walk its few systems through the index, then delete the
   // subject's key range in each, rather than scan every row.
-  STORE_USE(echo,
-            "WITH RECURSIVE systems(name) AS ("
-            " SELECT min(system) FROM echo_writes"
-            " UNION ALL"
-            " SELECT (SELECT min(system) FROM echo_writes WHERE system > name) FROM systems"
-            " WHERE name IS NOT NULL) "
-            "DELETE FROM echo_writes WHERE system IN (SELECT name FROM systems) "
-            "AND key >= ?1 || '|' AND key < ?1 || '}'");
+  static const std::string kForgetEchoes =
+      FirstsThroughIndex("echo_writes", "system") +
+      "DELETE FROM echo_writes WHERE system IN (SELECT name FROM firsts) AND " +
+      std::string(kSubjectEchoKeys);
+  STORE_USE(echo, kForgetEchoes);
   echo->BindAll(subject_id);
   return echo->Run();
 }
@@ -573,14 +571,11 @@ Status SqliteTransaction::MarkDead(std::int64_t id, std::string_view reason, Tim
 
 Status SqliteTransaction::ForgetRowsOfErasedSubject(std::string_view key) {
   // Through the (target, key, …) index, one target at a time.
-  STORE_USE(st,
-            "WITH RECURSIVE targets(name) AS ("
-            " SELECT min(target) FROM outbox"
-            " UNION ALL"
-            " SELECT (SELECT min(target) FROM outbox WHERE target > name) FROM targets"
-            " WHERE name IS NOT NULL) "
-            "DELETE FROM outbox WHERE target IN (SELECT name FROM targets) AND key = ?1 "
-            "AND status IN ('pending', 'done', 'dead')");
+  static const std::string kForgetRows =
+      FirstsThroughIndex("outbox", "target") +
+      "DELETE FROM outbox WHERE target IN (SELECT name FROM firsts) AND key = ?1 "
+      "AND status IN ('pending', 'done', 'dead')";
+  STORE_USE(st, kForgetRows);
   st->BindAll(key);
   return st->Run();
 }

@@ -1,27 +1,16 @@
 #include "store/subject_records.h"
 
+#include "store/sql_fragments.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_transaction.h"
 
 namespace consentd::store {
-namespace {
-
-// The few distinct values of a table's leading key column, found through
-// its index one jump at a time, so a (column, key) prefix can serve each.
-std::string DistinctThroughIndex(std::string_view table, std::string_view column) {
-  const std::string t(table), c(column);
-  return "WITH RECURSIVE firsts(name) AS (SELECT min(" + c + ") FROM " + t +
-         " UNION ALL SELECT (SELECT min(" + c + ") FROM " + t + " WHERE " + c +
-         " > name) FROM firsts WHERE name IS NOT NULL) ";
-}
-
-}  // namespace
 
 Result<std::vector<OutboxRow>> ListOutboxOfSubject(Transaction& txn, std::string_view subject) {
   Result<Db*> db = SqliteDbOf(txn, "access export");
   if (!db.ok()) return db.status();
   Result<Stmt*> st = (*db)->Prepare(
-      DistinctThroughIndex("outbox", "target") +
+      FirstsThroughIndex("outbox", "target") +
       "SELECT id FROM outbox WHERE target IN (SELECT name FROM firsts) AND key = ? ORDER BY id");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
@@ -43,11 +32,10 @@ Result<std::vector<OutboxRow>> ListOutboxOfSubject(Transaction& txn, std::string
 Result<std::vector<EchoRow>> ListEchoWritesOfSubject(Transaction& txn, std::string_view subject) {
   Result<Db*> db = SqliteDbOf(txn, "access export");
   if (!db.ok()) return db.status();
-  Result<Stmt*> st = (*db)->Prepare(
-      DistinctThroughIndex("echo_writes", "system") +
-      "SELECT system, key, value, written_at FROM echo_writes "
-      "WHERE system IN (SELECT name FROM firsts) AND key >= ?1 || '|' AND key < ?1 || '}' "
-      "ORDER BY system, key, value");
+  Result<Stmt*> st = (*db)->Prepare(FirstsThroughIndex("echo_writes", "system") +
+                                    "SELECT system, key, value, written_at FROM echo_writes "
+                                    "WHERE system IN (SELECT name FROM firsts) AND " +
+                                    std::string(kSubjectEchoKeys) + " ORDER BY system, key, value");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
   q.BindAll(subject);

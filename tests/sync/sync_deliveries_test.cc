@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <optional>
+
 #include "sync_test_util.h"
 
 namespace consentd::sync {
@@ -115,21 +117,27 @@ TEST_F(SyncDeliveriesTest, ARecordWrittenForAPersonMergedMeanwhileIsLinkedToTheS
   EXPECT_EQ(SubjectOf("mailchimp", "mc-b"), survivor) << "not the merged-away " << merged;
 }
 
-// Rows of the store's echo memory whose key belongs to `subject`.
-int EchoRowsOf(const std::string& db_path, const std::string& subject) {
+// The integer the query `sql` with ?1 = `arg` answers on the store file, read
+// directly (what no store API exposes); nullopt for no row or an error.
+std::optional<int> ScalarInt(const std::string& db_path, const char* sql, const std::string& arg) {
   sqlite3* db = nullptr;
-  int n = -1;
+  std::optional<int> n;
   if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM echo_writes WHERE key LIKE ?1 || '|%'", -1,
-                           &st, nullptr) == SQLITE_OK) {
-      sqlite3_bind_text(st, 1, subject.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK) {
+      sqlite3_bind_text(st, 1, arg.c_str(), -1, SQLITE_TRANSIENT);
       if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
     }
     sqlite3_finalize(st);
   }
   sqlite3_close(db);
   return n;
+}
+
+// Rows of the store's echo memory whose key belongs to `subject`.
+int EchoRowsOf(const std::string& db_path, const std::string& subject) {
+  return ScalarInt(db_path, "SELECT count(*) FROM echo_writes WHERE key LIKE ?1 || '|%'", subject)
+      .value_or(-1);
 }
 
 // An erasure in the CRM while a write to the journey is in flight and a
@@ -182,19 +190,10 @@ TEST_F(SyncDeliveriesTest, WritesOnTheirWayWhenThePersonIsErasedLeaveNothingBehi
 // The evidence key of `subject` as the store holds it: "live", "shredded"
 // (erased: the key is gone) or "none".
 std::string KeyOf(const std::string& db_path, const std::string& subject) {
-  sqlite3* db = nullptr;
-  std::string out = "none";
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT key IS NULL FROM subject_keys WHERE subject = ?1", -1, &st,
-                           nullptr) == SQLITE_OK) {
-      sqlite3_bind_text(st, 1, subject.c_str(), -1, SQLITE_TRANSIENT);
-      if (sqlite3_step(st) == SQLITE_ROW) out = sqlite3_column_int(st, 0) ? "shredded" : "live";
-    }
-    sqlite3_finalize(st);
-  }
-  sqlite3_close(db);
-  return out;
+  const std::optional<int> shredded =
+      ScalarInt(db_path, "SELECT key IS NULL FROM subject_keys WHERE subject = ?1", subject);
+  if (!shredded) return "none";
+  return *shredded ? "shredded" : "live";
 }
 
 // A person merged into another keeps its own evidence key for its own proof

@@ -18,6 +18,17 @@ const EchoRecord* EchoMemory::Find(std::string_view system, std::string_view key
   return it == records_.end() ? nullptr : &it->second;
 }
 
+void EchoMemory::RememberUndelivered(UndeliveredWrite write) {
+  auto key = std::make_pair(write.system, write.key);
+  undelivered_.insert_or_assign(std::move(key), std::move(write));
+}
+
+const UndeliveredWrite* EchoMemory::FindUndelivered(std::string_view system,
+                                                    std::string_view key) const {
+  const auto it = undelivered_.find(std::make_pair(std::string(system), std::string(key)));
+  return it == undelivered_.end() ? nullptr : &it->second;
+}
+
 void Tombstones::Add(Tombstone tombstone) { entries_.push_back(std::move(tombstone)); }
 
 std::optional<TombstoneMatch> Tombstones::Match(std::string_view subject,

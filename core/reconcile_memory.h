@@ -7,6 +7,7 @@
 // Not thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -32,6 +33,22 @@ struct EchoRecord {
   bool operator==(const EchoRecord&) const = default;
 };
 
+// "consentd's newest write of `value` for `key` to `system` has not landed
+// there": its outbox row is queued, in flight or dead. `origin` is the
+// system whose report the value came from (its provenance), so the
+// reconciler can tell news the target lacks from the target's own value
+// sent back to it.
+struct UndeliveredWrite {
+  std::string system;
+  std::string key;
+  std::string value;  // as EchoRecord::value
+  std::string origin;
+  std::int64_t outbox_id = 0;
+  std::string row_status;  // "pending", "inflight" or "dead"
+
+  bool operator==(const UndeliveredWrite&) const = default;
+};
+
 // At most one record per (system, key): the last thing consentd wrote.
 class EchoMemory {
  public:
@@ -41,8 +58,16 @@ class EchoMemory {
   const EchoRecord* Find(std::string_view system, std::string_view key) const;
   std::size_t size() const { return records_.size(); }
 
+  // Loaded by the caller only where it matters (a permissive report from a
+  // system that dates every value by its record's last change, against a
+  // restrictive state); never updated by a Decision.
+  void RememberUndelivered(UndeliveredWrite write);
+  // nullptr if no undelivered write of (system, key) was loaded.
+  const UndeliveredWrite* FindUndelivered(std::string_view system, std::string_view key) const;
+
  private:
   std::map<std::pair<std::string, std::string>, EchoRecord, std::less<>> records_;
+  std::map<std::pair<std::string, std::string>, UndeliveredWrite, std::less<>> undelivered_;
 };
 
 // An erased subject: its id, the keyed hashes of its identifiers, and the

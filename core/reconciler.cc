@@ -196,6 +196,37 @@ class Decider {
     return false;
   }
 
+  // A system that dates every value by its record's last change
+  // (Mailchimp's last_changed moves with any edit of the member, a first
+  // name included) reports an old grant under a new date after an unrelated
+  // edit. While consentd's write of another system's news to it has not
+  // landed (queued, in flight, or dead), what it reports is its value from
+  // before that write, not a new statement; letting that date win would
+  // undo a withdrawal everywhere. Returns that write, or nullptr.
+  //
+  // Only permissive reports are held back this way. A person who really did
+  // subscribe again there in that window gets the withdrawal written (the
+  // restrictive side, as in rule 3) and can subscribe again; a restrictive
+  // report is never doubted.
+  const UndeliveredWrite* NewsNotLandedAtSource(const std::string& key) const {
+    if (!p_.ConstraintsFor(source()).grant_time_is_record_time) return nullptr;
+    const UndeliveredWrite* w = echoes_.FindUndelivered(source(), key);
+    // The source's own value sent back to it (a refresh row) is no news to
+    // it: a report after it is a change there.
+    if (w == nullptr || w->origin == source()) return nullptr;
+    return w;
+  }
+
+  std::string ValueBeforeOwnWrite(const UndeliveredWrite& w, std::string_view what) const {
+    const std::string state = w.row_status == "dead"       ? "is a dead letter"
+                              : w.row_status == "inflight" ? "is in flight"
+                                                           : "is queued";
+    return source() + " dates a record by its last change, and consentd's write of '" + w.value +
+           "' (from " + w.origin + ") to it, outbox #" + std::to_string(w.outbox_id) + ", " +
+           state + ": the " + std::string(what) +
+           " it reports is its value from before that write, not a new one";
+  }
+
   // ---- consent -----------------------------------------------------------
 
   Decision DecideConsent() {
@@ -216,6 +247,15 @@ class Decider {
     // The current record is a grant for an older notice: re-consent is
     // required (whether or not the walk has marked it yet).
     const std::string awaited = cur ? ReconsentNoticeFor(*cur, notice) : std::string();
+    if (c_.status == ConsentStatus::kGranted || c_.status == ConsentStatus::kPending) {
+      if (const UndeliveredWrite* w = NewsNotLandedAtSource(key)) {
+        const Result<ConsentStatus> written = ParseConsentStatus(w->value);
+        if (written.ok() && IsRestrictive(*written)) {
+          return Finish(Outcome::kSuperseded, ValueBeforeOwnWrite(*w, "grant"),
+                        ProofKind::kSuperseded, true, cur_status, cur_status);
+        }
+      }
+    }
     if (!AnswersReconsent(awaited, notice, key) && IsEcho(key, ConsentStatusName(c_.status))) {
       return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_status, cur_status);
     }
@@ -416,6 +456,12 @@ class Decider {
     const auto it = s_.blocks.find(scope);
     const BlockRecord* cur = it == s_.blocks.end() ? nullptr : &it->second;
     const std::string cur_value = cur ? std::string(BlockValue(cur->active)) : std::string();
+    if (!set) {
+      if (const UndeliveredWrite* w = NewsNotLandedAtSource(key); w && w->value == kBlockSet) {
+        return Finish(Outcome::kSuperseded, ValueBeforeOwnWrite(*w, "lifted block"),
+                      ProofKind::kSuperseded, true, cur_value, cur_value);
+      }
+    }
     if (IsEcho(key, BlockValue(set))) {
       return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_value, cur_value);
     }

@@ -630,6 +630,20 @@ Result<bool> SqliteTransaction::HasOpenOutbox(std::string_view target, std::stri
   return st->Step();
 }
 
+Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestUndelivered(std::string_view target,
+                                                                          std::string_view key) {
+  static const std::string kSql = "SELECT " + std::string(kOutboxColumns) +
+                                  " FROM outbox WHERE target = ? AND key = ? "
+                                  "AND status IN ('pending', 'inflight', 'dead') "
+                                  "ORDER BY id DESC LIMIT 1";
+  STORE_USE(st, kSql);
+  st->BindAll(target, key);
+  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboxRow>();
+  return std::optional<OutboxRow>(std::move(rows->front()));
+}
+
 Result<std::int64_t> SqliteTransaction::PruneOutboxDone(TimestampMs before) {
   STORE_USE(st, "DELETE FROM outbox WHERE status = 'done' AND updated_at < ?");
   st->BindAll(before);

@@ -241,6 +241,10 @@ class Transaction {
   virtual Result<std::int64_t> PruneOutboxDone(TimestampMs before) = 0;
   // True if (target, key) has a row pending or in flight.
   virtual Result<bool> HasOpenOutbox(std::string_view target, std::string_view key) = 0;
+  // The newest row of (target, key) that has not been delivered: pending, in
+  // flight or dead; nullopt if every row was delivered or superseded.
+  virtual Result<std::optional<OutboxRow>> FindNewestUndelivered(std::string_view target,
+                                                                 std::string_view key) = 0;
 
   // --- poller cursors ---
   virtual Result<std::optional<std::string>> GetCursor(std::string_view poller) = 0;

@@ -264,6 +264,11 @@ class Ingestor {
         echoes.Remember(EchoRecord{row->system, row->key, row->value, row->written_at});
       }
     }
+    if (with_echoes && ReportsAgainstRestrictiveState(c, state)) {
+      Result<std::optional<UndeliveredWrite>> w = UndeliveredWriteOf(c, echo_key);
+      if (!w.ok()) return w.status();
+      if (w->has_value()) echoes.RememberUndelivered(std::move(**w));
+    }
     Tombstones tombstones;
     for (const std::string& h : c.identifier_hashes) {
       Result<std::optional<TimestampMs>> erased_at = TombstoneOf(h);
@@ -271,6 +276,72 @@ class Ingestor {
       if (erased_at->has_value()) tombstones.Add(Tombstone{{}, {h}, **erased_at});
     }
     return Reconcile(c, state, echoes, tombstones, policy_);
+  }
+
+  // True if `c` is a permissive report (a grant, pending, or a lifted block)
+  // from a system that dates every value by its record's last change, about
+  // a key the subject's state holds restrictive: the one case where the
+  // reconciler needs to know whether consentd's own write to that system
+  // has landed (NewsNotLandedAtSource in core/reconciler.cc). Everything
+  // else needs no outbox read.
+  bool ReportsAgainstRestrictiveState(const Change& c, const SubjectState& state) const {
+    if (!policy_.ConstraintsFor(c.provenance.source_system).grant_time_is_record_time) {
+      return false;
+    }
+    if (fresh_.contains(c.key.subject)) return false;  // no rows yet
+    if (c.kind == ChangeKind::kConsent) {
+      if (c.status != ConsentStatus::kGranted && c.status != ConsentStatus::kPending) return false;
+      const ConsentRecord* cur = state.FindConsent(c.key);
+      return cur != nullptr && IsRestrictive(cur->status);
+    }
+    if (c.kind == ChangeKind::kBlockCleared) {
+      const auto it = state.blocks.find(c.scope);
+      return it != state.blocks.end() && it->second.active;
+    }
+    return false;
+  }
+
+  // What the newest undelivered outbox row of `c`'s source and subject
+  // holds for `c`'s key, or nullopt (no such row, or it says nothing of the
+  // key). The row is read once per call and subject.
+  Result<std::optional<UndeliveredWrite>> UndeliveredWriteOf(const Change& c,
+                                                             const std::string& echo_key) {
+    const std::string& system = c.provenance.source_system;
+    auto it = undelivered_.find({system, c.key.subject});
+    if (it == undelivered_.end()) {
+      std::optional<UndeliveredRow> loaded;
+      Result<std::optional<store::OutboxRow>> row =
+          txn_.FindNewestUndelivered(system, c.key.subject);
+      if (!row.ok()) return row.status();
+      if (row->has_value()) {
+        Result<connectors::DesiredState> desired =
+            connectors::DecodeDesiredState((*row)->desired_json);
+        if (!desired.ok()) return desired.status();
+        loaded = UndeliveredRow{(*row)->id, std::string(store::OutboxStatusName((*row)->status)),
+                                std::move(*desired)};
+      }
+      it = undelivered_.emplace(std::pair{system, c.key.subject}, std::move(loaded)).first;
+    }
+    if (!it->second.has_value() || it->second->desired.erase) {
+      return std::optional<UndeliveredWrite>();
+    }
+    const UndeliveredRow& u = *it->second;
+    UndeliveredWrite w{system, echo_key, {}, {}, u.id, u.status};
+    if (c.kind == ChangeKind::kConsent) {
+      for (const auto& [key, record] : u.desired.state.consents) {
+        if (key.topic == c.key.topic && key.channel == c.key.channel &&
+            key.address == c.key.address) {
+          w.value = ConsentStatusName(record.status);
+          w.origin = record.provenance.source_system;
+        }
+      }
+    } else if (const auto b = u.desired.state.blocks.find(c.scope);
+               b != u.desired.state.blocks.end()) {
+      w.value = b->second.active ? "set" : "cleared";
+      w.origin = b->second.provenance.source_system;
+    }
+    if (w.value.empty()) return std::optional<UndeliveredWrite>();
+    return std::optional<UndeliveredWrite>(std::move(w));
   }
 
   // A subject minted for the record being decided: nothing about it is
@@ -539,6 +610,13 @@ class Ingestor {
   std::set<std::string> fresh_;
   // Per-call read caches, kept in step with this call's own writes.
   std::map<std::pair<std::string, std::string>, std::optional<store::EchoRow>> echoes_;
+  struct UndeliveredRow {
+    std::int64_t id = 0;
+    std::string status;
+    connectors::DesiredState desired;
+  };
+  // (system, subject) -> its newest undelivered outbox row, read once per call.
+  std::map<std::pair<std::string, std::string>, std::optional<UndeliveredRow>> undelivered_;
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
   // The mapping writes to the system this call's records come from.
   const bool source_writable_;

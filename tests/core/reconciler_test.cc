@@ -528,6 +528,55 @@ TEST(Reconciler, EchoOfOwnWriteIsNotPropagated) {
   EXPECT_EQ(resub.outcome, Outcome::kApplied);
 }
 
+// Mailchimp dates every value by the member's last change, so an edit of
+// the first name re-dates an old grant. While consentd's withdrawal from the
+// CRM has not landed there, that grant is the member's value from before
+// the withdrawal, however new its date: it must not undo the withdrawal.
+TEST(Reconciler, ARecordDatedGrantBeforeOurWithdrawalLandsIsNotANewGrant) {
+  World w;
+  w.policy.constraints["mailchimp"].grant_time_is_record_time = true;
+  w.Feed(ConsentChange("offers", kGranted, T - 60'000, "mailchimp"));
+  const Decision withdrawal = w.Feed(ConsentChange("offers", kWithdrawn, T, "hubspot"));
+  ASSERT_EQ(Targets(withdrawal), std::vector<std::string>{"mailchimp"});
+  const std::string key = ConsentKeyString(withdrawal.writes[0].consent.key);
+  w.echoes.RememberUndelivered(
+      UndeliveredWrite{"mailchimp", key, "withdrawn", "hubspot", 7, "pending"});
+
+  const Decision edit = w.Feed(ConsentChange("offers", kGranted, T + 30'000, "mailchimp"));
+  EXPECT_EQ(edit.outcome, Outcome::kSuperseded) << edit.reason;
+  EXPECT_TRUE(edit.writes.empty());
+  EXPECT_NE(edit.reason.find("outbox #7, is queued"), std::string::npos) << edit.reason;
+  EXPECT_EQ(w.Status("offers"), kWithdrawn);
+  // consentd's write is still remembered, so its read-back is an echo.
+  EXPECT_EQ(w.Feed(ConsentChange("offers", kWithdrawn, T + 40'000, "mailchimp")).outcome,
+            Outcome::kEcho);
+
+  // A restrictive report is never held back.
+  World v = w;
+  v.echoes.RememberUndelivered(UndeliveredWrite{"mailchimp", key, "granted", "hubspot", 8, "dead"});
+  v.Feed(ConsentChange("offers", kGranted, T + 50'000, "hubspot"));
+  EXPECT_EQ(v.Feed(ConsentChange("offers", kWithdrawn, T + 60'000, "mailchimp")).outcome,
+            Outcome::kApplied);
+}
+
+TEST(Reconciler, AnUndeliveredWriteHoldsBackOnlyRecordDatedNewsFromElsewhere) {
+  const auto grant_after_withdrawal = [](bool record_dated, const std::string& origin) {
+    World w;
+    w.policy.constraints["mailchimp"].grant_time_is_record_time = record_dated;
+    w.Feed(ConsentChange("offers", kWithdrawn, T, origin));
+    const std::string key = ConsentKeyString(ConsentKey{kSubject, "offers", "email", ""});
+    w.echoes.RememberUndelivered(
+        UndeliveredWrite{"mailchimp", key, "withdrawn", origin, 9, "dead"});
+    return w.Feed(ConsentChange("offers", kGranted, T + 30'000, "mailchimp")).outcome;
+  };
+  EXPECT_EQ(grant_after_withdrawal(true, "hubspot"), Outcome::kSuperseded);
+  // The system dates each change itself: its grant is a new statement.
+  EXPECT_EQ(grant_after_withdrawal(false, "hubspot"), Outcome::kApplied);
+  // The withdrawal came from Mailchimp itself (the row only sends its own
+  // value back): a grant there since is a change there.
+  EXPECT_EQ(grant_after_withdrawal(true, "mailchimp"), Outcome::kApplied);
+}
+
 TEST(Reconciler, TwoWaySyncNeverPingPongs) {
   World w;
   std::vector<Change> inbox{

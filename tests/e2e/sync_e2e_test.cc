@@ -134,6 +134,50 @@ TEST_F(SyncE2E, JourneyConfirmedSignupGrantsInTheCrmAndUnsubscribeWithdrawsAndBl
   ASSERT_TRUE(Eventually([&] { return CrmProperty(eve, "consentd_werbesperre") == "true"; }));
 }
 
+// Mailchimp dates a member's consents by its last change, which any edit
+// moves. A withdrawal from the CRM that Mailchimp has not taken yet (its
+// writes fail) must survive the member editing their first name there: the
+// re-read member still shows the old grant, under a newer date.
+TEST_F(SyncE2E, AJourneyProfileEditDoesNotUndoACrmWithdrawalThatHasNotLandedThere) {
+  StartAll();
+  const std::string gil = "gil@example.org";
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", gil}, {"interests", {{interest_ids_["Newsletter"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", gil}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(gil, kNewsletter) == "SUBSCRIBED"; }))
+      << Log();
+
+  Json faults = Json::array();
+  for (const char* method : {"POST", "PUT", "PATCH"}) {
+    faults.push_back({{"kind", "error"},
+                      {"system", "mailchimp"},
+                      {"method", method},
+                      {"route", "/3.0/*"},
+                      {"status", 503}});
+  }
+  Journey("POST", "/_sim/faults", faults);
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", gil}, {"subscriptionId", kNewsletter}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_deliveries_total", "result=\"retryable\"") > 0;
+  })) << Log();
+  // Past the skew window, so that the edit's date alone would win.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  const double superseded = MetricSum("consentd_decisions_total", "outcome=\"superseded\"");
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", gil}, {"merge_fields", {{"FNAME", "Gil"}}}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_decisions_total", "outcome=\"superseded\"") > superseded;
+  })) << Log();
+  EXPECT_EQ(CrmSubscription(gil, kNewsletter), "UNSUBSCRIBED");
+
+  Journey("DELETE", "/_sim/faults");
+  ASSERT_TRUE(
+      Eventually([&] { return !MemberInterest(gil, "Newsletter"); }, std::chrono::seconds(60)))
+      << Member(gil).dump();
+  EXPECT_EQ(CrmSubscription(gil, kNewsletter), "UNSUBSCRIBED");
+}
+
 // --- rule 5: no echoes --------------------------------------------------------
 
 TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

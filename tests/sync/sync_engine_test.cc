@@ -182,6 +182,86 @@ TEST_F(SyncEngineTest, ARepairEqualToAStateDeliveredBeforeIsQueuedAgain) {
   EXPECT_EQ(Desired(repair[0]).state.consents.begin()->second.status, kWithdrawn);
 }
 
+// Mailchimp dates a member's values by its last change, and any edit (a
+// first name) moves that. A withdrawal from the CRM that has not reached
+// Mailchimp yet must not be undone by the member's old grant read again
+// after such an edit: while the write is queued, in flight or dead, that
+// grant is the member's value from before it.
+TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere) {
+  Ingest("mailchimp",
+         {Record("mc-ev-0", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
+         T - 59'000);
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
+         T + 100);
+  const std::string person = SubjectOf("hubspot", "101");
+  const auto crm_rows = [&] {
+    std::vector<std::int64_t> ids;
+    for (const store::OutboxRow& row : Outbox("hubspot")) ids.push_back(row.id);
+    return ids;
+  };
+  const std::vector<std::int64_t> crm_before = crm_rows();
+  const auto queued = Outbox("mailchimp");
+  ASSERT_EQ(queued.size(), 1u);
+  ASSERT_EQ(Desired(queued[0]).state.consents.begin()->second.status, kWithdrawn);
+
+  const auto edited_member = [&](const std::string& event, TimestampMs at) {
+    return Ingest("mailchimp",
+                  {Record(event, "mc-1", "anna@example.org",
+                          {Consent("newsletter", kGranted, at, "mailchimp")})},
+                  at + 100);
+  };
+  IngestSummary s = edited_member("mc-ev-1", T + 30'000);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_EQ(Consents(person)[0].status, "withdrawn");
+  EXPECT_EQ(crm_rows(), crm_before) << "the CRM is not told of a grant";
+  const auto still = Outbox("mailchimp");
+  ASSERT_EQ(still.size(), 1u);
+  EXPECT_EQ(still[0].id, queued[0].id) << "the withdrawal is still the write to send";
+
+  // The same while the write is a dead letter.
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("mailchimp", T + 40'000, 10, T + 100'000);
+    if (!claimed.ok()) return claimed.status();
+    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
+    return txn.MarkDead(claimed->front().id, "400 Bad Request", T + 40'100);
+  });
+  s = edited_member("mc-ev-2", T + 50'000);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_EQ(Consents(person)[0].status, "withdrawn");
+  EXPECT_EQ(crm_rows(), crm_before);
+
+  // Once the withdrawal has landed, a grant there is the person's own.
+  Run([&](store::Transaction& txn) -> Status {
+    if (Status r = txn.Replay(queued[0].id, T + 60'000); !r.ok()) return r;
+    auto claimed = txn.ClaimOutbox("mailchimp", T + 60'000, 10, T + 100'000);
+    if (!claimed.ok()) return claimed.status();
+    if (claimed->size() != 1u) return Internal("expected the replayed row");
+    return txn.MarkDone(claimed->front().id, T + 60'100);
+  });
+  s = edited_member("mc-ev-3", T + 70'000);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(person)[0].status, "granted");
+  const auto crm = Outbox("hubspot");
+  ASSERT_FALSE(crm.empty());
+  EXPECT_EQ(Desired(crm.back()).state.consents.begin()->second.status, kGranted);
+}
+
+// The same for a block the CRM set: the member's subscribed status read
+// after an unrelated edit does not lift it while the block's write is queued.
+TEST_F(SyncEngineTest, AnEditedMemberDoesNotLiftABlockThatHasNotLandedThere) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Block(BlockScope::All(), true, T)})}, T + 100);
+  ASSERT_EQ(Outbox("mailchimp").size(), 1u);
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Block(BlockScope::All(), false, T + 30'000, "mailchimp")})},
+                           T + 30'100);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_TRUE(Outbox("hubspot").empty());
+}
+
 TEST_F(SyncEngineTest, EchoOfOwnWriteIsRecognisedAndNotSentBack) {
   Ingest("hubspot",
          {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},

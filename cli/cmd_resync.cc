@@ -1,6 +1,7 @@
 // consentctl resync: the full reconciliation (sync/resync.h), on demand.
 //
 //   consentctl resync --config FILE [--connector NAME] [--dry-run]
+//                     [--missing-limit N]
 //
 // Reads every configured connector's snapshot (or only NAME's), decides it
 // against the canonical state in the store and prints, per connector, one
@@ -10,7 +11,10 @@
 //     outcomes: applied=4 duplicate=300 superseded=1
 //     enqueued: hubspot=1 mailchimp=4
 //
-// Counts only, never personal data. Drift is reported, not an error: exit 0
+// After a complete real run the linked records the snapshot no longer has
+// are read one by one (deleted there with the webhook lost), unless there
+// are more than --missing-limit (sync/resync.h). Counts only, never
+// personal data. Drift is reported, not an error: exit 0
 // when every resync ran, 1 with a one-line reason otherwise. --dry-run
 // decides and rolls back: nothing is stored or sent. consentd may run
 // meanwhile (SQLite locking); the rows a real run enqueues are sent by the
@@ -45,6 +49,7 @@ struct ResyncArgs {
   std::string config_file;
   std::string connector;  // empty: all
   bool dry_run = false;
+  int missing_limit = sync::ResyncOptions{}.missing_read_limit;
 };
 
 std::atomic<bool> g_stop{false};
@@ -78,7 +83,7 @@ void Print(const sync::ResyncReport& report) {
 Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
                                      std::shared_ptr<const mapping::MappingSpec> mapping,
                                      connectors::HttpClient& curl, store::Store& store,
-                                     sync::SyncEngine& engine, bool dry_run) {
+                                     sync::SyncEngine& engine, const ResyncArgs& args) {
   connectors::RateLimiter limiter(
       {c.rate_limit.requests, c.rate_limit.interval, c.rate_limit.max_in_flight,
        c.rate_limit.search_requests, c.rate_limit.search_interval});
@@ -88,8 +93,9 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
       daemon::MakeConnector(c, std::move(mapping), http);
   if (!connector.ok()) return connector.status().WithContext("connector " + c.name);
   sync::ResyncOptions options;
-  options.dry_run = dry_run;
+  options.dry_run = args.dry_run;
   options.stop = &g_stop;
+  options.missing_read_limit = args.missing_limit;
   return sync::RunResync(store, engine, **connector, options);
 }
 
@@ -152,7 +158,7 @@ int Resync(const ResyncArgs& args) {
   for (const auto& [name, c] : config->connectors) {
     if (!args.connector.empty() && name != args.connector) continue;
     if (g_stop.load()) break;
-    Result<sync::ResyncReport> report = ResyncOne(c, mapping, *curl, **db, engine, args.dry_run);
+    Result<sync::ResyncReport> report = ResyncOne(c, mapping, *curl, **db, engine, args);
     if (!report.ok()) {
       failed = report.status();
       break;
@@ -175,6 +181,10 @@ void RegisterResync(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--config", args->config_file, "consentd config file")->required();
   cmd->add_option("--connector", args->connector, "only this connector (default: all)");
   cmd->add_flag("--dry-run", args->dry_run, "report the drift, store and send nothing");
+  cmd->add_option("--missing-limit", args->missing_limit,
+                  "read linked records the snapshot lacks only if at most this many "
+                  "(default 1000; more usually means the wrong account)")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([&run, args] { run = [args] { return Resync(*args); }; });
 }
 

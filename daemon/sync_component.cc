@@ -1606,7 +1606,15 @@ class SyncComponent::Impl {
                 .Inc(static_cast<double>(report->consentd_behind));
             resync_drift_->WithLabels({name, "system_behind"})
                 .Inc(static_cast<double>(report->system_behind));
-            spdlog::info("sync: resync {}", sync::FormatResyncReport(*report));
+            if (report->missing > 0) {
+              resync_drift_->WithLabels({name, "missing"})
+                  .Inc(static_cast<double>(report->missing));
+            }
+            if (report->missing_over_limit) {
+              spdlog::warn("sync: resync {}", sync::FormatResyncReport(*report));
+            } else {
+              spdlog::info("sync: resync {}", sync::FormatResyncReport(*report));
+            }
           }
           if (!stopping_) ScheduleResync(link, next);
         },

@@ -63,7 +63,8 @@ SyncMetrics::SyncMetrics(metrics::Registry& registry, std::function<TimestampMs(
       resync_drift(registry.AddCounter(
           "consentd_resync_drift_total",
           "Drift found by full reconciliation: consentd_behind (decisions consentd learned), "
-          "system_behind (repair writes enqueued to the system).",
+          "system_behind (repair writes enqueued to the system), missing (linked records the "
+          "snapshot no longer had).",
           {"connector", "kind"})),
       now_(std::move(now)),
       started_at_(now_()) {

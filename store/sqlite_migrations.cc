@@ -285,6 +285,14 @@ CREATE TABLE merged_subjects (
 CREATE INDEX merged_subjects_by_into ON merged_subjects (into_subject);
 )sql";
 
+// v15: when a full reconciliation last found each linked record in its
+// system's snapshot (store/resync_marks.h), so the records it no longer
+// returns (deleted there with the webhook lost) are read one by one. 0 for
+// every link until its system's first complete resync.
+constexpr std::string_view kV15LinkResyncSeen = R"sql(
+ALTER TABLE identity_links ADD COLUMN resync_seen_at INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -301,6 +309,7 @@ constexpr std::array kMigrations = {
     Migration{12, "outbox_address", kV12OutboxAddress},
     Migration{13, "link_address", kV13LinkAddress},
     Migration{14, "merged_subjects", kV14MergedSubjects},
+    Migration{15, "link_resync_seen", kV15LinkResyncSeen},  // store/resync_marks.h
 };
 
 constexpr bool VersionsAreContiguous() {

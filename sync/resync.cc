@@ -1,11 +1,13 @@
 #include "sync/resync.h"
 
+#include <algorithm>
 #include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/clock.h"
+#include "store/resync_marks.h"
 
 namespace consentd::sync {
 namespace {
@@ -55,10 +57,118 @@ std::string FormatResyncReport(const ResyncReport& r) {
       " record(s); in step " + std::to_string(r.in_step) + ", consentd behind " +
       std::to_string(r.consentd_behind) + ", system behind " + std::to_string(r.system_behind) +
       ", superseded " + std::to_string(r.superseded) + ", refused " + std::to_string(r.refused);
+  if (r.missing_over_limit) {
+    line += "; missing " + std::to_string(r.missing) +
+            " (none read: more than the limit; check that the connector points at the right "
+            "account)";
+  } else if (r.missing >= 0) {
+    line += "; missing " + std::to_string(r.missing) + " (read " + std::to_string(r.missing_read) +
+            ", gone " + std::to_string(r.missing_gone) + ")";
+  }
   if (r.dry_run) line += " (dry run: nothing stored)";
   if (!r.complete) line += " (stopped early)";
   return line;
 }
+
+namespace {
+
+// Decides `records` of `source` in one unit of work (rolled back in a dry
+// run); with `run_started` set, marks the records found by that run.
+Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const std::string& source,
+                                 std::vector<connectors::InboundRecord> records, bool dry_run,
+                                 TimestampMs run_started) {
+  // A snapshot states the system's current state, so a system found
+  // behind the canonical state is written it (core/change.h).
+  std::vector<std::string> found;
+  for (connectors::InboundRecord& record : records) {
+    for (Change& change : record.mapped.changes) change.snapshot = true;
+    if (!record.system_id.empty()) found.push_back(record.system_id);
+  }
+  // Owned by the unit of work and by this frame; the work writes it on the
+  // store thread, this thread reads it after Run returned.
+  auto summary = std::make_shared<IngestSummary>();
+  auto shared = std::make_shared<std::vector<connectors::InboundRecord>>(std::move(records));
+  auto ids = std::make_shared<std::vector<std::string>>(std::move(found));
+  Status s = store.Run(
+      [&engine, source, shared, ids, summary, dry_run, run_started](store::Transaction& txn) {
+        Result<IngestSummary> r = engine.Ingest(txn, source, *shared, SystemClock().NowMs());
+        if (!r.ok()) return r.status();
+        *summary = std::move(r).value();
+        if (dry_run) return Status(StatusCode::kInternal, std::string(kDryRunRollback));
+        if (run_started != 0) return store::MarkFoundByResync(txn, source, *ids, run_started);
+        return Status::Ok();
+      });
+  if (dry_run && IsDryRunRollback(s)) s = Status::Ok();
+  if (!s.ok()) return s;
+  return std::move(*summary);
+}
+
+// Reads the records linked before `run_started` that the run did not find
+// (see the file comment of resync.h) and decides what the system says of
+// each: most often that it is gone.
+Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connector& connector,
+                   const ResyncOptions& options, TimestampMs run_started, ResyncReport& report) {
+  const std::string source = connector.name();
+  Status s = store.Run([&](store::Transaction& txn) {
+    Result<std::int64_t> n = store::CountMissingAfterResync(txn, source, run_started);
+    if (!n.ok()) return n.status();
+    report.missing = *n;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s.WithContext("resync " + source + ": missing records");
+  if (report.missing > options.missing_read_limit) {
+    report.missing_over_limit = true;
+    return Status::Ok();
+  }
+  std::string after;
+  int n = 0;
+  for (;;) {
+    if (options.stop != nullptr && options.stop->load()) return Status::Ok();
+    std::vector<store::MissingRecord> batch;
+    s = store.Run([&](store::Transaction& txn) {
+      Result<std::vector<store::MissingRecord>> r = store::ListMissingAfterResync(
+          txn, source, run_started, after, std::max(1, options.missing_read_batch));
+      if (!r.ok()) return r.status();
+      batch = std::move(*r);
+      return Status::Ok();
+    });
+    if (!s.ok()) return s.WithContext("resync " + source + ": missing records");
+    if (batch.empty()) return Status::Ok();
+    after = batch.back().system_id;
+    std::vector<connectors::RecordRef> refs;
+    const TimestampMs now = SystemClock().NowMs();
+    for (const store::MissingRecord& m : batch) {
+      connectors::RecordRef ref;
+      // Not the system id: event ids reach the proof log, which outlives
+      // an erasure, and Mailchimp's id is the MD5 of the address.
+      ref.event_id = "resync:missing:" + std::to_string(run_started) + ":" + std::to_string(++n);
+      ref.system_id = m.system_id;
+      ref.email = m.address;
+      // Gone since the run began at the latest: a deletion is dated now.
+      ref.occurred_at = now;
+      refs.push_back(std::move(ref));
+    }
+    Result<std::vector<connectors::InboundRecord>> read = connector.Read(refs);
+    if (!read.ok()) return read.status().WithContext("resync " + source + ": missing records");
+    report.missing_read += static_cast<int>(refs.size());
+    for (const connectors::InboundRecord& rec : *read) {
+      const bool gone =
+          std::any_of(rec.mapped.changes.begin(), rec.mapped.changes.end(), [](const Change& c) {
+            return c.kind == ChangeKind::kTargetDeleted || c.kind == ChangeKind::kErasure;
+          });
+      if (gone) ++report.missing_gone;
+    }
+    Result<IngestSummary> summary =
+        DecidePage(store, engine, source, std::move(*read), /*dry_run=*/false, 0);
+    if (!summary.ok()) {
+      return summary.status().WithContext("resync " + source + ": missing records");
+    }
+    Count(*summary, source, report);
+    if (options.on_page_committed) options.on_page_committed(*summary);
+  }
+}
+
+}  // namespace
 
 Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
                                connectors::Connector& connector, const ResyncOptions& options) {
@@ -67,6 +177,9 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
   report.dry_run = options.dry_run;
   const std::string source = connector.name();
   SystemClock clock;
+  // Records linked from now on are not looked for if the snapshot lacks
+  // them (they may be newer than the read).
+  const TimestampMs run_started = clock.NowMs();
   std::string cursor;  // "" = the snapshot from the beginning
   for (;;) {
     if (options.stop != nullptr && options.stop->load()) return report;
@@ -82,35 +195,22 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
     ++report.pages;
     report.records += static_cast<int>(page->records.size());
     if (!page->records.empty()) {
-      // Owned by the unit of work and by this frame; the work writes it on
-      // the store thread, this thread reads it after Run returned.
-      // A snapshot states the system's current state, so a system found
-      // behind the canonical state is written it (core/change.h).
-      for (connectors::InboundRecord& record : page->records) {
-        for (Change& change : record.mapped.changes) change.snapshot = true;
-      }
-      auto summary = std::make_shared<IngestSummary>();
-      auto records =
-          std::make_shared<std::vector<connectors::InboundRecord>>(std::move(page->records));
-      const bool dry_run = options.dry_run;
-      Status s = store.Run([&engine, source, records, summary, dry_run](store::Transaction& txn) {
-        Result<IngestSummary> r = engine.Ingest(txn, source, *records, SystemClock().NowMs());
-        if (!r.ok()) return r.status();
-        *summary = std::move(r).value();
-        if (dry_run) return Status(StatusCode::kInternal, std::string(kDryRunRollback));
-        return Status::Ok();
-      });
-      if (dry_run && IsDryRunRollback(s)) s = Status::Ok();
-      if (!s.ok()) {
-        return s.WithContext("resync " + source + " page " + std::to_string(report.pages));
+      Result<IngestSummary> summary =
+          DecidePage(store, engine, source, std::move(page->records), options.dry_run, run_started);
+      if (!summary.ok()) {
+        return summary.status().WithContext("resync " + source + " page " +
+                                            std::to_string(report.pages));
       }
       Count(*summary, source, report);
-      if (!dry_run && options.on_page_committed) options.on_page_committed(*summary);
+      if (!options.dry_run && options.on_page_committed) options.on_page_committed(*summary);
     }
     if (!page->more) break;
     cursor = std::move(page->next_cursor);
   }
   report.complete = true;
+  if (!options.dry_run) {
+    CONSENTD_RETURN_IF_ERROR(ReadMissing(store, engine, connector, options, run_started, report));
+  }
   return report;
 }
 

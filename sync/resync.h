@@ -11,6 +11,19 @@
 //                    superseded branch)
 //   refused          unmapped, invalid, or about an erased identity
 //
+// Records the snapshot leaves out. A record deleted for good in the system
+// (Mailchimp's delete-permanent, a HubSpot GDPR delete) is absent from its
+// snapshot, and if its webhook was lost, nothing else tells consentd. So
+// every page marks the linked records it returned (store/resync_marks.h),
+// and after a complete real run the records linked before the run began
+// and not found are read one by one through the connector (Read), which
+// maps "no longer there" to a deletion (kTargetDeleted, or kErasure where
+// the mapping says a permanent delete is a request to be forgotten), and
+// decided like a hint's read. Above `missing_read_limit` missing records
+// none is read: so many usually means the connector points at another
+// account or audience, and deciding them all as deleted could erase people
+// everywhere. The report says so and an operator can raise the limit.
+//
 // Each page is decided in ONE store unit of work through SyncEngine::Ingest
 // without event-id dedupe (a snapshot must be compared again even if the
 // same event ids were seen before). The connector's stored poll cursor is
@@ -29,6 +42,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -56,6 +70,12 @@ struct ResyncOptions {
   // run), with that page's summary: the daemon counts proof entries and
   // wakes the dispatcher of the targets that got rows. May be empty.
   std::function<void(const IngestSummary&)> on_page_committed;
+  // At most this many missing records are read after a complete run (see
+  // the file comment); with more, none is (the report's
+  // missing_over_limit). Reads go through the connector's rate limit.
+  int missing_read_limit = 1000;
+  // Records per Read (and per unit of work) when reading missing records.
+  int missing_read_batch = 100;
 };
 
 // What one resync found. Counts only; no personal data.
@@ -77,14 +97,20 @@ struct ResyncReport {
   // propagation of what consentd learned to the other systems.
   std::map<std::string, int> enqueued;
   std::map<Outcome, int> outcomes;
+  // Linked records the snapshot did not return; -1 when not looked for (a
+  // dry run, whose pages' marks are rolled back, or a run stopped early).
+  std::int64_t missing = -1;
+  bool missing_over_limit = false;  // more than missing_read_limit: none read
+  int missing_read = 0;             // of those, read again
+  int missing_gone = 0;             // ... and found deleted there
 
   // Subjects/decisions out of step: consentd behind + system behind.
   int drift() const { return consentd_behind + system_behind; }
 };
 
 // One line: "hubspot: 2 pages, 120 records; in step 300, consentd behind 4,
-// system behind 2 (repairs enqueued), superseded 2, refused 0" plus
-// "(dry run)" / "(stopped early)".
+// system behind 2 (repairs enqueued), superseded 2, refused 0; missing 1
+// (read 1, gone 1)" plus "(dry run)" / "(stopped early)".
 std::string FormatResyncReport(const ResyncReport& report);
 
 // Reads `connector`'s snapshot and decides it against the canonical state

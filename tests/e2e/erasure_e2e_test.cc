@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 
 #include "connectors/mailchimp/wire_format.h"
 #include "core/clock.h"
@@ -169,6 +170,36 @@ TEST_F(ErasureE2E, MailchimpPermanentDeletionErasesTheCrmContactWhenTheMappingSa
       << Log();
   EXPECT_EQ(explained.output.find(erased_subject), std::string::npos) << explained.output;
   EXPECT_TRUE(OnlyRequestSettled("mailchimp")) << List().dump(2);
+}
+
+// The same deletion with its webhook lost: the poll cannot see it (the
+// member is gone from the list), so the full reconciliation finds the
+// linked member it no longer returns, reads it (404) and decides it.
+TEST_F(ErasureE2E, APermanentDeletionWhoseWebhookWasLostIsFoundByTheNextResync) {
+  SyncOptions options;
+  options.mailchimp_erasure = "{mode: delete, on_permanent_delete: erase}";
+  StartAll(options);
+  const std::string liv = "liv@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", liv}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(liv) == "subscribed"; })) << Log();
+
+  Journey("POST", "/_sim/faults", {{"kind", "webhook_drop"}, {"system", "mailchimp"}});
+  Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", liv}});
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_EQ(CrmStatus("GET", "/crm/v3/objects/contacts/liv%40example.com?idProperty=email"), 200)
+      << "nothing has told consentd yet";
+
+  CommandResult r = Ctl({"resync", "--connector", "mailchimp"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("missing 1 (read 1, gone 1)"), std::string::npos) << r.output;
+  ASSERT_TRUE(Eventually([&] {
+    return CrmStatus("GET", "/crm/v3/objects/contacts/liv%40example.com?idProperty=email") == 404;
+  })) << Log();
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("mailchimp"); })) << List().dump(2);
+
+  CommandResult again = Ctl({"resync", "--connector", "mailchimp"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("missing 0 (read 0, gone 0)"), std::string::npos) << again.output;
 }
 
 TEST_F(ErasureE2E, OperatorErasureIsTrackedPerTargetOverTheAdminApi) {

@@ -254,6 +254,94 @@ TEST_F(SyncResyncTest, RepairsASystemThatIsBehindAndDryRunOnlyReportsIt) {
   EXPECT_GT(Measure().proof, before.proof);
 }
 
+// A record deleted in the system with its webhook lost is simply absent
+// from the next snapshot. Resync reads the linked records it did not find,
+// and the system's "not found" is decided as a deletion, once.
+TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThemDeleted) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  const ResyncReport first = Resync(/*dry_run=*/false);
+  EXPECT_EQ(first.missing, 0) << FormatResyncReport(first);
+  const auto [email, contact_id] = SubscribedContact();
+  ASSERT_FALSE(contact_id.empty());
+  std::string subject;
+  Run([&](store::Transaction& txn) -> Status {
+    auto s = txn.FindSubjectBySystemId("hubspot", contact_id);
+    if (!s.ok()) return s.status();
+    subject = s->value_or("");
+    return Status::Ok();
+  });
+  ASSERT_FALSE(subject.empty());
+  // Deleted in HubSpot; no webhook reaches consentd.
+  ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + contact_id).status, 204);
+
+  const ResyncReport second = Resync(/*dry_run=*/false);
+  EXPECT_EQ(second.records, 11);
+  EXPECT_EQ(second.missing, 1) << FormatResyncReport(second);
+  EXPECT_EQ(second.missing_read, 1);
+  EXPECT_EQ(second.missing_gone, 1);
+  EXPECT_NE(FormatResyncReport(second).find("missing 1 (read 1, gone 1)"), std::string::npos)
+      << FormatResyncReport(second);
+  std::vector<std::pair<std::string, TimestampMs>> deletions;
+  Run([&](store::Transaction& txn) -> Status {
+    auto d = txn.ListTargetDeletions(subject);
+    if (!d.ok()) return d.status();
+    deletions = std::move(*d);
+    return Status::Ok();
+  });
+  ASSERT_EQ(deletions.size(), 1u);
+  EXPECT_EQ(deletions[0].first, "hubspot");
+
+  const ResyncReport third = Resync(/*dry_run=*/false);
+  EXPECT_EQ(third.missing, 0) << "a record known deleted is not looked for again";
+  EXPECT_EQ(third.missing_read, 0);
+}
+
+// So many missing records usually means the connector points at another
+// account: none is read (each could become a deletion, even an erasure
+// everywhere). A dry run cannot tell which records its pages found.
+TEST_F(SyncResyncTest, MissingRecordsAboveTheLimitAreCountedNotReadAndADryRunDoesNotLook) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  // Three contacts consentd knows (a contact with nothing mapped is not linked).
+  std::vector<std::string> linked;
+  const json state = Control("GET", "/_sim/hubspot/state").Json();
+  for (const json& c : state["contacts"]) {
+    const json& id = c["id"];
+    const std::string text =
+        id.is_string() ? id.get<std::string>() : std::to_string(id.get<std::int64_t>());
+    Run([&](store::Transaction& txn) -> Status {
+      auto s = txn.FindSubjectBySystemId("hubspot", text);
+      if (!s.ok()) return s.status();
+      if (s->has_value() && linked.size() < 3) linked.push_back(text);
+      return Status::Ok();
+    });
+  }
+  ASSERT_EQ(linked.size(), 3u);
+  for (const std::string& id : linked) {
+    ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + id).status, 204);
+  }
+  const ResyncReport dry = Resync(/*dry_run=*/true);
+  EXPECT_EQ(dry.missing, -1);
+  EXPECT_EQ(dry.missing_read, 0);
+
+  ResyncOptions o;
+  o.missing_read_limit = 2;
+  Result<ResyncReport> limited = RunResync(*store_, *engine_, *connector_, o);
+  ASSERT_TRUE(limited.ok()) << limited.status().ToString();
+  EXPECT_EQ(limited->missing, 3);
+  EXPECT_TRUE(limited->missing_over_limit);
+  EXPECT_EQ(limited->missing_read, 0);
+  EXPECT_NE(FormatResyncReport(*limited).find("none read"), std::string::npos);
+
+  o.missing_read_limit = 3;
+  o.missing_read_batch = 2;  // two reads
+  Result<ResyncReport> read = RunResync(*store_, *engine_, *connector_, o);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->missing, 3);
+  EXPECT_EQ(read->missing_read, 3);
+  EXPECT_EQ(read->missing_gone, 3);
+}
+
 TEST_F(SyncResyncTest, StopsBeforeTheNextPageWhenAskedTo) {
   ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 3}}).status, 200);
   std::atomic<bool> stop{true};

@@ -172,7 +172,14 @@ Result<std::vector<RecordRef>> HubSpotConnector::ParseEvents(std::string_view bo
       const std::string object_id = e.contains("objectId") ? IdText(e["objectId"]) : "";
       if (event_id.empty()) return InvalidArgument(where + ": eventId missing or not a number");
       if (object_id.empty()) return InvalidArgument(where + ": objectId missing or not a number");
-      const std::string type = e.value("subscriptionType", "");
+      std::string type = e.value("subscriptionType", "");
+      // Apps subscribed through the generic object events get "object.*"
+      // with the object type's id; contacts are "0-1" and carry the same
+      // fields as the contact.* events.
+      if (type.starts_with("object.")) {
+        if (!e.contains("objectTypeId") || IdText(e["objectTypeId"]) != "0-1") continue;
+        type = "contact." + type.substr(7);
+      }
       RecordRef ref;
       ref.event_id = event_id;
       ref.system_id = object_id;

@@ -246,6 +246,52 @@ TEST_F(HubSpotConnectorTest, SignedWebhookMapsConsentEventsAndIgnoresOthers) {
   EXPECT_EQ((*refs)[5].system_id, "1007");
 }
 
+// An app subscribed to HubSpot's generic object events gets "object.*"
+// events naming the object type; those about contacts ("0-1") mean what the
+// contact.* events mean, the others are about other objects.
+TEST_F(HubSpotConnectorTest, GenericObjectEventsAboutContactsAreReadLikeContactEvents) {
+  const std::string url = "https://consentd.example/webhooks/hubspot";
+  const TimestampMs now = 1'800'000'000'000;
+  json events = json::array({
+      {{"eventId", 21},
+       {"objectId", 2001},
+       {"objectTypeId", "0-1"},
+       {"occurredAt", now - 3},
+       {"subscriptionType", "object.propertyChange"},
+       {"propertyName", "hs_email_optout_101"},
+       {"propertyValue", "true"}},
+      {{"eventId", 22},
+       {"objectId", 2002},
+       {"objectTypeId", "0-1"},
+       {"occurredAt", now - 2},
+       {"subscriptionType", "object.deletion"}},
+      {{"eventId", 23},
+       {"objectId", 2003},
+       {"objectTypeId", "0-2"},  // a company
+       {"occurredAt", now - 1},
+       {"subscriptionType", "object.deletion"}},
+      {{"eventId", 24},
+       {"objectId", 2004},
+       {"objectTypeId", "0-1"},
+       {"occurredAt", now},
+       {"subscriptionType", "object.propertyChange"},
+       {"propertyName", "firstname"},
+       {"propertyValue", "Ada"}},
+      {{"eventId", 25},
+       {"objectId", 2005},
+       {"occurredAt", now},
+       {"subscriptionType", "object.creation"}},  // no type: not known to be a contact
+  });
+  auto refs = connector_->ParseWebhook(Signed(url, events.dump(), now), url, now);
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 2u);
+  EXPECT_EQ((*refs)[0].system_id, "2001");
+  EXPECT_EQ((*refs)[0].hint, RecordHint::kChanged);
+  EXPECT_EQ((*refs)[0].occurred_at, now - 3);
+  EXPECT_EQ((*refs)[1].system_id, "2002");
+  EXPECT_EQ((*refs)[1].hint, RecordHint::kDeleted);
+}
+
 TEST_F(HubSpotConnectorTest, WebhookWithBadMissingOrStaleSignatureIsUnauthenticated) {
   const std::string url = "https://consentd.example/webhooks/hubspot";
   const TimestampMs now = 1'800'000'000'000;

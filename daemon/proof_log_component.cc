@@ -142,18 +142,26 @@ void ProofLogComponent::RequestCheckpoint(std::function<void()> then) {
   auto wrote = std::make_shared<bool>(false);
   auto gauges = gauges_;
   auto written_at = std::make_shared<store::ProofCheckpointInfo>();
+  auto root = std::make_shared<std::string>();
   // Keeps the io loop running until `then` is posted, even with no other
   // work pending (e.g. nothing else is left at stop).
   auto guard = std::make_shared<boost::asio::executor_work_guard<
       boost::asio::io_context::executor_type>>(io_.get_executor());
   store->Submit(
-      [signer, wrote, written_at](store::Transaction& txn) -> Status {
+      [signer, wrote, written_at, root](store::Transaction& txn) -> Status {
         static const SystemClock clock;
         const TimestampMs now = clock.NowMs();
         Result<std::optional<std::string>> note = store::WriteProofCheckpoint(txn, *signer, now);
         if (!note.ok()) return note.status();
         *wrote = note->has_value();
         if (*wrote) {
+          // A checkpoint is "origin\nsize\nroot\n...": the root line, for
+          // the journal.
+          const std::string& text = **note;
+          const std::size_t a = text.find('\n');
+          const std::size_t b = a == std::string::npos ? a : text.find('\n', a + 1);
+          const std::size_t c = b == std::string::npos ? b : text.find('\n', b + 1);
+          if (c != std::string::npos) *root = text.substr(b + 1, c - b - 1);
           written_at->created_at = now;
           Result<std::uint64_t> size = store::ProofTreeSize(txn);
           if (!size.ok()) return size.status();
@@ -161,7 +169,7 @@ void ProofLogComponent::RequestCheckpoint(std::function<void()> then) {
         }
         return Status::Ok();
       },
-      [io = &io_, written, wrote, written_at, gauges, guard,
+      [io = &io_, written, wrote, written_at, root, gauges, guard,
        then = std::move(then)](const Status& s) {
         // On the store thread: log, count, and hand `then` to the io thread.
         if (!s.ok()) {
@@ -170,7 +178,11 @@ void ProofLogComponent::RequestCheckpoint(std::function<void()> then) {
           written->fetch_add(1);
           gauges->last_checkpoint_ms = written_at->created_at;
           gauges->checkpointed_entries = written_at->tree_size;
-          spdlog::debug("proof log checkpoint written");
+          // At info, so that the journal keeps each signed (size, root)
+          // outside the database (docs/proof-log.md, "Keep a checkpoint
+          // elsewhere").
+          spdlog::info("proof log checkpoint signed: {} entries, root {}", written_at->tree_size,
+                       *root);
         }
         if (then) boost::asio::post(*io, then);
         guard->reset();

@@ -363,11 +363,13 @@ Result<std::string> ProveProofEntry(Transaction& txn, std::uint64_t sequence) {
 }
 
 Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVerifier& verifier,
-                                         const proof::AuditOptions& options) {
+                                         const proof::AuditOptions& options,
+                                         std::vector<std::string> saved_checkpoints) {
   PROOF_DB(db, txn);
   proof::AuditInput in;
   in.verifier = &verifier;
   in.options = options;
+  in.saved_checkpoints = std::move(saved_checkpoints);
   Result<std::vector<std::string>> cps = ListProofCheckpoints(txn);
   if (!cps.ok()) return cps.status();
   in.checkpoint_notes = std::move(cps).value();

@@ -76,8 +76,11 @@ Result<std::string> ProveProofEntry(Transaction& txn, std::uint64_t sequence);
 // The full audit of `consentctl verify` (core/proof/log_audit.h) over the
 // stored entries, checkpoints, tree nodes and state. Rows are read on the
 // calling (store) thread; `options` only tunes the hashing threads.
+// `saved_checkpoints`: signed checkpoints kept outside the database
+// (proof::AuditInput::saved_checkpoints).
 Result<proof::AuditResult> AuditProofLog(Transaction& txn, const proof::NoteVerifier& verifier,
-                                         const proof::AuditOptions& options = {});
+                                         const proof::AuditOptions& options = {},
+                                         std::vector<std::string> saved_checkpoints = {});
 
 // The decrypted evidence of entry `sequence`: empty if it has none;
 // FailedPrecondition once its subject was erased (the key is gone).

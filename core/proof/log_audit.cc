@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -329,6 +330,29 @@ Result<AuditResult> AuditLogRows(const RowViewReader& read, const AuditInput& in
     }
   }
   result.checkpoints = input.checkpoint_notes.size();
+  std::set<std::uint64_t> saved_sizes;
+  for (std::size_t i = 0; i < input.saved_checkpoints.size(); ++i) {
+    const std::string which = "saved checkpoint #" + std::to_string(i + 1);
+    Result<Checkpoint> c = OpenCheckpoint(input.saved_checkpoints[i], *input.verifier);
+    if (!c.ok()) {
+      Fail(result,
+           which + " does not verify with this key (a replaced key file, or the wrong --vkey): " +
+               c.status().message(),
+           std::nullopt);
+      return result;
+    }
+    auto [it, fresh] = by_size.emplace(c->size, *c);
+    if (!fresh && it->second.root != c->root) {
+      Fail(result,
+           which + " and a checkpoint in the log both cover " + std::to_string(c->size) +
+               " entries with different roots: the log forked or was rolled back",
+           c->size == 0 ? 0 : c->size - 1);
+      return result;
+    }
+    saved_sizes.insert(c->size);
+    result.largest_saved = std::max(result.largest_saved, c->size);
+  }
+  result.saved_checkpoints = input.saved_checkpoints.size();
 
   // 2. Recompute the tree from the entries; check each checkpoint on the way.
   TreeCheck check(by_size, result);
@@ -343,10 +367,15 @@ Result<AuditResult> AuditLogRows(const RowViewReader& read, const AuditInput& in
   result.entries = tree.size();
   result.root = tree.Root();
   if (!check.all_checkpoints_reached()) {
+    const std::uint64_t size = check.next_checkpoint_size();
     Fail(result,
-         "a signed checkpoint covers " + std::to_string(check.next_checkpoint_size()) +
-             " entries but the log has only " + std::to_string(tree.size()) +
-             ": entries were removed",
+         saved_sizes.contains(size)
+             ? "a checkpoint saved outside the database covers " + std::to_string(size) +
+                   " entries but the log has only " + std::to_string(tree.size()) +
+                   ": entries were removed or the database was rolled back"
+             : "a signed checkpoint covers " + std::to_string(size) +
+                   " entries but the log has only " + std::to_string(tree.size()) +
+                   ": entries were removed",
          tree.size());
     return result;
   }

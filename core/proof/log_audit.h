@@ -67,6 +67,14 @@ struct AuditOptions {
 struct AuditInput {
   const NoteVerifier* verifier = nullptr;     // REQUIRED
   std::vector<std::string> checkpoint_notes;  // signed checkpoints, any order
+  // Signed checkpoints kept outside the database (an auditor's copy of an
+  // earlier `consentctl log checkpoint`). The stored ones come from the
+  // same file as the entries, so whoever can rewrite entries can delete
+  // them too; a saved one is the only proof that the log once held more,
+  // or other entries (truncation, rollback to a backup, a rewritten tail
+  // re-signed after its checkpoints were deleted). Checked like the stored
+  // ones: signature, root at its size, no fork.
+  std::vector<std::string> saved_checkpoints;
   // Optional: stored tree nodes; consecutive checkpoints are then also
   // checked with a consistency proof built from them (what `log prove`
   // and auditors are served).
@@ -79,6 +87,8 @@ struct AuditInput {
 struct AuditResult {
   std::uint64_t entries = 0;
   std::uint64_t checkpoints = 0;
+  std::uint64_t saved_checkpoints = 0;
+  std::uint64_t largest_saved = 0;  // the largest saved checkpoint's size
   Hash root{};
   std::string problem;  // empty when everything verified
   std::optional<std::uint64_t> first_bad_sequence;

@@ -535,6 +535,16 @@ TEST_F(ConsentdProcess, SecondStartReusesTheKeyAndSignsNewEntriesAtShutdown) {
   const CliRun verify = Consentctl("verify --config '" + config_.string() + "'");
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
   EXPECT_EQ(verify.out.rfind("OK: 3 entries, 1 checkpoint verified", 0), 0u) << verify.out;
+  // The journal keeps the signed size and root, outside the database:
+  // a checkpoint's third line is its root.
+  std::istringstream lines(checkpoint.out);
+  std::string origin, size, root;
+  std::getline(lines, origin);
+  std::getline(lines, size);
+  std::getline(lines, root);
+  EXPECT_NE(Log().find("proof log checkpoint signed: 3 entries, root " + root), std::string::npos)
+      << root << "\n"
+      << Log();
 }
 
 TEST_F(ConsentdProcess, ConfiguredKeyFileIsUsedByConsentdAndConsentctl) {

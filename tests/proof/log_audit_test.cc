@@ -47,6 +47,7 @@ class AuditTest : public ::testing::Test {
     in.checkpoint_notes = checkpoints_;
     in.nodes = &tree_;
     in.recorded_state = state_;
+    in.saved_checkpoints = saved_;
     Result<AuditResult> r = AuditLog(read, in);
     EXPECT_TRUE(r.ok());
     return *r;
@@ -59,6 +60,7 @@ class AuditTest : public ::testing::Test {
   std::vector<std::string> checkpoints_;
   InMemoryTree tree_;
   MerkleFrontier state_;
+  std::vector<std::string> saved_;  // checkpoints kept outside the database
 };
 
 TEST_F(AuditTest, UntouchedLogVerifies) {
@@ -118,6 +120,70 @@ TEST_F(AuditTest, TruncatedTailIsDetected) {
   AuditResult r = Audit();
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.first_bad_sequence, 12U) << r.problem;
+}
+
+// Whoever can rewrite the file can delete the newest entries together
+// with the checkpoints covering them and recompute the stored tree state:
+// the rest is a consistent, shorter log. Only a checkpoint kept elsewhere
+// shows that the log once held more.
+TEST_F(AuditTest, ATruncationThatDeletesItsCheckpointsIsCaughtOnlyByASavedCheckpoint) {
+  const std::string saved = checkpoints_[2];  // 15 entries, kept by an auditor
+  rows_.resize(12);
+  checkpoints_.resize(2);
+  MerkleFrontier shorter;
+  for (const StoredRow& row : rows_) shorter.Append(*row.leaf_hash);
+  state_ = shorter;
+  InMemoryTree nodes;
+  for (const StoredRow& row : rows_) nodes.Append(*row.leaf_hash);
+  tree_ = nodes;
+  AuditResult blind = Audit();
+  EXPECT_TRUE(blind.ok()) << "without a saved checkpoint this is a valid log: " << blind.problem;
+
+  saved_ = {saved};
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.first_bad_sequence, 12U) << r.problem;
+  EXPECT_NE(r.problem.find("saved outside the database covers 15"), std::string::npos) << r.problem;
+}
+
+// The tail rewritten after its checkpoint was deleted, then signed again
+// with the real key (consentd signs whatever tree it finds): the saved
+// checkpoint of the same size has the old root.
+TEST_F(AuditTest, ATailRewrittenAndSignedAgainDisagreesWithTheSavedCheckpoint) {
+  const std::string saved = checkpoints_[2];
+  rows_[12].bytes[20] ^= 1;
+  rows_[12].leaf_hash = HashLeaf(rows_[12].bytes);
+  MerkleFrontier rewritten;
+  InMemoryTree nodes;
+  for (const StoredRow& row : rows_) {
+    rewritten.Append(*row.leaf_hash);
+    nodes.Append(*row.leaf_hash);
+  }
+  state_ = rewritten;
+  tree_ = nodes;
+  checkpoints_[2] = *SignCheckpoint({signer_.name(), 15, rewritten.Root(), {}}, signer_);
+  EXPECT_TRUE(Audit().ok()) << "consistent in itself";
+
+  saved_ = {saved};
+  AuditResult r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.problem.find("forked or was rolled back"), std::string::npos) << r.problem;
+  EXPECT_EQ(r.first_bad_sequence, 14U) << r.problem;
+}
+
+TEST_F(AuditTest, ASavedCheckpointTheLogStillContainsPassesAndOneFromAnotherKeyFails) {
+  saved_ = {checkpoints_[0], checkpoints_[1]};
+  AuditResult r = Audit();
+  EXPECT_TRUE(r.ok()) << r.problem;
+  EXPECT_EQ(r.saved_checkpoints, 2U);
+  EXPECT_EQ(r.largest_saved, 10U);
+
+  NoteSigner other = *NoteSigner::Generate("consentd.test/log");
+  saved_ = {*SignCheckpoint({other.name(), 10, tree_.Root(), {}}, other)};
+  r = Audit();
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.problem.find("saved checkpoint #1 does not verify with this key"), std::string::npos)
+      << r.problem;
 }
 
 TEST_F(AuditTest, CorruptStoredNodesFailTheConsistencyCheck) {

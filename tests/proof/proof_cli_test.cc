@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "tests/proof/proof_store_test_util.h"
@@ -57,6 +58,44 @@ TEST_F(ProofCliTest, VerifyPassesOnAnUntouchedLogAndNamesTheFirstBadSequence) {
   Outcome bad = Consentctl("verify --db " + db_path_);
   EXPECT_EQ(bad.exit_code, 1) << bad.out;
   EXPECT_NE(bad.out.find("FAILED at sequence 4"), std::string::npos) << bad.out;
+}
+
+// An older copy of the database put back is a valid, shorter log; the
+// checkpoint an auditor saved after it shows the rollback.
+TEST_F(ProofCliTest, VerifyWithASavedCheckpointCatchesARollbackToAnOlderCopy) {
+  Fill(1, 10);
+  const std::string older = (dir_ / "older.db").string();
+  std::filesystem::copy_file(db_path_, older);
+  Fill(2, 10);
+  Outcome cp = Consentctl("log checkpoint --db " + db_path_);
+  ASSERT_EQ(cp.exit_code, 0) << cp.out;
+  const std::string saved = (dir_ / "saved.checkpoint").string();
+  std::ofstream(saved) << cp.out;
+  Outcome extends = Consentctl("verify --db " + db_path_ + " --checkpoint " + saved);
+  EXPECT_EQ(extends.exit_code, 0) << extends.out;
+  EXPECT_NE(extends.out.find("contains 1 saved checkpoint (largest 30 entries)"), std::string::npos)
+      << extends.out;
+
+  std::filesystem::copy_file(older, db_path_, std::filesystem::copy_options::overwrite_existing);
+  Outcome blind = Consentctl("verify --db " + db_path_);
+  EXPECT_EQ(blind.exit_code, 0) << "a consistent older log: " << blind.out;
+  Outcome caught = Consentctl("verify --db " + db_path_ + " --checkpoint " + saved);
+  EXPECT_EQ(caught.exit_code, 1) << caught.out;
+  EXPECT_NE(caught.out.find("covers 30 entries but the log has only 10"), std::string::npos)
+      << caught.out;
+}
+
+TEST_F(ProofCliTest, AnUnreadableOrMalformedSavedCheckpointIsAUsageError) {
+  Fill(1, 3);
+  Outcome missing = Consentctl("verify --db " + db_path_ + " --checkpoint " +
+                               (dir_ / "nope.checkpoint").string());
+  EXPECT_EQ(missing.exit_code, 2) << missing.out;
+  EXPECT_NE(missing.out.find("cannot read saved checkpoint"), std::string::npos) << missing.out;
+  const std::string junk = (dir_ / "junk.checkpoint").string();
+  std::ofstream(junk) << "not a checkpoint\n";
+  Outcome malformed = Consentctl("verify --db " + db_path_ + " --checkpoint " + junk);
+  EXPECT_EQ(malformed.exit_code, 2) << malformed.out;
+  EXPECT_NE(malformed.out.find("is not a signed checkpoint"), std::string::npos) << malformed.out;
 }
 
 TEST_F(ProofCliTest, VerifyWithAnotherKeyFails) {

@@ -12,8 +12,10 @@
 //     enqueued: hubspot=1 mailchimp=4
 //
 // After a complete real run the linked records the snapshot no longer has
-// are read one by one (deleted there with the webhook lost), unless there
-// are more than --missing-limit (sync/resync.h). Counts only, never
+// are looked at (deleted there with the webhook lost), unless there are
+// more than 1000 or more than 5% of the system's linked records; an
+// operator who has checked raises that with --missing-limit N
+// (sync/resync.h). Counts only, never
 // personal data. Drift is reported, not an error: exit 0
 // when every resync ran, 1 with a one-line reason otherwise. --dry-run
 // decides and rolls back: nothing is stored or sent. consentd may run
@@ -50,6 +52,7 @@ struct ResyncArgs {
   std::string connector;  // empty: all
   bool dry_run = false;
   int missing_limit = sync::ResyncOptions{}.missing_read_limit;
+  bool missing_limit_given = false;
 };
 
 std::atomic<bool> g_stop{false};
@@ -95,7 +98,11 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
   sync::ResyncOptions options;
   options.dry_run = args.dry_run;
   options.stop = &g_stop;
-  options.missing_read_limit = args.missing_limit;
+  if (args.missing_limit_given) {
+    // The operator has looked: the share no longer applies.
+    options.missing_read_limit = args.missing_limit;
+    options.missing_read_max_share = 1.0;
+  }
   return sync::RunResync(store, engine, **connector, options);
 }
 
@@ -181,9 +188,15 @@ void RegisterResync(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--config", args->config_file, "consentd config file")->required();
   cmd->add_option("--connector", args->connector, "only this connector (default: all)");
   cmd->add_flag("--dry-run", args->dry_run, "report the drift, store and send nothing");
-  cmd->add_option("--missing-limit", args->missing_limit,
-                  "read linked records the snapshot lacks only if at most this many "
-                  "(default 1000; more usually means the wrong account)")
+  cmd->add_option_function<int>(
+         "--missing-limit",
+         [args](const int& n) {
+           args->missing_limit = n;
+           args->missing_limit_given = true;
+         },
+         "read up to this many linked records the snapshot lacks, whatever their share "
+         "(default: at most 1000 and at most 5% of the system's linked records; more "
+         "usually means the connector points at the wrong account)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([&run, args] { run = [args] { return Resync(*args); }; });
 }

@@ -414,6 +414,11 @@ void ReadConnectors(const YAML::Node& n, ReadContext& c, Config& out) {
           c.diag.Error(e.config.at, "connector name '" + name +
                                         "' must be lower-case letters, digits, '_' and '-' (it is "
                                         "the last segment of the webhook path /webhooks/<name>)");
+        } else if (name == "email" || name == "admin" || name == "api") {
+          // "email" names consentd's own address links; "admin" and "api"
+          // are the sources of changes made through consentd itself.
+          c.diag.Error(e.config.at, "connector name '" + name +
+                                        "' is reserved by consentd; choose another name");
         }
         ConnectorSection().Read(value, c, e);
         std::vector<std::string> written;  // every key, known or not

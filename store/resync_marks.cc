@@ -13,6 +13,15 @@ constexpr std::string_view kMissingWhere =
     "AND l.address <> '' AND NOT EXISTS (SELECT 1 FROM target_deletions d "
     "WHERE d.subject_id = l.subject_id AND d.system = l.system)";
 
+// ... whose subject has no other record of ?1 that the run found (see
+// ListMissingAfterResync). Through identity_links_by_subject.
+constexpr std::string_view kNoLiveSibling =
+    " AND NOT EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
+    "AND o.system = l.system AND o.resync_seen_at >= ?2)";
+constexpr std::string_view kLiveSibling =
+    " AND EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
+    "AND o.system = l.system AND o.resync_seen_at >= ?2)";
+
 }  // namespace
 
 Status MarkFoundByResync(Transaction& txn, std::string_view system,
@@ -20,7 +29,10 @@ Status MarkFoundByResync(Transaction& txn, std::string_view system,
   Result<Db*> db = SqliteDbOf(txn, "resync");
   if (!db.ok()) return db.status();
   Result<Stmt*> st = (*db)->Prepare(
-      "UPDATE identity_links SET resync_seen_at = ?3 WHERE system = ?1 AND system_id = ?2");
+      // max(): a run that started earlier and ends later (the daemon's and
+      // consentctl's at once) does not unmark what the later run found.
+      "UPDATE identity_links SET resync_seen_at = max(resync_seen_at, ?3) "
+      "WHERE system = ?1 AND system_id = ?2");
   if (!st.ok()) return st.status();
   for (const std::string& id : system_ids) {
     if (id.empty()) continue;
@@ -37,6 +49,7 @@ Result<std::vector<MissingRecord>> ListMissingAfterResync(Transaction& txn, std:
   Result<Db*> db = SqliteDbOf(txn, "resync");
   if (!db.ok()) return db.status();
   Result<Stmt*> st = (*db)->Prepare("SELECT l.system_id, l.address " + std::string(kMissingWhere) +
+                                    std::string(kNoLiveSibling) +
                                     " AND l.system_id > ?3 ORDER BY l.system_id LIMIT ?4");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
@@ -53,10 +66,40 @@ Result<std::int64_t> CountMissingAfterResync(Transaction& txn, std::string_view 
                                              TimestampMs run_started) {
   Result<Db*> db = SqliteDbOf(txn, "resync");
   if (!db.ok()) return db.status();
-  Result<Stmt*> st = (*db)->Prepare("SELECT count(*) " + std::string(kMissingWhere));
+  Result<Stmt*> st =
+      (*db)->Prepare("SELECT count(*) " + std::string(kMissingWhere) + std::string(kNoLiveSibling));
   if (!st.ok()) return st.status();
   Stmt& q = **st;
   q.BindAll(system, run_started);
+  Result<bool> row = q.Step();
+  const std::int64_t n = row.ok() && *row ? q.Int(0) : 0;
+  q.Reset();
+  if (!row.ok()) return row.status();
+  return n;
+}
+
+Result<std::int64_t> RetireMissingWithLiveSibling(Transaction& txn, std::string_view system,
+                                                  TimestampMs run_started) {
+  Result<Db*> db = SqliteDbOf(txn, "resync");
+  if (!db.ok()) return db.status();
+  Result<Stmt*> st = (*db)->Prepare(
+      "UPDATE identity_links SET address = '' WHERE (system, system_id) IN (SELECT l.system, "
+      "l.system_id " +
+      std::string(kMissingWhere) + std::string(kLiveSibling) + ")");
+  if (!st.ok()) return st.status();
+  (*st)->BindAll(system, run_started);
+  CONSENTD_RETURN_IF_ERROR((*st)->Run());
+  return (*db)->Changes();
+}
+
+Result<std::int64_t> CountLinkedRecords(Transaction& txn, std::string_view system) {
+  Result<Db*> db = SqliteDbOf(txn, "resync");
+  if (!db.ok()) return db.status();
+  Result<Stmt*> st =
+      (*db)->Prepare("SELECT count(*) FROM identity_links WHERE system = ?1 AND address <> ''");
+  if (!st.ok()) return st.status();
+  Stmt& q = **st;
+  q.BindAll(system);
   Result<bool> row = q.Step();
   const std::int64_t n = row.ok() && *row ? q.Int(0) : 0;
   q.Reset();

@@ -58,12 +58,18 @@ std::string FormatResyncReport(const ResyncReport& r) {
       std::to_string(r.consentd_behind) + ", system behind " + std::to_string(r.system_behind) +
       ", superseded " + std::to_string(r.superseded) + ", refused " + std::to_string(r.refused);
   if (r.missing_over_limit) {
-    line += "; missing " + std::to_string(r.missing) +
-            " (none read: more than the limit; check that the connector points at the right "
-            "account)";
+    line += "; missing " + std::to_string(r.missing) + " of " + std::to_string(r.linked) +
+            " linked (none read: over the limit; check that the connector points at the right "
+            "account, then consentctl resync --missing-limit N)";
   } else if (r.missing >= 0) {
     line += "; missing " + std::to_string(r.missing) + " (read " + std::to_string(r.missing_read) +
-            ", gone " + std::to_string(r.missing_gone) + ")";
+            ", gone " + std::to_string(r.missing_gone);
+    if (!r.missing_error.empty()) line += "; stopped: " + r.missing_error;
+    line += ")";
+  }
+  if (r.missing_retired > 0) {
+    line += "; " + std::to_string(r.missing_retired) +
+            " replaced by another record of the same person (retired)";
   }
   if (r.dry_run) line += " (dry run: nothing stored)";
   if (!r.complete) line += " (stopped early)";
@@ -103,20 +109,29 @@ Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const 
   return std::move(*summary);
 }
 
-// Reads the records linked before `run_started` that the run did not find
-// (see the file comment of resync.h) and decides what the system says of
-// each: most often that it is gone.
+// Looks at the records linked before `run_started` that the run did not
+// find (see the file comment of resync.h): retires those replaced by
+// another record of the same person, reads the others and decides what the
+// system says of each, most often that it is gone.
 Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connector& connector,
                    const ResyncOptions& options, TimestampMs run_started, ResyncReport& report) {
   const std::string source = connector.name();
   Status s = store.Run([&](store::Transaction& txn) {
+    Result<std::int64_t> retired = store::RetireMissingWithLiveSibling(txn, source, run_started);
+    if (!retired.ok()) return retired.status();
     Result<std::int64_t> n = store::CountMissingAfterResync(txn, source, run_started);
     if (!n.ok()) return n.status();
+    Result<std::int64_t> linked = store::CountLinkedRecords(txn, source);
+    if (!linked.ok()) return linked.status();
+    report.missing_retired = *retired;
     report.missing = *n;
+    report.linked = *linked;
     return Status::Ok();
   });
   if (!s.ok()) return s.WithContext("resync " + source + ": missing records");
-  if (report.missing > options.missing_read_limit) {
+  if (report.missing > options.missing_read_limit ||
+      static_cast<double>(report.missing) >
+          options.missing_read_max_share * static_cast<double>(report.linked)) {
     report.missing_over_limit = true;
     return Status::Ok();
   }
@@ -149,17 +164,28 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       refs.push_back(std::move(ref));
     }
     Result<std::vector<connectors::InboundRecord>> read = connector.Read(refs);
-    if (!read.ok()) return read.status().WithContext("resync " + source + ": missing records");
+    if (!read.ok()) {
+      // One record the system will not answer for must not fail the run
+      // (and send the daemon back to reading the whole snapshot).
+      report.missing_error = read.status().ToString();
+      return Status::Ok();
+    }
     report.missing_read += static_cast<int>(refs.size());
-    for (const connectors::InboundRecord& rec : *read) {
-      const bool gone =
-          std::any_of(rec.mapped.changes.begin(), rec.mapped.changes.end(), [](const Change& c) {
-            return c.kind == ChangeKind::kTargetDeleted || c.kind == ChangeKind::kErasure;
-          });
+    for (connectors::InboundRecord& rec : *read) {
+      bool gone = false;
+      for (Change& c : rec.mapped.changes) {
+        if (c.kind == ChangeKind::kErasure) {
+          c.kind = ChangeKind::kTargetDeleted;
+          rec.mapped.notes.push_back(
+              "found missing by a full reconciliation: recorded as deleted there, not as a "
+              "request to be forgotten (an address change whose webhook was lost looks the same)");
+        }
+        gone = gone || c.kind == ChangeKind::kTargetDeleted;
+      }
       if (gone) ++report.missing_gone;
     }
     Result<IngestSummary> summary =
-        DecidePage(store, engine, source, std::move(*read), /*dry_run=*/false, 0);
+        DecidePage(store, engine, source, std::move(*read), /*dry_run=*/false, run_started);
     if (!summary.ok()) {
       return summary.status().WithContext("resync " + source + ": missing records");
     }

@@ -16,13 +16,24 @@
 // snapshot, and if its webhook was lost, nothing else tells consentd. So
 // every page marks the linked records it returned (store/resync_marks.h),
 // and after a complete real run the records linked before the run began
-// and not found are read one by one through the connector (Read), which
-// maps "no longer there" to a deletion (kTargetDeleted, or kErasure where
-// the mapping says a permanent delete is a request to be forgotten), and
-// decided like a hint's read. Above `missing_read_limit` missing records
-// none is read: so many usually means the connector points at another
-// account or audience, and deciding them all as deleted could erase people
-// everywhere. The report says so and an operator can raise the limit.
+// and not found are looked at:
+//   - a record whose person has another record in that system that the
+//     run found is retired (no longer written to): most often an address
+//     change whose webhook was lost (Mailchimp's member id is the hash of
+//     the address), or one of two members after a CRM merge deleted;
+//   - the others are read through the connector (Read), which maps "no
+//     longer there" to a deletion, decided like a hint's read. Always as
+//     kTargetDeleted, never as an erasure (even where the mapping makes a
+//     permanent delete a request to be forgotten): an absence cannot tell a
+//     deletion from an address change whose webhook was lost, and an
+//     erasure cannot be undone. A record the read finds is decided as a
+//     snapshot record and marked found.
+// With more missing records than `missing_read_limit`, or more than
+// `missing_read_max_share` of the system's linked records, none is read:
+// so many usually means the connector points at another account or
+// audience. The report says so; an operator who has checked runs
+// `consentctl resync --missing-limit N`. A read that fails ends the
+// looking (the report names the error), not the run.
 //
 // Each page is decided in ONE store unit of work through SyncEngine::Ingest
 // without event-id dedupe (a snapshot must be compared again even if the
@@ -70,10 +81,12 @@ struct ResyncOptions {
   // run), with that page's summary: the daemon counts proof entries and
   // wakes the dispatcher of the targets that got rows. May be empty.
   std::function<void(const IngestSummary&)> on_page_committed;
-  // At most this many missing records are read after a complete run (see
-  // the file comment); with more, none is (the report's
-  // missing_over_limit). Reads go through the connector's rate limit.
+  // At most this many missing records, and at most this share of the
+  // system's linked records, are read after a complete run (see the file
+  // comment); with more, none is (the report's missing_over_limit). Reads
+  // go through the connector's rate limit.
   int missing_read_limit = 1000;
+  double missing_read_max_share = 0.05;
   // Records per Read (and per unit of work) when reading missing records.
   int missing_read_batch = 100;
 };
@@ -100,9 +113,12 @@ struct ResyncReport {
   // Linked records the snapshot did not return; -1 when not looked for (a
   // dry run, whose pages' marks are rolled back, or a run stopped early).
   std::int64_t missing = -1;
-  bool missing_over_limit = false;  // more than missing_read_limit: none read
+  std::int64_t linked = 0;          // the system's linked records (the share's base)
+  bool missing_over_limit = false;  // over missing_read_limit or _max_share: none read
   int missing_read = 0;             // of those, read again
   int missing_gone = 0;             // ... and found deleted there
+  std::int64_t missing_retired = 0;  // replaced by another record of the same person
+  std::string missing_error;         // the read that ended the looking, if one failed
 
   // Subjects/decisions out of step: consentd behind + system behind.
   int drift() const { return consentd_behind + system_behind; }
@@ -110,7 +126,8 @@ struct ResyncReport {
 
 // One line: "hubspot: 2 pages, 120 records; in step 300, consentd behind 4,
 // system behind 2 (repairs enqueued), superseded 2, refused 0; missing 1
-// (read 1, gone 1)" plus "(dry run)" / "(stopped early)".
+// (read 1, gone 1)" plus "(dry run)" / "(stopped early)"; see
+// FormatResyncReport in resync.cc for the other forms of the last part.
 std::string FormatResyncReport(const ResyncReport& report);
 
 // Reads `connector`'s snapshot and decides it against the canonical state

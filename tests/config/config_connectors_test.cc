@@ -394,6 +394,23 @@ TEST_F(ConfigConnectors, NameMustBeAUrlPathSegment) {
   EXPECT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
 }
 
+// "email" names consentd's own address links, "admin" and "api" the
+// changes made through consentd: a connector under one of those names
+// would be taken for them.
+TEST_F(ConfigConnectors, NamesConsentdUsesItselfAreReserved) {
+  for (const std::string name : {"email", "admin", "api"}) {
+    std::string yaml = std::string(kStore) + kMapping + kConnectors;
+    for (std::size_t at = yaml.find("mailchimp:"); at != std::string::npos;
+         at = yaml.find("mailchimp:", at + 1)) {
+      yaml.replace(at, 9, name);
+    }
+    const auto errors = Errors(yaml);
+    EXPECT_THAT(errors, Contains(HasSubstr("connector name '" + name +
+                                           "' is reserved by consentd; choose another name")))
+        << ::testing::PrintToString(errors);
+  }
+}
+
 TEST_F(ConfigConnectors, MissingSecretFileIsAnErrorAtItsValue) {
   std::string yaml = Base() + kConnectors;
   yaml.replace(yaml.find("hubspot_client_secret"), 21, "absent_secret");

@@ -84,12 +84,18 @@ class SyncResyncTest : public sim::testing::SimFixture {
     ASSERT_NE(connector_, nullptr);
   }
 
-  ResyncReport Resync(bool dry_run) {
-    ResyncOptions o;
+  ResyncReport Resync(bool dry_run, ResyncOptions o = {}) {
     o.dry_run = dry_run;
     Result<ResyncReport> r = RunResync(*store_, *engine_, *connector_, o);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : ResyncReport{};
+  }
+
+  // The options of an operator who has checked the missing records.
+  static ResyncOptions AnyShare() {
+    ResyncOptions o;
+    o.missing_read_max_share = 1.0;
+    return o;
   }
 
   void Run(const store::Work& work) {
@@ -274,7 +280,13 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
   // Deleted in HubSpot; no webhook reaches consentd.
   ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + contact_id).status, 204);
 
-  const ResyncReport second = Resync(/*dry_run=*/false);
+  // One of the few linked contacts is more than the default share (5 %).
+  const ResyncReport careful = Resync(/*dry_run=*/false);
+  EXPECT_EQ(careful.missing, 1);
+  EXPECT_TRUE(careful.missing_over_limit);
+  EXPECT_EQ(careful.missing_read, 0);
+
+  const ResyncReport second = Resync(/*dry_run=*/false, AnyShare());
   EXPECT_EQ(second.records, 11);
   EXPECT_EQ(second.missing, 1) << FormatResyncReport(second);
   EXPECT_EQ(second.missing_read, 1);
@@ -291,7 +303,7 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
   ASSERT_EQ(deletions.size(), 1u);
   EXPECT_EQ(deletions[0].first, "hubspot");
 
-  const ResyncReport third = Resync(/*dry_run=*/false);
+  const ResyncReport third = Resync(/*dry_run=*/false, AnyShare());
   EXPECT_EQ(third.missing, 0) << "a record known deleted is not looked for again";
   EXPECT_EQ(third.missing_read, 0);
 }
@@ -324,7 +336,7 @@ TEST_F(SyncResyncTest, MissingRecordsAboveTheLimitAreCountedNotReadAndADryRunDoe
   EXPECT_EQ(dry.missing, -1);
   EXPECT_EQ(dry.missing_read, 0);
 
-  ResyncOptions o;
+  ResyncOptions o = AnyShare();
   o.missing_read_limit = 2;
   Result<ResyncReport> limited = RunResync(*store_, *engine_, *connector_, o);
   ASSERT_TRUE(limited.ok()) << limited.status().ToString();
@@ -340,6 +352,85 @@ TEST_F(SyncResyncTest, MissingRecordsAboveTheLimitAreCountedNotReadAndADryRunDoe
   EXPECT_EQ(read->missing, 3);
   EXPECT_EQ(read->missing_read, 3);
   EXPECT_EQ(read->missing_gone, 3);
+}
+
+// A missing record whose person has another record the snapshot did list
+// is most often an address change whose webhook was lost: it is retired
+// (no longer written to), not read and decided as the person's deletion.
+TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNotRead) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  const auto [email, contact_id] = SubscribedContact();
+  ASSERT_FALSE(contact_id.empty());
+  std::string subject;
+  Run([&](store::Transaction& txn) -> Status {
+    auto s = txn.FindSubjectBySystemId("hubspot", contact_id);
+    if (!s.ok()) return s.status();
+    subject = s->value_or("");
+    // The person's record under an id HubSpot no longer lists.
+    return txn.LinkSystemId({subject, "hubspot", "999999", 1, "old@example.org"});
+  });
+  ASSERT_FALSE(subject.empty());
+  const auto batch_reads = [&] {
+    int n = 0;
+    const json counters = Control("GET", "/_sim/counters").Json();
+    const std::string route = "POST /crm/v3/objects/contacts/batch/read";
+    if (!counters.contains("hubspot") || !counters["hubspot"].contains(route)) return n;
+    const json& by_status = counters["hubspot"][route];
+    for (auto it = by_status.begin(); it != by_status.end(); ++it) n += it.value().get<int>();
+    return n;
+  };
+  const int reads_before = batch_reads();
+
+  const ResyncReport r = Resync(/*dry_run=*/false, AnyShare());
+  EXPECT_EQ(r.missing, 0) << FormatResyncReport(r);
+  EXPECT_EQ(r.missing_retired, 1);
+  EXPECT_EQ(r.missing_read, 0);
+  EXPECT_NE(FormatResyncReport(r).find("1 replaced by another record of the same person"),
+            std::string::npos)
+      << FormatResyncReport(r);
+  std::vector<store::IdentityLink> links;
+  std::vector<std::pair<std::string, TimestampMs>> deletions;
+  Run([&](store::Transaction& txn) -> Status {
+    auto l = txn.ListSystemIds(subject);
+    if (!l.ok()) return l.status();
+    links = std::move(*l);
+    auto d = txn.ListTargetDeletions(subject);
+    if (!d.ok()) return d.status();
+    deletions = std::move(*d);
+    return Status::Ok();
+  });
+  for (const store::IdentityLink& link : links) {
+    if (link.system_id == "999999") {
+      EXPECT_EQ(link.address, "") << "retired";
+    } else if (link.system_id == contact_id) {
+      EXPECT_EQ(link.address, email) << "kept";
+    }
+  }
+  EXPECT_TRUE(deletions.empty()) << "the person is still in HubSpot";
+  EXPECT_EQ(batch_reads(), reads_before) << "nothing read";
+}
+
+// A read HubSpot keeps refusing ends the looking for missing records, not
+// the resync: the snapshot's decisions stand, and the report names it.
+TEST_F(SyncResyncTest, AFailingReadOfMissingRecordsIsReportedWithoutFailingTheRun) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  const auto [email, contact_id] = SubscribedContact();
+  ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + contact_id).status, 204);
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"},
+                     {"system", "hubspot"},
+                     {"route", "/crm/v3/objects/contacts/batch/read"},
+                     {"status", 503}})
+                .status,
+            201);
+  const ResyncReport r = Resync(/*dry_run=*/false, AnyShare());
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.missing, 1);
+  EXPECT_EQ(r.missing_read, 0);
+  EXPECT_FALSE(r.missing_error.empty());
+  EXPECT_NE(FormatResyncReport(r).find("; stopped: "), std::string::npos) << FormatResyncReport(r);
 }
 
 TEST_F(SyncResyncTest, StopsBeforeTheNextPageWhenAskedTo) {

@@ -34,7 +34,8 @@ struct EchoRecord {
 };
 
 // "consentd's newest write of `value` for `key` to `system` has not landed
-// there": its outbox row is queued, in flight or dead. `origin` is the
+// there, and it is news there": its outbox row is queued or in flight, and
+// no row carrying that value was delivered since it was decided. `origin` is the
 // system whose report the value came from (its provenance), so the
 // reconciler can tell news the target lacks from the target's own value
 // sent back to it.
@@ -44,7 +45,7 @@ struct UndeliveredWrite {
   std::string value;  // as EchoRecord::value
   std::string origin;
   std::int64_t outbox_id = 0;
-  std::string row_status;  // "pending", "inflight" or "dead"
+  std::string row_status;  // "pending" or "inflight"
 
   bool operator==(const UndeliveredWrite&) const = default;
 };

@@ -200,9 +200,10 @@ class Decider {
   // (Mailchimp's last_changed moves with any edit of the member, a first
   // name included) reports an old grant under a new date after an unrelated
   // edit. While consentd's write of another system's news to it has not
-  // landed (queued, in flight, or dead), what it reports is its value from
-  // before that write, not a new statement; letting that date win would
-  // undo a withdrawal everywhere. Returns that write, or nullptr.
+  // landed (queued or in flight: the sync engine loads it, see
+  // UndeliveredWriteOf), what it reports is its value from before that
+  // write, not a new statement; letting that date win would undo a
+  // withdrawal everywhere. Returns that write, or nullptr.
   //
   // Only permissive reports are held back this way. A person who really did
   // subscribe again there in that window gets the withdrawal written (the
@@ -218,9 +219,7 @@ class Decider {
   }
 
   std::string ValueBeforeOwnWrite(const UndeliveredWrite& w, std::string_view what) const {
-    const std::string state = w.row_status == "dead"       ? "is a dead letter"
-                              : w.row_status == "inflight" ? "is in flight"
-                                                           : "is queued";
+    const std::string state = w.row_status == "inflight" ? "is in flight" : "is queued";
     return source() + " dates a record by its last change, and consentd's write of '" + w.value +
            "' (from " + w.origin + ") to it, outbox #" + std::to_string(w.outbox_id) + ", " +
            state + ": the " + std::string(what) +

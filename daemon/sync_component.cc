@@ -1002,7 +1002,9 @@ class SyncComponent::Impl {
           *erasures = *open;
           if (auto r = SnapshotConsentStatsIfDue(txn, *mapping, now); !r.ok()) return r.status();
           if (auto r = txn.PruneInbox(now - retention.count()); !r.ok()) return r.status();
-          if (auto r = txn.PruneOutboxDone(now - kDay); !r.ok()) return r.status();
+          if (auto r = txn.PruneOutboxDone(now - store::kDoneOutboxRowsKeptMs); !r.ok()) {
+            return r.status();
+          }
           if (auto r = txn.PruneWrites(now - kDay); !r.ok()) return r.status();
           return Status::Ok();
         },

@@ -75,8 +75,11 @@ class SqliteTransaction final : public Transaction {
   Result<std::int64_t> CountOutbox(OutboxStatus status) override;
   Result<std::int64_t> PruneOutboxDone(TimestampMs before) override;
   Result<bool> HasOpenOutbox(std::string_view target, std::string_view key) override;
-  Result<std::optional<OutboxRow>> FindNewestUndelivered(std::string_view target,
-                                                         std::string_view key) override;
+  Result<std::optional<OutboxRow>> FindNewestOutboxRow(std::string_view target,
+                                                       std::string_view key,
+                                                       std::string_view address) override;
+  Result<bool> DeliveredSince(std::string_view target, std::string_view key,
+                              std::string_view address, TimestampMs since) override;
 
   Result<std::optional<std::string>> GetCursor(std::string_view poller) override;
   Status AdvanceCursor(std::string_view poller, std::string_view value, TimestampMs now) override;

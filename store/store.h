@@ -80,6 +80,10 @@ struct IdentityLink {
 enum class OutboxStatus { kPending, kInflight, kDone, kDead };
 std::string_view OutboxStatusName(OutboxStatus s);
 
+// How long delivered and superseded outbox rows are kept (the daemon's
+// housekeeping prunes them after this).
+inline constexpr TimestampMs kDoneOutboxRowsKeptMs = 24LL * 3600 * 1000;
+
 // A desired absolute state for one key in one target (DESIGN §2 rule 6).
 struct OutboxRow {
   std::int64_t id = 0;          // assigned by Enqueue
@@ -241,10 +245,17 @@ class Transaction {
   virtual Result<std::int64_t> PruneOutboxDone(TimestampMs before) = 0;
   // True if (target, key) has a row pending or in flight.
   virtual Result<bool> HasOpenOutbox(std::string_view target, std::string_view key) = 0;
-  // The newest row of (target, key) that has not been delivered: pending, in
-  // flight or dead; nullopt if every row was delivered or superseded.
-  virtual Result<std::optional<OutboxRow>> FindNewestUndelivered(std::string_view target,
-                                                                 std::string_view key) = 0;
+  // The newest row of (target, key) that writes to `address` (rows for
+  // every address included; an empty `address` matches every row), whatever
+  // its status; nullopt if there is none.
+  virtual Result<std::optional<OutboxRow>> FindNewestOutboxRow(std::string_view target,
+                                                               std::string_view key,
+                                                               std::string_view address) = 0;
+  // True if a row of (target, key) for `address` (as above) created at or
+  // after `since` was delivered (done, not superseded). Done rows are
+  // pruned after kDoneOutboxRowsKeptMs.
+  virtual Result<bool> DeliveredSince(std::string_view target, std::string_view key,
+                                      std::string_view address, TimestampMs since) = 0;
 
   // --- poller cursors ---
   virtual Result<std::optional<std::string>> GetCursor(std::string_view poller) = 0;

@@ -1,6 +1,7 @@
 #include "sync/sync_engine.h"
 
 #include <set>
+#include <tuple>
 
 #include "connectors/common/desired_state.h"
 #include "core/keyed_hash.h"
@@ -110,6 +111,7 @@ class Ingestor {
 
     Result<SubjectState> state = LoadState(subject);
     if (!state.ok()) return state.status();
+    record_address_ = ids->email;
     bool known = false;  // the record brings no identifier the subject lacks
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
     if (!snapshot.ok()) return snapshot.status();
@@ -301,46 +303,61 @@ class Ingestor {
     return false;
   }
 
-  // What the newest undelivered outbox row of `c`'s source and subject
-  // holds for `c`'s key, or nullopt (no such row, or it says nothing of the
-  // key). The row is read once per call and subject.
+  // consentd's write of `c`'s key to `c`'s source that has not landed there
+  // yet and brings it news, or nullopt. That is: the newest outbox row of
+  // that source, subject and the record's address is queued or in flight
+  // (a dead letter or a delivered row is not: after those the source's
+  // reports count again), it holds the key, and no row carrying the key's
+  // value since it was decided was delivered. A value decided longer ago
+  // than delivered rows are kept is taken as delivered (nothing can say
+  // otherwise): the report then counts as before. The row is read once per
+  // call, subject and address.
   Result<std::optional<UndeliveredWrite>> UndeliveredWriteOf(const Change& c,
                                                              const std::string& echo_key) {
     const std::string& system = c.provenance.source_system;
-    auto it = undelivered_.find({system, c.key.subject});
+    const auto cache_key = std::tuple{system, c.key.subject, record_address_};
+    auto it = undelivered_.find(cache_key);
     if (it == undelivered_.end()) {
       std::optional<UndeliveredRow> loaded;
       Result<std::optional<store::OutboxRow>> row =
-          txn_.FindNewestUndelivered(system, c.key.subject);
+          txn_.FindNewestOutboxRow(system, c.key.subject, record_address_);
       if (!row.ok()) return row.status();
-      if (row->has_value()) {
+      if (row->has_value() && ((*row)->status == store::OutboxStatus::kPending ||
+                               (*row)->status == store::OutboxStatus::kInflight)) {
         Result<connectors::DesiredState> desired =
             connectors::DecodeDesiredState((*row)->desired_json);
         if (!desired.ok()) return desired.status();
         loaded = UndeliveredRow{(*row)->id, std::string(store::OutboxStatusName((*row)->status)),
                                 std::move(*desired)};
       }
-      it = undelivered_.emplace(std::pair{system, c.key.subject}, std::move(loaded)).first;
+      it = undelivered_.emplace(cache_key, std::move(loaded)).first;
     }
     if (!it->second.has_value() || it->second->desired.erase) {
       return std::optional<UndeliveredWrite>();
     }
     const UndeliveredRow& u = *it->second;
     UndeliveredWrite w{system, echo_key, {}, {}, u.id, u.status};
+    TimestampMs decided_at = 0;
     if (c.kind == ChangeKind::kConsent) {
       for (const auto& [key, record] : u.desired.state.consents) {
         if (key.topic == c.key.topic && key.channel == c.key.channel &&
             key.address == c.key.address) {
           w.value = ConsentStatusName(record.status);
           w.origin = record.provenance.source_system;
+          decided_at = record.provenance.recorded_at;
         }
       }
     } else if (const auto b = u.desired.state.blocks.find(c.scope);
                b != u.desired.state.blocks.end()) {
       w.value = b->second.active ? "set" : "cleared";
       w.origin = b->second.provenance.source_system;
+      decided_at = b->second.provenance.recorded_at;
     }
     if (w.value.empty()) return std::optional<UndeliveredWrite>();
+    if (decided_at < now_ - store::kDoneOutboxRowsKeptMs) return std::optional<UndeliveredWrite>();
+    Result<bool> landed = txn_.DeliveredSince(system, c.key.subject, record_address_, decided_at);
+    if (!landed.ok()) return landed.status();
+    if (*landed) return std::optional<UndeliveredWrite>();  // old news there
     return std::optional<UndeliveredWrite>(std::move(w));
   }
 
@@ -615,8 +632,12 @@ class Ingestor {
     std::string status;
     connectors::DesiredState desired;
   };
-  // (system, subject) -> its newest undelivered outbox row, read once per call.
-  std::map<std::pair<std::string, std::string>, std::optional<UndeliveredRow>> undelivered_;
+  // (system, subject, address) -> its newest outbox row if queued or in
+  // flight, read once per call.
+  std::map<std::tuple<std::string, std::string, std::string>, std::optional<UndeliveredRow>>
+      undelivered_;
+  // The address of the record being decided (its outbox rows are per address).
+  std::string record_address_;
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
   // The mapping writes to the system this call's records come from.
   const bool source_writable_;

@@ -553,7 +553,8 @@ TEST(Reconciler, ARecordDatedGrantBeforeOurWithdrawalLandsIsNotANewGrant) {
 
   // A restrictive report is never held back.
   World v = w;
-  v.echoes.RememberUndelivered(UndeliveredWrite{"mailchimp", key, "granted", "hubspot", 8, "dead"});
+  v.echoes.RememberUndelivered(
+      UndeliveredWrite{"mailchimp", key, "granted", "hubspot", 8, "inflight"});
   v.Feed(ConsentChange("offers", kGranted, T + 50'000, "hubspot"));
   EXPECT_EQ(v.Feed(ConsentChange("offers", kWithdrawn, T + 60'000, "mailchimp")).outcome,
             Outcome::kApplied);
@@ -566,7 +567,7 @@ TEST(Reconciler, AnUndeliveredWriteHoldsBackOnlyRecordDatedNewsFromElsewhere) {
     w.Feed(ConsentChange("offers", kWithdrawn, T, origin));
     const std::string key = ConsentKeyString(ConsentKey{kSubject, "offers", "email", ""});
     w.echoes.RememberUndelivered(
-        UndeliveredWrite{"mailchimp", key, "withdrawn", origin, 9, "dead"});
+        UndeliveredWrite{"mailchimp", key, "withdrawn", origin, 9, "inflight"});
     return w.Feed(ConsentChange("offers", kGranted, T + 30'000, "mailchimp")).outcome;
   };
   EXPECT_EQ(grant_after_withdrawal(true, "hubspot"), Outcome::kSuperseded);

@@ -59,6 +59,11 @@ const Section<HttpConfig>& HttpSection() {
                                  [](const YAML::Node& n, ReadContext& c) {
                                    return ReadDuration(n, c, milliseconds(1), hours(24));
                                  }),
+          ValueField<HttpConfig>("webhook_ack_deadline", Presence::kOptional,
+                                 &HttpConfig::webhook_ack_deadline,
+                                 [](const YAML::Node& n, ReadContext& c) {
+                                   return ReadDuration(n, c, milliseconds(100), minutes(5));
+                                 }),
       });
   return s;
 }

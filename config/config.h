@@ -50,6 +50,9 @@ struct HttpConfig {
   std::size_t max_connections = 1024;
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds idle_timeout{30000};
+  // A webhook not stored by then is answered 503 + Retry-After (below
+  // HubSpot's ~5 s timeout for its webhook calls).
+  std::chrono::milliseconds webhook_ack_deadline{4000};
 };
 
 struct StoreConfig {

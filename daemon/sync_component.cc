@@ -35,6 +35,7 @@
 #include "daemon/export_delivery.h"
 #include "daemon/stats_history_routes.h"
 #include "daemon/sync_metrics.h"
+#include "daemon/webhook_ack_deadline.h"
 #include "daemon/webhook_batcher.h"
 #include "mapping/policy.h"
 #include "privacy/export.h"
@@ -316,6 +317,9 @@ class SyncComponent::Impl {
     identity_key_ = key.value();
     engine_ = std::make_unique<sync::SyncEngine>(sync::EngineSettings{mapping_, key.value()});
     sync_ = config.sync;
+    acks_ = std::make_unique<WebhookAckDeadline>(
+        io_, config.http.webhook_ack_deadline,
+        [this](const std::string& connector) { WebhookTimedOut(connector); });
     backoff_.base = sync_.retry_base;
     backoff_.cap = sync_.retry_cap;
     backoff_.max_attempts = sync_.max_attempts;
@@ -399,6 +403,7 @@ class SyncComponent::Impl {
   void CommitReload(const config::Config& next) {
     privacy_ = next.privacy;  // read per delivery: takes effect at once
     if (links_.empty()) return;
+    acks_->set_deadline(next.http.webhook_ack_deadline);
     const bool mapping_changed = !prepared_connectors_.empty();
     auto spec = prepared_spec_;
     for (auto& [name, link] : links_) {
@@ -430,6 +435,7 @@ class SyncComponent::Impl {
     stopping_ = true;
     stop_.store(true);
     if (housekeeping_) housekeeping_->cancel();
+    if (acks_) acks_->Cancel();  // waiting webhooks are answered by their commits
     for (auto& [name, link] : links_) {
       link->poll_timer.cancel();
       link->dispatch_timer.cancel();
@@ -1083,7 +1089,23 @@ class SyncComponent::Impl {
           },
           [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); });
     }
-    link.webhooks->Add(*store(), {std::move(refs).value(), now, std::move(respond), 0});
+    link.webhooks->Add(*store(),
+                       {std::move(refs).value(), now, acks_->Track(name, std::move(respond)), 0});
+  }
+
+  // A webhook was answered 503 because the store did not commit it within
+  // http.webhook_ack_deadline. Logged at most every 10 s: a stalled store
+  // times out every webhook.
+  void WebhookTimedOut(const std::string& connector) {
+    webhooks_->WithLabels({connector, "timeout"}).Inc();
+    ++webhooks_timed_out_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_timeout_warning_ < std::chrono::seconds(10)) return;
+    last_timeout_warning_ = now;
+    spdlog::warn(
+        "sync: {}: webhook not stored within the ack deadline, answered 503 (the store is slow "
+        "or locked; {} so far, {} still waiting)",
+        connector, webhooks_timed_out_, acks_->waiting());
   }
 
   // io thread: answers a webhook (2xx: its hints are durable) and wakes the
@@ -1864,6 +1886,9 @@ class SyncComponent::Impl {
   std::unique_ptr<asio::thread_pool> bulk_pool_;  // polls and resyncs, niced (MakeBulkPool)
   std::atomic<bool> stop_{false};
   std::unique_ptr<asio::steady_timer> housekeeping_;
+  std::unique_ptr<WebhookAckDeadline> acks_;  // with connectors only
+  std::uint64_t webhooks_timed_out_ = 0;
+  std::chrono::steady_clock::time_point last_timeout_warning_{};
   std::uint64_t housekeeping_runs_ = 0;
   config::PrivacyConfig privacy_;  // export delivery
   std::string identity_key_;               // keyed hashes of identifiers

@@ -2,6 +2,7 @@
 // loopback HTTP, a real SQLite store; each test ends with `consentctl
 // verify` on the proof log (the fixture's TearDown).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -207,6 +208,44 @@ TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {
                 CountCalls("mailchimp", "PUT", "/3.0/lists/"),
             journey_writes);
   EXPECT_LE(journey_writes, 2) << "one change should cause at most one write to the journey";
+}
+
+// --- a stalled store ---------------------------------------------------------
+
+// Another process holds the database's write lock (a backup tool, an
+// operator's sqlite3 shell): consentd cannot commit. A webhook must not hang
+// past its sender's own timeout: it is answered 503 with Retry-After at
+// http.webhook_ack_deadline. Its copy is stored once the lock is gone, and
+// the sender's retry is then a duplicate: nothing lost, nothing twice.
+TEST_F(SyncE2E, AWebhookTheStoreCannotCommitInTimeIsAnswered503AndItsRetryIsADuplicate) {
+  SyncOptions options;
+  options.http_config = "  webhook_ack_deadline: 500ms\n";
+  StartAll(options);
+  const std::string body =
+      "type=profile&fired_at=2026-01-01+00%3A00%3A00&data%5Bemail%5D=hal%40example.org"
+      "&data%5Blist_id%5D=5e1c0a7b2d";
+
+  sqlite3* lock = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_->path() / "consentd.db").c_str(), &lock), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const auto sent = std::chrono::steady_clock::now();
+  std::optional<RawResponse> first = MailchimpWebhook(body);
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 503) << first->body;
+  EXPECT_EQ(first->Header("retry-after"), "5");
+  EXPECT_LT(waited, std::chrono::seconds(3)) << "answered at the deadline, not at the lock's end";
+  EXPECT_EQ(MetricSum("consentd_webhooks_received_total", "result=\"timeout\""), 1);
+  sqlite3_exec(lock, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(lock);
+
+  // The first copy is committed once the lock is gone; the retry finds it.
+  std::optional<RawResponse> retry;
+  ASSERT_TRUE(Eventually([&] {
+    retry = MailchimpWebhook(body);
+    return retry && retry->status == 200;
+  })) << Log();
+  EXPECT_NE(retry->body.find("\"duplicates\":1"), std::string::npos) << retry->body;
 }
 
 // --- the store on /metrics ----------------------------------------------------

@@ -79,7 +79,7 @@ void SyncE2E::StartAll(SyncOptions options) {
   const std::string journey = "http://127.0.0.1:" + std::to_string(sim_->journey_port());
   std::ostringstream cfg;
   cfg << "http:\n  listen: \"127.0.0.1:" << port_ << "\"\n"
-      << "store:\n  path: consentd.db\n"
+      << options_.http_config << "store:\n  path: consentd.db\n"
       << "log:\n  level: debug\n"
       << "proof_log:\n  checkpoint_interval: 1s\n"
       << "admin:\n  token_file: secrets/admin_token\n"
@@ -139,15 +139,19 @@ void SyncE2E::StartAll(SyncOptions options) {
 }
 
 int SyncE2E::PostMailchimpWebhook(const std::string& body) {
+  auto r = MailchimpWebhook(body);
+  return r ? r->status : 0;
+}
+
+std::optional<RawResponse> SyncE2E::MailchimpWebhook(const std::string& body) {
   auto c = TcpClient::Connect(port_);
-  if (!c) return 0;
+  if (!c) return std::nullopt;
   const std::string path = std::string("/webhooks/mailchimp?secret=") + kWebhookSecret;
   if (!c->Send(
           BuildRequest("POST", path, body, {"Content-Type: application/x-www-form-urlencoded"}))) {
-    return 0;
+    return std::nullopt;
   }
-  auto r = c->ReadResponse();
-  return r ? r->status : 0;
+  return c->ReadResponse();
 }
 
 std::optional<RawResponse> SyncE2E::Admin(const std::string& method, const std::string& path) {

@@ -34,6 +34,7 @@ struct SyncOptions {
   bool unlimited_hubspot_budget = false;  // no request or search budget for HubSpot
   bool rate_limits = false;               // the simulator's vendor limits
   std::string extra_config;               // appended to the config
+  std::string http_config;                // keys added under http: ("  key: value\n")
   // mapping.erasure.mailchimp (e.g. "{mode: delete, on_permanent_delete: erase}").
   std::string mailchimp_erasure = "{mode: delete}";
 };
@@ -85,6 +86,8 @@ class SyncE2E : public ::testing::Test {
   // configured secret, as the simulator would; the HTTP status, 0 on a
   // transport error.
   int PostMailchimpWebhook(const std::string& body);
+  // The same, with the whole answer; nullopt on a transport error.
+  std::optional<RawResponse> MailchimpWebhook(const std::string& body);
 
   // A request to consentd's admin API (/api/v1/...) with the bearer token.
   std::optional<RawResponse> Admin(const std::string& method, const std::string& path);

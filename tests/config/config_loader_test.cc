@@ -42,6 +42,7 @@ TEST(ConfigLoader, ConfigWithOnlyHttpAndStoreIsValid) {
   EXPECT_EQ(r->http.max_connections, 1024u);
   EXPECT_EQ(r->http.read_timeout, std::chrono::seconds(10));
   EXPECT_EQ(r->http.idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(r->http.webhook_ack_deadline, std::chrono::seconds(4));
   EXPECT_EQ(r->log.level, "info");
   EXPECT_EQ(r->log.format, LogFormat::kText);
   EXPECT_EQ(r->admin.token_file, "");
@@ -56,6 +57,7 @@ TEST(ConfigLoader, EveryKeyIsReadIntoItsField) {
       "  max_connections: 7\n"
       "  read_timeout: 1m30s\n"
       "  idle_timeout: 250ms\n"
+      "  webhook_ack_deadline: 2s\n"
       "store:\n"
       "  path: /db\n"
       "log:\n"
@@ -70,6 +72,7 @@ TEST(ConfigLoader, EveryKeyIsReadIntoItsField) {
   EXPECT_EQ(r->http.max_connections, 7u);
   EXPECT_EQ(r->http.read_timeout, std::chrono::seconds(90));
   EXPECT_EQ(r->http.idle_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(r->http.webhook_ack_deadline, std::chrono::seconds(2));
   EXPECT_EQ(r->log.level, "debug");
   EXPECT_EQ(r->log.format, LogFormat::kJson);
   EXPECT_EQ(r->shutdown_deadline, std::chrono::milliseconds(0));

@@ -645,15 +645,20 @@ Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestOutboxRow(std::str
   return std::optional<OutboxRow>(std::move(rows->front()));
 }
 
-Result<bool> SqliteTransaction::DeliveredSince(std::string_view target, std::string_view key,
-                                               std::string_view address, TimestampMs since) {
+Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestDeliveredRow(
+    std::string_view target, std::string_view key, std::string_view address) {
   // Delivered rows are done with no reason; superseded ones say so.
-  STORE_USE(st,
-            "SELECT 1 FROM outbox WHERE target = ?1 AND key = ?2 AND status = 'done' "
-            "AND reason = '' AND created_at >= ?4 "
-            "AND (address = ?3 OR address = '' OR ?3 = '') LIMIT 1");
-  st->BindAll(target, key, address, since);
-  return st->Step();
+  static const std::string kSql = "SELECT " + std::string(kOutboxColumns) +
+                                  " FROM outbox WHERE target = ?1 AND key = ?2 "
+                                  "AND status = 'done' AND reason = '' "
+                                  "AND (address = ?3 OR address = '' OR ?3 = '') "
+                                  "ORDER BY id DESC LIMIT 1";
+  STORE_USE(st, kSql);
+  st->BindAll(target, key, address);
+  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboxRow>();
+  return std::optional<OutboxRow>(std::move(rows->front()));
 }
 
 Result<std::int64_t> SqliteTransaction::PruneOutboxDone(TimestampMs before) {

@@ -78,8 +78,9 @@ class SqliteTransaction final : public Transaction {
   Result<std::optional<OutboxRow>> FindNewestOutboxRow(std::string_view target,
                                                        std::string_view key,
                                                        std::string_view address) override;
-  Result<bool> DeliveredSince(std::string_view target, std::string_view key,
-                              std::string_view address, TimestampMs since) override;
+  Result<std::optional<OutboxRow>> FindNewestDeliveredRow(std::string_view target,
+                                                          std::string_view key,
+                                                          std::string_view address) override;
 
   Result<std::optional<std::string>> GetCursor(std::string_view poller) override;
   Status AdvanceCursor(std::string_view poller, std::string_view value, TimestampMs now) override;

@@ -251,11 +251,12 @@ class Transaction {
   virtual Result<std::optional<OutboxRow>> FindNewestOutboxRow(std::string_view target,
                                                                std::string_view key,
                                                                std::string_view address) = 0;
-  // True if a row of (target, key) for `address` (as above) created at or
-  // after `since` was delivered (done, not superseded). Done rows are
-  // pruned after kDoneOutboxRowsKeptMs.
-  virtual Result<bool> DeliveredSince(std::string_view target, std::string_view key,
-                                      std::string_view address, TimestampMs since) = 0;
+  // The newest row of (target, key) for `address` (as above) that was
+  // delivered (done, not superseded), or nullopt. Done rows are pruned
+  // after kDoneOutboxRowsKeptMs.
+  virtual Result<std::optional<OutboxRow>> FindNewestDeliveredRow(std::string_view target,
+                                                                  std::string_view key,
+                                                                  std::string_view address) = 0;
 
   // --- poller cursors ---
   virtual Result<std::optional<std::string>> GetCursor(std::string_view poller) = 0;

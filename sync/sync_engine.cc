@@ -303,14 +303,29 @@ class Ingestor {
     return false;
   }
 
+  struct QueuedRow {
+    std::int64_t id = 0;
+    std::string status;
+    connectors::DesiredState desired;
+  };
+  struct OutboxPair {
+    std::optional<QueuedRow> queued;                    // the newest row, if not yet delivered
+    std::optional<connectors::DesiredState> delivered;  // the newest delivered row
+  };
+  struct KeyValue {
+    std::string value;   // ConsentStatusName, or "set" / "cleared" for a block
+    std::string origin;  // provenance.source_system
+  };
+
   // consentd's write of `c`'s key to `c`'s source that has not landed there
   // yet and brings it news, or nullopt. That is: the newest outbox row of
   // that source, subject and the record's address is queued or in flight
   // (a dead letter or a delivered row is not: after those the source's
-  // reports count again), it holds the key, and no row carrying the key's
-  // value since it was decided was delivered. A value decided longer ago
-  // than delivered rows are kept is taken as delivered (nothing can say
-  // otherwise): the report then counts as before. The row is read once per
+  // reports count again), it holds a value for the key, and the newest
+  // delivered row does not hold the same value (then the value reached the
+  // source before, and the queued row only carries it again). With no
+  // delivered row left (they are kept a day), the value is taken as not
+  // delivered: the restrictive side, as in rule 3. Rows are read once per
   // call, subject and address.
   Result<std::optional<UndeliveredWrite>> UndeliveredWriteOf(const Change& c,
                                                              const std::string& echo_key) {
@@ -318,47 +333,67 @@ class Ingestor {
     const auto cache_key = std::tuple{system, c.key.subject, record_address_};
     auto it = undelivered_.find(cache_key);
     if (it == undelivered_.end()) {
-      std::optional<UndeliveredRow> loaded;
-      Result<std::optional<store::OutboxRow>> row =
-          txn_.FindNewestOutboxRow(system, c.key.subject, record_address_);
-      if (!row.ok()) return row.status();
-      if (row->has_value() && ((*row)->status == store::OutboxStatus::kPending ||
-                               (*row)->status == store::OutboxStatus::kInflight)) {
-        Result<connectors::DesiredState> desired =
-            connectors::DecodeDesiredState((*row)->desired_json);
-        if (!desired.ok()) return desired.status();
-        loaded = UndeliveredRow{(*row)->id, std::string(store::OutboxStatusName((*row)->status)),
-                                std::move(*desired)};
-      }
-      it = undelivered_.emplace(cache_key, std::move(loaded)).first;
+      Result<OutboxPair> loaded = LoadOutboxPair(system, c.key.subject);
+      if (!loaded.ok()) return loaded.status();
+      it = undelivered_.emplace(cache_key, std::move(*loaded)).first;
     }
-    if (!it->second.has_value() || it->second->desired.erase) {
+    const OutboxPair& rows = it->second;
+    if (!rows.queued.has_value() || rows.queued->desired.erase) {
       return std::optional<UndeliveredWrite>();
     }
-    const UndeliveredRow& u = *it->second;
-    UndeliveredWrite w{system, echo_key, {}, {}, u.id, u.status};
-    TimestampMs decided_at = 0;
+    UndeliveredWrite w{system, echo_key, {}, {}, rows.queued->id, rows.queued->status};
+    const std::optional<KeyValue> queued = ValueOf(rows.queued->desired, c);
+    if (!queued) return std::optional<UndeliveredWrite>();
+    w.value = queued->value;
+    w.origin = queued->origin;
+    if (rows.delivered.has_value()) {
+      const std::optional<KeyValue> delivered = ValueOf(*rows.delivered, c);
+      if (delivered && delivered->value == w.value) return std::optional<UndeliveredWrite>();
+    }
+    return std::optional<UndeliveredWrite>(std::move(w));
+  }
+
+  // What `desired` holds for `c`'s key, or nullopt if it holds nothing.
+  static std::optional<KeyValue> ValueOf(const connectors::DesiredState& desired, const Change& c) {
     if (c.kind == ChangeKind::kConsent) {
-      for (const auto& [key, record] : u.desired.state.consents) {
+      for (const auto& [key, record] : desired.state.consents) {
         if (key.topic == c.key.topic && key.channel == c.key.channel &&
             key.address == c.key.address) {
-          w.value = ConsentStatusName(record.status);
-          w.origin = record.provenance.source_system;
-          decided_at = record.provenance.recorded_at;
+          return KeyValue{std::string(ConsentStatusName(record.status)),
+                          record.provenance.source_system};
         }
       }
-    } else if (const auto b = u.desired.state.blocks.find(c.scope);
-               b != u.desired.state.blocks.end()) {
-      w.value = b->second.active ? "set" : "cleared";
-      w.origin = b->second.provenance.source_system;
-      decided_at = b->second.provenance.recorded_at;
+      return std::nullopt;
     }
-    if (w.value.empty()) return std::optional<UndeliveredWrite>();
-    if (decided_at < now_ - store::kDoneOutboxRowsKeptMs) return std::optional<UndeliveredWrite>();
-    Result<bool> landed = txn_.DeliveredSince(system, c.key.subject, record_address_, decided_at);
-    if (!landed.ok()) return landed.status();
-    if (*landed) return std::optional<UndeliveredWrite>();  // old news there
-    return std::optional<UndeliveredWrite>(std::move(w));
+    const auto b = desired.state.blocks.find(c.scope);
+    if (b == desired.state.blocks.end()) return std::nullopt;
+    return KeyValue{b->second.active ? "set" : "cleared", b->second.provenance.source_system};
+  }
+
+  // The newest row of `system` and `subject` for the record's address if it
+  // is queued or in flight, and the newest delivered one.
+  Result<OutboxPair> LoadOutboxPair(const std::string& system, const std::string& subject) {
+    OutboxPair out;
+    Result<std::optional<store::OutboxRow>> row =
+        txn_.FindNewestOutboxRow(system, subject, record_address_);
+    if (!row.ok()) return row.status();
+    if (!row->has_value() || ((*row)->status != store::OutboxStatus::kPending &&
+                              (*row)->status != store::OutboxStatus::kInflight)) {
+      return out;
+    }
+    Result<connectors::DesiredState> desired = connectors::DecodeDesiredState((*row)->desired_json);
+    if (!desired.ok()) return desired.status();
+    out.queued = QueuedRow{(*row)->id, std::string(store::OutboxStatusName((*row)->status)),
+                           std::move(*desired)};
+    Result<std::optional<store::OutboxRow>> done =
+        txn_.FindNewestDeliveredRow(system, subject, record_address_);
+    if (!done.ok()) return done.status();
+    if (done->has_value()) {
+      Result<connectors::DesiredState> d = connectors::DecodeDesiredState((*done)->desired_json);
+      if (!d.ok()) return d.status();
+      out.delivered = std::move(*d);
+    }
+    return out;
   }
 
   // A subject minted for the record being decided: nothing about it is
@@ -627,15 +662,9 @@ class Ingestor {
   std::set<std::string> fresh_;
   // Per-call read caches, kept in step with this call's own writes.
   std::map<std::pair<std::string, std::string>, std::optional<store::EchoRow>> echoes_;
-  struct UndeliveredRow {
-    std::int64_t id = 0;
-    std::string status;
-    connectors::DesiredState desired;
-  };
-  // (system, subject, address) -> its newest outbox row if queued or in
-  // flight, read once per call.
-  std::map<std::tuple<std::string, std::string, std::string>, std::optional<UndeliveredRow>>
-      undelivered_;
+  // (system, subject, address) -> its outbox rows as UndeliveredWriteOf
+  // needs them, read once per call.
+  std::map<std::tuple<std::string, std::string, std::string>, OutboxPair> undelivered_;
   // The address of the record being decided (its outbox rows are per address).
   std::string record_address_;
   std::map<std::string, std::optional<TimestampMs>> tombstones_;

@@ -298,6 +298,60 @@ TEST_F(SyncEngineTest, AnOldWithdrawalCarriedAgainByANewRowDoesNotHoldBackAGrant
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
 }
 
+// The same withdrawal read twice (the webhook, then the poll's copy under
+// another event id) is stamped again; what counts is whether the value
+// reached the journey, not when consentd last read it.
+TEST_F(SyncEngineTest, AWithdrawalReadAgainAfterItWasDeliveredIsStillOldNewsToTheJourney) {
+  Ingest("mailchimp",
+         {Record("mc-ev-0", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
+         T - 59'000);
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
+         T + 100);
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("mailchimp", T + 200, 10, T + 100'000);
+    if (!claimed.ok()) return claimed.status();
+    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
+    return txn.MarkDone(claimed->front().id, T + 300);
+  });
+  Ingest("hubspot",
+         {Record("poll:101:ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T, "hubspot", "zz-poll-copy")})},
+         T + 5'000);
+  Ingest("hubspot",
+         {Record(
+             "ev-2", "101", "anna@example.org",
+             {Consent("product_news", kGranted, T + 10'000, "hubspot", "", ConsentMethod::kForm)})},
+         T + 10'100);
+  ASSERT_EQ(Outbox("mailchimp").size(), 1u);
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Consent("newsletter", kGranted, T + 30'000, "mailchimp")})},
+                           T + 30'100);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+}
+
+// A withdrawal still on its way after more than a day (an outage, a
+// resync's repair of an old state) is still news to the journey: an edited
+// member's old grant does not undo it.
+TEST_F(SyncEngineTest, AWithdrawalQueuedForMoreThanADayStillHoldsBackAnEditedMembersGrant) {
+  Ingest("mailchimp",
+         {Record("mc-ev-0", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
+         T - 59'000);
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
+         T + 100);
+  constexpr TimestampMs kTwoDays = 2 * 24 * 3600 * 1000LL;
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                                   {Consent("newsletter", kGranted, T + kTwoDays, "mailchimp")})},
+                           T + kTwoDays + 100);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_EQ(Consents(SubjectOf("hubspot", "101"))[0].status, "withdrawn");
+}
+
 // The same for a block the CRM set: the member's subscribed status read
 // after an unrelated edit does not lift it while the block's write is queued.
 TEST_F(SyncEngineTest, AnEditedMemberDoesNotLiftABlockThatHasNotLandedThere) {

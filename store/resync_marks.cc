@@ -13,13 +13,9 @@ constexpr std::string_view kMissingWhere =
     "AND l.address <> '' AND NOT EXISTS (SELECT 1 FROM target_deletions d "
     "WHERE d.subject_id = l.subject_id AND d.system = l.system)";
 
-// ... whose subject has no other record of ?1 that the run found (see
-// ListMissingAfterResync). Through identity_links_by_subject.
-constexpr std::string_view kNoLiveSibling =
-    " AND NOT EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
-    "AND o.system = l.system AND o.resync_seen_at >= ?2)";
+// 1 if the link's subject has another record of ?1 that the run found.
 constexpr std::string_view kLiveSibling =
-    " AND EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
+    "EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
     "AND o.system = l.system AND o.resync_seen_at >= ?2)";
 
 }  // namespace
@@ -48,15 +44,17 @@ Result<std::vector<MissingRecord>> ListMissingAfterResync(Transaction& txn, std:
                                                           std::string_view after, int limit) {
   Result<Db*> db = SqliteDbOf(txn, "resync");
   if (!db.ok()) return db.status();
-  Result<Stmt*> st = (*db)->Prepare("SELECT l.system_id, l.address " + std::string(kMissingWhere) +
-                                    std::string(kNoLiveSibling) +
+  Result<Stmt*> st = (*db)->Prepare("SELECT l.system_id, l.address, " + std::string(kLiveSibling) +
+                                    " " + std::string(kMissingWhere) +
                                     " AND l.system_id > ?3 ORDER BY l.system_id LIMIT ?4");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
   q.BindAll(system, run_started, after, limit);
   std::vector<MissingRecord> out;
   Result<bool> row = q.Step();
-  for (; row.ok() && *row; row = q.Step()) out.push_back(MissingRecord{q.Text(0), q.Text(1)});
+  for (; row.ok() && *row; row = q.Step()) {
+    out.push_back(MissingRecord{q.Text(0), q.Text(1), q.Int(2) != 0});
+  }
   q.Reset();
   if (!row.ok()) return row.status();
   return out;
@@ -66,8 +64,7 @@ Result<std::int64_t> CountMissingAfterResync(Transaction& txn, std::string_view 
                                              TimestampMs run_started) {
   Result<Db*> db = SqliteDbOf(txn, "resync");
   if (!db.ok()) return db.status();
-  Result<Stmt*> st =
-      (*db)->Prepare("SELECT count(*) " + std::string(kMissingWhere) + std::string(kNoLiveSibling));
+  Result<Stmt*> st = (*db)->Prepare("SELECT count(*) " + std::string(kMissingWhere));
   if (!st.ok()) return st.status();
   Stmt& q = **st;
   q.BindAll(system, run_started);
@@ -76,20 +73,6 @@ Result<std::int64_t> CountMissingAfterResync(Transaction& txn, std::string_view 
   q.Reset();
   if (!row.ok()) return row.status();
   return n;
-}
-
-Result<std::int64_t> RetireMissingWithLiveSibling(Transaction& txn, std::string_view system,
-                                                  TimestampMs run_started) {
-  Result<Db*> db = SqliteDbOf(txn, "resync");
-  if (!db.ok()) return db.status();
-  Result<Stmt*> st = (*db)->Prepare(
-      "UPDATE identity_links SET address = '' WHERE (system, system_id) IN (SELECT l.system, "
-      "l.system_id " +
-      std::string(kMissingWhere) + std::string(kLiveSibling) + ")");
-  if (!st.ok()) return st.status();
-  (*st)->BindAll(system, run_started);
-  CONSENTD_RETURN_IF_ERROR((*st)->Run());
-  return (*db)->Changes();
 }
 
 Result<std::int64_t> CountLinkedRecords(Transaction& txn, std::string_view system) {

@@ -30,14 +30,15 @@ Status MarkFoundByResync(Transaction& txn, std::string_view system,
 struct MissingRecord {
   std::string system_id;
   std::string address;
+  // The person has another record in the system that the run did find.
+  bool live_sibling = false;
 };
 
 // The missing records with system_id > `after`, by system_id, at most
 // `limit`. Left out: links made during the run, retired links and links
 // without a known address (RetireSystemId, links from before schema v13:
-// nothing is written to those), subjects `system` already reported
-// deleted (target_deletions), and subjects with another record in `system`
-// that the run did find (RetireMissingWithLiveSibling).
+// nothing is written to those), and subjects `system` already reported
+// deleted (target_deletions).
 Result<std::vector<MissingRecord>> ListMissingAfterResync(Transaction& txn, std::string_view system,
                                                           TimestampMs run_started,
                                                           std::string_view after, int limit);
@@ -45,17 +46,6 @@ Result<std::vector<MissingRecord>> ListMissingAfterResync(Transaction& txn, std:
 // How many records ListMissingAfterResync would list in all.
 Result<std::int64_t> CountMissingAfterResync(Transaction& txn, std::string_view system,
                                              TimestampMs run_started);
-
-// Retires (RetireSystemId: address cleared, nothing written to it again)
-// every missing record whose subject has another record in `system` that
-// the run found, and returns how many. The person is still there; the
-// record they had is not: most often an address change whose webhook was
-// lost (Mailchimp's member id is the hash of the address, so the old one
-// answers 404 while the member lives on under the new one), or one of two
-// members after a CRM merge deleted. Reading it would decide the whole
-// person deleted at that system.
-Result<std::int64_t> RetireMissingWithLiveSibling(Transaction& txn, std::string_view system,
-                                                  TimestampMs run_started);
 
 // Records of `system` linked with a known address (the base the share of
 // missing records is taken of).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -69,7 +70,7 @@ std::string FormatResyncReport(const ResyncReport& r) {
   }
   if (r.missing_retired > 0) {
     line += "; " + std::to_string(r.missing_retired) +
-            " replaced by another record of the same person (retired)";
+            " gone but the person has another record there (retired)";
   }
   if (r.dry_run) line += " (dry run: nothing stored)";
   if (!r.complete) line += " (stopped early)";
@@ -109,29 +110,34 @@ Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const 
   return std::move(*summary);
 }
 
-// Looks at the records linked before `run_started` that the run did not
-// find (see the file comment of resync.h): retires those replaced by
-// another record of the same person, reads the others and decides what the
-// system says of each, most often that it is gone.
+// True if the read found `rec` gone from its system.
+bool Gone(const connectors::InboundRecord& rec) {
+  return std::any_of(rec.mapped.changes.begin(), rec.mapped.changes.end(), [](const Change& c) {
+    return c.kind == ChangeKind::kTargetDeleted || c.kind == ChangeKind::kErasure;
+  });
+}
+
+// Reads the records linked before `run_started` that the run did not find
+// (see the file comment of resync.h) and decides what the system says of
+// each: most often that it is gone.
 Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connector& connector,
                    const ResyncOptions& options, TimestampMs run_started, ResyncReport& report) {
   const std::string source = connector.name();
   Status s = store.Run([&](store::Transaction& txn) {
-    Result<std::int64_t> retired = store::RetireMissingWithLiveSibling(txn, source, run_started);
-    if (!retired.ok()) return retired.status();
     Result<std::int64_t> n = store::CountMissingAfterResync(txn, source, run_started);
     if (!n.ok()) return n.status();
     Result<std::int64_t> linked = store::CountLinkedRecords(txn, source);
     if (!linked.ok()) return linked.status();
-    report.missing_retired = *retired;
     report.missing = *n;
     report.linked = *linked;
     return Status::Ok();
   });
   if (!s.ok()) return s.WithContext("resync " + source + ": missing records");
+  const double share_limit =
+      std::max(static_cast<double>(ResyncOptions::kMissingAlwaysRead),
+               options.missing_read_max_share * static_cast<double>(report.linked));
   if (report.missing > options.missing_read_limit ||
-      static_cast<double>(report.missing) >
-          options.missing_read_max_share * static_cast<double>(report.linked)) {
+      static_cast<double>(report.missing) > share_limit) {
     report.missing_over_limit = true;
     return Status::Ok();
   }
@@ -151,6 +157,7 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
     if (batch.empty()) return Status::Ok();
     after = batch.back().system_id;
     std::vector<connectors::RecordRef> refs;
+    std::set<std::string> with_live_sibling;
     const TimestampMs now = SystemClock().NowMs();
     for (const store::MissingRecord& m : batch) {
       connectors::RecordRef ref;
@@ -162,6 +169,7 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       // Gone since the run began at the latest: a deletion is dated now.
       ref.occurred_at = now;
       refs.push_back(std::move(ref));
+      if (m.live_sibling) with_live_sibling.insert(m.system_id);
     }
     Result<std::vector<connectors::InboundRecord>> read = connector.Read(refs);
     if (!read.ok()) {
@@ -171,21 +179,43 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       return Status::Ok();
     }
     report.missing_read += static_cast<int>(refs.size());
+    std::vector<connectors::InboundRecord> decide;
+    auto retire = std::make_shared<std::vector<std::string>>();
     for (connectors::InboundRecord& rec : *read) {
-      bool gone = false;
-      for (Change& c : rec.mapped.changes) {
-        if (c.kind == ChangeKind::kErasure) {
-          c.kind = ChangeKind::kTargetDeleted;
-          rec.mapped.notes.push_back(
-              "found missing by a full reconciliation: recorded as deleted there, not as a "
-              "request to be forgotten (an address change whose webhook was lost looks the same)");
-        }
-        gone = gone || c.kind == ChangeKind::kTargetDeleted;
+      if (!Gone(rec)) {
+        decide.push_back(std::move(rec));  // there after all
+        continue;
       }
-      if (gone) ++report.missing_gone;
+      if (with_live_sibling.contains(rec.system_id)) {
+        // The person lives on under another record there (an address
+        // change whose webhook was lost, one of two members after a
+        // merge): this record is retired, the person is not deleted.
+        retire->push_back(rec.system_id);
+        continue;
+      }
+      ++report.missing_gone;
+      for (Change& c : rec.mapped.changes) {
+        if (c.kind != ChangeKind::kErasure) continue;
+        c.kind = ChangeKind::kTargetDeleted;
+        rec.mapped.notes.push_back(
+            "found missing by a full reconciliation: recorded as deleted there, not as a "
+            "request to be forgotten (an address change whose webhook was lost looks the same)");
+      }
+      decide.push_back(std::move(rec));
     }
+    if (!retire->empty()) {
+      s = store.Run([retire, source](store::Transaction& txn) {
+        for (const std::string& id : *retire) {
+          CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId(source, id));
+        }
+        return Status::Ok();
+      });
+      if (!s.ok()) return s.WithContext("resync " + source + ": missing records");
+      report.missing_retired += static_cast<std::int64_t>(retire->size());
+    }
+    if (decide.empty()) continue;
     Result<IngestSummary> summary =
-        DecidePage(store, engine, source, std::move(*read), /*dry_run=*/false, run_started);
+        DecidePage(store, engine, source, std::move(decide), /*dry_run=*/false, run_started);
     if (!summary.ok()) {
       return summary.status().WithContext("resync " + source + ": missing records");
     }

@@ -16,24 +16,26 @@
 // snapshot, and if its webhook was lost, nothing else tells consentd. So
 // every page marks the linked records it returned (store/resync_marks.h),
 // and after a complete real run the records linked before the run began
-// and not found are looked at:
-//   - a record whose person has another record in that system that the
-//     run found is retired (no longer written to): most often an address
-//     change whose webhook was lost (Mailchimp's member id is the hash of
-//     the address), or one of two members after a CRM merge deleted;
-//   - the others are read through the connector (Read), which maps "no
-//     longer there" to a deletion, decided like a hint's read. Always as
+// and not found are read through the connector (Read), which maps "no
+// longer there" to a deletion:
+//   - a record gone whose person has another record in that system that
+//     the run found is retired (no longer written to), the person is not
+//     deleted: most often an address change whose webhook was lost
+//     (Mailchimp's member id is the hash of the address), or one of two
+//     members after a CRM merge deleted;
+//   - another record gone is decided like a hint's read, always as
 //     kTargetDeleted, never as an erasure (even where the mapping makes a
-//     permanent delete a request to be forgotten): an absence cannot tell a
-//     deletion from an address change whose webhook was lost, and an
-//     erasure cannot be undone. A record the read finds is decided as a
-//     snapshot record and marked found.
+//     permanent delete a request to be forgotten): an absence cannot tell
+//     a deletion from an address change whose webhook was lost, and an
+//     erasure cannot be undone;
+//   - a record the read finds is decided as a snapshot record and marked
+//     found.
 // With more missing records than `missing_read_limit`, or more than
-// `missing_read_max_share` of the system's linked records, none is read:
-// so many usually means the connector points at another account or
-// audience. The report says so; an operator who has checked runs
-// `consentctl resync --missing-limit N`. A read that fails ends the
-// looking (the report names the error), not the run.
+// `missing_read_max_share` of the system's linked records (and more than
+// kMissingAlwaysRead), none is read: so many usually means the connector
+// points at another account or audience. The report says so; an operator
+// who has checked runs `consentctl resync --missing-limit N`. A read that
+// fails ends the looking (the report names the error), not the run.
 //
 // Each page is decided in ONE store unit of work through SyncEngine::Ingest
 // without event-id dedupe (a snapshot must be compared again even if the
@@ -87,6 +89,8 @@ struct ResyncOptions {
   // go through the connector's rate limit.
   int missing_read_limit = 1000;
   double missing_read_max_share = 0.05;
+  // This many are read whatever their share (a small installation).
+  static constexpr int kMissingAlwaysRead = 3;
   // Records per Read (and per unit of work) when reading missing records.
   int missing_read_batch = 100;
 };
@@ -117,7 +121,7 @@ struct ResyncReport {
   bool missing_over_limit = false;  // over missing_read_limit or _max_share: none read
   int missing_read = 0;             // of those, read again
   int missing_gone = 0;             // ... and found deleted there
-  std::int64_t missing_retired = 0;  // replaced by another record of the same person
+  std::int64_t missing_retired = 0;  // gone, but the person has another record there
   std::string missing_error;         // the read that ended the looking, if one failed
 
   // Subjects/decisions out of step: consentd behind + system behind.

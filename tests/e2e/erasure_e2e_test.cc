@@ -188,13 +188,13 @@ TEST_F(ErasureE2E, APermanentDeletionWhoseWebhookWasLostIsFoundByTheNextResyncNo
   Journey("POST", "/_sim/faults", {{"kind", "webhook_drop"}, {"system", "mailchimp"}});
   Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", liv}});
 
-  // One person of one: over the default share (5 %), so none is read...
-  CommandResult careful = Ctl({"resync", "--connector", "mailchimp"});
+  // An operator's limit of 0 reads none...
+  CommandResult careful = Ctl({"resync", "--connector", "mailchimp", "--missing-limit", "0"});
   ASSERT_EQ(careful.exit_code, 0) << careful.output;
   EXPECT_NE(careful.output.find("missing 1 of 1 linked (none read"), std::string::npos)
       << careful.output;
-  // ...until the operator, having checked, says how many may be read.
-  CommandResult r = Ctl({"resync", "--connector", "mailchimp", "--missing-limit", "5"});
+  // ...and by default one of one is read (up to three always are).
+  CommandResult r = Ctl({"resync", "--connector", "mailchimp"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("missing 1 (read 1, gone 1)"), std::string::npos) << r.output;
   EXPECT_TRUE(List()["erasures"].empty()) << List().dump(2);

@@ -280,13 +280,7 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
   // Deleted in HubSpot; no webhook reaches consentd.
   ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + contact_id).status, 204);
 
-  // One of the few linked contacts is more than the default share (5 %).
-  const ResyncReport careful = Resync(/*dry_run=*/false);
-  EXPECT_EQ(careful.missing, 1);
-  EXPECT_TRUE(careful.missing_over_limit);
-  EXPECT_EQ(careful.missing_read, 0);
-
-  const ResyncReport second = Resync(/*dry_run=*/false, AnyShare());
+  const ResyncReport second = Resync(/*dry_run=*/false);
   EXPECT_EQ(second.records, 11);
   EXPECT_EQ(second.missing, 1) << FormatResyncReport(second);
   EXPECT_EQ(second.missing_read, 1);
@@ -303,7 +297,7 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
   ASSERT_EQ(deletions.size(), 1u);
   EXPECT_EQ(deletions[0].first, "hubspot");
 
-  const ResyncReport third = Resync(/*dry_run=*/false, AnyShare());
+  const ResyncReport third = Resync(/*dry_run=*/false);
   EXPECT_EQ(third.missing, 0) << "a record known deleted is not looked for again";
   EXPECT_EQ(third.missing_read, 0);
 }
@@ -312,9 +306,9 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
 // account: none is read (each could become a deletion, even an erasure
 // everywhere). A dry run cannot tell which records its pages found.
 TEST_F(SyncResyncTest, MissingRecordsAboveTheLimitAreCountedNotReadAndADryRunDoesNotLook) {
-  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 100}, {"seed", 3}}).status, 200);
   ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
-  // Three contacts consentd knows (a contact with nothing mapped is not linked).
+  // Four contacts consentd knows (a contact with nothing mapped is not linked).
   std::vector<std::string> linked;
   const json state = Control("GET", "/_sim/hubspot/state").Json();
   for (const json& c : state["contacts"]) {
@@ -324,11 +318,11 @@ TEST_F(SyncResyncTest, MissingRecordsAboveTheLimitAreCountedNotReadAndADryRunDoe
     Run([&](store::Transaction& txn) -> Status {
       auto s = txn.FindSubjectBySystemId("hubspot", text);
       if (!s.ok()) return s.status();
-      if (s->has_value() && linked.size() < 3) linked.push_back(text);
+      if (s->has_value() && linked.size() < 4) linked.push_back(text);
       return Status::Ok();
     });
   }
-  ASSERT_EQ(linked.size(), 3u);
+  ASSERT_EQ(linked.size(), 4u);
   for (const std::string& id : linked) {
     ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + id).status, 204);
   }
@@ -336,28 +330,38 @@ TEST_F(SyncResyncTest, MissingRecordsAboveTheLimitAreCountedNotReadAndADryRunDoe
   EXPECT_EQ(dry.missing, -1);
   EXPECT_EQ(dry.missing_read, 0);
 
+  // Four is more than the three always read and more than 5 % of the
+  // linked contacts: none is read.
+  const ResyncReport careful = Resync(/*dry_run=*/false);
+  EXPECT_EQ(careful.missing, 4);
+  ASSERT_GT(careful.linked, 4);
+  ASSERT_LT(careful.linked, 80) << "the share must be what stops it";
+  EXPECT_TRUE(careful.missing_over_limit);
+  EXPECT_EQ(careful.missing_read, 0);
+  EXPECT_NE(FormatResyncReport(careful).find("none read"), std::string::npos);
+
   ResyncOptions o = AnyShare();
-  o.missing_read_limit = 2;
+  o.missing_read_limit = 3;
   Result<ResyncReport> limited = RunResync(*store_, *engine_, *connector_, o);
   ASSERT_TRUE(limited.ok()) << limited.status().ToString();
-  EXPECT_EQ(limited->missing, 3);
-  EXPECT_TRUE(limited->missing_over_limit);
+  EXPECT_EQ(limited->missing, 4);
+  EXPECT_TRUE(limited->missing_over_limit) << "over the absolute limit";
   EXPECT_EQ(limited->missing_read, 0);
-  EXPECT_NE(FormatResyncReport(*limited).find("none read"), std::string::npos);
 
-  o.missing_read_limit = 3;
-  o.missing_read_batch = 2;  // two reads
+  o.missing_read_limit = 4;
+  o.missing_read_batch = 3;  // two reads
   Result<ResyncReport> read = RunResync(*store_, *engine_, *connector_, o);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
-  EXPECT_EQ(read->missing, 3);
-  EXPECT_EQ(read->missing_read, 3);
-  EXPECT_EQ(read->missing_gone, 3);
+  EXPECT_EQ(read->missing, 4);
+  EXPECT_EQ(read->missing_read, 4);
+  EXPECT_EQ(read->missing_gone, 4);
 }
 
 // A missing record whose person has another record the snapshot did list
-// is most often an address change whose webhook was lost: it is retired
-// (no longer written to), not read and decided as the person's deletion.
-TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNotRead) {
+// is most often an address change whose webhook was lost: once the read
+// confirms it gone, it is retired (no longer written to), and the person
+// is not decided deleted there.
+TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNotDeleted) {
   ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
   ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
   const auto [email, contact_id] = SubscribedContact();
@@ -367,26 +371,17 @@ TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNo
     auto s = txn.FindSubjectBySystemId("hubspot", contact_id);
     if (!s.ok()) return s.status();
     subject = s->value_or("");
-    // The person's record under an id HubSpot no longer lists.
+    // The person's record under an id HubSpot no longer has.
     return txn.LinkSystemId({subject, "hubspot", "999999", 1, "old@example.org"});
   });
   ASSERT_FALSE(subject.empty());
-  const auto batch_reads = [&] {
-    int n = 0;
-    const json counters = Control("GET", "/_sim/counters").Json();
-    const std::string route = "POST /crm/v3/objects/contacts/batch/read";
-    if (!counters.contains("hubspot") || !counters["hubspot"].contains(route)) return n;
-    const json& by_status = counters["hubspot"][route];
-    for (auto it = by_status.begin(); it != by_status.end(); ++it) n += it.value().get<int>();
-    return n;
-  };
-  const int reads_before = batch_reads();
 
-  const ResyncReport r = Resync(/*dry_run=*/false, AnyShare());
-  EXPECT_EQ(r.missing, 0) << FormatResyncReport(r);
+  const ResyncReport r = Resync(/*dry_run=*/false);
+  EXPECT_EQ(r.missing, 1) << FormatResyncReport(r);
+  EXPECT_EQ(r.missing_read, 1) << "read first: only HubSpot can say it is gone";
+  EXPECT_EQ(r.missing_gone, 0);
   EXPECT_EQ(r.missing_retired, 1);
-  EXPECT_EQ(r.missing_read, 0);
-  EXPECT_NE(FormatResyncReport(r).find("1 replaced by another record of the same person"),
+  EXPECT_NE(FormatResyncReport(r).find("1 gone but the person has another record there"),
             std::string::npos)
       << FormatResyncReport(r);
   std::vector<store::IdentityLink> links;
@@ -408,7 +403,7 @@ TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNo
     }
   }
   EXPECT_TRUE(deletions.empty()) << "the person is still in HubSpot";
-  EXPECT_EQ(batch_reads(), reads_before) << "nothing read";
+  EXPECT_EQ(Resync(/*dry_run=*/false).missing, 0) << "a retired record is not looked for again";
 }
 
 // A read HubSpot keeps refusing ends the looking for missing records, not

@@ -414,9 +414,10 @@ void ReadConnectors(const YAML::Node& n, ReadContext& c, Config& out) {
           c.diag.Error(e.config.at, "connector name '" + name +
                                         "' must be lower-case letters, digits, '_' and '-' (it is "
                                         "the last segment of the webhook path /webhooks/<name>)");
-        } else if (name == "email" || name == "admin" || name == "api") {
-          // "email" names consentd's own address links; "admin" and "api"
-          // are the sources of changes made through consentd itself.
+        } else if (name == "email" || name == "admin" || name == "api" || name == "consentd") {
+          // "email" names consentd's own address links; "admin", "api" and
+          // "consentd" are the sources of changes made through or by
+          // consentd itself.
           c.diag.Error(e.config.at, "connector name '" + name +
                                         "' is reserved by consentd; choose another name");
         }

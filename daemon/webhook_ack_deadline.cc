@@ -32,6 +32,19 @@ net::Responder WebhookAckDeadline::Track(const std::string& connector, net::Resp
   };
 }
 
+void WebhookAckDeadline::set_deadline(std::chrono::milliseconds deadline) {
+  const bool shorter = deadline < deadline_;
+  deadline_ = deadline;
+  if (!shorter || pending_.empty()) return;
+  const auto latest = std::chrono::steady_clock::now() + deadline;
+  for (const auto& p : pending_) p->expires = std::min(p->expires, latest);
+  if (armed_) {
+    timer_.cancel();  // its handler sees operation_aborted and leaves armed_ alone
+    armed_ = false;
+  }
+  if (!cancelled_) Arm();
+}
+
 std::size_t WebhookAckDeadline::waiting() const {
   return static_cast<std::size_t>(
       std::count_if(pending_.begin(), pending_.end(), [](const auto& p) { return !p->answered; }));
@@ -51,10 +64,9 @@ void WebhookAckDeadline::Arm() {
   armed_ = true;
   timer_.expires_at(pending_.front()->expires);
   timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) {
-      armed_ = false;
-      return;
-    }
+    // Aborted: whoever cancelled the wait re-arms if needed (set_deadline)
+    // or stops for good (Cancel, the destructor).
+    if (ec) return;
     Expire();
   });
 }

@@ -41,8 +41,9 @@ class WebhookAckDeadline {
   WebhookAckDeadline(const WebhookAckDeadline&) = delete;
   WebhookAckDeadline& operator=(const WebhookAckDeadline&) = delete;
 
-  // Applies to webhooks tracked from now on.
-  void set_deadline(std::chrono::milliseconds deadline) { deadline_ = deadline; }
+  // Applies to webhooks tracked from now on; a shorter deadline also
+  // shortens the wait of those already waiting.
+  void set_deadline(std::chrono::milliseconds deadline);
 
   // Returns a responder that passes the first answer to `respond`, unless
   // the deadline has passed: then `respond` got the 503 and later answers

@@ -394,11 +394,11 @@ TEST_F(ConfigConnectors, NameMustBeAUrlPathSegment) {
   EXPECT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
 }
 
-// "email" names consentd's own address links, "admin" and "api" the
-// changes made through consentd: a connector under one of those names
-// would be taken for them.
+// "email" names consentd's own address links, "admin", "api" and
+// "consentd" the changes made through or by consentd: a connector under one
+// of those names would be taken for them.
 TEST_F(ConfigConnectors, NamesConsentdUsesItselfAreReserved) {
-  for (const std::string name : {"email", "admin", "api"}) {
+  for (const std::string name : {"email", "admin", "api", "consentd"}) {
     std::string yaml = std::string(kStore) + kMapping + kConnectors;
     for (std::size_t at = yaml.find("mailchimp:"); at != std::string::npos;
          at = yaml.find("mailchimp:", at + 1)) {

@@ -84,5 +84,18 @@ TEST(WebhookAckDeadline, ANewDeadlineAppliesToWebhooksTrackedAfterIt) {
   acks.Cancel();
 }
 
+// A reload that shortens the deadline must not leave the webhooks already
+// waiting on the old, longer one.
+TEST(WebhookAckDeadline, AShorterDeadlineAlsoShortensTheWaitOfWebhooksAlreadyWaiting) {
+  boost::asio::io_context io;
+  WebhookAckDeadline acks(io, milliseconds(60'000), nullptr);
+  Answers a;
+  net::Responder respond = acks.Track("hubspot", a.Responder());
+  RunFor(io, milliseconds(20));
+  acks.set_deadline(milliseconds(50));
+  RunFor(io, milliseconds(200));
+  EXPECT_EQ(a.statuses, std::vector<int>{503});
+}
+
 }  // namespace
 }  // namespace consentd::daemon

@@ -179,7 +179,7 @@ void SyncMetrics::AddConnector(ConnectorProbe probe) {
     connectors_.push_back(std::move(probe));
   }
   for (std::string_view result :
-       {"accepted", "ignored", "invalid", "unauthenticated", "unavailable"}) {
+       {"accepted", "ignored", "invalid", "unauthenticated", "unavailable", "timeout"}) {
     webhooks.WithLabels({name, std::string(result)});
   }
   records.WithLabels({name, "webhook"});

@@ -315,6 +315,14 @@ class Ingestor {
   struct KeyValue {
     std::string value;   // ConsentStatusName, or "set" / "cleared" for a block
     std::string origin;  // provenance.source_system
+    TimestampMs occurred_at = 0;
+    // The same decision: the same value from the same system captured at
+    // the same time. Not the same value alone: a person who subscribed at
+    // the source after an earlier withdrawal was delivered, then withdrew
+    // again elsewhere, has a new withdrawal with the old one's value.
+    bool SameDecision(const KeyValue& o) const {
+      return value == o.value && origin == o.origin && occurred_at == o.occurred_at;
+    }
   };
 
   // consentd's write of `c`'s key to `c`'s source that has not landed there
@@ -322,7 +330,7 @@ class Ingestor {
   // that source, subject and the record's address is queued or in flight
   // (a dead letter or a delivered row is not: after those the source's
   // reports count again), it holds a value for the key, and the newest
-  // delivered row does not hold the same value (then the value reached the
+  // delivered row does not hold the same decision (then it reached the
   // source before, and the queued row only carries it again). With no
   // delivered row left (they are kept a day), the value is taken as not
   // delivered: the restrictive side, as in rule 3. Rows are read once per
@@ -348,7 +356,7 @@ class Ingestor {
     w.origin = queued->origin;
     if (rows.delivered.has_value()) {
       const std::optional<KeyValue> delivered = ValueOf(*rows.delivered, c);
-      if (delivered && delivered->value == w.value) return std::optional<UndeliveredWrite>();
+      if (delivered && delivered->SameDecision(*queued)) return std::optional<UndeliveredWrite>();
     }
     return std::optional<UndeliveredWrite>(std::move(w));
   }
@@ -360,14 +368,15 @@ class Ingestor {
         if (key.topic == c.key.topic && key.channel == c.key.channel &&
             key.address == c.key.address) {
           return KeyValue{std::string(ConsentStatusName(record.status)),
-                          record.provenance.source_system};
+                          record.provenance.source_system, record.provenance.occurred_at};
         }
       }
       return std::nullopt;
     }
     const auto b = desired.state.blocks.find(c.scope);
     if (b == desired.state.blocks.end()) return std::nullopt;
-    return KeyValue{b->second.active ? "set" : "cleared", b->second.provenance.source_system};
+    return KeyValue{b->second.active ? "set" : "cleared", b->second.provenance.source_system,
+                    b->second.provenance.occurred_at};
   }
 
   // The newest row of `system` and `subject` for the record's address if it

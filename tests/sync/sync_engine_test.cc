@@ -332,6 +332,42 @@ TEST_F(SyncEngineTest, AWithdrawalReadAgainAfterItWasDeliveredIsStillOldNewsToTh
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
 }
 
+// An earlier withdrawal was delivered; the person subscribed again at the
+// journey, then withdrew again in the CRM. The new withdrawal carries the
+// old one's value but is news to the journey: an edited member's grant
+// read before it lands must not undo it.
+TEST_F(SyncEngineTest, ANewWithdrawalWithTheValueOfADeliveredOneIsStillNews) {
+  Ingest("mailchimp",
+         {Record("mc-ev-0", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
+         T - 59'000);
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
+         T + 100);
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("mailchimp", T + 200, 10, T + 100'000);
+    if (!claimed.ok()) return claimed.status();
+    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
+    return txn.MarkDone(claimed->front().id, T + 300);
+  });
+  ASSERT_EQ(Ingest("mailchimp",
+                   {Record("mc-ev-1", "mc-1", "anna@example.org",
+                           {Consent("newsletter", kGranted, T + 20'000, "mailchimp")})},
+                   T + 20'100)
+                .outcomes[Outcome::kApplied],
+            1);
+  Ingest(
+      "hubspot",
+      {Record("ev-2", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T + 40'000)})},
+      T + 40'100);
+  IngestSummary s = Ingest("mailchimp",
+                           {Record("mc-ev-2", "mc-1", "anna@example.org",
+                                   {Consent("newsletter", kGranted, T + 60'000, "mailchimp")})},
+                           T + 60'100);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_EQ(Consents(SubjectOf("hubspot", "101"))[0].status, "withdrawn");
+}
+
 // A withdrawal still on its way after more than a day (an outage, a
 // resync's repair of an old state) is still news to the journey: an edited
 // member's old grant does not undo it.

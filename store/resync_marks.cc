@@ -18,6 +18,22 @@ constexpr std::string_view kLiveSibling =
     "EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
     "AND o.system = l.system AND o.resync_seen_at >= ?2)";
 
+// The single integer `sql` answers with `args` bound (a count).
+template <typename... Args>
+Result<std::int64_t> QueryCount(Transaction& txn, const std::string& sql, const Args&... args) {
+  Result<Db*> db = SqliteDbOf(txn, "resync");
+  if (!db.ok()) return db.status();
+  Result<Stmt*> st = (*db)->Prepare(sql);
+  if (!st.ok()) return st.status();
+  Stmt& q = **st;
+  q.BindAll(args...);
+  Result<bool> row = q.Step();
+  const std::int64_t n = row.ok() && *row ? q.Int(0) : 0;
+  q.Reset();
+  if (!row.ok()) return row.status();
+  return n;
+}
+
 }  // namespace
 
 Status MarkFoundByResync(Transaction& txn, std::string_view system,
@@ -62,32 +78,12 @@ Result<std::vector<MissingRecord>> ListMissingAfterResync(Transaction& txn, std:
 
 Result<std::int64_t> CountMissingAfterResync(Transaction& txn, std::string_view system,
                                              TimestampMs run_started) {
-  Result<Db*> db = SqliteDbOf(txn, "resync");
-  if (!db.ok()) return db.status();
-  Result<Stmt*> st = (*db)->Prepare("SELECT count(*) " + std::string(kMissingWhere));
-  if (!st.ok()) return st.status();
-  Stmt& q = **st;
-  q.BindAll(system, run_started);
-  Result<bool> row = q.Step();
-  const std::int64_t n = row.ok() && *row ? q.Int(0) : 0;
-  q.Reset();
-  if (!row.ok()) return row.status();
-  return n;
+  return QueryCount(txn, "SELECT count(*) " + std::string(kMissingWhere), system, run_started);
 }
 
 Result<std::int64_t> CountLinkedRecords(Transaction& txn, std::string_view system) {
-  Result<Db*> db = SqliteDbOf(txn, "resync");
-  if (!db.ok()) return db.status();
-  Result<Stmt*> st =
-      (*db)->Prepare("SELECT count(*) FROM identity_links WHERE system = ?1 AND address <> ''");
-  if (!st.ok()) return st.status();
-  Stmt& q = **st;
-  q.BindAll(system);
-  Result<bool> row = q.Step();
-  const std::int64_t n = row.ok() && *row ? q.Int(0) : 0;
-  q.Reset();
-  if (!row.ok()) return row.status();
-  return n;
+  return QueryCount(txn, "SELECT count(*) FROM identity_links WHERE system = ?1 AND address <> ''",
+                    system);
 }
 
 }  // namespace consentd::store

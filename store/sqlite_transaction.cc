@@ -77,6 +77,14 @@ Result<std::vector<OutboxRow>> ReadOutboxRows(Stmt& st) {
   }
 }
 
+// The first row a query of kOutboxColumns returns, or nullopt.
+Result<std::optional<OutboxRow>> ReadFirstOutboxRow(Stmt& st) {
+  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(st);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboxRow>();
+  return std::optional<OutboxRow>(std::move(rows->front()));
+}
+
 ConsentRow ReadConsent(Stmt& st) {
   ConsentRow r;
   r.key.subject_id = st.Text(0);
@@ -599,10 +607,7 @@ Result<std::optional<OutboxRow>> SqliteTransaction::GetOutbox(std::int64_t id) {
       "SELECT " + std::string(kOutboxColumns) + " FROM outbox WHERE id = ?";
   STORE_USE(st, kSql);
   st->BindAll(id);
-  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<OutboxRow>();
-  return std::optional<OutboxRow>(std::move(rows->front()));
+  return ReadFirstOutboxRow(*st);
 }
 
 Result<std::vector<OutboxRow>> SqliteTransaction::ListOutbox(OutboxStatus status,
@@ -639,10 +644,7 @@ Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestOutboxRow(std::str
                                   "ORDER BY id DESC LIMIT 1";
   STORE_USE(st, kSql);
   st->BindAll(target, key, address);
-  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<OutboxRow>();
-  return std::optional<OutboxRow>(std::move(rows->front()));
+  return ReadFirstOutboxRow(*st);
 }
 
 Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestDeliveredRow(
@@ -655,10 +657,7 @@ Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestDeliveredRow(
                                   "ORDER BY id DESC LIMIT 1";
   STORE_USE(st, kSql);
   st->BindAll(target, key, address);
-  Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<OutboxRow>();
-  return std::optional<OutboxRow>(std::move(rows->front()));
+  return ReadFirstOutboxRow(*st);
 }
 
 Result<std::int64_t> SqliteTransaction::PruneOutboxDone(TimestampMs before) {

@@ -139,6 +139,29 @@ class SyncResyncTest : public sim::testing::SimFixture {
     return out;
   }
 
+  // The subject consentd links HubSpot contact `contact_id` to; "" if none.
+  std::string SubjectOfContact(const std::string& contact_id) {
+    std::string subject;
+    Run([&](store::Transaction& txn) -> Status {
+      auto s = txn.FindSubjectBySystemId("hubspot", contact_id);
+      if (!s.ok()) return s.status();
+      subject = s->value_or("");
+      return Status::Ok();
+    });
+    return subject;
+  }
+
+  std::vector<std::pair<std::string, TimestampMs>> TargetDeletions(const std::string& subject) {
+    std::vector<std::pair<std::string, TimestampMs>> out;
+    Run([&](store::Transaction& txn) -> Status {
+      auto d = txn.ListTargetDeletions(subject);
+      if (!d.ok()) return d.status();
+      out = std::move(*d);
+      return Status::Ok();
+    });
+    return out;
+  }
+
   // (email, contact id) of a seeded contact subscribed to the newsletter.
   std::pair<std::string, std::string> SubscribedContact() {
     const json state = Control("GET", "/_sim/hubspot/state").Json();
@@ -269,13 +292,7 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
   EXPECT_EQ(first.missing, 0) << FormatResyncReport(first);
   const auto [email, contact_id] = SubscribedContact();
   ASSERT_FALSE(contact_id.empty());
-  std::string subject;
-  Run([&](store::Transaction& txn) -> Status {
-    auto s = txn.FindSubjectBySystemId("hubspot", contact_id);
-    if (!s.ok()) return s.status();
-    subject = s->value_or("");
-    return Status::Ok();
-  });
+  const std::string subject = SubjectOfContact(contact_id);
   ASSERT_FALSE(subject.empty());
   // Deleted in HubSpot; no webhook reaches consentd.
   ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + contact_id).status, 204);
@@ -287,13 +304,7 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
   EXPECT_EQ(second.missing_gone, 1);
   EXPECT_NE(FormatResyncReport(second).find("missing 1 (read 1, gone 1)"), std::string::npos)
       << FormatResyncReport(second);
-  std::vector<std::pair<std::string, TimestampMs>> deletions;
-  Run([&](store::Transaction& txn) -> Status {
-    auto d = txn.ListTargetDeletions(subject);
-    if (!d.ok()) return d.status();
-    deletions = std::move(*d);
-    return Status::Ok();
-  });
+  const auto deletions = TargetDeletions(subject);
   ASSERT_EQ(deletions.size(), 1u);
   EXPECT_EQ(deletions[0].first, "hubspot");
 
@@ -315,12 +326,7 @@ TEST_F(SyncResyncTest, MissingRecordsAboveTheLimitAreCountedNotReadAndADryRunDoe
     const json& id = c["id"];
     const std::string text =
         id.is_string() ? id.get<std::string>() : std::to_string(id.get<std::int64_t>());
-    Run([&](store::Transaction& txn) -> Status {
-      auto s = txn.FindSubjectBySystemId("hubspot", text);
-      if (!s.ok()) return s.status();
-      if (s->has_value() && linked.size() < 4) linked.push_back(text);
-      return Status::Ok();
-    });
+    if (!SubjectOfContact(text).empty() && linked.size() < 4) linked.push_back(text);
   }
   ASSERT_EQ(linked.size(), 4u);
   for (const std::string& id : linked) {
@@ -366,15 +372,12 @@ TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNo
   ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
   const auto [email, contact_id] = SubscribedContact();
   ASSERT_FALSE(contact_id.empty());
-  std::string subject;
+  const std::string subject = SubjectOfContact(contact_id);
+  ASSERT_FALSE(subject.empty());
   Run([&](store::Transaction& txn) -> Status {
-    auto s = txn.FindSubjectBySystemId("hubspot", contact_id);
-    if (!s.ok()) return s.status();
-    subject = s->value_or("");
     // The person's record under an id HubSpot no longer has.
     return txn.LinkSystemId({subject, "hubspot", "999999", 1, "old@example.org"});
   });
-  ASSERT_FALSE(subject.empty());
 
   const ResyncReport r = Resync(/*dry_run=*/false);
   EXPECT_EQ(r.missing, 1) << FormatResyncReport(r);
@@ -385,16 +388,13 @@ TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNo
             std::string::npos)
       << FormatResyncReport(r);
   std::vector<store::IdentityLink> links;
-  std::vector<std::pair<std::string, TimestampMs>> deletions;
   Run([&](store::Transaction& txn) -> Status {
     auto l = txn.ListSystemIds(subject);
     if (!l.ok()) return l.status();
     links = std::move(*l);
-    auto d = txn.ListTargetDeletions(subject);
-    if (!d.ok()) return d.status();
-    deletions = std::move(*d);
     return Status::Ok();
   });
+  const auto deletions = TargetDeletions(subject);
   for (const store::IdentityLink& link : links) {
     if (link.system_id == "999999") {
       EXPECT_EQ(link.address, "") << "retired";

@@ -188,13 +188,7 @@ TEST_F(SyncEngineTest, ARepairEqualToAStateDeliveredBeforeIsQueuedAgain) {
 // after such an edit: while the write is queued, in flight or dead, that
 // grant is the member's value from before it.
 TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
-         T + 100);
+  GrantedAtJourneyThenWithdrawnInCrm();
   const std::string person = SubjectOf("hubspot", "101");
   const auto crm_rows = [&] {
     std::vector<std::int64_t> ids;
@@ -207,10 +201,7 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
   ASSERT_EQ(Desired(queued[0]).state.consents.begin()->second.status, kWithdrawn);
 
   const auto edited_member = [&](const std::string& event, TimestampMs at) {
-    return Ingest("mailchimp",
-                  {Record(event, "mc-1", "anna@example.org",
-                          {Consent("newsletter", kGranted, at, "mailchimp")})},
-                  at + 100);
+    return JourneyReports(event, kGranted, at);
   };
   IngestSummary s = edited_member("mc-ev-1", T + 30'000);
   EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
@@ -221,14 +212,7 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
   EXPECT_EQ(still[0].id, queued[0].id) << "the withdrawal is still the write to send";
 
   // The same while the write is in flight (claimed, not yet answered).
-  std::int64_t claimed_id = 0;
-  Run([&](store::Transaction& txn) -> Status {
-    auto claimed = txn.ClaimOutbox("mailchimp", T + 40'000, 10, T + 100'000);
-    if (!claimed.ok()) return claimed.status();
-    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
-    claimed_id = claimed->front().id;
-    return Status::Ok();
-  });
+  const std::int64_t claimed_id = ClaimTheOnlyRow("mailchimp", T + 40'000);
   s = edited_member("mc-ev-2", T + 50'000);
   EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
   EXPECT_EQ(Consents(person)[0].status, "withdrawn");
@@ -247,23 +231,12 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
 // A dead letter does not hold the source's reports back: it may stay for
 // months, and a person who subscribes there again meanwhile must be heard.
 TEST_F(SyncEngineTest, ADeadWithdrawalDoesNotHoldBackTheSourcesLaterGrants) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
-         T + 100);
+  GrantedAtJourneyThenWithdrawnInCrm();
+  const std::int64_t withdrawal = ClaimTheOnlyRow("mailchimp", T + 200);
   Run([&](store::Transaction& txn) -> Status {
-    auto claimed = txn.ClaimOutbox("mailchimp", T + 200, 10, T + 100'000);
-    if (!claimed.ok()) return claimed.status();
-    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
-    return txn.MarkDead(claimed->front().id, "400 Bad Request", T + 300);
+    return txn.MarkDead(withdrawal, "400 Bad Request", T + 300);
   });
-  IngestSummary s = Ingest("mailchimp",
-                           {Record("mc-ev-1", "mc-1", "anna@example.org",
-                                   {Consent("newsletter", kGranted, T + 30'000, "mailchimp")})},
-                           T + 30'100);
+  IngestSummary s = JourneyReports("mc-ev-1", kGranted, T + 30'000);
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
 }
 
@@ -271,19 +244,8 @@ TEST_F(SyncEngineTest, ADeadWithdrawalDoesNotHoldBackTheSourcesLaterGrants) {
 // later row to it (the row holds the whole state). That is no news to the
 // journey: a grant there while such a row waits is the person's own.
 TEST_F(SyncEngineTest, AnOldWithdrawalCarriedAgainByANewRowDoesNotHoldBackAGrant) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
-         T + 100);
-  Run([&](store::Transaction& txn) -> Status {
-    auto claimed = txn.ClaimOutbox("mailchimp", T + 200, 10, T + 100'000);
-    if (!claimed.ok()) return claimed.status();
-    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
-    return txn.MarkDone(claimed->front().id, T + 300);
-  });
+  GrantedAtJourneyThenWithdrawnInCrm();
+  DeliverTheOnlyRow("mailchimp", T + 200);
   // Another topic changes in the CRM: its row carries the old withdrawal.
   Ingest("hubspot",
          {Record(
@@ -291,10 +253,7 @@ TEST_F(SyncEngineTest, AnOldWithdrawalCarriedAgainByANewRowDoesNotHoldBackAGrant
              {Consent("product_news", kGranted, T + 10'000, "hubspot", "", ConsentMethod::kForm)})},
          T + 10'100);
   ASSERT_EQ(Outbox("mailchimp").size(), 1u);
-  IngestSummary s = Ingest("mailchimp",
-                           {Record("mc-ev-1", "mc-1", "anna@example.org",
-                                   {Consent("newsletter", kGranted, T + 30'000, "mailchimp")})},
-                           T + 30'100);
+  IngestSummary s = JourneyReports("mc-ev-1", kGranted, T + 30'000);
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
 }
 
@@ -302,19 +261,8 @@ TEST_F(SyncEngineTest, AnOldWithdrawalCarriedAgainByANewRowDoesNotHoldBackAGrant
 // another event id) is stamped again; what counts is whether the value
 // reached the journey, not when consentd last read it.
 TEST_F(SyncEngineTest, AWithdrawalReadAgainAfterItWasDeliveredIsStillOldNewsToTheJourney) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
-         T + 100);
-  Run([&](store::Transaction& txn) -> Status {
-    auto claimed = txn.ClaimOutbox("mailchimp", T + 200, 10, T + 100'000);
-    if (!claimed.ok()) return claimed.status();
-    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
-    return txn.MarkDone(claimed->front().id, T + 300);
-  });
+  GrantedAtJourneyThenWithdrawnInCrm();
+  DeliverTheOnlyRow("mailchimp", T + 200);
   Ingest("hubspot",
          {Record("poll:101:ev-1", "101", "anna@example.org",
                  {Consent("newsletter", kWithdrawn, T, "hubspot", "zz-poll-copy")})},
@@ -325,10 +273,7 @@ TEST_F(SyncEngineTest, AWithdrawalReadAgainAfterItWasDeliveredIsStillOldNewsToTh
              {Consent("product_news", kGranted, T + 10'000, "hubspot", "", ConsentMethod::kForm)})},
          T + 10'100);
   ASSERT_EQ(Outbox("mailchimp").size(), 1u);
-  IngestSummary s = Ingest("mailchimp",
-                           {Record("mc-ev-1", "mc-1", "anna@example.org",
-                                   {Consent("newsletter", kGranted, T + 30'000, "mailchimp")})},
-                           T + 30'100);
+  IngestSummary s = JourneyReports("mc-ev-1", kGranted, T + 30'000);
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
 }
 
@@ -337,33 +282,14 @@ TEST_F(SyncEngineTest, AWithdrawalReadAgainAfterItWasDeliveredIsStillOldNewsToTh
 // old one's value but is news to the journey: an edited member's grant
 // read before it lands must not undo it.
 TEST_F(SyncEngineTest, ANewWithdrawalWithTheValueOfADeliveredOneIsStillNews) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
-         T + 100);
-  Run([&](store::Transaction& txn) -> Status {
-    auto claimed = txn.ClaimOutbox("mailchimp", T + 200, 10, T + 100'000);
-    if (!claimed.ok()) return claimed.status();
-    if (claimed->size() != 1u) return Internal("expected the withdrawal's row");
-    return txn.MarkDone(claimed->front().id, T + 300);
-  });
-  ASSERT_EQ(Ingest("mailchimp",
-                   {Record("mc-ev-1", "mc-1", "anna@example.org",
-                           {Consent("newsletter", kGranted, T + 20'000, "mailchimp")})},
-                   T + 20'100)
-                .outcomes[Outcome::kApplied],
-            1);
+  GrantedAtJourneyThenWithdrawnInCrm();
+  DeliverTheOnlyRow("mailchimp", T + 200);
+  ASSERT_EQ(JourneyReports("mc-ev-1", kGranted, T + 20'000).outcomes[Outcome::kApplied], 1);
   Ingest(
       "hubspot",
       {Record("ev-2", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T + 40'000)})},
       T + 40'100);
-  IngestSummary s = Ingest("mailchimp",
-                           {Record("mc-ev-2", "mc-1", "anna@example.org",
-                                   {Consent("newsletter", kGranted, T + 60'000, "mailchimp")})},
-                           T + 60'100);
+  IngestSummary s = JourneyReports("mc-ev-2", kGranted, T + 60'000);
   EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
   EXPECT_EQ(Consents(SubjectOf("hubspot", "101"))[0].status, "withdrawn");
 }
@@ -372,13 +298,7 @@ TEST_F(SyncEngineTest, ANewWithdrawalWithTheValueOfADeliveredOneIsStillNews) {
 // resync's repair of an old state) is still news to the journey: an edited
 // member's old grant does not undo it.
 TEST_F(SyncEngineTest, AWithdrawalQueuedForMoreThanADayStillHoldsBackAnEditedMembersGrant) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
-         T + 100);
+  GrantedAtJourneyThenWithdrawnInCrm();
   constexpr TimestampMs kTwoDays = 2 * 24 * 3600 * 1000LL;
   IngestSummary s = Ingest("mailchimp",
                            {Record("mc-ev-1", "mc-1", "anna@example.org",

@@ -94,6 +94,48 @@ class SyncEngineTest : public ::testing::Test {
     return out;
   }
 
+  // --- one person, Anna: HubSpot contact 101, Mailchimp member mc-1 ---
+
+  // She subscribed at the journey (T - 60 s), then withdrew in the CRM at T:
+  // one row, the withdrawal, is queued to Mailchimp.
+  void GrantedAtJourneyThenWithdrawnInCrm() {
+    Ingest("mailchimp",
+           {Record("mc-ev-0", "mc-1", "anna@example.org",
+                   {Consent("newsletter", ConsentStatus::kGranted, T - 60'000, "mailchimp")})},
+           T - 59'000);
+    Ingest("hubspot",
+           {Record("ev-1", "101", "anna@example.org",
+                   {Consent("newsletter", ConsentStatus::kWithdrawn, T)})},
+           T + 100);
+  }
+
+  // Mailchimp reports her newsletter `status` dated `at` (event `event`).
+  IngestSummary JourneyReports(const std::string& event, ConsentStatus status, TimestampMs at) {
+    return Ingest("mailchimp",
+                  {Record(event, "mc-1", "anna@example.org",
+                          {Consent("newsletter", status, at, "mailchimp")})},
+                  at + 100);
+  }
+
+  // Claims the one row queued to `target` at `at`; its id (0 if not one).
+  std::int64_t ClaimTheOnlyRow(const std::string& target, TimestampMs at) {
+    std::int64_t id = 0;
+    Run([&](store::Transaction& txn) -> Status {
+      auto claimed = txn.ClaimOutbox(target, at, 10, at + 100'000);
+      if (!claimed.ok()) return claimed.status();
+      if (claimed->size() != 1u) return Internal("expected one row to " + target);
+      id = claimed->front().id;
+      return Status::Ok();
+    });
+    return id;
+  }
+
+  // Delivers the one row queued to `target` at `at`.
+  void DeliverTheOnlyRow(const std::string& target, TimestampMs at) {
+    const std::int64_t id = ClaimTheOnlyRow(target, at);
+    Run([&](store::Transaction& txn) -> Status { return txn.MarkDone(id, at + 100); });
+  }
+
   std::string SubjectOf(const std::string& system, const std::string& id) {
     std::string subject;
     Run([&](store::Transaction& txn) -> Status {

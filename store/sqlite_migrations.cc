@@ -293,6 +293,13 @@ constexpr std::string_view kV15LinkResyncSeen = R"sql(
 ALTER TABLE identity_links ADD COLUMN resync_seen_at INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// v16: the address a retired record had (IdentityLink::retired_address), so
+// a write for the person no longer goes to that address in that system (it
+// would create the record again there). '' for records retired before.
+constexpr std::string_view kV16LinkRetiredAddress = R"sql(
+ALTER TABLE identity_links ADD COLUMN retired_address TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -310,6 +317,7 @@ constexpr std::array kMigrations = {
     Migration{13, "link_address", kV13LinkAddress},
     Migration{14, "merged_subjects", kV14MergedSubjects},
     Migration{15, "link_resync_seen", kV15LinkResyncSeen},  // store/resync_marks.h
+    Migration{16, "link_retired_address", kV16LinkRetiredAddress},
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -295,13 +295,17 @@ Status SqliteTransaction::LinkSystemId(const IdentityLink& link) {
             "INSERT INTO identity_links (system, system_id, subject_id, linked_at, address) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (system, system_id) DO UPDATE SET "
             "subject_id = excluded.subject_id, linked_at = excluded.linked_at, "
-            "address = CASE WHEN excluded.address = '' THEN address ELSE excluded.address END");
+            "address = CASE WHEN excluded.address = '' THEN address ELSE excluded.address END, "
+            "retired_address = CASE WHEN excluded.address = '' THEN retired_address ELSE '' END");
   st->BindAll(link.system, link.system_id, link.subject_id, link.linked_at, link.address);
   return st->Run();
 }
 
 Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id) {
-  STORE_USE(st, "UPDATE identity_links SET address = '' WHERE system = ? AND system_id = ?");
+  STORE_USE(st,
+            "UPDATE identity_links SET retired_address = CASE WHEN address = '' "
+            "THEN retired_address ELSE address END, address = '' "
+            "WHERE system = ? AND system_id = ?");
   st->BindAll(system, system_id);
   return st->Run();
 }
@@ -332,15 +336,15 @@ Result<std::optional<std::string>> SqliteTransaction::FindSubjectByEmailHash(
 
 Result<std::vector<IdentityLink>> SqliteTransaction::ListSystemIds(std::string_view subject_id) {
   STORE_USE(st,
-            "SELECT subject_id, system, system_id, linked_at, address FROM identity_links "
-            "WHERE subject_id = ? ORDER BY system, system_id");
+            "SELECT subject_id, system, system_id, linked_at, address, retired_address "
+            "FROM identity_links WHERE subject_id = ? ORDER BY system, system_id");
   st->BindAll(subject_id);
   std::vector<IdentityLink> out;
   for (;;) {
     Result<bool> row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) return out;
-    out.push_back({st->Text(0), st->Text(1), st->Text(2), st->Int(3), st->Text(4)});
+    out.push_back({st->Text(0), st->Text(1), st->Text(2), st->Int(3), st->Text(4), st->Text(5)});
   }
 }
 

@@ -75,6 +75,11 @@ struct IdentityLink {
   // when not known (links from before schema v13, records without one) or
   // when the record no longer exists on its own (RetireSystemId).
   std::string address;
+  // The address a retired record had (RetireSystemId), so that nothing is
+  // written there again; empty while the record lives (a report of it with
+  // its address makes it live again) and for records retired before schema
+  // v16. Set by the store only: LinkSystemId ignores it.
+  std::string retired_address = {};
 };
 
 enum class OutboxStatus { kPending, kInflight, kDone, kDead };
@@ -162,9 +167,10 @@ class Transaction {
   // Links (system, system_id) to subject_id, replacing an earlier link. An
   // empty `address` keeps the address the link had.
   virtual Status LinkSystemId(const IdentityLink& link) = 0;
-  // The record (system, system_id) was merged into another one: its link
-  // stays (late reports about it still find the subject), its address is
-  // cleared, so nothing is written to it any more.
+  // The record (system, system_id) was merged into another one, or is gone
+  // while the person lives on under another: its link stays (late reports
+  // about it still find the subject), its address moves to
+  // `retired_address`, so nothing is written to it any more.
   virtual Status RetireSystemId(std::string_view system, std::string_view system_id) = 0;
   virtual Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                                    std::string_view system_id) = 0;

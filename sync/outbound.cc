@@ -97,9 +97,14 @@ namespace {
 // address, every other record of `target` whose address is known. After a
 // CRM merge the journey platform keeps a member per address, and each must
 // follow the person's state (a withdrawal most of all).
+// Where the target keeps a record per address, the address linked last is
+// left out when only a retired record there had it (the member moved to
+// another address, or was deleted while the person lives on in another):
+// a write there would create that record again. `erase` keeps it: an
+// erasure names every address, and one row must carry it.
 std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity& identity,
                                                            const std::string& target,
-                                                           bool record_per_address) {
+                                                           bool record_per_address, bool erase) {
   static const std::map<std::string, std::string> kNone;
   const auto found = identity.record_addresses.find(target);
   const std::map<std::string, std::string>& records =
@@ -116,6 +121,14 @@ std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity
   std::vector<std::pair<std::string, std::string>> out = {{identity.email, latest_id}};
   if (!record_per_address) return out;
   std::set<std::string> addresses = {identity.email};
+  if (!erase) {
+    const auto retired = identity.retired_addresses.find(target);
+    const bool only_retired_has_it =
+        retired != identity.retired_addresses.end() && retired->second.contains(identity.email) &&
+        std::none_of(records.begin(), records.end(),
+                     [&](const auto& r) { return r.second == identity.email; });
+    if (only_retired_has_it) out.clear();
+  }
   for (const auto& [id, address] : records) {
     if (addresses.insert(address).second) out.emplace_back(address, id);
   }
@@ -157,7 +170,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
     const mapping::SystemSpec* system = spec.FindSystem(target);
     const bool by_id = p.erase && system != nullptr && system->ErasesEveryRecordById();
     std::vector<std::pair<std::string, std::string>> records = RecordsOf(
-        identity, target, by_id || (system != nullptr && system->KeepsRecordPerAddress()));
+        identity, target, by_id || (system != nullptr && system->KeepsRecordPerAddress()), p.erase);
     if (p.erase) {
       // An erasure is one row for the whole key (it supersedes every queued
       // write of the person, and the erasure request follows one row per

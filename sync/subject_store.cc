@@ -23,6 +23,11 @@ Result<SubjectIdentity> LoadIdentity(store::Transaction& txn, std::string_view s
     } else {
       out.all_ids.emplace(l.system, l.system_id);
       if (!l.address.empty()) out.record_addresses[l.system][l.system_id] = l.address;
+      if (l.address.empty() && !l.retired_address.empty()) {
+        // Retired: never the id a write goes to.
+        out.retired_addresses[l.system].insert(l.retired_address);
+        continue;
+      }
     }
     const auto it = linked_at.find(l.system);
     if (it != linked_at.end() && it->second > l.linked_at) continue;

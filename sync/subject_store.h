@@ -24,11 +24,14 @@ inline constexpr std::string_view kEmailLinkSystem = "email";
 struct SubjectIdentity {
   std::string email;                                      // the latest linked address
   std::set<std::string> emails;                           // every linked address
-  std::map<std::string, std::string> system_ids;          // system -> latest linked id
+  std::map<std::string, std::string> system_ids;          // system -> latest linked live id
   std::set<std::pair<std::string, std::string>> all_ids;  // every (system, id)
   // system -> its records' addresses (record id -> address; a record whose
   // address is not known, or that was merged away, is left out).
   std::map<std::string, std::map<std::string, std::string>> record_addresses;
+  // system -> the addresses its retired records had (IdentityLink::
+  // retired_address): nothing is written there unless a live record has it.
+  std::map<std::string, std::set<std::string>> retired_addresses;
 };
 
 Result<SubjectIdentity> LoadIdentity(store::Transaction& txn, std::string_view subject);

@@ -299,6 +299,35 @@ TEST_F(StoreTransactionTest, ALinkKeepsItsRecordsAddressUntilTheRecordIsRetired)
               }).ok());
 }
 
+// A retired record remembers the address it had, so nothing is written
+// there again, until a report of the record with its address revives it.
+TEST_F(StoreTransactionTest, ARetiredLinkKeepsItsAddressAsRetiredUntilTheRecordIsSeenAgain) {
+  auto link_of = [&](Transaction& txn, const std::string& system_id) -> Result<IdentityLink> {
+    ASSIGN_OR_RETURN_STATUS(ids, txn.ListSystemIds("s1"));
+    for (const IdentityLink& l : ids) {
+      if (l.system_id == system_id) return l;
+    }
+    return NotFound("no link " + system_id);
+  };
+  ASSERT_TRUE(
+      Run([&](Transaction& txn) -> Status {
+        CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 1, "b@example.org"}));
+        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
+        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
+        ASSIGN_OR_RETURN_STATUS(retired, link_of(txn, "m-b"));
+        EXPECT_EQ(retired.address, "");
+        EXPECT_EQ(retired.retired_address, "b@example.org") << "kept by a second retire";
+        CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 2, ""}));
+        ASSIGN_OR_RETURN_STATUS(still, link_of(txn, "m-b"));
+        EXPECT_EQ(still.retired_address, "b@example.org") << "no address: still retired";
+        CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 3, "b@example.org"}));
+        ASSIGN_OR_RETURN_STATUS(revived, link_of(txn, "m-b"));
+        EXPECT_EQ(revived.address, "b@example.org");
+        EXPECT_EQ(revived.retired_address, "");
+        return Status::Ok();
+      }).ok());
+}
+
 TEST_F(StoreTransactionTest, ErasureRemovesTheSubjectAndLeavesATombstone) {
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
                 CONSENTD_RETURN_IF_ERROR(txn.Upsert(Consent("s1", "granted", 10)));

@@ -599,6 +599,108 @@ TEST_F(SyncEngineTest, AMemberWhoseAddressChangedIsNotWrittenAtItsOldAddress) {
       << "the member's new address gets the write, its old one nothing";
 }
 
+// The CRM keeps the address a journey member had before it changed
+// (upemail: the old member is retired, merged into the new one). A CRM report
+// naming that old address must not re-create the old member: the write goes
+// to the member that lives on.
+TEST_F(SyncEngineTest, ACrmReportAtAMembersOldAddressIsWrittenToTheMemberThatLivesOn) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-old", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 150);
+  connectors::InboundRecord moved =
+      Record("mc-ev-2", "mc-new", "anna.new@example.org",
+             {Consent("newsletter", kGranted, T - 120'000, "mailchimp")});
+  moved.merged_ids = {"mc-old"};
+  Ingest("mailchimp", {moved}, T + 200);
+  const std::string person = SubjectOf("hubspot", "101");
+  ASSERT_EQ(SubjectOf("mailchimp", "mc-new"), person);
+
+  // HubSpot still has the contact under the old address, and says so.
+  IngestSummary s = Ingest("hubspot",
+                           {Record("ev-2", "101", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 300);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna.new@example.org", "mc-new"}}))
+      << "nothing at the retired member's address, nothing under another member's id";
+}
+
+// A retired record is never the person's current id in its system, even
+// when it was linked last: a write by id would go to a record that is gone.
+TEST_F(SyncEngineTest, ARetiredRecordIsNotThePersonsCurrentIdThere) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  const std::string person = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(
+        txn.LinkSystemId({person, "hubspot", "102", T + 200, "anna.b@example.org"}));
+    return txn.RetireSystemId("hubspot", "102");
+  });
+  Run([&](store::Transaction& txn) -> Status {
+    Result<SubjectIdentity> identity = LoadIdentity(txn, person);
+    if (!identity.ok()) return identity.status();
+    EXPECT_EQ(identity->system_ids["hubspot"], "101");
+    EXPECT_TRUE(identity->all_ids.contains({"hubspot", "102"})) << "still the person's id";
+    EXPECT_EQ(identity->retired_addresses["hubspot"], std::set<std::string>{"anna.b@example.org"});
+    return Status::Ok();
+  });
+}
+
+// A member a full reconciliation found deleted while the person lives on
+// under another member (resync retires it) gets no more writes, even where
+// its address is the one the person was linked with last.
+TEST_F(SyncEngineTest, AMemberRetiredByAResyncIsNotCreatedAgainByTheNextWrite) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-2", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 200);
+  const std::string person = SubjectOf("hubspot", "101");
+  // Her second member, from a CRM merge (linked before the first).
+  Run([&](store::Transaction& txn) -> Status {
+    return txn.LinkSystemId({person, "mailchimp", "mc-1", T + 150, "anna.b@example.org"});
+  });
+  ASSERT_EQ(SubjectOf("mailchimp", "mc-2"), person);
+  Run([&](store::Transaction& txn) -> Status { return txn.RetireSystemId("mailchimp", "mc-2"); });
+
+  IngestSummary s = Ingest("hubspot",
+                           {Record("ev-2", "101", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 300);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna.b@example.org", "mc-1"}}));
+
+  // Reported alive again (the person signed up there anew), it is written again.
+  Ingest("mailchimp",
+         {Record("mc-ev-3", "mc-2", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 500, "mailchimp")})},
+         T + 400);
+  Ingest("hubspot",
+         {Record("ev-3", "101", "anna@example.org",
+                 {Consent("newsletter", kGranted, T + 350, "hubspot", "",
+                          ConsentMethod::kDoubleOptIn)})},
+         T + 500);
+  std::set<std::string> written;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (Desired(row).subject == person) written.insert(Desired(row).email);
+  }
+  EXPECT_TRUE(written.contains("anna@example.org")) << "the member lives again";
+}
+
 // A CRM folds a merged contact into the survivor, so only the journey
 // platform is written at every address: a CRM write to another contact's
 // address could create that contact again (when its merge went unreported).

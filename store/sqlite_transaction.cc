@@ -1,6 +1,7 @@
 #include "store/sqlite_transaction.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 
 #include "core/keyed_hash.h"
@@ -590,6 +591,28 @@ Status SqliteTransaction::ForgetRowsOfErasedSubject(std::string_view key) {
   STORE_USE(st, kForgetRows);
   st->BindAll(key);
   return st->Run();
+}
+
+Result<std::vector<std::string>> SqliteTransaction::SupersedeQueuedRowsOfMergedSubject(
+    std::string_view from, std::string_view into, TimestampMs now) {
+  // Through the (target, key, status) index, one target at a time.
+  static const std::string kSupersede =
+      FirstsThroughIndex("outbox", "target") +
+      "UPDATE outbox SET status = 'done', updated_at = ?3, "
+      "reason = 'superseded: merged into ' || ?2 || "
+      "CASE WHEN reason = '' THEN '' ELSE ' (was: ' || reason || ')' END "
+      "WHERE target IN (SELECT name FROM firsts) AND key = ?1 AND status = 'pending' "
+      "RETURNING target";
+  STORE_USE(st, kSupersede);
+  st->BindAll(from, into, now);
+  std::set<std::string> targets;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    targets.insert(st->Text(0));
+  }
+  return std::vector<std::string>(targets.begin(), targets.end());
 }
 
 Status SqliteTransaction::DeleteOutboxRow(std::int64_t id) {

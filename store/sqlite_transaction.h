@@ -67,6 +67,9 @@ class SqliteTransaction final : public Transaction {
                    TimestampMs now) override;
   Status MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) override;
   Status ForgetRowsOfErasedSubject(std::string_view key) override;
+  Result<std::vector<std::string>> SupersedeQueuedRowsOfMergedSubject(std::string_view from,
+                                                                      std::string_view into,
+                                                                      TimestampMs now) override;
   Status DeleteOutboxRow(std::int64_t id) override;
   Status Replay(std::int64_t id, TimestampMs now) override;
   Result<std::optional<OutboxRow>> GetOutbox(std::int64_t id) override;

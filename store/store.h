@@ -237,6 +237,15 @@ class Transaction {
   // person's address and state, and none is needed once they are erased
   // (the erasure's own rows are queued after this).
   virtual Status ForgetRowsOfErasedSubject(std::string_view key) = 0;
+  // `from` was merged into `into`: its queued (pending) rows, which carry
+  // its state from before the merge under its own key, are superseded
+  // (done, reason "superseded: merged into <into>", with the failure they
+  // waited on). Returns the targets they were for, each once: the caller
+  // queues the combined state there. Rows in flight finish; dead letters
+  // stay (`dlq replay` refuses them: their key names no one now).
+  virtual Result<std::vector<std::string>> SupersedeQueuedRowsOfMergedSubject(std::string_view from,
+                                                                              std::string_view into,
+                                                                              TimestampMs now) = 0;
   // Deletes one row whatever its status (a finished write of a person who
   // has been erased meanwhile: nothing of it is kept).
   virtual Status DeleteOutboxRow(std::int64_t id) = 0;

@@ -561,6 +561,13 @@ class Ingestor {
       CONSENTD_RETURN_IF_ERROR(txn_.RecordTargetDeletion(into, system, at));
     }
     CONSENTD_RETURN_IF_ERROR(txn_.MoveIdentities(from, into));
+    // `from`'s queued writes hold its state before the merge under its own
+    // key: no row of `into` supersedes them, and one sent after the combined
+    // state (waiting for a retry) would undo it. Each target they were for
+    // gets the combined state instead (below).
+    Result<std::vector<std::string>> had_queued =
+        txn_.SupersedeQueuedRowsOfMergedSubject(from, into, now_);
+    if (!had_queued.ok()) return had_queued.status();
     // Both subjects change here outside Record's view: rows for them read
     // the store again (Record remembers `into` anew when it is done), and
     // writes collected for `from` in this call go to `into`.
@@ -605,9 +612,12 @@ class Ingestor {
     // survivor's may disagree with the combined state even where the winning
     // change came from that same system (it came from the merged record).
     // So every such system gets the whole state, not only those the
-    // decisions above wrote to.
+    // decisions above wrote to, and so does every target `from` had writes
+    // queued for (it may hold no record of the person yet).
     // (The decisions above change no identity: `snapshot` is still current.)
-    for (const auto& [system, system_id] : snapshot->system_ids) {
+    std::set<std::string> targets(had_queued->begin(), had_queued->end());
+    for (const auto& [system, system_id] : snapshot->system_ids) targets.insert(system);
+    for (const std::string& system : targets) {
       if (WritesToSystem(system)) outbound_.AddState(system, into, *snapshot);
     }
     CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure

@@ -415,6 +415,60 @@ TEST_F(SyncEngineTest, MergeCombinesBothSubjectsAndTheRestrictiveSideWins) {
   EXPECT_EQ(Desired(crm[0]).state.consents.begin()->second.status, kWithdrawn);
 }
 
+// A merged-away person's queued write carries its state from before the
+// merge, under its own key, so no row of the survivor supersedes it. Sent
+// after the merged state (it waits for a retry), it would undo it: the
+// merge replaces it with the combined state, for that target too.
+TEST_F(SyncEngineTest, AMergeReplacesTheMergedPersonsQueuedWritesWithTheCombinedState) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 1000)})},
+         T + 200);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  const std::string merged = SubjectOf("hubspot", "102");
+  ASSERT_NE(survivor, merged);
+  // The survivor's withdrawal is delivered; the merged person's grant failed
+  // once and waits for its retry.
+  std::int64_t waiting = 0;
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("mailchimp", T + 300, 10, T + 60'000);
+    if (!claimed.ok()) return claimed.status();
+    EXPECT_EQ(claimed->size(), 2u);
+    for (const store::OutboxRow& r : *claimed) {
+      if (r.key == merged) {
+        waiting = r.id;
+        CONSENTD_RETURN_IF_ERROR(txn.MarkRetry(r.id, T + 30'000, "HTTP 503", T + 400));
+      } else {
+        CONSENTD_RETURN_IF_ERROR(txn.MarkDone(r.id, T + 400));
+      }
+    }
+    return Status::Ok();
+  });
+  ASSERT_NE(waiting, 0);
+
+  connectors::InboundRecord rec = Record("ev-3", "101", "anna@example.org", {});
+  rec.merged_ids = {"102"};
+  Ingest("hubspot", {rec}, T + 500);
+  const auto queued = Outbox("mailchimp");
+  ASSERT_FALSE(queued.empty()) << "the combined state is queued for the journey";
+  for (const store::OutboxRow& row : queued) {
+    EXPECT_EQ(row.key, survivor) << "row " << row.id
+                                 << " of the merged-away person is still queued";
+    EXPECT_EQ(Desired(row).state.consents.begin()->second.status, kWithdrawn);
+  }
+  Run([&](store::Transaction& txn) -> Status {
+    auto row = txn.GetOutbox(waiting);
+    if (!row.ok()) return row.status();
+    EXPECT_EQ((*row)->status, store::OutboxStatus::kDone);
+    EXPECT_EQ((*row)->reason, "superseded: merged into " + survivor + " (was: HTTP 503)");
+    return Status::Ok();
+  });
+}
+
 TEST_F(SyncEngineTest, AChangeFromASystemIsFollowedByItsNewStateWhereAnOlderRowIsStillQueued) {
   auto journey_grant = [&](const std::string& name, const std::string& event, TimestampMs now) {
     return Ingest("mailchimp",

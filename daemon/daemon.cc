@@ -33,6 +33,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// /readyz reports a stuck store after at least this long (the idle
+// heartbeat ticks every second), or after http.webhook_ack_deadline if longer.
+constexpr std::chrono::seconds kStoreStalledAtLeast{2};
+
 // Logs each line of a (possibly multi-line) error, e.g. every
 // FILE:LINE:COLUMN diagnostic of a config.
 void LogErrorLines(std::string_view prefix, const Status& s) {
@@ -107,6 +111,10 @@ class Daemon::Impl {
   std::chrono::microseconds watchdog_interval_{0};
   std::optional<WatchdogGate> watchdog_gate_;
   bool watchdog_withheld_ = false;
+  // The store's heartbeat as /readyz last saw it change, and when (io
+  // thread only; a lower bound on how long the store has been stuck).
+  mutable std::uint64_t readyz_heartbeat_ = 0;
+  mutable Clock::time_point readyz_heartbeat_seen_{};
 };
 
 void Daemon::Impl::RegisterProcessMetrics() {
@@ -135,6 +143,26 @@ Status Daemon::Impl::Readiness() const {
   if (stopping_) return Unavailable("shutting down");
   if (!store_ || !store_->store() || !store_->store()->IsOpen()) {
     return Unavailable("store is not open");
+  }
+  // A store that commits nothing (a disk that does not flush, another
+  // process holding the database's lock) acknowledges no webhook: not ready,
+  // once that has lasted longer than a webhook may wait for its commit. The
+  // heartbeat grows after every unit of work and every second when idle.
+  const std::uint64_t beat = store_->store()->Heartbeat();
+  const Clock::time_point now = Clock::now();
+  if (beat != readyz_heartbeat_ || readyz_heartbeat_seen_ == Clock::time_point{}) {
+    readyz_heartbeat_ = beat;
+    readyz_heartbeat_seen_ = now;
+  }
+  const Clock::duration stalled = now - readyz_heartbeat_seen_;
+  const Clock::duration limit =
+      std::max<Clock::duration>(config_->http.webhook_ack_deadline, kStoreStalledAtLeast);
+  if (stalled > limit) {
+    return Unavailable(
+        "store has committed nothing for " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(stalled).count()) +
+        " ms (a slow disk, or another process holding the database's lock): webhooks are "
+        "answered 503");
   }
   if (sync_) return sync_->Readiness();
   return Status::Ok();

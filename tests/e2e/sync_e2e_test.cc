@@ -236,8 +236,19 @@ TEST_F(SyncE2E, AWebhookTheStoreCannotCommitInTimeIsAnswered503AndItsRetryIsADup
   EXPECT_EQ(first->Header("retry-after"), "5");
   EXPECT_LT(waited, std::chrono::seconds(3)) << "answered at the deadline, not at the lock's end";
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total", "result=\"timeout\""), 1);
+  // While nothing commits, /readyz says so (after 2 s: the idle heartbeat
+  // ticks every second), and /healthz still answers.
+  auto get = [&](const std::string& path) {
+    auto r = Fetch(port_, "GET", path);
+    return r ? *r : RawResponse{};
+  };
+  ASSERT_TRUE(Eventually([&] { return get("/readyz").status == 503; })) << get("/readyz").body;
+  EXPECT_NE(get("/readyz").body.find("store has committed nothing for"), std::string::npos)
+      << get("/readyz").body;
+  EXPECT_EQ(get("/healthz").status, 200);
   sqlite3_exec(lock, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_close(lock);
+  EXPECT_TRUE(Eventually([&] { return get("/readyz").status == 200; })) << get("/readyz").body;
 
   // The first copy is committed once the lock is gone; the retry finds it.
   std::optional<RawResponse> retry;

@@ -302,7 +302,21 @@ Status SqliteTransaction::LinkSystemId(const IdentityLink& link) {
   return st->Run();
 }
 
-Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id) {
+Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id,
+                                         TimestampMs now) {
+  {
+    // Before the address moves: the rows to supersede are found by it.
+    STORE_USE(st,
+              "UPDATE outbox SET status = 'done', reason = 'superseded: record retired', "
+              "updated_at = ?3 FROM (SELECT subject_id, address FROM identity_links "
+              "WHERE system = ?1 AND system_id = ?2 AND address <> '') AS l "
+              "WHERE outbox.target = ?1 AND outbox.key = l.subject_id "
+              "AND outbox.address = l.address AND outbox.status = 'pending' "
+              "AND NOT EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
+              "AND o.system = ?1 AND o.system_id <> ?2 AND o.address = l.address)");
+    st->BindAll(system, system_id, now);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  }
   STORE_USE(st,
             "UPDATE identity_links SET retired_address = CASE WHEN address = '' "
             "THEN retired_address ELSE address END, address = '' "
@@ -396,6 +410,12 @@ Status SqliteTransaction::RecordMerge(std::string_view from, std::string_view in
             "merged_at = excluded.merged_at");
   st->BindAll(from, into, at);
   return st->Run();
+}
+
+Result<std::optional<std::string>> SqliteTransaction::FindMergedInto(std::string_view subject) {
+  STORE_USE(st, "SELECT into_subject FROM merged_subjects WHERE subject_id = ?");
+  st->BindAll(subject);
+  return OptionalText(*st);
 }
 
 Result<std::vector<std::string>> SqliteTransaction::ListMergedInto(std::string_view into) {
@@ -548,6 +568,14 @@ Status SqliteTransaction::MarkDone(std::int64_t id, TimestampMs now) {
                          "", now);
 }
 
+Status SqliteTransaction::MarkSuperseded(std::int64_t id, std::string_view reason,
+                                         TimestampMs now) {
+  return SetOutboxStatus(id,
+                         "UPDATE outbox SET status = 'done', reason = ?2, updated_at = ?3 "
+                         "WHERE id = ?1 AND status = 'inflight'",
+                         reason, now);
+}
+
 Status SqliteTransaction::MarkRetry(std::int64_t id, TimestampMs next_attempt_at,
                                     std::string_view reason, TimestampMs now) {
   // A row with a newer state for the same key and address queued behind it
@@ -595,7 +623,7 @@ Status SqliteTransaction::ForgetRowsOfErasedSubject(std::string_view key) {
 
 Result<std::vector<std::string>> SqliteTransaction::SupersedeQueuedRowsOfMergedSubject(
     std::string_view from, std::string_view into, TimestampMs now) {
-  // Through the (target, key, status) index, one target at a time.
+  // Through the (target, key, …) index, one target at a time.
   static const std::string kSupersede =
       FirstsThroughIndex("outbox", "target") +
       "UPDATE outbox SET status = 'done', updated_at = ?3, "

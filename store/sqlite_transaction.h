@@ -40,7 +40,8 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<BlockRow>> ListBlocks(std::string_view subject_id) override;
 
   Status LinkSystemId(const IdentityLink& link) override;
-  Status RetireSystemId(std::string_view system, std::string_view system_id) override;
+  Status RetireSystemId(std::string_view system, std::string_view system_id,
+                        TimestampMs now) override;
   Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                            std::string_view system_id) override;
   Status LinkEmailHash(std::string_view subject_id, std::string_view email_hash,
@@ -51,6 +52,7 @@ class SqliteTransaction final : public Transaction {
   Status EraseSubject(std::string_view subject_id) override;
   Status RecordMerge(std::string_view from, std::string_view into, TimestampMs at) override;
   Result<std::vector<std::string>> ListMergedInto(std::string_view into) override;
+  Result<std::optional<std::string>> FindMergedInto(std::string_view subject) override;
   Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) override;
   Result<std::optional<TimestampMs>> FindSubjectErased(std::string_view subject_id) override;
   Status RecordTargetDeletion(std::string_view subject_id, std::string_view system,
@@ -63,6 +65,7 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now, int limit,
                                              TimestampMs lease_until) override;
   Status MarkDone(std::int64_t id, TimestampMs now) override;
+  Status MarkSuperseded(std::int64_t id, std::string_view reason, TimestampMs now) override;
   Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,
                    TimestampMs now) override;
   Status MarkDead(std::int64_t id, std::string_view reason, TimestampMs now) override;

@@ -170,8 +170,13 @@ class Transaction {
   // The record (system, system_id) was merged into another one, or is gone
   // while the person lives on under another: its link stays (late reports
   // about it still find the subject), its address moves to
-  // `retired_address`, so nothing is written to it any more.
-  virtual Status RetireSystemId(std::string_view system, std::string_view system_id) = 0;
+  // `retired_address`, so nothing is written to it any more. The person's
+  // queued (pending) rows to `system` for that address are superseded at
+  // `now` (done, "superseded: record retired"), unless another live record
+  // of the person there has the same address: a newer state for the person
+  // no longer goes to that address, so nothing newer would replace them.
+  virtual Status RetireSystemId(std::string_view system, std::string_view system_id,
+                                TimestampMs now) = 0;
   virtual Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                                    std::string_view system_id) = 0;
   // email_hash: keyed hash of the normalised e-mail (never the address).
@@ -190,6 +195,9 @@ class Transaction {
   virtual Status RecordMerge(std::string_view from, std::string_view into, TimestampMs at) = 0;
   // The subjects merged into `into`, directly or through a chain.
   virtual Result<std::vector<std::string>> ListMergedInto(std::string_view into) = 0;
+  // The subject `subject` was merged into (the last survivor of a chain), or
+  // nullopt if it was not merged away.
+  virtual Result<std::optional<std::string>> FindMergedInto(std::string_view subject) = 0;
   // "The subject was erased at `erased_at`": kept after EraseSubject so a
   // change naming the erased subject id is recognised (DESIGN §2 rule 4).
   virtual Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) = 0;
@@ -227,6 +235,9 @@ class Transaction {
   virtual Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now,
                                                      int limit, TimestampMs lease_until) = 0;
   virtual Status MarkDone(std::int64_t id, TimestampMs now) = 0;
+  // An in-flight row that is not to be retried (it went stale while on its
+  // way): done, with `reason` saying why. FailedPrecondition if not in flight.
+  virtual Status MarkSuperseded(std::int64_t id, std::string_view reason, TimestampMs now) = 0;
   // Back to pending, due at next_attempt_at, with the reason of the failure.
   virtual Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,
                            TimestampMs now) = 0;

@@ -5,6 +5,7 @@
 #include "connectors/common/desired_state.h"
 #include "store/proof_log_store.h"
 #include "sync/erasure_tracking.h"
+#include "sync/outbound.h"
 #include "sync/subject_store.h"
 #include "sync/sync_engine.h"
 
@@ -116,6 +117,32 @@ Result<std::string> OwnerOfWrittenRecord(store::Transaction& txn, const store::O
   return owner->has_value() ? **owner : row.key;
 }
 
+// Why a write that failed on its way is not to be retried, or "" if it is:
+// its person was merged into another meanwhile (the merge queued the
+// combined state; this row holds the state from before it, and sent later
+// it would undo it), or the record at its address was retired (it moved to
+// another address or was deleted there: a write would create it again).
+// `survivor` is set in the first case.
+Result<std::string> WhyNotRetried(store::Transaction& txn, std::string_view target,
+                                  const store::OutboxRow& row,
+                                  const std::optional<std::string>& survivor) {
+  if (survivor) return "its person was merged into " + *survivor + ", whose state is queued";
+  if (row.address.empty()) return std::string();
+  Result<SubjectIdentity> identity = LoadIdentity(txn, row.key);
+  if (!identity.ok()) return identity.status();
+  const auto retired = identity->retired_addresses.find(std::string(target));
+  if (retired == identity->retired_addresses.end() || !retired->second.contains(row.address)) {
+    return std::string();
+  }
+  if (const auto live = identity->record_addresses.find(std::string(target));
+      live != identity->record_addresses.end()) {
+    for (const auto& [id, address] : live->second) {
+      if (address == row.address) return std::string();
+    }
+  }
+  return std::string("its record there was retired (moved to another address, or deleted)");
+}
+
 }  // namespace
 
 Result<IngestSummary> SyncEngine::RecordDeliveries(
@@ -126,6 +153,9 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
   std::map<std::int64_t, const store::OutboxRow*> by_id;
   for (const store::OutboxRow& row : rows) by_id[row.id] = &row;
   std::vector<ProofEntry> proof;
+  // Survivors whose state goes to `target` again: a write of a person merged
+  // into them landed after the merge, maybe after the combined state.
+  OutboundBatch again;
   for (const connectors::DeliveryResult& result : results) {
     const auto it = by_id.find(result.outbox_id);
     if (it == by_id.end()) continue;  // not a row of this claim: ignore
@@ -141,6 +171,12 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
     }
     const connectors::DesiredState* d = desired ? &*desired : nullptr;
     const std::string detail = result.detail.empty() ? "" : ": " + result.detail;
+    std::optional<std::string> survivor;
+    if (!row.key.empty() && (d == nullptr || !d->erase)) {
+      Result<std::optional<std::string>> into = txn.FindMergedInto(row.key);
+      if (!into.ok()) return into.status();
+      survivor = std::move(*into);
+    }
 
     // A write that was in flight when its person was erased: whatever the
     // target answered, nothing of it is kept (no link to the record it
@@ -180,6 +216,11 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
             TrackErasureDelivery(txn, target, row, result, false, result.detail, now));
       }
       proof.push_back(DeliveryEntry(ProofKind::kPropagated, target, row, d, why + detail, now));
+      if (survivor) {
+        Result<SubjectIdentity> identity = LoadIdentity(txn, *survivor);
+        if (!identity.ok()) return identity.status();
+        again.AddState(std::string(target), *survivor, *identity);
+      }
       continue;
     }
 
@@ -189,6 +230,20 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       case connectors::ErrorClass::kRetryable:
         // An erasure is owed whatever the outage: it keeps being retried at
         // the backoff's cap instead of running out of attempts.
+        if (d != nullptr && !d->erase) {
+          Result<std::string> stale = WhyNotRetried(txn, target, row, survivor);
+          if (!stale.ok()) return stale.status();
+          if (!stale->empty()) {
+            s = txn.MarkSuperseded(row.id, "superseded: " + *stale + " (after: " + error + ")",
+                                   now);
+            if (MovedOn(s)) continue;
+            CONSENTD_RETURN_IF_ERROR(s);
+            proof.push_back(DeliveryEntry(
+                ProofKind::kSuperseded, target, row, d,
+                "not retried at " + std::string(target) + ": " + *stale + " (" + error + ")", now));
+            continue;
+          }
+        }
         if (row.attempts < max_attempts || (d != nullptr && d->erase)) {
           const auto at = retry_at.find(row.id);
           s = txn.MarkRetry(row.id, at == retry_at.end() ? now : at->second, error, now);
@@ -233,6 +288,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
                                       now));
         break;
     }
+  }
+  if (!again.empty()) {
+    CONSENTD_RETURN_IF_ERROR(again.Flush(txn, *settings_.mapping, mapping_hash_,
+                                         settings_.identity_key, now, summary.enqueued, &policy_));
   }
   if (!proof.empty()) {
     const std::size_t n = proof.size();

@@ -204,9 +204,9 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       decide.push_back(std::move(rec));
     }
     if (!retire->empty()) {
-      s = store.Run([retire, source](store::Transaction& txn) {
+      s = store.Run([retire, source, now](store::Transaction& txn) {
         for (const std::string& id : *retire) {
-          CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId(source, id));
+          CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId(source, id, now));
         }
         return Status::Ok();
       });

@@ -117,6 +117,94 @@ TEST_F(SyncDeliveriesTest, ARecordWrittenForAPersonMergedMeanwhileIsLinkedToTheS
   EXPECT_EQ(SubjectOf("mailchimp", "mc-b"), survivor) << "not the merged-away " << merged;
 }
 
+// A write of the merged-away person that fails while in flight is not
+// retried: it holds the state from before the merge, and sent after the
+// combined state it would undo it. The combined state is already queued.
+TEST_F(SyncDeliveriesTest, AFailedWriteOfAPersonMergedMeanwhileIsNotRetried) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kWithdrawn, T)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T - 1000)})},
+         T + 100);
+  const std::string merged = SubjectOf("hubspot", "102");
+  const std::vector<store::OutboxRow> rows = Claim(T + 200);
+  ASSERT_EQ(rows.size(), 2u);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string survivor = SubjectOf("hubspot", "101");
+
+  std::vector<connectors::DeliveryResult> results;
+  for (const store::OutboxRow& row : rows) {
+    results.push_back(
+        Delivery(row.id, Unavailable("HTTP 503"), connectors::ErrorClass::kRetryable));
+  }
+  Deliver(rows, results, {}, 5, T + 400);
+  for (const store::OutboxRow& row : rows) {
+    const store::OutboxRow now = Row(row.id);
+    if (row.key == merged) {
+      EXPECT_EQ(now.status, store::OutboxStatus::kDone);
+      EXPECT_NE(now.reason.find("merged into " + survivor), std::string::npos) << now.reason;
+    } else {
+      EXPECT_EQ(now.status, store::OutboxStatus::kPending) << "the survivor's write is retried";
+    }
+  }
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    EXPECT_NE(row.key, merged) << "row " << row.id << " of the merged-away person is queued";
+  }
+}
+
+// A write of the merged-away person that lands after the combined state was
+// delivered would leave its older state at the target: the survivor's state
+// is queued there again.
+TEST_F(SyncDeliveriesTest,
+       AWriteOfAPersonMergedMeanwhileThatLandsLateIsFollowedByTheCombinedState) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kWithdrawn, T)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T - 1000)})},
+         T + 100);
+  const std::string merged = SubjectOf("hubspot", "102");
+  std::vector<store::OutboxRow> first = Claim(T + 200);
+  ASSERT_EQ(first.size(), 2u);
+  std::erase_if(first, [&](const store::OutboxRow& r) { return r.key != merged; });
+  ASSERT_EQ(first.size(), 1u);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  // The survivor's rows (the combined state) are claimed and delivered first.
+  const std::vector<store::OutboxRow> combined = Claim(T + 350);
+  std::vector<connectors::DeliveryResult> ok;
+  for (const store::OutboxRow& row : combined) {
+    EXPECT_EQ(row.key, survivor);
+    ok.push_back(Delivery(row.id, Status::Ok(), {}));
+  }
+  Deliver(combined, ok, {}, 5, T + 360);
+  ASSERT_TRUE(Outbox("mailchimp").empty());
+
+  // Then the merged-away person's grant lands.
+  connectors::DeliveryResult late = Delivery(first[0].id, Status::Ok(), {});
+  late.system_id = "mc-b";
+  IngestSummary s = Deliver(first, {late}, {}, 5, T + 400);
+  EXPECT_GE(s.enqueued["mailchimp"], 1);
+  std::set<std::string> addresses;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    EXPECT_EQ(row.key, survivor);
+    const auto d = connectors::DecodeDesiredState(row.desired_json);
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->state.consents.begin()->second.status, ConsentStatus::kWithdrawn);
+    addresses.insert(row.address);
+  }
+  EXPECT_TRUE(addresses.contains("anna.b@example.org")) << "the member the late write created";
+}
+
 // The integer the query `sql` with ?1 = `arg` answers on the store file, read
 // directly (what no store API exposes); nullopt for no row or an error.
 std::optional<int> ScalarInt(const std::string& db_path, const char* sql, const std::string& arg) {

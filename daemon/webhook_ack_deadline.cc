@@ -21,7 +21,8 @@ net::Responder WebhookAckDeadline::Track(const std::string& connector, net::Resp
   auto p = std::make_shared<Pending>();
   p->respond = std::move(respond);
   p->connector = connector;
-  p->expires = std::chrono::steady_clock::now() + deadline_;
+  p->arrived = std::chrono::steady_clock::now();
+  p->expires = p->arrived + deadline_;
   pending_.push_back(p);
   if (!armed_ && !cancelled_) Arm();
   return [p](net::HttpResponse r) {
@@ -36,8 +37,9 @@ void WebhookAckDeadline::set_deadline(std::chrono::milliseconds deadline) {
   const bool shorter = deadline < deadline_;
   deadline_ = deadline;
   if (!shorter || pending_.empty()) return;
-  const auto latest = std::chrono::steady_clock::now() + deadline;
-  for (const auto& p : pending_) p->expires = std::min(p->expires, latest);
+  // Counted from each webhook's arrival: one that has waited longer than
+  // the new deadline is answered at once. Arrival order stays expiry order.
+  for (const auto& p : pending_) p->expires = std::min(p->expires, p->arrived + deadline);
   if (armed_) {
     timer_.cancel();  // its handler sees operation_aborted and leaves armed_ alone
     armed_ = false;

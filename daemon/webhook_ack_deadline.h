@@ -42,7 +42,8 @@ class WebhookAckDeadline {
   WebhookAckDeadline& operator=(const WebhookAckDeadline&) = delete;
 
   // Applies to webhooks tracked from now on; a shorter deadline also
-  // shortens the wait of those already waiting.
+  // shortens the wait of those already waiting, counted from each one's
+  // arrival.
   void set_deadline(std::chrono::milliseconds deadline);
 
   // Returns a responder that passes the first answer to `respond`, unless
@@ -60,6 +61,7 @@ class WebhookAckDeadline {
   struct Pending {
     net::Responder respond;
     std::string connector;
+    std::chrono::steady_clock::time_point arrived;
     std::chrono::steady_clock::time_point expires;
     bool answered = false;
   };

@@ -97,5 +97,18 @@ TEST(WebhookAckDeadline, AShorterDeadlineAlsoShortensTheWaitOfWebhooksAlreadyWai
   EXPECT_EQ(a.statuses, std::vector<int>{503});
 }
 
+// The shorter deadline counts from each webhook's arrival, not from the
+// reload: one that has already waited longer is answered at once.
+TEST(WebhookAckDeadline, AShorterDeadlineCountsFromEachWebhooksArrival) {
+  boost::asio::io_context io;
+  WebhookAckDeadline acks(io, milliseconds(60'000), nullptr);
+  Answers a;
+  net::Responder respond = acks.Track("hubspot", a.Responder());
+  RunFor(io, milliseconds(1000));
+  acks.set_deadline(milliseconds(900));
+  RunFor(io, milliseconds(100));
+  EXPECT_EQ(a.statuses, std::vector<int>{503}) << "waited 1 s: past the new 0.9 s at the reload";
+}
+
 }  // namespace
 }  // namespace consentd::daemon

@@ -56,6 +56,7 @@ void LoggingComponent::Stop(std::chrono::steady_clock::time_point, std::function
 Status StoreComponent::Start(const config::Config& config) {
   store::SqliteStoreOptions options;
   options.path = config.store.path;
+  options.on_fail_stop = on_fail_stop_;
   auto opened = store::SqliteStore::Open(std::move(options));
   if (!opened.ok()) return opened.status().WithContext("store " + config.store.path);
   store_ = std::move(opened).value();

@@ -30,6 +30,10 @@ class LoggingComponent final : public Component {
 // store.path is read once: the daemon keeps the old path on reload.
 class StoreComponent final : public Component {
  public:
+  // `on_fail_stop` runs on a store thread when the store stops itself (a
+  // failed fsync: nothing is durable until a restart).
+  explicit StoreComponent(std::function<void(const Status&)> on_fail_stop = nullptr)
+      : on_fail_stop_(std::move(on_fail_stop)) {}
   std::string_view Name() const override { return "store"; }
   Status Start(const config::Config& config) override;
   void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
@@ -45,6 +49,7 @@ class StoreComponent final : public Component {
   const Status& close_status() const { return close_status_; }
 
  private:
+  std::function<void(const Status&)> on_fail_stop_;
   std::unique_ptr<store::Store> store_;
   Status close_status_;
 };

@@ -80,6 +80,7 @@ class Daemon::Impl {
   Status Readiness() const;
   void WaitForSignal();
   void BeginShutdown(int sig);
+  void StopAfterStoreFailure(const Status& why);
   void StopFrom(size_t count, Clock::time_point deadline);
   void ArmWatchdog();
   void WatchdogTick();
@@ -180,7 +181,8 @@ int Daemon::Impl::Run() {
 
   RegisterProcessMetrics();
   components_.push_back(std::make_unique<LoggingComponent>());
-  auto store = std::make_unique<StoreComponent>();
+  auto store = std::make_unique<StoreComponent>(
+      [this](const Status& why) { asio::post(io_, [this, why] { StopAfterStoreFailure(why); }); });
   store_ = store.get();
   store_->RegisterMetrics(registry_);
   components_.push_back(std::move(store));
@@ -292,6 +294,22 @@ void Daemon::Impl::BeginShutdown(int sig) {
   spdlog::info("stopping: finishing in-flight requests (deadline {} ms)",
                config_->shutdown_deadline.count());
   Notify(notifier_.Stopping("stopping"));
+  watchdog_timer_.cancel();
+  StopFrom(components_.size(), deadline);
+}
+
+// The store stopped itself (a failed fsync: the kernel may have dropped
+// pages SQLite took as written). Nothing is acknowledged any more, and
+// only a restart recovers from what is really on disk: exit non-zero so
+// that systemd (Restart=on-failure) starts consentd again.
+void Daemon::Impl::StopAfterStoreFailure(const Status& why) {
+  exit_code_ = 1;
+  spdlog::critical("store stopped: {}; exiting with code 1 so that consentd is restarted",
+                   why.ToString());
+  if (stopping_) return;
+  stopping_ = true;
+  const auto deadline = Clock::now() + config_->shutdown_deadline;
+  Notify(notifier_.Stopping("store failed: restarting"));
   watchdog_timer_.cancel();
   StopFrom(components_.size(), deadline);
 }

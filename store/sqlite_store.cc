@@ -393,22 +393,37 @@ void SqliteStore::SyncUpto(int fd, std::uint64_t upto) {
   const auto started = std::chrono::steady_clock::now();
   Status synced = SyncWal(fd);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-  std::lock_guard lock(sync_mu_);
-  ++wal_syncs_;
-  wal_sync_seconds_ += took.count();
-  if (!sync_error_.ok()) {
-    // Stopped: an fsync that succeeds after another one failed may not
-    // cover the pages that failed (its descriptor may have reported that
-    // error earlier), so nothing more counts as durable.
-  } else if (synced.ok()) {
-    synced_upto_ = std::max(synced_upto_, upto);
-  } else {
+  {
+    std::lock_guard lock(sync_mu_);
+    ++wal_syncs_;
+    wal_sync_seconds_ += took.count();
+    if (!sync_error_.ok()) {
+      // Stopped: an fsync that succeeds after another one failed may not
+      // cover the pages that failed (its descriptor may have reported that
+      // error earlier), so nothing more counts as durable.
+      return;
+    }
+    if (synced.ok()) {
+      synced_upto_ = std::max(synced_upto_, upto);
+      return;
+    }
     sync_error_ = std::move(synced);
     // Fail-stop (see RunBatch): no later batch runs, and IsOpen() turns
     // false so /readyz reports it.
     sync_failed_.store(true);
     open_.store(false);
   }
+  ReportFailStop();
+}
+
+void SqliteStore::ReportFailStop() {
+  if (fail_stop_reported_.exchange(true) || !options_.on_fail_stop) return;
+  Status why;
+  {
+    std::lock_guard lock(sync_mu_);
+    why = sync_error_;
+  }
+  options_.on_fail_stop(why);
 }
 
 Status SqliteStore::SyncWal(int fd) {
@@ -493,13 +508,16 @@ void SqliteStore::CheckpointLoop(Db& db) {
     if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL) {
       // The database file's pages may be lost while SQLite took them as
       // written: stop, as after a failed fsync of the WAL.
-      std::lock_guard lock(sync_mu_);
-      if (sync_error_.ok()) {
-        sync_error_ = SqliteStatus(rc, "store checkpoint failed; the store stops, restart consentd",
-                                   db.LastError());
+      {
+        std::lock_guard lock(sync_mu_);
+        if (sync_error_.ok()) {
+          sync_error_ = SqliteStatus(
+              rc, "store checkpoint failed; the store stops, restart consentd", db.LastError());
+        }
+        sync_failed_.store(true);
+        open_.store(false);
       }
-      sync_failed_.store(true);
-      open_.store(false);
+      ReportFailStop();
       return;
     }
     // SQLITE_BUSY (another process checkpointing): the next commit over

@@ -54,6 +54,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -98,6 +99,10 @@ struct SqliteStoreOptions {
   // transaction, with a batch let through between two slices
   // (store/inbox_keys.h): the batches behind a merge wait for one slice.
   std::size_t inbox_merge_slices = 4;
+  // Called once, on a store thread, when the store stops itself after a
+  // failed fsync of the WAL or a failed checkpoint (nothing is durable any
+  // more until a restart): the daemon exits so that systemd restarts it.
+  std::function<void(const Status&)> on_fail_stop;
   SqliteFaults* faults = nullptr;  // borrowed, may be null: fault injection in tests
   const Clock* clock = nullptr;    // borrowed, may be null (system clock): applied_at
 };
@@ -157,6 +162,8 @@ class SqliteStore final : public Store {
   std::uint64_t Enqueue(Committed c);
   // fdatasync the WAL through `fd` to cover every batch up to `upto`.
   void SyncUpto(int fd, std::uint64_t upto);
+  // Tells options_.on_fail_stop, once (call without sync_mu_ held).
+  void ReportFailStop();
   Status SyncWal(int fd);
   // Completes the batches at the front of committed_ that are durable (or
   // failed), in commit order.
@@ -208,6 +215,7 @@ class SqliteStore final : public Store {
   // Set by a worker when an fdatasync of the WAL failed: from then on
   // every batch is refused (fail-stop; a restart recovers from the disk).
   std::atomic<bool> sync_failed_{false};
+  std::atomic<bool> fail_stop_reported_{false};
   std::atomic<std::uint64_t> heartbeat_{0};
 };
 

@@ -581,6 +581,33 @@ TEST_F(ConsentdProcess, IntervalCheckpointIsSignedWhileRunningAndKeyChangeNeedsA
   EXPECT_FALSE(fs::exists(dir_ / "other.key"));
 }
 
+// A failed fsync of the WAL stops the store: the kernel may have dropped
+// pages SQLite took as written, so nothing is acknowledged any more. consentd
+// exits 1 (systemd's Restart=on-failure starts it again, and SQLite recovers
+// from what is on disk) instead of staying up refusing every write. The
+// failure is real to consentd: fdatasync() itself returns EIO.
+TEST_F(ConsentdProcess, AFailedFsyncMakesConsentdExitOneSoThatItIsRestarted) {
+  // The preloaded library comes before the sanitizer runtime (asan preset).
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::string asan_options =
+      ((asan != nullptr && *asan != '\0') ? std::string(asan) + ":" : std::string()) +
+      "verify_asan_link_order=0";
+  ::setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
+  const fs::path flag = dir_ / "fail-fdatasync";
+  ASSERT_NO_FATAL_FAILURE(Start(Config("info", 0, "proof_log:\n  checkpoint_interval: 1s\n"),
+                                {std::string("LD_PRELOAD=") + FAIL_FDATASYNC_PRELOAD,
+                                 "CONSENTD_TEST_FAIL_FDATASYNC_IF=" + flag.string()}));
+  WriteTextFile(flag, "");
+  // New entries: the next interval's checkpoint is a durable commit.
+  ASSERT_NO_FATAL_FAILURE(AppendEntries(dir_ / "state.db", 2));
+  const std::optional<int> code = process_->WaitExit();
+  ASSERT_TRUE(code.has_value()) << "still running after a failed fsync; log:\n" << Log();
+  EXPECT_EQ(*code, 1) << Log();
+  EXPECT_NE(Log().find("store stopped: "), std::string::npos) << Log();
+  EXPECT_NE(Log().find("exiting with code 1 so that consentd is restarted"), std::string::npos)
+      << Log();
+}
+
 TEST_F(ConsentdProcess, GroupReadableSigningKeyIsAStartFailureNamingTheKey) {
   ASSERT_NO_FATAL_FAILURE(Start(Config()));
   process_->Signal(SIGTERM);

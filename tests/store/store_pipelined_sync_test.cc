@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -218,6 +219,12 @@ TEST(StoreSeveralSyncThreads, AfterAFailedWalSyncNothingLaterIsReportedDurable) 
   options.max_batch = 1;
   options.sync_threads = 4;
   options.faults = &fault;
+  std::atomic<int> fail_stops{0};
+  std::string fail_stop_reason;  // written before fail_stops grows
+  options.on_fail_stop = [&](const Status& why) {
+    fail_stop_reason = why.ToString();
+    fail_stops.fetch_add(1);
+  };
   auto store = OpenOrDie(std::move(options));
   ASSERT_NE(store, nullptr);
   std::mutex mu;
@@ -246,6 +253,10 @@ TEST(StoreSeveralSyncThreads, AfterAFailedWalSyncNothingLaterIsReportedDurable) 
   }
   ASSERT_EQ(fault.failures(), 1);
   EXPECT_FALSE(store->IsOpen());
+  EXPECT_EQ(fail_stops.load(), 1) << "told once, so that the daemon exits and is restarted";
+  if (fail_stops.load() > 0) {
+    EXPECT_NE(fail_stop_reason.find("fdatasync"), std::string::npos) << fail_stop_reason;
+  }
   ASSERT_EQ(done.size(), static_cast<std::size_t>(next));
   std::size_t first_failed = done.size();
   for (std::size_t k = 0; k < done.size(); ++k) {

@@ -165,6 +165,13 @@ Status Daemon::Impl::Readiness() const {
         " ms (a slow disk, or another process holding the database's lock): webhooks are "
         "answered 503");
   }
+  // A transaction that waited out the lock's busy timeout fails, and the
+  // heartbeat moves on: until one commits again, say so.
+  if (store_->store()->stats().last_batch_failed) {
+    return Unavailable(
+        "the store's last transaction did not commit (another process holding the database's "
+        "lock?): webhooks are answered 503 until one does");
+  }
   if (sync_) return sync_->Readiness();
   return Status::Ok();
 }

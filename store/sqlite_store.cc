@@ -373,6 +373,7 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     ++stats_.batches;
     stats_.submissions += batch.size();
     if (!batch_status.ok()) ++stats_.failed_batches;
+    stats_.last_batch_failed = !batch_status.ok();
   }
   Committed committed{std::move(batch), std::move(results), durable && batch_status.ok()};
   return committed;

@@ -302,21 +302,21 @@ Status SqliteTransaction::LinkSystemId(const IdentityLink& link) {
   return st->Run();
 }
 
-Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id,
-                                         TimestampMs now) {
-  {
-    // Before the address moves: the rows to supersede are found by it.
-    STORE_USE(st,
-              "UPDATE outbox SET status = 'done', reason = 'superseded: record retired', "
-              "updated_at = ?3 FROM (SELECT subject_id, address FROM identity_links "
-              "WHERE system = ?1 AND system_id = ?2 AND address <> '') AS l "
-              "WHERE outbox.target = ?1 AND outbox.key = l.subject_id "
-              "AND outbox.address = l.address AND outbox.status = 'pending' "
-              "AND NOT EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
-              "AND o.system = ?1 AND o.system_id <> ?2 AND o.address = l.address)");
-    st->BindAll(system, system_id, now);
-    CONSENTD_RETURN_IF_ERROR(st->Run());
-  }
+Status SqliteTransaction::SupersedeQueuedRowsOfRecord(std::string_view system,
+                                                      std::string_view system_id, TimestampMs now) {
+  STORE_USE(st,
+            "UPDATE outbox SET status = 'done', reason = 'superseded: record retired', "
+            "updated_at = ?3 FROM (SELECT subject_id, address FROM identity_links "
+            "WHERE system = ?1 AND system_id = ?2 AND address <> '') AS l "
+            "WHERE outbox.target = ?1 AND outbox.key = l.subject_id "
+            "AND outbox.address = l.address AND outbox.status = 'pending' "
+            "AND NOT EXISTS (SELECT 1 FROM identity_links o WHERE o.subject_id = l.subject_id "
+            "AND o.system = ?1 AND o.system_id <> ?2 AND o.address = l.address)");
+  st->BindAll(system, system_id, now);
+  return st->Run();
+}
+
+Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id) {
   STORE_USE(st,
             "UPDATE identity_links SET retired_address = CASE WHEN address = '' "
             "THEN retired_address ELSE address END, address = '' "

@@ -170,13 +170,16 @@ class Transaction {
   // The record (system, system_id) was merged into another one, or is gone
   // while the person lives on under another: its link stays (late reports
   // about it still find the subject), its address moves to
-  // `retired_address`, so nothing is written to it any more. The person's
-  // queued (pending) rows to `system` for that address are superseded at
-  // `now` (done, "superseded: record retired"), unless another live record
-  // of the person there has the same address: a newer state for the person
-  // no longer goes to that address, so nothing newer would replace them.
-  virtual Status RetireSystemId(std::string_view system, std::string_view system_id,
-                                TimestampMs now) = 0;
+  // `retired_address`, so nothing is written to it any more.
+  virtual Status RetireSystemId(std::string_view system, std::string_view system_id) = 0;
+  // The person's queued (pending) rows to `system` for the address of the
+  // live record (system, system_id) are superseded at `now` (done,
+  // "superseded: record retired"), unless another live record of the
+  // person there has the same address. Called before RetireSystemId where
+  // the system keeps a record per address: no newer state of the person
+  // goes to that address, so nothing newer would replace them.
+  virtual Status SupersedeQueuedRowsOfRecord(std::string_view system, std::string_view system_id,
+                                             TimestampMs now) = 0;
   virtual Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                                    std::string_view system_id) = 0;
   // email_hash: keyed hash of the normalised e-mail (never the address).
@@ -339,6 +342,9 @@ struct StoreStats {
   std::uint64_t submissions = 0;     // submissions run
   std::uint64_t failed_batches = 0;  // transactions that did not commit
   std::uint64_t queued = 0;          // submissions waiting right now
+  // The latest transaction did not commit (e.g. another process held the
+  // database's lock past busy_timeout); false again after one that did.
+  bool last_batch_failed = false;
   // fsyncs of the WAL the store made itself (pipelined durability) and the
   // time spent in them: their ratio is the disk's flush latency, which an
   // acknowledged webhook waits for. 0 with synchronous=FULL (SQLite syncs

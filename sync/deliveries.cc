@@ -123,11 +123,14 @@ Result<std::string> OwnerOfWrittenRecord(store::Transaction& txn, const store::O
 // it would undo it), or the record at its address was retired (it moved to
 // another address or was deleted there: a write would create it again).
 // `survivor` is set in the first case.
+// `record_per_address`: the target keeps a record per address (only there
+// is nothing written at a retired record's address).
 Result<std::string> WhyNotRetried(store::Transaction& txn, std::string_view target,
                                   const store::OutboxRow& row,
-                                  const std::optional<std::string>& survivor) {
-  if (survivor) return "its person was merged into " + *survivor + ", whose state is queued";
-  if (row.address.empty()) return std::string();
+                                  const std::optional<std::string>& survivor,
+                                  bool record_per_address) {
+  if (survivor) return "its person was merged into " + *survivor;
+  if (row.address.empty() || !record_per_address) return std::string();
   Result<SubjectIdentity> identity = LoadIdentity(txn, row.key);
   if (!identity.ok()) return identity.status();
   const auto retired = identity->retired_addresses.find(std::string(target));
@@ -156,6 +159,9 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
   // Survivors whose state goes to `target` again: a write of a person merged
   // into them landed after the merge, maybe after the combined state.
   OutboundBatch again;
+  const mapping::SystemSpec* system =
+      settings_.mapping ? settings_.mapping->FindSystem(target) : nullptr;
+  const bool record_per_address = system != nullptr && system->KeepsRecordPerAddress();
   for (const connectors::DeliveryResult& result : results) {
     const auto it = by_id.find(result.outbox_id);
     if (it == by_id.end()) continue;  // not a row of this claim: ignore
@@ -231,7 +237,7 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
         // An erasure is owed whatever the outage: it keeps being retried at
         // the backoff's cap instead of running out of attempts.
         if (d != nullptr && !d->erase) {
-          Result<std::string> stale = WhyNotRetried(txn, target, row, survivor);
+          Result<std::string> stale = WhyNotRetried(txn, target, row, survivor, record_per_address);
           if (!stale.ok()) return stale.status();
           if (!stale->empty()) {
             s = txn.MarkSuperseded(row.id, "superseded: " + *stale + " (after: " + error + ")",

@@ -70,4 +70,12 @@ class OutboundBatch {
   std::map<std::string, SubjectState> states_;                      // subject -> Remember
 };
 
+// Retires the record (system, system_id) (Transaction::RetireSystemId).
+// Where `system` keeps a record per address (Mailchimp), nothing is written
+// at that record's address any more (RecordsOf), so the person's writes
+// queued there are superseded first: nothing newer would replace them. A
+// system written at the address linked last (HubSpot) keeps them.
+Status RetireRecord(store::Transaction& txn, const mapping::MappingSpec& spec,
+                    std::string_view system, std::string_view system_id, TimestampMs now);
+
 }  // namespace consentd::sync

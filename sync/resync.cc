@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "store/resync_marks.h"
+#include "sync/outbound.h"
 
 namespace consentd::sync {
 namespace {
@@ -204,9 +205,11 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       decide.push_back(std::move(rec));
     }
     if (!retire->empty()) {
-      s = store.Run([retire, source, now](store::Transaction& txn) {
+      s = store.Run([retire, source, now, &engine](store::Transaction& txn) {
+        const std::shared_ptr<const mapping::MappingSpec> spec = engine.mapping();
+        if (!spec) return FailedPrecondition("sync engine: no mapping in force");
         for (const std::string& id : *retire) {
-          CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId(source, id, now));
+          CONSENTD_RETURN_IF_ERROR(RetireRecord(txn, *spec, source, id, now));
         }
         return Status::Ok();
       });

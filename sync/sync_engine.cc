@@ -106,7 +106,7 @@ class Ingestor {
         link = true;
       }
       // The merged record is gone from the source: nothing is written to it.
-      CONSENTD_RETURN_IF_ERROR(txn_.RetireSystemId(source_, merged_id, now_));
+      CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, source_, merged_id, now_));
     }
 
     Result<SubjectState> state = LoadState(subject);

@@ -101,6 +101,8 @@ class SyncEngine {
 
   // Keeps the notice timelines loaded by ApplyNoticeVersions.
   void SetMapping(std::shared_ptr<const mapping::MappingSpec> mapping);
+  // The mapping in force (store thread, like SetMapping).
+  std::shared_ptr<const mapping::MappingSpec> mapping() const { return settings_.mapping; }
 
   // Re-consent when terms change (issue #7, docs/model.md). Records a new
   // period for every topic whose notice version in the mapping differs

@@ -248,7 +248,6 @@ TEST_F(SyncE2E, AWebhookTheStoreCannotCommitInTimeIsAnswered503AndItsRetryIsADup
   EXPECT_EQ(get("/healthz").status, 200);
   sqlite3_exec(lock, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_close(lock);
-  EXPECT_TRUE(Eventually([&] { return get("/readyz").status == 200; })) << get("/readyz").body;
 
   // The first copy is committed once the lock is gone; the retry finds it.
   std::optional<RawResponse> retry;
@@ -257,6 +256,44 @@ TEST_F(SyncE2E, AWebhookTheStoreCannotCommitInTimeIsAnswered503AndItsRetryIsADup
     return retry && retry->status == 200;
   })) << Log();
   EXPECT_NE(retry->body.find("\"duplicates\":1"), std::string::npos) << retry->body;
+  EXPECT_TRUE(Eventually([&] { return get("/readyz").status == 200; })) << get("/readyz").body;
+}
+
+// The lock is held past SQLite's busy timeout (5 s): the transaction holding
+// the webhook fails and the store moves on to other work. /readyz says so
+// until a transaction commits again, and the sender's retry is stored once.
+TEST_F(SyncE2E, ALockHeldPastTheBusyTimeoutKeepsReadyz503UntilACommitAndTheRetryIsStored) {
+  SyncOptions options;
+  options.http_config = "  webhook_ack_deadline: 500ms\n";
+  StartAll(options);
+  auto get = [&](const std::string& path) {
+    auto r = Fetch(port_, "GET", path);
+    return r ? *r : RawResponse{};
+  };
+  const std::string body =
+      "type=profile&fired_at=2026-01-01+00%3A00%3A00&data%5Bemail%5D=ida%40example.org"
+      "&data%5Blist_id%5D=5e1c0a7b2d";
+  sqlite3* lock = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_->path() / "consentd.db").c_str(), &lock), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::optional<RawResponse> first = MailchimpWebhook(body);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 503) << first->body;
+  ASSERT_TRUE(Eventually([&] {
+    return get("/readyz").body.find("did not commit") != std::string::npos;
+  })) << get("/readyz").body;
+  EXPECT_EQ(get("/readyz").status, 503);
+  sqlite3_exec(lock, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(lock);
+
+  std::optional<RawResponse> retry;
+  ASSERT_TRUE(Eventually([&] {
+    retry = MailchimpWebhook(body);
+    return retry && retry->status == 200;
+  })) << Log();
+  EXPECT_NE(retry->body.find("\"accepted\":1"), std::string::npos)
+      << "the first copy was not stored: the retry is: " << retry->body;
+  EXPECT_TRUE(Eventually([&] { return get("/readyz").status == 200; })) << get("/readyz").body;
 }
 
 // --- the store on /metrics ----------------------------------------------------

@@ -288,7 +288,7 @@ TEST_F(StoreTransactionTest, ALinkKeepsItsRecordsAddressUntilTheRecordIsRetired)
                     txn.LinkSystemId({"s1", "mailchimp", "m-a", 3, "a2@example.org"}));
                 ASSIGN_OR_RETURN_STATUS(replaced, address_of(txn, "m-a"));
                 EXPECT_EQ(replaced, "a2@example.org");
-                CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 5));
+                CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
                 ASSIGN_OR_RETURN_STATUS(retired, address_of(txn, "m-b"));
                 EXPECT_EQ(retired, "");
                 ASSIGN_OR_RETURN_STATUS(still, txn.FindSubjectBySystemId("mailchimp", "m-b"));
@@ -312,8 +312,8 @@ TEST_F(StoreTransactionTest, ARetiredLinkKeepsItsAddressAsRetiredUntilTheRecordI
   ASSERT_TRUE(
       Run([&](Transaction& txn) -> Status {
         CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 1, "b@example.org"}));
-        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 5));
-        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 5));
+        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
+        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
         ASSIGN_OR_RETURN_STATUS(retired, link_of(txn, "m-b"));
         EXPECT_EQ(retired.address, "");
         EXPECT_EQ(retired.retired_address, "b@example.org") << "kept by a second retire";

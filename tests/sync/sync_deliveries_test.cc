@@ -5,6 +5,7 @@
 
 #include <optional>
 
+#include "sync/outbound.h"
 #include "sync_test_util.h"
 
 namespace consentd::sync {
@@ -203,6 +204,49 @@ TEST_F(SyncDeliveriesTest,
     addresses.insert(row.address);
   }
   EXPECT_TRUE(addresses.contains("anna.b@example.org")) << "the member the late write created";
+}
+
+// Anna's journey member at anna@ is retired (deleted there; she lives on as
+// anna.b@) while a write to it is in flight: if that write fails it is not
+// retried, since it would create the member again. A CRM, written at the
+// address linked last, keeps its writes at a retired contact's address.
+TEST_F(SyncDeliveriesTest, AFailedWriteToARetiredMemberIsNotRetriedButTheCrmKeepsItsWrites) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T)})},
+         T + 100);
+  const std::string anna = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(
+        txn.LinkSystemId({anna, "mailchimp", "mc-1", T + 110, "anna@example.org"}));
+    return txn.LinkSystemId({anna, "mailchimp", "mc-2", T + 120, "anna.b@example.org"});
+  });
+  const std::vector<store::OutboxRow> rows = Claim(T + 200);
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows[0].address, "anna@example.org");
+  Run([&](store::Transaction& txn) -> Status {
+    return RetireRecord(txn, *spec_, "mailchimp", "mc-1", T + 250);
+  });
+  Deliver(rows, {Delivery(rows[0].id, Unavailable("HTTP 503"), connectors::ErrorClass::kRetryable)},
+          {}, 5, T + 300);
+  const store::OutboxRow after = Row(rows[0].id);
+  EXPECT_EQ(after.status, store::OutboxStatus::kDone);
+  EXPECT_NE(after.reason.find("its record there was retired"), std::string::npos) << after.reason;
+
+  // The CRM: a write queued at the address of a contact merged away stays.
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-2", "anna.b@example.org",
+                 {Consent("newsletter", ConsentStatus::kWithdrawn, T + 5000, "mailchimp")})},
+         T + 5100);
+  const auto crm = Outbox("hubspot");
+  ASSERT_EQ(crm.size(), 1u);
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({anna, "hubspot", "102", T + 5150, crm[0].address}));
+    return RetireRecord(txn, *spec_, "hubspot", "102", T + 5200);
+  });
+  const auto kept = Outbox("hubspot");
+  ASSERT_EQ(kept.size(), 1u) << "superseded at a CRM";
+  EXPECT_EQ(kept[0].id, crm[0].id);
 }
 
 // The integer the query `sql` with ?1 = `arg` answers on the store file, read

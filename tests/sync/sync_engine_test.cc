@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "store/sqlite_db.h"
+#include "sync/outbound.h"
 #include "sync/subject_store.h"
 #include "sync_test_util.h"
 
@@ -697,7 +698,7 @@ TEST_F(SyncEngineTest, ARetiredRecordIsNotThePersonsCurrentIdThere) {
   Run([&](store::Transaction& txn) -> Status {
     CONSENTD_RETURN_IF_ERROR(
         txn.LinkSystemId({person, "hubspot", "102", T + 200, "anna.b@example.org"}));
-    return txn.RetireSystemId("hubspot", "102", T + 250);
+    return RetireRecord(txn, *spec_, "hubspot", "102", T + 250);
   });
   Run([&](store::Transaction& txn) -> Status {
     Result<SubjectIdentity> identity = LoadIdentity(txn, person);
@@ -728,7 +729,7 @@ TEST_F(SyncEngineTest, AMemberRetiredByAResyncIsNotCreatedAgainByTheNextWrite) {
   });
   ASSERT_EQ(SubjectOf("mailchimp", "mc-2"), person);
   Run([&](store::Transaction& txn) -> Status {
-    return txn.RetireSystemId("mailchimp", "mc-2", T + 250);
+    return RetireRecord(txn, *spec_, "mailchimp", "mc-2", T + 250);
   });
 
   IngestSummary s = Ingest("hubspot",

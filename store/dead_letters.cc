@@ -34,7 +34,9 @@ Result<std::int64_t> NewestId(Db& db, const OutboxRow& row) {
 // once its person changed after it was made, or is no longer known under
 // its key (erased, or merged into another): newer rows for the key may have
 // been delivered and pruned since, and a change that came from the target
-// itself makes no row for it at all.
+// itself makes no row for it at all. It is stale too once the record at its
+// address was retired (moved to another address, or deleted there while
+// the person lives on in another): sent, it would create that record again.
 Result<std::string> WhyStale(Db& db, const OutboxRow& row) {
   Result<std::int64_t> newest = NewestId(db, row);
   if (!newest.ok()) return newest.status();
@@ -46,10 +48,14 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row) {
       "SELECT EXISTS (SELECT 1 FROM erasure_targets WHERE outbox_id = ?1), "
       " EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2), "
       " (SELECT max(updated_at) FROM (SELECT updated_at FROM consent_state WHERE subject_id = ?2 "
-      "  UNION ALL SELECT updated_at FROM blocks WHERE subject_id = ?2))");
+      "  UNION ALL SELECT updated_at FROM blocks WHERE subject_id = ?2)), "
+      " ?4 <> '' AND EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2 AND system = ?3 "
+      "  AND address = '' AND retired_address = ?4) "
+      " AND NOT EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2 AND system = ?3 "
+      "  AND address = ?4)");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
-  q.BindAll(row.id, row.key);
+  q.BindAll(row.id, row.key, row.target, row.address);
   Result<bool> r = q.Step();
   std::string why;
   if (r.ok() && *r && q.Int(0) == 0) {
@@ -57,6 +63,9 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row) {
       why = "its person is no longer known under " + row.key + " (erased, or merged into another)";
     } else if (!q.IsNull(2) && q.Int(2) > row.created_at) {
       why = "its person's state changed after it was made";
+    } else if (q.Int(3) != 0) {
+      why = "the record at its address in " + row.target +
+            " was retired (moved to another address, or deleted there)";
     }
   }
   q.Reset();

@@ -157,6 +157,39 @@ TEST_F(StoreDeadLettersTest, ADeadLetterOfAPersonWhoChangedSinceIsNotSentAgain) 
   EXPECT_EQ(all->superseded, std::vector<std::int64_t>{dead});
 }
 
+// A dead letter to a member retired since (deleted there while the person
+// lives on in another, or moved to another address) would create it again.
+TEST_F(StoreDeadLettersTest, ADeadLetterToARetiredRecordIsNotSentAgain) {
+  std::int64_t retired = 0, live = 0;
+  Status s = store_->Run([&](Transaction& txn) -> Status {
+    for (const auto& [subject, address] :
+         {std::pair<std::string, std::string>{"s-7", "a@x.org"}, {"s-8", "b@x.org"}}) {
+      CONSENTD_RETURN_IF_ERROR(
+          txn.LinkSystemId({subject, "mailchimp", "m-" + subject, 50, address}));
+      OutboxRow r = Row(subject, "i-" + subject, 100);
+      r.address = address;
+      Result<std::int64_t> id = txn.Enqueue(r);
+      if (!id.ok()) return id.status();
+      (subject == "s-7" ? retired : live) = *id;
+    }
+    Result<std::vector<OutboxRow>> claimed = txn.ClaimOutbox("mailchimp", 100, 10, 1000);
+    if (!claimed.ok()) return claimed.status();
+    CONSENTD_RETURN_IF_ERROR(txn.MarkDead(retired, "400 invalid", 200));
+    CONSENTD_RETURN_IF_ERROR(txn.MarkDead(live, "400 invalid", 200));
+    return txn.RetireSystemId("mailchimp", "m-s-7");
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<DeadLetterReplay> one = Replay(retired);
+  ASSERT_EQ(one.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(one.status().message().find("was retired"), std::string::npos)
+      << one.status().ToString();
+  Result<DeadLetterReplay> all = Replay(std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->replayed.size(), 1u);
+  EXPECT_EQ(all->replayed[0].id, live);
+  EXPECT_EQ(all->superseded, std::vector<std::int64_t>{retired});
+}
+
 // An erased or merged-away person's row would write their old state again;
 // their erasure's own row is still replayed (the person is gone by design).
 TEST_F(StoreDeadLettersTest, AnErasedPersonsWriteIsNotSentAgainButTheirErasureIs) {

@@ -225,7 +225,8 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       if (survivor) {
         Result<SubjectIdentity> identity = LoadIdentity(txn, *survivor);
         if (!identity.ok()) return identity.status();
-        again.AddState(std::string(target), *survivor, *identity);
+        again.AddState(std::string(target), *survivor, *identity,
+                       "after the late write #" + std::to_string(row.id));
       }
       continue;
     }

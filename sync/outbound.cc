@@ -62,9 +62,10 @@ void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
 }
 
 void OutboundBatch::AddState(const std::string& target, const std::string& subject,
-                             const SubjectIdentity& identity) {
+                             const SubjectIdentity& identity, std::string_view after) {
   auto [it, fresh] = pending_.try_emplace({target, subject});
   if (fresh) it->second.identity = identity;
+  if (!after.empty()) it->second.after += std::string(after) + "\n";
 }
 
 void OutboundBatch::Remember(SubjectState state) {
@@ -85,6 +86,7 @@ void OutboundBatch::Merged(const std::string& from, const std::string& into) {
     if (fresh) dst->second.identity = std::move(moved.identity);
     dst->second.erase = dst->second.erase || moved.erase;
     dst->second.reconsent_topics.merge(moved.reconsent_topics);
+    dst->second.after += moved.after;
   }
   states_.erase(from);
   states_.erase(into);
@@ -195,7 +197,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       row.desired_json = connectors::EncodeDesiredState(d);
       // Same state, same key: a repeat of a queued state is not sent twice
       // (one already delivered is: see Transaction::Enqueue).
-      row.idempotency_key = Sha256Hex(target + "\n" + row.desired_json);
+      row.idempotency_key = Sha256Hex(target + "\n" + row.desired_json + p.after);
       row.next_attempt_at = now;
       row.created_at = now;
       bool added = false;

@@ -49,8 +49,13 @@ class OutboundBatch {
   // Sends `subject`'s whole state to `target`, whatever this call decided
   // (after a merge, the survivor's record at any system may disagree with
   // the combined state, the system the winning change came from included).
+  // `after`, if not empty, gives the rows idempotency keys of their own
+  // (derived with it), so that they are queued even where the same state is
+  // already in flight or dead: one key is never written twice at once, so
+  // they are written after it (a write that landed out of order must be
+  // followed by the current state whatever else is on its way).
   void AddState(const std::string& target, const std::string& subject,
-                const SubjectIdentity& identity);
+                const SubjectIdentity& identity, std::string_view after = {});
 
   // Enqueues one row per (target, subject), with the subject's state as it
   // is in the store now; counts rows per target into `enqueued`. With
@@ -65,6 +70,7 @@ class OutboundBatch {
     bool erase = false;
     std::set<std::string> reconsent_topics;
     SubjectIdentity identity;  // as first seen in this call
+    std::string after;         // AddState's `after`
   };
   std::map<std::pair<std::string, std::string>, Pending> pending_;  // (target, subject)
   std::map<std::string, SubjectState> states_;                      // subject -> Remember

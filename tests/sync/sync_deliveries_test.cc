@@ -206,6 +206,65 @@ TEST_F(SyncDeliveriesTest,
   EXPECT_TRUE(addresses.contains("anna.b@example.org")) << "the member the late write created";
 }
 
+// The same, but the survivor's combined state for that member is itself in
+// flight (another batch) when the late write lands: which of the two lands
+// last is not known, so the combined state is queued once more, behind it.
+TEST_F(SyncDeliveriesTest, ALateWriteOfAMergedPersonIsFollowedEvenWhileTheCombinedStateIsInFlight) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kWithdrawn, T)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T - 1000)})},
+         T + 100);
+  const std::string merged = SubjectOf("hubspot", "102");
+  std::vector<store::OutboxRow> first = Claim(T + 200);
+  ASSERT_EQ(first.size(), 2u);
+  std::vector<store::OutboxRow> own = first;  // the survivor's own row: delivered
+  std::erase_if(own, [&](const store::OutboxRow& r) { return r.key == merged; });
+  std::erase_if(first, [&](const store::OutboxRow& r) { return r.key != merged; });
+  Deliver(own, {Delivery(own[0].id, Status::Ok(), {})}, {}, 5, T + 250);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  // The late write's answer links its member to the survivor; that member
+  // then gets the combined state, which is claimed and still in flight.
+  connectors::DeliveryResult late = Delivery(first[0].id, Status::Ok(), {});
+  late.system_id = "mc-b";
+  Deliver(first, {late}, {}, 5, T + 400);
+  const std::vector<store::OutboxRow> combined = Claim(T + 450);
+  ASSERT_FALSE(combined.empty());
+  std::set<std::int64_t> in_flight;
+  for (const store::OutboxRow& row : combined) in_flight.insert(row.id);
+
+  // A second late write of the merged-away person (a retry) lands now.
+  Run([&](store::Transaction& txn) -> Status {
+    store::OutboxRow r = first[0];
+    r.idempotency_key = "another late write";
+    r.next_attempt_at = T + 460;
+    r.created_at = T + 460;
+    Result<std::int64_t> id = txn.Enqueue(r);
+    if (!id.ok()) return id.status();
+    return Status::Ok();
+  });
+  std::vector<store::OutboxRow> second = Claim(T + 470);
+  std::erase_if(second, [&](const store::OutboxRow& r) { return r.key != merged; });
+  ASSERT_EQ(second.size(), 1u);
+  connectors::DeliveryResult late2 = Delivery(second[0].id, Status::Ok(), {});
+  late2.system_id = "mc-b";
+  IngestSummary s = Deliver(second, {late2}, {}, 5, T + 480);
+  EXPECT_GE(s.enqueued["mailchimp"], 1) << "an identical row in flight does not count";
+  bool queued_behind = false;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (row.key == survivor && row.address == "anna.b@example.org" && !in_flight.contains(row.id)) {
+      queued_behind = true;
+    }
+  }
+  EXPECT_TRUE(queued_behind);
+}
+
 // Anna's journey member at anna@ is retired (deleted there; she lives on as
 // anna.b@) while a write to it is in flight: if that write fails it is not
 // retried, since it would create the member again. A CRM, written at the

@@ -21,6 +21,7 @@
 
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
+#include "config/config.h"
 #include "core/clock.h"
 #include "store/dead_letters.h"
 #include "store/erasure_requests.h"
@@ -94,13 +95,22 @@ int Replay(const DlqArgs& args) {
   }
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("dlq replay", db.status());
+  // Which targets keep a record per address comes from the config's
+  // mapping; with --db alone it is unknown and every target counts as one
+  // (store/dead_letters.h: the safe side).
+  store::RecordPerAddressTargets per_address;
+  if (!args.store.config_file.empty()) {
+    Result<config::Config> config = config::LoadConfigFile(args.store.config_file);
+    if (!config.ok()) return Fail("dlq replay", config.status());
+    per_address = config->mapping.SystemsKeepingRecordPerAddress();
+  }
   const TimestampMs now = SystemClock().NowMs();
   std::int64_t replayed = 0;
   std::int64_t superseded = 0;
   // The same rules as the admin API's replay (store/dead_letters.h).
   Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
     Result<store::DeadLetterReplay> r = store::ReplayDeadLetters(
-        txn, args.all ? std::nullopt : std::optional<std::int64_t>(args.id), now);
+        txn, args.all ? std::nullopt : std::optional<std::int64_t>(args.id), now, per_address);
     if (!r.ok()) return r.status();
     for (const store::OutboxRow& row : r->replayed) {
       // An erasure's target goes back from failed to pending with it.
@@ -114,8 +124,10 @@ int Replay(const DlqArgs& args) {
   std::printf("replayed %lld dead letter%s", static_cast<long long>(replayed),
               replayed == 1 ? "" : "s");
   if (superseded > 0) {
-    std::printf("; kept %lld superseded by a newer write of the same key",
-                static_cast<long long>(superseded));
+    std::printf(
+        "; kept %lld that would write an older state (`consentctl resync` sends the "
+        "current one)",
+        static_cast<long long>(superseded));
   }
   std::printf("\n");
   return 0;

@@ -660,9 +660,11 @@ class SyncComponent::Impl {
     if (links_.empty()) return done(FailedPrecondition("no connectors configured"));
     auto out = std::make_shared<store::DeadLetterReplay>();
     SubmitThen(
-        [id, out](store::Transaction& txn) -> Status {
+        [id, out,
+         per_address = store::RecordPerAddressTargets(mapping_->SystemsKeepingRecordPerAddress())](
+            store::Transaction& txn) -> Status {
           const TimestampMs now = NowMs();
-          auto r = store::ReplayDeadLetters(txn, id, now);
+          auto r = store::ReplayDeadLetters(txn, id, now, per_address);
           if (!r.ok()) return r.status();
           // An erasure's target goes back from failed to pending with its row.
           for (const store::OutboxRow& row : r->replayed) {

@@ -88,6 +88,14 @@ const SystemSpec* MappingSpec::FindSystem(std::string_view name) const {
   return it == systems.end() ? nullptr : &it->second;
 }
 
+std::set<std::string, std::less<>> MappingSpec::SystemsKeepingRecordPerAddress() const {
+  std::set<std::string, std::less<>> out;
+  for (const auto& [name, system] : systems) {
+    if (system.KeepsRecordPerAddress()) out.insert(name);
+  }
+  return out;
+}
+
 const TopicSpec* MappingSpec::FindTopic(std::string_view name) const {
   for (const TopicSpec& t : topics) {
     if (t.name == name) return &t;

@@ -34,10 +34,11 @@ Result<std::int64_t> NewestId(Db& db, const OutboxRow& row) {
 // once its person changed after it was made, or is no longer known under
 // its key (erased, or merged into another): newer rows for the key may have
 // been delivered and pruned since, and a change that came from the target
-// itself makes no row for it at all. It is stale too once the record at its
-// address was retired (moved to another address, or deleted there while
-// the person lives on in another): sent, it would create that record again.
-Result<std::string> WhyStale(Db& db, const OutboxRow& row) {
+// itself makes no row for it at all. Where the target keeps a record per
+// address, it is stale too once the record at its address was retired
+// (moved to another address, or deleted there while the person lives on in
+// another): sent, it would create that record again.
+Result<std::string> WhyStale(Db& db, const OutboxRow& row, bool record_per_address) {
   Result<std::int64_t> newest = NewestId(db, row);
   if (!newest.ok()) return newest.status();
   if (*newest > row.id) {
@@ -49,13 +50,14 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row) {
       " EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2), "
       " (SELECT max(updated_at) FROM (SELECT updated_at FROM consent_state WHERE subject_id = ?2 "
       "  UNION ALL SELECT updated_at FROM blocks WHERE subject_id = ?2)), "
-      " ?4 <> '' AND EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2 AND system = ?3 "
+      " ?5 AND ?4 <> '' AND EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2 AND system "
+      "= ?3 "
       "  AND address = '' AND retired_address = ?4) "
       " AND NOT EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2 AND system = ?3 "
       "  AND address = ?4)");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
-  q.BindAll(row.id, row.key, row.target, row.address);
+  q.BindAll(row.id, row.key, row.target, row.address, record_per_address ? 1 : 0);
   Result<bool> r = q.Step();
   std::string why;
   if (r.ok() && *r && q.Int(0) == 0) {
@@ -76,7 +78,8 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row) {
 }  // namespace
 
 Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::int64_t> id,
-                                           TimestampMs now) {
+                                           TimestampMs now,
+                                           const RecordPerAddressTargets& per_address) {
   Result<Db*> db = SqliteDbOf(txn, "dead-letter replay");
   if (!db.ok()) return db.status();
   std::vector<OutboxRow> dead;
@@ -101,7 +104,8 @@ Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::
   }
   DeadLetterReplay out;
   for (OutboxRow& r : dead) {
-    Result<std::string> stale = WhyStale(**db, r);
+    const bool record_per_address = !per_address || per_address->count(r.target) > 0;
+    Result<std::string> stale = WhyStale(**db, r, record_per_address);
     if (!stale.ok()) return stale.status();
     if (!stale->empty()) {
       if (id) {

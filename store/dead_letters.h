@@ -3,7 +3,9 @@
 // `consentctl dlq replay`: a dead letter carries an absolute state, so it is
 // sent again only while that state is still the canonical one: no newer
 // outbox row for its (target, key, address), and (but for an erasure) its
-// person still known under its key and unchanged since the row was made.
+// person still known under its key and unchanged since the row was made,
+// and (where the target keeps a record per address) its address not only
+// a retired record's.
 //
 // Store thread only, inside a unit of work; SQLite backend only
 // (FailedPrecondition otherwise).
@@ -11,6 +13,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "core/clock.h"
@@ -24,10 +28,20 @@ struct DeadLetterReplay {
   std::vector<std::int64_t> superseded;  // kept dead: stale (see above)
 };
 
+// Which targets keep a record per address (mapping::SystemSpec::
+// KeepsRecordPerAddress: Mailchimp). A dead letter to such a target at an
+// address that only a retired record had is stale: sent, it would create
+// that record again. Elsewhere (HubSpot) a retired record's address stays on
+// the survivor and a write there is still valid. Unknown (nullopt: the
+// caller has no config) counts every target as such: the safe side, which
+// refuses a replay that `consentctl resync` can still do.
+using RecordPerAddressTargets = std::optional<std::set<std::string, std::less<>>>;
+
 // `id` set: that dead letter (NotFound if no such row, FailedPrecondition
 // if it is not dead or is stale, saying why). `id` unset: every dead
 // letter, stale ones kept and listed as superseded.
 Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::int64_t> id,
-                                           TimestampMs now);
+                                           TimestampMs now,
+                                           const RecordPerAddressTargets& per_address);
 
 }  // namespace consentd::store

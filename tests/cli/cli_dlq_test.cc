@@ -163,7 +163,8 @@ TEST_F(CliDlqTest, DeadLetterSupersededByANewerWriteOfItsKeyIsNotReplayed) {
   Outcome all = Consentctl("dlq replay --all --db " + db_path_);
   EXPECT_EQ(all.exit_code, 0) << all.out;
   EXPECT_EQ(all.out,
-            "replayed 1 dead letter; kept 2 superseded by a newer write of the same key\n");
+            "replayed 1 dead letter; kept 2 that would write an older state (`consentctl resync` "
+            "sends the current one)\n");
   EXPECT_EQ(StatusOf(first[0]), store::OutboxStatus::kDead);
   EXPECT_EQ(StatusOf(first[1]), store::OutboxStatus::kDead);
   EXPECT_EQ(StatusOf(later[1]), store::OutboxStatus::kPending);

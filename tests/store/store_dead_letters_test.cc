@@ -4,6 +4,7 @@
 // its person changed, erased or merged since) is never sent again.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 
 #include "store/dead_letters.h"
@@ -51,10 +52,14 @@ class StoreDeadLettersTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.ToString();
     return id;
   }
-  Result<DeadLetterReplay> Replay(std::optional<std::int64_t> id) {
+  // As the daemon calls it with the reference mapping: Mailchimp keeps a
+  // record per address, HubSpot does not.
+  Result<DeadLetterReplay> Replay(std::optional<std::int64_t> id,
+                                  const RecordPerAddressTargets& per_address =
+                                      std::set<std::string, std::less<>>{"mailchimp"}) {
     Result<DeadLetterReplay> out = Internal("not run");
     Status s = store_->Run([&](Transaction& txn) -> Status {
-      out = ReplayDeadLetters(txn, id, 500);
+      out = ReplayDeadLetters(txn, id, 500, per_address);
       return out.ok() ? Status::Ok() : out.status();
     });
     (void)s;
@@ -188,6 +193,51 @@ TEST_F(StoreDeadLettersTest, ADeadLetterToARetiredRecordIsNotSentAgain) {
   ASSERT_EQ(all->replayed.size(), 1u);
   EXPECT_EQ(all->replayed[0].id, live);
   EXPECT_EQ(all->superseded, std::vector<std::int64_t>{retired});
+}
+
+// Only a target that keeps a record per address creates a retired record
+// again. HubSpot keeps a merged contact's address on the survivor, so a
+// write there is still valid and is replayed; with the targets unknown (the
+// CLI without --config) every target counts as one that does. A record
+// reported live again at the address makes the write valid again.
+TEST_F(StoreDeadLettersTest, ARetiredAddressStopsAReplayOnlyWhereTheTargetKeepsARecordPerAddress) {
+  std::int64_t hubspot = 0, mailchimp = 0;
+  Status s = store_->Run([&](Transaction& txn) -> Status {
+    for (const std::string target : {"hubspot", "mailchimp"}) {
+      CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s-9", target, target + "-old", 50, "a@x.org"}));
+      CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s-9", target, target + "-new", 60, "b@x.org"}));
+      OutboxRow r = Row("s-9", "i-" + target, 100);
+      r.target = target;
+      r.address = "a@x.org";
+      Result<std::int64_t> id = txn.Enqueue(r);
+      if (!id.ok()) return id.status();
+      (target == "hubspot" ? hubspot : mailchimp) = *id;
+      Result<std::vector<OutboxRow>> claimed = txn.ClaimOutbox(target, 100, 10, 1000);
+      if (!claimed.ok()) return claimed.status();
+      CONSENTD_RETURN_IF_ERROR(txn.MarkDead(*id, "400 invalid", 200));
+      CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId(target, target + "-old"));
+    }
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  Result<DeadLetterReplay> unknown = Replay(hubspot, std::nullopt);
+  ASSERT_EQ(unknown.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(unknown.status().message().find("was retired"), std::string::npos);
+  ASSERT_EQ(Replay(mailchimp).status().code(), StatusCode::kFailedPrecondition);
+  Result<DeadLetterReplay> valid = Replay(hubspot);
+  ASSERT_TRUE(valid.ok()) << valid.status().ToString();
+  ASSERT_EQ(valid->replayed.size(), 1u);
+  EXPECT_EQ(valid->replayed[0].id, hubspot);
+
+  // The member at a@x.org is reported again (a new id): live again there.
+  s = store_->Run([&](Transaction& txn) -> Status {
+    return txn.LinkSystemId({"s-9", "mailchimp", "mailchimp-again", 70, "a@x.org"});
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<DeadLetterReplay> live_again = Replay(mailchimp);
+  ASSERT_TRUE(live_again.ok()) << live_again.status().ToString();
+  EXPECT_EQ(live_again->replayed.size(), 1u);
 }
 
 // An erased or merged-away person's row would write their old state again;

@@ -114,8 +114,6 @@ class Daemon::Impl {
   bool watchdog_withheld_ = false;
   // The store's heartbeat as /readyz last saw it change, and when (io
   // thread only; a lower bound on how long the store has been stuck).
-  mutable std::uint64_t readyz_heartbeat_ = 0;
-  mutable Clock::time_point readyz_heartbeat_seen_{};
 };
 
 void Daemon::Impl::RegisterProcessMetrics() {
@@ -148,14 +146,10 @@ Status Daemon::Impl::Readiness() const {
   // A store that commits nothing (a disk that does not flush, another
   // process holding the database's lock) acknowledges no webhook: not ready,
   // once that has lasted longer than a webhook may wait for its commit. The
-  // heartbeat grows after every unit of work and every second when idle.
-  const std::uint64_t beat = store_->store()->Heartbeat();
-  const Clock::time_point now = Clock::now();
-  if (beat != readyz_heartbeat_ || readyz_heartbeat_seen_ == Clock::time_point{}) {
-    readyz_heartbeat_ = beat;
-    readyz_heartbeat_seen_ = now;
-  }
-  const Clock::duration stalled = now - readyz_heartbeat_seen_;
+  // heartbeat grows after every unit of work and every second when idle;
+  // the stall counts from its last beat, whenever /readyz is asked.
+  const Clock::duration stalled =
+      std::max(Clock::duration::zero(), Clock::now() - store_->store()->LastHeartbeatAt());
   const Clock::duration limit =
       std::max<Clock::duration>(config_->http.webhook_ack_deadline, kStoreStalledAtLeast);
   if (stalled > limit) {

@@ -68,11 +68,13 @@ void Stmt::BindBlob(int i, std::string_view bytes) {
 Result<bool> Stmt::Step() {
   const char* sql = sqlite3_sql(stmt_);
   if (int injected = db_->Check(SqliteOp::kStep, sql ? sql : ""); injected != SQLITE_OK) {
+    db_->last_failed_code_ = injected;
     return SqliteStatus(injected, "step (injected)", sql ? sql : "");
   }
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
+  db_->last_failed_code_ = rc;
   return SqliteStatus(rc, "step", db_->LastError());
 }
 

@@ -177,6 +177,12 @@ Status SqliteStore::Close() {
   }
   if (!workers_.empty()) {
     open_.store(false);
+    if (db_ != nullptr && sync_failed_.load()) {  // (not closed already)
+      // After a failed fsync the WAL's pages in memory may not be what is
+      // on disk, and a checkpoint copies them without checking their
+      // checksums: leave the WAL for the next start, whose recovery does.
+      (void)sqlite3_db_config(db_->raw(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    }
     db_.reset();  // closing the last connection checkpoints the WAL
   }
   for (int& fd : wal_fds_) {
@@ -227,7 +233,7 @@ void SqliteStore::WorkerLoop(std::size_t index, int fd) {
         const bool timed_out =
             cv_.wait_for(lock, options_.heartbeat_interval) == std::cv_status::timeout;
         if (timed_out && !db_busy_) {
-          heartbeat_.fetch_add(1);
+          Beat();
           if (queue_.empty() && !closing_ && keys_pending_ > 0) merge_due_ = true;
         }
       }
@@ -270,7 +276,7 @@ void SqliteStore::WorkerLoop(std::size_t index, int fd) {
         cv_.notify_one();  // another worker takes it while this one syncs
       }
     }
-    heartbeat_.fetch_add(1);
+    Beat();
     if (merge) continue;
     if (fd < 0) {
       Complete(done, Status::Ok());  // synchronous=FULL: already on disk
@@ -334,7 +340,7 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     // written through this connection can be trusted. Refuse everything;
     // a restart recovers from what is really on disk.
     batch_status =
-        Unavailable("store stopped: an fdatasync of the WAL failed earlier; restart consentd");
+        Unavailable("store stopped: an fsync or a checkpoint failed earlier; restart consentd");
   }
   if (batch_status.ok() && wal_fds_.empty() && durable != sync_full_) {
     batch_status = RunSql(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
@@ -357,7 +363,10 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
         break;
       }
     }
-    if (batch_status.ok()) batch_status = RunSql("COMMIT");
+    if (batch_status.ok()) {
+      batch_status = RunSql("COMMIT");
+      if (!batch_status.ok()) StopIfCommitSyncFailed(batch_status);
+    }
     if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
   }
   if (!batch_status.ok()) {
@@ -411,6 +420,21 @@ void SqliteStore::SyncUpto(int fd, std::uint64_t upto) {
     sync_error_ = std::move(synced);
     // Fail-stop (see RunBatch): no later batch runs, and IsOpen() turns
     // false so /readyz reports it.
+    sync_failed_.store(true);
+    open_.store(false);
+  }
+  ReportFailStop();
+}
+
+void SqliteStore::StopIfCommitSyncFailed(const Status& commit) {
+  // SQLite's own fsync inside COMMIT (synchronous=FULL, the mode without
+  // the store's pipelined fdatasync) failed: the same fsync-gate as a
+  // failed fdatasync of the WAL (SyncUpto).
+  const int code = db_->LastFailedCode();
+  if (code != SQLITE_IOERR_FSYNC && code != SQLITE_IOERR_DIR_FSYNC) return;
+  {
+    std::lock_guard lock(sync_mu_);
+    if (sync_error_.ok()) sync_error_ = commit;
     sync_failed_.store(true);
     open_.store(false);
   }
@@ -483,8 +507,8 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
   if (threshold <= 0 || frames < threshold) return SQLITE_OK;
   if (frames >= 4 * threshold) {
     // The checkpoint thread has not kept up: copy on this thread, as
-    // SQLite's autocheckpoint would (its outcome is the next one's).
-    (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    // SQLite's autocheckpoint would.
+    store->Checkpoint(db, name);
     return SQLITE_OK;
   }
   std::lock_guard lock(store->ckpt_mu_);
@@ -504,26 +528,30 @@ void SqliteStore::CheckpointLoop(Db& db) {
       if (ckpt_closing_) return;
       ckpt_wanted_ = false;
     }
-    const int rc =
-        sqlite3_wal_checkpoint_v2(db.raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL) {
-      // The database file's pages may be lost while SQLite took them as
-      // written: stop, as after a failed fsync of the WAL.
-      {
-        std::lock_guard lock(sync_mu_);
-        if (sync_error_.ok()) {
-          sync_error_ = SqliteStatus(
-              rc, "store checkpoint failed; the store stops, restart consentd", db.LastError());
-        }
-        sync_failed_.store(true);
-        open_.store(false);
-      }
-      ReportFailStop();
-      return;
-    }
+    Checkpoint(db.raw(), nullptr);
     // SQLITE_BUSY (another process checkpointing): the next commit over
     // the threshold asks again.
   }
+}
+
+void SqliteStore::Checkpoint(sqlite3* db, const char* schema) {
+  // Nothing read through a connection after a failed fsync is trusted
+  // (RunBatch), and a checkpoint would copy it into the database file.
+  if (sync_failed_.load()) return;
+  const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if ((rc & 0xff) != SQLITE_IOERR && (rc & 0xff) != SQLITE_FULL) return;
+  // The database file's pages may be lost while SQLite took them as
+  // written: stop, as after a failed fsync of the WAL.
+  {
+    std::lock_guard lock(sync_mu_);
+    if (sync_error_.ok()) {
+      sync_error_ = SqliteStatus(rc, "store checkpoint failed; the store stops, restart consentd",
+                                 sqlite3_errmsg(db));
+    }
+    sync_failed_.store(true);
+    open_.store(false);
+  }
+  ReportFailStop();
 }
 
 void SqliteStore::Complete(Committed& c, const Status& synced) {

@@ -33,8 +33,10 @@
 // reads could see, and later acknowledgements cover, data that is not on
 // disk.
 // Every later submission fails with Unavailable and IsOpen() turns false
-// (/readyz); a restart recovers from what is on disk. If the WAL file
-// cannot be opened for this, one worker commits with synchronous=FULL.
+// (/readyz); a restart recovers from what is on disk, so a stopped store
+// checkpoints no more, not even when it closes. If the WAL file cannot be
+// opened for this, one worker commits with synchronous=FULL, and a COMMIT
+// whose fsync fails stops the store the same way.
 //
 // Checkpoints (pipelined only) run on a checkpoint thread with its own
 // connection: after a commit leaves wal_autocheckpoint_pages or more in the
@@ -119,6 +121,10 @@ class SqliteStore final : public Store {
   Status Close() override;
   bool IsOpen() const override { return open_.load(); }
   std::uint64_t Heartbeat() const override { return heartbeat_.load(); }
+  std::chrono::steady_clock::time_point LastHeartbeatAt() const override {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(heartbeat_at_.load()));
+  }
 
   StoreStats stats() const override;
 
@@ -164,6 +170,9 @@ class SqliteStore final : public Store {
   void SyncUpto(int fd, std::uint64_t upto);
   // Tells options_.on_fail_stop, once (call without sync_mu_ held).
   void ReportFailStop();
+  // After a failed COMMIT: stops the store (fail-stop) if it was SQLite's
+  // own fsync that failed.
+  void StopIfCommitSyncFailed(const Status& commit);
   Status SyncWal(int fd);
   // Completes the batches at the front of committed_ that are durable (or
   // failed), in commit order.
@@ -171,6 +180,9 @@ class SqliteStore final : public Store {
   static void Complete(Committed& c, const Status& synced);
   // SQLite's WAL hook, on the committing worker after each commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+  // Runs a passive checkpoint on `db` unless the store has stopped; an I/O
+  // error or a full disk stops it (fail-stop, as after a failed fsync).
+  void Checkpoint(sqlite3* db, const char* schema);
   // The checkpoint thread, on its own connection.
   void CheckpointLoop(Db& db);
 
@@ -217,6 +229,13 @@ class SqliteStore final : public Store {
   std::atomic<bool> sync_failed_{false};
   std::atomic<bool> fail_stop_reported_{false};
   std::atomic<std::uint64_t> heartbeat_{0};
+  // steady_clock ticks of the last Beat() (or of the open).
+  std::atomic<std::chrono::steady_clock::rep> heartbeat_at_{
+      std::chrono::steady_clock::now().time_since_epoch().count()};
+  void Beat() {
+    heartbeat_at_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+    heartbeat_.fetch_add(1);
+  }
 };
 
 }  // namespace consentd::store

@@ -7,6 +7,7 @@
 // strings: the sync engine translates them to and from the canonical model.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -385,6 +386,10 @@ class Store {
   // Grows while the store thread makes progress, also when idle (it ticks
   // at least every heartbeat interval). The watchdog pings only if it grew.
   virtual std::uint64_t Heartbeat() const = 0;
+  // When it last grew (steady clock; the open, before the first beat), so
+  // that a stall is measured from the store's last progress, not from when
+  // someone first noticed the count standing still.
+  virtual std::chrono::steady_clock::time_point LastHeartbeatAt() const = 0;
 
   // Cheap (one lock); for /metrics and the benchmark.
   virtual StoreStats stats() const = 0;

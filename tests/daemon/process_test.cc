@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -28,7 +29,6 @@
 #include "tests/daemon/prom_check.h"
 #include "tests/net/test_client.h"
 #include "tests/support/child_process.h"
-
 
 namespace consentd::testing {
 namespace {
@@ -589,14 +589,24 @@ TEST_F(ConsentdProcess, IntervalCheckpointIsSignedWhileRunningAndKeyChangeNeedsA
 TEST_F(ConsentdProcess, AFailedFsyncMakesConsentdExitOneSoThatItIsRestarted) {
   // The preloaded library comes before the sanitizer runtime (asan preset).
   const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::optional<std::string> asan_before =
+      asan != nullptr ? std::optional<std::string>(asan) : std::nullopt;
   const std::string asan_options =
       ((asan != nullptr && *asan != '\0') ? std::string(asan) + ":" : std::string()) +
       "verify_asan_link_order=0";
   ::setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
+  const auto restore_asan_options = [&] {
+    if (asan_before) {
+      ::setenv("ASAN_OPTIONS", asan_before->c_str(), 1);
+    } else {
+      ::unsetenv("ASAN_OPTIONS");
+    }
+  };
   const fs::path flag = dir_ / "fail-fdatasync";
-  ASSERT_NO_FATAL_FAILURE(Start(Config("info", 0, "proof_log:\n  checkpoint_interval: 1s\n"),
-                                {std::string("LD_PRELOAD=") + FAIL_FDATASYNC_PRELOAD,
-                                 "CONSENTD_TEST_FAIL_FDATASYNC_IF=" + flag.string()}));
+  const std::string config = Config("info", 0, "proof_log:\n  checkpoint_interval: 1s\n");
+  ASSERT_NO_FATAL_FAILURE(Start(config, {std::string("LD_PRELOAD=") + FAIL_FDATASYNC_PRELOAD,
+                                         "CONSENTD_TEST_FAIL_FDATASYNC_IF=" + flag.string()}));
+  restore_asan_options();
   WriteTextFile(flag, "");
   // New entries: the next interval's checkpoint is a durable commit.
   ASSERT_NO_FATAL_FAILURE(AppendEntries(dir_ / "state.db", 2));
@@ -606,6 +616,15 @@ TEST_F(ConsentdProcess, AFailedFsyncMakesConsentdExitOneSoThatItIsRestarted) {
   EXPECT_NE(Log().find("store stopped: "), std::string::npos) << Log();
   EXPECT_NE(Log().find("exiting with code 1 so that consentd is restarted"), std::string::npos)
       << Log();
+  // It stopped without checkpointing (what it held in memory is not
+  // trusted): the WAL is left for the restart, which recovers from it.
+  EXPECT_TRUE(fs::exists(dir_ / "state.db-wal"));
+  ASSERT_NO_FATAL_FAILURE(Start(config));
+  auto ready = Fetch(port_, "GET", "/readyz");
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  process_->Signal(SIGTERM);
+  EXPECT_EQ(process_->WaitExit(), 0) << Log();
 }
 
 TEST_F(ConsentdProcess, GroupReadableSigningKeyIsAStartFailureNamingTheKey) {

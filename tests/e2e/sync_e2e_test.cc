@@ -224,9 +224,18 @@ TEST_F(SyncE2E, AWebhookTheStoreCannotCommitInTimeIsAnswered503AndItsRetryIsADup
   const std::string body =
       "type=profile&fired_at=2026-01-01+00%3A00%3A00&data%5Bemail%5D=hal%40example.org"
       "&data%5Blist_id%5D=5e1c0a7b2d";
+  auto get = [&](const std::string& path) {
+    auto r = Fetch(port_, "GET", path);
+    return r ? *r : RawResponse{};
+  };
+  // A probe, then the store moves on (it beats at least every second)
+  // before it stalls: the stall is not what that probe saw.
+  ASSERT_EQ(get("/readyz").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
 
   sqlite3* lock = nullptr;
   ASSERT_EQ(sqlite3_open((dir_->path() / "consentd.db").c_str(), &lock), SQLITE_OK);
+  sqlite3_busy_timeout(lock, 5000);  // consentd's dispatcher may hold the lock for a moment
   ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
   const auto sent = std::chrono::steady_clock::now();
   std::optional<RawResponse> first = MailchimpWebhook(body);
@@ -237,14 +246,15 @@ TEST_F(SyncE2E, AWebhookTheStoreCannotCommitInTimeIsAnswered503AndItsRetryIsADup
   EXPECT_LT(waited, std::chrono::seconds(3)) << "answered at the deadline, not at the lock's end";
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total", "result=\"timeout\""), 1);
   // While nothing commits, /readyz says so (after 2 s: the idle heartbeat
-  // ticks every second), and /healthz still answers.
-  auto get = [&](const std::string& path) {
-    auto r = Fetch(port_, "GET", path);
-    return r ? *r : RawResponse{};
-  };
-  ASSERT_TRUE(Eventually([&] { return get("/readyz").status == 503; })) << get("/readyz").body;
-  EXPECT_NE(get("/readyz").body.find("store has committed nothing for"), std::string::npos)
-      << get("/readyz").body;
+  // ticks every second), counted from the store's last progress: the first
+  // probe in the stall answers 503 already. /healthz still answers. (From
+  // 5 s on, the busy timeout fails the transaction: "did not commit".)
+  std::this_thread::sleep_until(sent + std::chrono::milliseconds(2600));
+  const RawResponse stalled = get("/readyz");
+  EXPECT_EQ(stalled.status, 503) << stalled.body;
+  EXPECT_TRUE(stalled.body.find("store has committed nothing for") != std::string::npos ||
+              stalled.body.find("did not commit") != std::string::npos)
+      << stalled.body;
   EXPECT_EQ(get("/healthz").status, 200);
   sqlite3_exec(lock, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_close(lock);
@@ -275,13 +285,23 @@ TEST_F(SyncE2E, ALockHeldPastTheBusyTimeoutKeepsReadyz503UntilACommitAndTheRetry
       "&data%5Blist_id%5D=5e1c0a7b2d";
   sqlite3* lock = nullptr;
   ASSERT_EQ(sqlite3_open((dir_->path() / "consentd.db").c_str(), &lock), SQLITE_OK);
+  sqlite3_busy_timeout(lock, 5000);  // consentd's dispatcher may hold the lock for a moment
   ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const double failed_before = MetricSum("consentd_store_failed_transactions_total");
   std::optional<RawResponse> first = MailchimpWebhook(body);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->status, 503) << first->body;
   ASSERT_TRUE(Eventually([&] {
     return get("/readyz").body.find("did not commit") != std::string::npos;
   })) << get("/readyz").body;
+  EXPECT_EQ(get("/readyz").status, 503);
+  // The first transaction to fail may be a dispatcher's claim that began
+  // before the webhook arrived; the webhook's is then the next one, which
+  // takes everything queued meanwhile. Two failures cover it either way.
+  ASSERT_TRUE(Eventually(
+      [&] { return MetricSum("consentd_store_failed_transactions_total") >= failed_before + 2; },
+      std::chrono::seconds(20)))
+      << get("/metrics").body;
   EXPECT_EQ(get("/readyz").status, 503);
   sqlite3_exec(lock, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_close(lock);

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -190,6 +191,88 @@ TEST(StorePipelinedSyncFailure, AFailedWalSyncFailsTheBatchAndStopsTheStore) {
   EXPECT_NE(later.message().find("restart"), std::string::npos) << later.ToString();
   EXPECT_FALSE(ran);
   EXPECT_EQ(store->stats().failed_batches, 2u);
+  EXPECT_TRUE(store->Close().ok());
+}
+
+// A stopped store closes without the checkpoint SQLite makes when its last
+// connection closes: that would copy the WAL's pages as they are in memory,
+// unchecked, into the database file. The WAL stays for the next start,
+// whose recovery checks it.
+TEST(StorePipelinedSyncFailure, AStoppedStoreLeavesItsWalForTheNextStartsRecovery) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  FailAtCall fault(1, SQLITE_IOERR, FailAtCall::Mode::kTransient, "", SqliteOp::kWalSync);
+  {
+    SqliteStoreOptions options;
+    options.path = path;
+    options.faults = &fault;
+    auto store = OpenOrDie(std::move(options));
+    ASSERT_NE(store, nullptr);
+    Status first = store->Run([](Transaction& txn) -> Status {
+      Result<bool> r = txn.InsertInbox(testing::Event("test", "unsure"));
+      return r.ok() ? Status::Ok() : r.status();
+    });
+    ASSERT_EQ(first.code(), StatusCode::kUnavailable) << first.ToString();
+    ASSERT_TRUE(store->Close().ok());
+  }
+  ASSERT_TRUE(std::filesystem::exists(path + "-wal"))
+      << "the WAL was checkpointed and removed on close";
+  EXPECT_GT(std::filesystem::file_size(path + "-wal"), 0u);
+  auto reopened = OpenOrDie(path);
+  ASSERT_NE(reopened, nullptr) << "the next start recovers from the WAL";
+  EXPECT_TRUE(reopened->IsOpen());
+  EXPECT_TRUE(reopened->Close().ok());
+}
+
+// Without the store's own fdatasync (pipelined_sync off: synchronous=FULL),
+// SQLite fsyncs inside COMMIT; if that fsync fails the store stops as after
+// a failed fdatasync, and says so once.
+TEST(StoreFullSyncFailure, ACommitWhoseFsyncFailsStopsTheStore) {
+  TempDir dir;
+  FailAtCall fault(1, SQLITE_IOERR_FSYNC, FailAtCall::Mode::kTransient, "COMMIT", SqliteOp::kStep);
+  std::atomic<int> fail_stops{0};
+  SqliteStoreOptions options;
+  options.path = dir.File("s.db");
+  options.pipelined_sync = false;
+  options.faults = &fault;
+  options.on_fail_stop = [&](const Status&) { fail_stops.fetch_add(1); };
+  auto store = OpenOrDie(std::move(options));
+  ASSERT_NE(store, nullptr);
+  ASSERT_FALSE(store->pipelined_sync());
+  Status first = store->Run([](Transaction& txn) -> Status {
+    Result<bool> r = txn.InsertInbox(testing::Event("test", "lost"));
+    return r.ok() ? Status::Ok() : r.status();
+  });
+  EXPECT_EQ(first.code(), StatusCode::kUnavailable) << first.ToString();
+  ASSERT_EQ(fault.failures(), 1);
+  EXPECT_FALSE(store->IsOpen());
+  EXPECT_EQ(fail_stops.load(), 1);
+  bool ran = false;
+  Status later = store->Run([&](Transaction&) {
+    ran = true;
+    return Status::Ok();
+  });
+  EXPECT_EQ(later.code(), StatusCode::kUnavailable) << later.ToString();
+  EXPECT_FALSE(ran) << "the fault was transient, yet nothing runs any more";
+  EXPECT_EQ(fail_stops.load(), 1);
+  EXPECT_TRUE(store->Close().ok());
+}
+
+// A transient I/O error of another statement fails only its batch: the
+// store goes on (StoreFaults), as before.
+TEST(StoreFullSyncFailure, ACommitThatFailsForAnotherReasonDoesNotStopTheStore) {
+  TempDir dir;
+  FailAtCall fault(1, SQLITE_IOERR_WRITE, FailAtCall::Mode::kTransient, "COMMIT", SqliteOp::kStep);
+  SqliteStoreOptions options;
+  options.path = dir.File("s.db");
+  options.pipelined_sync = false;
+  options.faults = &fault;
+  auto store = OpenOrDie(std::move(options));
+  ASSERT_NE(store, nullptr);
+  Status first = store->Run([](Transaction&) { return Status::Ok(); });
+  EXPECT_EQ(first.code(), StatusCode::kUnavailable) << first.ToString();
+  EXPECT_TRUE(store->IsOpen());
+  EXPECT_TRUE(store->Run([](Transaction&) { return Status::Ok(); }).ok());
   EXPECT_TRUE(store->Close().ok());
 }
 

@@ -95,14 +95,15 @@ int Replay(const DlqArgs& args) {
   }
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("dlq replay", db.status());
-  // Which targets keep a record per address comes from the config's
-  // mapping; with --db alone it is unknown and every target counts as one
-  // (store/dead_letters.h: the safe side).
-  store::RecordPerAddressTargets per_address;
+  // Which targets keep one record whatever the address comes from the
+  // config's mapping; with --db alone (or no mapping) none is known, and
+  // every target counts as keeping a record per address (store/
+  // dead_letters.h: the safe side).
+  store::AddressSharingTargets address_sharing;
   if (!args.store.config_file.empty()) {
     Result<config::Config> config = config::LoadConfigFile(args.store.config_file);
     if (!config.ok()) return Fail("dlq replay", config.status());
-    per_address = config->mapping.SystemsKeepingRecordPerAddress();
+    address_sharing = config->mapping.SystemsWithoutRecordPerAddress();
   }
   const TimestampMs now = SystemClock().NowMs();
   std::int64_t replayed = 0;
@@ -110,7 +111,7 @@ int Replay(const DlqArgs& args) {
   // The same rules as the admin API's replay (store/dead_letters.h).
   Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
     Result<store::DeadLetterReplay> r = store::ReplayDeadLetters(
-        txn, args.all ? std::nullopt : std::optional<std::int64_t>(args.id), now, per_address);
+        txn, args.all ? std::nullopt : std::optional<std::int64_t>(args.id), now, address_sharing);
     if (!r.ok()) return r.status();
     for (const store::OutboxRow& row : r->replayed) {
       // An erasure's target goes back from failed to pending with it.

@@ -660,11 +660,10 @@ class SyncComponent::Impl {
     if (links_.empty()) return done(FailedPrecondition("no connectors configured"));
     auto out = std::make_shared<store::DeadLetterReplay>();
     SubmitThen(
-        [id, out,
-         per_address = store::RecordPerAddressTargets(mapping_->SystemsKeepingRecordPerAddress())](
+        [id, out, address_sharing = mapping_->SystemsWithoutRecordPerAddress()](
             store::Transaction& txn) -> Status {
           const TimestampMs now = NowMs();
-          auto r = store::ReplayDeadLetters(txn, id, now, per_address);
+          auto r = store::ReplayDeadLetters(txn, id, now, address_sharing);
           if (!r.ok()) return r.status();
           // An erasure's target goes back from failed to pending with its row.
           for (const store::OutboxRow& row : r->replayed) {

@@ -88,10 +88,10 @@ const SystemSpec* MappingSpec::FindSystem(std::string_view name) const {
   return it == systems.end() ? nullptr : &it->second;
 }
 
-std::set<std::string, std::less<>> MappingSpec::SystemsKeepingRecordPerAddress() const {
+std::set<std::string, std::less<>> MappingSpec::SystemsWithoutRecordPerAddress() const {
   std::set<std::string, std::less<>> out;
   for (const auto& [name, system] : systems) {
-    if (system.KeepsRecordPerAddress()) out.insert(name);
+    if (!system.KeepsRecordPerAddress()) out.insert(name);
   }
   return out;
 }

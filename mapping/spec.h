@@ -201,9 +201,9 @@ struct MappingSpec {
   std::map<std::string, ErasureSpec> erasure;  // system -> erasure
 
   const SystemSpec* FindSystem(std::string_view name) const;
-  // The systems that keep a record per address (SystemSpec::
-  // KeepsRecordPerAddress), by name.
-  std::set<std::string, std::less<>> SystemsKeepingRecordPerAddress() const;
+  // The systems that do not keep a record per address (SystemSpec::
+  // KeepsRecordPerAddress is false), by name.
+  std::set<std::string, std::less<>> SystemsWithoutRecordPerAddress() const;
   const TopicSpec* FindTopic(std::string_view name) const;
   // The system with `role`, or nullptr (at most one per role).
   const SystemSpec* SystemWithRole(SystemRole role) const;

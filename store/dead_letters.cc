@@ -79,7 +79,7 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row, bool record_per_addre
 
 Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::int64_t> id,
                                            TimestampMs now,
-                                           const RecordPerAddressTargets& per_address) {
+                                           const AddressSharingTargets& address_sharing) {
   Result<Db*> db = SqliteDbOf(txn, "dead-letter replay");
   if (!db.ok()) return db.status();
   std::vector<OutboxRow> dead;
@@ -104,7 +104,7 @@ Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::
   }
   DeadLetterReplay out;
   for (OutboxRow& r : dead) {
-    const bool record_per_address = !per_address || per_address->count(r.target) > 0;
+    const bool record_per_address = address_sharing.count(r.target) == 0;
     Result<std::string> stale = WhyStale(**db, r, record_per_address);
     if (!stale.ok()) return stale.status();
     if (!stale->empty()) {

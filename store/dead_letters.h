@@ -28,20 +28,20 @@ struct DeadLetterReplay {
   std::vector<std::int64_t> superseded;  // kept dead: stale (see above)
 };
 
-// Which targets keep a record per address (mapping::SystemSpec::
-// KeepsRecordPerAddress: Mailchimp). A dead letter to such a target at an
-// address that only a retired record had is stale: sent, it would create
-// that record again. Elsewhere (HubSpot) a retired record's address stays on
-// the survivor and a write there is still valid. Unknown (nullopt: the
-// caller has no config) counts every target as such: the safe side, which
-// refuses a replay that `consentctl resync` can still do.
-using RecordPerAddressTargets = std::optional<std::set<std::string, std::less<>>>;
+// The targets known NOT to keep a record per address (mapping::SystemSpec::
+// KeepsRecordPerAddress is false: HubSpot, generic). Elsewhere (Mailchimp,
+// and any target the caller does not know: the safe side, which refuses a
+// replay that `consentctl resync` can still do) a dead letter at an address
+// that only a retired record had is stale: sent, it would create that
+// record again. In the targets named here a retired record's address stays
+// on the survivor and a write there is still valid.
+using AddressSharingTargets = std::set<std::string, std::less<>>;
 
 // `id` set: that dead letter (NotFound if no such row, FailedPrecondition
 // if it is not dead or is stale, saying why). `id` unset: every dead
 // letter, stale ones kept and listed as superseded.
 Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::int64_t> id,
                                            TimestampMs now,
-                                           const RecordPerAddressTargets& per_address);
+                                           const AddressSharingTargets& address_sharing);
 
 }  // namespace consentd::store

@@ -148,11 +148,13 @@ std::string Db::LastError() const { return sqlite3_errmsg(db_); }
 Status Db::Exec(std::string_view sql) {
   std::string text(sql);
   if (int injected = Check(SqliteOp::kExec, text); injected != SQLITE_OK) {
+    last_failed_code_ = injected;
     return SqliteStatus(injected, "exec (injected)", text);
   }
   char* err = nullptr;
   const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
   if (rc == SQLITE_OK) return Status::Ok();
+  last_failed_code_ = sqlite3_extended_errcode(db_);
   std::string detail = err ? err : "";
   sqlite3_free(err);
   return SqliteStatus(rc, "exec", detail);

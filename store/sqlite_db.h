@@ -135,8 +135,8 @@ class Db {
   sqlite3* raw() const { return db_; }
   SqliteFaults* faults() const { return faults_; }
   std::string LastError() const;
-  // The extended result code of the last statement step that failed
-  // (injected or real); SQLITE_OK if none has.
+  // The extended result code of the last statement step or Exec that
+  // failed (injected or real); SQLITE_OK if none has.
   int LastFailedCode() const { return last_failed_code_; }
 
  private:
@@ -145,7 +145,7 @@ class Db {
 
   sqlite3* db_;
   SqliteFaults* faults_;
-  int last_failed_code_ = 0;  // SQLITE_OK; set by Stmt::Step
+  int last_failed_code_ = 0;  // SQLITE_OK; set by Exec and Stmt::Step
   std::map<std::string, std::unique_ptr<Stmt>, std::less<>> cache_;
 
   friend class Stmt;

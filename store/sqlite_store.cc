@@ -103,10 +103,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(options), std::move(*db)));
   store->open_.store(true);
+  // Replaces the autocheckpoint hook set by PRAGMA wal_autocheckpoint,
+  // which drops a checkpoint's I/O errors (Checkpoint() stops the store).
+  sqlite3_wal_hook(store->db_->raw(), &SqliteStore::OnWalCommit, store.get());
   if (ckpt_db != nullptr) {
     store->ckpt_db_ = std::move(ckpt_db);
-    // Replaces the autocheckpoint hook set by PRAGMA wal_autocheckpoint.
-    sqlite3_wal_hook(store->db_->raw(), &SqliteStore::OnWalCommit, store.get());
     store->ckpt_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(*s->ckpt_db_); });
   }
   if (!wal_fds.empty()) {
@@ -302,7 +303,9 @@ bool SqliteStore::MergeInboxKeys() {
   // Not durable by itself: the next durable batch's fsync covers it, and a
   // merge lost in a crash is redone (the rows after the mark are reloaded).
   // A failure leaves the keys in memory; the next merge retries.
-  return inbox_keys_.MergeSlice(*db_, options_.inbox_merge_slices).ok();
+  Status merged = inbox_keys_.MergeSlice(*db_, options_.inbox_merge_slices);
+  if (!merged.ok()) StopIfCommitSyncFailed(merged);  // its COMMIT may fsync
+  return merged.ok();
 }
 
 Status SqliteStore::RunOne(Submission& sub, bool* broken) {
@@ -505,8 +508,8 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
   auto* store = static_cast<SqliteStore*>(self);
   const int threshold = store->options_.wal_autocheckpoint_pages;
   if (threshold <= 0 || frames < threshold) return SQLITE_OK;
-  if (frames >= 4 * threshold) {
-    // The checkpoint thread has not kept up: copy on this thread, as
+  if (store->ckpt_db_ == nullptr || frames >= 4 * threshold) {
+    // No checkpoint thread, or it has not kept up: copy on this thread, as
     // SQLite's autocheckpoint would.
     store->Checkpoint(db, name);
     return SQLITE_OK;

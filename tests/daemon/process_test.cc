@@ -617,7 +617,9 @@ TEST_F(ConsentdProcess, AFailedFsyncMakesConsentdExitOneSoThatItIsRestarted) {
   EXPECT_NE(Log().find("exiting with code 1 so that consentd is restarted"), std::string::npos)
       << Log();
   // It stopped without checkpointing (what it held in memory is not
-  // trusted): the WAL is left for the restart, which recovers from it.
+  // trusted), though the disk flushes again (one fdatasync failed): the
+  // WAL is left for the restart, which recovers from it.
+  EXPECT_FALSE(fs::exists(flag)) << "the failure was never injected";
   EXPECT_TRUE(fs::exists(dir_ / "state.db-wal"));
   ASSERT_NO_FATAL_FAILURE(Start(config));
   auto ready = Fetch(port_, "GET", "/readyz");

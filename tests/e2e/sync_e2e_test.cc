@@ -249,8 +249,15 @@ TEST_F(SyncE2E, AWebhookTheStoreCannotCommitInTimeIsAnswered503AndItsRetryIsADup
   // ticks every second), counted from the store's last progress: the first
   // probe in the stall answers 503 already. /healthz still answers. (From
   // 5 s on, the busy timeout fails the transaction: "did not commit".)
-  std::this_thread::sleep_until(sent + std::chrono::milliseconds(2600));
-  const RawResponse stalled = get("/readyz");
+  // Probed from 2 s on; a probe that only counted from the first probe to
+  // see the stall would answer 503 at 4 s at the earliest.
+  std::this_thread::sleep_until(sent + std::chrono::milliseconds(2000));
+  RawResponse stalled = get("/readyz");
+  while (stalled.status != 503 &&
+         std::chrono::steady_clock::now() < sent + std::chrono::milliseconds(3500)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stalled = get("/readyz");
+  }
   EXPECT_EQ(stalled.status, 503) << stalled.body;
   EXPECT_TRUE(stalled.body.find("store has committed nothing for") != std::string::npos ||
               stalled.body.find("did not commit") != std::string::npos)

@@ -55,11 +55,10 @@ class StoreDeadLettersTest : public ::testing::Test {
   // As the daemon calls it with the reference mapping: Mailchimp keeps a
   // record per address, HubSpot does not.
   Result<DeadLetterReplay> Replay(std::optional<std::int64_t> id,
-                                  const RecordPerAddressTargets& per_address =
-                                      std::set<std::string, std::less<>>{"mailchimp"}) {
+                                  const AddressSharingTargets& address_sharing = {"hubspot"}) {
     Result<DeadLetterReplay> out = Internal("not run");
     Status s = store_->Run([&](Transaction& txn) -> Status {
-      out = ReplayDeadLetters(txn, id, 500, per_address);
+      out = ReplayDeadLetters(txn, id, 500, address_sharing);
       return out.ok() ? Status::Ok() : out.status();
     });
     (void)s;
@@ -197,8 +196,9 @@ TEST_F(StoreDeadLettersTest, ADeadLetterToARetiredRecordIsNotSentAgain) {
 
 // Only a target that keeps a record per address creates a retired record
 // again. HubSpot keeps a merged contact's address on the survivor, so a
-// write there is still valid and is replayed; with the targets unknown (the
-// CLI without --config) every target counts as one that does. A record
+// write there is still valid and is replayed; a target not known to share
+// addresses (the CLI without --config, a name the mapping lacks) counts as
+// one that keeps a record per address. A record
 // reported live again at the address makes the write valid again.
 TEST_F(StoreDeadLettersTest, ARetiredAddressStopsAReplayOnlyWhereTheTargetKeepsARecordPerAddress) {
   std::int64_t hubspot = 0, mailchimp = 0;
@@ -221,7 +221,7 @@ TEST_F(StoreDeadLettersTest, ARetiredAddressStopsAReplayOnlyWhereTheTargetKeepsA
   });
   ASSERT_TRUE(s.ok()) << s.ToString();
 
-  Result<DeadLetterReplay> unknown = Replay(hubspot, std::nullopt);
+  Result<DeadLetterReplay> unknown = Replay(hubspot, AddressSharingTargets{});
   ASSERT_EQ(unknown.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(unknown.status().message().find("was retired"), std::string::npos);
   ASSERT_EQ(Replay(mailchimp).status().code(), StatusCode::kFailedPrecondition);

@@ -258,6 +258,53 @@ TEST(StoreFullSyncFailure, ACommitWhoseFsyncFailsStopsTheStore) {
   EXPECT_TRUE(store->Close().ok());
 }
 
+// The same for the COMMIT of a merge of recent inbox keys (run between
+// batches, through Exec): in this mode it fsyncs too.
+// Fails the first Exec of a COMMIT with SQLITE_IOERR_FSYNC once armed (after
+// the open: the schema's own statements do not count).
+class FailExecCommitWhenArmed final : public SqliteFaults {
+ public:
+  int Before(SqliteOp op, std::string_view sql) override {
+    if (op != SqliteOp::kExec || !armed.load() || sql.find("COMMIT") == std::string_view::npos) {
+      return SQLITE_OK;
+    }
+    return failures.fetch_add(1) == 0 ? SQLITE_IOERR_FSYNC : SQLITE_OK;
+  }
+  std::atomic<bool> armed{false};
+  std::atomic<int> failures{0};
+};
+
+TEST(StoreFullSyncFailure, AMergeWhoseCommitFsyncFailsStopsTheStore) {
+  TempDir dir;
+  FailExecCommitWhenArmed fault;
+  std::atomic<int> fail_stops{0};
+  SqliteStoreOptions options;
+  options.path = dir.File("s.db");
+  options.pipelined_sync = false;
+  options.inbox_merge_rows = 1;
+  options.heartbeat_interval = std::chrono::milliseconds(5);
+  options.faults = &fault;
+  options.on_fail_stop = [&](const Status&) { fail_stops.fetch_add(1); };
+  auto store = OpenOrDie(std::move(options));
+  ASSERT_NE(store, nullptr);
+  fault.armed.store(true);
+  Status first = store->Run([](Transaction& txn) -> Status {
+    Result<bool> r = txn.InsertInbox(testing::Event("test", "merged-later"));
+    return r.ok() ? Status::Ok() : r.status();
+  });
+  ASSERT_TRUE(first.ok()) << first.ToString();
+  for (int i = 0; i < 400 && fault.failures.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(fault.failures.load(), 1) << "no merge ran";
+  for (int i = 0; i < 400 && store->IsOpen(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(store->IsOpen());
+  EXPECT_EQ(fail_stops.load(), 1);
+  EXPECT_TRUE(store->Close().ok());
+}
+
 // A transient I/O error of another statement fails only its batch: the
 // store goes on (StoreFaults), as before.
 TEST(StoreFullSyncFailure, ACommitThatFailsForAnotherReasonDoesNotStopTheStore) {

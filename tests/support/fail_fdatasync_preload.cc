@@ -1,7 +1,8 @@
-// An LD_PRELOAD library for process tests: fdatasync() fails with EIO while
-// the file named by CONSENTD_TEST_FAIL_FDATASYNC_IF exists, and is the real
-// one otherwise. It lets a test make the real consentd binary meet a disk
-// that fails its flush, without a test hook in consentd itself.
+// An LD_PRELOAD library for process tests: fdatasync() fails with EIO if
+// the file named by CONSENTD_TEST_FAIL_FDATASYNC_IF exists, and removes
+// that file, so that only that call fails (the disk failed one flush); it
+// is the real one otherwise. It lets a test make the real consentd binary
+// meet a disk that fails its flush, without a test hook in consentd itself.
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -10,7 +11,7 @@
 
 extern "C" int fdatasync(int fd) {
   const char* flag = std::getenv("CONSENTD_TEST_FAIL_FDATASYNC_IF");
-  if (flag != nullptr && ::access(flag, F_OK) == 0) {
+  if (flag != nullptr && ::unlink(flag) == 0) {
     errno = EIO;
     return -1;
   }

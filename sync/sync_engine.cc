@@ -1,5 +1,6 @@
 #include "sync/sync_engine.h"
 
+#include <algorithm>
 #include <set>
 #include <tuple>
 
@@ -34,6 +35,25 @@ namespace {
 bool KeepsIdentity(Outcome o) {
   return o == Outcome::kApplied || o == Outcome::kHeldPending || o == Outcome::kSuperseded ||
          o == Outcome::kDuplicate || o == Outcome::kEcho;
+}
+
+// What `target` shows of a state: each consent's status and each block's
+// span, keyed without the subject so that two people's states compare.
+std::map<std::string, std::string> ShownAt(const mapping::MappingSpec& spec,
+                                           std::string_view target, const SubjectState& state) {
+  const SubjectState filtered = FilterForTarget(spec, target, state);
+  std::map<std::string, std::string> out;
+  for (const auto& [key, r] : filtered.consents) {
+    if (r.status == ConsentStatus::kNotAsked) continue;  // as good as no record
+    // The legal basis goes with a write (HubSpot), and so does a marker
+    // asking for re-consent (Mailchimp).
+    out["consent|" + key.topic + "|" + key.channel + "|" + key.address] =
+        std::string(ConsentStatusName(r.status)) + "|" + r.legal_basis + "|" + r.reconsent_notice;
+  }
+  for (const auto& [scope, b] : filtered.blocks) {
+    if (b.active) out["block|" + BlockScopeString(scope)] = "until " + std::to_string(b.until);
+  }
+  return out;
 }
 
 // For DecisionNote::what; never an address.
@@ -102,7 +122,7 @@ class Ingestor {
       if (!m.ok()) return m.status();
       if (!m->has_value()) continue;
       if (**m != subject) {
-        CONSENTD_RETURN_IF_ERROR(Merge(**m, subject));
+        CONSENTD_RETURN_IF_ERROR(Merge(**m, subject, rec.system_id));
         link = true;
       }
       // The merged record is gone from the source: nothing is written to it.
@@ -553,10 +573,17 @@ class Ingestor {
   // its records is decided against `into`'s state like a change, so the
   // usual order applies (restrictive side within the skew window, else the
   // latest). Both histories stay in the proof log under their pseudonyms.
-  Status Merge(const std::string& from, const std::string& into) {
+  // `survivor_id`: the record in the source that the other was merged into.
+  Status Merge(const std::string& from, const std::string& into, const std::string& survivor_id) {
     Result<SubjectState> merged = LoadSubjectState(txn_, from, settings_.identity_key);
     if (!merged.ok()) return merged.status();
     if (merged->erased_at) return Status::Ok();
+    // `into` was found by that record (not by its address): the survivor
+    // shows `into`'s state, as far as consentd's writes have landed.
+    Result<std::optional<std::string>> survivor_holder =
+        txn_.FindSubjectBySystemId(source_, survivor_id);
+    if (!survivor_holder.ok()) return survivor_holder.status();
+    const bool survivor_is_into = survivor_holder->value_or("") == into;
     for (const auto& [system, at] : merged->deleted_at_target) {
       CONSENTD_RETURN_IF_ERROR(txn_.RecordTargetDeletion(into, system, at));
     }
@@ -579,6 +606,11 @@ class Ingestor {
     Result<SubjectIdentity> snapshot = LoadIdentity(txn_, into);
     if (!snapshot.ok()) return snapshot.status();
 
+    // What the merging system showed of each person before (see below).
+    const std::map<std::string, std::string> survivor_showed =
+        ShownAt(*settings_.mapping, source_, *state);
+    const std::map<std::string, std::string> merged_showed =
+        ShownAt(*settings_.mapping, source_, *merged);
     std::vector<Change> changes;
     for (const auto& [key, r] : merged->consents) {
       Change c;
@@ -615,9 +647,27 @@ class Ingestor {
     // decisions above wrote to, and so does every target `from` had writes
     // queued for (it may hold no record of the person yet).
     // (The decisions above change no identity: `snapshot` is still current.)
+    // Except the merging system when both its records already showed the
+    // combined state: a write there changes nothing, yet it lands after the
+    // person's next change there whenever that comes between this read and
+    // the delivery, and undoes it (a withdrawal made just after the merge
+    // was lost that way: HubSpot keeps the last write, not the latest
+    // capture).
+    // A write of `from`'s that was queued or is still in flight there may
+    // not land (a failed one is not retried: deliveries.cc, WhyNotRetried),
+    // so the merged record's side is not known to be shown: write.
+    Result<bool> merged_rows_open = txn_.HasOpenOutbox(source_, from);
+    if (!merged_rows_open.ok()) return merged_rows_open.status();
+    const std::map<std::string, std::string> combined =
+        ShownAt(*settings_.mapping, source_, *state);
+    const bool source_holds_it =
+        survivor_is_into && survivor_showed == combined && merged_showed == combined &&
+        !*merged_rows_open &&
+        std::find(had_queued->begin(), had_queued->end(), source_) == had_queued->end();
     std::set<std::string> targets(had_queued->begin(), had_queued->end());
     for (const auto& [system, system_id] : snapshot->system_ids) targets.insert(system);
     for (const std::string& system : targets) {
+      if (system == source_ && source_holds_it) continue;
       if (WritesToSystem(system)) outbound_.AddState(system, into, *snapshot);
     }
     CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure

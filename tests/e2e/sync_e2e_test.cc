@@ -638,12 +638,23 @@ TEST_F(SyncE2E, AfterACrmMergeALaterWithdrawalReachesEveryMemberOfThePerson) {
   const std::string jay_id =
       Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
   const double read_before = MetricSum("consentd_records_received_total", "hubspot");
+  const char* const kStatusWrite = "/communication-preferences/v4/statuses/batch/write";
+  const int crm_writes = CountCalls("hubspot", "POST", kStatusWrite);
   Crm("POST", "/crm/v3/objects/contacts/merge",
       {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
   // consentd has read the merge (no visible change: both records granted).
   ASSERT_TRUE(Eventually([&] {
     return MetricSum("consentd_records_received_total", "hubspot") > read_before;
   })) << Log();
+  // Decided once the survivor's history shows it; what the merge queues
+  // leaves within milliseconds. Nothing goes back to the CRM: a write of the
+  // grant it already holds could land after the withdrawal below and undo it.
+  ASSERT_TRUE(Eventually([&] {
+    const std::optional<RawResponse> r = Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
+    return r && r->body.find("absorbed") != std::string::npos;
+  })) << Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(CountCalls("hubspot", "POST", kStatusWrite), crm_writes) << Log();
 
   // On failure: the outbox as consentd sees it, and the person's history.
   auto state = [&] {

@@ -416,6 +416,40 @@ TEST_F(SyncEngineTest, MergeCombinesBothSubjectsAndTheRestrictiveSideWins) {
   EXPECT_EQ(Desired(crm[0]).state.consents.begin()->second.status, kWithdrawn);
 }
 
+// Two CRM records that both hold the grant: the merge changes nothing the
+// CRM shows, so nothing is written back to it. Such a write would land after
+// a withdrawal the person makes there meanwhile, and undo it.
+TEST_F(SyncEngineTest, AMergeOfRecordsThatAgreeWritesNothingBackToTheMergingSystem) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T + 1000)})},
+         T + 2000);
+  // The merged record's grant is the later one: it wins, same status.
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T + 1500)})},
+         T + 2000);
+  ASSERT_TRUE(Outbox("hubspot").empty());
+  connectors::InboundRecord rec = Record("ev-3", "101", "anna@example.org", {});
+  rec.merged_ids = {"102"};
+  IngestSummary s = Ingest("hubspot", {rec}, T + 3000);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1) << "the later grant is the person's now";
+  EXPECT_EQ(SubjectOf("hubspot", "102"), SubjectOf("hubspot", "101"));
+  EXPECT_TRUE(Outbox("hubspot").empty()) << Desired(Outbox("hubspot")[0]).email;
+
+  // A third record that withdrew: merged in, the CRM's survivor is written.
+  Ingest("hubspot",
+         {Record("ev-4", "103", "anna.c@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 2500, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 4000);
+  connectors::InboundRecord again = Record("ev-5", "101", "anna@example.org", {});
+  again.merged_ids = {"103"};
+  Ingest("hubspot", {again}, T + 5000);
+  const auto crm = Outbox("hubspot");
+  ASSERT_EQ(crm.size(), 1u);
+  EXPECT_EQ(Desired(crm[0]).system_id, "101");
+  EXPECT_EQ(Desired(crm[0]).state.consents.begin()->second.status, kWithdrawn);
+}
+
 // A merged-away person's queued write carries its state from before the
 // merge, under its own key, so no row of the survivor supersedes it. Sent
 // after the merged state (it waits for a retry), it would undo it: the

@@ -30,6 +30,7 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
   for (;;) {
     if (stop_.load()) return Unavailable("shutting down");
     const std::int64_t now = SteadyMs();
+    const std::uint64_t seen = limiter_.Generation();
     const std::int64_t wait = limiter_.TryAcquire(now, kind, &grant);
     if (wait == 0) break;
     if (waited_since < 0) {
@@ -38,7 +39,7 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
     }
     // Short slices, so shutdown is noticed quickly; a Release ends the
     // wait early (a free in-flight slot is taken at once).
-    limiter_.WaitForChange(std::min<std::int64_t>(wait, 50));
+    limiter_.WaitForChange(std::min<std::int64_t>(wait, 50), seen);
   }
   if (waited_since >= 0) {
     stats_.wait_ms.fetch_add(

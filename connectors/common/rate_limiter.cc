@@ -79,9 +79,13 @@ void RateLimiter::Backoff(std::int64_t now_ms, std::int64_t wait_ms, CallKind ki
   w.paused_until = std::max(w.paused_until, now_ms + std::max<std::int64_t>(0, wait_ms));
 }
 
-void RateLimiter::WaitForChange(std::int64_t max_wait_ms) {
+std::uint64_t RateLimiter::Generation() const {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
+
+void RateLimiter::WaitForChange(std::int64_t max_wait_ms, std::uint64_t seen) {
   std::unique_lock lock(mu_);
-  const std::uint64_t seen = generation_;
   changed_.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(0, max_wait_ms)),
                     [&] { return generation_ != seen; });
 }

@@ -68,9 +68,14 @@ class RateLimiter {
   // wait_ms. A search pause leaves plain calls alone; a plain one pauses
   // every call.
   void Backoff(std::int64_t now_ms, std::int64_t wait_ms, CallKind kind = CallKind::kPlain);
-  // Blocks up to `max_wait_ms`, or until a Release or Update may have made
-  // room (in-flight waits end at once rather than on a timer).
-  void WaitForChange(std::int64_t max_wait_ms);
+  // A count of the Releases and Updates so far: read it before TryAcquire
+  // and pass it to WaitForChange, so that one landing between a refusal and
+  // the wait is not missed.
+  std::uint64_t Generation() const;
+  // Blocks up to `max_wait_ms`, or until a Release or Update has come since
+  // Generation() returned `seen` (at once if one already has): in-flight
+  // waits end at once rather than on a timer.
+  void WaitForChange(std::int64_t max_wait_ms, std::uint64_t seen);
 
   void Update(RateLimit limit);  // on reload
   RateLimit limit() const;

@@ -145,15 +145,32 @@ TEST(RateLimiterPacing, WaitForChangeEndsWhenAnInFlightSlotIsReleased) {
   ASSERT_EQ(limiter.TryAcquire(0), 1);
   std::atomic<bool> waiting{false};
   std::thread waiter([&] {
-    while (limiter.TryAcquire(0) != 0) {
+    for (;;) {
+      const std::uint64_t seen = limiter.Generation();
+      if (limiter.TryAcquire(0) == 0) break;
       waiting = true;
-      limiter.WaitForChange(10 * 60 * 1000);
+      limiter.WaitForChange(10 * 60 * 1000, seen);
     }
   });
   while (!waiting) std::this_thread::yield();
   limiter.Release();
   waiter.join();
   EXPECT_EQ(limiter.in_flight(), 1);
+}
+
+// The Release may come between the refusal and the wait (it did in an ASan
+// run of the test above, which then slept until ctest's timeout): the wait
+// that follows ends at once. Single-threaded, so the order is certain.
+TEST(RateLimiterPacing, AReleaseBetweenARefusalAndTheWaitIsNotMissed) {
+  RateLimiter limiter(RateLimit{0, milliseconds(1000), 1});
+  ASSERT_EQ(limiter.TryAcquire(0), 0);
+  const std::uint64_t seen = limiter.Generation();
+  ASSERT_EQ(limiter.TryAcquire(0), 1);
+  limiter.Release();
+  limiter.WaitForChange(10 * 60 * 1000, seen);  // must not sleep 10 minutes
+  EXPECT_EQ(limiter.TryAcquire(0), 0);
+  // With nothing new since, the wait lasts its time (here: none).
+  limiter.WaitForChange(0, limiter.Generation());
 }
 
 // ---------------------------------------------------------------------------

@@ -37,8 +37,9 @@ bool KeepsIdentity(Outcome o) {
          o == Outcome::kDuplicate || o == Outcome::kEcho;
 }
 
-// What `target` shows of a state: each consent's status and each block's
-// span, keyed without the subject so that two people's states compare.
+// What `target` shows of a state: each consent's status (with its legal
+// basis and re-consent marker) and each active block's end, keyed without
+// the subject so that two people's states compare.
 std::map<std::string, std::string> ShownAt(const mapping::MappingSpec& spec,
                                            std::string_view target, const SubjectState& state) {
   const SubjectState filtered = FilterForTarget(spec, target, state);

@@ -744,6 +744,8 @@ std::string BlockEchoKey(std::string_view subject, const BlockScope& scope) {
   return std::string(subject) + "|block|" + BlockScopeString(scope);
 }
 
+std::string_view BlockEchoValue(bool active) { return BlockValue(active); }
+
 Decision Reconcile(const Change& change, const SubjectState& current, const EchoMemory& echoes,
                    const Tombstones& tombstones, const Policy& policy) {
   return Decider(change, current, echoes, tombstones, policy).Run();

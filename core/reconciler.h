@@ -42,6 +42,8 @@ enum class WriteKind { kConsent, kBlock, kErasure };
 
 // The echo-memory key of a block: "subject|block|<scope>".
 std::string BlockEchoKey(std::string_view subject, const BlockScope& scope);
+// The echo-memory value of a block write: "set" or "cleared".
+std::string_view BlockEchoValue(bool active);
 
 // A system reported the subject's record permanently deleted.
 struct TargetDeletion {

@@ -65,6 +65,7 @@ void OutboundBatch::AddState(const std::string& target, const std::string& subje
                              const SubjectIdentity& identity, std::string_view after) {
   auto [it, fresh] = pending_.try_emplace({target, subject});
   if (fresh) it->second.identity = identity;
+  it->second.whole_state = true;
   if (!after.empty()) it->second.after += std::string(after) + "\n";
 }
 
@@ -87,6 +88,7 @@ void OutboundBatch::Merged(const std::string& from, const std::string& into) {
     dst->second.erase = dst->second.erase || moved.erase;
     dst->second.reconsent_topics.merge(moved.reconsent_topics);
     dst->second.after += moved.after;
+    dst->second.whole_state = dst->second.whole_state || moved.whole_state;
   }
   states_.erase(from);
   states_.erase(into);
@@ -137,6 +139,39 @@ std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity
   return out;
 }
 
+// Echo memory for a row that writes `state` to `target` whole (AddState):
+// one value per consent and block it shows, as Reconcile remembers its own
+// writes (one per (system, key), the newest). A key already remembered with
+// the same value keeps its older time. Without this, the target's report of
+// the write would be decided as the person's statement at the time it
+// landed: a false capture time and method in the proof log, and a write to
+// every other system for nothing.
+Status RememberStateWritten(store::Transaction& txn, const std::string& target,
+                            const SubjectState& state, TimestampMs now) {
+  auto remember = [&](const std::string& key, std::string_view value) -> Status {
+    Result<std::optional<store::EchoRow>> latest = txn.FindLatestWrite(target, key);
+    if (!latest.ok()) return latest.status();
+    if (latest->has_value()) {
+      if ((*latest)->value == value) return Status::Ok();
+      CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(target, key));
+    }
+    return txn.RememberWrite(store::EchoRow{target, key, std::string(value), now});
+  };
+  for (const auto& [key, record] : state.consents) {
+    if (record.status == ConsentStatus::kNotAsked) continue;  // not written
+    // A grant awaiting re-consent: the person's next grant there answers it,
+    // and a write remembered after the notice rose would pass it as an echo
+    // (Reconcile's AnswersReconsent). Such a key keeps what it had.
+    if (!record.reconsent_notice.empty()) continue;
+    CONSENTD_RETURN_IF_ERROR(remember(ConsentKeyString(key), ConsentStatusName(record.status)));
+  }
+  for (const auto& [scope, record] : state.blocks) {
+    CONSENTD_RETURN_IF_ERROR(
+        remember(BlockEchoKey(state.subject, scope), BlockEchoValue(record.active)));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
@@ -183,6 +218,8 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
         if (by_id && !system_id.empty()) d.also_erase_ids[address] = system_id;
       }
       records.resize(1);
+    } else if (p.whole_state && !records.empty()) {
+      CONSENTD_RETURN_IF_ERROR(RememberStateWritten(txn, target, d.state, now));
     }
     // One row per record otherwise: a row supersedes only rows for its address.
     for (const auto& [address, system_id] : records) {

@@ -54,6 +54,9 @@ class OutboundBatch {
   // already in flight or dead: one key is never written twice at once, so
   // they are written after it (a write that landed out of order must be
   // followed by the current state whatever else is on its way).
+  // Flush remembers what such a row writes (echo memory, rule 5), as the
+  // reconciler does for the writes it decides: the target's report of it is
+  // consentd's own write coming back, not a statement made when it landed.
   void AddState(const std::string& target, const std::string& subject,
                 const SubjectIdentity& identity, std::string_view after = {});
 
@@ -71,6 +74,7 @@ class OutboundBatch {
     std::set<std::string> reconsent_topics;
     SubjectIdentity identity;  // as first seen in this call
     std::string after;         // AddState's `after`
+    bool whole_state = false;  // AddState: the state is written whatever was decided
   };
   std::map<std::pair<std::string, std::string>, Pending> pending_;  // (target, subject)
   std::map<std::string, SubjectState> states_;                      // subject -> Remember

@@ -416,6 +416,61 @@ TEST_F(SyncEngineTest, MergeCombinesBothSubjectsAndTheRestrictiveSideWins) {
   EXPECT_EQ(Desired(crm[0]).state.consents.begin()->second.status, kWithdrawn);
 }
 
+// The CRM's survivor is written the combined state after a merge, and the
+// CRM reports that write back dated when it landed. That report is
+// consentd's own write (an echo), not a statement the person made then: as
+// a decision it would record a capture time, method and source that never
+// happened, and send the journey a write for nothing.
+TEST_F(SyncEngineTest, TheReadBackOfTheCombinedStateWrittenAfterAMergeIsAnEcho) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", kGranted, T + 1500), Block(BlockScope::All(), false, T)})},
+         T + 2000);
+  Ingest(
+      "hubspot",
+      {Record("ev-2", "102", "anna.b@example.org",
+              {Consent("newsletter", kWithdrawn, T, "hubspot", "", ConsentMethod::kUnsubscribeLink),
+               Block(BlockScope::All(), true, T + 1000)})},
+      T + 2000);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  connectors::InboundRecord rec = Record("ev-3", "101", "anna@example.org", {});
+  rec.merged_ids = {"102"};
+  Ingest("hubspot", {rec}, T + 3000);
+  const auto crm = Outbox("hubspot");
+  ASSERT_EQ(crm.size(), 1u) << "the survivor is written the combined state";
+  const connectors::DesiredState written = Desired(crm[0]);
+  EXPECT_EQ(written.state.consents.begin()->second.status, kWithdrawn);
+  ASSERT_EQ(written.state.blocks.size(), 1u);
+  EXPECT_TRUE(written.state.blocks.begin()->second.active);
+  DeliverTheOnlyRow("hubspot", T + 3100);
+  const std::size_t journey_rows = Outbox("mailchimp").size();
+  const std::uint64_t proof = ProofSize();
+
+  // HubSpot's read-back of that write, dated when it landed.
+  IngestSummary back = Ingest("hubspot",
+                              {Record("ev-4", "101", "anna@example.org",
+                                      {Consent("newsletter", kWithdrawn, T + 3150, "hubspot", "",
+                                               ConsentMethod::kUnsubscribeLink),
+                                       Block(BlockScope::All(), true, T + 3150)})},
+                              T + 4000);
+  EXPECT_EQ(back.outcomes[Outcome::kEcho], 2);
+  EXPECT_EQ(back.outcomes[Outcome::kApplied], 0);
+  EXPECT_TRUE(back.enqueued.empty());
+  EXPECT_EQ(Outbox("mailchimp").size(), journey_rows);
+  const auto consents = Consents(survivor);
+  ASSERT_EQ(consents.size(), 1u);
+  EXPECT_EQ(consents[0].occurred_at, T) << "the withdrawal keeps the time the person made it";
+  EXPECT_EQ(ProofSize(), proof + back.proof_entries);
+
+  // A change there after the write is still the person's: decided.
+  IngestSummary later = Ingest(
+      "hubspot",
+      {Record("ev-5", "101", "anna@example.org", {Consent("newsletter", kGranted, T + 9000)})},
+      T + 9100);
+  EXPECT_EQ(later.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(survivor)[0].status, "granted");
+}
+
 // Two CRM records that both hold the grant: the merge changes nothing the
 // CRM shows, so nothing is written back to it. Such a write would land after
 // a withdrawal the person makes there meanwhile, and undo it.

@@ -187,6 +187,8 @@ Writes Mapper::ToConsent(const ConsentRecord& record) const {
   StatusWrite s;
   s.subscription_id = id->second;
   s.channel = spec_.NativeChannel(record.key.channel, system_);
+  s.captured_at = record.provenance.occurred_at;
+  s.reported_back = FlowsFrom(topic->direction, role_);
   switch (record.status) {
     case ConsentStatus::kGranted:
       s.status_state = SubscriptionState::kSubscribed;
@@ -206,7 +208,7 @@ Writes Mapper::ToConsent(const ConsentRecord& record) const {
   const std::string basis = record.legal_basis.empty() ? topic->legal_basis : record.legal_basis;
   s.legal_basis = LegalBasisToHubSpot(basis);
   s.legal_basis_explanation =
-      "consentd: " + (topic->title.empty() ? topic->name : topic->title) +
+      std::string(kOwnExplanationPrefix) + (topic->title.empty() ? topic->name : topic->title) +
       (topic->notice_version.empty() ? "" : ", notice " + topic->notice_version) + ", " + basis +
       ", via " + std::string(ConsentMethodName(record.method));
   w.statuses.push_back(std::move(s));

@@ -54,12 +54,23 @@ struct PropertyChange {
 };
 
 // Writes for the connector to send.
+// How every legal basis explanation consentd writes begins: with the
+// status's `source`, it tells consentd's own writes from anyone else's.
+inline constexpr std::string_view kOwnExplanationPrefix = "consentd: ";
+
 struct StatusWrite {
   std::int64_t subscription_id = 0;
   std::string channel;  // "EMAIL", ...
   SubscriptionState status_state = SubscriptionState::kNotSpecified;
   std::string legal_basis;  // HubSpot enum, e.g. "CONSENT_WITH_NOTICE"
   std::string legal_basis_explanation;
+  // When the statement written was captured (the canonical record's
+  // occurred_at), and whether HubSpot's own changes of this subscription
+  // flow into consentd (the topic's direction): the connector never writes
+  // SUBSCRIBED over a newer UNSUBSCRIBED that someone else set there and
+  // consentd will decide (hubspot_deliver.cc).
+  TimestampMs captured_at = 0;
+  bool reported_back = false;
   bool operator==(const StatusWrite&) const = default;
 };
 struct UnsubscribeAllWrite {

@@ -4,6 +4,9 @@
 // whole is split and sent item by item.
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <set>
+#include <tuple>
 
 #include "connectors/hubspot/hubspot_internal.h"
 #include "core/redact.h"
@@ -13,6 +16,8 @@ namespace consentd::connectors::hubspot_internal {
 namespace hs = mapping::hubspot;
 
 namespace {
+
+const std::string kStatusWritePath = "/communication-preferences/v4/statuses/batch/write";
 
 int Severity(const Status& s) {
   switch (ClassOf(s)) {
@@ -82,6 +87,7 @@ class Delivery {
   void Plan();
   void PlanErasure(size_t i, mapping::ErasureMode mode);
   void LookUpContacts();
+  void KeepNewerWithdrawals();
   void SendStatuses();
   void SendUnsubscribeAll();
   void SendProperties();
@@ -89,6 +95,21 @@ class Delivery {
   void FillSystemIds();
   // Sends `inputs` to `path` in chunks; attributes failures to owners.
   void SendBatch(const std::string& path, std::vector<Input> inputs, bool split_allowed);
+  // The `source` of a status this write changed, from a status write's
+  // answer (KeepNewerWithdrawals tells consentd's own writes by it). A
+  // status the write did not change (NO_STATUS_CHANGE) may keep the source
+  // of whoever set it, so it teaches nothing.
+  void LearnOwnSource(const json& body) const {
+    if (!body.is_object()) return;
+    for (const json& r : body.value("results", json::array())) {
+      if (!r.is_object() || r.value("setStatusSuccessReason", "") == "NO_STATUS_CHANGE" ||
+          !r.value("legalBasisExplanation", "").starts_with(hs::kOwnExplanationPrefix)) {
+        continue;
+      }
+      c_.LearnOwnStatusSource(r.value("source", ""));
+      return;
+    }
+  }
   std::string Subscriber(size_t i, const std::string& channel) const {
     return channel == "EMAIL" ? email_[i] : phones_[i];
   }
@@ -124,6 +145,7 @@ std::vector<DeliveryResult> Delivery::Run() {
   try {
     Plan();
     LookUpContacts();
+    KeepNewerWithdrawals();
     SendStatuses();  // before unsubscribe-all: a SUBSCRIBED write lifts it (v4)
     SendUnsubscribeAll();
     SendProperties();
@@ -192,7 +214,7 @@ void Delivery::PlanErasure(size_t i, mapping::ErasureMode mode) {
       s.subscription_id = id;
       s.channel = spec.NativeChannel(channel, c_.settings_.name);
       s.status_state = hs::SubscriptionState::kUnsubscribed;
-      s.legal_basis_explanation = std::string("consentd: erasure requested (") +
+      s.legal_basis_explanation = std::string(hs::kOwnExplanationPrefix) + "erasure requested (" +
                                   std::string(mapping::ErasureModeName(mode)) + ")";
       if (!s.channel.empty()) w.statuses.push_back(std::move(s));
     }
@@ -261,6 +283,98 @@ void Delivery::LookUpContacts() {
   }
 }
 
+// HubSpot keeps the last status written, and a write carries every mapped
+// subscription of the person. A SUBSCRIBED write states a grant captured
+// at `captured_at`; if someone other than consentd (the person's
+// unsubscribe link, a form, a HubSpot user) has set UNSUBSCRIBED since
+// then, or within the skew window before (a withdrawal wins ties), consentd
+// has not decided that change yet or it would not be granting. Written
+// over, the withdrawal would be gone, and HubSpot's read-back would show
+// consentd's value. So the statuses of every subscriber with a SUBSCRIBED
+// write are read first (one batch read per channel and 100 subscribers)
+// and such an input is left out: HubSpot's report of the change decides
+// it. Only subscriptions whose changes flow back into consentd are
+// guarded; a topic HubSpot only receives is written as before. A read that
+// fails fails the items it was for, with its class (nothing is written
+// blind). The window left is the time between this read and the write.
+void Delivery::KeepNewerWithdrawals() {
+  std::map<std::string, std::set<std::string>> by_channel;  // channel -> subscribers
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (Failed(i)) continue;
+    for (const hs::StatusWrite& s : writes_[i].statuses) {
+      if (s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) continue;
+      const std::string sub = Subscriber(i, s.channel);
+      if (!sub.empty()) by_channel[s.channel].insert(Lower(sub));
+    }
+  }
+  if (by_channel.empty()) return;
+  // (channel, subscriber, subscription id) -> the status HubSpot holds now
+  std::map<std::tuple<std::string, std::string, std::int64_t>, hs::SubscriptionStatus> current;
+  // (channel, subscriber) -> why it could not be read
+  std::map<std::pair<std::string, std::string>, ApiError> unread;
+  for (const auto& [channel, subscribers] : by_channel) {
+    const std::vector<std::string> all(subscribers.begin(), subscribers.end());
+    for (size_t start = 0; start < all.size(); start += kApiBatchLimit) {
+      const size_t end = std::min(all.size(), start + kApiBatchLimit);
+      json inputs = json::array();
+      for (size_t k = start; k < end; ++k) inputs.push_back(all[k]);
+      HubSpotConnector::CallResult r = c_.Call(
+          "POST", "/communication-preferences/v4/statuses/batch/read?channel=" + UrlEncode(channel),
+          json{{"inputs", inputs}});
+      if (!r.ok()) {
+        for (size_t k = start; k < end; ++k) unread[{channel, all[k]}] = r.error;
+        continue;
+      }
+      const json& body = r.reply->body;
+      if (!body.is_object()) {
+        for (size_t k = start; k < end; ++k) {
+          unread[{channel, all[k]}] = {Unavailable("HubSpot status read: no JSON body"), {}};
+        }
+        continue;
+      }
+      for (const json& res : body.value("results", json::array())) {
+        if (!res.is_object()) continue;
+        const std::string sub = Lower(res.value("subscriberIdString", ""));
+        const auto list = res.find("statuses");
+        if (list == res.end() || !list->is_array()) continue;
+        for (const json& j : *list) {
+          if (!j.is_object()) continue;
+          hs::SubscriptionStatus st = StatusFromJson(j);
+          current[{channel, sub, st.subscription_id}] = std::move(st);
+        }
+      }
+    }
+  }
+  const std::string own_source = c_.OwnStatusSource();
+  const auto skew = static_cast<TimestampMs>(c_.spec_->skew_window.count());
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (Failed(i)) continue;
+    std::erase_if(writes_[i].statuses, [&](const hs::StatusWrite& s) {
+      if (s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) return false;
+      const std::string sub = Lower(Subscriber(i, s.channel));
+      if (sub.empty()) return false;
+      if (const auto bad = unread.find({s.channel, sub}); bad != unread.end()) {
+        Fail(i, bad->second.status, bad->second.retry_after);
+        return false;
+      }
+      const auto it = current.find({s.channel, sub, s.subscription_id});
+      if (it == current.end()) return false;
+      const hs::SubscriptionStatus& now = it->second;
+      if (now.status != hs::SubscriptionState::kUnsubscribed) return false;
+      // consentd's own write: the reconciler already ordered it.
+      const bool own = now.legal_basis_explanation.starts_with(hs::kOwnExplanationPrefix) &&
+                       (own_source.empty() || now.source_of_status == own_source);
+      if (own || now.timestamp + skew < s.captured_at) return false;
+      Note(i, "subscription " + std::to_string(s.subscription_id) +
+                  "=SUBSCRIBED not written: HubSpot holds UNSUBSCRIBED set at " +
+                  std::to_string(now.timestamp) + " (source " + now.source_of_status +
+                  "), not before the grant captured at " + std::to_string(s.captured_at) +
+                  "; decided when HubSpot reports it");
+      return true;
+    });
+  }
+}
+
 void Delivery::SendStatuses() {
   std::vector<Input> inputs;
   for (size_t i = 0; i < items_.size(); ++i) {
@@ -294,7 +408,7 @@ void Delivery::SendStatuses() {
       Note(i, "statuses " + what);
     }
   }
-  SendBatch("/communication-preferences/v4/statuses/batch/write", std::move(inputs), true);
+  SendBatch(kStatusWritePath, std::move(inputs), true);
 }
 
 void Delivery::SendUnsubscribeAll() {
@@ -352,6 +466,7 @@ void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, boo
       continue;
     }
     const json& body = r.reply->body;
+    if (path == kStatusWritePath) LearnOwnSource(body);
     const json errors = body.is_object() ? body.value("errors", json::array()) : json::array();
     if (errors.empty()) continue;
     // Partial failure (207): attribute each error to the inputs it names.
@@ -474,6 +589,17 @@ void Delivery::FillSystemIds() {
       if (Lower(c.email) == Lower(email_[i])) results_[i].system_id = c.id;
     }
   }
+}
+
+std::string HubSpotConnector::OwnStatusSource() const {
+  std::lock_guard lock(own_source_mu_);
+  return own_status_source_;
+}
+
+void HubSpotConnector::LearnOwnStatusSource(const std::string& source) const {
+  if (source.empty()) return;
+  std::lock_guard lock(own_source_mu_);
+  own_status_source_ = source;
 }
 
 std::vector<DeliveryResult> HubSpotConnector::Deliver(const std::vector<OutboundItem>& items) {

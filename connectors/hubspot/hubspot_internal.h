@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -57,6 +58,9 @@ std::string UrlEncode(std::string_view in);
 std::string VendorMessage(const json& body);
 // True if the error body says the address was GDPR-deleted (blocklisted).
 bool IsGdprBlocklisted(const json& body);
+
+// One PublicStatus of the v4 API (a status read's or write's answer).
+mapping::hubspot::SubscriptionStatus StatusFromJson(const json& j);
 
 // A contact as the connector needs it.
 struct Contact {
@@ -153,6 +157,15 @@ class HubSpotConnector final : public Connector {
 
   // --- hubspot_deliver.cc (see there) ---
   friend class Delivery;
+  // The `source` HubSpot records on the statuses consentd writes, learnt
+  // from the answers to its status writes; empty until one was answered.
+  // With the explanation consentd writes (kOwnExplanationPrefix) it tells
+  // consentd's own writes from changes made by anyone else, the person
+  // included (an unsubscribe keeps the explanation it replaced).
+  std::string OwnStatusSource() const;
+  void LearnOwnStatusSource(const std::string& source) const;
+  mutable std::mutex own_source_mu_;
+  mutable std::string own_status_source_;
 
   // Native channels that carry mapped subscription types.
   std::set<std::string> status_channels_;

@@ -26,6 +26,8 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
+}  // namespace
+
 hs::SubscriptionStatus StatusFromJson(const json& j) {
   hs::SubscriptionStatus s;
   if (j.contains("subscriptionId")) {
@@ -45,8 +47,6 @@ hs::SubscriptionStatus StatusFromJson(const json& j) {
   s.source_of_status = j.value("source", "");
   return s;
 }
-
-}  // namespace
 
 std::vector<std::string> HubSpotConnector::ContactProperties() const {
   std::vector<std::string> props = {"email", "lastmodifieddate"};

@@ -148,10 +148,11 @@ class HubSpotConnectorTest : public sim::testing::SimFixture {
     return item;
   }
   static void Grant(OutboundItem& item, const std::string& topic, ConsentStatus status,
-                    const std::string& channel = "email") {
+                    const std::string& channel = "email", TimestampMs captured_at = 0) {
     ConsentRecord r;
     r.key = {item.desired.subject, topic, channel, ""};
     r.status = status;
+    r.provenance.occurred_at = captured_at;
     r.legal_basis = "eu-gdpr:A6-1-a";
     r.method = ConsentMethod::kForm;
     item.desired.state.consents[r.key] = r;
@@ -662,6 +663,92 @@ TEST_F(HubSpotConnectorTest, DeliverChannelBlockUnsubscribesFromAllAndKeepsItOve
   }
   EXPECT_TRUE(wide);
   EXPECT_EQ(StatusOf("c@example.com", 101), "UNSUBSCRIBED");
+}
+
+// HubSpot keeps the last status written, and a write carries every mapped
+// subscription. A withdrawal the person made there after the grant being
+// written was captured (consentd has not decided it yet, or it would not be
+// granting) is not written over; the rest of the item is.
+TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThereSinceItsCapture) {
+  const TimestampMs captured = SystemClock().NowMs() - 60'000;
+  OutboundItem a = Item(1, "w@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
+  ASSERT_TRUE(connector_->Deliver({a})[0].status.ok());
+  ASSERT_EQ(StatusOf("w@example.com", 101), "SUBSCRIBED");
+  // Her unsubscribe link (which keeps the explanation consentd wrote).
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/unsubscribe",
+                    {{"email", "w@example.com"}, {"subscriptionId", 101}})
+                .status,
+            200);
+  ASSERT_EQ(StatusOf("w@example.com", 101), "UNSUBSCRIBED");
+
+  // consentd, not knowing yet, writes her state with a grant of another topic.
+  Grant(a, "product", ConsentStatus::kGranted, "email", captured + 1000);
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("w@example.com", 101), "UNSUBSCRIBED") << r[0].detail;
+  EXPECT_EQ(StatusOf("w@example.com", 102), "SUBSCRIBED") << "the rest is written";
+  EXPECT_NE(r[0].detail.find("101=SUBSCRIBED not written"), std::string::npos) << r[0].detail;
+  EXPECT_EQ(r[0].detail.find("@example.com"), std::string::npos) << r[0].detail;
+
+  // A grant captured after her withdrawal (beyond the tie window) is newer.
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs() + 5'000);
+  r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("w@example.com", 101), "SUBSCRIBED") << r[0].detail;
+}
+
+// consentd's own withdrawal that landed after a grant was captured was
+// ordered against it by the reconciler already: the grant is written.
+TEST_F(HubSpotConnectorTest, AGrantIsWrittenOverConsentdsOwnWithdrawalThatLandedLater) {
+  const TimestampMs captured = SystemClock().NowMs() - 60'000;
+  OutboundItem a = Item(1, "o@example.com");
+  Grant(a, "newsletter", ConsentStatus::kWithdrawn, "email", captured - 1000);
+  ASSERT_TRUE(connector_->Deliver({a})[0].status.ok());
+  ASSERT_EQ(StatusOf("o@example.com", 101), "UNSUBSCRIBED");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("o@example.com", 101), "SUBSCRIBED") << r[0].detail;
+}
+
+// A topic whose changes in HubSpot do not flow back (journey to CRM only)
+// is HubSpot's to receive: written as the journey says, whatever it holds.
+TEST_F(HubSpotConnectorTest, AGrantOfATopicHubSpotOnlyReceivesIsWrittenOverItsWithdrawal) {
+  auto spec = TestMapping();
+  spec->topics[0].direction = mapping::FlowDirection::kJourneyToCrm;
+  connector_ = Make(spec);
+  const TimestampMs captured = SystemClock().NowMs() - 60'000;
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "j@example.com"}});
+  Control("POST", "/_sim/hubspot/person/unsubscribe",
+          {{"email", "j@example.com"}, {"subscriptionId", 101}});
+  ASSERT_EQ(StatusOf("j@example.com", 101), "UNSUBSCRIBED");
+  OutboundItem a = Item(1, "j@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("j@example.com", 101), "SUBSCRIBED") << r[0].detail;
+}
+
+// The statuses cannot be read: nothing is written blind, the item is retried.
+TEST_F(HubSpotConnectorTest, AGrantWhoseStatusesCannotBeReadFirstIsRetried) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "f@example.com"}});
+  Control("POST", "/_sim/hubspot/person/unsubscribe",
+          {{"email", "f@example.com"}, {"subscriptionId", 101}});
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"}, {"system", "hubspot"}, {"status", 503}, {"count", 1}})
+                .status,
+            201);
+  OutboundItem a = Item(1, "f@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs() + 5'000);
+  Grant(a, "product", ConsentStatus::kGranted, "email", SystemClock().NowMs() + 5'000);
+  auto r = connector_->Deliver({a});
+  EXPECT_EQ(r[0].error_class, ErrorClass::kRetryable) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("f@example.com", 101), "UNSUBSCRIBED");
+  EXPECT_EQ(StatusOf("f@example.com", 102), "NOT_SPECIFIED");
+  r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("f@example.com", 101), "SUBSCRIBED");
 }
 
 TEST_F(HubSpotConnectorTest, DeliverEraseDeleteModeGdprDeletesTheContact) {

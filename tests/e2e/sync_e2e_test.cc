@@ -179,6 +179,50 @@ TEST_F(SyncE2E, AJourneyProfileEditDoesNotUndoACrmWithdrawalThatHasNotLandedTher
   EXPECT_EQ(CrmSubscription(gil, kNewsletter), "UNSUBSCRIBED");
 }
 
+// HubSpot keeps the last write, and consentd's write carries every mapped
+// subscription. A withdrawal the person makes in HubSpot while consentd's
+// write of an older grant waits for its retry (its webhook lost) must not
+// be overwritten by it: the retry leaves that subscription alone, and the
+// next read of HubSpot decides the withdrawal everywhere.
+TEST_F(SyncE2E, AWithdrawalInTheCrmWhileAnOlderGrantWaitsForItsRetryIsNotOverwritten) {
+  StartAll();
+  const std::string ann = "ann.retry@example.org";
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", ann}, {"interests", {{interest_ids_["Newsletter"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", ann}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(ann, kNewsletter) == "SUBSCRIBED"; }))
+      << Log();
+
+  // HubSpot's status calls fail and its webhooks are lost.
+  Crm("POST", "/_sim/faults",
+      Json::array({{{"kind", "error"},
+                    {"system", "hubspot"},
+                    {"route", "/communication-preferences/*"},
+                    {"status", 503}},
+                   {{"kind", "webhook_drop"}, {"system", "hubspot"}}}));
+  const double retryable = MetricSum("consentd_deliveries_total", "result=\"retryable\"");
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", ann}, {"interests", {{interest_ids_["Product news"], true}}}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_deliveries_total", "result=\"retryable\"") > retryable;
+  })) << Log();
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", ann}, {"subscriptionId", kNewsletter}});
+  Crm("DELETE", "/_sim/faults");
+
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(ann, kProductUpdates) == "SUBSCRIBED"; },
+                         std::chrono::seconds(60)))
+      << Log();
+  EXPECT_EQ(CrmSubscription(ann, kNewsletter), "UNSUBSCRIBED") << Log();
+
+  // The webhook of consentd's own write may bring the withdrawal already.
+  CommandResult r = Ctl({"resync", "--connector", "hubspot"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(ann, "Newsletter"); })) << Log();
+  EXPECT_TRUE(MemberInterest(ann, "Product news"));
+  EXPECT_EQ(CrmSubscription(ann, kNewsletter), "UNSUBSCRIBED");
+}
+
 // --- rule 5: no echoes --------------------------------------------------------
 
 TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

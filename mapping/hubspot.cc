@@ -189,6 +189,7 @@ Writes Mapper::ToConsent(const ConsentRecord& record) const {
   s.channel = spec_.NativeChannel(record.key.channel, system_);
   s.captured_at = record.provenance.occurred_at;
   s.reported_back = FlowsFrom(topic->direction, role_);
+  s.echo_key = ConsentKeyString(record.key);
   switch (record.status) {
     case ConsentStatus::kGranted:
       s.status_state = SubscriptionState::kSubscribed;

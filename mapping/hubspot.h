@@ -71,6 +71,7 @@ struct StatusWrite {
   // consentd will decide (hubspot_deliver.cc).
   TimestampMs captured_at = 0;
   bool reported_back = false;
+  std::string echo_key;  // ConsentKeyString of the record written
   bool operator==(const StatusWrite&) const = default;
 };
 struct UnsubscribeAllWrite {

@@ -207,6 +207,17 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       Status s = txn.MarkDone(row.id, now);
       if (MovedOn(s)) continue;
       CONSENTD_RETURN_IF_ERROR(s);
+      // Values the target kept out (it holds a newer change of its own, not
+      // decided yet): what consentd remembers writing there was not
+      // written, and would pass the person's later report of that value as
+      // an echo. A newer write of another value remembered since stays.
+      for (const std::string& key : result.kept_out) {
+        Result<std::optional<store::EchoRow>> latest = txn.FindLatestWrite(target, key);
+        if (!latest.ok()) return latest.status();
+        if (latest->has_value() && (*latest)->value == ConsentStatusName(ConsentStatus::kGranted)) {
+          CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(target, key));
+        }
+      }
       // An erasure gets no new link, whatever the target answered.
       const bool erased = d != nullptr && d->erase;
       if (!result.system_id.empty() && !erased && !row.key.empty()) {

@@ -4,6 +4,7 @@
 
 #include "connectors/common/desired_state.h"
 #include "core/keyed_hash.h"
+#include "core/notice.h"
 #include "store/erasure_requests.h"
 
 namespace consentd::sync {
@@ -144,25 +145,41 @@ std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity
 // writes (one per (system, key), the newest). A key already remembered with
 // the same value keeps its older time. Without this, the target's report of
 // the write would be decided as the person's statement at the time it
-// landed: a false capture time and method in the proof log, and a write to
-// every other system for nothing.
+// landed: a false capture time, method and source in the proof log.
+// Where the value written is not certain, the key keeps what it had:
+// - a grant awaiting re-consent (by the notice timeline, marked yet or
+//   not): the person's next grant there answers it, and a write remembered
+//   after the notice rose would pass that answer as an echo
+//   (Reconcile's AnswersReconsent); without `policy` no grant is remembered;
+// - a grant where consentd last wrote `pending` to a target that takes
+//   re-consent through its double opt-in: the connector writes pending
+//   again, and its read-back is that echo.
 Status RememberStateWritten(store::Transaction& txn, const std::string& target,
-                            const SubjectState& state, TimestampMs now) {
+                            const SubjectState& state, const Policy* policy, TimestampMs now) {
+  const bool via_pending =
+      policy != nullptr && policy->ConstraintsFor(target).resubscribe_via_pending;
   auto remember = [&](const std::string& key, std::string_view value) -> Status {
     Result<std::optional<store::EchoRow>> latest = txn.FindLatestWrite(target, key);
     if (!latest.ok()) return latest.status();
     if (latest->has_value()) {
       if ((*latest)->value == value) return Status::Ok();
+      if (via_pending && value == ConsentStatusName(ConsentStatus::kGranted) &&
+          (*latest)->value == ConsentStatusName(ConsentStatus::kPending)) {
+        return Status::Ok();
+      }
       CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(target, key));
     }
     return txn.RememberWrite(store::EchoRow{target, key, std::string(value), now});
   };
   for (const auto& [key, record] : state.consents) {
     if (record.status == ConsentStatus::kNotAsked) continue;  // not written
-    // A grant awaiting re-consent: the person's next grant there answers it,
-    // and a write remembered after the notice rose would pass it as an echo
-    // (Reconcile's AnswersReconsent). Such a key keeps what it had.
-    if (!record.reconsent_notice.empty()) continue;
+    if (record.status == ConsentStatus::kGranted) {
+      const TopicPolicy* topic = policy == nullptr ? nullptr : policy->FindTopic(key.topic);
+      if (topic == nullptr || !record.reconsent_notice.empty() ||
+          !ReconsentNoticeFor(record, topic->notice).empty()) {
+        continue;
+      }
+    }
     CONSENTD_RETURN_IF_ERROR(remember(ConsentKeyString(key), ConsentStatusName(record.status)));
   }
   for (const auto& [scope, record] : state.blocks) {
@@ -219,7 +236,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       }
       records.resize(1);
     } else if (p.whole_state && !records.empty()) {
-      CONSENTD_RETURN_IF_ERROR(RememberStateWritten(txn, target, d.state, now));
+      CONSENTD_RETURN_IF_ERROR(RememberStateWritten(txn, target, d.state, policy, now));
     }
     // One row per record otherwise: a row supersedes only rows for its address.
     for (const auto& [address, system_id] : records) {

@@ -134,6 +134,13 @@ struct DeliveryResult {
   // skipped, not decided again as an echo. Empty: nothing is remembered and
   // the read-back is decided.
   std::string version_id;
+  // Set (status OK) when values of the desired state were left out because
+  // the target holds a newer change of its own that consentd has not
+  // decided yet (HubSpot: a grant not written over a newer unsubscribe):
+  // their echo-memory keys (ConsentKeyString). consentd forgets what it
+  // remembered writing there, so that the target's later reports of those
+  // keys are decided, not taken for its own write coming back.
+  std::vector<std::string> kept_out;
 };
 
 struct PollPage {

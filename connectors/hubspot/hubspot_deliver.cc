@@ -4,6 +4,8 @@
 // whole is split and sent item by item.
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -295,16 +297,25 @@ void Delivery::LookUpContacts() {
 // and such an input is left out: HubSpot's report of the change decides
 // it. Only subscriptions whose changes flow back into consentd are
 // guarded; a topic HubSpot only receives is written as before. A read that
-// fails fails the items it was for, with its class (nothing is written
-// blind). The window left is the time between this read and the write.
+// fails retryably fails the items it was for (nothing is written blind;
+// they are retried); a read refused for good is split per subscriber, and a
+// subscriber that cannot be read alone, or that the answer leaves out, is
+// written unguarded (the write then succeeds or fails on its own). A value
+// left out is reported in `kept_out`, so that consentd forgets its memory
+// of writing it. The window left is the time between this read and the
+// write.
 void Delivery::KeepNewerWithdrawals() {
   std::map<std::string, std::set<std::string>> by_channel;  // channel -> subscribers
+  // (channel, subscriber) -> the first item that writes a guarded grant there
+  std::map<std::pair<std::string, std::string>, size_t> first_owner;
   for (size_t i = 0; i < items_.size(); ++i) {
     if (Failed(i)) continue;
     for (const hs::StatusWrite& s : writes_[i].statuses) {
       if (s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) continue;
-      const std::string sub = Subscriber(i, s.channel);
-      if (!sub.empty()) by_channel[s.channel].insert(Lower(sub));
+      const std::string sub = Lower(Subscriber(i, s.channel));
+      if (sub.empty()) continue;
+      by_channel[s.channel].insert(sub);
+      first_owner.try_emplace({s.channel, sub}, i);
     }
   }
   if (by_channel.empty()) return;
@@ -312,37 +323,49 @@ void Delivery::KeepNewerWithdrawals() {
   std::map<std::tuple<std::string, std::string, std::int64_t>, hs::SubscriptionStatus> current;
   // (channel, subscriber) -> why it could not be read
   std::map<std::pair<std::string, std::string>, ApiError> unread;
+  // Reads the statuses of `subs` on `channel` into `current`.
+  const std::function<void(const std::string&, std::vector<std::string>)> read =
+      [&](const std::string& channel, std::vector<std::string> subs) {
+        json inputs = json::array();
+        for (const std::string& sub : subs) inputs.push_back(sub);
+        HubSpotConnector::CallResult r = c_.Call(
+            "POST",
+            "/communication-preferences/v4/statuses/batch/read?channel=" + UrlEncode(channel),
+            json{{"inputs", inputs}});
+        if (!r.ok() && !r.error.status.IsRetryable()) {
+          if (subs.size() > 1) {
+            for (std::string& sub : subs) read(channel, {std::move(sub)});
+          } else {
+            Note(first_owner.at({channel, subs[0]}), "statuses on " + channel + " not read (" +
+                                                         r.error.status.message() +
+                                                         "): written unguarded");
+          }
+          return;
+        }
+        if (!r.ok() || !r.reply->body.is_object()) {
+          const ApiError why =
+              r.ok() ? ApiError{Unavailable("HubSpot status read: no JSON body"), {}} : r.error;
+          for (const std::string& sub : subs) unread[{channel, sub}] = why;
+          return;
+        }
+        for (const json& res : r.reply->body.value("results", json::array())) {
+          if (!res.is_object()) continue;
+          const std::string sub = Lower(res.value("subscriberIdString", ""));
+          const auto list = res.find("statuses");
+          if (list == res.end() || !list->is_array()) continue;
+          for (const json& j : *list) {
+            if (!j.is_object()) continue;
+            hs::SubscriptionStatus st = StatusFromJson(j);
+            current[{channel, sub, st.subscription_id}] = std::move(st);
+          }
+        }
+      };
   for (const auto& [channel, subscribers] : by_channel) {
     const std::vector<std::string> all(subscribers.begin(), subscribers.end());
     for (size_t start = 0; start < all.size(); start += kApiBatchLimit) {
-      const size_t end = std::min(all.size(), start + kApiBatchLimit);
-      json inputs = json::array();
-      for (size_t k = start; k < end; ++k) inputs.push_back(all[k]);
-      HubSpotConnector::CallResult r = c_.Call(
-          "POST", "/communication-preferences/v4/statuses/batch/read?channel=" + UrlEncode(channel),
-          json{{"inputs", inputs}});
-      if (!r.ok()) {
-        for (size_t k = start; k < end; ++k) unread[{channel, all[k]}] = r.error;
-        continue;
-      }
-      const json& body = r.reply->body;
-      if (!body.is_object()) {
-        for (size_t k = start; k < end; ++k) {
-          unread[{channel, all[k]}] = {Unavailable("HubSpot status read: no JSON body"), {}};
-        }
-        continue;
-      }
-      for (const json& res : body.value("results", json::array())) {
-        if (!res.is_object()) continue;
-        const std::string sub = Lower(res.value("subscriberIdString", ""));
-        const auto list = res.find("statuses");
-        if (list == res.end() || !list->is_array()) continue;
-        for (const json& j : *list) {
-          if (!j.is_object()) continue;
-          hs::SubscriptionStatus st = StatusFromJson(j);
-          current[{channel, sub, st.subscription_id}] = std::move(st);
-        }
-      }
+      const auto first = all.begin() + static_cast<std::ptrdiff_t>(start);
+      const size_t n = std::min<size_t>(kApiBatchLimit, all.size() - start);
+      read(channel, std::vector<std::string>(first, first + static_cast<std::ptrdiff_t>(n)));
     }
   }
   const std::string own_source = c_.OwnStatusSource();
@@ -365,6 +388,7 @@ void Delivery::KeepNewerWithdrawals() {
       const bool own = now.legal_basis_explanation.starts_with(hs::kOwnExplanationPrefix) &&
                        (own_source.empty() || now.source_of_status == own_source);
       if (own || now.timestamp + skew < s.captured_at) return false;
+      results_[i].kept_out.push_back(s.echo_key);
       Note(i, "subscription " + std::to_string(s.subscription_id) +
                   "=SUBSCRIBED not written: HubSpot holds UNSUBSCRIBED set at " +
                   std::to_string(now.timestamp) + " (source " + now.source_of_status +

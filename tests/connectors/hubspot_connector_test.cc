@@ -690,6 +690,8 @@ TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThere
   EXPECT_EQ(StatusOf("w@example.com", 102), "SUBSCRIBED") << "the rest is written";
   EXPECT_NE(r[0].detail.find("101=SUBSCRIBED not written"), std::string::npos) << r[0].detail;
   EXPECT_EQ(r[0].detail.find("@example.com"), std::string::npos) << r[0].detail;
+  // consentd is told, to forget that it wrote the grant there.
+  EXPECT_EQ(r[0].kept_out, std::vector<std::string>{"s-1|newsletter|email|"});
 
   // A grant captured after her withdrawal (beyond the tie window) is newer.
   Grant(a, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs() + 5'000);
@@ -728,6 +730,30 @@ TEST_F(HubSpotConnectorTest, AGrantOfATopicHubSpotOnlyReceivesIsWrittenOverItsWi
   auto r = connector_->Deliver({a});
   ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
   EXPECT_EQ(StatusOf("j@example.com", 101), "SUBSCRIBED") << r[0].detail;
+}
+
+// A status read HubSpot refuses for good (one bad subscriber among many)
+// is split per subscriber, so the others are still guarded and written.
+TEST_F(HubSpotConnectorTest, AStatusReadRefusedForGoodIsSplitPerSubscriber) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "s1@example.com"}});
+  Control("POST", "/_sim/hubspot/person/unsubscribe",
+          {{"email", "s1@example.com"}, {"subscriptionId", 101}});
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"}, {"system", "hubspot"}, {"status", 400}, {"count", 1}})
+                .status,
+            201);
+  const TimestampMs captured = SystemClock().NowMs() - 60'000;
+  OutboundItem a = Item(1, "s1@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
+  OutboundItem b = Item(2, "s2@example.com");
+  Grant(b, "newsletter", ConsentStatus::kGranted, "email", captured);
+  auto r = connector_->Deliver({a, b});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  ASSERT_TRUE(r[1].status.ok()) << r[1].status.ToString();
+  EXPECT_EQ(StatusOf("s1@example.com", 101), "UNSUBSCRIBED") << r[0].detail;
+  EXPECT_EQ(r[0].kept_out.size(), 1u);
+  EXPECT_EQ(StatusOf("s2@example.com", 101), "SUBSCRIBED") << r[1].detail;
+  EXPECT_TRUE(r[1].kept_out.empty());
 }
 
 // The statuses cannot be read: nothing is written blind, the item is retried.

@@ -118,6 +118,51 @@ TEST_F(SyncDeliveriesTest, ARecordWrittenForAPersonMergedMeanwhileIsLinkedToTheS
   EXPECT_EQ(SubjectOf("mailchimp", "mc-b"), survivor) << "not the merged-away " << merged;
 }
 
+// HubSpot kept a grant out: it holds the person's own unsubscribe, newer
+// than the grant and not decided yet when the write went. What consentd
+// remembered writing there was not written, so her later subscription
+// there is decided, not taken for consentd's write coming back.
+TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutIsForgottenSoHerNextGrantThereIsDecided) {
+  // Mailchimp's grant, captured at T, read a minute later.
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T, "mailchimp")})},
+         T + 60'000);
+  const std::string subject = SubjectOf("mailchimp", "mc-1");
+  std::vector<store::OutboxRow> rows;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = txn.ClaimOutbox("hubspot", T + 60'100, 10, T + 120'000);
+    if (!r.ok()) return r.status();
+    rows = *r;
+    return Status::Ok();
+  });
+  ASSERT_EQ(rows.size(), 1u);
+  connectors::DeliveryResult kept = Delivery(rows[0].id, Status::Ok(), {});
+  const store::ConsentKey k = Consents(subject).at(0).key;
+  kept.kept_out = {ConsentKeyString(ConsentKey{k.subject_id, k.topic, k.channel, k.address})};
+  Run([&](store::Transaction& txn) -> Status {
+    return engine_->RecordDeliveries(txn, "hubspot", rows, {kept}, {}, 5, T + 60'200).status();
+  });
+
+  // Her unsubscribe in HubSpot (T + 10 s), reported now: newer, applied.
+  IngestSummary off = Ingest("hubspot",
+                             {Record("ev-1", "101", "anna@example.org",
+                                     {Consent("newsletter", ConsentStatus::kWithdrawn, T + 10'000,
+                                              "hubspot", "", ConsentMethod::kUnsubscribeLink)})},
+                             T + 61'000);
+  EXPECT_EQ(off.outcomes[Outcome::kApplied], 1);
+  ASSERT_EQ(SubjectOf("hubspot", "101"), subject);
+  // A day later she subscribes there again.
+  IngestSummary on =
+      Ingest("hubspot",
+             {Record("ev-2", "101", "anna@example.org",
+                     {Consent("newsletter", ConsentStatus::kGranted, T + 86'400'000, "hubspot")})},
+             T + 86'401'000);
+  EXPECT_EQ(on.outcomes[Outcome::kEcho], 0) << "the write HubSpot kept out is no echo";
+  EXPECT_EQ(on.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(subject).at(0).status, "granted");
+}
+
 // A write of the merged-away person that fails while in flight is not
 // retried: it holds the state from before the merge, and sent after the
 // combined state it would undo it. The combined state is already queued.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mapping/policy.h"
 #include "store/sqlite_db.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
@@ -469,6 +470,45 @@ TEST_F(SyncEngineTest, TheReadBackOfTheCombinedStateWrittenAfterAMergeIsAnEcho) 
       T + 9100);
   EXPECT_EQ(later.outcomes[Outcome::kApplied], 1);
   EXPECT_EQ(Consents(survivor)[0].status, "granted");
+}
+
+// Where consentd last wrote `pending` to a target that takes re-consent
+// through its double opt-in (Mailchimp), a whole-state row showing the
+// grant keeps that memory: the connector writes pending again, and the
+// pending read-back is its echo, not a new statement that would turn the
+// grant into pending. A target without double opt-in remembers the grant.
+TEST_F(SyncEngineTest, AWholeStateRowKeepsAPendingWriteRememberedForATargetWithDoubleOptIn) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  const std::string subject = SubjectOf("hubspot", "101");
+  const auto consents = Consents(subject);
+  ASSERT_EQ(consents.size(), 1u);
+  ASSERT_EQ(consents[0].status, "granted");
+  const store::ConsentKey& k = consents[0].key;
+  const std::string key = ConsentKeyString(ConsentKey{k.subject_id, k.topic, k.channel, k.address});
+  const Policy policy = mapping::ToPolicy(*spec_);
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites("mailchimp", key));
+    CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites("hubspot", key));
+    CONSENTD_RETURN_IF_ERROR(
+        txn.RememberWrite(store::EchoRow{"mailchimp", key, "pending", T + 100}));
+    Result<SubjectIdentity> identity = LoadIdentity(txn, subject);
+    if (!identity.ok()) return identity.status();
+    OutboundBatch batch;
+    batch.AddState("mailchimp", subject, *identity);
+    batch.AddState("hubspot", subject, *identity);
+    std::map<std::string, int> enqueued;
+    CONSENTD_RETURN_IF_ERROR(batch.Flush(txn, *spec_, engine_->mapping_hash(), testing::kKey,
+                                         T + 200, enqueued, &policy));
+    Result<std::optional<store::EchoRow>> journey = txn.FindLatestWrite("mailchimp", key);
+    if (!journey.ok()) return journey.status();
+    EXPECT_EQ(journey->has_value() ? (*journey)->value : "<none>", "pending");
+    Result<std::optional<store::EchoRow>> crm = txn.FindLatestWrite("hubspot", key);
+    if (!crm.ok()) return crm.status();
+    EXPECT_EQ(crm->has_value() ? (*crm)->value : "<none>", "granted");
+    return Status::Ok();
+  });
 }
 
 // Two CRM records that both hold the grant: the merge changes nothing the

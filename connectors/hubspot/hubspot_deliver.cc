@@ -309,7 +309,10 @@ void Delivery::KeepNewerWithdrawals() {
   // (channel, subscriber) -> the first item that writes a guarded grant there
   std::map<std::pair<std::string, std::string>, size_t> first_owner;
   for (size_t i = 0; i < items_.size(); ++i) {
-    if (Failed(i)) continue;
+    // No HubSpot contact of the person is known to consentd (a first write,
+    // as in an initial sync into HubSpot): nothing there to keep, and no
+    // read to pay for.
+    if (Failed(i) || items_[i].desired.system_id.empty()) continue;
     for (const hs::StatusWrite& s : writes_[i].statuses) {
       if (s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) continue;
       const std::string sub = Lower(Subscriber(i, s.channel));
@@ -371,7 +374,7 @@ void Delivery::KeepNewerWithdrawals() {
   const std::string own_source = c_.OwnStatusSource();
   const auto skew = static_cast<TimestampMs>(c_.spec_->skew_window.count());
   for (size_t i = 0; i < items_.size(); ++i) {
-    if (Failed(i)) continue;
+    if (Failed(i) || items_[i].desired.system_id.empty()) continue;
     std::erase_if(writes_[i].statuses, [&](const hs::StatusWrite& s) {
       if (s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) return false;
       const std::string sub = Lower(Subscriber(i, s.channel));

@@ -99,6 +99,17 @@ class HubSpotConnectorTest : public sim::testing::SimFixture {
     return r.Json().value("id", "");
   }
   json SimState() { return Control("GET", "/_sim/hubspot/state").Json(); }
+  // HubSpot requests answered so far whose route starts with "POST <prefix>".
+  int CountRequests(const std::string& prefix) {
+    const json counters = Control("GET", "/_sim/counters").Json();
+    int total = 0;
+    if (!counters.contains("hubspot")) return 0;
+    for (const auto& [route, by_status] : counters["hubspot"].items()) {
+      if (route.rfind("POST " + prefix, 0) != 0) continue;
+      for (const auto& [status, n] : by_status.items()) total += n.get<int>();
+    }
+    return total;
+  }
   std::string StatusOf(const std::string& email, std::int64_t id) {
     const json state = SimState();  // (a temporary would die before the loop body)
     for (const json& s : state["subscriptionStatuses"]) {
@@ -682,7 +693,9 @@ TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThere
             200);
   ASSERT_EQ(StatusOf("w@example.com", 101), "UNSUBSCRIBED");
 
-  // consentd, not knowing yet, writes her state with a grant of another topic.
+  // consentd, not knowing yet, writes her state with a grant of another topic
+  // (to the contact it linked from the first write).
+  a.desired.system_id = ContactId("w@example.com");
   Grant(a, "product", ConsentStatus::kGranted, "email", captured + 1000);
   auto r = connector_->Deliver({a});
   ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
@@ -700,6 +713,18 @@ TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThere
   EXPECT_EQ(StatusOf("w@example.com", 101), "SUBSCRIBED") << r[0].detail;
 }
 
+// No HubSpot contact of the person is known to consentd (its first write
+// there, as in an initial sync): nothing is read first.
+TEST_F(HubSpotConnectorTest, AGrantToAContactConsentdHasNotLinkedIsWrittenWithoutAReadFirst) {
+  OutboundItem a = Item(1, "n@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs() - 60'000);
+  const int reads_before = CountRequests("/communication-preferences/v4/statuses/batch/read");
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("n@example.com", 101), "SUBSCRIBED");
+  EXPECT_EQ(CountRequests("/communication-preferences/v4/statuses/batch/read"), reads_before);
+}
+
 // consentd's own withdrawal that landed after a grant was captured was
 // ordered against it by the reconciler already: the grant is written.
 TEST_F(HubSpotConnectorTest, AGrantIsWrittenOverConsentdsOwnWithdrawalThatLandedLater) {
@@ -708,6 +733,7 @@ TEST_F(HubSpotConnectorTest, AGrantIsWrittenOverConsentdsOwnWithdrawalThatLanded
   Grant(a, "newsletter", ConsentStatus::kWithdrawn, "email", captured - 1000);
   ASSERT_TRUE(connector_->Deliver({a})[0].status.ok());
   ASSERT_EQ(StatusOf("o@example.com", 101), "UNSUBSCRIBED");
+  a.desired.system_id = ContactId("o@example.com");
   Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
   auto r = connector_->Deliver({a});
   ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
@@ -726,6 +752,7 @@ TEST_F(HubSpotConnectorTest, AGrantOfATopicHubSpotOnlyReceivesIsWrittenOverItsWi
           {{"email", "j@example.com"}, {"subscriptionId", 101}});
   ASSERT_EQ(StatusOf("j@example.com", 101), "UNSUBSCRIBED");
   OutboundItem a = Item(1, "j@example.com");
+  a.desired.system_id = ContactId("j@example.com");
   Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
   auto r = connector_->Deliver({a});
   ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
@@ -735,17 +762,23 @@ TEST_F(HubSpotConnectorTest, AGrantOfATopicHubSpotOnlyReceivesIsWrittenOverItsWi
 // A status read HubSpot refuses for good (one bad subscriber among many)
 // is split per subscriber, so the others are still guarded and written.
 TEST_F(HubSpotConnectorTest, AStatusReadRefusedForGoodIsSplitPerSubscriber) {
+  ASSERT_EQ(Api("POST", "/crm/v3/objects/contacts", {{"properties", {{"email", "s2@example.com"}}}})
+                .status,
+            201);
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "s1@example.com"}});
   Control("POST", "/_sim/hubspot/person/unsubscribe",
           {{"email", "s1@example.com"}, {"subscriptionId", 101}});
+  const std::string id1 = ContactId("s1@example.com"), id2 = ContactId("s2@example.com");
   ASSERT_EQ(Control("POST", "/_sim/faults",
                     {{"kind", "error"}, {"system", "hubspot"}, {"status", 400}, {"count", 1}})
                 .status,
             201);
   const TimestampMs captured = SystemClock().NowMs() - 60'000;
   OutboundItem a = Item(1, "s1@example.com");
+  a.desired.system_id = id1;
   Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
   OutboundItem b = Item(2, "s2@example.com");
+  b.desired.system_id = id2;
   Grant(b, "newsletter", ConsentStatus::kGranted, "email", captured);
   auto r = connector_->Deliver({a, b});
   ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
@@ -761,11 +794,13 @@ TEST_F(HubSpotConnectorTest, AGrantWhoseStatusesCannotBeReadFirstIsRetried) {
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "f@example.com"}});
   Control("POST", "/_sim/hubspot/person/unsubscribe",
           {{"email", "f@example.com"}, {"subscriptionId", 101}});
+  const std::string id = ContactId("f@example.com");
   ASSERT_EQ(Control("POST", "/_sim/faults",
                     {{"kind", "error"}, {"system", "hubspot"}, {"status", 503}, {"count", 1}})
                 .status,
             201);
   OutboundItem a = Item(1, "f@example.com");
+  a.desired.system_id = id;
   Grant(a, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs() + 5'000);
   Grant(a, "product", ConsentStatus::kGranted, "email", SystemClock().NowMs() + 5'000);
   auto r = connector_->Deliver({a});

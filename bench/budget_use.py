@@ -14,6 +14,13 @@ Mailchimp -> HubSpot backlog that spans many HubSpot windows:
            with an interest and confirm (control API, as fast as it
            answers): one webhook each, so consentd reads every member on
            its own (GET member) before writing HubSpot.
+  edits    as seed; once that backlog is drained, the request log is
+           cleared and every subscribed member flips one interest in
+           Mailchimp (profile edit): a backlog of writes to HubSpot
+           contacts consentd has linked, each of which carries grants, so
+           that HubSpot's connector reads their statuses before writing
+           (docs/connectors-hubspot.md, Deliver step 0). Only this second
+           backlog is measured.
 The round ends when consentd's outbox is empty and both pollers have caught
 up (held for 6 s).
 
@@ -30,7 +37,7 @@ status and route), i.e. as the vendor would count:
     answer - arrival / span) and the most at once, against its 10.
   - consentd's CPU time (utime+stime) and CPU ms per HubSpot request.
 
-  bench/budget_use.py [--members 3000] [--rounds 1] [--scenario seed|signups]
+  bench/budget_use.py [--members 3000] [--rounds 1] [--scenario seed|signups|edits]
                       [--hubspot-latency-ms 0]
                       [--mailchimp-latency-ms 0] [--timeout 1200] [--port-base 18970]
                       [--save-log PREFIX]
@@ -73,7 +80,10 @@ def hubspot_figures(log):
     accepted = sorted(a for a, _, st, _ in reqs if st != 429)
     searches = sorted(a for a, _, st, r in reqs if st != 429 and routes[r].endswith("/search"))
     r429 = [(a, routes[r]) for a, _, st, r in reqs if st == 429]
-    out = dict(total=len(reqs), accepted=len(accepted), r429=len(r429),
+    by_route = {}
+    for _, _, st, r in reqs:
+        by_route[routes[r]] = by_route.get(routes[r], 0) + 1
+    out = dict(by_route=by_route, total=len(reqs), accepted=len(accepted), r429=len(r429),
                r429_search=sum(1 for _, r in r429 if r.endswith("/search")),
                searches=len(searches))
     if not accepted:
@@ -131,6 +141,26 @@ def sign_up(journey, members):
     conn.close()
 
 
+def flip_interest(journey):
+    """Every subscribed member flips PRODUCT_NEWS (a user's profile edit)."""
+    state = lib.get_json("http://127.0.0.1:%d/_sim/mailchimp/state" % journey)
+    conn = http.client.HTTPConnection("127.0.0.1", journey, timeout=30)
+    n = 0
+    for m in state["members"]:
+        if m.get("status") != "subscribed":
+            continue
+        on = bool(m.get("interests", {}).get(PRODUCT_NEWS, False))
+        body = {"email_address": m["email_address"], "interests": {PRODUCT_NEWS: not on}}
+        conn.request("POST", "/_sim/mailchimp/person/profile", json.dumps(body),
+                     {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        n += 1
+    conn.close()
+    return n
+
+
 def one_round(args, rnd):
     api, crm, journey = args.port_base, args.port_base + 1, args.port_base + 2
     store = "/var/tmp/consentd-budget-bench-%d.db" % args.port_base
@@ -146,7 +176,7 @@ def one_round(args, rnd):
                         "--journey-webhook",
                         base + "/webhooks/mailchimp?secret=" + lib.WEBHOOK_SECRET,
                         "--journey-seed-members",
-                        str(args.members if args.scenario == "seed" else 0)],
+                        str(args.members if args.scenario != "signups" else 0)],
                        os.path.join(work, "sim.log"))
         consentd = None
         try:
@@ -171,6 +201,17 @@ def one_round(args, rnd):
                 print("  %d sign-ups made in %.1f s" % (args.members, time.monotonic() - t_made))
             done_at, m = lib.wait_drained(api, consentd, ("hubspot", "mailchimp"), t0, args.timeout,
                                           log_path=os.path.join(work, "consentd.log"))
+            if args.scenario == "edits":
+                print("  seed drained after %s s" % ("%.0f" % done_at if done_at else "NOT"))
+                lib.http("PUT", "http://127.0.0.1:%d/_sim/mailchimp/webhook" % journey,
+                         {"sources": {"user": True, "admin": True, "api": True},
+                          "first_retry_delay_ms": 500})
+                lib.http("DELETE", "http://127.0.0.1:%d/_sim/requests" % crm)
+                t0 = time.monotonic()
+                print("  %d profile edits made" % flip_interest(journey))
+                done_at, m = lib.wait_drained(api, consentd, ("hubspot", "mailchimp"), t0,
+                                              args.timeout,
+                                              log_path=os.path.join(work, "consentd.log"))
             cpu = lib.cpu_seconds(consentd.pid) - cpu0
             log = lib.get_json("http://127.0.0.1:%d/_sim/requests" % crm, timeout=600)
             if args.save_log:
@@ -197,6 +238,8 @@ def one_round(args, rnd):
                   hs["total"], hs["accepted"], hs["searches"], hs["span_s"], hs["r429"],
                   hs["r429_search"], hs["mean_latency_ms"]))
         print("  accepted per consecutive 10 s window: %s" % " ".join(map(str, hs["windows"])))
+        print("  by route: %s" % ", ".join(
+            "%s %d" % (r, n) for r, n in sorted(hs["by_route"].items(), key=lambda x: -x[1])))
         print("  steady-state share of the budget: %.1f %% over %d windows; most in any "
               "rolling 10 s: %d (of %d); most searches in any rolling 1 s: %d (of %d)" % (
                   100 * hs["share"], len(hs["windows"]), hs["most_10s"], HS_BUDGET,
@@ -213,7 +256,7 @@ def one_round(args, rnd):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--members", type=int, default=3000)
-    ap.add_argument("--scenario", choices=("seed", "signups"), default="seed")
+    ap.add_argument("--scenario", choices=("seed", "signups", "edits"), default="seed")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--hubspot-latency-ms", type=int, default=0)
     ap.add_argument("--mailchimp-latency-ms", type=int, default=0)

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -383,6 +384,12 @@ TEST(StoreSeveralSyncThreads, AfterAFailedWalSyncNothingLaterIsReportedDurable) 
   }
   ASSERT_EQ(fault.failures(), 1);
   EXPECT_FALSE(store->IsOpen());
+  // The sync thread whose fdatasync failed tells the daemon after releasing
+  // its lock; another sync thread may report the later units failed (the
+  // last Done above) before that. Wait for it, boundedly.
+  for (int i = 0; i < 1000 && fail_stops.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(fail_stops.load(), 1) << "told once, so that the daemon exits and is restarted";
   if (fail_stops.load() > 0) {
     EXPECT_NE(fail_stop_reason.find("fdatasync"), std::string::npos) << fail_stop_reason;

@@ -115,6 +115,18 @@ class Delivery {
   std::string Subscriber(size_t i, const std::string& channel) const {
     return channel == "EMAIL" ? email_[i] : phones_[i];
   }
+  // The subscriber (lower-cased) whose statuses KeepNewerWithdrawals reads
+  // before item `i` writes `s`; empty when `s` is not guarded: not a grant,
+  // a topic whose HubSpot changes do not flow back, or a person with no
+  // HubSpot contact linked (a first write, as in an initial sync: nothing
+  // there to keep, and no read to pay for).
+  std::string GuardedSubscriber(size_t i, const hs::StatusWrite& s) const {
+    if (Failed(i) || items_[i].desired.system_id.empty() ||
+        s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) {
+      return {};
+    }
+    return Lower(Subscriber(i, s.channel));
+  }
 
   const HubSpotConnector& c_;
   const std::vector<OutboundItem>& items_;
@@ -309,13 +321,8 @@ void Delivery::KeepNewerWithdrawals() {
   // (channel, subscriber) -> the first item that writes a guarded grant there
   std::map<std::pair<std::string, std::string>, size_t> first_owner;
   for (size_t i = 0; i < items_.size(); ++i) {
-    // No HubSpot contact of the person is known to consentd (a first write,
-    // as in an initial sync into HubSpot): nothing there to keep, and no
-    // read to pay for.
-    if (Failed(i) || items_[i].desired.system_id.empty()) continue;
     for (const hs::StatusWrite& s : writes_[i].statuses) {
-      if (s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) continue;
-      const std::string sub = Lower(Subscriber(i, s.channel));
+      const std::string sub = GuardedSubscriber(i, s);
       if (sub.empty()) continue;
       by_channel[s.channel].insert(sub);
       first_owner.try_emplace({s.channel, sub}, i);
@@ -374,10 +381,9 @@ void Delivery::KeepNewerWithdrawals() {
   const std::string own_source = c_.OwnStatusSource();
   const auto skew = static_cast<TimestampMs>(c_.spec_->skew_window.count());
   for (size_t i = 0; i < items_.size(); ++i) {
-    if (Failed(i) || items_[i].desired.system_id.empty()) continue;
+    if (Failed(i)) continue;  // a failed read above may have failed it
     std::erase_if(writes_[i].statuses, [&](const hs::StatusWrite& s) {
-      if (s.status_state != hs::SubscriptionState::kSubscribed || !s.reported_back) return false;
-      const std::string sub = Lower(Subscriber(i, s.channel));
+      const std::string sub = GuardedSubscriber(i, s);
       if (sub.empty()) return false;
       if (const auto bad = unread.find({s.channel, sub}); bad != unread.end()) {
         Fail(i, bad->second.status, bad->second.retry_after);

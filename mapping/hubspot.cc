@@ -30,6 +30,24 @@ Result<SubscriptionState> ParseSubscriptionState(std::string_view name) {
   return InvalidArgument("unknown HubSpot subscription status \"" + std::string(name) + "\"");
 }
 
+std::string OwnExplanation(SubscriptionState written, std::string_view why) {
+  std::string out(kOwnExplanationPrefix);
+  out += SubscriptionStateName(written);
+  out += "; ";
+  out += why;
+  return out;
+}
+
+ExplanationWriter WriterOfExplanation(std::string_view explanation, SubscriptionState status) {
+  if (!explanation.starts_with(kOwnExplanationPrefix)) return ExplanationWriter::kOther;
+  const std::string_view rest = explanation.substr(kOwnExplanationPrefix.size());
+  const size_t end = rest.find("; ");
+  if (end == std::string_view::npos) return ExplanationWriter::kConsentdStateUnnamed;
+  Result<SubscriptionState> named = ParseSubscriptionState(rest.substr(0, end));
+  if (!named.ok()) return ExplanationWriter::kConsentdStateUnnamed;
+  return *named == status ? ExplanationWriter::kConsentd : ExplanationWriter::kOther;
+}
+
 std::string LegalBasisToHubSpot(std::string_view dpv) {
   if (dpv.starts_with("eu-gdpr:A6-1-a")) return "CONSENT_WITH_NOTICE";
   if (dpv.starts_with("eu-gdpr:A6-1-b")) return "PERFORMANCE_OF_CONTRACT";
@@ -208,10 +226,11 @@ Writes Mapper::ToConsent(const ConsentRecord& record) const {
   }
   const std::string basis = record.legal_basis.empty() ? topic->legal_basis : record.legal_basis;
   s.legal_basis = LegalBasisToHubSpot(basis);
-  s.legal_basis_explanation =
-      std::string(kOwnExplanationPrefix) + (topic->title.empty() ? topic->name : topic->title) +
-      (topic->notice_version.empty() ? "" : ", notice " + topic->notice_version) + ", " + basis +
-      ", via " + std::string(ConsentMethodName(record.method));
+  s.legal_basis_explanation = OwnExplanation(
+      s.status_state,
+      (topic->title.empty() ? topic->name : topic->title) +
+          (topic->notice_version.empty() ? "" : ", notice " + topic->notice_version) + ", " +
+          basis + ", via " + std::string(ConsentMethodName(record.method)));
   w.statuses.push_back(std::move(s));
   return w;
 }

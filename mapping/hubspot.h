@@ -58,6 +58,22 @@ struct PropertyChange {
 // status's `source`, it tells consentd's own writes from anyone else's.
 inline constexpr std::string_view kOwnExplanationPrefix = "consentd: ";
 
+// The explanation consentd writes with a status: the prefix, the state it
+// wrote, and why ("consentd: UNSUBSCRIBED; Newsletter, ..."). HubSpot keeps
+// an explanation when a later change brings none (the person's unsubscribe
+// link, say), so the state named tells such a change from consentd's own
+// write even before the status `source` of consentd's writes is learnt
+// (after a restart).
+std::string OwnExplanation(SubscriptionState written, std::string_view why);
+
+// Who wrote a status whose explanation is `explanation`, as far as the
+// explanation tells: someone else (no prefix, or consentd's explanation
+// kept by a change to another state), consentd, or consentd as far as an
+// explanation written before it named the state can tell (the prefix
+// alone).
+enum class ExplanationWriter { kOther, kConsentd, kConsentdStateUnnamed };
+ExplanationWriter WriterOfExplanation(std::string_view explanation, SubscriptionState status);
+
 struct StatusWrite {
   std::int64_t subscription_id = 0;
   std::string channel;  // "EMAIL", ...

@@ -228,8 +228,9 @@ void Delivery::PlanErasure(size_t i, mapping::ErasureMode mode) {
       s.subscription_id = id;
       s.channel = spec.NativeChannel(channel, c_.settings_.name);
       s.status_state = hs::SubscriptionState::kUnsubscribed;
-      s.legal_basis_explanation = std::string(hs::kOwnExplanationPrefix) + "erasure requested (" +
-                                  std::string(mapping::ErasureModeName(mode)) + ")";
+      s.legal_basis_explanation =
+          hs::OwnExplanation(s.status_state, "erasure requested (" +
+                                                 std::string(mapping::ErasureModeName(mode)) + ")");
       if (!s.channel.empty()) w.statuses.push_back(std::move(s));
     }
   }
@@ -393,8 +394,12 @@ void Delivery::KeepNewerWithdrawals() {
       if (it == current.end()) return false;
       const hs::SubscriptionStatus& now = it->second;
       if (now.status != hs::SubscriptionState::kUnsubscribed) return false;
-      // consentd's own write: the reconciler already ordered it.
-      const bool own = now.legal_basis_explanation.starts_with(hs::kOwnExplanationPrefix) &&
+      // consentd's own write: the reconciler already ordered it. Its
+      // explanation names the state it wrote, and its source is consentd's
+      // once one write has taught it: a change by anyone else that kept the
+      // explanation fails one or the other (hs::OwnExplanation).
+      const bool own = hs::WriterOfExplanation(now.legal_basis_explanation, now.status) !=
+                           hs::ExplanationWriter::kOther &&
                        (own_source.empty() || now.source_of_status == own_source);
       if (own || now.timestamp + skew < s.captured_at) return false;
       results_[i].kept_out.push_back(s.echo_key);

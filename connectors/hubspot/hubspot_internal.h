@@ -159,9 +159,11 @@ class HubSpotConnector final : public Connector {
   friend class Delivery;
   // The `source` HubSpot records on the statuses consentd writes, learnt
   // from the answers to its status writes; empty until one was answered.
-  // With the explanation consentd writes (kOwnExplanationPrefix) it tells
-  // consentd's own writes from changes made by anyone else, the person
-  // included (an unsubscribe keeps the explanation it replaced).
+  // With the explanation consentd writes (hs::OwnExplanation: the prefix
+  // and the state written) it tells consentd's own writes from changes made
+  // by anyone else, the person included (an unsubscribe keeps the
+  // explanation it replaced). Not persisted: after a restart the
+  // explanation alone tells them apart until a write teaches it again.
   std::string OwnStatusSource() const;
   void LearnOwnStatusSource(const std::string& source) const;
   mutable std::mutex own_source_mu_;

@@ -740,6 +740,35 @@ TEST_F(HubSpotConnectorTest, AGrantIsWrittenOverConsentdsOwnWithdrawalThatLanded
   EXPECT_EQ(StatusOf("o@example.com", 101), "SUBSCRIBED") << r[0].detail;
 }
 
+// After a restart consentd has not learnt the status `source` of its own
+// writes yet. Her unsubscribe kept the explanation consentd wrote with its
+// grant; that explanation names SUBSCRIBED, so the UNSUBSCRIBED is hers and
+// is kept. consentd's own withdrawal, which names UNSUBSCRIBED, is still
+// written over by a grant the reconciler ordered after it.
+TEST_F(HubSpotConnectorTest, AfterARestartHerWithdrawalThatKeptConsentdsExplanationIsStillKept) {
+  const TimestampMs captured = SystemClock().NowMs() - 60'000;
+  OutboundItem a = Item(1, "r@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
+  Grant(a, "product", ConsentStatus::kWithdrawn, "email", captured);
+  ASSERT_TRUE(connector_->Deliver({a})[0].status.ok());
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/unsubscribe",
+                    {{"email", "r@example.com"}, {"subscriptionId", 101}})
+                .status,
+            200);
+  ASSERT_EQ(StatusOf("r@example.com", 101), "UNSUBSCRIBED");
+  ASSERT_EQ(StatusOf("r@example.com", 102), "UNSUBSCRIBED");
+
+  connector_ = Make(spec_);  // a restart: nothing learnt
+  a.desired.system_id = ContactId("r@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured + 1000);
+  Grant(a, "product", ConsentStatus::kGranted, "email", captured + 1000);
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("r@example.com", 101), "UNSUBSCRIBED") << r[0].detail;
+  EXPECT_EQ(r[0].kept_out, std::vector<std::string>{"s-1|newsletter|email|"});
+  EXPECT_EQ(StatusOf("r@example.com", 102), "SUBSCRIBED") << r[0].detail;
+}
+
 // A topic whose changes in HubSpot do not flow back (journey to CRM only)
 // is HubSpot's to receive: written as the journey says, whatever it holds.
 TEST_F(HubSpotConnectorTest, AGrantOfATopicHubSpotOnlyReceivesIsWrittenOverItsWithdrawal) {

@@ -179,7 +179,39 @@ TEST_F(HubSpotMapping, GrantIsWrittenAsSubscribedWithLegalBasis) {
   EXPECT_EQ(s.status_state, SubscriptionState::kSubscribed);
   EXPECT_EQ(s.legal_basis, "CONSENT_WITH_NOTICE");
   EXPECT_EQ(s.legal_basis_explanation,
-            "consentd: Newsletter, notice 2026-01, eu-gdpr:A6-1-a, via double_opt_in");
+            "consentd: SUBSCRIBED; Newsletter, notice 2026-01, eu-gdpr:A6-1-a, via double_opt_in");
+}
+
+// HubSpot keeps an explanation when a later change brings none (the
+// person's unsubscribe link): the state consentd names in it tells the two
+// apart.
+TEST_F(HubSpotMapping, TheExplanationConsentdWritesTellsItsWriteFromALaterChangeThatKeptIt) {
+  const std::string granted = mapper()
+                                  .ToConsent(Record("newsletter", ConsentStatus::kGranted))
+                                  .statuses.at(0)
+                                  .legal_basis_explanation;
+  const std::string withdrawn = mapper()
+                                    .ToConsent(Record("newsletter", ConsentStatus::kWithdrawn))
+                                    .statuses.at(0)
+                                    .legal_basis_explanation;
+  EXPECT_EQ(WriterOfExplanation(granted, SubscriptionState::kSubscribed),
+            ExplanationWriter::kConsentd);
+  EXPECT_EQ(WriterOfExplanation(withdrawn, SubscriptionState::kUnsubscribed),
+            ExplanationWriter::kConsentd);
+  EXPECT_EQ(WriterOfExplanation(granted, SubscriptionState::kUnsubscribed),
+            ExplanationWriter::kOther);
+  EXPECT_EQ(WriterOfExplanation(withdrawn, SubscriptionState::kSubscribed),
+            ExplanationWriter::kOther);
+  EXPECT_EQ(WriterOfExplanation("Form sign-up with consent notice", SubscriptionState::kSubscribed),
+            ExplanationWriter::kOther);
+  EXPECT_EQ(WriterOfExplanation("", SubscriptionState::kUnsubscribed), ExplanationWriter::kOther);
+  // As consentd wrote it before it named the state: the prefix alone.
+  EXPECT_EQ(WriterOfExplanation("consentd: Newsletter, notice 2026-01, eu-gdpr:A6-1-a, via form",
+                                SubscriptionState::kUnsubscribed),
+            ExplanationWriter::kConsentdStateUnnamed);
+  EXPECT_EQ(WriterOfExplanation("consentd: Tips; tricks, eu-gdpr:A6-1-a, via form",
+                                SubscriptionState::kUnsubscribed),
+            ExplanationWriter::kConsentdStateUnnamed);
 }
 
 TEST_F(HubSpotMapping, WithdrawalAndRefusalAreWrittenAsUnsubscribed) {

@@ -1444,6 +1444,11 @@ class SyncComponent::Impl {
       auto it = links_.find(target);
       if (it != links_.end() && n > 0) Dispatch(*it->second);
     }
+    // Records to read again (a delivery kept values out): list their hints.
+    for (const std::string& source : summary.hinted) {
+      auto it = links_.find(source);
+      if (it != links_.end()) KickHints(*it->second);
+    }
   }
 
   // --- poller ------------------------------------------------------------

@@ -1,13 +1,16 @@
 // SyncEngine::RecordDeliveries: the store half of ④ in DESIGN.md §3.
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "connectors/common/desired_state.h"
 #include "store/proof_log_store.h"
 #include "sync/erasure_tracking.h"
+#include "sync/hint_codec.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
 #include "sync/sync_engine.h"
+#include "sync/version_memory.h"
 
 namespace consentd::sync {
 namespace {
@@ -146,6 +149,31 @@ Result<std::string> WhyNotRetried(store::Transaction& txn, std::string_view targ
   return std::string("its record there was retired (moved to another address, or deleted)");
 }
 
+// Queues a hint of consentd's own for the record a delivery kept values
+// out of, so that the record is read again and what the target holds is
+// decided (see RecordDeliveries). One per row: a repeat is a duplicate.
+Status ReadKeptOutAgain(store::Transaction& txn, std::string_view target,
+                        const store::OutboxRow& row, const connectors::DeliveryResult& result,
+                        const connectors::DesiredState* d, TimestampMs now,
+                        std::set<std::string>& hinted) {
+  connectors::RecordRef ref;
+  ref.event_id = std::string(kRereadEventPrefix) + std::to_string(row.id);
+  ref.system_id = result.system_id;
+  ref.email = d != nullptr && !d->email.empty() ? d->email : row.address;
+  ref.hint = connectors::RecordHint::kChanged;
+  ref.occurred_at = now;
+  if (ref.system_id.empty() && ref.email.empty()) return Status::Ok();  // nothing to read by
+  store::InboxRow hint;
+  hint.source = std::string(target);
+  hint.event_id = ref.event_id;
+  hint.received_at = now;
+  hint.payload = EncodeRecordRef(ref);
+  Result<bool> fresh = txn.InsertInbox(hint);
+  if (!fresh.ok()) return fresh.status();
+  if (*fresh) hinted.insert(std::string(target));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<IngestSummary> SyncEngine::RecordDeliveries(
@@ -207,16 +235,25 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       Status s = txn.MarkDone(row.id, now);
       if (MovedOn(s)) continue;
       CONSENTD_RETURN_IF_ERROR(s);
-      // Values the target kept out (it holds a newer change of its own, not
-      // decided yet): what consentd remembers writing there was not
-      // written, and would pass the person's later report of that value as
-      // an echo. A newer write of another value remembered since stays.
+      // Values the target kept out: it holds a withdrawal someone else made
+      // there since the grant's capture (or within the tie window), which
+      // consentd has not decided yet. The grant consentd remembers writing
+      // there was not written, and would pass the person's later report of
+      // it as an echo: forgotten (a newer write of another value remembered
+      // since stays). The target's report of its withdrawal may never come
+      // (a change that left the status as it was sends none) or may have
+      // come before the grant was decided, so the record is read again, by
+      // a hint of consentd's own, and what it holds is decided.
       for (const std::string& key : result.kept_out) {
         Result<std::optional<store::EchoRow>> latest = txn.FindLatestWrite(target, key);
         if (!latest.ok()) return latest.status();
         if (latest->has_value() && (*latest)->value == ConsentStatusName(ConsentStatus::kGranted)) {
           CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(target, key));
         }
+      }
+      if (!result.kept_out.empty()) {
+        CONSENTD_RETURN_IF_ERROR(
+            ReadKeptOutAgain(txn, target, row, result, d, now, summary.hinted));
       }
       // An erasure gets no new link, whatever the target answered.
       const bool erased = d != nullptr && d->erase;

@@ -31,7 +31,7 @@ HeldVersions RecentVersions::Find(const std::vector<connectors::InboundRecord>& 
   for (std::size_t i = 0; i < records.size(); ++i) {
     const connectors::InboundRecord& rec = records[i];
     const std::string_view version = VersionOf(rec, event_id_is_version);
-    if (version.empty() || !rec.merged_ids.empty()) continue;
+    if (version.empty() || DecidedWhateverItsVersion(rec)) continue;
     if (versions_.find(version) != versions_.end()) {
       out.held[i] = true;
       ++out.count;

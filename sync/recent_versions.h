@@ -54,7 +54,7 @@ class RecentVersions {
   void Remember(std::string version, std::int64_t generation);
 
   // Which of `records` read versions held here (event_id_is_version as in
-  // FreshVersions). Records that merge identities are never held.
+  // FreshVersions). Records DecidedWhateverItsVersion names are never held.
   HeldVersions Find(const std::vector<connectors::InboundRecord>& records,
                     bool event_id_is_version) const;
 

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,9 @@ struct IngestSummary {
   std::vector<DecisionNote> notes;      // one per decision
   int records = 0;
   int duplicates = 0;  // hints already in the inbox (AcceptHints)
+  // Sources whose inbox got a hint of consentd's own (RecordDeliveries: a
+  // record to read again): list their hints.
+  std::set<std::string> hinted;
 };
 
 // What ApplyNoticeVersions found (issue #7, sync/reconsent.cc).

@@ -36,6 +36,10 @@ Result<bool> NamesErasedIdentity(store::Transaction& txn, std::string_view ident
 
 }  // namespace
 
+bool DecidedWhateverItsVersion(const connectors::InboundRecord& rec) {
+  return !rec.merged_ids.empty() || rec.event_id.starts_with(kRereadEventPrefix);
+}
+
 std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version) {
   return rec.version_id.empty() && event_id_is_version ? rec.event_id : rec.version_id;
 }
@@ -56,7 +60,8 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
       out.records.push_back(std::move(rec));
       continue;
     }
-    if (trust_held && held->held[i] && rec.merged_ids.empty()) {
+    const bool always = DecidedWhateverItsVersion(rec);
+    if (trust_held && held->held[i] && !always) {
       // Remembered in the store when it was decided or written; no erasure since.
       ++out.skipped;
       ++out.skipped_held;
@@ -69,7 +74,7 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
     row.processed_at = now;  // remembered, not a hint to read
     Result<bool> fresh = txn.InsertInbox(row);
     if (!fresh.ok()) return fresh.status();
-    if (!*fresh && rec.merged_ids.empty()) {
+    if (!*fresh && !always) {
       Result<bool> erased = NamesErasedIdentity(txn, identity_key, source, rec);
       if (!erased.ok()) return erased.status();
       if (!*erased) {

@@ -43,6 +43,18 @@ struct HeldVersions {
   std::int64_t generation = 0;
 };
 
+// How the event id of a hint consentd queues itself begins: a record to
+// read again because a target kept values out (RecordDeliveries). A record
+// read for such a hint is decided whatever its version: the version id may
+// not move with the change that kept them out (a status set again to the
+// value it had leaves HubSpot's lastmodifieddate alone, but not its date).
+inline constexpr std::string_view kRereadEventPrefix = "consentd:reread:";
+
+// Whether `rec` is decided even if its version was decided before: it
+// merges identities (whoever read that version did not know the merge), or
+// it was read for a hint of consentd's own (kRereadEventPrefix).
+bool DecidedWhateverItsVersion(const connectors::InboundRecord& rec);
+
 // The version a record read: its version_id or, with
 // `event_id_is_version`, its event id if it has none; empty if neither.
 std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version);
@@ -50,9 +62,8 @@ std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_i
 // `records` of `source`, less those whose version was remembered before.
 // A record's version is its version_id or, with `event_id_is_version`
 // (poll pages: the event id names the version read), its event id; a
-// record without one is always decided, and so is one that merges
-// identities (merged_ids; whoever read that version before did not know
-// the merge). New versions are remembered. `identity_key`: the key of the
+// record without one is always decided, and so is one
+// DecidedWhateverItsVersion names. New versions are remembered. `identity_key`: the key of the
 // identifier hashes (tombstones). The records `held` names are skipped
 // without store work if the store's tombstone generation is still
 // held->generation (no erasure since they were written); otherwise they

@@ -223,6 +223,40 @@ TEST_F(SyncE2E, AWithdrawalInTheCrmWhileAnOlderGrantWaitsForItsRetryIsNotOverwri
   EXPECT_EQ(CrmSubscription(ann, kNewsletter), "UNSUBSCRIBED");
 }
 
+// A grant HubSpot's step 0 keeps out stands on a withdrawal there that
+// consentd may never hear of by itself: here the person's unsubscribe link
+// on a status consentd had already set UNSUBSCRIBED, a change HubSpot sends
+// no webhook for, made as she subscribes again at Mailchimp (a tie: the
+// withdrawal wins). consentd reads the record again and decides it, without
+// waiting for a resync.
+TEST_F(SyncE2E, AGrantKeptOutOfTheCrmHasItsWithdrawalThereDecidedEverywhere) {
+  StartAll();
+  const std::string bo = "bo.tie@example.org";
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", bo}, {"interests", {{interest_ids_["Newsletter"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", bo}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(bo, kNewsletter) == "SUBSCRIBED"; }))
+      << Log();
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", bo}, {"interests", {{interest_ids_["Newsletter"], false}}}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(bo, kNewsletter) == "UNSUBSCRIBED"; }))
+      << Log();
+  // Mailchimp dates a member by the second: her grant below must not read
+  // as the sign-up's version (the same second and state), which consentd
+  // skips as decided (docs/sync.md, record versions).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+
+  Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", bo}, {"subscriptionId", kNewsletter}});
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", bo}, {"interests", {{interest_ids_["Newsletter"], true}}}});
+
+  ASSERT_TRUE(
+      Eventually([&] { return !MemberInterest(bo, "Newsletter"); }, std::chrono::seconds(30)))
+      << Member(bo).dump() << Log();
+  EXPECT_EQ(CrmSubscription(bo, kNewsletter), "UNSUBSCRIBED") << Log();
+  EXPECT_EQ(MetricSum("consentd_resync_runs_total"), 0) << "no resync repaired it";
+}
+
 // --- rule 5: no echoes --------------------------------------------------------
 
 TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

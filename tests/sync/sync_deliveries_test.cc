@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <optional>
+#include <set>
 
 #include "sync/outbound.h"
 #include "sync_test_util.h"
@@ -161,6 +162,59 @@ TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutIsForgottenSoHerNextGrantThereI
   EXPECT_EQ(on.outcomes[Outcome::kEcho], 0) << "the write HubSpot kept out is no echo";
   EXPECT_EQ(on.outcomes[Outcome::kApplied], 1);
   EXPECT_EQ(Consents(subject).at(0).status, "granted");
+}
+
+// The withdrawal HubSpot holds, which kept the grant out, may never be
+// reported (a change that left the status as it was sends no webhook) or
+// was reported before the grant was decided: the record is read again, by
+// a hint of consentd's own, once per row, and its withdrawal is decided.
+TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutHasItsRecordThereReadAgain) {
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T, "mailchimp")})},
+         T + 60'000);
+  const std::string subject = SubjectOf("mailchimp", "mc-1");
+  std::vector<store::OutboxRow> rows;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = txn.ClaimOutbox("hubspot", T + 60'100, 10, T + 120'000);
+    if (!r.ok()) return r.status();
+    rows = *r;
+    return Status::Ok();
+  });
+  ASSERT_EQ(rows.size(), 1u);
+  connectors::DeliveryResult kept = Delivery(rows[0].id, Status::Ok(), {});
+  kept.system_id = "101";
+  const store::ConsentKey k = Consents(subject).at(0).key;
+  kept.kept_out = {ConsentKeyString(ConsentKey{k.subject_id, k.topic, k.channel, k.address})};
+  IngestSummary recorded;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = engine_->RecordDeliveries(txn, "hubspot", rows, {kept}, {}, 5, T + 60'200);
+    if (!r.ok()) return r.status();
+    recorded = *r;
+    return Status::Ok();
+  });
+  EXPECT_EQ(recorded.hinted, std::set<std::string>{"hubspot"});
+  std::vector<PendingHint> hints;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = engine_->PendingHints(txn, "hubspot", 10);
+    if (!r.ok()) return r.status();
+    hints = *r;
+    return Status::Ok();
+  });
+  ASSERT_EQ(hints.size(), 1u);
+  EXPECT_EQ(hints[0].ref.system_id, "101");
+  EXPECT_EQ(hints[0].ref.email, "anna@example.org");
+  EXPECT_EQ(hints[0].ref.event_id, "consentd:reread:" + std::to_string(rows[0].id));
+
+  // What the read finds: her unsubscribe there, 1.5 s after the grant
+  // (within the tie window: the withdrawal wins), decided, not an echo.
+  IngestSummary read = Ingest("hubspot",
+                              {Record(hints[0].ref.event_id, "101", "anna@example.org",
+                                      {Consent("newsletter", ConsentStatus::kWithdrawn, T + 1'500,
+                                               "hubspot", "", ConsentMethod::kUnsubscribeLink)})},
+                              T + 61'000);
+  EXPECT_EQ(read.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(subject).at(0).status, "withdrawn");
 }
 
 // A write of the merged-away person that fails while in flight is not

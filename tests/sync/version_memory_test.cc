@@ -104,6 +104,28 @@ TEST_F(VersionMemoryTest, ARecordWithoutVersionOrMergingIdentitiesIsAlwaysDecide
   EXPECT_EQ(r.skipped, 0);
 }
 
+// A record consentd asked to read again (a target kept values out) is
+// decided even though its version was decided before: the change that
+// kept them out (a status set again) need not move the version id. Held
+// in memory or remembered in the store alike.
+TEST_F(VersionMemoryTest, ARecordReadForAReadAgainHintOfConsentdsOwnIsAlwaysDecided) {
+  const auto grant = Consent("newsletter", kGranted, T, "hubspot");
+  const std::int64_t written_at = RememberWrite("poll:101:5", T + 100);
+  connectors::InboundRecord again =
+      Versioned(std::string(kRereadEventPrefix) + "17", "poll:101:5", {grant});
+  EXPECT_TRUE(DecidedWhateverItsVersion(again));
+  RecentVersions recent;
+  recent.Remember("poll:101:5", written_at);
+  EXPECT_EQ(recent.Find({again}, false).count, 0);
+  FreshRecords r = Fresh("mailchimp", {again}, false, T + 200);
+  EXPECT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.skipped, 0);
+  // A webhook's read of that version is still skipped.
+  FreshRecords hint =
+      Fresh("mailchimp", {Versioned("wh-9", "poll:101:5", {grant})}, false, T + 300);
+  EXPECT_TRUE(hint.records.empty());
+}
+
 // Erasure is terminal: a remembered version of an erased person is decided
 // again, so the stale read is dropped as erased (and logged), not skipped.
 TEST_F(VersionMemoryTest, ARememberedVersionOfAnErasedPersonIsDecidedAgainAndDropped) {

@@ -248,6 +248,10 @@ std::string AbsoluteDir(const std::string& file) {
 
 }  // namespace
 
+std::string DefaultIdentityKeyPath(const std::string& store_path) {
+  return (fs::path(store_path).parent_path() / "identity.key").string();
+}
+
 LoadOptions LoadOptions::FromEnvironment() {
   LoadOptions o;
   if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr) {
@@ -276,6 +280,30 @@ Position SecondDocumentStart(std::string_view yaml) {
   return {1, 1};
 }
 
+// The directory of store.path, resolved like ReadPath, for keys generated
+// beside the database; empty if the file names none (the store section
+// reports that). Looked up without operator[], which throws on absent keys
+// of a const node.
+std::string StoreDirectory(const YAML::Node& root, const std::string& base_dir) {
+  if (!root.IsMap()) return {};
+  for (auto section = root.begin(); section != root.end(); ++section) {
+    if (!section->first.IsScalar() || section->first.Scalar() != "store" ||
+        !section->second.IsMap()) {
+      continue;
+    }
+    for (auto key = section->second.begin(); key != section->second.end(); ++key) {
+      if (!key->first.IsScalar() || key->first.Scalar() != "path" || !key->second.IsScalar() ||
+          key->second.Scalar().empty()) {
+        continue;
+      }
+      fs::path p(key->second.Scalar());
+      if (p.is_relative()) p = fs::path(base_dir) / p;
+      return p.lexically_normal().parent_path().string();
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Config> LoadConfigString(const std::string& yaml, const std::string& name,
@@ -301,6 +329,9 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
       diag.Error({1, 1}, "the configuration is empty: expected a mapping with at least 'store'");
     } else {
       ctx.key_at = {1, 1};
+      // The database's directory, for keys generated beside it (read again,
+      // with its errors, by the store section).
+      ctx.store_dir = StoreDirectory(root, ctx.base_dir);
       RootSection().Read(root, ctx, config);
       // Needs the whole file: connectors against mapping.systems.
       FinishConnectorsAndSync(root, ctx, config);

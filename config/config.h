@@ -132,7 +132,8 @@ struct SyncConfig {
   // 0 = only on `consentctl resync`.
   std::chrono::milliseconds resync_interval{24 * 3600 * 1000LL};
   // Key of the identifier hashes (tombstones, e-mail links). Created 0600
-  // on first start if absent; default identity.key beside store.path.
+  // on first start if absent; default identity.key beside store.path
+  // (DefaultIdentityKeyPath).
   std::string identity_key_file;
 };
 
@@ -176,6 +177,10 @@ struct LoadOptions {
   // Reads $CREDENTIALS_DIRECTORY.
   static LoadOptions FromEnvironment();
 };
+
+// sync.identity_key_file when the configuration does not set it: beside
+// the database.
+std::string DefaultIdentityKeyPath(const std::string& store_path);
 
 // Loads and validates `path`. Never partially succeeds.
 Result<Config> LoadConfigFile(const std::string& path);

@@ -558,8 +558,7 @@ void FinishConnectorsAndSync(const YAML::Node& root, ReadContext& c, Config& con
     }
   }
   if (config.sync.identity_key_file.empty() && !config.store.path.empty()) {
-    config.sync.identity_key_file =
-        (fs::path(config.store.path).parent_path() / "identity.key").string();
+    config.sync.identity_key_file = DefaultIdentityKeyPath(config.store.path);
   }
 
   const auto [connectors_key, connectors] = FindEntry(root, "connectors");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -105,9 +106,14 @@ std::optional<json> BodyJson(const YAML::Node& n, ReadContext& c, Names allowed)
   if (n.IsMap()) {
     json out = json::object();
     bool ok = true;
+    std::map<std::string, Position> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
       if (!it->first.IsScalar()) {
         c.diag.Error(PositionOf(it->first), "a body key must be a string");
+        ok = false;
+        continue;
+      }
+      if (!FirstOccurrence(seen, it->first.Scalar(), PositionOf(it->first), c, "body key")) {
         ok = false;
         continue;
       }
@@ -201,6 +207,7 @@ Field<T> HeadersField(Acc<T> req, Names allowed) {
           c.diag.Error(ValuePosition(n, c), "expected a mapping of header name to value");
           return;
         }
+        std::map<std::string, Position> seen;  // header names compare case-insensitively
         for (auto it = n.begin(); it != n.end(); ++it) {
           const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
           if (!HeaderNameOk(name)) {
@@ -208,6 +215,7 @@ Field<T> HeadersField(Acc<T> req, Names allowed) {
             continue;
           }
           const std::string lower = Lower(name);
+          if (!FirstOccurrence(seen, lower, PositionOf(it->first), c, "header")) continue;
           if (lower == "idempotency-key" || lower == "content-type" || lower == "authorization" ||
               lower.starts_with("webhook-")) {
             c.diag.Error(PositionOf(it->first),
@@ -379,8 +387,13 @@ void ReadRules(const YAML::Node& n, ReadContext& c, std::vector<GenericResponseR
     bool ok = true;
     bool has_status = false;
     bool has_equals = false;
+    std::map<std::string, Position> seen;
     for (auto it = item.begin(); it != item.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (!FirstOccurrence(seen, key, PositionOf(it->first), c)) {
+        ok = false;
+        continue;
+      }
       if (key == "status") {
         auto r = ReadStatusSpec(it->second, c);
         ok = ok && r.has_value();
@@ -576,8 +589,12 @@ const Section<GenericPoll>& ItemSection() {
                                "{const: value}");
                   return;
                 }
+                std::map<std::string, Position> seen;
                 for (auto it = n.begin(); it != n.end(); ++it) {
                   const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+                  if (!FirstOccurrence(seen, key, PositionOf(it->first), c, "event data field")) {
+                    continue;
+                  }
                   if (std::find(kDataKeys.begin(), kDataKeys.end(), key) == kDataKeys.end()) {
                     std::string all;
                     for (std::string_view k : kDataKeys)

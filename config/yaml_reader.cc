@@ -392,7 +392,7 @@ std::optional<std::string> ReadGeneratedKeyFile(const YAML::Node& n, ReadContext
   }
   const std::string dir = fs::path(path).parent_path().string();
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
+  if (dir != c.store_dir && !fs::is_directory(dir, ec)) {
     c.diag.Error(at, w + " '" + *s + "' (" + path + ") does not exist and its directory " + dir +
                          " does not either; the key is generated there on first start, so "
                          "create the directory");
@@ -443,6 +443,16 @@ void ReadNamedMappings(
     each(key.Scalar(), key, it->second);
     c.key_at = saved;
   }
+}
+
+bool FirstOccurrence(std::map<std::string, Position>& seen, const std::string& key, Position at,
+                     ReadContext& c, std::string_view what) {
+  auto [prev, inserted] = seen.emplace(key, at);
+  if (inserted) return true;
+  c.diag.Error(at, "duplicate " + std::string(what) + " '" + key + "' (first at line " +
+                       std::to_string(prev->second.line) + ", column " +
+                       std::to_string(prev->second.column) + ")");
+  return false;
 }
 
 namespace internal {

@@ -57,6 +57,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -76,6 +77,9 @@ struct ReadContext {
   Diagnostics& diag;
   std::string base_dir;         // absolute directory of the config file
   std::string credentials_dir;  // $CREDENTIALS_DIRECTORY, or empty
+  // The directory of store.path, resolved (empty if not set): a generated
+  // key may go there before it exists (ReadGeneratedKeyFile).
+  std::string store_dir{};
   // Position of the key whose value is being read; errors about a null
   // value go here (yaml-cpp marks a null value at the following token).
   // Maintained by Section::Read.
@@ -128,10 +132,19 @@ std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c);
 
 // A `*_file` key file that consentd generates (mode 0600) on first start:
 // resolved like ReadSecretFile, but a missing file is accepted when its
-// directory exists (that is where it will be created). `what` names it in
-// messages, e.g. "signing key file".
+// directory exists (that is where it will be created), or is the
+// database's directory (c.store_dir), which systemd's StateDirectory=
+// creates only at the first start and whose absence the store reports when
+// it opens. `what` names it in messages, e.g. "signing key file".
 std::optional<std::string> ReadGeneratedKeyFile(const YAML::Node& n, ReadContext& c,
                                                 std::string_view what);
+
+// Keys seen so far in a free-form mapping (body templates, headers, ...),
+// by the spelling the key is compared in: the first occurrence of `key`
+// is recorded and true returned; a repeat is an error at `at` naming the
+// first, and false (YAML would keep one of the two silently).
+bool FirstOccurrence(std::map<std::string, Position>& seen, const std::string& key, Position at,
+                     ReadContext& c, std::string_view what = "key");
 
 // Resolves a `*_file` value: an absolute path as given; a path with a '/'
 // against `base_dir`; a bare name against `credentials_dir` when set, else

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/proof/key_file.h"
 #include "daemon/admin_api.h"
 #include "daemon/components.h"
 #include "daemon/metrics.h"
@@ -266,6 +267,14 @@ Status Daemon::Impl::Reload() {
   if (next.store.path != config_->store.path) {
     spdlog::warn("store.path changed to {}: takes effect after a restart; still using {}",
                  next.store.path, config_->store.path);
+    // Keys kept beside the database by default move with it, i.e. also at
+    // the restart; not a change of their own that would refuse the reload.
+    if (next.sync.identity_key_file == config::DefaultIdentityKeyPath(next.store.path)) {
+      next.sync.identity_key_file = config_->sync.identity_key_file;
+    }
+    if (next.proof_log.signing_key_file == proof::DefaultSigningKeyPath(next.store.path)) {
+      next.proof_log.signing_key_file = config_->proof_log.signing_key_file;
+    }
     next.store.path = config_->store.path;
   }
 

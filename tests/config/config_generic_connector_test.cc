@@ -15,6 +15,7 @@
 namespace consentd::config {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::TempDir;
@@ -301,6 +302,27 @@ TEST_F(ConfigGenericConnector, ResponseRulesAreChecked) {
 TEST_F(ConfigGenericConnector, ReservedHeadersAreRefused) {
   EXPECT_THAT(Errors(With("X-Source: consentd", "Idempotency-Key: x")),
               ElementsAre(HasSubstr("t.yaml:25:19: header Idempotency-Key is set by consentd")));
+}
+
+// YAML keeps one of two equal keys without a word: in the free-form
+// mappings (headers, body templates, event data, response rules) a repeat
+// is an error naming the first, as everywhere else in the file.
+TEST_F(ConfigGenericConnector, ARepeatedKeyInAFreeFormMappingIsAnErrorNamingTheFirst) {
+  EXPECT_THAT(Errors(With("X-Source: consentd,", "X-Source: consentd, x-source: again,")),
+              ElementsAre(AllOf(HasSubstr("t.yaml:25:"),
+                                HasSubstr("duplicate header 'x-source' (first at line 25, column "
+                                          "19)"))));
+  EXPECT_THAT(
+      Errors(With("          fixed: 3\n", "          fixed: 3\n          fixed: 4\n")),
+      ElementsAre("t.yaml:31:11: duplicate body key 'fixed' (first at line 30, column 11)"));
+  EXPECT_THAT(Errors(With("data: {topic: /thema,", "data: {topic: /thema, topic: /other,")),
+              ElementsAre(AllOf(HasSubstr("t.yaml:60:"),
+                                HasSubstr("duplicate event data field 'topic' (first at line 60, "
+                                          "column 16)"))));
+  EXPECT_THAT(
+      Errors(With("{status: 409, pointer", "{status: 409, status: 410, pointer")),
+      ElementsAre(AllOf(HasSubstr("t.yaml:47:"),
+                        HasSubstr("duplicate key 'status' (first at line 47, column 12)"))));
 }
 
 TEST_F(ConfigGenericConnector, BatchBodyMustHoldItems) {

@@ -284,6 +284,31 @@ TEST(ConfigLoader, FullExampleConfigLoadsWithItsCredential) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->store.path, "/var/lib/consentd/consentd.db");
   EXPECT_EQ(r->admin.token_file, token);
+  // The generated keys live beside the database, not among the read-only
+  // credentials, and load before the first start has made their directory.
+  EXPECT_EQ(r->proof_log.signing_key_file, "/var/lib/consentd/proof_signing.key");
+  EXPECT_EQ(r->sync.identity_key_file, "/var/lib/consentd/identity.key");
+}
+
+// systemd creates the database's directory (StateDirectory=) only when the
+// service first starts: keys generated there pass check-config before.
+// Another missing directory is still an error.
+TEST(ConfigLoader, KeysBesideADatabaseWhoseDirectoryIsNotMadeYetAreAccepted) {
+  TempDir dir;
+  const std::string state = dir.path() + "/state-not-made-yet";
+  auto r = LoadConfigString("store:\n  path: " + state +
+                                "/c.db\nproof_log:\n  signing_key_file: " + state +
+                                "/log.key\nsync:\n  identity_key_file: " + state + "/id.key\n",
+                            dir.path() + "/c.yaml", LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->proof_log.signing_key_file, state + "/log.key");
+  EXPECT_EQ(r->sync.identity_key_file, state + "/id.key");
+  auto other = LoadConfigString("store:\n  path: " + state +
+                                    "/c.db\nproof_log:\n  signing_key_file: " + dir.path() +
+                                    "/elsewhere/log.key\n",
+                                dir.path() + "/c.yaml", LoadOptions{});
+  ASSERT_EQ(ErrorLines(other).size(), 1u) << other.status().message();
+  EXPECT_THAT(ErrorLines(other)[0], HasSubstr("create the directory"));
 }
 
 TEST(ConfigLoader, DemoConfigLoadsWithStoreInRepositoryVar) {

@@ -5,6 +5,7 @@
 // loopback HTTP and SQLite; TearDown verifies the proof log.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "core/proof/entry_codec.h"
@@ -164,6 +165,29 @@ TEST_F(AdminE2E, AReloadThatCannotBeAppliedInFullIsRefusedAndChangesNothing) {
   EXPECT_TRUE(Eventually([&] {
     return Log().find("mapping: topic product_news removed") != std::string::npos;
   })) << Log();
+}
+
+// store.path takes effect at the next restart; a reload that changes it
+// is still taken (with a warning), also where the keys kept beside the
+// database by default would move with it.
+TEST_F(AdminE2E, AReloadThatMovesTheDatabaseIsTakenAndTheMoveWaitsForARestart) {
+  StartAll();
+  const std::string original = ReadTextFile(config_path_);
+  std::string config = original;
+  const std::string from = "store:\n  path: consentd.db\n";
+  ASSERT_NE(config.find(from), std::string::npos) << config;
+  config.replace(config.find(from), from.size(), "store:\n  path: moved/consentd.db\n");
+  WriteTextFile(config_path_, config);
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(reload->status, 200) << reload->body << Log();
+  EXPECT_NE(Log().find("store.path changed"), std::string::npos) << Log();
+  // Still the same database: a sign-up still propagates.
+  const std::string ivy = "ivy.moved@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ivy}, {"subscriptionId", kProductUpdates}});
+  EXPECT_TRUE(Eventually([&] { return MemberInterest(ivy, "Product news"); })) << Log();
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "moved/consentd.db"));
+  WriteTextFile(config_path_, original);  // the fixture verifies the running database's log
 }
 
 // Every reload checks each connector again, so /readyz follows a system

@@ -56,6 +56,16 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
   if (!resp.ok()) {
     return Unavailable("cannot reach consentd at " + url + ": " + resp.status().message());
   }
+  // A daemon whose admin API is off answers every admin route 404 with this
+  // detail (daemon/admin_api.cc): an error, not "no such person" to erase
+  // or export (their exit 3).
+  if (resp->status == 404) {
+    const auto j = nlohmann::json::parse(resp->body, nullptr, false);
+    if (j.is_object() && j.value("detail", std::string()).starts_with("the admin API is off")) {
+      return FailedPrecondition("consentd at " + url + " has its admin API off (" +
+                                j.value("detail", std::string()) + ")");
+    }
+  }
   return resp;
 }
 

@@ -127,6 +127,8 @@ void AdminComponent::AddRoute(Router& router, std::string_view method, std::stri
 
 std::optional<net::HttpResponse> AdminComponent::Refuse(const net::HttpRequest& req) const {
   if (!token_digest_) {
+    // consentctl tells this 404 from "no such person" by the detail's start
+    // (cli/admin_client.cc).
     return net::Problem(404, "Not Found",
                         "the admin API is off: set admin.token_file in the configuration");
   }

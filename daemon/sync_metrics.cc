@@ -186,7 +186,15 @@ void SyncMetrics::AddConnector(ConnectorProbe probe) {
   records.WithLabels({name, "poll"});
   skipped.WithLabels({name});
   echoes.WithLabels({name});
-  deliveries.WithLabels({name, "done"});
+  for (std::string_view result : {"done", "retryable", "permanent", "blocked_by_target"}) {
+    deliveries.WithLabels({name, std::string(result)});
+  }
+  for (std::string_view result : {"ok", "stopped", "failed"}) {
+    resyncs.WithLabels({name, std::string(result)});
+  }
+  for (std::string_view kind : {"consentd_behind", "system_behind", "missing"}) {
+    resync_drift.WithLabels({name, std::string(kind)});
+  }
   propagation.WithLabels({name});
   for (const auto& r : RetryReasons()) retries.WithLabels({name, r});
   for (const auto& r : DeadLetterReasons()) dead_letters.WithLabels({name, r});

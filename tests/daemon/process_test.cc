@@ -300,6 +300,28 @@ TEST_F(ConsentdProcess, AdminApiIsOffWithoutATokenFileAndSaysHowToTurnItOn) {
   EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "success"}}), 0);
 }
 
+// consentctl holds a token, the daemon runs without: erase and export are
+// errors (exit 1), not "nobody has that address" (exit 3, which a script
+// would take as done).
+TEST_F(ConsentdProcess, ConsentctlEraseAtADaemonWhoseAdminApiIsOffFailsInsteadOfSayingNobody) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  WriteTextFile(dir_ / "admin_token", "test-admin-token-0123456789abcdef\n");
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_);
+  const std::string token = (dir_ / "admin_token").string();
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"erase", "--email", "ann@example.org"},
+        std::vector<std::string>{"export", "--email", "ann@example.org", "--deliver"}}) {
+    std::vector<std::string> all = args;
+    for (const std::string& a : std::vector<std::string>{"--config", config_.string(), "--url", url,
+                                                         "--token-file", token}) {
+      all.push_back(a);
+    }
+    CommandResult r = RunConsentctl(all);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.output;
+    EXPECT_NE(r.output.find("admin API off"), std::string::npos) << r.output;
+  }
+}
+
 TEST_F(ConsentdProcess, ATooShortAdminTokenIsAStartFailureNamingTheFile) {
   WriteTextFile(dir_ / "admin_token", "short\n");
   WriteTextFile(config_, Config() + "admin:\n  token_file: admin_token\n");

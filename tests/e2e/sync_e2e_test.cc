@@ -241,10 +241,12 @@ TEST_F(SyncE2E, AGrantKeptOutOfTheCrmHasItsWithdrawalThereDecidedEverywhere) {
           {{"email_address", bo}, {"interests", {{interest_ids_["Newsletter"], false}}}});
   ASSERT_TRUE(Eventually([&] { return CrmSubscription(bo, kNewsletter) == "UNSUBSCRIBED"; }))
       << Log();
-  // Mailchimp dates a member by the second: her grant below must not read
-  // as the sign-up's version (the same second and state), which consentd
-  // skips as decided (docs/sync.md, record versions).
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  // Mailchimp dates a change by its second. Her grant below must come after
+  // her Mailchimp withdrawal by more than the skew window (2 s), or that
+  // withdrawal wins the tie; the two then have different seconds, so the
+  // grant is also not mistaken for the sign-up's version (same second and
+  // state), which consentd would skip as decided.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
 
   Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", bo}, {"subscriptionId", kNewsletter}});
   Journey("POST", "/_sim/mailchimp/person/profile",

@@ -99,6 +99,10 @@ constexpr std::uint64_t kRecheckPassingEveryRuns = 120;
 TimestampMs NowMs() { return SystemClock().NowMs(); }
 
 std::string PollerName(std::string_view connector) { return "poll:" + std::string(connector); }
+// The cursors row that keeps a connector's LearntState across restarts.
+std::string LearntStateKey(std::string_view connector) {
+  return "learnt:" + std::string(connector);
+}
 
 // Worker threads: enough for every connector's in-flight cap, bounded.
 std::size_t PoolSize(const config::Config& config) {
@@ -256,6 +260,11 @@ struct Link {
   bool claim_pending = false;
   bool dispatch_dirty = false;
   int max_parallel_batches = 2;
+  // The connector's LearntState as stored (cursor LearntStateKey): loaded
+  // with the first claim, before the first Deliver, again for a connector
+  // rebuilt by a reload; stored when a delivery changed it.
+  bool learnt_loaded = false;
+  std::string learnt_saved;
   // Full reconciliation (sync/resync.h), every sync.resync_interval.
   asio::steady_timer resync_timer;
   bool resync_running = false;
@@ -408,7 +417,10 @@ class SyncComponent::Impl {
     auto spec = prepared_spec_;
     for (auto& [name, link] : links_) {
       link->limiter.Update(ToRateLimit(next.connectors.at(name).rate_limit));
-      if (mapping_changed) link->connector = prepared_connectors_.at(name);
+      if (mapping_changed) {
+        link->connector = prepared_connectors_.at(name);
+        link->learnt_loaded = false;  // the new instance learnt nothing yet
+      }
       // Every reload checks again (credentials, topics): /readyz follows.
       RunCheck(*link);
     }
@@ -457,6 +469,7 @@ class SyncComponent::Impl {
               sync::FindSubjectByEmail(txn, identity_key_, email);
           if (!subject.ok()) return subject.status();
           if (!subject->has_value()) {
+            // consentctl erase exits 3 on these words (cli/admin_client.cc).
             return NotFound("no subject with this address (never seen, or already erased)");
           }
           const TimestampMs now = NowMs();
@@ -1673,9 +1686,18 @@ class SyncComponent::Impl {
     const auto lease = link.config.request_timeout * 4 + kLeaseSlack;
     auto rows = std::make_shared<std::vector<store::OutboxRow>>();
     auto generation = std::make_shared<std::int64_t>(0);
+    // What the connector learnt before a restart (or a reload), before it
+    // delivers anything.
+    const bool load_learnt = !link.learnt_loaded;
+    auto learnt = std::make_shared<std::optional<std::string>>();
     SubmitThen(
-        [name, limit, lease, rows, generation](store::Transaction& txn) {
+        [name, limit, lease, rows, generation, load_learnt, learnt](store::Transaction& txn) {
           const TimestampMs now = NowMs();
+          if (load_learnt) {
+            auto stored = txn.GetCursor(LearntStateKey(name));
+            if (!stored.ok()) return stored.status();
+            *learnt = std::move(stored).value();
+          }
           auto r = txn.ClaimOutbox(name, now, limit, now + lease.count());
           if (!r.ok()) return r.status();
           *rows = std::move(r).value();
@@ -1683,8 +1705,15 @@ class SyncComponent::Impl {
           // Erasure targets of claimed rows: pending -> sent.
           return store::MarkErasureTargetsSent(txn, *rows, now);
         },
-        [this, &link, rows, limit, generation](Status s) {
+        [this, &link, rows, limit, generation, load_learnt, learnt](Status s) {
           link.claim_pending = false;
+          if (s.ok() && load_learnt && !link.learnt_loaded) {
+            link.learnt_loaded = true;
+            if (learnt->has_value()) {
+              link.learnt_saved = **learnt;
+              link.connector->RestoreLearntState(link.learnt_saved);
+            }
+          }
           if (!s.ok()) {
             spdlog::error("sync: {}: claiming outbox rows: {}", link.config.name, s.ToString());
             ArmDispatchTimer(link);
@@ -1833,11 +1862,18 @@ class SyncComponent::Impl {
       if (result.status.ok() && !result.version_id.empty()) written->push_back(result.version_id);
     }
     auto recorded_at = std::make_shared<std::int64_t>(0);
+    // What the connector learnt from these answers, stored with them.
+    std::string learnt = link.connector->LearntState();
+    const bool save_learnt = link.learnt_loaded && !learnt.empty() && learnt != link.learnt_saved;
     SubmitThen(
         [this, name, rows, results = std::move(results), retry_at,
-         max_attempts = backoff_.max_attempts, summary, recorded_at](store::Transaction& txn) {
+         max_attempts = backoff_.max_attempts, summary, recorded_at, save_learnt,
+         learnt](store::Transaction& txn) {
           *recorded_at = txn.TombstoneGeneration();
           const TimestampMs at = NowMs();
+          if (save_learnt) {
+            CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(LearntStateKey(name), learnt, at));
+          }
           auto r =
               engine_->RecordDeliveries(txn, name, *rows, results, retry_at, max_attempts, at);
           if (!r.ok()) return r.status();
@@ -1849,8 +1885,10 @@ class SyncComponent::Impl {
           }
           return Status::Ok();
         },
-        [this, &link, rows, summary, written, recorded_at, claimed_at](Status s) {
+        [this, &link, rows, summary, written, recorded_at, claimed_at, save_learnt,
+         learnt](Status s) {
           --link.deliveries_in_flight;
+          if (s.ok() && save_learnt) link.learnt_saved = learnt;
           for (const store::OutboxRow& row : *rows) link.delivering.erase(row.id);
           if (s.ok() && *recorded_at == claimed_at) {
             for (std::string& v : *written) link.recent_versions.Remember(std::move(v), claimed_at);

@@ -210,6 +210,14 @@ class Connector {
   // any order. Must not throw; transport failures are per-item retryable.
   virtual std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) = 0;
 
+  // What the connector learnt from the system's answers that must outlive
+  // a restart (HubSpot: the status `source` of consentd's own writes, which
+  // tells them from anyone else's). The daemon stores it when it changed
+  // after a delivery and hands it back to a new instance before its first
+  // Deliver. Opaque text; empty: nothing learnt. Thread-safe.
+  virtual std::string LearntState() const { return {}; }
+  virtual void RestoreLearntState(const std::string& /*state*/) {}
+
   // --- Inspection (consentctl) ---
 
   // Offline, no HTTP: maps one record in the JSON shape Read gets from the

@@ -394,20 +394,25 @@ void Delivery::KeepNewerWithdrawals() {
       if (it == current.end()) return false;
       const hs::SubscriptionStatus& now = it->second;
       if (now.status != hs::SubscriptionState::kUnsubscribed) return false;
-      // consentd's own write: the reconciler already ordered it. Its
-      // explanation names the state it wrote, and its source is consentd's
-      // once one write has taught it: a change by anyone else that kept the
-      // explanation fails one or the other (hs::OwnExplanation).
-      const bool own = hs::WriterOfExplanation(now.legal_basis_explanation, now.status) !=
-                           hs::ExplanationWriter::kOther &&
-                       (own_source.empty() || now.source_of_status == own_source);
+      // consentd's own write: the reconciler already ordered it. Once a
+      // write has taught consentd its status source, the source says whose
+      // a status is: a change by anyone else that kept consentd's
+      // explanation has another source, and consentd's unsubscribe-all
+      // (a channel block) leaves each topic UNSUBSCRIBED under whatever
+      // explanation it had, a grant's or a form's. Until then (a restart)
+      // its explanation says it, naming the state it wrote
+      // (hs::OwnExplanation).
+      const bool own = own_source.empty()
+                           ? hs::WriterOfExplanation(now.legal_basis_explanation, now.status) !=
+                                 hs::ExplanationWriter::kOther
+                           : now.source_of_status == own_source;
       if (own || now.timestamp + skew < s.captured_at) return false;
       results_[i].kept_out.push_back(s.echo_key);
       Note(i, "subscription " + std::to_string(s.subscription_id) +
                   "=SUBSCRIBED not written: HubSpot holds UNSUBSCRIBED set at " +
                   std::to_string(now.timestamp) + " (source " + now.source_of_status +
                   "), not before the grant captured at " + std::to_string(s.captured_at) +
-                  "; decided when HubSpot reports it");
+                  "; read again and decided");
       return true;
     });
   }
@@ -638,6 +643,11 @@ void HubSpotConnector::LearnOwnStatusSource(const std::string& source) const {
   if (source.empty()) return;
   std::lock_guard lock(own_source_mu_);
   own_status_source_ = source;
+}
+
+void HubSpotConnector::RestoreLearntState(const std::string& state) {
+  std::lock_guard lock(own_source_mu_);
+  if (own_status_source_.empty()) own_status_source_ = state;
 }
 
 std::vector<DeliveryResult> HubSpotConnector::Deliver(const std::vector<OutboundItem>& items) {

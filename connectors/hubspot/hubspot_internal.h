@@ -87,6 +87,9 @@ class HubSpotConnector final : public Connector {
   Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
   Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;
   std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) override;
+  // The own status source (OwnStatusSource); restoring keeps one learnt since.
+  std::string LearntState() const override { return OwnStatusSource(); }
+  void RestoreLearntState(const std::string& state) override;
   Result<std::vector<InboundRecord>> MapRecordPayload(std::string_view json) const override;
   Result<std::vector<RecordRef>> ParseWebhookUnverified(std::string_view body,
                                                         TimestampMs now) const override;
@@ -162,8 +165,9 @@ class HubSpotConnector final : public Connector {
   // With the explanation consentd writes (hs::OwnExplanation: the prefix
   // and the state written) it tells consentd's own writes from changes made
   // by anyone else, the person included (an unsubscribe keeps the
-  // explanation it replaced). Not persisted: after a restart the
-  // explanation alone tells them apart until a write teaches it again.
+  // explanation it replaced). Kept across restarts by the daemon
+  // (LearntState); until one was ever learnt, the explanation alone tells
+  // them apart.
   std::string OwnStatusSource() const;
   void LearnOwnStatusSource(const std::string& source) const;
   mutable std::mutex own_source_mu_;

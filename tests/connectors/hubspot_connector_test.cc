@@ -676,6 +676,56 @@ TEST_F(HubSpotConnectorTest, DeliverChannelBlockUnsubscribesFromAllAndKeepsItOve
   EXPECT_EQ(StatusOf("c@example.com", 101), "UNSUBSCRIBED");
 }
 
+// consentd withdrew the topic itself; after a restart she clicks the
+// unsubscribe link on it (HubSpot keeps consentd's explanation, which names
+// UNSUBSCRIBED, and changes the source). The explanation cannot tell, the
+// source learnt before the restart can: handed to the new instance
+// (LearntState), it keeps her withdrawal.
+TEST_F(HubSpotConnectorTest, TheSourceLearntBeforeARestartTellsHerUnsubscribeFromConsentds) {
+  const TimestampMs captured = SystemClock().NowMs() - 60'000;
+  OutboundItem a = Item(1, "ls@example.com");
+  Grant(a, "newsletter", ConsentStatus::kWithdrawn, "email", captured);
+  ASSERT_TRUE(connector_->Deliver({a})[0].status.ok());
+  const std::string learnt = connector_->LearntState();
+  ASSERT_FALSE(learnt.empty());
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/unsubscribe",
+                    {{"email", "ls@example.com"}, {"subscriptionId", 101}})
+                .status,
+            200);
+  a.desired.system_id = ContactId("ls@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured + 1000);
+
+  connector_ = Make(spec_);  // a restart
+  connector_->RestoreLearntState(learnt);
+  EXPECT_EQ(connector_->LearntState(), learnt);
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("ls@example.com", 101), "UNSUBSCRIBED") << r[0].detail;
+  EXPECT_EQ(r[0].kept_out.size(), 1u) << r[0].detail;
+}
+
+// consentd's own channel block unsubscribes every topic from all, and the
+// topics keep the explanation they had (the grant's). When the block is
+// lifted, the grant (captured before it) is written again: that
+// UNSUBSCRIBED is consentd's by its status source, not someone else's.
+TEST_F(HubSpotConnectorTest, AGrantIsWrittenAgainWhenConsentdLiftsItsOwnChannelBlock) {
+  const TimestampMs captured = SystemClock().NowMs() - 1000;
+  OutboundItem a = Item(1, "cb@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured);
+  ASSERT_TRUE(connector_->Deliver({a})[0].status.ok());
+  ASSERT_EQ(StatusOf("cb@example.com", 101), "SUBSCRIBED");
+  a.desired.system_id = ContactId("cb@example.com");
+  Block(a, BlockScope::Channel("email"), true);
+  ASSERT_TRUE(connector_->Deliver({a})[0].status.ok());
+  ASSERT_EQ(StatusOf("cb@example.com", 101), "UNSUBSCRIBED");
+
+  Block(a, BlockScope::Channel("email"), false);
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(StatusOf("cb@example.com", 101), "SUBSCRIBED") << r[0].detail;
+  EXPECT_TRUE(r[0].kept_out.empty()) << r[0].detail;
+}
+
 // HubSpot keeps the last status written, and a write carries every mapped
 // subscription. A withdrawal the person made there after the grant being
 // written was captured (consentd has not decided it yet, or it would not be

@@ -259,6 +259,36 @@ TEST_F(SyncE2E, AGrantKeptOutOfTheCrmHasItsWithdrawalThereDecidedEverywhere) {
   EXPECT_EQ(MetricSum("consentd_resync_runs_total"), 0) << "no resync repaired it";
 }
 
+// The same after a restart, on a status consentd itself set UNSUBSCRIBED:
+// her unsubscribe link keeps consentd's explanation, which names that very
+// state, so only the status source tells hers from consentd's; the source
+// consentd learnt before the restart is kept in the store.
+TEST_F(SyncE2E, AfterARestartHerUnsubscribeOnAStatusConsentdSetIsStillHers) {
+  StartAll();
+  const std::string cy = "cy.restart@example.org";
+  Journey("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", cy}, {"interests", {{interest_ids_["Newsletter"], true}}}});
+  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", cy}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(cy, kNewsletter) == "SUBSCRIBED"; }))
+      << Log();
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", cy}, {"interests", {{interest_ids_["Newsletter"], false}}}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(cy, kNewsletter) == "UNSUBSCRIBED"; }))
+      << Log();
+  RestartConsentd();
+  // Past the skew window after her Mailchimp withdrawal (see above).
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+
+  Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", cy}, {"subscriptionId", kNewsletter}});
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", cy}, {"interests", {{interest_ids_["Newsletter"], true}}}});
+
+  ASSERT_TRUE(
+      Eventually([&] { return !MemberInterest(cy, "Newsletter"); }, std::chrono::seconds(30)))
+      << Member(cy).dump() << Log();
+  EXPECT_EQ(CrmSubscription(cy, kNewsletter), "UNSUBSCRIBED") << Log();
+}
+
 // --- rule 5: no echoes --------------------------------------------------------
 
 TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

@@ -151,13 +151,16 @@ Result<std::string> WhyNotRetried(store::Transaction& txn, std::string_view targ
 
 // Queues a hint of consentd's own for the record a delivery kept values
 // out of, so that the record is read again and what the target holds is
-// decided (see RecordDeliveries). One per row: a repeat is a duplicate.
+// decided (see RecordDeliveries). One per row: a repeat is a duplicate. The
+// id names the row's creation time too: SQLite reuses the ids of deleted
+// rows, and a processed hint outlives a pruned row.
 Status ReadKeptOutAgain(store::Transaction& txn, std::string_view target,
                         const store::OutboxRow& row, const connectors::DeliveryResult& result,
                         const connectors::DesiredState* d, TimestampMs now,
                         std::set<std::string>& hinted) {
   connectors::RecordRef ref;
-  ref.event_id = std::string(kRereadEventPrefix) + std::to_string(row.id);
+  ref.event_id = std::string(kRereadEventPrefix) + std::to_string(row.id) + ":" +
+                 std::to_string(row.created_at);
   ref.system_id = result.system_id;
   ref.email = d != nullptr && !d->email.empty() ? d->email : row.address;
   ref.hint = connectors::RecordHint::kChanged;

@@ -326,6 +326,7 @@ std::vector<ExplainedStep> ExplainHistory(const std::vector<LoggedEntry>& entrie
 }
 
 std::string NotFoundMessage(std::optional<TimestampMs> erased_at) {
+  // consentctl export --deliver exits 3 on these first words (cli/admin_client.cc).
   std::string out = "no subject with this address; it may never have been seen, or it was erased";
   if (erased_at) out += " (an erased identity matches it: erased at " + FullTime(*erased_at) + ")";
   return out;

@@ -204,7 +204,8 @@ TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutHasItsRecordThereReadAgain) {
   ASSERT_EQ(hints.size(), 1u);
   EXPECT_EQ(hints[0].ref.system_id, "101");
   EXPECT_EQ(hints[0].ref.email, "anna@example.org");
-  EXPECT_EQ(hints[0].ref.event_id, "consentd:reread:" + std::to_string(rows[0].id));
+  EXPECT_EQ(hints[0].ref.event_id, "consentd:reread:" + std::to_string(rows[0].id) + ":" +
+                                       std::to_string(rows[0].created_at));
 
   // What the read finds: her unsubscribe there, 1.5 s after the grant
   // (within the tie window: the withdrawal wins), decided, not an echo.

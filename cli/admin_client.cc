@@ -60,13 +60,26 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
   // detail (daemon/admin_api.cc): an error, not "no such person" to erase
   // or export (their exit 3).
   if (resp->status == 404) {
-    const auto j = nlohmann::json::parse(resp->body, nullptr, false);
-    if (j.is_object() && j.value("detail", std::string()).starts_with("the admin API is off")) {
-      return FailedPrecondition("consentd at " + url + " has its admin API off (" +
-                                j.value("detail", std::string()) + ")");
+    const std::string detail = ProblemDetail(*resp);
+    if (detail.starts_with("the admin API is off")) {
+      return FailedPrecondition("consentd at " + url + " has its admin API off (" + detail + ")");
     }
   }
   return resp;
+}
+
+std::string ProblemDetail(const net::HttpResponse& response) {
+  const auto j = nlohmann::json::parse(response.body, nullptr, false);
+  if (!j.is_object()) return {};
+  const auto detail = j.find("detail");
+  return detail != j.end() && detail->is_string() ? detail->get<std::string>() : std::string();
+}
+
+bool AnswersNoSuchPerson(const net::HttpResponse& response) {
+  // The daemon's words for it (sync/explain.cc NotFoundMessage, the erasure
+  // route): any other 404 (a wrong --url path, a proxy) is an error.
+  return response.status == 404 &&
+         ProblemDetail(response).starts_with("no subject with this address");
 }
 
 std::string ProblemText(const net::HttpResponse& response) {

@@ -34,4 +34,11 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
 // "Title:\ndetail" of a problem+json answer (the body as is otherwise).
 std::string ProblemText(const net::HttpResponse& response);
 
+// The `detail` of a problem+json answer; empty if there is none.
+std::string ProblemDetail(const net::HttpResponse& response);
+
+// A 404 that says nobody has the address asked for (exit 3 of erase and
+// export), as opposed to any other 404.
+bool AnswersNoSuchPerson(const net::HttpResponse& response);
+
 }  // namespace consentd::cli

@@ -53,7 +53,7 @@ int Erase(const EraseArgs& args) {
       CallAdminApi(args.target, *config, "POST", "/api/v1/erasures",
                    nlohmann::json{{"email", args.email}}.dump());
   if (!resp.ok()) return Fail(resp.status().message());
-  if (resp->status == 404) {
+  if (AnswersNoSuchPerson(*resp)) {
     std::fprintf(stderr, "consentctl erase: %s\n", ProblemText(*resp).c_str());
     return 3;
   }

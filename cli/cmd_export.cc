@@ -104,7 +104,7 @@ int Deliver(const ExportArgs& a) {
       CallAdminApi(target, *config, "POST", "/api/v1/subjects/export/deliveries",
                    nlohmann::json{{"email", a.email}}.dump());
   if (!resp.ok()) return Fail(cmd, resp.status());
-  if (resp->status == 404) {
+  if (AnswersNoSuchPerson(*resp)) {
     std::fprintf(stderr, "consentctl export: %s\n", ProblemText(*resp).c_str());
     return kExitUnknownPerson;
   }

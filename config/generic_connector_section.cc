@@ -390,7 +390,7 @@ void ReadRules(const YAML::Node& n, ReadContext& c, std::vector<GenericResponseR
     std::map<std::string, Position> seen;
     for (auto it = item.begin(); it != item.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
-      if (!FirstOccurrence(seen, key, PositionOf(it->first), c)) {
+      if (it->first.IsScalar() && !FirstOccurrence(seen, key, PositionOf(it->first), c)) {
         ok = false;
         continue;
       }
@@ -592,7 +592,8 @@ const Section<GenericPoll>& ItemSection() {
                 std::map<std::string, Position> seen;
                 for (auto it = n.begin(); it != n.end(); ++it) {
                   const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
-                  if (!FirstOccurrence(seen, key, PositionOf(it->first), c, "event data field")) {
+                  if (it->first.IsScalar() &&
+                      !FirstOccurrence(seen, key, PositionOf(it->first), c, "event data field")) {
                     continue;
                   }
                   if (std::find(kDataKeys.begin(), kDataKeys.end(), key) == kDataKeys.end()) {

@@ -320,6 +320,12 @@ TEST_F(ConsentdProcess, ConsentctlEraseAtADaemonWhoseAdminApiIsOffFailsInsteadOf
     EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.output;
     EXPECT_NE(r.output.find("admin API off"), std::string::npos) << r.output;
   }
+  // Nor is any other 404 (here: a wrong base URL path).
+  CommandResult wrong =
+      RunConsentctl({"erase", "--email", "ann@example.org", "--config", config_.string(), "--url",
+                     url + "/nowhere", "--token-file", token});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+  EXPECT_NE(wrong.output.find("HTTP 404"), std::string::npos) << wrong.output;
 }
 
 TEST_F(ConsentdProcess, ATooShortAdminTokenIsAStartFailureNamingTheFile) {

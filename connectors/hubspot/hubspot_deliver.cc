@@ -399,8 +399,9 @@ void Delivery::KeepNewerWithdrawals() {
       // a status is: a change by anyone else that kept consentd's
       // explanation has another source, and consentd's unsubscribe-all
       // (a channel block) leaves each topic UNSUBSCRIBED under whatever
-      // explanation it had, a grant's or a form's. Until then (a restart)
-      // its explanation says it, naming the state it wrote
+      // explanation it had, a grant's or a form's. The source is kept
+      // across restarts (LearntState); until one was ever learnt (a new
+      // installation) the explanation says it, naming the state it wrote
       // (hs::OwnExplanation).
       const bool own = own_source.empty()
                            ? hs::WriterOfExplanation(now.legal_basis_explanation, now.status) !=

@@ -232,15 +232,7 @@ TEST_F(SyncE2E, AWithdrawalInTheCrmWhileAnOlderGrantWaitsForItsRetryIsNotOverwri
 TEST_F(SyncE2E, AGrantKeptOutOfTheCrmHasItsWithdrawalThereDecidedEverywhere) {
   StartAll();
   const std::string bo = "bo.tie@example.org";
-  Journey("POST", "/_sim/mailchimp/person/signup",
-          {{"email_address", bo}, {"interests", {{interest_ids_["Newsletter"], true}}}});
-  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", bo}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(bo, kNewsletter) == "SUBSCRIBED"; }))
-      << Log();
-  Journey("POST", "/_sim/mailchimp/person/profile",
-          {{"email_address", bo}, {"interests", {{interest_ids_["Newsletter"], false}}}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(bo, kNewsletter) == "UNSUBSCRIBED"; }))
-      << Log();
+  ASSERT_NO_FATAL_FAILURE(SubscribeThenWithdrawAtTheJourney(bo));
   // Mailchimp dates a change by its second. Her grant below must come after
   // her Mailchimp withdrawal by more than the skew window (2 s), or that
   // withdrawal wins the tie; the two then have different seconds, so the
@@ -266,15 +258,7 @@ TEST_F(SyncE2E, AGrantKeptOutOfTheCrmHasItsWithdrawalThereDecidedEverywhere) {
 TEST_F(SyncE2E, AfterARestartHerUnsubscribeOnAStatusConsentdSetIsStillHers) {
   StartAll();
   const std::string cy = "cy.restart@example.org";
-  Journey("POST", "/_sim/mailchimp/person/signup",
-          {{"email_address", cy}, {"interests", {{interest_ids_["Newsletter"], true}}}});
-  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", cy}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(cy, kNewsletter) == "SUBSCRIBED"; }))
-      << Log();
-  Journey("POST", "/_sim/mailchimp/person/profile",
-          {{"email_address", cy}, {"interests", {{interest_ids_["Newsletter"], false}}}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(cy, kNewsletter) == "UNSUBSCRIBED"; }))
-      << Log();
+  ASSERT_NO_FATAL_FAILURE(SubscribeThenWithdrawAtTheJourney(cy));
   RestartConsentd();
   // Past the skew window after her Mailchimp withdrawal (see above).
   std::this_thread::sleep_for(std::chrono::milliseconds(3100));

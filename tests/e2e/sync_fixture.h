@@ -65,6 +65,9 @@ class SyncE2E : public ::testing::Test {
   // HubSpot status of `subscription_id` for `email` ("SUBSCRIBED", ...), or
   // "" if the contact or status is unknown.
   std::string CrmSubscription(const std::string& email, int subscription_id);
+  // She signs up for the Newsletter at Mailchimp (confirmed) and withdraws
+  // it there; each waits until HubSpot shows it. Fails the test otherwise.
+  void SubscribeThenWithdrawAtTheJourney(const std::string& email);
   // The contact's property value, "" if unknown.
   std::string CrmProperty(const std::string& email, const std::string& property);
   // The Mailchimp member (API view) or null.

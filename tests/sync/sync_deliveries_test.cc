@@ -17,6 +17,9 @@ using testing::Record;
 using testing::SyncEngineTest;
 using testing::T;
 
+connectors::DeliveryResult Delivery(std::int64_t id, Status status,
+                                    connectors::ErrorClass error_class);
+
 class SyncDeliveriesTest : public SyncEngineTest {
  protected:
   // One pending mailchimp row per person, claimed.
@@ -30,10 +33,33 @@ class SyncDeliveriesTest : public SyncEngineTest {
     }
     return Claim(now);
   }
-  std::vector<store::OutboxRow> Claim(TimestampMs now) {
+  // Mailchimp's grant of newsletter (captured at T, read a minute later),
+  // its row to HubSpot claimed, and a result that wrote it but kept the
+  // grant out (rows is empty if the row was not there to claim).
+  struct KeptOut {
+    std::string subject;
+    std::vector<store::OutboxRow> rows;
+    connectors::DeliveryResult result;
+  };
+  KeptOut GrantKeptOutAtHubSpot() {
+    Ingest("mailchimp",
+           {Record("mc-ev-1", "mc-1", "anna@example.org",
+                   {Consent("newsletter", ConsentStatus::kGranted, T, "mailchimp")})},
+           T + 60'000);
+    KeptOut out;
+    out.subject = SubjectOf("mailchimp", "mc-1");
+    out.rows = Claim(T + 60'100, "hubspot");
+    if (out.rows.size() != 1) return out;
+    out.result = Delivery(out.rows[0].id, Status::Ok(), {});
+    const store::ConsentKey k = Consents(out.subject).at(0).key;
+    out.result.kept_out = {
+        ConsentKeyString(ConsentKey{k.subject_id, k.topic, k.channel, k.address})};
+    return out;
+  }
+  std::vector<store::OutboxRow> Claim(TimestampMs now, const std::string& target = "mailchimp") {
     std::vector<store::OutboxRow> rows;
     Run([&](store::Transaction& txn) -> Status {
-      auto r = txn.ClaimOutbox("mailchimp", now, 10, now + 60'000);
+      auto r = txn.ClaimOutbox(target, now, 10, now + 60'000);
       if (!r.ok()) return r.status();
       rows = *r;
       return Status::Ok();
@@ -124,23 +150,11 @@ TEST_F(SyncDeliveriesTest, ARecordWrittenForAPersonMergedMeanwhileIsLinkedToTheS
 // remembered writing there was not written, so her later subscription
 // there is decided, not taken for consentd's write coming back.
 TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutIsForgottenSoHerNextGrantThereIsDecided) {
-  // Mailchimp's grant, captured at T, read a minute later.
-  Ingest("mailchimp",
-         {Record("mc-ev-1", "mc-1", "anna@example.org",
-                 {Consent("newsletter", ConsentStatus::kGranted, T, "mailchimp")})},
-         T + 60'000);
-  const std::string subject = SubjectOf("mailchimp", "mc-1");
-  std::vector<store::OutboxRow> rows;
-  Run([&](store::Transaction& txn) -> Status {
-    auto r = txn.ClaimOutbox("hubspot", T + 60'100, 10, T + 120'000);
-    if (!r.ok()) return r.status();
-    rows = *r;
-    return Status::Ok();
-  });
-  ASSERT_EQ(rows.size(), 1u);
-  connectors::DeliveryResult kept = Delivery(rows[0].id, Status::Ok(), {});
-  const store::ConsentKey k = Consents(subject).at(0).key;
-  kept.kept_out = {ConsentKeyString(ConsentKey{k.subject_id, k.topic, k.channel, k.address})};
+  KeptOut got = GrantKeptOutAtHubSpot();
+  ASSERT_EQ(got.rows.size(), 1u);
+  const std::string& subject = got.subject;
+  const std::vector<store::OutboxRow>& rows = got.rows;
+  connectors::DeliveryResult& kept = got.result;
   Run([&](store::Transaction& txn) -> Status {
     return engine_->RecordDeliveries(txn, "hubspot", rows, {kept}, {}, 5, T + 60'200).status();
   });
@@ -169,23 +183,12 @@ TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutIsForgottenSoHerNextGrantThereI
 // was reported before the grant was decided: the record is read again, by
 // a hint of consentd's own, once per row, and its withdrawal is decided.
 TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutHasItsRecordThereReadAgain) {
-  Ingest("mailchimp",
-         {Record("mc-ev-1", "mc-1", "anna@example.org",
-                 {Consent("newsletter", ConsentStatus::kGranted, T, "mailchimp")})},
-         T + 60'000);
-  const std::string subject = SubjectOf("mailchimp", "mc-1");
-  std::vector<store::OutboxRow> rows;
-  Run([&](store::Transaction& txn) -> Status {
-    auto r = txn.ClaimOutbox("hubspot", T + 60'100, 10, T + 120'000);
-    if (!r.ok()) return r.status();
-    rows = *r;
-    return Status::Ok();
-  });
-  ASSERT_EQ(rows.size(), 1u);
-  connectors::DeliveryResult kept = Delivery(rows[0].id, Status::Ok(), {});
+  KeptOut got = GrantKeptOutAtHubSpot();
+  ASSERT_EQ(got.rows.size(), 1u);
+  const std::string& subject = got.subject;
+  const std::vector<store::OutboxRow>& rows = got.rows;
+  connectors::DeliveryResult& kept = got.result;
   kept.system_id = "101";
-  const store::ConsentKey k = Consents(subject).at(0).key;
-  kept.kept_out = {ConsentKeyString(ConsentKey{k.subject_id, k.topic, k.channel, k.address})};
   IngestSummary recorded;
   Run([&](store::Transaction& txn) -> Status {
     auto r = engine_->RecordDeliveries(txn, "hubspot", rows, {kept}, {}, 5, T + 60'200);

@@ -1405,7 +1405,7 @@ class SyncComponent::Impl {
         [this, &link, name, summary, decided, then = std::move(then)](Status s) {
           if (s.ok()) {
             for (std::string& v : decided->versions) {
-              link.recent_versions.Remember(std::move(v), decided->generation);
+              link.recent_versions.Remember(v, decided->generation);
             }
             if (summary->duplicates > 0) {
               metrics_.skipped.WithLabels({name}).Inc(static_cast<double>(summary->duplicates));
@@ -1869,7 +1869,6 @@ class SyncComponent::Impl {
         [this, name, rows, results = std::move(results), retry_at,
          max_attempts = backoff_.max_attempts, summary, recorded_at, save_learnt,
          learnt](store::Transaction& txn) {
-          *recorded_at = txn.TombstoneGeneration();
           const TimestampMs at = NowMs();
           if (save_learnt) {
             CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(LearntStateKey(name), learnt, at));
@@ -1883,6 +1882,9 @@ class SyncComponent::Impl {
             if (!result.status.ok() || result.version_id.empty()) continue;
             CONSENTD_RETURN_IF_ERROR(sync::RememberVersion(txn, name, result.version_id, at));
           }
+          // At the end: a version that gave its slot another state here
+          // moved the generation on, and is then not held.
+          *recorded_at = txn.TombstoneGeneration();
           return Status::Ok();
         },
         [this, &link, rows, summary, written, recorded_at, claimed_at, save_learnt,
@@ -1891,7 +1893,7 @@ class SyncComponent::Impl {
           if (s.ok() && save_learnt) link.learnt_saved = learnt;
           for (const store::OutboxRow& row : *rows) link.delivering.erase(row.id);
           if (s.ok() && *recorded_at == claimed_at) {
-            for (std::string& v : *written) link.recent_versions.Remember(std::move(v), claimed_at);
+            for (const std::string& v : *written) link.recent_versions.Remember(v, claimed_at);
           }
           if (s.ok()) Apply(*summary);
           if (!s.ok()) {

@@ -149,6 +149,11 @@ Result<bool> SqliteTransaction::InsertInbox(const InboxRow& row) {
   Result<std::optional<std::int64_t>> seen = inbox_keys_.Find(db_, key, row.source, row.event_id);
   if (!seen.ok()) return seen.status();
   if (seen->has_value()) return false;
+  CONSENTD_RETURN_IF_ERROR(InsertNewInbox(row, key));
+  return true;
+}
+
+Status SqliteTransaction::InsertNewInbox(const InboxRow& row, std::int64_t key) {
   if (row.processed_at) {
     // One INSERT instead of INSERT + UPDATE, and no entry in the
     // unprocessed-hints index to add and remove again.
@@ -164,7 +169,28 @@ Result<bool> SqliteTransaction::InsertInbox(const InboxRow& row) {
     st->BindAll(row.source, row.event_id, key, row.received_at, row.payload);
     CONSENTD_RETURN_IF_ERROR(st->Run());
   }
-  CONSENTD_RETURN_IF_ERROR(inbox_keys_.Added(db_, db_.LastInsertRowid(), key));
+  return inbox_keys_.Added(db_, db_.LastInsertRowid(), key);
+}
+
+Result<bool> SqliteTransaction::PutInboxState(const InboxRow& row) {
+  if (!row.processed_at) return InvalidArgument("PutInboxState: the row must be processed");
+  const std::int64_t key = InboxDedupeKey(row.source, row.event_id);
+  Result<std::optional<std::int64_t>> seen = inbox_keys_.Find(db_, key, row.source, row.event_id);
+  if (!seen.ok()) return seen.status();
+  if (!seen->has_value()) {
+    CONSENTD_RETURN_IF_ERROR(InsertNewInbox(row, key));
+    return true;
+  }
+  // received_at too: the slot is kept for the retention after its last
+  // change, not its first.
+  STORE_USE(st,
+            "UPDATE inbox SET payload = ?, received_at = ?, processed_at = ? "
+            "WHERE id = ? AND processed_at IS NOT NULL AND payload <> ?");
+  st->BindAll(row.payload, row.received_at, *row.processed_at, **seen, row.payload);
+  Result<std::int64_t> replaced = RunCounting(db_, *st);
+  if (!replaced.ok()) return replaced.status();
+  if (*replaced == 0) return false;
+  tombstones_.Added();
   return true;
 }
 

@@ -26,6 +26,7 @@ class SqliteTransaction final : public Transaction {
   Db& db() { return db_; }
 
   Result<bool> InsertInbox(const InboxRow& row) override;
+  Result<bool> PutInboxState(const InboxRow& row) override;
   Result<std::int64_t> PruneInbox(TimestampMs before) override;
   Result<std::vector<InboxRow>> ListUnprocessedInbox(std::string_view source, int limit) override;
   Status MarkInboxProcessed(std::string_view source, std::string_view event_id,
@@ -105,6 +106,9 @@ class SqliteTransaction final : public Transaction {
   std::int64_t TombstoneGeneration() const override { return tombstones_.value(); }
 
  private:
+  // Inserts `row`, whose (source, event_id) has dedupe key `key` and is
+  // not in the inbox yet.
+  Status InsertNewInbox(const InboxRow& row, std::int64_t key);
   // Sets `status` of row `id` if it is in one of the states `from_sql`.
   Status SetOutboxStatus(std::int64_t id, const char* sql, std::string_view reason,
                          TimestampMs now);

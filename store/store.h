@@ -139,6 +139,15 @@ class Transaction {
   // --- inbox ---
   // True if the row is new, false if (source, event_id) was already seen.
   virtual Result<bool> InsertInbox(const InboxRow& row) = 0;
+  // A record version remembered in a slot that holds one state (sync/
+  // version_memory.h): `row` (event_id: the slot, payload: the state) is
+  // inserted as processed, as InsertInbox does; if (source, event_id) is a
+  // processed row already holding another payload, that row takes `row`'s
+  // payload and received_at instead. True if the row is new or its payload
+  // was replaced; false if it held the same payload, or if it is a hint
+  // still waiting to be read (left as it is). A replaced payload moves
+  // TombstoneGeneration on: a state held in memory may be stale now.
+  virtual Result<bool> PutInboxState(const InboxRow& row) = 0;
   // Deletes processed inbox rows received before `before` (hints not yet
   // processed are kept whatever their age); returns how many.
   virtual Result<std::int64_t> PruneInbox(TimestampMs before) = 0;
@@ -314,8 +323,12 @@ class Transaction {
   // A number that changes whenever a tombstone may have been added: by
   // this store (AddTombstone, counted even if its unit rolls back) or by
   // another connection (any commit of it: consentctl). Two units that read
-  // the same value had no erasure between them. Never repeats a value
-  // within one process; compare for equality only (sync/recent_versions.h).
+  // the same value had no erasure between them. It also changes when this
+  // store replaces a remembered version's state (PutInboxState), so that
+  // the versions held in memory are all looked up again: what they say of
+  // that slot is stale (rare: two states of one record within one second).
+  // Never repeats a value within one process; compare for equality only
+  // (sync/recent_versions.h).
   virtual std::int64_t TombstoneGeneration() const = 0;
 };
 

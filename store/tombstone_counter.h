@@ -10,8 +10,9 @@
 namespace consentd::store {
 
 // Transaction::TombstoneGeneration of one connection: a new value whenever
-// this connection adds a tombstone, and whenever another connection has
-// committed (PRAGMA data_version), since that commit may have added some.
+// this connection adds a tombstone or replaces a remembered version's state
+// (Added), and whenever another connection has committed (PRAGMA
+// data_version), since that commit may have added some.
 // Values come from one process-wide sequence, so a store opened again in
 // the same process never repeats a value an older one gave out. One
 // connection, used by one thread at a time.

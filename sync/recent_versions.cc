@@ -6,16 +6,21 @@ namespace consentd::sync {
 
 RecentVersions::RecentVersions(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
-void RecentVersions::Remember(std::string version, std::int64_t generation) {
+void RecentVersions::Remember(const std::string& version, std::int64_t generation) {
   if (version.empty() || generation < generation_) return;
   if (generation > generation_) {
     versions_.clear();
     order_.clear();
     generation_ = generation;
   }
-  auto [it, added] = versions_.insert(std::move(version));
-  if (!added) return;
-  order_.push_back(&*it);
+  const VersionSlot v = SplitVersion(version);
+  auto it = versions_.find(v.slot);
+  if (it != versions_.end()) {
+    it->second.assign(v.state);
+    return;
+  }
+  it = versions_.emplace(std::string(v.slot), std::string(v.state)).first;
+  order_.push_back(&it->first);
   if (order_.size() > capacity_) {
     versions_.erase(versions_.find(*order_.front()));
     order_.pop_front();
@@ -32,7 +37,8 @@ HeldVersions RecentVersions::Find(const std::vector<connectors::InboundRecord>& 
     const connectors::InboundRecord& rec = records[i];
     const std::string_view version = VersionOf(rec, event_id_is_version);
     if (version.empty() || DecidedWhateverItsVersion(rec)) continue;
-    if (versions_.find(version) != versions_.end()) {
+    const VersionSlot v = SplitVersion(version);
+    if (auto it = versions_.find(v.slot); it != versions_.end() && it->second == v.state) {
       out.held[i] = true;
       ++out.count;
     }

@@ -22,6 +22,12 @@
 // a held version only while the generation is still the same in the unit
 // that decides its read; a newer generation forgets everything.
 //
+// Like the store, the memory holds one state per slot (sync/
+// version_memory.h: "<slot>#<state>"), the last one remembered. A store
+// unit that gives a slot another state moves the generation on, so a state
+// held here is never trusted after the store has replaced it, even before
+// the memory hears of it.
+//
 // Io thread only (no locking).
 #pragma once
 
@@ -30,7 +36,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "connectors/common/connector.h"
@@ -48,10 +54,11 @@ class RecentVersions {
   explicit RecentVersions(std::size_t capacity = kDefaultCapacity);
 
   // Holds `version`, decided or written while the store's tombstone
-  // generation stayed `generation`. An older generation than the one held
-  // is ignored; a newer one forgets what was held. The oldest version is
-  // forgotten when the memory is full.
-  void Remember(std::string version, std::int64_t generation);
+  // generation stayed `generation`, in place of any other state of its
+  // slot. An older generation than the one held is ignored; a newer one
+  // forgets what was held. The slot remembered longest ago is forgotten
+  // when the memory is full.
+  void Remember(const std::string& version, std::int64_t generation);
 
   // Which of `records` read versions held here (event_id_is_version as in
   // FreshVersions). Records DecidedWhateverItsVersion names are never held.
@@ -68,15 +75,17 @@ class RecentVersions {
 
   std::size_t capacity_;
   std::int64_t generation_ = 0;
-  std::unordered_set<std::string, Hash, std::equal_to<>> versions_;
-  std::deque<const std::string*> order_;  // oldest first; set nodes do not move
+  // Slot -> the state held in it.
+  std::unordered_map<std::string, std::string, Hash, std::equal_to<>> versions_;
+  std::deque<const std::string*> order_;  // slots, oldest first; map nodes do not move
 };
 
 // The versions of `decided` (the records a unit decided, after
 // FreshVersions) to hold once the unit commits: none if the store's
 // tombstone generation moved during the unit (`before` -> `after`: it
-// erased someone) or if it dropped anything as erased (a later read of
-// that version must be dropped and logged again).
+// erased someone or gave a slot another state) or if it dropped anything
+// as erased (a later read of that version must be dropped and logged
+// again).
 std::vector<std::string> VersionsToHold(const std::vector<connectors::InboundRecord>& decided,
                                         bool event_id_is_version, const IngestSummary& summary,
                                         std::int64_t before, std::int64_t after);

@@ -36,6 +36,30 @@ Result<bool> NamesErasedIdentity(store::Transaction& txn, std::string_view ident
 
 }  // namespace
 
+VersionSlot SplitVersion(std::string_view version) {
+  const std::size_t at = version.find(kVersionStateSeparator);
+  if (at == std::string_view::npos) return {version, {}};
+  return {version.substr(0, at), version.substr(at + 1)};
+}
+
+namespace {
+
+// `version` of `source` remembered in its slot at `now`: true if the slot
+// held another state (or none) before.
+Result<bool> PutVersion(store::Transaction& txn, std::string_view source, std::string_view version,
+                        TimestampMs now) {
+  const VersionSlot v = SplitVersion(version);
+  store::InboxRow row;
+  row.source = std::string(source);
+  row.event_id = std::string(v.slot);
+  row.payload = std::string(v.state);
+  row.received_at = now;
+  row.processed_at = now;  // remembered, not a hint to read
+  return txn.PutInboxState(row);
+}
+
+}  // namespace
+
 bool DecidedWhateverItsVersion(const connectors::InboundRecord& rec) {
   return !rec.merged_ids.empty() || rec.event_id.starts_with(kRereadEventPrefix);
 }
@@ -51,8 +75,7 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
                                    const HeldVersions* held) {
   FreshRecords out;
   out.records.reserve(records.size());
-  const bool trust_held = held != nullptr && held->held.size() == records.size() &&
-                          held->generation == txn.TombstoneGeneration();
+  const bool have_held = held != nullptr && held->held.size() == records.size();
   for (std::size_t i = 0; i < records.size(); ++i) {
     connectors::InboundRecord& rec = records[i];
     const std::string_view version = VersionOf(rec, event_id_is_version);
@@ -61,18 +84,16 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
       continue;
     }
     const bool always = DecidedWhateverItsVersion(rec);
-    if (trust_held && held->held[i] && !always) {
-      // Remembered in the store when it was decided or written; no erasure since.
+    // Asked for each record: one decided before it in this page may have
+    // given a slot another state, which moves the generation on.
+    if (have_held && held->held[i] && !always && held->generation == txn.TombstoneGeneration()) {
+      // Remembered in the store when it was decided or written; no erasure
+      // and no other state of any slot since.
       ++out.skipped;
       ++out.skipped_held;
       continue;
     }
-    store::InboxRow row;
-    row.source = std::string(source);
-    row.event_id = std::string(version);
-    row.received_at = now;
-    row.processed_at = now;  // remembered, not a hint to read
-    Result<bool> fresh = txn.InsertInbox(row);
+    Result<bool> fresh = PutVersion(txn, source, version, now);
     if (!fresh.ok()) return fresh.status();
     if (!*fresh && !always) {
       Result<bool> erased = NamesErasedIdentity(txn, identity_key, source, rec);
@@ -89,12 +110,7 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
 
 Status RememberVersion(store::Transaction& txn, std::string_view source,
                        std::string_view version_id, TimestampMs now) {
-  store::InboxRow row;
-  row.source = std::string(source);
-  row.event_id = std::string(version_id);
-  row.received_at = now;
-  row.processed_at = now;
-  Result<bool> fresh = txn.InsertInbox(row);
+  Result<bool> fresh = PutVersion(txn, source, version_id, now);
   return fresh.ok() ? Status::Ok() : fresh.status();
 }
 

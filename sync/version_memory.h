@@ -6,6 +6,16 @@
 // same mapped state, so deciding it again would change nothing and is
 // skipped.
 //
+// A version id may name a slot of its record and the state read in it,
+// "<slot>#<state>" (Mailchimp: the member and the second of last_changed,
+// then a digest of the state). A slot remembers one state, the last one
+// decided or written: reading it again is skipped, reading another state
+// of the slot is decided and takes its place. So a record that goes from
+// one state to another and back within its slot (within one second) has
+// the third read decided, not skipped as the first state's version. A
+// version without '#' is a slot of its own (HubSpot's: the contact and its
+// lastmodifieddate in milliseconds).
+//
 // Erasure is terminal (DESIGN.md §2 rule 4): a remembered version of a
 // person who has been erased since is decided again, so a stale read of
 // the erased record is dropped as erased and logged, never silently
@@ -50,6 +60,17 @@ struct HeldVersions {
 // value it had leaves HubSpot's lastmodifieddate alone, but not its date).
 inline constexpr std::string_view kRereadEventPrefix = "consentd:reread:";
 
+// What separates a version's slot from its state ("<slot>#<state>").
+inline constexpr char kVersionStateSeparator = '#';
+
+// A version id split at its first kVersionStateSeparator; without one, the
+// whole id is the slot and the state is empty.
+struct VersionSlot {
+  std::string_view slot;
+  std::string_view state;
+};
+VersionSlot SplitVersion(std::string_view version);
+
 // Whether `rec` is decided even if its version was decided before: it
 // merges identities (whoever read that version did not know the merge), or
 // it was read for a hint of consentd's own (kRereadEventPrefix).
@@ -59,15 +80,16 @@ bool DecidedWhateverItsVersion(const connectors::InboundRecord& rec);
 // `event_id_is_version`, its event id if it has none; empty if neither.
 std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version);
 
-// `records` of `source`, less those whose version was remembered before.
-// A record's version is its version_id or, with `event_id_is_version`
-// (poll pages: the event id names the version read), its event id; a
-// record without one is always decided, and so is one
-// DecidedWhateverItsVersion names. New versions are remembered. `identity_key`: the key of the
+// `records` of `source`, less those whose version is the state its slot
+// remembers. A record's version is its version_id or, with
+// `event_id_is_version` (poll pages: the event id names the version read),
+// its event id; a record without one is always decided, and so is one
+// DecidedWhateverItsVersion names. The versions decided are remembered,
+// each in place of its slot's state. `identity_key`: the key of the
 // identifier hashes (tombstones). The records `held` names are skipped
-// without store work if the store's tombstone generation is still
-// held->generation (no erasure since they were written); otherwise they
-// are treated like the rest.
+// without store work while the store's tombstone generation is still
+// held->generation (no erasure and no slot given another state since they
+// were held); otherwise they are treated like the rest.
 Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view identity_key,
                                    std::string_view source,
                                    std::vector<connectors::InboundRecord> records,
@@ -75,7 +97,8 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
                                    const HeldVersions* held = nullptr);
 
 // Remembers `version_id` of a record of `source` as decided (consentd's
-// own write, as the target answered it). Idempotent.
+// own write, as the target answered it), in place of its slot's state.
+// Idempotent.
 Status RememberVersion(store::Transaction& txn, std::string_view source,
                        std::string_view version_id, TimestampMs now);
 

@@ -93,12 +93,14 @@ struct InboundRecord {
   mapping::MapResult mapped;
   // Names the version of the record that was read, when the system has one:
   // the event id the connector's poll gives that version (HubSpot:
-  // "poll:<id>:<lastmodifieddate>"; Mailchimp: "poll:<hash>:<second>:<state
-  // digest>"). The same version id means the same mapped state. A version
+  // "poll:<id>:<lastmodifieddate>"; Mailchimp: "poll:<unique_email_id>:
+  // <second>#<state digest>", whose part before '#' is a slot holding one
+  // state). The same version id means the same mapped state. A version
   // decided once (or written by consentd, DeliveryResult::version_id) is
   // remembered under it, so a poll or hint that reads it again skips it,
-  // unless the person it names was erased since (daemon, sync/
-  // version_memory.h). Empty: always decided.
+  // unless its slot was given another state since or the person it names
+  // was erased since (daemon, sync/version_memory.h). Empty: always
+  // decided.
   std::string version_id;
 };
 

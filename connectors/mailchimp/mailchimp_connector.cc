@@ -173,7 +173,9 @@ std::string MemberVersionKey(const ParsedMember& pm) {
   json p = json::array();
   for (const auto& perm : m.marketing_permissions) p.push_back({perm.id, perm.enabled});
   j["p"] = std::move(p);
-  return pm.unique_id + ":" + std::to_string(second) + ":" + Sha256Hex(j.dump()).substr(0, 12);
+  // The member's second is the version's slot, the digest its state
+  // (sync/version_memory.h).
+  return pm.unique_id + ":" + std::to_string(second) + "#" + Sha256Hex(j.dump()).substr(0, 12);
 }
 
 InboundRecord MailchimpConnector::FromApiMember(const ParsedMember& pm, std::string event_id,

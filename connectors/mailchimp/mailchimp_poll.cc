@@ -30,7 +30,7 @@ struct Cursor {
   std::optional<std::int64_t> since;   // exclusive lower bound (Unix seconds)
   std::optional<std::int64_t> before;  // exclusive upper bound while a window is paged
   std::int64_t offset = 0;             // only inside a second holding > a page of members
-  std::vector<std::string> seen;       // "hash:second:digest" already returned
+  std::vector<std::string> seen;       // "id:second#digest" already returned
 };
 
 std::string EncodeCursor(const Cursor& c) {
@@ -69,10 +69,11 @@ Result<Cursor> DecodeCursor(std::string_view text) {
   return c;
 }
 
-// The second a seen key ("hash:second:digest") is about.
+// The second a seen key ("id:second#digest") is about. A cursor stored
+// before the version slots came has "id:second:digest".
 std::int64_t SecondOfKey(const std::string& key) {
   const size_t a = key.find(':');
-  const size_t b = key.find(':', a + 1);
+  const size_t b = a == std::string::npos ? a : key.find_first_of(":#", a + 1);
   std::int64_t second = 0;
   if (a == std::string::npos || b == std::string::npos) return second;
   std::from_chars(key.data() + a + 1, key.data() + b, second);
@@ -131,7 +132,7 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
                                                   : c.since.value_or(0) + 1;
       // Named by the opaque id like every key (the event id is kept).
       const std::string unique_id = StringAt(mj, "unique_email_id");
-      keys.push_back((unique_id.empty() ? "-" : unique_id) + ":" + std::to_string(second) + ":-");
+      keys.push_back((unique_id.empty() ? "-" : unique_id) + ":" + std::to_string(second) + "#-");
       bad.event_id = "poll:" + keys.back();
       if (seen.count(keys.back()) == 0) page.records.push_back(std::move(bad));
       continue;

@@ -235,9 +235,7 @@ TEST_F(SyncE2E, AGrantKeptOutOfTheCrmHasItsWithdrawalThereDecidedEverywhere) {
   ASSERT_NO_FATAL_FAILURE(SubscribeThenWithdrawAtTheJourney(bo));
   // Mailchimp dates a change by its second. Her grant below must come after
   // her Mailchimp withdrawal by more than the skew window (2 s), or that
-  // withdrawal wins the tie; the two then have different seconds, so the
-  // grant is also not mistaken for the sign-up's version (same second and
-  // state), which consentd would skip as decided.
+  // withdrawal wins the tie.
   std::this_thread::sleep_for(std::chrono::milliseconds(3100));
 
   Crm("POST", "/_sim/hubspot/person/unsubscribe", {{"email", bo}, {"subscriptionId", kNewsletter}});

@@ -395,5 +395,65 @@ TEST(StoreInbox, ARowInsertedAsProcessedIsNoPendingHintAndStillDedupes) {
   EXPECT_EQ(CountInStore(*store, "SELECT count(*) FROM inbox WHERE processed_at = 10"), 1);
 }
 
+// A remembered version slot (PutInboxState, sync/version_memory.h) holds
+// one state: the same state again is no news, another state replaces it
+// and moves the tombstone generation on (versions held in memory are
+// looked up again), and the first state is then news again. A hint still
+// waiting to be read under that id is left as it is.
+TEST(StoreInbox, AVersionSlotHoldsOneStateAndAReplacedStateMovesTheGeneration) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(store, nullptr);
+  auto state = [](std::string payload, TimestampMs at) {
+    InboxRow row = testing::Event("mailchimp", "poll:abc:7", at);
+    row.payload = std::move(payload);
+    row.processed_at = at;
+    return row;
+  };
+  Status s = store->Run([&](Transaction& txn) -> Status {
+    const std::int64_t start = txn.TombstoneGeneration();
+    Result<bool> put = txn.PutInboxState(state("w", 10));
+    if (!put.ok()) return put.status();
+    EXPECT_TRUE(*put) << "a new slot";
+    EXPECT_EQ(txn.TombstoneGeneration(), start) << "a new slot replaced nothing";
+    put = txn.PutInboxState(state("w", 11));
+    if (!put.ok()) return put.status();
+    EXPECT_FALSE(*put) << "the same state again";
+    put = txn.PutInboxState(state("b", 12));
+    if (!put.ok()) return put.status();
+    EXPECT_TRUE(*put) << "another state of the slot";
+    const std::int64_t replaced = txn.TombstoneGeneration();
+    EXPECT_NE(replaced, start) << "a replaced state left the generation alone";
+    put = txn.PutInboxState(state("w", 13));
+    if (!put.ok()) return put.status();
+    EXPECT_TRUE(*put) << "the first state back is news again";
+    EXPECT_NE(txn.TombstoneGeneration(), replaced);
+
+    // A hint still to be read keeps its payload and stays pending.
+    CONSENTD_RETURN_IF_ERROR(txn.InsertInbox(testing::Event("mailchimp", "mc:hint", 20)).status());
+    InboxRow over = testing::Event("mailchimp", "mc:hint", 21);
+    over.payload = "state";
+    over.processed_at = 21;
+    put = txn.PutInboxState(over);
+    if (!put.ok()) return put.status();
+    EXPECT_FALSE(*put);
+    Result<std::vector<InboxRow>> pending = txn.ListUnprocessedInbox("mailchimp", 10);
+    if (!pending.ok()) return pending.status();
+    EXPECT_EQ(pending->size(), 1u);
+    // An unprocessed row is refused: a slot is never a hint.
+    EXPECT_FALSE(txn.PutInboxState(testing::Event("mailchimp", "poll:x:1", 30)).ok());
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(CountInStore(*store,
+                         "SELECT count(*) FROM inbox WHERE event_id = 'poll:abc:7' "
+                         "AND payload = 'w' AND received_at = 13"),
+            1);
+  EXPECT_EQ(CountInStore(*store,
+                         "SELECT count(*) FROM inbox WHERE event_id = 'mc:hint' "
+                         "AND payload = '{}' AND processed_at IS NULL"),
+            1);
+}
+
 }  // namespace
 }  // namespace consentd::store

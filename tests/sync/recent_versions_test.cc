@@ -74,5 +74,21 @@ TEST(RecentVersionsTest, TheOldestVersionGoesWhenTheMemoryIsFull) {
             (std::vector<bool>{false, true, true, true}));
 }
 
+// "<slot>#<state>": a slot holds its last state only; an id without '#'
+// is a slot of its own.
+TEST(RecentVersionsTest, ASlotHoldsOnlyItsLastState) {
+  RecentVersions w;
+  w.Remember("poll:a:5#x", 1);
+  w.Remember("poll:a:5#y", 1);
+  w.Remember("poll:a:6", 1);
+  EXPECT_EQ(w.size(), 2u);
+  EXPECT_EQ(
+      HeldOf(w, {Read("poll:a:5#x"), Read("poll:a:5#y"), Read("poll:a:6"), Read("poll:a:5")}, true),
+      (std::vector<bool>{false, true, true, false}));
+  w.Remember("poll:a:5#x", 1);
+  EXPECT_EQ(HeldOf(w, {Read("poll:a:5#x"), Read("poll:a:5#y")}, true),
+            (std::vector<bool>{true, false}));
+}
+
 }  // namespace
 }  // namespace consentd::sync

@@ -212,6 +212,52 @@ TEST_F(VersionMemoryTest, AHeldVersionOfAPersonErasedSinceIsDecidedAgainAndDropp
   EXPECT_EQ(SubjectOf("mailchimp", "hash-ann"), "") << "the erased person came back";
 }
 
+// A version slot (Mailchimp: the member and a second) remembers the last
+// state decided or written in it. consentd writes W, the person changes to
+// B and back to W within that second: the third read is decided (it was
+// skipped as consentd's own W before slots, and consentd kept B), and only
+// a read of W again after that is skipped.
+TEST_F(VersionMemoryTest, AStateThatReturnsWithinItsSlotIsDecidedAgain) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  const auto withdraw = Consent("newsletter", ConsentStatus::kWithdrawn, T, "mailchimp");
+  RememberWrite("poll:uid-ann:5#w", T + 100);
+  FreshRecords b =
+      Fresh("mailchimp", {Versioned("wh-1", "poll:uid-ann:5#b", {grant})}, false, T + 200);
+  EXPECT_EQ(b.records.size(), 1u) << "the person's change";
+  FreshRecords w =
+      Fresh("mailchimp", {Versioned("wh-2", "poll:uid-ann:5#w", {withdraw})}, false, T + 300);
+  EXPECT_EQ(w.records.size(), 1u) << "the return to consentd's state was skipped";
+  EXPECT_EQ(w.skipped, 0);
+  FreshRecords again =
+      Fresh("mailchimp", {Record("poll:uid-ann:5#w", "hash-ann", "ann@example.org", {withdraw})},
+            /*event_id_is_version=*/true, T + 400);
+  EXPECT_TRUE(again.records.empty()) << "the same state read again";
+  EXPECT_EQ(again.skipped, 1);
+}
+
+// One page reads B and then A of one slot, A held in memory from an
+// earlier write: deciding B gives the slot another state, so A is no
+// longer trusted from memory and is decided too.
+TEST_F(VersionMemoryTest, AHeldStateIsNotTrustedAfterThePageGaveItsSlotAnotherState) {
+  const auto grant = Consent("newsletter", kGranted, T, "mailchimp");
+  const std::int64_t written_at = RememberWrite("poll:uid-ann:5#a", T + 100);
+  std::vector<connectors::InboundRecord> page = {
+      Record("poll:uid-ann:5#b", "hash-ann", "ann@example.org", {grant}),
+      Record("poll:uid-ann:5#a", "hash-ann", "ann@example.org", {grant})};
+  const HeldVersions held{{false, true}, 1, written_at};
+  FreshRecords r;
+  Run([&](store::Transaction& txn) -> Status {
+    auto f = FreshVersions(txn, testing::kKey, "mailchimp", page, /*event_id_is_version=*/true,
+                           T + 5000, &held);
+    if (!f.ok()) return f.status();
+    r = std::move(*f);
+    return Status::Ok();
+  });
+  EXPECT_EQ(r.skipped_held, 0);
+  EXPECT_EQ(r.skipped, 0);
+  EXPECT_EQ(r.records.size(), 2u);
+}
+
 // Which decided versions a unit may hold in memory (VersionsToHold): not
 // those of a unit that erased someone, nor of one that dropped a stale
 // read of an erased person (that read must be dropped and logged again).

@@ -62,6 +62,9 @@ std::string Field(std::string s) {
 constexpr int kPage = 500;
 
 int List(const DlqArgs& args) {
+  if (const std::string why = args.store.MissingDatabase(); !why.empty()) {
+    return UsageError("dlq list", why);
+  }
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("dlq list", db.status());
   std::vector<store::OutboxRow> rows;
@@ -90,8 +93,10 @@ int List(const DlqArgs& args) {
 
 int Replay(const DlqArgs& args) {
   if (args.all == (args.id != 0)) {
-    std::fprintf(stderr, "consentctl dlq replay: give one dead-letter ID or --all\n");
-    return 2;
+    return UsageError("dlq replay", "give one dead-letter ID or --all");
+  }
+  if (const std::string why = args.store.MissingDatabase(); !why.empty()) {
+    return UsageError("dlq replay", why);
   }
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("dlq replay", db.status());

@@ -55,6 +55,9 @@ std::string Field(std::string s) {
 }
 
 int List(const ErasuresArgs& args) {
+  if (const std::string why = args.store.MissingDatabase(); !why.empty()) {
+    return UsageError("erasures", why);
+  }
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("erasures", db.status());
   const TimestampMs now = SystemClock().NowMs();
@@ -90,6 +93,9 @@ int List(const ErasuresArgs& args) {
 }
 
 int MarkManual(const ErasuresArgs& args) {
+  if (const std::string why = args.store.MissingDatabase(); !why.empty()) {
+    return UsageError("erasures mark-manual", why);
+  }
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("erasures mark-manual", db.status());
   const TimestampMs now = SystemClock().NowMs();

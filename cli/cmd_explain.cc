@@ -31,7 +31,6 @@ namespace consentd::cli {
 namespace {
 
 constexpr int kExitNotFound = 3;
-constexpr int kExitUsage = 2;
 
 struct ExplainArgs {
   ProofLogArgs store;  // --config / --db only
@@ -42,10 +41,7 @@ struct ExplainArgs {
   CLI::App* cmd = nullptr;
 };
 
-int Usage(const std::string& why) {
-  std::fprintf(stderr, "consentctl explain: %s (see --help)\n", why.c_str());
-  return kExitUsage;
-}
+int Usage(const std::string& why) { return UsageError("explain", why); }
 
 int Explain(const ExplainArgs& args) {
   if (!args.cmd->remaining().empty()) {

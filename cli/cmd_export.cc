@@ -93,7 +93,7 @@ Status WritePrivateFile(const std::string& path, const std::string& text) {
 // privacy.export_delivery (POST /api/v1/subjects/export/deliveries).
 int Deliver(const ExportArgs& a) {
   const char* cmd = "export";
-  if (a.email.empty()) return Fail(cmd, InvalidArgument("--deliver needs --email ADDRESS"));
+  if (a.email.empty()) return UsageError(cmd, "--deliver needs --email ADDRESS");
   AdminTarget target;
   if (!a.config_file.empty()) target.config_file = a.config_file;
   target.url = a.url;
@@ -122,7 +122,10 @@ int Export(const ExportArgs& a) {
   const char* cmd = "export";
   if (a.deliver) return Deliver(a);
   if (a.email.empty() == a.subject.empty()) {
-    return Fail(cmd, InvalidArgument("give --email ADDRESS or --subject ID"));
+    return UsageError(cmd, "give --email ADDRESS or --subject ID");
+  }
+  if (a.config_file.empty() && (a.db_path.empty() || a.identity_key_file.empty())) {
+    return UsageError(cmd, "give --config FILE, or --db PATH and --identity-key PATH");
   }
   std::string db_path = a.db_path;
   std::string identity_key_file = a.identity_key_file;

@@ -24,6 +24,9 @@ struct LogArgs {
 };
 
 int Key(const LogArgs& a) {
+  if (const std::string why = a.common.MissingKey(); !why.empty()) {
+    return UsageError("log key", why);
+  }
   Result<proof::NoteSigner> signer = a.common.Signer();
   if (!signer.ok()) return Fail("log key", signer.status());
   std::printf("%s\n", signer->VerifierKey().c_str());
@@ -31,6 +34,9 @@ int Key(const LogArgs& a) {
 }
 
 int CheckpointCmd(const LogArgs& a) {
+  if (const std::string why = a.common.MissingDatabase(); !why.empty()) {
+    return UsageError("log checkpoint", why);
+  }
   Result<std::string> db = a.common.DatabasePath();
   if (!db.ok()) return Fail("log checkpoint", db.status());
   std::optional<proof::NoteSigner> signer;
@@ -58,6 +64,9 @@ int CheckpointCmd(const LogArgs& a) {
 }
 
 int Prove(const LogArgs& a) {
+  if (const std::string why = a.common.MissingDatabase(); !why.empty()) {
+    return UsageError("log prove", why);
+  }
   Result<std::string> db = a.common.DatabasePath();
   if (!db.ok()) return Fail("log prove", db.status());
   std::string bundle;
@@ -73,6 +82,9 @@ int Prove(const LogArgs& a) {
 }
 
 int CheckProof(const LogArgs& a) {
+  if (const std::string why = a.common.MissingVerifier(); !why.empty()) {
+    return UsageError("log check-proof", why);
+  }
   std::ifstream in(a.proof_file, std::ios::binary);
   if (!in) return Fail("log check-proof", NotFound("cannot read " + a.proof_file));
   std::stringstream text;

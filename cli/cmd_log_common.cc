@@ -83,6 +83,27 @@ Status RunOnStore(const std::string& db_path, store::Work work) {
   return s.ok() ? closed : s;
 }
 
+std::string ProofLogArgs::MissingDatabase() const {
+  return db_path.empty() && config_file.empty() ? "give --db FILE or --config FILE" : "";
+}
+
+std::string ProofLogArgs::MissingKey() const {
+  return key_file.empty() && !MissingDatabase().empty()
+             ? "give --key-file FILE, --db FILE or --config FILE"
+             : "";
+}
+
+std::string ProofLogArgs::MissingVerifier() const {
+  return vkey.empty() && !MissingKey().empty()
+             ? "give --vkey KEY, --key-file FILE, --db FILE or --config FILE"
+             : "";
+}
+
+int UsageError(const char* cmd, const std::string& why) {
+  std::fprintf(stderr, "consentctl %s: %s (see consentctl %s --help)\n", cmd, why.c_str(), cmd);
+  return kExitUsage;
+}
+
 int Fail(const char* cmd, const Status& status) {
   std::fprintf(stderr, "consentctl %s: %s\n", cmd, status.ToString().c_str());
   return 1;

@@ -1,6 +1,7 @@
-// Shared by the proof-log commands (`verify`, `log ...`): where the
-// database and the signing key are, and running one unit of work on the
-// store. The database comes from --db, or from --config's store.path.
+// Shared by the commands that open the store (`verify`, `log ...`, `dlq`,
+// `erasures`, `explain`): where the database and the signing key are,
+// running one unit of work on the store, and how a usage error is told.
+// The database comes from --db, or from --config's store.path.
 #pragma once
 
 #include <string>
@@ -32,6 +33,14 @@ struct ProofLogArgs {
   Result<std::string> KeyPath() const;
   // The verifier: --vkey if given, else derived from the signing key file.
   Result<proof::NoteVerifier> Verifier() const;
+
+  // The usage error of a command that needs the database (DatabasePath),
+  // the signing key (KeyPath) or the verifier (Verifier) when no option
+  // names it; empty if one does. Checked before any work, so that a
+  // missing option exits kExitUsage like the parser's own errors.
+  std::string MissingDatabase() const;
+  std::string MissingKey() const;
+  std::string MissingVerifier() const;
   // Loads the signing key, creating it (0600) if absent.
   Result<proof::NoteSigner> Signer() const;
 };
@@ -42,5 +51,13 @@ Status RunOnStore(const std::string& db_path, store::Work work);
 
 // Prints "consentctl <cmd>: <status>" to stderr and returns 1.
 int Fail(const char* cmd, const Status& status);
+
+// The exit code of a usage error, the parser's (CLI11) or a command's own
+// check of its options (a choice of two options, an option another needs).
+inline constexpr int kExitUsage = 2;
+
+// Prints "consentctl <cmd>: <why> (see consentctl <cmd> --help)" to stderr
+// and returns kExitUsage.
+int UsageError(const char* cmd, const std::string& why);
 
 }  // namespace consentd::cli

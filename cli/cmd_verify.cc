@@ -49,6 +49,9 @@ Result<std::string> ReadSavedCheckpoint(const std::string& path) {
 }
 
 int Verify(const VerifyArgs& args) {
+  if (const std::string why = args.common.MissingDatabase(); !why.empty()) {
+    return UsageError("verify", why);
+  }
   std::vector<std::string> saved;
   for (const std::string& path : args.saved_files) {
     Result<std::string> note = ReadSavedCheckpoint(path);

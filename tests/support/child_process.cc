@@ -38,7 +38,8 @@ std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra)
 // fork + execve with stdout/stderr on `out_fd` (closed in the parent by
 // the caller). Returns the child's pid.
 pid_t Spawn(const std::string& binary, std::vector<std::string> args,
-            const std::vector<std::string>& env, int out_fd, bool stderr_too) {
+            const std::vector<std::string>& env, int out_fd, bool stderr_too,
+            const std::string& working_dir = "") {
   std::vector<std::string> envs = ChildEnvironment(env);
   args.insert(args.begin(), binary);
   std::vector<char*> argv, envp;
@@ -50,6 +51,7 @@ pid_t Spawn(const std::string& binary, std::vector<std::string> args,
   if (pid == 0) {
     ::dup2(out_fd, 1);
     if (stderr_too) ::dup2(out_fd, 2);
+    if (!working_dir.empty() && ::chdir(working_dir.c_str()) != 0) ::_exit(127);
     ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
@@ -184,10 +186,10 @@ std::optional<int> SimProcess::WaitExit(std::chrono::milliseconds timeout) {
   return Reap(pid_, exit_code_, timeout);
 }
 
-CommandResult RunConsentctl(const std::vector<std::string>& args) {
+CommandResult RunConsentctl(const std::vector<std::string>& args, const std::string& working_dir) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return {};
-  const pid_t pid = Spawn(ConsentctlBinary(), args, {}, out[1], true);
+  const pid_t pid = Spawn(ConsentctlBinary(), args, {}, out[1], true, working_dir);
   ::close(out[1]);
   CommandResult result;
   char buf[4096];

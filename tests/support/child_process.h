@@ -86,11 +86,13 @@ class SimProcess {
   std::FILE* stdout_ = nullptr;
 };
 
-// Runs consentctl to its exit; output is stdout and stderr together.
+// Runs consentctl to its exit, in `working_dir` if given (else the test's
+// own); output is stdout and stderr together.
 struct CommandResult {
   int exit_code = -1;
   std::string output;
 };
-CommandResult RunConsentctl(const std::vector<std::string>& args);
+CommandResult RunConsentctl(const std::vector<std::string>& args,
+                            const std::string& working_dir = "");
 
 }  // namespace consentd::testing

@@ -1,0 +1,71 @@
+// Usage errors exit 2 in every consentctl command: those the parser finds
+// (an unknown option) and those a command finds checking its own options
+// (neither --db nor --config, one of two options, an option another needs).
+// Nothing is opened or created when the options are wrong.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/support/child_process.h"
+
+namespace consentd::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A fresh directory for the files a usage error must not create.
+std::string ScratchDir() {
+  std::string dir = (std::filesystem::temp_directory_path() / "cli_usage_XXXXXX").string();
+  EXPECT_NE(::mkdtemp(dir.data()), nullptr);
+  return dir;
+}
+
+TEST(CliUsage, EveryCommandThatOpensTheStoreWithoutItExitsTwoAndSaysWhatToGive) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"verify"},
+      {"log", "key"},
+      {"log", "checkpoint"},
+      {"log", "prove", "--seq", "0"},
+      {"log", "check-proof", "bundle.tlog-proof"},
+      {"dlq", "list"},
+      {"dlq", "replay", "--all"},
+      {"erasures"},
+      {"erasures", "mark-manual", "--id", "1", "--target", "mailchimp"},
+      {"explain", "--email", "ann@example.org"},
+      {"export", "--email", "ann@example.org"},
+      {"export", "--email", "ann@example.org", "--db", "x.db"},
+  };
+  const std::string dir = ScratchDir();
+  for (const auto& args : commands) {
+    const testing::CommandResult r = testing::RunConsentctl(args, dir);
+    const std::string name = ::testing::PrintToString(args);
+    EXPECT_EQ(r.exit_code, 2) << name << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("give --")) << name;
+    EXPECT_THAT(r.output, HasSubstr("--help")) << name;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "a usage error created a file in " << dir;
+}
+
+TEST(CliUsage, AChoiceOfOptionsACommandChecksItselfExitsTwo) {
+  const std::string dir = ScratchDir();
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"export", "--db", "x.db", "--identity-key", "k"},
+           {"export", "--email", "a@example.org", "--subject", "s-1", "--db", "x.db"},
+           {"export", "--deliver"},
+           {"dlq", "replay", "--db", "x.db"},
+           {"explain", "--db", "x.db"},
+       }) {
+    const testing::CommandResult r = testing::RunConsentctl(args, dir);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.output;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "a usage error created a file in " << dir;
+  // The parser's own: an option no command has.
+  EXPECT_EQ(testing::RunConsentctl({"dlq", "list", "--no-such-option"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace consentd::cli

@@ -181,12 +181,12 @@ Result<bool> SqliteTransaction::PutInboxState(const InboxRow& row) {
     CONSENTD_RETURN_IF_ERROR(InsertNewInbox(row, key));
     return true;
   }
-  // received_at too: the slot is kept for the retention after its last
-  // change, not its first.
+  // Contested (or contested again): received_at too, so the slot is kept
+  // for the retention after its last put, not its first.
   STORE_USE(st,
             "UPDATE inbox SET payload = ?, received_at = ?, processed_at = ? "
             "WHERE id = ? AND processed_at IS NOT NULL AND payload <> ?");
-  st->BindAll(row.payload, row.received_at, *row.processed_at, **seen, row.payload);
+  st->BindAll(kContestedInboxPayload, row.received_at, *row.processed_at, **seen, row.payload);
   Result<std::int64_t> replaced = RunCounting(db_, *st);
   if (!replaced.ok()) return replaced.status();
   if (*replaced == 0) return false;

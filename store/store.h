@@ -132,6 +132,10 @@ struct TombstoneRow {
 // passed to, on the store thread; never keep a reference to it.
 // Errors: each call returns a Status; a unit of work that returns a non-OK
 // Status has all its changes rolled back (its neighbours are unaffected).
+// The payload of a contested version slot (Transaction::PutInboxState):
+// one no state holds (sync/version_memory.h: a state never holds '#').
+inline constexpr std::string_view kContestedInboxPayload = "#";
+
 class Transaction {
  public:
   virtual ~Transaction() = default;
@@ -139,14 +143,16 @@ class Transaction {
   // --- inbox ---
   // True if the row is new, false if (source, event_id) was already seen.
   virtual Result<bool> InsertInbox(const InboxRow& row) = 0;
-  // A record version remembered in a slot that holds one state (sync/
-  // version_memory.h): `row` (event_id: the slot, payload: the state) is
-  // inserted as processed, as InsertInbox does; if (source, event_id) is a
-  // processed row already holding another payload, that row takes `row`'s
-  // payload and received_at instead. True if the row is new or its payload
-  // was replaced; false if it held the same payload, or if it is a hint
-  // still waiting to be read (left as it is). A replaced payload moves
-  // TombstoneGeneration on: a state held in memory may be stale now.
+  // A record version remembered in its slot (sync/version_memory.h): `row`
+  // (event_id: the slot, payload: the state) is inserted as processed, as
+  // InsertInbox does. If (source, event_id) is a processed row holding
+  // another payload, the slot is contested from then on: its payload
+  // becomes kContestedInboxPayload and its received_at `row`'s (kept for
+  // the retention after its last put). True if the row is new or contested
+  // (every put of a contested slot is news); false if it held this very
+  // payload, or if it is a hint still waiting to be read (left as it is).
+  // Each put that finds another payload moves TombstoneGeneration on: a
+  // state held in memory for that slot is stale now.
   virtual Result<bool> PutInboxState(const InboxRow& row) = 0;
   // Deletes processed inbox rows received before `before` (hints not yet
   // processed are kept whatever their age); returns how many.
@@ -324,11 +330,11 @@ class Transaction {
   // this store (AddTombstone, counted even if its unit rolls back) or by
   // another connection (any commit of it: consentctl). Two units that read
   // the same value had no erasure between them. It also changes when this
-  // store replaces a remembered version's state (PutInboxState), so that
+  // store puts a state into a slot holding another (PutInboxState), so that
   // the versions held in memory are all looked up again: what they say of
   // that slot is stale (rare: two states of one record within one second).
-  // Never repeats a value within one process; compare for equality only
-  // (sync/recent_versions.h).
+  // Never repeats a value within one process, and a later value is larger
+  // (sync/recent_versions.h keeps the largest it was given).
   virtual std::int64_t TombstoneGeneration() const = 0;
 };
 

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "store/store.h"
+
 namespace consentd::sync {
 
 RecentVersions::RecentVersions(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
@@ -16,7 +18,8 @@ void RecentVersions::Remember(const std::string& version, std::int64_t generatio
   const VersionSlot v = SplitVersion(version);
   auto it = versions_.find(v.slot);
   if (it != versions_.end()) {
-    it->second.assign(v.state);
+    // Two states of one slot: contested, never held again (as in the store).
+    if (it->second != v.state) it->second = std::string(store::kContestedInboxPayload);
     return;
   }
   it = versions_.emplace(std::string(v.slot), std::string(v.state)).first;
@@ -35,7 +38,7 @@ HeldVersions RecentVersions::Find(const std::vector<connectors::InboundRecord>& 
   out.held.assign(records.size(), false);
   for (std::size_t i = 0; i < records.size(); ++i) {
     const connectors::InboundRecord& rec = records[i];
-    const std::string_view version = VersionOf(rec, event_id_is_version);
+    const std::string version = VersionOf(rec, event_id_is_version);
     if (version.empty() || DecidedWhateverItsVersion(rec)) continue;
     const VersionSlot v = SplitVersion(version);
     if (auto it = versions_.find(v.slot); it != versions_.end() && it->second == v.state) {
@@ -56,8 +59,8 @@ std::vector<std::string> VersionsToHold(const std::vector<connectors::InboundRec
     return out;
   }
   for (const connectors::InboundRecord& rec : decided) {
-    const std::string_view version = VersionOf(rec, event_id_is_version);
-    if (!version.empty()) out.emplace_back(version);
+    std::string version = VersionOf(rec, event_id_is_version);
+    if (!version.empty()) out.push_back(std::move(version));
   }
   return out;
 }

@@ -23,10 +23,11 @@
 // that decides its read; a newer generation forgets everything.
 //
 // Like the store, the memory holds one state per slot (sync/
-// version_memory.h: "<slot>#<state>"), the last one remembered. A store
-// unit that gives a slot another state moves the generation on, so a state
-// held here is never trusted after the store has replaced it, even before
-// the memory hears of it.
+// version_memory.h: "<slot>#<state>"), and a slot given a second state is
+// contested and never held again. A store unit that gives a slot another
+// state moves the generation on, so a state held here is never trusted
+// after the store has contested its slot, even before the memory hears of
+// it.
 //
 // Io thread only (no locking).
 #pragma once
@@ -54,9 +55,9 @@ class RecentVersions {
   explicit RecentVersions(std::size_t capacity = kDefaultCapacity);
 
   // Holds `version`, decided or written while the store's tombstone
-  // generation stayed `generation`, in place of any other state of its
-  // slot. An older generation than the one held is ignored; a newer one
-  // forgets what was held. The slot remembered longest ago is forgotten
+  // generation stayed `generation`, in its slot (another state there
+  // contests the slot: none of its states is held any more). An older generation than the one held
+  // is ignored; a newer one forgets what was held. The slot remembered longest ago is forgotten
   // when the memory is full.
   void Remember(const std::string& version, std::int64_t generation);
 

@@ -37,15 +37,15 @@ Result<bool> NamesErasedIdentity(store::Transaction& txn, std::string_view ident
 }  // namespace
 
 VersionSlot SplitVersion(std::string_view version) {
-  const std::size_t at = version.find(kVersionStateSeparator);
+  const std::size_t at = version.rfind(kVersionStateSeparator);
   if (at == std::string_view::npos) return {version, {}};
   return {version.substr(0, at), version.substr(at + 1)};
 }
 
 namespace {
 
-// `version` of `source` remembered in its slot at `now`: true if the slot
-// held another state (or none) before.
+// `version` of `source` remembered in its slot at `now`: true unless the
+// slot held that one state already (store::Transaction::PutInboxState).
 Result<bool> PutVersion(store::Transaction& txn, std::string_view source, std::string_view version,
                         TimestampMs now) {
   const VersionSlot v = SplitVersion(version);
@@ -64,8 +64,12 @@ bool DecidedWhateverItsVersion(const connectors::InboundRecord& rec) {
   return !rec.merged_ids.empty() || rec.event_id.starts_with(kRereadEventPrefix);
 }
 
-std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version) {
-  return rec.version_id.empty() && event_id_is_version ? rec.event_id : rec.version_id;
+std::string VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version) {
+  if (!rec.version_id.empty()) return rec.version_id;
+  if (!event_id_is_version) return {};
+  // An event id is a slot of its own, whatever it holds.
+  if (rec.event_id.find(kVersionStateSeparator) == std::string::npos) return rec.event_id;
+  return rec.event_id + kVersionStateSeparator;
 }
 
 Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view identity_key,
@@ -78,7 +82,7 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
   const bool have_held = held != nullptr && held->held.size() == records.size();
   for (std::size_t i = 0; i < records.size(); ++i) {
     connectors::InboundRecord& rec = records[i];
-    const std::string_view version = VersionOf(rec, event_id_is_version);
+    const std::string version = VersionOf(rec, event_id_is_version);
     if (version.empty()) {
       out.records.push_back(std::move(rec));
       continue;

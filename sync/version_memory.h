@@ -6,15 +6,22 @@
 // same mapped state, so deciding it again would change nothing and is
 // skipped.
 //
-// A version id may name a slot of its record and the state read in it,
-// "<slot>#<state>" (Mailchimp: the member and the second of last_changed,
-// then a digest of the state). A slot remembers one state, the last one
-// decided or written: reading it again is skipped, reading another state
-// of the slot is decided and takes its place. So a record that goes from
-// one state to another and back within its slot (within one second) has
-// the third read decided, not skipped as the first state's version. A
-// version without '#' is a slot of its own (HubSpot's: the contact and its
-// lastmodifieddate in milliseconds).
+// A version id a connector gives (InboundRecord::version_id) may name a
+// slot of its record and the state read in it, "<slot>#<state>"
+// (Mailchimp: the member and the second of last_changed, then a digest of
+// the state). A slot that only ever held one state skips a read of it. A
+// slot given a second state is *contested* from then on: every read of it
+// is decided, whichever state it shows, because the order in which its
+// reads and consentd's own writes were remembered need not be the order
+// in which the record took those states. So a record that goes from one
+// state to another and back within its slot (within one second) has the
+// third read decided, not skipped as the first state's version. Rare (two
+// states of one record within one second) and cheap: a slot is read only
+// around its second. A version id without '#' is a slot of its own
+// (HubSpot's: the contact and its lastmodifieddate in milliseconds), and
+// so is an event id that stands for the version (a poll record without
+// version_id), whatever characters it holds: slots are the connector's to
+// declare.
 //
 // Erasure is terminal (DESIGN.md §2 rule 4): a remembered version of a
 // person who has been erased since is decided again, so a stale read of
@@ -60,11 +67,13 @@ struct HeldVersions {
 // value it had leaves HubSpot's lastmodifieddate alone, but not its date).
 inline constexpr std::string_view kRereadEventPrefix = "consentd:reread:";
 
-// What separates a version's slot from its state ("<slot>#<state>").
+// What separates a version's slot from its state ("<slot>#<state>"). A
+// state never holds one.
 inline constexpr char kVersionStateSeparator = '#';
 
-// A version id split at its first kVersionStateSeparator; without one, the
-// whole id is the slot and the state is empty.
+// A version (as VersionOf gives it) split at its last
+// kVersionStateSeparator; without one, the whole id is the slot and the
+// state is empty.
 struct VersionSlot {
   std::string_view slot;
   std::string_view state;
@@ -77,15 +86,17 @@ VersionSlot SplitVersion(std::string_view version);
 bool DecidedWhateverItsVersion(const connectors::InboundRecord& rec);
 
 // The version a record read: its version_id or, with
-// `event_id_is_version`, its event id if it has none; empty if neither.
-std::string_view VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version);
+// `event_id_is_version`, its event id if it has none; empty if neither. An
+// event id holding kVersionStateSeparator gets one more at its end, so
+// that SplitVersion gives the whole id as the slot.
+std::string VersionOf(const connectors::InboundRecord& rec, bool event_id_is_version);
 
-// `records` of `source`, less those whose version is the state its slot
-// remembers. A record's version is its version_id or, with
+// `records` of `source`, less those whose version is the one state its
+// slot remembers (not contested). A record's version is its version_id or, with
 // `event_id_is_version` (poll pages: the event id names the version read),
 // its event id; a record without one is always decided, and so is one
-// DecidedWhateverItsVersion names. The versions decided are remembered,
-// each in place of its slot's state. `identity_key`: the key of the
+// DecidedWhateverItsVersion names. The versions decided are remembered in
+// their slots. `identity_key`: the key of the
 // identifier hashes (tombstones). The records `held` names are skipped
 // without store work while the store's tombstone generation is still
 // held->generation (no erasure and no slot given another state since they
@@ -97,8 +108,8 @@ Result<FreshRecords> FreshVersions(store::Transaction& txn, std::string_view ide
                                    const HeldVersions* held = nullptr);
 
 // Remembers `version_id` of a record of `source` as decided (consentd's
-// own write, as the target answered it), in place of its slot's state.
-// Idempotent.
+// own write, as the target answered it), in its slot (another state
+// there contests the slot). Idempotent.
 Status RememberVersion(store::Transaction& txn, std::string_view source,
                        std::string_view version_id, TimestampMs now);
 

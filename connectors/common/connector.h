@@ -98,7 +98,7 @@ struct InboundRecord {
   // state). The same version id means the same mapped state. A version
   // decided once (or written by consentd, DeliveryResult::version_id) is
   // remembered under it, so a poll or hint that reads it again skips it,
-  // unless its slot was given another state since or the person it names
+  // unless its slot has held two states (contested) or the person it names
   // was erased since (daemon, sync/version_memory.h). Empty: always
   // decided.
   std::string version_id;

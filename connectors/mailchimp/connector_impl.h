@@ -76,10 +76,11 @@ Result<ParsedMember> ParseMember(const nlohmann::json& j);
 // The version of a member as the poll keys it: "<unique_email_id>:<second
 // of last_changed>#<digest of status, interests and marketing permissions>".
 // The same key is the same mapped state; two states within one second get
-// two keys, in one version slot (sync/version_memory.h: the slot remembers
-// the last, so a member that returns to a state within the second is
-// decided again). A record's version id (InboundRecord::version_id) is
-// "poll:" and the key, the event id the poll gives that version. Event ids
+// two keys, in one version slot (sync/version_memory.h: a slot that held
+// two states has every read decided, so a member that returns to a state
+// within the second is decided again). A record's version id
+// (InboundRecord::version_id, on poll records too) is "poll:" and the
+// key, the event id the poll gives that version. Event ids
 // end up in the proof log, which outlives an erasure, so the key names the
 // member by Mailchimp's opaque id, never by the subscriber hash: that is
 // MD5 of the address, which anyone who knows the address can compute.

@@ -142,7 +142,11 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
     const std::string key = MemberVersionKey(*pm);
     keys.push_back(key);
     if (seen.count(key) != 0) continue;
-    page.records.push_back(FromApiMember(*pm, "poll:" + key, pm->member.last_changed));
+    InboundRecord rec = FromApiMember(*pm, "poll:" + key, pm->member.last_changed);
+    // The version in version_id, where its slot counts (sync/
+    // version_memory.h); an event id alone is a slot of its own.
+    if (pm->member.last_changed != 0) rec.version_id = rec.event_id;
+    page.records.push_back(std::move(rec));
   }
 
   Cursor next;

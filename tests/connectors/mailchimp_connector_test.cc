@@ -810,7 +810,9 @@ TEST_F(MailchimpConnectorTest, AWriteAnsweredAsWrittenNamesTheVersionAReadAndThe
     auto page = connector_->Poll("", clock_.NowMs() + 2000);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     bool found = false;
-    for (const InboundRecord& rec : page->records) found |= rec.event_id == r.version_id;
+    for (const InboundRecord& rec : page->records) {
+      found |= rec.event_id == r.version_id && rec.version_id == r.version_id;
+    }
     EXPECT_TRUE(found) << "the poll names the written member's version " << r.version_id;
 
     Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", email}});

@@ -74,20 +74,25 @@ TEST(RecentVersionsTest, TheOldestVersionGoesWhenTheMemoryIsFull) {
             (std::vector<bool>{false, true, true, true}));
 }
 
-// "<slot>#<state>": a slot holds its last state only; an id without '#'
-// is a slot of its own.
-TEST(RecentVersionsTest, ASlotHoldsOnlyItsLastState) {
+// "<slot>#<state>" in version_id: a slot holds one state; given a second
+// one it is contested and none of its states is held. An id without '#'
+// is a slot of its own, and so is an event id standing for the version.
+TEST(RecentVersionsTest, ASlotGivenASecondStateHoldsNone) {
   RecentVersions w;
   w.Remember("poll:a:5#x", 1);
-  w.Remember("poll:a:5#y", 1);
   w.Remember("poll:a:6", 1);
+  EXPECT_EQ(HeldOf(w, {Read("wh", "poll:a:5#x"), Read("wh", "poll:a:5#y"), Read("poll:a:6")}, true),
+            (std::vector<bool>{true, false, true}));
+  w.Remember("poll:a:5#y", 1);
   EXPECT_EQ(w.size(), 2u);
-  EXPECT_EQ(
-      HeldOf(w, {Read("poll:a:5#x"), Read("poll:a:5#y"), Read("poll:a:6"), Read("poll:a:5")}, true),
-      (std::vector<bool>{false, true, true, false}));
   w.Remember("poll:a:5#x", 1);
-  EXPECT_EQ(HeldOf(w, {Read("poll:a:5#x"), Read("poll:a:5#y")}, true),
-            (std::vector<bool>{true, false}));
+  EXPECT_EQ(HeldOf(w, {Read("wh", "poll:a:5#x"), Read("wh", "poll:a:5#y")}, true),
+            (std::vector<bool>{false, false}));
+  // Event ids: "e#1" and "e#2" are two slots (VersionOf: "e#1#", "e#2#").
+  w.Remember(VersionOf(Read("e#1"), true), 1);
+  w.Remember(VersionOf(Read("e#2"), true), 1);
+  EXPECT_EQ(HeldOf(w, {Read("e#1"), Read("e#2"), Read("e#3")}, true),
+            (std::vector<bool>{true, true, false}));
 }
 
 }  // namespace

@@ -37,6 +37,21 @@ class VersionMemoryTest : public testing::SyncEngineTest {
     return out;
   }
 
+  // FreshVersions of a Mailchimp poll `page` with the versions `held` in
+  // memory, in one unit of work (nothing decided).
+  FreshRecords FreshPage(std::vector<connectors::InboundRecord> page, const HeldVersions& held,
+                         TimestampMs now) {
+    FreshRecords out;
+    Run([&](store::Transaction& txn) -> Status {
+      auto f = FreshVersions(txn, testing::kKey, "mailchimp", std::move(page),
+                             /*event_id_is_version=*/true, now, &held);
+      if (!f.ok()) return f.status();
+      out = std::move(*f);
+      return Status::Ok();
+    });
+    return out;
+  }
+
   // Remembers consentd's own write of Mailchimp `version` (as the daemon
   // records a delivery); the store's tombstone generation at that time.
   std::int64_t RememberWrite(const std::string& version, TimestampMs at) {
@@ -168,14 +183,7 @@ TEST_F(VersionMemoryTest, AHeldVersionIsSkippedWithoutStoreWorkWhileNoErasureCam
       Record("poll:hash-ann:2:d2", "hash-ann", "ann@example.org", {grant}),
       Record("poll:hash-bob:1:e1", "hash-bob", "bob@example.org", {grant})};
   const HeldVersions held{{true, false}, 1, written_at};
-  FreshRecords r;
-  Run([&](store::Transaction& txn) -> Status {
-    auto f = FreshVersions(txn, testing::kKey, "mailchimp", page, /*event_id_is_version=*/true,
-                           T + 5000, &held);
-    if (!f.ok()) return f.status();
-    r = std::move(*f);
-    return Status::Ok();
-  });
+  const FreshRecords r = FreshPage(page, held, T + 5000);
   EXPECT_EQ(r.skipped_held, 1);
   EXPECT_EQ(r.skipped, 1);
   ASSERT_EQ(r.records.size(), 1u);
@@ -289,14 +297,7 @@ TEST_F(VersionMemoryTest, AHeldStateIsNotTrustedAfterThePageGaveItsSlotAnotherSt
       Versioned("poll:uid-ann:5#b", "poll:uid-ann:5#b", {grant}),
       Versioned("poll:uid-ann:5#a", "poll:uid-ann:5#a", {grant})};
   const HeldVersions held{{false, true}, 1, written_at};
-  FreshRecords r;
-  Run([&](store::Transaction& txn) -> Status {
-    auto f = FreshVersions(txn, testing::kKey, "mailchimp", page, /*event_id_is_version=*/true,
-                           T + 5000, &held);
-    if (!f.ok()) return f.status();
-    r = std::move(*f);
-    return Status::Ok();
-  });
+  const FreshRecords r = FreshPage(page, held, T + 5000);
   EXPECT_EQ(r.skipped_held, 0);
   EXPECT_EQ(r.skipped, 0);
   EXPECT_EQ(r.records.size(), 2u);

@@ -90,6 +90,13 @@
   }
 
   // --- rendering ---------------------------------------------------------
+  function coverage(p) {
+    if (p.last_checkpoint_age_ms === null) return '';
+    if (p.checkpointed_entries >= p.entries) return 'covers every entry';
+    const newer = p.entries - p.checkpointed_entries;
+    return newer + (newer === 1 ? ' newer entry' : ' newer entries') + ' not yet covered';
+  }
+
   function renderStatus(s) {
     $('k-decisions').textContent = s.throughput.decisions_per_minute;
     $('k-deliveries').textContent = s.throughput.deliveries_per_minute;
@@ -99,6 +106,9 @@
     $('k-proof').textContent = s.proof_log.entries + ' entries';
     $('k-checkpoint').textContent = s.proof_log.last_checkpoint_age_ms === null
       ? 'none yet' : duration(s.proof_log.last_checkpoint_age_ms) + ' ago';
+    // A checkpoint is signed only when entries were appended since the last
+    // one, so an old checkpoint is normal on a quiet log: say what it covers.
+    $('k-checkpoint-covers').textContent = coverage(s.proof_log);
 
     fill($('connectors').tBodies[0], s.connectors.map((c) => {
       const ready = c.ready ? pill('ok', 'ready') : pill('bad', 'not ready');

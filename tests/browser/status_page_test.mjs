@@ -270,6 +270,11 @@ async function main() {
     (await page.locator('#recent li[data-number]').count()) > 0);
   log('page followed a live change');
 
+  // The checkpoint card says what the last signed checkpoint covers (one
+  // is signed every second here once entries were appended).
+  await eventually('the last checkpoint covers every entry', async () =>
+    (await pageText('#k-checkpoint-covers')) === 'covers every entry', 20000);
+
   if (args.screenshots) await shots(context, base);
 
   // A dead letter: every Mailchimp write fails (503) until the 2 attempts

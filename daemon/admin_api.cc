@@ -35,15 +35,39 @@ net::HttpResponse Json(int status, const nlohmann::json& body) {
   return r;
 }
 
+nlohmann::json ChecksJson(const std::vector<ConnectorCheck>& checks) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ConnectorCheck& c : checks) {
+    nlohmann::json j = {{"name", c.name}};
+    if (!c.status) {
+      j["ready"] = nullptr;
+      j["check"] = "still running";
+    } else {
+      j["ready"] = c.status->ok();
+      j["check"] = c.status->ok() ? "ok" : c.status->ToString();
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 }  // namespace
 
-AdminComponent::AdminComponent(Router& router, std::function<Status()> reload)
-    : reload_(std::move(reload)) {
+AdminComponent::AdminComponent(Router& router, std::function<Status()> reload,
+                               AfterReloadChecks checks)
+    : reload_(std::move(reload)), checks_(std::move(checks)) {
   AddRoute(router, "POST", "/api/v1/reload", [this](net::HttpRequest req, net::Responder respond) {
     spdlog::info("admin: reload requested over the API from {}", req.remote_address);
     // Synchronous on the io thread: no second reload can start meanwhile.
     Status s = reload_();
-    if (s.ok()) return respond(Json(200, {{"status", "reloaded"}}));
+    if (s.ok()) {
+      if (!checks_) return respond(Json(200, {{"status", "reloaded"}}));
+      // Applied; the answer waits for the checks it started, so the
+      // operator hears of a mapping the system does not match.
+      return checks_([respond = std::move(respond)](std::vector<ConnectorCheck> answered) {
+        respond(Json(200, {{"status", "reloaded"}, {"connectors", ChecksJson(answered)}}));
+      });
+    }
     if (s.code() == StatusCode::kFailedPrecondition && s.message().starts_with("shutting down")) {
       return respond(net::Problem(503, "Service Unavailable", s.message()));
     }

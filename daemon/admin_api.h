@@ -6,10 +6,14 @@
 // Endpoints so far:
 //   GET  /api/v1/stats, POST /api/v1/erasures: see AddSyncAdminRoutes.
 //   POST /api/v1/reload   the same reload as SIGHUP and `consentctl reload`:
-//                         200 {"status":"reloaded"}; 422 problem+json whose
-//                         detail lists every error (FILE:LINE:COLUMN: ...)
-//                         while the running configuration stays in place;
-//                         503 while shutting down.
+//                         200 {"status":"reloaded","connectors":[{"name",
+//                         "ready","check"}]} once the connectors' checks the
+//                         reload started have answered (at most
+//                         kReloadCheckWait; "ready" is null for one still
+//                         running); 422 problem+json whose detail lists
+//                         every error (FILE:LINE:COLUMN: ...) while the
+//                         running configuration stays in place; 503 while
+//                         shutting down.
 // Every refusal is application/problem+json (RFC 9457).
 //
 // The token is read at start and on reload (a changed or rotated token
@@ -20,6 +24,7 @@
 // the HTTP handlers run there too.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -29,6 +34,7 @@
 #include "config/config.h"
 #include "core/status.h"
 #include "daemon/component.h"
+#include "daemon/connector_check.h"
 #include "daemon/router.h"
 #include "net/http_types.h"
 
@@ -46,9 +52,17 @@ const std::vector<AdminRouteInfo>& AdminRoutes();
 
 class AdminComponent final : public Component {
  public:
-  // `reload` runs the daemon's reload path (Daemon::Reload). Routes are
-  // added to `router` here, before the server starts.
-  AdminComponent(Router& router, std::function<Status()> reload);
+  // Calls its argument with the connectors' checks once those a reload
+  // started have answered (SyncComponent::WhenChecksAnswer).
+  using AfterReloadChecks = std::function<void(std::function<void(std::vector<ConnectorCheck>)>)>;
+  // How long a reload's answer waits for the checks: each call a check
+  // makes has the connector's own deadline (10 s by default).
+  static constexpr std::chrono::seconds kReloadCheckWait{20};
+
+  // `reload` runs the daemon's reload path (Daemon::Reload); `checks`, if
+  // set, is asked after a successful one. Routes are added to `router`
+  // here, before the server starts.
+  AdminComponent(Router& router, std::function<Status()> reload, AfterReloadChecks checks = {});
 
   std::string_view Name() const override { return "admin"; }
   Status Start(const config::Config& config) override;
@@ -71,6 +85,7 @@ class AdminComponent final : public Component {
   static Result<std::optional<std::string>> ReadToken(const config::AdminConfig& admin);
 
   std::function<Status()> reload_;
+  AfterReloadChecks checks_;
   std::optional<std::string> token_digest_;    // SHA-256 of the token; nullopt: API off
   std::optional<std::string> pending_digest_;  // between Prepare and Commit
 };

@@ -201,7 +201,11 @@ int Daemon::Impl::Run() {
   auto sync = std::make_unique<SyncComponent>(io_, *store_, *proof_log_, http_->router(), registry_);
   sync_ = sync.get();
   components_.push_back(std::move(sync));
-  auto admin = std::make_unique<AdminComponent>(http_->router(), [this] { return Reload(); });
+  auto admin = std::make_unique<AdminComponent>(
+      http_->router(), [this] { return Reload(); },
+      [this](std::function<void(std::vector<ConnectorCheck>)> done) {
+        sync_->WhenChecksAnswer(AdminComponent::kReloadCheckWait, std::move(done));
+      });
   AddSyncAdminRoutes(http_->router(), *admin, *sync_);
   components_.push_back(std::move(admin));
   components_.push_back(std::move(http));

@@ -446,6 +446,8 @@ class SyncComponent::Impl {
   void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
     stopping_ = true;
     stop_.store(true);
+    // Nothing re-checks from here: answer whoever waits with what is known.
+    for (const auto& w : check_waiters_) w->timer->cancel();
     if (housekeeping_) housekeeping_->cancel();
     if (acks_) acks_->Cancel();  // waiting webhooks are answered by their commits
     for (auto& [name, link] : links_) {
@@ -813,6 +815,22 @@ class SyncComponent::Impl {
     return Status::Ok();
   }
 
+  void WhenChecksAnswer(std::chrono::milliseconds wait,
+                        std::function<void(std::vector<ConnectorCheck>)> done) {
+    if (ChecksAnswered()) return done(CurrentChecks());
+    auto waiter = std::make_shared<CheckWaiter>();
+    waiter->done = std::move(done);
+    waiter->timer = std::make_unique<asio::steady_timer>(io_, wait);
+    check_waiters_.push_back(waiter);
+    waiter->timer->async_wait([this, waiter](const boost::system::error_code&) {
+      // Cancelled or not: answered once, by whichever comes first.
+      const auto it = std::find(check_waiters_.begin(), check_waiters_.end(), waiter);
+      if (it == check_waiters_.end()) return;
+      check_waiters_.erase(it);
+      waiter->done(CurrentChecks());
+    });
+  }
+
  private:
   store::Store* store() const { return store_.store(); }
 
@@ -981,7 +999,42 @@ class SyncComponent::Impl {
                link.check_again = false;
                RunCheck(link);
              }
+             AnswerCheckWaiters();
            });
+  }
+
+  // True when no check is running or due to run again.
+  bool ChecksAnswered() const {
+    for (const auto& [name, link] : links_) {
+      if (link->check_running || link->check_again) return false;
+    }
+    return true;
+  }
+
+  // Each connector's last answer; nullopt for one whose check still runs.
+  std::vector<ConnectorCheck> CurrentChecks() const {
+    std::vector<ConnectorCheck> out;
+    for (const auto& [name, link] : links_) {
+      ConnectorCheck c{name, std::nullopt};
+      if (!link->check_running && !link->check_again) {
+        std::lock_guard lock(link->check_mu);
+        c.status = link->check;
+      }
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // Answers the waiters once every check has answered (their timers then
+  // find nothing left to do).
+  void AnswerCheckWaiters() {
+    if (check_waiters_.empty() || !ChecksAnswered()) return;
+    std::vector<std::shared_ptr<CheckWaiter>> waiters = std::move(check_waiters_);
+    check_waiters_.clear();
+    for (const auto& w : waiters) {
+      w->timer->cancel();
+      w->done(CurrentChecks());
+    }
   }
 
   // --- housekeeping -------------------------------------------------------
@@ -1928,6 +1981,12 @@ class SyncComponent::Impl {
   std::mt19937_64 rng_{std::random_device{}()};
   std::unique_ptr<connectors::HttpClient> curl_;
   std::map<std::string, std::unique_ptr<Link>> links_;
+  // WhenChecksAnswer: answers due when the running checks have answered.
+  struct CheckWaiter {
+    std::function<void(std::vector<ConnectorCheck>)> done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  std::vector<std::shared_ptr<CheckWaiter>> check_waiters_;
   std::unique_ptr<asio::thread_pool> pool_;
   std::unique_ptr<asio::thread_pool> bulk_pool_;  // polls and resyncs, niced (MakeBulkPool)
   std::atomic<bool> stop_{false};
@@ -1979,6 +2038,11 @@ void SyncComponent::ConsentStats(std::function<void(Result<std::string>)> done) 
 }
 
 Status SyncComponent::Readiness() const { return impl_->Readiness(); }
+
+void SyncComponent::WhenChecksAnswer(std::chrono::milliseconds wait,
+                                     std::function<void(std::vector<ConnectorCheck>)> done) {
+  impl_->WhenChecksAnswer(wait, std::move(done));
+}
 
 void SyncComponent::CollectStatus(std::function<void(Result<SyncStatus>)> done) {
   impl_->CollectStatus(std::move(done));

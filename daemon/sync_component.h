@@ -37,6 +37,7 @@
 #include "core/clock.h"
 #include "daemon/component.h"
 #include "daemon/components.h"
+#include "daemon/connector_check.h"
 #include "daemon/export_delivery.h"
 #include "daemon/metrics.h"
 #include "daemon/proof_log_component.h"
@@ -79,6 +80,15 @@ class SyncComponent final : public Component {
   // OK when every connector's last Check() passed (for /readyz); otherwise
   // which connector is not ready and why. Any thread.
   Status Readiness() const;
+
+  // Every connector's check once the checks running now (a reload starts
+  // one per connector) have all answered, or at `wait` at the latest (one
+  // still running is reported as such). So the operator who reloads hears
+  // that a new mapping names a topic the system lacks, or that a secret
+  // file holds revoked credentials, instead of "reloaded" and a /readyz
+  // gone red. `done` runs on the io thread. io thread only.
+  void WhenChecksAnswer(std::chrono::milliseconds wait,
+                        std::function<void(std::vector<ConnectorCheck>)> done);
 
   // The consent counts per topic and channel as JSON
   // (sync/consent_stats.h), for GET /api/v1/stats. Computed on the store

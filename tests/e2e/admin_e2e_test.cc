@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "core/proof/entry_codec.h"
@@ -190,9 +191,23 @@ TEST_F(AdminE2E, AReloadThatMovesTheDatabaseIsTakenAndTheMoveWaitsForARestart) {
   WriteTextFile(config_path_, original);  // the fixture verifies the running database's log
 }
 
+// Each connector's check in a reload's answer, by name: "ok", the failure,
+// or "" when the answer has no such connector.
+std::map<std::string, std::string> ChecksOf(const RawResponse& reload) {
+  std::map<std::string, std::string> out;
+  const Json answer = Json::parse(reload.body);
+  for (const Json& c : answer.value("connectors", Json::array())) {
+    const bool ready = c.at("ready").is_boolean() && c.at("ready").get<bool>();
+    EXPECT_EQ(ready, c.at("check") == "ok") << reload.body;
+    out[c.at("name")] = c.at("check");
+  }
+  return out;
+}
+
 // Every reload checks each connector again, so /readyz follows a system
 // that failed or came back since the last check (a periodic re-check does
 // the same without a reload: every 30 s while failing, 10 min while passing).
+// The reload's answer waits for those checks and reports them.
 TEST_F(AdminE2E, EveryReloadChecksTheConnectorsAgainAndReadyzFollows) {
   StartAll();
   auto readyz = [&] {
@@ -201,12 +216,54 @@ TEST_F(AdminE2E, EveryReloadChecksTheConnectorsAgainAndReadyzFollows) {
   };
   ASSERT_EQ(readyz().status, 200);
   Crm("POST", "/_sim/faults", {{"kind", "error"}, {"system", "hubspot"}, {"status", 503}});
-  ASSERT_EQ(Admin("POST", "/api/v1/reload")->status, 200);
-  ASSERT_TRUE(Eventually([&] { return readyz().status == 503; })) << readyz().body;
+  auto failing = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(failing);
+  ASSERT_EQ(failing->status, 200) << failing->body;
+  std::map<std::string, std::string> checks = ChecksOf(*failing);
+  EXPECT_NE(checks["hubspot"].find("503"), std::string::npos) << failing->body;
+  EXPECT_EQ(checks["mailchimp"], "ok") << failing->body;
+  // Answered after the check: /readyz already says so.
+  EXPECT_EQ(readyz().status, 503) << readyz().body;
   EXPECT_NE(readyz().body.find("hubspot"), std::string::npos) << readyz().body;
   Crm("DELETE", "/_sim/faults", nullptr);
-  ASSERT_EQ(Admin("POST", "/api/v1/reload")->status, 200);
-  EXPECT_TRUE(Eventually([&] { return readyz().status == 200; })) << readyz().body << Log();
+  auto passing = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(passing);
+  ASSERT_EQ(passing->status, 200) << passing->body;
+  checks = ChecksOf(*passing);
+  EXPECT_EQ(checks["hubspot"], "ok") << passing->body;
+  EXPECT_EQ(checks["mailchimp"], "ok") << passing->body;
+  EXPECT_EQ(readyz().status, 200) << readyz().body << Log();
+}
+
+// A new mapping that names a subscription type HubSpot does not have is
+// valid YAML and a valid mapping, so the reload applies it; consentctl
+// reload then says which check failed and why, and exits 3 (in force, not
+// ready) rather than printing "reloaded" over a daemon gone unready.
+TEST_F(AdminE2E, ConsentctlReloadNamesAConnectorWhoseCheckTheNewMappingFails) {
+  StartAll();
+  const std::string original = ReadTextFile(config_path_);
+  const std::string known = "subscriptions: {email: " + std::to_string(kProductUpdates) + "}";
+  const std::size_t at = original.find(known);
+  ASSERT_NE(at, std::string::npos) << original;
+  std::string unknown_type = original;
+  unknown_type.replace(at, known.size(), "subscriptions: {email: 987}");
+  WriteTextFile(config_path_, unknown_type);
+
+  CommandResult applied = Ctl({"reload"});
+  EXPECT_EQ(applied.exit_code, 3) << applied.output;
+  EXPECT_NE(applied.output.find("reloaded"), std::string::npos) << applied.output;
+  EXPECT_NE(applied.output.find("hubspot: check FAILED"), std::string::npos) << applied.output;
+  EXPECT_NE(applied.output.find("987"), std::string::npos) << applied.output;
+  EXPECT_NE(applied.output.find("mailchimp: check passed"), std::string::npos) << applied.output;
+  EXPECT_NE(applied.output.find("not ready"), std::string::npos) << applied.output;
+
+  WriteTextFile(config_path_, original);
+  CommandResult restored = Ctl({"reload"});
+  EXPECT_EQ(restored.exit_code, 0) << restored.output;
+  EXPECT_NE(restored.output.find("hubspot: check passed"), std::string::npos) << restored.output;
+  auto ready = Fetch(port_, "GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
 }
 
 TEST_F(AdminE2E, MappingReloadIsRecordedAsAConfigurationChangeAndRemovedTopicStopsPropagating) {

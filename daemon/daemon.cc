@@ -309,6 +309,9 @@ void Daemon::Impl::BeginShutdown(int sig) {
                config_->shutdown_deadline.count());
   Notify(notifier_.Stopping("stopping"));
   watchdog_timer_.cancel();
+  // A reload's answer waiting for the connectors' checks goes out now: the
+  // HTTP server, stopped first, waits for the requests it is answering.
+  if (sync_) sync_->StopWaitingForChecks();
   StopFrom(components_.size(), deadline);
 }
 
@@ -325,6 +328,7 @@ void Daemon::Impl::StopAfterStoreFailure(const Status& why) {
   const auto deadline = Clock::now() + config_->shutdown_deadline;
   Notify(notifier_.Stopping("store failed: restarting"));
   watchdog_timer_.cancel();
+  if (sync_) sync_->StopWaitingForChecks();  // as in BeginShutdown
   StopFrom(components_.size(), deadline);
 }
 

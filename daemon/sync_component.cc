@@ -217,6 +217,10 @@ struct Link {
   Status check = Unavailable("not checked yet");
   bool check_running = false;  // io thread
   bool check_again = false;    // io thread
+  // Checks started and the last one answered, numbered from 1 (io thread):
+  // what a reload waits for (WhenChecksAnswer).
+  std::uint64_t checks_started = 0;
+  std::uint64_t checks_answered = 0;
 
   // Hints: up to kHintRounds rounds at once, so one round's read overlaps
   // the previous round's commit. One listing at a time; the event ids a
@@ -277,6 +281,13 @@ struct Link {
 };
 
 class SyncComponent::Impl {
+  // A WhenChecksAnswer waiting for the checks it names.
+  struct CheckWaiter {
+    std::map<std::string, std::uint64_t> awaited;  // connector -> Link::checks_started number
+    std::function<void(std::vector<ConnectorCheck>)> done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+
  public:
   Impl(asio::io_context& io, const StoreComponent& store, ProofLogComponent& proof_log,
        Router& router, metrics::Registry& registry)
@@ -446,8 +457,7 @@ class SyncComponent::Impl {
   void Stop(std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
     stopping_ = true;
     stop_.store(true);
-    // Nothing re-checks from here: answer whoever waits with what is known.
-    for (const auto& w : check_waiters_) w->timer->cancel();
+    StopWaitingForChecks();  // (the daemon did so when the stop began)
     if (housekeeping_) housekeeping_->cancel();
     if (acks_) acks_->Cancel();  // waiting webhooks are answered by their commits
     for (auto& [name, link] : links_) {
@@ -817,8 +827,17 @@ class SyncComponent::Impl {
 
   void WhenChecksAnswer(std::chrono::milliseconds wait,
                         std::function<void(std::vector<ConnectorCheck>)> done) {
-    if (ChecksAnswered()) return done(CurrentChecks());
     auto waiter = std::make_shared<CheckWaiter>();
+    // The check each connector owes now: the one running, or the one due
+    // after it (a reload while a check ran asks for another, with the new
+    // connector). A later reload's or re-check's answer does not stand in
+    // for a check that has not answered, nor hold up one that has.
+    for (const auto& [name, link] : links_) {
+      waiter->awaited[name] = link->check_again     ? link->checks_started + 1
+                              : link->check_running ? link->checks_started
+                                                    : link->checks_answered;
+    }
+    if (stopping_ || Answered(*waiter)) return done(ChecksFor(*waiter));
     waiter->done = std::move(done);
     waiter->timer = std::make_unique<asio::steady_timer>(io_, wait);
     check_waiters_.push_back(waiter);
@@ -827,8 +846,13 @@ class SyncComponent::Impl {
       const auto it = std::find(check_waiters_.begin(), check_waiters_.end(), waiter);
       if (it == check_waiters_.end()) return;
       check_waiters_.erase(it);
-      waiter->done(CurrentChecks());
+      waiter->done(ChecksFor(*waiter));
     });
+  }
+
+  void StopWaitingForChecks() {
+    // Each waiter's timer handler answers it with what is known.
+    for (const auto& w : check_waiters_) w->timer->cancel();
   }
 
  private:
@@ -978,10 +1002,12 @@ class SyncComponent::Impl {
       return;
     }
     link.check_running = true;
+    const std::uint64_t number = ++link.checks_started;
     auto connector = link.connector;
     OnPool([connector] { return connector->Check(); },
-           [this, &link](Status s) {
+           [this, &link, number](Status s) {
              link.check_running = false;
+             link.checks_answered = number;
              std::string before;
              {
                std::lock_guard lock(link.check_mu);
@@ -1003,20 +1029,25 @@ class SyncComponent::Impl {
            });
   }
 
-  // True when no check is running or due to run again.
-  bool ChecksAnswered() const {
+  // The connector's check `w` waits for has answered (or it has none).
+  bool Answered(const Link& link, const CheckWaiter& w) const {
+    const auto it = w.awaited.find(link.config.name);
+    return it == w.awaited.end() || link.checks_answered >= it->second;
+  }
+  bool Answered(const CheckWaiter& w) const {
     for (const auto& [name, link] : links_) {
-      if (link->check_running || link->check_again) return false;
+      if (!Answered(*link, w)) return false;
     }
     return true;
   }
 
-  // Each connector's last answer; nullopt for one whose check still runs.
-  std::vector<ConnectorCheck> CurrentChecks() const {
+  // Each connector's answer to the check `w` waits for (or a later one);
+  // nullopt for one that has not answered.
+  std::vector<ConnectorCheck> ChecksFor(const CheckWaiter& w) const {
     std::vector<ConnectorCheck> out;
     for (const auto& [name, link] : links_) {
       ConnectorCheck c{name, std::nullopt};
-      if (!link->check_running && !link->check_again) {
+      if (Answered(*link, w)) {
         std::lock_guard lock(link->check_mu);
         c.status = link->check;
       }
@@ -1025,15 +1056,18 @@ class SyncComponent::Impl {
     return out;
   }
 
-  // Answers the waiters once every check has answered (their timers then
+  // Answers the waiters whose checks have all answered (their timers then
   // find nothing left to do).
   void AnswerCheckWaiters() {
-    if (check_waiters_.empty() || !ChecksAnswered()) return;
-    std::vector<std::shared_ptr<CheckWaiter>> waiters = std::move(check_waiters_);
-    check_waiters_.clear();
-    for (const auto& w : waiters) {
+    std::vector<std::shared_ptr<CheckWaiter>> ready;
+    std::erase_if(check_waiters_, [&](const std::shared_ptr<CheckWaiter>& w) {
+      if (!Answered(*w)) return false;
+      ready.push_back(w);
+      return true;
+    });
+    for (const auto& w : ready) {
       w->timer->cancel();
-      w->done(CurrentChecks());
+      w->done(ChecksFor(*w));
     }
   }
 
@@ -1981,11 +2015,7 @@ class SyncComponent::Impl {
   std::mt19937_64 rng_{std::random_device{}()};
   std::unique_ptr<connectors::HttpClient> curl_;
   std::map<std::string, std::unique_ptr<Link>> links_;
-  // WhenChecksAnswer: answers due when the running checks have answered.
-  struct CheckWaiter {
-    std::function<void(std::vector<ConnectorCheck>)> done;
-    std::unique_ptr<asio::steady_timer> timer;
-  };
+  // WhenChecksAnswer: answers due when the checks they wait for have answered.
   std::vector<std::shared_ptr<CheckWaiter>> check_waiters_;
   std::unique_ptr<asio::thread_pool> pool_;
   std::unique_ptr<asio::thread_pool> bulk_pool_;  // polls and resyncs, niced (MakeBulkPool)
@@ -2043,6 +2073,7 @@ void SyncComponent::WhenChecksAnswer(std::chrono::milliseconds wait,
                                      std::function<void(std::vector<ConnectorCheck>)> done) {
   impl_->WhenChecksAnswer(wait, std::move(done));
 }
+void SyncComponent::StopWaitingForChecks() { impl_->StopWaitingForChecks(); }
 
 void SyncComponent::CollectStatus(std::function<void(Result<SyncStatus>)> done) {
   impl_->CollectStatus(std::move(done));

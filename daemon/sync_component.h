@@ -81,14 +81,18 @@ class SyncComponent final : public Component {
   // which connector is not ready and why. Any thread.
   Status Readiness() const;
 
-  // Every connector's check once the checks running now (a reload starts
-  // one per connector) have all answered, or at `wait` at the latest (one
-  // still running is reported as such). So the operator who reloads hears
-  // that a new mapping names a topic the system lacks, or that a secret
-  // file holds revoked credentials, instead of "reloaded" and a /readyz
-  // gone red. `done` runs on the io thread. io thread only.
+  // Every connector's check once the checks owed now (a reload starts one
+  // per connector, or asks for one after the check running) have answered,
+  // or at `wait` at the latest (one that has not is reported as such), or
+  // when the daemon begins to stop (StopWaitingForChecks). So the operator
+  // who reloads hears that a new mapping names a topic the system lacks,
+  // or that a secret file holds revoked credentials, instead of "reloaded"
+  // and a /readyz gone red. `done` runs on the io thread. io thread only.
   void WhenChecksAnswer(std::chrono::milliseconds wait,
                         std::function<void(std::vector<ConnectorCheck>)> done);
+  // Answers every WhenChecksAnswer now, with what is known: called when a
+  // stop begins, so that the HTTP server's drain does not wait for them.
+  void StopWaitingForChecks();
 
   // The consent counts per topic and channel as JSON
   // (sync/consent_stats.h), for GET /api/v1/stats. Computed on the store

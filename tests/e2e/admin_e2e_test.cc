@@ -5,9 +5,11 @@
 // loopback HTTP and SQLite; TearDown verifies the proof log.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "core/proof/entry_codec.h"
 #include "store/proof_log_store.h"
@@ -264,6 +266,31 @@ TEST_F(AdminE2E, ConsentctlReloadNamesAConnectorWhoseCheckTheNewMappingFails) {
   auto ready = Fetch(port_, "GET", "/readyz");
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 200) << ready->body;
+}
+
+// A stop that begins while a reload's answer waits for a slow check does
+// not wait for that check: the answer goes out at once and says the check
+// has not answered (before, the HTTP server's drain held the stop up until
+// the check answered, and the answer then said "ok").
+TEST_F(AdminE2E, AStopWhileAReloadWaitsForASlowCheckAnswersTheReloadAtOnce) {
+  StartAll();
+  // Every HubSpot call takes 6 s, within its 10 s deadline.
+  Crm("POST", "/_sim/faults", {{"kind", "latency"}, {"system", "hubspot"}, {"latency_ms", 6000}});
+  std::optional<RawResponse> reload;
+  std::thread client([&] { reload = Admin("POST", "/api/v1/reload"); });
+  const bool applied =
+      Eventually([&] { return Log().find("configuration reloaded from") != std::string::npos; });
+  if (applied) consentd_->Signal(SIGTERM);
+  client.join();
+  ASSERT_TRUE(applied) << Log();
+  ASSERT_TRUE(reload) << Log();
+  ASSERT_EQ(reload->status, 200) << reload->body;
+  const Json answer = Json::parse(reload->body);
+  std::map<std::string, Json> ready;
+  for (const Json& c : answer.at("connectors")) ready[c.at("name")] = c.at("ready");
+  EXPECT_TRUE(ready["hubspot"].is_null()) << reload->body;
+  EXPECT_EQ(ready["mailchimp"], true) << reload->body;
+  Crm("DELETE", "/_sim/faults", nullptr);
 }
 
 TEST_F(AdminE2E, MappingReloadIsRecordedAsAConfigurationChangeAndRemovedTopicStopsPropagating) {

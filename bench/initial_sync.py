@@ -20,6 +20,7 @@ Idle: a fresh consentd against an empty sim, both connectors configured
   bench/initial_sync.py [--sizes 10000,30000,100000] [--rounds 3] [--million]
                         [--skip-idle] [--skip-sync]
   BENCH_BUILD=build/release bench/initial_sync.py   # default build/release
+  ISYNC_KEEP_STORE=1 ...   # leaves the last round's store in /var/tmp
 """
 import argparse
 import os
@@ -98,7 +99,8 @@ def one_sync(n, rnd, timeout):
             if consentd:
                 consentd.stop()
             sim.stop()
-            lib.remove_store(STORE)
+            if not os.environ.get("ISYNC_KEEP_STORE"):  # kept: for a look at what a contact costs on disk
+                lib.remove_store(STORE)
     row = dict(n=n, round=rnd, seconds=None if done_at is None else round(done_at, 1), hwm_c=hwm_c, rss_c=rss_c, hwm_s=hwm_s, cpu_c=cpu_c,
                cpu_s=cpu_s,
                seeded=seeded, members=members, load=load,

@@ -151,6 +151,7 @@ int Resync(const ResyncArgs& args) {
   }
   store::SqliteStoreOptions store_options;
   store_options.path = config->store.path;
+  store_options.erasure_ledger_path = config->sync.erasure_ledger_file;
   Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(store_options);
   if (!db.ok()) return Fail(db.status().WithContext("store " + config->store.path));
 

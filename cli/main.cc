@@ -23,6 +23,7 @@ void RegisterExplain(CLI::App& app, std::function<int()>& run);
 void RegisterMap(CLI::App& app, std::function<int()>& run);
 void RegisterExport(CLI::App& app, std::function<int()>& run);
 void RegisterVerifyExport(CLI::App& app, std::function<int()>& run);
+void RegisterBackup(CLI::App& app, std::function<int()>& run);
 }  // namespace consentd::cli
 
 int main(int argc, char** argv) {
@@ -30,20 +31,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::function<int()> run;
   const consentd::cli::Registrar registrars[] = {
-      &consentd::cli::RegisterVersion,
-      &consentd::cli::RegisterCheckConfig,
-      &consentd::cli::RegisterVerify,
-      &consentd::cli::RegisterLog,
-      &consentd::cli::RegisterDlq,
-      &consentd::cli::RegisterResync,
-      &consentd::cli::RegisterReload,
-      &consentd::cli::RegisterErase,
-      &consentd::cli::RegisterErasures,
-      &consentd::cli::RegisterStatus,
-      &consentd::cli::RegisterExplain,
-      &consentd::cli::RegisterMap,
-      &consentd::cli::RegisterExport,
-      &consentd::cli::RegisterVerifyExport,
+      &consentd::cli::RegisterVersion,  &consentd::cli::RegisterCheckConfig,
+      &consentd::cli::RegisterVerify,   &consentd::cli::RegisterLog,
+      &consentd::cli::RegisterDlq,      &consentd::cli::RegisterResync,
+      &consentd::cli::RegisterReload,   &consentd::cli::RegisterErase,
+      &consentd::cli::RegisterErasures, &consentd::cli::RegisterStatus,
+      &consentd::cli::RegisterExplain,  &consentd::cli::RegisterMap,
+      &consentd::cli::RegisterExport,   &consentd::cli::RegisterVerifyExport,
+      &consentd::cli::RegisterBackup,
   };
   for (auto reg : registrars) reg(app, run);
   try {

@@ -252,6 +252,10 @@ std::string DefaultIdentityKeyPath(const std::string& store_path) {
   return (fs::path(store_path).parent_path() / "identity.key").string();
 }
 
+std::string DefaultErasureLedgerPath(const std::string& store_path) {
+  return (fs::path(store_path).parent_path() / "erasures.ledger").string();
+}
+
 LoadOptions LoadOptions::FromEnvironment() {
   LoadOptions o;
   if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr) {

@@ -135,6 +135,12 @@ struct SyncConfig {
   // on first start if absent; default identity.key beside store.path
   // (DefaultIdentityKeyPath).
   std::string identity_key_file;
+  // The erasure ledger (store/erasure_ledger.h): every erasure's pseudonym
+  // and tombstones, appended outside the database, so that a restore from
+  // a backup re-applies the erasures made since. Default erasures.ledger
+  // beside store.path (DefaultErasureLedgerPath); another volume survives
+  // the loss of the database's disk.
+  std::string erasure_ledger_file;
 };
 
 // `privacy.export_delivery:` (issue #7): where an access export is POSTed,
@@ -181,6 +187,8 @@ struct LoadOptions {
 // sync.identity_key_file when the configuration does not set it: beside
 // the database.
 std::string DefaultIdentityKeyPath(const std::string& store_path);
+// sync.erasure_ledger_file when the configuration does not set it.
+std::string DefaultErasureLedgerPath(const std::string& store_path);
 
 // Loads and validates `path`. Never partially succeeds.
 Result<Config> LoadConfigFile(const std::string& path);

@@ -472,6 +472,8 @@ const Section<SyncConfig>& SyncSection() {
                                          [](const YAML::Node& n, ReadContext& c) {
                                            return ReadGeneratedKeyFile(n, c, "identity key file");
                                          }),
+                  ValueField<SyncConfig>("erasure_ledger_file", Presence::kOptional,
+                                         &SyncConfig::erasure_ledger_file, ReadPath),
               });
   return s;
 }
@@ -559,6 +561,9 @@ void FinishConnectorsAndSync(const YAML::Node& root, ReadContext& c, Config& con
   }
   if (config.sync.identity_key_file.empty() && !config.store.path.empty()) {
     config.sync.identity_key_file = DefaultIdentityKeyPath(config.store.path);
+  }
+  if (config.sync.erasure_ledger_file.empty() && !config.store.path.empty()) {
+    config.sync.erasure_ledger_file = DefaultErasureLedgerPath(config.store.path);
   }
 
   const auto [connectors_key, connectors] = FindEntry(root, "connectors");

@@ -51,6 +51,7 @@ std::vector<std::string> KeysNeedingRestart(const Config& running, const Config&
   check(a.max_attempts != b.max_attempts, "max_attempts");
   check(a.resync_interval != b.resync_interval, "resync_interval");
   check(a.identity_key_file != b.identity_key_file, "identity_key_file");
+  check(a.erasure_ledger_file != b.erasure_ledger_file, "erasure_ledger_file");
   return out;
 }
 

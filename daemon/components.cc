@@ -56,6 +56,7 @@ void LoggingComponent::Stop(std::chrono::steady_clock::time_point, std::function
 Status StoreComponent::Start(const config::Config& config) {
   store::SqliteStoreOptions options;
   options.path = config.store.path;
+  options.erasure_ledger_path = config.sync.erasure_ledger_file;
   options.on_fail_stop = on_fail_stop_;
   auto opened = store::SqliteStore::Open(std::move(options));
   if (!opened.ok()) return opened.status().WithContext("store " + config.store.path);
@@ -85,6 +86,10 @@ void StoreComponent::RegisterMetrics(metrics::Registry& registry) {
   registry.AddCallbackGauge("consentd_store_queued_submissions",
                             "Units of work waiting for the store right now.",
                             [stats] { return static_cast<double>(stats().queued); });
+  counter("consentd_erasure_ledger_write_failures_total",
+          "Transactions with erasures whose records could not be appended to the erasure ledger "
+          "(sync.erasure_ledger_file): a restore from a backup would not re-apply those.",
+          [](const Stats& s) { return s.erasure_ledger_failures; });
   counter("consentd_store_wal_syncs_total",
           "fsyncs of the write-ahead log, each making the commits before it durable.",
           [](const Stats& s) { return s.wal_syncs; });

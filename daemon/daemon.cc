@@ -276,6 +276,9 @@ Status Daemon::Impl::Reload() {
     if (next.sync.identity_key_file == config::DefaultIdentityKeyPath(next.store.path)) {
       next.sync.identity_key_file = config_->sync.identity_key_file;
     }
+    if (next.sync.erasure_ledger_file == config::DefaultErasureLedgerPath(next.store.path)) {
+      next.sync.erasure_ledger_file = config_->sync.erasure_ledger_file;
+    }
     if (next.proof_log.signing_key_file == proof::DefaultSigningKeyPath(next.store.path)) {
       next.proof_log.signing_key_file = config_->proof_log.signing_key_file;
     }

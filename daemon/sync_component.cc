@@ -31,6 +31,7 @@
 #include "connectors/common/rate_limiter.h"
 #include "connectors/common/retry_policy.h"
 #include "core/clock.h"
+#include "core/time_format.h"
 #include "daemon/connector_factory.h"
 #include "daemon/export_delivery.h"
 #include "daemon/stats_history_routes.h"
@@ -40,11 +41,13 @@
 #include "mapping/policy.h"
 #include "privacy/export.h"
 #include "store/config_history.h"
+#include "store/erasure_ledger.h"
 #include "store/erasure_requests.h"
 #include "store/outbox_stats.h"
 #include "store/proof_log_status.h"
 #include "sync/consent_stats.h"
 #include "sync/explain.h"
+#include "sync/ledger_replay.h"
 #include "sync/recent_versions.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -365,6 +368,9 @@ class SyncComponent::Impl {
     // Queued before any unit that decides with this mapping.
     RecordMapping(engine_->mapping_hash(), {"in force at start"}, "consentd");
     ApplyNoticeVersions();  // next on the store thread: before any decision
+    // Before any hint, poll or delivery: a restored database must not send
+    // a person erased since its backup anywhere again.
+    if (Status s = ReplayErasureLedger(config.sync.erasure_ledger_file); !s.ok()) return s;
     housekeeping_ = std::make_unique<asio::steady_timer>(io_);
     Housekeeping();
     for (auto& [name, link] : links_) {
@@ -523,6 +529,83 @@ class SyncComponent::Impl {
           Apply(*summary);
           done(*request);
         });
+  }
+
+  // The erasures the ledger lists and the database does not hold (a restore
+  // from a backup; sync/ledger_replay.h): each erased again, then the
+  // tombstones still missing added back. A ledger that cannot be read is a
+  // start failure naming the file (and line): starting without it could
+  // bring erased people back.
+  Status ReplayErasureLedger(const std::string& path) {
+    Result<std::vector<store::LedgerRecord>> read = store::ReadLedger(path);
+    if (!read.ok()) return read.status();
+    if (read->empty()) return Status::Ok();
+    auto records = std::make_shared<std::vector<store::LedgerRecord>>(std::move(read).value());
+    auto found = std::make_shared<sync::LedgerReplay>();
+    SubmitThen(
+        [records, found](store::Transaction& txn) -> Status {
+          Result<sync::LedgerReplay> r = sync::FindErasuresToReapply(txn, *records);
+          if (!r.ok()) return r.status();
+          *found = std::move(r).value();
+          return Status::Ok();
+        },
+        [this, records, found, path](Status s) {
+          if (!s.ok()) {
+            spdlog::error("erasure ledger {}: not compared with the database: {}", path,
+                          s.ToString());
+            return;
+          }
+          for (const std::string& subject : found->without_address) {
+            spdlog::error(
+                "erasure ledger {}: subject {} was erased, but the database (restored from a "
+                "backup?) holds it with no address to erase it by: erase its records in the "
+                "systems by hand",
+                path, subject);
+          }
+          if (!found->to_erase.empty()) {
+            spdlog::warn(
+                "erasure ledger {}: {} erasure(s) missing from the database (restored from a "
+                "backup?): erasing those subjects again",
+                path, found->to_erase.size());
+          }
+          for (const sync::LedgerReplay::Subject& e : found->to_erase) {
+            RequestErasure(e.email,
+                           "the erasure ledger (erased " + FormatUtcMillis(e.erased_at) +
+                               ", missing from the database)",
+                           [subject = e.subject](Result<ErasureRequest> r) {
+                             if (r.ok()) {
+                               spdlog::info("erasure ledger: subject {} erased again ({})", subject,
+                                            r->id);
+                             } else {
+                               spdlog::error("erasure ledger: subject {} not erased again: {}",
+                                             subject, r.status().ToString());
+                             }
+                           });
+          }
+          found->to_erase.clear();  // the addresses: not kept longer than needed
+          // Queued after those erasures, so it runs after them (the store
+          // runs units in order): each finds its own tombstones absent.
+          auto added = std::make_shared<int>(0);
+          SubmitThen(
+              [records, added](store::Transaction& txn) -> Status {
+                Result<int> n = sync::RestoreTombstones(txn, *records);
+                if (!n.ok()) return n.status();
+                *added = *n;
+                return Status::Ok();
+              },
+              [path, added](Status s2) {
+                if (!s2.ok()) {
+                  spdlog::error("erasure ledger {}: tombstones not restored: {}", path,
+                                s2.ToString());
+                } else if (*added > 0) {
+                  spdlog::warn(
+                      "erasure ledger {}: {} tombstone(s) missing from the database added back "
+                      "(restored from a backup?)",
+                      path, *added);
+                }
+              });
+        });
+    return Status::Ok();
   }
 
   void ExportSubject(std::string email, std::function<void(Result<std::string>)> done) {

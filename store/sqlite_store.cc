@@ -308,12 +308,14 @@ bool SqliteStore::MergeInboxKeys() {
   return merged.ok();
 }
 
-Status SqliteStore::RunOne(Submission& sub, bool* broken) {
+Status SqliteStore::RunOne(Submission& sub, bool* broken, std::vector<LedgerRecord>& ledger) {
   if (Status s = RunSql("SAVEPOINT unit"); !s.ok()) {
     *broken = true;
     return Unavailable("store savepoint failed: " + s.ToString());
   }
   SqliteTransaction txn(*db_, inbox_keys_, tombstones_);
+  std::vector<LedgerRecord> noted;
+  if (!options_.erasure_ledger_path.empty()) txn.CollectLedgerRecords(&noted);
   Status result = InvokeWork(sub.work, txn);
   Status end = result.ok() ? RunSql("RELEASE unit") : RunSql("ROLLBACK TO unit");
   if (end.ok() && !result.ok()) end = RunSql("RELEASE unit");
@@ -323,6 +325,7 @@ Status SqliteStore::RunOne(Submission& sub, bool* broken) {
     *broken = true;
     if (result.ok()) result = Unavailable("store transaction lost: " + end.ToString());
   }
+  if (result.ok()) ledger.insert(ledger.end(), noted.begin(), noted.end());
   return result;
 }
 
@@ -357,10 +360,11 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     if (batch_status.ok()) tombstones_.Refresh(*version);
     if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
   }
+  std::vector<LedgerRecord> ledger;
   if (batch_status.ok()) {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       bool broken = false;
-      results[i] = RunOne(batch[i], &broken);
+      results[i] = RunOne(batch[i], &broken, ledger);
       if (broken) {
         batch_status = Unavailable("transaction aborted at submission " + std::to_string(i));
         break;
@@ -369,6 +373,15 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     if (batch_status.ok()) {
       batch_status = RunSql("COMMIT");
       if (!batch_status.ok()) StopIfCommitSyncFailed(batch_status);
+    }
+    // Erasures are rare: the append (and its fdatasync) costs a batch that
+    // has one, none other. After the commit, so the ledger never lists an
+    // erasure the database rolled back; a crash between the two loses the
+    // ledger's copy of that one only (the database holds it).
+    if (batch_status.ok() && !ledger.empty() &&
+        !AppendToLedger(options_.erasure_ledger_path, ledger).ok()) {
+      std::lock_guard lock(mu_);
+      ++stats_.erasure_ledger_failures;
     }
     if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
   }

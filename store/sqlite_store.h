@@ -64,6 +64,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "store/erasure_ledger.h"
 #include "store/inbox_keys.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
@@ -105,6 +106,10 @@ struct SqliteStoreOptions {
   // failed fsync of the WAL or a failed checkpoint (nothing is durable any
   // more until a restart): the daemon exits so that systemd restarts it.
   std::function<void(const Status&)> on_fail_stop;
+  // The erasure ledger (store/erasure_ledger.h): the subjects marked erased
+  // and the tombstones added by a transaction are appended to this file
+  // once it has committed. Empty: none kept (tests, read-only tools).
+  std::string erasure_ledger_path;
   SqliteFaults* faults = nullptr;  // borrowed, may be null: fault injection in tests
   const Clock* clock = nullptr;    // borrowed, may be null (system clock): applied_at
 };
@@ -158,7 +163,9 @@ class SqliteStore final : public Store {
   Committed RunBatch(std::vector<Submission>& batch);
   // Runs one submission in its own savepoint. Sets *broken when the
   // enclosing transaction can no longer be trusted.
-  Status RunOne(Submission& sub, bool* broken);
+  // Runs one submission in its savepoint; the erasure ledger records it
+  // made are added to `ledger` only if it succeeded.
+  Status RunOne(Submission& sub, bool* broken, std::vector<LedgerRecord>& ledger);
   Status RunSql(std::string_view sql);
   // One slice of moving the recent inbox keys into inbox_keys
   // (store/inbox_keys.h); false if it did not run or failed.

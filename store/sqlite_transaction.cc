@@ -463,6 +463,8 @@ Status SqliteTransaction::MarkSubjectErased(std::string_view subject_id, Timesta
             "ON CONFLICT (subject_id) DO UPDATE SET "
             "erased_at = max(erased_at, excluded.erased_at)");
   st->BindAll(subject_id, erased_at);
+  if (ledger_)
+    ledger_->push_back({LedgerRecord::Kind::kSubject, std::string(subject_id), erased_at});
   return st->Run();
 }
 
@@ -820,6 +822,8 @@ Status SqliteTransaction::AddTombstone(const TombstoneRow& row) {
             "ON CONFLICT (identity_hash) DO UPDATE SET "
             "erased_at = max(erased_at, excluded.erased_at)");
   st->BindAll(row.identity_hash, row.erased_at);
+  if (ledger_)
+    ledger_->push_back({LedgerRecord::Kind::kTombstone, row.identity_hash, row.erased_at});
   return st->Run();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "store/erasure_ledger.h"
 #include "store/inbox_keys.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
@@ -24,6 +25,10 @@ class SqliteTransaction final : public Transaction {
   // The connection, inside this unit's savepoint: for store-internal
   // extensions of the SQLite backend (the proof log), never for callers.
   Db& db() { return db_; }
+
+  // Where MarkSubjectErased and AddTombstone note their erasure ledger
+  // records (store/erasure_ledger.h); none noted while unset.
+  void CollectLedgerRecords(std::vector<LedgerRecord>* out) { ledger_ = out; }
 
   Result<bool> InsertInbox(const InboxRow& row) override;
   Result<bool> PutInboxState(const InboxRow& row) override;
@@ -115,6 +120,7 @@ class SqliteTransaction final : public Transaction {
   Db& db_;
   InboxKeys& inbox_keys_;
   TombstoneCounter& tombstones_;
+  std::vector<LedgerRecord>* ledger_ = nullptr;
 };
 
 // The SQLite connection behind `txn`, for the store-internal extensions of

@@ -371,6 +371,10 @@ struct StoreStats {
   // inside COMMIT then).
   std::uint64_t wal_syncs = 0;
   double wal_sync_seconds = 0;
+  // Erasures committed whose records could not be appended to the erasure
+  // ledger (store/erasure_ledger.h): a restore from a backup would not
+  // re-apply them.
+  std::uint64_t erasure_ledger_failures = 0;
 };
 
 // A store backend. Thread-safe: Submit may be called from any thread.

@@ -275,7 +275,7 @@ TEST_F(ConfigConnectors, SyncValuesOutOfRangeAreErrorsAtTheirValues) {
                   "from 1m to 720h",
                   "t.yaml:9:3: unknown key 'retries' in 'sync'; valid keys: "
                   "inbox_retention, retry_base, retry_cap, max_attempts, "
-                  "resync_interval, identity_key_file"));
+                  "resync_interval, identity_key_file, erasure_ledger_file"));
 }
 
 TEST_F(ConfigConnectors, KindAndBaseUrlAreRequiredAtTheConnectorsKey) {

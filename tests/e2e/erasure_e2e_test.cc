@@ -330,5 +330,82 @@ TEST_F(ErasureE2E, AfterAnErasureNeitherTheAddressNorItsSubscriberHashIsLeftInTh
   EXPECT_EQ(FindInStore(hash), "");
 }
 
+// A backup put back after an erasure (docs/operations.md, "Backup and
+// restore"): the restored database holds Eve alive again, with her state,
+// address and evidence key. The erasure ledger beside it, which the
+// restore does not touch, lists her erasure, so consentd erases her again
+// at start (both systems answer that she is gone) and nothing of her is
+// left; Frank, who was in the backup too, is untouched.
+TEST_F(ErasureE2E, ADatabaseRestoredFromABackupTakenBeforeAnErasureErasesThePersonAgain) {
+  StartAll();
+  const std::string eve = "eve@example.com";
+  const std::string frank = "frank@example.com";
+  for (const std::string& who : {eve, frank}) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", who}, {"subscriptionId", kProductUpdates}});
+  }
+  ASSERT_TRUE(Eventually([&] {
+    return MemberStatus(eve) == "subscribed" && MemberStatus(frank) == "subscribed";
+  })) << Log();
+  const std::filesystem::path backup = dir_->path() / "backup";
+  CommandResult backed_up = Ctl({"backup", backup.string()});
+  ASSERT_EQ(backed_up.exit_code, 0) << backed_up.output;
+
+  ASSERT_EQ(Ctl({"erase", "--email", eve}).exit_code, 0);
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("admin"); })) << List().dump(2);
+  StopConsentd();
+  const std::string ledger = ReadTextFile(dir_->path() / "erasures.ledger");
+  EXPECT_NE(ledger.find("subject "), std::string::npos) << ledger;
+  EXPECT_NE(ledger.find("tombstone "), std::string::npos) << ledger;
+  EXPECT_EQ(ledger.find("eve"), std::string::npos) << ledger;
+
+  // The restore, as docs/operations.md describes it: the database only.
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(dir_->path() / (std::string("consentd.db") + suffix));
+  }
+  std::filesystem::copy_file(backup / "consentd.db", dir_->path() / "consentd.db");
+  ASSERT_FALSE(FindInStore(eve).empty()) << "the backup predates the erasure";
+
+  StartConsentd();
+  ASSERT_TRUE(Eventually([&] {
+    const Json list = List();
+    for (const Json& r : list["erasures"]) {
+      if (r["requested_by"].get<std::string>().find("erasure ledger") == std::string::npos) {
+        continue;
+      }
+      if (r["state"] != "done") return false;
+      for (const Json& t : r["targets"]) {
+        if (t["state"] != "already_done" && t["state"] != "done") return false;
+      }
+      return true;
+    }
+    return false;
+  })) << List().dump(2)
+      << Log();
+  EXPECT_NE(Log().find("1 erasure(s) missing from the database"), std::string::npos) << Log();
+  // Erased in the restored store: the operator's request finds no one.
+  EXPECT_EQ(Ctl({"erase", "--email", eve}).exit_code, 3);
+  EXPECT_TRUE(Member(eve).is_null());
+  EXPECT_EQ(MemberStatus(frank), "subscribed");
+  EXPECT_EQ(CrmSubscription(frank, kProductUpdates), "SUBSCRIBED");
+  StopConsentd();
+  EXPECT_EQ(FindInStore(eve), "");
+}
+
+// A ledger that is not what consentd wrote (edited by hand, another file
+// configured by mistake) stops the start, naming the file and line:
+// starting without it could bring erased people back.
+TEST_F(ErasureE2E, AnErasureLedgerThatCannotBeReadStopsTheStartNamingFileAndLine) {
+  StartAll();
+  StopConsentd();
+  const std::filesystem::path ledger = dir_->path() / "erasures.ledger";
+  WriteTextFile(ledger, "subject s-0000000000000001 1764400000000\nnot a record\n");
+  ChildProcess consentd(ConsentdBinary(), {"--config", config_path_}, {},
+                        dir_->path() / "consentd.log");
+  EXPECT_EQ(consentd.WaitExit(std::chrono::seconds(30)), std::optional<int>(1)) << Log();
+  EXPECT_NE(Log().find(ledger.string() + ":2: not an erasure ledger record"), std::string::npos)
+      << Log();
+}
+
 }  // namespace
 }  // namespace consentd::testing

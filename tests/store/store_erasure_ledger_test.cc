@@ -1,0 +1,96 @@
+// The erasure ledger file (store/erasure_ledger.h) and the store's part:
+// the erasures a transaction commits are appended, those it rolls back not.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "store/erasure_ledger.h"
+#include "tests/store/store_test_util.h"
+
+namespace consentd::store {
+namespace {
+
+using testing::OpenOrDie;
+using testing::TempDir;
+using Kind = LedgerRecord::Kind;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(ErasureLedgerFile, AppendedRecordsReadBackInOrderFromA0600File) {
+  TempDir dir;
+  const std::string path = dir.File("erasures.ledger");
+  ASSERT_TRUE(
+      AppendToLedger(path, {{Kind::kSubject, "s-1", 100}, {Kind::kTombstone, "ab12", 100}}).ok());
+  ASSERT_TRUE(AppendToLedger(path, {{Kind::kSubject, "s-2", 200}}).ok());
+  Result<std::vector<LedgerRecord>> read = ReadLedger(path);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  const std::vector<LedgerRecord> want = {
+      {Kind::kSubject, "s-1", 100}, {Kind::kTombstone, "ab12", 100}, {Kind::kSubject, "s-2", 200}};
+  EXPECT_EQ(*read, want);
+  EXPECT_EQ(ReadAll(path), "subject s-1 100\ntombstone ab12 100\nsubject s-2 200\n");
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+TEST(ErasureLedgerFile, AMissingFileIsAnEmptyLedger) {
+  TempDir dir;
+  Result<std::vector<LedgerRecord>> read = ReadLedger(dir.File("none.ledger"));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_TRUE(read->empty());
+}
+
+TEST(ErasureLedgerFile, ALastLineCutShortByACrashIsIgnoredAndCutOffByTheNextAppend) {
+  TempDir dir;
+  const std::string path = dir.File("erasures.ledger");
+  std::ofstream(path, std::ios::binary) << "subject s-1 100\ntombstone ab";
+  Result<std::vector<LedgerRecord>> read = ReadLedger(path);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, (std::vector<LedgerRecord>{{Kind::kSubject, "s-1", 100}}));
+  ASSERT_TRUE(AppendToLedger(path, {{Kind::kTombstone, "cd34", 300}}).ok());
+  EXPECT_EQ(ReadAll(path), "subject s-1 100\ntombstone cd34 300\n");
+}
+
+TEST(ErasureLedgerFile, ALineThatIsNotARecordIsAnErrorNamingFileAndLine) {
+  TempDir dir;
+  const std::string path = dir.File("erasures.ledger");
+  std::ofstream(path, std::ios::binary) << "subject s-1 100\nsubject s-2 yesterday\n";
+  Result<std::vector<LedgerRecord>> read = ReadLedger(path);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(read.status().message().find(path + ":2:"), std::string::npos)
+      << read.status().message();
+}
+
+TEST(ErasureLedgerStore, ACommittedErasureIsAppendedAndARolledBackOneIsNot) {
+  TempDir dir;
+  SqliteStoreOptions options;
+  options.path = dir.File("consentd.db");
+  options.erasure_ledger_path = dir.File("erasures.ledger");
+  auto db = OpenOrDie(options);
+  ASSERT_TRUE(db->Run([](Transaction& txn) -> Status {
+                  CONSENTD_RETURN_IF_ERROR(txn.MarkSubjectErased("s-kept", 100));
+                  return txn.AddTombstone({"hash-kept", 100});
+                }).ok());
+  Status failed = db->Run([](Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.MarkSubjectErased("s-rolled-back", 200));
+    CONSENTD_RETURN_IF_ERROR(txn.AddTombstone({"hash-rolled-back", 200}));
+    return Internal("the unit fails after its writes");
+  });
+  EXPECT_FALSE(failed.ok());
+  // A unit without erasures appends nothing.
+  ASSERT_TRUE(db->Run([](Transaction& txn) -> Status {
+                  ConsentRow row;
+                  row.key = {"s-other", "newsletter", "email", ""};
+                  row.status = "granted";
+                  return txn.Upsert(row);
+                }).ok());
+  ASSERT_TRUE(db->Close().ok());
+  EXPECT_EQ(ReadAll(options.erasure_ledger_path), "subject s-kept 100\ntombstone hash-kept 100\n");
+}
+
+}  // namespace
+}  // namespace consentd::store

@@ -491,17 +491,8 @@ class SyncComponent::Impl {
             return NotFound("no subject with this address (never seen, or already erased)");
           }
           const TimestampMs now = NowMs();
-          connectors::InboundRecord rec;
-          rec.event_id = "erasure-" + **subject + "-" + std::to_string(now);
-          rec.email = email;
-          Change c;
-          c.kind = ChangeKind::kErasure;
-          c.provenance.occurred_at = now;
-          c.provenance.source_system = "admin";
-          c.provenance.source_event_id = rec.event_id;
-          c.mapping_hash = engine_->mapping_hash();
-          rec.mapped.changes.push_back(std::move(c));
-          rec.mapped.notes.push_back("erasure requested by " + requested_by);
+          const connectors::InboundRecord rec =
+              ErasureRecord(**subject, email, now, requested_by, now);
           Result<sync::IngestSummary> r = engine_->Ingest(txn, "admin", {rec}, now);
           if (!r.ok()) return r.status();
           *summary = std::move(r).value();
@@ -531,79 +522,108 @@ class SyncComponent::Impl {
         });
   }
 
+  // The erasure of the subject with address `email`, as the admin source
+  // asks for it (RequestErasure, the erasure ledger): one record whose
+  // change is captured at `occurred_at`.
+  connectors::InboundRecord ErasureRecord(const std::string& subject, const std::string& email,
+                                          TimestampMs occurred_at, const std::string& requested_by,
+                                          TimestampMs now) const {
+    connectors::InboundRecord rec;
+    rec.event_id = "erasure-" + subject + "-" + std::to_string(now);
+    rec.email = email;
+    Change c;
+    c.kind = ChangeKind::kErasure;
+    c.provenance.occurred_at = occurred_at;
+    c.provenance.source_system = "admin";
+    c.provenance.source_event_id = rec.event_id;
+    c.mapping_hash = engine_->mapping_hash();
+    rec.mapped.changes.push_back(std::move(c));
+    rec.mapped.notes.push_back("erasure requested by " + requested_by);
+    return rec;
+  }
+
   // The erasures the ledger lists and the database does not hold (a restore
-  // from a backup; sync/ledger_replay.h): each erased again, then the
-  // tombstones still missing added back. A ledger that cannot be read is a
-  // start failure naming the file (and line): starting without it could
-  // bring erased people back.
+  // from a backup; sync/ledger_replay.h), in one unit of work queued before
+  // any other: each subject erased again, dated when the ledger says it was
+  // erased (a sign-up made after that is a new person, as always), then the
+  // tombstones still missing added back. Every hint, poll page and delivery
+  // is decided after it, so nothing of a restored person is sent anywhere
+  // first. A ledger that cannot be read is a start failure naming the file
+  // (and line); a unit that fails leaves /readyz failing with the reason.
   Status ReplayErasureLedger(const std::string& path) {
     Result<std::vector<store::LedgerRecord>> read = store::ReadLedger(path);
     if (!read.ok()) return read.status();
     if (read->empty()) return Status::Ok();
     auto records = std::make_shared<std::vector<store::LedgerRecord>>(std::move(read).value());
-    auto found = std::make_shared<sync::LedgerReplay>();
+    struct Outcome {
+      sync::IngestSummary summary;
+      std::vector<std::string> erased;           // pseudonyms erased again
+      std::vector<std::string> without_address;  // left for an operator
+      int tombstones = 0;
+    };
+    auto out = std::make_shared<Outcome>();
     SubmitThen(
-        [records, found](store::Transaction& txn) -> Status {
-          Result<sync::LedgerReplay> r = sync::FindErasuresToReapply(txn, *records);
-          if (!r.ok()) return r.status();
-          *found = std::move(r).value();
+        [this, records, out](store::Transaction& txn) -> Status {
+          Result<sync::LedgerReplay> found = sync::FindErasuresToReapply(txn, *records);
+          if (!found.ok()) return found.status();
+          const TimestampMs now = NowMs();
+          std::vector<connectors::InboundRecord> recs;
+          std::vector<std::string> requested_by;
+          for (const sync::LedgerReplay::Subject& e : found->to_erase) {
+            requested_by.push_back("the erasure ledger (erased " + FormatUtcMillis(e.erased_at) +
+                                   ", missing from the database)");
+            recs.push_back(
+                ErasureRecord(e.subject, e.email, e.erased_at, requested_by.back(), now));
+            out->erased.push_back(e.subject);
+          }
+          if (!recs.empty()) {
+            Result<sync::IngestSummary> r = engine_->Ingest(txn, "admin", recs, now);
+            if (!r.ok()) return r.status();
+            out->summary = std::move(r).value();
+            for (std::size_t i = 0; i < recs.size(); ++i) {
+              if (Status s = store::SetErasureRequestedBy(txn, recs[i].event_id, requested_by[i]);
+                  !s.ok() && s.code() != StatusCode::kNotFound) {
+                return s;
+              }
+            }
+          }
+          out->without_address = std::move(found->without_address);
+          Result<int> n = sync::RestoreTombstones(txn, *records);
+          if (!n.ok()) return n.status();
+          out->tombstones = *n;
           return Status::Ok();
         },
-        [this, records, found, path](Status s) {
+        [this, out, path](Status s) {
           if (!s.ok()) {
             spdlog::error("erasure ledger {}: not compared with the database: {}", path,
                           s.ToString());
+            std::lock_guard lock(ledger_mu_);
+            ledger_status_ = s.WithContext("erasure ledger " + path + " not applied (restart)");
             return;
           }
-          for (const std::string& subject : found->without_address) {
+          Apply(out->summary);
+          if (!out->erased.empty()) {
+            std::string list;
+            for (const std::string& subject : out->erased)
+              list += (list.empty() ? "" : ", ") + subject;
+            spdlog::warn(
+                "erasure ledger {}: {} erasure(s) missing from the database (restored from a "
+                "backup?) made again: {}",
+                path, out->erased.size(), list);
+          }
+          for (const std::string& subject : out->without_address) {
             spdlog::error(
                 "erasure ledger {}: subject {} was erased, but the database (restored from a "
                 "backup?) holds it with no address to erase it by: erase its records in the "
                 "systems by hand",
                 path, subject);
           }
-          if (!found->to_erase.empty()) {
+          if (out->tombstones > 0) {
             spdlog::warn(
-                "erasure ledger {}: {} erasure(s) missing from the database (restored from a "
-                "backup?): erasing those subjects again",
-                path, found->to_erase.size());
+                "erasure ledger {}: {} tombstone(s) missing from the database added back "
+                "(restored from a backup?)",
+                path, out->tombstones);
           }
-          for (const sync::LedgerReplay::Subject& e : found->to_erase) {
-            RequestErasure(e.email,
-                           "the erasure ledger (erased " + FormatUtcMillis(e.erased_at) +
-                               ", missing from the database)",
-                           [subject = e.subject](Result<ErasureRequest> r) {
-                             if (r.ok()) {
-                               spdlog::info("erasure ledger: subject {} erased again ({})", subject,
-                                            r->id);
-                             } else {
-                               spdlog::error("erasure ledger: subject {} not erased again: {}",
-                                             subject, r.status().ToString());
-                             }
-                           });
-          }
-          found->to_erase.clear();  // the addresses: not kept longer than needed
-          // Queued after those erasures, so it runs after them (the store
-          // runs units in order): each finds its own tombstones absent.
-          auto added = std::make_shared<int>(0);
-          SubmitThen(
-              [records, added](store::Transaction& txn) -> Status {
-                Result<int> n = sync::RestoreTombstones(txn, *records);
-                if (!n.ok()) return n.status();
-                *added = *n;
-                return Status::Ok();
-              },
-              [path, added](Status s2) {
-                if (!s2.ok()) {
-                  spdlog::error("erasure ledger {}: tombstones not restored: {}", path,
-                                s2.ToString());
-                } else if (*added > 0) {
-                  spdlog::warn(
-                      "erasure ledger {}: {} tombstone(s) missing from the database added back "
-                      "(restored from a backup?)",
-                      path, *added);
-                }
-              });
         });
     return Status::Ok();
   }
@@ -901,6 +921,10 @@ class SyncComponent::Impl {
   }
 
   Status Readiness() const {
+    {
+      std::lock_guard lock(ledger_mu_);
+      if (!ledger_status_.ok()) return ledger_status_;
+    }
     for (const auto& [name, link] : links_) {
       std::lock_guard lock(link->check_mu);
       if (!link->check.ok()) return link->check.WithContext("connector " + name);
@@ -2093,6 +2117,9 @@ class SyncComponent::Impl {
   std::shared_ptr<const mapping::MappingSpec> prepared_spec_;
   std::map<std::string, std::shared_ptr<Connector>> prepared_connectors_;
   std::unique_ptr<sync::SyncEngine> engine_;  // store thread only
+  // Why the erasure ledger could not be applied at start (/readyz).
+  mutable std::mutex ledger_mu_;
+  Status ledger_status_;
   config::SyncConfig sync_;
   connectors::BackoffPolicy backoff_;
   std::mt19937_64 rng_{std::random_device{}()};

@@ -1,6 +1,7 @@
 #include "store/erasure_ledger.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,17 +31,31 @@ Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
 
 // Cuts a last line that a crash left without its newline (it was never
 // flushed whole, so it was never relied on): the file then ends in '\n'.
+// Reads one byte in the usual case; the whole file only after a crash.
 Status DropTornTail(int fd, const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return ErrnoStatus("stat " + path);
   if (st.st_size == 0) return Status::Ok();
+  char last = '\n';
+  if (::pread(fd, &last, 1, st.st_size - 1) != 1) return ErrnoStatus("read " + path);
+  if (last == '\n') return Status::Ok();
   std::string text(static_cast<std::size_t>(st.st_size), '\0');
   if (::pread(fd, text.data(), text.size(), 0) != st.st_size) return ErrnoStatus("read " + path);
-  if (text.back() == '\n') return Status::Ok();
   const std::size_t nl = text.rfind('\n');
   const off_t keep = nl == std::string::npos ? 0 : static_cast<off_t>(nl + 1);
   if (::ftruncate(fd, keep) != 0) return ErrnoStatus("truncate " + path);
   return Status::Ok();
+}
+
+// fsync of the directory holding `path`: a new file's name is durable too.
+Status SyncParentDir(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open " + dir);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : ErrnoStatus("fsync " + dir);
 }
 
 bool ParseRecord(const std::string& line, LedgerRecord& out) {
@@ -68,12 +83,21 @@ Status AppendToLedger(const std::string& path, const std::vector<LedgerRecord>& 
     bytes += r.kind == LedgerRecord::Kind::kSubject ? "subject " : "tombstone ";
     bytes += r.value + " " + std::to_string(r.erased_at) + "\n";
   }
-  const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+  bool created = false;
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    created = fd >= 0;
+  }
   if (fd < 0) return ErrnoStatus("open " + path);
-  Status s = DropTornTail(fd, path);
+  // consentd and `consentctl resync` may append at once: one at a time,
+  // so that neither takes the other's line in flight for a torn one.
+  Status s = ::flock(fd, LOCK_EX) == 0 ? Status::Ok() : ErrnoStatus("lock " + path);
+  if (s.ok()) s = DropTornTail(fd, path);
   if (s.ok()) s = WriteAll(fd, bytes, path);
   if (s.ok() && ::fdatasync(fd) != 0) s = ErrnoStatus("fdatasync " + path);
   ::close(fd);
+  if (s.ok() && created) s = SyncParentDir(path);
   return s;
 }
 

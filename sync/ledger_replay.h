@@ -2,11 +2,12 @@
 // does not hold: after a restore from a backup, the erasures made since.
 //
 // Erasure is terminal (DESIGN.md §2 rule 4) also across a restore. At
-// start the daemon first erases again every subject the ledger names that
-// the database still holds alive (state, identifiers, evidence key),
-// through the same erasure as an operator's request (SyncComponent::
-// RequestErasure), which also asks the systems again (they answer that the
-// record is gone already); then it adds back every tombstone the database
+// start, in one unit of work queued before any other (SyncComponent::
+// ReplayErasureLedger), the daemon erases again every subject the ledger
+// names that the database still holds alive (state, identifiers, queued
+// writes, evidence key), as an operator's erasure dated when the ledger
+// says it happened, which also asks the systems again (they answer that
+// the record is gone); then it adds back every tombstone the database
 // still lacks, so that the identifiers of people the backup never knew are
 // refused again too. In that order: an erasure finding its own tombstones
 // already there would take the person as erased and leave their state.

@@ -60,7 +60,12 @@ TEST_F(CliBackupTest, ACopyTakenWhileTheStoreIsWrittenIsConsistentAndVerifies) {
   auto writer_store = Open();
   std::atomic<bool> stop{false};
   std::atomic<int> committed{100};
+  std::atomic<bool> writer_ended{false};
   std::thread writer([&] {
+    struct Ended {
+      std::atomic<bool>& flag;
+      ~Ended() { flag = true; }
+    } ended{writer_ended};
     for (int b = 0; !stop.load(); ++b) {
       std::vector<ProofEntry> entries;
       for (int i = 0; i < 20; ++i)
@@ -76,7 +81,10 @@ TEST_F(CliBackupTest, ACopyTakenWhileTheStoreIsWrittenIsConsistentAndVerifies) {
       committed += 20;
     }
   });
-  while (committed.load() < 400) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (committed.load() < 400 && !writer_ended.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_FALSE(writer_ended.load()) << "the writer failed before the backup";
   const int before = committed.load();
   CommandResult r = RunConsentctl({"backup", "--db", db_path_, backup_.string()});
   const int after = committed.load();

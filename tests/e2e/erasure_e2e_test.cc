@@ -330,29 +330,45 @@ TEST_F(ErasureE2E, AfterAnErasureNeitherTheAddressNorItsSubscriberHashIsLeftInTh
   EXPECT_EQ(FindInStore(hash), "");
 }
 
-// A backup put back after an erasure (docs/operations.md, "Backup and
-// restore"): the restored database holds Eve alive again, with her state,
-// address and evidence key. The erasure ledger beside it, which the
-// restore does not touch, lists her erasure, so consentd erases her again
-// at start (both systems answer that she is gone) and nothing of her is
-// left; Frank, who was in the backup too, is untouched.
+// A backup put back after erasures (docs/operations.md, "Backup and
+// restore"). The backup holds Eve alive, with a subscribe to Mailchimp
+// still queued (Mailchimp was failing), and Frank; Gina signs up and is
+// erased only after it. The erasure ledger beside the database, which the
+// restore does not touch, lists both erasures. At start consentd erases
+// Eve again before anything else runs: her queued subscribe is never sent
+// (the only Mailchimp write after the restart is her erasure), nothing of
+// her is left in the store, and Gina's tombstones, which the backup never
+// had, are added back. Frank is untouched.
 TEST_F(ErasureE2E, ADatabaseRestoredFromABackupTakenBeforeAnErasureErasesThePersonAgain) {
   StartAll();
   const std::string eve = "eve@example.com";
   const std::string frank = "frank@example.com";
-  for (const std::string& who : {eve, frank}) {
-    Crm("POST", "/_sim/hubspot/person/signup",
-        {{"email", who}, {"subscriptionId", kProductUpdates}});
-  }
+  const std::string gina = "gina@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", frank}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(frank) == "subscribed"; })) << Log();
+  Journey("POST", "/_sim/faults",
+          Json::array({{{"kind", "error"},
+                        {"system", "mailchimp"},
+                        {"route", "/3.0/lists/*"},
+                        {"status", 503}}}));
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", eve}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] {
-    return MemberStatus(eve) == "subscribed" && MemberStatus(frank) == "subscribed";
+    return MetricSum("consentd_deliveries_total", "target=\"mailchimp\",result=\"retryable\"") > 0;
   })) << Log();
   const std::filesystem::path backup = dir_->path() / "backup";
   CommandResult backed_up = Ctl({"backup", backup.string()});
   ASSERT_EQ(backed_up.exit_code, 0) << backed_up.output;
+  Journey("DELETE", "/_sim/faults");
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(eve) == "subscribed"; })) << Log();
 
   ASSERT_EQ(Ctl({"erase", "--email", eve}).exit_code, 0);
   ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("admin"); })) << List().dump(2);
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", gina}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(gina) == "subscribed"; })) << Log();
+  ASSERT_EQ(Ctl({"erase", "--email", gina}).exit_code, 0);
+  ASSERT_TRUE(Eventually([&] { return Member(gina).is_null(); })) << Log();
   StopConsentd();
   const std::string ledger = ReadTextFile(dir_->path() / "erasures.ledger");
   EXPECT_NE(ledger.find("subject "), std::string::npos) << ledger;
@@ -382,7 +398,18 @@ TEST_F(ErasureE2E, ADatabaseRestoredFromABackupTakenBeforeAnErasureErasesThePers
     return false;
   })) << List().dump(2)
       << Log();
-  EXPECT_NE(Log().find("1 erasure(s) missing from the database"), std::string::npos) << Log();
+  EXPECT_NE(Log().find("1 erasure(s) missing from the database (restored from a backup?) made "
+                       "again"),
+            std::string::npos)
+      << Log();
+  EXPECT_NE(Log().find("tombstone(s) missing from the database added back"), std::string::npos)
+      << Log();
+  // Her queued subscribe (pending in the backup) was dropped with her:
+  // Mailchimp got her erasure only. (Not a test of the order as such: at
+  // start the dispatcher waits for the connector checks, which take longer
+  // than the replay; the replay is the first unit queued by construction.)
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "target=\"mailchimp\",result=\"done\""), 1)
+      << Log();
   // Erased in the restored store: the operator's request finds no one.
   EXPECT_EQ(Ctl({"erase", "--email", eve}).exit_code, 3);
   EXPECT_TRUE(Member(eve).is_null());

@@ -491,8 +491,8 @@ class SyncComponent::Impl {
             return NotFound("no subject with this address (never seen, or already erased)");
           }
           const TimestampMs now = NowMs();
-          const connectors::InboundRecord rec =
-              ErasureRecord(**subject, email, now, requested_by, now);
+          const connectors::InboundRecord rec = sync::AdminErasureRecord(
+              **subject, email, now, requested_by, engine_->mapping_hash(), now);
           Result<sync::IngestSummary> r = engine_->Ingest(txn, "admin", {rec}, now);
           if (!r.ok()) return r.status();
           *summary = std::move(r).value();
@@ -522,26 +522,6 @@ class SyncComponent::Impl {
         });
   }
 
-  // The erasure of the subject with address `email`, as the admin source
-  // asks for it (RequestErasure, the erasure ledger): one record whose
-  // change is captured at `occurred_at`.
-  connectors::InboundRecord ErasureRecord(const std::string& subject, const std::string& email,
-                                          TimestampMs occurred_at, const std::string& requested_by,
-                                          TimestampMs now) const {
-    connectors::InboundRecord rec;
-    rec.event_id = "erasure-" + subject + "-" + std::to_string(now);
-    rec.email = email;
-    Change c;
-    c.kind = ChangeKind::kErasure;
-    c.provenance.occurred_at = occurred_at;
-    c.provenance.source_system = "admin";
-    c.provenance.source_event_id = rec.event_id;
-    c.mapping_hash = engine_->mapping_hash();
-    rec.mapped.changes.push_back(std::move(c));
-    rec.mapped.notes.push_back("erasure requested by " + requested_by);
-    return rec;
-  }
-
   // The erasures the ledger lists and the database does not hold (a restore
   // from a backup; sync/ledger_replay.h), in one unit of work queued before
   // any other: each subject erased again, dated when the ledger says it was
@@ -555,42 +535,13 @@ class SyncComponent::Impl {
     if (!read.ok()) return read.status();
     if (read->empty()) return Status::Ok();
     auto records = std::make_shared<std::vector<store::LedgerRecord>>(std::move(read).value());
-    struct Outcome {
-      sync::IngestSummary summary;
-      std::vector<std::string> erased;           // pseudonyms erased again
-      std::vector<std::string> without_address;  // left for an operator
-      int tombstones = 0;
-    };
-    auto out = std::make_shared<Outcome>();
+    auto out = std::make_shared<sync::LedgerReplayOutcome>();
     SubmitThen(
         [this, records, out](store::Transaction& txn) -> Status {
-          Result<sync::LedgerReplay> found = sync::FindErasuresToReapply(txn, *records);
-          if (!found.ok()) return found.status();
-          const TimestampMs now = NowMs();
-          std::vector<connectors::InboundRecord> recs;
-          std::vector<std::string> requested_by;
-          for (const sync::LedgerReplay::Subject& e : found->to_erase) {
-            requested_by.push_back("the erasure ledger (erased " + FormatUtcMillis(e.erased_at) +
-                                   ", missing from the database)");
-            recs.push_back(
-                ErasureRecord(e.subject, e.email, e.erased_at, requested_by.back(), now));
-            out->erased.push_back(e.subject);
-          }
-          if (!recs.empty()) {
-            Result<sync::IngestSummary> r = engine_->Ingest(txn, "admin", recs, now);
-            if (!r.ok()) return r.status();
-            out->summary = std::move(r).value();
-            for (std::size_t i = 0; i < recs.size(); ++i) {
-              if (Status s = store::SetErasureRequestedBy(txn, recs[i].event_id, requested_by[i]);
-                  !s.ok() && s.code() != StatusCode::kNotFound) {
-                return s;
-              }
-            }
-          }
-          out->without_address = std::move(found->without_address);
-          Result<int> n = sync::RestoreTombstones(txn, *records);
-          if (!n.ok()) return n.status();
-          out->tombstones = *n;
+          Result<sync::LedgerReplayOutcome> r =
+              sync::ReapplyLedger(txn, *engine_, *records, NowMs());
+          if (!r.ok()) return r.status();
+          *out = std::move(r).value();
           return Status::Ok();
         },
         [this, out, path](Status s) {
@@ -611,18 +562,11 @@ class SyncComponent::Impl {
                 "backup?) made again: {}",
                 path, out->erased.size(), list);
           }
-          for (const std::string& subject : out->without_address) {
-            spdlog::error(
-                "erasure ledger {}: subject {} was erased, but the database (restored from a "
-                "backup?) holds it with no address to erase it by: erase its records in the "
-                "systems by hand",
-                path, subject);
-          }
-          if (out->tombstones > 0) {
+          if (out->tombstones_restored > 0) {
             spdlog::warn(
                 "erasure ledger {}: {} tombstone(s) missing from the database added back "
                 "(restored from a backup?)",
-                path, out->tombstones);
+                path, out->tombstones_restored);
           }
         });
     return Status::Ok();

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "core/time_format.h"
+#include "store/erasure_requests.h"
 #include "sync/subject_store.h"
 
 namespace consentd::sync {
@@ -24,11 +26,13 @@ Result<LedgerReplay> FindErasuresToReapply(store::Transaction& txn,
     Result<SubjectIdentity> identity = LoadIdentity(txn, r.value);
     if (!identity.ok()) return identity.status();
     if (identity->all_ids.empty() && identity->emails.empty()) continue;  // unknown here
-    if (identity->email.empty()) {
-      out.without_address.push_back(r.value);
-      continue;
+    LedgerReplay::Subject e{r.value, identity->email, "", "", r.erased_at};
+    if (e.email.empty()) {
+      if (identity->system_ids.empty()) continue;  // only retired records: nothing to name
+      e.system = identity->system_ids.begin()->first;
+      e.system_id = identity->system_ids.begin()->second;
     }
-    out.to_erase.push_back({r.value, identity->email, r.erased_at});
+    out.to_erase.push_back(std::move(e));
   }
   return out;
 }
@@ -47,6 +51,72 @@ Result<int> RestoreTombstones(store::Transaction& txn,
     ++added;
   }
   return added;
+}
+
+connectors::InboundRecord AdminErasureRecord(const std::string& subject, const std::string& email,
+                                             TimestampMs occurred_at,
+                                             const std::string& requested_by,
+                                             const std::string& mapping_hash, TimestampMs now) {
+  connectors::InboundRecord rec;
+  rec.event_id = "erasure-" + subject + "-" + std::to_string(now);
+  rec.email = email;
+  Change c;
+  c.kind = ChangeKind::kErasure;
+  c.provenance.occurred_at = occurred_at;
+  c.provenance.source_system = "admin";
+  c.provenance.source_event_id = rec.event_id;
+  c.mapping_hash = mapping_hash;
+  rec.mapped.changes.push_back(std::move(c));
+  rec.mapped.notes.push_back("erasure requested by " + requested_by);
+  return rec;
+}
+
+namespace {
+
+void Add(IngestSummary& into, const IngestSummary& from) {
+  for (const auto& [k, v] : from.outcomes) into.outcomes[k] += v;
+  into.proof_entries += from.proof_entries;
+  for (const auto& [k, v] : from.enqueued) into.enqueued[k] += v;
+  into.notes.insert(into.notes.end(), from.notes.begin(), from.notes.end());
+  into.records += from.records;
+  into.duplicates += from.duplicates;
+  into.hinted.insert(from.hinted.begin(), from.hinted.end());
+}
+
+}  // namespace
+
+Result<LedgerReplayOutcome> ReapplyLedger(store::Transaction& txn, SyncEngine& engine,
+                                          const std::vector<store::LedgerRecord>& records,
+                                          TimestampMs now) {
+  Result<LedgerReplay> found = FindErasuresToReapply(txn, records);
+  if (!found.ok()) return found.status();
+  LedgerReplayOutcome out;
+  for (const LedgerReplay::Subject& e : found->to_erase) {
+    const std::string requested_by = "the erasure ledger (erased " + FormatUtcMillis(e.erased_at) +
+                                     ", missing from the database)";
+    connectors::InboundRecord rec = AdminErasureRecord(e.subject, e.email, e.erased_at,
+                                                       requested_by, engine.mapping_hash(), now);
+    std::string source = "admin";
+    if (e.email.empty()) {
+      // The request is by address; without one, the erasure comes as that
+      // system's own (as its privacy deletion would), naming its record.
+      source = e.system;
+      rec.system_id = e.system_id;
+      rec.mapped.changes.front().provenance.source_system = e.system;
+    }
+    Result<IngestSummary> r = engine.Ingest(txn, source, {rec}, now);
+    if (!r.ok()) return r.status();
+    Add(out.summary, *r);
+    if (Status s = store::SetErasureRequestedBy(txn, rec.event_id, requested_by);
+        !s.ok() && s.code() != StatusCode::kNotFound) {
+      return s;
+    }
+    out.erased.push_back(e.subject);
+  }
+  Result<int> n = RestoreTombstones(txn, records);
+  if (!n.ok()) return n.status();
+  out.tombstones_restored = *n;
+  return out;
 }
 
 }  // namespace consentd::sync

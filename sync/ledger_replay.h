@@ -17,22 +17,23 @@
 #include <string>
 #include <vector>
 
+#include "connectors/common/connector.h"
 #include "core/status.h"
 #include "store/erasure_ledger.h"
 #include "store/store.h"
+#include "sync/sync_engine.h"
 
 namespace consentd::sync {
 
 struct LedgerReplay {
   struct Subject {
     std::string subject;    // the pseudonym the ledger names
-    std::string email;      // its latest linked address in the database
+    std::string email;      // its latest linked address in the database, if any
+    std::string system;     // else a system holding a record of it
+    std::string system_id;  // and that record's id there
     TimestampMs erased_at;  // when the ledger says it was erased
   };
   std::vector<Subject> to_erase;  // known to the database, not erased there
-  // Known and not erased, but with no address linked: the erasure request
-  // needs one, so an operator erases these in the systems by hand.
-  std::vector<std::string> without_address;
 };
 
 // The subjects of `records` to erase again (reads only).
@@ -42,5 +43,28 @@ Result<LedgerReplay> FindErasuresToReapply(store::Transaction& txn,
 // Adds every tombstone of `records` that the store lacks; the number added.
 Result<int> RestoreTombstones(store::Transaction& txn,
                               const std::vector<store::LedgerRecord>& records);
+
+// The erasure an operator asks for (POST /api/v1/erasures, the erasure
+// ledger): one record, source "admin", for the subject with address
+// `email`, captured at `occurred_at`; its event id names the subject.
+connectors::InboundRecord AdminErasureRecord(const std::string& subject, const std::string& email,
+                                             TimestampMs occurred_at,
+                                             const std::string& requested_by,
+                                             const std::string& mapping_hash, TimestampMs now);
+
+struct LedgerReplayOutcome {
+  IngestSummary summary;            // of the erasures made again
+  std::vector<std::string> erased;  // their pseudonyms
+  int tombstones_restored = 0;
+};
+
+// Both steps in the caller's unit of work: every subject of `records` the
+// database holds alive erased again through `engine` (by address as an
+// operator's request, or, for a subject with no address, as an erasure
+// from a system holding its record, which counts that system as done),
+// dated at the ledger's time; then the missing tombstones added back.
+Result<LedgerReplayOutcome> ReapplyLedger(store::Transaction& txn, SyncEngine& engine,
+                                          const std::vector<store::LedgerRecord>& records,
+                                          TimestampMs now);
 
 }  // namespace consentd::sync

@@ -1,0 +1,127 @@
+// The erasure ledger's replay (sync/ledger_replay.h) on a real store with
+// the real sync engine: what a database restored from a backup gets back
+// of the erasures made since.
+#include "sync/ledger_replay.h"
+
+#include <gtest/gtest.h>
+
+#include "store/erasure_requests.h"
+#include "tests/sync/sync_test_util.h"
+
+namespace consentd::sync::testing {
+namespace {
+
+using Kind = store::LedgerRecord::Kind;
+
+class LedgerReplayTest : public SyncEngineTest {
+ protected:
+  LedgerReplayOutcome Replay(const std::vector<store::LedgerRecord>& records, TimestampMs now) {
+    LedgerReplayOutcome out;
+    Run([&](store::Transaction& txn) -> Status {
+      Result<LedgerReplayOutcome> r = ReapplyLedger(txn, *engine_, records, now);
+      if (!r.ok()) return r.status();
+      out = std::move(*r);
+      return Status::Ok();
+    });
+    return out;
+  }
+
+  std::optional<TimestampMs> ErasedAt(const std::string& subject) {
+    std::optional<TimestampMs> at;
+    Run([&](store::Transaction& txn) -> Status {
+      Result<std::optional<TimestampMs>> r = txn.FindSubjectErased(subject);
+      if (!r.ok()) return r.status();
+      at = *r;
+      return Status::Ok();
+    });
+    return at;
+  }
+
+  std::optional<TimestampMs> TombstoneAt(const std::string& hash) {
+    std::optional<TimestampMs> at;
+    Run([&](store::Transaction& txn) -> Status {
+      Result<std::optional<store::TombstoneRow>> r = txn.FindTombstone(hash);
+      if (!r.ok()) return r.status();
+      if (r->has_value()) at = (*r)->erased_at;
+      return Status::Ok();
+    });
+    return at;
+  }
+
+  // Anna, granted the newsletter in HubSpot (contact 101) at T.
+  std::string Anna() {
+    Ingest("hubspot",
+           {Record("ev-1", "101", "anna@example.org",
+                   {Consent("newsletter", ConsentStatus::kGranted, T)})},
+           T + 100);
+    return SubjectOf("hubspot", "101");
+  }
+};
+
+TEST_F(LedgerReplayTest, ASubjectErasedAfterTheBackupIsErasedAgainAtTheLedgersTime) {
+  const std::string anna = Anna();
+  ASSERT_FALSE(anna.empty());
+  const TimestampMs erased = T + 1'000;
+  const TimestampMs now = T + 60'000;
+  LedgerReplayOutcome out =
+      Replay({{Kind::kSubject, anna, erased},
+              {Kind::kTombstone, "hash-of-someone-the-backup-never-had", T + 500}},
+             now);
+  EXPECT_EQ(out.erased, std::vector<std::string>{anna});
+  EXPECT_EQ(out.tombstones_restored, 1);
+  EXPECT_EQ(ErasedAt(anna), std::optional<TimestampMs>(erased));
+  EXPECT_TRUE(Consents(anna).empty());
+  EXPECT_EQ(TombstoneAt("hash-of-someone-the-backup-never-had"),
+            std::optional<TimestampMs>(T + 500));
+  // The request says where it came from, and asks Mailchimp again.
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = store::GetErasureRequest(txn, "erasure-" + anna + "-" + std::to_string(now));
+    if (!r.ok()) return r.status();
+    EXPECT_TRUE(r->has_value());
+    if (r->has_value()) {
+      EXPECT_NE((*r)->requested_by.find("the erasure ledger (erased "), std::string::npos);
+      EXPECT_EQ((*r)->source, "admin");
+    }
+    return Status::Ok();
+  });
+  EXPECT_GT(out.summary.enqueued["mailchimp"] + out.summary.enqueued["hubspot"], 0);
+
+  // Dated at the ledger's time: Anna signing up again after it (before the
+  // restore) is a new person, not dropped as erased.
+  IngestSummary again =
+      Ingest("mailchimp",
+             {Record("mc-ev-9", "mc-9", "anna@example.org",
+                     {Consent("newsletter", ConsentStatus::kGranted, T + 5'000, "mailchimp")})},
+             now + 100);
+  EXPECT_EQ(again.outcomes[Outcome::kApplied], 1);
+  const std::string new_anna = SubjectOf("mailchimp", "mc-9");
+  EXPECT_FALSE(new_anna.empty());
+  EXPECT_NE(new_anna, anna);
+}
+
+TEST_F(LedgerReplayTest, ASubjectWithNoAddressIsErasedThroughItsRecord) {
+  Ingest("hubspot",
+         {Record("ev-2", "202", "", {Consent("newsletter", ConsentStatus::kGranted, T)})}, T + 100);
+  const std::string nameless = SubjectOf("hubspot", "202");
+  ASSERT_FALSE(nameless.empty());
+  LedgerReplayOutcome out = Replay({{Kind::kSubject, nameless, T + 1'000}}, T + 60'000);
+  EXPECT_EQ(out.erased, std::vector<std::string>{nameless});
+  EXPECT_EQ(ErasedAt(nameless), std::optional<TimestampMs>(T + 1'000));
+  EXPECT_TRUE(Consents(nameless).empty());
+}
+
+TEST_F(LedgerReplayTest, ErasedUnknownAndRepeatedSubjectsAreLeftAlone) {
+  const std::string anna = Anna();
+  Ingest("hubspot", {Record("ev-3", "101", "anna@example.org", {Erasure(T + 1'000)})}, T + 1'100);
+  ASSERT_TRUE(ErasedAt(anna).has_value());
+  LedgerReplayOutcome out = Replay({{Kind::kSubject, anna, T + 1'000},
+                                    {Kind::kSubject, "s-00000000000000ff", T + 1'000},
+                                    {Kind::kSubject, anna, T + 2'000}},
+                                   T + 60'000);
+  EXPECT_TRUE(out.erased.empty());
+  EXPECT_EQ(out.tombstones_restored, 0);
+  EXPECT_TRUE(out.summary.enqueued.empty());
+}
+
+}  // namespace
+}  // namespace consentd::sync::testing

@@ -533,7 +533,8 @@ class SyncComponent::Impl {
   Status ReplayErasureLedger(const std::string& path) {
     Result<std::vector<store::LedgerRecord>> read = store::ReadLedger(path);
     if (!read.ok()) return read.status();
-    if (read->empty()) return Status::Ok();
+    // Also with an empty ledger: the database's erasures are written to it
+    // (the first start of a version with a ledger, or a lost ledger).
     auto records = std::make_shared<std::vector<store::LedgerRecord>>(std::move(read).value());
     auto out = std::make_shared<sync::LedgerReplayOutcome>();
     SubmitThen(
@@ -561,6 +562,12 @@ class SyncComponent::Impl {
                 "erasure ledger {}: {} erasure(s) missing from the database (restored from a "
                 "backup?) made again: {}",
                 path, out->erased.size(), list);
+          }
+          if (out->backfilled > 0) {
+            spdlog::info(
+                "erasure ledger {}: {} erased subject(s) and tombstone(s) of the database "
+                "written to it",
+                path, out->backfilled);
           }
           if (out->tombstones_restored > 0) {
             spdlog::warn(

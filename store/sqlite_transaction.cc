@@ -837,4 +837,27 @@ Result<std::optional<TombstoneRow>> SqliteTransaction::FindTombstone(
   return std::optional<TombstoneRow>(TombstoneRow{st->Text(0), st->Int(1)});
 }
 
+Result<std::vector<TombstoneRow>> SqliteTransaction::ListTombstones() {
+  STORE_USE(st,
+            "SELECT identity_hash, erased_at FROM tombstones ORDER BY erased_at, identity_hash");
+  std::vector<TombstoneRow> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back({st->Text(0), st->Int(1)});
+  }
+}
+
+Result<std::vector<std::pair<std::string, TimestampMs>>> SqliteTransaction::ListErasedSubjects() {
+  STORE_USE(st, "SELECT subject_id, erased_at FROM erased_subjects ORDER BY erased_at, subject_id");
+  std::vector<std::pair<std::string, TimestampMs>> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.emplace_back(st->Text(0), st->Int(1));
+  }
+}
+
 }  // namespace consentd::store

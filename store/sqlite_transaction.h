@@ -107,6 +107,8 @@ class SqliteTransaction final : public Transaction {
   Status ForgetWrites(std::string_view system, std::string_view key) override;
 
   Status AddTombstone(const TombstoneRow& row) override;
+  Result<std::vector<TombstoneRow>> ListTombstones() override;
+  Result<std::vector<std::pair<std::string, TimestampMs>>> ListErasedSubjects() override;
   Result<std::optional<TombstoneRow>> FindTombstone(std::string_view identity_hash) override;
   std::int64_t TombstoneGeneration() const override { return tombstones_.value(); }
 

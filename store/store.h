@@ -326,6 +326,10 @@ class Transaction {
   // --- tombstones ---
   virtual Status AddTombstone(const TombstoneRow& row) = 0;
   virtual Result<std::optional<TombstoneRow>> FindTombstone(std::string_view identity_hash) = 0;
+  // Every tombstone and every erased subject (subject, erased_at): what the
+  // erasure ledger must hold (sync/ledger_replay.h, at start).
+  virtual Result<std::vector<TombstoneRow>> ListTombstones() = 0;
+  virtual Result<std::vector<std::pair<std::string, TimestampMs>>> ListErasedSubjects() = 0;
   // A number that changes whenever a tombstone may have been added: by
   // this store (AddTombstone, counted even if its unit rolls back) or by
   // another connection (any commit of it: consentctl). Two units that read

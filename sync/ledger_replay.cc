@@ -85,12 +85,40 @@ void Add(IngestSummary& into, const IngestSummary& from) {
 
 }  // namespace
 
+Result<int> BackfillLedger(store::Transaction& txn,
+                           const std::vector<store::LedgerRecord>& records) {
+  std::set<std::string> subjects, tombstones;
+  for (const store::LedgerRecord& r : records) {
+    (r.kind == store::LedgerRecord::Kind::kSubject ? subjects : tombstones).insert(r.value);
+  }
+  int noted = 0;
+  Result<std::vector<std::pair<std::string, TimestampMs>>> erased = txn.ListErasedSubjects();
+  if (!erased.ok()) return erased.status();
+  for (const auto& [subject, at] : *erased) {
+    if (subjects.count(subject) != 0) continue;
+    CONSENTD_RETURN_IF_ERROR(txn.MarkSubjectErased(subject, at));
+    ++noted;
+  }
+  Result<std::vector<store::TombstoneRow>> held = txn.ListTombstones();
+  if (!held.ok()) return held.status();
+  for (const store::TombstoneRow& t : *held) {
+    if (tombstones.count(t.identity_hash) != 0) continue;
+    CONSENTD_RETURN_IF_ERROR(txn.AddTombstone(t));
+    ++noted;
+  }
+  return noted;
+}
+
 Result<LedgerReplayOutcome> ReapplyLedger(store::Transaction& txn, SyncEngine& engine,
                                           const std::vector<store::LedgerRecord>& records,
                                           TimestampMs now) {
+  LedgerReplayOutcome out;
+  // First, before this unit's own erasures note theirs.
+  Result<int> backfilled = BackfillLedger(txn, records);
+  if (!backfilled.ok()) return backfilled.status();
+  out.backfilled = *backfilled;
   Result<LedgerReplay> found = FindErasuresToReapply(txn, records);
   if (!found.ok()) return found.status();
-  LedgerReplayOutcome out;
   for (const LedgerReplay::Subject& e : found->to_erase) {
     const std::string requested_by = "the erasure ledger (erased " + FormatUtcMillis(e.erased_at) +
                                      ", missing from the database)";

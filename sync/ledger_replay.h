@@ -56,9 +56,21 @@ struct LedgerReplayOutcome {
   IngestSummary summary;            // of the erasures made again
   std::vector<std::string> erased;  // their pseudonyms
   int tombstones_restored = 0;
+  // Erasures the database holds that the ledger lacked (erasures from
+  // before the ledger existed, an append that failed or a crash before
+  // it): written to the ledger when this unit commits.
+  int backfilled = 0;
 };
 
-// Both steps in the caller's unit of work: every subject of `records` the
+// Notes, for the ledger, every erased subject and tombstone of the store
+// that `records` lack (the store's own MarkSubjectErased/AddTombstone,
+// which change nothing that is there, so that their records are appended
+// when the unit commits); the number noted.
+Result<int> BackfillLedger(store::Transaction& txn,
+                           const std::vector<store::LedgerRecord>& records);
+
+// In the caller's unit of work: the ledger's gaps filled (BackfillLedger),
+// then every subject of `records` the
 // database holds alive erased again through `engine` (by address as an
 // operator's request, or, for a subject with no address, as an erasure
 // from a system holding its record, which counts that system as done),

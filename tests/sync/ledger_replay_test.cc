@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/erasure_ledger.h"
 #include "store/erasure_requests.h"
 #include "tests/sync/sync_test_util.h"
 
@@ -121,6 +122,35 @@ TEST_F(LedgerReplayTest, ErasedUnknownAndRepeatedSubjectsAreLeftAlone) {
   EXPECT_TRUE(out.erased.empty());
   EXPECT_EQ(out.tombstones_restored, 0);
   EXPECT_TRUE(out.summary.enqueued.empty());
+}
+
+TEST_F(LedgerReplayTest, ErasuresTheLedgerLacksAreWrittenToItOnce) {
+  // Anna erased before the store kept a ledger (an older version).
+  const std::string anna = Anna();
+  Ingest("hubspot", {Record("ev-3", "101", "anna@example.org", {Erasure(T + 1'000)})}, T + 1'100);
+  ASSERT_TRUE(store_->Close().ok());
+  store::SqliteStoreOptions options;
+  options.path = dir_.File("consentd.db");
+  options.erasure_ledger_path = dir_.File("erasures.ledger");
+  store_ = store::testing::OpenOrDie(options);
+
+  LedgerReplayOutcome first = Replay({}, T + 60'000);
+  Result<std::vector<store::LedgerRecord>> ledger = store::ReadLedger(options.erasure_ledger_path);
+  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+  ASSERT_EQ(first.backfilled, static_cast<int>(ledger->size()));
+  EXPECT_GE(ledger->size(), 2u);  // her pseudonym and at least one tombstone
+  EXPECT_EQ(ledger->front(), (store::LedgerRecord{Kind::kSubject, anna, T + 1'000}));
+  for (std::size_t i = 1; i < ledger->size(); ++i) {
+    EXPECT_EQ((*ledger)[i].kind, Kind::kTombstone);
+    EXPECT_EQ(TombstoneAt((*ledger)[i].value), std::optional<TimestampMs>(T + 1'000));
+  }
+  EXPECT_TRUE(first.erased.empty());
+
+  LedgerReplayOutcome second = Replay(*ledger, T + 70'000);
+  EXPECT_EQ(second.backfilled, 0);
+  Result<std::vector<store::LedgerRecord>> after = store::ReadLedger(options.erasure_ledger_path);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), ledger->size());
 }
 
 }  // namespace

@@ -133,7 +133,15 @@ class Decider {
       // erased (often the target's own report of consentd's erasure): it
       // must not erase a fresh, empty subject and queue erasures nobody
       // can address. Anything else decides normally on the fresh subject.
-      if (c_.kind == ChangeKind::kErasure || c_.kind == ChangeKind::kTargetDeleted) {
+      // An operator's erasure of a subject that holds something is not such
+      // a report: the person signed up again after the erasure (a new
+      // subject with the same address) and is to be erased again.
+      const bool holds_something =
+          !s_.consents.empty() || !s_.blocks.empty() || !s_.identifier_hashes.empty();
+      const bool operator_erasure =
+          c_.kind == ChangeKind::kErasure && c_.provenance.source_system == "admin";
+      if ((c_.kind == ChangeKind::kErasure || c_.kind == ChangeKind::kTargetDeleted) &&
+          !(operator_erasure && holds_something)) {
         return Finish(Outcome::kDroppedErased,
                       "identity already erased at " + at + ": nothing left to delete",
                       ProofKind::kRejected, false);

@@ -370,9 +370,18 @@ class SyncComponent::Impl {
     ApplyNoticeVersions();  // next on the store thread: before any decision
     // Before any hint, poll or delivery: a restored database must not send
     // a person erased since its backup anywhere again.
+    // The links start once it has run (StartLinks).
     if (Status s = ReplayErasureLedger(config.sync.erasure_ledger_file); !s.ok()) return s;
     housekeeping_ = std::make_unique<asio::steady_timer>(io_);
     Housekeeping();
+    return Status::Ok();
+  }
+
+  // Checks, hint rounds, deliveries, polls and resyncs of every connector;
+  // held until the erasure ledger was compared with the database.
+  void StartLinks() {
+    held_ = false;
+    if (stopping_) return;
     for (auto& [name, link] : links_) {
       RunCheck(*link);
       KickHints(*link);  // hints a crash left behind
@@ -382,7 +391,6 @@ class SyncComponent::Impl {
       // already reads everything.
       if (sync_.resync_interval.count() > 0) ScheduleResync(*link, sync_.resync_interval);
     }
-    return Status::Ok();
   }
 
   Status PrepareReload(const config::Config& next) {
@@ -547,27 +555,51 @@ class SyncComponent::Impl {
         },
         [this, out, path](Status s) {
           if (!s.ok()) {
-            spdlog::error("erasure ledger {}: not compared with the database: {}", path,
-                          s.ToString());
+            // Nothing is decided or sent while a restored database may still
+            // hold people erased since its backup; webhooks are stored.
+            spdlog::error(
+                "erasure ledger {}: not compared with the database: {}; synchronisation held "
+                "until a restart",
+                path, s.ToString());
             std::lock_guard lock(ledger_mu_);
-            ledger_status_ = s.WithContext("erasure ledger " + path + " not applied (restart)");
+            ledger_status_ = s.WithContext("erasure ledger " + path +
+                                           " not applied, synchronisation held (restart)");
             return;
           }
           Apply(out->summary);
+          if (!out->missing_from_ledger.empty()) {
+            if (Status a = store::AppendToLedger(path, out->missing_from_ledger); !a.ok()) {
+              spdlog::error("erasure ledger {}: the database's erasures not written to it: {}",
+                            path, a.ToString());
+            } else {
+              spdlog::info(
+                  "erasure ledger {}: {} erased subject(s) and tombstone(s) of the database "
+                  "written to it",
+                  path, out->missing_from_ledger.size());
+            }
+          }
           if (!out->erased.empty()) {
             std::string list;
-            for (const std::string& subject : out->erased)
+            for (const std::string& subject : out->erased) {
               list += (list.empty() ? "" : ", ") + subject;
+            }
             spdlog::warn(
                 "erasure ledger {}: {} erasure(s) missing from the database (restored from a "
                 "backup?) made again: {}",
                 path, out->erased.size(), list);
           }
-          if (out->backfilled > 0) {
-            spdlog::info(
-                "erasure ledger {}: {} erased subject(s) and tombstone(s) of the database "
-                "written to it",
-                path, out->backfilled);
+          for (const auto& w : out->erased_without_address) {
+            spdlog::error(
+                "erasure ledger {}: subject {} (restored from a backup?) erased again in consentd "
+                "as {}'s erasure of record {}, for want of an address: that system was not asked "
+                "again; check that the record is gone there",
+                path, w.subject, w.system, w.system_id);
+          }
+          for (const std::string& subject : out->not_erased) {
+            spdlog::error(
+                "erasure ledger {}: subject {} was erased, but the database (restored from a "
+                "backup?) holds it and the erasure made again was refused: erase it by hand",
+                path, subject);
           }
           if (out->tombstones_restored > 0) {
             spdlog::warn(
@@ -575,6 +607,7 @@ class SyncComponent::Impl {
                 "(restored from a backup?)",
                 path, out->tombstones_restored);
           }
+          StartLinks();
         });
     return Status::Ok();
   }
@@ -1324,7 +1357,7 @@ class SyncComponent::Impl {
   }
 
   void KickHints(Link& link) {
-    if (stopping_) return;
+    if (stopping_ || held_) return;  // stored webhooks wait in the inbox
     if (link.hints_listing || link.hints_backoff || link.hint_rounds >= kHintRounds) {
       link.hints_dirty = true;
       return;
@@ -1630,7 +1663,7 @@ class SyncComponent::Impl {
   static constexpr std::size_t kPollPagesPerUnit = 8;  // decided in one unit of work
 
   void Poll(Link& link) {
-    if (stopping_ || link.poll_running) return;
+    if (stopping_ || held_ || link.poll_running) return;
     link.poll_running = true;
     link.poll_failed = false;
     link.poll_more = false;
@@ -1819,7 +1852,7 @@ class SyncComponent::Impl {
   }
 
   void Dispatch(Link& link) {
-    if (stopping_) return;
+    if (stopping_ || held_) return;
     if (link.claim_pending || link.deliveries_in_flight >= link.max_parallel_batches) {
       link.dispatch_dirty = true;
       return;
@@ -2068,6 +2101,9 @@ class SyncComponent::Impl {
   std::shared_ptr<const mapping::MappingSpec> prepared_spec_;
   std::map<std::string, std::shared_ptr<Connector>> prepared_connectors_;
   std::unique_ptr<sync::SyncEngine> engine_;  // store thread only
+  // Until the erasure ledger was compared with the database at start:
+  // nothing is claimed, polled or decided from hints (StartLinks).
+  bool held_ = true;
   // Why the erasure ledger could not be applied at start (/readyz).
   mutable std::mutex ledger_mu_;
   Status ledger_status_;

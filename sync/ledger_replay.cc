@@ -1,5 +1,7 @@
 #include "sync/ledger_replay.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/time_format.h"
@@ -39,15 +41,18 @@ Result<LedgerReplay> FindErasuresToReapply(store::Transaction& txn,
 
 Result<int> RestoreTombstones(store::Transaction& txn,
                               const std::vector<store::LedgerRecord>& records) {
-  int added = 0;
-  std::set<std::string> seen;
+  std::map<std::string, TimestampMs> latest;  // a hash erased twice: the later time
   for (const store::LedgerRecord& r : records) {
     if (r.kind != store::LedgerRecord::Kind::kTombstone) continue;
-    if (!seen.insert(r.value).second) continue;
-    Result<std::optional<store::TombstoneRow>> t = txn.FindTombstone(r.value);
+    TimestampMs& at = latest[r.value];
+    at = std::max(at, r.erased_at);
+  }
+  int added = 0;
+  for (const auto& [hash, at] : latest) {
+    Result<std::optional<store::TombstoneRow>> t = txn.FindTombstone(hash);
     if (!t.ok()) return t.status();
-    if (t->has_value()) continue;
-    CONSENTD_RETURN_IF_ERROR(txn.AddTombstone({r.value, r.erased_at}));
+    if (t->has_value() && (*t)->erased_at >= at) continue;
+    CONSENTD_RETURN_IF_ERROR(txn.AddTombstone({hash, at}));  // keeps the later time
     ++added;
   }
   return added;
@@ -85,38 +90,37 @@ void Add(IngestSummary& into, const IngestSummary& from) {
 
 }  // namespace
 
-Result<int> BackfillLedger(store::Transaction& txn,
-                           const std::vector<store::LedgerRecord>& records) {
+Result<std::vector<store::LedgerRecord>> MissingFromLedger(
+    store::Transaction& txn, const std::vector<store::LedgerRecord>& records) {
   std::set<std::string> subjects, tombstones;
   for (const store::LedgerRecord& r : records) {
     (r.kind == store::LedgerRecord::Kind::kSubject ? subjects : tombstones).insert(r.value);
   }
-  int noted = 0;
+  std::vector<store::LedgerRecord> out;
   Result<std::vector<std::pair<std::string, TimestampMs>>> erased = txn.ListErasedSubjects();
   if (!erased.ok()) return erased.status();
   for (const auto& [subject, at] : *erased) {
-    if (subjects.count(subject) != 0) continue;
-    CONSENTD_RETURN_IF_ERROR(txn.MarkSubjectErased(subject, at));
-    ++noted;
+    if (subjects.count(subject) == 0)
+      out.push_back({store::LedgerRecord::Kind::kSubject, subject, at});
   }
   Result<std::vector<store::TombstoneRow>> held = txn.ListTombstones();
   if (!held.ok()) return held.status();
   for (const store::TombstoneRow& t : *held) {
-    if (tombstones.count(t.identity_hash) != 0) continue;
-    CONSENTD_RETURN_IF_ERROR(txn.AddTombstone(t));
-    ++noted;
+    if (tombstones.count(t.identity_hash) == 0) {
+      out.push_back({store::LedgerRecord::Kind::kTombstone, t.identity_hash, t.erased_at});
+    }
   }
-  return noted;
+  return out;
 }
 
 Result<LedgerReplayOutcome> ReapplyLedger(store::Transaction& txn, SyncEngine& engine,
                                           const std::vector<store::LedgerRecord>& records,
                                           TimestampMs now) {
   LedgerReplayOutcome out;
-  // First, before this unit's own erasures note theirs.
-  Result<int> backfilled = BackfillLedger(txn, records);
-  if (!backfilled.ok()) return backfilled.status();
-  out.backfilled = *backfilled;
+  // First, before this unit's own erasures add theirs to the database.
+  Result<std::vector<store::LedgerRecord>> missing = MissingFromLedger(txn, records);
+  if (!missing.ok()) return missing.status();
+  out.missing_from_ledger = std::move(missing).value();
   Result<LedgerReplay> found = FindErasuresToReapply(txn, records);
   if (!found.ok()) return found.status();
   for (const LedgerReplay::Subject& e : found->to_erase) {
@@ -139,7 +143,16 @@ Result<LedgerReplayOutcome> ReapplyLedger(store::Transaction& txn, SyncEngine& e
         !s.ok() && s.code() != StatusCode::kNotFound) {
       return s;
     }
-    out.erased.push_back(e.subject);
+    // Told as erased only if it is (the engine may have dropped the change).
+    Result<std::optional<TimestampMs>> now_erased = txn.FindSubjectErased(e.subject);
+    if (!now_erased.ok()) return now_erased.status();
+    if (!now_erased->has_value()) {
+      out.not_erased.push_back(e.subject);
+    } else if (e.email.empty()) {
+      out.erased_without_address.push_back({e.subject, e.system, e.system_id});
+    } else {
+      out.erased.push_back(e.subject);
+    }
   }
   Result<int> n = RestoreTombstones(txn, records);
   if (!n.ok()) return n.status();

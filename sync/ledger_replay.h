@@ -40,7 +40,8 @@ struct LedgerReplay {
 Result<LedgerReplay> FindErasuresToReapply(store::Transaction& txn,
                                            const std::vector<store::LedgerRecord>& records);
 
-// Adds every tombstone of `records` that the store lacks; the number added.
+// Adds every tombstone of `records` that the store lacks, or holds with an
+// earlier time; the number written.
 Result<int> RestoreTombstones(store::Transaction& txn,
                               const std::vector<store::LedgerRecord>& records);
 
@@ -55,21 +56,27 @@ connectors::InboundRecord AdminErasureRecord(const std::string& subject, const s
 struct LedgerReplayOutcome {
   IngestSummary summary;            // of the erasures made again
   std::vector<std::string> erased;  // their pseudonyms
-  int tombstones_restored = 0;
-  // Erasures the database holds that the ledger lacked (erasures from
+  // Erased again, with no address: as the erasure of their record at that
+  // system, which is therefore not asked (an operator checks it is gone).
+  struct WithoutAddress {
+    std::string subject, system, system_id;
+  };
+  std::vector<WithoutAddress> erased_without_address;
+  // Named by the ledger, alive in the database, and still alive after the
+  // erasure was made again (the engine refused it): for an operator.
+  std::vector<std::string> not_erased;
+  int tombstones_restored = 0;  // added, or moved to the ledger's later time
+  // Erasures the database holds that the ledger lacks (erasures from
   // before the ledger existed, an append that failed or a crash before
-  // it): written to the ledger when this unit commits.
-  int backfilled = 0;
+  // it): for the caller to append once the unit has committed.
+  std::vector<store::LedgerRecord> missing_from_ledger;
 };
 
-// Notes, for the ledger, every erased subject and tombstone of the store
-// that `records` lack (the store's own MarkSubjectErased/AddTombstone,
-// which change nothing that is there, so that their records are appended
-// when the unit commits); the number noted.
-Result<int> BackfillLedger(store::Transaction& txn,
-                           const std::vector<store::LedgerRecord>& records);
+// Every erased subject and tombstone of the store that `records` lack.
+Result<std::vector<store::LedgerRecord>> MissingFromLedger(
+    store::Transaction& txn, const std::vector<store::LedgerRecord>& records);
 
-// In the caller's unit of work: the ledger's gaps filled (BackfillLedger),
+// In the caller's unit of work: the ledger's gaps found (MissingFromLedger),
 // then every subject of `records` the
 // database holds alive erased again through `engine` (by address as an
 // operator's request, or, for a subject with no address, as an erasure

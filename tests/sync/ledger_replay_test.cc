@@ -106,9 +106,21 @@ TEST_F(LedgerReplayTest, ASubjectWithNoAddressIsErasedThroughItsRecord) {
   const std::string nameless = SubjectOf("hubspot", "202");
   ASSERT_FALSE(nameless.empty());
   LedgerReplayOutcome out = Replay({{Kind::kSubject, nameless, T + 1'000}}, T + 60'000);
-  EXPECT_EQ(out.erased, std::vector<std::string>{nameless});
+  EXPECT_TRUE(out.erased.empty());
+  ASSERT_EQ(out.erased_without_address.size(), 1u);
+  EXPECT_EQ(out.erased_without_address[0].subject, nameless);
+  EXPECT_EQ(out.erased_without_address[0].system, "hubspot");
+  EXPECT_EQ(out.erased_without_address[0].system_id, "202");
   EXPECT_EQ(ErasedAt(nameless), std::optional<TimestampMs>(T + 1'000));
   EXPECT_TRUE(Consents(nameless).empty());
+}
+
+TEST_F(LedgerReplayTest, ATombstoneTheLedgerHasAtALaterTimeIsMovedToIt) {
+  Run([](store::Transaction& txn) -> Status { return txn.AddTombstone({"h-1", T}); });
+  LedgerReplayOutcome out = Replay(
+      {{Kind::kTombstone, "h-1", T + 9'000}, {Kind::kTombstone, "h-1", T + 4'000}}, T + 60'000);
+  EXPECT_EQ(out.tombstones_restored, 1);
+  EXPECT_EQ(TombstoneAt("h-1"), std::optional<TimestampMs>(T + 9'000));
 }
 
 TEST_F(LedgerReplayTest, ErasedUnknownAndRepeatedSubjectsAreLeftAlone) {
@@ -124,33 +136,53 @@ TEST_F(LedgerReplayTest, ErasedUnknownAndRepeatedSubjectsAreLeftAlone) {
   EXPECT_TRUE(out.summary.enqueued.empty());
 }
 
-TEST_F(LedgerReplayTest, ErasuresTheLedgerLacksAreWrittenToItOnce) {
+TEST_F(LedgerReplayTest, ErasuresTheLedgerLacksAreFoundForItAndThenNoMore) {
   // Anna erased before the store kept a ledger (an older version).
   const std::string anna = Anna();
   Ingest("hubspot", {Record("ev-3", "101", "anna@example.org", {Erasure(T + 1'000)})}, T + 1'100);
-  ASSERT_TRUE(store_->Close().ok());
-  store::SqliteStoreOptions options;
-  options.path = dir_.File("consentd.db");
-  options.erasure_ledger_path = dir_.File("erasures.ledger");
-  store_ = store::testing::OpenOrDie(options);
 
   LedgerReplayOutcome first = Replay({}, T + 60'000);
-  Result<std::vector<store::LedgerRecord>> ledger = store::ReadLedger(options.erasure_ledger_path);
-  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
-  ASSERT_EQ(first.backfilled, static_cast<int>(ledger->size()));
-  EXPECT_GE(ledger->size(), 2u);  // her pseudonym and at least one tombstone
-  EXPECT_EQ(ledger->front(), (store::LedgerRecord{Kind::kSubject, anna, T + 1'000}));
-  for (std::size_t i = 1; i < ledger->size(); ++i) {
-    EXPECT_EQ((*ledger)[i].kind, Kind::kTombstone);
-    EXPECT_EQ(TombstoneAt((*ledger)[i].value), std::optional<TimestampMs>(T + 1'000));
+  const std::vector<store::LedgerRecord>& missing = first.missing_from_ledger;
+  ASSERT_GE(missing.size(), 2u);  // her pseudonym and at least one tombstone
+  EXPECT_EQ(missing.front(), (store::LedgerRecord{Kind::kSubject, anna, T + 1'000}));
+  for (std::size_t i = 1; i < missing.size(); ++i) {
+    EXPECT_EQ(missing[i].kind, Kind::kTombstone);
+    EXPECT_EQ(TombstoneAt(missing[i].value), std::optional<TimestampMs>(T + 1'000));
   }
   EXPECT_TRUE(first.erased.empty());
+  EXPECT_EQ(first.tombstones_restored, 0);
 
+  // The daemon appends them once the unit has committed; the next start
+  // finds nothing missing.
+  const std::string path = dir_.File("erasures.ledger");
+  ASSERT_TRUE(store::AppendToLedger(path, missing).ok());
+  Result<std::vector<store::LedgerRecord>> ledger = store::ReadLedger(path);
+  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
   LedgerReplayOutcome second = Replay(*ledger, T + 70'000);
-  EXPECT_EQ(second.backfilled, 0);
-  Result<std::vector<store::LedgerRecord>> after = store::ReadLedger(options.erasure_ledger_path);
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ(after->size(), ledger->size());
+  EXPECT_TRUE(second.missing_from_ledger.empty());
+  EXPECT_TRUE(second.erased.empty());
+}
+
+// Not the ledger's own: a person erased once who signed up again is a new
+// subject, and erasing that one must work like any erasure (the old
+// tombstone of the same address must not make it "already erased").
+TEST_F(LedgerReplayTest, APersonWhoSignedUpAgainAfterAnErasureCanBeErasedAgain) {
+  const std::string anna = Anna();
+  Ingest("hubspot", {Record("ev-3", "101", "anna@example.org", {Erasure(T + 1'000)})}, T + 1'100);
+  Ingest("mailchimp",
+         {Record("mc-ev-9", "mc-9", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T + 5'000, "mailchimp")})},
+         T + 5'100);
+  const std::string again = SubjectOf("mailchimp", "mc-9");
+  ASSERT_FALSE(again.empty());
+  ASSERT_NE(again, anna);
+  IngestSummary erased = Ingest("admin",
+                                {AdminErasureRecord(again, "anna@example.org", T + 10'000, "test",
+                                                    engine_->mapping_hash(), T + 10'000)},
+                                T + 10'000);
+  EXPECT_EQ(erased.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(ErasedAt(again), std::optional<TimestampMs>(T + 10'000));
+  EXPECT_TRUE(Consents(again).empty());
 }
 
 }  // namespace

@@ -133,15 +133,21 @@ class Decider {
       // erased (often the target's own report of consentd's erasure): it
       // must not erase a fresh, empty subject and queue erasures nobody
       // can address. Anything else decides normally on the fresh subject.
-      // An operator's erasure of a subject that holds something is not such
-      // a report: the person signed up again after the erasure (a new
-      // subject with the same address) and is to be erased again.
+      // Not such a report when the subject holds something (the person
+      // signed up again after the erasure: a new subject with the same
+      // address) and the change is an operator's erasure, or names a record
+      // the erasure never covered (one of its identifiers is not erased: a
+      // new CRM contact of the same address). That person is erased again.
       const bool holds_something =
           !s_.consents.empty() || !s_.blocks.empty() || !s_.identifier_hashes.empty();
       const bool operator_erasure =
           c_.kind == ChangeKind::kErasure && c_.provenance.source_system == "admin";
+      bool names_a_new_record = false;
+      for (const std::string& h : c_.identifier_hashes) {
+        if (!tombstones_.Match(subject(), {h})) names_a_new_record = true;
+      }
       if ((c_.kind == ChangeKind::kErasure || c_.kind == ChangeKind::kTargetDeleted) &&
-          !(operator_erasure && holds_something)) {
+          !(holds_something && (operator_erasure || names_a_new_record))) {
         return Finish(Outcome::kDroppedErased,
                       "identity already erased at " + at + ": nothing left to delete",
                       ProofKind::kRejected, false);

@@ -185,5 +185,30 @@ TEST_F(LedgerReplayTest, APersonWhoSignedUpAgainAfterAnErasureCanBeErasedAgain) 
   EXPECT_TRUE(Consents(again).empty());
 }
 
+// The same for a privacy deletion from the CRM of the new contact she made
+// when she signed up again: that record was never erased.
+TEST_F(LedgerReplayTest, ACrmPrivacyDeletionOfTheNewContactOfAPersonErasedBeforeErasesThem) {
+  const std::string anna = Anna();
+  Ingest("hubspot", {Record("ev-3", "101", "anna@example.org", {Erasure(T + 1'000)})}, T + 1'100);
+  Ingest("hubspot",
+         {Record("ev-5", "301", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T + 5'000)})},
+         T + 5'100);
+  const std::string again = SubjectOf("hubspot", "301");
+  ASSERT_FALSE(again.empty());
+  ASSERT_NE(again, anna);
+  // A late report about the first contact (erased then) does not touch the
+  // new subject: every identifier of that record is erased.
+  IngestSummary late = Ingest(
+      "hubspot", {Record("ev-6", "101", "anna@example.org", {Erasure(T + 8'000)})}, T + 8'100);
+  EXPECT_EQ(late.outcomes[Outcome::kDroppedErased], 1);
+  EXPECT_FALSE(ErasedAt(again).has_value());
+  EXPECT_FALSE(Consents(again).empty());
+  IngestSummary erased = Ingest(
+      "hubspot", {Record("ev-7", "301", "anna@example.org", {Erasure(T + 10'000)})}, T + 10'100);
+  EXPECT_EQ(erased.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(ErasedAt(again), std::optional<TimestampMs>(T + 10'000));
+}
+
 }  // namespace
 }  // namespace consentd::sync::testing

@@ -369,8 +369,8 @@ class SyncComponent::Impl {
     RecordMapping(engine_->mapping_hash(), {"in force at start"}, "consentd");
     ApplyNoticeVersions();  // next on the store thread: before any decision
     // Before any hint, poll or delivery: a restored database must not send
-    // a person erased since its backup anywhere again.
-    // The links start once it has run (StartLinks).
+    // a person erased since its backup anywhere again. The links start
+    // once it has committed (StartLinks).
     if (Status s = ReplayErasureLedger(config.sync.erasure_ledger_file); !s.ok()) return s;
     housekeeping_ = std::make_unique<asio::steady_timer>(io_);
     Housekeeping();
@@ -531,13 +531,14 @@ class SyncComponent::Impl {
   }
 
   // The erasures the ledger lists and the database does not hold (a restore
-  // from a backup; sync/ledger_replay.h), in one unit of work queued before
-  // any other: each subject erased again, dated when the ledger says it was
-  // erased (a sign-up made after that is a new person, as always), then the
-  // tombstones still missing added back. Every hint, poll page and delivery
-  // is decided after it, so nothing of a restored person is sent anywhere
-  // first. A ledger that cannot be read is a start failure naming the file
-  // (and line); a unit that fails leaves /readyz failing with the reason.
+  // from a backup; sync/ledger_replay.h), in one unit of work: each subject
+  // erased again, dated when the ledger says it was erased (a sign-up made
+  // after that is a new person, as always), then the tombstones still
+  // missing added back; the database's erasures the ledger lacks are
+  // appended to it afterwards. The links start only once it has committed,
+  // so nothing of a restored person is decided or sent first. A ledger that
+  // cannot be read is a start failure naming the file (and line); a unit
+  // that fails holds synchronisation, with the reason on /readyz.
   Status ReplayErasureLedger(const std::string& path) {
     Result<std::vector<store::LedgerRecord>> read = store::ReadLedger(path);
     if (!read.ok()) return read.status();

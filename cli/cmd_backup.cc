@@ -35,6 +35,7 @@
 #include "core/proof/bytes.h"
 #include "core/proof/key_file.h"
 #include "core/time_format.h"
+#include "store/file_sync.h"
 #include "store/proof_log_store.h"
 #include "store/sqlite_backup.h"
 

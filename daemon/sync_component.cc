@@ -501,14 +501,10 @@ class SyncComponent::Impl {
           const TimestampMs now = NowMs();
           const connectors::InboundRecord rec = sync::AdminErasureRecord(
               **subject, email, now, requested_by, engine_->mapping_hash(), now);
-          Result<sync::IngestSummary> r = engine_->Ingest(txn, "admin", {rec}, now);
+          Result<sync::IngestSummary> r =
+              sync::IngestErasure(txn, *engine_, "admin", rec, requested_by, now);
           if (!r.ok()) return r.status();
           *summary = std::move(r).value();
-          // The engine opened the durable request; it records who asked.
-          if (Status s = store::SetErasureRequestedBy(txn, rec.event_id, requested_by);
-              !s.ok() && s.code() != StatusCode::kNotFound) {
-            return s;
-          }
           Result<std::optional<store::ErasureRequestRecord>> stored =
               store::GetErasureRequest(txn, rec.event_id);
           if (!stored.ok()) return stored.status();

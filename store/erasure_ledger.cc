@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "store/file_sync.h"
+
 namespace consentd::store {
 namespace {
 
@@ -45,17 +47,6 @@ Status DropTornTail(int fd, const std::string& path) {
   const off_t keep = nl == std::string::npos ? 0 : static_cast<off_t>(nl + 1);
   if (::ftruncate(fd, keep) != 0) return ErrnoStatus("truncate " + path);
   return Status::Ok();
-}
-
-// fsync of the directory holding `path`: a new file's name is durable too.
-Status SyncParentDir(const std::string& path) {
-  const std::size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + dir);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : ErrnoStatus("fsync " + dir);
 }
 
 bool ParseRecord(const std::string& line, LedgerRecord& out) {
@@ -97,7 +88,7 @@ Status AppendToLedger(const std::string& path, const std::vector<LedgerRecord>& 
   if (s.ok()) s = WriteAll(fd, bytes, path);
   if (s.ok() && ::fdatasync(fd) != 0) s = ErrnoStatus("fdatasync " + path);
   ::close(fd);
-  if (s.ok() && created) s = SyncParentDir(path);
+  if (s.ok() && created) s = SyncDirectoryOf(path);  // the new name, durable too
   return s;
 }
 

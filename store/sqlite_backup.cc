@@ -11,6 +11,8 @@
 #include <memory>
 #include <thread>
 
+#include "store/file_sync.h"
+
 namespace consentd::store {
 namespace {
 
@@ -92,16 +94,6 @@ Status CopyPages(sqlite3* src, sqlite3* dst, const std::string& from, DatabaseCo
 
 }  // namespace
 
-Status SyncPath(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + path);
-  const int rc = ::fsync(fd);
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return rc == 0 ? Status::Ok() : ErrnoStatus("fsync " + path);
-}
-
 Result<DatabaseCopy> CopyDatabase(const std::string& from, const std::string& to) {
   struct stat st {};
   if (::stat(from.c_str(), &st) != 0) return NotFound("no database at " + from);
@@ -138,8 +130,7 @@ Result<DatabaseCopy> CopyDatabase(const std::string& from, const std::string& to
     return s;
   }
   copy.bytes = static_cast<std::uint64_t>(st.st_size);
-  const std::size_t slash = to.find_last_of('/');
-  CONSENTD_RETURN_IF_ERROR(SyncPath(slash == std::string::npos ? "." : to.substr(0, slash + 1)));
+  CONSENTD_RETURN_IF_ERROR(SyncDirectoryOf(to));
   return copy;
 }
 

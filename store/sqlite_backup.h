@@ -30,7 +30,4 @@ struct DatabaseCopy {
 // copy fails its check (the source is damaged: the .partial is removed).
 Result<DatabaseCopy> CopyDatabase(const std::string& from, const std::string& to);
 
-// Flushes the file at `path` (or directory) to disk: fsync(2).
-Status SyncPath(const std::string& path);
-
 }  // namespace consentd::store

@@ -76,6 +76,18 @@ connectors::InboundRecord AdminErasureRecord(const std::string& subject, const s
   return rec;
 }
 
+Result<IngestSummary> IngestErasure(store::Transaction& txn, SyncEngine& engine,
+                                    std::string_view source, const connectors::InboundRecord& rec,
+                                    const std::string& requested_by, TimestampMs now) {
+  Result<IngestSummary> r = engine.Ingest(txn, source, {rec}, now);
+  if (!r.ok()) return r.status();
+  if (Status s = store::SetErasureRequestedBy(txn, rec.event_id, requested_by);
+      !s.ok() && s.code() != StatusCode::kNotFound) {
+    return s;
+  }
+  return r;
+}
+
 namespace {
 
 void Add(IngestSummary& into, const IngestSummary& from) {
@@ -136,13 +148,9 @@ Result<LedgerReplayOutcome> ReapplyLedger(store::Transaction& txn, SyncEngine& e
       rec.system_id = e.system_id;
       rec.mapped.changes.front().provenance.source_system = e.system;
     }
-    Result<IngestSummary> r = engine.Ingest(txn, source, {rec}, now);
+    Result<IngestSummary> r = IngestErasure(txn, engine, source, rec, requested_by, now);
     if (!r.ok()) return r.status();
     Add(out.summary, *r);
-    if (Status s = store::SetErasureRequestedBy(txn, rec.event_id, requested_by);
-        !s.ok() && s.code() != StatusCode::kNotFound) {
-      return s;
-    }
     // Told as erased only if it is (the engine may have dropped the change).
     Result<std::optional<TimestampMs>> now_erased = txn.FindSubjectErased(e.subject);
     if (!now_erased.ok()) return now_erased.status();

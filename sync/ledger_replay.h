@@ -53,6 +53,13 @@ connectors::InboundRecord AdminErasureRecord(const std::string& subject, const s
                                              const std::string& requested_by,
                                              const std::string& mapping_hash, TimestampMs now);
 
+// Decides one erasure record `rec` from `source` in the caller's unit of
+// work and records `requested_by` on the durable request the engine opened
+// for it (none when the engine dropped the change).
+Result<IngestSummary> IngestErasure(store::Transaction& txn, SyncEngine& engine,
+                                    std::string_view source, const connectors::InboundRecord& rec,
+                                    const std::string& requested_by, TimestampMs now);
+
 struct LedgerReplayOutcome {
   IngestSummary summary;            // of the erasures made again
   std::vector<std::string> erased;  // their pseudonyms

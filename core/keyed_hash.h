@@ -4,7 +4,7 @@
 // A tombstone must let consentd recognise an erased person's identifiers
 // without keeping them: HMAC-SHA256 under a secret key, so the hash cannot
 // be reversed by hashing candidate addresses without the key.
-// Pure and thread-safe (OpenSSL one-shot calls only).
+// Pure and thread-safe (one OpenSSL context per thread, reset per message).
 #pragma once
 
 #include <set>
@@ -33,6 +33,9 @@ Result<std::string> IdentifierHash(std::string_view key, IdentifierKind kind,
 // The keyed hashes of every identifier of `subject` (e-mails, phones,
 // native ids): what SubjectState::identifier_hashes and a tombstone hold.
 Result<std::set<std::string>> SubjectIdentifierHashes(std::string_view key, const Subject& subject);
+
+// Raw HMAC-SHA256(key, data): 32 bytes; Internal on an OpenSSL failure.
+Result<std::string> HmacSha256(std::string_view key, std::string_view data);
 
 // Lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);

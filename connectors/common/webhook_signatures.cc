@@ -1,23 +1,20 @@
 #include "connectors/common/webhook_signatures.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <charconv>
 #include <cstdlib>
 
+#include "core/keyed_hash.h"
 #include "core/proof/bytes.h"
 
 namespace consentd::connectors {
 namespace {
 
+// An OpenSSL failure gives an empty MAC (the callers refuse it).
 std::string HmacSha256(std::string_view key, std::string_view msg) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
+  auto mac = consentd::HmacSha256(key, msg);
+  return mac.ok() ? *std::move(mac) : std::string();
 }
 
 // Strict decimal integer (optional leading '-'): "1.0", " 1", "" fail.
@@ -39,8 +36,12 @@ Result<std::string> StandardWebhooksKey(std::string_view secret) {
 }  // namespace
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  // Compared as digests: the comparison then takes the same time whatever
+  // the lengths, so a guess of the wrong length does not reveal the
+  // secret's length either (hashing `b` costs the same for every guess).
+  const std::string da = Sha256Hex(a);
+  const std::string db = Sha256Hex(b);
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 && a.size() == b.size();
 }
 
 std::string HubSpotSignV3(std::string_view client_secret, std::string_view method,
@@ -61,10 +62,12 @@ Status HubSpotVerifyV3(std::string_view client_secret, std::string_view method,
   if (!ParseInt64(timestamp_header, ts)) {
     return InvalidArgument("X-HubSpot-Request-Timestamp is not an integer");
   }
-  if (std::llabs(now - ts) > max_age_ms) {
+  // Compared without subtracting: a timestamp near INT64_MIN must not overflow.
+  if (ts < now - max_age_ms || ts > now + max_age_ms) {
     return Unauthenticated("X-HubSpot-Request-Timestamp outside the allowed window");
   }
   std::string expected = HubSpotSignV3(client_secret, method, uri, body, timestamp_header);
+  if (expected.empty()) return Internal("HMAC-SHA256 failed");  // never equal to an empty header
   if (!ConstantTimeEquals(expected, signature_header)) {
     return Unauthenticated("X-HubSpot-Signature-v3 does not match");
   }
@@ -77,7 +80,9 @@ Result<std::string> StandardWebhooksSign(std::string_view secret, std::string_vi
   if (!key.ok()) return key.status();
   std::string msg;
   msg.append(msg_id).append(".").append(std::to_string(timestamp_s)).append(".").append(body);
-  return "v1," + proof::Base64Encode(HmacSha256(key.value(), msg));
+  auto mac = consentd::HmacSha256(key.value(), msg);
+  if (!mac.ok()) return mac.status();
+  return "v1," + proof::Base64Encode(*mac);
 }
 
 Status StandardWebhooksVerify(std::string_view secret, std::string_view msg_id,
@@ -87,7 +92,7 @@ Status StandardWebhooksVerify(std::string_view secret, std::string_view msg_id,
   if (!ParseInt64(timestamp_header, ts)) {
     return InvalidArgument("webhook-timestamp is not an integer");
   }
-  if (std::llabs(now / 1000 - ts) > tolerance_s) {
+  if (ts < now / 1000 - tolerance_s || ts > now / 1000 + tolerance_s) {
     return Unauthenticated("webhook-timestamp outside the tolerance");
   }
   auto expected = StandardWebhooksSign(secret, msg_id, ts, body);

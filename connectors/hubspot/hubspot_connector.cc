@@ -1,6 +1,8 @@
 // HubSpot connector: construction, Check and webhook parsing.
 #include <algorithm>
 #include <charconv>
+#include <set>
+#include <string>
 
 #include "connectors/common/webhook_signatures.h"
 #include "connectors/hubspot/hubspot_internal.h"
@@ -134,6 +136,35 @@ std::string IdText(const json& v) {
   return {};
 }
 
+// A field's text, or "" when it is absent, null or not a string
+// (nlohmann's value() throws on a present null).
+std::string StringField(const json& e, const char* key) {
+  auto it = e.find(key);
+  return it != e.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// An id field's text, or "" when it is absent, null or not an id.
+std::string IdField(const json& e, const char* key) {
+  auto it = e.find(key);
+  return it != e.end() ? IdText(*it) : std::string();
+}
+
+// The event types a ref is made of (after object.* of contacts is renamed);
+// every other event is skipped whatever its shape.
+const std::set<std::string, std::less<>> kContactEvents = {
+    "contact.creation",        "contact.restore", "contact.deletion",
+    "contact.privacyDeletion", "contact.merge",   "contact.propertyChange"};
+
+// The inbox key of an event. HubSpot documents eventId as "not guaranteed
+// to be unique", and a retry of one notification repeats every field but
+// attemptNumber; so the key is the eventId with the fields that name the
+// notification: two events sharing an eventId are both kept, a retry is
+// still a duplicate.
+std::string InboxEventId(const json& e, const std::string& event_id, const std::string& object_id) {
+  return event_id + ":" + IdField(e, "subscriptionId") + ":" + object_id + ":" +
+         IdField(e, "occurredAt") + ":" + StringField(e, "propertyName");
+}
+
 }  // namespace
 
 Result<std::vector<RecordRef>> HubSpotConnector::ParseWebhook(const net::HttpRequest& req,
@@ -168,20 +199,25 @@ Result<std::vector<RecordRef>> HubSpotConnector::ParseEvents(std::string_view bo
       const json& e = events[i];
       const std::string where = "HubSpot webhook event " + std::to_string(i);
       if (!e.is_object()) return InvalidArgument(where + " is not an object");
-      const std::string event_id = e.contains("eventId") ? IdText(e["eventId"]) : "";
-      const std::string object_id = e.contains("objectId") ? IdText(e["objectId"]) : "";
-      if (event_id.empty()) return InvalidArgument(where + ": eventId missing or not a number");
-      if (object_id.empty()) return InvalidArgument(where + ": objectId missing or not a number");
-      std::string type = e.value("subscriptionType", "");
+      // The type first: an app's subscriptions share one target URL, and
+      // events consentd does not read (associations, other objects) need
+      // not have the fields of a contact event; refusing the batch for
+      // them would refuse its contact events with it, at every retry.
+      std::string type = StringField(e, "subscriptionType");
       // Apps subscribed through the generic object events get "object.*"
       // with the object type's id; contacts are "0-1" and carry the same
       // fields as the contact.* events.
       if (type.starts_with("object.")) {
-        if (!e.contains("objectTypeId") || IdText(e["objectTypeId"]) != "0-1") continue;
+        if (IdField(e, "objectTypeId") != "0-1") continue;
         type = "contact." + type.substr(7);
       }
+      if (!kContactEvents.contains(type)) continue;
+      const std::string event_id = IdField(e, "eventId");
+      const std::string object_id = IdField(e, "objectId");
+      if (event_id.empty()) return InvalidArgument(where + ": eventId missing or not a number");
+      if (object_id.empty()) return InvalidArgument(where + ": objectId missing or not a number");
       RecordRef ref;
-      ref.event_id = event_id;
+      ref.event_id = InboxEventId(e, event_id, object_id);
       ref.system_id = object_id;
       ref.occurred_at =
           e.contains("occurredAt") ? ParseHubSpotTime(e["occurredAt"]).value_or(now) : now;
@@ -194,28 +230,28 @@ Result<std::vector<RecordRef>> HubSpotConnector::ParseEvents(std::string_view bo
       } else if (type == "contact.merge") {
         ref.hint = RecordHint::kMerged;
         for (const char* k : {"primaryObjectId", "newObjectId"}) {
-          if (e.contains(k) && !IdText(e[k]).empty()) {
-            ref.system_id = IdText(e[k]);
+          if (std::string id = IdField(e, k); !id.empty()) {
+            ref.system_id = std::move(id);
             break;
           }
         }
-        for (const json& m : e.value("mergedObjectIds", json::array())) {
-          if (std::string id = IdText(m); !id.empty() && id != ref.system_id) {
-            ref.merged_ids.push_back(id);
+        if (auto merged = e.find("mergedObjectIds"); merged != e.end() && merged->is_array()) {
+          for (const json& m : *merged) {
+            if (std::string id = IdText(m); !id.empty() && id != ref.system_id) {
+              ref.merged_ids.push_back(id);
+            }
           }
         }
       } else if (type == "contact.propertyChange") {
-        const std::string property = e.value("propertyName", "");
+        const std::string property = StringField(e, "propertyName");
         if (property == "email") {
           ref.hint = RecordHint::kEmailChanged;
-          const std::string value = e.value("propertyValue", "");
+          const std::string value = StringField(e, "propertyValue");  // null: the address cleared
           if (auto email = NormaliseEmail(value); email.ok()) ref.email = *email;
         } else if (property.find("_optout") == std::string::npos &&
                    !block_properties_.contains(property)) {
           continue;  // firstname and the like: nothing about consent
         }
-      } else {
-        continue;  // other objects and event types
       }
       refs.push_back(std::move(ref));
     }

@@ -19,13 +19,31 @@ const std::string* FieldOf(const Fields& fields, std::string_view name) {
   return nullptr;
 }
 
-// The secret query parameter of the request itself. Never the public URL's:
-// that is consentd's own configuration (`webhook_url` holds the secret), so
-// taking it from there would let a request without any secret through.
-std::optional<std::string> SecretOf(const net::HttpRequest& req) {
-  const Fields own = net::ParseQuery(req.query);
-  if (const std::string* s = FieldOf(own, "secret")) return *s;
+// The secret query parameter of the request itself, as sent (not yet
+// decoded). Never the public URL's: that is consentd's own configuration
+// (`webhook_url` holds the secret), so taking it from there would let a
+// request without any secret through.
+std::optional<std::string_view> RawSecretOf(std::string_view query) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = part.find('=');
+    if (eq != std::string_view::npos && net::UrlDecode(part.substr(0, eq)) == "secret") {
+      return part.substr(eq + 1);
+    }
+  }
   return std::nullopt;
+}
+
+// Whether the sent secret is the configured one. A '+' in a query is a
+// space to a form decoder, but an operator who registered
+// `?secret=ab+c` (base64 secrets hold '+') means the '+': both readings are
+// compared, each in constant time and both always.
+bool SecretMatches(std::string_view raw, std::string_view configured) {
+  const bool as_form = ConstantTimeEquals(net::UrlDecode(raw, true), configured);
+  const bool as_sent = ConstantTimeEquals(net::UrlDecode(raw, false), configured);
+  return as_form || as_sent;
 }
 
 // A required address field: its raw value (hashed as Mailchimp does) and
@@ -73,12 +91,12 @@ Result<std::vector<RecordRef>> MailchimpConnector::ParseWebhook(const net::HttpR
                                                                 std::string_view /*public_url*/,
                                                                 TimestampMs now) const {
   // Authenticate before looking at the body.
-  const std::optional<std::string> secret = SecretOf(req);
+  const std::optional<std::string_view> secret = RawSecretOf(req.query);
   if (settings_.webhook_secret.empty()) {
     return Unauthenticated("mailchimp webhook: no webhook secret is configured");
   }
   if (!secret) return Unauthenticated("mailchimp webhook: the secret query parameter is missing");
-  if (!ConstantTimeEquals(*secret, settings_.webhook_secret)) {
+  if (!SecretMatches(*secret, settings_.webhook_secret)) {
     return Unauthenticated("mailchimp webhook: wrong secret");
   }
 

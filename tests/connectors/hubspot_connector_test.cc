@@ -243,7 +243,8 @@ TEST_F(HubSpotConnectorTest, SignedWebhookMapsConsentEventsAndIgnoresOthers) {
   auto refs = connector_->ParseWebhook(Signed(url, events.dump(), now), url, now);
   ASSERT_TRUE(refs.ok()) << refs.status().ToString();
   ASSERT_EQ(refs->size(), 6u);  // firstname dropped
-  EXPECT_EQ((*refs)[0].event_id, "11");
+  // eventId, subscriptionId (none here), objectId, occurredAt, propertyName.
+  EXPECT_EQ((*refs)[0].event_id, "11::1001:" + std::to_string(now - 5) + ":consentd_werbesperre");
   EXPECT_EQ((*refs)[0].system_id, "1001");
   EXPECT_EQ((*refs)[0].hint, RecordHint::kChanged);
   EXPECT_EQ((*refs)[0].occurred_at, now - 5);
@@ -302,6 +303,79 @@ TEST_F(HubSpotConnectorTest, GenericObjectEventsAboutContactsAreReadLikeContactE
   EXPECT_EQ((*refs)[0].occurred_at, now - 3);
   EXPECT_EQ((*refs)[1].system_id, "2002");
   EXPECT_EQ((*refs)[1].hint, RecordHint::kDeleted);
+}
+
+// One target URL gets every event of the app's subscriptions: an event
+// consentd does not read (an association change has no objectId) or a
+// property set to null must not refuse the contact events beside it, or
+// every retry of the batch would be refused too, and a privacy deletion
+// (only ever seen by webhook) would be lost.
+TEST_F(HubSpotConnectorTest, EventsConsentdDoesNotReadDoNotRefuseTheBatch) {
+  const std::string url = "https://consentd.example/webhooks/hubspot";
+  const TimestampMs now = 1'800'000'000'000;
+  json events = json::array({
+      {{"eventId", 31},
+       {"subscriptionId", 901},
+       {"objectId", 3001},
+       {"occurredAt", now - 3},
+       {"subscriptionType", "contact.privacyDeletion"}},
+      {{"eventId", 32},
+       {"subscriptionId", 902},
+       {"occurredAt", now - 2},
+       {"subscriptionType", "contact.associationChange"},
+       {"fromObjectId", 3001},
+       {"toObjectId", 77}},
+      {{"eventId", 33},
+       {"subscriptionId", 903},
+       {"objectId", 3002},
+       {"occurredAt", now - 1},
+       {"subscriptionType", "contact.propertyChange"},
+       {"propertyName", "firstname"},
+       {"propertyValue", nullptr}},
+      {{"eventId", 34},
+       {"subscriptionId", 904},
+       {"objectId", 3003},
+       {"occurredAt", now},
+       {"subscriptionType", "contact.propertyChange"},
+       {"propertyName", "email"},
+       {"propertyValue", nullptr}},
+      {{"eventId", 35}, {"subscriptionType", nullptr}, {"objectId", 3004}},
+  });
+  auto refs = connector_->ParseWebhook(Signed(url, events.dump(), now), url, now);
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 2u);
+  EXPECT_EQ((*refs)[0].system_id, "3001");
+  EXPECT_EQ((*refs)[0].hint, RecordHint::kPrivacyDeletion);
+  EXPECT_EQ((*refs)[1].system_id, "3003");
+  EXPECT_EQ((*refs)[1].hint, RecordHint::kEmailChanged);  // the address cleared
+  EXPECT_EQ((*refs)[1].email, "");
+}
+
+// HubSpot documents eventId as not guaranteed to be unique: two different
+// events sharing one are two inbox keys; a retry (only attemptNumber
+// differs) is the same key, so the inbox still drops it as a duplicate.
+TEST_F(HubSpotConnectorTest, EventsSharingAnEventIdKeepDistinctKeysAndARetryKeepsItsKey) {
+  const std::string url = "https://consentd.example/webhooks/hubspot";
+  const TimestampMs now = 1'800'000'000'000;
+  json first = {{"eventId", 7},
+                {"subscriptionId", 501},
+                {"objectId", 1001},
+                {"occurredAt", now - 9},
+                {"attemptNumber", 0},
+                {"subscriptionType", "contact.propertyChange"},
+                {"propertyName", "hs_email_optout_101"},
+                {"propertyValue", "true"}};
+  json other = {{"eventId", 7},       {"subscriptionId", 502},
+                {"objectId", 1002},   {"occurredAt", now - 5},
+                {"attemptNumber", 0}, {"subscriptionType", "contact.privacyDeletion"}};
+  json retry = first;
+  retry["attemptNumber"] = 3;
+  auto refs = connector_->ParseWebhook(Signed(url, json::array({first, other, retry}).dump(), now),
+                                       url, now);
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 3u);
+  EXPECT_NE((*refs)[0].event_id, (*refs)[1].event_id);
+  EXPECT_EQ((*refs)[0].event_id, (*refs)[2].event_id);
 }
 
 TEST_F(HubSpotConnectorTest, WebhookWithBadMissingOrStaleSignatureIsUnauthenticated) {

@@ -136,7 +136,7 @@ class MailchimpConnectorTest : public ::testing::Test {
   }
 
   std::unique_ptr<Connector> Make(const std::string& yaml, std::string key = kKey,
-                                  int read_parallelism = 1) {
+                                  int read_parallelism = 1, std::string secret = kSecret) {
     auto spec = mapping::LoadMappingFromConfigString(yaml, "test.yaml");
     EXPECT_TRUE(spec.ok()) << spec.status().ToString();
     spec_ = std::make_shared<const mapping::MappingSpec>(std::move(spec).value());
@@ -145,7 +145,7 @@ class MailchimpConnectorTest : public ::testing::Test {
     s.base_url = base_url_;
     s.api_key = std::move(key);
     s.list_id = list_id_;
-    s.webhook_secret = kSecret;
+    s.webhook_secret = std::move(secret);
     s.timeout = std::chrono::milliseconds(20000);
     s.read_parallelism = read_parallelism;
     return MakeMailchimpConnector(std::move(s), spec_, *http_);
@@ -305,6 +305,28 @@ TEST_F(MailchimpConnectorTest, WebhookWithoutOrWithWrongSecretIsUnauthenticated)
   auto right = connector_->ParseWebhook(WebhookRequest(body, std::string("secret=") + kSecret),
                                         public_url, kStart);
   EXPECT_TRUE(right.ok()) << right.status().ToString();
+}
+
+// A base64 secret holds '+' and '/'. Registered as is in the webhook URL,
+// Mailchimp sends it back as is, where a form decoder would read the '+'
+// as a space; the secret must match either way it is written, and nothing
+// else may.
+TEST_F(MailchimpConnectorTest, ASecretWithAPlusMatchesAsRegisteredOrPercentEncoded) {
+  auto plus = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")), kKey, 1, "ab+c/d=");
+  const std::string body = "type=subscribe&data%5Bemail%5D=a%40example.org";
+  for (const std::string query : {"secret=ab+c/d=", "secret=ab%2Bc%2Fd%3D", "x=1&secret=ab+c/d="}) {
+    auto r = plus->ParseWebhook(WebhookRequest(body, query), "", kStart);
+    EXPECT_TRUE(r.ok()) << query << ": " << r.status().ToString();
+  }
+  for (const std::string query : {"secret=ab%20c/d=", "secret=ab+c/d", "secret=ab+c/d=x", "secret",
+                                  "secret=", "secrets=ab+c/d="}) {
+    auto r = plus->ParseWebhook(WebhookRequest(body, query), "", kStart);
+    EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated) << query;
+  }
+  // A secret holding a space is still sent as '+' or %20 by a form encoder.
+  auto space = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")), kKey, 1, "ab c");
+  EXPECT_TRUE(space->ParseWebhook(WebhookRequest(body, "secret=ab+c"), "", kStart).ok());
+  EXPECT_TRUE(space->ParseWebhook(WebhookRequest(body, "secret=ab%20c"), "", kStart).ok());
 }
 
 TEST_F(MailchimpConnectorTest, MalformedWebhookNamesTheField) {

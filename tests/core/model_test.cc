@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/consent_types.h"
@@ -246,6 +247,64 @@ TEST(IdentifierHash, SubjectHashesCoverEveryIdentifier) {
 
 TEST(IdempotencyDigest, IsSha256Hex) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+std::string Hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 0x0F]);
+  }
+  return out;
+}
+
+// RFC 4231 test cases 2 and 6 (a short key; a key longer than the block).
+TEST(HmacSha256, MatchesRfc4231) {
+  auto short_key = HmacSha256("Jefe", "what do ya want for nothing?");
+  ASSERT_TRUE(short_key.ok());
+  EXPECT_EQ(Hex(*short_key), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  auto long_key = HmacSha256(std::string(131, '\xaa'),
+                             "Test Using Larger Than Block-Size Key - Hash Key First");
+  ASSERT_TRUE(long_key.ok());
+  EXPECT_EQ(Hex(*long_key), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+// Each thread keeps one HMAC context and its last key: alternating keys,
+// a key that is a prefix of the other, and another thread must all give
+// what a fresh computation gives.
+TEST(HmacSha256, AlternatingKeysAndThreadsGiveTheSameMacs) {
+  const std::string a = "0123456789abcdef0123456789abcdef";
+  const std::string b = a.substr(0, 16);
+  const std::string with_nul = std::string("0123456789abcdef\0tail", 21);
+  auto mac = [](std::string_view key) {
+    auto r = HmacSha256(key, "message");
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? Hex(*r) : std::string();
+  };
+  const std::string mac_a = mac(a);
+  const std::string mac_b = mac(b);
+  const std::string mac_nul = mac(with_nul);
+  EXPECT_NE(mac_a, mac_b);
+  EXPECT_NE(mac_b, mac_nul);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(mac(a), mac_a);
+    EXPECT_EQ(mac(a), mac_a);
+    EXPECT_EQ(mac(b), mac_b);
+    EXPECT_EQ(mac(with_nul), mac_nul);
+  }
+  const auto email = IdentifierHash(kKey, IdentifierKind::kEmail, "Jane.Doe@example.com");
+  std::string from_thread;
+  std::thread([&] {
+    EXPECT_EQ(mac(b), mac_b);
+    auto h = IdentifierHash(kKey, IdentifierKind::kEmail, "Jane.Doe@example.com");
+    if (h.ok()) from_thread = *h;
+  }).join();
+  ASSERT_TRUE(email.ok());
+  EXPECT_EQ(from_thread, *email);
+  EXPECT_EQ(*email, "204b2273cba71ba7fade5af6833b91be2df680c8322869a7ef15254287172fca");
 }
 
 TEST(BlockScope, TextFormRoundTrips) {

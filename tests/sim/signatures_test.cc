@@ -73,6 +73,38 @@ TEST(WebhookSignaturesHubSpot, VerifyRejectsAnyChangedInput) {
             StatusCode::kInvalidArgument);
 }
 
+// Timestamps at the ends of the 64-bit range are refused as stale; the
+// window test must not overflow on them (UBSan in the asan preset).
+TEST(WebhookSignatures, ExtremeTimestampsAreOutsideTheWindow) {
+  auto v = HubSpotV3Vector();
+  const std::string secret = v["client_secret"], uri = v["uri"], body = v["body"],
+                    sig = v["expected_signature"];
+  const TimestampMs now = std::stoll(v["timestamp"].get<std::string>());
+  for (const std::string ts : {"-9223372036854775808", "9223372036854775807"}) {
+    EXPECT_EQ(HubSpotVerifyV3(secret, "POST", uri, body, sig, ts, now).code(),
+              StatusCode::kUnauthenticated)
+        << ts;
+  }
+  auto w = Vectors()["standard_webhooks"]["vectors"][0];
+  const std::string w_secret = w["secret"], w_id = w["msg_id"], w_sig = w["expected_signature"],
+                    w_body = w["payload"];
+  const TimestampMs w_now = w["timestamp"].get<std::int64_t>() * 1000;
+  for (const std::string ts : {"-9223372036854775808", "9223372036854775807"}) {
+    EXPECT_EQ(StandardWebhooksVerify(w_secret, w_id, ts, w_sig, w_body, w_now).code(),
+              StatusCode::kUnauthenticated)
+        << ts;
+  }
+}
+
+TEST(WebhookSignatures, ConstantTimeEqualsComparesWholeValues) {
+  EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secreT"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secret2"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", ""));
+  EXPECT_FALSE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
 TEST(WebhookSignaturesStandard, SignMatchesPublishedVectors) {
   const nlohmann::json all = Vectors();
   for (const auto& v : all["standard_webhooks"]["vectors"]) {

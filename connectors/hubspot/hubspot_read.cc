@@ -549,6 +549,21 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
   page.records = std::move(*records);
   const bool full = static_cast<int>(contacts.size()) >= kSearchPageSize;
   page.more = true;
+  // HubSpot's search index lags behind writes. A page queried at `upper`
+  // may lack a change made after upper - overlap that sorts before the
+  // last time the page returned; the next window must read again from the
+  // earliest such time of any page of this window ("rescan"), not only
+  // from the last page's: the bound has moved past the earlier pages. A
+  // page still working through a backlog (its last time is older than
+  // upper - overlap) can lack nothing of its range and adds no rescan.
+  const TimestampMs overlap_from = std::max(lower, upper - settings_.poll_overlap.count());
+  auto note_rescan = [&](TimestampMs last_returned) {
+    if (overlap_from > last_returned) return;
+    const json earlier = cursor.value("rescan", json());
+    if (!earlier.is_number_integer() || overlap_from < earlier.get<TimestampMs>()) {
+      cursor["rescan"] = overlap_from;
+    }
+  };
   auto seen_at = [&](TimestampMs at, json ids) {
     for (const Contact& c : contacts) {
       if (c.last_modified == at) ids.push_back(c.id);
@@ -556,6 +571,7 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
     return ids;
   };
   if (!tie_id.empty()) {
+    note_rescan(lower);  // the page read the millisecond `lower`
     if (full) {
       cursor["tie_id"] = contacts.back().id;
     } else {
@@ -568,6 +584,7 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
     // come again and are skipped by `seen`. A page that is all one
     // millisecond switches to reading that millisecond by id.
     const TimestampMs last = contacts.back().last_modified;
+    note_rescan(last);
     if (last > lower) {
       cursor["lower"] = last;
       cursor["strict"] = false;
@@ -578,10 +595,15 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
     }
   } else {
     // Window complete up to `upper`; the overlap covers the search index
-    // lagging behind writes.
-    cursor["lower"] = std::max(lower, upper - settings_.poll_overlap.count());
+    // lagging behind writes, for this page and the window's earlier ones.
+    TimestampMs next_lower = overlap_from;
+    if (const json rescan = cursor.value("rescan", json()); rescan.is_number_integer()) {
+      next_lower = std::min(next_lower, rescan.get<TimestampMs>());
+    }
+    cursor["lower"] = next_lower;
     cursor["strict"] = false;
     cursor.erase("seen");  // the overlap re-reads on purpose (index lag)
+    cursor.erase("rescan");
     page.more = false;
     if (Status s = PollArchived(cursor, now, page.records); !s.ok()) return s;
   }

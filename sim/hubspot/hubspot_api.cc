@@ -540,6 +540,17 @@ HttpResponse HubSpotSystem::Search(const HttpRequest& req) {
       query.groups.push_back(std::move(filters));
     }
   }
+  // HubSpot's search index lags behind writes: what changed within the lag,
+  // or a contact whose write is indexed late, is not found yet.
+  const TimestampMs now = clock_.NowMs();
+  std::erase_if(indexed_late_, [&](const auto& entry) { return entry.second <= now; });
+  if (options_.search_lag_ms > 0 || !indexed_late_.empty()) {
+    query.hidden = [this, now](const Contact& c) {
+      if (options_.search_lag_ms > 0 && c.updated_at > now - options_.search_lag_ms) return true;
+      auto it = indexed_late_.find(c.id);
+      return it != indexed_late_.end() && now < it->second;
+    };
+  }
   if (body.contains("sorts") && !body["sorts"].empty()) {
     const json& s = body["sorts"][0];
     query.sort_property =

@@ -170,6 +170,7 @@ HttpResponse HubSpotSystem::HandleControl(const HttpRequest& req) {
       queued_events_.clear();
       recent_requests_.clear();
       recent_searches_.clear();
+      indexed_late_.clear();
       next_event_id_ = 1;
       rng_.seed(options_.seed);
       if (options_.seed_contacts > 0) Seed({{"count", options_.seed_contacts}});
@@ -178,6 +179,24 @@ HttpResponse HubSpotSystem::HandleControl(const HttpRequest& req) {
     json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
     if (!body.is_object()) return Bad("body must be a JSON object");
     if (p == "/seed" && req.method == "POST") return Seed(body);
+    if (p == "/search-lag") {
+      if (req.method == "POST") {
+        if (!body.contains("ms") || !body["ms"].is_number_integer() ||
+            body["ms"].get<std::int64_t>() < 0) {
+          return Bad("'ms' must be a non-negative integer");
+        }
+        const std::int64_t ms = body["ms"];
+        if (body.contains("email")) {
+          // This contact's latest write is indexed `ms` from now.
+          const Contact* c = model_.FindByEmail(Model::Lower(body.value("email", "")));
+          if (c == nullptr) return net::Problem(404, "Not Found", "no such contact");
+          indexed_late_[c->id] = clock_.NowMs() + ms;
+          return Json(200, {{"email", body["email"]}, {"ms", ms}});
+        }
+        options_.search_lag_ms = ms;
+      }
+      return Json(200, {{"ms", options_.search_lag_ms}});
+    }
     if (p == "/webhook") {
       if (req.method == "POST") {
         if (!body.contains("url") || !body["url"].is_string()) return Bad("'url' is required");

@@ -154,6 +154,7 @@ SearchPage RunSearch(const Model& model, const SearchQuery& query) {
   }
   const Range range = Narrow(groups);
   auto matches = [&](const Contact& c) {
+    if (query.hidden && query.hidden(c)) return false;
     if (groups.empty()) return true;
     return std::any_of(groups.begin(), groups.end(), [&](const std::vector<Prepared>& g) {
       return std::all_of(g.begin(), g.end(),
@@ -182,6 +183,7 @@ SearchPage RunSearch(const Model& model, const SearchQuery& query) {
     ++page.total;
   };
   const bool all_covered =
+      !query.hidden &&
       std::all_of(groups.begin(), groups.end(), [](const std::vector<Prepared>& g) {
         return std::all_of(g.begin(), g.end(), [](const Prepared& p) { return p.covered; });
       });

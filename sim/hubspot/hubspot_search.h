@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ struct SearchQuery {
   bool descending = false;
   std::int64_t offset = 0;
   std::int64_t limit = 10;
+  // Contacts the index does not hold yet (the search lag); null: none.
+  std::function<bool(const Contact&)> hidden;
 };
 
 struct SearchPage {

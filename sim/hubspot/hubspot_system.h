@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -35,6 +36,10 @@ struct HubSpotOptions {
   std::int64_t webhook_first_retry_ms = 1000;
   std::uint64_t seed = 1;
   int seed_contacts = 0;  // contacts seeded at start and on reset
+  // The search index's lag behind writes: a contact modified less than this
+  // long ago is not found by the search yet (0: found at once). Set through
+  // the control API (/_sim/hubspot/search-lag).
+  std::int64_t search_lag_ms = 0;
 };
 
 class HubSpotSystem final : public SimSystem {
@@ -84,6 +89,9 @@ class HubSpotSystem final : public SimSystem {
   WebhookSink sink_;
   std::deque<TimestampMs> recent_requests_;
   std::deque<TimestampMs> recent_searches_;
+  // Contacts whose latest write the search index holds only from the given
+  // time on (/_sim/hubspot/search-lag with an email).
+  std::map<std::int64_t, TimestampMs> indexed_late_;
   std::int64_t next_event_id_ = 1;
   std::deque<ChangeEvent> queued_events_;
   int webhooks_in_flight_ = 0;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "connectors/common/webhook_signatures.h"
 #include "mapping/policy.h"
@@ -691,6 +692,66 @@ TEST_F(HubSpotConnectorTest, PollReturnsEachContactVersionOnceWhilePagingAWindow
   }
   EXPECT_EQ(returned.size(), 230u);
   for (const auto& [event_id, times] : returned) EXPECT_EQ(times, 1) << event_id;
+}
+
+// HubSpot's search index lags behind writes, and not by the same time for
+// every write. A change indexed late whose webhook was lost must be found by
+// the next window's overlap even when the window it belonged to took several
+// pages (the bound moved past it with the first page): before, the next
+// window started at the last page's time and the change waited for the full
+// reconciliation.
+TEST_F(HubSpotConnectorTest, PollFindsAChangeIndexedLateInAWindowOfSeveralPages) {
+  HubSpotSettings s;
+  s.name = "hubspot";
+  s.base_url = BaseUrl();
+  s.token = "test-token";
+  s.client_secret = kSecret;
+  s.timeout = std::chrono::milliseconds(10000);
+  s.poll_overlap = std::chrono::milliseconds(3000);
+  auto connector = MakeHubSpotConnector(s, spec_, *http_);
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 11}}).status, 200);
+  auto drain_window = [&](std::string cursor, std::map<std::string, InboundRecord>* got) {
+    int pages = 0;
+    for (int i = 0; i < 50; ++i) {
+      auto page = connector->Poll(cursor, clock_.NowMs());
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) break;
+      ++pages;
+      for (auto& r : page->records) (*got)[r.system_id] = r;
+      cursor = page->next_cursor;
+      if (!page->more) break;
+    }
+    return std::make_pair(cursor, pages);
+  };
+  std::map<std::string, InboundRecord> ignored;
+  std::string cursor = drain_window("", &ignored).first;  // the full read
+  cursor = drain_window(cursor, &ignored).first;          // a first, quiet window
+
+  // X withdraws; HubSpot indexes that write 1.5 s late. Then 150 other
+  // contacts change, all indexed at once.
+  const std::string x = "contact1@example.com";
+  Control("POST", "/_sim/hubspot/admin/subscription",
+          {{"email", x}, {"subscriptionId", 103}, {"status", "UNSUBSCRIBED"}});
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/search-lag", {{"email", x}, {"ms", 1500}}).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed",
+                    {{"count", 150}, {"seed", 12}, {"domain", "later.example"}})
+                .status,
+            200);
+  const std::string x_id = ContactId(x);
+  std::map<std::string, InboundRecord> window;
+  auto [after_window, pages] = drain_window(cursor, &window);
+  ASSERT_GE(pages, 2) << "the window must take several pages";
+  ASSERT_EQ(window.count(x_id), 0u) << "X must be missing from its own window (indexed late)";
+  ASSERT_GE(window.size(), 150u);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));  // X is indexed now
+  std::map<std::string, InboundRecord> next;
+  drain_window(after_window, &next);
+  ASSERT_EQ(next.count(x_id), 1u) << "the next window's overlap must reach back to X";
+  const Change* c = FindConsent(next[x_id], "events");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, ConsentStatus::kWithdrawn);
 }
 
 TEST_F(HubSpotConnectorTest, MalformedPollCursorIsInvalidArgument) {

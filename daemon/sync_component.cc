@@ -1865,15 +1865,20 @@ class SyncComponent::Impl {
     // delivers anything.
     const bool load_learnt = !link.learnt_loaded;
     auto learnt = std::make_shared<std::optional<std::string>>();
+    // Rows still being delivered here are not claimed again when their
+    // lease runs out first (a batch waiting for the request budget, a long
+    // Retry-After): the claim would count an attempt that was never made,
+    // and a row could reach the dead letters early.
     SubmitThen(
-        [name, limit, lease, rows, generation, load_learnt, learnt](store::Transaction& txn) {
+        [name, limit, lease, rows, generation, load_learnt, learnt,
+         delivering = link.delivering](store::Transaction& txn) {
           const TimestampMs now = NowMs();
           if (load_learnt) {
             auto stored = txn.GetCursor(LearntStateKey(name));
             if (!stored.ok()) return stored.status();
             *learnt = std::move(stored).value();
           }
-          auto r = txn.ClaimOutbox(name, now, limit, now + lease.count());
+          auto r = txn.ClaimOutbox(name, now, limit, now + lease.count(), delivering);
           if (!r.ok()) return r.status();
           *rows = std::move(r).value();
           *generation = txn.TombstoneGeneration();
@@ -1903,8 +1908,9 @@ class SyncComponent::Impl {
             return;
           }
           const bool full = static_cast<int>(rows->size()) >= limit;
-          // Rows still being delivered here came back because their lease
-          // ran out: the copy under way answers for them.
+          // The claim skipped the rows in flight when it was submitted, and
+          // only a claim's answer starts deliveries; this keeps a row from
+          // ever being in flight twice should that change.
           std::erase_if(*rows, [&link](const store::OutboxRow& row) {
             return !link.delivering.insert(row.id).second;
           });

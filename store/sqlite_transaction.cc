@@ -557,7 +557,10 @@ Result<std::int64_t> SqliteTransaction::Enqueue(const OutboxRow& row, bool& adde
 
 Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view target,
                                                               TimestampMs now, int limit,
-                                                              TimestampMs lease_until) {
+                                                              TimestampMs lease_until,
+                                                              const std::set<std::int64_t>& skip) {
+  // `skip` goes in as a JSON array (json_each): usually empty, at most the
+  // rows of the batches in flight.
   static const std::string kSql =
       "UPDATE outbox SET status = 'inflight', attempts = attempts + 1, next_attempt_at = ?3, "
       "updated_at = ?2 WHERE id IN ("
@@ -565,10 +568,17 @@ Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view t
       " AND o.status IN ('pending', 'inflight') AND o.next_attempt_at <= ?2"
       " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target = o.target AND p.key = o.key"
       "  AND p.id < o.id AND p.status IN ('pending', 'inflight'))"
+      " AND (?5 = '[]' OR o.id NOT IN (SELECT value FROM json_each(?5)))"
       " ORDER BY o.next_attempt_at, o.id LIMIT ?4) RETURNING " +
       std::string(kOutboxColumns);
+  std::string skip_json = "[";
+  for (std::int64_t id : skip) {
+    if (skip_json.size() > 1) skip_json += ',';
+    skip_json += std::to_string(id);
+  }
+  skip_json += ']';
   STORE_USE(st, kSql);
-  st->BindAll(target, now, lease_until, limit);
+  st->BindAll(target, now, lease_until, limit, skip_json);
   Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);
   if (!rows.ok()) return rows.status();
   std::sort(rows->begin(), rows->end(),

@@ -69,8 +69,10 @@ class SqliteTransaction final : public Transaction {
 
   using Transaction::Enqueue;
   Result<std::int64_t> Enqueue(const OutboxRow& row, bool& added) override;
+  using Transaction::ClaimOutbox;
   Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now, int limit,
-                                             TimestampMs lease_until) override;
+                                             TimestampMs lease_until,
+                                             const std::set<std::int64_t>& skip) override;
   Status MarkDone(std::int64_t id, TimestampMs now) override;
   Status MarkSuperseded(std::int64_t id, std::string_view reason, TimestampMs now) override;
   Status MarkRetry(std::int64_t id, TimestampMs next_attempt_at, std::string_view reason,

@@ -12,6 +12,7 @@
 #include <functional>
 #include <future>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -250,9 +251,16 @@ class Transaction {
   // inflight, next_attempt_at <= now), marks them inflight with
   // next_attempt_at = lease_until and attempts + 1. A key whose older row is
   // still pending or inflight is not claimed, so one key is never written
-  // twice at once. Returned in due order.
+  // twice at once. Returned in due order. Rows in `skip` (those the caller
+  // is still delivering: a call can outlast its lease) are not claimed,
+  // so their attempts are not counted again.
   virtual Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now,
-                                                     int limit, TimestampMs lease_until) = 0;
+                                                     int limit, TimestampMs lease_until,
+                                                     const std::set<std::int64_t>& skip) = 0;
+  Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now, int limit,
+                                             TimestampMs lease_until) {
+    return ClaimOutbox(target, now, limit, lease_until, {});
+  }
   virtual Status MarkDone(std::int64_t id, TimestampMs now) = 0;
   // An in-flight row that is not to be retried (it went stale while on its
   // way): done, with `reason` saying why. FailedPrecondition if not in flight.

@@ -273,13 +273,16 @@ void Delivery::LookUpContacts() {
       emails.push_back(email_[i]);
     }
   }
-  auto by_id = c_.ReadContacts(ids, false);
-  auto by_email = c_.ReadContacts(emails, true);
+  // A failed read keeps the answer's Retry-After for the rows it fails:
+  // they are not to be tried sooner than the vendor asked.
+  std::optional<std::chrono::milliseconds> wait_by_id, wait_by_email;
+  auto by_id = c_.ReadContacts(ids, false, &wait_by_id);
+  auto by_email = c_.ReadContacts(emails, true, &wait_by_email);
   for (size_t i : need) {
     const bool use_id = email_[i].empty();
     const auto& batch = use_id ? by_id : by_email;
     if (!batch.ok()) {
-      Fail(i, batch.status());
+      Fail(i, batch.status(), use_id ? wait_by_id : wait_by_email);
       continue;
     }
     const Contact* found = nullptr;

@@ -127,7 +127,10 @@ class HubSpotConnector final : public Connector {
     std::vector<Contact> found;
     std::set<std::string> missing;
   };
-  Result<ContactBatch> ReadContacts(const std::vector<std::string>& ids, bool by_email) const;
+  // On a failed call, `retry_after` (if given) gets the answer's wait.
+  Result<ContactBatch> ReadContacts(
+      const std::vector<std::string>& ids, bool by_email,
+      std::optional<std::chrono::milliseconds>* retry_after = nullptr) const;
   // The properties every contact read asks for.
   std::vector<std::string> ContactProperties() const;
   // Statuses and unsubscribe-all of `contacts`, mapped; one MapResult per

@@ -60,7 +60,8 @@ std::vector<std::string> HubSpotConnector::ContactProperties() const {
 }
 
 Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
-    const std::vector<std::string>& ids, bool by_email) const {
+    const std::vector<std::string>& ids, bool by_email,
+    std::optional<std::chrono::milliseconds>* retry_after) const {
   ContactBatch out;
   for (size_t start = 0; start < ids.size(); start += kApiBatchLimit) {
     json inputs = json::array();
@@ -72,7 +73,10 @@ Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
                  {"propertiesWithHistory", json::array()}};
     if (by_email) body["idProperty"] = "email";
     CallResult r = Call("POST", "/crm/v3/objects/contacts/batch/read", body);
-    if (!r.ok()) return r.error.status;
+    if (!r.ok()) {
+      if (retry_after != nullptr) *retry_after = r.error.retry_after;
+      return r.error.status;
+    }
     const json& reply = r.reply->body;
     if (!reply.is_object()) return Unavailable("HubSpot contacts batch read: no JSON body");
     for (const json& c : reply.value("results", json::array())) {

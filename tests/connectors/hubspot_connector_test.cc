@@ -1133,6 +1133,28 @@ TEST_F(HubSpotConnectorTest, InjectedRateLimitAndOutageAreRetryableWithRetryAfte
   EXPECT_TRUE(ok[0].status.ok()) << ok[0].status.ToString();
 }
 
+// A row whose write needs the contact looked up first (an SMS status needs
+// the phone number) keeps the look-up's Retry-After when that call is
+// refused: it is not tried again sooner than HubSpot asked.
+TEST_F(HubSpotConnectorTest, AFailedContactLookUpKeepsItsRetryAfter) {
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "rate_limit"},
+                     {"system", "hubspot"},
+                     {"method", "POST"},
+                     {"route", "/crm/v3/objects/contacts/batch/read"},
+                     {"count", 1},
+                     {"retry_after", 9}})
+                .status,
+            201);
+  OutboundItem a = Item(1, "sms.person@example.com");
+  Grant(a, "sms_offers", ConsentStatus::kGranted, "sms");
+  auto r = connector_->Deliver({a});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].error_class, ErrorClass::kRetryable) << r[0].status.ToString();
+  ASSERT_TRUE(r[0].retry_after.has_value()) << r[0].status.ToString();
+  EXPECT_EQ(*r[0].retry_after, std::chrono::milliseconds(9000));
+}
+
 TEST_F(HubSpotConnectorTest, ErrorsNeverCarryTheAddressFromThePath) {
   ASSERT_EQ(Control("POST", "/_sim/faults",
                     {{"kind", "error"},

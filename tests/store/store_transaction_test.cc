@@ -503,6 +503,46 @@ TEST_F(StoreTransactionTest, AStateDeliveredBeforeIsQueuedAgainUnderADerivedKey)
               }).ok());
 }
 
+// A row whose lease ran out while this process still delivers it is not
+// claimed again when the caller names it in `skip`: no second copy, and no
+// attempt counted that was never made. Other due rows are claimed as usual.
+TEST_F(StoreTransactionTest, ClaimSkipsRowsTheCallerIsStillDelivering) {
+  std::int64_t slow = 0, other = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(a, txn.Enqueue(Work("mc", "k1", "i1", 100)));
+                ASSIGN_OR_RETURN_STATUS(b, txn.Enqueue(Work("mc", "k2", "i2", 100)));
+                slow = a;
+                other = b;
+                ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 100, 1, 200));
+                EXPECT_EQ(claimed.size(), 1u);
+                EXPECT_EQ(claimed.empty() ? 0 : claimed[0].id, slow);
+                return Status::Ok();
+              }).ok());
+  // At 300 the lease (200) has run out; the call for `slow` is still under way.
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 300, 10, 400, {slow}));
+                EXPECT_EQ(claimed.size(), 1u);
+                EXPECT_EQ(claimed.empty() ? 0 : claimed[0].id, other);
+                ASSIGN_OR_RETURN_STATUS(row, txn.GetOutbox(slow));
+                EXPECT_TRUE(row.has_value());
+                if (row) {
+                  EXPECT_EQ(row->attempts, 1) << "no attempt counted for the skipped row";
+                }
+                return Status::Ok();
+              }).ok());
+  // Without the skip (a restarted process delivers nothing) it is claimed again.
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 500, 10, 600));
+                EXPECT_EQ(claimed.size(), 2u);
+                for (const OutboxRow& r : claimed) {
+                  if (r.id == slow) {
+                    EXPECT_EQ(r.attempts, 2);
+                  }
+                }
+                return Status::Ok();
+              }).ok());
+}
+
 // A newer row for a key replaces the older pending one only where both write
 // the same address: a row for another of the key's records is still sent,
 // and in order (one row of a key at a time).

@@ -1077,7 +1077,7 @@ class SyncComponent::Impl {
                              std::lock_guard lock(l->check_mu);
                              return l->check.ok();
                            },
-                           link.config.poll_interval.count() > 0});
+                           link.config.poll_interval.count() > 0, &link.limiter});
   }
 
   // Runs the connector's Check() on the pool and keeps its answer for

@@ -97,6 +97,15 @@ SyncMetrics::SyncMetrics(metrics::Registry& registry, std::function<TimestampMs(
                                });
                              });
   registry.AddCallbackFamily(
+      "consentd_connector_budget_requests",
+      "Requests allowed per rate-limit window now: the configured rate_limit.requests, or "
+      "fewer while a budget learnt from 429s is in force; 0 = no limit.",
+      MetricType::kGauge, {"connector"}, [this] {
+        return ConnectorValues([](const auto& p) {
+          return p.limiter != nullptr ? static_cast<double>(p.limiter->budget()) : 0.0;
+        });
+      });
+  registry.AddCallbackFamily(
       "consentd_connector_ready", "1 when the connector's last check passed (see /readyz).",
       MetricType::kGauge, {"connector"},
       [this] { return ConnectorValues([](const auto& p) { return p.ready() ? 1.0 : 0.0; }); });

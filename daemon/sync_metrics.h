@@ -43,6 +43,8 @@ struct ConnectorProbe {
   const std::atomic<bool>* caught_up = nullptr;
   std::function<bool()> ready;  // the last Check() passed
   bool polls = false;           // poll_interval > 0
+  // The request budget (its main window's budget in force); null: none.
+  const connectors::RateLimiter* limiter = nullptr;
 };
 
 class SyncMetrics {

@@ -3,7 +3,8 @@
 // never exceed the vendor's limit (a request marked `search` takes the
 // search window too), and that pauses when the vendor answers 429,
 // honouring Retry-After (seconds or HTTP-date), else for one window: a
-// refused search pauses searches only, any other 429 the whole connector.
+// refused search pauses searches only, any other 429 the whole connector
+// and lowers its budget for a while (RateLimiter::Backoff).
 //
 // Send blocks its (worker-pool) thread while the budget is spent; `stop`
 // set to true makes waiting calls give up with Unavailable (shutdown).

@@ -1,6 +1,7 @@
 #include "connectors/common/rate_limiter.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace consentd::connectors {
 
@@ -37,7 +38,7 @@ std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGra
   const bool search = kind == CallKind::kSearch;
   // The longer of the two waits: asking again earlier could only be
   // refused by the other window.
-  std::int64_t wait = main_.Wait(limit_.requests, limit_.interval.count(), now_ms);
+  std::int64_t wait = main_.Wait(Budget(now_ms), limit_.interval.count(), now_ms);
   if (search) {
     wait = std::max(wait,
                     search_.Wait(limit_.search_requests, limit_.search_interval.count(), now_ms));
@@ -75,8 +76,53 @@ void RateLimiter::Release(const RateGrant& grant, std::int64_t finished_ms) {
 
 void RateLimiter::Backoff(std::int64_t now_ms, std::int64_t wait_ms, CallKind kind) {
   std::lock_guard lock(mu_);
-  Window& w = kind == CallKind::kSearch && limit_.search_requests > 0 ? search_ : main_;
+  const bool search = kind == CallKind::kSearch && limit_.search_requests > 0;
+  Window& w = search ? search_ : main_;
   w.paused_until = std::max(w.paused_until, now_ms + std::max<std::int64_t>(0, wait_ms));
+  if (search || limit_.requests <= 0) return;
+  // The window holds the refused call too: the vendor accepted the others.
+  const std::int64_t interval = limit_.interval.count();
+  while (!main_.starts.empty() && main_.starts.front() <= now_ms - interval) {
+    main_.starts.pop_front();
+  }
+  const int accepted = std::max(1, static_cast<int>(main_.starts.size()) - 1);
+  const int before = Budget(now_ms);
+  if (now_ms - last_trip_at_ > kForgetAfterSpells * kLastSpell * interval) {
+    spell_ = kFirstSpell;  // a 429 long after the last: start over
+  } else if (raised_) {
+    spell_ = std::min(kLastSpell, spell_ * 2);  // the raise was too far
+  }
+  raised_ = false;
+  last_trip_at_ = now_ms;
+  learnt_ = std::min(before, accepted);
+  if (learnt_ >= limit_.requests) learnt_ = limit_.requests - 1;
+  learnt_ = std::max(1, learnt_);
+  // The spell counts from the end of the pause.
+  raise_at_ = w.paused_until + static_cast<std::int64_t>(spell_) * interval;
+}
+
+int RateLimiter::Budget(std::int64_t now_ms) {
+  if (learnt_ == 0 || limit_.requests <= 0) return limit_.requests;
+  const std::int64_t interval = limit_.interval.count();
+  if (now_ms >= raise_at_) {
+    // One step per clean window from here on.
+    const int step = std::max(1, limit_.requests / 10);
+    const std::int64_t windows = 1 + (now_ms - raise_at_) / std::max<std::int64_t>(1, interval);
+    const std::int64_t raised = learnt_ + windows * step;
+    raise_at_ += windows * interval;
+    raised_ = true;
+    if (raised >= limit_.requests) {
+      learnt_ = 0;  // back to the configured budget (a 429 now still doubles the spell)
+      return limit_.requests;
+    }
+    learnt_ = static_cast<int>(raised);
+  }
+  return learnt_;
+}
+
+int RateLimiter::budget() const {
+  std::lock_guard lock(mu_);
+  return learnt_ > 0 && limit_.requests > 0 ? learnt_ : limit_.requests;
 }
 
 std::uint64_t RateLimiter::Generation() const {
@@ -96,6 +142,10 @@ void RateLimiter::Update(RateLimit limit) {
   {
     std::lock_guard lock(mu_);
     limit_ = limit;
+    learnt_ = 0;
+    raised_ = false;
+    spell_ = kFirstSpell;
+    last_trip_at_ = std::numeric_limits<std::int64_t>::min() / 2;
     ++generation_;
   }
   changed_.notify_all();

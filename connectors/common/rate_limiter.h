@@ -8,6 +8,15 @@
 // A slot is dated from when its request finished (plus one clock tick), so
 // our window can only close after the vendor's, whatever the transit time.
 //
+// A 429 on a plain call means the vendor's budget for us is smaller than
+// the configured one (another client shares the account, or the setting is
+// too generous). The budget is then lowered to what the vendor accepted in
+// that window, so the next windows do not trip it again, and raised back
+// one step per clean window once a spell of clean windows has passed; each
+// 429 after a raise doubles that spell (1, 2, 4, ... 32 windows), so a
+// vendor limit below the configured one is tripped ever more rarely while
+// its whole budget stays in use (docs/sync.md, "Rate limits").
+//
 // Time is passed in (steady milliseconds), so tests drive it. Thread-safe
 // (one mutex); cheap.
 #pragma once
@@ -16,6 +25,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <mutex>
 
 namespace consentd::connectors {
@@ -66,8 +76,13 @@ class RateLimiter {
   void Release(const RateGrant& grant, std::int64_t finished_ms);
   // The target said 429: take no new call of `kind` before now_ms +
   // wait_ms. A search pause leaves plain calls alone; a plain one pauses
-  // every call.
+  // every call and lowers the main budget to the calls the window held
+  // before the refused one (see above). Call it after the refused call's
+  // Release.
   void Backoff(std::int64_t now_ms, std::int64_t wait_ms, CallKind kind = CallKind::kPlain);
+  // The main window's budget in force: the configured `requests`, or the
+  // lower one learnt from 429s (0: no limit).
+  int budget() const;
   // A count of the Releases and Updates so far: read it before TryAcquire
   // and pass it to WaitForChange, so that one landing between a refusal and
   // the wait is not missed.
@@ -77,7 +92,7 @@ class RateLimiter {
   // waits end at once rather than on a timer.
   void WaitForChange(std::int64_t max_wait_ms, std::uint64_t seen);
 
-  void Update(RateLimit limit);  // on reload
+  void Update(RateLimit limit);  // on reload (forgets a learnt budget)
   RateLimit limit() const;
   int in_flight() const;
   // Calls counted in the main window ending at now_ms (budget metrics).
@@ -94,10 +109,27 @@ class RateLimiter {
     void Redate(std::int64_t recorded_ms, std::int64_t finished_ms);
   };
 
+  // The budget in force (mu_ held); raises a learnt one when its spell
+  // of clean windows has passed.
+  int Budget(std::int64_t now_ms);
+
+  // Clean windows before a learnt budget is first raised: doubled by each
+  // 429 that follows a raise, up to the last.
+  static constexpr int kFirstSpell = 1;
+  static constexpr int kLastSpell = 32;
+  // A 429 more than this many longest spells after the previous one is
+  // news (a transient, or the vendor's budget changed): the spell restarts.
+  static constexpr int kForgetAfterSpells = 4;
+
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::uint64_t generation_ = 0;  // bumped on every Release / Update
   RateLimit limit_;
+  int learnt_ = 0;             // 0: none; else the main budget in force (< requests)
+  bool raised_ = false;        // learnt_ was raised since the last 429
+  int spell_ = kFirstSpell;    // clean windows before the next raise
+  std::int64_t raise_at_ = 0;  // when learnt_ may next be raised
+  std::int64_t last_trip_at_ = std::numeric_limits<std::int64_t>::min() / 2;  // the last 429
   mutable Window main_;
   Window search_;
   int in_flight_ = 0;

@@ -137,6 +137,98 @@ TEST(RateLimiterPacing, SearchBackoffPausesSearchesOnlyAndPlainBackoffPausesAll)
   EXPECT_EQ(limiter.TryAcquire(1000, CallKind::kSearch), 4000);
 }
 
+// ---------------------------------------------------------------------------
+// A budget learnt from 429s: the vendor allows fewer calls than configured.
+
+// A greedy caller against a vendor that accepts `vendor_limit` calls in any
+// rolling second, with 10 configured; each 429 is answered as
+// BudgetedHttpClient does (release, then a pause of one window). Calls are
+// instant. Returns the times of the 429s and counts the calls accepted.
+std::vector<std::int64_t> RunAgainstAStricterVendor(RateLimiter& limiter, int vendor_limit,
+                                                    std::int64_t until_ms, int* accepted) {
+  std::deque<std::int64_t> vendor;  // accepted arrivals in the vendor's window
+  std::vector<std::int64_t> trips;
+  *accepted = 0;
+  for (std::int64_t now = 0; now < until_ms;) {
+    RateGrant g;
+    const std::int64_t wait = limiter.TryAcquire(now, CallKind::kPlain, &g);
+    if (wait > 0) {
+      now += wait;
+      continue;
+    }
+    while (!vendor.empty() && vendor.front() <= now - 1000) vendor.pop_front();
+    limiter.Release(g, now);
+    if (static_cast<int>(vendor.size()) < vendor_limit) {
+      vendor.push_back(now);
+      ++*accepted;
+    } else {
+      trips.push_back(now);
+      limiter.Backoff(now, 1000);
+    }
+  }
+  return trips;
+}
+
+TEST(RateLimiterLearning, AVendorAllowingLessIsTrippedEverMoreRarelyAndItsBudgetIsUsed) {
+  RateLimiter limiter(RateLimit{10, milliseconds(1000), 0});
+  int accepted = 0;
+  const std::vector<std::int64_t> trips =
+      RunAgainstAStricterVendor(limiter, 6, 300'000, &accepted);  // 300 windows
+  // Without learning: a 429 in about every second window (~150).
+  EXPECT_LE(trips.size(), 14u) << "429s: " << trips.size();
+  std::string at;
+  for (std::int64_t t : trips) at += " " + std::to_string(t);
+  SCOPED_TRACE("429s at" + at + "; accepted " + std::to_string(accepted));
+  ASSERT_GE(trips.size(), 3u);
+  // Each raise that trips doubles the spell: the last 429s are at least
+  // 32 windows apart.
+  EXPECT_GE(trips.back() - trips[trips.size() - 2], 32'000);
+  // The vendor's own budget stays in use: at least 90 % of 6 per second.
+  EXPECT_GE(accepted, 1620) << "accepted " << accepted;
+  EXPECT_LE(accepted, 1800);
+}
+
+TEST(RateLimiterLearning, ASingle429LowersTheBudgetForAWhileOnly) {
+  RateLimiter limiter(RateLimit{10, milliseconds(1000), 0});
+  for (std::int64_t t : {0, 10, 20}) {
+    RateGrant g;
+    ASSERT_EQ(limiter.TryAcquire(t, CallKind::kPlain, &g), 0);
+    limiter.Release(g, t);
+  }
+  limiter.Backoff(20, 1000);  // the third call was refused: two accepted
+  EXPECT_EQ(limiter.budget(), 2);
+  EXPECT_EQ(limiter.TryAcquire(500), 520);  // paused for one window from the 429
+  // After the pause (to 1020) and one clean window (to 2020), one step (a
+  // tenth of the configured budget) per window.
+  EXPECT_EQ(limiter.TryAcquire(1500), 0);
+  limiter.Release();
+  EXPECT_EQ(limiter.budget(), 2);
+  EXPECT_EQ(limiter.TryAcquire(2500), 0);
+  limiter.Release();
+  EXPECT_EQ(limiter.budget(), 3);
+  EXPECT_EQ(limiter.TryAcquire(12'100), 0);
+  limiter.Release();
+  EXPECT_EQ(limiter.budget(), 10) << "back to the configured budget";
+}
+
+TEST(RateLimiterLearning, SearchesAndReloadsDoNotKeepALearntBudget) {
+  RateLimiter limiter(HubSpotLike());
+  for (int i = 0; i < 4; ++i) {
+    RateGrant g;
+    ASSERT_EQ(limiter.TryAcquire(i, CallKind::kSearch, &g), 0);
+    limiter.Release(g, i);
+  }
+  limiter.Backoff(5, 1000, CallKind::kSearch);
+  EXPECT_EQ(limiter.budget(), 100) << "a search 429 pauses searches; the main budget stays";
+  limiter.Backoff(6, 1000, CallKind::kPlain);
+  EXPECT_EQ(limiter.budget(), 3);  // four in the window, one of them refused
+  limiter.Update(HubSpotLike());
+  EXPECT_EQ(limiter.budget(), 100) << "a reload starts from the configured budget";
+  RateLimiter unlimited(RateLimit{0, milliseconds(1000), 10});
+  unlimited.Backoff(0, 1000);
+  EXPECT_EQ(unlimited.budget(), 0);
+}
+
 TEST(RateLimiterPacing, WaitForChangeEndsWhenAnInFlightSlotIsReleased) {
   // A broken wake-up would hang here for 10 minutes (the test's timeout
   // fails it); no clock is read.

@@ -19,7 +19,7 @@ TEST(SyncMetrics, EveryChildOfAConnectorExistsAtZeroFromTheStart) {
   SyncMetrics m(registry, [] { return TimestampMs{1'000'000}; });
   connectors::BudgetStats budget;
   std::atomic<bool> caught_up{false};
-  m.AddConnector({"hubspot", &budget, &caught_up, [] { return true; }, true});
+  m.AddConnector({"hubspot", &budget, &caught_up, [] { return true; }, true, nullptr});
   auto e = ParseExposition(registry.Render());
   ASSERT_EQ(e.errors, std::vector<std::string>{});
   for (const char* result : {"done", "retryable", "permanent", "blocked_by_target"}) {

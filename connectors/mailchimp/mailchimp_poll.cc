@@ -23,6 +23,11 @@ using nlohmann::json;
 // Most keys the cursor remembers for skipping (an optimisation only: a
 // record returned twice carries the same event id and the inbox drops it).
 constexpr size_t kMaxSeen = 2000;
+// Paging by offset inside one crowded second steps back this many places:
+// a member of that second that changes meanwhile leaves it and moves the
+// ones after it up, which would otherwise skip one member per change. The
+// members read twice are in `seen`, or dropped by the version memory.
+constexpr std::int64_t kOffsetSlack = 100;
 
 std::int64_t Seconds(TimestampMs ms) { return ms >= 0 ? ms / 1000 : (ms - 999) / 1000; }
 
@@ -172,7 +177,8 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
     next.before = c.before;
     next.since = last - 1;
     if (in_last == n) {
-      next.offset = (c.since == last - 1 ? c.offset : 0) + static_cast<std::int64_t>(n);
+      next.offset = (c.since == last - 1 ? c.offset : 0) + static_cast<std::int64_t>(n) -
+                    std::min<std::int64_t>(kOffsetSlack, static_cast<std::int64_t>(n) / 2);
     }
     for (const auto* list : {&c.seen, &keys}) {
       for (const std::string& k : *list) {

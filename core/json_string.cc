@@ -5,7 +5,9 @@
 
 namespace consentd {
 
-bool ValidUtf8(std::string_view s) {
+bool ValidUtf8(std::string_view s) { return FirstInvalidUtf8(s) == std::string_view::npos; }
+
+std::size_t FirstInvalidUtf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -25,22 +27,22 @@ bool ValidUtf8(std::string_view s) {
       len = 4;
       cp = c & 0x07U;
     } else {
-      return false;
+      return i;
     }
-    if (i + len > s.size()) return false;
+    if (i + len > s.size()) return i;
     for (std::size_t j = 1; j < len; ++j) {
       auto cc = static_cast<unsigned char>(s[i + j]);
-      if ((cc & 0xc0) != 0x80) return false;
+      if ((cc & 0xc0) != 0x80) return i;
       cp = (cp << 6) | (cc & 0x3fU);
     }
     // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
     if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
         (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-      return false;
+      return i;
     }
     i += len;
   }
-  return true;
+  return std::string_view::npos;
 }
 
 void AppendJsonEscaped(std::string& out, std::string_view s) {

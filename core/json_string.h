@@ -6,6 +6,7 @@
 // characters as \u00xx (lower-case hex), every other byte as it is. Pure.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,9 @@ namespace consentd {
 // True if `s` is well-formed UTF-8 (no overlong forms, surrogates or code
 // points past U+10FFFF).
 bool ValidUtf8(std::string_view s);
+// The offset of the first byte that does not start a well-formed UTF-8
+// sequence, or npos if `s` is well-formed.
+std::size_t FirstInvalidUtf8(std::string_view s);
 
 // Appends `s` quoted and escaped. Valid UTF-8 in gives valid UTF-8 out;
 // other bytes are copied unchecked.

@@ -287,7 +287,13 @@ Status Daemon::Impl::Reload() {
 
   size_t prepared = 0;
   for (; prepared < components_.size(); ++prepared) {
-    Status s = components_[prepared]->PrepareReload(next);
+    Status s;
+    try {
+      s = components_[prepared]->PrepareReload(next);
+    } catch (const std::exception& e) {
+      // Never out of a reload: on SIGHUP that would stop the daemon.
+      s = Internal(std::string("preparing the reload failed: ") + e.what());
+    }
     if (!s.ok()) {
       for (size_t j = prepared; j-- > 0;) components_[j]->AbortReload();
       return fail(s.WithContext(components_[prepared]->Name()));

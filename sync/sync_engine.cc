@@ -559,6 +559,11 @@ class Ingestor {
       Result<std::vector<std::string>> merged = txn_.ListMergedInto(subject);
       if (!merged.ok()) return merged.status();
       for (const std::string& m : *merged) {
+        // Whatever is still filed under the merged pseudonym goes as well:
+        // its dead letters (kept by the merge) and finished rows hold the
+        // address, its echo memory may.
+        CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(m));
+        CONSENTD_RETURN_IF_ERROR(txn_.ForgetRowsOfErasedSubject(m));
         CONSENTD_RETURN_IF_ERROR(txn_.MarkSubjectErased(m, erased_at));
         ProofEntry me = e;
         me.subject = m;

@@ -7,7 +7,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "config/config.h"
@@ -20,6 +23,7 @@
 namespace consentd::config {
 namespace {
 
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 constexpr char kDemo[] = CONSENTD_SOURCE_DIR "/config/demo/consentd.yaml";
@@ -42,6 +46,34 @@ TEST(ConfigDemo, DemoConfigLoadsWithoutWarnings) {
   EXPECT_THAT(c.warnings, IsEmpty());
   EXPECT_TRUE(c.has_mapping);
   EXPECT_EQ(c.connectors.size(), 2u);
+}
+
+// A topic title saved as Latin-1 (0xFC for 'ü') passed the YAML reader and
+// then stopped the daemon when the mapping went through JSON (at start, and
+// on a SIGHUP reload). It is refused at load, at its line and column.
+TEST(ConfigDemo, ATitleNotInUtf8IsRefusedAtItsLineAndColumn) {
+  std::ifstream in(kDemo, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  const std::string from = "title: \"Newsletter\"";
+  const std::size_t at = yaml.find(from);
+  ASSERT_NE(at, std::string::npos);
+  yaml.replace(at, from.size(), "title: \"Neuigkeiten f\xFCr Sie\"");
+  const std::string name = std::string(CONSENTD_SOURCE_DIR) + "/config/demo/latin1.yaml";
+  auto latin1 = LoadConfigString(yaml, name, LoadOptions{});
+  ASSERT_FALSE(latin1.ok());
+  const int line = 1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + at, '\n'));
+  const std::size_t line_start = yaml.rfind('\n', at) + 1;
+  // 0xFC comes 21 characters after the start of `title: "Neuigkeiten f`.
+  const int column = static_cast<int>(at - line_start) + 1 + 21;
+  EXPECT_THAT(latin1.status().message(),
+              HasSubstr(name + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                        ": this byte is not valid UTF-8"));
+  // The same title in UTF-8 loads.
+  yaml.replace(yaml.find("f\xFCr"), 3, "f\xC3\xBCr");
+  auto utf8 = LoadConfigString(yaml, name, LoadOptions{});
+  EXPECT_TRUE(utf8.ok()) << utf8.status().ToString();
 }
 
 TEST(ConfigDemo, ConnectorsPointAtTheSimulatorPortsOfScriptsDemo) {

@@ -547,6 +547,47 @@ TEST_F(SyncDeliveriesTest, ErasingTheSurvivorOfAMergeShredsTheMergedSubjectsKeyT
   });
 }
 
+// A merge keeps the merged-away person's dead letters (their address and
+// state). Erasing the survivor erases that person too: nothing of theirs
+// may stay in the outbox.
+TEST_F(SyncDeliveriesTest, ErasingTheSurvivorOfAMergeRemovesTheMergedSubjectsDeadLetters) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T)})},
+         T + 100);
+  const std::string merged = SubjectOf("hubspot", "102");
+  std::vector<store::OutboxRow> rows = Claim(T + 200);
+  std::erase_if(rows, [&](const store::OutboxRow& r) { return r.key != merged; });
+  ASSERT_EQ(rows.size(), 1u);
+  Deliver(rows,
+          {Delivery(rows[0].id, InvalidArgument("HTTP 400: invalid resource"),
+                    connectors::ErrorClass::kPermanent)},
+          {}, 5, T + 250);
+  ASSERT_EQ(Row(rows[0].id).status, store::OutboxStatus::kDead);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  ASSERT_EQ(Row(rows[0].id).status, store::OutboxStatus::kDead) << "a merge keeps dead letters";
+
+  Ingest("hubspot", {Record("ev-4", "101", "anna@example.org", {testing::Erasure(T + 10'000)})},
+         T + 10'100);
+  // (By key and address, not by id: SQLite hands a deleted row's id on.)
+  for (const char* target : {"mailchimp", "hubspot"}) {
+    for (store::OutboxStatus status :
+         {store::OutboxStatus::kPending, store::OutboxStatus::kDone, store::OutboxStatus::kDead}) {
+      for (const store::OutboxRow& row : Outbox(target, status)) {
+        EXPECT_NE(row.key, merged)
+            << "row " << row.id << " to " << target << " of the merged person";
+        EXPECT_NE(row.address, "anna.b@example.org") << "row " << row.id << " to " << target;
+      }
+    }
+  }
+}
+
 TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries) {
   const auto rows = ClaimRows(4, T + 200);
   ASSERT_EQ(rows.size(), 4u);

@@ -119,7 +119,7 @@ std::optional<std::string> ReadHttpUrl(const YAML::Node& n, ReadContext& c, bool
   } else if (s->starts_with("https://")) {
     scheme_end = 8;
   } else {
-    c.diag.Error(at, "expected " + form + ", got \"" + *s + "\"");
+    c.diag.Error(at, "expected " + form + ", got \"" + UrlForMessages(*s) + "\"");
     return std::nullopt;
   }
   const std::size_t authority_end = std::min(s->find_first_of("/?#", scheme_end), s->size());
@@ -162,13 +162,13 @@ std::optional<std::string> ReadHttpUrl(const YAML::Node& n, ReadContext& c, bool
     c.diag.Error(at, "expected " + form +
                          " with a host (and a port from 1 to 65535, if any), "
                          "got \"" +
-                         *s + "\"");
+                         UrlForMessages(*s) + "\"");
     return std::nullopt;
   }
   if (s->find('#') != std::string::npos || (!allow_query && s->find('?') != std::string::npos)) {
     c.diag.Error(at, std::string("expected ") + form + " without " +
                          (allow_query ? "a fragment ('#')" : "a query ('?') or fragment ('#')") +
-                         ", got \"" + *s + "\"");
+                         ", got \"" + UrlForMessages(*s) + "\"");
     return std::nullopt;
   }
   std::string url = *s;

@@ -15,11 +15,7 @@
 #include "core/proof/bytes.h"
 
 namespace consentd::config::internal {
-namespace {
 
-// A Standard Webhooks secret ("whsec_" and base64, or base64 alone) is
-// checked when the file is read, so a wrong one is a configuration error at
-// its key, not a 400 to every webhook later.
 void CheckStandardWebhooksSecret(const YAML::Node& n, ReadContext& c, const std::string& path) {
   Result<std::string> secret = LoadSecret(path);
   if (!secret.ok()) return;  // ReadSecretFile has said what is wrong with the file
@@ -33,6 +29,8 @@ void CheckStandardWebhooksSecret(const YAML::Node& n, ReadContext& c, const std:
                      "base64, or base64");
   }
 }
+
+namespace {
 
 using nlohmann::json;
 namespace gen = connectors::generic;
@@ -170,7 +168,7 @@ Field<T> UrlField(Acc<T> req, Names allowed) {
                       c.diag.Error(ValuePosition(n, c),
                                    "expected a path under base_url starting with '/', or an "
                                    "http:// or https:// URL, got \"" +
-                                       *s + "\"");
+                                       UrlForMessages(*s) + "\"");
                       return;
                     }
                     for (char ch : *s) {

@@ -26,6 +26,12 @@ struct GenericKeyField {
   std::function<void(const YAML::Node&, ReadContext&, GenericConnectorConfig&)> read;
 };
 
+// A Standard Webhooks secret ("whsec_" and base64, or base64 alone) is
+// checked when the file is read (after ReadSecretFile gave `path`), so a
+// wrong one is a configuration error at its key, not a refused signature
+// later: an error at `n`'s value.
+void CheckStandardWebhooksSecret(const YAML::Node& n, ReadContext& c, const std::string& path);
+
 // webhook_secret_files, auth, write, responses, poll, read, check, list_topics.
 const std::vector<GenericKeyField>& GenericConnectorFields();
 

@@ -323,6 +323,25 @@ std::string ResolveSecretFile(const std::string& value, const std::string& base_
   return (fs::path(base_dir) / p).lexically_normal().string();
 }
 
+std::string UrlForMessages(std::string_view url) {
+  std::string out;
+  std::size_t rest = 0;
+  if (const std::size_t scheme = url.find("://"); scheme != std::string_view::npos) {
+    rest = scheme + 3;
+    out.append(url.substr(0, rest));
+    const std::size_t authority_end = std::min(url.find_first_of("/?#", rest), url.size());
+    if (const std::size_t at = url.rfind('@', authority_end - 1);
+        at != std::string_view::npos && at >= rest && at < authority_end) {
+      out.append("…@");
+      rest = at + 1;
+    }
+  }
+  const std::size_t cut = std::min(url.find_first_of("?#", rest), url.size());
+  out.append(url.substr(rest, cut - rest));
+  if (cut < url.size()) out.append(url[cut] == '?' ? "?…" : "#…");
+  return out;
+}
+
 std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c) {
   auto s = ReadString(n, c, "the path or credential name of a file holding the secret");
   if (!s) return std::nullopt;

@@ -130,6 +130,10 @@ std::optional<std::string> ReadPath(const YAML::Node& n, ReadContext& c);
 // file's content is never read here, nor printed anywhere.
 std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c);
 
+// A URL as an error message may show it: user information, query and
+// fragment (where an API key typed inline would be) are replaced by "…".
+std::string UrlForMessages(std::string_view url);
+
 // A `*_file` key file that consentd generates (mode 0600) on first start:
 // resolved like ReadSecretFile, but a missing file is accepted when its
 // directory exists (that is where it will be created), or is the

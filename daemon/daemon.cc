@@ -226,6 +226,9 @@ int Daemon::Impl::Run() {
     }
   }
 
+  // What --check-config prints as warnings goes to the log too: under
+  // systemd nobody sees a terminal.
+  for (const std::string& w : config_->warnings) spdlog::warn("configuration: {}", w);
   spdlog::info("consentd {} ready ({}, config {})", CONSENTD_VERSION, ServingStatus(),
                config_path_);
   Notify(notifier_.Ready(ServingStatus()));
@@ -303,6 +306,7 @@ Status Daemon::Impl::Reload() {
   config_ = std::make_shared<const config::Config>(std::move(next));
   reloads_->WithLabels({"success"}).Inc();
   spdlog::info("configuration reloaded from {}", config_path_);
+  for (const std::string& w : config_->warnings) spdlog::warn("configuration: {}", w);
   Notify(notifier_.Ready(ServingStatus()));
   return Status::Ok();
 }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/legal_deadline.h"
+#include "core/redact.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_transaction.h"
 
@@ -336,8 +337,10 @@ Status MarkErasureTargetManual(Transaction& txn, std::string_view id, std::strin
     return FailedPrecondition("target " + std::string(target) + " is already " +
                               std::string(ErasureTargetStateName(t->state)));
   }
-  const std::string reason =
-      note.empty() ? std::string("erased by hand (operator)") : "by hand: " + std::string(note);
+  // The note is free text and may name the person, while the request is
+  // kept after the erasure: addresses and hashes are taken out of it.
+  const std::string reason = note.empty() ? std::string("erased by hand (operator)")
+                                          : "by hand: " + RedactIdentifiersInText(note);
   return SetTargetState(**db, id, target, ErasureTargetState::kManual, reason, now);
 }
 

@@ -22,7 +22,8 @@
 //
 // Store thread only, inside a unit of work (store.h); SQLite backend only
 // (FailedPrecondition otherwise). Nothing here holds personal data: the
-// subject is its pseudonym.
+// subject is its pseudonym, and an operator's note loses every address and
+// subscriber hash (core/redact.h) before it is kept.
 #pragma once
 
 #include <cstdint>

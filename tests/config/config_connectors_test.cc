@@ -361,7 +361,7 @@ TEST_F(ConfigConnectors, BadUrlsAreErrorsAtTheirValues) {
                   "\"https://api.hubapi.com\", got \"ftp://api.hubapi.com\"",
                   "t.yaml:26:15: expected an http:// or https:// URL, like "
                   "\"https://api.hubapi.com\" without a query ('?') or fragment ('#'), got "
-                  "\"https://us1.api.mailchimp.com/3.0?x=1\"",
+                  "\"https://us1.api.mailchimp.com/3.0?…\"",
                   "t.yaml:30:18: expected an http:// or https:// URL, like "
                   "\"https://api.hubapi.com\" with a host (and a port from 1 to 65535, if any), "
                   "got \"https://\""));
@@ -374,6 +374,23 @@ TEST_F(ConfigConnectors, CredentialsInAUrlAreRefusedWithoutEchoingThem) {
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0], AllOf(HasSubstr("t.yaml:21:15: the URL must not carry credentials"),
                                Not(HasSubstr("hunter2"))));
+}
+
+// An API key typed inline into a URL (a query, user information behind a
+// wrong scheme) is never echoed by the error that refuses the URL.
+TEST_F(ConfigConnectors, ErrorsAboutAUrlDoNotEchoWhatMayBeASecret) {
+  std::string yaml = Base() + kConnectors;
+  yaml.replace(yaml.find("https://api.hubapi.com"), 22, "hxxps://me:hunter2@api.hubapi.com");
+  yaml.replace(yaml.find("https://us1.api.mailchimp.com/3.0"), 33,
+               "https://us1.api.mailchimp.com/3.0?apikey=0123456789abcdef#frag");
+  const auto errors = Errors(yaml);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_THAT(errors[0],
+              AllOf(HasSubstr("t.yaml:21:15: expected an http:// or https:// URL"),
+                    HasSubstr("got \"hxxps://…@api.hubapi.com\""), Not(HasSubstr("hunter2"))));
+  EXPECT_THAT(errors[1], AllOf(HasSubstr("t.yaml:26:15:"),
+                               HasSubstr("got \"https://us1.api.mailchimp.com/3.0?…\""),
+                               Not(HasSubstr("0123456789abcdef"))));
 }
 
 TEST_F(ConfigConnectors, NameMustBeAUrlPathSegment) {

@@ -269,6 +269,38 @@ TEST(ConfigLoader, AbsoluteStorePathIsKept) {
   EXPECT_EQ(r->store.path, "/srv/x.db");
 }
 
+// The daemon refuses an admin token under 16 characters; --check-config and
+// a reload's local check say so too, at the key's value.
+TEST(ConfigLoader, AShortAdminTokenIsAnErrorAtItsKey) {
+  TempDir dir;
+  dir.Write("short_token", "s3cret\n");
+  dir.Write("long_token", "0123456789abcdef\n");
+  const std::string base = "store:\n  path: db.sqlite\nadmin:\n  token_file: ";
+  auto r = LoadConfigString(base + "short_token\n", dir.path() + "/t.yaml", LoadOptions{});
+  EXPECT_THAT(ErrorLines(r),
+              ElementsAre(dir.path() + "/t.yaml:4:15: the admin token in " + dir.path() +
+                          "/short_token has 6 characters; use at least 16 (e.g. openssl rand "
+                          "-hex 32 > FILE)"));
+  EXPECT_TRUE(LoadConfigString(base + "long_token\n", dir.path() + "/t.yaml", LoadOptions{}).ok());
+}
+
+// The export delivery's secret signs every delivery (Standard Webhooks): one
+// that is not such a secret is an error at load, not at every delivery.
+TEST(ConfigLoader, AnExportDeliverySecretThatIsNotAStandardWebhooksSecretIsAnError) {
+  TempDir dir;
+  dir.Write("bad_secret", "hunter2-not-base64!\n");
+  dir.Write("good_secret", "whsec_c2VjcmV0\n");
+  const std::string base =
+      "store:\n  path: db.sqlite\nprivacy:\n  export_delivery:\n"
+      "    url: https://exports.example/in\n    secret_file: ";
+  auto bad = LoadConfigString(base + "bad_secret\n", dir.path() + "/t.yaml", LoadOptions{});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("t.yaml:6:18: secret file "));
+  EXPECT_THAT(bad.status().message(), HasSubstr("does not hold a Standard Webhooks secret"));
+  auto good = LoadConfigString(base + "good_secret\n", dir.path() + "/t.yaml", LoadOptions{});
+  EXPECT_TRUE(good.ok()) << good.status().ToString();
+}
+
 TEST(ConfigLoader, MissingFileIsAnErrorNamingTheFile) {
   auto r = LoadConfigFile("/nonexistent/consentd.yaml", LoadOptions{});
   EXPECT_THAT(ErrorLines(r), ElementsAre("/nonexistent/consentd.yaml: cannot open: No such file "
@@ -277,7 +309,7 @@ TEST(ConfigLoader, MissingFileIsAnErrorNamingTheFile) {
 
 TEST(ConfigLoader, FullExampleConfigLoadsWithItsCredential) {
   TempDir creds;
-  const std::string token = creds.Write("admin_token", "t");
+  const std::string token = creds.Write("admin_token", "0123456789abcdef0123");
   creds.Write("export_delivery_secret", "whsec_c2VjcmV0");
   auto r = LoadConfigFile(CONSENTD_SOURCE_DIR "/config/examples/consentd.yaml",
                           LoadOptions{creds.path()});

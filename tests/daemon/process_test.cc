@@ -334,7 +334,9 @@ TEST_F(ConsentdProcess, ATooShortAdminTokenIsAStartFailureNamingTheFile) {
   process_ = std::make_unique<Process>(std::vector<std::string>{"--config", config_.string()},
                                        std::vector<std::string>{}, log_);
   EXPECT_EQ(process_->WaitExit(), 1);
-  EXPECT_NE(Log().find("admin.token_file"), std::string::npos) << Log();
+  // Refused when the configuration is read, at the key's value.
+  EXPECT_NE(Log().find("consentd.yaml:"), std::string::npos) << Log();
+  EXPECT_NE(Log().find("admin_token has 5 characters"), std::string::npos) << Log();
   EXPECT_NE(Log().find("at least 16"), std::string::npos) << Log();
 }
 

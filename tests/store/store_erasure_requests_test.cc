@@ -179,6 +179,21 @@ TEST_F(StoreErasureRequestsTest, LateOutcomeDoesNotUndoAnOperatorsManualMark) {
   EXPECT_FALSE(r.open());
 }
 
+// The request outlives the erasure, so the operator's free-text note keeps
+// no address or subscriber hash of the person.
+TEST_F(StoreErasureRequestsTest, ManualMarksNoteKeepsNoAddressOrHash) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  ASSERT_TRUE(Run([](Transaction& txn) {
+                return MarkErasureTargetManual(
+                    txn, "hs-1", "mailchimp",
+                    "ticket 42: anna@example.org, member 0123456789abcdef0123456789abcdef", kJan31);
+              }).ok());
+  const ErasureRequestRecord r = Get("hs-1");
+  EXPECT_EQ(r.targets[1].reason, "by hand: ticket 42: <address>, member <hash>");
+  EXPECT_EQ(ErasureRequestJson(r, kJan31).dump().find("anna@"), std::string::npos);
+}
+
 // The operator's mark lands in the proof log with the state change: one
 // propagated entry under the request's subject, without the free-text note
 // (which may name the person); a refused mark writes nothing.

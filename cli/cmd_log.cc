@@ -41,7 +41,17 @@ int CheckpointCmd(const LogArgs& a) {
   if (!db.ok()) return Fail("log checkpoint", db.status());
   std::optional<proof::NoteSigner> signer;
   if (a.write) {
-    Result<proof::NoteSigner> s = a.common.Signer();
+    // Only the key that signed the stored checkpoints may add one; a key
+    // is made only for a log without any.
+    std::optional<std::string> latest;
+    Status read = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+      Result<std::optional<std::string>> l = store::LatestProofCheckpoint(txn);
+      if (!l.ok()) return l.status();
+      latest = std::move(l).value();
+      return Status::Ok();
+    });
+    if (!read.ok()) return Fail("log checkpoint", read);
+    Result<proof::NoteSigner> s = latest ? a.common.SignerForLog(*latest) : a.common.Signer();
     if (!s.ok()) return Fail("log checkpoint", s.status());
     signer = std::move(s).value();
   }

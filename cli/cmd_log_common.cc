@@ -71,6 +71,18 @@ Result<proof::NoteSigner> ProofLogArgs::Signer() const {
   return proof::LoadOrCreateSigningKey(*path, origin);
 }
 
+Result<proof::NoteSigner> ProofLogArgs::SignerForLog(const std::string& latest_checkpoint) const {
+  Result<std::string> path = KeyPath();
+  if (!path.ok()) return path.status();
+  Result<proof::NoteSigner> existing = proof::LoadSigningKey(*path);
+  // The name the log's key must have: --origin, else the existing key's
+  // (its name is checked against the checkpoint by the signature).
+  const std::string name = !origin.empty() ? origin
+                           : existing.ok() ? existing->name()
+                                           : std::string(proof::kDefaultLogOrigin);
+  return proof::LoadSigningKeyForLog(*path, name, latest_checkpoint);
+}
+
 Status RunOnStore(const std::string& db_path, store::Work work) {
   struct stat st {};
   if (::stat(db_path.c_str(), &st) != 0) return NotFound("no database at " + db_path);

@@ -43,6 +43,9 @@ struct ProofLogArgs {
   std::string MissingVerifier() const;
   // Loads the signing key, creating it (0600) if absent.
   Result<proof::NoteSigner> Signer() const;
+  // The key that signed `latest_checkpoint`, the log's newest: never a new
+  // one (proof::LoadSigningKeyForLog).
+  Result<proof::NoteSigner> SignerForLog(const std::string& latest_checkpoint) const;
 };
 
 // Opens the existing database (NotFound if the file does not exist) and

@@ -25,8 +25,21 @@ ProofLogComponent::~ProofLogComponent() = default;
 
 Status ProofLogComponent::Start(const config::Config& config) {
   key_path_ = config.proof_log.signing_key_file;
+  // The key must be the one that signed the stored checkpoints (a new key
+  // is made only for a log without any).
+  std::optional<std::string> latest;
+  if (store::Store* store = store_.store()) {
+    CONSENTD_RETURN_IF_ERROR(store->Run(
+        [&latest](store::Transaction& txn) -> Status {
+          Result<std::optional<std::string>> note = store::LatestProofCheckpoint(txn);
+          if (!note.ok()) return note.status();
+          latest = std::move(note).value();
+          return Status::Ok();
+        },
+        store::SubmitOptions{/*durable=*/false}));
+  }
   Result<proof::NoteSigner> signer =
-      proof::LoadOrCreateSigningKey(key_path_, config.proof_log.origin);
+      proof::LoadSigningKeyForLog(key_path_, config.proof_log.origin, latest);
   if (!signer.ok()) return signer.status();  // names the path
   signer_ = std::make_shared<const proof::NoteSigner>(std::move(signer).value());
   interval_ = config.proof_log.checkpoint_interval;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace consentd::proof {
@@ -32,13 +33,23 @@ Status WriteNewFile(const std::string& path, const std::string& content) {
     }
     done += static_cast<std::size_t>(n);
   }
-  // The key must survive a crash before the first checkpoint it signs.
+  // The key must survive a crash before the first checkpoint it signs:
+  // its bytes, and its name in the directory.
   if (::fsync(fd) != 0) {
     Status s = IoError("cannot sync signing key", path);
     ::close(fd);
     return s;
   }
   ::close(fd);
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return IoError("cannot open the directory of signing key", path);
+  const bool synced = ::fsync(dfd) == 0;
+  ::close(dfd);
+  if (!synced) return IoError("cannot sync the directory of signing key", path);
   return Status::Ok();
 }
 
@@ -101,6 +112,38 @@ Result<NoteSigner> LoadOrCreateSigningKey(const std::string& path, std::string_v
   if (!fresh.ok()) return fresh.status();
   CONSENTD_RETURN_IF_ERROR(WriteNewFile(path, fresh->PrivateKeyString() + "\n"));
   return fresh;
+}
+
+Result<NoteSigner> LoadSigningKeyForLog(const std::string& path, std::string_view name,
+                                        const std::optional<std::string>& latest_checkpoint) {
+  if (!latest_checkpoint) return LoadOrCreateSigningKey(path, name);
+  // Which key signed the log so far, for the messages.
+  std::string signed_by = "another key";
+  if (Result<Note> note = ParseNote(*latest_checkpoint); note.ok() && !note->signatures.empty()) {
+    char id[9];
+    std::snprintf(id, sizeof id, "%08x", note->signatures.front().key_id);
+    signed_by = "key '" + note->signatures.front().name + "' (key ID " + id + ")";
+  }
+  Result<NoteSigner> loaded = LoadSigningKey(path);
+  if (!loaded.ok()) {
+    if (loaded.status().code() != StatusCode::kNotFound) return loaded.status();
+    return FailedPrecondition(
+        "signing key " + path + " does not exist, but the proof log's checkpoints are signed by " +
+        signed_by + ": restore that key file (consentctl backup copies it) or point " +
+        "proof_log.signing_key_file at it; a new key would leave no key that verifies the log");
+  }
+  if (loaded->name() != name) {
+    return FailedPrecondition("signing key " + path + " is named '" + loaded->name() +
+                              "', configured log name is '" + std::string(name) + "'");
+  }
+  Result<NoteVerifier> verifier = NoteVerifier::FromVerifierKey(loaded->VerifierKey());
+  if (!verifier.ok()) return verifier.status();
+  if (!OpenNote(*latest_checkpoint, *verifier).ok()) {
+    return FailedPrecondition("signing key " + path + " did not sign the proof log's latest " +
+                              "checkpoint (signed by " + signed_by + "): use the key file " +
+                              "that did, or no key will verify the whole log");
+  }
+  return loaded;
 }
 
 }  // namespace consentd::proof

@@ -5,6 +5,7 @@
 // with AlreadyExists; retrying then loads the winner's key).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,5 +27,14 @@ Result<NoteSigner> LoadOrCreateSigningKey(const std::string& path, std::string_v
 
 // Loads an existing key file (no creation), same checks.
 Result<NoteSigner> LoadSigningKey(const std::string& path);
+
+// The key for a log whose latest stored checkpoint is `latest_checkpoint`
+// (nullopt: none yet). With no checkpoint, as LoadOrCreateSigningKey. With
+// one, the key must exist and must have signed it: FailedPrecondition
+// otherwise, naming the file and the key that did sign. (A missing key file
+// replaced by a new key under the same name would leave the log with no key
+// that verifies all of it.)
+Result<NoteSigner> LoadSigningKeyForLog(const std::string& path, std::string_view name,
+                                        const std::optional<std::string>& latest_checkpoint);
 
 }  // namespace consentd::proof

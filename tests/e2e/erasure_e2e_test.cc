@@ -434,5 +434,33 @@ TEST_F(ErasureE2E, AnErasureLedgerThatCannotBeReadStopsTheStartNamingFileAndLine
       << Log();
 }
 
+// A database restored without its signing key (or a config pointing at
+// another file): consentd must not make a new key under the log's name,
+// after which no key would verify the whole log. It refuses to start and
+// says which key signed the log; with the key back it starts.
+TEST_F(ErasureE2E, AMissingSigningKeyStopsTheStartInsteadOfSigningWithANewKey) {
+  StartAll();
+  const std::string kim = "kim@example.org";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", kim}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(kim) == "subscribed"; })) << Log();
+  StopConsentd();  // the stop signs a checkpoint of the grown log
+  const std::filesystem::path key = dir_->path() / "proof_signing.key";
+  const std::filesystem::path kept = dir_->path() / "proof_signing.key.kept";
+  std::filesystem::rename(key, kept);
+  {
+    ChildProcess consentd(ConsentdBinary(), {"--config", config_path_}, {},
+                          dir_->path() / "consentd.log");
+    EXPECT_EQ(consentd.WaitExit(std::chrono::seconds(30)), std::optional<int>(1)) << Log();
+  }
+  EXPECT_NE(Log().find("signing key " + key.string() +
+                       " does not exist, but the proof log's "
+                       "checkpoints are signed by key '"),
+            std::string::npos)
+      << Log();
+  EXPECT_FALSE(std::filesystem::exists(key)) << "a new key was made";
+  std::filesystem::rename(kept, key);
+  StartConsentd();  // verified at TearDown with this key
+}
+
 }  // namespace
 }  // namespace consentd::testing

@@ -144,6 +144,31 @@ TEST_F(KeyFileTest, WorldReadableKeyIsRefused) {
   EXPECT_EQ(LoadSigningKey(Path()).status().code(), StatusCode::kPermissionDenied);
 }
 
+// Once the log has a checkpoint, only the key that signed it is used: a
+// missing key file is not replaced by a new key under the same name (after
+// which no key would verify the whole log), and another key is refused.
+TEST_F(KeyFileTest, ALogWithACheckpointTakesOnlyTheKeyThatSignedIt) {
+  Result<NoteSigner> original = LoadSigningKeyForLog(Path(), "log.example", std::nullopt);
+  ASSERT_TRUE(original.ok()) << original.status().ToString();  // no checkpoint yet: created
+  Result<std::string> checkpoint = SignNote("log.example\n1\nAAAA\n", *original);
+  ASSERT_TRUE(checkpoint.ok());
+  EXPECT_TRUE(LoadSigningKeyForLog(Path(), "log.example", *checkpoint).ok());
+
+  std::filesystem::remove(Path());  // a restore without the key file
+  Result<NoteSigner> missing = LoadSigningKeyForLog(Path(), "log.example", *checkpoint);
+  EXPECT_EQ(missing.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.status().message().find("does not exist"), std::string::npos)
+      << missing.status().message();
+  EXPECT_NE(missing.status().message().find("'log.example'"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(Path())) << "no new key may be made";
+
+  ASSERT_TRUE(LoadOrCreateSigningKey(Path(), "log.example").ok());  // another key, same name
+  Result<NoteSigner> other = LoadSigningKeyForLog(Path(), "log.example", *checkpoint);
+  EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(other.status().message().find("did not sign"), std::string::npos)
+      << other.status().message();
+}
+
 TEST_F(KeyFileTest, MissingKeyIsNotFoundWhenNotCreating) {
   EXPECT_EQ(LoadSigningKey(Path()).status().code(), StatusCode::kNotFound);
 }

@@ -591,6 +591,20 @@ class Ingestor {
     if (!survivor_holder.ok()) return survivor_holder.status();
     const bool survivor_is_into = survivor_holder->value_or("") == into;
     for (const auto& [system, at] : merged->deleted_at_target) {
+      const mapping::SystemSpec* spec = settings_.mapping->FindSystem(system);
+      if (spec != nullptr && spec->KeepsRecordPerAddress()) {
+        // There the deletion was of `from`'s record (its address), not of
+        // the person: `into`'s own records stay writable, and `from`'s
+        // records there go out of use (nothing is written to them).
+        Result<std::vector<store::IdentityLink>> links = txn_.ListSystemIds(from);
+        if (!links.ok()) return links.status();
+        for (const store::IdentityLink& l : *links) {
+          if (l.system != system) continue;
+          CONSENTD_RETURN_IF_ERROR(
+              RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_));
+        }
+        continue;
+      }
       CONSENTD_RETURN_IF_ERROR(txn_.RecordTargetDeletion(into, system, at));
     }
     CONSENTD_RETURN_IF_ERROR(txn_.MoveIdentities(from, into));

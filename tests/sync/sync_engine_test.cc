@@ -752,6 +752,50 @@ TEST_F(SyncEngineTest, AfterAMergeEveryRecordOfThePersonInTheJourneyGetsTheWithd
   EXPECT_EQ(left[0].also_erase, std::set<std::string>{"anna.b@example.org"});
 }
 
+// A member permanently deleted in the journey is a deletion of that
+// address, not of the person: when its person is merged into another one
+// in the CRM, the survivor's own member still gets the survivor's writes
+// (before, the deletion was copied onto the survivor and every later
+// write to the journey was refused as blocked_by_target), and nothing is
+// written at the deleted member's address.
+TEST_F(SyncEngineTest, AMergedPersonsDeletedMemberDoesNotBlockTheSurvivorsMember) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 150);
+  Ingest(
+      "hubspot",
+      {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 100'000)})},
+      T + 200);
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-2", "anna.b@example.org",
+                 {Consent("newsletter", kGranted, T - 100'000, "mailchimp")})},
+         T + 250);
+  Change gone;
+  gone.kind = ChangeKind::kTargetDeleted;
+  gone.provenance.occurred_at = T - 90'000;
+  gone.provenance.source_system = "mailchimp";
+  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {gone})}, T + 260);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string person = SubjectOf("hubspot", "101");
+
+  IngestSummary s = Ingest("hubspot",
+                           {Record("ev-4", "101", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 400);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"}}))
+      << "the survivor's member gets the withdrawal; the deleted one nothing";
+}
+
 // A member whose address changed in the journey (Mailchimp's upemail: the
 // old subscriber hash is merged into the new one) no longer exists under its
 // old address: nothing is written there, or the write would create it anew.

@@ -67,7 +67,18 @@ void OutboundBatch::AddState(const std::string& target, const std::string& subje
   auto [it, fresh] = pending_.try_emplace({target, subject});
   if (fresh) it->second.identity = identity;
   it->second.whole_state = true;
+  it->second.every_record = true;
+  it->second.except_addresses.clear();
   if (!after.empty()) it->second.after += std::string(after) + "\n";
+}
+
+void OutboundBatch::AddStateToOtherRecords(const std::string& target, const std::string& subject,
+                                           const SubjectIdentity& identity,
+                                           const std::string& except_address) {
+  auto [it, fresh] = pending_.try_emplace({target, subject});
+  if (fresh) it->second.identity = identity;
+  it->second.whole_state = true;
+  if (!it->second.every_record) it->second.except_addresses.insert(except_address);
 }
 
 void OutboundBatch::Remember(SubjectState state) {
@@ -235,8 +246,11 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
         if (by_id && !system_id.empty()) d.also_erase_ids[address] = system_id;
       }
       records.resize(1);
-    } else if (p.whole_state && !records.empty()) {
-      CONSENTD_RETURN_IF_ERROR(RememberStateWritten(txn, target, d.state, policy, now));
+    } else {
+      std::erase_if(records, [&](const auto& r) { return p.except_addresses.contains(r.first); });
+      if (p.whole_state && !records.empty()) {
+        CONSENTD_RETURN_IF_ERROR(RememberStateWritten(txn, target, d.state, policy, now));
+      }
     }
     // One row per record otherwise: a row supersedes only rows for its address.
     for (const auto& [address, system_id] : records) {

@@ -59,6 +59,11 @@ class OutboundBatch {
   // consentd's own write coming back, not a statement made when it landed.
   void AddState(const std::string& target, const std::string& subject,
                 const SubjectIdentity& identity, std::string_view after = {});
+  // As AddState, to every record of `subject` at `target` but the one at
+  // `except_address` (the record that reported the change itself), unless
+  // this call also asks for the whole state everywhere there.
+  void AddStateToOtherRecords(const std::string& target, const std::string& subject,
+                              const SubjectIdentity& identity, const std::string& except_address);
 
   // Enqueues one row per (target, subject), with the subject's state as it
   // is in the store now; counts rows per target into `enqueued`. With
@@ -75,6 +80,8 @@ class OutboundBatch {
     SubjectIdentity identity;  // as first seen in this call
     std::string after;         // AddState's `after`
     bool whole_state = false;  // AddState: the state is written whatever was decided
+    bool every_record = false;               // AddState: at every record, none left out
+    std::set<std::string> except_addresses;  // AddStateToOtherRecords
   };
   std::map<std::pair<std::string, std::string>, Pending> pending_;  // (target, subject)
   std::map<std::string, SubjectState> states_;                      // subject -> Remember

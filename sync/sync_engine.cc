@@ -133,6 +133,7 @@ class Ingestor {
     Result<SubjectState> state = LoadState(subject);
     if (!state.ok()) return state.status();
     record_address_ = ids->email;
+    record_id_ = rec.system_id;
     bool known = false;  // the record brings no identifier the subject lacks
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
     if (!snapshot.ok()) return snapshot.status();
@@ -717,10 +718,29 @@ class Ingestor {
     const bool changed = d.outcome == Outcome::kApplied || d.outcome == Outcome::kHeldPending;
     if (!changed || (!d.consent && !d.block)) return Status::Ok();
     if (fresh_.contains(subject) || !source_writable_) return Status::Ok();
+    // A system that keeps a record per address (after a CRM merge, a member
+    // per address of the person) has told this through one of them: the
+    // person's other records there get the new state too, as they would
+    // from any other system. (Not a grant held for its double opt-in: that
+    // is the record's own confirmation under way.)
+    if (d.outcome == Outcome::kApplied && HasOtherRecordAtSource(snapshot)) {
+      outbound_.AddStateToOtherRecords(source_, subject, snapshot, record_address_);
+      return Status::Ok();
+    }
     Result<bool> open = txn_.HasOpenOutbox(source_, subject);
     if (!open.ok()) return open.status();
     if (*open) outbound_.AddState(source_, subject, snapshot);
     return Status::Ok();
+  }
+
+  bool HasOtherRecordAtSource(const SubjectIdentity& snapshot) const {
+    const mapping::SystemSpec* system = settings_.mapping->FindSystem(source_);
+    if (system == nullptr || !system->KeepsRecordPerAddress()) return false;
+    const auto records = snapshot.record_addresses.find(source_);
+    if (records == snapshot.record_addresses.end()) return false;
+    return std::any_of(records->second.begin(), records->second.end(), [&](const auto& r) {
+      return r.first != record_id_ && r.second != record_address_;
+    });
   }
 
   // True if the mapping writes any topic or block to `system`.
@@ -756,6 +776,7 @@ class Ingestor {
   std::map<std::tuple<std::string, std::string, std::string>, OutboxPair> undelivered_;
   // The address of the record being decided (its outbox rows are per address).
   std::string record_address_;
+  std::string record_id_;  // the current record's id in the source
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
   // The mapping writes to the system this call's records come from.
   const bool source_writable_;

@@ -108,6 +108,12 @@ std::string LearntStateKey(std::string_view connector) {
 }
 
 // Worker threads: enough for every connector's in-flight cap, bounded.
+// Delivery batches of one connector in flight at once: half its in-flight
+// cap (a batch may need several calls), else 4.
+int MaxParallelBatches(const config::ConnectorRateLimit& limit) {
+  return std::max(1, limit.max_in_flight > 0 ? limit.max_in_flight / 2 : 4);
+}
+
 std::size_t PoolSize(const config::Config& config) {
   std::size_t n = 2;
   for (const auto& [name, c] : config.connectors) {
@@ -354,8 +360,7 @@ class SyncComponent::Impl {
       auto made = MakeConnector(c, mapping_, *link->http);
       if (!made.ok()) return made.status().WithContext("connector " + name);
       link->connector = std::shared_ptr<Connector>(std::move(made).value());
-      link->max_parallel_batches =
-          std::max(1, c.rate_limit.max_in_flight > 0 ? c.rate_limit.max_in_flight / 2 : 4);
+      link->max_parallel_batches = MaxParallelBatches(c.rate_limit);
       RegisterBudgetMetrics(*link);
       links_.emplace(name, std::move(link));
     }
@@ -441,7 +446,13 @@ class SyncComponent::Impl {
     const bool mapping_changed = !prepared_connectors_.empty();
     auto spec = prepared_spec_;
     for (auto& [name, link] : links_) {
-      link->limiter.Update(ToRateLimit(next.connectors.at(name).rate_limit));
+      // The whole budget at once: the limiter, the batches in flight, and
+      // what the status page measures the use against. (The worker pool
+      // keeps the size it started with: docs/configuration.md.)
+      const config::ConnectorRateLimit& limit = next.connectors.at(name).rate_limit;
+      link->limiter.Update(ToRateLimit(limit));
+      link->config.rate_limit = limit;
+      link->max_parallel_batches = MaxParallelBatches(limit);
       if (mapping_changed) {
         link->connector = prepared_connectors_.at(name);
         link->learnt_loaded = false;  // the new instance learnt nothing yet

@@ -80,6 +80,7 @@ Result<std::optional<TargetRef>> FindTargetOfSubject(Db& db, std::string_view su
 // was sent when ("outbox:<id>" entries), without the address. An unsettled
 // target keeps its rows: a dead erasure row is what `dlq replay` retries.
 Status ForgetOutboxRowsOnceErased(Db& db, std::string_view request_id, std::string_view target) {
+  db.NoteErasedRowsRemoved();  // the WAL still holds them: truncated after the batch
   return Exec(db,
               "DELETE FROM outbox WHERE target = ?2 AND status IN ('done', 'dead') "
               "AND key = (SELECT subject_id FROM erasure_requests WHERE id = ?1)",

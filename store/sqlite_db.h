@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/status.h"
 
@@ -138,6 +139,11 @@ class Db {
   // The extended result code of the last statement step or Exec that
   // failed (injected or real); SQLITE_OK if none has.
   int LastFailedCode() const { return last_failed_code_; }
+  // Set by whatever removes an erased person's remaining rows (the store
+  // truncates the WAL after the batch, sqlite_store.cc); read and cleared
+  // by the store after each batch.
+  void NoteErasedRowsRemoved() { erased_rows_removed_ = true; }
+  bool TakeErasedRowsRemoved() { return std::exchange(erased_rows_removed_, false); }
 
  private:
   Db(sqlite3* db, SqliteFaults* faults) : db_(db), faults_(faults) {}
@@ -146,6 +152,7 @@ class Db {
   sqlite3* db_;
   SqliteFaults* faults_;
   int last_failed_code_ = 0;  // SQLITE_OK; set by Exec and Stmt::Step
+  bool erased_rows_removed_ = false;
   std::map<std::string, std::unique_ptr<Stmt>, std::less<>> cache_;
 
   friend class Stmt;

@@ -315,7 +315,7 @@ Status SqliteStore::RunOne(Submission& sub, bool* broken, std::vector<LedgerReco
   }
   SqliteTransaction txn(*db_, inbox_keys_, tombstones_);
   std::vector<LedgerRecord> noted;
-  if (!options_.erasure_ledger_path.empty()) txn.CollectLedgerRecords(&noted);
+  txn.CollectLedgerRecords(&noted);  // erasures: for the ledger, and the WAL's truncation
   Status result = InvokeWork(sub.work, txn);
   Status end = result.ok() ? RunSql("RELEASE unit") : RunSql("ROLLBACK TO unit");
   if (end.ok() && !result.ok()) end = RunSql("RELEASE unit");
@@ -378,11 +378,17 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     // has one, none other. After the commit, so the ledger never lists an
     // erasure the database rolled back; a crash between the two loses the
     // ledger's copy of that one only (the database holds it).
-    if (batch_status.ok() && !ledger.empty() &&
+    if (batch_status.ok() && !ledger.empty() && !options_.erasure_ledger_path.empty() &&
         !AppendToLedger(options_.erasure_ledger_path, ledger).ok()) {
       std::lock_guard lock(mu_);
       ++stats_.erasure_ledger_failures;
     }
+    // The WAL still holds the pages as they were before the erasure (the
+    // person's rows, an address) until later writes overwrite them, which
+    // on a quiet install can take days: copy it into the database file
+    // (whose freed pages secure_delete has zeroed) and truncate it.
+    const bool erased_rows_removed = db_->TakeErasedRowsRemoved();
+    if (batch_status.ok() && (!ledger.empty() || erased_rows_removed)) TruncateWalAfterErasure();
     if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");
   }
   if (!batch_status.ok()) {
@@ -535,27 +541,52 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
   return SQLITE_OK;
 }
 
+void SqliteStore::TruncateWalAfterErasure() {
+  if (ckpt_db_ == nullptr) {
+    // No checkpoint thread: here, between batches (best effort; a busy
+    // reader leaves it to the next erasure or to the close).
+    Checkpoint(db_->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE);
+    return;
+  }
+  std::lock_guard lock(ckpt_mu_);
+  ckpt_truncate_wanted_ = true;
+  ckpt_wanted_ = true;
+  ckpt_cv_.notify_one();
+}
+
 void SqliteStore::CheckpointLoop(Db& db) {
   pthread_setname_np(pthread_self(), "store-ckpt");
+  bool truncate = false;  // an erasure's truncation not done yet
   for (;;) {
     {
       std::unique_lock lock(ckpt_mu_);
-      ckpt_cv_.wait(lock, [this] { return ckpt_wanted_ || ckpt_closing_; });
+      // A truncation that found the WAL busy is tried again shortly.
+      const auto ready = [this] { return ckpt_wanted_ || ckpt_closing_; };
+      if (truncate) {
+        ckpt_cv_.wait_for(lock, std::chrono::milliseconds(200), ready);
+      } else {
+        ckpt_cv_.wait(lock, ready);
+      }
       if (ckpt_closing_) return;
       ckpt_wanted_ = false;
+      truncate = truncate || ckpt_truncate_wanted_;
+      ckpt_truncate_wanted_ = false;
     }
-    Checkpoint(db.raw(), nullptr);
-    // SQLITE_BUSY (another process checkpointing): the next commit over
-    // the threshold asks again.
+    // SQLITE_BUSY (another process checkpointing, a reader on an older
+    // snapshot): the next commit over the threshold asks again; a
+    // truncation is retried until it is done.
+    const int rc = Checkpoint(db.raw(), nullptr,
+                              truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
+    if (truncate && rc == SQLITE_OK) truncate = false;
   }
 }
 
-void SqliteStore::Checkpoint(sqlite3* db, const char* schema) {
+int SqliteStore::Checkpoint(sqlite3* db, const char* schema, int mode) {
   // Nothing read through a connection after a failed fsync is trusted
   // (RunBatch), and a checkpoint would copy it into the database file.
-  if (sync_failed_.load()) return;
-  const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  if ((rc & 0xff) != SQLITE_IOERR && (rc & 0xff) != SQLITE_FULL) return;
+  if (sync_failed_.load()) return SQLITE_ERROR;
+  const int rc = sqlite3_wal_checkpoint_v2(db, schema, mode, nullptr, nullptr);
+  if ((rc & 0xff) != SQLITE_IOERR && (rc & 0xff) != SQLITE_FULL) return rc;
   // The database file's pages may be lost while SQLite took them as
   // written: stop, as after a failed fsync of the WAL.
   {
@@ -568,6 +599,7 @@ void SqliteStore::Checkpoint(sqlite3* db, const char* schema) {
     open_.store(false);
   }
   ReportFailStop();
+  return rc;
 }
 
 void SqliteStore::Complete(Committed& c, const Status& synced) {

@@ -189,7 +189,11 @@ class SqliteStore final : public Store {
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
   // Runs a passive checkpoint on `db` unless the store has stopped; an I/O
   // error or a full disk stops it (fail-stop, as after a failed fsync).
-  void Checkpoint(sqlite3* db, const char* schema);
+  // One checkpoint in `mode` (SQLITE_CHECKPOINT_*); its result code. An
+  // I/O error stops the store.
+  int Checkpoint(sqlite3* db, const char* schema, int mode = 0);  // 0: SQLITE_CHECKPOINT_PASSIVE
+  // After a batch that erased someone (RunBatch).
+  void TruncateWalAfterErasure();
   // The checkpoint thread, on its own connection.
   void CheckpointLoop(Db& db);
 
@@ -227,6 +231,7 @@ class SqliteStore final : public Store {
   std::condition_variable ckpt_cv_;
   bool ckpt_wanted_ = false;   // guarded by ckpt_mu_
   bool ckpt_closing_ = false;  // guarded by ckpt_mu_
+  bool ckpt_truncate_wanted_ = false;  // guarded by ckpt_mu_: after an erasure
   std::thread ckpt_thread_;
 
   std::mutex close_mu_;  // serialises Close()

@@ -69,6 +69,7 @@ class SqliteTransaction final : public Transaction {
 
   using Transaction::Enqueue;
   Result<std::int64_t> Enqueue(const OutboxRow& row, bool& added) override;
+  void NoteErasedDataRemoved() override { db_.NoteErasedRowsRemoved(); }
   using Transaction::ClaimOutbox;
   Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now, int limit,
                                              TimestampMs lease_until,

@@ -857,6 +857,13 @@ Result<IngestSummary> SyncEngine::Ingest(store::Transaction& txn, std::string_vi
     CONSENTD_RETURN_IF_ERROR(ingestor.Record(rec));
   }
   CONSENTD_RETURN_IF_ERROR(ingestor.Finish());
+  // A report about an erased person (a webhook echoing the deletion, with
+  // the address) was dropped: its hint leaves the inbox with this unit, and
+  // the copies the write-ahead log keeps of it go after the batch.
+  if (const auto dropped = summary.outcomes.find(Outcome::kDroppedErased);
+      dropped != summary.outcomes.end() && dropped->second > 0) {
+    txn.NoteErasedDataRemoved();
+  }
   return summary;
 }
 

@@ -358,6 +358,15 @@ TEST_F(StoreTransactionTest, ErasureRemovesTheSubjectAndLeavesATombstone) {
 // have added a tombstone, and moves on when this store adds one or another
 // connection (consentctl) commits anything.
 TEST_F(StoreTransactionTest, TheTombstoneGenerationMovesOnWithEveryPossibleErasure) {
+  // Without the checkpoint thread: the WAL's truncation after an erasure
+  // (sqlite_store.cc) would otherwise move the generation on once more, at
+  // a moment of its own (harmless, but not what is counted here).
+  ASSERT_TRUE(store_->Close().ok());
+  SqliteStoreOptions options;
+  options.path = dir_.File("store.db");
+  options.background_checkpoints = false;
+  store_ = OpenOrDie(std::move(options));
+  ASSERT_NE(store_, nullptr);
   auto generation = [&] {
     std::int64_t g = -1;
     EXPECT_TRUE(Run([&](Transaction& txn) {

@@ -329,9 +329,12 @@ std::string UrlForMessages(std::string_view url) {
   if (const std::size_t scheme = url.find("://"); scheme != std::string_view::npos) {
     rest = scheme + 3;
     out.append(url.substr(0, rest));
-    const std::size_t authority_end = std::min(url.find_first_of("/?#", rest), url.size());
+  }
+  // User information, with a scheme or without one ("user:key@host/…").
+  const std::size_t authority_end = std::min(url.find_first_of("/?#", rest), url.size());
+  if (authority_end > rest) {
     if (const std::size_t at = url.rfind('@', authority_end - 1);
-        at != std::string_view::npos && at >= rest && at < authority_end) {
+        at != std::string_view::npos && at >= rest) {
       out.append("…@");
       rest = at + 1;
     }

@@ -1,6 +1,7 @@
 #include "daemon/sync_metrics.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace consentd::daemon {
 namespace {
@@ -102,7 +103,10 @@ SyncMetrics::SyncMetrics(metrics::Registry& registry, std::function<TimestampMs(
       "fewer while a budget learnt from 429s is in force; 0 = no limit.",
       MetricType::kGauge, {"connector"}, [this] {
         return ConnectorValues([](const auto& p) {
-          return p.limiter != nullptr ? static_cast<double>(p.limiter->budget()) : 0.0;
+          const std::int64_t steady_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now().time_since_epoch())
+                                             .count();  // the limiter's clock
+          return p.limiter != nullptr ? static_cast<double>(p.limiter->budget_at(steady_ms)) : 0.0;
         });
       });
   registry.AddCallbackFamily(

@@ -541,11 +541,23 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* name, int fram
   return SQLITE_OK;
 }
 
+// A TRUNCATE checkpoint holds the writer lock while it copies, and with a
+// busy handler it would also wait there for every reader to leave the WAL
+// (a `consentctl backup` reads for as long as it copies): with none, it
+// copies what it can and answers SQLITE_BUSY at once instead of stalling
+// the store's writes.
+int SqliteStore::TruncatingCheckpoint(Db& db) {
+  sqlite3_busy_timeout(db.raw(), 0);
+  const int rc = Checkpoint(db.raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE);
+  sqlite3_busy_timeout(db.raw(), options_.busy_timeout_ms);
+  return rc;
+}
+
 void SqliteStore::TruncateWalAfterErasure() {
   if (ckpt_db_ == nullptr) {
     // No checkpoint thread: here, between batches (best effort; a busy
     // reader leaves it to the next erasure or to the close).
-    Checkpoint(db_->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE);
+    (void)TruncatingCheckpoint(*db_);
     return;
   }
   std::lock_guard lock(ckpt_mu_);
@@ -556,28 +568,49 @@ void SqliteStore::TruncateWalAfterErasure() {
 
 void SqliteStore::CheckpointLoop(Db& db) {
   pthread_setname_np(pthread_self(), "store-ckpt");
+  // A truncation after an erasure that found a reader in the WAL (a backup
+  // reads for as long as it copies) is tried again after `retry`, doubled
+  // each time up to a minute.
+  constexpr auto kFirstRetry = std::chrono::milliseconds(200);
+  constexpr auto kLastRetry = std::chrono::milliseconds(60'000);
   bool truncate = false;  // an erasure's truncation not done yet
+  auto retry = kFirstRetry;
   for (;;) {
+    bool passive = false;
+    bool attempt = false;  // a truncation now
     {
       std::unique_lock lock(ckpt_mu_);
-      // A truncation that found the WAL busy is tried again shortly.
-      const auto ready = [this] { return ckpt_wanted_ || ckpt_closing_; };
+      const auto ready = [this] { return ckpt_wanted_ || ckpt_truncate_wanted_ || ckpt_closing_; };
       if (truncate) {
-        ckpt_cv_.wait_for(lock, std::chrono::milliseconds(200), ready);
+        attempt = !ckpt_cv_.wait_for(lock, retry, ready);  // timed out: retry due
       } else {
         ckpt_cv_.wait(lock, ready);
       }
       if (ckpt_closing_) return;
+      passive = ckpt_wanted_;
       ckpt_wanted_ = false;
-      truncate = truncate || ckpt_truncate_wanted_;
-      ckpt_truncate_wanted_ = false;
+      if (ckpt_truncate_wanted_) {  // a new erasure: at once
+        ckpt_truncate_wanted_ = false;
+        truncate = attempt = true;
+        retry = kFirstRetry;
+      }
     }
-    // SQLITE_BUSY (another process checkpointing, a reader on an older
-    // snapshot): the next commit over the threshold asks again; a
-    // truncation is retried until it is done.
-    const int rc = Checkpoint(db.raw(), nullptr,
-                              truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
-    if (truncate && rc == SQLITE_OK) truncate = false;
+    if (sync_failed_.load()) {  // the store has stopped: nothing is copied any more
+      truncate = false;
+      continue;
+    }
+    if (attempt) {
+      // Copies all a passive checkpoint would, then resets the WAL.
+      if (TruncatingCheckpoint(db) == SQLITE_OK) {
+        truncate = false;
+      } else {
+        retry = std::min(kLastRetry, retry * 2);
+      }
+    } else if (passive) {
+      // SQLITE_BUSY (another process checkpointing): the next commit over
+      // the threshold asks again.
+      Checkpoint(db.raw(), nullptr);
+    }
   }
 }
 

@@ -187,13 +187,16 @@ class SqliteStore final : public Store {
   static void Complete(Committed& c, const Status& synced);
   // SQLite's WAL hook, on the committing worker after each commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
-  // Runs a passive checkpoint on `db` unless the store has stopped; an I/O
-  // error or a full disk stops it (fail-stop, as after a failed fsync).
-  // One checkpoint in `mode` (SQLITE_CHECKPOINT_*); its result code. An
-  // I/O error stops the store.
-  int Checkpoint(sqlite3* db, const char* schema, int mode = 0);  // 0: SQLITE_CHECKPOINT_PASSIVE
-  // After a batch that erased someone (RunBatch).
+  // Runs a checkpoint in `mode` (SQLITE_CHECKPOINT_*; 0: passive) on `db`
+  // unless the store has stopped, and returns its result code; an I/O
+  // error or a full disk stops the store (fail-stop, as after a failed
+  // fsync).
+  int Checkpoint(sqlite3* db, const char* schema, int mode = 0);
+  // After a batch that erased someone or removed what was left of them
+  // (RunBatch): the WAL is checkpointed and truncated.
   void TruncateWalAfterErasure();
+  // A TRUNCATE checkpoint on `db` that does not wait for readers.
+  int TruncatingCheckpoint(Db& db);
   // The checkpoint thread, on its own connection.
   void CheckpointLoop(Db& db);
 

@@ -247,6 +247,11 @@ class Transaction {
     bool added = false;
     return Enqueue(row, added);
   }
+  // This unit removes what was left of an erased person (rows, a hint's
+  // payload): the store also clears the copies its write-ahead log keeps
+  // once the batch commits (SQLite backend; a no-op elsewhere).
+  virtual void NoteErasedDataRemoved() {}
+
   // Claims up to `limit` due rows of `target` (pending or lease-expired
   // inflight, next_attempt_at <= now), marks them inflight with
   // next_attempt_at = lease_until and attempts + 1. A key whose older row is
@@ -254,11 +259,6 @@ class Transaction {
   // twice at once. Returned in due order. Rows in `skip` (those the caller
   // is still delivering: a call can outlast its lease) are not claimed,
   // so their attempts are not counted again.
-  // This unit removes what was left of an erased person (rows, a hint's
-  // payload): the store also clears the copies its write-ahead log keeps
-  // once the batch commits (SQLite backend; a no-op elsewhere).
-  virtual void NoteErasedDataRemoved() {}
-
   virtual Result<std::vector<OutboxRow>> ClaimOutbox(std::string_view target, TimestampMs now,
                                                      int limit, TimestampMs lease_until,
                                                      const std::set<std::int64_t>& skip) = 0;

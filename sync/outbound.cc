@@ -58,6 +58,8 @@ void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
   auto [it, fresh] = pending_.try_emplace({w.target, w.subject});
   Pending& p = it->second;
   if (fresh) p.identity = identity;
+  p.every_record = true;  // a decided write reaches every record there
+  p.except_addresses.clear();
   if (w.kind == WriteKind::kErasure) p.erase = true;
   if (w.kind == WriteKind::kConsent && w.reconsent) p.reconsent_topics.insert(w.consent.key.topic);
 }
@@ -78,7 +80,20 @@ void OutboundBatch::AddStateToOtherRecords(const std::string& target, const std:
   auto [it, fresh] = pending_.try_emplace({target, subject});
   if (fresh) it->second.identity = identity;
   it->second.whole_state = true;
-  if (!it->second.every_record) it->second.except_addresses.insert(except_address);
+  Pending& p = it->second;
+  if (p.every_record) return;
+  // One record reported in this call: it is left out. A second one (two
+  // members, two changes) would leave each without the other's change: then
+  // every record gets the whole state (their echoes are consentd's own).
+  if (!fresh && p.except_addresses.empty()) {
+    p.every_record = true;  // asked for before by a decided write or AddState
+    return;
+  }
+  p.except_addresses.insert(except_address);
+  if (p.except_addresses.size() > 1) {
+    p.every_record = true;
+    p.except_addresses.clear();
+  }
 }
 
 void OutboundBatch::Remember(SubjectState state) {
@@ -101,6 +116,17 @@ void OutboundBatch::Merged(const std::string& from, const std::string& into) {
     dst->second.reconsent_topics.merge(moved.reconsent_topics);
     dst->second.after += moved.after;
     dst->second.whole_state = dst->second.whole_state || moved.whole_state;
+    Pending& d = dst->second;
+    if (fresh) {
+      d.every_record = moved.every_record;
+      d.except_addresses = std::move(moved.except_addresses);
+    } else if (d.every_record || moved.every_record || d.except_addresses.empty() ||
+               d.except_addresses != moved.except_addresses) {
+      // Both asked for writes there: every record, unless both left out
+      // the same one.
+      d.every_record = true;
+      d.except_addresses.clear();
+    }
   }
   states_.erase(from);
   states_.erase(into);

@@ -723,13 +723,16 @@ class Ingestor {
     // person's other records there get the new state too, as they would
     // from any other system. (Not a grant held for its double opt-in: that
     // is the record's own confirmation under way.)
-    if (d.outcome == Outcome::kApplied && HasOtherRecordAtSource(snapshot)) {
-      outbound_.AddStateToOtherRecords(source_, subject, snapshot, record_address_);
-      return Status::Ok();
-    }
+    // A row still open to the source (to the reporting record too) would
+    // land after this change with an older state: the whole state goes to
+    // every record then, which supersedes it.
     Result<bool> open = txn_.HasOpenOutbox(source_, subject);
     if (!open.ok()) return open.status();
-    if (*open) outbound_.AddState(source_, subject, snapshot);
+    if (*open) {
+      outbound_.AddState(source_, subject, snapshot);
+    } else if (d.outcome == Outcome::kApplied && HasOtherRecordAtSource(snapshot)) {
+      outbound_.AddStateToOtherRecords(source_, subject, snapshot, record_address_);
+    }
     return Status::Ok();
   }
 

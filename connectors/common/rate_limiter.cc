@@ -125,6 +125,16 @@ int RateLimiter::budget() const {
   return learnt_ > 0 && limit_.requests > 0 ? learnt_ : limit_.requests;
 }
 
+int RateLimiter::budget_at(std::int64_t now_ms) const {
+  std::lock_guard lock(mu_);
+  if (learnt_ == 0 || limit_.requests <= 0) return limit_.requests;
+  if (now_ms < raise_at_) return learnt_;
+  const int step = std::max(1, limit_.requests / 10);
+  const std::int64_t windows =
+      1 + (now_ms - raise_at_) / std::max<std::int64_t>(1, limit_.interval.count());
+  return static_cast<int>(std::min<std::int64_t>(limit_.requests, learnt_ + windows * step));
+}
+
 std::uint64_t RateLimiter::Generation() const {
   std::lock_guard lock(mu_);
   return generation_;

@@ -81,8 +81,11 @@ class RateLimiter {
   // Release.
   void Backoff(std::int64_t now_ms, std::int64_t wait_ms, CallKind kind = CallKind::kPlain);
   // The main window's budget in force: the configured `requests`, or the
-  // lower one learnt from 429s (0: no limit).
+  // lower one learnt from 429s (0: no limit). budget() as last applied;
+  // budget_at() with the raises due by `now_ms` (a quiet connector applies
+  // them only at its next call), for the gauge.
   int budget() const;
+  int budget_at(std::int64_t now_ms) const;
   // A count of the Releases and Updates so far: read it before TryAcquire
   // and pass it to WaitForChange, so that one landing between a refusal and
   // the wait is not missed.

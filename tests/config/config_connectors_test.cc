@@ -391,6 +391,13 @@ TEST_F(ConfigConnectors, ErrorsAboutAUrlDoNotEchoWhatMayBeASecret) {
   EXPECT_THAT(errors[1], AllOf(HasSubstr("t.yaml:26:15:"),
                                HasSubstr("got \"https://us1.api.mailchimp.com/3.0?…\""),
                                Not(HasSubstr("0123456789abcdef"))));
+  // Without a scheme too.
+  std::string bare = Base() + kConnectors;
+  bare.replace(bare.find("https://api.hubapi.com"), 22, "me:hunter2@api.hubapi.com/x");
+  const auto bare_errors = Errors(bare);
+  ASSERT_EQ(bare_errors.size(), 1u);
+  EXPECT_THAT(bare_errors[0],
+              AllOf(HasSubstr("got \"…@api.hubapi.com/x\""), Not(HasSubstr("hunter2"))));
 }
 
 TEST_F(ConfigConnectors, NameMustBeAUrlPathSegment) {

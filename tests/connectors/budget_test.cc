@@ -203,6 +203,8 @@ TEST(RateLimiterLearning, ASingle429LowersTheBudgetForAWhileOnly) {
   EXPECT_EQ(limiter.TryAcquire(1500), 0);
   limiter.Release();
   EXPECT_EQ(limiter.budget(), 2);
+  EXPECT_EQ(limiter.budget_at(2500), 3) << "the gauge shows a raise that is due";
+  EXPECT_EQ(limiter.budget_at(60'000), 10);
   EXPECT_EQ(limiter.TryAcquire(2500), 0);
   limiter.Release();
   EXPECT_EQ(limiter.budget(), 3);

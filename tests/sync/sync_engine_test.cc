@@ -813,6 +813,104 @@ TEST_F(SyncEngineTest, AWithdrawalAtOneMemberOfAMergedPersonReachesTheOtherMembe
   EXPECT_EQ(echo.outcomes[Outcome::kApplied], 0);
 }
 
+// The merged person of the tests above (anna@ / mc-1, anna.b@ / mc-2, both
+// granted `topics` in both systems).
+class SyncEngineMergedMembersTest : public SyncEngineTest {
+ protected:
+  std::string MergedPerson(const std::vector<std::string>& topics) {
+    auto grants = [&](TimestampMs at, const std::string& source) {
+      std::vector<Change> out;
+      for (const std::string& topic : topics) out.push_back(Consent(topic, kGranted, at, source));
+      return out;
+    };
+    Ingest("hubspot", {Record("ev-1", "101", "anna@example.org", grants(T - 120'000, "hubspot"))},
+           T + 100);
+    Ingest("mailchimp",
+           {Record("mc-ev-1", "mc-1", "anna@example.org", grants(T - 120'000, "mailchimp"))},
+           T + 150);
+    Ingest("hubspot", {Record("ev-2", "102", "anna.b@example.org", grants(T - 100'000, "hubspot"))},
+           T + 200);
+    Ingest("mailchimp",
+           {Record("mc-ev-2", "mc-2", "anna.b@example.org", grants(T - 100'000, "mailchimp"))},
+           T + 250);
+    connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+    merge.merged_ids = {"102"};
+    Ingest("hubspot", {merge}, T + 300);
+    return SubjectOf("hubspot", "101");
+  }
+  // Every queued row is delivered.
+  void DeliverAll() {
+    for (const char* target : {"mailchimp", "hubspot"}) {
+      for (;;) {
+        std::vector<store::OutboxRow> rows;
+        Run([&](store::Transaction& txn) -> Status {
+          auto claimed = txn.ClaimOutbox(target, T + 350, 100, T + 10'000);
+          if (!claimed.ok()) return claimed.status();
+          rows = std::move(claimed).value();
+          for (const store::OutboxRow& r : rows) {
+            CONSENTD_RETURN_IF_ERROR(txn.MarkDone(r.id, T + 350));
+          }
+          return Status::Ok();
+        });
+        if (rows.empty()) break;
+      }
+    }
+  }
+};
+
+// address -> topic -> status of the newest pending row to Mailchimp.
+std::map<std::string, std::map<std::string, ConsentStatus>> NewestMailchimpRows(
+    const std::vector<store::OutboxRow>& rows) {
+  std::map<std::string, std::map<std::string, ConsentStatus>> out;
+  std::map<std::string, std::int64_t> newest;
+  for (const store::OutboxRow& row : rows) {
+    if (row.id < newest[row.address]) continue;
+    newest[row.address] = row.id;
+    auto d = connectors::DecodeDesiredState(row.desired_json);
+    EXPECT_TRUE(d.ok());
+    if (!d.ok()) continue;
+    out[row.address].clear();
+    for (const auto& [key, c] : d->state.consents) out[row.address][key.topic] = c.status;
+  }
+  return out;
+}
+
+// A row still queued to the member that reports a withdrawal (the merge's
+// grant) would land after it and subscribe that member again: every member
+// gets the whole state then, the reporting one included.
+TEST_F(SyncEngineMergedMembersTest, AMemberWithAQueuedRowGetsTheChangeItReportedToo) {
+  MergedPerson({"newsletter"});
+  Ingest("mailchimp",
+         {Record("mc-ev-4", "mc-2", "anna.b@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 1000, "mailchimp", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 400);
+  const auto newest = NewestMailchimpRows(Outbox("mailchimp"));
+  ASSERT_TRUE(newest.contains("anna.b@example.org"));
+  EXPECT_EQ(newest.at("anna.b@example.org").at("newsletter"), kWithdrawn);
+  ASSERT_TRUE(newest.contains("anna@example.org"));
+  EXPECT_EQ(newest.at("anna@example.org").at("newsletter"), kWithdrawn);
+}
+
+// Two members report two changes in one call (one poll page): each member
+// must get the other's change, so both get the whole state.
+TEST_F(SyncEngineMergedMembersTest, TwoMembersReportingTwoChangesInOneCallEachGetTheOthers) {
+  MergedPerson({"newsletter", "product_news"});
+  DeliverAll();
+  Ingest("mailchimp",
+         {Record("mc-ev-4", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 1000, "mailchimp")}),
+          Record("mc-ev-5", "mc-2", "anna.b@example.org",
+                 {Consent("product_news", kWithdrawn, T - 900, "mailchimp")})},
+         T + 400);
+  const auto newest = NewestMailchimpRows(Outbox("mailchimp"));
+  for (const char* address : {"anna@example.org", "anna.b@example.org"}) {
+    ASSERT_TRUE(newest.contains(address)) << address << " got no row";
+    EXPECT_EQ(newest.at(address).at("newsletter"), kWithdrawn) << address;
+    EXPECT_EQ(newest.at(address).at("product_news"), kWithdrawn) << address;
+  }
+}
+
 // A member permanently deleted in the journey is a deletion of that
 // address, not of the person: when its person is merged into another one
 // in the CRM, the survivor's own member still gets the survivor's writes

@@ -14,7 +14,9 @@
 // done, already_done and manual are settled; a request is "open" until every
 // target is settled, and "overdue" when it is open after its deadline
 // (OneMonthAfter(requested_at), core/legal_deadline.h). The source's own
-// target is done from the start (it erased first).
+// target is done from the start (it erased first), unless the person has
+// other records there (a journey member per address): then it is pending
+// with the row that erases them.
 //
 // Requests are created in the unit of work of the erasure decision and
 // updated in the unit of work of each delivery outcome, so the request and

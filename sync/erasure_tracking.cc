@@ -17,7 +17,8 @@ std::string Join(const std::vector<std::string>& items) {
 }  // namespace
 
 Status OpenErasureRequest(store::Transaction& txn, const mapping::MappingSpec& spec,
-                          const Change& c, const Decision& d, TimestampMs now) {
+                          const Change& c, const Decision& d, TimestampMs now,
+                          bool source_has_others) {
   using store::ErasureTargetState;
   store::ErasureRequestRecord r;
   r.subject = c.key.subject;
@@ -40,9 +41,12 @@ Status OpenErasureRequest(store::Transaction& txn, const mapping::MappingSpec& s
     const bool written = std::any_of(d.writes.begin(), d.writes.end(), [&](const Write& w) {
       return w.kind == WriteKind::kErasure && w.target == name;
     });
-    if (name == r.source) {
+    if (name == r.source && !source_has_others) {
       t.state = ErasureTargetState::kDone;
       t.reason = "erased at the source first";
+    } else if (name == r.source) {
+      t.state = ErasureTargetState::kPending;
+      t.reason = "erased at the source first; the person's other records there follow";
     } else if (written) {
       t.state = ErasureTargetState::kPending;
       if (!t.retained.empty()) {

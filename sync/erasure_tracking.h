@@ -17,12 +17,15 @@ namespace consentd::sync {
 
 // Opens the request of the erasure decided as `d` for change `c`: id = the
 // change's source event id, one target per system of `spec`: the source
-// itself done (it erased first), a system the decision writes the erasure
-// to pending (in its configured mode), any other system unsupported (the
-// mapping sends it nothing: erase it by hand). Deadline one month after
-// the request (its capture time, or `now` if that lies ahead).
+// itself done (it erased first), or pending when `source_has_others` (a row
+// erases the person's other records there), a system the decision writes
+// the erasure to pending (in its configured mode), any other system
+// unsupported (the mapping sends it nothing: erase it by hand). Deadline
+// one month after the request (its capture time, or `now` if that lies
+// ahead).
 Status OpenErasureRequest(store::Transaction& txn, const mapping::MappingSpec& spec,
-                          const Change& c, const Decision& d, TimestampMs now);
+                          const Change& c, const Decision& d, TimestampMs now,
+                          bool source_has_others = false);
 
 // The erasure target of outbox `row` (an erasure of subject row.key at
 // `target`) after its delivery: done / already_done when `result` is OK,

@@ -96,6 +96,19 @@ void OutboundBatch::AddStateToOtherRecords(const std::string& target, const std:
   }
 }
 
+void OutboundBatch::AddErasureOfOtherRecords(const std::string& target, const std::string& subject,
+                                             const SubjectIdentity& identity,
+                                             const std::string& except_address) {
+  auto [it, fresh] = pending_.try_emplace({target, subject});
+  if (fresh) it->second.identity = identity;
+  Pending& p = it->second;
+  // The erasure replaces whatever else this call asked for there; the
+  // reporting record is gone, and naming it again would only cost a call.
+  p.erase = true;
+  p.every_record = false;
+  p.except_addresses = {except_address};
+}
+
 void OutboundBatch::Remember(SubjectState state) {
   std::string subject = state.subject;
   states_.insert_or_assign(std::move(subject), std::move(state));
@@ -143,7 +156,9 @@ namespace {
 // left out when only a retired record there had it (the member moved to
 // another address, or was deleted while the person lives on in another):
 // a write there would create that record again. `erase` keeps it: an
-// erasure names every address, and one row must carry it.
+// erasure names every address, and one row must carry it. Where the target
+// keeps one record of the person, an erasure goes to that record's own
+// address when it is known.
 std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity& identity,
                                                            const std::string& target,
                                                            bool record_per_address, bool erase) {
@@ -159,6 +174,15 @@ std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity
   }
   for (const auto& [id, address] : records) {
     if (address == identity.email) latest_id = id;
+  }
+  if (!record_per_address && erase) {
+    // The erasure goes to the record that lives there, at its own address:
+    // the address linked last may be one another system reported (after a
+    // CRM merge, the merged contact's, which the CRM no longer finds, so
+    // the survivor would outlive the erasure).
+    if (const auto live = records.find(latest_id); live != records.end()) {
+      return {{live->second, latest_id}};
+    }
   }
   std::vector<std::pair<std::string, std::string>> out = {{identity.email, latest_id}};
   if (!record_per_address) return out;
@@ -263,6 +287,8 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
     std::vector<std::pair<std::string, std::string>> records = RecordsOf(
         identity, target, by_id || (system != nullptr && system->KeepsRecordPerAddress()), p.erase);
     if (p.erase) {
+      std::erase_if(records, [&](const auto& r) { return p.except_addresses.contains(r.first); });
+      if (records.empty()) continue;
       // An erasure is one row for the whole key (it supersedes every queued
       // write of the person, and the erasure request follows one row per
       // target); it names the other records, erased with the first.

@@ -64,6 +64,13 @@ class OutboundBatch {
   // this call also asks for the whole state everywhere there.
   void AddStateToOtherRecords(const std::string& target, const std::string& subject,
                               const SubjectIdentity& identity, const std::string& except_address);
+  // An erasure at `target` of every record of `subject` there but the one
+  // at `except_address`: the record whose own deletion at `target` was the
+  // person's erasure (a journey platform that keeps a member per address
+  // holds the person's others still). Nothing is queued when no other
+  // record is known.
+  void AddErasureOfOtherRecords(const std::string& target, const std::string& subject,
+                                const SubjectIdentity& identity, const std::string& except_address);
 
   // Enqueues one row per (target, subject), with the subject's state as it
   // is in the store now; counts rows per target into `enqueued`. With
@@ -81,7 +88,7 @@ class OutboundBatch {
     std::string after;         // AddState's `after`
     bool whole_state = false;  // AddState: the state is written whatever was decided
     bool every_record = false;               // AddState: at every record, none left out
-    std::set<std::string> except_addresses;  // AddStateToOtherRecords
+    std::set<std::string> except_addresses;  // AddStateToOtherRecords, AddErasureOfOtherRecords
   };
   std::map<std::pair<std::string, std::string>, Pending> pending_;  // (target, subject)
   std::map<std::string, SubjectState> states_;                      // subject -> Remember

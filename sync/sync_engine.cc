@@ -498,6 +498,14 @@ class Ingestor {
     for (const Write& w : d.blocked_by_target) note.blocked_targets.push_back(w.target);
     summary_.notes.push_back(std::move(note));
     for (const Write& w : d.writes) outbound_.Add(w, snapshot);
+    // The source gets no erasure row, since it erased first; but a source
+    // that keeps a record per address erased only the record that reported
+    // it, and the person's others there go now.
+    const bool erase_others_at_source = d.erase_subject && HasOtherRecordToEraseAtSource(snapshot);
+    if (erase_others_at_source) {
+      outbound_.AddErasureOfOtherRecords(source_, subject, snapshot,
+                                         ReportingRecordAddress(snapshot));
+    }
     CONSENTD_RETURN_IF_ERROR(RefreshSourceRow(d, subject, snapshot));
     if (d.consent) CONSENTD_RETURN_IF_ERROR(SaveConsent(txn_, *d.consent, now_));
     if (d.block) CONSENTD_RETURN_IF_ERROR(SaveBlock(txn_, *d.block, now_));
@@ -536,7 +544,8 @@ class Ingestor {
       // go when answered (RecordDeliveries); the erasure rows come after.
       CONSENTD_RETURN_IF_ERROR(txn_.ForgetRowsOfErasedSubject(subject));
       // The request and its per-target states (store/erasure_requests.h).
-      CONSENTD_RETURN_IF_ERROR(OpenErasureRequest(txn_, *settings_.mapping, c, d, now_));
+      CONSENTD_RETURN_IF_ERROR(
+          OpenErasureRequest(txn_, *settings_.mapping, c, d, now_, erase_others_at_source));
       if (d.tombstone) {
         for (const std::string& h : d.tombstone->identifier_hashes) {
           CONSENTD_RETURN_IF_ERROR(txn_.AddTombstone({h, erased_at}));
@@ -744,6 +753,33 @@ class Ingestor {
     return std::any_of(records->second.begin(), records->second.end(), [&](const auto& r) {
       return r.first != record_id_ && r.second != record_address_;
     });
+  }
+
+  // True if the source keeps several records of a person (a member per
+  // address; a generic system's records by id), the mapping writes to it,
+  // and the person has a record there besides the one being decided.
+  bool HasOtherRecordToEraseAtSource(const SubjectIdentity& snapshot) const {
+    const mapping::SystemSpec* system = settings_.mapping->FindSystem(source_);
+    if (system == nullptr || !source_writable_ ||
+        !(system->KeepsRecordPerAddress() || system->ErasesEveryRecordById())) {
+      return false;
+    }
+    const auto records = snapshot.record_addresses.find(source_);
+    if (records == snapshot.record_addresses.end()) return false;
+    const std::string reporter = ReportingRecordAddress(snapshot);
+    return std::any_of(records->second.begin(), records->second.end(), [&](const auto& r) {
+      return r.first != record_id_ && r.second != reporter;
+    });
+  }
+
+  // The address of the record being decided: as it reported it, else as
+  // consentd linked it (a deletion may name the record by id alone).
+  std::string ReportingRecordAddress(const SubjectIdentity& snapshot) const {
+    if (!record_address_.empty()) return record_address_;
+    const auto records = snapshot.record_addresses.find(source_);
+    if (records == snapshot.record_addresses.end()) return "";
+    const auto it = records->second.find(record_id_);
+    return it == records->second.end() ? "" : it->second;
   }
 
   // True if the mapping writes any topic or block to `system`.

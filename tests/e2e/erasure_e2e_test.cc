@@ -172,6 +172,42 @@ TEST_F(ErasureE2E, MailchimpPermanentDeletionErasesTheCrmContactWhenTheMappingSa
   EXPECT_TRUE(OnlyRequestSettled("mailchimp")) << List().dump(2);
 }
 
+// After a CRM merge the journey holds a member per address of the person.
+// One member's permanent deletion is the person's erasure here, so the
+// other member goes too, and the request waits for it (before, it stayed
+// subscribed, address and all, and the request said done).
+TEST_F(ErasureE2E, AMembersPermanentDeletionErasesThePersonsOtherMemberAfterACrmMerge) {
+  SyncOptions options;
+  options.mailchimp_erasure = "{mode: delete, on_permanent_delete: erase}";
+  StartAll(options);
+  const std::string ivy = "ivy@example.com";
+  const std::string jay = "jay@example.com";
+  for (const std::string& email : {ivy, jay}) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", email}, {"subscriptionId", kProductUpdates}});
+    ASSERT_TRUE(Eventually([&] { return MemberStatus(email) == "subscribed"; })) << Log();
+  }
+  const std::string ivy_id =
+      Crm("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email")["id"];
+  const std::string jay_id =
+      Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
+  Crm("POST", "/crm/v3/objects/contacts/merge",
+      {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
+  ASSERT_TRUE(Eventually([&] {
+    const std::optional<RawResponse> r = Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
+    return r && r->body.find("absorbed") != std::string::npos;
+  })) << Log();
+
+  Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", jay}});
+  ASSERT_TRUE(Eventually([&] { return Member(ivy).is_null(); }))
+      << "the person's other member outlives the erasure: " << Member(ivy).dump() << Log();
+  ASSERT_TRUE(Eventually([&] {
+    return CrmStatus("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email") == 404;
+  })) << List().dump(2)
+      << Log();
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("mailchimp"); })) << List().dump(2);
+}
+
 // The same deletion with its webhook lost: the poll cannot see it (the
 // member is gone from the list), so the full reconciliation finds the
 // linked member it no longer returns and reads it (404). An absence cannot

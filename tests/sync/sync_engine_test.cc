@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mapping/policy.h"
+#include "store/erasure_requests.h"
 #include "store/sqlite_db.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
@@ -823,6 +824,80 @@ TEST_F(SyncEngineMergedMembersTest, AWithdrawalAtOneMemberOfAMergedPersonReaches
                                       {Consent("newsletter", kWithdrawn, T + 500, "mailchimp")})},
                               T + 600);
   EXPECT_EQ(echo.outcomes[Outcome::kApplied], 0);
+}
+
+// A member's permanent deletion, taken as the person's erasure
+// (`on_permanent_delete: erase`), erases the person everywhere: in the
+// journey too, their other members (after a CRM merge, one per address).
+// Before, the source got no erasure row, so the merged address's member
+// stayed subscribed, address and all. The reporting member is gone already
+// and is not named again; the source's target in the erasure request waits
+// for that row.
+TEST_F(SyncEngineMergedMembersTest, AnErasureReportedByOneMemberErasesThePersonsOtherMembers) {
+  const std::string person = MergedPerson({"newsletter"});
+  DeliverAll();
+  IngestSummary s = Ingest(
+      "mailchimp",
+      {Record("mc-ev-4", "mc-2", "anna.b@example.org", {Erasure(T - 1000, "mailchimp")})}, T + 400);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  std::vector<store::OutboxRow> rows;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (row.key == person) rows.push_back(row);
+  }
+  ASSERT_EQ(rows.size(), 1u) << "one erasure row for the person's other members";
+  const connectors::DesiredState d = Desired(rows[0]);
+  EXPECT_TRUE(d.erase);
+  EXPECT_EQ(d.email, "anna@example.org");
+  EXPECT_EQ(d.system_id, "mc-1");
+  EXPECT_TRUE(d.also_erase.empty()) << "the reporting member is not erased again";
+  // The CRM erases its contact that lives on, at its own address: the
+  // merged address, reported last, no longer finds it there.
+  ASSERT_EQ(Outbox("hubspot").size(), 1u);
+  const connectors::DesiredState crm = Desired(Outbox("hubspot")[0]);
+  EXPECT_TRUE(crm.erase);
+  EXPECT_EQ(crm.email, "anna@example.org");
+  EXPECT_EQ(crm.system_id, "101");
+
+  std::optional<store::ErasureRequestRecord> request;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = store::FindErasureRequestBySubject(txn, person);
+    if (!r.ok()) return r.status();
+    request = std::move(*r);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(request.has_value());
+  for (const store::ErasureTarget& t : request->targets) {
+    EXPECT_EQ(t.state, store::ErasureTargetState::kPending) << t.target << ": " << t.reason;
+    if (t.target == "mailchimp") {
+      EXPECT_EQ(t.outbox_id, rows[0].id);
+    }
+  }
+}
+
+// With one member, its own deletion leaves nothing to erase there.
+TEST_F(SyncEngineTest, AnErasureReportedByAPersonsOnlyMemberQueuesNothingForTheJourney) {
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 100);
+  const std::string person = SubjectOf("mailchimp", "mc-1");
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-1", "anna@example.org", {Erasure(T - 1000, "mailchimp")})},
+         T + 200);
+  for (const store::OutboxRow& row : Outbox("mailchimp")) EXPECT_NE(row.key, person);
+  std::optional<store::ErasureRequestRecord> request;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = store::FindErasureRequestBySubject(txn, person);
+    if (!r.ok()) return r.status();
+    request = std::move(*r);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(request.has_value());
+  for (const store::ErasureTarget& t : request->targets) {
+    if (t.target == "mailchimp") {
+      EXPECT_EQ(t.state, store::ErasureTargetState::kDone);
+    }
+  }
 }
 
 // address -> topic -> status of the newest pending row to Mailchimp.

@@ -157,8 +157,9 @@ namespace {
 // another address, or was deleted while the person lives on in another):
 // a write there would create that record again. `erase` keeps it: an
 // erasure names every address, and one row must carry it. Where the target
-// keeps one record of the person, an erasure goes to that record's own
-// address when it is known.
+// keeps one record of the person and the address linked last is none of
+// its live records', the write goes to the record linked last, at its own
+// address, when that is known.
 std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity& identity,
                                                            const std::string& target,
                                                            bool record_per_address, bool erase) {
@@ -175,12 +176,16 @@ std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity
   for (const auto& [id, address] : records) {
     if (address == identity.email) latest_id = id;
   }
-  if (!record_per_address && erase) {
-    // The erasure goes to the record that lives there, at its own address:
-    // the address linked last may be one another system reported (after a
-    // CRM merge, the merged contact's, which the CRM no longer finds, so
-    // the survivor would outlive the erasure).
-    if (const auto live = records.find(latest_id); live != records.end()) {
+  if (!record_per_address) {
+    // The target keeps one record of the person: where the address linked
+    // last is no live record's there, it is one another system reported
+    // (after a CRM merge, the merged contact's member; a member's new
+    // address), and the write goes to the record that lives there, at its
+    // own address. At the other address the CRM would find no contact:
+    // an erasure would leave the survivor, and a withdrawal would reach a
+    // contact made for it while the person's own stayed subscribed.
+    if (const auto live = records.find(latest_id);
+        live != records.end() && live->second != identity.email) {
       return {{live->second, latest_id}};
     }
   }

@@ -769,6 +769,40 @@ TEST_F(SyncE2E, AfterACrmMergeALaterWithdrawalReachesEveryMemberOfThePerson) {
       << "the merged address's member outlives the erasure: " << Member(jay).dump() << Log();
 }
 
+// After a CRM merge, the merged address's member unsubscribes in the
+// journey: the CRM's surviving contact takes it. The address linked last
+// is then the merged one, which the CRM no longer holds; before, the
+// write went there, made a new contact for it, and left the survivor
+// subscribed.
+TEST_F(SyncE2E, AfterACrmMergeAnUnsubscribeAtTheMergedMemberReachesTheSurvivingContact) {
+  StartAll();
+  const std::string ivy = "ivy@example.com";
+  const std::string jay = "jay@example.com";
+  for (const std::string& email : {ivy, jay}) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", email}, {"subscriptionId", kProductUpdates}});
+    ASSERT_TRUE(Eventually([&] { return MemberInterest(email, "Product news"); })) << Log();
+  }
+  const std::string ivy_id =
+      Crm("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email")["id"];
+  const std::string jay_id =
+      Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
+  Crm("POST", "/crm/v3/objects/contacts/merge",
+      {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
+  ASSERT_TRUE(Eventually([&] {
+    const std::optional<RawResponse> r = Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
+    return r && r->body.find("absorbed") != std::string::npos;
+  })) << Log();
+
+  Journey("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", jay}});
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(ivy, kProductUpdates) == "UNSUBSCRIBED"; }))
+      << CrmSubscription(ivy, kProductUpdates) << Log();
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ivy) == "unsubscribed"; }))
+      << Member(ivy).dump() << Log();
+  EXPECT_EQ(CrmStatus("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email"), 404)
+      << "a contact was made for the merged address";
+}
+
 // --- durability -----------------------------------------------------------------
 
 TEST_F(SyncE2E, ChangesMadeWhileConsentdIsDownArriveAfterItRestarts) {

@@ -333,22 +333,6 @@ std::string StoreDirectory(const YAML::Node& root, const std::string& base_dir) 
   return {};
 }
 
-// Line and column (1-based, in characters) of byte `offset` of `text`,
-// everything before which is valid UTF-8.
-Position PositionOfOffset(std::string_view text, std::size_t offset) {
-  Position at{1, 1};
-  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '\n') {
-      ++at.line;
-      at.column = 1;
-    } else if ((c & 0xC0) != 0x80) {  // a character starts here
-      ++at.column;
-    }
-  }
-  return at;
-}
-
 }  // namespace
 
 Result<Config> LoadConfigString(const std::string& yaml, const std::string& name,
@@ -358,14 +342,7 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
   Config config;
   config.source_path = name;
   config.base_dir = ctx.base_dir;
-  // yaml-cpp passes any bytes through; the mapping's texts and templates
-  // later go through JSON, which takes UTF-8 only. Refused here, at the byte.
-  if (const std::size_t bad = FirstInvalidUtf8(yaml); bad != std::string::npos) {
-    diag.Error(PositionOfOffset(yaml, bad),
-               "this byte is not valid UTF-8; the configuration must be saved as UTF-8 "
-               "(e.g. iconv -f latin1 -t utf-8)");
-    return diag.ToStatus();
-  }
+  if (!CheckUtf8(yaml, diag)) return diag.ToStatus();
   try {
     const std::vector<YAML::Node> documents = YAML::LoadAll(yaml);
     const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();

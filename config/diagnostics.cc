@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/json_string.h"
+
 namespace consentd::config {
 
 void Diagnostics::Error(Position at, std::string message) {
@@ -55,6 +57,31 @@ Status Diagnostics::ToStatus() const {
     message += Format(e);
   }
   return InvalidArgument(std::move(message));
+}
+
+// Line and column (1-based, in characters) of byte `offset` of `text`,
+// everything before which is valid UTF-8.
+Position PositionOfOffset(std::string_view text, std::size_t offset) {
+  Position at{1, 1};
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++at.line;
+      at.column = 1;
+    } else if ((c & 0xC0) != 0x80) {  // a character starts here
+      ++at.column;
+    }
+  }
+  return at;
+}
+
+bool CheckUtf8(std::string_view text, Diagnostics& diag) {
+  const std::size_t bad = FirstInvalidUtf8(text);
+  if (bad == std::string_view::npos) return true;
+  diag.Error(PositionOfOffset(text, bad),
+             "this byte is not valid UTF-8; the configuration must be saved as UTF-8 "
+             "(e.g. iconv -f latin1 -t utf-8)");
+  return false;
 }
 
 }  // namespace consentd::config

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -52,5 +53,14 @@ class Diagnostics {
   std::vector<Entry> entries_;
   int error_count_ = 0;
 };
+
+// Line and column (1-based, in characters) of byte `offset` of `text`,
+// everything before which is valid UTF-8.
+Position PositionOfOffset(std::string_view text, std::size_t offset);
+
+// yaml-cpp passes any bytes through; the mapping's texts and templates
+// later go through JSON, which takes UTF-8 only. False, with an error at
+// the first byte that is not valid UTF-8, if there is one.
+bool CheckUtf8(std::string_view text, Diagnostics& diag);
 
 }  // namespace consentd::config

@@ -574,6 +574,7 @@ Result<MappingSpec> LoadMappingFromConfigString(const std::string& yaml, const s
   config::Diagnostics diag(file);
   ReadContext ctx{diag, AbsoluteDirOf(file), ""};
   MappingSpec spec;
+  if (!config::CheckUtf8(yaml, diag)) return Finish(diag, std::move(spec), warnings);
   try {
     const YAML::Node root = YAML::Load(yaml);
     const YAML::Node node = root.IsMap() ? root["mapping"] : YAML::Node();

@@ -2,6 +2,7 @@
 // suggestions for misspelt keys and names, and the cross-reference checks.
 #include "mapping/loader.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -13,6 +14,7 @@ namespace consentd::mapping {
 namespace {
 
 using testing::BaseLines;
+using ::testing::HasSubstr;
 using testing::Join;
 
 // "f.yaml:LINE:COLUMN: " where COLUMN is where `text` starts on that line
@@ -40,6 +42,16 @@ std::vector<std::string> Warnings(const std::vector<std::string>& lines) {
 
 TEST(MappingLoader, BaseMappingLoadsWithoutErrorOrWarning) {
   EXPECT_TRUE(Warnings(BaseLines()).empty());
+}
+
+// consentctl and the tests load the mapping alone; a byte that is not
+// UTF-8 is refused at its place there too, not passed on to JSON.
+TEST(MappingLoader, AByteThatIsNotUtf8IsAnErrorAtItsPlace) {
+  std::vector<std::string> lines = BaseLines();
+  const std::string before = lines[7];
+  lines[7] += " # f\xFCr";
+  EXPECT_THAT(Errors(lines), HasSubstr("f.yaml:8:" + std::to_string(before.size() + 5) +
+                                       ": this byte is not valid UTF-8"));
 }
 
 TEST(MappingLoader, WorkedExampleLoadsClean) {

@@ -35,7 +35,8 @@ ProofEntry DeliveryEntry(ProofKind kind, std::string_view target, const store::O
   return e;
 }
 
-// Reads only the top-level "erase" and "mapping_hash" of a desired state,
+// Reads only the top-level "erase", "mapping_hash" and "system_id" of a
+// desired state,
 // without building it (the proof entry of a delivery needs no more; a full
 // decode of every delivered row was ~4 % of the store thread in an initial
 // sync). For a row that was delivered, so it decoded in the dispatcher.
@@ -65,6 +66,8 @@ class DesiredHead final : public nlohmann::json_sax<nlohmann::json> {
     if (At("mapping_hash")) {
       out_.mapping_hash = std::move(v);
       has_hash_ = true;
+    } else if (At("system_id")) {
+      out_.system_id = std::move(v);
     }
     return Scalar();
   }
@@ -263,8 +266,16 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       if (!result.system_id.empty() && !erased && !row.key.empty()) {
         Result<std::string> owner = OwnerOfWrittenRecord(txn, row);
         if (!owner.ok()) return owner.status();
-        CONSENTD_RETURN_IF_ERROR(
-            txn.LinkSystemId({*owner, std::string(target), result.system_id, now, row.address}));
+        // Where the target keeps one record of the person, the id it
+        // answers with may be the one the row gave it, while the write went
+        // by the address: the row's address then says nothing about that
+        // record, and a row queued before the record's address changed
+        // would link it back to the old one (the next write, or the
+        // erasure, would go there). The record's address is kept then.
+        const bool id_as_given =
+            !record_per_address && d != nullptr && d->system_id == result.system_id;
+        CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId(
+            {*owner, std::string(target), result.system_id, now, id_as_given ? "" : row.address}));
       }
       std::string why = "written to " + std::string(target);
       if (result.reconsent) why += " as pending (re-consent through the target's double opt-in)";

@@ -99,9 +99,10 @@ void OutboundBatch::AddStateToOtherRecords(const std::string& target, const std:
 void OutboundBatch::AddErasureOfOtherRecords(const std::string& target, const std::string& subject,
                                              const SubjectIdentity& identity,
                                              const std::string& except_address) {
-  auto [it, fresh] = pending_.try_emplace({target, subject});
-  if (fresh) it->second.identity = identity;
-  Pending& p = it->second;
+  Pending& p = pending_[{target, subject}];
+  // The records are those the person has now: an earlier ask in this call
+  // kept the identity of its time, which may lack a record linked since.
+  p.identity = identity;
   // The erasure replaces whatever else this call asked for there; the
   // reporting record is gone, and naming it again would only cost a call.
   p.erase = true;
@@ -293,7 +294,14 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
         identity, target, by_id || (system != nullptr && system->KeepsRecordPerAddress()), p.erase);
     if (p.erase) {
       std::erase_if(records, [&](const auto& r) { return p.except_addresses.contains(r.first); });
-      if (records.empty()) continue;
+      if (records.empty()) {
+        // Nothing left there to erase: the request's target for it, if it
+        // waits for this row, is settled now rather than never.
+        CONSENTD_RETURN_IF_ERROR(store::RecordErasureOutcome(
+            txn, subject, target, store::ErasureTargetState::kDone,
+            "erased at the source first; no other record of the person there", now));
+        continue;
+      }
       // An erasure is one row for the whole key (it supersedes every queued
       // write of the person, and the erasure request follows one row per
       // target); it names the other records, erased with the first.

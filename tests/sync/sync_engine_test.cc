@@ -875,6 +875,132 @@ TEST_F(SyncEngineMergedMembersTest, AnErasureReportedByOneMemberErasesThePersons
   }
 }
 
+// The erasure of the other members names the records the person has when
+// the erasure is decided: here a member first seen earlier in the same
+// call, after the reporting member's own change had already asked for a
+// row there (review finding: the row kept the identity of that first ask,
+// which knew no other member, so no row was queued and the request's
+// target waited for good).
+TEST_F(SyncEngineTest, AnErasureOfOtherMembersNamesTheMembersKnownAtTheErasure) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 150);
+  Ingest(
+      "hubspot",
+      {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 100'000)})},
+      T + 200);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);  // the merge's rows to Mailchimp stay open
+  const std::string person = SubjectOf("hubspot", "101");
+  Ingest("mailchimp",
+         {Record("mc-ev-3", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 2000, "mailchimp")}),
+          Record("mc-ev-4", "mc-2", "anna.b@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 1500, "mailchimp")}),
+          Record("mc-ev-5", "mc-1", "anna@example.org", {Erasure(T - 1000, "mailchimp")})},
+         T + 400);
+  std::vector<store::OutboxRow> rows;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (row.key == person) rows.push_back(row);
+  }
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(Desired(rows[0]).erase);
+  EXPECT_EQ(Desired(rows[0]).email, "anna.b@example.org");
+}
+
+// An erasure row that finds no record left to name (every other record the
+// person had there was the reporting one) settles the source's target at
+// once instead of leaving it pending with no row.
+TEST_F(SyncEngineTest, AnErasureOfOtherRecordsWithNoneLeftSettlesTheSourceTarget) {
+  OutboundBatch batch;
+  SubjectIdentity identity;
+  identity.email = "anna@example.org";
+  identity.record_addresses["mailchimp"] = {{"mc-1", "anna@example.org"}};
+  identity.system_ids["mailchimp"] = "mc-1";
+  batch.AddErasureOfOtherRecords("mailchimp", "s-0000000000000001", identity, "anna@example.org");
+  std::map<std::string, int> enqueued;
+  Run([&](store::Transaction& txn) -> Status {
+    store::ErasureRequestRecord r;
+    r.id = "req-1";
+    r.subject = "s-0000000000000001";
+    r.source = "mailchimp";
+    r.requested_by = "mailchimp";
+    r.requested_at = T;
+    store::ErasureTarget t;
+    t.target = "mailchimp";
+    t.state = store::ErasureTargetState::kPending;
+    t.mode = "delete";
+    r.targets.push_back(t);
+    CONSENTD_RETURN_IF_ERROR(store::CreateErasureRequest(txn, r, T));
+    return batch.Flush(txn, *spec_, "hash", "key", T + 10, enqueued);
+  });
+  EXPECT_TRUE(Outbox("mailchimp").empty());
+  std::optional<store::ErasureRequestRecord> request;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = store::GetErasureRequest(txn, "req-1");
+    if (!r.ok()) return r.status();
+    request = std::move(*r);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(request.has_value());
+  ASSERT_EQ(request->targets.size(), 1u);
+  EXPECT_EQ(request->targets[0].state, store::ErasureTargetState::kDone)
+      << request->targets[0].reason;
+}
+
+// A CRM row queued at the contact's old address is answered after the
+// contact's address changed there: the answer names the id the row gave,
+// so the write says nothing about the contact's address, and the next
+// write (here the person's erasure) goes to the address the CRM reported
+// last (review finding: the late answer linked the contact back to its old
+// address, the erasure went there, found nothing, and the contact lived on).
+TEST_F(SyncEngineTest, ALateCrmAnswerDoesNotLinkTheContactBackToItsOldAddress) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 60'000, "mailchimp")})},
+         T + 200);
+  std::vector<store::OutboxRow> crm;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = txn.ClaimOutbox("hubspot", T + 300, 10, T + 60'000);
+    if (!r.ok()) return r.status();
+    crm = std::move(*r);
+    return Status::Ok();
+  });
+  ASSERT_EQ(crm.size(), 1u);
+  ASSERT_EQ(Desired(crm[0]).system_id, "101");
+  Ingest("hubspot",
+         {Record("ev-2", "101", "anna.new@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 60'000)})},
+         T + 400);
+  connectors::DeliveryResult ok;
+  ok.outbox_id = crm[0].id;
+  ok.status = Status::Ok();
+  ok.system_id = "101";
+  Run([&](store::Transaction& txn) -> Status {
+    return engine_->RecordDeliveries(txn, "hubspot", crm, {ok}, {}, 5, T + 500).status();
+  });
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-1", "anna@example.org", {Erasure(T + 1000, "mailchimp")})},
+         T + 1100);
+  std::vector<connectors::DesiredState> erasures;
+  for (const store::OutboxRow& row : Outbox("hubspot")) {
+    if (Desired(row).erase) erasures.push_back(Desired(row));
+  }
+  ASSERT_EQ(erasures.size(), 1u);
+  EXPECT_EQ(erasures[0].email, "anna.new@example.org");
+  EXPECT_EQ(erasures[0].system_id, "101");
+}
+
 // With one member, its own deletion leaves nothing to erase there.
 TEST_F(SyncEngineTest, AnErasureReportedByAPersonsOnlyMemberQueuesNothingForTheJourney) {
   Ingest("mailchimp",

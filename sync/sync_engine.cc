@@ -134,6 +134,7 @@ class Ingestor {
     if (!state.ok()) return state.status();
     record_address_ = ids->email;
     record_id_ = rec.system_id;
+    reporter_retired_ = false;
     bool known = false;  // the record brings no identifier the subject lacks
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
     if (!snapshot.ok()) return snapshot.status();
@@ -169,7 +170,7 @@ class Ingestor {
     }
     // Relinking what is already current would only move linked_at (which
     // picks the current id among several), so it is skipped.
-    const bool relink = link && !known && !state->erased_at;
+    const bool relink = link && !known && !state->erased_at && !reporter_retired_;
     // `state` is now what the store holds for the subject: the outbox rows
     // of this call are built from it instead of reading it back. A later
     // record of the same subject reads it from the store.
@@ -490,9 +491,24 @@ class Ingestor {
 
   // Makes `d` durable (proof entries and outbox rows at Finish) and
   // applies it to the in-memory `state` for the record's next change.
-  Status Apply(const Decision& d, const Change& c, SubjectState& state,
+  Status Apply(const Decision& decided, const Change& c, SubjectState& state,
                const SubjectIdentity& snapshot) {
     const std::string& subject = c.key.subject;
+    // In a system that keeps a record per address, the permanent deletion
+    // of one of the person's records while another lives is the end of
+    // that record, not of the person there: it is retired (nothing more is
+    // written to it) and the person's other records keep getting writes.
+    // Recorded for the person, it would refuse all of them as
+    // blocked_by_target. The last record's deletion is the person's.
+    Decision one_record;
+    const bool retire_reporter = decided.target_deleted &&
+                                 decided.target_deleted->system == source_ &&
+                                 HasOtherRecordAtSource(snapshot);
+    if (retire_reporter) {
+      one_record = decided;
+      one_record.target_deleted.reset();
+    }
+    const Decision& d = retire_reporter ? one_record : decided;
     ++summary_.outcomes[d.outcome];
     DecisionNote note{source_, subject, What(c), d.outcome, d.reason, {}};
     for (const Write& w : d.blocked_by_target) note.blocked_targets.push_back(w.target);
@@ -512,6 +528,12 @@ class Ingestor {
     if (d.target_deleted) {
       CONSENTD_RETURN_IF_ERROR(
           txn_.RecordTargetDeletion(subject, d.target_deleted->system, d.target_deleted->at));
+    }
+    if (retire_reporter) {
+      if (const std::string id = ReportingRecordId(snapshot); !id.empty()) {
+        CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, source_, id, now_));
+      }
+      reporter_retired_ = true;  // not linked live again by this record
     }
     for (const EchoRecord& r : d.forget_echoes) {
       if (!NoStoredWrite(r.system, r.key)) {
@@ -772,6 +794,18 @@ class Ingestor {
     });
   }
 
+  // The id of the record being decided: as it reported it, else the id
+  // linked with its address.
+  std::string ReportingRecordId(const SubjectIdentity& snapshot) const {
+    if (!record_id_.empty()) return record_id_;
+    const auto records = snapshot.record_addresses.find(source_);
+    if (records == snapshot.record_addresses.end() || record_address_.empty()) return "";
+    for (const auto& [id, address] : records->second) {
+      if (address == record_address_) return id;
+    }
+    return "";
+  }
+
   // The address of the record being decided: as it reported it, else as
   // consentd linked it (a deletion may name the record by id alone).
   std::string ReportingRecordAddress(const SubjectIdentity& snapshot) const {
@@ -816,6 +850,7 @@ class Ingestor {
   // The address of the record being decided (its outbox rows are per address).
   std::string record_address_;
   std::string record_id_;  // the current record's id in the source
+  bool reporter_retired_ = false;  // Apply retired the current record (its deletion)
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
   // The mapping writes to the system this call's records come from.
   const bool source_writable_;

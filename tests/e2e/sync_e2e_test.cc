@@ -803,6 +803,42 @@ TEST_F(SyncE2E, AfterACrmMergeAnUnsubscribeAtTheMergedMemberReachesTheSurvivingC
       << "a contact was made for the merged address";
 }
 
+// After a CRM merge, the merged address's member is permanently deleted in
+// the journey (not taken as an erasure by this mapping). The person's other
+// member still gets the CRM's withdrawal (before, the deletion was recorded
+// for the whole person and every later write there was refused).
+TEST_F(SyncE2E, AfterACrmMergeOneMembersPermanentDeletionLeavesTheOtherMemberWritable) {
+  StartAll();
+  const std::string ivy = "ivy@example.com";
+  const std::string jay = "jay@example.com";
+  for (const std::string& email : {ivy, jay}) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", email}, {"subscriptionId", kProductUpdates}});
+    ASSERT_TRUE(Eventually([&] { return MemberInterest(email, "Product news"); })) << Log();
+  }
+  const std::string ivy_id =
+      Crm("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email")["id"];
+  const std::string jay_id =
+      Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
+  Crm("POST", "/crm/v3/objects/contacts/merge",
+      {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
+  ASSERT_TRUE(Eventually([&] {
+    const std::optional<RawResponse> r = Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
+    return r && r->body.find("absorbed") != std::string::npos;
+  })) << Log();
+  const double decided = MetricSum("consentd_decisions_total", "source=\"mailchimp\"");
+  Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", jay}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_decisions_total", "source=\"mailchimp\"") > decided;
+  })) << Log();
+
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", ivy}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(ivy, "Product news"); }))
+      << "the live member keeps the topic: " << Member(ivy).dump() << Log();
+  EXPECT_TRUE(Member(jay).is_null()) << "the deleted member is not made again";
+}
+
 // --- durability -----------------------------------------------------------------
 
 TEST_F(SyncE2E, ChangesMadeWhileConsentdIsDownArriveAfterItRestarts) {

@@ -1001,6 +1001,42 @@ TEST_F(SyncEngineTest, ALateCrmAnswerDoesNotLinkTheContactBackToItsOldAddress) {
   EXPECT_EQ(erasures[0].system_id, "101");
 }
 
+// After a CRM merge, one of the person's members is permanently deleted in
+// the journey: that is the end of that member (its address), not of the
+// person there. The other member still gets the person's changes (before,
+// the deletion was recorded for the whole person, and every later write to
+// the journey was refused as blocked_by_target: a withdrawal in the CRM
+// left the live member subscribed).
+TEST_F(SyncEngineMergedMembersTest, AMembersPermanentDeletionDoesNotBlockThePersonsOtherMember) {
+  const std::string person = MergedPerson({"newsletter"});
+  DeliverAll();
+  Change gone;
+  gone.kind = ChangeKind::kTargetDeleted;
+  gone.provenance.occurred_at = T - 2000;
+  gone.provenance.source_system = "mailchimp";
+  IngestSummary deleted =
+      Ingest("mailchimp", {Record("mc-ev-4", "mc-2", "anna.b@example.org", {gone})}, T + 400);
+  EXPECT_EQ(deleted.outcomes[Outcome::kApplied], 1);
+  IngestSummary s = Ingest("hubspot",
+                           {Record("ev-4", "101", "anna@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 500);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"}}))
+      << "the live member gets the withdrawal; the deleted one nothing";
+  // The last member's deletion is the person's there: nothing more is sent.
+  Ingest("mailchimp", {Record("mc-ev-5", "mc-1", "anna@example.org", {gone})}, T + 600);
+  Ingest("hubspot",
+         {Record("ev-5", "101", "anna@example.org",
+                 {Consent("newsletter", kGranted, T + 550, "hubspot")})},
+         T + 700);
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    EXPECT_LT(row.created_at, T + 700) << "the person has no member left there: " << row.address;
+  }
+}
+
 // With one member, its own deletion leaves nothing to erase there.
 TEST_F(SyncEngineTest, AnErasureReportedByAPersonsOnlyMemberQueuesNothingForTheJourney) {
   Ingest("mailchimp",

@@ -193,6 +193,62 @@ TEST_F(AdminE2E, AReloadThatMovesTheDatabaseIsTakenAndTheMoveWaitsForARestart) {
   WriteTextFile(config_path_, original);  // the fixture verifies the running database's log
 }
 
+// A reload that changes a connector's request budget applies it whole: the
+// status page measures the budget's use against the new one (before, only
+// the limiter took it). The reloaded file's warnings go to the log, as at
+// start.
+TEST_F(AdminE2E, AReloadedRequestBudgetIsWhatTheBudgetUseIsMeasuredAgainst) {
+  StartAll();
+  const std::string kim = "kim@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", kim}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(kim, "Product news"); })) << Log();
+  // HubSpot's budget use in one status answer, and the share it should be
+  // of `requests` per 10 s over the same window.
+  auto budget_use = [&](double requests) -> std::pair<double, double> {
+    const std::optional<RawResponse> r = Admin("GET", "/api/v1/status");
+    EXPECT_TRUE(r && r->status == 200);
+    if (!r) return {-1, -2};
+    const Json status = Json::parse(r->body);
+    for (const Json& c : status.at("connectors")) {
+      if (c.at("name") != "hubspot") continue;
+      const Json& b = c.at("budget");
+      if (!b.at("used_fraction").is_number()) {
+        ADD_FAILURE() << "no budget use yet: " << c.dump();
+        return {-1, -3};
+      }
+      const double sent = b.at("requests_last_minute").get<double>();
+      const double window_ms = b.at("window_ms").get<double>();
+      return {b.at("used_fraction").get<double>(), sent / (requests * window_ms / 10'000.0)};
+    }
+    ADD_FAILURE() << "no HubSpot connector in the status: " << r->body;
+    return {-1, -4};
+  };
+  const auto [before, expected_before] = budget_use(100);
+  EXPECT_GT(before, 0.0);
+  EXPECT_NEAR(before, expected_before, 1e-9);
+
+  std::string config = ReadTextFile(config_path_);
+  const std::string crm_key = "    client_secret_file: secrets/hubspot_client_secret\n";
+  const std::string system = "    hubspot: {kind: hubspot, role: crm}\n";
+  ASSERT_NE(config.find(crm_key), std::string::npos) << config;
+  ASSERT_NE(config.find(system), std::string::npos) << config;
+  config.insert(config.find(crm_key) + crm_key.size(),
+                "    rate_limit:\n      requests: 1000\n      interval: 10s\n");
+  config.replace(config.find(system), system.size(),
+                 "    hubspot: {kind: hubspot, role: crm, confirms_double_opt_in: true}\n");
+  WriteTextFile(config_path_, config);
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body << Log();
+  const auto [after, expected_after] = budget_use(1000);
+  EXPECT_NEAR(after, expected_after, 1e-9);
+  EXPECT_TRUE(Eventually([&] {
+    return Log().find("configuration: ") != std::string::npos &&
+           Log().find("'confirms_double_opt_in' only applies to mailchimp systems") !=
+               std::string::npos;
+  })) << Log();
+}
+
 // Each connector's check in a reload's answer, by name: "ok", the failure,
 // or "" when the answer has no such connector.
 std::map<std::string, std::string> ChecksOf(const RawResponse& reload) {

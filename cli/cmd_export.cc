@@ -208,11 +208,15 @@ int VerifyExportFile(const VerifyExportArgs& a) {
     return 0;
   }
   std::printf(
-      "OK: subject %s%s: %llu entries, %llu proven in %s at tree size %llu, %llu not yet "
+      "OK: subject %s%s%s: %llu entries, %llu proven in %s at tree size %llu, %llu not yet "
       "checkpointed; evidence: %llu decrypted and matching, %llu unreadable\n",
-      c.subject.c_str(), c.erased ? " (erased)" : "", static_cast<unsigned long long>(c.entries),
-      static_cast<unsigned long long>(c.proven), c.origin.empty() ? "-" : c.origin.c_str(),
-      static_cast<unsigned long long>(c.tree_size),
+      c.subject.c_str(), c.erased ? " (erased)" : "",
+      c.merged_subjects == 0 ? ""
+                             : (" and " + std::to_string(c.merged_subjects) + " merged pseudonym" +
+                                (c.merged_subjects == 1 ? "" : "s"))
+                                   .c_str(),
+      static_cast<unsigned long long>(c.entries), static_cast<unsigned long long>(c.proven),
+      c.origin.empty() ? "-" : c.origin.c_str(), static_cast<unsigned long long>(c.tree_size),
       static_cast<unsigned long long>(c.not_yet_checkpointed),
       static_cast<unsigned long long>(c.evidence_opened),
       static_cast<unsigned long long>(c.evidence_unreadable));

@@ -194,6 +194,102 @@ Result<History> BuildHistory(store::Transaction& txn, std::string_view subject,
   return history;
 }
 
+struct EvidenceKey {
+  std::optional<proof::SubjectKey> key;
+  std::string status = "none";  // present | destroyed | none
+};
+
+Result<EvidenceKey> EvidenceKeyOf(store::Transaction& txn, std::string_view subject,
+                                  TimestampMs now) {
+  EvidenceKey out;
+  store::SqliteSubjectKeyStore keys(txn, now);
+  Result<proof::SubjectKey> k = keys.KeyForOpening(subject);
+  if (k.ok()) {
+    out.key = *k;
+    out.status = "present";
+  } else if (k.status().code() == StatusCode::kFailedPrecondition) {
+    out.status = "destroyed";
+  } else if (k.status().code() != StatusCode::kNotFound) {
+    return k.status();
+  }
+  return out;
+}
+
+Json EvidenceKeyJson(const std::optional<proof::SubjectKey>& key) {
+  if (!key) return nullptr;
+  return {{"alg", "A256GCM"},
+          {"key", proof::Base64Encode(
+                      std::string_view(reinterpret_cast<const char*>(key->data()), key->size()))}};
+}
+
+// What consentd is sending, or failed to send, to each system about the
+// person (each write carries an address and the person's state).
+Result<Json> OutboxJson(store::Transaction& txn, std::string_view subject) {
+  Result<std::vector<store::OutboxRow>> outbox = store::ListOutboxOfSubject(txn, subject);
+  if (!outbox.ok()) return outbox.status();
+  Json writes = Json::array();
+  for (const store::OutboxRow& row : *outbox) {
+    Json desired = Json::parse(row.desired_json, nullptr, /*allow_exceptions=*/false);
+    if (desired.is_discarded()) desired = row.desired_json;
+    writes.push_back({{"id", row.id},
+                      {"system", row.target},
+                      {"status", std::string(store::OutboxStatusName(row.status))},
+                      {"attempts", row.attempts},
+                      {"created_at", row.created_at},
+                      {"updated_at", row.updated_at},
+                      {"reason", row.reason},
+                      {"address", row.address},
+                      {"desired_state", std::move(desired)}});
+  }
+  return writes;
+}
+
+// What consentd last wrote to each system about the person (its echo memory).
+Result<Json> LastWrittenJson(store::Transaction& txn, std::string_view subject) {
+  Result<std::vector<store::EchoRow>> echoes = store::ListEchoWritesOfSubject(txn, subject);
+  if (!echoes.ok()) return echoes.status();
+  Json written = Json::array();
+  for (const store::EchoRow& e : *echoes) {
+    written.push_back(
+        {{"system", e.system}, {"key", e.key}, {"value", e.value}, {"written_at", e.written_at}});
+  }
+  return written;
+}
+
+// The pseudonyms merged into `subject` (CRM merges): the same person, whose
+// earlier history, evidence and leftover writes (dead letters the merge
+// kept) stay filed under the old pseudonym. Each with its own evidence key
+// and history, proven against the same checkpoint as the person's own.
+Result<Json> MergedSubjectsJson(store::Transaction& txn, std::string_view subject, TimestampMs now,
+                                const std::optional<CheckpointInfo>& cp) {
+  Result<std::vector<std::string>> merged = txn.ListMergedInto(subject);
+  if (!merged.ok()) return merged.status();
+  Json out = Json::array();
+  for (const std::string& m : *merged) {
+    Result<EvidenceKey> key = EvidenceKeyOf(txn, m, now);
+    if (!key.ok()) return key.status();
+    Result<History> history = BuildHistory(txn, m, key->key, cp);
+    if (!history.ok()) return history.status();
+    Result<Json> writes = OutboxJson(txn, m);
+    if (!writes.ok()) return writes.status();
+    Result<Json> written = LastWrittenJson(txn, m);
+    if (!written.ok()) return written.status();
+    Json j;
+    j["pii_principal_id"] = m;
+    j["evidence_key"] = EvidenceKeyJson(key->key);
+    j["evidence_key_status"] = key->status;
+    j["outbox"] = std::move(*writes);
+    j["last_written"] = std::move(*written);
+    j["history_summary"] = {{"entries", history->entries.size()},
+                            {"proven", history->proven},
+                            {"not_yet_checkpointed", history->pending_proof}};
+    j["history"] = std::move(history->entries);
+    if (key->key) key->key->fill(0);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 Json Header(const ExportRequest& req) {
   Json doc;
   doc["format"] = std::string(kExportFormat);
@@ -266,28 +362,20 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
 
   // The evidence key: handed to the person so they can open their own
   // evidence without consentd. Gone once shredded (erasure).
-  std::optional<proof::SubjectKey> key;
-  std::string key_status = "none";
-  {
-    store::SqliteSubjectKeyStore keys(txn, req.now);
-    Result<proof::SubjectKey> k = keys.KeyForOpening(subject);
-    if (k.ok()) {
-      key = *k;
-      key_status = "present";
-    } else if (k.status().code() == StatusCode::kFailedPrecondition) {
-      key_status = "destroyed";
-    } else if (k.status().code() != StatusCode::kNotFound) {
-      return k.status();
-    }
-  }
+  Result<EvidenceKey> evidence_key = EvidenceKeyOf(txn, subject, req.now);
+  if (!evidence_key.ok()) return evidence_key.status();
+  std::optional<proof::SubjectKey>& key = evidence_key->key;
+  const std::string key_status = evidence_key->status;
   Result<std::optional<CheckpointInfo>> cp = LatestCheckpoint(txn);
   if (!cp.ok()) return cp.status();
   Result<History> history = BuildHistory(txn, subject, key, *cp);
   if (!history.ok()) return history.status();
+  Result<Json> merged = MergedSubjectsJson(txn, subject, req.now, *cp);
+  if (!merged.ok()) return merged.status();
 
   const bool known = state->erased_at || !state->consents.empty() || !state->blocks.empty() ||
                      !identity->all_ids.empty() || !identity->emails.empty() ||
-                     !history->entries.empty();
+                     !history->entries.empty() || !merged->empty();
   if (!known) return NotFound("consentd holds no data about subject " + subject);
 
   Json doc = Header(req);
@@ -317,31 +405,12 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
   // What consentd is sending, or failed to send, to each system about the
   // person (each write carries an address and the person's state), what it
   // last wrote there (its echo memory), and the erasure request, if any.
-  Result<std::vector<store::OutboxRow>> outbox = store::ListOutboxOfSubject(txn, subject);
-  if (!outbox.ok()) return outbox.status();
-  Json writes = Json::array();
-  for (const store::OutboxRow& row : *outbox) {
-    Json desired = Json::parse(row.desired_json, nullptr, /*allow_exceptions=*/false);
-    if (desired.is_discarded()) desired = row.desired_json;
-    writes.push_back({{"id", row.id},
-                      {"system", row.target},
-                      {"status", std::string(store::OutboxStatusName(row.status))},
-                      {"attempts", row.attempts},
-                      {"created_at", row.created_at},
-                      {"updated_at", row.updated_at},
-                      {"reason", row.reason},
-                      {"address", row.address},
-                      {"desired_state", std::move(desired)}});
-  }
-  doc["outbox"] = std::move(writes);
-  Result<std::vector<store::EchoRow>> echoes = store::ListEchoWritesOfSubject(txn, subject);
-  if (!echoes.ok()) return echoes.status();
-  Json written = Json::array();
-  for (const store::EchoRow& e : *echoes) {
-    written.push_back(
-        {{"system", e.system}, {"key", e.key}, {"value", e.value}, {"written_at", e.written_at}});
-  }
-  doc["last_written"] = std::move(written);
+  Result<Json> writes = OutboxJson(txn, subject);
+  if (!writes.ok()) return writes.status();
+  doc["outbox"] = std::move(*writes);
+  Result<Json> written = LastWrittenJson(txn, subject);
+  if (!written.ok()) return written.status();
+  doc["last_written"] = std::move(*written);
   Result<std::optional<store::ErasureRequestRecord>> erasure =
       store::FindErasureRequestBySubject(txn, subject);
   if (!erasure.ok()) return erasure.status();
@@ -365,13 +434,7 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
   } else {
     doc["erasure_request"] = nullptr;
   }
-  if (key) {
-    doc["evidence_key"] = {{"alg", "A256GCM"},
-                           {"key", proof::Base64Encode(std::string_view(
-                                       reinterpret_cast<const char*>(key->data()), key->size()))}};
-  } else {
-    doc["evidence_key"] = nullptr;
-  }
+  doc["evidence_key"] = EvidenceKeyJson(key);
   doc["evidence_key_status"] = key_status;
   if (*cp) {
     const CheckpointInfo& c = **cp;
@@ -386,6 +449,7 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
                             {"proven", history->proven},
                             {"not_yet_checkpointed", history->pending_proof}};
   doc["history"] = std::move(history->entries);
+  doc["merged_subjects"] = std::move(*merged);
   // The key bytes in `key` are wiped with the store's cache; this copy too.
   if (key) key->fill(0);
   return Dump(doc);

@@ -151,6 +151,35 @@ Status CheckEntry(const Json& e, std::uint64_t seq, const Context& ctx, ExportCh
   return CheckEvidence(e, *d, ctx, out);
 }
 
+// The `history` and `history_summary` of `holder` (the document, or one of
+// its merged subjects), each entry about ctx.subject; counts into `out`.
+Status CheckHistory(const Json& holder, const Context& ctx, ExportCheck& out) {
+  const Json* history = Member(holder, "history");
+  if (history == nullptr || !history->is_array()) return InvalidArgument("history missing");
+  std::optional<std::uint64_t> previous;
+  for (std::size_t i = 0; i < history->size(); ++i) {
+    const Json& e = (*history)[i];
+    const Json* s = Member(e, "sequence");
+    if (s == nullptr || !s->is_number_unsigned()) {
+      return DataLoss("history item " + std::to_string(i) + ": no sequence");
+    }
+    const auto seq = s->get<std::uint64_t>();
+    const std::string where = "entry " + std::to_string(seq);
+    if (previous && seq <= *previous) return DataLoss(where + ": out of sequence order");
+    previous = seq;
+    if (Status st = CheckEntry(e, seq, ctx, out); !st.ok()) return st.WithContext(where);
+    ++out.entries;
+  }
+  const Json* summary = Member(holder, "history_summary");
+  if (summary != nullptr &&
+      (summary->value("entries", std::uint64_t{0}) != out.entries ||
+       summary->value("proven", std::uint64_t{0}) != out.proven ||
+       summary->value("not_yet_checkpointed", std::uint64_t{0}) != out.not_yet_checkpointed)) {
+    return DataLoss("history_summary does not match the history");
+  }
+  return Status::Ok();
+}
+
 Result<ExportCheck> Verify(const Json& doc, const proof::NoteVerifier& verifier) {
   if (!doc.is_object() || StringMember(doc, "format") != kExportFormat) {
     return InvalidArgument("not a " + std::string(kExportFormat) + " document");
@@ -179,27 +208,35 @@ Result<ExportCheck> Verify(const Json& doc, const proof::NoteVerifier& verifier)
     out.origin = ctx.checkpoint->origin;
     out.tree_size = ctx.checkpoint->size;
   }
-  if (history == nullptr || !history->is_array()) return InvalidArgument("history missing");
-  std::optional<std::uint64_t> previous;
-  for (std::size_t i = 0; i < history->size(); ++i) {
-    const Json& e = (*history)[i];
-    const Json* s = Member(e, "sequence");
-    if (s == nullptr || !s->is_number_unsigned()) {
-      return DataLoss("history item " + std::to_string(i) + ": no sequence");
+  CONSENTD_RETURN_IF_ERROR(CheckHistory(doc, ctx, out));
+  // Pseudonyms merged into the person: each history is about its own
+  // pseudonym, opens with its own key, and is proven against the same
+  // checkpoint.
+  const Json* merged = Member(doc, "merged_subjects");
+  if (merged == nullptr) return out;  // documents from before the member
+  if (!merged->is_array()) return InvalidArgument("merged_subjects is not an array");
+  for (const Json& m : *merged) {
+    std::optional<std::string> pseudonym = StringMember(m, "pii_principal_id");
+    if (!pseudonym || *pseudonym == *subject) {
+      return InvalidArgument("merged_subjects: an item without its own pii_principal_id");
     }
-    const auto seq = s->get<std::uint64_t>();
-    const std::string where = "entry " + std::to_string(seq);
-    if (previous && seq <= *previous) return DataLoss(where + ": out of sequence order");
-    previous = seq;
-    if (Status st = CheckEntry(e, seq, ctx, out); !st.ok()) return st.WithContext(where);
-    ++out.entries;
-  }
-  const Json* summary = Member(doc, "history_summary");
-  if (summary != nullptr &&
-      (summary->value("entries", std::uint64_t{0}) != out.entries ||
-       summary->value("proven", std::uint64_t{0}) != out.proven ||
-       summary->value("not_yet_checkpointed", std::uint64_t{0}) != out.not_yet_checkpointed)) {
-    return DataLoss("history_summary does not match the history");
+    Result<std::optional<proof::SubjectKey>> merged_key = CheckKey(m);
+    if (!merged_key.ok()) return merged_key.status().WithContext("merged subject " + *pseudonym);
+    if (out.erased && *merged_key) {
+      return DataLoss("an erased subject's export carries the evidence key of merged subject " +
+                      *pseudonym);
+    }
+    Context merged_ctx{verifier, *pseudonym, ctx.checkpoint, ctx.checkpoint_note, *merged_key};
+    ExportCheck part;
+    if (Status st = CheckHistory(m, merged_ctx, part); !st.ok()) {
+      return st.WithContext("merged subject " + *pseudonym);
+    }
+    out.entries += part.entries;
+    out.proven += part.proven;
+    out.not_yet_checkpointed += part.not_yet_checkpointed;
+    out.evidence_opened += part.evidence_opened;
+    out.evidence_unreadable += part.evidence_unreadable;
+    ++out.merged_subjects;
   }
   return out;
 }

@@ -1,7 +1,9 @@
 // Checks an access export (privacy/export.h, "consentd-export/1") with
 // nothing but the log's public verifier key: no database, no consentd.
 //
-// For every history entry: the logged bytes decode as a canonical proof-log
+// For every history entry (the person's, and those of each pseudonym
+// merged into them, `merged_subjects`, with that pseudonym's own key and the
+// same checkpoint): the logged bytes decode as a canonical proof-log
 // entry of the document's subject at the stated sequence; the fields shown
 // are exactly those bytes; its tlog-proof proves those bytes at that index
 // against the document's checkpoint, whose signed note verifies under the
@@ -32,6 +34,7 @@ struct ExportCheck {
   std::uint64_t not_yet_checkpointed = 0;
   std::uint64_t evidence_opened = 0;      // decrypted and equal to what is shown
   std::uint64_t evidence_unreadable = 0;  // sealed, key destroyed or not given
+  std::uint64_t merged_subjects = 0;      // pseudonyms merged into the person
   std::string origin;                     // the checkpoint's log, if any
   std::uint64_t tree_size = 0;
 };

@@ -294,6 +294,59 @@ TEST_F(ExportTest, AnotherVerifierKeyFailsAtTheCheckpointSignature) {
   EXPECT_EQ(check.status().code(), StatusCode::kUnauthenticated) << check.status().ToString();
 }
 
+// A CRM merge files the merged person's earlier history, evidence and
+// leftover writes under their old pseudonym; the person's export holds
+// them too (Art. 15 asks for everything held), each history proven against
+// the same checkpoint and its evidence opened with that pseudonym's key.
+TEST_F(ExportTest, ExportHoldsTheHistoryOfEveryPseudonymMergedIntoThePerson) {
+  FillHistory();
+  Change grant = Consent("newsletter", ConsentStatus::kGranted, T + 50, "hubspot", "ev-3");
+  grant.evidence = {{"ip", "198.51.100.4"}};
+  Ingest("hubspot", {Record("ev-3", "102", "anna.b@example.org", {grant})}, T + 200);
+  const std::string merged_away = SubjectOf("hubspot", "102");
+  connectors::InboundRecord merge = Record("ev-4", "101", kAnna, {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string anna = SubjectOf("hubspot", "101");
+  ASSERT_NE(anna, merged_away);
+  Checkpoint();
+
+  const Json doc = ExportJson(kAnna);
+  ASSERT_EQ(doc["merged_subjects"].size(), 1u) << doc.dump(2);
+  const Json& m = doc["merged_subjects"][0];
+  EXPECT_EQ(m["pii_principal_id"], merged_away);
+  EXPECT_EQ(m["evidence_key_status"], "present");
+  ASSERT_GE(m["history"].size(), 1u);
+  bool opened = false;
+  for (const Json& e : m["history"]) {
+    EXPECT_EQ(e["fields"]["pii_principal_id"], merged_away);
+    EXPECT_EQ(e["proof_status"], "included");
+    if (e.contains("evidence") && e["evidence"]["ip"] == "198.51.100.4") opened = true;
+  }
+  EXPECT_TRUE(opened) << "the merged pseudonym's evidence is opened with its own key";
+
+  Result<ExportCheck> check = Verify(doc);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_EQ(check->merged_subjects, 1u);
+  EXPECT_EQ(check->entries, doc["history"].size() + m["history"].size());
+  EXPECT_EQ(check->proven, check->entries);
+
+  // The merged history is checked as strictly as the person's own: an entry
+  // of the person's moved into it is about another pseudonym.
+  Json forged = doc;
+  forged["merged_subjects"][0]["history"].push_back(doc["history"].back());
+  forged["merged_subjects"][0]["history_summary"]["entries"] =
+      forged["merged_subjects"][0]["history"].size();
+  Result<ExportCheck> refused = Verify(forged);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("merged subject " + merged_away), std::string::npos)
+      << refused.status().ToString();
+  // And its evidence must open with the key shown for it.
+  Json wrong_key = doc;
+  wrong_key["merged_subjects"][0]["evidence_key"] = doc["evidence_key"];
+  EXPECT_FALSE(Verify(wrong_key).ok());
+}
+
 TEST_F(ExportTest, ErasedSubjectByPseudonymKeepsProvableHistoryWithUnreadableEvidence) {
   FillHistory();
   const std::string subject = SubjectOf("hubspot", "101");

@@ -320,11 +320,14 @@ Result<std::vector<BlockRow>> SqliteTransaction::ListBlocks(std::string_view sub
 Status SqliteTransaction::LinkSystemId(const IdentityLink& link) {
   STORE_USE(st,
             "INSERT INTO identity_links (system, system_id, subject_id, linked_at, address) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (system, system_id) DO UPDATE SET "
+            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (system, system_id) DO UPDATE SET "
             "subject_id = excluded.subject_id, linked_at = excluded.linked_at, "
-            "address = CASE WHEN excluded.address = '' THEN address ELSE excluded.address END, "
-            "retired_address = CASE WHEN excluded.address = '' THEN retired_address ELSE '' END");
-  st->BindAll(link.system, link.system_id, link.subject_id, link.linked_at, link.address);
+            "address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
+            "OR (?7 AND retired_address <> '') THEN address ELSE excluded.address END, "
+            "retired_address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
+            "OR (?7 AND retired_address <> '') THEN retired_address ELSE '' END");
+  st->BindAll(link.system, link.system_id, link.subject_id, link.linked_at, link.address,
+              link.keep_known_address ? 1 : 0, link.keep_retired ? 1 : 0);
   return st->Run();
 }
 
@@ -500,6 +503,13 @@ Result<std::vector<std::pair<std::string, TimestampMs>>> SqliteTransaction::List
     if (!*row) return out;
     out.emplace_back(st->Text(0), st->Int(1));
   }
+}
+
+Status SqliteTransaction::ForgetTargetDeletion(std::string_view subject_id,
+                                               std::string_view system) {
+  STORE_USE(st, "DELETE FROM target_deletions WHERE subject_id = ? AND system = ?");
+  st->BindAll(subject_id, system);
+  return st->Run();
 }
 
 // --- outbox ---

@@ -66,6 +66,7 @@ class SqliteTransaction final : public Transaction {
                               TimestampMs at) override;
   Result<std::vector<std::pair<std::string, TimestampMs>>> ListTargetDeletions(
       std::string_view subject_id) override;
+  Status ForgetTargetDeletion(std::string_view subject_id, std::string_view system) override;
 
   using Transaction::Enqueue;
   Result<std::int64_t> Enqueue(const OutboxRow& row, bool& added) override;

@@ -82,6 +82,14 @@ struct IdentityLink {
   // its address makes it live again) and for records retired before schema
   // v16. Set by the store only: LinkSystemId ignores it.
   std::string retired_address = {};
+  // LinkSystemId: `address` only fills in an address the link does not know
+  // yet; a known one stays (an answer that says nothing about the record's
+  // address now, such as the id a write was given back).
+  bool keep_known_address = false;
+  // LinkSystemId: a retired record stays retired (an answer to a write sent
+  // before it was retired says nothing about its life now; only a report
+  // of the record makes it live again).
+  bool keep_retired = false;
 };
 
 enum class OutboxStatus { kPending, kInflight, kDone, kDead };
@@ -228,6 +236,9 @@ class Transaction {
                                       TimestampMs at) = 0;
   virtual Result<std::vector<std::pair<std::string, TimestampMs>>> ListTargetDeletions(
       std::string_view subject_id) = 0;
+  // The subject's record at `system` is no longer the one that was deleted
+  // (a merge gave the person a live one there): the deletion goes.
+  virtual Status ForgetTargetDeletion(std::string_view subject_id, std::string_view system) = 0;
 
   // --- outbox ---
   // Adds a pending row and returns its id. Older pending rows for the same

@@ -271,11 +271,15 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
         // by the address: the row's address then says nothing about that
         // record, and a row queued before the record's address changed
         // would link it back to the old one (the next write, or the
-        // erasure, would go there). The record's address is kept then.
-        const bool id_as_given =
+        // erasure, would go there). A known address is kept then; an
+        // unknown one (a link from before schema v13) is learnt.
+        store::IdentityLink link{*owner, std::string(target), result.system_id, now, row.address};
+        link.keep_known_address =
             !record_per_address && d != nullptr && d->system_id == result.system_id;
-        CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId(
-            {*owner, std::string(target), result.system_id, now, id_as_given ? "" : row.address}));
+        // A record retired while the write was on its way (its permanent
+        // deletion, a merge) stays retired: a write there now is refused.
+        link.keep_retired = true;
+        CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId(link));
       }
       std::string why = "written to " + std::string(target);
       if (result.reconsent) why += " as pending (re-consent through the target's double opt-in)";

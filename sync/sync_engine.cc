@@ -639,6 +639,7 @@ class Ingestor {
       }
       CONSENTD_RETURN_IF_ERROR(txn_.RecordTargetDeletion(into, system, at));
     }
+    CONSENTD_RETURN_IF_ERROR(GiveTheSurvivorsDeletedMembersUp(from, into));
     CONSENTD_RETURN_IF_ERROR(txn_.MoveIdentities(from, into));
     // `from`'s queued writes hold its state before the merge under its own
     // key: no row of `into` supersedes them, and one sent after the combined
@@ -735,6 +736,37 @@ class Ingestor {
       e.mapping_hash = mapping_hash_;
       e.reason = reason;
       proof_.push_back(std::move(e));
+    }
+    return Status::Ok();
+  }
+
+  // The other side of a merge's deletions: where the system keeps a record
+  // per address and `into`'s records there were permanently deleted (its
+  // deletion there is recorded), but `from` brings a live one, the person
+  // lives on there. The deletion no longer stands for the person, and
+  // `into`'s deleted records go out of use instead (a write there would be
+  // refused: the address is forgotten).
+  Status GiveTheSurvivorsDeletedMembersUp(const std::string& from, const std::string& into) {
+    Result<std::vector<std::pair<std::string, TimestampMs>>> deletions =
+        txn_.ListTargetDeletions(into);
+    if (!deletions.ok()) return deletions.status();
+    if (deletions->empty()) return Status::Ok();
+    Result<std::vector<store::IdentityLink>> from_links = txn_.ListSystemIds(from);
+    if (!from_links.ok()) return from_links.status();
+    Result<std::vector<store::IdentityLink>> into_links = txn_.ListSystemIds(into);
+    if (!into_links.ok()) return into_links.status();
+    for (const auto& [system, at] : *deletions) {
+      const mapping::SystemSpec* spec = settings_.mapping->FindSystem(system);
+      if (spec == nullptr || !spec->KeepsRecordPerAddress()) continue;
+      const bool from_lives_there = std::any_of(
+          from_links->begin(), from_links->end(),
+          [&](const store::IdentityLink& l) { return l.system == system && !l.address.empty(); });
+      if (!from_lives_there) continue;
+      for (const store::IdentityLink& l : *into_links) {
+        if (l.system != system) continue;
+        CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_));
+      }
+      CONSENTD_RETURN_IF_ERROR(txn_.ForgetTargetDeletion(into, system));
     }
     return Status::Ok();
   }

@@ -11,6 +11,7 @@
 #include "mapping/policy.h"
 #include "store/erasure_requests.h"
 #include "store/sqlite_db.h"
+#include "store/sqlite_transaction.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
 #include "sync_test_util.h"
@@ -1037,6 +1038,49 @@ TEST_F(SyncEngineMergedMembersTest, AMembersPermanentDeletionDoesNotBlockThePers
   }
 }
 
+// A CRM link from before schema v13 knows no address: a delivery answered
+// with the id its row gave still teaches it the row's address (the
+// migration promises it is filled when the record is next written), while
+// a known one stays (ALateCrmAnswerDoesNotLinkTheContactBackToItsOldAddress).
+TEST_F(SyncEngineTest, ACrmDeliveryTeachesALinkWithoutAnAddressTheRowsAddress) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  const std::string person = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    Result<store::Db*> db = store::SqliteDbOf(txn, "test");
+    if (!db.ok()) return db.status();
+    return (*db)->Exec("UPDATE identity_links SET address = '' WHERE system = 'hubspot'");
+  });
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 60'000, "mailchimp")})},
+         T + 200);
+  std::vector<store::OutboxRow> crm;
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = txn.ClaimOutbox("hubspot", T + 300, 10, T + 60'000);
+    if (!r.ok()) return r.status();
+    crm = std::move(*r);
+    return Status::Ok();
+  });
+  ASSERT_EQ(crm.size(), 1u);
+  ASSERT_EQ(Desired(crm[0]).system_id, "101");
+  connectors::DeliveryResult ok;
+  ok.outbox_id = crm[0].id;
+  ok.status = Status::Ok();
+  ok.system_id = "101";
+  Run([&](store::Transaction& txn) -> Status {
+    return engine_->RecordDeliveries(txn, "hubspot", crm, {ok}, {}, 5, T + 400).status();
+  });
+  Run([&](store::Transaction& txn) -> Status {
+    Result<SubjectIdentity> identity = LoadIdentity(txn, person);
+    if (!identity.ok()) return identity.status();
+    EXPECT_EQ(identity->record_addresses["hubspot"]["101"], "anna@example.org");
+    return Status::Ok();
+  });
+}
+
 // With one member, its own deletion leaves nothing to erase there.
 TEST_F(SyncEngineTest, AnErasureReportedByAPersonsOnlyMemberQueuesNothingForTheJourney) {
   Ingest("mailchimp",
@@ -1095,6 +1139,64 @@ TEST_F(SyncEngineMergedMembersTest, AMemberWithAQueuedRowGetsTheChangeItReported
   EXPECT_EQ(newest.at("anna.b@example.org").at("newsletter"), kWithdrawn);
   ASSERT_TRUE(newest.contains("anna@example.org"));
   EXPECT_EQ(newest.at("anna@example.org").at("newsletter"), kWithdrawn);
+}
+
+// A write to the member is on its way when the member is permanently
+// deleted (and retired: the person has another member). Its answer comes
+// after, and says nothing about the member's life now: the member stays
+// retired (review finding: the answer linked it live again, and every later
+// write there was refused and kept as a dead letter with the address).
+TEST_F(SyncEngineMergedMembersTest, TheAnswerToAWriteSentBeforeAMembersDeletionDoesNotRevive) {
+  const std::string person = MergedPerson({"newsletter", "product_news"});
+  DeliverAll();
+  Ingest("hubspot",
+         {Record("ev-4", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 400);
+  // The deleted member's row in flight (one row of a person at a time; the
+  // other member's is delivered first if it comes first).
+  std::vector<store::OutboxRow> rows;
+  for (int i = 0; i < 2 && rows.empty(); ++i) {
+    Run([&](store::Transaction& txn) -> Status {
+      auto claimed = txn.ClaimOutbox("mailchimp", T + 450, 10, T + 60'000);
+      if (!claimed.ok()) return claimed.status();
+      for (const store::OutboxRow& row : *claimed) {
+        if (row.address == "anna.b@example.org") {
+          rows.push_back(row);
+        } else {
+          CONSENTD_RETURN_IF_ERROR(txn.MarkDone(row.id, T + 450));
+        }
+      }
+      return Status::Ok();
+    });
+  }
+  ASSERT_EQ(rows.size(), 1u);
+  Change gone;
+  gone.kind = ChangeKind::kTargetDeleted;
+  gone.provenance.occurred_at = T - 500;
+  gone.provenance.source_system = "mailchimp";
+  Ingest("mailchimp", {Record("mc-ev-4", "mc-2", "anna.b@example.org", {gone})}, T + 500);
+  std::vector<connectors::DeliveryResult> results;
+  for (const store::OutboxRow& row : rows) {
+    connectors::DeliveryResult ok;
+    ok.outbox_id = row.id;
+    ok.status = Status::Ok();
+    ok.system_id = Desired(row).system_id;
+    results.push_back(ok);
+  }
+  Run([&](store::Transaction& txn) -> Status {
+    return engine_->RecordDeliveries(txn, "mailchimp", rows, results, {}, 5, T + 600).status();
+  });
+  Ingest("hubspot",
+         {Record("ev-5", "101", "anna@example.org",
+                 {Consent("product_news", kWithdrawn, T + 650, "hubspot")})},
+         T + 700);
+  std::set<std::string> written;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (row.created_at == T + 700) written.insert(row.address);
+  }
+  EXPECT_EQ(written, std::set<std::string>{"anna@example.org"});
 }
 
 // Two members report two changes in one call (one poll page): each member
@@ -1158,6 +1260,51 @@ TEST_F(SyncEngineTest, AMergedPersonsDeletedMemberDoesNotBlockTheSurvivorsMember
   EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
             (std::map<std::string, std::string>{{"anna@example.org", "mc-1"}}))
       << "the survivor's member gets the withdrawal; the deleted one nothing";
+}
+
+// The other way round: the survivor's only member was permanently deleted
+// (the deletion is the survivor's there), and the merge brings in the
+// merged person's live member. The person has a live member there again:
+// the deletion no longer refuses writes, and it is the deleted member that
+// goes out of use (review finding: a CRM withdrawal was refused as
+// blocked_by_target and the live member stayed subscribed).
+TEST_F(SyncEngineTest, ASurvivorsDeletedMemberDoesNotBlockTheMergedPersonsLiveMember) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 150);
+  Ingest(
+      "hubspot",
+      {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 100'000)})},
+      T + 200);
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-2", "anna.b@example.org",
+                 {Consent("newsletter", kGranted, T - 100'000, "mailchimp")})},
+         T + 250);
+  Change gone;
+  gone.kind = ChangeKind::kTargetDeleted;
+  gone.provenance.occurred_at = T - 90'000;
+  gone.provenance.source_system = "mailchimp";
+  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {gone})}, T + 260);
+  connectors::InboundRecord merge = Record("ev-3", "102", "anna.b@example.org", {});
+  merge.merged_ids = {"101"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string person = SubjectOf("hubspot", "102");
+  ASSERT_EQ(SubjectOf("mailchimp", "mc-1"), person);
+
+  IngestSummary s = Ingest("hubspot",
+                           {Record("ev-4", "102", "anna.b@example.org",
+                                   {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                                            ConsentMethod::kUnsubscribeLink)})},
+                           T + 400);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"}}))
+      << "the live member gets the withdrawal; the deleted one nothing";
 }
 
 // A member whose address changed in the journey (Mailchimp's upemail: the

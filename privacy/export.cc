@@ -1,5 +1,7 @@
 #include "privacy/export.h"
 
+#include <openssl/crypto.h>
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -207,6 +209,7 @@ Result<EvidenceKey> EvidenceKeyOf(store::Transaction& txn, std::string_view subj
   if (k.ok()) {
     out.key = *k;
     out.status = "present";
+    OPENSSL_cleanse(k->data(), k->size());  // the copy in `out` is the one used
   } else if (k.status().code() == StatusCode::kFailedPrecondition) {
     out.status = "destroyed";
   } else if (k.status().code() != StatusCode::kNotFound) {
@@ -284,7 +287,7 @@ Result<Json> MergedSubjectsJson(store::Transaction& txn, std::string_view subjec
                             {"proven", history->proven},
                             {"not_yet_checkpointed", history->pending_proof}};
     j["history"] = std::move(history->entries);
-    if (key->key) key->key->fill(0);
+    if (key->key) OPENSSL_cleanse(key->key->data(), key->key->size());
     out.push_back(std::move(j));
   }
   return out;
@@ -451,7 +454,7 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
   doc["history"] = std::move(history->entries);
   doc["merged_subjects"] = std::move(*merged);
   // The key bytes in `key` are wiped with the store's cache; this copy too.
-  if (key) key->fill(0);
+  if (key) OPENSSL_cleanse(key->data(), key->size());
   return Dump(doc);
 }
 

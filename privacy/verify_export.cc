@@ -1,8 +1,10 @@
 #include "privacy/verify_export.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "core/proof/bytes.h"
 #include "core/proof/checkpoint.h"
@@ -151,6 +153,24 @@ Status CheckEntry(const Json& e, std::uint64_t seq, const Context& ctx, ExportCh
   return CheckEvidence(e, *d, ctx, out);
 }
 
+// The pseudonyms a merged subject's history says it was merged into: the
+// engine logs "merged into <pseudonym> (<system>)" under the merged one.
+// Read from `fields`, which CheckEntry holds to the logged bytes.
+std::set<std::string> MergeTargets(const Json& holder) {
+  std::set<std::string> out;
+  const Json* history = Member(holder, "history");
+  if (history == nullptr || !history->is_array()) return out;
+  static constexpr std::string_view kPrefix = "merged into ";
+  for (const Json& e : *history) {
+    const Json* fields = Member(e, "fields");
+    std::optional<std::string> reason = fields ? StringMember(*fields, "reason") : std::nullopt;
+    if (!reason || !reason->starts_with(kPrefix)) continue;
+    const std::string rest = reason->substr(kPrefix.size());
+    out.insert(rest.substr(0, rest.find_first_of(" ,")));  // " (system)" or ", erased …"
+  }
+  return out;
+}
+
 // The `history` and `history_summary` of `holder` (the document, or one of
 // its merged subjects), each entry about ctx.subject; counts into `out`.
 Status CheckHistory(const Json& holder, const Context& ctx, ExportCheck& out) {
@@ -215,11 +235,17 @@ Result<ExportCheck> Verify(const Json& doc, const proof::NoteVerifier& verifier)
   const Json* merged = Member(doc, "merged_subjects");
   if (merged == nullptr) return out;  // documents from before the member
   if (!merged->is_array()) return InvalidArgument("merged_subjects is not an array");
+  // pseudonym -> the pseudonyms its logged history says it was merged into
+  std::map<std::string, std::set<std::string>> merged_into;
   for (const Json& m : *merged) {
     std::optional<std::string> pseudonym = StringMember(m, "pii_principal_id");
     if (!pseudonym || *pseudonym == *subject) {
       return InvalidArgument("merged_subjects: an item without its own pii_principal_id");
     }
+    if (merged_into.contains(*pseudonym)) {
+      return InvalidArgument("merged_subjects: " + *pseudonym + " is listed twice");
+    }
+    merged_into[*pseudonym] = MergeTargets(m);
     Result<std::optional<proof::SubjectKey>> merged_key = CheckKey(m);
     if (!merged_key.ok()) return merged_key.status().WithContext("merged subject " + *pseudonym);
     if (out.erased && *merged_key) {
@@ -237,6 +263,29 @@ Result<ExportCheck> Verify(const Json& doc, const proof::NoteVerifier& verifier)
     out.evidence_opened += part.evidence_opened;
     out.evidence_unreadable += part.evidence_unreadable;
     ++out.merged_subjects;
+  }
+  // Each was merged into the person, or into one merged into the person
+  // (merges chain): the merge is in its own logged history, so another
+  // person's history cannot pass as a merged one.
+  std::set<std::string> of_the_person = {*subject};
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (auto it = merged_into.begin(); it != merged_into.end();) {
+      const bool joins =
+          std::any_of(it->second.begin(), it->second.end(),
+                      [&](const std::string& s) { return of_the_person.contains(s); });
+      if (!joins) {
+        ++it;
+        continue;
+      }
+      of_the_person.insert(it->first);
+      it = merged_into.erase(it);
+      grew = true;
+    }
+  }
+  if (!merged_into.empty()) {
+    return DataLoss("merged subject " + merged_into.begin()->first +
+                    ": its history shows no merge into this person");
   }
   return out;
 }

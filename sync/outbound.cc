@@ -57,7 +57,11 @@ std::set<std::string> NoticeMarkerTopics(const mapping::MappingSpec& spec, const
 void OutboundBatch::Add(const Write& w, const SubjectIdentity& identity) {
   auto [it, fresh] = pending_.try_emplace({w.target, w.subject});
   Pending& p = it->second;
-  if (fresh) p.identity = identity;
+  // An erasure row is built from this identity alone (the links are gone
+  // by Flush): the one at the erasure, which holds every record the person
+  // has by then. An earlier ask in the call (or a merged person's, moved
+  // here by Merged) may lack some.
+  if (fresh || w.kind == WriteKind::kErasure) p.identity = identity;
   p.every_record = true;  // a decided write reaches every record there
   p.except_addresses.clear();
   if (w.kind == WriteKind::kErasure) p.erase = true;

@@ -767,6 +767,18 @@ class Ingestor {
         CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_));
       }
       CONSENTD_RETURN_IF_ERROR(txn_.ForgetTargetDeletion(into, system));
+      // The log said the record there was deleted; it says why writes go
+      // there again.
+      ProofEntry e;
+      e.recorded_at = now_;
+      e.subject = into;
+      e.kind = ProofKind::kObserved;
+      e.source_system = source_;
+      e.mapping_hash = mapping_hash_;
+      e.reason = "the permanent deletion at " + system +
+                 " no longer stands for the person: " + from +
+                 ", merged in, has a live record there; the deleted one is retired";
+      proof_.push_back(std::move(e));
     }
     return Status::Ok();
   }

@@ -345,6 +345,23 @@ TEST_F(ExportTest, ExportHoldsTheHistoryOfEveryPseudonymMergedIntoThePerson) {
   Json wrong_key = doc;
   wrong_key["merged_subjects"][0]["evidence_key"] = doc["evidence_key"];
   EXPECT_FALSE(Verify(wrong_key).ok());
+  // Another person's history, genuinely logged, does not pass as merged:
+  // the merge is in the merged pseudonym's own logged history.
+  const Json bob = ExportJson("bob@example.org");
+  Json foreign = doc;
+  foreign["merged_subjects"].push_back({{"pii_principal_id", bob["pii_principal_id"]},
+                                        {"evidence_key", bob["evidence_key"]},
+                                        {"history_summary", bob["history_summary"]},
+                                        {"history", bob["history"]}});
+  Result<ExportCheck> not_merged = Verify(foreign);
+  ASSERT_FALSE(not_merged.ok());
+  EXPECT_NE(not_merged.status().message().find("shows no merge into this person"),
+            std::string::npos)
+      << not_merged.status().ToString();
+  // Nor is one pseudonym counted twice.
+  Json twice = doc;
+  twice["merged_subjects"].push_back(doc["merged_subjects"][0]);
+  EXPECT_FALSE(Verify(twice).ok());
 }
 
 TEST_F(ExportTest, ErasedSubjectByPseudonymKeepsProvableHistoryWithUnreadableEvidence) {

@@ -10,6 +10,7 @@
 
 #include "mapping/policy.h"
 #include "store/erasure_requests.h"
+#include "store/proof_log_store.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_transaction.h"
 #include "sync/outbound.h"
@@ -1081,6 +1082,47 @@ TEST_F(SyncEngineTest, ACrmDeliveryTeachesALinkWithoutAnAddressTheRowsAddress) {
   });
 }
 
+// One CRM batch: a change of the person merged away queues a journey write
+// with that person's identity, the merge moves it to the survivor, and the
+// survivor's erasure follows. The erasure names the members of both (review
+// finding: it kept the identity of the first ask, the merged person's, and
+// the survivor's own member outlived the erasure).
+TEST_F(SyncEngineTest, AnErasureInTheCallOfAMergeNamesTheMembersOfBothPeople) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
+         T + 150);
+  Ingest(
+      "hubspot",
+      {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 100'000)})},
+      T + 200);
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-2", "anna.b@example.org",
+                 {Consent("newsletter", kGranted, T - 100'000, "mailchimp")})},
+         T + 250);
+  const std::string survivor = SubjectOf("hubspot", "101");
+  connectors::InboundRecord merge = Record("ev-4", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot",
+         {Record("ev-3", "102", "anna.b@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 1000, "hubspot")}),
+          merge, Record("ev-5", "101", "anna@example.org", {Erasure(T - 500)})},
+         T + 300);
+  std::vector<connectors::DesiredState> erasures;
+  for (const store::OutboxRow& row : Outbox("mailchimp")) {
+    if (Desired(row).erase) erasures.push_back(Desired(row));
+  }
+  ASSERT_EQ(erasures.size(), 1u);
+  std::set<std::string> named = erasures[0].also_erase;
+  named.insert(erasures[0].email);
+  EXPECT_EQ(named, (std::set<std::string>{"anna@example.org", "anna.b@example.org"}));
+  EXPECT_EQ(erasures[0].subject, survivor);
+}
+
 // With one member, its own deletion leaves nothing to erase there.
 TEST_F(SyncEngineTest, AnErasureReportedByAPersonsOnlyMemberQueuesNothingForTheJourney) {
   Ingest("mailchimp",
@@ -1305,6 +1347,18 @@ TEST_F(SyncEngineTest, ASurvivorsDeletedMemberDoesNotBlockTheMergedPersonsLiveMe
   EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
             (std::map<std::string, std::string>{{"anna@example.org", "mc-1"}}))
       << "the live member gets the withdrawal; the deleted one nothing";
+  // The log says why the deletion no longer refuses writes there.
+  bool explained = false;
+  Run([&](store::Transaction& txn) -> Status {
+    return store::ForEachSubjectProofEntry(
+        txn, person, [&](std::uint64_t, std::string_view bytes) -> Status {
+          if (bytes.find("no longer stands for the person") != std::string_view::npos) {
+            explained = true;
+          }
+          return Status::Ok();
+        });
+  });
+  EXPECT_TRUE(explained);
 }
 
 // A member whose address changed in the journey (Mailchimp's upemail: the

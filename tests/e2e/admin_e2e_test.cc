@@ -249,6 +249,20 @@ TEST_F(AdminE2E, AReloadedRequestBudgetIsWhatTheBudgetUseIsMeasuredAgainst) {
   })) << Log();
 }
 
+// What --check-config prints as warnings is logged at start too, with the
+// file's position, so an operator who never ran the check still sees it.
+TEST_F(AdminE2E, TheConfigurationsWarningsAreLoggedAtStart) {
+  SyncOptions options;
+  options.mailchimp_erasure = "{mode: delete, legal_ground: \"GDPR Art. 17(3)(b)\"}";
+  StartAll(options);
+  EXPECT_TRUE(Eventually([&] {
+    const std::string log = Log();
+    const std::size_t at = log.find("configuration: ");
+    return at != std::string::npos &&
+           log.find("ignored: only erasure mode 'restrict' keeps data", at) != std::string::npos;
+  })) << Log();
+}
+
 // Each connector's check in a reload's answer, by name: "ok", the failure,
 // or "" when the answer has no such connector.
 std::map<std::string, std::string> ChecksOf(const RawResponse& reload) {

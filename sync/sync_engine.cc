@@ -725,18 +725,8 @@ class Ingestor {
     }
     CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure
     CONSENTD_RETURN_IF_ERROR(txn_.RecordMerge(from, into, now_));
-    for (const auto& [subject, reason] :
-         {std::pair{from, "merged into " + into + " (" + source_ + ")"},
-          std::pair{into, "absorbed " + from + " (" + source_ + ")"}}) {
-      ProofEntry e;
-      e.recorded_at = now_;
-      e.subject = subject;
-      e.kind = ProofKind::kObserved;
-      e.source_system = source_;
-      e.mapping_hash = mapping_hash_;
-      e.reason = reason;
-      proof_.push_back(std::move(e));
-    }
+    LogObserved(from, "merged into " + into + " (" + source_ + ")");
+    LogObserved(into, "absorbed " + from + " (" + source_ + ")");
     return Status::Ok();
   }
 
@@ -769,18 +759,24 @@ class Ingestor {
       CONSENTD_RETURN_IF_ERROR(txn_.ForgetTargetDeletion(into, system));
       // The log said the record there was deleted; it says why writes go
       // there again.
-      ProofEntry e;
-      e.recorded_at = now_;
-      e.subject = into;
-      e.kind = ProofKind::kObserved;
-      e.source_system = source_;
-      e.mapping_hash = mapping_hash_;
-      e.reason = "the permanent deletion at " + system +
-                 " no longer stands for the person: " + from +
-                 ", merged in, has a live record there; the deleted one is retired";
-      proof_.push_back(std::move(e));
+      LogObserved(into, "the permanent deletion at " + system +
+                            " no longer stands for the person: " + from +
+                            ", merged in, has a live record there; the deleted one is retired");
     }
     return Status::Ok();
+  }
+
+  // A proof entry of what this call saw happen to `subject` at the source
+  // (a merge and what follows from it), not a decision.
+  void LogObserved(const std::string& subject, std::string reason) {
+    ProofEntry e;
+    e.recorded_at = now_;
+    e.subject = subject;
+    e.kind = ProofKind::kObserved;
+    e.source_system = source_;
+    e.mapping_hash = mapping_hash_;
+    e.reason = std::move(reason);
+    proof_.push_back(std::move(e));
   }
 
   // A row for the reporting system that is pending or in flight was built

@@ -182,21 +182,8 @@ TEST_F(ErasureE2E, AMembersPermanentDeletionErasesThePersonsOtherMemberAfterACrm
   StartAll(options);
   const std::string ivy = "ivy@example.com";
   const std::string jay = "jay@example.com";
-  for (const std::string& email : {ivy, jay}) {
-    Crm("POST", "/_sim/hubspot/person/signup",
-        {{"email", email}, {"subscriptionId", kProductUpdates}});
-    ASSERT_TRUE(Eventually([&] { return MemberStatus(email) == "subscribed"; })) << Log();
-  }
-  const std::string ivy_id =
-      Crm("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email")["id"];
-  const std::string jay_id =
-      Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
-  Crm("POST", "/crm/v3/objects/contacts/merge",
-      {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
-  ASSERT_TRUE(Eventually([&] {
-    const std::optional<RawResponse> r = Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
-    return r && r->body.find("absorbed") != std::string::npos;
-  })) << Log();
+  SignUpBothThenMergeInTheCrm(ivy, jay);
+  if (HasFatalFailure()) return;
 
   Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", jay}});
   ASSERT_TRUE(Eventually([&] { return Member(ivy).is_null(); }))

@@ -778,21 +778,8 @@ TEST_F(SyncE2E, AfterACrmMergeAnUnsubscribeAtTheMergedMemberReachesTheSurvivingC
   StartAll();
   const std::string ivy = "ivy@example.com";
   const std::string jay = "jay@example.com";
-  for (const std::string& email : {ivy, jay}) {
-    Crm("POST", "/_sim/hubspot/person/signup",
-        {{"email", email}, {"subscriptionId", kProductUpdates}});
-    ASSERT_TRUE(Eventually([&] { return MemberInterest(email, "Product news"); })) << Log();
-  }
-  const std::string ivy_id =
-      Crm("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email")["id"];
-  const std::string jay_id =
-      Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
-  Crm("POST", "/crm/v3/objects/contacts/merge",
-      {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
-  ASSERT_TRUE(Eventually([&] {
-    const std::optional<RawResponse> r = Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
-    return r && r->body.find("absorbed") != std::string::npos;
-  })) << Log();
+  SignUpBothThenMergeInTheCrm(ivy, jay);
+  if (HasFatalFailure()) return;
 
   Journey("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", jay}});
   ASSERT_TRUE(Eventually([&] { return CrmSubscription(ivy, kProductUpdates) == "UNSUBSCRIBED"; }))
@@ -811,21 +798,8 @@ TEST_F(SyncE2E, AfterACrmMergeOneMembersPermanentDeletionLeavesTheOtherMemberWri
   StartAll();
   const std::string ivy = "ivy@example.com";
   const std::string jay = "jay@example.com";
-  for (const std::string& email : {ivy, jay}) {
-    Crm("POST", "/_sim/hubspot/person/signup",
-        {{"email", email}, {"subscriptionId", kProductUpdates}});
-    ASSERT_TRUE(Eventually([&] { return MemberInterest(email, "Product news"); })) << Log();
-  }
-  const std::string ivy_id =
-      Crm("GET", "/crm/v3/objects/contacts/ivy%40example.com?idProperty=email")["id"];
-  const std::string jay_id =
-      Crm("GET", "/crm/v3/objects/contacts/jay%40example.com?idProperty=email")["id"];
-  Crm("POST", "/crm/v3/objects/contacts/merge",
-      {{"primaryObjectId", ivy_id}, {"objectIdToMerge", jay_id}});
-  ASSERT_TRUE(Eventually([&] {
-    const std::optional<RawResponse> r = Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
-    return r && r->body.find("absorbed") != std::string::npos;
-  })) << Log();
+  SignUpBothThenMergeInTheCrm(ivy, jay);
+  if (HasFatalFailure()) return;
   const double decided = MetricSum("consentd_decisions_total", "source=\"mailchimp\"");
   Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", jay}});
   ASSERT_TRUE(Eventually([&] {

@@ -235,6 +235,25 @@ void SyncE2E::SubscribeThenWithdrawAtTheJourney(const std::string& email) {
       << Log();
 }
 
+void SyncE2E::SignUpBothThenMergeInTheCrm(const std::string& survivor, const std::string& merged) {
+  for (const std::string& email : {survivor, merged}) {
+    Crm("POST", "/_sim/hubspot/person/signup",
+        {{"email", email}, {"subscriptionId", kProductUpdates}});
+    ASSERT_TRUE(Eventually([&] { return MemberInterest(email, "Product news"); })) << Log();
+  }
+  auto id_of = [&](const std::string& email) -> std::string {
+    return Crm("GET", "/crm/v3/objects/contacts/" + UrlEncodeEmail(email) + "?idProperty=email")
+        .value("id", "");
+  };
+  Crm("POST", "/crm/v3/objects/contacts/merge",
+      {{"primaryObjectId", id_of(survivor)}, {"objectIdToMerge", id_of(merged)}});
+  ASSERT_TRUE(Eventually([&] {
+    const std::optional<RawResponse> r =
+        Admin("GET", "/api/v1/subjects?email=" + UrlEncodeEmail(survivor));
+    return r && r->body.find("absorbed") != std::string::npos;
+  })) << Log();
+}
+
 std::string SyncE2E::CrmSubscription(const std::string& email, int subscription_id) {
   Json r = Crm(
       "GET", "/communication-preferences/v4/statuses/" + UrlEncodeEmail(email) + "?channel=EMAIL");

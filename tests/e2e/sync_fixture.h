@@ -68,6 +68,10 @@ class SyncE2E : public ::testing::Test {
   // She signs up for the Newsletter at Mailchimp (confirmed) and withdraws
   // it there; each waits until HubSpot shows it. Fails the test otherwise.
   void SubscribeThenWithdrawAtTheJourney(const std::string& email);
+  // Both sign up for Product news in the CRM and reach the journey as
+  // members; then the CRM merges `merged`'s contact into `survivor`'s, and
+  // consentd has taken the merge. Fails the test otherwise.
+  void SignUpBothThenMergeInTheCrm(const std::string& survivor, const std::string& merged);
   // The contact's property value, "" if unknown.
   std::string CrmProperty(const std::string& email, const std::string& property);
   // The Mailchimp member (API view) or null.

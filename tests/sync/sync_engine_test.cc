@@ -759,7 +759,17 @@ TEST_F(SyncEngineTest, AfterAMergeEveryRecordOfThePersonInTheJourneyGetsTheWithd
 // granted `topics` in both systems).
 class SyncEngineMergedMembersTest : public SyncEngineTest {
  protected:
+  // anna@ (CRM 101, journey mc-1) merged with anna.b@ (CRM 102, journey
+  // mc-2) in the CRM, 102 into 101; returns the person.
   std::string MergedPerson(const std::vector<std::string>& topics) {
+    TwoPeopleWithMembers(topics);
+    connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+    merge.merged_ids = {"102"};
+    Ingest("hubspot", {merge}, T + 300);
+    return SubjectOf("hubspot", "101");
+  }
+  // The two people before the merge, each granted `topics` in both systems.
+  void TwoPeopleWithMembers(const std::vector<std::string>& topics) {
     auto grants = [&](TimestampMs at, const std::string& source) {
       std::vector<Change> out;
       for (const std::string& topic : topics) out.push_back(Consent(topic, kGranted, at, source));
@@ -775,10 +785,14 @@ class SyncEngineMergedMembersTest : public SyncEngineTest {
     Ingest("mailchimp",
            {Record("mc-ev-2", "mc-2", "anna.b@example.org", grants(T - 100'000, "mailchimp"))},
            T + 250);
-    connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
-    merge.merged_ids = {"102"};
-    Ingest("hubspot", {merge}, T + 300);
-    return SubjectOf("hubspot", "101");
+  }
+  // A member's permanent deletion as the journey reports it.
+  static Change MemberDeleted(TimestampMs at) {
+    Change gone;
+    gone.kind = ChangeKind::kTargetDeleted;
+    gone.provenance.occurred_at = at;
+    gone.provenance.source_system = "mailchimp";
+    return gone;
   }
   // Every queued row is delivered.
   void DeliverAll() {
@@ -1012,10 +1026,7 @@ TEST_F(SyncEngineTest, ALateCrmAnswerDoesNotLinkTheContactBackToItsOldAddress) {
 TEST_F(SyncEngineMergedMembersTest, AMembersPermanentDeletionDoesNotBlockThePersonsOtherMember) {
   const std::string person = MergedPerson({"newsletter"});
   DeliverAll();
-  Change gone;
-  gone.kind = ChangeKind::kTargetDeleted;
-  gone.provenance.occurred_at = T - 2000;
-  gone.provenance.source_system = "mailchimp";
+  const Change gone = MemberDeleted(T - 2000);
   IngestSummary deleted =
       Ingest("mailchimp", {Record("mc-ev-4", "mc-2", "anna.b@example.org", {gone})}, T + 400);
   EXPECT_EQ(deleted.outcomes[Outcome::kApplied], 1);
@@ -1087,23 +1098,8 @@ TEST_F(SyncEngineTest, ACrmDeliveryTeachesALinkWithoutAnAddressTheRowsAddress) {
 // survivor's erasure follows. The erasure names the members of both (review
 // finding: it kept the identity of the first ask, the merged person's, and
 // the survivor's own member outlived the erasure).
-TEST_F(SyncEngineTest, AnErasureInTheCallOfAMergeNamesTheMembersOfBothPeople) {
-  Ingest(
-      "hubspot",
-      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
-      T + 100);
-  Ingest("mailchimp",
-         {Record("mc-ev-1", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
-         T + 150);
-  Ingest(
-      "hubspot",
-      {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 100'000)})},
-      T + 200);
-  Ingest("mailchimp",
-         {Record("mc-ev-2", "mc-2", "anna.b@example.org",
-                 {Consent("newsletter", kGranted, T - 100'000, "mailchimp")})},
-         T + 250);
+TEST_F(SyncEngineMergedMembersTest, AnErasureInTheCallOfAMergeNamesTheMembersOfBothPeople) {
+  TwoPeopleWithMembers({"newsletter"});
   const std::string survivor = SubjectOf("hubspot", "101");
   connectors::InboundRecord merge = Record("ev-4", "101", "anna@example.org", {});
   merge.merged_ids = {"102"};
@@ -1214,10 +1210,7 @@ TEST_F(SyncEngineMergedMembersTest, TheAnswerToAWriteSentBeforeAMembersDeletionD
     });
   }
   ASSERT_EQ(rows.size(), 1u);
-  Change gone;
-  gone.kind = ChangeKind::kTargetDeleted;
-  gone.provenance.occurred_at = T - 500;
-  gone.provenance.source_system = "mailchimp";
+  const Change gone = MemberDeleted(T - 500);
   Ingest("mailchimp", {Record("mc-ev-4", "mc-2", "anna.b@example.org", {gone})}, T + 500);
   std::vector<connectors::DeliveryResult> results;
   for (const store::OutboxRow& row : rows) {
@@ -1266,27 +1259,9 @@ TEST_F(SyncEngineMergedMembersTest, TwoMembersReportingTwoChangesInOneCallEachGe
 // (before, the deletion was copied onto the survivor and every later
 // write to the journey was refused as blocked_by_target), and nothing is
 // written at the deleted member's address.
-TEST_F(SyncEngineTest, AMergedPersonsDeletedMemberDoesNotBlockTheSurvivorsMember) {
-  Ingest(
-      "hubspot",
-      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
-      T + 100);
-  Ingest("mailchimp",
-         {Record("mc-ev-1", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
-         T + 150);
-  Ingest(
-      "hubspot",
-      {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 100'000)})},
-      T + 200);
-  Ingest("mailchimp",
-         {Record("mc-ev-2", "mc-2", "anna.b@example.org",
-                 {Consent("newsletter", kGranted, T - 100'000, "mailchimp")})},
-         T + 250);
-  Change gone;
-  gone.kind = ChangeKind::kTargetDeleted;
-  gone.provenance.occurred_at = T - 90'000;
-  gone.provenance.source_system = "mailchimp";
+TEST_F(SyncEngineMergedMembersTest, AMergedPersonsDeletedMemberDoesNotBlockTheSurvivorsMember) {
+  TwoPeopleWithMembers({"newsletter"});
+  const Change gone = MemberDeleted(T - 90'000);
   Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {gone})}, T + 260);
   connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
   merge.merged_ids = {"102"};
@@ -1310,27 +1285,9 @@ TEST_F(SyncEngineTest, AMergedPersonsDeletedMemberDoesNotBlockTheSurvivorsMember
 // the deletion no longer refuses writes, and it is the deleted member that
 // goes out of use (review finding: a CRM withdrawal was refused as
 // blocked_by_target and the live member stayed subscribed).
-TEST_F(SyncEngineTest, ASurvivorsDeletedMemberDoesNotBlockTheMergedPersonsLiveMember) {
-  Ingest(
-      "hubspot",
-      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T - 120'000)})},
-      T + 100);
-  Ingest("mailchimp",
-         {Record("mc-ev-1", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kGranted, T - 120'000, "mailchimp")})},
-         T + 150);
-  Ingest(
-      "hubspot",
-      {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T - 100'000)})},
-      T + 200);
-  Ingest("mailchimp",
-         {Record("mc-ev-2", "mc-2", "anna.b@example.org",
-                 {Consent("newsletter", kGranted, T - 100'000, "mailchimp")})},
-         T + 250);
-  Change gone;
-  gone.kind = ChangeKind::kTargetDeleted;
-  gone.provenance.occurred_at = T - 90'000;
-  gone.provenance.source_system = "mailchimp";
+TEST_F(SyncEngineMergedMembersTest, ASurvivorsDeletedMemberDoesNotBlockTheMergedPersonsLiveMember) {
+  TwoPeopleWithMembers({"newsletter"});
+  const Change gone = MemberDeleted(T - 90'000);
   Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {gone})}, T + 260);
   connectors::InboundRecord merge = Record("ev-3", "102", "anna.b@example.org", {});
   merge.merged_ids = {"101"};

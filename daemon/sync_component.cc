@@ -1428,6 +1428,17 @@ class SyncComponent::Impl {
 
   using ReadResult = Result<std::vector<connectors::InboundRecord>>;
 
+  // A connector's Read, its records stamped with the time it began
+  // (InboundRecord::read_at: a record retired while the read was on its
+  // way is not made live again by it).
+  static ReadResult ReadStamped(connectors::Connector& connector,
+                                const std::vector<connectors::RecordRef>& refs) {
+    const TimestampMs read_at = NowMs();
+    ReadResult read = connector.Read(refs);
+    if (read.ok()) connectors::StampReadAt(*read, read_at);
+    return read;
+  }
+
   // Reads `refs` on the pool: in one Read, or, for a connector whose reads
   // cost a request per ref (read_parallelism() > 1), in that many slices
   // read at once, unless the set is large enough for the connector to read
@@ -1441,7 +1452,7 @@ class SyncComponent::Impl {
         refs.size(), static_cast<std::size_t>(std::max(1, connector->read_parallelism())));
     const int whole = connector->whole_set_read_min();
     if (want <= 1 || (whole > 0 && refs.size() >= static_cast<std::size_t>(whole))) {
-      OnPool([connector, refs = std::move(refs)] { return connector->Read(refs); },
+      OnPool([connector, refs = std::move(refs)] { return ReadStamped(*connector, refs); },
              std::move(then));
       return;
     }
@@ -1460,7 +1471,7 @@ class SyncComponent::Impl {
       const auto from = refs.begin() + static_cast<std::ptrdiff_t>(i * per);
       const auto to = refs.begin() + static_cast<std::ptrdiff_t>(std::min(refs.size(), (i + 1) * per));
       std::vector<connectors::RecordRef> slice(from, to);
-      OnPool([connector, slice = std::move(slice)] { return connector->Read(slice); },
+      OnPool([connector, slice = std::move(slice)] { return ReadStamped(*connector, slice); },
              [gather, i](ReadResult part) {
                gather->parts[i] = std::move(part);
                if (--gather->left > 0) return;
@@ -1700,9 +1711,15 @@ class SyncComponent::Impl {
   void PollFetch(Link& link, std::string cursor) {
     link.poll_fetching = true;
     auto connector = link.connector;
-    OnPool([connector, cursor = std::move(cursor)] { return connector->Poll(cursor, NowMs()); },
-           [this, &link](Result<connectors::PollPage> page) { OnPage(link, std::move(page)); },
-           /*bulk=*/true);
+    OnPool(
+        [connector, cursor = std::move(cursor)] {
+          const TimestampMs read_at = NowMs();
+          Result<connectors::PollPage> page = connector->Poll(cursor, read_at);
+          if (page.ok()) connectors::StampReadAt(page->records, read_at);
+          return page;
+        },
+        [this, &link](Result<connectors::PollPage> page) { OnPage(link, std::move(page)); },
+        /*bulk=*/true);
   }
 
   void OnPage(Link& link, Result<connectors::PollPage> page) {

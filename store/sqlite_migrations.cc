@@ -300,6 +300,13 @@ constexpr std::string_view kV16LinkRetiredAddress = R"sql(
 ALTER TABLE identity_links ADD COLUMN retired_address TEXT NOT NULL DEFAULT '';
 )sql";
 
+// v17: when a record was retired (IdentityLink::retired_at), so that a
+// report of it read before then does not make it live again. 0 for records
+// retired before (such a report revives them, as it did).
+constexpr std::string_view kV17LinkRetiredAt = R"sql(
+ALTER TABLE identity_links ADD COLUMN retired_at INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -318,6 +325,7 @@ constexpr std::array kMigrations = {
     Migration{14, "merged_subjects", kV14MergedSubjects},
     Migration{15, "link_resync_seen", kV15LinkResyncSeen},  // store/resync_marks.h
     Migration{16, "link_retired_address", kV16LinkRetiredAddress},
+    Migration{17, "link_retired_at", kV17LinkRetiredAt},
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -325,7 +325,9 @@ Status SqliteTransaction::LinkSystemId(const IdentityLink& link) {
             "address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
             "OR (?7 AND retired_address <> '') THEN address ELSE excluded.address END, "
             "retired_address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
-            "OR (?7 AND retired_address <> '') THEN retired_address ELSE '' END");
+            "OR (?7 AND retired_address <> '') THEN retired_address ELSE '' END, "
+            "retired_at = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
+            "OR (?7 AND retired_address <> '') THEN retired_at ELSE 0 END");
   st->BindAll(link.system, link.system_id, link.subject_id, link.linked_at, link.address,
               link.keep_known_address ? 1 : 0, link.keep_retired ? 1 : 0);
   return st->Run();
@@ -345,12 +347,13 @@ Status SqliteTransaction::SupersedeQueuedRowsOfRecord(std::string_view system,
   return st->Run();
 }
 
-Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id) {
+Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id,
+                                         TimestampMs now) {
   STORE_USE(st,
             "UPDATE identity_links SET retired_address = CASE WHEN address = '' "
-            "THEN retired_address ELSE address END, address = '' "
-            "WHERE system = ? AND system_id = ?");
-  st->BindAll(system, system_id);
+            "THEN retired_address ELSE address END, address = '', retired_at = ?3 "
+            "WHERE system = ?1 AND system_id = ?2");
+  st->BindAll(system, system_id, now);
   return st->Run();
 }
 
@@ -380,15 +383,17 @@ Result<std::optional<std::string>> SqliteTransaction::FindSubjectByEmailHash(
 
 Result<std::vector<IdentityLink>> SqliteTransaction::ListSystemIds(std::string_view subject_id) {
   STORE_USE(st,
-            "SELECT subject_id, system, system_id, linked_at, address, retired_address "
-            "FROM identity_links WHERE subject_id = ? ORDER BY system, system_id");
+            "SELECT subject_id, system, system_id, linked_at, address, retired_address, "
+            "retired_at FROM identity_links WHERE subject_id = ? ORDER BY system, system_id");
   st->BindAll(subject_id);
   std::vector<IdentityLink> out;
   for (;;) {
     Result<bool> row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) return out;
-    out.push_back({st->Text(0), st->Text(1), st->Text(2), st->Int(3), st->Text(4), st->Text(5)});
+    IdentityLink l{st->Text(0), st->Text(1), st->Text(2), st->Int(3), st->Text(4), st->Text(5)};
+    l.retired_at = st->Int(6);
+    out.push_back(std::move(l));
   }
 }
 

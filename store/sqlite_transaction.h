@@ -46,7 +46,8 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<BlockRow>> ListBlocks(std::string_view subject_id) override;
 
   Status LinkSystemId(const IdentityLink& link) override;
-  Status RetireSystemId(std::string_view system, std::string_view system_id) override;
+  Status RetireSystemId(std::string_view system, std::string_view system_id,
+                        TimestampMs now) override;
   Status SupersedeQueuedRowsOfRecord(std::string_view system, std::string_view system_id,
                                      TimestampMs now) override;
   Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,

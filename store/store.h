@@ -82,6 +82,11 @@ struct IdentityLink {
   // its address makes it live again) and for records retired before schema
   // v16. Set by the store only: LinkSystemId ignores it.
   std::string retired_address = {};
+  // When the record was retired (consentd's clock), so that a report read
+  // before then (a poll page or read-back on its way while the record was
+  // retired) does not make it live again; 0 while it lives and for records
+  // retired before schema v17. Set by the store only: LinkSystemId ignores it.
+  TimestampMs retired_at = 0;
   // LinkSystemId: `address` only fills in an address the link does not know
   // yet; a known one stays (an answer that says nothing about the record's
   // address now, such as the id a write was given back).
@@ -195,8 +200,10 @@ class Transaction {
   // The record (system, system_id) was merged into another one, or is gone
   // while the person lives on under another: its link stays (late reports
   // about it still find the subject), its address moves to
-  // `retired_address`, so nothing is written to it any more.
-  virtual Status RetireSystemId(std::string_view system, std::string_view system_id) = 0;
+  // `retired_address`, so nothing is written to it any more; `now` is kept
+  // as its retired_at.
+  virtual Status RetireSystemId(std::string_view system, std::string_view system_id,
+                                TimestampMs now) = 0;
   // The person's queued (pending) rows to `system` for the address of the
   // live record (system, system_id) are superseded at `now` (done,
   // "superseded: record retired"), unless another live record of the

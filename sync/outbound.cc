@@ -359,7 +359,7 @@ Status RetireRecord(store::Transaction& txn, const mapping::MappingSpec& spec,
   if (s != nullptr && s->KeepsRecordPerAddress()) {
     CONSENTD_RETURN_IF_ERROR(txn.SupersedeQueuedRowsOfRecord(system, system_id, now));
   }
-  return txn.RetireSystemId(system, system_id);
+  return txn.RetireSystemId(system, system_id, now);
 }
 
 }  // namespace consentd::sync

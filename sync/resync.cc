@@ -172,7 +172,11 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       refs.push_back(std::move(ref));
       if (m.live_sibling) with_live_sibling.insert(m.system_id);
     }
+    // On the clock the decisions are dated by (DecidePage), as read_at is
+    // compared with the times records were retired at.
+    const TimestampMs read_at = SystemClock().NowMs();
     Result<std::vector<connectors::InboundRecord>> read = connector.Read(refs);
+    if (read.ok()) connectors::StampReadAt(*read, read_at);
     if (!read.ok()) {
       // One record the system will not answer for must not fail the run
       // (and send the daemon back to reading the whole snapshot).
@@ -246,7 +250,9 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
       return Internal("resync " + source + ": no end after " + std::to_string(report.pages) +
                       " pages");
     }
+    const TimestampMs read_at = SystemClock().NowMs();  // see the missing records' Read
     Result<connectors::PollPage> page = connector.Poll(cursor, clock.NowMs());
+    if (page.ok()) connectors::StampReadAt(page->records, read_at);
     if (!page.ok()) {
       return page.status().WithContext("resync " + source + " page " +
                                        std::to_string(report.pages + 1));

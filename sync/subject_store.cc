@@ -23,6 +23,8 @@ Result<SubjectIdentity> LoadIdentity(store::Transaction& txn, std::string_view s
     } else {
       out.all_ids.emplace(l.system, l.system_id);
       if (!l.address.empty()) out.record_addresses[l.system][l.system_id] = l.address;
+      if (l.address.empty() && l.retired_at > 0)
+        out.retired_at[l.system][l.system_id] = l.retired_at;
       if (l.address.empty() && !l.retired_address.empty()) {
         // Retired: never the id a write goes to.
         out.retired_addresses[l.system].insert(l.retired_address);

@@ -134,6 +134,7 @@ class Ingestor {
     if (!state.ok()) return state.status();
     record_address_ = ids->email;
     record_id_ = rec.system_id;
+    record_read_at_ = rec.read_at;
     reporter_retired_ = false;
     bool known = false;  // the record brings no identifier the subject lacks
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
@@ -248,6 +249,13 @@ class Ingestor {
     Result<SubjectIdentity> identity =
         fresh_.contains(subject) ? SubjectIdentity{} : LoadIdentity(txn_, subject);
     if (!identity.ok()) return identity.status();
+    if (ReadBeforeItsRecordWasRetired(*identity, ids)) {
+      // A poll page or read-back on its way while the record was retired
+      // shows it as it was: its changes are decided (capture time orders
+      // them), but it is neither linked live again nor written to.
+      *known = true;
+      return identity;
+    }
     const auto current = identity->system_ids.find(source_);
     // Known also means its link knows the record's address (links made
     // before schema v13 learn it here).
@@ -272,6 +280,15 @@ class Ingestor {
       if (!ids.email.empty()) identity->record_addresses[source_][ids.system_id] = ids.email;
     }
     return identity;
+  }
+
+  bool ReadBeforeItsRecordWasRetired(const SubjectIdentity& identity,
+                                     const Identifiers& ids) const {
+    if (record_read_at_ <= 0 || ids.system_id.empty()) return false;
+    const auto sys = identity.retired_at.find(source_);
+    if (sys == identity.retired_at.end()) return false;
+    const auto r = sys->second.find(ids.system_id);
+    return r != sys->second.end() && r->second >= record_read_at_;
   }
 
   Result<Decision> Decide(const Change& c, const SubjectState& state, bool with_echoes) {
@@ -890,7 +907,9 @@ class Ingestor {
   // The address of the record being decided (its outbox rows are per address).
   std::string record_address_;
   std::string record_id_;  // the current record's id in the source
-  bool reporter_retired_ = false;  // Apply retired the current record (its deletion)
+  bool reporter_retired_ = false;
+  TimestampMs record_read_at_ = 0;  // the current record's InboundRecord::read_at  // Apply retired
+                                    // the current record (its deletion)
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
   // The mapping writes to the system this call's records come from.
   const bool source_writable_;

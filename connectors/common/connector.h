@@ -102,7 +102,17 @@ struct InboundRecord {
   // was erased since (daemon, sync/version_memory.h). Empty: always
   // decided.
   std::string version_id;
+  // When the read that returned this began, on consentd's clock (the
+  // daemon and resync set it; 0: not known). A record retired after then
+  // (store::IdentityLink::retired_at) is not made live again by it: the
+  // read shows the record as it was before it was retired.
+  TimestampMs read_at = 0;
 };
+
+// Sets read_at of every record in `records` to `at`.
+inline void StampReadAt(std::vector<InboundRecord>& records, TimestampMs at) {
+  for (InboundRecord& r : records) r.read_at = at;
+}
 
 // One claimed outbox row for this connector (the daemon decoded it).
 struct OutboundItem {

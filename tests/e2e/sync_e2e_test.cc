@@ -813,6 +813,75 @@ TEST_F(SyncE2E, AfterACrmMergeOneMembersPermanentDeletionLeavesTheOtherMemberWri
   EXPECT_TRUE(Member(jay).is_null()) << "the deleted member is not made again";
 }
 
+// A Mailchimp poll page is fetched while the merged address's member
+// still exists and answered (4 s late) after its permanent deletion was
+// decided. The page shows the member as it was: it must not make the
+// retired member live again (before, it did, and the CRM's withdrawal was
+// written to the deleted member too, refused there). Timing only decides
+// whether the page holds the member at all: when it does not (a slow
+// host), the test passes without showing the race.
+TEST_F(SyncE2E, APollPageFetchedBeforeAMembersDeletionDoesNotMakeItLiveAgain) {
+  StartAll(WithPolling("1s"));
+  const std::string ivy = "ivy@example.com";
+  const std::string jay = "jay@example.com";
+  SignUpBothThenMergeInTheCrm(ivy, jay);
+  if (HasFatalFailure()) return;
+  // Answered poll pages (the list read; a member's own read is not slowed).
+  auto pages = [&] {
+    int n = 0;
+    const Json counters = Journey("GET", "/_sim/counters");
+    if (!counters.contains("mailchimp")) return 0;
+    for (const auto& [route, by_status] : counters["mailchimp"].items()) {
+      if (route.rfind("GET /3.0/lists/", 0) != 0) continue;
+      if (route.size() < 8 || route.compare(route.size() - 8, 8, "/members") != 0) continue;
+      for (const auto& [status, count] : by_status.items()) n += count.get<int>();
+    }
+    return n;
+  };
+  Journey("POST", "/_sim/faults",
+          {{"kind", "latency"},
+           {"system", "mailchimp"},
+           {"method", "GET"},
+           {"route", "/3.0/lists/*/members"},
+           {"latency_ms", 4000}});
+  // Two pages answered: the second was slowed, and the next poll starts
+  // about a second (the poll interval) after it and is answered 4 s later.
+  for (int i = 0; i < 2; ++i) {
+    const int before = pages();
+    ASSERT_TRUE(Eventually([&] { return pages() > before; })) << Log();
+  }
+  const int answered = pages();
+  // A change at Jay's member that only that poll's page reports (its
+  // webhook is lost), so the page is decided rather than skipped as a
+  // version seen before.
+  Journey("POST", "/_sim/faults",
+          {{"kind", "webhook_drop"}, {"system", "mailchimp"}, {"count", 1}});
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", jay}, {"merge_fields", {{"FNAME", "Jay"}}}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(2300));
+  const double decided = MetricSum("consentd_decisions_total", "source=\"mailchimp\"");
+  Journey("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", jay}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_decisions_total", "source=\"mailchimp\"") > decided;
+  })) << Log();
+  const double deletion_decided = MetricSum("consentd_decisions_total", "source=\"mailchimp\"");
+  ASSERT_TRUE(Eventually([&] { return pages() > answered; })) << Log();
+  Eventually(
+      [&] {
+        return MetricSum("consentd_decisions_total", "source=\"mailchimp\"") > deletion_decided;
+      },
+      std::chrono::seconds(3));
+  Journey("DELETE", "/_sim/faults", nullptr);
+
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", ivy}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(ivy, "Product news"); }))
+      << Member(ivy).dump() << Log();
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"permanent\""), 0) << Log();
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"blocked_by_target\""), 0) << Log();
+  EXPECT_TRUE(Member(jay).is_null()) << "the deleted member is not made again";
+}
+
 // --- durability -----------------------------------------------------------------
 
 TEST_F(SyncE2E, ChangesMadeWhileConsentdIsDownArriveAfterItRestarts) {

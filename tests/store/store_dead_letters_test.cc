@@ -180,7 +180,7 @@ TEST_F(StoreDeadLettersTest, ADeadLetterToARetiredRecordIsNotSentAgain) {
     if (!claimed.ok()) return claimed.status();
     CONSENTD_RETURN_IF_ERROR(txn.MarkDead(retired, "400 invalid", 200));
     CONSENTD_RETURN_IF_ERROR(txn.MarkDead(live, "400 invalid", 200));
-    return txn.RetireSystemId("mailchimp", "m-s-7");
+    return txn.RetireSystemId("mailchimp", "m-s-7", 5);
   });
   ASSERT_TRUE(s.ok()) << s.ToString();
   Result<DeadLetterReplay> one = Replay(retired);
@@ -215,7 +215,7 @@ TEST_F(StoreDeadLettersTest, ARetiredAddressStopsAReplayOnlyWhereTheTargetKeepsA
       Result<std::vector<OutboxRow>> claimed = txn.ClaimOutbox(target, 100, 10, 1000);
       if (!claimed.ok()) return claimed.status();
       CONSENTD_RETURN_IF_ERROR(txn.MarkDead(*id, "400 invalid", 200));
-      CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId(target, target + "-old"));
+      CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId(target, target + "-old", 5));
     }
     return Status::Ok();
   });

@@ -288,7 +288,7 @@ TEST_F(StoreTransactionTest, ALinkKeepsItsRecordsAddressUntilTheRecordIsRetired)
                     txn.LinkSystemId({"s1", "mailchimp", "m-a", 3, "a2@example.org"}));
                 ASSIGN_OR_RETURN_STATUS(replaced, address_of(txn, "m-a"));
                 EXPECT_EQ(replaced, "a2@example.org");
-                CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
+                CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 5));
                 ASSIGN_OR_RETURN_STATUS(retired, address_of(txn, "m-b"));
                 EXPECT_EQ(retired, "");
                 ASSIGN_OR_RETURN_STATUS(still, txn.FindSubjectBySystemId("mailchimp", "m-b"));
@@ -312,18 +312,23 @@ TEST_F(StoreTransactionTest, ARetiredLinkKeepsItsAddressAsRetiredUntilTheRecordI
   ASSERT_TRUE(
       Run([&](Transaction& txn) -> Status {
         CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 1, "b@example.org"}));
-        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
-        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b"));
+        ASSIGN_OR_RETURN_STATUS(live, link_of(txn, "m-b"));
+        EXPECT_EQ(live.retired_at, 0);
+        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 5));
+        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 6));
         ASSIGN_OR_RETURN_STATUS(retired, link_of(txn, "m-b"));
         EXPECT_EQ(retired.address, "");
         EXPECT_EQ(retired.retired_address, "b@example.org") << "kept by a second retire";
+        EXPECT_EQ(retired.retired_at, 6);
         CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 2, ""}));
         ASSIGN_OR_RETURN_STATUS(still, link_of(txn, "m-b"));
         EXPECT_EQ(still.retired_address, "b@example.org") << "no address: still retired";
+        EXPECT_EQ(still.retired_at, 6);
         CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 3, "b@example.org"}));
         ASSIGN_OR_RETURN_STATUS(revived, link_of(txn, "m-b"));
         EXPECT_EQ(revived.address, "b@example.org");
         EXPECT_EQ(revived.retired_address, "");
+        EXPECT_EQ(revived.retired_at, 0) << "a live record has no retirement time";
         return Status::Ok();
       }).ok());
 }

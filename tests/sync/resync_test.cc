@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,6 +18,7 @@
 #include "connectors/hubspot/hubspot_connector.h"
 #include "mapping/loader.h"
 #include "store/proof_log_store.h"
+#include "sync/outbound.h"
 #include "tests/sim/sim_fixture.h"
 #include "tests/store/store_test_util.h"
 
@@ -404,6 +406,91 @@ TEST_F(SyncResyncTest, AMissingRecordOfAPersonFoundUnderAnotherRecordIsRetiredNo
   }
   EXPECT_TRUE(deletions.empty()) << "the person is still in HubSpot";
   EXPECT_EQ(Resync(/*dry_run=*/false).missing, 0) << "a retired record is not looked for again";
+}
+
+// Forwards to another connector; after each snapshot page is fetched,
+// `after_page` runs (a decision the daemon makes while the page is on its
+// way).
+class ConnectorWithPageHook : public connectors::Connector {
+ public:
+  ConnectorWithPageHook(connectors::Connector& inner,
+                        std::function<void(const connectors::PollPage&)> after_page)
+      : inner_(inner), after_page_(std::move(after_page)) {}
+  const std::string& name() const override { return inner_.name(); }
+  Result<std::vector<connectors::RecordRef>> ParseWebhook(const net::HttpRequest& req,
+                                                          std::string_view public_url,
+                                                          TimestampMs now) const override {
+    return inner_.ParseWebhook(req, public_url, now);
+  }
+  int max_batch() const override { return inner_.max_batch(); }
+  Status Check() override { return inner_.Check(); }
+  Result<std::vector<connectors::InboundRecord>> Read(
+      const std::vector<connectors::RecordRef>& refs) override {
+    return inner_.Read(refs);
+  }
+  Result<connectors::PollPage> Poll(std::string_view cursor, TimestampMs now) override {
+    Result<connectors::PollPage> page = inner_.Poll(cursor, now);
+    if (page.ok()) after_page_(*page);
+    return page;
+  }
+  std::vector<connectors::DeliveryResult> Deliver(
+      const std::vector<connectors::OutboundItem>& items) override {
+    return inner_.Deliver(items);
+  }
+  Result<std::vector<connectors::InboundRecord>> MapRecordPayload(
+      std::string_view payload) const override {
+    return inner_.MapRecordPayload(payload);
+  }
+  Result<std::vector<connectors::RecordRef>> ParseWebhookUnverified(
+      std::string_view body, TimestampMs now) const override {
+    return inner_.ParseWebhookUnverified(body, now);
+  }
+  Result<std::vector<connectors::NativeTopic>> ListNativeTopics() override {
+    return inner_.ListNativeTopics();
+  }
+
+ private:
+  connectors::Connector& inner_;
+  std::function<void(const connectors::PollPage&)> after_page_;
+};
+
+// A record retired while the snapshot page that holds it was on its way
+// (the daemon decided its deletion meanwhile) stays retired: the page shows
+// it as it was before. A later snapshot that still holds it makes it live.
+TEST_F(SyncResyncTest, ARecordRetiredWhileItsPageWasOnItsWayStaysRetired) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  const auto [email, contact_id] = SubscribedContact();
+  ASSERT_FALSE(contact_id.empty());
+  const std::string subject = SubjectOfContact(contact_id);
+  auto link_of_contact = [&] {
+    store::IdentityLink out;
+    Run([&](store::Transaction& txn) -> Status {
+      auto l = txn.ListSystemIds(subject);
+      if (!l.ok()) return l.status();
+      for (const store::IdentityLink& link : *l) {
+        if (link.system == "hubspot" && link.system_id == contact_id) out = link;
+      }
+      return Status::Ok();
+    });
+    return out;
+  };
+  ConnectorWithPageHook retiring(*connector_, [&](const connectors::PollPage& page) {
+    for (const connectors::InboundRecord& r : page.records) {
+      if (r.system_id != contact_id) continue;
+      Run([&](store::Transaction& txn) -> Status {
+        return RetireRecord(txn, *spec_, "hubspot", contact_id, SystemClock().NowMs());
+      });
+    }
+  });
+  Result<ResyncReport> r = RunResync(*store_, *engine_, retiring, ResyncOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  store::IdentityLink retired = link_of_contact();
+  EXPECT_EQ(retired.address, "") << "made live by a page read before it was retired";
+  EXPECT_EQ(retired.retired_address, email);
+
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  EXPECT_EQ(link_of_contact().address, email) << "a snapshot read after it holds it: live";
 }
 
 // A read HubSpot keeps refusing ends the looking for missing records, not

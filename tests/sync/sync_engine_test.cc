@@ -1050,6 +1050,47 @@ TEST_F(SyncEngineMergedMembersTest, AMembersPermanentDeletionDoesNotBlockThePers
   }
 }
 
+// A poll page (or read-back) read before a member's deletion was decided,
+// and decided after it, shows the member as it was: it does not make the
+// retired member live again (before, it did, and the person's writes went
+// to the deleted member too, refused there until a full reconciliation).
+// A report read after the deletion does.
+TEST_F(SyncEngineMergedMembersTest, AReportReadBeforeAMembersDeletionDoesNotMakeItLiveAgain) {
+  const std::string person = MergedPerson({"newsletter"});
+  DeliverAll();
+  connectors::InboundRecord stale =
+      Record("mc-poll-1", "mc-2", "anna.b@example.org",
+             {Consent("newsletter", kGranted, T - 100'000, "mailchimp")});
+  stale.read_at = T + 390;
+  Ingest("mailchimp", {Record("mc-ev-4", "mc-2", "anna.b@example.org", {MemberDeleted(T - 2000)})},
+         T + 400);
+  Ingest("mailchimp", {stale}, T + 450);
+  Ingest("hubspot",
+         {Record("ev-4", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 1000, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 500);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"}}))
+      << "the stale page's member stays retired";
+  DeliverAll();
+
+  connectors::InboundRecord again = Record("mc-poll-2", "mc-2", "anna.b@example.org",
+                                           {Consent("newsletter", kGranted, T + 580, "mailchimp")});
+  again.read_at = T + 600;
+  Ingest("mailchimp", {again}, T + 650);
+  DeliverAll();
+  Ingest("hubspot",
+         {Record("ev-5", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 700, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 750);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"},
+                                                {"anna.b@example.org", "mc-2"}}))
+      << "a member read after its deletion is live again";
+}
+
 // A CRM link from before schema v13 knows no address: a delivery answered
 // with the id its row gave still teaches it the row's address (the
 // migration promises it is filled when the record is next written), while

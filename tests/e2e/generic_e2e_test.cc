@@ -300,6 +300,27 @@ TEST_F(GenericE2E, ErasureAfterACrmMergeRemovesEveryStudioRecordOfThePerson) {
       << Log();
 }
 
+// The same person erased from the Studio's side: one of its records is
+// deleted there, and the Studio's other record of the person (the merged
+// address's) must go too. A generic system's erasure names each record
+// (write.erasure per record); the one that reported it is gone already.
+TEST_F(GenericE2E, ErasureReportedByOneStudioRecordAfterACrmMergeRemovesItsOtherRecord) {
+  Start();
+  const std::string jana = "jana@example.com";
+  const std::string jan = "jan.b@example.com";
+  OptIn(kCrm, jana, "events", "email", "granted", {{"occurred_at", "2026-03-02T09:00:00Z"}});
+  OptIn(kCrm, jan, "events", "email", "granted", {{"occurred_at", "2026-03-02T09:30:00Z"}});
+  ASSERT_TRUE(Eventually([&] { return Status(kStudio, jana, "events") == "granted"; }));
+  ASSERT_TRUE(Eventually([&] { return Status(kStudio, jan, "events") == "granted"; }));
+  Person(kCrm, "merge", {{"email", jana}, {"merged_email", jan}});
+  ASSERT_TRUE(Eventually([&] { return systems_.Contact(kCrm, jan).is_null(); })) << Log();
+  Person(kStudio, "delete", {{"email", jan}});
+  ASSERT_TRUE(Eventually([&] { return systems_.Contact(kCrm, jana).is_null(); })) << Log();
+  ASSERT_TRUE(Eventually([&] { return systems_.Contact(kStudio, jana).is_null(); }))
+      << "the person's other Studio record outlived the erasure\n"
+      << Log();
+}
+
 // --- echoes -----------------------------------------------------------------------
 
 TEST_F(GenericE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

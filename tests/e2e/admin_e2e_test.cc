@@ -363,6 +363,44 @@ TEST_F(AdminE2E, AStopWhileAReloadWaitsForASlowCheckAnswersTheReloadAtOnce) {
   Crm("DELETE", "/_sim/faults", nullptr);
 }
 
+// Two reloads overlap: the first one's HubSpot check is slow, and the
+// second one, made meanwhile with a mapping HubSpot's check refuses, asks
+// for another check with the new mapping. Each answer reports the check
+// its own reload started: the first "ok" (the check it waited for), the
+// second the refusal (the slow check's "ok" does not stand in for it).
+TEST_F(AdminE2E, TwoOverlappingReloadsEachAnswerWithTheCheckTheirOwnReloadStarted) {
+  StartAll();
+  const std::string original = ReadTextFile(config_path_);
+  Crm("POST", "/_sim/faults",
+      {{"kind", "latency"},
+       {"system", "hubspot"},
+       {"route", "/communication-preferences/v4/definitions"},
+       {"count", 1},
+       {"latency_ms", 3000}});
+  std::optional<RawResponse> first;
+  std::thread client([&] { first = Admin("POST", "/api/v1/reload"); });
+  const bool applied =
+      Eventually([&] { return Log().find("configuration reloaded from") != std::string::npos; });
+  const std::string known = "subscriptions: {email: " + std::to_string(kProductUpdates) + "}";
+  std::string unknown_type = original;
+  const std::size_t at = unknown_type.find(known);
+  if (at != std::string::npos)
+    unknown_type.replace(at, known.size(), "subscriptions: {email: 987}");
+  WriteTextFile(config_path_, unknown_type);
+  std::optional<RawResponse> second = Admin("POST", "/api/v1/reload");
+  client.join();
+  WriteTextFile(config_path_, original);
+  ASSERT_TRUE(applied) << Log();
+  ASSERT_NE(at, std::string::npos) << original;
+  ASSERT_TRUE(first) << Log();
+  ASSERT_TRUE(second) << Log();
+  ASSERT_EQ(first->status, 200) << first->body;
+  ASSERT_EQ(second->status, 200) << second->body;
+  EXPECT_EQ(ChecksOf(*first)["hubspot"], "ok") << first->body << Log();
+  EXPECT_NE(ChecksOf(*second)["hubspot"].find("987"), std::string::npos) << second->body << Log();
+  EXPECT_EQ(ChecksOf(*second)["mailchimp"], "ok") << second->body;
+}
+
 TEST_F(AdminE2E, MappingReloadIsRecordedAsAConfigurationChangeAndRemovedTopicStopsPropagating) {
   StartAll();
   const std::string eve = "eve@example.com";

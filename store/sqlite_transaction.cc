@@ -348,12 +348,12 @@ Status SqliteTransaction::SupersedeQueuedRowsOfRecord(std::string_view system,
 }
 
 Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id,
-                                         TimestampMs now) {
+                                         TimestampMs retired_at) {
   STORE_USE(st,
             "UPDATE identity_links SET retired_address = CASE WHEN address = '' "
             "THEN retired_address ELSE address END, address = '', retired_at = ?3 "
             "WHERE system = ?1 AND system_id = ?2");
-  st->BindAll(system, system_id, now);
+  st->BindAll(system, system_id, retired_at);
   return st->Run();
 }
 

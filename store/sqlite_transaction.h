@@ -47,7 +47,7 @@ class SqliteTransaction final : public Transaction {
 
   Status LinkSystemId(const IdentityLink& link) override;
   Status RetireSystemId(std::string_view system, std::string_view system_id,
-                        TimestampMs now) override;
+                        TimestampMs retired_at) override;
   Status SupersedeQueuedRowsOfRecord(std::string_view system, std::string_view system_id,
                                      TimestampMs now) override;
   Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,

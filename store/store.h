@@ -200,10 +200,10 @@ class Transaction {
   // The record (system, system_id) was merged into another one, or is gone
   // while the person lives on under another: its link stays (late reports
   // about it still find the subject), its address moves to
-  // `retired_address`, so nothing is written to it any more; `now` is kept
-  // as its retired_at.
+  // `retired_address`, so nothing is written to it any more. `retired_at`:
+  // as of when (IdentityLink::retired_at).
   virtual Status RetireSystemId(std::string_view system, std::string_view system_id,
-                                TimestampMs now) = 0;
+                                TimestampMs retired_at) = 0;
   // The person's queued (pending) rows to `system` for the address of the
   // live record (system, system_id) are superseded at `now` (done,
   // "superseded: record retired"), unless another live record of the

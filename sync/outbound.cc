@@ -354,12 +354,13 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
 }
 
 Status RetireRecord(store::Transaction& txn, const mapping::MappingSpec& spec,
-                    std::string_view system, std::string_view system_id, TimestampMs now) {
+                    std::string_view system, std::string_view system_id, TimestampMs now,
+                    TimestampMs retired_at) {
   const mapping::SystemSpec* s = spec.FindSystem(system);
   if (s != nullptr && s->KeepsRecordPerAddress()) {
     CONSENTD_RETURN_IF_ERROR(txn.SupersedeQueuedRowsOfRecord(system, system_id, now));
   }
-  return txn.RetireSystemId(system, system_id, now);
+  return txn.RetireSystemId(system, system_id, retired_at);
 }
 
 }  // namespace consentd::sync

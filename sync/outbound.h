@@ -99,7 +99,10 @@ class OutboundBatch {
 // at that record's address any more (RecordsOf), so the person's writes
 // queued there are superseded first: nothing newer would replace them. A
 // system written at the address linked last (HubSpot) keeps them.
+// `retired_at`: as of when the record is gone (the start of the read that
+// showed it; IdentityLink::retired_at); `now` dates the superseded rows.
 Status RetireRecord(store::Transaction& txn, const mapping::MappingSpec& spec,
-                    std::string_view system, std::string_view system_id, TimestampMs now);
+                    std::string_view system, std::string_view system_id, TimestampMs now,
+                    TimestampMs retired_at);
 
 }  // namespace consentd::sync

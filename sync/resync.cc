@@ -209,11 +209,12 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       decide.push_back(std::move(rec));
     }
     if (!retire->empty()) {
-      s = store.Run([retire, source, now, &engine](store::Transaction& txn) {
+      // Retired as of the read that found them gone (see read_at).
+      s = store.Run([retire, source, now, read_at, &engine](store::Transaction& txn) {
         const std::shared_ptr<const mapping::MappingSpec> spec = engine.mapping();
         if (!spec) return FailedPrecondition("sync engine: no mapping in force");
         for (const std::string& id : *retire) {
-          CONSENTD_RETURN_IF_ERROR(RetireRecord(txn, *spec, source, id, now));
+          CONSENTD_RETURN_IF_ERROR(RetireRecord(txn, *spec, source, id, now, read_at));
         }
         return Status::Ok();
       });

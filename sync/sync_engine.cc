@@ -117,6 +117,10 @@ class Ingestor {
       subject = std::move(*minted);
     }
     bool link = false;
+    // Records this report shows gone are retired as of the read that showed
+    // it: a later read of them (a member added again at its address) is
+    // news, an earlier one is not (ReadBeforeItsRecordWasRetired).
+    const TimestampMs retired_as_of = RetirementTime(rec.read_at);
     for (const std::string& merged_id : rec.merged_ids) {
       if (merged_id == rec.system_id) continue;
       Result<std::optional<std::string>> m = txn_.FindSubjectBySystemId(source_, merged_id);
@@ -127,7 +131,8 @@ class Ingestor {
         link = true;
       }
       // The merged record is gone from the source: nothing is written to it.
-      CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, source_, merged_id, now_));
+      CONSENTD_RETURN_IF_ERROR(
+          RetireRecord(txn_, *settings_.mapping, source_, merged_id, now_, retired_as_of));
     }
 
     Result<SubjectState> state = LoadState(subject);
@@ -280,6 +285,13 @@ class Ingestor {
       if (!ids.email.empty()) identity->record_addresses[source_][ids.system_id] = ids.email;
     }
     return identity;
+  }
+
+  // When a record the current report shows gone stops existing for sync:
+  // when the read that showed it began (a read begun later cannot be older
+  // news), else now.
+  TimestampMs RetirementTime(TimestampMs read_at) const {
+    return read_at > 0 ? std::min(read_at, now_) : now_;
   }
 
   bool ReadBeforeItsRecordWasRetired(const SubjectIdentity& identity,
@@ -548,7 +560,8 @@ class Ingestor {
     }
     if (retire_reporter) {
       if (const std::string id = ReportingRecordId(snapshot); !id.empty()) {
-        CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, source_, id, now_));
+        CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, source_, id, now_,
+                                              RetirementTime(record_read_at_)));
       }
       reporter_retired_ = true;  // not linked live again by this record
     }
@@ -650,7 +663,7 @@ class Ingestor {
         for (const store::IdentityLink& l : *links) {
           if (l.system != system) continue;
           CONSENTD_RETURN_IF_ERROR(
-              RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_));
+              RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_, now_));
         }
         continue;
       }
@@ -771,7 +784,8 @@ class Ingestor {
       if (!from_lives_there) continue;
       for (const store::IdentityLink& l : *into_links) {
         if (l.system != system) continue;
-        CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_));
+        CONSENTD_RETURN_IF_ERROR(
+            RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_, now_));
       }
       CONSENTD_RETURN_IF_ERROR(txn_.ForgetTargetDeletion(into, system));
       // The log said the record there was deleted; it says why writes go
@@ -907,9 +921,8 @@ class Ingestor {
   // The address of the record being decided (its outbox rows are per address).
   std::string record_address_;
   std::string record_id_;  // the current record's id in the source
-  bool reporter_retired_ = false;
-  TimestampMs record_read_at_ = 0;  // the current record's InboundRecord::read_at  // Apply retired
-                                    // the current record (its deletion)
+  bool reporter_retired_ = false;   // Apply retired the current record (its deletion)
+  TimestampMs record_read_at_ = 0;  // the current record's InboundRecord::read_at
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
   // The mapping writes to the system this call's records come from.
   const bool source_writable_;

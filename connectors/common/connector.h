@@ -109,9 +109,13 @@ struct InboundRecord {
   TimestampMs read_at = 0;
 };
 
-// Sets read_at of every record in `records` to `at`.
+// Sets read_at of every record in `records` to `at`, or keeps an earlier
+// one the connector set (a self-contained event shows its record as of the
+// event, not of the read).
 inline void StampReadAt(std::vector<InboundRecord>& records, TimestampMs at) {
-  for (InboundRecord& r : records) r.read_at = at;
+  for (InboundRecord& r : records) {
+    if (r.read_at <= 0 || r.read_at > at) r.read_at = at;
+  }
 }
 
 // One claimed outbox row for this connector (the daemon decoded it).

@@ -245,6 +245,10 @@ InboundRecord GenericConnector::RecordOf(const ProtocolEvent& e, bool signed_eve
   r.event_id = e.id;
   r.system_id = e.system_id;
   r.email = e.email;
+  // A protocol event (webhook, read or poll item alike) shows its record as
+  // of when the person acted, however late consentd reads it: a record
+  // retired after then is not made live again by it.
+  r.read_at = e.occurred_at;
   if (e.type == kSubjectMerged) {
     if (const json* ids = AtPointer(e.data, "/merged_ids"); ids && ids->is_array()) {
       for (const json& id : *ids) r.merged_ids.push_back(AsText(id));

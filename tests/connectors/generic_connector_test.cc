@@ -595,6 +595,7 @@ TEST_F(GenericConnectorTest, PollPagesWithTheServersCursorAndKeepsItAtTheEnd) {
   EXPECT_EQ(ch.key.channel, "email");
   EXPECT_EQ(ch.status, ConsentStatus::kGranted);
   EXPECT_EQ(ch.provenance.occurred_at, kT0 + 1000);  // integer ms read as time
+  EXPECT_EQ(p1->records[0].read_at, kT0 + 1000) << "an item is an event: as of its time";
   EXPECT_TRUE(ch.signature_scheme.empty());          // polled, not signed
   auto p2 = c->Poll(p1->next_cursor, kT0);
   ASSERT_TRUE(p2.ok());
@@ -681,6 +682,10 @@ TEST_F(GenericConnectorTest, VerifiedWebhookEventsAreReadWithoutCallingTheSystem
   ASSERT_EQ((*records)[0].mapped.changes.size(), 1u);
   EXPECT_EQ((*records)[0].mapped.changes[0].status, ConsentStatus::kWithdrawn);
   EXPECT_EQ((*records)[0].mapped.changes[0].signature_scheme, "standard-webhooks");
+  // The event shows its record as of when the person acted, however late
+  // it is read (a record retired since is not made live again by it).
+  EXPECT_EQ((*records)[0].read_at, (*records)[0].mapped.changes[0].provenance.occurred_at);
+  EXPECT_GT((*records)[0].read_at, 0);
   EXPECT_TRUE(server_.requests().empty());
 
   net::HttpRequest bad = Signed(Event("e-2", "granted"), "msg_2", kT0);
@@ -725,6 +730,18 @@ TEST_F(GenericConnectorTest, ListNativeTopicsNeedsItsDeclaration) {
   EXPECT_EQ((*topics)[0].name, "Newsletter");
   EXPECT_TRUE((*topics)[0].mapped);
   EXPECT_FALSE((*topics)[1].mapped);
+}
+
+// The daemon stamps each read with the time it began; a time the
+// connector set (a self-contained event's) is kept when it is earlier.
+TEST(StampReadAt, KeepsAnEarlierTimeTheConnectorSetAndFillsTheRest) {
+  std::vector<InboundRecord> records(3);
+  records[1].read_at = kT0 - 5000;  // an event's time
+  records[2].read_at = kT0 + 5000;  // later than the read: another clock
+  StampReadAt(records, kT0);
+  EXPECT_EQ(records[0].read_at, kT0);
+  EXPECT_EQ(records[1].read_at, kT0 - 5000);
+  EXPECT_EQ(records[2].read_at, kT0);
 }
 
 }  // namespace

@@ -479,7 +479,8 @@ TEST_F(SyncResyncTest, ARecordRetiredWhileItsPageWasOnItsWayStaysRetired) {
     for (const connectors::InboundRecord& r : page.records) {
       if (r.system_id != contact_id) continue;
       Run([&](store::Transaction& txn) -> Status {
-        return RetireRecord(txn, *spec_, "hubspot", contact_id, SystemClock().NowMs());
+        const TimestampMs now = SystemClock().NowMs();
+        return RetireRecord(txn, *spec_, "hubspot", contact_id, now, now);
       });
     }
   });

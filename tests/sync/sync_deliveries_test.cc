@@ -406,7 +406,7 @@ TEST_F(SyncDeliveriesTest, AFailedWriteToARetiredMemberIsNotRetriedButTheCrmKeep
   ASSERT_EQ(rows.size(), 1u);
   ASSERT_EQ(rows[0].address, "anna@example.org");
   Run([&](store::Transaction& txn) -> Status {
-    return RetireRecord(txn, *spec_, "mailchimp", "mc-1", T + 250);
+    return RetireRecord(txn, *spec_, "mailchimp", "mc-1", T + 250, T + 250);
   });
   Deliver(rows, {Delivery(rows[0].id, Unavailable("HTTP 503"), connectors::ErrorClass::kRetryable)},
           {}, 5, T + 300);
@@ -423,7 +423,7 @@ TEST_F(SyncDeliveriesTest, AFailedWriteToARetiredMemberIsNotRetriedButTheCrmKeep
   ASSERT_EQ(crm.size(), 1u);
   Run([&](store::Transaction& txn) -> Status {
     CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({anna, "hubspot", "102", T + 5150, crm[0].address}));
-    return RetireRecord(txn, *spec_, "hubspot", "102", T + 5200);
+    return RetireRecord(txn, *spec_, "hubspot", "102", T + 5200, T + 5200);
   });
   const auto kept = Outbox("hubspot");
   ASSERT_EQ(kept.size(), 1u) << "superseded at a CRM";

@@ -1091,6 +1091,33 @@ TEST_F(SyncEngineMergedMembersTest, AReportReadBeforeAMembersDeletionDoesNotMake
       << "a member read after its deletion is live again";
 }
 
+// A member's deletion is retired as of the read that found it gone, not
+// as of when it was decided: a read begun after that one (the member added
+// again at its address) shows the member as it is now and makes it live,
+// even when decided after the deletion (review finding: it stayed retired,
+// and the person's writes skipped a member that exists).
+TEST_F(SyncEngineMergedMembersTest, AReportReadAfterTheReadThatFoundAMemberGoneMakesItLiveAgain) {
+  const std::string person = MergedPerson({"newsletter"});
+  DeliverAll();
+  connectors::InboundRecord gone =
+      Record("mc-ev-4", "mc-2", "anna.b@example.org", {MemberDeleted(T - 2000)});
+  gone.read_at = T + 100;
+  connectors::InboundRecord back = Record("mc-poll-1", "mc-2", "anna.b@example.org",
+                                          {Consent("newsletter", kGranted, T + 200, "mailchimp")});
+  back.read_at = T + 300;
+  Ingest("mailchimp", {gone}, T + 400);
+  Ingest("mailchimp", {back}, T + 450);
+  DeliverAll();
+  Ingest("hubspot",
+         {Record("ev-4", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 500, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 550);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"},
+                                                {"anna.b@example.org", "mc-2"}}));
+}
+
 // A CRM link from before schema v13 knows no address: a delivery answered
 // with the id its row gave still teaches it the row's address (the
 // migration promises it is filled when the record is next written), while
@@ -1434,7 +1461,7 @@ TEST_F(SyncEngineTest, ARetiredRecordIsNotThePersonsCurrentIdThere) {
   Run([&](store::Transaction& txn) -> Status {
     CONSENTD_RETURN_IF_ERROR(
         txn.LinkSystemId({person, "hubspot", "102", T + 200, "anna.b@example.org"}));
-    return RetireRecord(txn, *spec_, "hubspot", "102", T + 250);
+    return RetireRecord(txn, *spec_, "hubspot", "102", T + 250, T + 250);
   });
   Run([&](store::Transaction& txn) -> Status {
     Result<SubjectIdentity> identity = LoadIdentity(txn, person);
@@ -1465,7 +1492,7 @@ TEST_F(SyncEngineTest, AMemberRetiredByAResyncIsNotCreatedAgainByTheNextWrite) {
   });
   ASSERT_EQ(SubjectOf("mailchimp", "mc-2"), person);
   Run([&](store::Transaction& txn) -> Status {
-    return RetireRecord(txn, *spec_, "mailchimp", "mc-2", T + 250);
+    return RetireRecord(txn, *spec_, "mailchimp", "mc-2", T + 250, T + 250);
   });
 
   IngestSummary s = Ingest("hubspot",

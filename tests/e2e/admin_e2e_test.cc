@@ -363,6 +363,46 @@ TEST_F(AdminE2E, AStopWhileAReloadWaitsForASlowCheckAnswersTheReloadAtOnce) {
   Crm("DELETE", "/_sim/faults", nullptr);
 }
 
+// A check slower than the reload's wait (AdminComponent::kReloadCheckWait,
+// 20 s) does not hold the answer up: the reload answers when the wait runs
+// out, naming the check as still running. HubSpot's per-call deadline is raised above the latency
+// so that the check itself does not give up first.
+TEST_F(AdminE2E, AReloadWhoseCheckOutlastsTheWaitAnswersThatTheCheckIsStillRunning) {
+  StartAll();
+  StopConsentd();
+  const std::string original = ReadTextFile(config_path_);
+  const std::string hubspot_secret = "    client_secret_file: secrets/hubspot_client_secret\n";
+  std::string patient = original;
+  const std::size_t at = patient.find(hubspot_secret);
+  ASSERT_NE(at, std::string::npos) << original;
+  patient.insert(at + hubspot_secret.size(), "    request_timeout: 40s\n");
+  WriteTextFile(config_path_, patient);
+  StartConsentd();
+  ASSERT_FALSE(HasFatalFailure());
+
+  Crm("POST", "/_sim/faults",
+      {{"kind", "latency"},
+       {"system", "hubspot"},
+       {"route", "/communication-preferences/v4/definitions"},
+       {"count", 1},
+       {"latency_ms", 26000}});
+  // The test client's default patience is the same 20 s: wait longer.
+  const std::optional<RawResponse> reload =
+      Admin("POST", "/api/v1/reload", std::chrono::seconds(40));
+  ASSERT_TRUE(reload) << Log();
+  ASSERT_EQ(reload->status, 200) << reload->body;
+  const Json answer = Json::parse(reload->body);
+  std::map<std::string, Json> ready;
+  for (const Json& c : answer.at("connectors")) ready[c.at("name")] = c.at("ready");
+  EXPECT_TRUE(ready["hubspot"].is_null()) << reload->body << Log();
+  EXPECT_NE(reload->body.find("still running"), std::string::npos) << reload->body;
+  EXPECT_EQ(ready["mailchimp"], true) << reload->body;
+  // Meanwhile /readyz keeps the last answer the check gave (it passed).
+  auto readyz = Fetch(port_, "GET", "/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 200) << readyz->body;
+}
+
 // Two reloads overlap: the first one's HubSpot check is slow, and the
 // second one, made meanwhile with a mapping HubSpot's check refuses, asks
 // for another check with the new mapping. Each answer reports the check
@@ -421,12 +461,18 @@ TEST_F(AdminE2E, MappingReloadIsRecordedAsAConfigurationChangeAndRemovedTopicSto
     return Log().find("mapping: topic product_news removed") != std::string::npos;
   })) << Log();
 
-  // A change to the removed topic no longer reaches the journey.
+  // A change to the removed topic no longer reaches the journey. HubSpot's
+  // webhooks for the two changes may arrive in either order: wait until
+  // consentd has read both records, not only Frank's.
+  const double read_before = MetricSum("consentd_records_received_total", "connector=\"hubspot\"");
   Crm("POST", "/_sim/hubspot/person/unsubscribe",
       {{"email", eve}, {"subscriptionId", kProductUpdates}});
   const std::string frank = "frank@example.com";  // a later change that does propagate
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", frank}, {"subscriptionId", kNewsletter}});
   ASSERT_TRUE(Eventually([&] { return MemberStatus(frank) == "pending"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_records_received_total", "connector=\"hubspot\"") >= read_before + 2;
+  })) << Log();
   EXPECT_TRUE(MemberInterest(eve, "Product news")) << "a removed topic must not propagate";
   StopConsentd();
 

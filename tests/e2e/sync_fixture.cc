@@ -20,12 +20,13 @@ constexpr char kAdminToken[] = "e2e-admin-token-0123456789abcdef";
 
 std::optional<RawResponse> Request(std::uint16_t port, const std::string& method,
                                    const std::string& path, const std::string& body,
-                                   std::vector<std::string> headers = {}) {
+                                   std::vector<std::string> headers = {},
+                                   std::chrono::milliseconds patience = kPatience) {
   auto c = TcpClient::Connect(port);
   if (!c) return std::nullopt;
   if (!body.empty()) headers.push_back("Content-Type: application/json");
   if (!c->Send(BuildRequest(method, path, body, headers))) return std::nullopt;
-  return c->ReadResponse();
+  return c->ReadResponse(patience);
 }
 
 Json ParseOrNull(const std::string& body) {
@@ -154,8 +155,10 @@ std::optional<RawResponse> SyncE2E::MailchimpWebhook(const std::string& body) {
   return c->ReadResponse();
 }
 
-std::optional<RawResponse> SyncE2E::Admin(const std::string& method, const std::string& path) {
-  return Request(port_, method, path, "", {std::string("Authorization: Bearer ") + kAdminToken});
+std::optional<RawResponse> SyncE2E::Admin(const std::string& method, const std::string& path,
+                                          std::chrono::milliseconds patience) {
+  return Request(port_, method, path, "", {std::string("Authorization: Bearer ") + kAdminToken},
+                 patience);
 }
 
 void SyncE2E::StartConsentd() {

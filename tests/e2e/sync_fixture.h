@@ -97,7 +97,9 @@ class SyncE2E : public ::testing::Test {
   std::optional<RawResponse> MailchimpWebhook(const std::string& body);
 
   // A request to consentd's admin API (/api/v1/...) with the bearer token.
-  std::optional<RawResponse> Admin(const std::string& method, const std::string& path);
+  // `patience`: how long to wait for the answer.
+  std::optional<RawResponse> Admin(const std::string& method, const std::string& path,
+                                   std::chrono::milliseconds patience = kPatience);
 
   bool Eventually(const std::function<bool()>& condition,
                   std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -287,11 +287,13 @@ class Ingestor {
     return identity;
   }
 
-  // When a record the current report shows gone stops existing for sync:
-  // when the read that showed it began (a read begun later cannot be older
-  // news), else now.
-  TimestampMs RetirementTime(TimestampMs read_at) const {
-    return read_at > 0 ? std::min(read_at, now_) : now_;
+  // As of when a record stops existing for sync: `known_gone_at`, the
+  // earliest time it is known gone (the start of the read that showed it,
+  // or the deletion's own time), at most now; now when not known. A read
+  // begun after that time that shows the record is news (it was added
+  // again); one begun before is not.
+  TimestampMs RetirementTime(TimestampMs known_gone_at) const {
+    return known_gone_at > 0 ? std::min(known_gone_at, now_) : now_;
   }
 
   bool ReadBeforeItsRecordWasRetired(const SubjectIdentity& identity,
@@ -662,8 +664,10 @@ class Ingestor {
         if (!links.ok()) return links.status();
         for (const store::IdentityLink& l : *links) {
           if (l.system != system) continue;
-          CONSENTD_RETURN_IF_ERROR(
-              RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_, now_));
+          // Gone since the deletion, not since the merge: a read of it
+          // begun in between that shows it is news (it was added again).
+          CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_,
+                                                RetirementTime(at)));
         }
         continue;
       }
@@ -785,7 +789,7 @@ class Ingestor {
       for (const store::IdentityLink& l : *into_links) {
         if (l.system != system) continue;
         CONSENTD_RETURN_IF_ERROR(
-            RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_, now_));
+            RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_, RetirementTime(at)));
       }
       CONSENTD_RETURN_IF_ERROR(txn_.ForgetTargetDeletion(into, system));
       // The log said the record there was deleted; it says why writes go

@@ -1347,6 +1347,36 @@ TEST_F(SyncEngineMergedMembersTest, AMergedPersonsDeletedMemberDoesNotBlockTheSu
       << "the survivor's member gets the withdrawal; the deleted one nothing";
 }
 
+// The merge retires the merged person's deleted member as of its deletion,
+// not as of the merge: a read of that member begun after the deletion and
+// decided after the merge (the member added again at its address) is news
+// and makes it live (review finding: retired as of the merge, the read
+// counted as older than the retirement and the member stayed out of use).
+TEST_F(SyncEngineMergedMembersTest,
+       AMemberAddedAgainAfterItsDeletionIsLiveThoughReadBeforeTheMerge) {
+  TwoPeopleWithMembers({"newsletter"});
+  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {MemberDeleted(T + 255)})},
+         T + 260);
+  connectors::InboundRecord back = Record("mc-poll-1", "mc-2", "anna.b@example.org",
+                                          {Consent("newsletter", kGranted, T + 270, "mailchimp")});
+  back.read_at = T + 280;
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string person = SubjectOf("hubspot", "101");
+  Ingest("mailchimp", {back}, T + 320);
+  DeliverAll();
+  Ingest("hubspot",
+         {Record("ev-4", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 400, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 450);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"},
+                                                {"anna.b@example.org", "mc-2"}}))
+      << "the member read after its deletion is live again";
+}
+
 // The other way round: the survivor's only member was permanently deleted
 // (the deletion is the survivor's there), and the merge brings in the
 // merged person's live member. The person has a live member there again:
@@ -1384,6 +1414,33 @@ TEST_F(SyncEngineMergedMembersTest, ASurvivorsDeletedMemberDoesNotBlockTheMerged
         });
   });
   EXPECT_TRUE(explained);
+}
+
+// The same for the survivor's deleted member: retired by the merge as of
+// its deletion, so a read begun after the deletion that shows it added
+// again, decided after the merge, makes it live.
+TEST_F(SyncEngineMergedMembersTest, ASurvivorsMemberAddedAgainAfterItsDeletionIsLiveAfterTheMerge) {
+  TwoPeopleWithMembers({"newsletter"});
+  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {MemberDeleted(T + 255)})},
+         T + 260);
+  connectors::InboundRecord back = Record("mc-poll-1", "mc-2", "anna.b@example.org",
+                                          {Consent("newsletter", kGranted, T + 270, "mailchimp")});
+  back.read_at = T + 280;
+  connectors::InboundRecord merge = Record("ev-3", "102", "anna.b@example.org", {});
+  merge.merged_ids = {"101"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string person = SubjectOf("hubspot", "102");
+  Ingest("mailchimp", {back}, T + 320);
+  DeliverAll();
+  Ingest("hubspot",
+         {Record("ev-4", "102", "anna.b@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 400, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 450);
+  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+            (std::map<std::string, std::string>{{"anna@example.org", "mc-1"},
+                                                {"anna.b@example.org", "mc-2"}}))
+      << "the member read after its deletion is live again";
 }
 
 // A member whose address changed in the journey (Mailchimp's upemail: the

@@ -318,16 +318,18 @@ Result<std::vector<BlockRow>> SqliteTransaction::ListBlocks(std::string_view sub
 // --- identities ---
 
 Status SqliteTransaction::LinkSystemId(const IdentityLink& link) {
-  STORE_USE(st,
-            "INSERT INTO identity_links (system, system_id, subject_id, linked_at, address) "
-            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (system, system_id) DO UPDATE SET "
-            "subject_id = excluded.subject_id, linked_at = excluded.linked_at, "
-            "address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
-            "OR (?7 AND retired_address <> '') THEN address ELSE excluded.address END, "
-            "retired_address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
-            "OR (?7 AND retired_address <> '') THEN retired_address ELSE '' END, "
-            "retired_at = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
-            "OR (?7 AND retired_address <> '') THEN retired_at ELSE 0 END");
+  STORE_USE(
+      st,
+      "INSERT INTO identity_links (system, system_id, subject_id, linked_at, address) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (system, system_id) DO UPDATE SET "
+      "subject_id = excluded.subject_id, linked_at = excluded.linked_at, "
+      "address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
+      "OR (?7 AND (retired_address <> '' OR retired_at > 0)) THEN address ELSE excluded.address "
+      "END, "
+      "retired_address = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
+      "OR (?7 AND (retired_address <> '' OR retired_at > 0)) THEN retired_address ELSE '' END, "
+      "retired_at = CASE WHEN excluded.address = '' OR (?6 AND address <> '') "
+      "OR (?7 AND (retired_address <> '' OR retired_at > 0)) THEN retired_at ELSE 0 END");
   st->BindAll(link.system, link.system_id, link.subject_id, link.linked_at, link.address,
               link.keep_known_address ? 1 : 0, link.keep_retired ? 1 : 0);
   return st->Run();
@@ -351,7 +353,8 @@ Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_vi
                                          TimestampMs retired_at) {
   STORE_USE(st,
             "UPDATE identity_links SET retired_address = CASE WHEN address = '' "
-            "THEN retired_address ELSE address END, address = '', retired_at = ?3 "
+            "THEN retired_address ELSE address END, address = '', "
+            "retired_at = CASE WHEN address = '' AND retired_at > ?3 THEN retired_at ELSE ?3 END "
             "WHERE system = ?1 AND system_id = ?2");
   st->BindAll(system, system_id, retired_at);
   return st->Run();

@@ -82,7 +82,8 @@ struct IdentityLink {
   // its address makes it live again) and for records retired before schema
   // v16. Set by the store only: LinkSystemId ignores it.
   std::string retired_address = {};
-  // When the record was retired (consentd's clock), so that a report read
+  // As of when the record was retired (known gone: the start of the read
+  // that showed it, or its deletion's reported time), so that a report read
   // before then (a poll page or read-back on its way while the record was
   // retired) does not make it live again; 0 while it lives and for records
   // retired before schema v17. Set by the store only: LinkSystemId ignores it.
@@ -201,7 +202,8 @@ class Transaction {
   // while the person lives on under another: its link stays (late reports
   // about it still find the subject), its address moves to
   // `retired_address`, so nothing is written to it any more. `retired_at`:
-  // as of when (IdentityLink::retired_at).
+  // as of when (IdentityLink::retired_at); a record retired already keeps
+  // the later of its two times (it was known gone at both).
   virtual Status RetireSystemId(std::string_view system, std::string_view system_id,
                                 TimestampMs retired_at) = 0;
   // The person's queued (pending) rows to `system` for the address of the

@@ -296,6 +296,12 @@ class Ingestor {
     return known_gone_at > 0 ? std::min(known_gone_at, now_) : now_;
   }
 
+  // Retired already (by an earlier report, resync or merge); records retired
+  // before schema v16 cannot be told from live ones without an address.
+  static bool Retired(const store::IdentityLink& l) {
+    return l.retired_at > 0 || !l.retired_address.empty();
+  }
+
   bool ReadBeforeItsRecordWasRetired(const SubjectIdentity& identity,
                                      const Identifiers& ids) const {
     if (record_read_at_ <= 0 || ids.system_id.empty()) return false;
@@ -663,7 +669,7 @@ class Ingestor {
         Result<std::vector<store::IdentityLink>> links = txn_.ListSystemIds(from);
         if (!links.ok()) return links.status();
         for (const store::IdentityLink& l : *links) {
-          if (l.system != system) continue;
+          if (l.system != system || Retired(l)) continue;  // one retired keeps its own time
           // Gone since the deletion, not since the merge: a read of it
           // begun in between that shows it is news (it was added again).
           CONSENTD_RETURN_IF_ERROR(RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_,
@@ -787,7 +793,7 @@ class Ingestor {
           [&](const store::IdentityLink& l) { return l.system == system && !l.address.empty(); });
       if (!from_lives_there) continue;
       for (const store::IdentityLink& l : *into_links) {
-        if (l.system != system) continue;
+        if (l.system != system || Retired(l)) continue;
         CONSENTD_RETURN_IF_ERROR(
             RetireRecord(txn_, *settings_.mapping, system, l.system_id, now_, RetirementTime(at)));
       }

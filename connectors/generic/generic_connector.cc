@@ -245,9 +245,10 @@ InboundRecord GenericConnector::RecordOf(const ProtocolEvent& e, bool signed_eve
   r.event_id = e.id;
   r.system_id = e.system_id;
   r.email = e.email;
-  // A protocol event (webhook, read or poll item alike) shows its record as
-  // of when the person acted, however late consentd reads it: a record
-  // retired after then is not made live again by it.
+  // A protocol event (a webhook's, or a poll item of the change feed) shows
+  // its record as of when the person acted, however late consentd reads
+  // it: a record retired after then is not made live again by it. A read's
+  // answer shows the record now: Read clears this for the daemon to stamp.
   r.read_at = e.occurred_at;
   if (e.type == kSubjectMerged) {
     if (const json* ids = AtPointer(e.data, "/merged_ids"); ids && ids->is_array()) {
@@ -314,7 +315,13 @@ Result<std::vector<InboundRecord>> GenericConnector::Read(const std::vector<Reco
     }
     const json* items = AtPointer(a.body, decl_.read.items_pointer);
     if (items == nullptr) continue;
-    for (InboundRecord& r : RecordsOf(*items, false)) out.push_back(std::move(r));
+    for (InboundRecord& r : RecordsOf(*items, false)) {
+      // The record as it is now, whatever its items' dates (a record added
+      // again after consentd retired it may carry an older consent date):
+      // as of the read, which the daemon stamps (StampReadAt).
+      r.read_at = 0;
+      out.push_back(std::move(r));
+    }
   }
   return out;
 }

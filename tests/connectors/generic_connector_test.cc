@@ -567,6 +567,29 @@ json PollItem(int n, const std::string& status) {
           {"status", status}};
 }
 
+// A record re-read through the declared `read` shows the record now, not
+// as of its items' dates: the connector leaves read_at for the daemon to
+// stamp with the read's start (a record added again after consentd retired
+// it may carry an older date, and must still count as news).
+TEST_F(GenericConnectorTest, ARecordReReadIsAsOfTheReadNotOfItsItemsDates) {
+  auto c = Make(std::string(kPoll) + "    read: {url: \"/contacts/{system_id}\", items: /items}\n");
+  ASSERT_NE(c, nullptr);
+  server_.Answer([](const net::HttpRequest& r) {
+    if (r.path.ends_with("/contacts/c-1")) return Json(200, {{"items", {PollItem(1, "granted")}}});
+    return Json(404, {{"error", "no such contact"}});
+  });
+  RecordRef ref;
+  ref.event_id = "hint-1";
+  ref.system_id = "c-1";
+  auto records = c->Read({ref});
+  ASSERT_TRUE(records.ok()) << records.status().message();
+  ASSERT_EQ(records->size(), 1u);
+  ASSERT_EQ((*records)[0].mapped.changes.size(), 1u)
+      << ::testing::PrintToString((*records)[0].mapped.notes);
+  EXPECT_EQ((*records)[0].mapped.changes[0].provenance.occurred_at, kT0 + 1000);
+  EXPECT_EQ((*records)[0].read_at, 0) << "left for the daemon to stamp";
+}
+
 TEST_F(GenericConnectorTest, PollPagesWithTheServersCursorAndKeepsItAtTheEnd) {
   auto c = Make(kPoll);
   ASSERT_NE(c, nullptr);

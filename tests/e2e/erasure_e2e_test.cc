@@ -374,7 +374,7 @@ TEST_F(ErasureE2E, AfterAnErasureTheRunningStoresWriteAheadLogHoldsNoCopyOfTheAd
   // Wait until consentd has recognised it.
   ASSERT_TRUE(Eventually([&] {
     return MetricSum("consentd_records_skipped_total", "connector=\"mailchimp\"") +
-               MetricSum("consentd_decisions_total", "outcome=\"echo\"") >
+               MetricSum("consentd_decisions_total", "source=\"mailchimp\",outcome=\"echo\"") >
            0;
   })) << Log();
   ASSERT_FALSE(FindInStore(una).empty()) << "the scan must see her while she is known";

@@ -316,10 +316,12 @@ TEST_F(StoreTransactionTest, ARetiredLinkKeepsItsAddressAsRetiredUntilTheRecordI
         EXPECT_EQ(live.retired_at, 0);
         CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 5));
         CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 6));
+        CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("mailchimp", "m-b", 4));
         ASSIGN_OR_RETURN_STATUS(retired, link_of(txn, "m-b"));
         EXPECT_EQ(retired.address, "");
         EXPECT_EQ(retired.retired_address, "b@example.org") << "kept by a second retire";
-        EXPECT_EQ(retired.retired_at, 6);
+        EXPECT_EQ(retired.retired_at, 6)
+            << "known gone at 6: a later, earlier-dated retire keeps it";
         CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "mailchimp", "m-b", 2, ""}));
         ASSIGN_OR_RETURN_STATUS(still, link_of(txn, "m-b"));
         EXPECT_EQ(still.retired_address, "b@example.org") << "no address: still retired";
@@ -331,6 +333,26 @@ TEST_F(StoreTransactionTest, ARetiredLinkKeepsItsAddressAsRetiredUntilTheRecordI
         EXPECT_EQ(revived.retired_at, 0) << "a live record has no retirement time";
         return Status::Ok();
       }).ok());
+}
+
+// A record retired while its link knew no address (a CRM link from before
+// schema v13) has no retired address, only its retirement time: the answer
+// to a write sent before (keep_retired) leaves it retired all the same.
+TEST_F(StoreTransactionTest, AnAnswerLeavesARecordRetiredWithoutAKnownAddressRetired) {
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId({"s1", "hubspot", "101", 1, ""}));
+                CONSENTD_RETURN_IF_ERROR(txn.RetireSystemId("hubspot", "101", 5));
+                IdentityLink answer{"s1", "hubspot", "101", 7, "a@example.org"};
+                answer.keep_retired = true;
+                CONSENTD_RETURN_IF_ERROR(txn.LinkSystemId(answer));
+                ASSIGN_OR_RETURN_STATUS(ids, txn.ListSystemIds("s1"));
+                EXPECT_EQ(ids.size(), 1u);
+                for (const IdentityLink& l : ids) {
+                  EXPECT_EQ(l.address, "") << "made live by an answer";
+                  EXPECT_EQ(l.retired_at, 5);
+                }
+                return Status::Ok();
+              }).ok());
 }
 
 TEST_F(StoreTransactionTest, ErasureRemovesTheSubjectAndLeavesATombstone) {

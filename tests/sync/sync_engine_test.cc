@@ -1377,6 +1377,41 @@ TEST_F(SyncEngineMergedMembersTest,
       << "the member read after its deletion is live again";
 }
 
+// A merge retires the merged person's records at a system that reported
+// its deletion, but one of them retired earlier keeps its own time: a read
+// of it begun after that retirement (the member added again) and decided
+// after the merge is news (review finding: re-retired at the other
+// member's later deletion, the read counted as older than the retirement).
+TEST_F(SyncEngineMergedMembersTest, AMergeLeavesAMemberRetiredEarlierWithItsOwnTime) {
+  TwoPeopleWithMembers({"newsletter"});
+  const std::string merged = SubjectOf("hubspot", "102");
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(
+        txn.LinkSystemId({merged, "mailchimp", "mc-3", T + 251, "anna.c@example.org"}));
+    return txn.RetireSystemId("mailchimp", "mc-3", T + 252);
+  });
+  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {MemberDeleted(T + 255)})},
+         T + 260);
+  connectors::InboundRecord back = Record("mc-poll-1", "mc-3", "anna.c@example.org",
+                                          {Consent("newsletter", kGranted, T + 253, "mailchimp")});
+  back.read_at = T + 254;  // after mc-3's retirement, before mc-2's deletion
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string person = SubjectOf("hubspot", "101");
+  Ingest("mailchimp", {back}, T + 320);
+  DeliverAll();
+  Ingest("hubspot",
+         {Record("ev-4", "101", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 400, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 450);
+  const std::map<std::string, std::string> queued = QueuedWithdrawals(Outbox("mailchimp"), person);
+  EXPECT_EQ(queued.count("anna.c@example.org"), 1u) << "the member read after its own retirement "
+                                                       "is live again";
+  EXPECT_EQ(queued.count("anna.b@example.org"), 0u) << "the deleted member stays retired";
+}
+
 // The other way round: the survivor's only member was permanently deleted
 // (the deletion is the survivor's there), and the merge brings in the
 // merged person's live member. The person has a live member there again:

@@ -359,7 +359,9 @@ TEST_F(AdminE2E, AStopWhileAReloadWaitsForASlowCheckAnswersTheReloadAtOnce) {
   std::map<std::string, Json> ready;
   for (const Json& c : answer.at("connectors")) ready[c.at("name")] = c.at("ready");
   EXPECT_TRUE(ready["hubspot"].is_null()) << reload->body;
-  EXPECT_EQ(ready["mailchimp"], true) << reload->body;
+  // Mailchimp's check is quick but may not have answered either when the
+  // stop began (seen under ASan): answered, it passed; never a failure.
+  EXPECT_TRUE(ready["mailchimp"] == true || ready["mailchimp"].is_null()) << reload->body;
   Crm("DELETE", "/_sim/faults", nullptr);
 }
 

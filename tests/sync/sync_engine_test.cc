@@ -786,6 +786,33 @@ class SyncEngineMergedMembersTest : public SyncEngineTest {
            {Record("mc-ev-2", "mc-2", "anna.b@example.org", grants(T - 100'000, "mailchimp"))},
            T + 250);
   }
+  // anna.b's member (mc-2) is deleted; a read begun after the deletion
+  // shows it added again and is decided after the CRM merges `merged_id`
+  // into `survivor_id`; then the CRM withdraws the survivor's newsletter.
+  // The withdrawals queued for Mailchimp, address -> member.
+  std::map<std::string, std::string> WithdrawalsAfterAMemberAddedAgainAroundAMerge(
+      const std::string& survivor_id, const std::string& survivor_email,
+      const std::string& merged_id) {
+    TwoPeopleWithMembers({"newsletter"});
+    Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {MemberDeleted(T + 255)})},
+           T + 260);
+    connectors::InboundRecord back =
+        Record("mc-poll-1", "mc-2", "anna.b@example.org",
+               {Consent("newsletter", kGranted, T + 270, "mailchimp")});
+    back.read_at = T + 280;
+    connectors::InboundRecord merge = Record("ev-3", survivor_id, survivor_email, {});
+    merge.merged_ids = {merged_id};
+    Ingest("hubspot", {merge}, T + 300);
+    const std::string person = SubjectOf("hubspot", survivor_id);
+    Ingest("mailchimp", {back}, T + 320);
+    DeliverAll();
+    Ingest("hubspot",
+           {Record("ev-4", survivor_id, survivor_email,
+                   {Consent("newsletter", kWithdrawn, T + 400, "hubspot", "",
+                            ConsentMethod::kUnsubscribeLink)})},
+           T + 450);
+    return QueuedWithdrawals(Outbox("mailchimp"), person);
+  }
   // A member's permanent deletion as the journey reports it.
   static Change MemberDeleted(TimestampMs at) {
     Change gone;
@@ -1354,24 +1381,7 @@ TEST_F(SyncEngineMergedMembersTest, AMergedPersonsDeletedMemberDoesNotBlockTheSu
 // counted as older than the retirement and the member stayed out of use).
 TEST_F(SyncEngineMergedMembersTest,
        AMemberAddedAgainAfterItsDeletionIsLiveThoughReadBeforeTheMerge) {
-  TwoPeopleWithMembers({"newsletter"});
-  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {MemberDeleted(T + 255)})},
-         T + 260);
-  connectors::InboundRecord back = Record("mc-poll-1", "mc-2", "anna.b@example.org",
-                                          {Consent("newsletter", kGranted, T + 270, "mailchimp")});
-  back.read_at = T + 280;
-  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
-  merge.merged_ids = {"102"};
-  Ingest("hubspot", {merge}, T + 300);
-  const std::string person = SubjectOf("hubspot", "101");
-  Ingest("mailchimp", {back}, T + 320);
-  DeliverAll();
-  Ingest("hubspot",
-         {Record("ev-4", "101", "anna@example.org",
-                 {Consent("newsletter", kWithdrawn, T + 400, "hubspot", "",
-                          ConsentMethod::kUnsubscribeLink)})},
-         T + 450);
-  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+  EXPECT_EQ(WithdrawalsAfterAMemberAddedAgainAroundAMerge("101", "anna@example.org", "102"),
             (std::map<std::string, std::string>{{"anna@example.org", "mc-1"},
                                                 {"anna.b@example.org", "mc-2"}}))
       << "the member read after its deletion is live again";
@@ -1455,24 +1465,7 @@ TEST_F(SyncEngineMergedMembersTest, ASurvivorsDeletedMemberDoesNotBlockTheMerged
 // its deletion, so a read begun after the deletion that shows it added
 // again, decided after the merge, makes it live.
 TEST_F(SyncEngineMergedMembersTest, ASurvivorsMemberAddedAgainAfterItsDeletionIsLiveAfterTheMerge) {
-  TwoPeopleWithMembers({"newsletter"});
-  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {MemberDeleted(T + 255)})},
-         T + 260);
-  connectors::InboundRecord back = Record("mc-poll-1", "mc-2", "anna.b@example.org",
-                                          {Consent("newsletter", kGranted, T + 270, "mailchimp")});
-  back.read_at = T + 280;
-  connectors::InboundRecord merge = Record("ev-3", "102", "anna.b@example.org", {});
-  merge.merged_ids = {"101"};
-  Ingest("hubspot", {merge}, T + 300);
-  const std::string person = SubjectOf("hubspot", "102");
-  Ingest("mailchimp", {back}, T + 320);
-  DeliverAll();
-  Ingest("hubspot",
-         {Record("ev-4", "102", "anna.b@example.org",
-                 {Consent("newsletter", kWithdrawn, T + 400, "hubspot", "",
-                          ConsentMethod::kUnsubscribeLink)})},
-         T + 450);
-  EXPECT_EQ(QueuedWithdrawals(Outbox("mailchimp"), person),
+  EXPECT_EQ(WithdrawalsAfterAMemberAddedAgainAroundAMerge("102", "anna.b@example.org", "101"),
             (std::map<std::string, std::string>{{"anna@example.org", "mc-1"},
                                                 {"anna.b@example.org", "mc-2"}}))
       << "the member read after its deletion is live again";

@@ -13,6 +13,7 @@ constexpr KindName kKinds[] = {
     {FaultKind::kError, "error"},
     {FaultKind::kRateLimit, "rate_limit"},
     {FaultKind::kLatency, "latency"},
+    {FaultKind::kHold, "hold"},
     {FaultKind::kDrop, "drop"},
     {FaultKind::kWebhookDelay, "webhook_delay"},
     {FaultKind::kWebhookDuplicate, "webhook_duplicate"},
@@ -102,7 +103,7 @@ Result<int> FaultInjector::Add(const nlohmann::json& spec) {
       r.retry_after_s = spec["retry_after"].get<int>();
     }
   }
-  for (const char* f : {"latency_ms", "delay_ms"}) {
+  for (const char* f : {"latency_ms", "delay_ms", "hold_ms"}) {
     if (!spec.contains(f)) continue;
     if (!spec[f].is_number_integer()) return WrongType(f, "an integer");
     r.latency_ms = spec[f].get<std::int64_t>();
@@ -155,6 +156,9 @@ ApiFaultDecision FaultInjector::ForApi(std::string_view system, std::string_view
       case FaultKind::kLatency:
         d.latency_ms += r.latency_ms;
         break;
+      case FaultKind::kHold:
+        d.hold_ms += r.latency_ms;
+        break;
       case FaultKind::kError:
       case FaultKind::kRateLimit:
         if (!d.status) {
@@ -205,7 +209,12 @@ nlohmann::json FaultInjector::ToJson() const {
                         {"count", r.count},   {"hits", r.hits}};
     if (r.kind == FaultKind::kError || r.kind == FaultKind::kRateLimit) j["status"] = r.status;
     if (r.retry_after_s) j["retry_after"] = *r.retry_after_s;
-    if (r.latency_ms) j[r.kind == FaultKind::kLatency ? "latency_ms" : "delay_ms"] = r.latency_ms;
+    if (r.latency_ms) {
+      const char* field = r.kind == FaultKind::kLatency ? "latency_ms"
+                          : r.kind == FaultKind::kHold  ? "hold_ms"
+                                                        : "delay_ms";
+      j[field] = r.latency_ms;
+    }
     out.push_back(std::move(j));
   }
   return out;

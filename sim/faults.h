@@ -23,6 +23,7 @@ enum class FaultKind {
   kError,      // answer `status` (500/502/503) instead of calling the system
   kRateLimit,  // answer 429, with Retry-After when retry_after_s is set
   kLatency,    // delay the answer by latency_ms
+  kHold,       // hold the request latency_ms before the system handles it
   kDrop,       // close the connection without an answer
   kWebhookDelay,
   kWebhookDuplicate,
@@ -40,7 +41,7 @@ struct FaultRule {
   std::int64_t count = -1;   // hits left; -1 = unlimited (a burst is count N)
   int status = 503;
   std::optional<int> retry_after_s;
-  std::int64_t latency_ms = 0;  // kLatency, kWebhookDelay
+  std::int64_t latency_ms = 0;  // kLatency, kHold (its hold_ms), kWebhookDelay
   std::uint64_t hits = 0;
   std::mt19937_64 rng;
 };
@@ -50,6 +51,9 @@ struct ApiFaultDecision {
   std::optional<int> status;  // error or 429 answer
   std::optional<int> retry_after_s;
   std::int64_t latency_ms = 0;
+  // Before the system handles the request: what it changes changes late,
+  // as for a request slow on its way in.
+  std::int64_t hold_ms = 0;
 };
 
 struct WebhookFaultDecision {

@@ -150,6 +150,21 @@ class SimServer::Impl {
     SimSystem& system = *entries_[index].system;
     std::shared_ptr<void> admission = system.AdmitRequest(req);
     ApiFaultDecision d = faults_.ForApi(system.Name(), req.method, req.path);
+    if (d.hold_ms <= 0) {
+      Answer(system, req, std::move(respond), std::move(admission), d);
+      return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(d.hold_ms));
+    timer->async_wait([this, timer, &system, req = std::move(req), respond = std::move(respond),
+                       admission = std::move(admission), d](const auto& ec) mutable {
+      if (ec) return;  // the server is stopping: the connection closes unanswered
+      Answer(system, req, std::move(respond), std::move(admission), d);
+    });
+  }
+
+  // The system's answer to `req` (or the fault's), after any hold.
+  void Answer(SimSystem& system, const net::HttpRequest& req, net::Responder respond,
+              std::shared_ptr<void> admission, const ApiFaultDecision& d) {
     net::HttpResponse res;
     if (d.drop) {
       res.drop_connection = true;

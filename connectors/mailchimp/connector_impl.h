@@ -15,6 +15,7 @@
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
 #include "connectors/mailchimp/mailchimp_connector.h"
+#include "connectors/mailchimp/own_unsubscribes.h"
 #include "core/clock.h"
 #include "mapping/mailchimp.h"
 #include "mapping/spec.h"
@@ -87,6 +88,17 @@ Result<ParsedMember> ParseMember(const nlohmann::json& j);
 // Empty when the member has no unique_email_id (then it has no version).
 std::string MemberVersionKey(const ParsedMember& pm);
 
+// The instant a read of a member last changed at `last_changed` counts as
+// (Change::provenance.occurred_at). last_changed has whole seconds: the
+// change happened somewhere in that second, and its last millisecond is
+// taken, so a confirmation made in the same second as a
+// millisecond-precise CRM change (the pending write it answers) is not
+// ordered before it. Rule 3 still settles grant against withdrawal inside
+// the skew window whatever the order.
+inline TimestampMs ReadInstant(TimestampMs last_changed) {
+  return last_changed % 1000 == 0 ? last_changed + 999 : last_changed;
+}
+
 // The `fields` projection of a member read (everything the mapper uses).
 inline constexpr char kMemberFields[] =
     "id,unique_email_id,email_address,status,interests,marketing_permissions,last_changed";
@@ -150,8 +162,16 @@ class MailchimpConnector final : public Connector {
   // Sets p's DeliveryResult::version_id from the member Mailchimp answered
   // with, when it shows exactly the state written.
   void NoteWrittenVersion(Pending& p, const nlohmann::json& member) const;
+  // Notes in own_unsubscribes_ the state p's write left the member in, as
+  // Mailchimp answered it (`member`).
+  void NoteOwnStatus(const Pending& p, const nlohmann::json& member);
   void DeliverPut(Pending& p);
   void ResolveCompliance(Pending& p);
+  // ResolveCompliance found the member unsubscribed (`member`: its status
+  // and last_changed): true, with p's result set, if that is a change of
+  // someone else's not older than p's grants, which is then not written
+  // over.
+  bool KeepNewerUnsubscribe(Pending& p, const nlohmann::json& member);
   // The re-consent marker of a written member, when it is a tag (POST
   // /lists/{id}/members/{hash}/tags; issue #7).
   void WriteMarkerTags(Pending& p);
@@ -173,6 +193,9 @@ class MailchimpConnector final : public Connector {
   // members are among the newest, behind those changed since. Adapts to
   // how deep the last read found them (Reads may run at once).
   std::atomic<int> recent_slack_{kRecentSlackMin};
+  // The members this connector's own writes left unsubscribed (Deliver
+  // calls may run at once).
+  OwnUnsubscribes own_unsubscribes_;
 };
 
 }  // namespace consentd::connectors::mailchimp

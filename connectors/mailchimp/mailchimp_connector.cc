@@ -183,12 +183,7 @@ InboundRecord MailchimpConnector::FromApiMember(const ParsedMember& pm, std::str
   mapping::mailchimp::Member m = pm.member;
   m.event_id = event_id;
   if (m.last_changed == 0) m.last_changed = fallback_time;
-  // last_changed has whole seconds: the change happened somewhere in that
-  // second. Its last millisecond is taken, so a confirmation made in the
-  // same second as a millisecond-precise CRM change (the pending write it
-  // answers) is not ordered before it. Rule 3 still settles grant against
-  // withdrawal inside the skew window whatever the order.
-  if (m.last_changed % 1000 == 0) m.last_changed += 999;
+  m.last_changed = ReadInstant(m.last_changed);
   InboundRecord rec;
   rec.event_id = std::move(event_id);
   rec.system_id = pm.id;

@@ -9,6 +9,7 @@
 
 #include "connectors/mailchimp/connector_impl.h"
 #include "connectors/mailchimp/wire_format.h"
+#include "core/time_format.h"
 
 namespace consentd::connectors::mailchimp {
 namespace {
@@ -221,6 +222,12 @@ void MailchimpConnector::NoteWrittenVersion(Pending& p, const json& member) cons
   if (!key.empty()) p.result->version_id = "poll:" + key;
 }
 
+void MailchimpConnector::NoteOwnStatus(const Pending& p, const json& member) {
+  const std::string changed = StringAt(member, "last_changed");
+  const std::optional<TimestampMs> at = changed.empty() ? std::nullopt : ParseDateTime(changed);
+  own_unsubscribes_.Note(p.hash, StringAt(member, "status") == "unsubscribed", at.value_or(0));
+}
+
 void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
   json members = json::array();
   for (const Pending* p : batch) {
@@ -268,6 +275,7 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
         p->result->detail = "wrote status " + std::string(MemberStatusName(*p->write.status)) +
                             (p->result->reconsent ? " (re-consent)" : "");
         NoteWrittenVersion(*p, m);
+        NoteOwnStatus(*p, m);
       }
     }
   }
@@ -323,6 +331,7 @@ void MailchimpConnector::DeliverPut(Pending& p) {
     r.detail = "wrote status " + std::string(MemberStatusName(*w.status)) +
                (r.reconsent ? " (re-consent)" : "");
     NoteWrittenVersion(p, a.body);
+    NoteOwnStatus(p, a.body);
     return;
   }
   if (a.title == kCompliance) {
@@ -346,7 +355,7 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
   p.resolved = true;
   // Which compliance state: unsubscribed re-consents through pending,
   // cleaned refuses (DESIGN.md rule 7; Mapper::ToMember decides).
-  ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", "status"}});
+  ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", "status,last_changed"}});
   if (a.status.code() == StatusCode::kNotFound) {
     Fail(*p.result, Unavailable("mailchimp: the member vanished while being written"));
     return;
@@ -377,8 +386,64 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
                                     ") and cannot be subscribed through the API"));
     return;
   }
+  if (KeepNewerUnsubscribe(p, a.body)) return;
   p.write = std::move(w);
   DeliverPut(p);
+}
+
+namespace {
+
+// The capture time of the newest reason `state` gives to subscribe: a grant
+// (or a pending one), or a block lifted.
+TimestampMs NewestReasonToSubscribe(const SubjectState& state) {
+  TimestampMs newest = 0;
+  for (const auto& [key, rec] : state.consents) {
+    if (rec.status == ConsentStatus::kGranted || rec.status == ConsentStatus::kPending) {
+      newest = std::max(newest, rec.provenance.occurred_at);
+    }
+  }
+  for (const auto& [scope, block] : state.blocks) {
+    if (!block.active) newest = std::max(newest, block.provenance.occurred_at);
+  }
+  return newest;
+}
+
+}  // namespace
+
+// A member found unsubscribed by someone other than consentd (the person's
+// unsubscribe link, a Mailchimp user) after the grant consentd is writing
+// was captured, or within the skew window before it, holds a change
+// consentd has not decided yet: read, it would win (rule 3: a withdrawal
+// wins ties). Re-subscribed through pending, the person would get a
+// confirmation request right after unsubscribing, and the read-back would
+// show consentd's pending instead of the unsubscribe, which would be lost.
+// So nothing is written: the grants are reported kept out, the engine
+// forgets writing them and reads the member again, and what the member
+// holds is decided (as for HubSpot, hubspot_deliver.cc
+// KeepNewerWithdrawals). An unsubscribe consentd wrote itself (a block, a
+// withdrawal), which the engine already ordered before the grant, is
+// written over as before. The time compared is the instant the engine's
+// read of the member counts as (ReadInstant), so both agree on the order.
+bool MailchimpConnector::KeepNewerUnsubscribe(Pending& p, const json& member) {
+  const std::string changed = StringAt(member, "last_changed");
+  const std::optional<TimestampMs> unsubscribed_at =
+      changed.empty() ? std::nullopt : ParseDateTime(changed);
+  // Without a time nothing can be ordered: written as before.
+  if (!unsubscribed_at || own_unsubscribes_.IsOwn(p.hash, *unsubscribed_at)) return false;
+  const TimestampMs newest = NewestReasonToSubscribe(p.item->desired.state);
+  const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
+  if (ReadInstant(*unsubscribed_at) + skew < newest) return false;
+  DeliveryResult& r = *p.result;
+  r.status = Status::Ok();
+  r.reconsent = false;
+  for (const auto& [key, rec] : p.item->desired.state.consents) {
+    if (rec.status == ConsentStatus::kGranted) r.kept_out.push_back(ConsentKeyString(key));
+  }
+  r.detail = "nothing written: the member was " + StringAt(member, "status") + " at " + changed +
+             " by someone other than consentd, not before the newest grant (captured at " +
+             FormatUtcMillis(newest) +
+             ") by more than the skew window (a withdrawal wins ties); read again and decided";
+  return true;
 }
 
 void MailchimpConnector::WriteMarkerTags(Pending& p) {

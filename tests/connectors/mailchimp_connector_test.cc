@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "connectors/common/http_client.h"
+#include "connectors/mailchimp/own_unsubscribes.h"
 #include "connectors/mailchimp/wire_format.h"
 #include "mapping/loader.h"
 #include "sim/mailchimp/mailchimp_sim.h"
@@ -220,7 +221,8 @@ class MailchimpConnectorTest : public ::testing::Test {
 
   // The desired state granting (or otherwise) `topic` for `email`.
   OutboundItem Desired(std::int64_t id, const std::string& email,
-                       std::map<std::string, ConsentStatus> topics, bool block_all = false) {
+                       std::map<std::string, ConsentStatus> topics, bool block_all = false,
+                       TimestampMs captured_at = 0) {
     OutboundItem item;
     item.outbox_id = id;
     item.idempotency_key = "k" + std::to_string(id);
@@ -232,6 +234,7 @@ class MailchimpConnectorTest : public ::testing::Test {
       rec.key = {item.desired.subject, topic, "email", ""};
       rec.status = status;
       rec.method = ConsentMethod::kDoubleOptIn;
+      rec.provenance.occurred_at = captured_at;
       item.desired.state.consents[rec.key] = rec;
     }
     if (block_all) {
@@ -676,10 +679,13 @@ TEST_F(MailchimpConnectorTest, BlockUnsubscribesEvenWithAGrant) {
 TEST_F(MailchimpConnectorTest, GrantToUnsubscribedMemberReconsentsThroughPending) {
   SignUpAndConfirm("lea@example.org", {{ids_.interests["Newsletter"], true}});
   Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "lea@example.org"}});
-  const DeliveryResult r =
-      DeliverOne(Desired(1, "lea@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  // A grant captured after the unsubscribe and the skew window.
+  clock_.Advance(5000);
+  const DeliveryResult r = DeliverOne(Desired(
+      1, "lea@example.org", {{"newsletter", ConsentStatus::kGranted}}, false, clock_.NowMs()));
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_TRUE(r.reconsent);
+  EXPECT_TRUE(r.kept_out.empty());
   // Pending for a grant is not the canonical state: its read-back is decided.
   EXPECT_TRUE(r.version_id.empty()) << r.version_id;
   EXPECT_EQ(Member("lea@example.org")["status"], "pending");
@@ -690,6 +696,84 @@ TEST_F(MailchimpConnectorTest, GrantToUnsubscribedMemberReconsentsThroughPending
     confirmation = confirmation || c["subscriber_hash"] == SubscriberHash("lea@example.org");
   }
   EXPECT_TRUE(confirmation);
+}
+
+// The person unsubscribes in Mailchimp while consentd's write of an older
+// grant is on its way (or of one captured within the skew window before
+// the unsubscribe: a withdrawal wins ties). Written over through pending,
+// the person would be asked to confirm right after unsubscribing, and the
+// unsubscribe would be lost; it is left alone and read again instead.
+TEST_F(MailchimpConnectorTest, AGrantNotNewerThanSomeoneElsesUnsubscribeIsNotWrittenOverIt) {
+  const TimestampMs granted_at = clock_.NowMs();
+  SignUpAndConfirm("lou@example.org", {{ids_.interests["Newsletter"], true}});
+  SignUpAndConfirm("lux@example.org", {{ids_.interests["Newsletter"], true}});
+  clock_.Advance(1500);
+  Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "lou@example.org"}});
+  Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "lux@example.org"}});
+  const TimestampMs unsubscribed_at = clock_.NowMs();
+  // lou: the grant was captured before the unsubscribe; lux: 1.5 s after
+  // it, inside the 2 s skew window.
+  std::vector<OutboundItem> items = {
+      Desired(1, "lou@example.org", {{"newsletter", ConsentStatus::kGranted}}, false, granted_at),
+      Desired(2, "lux@example.org", {{"newsletter", ConsentStatus::kGranted}}, false,
+              unsubscribed_at + 1500)};
+  const std::vector<DeliveryResult> results = connector_->Deliver(items);
+  ASSERT_EQ(results.size(), 2u);
+  const json state = Control("GET", "/_sim/mailchimp/state");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const DeliveryResult& r = results[i];
+    const std::string& email = items[i].desired.email;
+    ASSERT_TRUE(r.status.ok()) << email << ": " << r.status.ToString();
+    EXPECT_FALSE(r.reconsent) << email;
+    EXPECT_EQ(
+        r.kept_out,
+        std::vector<std::string>{ConsentKeyString(items[i].desired.state.consents.begin()->first)})
+        << email;
+    EXPECT_NE(r.detail.find("nothing written"), std::string::npos) << r.detail;
+    EXPECT_EQ(r.detail.find("@"), std::string::npos) << r.detail;  // no address
+    EXPECT_EQ(Member(email)["status"], "unsubscribed") << email;
+    for (const json& c : state["confirmations"]) {
+      EXPECT_NE(c["subscriber_hash"], SubscriberHash(email)) << "a confirmation went to " << email;
+    }
+  }
+}
+
+// consentd's own unsubscribe (here a block it wrote) was ordered before the
+// grant by the engine: a grant captured within the skew window after it
+// still re-consents through pending.
+TEST_F(MailchimpConnectorTest, AnUnsubscribeConsentdWroteItselfIsWrittenOverThroughPending) {
+  ASSERT_TRUE(DeliverOne(Desired(1, "mia@example.org", {{"newsletter", ConsentStatus::kGranted}},
+                                 /*block_all=*/true, clock_.NowMs()))
+                  .status.ok());
+  ASSERT_EQ(Member("mia@example.org")["status"], "unsubscribed");
+  clock_.Advance(500);
+  const DeliveryResult r = DeliverOne(Desired(
+      2, "mia@example.org", {{"newsletter", ConsentStatus::kGranted}}, false, clock_.NowMs()));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(r.reconsent) << r.detail;
+  EXPECT_TRUE(r.kept_out.empty());
+  EXPECT_EQ(Member("mia@example.org")["status"], "pending");
+}
+
+TEST(MailchimpOwnUnsubscribes, KnowsOnlyTheLastWriteAndStartsAgainWhenFull) {
+  mailchimp::OwnUnsubscribes own(/*capacity=*/2);
+  own.Note("a", /*unsubscribed=*/true, 1000);
+  EXPECT_TRUE(own.IsOwn("a", 1000));
+  EXPECT_FALSE(own.IsOwn("a", 2000));  // changed since consentd's write
+  EXPECT_FALSE(own.IsOwn("b", 1000));
+  own.Note("a", /*unsubscribed=*/false, 3000);  // consentd subscribed it since
+  EXPECT_FALSE(own.IsOwn("a", 1000));
+  EXPECT_FALSE(own.IsOwn("a", 3000));
+  own.Note("a", true, 4000);
+  own.Note("b", true, 4000);
+  own.Note("b", true, 5000);  // a member already known does not fill it
+  EXPECT_TRUE(own.IsOwn("a", 4000));
+  own.Note("c", true, 6000);  // full: starts again
+  EXPECT_EQ(own.size(), 1u);
+  EXPECT_FALSE(own.IsOwn("a", 4000));
+  EXPECT_TRUE(own.IsOwn("c", 6000));
+  own.Note("c", true, 0);  // a write whose time is unknown
+  EXPECT_FALSE(own.IsOwn("c", 6000));
 }
 
 TEST_F(MailchimpConnectorTest, GrantToCleanedMemberIsBlockedByTarget) {

@@ -2,6 +2,9 @@
 // delivered (batched, signed, retried), every fault kind, determinism for a
 // seed, counters and the control API.
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
 
 #include "connectors/common/webhook_signatures.h"
 #include "sim/faults.h"
@@ -193,6 +196,36 @@ TEST_F(SimFramework, LatencyFaultDelaysButAnswers) {
   EXPECT_EQ(Api("GET", "/crm/v3/objects/contacts").status, 200);
   json faults = Control("GET", "/_sim/faults").Json();
   EXPECT_EQ(faults["faults"][0]["hits"], 1);
+}
+
+// A held request changes the system only when its hold ends (latency, by
+// contrast, changes it at once and answers late).
+TEST_F(SimFramework, HoldFaultChangesTheSystemOnlyWhenTheHoldEnds) {
+  AddFault({{"kind", "hold"}, {"method", "POST"}, {"hold_ms", 3000}, {"count", 1}});
+  EXPECT_EQ(Control("GET", "/_sim/faults").Json()["faults"][0]["hold_ms"], 3000);
+  const std::string path = "/communication-preferences/v4/statuses/held@example.com";
+  auto status_101 = [&] {
+    const Reply r = Api("GET", path + "?channel=EMAIL");
+    if (r.status != 200) return std::string();
+    for (const json& st : r.Json().value("results", json::array())) {
+      if (st.value("subscriptionId", 0) == 101) return st.value("status", "");
+    }
+    return std::string();
+  };
+  Reply held;
+  std::thread writer([&] {
+    held = Api("POST", path,
+               json{{"channel", "EMAIL"}, {"statusState", "SUBSCRIBED"}, {"subscriptionId", 101}});
+  });
+  // Once the write is being held, it has changed nothing yet.
+  for (int i = 0; i < 1000 && Control("GET", "/_sim/faults").Json()["faults"][0]["hits"] == 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(status_101(), "NOT_SPECIFIED");
+  writer.join();
+  EXPECT_EQ(held.status, 200) << held.body;
+  EXPECT_EQ(status_101(), "SUBSCRIBED");
 }
 
 TEST_F(SimFramework, DropFaultClosesTheConnectionWithoutAnAnswer) {

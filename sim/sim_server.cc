@@ -157,7 +157,9 @@ class SimServer::Impl {
     auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(d.hold_ms));
     timer->async_wait([this, timer, &system, req = std::move(req), respond = std::move(respond),
                        admission = std::move(admission), d](const auto& ec) mutable {
-      if (ec) return;  // the server is stopping: the connection closes unanswered
+      // Cancelled (nothing cancels it today; at io.stop() the handler is
+      // destroyed unrun): the connection closes unanswered.
+      if (ec) return;
       Answer(system, req, std::move(respond), std::move(admission), d);
     });
   }

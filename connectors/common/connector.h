@@ -152,7 +152,8 @@ struct DeliveryResult {
   std::string version_id;
   // Set (status OK) when values of the desired state were left out because
   // the target holds a newer change of its own that consentd has not
-  // decided yet (HubSpot: a grant not written over a newer unsubscribe):
+  // decided yet (HubSpot: a grant not written over a newer unsubscribe;
+  // Mailchimp: a member someone else unsubscribed, not re-subscribed):
   // their echo-memory keys (ConsentKeyString). consentd forgets what it
   // remembered writing there, so that the target's later reports of those
   // keys are decided, not taken for its own write coming back.

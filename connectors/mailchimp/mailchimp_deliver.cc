@@ -204,7 +204,11 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
     if (p.compliance) ResolveCompliance(p);
   }
   for (Pending& p : pending) {
-    if (p.result->status.ok() && !p.marker_tags.empty()) WriteMarkerTags(p);
+    // A member left alone (kept out) gets no marker either: its tags start
+    // the journey's automations.
+    if (p.result->status.ok() && p.result->kept_out.empty() && !p.marker_tags.empty()) {
+      WriteMarkerTags(p);
+    }
   }
   return results;
 }
@@ -386,7 +390,9 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
                                     ") and cannot be subscribed through the API"));
     return;
   }
-  if (KeepNewerUnsubscribe(p, a.body)) return;
+  // An archived member: its read decides nothing, so nothing would order
+  // the archive against the grant; written as before.
+  if (*current == MemberStatus::kUnsubscribed && KeepNewerUnsubscribe(p, a.body)) return;
   p.write = std::move(w);
   DeliverPut(p);
 }
@@ -406,6 +412,21 @@ TimestampMs NewestReasonToSubscribe(const SubjectState& state) {
     if (!block.active) newest = std::max(newest, block.provenance.occurred_at);
   }
   return newest;
+}
+
+// Whether a read of `read` (an unsubscribed member) would oppose a grant of
+// `desired`: set a block, or withdraw a granted topic. Depends on the
+// mapping (blocks carried as `unsubscribed` and the topics that flow from
+// Mailchimp, unsubscribe_withdraws_topics).
+bool ReadOpposesAGrant(const mapping::MapResult& read, const SubjectState& desired) {
+  for (const Change& c : read.changes) {
+    if (c.kind == ChangeKind::kBlockSet) return true;
+    if (c.kind != ChangeKind::kConsent || c.status != ConsentStatus::kWithdrawn) continue;
+    for (const auto& [key, rec] : desired.consents) {
+      if (key.topic == c.key.topic && rec.status == ConsentStatus::kGranted) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -433,6 +454,13 @@ bool MailchimpConnector::KeepNewerUnsubscribe(Pending& p, const json& member) {
   const TimestampMs newest = NewestReasonToSubscribe(p.item->desired.state);
   const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
   if (ReadInstant(*unsubscribed_at) + skew < newest) return false;
+  // Only a change the read would decide against the grant is kept: one the
+  // mapping takes nothing from would leave the grant unwritten for good.
+  mapping::mailchimp::Member read;
+  read.status = MemberStatus::kUnsubscribed;
+  read.email_address = p.item->desired.email;
+  read.last_changed = ReadInstant(*unsubscribed_at);
+  if (!ReadOpposesAGrant(mapper_.FromMember(read), p.item->desired.state)) return false;
   DeliveryResult& r = *p.result;
   r.status = Status::Ok();
   r.reconsent = false;

@@ -5,7 +5,8 @@
 // ordered against the grant now being written) from someone else's
 // unsubscribe it has not decided yet (MailchimpConnector::ResolveCompliance).
 //
-// Kept in memory only: after a restart, or once more than `capacity`
+// Kept in memory only: after a restart (or a reload that builds the
+// connector again), or once more than `capacity`
 // members were noted (the memory then starts again), an own unsubscribe
 // counts as someone else's, which errs towards not re-subscribing (the
 // member is read again and decided). Thread-safe.

@@ -738,6 +738,52 @@ TEST_F(MailchimpConnectorTest, AGrantNotNewerThanSomeoneElsesUnsubscribeIsNotWri
   }
 }
 
+// Kept out only where a read of the member would decide something against
+// the grant: an archived member's read decides nothing, and neither does an
+// unsubscribe under a mapping that takes no block and no topic from it.
+// Kept out there, the grant would never be written; it re-consents as before.
+TEST_F(MailchimpConnectorTest, AnUnsubscribeAReadWouldNotDecideIsWrittenOverThroughPending) {
+  const TimestampMs granted_at = clock_.NowMs();
+  SignUpAndConfirm("ona@example.org", {{ids_.interests["Newsletter"], true}});
+  clock_.Advance(1500);
+  Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "ona@example.org"}});
+  OutboundRequest archive;
+  archive.method = "DELETE";
+  archive.url =
+      base_url_ + "/3.0/lists/" + list_id_ + "/members/" + SubscriberHash("ona@example.org");
+  archive.headers = {{"Authorization", "Bearer " + std::string(kKey)}};
+  ASSERT_TRUE(http_->Send(archive).ok());
+  ASSERT_EQ(Member("ona@example.org")["status"], "archived");
+  const DeliveryResult archived = DeliverOne(
+      Desired(1, "ona@example.org", {{"newsletter", ConsentStatus::kGranted}}, false, granted_at));
+  ASSERT_TRUE(archived.status.ok()) << archived.status.ToString();
+  EXPECT_TRUE(archived.reconsent) << archived.detail;
+  EXPECT_TRUE(archived.kept_out.empty());
+  EXPECT_EQ(Member("ona@example.org")["status"], "pending");
+
+  // A mapping under which Mailchimp's unsubscribe carries no block and
+  // withdraws no topic.
+  std::string yaml = MappingYaml(ids_, ids_.interests.at("Newsletter"));
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"confirms_double_opt_in: true}",
+            "confirms_double_opt_in: true, "
+            "unsubscribe_withdraws_topics: false}"},
+           {"      scope: all\n", "      scope: all\n      direction: crm_to_journey\n"}}) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  }
+  connector_ = Make(yaml);
+  SignUpAndConfirm("oli@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "oli@example.org"}});
+  const DeliveryResult unmapped = DeliverOne(
+      Desired(2, "oli@example.org", {{"newsletter", ConsentStatus::kGranted}}, false, granted_at));
+  ASSERT_TRUE(unmapped.status.ok()) << unmapped.status.ToString();
+  EXPECT_TRUE(unmapped.reconsent) << unmapped.detail;
+  EXPECT_TRUE(unmapped.kept_out.empty());
+  EXPECT_EQ(Member("oli@example.org")["status"], "pending");
+}
+
 // consentd's own unsubscribe (here a block it wrote) was ordered before the
 // grant by the engine: a grant captured within the skew window after it
 // still re-consents through pending.

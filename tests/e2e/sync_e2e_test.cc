@@ -818,14 +818,19 @@ TEST_F(SyncE2E, AnUnsubscribeInTheJourneyIsNotWrittenOverByAnOlderGrantOnItsWay)
     return n;
   };
   const int confirmations_before = confirmations();
-  // consentd's next batch subscribe is held 1.5 s before Mailchimp handles it.
+  // consentd's next batch subscribe is held 5 s before Mailchimp handles it
+  // (long enough for the steps below on a slow host), and the next webhook
+  // of Mailchimp, the unsubscribe's, is lost: only a read of the member
+  // after the held write can tell consentd.
   const Json hold = Journey("POST", "/_sim/faults",
                             {{"kind", "hold"},
                              {"system", "mailchimp"},
                              {"method", "POST"},
                              {"route", "/3.0/lists/*"},
-                             {"hold_ms", 1500},
+                             {"hold_ms", 5000},
                              {"count", 1}});
+  Journey("POST", "/_sim/faults",
+          {{"kind", "webhook_drop"}, {"system", "mailchimp"}, {"count", 1}});
   auto held = [&] {
     const Json faults = Journey("GET", "/_sim/faults");
     for (const auto& f : faults["faults"]) {
@@ -836,16 +841,18 @@ TEST_F(SyncE2E, AnUnsubscribeInTheJourneyIsNotWrittenOverByAnOlderGrantOnItsWay)
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", ivy}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually(held)) << "the grant's write never reached the journey: " << hold.dump()
                                 << Log();
-  // The unsubscribe's webhook is lost: only a read of the member after the
-  // held write can tell consentd.
-  Journey("POST", "/_sim/faults",
-          {{"kind", "webhook_drop"}, {"system", "mailchimp"}, {"count", 1}});
   Journey("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", ivy}});
   ASSERT_TRUE(Eventually([&] { return CrmSubscription(ivy, kProductUpdates) == "UNSUBSCRIBED"; }))
       << CrmSubscription(ivy, kProductUpdates) << " " << Member(ivy).dump() << Log();
   EXPECT_EQ(MemberStatus(ivy), "unsubscribed") << Member(ivy).dump();
   EXPECT_EQ(confirmations(), confirmations_before)
       << "the person was asked to confirm right after unsubscribing";
+  // It went that way: the held write was left out (the person's history).
+  const std::optional<RawResponse> history =
+      Admin("GET", "/api/v1/subjects?email=ivy%40example.com");
+  ASSERT_TRUE(history);
+  EXPECT_NE(history->body.find("nothing written: the member was unsubscribed"), std::string::npos)
+      << history->body;
 }
 
 // After a CRM merge, the merged address's member is permanently deleted in

@@ -717,6 +717,10 @@ TEST_F(MailchimpConnectorTest, AGrantNotNewerThanSomeoneElsesUnsubscribeIsNotWri
       Desired(1, "lou@example.org", {{"newsletter", ConsentStatus::kGranted}}, false, granted_at),
       Desired(2, "lux@example.org", {{"newsletter", ConsentStatus::kGranted}}, false,
               unsubscribed_at + 1500)};
+  // lou's grant also awaits re-consent to a newer notice: a member left
+  // alone gets no marker tag either (tags start the journey's automations).
+  items[0].desired.notice_marker_topics = {"newsletter"};
+  items[0].desired.state.consents.begin()->second.reconsent_notice = "2026-02";
   const std::vector<DeliveryResult> results = connector_->Deliver(items);
   ASSERT_EQ(results.size(), 2u);
   const json state = Control("GET", "/_sim/mailchimp/state");
@@ -732,6 +736,7 @@ TEST_F(MailchimpConnectorTest, AGrantNotNewerThanSomeoneElsesUnsubscribeIsNotWri
     EXPECT_NE(r.detail.find("nothing written"), std::string::npos) << r.detail;
     EXPECT_EQ(r.detail.find("@"), std::string::npos) << r.detail;  // no address
     EXPECT_EQ(Member(email)["status"], "unsubscribed") << email;
+    EXPECT_EQ(Member(email)["tags"], json::array()) << email;
     for (const json& c : state["confirmations"]) {
       EXPECT_NE(c["subscriber_hash"], SubscriberHash(email)) << "a confirmation went to " << email;
     }

@@ -461,12 +461,17 @@ bool MailchimpConnector::KeepNewerUnsubscribe(Pending& p, const json& member) {
   read.email_address = p.item->desired.email;
   read.last_changed = ReadInstant(*unsubscribed_at);
   if (!ReadOpposesAGrant(mapper_.FromMember(read), p.item->desired.state)) return false;
+  std::vector<std::string> kept_out;
+  for (const auto& [key, rec] : p.item->desired.state.consents) {
+    if (rec.status == ConsentStatus::kGranted) kept_out.push_back(ConsentKeyString(key));
+  }
+  // The engine reads the member again only for values kept out; without a
+  // grant to keep out (not seen: a subscribe needs one) nothing would.
+  if (kept_out.empty()) return false;
   DeliveryResult& r = *p.result;
   r.status = Status::Ok();
   r.reconsent = false;
-  for (const auto& [key, rec] : p.item->desired.state.consents) {
-    if (rec.status == ConsentStatus::kGranted) r.kept_out.push_back(ConsentKeyString(key));
-  }
+  r.kept_out = std::move(kept_out);
   r.detail = "nothing written: the member was " + StringAt(member, "status") + " at " + changed +
              " by someone other than consentd, not before the newest grant (captured at " +
              FormatUtcMillis(newest) +

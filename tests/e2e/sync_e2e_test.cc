@@ -123,11 +123,7 @@ TEST_F(SyncE2E, CrmUnsubscribeFromAllOnTheChannelUnsubscribesTheJourneyMember) {
 TEST_F(SyncE2E, JourneyConfirmedSignupGrantsInTheCrmAndUnsubscribeWithdrawsAndBlocks) {
   StartAll();
   const std::string eve = "eve@example.org";
-  Journey("POST", "/_sim/mailchimp/person/signup",
-          {{"email_address", eve}, {"interests", {{interest_ids_["Newsletter"], true}}}});
-  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", eve}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(eve, kNewsletter) == "SUBSCRIBED"; }))
-      << Log();
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(eve));
 
   Journey("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", eve}});
   ASSERT_TRUE(Eventually([&] { return CrmSubscription(eve, kNewsletter) == "UNSUBSCRIBED"; }));
@@ -142,11 +138,7 @@ TEST_F(SyncE2E, JourneyConfirmedSignupGrantsInTheCrmAndUnsubscribeWithdrawsAndBl
 TEST_F(SyncE2E, AJourneyProfileEditDoesNotUndoACrmWithdrawalThatHasNotLandedThere) {
   StartAll();
   const std::string gil = "gil@example.org";
-  Journey("POST", "/_sim/mailchimp/person/signup",
-          {{"email_address", gil}, {"interests", {{interest_ids_["Newsletter"], true}}}});
-  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", gil}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(gil, kNewsletter) == "SUBSCRIBED"; }))
-      << Log();
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(gil));
 
   Json faults = Json::array();
   for (const char* method : {"POST", "PUT", "PATCH"}) {
@@ -187,11 +179,7 @@ TEST_F(SyncE2E, AJourneyProfileEditDoesNotUndoACrmWithdrawalThatHasNotLandedTher
 TEST_F(SyncE2E, AWithdrawalInTheCrmWhileAnOlderGrantWaitsForItsRetryIsNotOverwritten) {
   StartAll();
   const std::string ann = "ann.retry@example.org";
-  Journey("POST", "/_sim/mailchimp/person/signup",
-          {{"email_address", ann}, {"interests", {{interest_ids_["Newsletter"], true}}}});
-  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", ann}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(ann, kNewsletter) == "SUBSCRIBED"; }))
-      << Log();
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(ann));
 
   // HubSpot's status calls fail and its webhooks are lost.
   Crm("POST", "/_sim/faults",
@@ -798,16 +786,12 @@ TEST_F(SyncE2E, AfterACrmMergeAnUnsubscribeAtTheMergedMemberReachesTheSurvivingC
 // the member came after that write, the unsubscribe would be lost. The
 // write is left out, the member read again, and the unsubscribe reaches
 // the CRM. The unsubscribe's webhook is dropped, so nothing else tells
-// consentd of it (polling is off). (Seen once in CI after a CRM merge, where the merge's write
-// raced the person's unsubscribe.)
+// consentd of it (polling is off). (Seen once in CI after a CRM merge,
+// where the merge's write raced the person's unsubscribe.)
 TEST_F(SyncE2E, AnUnsubscribeInTheJourneyIsNotWrittenOverByAnOlderGrantOnItsWay) {
   StartAll();
   const std::string ivy = "ivy@example.com";
-  Journey("POST", "/_sim/mailchimp/person/signup",
-          {{"email_address", ivy}, {"interests", {{interest_ids_["Newsletter"], true}}}});
-  Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", ivy}});
-  ASSERT_TRUE(Eventually([&] { return CrmSubscription(ivy, kNewsletter) == "SUBSCRIBED"; }))
-      << Log();
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(ivy));
   const std::string hash = Member(ivy).value("id", "");
   auto confirmations = [&] {
     int n = 0;

@@ -226,12 +226,16 @@ Json SyncE2E::Journey(const std::string& method, const std::string& path, const 
   return r ? ParseOrNull(r->body) : Json();
 }
 
-void SyncE2E::SubscribeThenWithdrawAtTheJourney(const std::string& email) {
+void SyncE2E::SignUpAtTheJourney(const std::string& email) {
   Journey("POST", "/_sim/mailchimp/person/signup",
           {{"email_address", email}, {"interests", {{interest_ids_["Newsletter"], true}}}});
   Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", email}});
   ASSERT_TRUE(Eventually([&] { return CrmSubscription(email, kNewsletter) == "SUBSCRIBED"; }))
       << Log();
+}
+
+void SyncE2E::SubscribeThenWithdrawAtTheJourney(const std::string& email) {
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(email));
   Journey("POST", "/_sim/mailchimp/person/profile",
           {{"email_address", email}, {"interests", {{interest_ids_["Newsletter"], false}}}});
   ASSERT_TRUE(Eventually([&] { return CrmSubscription(email, kNewsletter) == "UNSUBSCRIBED"; }))

@@ -67,6 +67,9 @@ class SyncE2E : public ::testing::Test {
   std::string CrmSubscription(const std::string& email, int subscription_id);
   // She signs up for the Newsletter at Mailchimp (confirmed) and withdraws
   // it there; each waits until HubSpot shows it. Fails the test otherwise.
+  // Signs `email` up for the newsletter at the journey and confirms it;
+  // returns once the CRM shows the grant.
+  void SignUpAtTheJourney(const std::string& email);
   void SubscribeThenWithdrawAtTheJourney(const std::string& email);
   // Both sign up for Product news in the CRM and reach the journey as
   // members; then the CRM merges `merged`'s contact into `survivor`'s, and

@@ -287,7 +287,16 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
         CONSENTD_RETURN_IF_ERROR(
             TrackErasureDelivery(txn, target, row, result, false, result.detail, now));
       }
-      proof.push_back(DeliveryEntry(ProofKind::kPropagated, target, row, d, why + detail, now));
+      // Everything kept out: the target holds a newer change of its own, so
+      // the row arrived there late and changed nothing. The proof log must
+      // not say it was written.
+      const bool left_as_it_was = result.nothing_written && !result.kept_out.empty() && !erased;
+      if (left_as_it_was) {
+        proof.push_back(DeliveryEntry(ProofKind::kSuperseded, target, row, d,
+                                      "not written to " + std::string(target) + detail, now));
+      } else {
+        proof.push_back(DeliveryEntry(ProofKind::kPropagated, target, row, d, why + detail, now));
+      }
       if (survivor) {
         Result<SubjectIdentity> identity = LoadIdentity(txn, *survivor);
         if (!identity.ok()) return identity.status();

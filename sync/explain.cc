@@ -214,6 +214,10 @@ std::string SupersededText(const LoggedEntry& l, const Chain& chain,
   return e.source_system + " reported something that changed nothing: " + e.reason;
 }
 
+// An entry about an outbox row's delivery (sync/deliveries.cc), not about a
+// change a system reported.
+bool IsDeliveryEntry(const ProofEntry& e) { return e.source_event_id.starts_with("outbox:"); }
+
 std::string Sentence(const LoggedEntry& l, const Chain& chain, std::string_view chain_name,
                      const ExplainOptions& options) {
   const ProofEntry& e = l.entry;
@@ -225,6 +229,9 @@ std::string Sentence(const LoggedEntry& l, const Chain& chain, std::string_view 
     case ProofKind::kHeldPending:
       return "grant" + Via(e) + " held as pending: the topic needs a double opt-in confirmation";
     case ProofKind::kSuperseded:
+      // A delivery's entry (an outbox row not written, or dropped) says
+      // itself what happened; the texts below are for reported changes.
+      if (IsDeliveryEntry(e)) return e.reason;
       return SupersededText(l, chain, options);
     case ProofKind::kEcho:
       return e.source_system + " reported back consentd's own write" +
@@ -312,9 +319,12 @@ std::vector<ExplainedStep> ExplainHistory(const std::vector<LoggedEntry>& entrie
     step.kind = l.entry.kind;
     step.at = AtOf(l.entry);
     Chain& chain = chains[step.chain];
-    // A superseded change names its own capture time in the sentence.
+    // A superseded change names its own capture time in the sentence (a
+    // delivery's entry does not).
     step.text = "#" + std::to_string(l.sequence) + " ";
-    if (l.entry.kind != ProofKind::kSuperseded) step.text += When(step.at, chain.last_at) + " ";
+    if (l.entry.kind != ProofKind::kSuperseded || IsDeliveryEntry(l.entry)) {
+      step.text += When(step.at, chain.last_at) + " ";
+    }
     step.text += Sentence(l, chain, step.chain, options);
     if (l.entry.kind == ProofKind::kDecided || l.entry.kind == ProofKind::kHeldPending) {
       chain.winner = &l;

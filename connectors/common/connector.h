@@ -158,6 +158,11 @@ struct DeliveryResult {
   // remembered writing there, so that the target's later reports of those
   // keys are decided, not taken for its own write coming back.
   std::vector<std::string> kept_out;
+  // Set (status OK, with kept_out) when the target was left exactly as it
+  // was: every value of the write was kept out and nothing was sent
+  // (Mailchimp: a member someone else unsubscribed). The proof log then
+  // files the row as not written (superseded), not as propagated.
+  bool nothing_written = false;
 };
 
 struct PollPage {

@@ -472,7 +472,8 @@ bool MailchimpConnector::KeepNewerUnsubscribe(Pending& p, const json& member) {
   r.status = Status::Ok();
   r.reconsent = false;
   r.kept_out = std::move(kept_out);
-  r.detail = "nothing written: the member was " + StringAt(member, "status") + " at " + changed +
+  r.nothing_written = true;
+  r.detail = "the member was " + StringAt(member, "status") + " at " + changed +
              " by someone other than consentd, not before the newest grant (captured at " +
              FormatUtcMillis(newest) +
              ") by more than the skew window (a withdrawal wins ties); read again and decided";

@@ -733,7 +733,8 @@ TEST_F(MailchimpConnectorTest, AGrantNotNewerThanSomeoneElsesUnsubscribeIsNotWri
         r.kept_out,
         std::vector<std::string>{ConsentKeyString(items[i].desired.state.consents.begin()->first)})
         << email;
-    EXPECT_NE(r.detail.find("nothing written"), std::string::npos) << r.detail;
+    EXPECT_TRUE(r.nothing_written) << email;
+    EXPECT_NE(r.detail.find("the member was unsubscribed"), std::string::npos) << r.detail;
     EXPECT_EQ(r.detail.find("@"), std::string::npos) << r.detail;  // no address
     EXPECT_EQ(Member(email)["status"], "unsubscribed") << email;
     EXPECT_EQ(Member(email)["tags"], json::array()) << email;
@@ -766,6 +767,7 @@ TEST_F(MailchimpConnectorTest, AnUnsubscribeAReadWouldNotDecideIsWrittenOverThro
     ASSERT_TRUE(r.status.ok()) << email << ": " << r.status.ToString();
     EXPECT_TRUE(r.reconsent) << email << ": " << r.detail;
     EXPECT_TRUE(r.kept_out.empty()) << email;
+    EXPECT_FALSE(r.nothing_written) << email;
     EXPECT_EQ(Member(email)["status"], "pending") << email;
   };
   ASSERT_NO_FATAL_FAILURE(expect_reconsent(archived, "ona@example.org"));
@@ -804,6 +806,7 @@ TEST_F(MailchimpConnectorTest, AnUnsubscribeConsentdWroteItselfIsWrittenOverThro
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_TRUE(r.reconsent) << r.detail;
   EXPECT_TRUE(r.kept_out.empty());
+  EXPECT_FALSE(r.nothing_written);
   EXPECT_EQ(Member("mia@example.org")["status"], "pending");
 }
 

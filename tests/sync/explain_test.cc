@@ -245,6 +245,34 @@ TEST_F(SyncExplainTest, DeliveryIsExplainedUnderTheSubject) {
   EXPECT_EQ(x.linked.at("mailchimp"), std::set<std::string>{"mc-1"});
 }
 
+// The target held a newer withdrawal of its own and kept the whole write
+// out: the history says it was not written, and why, in the target's words.
+TEST_F(SyncExplainTest, AWriteTheTargetKeptOutIsExplainedAsNotWritten) {
+  Ingest("hubspot", {Record("ev-1", "101", kAnna, {Consent("newsletter", kGranted, T)})}, T + 100);
+  const std::vector<store::OutboxRow> rows = Outbox("mailchimp");
+  ASSERT_EQ(rows.size(), 1u);
+  const std::string subject = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    Result<std::vector<store::OutboxRow>> claimed =
+        txn.ClaimOutbox("mailchimp", T + 200, 10, T + 60'000);
+    if (!claimed.ok()) return claimed.status();
+    connectors::DeliveryResult kept;
+    kept.outbox_id = rows[0].id;
+    kept.system_id = "mc-1";
+    kept.kept_out = {ConsentKeyString(ConsentKey{subject, "newsletter", "email", ""})};
+    kept.nothing_written = true;
+    kept.detail = "the member was unsubscribed by someone other than consentd";
+    return engine_->RecordDeliveries(txn, "mailchimp", *claimed, {kept}, {}, 3, T + 300).status();
+  });
+  const SubjectExplanation x = Explain();
+  ASSERT_EQ(x.history.size(), 2u);
+  EXPECT_EQ(x.history[1].kind, ProofKind::kSuperseded);
+  EXPECT_THAT(x.history[1].text,
+              HasSubstr("15:06:40.300 not written to mailchimp: the member was unsubscribed by "
+                        "someone other than consentd"));
+  EXPECT_THAT(x.history[1].text, Not(HasSubstr("reported")));
+}
+
 TEST_F(SyncExplainTest, UnknownAddressIsNotFound) {
   Ingest("hubspot", {Record("ev-1", "101", kAnna, {Consent("newsletter", kGranted, T)})}, T + 100);
   const ExplainLookup l = Lookup("bob@example.org", options_);

@@ -56,6 +56,29 @@ class SyncDeliveriesTest : public SyncEngineTest {
         ConsentKeyString(ConsentKey{k.subject_id, k.topic, k.channel, k.address})};
     return out;
   }
+  // GrantKeptOutAtHubSpot's result recorded (all of it kept out, or only
+  // some values): the one proof entry it gave. The row is done and the
+  // record is read again either way.
+  std::string FileKeptOut(bool nothing_written) {
+    KeptOut got = GrantKeptOutAtHubSpot();
+    EXPECT_EQ(got.rows.size(), 1u);
+    if (got.rows.size() != 1) return "";
+    got.result.system_id = "101";
+    got.result.nothing_written = nothing_written;
+    got.result.detail = "kept out: a newer unsubscribe";
+    const std::uint64_t before = ProofSize();
+    IngestSummary recorded;
+    Run([&](store::Transaction& txn) -> Status {
+      auto r = engine_->RecordDeliveries(txn, "hubspot", got.rows, {got.result}, {}, 5, T + 60'200);
+      if (!r.ok()) return r.status();
+      recorded = *r;
+      return Status::Ok();
+    });
+    EXPECT_EQ(recorded.hinted, std::set<std::string>{"hubspot"});
+    EXPECT_EQ(Row(got.rows[0].id).status, store::OutboxStatus::kDone);
+    EXPECT_EQ(ProofSize(), before + 1);
+    return Entry(before);
+  }
   std::vector<store::OutboxRow> Claim(TimestampMs now, const std::string& target = "mailchimp") {
     std::vector<store::OutboxRow> rows;
     Run([&](store::Transaction& txn) -> Status {
@@ -219,6 +242,25 @@ TEST_F(SyncDeliveriesTest, AGrantTheTargetKeptOutHasItsRecordThereReadAgain) {
                               T + 61'000);
   EXPECT_EQ(read.outcomes[Outcome::kApplied], 1);
   EXPECT_EQ(Consents(subject).at(0).status, "withdrawn");
+}
+
+// The proof log says what the target did: a write that kept some values
+// out still wrote the rest (propagated); one that left the record as it
+// was is filed as not written (superseded), with the target's reason. The
+// record is read again either way.
+TEST_F(SyncDeliveriesTest, AWriteTheTargetKeptOutEntirelyIsFiledAsNotWritten) {
+  const std::string entry = FileKeptOut(/*nothing_written=*/true);
+  EXPECT_NE(entry.find("\"superseded\""), std::string::npos) << entry;
+  EXPECT_NE(entry.find("not written to hubspot: kept out: a newer unsubscribe"), std::string::npos)
+      << entry;
+}
+
+TEST_F(SyncDeliveriesTest, AWriteTheTargetKeptSomeValuesOutOfIsFiledAsPropagated) {
+  const std::string entry = FileKeptOut(/*nothing_written=*/false);
+  EXPECT_NE(entry.find("\"propagated\""), std::string::npos) << entry;
+  EXPECT_NE(entry.find("written to hubspot: kept out: a newer unsubscribe"), std::string::npos)
+      << entry;
+  EXPECT_EQ(entry.find("not written"), std::string::npos) << entry;
 }
 
 // A write of the merged-away person that fails while in flight is not

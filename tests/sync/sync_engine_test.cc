@@ -1461,6 +1461,44 @@ TEST_F(SyncEngineMergedMembersTest, ASurvivorsDeletedMemberDoesNotBlockTheMerged
   EXPECT_TRUE(explained);
 }
 
+// The survivor's side of AMergeLeavesAMemberRetiredEarlierWithItsOwnTime:
+// the survivor's deletion there gives way to the merged person's live
+// member, and the survivor's records there are retired as of the deletion,
+// but one retired earlier keeps its own time, so a read of it begun after
+// that retirement (the member added again) and decided after the merge is
+// news.
+TEST_F(SyncEngineMergedMembersTest, AMergeLeavesASurvivorsMemberRetiredEarlierWithItsOwnTime) {
+  TwoPeopleWithMembers({"newsletter"});
+  const std::string survivor = SubjectOf("hubspot", "102");
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(
+        txn.LinkSystemId({survivor, "mailchimp", "mc-3", T + 251, "anna.c@example.org"}));
+    return txn.RetireSystemId("mailchimp", "mc-3", T + 252);
+  });
+  Ingest("mailchimp", {Record("mc-ev-3", "mc-2", "anna.b@example.org", {MemberDeleted(T + 255)})},
+         T + 260);
+  connectors::InboundRecord back = Record("mc-poll-1", "mc-3", "anna.c@example.org",
+                                          {Consent("newsletter", kGranted, T + 253, "mailchimp")});
+  back.read_at = T + 254;  // after mc-3's retirement, before mc-2's deletion
+  connectors::InboundRecord merge = Record("ev-3", "102", "anna.b@example.org", {});
+  merge.merged_ids = {"101"};
+  Ingest("hubspot", {merge}, T + 300);
+  ASSERT_EQ(SubjectOf("hubspot", "101"), survivor);
+  Ingest("mailchimp", {back}, T + 320);
+  DeliverAll();
+  Ingest("hubspot",
+         {Record("ev-4", "102", "anna.b@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 400, "hubspot", "",
+                          ConsentMethod::kUnsubscribeLink)})},
+         T + 450);
+  const std::map<std::string, std::string> queued =
+      QueuedWithdrawals(Outbox("mailchimp"), survivor);
+  EXPECT_EQ(queued.count("anna.c@example.org"), 1u) << "the member read after its own retirement "
+                                                       "is live again";
+  EXPECT_EQ(queued.count("anna@example.org"), 1u) << "the merged person's live member";
+  EXPECT_EQ(queued.count("anna.b@example.org"), 0u) << "the deleted member stays retired";
+}
+
 // The same for the survivor's deleted member: retired by the merge as of
 // its deletion, so a read begun after the deletion that shows it added
 // again, decided after the merge, makes it live.

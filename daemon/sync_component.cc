@@ -2039,9 +2039,12 @@ class SyncComponent::Impl {
       const auto delay =
           connectors::NextDelay(backoff_, std::max(1, attempts[r.outbox_id]), r.retry_after, rng_);
       retry_at[r.outbox_id] = now + delay.count();
+      // Connectors often give the failure's message as the detail too: said
+      // once.
+      const bool detail_adds = !r.detail.empty() && r.detail != r.status.message();
       std::string why = std::string(connectors::ErrorClassName(r.error_class)) + ": " +
                         std::string(r.status.message()) +
-                        (r.detail.empty() ? "" : " (" + r.detail + ")");
+                        (detail_adds ? " (" + r.detail + ")" : "");
       auto same = std::find_if(failures.begin(), failures.end(),
                                [&](const auto& f) { return f.first == why; });
       if (same == failures.end()) {

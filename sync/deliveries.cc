@@ -358,7 +358,11 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
                                       std::string(target) + " refused the write: " + error, now));
         break;
       case connectors::ErrorClass::kBlockedByTarget:
-        s = txn.MarkDead(row.id, "blocked_by_target: " + error + detail, now);
+        // The connector's detail is often the refusal's message again.
+        s = txn.MarkDead(row.id,
+                         "blocked_by_target: " + error +
+                             (result.detail == result.status.message() ? "" : detail),
+                         now);
         if (MovedOn(s)) continue;
         CONSENTD_RETURN_IF_ERROR(s);
         if (d != nullptr && d->erase) {

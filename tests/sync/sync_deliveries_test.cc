@@ -635,7 +635,7 @@ TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries)
   ASSERT_EQ(rows.size(), 4u);
   connectors::DeliveryResult ok = Delivery(rows[0].id, Status::Ok(), {});
   ok.system_id = "mc-1";
-  const std::vector<connectors::DeliveryResult> results = {
+  std::vector<connectors::DeliveryResult> results = {
       ok,
       Delivery(rows[1].id, Unavailable("HTTP 503"), connectors::ErrorClass::kRetryable),
       Delivery(rows[2].id, InvalidArgument("HTTP 400: invalid resource"),
@@ -643,6 +643,7 @@ TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries)
       Delivery(rows[3].id, BlockedByTarget("member was permanently deleted"),
                connectors::ErrorClass::kBlockedByTarget),
   };
+  results[3].detail = "member was permanently deleted";
   const std::uint64_t before = ProofSize();
   IngestSummary s = Deliver(rows, results, {{rows[1].id, T + 5000}}, 5, T + 300);
   EXPECT_EQ(s.records, 4);
@@ -661,6 +662,10 @@ TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries)
   const store::OutboxRow blocked = Row(rows[3].id);
   EXPECT_EQ(blocked.status, store::OutboxStatus::kDead);
   EXPECT_EQ(blocked.reason.rfind("blocked_by_target: ", 0), 0u) << blocked.reason;
+  // The connector's detail repeats the refusal's message: said once.
+  const std::string refusal = "member was permanently deleted";
+  EXPECT_NE(blocked.reason.find(refusal), std::string::npos) << blocked.reason;
+  EXPECT_EQ(blocked.reason.find(refusal), blocked.reason.rfind(refusal)) << blocked.reason;
 
   const std::string propagated = Entry(before);
   const std::string rejected = Entry(before + 1);

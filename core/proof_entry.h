@@ -18,18 +18,19 @@ namespace consentd {
 
 // What happened, one word each; stable strings are part of the log format.
 enum class ProofKind {
-  kObserved,            // a change was received from a system
-  kDecided,             // the reconciler applied it to the canonical state
-  kSuperseded,          // an older change arrived late and changed nothing
-  kEcho,                // a system reported back what consentd wrote
-  kPropagated,          // a write to a target succeeded
-  kRejected,            // refused: unmapped, unsigned, invalid, erased subject
-  kBlockedByTarget,     // the target refused the transition (terminal)
-  kHeldPending,         // a grant without required evidence was held as pending
+  kObserved,         // a change was received from a system
+  kDecided,          // the reconciler applied it to the canonical state
+  kSuperseded,       // changed nothing: an older change arriving late, a lost tie, a
+                     // repeat, or a delivery the target kept out or that came too late
+  kEcho,             // a system reported back what consentd wrote
+  kPropagated,       // a write to a target succeeded
+  kRejected,         // refused: unmapped, unsigned, invalid, erased subject
+  kBlockedByTarget,  // the target refused the transition (terminal)
+  kHeldPending,      // a grant without required evidence was held as pending
   kErasureRequested,
   kErasureCompleted,
   kReconsentRequired,
-  kConfigChanged,       // a new mapping/config came into force
+  kConfigChanged,  // a new mapping/config came into force
   // A grant given for an older notice version than the topic's current one
   // now requires re-consent (issue #7), or no longer does (the version was
   // lowered again). Not kReconsentRequired, which is a target's double

@@ -230,7 +230,9 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
         CONSENTD_RETURN_IF_ERROR(txn.DeleteOutboxRow(row.id));
         proof.push_back(DeliveryEntry(ProofKind::kSuperseded, target, row, d,
                                       "answered after the person was erased (" +
-                                          std::string(result.status.ok() ? "written" : "failed") +
+                                          std::string(!result.status.ok()      ? "failed"
+                                                      : result.nothing_written ? "not written"
+                                                                               : "written") +
                                           " at " + std::string(target) + "): dropped",
                                       now));
         continue;

@@ -151,7 +151,8 @@ class SyncEngine {
                                TimestampMs now);
 
   // Applies delivery outcomes of claimed rows of `target`: done (and the
-  // target's system id linked, a `propagated` proof entry), retry at
+  // target's system id linked, a `propagated` proof entry, or `superseded`
+  // when the target kept every value out: DeliveryResult::nothing_written), retry at
   // `retry_at[i]`, dead (reason kept, `rejected` entry) or
   // blocked_by_target (terminal, `blocked_by_target` entry). `rows` and
   // `results` are matched by outbox id; `retry_at` by outbox id too.

@@ -419,6 +419,12 @@ void Delivery::KeepNewerWithdrawals() {
                   "; read again and decided");
       return true;
     });
+    // Every value kept out and nothing else to write: HubSpot is left as it
+    // was, and the proof log must not say the row was written.
+    const hs::Writes& w = writes_[i];
+    results_[i].nothing_written = !results_[i].kept_out.empty() && w.statuses.empty() &&
+                                  w.unsubscribe_all.empty() && w.properties.empty() &&
+                                  extra_properties_[i].empty();
   }
 }
 

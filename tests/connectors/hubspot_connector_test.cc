@@ -837,6 +837,7 @@ TEST_F(HubSpotConnectorTest, TheSourceLearntBeforeARestartTellsHerUnsubscribeFro
   ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
   EXPECT_EQ(StatusOf("ls@example.com", 101), "UNSUBSCRIBED") << r[0].detail;
   EXPECT_EQ(r[0].kept_out.size(), 1u) << r[0].detail;
+  EXPECT_TRUE(r[0].nothing_written) << "her one topic was all there was to write";
 }
 
 // consentd's own channel block unsubscribes every topic from all, and the
@@ -890,6 +891,7 @@ TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThere
   EXPECT_EQ(r[0].detail.find("@example.com"), std::string::npos) << r[0].detail;
   // consentd is told, to forget that it wrote the grant there.
   EXPECT_EQ(r[0].kept_out, std::vector<std::string>{"s-1|newsletter|email|"});
+  EXPECT_FALSE(r[0].nothing_written) << "the other topic was written";
 
   // A grant captured after her withdrawal (beyond the tie window) is newer.
   Grant(a, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs() + 5'000);

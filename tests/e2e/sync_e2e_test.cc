@@ -235,6 +235,11 @@ TEST_F(SyncE2E, AGrantKeptOutOfTheCrmHasItsWithdrawalThereDecidedEverywhere) {
       << Member(bo).dump() << Log();
   EXPECT_EQ(CrmSubscription(bo, kNewsletter), "UNSUBSCRIBED") << Log();
   EXPECT_EQ(MetricSum("consentd_resync_runs_total"), 0) << "no resync repaired it";
+  // Her grant was all the row had to write: her history says it was not.
+  const std::optional<RawResponse> history =
+      Admin("GET", "/api/v1/subjects?email=bo.tie%40example.org");
+  ASSERT_TRUE(history);
+  EXPECT_NE(history->body.find("not written to hubspot: "), std::string::npos) << history->body;
 }
 
 // The same after a restart, on a status consentd itself set UNSUBSCRIBED:

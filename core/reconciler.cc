@@ -124,7 +124,8 @@ class Decider {
       return Finish(Outcome::kDroppedErased,
                     "identity erased at " + at + "; change captured at " +
                         std::to_string(occurred_at()) +
-                        " is not after it (beyond the clock-skew window)",
+                        " is not later than that by more than the clock-skew window (" +
+                        std::to_string(p_.skew_window_ms) + " ms)",
                     ProofKind::kRejected, false);
     }
     if (!match->same_subject) {

@@ -429,6 +429,10 @@ TEST(Reconciler, EventBeforeErasureIsDropped) {
   Change late = ConsentChange("offers", kGranted, T + 40'000, "mailchimp");
   const Decision d = w.Feed(late);
   EXPECT_EQ(d.outcome, Outcome::kDroppedErased);
+  EXPECT_EQ(d.reason, "identity erased at " + std::to_string(T + 50'000) + "; change captured at " +
+                          std::to_string(T + 40'000) +
+                          " is not later than that by more than the clock-skew window (" +
+                          std::to_string(w.policy.skew_window_ms) + " ms)");
   EXPECT_TRUE(d.writes.empty());
   ASSERT_EQ(d.proof.size(), 1u);
   EXPECT_EQ(d.proof[0].kind, ProofKind::kRejected);

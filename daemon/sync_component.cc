@@ -1257,13 +1257,26 @@ class SyncComponent::Impl {
       return;
     }
     const TimestampMs now = NowMs();
+    const std::string public_url = PublicUrl(link, req);
     Result<std::vector<connectors::RecordRef>> refs =
-        link.connector->ParseWebhook(req, PublicUrl(link, req), now);
+        link.connector->ParseWebhook(req, public_url, now);
     if (!refs.ok()) {
       const bool auth = refs.status().code() == StatusCode::kUnauthenticated;
       webhooks_->WithLabels({name, auth ? "unauthenticated" : "invalid"}).Inc();
       ++link.activity.webhooks_refused;
-      spdlog::warn("sync: {}: webhook refused: {}", name, refs.status().ToString());
+      // HubSpot signs the URL it calls; naming the one checked against
+      // shows a proxy's https:// or host at a glance (the log only: the
+      // caller learns nothing new; Mailchimp's URL holds its secret).
+      std::string signed_url_hint;
+      if (auth && link.config.kind == mapping::ConnectorKind::kHubSpot) {
+        signed_url_hint = link.config.webhook_url.empty()
+                              ? " (signed URL taken as " + public_url +
+                                    " from the Host header; behind a proxy set connectors." + name +
+                                    ".webhook_url to the URL HubSpot calls)"
+                              : " (signed URL taken as " + public_url + ", from webhook_url)";
+      }
+      spdlog::warn("sync: {}: webhook refused: {}{}", name, refs.status().ToString(),
+                   signed_url_hint);
       if (auth) {
         respond(net::Problem(401, "Unauthorized", refs.status().message()));
       } else {

@@ -44,12 +44,42 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 && a.size() == b.size();
 }
 
+std::string HubSpotSignedUri(std::string_view uri) {
+  // HubSpot's list of characters it decodes; anything else stays escaped
+  // (decoding %20 or %25 would change what the signature covers).
+  constexpr std::string_view kDecoded = ":/?@!$'()*,;";
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(uri.size());
+  for (size_t i = 0; i < uri.size(); ++i) {
+    if (uri[i] == '%' && i + 2 < uri.size()) {
+      const int hi = hex(uri[i + 1]), lo = hex(uri[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        const char c = static_cast<char>(hi * 16 + lo);
+        if (kDecoded.find(c) != std::string_view::npos) {
+          out.push_back(c);
+          i += 2;
+          continue;
+        }
+      }
+    }
+    out.push_back(uri[i]);
+  }
+  return out;
+}
+
 std::string HubSpotSignV3(std::string_view client_secret, std::string_view method,
                           std::string_view uri, std::string_view body,
                           std::string_view timestamp_ms) {
+  const std::string signed_uri = HubSpotSignedUri(uri);
   std::string msg;
-  msg.reserve(method.size() + uri.size() + body.size() + timestamp_ms.size());
-  msg.append(method).append(uri).append(body).append(timestamp_ms);
+  msg.reserve(method.size() + signed_uri.size() + body.size() + timestamp_ms.size());
+  msg.append(method).append(signed_uri).append(body).append(timestamp_ms);
   return proof::Base64Encode(HmacSha256(client_secret, msg));
 }
 

@@ -23,8 +23,16 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // --- HubSpot signature v3 ---------------------------------------------------
 // X-HubSpot-Signature-v3 = base64(HMAC-SHA256(client_secret,
 //     method + uri + body + timestamp)), uri the full URL incl. scheme, host
-// and query; X-HubSpot-Request-Timestamp in Unix milliseconds.
+// and query, with the escapes HubSpot decodes before signing decoded (see
+// HubSpotSignedUri); X-HubSpot-Request-Timestamp in Unix milliseconds.
 inline constexpr std::int64_t kHubSpotSignatureMaxAgeMs = 5 * 60 * 1000;
+
+// The URI as HubSpot puts it into the v3 signature: the percent-escapes of
+// : / ? @ ! $ ' ( ) * , ; (%3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B,
+// either case of hex digit) decoded, every other byte (other escapes too)
+// left as it is. Sign and verify both apply it, so a caller passes the URL
+// as sent or received.
+std::string HubSpotSignedUri(std::string_view uri);
 
 std::string HubSpotSignV3(std::string_view client_secret, std::string_view method,
                           std::string_view uri, std::string_view body,

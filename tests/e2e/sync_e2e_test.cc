@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "connectors/common/webhook_signatures.h"
 #include "tests/e2e/sync_fixture.h"
 
 namespace consentd::testing {
@@ -428,6 +429,42 @@ TEST_F(SyncE2E, AcknowledgedWebhooksShowAsDurableStoreCommitsOnMetrics) {
 }
 
 // --- webhook faults -----------------------------------------------------------
+
+// Behind a TLS proxy HubSpot signs https://…; without webhook_url consentd
+// checks against http://<Host>/…, refuses the webhook before storing
+// anything, and its log names the URL it checked and the key that fixes it.
+TEST_F(SyncE2E, AHubSpotWebhookSignedForAnotherUrlIsRefusedAndTheLogNamesTheUrlChecked) {
+  StartAll();
+  const std::string body =
+      R"([{"eventId":77,"subscriptionId":1,"portalId":1,"appId":1,"occurredAt":1700000000000,)"
+      R"("subscriptionType":"contact.creation","attemptNumber":0,"objectId":424242,)"
+      R"("changeSource":"CRM"}])";
+  const std::string host = "127.0.0.1";  // the test client's Host header
+  auto post = [&](const std::string& signed_url) {
+    const std::string ts = std::to_string(SystemClock().NowMs());
+    const std::string sig =
+        connectors::HubSpotSignV3("sim-hubspot-client-secret", "POST", signed_url, body, ts);
+    auto c = TcpClient::Connect(port_);
+    if (!c ||
+        !c->Send(BuildRequest("POST", "/webhooks/hubspot", body,
+                              {"Content-Type: application/json", "X-HubSpot-Signature-v3: " + sig,
+                               "X-HubSpot-Request-Timestamp: " + ts}))) {
+      return 0;
+    }
+    auto r = c->ReadResponse();
+    return r ? r->status : 0;
+  };
+  EXPECT_EQ(post("https://" + host + "/webhooks/hubspot"), 401);
+  const std::string log = Log();
+  EXPECT_NE(log.find("signed URL taken as http://" + host +
+                     "/webhooks/hubspot from the Host header; behind a proxy set "
+                     "connectors.hubspot.webhook_url"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(MetricSum("consentd_webhooks_received_total", "result=\"unauthenticated\""), 1.0);
+  // Signed for the URL consentd derives, the same request is taken.
+  EXPECT_EQ(post("http://" + host + "/webhooks/hubspot"), 200);
+}
 
 TEST_F(SyncE2E, DuplicatedAndReorderedWebhooksChangeNothingTwice) {
   StartAll();

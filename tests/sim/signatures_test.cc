@@ -8,6 +8,8 @@
 #include <string>
 
 #include "connectors/common/webhook_signatures.h"
+#include "core/keyed_hash.h"
+#include "core/proof/bytes.h"
 
 namespace consentd::connectors {
 namespace {
@@ -71,6 +73,38 @@ TEST(WebhookSignaturesHubSpot, VerifyRejectsAnyChangedInput) {
   EXPECT_FALSE(HubSpotVerifyV3(secret, "POST", uri, body, sig, std::to_string(now + 1), now).ok());
   EXPECT_EQ(HubSpotVerifyV3(secret, "POST", uri, body, sig, "abc", now).code(),
             StatusCode::kInvalidArgument);
+}
+
+// HubSpot decodes twelve escapes in the URI before it signs; the rest stay.
+TEST(WebhookSignaturesHubSpot, SignedUriDecodesOnlyHubSpotsListOfEscapes) {
+  EXPECT_EQ(HubSpotSignedUri("https://h.example/w%3Ahook?a=%2F%3f%40%21%24%27%28%29%2A%2c%3B"),
+            "https://h.example/w:hook?a=/?@!$'()*,;");
+  // %20, %25, %3D, %26 and %2B are not in the list; a truncated or
+  // non-hex escape is copied as it is.
+  EXPECT_EQ(HubSpotSignedUri("https://h.example/w?a=b%20c%25%3D%26%2B&d=%3"),
+            "https://h.example/w?a=b%20c%25%3D%26%2B&d=%3");
+  EXPECT_EQ(HubSpotSignedUri("%zz%3A%"), "%zz:%");
+}
+
+// A request to a URL with such escapes verifies against the signature
+// HubSpot computes over the decoded form (and the simulator, which signs
+// the URL it sends to, produces the same signature).
+TEST(WebhookSignaturesHubSpot, VerifyUsesTheDecodedUri) {
+  auto v = HubSpotV3Vector();
+  const std::string secret = v["client_secret"], body = v["body"], ts = v["timestamp"];
+  const TimestampMs now = std::stoll(ts);
+  const std::string sent = "https://www.example.com/webhook_uri?tag=a%3Ab%2Cc%20d";
+  const std::string decoded = "https://www.example.com/webhook_uri?tag=a:b,c%20d";
+  std::string msg = "POST" + decoded + body + ts;
+  auto mac = consentd::HmacSha256(secret, msg);
+  ASSERT_TRUE(mac.ok());
+  const std::string hubspot_sig = proof::Base64Encode(*mac);
+  EXPECT_TRUE(HubSpotVerifyV3(secret, "POST", sent, body, hubspot_sig, ts, now).ok());
+  EXPECT_EQ(HubSpotSignV3(secret, "POST", sent, body, ts), hubspot_sig);
+  // %20 is signed as sent: a verifier that decoded it would not match.
+  EXPECT_FALSE(HubSpotVerifyV3(secret, "POST", "https://www.example.com/webhook_uri?tag=a:b,c d",
+                               body, hubspot_sig, ts, now)
+                   .ok());
 }
 
 // Timestamps at the ends of the 64-bit range are refused as stale; the

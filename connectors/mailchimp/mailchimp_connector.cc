@@ -14,6 +14,7 @@
 #include "core/keyed_hash.h"
 #include "core/normalise.h"
 #include "core/proof/bytes.h"
+#include "core/redact.h"
 #include "mapping/policy.h"
 
 namespace consentd::connectors {
@@ -94,10 +95,13 @@ ApiAnswer MailchimpConnector::Call(std::string_view method, const std::string& p
 
   ApiAnswer a;
   auto sent = http_.Send(req);
-  const std::string what = std::string(method) + " " + path;
+  // Named in failures, which reach the log, the dead letters and erasure
+  // reasons: the member's subscriber hash (MD5 of the address) becomes
+  // "<hash>".
+  auto what = [&] { return std::string(method) + " " + RedactIdentifiersInText(path); };
   if (!sent.ok()) {
     // Transport failures keep their (retryable) code.
-    a.status = sent.status().WithContext("mailchimp " + what);
+    a.status = sent.status().WithContext("mailchimp " + what());
     return a;
   }
   const net::HttpResponse& r = *sent;
@@ -108,7 +112,7 @@ ApiAnswer MailchimpConnector::Call(std::string_view method, const std::string& p
   if (r.status >= 200 && r.status < 300) return a;
 
   const std::string summary =
-      "mailchimp " + what + ": " + ProblemSummary(r.status, a.title, a.body);
+      "mailchimp " + what() + ": " + ProblemSummary(r.status, a.title, a.body);
   if (auto ra = net::FindHeader(r.headers, "Retry-After")) {
     a.retry_after = ParseRetryAfter(*ra, clock_.NowMs());
   }
@@ -292,8 +296,9 @@ InboundRecord MailchimpConnector::FromReadMember(const ParsedMember& pm,
     const std::string old_hash = SubscriberHash(ref.old_email);
     if (old_hash != rec.system_id) {
       rec.merged_ids.push_back(old_hash);
-      rec.mapped.notes.push_back("email changed: subscriber " + old_hash + " is now " +
-                                 rec.system_id);
+      // Notes reach logs and reasons: no subscriber hash in them.
+      rec.mapped.notes.push_back(
+          "email changed: the member of the former address is now this member");
     }
   }
   return rec;

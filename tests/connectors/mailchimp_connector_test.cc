@@ -453,6 +453,9 @@ TEST_F(MailchimpConnectorTest, EmailChangeReadsTheNewAddressAndNamesTheOldHash) 
   EXPECT_EQ(rec.email, "fay@example.net");
   EXPECT_EQ(rec.system_id, SubscriberHash("fay@example.net"));
   EXPECT_EQ(rec.merged_ids, std::vector<std::string>{SubscriberHash("fay@example.org")});
+  for (const std::string& note : rec.mapped.notes) {
+    EXPECT_EQ(note.find(SubscriberHash("fay@example.org")), std::string::npos) << note;
+  }
 }
 
 // --- Poll ---------------------------------------------------------------------
@@ -864,6 +867,22 @@ TEST_F(MailchimpConnectorTest, EraseDeletesPermanentlyAndIsIdempotent) {
             forgotten.end());
   // Again: the member is already gone, which is what was asked.
   EXPECT_TRUE(DeliverOne(item).status.ok());
+}
+
+// A failure's message ends up in the log, the dead letters and an erasure's
+// reason: it names the member path, but not the subscriber hash (the MD5
+// of the address, as good as the address for anyone who has it).
+TEST_F(MailchimpConnectorTest, AFailedMemberRequestNamesThePathWithoutTheSubscriberHash) {
+  SignUpAndConfirm("pia@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/faults", {{"kind", "error"}, {"system", "mailchimp"}, {"status", 500}});
+  OutboundItem item = Desired(1, "pia@example.org", {});
+  item.desired.erase = true;
+  const DeliveryResult r = DeliverOne(item);
+  Control("DELETE", "/_sim/faults", nullptr);
+  ASSERT_FALSE(r.status.ok());
+  const std::string message = r.status.ToString();
+  EXPECT_NE(message.find("/members/<hash>"), std::string::npos) << message;
+  EXPECT_EQ(message.find(SubscriberHash("pia@example.org")), std::string::npos) << message;
 }
 
 // After a CRM merge the person has a member per address: the erasure row

@@ -15,6 +15,7 @@
 #include "config/connectors_section.h"
 #include "config/diagnostics.h"
 #include "config/generic_connector_section.h"
+#include "config/open_quotes.h"
 #include "config/yaml_reader.h"
 #include "core/json_string.h"
 #include "core/proof/note.h"
@@ -355,6 +356,7 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
                  "a second YAML document starts here; the configuration is one document "
                  "(remove the '---' line and what follows, or merge it into the first)");
     }
+    ReportQuotesLeftOpen(root, yaml, diag);
     if (!root.IsDefined() || root.IsNull()) {
       diag.Error({1, 1}, "the configuration is empty: expected a mapping with at least 'store'");
     } else {
@@ -371,6 +373,12 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
     Position at = PositionOf(e.mark);
     if (at.line == 0) at = {1, 1};
     diag.Error(at, "YAML syntax error: " + e.msg);
+    // yaml-cpp reports a quote left open where the quoted text finally
+    // ends, often many lines on: name the quote too.
+    if (std::optional<Position> quote = QuoteLeftOpenBefore(yaml, at)) {
+      diag.Error(*quote, "this quote is not closed on its line; the syntax error at line " +
+                             std::to_string(at.line) + " probably follows from it");
+    }
   } catch (const std::exception& e) {
     // A reader's library refused a value (no position known): still an
     // error about this file, never an exception out of a reload.

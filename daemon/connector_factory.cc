@@ -1,12 +1,13 @@
 #include "daemon/connector_factory.h"
 
 #include <algorithm>
-
 #include <utility>
+#include <vector>
 
 #include "connectors/generic/generic_connector.h"
 #include "connectors/hubspot/hubspot_connector.h"
 #include "connectors/mailchimp/mailchimp_connector.h"
+#include "core/keyed_hash.h"
 
 namespace consentd::daemon {
 namespace {
@@ -88,6 +89,22 @@ Result<std::unique_ptr<connectors::Connector>> MakeConnector(
   // Every kind returns above; this is for a value outside the enum.
   return FailedPrecondition("connector " + config.name + ": unknown kind " +
                             std::string(mapping::ConnectorKindName(config.kind)));
+}
+
+Result<std::string> ConnectorSecretsDigest(const config::ConnectorConfig& config) {
+  std::vector<std::string> paths = {config.token_file, config.client_secret_file,
+                                    config.api_key_file, config.webhook_secret_file,
+                                    config.generic.auth.secret_file};
+  paths.insert(paths.end(), config.generic.webhook_secret_files.begin(),
+               config.generic.webhook_secret_files.end());
+  std::string all;
+  for (const std::string& path : paths) {
+    Result<std::string> v = OptionalSecret(path);
+    if (!v.ok()) return v.status();
+    // Length-prefixed: moving bytes from one file to the next is a change.
+    all += std::to_string(v->size()) + ":" + *v + ";";
+  }
+  return Sha256Hex(all);
 }
 
 }  // namespace consentd::daemon

@@ -221,6 +221,9 @@ struct Link {
   connectors::BudgetStats budget;
   std::unique_ptr<connectors::BudgetedHttpClient> http;
   std::shared_ptr<Connector> connector;
+  // Of the secret files `connector` was built with (ConnectorSecretsDigest):
+  // a reload rebuilds the connector when they changed.
+  std::string secrets_digest;
 
   mutable std::mutex check_mu;
   Status check = Unavailable("not checked yet");
@@ -360,6 +363,9 @@ class SyncComponent::Impl {
       auto made = MakeConnector(c, mapping_, *link->http);
       if (!made.ok()) return made.status().WithContext("connector " + name);
       link->connector = std::shared_ptr<Connector>(std::move(made).value());
+      if (Result<std::string> digest = ConnectorSecretsDigest(c); digest.ok()) {
+        link->secrets_digest = *std::move(digest);
+      }
       link->max_parallel_batches = MaxParallelBatches(c.rate_limit);
       RegisterBudgetMetrics(*link);
       links_.emplace(name, std::move(link));
@@ -400,6 +406,8 @@ class SyncComponent::Impl {
 
   Status PrepareReload(const config::Config& next) {
     prepared_connectors_.clear();
+    prepared_digests_.clear();
+    prepared_spec_.reset();
     // Without connectors nothing of sync runs, and nothing of it is in force.
     if (links_.empty() && next.connectors.empty()) return Status::Ok();
     // Connectors are built from their keys at start; changing one safely
@@ -414,23 +422,35 @@ class SyncComponent::Impl {
       for (const std::string& k : keys) list += (list.empty() ? "" : ", ") + k;
       return FailedPrecondition("changed, and needs a restart rather than a reload: " + list);
     }
-    if (links_.empty() || !MappingChanged(next.mapping)) return Status::Ok();
-    // The new mapping's connectors are built now (secret files read again),
-    // so a reload that cannot build one fails before anything changes.
-    auto spec = std::make_shared<const mapping::MappingSpec>(next.mapping);
+    if (links_.empty()) return Status::Ok();
+    // Every secret file is read again: one that cannot be read fails the
+    // reload. A connector is rebuilt when the mapping changed (all are) or
+    // its secrets did (a rotated token or webhook secret), before anything
+    // is applied, so a reload that cannot build one changes nothing.
+    const bool mapping_changed = MappingChanged(next.mapping);
+    auto spec =
+        mapping_changed ? std::make_shared<const mapping::MappingSpec>(next.mapping) : mapping_;
     std::map<std::string, std::shared_ptr<Connector>> made_all;
+    std::map<std::string, std::string> digests;
     for (auto& [name, link] : links_) {
-      auto made = MakeConnector(next.connectors.at(name), spec, *link->http);
+      const config::ConnectorConfig& c = next.connectors.at(name);
+      Result<std::string> digest = ConnectorSecretsDigest(c);
+      if (!digest.ok()) return digest.status().WithContext("connector " + name);
+      if (!mapping_changed && *digest == link->secrets_digest) continue;
+      auto made = MakeConnector(c, spec, *link->http);
       if (!made.ok()) return made.status().WithContext("connector " + name);
       made_all.emplace(name, std::shared_ptr<Connector>(std::move(made).value()));
+      digests.emplace(name, *std::move(digest));
     }
-    prepared_spec_ = std::move(spec);
+    if (mapping_changed) prepared_spec_ = std::move(spec);
     prepared_connectors_ = std::move(made_all);
+    prepared_digests_ = std::move(digests);
     return Status::Ok();
   }
 
   void AbortReload() {
     prepared_connectors_.clear();
+    prepared_digests_.clear();
     prepared_spec_.reset();
   }
 
@@ -443,7 +463,7 @@ class SyncComponent::Impl {
     privacy_ = next.privacy;  // read per delivery: takes effect at once
     if (links_.empty()) return;
     acks_->set_deadline(next.http.webhook_ack_deadline);
-    const bool mapping_changed = !prepared_connectors_.empty();
+    const bool mapping_changed = prepared_spec_ != nullptr;
     auto spec = prepared_spec_;
     for (auto& [name, link] : links_) {
       // The whole budget at once: the limiter, the batches in flight, and
@@ -453,14 +473,20 @@ class SyncComponent::Impl {
       link->limiter.Update(ToRateLimit(limit));
       link->config.rate_limit = limit;
       link->max_parallel_batches = MaxParallelBatches(limit);
-      if (mapping_changed) {
-        link->connector = prepared_connectors_.at(name);
+      if (auto made = prepared_connectors_.find(name); made != prepared_connectors_.end()) {
+        link->connector = made->second;
         link->learnt_loaded = false;  // the new instance learnt nothing yet
+        const std::string& digest = prepared_digests_.at(name);
+        if (!mapping_changed) {
+          spdlog::info("sync: {}: secret files changed; the connector now uses them", name);
+        }
+        link->secrets_digest = digest;
       }
       // Every reload checks again (credentials, topics): /readyz follows.
       RunCheck(*link);
     }
     prepared_connectors_.clear();
+    prepared_digests_.clear();
     prepared_spec_.reset();
     if (mapping_changed) {
       stats_json_.reset();  // counts are per mapped topic
@@ -2144,9 +2170,12 @@ class SyncComponent::Impl {
   metrics::Family<metrics::Counter>* resync_drift_ = nullptr;
 
   std::shared_ptr<const mapping::MappingSpec> mapping_;
-  // Built by PrepareReload for a changed mapping, swapped in by CommitReload.
+  // Built by PrepareReload, swapped in by CommitReload: the new mapping (set
+  // only when it changed), and the connectors rebuilt for it or for changed
+  // secret files, with those files' digests.
   std::shared_ptr<const mapping::MappingSpec> prepared_spec_;
   std::map<std::string, std::shared_ptr<Connector>> prepared_connectors_;
+  std::map<std::string, std::string> prepared_digests_;
   std::unique_ptr<sync::SyncEngine> engine_;  // store thread only
   // Until the erasure ledger was compared with the database at start:
   // nothing is claimed, polled or decided from hints (StartLinks).

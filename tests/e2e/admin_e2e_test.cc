@@ -307,6 +307,41 @@ TEST_F(AdminE2E, EveryReloadChecksTheConnectorsAgainAndReadyzFollows) {
   EXPECT_EQ(readyz().status, 200) << readyz().body << Log();
 }
 
+// A reload reads every secret file again, also without a mapping change: a
+// rotated token is in force (and checked) once the reload answers, and a
+// connector whose secrets did not change keeps its instance.
+TEST_F(AdminE2E, AReloadPutsARotatedTokenInForceWithoutAMappingChange) {
+  StartAll();
+  const auto token = dir_->path() / "secrets/hubspot_token";
+  const std::string token_text = ReadTextFile(token);
+  WriteTextFile(token, "a-revoked-token");
+  auto revoked = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(revoked);
+  ASSERT_EQ(revoked->status, 200) << revoked->body;
+  std::map<std::string, std::string> checks = ChecksOf(*revoked);
+  EXPECT_NE(checks["hubspot"], "ok") << revoked->body;
+  EXPECT_EQ(checks["mailchimp"], "ok") << revoked->body;
+  EXPECT_NE(Log().find("sync: hubspot: secret files changed"), std::string::npos) << Log();
+  EXPECT_EQ(Log().find("sync: mailchimp: secret files changed"), std::string::npos) << Log();
+
+  WriteTextFile(token, token_text);
+  auto rotated = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(rotated);
+  ASSERT_EQ(rotated->status, 200) << rotated->body;
+  EXPECT_EQ(ChecksOf(*rotated)["hubspot"], "ok") << rotated->body;
+  const std::string kim = "kim.rotated@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", kim}, {"subscriptionId", kProductUpdates}});
+  EXPECT_TRUE(Eventually([&] { return MemberInterest(kim, "Product news"); })) << Log();
+
+  // A secret file that cannot be read fails the reload, naming the connector.
+  std::filesystem::remove(token);
+  auto unreadable = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(unreadable);
+  EXPECT_EQ(unreadable->status, 422) << unreadable->body;
+  EXPECT_NE(unreadable->body.find("hubspot"), std::string::npos) << unreadable->body;
+  WriteTextFile(token, token_text);
+}
+
 // A new mapping that names a subscription type HubSpot does not have is
 // valid YAML and a valid mapping, so the reload applies it; consentctl
 // reload then says which check failed and why, and exits 3 (in force, not

@@ -69,7 +69,22 @@ int Reload(const AdminTarget& target) {
       return Fail(resp.status().message() +
                   "; use 'systemctl reload consentd' or send SIGHUP instead");
     }
+    if (resp.status().code() == StatusCode::kUnavailable && target.url.empty()) {
+      // The address came from the new file: a reload that moves the
+      // listener cannot be sent to where the daemon is not yet.
+      return Fail(resp.status().message() +
+                  "; if this file changes http.listen, consentd still listens on the old "
+                  "address: pass it with --url, or use 'systemctl reload consentd' (SIGHUP)");
+    }
     return Fail(resp.status().message());
+  }
+  if (resp->status == 401 && target.token_file.empty()) {
+    std::fprintf(stderr, "%s\n", ProblemText(*resp).c_str());
+    // The token came from the new file too.
+    return Fail(
+        "HTTP 401 from consentd: if this file changes admin.token_file or that file's token, "
+        "the running consentd still expects the old one: pass it with --token-file, or use "
+        "'systemctl reload consentd' (SIGHUP)");
   }
   if (resp->status == 200) {
     std::printf("reloaded\n");

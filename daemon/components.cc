@@ -214,9 +214,9 @@ Status HttpComponent::PrepareReload(const config::Config& next) {
 void HttpComponent::CommitReload(const config::Config& next) {
   shutdown_deadline_ = next.shutdown_deadline;
   if (pending_) {
+    const std::string was = listening_on();  // before the swap: the old listener's
     std::unique_ptr<net::HttpServer> old = std::move(server_);
     server_ = std::move(pending_);
-    const std::string was = listening_on();
     current_ = next.http;
     spdlog::info("listening on {} (was {}); old listener drains", listening_on(), was);
     net::HttpServer* raw = old.get();

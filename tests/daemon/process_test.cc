@@ -215,6 +215,10 @@ TEST_F(ConsentdProcess, SighupWithGoodConfigAppliesLogLevelAndNewListenAddress) 
       << Log();
   EXPECT_TRUE(WaitUntil([&] { return TcpClient::Connect(port_) == nullptr; }));
   EXPECT_EQ(Scrape(new_port).Value("consentd_config_reloads_total", {{"result", "success"}}), 1);
+  EXPECT_NE(Log().find("listening on 127.0.0.1:" + std::to_string(new_port) +
+                       " (was 127.0.0.1:" + std::to_string(port_) + ")"),
+            std::string::npos)
+      << Log();
 }
 
 // --- admin API: POST /api/v1/reload and consentctl reload -------------------
@@ -362,6 +366,40 @@ TEST_F(AdminProcess, ConsentctlReloadGoesThroughTheApiAndRefusesToSendABrokenFil
                                        "--token-file", (dir_ / "other_token").string()});
   EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
   EXPECT_NE(wrong.output.find("HTTP 401"), std::string::npos) << wrong.output;
+}
+
+// consentctl reload takes the address and the token from the file it sends;
+// where the file changes either, the daemon still has the old one, and the
+// failure says so and names the ways round it.
+TEST_F(AdminProcess, ConsentctlReloadOfAFileThatMovesTheListenerOrTheTokenSaysWhatToDo) {
+  ASSERT_NO_FATAL_FAILURE(Start(AdminConfig()));
+  const std::uint16_t elsewhere = FreeLoopbackPort();
+  WriteTextFile(config_, Config("info", elsewhere) + "admin:\n  token_file: admin_token\n");
+  CommandResult moved = RunConsentctl({"reload", "--config", config_.string()});
+  EXPECT_EQ(moved.exit_code, 1) << moved.output;
+  EXPECT_NE(
+      moved.output.find("cannot reach consentd at http://127.0.0.1:" + std::to_string(elsewhere)),
+      std::string::npos)
+      << moved.output;
+  EXPECT_NE(moved.output.find("consentd still listens on the old address: pass it with --url, "
+                              "or use 'systemctl reload consentd' (SIGHUP)"),
+            std::string::npos)
+      << moved.output;
+
+  WriteTextFile(config_, AdminConfig());
+  WriteTextFile(dir_ / "admin_token", "a-new-token-0123456789abcdef\n");
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_);
+  CommandResult rotated = RunConsentctl({"reload", "--config", config_.string(), "--url", url});
+  EXPECT_EQ(rotated.exit_code, 1) << rotated.output;
+  EXPECT_NE(rotated.output.find("the running consentd still expects the old one: pass it with "
+                                "--token-file, or use 'systemctl reload consentd' (SIGHUP)"),
+            std::string::npos)
+      << rotated.output;
+  // SIGHUP reads the new token, after which consentctl gets through with it.
+  process_->Signal(SIGHUP);
+  ASSERT_TRUE(notify_->WaitFor("READY=1")) << Log();
+  CommandResult after = RunConsentctl({"reload", "--config", config_.string(), "--url", url});
+  EXPECT_EQ(after.exit_code, 0) << after.output;
 }
 
 TEST_F(ConsentdProcess, SigtermLetsAnInFlightRequestFinishThenExitsZero) {

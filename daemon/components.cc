@@ -54,12 +54,18 @@ void LoggingComponent::Stop(std::chrono::steady_clock::time_point, std::function
 // ------------------------------------------------------------------ store
 
 Status StoreComponent::Start(const config::Config& config) {
+  Result<InstanceLock> lock = InstanceLock::Acquire(config.store.path);
+  if (!lock.ok()) return lock.status().WithContext("store " + config.store.path);
+  lock_.emplace(std::move(lock).value());
   store::SqliteStoreOptions options;
   options.path = config.store.path;
   options.erasure_ledger_path = config.sync.erasure_ledger_file;
   options.on_fail_stop = on_fail_stop_;
   auto opened = store::SqliteStore::Open(std::move(options));
-  if (!opened.ok()) return opened.status().WithContext("store " + config.store.path);
+  if (!opened.ok()) {
+    lock_.reset();
+    return opened.status().WithContext("store " + config.store.path);
+  }
   store_ = std::move(opened).value();
   spdlog::info("store open: {}", config.store.path);
   return Status::Ok();
@@ -110,6 +116,7 @@ void StoreComponent::Stop(std::chrono::steady_clock::time_point, std::function<v
     }
     store_.reset();
   }
+  lock_.reset();
   done();
 }
 

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "daemon/component.h"
+#include "daemon/instance_lock.h"
 #include "daemon/metrics.h"
 #include "daemon/router.h"
 #include "net/http_server.h"
@@ -50,6 +52,8 @@ class StoreComponent final : public Component {
 
  private:
   std::function<void(const Status&)> on_fail_stop_;
+  // Held from before the store opens until after it closed.
+  std::optional<InstanceLock> lock_;
   std::unique_ptr<store::Store> store_;
   Status close_status_;
 };

@@ -480,6 +480,33 @@ TEST_F(ConsentdProcess, JsonLogFormatWritesOneJsonObjectPerLine) {
   EXPECT_GT(n, 2);
 }
 
+// A second consentd on the same database is refused before it opens the
+// store (it would claim, poll and deliver everything a second time); the
+// first keeps running, and once it stopped the database is free again.
+TEST_F(ConsentdProcess, ASecondConsentdOnTheSameDatabaseIsRefusedAndTheFirstRunsOn) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config()));
+  const fs::path second_log = dir_ / "second.log";
+  Process second({"--config", config_.string()}, {}, second_log);
+  EXPECT_EQ(second.WaitExit(), 1) << ReadTextFile(second_log);
+  const std::string refused = ReadTextFile(second_log);
+  EXPECT_NE(refused.find("another consentd is running on " + (dir_ / "state.db").string()),
+            std::string::npos)
+      << refused;
+  EXPECT_EQ(refused.find("store open"), std::string::npos) << refused;
+  auto health = Fetch(port_, "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  process_->Signal(SIGTERM);
+  ASSERT_EQ(process_->WaitExit(), 0) << Log();
+  Process third({"--config", config_.string()}, {}, dir_ / "third.log");
+  EXPECT_TRUE(WaitUntil([&] {
+    return ReadTextFile(dir_ / "third.log").find("ready") != std::string::npos;
+  })) << ReadTextFile(dir_ / "third.log");
+  third.Signal(SIGTERM);
+  EXPECT_EQ(third.WaitExit(), 0) << ReadTextFile(dir_ / "third.log");
+}
+
 TEST_F(ConsentdProcess, StartupFailureExitsOneWithTheReason) {
   // Hold a port so that the daemon cannot listen on it.
   int holder = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -587,15 +587,27 @@ void Delivery::SendProperties() {
       Fail(i, InvalidArgument("no e-mail address to write contact properties to"));
       continue;
     }
-    HubSpotConnector::CallResult r =
-        c_.Call("PATCH", "/crm/v3/objects/contacts/" + UrlEncode(email_[i]) + "?idProperty=email",
-                json{{"properties", props}});
+    const std::string patch_path =
+        "/crm/v3/objects/contacts/" + UrlEncode(email_[i]) + "?idProperty=email";
+    HubSpotConnector::CallResult r = c_.Call("PATCH", patch_path, json{{"properties", props}});
     if (!r.ok() && r.error.status.code() == StatusCode::kNotFound) {
       // No contact with that address yet: create it with the properties.
       json create = props;
       create["email"] = email_[i];
       r = c_.Call("POST", "/crm/v3/objects/contacts", json{{"properties", create}});
-      what += " (contact created)";
+      if (!r.ok() && r.error.status.code() == StatusCode::kAlreadyExists) {
+        // Someone created it since the PATCH (a form, an import): 409.
+        // The properties go to that contact; if it is gone again, the
+        // row is retried rather than failing for good.
+        r = c_.Call("PATCH", patch_path, json{{"properties", props}});
+        if (!r.ok() && r.error.status.code() == StatusCode::kNotFound) {
+          r.error.status = Unavailable(
+              "HubSpot: the contact was created and deleted again while its properties were "
+              "written");
+        }
+      } else {
+        what += " (contact created)";
+      }
     }
     if (!r.ok()) {
       Fail(i, r.error.status, r.error.retry_after);

@@ -141,6 +141,9 @@ HttpResponse HubSpotSystem::FaultResponse(int status) const {
   if (status == 400) {
     return Error(400, "VALIDATION_ERROR", "Invalid input (injected by consentd-sim)", nullptr);
   }
+  if (status == 404) {
+    return Error(404, "OBJECT_NOT_FOUND", "resource not found (injected by consentd-sim)", nullptr);
+  }
   if (status == 401) {
     return Error(401, "INVALID_AUTHENTICATION",
                  "Authentication credentials not found or invalid (injected by consentd-sim)",

@@ -175,6 +175,7 @@ net::HttpResponse MailchimpSim::FaultResponse(int status) const {
   if (status == 400) {
     return Error(InvalidResource("email_address", "Please provide a valid email address."));
   }
+  if (status == 404) return Error(NotFoundError());
   if (status == 401) {
     return Error({401, "API Key Invalid",
                   "Your API key may be invalid, or you've attempted to access the wrong "

@@ -796,6 +796,34 @@ TEST_F(HubSpotConnectorTest, DeliverWritesGrantsWithdrawalsAndBlocks) {
   EXPECT_EQ(PropertyOf("d2@example.com", "consentd_werbesperre"), "");
 }
 
+// Between consentd's PATCH (404: no such contact) and its create, someone
+// else creates the contact: the create answers 409, and the properties are
+// written to that contact with a second PATCH instead of failing for good.
+// (The race is played by answering the first PATCH 404 for a contact that
+// exists: what the create then meets is the same.)
+TEST_F(HubSpotConnectorTest, ACreateThatMeetsAContactCreatedMeanwhilePatchesIt) {
+  ASSERT_EQ(
+      Api("POST", "/crm/v3/objects/contacts", {{"properties", {{"email", "race@example.com"}}}})
+          .status,
+      201);
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"},
+                     {"system", "hubspot"},
+                     {"method", "PATCH"},
+                     {"route", "/crm/v3/objects/contacts/*"},
+                     {"status", 404},
+                     {"count", 1}})
+                .status,
+            201);
+  OutboundItem a = Item(1, "race@example.com");
+  Block(a, BlockScope::All(), true);
+  auto results = connector_->Deliver({a});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_EQ(PropertyOf("race@example.com", "consentd_werbesperre"), "true");
+  EXPECT_EQ(results[0].system_id, ContactId("race@example.com"));
+}
+
 TEST_F(HubSpotConnectorTest, DeliverChannelBlockUnsubscribesFromAllAndKeepsItOverGrants) {
   OutboundItem a = Item(1, "c@example.com");
   Grant(a, "newsletter", ConsentStatus::kGranted);

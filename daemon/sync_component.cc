@@ -2053,6 +2053,28 @@ class SyncComponent::Impl {
         results.push_back(std::move(missing));
       }
     }
+    // A refused credential (401, 403) is the connector's, not the row's: a
+    // revoked or rotated token must not dead-letter every row in flight.
+    // The rows are retried with backoff (and die only when their attempts
+    // run out), and the connector is checked again, so /readyz shows it.
+    bool credentials_refused = false;
+    for (auto& r : results) {
+      if (r.status.ok() || r.error_class != connectors::ErrorClass::kPermanent) continue;
+      if (r.status.code() == StatusCode::kUnauthenticated ||
+          r.status.code() == StatusCode::kPermissionDenied) {
+        r.error_class = connectors::ErrorClass::kRetryable;
+        credentials_refused = true;
+      }
+    }
+    if (credentials_refused && !stopping_) {
+      bool passing = false;
+      {
+        std::lock_guard lock(link.check_mu);
+        passing = link.check.ok();
+      }
+      // While it fails, the periodic re-check runs anyway.
+      if (passing) RunCheck(link);
+    }
     std::map<std::int64_t, TimestampMs> retry_at;
     const TimestampMs now = NowMs();
     std::vector<std::pair<std::string, std::vector<std::int64_t>>> failures;  // why -> rows

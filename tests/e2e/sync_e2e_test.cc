@@ -672,6 +672,29 @@ TEST_F(SyncE2E, RateLimitAndServerErrorStormsDelayButDeliverEverythingOnce) {
   EXPECT_EQ(static_cast<int>(Journey("GET", "/_sim/mailchimp/state")["members"].size()), kPeople);
 }
 
+// A refused credential is the connector's, not the row's: the row is
+// retried (not dead-lettered), the connector's check runs again so /readyz
+// names it, and once the key is accepted again the change arrives.
+TEST_F(SyncE2E, ARefusedCredentialRetriesTheRowAndMakesConsentdUnreadyUntilItIsAccepted) {
+  StartAll();
+  const Json added =
+      Crm("POST", "/_sim/faults", {{"kind", "error"}, {"system", "mailchimp"}, {"status", 401}});
+  ASSERT_TRUE(added.contains("ids")) << added.dump();
+  const int rule = added["ids"][0].get<int>();
+  const std::string lee = "lee.revoked@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", lee}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_deliveries_total", "target=\"mailchimp\",result=\"retryable\"") > 0;
+  })) << Log();
+  EXPECT_TRUE(Eventually([&] {
+    auto r = Fetch(port_, "GET", "/readyz");
+    return r && r->status == 503 && r->body.find("mailchimp") != std::string::npos;
+  })) << Log();
+  EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"permanent\""), 0) << Log();
+  Crm("DELETE", "/_sim/faults/" + std::to_string(rule), nullptr);
+  EXPECT_TRUE(Eventually([&] { return MemberStatus(lee) == "subscribed"; })) << Log();
+}
+
 TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {
   StartAll();
   const std::string kim = "kim@example.com";

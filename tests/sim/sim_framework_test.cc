@@ -287,7 +287,7 @@ TEST_F(SimFramework, FaultDecisionsAreDeterministicForTheSeed) {
 
 TEST_F(SimFramework, InvalidFaultsAreRefused) {
   EXPECT_EQ(Control("POST", "/_sim/faults", {{"kind", "meteor"}}).status, 400);
-  EXPECT_EQ(Control("POST", "/_sim/faults", {{"kind", "error"}, {"status", 404}}).status, 400);
+  EXPECT_EQ(Control("POST", "/_sim/faults", {{"kind", "error"}, {"status", 418}}).status, 400);
   EXPECT_EQ(Control("POST", "/_sim/faults", {{"kind", "error"}, {"rate", 2}}).status, 400);
   EXPECT_EQ(Control("POST", "/_sim/faults", {{"kind", "latency"}, {"latency_ms", "slow"}}).status,
             400);

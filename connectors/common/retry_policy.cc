@@ -184,7 +184,10 @@ std::optional<milliseconds> ParseRetryAfter(std::string_view value, TimestampMs 
   if (value.front() >= '0' && value.front() <= '9') {
     std::int64_t seconds = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
+    if (end != value.data() + value.size()) return std::nullopt;
+    // More seconds than 64 bits hold still means "wait": the longest wait.
+    if (ec == std::errc::result_out_of_range) return kMaxRetryAfter;
+    if (ec != std::errc()) return std::nullopt;
     return milliseconds(seconds >= cap / 1000 ? cap : seconds * 1000);
   }
   const auto date_s = ParseHttpDate(value, now);

@@ -462,6 +462,8 @@ TEST(ParseRetryAfter, IsCappedAtAnHour) {
   EXPECT_EQ(ParseRetryAfter("3600", kOct21), kMaxRetryAfter);
   EXPECT_EQ(ParseRetryAfter("3601", kOct21), kMaxRetryAfter);
   EXPECT_EQ(ParseRetryAfter("9000000000000000", kOct21), kMaxRetryAfter);
+  // More digits than 64 bits hold: still a request to wait, not malformed.
+  EXPECT_EQ(ParseRetryAfter("99999999999999999999999", kOct21), kMaxRetryAfter);
   EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 09:28:00 GMT", kOct21), kMaxRetryAfter);
   EXPECT_EQ(ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", kOct21), kMaxRetryAfter);
   EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 08:27:59 GMT", kOct21), milliseconds(3599000));
@@ -478,13 +480,13 @@ TEST(ParseRetryAfter, DateInThePastGivesZero) {
 }
 
 TEST(ParseRetryAfter, MalformedValuesAreNullopt) {
-  for (const char* value : {"", "   ", "soon", "-1", "1.5", "12abc", "0x10", "99999999999999999999",
-                            "Wed, 21 Oct 2015 07:28:00 UTC", "Wed, 21 Oct 2015 07:28:00",
-                            "Wed, 32 Oct 2015 07:28:00 GMT", "Sun, 29 Feb 2015 07:28:00 GMT",
-                            "Wed, 21 Foo 2015 07:28:00 GMT", "Wed, 21 Oct 2015 24:28:00 GMT",
-                            "Xyz, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 15 07:28:00 GMT",
-                            "Wed, 21-Oct-15 07:28:00 GMT", "Wed Oct 21 07:28:00 2015 GMT",
-                            "Wed, 21 Oct 2015 07:28:00 GMT x"}) {
+  for (const char* value :
+       {"", "   ", "soon", "-1", "1.5", "12abc", "0x10", "Wed, 21 Oct 2015 07:28:00 UTC",
+        "Wed, 21 Oct 2015 07:28:00", "Wed, 32 Oct 2015 07:28:00 GMT",
+        "Sun, 29 Feb 2015 07:28:00 GMT", "Wed, 21 Foo 2015 07:28:00 GMT",
+        "Wed, 21 Oct 2015 24:28:00 GMT", "Xyz, 21 Oct 2015 07:28:00 GMT",
+        "Wed, 21 Oct 15 07:28:00 GMT", "Wed, 21-Oct-15 07:28:00 GMT",
+        "Wed Oct 21 07:28:00 2015 GMT", "Wed, 21 Oct 2015 07:28:00 GMT x"}) {
     EXPECT_EQ(ParseRetryAfter(value, kOct21), std::nullopt) << "'" << value << "'";
   }
   // 29 Feb of a leap year is a date.

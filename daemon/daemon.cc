@@ -299,7 +299,9 @@ Status Daemon::Impl::Reload() {
     }
     if (!s.ok()) {
       for (size_t j = prepared; j-- > 0;) components_[j]->AbortReload();
-      return fail(s.WithContext(components_[prepared]->Name()));
+      // Lines that name the file already say where; others say which part.
+      const bool located = s.message().starts_with(config_path_ + ":");
+      return fail(located ? s : s.WithContext(components_[prepared]->Name()));
     }
   }
   for (auto& c : components_) c->CommitReload(next);

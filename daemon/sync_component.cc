@@ -418,9 +418,24 @@ class SyncComponent::Impl {
     for (const auto& [name, link] : links_) running.connectors.emplace(name, link->config);
     const std::vector<std::string> keys = config::KeysNeedingRestart(running, next);
     if (!keys.empty()) {
-      std::string list;
-      for (const std::string& k : keys) list += (list.empty() ? "" : ", ") + k;
-      return FailedPrecondition("changed, and needs a restart rather than a reload: " + list);
+      // One line per key, as the file's own errors: FILE:LINE:COLUMN (of
+      // the connector's entry; a `sync:` key or a removed connector has
+      // only the file).
+      std::string lines;
+      for (const std::string& k : keys) {
+        std::string where = next.source_path;
+        if (k.starts_with("connectors.")) {
+          const std::string name = k.substr(11, k.find('.', 11) - 11);
+          auto c = next.connectors.find(name);
+          if (c != next.connectors.end() && c->second.at.line > 0) {
+            where +=
+                ":" + std::to_string(c->second.at.line) + ":" + std::to_string(c->second.at.column);
+          }
+        }
+        lines += (lines.empty() ? "" : "\n") + where + ": " + k +
+                 " changed, and needs a restart rather than a reload";
+      }
+      return FailedPrecondition(lines);
     }
     if (links_.empty()) return Status::Ok();
     // Every secret file is read again: one that cannot be read fails the

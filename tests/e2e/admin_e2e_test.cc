@@ -5,9 +5,11 @@
 // loopback HTTP and SQLite; TearDown verifies the proof log.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -153,6 +155,18 @@ TEST_F(AdminE2E, AReloadThatCannotBeAppliedInFullIsRefusedAndChangesNothing) {
   EXPECT_EQ(refused->status, 422) << refused->body;
   EXPECT_NE(refused->body.find("connectors.hubspot.poll_interval"), std::string::npos)
       << refused->body;
+  {
+    // Where, as the file's own errors say it: at the connector's entry.
+    const std::size_t entry = slower.find("\n  hubspot:\n    kind: hubspot");
+    ASSERT_NE(entry, std::string::npos) << slower;
+    const long line = std::count(slower.begin(), slower.begin() + entry + 1, '\n') + 1;
+    const nlohmann::json problem = nlohmann::json::parse(refused->body);
+    EXPECT_EQ(problem.value("detail", ""),
+              config_path_ + ":" + std::to_string(line) +
+                  ":3: connectors.hubspot.poll_interval changed, and needs a restart rather than "
+                  "a reload")
+        << refused->body;
+  }
 
   // The old mapping is still in force: product_news still propagates.
   EXPECT_EQ(Log().find("mapping: topic product_news removed"), std::string::npos) << Log();

@@ -1,5 +1,6 @@
 #include "config/open_quotes.h"
 
+#include <set>
 #include <string>
 
 #include "config/yaml_reader.h"
@@ -30,27 +31,56 @@ bool ClosesOnItsLine(std::string_view text, std::size_t open) {
   return false;  // the file ends inside the quote
 }
 
-void Walk(const YAML::Node& node, std::string_view text, Diagnostics& diag) {
-  switch (node.Type()) {
+// Where a node's own text starts: past an anchor ("&a ") or a tag
+// ("!!str ") that the node's mark points at.
+std::size_t PastProperties(std::string_view text, std::size_t at) {
+  while (at < text.size() && (text[at] == '&' || text[at] == '!')) {
+    while (at < text.size() && text[at] != ' ' && text[at] != '\t' && text[at] != '\n') ++at;
+    while (at < text.size() && (text[at] == ' ' || text[at] == '\t')) ++at;
+  }
+  return at;
+}
+
+struct WalkState {
+  std::string_view text;
+  std::size_t offset = 0;  // bytes yaml-cpp did not count (a UTF-8 byte-order mark)
+  Diagnostics& diag;
+  // Nodes already walked, by position: an alias names a node again, and a
+  // file may alias a node into itself (`x: &a [*a]`) or nest aliases to a
+  // billion visits; each node is walked once.
+  std::set<int> seen;
+};
+
+void Walk(const YAML::Node& node, WalkState& w) {
+  const YAML::NodeType::value type = node.Type();
+  if (type != YAML::NodeType::Scalar && type != YAML::NodeType::Sequence &&
+      type != YAML::NodeType::Map) {
+    return;
+  }
+  const YAML::Mark mark = node.Mark();
+  if (mark.pos >= 0 && !w.seen.insert(mark.pos).second) return;
+  switch (type) {
     case YAML::NodeType::Scalar: {
-      if (node.Tag() != "!") return;  // plain: cannot hold a line break by typo
-      const YAML::Mark mark = node.Mark();
-      if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text.size()) return;
-      const auto open = static_cast<std::size_t>(mark.pos);
-      if (text[open] != '"' && text[open] != '\'') return;
+      // A plain scalar cannot start with a quote; a quoted one (tagged
+      // too: `!!str "x"`) starts with its quote past any anchor and tag.
+      if (mark.pos < 0) return;
+      const std::string_view text = w.text;
+      const std::size_t open = PastProperties(text, static_cast<std::size_t>(mark.pos) + w.offset);
+      if (open >= text.size() || (text[open] != '"' && text[open] != '\'')) return;
       if (ClosesOnItsLine(text, open)) return;
-      diag.Error(PositionOf(mark), std::string("the ") + text[open] +
-                                       " opened here is not closed on this line (a quoted "
-                                       "value must end on the line it starts on)");
+      w.diag.Error(PositionOfOffset(text.substr(w.offset), open - w.offset),
+                   std::string("the ") + text[open] +
+                       " opened here is not closed on this line (a quoted value must end on "
+                       "the line it starts on)");
       return;
     }
     case YAML::NodeType::Sequence:
-      for (const YAML::Node& child : node) Walk(child, text, diag);
+      for (const YAML::Node& child : node) Walk(child, w);
       return;
     case YAML::NodeType::Map:
       for (auto it = node.begin(); it != node.end(); ++it) {
-        Walk(it->first, text, diag);
-        Walk(it->second, text, diag);
+        Walk(it->first, w);
+        Walk(it->second, w);
       }
       return;
     default:
@@ -67,7 +97,9 @@ std::size_t Indent(std::string_view line) {
 }  // namespace
 
 void ReportQuotesLeftOpen(const YAML::Node& root, std::string_view text, Diagnostics& diag) {
-  Walk(root, text, diag);
+  WalkState w{text, 0, diag, {}};
+  if (text.starts_with("\xEF\xBB\xBF")) w.offset = 3;  // yaml-cpp skips it uncounted
+  Walk(root, w);
 }
 
 std::optional<Position> QuoteLeftOpenBefore(std::string_view text, Position error_at) {

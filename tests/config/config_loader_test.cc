@@ -134,6 +134,34 @@ TEST(ConfigLoader, QuotedValuesMustCloseOnTheirLine) {
               ::testing::Contains(HasSubstr("t.yaml:2:9: the \" opened here is not closed")));
 }
 
+// The check walks every node once: an alias into itself (yaml-cpp builds
+// the loop) or aliases nested to a billion visits end it, not the process.
+TEST(ConfigLoader, TheQuoteCheckWalksAliasedNodesOnce) {
+  auto looped = Load("store:\n  path: db.sqlite\nx: &a [*a]\n");
+  EXPECT_THAT(ErrorLines(looped), ::testing::Contains(HasSubstr("unknown key 'x'")));
+  std::string laughs = "store:\n  path: db.sqlite\nl0: &l0 [\"lol\", \"lol\"]\n";
+  for (int i = 1; i < 40; ++i) {
+    const std::string prev = "*l" + std::to_string(i - 1);
+    laughs += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev + ", " + prev +
+              ", " + prev + "]\n";
+  }
+  EXPECT_FALSE(Load(laughs).ok());  // unknown keys; and it returns
+}
+
+// A UTF-8 byte-order mark, which yaml-cpp skips without counting, and an
+// anchor or a tag before the quote do not move what is checked.
+TEST(ConfigLoader, TheQuoteCheckSeesPastAByteOrderMarkAnchorsAndTags) {
+  const std::string bom = "\xEF\xBB\xBF";
+  EXPECT_TRUE(Load(bom + "store:\n  path: db.sqlite\nlog: {'level': \"info\"}\n").ok());
+  EXPECT_THAT(ErrorLines(Load(bom + "store:\n  path: \"db.sqlite\n")),
+              ::testing::Contains(HasSubstr("t.yaml:2:9: the \" opened here is not closed")));
+  EXPECT_THAT(ErrorLines(Load("store:\n  path: &p \"db.sqlite\n")),
+              ::testing::Contains(HasSubstr("t.yaml:2:12: the \" opened here is not closed")));
+  EXPECT_THAT(ErrorLines(Load("store:\n  path: !!str 'db.sqlite\n")),
+              ::testing::Contains(HasSubstr("t.yaml:2:15: the ' opened here is not closed")));
+  EXPECT_TRUE(Load("store:\n  path: &p !!str \"db.sqlite\"\n").ok());
+}
+
 TEST(ConfigQuoteScan, SkipsCommentsBlockScalarsAndClosedQuotes) {
   const std::string text =
       "a: \"x\" # \"open in a comment\n"

@@ -227,6 +227,12 @@ struct Link {
 
   mutable std::mutex check_mu;
   Status check = Unavailable("not checked yet");
+  // Set (under check_mu) when the target refused a delivery for its
+  // credentials (401, 403), cleared by the next delivery it takes: a token
+  // that may read but not write passes Check() and is shown here instead.
+  Status deliveries_refused;
+  // When such a refusal last ran the check again (at most every 30 s).
+  std::chrono::steady_clock::time_point refusal_checked_at;
   bool check_running = false;  // io thread
   bool check_again = false;    // io thread
   // Checks started and the last one answered, numbered from 1 (io thread):
@@ -961,6 +967,9 @@ class SyncComponent::Impl {
     for (const auto& [name, link] : links_) {
       std::lock_guard lock(link->check_mu);
       if (!link->check.ok()) return link->check.WithContext("connector " + name);
+      if (!link->deliveries_refused.ok()) {
+        return link->deliveries_refused.WithContext("connector " + name);
+      }
     }
     return Status::Ok();
   }
@@ -2071,24 +2080,32 @@ class SyncComponent::Impl {
     // A refused credential (401, 403) is the connector's, not the row's: a
     // revoked or rotated token must not dead-letter every row in flight.
     // The rows are retried with backoff (and die only when their attempts
-    // run out), and the connector is checked again, so /readyz shows it.
-    bool credentials_refused = false;
+    // run out), /readyz names the refusal until a delivery is taken again,
+    // and the connector is checked again (at most every 30 s).
+    const Status* refused = nullptr;
+    bool taken = false;
     for (auto& r : results) {
+      taken |= r.status.ok();
       if (r.status.ok() || r.error_class != connectors::ErrorClass::kPermanent) continue;
       if (r.status.code() == StatusCode::kUnauthenticated ||
           r.status.code() == StatusCode::kPermissionDenied) {
         r.error_class = connectors::ErrorClass::kRetryable;
-        credentials_refused = true;
+        refused = &r.status;
       }
     }
-    if (credentials_refused && !stopping_) {
-      bool passing = false;
-      {
-        std::lock_guard lock(link.check_mu);
-        passing = link.check.ok();
-      }
-      // While it fails, the periodic re-check runs anyway.
-      if (passing) RunCheck(link);
+    if (refused != nullptr || taken) {
+      std::lock_guard lock(link.check_mu);
+      link.deliveries_refused =
+          refused != nullptr
+              ? Status(refused->code(),
+                       "deliveries refused for its credentials (retried): " + refused->message())
+              : Status::Ok();
+    }
+    const auto steady_now = std::chrono::steady_clock::now();
+    if (refused != nullptr && !stopping_ &&
+        steady_now - link.refusal_checked_at >= std::chrono::seconds(30)) {
+      link.refusal_checked_at = steady_now;
+      RunCheck(link);
     }
     std::map<std::int64_t, TimestampMs> retry_at;
     const TimestampMs now = NowMs();

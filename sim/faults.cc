@@ -91,9 +91,9 @@ Result<int> FaultInjector::Add(const nlohmann::json& spec) {
   }
   if (r.kind == FaultKind::kError) {
     r.status = spec.value("status", 503);
-    if (r.status != 400 && r.status != 401 && r.status != 404 && r.status != 500 &&
-        r.status != 502 && r.status != 503) {
-      return InvalidArgument("fault field 'status' must be 400, 401, 404, 500, 502 or 503");
+    if (r.status != 400 && r.status != 401 && r.status != 403 && r.status != 404 &&
+        r.status != 500 && r.status != 502 && r.status != 503) {
+      return InvalidArgument("fault field 'status' must be 400, 401, 403, 404, 500, 502 or 503");
     }
   }
   if (r.kind == FaultKind::kRateLimit) {

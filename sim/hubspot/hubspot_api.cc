@@ -144,6 +144,12 @@ HttpResponse HubSpotSystem::FaultResponse(int status) const {
   if (status == 404) {
     return Error(404, "OBJECT_NOT_FOUND", "resource not found (injected by consentd-sim)", nullptr);
   }
+  if (status == 403) {
+    return Error(403, "MISSING_SCOPES",
+                 "This app hasn't been granted all required scopes to make this call "
+                 "(injected by consentd-sim)",
+                 nullptr);
+  }
   if (status == 401) {
     return Error(401, "INVALID_AUTHENTICATION",
                  "Authentication credentials not found or invalid (injected by consentd-sim)",

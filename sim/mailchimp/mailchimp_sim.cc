@@ -176,6 +176,10 @@ net::HttpResponse MailchimpSim::FaultResponse(int status) const {
     return Error(InvalidResource("email_address", "Please provide a valid email address."));
   }
   if (status == 404) return Error(NotFoundError());
+  if (status == 403) {
+    return Error({403, "Forbidden", "You don't have permission to access this resource.", nullptr,
+                  "ERROR_GENERIC"});
+  }
   if (status == 401) {
     return Error({401, "API Key Invalid",
                   "Your API key may be invalid, or you've attempted to access the wrong "

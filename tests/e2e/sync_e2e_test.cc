@@ -673,12 +673,17 @@ TEST_F(SyncE2E, RateLimitAndServerErrorStormsDelayButDeliverEverythingOnce) {
 }
 
 // A refused credential is the connector's, not the row's: the row is
-// retried (not dead-lettered), the connector's check runs again so /readyz
-// names it, and once the key is accepted again the change arrives.
+// retried (not dead-lettered), /readyz names the refusal, and once the key
+// is accepted again the change arrives. Here the key may still read (the
+// connector's check passes) but not write: only the deliveries show it.
 TEST_F(SyncE2E, ARefusedCredentialRetriesTheRowAndMakesConsentdUnreadyUntilItIsAccepted) {
   StartAll();
-  const Json added =
-      Crm("POST", "/_sim/faults", {{"kind", "error"}, {"system", "mailchimp"}, {"status", 401}});
+  const Json added = Crm("POST", "/_sim/faults",
+                         {{"kind", "error"},
+                          {"system", "mailchimp"},
+                          {"method", "POST"},
+                          {"route", "/3.0/lists/*"},
+                          {"status", 403}});
   ASSERT_TRUE(added.contains("ids")) << added.dump();
   const int rule = added["ids"][0].get<int>();
   const std::string lee = "lee.revoked@example.com";
@@ -688,11 +693,17 @@ TEST_F(SyncE2E, ARefusedCredentialRetriesTheRowAndMakesConsentdUnreadyUntilItIsA
   })) << Log();
   EXPECT_TRUE(Eventually([&] {
     auto r = Fetch(port_, "GET", "/readyz");
-    return r && r->status == 503 && r->body.find("mailchimp") != std::string::npos;
+    return r && r->status == 503 &&
+           r->body.find("connector mailchimp: deliveries refused for its credentials") !=
+               std::string::npos;
   })) << Log();
   EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"permanent\""), 0) << Log();
   Crm("DELETE", "/_sim/faults/" + std::to_string(rule), nullptr);
   EXPECT_TRUE(Eventually([&] { return MemberStatus(lee) == "subscribed"; })) << Log();
+  EXPECT_TRUE(Eventually([&] {
+    auto r = Fetch(port_, "GET", "/readyz");
+    return r && r->status == 200;
+  })) << Log();
 }
 
 TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {

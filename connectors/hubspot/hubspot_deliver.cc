@@ -21,6 +21,17 @@ namespace {
 
 const std::string kStatusWritePath = "/communication-preferences/v4/statuses/batch/write";
 
+// The contact id in HubSpot's 409 for a create ("Contact already exists.
+// Existing ID: 1001"); empty when the message names none.
+std::string ExistingContactId(std::string_view message) {
+  constexpr std::string_view kMarker = "Existing ID: ";
+  const std::size_t at = message.find(kMarker);
+  if (at == std::string_view::npos) return {};
+  std::size_t end = at + kMarker.size();
+  while (end < message.size() && message[end] >= '0' && message[end] <= '9') ++end;
+  return std::string(message.substr(at + kMarker.size(), end - at - kMarker.size()));
+}
+
 int Severity(const Status& s) {
   switch (ClassOf(s)) {
     case ErrorClass::kBlockedByTarget:
@@ -596,14 +607,19 @@ void Delivery::SendProperties() {
       create["email"] = email_[i];
       r = c_.Call("POST", "/crm/v3/objects/contacts", json{{"properties", create}});
       if (!r.ok() && r.error.status.code() == StatusCode::kAlreadyExists) {
-        // Someone created it since the PATCH (a form, an import): 409.
-        // The properties go to that contact; if it is gone again, the
-        // row is retried rather than failing for good.
-        r = c_.Call("PATCH", patch_path, json{{"properties", props}});
+        // Someone created it since the PATCH (a form, an import), or the
+        // address is a contact's secondary one, which the PATCH by email
+        // does not find: 409 "Contact already exists. Existing ID: N".
+        // The properties go to that contact (by the address again when the
+        // answer names none); if it is gone again, the row is retried
+        // rather than failing for good.
+        const std::string existing = ExistingContactId(r.error.status.message());
+        r = c_.Call("PATCH", existing.empty() ? patch_path : "/crm/v3/objects/contacts/" + existing,
+                    json{{"properties", props}});
         if (!r.ok() && r.error.status.code() == StatusCode::kNotFound) {
           r.error.status = Unavailable(
-              "HubSpot: the contact was created and deleted again while its properties were "
-              "written");
+              "HubSpot: creating the contact answered that it exists, and writing to it that "
+              "it does not (deleted meanwhile?)");
         }
       } else {
         what += " (contact created)";

@@ -796,11 +796,12 @@ TEST_F(HubSpotConnectorTest, DeliverWritesGrantsWithdrawalsAndBlocks) {
   EXPECT_EQ(PropertyOf("d2@example.com", "consentd_werbesperre"), "");
 }
 
-// Between consentd's PATCH (404: no such contact) and its create, someone
-// else creates the contact: the create answers 409, and the properties are
-// written to that contact with a second PATCH instead of failing for good.
-// (The race is played by answering the first PATCH 404 for a contact that
-// exists: what the create then meets is the same.)
+// consentd's PATCH by address answers 404 and its create 409 "Contact
+// already exists. Existing ID: N": someone created the contact in between,
+// or the address is a contact's secondary one, which a PATCH by address
+// never finds. The properties are written to contact N instead of the row
+// failing for good. (Played by answering every PATCH by this address 404
+// for a contact that exists: what the create then meets is the same.)
 TEST_F(HubSpotConnectorTest, ACreateThatMeetsAContactCreatedMeanwhilePatchesIt) {
   ASSERT_EQ(
       Api("POST", "/crm/v3/objects/contacts", {{"properties", {{"email", "race@example.com"}}}})
@@ -810,9 +811,8 @@ TEST_F(HubSpotConnectorTest, ACreateThatMeetsAContactCreatedMeanwhilePatchesIt) 
                     {{"kind", "error"},
                      {"system", "hubspot"},
                      {"method", "PATCH"},
-                     {"route", "/crm/v3/objects/contacts/*"},
-                     {"status", 404},
-                     {"count", 1}})
+                     {"route", "/crm/v3/objects/contacts/race*"},
+                     {"status", 404}})
                 .status,
             201);
   OutboundItem a = Item(1, "race@example.com");

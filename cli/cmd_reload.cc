@@ -69,7 +69,11 @@ int Reload(const AdminTarget& target) {
       return Fail(resp.status().message() +
                   "; use 'systemctl reload consentd' or send SIGHUP instead");
     }
-    if (resp.status().code() == StatusCode::kUnavailable && target.url.empty()) {
+    // libcurl's words for a refused connection (CURLE_COULDNT_CONNECT); a
+    // timeout after the request went out is not a moved listener.
+    const bool not_listening =
+        resp.status().message().find("Couldn't connect to server") != std::string::npos;
+    if (not_listening && target.url.empty()) {
       // The address came from the new file: a reload that moves the
       // listener cannot be sent to where the daemon is not yet.
       return Fail(resp.status().message() +

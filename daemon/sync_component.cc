@@ -366,12 +366,14 @@ class SyncComponent::Impl {
       auto link = std::make_unique<Link>(io_, c);
       link->http = std::make_unique<connectors::BudgetedHttpClient>(*curl_, link->limiter, stop_,
                                                                     link->budget);
+      // The digest first: a file rotated while the connector is built then
+      // shows as changed at the next reload, not as unchanged.
+      Result<std::string> digest = ConnectorSecretsDigest(c);
+      if (!digest.ok()) return digest.status().WithContext("connector " + name);
+      link->secrets_digest = *std::move(digest);
       auto made = MakeConnector(c, mapping_, *link->http);
       if (!made.ok()) return made.status().WithContext("connector " + name);
       link->connector = std::shared_ptr<Connector>(std::move(made).value());
-      if (Result<std::string> digest = ConnectorSecretsDigest(c); digest.ok()) {
-        link->secrets_digest = *std::move(digest);
-      }
       link->max_parallel_batches = MaxParallelBatches(c.rate_limit);
       RegisterBudgetMetrics(*link);
       links_.emplace(name, std::move(link));
@@ -455,7 +457,7 @@ class SyncComponent::Impl {
     std::map<std::string, std::string> digests;
     for (auto& [name, link] : links_) {
       const config::ConnectorConfig& c = next.connectors.at(name);
-      Result<std::string> digest = ConnectorSecretsDigest(c);
+      Result<std::string> digest = ConnectorSecretsDigest(c);  // before the build, as at start
       if (!digest.ok()) return digest.status().WithContext("connector " + name);
       if (!mapping_changed && *digest == link->secrets_digest) continue;
       auto made = MakeConnector(c, spec, *link->http);

@@ -1,4 +1,5 @@
 // HTTP calls to HubSpot and the class of every error they can end in.
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -39,7 +40,11 @@ std::optional<std::chrono::milliseconds> RateLimitWait(const net::HttpResponse& 
   auto remaining = net::FindHeader(r.headers, "X-HubSpot-RateLimit-Remaining");
   auto interval = net::FindHeader(r.headers, "X-HubSpot-RateLimit-Interval-Milliseconds");
   if (remaining && interval && *remaining == "0") {
-    if (auto ms = ToInt(*interval); ms && *ms > 0) return std::chrono::milliseconds(*ms);
+    // Capped as Retry-After is (a window of days would stall every call,
+    // and the jitter added to it could overflow).
+    if (auto ms = ToInt(*interval); ms && *ms > 0) {
+      return std::min(std::chrono::milliseconds(*ms), kMaxRetryAfter);
+    }
   }
   if (body.is_object() && body.value("policyName", "") == "SECONDLY") {
     return std::chrono::milliseconds(1000);

@@ -748,8 +748,10 @@ class SyncComponent::Impl {
       }
       {
         std::lock_guard lock(link->check_mu);
-        c.ready = link->check.ok();
-        c.check_message = link->check.ok() ? "ok" : link->check.ToString();
+        // As /readyz: the check, then deliveries refused for credentials.
+        const Status& why = !link->check.ok() ? link->check : link->deliveries_refused;
+        c.ready = why.ok();
+        c.check_message = why.ok() ? "ok" : why.ToString();
       }
       const LinkActivity& a = link->activity;
       c.polling = link->config.poll_interval.count() > 0;
@@ -1138,7 +1140,7 @@ class SyncComponent::Impl {
     metrics_.AddConnector({link.config.name, &link.budget, &link.caught_up,
                            [l] {
                              std::lock_guard lock(l->check_mu);
-                             return l->check.ok();
+                             return l->check.ok() && l->deliveries_refused.ok();
                            },
                            link.config.poll_interval.count() > 0, &link.limiter});
   }

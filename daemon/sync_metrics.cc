@@ -110,7 +110,9 @@ SyncMetrics::SyncMetrics(metrics::Registry& registry, std::function<TimestampMs(
         });
       });
   registry.AddCallbackFamily(
-      "consentd_connector_ready", "1 when the connector's last check passed (see /readyz).",
+      "consentd_connector_ready",
+      "1 when the connector's last check passed and its deliveries are not refused for their "
+      "credentials (see /readyz).",
       MetricType::kGauge, {"connector"},
       [this] { return ConnectorValues([](const auto& p) { return p.ready() ? 1.0 : 0.0; }); });
   registry.AddCallbackFamily(

@@ -41,7 +41,8 @@ struct ConnectorProbe {
   std::string name;
   const connectors::BudgetStats* budget = nullptr;
   const std::atomic<bool>* caught_up = nullptr;
-  std::function<bool()> ready;  // the last Check() passed
+  // The last Check() passed and no delivery is refused for its credentials.
+  std::function<bool()> ready;
   bool polls = false;           // poll_interval > 0
   // The request budget (its main window's budget in force); null: none.
   const connectors::RateLimiter* limiter = nullptr;

@@ -697,6 +697,8 @@ TEST_F(SyncE2E, ARefusedCredentialRetriesTheRowAndMakesConsentdUnreadyUntilItIsA
            r->body.find("connector mailchimp: deliveries refused for its credentials") !=
                std::string::npos;
   })) << Log();
+  EXPECT_EQ(MetricSum("consentd_connector_ready", "connector=\"mailchimp\""), 0.0);
+  EXPECT_EQ(MetricSum("consentd_connector_ready", "connector=\"hubspot\""), 1.0);
   EXPECT_EQ(MetricSum("consentd_deliveries_total", "result=\"permanent\""), 0) << Log();
   Crm("DELETE", "/_sim/faults/" + std::to_string(rule), nullptr);
   EXPECT_TRUE(Eventually([&] { return MemberStatus(lee) == "subscribed"; })) << Log();

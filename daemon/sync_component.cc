@@ -1289,10 +1289,20 @@ class SyncComponent::Impl {
 
   // --- ingress ---------------------------------------------------------
 
+  // The URL the system called, which HubSpot signs: webhook_url, else as
+  // a reverse proxy reports it (X-Forwarded-Proto/-Host, as nginx and most
+  // proxies set them), else consentd's own. Trusting the headers weakens
+  // nothing: a forged one only changes the URL a signature is checked
+  // against, and a valid signature for it still needs HubSpot's secret.
   std::string PublicUrl(const Link& link, const net::HttpRequest& req) const {
     if (!link.config.webhook_url.empty()) return link.config.webhook_url;
-    const std::string host = std::string(req.Header("Host").value_or("localhost"));
-    return "http://" + host + req.target;
+    std::string scheme = "http";
+    if (auto proto = req.Header("X-Forwarded-Proto"); proto && (*proto == "https")) {
+      scheme = "https";
+    }
+    auto host = req.Header("X-Forwarded-Host");
+    if (!host || host->empty()) host = req.Header("Host");
+    return scheme + "://" + std::string(host.value_or("localhost")) + req.target;
   }
 
   void HandleWebhook(net::HttpRequest req, net::Responder respond) {
@@ -1325,8 +1335,8 @@ class SyncComponent::Impl {
       if (auth && link.config.kind == mapping::ConnectorKind::kHubSpot) {
         signed_url_hint = link.config.webhook_url.empty()
                               ? " (signed URL taken as " + public_url +
-                                    " from the Host header; behind a proxy set connectors." + name +
-                                    ".webhook_url to the URL HubSpot calls)"
+                                    " from the request's headers; behind a proxy set connectors." +
+                                    name + ".webhook_url to the URL HubSpot calls)"
                               : " (signed URL taken as " + public_url + ", from webhook_url)";
       }
       spdlog::warn("sync: {}: webhook refused: {}{}", name, refs.status().ToString(),

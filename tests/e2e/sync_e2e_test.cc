@@ -430,9 +430,11 @@ TEST_F(SyncE2E, AcknowledgedWebhooksShowAsDurableStoreCommitsOnMetrics) {
 
 // --- webhook faults -----------------------------------------------------------
 
-// Behind a TLS proxy HubSpot signs https://…; without webhook_url consentd
-// checks against http://<Host>/…, refuses the webhook before storing
-// anything, and its log names the URL it checked and the key that fixes it.
+// Behind a TLS proxy HubSpot signs https://…; without webhook_url, and
+// without the proxy's X-Forwarded-Proto, consentd checks against
+// http://<Host>/…, refuses the webhook before storing anything, and its log
+// names the URL it checked and the key that fixes it. With the header (or
+// webhook_url) it is taken.
 TEST_F(SyncE2E, AHubSpotWebhookSignedForAnotherUrlIsRefusedAndTheLogNamesTheUrlChecked) {
   StartAll();
   const std::string body =
@@ -440,30 +442,32 @@ TEST_F(SyncE2E, AHubSpotWebhookSignedForAnotherUrlIsRefusedAndTheLogNamesTheUrlC
       R"("subscriptionType":"contact.creation","attemptNumber":0,"objectId":424242,)"
       R"("changeSource":"CRM"}])";
   const std::string host = "127.0.0.1";  // the test client's Host header
-  auto post = [&](const std::string& signed_url) {
+  auto post = [&](const std::string& signed_url, std::vector<std::string> headers = {}) {
     const std::string ts = std::to_string(SystemClock().NowMs());
     const std::string sig =
         connectors::HubSpotSignV3("sim-hubspot-client-secret", "POST", signed_url, body, ts);
+    headers.insert(headers.end(),
+                   {"Content-Type: application/json", "X-HubSpot-Signature-v3: " + sig,
+                    "X-HubSpot-Request-Timestamp: " + ts});
     auto c = TcpClient::Connect(port_);
-    if (!c ||
-        !c->Send(BuildRequest("POST", "/webhooks/hubspot", body,
-                              {"Content-Type: application/json", "X-HubSpot-Signature-v3: " + sig,
-                               "X-HubSpot-Request-Timestamp: " + ts}))) {
-      return 0;
-    }
+    if (!c || !c->Send(BuildRequest("POST", "/webhooks/hubspot", body, headers))) return 0;
     auto r = c->ReadResponse();
     return r ? r->status : 0;
   };
   EXPECT_EQ(post("https://" + host + "/webhooks/hubspot"), 401);
   const std::string log = Log();
   EXPECT_NE(log.find("signed URL taken as http://" + host +
-                     "/webhooks/hubspot from the Host header; behind a proxy set "
+                     "/webhooks/hubspot from the request's headers; behind a proxy set "
                      "connectors.hubspot.webhook_url"),
             std::string::npos)
       << log;
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total", "result=\"unauthenticated\""), 1.0);
-  // Signed for the URL consentd derives, the same request is taken.
+  // Signed for the URL consentd derives, the same request is taken; and the
+  // https one when the proxy says so.
   EXPECT_EQ(post("http://" + host + "/webhooks/hubspot"), 200);
+  EXPECT_EQ(post("https://consent.example.org/webhooks/hubspot",
+                 {"X-Forwarded-Proto: https", "X-Forwarded-Host: consent.example.org"}),
+            200);
 }
 
 TEST_F(SyncE2E, DuplicatedAndReorderedWebhooksChangeNothingTwice) {

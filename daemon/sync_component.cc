@@ -497,6 +497,7 @@ class SyncComponent::Impl {
       link->config.rate_limit = limit;
       link->max_parallel_batches = MaxParallelBatches(limit);
       if (auto made = prepared_connectors_.find(name); made != prepared_connectors_.end()) {
+        made->second->TakeOverMemory(*link->connector);
         link->connector = made->second;
         link->learnt_loaded = false;  // the new instance learnt nothing yet
         const std::string& digest = prepared_digests_.at(name);

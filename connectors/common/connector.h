@@ -240,6 +240,13 @@ class Connector {
   virtual std::string LearntState() const { return {}; }
   virtual void RestoreLearntState(const std::string& /*state*/) {}
 
+  // A reload that rebuilds a connector (a new mapping, rotated secrets)
+  // hands the new instance the one it replaces, before the new one's first
+  // call: what only memory held carries over (Mailchimp: the members its
+  // own writes left unsubscribed). `previous` may still be delivering on
+  // other threads; what it learns after this call is not carried over.
+  virtual void TakeOverMemory(const Connector& /*previous*/) {}
+
   // --- Inspection (consentctl) ---
 
   // Offline, no HTTP: maps one record in the JSON shape Read gets from the

@@ -123,6 +123,7 @@ class MailchimpConnector final : public Connector {
   Result<std::vector<RecordRef>> ParseWebhookUnverified(std::string_view body,
                                                         TimestampMs now) const override;
   Result<std::vector<NativeTopic>> ListNativeTopics() override;
+  void TakeOverMemory(const Connector& previous) override;
 
  private:
   // A call to `path` under base_url (path starts with "/3.0/").

@@ -141,6 +141,12 @@ void SetMarker(const mapping::SystemSpec* system, const DesiredState& d,
 
 }  // namespace
 
+void MailchimpConnector::TakeOverMemory(const Connector& previous) {
+  if (const auto* old = dynamic_cast<const MailchimpConnector*>(&previous)) {
+    own_unsubscribes_.CopyFrom(old->own_unsubscribes_);
+  }
+}
+
 std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<OutboundItem>& items) {
   std::vector<DeliveryResult> results(items.size());
   std::vector<Pending> pending;

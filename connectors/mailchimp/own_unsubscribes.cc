@@ -22,6 +22,12 @@ bool OwnUnsubscribes::IsOwn(const std::string& hash, TimestampMs last_changed) c
   return it != last_changed_by_hash_.end() && it->second == last_changed;
 }
 
+void OwnUnsubscribes::CopyFrom(const OwnUnsubscribes& other) {
+  if (&other == this) return;
+  std::scoped_lock lock(mu_, other.mu_);
+  last_changed_by_hash_ = other.last_changed_by_hash_;
+}
+
 std::size_t OwnUnsubscribes::size() const {
   std::lock_guard lock(mu_);
   return last_changed_by_hash_.size();

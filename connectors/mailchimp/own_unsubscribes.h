@@ -5,8 +5,8 @@
 // ordered against the grant now being written) from someone else's
 // unsubscribe it has not decided yet (MailchimpConnector::ResolveCompliance).
 //
-// Kept in memory only: after a restart (or a reload that builds the
-// connector again), or once more than `capacity`
+// Kept in memory only: after a restart (a reload that builds the connector
+// again hands it over: CopyFrom), or once more than `capacity`
 // members were noted (the memory then starts again), an own unsubscribe
 // counts as someone else's, which errs towards not re-subscribing (the
 // member is read again and decided). Thread-safe.
@@ -36,6 +36,10 @@ class OwnUnsubscribes {
   bool IsOwn(const std::string& hash, TimestampMs last_changed) const;
 
   std::size_t size() const;
+
+  // Replaces what this one knows with what `other` knows (a connector
+  // rebuilt by a reload takes over its predecessor's memory).
+  void CopyFrom(const OwnUnsubscribes& other);
 
  private:
   mutable std::mutex mu_;

@@ -813,6 +813,26 @@ TEST_F(MailchimpConnectorTest, AnUnsubscribeConsentdWroteItselfIsWrittenOverThro
   EXPECT_EQ(Member("mia@example.org")["status"], "pending");
 }
 
+// A reload that rebuilds the connector (a new mapping, a rotated key) hands
+// the new instance what the old one knew of its own unsubscribes: the
+// grant is still written over the block consentd itself wrote.
+TEST_F(MailchimpConnectorTest, AConnectorRebuiltByAReloadKnowsTheUnsubscribesItsPredecessorWrote) {
+  ASSERT_TRUE(DeliverOne(Desired(1, "ned@example.org", {{"newsletter", ConsentStatus::kGranted}},
+                                 /*block_all=*/true, clock_.NowMs()))
+                  .status.ok());
+  ASSERT_EQ(Member("ned@example.org")["status"], "unsubscribed");
+  std::unique_ptr<Connector> rebuilt = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")));
+  rebuilt->TakeOverMemory(*connector_);
+  connector_ = std::move(rebuilt);
+  clock_.Advance(500);
+  const DeliveryResult r = DeliverOne(Desired(
+      2, "ned@example.org", {{"newsletter", ConsentStatus::kGranted}}, false, clock_.NowMs()));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(r.reconsent) << r.detail;
+  EXPECT_TRUE(r.kept_out.empty());
+  EXPECT_EQ(Member("ned@example.org")["status"], "pending");
+}
+
 TEST(MailchimpOwnUnsubscribes, KnowsOnlyTheLastWriteAndStartsAgainWhenFull) {
   mailchimp::OwnUnsubscribes own(/*capacity=*/2);
   own.Note("a", /*unsubscribed=*/true, 1000);

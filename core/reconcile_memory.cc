@@ -29,6 +29,16 @@ const UndeliveredWrite* EchoMemory::FindUndelivered(std::string_view system,
   return it == undelivered_.end() ? nullptr : &it->second;
 }
 
+void EchoMemory::RememberLanded(LandedWrite write) {
+  auto key = std::make_pair(write.system, write.key);
+  landed_.insert_or_assign(std::move(key), std::move(write));
+}
+
+const LandedWrite* EchoMemory::FindLanded(std::string_view system, std::string_view key) const {
+  const auto it = landed_.find(std::make_pair(std::string(system), std::string(key)));
+  return it == landed_.end() ? nullptr : &it->second;
+}
+
 void Tombstones::Add(Tombstone tombstone) { entries_.push_back(std::move(tombstone)); }
 
 std::optional<TombstoneMatch> Tombstones::Match(std::string_view subject,

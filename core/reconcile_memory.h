@@ -50,6 +50,22 @@ struct UndeliveredWrite {
   bool operator==(const UndeliveredWrite&) const = default;
 };
 
+// "consentd's newest delivered write to `system` held `value` for `key`,
+// and the target answered it at `landed_at`" (the outbox row's completion
+// time). For a system that dates each value by when it was set there
+// (HubSpot's status timestamps), a report dated no later than that is a
+// state the write has already replaced there, or the write itself read
+// back.
+struct LandedWrite {
+  std::string system;
+  std::string key;
+  std::string value;  // as EchoRecord::value
+  std::int64_t outbox_id = 0;
+  TimestampMs landed_at = 0;
+
+  bool operator==(const LandedWrite&) const = default;
+};
+
 // At most one record per (system, key): the last thing consentd wrote.
 class EchoMemory {
  public:
@@ -66,9 +82,17 @@ class EchoMemory {
   // nullptr if no undelivered write of (system, key) was loaded.
   const UndeliveredWrite* FindUndelivered(std::string_view system, std::string_view key) const;
 
+  // Loaded by the caller only where it matters (a permissive report, from a
+  // system that dates each value itself, that differs from consentd's last
+  // write there, which was restrictive); never updated by a Decision.
+  void RememberLanded(LandedWrite write);
+  // nullptr if no landed write of (system, key) was loaded.
+  const LandedWrite* FindLanded(std::string_view system, std::string_view key) const;
+
  private:
   std::map<std::pair<std::string, std::string>, EchoRecord, std::less<>> records_;
   std::map<std::pair<std::string, std::string>, UndeliveredWrite, std::less<>> undelivered_;
+  std::map<std::pair<std::string, std::string>, LandedWrite, std::less<>> landed_;
 };
 
 // An erased subject: its id, the keyed hashes of its identifiers, and the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/keyed_hash.h"
@@ -233,6 +234,49 @@ class Decider {
     return w;
   }
 
+  // For a system that dates each value by when it was set there (HubSpot
+  // stamps a status when consentd's write lands, not when the person made
+  // the choice the write carries). A permissive report (`value`) that
+  // differs from consentd's last write there, a restrictive one, and is
+  // dated no later than consentd's newest delivered write there landed
+  // (give or take the skew window) is no news: it is that landed write
+  // read back (consentd's own earlier grant, read before the withdrawal
+  // decided since then reached the system) or a state that write replaced
+  // there. Decided as news, its landing date would let consentd's own
+  // older grant undo the person's later withdrawal. Returns the reason, or
+  // nullopt. Restrictive reports are never doubted (rule 1).
+  std::optional<std::string> ReadFromBeforeOwnWriteLanded(
+      const std::string& key, std::string_view value, bool (*restrictive)(std::string_view)) const {
+    if (p_.ConstraintsFor(source()).grant_time_is_record_time) return std::nullopt;
+    const EchoRecord* latest = echoes_.Find(source(), key);
+    if (latest == nullptr || latest->value == value || !restrictive(latest->value)) {
+      return std::nullopt;
+    }
+    const LandedWrite* landed = echoes_.FindLanded(source(), key);
+    if (landed == nullptr || (landed->value != value && landed->value != latest->value)) {
+      return std::nullopt;
+    }
+    if (occurred_at() > landed->landed_at + p_.skew_window_ms) return std::nullopt;
+    const std::string write = "consentd's write of '" + landed->value + "' to " + source() +
+                              " (outbox #" + std::to_string(landed->outbox_id) + ", answered at " +
+                              std::to_string(landed->landed_at) + ")";
+    const std::string dated = "dated " + std::to_string(occurred_at()) + ", not later than " +
+                              write + " beyond the " + std::to_string(p_.skew_window_ms) +
+                              " ms skew window";
+    if (landed->value == value) {
+      return "'" + std::string(value) + "' " + dated + ": that write read back before " +
+             "consentd's later write of '" + latest->value + "' reached " + source() +
+             ", not a new statement";
+    }
+    return "'" + std::string(value) + "' " + dated + ": a state that write replaced there";
+  }
+
+  static bool RestrictiveStatusName(std::string_view v) {
+    const Result<ConsentStatus> s = ParseConsentStatus(v);
+    return s.ok() && IsRestrictive(*s);
+  }
+  static bool BlockSetValue(std::string_view v) { return v == kBlockSet; }
+
   std::string ValueBeforeOwnWrite(const UndeliveredWrite& w, std::string_view what) const {
     const std::string state = w.row_status == "inflight" ? "is in flight" : "is queued";
     return source() + " dates a record by its last change, and consentd's write of '" + w.value +
@@ -268,6 +312,11 @@ class Decider {
           return Finish(Outcome::kSuperseded, ValueBeforeOwnWrite(*w, "grant"),
                         ProofKind::kSuperseded, true, cur_status, cur_status);
         }
+      }
+      if (std::optional<std::string> why = ReadFromBeforeOwnWriteLanded(
+              key, ConsentStatusName(c_.status), &RestrictiveStatusName)) {
+        return Finish(Outcome::kSuperseded, *why, ProofKind::kSuperseded, true, cur_status,
+                      cur_status);
       }
     }
     if (!AnswersReconsent(awaited, notice, key) && IsEcho(key, ConsentStatusName(c_.status))) {
@@ -474,6 +523,11 @@ class Decider {
       if (const UndeliveredWrite* w = NewsNotLandedAtSource(key); w && w->value == kBlockSet) {
         return Finish(Outcome::kSuperseded, ValueBeforeOwnWrite(*w, "lifted block"),
                       ProofKind::kSuperseded, true, cur_value, cur_value);
+      }
+      if (std::optional<std::string> why =
+              ReadFromBeforeOwnWriteLanded(key, BlockValue(false), &BlockSetValue)) {
+        return Finish(Outcome::kSuperseded, *why, ProofKind::kSuperseded, true, cur_value,
+                      cur_value);
       }
     }
     if (IsEcho(key, BlockValue(set))) {

@@ -326,6 +326,12 @@ class Ingestor {
         echoes.Remember(EchoRecord{row->system, row->key, row->value, row->written_at});
       }
     }
+    if (with_echoes &&
+        ReportsAgainstOwnRestrictiveWrite(c, echoes.Find(c.provenance.source_system, echo_key))) {
+      Result<std::optional<LandedWrite>> w = LandedWriteOf(c, echo_key);
+      if (!w.ok()) return w.status();
+      if (w->has_value()) echoes.RememberLanded(std::move(**w));
+    }
     if (with_echoes && ReportsAgainstRestrictiveState(c, state)) {
       Result<std::optional<UndeliveredWrite>> w = UndeliveredWriteOf(c, echo_key);
       if (!w.ok()) return w.status();
@@ -362,6 +368,59 @@ class Ingestor {
     }
     return false;
   }
+
+  // True if `c` is a permissive report (a grant, pending, or a lifted block)
+  // from a system that dates each value by when it was set there, and
+  // consentd's last write there (`latest`) is a different, restrictive
+  // value: the one case where the reconciler needs consentd's newest
+  // delivered write there (ReadFromBeforeOwnWriteLanded in
+  // core/reconciler.cc).
+  bool ReportsAgainstOwnRestrictiveWrite(const Change& c, const EchoRecord* latest) const {
+    if (latest == nullptr) return false;
+    if (policy_.ConstraintsFor(c.provenance.source_system).grant_time_is_record_time) return false;
+    if (c.kind == ChangeKind::kConsent) {
+      if (c.status != ConsentStatus::kGranted && c.status != ConsentStatus::kPending) return false;
+      const Result<ConsentStatus> written = ParseConsentStatus(latest->value);
+      return written.ok() && IsRestrictive(*written) &&
+             latest->value != ConsentStatusName(c.status);
+    }
+    return c.kind == ChangeKind::kBlockCleared && latest->value == BlockEchoValue(true);
+  }
+
+  // What consentd's newest delivered row to `c`'s source, for the subject
+  // and the record's address, held for `c`'s key, and when the target
+  // answered it; nullopt if there is none or it holds nothing for the key.
+  // Read once per call, subject and address.
+  Result<std::optional<LandedWrite>> LandedWriteOf(const Change& c, const std::string& echo_key) {
+    const std::string& system = c.provenance.source_system;
+    const auto cache_key = std::tuple{system, c.key.subject, record_address_};
+    auto it = landed_.find(cache_key);
+    if (it == landed_.end()) {
+      std::optional<DeliveredRow> loaded;
+      Result<std::optional<store::OutboxRow>> done =
+          txn_.FindNewestDeliveredRow(system, c.key.subject, record_address_);
+      if (!done.ok()) return done.status();
+      if (done->has_value()) {
+        Result<connectors::DesiredState> d = connectors::DecodeDesiredState((*done)->desired_json);
+        if (!d.ok()) return d.status();
+        loaded = DeliveredRow{(*done)->id, (*done)->updated_at, std::move(*d)};
+      }
+      it = landed_.emplace(cache_key, std::move(loaded)).first;
+    }
+    if (!it->second.has_value() || it->second->desired.erase) {
+      return std::optional<LandedWrite>();
+    }
+    const std::optional<KeyValue> value = ValueOf(it->second->desired, c);
+    if (!value) return std::optional<LandedWrite>();
+    return std::optional<LandedWrite>(
+        LandedWrite{system, echo_key, value->value, it->second->id, it->second->answered_at});
+  }
+
+  struct DeliveredRow {
+    std::int64_t id = 0;
+    TimestampMs answered_at = 0;  // the row's updated_at: when it was marked done
+    connectors::DesiredState desired;
+  };
 
   struct QueuedRow {
     std::int64_t id = 0;
@@ -928,6 +987,7 @@ class Ingestor {
   // (system, subject, address) -> its outbox rows as UndeliveredWriteOf
   // needs them, read once per call.
   std::map<std::tuple<std::string, std::string, std::string>, OutboxPair> undelivered_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::optional<DeliveredRow>> landed_;
   // The address of the record being decided (its outbox rows are per address).
   std::string record_address_;
   std::string record_id_;  // the current record's id in the source

@@ -582,6 +582,70 @@ TEST(Reconciler, AnUndeliveredWriteHoldsBackOnlyRecordDatedNewsFromElsewhere) {
   EXPECT_EQ(grant_after_withdrawal(true, "mailchimp"), Outcome::kApplied);
 }
 
+// HubSpot dates a status when consentd's write lands. A grant consentd
+// wrote there, read back before its later withdrawal landed, is dated
+// after that withdrawal was captured; it must not undo it.
+TEST(Reconciler, AReportDatedBeforeConsentdsNewestWriteLandedIsNotNews) {
+  World w;
+  w.Feed(ConsentChange("offers", kGranted, T, "mailchimp"));
+  const Decision withdrawal = w.Feed(ConsentChange("offers", kWithdrawn, T + 500, "mailchimp"));
+  ASSERT_EQ(Targets(withdrawal), std::vector<std::string>{"hubspot"});
+  const std::string key = ConsentKeyString(withdrawal.writes[0].consent.key);
+  const auto crm_grant = [&](const LandedWrite& landed, TimestampMs at) {
+    World v = w;
+    v.echoes.RememberLanded(landed);
+    return v.Feed(ConsentChange("offers", kGranted, at, "hubspot"));
+  };
+  // The grant's row was answered at T + 5 s; the withdrawal's is on its way.
+  const LandedWrite grant_landed{"hubspot", key, "granted", 7, T + 5'000};
+  Decision d = crm_grant(grant_landed, T + 4'950);
+  EXPECT_EQ(d.outcome, Outcome::kSuperseded) << d.reason;
+  EXPECT_TRUE(d.writes.empty());
+  EXPECT_NE(d.reason.find("that write read back before consentd's later write of 'withdrawn'"),
+            std::string::npos)
+      << d.reason;
+  EXPECT_NE(d.reason.find("outbox #7"), std::string::npos) << d.reason;
+  // Within the skew window after the answer, still; beyond it, a new grant.
+  EXPECT_EQ(crm_grant(grant_landed, T + 7'000).outcome, Outcome::kSuperseded);
+  EXPECT_EQ(crm_grant(grant_landed, T + 7'001).outcome, Outcome::kApplied);
+  // The withdrawal's row itself was answered at T + 6 s: a grant dated
+  // before that is a state it replaced.
+  d = crm_grant(LandedWrite{"hubspot", key, "withdrawn", 8, T + 6'000}, T + 4'950);
+  EXPECT_EQ(d.outcome, Outcome::kSuperseded) << d.reason;
+  EXPECT_NE(d.reason.find("a state that write replaced there"), std::string::npos) << d.reason;
+  // A delivered row holding neither value says nothing about it.
+  EXPECT_EQ(crm_grant(LandedWrite{"hubspot", key, "pending", 9, T + 6'000}, T + 4'950).outcome,
+            Outcome::kApplied);
+  // Nothing delivered known: decided as before.
+  EXPECT_EQ(w.Feed(ConsentChange("offers", kGranted, T + 4'950, "hubspot")).outcome,
+            Outcome::kApplied);
+}
+
+TEST(Reconciler, AReportDatedBeforeConsentdsWriteLandedIsLeftToTheRulesOfRecordDatedSystems) {
+  World w;
+  w.policy.constraints["hubspot"].grant_time_is_record_time = true;
+  w.Feed(ConsentChange("offers", kGranted, T, "mailchimp"));
+  const Decision withdrawal = w.Feed(ConsentChange("offers", kWithdrawn, T + 500, "mailchimp"));
+  const std::string key = ConsentKeyString(withdrawal.writes[0].consent.key);
+  w.echoes.RememberLanded(LandedWrite{"hubspot", key, "granted", 7, T + 5'000});
+  EXPECT_EQ(w.Feed(ConsentChange("offers", kGranted, T + 4'950, "hubspot")).outcome,
+            Outcome::kApplied);
+}
+
+TEST(Reconciler, ALiftedBlockDatedBeforeConsentdsBlockLandedIsNotNews) {
+  World w;
+  const BlockScope scope = BlockScope::Channel("email");
+  w.Feed(BlockChange(scope, false, T, "mailchimp"));
+  w.Feed(BlockChange(scope, true, T + 500, "mailchimp"));
+  const std::string key = BlockEchoKey(kSubject, scope);
+  ASSERT_NE(w.echoes.Find("hubspot", key), nullptr);
+  w.echoes.RememberLanded(LandedWrite{"hubspot", key, "cleared", 7, T + 5'000});
+  World v = w;
+  const Decision d = v.Feed(BlockChange(scope, false, T + 4'950, "hubspot"));
+  EXPECT_EQ(d.outcome, Outcome::kSuperseded) << d.reason;
+  EXPECT_EQ(w.Feed(BlockChange(scope, false, T + 7'001, "hubspot")).outcome, Outcome::kApplied);
+}
+
 TEST(Reconciler, TwoWaySyncNeverPingPongs) {
   World w;
   std::vector<Change> inbox{

@@ -233,6 +233,83 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
   EXPECT_EQ(Desired(crm.back()).state.consents.begin()->second.status, kGranted);
 }
 
+// HubSpot dates a status by when it was set there, so consentd's own write
+// of a journey grant is dated when it landed, not when the person
+// subscribed. She withdraws at the journey while that grant is on its way;
+// a read of the CRM taken before the withdrawal's write lands there shows
+// the grant dated after her withdrawal. Decided later, it is consentd's own
+// older write read back, not a new grant: before the fix it was applied
+// and her withdrawal undone everywhere.
+TEST_F(SyncEngineTest, AStaleCrmReadOfConsentdsOwnGrantDoesNotUndoALaterWithdrawal) {
+  // Anna is known in both systems: withdrawn in the CRM long ago.
+  Ingest(
+      "hubspot",
+      {Record("ev-0", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T - 60'000)})},
+      T - 59'000);
+  const std::string person = SubjectOf("hubspot", "101");
+  DeliverTheOnlyRow("mailchimp", T - 58'000);
+  // She subscribes at the journey at T; the grant's write to the CRM is
+  // claimed at once, and answered only at T + 5 s.
+  JourneyReports("mc-ev-1", kGranted, T);
+  const std::int64_t grant_row = ClaimTheOnlyRow("hubspot", T + 200);
+  // She unsubscribes at T + 500 ms; consentd decides it at T + 1 s, while the
+  // grant is still in flight: the withdrawal is queued behind it.
+  JourneyReports("mc-ev-2", kWithdrawn, T + 500);
+  ASSERT_EQ(Consents(person)[0].status, "withdrawn");
+  Run([&](store::Transaction& txn) -> Status { return txn.MarkDone(grant_row, T + 5'000); });
+
+  const auto crm_reports = [&](const std::string& event, ConsentStatus status, TimestampMs at,
+                               TimestampMs now) {
+    return Ingest("hubspot",
+                  {Record(event, "101", "anna@example.org", {Consent("newsletter", status, at)})},
+                  now);
+  };
+  // The CRM read before the withdrawal landed: the grant, stamped T + 4.95 s.
+  IngestSummary s = crm_reports("ev-1", kGranted, T + 4'950, T + 5'100);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 0);
+  EXPECT_EQ(Consents(person)[0].status, "withdrawn");
+  EXPECT_TRUE(Outbox("mailchimp").empty()) << "the journey is not told of a grant";
+
+  // The same read decided after the withdrawal has landed (answered at
+  // T + 6.1 s): the grant is a state that write replaced there.
+  DeliverTheOnlyRow("hubspot", T + 6'000);
+  s = crm_reports("ev-2", kGranted, T + 4'950, T + 6'200);
+  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
+  EXPECT_EQ(Consents(person)[0].status, "withdrawn");
+  EXPECT_TRUE(Outbox("mailchimp").empty());
+
+  // A grant she makes in the CRM after the withdrawal landed is hers.
+  s = crm_reports("ev-3", kGranted, T + 9'000, T + 9'100);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(person)[0].status, "granted");
+  const auto journey = Outbox("mailchimp");
+  ASSERT_EQ(journey.size(), 1u);
+  EXPECT_EQ(Desired(journey[0]).state.consents.begin()->second.status, kGranted);
+}
+
+// While the withdrawal's write waits (an outage of the CRM), a grant the
+// person makes in the CRM well after consentd's earlier grant landed is a
+// new statement, dated after the withdrawal: it is decided as such.
+TEST_F(SyncEngineTest, ACrmGrantMadeWhileAWithdrawalWaitsForTheCrmIsStillDecided) {
+  Ingest(
+      "hubspot",
+      {Record("ev-0", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T - 60'000)})},
+      T - 59'000);
+  const std::string person = SubjectOf("hubspot", "101");
+  DeliverTheOnlyRow("mailchimp", T - 58'000);
+  JourneyReports("mc-ev-1", kGranted, T);
+  DeliverTheOnlyRow("hubspot", T + 200);  // answered at T + 300
+  JourneyReports("mc-ev-2", kWithdrawn, T + 500);
+  ASSERT_EQ(Outbox("hubspot").size(), 1u) << "the withdrawal waits for the CRM";
+  IngestSummary s = Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T + 60'000)})},
+      T + 60'100);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(person)[0].status, "granted");
+}
+
 // A dead letter does not hold the source's reports back: it may stay for
 // months, and a person who subscribes there again meanwhile must be heard.
 TEST_F(SyncEngineTest, ADeadWithdrawalDoesNotHoldBackTheSourcesLaterGrants) {

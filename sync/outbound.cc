@@ -265,7 +265,7 @@ Status RememberStateWritten(store::Transaction& txn, const std::string& target,
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                             std::string_view mapping_hash, std::string_view identity_key,
                             TimestampMs now, std::map<std::string, int>& enqueued,
-                            const Policy* policy) {
+                            const Policy* policy, std::map<std::string, int>* held_dead) {
   for (const auto& [target_subject, p] : pending_) {
     const auto& [target, subject] = target_subject;
     connectors::DesiredState d;
@@ -346,6 +346,13 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       // Counted only when queued: a repeat of a queued or dead row adds
       // nothing, and reports (resync's "repairs enqueued") must say so.
       if (added) ++enqueued[target];
+      if (!added && held_dead != nullptr) {
+        Result<std::optional<store::OutboxRow>> existing = txn.GetOutbox(*id);
+        if (!existing.ok()) return existing.status();
+        if (existing->has_value() && (*existing)->status == store::OutboxStatus::kDead) {
+          ++(*held_dead)[target];
+        }
+      }
     }
   }
   pending_.clear();

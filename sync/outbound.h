@@ -75,10 +75,13 @@ class OutboundBatch {
   // Enqueues one row per (target, subject), with the subject's state as it
   // is in the store now; counts rows per target into `enqueued`. With
   // `policy`, a target that shows re-consent markers gets the topics whose
-  // notice version has risen as DesiredState::notice_marker_topics.
+  // notice version has risen as DesiredState::notice_marker_topics. With
+  // `held_dead`, a row not queued because the same state is a dead letter
+  // (replayed by the operator, never re-added) is counted there by target.
   Status Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                std::string_view mapping_hash, std::string_view identity_key, TimestampMs now,
-               std::map<std::string, int>& enqueued, const Policy* policy = nullptr);
+               std::map<std::string, int>& enqueued, const Policy* policy = nullptr,
+               std::map<std::string, int>* held_dead = nullptr);
 
  private:
   struct Pending {

@@ -49,6 +49,12 @@ void Count(const IngestSummary& summary, std::string_view source, ResyncReport& 
     report.enqueued[target] += n;
     if (target == source) report.system_behind += n;
   }
+  // Behind all the same: the repair is the dead letter's state.
+  if (const auto held = summary.held_dead.find(std::string(source));
+      held != summary.held_dead.end()) {
+    report.system_behind += held->second;
+    report.held_by_dead_letters += held->second;
+  }
 }
 
 }  // namespace
@@ -58,6 +64,10 @@ std::string FormatResyncReport(const ResyncReport& r) {
       r.connector + ": " + std::to_string(r.pages) + " page(s), " + std::to_string(r.records) +
       " record(s); in step " + std::to_string(r.in_step) + ", consentd behind " +
       std::to_string(r.consentd_behind) + ", system behind " + std::to_string(r.system_behind) +
+      (r.held_by_dead_letters > 0
+           ? " (" + std::to_string(r.held_by_dead_letters) +
+                 " held by dead letters: consentctl dlq list, then dlq replay)"
+           : std::string()) +
       ", superseded " + std::to_string(r.superseded) + ", refused " + std::to_string(r.refused);
   if (r.missing_over_limit) {
     line += "; missing " + std::to_string(r.missing) + " of " + std::to_string(r.linked) +

@@ -110,6 +110,10 @@ struct ResyncReport {
   // Repair rows enqueued (or, in a dry run, that would be) for the polled
   // system itself: one per subject whose state there is behind.
   int system_behind = 0;
+  // Of those, repairs not queued because the same state to the polled
+  // system is a dead letter (`consentctl dlq list`; replayed by the
+  // operator, never re-added).
+  int held_by_dead_letters = 0;
   // Rows enqueued by target, the polled system's repairs and the
   // propagation of what consentd learned to the other systems.
   std::map<std::string, int> enqueued;

@@ -190,7 +190,7 @@ class Ingestor {
   Status Finish() {
     CONSENTD_RETURN_IF_ERROR(outbound_.Flush(txn_, *settings_.mapping, mapping_hash_,
                                              settings_.identity_key, now_, summary_.enqueued,
-                                             &policy_));
+                                             &policy_, &summary_.held_dead));
     if (proof_.empty()) return Status::Ok();
     const std::size_t n = proof_.size();
     Result<store::ProofAppendResult> r = store::AppendProofEntries(txn_, std::move(proof_), now_);

@@ -283,6 +283,25 @@ TEST_F(SyncResyncTest, RepairsASystemThatIsBehindAndDryRunOnlyReportsIt) {
   }
   EXPECT_TRUE(withdrawn) << "the repair carries the canonical state";
   EXPECT_GT(Measure().proof, before.proof);
+
+  // The repair dies (a long outage). The next run finds HubSpot still
+  // behind: the same state is the dead letter's, which is not queued again
+  // (the operator replays it) but counted and named, not passed over.
+  Run([&](store::Transaction& txn) -> Status {
+    auto claimed = txn.ClaimOutbox("hubspot", clock_.NowMs(), 10, clock_.NowMs() + 60'000);
+    if (!claimed.ok()) return claimed.status();
+    if (claimed->size() != 1u) return Internal("expected the repair");
+    return txn.MarkDead(claimed->front().id, "503 Service Unavailable", clock_.NowMs());
+  });
+  const ResyncReport held = Resync(/*dry_run=*/false);
+  EXPECT_EQ(held.system_behind, 1) << FormatResyncReport(held);
+  EXPECT_EQ(held.held_by_dead_letters, 1) << FormatResyncReport(held);
+  EXPECT_EQ(held.drift(), 1);
+  EXPECT_NE(FormatResyncReport(held).find("system behind 1 (1 held by dead letters: consentctl "
+                                          "dlq list, then dlq replay)"),
+            std::string::npos)
+      << FormatResyncReport(held);
+  EXPECT_TRUE(Pending("hubspot").empty()) << "a dead letter is replayed, not re-added";
 }
 
 // A record deleted in the system with its webhook lost is simply absent

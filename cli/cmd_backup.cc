@@ -191,7 +191,7 @@ int Backup(const BackupArgs& args) {
       proof::NoteVerifier::FromVerifierKey(signer->VerifierKey());
   if (!verifier.ok()) return Fail("backup", verifier.status());
   proof::AuditResult audit;
-  Status audited = RunOnStore(db_copy, [&](store::Transaction& txn) -> Status {
+  Status audited = ReadStore(db_copy, [&](store::Transaction& txn) -> Status {
     Result<proof::AuditResult> r = store::AuditProofLog(txn, *verifier, {}, {});
     if (!r.ok()) return r.status();
     audit = std::move(r).value();

@@ -68,7 +68,7 @@ int List(const DlqArgs& args) {
   Result<std::string> db = args.store.DatabasePath();
   if (!db.ok()) return Fail("dlq list", db.status());
   std::vector<store::OutboxRow> rows;
-  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+  Status s = ReadStore(*db, [&](store::Transaction& txn) -> Status {
     std::int64_t after = 0;
     while (static_cast<int>(rows.size()) < args.limit) {
       const int want = std::min(kPage, args.limit - static_cast<int>(rows.size()));

@@ -62,7 +62,7 @@ int List(const ErasuresArgs& args) {
   if (!db.ok()) return Fail("erasures", db.status());
   const TimestampMs now = SystemClock().NowMs();
   std::vector<store::ErasureRequestRecord> list;
-  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+  Status s = ReadStore(*db, [&](store::Transaction& txn) -> Status {
     store::ErasureListOptions options;
     options.overdue_only = args.overdue;
     options.limit = args.limit;

@@ -77,7 +77,7 @@ int Explain(const ExplainArgs& args) {
   if (!key.ok()) return Fail("explain", key.status());
 
   std::optional<sync::ExplainLookup> lookup;
-  Status s = RunOnStore(db_path, [&](store::Transaction& txn) -> Status {
+  Status s = ReadStore(db_path, [&](store::Transaction& txn) -> Status {
     Result<sync::ExplainLookup> r = sync::ExplainSubjectByEmail(txn, *key, args.email, options);
     if (!r.ok()) return r.status();
     lookup = std::move(*r);

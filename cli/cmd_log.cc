@@ -44,7 +44,7 @@ int CheckpointCmd(const LogArgs& a) {
     // Only the key that signed the stored checkpoints may add one; a key
     // is made only for a log without any.
     std::optional<std::string> latest;
-    Status read = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+    Status read = ReadStore(*db, [&](store::Transaction& txn) -> Status {
       Result<std::optional<std::string>> l = store::LatestProofCheckpoint(txn);
       if (!l.ok()) return l.status();
       latest = std::move(l).value();
@@ -56,7 +56,8 @@ int CheckpointCmd(const LogArgs& a) {
     signer = std::move(s).value();
   }
   std::optional<std::string> note;
-  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+  const auto run = signer ? &RunOnStore : &ReadStore;
+  Status s = run(*db, [&](store::Transaction& txn) -> Status {
     if (signer) {
       Result<std::optional<std::string>> w =
           store::WriteProofCheckpoint(txn, *signer, SystemClock().NowMs());
@@ -80,7 +81,7 @@ int Prove(const LogArgs& a) {
   Result<std::string> db = a.common.DatabasePath();
   if (!db.ok()) return Fail("log prove", db.status());
   std::string bundle;
-  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+  Status s = ReadStore(*db, [&](store::Transaction& txn) -> Status {
     Result<std::string> b = store::ProveProofEntry(txn, a.seq);
     if (!b.ok()) return b.status();
     bundle = std::move(b).value();

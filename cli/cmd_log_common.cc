@@ -83,16 +83,29 @@ Result<proof::NoteSigner> ProofLogArgs::SignerForLog(const std::string& latest_c
   return proof::LoadSigningKeyForLog(*path, name, latest_checkpoint);
 }
 
-Status RunOnStore(const std::string& db_path, store::Work work) {
+namespace {
+
+Status OpenAndRun(const std::string& db_path, store::Work work, bool read_only) {
   struct stat st {};
   if (::stat(db_path.c_str(), &st) != 0) return NotFound("no database at " + db_path);
   store::SqliteStoreOptions options;
   options.path = db_path;
+  options.read_only = read_only;
   Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(options);
   if (!db.ok()) return db.status();
   Status s = (*db)->Run(std::move(work));
   Status closed = (*db)->Close();
   return s.ok() ? closed : s;
+}
+
+}  // namespace
+
+Status RunOnStore(const std::string& db_path, store::Work work) {
+  return OpenAndRun(db_path, std::move(work), /*read_only=*/false);
+}
+
+Status ReadStore(const std::string& db_path, store::Work work) {
+  return OpenAndRun(db_path, std::move(work), /*read_only=*/true);
 }
 
 std::string ProofLogArgs::MissingDatabase() const {

@@ -49,8 +49,13 @@ struct ProofLogArgs {
 };
 
 // Opens the existing database (NotFound if the file does not exist) and
-// runs `work` in one unit of work.
+// runs `work` in one unit of work, which may write.
 Status RunOnStore(const std::string& db_path, store::Work work);
+// The same for a command that only reads, also beside a running consentd:
+// a read snapshot that never takes the write lock (however long `work`
+// takes, consentd keeps committing), and a store at an older schema is
+// refused rather than migrated (SqliteStoreOptions::read_only).
+Status ReadStore(const std::string& db_path, store::Work work);
 
 // Prints "consentctl <cmd>: <status>" to stderr and returns 1.
 int Fail(const char* cmd, const Status& status);

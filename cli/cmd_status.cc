@@ -2,7 +2,7 @@
 // how many subjects are granted, pending double opt-in, withdrawn,
 // refused, blocked, awaiting re-consent, and never asked
 // (sync/consent_stats.h). Reads the store consentd writes; safe while it
-// runs (SQLite WAL readers do not block the writer).
+// runs (a read snapshot: ReadStore never takes the write lock).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
@@ -32,7 +32,7 @@ int ShowStatus(const StatusArgs& args) {
     return Fail("status", FailedPrecondition("the configuration has no mapping section"));
   }
   sync::ConsentStats stats;
-  Status s = RunOnStore(config->store.path, [&](store::Transaction& txn) -> Status {
+  Status s = ReadStore(config->store.path, [&](store::Transaction& txn) -> Status {
     Result<sync::ConsentStats> r =
         sync::ComputeConsentStats(txn, config->mapping, SystemClock().NowMs());
     if (!r.ok()) return r.status();

@@ -66,7 +66,7 @@ int Verify(const VerifyArgs& args) {
   Result<proof::NoteVerifier> verifier = args.common.Verifier();
   if (!verifier.ok()) return Fail("verify", verifier.status());
   proof::AuditResult result;
-  Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
+  Status s = ReadStore(*db, [&](store::Transaction& txn) -> Status {
     Result<proof::AuditResult> r = store::AuditProofLog(txn, *verifier, {}, saved);
     if (!r.ok()) return r.status();
     result = std::move(r).value();

@@ -68,10 +68,28 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   CONSENTD_RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint = " +
                                        std::to_string(options.wal_autocheckpoint_pages)));
 
-  SystemClock system_clock;
-  const Clock& clock = options.clock ? *options.clock : system_clock;
-  CONSENTD_RETURN_IF_ERROR(
-      MigrateTo(**db, LatestSchemaVersion(), clock.NowMs()).WithContext(options.path));
+  if (options.read_only) {
+    Result<int> version = SchemaVersion(**db);
+    if (!version.ok()) return version.status().WithContext(options.path);
+    if (*version != LatestSchemaVersion()) {
+      const bool older = *version < LatestSchemaVersion();
+      return FailedPrecondition(
+          "store " + options.path + " is at schema version " + std::to_string(*version) +
+          "; this binary reads version " + std::to_string(LatestSchemaVersion()) +
+          (older ? ". A reading command does not migrate it: start the new consentd once (it "
+                   "migrates the store), then run this again"
+                 : ". Use the consentctl of the consentd that wrote it"));
+    }
+    CONSENTD_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only = ON"));
+    // Nothing is written: no WAL descriptors to sync, no checkpoints.
+    options.pipelined_sync = false;
+    options.background_checkpoints = false;
+  } else {
+    SystemClock system_clock;
+    const Clock& clock = options.clock ? *options.clock : system_clock;
+    CONSENTD_RETURN_IF_ERROR(
+        MigrateTo(**db, LatestSchemaVersion(), clock.NowMs()).WithContext(options.path));
+  }
 
   // Pipelined durability (sqlite_store.h): our own descriptors of the WAL
   // file SQLite writes (it exists after the migration's reads and writes,
@@ -352,7 +370,9 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     batch_status = RunSql(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     if (batch_status.ok()) sync_full_ = durable;
   }
-  if (batch_status.ok()) batch_status = RunSql("BEGIN IMMEDIATE");
+  // A reader's deferred transaction is a WAL snapshot: it never waits for
+  // nor holds up the writer.
+  if (batch_status.ok()) batch_status = RunSql(options_.read_only ? "BEGIN" : "BEGIN IMMEDIATE");
   // The rows another connection (consentctl) may have added since.
   if (batch_status.ok()) {
     Result<std::int64_t> version = db_->QueryInt("PRAGMA data_version");

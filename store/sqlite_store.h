@@ -110,6 +110,13 @@ struct SqliteStoreOptions {
   // and the tombstones added by a transaction are appended to this file
   // once it has committed. Empty: none kept (tests, read-only tools).
   std::string erasure_ledger_path;
+  // For tools that only read (consentctl status, verify, explain, ...)
+  // beside a running consentd: a store at an older schema is refused, not
+  // migrated (the consentd that runs on it may not know the new one);
+  // every unit runs in a deferred transaction, a read snapshot of the WAL
+  // that never takes the write lock, so consentd keeps committing while a
+  // long audit reads; and PRAGMA query_only makes any write an error.
+  bool read_only = false;
   SqliteFaults* faults = nullptr;  // borrowed, may be null: fault injection in tests
   const Clock* clock = nullptr;    // borrowed, may be null (system clock): applied_at
 };

@@ -364,7 +364,18 @@ std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
-    c.diag.Error(at, "cannot use secret file " + where + ": " + std::strerror(err));
+    // A bare name outside systemd: the unit's LoadCredential= files are
+    // elsewhere (consentd's own unit: /etc/consentd/credentials).
+    const bool bare_name_without_credentials = s->find('/') == std::string::npos &&
+                                               !fs::path(*s).is_absolute() &&
+                                               c.credentials_dir.empty();
+    c.diag.Error(at, "cannot use secret file " + where + ": " + std::strerror(err) +
+                         (err == ENOENT && bare_name_without_credentials
+                              ? " (a bare name is looked up in $CREDENTIALS_DIRECTORY, which "
+                                "systemd sets for the service and which is not set here: run "
+                                "with CREDENTIALS_DIRECTORY=<the directory of the unit's "
+                                "LoadCredential= files>, e.g. /etc/consentd/credentials)"
+                              : ""));
     return std::nullopt;
   }
   if (!S_ISREG(st.st_mode)) {

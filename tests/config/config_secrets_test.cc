@@ -70,6 +70,26 @@ TEST(ConfigSecrets, MissingCredentialIsReportedAtTheValue) {
                 creds.path() + "/admin-token): No such file or directory");
 }
 
+// On the host (consentctl, consentd --check-config) systemd has set no
+// $CREDENTIALS_DIRECTORY: a missing bare name says where it was looked for
+// and how to point at the unit's credential files. A path says nothing more.
+TEST(ConfigSecrets, AMissingBareNameOutsideSystemdSaysHowToFindTheCredentials) {
+  TempDir etc;
+  const std::string file = etc.Write("c.yaml", AdminConfig("admin-token"));
+  auto r = LoadConfigFile(file, LoadOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(),
+              HasSubstr(file + ":4:15: cannot use secret file 'admin-token' (" + etc.path() +
+                        "/admin-token): No such file or directory (a bare name is looked up in "
+                        "$CREDENTIALS_DIRECTORY"));
+  EXPECT_THAT(r.status().message(), HasSubstr("CREDENTIALS_DIRECTORY=<the directory of the unit's "
+                                              "LoadCredential= files>"));
+  auto path =
+      LoadConfigFile(etc.Write("p.yaml", AdminConfig("secrets/admin-token")), LoadOptions{});
+  ASSERT_FALSE(path.ok());
+  EXPECT_THAT(path.status().message(), Not(HasSubstr("CREDENTIALS_DIRECTORY")));
+}
+
 TEST(ConfigSecrets, DirectoryIsNotASecretFile) {
   TempDir etc;
   etc.Write("dir/x", "");

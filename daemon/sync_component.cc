@@ -504,6 +504,13 @@ class SyncComponent::Impl {
         if (!mapping_changed) {
           spdlog::info("sync: {}: secret files changed; the connector now uses them", name);
         }
+        if (digest != link->secrets_digest) {
+          // A refusal was of the old credentials: the new ones have not
+          // been refused. The check below and the next delivery say
+          // whether they are taken.
+          std::lock_guard lock(link->check_mu);
+          link->deliveries_refused = Status::Ok();
+        }
         link->secrets_digest = digest;
       }
       // Every reload checks again (credentials, topics): /readyz follows.

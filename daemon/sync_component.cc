@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <latch>
@@ -406,9 +407,7 @@ class SyncComponent::Impl {
       KickHints(*link);  // hints a crash left behind
       Dispatch(*link);   // rows a crash left behind
       if (link->config.poll_interval.count() > 0) Poll(*link);
-      // The first run one interval after start: a fresh start's first poll
-      // already reads everything.
-      if (sync_.resync_interval.count() > 0) ScheduleResync(*link, sync_.resync_interval);
+      if (sync_.resync_interval.count() > 0) ScheduleFirstResync(*link);
     }
   }
 
@@ -1896,6 +1895,39 @@ class SyncComponent::Impl {
   }
 
   // --- full reconciliation ------------------------------------------------
+
+  // The first periodic run after a start: one interval after the last
+  // complete run (kept in the store), so that restarts more frequent than
+  // the interval do not put it off for ever; never run: one interval after
+  // start (a fresh start's first poll reads everything). Not within a
+  // minute of start either: the first poll goes first.
+  void ScheduleFirstResync(Link& link) {
+    auto last = std::make_shared<std::optional<TimestampMs>>();
+    const std::string key = sync::LastResyncKey(link.config.name);
+    SubmitThen(
+        [key, last](store::Transaction& txn) {
+          Result<std::optional<std::string>> stored = txn.GetCursor(key);
+          if (!stored.ok()) return stored.status();
+          if (stored->has_value()) {
+            char* end = nullptr;
+            const long long at = std::strtoll((*stored)->c_str(), &end, 10);
+            if (end != nullptr && *end == '\0' && at > 0) *last = at;
+          }
+          return Status::Ok();
+        },
+        [this, &link, last](Status s) {
+          if (stopping_) return;
+          if (!s.ok()) {
+            spdlog::warn("sync: {}: reading the last resync's time: {}", link.config.name,
+                         s.ToString());
+          }
+          const auto after = sync::FirstResyncDelay(*last, sync_.resync_interval, NowMs(),
+                                                    std::chrono::minutes(1));
+          spdlog::debug("sync: {}: first resync in {} s", link.config.name, after.count() / 1000);
+          ScheduleResync(link, after);
+        },
+        /*durable=*/false);
+  }
 
   void ScheduleResync(Link& link, std::chrono::milliseconds after) {
     link.resync_timer.expires_after(after);

@@ -1,9 +1,12 @@
 #include "sync/resync.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <set>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -242,7 +245,48 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
   }
 }
 
+bool Stopped(const ResyncOptions& options) {
+  return options.stop != nullptr && options.stop->load();
+}
+
+// Fetches the page after `cursor`, again after a retryable failure (see
+// ResyncOptions::page_attempts); waits in short steps so a stop is heard.
+Result<connectors::PollPage> FetchPage(connectors::Connector& connector, const std::string& cursor,
+                                       const ResyncOptions& options) {
+  auto wait = options.page_retry_wait;
+  for (int attempt = 1;; ++attempt) {
+    const TimestampMs read_at = SystemClock().NowMs();  // see the missing records' Read
+    Result<connectors::PollPage> page = connector.Poll(cursor, SystemClock().NowMs());
+    if (page.ok()) {
+      connectors::StampReadAt(page->records, read_at);
+      return page;
+    }
+    if (!page.status().IsRetryable() || attempt >= options.page_attempts) return page;
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (std::chrono::steady_clock::now() < until) {
+      if (Stopped(options)) return page;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          std::chrono::milliseconds(100), until - std::chrono::steady_clock::now()));
+    }
+    wait *= 2;
+  }
+}
+
 }  // namespace
+
+std::string LastResyncKey(std::string_view connector) {
+  return "resync-done:" + std::string(connector);
+}
+
+std::chrono::milliseconds FirstResyncDelay(std::optional<TimestampMs> last_done,
+                                           std::chrono::milliseconds interval, TimestampMs now,
+                                           std::chrono::milliseconds min_wait) {
+  if (!last_done.has_value()) return interval;
+  const TimestampMs due = *last_done + interval.count();
+  // A last run "in the future" (a clock set back): an interval from now.
+  if (*last_done > now) return interval;
+  return std::max(min_wait, std::chrono::milliseconds(std::max<TimestampMs>(0, due - now)));
+}
 
 Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
                                connectors::Connector& connector, const ResyncOptions& options) {
@@ -256,14 +300,12 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
   const TimestampMs run_started = clock.NowMs();
   std::string cursor;  // "" = the snapshot from the beginning
   for (;;) {
-    if (options.stop != nullptr && options.stop->load()) return report;
+    if (Stopped(options)) return report;
     if (report.pages >= options.max_pages) {
       return Internal("resync " + source + ": no end after " + std::to_string(report.pages) +
                       " pages");
     }
-    const TimestampMs read_at = SystemClock().NowMs();  // see the missing records' Read
-    Result<connectors::PollPage> page = connector.Poll(cursor, clock.NowMs());
-    if (page.ok()) connectors::StampReadAt(page->records, read_at);
+    Result<connectors::PollPage> page = FetchPage(connector, cursor, options);
     if (!page.ok()) {
       return page.status().WithContext("resync " + source + " page " +
                                        std::to_string(report.pages + 1));
@@ -286,6 +328,18 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
   report.complete = true;
   if (!options.dry_run) {
     CONSENTD_RETURN_IF_ERROR(ReadMissing(store, engine, connector, options, run_started, report));
+    // Stopped while the missing records were read: not the whole run.
+    if (Stopped(options)) {
+      report.complete = false;
+      return report;
+    }
+    // The next periodic run is due an interval after this one, also
+    // across restarts (FirstResyncDelay).
+    const TimestampMs done = clock.NowMs();
+    Status recorded = store.Run([&](store::Transaction& txn) {
+      return txn.AdvanceCursor(LastResyncKey(source), std::to_string(done), done);
+    });
+    if (!recorded.ok()) return recorded.WithContext("resync " + source + ": recording the run");
   }
   return report;
 }

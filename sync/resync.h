@@ -55,10 +55,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "connectors/common/connector.h"
 #include "core/reconciler.h"
@@ -93,6 +96,13 @@ struct ResyncOptions {
   static constexpr int kMissingAlwaysRead = 3;
   // Records per Read (and per unit of work) when reading missing records.
   int missing_read_batch = 100;
+  // A page whose fetch fails retryably (a 429, a 5xx, a timeout) is
+  // fetched again, up to this many attempts in all, waiting
+  // page_retry_wait, then twice as long each time (1 + 2 + 4 + 8 s by
+  // default): one busy moment of the vendor must not end a run of
+  // thousands of pages, which would start again from page one.
+  int page_attempts = 5;
+  std::chrono::milliseconds page_retry_wait{1000};
 };
 
 // What one resync found. Counts only; no personal data.
@@ -131,6 +141,19 @@ struct ResyncReport {
   // Subjects/decisions out of step: consentd behind + system behind.
   int drift() const { return consentd_behind + system_behind; }
 };
+
+// The cursor key (store/poller cursors) under which the time of a
+// connector's last complete, committed resync is kept, so that the
+// periodic one is due an interval after it across restarts.
+std::string LastResyncKey(std::string_view connector);
+
+// When a connector's first periodic resync after a start is due: one
+// interval after its last complete run (`last_done`, LastResyncKey), but
+// not before `min_wait` from now (the first poll goes first); never run:
+// one interval from now.
+std::chrono::milliseconds FirstResyncDelay(std::optional<TimestampMs> last_done,
+                                           std::chrono::milliseconds interval, TimestampMs now,
+                                           std::chrono::milliseconds min_wait);
 
 // One line: "hubspot: 2 pages, 120 records; in step 300, consentd behind 4,
 // system behind 2 (repairs enqueued), superseded 2, refused 0; missing 1

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -545,6 +546,84 @@ TEST_F(SyncResyncTest, StopsBeforeTheNextPageWhenAskedTo) {
   EXPECT_FALSE(r->complete);
   EXPECT_EQ(r->pages, 0);
   EXPECT_EQ(Measure(), Footprint{});
+}
+
+// A 5xx on one page of thousands must not end the run (which would start
+// again from page one, and so may never finish on a large portal): the
+// page is fetched again.
+TEST_F(SyncResyncTest, APageThatFailsOnceIsFetchedAgainAndTheRunCompletes) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 120}, {"seed", 3}}).status, 200);
+  ResyncOptions o;
+  o.page_retry_wait = std::chrono::milliseconds(10);
+  int committed = 0;
+  o.on_page_committed = [&](const IngestSummary&) {
+    // After the first page: the next list request fails once.
+    if (++committed == 1) {
+      EXPECT_EQ(Control("POST", "/_sim/faults",
+                        {{"kind", "error"},
+                         {"status", 503},
+                         {"route", "/crm/v3/objects/contacts*"},
+                         {"count", 1}})
+                    .status,
+                201);
+    }
+  };
+  const ResyncReport r = Resync(/*dry_run=*/false, o);
+  EXPECT_TRUE(r.complete) << FormatResyncReport(r);
+  EXPECT_EQ(r.pages, 2);
+  EXPECT_EQ(r.records, 120);
+
+  // A page that keeps failing ends the run after page_attempts, as an error.
+  ASSERT_EQ(Control("POST", "/_sim/faults",
+                    {{"kind", "error"}, {"status", 503}, {"route", "/crm/v3/objects/contacts*"}})
+                .status,
+            201);
+  o.page_attempts = 3;
+  o.on_page_committed = nullptr;
+  Result<ResyncReport> failed = RunResync(*store_, *engine_, *connector_, o);
+  EXPECT_FALSE(failed.ok());
+}
+
+// The time of the last complete run is kept, so the periodic run is due an
+// interval after it, also across restarts (a daemon restarted every night
+// with a 24 h interval never ran one). A dry run keeps nothing.
+TEST_F(SyncResyncTest, ACompleteRunIsRecordedForTheNextPeriodicOne) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 3}}).status, 200);
+  const auto last_done = [&] {
+    std::optional<std::string> v;
+    Run([&](store::Transaction& txn) -> Status {
+      Result<std::optional<std::string>> c = txn.GetCursor(LastResyncKey("hubspot"));
+      if (!c.ok()) return c.status();
+      v = *c;
+      return Status::Ok();
+    });
+    return v;
+  };
+  ASSERT_TRUE(Resync(/*dry_run=*/true).complete);
+  EXPECT_EQ(last_done(), std::nullopt);
+  const TimestampMs before = SystemClock().NowMs();
+  ASSERT_TRUE(Resync(/*dry_run=*/false, AnyShare()).complete);
+  const std::optional<std::string> done = last_done();
+  ASSERT_TRUE(done.has_value());
+  EXPECT_GE(std::stoll(*done), before);
+  EXPECT_LE(std::stoll(*done), SystemClock().NowMs());
+}
+
+TEST(ResyncScheduleTest, TheFirstPeriodicRunIsAnIntervalAfterTheLastCompleteOne) {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  using std::chrono::minutes;
+  const TimestampMs now = 1'750'000'000'000;
+  const milliseconds day = hours(24);
+  // Never ran: one interval after start.
+  EXPECT_EQ(FirstResyncDelay(std::nullopt, day, now, minutes(1)), day);
+  // Ran 20 h ago: due in 4 h, not 24.
+  EXPECT_EQ(FirstResyncDelay(now - milliseconds(hours(20)).count(), day, now, minutes(1)),
+            milliseconds(hours(4)));
+  // Overdue (ran 3 days ago): a minute after start, after the first poll.
+  EXPECT_EQ(FirstResyncDelay(now - 3 * day.count(), day, now, minutes(1)), minutes(1));
+  // A last run dated in the future (the clock was set back): an interval.
+  EXPECT_EQ(FirstResyncDelay(now + 1000, day, now, minutes(1)), day);
 }
 
 TEST_F(SyncResyncTest, AFailedReadIsAnErrorAndStoresNothing) {

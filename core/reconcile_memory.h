@@ -50,12 +50,11 @@ struct UndeliveredWrite {
   bool operator==(const UndeliveredWrite&) const = default;
 };
 
-// "consentd's newest delivered write to `system` held `value` for `key`,
-// and the target answered it at `landed_at`" (the outbox row's completion
-// time). For a system that dates each value by when it was set there
-// (HubSpot's status timestamps), a report dated no later than that is a
-// state the write has already replaced there, or the write itself read
-// back.
+// "consentd's newest delivered write to `system` that held `value` for
+// `key` was answered at `landed_at`" (the outbox row's completion time).
+// For a system that dates each value by when it was set there (HubSpot's
+// status timestamps), a report of `value` dated no later than that is the
+// write itself read back.
 struct LandedWrite {
   std::string system;
   std::string key;
@@ -84,7 +83,8 @@ class EchoMemory {
 
   // Loaded by the caller only where it matters (a permissive report, from a
   // system that dates each value itself, that differs from consentd's last
-  // write there, which was restrictive); never updated by a Decision.
+  // write there, which was restrictive), for the reported value; never
+  // updated by a Decision.
   void RememberLanded(LandedWrite write);
   // nullptr if no landed write of (system, key) was loaded.
   const LandedWrite* FindLanded(std::string_view system, std::string_view key) const;

@@ -238,37 +238,29 @@ class Decider {
   // stamps a status when consentd's write lands, not when the person made
   // the choice the write carries). A permissive report (`value`) that
   // differs from consentd's last write there, a restrictive one, and is
-  // dated no later than consentd's newest delivered write there landed
-  // (give or take the skew window) is no news: it is that landed write
-  // read back (consentd's own earlier grant, read before the withdrawal
-  // decided since then reached the system) or a state that write replaced
-  // there. Decided as news, its landing date would let consentd's own
-  // older grant undo the person's later withdrawal. Returns the reason, or
-  // nullopt. Restrictive reports are never doubted (rule 1).
-  std::optional<std::string> ReadFromBeforeOwnWriteLanded(
-      const std::string& key, std::string_view value, bool (*restrictive)(std::string_view)) const {
+  // dated no later than consentd's newest delivered write of that same
+  // value there was answered (give or take the skew window) is that write
+  // read back: consentd's own earlier grant, read before the withdrawal
+  // decided since reached the system. Decided as news, its landing date
+  // would let it undo the person's later withdrawal. A grant the person
+  // made there afterwards is dated later and decided as usual. Returns the
+  // reason, or nullopt. Restrictive reports are never doubted (rule 1).
+  std::optional<std::string> OwnEarlierWriteReadBack(const std::string& key, std::string_view value,
+                                                     bool (*restrictive)(std::string_view)) const {
     if (p_.ConstraintsFor(source()).grant_time_is_record_time) return std::nullopt;
     const EchoRecord* latest = echoes_.Find(source(), key);
     if (latest == nullptr || latest->value == value || !restrictive(latest->value)) {
       return std::nullopt;
     }
     const LandedWrite* landed = echoes_.FindLanded(source(), key);
-    if (landed == nullptr || (landed->value != value && landed->value != latest->value)) {
-      return std::nullopt;
-    }
+    if (landed == nullptr || landed->value != value) return std::nullopt;
     if (occurred_at() > landed->landed_at + p_.skew_window_ms) return std::nullopt;
-    const std::string write = "consentd's write of '" + landed->value + "' to " + source() +
-                              " (outbox #" + std::to_string(landed->outbox_id) + ", answered at " +
-                              std::to_string(landed->landed_at) + ")";
-    const std::string dated = "dated " + std::to_string(occurred_at()) + ", not later than " +
-                              write + " beyond the " + std::to_string(p_.skew_window_ms) +
-                              " ms skew window";
-    if (landed->value == value) {
-      return "'" + std::string(value) + "' " + dated + ": that write read back before " +
-             "consentd's later write of '" + latest->value + "' reached " + source() +
-             ", not a new statement";
-    }
-    return "'" + std::string(value) + "' " + dated + ": a state that write replaced there";
+    return "'" + std::string(value) + "' dated " + std::to_string(occurred_at()) +
+           ", not later than consentd's write of it to " + source() + " (outbox #" +
+           std::to_string(landed->outbox_id) + ") was answered at " +
+           std::to_string(landed->landed_at) + " (skew window " +
+           std::to_string(p_.skew_window_ms) + " ms): that write read back before consentd's " +
+           "later write of '" + latest->value + "' reached " + source() + ", not a new statement";
   }
 
   static bool RestrictiveStatusName(std::string_view v) {
@@ -313,8 +305,14 @@ class Decider {
                         ProofKind::kSuperseded, true, cur_status, cur_status);
         }
       }
-      if (std::optional<std::string> why = ReadFromBeforeOwnWriteLanded(
-              key, ConsentStatusName(c_.status), &RestrictiveStatusName)) {
+      if (std::optional<std::string> why =
+              OwnEarlierWriteReadBack(key, ConsentStatusName(c_.status), &RestrictiveStatusName)) {
+        // As for any report that loses: the source is told the canonical
+        // state again (a repeat of a row still queued adds nothing).
+        if (cur != nullptr && (occurred_at() >= cur->provenance.occurred_at || c_.snapshot) &&
+            c_.status != cur_status && SourceWritable(topic->systems)) {
+          AddConsentWrite(source(), *cur, c_.status, occurred_at(), key);
+        }
         return Finish(Outcome::kSuperseded, *why, ProofKind::kSuperseded, true, cur_status,
                       cur_status);
       }
@@ -525,7 +523,11 @@ class Decider {
                       ProofKind::kSuperseded, true, cur_value, cur_value);
       }
       if (std::optional<std::string> why =
-              ReadFromBeforeOwnWriteLanded(key, BlockValue(false), &BlockSetValue)) {
+              OwnEarlierWriteReadBack(key, BlockValue(false), &BlockSetValue)) {
+        if (cur != nullptr && (occurred_at() >= cur->provenance.occurred_at || c_.snapshot) &&
+            cur->active && SourceWritable(p_.block_systems)) {
+          AddBlockWrite(source(), *cur, occurred_at(), key);
+        }
         return Finish(Outcome::kSuperseded, *why, ProofKind::kSuperseded, true, cur_value,
                       cur_value);
       }

@@ -771,6 +771,20 @@ Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestDeliveredRow(
   return ReadFirstOutboxRow(*st);
 }
 
+Result<std::vector<OutboxRow>> SqliteTransaction::ListDeliveredRows(std::string_view target,
+                                                                    std::string_view key,
+                                                                    std::string_view address,
+                                                                    int limit) {
+  static const std::string kSql = "SELECT " + std::string(kOutboxColumns) +
+                                  " FROM outbox WHERE target = ?1 AND key = ?2 "
+                                  "AND status = 'done' AND reason = '' "
+                                  "AND (address = ?3 OR address = '' OR ?3 = '') "
+                                  "ORDER BY id DESC LIMIT ?4";
+  STORE_USE(st, kSql);
+  st->BindAll(target, key, address, limit);
+  return ReadOutboxRows(*st);
+}
+
 Result<std::int64_t> SqliteTransaction::PruneOutboxDone(TimestampMs before) {
   STORE_USE(st, "DELETE FROM outbox WHERE status = 'done' AND updated_at < ?");
   st->BindAll(before);

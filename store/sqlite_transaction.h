@@ -99,6 +99,8 @@ class SqliteTransaction final : public Transaction {
   Result<std::optional<OutboxRow>> FindNewestDeliveredRow(std::string_view target,
                                                           std::string_view key,
                                                           std::string_view address) override;
+  Result<std::vector<OutboxRow>> ListDeliveredRows(std::string_view target, std::string_view key,
+                                                   std::string_view address, int limit) override;
 
   Result<std::optional<std::string>> GetCursor(std::string_view poller) override;
   Status AdvanceCursor(std::string_view poller, std::string_view value, TimestampMs now) override;

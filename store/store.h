@@ -335,6 +335,10 @@ class Transaction {
   virtual Result<std::optional<OutboxRow>> FindNewestDeliveredRow(std::string_view target,
                                                                   std::string_view key,
                                                                   std::string_view address) = 0;
+  // The same rows, newest first, at most `limit`.
+  virtual Result<std::vector<OutboxRow>> ListDeliveredRows(std::string_view target,
+                                                           std::string_view key,
+                                                           std::string_view address, int limit) = 0;
 
   // --- poller cursors ---
   virtual Result<std::optional<std::string>> GetCursor(std::string_view poller) = 0;

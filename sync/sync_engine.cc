@@ -373,8 +373,8 @@ class Ingestor {
   // from a system that dates each value by when it was set there, and
   // consentd's last write there (`latest`) is a different, restrictive
   // value: the one case where the reconciler needs consentd's newest
-  // delivered write there (ReadFromBeforeOwnWriteLanded in
-  // core/reconciler.cc).
+  // delivered write of the reported value there (OwnEarlierWriteReadBack
+  // in core/reconciler.cc).
   bool ReportsAgainstOwnRestrictiveWrite(const Change& c, const EchoRecord* latest) const {
     if (latest == nullptr) return false;
     if (policy_.ConstraintsFor(c.provenance.source_system).grant_time_is_record_time) return false;
@@ -387,33 +387,39 @@ class Ingestor {
     return c.kind == ChangeKind::kBlockCleared && latest->value == BlockEchoValue(true);
   }
 
-  // What consentd's newest delivered row to `c`'s source, for the subject
-  // and the record's address, held for `c`'s key, and when the target
-  // answered it; nullopt if there is none or it holds nothing for the key.
-  // Read once per call, subject and address.
+  // consentd's newest delivered row to `c`'s source, for the subject and
+  // the record's address, that held `c`'s own value for `c`'s key, and
+  // when the target answered it; nullopt if none of the newest
+  // kLandedRowsLooked delivered rows did. Rows are read once per call,
+  // subject and address.
+  static constexpr int kLandedRowsLooked = 16;
   Result<std::optional<LandedWrite>> LandedWriteOf(const Change& c, const std::string& echo_key) {
     const std::string& system = c.provenance.source_system;
     const auto cache_key = std::tuple{system, c.key.subject, record_address_};
     auto it = landed_.find(cache_key);
     if (it == landed_.end()) {
-      std::optional<DeliveredRow> loaded;
-      Result<std::optional<store::OutboxRow>> done =
-          txn_.FindNewestDeliveredRow(system, c.key.subject, record_address_);
+      std::vector<DeliveredRow> loaded;
+      Result<std::vector<store::OutboxRow>> done =
+          txn_.ListDeliveredRows(system, c.key.subject, record_address_, kLandedRowsLooked);
       if (!done.ok()) return done.status();
-      if (done->has_value()) {
-        Result<connectors::DesiredState> d = connectors::DecodeDesiredState((*done)->desired_json);
+      for (const store::OutboxRow& row : *done) {
+        Result<connectors::DesiredState> d = connectors::DecodeDesiredState(row.desired_json);
         if (!d.ok()) return d.status();
-        loaded = DeliveredRow{(*done)->id, (*done)->updated_at, std::move(*d)};
+        loaded.push_back(DeliveredRow{row.id, row.updated_at, std::move(*d)});
       }
       it = landed_.emplace(cache_key, std::move(loaded)).first;
     }
-    if (!it->second.has_value() || it->second->desired.erase) {
-      return std::optional<LandedWrite>();
+    const std::string reported = c.kind == ChangeKind::kConsent
+                                     ? std::string(ConsentStatusName(c.status))
+                                     : std::string(BlockEchoValue(false));
+    for (const DeliveredRow& row : it->second) {  // newest first
+      if (row.desired.erase) break;
+      const std::optional<KeyValue> value = ValueOf(row.desired, c);
+      if (!value || value->value != reported) continue;
+      return std::optional<LandedWrite>(
+          LandedWrite{system, echo_key, value->value, row.id, row.answered_at});
     }
-    const std::optional<KeyValue> value = ValueOf(it->second->desired, c);
-    if (!value) return std::optional<LandedWrite>();
-    return std::optional<LandedWrite>(
-        LandedWrite{system, echo_key, value->value, it->second->id, it->second->answered_at});
+    return std::optional<LandedWrite>();
   }
 
   struct DeliveredRow {
@@ -987,7 +993,7 @@ class Ingestor {
   // (system, subject, address) -> its outbox rows as UndeliveredWriteOf
   // needs them, read once per call.
   std::map<std::tuple<std::string, std::string, std::string>, OutboxPair> undelivered_;
-  std::map<std::tuple<std::string, std::string, std::string>, std::optional<DeliveredRow>> landed_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<DeliveredRow>> landed_;
   // The address of the record being decided (its outbox rows are per address).
   std::string record_address_;
   std::string record_id_;  // the current record's id in the source

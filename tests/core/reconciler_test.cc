@@ -585,7 +585,7 @@ TEST(Reconciler, AnUndeliveredWriteHoldsBackOnlyRecordDatedNewsFromElsewhere) {
 // HubSpot dates a status when consentd's write lands. A grant consentd
 // wrote there, read back before its later withdrawal landed, is dated
 // after that withdrawal was captured; it must not undo it.
-TEST(Reconciler, AReportDatedBeforeConsentdsNewestWriteLandedIsNotNews) {
+TEST(Reconciler, ConsentdsOwnEarlierGrantReadBackLateIsNotNews) {
   World w;
   w.Feed(ConsentChange("offers", kGranted, T, "mailchimp"));
   const Decision withdrawal = w.Feed(ConsentChange("offers", kWithdrawn, T + 500, "mailchimp"));
@@ -600,20 +600,19 @@ TEST(Reconciler, AReportDatedBeforeConsentdsNewestWriteLandedIsNotNews) {
   const LandedWrite grant_landed{"hubspot", key, "granted", 7, T + 5'000};
   Decision d = crm_grant(grant_landed, T + 4'950);
   EXPECT_EQ(d.outcome, Outcome::kSuperseded) << d.reason;
-  EXPECT_TRUE(d.writes.empty());
   EXPECT_NE(d.reason.find("that write read back before consentd's later write of 'withdrawn'"),
             std::string::npos)
       << d.reason;
   EXPECT_NE(d.reason.find("outbox #7"), std::string::npos) << d.reason;
+  // Like any report that loses, the source is told the canonical state.
+  ASSERT_EQ(Targets(d), std::vector<std::string>{"hubspot"});
+  EXPECT_EQ(d.writes[0].consent.status, kWithdrawn);
   // Within the skew window after the answer, still; beyond it, a new grant.
   EXPECT_EQ(crm_grant(grant_landed, T + 7'000).outcome, Outcome::kSuperseded);
   EXPECT_EQ(crm_grant(grant_landed, T + 7'001).outcome, Outcome::kApplied);
-  // The withdrawal's row itself was answered at T + 6 s: a grant dated
-  // before that is a state it replaced.
-  d = crm_grant(LandedWrite{"hubspot", key, "withdrawn", 8, T + 6'000}, T + 4'950);
-  EXPECT_EQ(d.outcome, Outcome::kSuperseded) << d.reason;
-  EXPECT_NE(d.reason.find("a state that write replaced there"), std::string::npos) << d.reason;
-  // A delivered row holding neither value says nothing about it.
+  // A delivered write of another value says nothing about this one.
+  EXPECT_EQ(crm_grant(LandedWrite{"hubspot", key, "withdrawn", 8, T + 6'000}, T + 4'950).outcome,
+            Outcome::kApplied);
   EXPECT_EQ(crm_grant(LandedWrite{"hubspot", key, "pending", 9, T + 6'000}, T + 4'950).outcome,
             Outcome::kApplied);
   // Nothing delivered known: decided as before.
@@ -621,7 +620,7 @@ TEST(Reconciler, AReportDatedBeforeConsentdsNewestWriteLandedIsNotNews) {
             Outcome::kApplied);
 }
 
-TEST(Reconciler, AReportDatedBeforeConsentdsWriteLandedIsLeftToTheRulesOfRecordDatedSystems) {
+TEST(Reconciler, AnOwnEarlierGrantReadBackLateIsLeftToTheRulesOfRecordDatedSystems) {
   World w;
   w.policy.constraints["hubspot"].grant_time_is_record_time = true;
   w.Feed(ConsentChange("offers", kGranted, T, "mailchimp"));
@@ -632,7 +631,7 @@ TEST(Reconciler, AReportDatedBeforeConsentdsWriteLandedIsLeftToTheRulesOfRecordD
             Outcome::kApplied);
 }
 
-TEST(Reconciler, ALiftedBlockDatedBeforeConsentdsBlockLandedIsNotNews) {
+TEST(Reconciler, ALiftedBlockReadBackLateFromConsentdsOwnEarlierWriteIsNotNews) {
   World w;
   const BlockScope scope = BlockScope::Channel("email");
   w.Feed(BlockChange(scope, false, T, "mailchimp"));

@@ -270,22 +270,47 @@ TEST_F(SyncEngineTest, AStaleCrmReadOfConsentdsOwnGrantDoesNotUndoALaterWithdraw
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 0);
   EXPECT_EQ(Consents(person)[0].status, "withdrawn");
   EXPECT_TRUE(Outbox("mailchimp").empty()) << "the journey is not told of a grant";
+  ASSERT_EQ(Outbox("hubspot").size(), 1u) << "the queued withdrawal is all the CRM gets";
 
   // The same read decided after the withdrawal has landed (answered at
-  // T + 6.1 s): the grant is a state that write replaced there.
+  // T + 6.1 s): still consentd's own grant read back. The CRM is told the
+  // canonical state again, as a source whose report lost always is.
   DeliverTheOnlyRow("hubspot", T + 6'000);
   s = crm_reports("ev-2", kGranted, T + 4'950, T + 6'200);
   EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
   EXPECT_EQ(Consents(person)[0].status, "withdrawn");
   EXPECT_TRUE(Outbox("mailchimp").empty());
+  const auto again = Outbox("hubspot");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(
+      Desired(again[0]).state.consents.at(ConsentKey{person, "newsletter", "email", ""}).status,
+      kWithdrawn);
+  DeliverTheOnlyRow("hubspot", T + 6'300);
 
-  // A grant she makes in the CRM after the withdrawal landed is hers.
-  s = crm_reports("ev-3", kGranted, T + 9'000, T + 9'100);
+  // A grant she makes in the CRM after the withdrawal landed is hers, also
+  // when consentd wrote the CRM again since (a change of another topic at
+  // the journey, whose row carries the newsletter's withdrawal and was
+  // answered after her grant).
+  Ingest("mailchimp",
+         {Record("mc-ev-3", "mc-1", "anna@example.org",
+                 {Consent("product_news", kGranted, T + 8'000, "mailchimp")})},
+         T + 8'100);
+  const auto other_topic = Outbox("hubspot");
+  ASSERT_EQ(other_topic.size(), 1u);
+  ASSERT_EQ(Desired(other_topic[0])
+                .state.consents.at(ConsentKey{person, "newsletter", "email", ""})
+                .status,
+            kWithdrawn);
+  DeliverTheOnlyRow("hubspot", T + 20'000);
+  s = crm_reports("ev-3", kGranted, T + 9'000, T + 20'200);
   EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
   EXPECT_EQ(Consents(person)[0].status, "granted");
   const auto journey = Outbox("mailchimp");
-  ASSERT_EQ(journey.size(), 1u);
-  EXPECT_EQ(Desired(journey[0]).state.consents.begin()->second.status, kGranted);
+  ASSERT_FALSE(journey.empty());
+  EXPECT_EQ(Desired(journey.back())
+                .state.consents.at(ConsentKey{person, "newsletter", "email", ""})
+                .status,
+            kGranted);
 }
 
 // While the withdrawal's write waits (an outage of the CRM), a grant the

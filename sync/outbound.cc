@@ -265,7 +265,8 @@ Status RememberStateWritten(store::Transaction& txn, const std::string& target,
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                             std::string_view mapping_hash, std::string_view identity_key,
                             TimestampMs now, std::map<std::string, int>& enqueued,
-                            const Policy* policy, std::map<std::string, int>* held_dead) {
+                            const Policy* policy,
+                            std::map<std::string, std::set<std::int64_t>>* held_dead) {
   for (const auto& [target_subject, p] : pending_) {
     const auto& [target, subject] = target_subject;
     connectors::DesiredState d;
@@ -350,7 +351,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
         Result<std::optional<store::OutboxRow>> existing = txn.GetOutbox(*id);
         if (!existing.ok()) return existing.status();
         if (existing->has_value() && (*existing)->status == store::OutboxStatus::kDead) {
-          ++(*held_dead)[target];
+          (*held_dead)[target].insert(*id);
         }
       }
     }

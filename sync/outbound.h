@@ -77,11 +77,12 @@ class OutboundBatch {
   // `policy`, a target that shows re-consent markers gets the topics whose
   // notice version has risen as DesiredState::notice_marker_topics. With
   // `held_dead`, a row not queued because the same state is a dead letter
-  // (replayed by the operator, never re-added) is counted there by target.
+  // (replayed by the operator, never re-added) is noted there: the dead
+  // row's id, by target.
   Status Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                std::string_view mapping_hash, std::string_view identity_key, TimestampMs now,
                std::map<std::string, int>& enqueued, const Policy* policy = nullptr,
-               std::map<std::string, int>* held_dead = nullptr);
+               std::map<std::string, std::set<std::int64_t>>* held_dead = nullptr);
 
  private:
   struct Pending {

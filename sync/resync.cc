@@ -25,7 +25,10 @@ bool IsDryRunRollback(const Status& s) {
   return s.code() == StatusCode::kInternal && s.message() == kDryRunRollback;
 }
 
-void Count(const IngestSummary& summary, std::string_view source, ResyncReport& report) {
+// `held_seen`: the dead rows already counted in this run (a subject with
+// records on two pages is flushed twice).
+void Count(const IngestSummary& summary, std::string_view source, ResyncReport& report,
+           std::set<std::int64_t>& held_seen) {
   for (const auto& [outcome, n] : summary.outcomes) {
     report.outcomes[outcome] += n;
     switch (outcome) {
@@ -55,8 +58,11 @@ void Count(const IngestSummary& summary, std::string_view source, ResyncReport& 
   // Behind all the same: the repair is the dead letter's state.
   if (const auto held = summary.held_dead.find(std::string(source));
       held != summary.held_dead.end()) {
-    report.system_behind += held->second;
-    report.held_by_dead_letters += held->second;
+    for (const std::int64_t id : held->second) {
+      if (!held_seen.insert(id).second) continue;
+      ++report.system_behind;
+      ++report.held_by_dead_letters;
+    }
   }
 }
 
@@ -135,7 +141,8 @@ bool Gone(const connectors::InboundRecord& rec) {
 // (see the file comment of resync.h) and decides what the system says of
 // each: most often that it is gone.
 Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connector& connector,
-                   const ResyncOptions& options, TimestampMs run_started, ResyncReport& report) {
+                   const ResyncOptions& options, TimestampMs run_started, ResyncReport& report,
+                   std::set<std::int64_t>& held_seen) {
   const std::string source = connector.name();
   Status s = store.Run([&](store::Transaction& txn) {
     Result<std::int64_t> n = store::CountMissingAfterResync(txn, source, run_started);
@@ -240,7 +247,7 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
     if (!summary.ok()) {
       return summary.status().WithContext("resync " + source + ": missing records");
     }
-    Count(*summary, source, report);
+    Count(*summary, source, report, held_seen);
     if (options.on_page_committed) options.on_page_committed(*summary);
   }
 }
@@ -298,6 +305,7 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
   // Records linked from now on are not looked for if the snapshot lacks
   // them (they may be newer than the read).
   const TimestampMs run_started = clock.NowMs();
+  std::set<std::int64_t> held_seen;  // dead letters counted (Count)
   std::string cursor;  // "" = the snapshot from the beginning
   for (;;) {
     if (Stopped(options)) return report;
@@ -319,7 +327,7 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
         return summary.status().WithContext("resync " + source + " page " +
                                             std::to_string(report.pages));
       }
-      Count(*summary, source, report);
+      Count(*summary, source, report, held_seen);
       if (!options.dry_run && options.on_page_committed) options.on_page_committed(*summary);
     }
     if (!page->more) break;
@@ -327,7 +335,8 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
   }
   report.complete = true;
   if (!options.dry_run) {
-    CONSENTD_RETURN_IF_ERROR(ReadMissing(store, engine, connector, options, run_started, report));
+    CONSENTD_RETURN_IF_ERROR(
+        ReadMissing(store, engine, connector, options, run_started, report, held_seen));
     // Stopped while the missing records were read: not the whole run.
     if (Stopped(options)) {
       report.complete = false;

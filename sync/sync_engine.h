@@ -60,8 +60,9 @@ struct IngestSummary {
   std::uint64_t proof_entries = 0;      // appended (ProofLogComponent)
   std::map<std::string, int> enqueued;  // outbox rows by target (wake it)
   // States not queued because the same state's row to that target is a
-  // dead letter (it is replayed by the operator, not re-added), by target.
-  std::map<std::string, int> held_dead;
+  // dead letter (it is replayed by the operator, not re-added): those dead
+  // rows' ids, by target.
+  std::map<std::string, std::set<std::int64_t>> held_dead;
   std::vector<DecisionNote> notes;      // one per decision
   int records = 0;
   int duplicates = 0;  // hints already in the inbox (AcceptHints)

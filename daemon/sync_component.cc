@@ -2102,8 +2102,13 @@ class SyncComponent::Impl {
           for (auto& u : undecodable) results.push_back(std::move(u));
           return results;
         },
-        [this, &link, shared_rows, claimed_at](std::vector<connectors::DeliveryResult> results) {
-          Record(link, shared_rows, std::move(results), claimed_at);
+        [this, &link, shared_rows, claimed_at,
+         used = connector](std::vector<connectors::DeliveryResult> results) {
+          // A reload may have rebuilt the connector while this batch was
+          // on its way: the old instance's answers say nothing of the new
+          // credentials' standing.
+          Record(link, shared_rows, std::move(results), claimed_at,
+                 /*current_connector=*/used == link.connector);
         });
   }
 
@@ -2117,7 +2122,8 @@ class SyncComponent::Impl {
   }
 
   void Record(Link& link, std::shared_ptr<std::vector<store::OutboxRow>> rows,
-              std::vector<connectors::DeliveryResult> results, std::int64_t claimed_at) {
+              std::vector<connectors::DeliveryResult> results, std::int64_t claimed_at,
+              bool current_connector = true) {
     const std::string name = link.config.name;
     // Every claimed row gets an outcome: a connector that forgot one is
     // treated as a transient failure for that row.
@@ -2147,7 +2153,7 @@ class SyncComponent::Impl {
         refused = &r.status;
       }
     }
-    if (refused != nullptr || taken) {
+    if (current_connector && (refused != nullptr || taken)) {
       std::lock_guard lock(link.check_mu);
       link.deliveries_refused =
           refused != nullptr
@@ -2156,7 +2162,7 @@ class SyncComponent::Impl {
               : Status::Ok();
     }
     const auto steady_now = std::chrono::steady_clock::now();
-    if (refused != nullptr && !stopping_ &&
+    if (current_connector && refused != nullptr && !stopping_ &&
         steady_now - link.refusal_checked_at >= std::chrono::seconds(30)) {
       link.refusal_checked_at = steady_now;
       RunCheck(link);

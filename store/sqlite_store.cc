@@ -50,9 +50,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   if (!db.ok()) return db.status();
   sqlite3_busy_timeout((*db)->raw(), options.busy_timeout_ms);
 
-  Result<std::string> mode = (*db)->QueryText("PRAGMA journal_mode = WAL");
+  // A reader takes the file as it is (a backup copy need not be in WAL
+  // mode; switching it would write to it).
+  Result<std::string> mode =
+      (*db)->QueryText(options.read_only ? "PRAGMA journal_mode" : "PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.status().WithContext("set WAL mode on " + options.path);
-  if (*mode != "wal") {
+  if (*mode != "wal" && !options.read_only) {
     return FailedPrecondition("store " + options.path + " refused WAL mode (got " + *mode + ")");
   }
   // FULL: a commit is on disk before it is acknowledged (WAL + NORMAL could

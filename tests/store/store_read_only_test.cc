@@ -103,6 +103,32 @@ TEST(StoreReadOnly, AReaderCannotWrite) {
   EXPECT_EQ(seen, "a");
 }
 
+// A copy kept in rollback-journal mode (an archived backup) is read as it
+// is: switching it to WAL would write to it.
+TEST(StoreReadOnly, AStoreNotInWalModeIsReadWithoutSwitchingIt) {
+  TempDir dir;
+  const std::string path = dir.File("archive.db");
+  {
+    Result<std::unique_ptr<Db>> db = Db::Open(path, nullptr);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE(MigrateTo(**db, LatestSchemaVersion(), 1).ok());
+    Result<std::string> mode = (*db)->QueryText("PRAGMA journal_mode = DELETE");
+    ASSERT_TRUE(mode.ok());
+    ASSERT_EQ(*mode, "delete");
+  }
+  {
+    auto reader = OpenReader(path);
+    ASSERT_NE(reader, nullptr);
+    ASSERT_TRUE(
+        reader->Run([](Transaction& txn) { return txn.GetCursor("poller").status(); }).ok());
+  }
+  Result<std::unique_ptr<Db>> db = Db::Open(path, nullptr);
+  ASSERT_TRUE(db.ok());
+  Result<std::string> mode = (*db)->QueryText("PRAGMA journal_mode");
+  ASSERT_TRUE(mode.ok());
+  EXPECT_EQ(*mode, "delete");
+}
+
 // After an upgrade, before consentd is restarted, the old consentd still
 // runs on the store: a reading command must not migrate it under it.
 TEST(StoreReadOnly, AStoreAtAnOlderSchemaIsRefusedAndLeftAsItWas) {

@@ -1,8 +1,8 @@
 // consentctl: the operator's command line for consentd.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "cli/command.h"
@@ -29,6 +29,8 @@ void RegisterBackup(CLI::App& app, std::function<int()>& run);
 int main(int argc, char** argv) {
   CLI::App app{"consentctl: operate and audit a consentd instance"};
   app.require_subcommand(1);
+  // As `consentctl version` and `consentd --version`.
+  app.set_version_flag("--version", std::string("consentctl ") + CONSENTD_VERSION);
   std::function<int()> run;
   const consentd::cli::Registrar registrars[] = {
       &consentd::cli::RegisterVersion,  &consentd::cli::RegisterCheckConfig,

@@ -50,6 +50,18 @@ TEST(CliUsage, EveryCommandThatOpensTheStoreWithoutItExitsTwoAndSaysWhatToGive) 
   EXPECT_TRUE(std::filesystem::is_empty(dir)) << "a usage error created a file in " << dir;
 }
 
+// `consentctl --version` answers like `consentctl version` (and `consentd
+// --version`): exit 0, not a usage error.
+TEST(CliUsage, VersionFlagPrintsTheVersionAndExitsZero) {
+  const std::string dir = ScratchDir();
+  const testing::CommandResult flag = testing::RunConsentctl({"--version"}, dir);
+  const testing::CommandResult command = testing::RunConsentctl({"version"}, dir);
+  EXPECT_EQ(flag.exit_code, 0) << flag.output;
+  EXPECT_EQ(command.exit_code, 0) << command.output;
+  EXPECT_THAT(flag.output, HasSubstr("consentctl "));
+  EXPECT_EQ(flag.output, command.output);
+}
+
 TEST(CliUsage, AChoiceOfOptionsACommandChecksItselfExitsTwo) {
   const std::string dir = ScratchDir();
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{

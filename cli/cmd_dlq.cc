@@ -23,6 +23,7 @@
 #include "cli/command.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/redact.h"
 #include "store/dead_letters.h"
 #include "store/erasure_requests.h"
 #include "store/store.h"
@@ -85,8 +86,8 @@ int List(const DlqArgs& args) {
   if (!s.ok()) return Fail("dlq list", s);
   for (const store::OutboxRow& r : rows) {
     std::printf("%lld\t%s\t%d\t%s\t%s\t%s\n", static_cast<long long>(r.id), Field(r.target).c_str(),
-                r.attempts, Utc(r.updated_at).c_str(), Field(r.key).c_str(),
-                Field(r.reason).c_str());
+                r.attempts, Utc(r.updated_at).c_str(), Field(MaskEmailsInText(r.key)).c_str(),
+                Field(MaskEmailsInText(r.reason)).c_str());
   }
   return 0;
 }

@@ -24,6 +24,7 @@
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
 #include "core/clock.h"
+#include "core/redact.h"
 #include "core/time_format.h"
 #include "store/erasure_manual.h"
 #include "store/erasure_requests.h"
@@ -86,7 +87,7 @@ int List(const ErasuresArgs& args) {
       std::printf("  %s\t%s\t%s\t%s\t%s\n", Field(t.target).c_str(),
                   std::string(store::ErasureTargetStateName(t.state)).c_str(),
                   Field(t.mode).c_str(), FormatUtcMillis(t.updated_at).c_str(),
-                  Field(t.reason).c_str());
+                  Field(MaskEmailsInText(t.reason)).c_str());
     }
   }
   return 0;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/redact.h"
 #include "store/sqlite_store.h"
 #include "tests/store/store_test_util.h"
 
@@ -46,8 +47,10 @@ class CliDlqTest : public ::testing::Test {
   // Enqueues rows for `keys` (subjects, each linked to a record) on
   // `target`; the ones in `dead` are made dead letters after 3 attempts.
   // Returns the ids in order.
-  std::vector<std::int64_t> Fill(const std::string& target, const std::vector<std::string>& keys,
-                                 const std::vector<bool>& dead) {
+  std::vector<std::int64_t> Fill(
+      const std::string& target, const std::vector<std::string>& keys,
+      const std::vector<bool>& dead,
+      const std::string& reason = "HubSpot answered 400\tVALIDATION_ERROR\n(x)") {
     std::vector<std::int64_t> ids;
     auto db = store::testing::OpenOrDie(db_path_);
     Status s = db->Run([&](store::Transaction& txn) -> Status {
@@ -71,8 +74,7 @@ class CliDlqTest : public ::testing::Test {
             if (Status r = txn.MarkRetry(*id, 0, "HTTP 503", 2000); !r.ok()) return r;
           }
         }
-        if (Status r = txn.MarkDead(*id, "HubSpot answered 400\tVALIDATION_ERROR\n(x)", kDeadAt);
-            !r.ok()) {
+        if (Status r = txn.MarkDead(*id, reason, kDeadAt); !r.ok()) {
           return r;
         }
       }
@@ -112,6 +114,18 @@ TEST_F(CliDlqTest, ListPrintsOneTabSeparatedLinePerDeadLetterOnly) {
   EXPECT_EQ(o.out, std::to_string(ids[0]) + "\thubspot\t3\t2026-01-02T03:04:05Z\t" +
                        "s1/newsletter/email\t" + reason + "\n" + std::to_string(ids[2]) +
                        "\thubspot\t3\t2026-01-02T03:04:05Z\ts3/events/email\t" + reason + "\n");
+}
+
+// As the admin API's dead letters: a vendor's reason may quote an address,
+// and what an operator pastes into a ticket must not carry it.
+TEST_F(CliDlqTest, ListMasksAddressesInTheReason) {
+  const auto ids = Fill("mailchimp", {"s1/newsletter/email"}, {true},
+                        "400 Invalid Resource: anna.berg@example.org looks fake");
+  Outcome o = Consentctl("dlq list --db " + db_path_);
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_EQ(o.out.find("anna.berg@example.org"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find(MaskEmailsInText("anna.berg@example.org")), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find(std::to_string(ids[0]) + "\tmailchimp\t"), std::string::npos) << o.out;
 }
 
 TEST_F(CliDlqTest, ListStopsAtTheLimit) {

@@ -241,13 +241,7 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
 // older write read back, not a new grant: before the fix it was applied
 // and her withdrawal undone everywhere.
 TEST_F(SyncEngineTest, AStaleCrmReadOfConsentdsOwnGrantDoesNotUndoALaterWithdrawal) {
-  // Anna is known in both systems: withdrawn in the CRM long ago.
-  Ingest(
-      "hubspot",
-      {Record("ev-0", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T - 60'000)})},
-      T - 59'000);
-  const std::string person = SubjectOf("hubspot", "101");
-  DeliverTheOnlyRow("mailchimp", T - 58'000);
+  const std::string person = WithdrawnInCrmLongAgo();
   // She subscribes at the journey at T; the grant's write to the CRM is
   // claimed at once, and answered only at T + 5 s.
   JourneyReports("mc-ev-1", kGranted, T);
@@ -317,12 +311,7 @@ TEST_F(SyncEngineTest, AStaleCrmReadOfConsentdsOwnGrantDoesNotUndoALaterWithdraw
 // person makes in the CRM well after consentd's earlier grant landed is a
 // new statement, dated after the withdrawal: it is decided as such.
 TEST_F(SyncEngineTest, ACrmGrantMadeWhileAWithdrawalWaitsForTheCrmIsStillDecided) {
-  Ingest(
-      "hubspot",
-      {Record("ev-0", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T - 60'000)})},
-      T - 59'000);
-  const std::string person = SubjectOf("hubspot", "101");
-  DeliverTheOnlyRow("mailchimp", T - 58'000);
+  const std::string person = WithdrawnInCrmLongAgo();
   JourneyReports("mc-ev-1", kGranted, T);
   DeliverTheOnlyRow("hubspot", T + 200);  // answered at T + 300
   JourneyReports("mc-ev-2", kWithdrawn, T + 500);

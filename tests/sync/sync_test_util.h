@@ -109,6 +109,18 @@ class SyncEngineTest : public ::testing::Test {
            T + 100);
   }
 
+  // She is known in both systems, withdrawn from the newsletter in the CRM
+  // long ago (that withdrawal delivered to the journey); her subject.
+  std::string WithdrawnInCrmLongAgo() {
+    Ingest("hubspot",
+           {Record("ev-0", "101", "anna@example.org",
+                   {Consent("newsletter", ConsentStatus::kWithdrawn, T - 60'000)})},
+           T - 59'000);
+    const std::string person = SubjectOf("hubspot", "101");
+    DeliverTheOnlyRow("mailchimp", T - 58'000);
+    return person;
+  }
+
   // Mailchimp reports her newsletter `status` dated `at` (event `event`).
   IngestSummary JourneyReports(const std::string& event, ConsentStatus status, TimestampMs at) {
     return Ingest("mailchimp",

@@ -154,8 +154,7 @@ int Backup(const BackupArgs& args) {
   Result<Sources> sources = FindSources(args);
   if (!sources.ok()) return Fail("backup", sources.status());
   const Sources& src = *sources;
-  struct stat st {};
-  if (::stat(src.db.c_str(), &st) != 0) return Fail("backup", NotFound("no database at " + src.db));
+  if (Status exists = CheckDatabaseFile(src.db); !exists.ok()) return Fail("backup", exists);
   for (const std::string* key : {&src.signing_key, &src.identity_key}) {
     if (::access(key->c_str(), R_OK) != 0) {
       return Fail("backup", NotFound("cannot read " + *key + ": " + std::strerror(errno) +

@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "core/clock.h"
 #include "core/proof/checkpoint.h"
+#include "core/proof/key_file.h"
 #include "store/proof_log_store.h"
 
 namespace consentd::cli {
@@ -23,9 +24,46 @@ struct LogArgs {
   std::string proof_file;
 };
 
+// Why no signing key may be made at `key_path`, or OK. A key is made for a
+// log that has no signed checkpoint yet; one that has them was signed by a
+// key elsewhere (a wrong --key-file or --db, or a config that does not
+// match the daemon's), and a new key would look like the right one.
+Status RefuseNewKey(const ProofLogArgs& args, const std::string& key_path) {
+  if (args.db_path.empty() && args.config_file.empty()) return Status::Ok();  // --key-file only
+  Result<std::string> db = args.DatabasePath();
+  if (!db.ok()) return db.status();
+  if (Status there = CheckDatabaseFile(*db); !there.ok()) {
+    // With --config before consentd's first start the key is made where
+    // consentd will look for it; --db names a database, which must exist.
+    if (there.code() == StatusCode::kNotFound && args.db_path.empty()) return Status::Ok();
+    return there.WithContext("no signing key at " + key_path + ", and no key is made for it");
+  }
+  std::optional<std::string> latest;
+  CONSENTD_RETURN_IF_ERROR(ReadStore(*db, [&](store::Transaction& txn) -> Status {
+    Result<std::optional<std::string>> l = store::LatestProofCheckpoint(txn);
+    if (!l.ok()) return l.status();
+    latest = std::move(l).value();
+    return Status::Ok();
+  }));
+  if (!latest) return Status::Ok();
+  const std::string origin = latest->substr(0, latest->find('\n'));
+  return FailedPrecondition("no signing key at " + key_path + ", but the proof log in " + *db +
+                            " has checkpoints signed by " + origin +
+                            "'s key: that key is elsewhere (check --key-file, or the config's "
+                            "proof_log.signing_key_file); a new one is not made");
+}
+
 int Key(const LogArgs& a) {
   if (const std::string why = a.common.MissingKey(); !why.empty()) {
     return UsageError("log key", why);
+  }
+  Result<std::string> path = a.common.KeyPath();
+  if (!path.ok()) return Fail("log key", path.status());
+  if (Status missing = proof::LoadSigningKey(*path).status();
+      missing.code() == StatusCode::kNotFound) {
+    if (Status refused = RefuseNewKey(a.common, *path); !refused.ok()) {
+      return Fail("log key", refused);
+    }
   }
   Result<proof::NoteSigner> signer = a.common.Signer();
   if (!signer.ok()) return Fail("log key", signer.status());
@@ -117,8 +155,10 @@ void RegisterLog(CLI::App& app, std::function<int()>& run) {
   auto* log = app.add_subcommand("log", "Proof log: signing key, checkpoints, inclusion proofs");
   log->require_subcommand(1);
 
-  auto* key =
-      log->add_subcommand("key", "Print the verifier key (creates the signing key if absent)");
+  auto* key = log->add_subcommand(
+      "key",
+      "Print the verifier key (creates the signing key if absent and the log has no "
+      "checkpoint yet)");
   args->common.AddOptions(*key, false);
   key->callback([&run, args] { run = [args] { return Key(*args); }; });
 

@@ -1,9 +1,12 @@
 #include "cli/cmd_log_common.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "config/config.h"
 #include "core/proof/key_file.h"
@@ -83,11 +86,34 @@ Result<proof::NoteSigner> ProofLogArgs::SignerForLog(const std::string& latest_c
   return proof::LoadSigningKeyForLog(*path, name, latest_checkpoint);
 }
 
+Status CheckDatabaseFile(const std::string& db_path) {
+  struct stat st {};
+  if (::stat(db_path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return NotFound("no database at " + db_path);
+    const std::string why = "cannot reach the database " + db_path + ": " + std::strerror(err);
+    return err == EACCES || err == EPERM ? Status(StatusCode::kPermissionDenied, why)
+                                         : FailedPrecondition(why);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return FailedPrecondition(db_path +
+                              " is a directory, not a database file (store.path names "
+                              "the file itself)");
+  }
+  if (!S_ISREG(st.st_mode)) return FailedPrecondition(db_path + " is not a regular file");
+  if (::access(db_path.c_str(), R_OK) != 0) {
+    const int err = errno;
+    return {StatusCode::kPermissionDenied, "cannot read the database " + db_path + ": " +
+                                               std::strerror(err) +
+                                               " (run consentctl as the user consentd runs as)"};
+  }
+  return Status::Ok();
+}
+
 namespace {
 
 Status OpenAndRun(const std::string& db_path, store::Work work, bool read_only) {
-  struct stat st {};
-  if (::stat(db_path.c_str(), &st) != 0) return NotFound("no database at " + db_path);
+  if (Status exists = CheckDatabaseFile(db_path); !exists.ok()) return exists;
   store::SqliteStoreOptions options;
   options.path = db_path;
   options.read_only = read_only;

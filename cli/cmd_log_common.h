@@ -48,8 +48,15 @@ struct ProofLogArgs {
   Result<proof::NoteSigner> SignerForLog(const std::string& latest_checkpoint) const;
 };
 
-// Opens the existing database (NotFound if the file does not exist) and
-// runs `work` in one unit of work, which may write.
+// OK if `db_path` names an existing regular file. Otherwise says why in
+// the operator's terms: NotFound "no database at P" only when nothing is
+// there; a path consentctl may not look into (EACCES), a directory, or a
+// component that is not a directory each get their own words, because
+// "no database" would send the operator looking for a file that exists.
+Status CheckDatabaseFile(const std::string& db_path);
+
+// Opens the existing database (CheckDatabaseFile first) and runs `work` in
+// one unit of work, which may write.
 Status RunOnStore(const std::string& db_path, store::Work work);
 // The same for a command that only reads, also beside a running consentd:
 // a read snapshot that never takes the write lock (however long `work`

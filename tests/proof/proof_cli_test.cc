@@ -48,6 +48,42 @@ TEST_F(ProofCliTest, LogKeyCreatesAMissingKeyWithMode0600) {
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
+// A log with signed checkpoints was signed by a key somewhere: a missing
+// key file means a wrong path, and a new key there would pass for the
+// log's own (its checkpoints would then fail to verify, or a verifier key
+// that never signed anything would be published).
+TEST_F(ProofCliTest, LogKeyMakesNoNewKeyForALogWithCheckpoints) {
+  Fill(1, 3);
+  const std::string wrong = (dir_ / "wrong.key").string();
+  Outcome o = Consentctl("log key --db " + db_path_ + " --key-file " + wrong);
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_NE(o.out.find("no signing key at " + wrong + ", but the proof log in " + db_path_ +
+                       " has checkpoints signed by consentd.test/log's key"),
+            std::string::npos)
+      << o.out;
+  EXPECT_FALSE(std::filesystem::exists(wrong));
+
+  // A --db that names no database makes no key beside it either.
+  const std::string nowhere = (dir_ / "elsewhere" / "consentd.db").string();
+  std::filesystem::create_directory(dir_ / "elsewhere");
+  Outcome none = Consentctl("log key --db " + nowhere);
+  EXPECT_EQ(none.exit_code, 1) << none.out;
+  EXPECT_NE(none.out.find("no database at " + nowhere), std::string::npos) << none.out;
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "elsewhere"));
+}
+
+// "no database" only when nothing is there: a directory given for the
+// file is named as such.
+TEST_F(ProofCliTest, ADirectoryGivenAsTheDatabaseIsNamedAsOne) {
+  Outcome o = Consentctl("log prove --seq 0 --db " + dir_.string());
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_NE(o.out.find(dir_.string() + " is a directory, not a database file"), std::string::npos)
+      << o.out;
+  Outcome missing = Consentctl("log prove --seq 0 --db " + (dir_ / "missing.db").string());
+  EXPECT_EQ(missing.exit_code, 1) << missing.out;
+  EXPECT_NE(missing.out.find("no database at "), std::string::npos) << missing.out;
+}
+
 TEST_F(ProofCliTest, VerifyPassesOnAnUntouchedLogAndNamesTheFirstBadSequence) {
   Fill(3, 10);
   Outcome ok = Consentctl("verify --db " + db_path_);

@@ -73,11 +73,12 @@ int Explain(const ExplainArgs& args) {
       options.policy = &policy;
     }
   }
-  Result<std::string> key = sync::LoadIdentityKey(key_path);
-  if (!key.ok()) return Fail("explain", key.status());
-
   std::optional<sync::ExplainLookup> lookup;
   Status s = ReadStore(db_path, [&](store::Transaction& txn) -> Status {
+    // A wrong key would find no one: "not known" would be a false answer.
+    Result<std::string> key =
+        sync::OpenIdentityKey(txn, key_path, sync::IdentityKeyUse::kRead, options.now);
+    if (!key.ok()) return key.status();
     Result<sync::ExplainLookup> r = sync::ExplainSubjectByEmail(txn, *key, args.email, options);
     if (!r.ok()) return r.status();
     lookup = std::move(*r);

@@ -151,18 +151,20 @@ int Export(const ExportArgs& a) {
   if (db_path.empty() || identity_key_file.empty()) {
     return Fail(cmd, InvalidArgument("give --config FILE, or --db PATH and --identity-key PATH"));
   }
-  Result<std::string> identity_key = sync::LoadIdentityKey(identity_key_file);
-  if (!identity_key.ok()) return Fail(cmd, identity_key.status());
-
   privacy::ExportRequest request;
   request.email = a.email;
   request.subject = a.subject;
-  request.identity_key = std::move(*identity_key);
   request.policy = policy ? &*policy : nullptr;
   request.now = SystemClock().NowMs();
   std::string document;
   bool unknown = false;
   Status s = RunOnStore(db_path, [&](store::Transaction& txn) -> Status {
+    // A wrong key would find no one, and an access request answered
+    // "nothing held" would be false.
+    Result<std::string> identity_key =
+        sync::OpenIdentityKey(txn, identity_key_file, sync::IdentityKeyUse::kRead, request.now);
+    if (!identity_key.ok()) return identity_key.status();
+    request.identity_key = std::move(*identity_key);
     if (signer) {
       Result<std::optional<std::string>> cp =
           store::WriteProofCheckpoint(txn, *signer, request.now);

@@ -32,11 +32,13 @@
 #include <string>
 #include <utility>
 
+#include "cli/cmd_log_common.h"
 #include "cli/command.h"
 #include "config/config.h"
 #include "connectors/common/budgeted_http_client.h"
 #include "connectors/common/http_client.h"
 #include "connectors/common/rate_limiter.h"
+#include "core/clock.h"
 #include "daemon/connector_factory.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_migrations.h"
@@ -114,26 +116,8 @@ int Resync(const ResyncArgs& args) {
   if (!args.connector.empty() && config->connectors.count(args.connector) == 0) {
     return Fail(NotFound("no connector named " + args.connector));
   }
-  // A dry run writes nothing, not even the identity key: without one the
-  // store holds no address hashes, and a throwaway key matches none, as the
-  // key consentd would create matches none.
-  Result<std::string> key = args.dry_run
-                                ? sync::LoadIdentityKey(config->sync.identity_key_file)
-                                : sync::LoadOrCreateIdentityKey(config->sync.identity_key_file);
-  if (args.dry_run && key.status().code() == StatusCode::kNotFound) {
-    std::string throwaway(32, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(throwaway.data()), 32) != 1) {
-      return Fail(Internal("CSPRNG failure"));
-    }
-    key = std::move(throwaway);
-  }
-  if (!key.ok()) return Fail(key.status());
   // Like the other commands: the store must exist (consentd created it).
-  if (std::FILE* f = std::fopen(config->store.path.c_str(), "rb"); f != nullptr) {
-    std::fclose(f);
-  } else {
-    return Fail(NotFound("no database at " + config->store.path));
-  }
+  if (Status exists = CheckDatabaseFile(config->store.path); !exists.ok()) return Fail(exists);
   if (args.dry_run) {
     // Opening the store migrates it; a dry run must not change the schema
     // of a store an older consentd still runs on.
@@ -154,6 +138,31 @@ int Resync(const ResyncArgs& args) {
   store_options.erasure_ledger_path = config->sync.erasure_ledger_file;
   Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(store_options);
   if (!db.ok()) return Fail(db.status().WithContext("store " + config->store.path));
+
+  // The key the store's hashes were made with, and no other. A dry run
+  // writes nothing, not even a new key: a store without one holds no
+  // hashes, and a throwaway key matches none, as a new key would.
+  Result<std::string> key = Internal("identity key not read");
+  Status opened = (*db)->Run([&](store::Transaction& txn) -> Status {
+    key = sync::OpenIdentityKey(
+        txn, config->sync.identity_key_file,
+        args.dry_run ? sync::IdentityKeyUse::kRead : sync::IdentityKeyUse::kCreateAndBind,
+        SystemClock().NowMs());
+    return key.ok() || key.status().code() == StatusCode::kNotFound ? Status::Ok() : key.status();
+  });
+  if (opened.ok() && args.dry_run && key.status().code() == StatusCode::kNotFound) {
+    std::string throwaway(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(throwaway.data()), 32) != 1) {
+      opened = Internal("CSPRNG failure");
+    } else {
+      key = std::move(throwaway);
+    }
+  }
+  if (opened.ok() && !key.ok()) opened = key.status();
+  if (!opened.ok()) {
+    (void)(*db)->Close();
+    return Fail(opened);
+  }
 
   auto mapping = std::make_shared<const mapping::MappingSpec>(config->mapping);
   sync::SyncEngine engine(sync::EngineSettings{mapping, *key});

@@ -350,8 +350,15 @@ class SyncComponent::Impl {
       return Status::Ok();
     }
     if (!config.has_mapping) return FailedPrecondition("connectors need a mapping section");
-    Result<std::string> key = sync::LoadOrCreateIdentityKey(config.sync.identity_key_file);
-    if (!key.ok()) return key.status();
+    // Made on the first start; after that, only the key the store's hashes
+    // were made with is accepted (sync::OpenIdentityKey).
+    Result<std::string> key = Internal("identity key not read");
+    Status opened = store()->Run([&](store::Transaction& txn) -> Status {
+      key = sync::OpenIdentityKey(txn, config.sync.identity_key_file,
+                                  sync::IdentityKeyUse::kCreateAndBind, NowMs());
+      return key.status();
+    });
+    if (!opened.ok()) return opened;
     mapping_ = std::make_shared<const mapping::MappingSpec>(config.mapping);
     identity_key_ = key.value();
     engine_ = std::make_unique<sync::SyncEngine>(sync::EngineSettings{mapping_, key.value()});

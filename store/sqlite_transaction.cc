@@ -384,6 +384,13 @@ Result<std::optional<std::string>> SqliteTransaction::FindSubjectByEmailHash(
   return OptionalText(*st);
 }
 
+Result<bool> SqliteTransaction::HoldsKeyedHashes() {
+  STORE_USE(st, "SELECT EXISTS (SELECT 1 FROM email_hashes) OR EXISTS (SELECT 1 FROM tombstones)");
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row && st->Int(0) != 0;
+}
+
 Result<std::vector<IdentityLink>> SqliteTransaction::ListSystemIds(std::string_view subject_id) {
   STORE_USE(st,
             "SELECT subject_id, system, system_id, linked_at, address, retired_address, "

@@ -55,6 +55,7 @@ class SqliteTransaction final : public Transaction {
   Status LinkEmailHash(std::string_view subject_id, std::string_view email_hash,
                        TimestampMs linked_at) override;
   Result<std::optional<std::string>> FindSubjectByEmailHash(std::string_view email_hash) override;
+  Result<bool> HoldsKeyedHashes() override;
   Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) override;
   Status MoveIdentities(std::string_view from, std::string_view to) override;
   Status EraseSubject(std::string_view subject_id) override;

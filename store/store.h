@@ -221,6 +221,9 @@ class Transaction {
                                TimestampMs linked_at) = 0;
   virtual Result<std::optional<std::string>> FindSubjectByEmailHash(
       std::string_view email_hash) = 0;
+  // True if any keyed hash is stored (an e-mail hash or a tombstone): the
+  // store then depends on the identity key that made them.
+  virtual Result<bool> HoldsKeyedHashes() = 0;
   virtual Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) = 0;
   // Moves every system id and e-mail hash of `from` to `to` (CRM merge).
   virtual Status MoveIdentities(std::string_view from, std::string_view to) = 0;

@@ -91,6 +91,59 @@ Result<std::string> LoadIdentityKey(const std::string& path) {
   return key;
 }
 
+Result<std::string> IdentityKeyCheck(std::string_view key) {
+  Result<std::string> mac = HmacSha256(key, "consentd identity key check v1");
+  if (!mac.ok()) return mac.status();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (std::size_t i = 0; i < 16; ++i) {
+    const auto b = static_cast<unsigned char>((*mac)[i]);
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
+Result<std::string> OpenIdentityKey(store::Transaction& txn, const std::string& path,
+                                    IdentityKeyUse use, TimestampMs now) {
+  Result<std::optional<std::string>> stored = txn.GetCursor(kIdentityKeyCheckCursor);
+  if (!stored.ok()) return stored.status();
+  const char* const restore =
+      ": restore that key from the backup taken with this database (consentctl backup copies "
+      "both), or point sync.identity_key_file at it. Under another key consentd would "
+      "recognise no one it knows, not even the people erased";
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) return Unavailable("cannot check identity key " + path + ": " + ec.message());
+  if (!exists) {
+    Result<bool> hashes = txn.HoldsKeyedHashes();
+    if (!hashes.ok()) return hashes.status();
+    if (stored->has_value() || *hashes) {
+      return FailedPrecondition("identity key " + path +
+                                " does not exist, but this database's identifiers were hashed "
+                                "with one" +
+                                (stored->has_value() ? " (key check " + **stored + ")" : "") +
+                                restore);
+    }
+    if (use != IdentityKeyUse::kCreateAndBind) return LoadIdentityKey(path);  // NotFound
+    CONSENTD_RETURN_IF_ERROR(CreateKey(path));
+  }
+  Result<std::string> key = LoadIdentityKey(path);
+  if (!key.ok()) return key.status();
+  Result<std::string> check = IdentityKeyCheck(*key);
+  if (!check.ok()) return check.status();
+  if (stored->has_value() && **stored != *check) {
+    return FailedPrecondition("identity key " + path + " (key check " + *check +
+                              ") is not the key this database's identifiers were hashed with "
+                              "(key check " +
+                              **stored + ")" + restore);
+  }
+  if (!stored->has_value() && use != IdentityKeyUse::kRead) {
+    CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(kIdentityKeyCheckCursor, *check, now));
+  }
+  return key;
+}
+
 Result<std::optional<std::string>> FindSubjectByEmail(store::Transaction& txn,
                                                       std::string_view identity_key,
                                                       std::string_view email) {

@@ -189,6 +189,32 @@ Result<std::string> LoadOrCreateIdentityKey(const std::string& path);
 // NotFound if the file does not exist.
 Result<std::string> LoadIdentityKey(const std::string& path);
 
+// Which identity key a store belongs with. Every keyed hash in the store
+// (e-mail hashes, tombstones) was made with one key; under another,
+// consentd would recognise no one it knows, not even the people erased.
+// So the store keeps a check value of its key (the cursor
+// kIdentityKeyCheckCursor: an HMAC of a fixed text under the key, which
+// tells nothing about the key) and a key that does not match is refused.
+inline constexpr std::string_view kIdentityKeyCheckCursor = "identity-key-check";
+// The check value of `key` (hex, 32 characters).
+Result<std::string> IdentityKeyCheck(std::string_view key);
+
+enum class IdentityKeyUse {
+  kRead,           // load and compare; never write the check or a key
+  kBind,           // also store the check when the store has none yet
+  kCreateAndBind,  // also create the key when it is missing and may be
+};
+// The identity key at `path`, for the store of `txn` (in the caller's unit
+// of work). The key file present: loaded, and FailedPrecondition if the
+// store's check names another key. The key file missing: FailedPrecondition
+// if the store holds a check or keyed hashes (restore the key, never make
+// a new one); else created under kCreateAndBind, NotFound otherwise.
+// Under kBind and kCreateAndBind a store without a check gets this key's.
+// A store from before the check, with hashes, is bound to the key it is
+// given: nothing could tell a wrong one then.
+Result<std::string> OpenIdentityKey(store::Transaction& txn, const std::string& path,
+                                    IdentityKeyUse use, TimestampMs now);
+
 // The subject whose linked addresses include `email` (normalised first,
 // then looked up by its keyed hash), or nullopt. InvalidArgument if the
 // address does not normalise. Inside the caller's unit of work.

@@ -78,6 +78,40 @@ TEST_F(SyncE2E, CrmSignupIsHeldPendingInTheJourneyUntilDoubleOptInThenGrantedInB
   }));
 }
 
+// The identity key made the store's e-mail hashes. Lost (a restore that
+// forgot it, a changed sync.identity_key_file), it is not replaced by a
+// new one, under which consentd would recognise no one it knows, not even
+// the people erased: consentd refuses to start and explain to answer,
+// until the key is back.
+TEST_F(SyncE2E, ALostIdentityKeyStopsTheStartUntilItIsRestored) {
+  StartAll();
+  const std::string ada = "ada@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ada}, {"subscriptionId", kNewsletter}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(ada) == "pending"; })) << Member(ada).dump();
+  StopConsentd();
+  const std::filesystem::path key = dir_->path() / "identity.key";
+  const std::filesystem::path saved = dir_->path() / "identity.key.saved";
+  std::filesystem::rename(key, saved);
+
+  ChildProcess refused(ConsentdBinary(), {"--config", config_path_}, {},
+                       dir_->path() / "refused.log");
+  const std::optional<int> code = refused.WaitExit(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  const std::string refused_log = ReadTextFile(dir_->path() / "refused.log");
+  EXPECT_NE(refused_log.find("identity key " + key.string() + " does not exist"), std::string::npos)
+      << refused_log;
+  EXPECT_FALSE(std::filesystem::exists(key)) << "a new key was made";
+  const CommandResult explained = Ctl({"explain", "--email", ada});
+  EXPECT_EQ(explained.exit_code, 1) << explained.output;
+  EXPECT_NE(explained.output.find("restore that key"), std::string::npos) << explained.output;
+
+  std::filesystem::rename(saved, key);
+  StartConsentd();
+  const CommandResult known = Ctl({"explain", "--email", ada});
+  EXPECT_EQ(known.exit_code, 0) << known.output;
+}
+
 TEST_F(SyncE2E, CrmGrantWithoutDoubleOptInRequirementIsGrantedInTheJourney) {
   StartAll();
   const std::string bob = "bob@example.com";

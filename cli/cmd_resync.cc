@@ -29,6 +29,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -39,7 +40,9 @@
 #include "connectors/common/http_client.h"
 #include "connectors/common/rate_limiter.h"
 #include "core/clock.h"
+#include "core/time_format.h"
 #include "daemon/connector_factory.h"
+#include "store/config_history.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_migrations.h"
 #include "store/sqlite_store.h"
@@ -108,6 +111,37 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
   return sync::RunResync(store, engine, **connector, options);
 }
 
+// The latest mapping consentd recorded as in force (store/config_history.h)
+// against the file's: a real run refuses another; a dry run warns.
+Status CheckMappingInForce(store::SqliteStore& db, const std::string& file_hash,
+                           const ResyncArgs& args) {
+  std::optional<store::ConfigChange> in_force;
+  Status read = db.Run([&](store::Transaction& txn) -> Status {
+    Result<std::optional<store::ConfigChange>> latest = store::LatestConfigChange(txn);
+    if (!latest.ok()) return latest.status();
+    in_force = std::move(latest).value();
+    return Status::Ok();
+  });
+  if (!read.ok()) return read;
+  // None recorded: consentd has not run this version yet; it records the
+  // file's at its next start.
+  if (!in_force.has_value() || in_force->mapping_hash == file_hash) return Status::Ok();
+  const std::string differs = "the mapping in this file (" + file_hash.substr(0, 12) +
+                              ") is not the one consentd runs with (" +
+                              in_force->mapping_hash.substr(0, 12) + ", in force since " +
+                              FormatUtcMillis(in_force->recorded_at) + ")";
+  if (args.dry_run) {
+    std::fprintf(stderr,
+                 "consentctl resync: note: %s; this dry run decides by the file's, as a resync "
+                 "after consentctl reload would\n",
+                 differs.c_str());
+    return Status::Ok();
+  }
+  return FailedPrecondition(differs +
+                            ": run consentctl reload (or start consentd) so that it is in force, "
+                            "then resync; consentctl resync --dry-run previews it");
+}
+
 int Resync(const ResyncArgs& args) {
   Result<config::Config> config = config::LoadConfigFile(args.config_file);
   if (!config.ok()) return Fail(config.status());
@@ -166,6 +200,14 @@ int Resync(const ResyncArgs& args) {
 
   auto mapping = std::make_shared<const mapping::MappingSpec>(config->mapping);
   sync::SyncEngine engine(sync::EngineSettings{mapping, *key});
+  // Decide by the rules consentd decides by. A mapping edited in the file
+  // but not yet reloaded would repair both systems to rules nothing else
+  // applies (consentd would then undo it, change by change); a dry run may
+  // preview it, and says so.
+  if (Status same = CheckMappingInForce(**db, engine.mapping_hash(), args); !same.ok()) {
+    (void)(*db)->Close();
+    return Fail(same.WithContext(args.config_file));
+  }
   std::unique_ptr<connectors::HttpClient> curl =
       connectors::MakeCurlHttpClient("consentctl/" CONSENTD_VERSION);
   std::signal(SIGINT, OnStopSignal);

@@ -104,5 +104,44 @@ TEST_F(ReconsentE2E, RaisedNoticeMarksTheMemberUntilThePersonAnswersAgain) {
   EXPECT_TRUE(MemberInterest(ada, "Product news"));
 }
 
+// A mapping edited in the file but not reloaded is not in force: a resync
+// by it would repair both systems to rules consentd does not apply. The
+// real run refuses and says what to do; a dry run previews it, and says so.
+TEST_F(ReconsentE2E, AResyncRefusesAMappingThatIsNotInForceYet) {
+  StartAll();
+  CommandResult same = Ctl({"resync", "--connector", "hubspot"});
+  ASSERT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_EQ(same.output.find("not the one consentd runs with"), std::string::npos) << same.output;
+
+  std::string config = ReadTextFile(config_path_);
+  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
+  const std::size_t at = config.find(before);
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, before.size(),
+                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
+  WriteTextFile(config_path_, config);
+
+  CommandResult refused = Ctl({"resync", "--connector", "hubspot"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("is not the one consentd runs with"), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("run consentctl reload"), std::string::npos) << refused.output;
+  EXPECT_EQ(refused.output.find("page(s)"), std::string::npos) << "it ran: " << refused.output;
+
+  CommandResult preview = Ctl({"resync", "--connector", "hubspot", "--dry-run"});
+  EXPECT_EQ(preview.exit_code, 0) << preview.output;
+  EXPECT_NE(preview.output.find("this dry run decides by the file's"), std::string::npos)
+      << preview.output;
+
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body;
+  // The reload records the new mapping in its own unit of work.
+  ASSERT_TRUE(Eventually([&] {
+    CommandResult r = Ctl({"resync", "--connector", "hubspot"});
+    return r.exit_code == 0;
+  })) << Log();
+}
+
 }  // namespace
 }  // namespace consentd::testing

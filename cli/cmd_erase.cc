@@ -6,6 +6,12 @@
 // system in its configured mode). Prints the request id, the subject's
 // pseudonym, the systems an erasure was queued for and the legal deadline.
 // Exit 0 accepted; 3 no subject has that address; 1 any other failure.
+//
+// --dry-run decides the same erasure in consentctl's own process, against
+// the store and the configuration's mapping, and rolls it back: nothing is
+// stored, logged, queued or sent, and the daemon is not asked. It prints
+// what the erasure would do (the subject, the systems asked, each in its
+// mode), so an operator can check an irreversible request first.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -15,7 +21,13 @@
 
 #include "cli/admin_client.h"
 #include "cli/command.h"
+#include "cli/engine_outside_daemon.h"
 #include "config/config.h"
+#include "core/clock.h"
+#include "core/legal_deadline.h"
+#include "mapping/spec.h"
+#include "sync/ledger_replay.h"
+#include "sync/sync_engine.h"
 
 namespace consentd::cli {
 namespace {
@@ -23,6 +35,7 @@ namespace {
 struct EraseArgs {
   AdminTarget target;
   std::string email;
+  bool dry_run = false;
 };
 
 int Fail(const std::string& message) {
@@ -43,12 +56,93 @@ std::string Utc(std::int64_t ms) {
   return buf;
 }
 
+// The unit's status that rolls the dry run back (not an error).
+constexpr char kDryRunRollback[] = "erase dry run: rolled back";
+
+struct ErasurePreview {
+  std::string subject;
+  std::vector<std::string> targets;
+};
+
+int EraseDryRun(const EraseArgs& args, const config::Config& config) {
+  if (!config.has_mapping || config.connectors.empty()) {
+    return Fail("no connectors configured: nothing to erase from");
+  }
+  Result<std::unique_ptr<store::SqliteStore>> db = OpenStoreToDecide(config, /*dry_run=*/true);
+  if (!db.ok()) return Fail(db.status().ToString());
+  auto close_and = [&db](int code) {
+    (void)(*db)->Close();
+    return code;
+  };
+  Result<std::string> key = IdentityKeyToDecide(**db, config, /*dry_run=*/true);
+  if (!key.ok()) return close_and(Fail(key.status().ToString()));
+  sync::SyncEngine engine(
+      sync::EngineSettings{std::make_shared<const mapping::MappingSpec>(config.mapping), *key});
+  Result<std::optional<std::string>> differs = MappingNotInForce(**db, engine.mapping_hash());
+  if (!differs.ok()) return close_and(Fail(differs.status().ToString()));
+  if (differs->has_value()) {
+    std::fprintf(stderr,
+                 "consentctl erase: note: %s; this dry run decides by the file's, as consentd "
+                 "would after consentctl reload\n",
+                 (*differs)->c_str());
+  }
+
+  ErasurePreview preview;
+  bool found = false;
+  const TimestampMs now = SystemClock().NowMs();
+  Status s = (*db)->Run([&](store::Transaction& txn) -> Status {
+    Result<std::optional<std::string>> subject = sync::FindSubjectByEmail(txn, *key, args.email);
+    if (!subject.ok()) return subject.status();
+    if (!subject->has_value()) return Status::Ok();
+    found = true;
+    preview.subject = **subject;
+    const std::string by = "consentctl erase --dry-run";
+    const connectors::InboundRecord rec =
+        sync::AdminErasureRecord(**subject, args.email, now, by, engine.mapping_hash(), now);
+    Result<sync::IngestSummary> r = sync::IngestErasure(txn, engine, "admin", rec, by, now);
+    if (!r.ok()) return r.status();
+    for (const auto& [target, n] : r->enqueued) {
+      if (n > 0) preview.targets.push_back(target);
+    }
+    return Internal(kDryRunRollback);
+  });
+  const bool rolled_back = !s.ok() && s.message() == kDryRunRollback;
+  if (!s.ok() && !rolled_back) return close_and(Fail(s.ToString()));
+  if (Status closed = (*db)->Close(); !closed.ok()) return Fail(closed.ToString());
+  if (!found) {
+    std::fprintf(stderr,
+                 "consentctl erase: no subject with this address (never seen, or already "
+                 "erased)\n");
+    return 3;
+  }
+  std::printf("dry run: nothing stored, logged, queued or sent; consentd was not asked\n");
+  std::printf("  subject:  %s (would be erased in consentd; its evidence key destroyed)\n",
+              preview.subject.c_str());
+  if (preview.targets.empty()) {
+    std::printf("  would ask: no system (none holds the person)\n");
+  } else {
+    std::printf("  would ask:");
+    for (const std::string& t : preview.targets) {
+      const auto mode = config.mapping.erasure.find(t);
+      std::printf(" %s (%s)", t.c_str(),
+                  mode == config.mapping.erasure.end()
+                      ? "delete"
+                      : std::string(mapping::ErasureModeName(mode->second.mode)).c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("  deadline: %s if requested now (one month, GDPR Art. 12(3))\n",
+              Utc(OneMonthAfter(now)).c_str());
+  return 0;
+}
+
 int Erase(const EraseArgs& args) {
   Result<config::Config> config = config::LoadConfigFile(args.target.config_file);
   if (!config.ok()) {
     std::fprintf(stderr, "%s\n", config.status().message().c_str());
     return 1;
   }
+  if (args.dry_run) return EraseDryRun(args, *config);
   Result<net::HttpResponse> resp =
       CallAdminApi(args.target, *config, "POST", "/api/v1/erasures",
                    nlohmann::json{{"email", args.email}}.dump());
@@ -86,6 +180,9 @@ void RegisterErase(CLI::App& app, std::function<int()>& run) {
       "(POST /api/v1/erasures); exit 3 if no subject has the address");
   auto args = std::make_shared<EraseArgs>();
   cmd->add_option("--email", args->email, "the person's e-mail address")->required();
+  cmd->add_flag("--dry-run", args->dry_run,
+                "decide it against the store and roll it back: show the subject and the "
+                "systems that would be asked; nothing is stored or sent, consentd is not asked");
   args->target.AddOptions(*cmd);
   cmd->callback([args, &run] { run = [args] { return Erase(*args); }; });
 }

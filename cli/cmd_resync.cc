@@ -22,7 +22,6 @@
 // meanwhile (SQLite locking); the rows a real run enqueues are sent by the
 // running daemon's dispatcher (within its idle interval, about a second).
 // Ctrl-C stops after the current page (every finished page is whole).
-#include <openssl/rand.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -35,16 +34,12 @@
 
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
+#include "cli/engine_outside_daemon.h"
 #include "config/config.h"
 #include "connectors/common/budgeted_http_client.h"
 #include "connectors/common/http_client.h"
 #include "connectors/common/rate_limiter.h"
-#include "core/clock.h"
-#include "core/time_format.h"
 #include "daemon/connector_factory.h"
-#include "store/config_history.h"
-#include "store/sqlite_db.h"
-#include "store/sqlite_migrations.h"
 #include "store/sqlite_store.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -111,37 +106,6 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
   return sync::RunResync(store, engine, **connector, options);
 }
 
-// The latest mapping consentd recorded as in force (store/config_history.h)
-// against the file's: a real run refuses another; a dry run warns.
-Status CheckMappingInForce(store::SqliteStore& db, const std::string& file_hash,
-                           const ResyncArgs& args) {
-  std::optional<store::ConfigChange> in_force;
-  Status read = db.Run([&](store::Transaction& txn) -> Status {
-    Result<std::optional<store::ConfigChange>> latest = store::LatestConfigChange(txn);
-    if (!latest.ok()) return latest.status();
-    in_force = std::move(latest).value();
-    return Status::Ok();
-  });
-  if (!read.ok()) return read;
-  // None recorded: consentd has not run this version yet; it records the
-  // file's at its next start.
-  if (!in_force.has_value() || in_force->mapping_hash == file_hash) return Status::Ok();
-  const std::string differs = "the mapping in this file (" + file_hash.substr(0, 12) +
-                              ") is not the one consentd runs with (" +
-                              in_force->mapping_hash.substr(0, 12) + ", in force since " +
-                              FormatUtcMillis(in_force->recorded_at) + ")";
-  if (args.dry_run) {
-    std::fprintf(stderr,
-                 "consentctl resync: note: %s; this dry run decides by the file's, as a resync "
-                 "after consentctl reload would\n",
-                 differs.c_str());
-    return Status::Ok();
-  }
-  return FailedPrecondition(differs +
-                            ": run consentctl reload (or start consentd) so that it is in force, "
-                            "then resync; consentctl resync --dry-run previews it");
-}
-
 int Resync(const ResyncArgs& args) {
   Result<config::Config> config = config::LoadConfigFile(args.config_file);
   if (!config.ok()) return Fail(config.status());
@@ -150,52 +114,13 @@ int Resync(const ResyncArgs& args) {
   if (!args.connector.empty() && config->connectors.count(args.connector) == 0) {
     return Fail(NotFound("no connector named " + args.connector));
   }
-  // Like the other commands: the store must exist (consentd created it).
-  if (Status exists = CheckDatabaseFile(config->store.path); !exists.ok()) return Fail(exists);
-  if (args.dry_run) {
-    // Opening the store migrates it; a dry run must not change the schema
-    // of a store an older consentd still runs on.
-    Result<std::unique_ptr<store::Db>> raw = store::Db::Open(config->store.path, nullptr);
-    if (!raw.ok()) return Fail(raw.status().WithContext("store " + config->store.path));
-    Result<int> version = store::SchemaVersion(**raw);
-    if (!version.ok()) return Fail(version.status().WithContext("store " + config->store.path));
-    if (*version < store::LatestSchemaVersion()) {
-      return Fail(FailedPrecondition(
-          "store " + config->store.path + " is at schema version " + std::to_string(*version) +
-          "; this consentctl needs " + std::to_string(store::LatestSchemaVersion()) +
-          ". A dry run changes nothing: start consentd once (it migrates the store), then run it "
-          "again"));
-    }
-  }
-  store::SqliteStoreOptions store_options;
-  store_options.path = config->store.path;
-  store_options.erasure_ledger_path = config->sync.erasure_ledger_file;
-  Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(store_options);
-  if (!db.ok()) return Fail(db.status().WithContext("store " + config->store.path));
-
-  // The key the store's hashes were made with, and no other. A dry run
-  // writes nothing, not even a new key: a store without one holds no
-  // hashes, and a throwaway key matches none, as a new key would.
-  Result<std::string> key = Internal("identity key not read");
-  Status opened = (*db)->Run([&](store::Transaction& txn) -> Status {
-    key = sync::OpenIdentityKey(
-        txn, config->sync.identity_key_file,
-        args.dry_run ? sync::IdentityKeyUse::kRead : sync::IdentityKeyUse::kCreateAndBind,
-        SystemClock().NowMs());
-    return key.ok() || key.status().code() == StatusCode::kNotFound ? Status::Ok() : key.status();
-  });
-  if (opened.ok() && args.dry_run && key.status().code() == StatusCode::kNotFound) {
-    std::string throwaway(32, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(throwaway.data()), 32) != 1) {
-      opened = Internal("CSPRNG failure");
-    } else {
-      key = std::move(throwaway);
-    }
-  }
-  if (opened.ok() && !key.ok()) opened = key.status();
-  if (!opened.ok()) {
+  Result<std::unique_ptr<store::SqliteStore>> db = OpenStoreToDecide(*config, args.dry_run);
+  if (!db.ok()) return Fail(db.status());
+  // The key the store's hashes were made with, and no other.
+  Result<std::string> key = IdentityKeyToDecide(**db, *config, args.dry_run);
+  if (!key.ok()) {
     (void)(*db)->Close();
-    return Fail(opened);
+    return Fail(key.status());
   }
 
   auto mapping = std::make_shared<const mapping::MappingSpec>(config->mapping);
@@ -204,9 +129,20 @@ int Resync(const ResyncArgs& args) {
   // but not yet reloaded would repair both systems to rules nothing else
   // applies (consentd would then undo it, change by change); a dry run may
   // preview it, and says so.
-  if (Status same = CheckMappingInForce(**db, engine.mapping_hash(), args); !same.ok()) {
+  Result<std::optional<std::string>> differs = MappingNotInForce(**db, engine.mapping_hash());
+  if (!differs.ok() || (differs->has_value() && !args.dry_run)) {
     (void)(*db)->Close();
-    return Fail(same.WithContext(args.config_file));
+    if (!differs.ok()) return Fail(differs.status());
+    return Fail(FailedPrecondition(
+        args.config_file + ": " + **differs +
+        ": run consentctl reload (or start consentd) so that it is in force, then resync; "
+        "consentctl resync --dry-run previews it"));
+  }
+  if (differs->has_value()) {
+    std::fprintf(stderr,
+                 "consentctl resync: note: %s; this dry run decides by the file's, as a resync "
+                 "after consentctl reload would\n",
+                 (*differs)->c_str());
   }
   std::unique_ptr<connectors::HttpClient> curl =
       connectors::MakeCurlHttpClient("consentctl/" CONSENTD_VERSION);

@@ -293,6 +293,47 @@ TEST_F(ErasureE2E, OperatorErasureIsTrackedPerTargetOverTheAdminApi) {
   EXPECT_NE(manual.output.find("already"), std::string::npos) << manual.output;
 }
 
+// An erasure cannot be undone, so it can be tried first: the dry run names
+// the person's pseudonym and the systems it would ask, and changes nothing
+// (no request, no ledger line, both records still there); the real erasure
+// then erases that very subject.
+TEST_F(ErasureE2E, AnErasureDryRunShowsWhatWouldHappenAndChangesNothing) {
+  StartAll();
+  const std::string eve = "eve@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", eve}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(eve) == "subscribed"; })) << Log();
+  const std::filesystem::path ledger = dir_->path() / "erasures.ledger";
+  const std::string ledger_before =
+      std::filesystem::exists(ledger) ? ReadTextFile(ledger) : std::string();
+
+  CommandResult tried = Ctl({"erase", "--email", eve, "--dry-run"});
+  ASSERT_EQ(tried.exit_code, 0) << tried.output;
+  EXPECT_NE(tried.output.find("nothing stored"), std::string::npos) << tried.output;
+  EXPECT_NE(tried.output.find("would ask: hubspot (delete) mailchimp (delete)"), std::string::npos)
+      << tried.output;
+  const std::size_t at = tried.output.find("subject:  ");
+  ASSERT_NE(at, std::string::npos) << tried.output;
+  const std::string subject =
+      tried.output.substr(at + 10, tried.output.find(' ', at + 10) - at - 10);
+  EXPECT_EQ(tried.output.find(eve), std::string::npos)
+      << "the address is printed: " << tried.output;
+
+  EXPECT_TRUE(List()["erasures"].empty()) << List().dump(2);
+  EXPECT_EQ(std::filesystem::exists(ledger) ? ReadTextFile(ledger) : std::string(), ledger_before);
+  EXPECT_EQ(MemberStatus(eve), "subscribed");
+  EXPECT_EQ(CrmStatus("GET", "/crm/v3/objects/contacts/eve%40example.com?idProperty=email"), 200);
+  EXPECT_EQ(Ctl({"explain", "--email", eve}).exit_code, 0);
+  EXPECT_EQ(Ctl({"erase", "--email", "nobody@example.com", "--dry-run"}).exit_code, 3);
+
+  CommandResult erased = Ctl({"erase", "--email", eve});
+  ASSERT_EQ(erased.exit_code, 0) << erased.output;
+  EXPECT_NE(erased.output.find("subject:  " + subject + " "), std::string::npos)
+      << subject << " / " << erased.output;
+  ASSERT_TRUE(Eventually([&] { return OnlyRequestSettled("admin"); })) << List().dump(2);
+  CommandResult again = Ctl({"erase", "--email", eve, "--dry-run"});
+  EXPECT_EQ(again.exit_code, 3) << again.output;
+}
+
 // A stale poll page: the operator erases Eve while Mailchimp's permanent
 // delete keeps failing, so Mailchimp still holds her member. consentd
 // restarts with its poll cursors lost and reads the audience from the

@@ -746,6 +746,61 @@ TEST_F(SyncE2E, ARefusedCredentialRetriesTheRowAndMakesConsentdUnreadyUntilItIsA
   })) << Log();
 }
 
+// A refusal of a connector's credentials was of the credentials it was
+// built with. A reload that leaves its secret files as they were keeps the
+// refusal on /readyz (the check passing says nothing of writes); one that
+// rebuilds the connector with changed secret files clears it, and /readyz
+// follows the new check at once. One attempt per row, so that no retry of
+// the refused row clears the refusal behind the test's back.
+TEST_F(SyncE2E, AReloadWithChangedSecretFilesClearsARefusalOfTheOldCredentials) {
+  SyncOptions options;
+  options.sync_config = "  retry_base: 50ms\n  retry_cap: 1s\n  max_attempts: 1\n";
+  StartAll(options);
+  const Json added = Crm("POST", "/_sim/faults",
+                         {{"kind", "error"},
+                          {"system", "mailchimp"},
+                          {"method", "POST"},
+                          {"route", "/3.0/lists/*"},
+                          {"status", 403}});
+  ASSERT_TRUE(added.contains("ids")) << added.dump();
+  const std::string lee = "lee.rotated@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", lee}, {"subscriptionId", kProductUpdates}});
+  const auto refusal_on_readyz = [&] {
+    auto r = Fetch(port_, "GET", "/readyz");
+    return r && r->status == 503 &&
+           r->body.find("connector mailchimp: deliveries refused for its credentials") !=
+               std::string::npos;
+  };
+  ASSERT_TRUE(Eventually(refusal_on_readyz)) << Log();
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_dead_letters_total", "target=\"mailchimp\"") > 0;
+  })) << Log();
+  Crm("DELETE", "/_sim/faults/" + std::to_string(added["ids"][0].get<int>()), nullptr);
+
+  // 1. Nothing changed: the refusal stands.
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body;
+  EXPECT_TRUE(refusal_on_readyz()) << Fetch(port_, "GET", "/readyz")->body;
+
+  // 2. The operator rotates the connector's secret files: a new connector,
+  // no refusal of it yet, ready as its check says.
+  WriteTextFile(dir_->path() / "secrets/mailchimp_webhook_secret", "rotated-webhook-secret");
+  reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body;
+  auto ready = Fetch(port_, "GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body << Log();
+  EXPECT_EQ(MetricSum("consentd_connector_ready", "connector=\"mailchimp\""), 1.0);
+  EXPECT_NE(Log().find("mailchimp: secret files changed"), std::string::npos) << Log();
+
+  // The dead letter, sent again, is taken.
+  CommandResult replay = Ctl({"dlq", "replay", "--all"});
+  EXPECT_EQ(replay.exit_code, 0) << replay.output;
+  EXPECT_TRUE(Eventually([&] { return MemberStatus(lee) == "subscribed"; })) << Log();
+}
+
 TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {
   StartAll();
   const std::string kim = "kim@example.com";

@@ -37,6 +37,8 @@ struct SyncOptions {
   std::string http_config;                // keys added under http: ("  key: value\n")
   // mapping.erasure.mailchimp (e.g. "{mode: delete, on_permanent_delete: erase}").
   std::string mailchimp_erasure = "{mode: delete}";
+  // The keys under sync: (retries quick, so that the tests need not wait).
+  std::string sync_config = "  retry_base: 50ms\n  retry_cap: 1s\n  max_attempts: 30\n";
 };
 
 inline SyncOptions WithPolling(std::string interval) {

@@ -801,6 +801,54 @@ TEST_F(SyncE2E, AReloadWithChangedSecretFilesClearsARefusalOfTheOldCredentials) 
   EXPECT_TRUE(Eventually([&] { return MemberStatus(lee) == "subscribed"; })) << Log();
 }
 
+// The periodic resync is counted from the last complete run, which the
+// store keeps (sync::LastResyncKey), so that restarts more frequent than
+// the interval do not put it off for ever. consentd says at debug level
+// when each connector's first one is due.
+TEST_F(SyncE2E, TheFirstPeriodicResyncAfterAStartIsDueAnIntervalAfterTheLastCompleteRun) {
+  SyncOptions options;
+  options.sync_config += "  resync_interval: 2h\n";
+  StartAll(options);
+  // The due time in the last such line consentd logged for `connector`.
+  const auto first_resync_in = [&](const std::string& connector) {
+    const std::string log = Log();
+    const std::string said = "sync: " + connector + ": first resync in ";
+    const std::size_t at = log.rfind(said);
+    if (at == std::string::npos) return std::string();
+    return log.substr(at + said.size(), log.find('\n', at) - at - said.size());
+  };
+  // Never run: one interval after the start.
+  ASSERT_TRUE(Eventually([&] { return first_resync_in("hubspot") == "7200 s"; })) << Log();
+  ASSERT_TRUE(Eventually([&] { return first_resync_in("mailchimp") == "7200 s"; })) << Log();
+
+  // A complete run by hand counts as the last run: after a restart, the
+  // next one is due an interval after it (less the seconds since), not an
+  // interval after the restart. Mailchimp was not resynced.
+  CommandResult run = Ctl({"resync", "--connector", "hubspot"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  RestartConsentd();
+  ASSERT_TRUE(Eventually([&] { return first_resync_in("hubspot").starts_with("719"); }))
+      << first_resync_in("hubspot") << "\n"
+      << Log();
+  EXPECT_EQ(first_resync_in("mailchimp"), "7200 s");
+
+  // A last run longer ago than the interval: due as soon as the first poll
+  // has had its minute.
+  StopConsentd();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_->path() / "consentd.db").c_str(), &db), SQLITE_OK);
+  const std::string three_hours_ago = std::to_string(SystemClock().NowMs() - 3 * 3600 * 1000);
+  const std::string update =
+      "UPDATE cursors SET value = '" + three_hours_ago + "' WHERE poller = 'resync-done:hubspot'";
+  ASSERT_EQ(sqlite3_exec(db, update.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  StartConsentd();
+  ASSERT_TRUE(Eventually([&] { return first_resync_in("hubspot") == "60 s"; }))
+      << first_resync_in("hubspot") << "\n"
+      << Log();
+}
+
 TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {
   StartAll();
   const std::string kim = "kim@example.com";

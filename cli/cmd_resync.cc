@@ -40,6 +40,7 @@
 #include "connectors/common/http_client.h"
 #include "connectors/common/rate_limiter.h"
 #include "daemon/connector_factory.h"
+#include "mapping/policy.h"
 #include "store/sqlite_store.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -98,6 +99,21 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
   sync::ResyncOptions options;
   options.dry_run = args.dry_run;
   options.stop = &g_stop;
+  if (!args.dry_run) {
+    // A reload while this runs puts another mapping in force: a page
+    // decided by this one then would repair to rules consentd no longer
+    // applies. Checked in each unit's own transaction, so a page commits
+    // only under the mapping in force at its commit.
+    options.guard = [hash = engine.mapping_hash()](store::Transaction& txn) -> Status {
+      Result<std::optional<std::string>> differs = MappingNotInForce(txn, hash);
+      if (!differs.ok()) return differs.status();
+      if (!differs->has_value()) return Status::Ok();
+      return FailedPrecondition(
+          **differs +
+          ": consentd was reloaded during this run; what was decided before stays, the rest "
+          "was not: run consentctl resync again");
+    };
+  }
   if (args.missing_limit_given) {
     // The operator has looked: the share no longer applies.
     options.missing_read_limit = args.missing_limit;
@@ -116,20 +132,14 @@ int Resync(const ResyncArgs& args) {
   }
   Result<std::unique_ptr<store::SqliteStore>> db = OpenStoreToDecide(*config, args.dry_run);
   if (!db.ok()) return Fail(db.status());
-  // The key the store's hashes were made with, and no other.
-  Result<std::string> key = IdentityKeyToDecide(**db, *config, args.dry_run);
-  if (!key.ok()) {
-    (void)(*db)->Close();
-    return Fail(key.status());
-  }
-
   auto mapping = std::make_shared<const mapping::MappingSpec>(config->mapping);
-  sync::SyncEngine engine(sync::EngineSettings{mapping, *key});
   // Decide by the rules consentd decides by. A mapping edited in the file
   // but not yet reloaded would repair both systems to rules nothing else
   // applies (consentd would then undo it, change by change); a dry run may
-  // preview it, and says so.
-  Result<std::optional<std::string>> differs = MappingNotInForce(**db, engine.mapping_hash());
+  // preview it, and says so. Checked before the identity key, whose
+  // binding is a write: a refused run binds no key.
+  Result<std::optional<std::string>> differs =
+      MappingNotInForce(**db, mapping::MappingHash(*mapping));
   if (!differs.ok() || (differs->has_value() && !args.dry_run)) {
     (void)(*db)->Close();
     if (!differs.ok()) return Fail(differs.status());
@@ -144,6 +154,13 @@ int Resync(const ResyncArgs& args) {
                  "after consentctl reload would\n",
                  (*differs)->c_str());
   }
+  // The key the store's hashes were made with, and no other.
+  Result<std::string> key = IdentityKeyToDecide(**db, *config, args.dry_run);
+  if (!key.ok()) {
+    (void)(*db)->Close();
+    return Fail(key.status());
+  }
+  sync::SyncEngine engine(sync::EngineSettings{mapping, *key});
   std::unique_ptr<connectors::HttpClient> curl =
       connectors::MakeCurlHttpClient("consentctl/" CONSENTD_VERSION);
   std::signal(SIGINT, OnStopSignal);

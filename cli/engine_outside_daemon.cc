@@ -61,23 +61,30 @@ Result<std::string> IdentityKeyToDecide(store::SqliteStore& db, const config::Co
   return key;
 }
 
-Result<std::optional<std::string>> MappingNotInForce(store::SqliteStore& db,
+Result<std::optional<std::string>> MappingNotInForce(store::Transaction& txn,
                                                      const std::string& file_hash) {
-  std::optional<store::ConfigChange> in_force;
-  Status read = db.Run([&](store::Transaction& txn) -> Status {
-    Result<std::optional<store::ConfigChange>> latest = store::LatestConfigChange(txn);
-    if (!latest.ok()) return latest.status();
-    in_force = std::move(latest).value();
-    return Status::Ok();
-  });
-  if (!read.ok()) return read;
-  if (!in_force.has_value() || in_force->mapping_hash == file_hash) {
+  Result<std::optional<store::ConfigChange>> in_force = store::LatestConfigChange(txn);
+  if (!in_force.ok()) return in_force.status();
+  if (!in_force->has_value() || (*in_force)->mapping_hash == file_hash) {
     return std::optional<std::string>();
   }
   return std::optional<std::string>("the mapping in this file (" + file_hash.substr(0, 12) +
                                     ") is not the one consentd runs with (" +
-                                    in_force->mapping_hash.substr(0, 12) + ", in force since " +
-                                    FormatUtcMillis(in_force->recorded_at) + ")");
+                                    (*in_force)->mapping_hash.substr(0, 12) + ", in force since " +
+                                    FormatUtcMillis((*in_force)->recorded_at) + ")");
+}
+
+Result<std::optional<std::string>> MappingNotInForce(store::SqliteStore& db,
+                                                     const std::string& file_hash) {
+  std::optional<std::string> why;
+  Status read = db.Run([&](store::Transaction& txn) -> Status {
+    Result<std::optional<std::string>> r = MappingNotInForce(txn, file_hash);
+    if (!r.ok()) return r.status();
+    why = std::move(r).value();
+    return Status::Ok();
+  });
+  if (!read.ok()) return read;
+  return why;
 }
 
 }  // namespace consentd::cli

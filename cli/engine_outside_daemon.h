@@ -35,5 +35,8 @@ Result<std::string> IdentityKeyToDecide(store::SqliteStore& db, const config::Co
 // next start).
 Result<std::optional<std::string>> MappingNotInForce(store::SqliteStore& db,
                                                      const std::string& file_hash);
+// The same, within a unit of work (checked again in each of a resync's).
+Result<std::optional<std::string>> MappingNotInForce(store::Transaction& txn,
+                                                     const std::string& file_hash);
 
 }  // namespace consentd::cli

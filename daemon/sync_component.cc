@@ -303,6 +303,10 @@ class SyncComponent::Impl {
   // A WhenChecksAnswer waiting for the checks it names.
   struct CheckWaiter {
     std::map<std::string, std::uint64_t> awaited;  // connector -> Link::checks_started number
+    // The mapping records (RecordMapping) submitted before the wait began:
+    // the reload's answer means its mapping is recorded as in force, which
+    // `consentctl resync` checks right after.
+    std::uint64_t mapping_records = 0;
     std::function<void(std::vector<ConnectorCheck>)> done;
     std::unique_ptr<asio::steady_timer> timer;
   };
@@ -1004,6 +1008,7 @@ class SyncComponent::Impl {
                               : link->check_running ? link->checks_started
                                                     : link->checks_answered;
     }
+    waiter->mapping_records = mapping_records_submitted_;
     if (stopping_ || Answered(*waiter)) return done(ChecksFor(*waiter));
     waiter->done = std::move(done);
     waiter->timer = std::make_unique<asio::steady_timer>(io_, wait);
@@ -1028,6 +1033,7 @@ class SyncComponent::Impl {
   // Records the mapping now in force in the proof log (config_changed) if
   // it differs from the last one recorded (store/config_history.h).
   void RecordMapping(std::string hash, std::vector<std::string> lines, std::string source) {
+    ++mapping_records_submitted_;
     auto appended = std::make_shared<bool>(false);
     SubmitThen(
         [hash, lines = std::move(lines), source, appended](store::Transaction& txn) -> Status {
@@ -1047,6 +1053,9 @@ class SyncComponent::Impl {
           } else if (*appended) {
             proof_log_.EntriesAppended(1);
           }
+          // Failed or not, it is over: a reload's answer no longer waits.
+          ++mapping_records_done_;
+          AnswerCheckWaiters();
         });
   }
 
@@ -1202,6 +1211,7 @@ class SyncComponent::Impl {
     return it == w.awaited.end() || link.checks_answered >= it->second;
   }
   bool Answered(const CheckWaiter& w) const {
+    if (mapping_records_done_ < w.mapping_records) return false;
     for (const auto& [name, link] : links_) {
       if (!Answered(*link, w)) return false;
     }
@@ -2311,6 +2321,9 @@ class SyncComponent::Impl {
   std::map<std::string, std::unique_ptr<Link>> links_;
   // WhenChecksAnswer: answers due when the checks they wait for have answered.
   std::vector<std::shared_ptr<CheckWaiter>> check_waiters_;
+  // RecordMapping units submitted and finished (io thread; CheckWaiter).
+  std::uint64_t mapping_records_submitted_ = 0;
+  std::uint64_t mapping_records_done_ = 0;
   std::unique_ptr<asio::thread_pool> pool_;
   std::unique_ptr<asio::thread_pool> bulk_pool_;  // polls and resyncs, niced (MakeBulkPool)
   std::atomic<bool> stop_{false};

@@ -103,7 +103,7 @@ namespace {
 // run); with `run_started` set, marks the records found by that run.
 Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const std::string& source,
                                  std::vector<connectors::InboundRecord> records, bool dry_run,
-                                 TimestampMs run_started) {
+                                 TimestampMs run_started, const ResyncOptions& options) {
   // A snapshot states the system's current state, so a system found
   // behind the canonical state is written it (core/change.h).
   std::vector<std::string> found;
@@ -116,15 +116,16 @@ Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const 
   auto summary = std::make_shared<IngestSummary>();
   auto shared = std::make_shared<std::vector<connectors::InboundRecord>>(std::move(records));
   auto ids = std::make_shared<std::vector<std::string>>(std::move(found));
-  Status s = store.Run(
-      [&engine, source, shared, ids, summary, dry_run, run_started](store::Transaction& txn) {
-        Result<IngestSummary> r = engine.Ingest(txn, source, *shared, SystemClock().NowMs());
-        if (!r.ok()) return r.status();
-        *summary = std::move(r).value();
-        if (dry_run) return Status(StatusCode::kInternal, std::string(kDryRunRollback));
-        if (run_started != 0) return store::MarkFoundByResync(txn, source, *ids, run_started);
-        return Status::Ok();
-      });
+  Status s = store.Run([&engine, &options, source, shared, ids, summary, dry_run,
+                        run_started](store::Transaction& txn) {
+    if (options.guard) CONSENTD_RETURN_IF_ERROR(options.guard(txn));
+    Result<IngestSummary> r = engine.Ingest(txn, source, *shared, SystemClock().NowMs());
+    if (!r.ok()) return r.status();
+    *summary = std::move(r).value();
+    if (dry_run) return Status(StatusCode::kInternal, std::string(kDryRunRollback));
+    if (run_started != 0) return store::MarkFoundByResync(txn, source, *ids, run_started);
+    return Status::Ok();
+  });
   if (dry_run && IsDryRunRollback(s)) s = Status::Ok();
   if (!s.ok()) return s;
   return std::move(*summary);
@@ -230,7 +231,8 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
     }
     if (!retire->empty()) {
       // Retired as of the read that found them gone (see read_at).
-      s = store.Run([retire, source, now, read_at, &engine](store::Transaction& txn) {
+      s = store.Run([retire, source, now, read_at, &engine, &options](store::Transaction& txn) {
+        if (options.guard) CONSENTD_RETURN_IF_ERROR(options.guard(txn));
         const std::shared_ptr<const mapping::MappingSpec> spec = engine.mapping();
         if (!spec) return FailedPrecondition("sync engine: no mapping in force");
         for (const std::string& id : *retire) {
@@ -242,8 +244,8 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
       report.missing_retired += static_cast<std::int64_t>(retire->size());
     }
     if (decide.empty()) continue;
-    Result<IngestSummary> summary =
-        DecidePage(store, engine, source, std::move(decide), /*dry_run=*/false, run_started);
+    Result<IngestSummary> summary = DecidePage(store, engine, source, std::move(decide),
+                                               /*dry_run=*/false, run_started, options);
     if (!summary.ok()) {
       return summary.status().WithContext("resync " + source + ": missing records");
     }
@@ -321,8 +323,8 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
     ++report.pages;
     report.records += static_cast<int>(page->records.size());
     if (!page->records.empty()) {
-      Result<IngestSummary> summary =
-          DecidePage(store, engine, source, std::move(page->records), options.dry_run, run_started);
+      Result<IngestSummary> summary = DecidePage(store, engine, source, std::move(page->records),
+                                                 options.dry_run, run_started, options);
       if (!summary.ok()) {
         return summary.status().WithContext("resync " + source + " page " +
                                             std::to_string(report.pages));
@@ -346,6 +348,7 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
     // across restarts (FirstResyncDelay).
     const TimestampMs done = clock.NowMs();
     Status recorded = store.Run([&](store::Transaction& txn) {
+      if (options.guard) CONSENTD_RETURN_IF_ERROR(options.guard(txn));
       return txn.AdvanceCursor(LastResyncKey(source), std::to_string(done), done);
     });
     if (!recorded.ok()) return recorded.WithContext("resync " + source + ": recording the run");

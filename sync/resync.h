@@ -86,6 +86,12 @@ struct ResyncOptions {
   // run), with that page's summary: the daemon counts proof entries and
   // wakes the dispatcher of the targets that got rows. May be empty.
   std::function<void(const IngestSummary&)> on_page_committed;
+  // Run first in every unit of work that stores something (each page's
+  // decisions, retiring missing records, recording the run), in the same
+  // transaction: a failure rolls that unit back and ends the run with it.
+  // consentctl checks there that the mapping it decides by is still the
+  // one in force (a reload during its run). May be empty.
+  std::function<Status(store::Transaction&)> guard;
   // At most this many missing records, and at most this share of the
   // system's linked records, are read after a complete run (see the file
   // comment); with more, none is (the report's missing_over_limit). Reads

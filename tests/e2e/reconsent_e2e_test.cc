@@ -6,6 +6,7 @@
 // the bump removes the tag and the counts return.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <string>
 
 #include "tests/e2e/sync_fixture.h"
@@ -136,11 +137,60 @@ TEST_F(ReconsentE2E, AResyncRefusesAMappingThatIsNotInForceYet) {
   auto reload = Admin("POST", "/api/v1/reload");
   ASSERT_TRUE(reload);
   ASSERT_EQ(reload->status, 200) << reload->body;
-  // The reload records the new mapping in its own unit of work.
+  // The reload's answer means its mapping is recorded as in force: a
+  // script's `consentctl reload && consentctl resync` is not refused.
+  CommandResult after = Ctl({"resync", "--connector", "hubspot"});
+  EXPECT_EQ(after.exit_code, 0) << after.output << Log();
+}
+
+// A reload while a resync runs puts another mapping in force. The pages
+// decided before it stay; the run does not decide another page by the old
+// mapping (each unit checks, in its own transaction, which one is in
+// force): it ends with exit 1 and says to run it again.
+TEST_F(ReconsentE2E, AReloadDuringAResyncEndsItBeforeItDecidesByTheOldMapping) {
+  StartAll();
+  const std::string ada = "ada.midrun@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ada}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(ada, "Product news"); }));
+  // The snapshot's first page is answered 5 s late: time for a reload.
+  const Json added = Crm("POST", "/_sim/faults",
+                         {{"kind", "latency"},
+                          {"system", "hubspot"},
+                          {"method", "GET"},
+                          {"route", "/crm/v3/objects/contacts*"},
+                          {"latency_ms", 5000},
+                          {"count", 1}});
+  ASSERT_TRUE(added.contains("ids")) << added.dump();
+  std::future<CommandResult> run = std::async(std::launch::async, [&] {
+    return Ctl({"resync", "--connector", "hubspot"});
+  });
   ASSERT_TRUE(Eventually([&] {
-    CommandResult r = Ctl({"resync", "--connector", "hubspot"});
-    return r.exit_code == 0;
-  })) << Log();
+    const Json faults = Crm("GET", "/_sim/faults");
+    for (const Json& f : faults["faults"]) {
+      if (f.value("hits", 0) == 1) return true;
+    }
+    return false;
+  })) << "the resync never asked for its first page";
+
+  std::string config = ReadTextFile(config_path_);
+  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
+  const std::size_t at = config.find(before);
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, before.size(),
+                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
+  WriteTextFile(config_path_, config);
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body;
+
+  const CommandResult ended = run.get();
+  EXPECT_EQ(ended.exit_code, 1) << ended.output;
+  EXPECT_NE(ended.output.find("consentd was reloaded during this run"), std::string::npos)
+      << ended.output;
+  EXPECT_NE(ended.output.find("run consentctl resync again"), std::string::npos) << ended.output;
+  // Run again, it decides by the mapping in force.
+  CommandResult again = Ctl({"resync", "--connector", "hubspot"});
+  EXPECT_EQ(again.exit_code, 0) << again.output;
 }
 
 }  // namespace

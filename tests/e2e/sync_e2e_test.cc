@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -847,6 +848,39 @@ TEST_F(SyncE2E, TheFirstPeriodicResyncAfterAStartIsDueAnIntervalAfterTheLastComp
   ASSERT_TRUE(Eventually([&] { return first_resync_in("hubspot") == "60 s"; }))
       << first_resync_in("hubspot") << "\n"
       << Log();
+}
+
+// A reload's answer means its mapping is recorded as in force, which
+// `consentctl resync` checks first: a script's `consentctl reload &&
+// consentctl resync` is not refused. Here the store is locked by another
+// process while the reload records its mapping: the answer waits for it.
+TEST_F(SyncE2E, AReloadAnswersOnceItsMappingIsRecordedAsInForce) {
+  StartAll();
+  std::string config = ReadTextFile(config_path_);
+  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
+  const std::size_t at = config.find(before);
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, before.size(),
+                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
+  WriteTextFile(config_path_, config);
+
+  sqlite3* lock = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_->path() / "consentd.db").c_str(), &lock), SQLITE_OK);
+  sqlite3_busy_timeout(lock, 5000);
+  ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::future<std::optional<RawResponse>> answer =
+      std::async(std::launch::async, [&] { return Admin("POST", "/api/v1/reload"); });
+  // The connectors' checks answer within milliseconds here; the mapping
+  // cannot be recorded while the lock is held (consentd's busy timeout is 5 s).
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(1500)), std::future_status::timeout)
+      << "answered before its mapping was recorded";
+  ASSERT_EQ(sqlite3_exec(lock, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(lock);
+  const std::optional<RawResponse> reload = answer.get();
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body;
+  CommandResult resync = Ctl({"resync", "--connector", "hubspot"});
+  EXPECT_EQ(resync.exit_code, 0) << resync.output << Log();
 }
 
 TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {

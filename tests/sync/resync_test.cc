@@ -609,6 +609,42 @@ TEST_F(SyncResyncTest, ACompleteRunIsRecordedForTheNextPeriodicOne) {
   EXPECT_LE(std::stoll(*done), SystemClock().NowMs());
 }
 
+// The guard runs in each unit's own transaction (consentctl: is the
+// mapping it decides by still in force?). Once it refuses, that unit is
+// rolled back and the run ends with its reason: the first page stays
+// decided, the second is not, and the run is not recorded as complete.
+TEST_F(SyncResyncTest, AGuardThatRefusesEndsTheRunAndItsUnitStoresNothing) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 120}, {"seed", 3}}).status, 200);
+  ResyncOptions o = AnyShare();
+  int committed = 0;
+  int guarded = 0;
+  Footprint after_first;
+  o.on_page_committed = [&](const IngestSummary&) {
+    if (++committed == 1) after_first = Measure();
+  };
+  o.guard = [&](store::Transaction&) -> Status {
+    ++guarded;
+    if (committed == 0) return Status::Ok();
+    return FailedPrecondition("another mapping is in force");
+  };
+  Result<ResyncReport> r = RunResync(*store_, *engine_, *connector_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("another mapping is in force"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(committed, 1);
+  EXPECT_EQ(guarded, 2);
+  EXPECT_GT(after_first.proof, 0u);
+  EXPECT_EQ(Measure(), after_first) << "the refused page stored something";
+  std::optional<std::string> done;
+  Run([&](store::Transaction& txn) -> Status {
+    Result<std::optional<std::string>> c = txn.GetCursor(LastResyncKey("hubspot"));
+    if (!c.ok()) return c.status();
+    done = *c;
+    return Status::Ok();
+  });
+  EXPECT_EQ(done, std::nullopt);
+}
+
 TEST(ResyncScheduleTest, TheFirstPeriodicRunIsAnIntervalAfterTheLastCompleteOne) {
   using std::chrono::hours;
   using std::chrono::milliseconds;

@@ -32,6 +32,7 @@
 #include "cli/command.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/file_read.h"
 #include "core/proof/bytes.h"
 #include "core/proof/key_file.h"
 #include "core/time_format.h"
@@ -98,12 +99,13 @@ Status PrepareDir(const std::string& dir) {
 
 // Copies a small secret file byte for byte into a new 0600 file, flushed.
 Status CopySecretFile(const std::string& from, const std::string& to) {
-  std::ifstream in(from, std::ios::binary);
-  if (!in) {
-    return NotFound("cannot read " + from +
-                    " (a backup without it is incomplete; give its path with the option for it)");
+  Result<std::string> read = ReadWholeFile(from, "key file", 1 << 20);
+  if (!read.ok()) {
+    return Status(read.status().code(),
+                  read.status().message() +
+                      " (a backup without it is incomplete; give its path with the option for it)");
   }
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string& bytes = *read;
   const int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Unavailable("create " + to + ": " + std::strerror(errno));
   std::size_t done = 0;
@@ -156,6 +158,13 @@ int Backup(const BackupArgs& args) {
   const Sources& src = *sources;
   if (Status exists = CheckDatabaseFile(src.db); !exists.ok()) return Fail("backup", exists);
   for (const std::string* key : {&src.signing_key, &src.identity_key}) {
+    struct stat st {};
+    if (::stat(key->c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      return Fail("backup", InvalidArgument(*key +
+                                            (S_ISDIR(st.st_mode) ? " is a directory, not a key file"
+                                                                 : " is not a regular file") +
+                                            " (a backup without this key is incomplete)"));
+    }
     if (::access(key->c_str(), R_OK) != 0) {
       return Fail("backup", NotFound("cannot read " + *key + ": " + std::strerror(errno) +
                                      " (a backup without this key is incomplete)"));
@@ -170,6 +179,21 @@ int Backup(const BackupArgs& args) {
                                           "file names (and none may be MANIFEST)"));
   }
   if (Status s = PrepareDir(args.dir); !s.ok()) return Fail("backup", s);
+  // A backup that fails part way takes back what it wrote (the directory
+  // too, when empty again), so that the same command can simply be rerun.
+  struct TakeBackOnFailure {
+    fs::path dir;
+    std::vector<std::string> names;
+    bool done = false;
+    ~TakeBackOnFailure() {
+      if (done) return;
+      std::error_code ec;
+      for (const std::string& n : names) fs::remove(dir / n, ec);
+      for (const char* side : {"-journal", "-wal", "-shm"}) fs::remove(dir / (names[0] + side), ec);
+      fs::remove(dir / "MANIFEST.partial", ec);
+      if (fs::is_empty(dir, ec)) fs::remove(dir, ec);
+    }
+  } take_back{fs::path(args.dir), names};
 
   const fs::path dir(args.dir);
   const std::string db_copy = (dir / names[0]).string();
@@ -233,6 +257,7 @@ int Backup(const BackupArgs& args) {
   if (::rename(manifest_tmp.c_str(), (dir / "MANIFEST").c_str()) != 0) {
     return Fail("backup", Unavailable("rename " + manifest_tmp + ": " + std::strerror(errno)));
   }
+  take_back.done = true;  // a complete backup, MANIFEST and all
   if (Status s = store::SyncPath(args.dir); !s.ok()) return Fail("backup", s);
 
   std::printf("backup in %s: %s (%.1f MB), %s, %s; proof log verified: %llu entries, root %s\n",

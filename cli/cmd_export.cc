@@ -33,13 +33,14 @@
 #include <sstream>
 #include <string>
 
+#include "cli/admin_client.h"
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/file_read.h"
 #include "core/proof/key_file.h"
 #include "mapping/policy.h"
-#include "cli/admin_client.h"
 #include "privacy/export.h"
 #include "privacy/verify_export.h"
 #include "store/proof_log_store.h"
@@ -193,13 +194,11 @@ int Export(const ExportArgs& a) {
 
 int VerifyExportFile(const VerifyExportArgs& a) {
   const char* cmd = "verify-export";
-  std::ifstream in(a.file, std::ios::binary);
-  if (!in) return Fail(cmd, NotFound("cannot read " + a.file));
-  std::stringstream text;
-  text << in.rdbuf();
+  Result<std::string> text = ReadWholeFile(a.file, "export document");
+  if (!text.ok()) return Fail(cmd, text.status());
   Result<proof::NoteVerifier> verifier = proof::NoteVerifier::FromVerifierKey(a.vkey);
   if (!verifier.ok()) return Fail(cmd, verifier.status().WithContext("--vkey"));
-  Result<privacy::ExportCheck> check = privacy::VerifyExport(text.str(), *verifier);
+  Result<privacy::ExportCheck> check = privacy::VerifyExport(*text, *verifier);
   if (!check.ok()) {
     std::printf("FAILED: %s\n", check.status().message().c_str());
     return 1;

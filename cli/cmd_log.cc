@@ -10,6 +10,7 @@
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
 #include "core/clock.h"
+#include "core/file_read.h"
 #include "core/proof/checkpoint.h"
 #include "core/proof/key_file.h"
 #include "store/proof_log_store.h"
@@ -134,13 +135,11 @@ int CheckProof(const LogArgs& a) {
   if (const std::string why = a.common.MissingVerifier(); !why.empty()) {
     return UsageError("log check-proof", why);
   }
-  std::ifstream in(a.proof_file, std::ios::binary);
-  if (!in) return Fail("log check-proof", NotFound("cannot read " + a.proof_file));
-  std::stringstream text;
-  text << in.rdbuf();
+  Result<std::string> text = ReadWholeFile(a.proof_file, "proof bundle", 1 << 20);
+  if (!text.ok()) return Fail("log check-proof", text.status());
   Result<proof::NoteVerifier> verifier = a.common.Verifier();
   if (!verifier.ok()) return Fail("log check-proof", verifier.status());
-  Result<proof::VerifiedTlogProof> v = proof::VerifyTlogProof(text.str(), *verifier);
+  Result<proof::VerifiedTlogProof> v = proof::VerifyTlogProof(*text, *verifier);
   if (!v.ok()) return Fail("log check-proof", v.status());
   std::printf("OK: entry %llu is in %s at tree size %llu\n%s\n",
               static_cast<unsigned long long>(v->index), v->checkpoint.origin.c_str(),

@@ -34,6 +34,7 @@
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
 #include "core/clock.h"
+#include "core/file_read.h"
 #include "core/time_format.h"
 #include "daemon/connector_factory.h"
 
@@ -230,11 +231,9 @@ int Map(const MapArgs& args) {
   }
   if (!config->has_mapping) return Fail(args.config_file + " has no mapping section");
 
-  std::ifstream in(args.payload_file, std::ios::binary);
-  if (!in) return Fail(args.payload_file + ": cannot read: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  const std::string payload = text.str();
+  Result<std::string> read = ReadWholeFile(args.payload_file, "payload", 64 << 20);
+  if (!read.ok()) return Fail(read.status().message());
+  const std::string payload = std::move(read).value();
 
   // Offline: the connector gets no credentials and cannot send a request.
   config::ConnectorConfig offline = c->second;

@@ -19,6 +19,7 @@
 
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
+#include "core/file_read.h"
 #include "core/proof/bytes.h"
 #include "core/proof/checkpoint.h"
 #include "core/proof/note.h"
@@ -35,9 +36,9 @@ struct VerifyArgs {
 // The signed checkpoint note in `path`; a readable file that is not one is
 // an error too (it is checked for its signature in the audit).
 Result<std::string> ReadSavedCheckpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read saved checkpoint " + path);
-  std::string note((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Result<std::string> read = ReadWholeFile(path, "saved checkpoint", 1 << 20);
+  if (!read.ok()) return read.status();
+  const std::string& note = *read;
   Result<proof::Note> parsed = proof::ParseNote(note);
   if (!parsed.ok()) {
     return InvalidArgument(path + " is not a signed checkpoint: " + parsed.status().message());

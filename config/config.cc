@@ -17,6 +17,7 @@
 #include "config/generic_connector_section.h"
 #include "config/open_quotes.h"
 #include "config/yaml_reader.h"
+#include "core/file_read.h"
 #include "core/json_string.h"
 #include "core/proof/note.h"
 #include "mapping/loader.h"
@@ -75,7 +76,7 @@ const Section<StoreConfig>& StoreSection() {
   static const Section<StoreConfig> s(
       "store",
       {
-          ValueField<StoreConfig>("path", Presence::kRequired, &StoreConfig::path, ReadPath),
+          ValueField<StoreConfig>("path", Presence::kRequired, &StoreConfig::path, ReadFilePath),
       });
   return s;
 }
@@ -419,15 +420,9 @@ std::string ResolveSecretPath(const std::string& value, const std::string& base_
 }
 
 Result<std::string> LoadSecret(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    return Unavailable("cannot open secret file " + path + ": " + std::strerror(err));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Unavailable("cannot read secret file " + path);
-  std::string secret = text.str();
+  Result<std::string> read = ReadWholeFile(path, "secret file", 1 << 20);
+  if (!read.ok()) return Unavailable(read.status().message());
+  std::string secret = std::move(read).value();
   if (secret.ends_with("\r\n")) {
     secret.resize(secret.size() - 2);
   } else if (secret.ends_with('\n')) {

@@ -473,7 +473,7 @@ const Section<SyncConfig>& SyncSection() {
                                            return ReadGeneratedKeyFile(n, c, "identity key file");
                                          }),
                   ValueField<SyncConfig>("erasure_ledger_file", Presence::kOptional,
-                                         &SyncConfig::erasure_ledger_file, ReadPath),
+                                         &SyncConfig::erasure_ledger_file, ReadFilePath),
               });
   return s;
 }

@@ -313,6 +313,19 @@ std::optional<std::string> ReadPath(const YAML::Node& n, ReadContext& c) {
   return p.lexically_normal().string();
 }
 
+std::optional<std::string> ReadFilePath(const YAML::Node& n, ReadContext& c) {
+  std::optional<std::string> path = ReadPath(n, c);
+  if (!path) return std::nullopt;
+  struct stat st {};
+  if (::stat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    c.diag.Error(ValuePosition(n, c), "expected the path of a file, but " + *path + " is " +
+                                          (S_ISDIR(st.st_mode) ? "a directory (name the file in it)"
+                                                               : "not a regular file"));
+    return std::nullopt;
+  }
+  return path;
+}
+
 std::string ResolveSecretFile(const std::string& value, const std::string& base_dir,
                               const std::string& credentials_dir) {
   const fs::path p(value);

@@ -124,6 +124,9 @@ std::optional<ListenAddress> ReadListenAddress(const YAML::Node& n, ReadContext&
 // A file path; a relative one resolves against the config file's directory.
 // The file need not exist (e.g. a database created on first start).
 std::optional<std::string> ReadPath(const YAML::Node& n, ReadContext& c);
+// The same, for a file consentd reads or creates there: something there
+// that is not a regular file (a directory) is an error at the value.
+std::optional<std::string> ReadFilePath(const YAML::Node& n, ReadContext& c);
 
 // A `*_file` secret: resolved with ResolveSecretPath (see config.h) and
 // checked to be a readable regular file. Returns the resolved path; the

@@ -222,6 +222,11 @@ int Daemon::Impl::Run() {
       stopping_ = true;
       StopFrom(i, start_deadline);
       io_.run();
+      // A stop after a clean run says "stopped (exit code 0)"; a start
+      // that failed says so, with what failed, as the log's last line.
+      spdlog::error("consentd did not start: {}: {} (exit code {})", components_[i]->Name(),
+                    s.message(), exit_code_);
+      spdlog::default_logger()->flush();
       return exit_code_;
     }
   }

@@ -396,13 +396,19 @@ class SyncComponent::Impl {
     bulk_pool_ = MakeBulkPool(std::clamp<std::size_t>(2 * config.connectors.size(), 2, 8));
     spdlog::info("sync: {} connector(s), mapping {}", links_.size(),
                  engine_->mapping_hash().substr(0, 12));
+    // Read before anything is recorded: a start that fails on it (a
+    // directory where the file belongs, a line that is not a record)
+    // leaves no trace of a mapping in force that never ran.
+    Result<std::vector<store::LedgerRecord>> ledger =
+        store::ReadLedger(config.sync.erasure_ledger_file);
+    if (!ledger.ok()) return ledger.status();
     // Queued before any unit that decides with this mapping.
     RecordMapping(engine_->mapping_hash(), {"in force at start"}, "consentd");
     ApplyNoticeVersions();  // next on the store thread: before any decision
     // Before any hint, poll or delivery: a restored database must not send
     // a person erased since its backup anywhere again. The links start
     // once it has committed (StartLinks).
-    if (Status s = ReplayErasureLedger(config.sync.erasure_ledger_file); !s.ok()) return s;
+    ReplayErasureLedger(config.sync.erasure_ledger_file, std::move(ledger).value());
     housekeeping_ = std::make_unique<asio::steady_timer>(io_);
     Housekeeping();
     return Status::Ok();
@@ -613,12 +619,10 @@ class SyncComponent::Impl {
   // so nothing of a restored person is decided or sent first. A ledger that
   // cannot be read is a start failure naming the file (and line); a unit
   // that fails holds synchronisation, with the reason on /readyz.
-  Status ReplayErasureLedger(const std::string& path) {
-    Result<std::vector<store::LedgerRecord>> read = store::ReadLedger(path);
-    if (!read.ok()) return read.status();
+  void ReplayErasureLedger(const std::string& path, std::vector<store::LedgerRecord> read) {
     // Also with an empty ledger: the database's erasures are written to it
     // (the first start of a version with a ledger, or a lost ledger).
-    auto records = std::make_shared<std::vector<store::LedgerRecord>>(std::move(read).value());
+    auto records = std::make_shared<std::vector<store::LedgerRecord>>(std::move(read));
     auto out = std::make_shared<sync::LedgerReplayOutcome>();
     SubmitThen(
         [this, records, out](store::Transaction& txn) -> Status {
@@ -684,7 +688,6 @@ class SyncComponent::Impl {
           }
           StartLinks();
         });
-    return Status::Ok();
   }
 
   void ExportSubject(std::string email, std::function<void(Result<std::string>)> done) {

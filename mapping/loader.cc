@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/suggest.h"
+#include "core/file_read.h"
 #include "mapping/loader_sections.h"
 
 namespace consentd::mapping {
@@ -594,11 +595,9 @@ Result<MappingSpec> LoadMappingFromConfigString(const std::string& yaml, const s
 
 Result<MappingSpec> LoadMappingFromConfigFile(const std::string& path,
                                               std::vector<std::string>* warnings) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidArgument(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return LoadMappingFromConfigString(text.str(), path, warnings);
+  Result<std::string> text = ReadWholeFile(path, "config file");
+  if (!text.ok()) return InvalidArgument(text.status().message());
+  return LoadMappingFromConfigString(*text, path, warnings);
 }
 
 }  // namespace consentd::mapping

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/file_read.h"
 #include "store/file_sync.h"
 
 namespace consentd::store {
@@ -94,12 +95,12 @@ Status AppendToLedger(const std::string& path, const std::vector<LedgerRecord>& 
 
 Result<std::vector<LedgerRecord>> ReadLedger(const std::string& path) {
   std::vector<LedgerRecord> records;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return records;
-    return ErrnoStatus("read " + path);
+  Result<std::string> read = ReadWholeFile(path, "erasure ledger");
+  if (!read.ok()) {
+    if (read.status().code() == StatusCode::kNotFound) return records;
+    return read.status();
   }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string& text = *read;
   std::size_t start = 0;
   int line_no = 0;
   while (start < text.size()) {

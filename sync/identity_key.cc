@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/file_read.h"
 #include "core/keyed_hash.h"
 #include "core/normalise.h"
 #include "sync/sync_engine.h"
@@ -80,10 +81,9 @@ Result<std::string> LoadIdentityKey(const std::string& path) {
     return NotFound("identity key " + path +
                     " does not exist (consentd creates it on its first start)");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Unavailable("cannot read identity key " + path + ": " + std::strerror(errno));
-  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return Unavailable("cannot read identity key " + path);
+  Result<std::string> read = ReadWholeFile(path, "identity key", 1 << 20);
+  if (!read.ok()) return read.status();
+  const std::string& key = *read;
   if (key.size() < kMinKeyBytes) {
     return InvalidArgument("identity key " + path + " is " + std::to_string(key.size()) +
                            " bytes; at least " + std::to_string(kMinKeyBytes) + " are needed");

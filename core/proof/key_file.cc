@@ -73,6 +73,12 @@ Result<NoteSigner> LoadSigningKey(const std::string& path) {
     ::close(fd);
     return s;
   }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument(
+        "signing key " + path +
+        (S_ISDIR(st.st_mode) ? " is a directory, not a file" : " is not a regular file"));
+  }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
     return Status(StatusCode::kPermissionDenied,

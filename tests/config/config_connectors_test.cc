@@ -239,6 +239,19 @@ TEST_F(ConfigConnectors, MissingIdentityKeyIsAcceptedWhenItsDirectoryExists) {
                           "start, so create the directory"));
 }
 
+// consentd reads the ledger at every start and the database at every
+// open: a directory there is named at the value, not found at start (a
+// start that aborted on the ledger would loop under systemd's restarts).
+TEST_F(ConfigConnectors, ADirectoryWhereTheLedgerOrTheDatabaseBelongsIsAnErrorAtItsValue) {
+  TempDir dir;
+  EXPECT_THAT(Errors(std::string(kStore) + "sync:\n  erasure_ledger_file: " + dir.path() + "\n"),
+              ElementsAre("t.yaml:4:24: expected the path of a file, but " + dir.path() +
+                          " is a directory (name the file in it)"));
+  EXPECT_THAT(Errors("store:\n  path: " + dir.path() + "\n"),
+              ElementsAre("t.yaml:2:9: expected the path of a file, but " + dir.path() +
+                          " is a directory (name the file in it)"));
+}
+
 // Without retry_cap the default cap (5m) would quietly shorten every delay
 // of a longer retry_base: the base is named instead.
 TEST_F(ConfigConnectors, ARetryBaseAboveTheDefaultCapIsAnErrorAtTheBase) {

@@ -84,6 +84,57 @@ TEST_F(ProofCliTest, ADirectoryGivenAsTheDatabaseIsNamedAsOne) {
   EXPECT_NE(missing.out.find("no database at "), std::string::npos) << missing.out;
 }
 
+// A directory where a file belongs is said in those words: it used to
+// abort consentctl (an exception from a stream) or give another file's
+// complaint ("readable by others", "not a checkpoint").
+TEST_F(ProofCliTest, AFileOptionThatNamesADirectoryIsNamedAsOne) {
+  Fill(1, 3);
+  const std::string d = dir_.string();
+  Outcome cp = Consentctl("verify --db " + db_path_ + " --checkpoint " + d);
+  EXPECT_EQ(cp.exit_code, 2) << cp.out;
+  EXPECT_NE(cp.out.find("saved checkpoint " + d + " is a directory, not a file"), std::string::npos)
+      << cp.out;
+  Outcome key = Consentctl("verify --db " + db_path_ + " --key-file " + d);
+  EXPECT_EQ(key.exit_code, 1) << key.out;
+  EXPECT_NE(key.out.find("signing key " + d + " is a directory, not a file"), std::string::npos)
+      << key.out;
+  Outcome vkey = Consentctl("log key --db " + db_path_);
+  ASSERT_EQ(vkey.exit_code, 0) << vkey.out;
+  const std::string verifier_key = vkey.out.substr(0, vkey.out.find('\n'));
+  Outcome proof = Consentctl("log check-proof " + d + " --vkey " + verifier_key);
+  EXPECT_EQ(proof.exit_code, 1) << proof.out;
+  EXPECT_NE(proof.out.find("proof bundle " + d + " is a directory, not a file"), std::string::npos)
+      << proof.out;
+  const std::string out = (dir_ / "backup").string();
+  Outcome backup = Consentctl("backup --db " + db_path_ + " --identity-key-file " + d + " " + out);
+  EXPECT_EQ(backup.exit_code, 1) << backup.out;
+  EXPECT_NE(backup.out.find(d + " is a directory, not a key file"), std::string::npos)
+      << backup.out;
+  EXPECT_FALSE(std::filesystem::exists(out)) << backup.out;
+}
+
+// A backup that fails part way (here: after the database was copied, on
+// an identity key too large to be one) takes back what it wrote, so that
+// the same command can be rerun into the same directory.
+TEST_F(ProofCliTest, ABackupThatFailsPartWayLeavesNothingBehind) {
+  Fill(1, 3);
+  const std::string identity = (dir_ / "identity.key").string();
+  {
+    std::ofstream big(identity, std::ios::binary);
+    big << std::string((1 << 20) + 1, 'k');
+  }
+  const std::string out = (dir_ / "backup").string();
+  Outcome failed = Consentctl("backup --db " + db_path_ + " " + out);
+  EXPECT_EQ(failed.exit_code, 1) << failed.out;
+  EXPECT_NE(failed.out.find("identity.key"), std::string::npos) << failed.out;
+  EXPECT_FALSE(std::filesystem::exists(out)) << failed.out;
+
+  std::filesystem::resize_file(identity, 32);
+  Outcome again = Consentctl("backup --db " + db_path_ + " " + out);
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / "MANIFEST")) << again.out;
+}
+
 TEST_F(ProofCliTest, VerifyPassesOnAnUntouchedLogAndNamesTheFirstBadSequence) {
   Fill(3, 10);
   Outcome ok = Consentctl("verify --db " + db_path_);

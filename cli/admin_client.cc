@@ -1,5 +1,7 @@
 #include "cli/admin_client.h"
 
+#include <strings.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
@@ -19,6 +21,18 @@ std::string LocalUrl(const config::HttpConfig& http) {
   return "http://" + host + ":" + std::to_string(http.port);
 }
 
+// True if `response` carries consentd's own bearer challenge (its admin
+// API refused the token), not another server's 401.
+bool IsConsentdsChallenge(const net::HttpResponse& response) {
+  for (const auto& [name, value] : response.headers) {
+    if (name.size() == 16 && strncasecmp(name.c_str(), "WWW-Authenticate", 16) == 0 &&
+        value.find("realm=\"consentd\"") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 void AdminTarget::AddOptions(CLI::App& cmd) {
@@ -32,7 +46,9 @@ void AdminTarget::AddOptions(CLI::App& cmd) {
 Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::Config& config,
                                        const std::string& method, const std::string& path,
                                        const std::string& json_body) {
-  const std::string url = (target.url.empty() ? LocalUrl(config.http) : target.url) + path;
+  std::string base = target.url.empty() ? LocalUrl(config.http) : target.url;
+  while (base.ends_with('/')) base.pop_back();  // "http://host:port/" is the same consentd
+  const std::string url = base + path;
   const std::string token_file =
       target.token_file.empty() ? config.admin.token_file : target.token_file;
   if (token_file.empty()) {
@@ -55,6 +71,15 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
   Result<net::HttpResponse> resp = http->Send(req);
   if (!resp.ok()) {
     return Unavailable("cannot reach consentd at " + url + ": " + resp.status().message());
+  }
+  if (resp->status == 401) {
+    if (!IsConsentdsChallenge(*resp)) {
+      return Unavailable("the server at " + base +
+                         " answered 401 but is not consentd's admin API " +
+                         "(is --url or http.listen the address consentd listens on?)");
+    }
+    return Unauthenticated("consentd at " + base + " refused the admin token in " + token_file +
+                           " (a wrong token, or one rotated since consentd last read it)");
   }
   // A daemon whose admin API is off answers every admin route 404 with this
   // detail (daemon/admin_api.cc): an error, not "no such person" to erase

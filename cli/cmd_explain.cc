@@ -68,6 +68,19 @@ int Explain(const ExplainArgs& args) {
     if (db_path.empty()) db_path = config->store.path;
     if (key_path.empty()) key_path = config->sync.identity_key_file;
     if (config->has_mapping) {
+      if (!args.topic.empty()) {
+        // A misspelt topic would otherwise read as "not asked".
+        std::string known;
+        bool found = false;
+        for (const mapping::TopicSpec& t : config->mapping.topics) {
+          found = found || t.name == args.topic;
+          known += (known.empty() ? "" : ", ") + t.name;
+        }
+        if (!found) {
+          return Usage("no topic '" + args.topic + "' in the mapping of " + args.store.config_file +
+                       " (topics: " + (known.empty() ? "none" : known) + ")");
+        }
+      }
       policy = mapping::ToPolicy(config->mapping);
       options.skew_window_ms = policy.skew_window_ms;
       options.policy = &policy;

@@ -80,15 +80,14 @@ int Reload(const AdminTarget& target) {
                   "; if this file changes http.listen, consentd still listens on the old "
                   "address: pass it with --url, or use 'systemctl reload consentd' (SIGHUP)");
     }
+    if (resp.status().code() == StatusCode::kUnauthenticated && target.token_file.empty()) {
+      // The token came from the new file too.
+      return Fail(resp.status().message() +
+                  ": if this file changes admin.token_file or that file's token, the running "
+                  "consentd still expects the old one: pass it with --token-file, or use "
+                  "'systemctl reload consentd' (SIGHUP)");
+    }
     return Fail(resp.status().message());
-  }
-  if (resp->status == 401 && target.token_file.empty()) {
-    std::fprintf(stderr, "%s\n", ProblemText(*resp).c_str());
-    // The token came from the new file too.
-    return Fail(
-        "HTTP 401 from consentd: if this file changes admin.token_file or that file's token, "
-        "the running consentd still expects the old one: pass it with --token-file, or use "
-        "'systemctl reload consentd' (SIGHUP)");
   }
   if (resp->status == 200) {
     std::printf("reloaded\n");

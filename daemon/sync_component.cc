@@ -1722,6 +1722,12 @@ class SyncComponent::Impl {
   // initial sync) logs one summary line at info and each decision at debug:
   // formatting tens of thousands of lines cost more than deciding them.
   void Apply(const sync::IngestSummary& summary) {
+    if (summary.unknown_deletions > 0) {
+      spdlog::info(
+          "sync: {} record(s) reported deleted that belong to no one consentd knows: nothing "
+          "stored",
+          summary.unknown_deletions);
+    }
     static constexpr std::size_t kDecisionsLoggedEach = 20;
     const bool each_at_info = summary.notes.size() <= kDecisionsLoggedEach;
     const auto each_level = each_at_info ? spdlog::level::info : spdlog::level::debug;

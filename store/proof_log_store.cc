@@ -350,6 +350,14 @@ Result<std::string> ProveProofEntry(Transaction& txn, std::uint64_t sequence) {
   Result<proof::Checkpoint> cp = proof::ParseCheckpointText(parsed->text);
   if (!cp.ok()) return DataLoss("stored checkpoint: " + cp.status().message());
   if (sequence >= cp->size) {
+    Result<std::uint64_t> size = ProofTreeSize(txn);
+    if (!size.ok()) return size.status();
+    if (sequence >= *size) {
+      return NotFound(
+          "no entry " + std::to_string(sequence) + ": the log holds " +
+          (*size == 0 ? std::string("none")
+                      : std::to_string(*size) + " entries, 0 to " + std::to_string(*size - 1)));
+    }
     return FailedPrecondition("entry " + std::to_string(sequence) +
                               " is not covered by the latest checkpoint (size " +
                               std::to_string(cp->size) + ") yet");

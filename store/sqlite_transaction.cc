@@ -391,6 +391,18 @@ Result<bool> SqliteTransaction::HoldsKeyedHashes() {
   return *row && st->Int(0) != 0;
 }
 
+Result<std::vector<std::string>> SqliteTransaction::SampleLinkedAddresses(int limit) {
+  STORE_USE(st, "SELECT DISTINCT address FROM identity_links WHERE address != '' LIMIT ?");
+  st->BindAll(static_cast<std::int64_t>(limit));
+  std::vector<std::string> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(st->Text(0));
+  }
+}
+
 Result<std::vector<IdentityLink>> SqliteTransaction::ListSystemIds(std::string_view subject_id) {
   STORE_USE(st,
             "SELECT subject_id, system, system_id, linked_at, address, retired_address, "

@@ -56,6 +56,7 @@ class SqliteTransaction final : public Transaction {
                        TimestampMs linked_at) override;
   Result<std::optional<std::string>> FindSubjectByEmailHash(std::string_view email_hash) override;
   Result<bool> HoldsKeyedHashes() override;
+  Result<std::vector<std::string>> SampleLinkedAddresses(int limit) override;
   Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) override;
   Status MoveIdentities(std::string_view from, std::string_view to) override;
   Status EraseSubject(std::string_view subject_id) override;

@@ -224,6 +224,10 @@ class Transaction {
   // True if any keyed hash is stored (an e-mail hash or a tombstone): the
   // store then depends on the identity key that made them.
   virtual Result<bool> HoldsKeyedHashes() = 0;
+  // Up to `limit` normalised addresses of live linked records (the
+  // address of IdentityLink), any subjects: what an identity key can be
+  // checked against where the store holds no key check (sync::OpenIdentityKey).
+  virtual Result<std::vector<std::string>> SampleLinkedAddresses(int limit) = 0;
   virtual Result<std::vector<IdentityLink>> ListSystemIds(std::string_view subject_id) = 0;
   // Moves every system id and e-mail hash of `from` to `to` (CRM merge).
   virtual Status MoveIdentities(std::string_view from, std::string_view to) = 0;

@@ -104,6 +104,38 @@ Result<std::string> IdentityKeyCheck(std::string_view key) {
   return hex;
 }
 
+namespace {
+
+// The key made the stored hash of at least one of the addresses the
+// store's records are linked by (none linked by an address: nothing to
+// prove it with, and it is taken). A wrong key matches none: a keyed hash
+// cannot be hit by chance.
+Status ProveAgainstLinkedAddresses(store::Transaction& txn, std::string_view key,
+                                   const std::string& path, const char* restore) {
+  constexpr int kSample = 20;
+  Result<std::vector<std::string>> addresses = txn.SampleLinkedAddresses(kSample);
+  if (!addresses.ok()) return addresses.status();
+  int tried = 0;
+  for (const std::string& address : *addresses) {
+    Result<std::string> normalised = NormaliseEmail(address);
+    if (!normalised.ok()) continue;
+    Result<std::string> hash = IdentifierHash(key, IdentifierKind::kEmail, *normalised);
+    if (!hash.ok()) return hash.status();
+    ++tried;
+    Result<std::optional<std::string>> subject = txn.FindSubjectByEmailHash(*hash);
+    if (!subject.ok()) return subject.status();
+    if (subject->has_value()) return Status::Ok();
+  }
+  if (tried == 0) return Status::Ok();
+  return FailedPrecondition("identity key " + path +
+                            " is not the key this database's identifiers were hashed with: "
+                            "none of " +
+                            std::to_string(tried) +
+                            " addresses its records are linked by is known under it" + restore);
+}
+
+}  // namespace
+
 Result<std::string> OpenIdentityKey(store::Transaction& txn, const std::string& path,
                                     IdentityKeyUse use, TimestampMs now) {
   Result<std::optional<std::string>> stored = txn.GetCursor(kIdentityKeyCheckCursor);
@@ -137,6 +169,14 @@ Result<std::string> OpenIdentityKey(store::Transaction& txn, const std::string& 
                               ") is not the key this database's identifiers were hashed with "
                               "(key check " +
                               **stored + ")" + restore);
+  }
+  if (!stored->has_value()) {
+    // A store from before the key check that holds hashes: the key is
+    // proven against the addresses of its linked records before it is
+    // used or bound (a wrong key bound here could never be undone).
+    Result<bool> hashes = txn.HoldsKeyedHashes();
+    if (!hashes.ok()) return hashes.status();
+    if (*hashes) CONSENTD_RETURN_IF_ERROR(ProveAgainstLinkedAddresses(txn, *key, path, restore));
   }
   if (!stored->has_value() && use != IdentityKeyUse::kRead) {
     CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(kIdentityKeyCheckCursor, *check, now));

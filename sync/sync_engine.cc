@@ -78,6 +78,13 @@ std::string What(const Change& c) {
   return "change";
 }
 
+// True if every change `rec` brings is its system's deletion of it.
+bool OnlyDeletions(const connectors::InboundRecord& rec) {
+  return !rec.mapped.changes.empty() &&
+         std::all_of(rec.mapped.changes.begin(), rec.mapped.changes.end(),
+                     [](const Change& c) { return c.kind == ChangeKind::kTargetDeleted; });
+}
+
 // The identifiers one inbound record carries.
 struct Identifiers {
   std::string system_id;
@@ -111,6 +118,13 @@ class Ingestor {
     std::string subject;
     if (found->has_value()) {
       subject = **found;
+    } else if (OnlyDeletions(rec)) {
+      // A record deleted at its system, of no one consentd knows (an
+      // unsubscribe webhook for an address never synchronised, whose read
+      // found nothing): there is nothing to delete anywhere, and storing
+      // it would keep a person, address and all, consentd never had.
+      ++summary_.unknown_deletions;
+      return Status::Ok();
     } else {
       Result<std::string> minted = Mint();
       if (!minted.ok()) return minted.status();

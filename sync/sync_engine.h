@@ -66,6 +66,9 @@ struct IngestSummary {
   std::vector<DecisionNote> notes;      // one per decision
   int records = 0;
   int duplicates = 0;  // hints already in the inbox (AcceptHints)
+  // Records deleted at their system that belong to no one consentd knows:
+  // nothing stored for them (no subject, no proof entry).
+  int unknown_deletions = 0;
   // Sources whose inbox got a hint of consentd's own (RecordDeliveries: a
   // record to read again): list their hints.
   std::set<std::string> hinted;

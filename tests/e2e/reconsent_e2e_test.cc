@@ -59,6 +59,14 @@ TEST_F(ReconsentE2E, RaisedNoticeMarksTheMemberUntilThePersonAnswersAgain) {
   ASSERT_TRUE(Eventually([&] { return MemberInterest(ada, "Product news"); }));
   ASSERT_TRUE(Eventually([&] { return Counts()["granted"] == 1; })) << last_stats_;
   EXPECT_FALSE(HasTag(ada, kTag));
+  // A misspelt topic is a usage error naming the mapping's topics, not
+  // "not asked".
+  CommandResult typo = Ctl({"explain", "--email", ada, "--topic", "product_nesw"});
+  EXPECT_EQ(typo.exit_code, 2) << typo.output;
+  EXPECT_NE(typo.output.find("no topic 'product_nesw' in the mapping of " + config_path_ +
+                             " (topics: newsletter, product_news)"),
+            std::string::npos)
+      << typo.output;
 
   // The notice of product_news rises to 2026-02 (a reload, as an operator does).
   std::string config = ReadTextFile(config_path_);

@@ -177,7 +177,7 @@ TEST_F(ProofCliTest, AnUnreadableOrMalformedSavedCheckpointIsAUsageError) {
   Outcome missing = Consentctl("verify --db " + db_path_ + " --checkpoint " +
                                (dir_ / "nope.checkpoint").string());
   EXPECT_EQ(missing.exit_code, 2) << missing.out;
-  EXPECT_NE(missing.out.find("cannot read saved checkpoint"), std::string::npos) << missing.out;
+  EXPECT_NE(missing.out.find("no saved checkpoint at "), std::string::npos) << missing.out;
   const std::string junk = (dir_ / "junk.checkpoint").string();
   std::ofstream(junk) << "not a checkpoint\n";
   Outcome malformed = Consentctl("verify --db " + db_path_ + " --checkpoint " + junk);
@@ -197,6 +197,12 @@ TEST_F(ProofCliTest, ProveWritesABundleThatChecksOfflineWithTheVerifierKeyOnly) 
   Outcome cp = Consentctl("log checkpoint --db " + db_path_);
   EXPECT_EQ(cp.exit_code, 0) << cp.out;
   EXPECT_EQ(cp.out.rfind(signer_->name() + "\n10\n", 0), 0U) << cp.out;
+
+  // An entry that does not exist is said to be missing, not "not covered yet".
+  Outcome none = Consentctl("log prove --seq 99 --db " + db_path_);
+  EXPECT_EQ(none.exit_code, 1) << none.out;
+  EXPECT_NE(none.out.find("no entry 99: the log holds 10 entries, 0 to 9"), std::string::npos)
+      << none.out;
 
   Outcome bundle = Consentctl("log prove --seq 7 --db " + db_path_);
   ASSERT_EQ(bundle.exit_code, 0) << bundle.out;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -99,6 +100,25 @@ std::string ReadTextFile(const fs::path& p) {
 }
 
 std::uint16_t FreeLoopbackPort() {
+  // Drawn from below the kernel's ephemeral range (32768 and up by
+  // default), where every bind to port 0 (the simulator, other tests'
+  // servers, outgoing connections) lands: a port handed out here cannot be
+  // taken by one of those between this call and the bind of the process
+  // it is for. Random, so that tests running in parallel do not draw the
+  // same one; checked free by a bind.
+  thread_local std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(pick(rng)));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return ntohs(addr.sin_port);
+  }
+  // Everything drawn was taken: let the kernel choose, as before.
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../store/store_test_util.h"
+#include "core/keyed_hash.h"
 #include "sync/sync_engine.h"
 
 namespace consentd::sync {
@@ -66,7 +67,8 @@ TEST_F(IdentityKeyStoreTest, FirstOpenCreatesTheKeyAndBindsTheStoreToIt) {
   ASSERT_TRUE(check.ok());
   EXPECT_EQ(check->size(), 32u);
   EXPECT_EQ(StoredCheck(), *check);
-  EXPECT_EQ(check->find(*first), std::string::npos);
+  // Another key, another check.
+  EXPECT_NE(*IdentityKeyCheck("another key of thirty-two bytes!"), *check);
 
   Result<std::string> again = Open(IdentityKeyUse::kCreateAndBind);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
@@ -106,7 +108,8 @@ TEST_F(IdentityKeyStoreTest, ALostKeyIsNotReplacedByANewOne) {
 }
 
 // A store written before the check existed: its hashes alone forbid a new
-// key, and the key it is given is bound (nothing could tell a wrong one).
+// key. Without an address linked to check it against (here: a tombstone
+// only), the key it is given is bound.
 TEST_F(IdentityKeyStoreTest, AStoreWithHashesButNoCheckRefusesANewKeyAndBindsAnExistingOne) {
   AddTombstone();
   Result<std::string> refused = Open(IdentityKeyUse::kCreateAndBind);
@@ -121,6 +124,40 @@ TEST_F(IdentityKeyStoreTest, AStoreWithHashesButNoCheckRefusesANewKeyAndBindsAnE
   Result<std::string> bound = Open(IdentityKeyUse::kBind);
   ASSERT_TRUE(bound.ok()) << bound.status().ToString();
   EXPECT_EQ(StoredCheck(), *IdentityKeyCheck(*bound));
+}
+
+// A store from before the check whose records are linked by address: the
+// key is proven against those addresses' stored hashes before it is used
+// or bound. A wrong one is refused by every use and binds nothing (bound,
+// it could never be undone); the right one is bound.
+TEST_F(IdentityKeyStoreTest, AStoreFromBeforeTheCheckAcceptsOnlyTheKeyItsAddressesWereHashedWith) {
+  const std::string right = "the key the addresses were made w";
+  Status s = store_->Run([&](store::Transaction& txn) -> Status {
+    Result<std::string> hash = IdentifierHash(right, IdentifierKind::kEmail, "ann@example.org");
+    if (!hash.ok()) return hash.status();
+    CONSENTD_RETURN_IF_ERROR(txn.LinkEmailHash("s-1", *hash, kNow));
+    return txn.LinkSystemId({"s-1", "hubspot", "101", kNow, "ann@example.org"});
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  std::ofstream(key_path_) << "a key some restore left behind!!";
+  for (IdentityKeyUse use :
+       {IdentityKeyUse::kRead, IdentityKeyUse::kBind, IdentityKeyUse::kCreateAndBind}) {
+    Result<std::string> key = Open(use);
+    ASSERT_FALSE(key.ok());
+    EXPECT_EQ(key.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(key.status().message().find("none of 1 addresses its records are linked by is "
+                                          "known under it"),
+              std::string::npos)
+        << key.status().message();
+  }
+  EXPECT_EQ(StoredCheck(), std::nullopt) << "a refused key is not bound";
+
+  std::filesystem::remove(key_path_);
+  std::ofstream(key_path_) << right;
+  Result<std::string> bound = Open(IdentityKeyUse::kBind);
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  EXPECT_EQ(StoredCheck(), *IdentityKeyCheck(right));
 }
 
 TEST_F(IdentityKeyStoreTest, AnEmptyStoreWithoutAKeyIsNotFoundUnlessAKeyMayBeMade) {

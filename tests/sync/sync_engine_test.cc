@@ -110,6 +110,38 @@ TEST_F(SyncEngineTest, CrmGrantBecomesStateProofAndOneOutboxRowForTheJourney) {
   EXPECT_TRUE(Outbox("hubspot").empty());
 }
 
+// Privacy by default: a record deleted at its system that belongs to no
+// one consentd knows (an unsubscribe webhook for an address never
+// synchronised, read back as gone) stores nothing: no subject with that
+// address, no proof entry, no write. A known person's deletion is
+// recorded as before.
+TEST_F(SyncEngineTest, ADeletionOfARecordOfNoOneKnownStoresNothing) {
+  Change gone;
+  gone.kind = ChangeKind::kTargetDeleted;
+  gone.provenance.occurred_at = T;
+  gone.provenance.source_system = "mailchimp";
+  IngestSummary s =
+      Ingest("mailchimp", {Record("mc-ev-1", "mc-9", "zed@example.org", {gone})}, T + 100);
+  EXPECT_EQ(s.unknown_deletions, 1);
+  EXPECT_TRUE(s.notes.empty());
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-9"), "");
+  EXPECT_EQ(ProofSize(), 0u);
+  EXPECT_TRUE(Outbox("hubspot").empty());
+
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-1", "ann@example.org",
+                 {Consent("newsletter", kGranted, T + 200, "mailchimp")})},
+         T + 300);
+  const std::string ann = SubjectOf("mailchimp", "mc-1");
+  ASSERT_NE(ann, "");
+  gone.provenance.occurred_at = T + 400;
+  IngestSummary known =
+      Ingest("mailchimp", {Record("mc-ev-3", "mc-1", "ann@example.org", {gone})}, T + 500);
+  EXPECT_EQ(known.unknown_deletions, 0);
+  ASSERT_EQ(known.notes.size(), 1u);
+  EXPECT_EQ(known.notes[0].what, "deleted at mailchimp");
+}
+
 TEST_F(SyncEngineTest, SameRecordAgainIsADuplicateAndEnqueuesNothing) {
   const auto rec = Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)});
   Ingest("hubspot", {rec}, T + 100);

@@ -156,7 +156,9 @@ int UsageError(const char* cmd, const std::string& why) {
 }
 
 int Fail(const char* cmd, const Status& status) {
-  std::fprintf(stderr, "consentctl %s: %s\n", cmd, status.ToString().c_str());
+  // The operator's words only: the status code's name ("UNAVAILABLE") says
+  // nothing the message does not, and may mislabel the cause.
+  std::fprintf(stderr, "consentctl %s: %s\n", cmd, status.message().c_str());
   return 1;
 }
 

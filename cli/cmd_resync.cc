@@ -61,7 +61,7 @@ std::atomic<bool> g_stop{false};
 void OnStopSignal(int) { g_stop.store(true); }
 
 int Fail(const Status& s) {
-  std::fprintf(stderr, "consentctl resync: %s\n", s.ToString().c_str());
+  std::fprintf(stderr, "consentctl resync: %s\n", s.message().c_str());
   return 1;
 }
 

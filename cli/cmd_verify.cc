@@ -57,7 +57,7 @@ int Verify(const VerifyArgs& args) {
   for (const std::string& path : args.saved_files) {
     Result<std::string> note = ReadSavedCheckpoint(path);
     if (!note.ok()) {
-      std::fprintf(stderr, "consentctl verify: %s\n", note.status().ToString().c_str());
+      std::fprintf(stderr, "consentctl verify: %s\n", note.status().message().c_str());
       return 2;
     }
     saved.push_back(std::move(*note));

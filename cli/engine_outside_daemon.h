@@ -1,8 +1,10 @@
 // What the commands that decide like consentd, in their own process, share
 // (`resync`, `erase --dry-run`): they open the store consentd created, with
 // the identity key its hashes were made with, and decide by the mapping
-// consentd runs with. A dry run changes nothing: not the schema, not the
-// key, and every unit it runs is rolled back.
+// consentd runs with. A dry run changes no data: not the schema, not the
+// key, and every unit it runs is rolled back (the store's housekeeping,
+// such as merging received webhook ids into their index, may still run
+// while it is open).
 #pragma once
 
 #include <memory>

@@ -118,11 +118,12 @@ class Ingestor {
     std::string subject;
     if (found->has_value()) {
       subject = **found;
-    } else if (OnlyDeletions(rec)) {
+    } else if (OnlyDeletions(rec) && !Erased(*ids)) {
       // A record deleted at its system, of no one consentd knows (an
       // unsubscribe webhook for an address never synchronised, whose read
       // found nothing): there is nothing to delete anywhere, and storing
-      // it would keep a person, address and all, consentd never had.
+      // it would keep a person, address and all, consentd never had. (An
+      // erased person's record goes on to be dropped as such, rule 4.)
       ++summary_.unknown_deletions;
       return Status::Ok();
     } else {
@@ -591,6 +592,15 @@ class Ingestor {
   bool OfFreshSubject(std::string_view echo_key) const {
     const std::size_t bar = echo_key.find('|');
     return bar != std::string_view::npos && fresh_.contains(std::string(echo_key.substr(0, bar)));
+  }
+
+  // True if an identifier of `ids` was erased (a tombstone holds it).
+  bool Erased(const Identifiers& ids) {
+    for (const std::string& h : ids.hashes) {
+      Result<std::optional<TimestampMs>> at = TombstoneOf(h);
+      if (!at.ok() || at->has_value()) return true;  // unreadable: decide as before
+    }
+    return false;
   }
 
   // When the identifier with keyed hash `h` was erased (rule 4), read once

@@ -165,7 +165,7 @@ TEST_F(CliExplainTest, InvalidAddressExitsOneWithTheReason) {
   const auto r = RunConsentctl({"explain", "--email", "no-at-sign", "--config", config_path_});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("consentctl explain: "));
-  EXPECT_THAT(r.output, HasSubstr("INVALID_ARGUMENT")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("e-mail address has no '@'")) << r.output;
 }
 
 TEST_F(CliExplainTest, MissingOptionsAreAUsageError) {

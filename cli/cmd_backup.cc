@@ -79,13 +79,14 @@ Result<Sources> FindSources(const BackupArgs& args) {
 
 // DIR made (0700) if missing; an existing one must be an empty directory,
 // so that a backup never mixes with, or replaces, an earlier one.
-Status PrepareDir(const std::string& dir) {
+// Makes `dir` (true) or checks that it is an empty directory (false).
+Result<bool> PrepareDir(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
     if (::mkdir(dir.c_str(), 0700) != 0) {
       return Unavailable("create " + dir + ": " + std::strerror(errno));
     }
-    return Status::Ok();
+    return true;
   }
   if (!fs::is_directory(dir, ec)) return AlreadyExists(dir + " exists and is not a directory");
   if (!fs::is_empty(dir, ec)) {
@@ -94,7 +95,7 @@ Status PrepareDir(const std::string& dir) {
   if (::chmod(dir.c_str(), 0700) != 0) {
     return Unavailable("chmod " + dir + ": " + std::strerror(errno));
   }
-  return Status::Ok();
+  return false;
 }
 
 // Copies a small secret file byte for byte into a new 0600 file, flushed.
@@ -178,12 +179,15 @@ int Backup(const BackupArgs& args) {
     return Fail("backup", InvalidArgument("the database and its two keys must have different "
                                           "file names (and none may be MANIFEST)"));
   }
-  if (Status s = PrepareDir(args.dir); !s.ok()) return Fail("backup", s);
+  Result<bool> created = PrepareDir(args.dir);
+  if (!created.ok()) return Fail("backup", created.status());
   // A backup that fails part way takes back what it wrote (the directory
-  // too, when empty again), so that the same command can simply be rerun.
+  // too, if it made it), so that the same command can simply be rerun. The
+  // directory was empty: whatever is in it now is this run's.
   struct TakeBackOnFailure {
     fs::path dir;
     std::vector<std::string> names;
+    bool made_dir = false;
     bool done = false;
     ~TakeBackOnFailure() {
       if (done) return;
@@ -191,9 +195,9 @@ int Backup(const BackupArgs& args) {
       for (const std::string& n : names) fs::remove(dir / n, ec);
       for (const char* side : {"-journal", "-wal", "-shm"}) fs::remove(dir / (names[0] + side), ec);
       fs::remove(dir / "MANIFEST.partial", ec);
-      if (fs::is_empty(dir, ec)) fs::remove(dir, ec);
+      if (made_dir && fs::is_empty(dir, ec)) fs::remove(dir, ec);
     }
-  } take_back{fs::path(args.dir), names};
+  } take_back{fs::path(args.dir), names, *created};
 
   const fs::path dir(args.dir);
   const std::string db_copy = (dir / names[0]).string();

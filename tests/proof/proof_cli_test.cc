@@ -129,6 +129,13 @@ TEST_F(ProofCliTest, ABackupThatFailsPartWayLeavesNothingBehind) {
   EXPECT_NE(failed.out.find("identity.key"), std::string::npos) << failed.out;
   EXPECT_FALSE(std::filesystem::exists(out)) << failed.out;
 
+  // A directory the operator made stays, empty as it was given.
+  std::filesystem::create_directory(out);
+  Outcome into_own = Consentctl("backup --db " + db_path_ + " " + out);
+  EXPECT_EQ(into_own.exit_code, 1) << into_own.out;
+  EXPECT_TRUE(std::filesystem::is_directory(out)) << into_own.out;
+  EXPECT_TRUE(std::filesystem::is_empty(out)) << into_own.out;
+
   std::filesystem::resize_file(identity, 32);
   Outcome again = Consentctl("backup --db " + db_path_ + " " + out);
   EXPECT_EQ(again.exit_code, 0) << again.out;

@@ -55,7 +55,8 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
     return FailedPrecondition("the admin API is off (no admin.token_file in " +
                               target.config_file + ")");
   }
-  Result<std::string> token = config::LoadSecret(token_file);
+  // One given on the command line may be `<(pass show …)`.
+  Result<std::string> token = config::LoadSecret(token_file, !target.token_file.empty());
   if (!token.ok()) return token.status();
   std::unique_ptr<connectors::HttpClient> http =
       connectors::MakeCurlHttpClient("consentctl/" CONSENTD_VERSION);

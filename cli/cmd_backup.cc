@@ -98,8 +98,10 @@ Result<bool> PrepareDir(const std::string& dir) {
   return false;
 }
 
-// Copies a small secret file byte for byte into a new 0600 file, flushed.
-Status CopySecretFile(const std::string& from, const std::string& to) {
+// Copies a small secret file byte for byte into a new 0600 file, flushed;
+// `to` is added to `created` as soon as this call has made it.
+Status CopySecretFile(const std::string& from, const std::string& to,
+                      std::vector<std::string>& created) {
   Result<std::string> read = ReadWholeFile(from, "key file", 1 << 20);
   if (!read.ok()) {
     return Status(read.status().code(),
@@ -109,6 +111,7 @@ Status CopySecretFile(const std::string& from, const std::string& to) {
   const std::string& bytes = *read;
   const int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Unavailable("create " + to + ": " + std::strerror(errno));
+  created.push_back(to);
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -181,32 +184,34 @@ int Backup(const BackupArgs& args) {
   }
   Result<bool> created = PrepareDir(args.dir);
   if (!created.ok()) return Fail("backup", created.status());
-  // A backup that fails part way takes back what it wrote (the directory
-  // too, if it made it), so that the same command can simply be rerun. The
-  // directory was empty: whatever is in it now is this run's.
+  // A backup that fails part way takes back the files this run made (and
+  // the directory, if it made it and nothing else is in it), so that the
+  // same command can simply be rerun. Only what this run created: another
+  // run into the same directory at the same time keeps its own files.
   struct TakeBackOnFailure {
     fs::path dir;
-    std::vector<std::string> names;
     bool made_dir = false;
+    std::vector<std::string> created;
     bool done = false;
     ~TakeBackOnFailure() {
       if (done) return;
       std::error_code ec;
-      for (const std::string& n : names) fs::remove(dir / n, ec);
-      for (const char* side : {"-journal", "-wal", "-shm"}) fs::remove(dir / (names[0] + side), ec);
-      fs::remove(dir / "MANIFEST.partial", ec);
+      for (const std::string& f : created) fs::remove(f, ec);
       if (made_dir && fs::is_empty(dir, ec)) fs::remove(dir, ec);
     }
-  } take_back{fs::path(args.dir), names, *created};
+  } take_back{fs::path(args.dir), *created, {}};
 
   const fs::path dir(args.dir);
   const std::string db_copy = (dir / names[0]).string();
   Result<store::DatabaseCopy> copied = store::CopyDatabase(src.db, db_copy);
   if (!copied.ok()) return Fail("backup", copied.status());
-  if (Status s = CopySecretFile(src.signing_key, (dir / names[1]).string()); !s.ok()) {
+  take_back.created.push_back(db_copy);
+  if (Status s = CopySecretFile(src.signing_key, (dir / names[1]).string(), take_back.created);
+      !s.ok()) {
     return Fail("backup", s);
   }
-  if (Status s = CopySecretFile(src.identity_key, (dir / names[2]).string()); !s.ok()) {
+  if (Status s = CopySecretFile(src.identity_key, (dir / names[2]).string(), take_back.created);
+      !s.ok()) {
     return Fail("backup", s);
   }
 
@@ -250,6 +255,7 @@ int Backup(const BackupArgs& args) {
                 " from " + fs::absolute(from[i], ec).string() + "\n";
   }
   const std::string manifest_tmp = (dir / "MANIFEST.partial").string();
+  take_back.created.push_back(manifest_tmp);
   {
     std::ofstream out(manifest_tmp, std::ios::binary | std::ios::trunc);
     out << manifest;
@@ -261,8 +267,9 @@ int Backup(const BackupArgs& args) {
   if (::rename(manifest_tmp.c_str(), (dir / "MANIFEST").c_str()) != 0) {
     return Fail("backup", Unavailable("rename " + manifest_tmp + ": " + std::strerror(errno)));
   }
-  take_back.done = true;  // a complete backup, MANIFEST and all
+  take_back.created.push_back((dir / "MANIFEST").string());
   if (Status s = store::SyncPath(args.dir); !s.ok()) return Fail("backup", s);
+  take_back.done = true;  // a complete backup, MANIFEST and all, durable
 
   std::printf("backup in %s: %s (%.1f MB), %s, %s; proof log verified: %llu entries, root %s\n",
               args.dir.c_str(), names[0].c_str(), static_cast<double>(copied->bytes) / 1e6,

@@ -69,7 +69,9 @@ int Explain(const ExplainArgs& args) {
     if (key_path.empty()) key_path = config->sync.identity_key_file;
     if (config->has_mapping) {
       if (!args.topic.empty()) {
-        // A misspelt topic would otherwise read as "not asked".
+        // A misspelt topic would otherwise read as "not asked" without a
+        // word; a topic removed from the mapping still has its history in
+        // the store, which is shown.
         std::string known;
         bool found = false;
         for (const mapping::TopicSpec& t : config->mapping.topics) {
@@ -77,8 +79,11 @@ int Explain(const ExplainArgs& args) {
           known += (known.empty() ? "" : ", ") + t.name;
         }
         if (!found) {
-          return Usage("no topic '" + args.topic + "' in the mapping of " + args.store.config_file +
-                       " (topics: " + (known.empty() ? "none" : known) + ")");
+          std::fprintf(stderr,
+                       "consentctl explain: note: no topic '%s' in the mapping of %s (topics: "
+                       "%s); showing what the store holds of it\n",
+                       args.topic.c_str(), args.store.config_file.c_str(),
+                       known.empty() ? "none" : known.c_str());
         }
       }
       policy = mapping::ToPolicy(config->mapping);

@@ -194,7 +194,8 @@ int Export(const ExportArgs& a) {
 
 int VerifyExportFile(const VerifyExportArgs& a) {
   const char* cmd = "verify-export";
-  Result<std::string> text = ReadWholeFile(a.file, "export document");
+  Result<std::string> text =
+      ReadWholeFile(a.file, "export document", std::size_t{1} << 30, /*accept_streams=*/true);
   if (!text.ok()) return Fail(cmd, text.status());
   Result<proof::NoteVerifier> verifier = proof::NoteVerifier::FromVerifierKey(a.vkey);
   if (!verifier.ok()) return Fail(cmd, verifier.status().WithContext("--vkey"));

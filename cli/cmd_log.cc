@@ -135,7 +135,8 @@ int CheckProof(const LogArgs& a) {
   if (const std::string why = a.common.MissingVerifier(); !why.empty()) {
     return UsageError("log check-proof", why);
   }
-  Result<std::string> text = ReadWholeFile(a.proof_file, "proof bundle", 1 << 20);
+  Result<std::string> text =
+      ReadWholeFile(a.proof_file, "proof bundle", 1 << 20, /*accept_streams=*/true);
   if (!text.ok()) return Fail("log check-proof", text.status());
   Result<proof::NoteVerifier> verifier = a.common.Verifier();
   if (!verifier.ok()) return Fail("log check-proof", verifier.status());

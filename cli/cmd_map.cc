@@ -231,7 +231,8 @@ int Map(const MapArgs& args) {
   }
   if (!config->has_mapping) return Fail(args.config_file + " has no mapping section");
 
-  Result<std::string> read = ReadWholeFile(args.payload_file, "payload", 64 << 20);
+  Result<std::string> read =
+      ReadWholeFile(args.payload_file, "payload", 64 << 20, /*accept_streams=*/true);
   if (!read.ok()) return Fail(read.status().message());
   const std::string payload = std::move(read).value();
 

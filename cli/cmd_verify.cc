@@ -36,7 +36,8 @@ struct VerifyArgs {
 // The signed checkpoint note in `path`; a readable file that is not one is
 // an error too (it is checked for its signature in the audit).
 Result<std::string> ReadSavedCheckpoint(const std::string& path) {
-  Result<std::string> read = ReadWholeFile(path, "saved checkpoint", 1 << 20);
+  Result<std::string> read =
+      ReadWholeFile(path, "saved checkpoint", 1 << 20, /*accept_streams=*/true);
   if (!read.ok()) return read.status();
   const std::string& note = *read;
   Result<proof::Note> parsed = proof::ParseNote(note);

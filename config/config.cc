@@ -419,8 +419,8 @@ std::string ResolveSecretPath(const std::string& value, const std::string& base_
   return ResolveSecretFile(value, base_dir, LoadOptions::FromEnvironment().credentials_directory);
 }
 
-Result<std::string> LoadSecret(const std::string& path) {
-  Result<std::string> read = ReadWholeFile(path, "secret file", 1 << 20);
+Result<std::string> LoadSecret(const std::string& path, bool accept_streams) {
+  Result<std::string> read = ReadWholeFile(path, "secret file", 1 << 20, accept_streams);
   if (!read.ok()) return Unavailable(read.status().message());
   std::string secret = std::move(read).value();
   if (secret.ends_with("\r\n")) {

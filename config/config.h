@@ -209,8 +209,9 @@ std::string ResolveSecretPath(const std::string& value, const std::string& base_
 // Reads a secret from a file named by a `*_file` key (already resolved by
 // the loader): its content less one trailing "\n" or "\r\n". Errors name
 // the path, never the content. Call it when the secret is needed (e.g. at
-// start and reload), not at every use.
-Result<std::string> LoadSecret(const std::string& path);
+// start and reload), not at every use. `accept_streams`: also a FIFO such
+// as `<(pass show …)`, for a file given on consentctl's command line only.
+Result<std::string> LoadSecret(const std::string& path, bool accept_streams = false);
 
 // Every key path the loader accepts, from the loader's own tables, e.g.
 // "http", "http.listen", ... (lists as "x[].y", named maps as "x.*.y").

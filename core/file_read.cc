@@ -10,10 +10,10 @@
 namespace consentd {
 
 Result<std::string> ReadWholeFile(const std::string& path, const std::string& what,
-                                  std::size_t max_bytes) {
+                                  std::size_t max_bytes, bool accept_streams) {
   const std::string name = what.empty() ? std::string("file") : what;
   // O_NONBLOCK: a FIFO put where a file belongs must not hang the reader.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (accept_streams ? 0 : O_NONBLOCK));
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) return NotFound("no " + name + " at " + path);
@@ -30,7 +30,8 @@ Result<std::string> ReadWholeFile(const std::string& path, const std::string& wh
     ::close(fd);
     return InvalidArgument(name + " " + path + " is a directory, not a file");
   }
-  if (!S_ISREG(st.st_mode)) {
+  const bool stream = accept_streams && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
+  if (!S_ISREG(st.st_mode) && !stream) {
     ::close(fd);
     return InvalidArgument(name + " " + path + " is not a regular file");
   }
@@ -41,7 +42,7 @@ Result<std::string> ReadWholeFile(const std::string& path, const std::string& wh
                               " may have");
   }
   std::string content;
-  content.reserve(static_cast<std::size_t>(st.st_size));
+  if (!stream) content.reserve(static_cast<std::size_t>(st.st_size));
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);

@@ -18,8 +18,12 @@ namespace consentd {
 // FailedPrecondition for one larger than `max_bytes`; Unavailable with the
 // system's words for any other failure (no permission, an I/O error).
 // `what` names the file in messages ("identity key", "saved checkpoint";
-// empty: "file"). Never throws.
+// empty: "file"). `accept_streams`: a FIFO or character device (a path a
+// shell gives for `<(command)` or /dev/stdin, on a command line) is read
+// to its end too, waiting for its writer; never for a file consentd reads
+// while it runs, where a FIFO would hang it. Never throws.
 Result<std::string> ReadWholeFile(const std::string& path, const std::string& what = "",
-                                  std::size_t max_bytes = std::size_t{1} << 30);
+                                  std::size_t max_bytes = std::size_t{1} << 30,
+                                  bool accept_streams = false);
 
 }  // namespace consentd

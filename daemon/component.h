@@ -33,6 +33,11 @@ class Component {
   // components started before this one and exits.
   virtual Status Start(const config::Config& config) = 0;
 
+  // Every component has started (called once, before the io thread serves
+  // anything): work that must leave no trace of a start that failed, such
+  // as recording the mapping in force, begins here.
+  virtual void Started() {}
+
   virtual Status PrepareReload(const config::Config& /*next*/) { return Status::Ok(); }
   virtual void CommitReload(const config::Config& /*next*/) {}
   virtual void AbortReload() {}

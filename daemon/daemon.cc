@@ -231,6 +231,8 @@ int Daemon::Impl::Run() {
     }
   }
 
+  for (auto& c : components_) c->Started();
+
   // What --check-config prints as warnings goes to the log too: under
   // systemd nobody sees a terminal.
   for (const std::string& w : config_->warnings) spdlog::warn("configuration: {}", w);

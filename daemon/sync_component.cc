@@ -396,22 +396,32 @@ class SyncComponent::Impl {
     bulk_pool_ = MakeBulkPool(std::clamp<std::size_t>(2 * config.connectors.size(), 2, 8));
     spdlog::info("sync: {} connector(s), mapping {}", links_.size(),
                  engine_->mapping_hash().substr(0, 12));
-    // Read before anything is recorded: a start that fails on it (a
-    // directory where the file belongs, a line that is not a record)
-    // leaves no trace of a mapping in force that never ran.
+    // Read now, so that a ledger that cannot be read (a directory where
+    // the file belongs, a line that is not a record) fails the start;
+    // applied once every component has started (Started).
     Result<std::vector<store::LedgerRecord>> ledger =
         store::ReadLedger(config.sync.erasure_ledger_file);
     if (!ledger.ok()) return ledger.status();
+    ledger_path_ = config.sync.erasure_ledger_file;
+    ledger_at_start_ = std::move(ledger).value();
+    housekeeping_ = std::make_unique<asio::steady_timer>(io_);
+    Housekeeping();
+    return Status::Ok();
+  }
+
+  // Every component started, nothing served yet: a start that failed after
+  // this component's (the port taken, say) records no mapping in force and
+  // marks no grant for re-consent.
+  void Started() {
+    if (links_.empty()) return;
     // Queued before any unit that decides with this mapping.
     RecordMapping(engine_->mapping_hash(), {"in force at start"}, "consentd");
     ApplyNoticeVersions();  // next on the store thread: before any decision
     // Before any hint, poll or delivery: a restored database must not send
     // a person erased since its backup anywhere again. The links start
     // once it has committed (StartLinks).
-    ReplayErasureLedger(config.sync.erasure_ledger_file, std::move(ledger).value());
-    housekeeping_ = std::make_unique<asio::steady_timer>(io_);
-    Housekeeping();
-    return Status::Ok();
+    ReplayErasureLedger(ledger_path_, std::move(ledger_at_start_));
+    ledger_at_start_.clear();
   }
 
   // Checks, hint rounds, deliveries, polls and resyncs of every connector;
@@ -2330,6 +2340,9 @@ class SyncComponent::Impl {
   std::map<std::string, std::unique_ptr<Link>> links_;
   // WhenChecksAnswer: answers due when the checks they wait for have answered.
   std::vector<std::shared_ptr<CheckWaiter>> check_waiters_;
+  // The erasure ledger as Start read it, applied by Started.
+  std::string ledger_path_;
+  std::vector<store::LedgerRecord> ledger_at_start_;
   // RecordMapping units submitted and finished (io thread; CheckWaiter).
   std::uint64_t mapping_records_submitted_ = 0;
   std::uint64_t mapping_records_done_ = 0;
@@ -2360,6 +2373,7 @@ SyncComponent::SyncComponent(asio::io_context& io, const StoreComponent& store,
 SyncComponent::~SyncComponent() = default;
 
 Status SyncComponent::Start(const config::Config& config) { return impl_->Start(config); }
+void SyncComponent::Started() { impl_->Started(); }
 Status SyncComponent::PrepareReload(const config::Config& next) {
   return impl_->PrepareReload(next);
 }

@@ -72,6 +72,7 @@ class SyncComponent final : public Component {
 
   std::string_view Name() const override { return "sync"; }
   Status Start(const config::Config& config) override;
+  void Started() override;
   Status PrepareReload(const config::Config& next) override;
   void CommitReload(const config::Config& next) override;
   void AbortReload() override;

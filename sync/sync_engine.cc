@@ -118,12 +118,13 @@ class Ingestor {
     std::string subject;
     if (found->has_value()) {
       subject = **found;
-    } else if (OnlyDeletions(rec) && !Erased(*ids)) {
+    } else if (OnlyDeletions(rec) && rec.merged_ids.empty() && !Erased(*ids)) {
       // A record deleted at its system, of no one consentd knows (an
       // unsubscribe webhook for an address never synchronised, whose read
       // found nothing): there is nothing to delete anywhere, and storing
       // it would keep a person, address and all, consentd never had. (An
-      // erased person's record goes on to be dropped as such, rule 4.)
+      // erased person's record goes on to be dropped as such, rule 4; one
+      // that names records merged into it goes on to fold them in.)
       ++summary_.unknown_deletions;
       return Status::Ok();
     } else {

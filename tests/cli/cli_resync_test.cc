@@ -13,6 +13,9 @@
 #include <optional>
 #include <string>
 
+#include "config/config.h"
+#include "mapping/policy.h"
+#include "store/config_history.h"
 #include "store/proof_log_store.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_migrations.h"
@@ -123,6 +126,33 @@ TEST_F(CliResyncTest, DryRunBindsNoExistingKeyAndARealRunDoes) {
   Outcome dry = Consentctl("resync --dry-run --config " + config_path_);
   EXPECT_EQ(dry.exit_code, 0) << dry.out;
   EXPECT_EQ(stored_check(), std::nullopt) << "a dry run bound the key";
+
+  // A real run refused (another mapping is in force) binds nothing either.
+  {
+    auto db = store::testing::OpenOrDie(db_path_);
+    Status s = db->Run([](store::Transaction& txn) -> Status {
+      return store::RecordMappingInForce(txn, std::string(64, 'a'), {"another mapping"}, "test",
+                                         1'700'000'000'000)
+          .status();
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  Outcome refused = Consentctl("resync --config " + config_path_);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("is not the one consentd runs with"));
+  EXPECT_EQ(stored_check(), std::nullopt) << "a refused run bound the key";
+  // The file's mapping in force again (as a reload records it).
+  {
+    auto db = store::testing::OpenOrDie(db_path_);
+    Status s = db->Run([&](store::Transaction& txn) -> Status {
+      Result<config::Config> config = config::LoadConfigFile(config_path_);
+      if (!config.ok()) return config.status();
+      return store::RecordMappingInForce(txn, mapping::MappingHash(config->mapping), {"the file's"},
+                                         "test", 1'700'000'000'001)
+          .status();
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
   Outcome real = Consentctl("resync --config " + config_path_);
   EXPECT_EQ(real.exit_code, 0) << real.out;
   EXPECT_EQ(stored_check(), *sync::IdentityKeyCheck("an identity key of thirty-two b!"));

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 namespace consentd {
 namespace {
@@ -51,6 +52,13 @@ TEST_F(ReadWholeFileTest, NamesWhatIsWrongWithThePathInItsOwnWords) {
   Result<std::string> pipe = ReadWholeFile(fifo, "payload");
   EXPECT_EQ(pipe.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(pipe.status().message(), "payload " + fifo + " is not a regular file");
+
+  // Given on a command line (`<(command)`), a stream is read to its end.
+  std::thread writer([&] { std::ofstream(fifo, std::ios::binary) << "from a pipe"; });
+  Result<std::string> piped = ReadWholeFile(fifo, "payload", 1 << 20, /*accept_streams=*/true);
+  writer.join();
+  ASSERT_TRUE(piped.ok()) << piped.status().ToString();
+  EXPECT_EQ(*piped, "from a pipe");
 
   std::ofstream(dir_ / "big", std::ios::binary) << std::string(11, 'b');
   Result<std::string> big = ReadWholeFile((dir_ / "big").string(), "key file", 10);

@@ -1,8 +1,12 @@
 // Two-way sync end to end (issue #5): real consentd, real consentd-sim,
 // loopback HTTP, a real SQLite store; each test ends with `consentctl
 // verify` on the proof log (the fixture's TearDown).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -881,6 +885,52 @@ TEST_F(SyncE2E, AReloadAnswersOnceItsMappingIsRecordedAsInForce) {
   ASSERT_EQ(reload->status, 200) << reload->body;
   CommandResult resync = Ctl({"resync", "--connector", "hubspot"});
   EXPECT_EQ(resync.exit_code, 0) << resync.output << Log();
+}
+
+// A start that fails after the sync component started (here: the port is
+// taken) leaves no trace of the mapping it would have run: no
+// config_changed entry, no re-consent marks. Its last log line says it
+// did not start. The next start that succeeds records it.
+TEST_F(SyncE2E, AStartThatFailsRecordsNoMappingInForce) {
+  StartAll();
+  StopConsentd();
+  const auto entries = [&] {
+    CommandResult v = Ctl({"verify"});
+    EXPECT_EQ(v.exit_code, 0) << v.output;
+    return v.output.substr(0, v.output.find(" entries"));
+  };
+  const std::string before = entries();
+  std::string config = ReadTextFile(config_path_);
+  const std::string old_notice = "    - name: product_news\n      notice_version: \"2026-01\"\n";
+  const std::size_t at = config.find(old_notice);
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, old_notice.size(),
+                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
+  WriteTextFile(config_path_, config);
+
+  // Something else listens on consentd's port.
+  const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port_);
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  {
+    ChildProcess failed(ConsentdBinary(), {"--config", config_path_}, {},
+                        dir_->path() / "consentd.log");
+    EXPECT_EQ(failed.WaitExit(std::chrono::seconds(30)), std::optional<int>(1)) << Log();
+  }
+  ::close(taken);
+  const std::string log = Log();
+  const std::string last = log.substr(log.rfind('\n', log.size() - 2) + 1);
+  EXPECT_NE(last.find("consentd did not start: http: "), std::string::npos) << last;
+  EXPECT_EQ(entries(), before) << "the failed start recorded something in the proof log";
+
+  StartConsentd();
+  StopConsentd();
+  EXPECT_NE(entries(), before) << "the start that succeeded recorded the new mapping";
+  StartConsentd();  // for TearDown
 }
 
 TEST_F(SyncE2E, TargetRefusingAForgottenAddressIsVisibleAndNotRetriedForever) {

@@ -140,6 +140,23 @@ TEST_F(SyncEngineTest, ADeletionOfARecordOfNoOneKnownStoresNothing) {
   EXPECT_EQ(known.unknown_deletions, 0);
   ASSERT_EQ(known.notes.size(), 1u);
   EXPECT_EQ(known.notes[0].what, "deleted at mailchimp");
+
+  // A deleted record unknown itself that names a known record merged into
+  // it (a CRM merge into a contact not read yet, then deleted) still folds
+  // that record in: it must not stay a live link that gets writes.
+  Ingest("hubspot",
+         {Record("hs-ev-1", "101", "bob@example.org",
+                 {Consent("newsletter", kGranted, T + 600, "hubspot")})},
+         T + 700);
+  ASSERT_NE(SubjectOf("hubspot", "101"), "");
+  Change crm_gone = gone;
+  crm_gone.provenance.source_system = "hubspot";
+  crm_gone.provenance.occurred_at = T + 800;
+  connectors::InboundRecord merged_then_deleted = Record("hs-ev-2", "202", "", {crm_gone});
+  merged_then_deleted.merged_ids = {"101"};
+  IngestSummary folded = Ingest("hubspot", {merged_then_deleted}, T + 900);
+  EXPECT_EQ(folded.unknown_deletions, 0);
+  EXPECT_FALSE(folded.notes.empty());
 }
 
 TEST_F(SyncEngineTest, SameRecordAgainIsADuplicateAndEnqueuesNothing) {

@@ -29,8 +29,9 @@ Result<std::int64_t> NewestId(Db& db, const OutboxRow& row) {
 }
 
 // Why sending dead letter `row` again would write an older state than the
-// canonical one; empty if it would not. An erasure row is stale only behind
-// a newer row (its person is gone by design). Any other row also goes stale
+// canonical one; empty if it would not. An erasure row (known by what it
+// writes, not by an id an erasure target names) is stale only behind a
+// newer row (its person is gone by design). Any other row also goes stale
 // once its person changed after it was made, or is no longer known under
 // its key (erased, or merged into another): newer rows for the key may have
 // been delivered and pruned since, and a change that came from the target
@@ -46,7 +47,7 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row, bool record_per_addre
            " for the same key and address";
   }
   Result<Stmt*> st = db.Prepare(
-      "SELECT EXISTS (SELECT 1 FROM erasure_targets WHERE outbox_id = ?1), "
+      "SELECT coalesce(json_valid(?6) AND json_extract(?6, '$.erase'), 0), "
       " EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2), "
       " (SELECT max(updated_at) FROM (SELECT updated_at FROM consent_state WHERE subject_id = ?2 "
       "  UNION ALL SELECT updated_at FROM blocks WHERE subject_id = ?2)), "
@@ -57,7 +58,7 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row, bool record_per_addre
       "  AND address = ?4)");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
-  q.BindAll(row.id, row.key, row.target, row.address, record_per_address ? 1 : 0);
+  q.BindAll(row.id, row.key, row.target, row.address, record_per_address ? 1 : 0, row.desired_json);
   Result<bool> r = q.Step();
   std::string why;
   if (r.ok() && *r && q.Int(0) == 0) {

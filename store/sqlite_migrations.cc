@@ -307,6 +307,53 @@ constexpr std::string_view kV17LinkRetiredAt = R"sql(
 ALTER TABLE identity_links ADD COLUMN retired_at INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// v18: outbox ids are never handed out twice. Without AUTOINCREMENT SQLite
+// gives a new row the highest id + 1, so deleting the newest rows (an
+// erasure deletes its person's rows, `erasures mark-manual` its dead row,
+// pruning every finished row of an idle outbox) made their ids come back:
+// an erasure target (erasure_targets.outbox_id) and proof entries
+// ("outbox:<id>") then named another person's row, and a dead letter
+// given such an id was taken for the erasure's own and replayed over a
+// newer state. The table is rebuilt with AUTOINCREMENT, ids kept; the
+// counter starts above every id an erasure target names; and a target
+// whose id names no erasure row any more (its row gone, or the id reused)
+// loses it, as a target that never had a row.
+constexpr std::string_view kV18OutboxIdsNeverReused = R"sql(
+CREATE TABLE outbox_v18 (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  target          TEXT    NOT NULL,
+  key             TEXT    NOT NULL,
+  desired_json    TEXT    NOT NULL,
+  idempotency_key TEXT    NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  status          TEXT    NOT NULL
+                  CHECK (status IN ('pending', 'inflight', 'done', 'dead')),
+  reason          TEXT    NOT NULL DEFAULT '',
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  address         TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO outbox_v18 (id, target, key, desired_json, idempotency_key, attempts,
+                        next_attempt_at, status, reason, created_at, updated_at, address)
+  SELECT id, target, key, desired_json, idempotency_key, attempts, next_attempt_at, status,
+         reason, created_at, updated_at, address
+  FROM outbox ORDER BY id;
+DROP TABLE outbox;
+ALTER TABLE outbox_v18 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (target, status, next_attempt_at);
+CREATE UNIQUE INDEX outbox_by_key ON outbox (target, key, idempotency_key);
+INSERT INTO sqlite_sequence (name, seq)
+  SELECT 'outbox', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox');
+UPDATE sqlite_sequence
+  SET seq = max(seq, coalesce((SELECT max(outbox_id) FROM erasure_targets), 0))
+  WHERE name = 'outbox';
+UPDATE erasure_targets SET outbox_id = NULL
+  WHERE outbox_id IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = erasure_targets.outbox_id
+                    AND json_valid(o.desired_json) AND json_extract(o.desired_json, '$.erase'));
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -326,6 +373,7 @@ constexpr std::array kMigrations = {
     Migration{15, "link_resync_seen", kV15LinkResyncSeen},  // store/resync_marks.h
     Migration{16, "link_retired_address", kV16LinkRetiredAddress},
     Migration{17, "link_retired_at", kV17LinkRetiredAt},
+    Migration{18, "outbox_ids_never_reused", kV18OutboxIdsNeverReused},
 };
 
 constexpr bool VersionsAreContiguous() {

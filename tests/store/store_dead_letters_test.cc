@@ -23,11 +23,12 @@ class StoreDeadLettersTest : public ::testing::Test {
     store_ = OpenOrDie(dir_.File("store.db"));
     ASSERT_NE(store_, nullptr);
   }
-  static OutboxRow Row(const std::string& key, const std::string& idem, TimestampMs at) {
+  static OutboxRow Row(const std::string& key, const std::string& idem, TimestampMs at,
+                       bool erase = false) {
     OutboxRow r;
     r.target = "mailchimp";
     r.key = key;
-    r.desired_json = R"({"status":"granted"})";
+    r.desired_json = erase ? R"({"erase":true})" : R"({"erase":false,"status":"granted"})";
     r.idempotency_key = idem;
     r.next_attempt_at = at;
     r.created_at = at;
@@ -38,11 +39,11 @@ class StoreDeadLettersTest : public ::testing::Test {
     return txn.LinkSystemId({subject, "hubspot", "id-" + subject, 50, ""});
   }
   // Enqueues, claims and kills a row of a known person; returns its id.
-  std::int64_t Dead(const std::string& key, const std::string& idem) {
+  std::int64_t Dead(const std::string& key, const std::string& idem, bool erase = false) {
     std::int64_t id = 0;
     Status s = store_->Run([&](Transaction& txn) -> Status {
       CONSENTD_RETURN_IF_ERROR(Known(txn, key));
-      Result<std::int64_t> r = txn.Enqueue(Row(key, idem, 100));
+      Result<std::int64_t> r = txn.Enqueue(Row(key, idem, 100, erase));
       if (!r.ok()) return r.status();
       id = *r;
       Result<std::vector<OutboxRow>> claimed = txn.ClaimOutbox("mailchimp", 100, 10, 1000);
@@ -244,7 +245,7 @@ TEST_F(StoreDeadLettersTest, ARetiredAddressStopsAReplayOnlyWhereTheTargetKeepsA
 // their erasure's own row is still replayed (the person is gone by design).
 TEST_F(StoreDeadLettersTest, AnErasedPersonsWriteIsNotSentAgainButTheirErasureIs) {
   const std::int64_t write = Dead("s-8", "i");  // its person merged into another since
-  const std::int64_t erasure = Dead("s-7", "j");
+  const std::int64_t erasure = Dead("s-7", "j", /*erase=*/true);
   Status s = store_->Run([&](Transaction& txn) -> Status {
     CONSENTD_RETURN_IF_ERROR(txn.EraseSubject("s-8"));
     CONSENTD_RETURN_IF_ERROR(txn.EraseSubject("s-7"));
@@ -265,6 +266,35 @@ TEST_F(StoreDeadLettersTest, AnErasedPersonsWriteIsNotSentAgainButTheirErasureIs
   Result<DeadLetterReplay> again = Replay(erasure);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->replayed.size(), 1u);
+}
+
+// A row is an erasure's by what it writes, not by an id an erasure target
+// names: before ids were never reused (schema v18), a target could name an
+// id another person's write had since been given, whose replay then
+// skipped every staleness check and wrote an old state over a newer one.
+TEST_F(StoreDeadLettersTest, AWriteWhoseIdAnErasureTargetNamesIsStillCheckedForStaleness) {
+  const std::int64_t write = Dead("s-9", "k");
+  Status s = store_->Run([&](Transaction& txn) -> Status {
+    ConsentRow c;
+    c.key = {"s-9", "news", "email", ""};
+    c.status = "granted";
+    c.occurred_at = 250;
+    c.updated_at = 300;  // the person granted again after the row was made
+    CONSENTD_RETURN_IF_ERROR(txn.Upsert(c));
+    auto db = SqliteDbOf(txn, "test");
+    if (!db.ok()) return db.status();
+    return (*db)->Exec(
+        "INSERT INTO erasure_requests (id, subject_id, source, requested_at, deadline) "
+        "VALUES ('er-2', 's-10', 'admin', 1, 2);"
+        "INSERT INTO erasure_targets (request_id, target, state, mode, retained, reason, "
+        "outbox_id, updated_at) VALUES ('er-2', 'mailchimp', 'manual', 'delete', '', '', " +
+        std::to_string(write) + ", 1)");
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<DeadLetterReplay> one = Replay(write);
+  ASSERT_EQ(one.status().code(), StatusCode::kFailedPrecondition) << one.status().ToString();
+  EXPECT_NE(one.status().message().find("state changed after it was made"), std::string::npos)
+      << one.status().ToString();
 }
 
 TEST_F(StoreDeadLettersTest, UnknownRowIsNotFoundAndALiveRowIsNotADeadLetter) {

@@ -199,6 +199,79 @@ TEST(StoreMigrations, V11KeepsOutboxRowsAndDedupesPerTargetAndKey) {
   EXPECT_EQ(after, before);
 }
 
+// v18: outbox ids are never handed out twice. Rows keep their ids; the
+// next id is above every id a row or an erasure target ever had, also
+// after the newest rows are deleted; an erasure target whose id no longer
+// names an erasure row loses it.
+TEST(StoreMigrations, V18NeverHandsOutAnOutboxIdTwice) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.File("s.db"));
+    ASSERT_TRUE(MigrateTo(*db, 17, 1).ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO outbox (id, target, key, desired_json, idempotency_key, "
+                         "attempts, next_attempt_at, status, reason, created_at, updated_at) "
+                         "VALUES "
+                         "(3, 'mc', 's-1', '{\"erase\":false}', 'i3', 1, 5, 'done', '', 1, 1), "
+                         "(5, 'mc', 's-2', '{\"erase\":true}', 'i5', 0, 5, 'pending', '', 1, 1), "
+                         "(8, 'mc', 's-3', '{\"erase\":false}', 'i8', 3, 5, 'dead', 'x', 1, 1)")
+                    .ok());
+    // Request r1's mailchimp row was 5 (an erasure row, kept); r2's was 8,
+    // an id reused by another person's row; r3's was 20, deleted since.
+    ASSERT_TRUE(db->Exec("INSERT INTO erasure_targets (request_id, target, state, outbox_id, "
+                         "updated_at) VALUES ('r1', 'mc', 'pending', 5, 1), "
+                         "('r2', 'mc', 'done', 8, 1), ('r3', 'mc', 'manual', 20, 1)")
+                    .ok());
+  }
+  auto store = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(store, nullptr);
+  auto row = [](std::string idem) {
+    OutboxRow r;
+    r.target = "mc";
+    r.key = "s-9";
+    r.desired_json = "{}";
+    r.idempotency_key = std::move(idem);
+    r.next_attempt_at = r.created_at = 100;
+    return r;
+  };
+  std::int64_t first = 0, second = 0;
+  ASSERT_TRUE(store
+                  ->Run([&](Transaction& txn) -> Status {
+                    Result<std::int64_t> a = txn.Enqueue(row("new-1"));
+                    if (!a.ok()) return a.status();
+                    first = *a;
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(first, 21) << "above every id an erasure target named";
+  store.reset();
+  {
+    auto db = OpenDb(dir.File("s.db"));
+    ASSERT_TRUE(db->Exec("DELETE FROM outbox WHERE id = 21").ok());
+    Result<Stmt*> st =
+        db->Prepare("SELECT request_id, coalesce(outbox_id, 0) FROM erasure_targets ORDER BY 1");
+    ASSERT_TRUE(st.ok());
+    std::map<std::string, std::int64_t> ids;
+    for (;;) {
+      Result<bool> r = (*st)->Step();
+      ASSERT_TRUE(r.ok());
+      if (!*r) break;
+      ids[(*st)->Text(0)] = (*st)->Int(1);
+    }
+    (*st)->Reset();
+    EXPECT_EQ(ids, (std::map<std::string, std::int64_t>{{"r1", 5}, {"r2", 0}, {"r3", 0}}));
+  }
+  store = OpenOrDie(dir.File("s.db"));
+  ASSERT_TRUE(store
+                  ->Run([&](Transaction& txn) -> Status {
+                    Result<std::int64_t> b = txn.Enqueue(row("new-2"));
+                    if (!b.ok()) return b.status();
+                    second = *b;
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(second, 22) << "the newest row was deleted: its id is not handed out again";
+}
+
 // v12 gives outbox rows an address. Rows still to be written take the
 // address their desired state names (a malformed one gets none, and the
 // migration does not fail on it; an erasure none: it is for the whole key);

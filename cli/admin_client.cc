@@ -104,15 +104,19 @@ std::string ProblemDetail(const net::HttpResponse& response) {
 bool AnswersNoSuchPerson(const net::HttpResponse& response) {
   // The daemon's words for it (sync/explain.cc NotFoundMessage, the erasure
   // route): any other 404 (a wrong --url path, a proxy) is an error.
-  return response.status == 404 &&
-         ProblemDetail(response).starts_with("no subject with this address");
+  if (response.status != 404) return false;
+  const std::string detail = ProblemDetail(response);
+  // The export's own words when even no tombstone matches (privacy/export.cc).
+  return detail.starts_with("no subject with this address") ||
+         detail.starts_with("consentd holds no data about this address");
 }
 
 std::string ProblemText(const net::HttpResponse& response) {
   try {
     const auto j = nlohmann::json::parse(response.body);
     if (j.is_object() && j.contains("title")) {
-      return j.value("title", std::string()) + ":\n" + j.value("detail", std::string());
+      // One line, as every other message of consentctl's.
+      return j.value("title", std::string()) + ": " + j.value("detail", std::string());
     }
   } catch (const nlohmann::json::exception&) {
   }

@@ -31,7 +31,7 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
                                        const std::string& method, const std::string& path,
                                        const std::string& json_body);
 
-// "Title:\ndetail" of a problem+json answer (the body as is otherwise).
+// "Title: detail" of a problem+json answer (the body as is otherwise).
 std::string ProblemText(const net::HttpResponse& response);
 
 // The `detail` of a problem+json answer; empty if there is none.

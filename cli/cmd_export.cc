@@ -95,6 +95,12 @@ Status WritePrivateFile(const std::string& path, const std::string& text) {
 int Deliver(const ExportArgs& a) {
   const char* cmd = "export";
   if (a.email.empty()) return UsageError(cmd, "--deliver needs --email ADDRESS");
+  if (!a.out_file.empty()) {
+    // consentd sends the document itself; no copy is written here.
+    return UsageError(cmd,
+                      "--deliver sends the document to the configured endpoint and writes "
+                      "no file: drop --out, or drop --deliver to write it to --out");
+  }
   AdminTarget target;
   if (!a.config_file.empty()) target.config_file = a.config_file;
   target.url = a.url;

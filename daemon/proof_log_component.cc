@@ -155,13 +155,14 @@ void ProofLogComponent::RequestCheckpoint(std::function<void()> then) {
   auto wrote = std::make_shared<bool>(false);
   auto gauges = gauges_;
   auto written_at = std::make_shared<store::ProofCheckpointInfo>();
+  auto size_now = std::make_shared<std::uint64_t>(0);
   auto root = std::make_shared<std::string>();
   // Keeps the io loop running until `then` is posted, even with no other
   // work pending (e.g. nothing else is left at stop).
   auto guard = std::make_shared<boost::asio::executor_work_guard<
       boost::asio::io_context::executor_type>>(io_.get_executor());
   store->Submit(
-      [signer, wrote, written_at, root](store::Transaction& txn) -> Status {
+      [signer, wrote, written_at, root, size_now](store::Transaction& txn) -> Status {
         static const SystemClock clock;
         const TimestampMs now = clock.NowMs();
         Result<std::optional<std::string>> note = store::WriteProofCheckpoint(txn, *signer, now);
@@ -176,15 +177,26 @@ void ProofLogComponent::RequestCheckpoint(std::function<void()> then) {
           const std::size_t c = b == std::string::npos ? b : text.find('\n', b + 1);
           if (c != std::string::npos) *root = text.substr(b + 1, c - b - 1);
           written_at->created_at = now;
-          Result<std::uint64_t> size = store::ProofTreeSize(txn);
-          if (!size.ok()) return size.status();
-          written_at->tree_size = *size;
         }
+        // Also without a new checkpoint: the entries gauge counts what this
+        // process appended, and entries appended elsewhere (consentctl
+        // erasures mark-manual, a restored database's ledger replay) are
+        // taken in here.
+        Result<std::uint64_t> size = store::ProofTreeSize(txn);
+        if (!size.ok()) return size.status();
+        *size_now = *size;
+        if (*wrote) written_at->tree_size = *size;
         return Status::Ok();
       },
-      [io = &io_, written, wrote, written_at, root, gauges, guard,
+      [io = &io_, written, wrote, written_at, root, gauges, guard, size_now,
        then = std::move(then)](const Status& s) {
         // On the store thread: log, count, and hand `then` to the io thread.
+        if (s.ok()) {
+          // Never down: an append counted since the read stays counted.
+          std::uint64_t seen = gauges->entries.load();
+          while (seen < *size_now && !gauges->entries.compare_exchange_weak(seen, *size_now)) {
+          }
+        }
         if (!s.ok()) {
           spdlog::error("proof log checkpoint not written: {}", s.ToString());
         } else if (*wrote) {

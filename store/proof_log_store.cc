@@ -355,8 +355,9 @@ Result<std::string> ProveProofEntry(Transaction& txn, std::uint64_t sequence) {
     if (sequence >= *size) {
       return NotFound(
           "no entry " + std::to_string(sequence) + ": the log holds " +
-          (*size == 0 ? std::string("none")
-                      : std::to_string(*size) + " entries, 0 to " + std::to_string(*size - 1)));
+          (*size == 0   ? std::string("none")
+           : *size == 1 ? std::string("1 entry, 0")
+                        : std::to_string(*size) + " entries, 0 to " + std::to_string(*size - 1)));
     }
     return FailedPrecondition("entry " + std::to_string(sequence) +
                               " is not covered by the latest checkpoint (size " +

@@ -68,6 +68,7 @@ TEST(CliUsage, AChoiceOfOptionsACommandChecksItselfExitsTwo) {
            {"export", "--db", "x.db", "--identity-key", "k"},
            {"export", "--email", "a@example.org", "--subject", "s-1", "--db", "x.db"},
            {"export", "--deliver"},
+           {"export", "--deliver", "--email", "a@example.org", "--out", "a.json"},
            {"dlq", "replay", "--db", "x.db"},
            {"explain", "--db", "x.db"},
        }) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/proof_entry.h"
+#include "daemon/metrics.h"
 #include "store/proof_log_store.h"
 
 namespace consentd::daemon {
@@ -119,6 +120,35 @@ TEST_F(ProofLogComponentTest, EveryNAppendedEntriesSignAndStopSignsTheRest) {
   store_.Stop(std::chrono::steady_clock::now() + 10s, [&] { store_stopped = true; });
   EXPECT_TRUE(store_stopped);
   EXPECT_TRUE(store_.close_status().ok());
+}
+
+// Entries appended by another process (consentctl erasures mark-manual) or
+// a path that does not report them are not lost to the entries gauge: each
+// checkpoint attempt takes the tree size in, so the stale-checkpoint alert
+// (entries > checkpointed entries) can fire.
+TEST_F(ProofLogComponentTest, TheEntriesGaugeCatchesUpWithEntriesItWasNotToldOf) {
+  ASSERT_TRUE(store_.Start(config_).ok());
+  ProofLogComponent proof_log(io_, store_);
+  metrics::Registry registry;
+  proof_log.RegisterMetrics(registry);
+  ASSERT_TRUE(proof_log.Start(config_).ok());
+  const auto gauge = [&](const std::string& name) {
+    const std::string text = registry.Render();
+    const std::size_t at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return -1.0;
+    return std::stod(text.substr(at + name.size() + 2));
+  };
+  ASSERT_TRUE(RunUntil([&] { return gauge("consentd_proof_log_entries") == 0.0; }));
+  Append(2);  // not reported through EntriesAppended
+  EXPECT_EQ(gauge("consentd_proof_log_entries"), 0.0);
+  bool stopped = false;
+  proof_log.Stop(std::chrono::steady_clock::now() + 10s, [&] { stopped = true; });
+  ASSERT_TRUE(RunUntil([&] { return stopped; }));
+  EXPECT_EQ(gauge("consentd_proof_log_entries"), 2.0);
+  EXPECT_EQ(gauge("consentd_proof_log_checkpointed_entries"), 2.0);
+  bool store_stopped = false;
+  store_.Stop(std::chrono::steady_clock::now() + 10s, [&] { store_stopped = true; });
+  EXPECT_TRUE(store_stopped);
 }
 
 TEST_F(ProofLogComponentTest, KeyWithAnotherNameIsAStartFailure) {

@@ -558,5 +558,19 @@ TEST_F(ErasureE2E, AMissingSigningKeyStopsTheStartInsteadOfSigningWithANewKey) {
   StartConsentd();  // verified at TearDown with this key
 }
 
+// `export --deliver` for an address consentd holds nothing about exits 3,
+// as `export` does: the deliveries route's "holds no data" is an answer,
+// not a failure. Nothing is sent (the endpoint here does not exist).
+TEST_F(ErasureE2E, ADeliveredExportForAnUnknownAddressExitsThree) {
+  SyncOptions options;
+  options.extra_config =
+      "privacy:\n  export_delivery:\n    url: http://127.0.0.1:9/exports\n"
+      "    secret_file: secrets/export_delivery_secret\n";
+  StartAll(options);
+  CommandResult r = Ctl({"export", "--email", "nobody@example.org", "--deliver"});
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("holds no data about this address"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace consentd::testing

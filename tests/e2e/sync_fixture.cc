@@ -74,6 +74,9 @@ void SyncE2E::StartAll(SyncOptions options) {
   WriteTextFile(dir_->path() / "secrets/mailchimp_api_key", kMailchimpKey);
   WriteTextFile(dir_->path() / "secrets/mailchimp_webhook_secret", kWebhookSecret);
   WriteTextFile(dir_->path() / "secrets/admin_token", kAdminToken);
+  // For a test that configures privacy.export_delivery (extra_config).
+  WriteTextFile(dir_->path() / "secrets/export_delivery_secret",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwY2pZ0eZm1Ts=");
 
   port_ = FreeLoopbackPort();
   const std::string crm = "http://127.0.0.1:" + std::to_string(sim_->crm_port());

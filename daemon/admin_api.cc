@@ -184,6 +184,7 @@ void AddSyncAdminRoutes(Router& router, const AdminComponent& admin, SyncCompone
       }
       net::HttpResponse r;
       r.content_type = "application/json";
+      r.headers.emplace_back("Cache-Control", "no-store");  // as every API answer
       r.body = std::move(json).value() + "\n";
       respond(std::move(r));
     });

@@ -72,6 +72,7 @@ void AddStatsHistoryRoutes(Router& router, const AdminComponent& admin, SyncComp
           }
           net::HttpResponse r;
           r.content_type = "application/json";
+          r.headers.emplace_back("Cache-Control", "no-store");  // as every API answer
           r.body = std::move(json).value() + "\n";
           respond(std::move(r));
         });

@@ -109,7 +109,12 @@ TEST_F(AdminE2E, ConsentCountsMatchTheSimulatorsState) {
   })) << (api ? api->body : "no answer");
   ASSERT_EQ(api->status, 200) << api->body;
   EXPECT_EQ(api->Header("content-type"), "application/json");
+  EXPECT_EQ(api->Header("cache-control"), "no-store");  // counts of people: never cached
   check(Json::parse(api->body), "GET /api/v1/stats");
+  std::optional<RawResponse> history = Admin("GET", "/api/v1/stats/history");
+  ASSERT_TRUE(history);
+  EXPECT_EQ(history->status, 200) << history->body;
+  EXPECT_EQ(history->Header("cache-control"), "no-store");
 
   CommandResult table = Ctl({"status"});
   EXPECT_EQ(table.exit_code, 0);

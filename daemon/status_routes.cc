@@ -176,7 +176,7 @@ std::string_view ContentTypeOf(std::string_view name) {
   return "application/octet-stream";
 }
 
-// Serves one embedded file; the ETag (its SHA-256) lets the browser
+// Serves one embedded file; the ETag (128 bits of its SHA-256) lets the browser
 // revalidate cheaply, and no-cache makes it always ask, so an upgraded
 // daemon never leaves an old page running against a new API.
 void ServeFile(const EmbeddedFile& f, const net::HttpRequest& req, const net::Responder& respond) {

@@ -70,13 +70,7 @@ TEST_F(ReconsentE2E, RaisedNoticeMarksTheMemberUntilThePersonAnswersAgain) {
       << typo.output;
 
   // The notice of product_news rises to 2026-02 (a reload, as an operator does).
-  std::string config = ReadTextFile(config_path_);
-  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
-  const std::size_t at = config.find(before);
-  ASSERT_NE(at, std::string::npos);
-  config.replace(at, before.size(),
-                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
-  WriteTextFile(config_path_, config);
+  ASSERT_NO_FATAL_FAILURE(RaiseProductNewsNoticeInTheFile());
   auto reload = Admin("POST", "/api/v1/reload");
   ASSERT_TRUE(reload);
   ASSERT_EQ(reload->status, 200) << reload->body;
@@ -123,13 +117,7 @@ TEST_F(ReconsentE2E, AResyncRefusesAMappingThatIsNotInForceYet) {
   ASSERT_EQ(same.exit_code, 0) << same.output;
   EXPECT_EQ(same.output.find("not the one consentd runs with"), std::string::npos) << same.output;
 
-  std::string config = ReadTextFile(config_path_);
-  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
-  const std::size_t at = config.find(before);
-  ASSERT_NE(at, std::string::npos);
-  config.replace(at, before.size(),
-                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
-  WriteTextFile(config_path_, config);
+  ASSERT_NO_FATAL_FAILURE(RaiseProductNewsNoticeInTheFile());
 
   CommandResult refused = Ctl({"resync", "--connector", "hubspot"});
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
@@ -181,13 +169,7 @@ TEST_F(ReconsentE2E, AReloadDuringAResyncEndsItBeforeItDecidesByTheOldMapping) {
     return false;
   })) << "the resync never asked for its first page";
 
-  std::string config = ReadTextFile(config_path_);
-  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
-  const std::size_t at = config.find(before);
-  ASSERT_NE(at, std::string::npos);
-  config.replace(at, before.size(),
-                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
-  WriteTextFile(config_path_, config);
+  ASSERT_NO_FATAL_FAILURE(RaiseProductNewsNoticeInTheFile());
   auto reload = Admin("POST", "/api/v1/reload");
   ASSERT_TRUE(reload);
   ASSERT_EQ(reload->status, 200) << reload->body;

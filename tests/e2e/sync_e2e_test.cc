@@ -721,14 +721,8 @@ TEST_F(SyncE2E, RateLimitAndServerErrorStormsDelayButDeliverEverythingOnce) {
 // connector's check passes) but not write: only the deliveries show it.
 TEST_F(SyncE2E, ARefusedCredentialRetriesTheRowAndMakesConsentdUnreadyUntilItIsAccepted) {
   StartAll();
-  const Json added = Crm("POST", "/_sim/faults",
-                         {{"kind", "error"},
-                          {"system", "mailchimp"},
-                          {"method", "POST"},
-                          {"route", "/3.0/lists/*"},
-                          {"status", 403}});
-  ASSERT_TRUE(added.contains("ids")) << added.dump();
-  const int rule = added["ids"][0].get<int>();
+  const int rule = RefuseJourneyWrites(403);
+  ASSERT_GE(rule, 0);
   const std::string lee = "lee.revoked@example.com";
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", lee}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] {
@@ -761,13 +755,8 @@ TEST_F(SyncE2E, AReloadWithChangedSecretFilesClearsARefusalOfTheOldCredentials) 
   SyncOptions options;
   options.sync_config = "  retry_base: 50ms\n  retry_cap: 1s\n  max_attempts: 1\n";
   StartAll(options);
-  const Json added = Crm("POST", "/_sim/faults",
-                         {{"kind", "error"},
-                          {"system", "mailchimp"},
-                          {"method", "POST"},
-                          {"route", "/3.0/lists/*"},
-                          {"status", 403}});
-  ASSERT_TRUE(added.contains("ids")) << added.dump();
+  const int rule = RefuseJourneyWrites(403);
+  ASSERT_GE(rule, 0);
   const std::string lee = "lee.rotated@example.com";
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", lee}, {"subscriptionId", kProductUpdates}});
   const auto refusal_on_readyz = [&] {
@@ -780,7 +769,7 @@ TEST_F(SyncE2E, AReloadWithChangedSecretFilesClearsARefusalOfTheOldCredentials) 
   ASSERT_TRUE(Eventually([&] {
     return MetricSum("consentd_dead_letters_total", "target=\"mailchimp\"") > 0;
   })) << Log();
-  Crm("DELETE", "/_sim/faults/" + std::to_string(added["ids"][0].get<int>()), nullptr);
+  Crm("DELETE", "/_sim/faults/" + std::to_string(rule), nullptr);
 
   // 1. Nothing changed: the refusal stands.
   auto reload = Admin("POST", "/api/v1/reload");
@@ -860,13 +849,7 @@ TEST_F(SyncE2E, TheFirstPeriodicResyncAfterAStartIsDueAnIntervalAfterTheLastComp
 // process while the reload records its mapping: the answer waits for it.
 TEST_F(SyncE2E, AReloadAnswersOnceItsMappingIsRecordedAsInForce) {
   StartAll();
-  std::string config = ReadTextFile(config_path_);
-  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
-  const std::size_t at = config.find(before);
-  ASSERT_NE(at, std::string::npos);
-  config.replace(at, before.size(),
-                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
-  WriteTextFile(config_path_, config);
+  ASSERT_NO_FATAL_FAILURE(RaiseProductNewsNoticeInTheFile());
 
   sqlite3* lock = nullptr;
   ASSERT_EQ(sqlite3_open((dir_->path() / "consentd.db").c_str(), &lock), SQLITE_OK);
@@ -900,13 +883,7 @@ TEST_F(SyncE2E, AStartThatFailsRecordsNoMappingInForce) {
     return v.output.substr(0, v.output.find(" entries"));
   };
   const std::string before = entries();
-  std::string config = ReadTextFile(config_path_);
-  const std::string old_notice = "    - name: product_news\n      notice_version: \"2026-01\"\n";
-  const std::size_t at = config.find(old_notice);
-  ASSERT_NE(at, std::string::npos);
-  config.replace(at, old_notice.size(),
-                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
-  WriteTextFile(config_path_, config);
+  ASSERT_NO_FATAL_FAILURE(RaiseProductNewsNoticeInTheFile());
 
   // Something else listens on consentd's port.
   const int taken = ::socket(AF_INET, SOCK_STREAM, 0);

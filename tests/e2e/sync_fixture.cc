@@ -203,6 +203,27 @@ void SyncE2E::TearDown() {
   sim_.reset();
 }
 
+void SyncE2E::RaiseProductNewsNoticeInTheFile() {
+  std::string config = ReadTextFile(config_path_);
+  const std::string before = "    - name: product_news\n      notice_version: \"2026-01\"\n";
+  const std::size_t at = config.find(before);
+  ASSERT_NE(at, std::string::npos) << config;
+  config.replace(at, before.size(),
+                 "    - name: product_news\n      notice_version: \"2026-02\"\n");
+  WriteTextFile(config_path_, config);
+}
+
+int SyncE2E::RefuseJourneyWrites(int status) {
+  const Json added = Crm("POST", "/_sim/faults",
+                         {{"kind", "error"},
+                          {"system", "mailchimp"},
+                          {"method", "POST"},
+                          {"route", "/3.0/lists/*"},
+                          {"status", status}});
+  EXPECT_TRUE(added.contains("ids")) << added.dump();
+  return added.contains("ids") ? added["ids"][0].get<int>() : -1;
+}
+
 CommandResult SyncE2E::Ctl(std::vector<std::string> args) {
   args.push_back("--config");
   args.push_back(config_path_);

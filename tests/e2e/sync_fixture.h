@@ -77,6 +77,12 @@ class SyncE2E : public ::testing::Test {
   // members; then the CRM merges `merged`'s contact into `survivor`'s, and
   // consentd has taken the merge. Fails the test otherwise.
   void SignUpBothThenMergeInTheCrm(const std::string& survivor, const std::string& merged);
+  // Raises product_news's notice version in the config file from 2026-01
+  // to 2026-02 (not reloaded). Fails the test if the file does not hold it.
+  void RaiseProductNewsNoticeInTheFile();
+  // A fault rule: every Mailchimp list write is answered `status` (403: a
+  // key that may read but not write). Returns the rule's id.
+  int RefuseJourneyWrites(int status);
   // The contact's property value, "" if unknown.
   std::string CrmProperty(const std::string& email, const std::string& property);
   // The Mailchimp member (API view) or null.

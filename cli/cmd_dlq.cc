@@ -24,9 +24,11 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/redact.h"
+#include "mapping/policy.h"
 #include "store/dead_letters.h"
 #include "store/erasure_requests.h"
 #include "store/store.h"
+#include "sync/outbound.h"
 
 namespace consentd::cli {
 namespace {
@@ -105,11 +107,16 @@ int Replay(const DlqArgs& args) {
   // config's mapping; with --db alone (or no mapping) none is known, and
   // every target counts as keeping a record per address (store/
   // dead_letters.h: the safe side).
+  // The policy says which grants await re-consent: without it, no grant
+  // sent again is remembered as consentd's write (sync/outbound.h), so the
+  // person's answer to a re-consent there is never taken for an echo.
   store::AddressSharingTargets address_sharing;
+  std::optional<Policy> policy;
   if (!args.store.config_file.empty()) {
     Result<config::Config> config = config::LoadConfigFile(args.store.config_file);
     if (!config.ok()) return Fail("dlq replay", config.status());
     address_sharing = config->mapping.SystemsWithoutRecordPerAddress();
+    policy = mapping::ToPolicy(config->mapping);
   }
   const TimestampMs now = SystemClock().NowMs();
   std::int64_t replayed = 0;
@@ -122,6 +129,8 @@ int Replay(const DlqArgs& args) {
     for (const store::OutboxRow& row : r->replayed) {
       // An erasure's target goes back from failed to pending with it.
       CONSENTD_RETURN_IF_ERROR(store::ReopenErasureTarget(txn, row.id, now));
+      CONSENTD_RETURN_IF_ERROR(
+          sync::RememberDeadLetterSentAgain(txn, row, policy ? &*policy : nullptr, now));
     }
     replayed = static_cast<std::int64_t>(r->replayed.size());
     superseded = static_cast<std::int64_t>(r->superseded.size());

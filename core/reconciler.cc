@@ -1,6 +1,7 @@
 #include "core/reconciler.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -106,6 +107,19 @@ class Decider {
     return {};
   }
 
+  // The capture time of the subject's earliest consent or block; the
+  // largest time if it holds none.
+  TimestampMs FirstStatementAt() const {
+    TimestampMs first = std::numeric_limits<TimestampMs>::max();
+    for (const auto& [key, record] : s_.consents) {
+      first = std::min(first, record.provenance.occurred_at);
+    }
+    for (const auto& [scope, block] : s_.blocks) {
+      first = std::min(first, block.provenance.occurred_at);
+    }
+    return first;
+  }
+
   // Rule 4. nullopt: not concerned by an erasure, decide normally.
   std::optional<Decision> CheckErasure() {
     std::optional<TombstoneMatch> match = tombstones_.Match(subject(), c_.identifier_hashes);
@@ -148,8 +162,19 @@ class Decider {
       for (const std::string& h : c_.identifier_hashes) {
         if (!tombstones_.Match(subject(), {h})) names_a_new_record = true;
       }
+      // Nor when it names the subject's own record (the subject is linked
+      // to every identifier it carries) and is dated after the subject's
+      // first statement: that record held the sign-up that came after the
+      // erasure. Where a record's id is made from the address (a Mailchimp
+      // member's is its hash), the returning person's record has the
+      // erased one's id, and every identifier it carries is erased. A late
+      // report about another record (the erased contact) stays dropped.
+      const bool after_the_return =
+          holds_something && occurred_at() > FirstStatementAt() &&
+          std::all_of(c_.identifier_hashes.begin(), c_.identifier_hashes.end(),
+                      [&](const std::string& h) { return s_.identifier_hashes.contains(h); });
       if ((c_.kind == ChangeKind::kErasure || c_.kind == ChangeKind::kTargetDeleted) &&
-          !(holds_something && (operator_erasure || names_a_new_record))) {
+          !(holds_something && (operator_erasure || names_a_new_record || after_the_return))) {
         return Finish(Outcome::kDroppedErased,
                       "identity already erased at " + at + ": nothing left to delete",
                       ProofKind::kRejected, false);

@@ -49,6 +49,7 @@
 #include "sync/consent_stats.h"
 #include "sync/explain.h"
 #include "sync/ledger_replay.h"
+#include "sync/outbound.h"
 #include "sync/recent_versions.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -861,15 +862,20 @@ class SyncComponent::Impl {
                          std::function<void(Result<store::DeadLetterReplay>)> done) {
     if (links_.empty()) return done(FailedPrecondition("no connectors configured"));
     auto out = std::make_shared<store::DeadLetterReplay>();
+    auto policy = std::make_shared<const Policy>(mapping::ToPolicy(*mapping_));
     SubmitThen(
-        [id, out, address_sharing = mapping_->SystemsWithoutRecordPerAddress()](
+        [id, out, policy, address_sharing = mapping_->SystemsWithoutRecordPerAddress()](
             store::Transaction& txn) -> Status {
           const TimestampMs now = NowMs();
           auto r = store::ReplayDeadLetters(txn, id, now, address_sharing);
           if (!r.ok()) return r.status();
-          // An erasure's target goes back from failed to pending with its row.
           for (const store::OutboxRow& row : r->replayed) {
+            // An erasure's target goes back from failed to pending with its row.
             CONSENTD_RETURN_IF_ERROR(store::ReopenErasureTarget(txn, row.id, now));
+            // Its echo memory went when it died: the target's report of
+            // the write is consentd's own again.
+            CONSENTD_RETURN_IF_ERROR(
+                sync::RememberDeadLetterSentAgain(txn, row, policy.get(), now));
           }
           *out = std::move(r).value();
           return Status::Ok();

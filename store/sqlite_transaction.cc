@@ -765,6 +765,15 @@ Result<bool> SqliteTransaction::HasOpenOutbox(std::string_view target, std::stri
   return st->Step();
 }
 
+Result<bool> SqliteTransaction::HasLiveRowSince(std::string_view target, std::string_view key,
+                                                TimestampMs since, std::int64_t except_id) {
+  STORE_USE(st,
+            "SELECT 1 FROM outbox WHERE target = ?1 AND key = ?2 AND status <> 'dead' "
+            "AND created_at >= ?3 AND id <> ?4 LIMIT 1");
+  st->BindAll(target, key, since, except_id);
+  return st->Step();
+}
+
 Result<std::optional<OutboxRow>> SqliteTransaction::FindNewestOutboxRow(std::string_view target,
                                                                         std::string_view key,
                                                                         std::string_view address) {
@@ -851,7 +860,10 @@ Result<std::optional<TimestampMs>> SqliteTransaction::FindWrite(std::string_view
 }
 
 Result<std::int64_t> SqliteTransaction::PruneWrites(TimestampMs before) {
-  STORE_USE(st, "DELETE FROM echo_writes WHERE written_at < ?");
+  // A `pending` is kept until the system reports something else: it marks
+  // a re-consent through that system's double opt-in that the person has
+  // not confirmed yet (sync/outbound.cc, AddReconsentsOutstanding).
+  STORE_USE(st, "DELETE FROM echo_writes WHERE written_at < ? AND value <> 'pending'");
   st->BindAll(before);
   return RunCounting(db_, *st);
 }

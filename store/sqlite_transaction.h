@@ -95,6 +95,8 @@ class SqliteTransaction final : public Transaction {
   Result<std::int64_t> CountOutbox(OutboxStatus status) override;
   Result<std::int64_t> PruneOutboxDone(TimestampMs before) override;
   Result<bool> HasOpenOutbox(std::string_view target, std::string_view key) override;
+  Result<bool> HasLiveRowSince(std::string_view target, std::string_view key, TimestampMs since,
+                               std::int64_t except_id) override;
   Result<std::optional<OutboxRow>> FindNewestOutboxRow(std::string_view target,
                                                        std::string_view key,
                                                        std::string_view address) override;

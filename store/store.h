@@ -330,6 +330,11 @@ class Transaction {
   virtual Result<std::int64_t> PruneOutboxDone(TimestampMs before) = 0;
   // True if (target, key) has a row pending or in flight.
   virtual Result<bool> HasOpenOutbox(std::string_view target, std::string_view key) = 0;
+  // True if (target, key) has a row other than `except_id`, created at
+  // `since` or later, that is not dead: a row queued with it (another record
+  // of the person) or after it, which will write, or wrote, what it carries.
+  virtual Result<bool> HasLiveRowSince(std::string_view target, std::string_view key,
+                                       TimestampMs since, std::int64_t except_id) = 0;
   // The newest row of (target, key) that writes to `address` (rows for
   // every address included; an empty `address` matches every row), whatever
   // its status; nullopt if there is none.
@@ -358,6 +363,9 @@ class Transaction {
   virtual Result<std::optional<TimestampMs>> FindWrite(std::string_view system,
                                                        std::string_view key,
                                                        std::string_view value) = 0;
+  // Forgets writes made before `before`, except a `pending`: it stands for
+  // a re-consent through the system's double opt-in not confirmed yet, and
+  // goes only when the system reports something else.
   virtual Result<std::int64_t> PruneWrites(TimestampMs before) = 0;
   // The last write to (system, key), whatever its value (the latest
   // written_at), or nullopt.

@@ -40,6 +40,23 @@ ProofEntry DeliveryEntry(ProofKind kind, std::string_view target, const store::O
 // without building it (the proof entry of a delivery needs no more; a full
 // decode of every delivered row was ~4 % of the store thread in an initial
 // sync). For a row that was delivered, so it decoded in the dispatcher.
+// Echo memory for a row the target took with its grants as `pending`:
+// one `pending` per granted consent the row carries.
+Status RememberGrantsWrittenAsPending(store::Transaction& txn, std::string_view target,
+                                      const store::OutboxRow& row, TimestampMs now) {
+  Result<connectors::DesiredState> d = connectors::DecodeDesiredState(row.desired_json);
+  if (!d.ok()) return d.status();
+  const std::string system(target);
+  const std::string pending(ConsentStatusName(ConsentStatus::kPending));
+  for (const auto& [key, record] : d->state.consents) {
+    if (record.status != ConsentStatus::kGranted) continue;
+    const std::string echo_key = ConsentKeyString(key);
+    CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(system, echo_key));
+    CONSENTD_RETURN_IF_ERROR(txn.RememberWrite(store::EchoRow{system, echo_key, pending, now}));
+  }
+  return Status::Ok();
+}
+
 class DesiredHead final : public nlohmann::json_sax<nlohmann::json> {
  public:
   static std::optional<connectors::DesiredState> Read(std::string_view text) {
@@ -263,6 +280,14 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
         CONSENTD_RETURN_IF_ERROR(
             ReadKeptOutAgain(txn, target, row, result, d, now, summary.hinted));
       }
+      // The target took the grants only as `pending` (re-consent through its
+      // double opt-in, also where it refused `subscribed` for a member in a
+      // compliance state): that is what consentd wrote there, and its
+      // read-back is consentd's echo, not the person's withdrawal of the
+      // grant. The person's confirmation differs from it and is decided.
+      if (result.reconsent) {
+        CONSENTD_RETURN_IF_ERROR(RememberGrantsWrittenAsPending(txn, target, row, now));
+      }
       // An erasure gets no new link, whatever the target answered.
       const bool erased = d != nullptr && d->erase;
       if (!result.system_id.empty() && !erased && !row.key.empty()) {
@@ -375,6 +400,12 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
                                       std::string(target) + " refuses this transition: " + error,
                                       now));
         break;
+    }
+    // Only a dead row gets here. What its unit remembered writing was never
+    // written: the person's own later statement of it there is theirs.
+    if (d != nullptr && !d->erase) {
+      CONSENTD_RETURN_IF_ERROR(
+          ForgetEchoesNeverDelivered(txn, std::string(target), d->state, row.created_at, row.id));
     }
   }
   if (!again.empty()) {

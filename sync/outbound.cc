@@ -26,6 +26,25 @@ SubjectState FilterForTarget(const mapping::MappingSpec& spec, std::string_view 
     if (!on_channel || spec.NativeChannel(key.channel, target).empty()) continue;
     out.consents.emplace(key, record);
   }
+  // A grant on a channel the person blocked is not sent where the target
+  // shows that block as its unsubscribe-all, whichever way the block flows:
+  // a SUBSCRIBED write there would lift it (HubSpot's v4 re-subscribes),
+  // and no grant lifts a block (docs/model.md). Once the block is lifted,
+  // the next row sends the grant.
+  for (const mapping::BlockSpec& b : spec.blocks) {
+    const auto side = b.sides.find(std::string(target));
+    if (b.scope != BlockScope::Kind::kChannel || side == b.sides.end() ||
+        !side->second.unsubscribe_all) {
+      continue;
+    }
+    for (const auto& [scope, record] : state.blocks) {
+      if (scope.kind != BlockScope::Kind::kChannel || !record.active) continue;
+      std::erase_if(out.consents, [&](const auto& consent) {
+        return consent.first.channel == scope.value &&
+               consent.second.status == ConsentStatus::kGranted;
+      });
+    }
+  }
   for (const auto& [scope, record] : state.blocks) {
     for (const mapping::BlockSpec& b : spec.blocks) {
       if (b.scope == scope.kind && b.sides.contains(std::string(target)) &&
@@ -211,6 +230,8 @@ std::vector<std::pair<std::string, std::string>> RecordsOf(const SubjectIdentity
   return out;
 }
 
+}  // namespace
+
 // Echo memory for a row that writes `state` to `target` whole (AddState):
 // one value per consent and block it shows, as Reconcile remembers its own
 // writes (one per (system, key), the newest). A key already remembered with
@@ -260,7 +281,68 @@ Status RememberStateWritten(store::Transaction& txn, const std::string& target,
   return Status::Ok();
 }
 
-}  // namespace
+// A grant consentd wrote to `target` as `pending` (re-consent through its
+// double opt-in) that the person has not confirmed yet: the echo memory
+// still holds that `pending` (the target's confirmation, or any other value
+// it reports, forgets it). Every later row carries the topic as a
+// re-consent, so the connector keeps the member `pending`: a row for
+// another change of the person must not subscribe them unconfirmed.
+Status AddReconsentsOutstanding(store::Transaction& txn, const std::string& target,
+                                const Policy* policy, connectors::DesiredState& d) {
+  if (policy == nullptr || !policy->ConstraintsFor(target).resubscribe_via_pending) {
+    return Status::Ok();
+  }
+  for (const auto& [key, record] : d.state.consents) {
+    if (record.status != ConsentStatus::kGranted || d.reconsent_topics.contains(key.topic)) {
+      continue;
+    }
+    Result<std::optional<store::EchoRow>> latest =
+        txn.FindLatestWrite(target, ConsentKeyString(key));
+    if (!latest.ok()) return latest.status();
+    if (latest->has_value() && (*latest)->value == ConsentStatusName(ConsentStatus::kPending)) {
+      d.reconsent_topics.insert(key.topic);
+    }
+  }
+  return Status::Ok();
+}
+
+Status RememberDeadLetterSentAgain(store::Transaction& txn, const store::OutboxRow& row,
+                                   const Policy* policy, TimestampMs now) {
+  Result<connectors::DesiredState> d = connectors::DecodeDesiredState(row.desired_json);
+  if (!d.ok() || d->erase) return Status::Ok();
+  return RememberStateWritten(txn, row.target, d->state, policy, now);
+}
+
+Status ForgetEchoesNeverDelivered(store::Transaction& txn, const std::string& target,
+                                  const SubjectState& state, TimestampMs made_at,
+                                  std::int64_t except_id) {
+  std::optional<bool> live_row;  // read once, when first needed
+  auto forget = [&](const std::string& key, std::string_view value) -> Status {
+    Result<std::optional<store::EchoRow>> latest = txn.FindLatestWrite(target, key);
+    if (!latest.ok()) return latest.status();
+    // Remembered by an earlier write (the same value keeps its older time),
+    // or another value since: not this write's to take back.
+    if (!latest->has_value() || (*latest)->value != value || (*latest)->written_at != made_at) {
+      return Status::Ok();
+    }
+    if (!live_row) {
+      Result<bool> live = txn.HasLiveRowSince(target, state.subject, made_at, except_id);
+      if (!live.ok()) return live.status();
+      live_row = *live;
+    }
+    if (*live_row) return Status::Ok();
+    return txn.ForgetWrites(target, key);
+  };
+  for (const auto& [key, record] : state.consents) {
+    if (record.status == ConsentStatus::kNotAsked) continue;
+    CONSENTD_RETURN_IF_ERROR(forget(ConsentKeyString(key), ConsentStatusName(record.status)));
+  }
+  for (const auto& [scope, record] : state.blocks) {
+    CONSENTD_RETURN_IF_ERROR(
+        forget(BlockEchoKey(state.subject, scope), BlockEchoValue(record.active)));
+  }
+  return Status::Ok();
+}
 
 Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec& spec,
                             std::string_view mapping_hash, std::string_view identity_key,
@@ -288,6 +370,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       if (state->erased_at) continue;  // erased later in this call: its own row says so
       d.state = FilterForTarget(spec, target, *state);
       d.reconsent_topics = p.reconsent_topics;
+      CONSENTD_RETURN_IF_ERROR(AddReconsentsOutstanding(txn, target, policy, d));
       if (policy != nullptr) d.notice_marker_topics = NoticeMarkerTopics(spec, *policy, target);
       Result<SubjectIdentity> now_identity = LoadIdentity(txn, subject);
       if (!now_identity.ok()) return now_identity.status();
@@ -323,6 +406,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       }
     }
     // One row per record otherwise: a row supersedes only rows for its address.
+    bool repeats_dead_letter = false;
     for (const auto& [address, system_id] : records) {
       d.email = address;
       d.system_id = system_id;
@@ -347,13 +431,20 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       // Counted only when queued: a repeat of a queued or dead row adds
       // nothing, and reports (resync's "repairs enqueued") must say so.
       if (added) ++enqueued[target];
-      if (!added && held_dead != nullptr) {
+      if (!added) {
         Result<std::optional<store::OutboxRow>> existing = txn.GetOutbox(*id);
         if (!existing.ok()) return existing.status();
         if (existing->has_value() && (*existing)->status == store::OutboxStatus::kDead) {
-          (*held_dead)[target].insert(*id);
+          repeats_dead_letter = true;
+          if (held_dead != nullptr) (*held_dead)[target].insert(*id);
         }
       }
+    }
+    // A state that is a dead letter already is not sent again (until an
+    // operator replays it): what this call remembered writing of it, as the
+    // decision or as a whole state, was never written.
+    if (repeats_dead_letter && !p.erase) {
+      CONSENTD_RETURN_IF_ERROR(ForgetEchoesNeverDelivered(txn, target, d.state, now, 0));
     }
   }
   pending_.clear();

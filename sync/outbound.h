@@ -98,6 +98,36 @@ class OutboundBatch {
   std::map<std::string, SubjectState> states_;                      // subject -> Remember
 };
 
+// Echo memory (rule 5) of a row that writes `state` to `target` whole:
+// one value per consent and block it shows, as of `now`. A key remembered
+// with the same value keeps its older time; a grant awaiting re-consent is
+// not remembered (nor any grant without `policy`). Flush calls it for
+// AddState's rows; a dead letter sent again (dlq replay) is remembered
+// again with it.
+Status RememberStateWritten(store::Transaction& txn, const std::string& target,
+                            const SubjectState& state, const Policy* policy, TimestampMs now);
+
+// A dead letter sent again (dlq replay): what it writes is remembered as of
+// `now` (RememberStateWritten), since its memory was taken back when it
+// died. Nothing for an erasure, or a row that does not decode (it fails
+// again as before).
+Status RememberDeadLetterSentAgain(store::Transaction& txn, const store::OutboxRow& row,
+                                   const Policy* policy, TimestampMs now);
+
+// Takes back the echo memory of a row that will never write `state` to
+// `target`: it died (a dead letter), or it repeats a dead letter and was not
+// queued. A value is forgotten only where this row's unit remembered it
+// (same value, written at `made_at`, the row's creation) and no other row of
+// the person for `target` made then or later (another of their records, a
+// newer state; `except_id` is the dead row) is still to be, or was,
+// written. Otherwise the person's own later statement of that value there
+// would pass as consentd's echo: logged as one, not decided as theirs.
+// A row that dies again after a replay keeps its memory (remembered at the
+// replay, not at `made_at`).
+Status ForgetEchoesNeverDelivered(store::Transaction& txn, const std::string& target,
+                                  const SubjectState& state, TimestampMs made_at,
+                                  std::int64_t except_id);
+
 // Retires the record (system, system_id) (Transaction::RetireSystemId).
 // Where `system` keeps a record per address (Mailchimp), nothing is written
 // at that record's address any more (RecordsOf), so the person's writes

@@ -6,6 +6,8 @@
 #include <optional>
 #include <set>
 
+#include "mapping/policy.h"
+#include "store/dead_letters.h"
 #include "sync/outbound.h"
 #include "sync_test_util.h"
 
@@ -113,6 +115,28 @@ class SyncDeliveriesTest : public SyncEngineTest {
       return Status::Ok();
     });
     return row;
+  }
+  // The echo key of `subject`'s newsletter consent.
+  std::string NewsletterKey(const std::string& subject) {
+    for (const store::ConsentRow& c : Consents(subject)) {
+      if (c.key.topic == "newsletter") {
+        return ConsentKeyString(
+            ConsentKey{c.key.subject_id, c.key.topic, c.key.channel, c.key.address});
+      }
+    }
+    ADD_FAILURE() << "no newsletter consent of " << subject;
+    return "";
+  }
+  // The value consentd last remembers writing for (system, key), or "<none>".
+  std::string LatestWrite(const std::string& system, const std::string& key) {
+    std::string value = "<none>";
+    Run([&](store::Transaction& txn) -> Status {
+      Result<std::optional<store::EchoRow>> w = txn.FindLatestWrite(system, key);
+      if (!w.ok()) return w.status();
+      if (w->has_value()) value = (*w)->value;
+      return Status::Ok();
+    });
+    return value;
   }
   std::string Entry(std::uint64_t sequence) {
     std::string bytes;
@@ -676,6 +700,91 @@ TEST_F(SyncDeliveriesTest, OutcomesBecomeDoneRetryDeadOrBlockedWithProofEntries)
   for (const std::string& e : {propagated, rejected, refused}) {
     EXPECT_EQ(e.find("@example.org"), std::string::npos) << "no address in the log: " << e;
   }
+}
+
+// The echo memory of a write is kept from when it is queued. A write that
+// dies never reached its target: what its unit remembered is taken back,
+// so the person's own later statement of that value there is decided as
+// theirs, not logged as consentd's echo. A dead letter sent again (dlq
+// replay) is remembered again.
+TEST_F(SyncDeliveriesTest, AWriteThatDiesTakesBackItsEchoMemoryAndAReplayRemembersItAgain) {
+  const auto rows = ClaimRows(1, T + 200);
+  ASSERT_EQ(rows.size(), 1u);
+  const std::string key = NewsletterKey(rows[0].key);
+  ASSERT_EQ(LatestWrite("mailchimp", key), "granted");
+
+  Deliver(rows,
+          {Delivery(rows[0].id, InvalidArgument("HTTP 400: invalid resource"),
+                    connectors::ErrorClass::kPermanent)},
+          {}, 5, T + 300);
+  ASSERT_EQ(Row(rows[0].id).status, store::OutboxStatus::kDead);
+  EXPECT_EQ(LatestWrite("mailchimp", key), "<none>");
+
+  const Policy policy = mapping::ToPolicy(*spec_);
+  Run([&](store::Transaction& txn) -> Status {
+    auto r = store::ReplayDeadLetters(txn, rows[0].id, T + 400, {});
+    if (!r.ok()) return r.status();
+    EXPECT_EQ(r->replayed.size(), 1u);
+    for (const store::OutboxRow& row : r->replayed) {
+      CONSENTD_RETURN_IF_ERROR(RememberDeadLetterSentAgain(txn, row, &policy, T + 400));
+    }
+    return Status::Ok();
+  });
+  EXPECT_EQ(LatestWrite("mailchimp", key), "granted");
+}
+
+TEST_F(SyncDeliveriesTest, ThePersonsGrantAtTheTargetOfADeadWriteIsDecidedNotEchoed) {
+  const auto rows = ClaimRows(1, T + 200);
+  ASSERT_EQ(rows.size(), 1u);
+  Deliver(rows,
+          {Delivery(rows[0].id, BlockedByTarget("member is in a compliance state"),
+                    connectors::ErrorClass::kBlockedByTarget)},
+          {}, 5, T + 300);
+  ASSERT_EQ(Row(rows[0].id).status, store::OutboxStatus::kDead);
+  // She subscribes at Mailchimp herself, a minute later.
+  IngestSummary s =
+      Ingest("mailchimp",
+             {Record("mc-ev-1", "mc-1", "p1@example.org",
+                     {Consent("newsletter", ConsentStatus::kGranted, T + 60'000, "mailchimp")})},
+             T + 61'000);
+  EXPECT_EQ(s.outcomes[Outcome::kEcho], 0) << "consentd never wrote that grant there";
+}
+
+// Memory a dead row did not write stays: the same value remembered by an
+// earlier write (it keeps its older time), or another row of the person
+// made with it or after it that is still on its way.
+TEST_F(SyncDeliveriesTest, ADeadWriteLeavesTheEchoMemoryOfOtherWrites) {
+  const auto rows = ClaimRows(1, T + 200);
+  ASSERT_EQ(rows.size(), 1u);
+  const std::string key = NewsletterKey(rows[0].key);
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites("mailchimp", key));
+    return txn.RememberWrite(store::EchoRow{"mailchimp", key, "granted", T + 50});
+  });
+  Deliver(rows,
+          {Delivery(rows[0].id, InvalidArgument("HTTP 400"), connectors::ErrorClass::kPermanent)},
+          {}, 5, T + 300);
+  EXPECT_EQ(LatestWrite("mailchimp", key), "granted") << "remembered before the dead row was made";
+
+  // A newer row of the same person, still pending, made at T + 400 with a
+  // memory of its own; the older dead row's made_at is T + 100.
+  Run([&](store::Transaction& txn) -> Status {
+    store::OutboxRow newer = rows[0];
+    newer.id = 0;
+    newer.idempotency_key = "newer";
+    newer.created_at = T + 400;
+    newer.next_attempt_at = T + 400;
+    newer.status = store::OutboxStatus::kPending;
+    Result<std::int64_t> id = txn.Enqueue(newer);
+    if (!id.ok()) return id.status();
+    CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites("mailchimp", key));
+    CONSENTD_RETURN_IF_ERROR(
+        txn.RememberWrite(store::EchoRow{"mailchimp", key, "granted", rows[0].created_at}));
+    Result<connectors::DesiredState> d = connectors::DecodeDesiredState(rows[0].desired_json);
+    if (!d.ok()) return d.status();
+    return ForgetEchoesNeverDelivered(txn, "mailchimp", d->state, rows[0].created_at, rows[0].id);
+  });
+  EXPECT_EQ(LatestWrite("mailchimp", key), "granted") << "a live row made after it writes it";
 }
 
 TEST_F(SyncDeliveriesTest, RetryableFailureAtMaxAttemptsIsDeadWithARejectedEntry) {

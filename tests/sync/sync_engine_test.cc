@@ -652,6 +652,15 @@ TEST_F(SyncEngineTest, AWholeStateRowKeepsAPendingWriteRememberedForATargetWithD
     EXPECT_EQ(crm->has_value() ? (*crm)->value : "<none>", "granted");
     return Status::Ok();
   });
+  // ...and the row asks the connector for that pending again: the person
+  // has not confirmed, so a row for any later change must not subscribe
+  // them (the connector writes a re-consent topic's grant as pending).
+  const std::vector<store::OutboxRow> journey = Outbox("mailchimp");
+  ASSERT_FALSE(journey.empty());
+  EXPECT_EQ(Desired(journey.back()).reconsent_topics, std::set<std::string>{"newsletter"});
+  const std::vector<store::OutboxRow> crm = Outbox("hubspot");
+  ASSERT_FALSE(crm.empty());
+  EXPECT_TRUE(Desired(crm.back()).reconsent_topics.empty()) << "HubSpot has no double opt-in";
 }
 
 // Two CRM records that both hold the grant: the merge changes nothing the
@@ -1859,6 +1868,46 @@ TEST_F(SyncEngineTest, ErasureIsTerminalAndALaterSignupStartsANewSubject) {
   const std::string fresh = SubjectOf("hubspot", "201");
   EXPECT_FALSE(fresh.empty());
   EXPECT_NE(fresh, erased);
+}
+
+// A person erased once who signs up again at Mailchimp gets a member with
+// the same id (the address's hash), and every identifier the erasure
+// covered. A deletion there dated after that sign-up is about her new
+// member and is decided; the journey's late report of the first erasure
+// still is not.
+TEST_F(SyncEngineTest, ADeletionAtTheJourneyOfAPersonWhoSignedUpAgainIsDecided) {
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T, "mailchimp")})},
+         T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-2", "mc-1", "anna@example.org", {Erasure(T + 10'000, "mailchimp")})},
+         T + 10'100);
+  IngestSummary signup =
+      Ingest("mailchimp",
+             {Record("mc-ev-3", "mc-1", "anna@example.org",
+                     {Consent("newsletter", kGranted, T + 20'000, "mailchimp")})},
+             T + 20'100);
+  ASSERT_EQ(signup.outcomes[Outcome::kApplied], 1);
+  const std::string fresh = SubjectOf("mailchimp", "mc-1");
+  ASSERT_FALSE(fresh.empty());
+
+  IngestSummary late =
+      Ingest("mailchimp",
+             {Record("mc-ev-4", "mc-1", "anna@example.org", {Erasure(T + 10'500, "mailchimp")})},
+             T + 21'000);
+  EXPECT_EQ(late.outcomes[Outcome::kDroppedErased], 1) << "the first erasure's own report";
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), fresh);
+  EXPECT_EQ(Consents(fresh).size(), 1u);
+
+  IngestSummary again =
+      Ingest("mailchimp",
+             {Record("mc-ev-5", "mc-1", "anna@example.org", {Erasure(T + 30'000, "mailchimp")})},
+             T + 30'100);
+  EXPECT_EQ(again.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(again.outcomes[Outcome::kDroppedErased], 0);
+  EXPECT_TRUE(Consents(fresh).empty()) << "erased again";
+  EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), "");
 }
 
 TEST_F(SyncEngineTest, RegrantAfterJourneyUnsubscribeIsSentAsReconsent) {

@@ -121,6 +121,7 @@ int Replay(const DlqArgs& args) {
   const TimestampMs now = SystemClock().NowMs();
   std::int64_t replayed = 0;
   std::int64_t superseded = 0;
+  std::int64_t refused = 0;
   // The same rules as the admin API's replay (store/dead_letters.h).
   Status s = RunOnStore(*db, [&](store::Transaction& txn) -> Status {
     Result<store::DeadLetterReplay> r = store::ReplayDeadLetters(
@@ -134,6 +135,7 @@ int Replay(const DlqArgs& args) {
     }
     replayed = static_cast<std::int64_t>(r->replayed.size());
     superseded = static_cast<std::int64_t>(r->superseded.size());
+    refused = static_cast<std::int64_t>(r->refused.size());
     return Status::Ok();
   });
   if (!s.ok()) return Fail("dlq replay", s);
@@ -144,6 +146,10 @@ int Replay(const DlqArgs& args) {
         "; kept %lld that would write an older state (`consentctl resync` sends the "
         "current one)",
         static_cast<long long>(superseded));
+  }
+  if (refused > 0) {
+    std::printf("; kept %lld that the target refuses for good (blocked_by_target)",
+                static_cast<long long>(refused));
   }
   std::printf("\n");
   return 0;

@@ -286,7 +286,8 @@ void AddStatusRoutes(Router& router, const AdminComponent& admin, SyncComponent&
                                  json replayed = json::array();
                                  for (const auto& row : r->replayed) replayed.push_back(row.id);
                                  respond(JsonResponse(200, {{"replayed", std::move(replayed)},
-                                                            {"superseded", r->superseded}}));
+                                                            {"superseded", r->superseded},
+                                                            {"refused", r->refused}}));
                                });
       });
 

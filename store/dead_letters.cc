@@ -1,6 +1,7 @@
 #include "store/dead_letters.h"
 
 #include <string>
+#include <string_view>
 
 #include "store/sqlite_db.h"
 #include "store/sqlite_transaction.h"
@@ -9,6 +10,9 @@ namespace consentd::store {
 namespace {
 
 constexpr int kPage = 500;
+// How the dispatcher starts the reason of a row its target refused for good
+// (sync/deliveries.cc).
+constexpr std::string_view kBlockedByTarget = "blocked_by_target: ";
 
 // The newest outbox id for (target, key, address), in any state: a newer
 // row for another address writes another record and supersedes nothing (an
@@ -105,6 +109,15 @@ Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::
   }
   DeadLetterReplay out;
   for (OutboxRow& r : dead) {
+    if (r.reason.starts_with(kBlockedByTarget)) {
+      if (id) {
+        return FailedPrecondition("dead letter " + std::to_string(r.id) +
+                                  " is not sent again: " + r.target + " refuses it for good (" +
+                                  r.reason + "); sent again, it would be refused again");
+      }
+      out.refused.push_back(r.id);
+      continue;
+    }
     const bool record_per_address = address_sharing.count(r.target) == 0;
     Result<std::string> stale = WhyStale(**db, r, record_per_address);
     if (!stale.ok()) return stale.status();

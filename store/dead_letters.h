@@ -26,6 +26,10 @@ namespace consentd::store {
 struct DeadLetterReplay {
   std::vector<OutboxRow> replayed;       // now pending, due at `now`
   std::vector<std::int64_t> superseded;  // kept dead: stale (see above)
+  // Kept dead: refused by their target for good (blocked_by_target: a
+  // forgotten, cleaned or GDPR-deleted address, a compliance state). Sent
+  // again, each would be refused again, with one more proof entry.
+  std::vector<std::int64_t> refused;
 };
 
 // The targets known NOT to keep a record per address (mapping::SystemSpec::
@@ -38,8 +42,9 @@ struct DeadLetterReplay {
 using AddressSharingTargets = std::set<std::string, std::less<>>;
 
 // `id` set: that dead letter (NotFound if no such row, FailedPrecondition
-// if it is not dead or is stale, saying why). `id` unset: every dead
-// letter, stale ones kept and listed as superseded.
+// if it is not dead, is stale or its target refused it for good, saying
+// why). `id` unset: every dead letter, stale ones kept and listed as
+// superseded, refused ones kept and listed as refused.
 Result<DeadLetterReplay> ReplayDeadLetters(Transaction& txn, std::optional<std::int64_t> id,
                                            TimestampMs now,
                                            const AddressSharingTargets& address_sharing);

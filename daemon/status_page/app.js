@@ -298,8 +298,13 @@
     try {
       const r = await api('/api/v1/dead-letters/replay', { method: 'POST', body: JSON.stringify(body) });
       $('dlq-msg').textContent = 'Replayed ' + r.replayed.length + ' dead letter' +
-        (r.replayed.length === 1 ? '' : 's') + (r.superseded.length
-          ? '; kept ' + r.superseded.length + ' superseded by a newer write' : '') + '.';
+          (r.replayed.length === 1 ? '' : 's') +
+          (r.superseded.length ? '; kept ' + r.superseded.length + ' superseded by a newer write' :
+                                 '') +
+          ((r.refused || []).length ?
+               '; kept ' + r.refused.length + ' the target refuses for good' :
+               '') +
+          '.';
     } catch (err) {
       if (err instanceof Unauthorized) return askToken('The token was not accepted. Enter it again.');
       $('dlq-msg').textContent = 'Replay failed: ' + err.message;

@@ -143,6 +143,7 @@ TEST_F(StatusApiE2E, DeadLetterReplayRefusesUnknownRowsAndBadBodies) {
   ASSERT_TRUE(all.has_value());
   EXPECT_EQ(all->status, 200);
   EXPECT_EQ(Json::parse(all->body)["replayed"], Json::array());
+  EXPECT_EQ(Json::parse(all->body)["refused"], Json::array());
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ class StoreDeadLettersTest : public ::testing::Test {
     return txn.LinkSystemId({subject, "hubspot", "id-" + subject, 50, ""});
   }
   // Enqueues, claims and kills a row of a known person; returns its id.
-  std::int64_t Dead(const std::string& key, const std::string& idem, bool erase = false) {
+  std::int64_t Dead(const std::string& key, const std::string& idem, bool erase = false,
+                    const std::string& reason = "400 invalid") {
     std::int64_t id = 0;
     Status s = store_->Run([&](Transaction& txn) -> Status {
       CONSENTD_RETURN_IF_ERROR(Known(txn, key));
@@ -48,7 +49,7 @@ class StoreDeadLettersTest : public ::testing::Test {
       id = *r;
       Result<std::vector<OutboxRow>> claimed = txn.ClaimOutbox("mailchimp", 100, 10, 1000);
       if (!claimed.ok()) return claimed.status();
-      return txn.MarkDead(id, "400 invalid", 200);
+      return txn.MarkDead(id, reason, 200);
     });
     EXPECT_TRUE(s.ok()) << s.ToString();
     return id;
@@ -105,6 +106,28 @@ TEST_F(StoreDeadLettersTest, SupersededDeadLetterIsRefusedAloneAndKeptWithAll) {
   ASSERT_EQ(all->replayed.size(), 1u);
   EXPECT_EQ(all->replayed[0].id, other);
   EXPECT_EQ(all->superseded, std::vector<std::int64_t>{old_id});
+}
+
+// A write its target refused for good (blocked_by_target, as the dispatcher
+// files it) would be refused again: never sent again, alone or with all.
+TEST_F(StoreDeadLettersTest, AWriteTheTargetRefusedForGoodIsNotSentAgain) {
+  const std::int64_t refused =
+      Dead("s-1/news/email", "a", false,
+           "blocked_by_target: FAILED_PRECONDITION: mailchimp: the address is cleaned");
+  const std::int64_t other = Dead("s-2/news/email", "b");
+
+  Result<DeadLetterReplay> one = Replay(refused);
+  ASSERT_FALSE(one.ok());
+  EXPECT_EQ(one.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(one.status().message().find("refuses it for good"), std::string::npos)
+      << one.status().message();
+
+  Result<DeadLetterReplay> all = Replay(std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->replayed.size(), 1u);
+  EXPECT_EQ(all->replayed[0].id, other);
+  EXPECT_EQ(all->refused, std::vector<std::int64_t>{refused});
+  EXPECT_TRUE(all->superseded.empty());
 }
 
 // After a merge one key can write two records of the person: a newer row for

@@ -132,6 +132,9 @@ namespace {
 
 std::string IdText(const json& v) {
   if (v.is_string()) return v.get<std::string>();
+  // Ids above INT64_MAX are unsigned in nlohmann's model: read as signed,
+  // they would come out negative and name another record.
+  if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
   if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
   return {};
 }

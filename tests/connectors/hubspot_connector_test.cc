@@ -352,6 +352,20 @@ TEST_F(HubSpotConnectorTest, EventsConsentdDoesNotReadDoNotRefuseTheBatch) {
   EXPECT_EQ((*refs)[1].email, "");
 }
 
+// An object id above INT64_MAX names that record, not a negative one.
+TEST_F(HubSpotConnectorTest, AnObjectIdAboveTheSignedRangeIsReadAsItsDigits) {
+  const std::string url = "https://consentd.example/webhooks/hubspot";
+  const TimestampMs now = 1'800'000'000'000;
+  const json events =
+      json::parse(R"([{"eventId": 1, "subscriptionId": 9, "occurredAt": )" + std::to_string(now) +
+                  R"(, "objectId": 18446744073709551615,
+      "subscriptionType": "contact.privacyDeletion"}])");
+  auto refs = connector_->ParseWebhook(Signed(url, events.dump(), now), url, now);
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ((*refs)[0].system_id, "18446744073709551615");
+}
+
 // HubSpot documents eventId as not guaranteed to be unique: two different
 // events sharing one are two inbox keys; a retry (only attemptNumber
 // differs) is the same key, so the inbox still drops it as a duplicate.

@@ -40,19 +40,22 @@ ProofEntry DeliveryEntry(ProofKind kind, std::string_view target, const store::O
 // without building it (the proof entry of a delivery needs no more; a full
 // decode of every delivered row was ~4 % of the store thread in an initial
 // sync). For a row that was delivered, so it decoded in the dispatcher.
-// Echo memory for a row the target took with its grants as `pending`:
-// one `pending` per granted consent the row carries.
-Status RememberGrantsWrittenAsPending(store::Transaction& txn, std::string_view target,
-                                      const store::OutboxRow& row, TimestampMs now) {
+// Echo memory for the grants a delivered row carried, as the target took
+// them (`written`: `pending` through its double opt-in, or `granted`): one
+// value per granted consent of the row, of `topics` only if not empty.
+Status RememberGrantsWritten(store::Transaction& txn, std::string_view target,
+                             const store::OutboxRow& row, ConsentStatus written,
+                             const std::set<std::string>& topics, TimestampMs now) {
   Result<connectors::DesiredState> d = connectors::DecodeDesiredState(row.desired_json);
   if (!d.ok()) return d.status();
   const std::string system(target);
-  const std::string pending(ConsentStatusName(ConsentStatus::kPending));
+  const std::string value(ConsentStatusName(written));
   for (const auto& [key, record] : d->state.consents) {
     if (record.status != ConsentStatus::kGranted) continue;
+    if (!topics.empty() && !topics.contains(key.topic)) continue;
     const std::string echo_key = ConsentKeyString(key);
     CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(system, echo_key));
-    CONSENTD_RETURN_IF_ERROR(txn.RememberWrite(store::EchoRow{system, echo_key, pending, now}));
+    CONSENTD_RETURN_IF_ERROR(txn.RememberWrite(store::EchoRow{system, echo_key, value, now}));
   }
   return Status::Ok();
 }
@@ -85,6 +88,8 @@ class DesiredHead final : public nlohmann::json_sax<nlohmann::json> {
       has_hash_ = true;
     } else if (At("system_id")) {
       out_.system_id = std::move(v);
+    } else if (depth_ == 2 && key_ == "reconsent_topics") {
+      out_.reconsent_topics.insert(std::move(v));
     }
     return Scalar();
   }
@@ -285,8 +290,17 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       // compliance state): that is what consentd wrote there, and its
       // read-back is consentd's echo, not the person's withdrawal of the
       // grant. The person's confirmation differs from it and is decided.
+      // A row whose re-consent topics the target took as plain grants (a
+      // member subscribed for another topic needs no double opt-in for an
+      // interest; HubSpot has none): the `pending` remembered for them goes,
+      // as consentd wrote the grant there.
       if (result.reconsent) {
-        CONSENTD_RETURN_IF_ERROR(RememberGrantsWrittenAsPending(txn, target, row, now));
+        CONSENTD_RETURN_IF_ERROR(
+            RememberGrantsWritten(txn, target, row, ConsentStatus::kPending, {}, now));
+      } else if (d != nullptr && !d->reconsent_topics.empty() && result.kept_out.empty() &&
+                 !result.nothing_written) {
+        CONSENTD_RETURN_IF_ERROR(RememberGrantsWritten(txn, target, row, ConsentStatus::kGranted,
+                                                       d->reconsent_topics, now));
       }
       // An erasure gets no new link, whatever the target answered.
       const bool erased = d != nullptr && d->erase;

@@ -281,27 +281,36 @@ Status RememberStateWritten(store::Transaction& txn, const std::string& target,
   return Status::Ok();
 }
 
-// A grant consentd wrote to `target` as `pending` (re-consent through its
-// double opt-in) that the person has not confirmed yet: the echo memory
-// still holds that `pending` (the target's confirmation, or any other value
-// it reports, forgets it). Every later row carries the topic as a
-// re-consent, so the connector keeps the member `pending`: a row for
-// another change of the person must not subscribe them unconfirmed.
+// A member consentd wrote `pending` (re-consent through the target's double
+// opt-in) that the person has not confirmed yet: the echo memory still
+// holds a `pending` for a grant, remembered by an earlier unit (the
+// target's confirmation, or any other value it reports, forgets it; one
+// remembered in this unit, at `now`, is a re-consent decided now, which
+// the row carries already). Every later row then carries each of its
+// grants as a re-consent, so the connector keeps the member `pending`: a
+// row for another change of the person (another topic, a block) must not
+// subscribe them unconfirmed.
 Status AddReconsentsOutstanding(store::Transaction& txn, const std::string& target,
-                                const Policy* policy, connectors::DesiredState& d) {
+                                const Policy* policy, TimestampMs now,
+                                connectors::DesiredState& d) {
   if (policy == nullptr || !policy->ConstraintsFor(target).resubscribe_via_pending) {
     return Status::Ok();
   }
+  bool outstanding = false;
   for (const auto& [key, record] : d.state.consents) {
-    if (record.status != ConsentStatus::kGranted || d.reconsent_topics.contains(key.topic)) {
-      continue;
-    }
+    if (record.status != ConsentStatus::kGranted) continue;
     Result<std::optional<store::EchoRow>> latest =
         txn.FindLatestWrite(target, ConsentKeyString(key));
     if (!latest.ok()) return latest.status();
-    if (latest->has_value() && (*latest)->value == ConsentStatusName(ConsentStatus::kPending)) {
-      d.reconsent_topics.insert(key.topic);
+    if (latest->has_value() && (*latest)->value == ConsentStatusName(ConsentStatus::kPending) &&
+        (*latest)->written_at < now) {
+      outstanding = true;
+      break;
     }
+  }
+  if (!outstanding) return Status::Ok();
+  for (const auto& [key, record] : d.state.consents) {
+    if (record.status == ConsentStatus::kGranted) d.reconsent_topics.insert(key.topic);
   }
   return Status::Ok();
 }
@@ -370,7 +379,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       if (state->erased_at) continue;  // erased later in this call: its own row says so
       d.state = FilterForTarget(spec, target, *state);
       d.reconsent_topics = p.reconsent_topics;
-      CONSENTD_RETURN_IF_ERROR(AddReconsentsOutstanding(txn, target, policy, d));
+      CONSENTD_RETURN_IF_ERROR(AddReconsentsOutstanding(txn, target, policy, now, d));
       if (policy != nullptr) d.notice_marker_topics = NoticeMarkerTopics(spec, *policy, target);
       Result<SubjectIdentity> now_identity = LoadIdentity(txn, subject);
       if (!now_identity.ok()) return now_identity.status();

@@ -171,8 +171,18 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
     p.hash = SubscriberHash(d.email);
     r.system_id = p.hash;
     p.state = d.state;
+    // Mailchimp's double opt-in is for the member's status: a member that
+    // another grant keeps subscribed takes a re-consent topic's interest
+    // as it is (the grant is written), and only a member that would not
+    // be subscribed otherwise goes through `pending`.
+    const bool subscribed_anyway =
+        std::any_of(p.state.consents.begin(), p.state.consents.end(), [&](const auto& c) {
+          return c.second.status == ConsentStatus::kGranted &&
+                 d.reconsent_topics.count(c.first.topic) == 0;
+        });
     for (auto& [key, rec] : p.state.consents) {
-      if (rec.status == ConsentStatus::kGranted && d.reconsent_topics.count(key.topic) != 0) {
+      if (rec.status == ConsentStatus::kGranted && d.reconsent_topics.count(key.topic) != 0 &&
+          !subscribed_anyway) {
         rec.status = ConsentStatus::kPending;  // re-consent through Mailchimp's double opt-in
         p.reconsent = true;
       }

@@ -148,5 +148,28 @@ TEST_F(ResubscribeE2E, AJourneyGrantDoesNotLiftTheCrmsUnsubscribeFromAll) {
   EXPECT_TRUE(ChannelBlocked(eve)) << Log();
 }
 
+// A topic withdrawn at the CRM and granted again there while the member
+// stays subscribed for another topic: Mailchimp's double opt-in is for a
+// member's status, not for an interest, so the box is ticked again.
+TEST_F(ResubscribeE2E, ATopicGrantedAgainOnASubscribedMemberIsTickedAgain) {
+  StartAll(WithPolling("1s"));
+  const std::string fay = "fay@example.com";
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(fay));
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", fay}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(fay, "Product news"); })) << Log();
+  PastTheSkewWindow();
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", fay}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(fay, "Product news"); })) << Log();
+  EXPECT_EQ(MemberStatus(fay), "subscribed");
+  PastTheSkewWindow();
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", fay}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(fay, "Product news"); }))
+      << Member(fay).dump() << Log();
+  LetMailchimpReportsSettle();
+  EXPECT_EQ(CanonicalStatus(fay, "product_news"), "granted") << Log();
+  EXPECT_TRUE(MemberInterest(fay, "Product news"));
+}
+
 }  // namespace
 }  // namespace consentd::testing

@@ -787,6 +787,46 @@ TEST_F(SyncDeliveriesTest, ADeadWriteLeavesTheEchoMemoryOfOtherWrites) {
   EXPECT_EQ(LatestWrite("mailchimp", key), "granted") << "a live row made after it writes it";
 }
 
+// A re-grant after an unsubscribe at Mailchimp goes there as a re-consent.
+// What consentd remembers writing follows what the target took: `pending`
+// (a member that goes through its double opt-in), or the grant itself (a
+// member another grant keeps subscribed ticks the interest at once); a
+// `pending` left behind would hold the person's next rows as re-consents.
+TEST_F(SyncDeliveriesTest, AReConsentIsRememberedAsTheTargetTookIt) {
+  for (const bool as_pending : {true, false}) {
+    SCOPED_TRACE(as_pending ? "taken as pending" : "taken as a grant");
+    const std::string n = as_pending ? "1" : "2";
+    const std::string email = "re" + n + "@example.org";
+    Ingest(
+        "hubspot",
+        {Record("ev-a" + n, "10" + n, email, {Consent("newsletter", ConsentStatus::kGranted, T)})},
+        T + 100);
+    const std::vector<store::OutboxRow> first = Claim(T + 150);
+    ASSERT_EQ(first.size(), 1u);
+    connectors::DeliveryResult written = Delivery(first[0].id, Status::Ok(), {});
+    written.system_id = "mc-" + n;
+    Deliver(first, {written}, {}, 5, T + 200);
+    Ingest("mailchimp",
+           {Record("mc-ev-a" + n, "mc-" + n, email,
+                   {Consent("newsletter", ConsentStatus::kWithdrawn, T + 10'000, "mailchimp")})},
+           T + 10'100);
+    Ingest("hubspot",
+           {Record("ev-b" + n, "10" + n, email,
+                   {Consent("newsletter", ConsentStatus::kGranted, T + 20'000)})},
+           T + 20'100);
+    const std::vector<store::OutboxRow> rows = Claim(T + 20'200);
+    ASSERT_EQ(rows.size(), 1u);
+    ASSERT_EQ(Desired(rows[0]).reconsent_topics, std::set<std::string>{"newsletter"});
+    const std::string key = NewsletterKey(rows[0].key);
+    ASSERT_EQ(LatestWrite("mailchimp", key), "pending") << "as decided";
+    connectors::DeliveryResult ok = Delivery(rows[0].id, Status::Ok(), {});
+    ok.system_id = "mc-" + n;
+    ok.reconsent = as_pending;
+    Deliver(rows, {ok}, {}, 5, T + 20'300);
+    EXPECT_EQ(LatestWrite("mailchimp", key), as_pending ? "pending" : "granted");
+  }
+}
+
 TEST_F(SyncDeliveriesTest, RetryableFailureAtMaxAttemptsIsDeadWithARejectedEntry) {
   auto rows = ClaimRows(1, T + 200);
   ASSERT_EQ(rows.size(), 1u);

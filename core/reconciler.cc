@@ -494,6 +494,23 @@ class Decider {
     return it != systems.end() && WritesTo(it->second);
   }
 
+  // True if the person's record at `target` is subscribed anyway: another
+  // topic it carries is granted and no block is active. A target whose
+  // re-subscription goes through its double opt-in asks it for the record's
+  // status, not for one topic of a record that stays subscribed (a
+  // Mailchimp interest is ticked again as it is).
+  bool KeptSubscribedByAnotherGrant(const std::string& target, const ConsentKey& key) const {
+    for (const auto& [scope, block] : s_.blocks) {
+      if (block.active) return false;
+    }
+    for (const auto& [other, record] : s_.consents) {
+      if (other == key || record.status != ConsentStatus::kGranted) continue;
+      const TopicPolicy* topic = p_.FindTopic(other.topic);
+      if (topic != nullptr && topic->systems.contains(target)) return true;
+    }
+    return false;
+  }
+
   // Adds the write of `desired` to `target`, applying the target's
   // constraints (rule 7). `target_has` is what the target is believed to
   // hold now.
@@ -507,7 +524,7 @@ class Decider {
     w.consent = desired;
     w.occurred_at = answers;
     if (limits.resubscribe_via_pending && desired.status == ConsentStatus::kGranted &&
-        IsRestrictive(target_has)) {
+        IsRestrictive(target_has) && !KeptSubscribedByAnotherGrant(target, desired.key)) {
       w.consent.status = ConsentStatus::kPending;
       w.reconsent = true;
     }

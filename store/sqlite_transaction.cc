@@ -860,10 +860,11 @@ Result<std::optional<TimestampMs>> SqliteTransaction::FindWrite(std::string_view
 }
 
 Result<std::int64_t> SqliteTransaction::PruneWrites(TimestampMs before) {
-  // A `pending` is kept until the system reports something else: it marks
-  // a re-consent through that system's double opt-in that the person has
-  // not confirmed yet (sync/outbound.cc, AddReconsentsOutstanding).
-  STORE_USE(st, "DELETE FROM echo_writes WHERE written_at < ? AND value <> 'pending'");
+  // A member awaiting its double opt-in's confirmation stays marked until
+  // the system reports it confirmed or unsubscribed (sync/outbound.h,
+  // AwaitingConfirmationKey; the value is that marker's).
+  STORE_USE(st,
+            "DELETE FROM echo_writes WHERE written_at < ? AND value <> 'awaiting_confirmation'");
   st->BindAll(before);
   return RunCounting(db_, *st);
 }

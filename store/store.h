@@ -363,9 +363,10 @@ class Transaction {
   virtual Result<std::optional<TimestampMs>> FindWrite(std::string_view system,
                                                        std::string_view key,
                                                        std::string_view value) = 0;
-  // Forgets writes made before `before`, except a `pending`: it stands for
-  // a re-consent through the system's double opt-in not confirmed yet, and
-  // goes only when the system reports something else.
+  // Forgets writes made before `before`, except a member's mark as
+  // awaiting its double opt-in's confirmation (value `awaiting_confirmation`,
+  // sync/outbound.h): it goes when the system reports the member confirmed
+  // or unsubscribed.
   virtual Result<std::int64_t> PruneWrites(TimestampMs before) = 0;
   // The last write to (system, key), whatever its value (the latest
   // written_at), or nullopt.

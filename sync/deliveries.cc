@@ -1,4 +1,5 @@
 // SyncEngine::RecordDeliveries: the store half of ④ in DESIGN.md §3.
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -35,11 +36,31 @@ ProofEntry DeliveryEntry(ProofKind kind, std::string_view target, const store::O
   return e;
 }
 
-// Reads only the top-level "erase", "mapping_hash" and "system_id" of a
-// desired state,
-// without building it (the proof entry of a delivery needs no more; a full
-// decode of every delivered row was ~4 % of the store thread in an initial
-// sync). For a row that was delivered, so it decoded in the dispatcher.
+// The member marked as awaiting its double opt-in's confirmation
+// (AwaitingConfirmationKey) once the target took a row as `pending`; the
+// mark goes when a row without a grant was written (the member is not
+// subscribed by consentd any more: a later grant is a re-consent of its
+// own). A row the target kept values out of leaves the mark as it was.
+Status NoteMemberAwaitingConfirmation(store::Transaction& txn, std::string_view target,
+                                      const store::OutboxRow& row,
+                                      const connectors::DeliveryResult& result, TimestampMs now) {
+  const std::string system(target);
+  const std::string key = AwaitingConfirmationKey(row.key);
+  if (result.reconsent) {
+    CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(system, key));
+    return txn.RememberWrite(store::EchoRow{system, key, std::string(kAwaitingConfirmation), now});
+  }
+  if (!result.kept_out.empty()) return Status::Ok();
+  Result<bool> awaits = AwaitsConfirmation(txn, target, row.key);
+  if (!awaits.ok() || !*awaits) return awaits.status();
+  Result<connectors::DesiredState> d = connectors::DecodeDesiredState(row.desired_json);
+  if (!d.ok()) return d.status();
+  const bool grants =
+      std::any_of(d->state.consents.begin(), d->state.consents.end(),
+                  [](const auto& c) { return c.second.status == ConsentStatus::kGranted; });
+  return grants ? Status::Ok() : txn.ForgetWrites(system, key);
+}
+
 // Echo memory for the grants a delivered row carried, as the target took
 // them (`written`: `pending` through its double opt-in, or `granted`): one
 // value per granted consent of the row, of `topics` only if not empty.
@@ -60,6 +81,11 @@ Status RememberGrantsWritten(store::Transaction& txn, std::string_view target,
   return Status::Ok();
 }
 
+// Reads only the top-level "erase", "mapping_hash", "system_id" and
+// "reconsent_topics" of a desired state, without building it (the proof
+// entry of a delivery needs no more; a full decode of every delivered row
+// was ~4 % of the store thread in an initial sync). For a row that was
+// delivered, so it decoded in the dispatcher.
 class DesiredHead final : public nlohmann::json_sax<nlohmann::json> {
  public:
   static std::optional<connectors::DesiredState> Read(std::string_view text) {
@@ -301,6 +327,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
                  !result.nothing_written) {
         CONSENTD_RETURN_IF_ERROR(RememberGrantsWritten(txn, target, row, ConsentStatus::kGranted,
                                                        d->reconsent_topics, now));
+      }
+      if (policy_.ConstraintsFor(std::string(target)).resubscribe_via_pending && !row.key.empty() &&
+          (d == nullptr || !d->erase)) {
+        CONSENTD_RETURN_IF_ERROR(NoteMemberAwaitingConfirmation(txn, target, row, result, now));
       }
       // An erasure gets no new link, whatever the target answered.
       const bool erased = d != nullptr && d->erase;

@@ -281,34 +281,36 @@ Status RememberStateWritten(store::Transaction& txn, const std::string& target,
   return Status::Ok();
 }
 
-// A member consentd wrote `pending` (re-consent through the target's double
-// opt-in) that the person has not confirmed yet: the echo memory still
-// holds a `pending` for a grant, remembered by an earlier unit (the
-// target's confirmation, or any other value it reports, forgets it; one
-// remembered in this unit, at `now`, is a re-consent decided now, which
-// the row carries already). Every later row then carries each of its
-// grants as a re-consent, so the connector keeps the member `pending`: a
-// row for another change of the person (another topic, a block) must not
-// subscribe them unconfirmed.
+std::string AwaitingConfirmationKey(std::string_view subject) {
+  return std::string(subject) + "|member|" + std::string(kAwaitingConfirmation);
+}
+
+Result<bool> AwaitsConfirmation(store::Transaction& txn, std::string_view target,
+                                std::string_view subject) {
+  Result<std::optional<store::EchoRow>> mark =
+      txn.FindLatestWrite(target, AwaitingConfirmationKey(subject));
+  if (!mark.ok()) return mark.status();
+  return mark->has_value();
+}
+
+// A member that awaits its double opt-in's confirmation (the target took
+// consentd's write as `pending`, and the person has not confirmed or
+// unsubscribed since) keeps every grant of a later row as a re-consent,
+// so the connector keeps it `pending`: a row for another change of the
+// person (another topic, a block, a resync) must not subscribe them
+// unconfirmed.
 Status AddReconsentsOutstanding(store::Transaction& txn, const std::string& target,
-                                const Policy* policy, TimestampMs now,
-                                connectors::DesiredState& d) {
+                                const Policy* policy, connectors::DesiredState& d) {
   if (policy == nullptr || !policy->ConstraintsFor(target).resubscribe_via_pending) {
     return Status::Ok();
   }
-  bool outstanding = false;
-  for (const auto& [key, record] : d.state.consents) {
-    if (record.status != ConsentStatus::kGranted) continue;
-    Result<std::optional<store::EchoRow>> latest =
-        txn.FindLatestWrite(target, ConsentKeyString(key));
-    if (!latest.ok()) return latest.status();
-    if (latest->has_value() && (*latest)->value == ConsentStatusName(ConsentStatus::kPending) &&
-        (*latest)->written_at < now) {
-      outstanding = true;
-      break;
-    }
-  }
-  if (!outstanding) return Status::Ok();
+  const bool any_grant =
+      std::any_of(d.state.consents.begin(), d.state.consents.end(),
+                  [](const auto& c) { return c.second.status == ConsentStatus::kGranted; });
+  if (!any_grant) return Status::Ok();
+  Result<bool> awaits = AwaitsConfirmation(txn, target, d.subject);
+  if (!awaits.ok()) return awaits.status();
+  if (!*awaits) return Status::Ok();
   for (const auto& [key, record] : d.state.consents) {
     if (record.status == ConsentStatus::kGranted) d.reconsent_topics.insert(key.topic);
   }
@@ -379,7 +381,7 @@ Status OutboundBatch::Flush(store::Transaction& txn, const mapping::MappingSpec&
       if (state->erased_at) continue;  // erased later in this call: its own row says so
       d.state = FilterForTarget(spec, target, *state);
       d.reconsent_topics = p.reconsent_topics;
-      CONSENTD_RETURN_IF_ERROR(AddReconsentsOutstanding(txn, target, policy, now, d));
+      CONSENTD_RETURN_IF_ERROR(AddReconsentsOutstanding(txn, target, policy, d));
       if (policy != nullptr) d.notice_marker_topics = NoticeMarkerTopics(spec, *policy, target);
       Result<SubjectIdentity> now_identity = LoadIdentity(txn, subject);
       if (!now_identity.ok()) return now_identity.status();

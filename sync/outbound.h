@@ -98,6 +98,18 @@ class OutboundBatch {
   std::map<std::string, SubjectState> states_;                      // subject -> Remember
 };
 
+// A member the target took as `pending` (re-consent through its double
+// opt-in, RecordDeliveries) is marked in the echo memory under this key of
+// its subject, with the value kAwaitingConfirmation, until the target
+// reports it confirmed or unsubscribed (SyncEngine). While marked, every
+// row to the target carries the member's grants as re-consent topics, so
+// it stays `pending`, and what consentd decides to write there is
+// remembered as `pending` (its read-back). Not pruned after a day.
+inline constexpr std::string_view kAwaitingConfirmation = "awaiting_confirmation";
+std::string AwaitingConfirmationKey(std::string_view subject);
+Result<bool> AwaitsConfirmation(store::Transaction& txn, std::string_view target,
+                                std::string_view subject);
+
 // Echo memory (rule 5) of a row that writes `state` to `target` whole:
 // one value per consent and block it shows, as of `now`. A key remembered
 // with the same value keeps its older time; a grant awaiting re-consent is

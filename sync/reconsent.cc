@@ -196,17 +196,15 @@ Result<ReconsentWalkPage> SyncEngine::WalkReconsent(store::Transaction& txn, Tim
       w.occurred_at = record->provenance.occurred_at;
       outbound.Add(w, *identity);
       // The target may report the member back (its last change moves):
-      // that is this write, not a new grant. A re-consent through the
-      // target's double opt-in that is still unconfirmed stays remembered
-      // (its `pending`): the row writes it as such (AddReconsentsOutstanding).
-      Result<std::optional<store::EchoRow>> latest = txn.FindLatestWrite(system, echo_key);
-      if (!latest.ok()) return latest.status();
-      if (latest->has_value() && policy_.ConstraintsFor(system).resubscribe_via_pending &&
-          (*latest)->value == ConsentStatusName(ConsentStatus::kPending)) {
-        continue;
-      }
+      // that is this write, not a new grant. A member awaiting its double
+      // opt-in's confirmation is written `pending` (AddReconsentsOutstanding),
+      // and that is what comes back.
+      Result<bool> awaits = AwaitsConfirmation(txn, system, row.key.subject_id);
+      if (!awaits.ok()) return awaits.status();
+      const std::string written =
+          *awaits ? std::string(ConsentStatusName(ConsentStatus::kPending)) : w.desired;
       CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(system, echo_key));
-      CONSENTD_RETURN_IF_ERROR(txn.RememberWrite({system, echo_key, w.desired, now}));
+      CONSENTD_RETURN_IF_ERROR(txn.RememberWrite({system, echo_key, written, now}));
     }
   }
 

@@ -580,6 +580,49 @@ class Ingestor {
     return &it->second;
   }
 
+  // Whether `subject`'s member at `system` awaits its double opt-in's
+  // confirmation (sync/outbound.h, AwaitingConfirmationKey), read once per
+  // call.
+  Result<bool> AwaitsConfirmationCached(const std::string& system, const std::string& subject) {
+    Result<const std::optional<store::EchoRow>*> mark =
+        LatestWrite(system, AwaitingConfirmationKey(subject));
+    if (!mark.ok()) return mark.status();
+    return (*mark)->has_value();
+  }
+
+  // A report from a system whose re-subscriptions go through its double
+  // opt-in that the member is subscribed (a grant), unsubscribed (a block
+  // set), or gone ends its wait for the confirmation. A pending member's
+  // own report (pending topics, boxes left unticked) does not.
+  Status ForgetAwaitedConfirmation(const Change& c) {
+    const bool ends_wait =
+        (c.kind == ChangeKind::kConsent && c.status == ConsentStatus::kGranted) ||
+        c.kind == ChangeKind::kBlockSet || c.kind == ChangeKind::kErasure ||
+        c.kind == ChangeKind::kTargetDeleted;
+    if (!ends_wait || !policy_.ConstraintsFor(source_).resubscribe_via_pending) {
+      return Status::Ok();
+    }
+    const std::string key = AwaitingConfirmationKey(c.key.subject);
+    Result<const std::optional<store::EchoRow>*> mark = LatestWrite(source_, key);
+    if (!mark.ok()) return mark.status();
+    if (!(*mark)->has_value()) return Status::Ok();
+    CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(source_, key));
+    echoes_.insert_or_assign(std::pair{source_, key}, std::nullopt);
+    return Status::Ok();
+  }
+
+  // True if `system` shows a block of `scope` as its unsubscribe-all.
+  bool ShowsBlockAsUnsubscribeAll(const std::string& system, const BlockScope& scope) const {
+    if (scope.kind != BlockScope::Kind::kChannel) return false;
+    for (const mapping::BlockSpec& b : settings_.mapping->blocks) {
+      const auto side = b.sides.find(system);
+      if (b.scope == scope.kind && side != b.sides.end() && side->second.unsubscribe_all) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // True if the store is known to hold no write for (system, key) (so
   // there is nothing to forget), without reading it.
   bool NoStoredWrite(const std::string& system, const std::string& key) const {
@@ -641,6 +684,15 @@ class Ingestor {
     for (const Write& w : d.blocked_by_target) note.blocked_targets.push_back(w.target);
     summary_.notes.push_back(std::move(note));
     for (const Write& w : d.writes) outbound_.Add(w, snapshot);
+    CONSENTD_RETURN_IF_ERROR(ForgetAwaitedConfirmation(c));
+    // A channel block lifted at a system that shows it as its
+    // unsubscribe-all: the grants on that channel were held back from it
+    // (FilterForTarget) and go there now, with the whole state (no decided
+    // write goes back to the source).
+    if (d.outcome == Outcome::kApplied && d.block && !d.block->active &&
+        ShowsBlockAsUnsubscribeAll(source_, d.block->scope)) {
+      outbound_.AddState(source_, subject, snapshot);
+    }
     // The source gets no erasure row, since it erased first; but a source
     // that keeps a record per address erased only the record that reported
     // it, and the person's others there go now.
@@ -675,6 +727,15 @@ class Ingestor {
         CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(r.system, r.key));
       }
       store::EchoRow row{r.system, r.key, r.value, r.written_at};
+      // A member awaiting its double opt-in's confirmation is written
+      // `pending` whatever the grant (AddReconsentsOutstanding): that is
+      // what it reports back.
+      if (r.value == ConsentStatusName(ConsentStatus::kGranted) &&
+          policy_.ConstraintsFor(r.system).resubscribe_via_pending) {
+        Result<bool> awaits = AwaitsConfirmationCached(r.system, subject);
+        if (!awaits.ok()) return awaits.status();
+        if (*awaits) row.value = std::string(ConsentStatusName(ConsentStatus::kPending));
+      }
       CONSENTD_RETURN_IF_ERROR(txn_.RememberWrite(row));
       echoes_.insert_or_assign(std::pair{r.system, r.key}, std::move(row));
     }

@@ -17,15 +17,17 @@ namespace {
 class ResubscribeE2E : public SyncE2E {
  protected:
   // The canonical status of `topic` (email channel) from `consentctl
-  // explain --json`; "" if the person or topic is not known.
-  std::string CanonicalStatus(const std::string& email, const std::string& topic) {
+  // explain --json`; "" if the person or topic is not known. `field`:
+  // another field of that consent (its "source_system", "method").
+  std::string CanonicalStatus(const std::string& email, const std::string& topic,
+                              const std::string& field = "status") {
     const CommandResult r = Ctl({"explain", "--email", email, "--json"});
     if (r.exit_code != 0) return "";
     const Json j = Json::parse(r.output, nullptr, false);
     if (!j.is_object()) return "";
     for (const Json& c : j.value("consents", Json::array())) {
       if (c.value("topic", "") == topic && c.value("channel", "") == "email") {
-        return c.value("status", "");
+        return c.value(field, "");
       }
     }
     return "";
@@ -114,6 +116,19 @@ TEST_F(ResubscribeE2E, ALaterWriteKeepsAReConsentPendingUntilThePersonConfirms) 
   Journey("POST", "/_sim/mailchimp/person/confirm", {{"email_address", dan}});
   ASSERT_TRUE(Eventually([&] { return MemberStatus(dan) == "subscribed"; })) << Log();
   EXPECT_TRUE(MemberInterest(dan, "Product news")) << Member(dan).dump();
+  LetMailchimpReportsSettle();
+
+  // Confirmed, the wait is over: a later change of hers (the newsletter
+  // withdrawn at the CRM) leaves the member subscribed for Product news,
+  // not pending again with a new confirmation request.
+  PastTheSkewWindow();
+  Crm("POST", "/_sim/hubspot/person/unsubscribe",
+      {{"email", dan}, {"subscriptionId", kNewsletter}});
+  ASSERT_TRUE(Eventually([&] { return !MemberInterest(dan, "Newsletter"); }))
+      << Member(dan).dump() << Log();
+  LetMailchimpReportsSettle();
+  EXPECT_EQ(MemberStatus(dan), "subscribed") << Member(dan).dump() << Log();
+  EXPECT_TRUE(MemberInterest(dan, "Product news")) << Member(dan).dump();
 }
 
 // The CRM's unsubscribe-all is a channel block that only flows from the CRM
@@ -168,7 +183,10 @@ TEST_F(ResubscribeE2E, ATopicGrantedAgainOnASubscribedMemberIsTickedAgain) {
       << Member(fay).dump() << Log();
   LetMailchimpReportsSettle();
   EXPECT_EQ(CanonicalStatus(fay, "product_news"), "granted") << Log();
+  // The tick read back is consentd's own write, not her statement there.
+  EXPECT_EQ(CanonicalStatus(fay, "product_news", "source_system"), "hubspot") << Log();
   EXPECT_TRUE(MemberInterest(fay, "Product news"));
+  EXPECT_EQ(MemberStatus(fay), "subscribed");
 }
 
 }  // namespace

@@ -652,15 +652,59 @@ TEST_F(SyncEngineTest, AWholeStateRowKeepsAPendingWriteRememberedForATargetWithD
     EXPECT_EQ(crm->has_value() ? (*crm)->value : "<none>", "granted");
     return Status::Ok();
   });
-  // ...and the row asks the connector for that pending again: the person
-  // has not confirmed, so a row for any later change must not subscribe
-  // them (the connector writes a re-consent topic's grant as pending).
+  // A `pending` remembered is not a member awaiting its confirmation: it
+  // may be a re-consent decided but not delivered yet (the member stays
+  // subscribed if the target takes the grant as it is).
   const std::vector<store::OutboxRow> journey = Outbox("mailchimp");
+  ASSERT_FALSE(journey.empty());
+  EXPECT_TRUE(Desired(journey.back()).reconsent_topics.empty());
+}
+
+// A member the target took as `pending` awaits its double opt-in's
+// confirmation: every later row holds its grants as re-consents, so the
+// connector keeps it pending (a row for another change of the person must
+// not subscribe them unconfirmed), until the target reports it confirmed.
+TEST_F(SyncEngineTest, AMemberAwaitingItsConfirmationIsWrittenPendingUntilItConfirms) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  const std::string subject = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    return txn.RememberWrite(store::EchoRow{"mailchimp", AwaitingConfirmationKey(subject),
+                                            std::string(kAwaitingConfirmation), T + 100});
+  });
+  // Another change of hers at the CRM: an advertising block.
+  Ingest("hubspot",
+         {Record("ev-2", "101", "anna@example.org", {Block(BlockScope::All(), true, T + 5000)})},
+         T + 5100);
+  std::vector<store::OutboxRow> journey = Outbox("mailchimp");
   ASSERT_FALSE(journey.empty());
   EXPECT_EQ(Desired(journey.back()).reconsent_topics, std::set<std::string>{"newsletter"});
   const std::vector<store::OutboxRow> crm = Outbox("hubspot");
-  ASSERT_FALSE(crm.empty());
-  EXPECT_TRUE(Desired(crm.back()).reconsent_topics.empty()) << "HubSpot has no double opt-in";
+  for (const store::OutboxRow& row : crm) {
+    EXPECT_TRUE(Desired(row).reconsent_topics.empty()) << "HubSpot has no double opt-in";
+  }
+
+  // She confirms at Mailchimp: the member is subscribed, the wait is over.
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T + 60'000, "mailchimp")})},
+         T + 60'100);
+  Run([&](store::Transaction& txn) -> Status {
+    Result<bool> awaits = AwaitsConfirmation(txn, "mailchimp", subject);
+    if (!awaits.ok()) return awaits.status();
+    EXPECT_FALSE(*awaits);
+    return Status::Ok();
+  });
+  Ingest("hubspot",
+         {Record("ev-3", "101", "anna@example.org", {Block(BlockScope::All(), true, T + 90'000)})},
+         T + 90'100);
+  Ingest("hubspot",
+         {Record("ev-4", "101", "anna@example.org", {Block(BlockScope::All(), false, T + 99'000)})},
+         T + 99'100);
+  journey = Outbox("mailchimp");
+  ASSERT_FALSE(journey.empty());
+  EXPECT_TRUE(Desired(journey.back()).reconsent_topics.empty());
 }
 
 // Two CRM records that both hold the grant: the merge changes nothing the
@@ -1892,9 +1936,10 @@ TEST_F(SyncEngineTest, ADeletionAtTheJourneyOfAPersonWhoSignedUpAgainIsDecided) 
   const std::string fresh = SubjectOf("mailchimp", "mc-1");
   ASSERT_FALSE(fresh.empty());
 
+  // Dated after the erasure (beyond the skew window) and before her return.
   IngestSummary late =
       Ingest("mailchimp",
-             {Record("mc-ev-4", "mc-1", "anna@example.org", {Erasure(T + 10'500, "mailchimp")})},
+             {Record("mc-ev-4", "mc-1", "anna@example.org", {Erasure(T + 15'000, "mailchimp")})},
              T + 21'000);
   EXPECT_EQ(late.outcomes[Outcome::kDroppedErased], 1) << "the first erasure's own report";
   EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), fresh);
@@ -1908,6 +1953,80 @@ TEST_F(SyncEngineTest, ADeletionAtTheJourneyOfAPersonWhoSignedUpAgainIsDecided) 
   EXPECT_EQ(again.outcomes[Outcome::kDroppedErased], 0);
   EXPECT_TRUE(Consents(fresh).empty()) << "erased again";
   EXPECT_EQ(SubjectOf("mailchimp", "mc-1"), "");
+}
+
+// A topic withdrawn and granted again while another grant keeps the
+// person's member subscribed: Mailchimp's double opt-in is for the member's
+// status, so the grant is written (and remembered) as a grant, not as a
+// re-consent through pending.
+TEST_F(SyncEngineTest, ARegrantOnAMemberAnotherGrantKeepsSubscribedIsWrittenAsAGrant) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org",
+                 {Consent("newsletter", kGranted, T), Consent("product_news", kGranted, T)})},
+         T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T + 10'000, "mailchimp")})},
+         T + 10'100);
+  IngestSummary s = Ingest(
+      "hubspot",
+      {Record("ev-2", "101", "anna@example.org", {Consent("newsletter", kGranted, T + 20'000)})},
+      T + 20'100);
+  EXPECT_EQ(s.enqueued["mailchimp"], 1);
+  const auto rows = Outbox("mailchimp");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_TRUE(Desired(rows.back()).reconsent_topics.empty());
+  const std::string subject = SubjectOf("hubspot", "101");
+  std::string remembered = "<none>";
+  Run([&](store::Transaction& txn) -> Status {
+    auto consents = txn.ListConsents(subject);
+    if (!consents.ok()) return consents.status();
+    for (const store::ConsentRow& c : *consents) {
+      if (c.key.topic != "newsletter") continue;
+      auto w = txn.FindLatestWrite(
+          "mailchimp", ConsentKeyString(ConsentKey{c.key.subject_id, c.key.topic, c.key.channel,
+                                                   c.key.address}));
+      if (!w.ok()) return w.status();
+      if (w->has_value()) remembered = (*w)->value;
+    }
+    return Status::Ok();
+  });
+  EXPECT_EQ(remembered, "granted") << "its read-back is consentd's echo";
+}
+
+// The CRM's unsubscribe-all on a channel holds a grant made elsewhere back
+// from it (a SUBSCRIBED write would lift it). Lifted at the CRM, the grant
+// goes there: the CRM, the block's source, gets the whole state.
+TEST_F(SyncEngineTest, AGrantHeldBackByTheCrmsUnsubscribeAllGoesThereOnceItIsLifted) {
+  Ingest(
+      "hubspot",
+      {Record("ev-1", "101", "anna@example.org", {Block(BlockScope::Channel("email"), true, T)})},
+      T + 100);
+  Ingest("mailchimp",
+         {Record("mc-ev-1", "mc-1", "anna@example.org",
+                 {Consent("product_news", kGranted, T + 10'000, "mailchimp")})},
+         T + 10'100);
+  for (const store::OutboxRow& row : Outbox("hubspot")) {
+    EXPECT_TRUE(Desired(row).state.consents.empty()) << "held back while the block is active";
+  }
+  // That row is delivered: nothing is open to the CRM when the lift comes.
+  const std::vector<store::OutboxRow> held = Outbox("hubspot");
+  ASSERT_EQ(held.size(), 1u);
+  const std::int64_t before = held.back().id;
+  DeliverTheOnlyRow("hubspot", T + 10'200);
+  IngestSummary lifted = Ingest("hubspot",
+                                {Record("ev-2", "101", "anna@example.org",
+                                        {Block(BlockScope::Channel("email"), false, T + 20'000)})},
+                                T + 20'100);
+  EXPECT_EQ(lifted.outcomes[Outcome::kApplied], 1);
+  const auto rows = Outbox("hubspot");
+  ASSERT_FALSE(rows.empty());
+  ASSERT_GT(rows.back().id, before) << "a row queued by the lift";
+  bool grant = false;
+  for (const auto& [key, record] : Desired(rows.back()).state.consents) {
+    grant |= key.topic == "product_news" && record.status == ConsentStatus::kGranted;
+  }
+  EXPECT_TRUE(grant) << rows.back().desired_json;
 }
 
 TEST_F(SyncEngineTest, RegrantAfterJourneyUnsubscribeIsSentAsReconsent) {

@@ -768,7 +768,8 @@ Result<bool> SqliteTransaction::HasOpenOutbox(std::string_view target, std::stri
 Result<bool> SqliteTransaction::HasLiveRowSince(std::string_view target, std::string_view key,
                                                 TimestampMs since, std::int64_t except_id) {
   STORE_USE(st,
-            "SELECT 1 FROM outbox WHERE target = ?1 AND key = ?2 AND status <> 'dead' "
+            "SELECT 1 FROM outbox WHERE target = ?1 AND key = ?2 "
+            "AND (status IN ('pending', 'inflight') OR (status = 'done' AND reason = '')) "
             "AND created_at >= ?3 AND id <> ?4 LIMIT 1");
   st->BindAll(target, key, since, except_id);
   return st->Step();

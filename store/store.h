@@ -331,8 +331,10 @@ class Transaction {
   // True if (target, key) has a row pending or in flight.
   virtual Result<bool> HasOpenOutbox(std::string_view target, std::string_view key) = 0;
   // True if (target, key) has a row other than `except_id`, created at
-  // `since` or later, that is not dead: a row queued with it (another record
-  // of the person) or after it, which will write, or wrote, what it carries.
+  // `since` or later, that is to be written or was delivered (pending, in
+  // flight, or done without a reason; not dead, not superseded): a row
+  // queued with it (another record of the person) or after it, which will
+  // write, or wrote, what it carries.
   virtual Result<bool> HasLiveRowSince(std::string_view target, std::string_view key,
                                        TimestampMs since, std::int64_t except_id) = 0;
   // The newest row of (target, key) that writes to `address` (rows for

@@ -785,6 +785,23 @@ TEST_F(SyncDeliveriesTest, ADeadWriteLeavesTheEchoMemoryOfOtherWrites) {
     return ForgetEchoesNeverDelivered(txn, "mailchimp", d->state, rows[0].created_at, rows[0].id);
   });
   EXPECT_EQ(LatestWrite("mailchimp", key), "granted") << "a live row made after it writes it";
+
+  // Superseded before it was sent, that newer row wrote nothing either.
+  Run([&](store::Transaction& txn) -> Status {
+    store::OutboxRow newest = rows[0];
+    newest.id = 0;
+    newest.idempotency_key = "newest";
+    newest.created_at = T + 500;
+    newest.next_attempt_at = T + 500;
+    newest.status = store::OutboxStatus::kPending;
+    Result<std::int64_t> id = txn.Enqueue(newest);  // supersedes the T + 400 row
+    if (!id.ok()) return id.status();
+    CONSENTD_RETURN_IF_ERROR(txn.DeleteOutboxRow(*id));
+    Result<connectors::DesiredState> d = connectors::DecodeDesiredState(rows[0].desired_json);
+    if (!d.ok()) return d.status();
+    return ForgetEchoesNeverDelivered(txn, "mailchimp", d->state, rows[0].created_at, rows[0].id);
+  });
+  EXPECT_EQ(LatestWrite("mailchimp", key), "<none>") << "no row made since writes it";
 }
 
 // A re-grant after an unsubscribe at Mailchimp goes there as a re-consent.

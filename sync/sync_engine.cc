@@ -156,6 +156,7 @@ class Ingestor {
     record_address_ = ids->email;
     record_id_ = rec.system_id;
     record_read_at_ = rec.read_at;
+    record_member_subscribed_ = rec.member_subscribed;
     reporter_retired_ = false;
     bool known = false;  // the record brings no identifier the subject lacks
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
@@ -340,6 +341,19 @@ class Ingestor {
       if (!w.ok()) return w.status();
       if (const std::optional<store::EchoRow>& row = **w; row.has_value()) {
         echoes.Remember(EchoRecord{row->system, row->key, row->value, row->written_at});
+      } else if (c.kind == ChangeKind::kConsent && c.status == ConsentStatus::kPending &&
+                 policy_.ConstraintsFor(c.provenance.source_system).resubscribe_via_pending) {
+        // A member awaiting its double opt-in's confirmation is `pending`
+        // by consentd's write, however long ago (the per-topic memory is
+        // pruned after a day; the mark is not): its read is that echo.
+        Result<const std::optional<store::EchoRow>*> mark =
+            LatestWrite(c.provenance.source_system, AwaitingConfirmationKey(c.key.subject));
+        if (!mark.ok()) return mark.status();
+        if (const std::optional<store::EchoRow>& m = **mark; m.has_value()) {
+          echoes.Remember(EchoRecord{m->system, echo_key,
+                                     std::string(ConsentStatusName(ConsentStatus::kPending)),
+                                     m->written_at});
+        }
       }
     }
     if (with_echoes &&
@@ -594,12 +608,16 @@ class Ingestor {
   // opt-in that the member is subscribed (a grant), unsubscribed (a block
   // set), or gone ends its wait for the confirmation. A pending member's
   // own report (pending topics, boxes left unticked) does not.
+  // A record that shows the member subscribed ends it too, whatever topics
+  // flow back from it; a merge's replay of stored records is no report.
   Status ForgetAwaitedConfirmation(const Change& c) {
     const bool ends_wait =
+        record_member_subscribed_ ||
         (c.kind == ChangeKind::kConsent && c.status == ConsentStatus::kGranted) ||
         c.kind == ChangeKind::kBlockSet || c.kind == ChangeKind::kErasure ||
         c.kind == ChangeKind::kTargetDeleted;
-    if (!ends_wait || !policy_.ConstraintsFor(source_).resubscribe_via_pending) {
+    if (replaying_merge_ || !ends_wait ||
+        !policy_.ConstraintsFor(source_).resubscribe_via_pending) {
       return Status::Ok();
     }
     const std::string key = AwaitingConfirmationKey(c.key.subject);
@@ -876,14 +894,20 @@ class Ingestor {
       c.provenance = b.provenance;
       changes.push_back(std::move(c));
     }
+    replaying_merge_ = true;
     for (Change& c : changes) {
       c.key.subject = into;
       c.mapping_hash = mapping_hash_;
       // No echo memory: these are consentd's own records, not a report.
       Result<Decision> d = Decide(c, *state, /*with_echoes=*/false);
       if (!d.ok()) return d.status();
-      CONSENTD_RETURN_IF_ERROR(Apply(*d, c, *state, *snapshot));
+      Status applied = Apply(*d, c, *state, *snapshot);
+      if (!applied.ok()) {
+        replaying_merge_ = false;
+        return applied;
+      }
     }
+    replaying_merge_ = false;
     // Each system that knows the person now holds two records, and the
     // survivor's may disagree with the combined state even where the winning
     // change came from that same system (it came from the merged record).
@@ -913,6 +937,21 @@ class Ingestor {
     for (const std::string& system : targets) {
       if (system == source_ && source_holds_it) continue;
       if (WritesToSystem(system)) outbound_.AddState(system, into, *snapshot);
+    }
+    // A member of `from`'s awaiting its double opt-in's confirmation is the
+    // person's: the survivor's rows must keep it pending too.
+    targets.insert(source_);
+    for (const std::string& system : targets) {
+      if (!policy_.ConstraintsFor(system).resubscribe_via_pending) continue;
+      Result<std::optional<store::EchoRow>> mark =
+          txn_.FindLatestWrite(system, AwaitingConfirmationKey(from));
+      if (!mark.ok()) return mark.status();
+      if (!mark->has_value()) continue;
+      const std::string key = AwaitingConfirmationKey(into);
+      CONSENTD_RETURN_IF_ERROR(txn_.ForgetWrites(system, key));
+      store::EchoRow row{system, key, (*mark)->value, (*mark)->written_at};
+      CONSENTD_RETURN_IF_ERROR(txn_.RememberWrite(row));
+      echoes_.insert_or_assign(std::pair{system, key}, std::move(row));
     }
     CONSENTD_RETURN_IF_ERROR(txn_.EraseSubject(from));  // its leftovers; not an erasure
     CONSENTD_RETURN_IF_ERROR(txn_.RecordMerge(from, into, now_));
@@ -1085,6 +1124,8 @@ class Ingestor {
   std::string record_id_;  // the current record's id in the source
   bool reporter_retired_ = false;   // Apply retired the current record (its deletion)
   TimestampMs record_read_at_ = 0;  // the current record's InboundRecord::read_at
+  bool record_member_subscribed_ = false;  // its InboundRecord::member_subscribed
+  bool replaying_merge_ = false;           // Merge replays stored records through Apply
   std::map<std::string, std::optional<TimestampMs>> tombstones_;
   // The mapping writes to the system this call's records come from.
   const bool source_writable_;

@@ -107,6 +107,10 @@ struct InboundRecord {
   // (store::IdentityLink::retired_at) is not made live again by it: the
   // read shows the record as it was before it was retired.
   TimestampMs read_at = 0;
+  // The record is a member its system holds subscribed (Mailchimp): a
+  // double opt-in consentd waits for there is confirmed, whatever topics
+  // flow back from it (sync/outbound.h, AwaitingConfirmationKey).
+  bool member_subscribed = false;
 };
 
 // Sets read_at of every record in `records` to `at`, or keeps an earlier

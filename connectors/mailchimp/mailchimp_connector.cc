@@ -191,6 +191,7 @@ InboundRecord MailchimpConnector::FromApiMember(const ParsedMember& pm, std::str
   InboundRecord rec;
   rec.event_id = std::move(event_id);
   rec.system_id = pm.id;
+  rec.member_subscribed = m.status == mapping::mailchimp::MemberStatus::kSubscribed;
   rec.mapped = mapper_.FromMember(m);
   if (auto email = NormaliseEmail(m.email_address); email.ok()) {
     rec.email = *email;

@@ -1959,6 +1959,76 @@ TEST_F(SyncEngineTest, ADeletionAtTheJourneyOfAPersonWhoSignedUpAgainIsDecided) 
 // person's member subscribed: Mailchimp's double opt-in is for the member's
 // status, so the grant is written (and remembered) as a grant, not as a
 // re-consent through pending.
+// The wait for a member's confirmation ends when Mailchimp reports the
+// member subscribed, even where no topic flows back from it (a report of
+// only a lifted block); a `pending` read of the member while it waits is
+// consentd's own write however old (the per-topic memory is pruned after a
+// day, the mark is not); a CRM merge hands the mark to the survivor.
+TEST_F(SyncEngineTest, TheWaitForAConfirmationEndsOnASubscribedMemberAndSurvivesAMerge) {
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  Ingest("hubspot",
+         {Record("ev-2", "102", "anna.b@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 200);
+  const std::string anna = SubjectOf("hubspot", "101");
+  const std::string merged = SubjectOf("hubspot", "102");
+  auto mark = [&](const std::string& subject) {
+    Run([&](store::Transaction& txn) -> Status {
+      return txn.RememberWrite(store::EchoRow{"mailchimp", AwaitingConfirmationKey(subject),
+                                              std::string(kAwaitingConfirmation), T + 300});
+    });
+  };
+  auto awaits = [&](const std::string& subject) {
+    bool out = false;
+    Run([&](store::Transaction& txn) -> Status {
+      Result<bool> a = AwaitsConfirmation(txn, "mailchimp", subject);
+      if (!a.ok()) return a.status();
+      out = *a;
+      return Status::Ok();
+    });
+    return out;
+  };
+  mark(anna);
+  // Her pending member read a week later: no per-topic memory is left.
+  Run([&](store::Transaction& txn) -> Status {
+    auto consents = txn.ListConsents(anna);
+    if (!consents.ok()) return consents.status();
+    for (const store::ConsentRow& c : *consents) {
+      CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(
+          "mailchimp", ConsentKeyString(ConsentKey{c.key.subject_id, c.key.topic, c.key.channel,
+                                                   c.key.address})));
+    }
+    return Status::Ok();
+  });
+  IngestSummary read = Ingest(
+      "mailchimp",
+      {Record("mc-ev-1", "mc-1", "anna@example.org",
+              {Consent("newsletter", ConsentStatus::kPending, T + 7 * 86'400'000LL, "mailchimp")})},
+      T + 7 * 86'400'000LL + 100);
+  EXPECT_EQ(read.outcomes[Outcome::kEcho], 1);
+  EXPECT_EQ(Consents(anna).at(0).status, "granted");
+  EXPECT_TRUE(awaits(anna));
+
+  // Subscribed, reported with a lifted block only: the wait is over.
+  connectors::InboundRecord confirmed =
+      Record("mc-ev-2", "mc-1", "anna@example.org",
+             {Block(BlockScope::All(), false, T + 8 * 86'400'000LL, "mailchimp")});
+  confirmed.member_subscribed = true;
+  Ingest("mailchimp", {confirmed}, T + 8 * 86'400'000LL + 100);
+  EXPECT_FALSE(awaits(anna));
+
+  // The merged-away person's member awaits its confirmation: after the
+  // CRM merge, the survivor's does.
+  mark(merged);
+  connectors::InboundRecord merge = Record("ev-3", "101", "anna@example.org", {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 9 * 86'400'000LL);
+  ASSERT_EQ(SubjectOf("hubspot", "102"), anna);
+  EXPECT_TRUE(awaits(anna));
+  EXPECT_FALSE(awaits(merged));
+}
+
 TEST_F(SyncEngineTest, ARegrantOnAMemberAnotherGrantKeepsSubscribedIsWrittenAsAGrant) {
   Ingest("hubspot",
          {Record("ev-1", "101", "anna@example.org",

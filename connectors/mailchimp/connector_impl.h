@@ -15,7 +15,7 @@
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
 #include "connectors/mailchimp/mailchimp_connector.h"
-#include "connectors/mailchimp/own_unsubscribes.h"
+#include "connectors/mailchimp/own_writes.h"
 #include "core/clock.h"
 #include "mapping/mailchimp.h"
 #include "mapping/spec.h"
@@ -159,11 +159,14 @@ class MailchimpConnector final : public Connector {
 
   // Deliver parts (mailchimp_deliver.cc).
   struct Pending;
+  // Leaves out of each write the boxes the linked member shows unticked
+  // by someone else since the grant (read first; kept_out).
+  void KeepNewerUnticks(std::vector<Pending>& pending);
   void DeliverBatch(std::vector<Pending*>& batch);
   // Sets p's DeliveryResult::version_id from the member Mailchimp answered
   // with, when it shows exactly the state written.
   void NoteWrittenVersion(Pending& p, const nlohmann::json& member) const;
-  // Notes in own_unsubscribes_ the state p's write left the member in, as
+  // Notes in own_writes_ the state p's write left the member in, as
   // Mailchimp answered it (`member`).
   void NoteOwnStatus(const Pending& p, const nlohmann::json& member);
   void DeliverPut(Pending& p);
@@ -196,7 +199,7 @@ class MailchimpConnector final : public Connector {
   std::atomic<int> recent_slack_{kRecentSlackMin};
   // The members this connector's own writes left unsubscribed (Deliver
   // calls may run at once).
-  OwnUnsubscribes own_unsubscribes_;
+  OwnWrites own_writes_;
 };
 
 }  // namespace consentd::connectors::mailchimp

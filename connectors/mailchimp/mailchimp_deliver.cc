@@ -44,6 +44,33 @@ std::string Joined(const std::vector<std::string>& notes) {
   return out;
 }
 
+// The key OwnWrites keeps a box (interest or marketing permission) under.
+std::string BoxKey(mapping::MailchimpTopicKind kind, const std::string& id) {
+  return (kind == mapping::MailchimpTopicKind::kInterest ? "interest:" : "permission:") + id;
+}
+
+// The boxes `w` turns on.
+std::vector<std::string> TickedBoxes(const MemberWrite& w) {
+  std::vector<std::string> out;
+  for (const auto& [id, on] : w.interests) {
+    if (on) out.push_back(BoxKey(mapping::MailchimpTopicKind::kInterest, id));
+  }
+  for (const auto& perm : w.marketing_permissions) {
+    if (perm.enabled)
+      out.push_back(BoxKey(mapping::MailchimpTopicKind::kMarketingPermission, perm.id));
+  }
+  return out;
+}
+
+// Leaves the box (interest or marketing permission) `id` out of `w`.
+void Untick(MemberWrite& w, mapping::MailchimpTopicKind kind, const std::string& id) {
+  if (kind == mapping::MailchimpTopicKind::kInterest) {
+    w.interests.erase(id);
+    return;
+  }
+  std::erase_if(w.marketing_permissions, [&](const auto& perm) { return perm.id == id; });
+}
+
 // The member's value of each mapped interest or marketing permission, as
 // a member holding exactly `desired` shows it where `w` writes nothing
 // (a topic not asked, or one that flows only from this audience): on only
@@ -105,6 +132,9 @@ struct MailchimpConnector::Pending {
   bool reconsent = false;   // the engine asked for a re-consent write
   bool compliance = false;  // Mailchimp answered Member In Compliance State
   bool resolved = false;    // already re-written once after that answer
+  std::string kept_out_note;  // why KeepNewerUnticks left boxes out
+  // The boxes it left out: (kind, id), left out of a re-written write too.
+  std::vector<std::pair<mapping::MailchimpTopicKind, std::string>> unticked;
   // Re-consent marker for a newer notice (issue #7), as absolute state:
   // tag name -> active, or the merge field's value ("" = none pending).
   std::map<std::string, bool> marker_tags;
@@ -143,7 +173,7 @@ void SetMarker(const mapping::SystemSpec* system, const DesiredState& d,
 
 void MailchimpConnector::TakeOverMemory(const Connector& previous) {
   if (const auto* old = dynamic_cast<const MailchimpConnector*>(&previous)) {
-    own_unsubscribes_.CopyFrom(old->own_unsubscribes_);
+    own_writes_.CopyFrom(old->own_writes_);
   }
 }
 
@@ -196,12 +226,14 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
     }
     pending.push_back(std::move(p));
   }
+  KeepNewerUnticks(pending);
 
   // Batch what the batch schema can carry; one PUT for the rest (and for a
   // second row with the same address, which one batch cannot tell apart).
   std::vector<Pending*> batch, puts;
   std::set<std::string> in_batch;
   for (Pending& p : pending) {
+    if (!p.result->status.ok()) continue;  // the guard's read failed: retried whole
     if (p.write.marketing_permissions.empty() && in_batch.insert(p.hash).second) {
       batch.push_back(&p);
     } else {
@@ -220,9 +252,9 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
     if (p.compliance) ResolveCompliance(p);
   }
   for (Pending& p : pending) {
-    // A member left alone (kept out) gets no marker either: its tags start
-    // the journey's automations.
-    if (p.result->status.ok() && p.result->kept_out.empty() && !p.marker_tags.empty()) {
+    // A member left alone (nothing written) gets no marker either: its tags
+    // start the journey's automations.
+    if (p.result->status.ok() && !p.result->nothing_written && !p.marker_tags.empty()) {
       WriteMarkerTags(p);
     }
   }
@@ -243,9 +275,19 @@ void MailchimpConnector::NoteWrittenVersion(Pending& p, const json& member) cons
 }
 
 void MailchimpConnector::NoteOwnStatus(const Pending& p, const json& member) {
+  if (!p.result->kept_out.empty()) {
+    // The member keeps a change of someone else's that consentd has not
+    // decided yet (KeepNewerUnticks): its state is not consentd's own, but
+    // the boxes written are.
+    own_writes_.Note(p.hash, false, 0, {}, TickedBoxes(p.write));
+    return;
+  }
   const std::string changed = StringAt(member, "last_changed");
   const std::optional<TimestampMs> at = changed.empty() ? std::nullopt : ParseDateTime(changed);
-  own_unsubscribes_.Note(p.hash, StringAt(member, "status") == "unsubscribed", at.value_or(0));
+  auto pm = ParseMember(member);
+  own_writes_.Note(p.hash, StringAt(member, "status") == "unsubscribed", at.value_or(0),
+                   pm.ok() && pm->id == p.hash ? MemberVersionKey(*pm) : std::string(),
+                   TickedBoxes(p.write));
 }
 
 void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
@@ -294,6 +336,7 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
         p->result->reconsent = p->reconsent && p->write.status == MemberStatus::kPending;
         p->result->detail = "wrote status " + std::string(MemberStatusName(*p->write.status)) +
                             (p->result->reconsent ? " (re-consent)" : "");
+        if (!p->kept_out_note.empty()) p->result->detail += "; " + p->kept_out_note;
         NoteWrittenVersion(*p, m);
         NoteOwnStatus(*p, m);
       }
@@ -350,6 +393,7 @@ void MailchimpConnector::DeliverPut(Pending& p) {
     r.reconsent = (w.reconsent || p.reconsent) && w.status == MemberStatus::kPending;
     r.detail = "wrote status " + std::string(MemberStatusName(*w.status)) +
                (r.reconsent ? " (re-consent)" : "");
+    if (!p.kept_out_note.empty()) r.detail += "; " + p.kept_out_note;
     NoteWrittenVersion(p, a.body);
     NoteOwnStatus(p, a.body);
     return;
@@ -409,6 +453,7 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
   // An archived member: its read decides nothing, so nothing would order
   // the archive against the grant; written as before.
   if (*current == MemberStatus::kUnsubscribed && KeepNewerUnsubscribe(p, a.body)) return;
+  for (const auto& [kind, id] : p.unticked) Untick(w, kind, id);
   p.write = std::move(w);
   DeliverPut(p);
 }
@@ -466,7 +511,7 @@ bool MailchimpConnector::KeepNewerUnsubscribe(Pending& p, const json& member) {
   const std::optional<TimestampMs> unsubscribed_at =
       changed.empty() ? std::nullopt : ParseDateTime(changed);
   // Without a time nothing can be ordered: written as before.
-  if (!unsubscribed_at || own_unsubscribes_.IsOwn(p.hash, *unsubscribed_at)) return false;
+  if (!unsubscribed_at || own_writes_.IsOwnUnsubscribe(p.hash, *unsubscribed_at)) return false;
   const TimestampMs newest = NewestReasonToSubscribe(p.item->desired.state);
   const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
   if (ReadInstant(*unsubscribed_at) + skew < newest) return false;
@@ -494,6 +539,126 @@ bool MailchimpConnector::KeepNewerUnsubscribe(Pending& p, const json& member) {
              FormatUtcMillis(newest) +
              ") by more than the skew window (a withdrawal wins ties); read again and decided";
   return true;
+}
+
+namespace {
+
+// A box (interest or marketing permission) that a write turns on for a
+// grant whose changes flow back from the audience: one the person can
+// untick there.
+struct GuardedTick {
+  mapping::MailchimpTopicKind kind;
+  std::string id;
+  const ConsentRecord* grant = nullptr;
+};
+
+std::vector<GuardedTick> GuardedTicks(const mapping::MappingSpec& spec, const std::string& system,
+                                      const SubjectState& desired, const MemberWrite& w) {
+  std::vector<GuardedTick> out;
+  const mapping::SystemSpec* sys = spec.FindSystem(system);
+  if (sys == nullptr || w.status != MemberStatus::kSubscribed) return out;
+  for (const auto& [key, rec] : desired.consents) {
+    if (rec.status != ConsentStatus::kGranted) continue;
+    const mapping::TopicSpec* t = spec.FindTopic(key.topic);
+    if (t == nullptr || !mapping::FlowsFrom(t->direction, sys->role)) continue;
+    const auto b = t->bindings.find(system);
+    if (b == t->bindings.end()) continue;
+    const std::string& id = b->second.mailchimp_id;
+    bool on = false;
+    switch (b->second.mailchimp_kind) {
+      case mapping::MailchimpTopicKind::kInterest: {
+        const auto it = w.interests.find(id);
+        on = it != w.interests.end() && it->second;
+        break;
+      }
+      case mapping::MailchimpTopicKind::kMarketingPermission:
+        for (const auto& perm : w.marketing_permissions) on = on || (perm.id == id && perm.enabled);
+        break;
+      case mapping::MailchimpTopicKind::kMemberStatus:
+        break;  // the status: Mailchimp's compliance state guards it
+    }
+    if (on) out.push_back({b->second.mailchimp_kind, id, &rec});
+  }
+  return out;
+}
+
+// Whether `member` shows the box explicitly off.
+bool ShowsOff(const mapping::mailchimp::Member& member, const GuardedTick& tick) {
+  if (tick.kind == mapping::MailchimpTopicKind::kInterest) {
+    const auto it = member.interests.find(tick.id);
+    return it != member.interests.end() && !it->second;
+  }
+  for (const auto& perm : member.marketing_permissions) {
+    if (perm.id == tick.id) return !perm.enabled;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Mailchimp keeps an interest (or marketing permission) as the last write
+// left it, and every write of consentd carries the person's whole state. A
+// box the person unticked at Mailchimp (the preferences page), whose
+// webhook was lost or not read yet, would be ticked again by the next row
+// for that person (a change in the CRM, a resync), and the withdrawal lost:
+// the member's read-back would show consentd's tick. So before a write that
+// ticks a box whose changes flow back and that was on there (the person
+// ticked it there: the grant is the audience's own; or consentd's last
+// write there ticked it, as far as this process remembers: OwnWrites), the
+// linked member is read (GET, one per member), and such a box it shows off
+// since the grant's capture (or within the skew window before it: a
+// withdrawal wins ties) is left out of the write, unless the member is
+// exactly as consentd's own last write left it (consentd's own untick was
+// ordered by the engine already). The rest of the row is written; the box
+// left out is reported in `kept_out`, so the engine forgets writing it,
+// reads the member again and decides. A box that was never on (a grant
+// from elsewhere not yet written there) shows off without anyone having
+// unticked it, and is ticked unread: keeping it out would have its read
+// withdraw the grant whenever the member changed for another reason.
+// The member's last_changed is its only clock (any change to it moves it,
+// whole seconds), so a box unticked long ago on a member changed since is
+// left out too, read again and, being older than the grant, written then.
+// A member not linked yet (a first write, as in an initial sync) is not
+// read: it holds nothing of the person's that consentd has not seen. A read
+// that fails retryably fails the row (nothing is written blind); a member
+// the read does not find or cannot parse is written unguarded.
+void MailchimpConnector::KeepNewerUnticks(std::vector<Pending>& pending) {
+  const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
+  for (Pending& p : pending) {
+    if (p.item->desired.system_id.empty()) continue;
+    std::vector<GuardedTick> ticks = GuardedTicks(*spec_, settings_.name, p.state, p.write);
+    std::erase_if(ticks, [&](const GuardedTick& tick) {
+      return tick.grant->provenance.source_system != settings_.name &&
+             !own_writes_.Ticked(p.hash, BoxKey(tick.kind, tick.id));
+    });
+    if (ticks.empty()) continue;
+    ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", kMemberFields}});
+    if (!a.status.ok()) {
+      if (a.status.IsRetryable()) Fail(*p.result, a.status, a.retry_after);
+      continue;
+    }
+    auto pm = ParseMember(a.body);
+    if (!pm.ok() || pm->member.status != MemberStatus::kSubscribed ||
+        pm->member.last_changed == 0 || own_writes_.IsOwnState(p.hash, MemberVersionKey(*pm))) {
+      continue;
+    }
+    const TimestampMs changed_at = ReadInstant(pm->member.last_changed);
+    for (const GuardedTick& tick : ticks) {
+      if (!ShowsOff(pm->member, tick) || changed_at + skew < tick.grant->provenance.occurred_at) {
+        continue;
+      }
+      Untick(p.write, tick.kind, tick.id);
+      p.unticked.emplace_back(tick.kind, tick.id);
+      p.result->kept_out.push_back(ConsentKeyString(tick.grant->key));
+    }
+    if (!p.result->kept_out.empty()) {
+      p.kept_out_note = std::to_string(p.result->kept_out.size()) +
+                        " box(es) not ticked: the member shows them unticked at " +
+                        StringAt(a.body, "last_changed") +
+                        " by someone other than consentd, not before the grant by more than the "
+                        "skew window; read again and decided";
+    }
+  }
 }
 
 void MailchimpConnector::WriteMarkerTags(Pending& p) {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "connectors/common/http_client.h"
-#include "connectors/mailchimp/own_unsubscribes.h"
+#include "connectors/mailchimp/own_writes.h"
 #include "connectors/mailchimp/wire_format.h"
 #include "mapping/loader.h"
 #include "sim/mailchimp/mailchimp_sim.h"
@@ -245,6 +245,14 @@ class MailchimpConnectorTest : public ::testing::Test {
       item.desired.state.blocks[b.scope] = b;
     }
     return item;
+  }
+
+  // The grant of `topic` in `item` was the person's own at Mailchimp (a
+  // box she ticked there).
+  static void GrantedAtTheAudience(OutboundItem& item, const std::string& topic) {
+    for (auto& [key, rec] : item.desired.state.consents) {
+      if (key.topic == topic) rec.provenance.source_system = "mailchimp";
+    }
   }
 
   DeliveryResult DeliverOne(const OutboundItem& item) {
@@ -833,25 +841,232 @@ TEST_F(MailchimpConnectorTest, AConnectorRebuiltByAReloadKnowsTheUnsubscribesIts
   EXPECT_EQ(Member("ned@example.org")["status"], "pending");
 }
 
-TEST(MailchimpOwnUnsubscribes, KnowsOnlyTheLastWriteAndStartsAgainWhenFull) {
-  mailchimp::OwnUnsubscribes own(/*capacity=*/2);
-  own.Note("a", /*unsubscribed=*/true, 1000);
-  EXPECT_TRUE(own.IsOwn("a", 1000));
-  EXPECT_FALSE(own.IsOwn("a", 2000));  // changed since consentd's write
-  EXPECT_FALSE(own.IsOwn("b", 1000));
-  own.Note("a", /*unsubscribed=*/false, 3000);  // consentd subscribed it since
-  EXPECT_FALSE(own.IsOwn("a", 1000));
-  EXPECT_FALSE(own.IsOwn("a", 3000));
-  own.Note("a", true, 4000);
-  own.Note("b", true, 4000);
-  own.Note("b", true, 5000);  // a member already known does not fill it
-  EXPECT_TRUE(own.IsOwn("a", 4000));
-  own.Note("c", true, 6000);  // full: starts again
+// The person unticks a box at Mailchimp's preferences page and the webhook
+// is lost; before the poll reads the member, a change in the CRM makes
+// consentd write the person's whole state, which still has the older grant.
+// Ticked again, the withdrawal would be gone. The box is left out of the
+// write (the rest goes), reported kept out, and read again by the engine.
+// A member consentd has not linked yet is not read (an initial sync's first
+// write): it holds nothing of the person's that consentd has not seen.
+TEST_F(MailchimpConnectorTest, ABoxThePersonUntickedSinceTheGrantIsNotTickedAgain) {
+  const TimestampMs granted_at = clock_.NowMs();
+  const std::string news = ids_.interests["Newsletter"], events = ids_.interests["Events"];
+  for (const char* email : {"uma@example.org", "una@example.org"}) {
+    SignUpAndConfirm(email, {{news, true}, {events, true}});
+  }
+  clock_.Advance(5000);
+  for (const char* email : {"uma@example.org", "una@example.org"}) {
+    Control("POST", "/_sim/mailchimp/person/profile",
+            {{"email_address", email}, {"interests", {{news, false}}}});
+  }
+  const std::map<std::string, ConsentStatus> both = {{"newsletter", ConsentStatus::kGranted},
+                                                     {"events", ConsentStatus::kGranted}};
+  std::vector<OutboundItem> items = {Desired(1, "uma@example.org", both, false, granted_at),
+                                     Desired(2, "una@example.org", both, false, granted_at)};
+  for (OutboundItem& item : items) GrantedAtTheAudience(item, "newsletter");
+  items[0].desired.system_id = SubscriberHash("uma@example.org");  // linked
+  const std::vector<DeliveryResult> results = connector_->Deliver(items);
+  ASSERT_EQ(results.size(), 2u);
+
+  const DeliveryResult& linked = results[0];
+  ASSERT_TRUE(linked.status.ok()) << linked.status.ToString();
+  EXPECT_EQ(linked.kept_out, std::vector<std::string>{ConsentKeyString(
+                                 {items[0].desired.subject, "newsletter", "email", ""})});
+  EXPECT_FALSE(linked.nothing_written);    // the status and the other box were written
+  EXPECT_TRUE(linked.version_id.empty());  // the member shows a change to decide
+  EXPECT_NE(linked.detail.find("not ticked"), std::string::npos) << linked.detail;
+  EXPECT_EQ(linked.detail.find("@"), std::string::npos) << linked.detail;
+  const json uma = Member("uma@example.org");
+  EXPECT_EQ(uma["status"], "subscribed");
+  EXPECT_EQ(uma["interests"][news], false);
+  EXPECT_EQ(uma["interests"][events], true);
+
+  ASSERT_TRUE(results[1].status.ok()) << results[1].status.ToString();
+  EXPECT_TRUE(results[1].kept_out.empty());
+  EXPECT_EQ(Member("una@example.org")["interests"][news], true);
+
+  // The member still holds the person's untick, not consentd's state: a
+  // second row before the engine's read again leaves the box out as well.
+  clock_.Advance(500);
+  const DeliveryResult again = DeliverOne(items[0]);
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(again.kept_out, linked.kept_out);
+  EXPECT_EQ(Member("uma@example.org")["interests"][news], false);
+}
+
+// A grant from the CRM ticks a box consentd never ticked at the member:
+// the member shows it off (every interest is listed), changed by the person
+// at the same moment for another box, but nobody unticked it. It is
+// written, unread: left out, its read would withdraw the grant (a
+// withdrawal wins ties). Once consentd's write has ticked it, the person's
+// untick of it is guarded as that of a box she ticked herself.
+TEST_F(MailchimpConnectorTest, ABoxNeverTickedThereIsTickedWhateverTheMemberShows) {
+  const std::string news = ids_.interests["Newsletter"], events = ids_.interests["Events"];
+  SignUpAndConfirm("vea@example.org", {{news, true}, {events, false}});
+  clock_.Advance(5000);
+  Control("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", "vea@example.org"}, {"interests", {{news, false}}}});
+  OutboundItem item =
+      Desired(1, "vea@example.org",
+              {{"newsletter", ConsentStatus::kWithdrawn}, {"events", ConsentStatus::kGranted}},
+              false, clock_.NowMs());  // the CRM's grant, a tie
+  item.desired.system_id = SubscriberHash("vea@example.org");
+  const DeliveryResult r = DeliverOne(item);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(r.kept_out.empty()) << r.detail;
+  EXPECT_EQ(Member("vea@example.org")["interests"][events], true);
+
+  clock_.Advance(5000);
+  Control("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", "vea@example.org"}, {"interests", {{events, false}}}});
+  clock_.Advance(500);
+  const DeliveryResult again = DeliverOne(item);  // the same, older grant
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(
+      again.kept_out,
+      std::vector<std::string>{ConsentKeyString({item.desired.subject, "events", "email", ""})})
+      << again.detail;
+  EXPECT_EQ(Member("vea@example.org")["interests"][events], false);
+}
+
+// What is ticked again: a box consentd's own last write unticked (a
+// withdrawal the engine ordered before this grant), and one the person
+// unticked before the grant by more than the skew window. A marketing
+// permission is guarded as an interest is.
+TEST_F(MailchimpConnectorTest, AnOwnUntickOrOneOlderThanTheGrantIsTickedAgain) {
+  const std::string news = ids_.interests["Newsletter"];
+  const std::string perm = ids_.permissions["Email"];
+  SignUpAndConfirm("ola@example.org", {{news, true}});
+  SignUpAndConfirm("oli@example.org", {{news, true}});
+  clock_.Advance(1000);
+  OutboundItem own = Desired(1, "ola@example.org",
+                             {{"newsletter", ConsentStatus::kWithdrawn},
+                              {"events", ConsentStatus::kGranted},
+                              {"email_marketing", ConsentStatus::kWithdrawn}},
+                             false, clock_.NowMs());
+  ASSERT_TRUE(DeliverOne(own).status.ok());  // not linked yet: not read first
+  ASSERT_EQ(Member("ola@example.org")["interests"][news], false);
+  clock_.Advance(500);  // the new grant: inside the skew window of consentd's untick
+  OutboundItem regrant = Desired(2, "ola@example.org",
+                                 {{"newsletter", ConsentStatus::kGranted},
+                                  {"events", ConsentStatus::kGranted},
+                                  {"email_marketing", ConsentStatus::kGranted}},
+                                 false, clock_.NowMs());
+  regrant.desired.system_id = SubscriberHash("ola@example.org");
+  const DeliveryResult r = DeliverOne(regrant);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(r.kept_out.empty()) << r.detail;
+  json ola = Member("ola@example.org");
+  EXPECT_EQ(ola["interests"][news], true);
+  bool enabled = false;
+  for (const json& p : ola["marketing_permissions"]) {
+    if (p["marketing_permission_id"] == perm) enabled = p["enabled"];
+  }
+  EXPECT_TRUE(enabled);
+
+  // The person unticks the box and the permission; a grant captured
+  // within the skew window after that keeps them out (a withdrawal wins
+  // ties), one captured later ticks them again.
+  Control("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", "ola@example.org"},
+           {"interests", {{news, false}}},
+           {"marketing_permissions", {{{"marketing_permission_id", perm}, {"enabled", false}}}}});
+  clock_.Advance(1500);
+  for (auto& [key, rec] : regrant.desired.state.consents) {
+    rec.provenance.occurred_at = clock_.NowMs();
+  }
+  const DeliveryResult tie = DeliverOne(regrant);
+  ASSERT_TRUE(tie.status.ok()) << tie.status.ToString();
+  EXPECT_EQ(tie.kept_out.size(), 2u) << tie.detail;
+  ola = Member("ola@example.org");
+  EXPECT_EQ(ola["interests"][news], false);
+  clock_.Advance(3000);
+  for (auto& [key, rec] : regrant.desired.state.consents) {
+    rec.provenance.occurred_at = clock_.NowMs();
+  }
+  const DeliveryResult later = DeliverOne(regrant);
+  ASSERT_TRUE(later.status.ok()) << later.status.ToString();
+  EXPECT_TRUE(later.kept_out.empty()) << later.detail;
+  EXPECT_EQ(Member("ola@example.org")["interests"][news], true);
+
+  // oli unticked long before a grant captured now: ticked again.
+  Control("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", "oli@example.org"}, {"interests", {{news, false}}}});
+  clock_.Advance(5000);
+  OutboundItem old_untick = Desired(4, "oli@example.org", {{"newsletter", ConsentStatus::kGranted}},
+                                    false, clock_.NowMs());
+  GrantedAtTheAudience(old_untick, "newsletter");
+  old_untick.desired.system_id = SubscriberHash("oli@example.org");
+  const DeliveryResult o = DeliverOne(old_untick);
+  ASSERT_TRUE(o.status.ok()) << o.status.ToString();
+  EXPECT_TRUE(o.kept_out.empty()) << o.detail;
+  EXPECT_EQ(Member("oli@example.org")["interests"][news], true);
+}
+
+// The read before a tick fails retryably: nothing is written blind, the
+// row is retried whole.
+TEST_F(MailchimpConnectorTest, AFailedReadBeforeATickFailsTheRowRetryably) {
+  const std::string news = ids_.interests["Newsletter"];
+  SignUpAndConfirm("pia@example.org", {{news, true}});
+  Control("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", "pia@example.org"}, {"interests", {{news, false}}}});
+  Control("POST", "/_sim/faults",
+          {{"kind", "error"},
+           {"system", "mailchimp"},
+           {"method", "GET"},
+           {"status", 503},
+           {"count", 1}});
+  clock_.Advance(5000);
+  OutboundItem item = Desired(1, "pia@example.org", {{"newsletter", ConsentStatus::kGranted}},
+                              false, clock_.NowMs());
+  GrantedAtTheAudience(item, "newsletter");
+  item.desired.system_id = SubscriberHash("pia@example.org");
+  const DeliveryResult r = DeliverOne(item);
+  EXPECT_EQ(r.error_class, ErrorClass::kRetryable) << r.status.ToString();
+  EXPECT_EQ(Member("pia@example.org")["interests"][news], false);
+  const DeliveryResult retried = DeliverOne(item);  // the fault is used up
+  ASSERT_TRUE(retried.status.ok()) << retried.status.ToString();
+  EXPECT_EQ(Member("pia@example.org")["interests"][news], true);
+}
+
+TEST(MailchimpOwnWrites, KnowsOnlyTheLastWriteAndStartsAgainWhenFull) {
+  mailchimp::OwnWrites own(/*capacity=*/2);
+  own.Note("a", /*unsubscribed=*/true, 1000, "v1");
+  EXPECT_TRUE(own.IsOwnUnsubscribe("a", 1000));
+  EXPECT_TRUE(own.IsOwnState("a", "v1"));
+  EXPECT_FALSE(own.IsOwnUnsubscribe("a", 2000));  // changed since consentd's write
+  EXPECT_FALSE(own.IsOwnState("a", "v2"));
+  EXPECT_FALSE(own.IsOwnUnsubscribe("b", 1000));
+  own.Note("a", /*unsubscribed=*/false, 3000, "v3");  // consentd subscribed it since
+  EXPECT_FALSE(own.IsOwnUnsubscribe("a", 1000));
+  EXPECT_FALSE(own.IsOwnUnsubscribe("a", 3000));
+  EXPECT_TRUE(own.IsOwnState("a", "v3"));  // still consentd's own state
+  EXPECT_FALSE(own.IsOwnState("a", "v1"));
+  own.Note("a", true, 4000);  // no version known
+  EXPECT_TRUE(own.IsOwnUnsubscribe("a", 4000));
+  EXPECT_FALSE(own.IsOwnState("a", ""));
+  own.Note("b", true, 4000, "v4");
+  own.Note("b", true, 5000, "v5");  // a member already known does not fill it
+  own.Note("c", true, 6000, "v6");  // full: starts again
   EXPECT_EQ(own.size(), 1u);
-  EXPECT_FALSE(own.IsOwn("a", 4000));
-  EXPECT_TRUE(own.IsOwn("c", 6000));
-  own.Note("c", true, 0);  // a write whose time is unknown
-  EXPECT_FALSE(own.IsOwn("c", 6000));
+  EXPECT_FALSE(own.IsOwnUnsubscribe("a", 4000));
+  EXPECT_FALSE(own.IsOwnState("b", "v5"));
+  EXPECT_TRUE(own.IsOwnUnsubscribe("c", 6000));
+  // The boxes of the last write, kept also when its state is not consentd's
+  // own alone (no time: nothing else is matched to it).
+  own.Note("c", false, 7000, "v7", {"interest:x"});
+  EXPECT_TRUE(own.Ticked("c", "interest:x"));
+  EXPECT_FALSE(own.Ticked("c", "interest:y"));
+  own.Note("c", false, 0, {}, {"interest:y"});
+  EXPECT_FALSE(own.Ticked("c", "interest:x"));
+  EXPECT_TRUE(own.Ticked("c", "interest:y"));
+  EXPECT_FALSE(own.IsOwnState("c", "v7"));
+  EXPECT_FALSE(own.IsOwnUnsubscribe("c", 0));
+  own.Note("c", false, 0);  // nothing known: forgotten
+  EXPECT_FALSE(own.Ticked("c", "interest:y"));
+  own.Note("c", true, 0, "v6");  // a write whose time is unknown
+  EXPECT_FALSE(own.IsOwnUnsubscribe("c", 6000));
+  EXPECT_FALSE(own.IsOwnState("c", "v6"));
 }
 
 TEST_F(MailchimpConnectorTest, GrantToCleanedMemberIsBlockedByTarget) {

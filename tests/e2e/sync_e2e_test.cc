@@ -304,6 +304,33 @@ TEST_F(SyncE2E, AfterARestartHerUnsubscribeOnAStatusConsentdSetIsStillHers) {
   EXPECT_EQ(CrmSubscription(cy, kNewsletter), "UNSUBSCRIBED") << Log();
 }
 
+// Mailchimp keeps an interest as the last write left it. The person unticks
+// the newsletter at Mailchimp and its webhook is lost; she then signs up
+// for product news in the CRM, and consentd writes her whole state to
+// Mailchimp, which still has the older newsletter grant. That write must
+// not tick the newsletter again: it is left out, the member is read again,
+// and her withdrawal is decided everywhere, without a poll or a resync.
+TEST_F(SyncE2E, AnUntickAtTheJourneyWhoseWebhookIsLostIsNotTickedAgainByTheNextWrite) {
+  StartAll();  // webhooks only: no poll reads the member
+  const std::string eve = "eve.untick@example.org";
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(eve));
+  // Past the skew window after her grant, so that her untick is newer.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+
+  Journey("POST", "/_sim/faults", {{"kind", "webhook_drop"}, {"system", "mailchimp"}});
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", eve}, {"interests", {{interest_ids_["Newsletter"], false}}}});
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", eve}, {"subscriptionId", kProductUpdates}});
+
+  ASSERT_TRUE(Eventually([&] { return MemberInterest(eve, "Product news"); })) << Log();
+  ASSERT_TRUE(Eventually([&] { return CrmSubscription(eve, kNewsletter) == "UNSUBSCRIBED"; },
+                         std::chrono::seconds(30)))
+      << Member(eve).dump() << Log();
+  EXPECT_FALSE(MemberInterest(eve, "Newsletter")) << Member(eve).dump();
+  EXPECT_EQ(CrmSubscription(eve, kProductUpdates), "SUBSCRIBED");
+  EXPECT_EQ(MetricSum("consentd_resync_runs_total"), 0) << "no resync repaired it";
+}
+
 // --- rule 5: no echoes --------------------------------------------------------
 
 TEST_F(SyncE2E, OwnWritesComingBackAreEchoesAndDoNotBounce) {

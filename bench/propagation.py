@@ -20,8 +20,15 @@ once; consentd's HubSpot requests_sent metric sampled every second until the
 backlog is drained (every person SUBSCRIBED to 102 in HubSpot); share of the
 budget per 10 s window and 429s.
 
+With --edits, each round of A has a second wave: once every person is a
+member, the same people subscribe to HubSpot subscription 103 (Events) at
+the same rate; latency per person as above for the Events interest, and
+the simulator's count of Mailchimp requests per route during that wave
+(each write now ticks a box consentd ticked before, which the Mailchimp
+connector reads the member for first).
+
   bench/propagation.py [--rates 1000,200] [--rounds 3] [--duration 10]
-                       [--backlog 300] [--skip-a] [--skip-b]
+                       [--backlog 300] [--skip-a] [--skip-b] [--edits]
   BENCH_BUILD=build/release bench/propagation.py   # default build/release
   BENCH_PORT_BASE=19670 (ports 19670-19672), BENCH_POLL_INTERVAL=600s (default 5s)
 """
@@ -44,6 +51,7 @@ import sync_bench_lib as lib  # noqa: E402
 API = int(os.environ.get("BENCH_PORT_BASE", "18670"))
 CRM, JOURNEY = API + 1, API + 2
 PRODUCT_NEWS = "ef0a182cab"
+EVENTS = "051dfbf11a"  # the demo mapping's "Events" interest: HubSpot subscription 103
 STORE = "/var/tmp/consentd-propagation-bench-%d.db" % API
 
 
@@ -89,20 +97,21 @@ def native_driver():
     return path if os.access(path, os.X_OK) else None
 
 
-def drive(rate, duration, prefix, threads=8):
+def drive(rate, duration, prefix, threads=8, subscription=102):
     """Sign-ups at a steady rate: change i is due at t0 + i/rate. The native
     driver if built (a few % of a core at 1,000/s), else Python threads
     (~28 % of a core at 1,000/s, competing with what is measured)."""
     native = native_driver()
     if native:
-        out = subprocess.run([native, str(CRM), str(rate), str(duration), prefix, str(threads)],
+        out = subprocess.run([native, str(CRM), str(rate), str(duration), prefix, str(threads),
+                              str(subscription)],
                              check=True, capture_output=True, text=True).stdout
         r = json.loads(out)
         return r["total"], r["achieved"], ["error"] * r["errors"]
-    return drive_python(rate, duration, prefix, threads)
+    return drive_python(rate, duration, prefix, threads, subscription)
 
 
-def drive_python(rate, duration, prefix, threads=8):
+def drive_python(rate, duration, prefix, threads=8, subscription=102):
     """Sign-ups at a steady rate from Python threads (BENCH_DRIVER=python)."""
     total = int(rate * duration)
     errors = []
@@ -115,7 +124,8 @@ def drive_python(rate, duration, prefix, threads=8):
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            body = json.dumps({"email": "%s%d@example.com" % (prefix, i), "subscriptionId": 102})
+            body = json.dumps({"email": "%s%d@example.com" % (prefix, i),
+                               "subscriptionId": subscription})
             try:
                 conn.request("POST", "/_sim/hubspot/person/signup", body,
                              {"Content-Type": "application/json"})
@@ -168,7 +178,13 @@ class Sampler:
         return ",".join("%d" % r[i] for r in self.rows)
 
 
-def latencies(prefix, total, timeout=180):
+def mailchimp_done():
+    m = lib.metrics(API)
+    return sum(v for k, v in m.items() if k.startswith("consentd_deliveries_total{")
+               and 'target="mailchimp"' in k and 'result="done"' in k)
+
+
+def latencies(prefix, total, timeout=180, interest=PRODUCT_NEWS, subscription=102, done_before=0):
     """Waits until all are subscribed with the interest; per-person latencies (ms).
 
     The whole state of 10,000 people is a large JSON document the sim builds
@@ -177,10 +193,7 @@ def latencies(prefix, total, timeout=180):
     state is read (again every 2 s only if someone is still missing)."""
     end = time.time() + timeout
     while time.time() < end:
-        m = lib.metrics(API)
-        done = sum(v for k, v in m.items() if k.startswith("consentd_deliveries_total{")
-                   and 'target="mailchimp"' in k and 'result="done"' in k)
-        if done >= total:
+        if mailchimp_done() - done_before >= total:
             break
         time.sleep(0.5)
     while True:
@@ -188,13 +201,13 @@ def latencies(prefix, total, timeout=180):
         members = {m["email_address"]: m for m in st["mailchimp"]["members"]
                    if m["email_address"].startswith(prefix)}
         ok = [m for m in members.values()
-              if m["status"] == "subscribed" and m.get("interests", {}).get(PRODUCT_NEWS)]
+              if m["status"] == "subscribed" and m.get("interests", {}).get(interest)]
         if len(ok) == total or time.time() > end:
             break
         time.sleep(2)
     hs = {s["subscriberIdString"]: iso_ms(s["timestamp"])
           for s in st["hubspot"]["subscriptionStatuses"]
-          if s["subscriptionId"] == 102 and s["subscriberIdString"].startswith(prefix)}
+          if s["subscriptionId"] == subscription and s["subscriberIdString"].startswith(prefix)}
     lat = [m["_sim"]["last_changed_ms"] - hs[m["email_address"]] for m in ok
            if m["email_address"] in hs]
     return lat, len(ok)
@@ -207,7 +220,34 @@ def own_cpu():
     return time.process_time() + c.ru_utime + c.ru_stime
 
 
-def part_a(rates, rounds, duration):
+def second_wave(rate, duration, prefix, consentd_pid):
+    """The same people, once all are members, subscribe to a second topic
+    (HubSpot 103, "Events") at the same rate: each write to Mailchimp now
+    ticks a box (Product news) that consentd's own last write ticked, so
+    the connector reads the member before writing it (KeepNewerUnticks,
+    docs/connectors-mailchimp.md). Returns latency figures and the
+    simulator's count of Mailchimp requests per route during the wave."""
+    lib.http("DELETE", "http://127.0.0.1:%d/_sim/requests" % CRM)
+    done0 = mailchimp_done()
+    cpu0 = lib.cpu_seconds(consentd_pid)
+    total2, achieved, errors = drive(rate, duration, prefix, subscription=103)
+    lat, n_ok = latencies(prefix, total2, interest=EVENTS, subscription=103, done_before=done0)
+    cpu1 = lib.cpu_seconds(consentd_pid)
+    log = lib.get_json("http://127.0.0.1:%d/_sim/requests" % CRM, timeout=600)
+    mc = log.get("mailchimp", {"routes": [], "requests": []})
+    by_route = {}
+    for req in mc["requests"]:
+        route = mc["routes"][req[3]]
+        by_route[route] = by_route.get(route, 0) + 1
+    return dict(total2=total2, achieved2=achieved, synced2=n_ok, errors2=len(errors),
+                p50_2=lib.percentile(lat, 50), p99_2=lib.percentile(lat, 99),
+                max_2=max(lat) if lat else float("nan"),
+                cpu_consentd2=1000.0 * (cpu1 - cpu0) / max(total2, 1),
+                mc_routes=by_route, mc_requests=len(mc["requests"]))
+
+
+
+def part_a(rates, rounds, duration, edits=False):
     print("== A: HubSpot -> Mailchimp propagation (sim --no-rate-limits, consentd HubSpot budget off)")
     summary = {}
     for rate in rates:
@@ -227,6 +267,9 @@ def part_a(rates, rounds, duration):
                             own_cpu())
                     sampler.stop()
                     m = lib.metrics(API)
+                    wave = {}
+                    if edits:
+                        wave = second_wave(rate, duration, prefix, env.consentd.pid)
                 finally:
                     env.stop()
             row = dict(rate=rate, round=rnd, achieved=achieved, total=total, synced=n_ok,
@@ -241,6 +284,7 @@ def part_a(rates, rounds, duration):
                        # and the native driver: on a 2-core machine they
                        # compete with both processes.
                        cpu_driver=1000.0 * (cpu1[2] - cpu0[2]) / max(total, 1))
+            row.update(wave)
             rows.append(row)
             print("rate %(rate)d round %(round)d: achieved %(achieved).0f/s, %(synced)d/%(total)d "
                   "subscribed in Mailchimp, %(errors)d driver errors, latency ms p50 %(p50)s "
@@ -257,6 +301,11 @@ def part_a(rates, rounds, duration):
                     decided["skipped," + k.split("{", 1)[1].rstrip("}")] = v
             print("  decisions / records by label: %s" % ", ".join(
                 "%s=%d" % kv for kv in sorted(decided.items())), flush=True)
+            if wave:
+                print("  second topic (Events) for the same people: %(synced2)d/%(total2)d ticked, "
+                      "achieved %(achieved2).0f/s, latency ms p50 %(p50_2)s p99 %(p99_2)s max "
+                      "%(max_2)s; consentd CPU s per 1,000 changes %(cpu_consentd2).2f; Mailchimp "
+                      "requests %(mc_requests)d by route %(mc_routes)s" % wave, flush=True)
             print("  per second since the first change: HubSpot webhook requests accepted by consentd "
                   "(cumulative) %s; Mailchimp deliveries (cumulative) %s"
                   % (sampler.series(0), sampler.series(1)), flush=True)
@@ -270,6 +319,16 @@ def part_a(rates, rounds, duration):
             rate, med("achieved"), " ".join("%d/%d" % (r["synced"], r["total"]) for r in rows),
             med("p50"), med("p99"), med("max"), med("cpu_consentd"), med("cpu_sim"),
             med("cpu_driver")))
+    if edits:
+        print("\n| target rate | second topic: synced | p50 ms | p99 ms | max ms "
+              "| consentd CPU s / 1k | Mailchimp requests / change |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for rate, rows in summary.items():
+            med = lambda k: lib.median([r[k] for r in rows])  # noqa: E731
+            print("| %d/s | %s | %.0f | %.0f | %.0f | %.2f | %.2f |" % (
+                rate, " ".join("%d/%d" % (r["synced2"], r["total2"]) for r in rows),
+                med("p50_2"), med("p99_2"), med("max_2"), med("cpu_consentd2"),
+                lib.median([r["mc_requests"] / max(r["total2"], 1) for r in rows])))
 
 
 def hubspot_subscribed(prefix):
@@ -361,10 +420,12 @@ def main():
     ap.add_argument("--backlog", type=int, default=300)
     ap.add_argument("--skip-a", action="store_true")
     ap.add_argument("--skip-b", action="store_true")
+    ap.add_argument("--edits", action="store_true",
+                    help="in A, a second wave: the same people subscribe to a second topic")
     a = ap.parse_args()
     print("build: %s" % lib.bin_dir())
     if not a.skip_a:
-        part_a([int(r) for r in a.rates.split(",")], a.rounds, a.duration)
+        part_a([int(r) for r in a.rates.split(",")], a.rounds, a.duration, a.edits)
     if not a.skip_b:
         rows = [part_b(a.backlog) for _ in range(a.rounds)]
         print("\nB medians of %d rounds: drained after %s s, %.0f HubSpot requests (%.2f per change), "

@@ -1,11 +1,11 @@
 // Sign-ups at a steady rate against consentd-sim's HubSpot person API, for
 // bench/propagation.py: change i is due at t0 + i/rate and is the sign-up
-// of <prefix><i>@example.com to subscription 102. The Python driver it
+// of <prefix><i>@example.com to subscription 102 (or SUBSCRIPTION). The Python driver it
 // replaces took ~0.28 CPU-s per 1,000 changes, 14 % of this 2-core machine
 // at 1,000/s, competing with the consentd it measures; this one takes a
 // few percent (docs/benchmarks.md, ninth round).
 //
-//   signup_driver PORT RATE DURATION_S PREFIX [THREADS]
+//   signup_driver PORT RATE DURATION_S PREFIX [THREADS [SUBSCRIPTION]]
 //
 // Prints one JSON line: {"total":N,"achieved":R,"errors":E}.
 #include <arpa/inet.h>
@@ -87,7 +87,8 @@ int ReadResponse(int fd, std::string& buf) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: %s PORT RATE DURATION_S PREFIX [THREADS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT RATE DURATION_S PREFIX [THREADS [SUBSCRIPTION]]\n",
+                 argv[0]);
     return 2;
   }
   const int port = std::atoi(argv[1]);
@@ -95,8 +96,11 @@ int main(int argc, char** argv) {
   const double duration = std::atof(argv[3]);
   const std::string prefix = argv[4];
   const int threads = argc > 5 ? std::atoi(argv[5]) : 8;
-  if (port <= 0 || rate <= 0 || duration <= 0 || threads <= 0) {
-    std::fprintf(stderr, "signup_driver: PORT, RATE, DURATION_S and THREADS must be positive\n");
+  const int subscription = argc > 6 ? std::atoi(argv[6]) : 102;
+  if (port <= 0 || rate <= 0 || duration <= 0 || threads <= 0 || subscription <= 0) {
+    std::fprintf(stderr,
+                 "signup_driver: PORT, RATE, DURATION_S, THREADS and SUBSCRIPTION must be "
+                 "positive\n");
     return 2;
   }
   const long total = static_cast<long>(rate * duration);
@@ -110,8 +114,9 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_until(
           t0 + std::chrono::duration_cast<Clock::duration>(
                    std::chrono::duration<double>(static_cast<double>(i) / rate)));
-      const std::string body =
-          "{\"email\":\"" + prefix + std::to_string(i) + "@example.com\",\"subscriptionId\":102}";
+      const std::string body = "{\"email\":\"" + prefix + std::to_string(i) +
+                               "@example.com\",\"subscriptionId\":" + std::to_string(subscription) +
+                               "}";
       const std::string request =
           "POST /_sim/hubspot/person/signup HTTP/1.1\r\n"
           "Host: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -46,7 +46,7 @@ std::string Joined(const std::vector<std::string>& notes) {
 
 // The key OwnWrites keeps a box (interest or marketing permission) under.
 std::string BoxKey(mapping::MailchimpTopicKind kind, const std::string& id) {
-  return (kind == mapping::MailchimpTopicKind::kInterest ? "interest:" : "permission:") + id;
+  return (kind == mapping::MailchimpTopicKind::kInterest ? "i:" : "p:") + id;
 }
 
 // The boxes `w` turns on.

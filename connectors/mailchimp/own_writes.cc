@@ -1,6 +1,5 @@
 #include "connectors/mailchimp/own_writes.h"
 
-#include <algorithm>
 #include <utility>
 
 namespace consentd::connectors::mailchimp {
@@ -18,7 +17,9 @@ void OwnWrites::Note(const std::string& hash, bool unsubscribed, TimestampMs las
     unsubscribed = false;
     version.clear();
   }
-  by_hash_[hash] = Written{last_changed, unsubscribed, std::move(version), std::move(ticked)};
+  std::string boxes;
+  for (const std::string& box : ticked) boxes += box + '\n';
+  by_hash_[hash] = Written{last_changed, unsubscribed, std::move(version), std::move(boxes)};
 }
 
 bool OwnWrites::IsOwnUnsubscribe(const std::string& hash, TimestampMs last_changed) const {
@@ -32,8 +33,14 @@ bool OwnWrites::Ticked(const std::string& hash, const std::string& box) const {
   std::lock_guard lock(mu_);
   const auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return false;
-  const std::vector<std::string>& ticked = it->second.ticked;
-  return std::find(ticked.begin(), ticked.end(), box) != ticked.end();
+  // Whole keys only: each is preceded by the start or a '\n' and followed
+  // by a '\n'.
+  const std::string& ticked = it->second.ticked;
+  const std::string needle = box + '\n';
+  for (size_t at = ticked.find(needle); at != std::string::npos; at = ticked.find(needle, at + 1)) {
+    if (at == 0 || ticked[at - 1] == '\n') return true;
+  }
+  return false;
 }
 
 bool OwnWrites::IsOwnState(const std::string& hash, const std::string& version) const {

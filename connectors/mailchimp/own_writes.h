@@ -69,7 +69,9 @@ class OwnWrites {
     TimestampMs last_changed = 0;
     bool unsubscribed = false;
     std::string version;
-    std::vector<std::string> ticked;
+    // The ticked boxes' keys, each followed by '\n': one allocation per
+    // member (a full memory holds 65,536 of them, an initial sync fills it).
+    std::string ticked;
   };
 
   mutable std::mutex mu_;

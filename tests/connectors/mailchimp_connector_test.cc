@@ -1067,6 +1067,13 @@ TEST(MailchimpOwnWrites, KnowsOnlyTheLastWriteAndStartsAgainWhenFull) {
   own.Note("c", true, 0, "v6");  // a write whose time is unknown
   EXPECT_FALSE(own.IsOwnUnsubscribe("c", 6000));
   EXPECT_FALSE(own.IsOwnState("c", "v6"));
+  own.Note("c", false, 8000, "v8", {"i:ab", "i:abc"});  // whole keys only
+  EXPECT_TRUE(own.Ticked("c", "i:ab"));
+  EXPECT_TRUE(own.Ticked("c", "i:abc"));
+  EXPECT_FALSE(own.Ticked("c", "i:a"));
+  EXPECT_FALSE(own.Ticked("c", "i:b"));
+  EXPECT_FALSE(own.Ticked("c", "ab"));
+  EXPECT_FALSE(own.Ticked("c", ""));
 }
 
 TEST_F(MailchimpConnectorTest, GrantToCleanedMemberIsBlockedByTarget) {

@@ -80,9 +80,12 @@ class Mapper {
   // the member's current status in Mailchimp (nullopt: not a member yet).
   MemberWrite ToMember(const SubjectState& desired, std::optional<MemberStatus> current) const;
 
+  // The canonical channel of `t` that this audience carries (its e-mail
+  // channel): a box shows the consent {subject, t, this channel, ""}.
+  std::string EmailChannel(const TopicSpec& t) const;
+
  private:
   Change Base(const Member& m) const;
-  std::string EmailChannel(const TopicSpec& t) const;
 
   const MappingSpec& spec_;
   std::string system_;

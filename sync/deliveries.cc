@@ -66,7 +66,8 @@ Status NoteMemberAwaitingConfirmation(store::Transaction& txn, std::string_view 
 // value per granted consent of the row, of `topics` only if not empty.
 Status RememberGrantsWritten(store::Transaction& txn, std::string_view target,
                              const store::OutboxRow& row, ConsentStatus written,
-                             const std::set<std::string>& topics, TimestampMs now) {
+                             const std::set<std::string>& topics, TimestampMs now,
+                             const std::vector<std::string>& kept_out = {}) {
   Result<connectors::DesiredState> d = connectors::DecodeDesiredState(row.desired_json);
   if (!d.ok()) return d.status();
   const std::string system(target);
@@ -75,6 +76,8 @@ Status RememberGrantsWritten(store::Transaction& txn, std::string_view target,
     if (record.status != ConsentStatus::kGranted) continue;
     if (!topics.empty() && !topics.contains(key.topic)) continue;
     const std::string echo_key = ConsentKeyString(key);
+    // Left out of the write: not written, and its memory forgotten already.
+    if (std::find(kept_out.begin(), kept_out.end(), echo_key) != kept_out.end()) continue;
     CONSENTD_RETURN_IF_ERROR(txn.ForgetWrites(system, echo_key));
     CONSENTD_RETURN_IF_ERROR(txn.RememberWrite(store::EchoRow{system, echo_key, value, now}));
   }
@@ -323,10 +326,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       if (result.reconsent) {
         CONSENTD_RETURN_IF_ERROR(
             RememberGrantsWritten(txn, target, row, ConsentStatus::kPending, {}, now));
-      } else if (d != nullptr && !d->reconsent_topics.empty() && result.kept_out.empty() &&
-                 !result.nothing_written) {
+      } else if (d != nullptr && !d->reconsent_topics.empty() && !result.nothing_written) {
+        // Also where some values were kept out (the rest was written).
         CONSENTD_RETURN_IF_ERROR(RememberGrantsWritten(txn, target, row, ConsentStatus::kGranted,
-                                                       d->reconsent_topics, now));
+                                                       d->reconsent_topics, now, result.kept_out));
       }
       if (policy_.ConstraintsFor(std::string(target)).resubscribe_via_pending && !row.key.empty() &&
           (d == nullptr || !d->erase)) {

@@ -277,9 +277,13 @@ void MailchimpConnector::NoteWrittenVersion(Pending& p, const json& member) cons
 void MailchimpConnector::NoteOwnStatus(const Pending& p, const json& member) {
   if (!p.result->kept_out.empty()) {
     // The member keeps a change of someone else's that consentd has not
-    // decided yet (KeepNewerUnticks): its state is not consentd's own, but
-    // the boxes written are.
-    own_writes_.Note(p.hash, false, 0, {}, TickedBoxes(p.write));
+    // decided yet (KeepNewerUnticks): its state is not consentd's own. The
+    // boxes written are on, and those kept out were on before the person
+    // unticked them: until the engine has decided, the next row must find
+    // them guarded still.
+    std::vector<std::string> boxes = TickedBoxes(p.write);
+    for (const auto& [kind, id] : p.unticked) boxes.push_back(BoxKey(kind, id));
+    own_writes_.Note(p.hash, false, 0, {}, std::move(boxes));
     return;
   }
   const std::string changed = StringAt(member, "last_changed");
@@ -552,17 +556,22 @@ struct GuardedTick {
   const ConsentRecord* grant = nullptr;
 };
 
-std::vector<GuardedTick> GuardedTicks(const mapping::MappingSpec& spec, const std::string& system,
-                                      const SubjectState& desired, const MemberWrite& w) {
+// The grant a box shows is the one Mapper::ToMember writes it from: the
+// topic's consent on the audience's e-mail channel, no address.
+std::vector<GuardedTick> GuardedTicks(const mapping::MappingSpec& spec,
+                                      const mapping::mailchimp::Mapper& mapper,
+                                      const std::string& system, const SubjectState& desired,
+                                      const MemberWrite& w) {
   std::vector<GuardedTick> out;
   const mapping::SystemSpec* sys = spec.FindSystem(system);
   if (sys == nullptr || w.status != MemberStatus::kSubscribed) return out;
-  for (const auto& [key, rec] : desired.consents) {
-    if (rec.status != ConsentStatus::kGranted) continue;
-    const mapping::TopicSpec* t = spec.FindTopic(key.topic);
-    if (t == nullptr || !mapping::FlowsFrom(t->direction, sys->role)) continue;
-    const auto b = t->bindings.find(system);
-    if (b == t->bindings.end()) continue;
+  for (const mapping::TopicSpec& t : spec.topics) {
+    if (!mapping::FlowsFrom(t.direction, sys->role)) continue;
+    const auto b = t.bindings.find(system);
+    if (b == t.bindings.end()) continue;
+    const ConsentRecord* rec =
+        desired.FindConsent({desired.subject, t.name, mapper.EmailChannel(t), ""});
+    if (rec == nullptr || rec->status != ConsentStatus::kGranted) continue;
     const std::string& id = b->second.mailchimp_id;
     bool on = false;
     switch (b->second.mailchimp_kind) {
@@ -577,7 +586,7 @@ std::vector<GuardedTick> GuardedTicks(const mapping::MappingSpec& spec, const st
       case mapping::MailchimpTopicKind::kMemberStatus:
         break;  // the status: Mailchimp's compliance state guards it
     }
-    if (on) out.push_back({b->second.mailchimp_kind, id, &rec});
+    if (on) out.push_back({b->second.mailchimp_kind, id, rec});
   }
   return out;
 }
@@ -604,29 +613,32 @@ bool ShowsOff(const mapping::mailchimp::Member& member, const GuardedTick& tick)
 // the member's read-back would show consentd's tick. So before a write that
 // ticks a box whose changes flow back and that was on there (the person
 // ticked it there: the grant is the audience's own; or consentd's last
-// write there ticked it, as far as this process remembers: OwnWrites), the
-// linked member is read (GET, one per member), and such a box it shows off
-// since the grant's capture (or within the skew window before it: a
-// withdrawal wins ties) is left out of the write, unless the member is
-// exactly as consentd's own last write left it (consentd's own untick was
-// ordered by the engine already). The rest of the row is written; the box
-// left out is reported in `kept_out`, so the engine forgets writing it,
-// reads the member again and decides. A box that was never on (a grant
-// from elsewhere not yet written there) shows off without anyone having
-// unticked it, and is ticked unread: keeping it out would have its read
-// withdraw the grant whenever the member changed for another reason.
-// The member's last_changed is its only clock (any change to it moves it,
-// whole seconds), so a box unticked long ago on a member changed since is
-// left out too, read again and, being older than the grant, written then.
-// A member not linked yet (a first write, as in an initial sync) is not
-// read: it holds nothing of the person's that consentd has not seen. A read
-// that fails retryably fails the row (nothing is written blind); a member
-// the read does not find or cannot parse is written unguarded.
+// write there ticked it or kept it out this way, as far as this process
+// remembers: OwnWrites), the linked member is read (GET, one per member),
+// and such a box it shows off since the grant's capture (or within the
+// skew window before it: a withdrawal wins ties) is left out of the write,
+// unless the member is exactly as consentd's own last write left it
+// (consentd's own untick was ordered by the engine already). The rest of
+// the row is written; the box left out is reported in `kept_out`, so the
+// engine forgets writing it, reads the member again and decides. A box
+// that was never on there (a grant from elsewhere not yet written there)
+// shows off without anyone having unticked it, and is ticked unread: kept
+// out, its read would withdraw the grant whenever the member changed for
+// another reason. The member's last_changed is its only clock (any change
+// to it moves it, whole seconds), so a box unticked long ago on a member
+// changed since the grant is left out too, and its read withdraws the
+// grant, as a read of that change would have. A member not linked yet (a
+// first write, as in an initial sync) is not read: it holds nothing of the
+// person's that consentd has not seen. A read that fails retryably fails
+// the row (nothing is written blind); a member the read does not find or
+// cannot parse, or a read refused for good, leaves the write unguarded
+// (the write meets the same answer).
 void MailchimpConnector::KeepNewerUnticks(std::vector<Pending>& pending) {
   const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
   for (Pending& p : pending) {
     if (p.item->desired.system_id.empty()) continue;
-    std::vector<GuardedTick> ticks = GuardedTicks(*spec_, settings_.name, p.state, p.write);
+    std::vector<GuardedTick> ticks =
+        GuardedTicks(*spec_, mapper_, settings_.name, p.state, p.write);
     std::erase_if(ticks, [&](const GuardedTick& tick) {
       return tick.grant->provenance.source_system != settings_.name &&
              !own_writes_.Ticked(p.hash, BoxKey(tick.kind, tick.id));

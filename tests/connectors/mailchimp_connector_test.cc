@@ -927,6 +927,43 @@ TEST_F(MailchimpConnectorTest, ABoxNeverTickedThereIsTickedWhateverTheMemberShow
       std::vector<std::string>{ConsentKeyString({item.desired.subject, "events", "email", ""})})
       << again.detail;
   EXPECT_EQ(Member("vea@example.org")["interests"][events], false);
+
+  // Until the engine has decided her untick, every row finds the box
+  // guarded still: consentd's memory keeps it as on before she unticked it.
+  clock_.Advance(500);
+  const DeliveryResult third = DeliverOne(item);
+  ASSERT_TRUE(third.status.ok()) << third.status.ToString();
+  EXPECT_EQ(third.kept_out, again.kept_out) << third.detail;
+  EXPECT_EQ(Member("vea@example.org")["interests"][events], false);
+}
+
+// A box shows one consent: the topic's on the audience's e-mail channel,
+// for no particular address (what the write ticks it from). Another
+// consent of the topic (an address's own, say, which the person gave at
+// Mailchimp long ago) does not make the box one to guard.
+TEST_F(MailchimpConnectorTest, OnlyTheConsentABoxShowsDecidesWhetherItIsGuarded) {
+  const std::string news = ids_.interests["Newsletter"], events = ids_.interests["Events"];
+  SignUpAndConfirm("wim@example.org", {{news, true}, {events, false}});
+  const TimestampMs long_ago = clock_.NowMs();
+  clock_.Advance(5000);
+  Control("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", "wim@example.org"}, {"interests", {{news, false}}}});
+  OutboundItem item =
+      Desired(1, "wim@example.org",
+              {{"newsletter", ConsentStatus::kWithdrawn}, {"events", ConsentStatus::kGranted}},
+              false, clock_.NowMs());  // the CRM's grant
+  ConsentRecord own;
+  own.key = {item.desired.subject, "events", "email", "wim@example.org"};
+  own.status = ConsentStatus::kGranted;
+  own.method = ConsentMethod::kDoubleOptIn;
+  own.provenance.occurred_at = long_ago;
+  own.provenance.source_system = "mailchimp";
+  item.desired.state.consents[own.key] = own;
+  item.desired.system_id = SubscriberHash("wim@example.org");
+  const DeliveryResult r = DeliverOne(item);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(r.kept_out.empty()) << r.detail;
+  EXPECT_EQ(Member("wim@example.org")["interests"][events], true);
 }
 
 // What is ticked again: a box consentd's own last write unticked (a

@@ -807,12 +807,16 @@ TEST_F(SyncDeliveriesTest, ADeadWriteLeavesTheEchoMemoryOfOtherWrites) {
 // A re-grant after an unsubscribe at Mailchimp goes there as a re-consent.
 // What consentd remembers writing follows what the target took: `pending`
 // (a member that goes through its double opt-in), or the grant itself (a
-// member another grant keeps subscribed ticks the interest at once); a
-// `pending` left behind would hold the person's next rows as re-consents.
+// member another grant keeps subscribed ticks the interest at once, also
+// where the target kept another value of the row out); a `pending` left
+// behind would hold the person's next rows as re-consents.
 TEST_F(SyncDeliveriesTest, AReConsentIsRememberedAsTheTargetTookIt) {
-  for (const bool as_pending : {true, false}) {
-    SCOPED_TRACE(as_pending ? "taken as pending" : "taken as a grant");
-    const std::string n = as_pending ? "1" : "2";
+  for (const int taken : {0, 1, 2}) {
+    const bool as_pending = taken == 0;
+    SCOPED_TRACE(as_pending   ? "taken as pending"
+                 : taken == 1 ? "taken as a grant"
+                              : "taken as a grant, another value kept out");
+    const std::string n = std::to_string(taken + 1);
     const std::string email = "re" + n + "@example.org";
     Ingest(
         "hubspot",
@@ -839,6 +843,8 @@ TEST_F(SyncDeliveriesTest, AReConsentIsRememberedAsTheTargetTookIt) {
     connectors::DeliveryResult ok = Delivery(rows[0].id, Status::Ok(), {});
     ok.system_id = "mc-" + n;
     ok.reconsent = as_pending;
+    if (taken == 2)
+      ok.kept_out = {ConsentKeyString(ConsentKey{rows[0].key, "events", "email", ""})};
     Deliver(rows, {ok}, {}, 5, T + 20'300);
     EXPECT_EQ(LatestWrite("mailchimp", key), as_pending ? "pending" : "granted");
   }

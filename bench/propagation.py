@@ -167,8 +167,7 @@ class Sampler:
                 continue
             self.rows.append((
                 m.get('consentd_webhooks_received_total{connector="hubspot",result="accepted"}', 0),
-                sum(v for k, v in m.items() if k.startswith("consentd_deliveries_total{")
-                    and 'target="mailchimp"' in k and 'result="done"' in k)))
+                mailchimp_done(m)))
 
     def stop(self):
         self.stopped.set()
@@ -178,8 +177,9 @@ class Sampler:
         return ",".join("%d" % r[i] for r in self.rows)
 
 
-def mailchimp_done():
-    m = lib.metrics(API)
+def mailchimp_done(m=None):
+    """consentd's Mailchimp deliveries done so far (from `m`, else /metrics)."""
+    m = lib.metrics(API) if m is None else m
     return sum(v for k, v in m.items() if k.startswith("consentd_deliveries_total{")
                and 'target="mailchimp"' in k and 'result="done"' in k)
 

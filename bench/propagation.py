@@ -27,8 +27,13 @@ the simulator's count of Mailchimp requests per route during that wave
 (each write now ticks a box consentd ticked before, which the Mailchimp
 connector reads the member for first).
 
+With --edit-latency MS as well, every Mailchimp API answer in the second
+wave comes MS ms late (the simulator's latency fault), closer to a round
+trip to Mailchimp's cloud than loopback is.
+
   bench/propagation.py [--rates 1000,200] [--rounds 3] [--duration 10]
                        [--backlog 300] [--skip-a] [--skip-b] [--edits]
+                       [--edit-latency MS]
   BENCH_BUILD=build/release bench/propagation.py   # default build/release
   BENCH_PORT_BASE=19670 (ports 19670-19672), BENCH_POLL_INTERVAL=600s (default 5s)
 """
@@ -220,7 +225,7 @@ def own_cpu():
     return time.process_time() + c.ru_utime + c.ru_stime
 
 
-def second_wave(rate, duration, prefix, consentd_pid):
+def second_wave(rate, duration, prefix, consentd_pid, latency_ms=0):
     """The same people, once all are members, subscribe to a second topic
     (HubSpot 103, "Events") at the same rate: each write to Mailchimp now
     ticks a box (Product news) that consentd's own last write ticked, so
@@ -228,6 +233,9 @@ def second_wave(rate, duration, prefix, consentd_pid):
     docs/connectors-mailchimp.md). Returns latency figures and the
     simulator's count of Mailchimp requests per route during the wave."""
     lib.http("DELETE", "http://127.0.0.1:%d/_sim/requests" % CRM)
+    if latency_ms:
+        lib.http("POST", "http://127.0.0.1:%d/_sim/faults" % CRM,
+                 {"kind": "latency", "system": "mailchimp", "latency_ms": latency_ms})
     done0 = mailchimp_done()
     cpu0 = lib.cpu_seconds(consentd_pid)
     total2, achieved, errors = drive(rate, duration, prefix, subscription=103)
@@ -247,7 +255,7 @@ def second_wave(rate, duration, prefix, consentd_pid):
 
 
 
-def part_a(rates, rounds, duration, edits=False):
+def part_a(rates, rounds, duration, edits=False, edit_latency=0):
     print("== A: HubSpot -> Mailchimp propagation (sim --no-rate-limits, consentd HubSpot budget off)")
     summary = {}
     for rate in rates:
@@ -269,7 +277,8 @@ def part_a(rates, rounds, duration, edits=False):
                     m = lib.metrics(API)
                     wave = {}
                     if edits:
-                        wave = second_wave(rate, duration, prefix, env.consentd.pid)
+                        wave = second_wave(rate, duration, prefix, env.consentd.pid,
+                                           edit_latency)
                 finally:
                     env.stop()
             row = dict(rate=rate, round=rnd, achieved=achieved, total=total, synced=n_ok,
@@ -422,10 +431,13 @@ def main():
     ap.add_argument("--skip-b", action="store_true")
     ap.add_argument("--edits", action="store_true",
                     help="in A, a second wave: the same people subscribe to a second topic")
+    ap.add_argument("--edit-latency", type=int, default=0, metavar="MS",
+                    help="with --edits: Mailchimp answers MS ms late during the second wave")
     a = ap.parse_args()
     print("build: %s" % lib.bin_dir())
     if not a.skip_a:
-        part_a([int(r) for r in a.rates.split(",")], a.rounds, a.duration, a.edits)
+        part_a([int(r) for r in a.rates.split(",")], a.rounds, a.duration, a.edits,
+               a.edit_latency)
     if not a.skip_b:
         rows = [part_b(a.backlog) for _ in range(a.rounds)]
         print("\nB medians of %d rounds: drained after %s s, %.0f HubSpot requests (%.2f per change), "

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
+#include "connectors/common/parallel_calls.h"
 #include "connectors/mailchimp/mailchimp_connector.h"
 #include "connectors/mailchimp/own_writes.h"
 #include "core/clock.h"
@@ -103,6 +105,15 @@ inline TimestampMs ReadInstant(TimestampMs last_changed) {
 inline constexpr char kMemberFields[] =
     "id,unique_email_id,email_address,status,interests,marketing_permissions,last_changed";
 
+// A box (interest or marketing permission) that a write turns on for a
+// grant whose changes flow back from the audience: one the person can
+// untick there (MailchimpConnector::KeepNewerUnticks).
+struct GuardedTick {
+  mapping::MailchimpTopicKind kind;
+  std::string id;
+  const ConsentRecord* grant = nullptr;  // in the state being written
+};
+
 class MailchimpConnector final : public Connector {
  public:
   MailchimpConnector(MailchimpSettings s, std::shared_ptr<const mapping::MappingSpec> spec,
@@ -160,8 +171,14 @@ class MailchimpConnector final : public Connector {
   // Deliver parts (mailchimp_deliver.cc).
   struct Pending;
   // Leaves out of each write the boxes the linked member shows unticked
-  // by someone else since the grant (read first; kept_out).
+  // by someone else since the grant (read first, members side by side;
+  // kept_out).
   void KeepNewerUnticks(std::vector<Pending>& pending);
+  // The same for one write whose `ticks` are guarded: reads the member.
+  void KeepOutUnticked(Pending& p, const std::vector<GuardedTick>& ticks);
+  // Runs `fn` for each of `rows`: rows of different members side by side
+  // (calls_), those of one member one after another, in their order.
+  void ForEachMember(const std::vector<Pending*>& rows, const std::function<void(Pending&)>& fn);
   void DeliverBatch(std::vector<Pending*>& batch);
   // Sets p's DeliveryResult::version_id from the member Mailchimp answered
   // with, when it shows exactly the state written.
@@ -200,6 +217,10 @@ class MailchimpConnector final : public Connector {
   // The members this connector's own writes left unsubscribed (Deliver
   // calls may run at once).
   OwnWrites own_writes_;
+  // The calls of one delivery that can run side by side (guard reads,
+  // PUTs, re-reads after a compliance answer, marker tags): half the
+  // in-flight budget, as reads get (read_parallelism), the caller included.
+  ParallelCalls calls_;
 };
 
 }  // namespace consentd::connectors::mailchimp

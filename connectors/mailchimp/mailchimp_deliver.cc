@@ -181,13 +181,14 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
   std::vector<DeliveryResult> results(items.size());
   std::vector<Pending> pending;
   pending.reserve(items.size());
+  std::vector<size_t> erasures;
   for (size_t i = 0; i < items.size(); ++i) {
     const OutboundItem& item = items[i];
     DeliveryResult& r = results[i];
     r.outbox_id = item.outbox_id;
     const DesiredState& d = item.desired;
     if (d.erase) {
-      Erase(item, r);
+      erasures.push_back(i);
       continue;
     }
     if (d.email.empty()) {
@@ -226,10 +227,15 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
     }
     pending.push_back(std::move(p));
   }
+  // Erasures first, side by side (each is one or a few calls; a member
+  // erased twice answers 404, which counts as done).
+  calls_.ForEach(erasures.size(),
+                 [&](size_t k) { Erase(items[erasures[k]], results[erasures[k]]); });
   KeepNewerUnticks(pending);
 
   // Batch what the batch schema can carry; one PUT for the rest (and for a
-  // second row with the same address, which one batch cannot tell apart).
+  // second row with the same address, which one batch cannot tell apart),
+  // members side by side.
   std::vector<Pending*> batch, puts;
   std::set<std::string> in_batch;
   for (Pending& p : pending) {
@@ -247,18 +253,37 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
         batch.begin() + static_cast<std::ptrdiff_t>(std::min(batch.size(), start + chunk)));
     DeliverBatch(part);
   }
-  for (Pending* p : puts) DeliverPut(*p);
+  ForEachMember(puts, [this](Pending& p) { DeliverPut(p); });
+  std::vector<Pending*> compliance, marked;
   for (Pending& p : pending) {
-    if (p.compliance) ResolveCompliance(p);
+    if (p.compliance) compliance.push_back(&p);
   }
+  ForEachMember(compliance, [this](Pending& p) { ResolveCompliance(p); });
   for (Pending& p : pending) {
     // A member left alone (nothing written) gets no marker either: its tags
     // start the journey's automations.
     if (p.result->status.ok() && !p.result->nothing_written && !p.marker_tags.empty()) {
-      WriteMarkerTags(p);
+      marked.push_back(&p);
     }
   }
+  ForEachMember(marked, [this](Pending& p) { WriteMarkerTags(p); });
   return results;
+}
+
+void MailchimpConnector::ForEachMember(const std::vector<Pending*>& rows,
+                                       const std::function<void(Pending&)>& fn) {
+  // Two rows for one address (a second row of a person in one delivery)
+  // are written in their order, as the outbox queued them.
+  std::vector<std::vector<Pending*>> by_member;
+  std::map<std::string_view, std::size_t> index;
+  for (Pending* p : rows) {
+    auto [it, added] = index.try_emplace(p->hash, by_member.size());
+    if (added) by_member.emplace_back();
+    by_member[it->second].push_back(p);
+  }
+  calls_.ForEach(by_member.size(), [&](std::size_t i) {
+    for (Pending* p : by_member[i]) fn(*p);
+  });
 }
 
 void MailchimpConnector::NoteWrittenVersion(Pending& p, const json& member) const {
@@ -547,15 +572,6 @@ bool MailchimpConnector::KeepNewerUnsubscribe(Pending& p, const json& member) {
 
 namespace {
 
-// A box (interest or marketing permission) that a write turns on for a
-// grant whose changes flow back from the audience: one the person can
-// untick there.
-struct GuardedTick {
-  mapping::MailchimpTopicKind kind;
-  std::string id;
-  const ConsentRecord* grant = nullptr;
-};
-
 // The grant a box shows is the one Mapper::ToMember writes it from: the
 // topic's consent on the audience's e-mail channel, no address.
 std::vector<GuardedTick> GuardedTicks(const mapping::MappingSpec& spec,
@@ -634,7 +650,11 @@ bool ShowsOff(const mapping::mailchimp::Member& member, const GuardedTick& tick)
 // cannot parse, or a read refused for good, leaves the write unguarded
 // (the write meets the same answer).
 void MailchimpConnector::KeepNewerUnticks(std::vector<Pending>& pending) {
-  const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
+  struct Guarded {
+    Pending* p = nullptr;
+    std::vector<GuardedTick> ticks;  // pointing into p->state
+  };
+  std::vector<Guarded> guarded;
   for (Pending& p : pending) {
     if (p.item->desired.system_id.empty()) continue;
     std::vector<GuardedTick> ticks =
@@ -643,33 +663,40 @@ void MailchimpConnector::KeepNewerUnticks(std::vector<Pending>& pending) {
       return tick.grant->provenance.source_system != settings_.name &&
              !own_writes_.Ticked(p.hash, BoxKey(tick.kind, tick.id));
     });
-    if (ticks.empty()) continue;
-    ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", kMemberFields}});
-    if (!a.status.ok()) {
-      if (a.status.IsRetryable()) Fail(*p.result, a.status, a.retry_after);
+    if (!ticks.empty()) guarded.push_back({&p, std::move(ticks)});
+  }
+  // One read per member, side by side: each costs a round trip.
+  calls_.ForEach(guarded.size(),
+                 [&](std::size_t i) { KeepOutUnticked(*guarded[i].p, guarded[i].ticks); });
+}
+
+void MailchimpConnector::KeepOutUnticked(Pending& p, const std::vector<GuardedTick>& ticks) {
+  const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
+  ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", kMemberFields}});
+  if (!a.status.ok()) {
+    if (a.status.IsRetryable()) Fail(*p.result, a.status, a.retry_after);
+    return;
+  }
+  auto pm = ParseMember(a.body);
+  if (!pm.ok() || pm->member.status != MemberStatus::kSubscribed || pm->member.last_changed == 0 ||
+      own_writes_.IsOwnState(p.hash, MemberVersionKey(*pm))) {
+    return;
+  }
+  const TimestampMs changed_at = ReadInstant(pm->member.last_changed);
+  for (const GuardedTick& tick : ticks) {
+    if (!ShowsOff(pm->member, tick) || changed_at + skew < tick.grant->provenance.occurred_at) {
       continue;
     }
-    auto pm = ParseMember(a.body);
-    if (!pm.ok() || pm->member.status != MemberStatus::kSubscribed ||
-        pm->member.last_changed == 0 || own_writes_.IsOwnState(p.hash, MemberVersionKey(*pm))) {
-      continue;
-    }
-    const TimestampMs changed_at = ReadInstant(pm->member.last_changed);
-    for (const GuardedTick& tick : ticks) {
-      if (!ShowsOff(pm->member, tick) || changed_at + skew < tick.grant->provenance.occurred_at) {
-        continue;
-      }
-      Untick(p.write, tick.kind, tick.id);
-      p.unticked.emplace_back(tick.kind, tick.id);
-      p.result->kept_out.push_back(ConsentKeyString(tick.grant->key));
-    }
-    if (!p.result->kept_out.empty()) {
-      p.kept_out_note = std::to_string(p.result->kept_out.size()) +
-                        " box(es) not ticked: the member shows them unticked at " +
-                        StringAt(a.body, "last_changed") +
-                        " by someone other than consentd, not before the grant by more than the "
-                        "skew window; read again and decided";
-    }
+    Untick(p.write, tick.kind, tick.id);
+    p.unticked.emplace_back(tick.kind, tick.id);
+    p.result->kept_out.push_back(ConsentKeyString(tick.grant->key));
+  }
+  if (!p.result->kept_out.empty()) {
+    p.kept_out_note = std::to_string(p.result->kept_out.size()) +
+                      " box(es) not ticked: the member shows them unticked at " +
+                      StringAt(a.body, "last_changed") +
+                      " by someone other than consentd, not before the grant by more than the "
+                      "skew window; read again and decided";
   }
 }
 

@@ -16,6 +16,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <condition_variable>
 #include <cstdlib>
 #include <future>
 #include <memory>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "connectors/common/http_client.h"
+#include "connectors/common/parallel_calls.h"
 #include "connectors/common/rate_limiter.h"
 #include "connectors/common/retry_policy.h"
 #include "net/http_server.h"
@@ -642,6 +644,78 @@ TEST(RateLimiter, ConcurrentCallersShareOneBudget) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(granted.load(), 40);
   EXPECT_EQ(limiter.in_flight(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Parallel calls: the blocking calls of one delivery, side by side.
+
+TEST(ParallelCalls, RunsEveryIndexOnceAndReturnsWhenAllHaveReturned) {
+  ParallelCalls calls(3);
+  std::vector<std::atomic<int>> runs(200);
+  calls.ForEach(runs.size(), [&](std::size_t i) {
+    if (i % 7 == 0) std::this_thread::sleep_for(1ms);
+    runs[i].fetch_add(1);
+  });
+  for (std::size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs[i].load(), 1) << "index " << i;
+}
+
+TEST(ParallelCalls, CallsRunAtOnceOnTheHelpersAndTheCaller) {
+  ParallelCalls calls(2);
+  std::mutex mu;
+  std::condition_variable all_started;
+  int started = 0;
+  std::atomic<int> saw_all{0};
+  // Each call waits for the other two to have started: one after another,
+  // the first would wait in vain.
+  calls.ForEach(3, [&](std::size_t) {
+    std::unique_lock lock(mu);
+    ++started;
+    all_started.notify_all();
+    if (all_started.wait_for(lock, 10s, [&] { return started == 3; })) saw_all.fetch_add(1);
+  });
+  EXPECT_EQ(saw_all.load(), 3);
+}
+
+TEST(ParallelCalls, WithoutHelpersEverythingRunsInOrderOnTheCaller) {
+  ParallelCalls calls(0);
+  std::vector<std::size_t> order;
+  std::vector<std::thread::id> threads;
+  calls.ForEach(5, [&](std::size_t i) {
+    order.push_back(i);
+    threads.push_back(std::this_thread::get_id());
+  });
+  EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2, 3, 4}));
+  for (const auto& id : threads) EXPECT_EQ(id, std::this_thread::get_id());
+}
+
+TEST(ParallelCalls, HelpersKeepTheirConnectionsBetweenUses) {
+  TestServer server;
+  auto client = MakeCurlHttpClient("consentd-test");
+  ParallelCalls calls(2);
+  std::atomic<int> ok{0};
+  for (int round = 0; round < 5; ++round) {
+    calls.ForEach(6, [&](std::size_t i) {
+      auto r = client->Send(Request("PUT", server.Url("/echo"), std::to_string(i)));
+      if (r.ok() && r->status == 200) ok.fetch_add(1);
+    });
+  }
+  EXPECT_EQ(ok.load(), 30);
+  // The caller's connection and one per helper: a thread started per
+  // call would open a connection each time.
+  EXPECT_LE(server.connections_opened(), 3);
+}
+
+TEST(ParallelCalls, SeveralCallersShareTheHelpers) {
+  ParallelCalls calls(2);
+  std::atomic<int> runs{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      for (int k = 0; k < 20; ++k) calls.ForEach(25, [&](std::size_t) { runs.fetch_add(1); });
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(runs.load(), 4 * 20 * 25);
 }
 
 }  // namespace

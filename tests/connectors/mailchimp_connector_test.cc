@@ -470,6 +470,29 @@ TEST_F(MailchimpConnectorTest, EmailChangeReadsTheNewAddressAndNamesTheOldHash) 
   }
 }
 
+// A record says whether the member is subscribed: that ends a double
+// opt-in consentd waits for, whatever topics flow back from the member
+// (sync/outbound.h, AwaitingConfirmationKey). Pending and unsubscribed
+// members do not; a read through a webhook and a poll agree.
+TEST_F(MailchimpConnectorTest, ARecordSaysWhetherItsMemberIsSubscribed) {
+  const std::string news = ids_.interests["Newsletter"];
+  Control("POST", "/_sim/mailchimp/person/signup",
+          {{"email_address", "ann@example.org"}, {"interests", {{news, true}}}});
+  SignUpAndConfirm("bob@example.org", {{news, false}});  // subscribed, no box ticked
+  SignUpAndConfirm("cat@example.org", {{news, true}});
+  Control("POST", "/_sim/mailchimp/person/unsubscribe", {{"email_address", "cat@example.org"}});
+  EXPECT_FALSE(ReadFromWebhook(LastWebhook()).member_subscribed);  // cat's unsubscribe
+
+  clock_.Advance(3000);  // the poll's upper bound lags the clock
+  auto page = connector_->Poll("", clock_.NowMs());
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  std::map<std::string, bool> subscribed;
+  for (const InboundRecord& r : page->records) subscribed[r.email] = r.member_subscribed;
+  EXPECT_EQ(subscribed, (std::map<std::string, bool>{{"ann@example.org", false},
+                                                     {"bob@example.org", true},
+                                                     {"cat@example.org", false}}));
+}
+
 // --- Poll ---------------------------------------------------------------------
 
 TEST_F(MailchimpConnectorTest, PollReadsEveryMemberAndNeverSkipsOneChangedWhilePaging) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
+#include <system_error>
 
 namespace consentd::connectors {
 
@@ -11,7 +13,8 @@ struct ParallelCalls::Job {
   std::atomic<std::size_t> next{0};  // the next index to claim
   std::mutex mu;
   std::condition_variable finished;
-  std::size_t done = 0;  // guarded by mu
+  std::size_t done = 0;        // guarded by mu
+  std::exception_ptr failure;  // guarded by mu: the first exception fn threw
 };
 
 ParallelCalls::ParallelCalls(int helpers) : helpers_(std::max(0, helpers)) {}
@@ -26,19 +29,34 @@ ParallelCalls::~ParallelCalls() {
 }
 
 void ParallelCalls::StartHelpersLocked() {
-  while (threads_.size() < static_cast<std::size_t>(helpers_)) {
-    threads_.emplace_back([this] { HelperLoop(); });
+  if (tried_start_) return;
+  tried_start_ = true;
+  try {
+    while (threads_.size() < static_cast<std::size_t>(helpers_)) {
+      threads_.emplace_back([this] { HelperLoop(); });
+    }
+  } catch (const std::system_error&) {
+    // Out of threads: the helpers started help, the callers do the rest.
   }
 }
 
 void ParallelCalls::Work(Job& job) {
   std::size_t ran = 0;
+  std::exception_ptr failure;
   for (std::size_t i = job.next.fetch_add(1); i < job.n; i = job.next.fetch_add(1)) {
-    (*job.fn)(i);
+    // An exception must not end a helper (std::terminate) nor leave the
+    // caller's fn to helpers after the caller has unwound: it is handed
+    // to the caller, which rethrows it once every index has run.
+    try {
+      (*job.fn)(i);
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
     ++ran;
   }
   if (ran == 0) return;
   std::lock_guard lock(job.mu);
+  if (failure && !job.failure) job.failure = failure;
   job.done += ran;
   if (job.done == job.n) job.finished.notify_all();
 }
@@ -81,15 +99,20 @@ void ParallelCalls::ForEach(std::size_t n, const std::function<void(std::size_t)
   const std::size_t wake = std::min<std::size_t>(n - 1, static_cast<std::size_t>(helpers_));
   for (std::size_t i = 0; i < wake; ++i) work_.notify_one();
   Work(*job);
+  std::exception_ptr failure;
   {
     std::unique_lock lock(job->mu);
     job->finished.wait(lock, [&] { return job->done == job->n; });
+    failure = job->failure;
   }
   // A helper may still hold `job` (it found no index left), but never
   // calls fn again: fn may now go out of scope. If no helper came to it,
   // it is still queued.
-  std::lock_guard lock(mu_);
-  if (auto it = std::find(jobs_.begin(), jobs_.end(), job); it != jobs_.end()) jobs_.erase(it);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = std::find(jobs_.begin(), jobs_.end(), job); it != jobs_.end()) jobs_.erase(it);
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace consentd::connectors

@@ -39,8 +39,10 @@ class ParallelCalls {
   ParallelCalls& operator=(const ParallelCalls&) = delete;
 
   // Runs fn(0) … fn(n - 1), each once, in any order and possibly at once,
-  // and returns when all have returned. REQUIRES: fn does not throw; the
-  // indices it is given touch disjoint state (or state it guards itself).
+  // and returns when all have returned. If fn throws, the other indices
+  // still run, and the first exception is rethrown here afterwards.
+  // REQUIRES: the indices fn is given touch disjoint state (or state it
+  // guards itself).
   void ForEach(std::size_t n, const std::function<void(std::size_t)>& fn);
 
   int helpers() const { return helpers_; }
@@ -56,7 +58,8 @@ class ParallelCalls {
   std::mutex mu_;
   std::condition_variable work_;           // a job was queued, or stopping
   std::deque<std::shared_ptr<Job>> jobs_;  // with indices left to claim
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_;       // fewer than helpers_ if the system had no more
+  bool tried_start_ = false;
   bool stopping_ = false;
 };
 

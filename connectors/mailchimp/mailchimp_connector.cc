@@ -67,7 +67,8 @@ MailchimpConnector::MailchimpConnector(MailchimpSettings s,
       mapper_(*spec_, settings_.name),
       mapping_hash_(mapping::MappingHash(*spec_)),
       auth_header_("Basic " + proof::Base64Encode("anystring:" + settings_.api_key)),
-      calls_(settings_.read_parallelism - 1) {
+      delivery_slots_(std::max(1, settings_.read_parallelism)),
+      calls_(std::max(1, settings_.read_parallelism) - 1) {
   settings_.base_url = TrimBaseUrl(settings_.base_url);
 }
 

@@ -132,6 +132,7 @@ struct MailchimpConnector::Pending {
   bool reconsent = false;   // the engine asked for a re-consent write
   bool compliance = false;  // Mailchimp answered Member In Compliance State
   bool resolved = false;    // already re-written once after that answer
+  bool by_put = false;      // written by PUT (else in a batch subscribe)
   std::string kept_out_note;  // why KeepNewerUnticks left boxes out
   // The boxes it left out: (kind, id), left out of a re-written write too.
   std::vector<std::pair<mapping::MailchimpTopicKind, std::string>> unticked;
@@ -181,14 +182,16 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
   std::vector<DeliveryResult> results(items.size());
   std::vector<Pending> pending;
   pending.reserve(items.size());
-  std::vector<size_t> erasures;
   for (size_t i = 0; i < items.size(); ++i) {
     const OutboundItem& item = items[i];
     DeliveryResult& r = results[i];
     r.outbox_id = item.outbox_id;
     const DesiredState& d = item.desired;
     if (d.erase) {
-      erasures.push_back(i);
+      // One after another: erasures are rare, and two touching one member
+      // at once (a shared address, a merged person's other members) could
+      // meet each other's half-done archive.
+      Erase(item, r);
       continue;
     }
     if (d.email.empty()) {
@@ -227,24 +230,20 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
     }
     pending.push_back(std::move(p));
   }
-  // Erasures first, side by side (each is one or a few calls; a member
-  // erased twice answers 404, which counts as done).
-  calls_.ForEach(erasures.size(),
-                 [&](size_t k) { Erase(items[erasures[k]], results[erasures[k]]); });
   KeepNewerUnticks(pending);
 
-  // Batch what the batch schema can carry; one PUT for the rest (and for a
-  // second row with the same address, which one batch cannot tell apart),
-  // members side by side.
-  std::vector<Pending*> batch, puts;
-  std::set<std::string> in_batch;
+  // Batch what the batch schema can carry; one PUT for the rest. Only a
+  // member's first row can go in the batch (one batch cannot tell two rows
+  // of an address apart, and the batch is written before any PUT): its
+  // later rows go by PUT, after it, in their order.
+  std::vector<Pending*> batch, after_batch;
+  std::set<std::string> seen;
   for (Pending& p : pending) {
     if (!p.result->status.ok()) continue;  // the guard's read failed: retried whole
-    if (p.write.marketing_permissions.empty() && in_batch.insert(p.hash).second) {
-      batch.push_back(&p);
-    } else {
-      puts.push_back(&p);
-    }
+    const bool first = seen.insert(p.hash).second;
+    p.by_put = !first || !p.write.marketing_permissions.empty();
+    if (!p.by_put) batch.push_back(&p);
+    after_batch.push_back(&p);
   }
   const size_t chunk = static_cast<size_t>(max_batch());
   for (size_t start = 0; start < batch.size(); start += chunk) {
@@ -253,21 +252,27 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
         batch.begin() + static_cast<std::ptrdiff_t>(std::min(batch.size(), start + chunk)));
     DeliverBatch(part);
   }
-  ForEachMember(puts, [this](Pending& p) { DeliverPut(p); });
-  std::vector<Pending*> compliance, marked;
-  for (Pending& p : pending) {
-    if (p.compliance) compliance.push_back(&p);
-  }
-  ForEachMember(compliance, [this](Pending& p) { ResolveCompliance(p); });
-  for (Pending& p : pending) {
+  // Then, members side by side, each row of a member in turn: its PUT,
+  // the re-write a compliance answer asks for, its marker tags. A row's
+  // compliance re-write lands before the member's next row.
+  ForEachMember(after_batch, [this](Pending& p) {
+    if (p.by_put) DeliverPut(p);
+    if (p.compliance) ResolveCompliance(p);
     // A member left alone (nothing written) gets no marker either: its tags
     // start the journey's automations.
     if (p.result->status.ok() && !p.result->nothing_written && !p.marker_tags.empty()) {
-      marked.push_back(&p);
+      WriteMarkerTags(p);
     }
-  }
-  ForEachMember(marked, [this](Pending& p) { WriteMarkerTags(p); });
+  });
   return results;
+}
+
+ApiAnswer MailchimpConnector::DeliveryCall(std::string_view method, const std::string& path,
+                                           const Query& query, const json* body) {
+  delivery_slots_.acquire();
+  ApiAnswer a = Call(method, path, query, body);
+  delivery_slots_.release();
+  return a;
 }
 
 void MailchimpConnector::ForEachMember(const std::vector<Pending*>& rows,
@@ -332,7 +337,7 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
     members.push_back(std::move(m));
   }
   const json body = {{"members", std::move(members)}, {"update_existing", true}};
-  ApiAnswer a = Call("POST", ListPath(), {}, &body);
+  ApiAnswer a = DeliveryCall("POST", ListPath(), {}, &body);
   if (!a.status.ok()) {
     // A 400 for the batch as a whole can come from one member's field:
     // halve it until the bad member fails alone and the others go through
@@ -415,7 +420,7 @@ void MailchimpConnector::DeliverPut(Pending& p) {
     }
     body["marketing_permissions"] = std::move(perms);
   }
-  ApiAnswer a = Call("PUT", MemberPath(p.hash), {}, &body);
+  ApiAnswer a = DeliveryCall("PUT", MemberPath(p.hash), {}, &body);
   DeliveryResult& r = *p.result;
   if (a.status.ok()) {
     r.status = Status::Ok();
@@ -448,7 +453,7 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
   p.resolved = true;
   // Which compliance state: unsubscribed re-consents through pending,
   // cleaned refuses (DESIGN.md rule 7; Mapper::ToMember decides).
-  ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", "status,last_changed"}});
+  ApiAnswer a = DeliveryCall("GET", MemberPath(p.hash), {{"fields", "status,last_changed"}});
   if (a.status.code() == StatusCode::kNotFound) {
     Fail(*p.result, Unavailable("mailchimp: the member vanished while being written"));
     return;
@@ -672,7 +677,7 @@ void MailchimpConnector::KeepNewerUnticks(std::vector<Pending>& pending) {
 
 void MailchimpConnector::KeepOutUnticked(Pending& p, const std::vector<GuardedTick>& ticks) {
   const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
-  ApiAnswer a = Call("GET", MemberPath(p.hash), {{"fields", kMemberFields}});
+  ApiAnswer a = DeliveryCall("GET", MemberPath(p.hash), {{"fields", kMemberFields}});
   if (!a.status.ok()) {
     if (a.status.IsRetryable()) Fail(*p.result, a.status, a.retry_after);
     return;
@@ -708,7 +713,7 @@ void MailchimpConnector::WriteMarkerTags(Pending& p) {
   // is_syncing false: the journey's tag-triggered automations must fire
   // (that is how it asks the person again).
   const json body = {{"tags", std::move(tags)}, {"is_syncing", false}};
-  ApiAnswer a = Call("POST", MemberPath(p.hash) + "/tags", {}, &body);
+  ApiAnswer a = DeliveryCall("POST", MemberPath(p.hash) + "/tags", {}, &body);
   DeliveryResult& r = *p.result;
   if (a.status.ok()) {
     int on = 0;
@@ -762,8 +767,8 @@ void MailchimpConnector::EraseMember(const std::string& hash, DeliveryResult& r)
     mode = it->second.mode;
   }
   const bool permanent = mode == mapping::ErasureMode::kDelete;
-  ApiAnswer a = permanent ? Call("POST", MemberPath(hash) + "/actions/delete-permanent")
-                          : Call("DELETE", MemberPath(hash));
+  ApiAnswer a = permanent ? DeliveryCall("POST", MemberPath(hash) + "/actions/delete-permanent")
+                          : DeliveryCall("DELETE", MemberPath(hash));
   if (a.status.ok() || a.status.code() == StatusCode::kNotFound) {
     r.status = Status::Ok();
     r.detail = std::string(permanent ? "deleted permanently" : "archived (restrict)") +
@@ -782,7 +787,7 @@ void MailchimpConnector::EraseMember(const std::string& hash, DeliveryResult& r)
 // archived (405). Which of them it is decides what the restrict erasure does;
 // the 405's wording is not relied on.
 void MailchimpConnector::ArchiveRefused(const std::string& hash, DeliveryResult& r) {
-  ApiAnswer a = Call("GET", MemberPath(hash), {{"fields", "status"}});
+  ApiAnswer a = DeliveryCall("GET", MemberPath(hash), {{"fields", "status"}});
   if (a.status.code() == StatusCode::kNotFound) {
     r.status = Status::Ok();
     r.detail = "archived (restrict); the member was already gone";
@@ -812,12 +817,12 @@ void MailchimpConnector::ArchiveRefused(const std::string& hash, DeliveryResult&
   if (status == "pending") {
     // A pending double opt-in could still be confirmed; end it, then archive.
     const json body = {{"status", "unsubscribed"}};
-    ApiAnswer end = Call("PATCH", MemberPath(hash), {}, &body);
+    ApiAnswer end = DeliveryCall("PATCH", MemberPath(hash), {}, &body);
     if (!end.status.ok()) {
       Fail(r, end.status, end.retry_after);
       return;
     }
-    ApiAnswer again = Call("DELETE", MemberPath(hash));
+    ApiAnswer again = DeliveryCall("DELETE", MemberPath(hash));
     if (!again.status.ok()) {
       Fail(r, again.status, again.retry_after);
       return;

@@ -1093,6 +1093,26 @@ TEST_F(MailchimpConnectorTest, AFailedReadBeforeATickFailsTheRowRetryably) {
   EXPECT_EQ(Member("pia@example.org")["interests"][news], true);
 }
 
+// Two rows for one address in one delivery (two people sharing it) are
+// written in their order, whichever way each goes: the first by PUT (it
+// carries a marketing permission), the second one the batch could carry.
+TEST_F(MailchimpConnectorTest, TwoRowsOfOneMemberAreWrittenInTheirOrderWhicheverWayEachGoes) {
+  const std::string events = ids_.interests["Events"];
+  OutboundItem first = Desired(1, "rae@example.org",
+                               {{"newsletter", ConsentStatus::kGranted},
+                                {"events", ConsentStatus::kWithdrawn},
+                                {"email_marketing", ConsentStatus::kGranted}},
+                               false, clock_.NowMs());
+  OutboundItem second =
+      Desired(2, "rae@example.org",
+              {{"newsletter", ConsentStatus::kGranted}, {"events", ConsentStatus::kGranted}}, false,
+              clock_.NowMs());
+  const std::vector<DeliveryResult> results = connector_->Deliver({first, second});
+  ASSERT_EQ(results.size(), 2u);
+  for (const DeliveryResult& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Member("rae@example.org")["interests"][events], true);  // the second row's
+}
+
 // An HttpClient in front of the real one that sees how many member reads
 // (GET) and member writes (PUT) are on the wire at once. Until two of a
 // method have overlapped, each such call waits up to 2 s for a second one

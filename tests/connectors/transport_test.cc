@@ -21,6 +21,7 @@
 #include <future>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -703,6 +704,22 @@ TEST(ParallelCalls, HelpersKeepTheirConnectionsBetweenUses) {
   // The caller's connection and one per helper: a thread started per
   // call would open a connection each time.
   EXPECT_LE(server.connections_opened(), 3);
+}
+
+TEST(ParallelCalls, AnExceptionReachesTheCallerAfterEveryIndexHasRun) {
+  ParallelCalls calls(2);
+  std::vector<std::atomic<int>> runs(20);
+  EXPECT_THROW(calls.ForEach(runs.size(),
+                             [&](std::size_t i) {
+                               runs[i].fetch_add(1);
+                               if (i % 5 == 1)
+                                 throw std::runtime_error("call " + std::to_string(i));
+                             }),
+               std::runtime_error);
+  for (std::size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs[i].load(), 1) << "index " << i;
+  std::atomic<int> after{0};  // the helpers are still there
+  calls.ForEach(10, [&](std::size_t) { after.fetch_add(1); });
+  EXPECT_EQ(after.load(), 10);
 }
 
 TEST(ParallelCalls, SeveralCallersShareTheHelpers) {

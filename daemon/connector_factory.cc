@@ -63,6 +63,8 @@ Result<std::unique_ptr<connectors::Connector>> MakeConnector(
       s.poll_overlap = config.poll_overlap;
       s.read_parallelism =
           std::max(1, config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight / 2 : 4);
+      s.delivery_parallelism =
+          config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight : 8;
       return connectors::MakeMailchimpConnector(std::move(s), std::move(mapping), http);
     }
     case mapping::ConnectorKind::kGeneric: {

@@ -25,22 +25,41 @@ TimestampMs WallMs() {
 
 Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& request) {
   const CallKind kind = request.search ? CallKind::kSearch : CallKind::kPlain;
+  const CallPriority priority =
+      request.background ? CallPriority::kBackground : CallPriority::kForeground;
   RateGrant grant;
   std::int64_t waited_since = -1;
+  // A foreground caller counts as waiting from its first refusal until it
+  // has its slot (or gives up): background calls beyond their half yield.
+  struct Waiting {
+    RateLimiter* limiter = nullptr;
+    ~Waiting() {
+      if (limiter != nullptr) limiter->ForegroundWaiting(-1);
+    }
+    void Stop() {
+      if (limiter != nullptr) limiter->ForegroundWaiting(-1);
+      limiter = nullptr;
+    }
+  } waiting;
   for (;;) {
     if (stop_.load()) return Unavailable("shutting down");
     const std::int64_t now = SteadyMs();
     const std::uint64_t seen = limiter_.Generation();
-    const std::int64_t wait = limiter_.TryAcquire(now, kind, &grant);
+    const std::int64_t wait = limiter_.TryAcquire(now, kind, &grant, priority);
     if (wait == 0) break;
     if (waited_since < 0) {
       stats_.waits.fetch_add(1);
       waited_since = now;
+      if (priority == CallPriority::kForeground) {
+        limiter_.ForegroundWaiting(+1);
+        waiting.limiter = &limiter_;
+      }
     }
     // Short slices, so shutdown is noticed quickly; a Release ends the
     // wait early (a free in-flight slot is taken at once).
     limiter_.WaitForChange(std::min<std::int64_t>(wait, 50), seen);
   }
+  waiting.Stop();
   if (waited_since >= 0) {
     stats_.wait_ms.fetch_add(
         static_cast<std::uint64_t>(std::max<std::int64_t>(0, SteadyMs() - waited_since)));

@@ -25,6 +25,10 @@ struct OutboundRequest {
   // A search: takes the connector's search budget too (HubSpot limits its
   // search endpoints apart, see RateLimit). Ignored by the transport.
   bool search = false;
+  // A delivery: beyond half the in-flight cap it yields to reads and polls
+  // waiting for a slot (RateLimiter, CallPriority). Ignored by the
+  // transport.
+  bool background = false;
 };
 
 class HttpClient {

@@ -33,7 +33,8 @@ void RateLimiter::Window::Redate(std::int64_t recorded_ms, std::int64_t finished
   starts.insert(std::upper_bound(starts.begin(), starts.end(), until), until);
 }
 
-std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGrant* grant) {
+std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGrant* grant,
+                                     CallPriority priority) {
   std::lock_guard lock(mu_);
   const bool search = kind == CallKind::kSearch;
   // The longer of the two waits: asking again earlier could only be
@@ -45,8 +46,15 @@ std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGra
   }
   if (wait > 0) return wait;
   if (limit_.max_in_flight > 0 && in_flight_ >= limit_.max_in_flight) return 1;
+  const bool background = priority == CallPriority::kBackground;
+  if (background && limit_.max_in_flight > 0 && foreground_waiting_ > 0 &&
+      background_in_flight_ >= std::max(1, limit_.max_in_flight / 2)) {
+    return 1;
+  }
   RateGrant taken;
   taken.kind = kind;
+  taken.priority = priority;
+  if (background) ++background_in_flight_;
   if (limit_.requests > 0) taken.recorded = main_.Take(now_ms);
   if (search && limit_.search_requests > 0) taken.search_recorded = search_.Take(now_ms);
   if (grant != nullptr) *grant = taken;
@@ -67,10 +75,23 @@ void RateLimiter::Release(const RateGrant& grant, std::int64_t finished_ms) {
   {
     std::lock_guard lock(mu_);
     if (in_flight_ > 0) --in_flight_;
+    if (grant.priority == CallPriority::kBackground && background_in_flight_ > 0) {
+      --background_in_flight_;
+    }
     ++generation_;
     if (grant.recorded >= 0) main_.Redate(grant.recorded, finished_ms);
     if (grant.search_recorded >= 0) search_.Redate(grant.search_recorded, finished_ms);
   }
+  changed_.notify_all();
+}
+
+void RateLimiter::ForegroundWaiting(int delta) {
+  {
+    std::lock_guard lock(mu_);
+    foreground_waiting_ = std::max(0, foreground_waiting_ + delta);
+    ++generation_;
+  }
+  // A background caller refused for this waiter may go once it has gone.
   changed_.notify_all();
 }
 

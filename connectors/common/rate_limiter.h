@@ -4,7 +4,12 @@
 //    the exact shape of a vendor's rolling window: HubSpot, 100 per 10 s);
 //  - search calls also take a second, stricter window (`search_requests`
 //    per `search_interval`: HubSpot's 4 searches per second);
-//  - at most `max_in_flight` calls at once (Mailchimp's 10 connections).
+//  - at most `max_in_flight` calls at once (Mailchimp's 10 connections);
+//    background calls (deliveries) may hold more than half of them only
+//    while no foreground call (a read, a poll) waits for one, so each side
+//    can use what the other leaves idle, and neither waits long for the
+//    other under load: a waiting read takes the next slot a delivery frees
+//    beyond its half.
 // A slot is dated from when its request finished (plus one clock tick), so
 // our window can only close after the vendor's, whatever the transit time.
 //
@@ -42,9 +47,14 @@ struct RateLimit {
 // search window.
 enum class CallKind { kPlain, kSearch };
 
+// Whose call: a read or poll someone waits for (foreground), or a
+// delivery, which yields beyond half the in-flight cap (background).
+enum class CallPriority { kForeground, kBackground };
+
 // What one acquired call took, for its Release.
 struct RateGrant {
   CallKind kind = CallKind::kPlain;
+  CallPriority priority = CallPriority::kForeground;
   std::int64_t recorded = -1;         // its entry in the main log (-1: none)
   std::int64_t search_recorded = -1;  // its entry in the search log
 };
@@ -64,8 +74,15 @@ class RateLimiter {
   // the in-flight cap blocks, returns 1 (ask again after a Release;
   // WaitForChange wakes then). `grant` (optional) receives what was taken,
   // for the Release below.
+  // A background call is also refused (returns 1) while foreground calls
+  // wait (ForegroundWaiting) and background calls hold half the in-flight
+  // cap or more.
   std::int64_t TryAcquire(std::int64_t now_ms, CallKind kind = CallKind::kPlain,
-                          RateGrant* grant = nullptr);
+                          RateGrant* grant = nullptr,
+                          CallPriority priority = CallPriority::kForeground);
+  // A foreground caller refused by TryAcquire starts (+1) or stops (-1)
+  // waiting for its turn.
+  void ForegroundWaiting(int delta);
   // One acquired call finished (success or not); its slots stay dated from
   // the start.
   void Release();
@@ -136,6 +153,8 @@ class RateLimiter {
   mutable Window main_;
   Window search_;
   int in_flight_ = 0;
+  int background_in_flight_ = 0;
+  int foreground_waiting_ = 0;
 };
 
 }  // namespace consentd::connectors

@@ -8,7 +8,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <semaphore>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -139,14 +138,17 @@ class MailchimpConnector final : public Connector {
 
  private:
   // A call to `path` under base_url (path starts with "/3.0/").
+  // `background`: a delivery's call (OutboundRequest::background).
   ApiAnswer Call(std::string_view method, const std::string& path, const Query& query = {},
-                 const nlohmann::json* body = nullptr);
-  // Call, for a delivery: at most delivery_slots_ at once over every
-  // Deliver running and the helpers they share, so deliveries keep to half
-  // the in-flight budget however many run, and member reads (the other
-  // direction's hints) find the other half free.
+                 const nlohmann::json* body = nullptr, bool background = false);
+  // Call, for a delivery: beyond half the in-flight budget it yields to
+  // reads and polls waiting for a connection (RateLimiter, CallPriority),
+  // so a delivery backlog never holds the other direction's reads up for
+  // long, and uses every connection they leave idle.
   ApiAnswer DeliveryCall(std::string_view method, const std::string& path, const Query& query = {},
-                         const nlohmann::json* body = nullptr);
+                         const nlohmann::json* body = nullptr) {
+    return Call(method, path, query, body, /*background=*/true);
+  }
   std::string ListPath() const { return "/3.0/lists/" + settings_.list_id; }
   std::string MemberPath(std::string_view hash) const;
 
@@ -224,14 +226,9 @@ class MailchimpConnector final : public Connector {
   // The members this connector's own writes left unsubscribed (Deliver
   // calls may run at once).
   OwnWrites own_writes_;
-  // Delivery calls that may be on the wire at once: half the in-flight
-  // budget, as reads get (read_parallelism; the daemon sets it, and a
-  // reload that changes the budget without rebuilding the connector keeps
-  // the old figure, as for reads).
-  std::counting_semaphore<> delivery_slots_;
   // The calls of one delivery that can run side by side (guard reads,
-  // PUTs, re-reads after a compliance answer, marker tags): as many as
-  // delivery_slots_, the caller included.
+  // PUTs, re-reads after a compliance answer, marker tags):
+  // settings_.delivery_parallelism, the caller included.
   ParallelCalls calls_;
 };
 

@@ -67,8 +67,7 @@ MailchimpConnector::MailchimpConnector(MailchimpSettings s,
       mapper_(*spec_, settings_.name),
       mapping_hash_(mapping::MappingHash(*spec_)),
       auth_header_("Basic " + proof::Base64Encode("anystring:" + settings_.api_key)),
-      delivery_slots_(std::max(1, settings_.read_parallelism)),
-      calls_(std::max(1, settings_.read_parallelism) - 1) {
+      calls_(std::max(1, settings_.delivery_parallelism) - 1) {
   settings_.base_url = TrimBaseUrl(settings_.base_url);
 }
 
@@ -82,9 +81,10 @@ std::string MailchimpConnector::MemberPath(std::string_view hash) const {
 }
 
 ApiAnswer MailchimpConnector::Call(std::string_view method, const std::string& path,
-                                   const Query& query, const json* body) {
+                                   const Query& query, const json* body, bool background) {
   OutboundRequest req;
   req.method = std::string(method);
+  req.background = background;
   req.url = settings_.base_url + path;
   if (!query.empty()) req.url += "?" + FormEncode(query);
   req.headers = {{"Authorization", auth_header_}, {"Accept", "application/json"}};

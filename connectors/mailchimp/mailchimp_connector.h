@@ -38,6 +38,11 @@ struct MailchimpSettings {
   // after another would leave most connections idle. The daemon sets half
   // the connector's in-flight budget, as deliveries get.
   int read_parallelism = 1;
+  // Calls one Deliver may run at once (its members side by side). The
+  // daemon sets the whole in-flight budget: deliveries use the connections
+  // reads leave idle, and beyond half of them yield to reads waiting for
+  // one (RateLimiter, CallPriority).
+  int delivery_parallelism = 1;
 };
 
 // REQUIRES: `spec` declares a mailchimp system named `s.name`.

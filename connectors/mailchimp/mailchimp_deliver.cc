@@ -267,14 +267,6 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
   return results;
 }
 
-ApiAnswer MailchimpConnector::DeliveryCall(std::string_view method, const std::string& path,
-                                           const Query& query, const json* body) {
-  delivery_slots_.acquire();
-  ApiAnswer a = Call(method, path, query, body);
-  delivery_slots_.release();
-  return a;
-}
-
 void MailchimpConnector::ForEachMember(const std::vector<Pending*>& rows,
                                        const std::function<void(Pending&)>& fn) {
   // Two rows for one address (a second row of a person in one delivery)

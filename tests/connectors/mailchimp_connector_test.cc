@@ -153,6 +153,7 @@ class MailchimpConnectorTest : public ::testing::Test {
     s.webhook_secret = std::move(secret);
     s.timeout = std::chrono::milliseconds(20000);
     s.read_parallelism = read_parallelism;
+    s.delivery_parallelism = read_parallelism;
     return MakeMailchimpConnector(std::move(s), spec_, http != nullptr ? *http : *http_);
   }
 

@@ -586,6 +586,44 @@ TEST(RateLimiter, InFlightCapBlocksUntilARelease) {
   EXPECT_EQ(limiter.in_flight(), 2);
 }
 
+// Deliveries (background) may use every connection reads leave idle, but
+// beyond half the cap they yield to a read waiting for one; their half
+// stays theirs.
+TEST(RateLimiter, BackgroundCallsBorrowIdleSlotsAndYieldBeyondHalfToAWaitingRead) {
+  RateLimiter limiter(Limit(0, 1000, 4));
+  constexpr auto kBg = CallPriority::kBackground;
+  RateGrant bg[4];
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &bg[i], kBg), 0);
+  RateGrant fg;
+  EXPECT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &fg), 0);  // the last slot
+  EXPECT_EQ(limiter.TryAcquire(0), 1);                         // a read waits
+  limiter.ForegroundWaiting(+1);
+  limiter.Release(bg[0], 1);
+  // Two deliveries still hold half: the free slot is the read's.
+  EXPECT_EQ(limiter.TryAcquire(1, CallKind::kPlain, &bg[3], kBg), 1);
+  RateGrant fg2;
+  EXPECT_EQ(limiter.TryAcquire(1, CallKind::kPlain, &fg2), 0);
+  limiter.ForegroundWaiting(-1);
+  limiter.Release(fg, 2);
+  limiter.Release(fg2, 2);
+  // Nobody waits: deliveries borrow the idle slots again.
+  EXPECT_EQ(limiter.TryAcquire(2, CallKind::kPlain, &bg[0], kBg), 0);
+  EXPECT_EQ(limiter.TryAcquire(2, CallKind::kPlain, &bg[3], kBg), 0);
+  EXPECT_EQ(limiter.in_flight(), 4);
+}
+
+TEST(RateLimiter, BackgroundCallsKeepTheirHalfWhileReadsWait) {
+  RateLimiter limiter(Limit(0, 1000, 4));
+  RateGrant fg[3];
+  for (RateGrant& g : fg) EXPECT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &g), 0);
+  limiter.ForegroundWaiting(+1);  // a fourth read will want the last slot
+  RateGrant bg;
+  EXPECT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &bg, CallPriority::kBackground), 0);
+  EXPECT_EQ(limiter.TryAcquire(0), 1);  // full
+  limiter.Release(bg, 1);
+  EXPECT_EQ(limiter.in_flight(), 3);
+}
+
 TEST(RateLimiter, CallsRefusedForTheInFlightCapSpendNoBudget) {
   RateLimiter limiter(Limit(3, 1000, 1));
   EXPECT_EQ(limiter.TryAcquire(0), 0);

@@ -63,8 +63,10 @@ Result<std::unique_ptr<connectors::Connector>> MakeConnector(
       s.poll_overlap = config.poll_overlap;
       s.read_parallelism =
           std::max(1, config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight / 2 : 4);
+      // Threads of its own (helpers) for one Deliver: at most 16 whatever
+      // the cap, as the worker pool is bounded too.
       s.delivery_parallelism =
-          config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight : 8;
+          config.rate_limit.max_in_flight > 0 ? std::min(config.rate_limit.max_in_flight, 16) : 8;
       return connectors::MakeMailchimpConnector(std::move(s), std::move(mapping), http);
     }
     case mapping::ConnectorKind::kGeneric: {

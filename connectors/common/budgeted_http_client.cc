@@ -45,7 +45,8 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
     if (stop_.load()) return Unavailable("shutting down");
     const std::int64_t now = SteadyMs();
     const std::uint64_t seen = limiter_.Generation();
-    const std::int64_t wait = limiter_.TryAcquire(now, kind, &grant, priority);
+    bool until_release = false;
+    const std::int64_t wait = limiter_.TryAcquire(now, kind, &grant, priority, &until_release);
     if (wait == 0) break;
     if (waited_since < 0) {
       stats_.waits.fetch_add(1);
@@ -56,8 +57,9 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
       }
     }
     // Short slices, so shutdown is noticed quickly; a Release ends the
-    // wait early (a free in-flight slot is taken at once).
-    limiter_.WaitForChange(std::min<std::int64_t>(wait, 50), seen);
+    // wait early (a free in-flight slot is taken at once), and a wait for
+    // a slot needs nothing else: no polling meanwhile.
+    limiter_.WaitForChange(until_release ? 50 : std::min<std::int64_t>(wait, 50), seen);
   }
   waiting.Stop();
   if (waited_since >= 0) {
@@ -65,8 +67,17 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
         static_cast<std::uint64_t>(std::max<std::int64_t>(0, SteadyMs() - waited_since)));
   }
   stats_.requests.fetch_add(1);
-  Result<net::HttpResponse> response = inner_.Send(request);
-  limiter_.Release(grant, SteadyMs());
+  // Released whatever happens (an exception too): a slot lost for good
+  // would shrink the cap for the rest of the process.
+  struct Releaser {
+    RateLimiter& limiter;
+    const RateGrant& grant;
+    ~Releaser() { limiter.Release(grant, SteadyMs()); }
+  };
+  Result<net::HttpResponse> response = [&] {
+    Releaser release{limiter_, grant};
+    return inner_.Send(request);
+  }();
   if (response.ok() && response.value().status == 429) {
     stats_.rate_limited.fetch_add(1);
     // Without Retry-After, one whole window of the kind that was refused

@@ -83,7 +83,15 @@ void ParallelCalls::HelperLoop() {
 void ParallelCalls::ForEach(std::size_t n, const std::function<void(std::size_t)>& fn) {
   if (n == 0) return;
   if (helpers_ == 0 || n == 1) {
-    for (std::size_t i = 0; i < n; ++i) fn(i);
+    std::exception_ptr failure;  // as below: every index runs
+    for (std::size_t i = 0; i < n; ++i) {
+      try {
+        fn(i);
+      } catch (...) {
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
     return;
   }
   auto job = std::make_shared<Job>();

@@ -34,8 +34,9 @@ void RateLimiter::Window::Redate(std::int64_t recorded_ms, std::int64_t finished
 }
 
 std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGrant* grant,
-                                     CallPriority priority) {
+                                     CallPriority priority, bool* until_release) {
   std::lock_guard lock(mu_);
+  if (until_release != nullptr) *until_release = false;
   const bool search = kind == CallKind::kSearch;
   // The longer of the two waits: asking again earlier could only be
   // refused by the other window.
@@ -45,20 +46,21 @@ std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGra
                     search_.Wait(limit_.search_requests, limit_.search_interval.count(), now_ms));
   }
   if (wait > 0) return wait;
-  if (limit_.max_in_flight > 0 && in_flight_ >= limit_.max_in_flight) return 1;
   const bool background = priority == CallPriority::kBackground;
-  if (background && limit_.max_in_flight > 0 && foreground_waiting_ > 0 &&
-      background_in_flight_ >= std::max(1, limit_.max_in_flight / 2)) {
+  if ((limit_.max_in_flight > 0 && in_flight_ >= limit_.max_in_flight) ||
+      (background && limit_.max_in_flight > 0 && foreground_waiting_ > 0 &&
+       background_in_flight_ >= std::max(1, limit_.max_in_flight / 2))) {
+    if (until_release != nullptr) *until_release = true;
     return 1;
   }
   RateGrant taken;
   taken.kind = kind;
   taken.priority = priority;
-  if (background) ++background_in_flight_;
   if (limit_.requests > 0) taken.recorded = main_.Take(now_ms);
   if (search && limit_.search_requests > 0) taken.search_recorded = search_.Take(now_ms);
   if (grant != nullptr) *grant = taken;
   ++in_flight_;
+  if (background) ++background_in_flight_;
   return 0;
 }
 
@@ -88,10 +90,13 @@ void RateLimiter::Release(const RateGrant& grant, std::int64_t finished_ms) {
 void RateLimiter::ForegroundWaiting(int delta) {
   {
     std::lock_guard lock(mu_);
+    const bool was_waiting = foreground_waiting_ > 0;
     foreground_waiting_ = std::max(0, foreground_waiting_ + delta);
+    // Only the last waiter's leaving can let a background call go (one
+    // more waiter, or one of several leaving, frees nothing).
+    if (!was_waiting || foreground_waiting_ > 0) return;
     ++generation_;
   }
-  // A background caller refused for this waiter may go once it has gone.
   changed_.notify_all();
 }
 

@@ -76,15 +76,18 @@ class RateLimiter {
   // for the Release below.
   // A background call is also refused (returns 1) while foreground calls
   // wait (ForegroundWaiting) and background calls hold half the in-flight
-  // cap or more.
+  // cap or more. `until_release` (optional) is set to whether the refusal
+  // is for a slot (the in-flight cap, or priority), which only a Release,
+  // an Update or the last foreground waiter's leaving can end, not time.
   std::int64_t TryAcquire(std::int64_t now_ms, CallKind kind = CallKind::kPlain,
                           RateGrant* grant = nullptr,
-                          CallPriority priority = CallPriority::kForeground);
+                          CallPriority priority = CallPriority::kForeground,
+                          bool* until_release = nullptr);
   // A foreground caller refused by TryAcquire starts (+1) or stops (-1)
-  // waiting for its turn.
+  // waiting for its turn; the last one's leaving wakes WaitForChange.
   void ForegroundWaiting(int delta);
-  // One acquired call finished (success or not); its slots stay dated from
-  // the start.
+  // One acquired foreground call finished (success or not); its slots stay
+  // dated from the start. (A background call is released with its grant.)
   void Release();
   // The same, and the call's slots are re-dated to `finished_ms`: the
   // vendor counts a call when it receives it, somewhere between our start
@@ -103,7 +106,8 @@ class RateLimiter {
   // them only at its next call), for the gauge.
   int budget() const;
   int budget_at(std::int64_t now_ms) const;
-  // A count of the Releases and Updates so far: read it before TryAcquire
+  // A count of the Releases, Updates and last foreground waiters' leaving
+  // so far: read it before TryAcquire
   // and pass it to WaitForChange, so that one landing between a refusal and
   // the wait is not missed.
   std::uint64_t Generation() const;

@@ -28,6 +28,14 @@ void Fail(DeliveryResult& r, Status s, std::optional<std::chrono::milliseconds> 
   r.retry_after = retry_after;
 }
 
+// A row for an address whose earlier row in the same delivery failed (two
+// people sharing it): not written before that one in this delivery; both
+// are retried (their retries are not ordered with each other).
+void FailAfterEarlierRow(DeliveryResult& r) {
+  Fail(r, Unavailable("mailchimp: an earlier row for the same address failed in this delivery, "
+                      "so this one is not written before it (retried)"));
+}
+
 Status ForgottenStatus() {
   return BlockedByTarget(
       "mailchimp: the address was permanently deleted (Forgotten Email Not Subscribed); only the "
@@ -237,10 +245,17 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
   // of an address apart, and the batch is written before any PUT): its
   // later rows go by PUT, after it, in their order.
   std::vector<Pending*> batch, after_batch;
-  std::set<std::string> seen;
+  std::set<std::string> seen, failed;
   for (Pending& p : pending) {
-    if (!p.result->status.ok()) continue;  // the guard's read failed: retried whole
     const bool first = seen.insert(p.hash).second;
+    if (!p.result->status.ok()) {  // the guard's read failed: retried whole
+      failed.insert(p.hash);
+      continue;
+    }
+    if (failed.count(p.hash) != 0) {
+      FailAfterEarlierRow(*p.result);
+      continue;
+    }
     p.by_put = !first || !p.write.marketing_permissions.empty();
     if (!p.by_put) batch.push_back(&p);
     after_batch.push_back(&p);
@@ -279,7 +294,15 @@ void MailchimpConnector::ForEachMember(const std::vector<Pending*>& rows,
     by_member[it->second].push_back(p);
   }
   calls_.ForEach(by_member.size(), [&](std::size_t i) {
-    for (Pending* p : by_member[i]) fn(*p);
+    bool failed = false;
+    for (Pending* p : by_member[i]) {
+      if (failed) {
+        FailAfterEarlierRow(*p->result);
+        continue;
+      }
+      fn(*p);
+      failed = !p->result->status.ok();
+    }
   });
 }
 

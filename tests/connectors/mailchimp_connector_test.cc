@@ -1114,6 +1114,31 @@ TEST_F(MailchimpConnectorTest, TwoRowsOfOneMemberAreWrittenInTheirOrderWhichever
   EXPECT_EQ(Member("rae@example.org")["interests"][events], true);  // the second row's
 }
 
+// When the first of two rows for one address fails, the second is not
+// written over its place in the order: it fails retryably too.
+TEST_F(MailchimpConnectorTest, ARowAfterAFailedRowOfTheSameMemberIsNotWrittenBeforeIt) {
+  Control("POST", "/_sim/faults",
+          {{"kind", "error"},
+           {"system", "mailchimp"},
+           {"method", "PUT"},
+           {"status", 503},
+           {"count", 1}});
+  OutboundItem first = Desired(
+      1, "sol@example.org",
+      {{"newsletter", ConsentStatus::kGranted}, {"email_marketing", ConsentStatus::kGranted}},
+      false, clock_.NowMs());
+  OutboundItem second = Desired(
+      2, "sol@example.org",
+      {{"newsletter", ConsentStatus::kGranted}, {"email_marketing", ConsentStatus::kWithdrawn}},
+      false, clock_.NowMs());
+  const std::vector<DeliveryResult> results = connector_->Deliver({first, second});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].error_class, ErrorClass::kRetryable) << results[0].status.ToString();
+  EXPECT_EQ(results[1].error_class, ErrorClass::kRetryable) << results[1].status.ToString();
+  EXPECT_NE(results[1].detail.find("earlier row"), std::string::npos) << results[1].detail;
+  EXPECT_TRUE(Member("sol@example.org").is_null());  // nothing written
+}
+
 // An HttpClient in front of the real one that sees how many member reads
 // (GET) and member writes (PUT) are on the wire at once. Until two of a
 // method have overlapped, each such call waits up to 2 s for a second one

@@ -587,8 +587,8 @@ TEST(RateLimiter, InFlightCapBlocksUntilARelease) {
 }
 
 // Deliveries (background) may use every connection reads leave idle, but
-// beyond half the cap they yield to a read waiting for one; their half
-// stays theirs.
+// beyond half the cap they yield to a read waiting for one; below half
+// they are never refused for it.
 TEST(RateLimiter, BackgroundCallsBorrowIdleSlotsAndYieldBeyondHalfToAWaitingRead) {
   RateLimiter limiter(Limit(0, 1000, 4));
   constexpr auto kBg = CallPriority::kBackground;
@@ -612,7 +612,7 @@ TEST(RateLimiter, BackgroundCallsBorrowIdleSlotsAndYieldBeyondHalfToAWaitingRead
   EXPECT_EQ(limiter.in_flight(), 4);
 }
 
-TEST(RateLimiter, BackgroundCallsKeepTheirHalfWhileReadsWait) {
+TEST(RateLimiter, BackgroundCallsBelowHalfAreNotRefusedForWaitingReads) {
   RateLimiter limiter(Limit(0, 1000, 4));
   RateGrant fg[3];
   for (RateGrant& g : fg) EXPECT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &g), 0);
@@ -622,6 +622,35 @@ TEST(RateLimiter, BackgroundCallsKeepTheirHalfWhileReadsWait) {
   EXPECT_EQ(limiter.TryAcquire(0), 1);  // full
   limiter.Release(bg, 1);
   EXPECT_EQ(limiter.in_flight(), 3);
+}
+
+// A refusal for a slot says so: only a Release (or an Update, or the last
+// waiting read's leaving) ends it, so the caller waits for that, not a
+// millisecond at a time. A window's refusal is ended by time.
+TEST(RateLimiter, ARefusalForASlotSaysThatOnlyAReleaseEndsIt) {
+  RateLimiter limiter(Limit(2, 1000, 1));
+  bool until_release = true;
+  RateGrant g;
+  EXPECT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &g, CallPriority::kForeground, &until_release),
+            0);
+  EXPECT_FALSE(until_release);
+  EXPECT_EQ(
+      limiter.TryAcquire(0, CallKind::kPlain, nullptr, CallPriority::kForeground, &until_release),
+      1);
+  EXPECT_TRUE(until_release);
+  const std::uint64_t seen = limiter.Generation();
+  limiter.ForegroundWaiting(+1);  // a waiter arriving frees nothing
+  EXPECT_EQ(limiter.Generation(), seen);
+  limiter.ForegroundWaiting(-1);  // the last one leaving may free a background call
+  EXPECT_GT(limiter.Generation(), seen);
+  limiter.Release(g, 10);
+  EXPECT_EQ(limiter.TryAcquire(20, CallKind::kPlain, &g, CallPriority::kForeground, &until_release),
+            0);
+  limiter.Release(g, 30);
+  EXPECT_GT(
+      limiter.TryAcquire(40, CallKind::kPlain, nullptr, CallPriority::kForeground, &until_release),
+      0);  // the window: two in 1,000 ms
+  EXPECT_FALSE(until_release);
 }
 
 TEST(RateLimiter, CallsRefusedForTheInFlightCapSpendNoBudget) {

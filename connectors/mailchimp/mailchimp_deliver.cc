@@ -284,8 +284,9 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
 
 void MailchimpConnector::ForEachMember(const std::vector<Pending*>& rows,
                                        const std::function<void(Pending&)>& fn) {
-  // Two rows for one address (a second row of a person in one delivery)
-  // are written in their order, as the outbox queued them.
+  // Two rows for one address in one delivery (two people sharing it) are
+  // written in their order, as the outbox queued them; after one fails,
+  // the member's later rows are not written before it.
   std::vector<std::vector<Pending*>> by_member;
   std::map<std::string_view, std::size_t> index;
   for (Pending* p : rows) {

@@ -474,9 +474,11 @@ class SyncComponent::Impl {
     }
     if (links_.empty()) return Status::Ok();
     // Every secret file is read again: one that cannot be read fails the
-    // reload. A connector is rebuilt when the mapping changed (all are) or
-    // its secrets did (a rotated token or webhook secret), before anything
-    // is applied, so a reload that cannot build one changes nothing.
+    // reload. A connector is rebuilt when the mapping changed (all are),
+    // its secrets did (a rotated token or webhook secret) or its in-flight
+    // cap did (a Mailchimp connector sizes its side-by-side reads and
+    // delivery threads by it when built), before anything is applied, so a
+    // reload that cannot build one changes nothing.
     const bool mapping_changed = MappingChanged(next.mapping);
     auto spec =
         mapping_changed ? std::make_shared<const mapping::MappingSpec>(next.mapping) : mapping_;
@@ -486,7 +488,10 @@ class SyncComponent::Impl {
       const config::ConnectorConfig& c = next.connectors.at(name);
       Result<std::string> digest = ConnectorSecretsDigest(c);  // before the build, as at start
       if (!digest.ok()) return digest.status().WithContext("connector " + name);
-      if (!mapping_changed && *digest == link->secrets_digest) continue;
+      if (!mapping_changed && *digest == link->secrets_digest &&
+          c.rate_limit.max_in_flight == link->config.rate_limit.max_in_flight) {
+        continue;
+      }
       auto made = MakeConnector(c, spec, *link->http);
       if (!made.ok()) return made.status().WithContext("connector " + name);
       made_all.emplace(name, std::shared_ptr<Connector>(std::move(made).value()));
@@ -520,6 +525,7 @@ class SyncComponent::Impl {
       // what the status page measures the use against. (The worker pool
       // keeps the size it started with: docs/configuration.md.)
       const config::ConnectorRateLimit& limit = next.connectors.at(name).rate_limit;
+      const int old_max_in_flight = link->config.rate_limit.max_in_flight;
       link->limiter.Update(ToRateLimit(limit));
       link->config.rate_limit = limit;
       link->max_parallel_batches = MaxParallelBatches(limit);
@@ -528,8 +534,14 @@ class SyncComponent::Impl {
         link->connector = made->second;
         link->learnt_loaded = false;  // the new instance learnt nothing yet
         const std::string& digest = prepared_digests_.at(name);
-        if (!mapping_changed) {
+        if (!mapping_changed && digest != link->secrets_digest) {
           spdlog::info("sync: {}: secret files changed; the connector now uses them", name);
+        }
+        if (limit.max_in_flight != old_max_in_flight) {
+          spdlog::info(
+              "sync: {}: rate_limit.max_in_flight changed from {} to {}; the connector was "
+              "rebuilt for it (0: unlimited)",
+              name, old_max_in_flight, limit.max_in_flight);
         }
         if (digest != link->secrets_digest) {
           // A refusal was of the old credentials: the new ones have not

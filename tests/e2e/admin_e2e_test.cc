@@ -21,6 +21,14 @@
 namespace consentd::testing {
 namespace {
 
+std::size_t CountOccurrences(const std::string& text, const std::string& part) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 class AdminE2E : public SyncE2E {
  protected:
   // The canonical bucket the simulator's state implies for `email` on one
@@ -359,6 +367,38 @@ TEST_F(AdminE2E, AReloadPutsARotatedTokenInForceWithoutAMappingChange) {
   EXPECT_EQ(unreadable->status, 422) << unreadable->body;
   EXPECT_NE(unreadable->body.find("hubspot"), std::string::npos) << unreadable->body;
   WriteTextFile(token, token_text);
+}
+
+// A Mailchimp connector sizes its parallel member reads and its delivery
+// threads by the in-flight cap when it is built, so a reload that changes
+// the cap rebuilds it (and says so); one that changes nothing keeps the
+// instance, and a connector whose cap did not change is not rebuilt.
+TEST_F(AdminE2E, AReloadThatChangesTheInFlightCapRebuildsThatConnector) {
+  StartAll();
+  const std::string rebuilt = "sync: mailchimp: rate_limit.max_in_flight changed from 10 to 2";
+  std::string config = ReadTextFile(config_path_);
+  const std::string journey_key = "    webhook_secret_file: secrets/mailchimp_webhook_secret\n";
+  ASSERT_NE(config.find(journey_key), std::string::npos) << config;
+  config.insert(config.find(journey_key) + journey_key.size(),
+                "    rate_limit:\n      max_in_flight: 2\n");
+  WriteTextFile(config_path_, config);
+  auto reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body << Log();
+  EXPECT_EQ(CountOccurrences(Log(), rebuilt), 1u) << Log();
+  EXPECT_EQ(Log().find("sync: hubspot: rate_limit.max_in_flight changed"), std::string::npos)
+      << Log();
+
+  // The rebuilt connector delivers.
+  const std::string ada = "ada.capped@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", ada}, {"subscriptionId", kProductUpdates}});
+  EXPECT_TRUE(Eventually([&] { return MemberInterest(ada, "Product news"); })) << Log();
+
+  // The same file again: nothing to rebuild.
+  reload = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(reload);
+  ASSERT_EQ(reload->status, 200) << reload->body << Log();
+  EXPECT_EQ(CountOccurrences(Log(), rebuilt), 1u) << Log();
 }
 
 // A new mapping that names a subscription type HubSpot does not have is

@@ -130,10 +130,28 @@ bool IsToken(std::string_view s) {
 
 bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
+// The scheme, host and port of `url`, without user info, path, query or
+// fragment. A transport error names only these: its text travels into the
+// outbox, dead letters and the proof log's reasons, which hold no personal
+// data, and a path can hold an address (HubSpot's `?idProperty=email`
+// reads, a generic system's `{email}` templates), a query a credential.
+std::string UrlOrigin(std::string_view url) {
+  const std::size_t scheme_end = url.find("://");
+  const std::size_t host_start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  std::size_t host_end = url.find_first_of("/?#", host_start);
+  if (host_end == std::string_view::npos) host_end = url.size();
+  std::string_view authority = url.substr(host_start, host_end - host_start);
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  return std::string(url.substr(0, host_start)) + std::string(authority);
+}
+
 Status MapCurlError(CURLcode code, const char* detail, std::string_view url) {
   std::string message = std::string(curl_easy_strerror(code));
   if (detail != nullptr && detail[0] != '\0') message += std::string(": ") + detail;
-  message += " (" + std::string(url) + ")";
+  const std::string origin = UrlOrigin(url);
+  message += " (" + origin + ")";
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
       return DeadlineExceeded(std::move(message));
@@ -141,7 +159,7 @@ Status MapCurlError(CURLcode code, const char* detail, std::string_view url) {
     case CURLE_UNSUPPORTED_PROTOCOL:
       return InvalidArgument(std::move(message));
     case CURLE_FILESIZE_EXCEEDED:
-      return ResourceExhausted("response body over 64 MiB (" + std::string(url) + ")");
+      return ResourceExhausted("response body over 64 MiB (" + origin + ")");
     case CURLE_OUT_OF_MEMORY:
     case CURLE_BAD_FUNCTION_ARGUMENT:
     case CURLE_UNKNOWN_OPTION:

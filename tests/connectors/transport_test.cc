@@ -300,6 +300,32 @@ TEST(CurlHttpClient, ConnectionRefusedIsUnavailable) {
   EXPECT_TRUE(r.status().IsRetryable());
 }
 
+// A transport error's text reaches the outbox, dead letters and the proof
+// log's reasons: it names the host, never the path or query, where an
+// address or a credential can be.
+TEST(CurlHttpClient, ATransportErrorNamesTheHostButNotThePathOrQuery) {
+  RefusingPort port;
+  auto client = MakeCurlHttpClient("consentd-test");
+  const std::string origin = "http://127.0.0.1:" + std::to_string(port.port());
+  auto r = client->Send(Request(
+      "GET", "http://user:pw@127.0.0.1:" + std::to_string(port.port()) +
+                 "/crm/v3/objects/contacts/anna%40example.org?idProperty=email&hapikey=k3y#f"));
+  ASSERT_FALSE(r.ok());
+  const std::string text = r.status().ToString();
+  EXPECT_NE(text.find("(" + origin + ")"), std::string::npos) << text;
+  for (const std::string part : {"anna", "contacts", "idProperty", "k3y", "pw", "user"}) {
+    EXPECT_EQ(text.find(part), std::string::npos) << part << " in " << text;
+  }
+
+  TestServer server;
+  auto slow = Request("POST", server.Url("/slow?email=bo%40example.org"), "{}");
+  slow.timeout = 200ms;
+  auto timed_out = client->Send(slow);
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.status().ToString().find("bo%40"), std::string::npos)
+      << timed_out.status().ToString();
+}
+
 TEST(CurlHttpClient, MalformedRequestsAreInvalidArgument) {
   auto client = MakeCurlHttpClient("consentd-test");
   for (const std::string url : {"http://[::1/x", "ftp://127.0.0.1/x", "file:///etc/passwd", ""}) {

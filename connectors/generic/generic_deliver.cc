@@ -43,6 +43,10 @@ struct GenericConnector::Pending {
   DeliveryResult result;
   std::vector<Part> parts;
   Status plan_error;
+  // The erasure cannot reach this system at all (no write.erasure): the
+  // target does not support it, which the erasure request records as
+  // `unsupported`, not as a failure a replay could mend.
+  bool plan_unsupported = false;
   int consents = 0;
   int blocks = 0;
   std::vector<std::string> skipped;  // records the mapping does not bind here
@@ -79,9 +83,10 @@ void GenericConnector::Plan(Pending& p) const {
 
   if (d.erase) {
     if (!decl_.erasure.request.declared) {
-      p.plan_error = FailedPrecondition(name +
-                                        ": an erasure is due but the connector declares "
-                                        "no write.erasure");
+      p.plan_error = BlockedByTarget(name +
+                                     ": an erasure is due but the connector declares "
+                                     "no write.erasure");
+      p.plan_unsupported = true;
       return;
     }
     auto found = spec_->erasure.find(name);
@@ -221,8 +226,11 @@ void GenericConnector::SendBatch(const config::GenericWrite& write, std::string_
     a.status = InvalidArgument(settings_.name + " " + label + ": " + body.status().message());
     a.outcome = Outcome::kPermanent;
   } else {
+    // Never "already gone": one answer cannot say that of every record in
+    // it, and a 404 here is more likely a batch URL the system does not
+    // have than a batch of erasures all done before.
     a = Send(write.batch, v, body->dump(-1, ' ', false, json::error_handler_t::replace), label, key,
-             parts.front().second->erasure);
+             /*erasure=*/false);
   }
   for (auto& [p, part] : parts) {
     part->sent = true;
@@ -270,7 +278,7 @@ std::vector<DeliveryResult> GenericConnector::Deliver(const std::vector<Outbound
     DeliveryResult& r = p.result;
     if (!p.plan_error.ok()) {
       r.status = p.plan_error;
-      r.error_class = ClassOf(r.status);
+      r.error_class = p.plan_unsupported ? ErrorClass::kBlockedByTarget : ClassOf(r.status);
       r.detail = r.status.message();
       out.push_back(std::move(r));
       continue;
@@ -308,6 +316,9 @@ std::vector<DeliveryResult> GenericConnector::Deliver(const std::vector<Outbound
     }
     r.status = Status::Ok();
     if (p.item->desired.erase) {
+      // Already done there when no record of the person was left to erase.
+      r.already_gone = std::all_of(p.parts.begin(), p.parts.end(),
+                                   [](const Part& part) { return part.outcome == Outcome::kGone; });
       r.detail = p.parts.front().outcome == Outcome::kGone ? "erased (already gone at the target)"
                                                            : "erased";
       if (p.parts.size() > 1) {

@@ -353,6 +353,7 @@ TEST_F(GenericConnectorTest, ErasureUsesItsModeAndTakesAlreadyGoneAsDone) {
   const auto results = c->Deliver({item});
   ASSERT_TRUE(results[0].status.ok()) << results[0].status.message();
   EXPECT_THAT(results[0].detail, HasSubstr("already gone"));
+  EXPECT_TRUE(results[0].already_gone);  // the erasure request records already_done
   const auto reqs = server_.requests();
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].method, "DELETE");
@@ -392,6 +393,7 @@ TEST_F(GenericConnectorTest, ErasureRemovesEveryOtherRecordOfThePersonToo) {
   results = c->Deliver({item});
   ASSERT_TRUE(results[0].status.ok()) << results[0].detail;
   EXPECT_EQ(results[0].detail, "erased with 1 other record(s)");
+  EXPECT_FALSE(results[0].already_gone);  // the person's record was there to erase
   reqs = server_.requests();
   ASSERT_EQ(reqs.size(), 4u);
   EXPECT_EQ(Header(reqs[3], "Idempotency-Key"), Header(reqs[1], "Idempotency-Key"))
@@ -451,6 +453,55 @@ TEST_F(GenericConnectorTest, MissingWriteBlockIsAPermanentVisibleFailure) {
   EXPECT_EQ(results[0].error_class, ErrorClass::kPermanent);
   EXPECT_THAT(results[0].detail, HasSubstr("declares no write.block"));
   EXPECT_TRUE(server_.requests().empty());
+}
+
+// Without write.erasure no erasure can reach the system: the target does
+// not support it (the erasure request's target ends `unsupported`), which
+// no retry or replay changes.
+TEST_F(GenericConnectorTest, AnErasureWithoutWriteErasureIsUnsupportedByTheTarget) {
+  std::string decl = kWrites;
+  const std::string erasure_line =
+      "      erasure: {method: DELETE, url: '/contacts/{email}?mode={mode}'}\n";
+  ASSERT_NE(decl.find(erasure_line), std::string::npos);
+  decl.erase(decl.find(erasure_line), erasure_line.size());
+  auto c = Make(decl);
+  ASSERT_NE(c, nullptr);
+  OutboundItem item = Item(8, "a@example.org");
+  item.desired.erase = true;
+  const auto results = c->Deliver({item});
+  EXPECT_EQ(results[0].error_class, ErrorClass::kBlockedByTarget);
+  EXPECT_EQ(results[0].status.code(), StatusCode::kBlockedByTarget);
+  EXPECT_THAT(results[0].detail, HasSubstr("declares no write.erasure"));
+  EXPECT_FALSE(results[0].already_gone);
+  EXPECT_TRUE(server_.requests().empty());
+}
+
+// One answer to a batch of erasures cannot say that each record was gone
+// before: a 404 there (most likely a batch URL the system lacks) fails
+// every erasure in it instead of recording them as done.
+TEST_F(GenericConnectorTest, ABatchOfErasuresAnswered404IsNotAlreadyGone) {
+  auto c = Make(R"(    write:
+      consent: {method: PUT, url: '/contacts/{email}/topics/{topic}'}
+      erasure:
+        method: DELETE
+        url: /contacts/{email}
+        body: {email: '{email}'}
+        batch: {method: POST, url: /erasures/batch, body: {items: '{items}'}}
+)");
+  ASSERT_NE(c, nullptr);
+  server_.Answer([](const net::HttpRequest&) { return Json(404, {{"error", "no such route"}}); });
+  std::vector<OutboundItem> items;
+  for (int i = 1; i <= 2; ++i) {
+    items.push_back(Item(20 + i, "e" + std::to_string(i) + "@example.org"));
+    items.back().desired.erase = true;
+  }
+  const auto results = c->Deliver(items);
+  ASSERT_EQ(server_.requests().size(), 1u);
+  for (const DeliveryResult& r : results) {
+    EXPECT_FALSE(r.status.ok()) << r.detail;
+    EXPECT_EQ(r.error_class, ErrorClass::kPermanent) << r.detail;
+    EXPECT_FALSE(r.already_gone);
+  }
 }
 
 TEST_F(GenericConnectorTest, BatchFormSendsTheRecordsOfSeveralItemsInOneRequest) {

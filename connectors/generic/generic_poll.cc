@@ -59,12 +59,24 @@ std::string AsText(const json& v) {
   return v.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-bool UsesWindow(const std::string& url) {
-  auto names = Placeholders(url);
-  if (!names.ok()) return false;
-  return std::any_of(names->begin(), names->end(), [](const std::string& n) {
-    return n == "since" || n == "until" || n == "since_ms" || n == "until_ms";
-  });
+// Whether the request's URL or one of its header values names one of
+// `wanted`: a window's bounds or the cursor may travel in either.
+bool RequestUses(const config::GenericRequest& request,
+                 std::initializer_list<std::string_view> wanted) {
+  auto names_any = [&](const std::string& text) {
+    auto names = Placeholders(text);
+    if (!names.ok()) return false;
+    return std::any_of(names->begin(), names->end(), [&](const std::string& n) {
+      return std::find(wanted.begin(), wanted.end(), n) != wanted.end();
+    });
+  };
+  return names_any(request.url) ||
+         std::any_of(request.headers.begin(), request.headers.end(),
+                     [&](const auto& header) { return names_any(header.second); });
+}
+
+bool UsesWindow(const config::GenericRequest& request) {
+  return RequestUses(request, {"since", "until", "since_ms", "until_ms"});
 }
 
 }  // namespace
@@ -111,7 +123,7 @@ Result<PollPage> GenericConnector::Poll(std::string_view cursor_text, TimestampM
   auto decoded = DecodeCursor(cursor_text);
   if (!decoded.ok()) return decoded.status();
   Cursor c = std::move(decoded).value();
-  const bool window = UsesWindow(decl_.poll.request.url);
+  const bool window = UsesWindow(decl_.poll.request);
 
   PollPage page;
   if (window && !c.upper) {
@@ -151,6 +163,18 @@ Result<PollPage> GenericConnector::Poll(std::string_view cursor_text, TimestampM
     more = !next.empty() && next != c.page && !items->empty();
   }
 
+  if (more && (next.empty() || next == c.page || !RequestUses(decl_.poll.request, {"cursor"}))) {
+    // The next request would be this one again, and so would its answer:
+    // a poll that never ends. Refused, so the poll fails visibly (and is
+    // tried again later) instead of spinning on one page.
+    return InvalidArgument(settings_.name +
+                           " poll: the answer says there is more, but the next request would be "
+                           "the same (" +
+                           (RequestUses(decl_.poll.request, {"cursor"})
+                                ? "no new cursor at \"" + decl_.poll.next_cursor_pointer + "\""
+                                : std::string("the poll request has no {cursor}")) +
+                           ")");
+  }
   Cursor n;
   if (more) {
     n.since = c.since;

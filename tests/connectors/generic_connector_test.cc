@@ -709,6 +709,63 @@ TEST_F(GenericConnectorTest, PollWindowsStartTheOverlapBeforeTheLastUpperBound) 
             "since=" + std::to_string(kT0 - 5000) + "&until=" + std::to_string(kT0 + 60000));
 }
 
+// A window's bounds may travel in a header instead of the URL: the poll
+// then walks windows too, instead of sending the epoch as `since` for ever.
+TEST_F(GenericConnectorTest, PollWindowBoundsInAHeaderAreWindowsToo) {
+  std::string decl = kPoll;
+  decl.replace(decl.find("/changes?cursor={cursor}"), 24, "/changes");
+  decl.replace(decl.find("      items: /items"), 0, "      headers: {X-Since: '{since_ms}'}\n");
+  decl += "    poll_overlap: 5s\n";
+  auto c = Make(decl);
+  ASSERT_NE(c, nullptr);
+  server_.Answer([](const net::HttpRequest&) {
+    return Json(200, {{"items", {PollItem(1, "granted")}}, {"has_more", false}});
+  });
+  auto p1 = c->Poll("", kT0);
+  ASSERT_TRUE(p1.ok()) << p1.status().message();
+  auto p2 = c->Poll(p1->next_cursor, kT0 + 60000);
+  ASSERT_TRUE(p2.ok()) << p2.status().message();
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(Header(reqs[0], "X-Since"), "0");
+  EXPECT_EQ(Header(reqs[1], "X-Since"), std::to_string(kT0 - 5000));
+}
+
+// An answer that says "more" must move the cursor: asking again with the
+// same request would get the same answer, and the poll would never end.
+TEST_F(GenericConnectorTest, PollMoreWithoutANewCursorFailsInsteadOfAskingAgainForEver) {
+  auto c = Make(kPoll);
+  ASSERT_NE(c, nullptr);
+  server_.Answer([](const net::HttpRequest& r) {
+    if (r.query == "cursor=") {
+      return Json(200,
+                  {{"items", {PollItem(1, "granted")}}, {"next_cursor", "1"}, {"has_more", true}});
+    }
+    // The same cursor back, or none at all, while saying there is more.
+    if (r.query == "cursor=1") {
+      return Json(200,
+                  {{"items", {PollItem(2, "granted")}}, {"next_cursor", "1"}, {"has_more", true}});
+    }
+    return Json(200, {{"items", {PollItem(3, "granted")}}, {"has_more", true}});
+  });
+  auto p1 = c->Poll("", kT0);
+  ASSERT_TRUE(p1.ok()) << p1.status().message();
+  auto p2 = c->Poll(p1->next_cursor, kT0);
+  ASSERT_FALSE(p2.ok());
+  EXPECT_THAT(p2.status().message(), HasSubstr("says there is more"));
+  EXPECT_THAT(p2.status().message(), HasSubstr("no new cursor at \"/next_cursor\""));
+
+  // A window polled without {cursor}: "more" could only repeat the window.
+  std::string decl = kPoll;
+  decl.replace(decl.find("/changes?cursor={cursor}"), 24,
+               "'/changes?since={since_ms}&until={until_ms}'");
+  auto windowed = Make(decl);
+  ASSERT_NE(windowed, nullptr);
+  auto w = windowed->Poll("", kT0);
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(w.status().message(), HasSubstr("the poll request has no {cursor}"));
+}
+
 TEST_F(GenericConnectorTest, PollItemThatIsNotAValidEventIsSkippedWithANote) {
   auto c = Make(kPoll);
   ASSERT_NE(c, nullptr);

@@ -22,6 +22,7 @@
 #include "cli/admin_client.h"
 #include "cli/command.h"
 #include "cli/engine_outside_daemon.h"
+#include "cli/text_options.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/legal_deadline.h"
@@ -179,7 +180,9 @@ void RegisterErase(CLI::App& app, std::function<int()>& run) {
       "Erase a person everywhere (GDPR Art. 17) through the running consentd "
       "(POST /api/v1/erasures); exit 3 if no subject has the address");
   auto args = std::make_shared<EraseArgs>();
-  cmd->add_option("--email", args->email, "the person's e-mail address")->required();
+  cmd->add_option("--email", args->email, "the person's e-mail address")
+      ->required()
+      ->check(Utf8Text());
   cmd->add_flag("--dry-run", args->dry_run,
                 "decide it against the store and roll it back: show the subject and the "
                 "systems that would be asked; nothing is stored or sent, consentd is not asked");

@@ -23,6 +23,7 @@
 
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
+#include "cli/text_options.h"
 #include "core/clock.h"
 #include "core/redact.h"
 #include "core/time_format.h"
@@ -75,7 +76,9 @@ int List(const ErasuresArgs& args) {
   });
   if (!s.ok()) return Fail("erasures", s);
   if (args.json) {
-    std::printf("%s\n", store::ErasureRequestsJson(list, now).dump(2).c_str());
+    std::printf("%s\n", store::ErasureRequestsJson(list, now)
+                            .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                            .c_str());
     return 0;
   }
   for (const store::ErasureRequestRecord& r : list) {
@@ -132,7 +135,8 @@ void RegisterErasures(CLI::App& app, std::function<int()>& run) {
   mark->add_option("--id", args->id, "the erasure request's id (from consentctl erasures)")
       ->required();
   mark->add_option("--target", args->target, "the target system (e.g. mailchimp)")->required();
-  mark->add_option("--note", args->note, "the operator's note (ticket, who, how)");
+  mark->add_option("--note", args->note, "the operator's note (ticket, who, how)")
+      ->check(Utf8Text());
   cmd->callback([&run, args, mark] {
     if (mark->parsed()) {
       run = [args] { return MarkManual(*args); };

@@ -22,6 +22,7 @@
 
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
+#include "cli/text_options.h"
 #include "config/config.h"
 #include "mapping/policy.h"
 #include "sync/explain.h"
@@ -120,7 +121,8 @@ void RegisterExplain(CLI::App& app, std::function<int()>& run) {
   auto args = std::make_shared<ExplainArgs>();
   auto* cmd = app.add_subcommand(
       "explain", "Show a person's consent state and the decisions behind it, in plain words");
-  cmd->add_option("--email", args->email, "an e-mail address linked to the subject");
+  cmd->add_option("--email", args->email, "an e-mail address linked to the subject")
+      ->check(Utf8Text());
   cmd->add_option("--topic", args->topic, "only this topic's states and decisions");
   cmd->add_option("--config", args->store.config_file,
                   "consentd config file (store.path, sync.identity_key_file, mapping)");

@@ -36,6 +36,7 @@
 #include "cli/admin_client.h"
 #include "cli/cmd_log_common.h"
 #include "cli/command.h"
+#include "cli/text_options.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/file_read.h"
@@ -237,7 +238,7 @@ void RegisterExport(CLI::App& app, std::function<int()>& run) {
   auto args = std::make_shared<ExportArgs>();
   auto* cmd = app.add_subcommand(
       "export", "Access export (GDPR Art. 15): everything held about one person, as JSON");
-  cmd->add_option("--email", args->email, "the person's e-mail address");
+  cmd->add_option("--email", args->email, "the person's e-mail address")->check(Utf8Text());
   cmd->add_option("--subject", args->subject, "or the subject pseudonym (s-...)");
   cmd->add_option("--config", args->config_file, "consentd config file");
   cmd->add_option("--db", args->db_path, "SQLite database file (instead of --config)");

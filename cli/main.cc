@@ -1,6 +1,7 @@
 // consentctl: the operator's command line for consentd.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -54,5 +55,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "consentctl: no command given (see --help)\n");
     return 2;
   }
-  return run();
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    // A command's own errors are statuses with a clear line; this is for
+    // what none of them foresaw, which must still end with a reason and
+    // exit 1 rather than abort.
+    std::fprintf(stderr, "consentctl: failed: %s\n", e.what());
+    return 1;
+  }
 }

@@ -616,7 +616,9 @@ class SyncComponent::Impl {
               store::GetErasureRequest(txn, rec.event_id);
           if (!stored.ok()) return stored.status();
           if (stored->has_value()) {
-            request->request_json = store::ErasureRequestJson(**stored, now).dump();
+            request->request_json =
+                store::ErasureRequestJson(**stored, now)
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
           }
           request->id = rec.event_id;
           request->subject = **subject;
@@ -964,6 +966,8 @@ class SyncComponent::Impl {
   void ReadErasures(std::optional<std::string> id, bool overdue_only,
                     std::function<void(Result<std::string>)> done) {
     auto json = std::make_shared<std::string>();
+    // Text that is not UTF-8 (a note stored before notes were checked) is
+    // shown replaced rather than failing the whole list.
     SubmitThen(
         [id = std::move(id), overdue_only, json](store::Transaction& txn) -> Status {
           const TimestampMs now = NowMs();
@@ -971,14 +975,16 @@ class SyncComponent::Impl {
             auto r = store::GetErasureRequest(txn, *id);
             if (!r.ok()) return r.status();
             if (!r->has_value()) return NotFound("no erasure request " + *id);
-            *json = store::ErasureRequestJson(**r, now).dump();
+            *json = store::ErasureRequestJson(**r, now).dump(
+                -1, ' ', false, nlohmann::json::error_handler_t::replace);
             return Status::Ok();
           }
           store::ErasureListOptions options;
           options.overdue_only = overdue_only;
           auto r = store::ListErasureRequests(txn, now, options);
           if (!r.ok()) return r.status();
-          *json = store::ErasureRequestsJson(*r, now).dump();
+          *json = store::ErasureRequestsJson(*r, now).dump(
+              -1, ' ', false, nlohmann::json::error_handler_t::replace);
           return Status::Ok();
         },
         [json, done = std::move(done)](Status s) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <utility>
 
+#include "core/json_string.h"
 #include "core/legal_deadline.h"
 #include "core/redact.h"
 #include "store/sqlite_db.h"
@@ -337,6 +338,12 @@ Status MarkErasureTargetManual(Transaction& txn, std::string_view id, std::strin
   if (!ErasureTransitionAllowed(t->state, ErasureTargetState::kManual)) {
     return FailedPrecondition("target " + std::string(target) + " is already " +
                               std::string(ErasureTargetStateName(t->state)));
+  }
+  // Kept as text and shown as JSON (the API, the status page): bytes that
+  // are not UTF-8 would make every later view of the request fail.
+  if (!ValidUtf8(note)) {
+    return InvalidArgument("the note is not valid UTF-8 text (byte " +
+                           std::to_string(FirstInvalidUtf8(note) + 1) + ")");
   }
   // The note is free text and may name the person, while the request is
   // kept after the erasure: addresses and hashes are taken out of it.

@@ -62,6 +62,29 @@ TEST(CliUsage, VersionFlagPrintsTheVersionAndExitsZero) {
   EXPECT_EQ(flag.output, command.output);
 }
 
+// An address or note that is not UTF-8 (a Latin-1 terminal) cannot go into
+// a JSON request or the store's JSON views: a usage error naming the
+// option, before anything is opened or sent, never an abort.
+TEST(CliUsage, TextThatIsNotUtf8IsAUsageErrorNamingTheOption) {
+  const std::string dir = ScratchDir();
+  const std::string latin1 = "m\xfcller@example.de";
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"erase", "--email", latin1, "--config", "c.yaml"},
+           {"export", "--deliver", "--email", latin1, "--config", "c.yaml"},
+           {"export", "--email", latin1, "--db", "x.db", "--identity-key", "k"},
+           {"explain", "--email", latin1, "--db", "x.db"},
+           {"erasures", "mark-manual", "--id", "1", "--target", "mailchimp", "--db", "x.db",
+            "--note", "Herr M\xfcller"},
+       }) {
+    const testing::CommandResult r = testing::RunConsentctl(args, dir);
+    const std::string name = ::testing::PrintToString(args);
+    EXPECT_EQ(r.exit_code, 2) << name << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("not valid UTF-8")) << name;
+    EXPECT_THAT(r.output, ::testing::AnyOf(HasSubstr("--email"), HasSubstr("--note"))) << name;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "a usage error created a file in " << dir;
+}
+
 TEST(CliUsage, AChoiceOfOptionsACommandChecksItselfExitsTwo) {
   const std::string dir = ScratchDir();
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{

@@ -259,6 +259,20 @@ TEST_F(StoreErasureRequestsTest, ManualMarkRefusesSettledTargetsAndUnknownNames)
   EXPECT_EQ(unknown_request.code(), StatusCode::kNotFound);
 }
 
+// A note that is not UTF-8 would make every JSON view of the request (the
+// erasures API, the status page) fail for as long as the request is kept:
+// refused, and the target stays as it was.
+TEST_F(StoreErasureRequestsTest, ManualMarkRefusesANoteThatIsNotUtf8) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  Status latin1 = Run([](Transaction& txn) {
+    return MarkErasureTargetManual(txn, "hs-1", "mailchimp", "Herr M\xfcller", kJan31);
+  });
+  EXPECT_EQ(latin1.code(), StatusCode::kInvalidArgument) << latin1.ToString();
+  EXPECT_NE(TargetState("hs-1", "mailchimp"), S::kManual);
+  EXPECT_NO_THROW(ErasureRequestJson(Get("hs-1"), kJan31).dump());
+}
+
 TEST_F(StoreErasureRequestsTest, DeadLetterReplayReopensTheTargetAndTheRequest) {
   ASSERT_TRUE(Run([](Transaction& txn) -> Status {
                 CONSENTD_RETURN_IF_ERROR(CreateErasureRequest(txn, CrmRequest(), kJan31));

@@ -166,7 +166,11 @@ int Export(const ExportArgs& a) {
   request.now = SystemClock().NowMs();
   std::string document;
   bool unknown = false;
-  Status s = RunOnStore(db_path, [&](store::Transaction& txn) -> Status {
+  // Without a checkpoint to sign nothing is written: a read snapshot then,
+  // which a busy consentd's commits never wait for (and which never
+  // migrates the schema under an older consentd).
+  const auto on_store = signer ? RunOnStore : ReadStore;
+  Status s = on_store(db_path, [&](store::Transaction& txn) -> Status {
     // A wrong key would find no one, and an access request answered
     // "nothing held" would be false.
     Result<std::string> identity_key =

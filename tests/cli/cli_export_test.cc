@@ -163,6 +163,20 @@ TEST_F(CliExportTest, UnknownAddressExitsThreeWithAClearMessage) {
   EXPECT_THAT(r.output, HasSubstr("consentctl export: consentd holds no data about this address"));
 }
 
+// Without a checkpoint to sign, an export only reads: it answers while
+// another connection holds the write lock (a busy consentd's commit)
+// instead of waiting for it and failing with "database is locked".
+TEST_F(CliExportTest, AnExportWithoutACheckpointOnlyReadsAndDoesNotWaitForTheWriteLock) {
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto r = ExportTo(dir_.File("locked.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadJson(dir_.File("locked.json"))["identities"]["email_addresses"][0], kAnna);
+  sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(writer);
+}
+
 // With --config (which names the signing key) the export first signs a
 // checkpoint, so entries newer than the last one get a proof too.
 TEST_F(CliExportTest, ExportWithConfigCheckpointsFirstSoEveryEntryIsProven) {

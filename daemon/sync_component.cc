@@ -350,6 +350,10 @@ class SyncComponent::Impl {
 
   Status Start(const config::Config& config) {
     privacy_ = config.privacy;
+    // Also without connectors: a reload that adds the first one is refused
+    // (that needs a restart), naming the `sync:` keys that differ from
+    // these, not from the defaults.
+    sync_ = config.sync;
     if (config.connectors.empty()) {
       spdlog::info("sync: no connectors configured; consentd only serves its own API");
       return Status::Ok();

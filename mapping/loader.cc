@@ -113,13 +113,15 @@ class Loader {
                             "are not told about re-consent");
           }
           auto [it, inserted] = out_.systems.emplace(name, s);
-          auto [prev, first] = by_role.emplace(s.role, &it->second);
-          // Only a role that was read as written can clash: a misspelt one
-          // has its own error and must not also claim the default role.
+          // Only a role that was read as written can clash or be clashed
+          // with: a misspelt one has its own error and must not also claim
+          // the default role from the system that really has it.
           const bool role_read = value.IsMap() && value["role"].IsScalar() &&
                                  (value["role"].Scalar() == "crm" ||
                                   value["role"].Scalar() == "journey");
-          if (!first && role_read) {
+          if (!role_read) return;
+          auto [prev, first] = by_role.emplace(s.role, &it->second);
+          if (!first) {
             c_.diag.Error(config::PositionOf(value["role"]),
                           "system '" + name + "' has role " + std::string(SystemRoleName(s.role)) +
                               ", already taken by '" + prev->second->name + "' (line " +
@@ -429,6 +431,11 @@ class Loader {
       case ConnectorKind::kGeneric:
         GenericBlockSection().Read(value, c_, side);
         if (side.native_block.empty()) return false;
+        // One native block name per block: events name it, and two blocks
+        // sharing it could not be told apart.
+        Claim(claims, s.name + "|block|" + side.native_block,
+              "block '" + side.native_block + "' of '" + s.name + "'", e.spec.name, side.at,
+              "block");
         break;
     }
     e.spec.sides[s.name] = std::move(side);

@@ -19,6 +19,19 @@ using config::ValueField;
 
 namespace {
 
+// A system's own name for a topic, block or property: a string that is not
+// empty. An empty one would bind nothing, and the entry would be left out
+// of the mapping without a word.
+std::optional<std::string> ReadNativeName(const YAML::Node& n, ReadContext& c,
+                                          std::string_view what) {
+  std::optional<std::string> v = config::ReadString(n, c, what);
+  if (v && v->empty()) {
+    c.diag.Error(config::ValuePosition(n, c), "expected " + std::string(what) + ", got \"\"");
+    return std::nullopt;
+  }
+  return v;
+}
+
 constexpr std::array<std::string_view, 3> kKinds = {"hubspot", "mailchimp", "generic"};
 constexpr std::array<std::string_view, 2> kRoles = {"crm", "journey"};
 constexpr std::array<std::string_view, 4> kDirections = {"both", "crm_to_journey", "journey_to_crm",
@@ -399,6 +412,12 @@ const Section<HubSpotTopicSide>& HubSpotTopicSection() {
       {
           Field<HubSpotTopicSide>{"subscriptions", Presence::kRequired,
                                   [](const YAML::Node& n, ReadContext& c, HubSpotTopicSide& out) {
+                                    if (n.IsMap() && n.size() == 0) {
+                                      c.diag.Error(config::ValuePosition(n, c),
+                                                   "expected a subscription type id per channel, "
+                                                   "like {email: 12345}, got an empty mapping");
+                                      return;
+                                    }
                                     config::ReadNamedMappings(
                                         n, c,
                                         [&](const std::string& channel, const YAML::Node& key,
@@ -420,7 +439,7 @@ const Section<MailchimpTopicSide>& MailchimpTopicSection() {
     return Field<MailchimpTopicSide>{
         key, Presence::kOptional,
         [kind](const YAML::Node& n, ReadContext& c, MailchimpTopicSide& out) {
-          if (auto v = config::ReadString(n, c, "an id")) out.claims.emplace_back(kind, *v);
+          if (auto v = ReadNativeName(n, c, "an id")) out.claims.emplace_back(kind, *v);
         }};
   };
   static const Section<MailchimpTopicSide> s(
@@ -449,7 +468,7 @@ const Section<TopicBinding>& GenericTopicSection() {
       {
           ValueField<TopicBinding>("topic", Presence::kRequired, &TopicBinding::native_topic,
                                    [](const YAML::Node& n, ReadContext& c) {
-                                     return config::ReadString(n, c, "a topic name");
+                                     return ReadNativeName(n, c, "a topic name");
                                    }),
       });
   return s;
@@ -498,7 +517,7 @@ const Section<BlockSide>& HubSpotBlockSection() {
       {
           ValueField<BlockSide>("property", Presence::kOptional, &BlockSide::property,
                                 [](const YAML::Node& n, ReadContext& c) {
-                                  return config::ReadString(n, c, "a contact property name");
+                                  return ReadNativeName(n, c, "a contact property name");
                                 }),
           ValueField<BlockSide>("value", Presence::kOptional, &BlockSide::value,
                                 [](const YAML::Node& n, ReadContext& c) {
@@ -530,7 +549,7 @@ const Section<BlockSide>& GenericBlockSection() {
       {
           ValueField<BlockSide>("block", Presence::kRequired, &BlockSide::native_block,
                                 [](const YAML::Node& n, ReadContext& c) {
-                                  return config::ReadString(n, c, "a block name");
+                                  return ReadNativeName(n, c, "a block name");
                                 }),
       });
   return s;

@@ -280,6 +280,41 @@ TEST_F(AdminProcess, ReloadWithTheTokenAppliesTheNewConfig) {
       << "debug level from the reloaded file\n" << Log();
 }
 
+// Connectors added to a consentd that started without any need a restart,
+// and the refusal names them, not `sync:` keys that did not change (the
+// running values were the defaults' only until this was fixed).
+TEST_F(AdminProcess, AReloadThatAddsTheFirstConnectorsNamesOnlyThem) {
+  ASSERT_NO_FATAL_FAILURE(Start(AdminConfig()));
+  for (const char* f : {"hs_token", "hs_secret", "mc_key", "mc_secret"}) {
+    WriteTextFile(dir_ / f, "a-secret-value-0123456789\n");
+  }
+  WriteTextFile(config_, AdminConfig() + R"(connectors:
+  hubspot: {kind: hubspot, base_url: "http://127.0.0.1:1", token_file: hs_token,
+            client_secret_file: hs_secret}
+  mailchimp: {kind: mailchimp, base_url: "http://127.0.0.1:1", api_key_file: mc_key,
+              list_id: abc123, webhook_secret_file: mc_secret}
+mapping:
+  systems:
+    hubspot: {kind: hubspot, role: crm}
+    mailchimp: {kind: mailchimp, role: journey}
+  channels:
+    email: {hubspot: EMAIL, mailchimp: email}
+  topics:
+    - {name: newsletter, channels: [email],
+       systems: {hubspot: {subscriptions: {email: 1}}, mailchimp: {interest: abc}}}
+  erasure: {hubspot: {mode: delete}, mailchimp: {mode: delete}}
+)");
+  auto r = PostReload(std::string("Bearer ") + kToken);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  const std::string detail = nlohmann::json::parse(r->body).at("detail");
+  EXPECT_NE(detail.find("connectors.hubspot (added) changed, and needs a restart"),
+            std::string::npos)
+      << detail;
+  EXPECT_NE(detail.find("connectors.mailchimp (added)"), std::string::npos) << detail;
+  EXPECT_EQ(detail.find("sync."), std::string::npos) << detail;
+}
+
 TEST_F(AdminProcess, ReloadOfABrokenFileAnswers422WithLineAndColumnAndKeepsTheRunningConfig) {
   ASSERT_NO_FATAL_FAILURE(Start(AdminConfig()));
   WriteTextFile(config_, AdminConfig() + "log:\n  levle: debug\n");

@@ -253,6 +253,17 @@ TEST(MappingLoader, MisspeltRoleIsOneErrorNotAlsoARoleClash) {
                                "'journey'?)");
 }
 
+// The misspelt role must not claim the default (crm) either, or the
+// system that really is the CRM would get a false clash of its own.
+TEST(MappingLoader, AMisspeltRoleDoesNotClashWithTheSystemThatHasTheDefaultRole) {
+  auto lines = BaseLines();
+  lines[2] = "    hubspot: {kind: hubspot, role: crmm}";
+  lines[3] = "    mailchimp: {kind: mailchimp, role: crm}";
+  EXPECT_EQ(Errors(lines), At(lines, 3, "crmm") +
+                               "expected one of crm, journey, got \"crmm\" (did you mean "
+                               "'crm'?)");
+}
+
 TEST(MappingLoader, PhoneIdentityNeedsACountryCode) {
   auto lines = BaseLines();
   lines.insert(lines.begin() + 4, {"  identity:", "    keys: [email, phone]"});
@@ -309,6 +320,55 @@ TEST(MappingLoader, GenericConnectorSupportsEveryErasureModeAndNamesItsOwnTopics
   EXPECT_EQ(spec->topics[0].bindings.at("shop").native_topic, "news");
   EXPECT_EQ(spec->erasure.at("shop").mode, ErasureMode::kAnonymize);
   EXPECT_EQ(spec->NativeChannel("email", "shop"), "mail");
+}
+
+// An empty native name would bind nothing: the topic or block would be
+// left out of the mapping without a word (a Werbesperre silently gone).
+TEST(MappingLoader, AnEmptyNativeNameIsAnErrorAtItsValue) {
+  {
+    auto lines = BaseLines();
+    lines[11] = "        mailchimp: {interest: \"\"}";
+    EXPECT_THAT(Errors(lines), HasSubstr(At(lines, 12, "\"\"") + "expected an id, got \"\""));
+  }
+  {
+    auto lines = BaseLines();
+    lines[10] = "        hubspot: {subscriptions: {}}";
+    EXPECT_THAT(Errors(lines),
+                HasSubstr(At(lines, 11, "{}") + "expected a subscription type id per channel"));
+  }
+  auto generic = BaseLines();
+  generic[3] = "    shop: {kind: generic, role: journey}";
+  generic[5] = "    email: {hubspot: EMAIL, shop: mail}";
+  generic[11] = "        shop: {topic: news}";
+  generic[14] = "    shop: {mode: anonymize}";
+  {
+    auto lines = generic;
+    lines[11] = "        shop: {topic: ''}";
+    EXPECT_THAT(Errors(lines), HasSubstr(At(lines, 12, "''") + "expected a topic name, got \"\""));
+  }
+  {
+    auto lines = generic;
+    lines.insert(lines.end(), {"  blocks:", "    - name: werbesperre", "      scope: all",
+                               "      systems: {shop: {block: ''}}"});
+    EXPECT_THAT(Errors(lines), HasSubstr(At(lines, 19, "''") + "expected a block name, got \"\""));
+  }
+}
+
+// Events name a generic system's block by its native name: two blocks
+// sharing one could not be told apart (the later would take every event).
+TEST(MappingLoader, TwoBlocksClaimingOneGenericBlockNameIsAnError) {
+  auto lines = BaseLines();
+  lines[3] = "    shop: {kind: generic, role: journey}";
+  lines[5] = "    email: {hubspot: EMAIL, shop: mail}";
+  lines[11] = "        shop: {topic: news}";
+  lines[14] = "    shop: {mode: anonymize}";
+  lines.insert(lines.end(), {"  blocks:", "    - name: werbesperre", "      scope: all",
+                             "      systems: {shop: {block: ad_block}}", "    - name: other",
+                             "      scope: all", "      systems: {shop: {block: ad_block}}"});
+  EXPECT_EQ(Errors(lines), At(lines, 22, "shop") +
+                               "block 'ad_block' of 'shop' is already mapped to block "
+                               "'werbesperre' (line 19): one native name maps to one canonical "
+                               "block");
 }
 
 TEST(MappingLoader, EveryErrorIsReportedInOnePass) {

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -316,6 +317,43 @@ std::string ErasedByAddress(const ExportRequest& req, TimestampMs erased_at) {
   return Dump(doc);
 }
 
+// An erased subject whose erasure is still open and whose queued writes
+// still carry the address whose keyed hash is `address_hash`: the rows that take the erasure to
+// the other systems hold the address until each system has settled, and
+// an access request by that address must show them, not "nothing held".
+// Open requests are few (each closes within the legal month), so they are
+// walked rather than indexed.
+Result<std::optional<std::string>> ErasedSubjectStillHolding(store::Transaction& txn,
+                                                             const std::string& identity_key,
+                                                             const std::string& address_hash,
+                                                             TimestampMs now) {
+  store::ErasureListOptions options;
+  options.open_only = true;
+  options.limit = std::numeric_limits<int>::max();
+  Result<std::vector<store::ErasureRequestRecord>> open =
+      store::ListErasureRequests(txn, now, options);
+  if (!open.ok()) return open.status();
+  for (const store::ErasureRequestRecord& r : *open) {
+    Result<std::vector<store::OutboxRow>> rows = store::ListOutboxOfSubject(txn, r.subject);
+    if (!rows.ok()) return rows.status();
+    for (const store::OutboxRow& row : *rows) {
+      std::string carried = row.address;
+      if (carried.empty()) {
+        const Json desired = Json::parse(row.desired_json, nullptr, /*allow_exceptions=*/false);
+        if (desired.is_object()) carried = desired.value("email", std::string());
+      }
+      if (carried.empty()) continue;
+      // Matched as identity matches addresses: by the keyed hash of the
+      // normalised form.
+      Result<std::string> normalised = NormaliseEmail(carried);
+      if (!normalised.ok()) continue;
+      Result<std::string> hash = IdentifierHash(identity_key, IdentifierKind::kEmail, *normalised);
+      if (hash.ok() && *hash == address_hash) return std::optional<std::string>(r.subject);
+    }
+  }
+  return std::optional<std::string>();
+}
+
 // Which subject the request names; nullopt with `erased_at` set when only
 // a tombstone matches the address.
 struct Resolved {
@@ -346,6 +384,13 @@ Result<Resolved> Resolve(store::Transaction& txn, const ExportRequest& req) {
   Result<std::optional<store::TombstoneRow>> tomb = txn.FindTombstone(*hash);
   if (!tomb.ok()) return tomb.status();
   if (!tomb->has_value()) return NotFound("consentd holds no data about this address");
+  Result<std::optional<std::string>> holding =
+      ErasedSubjectStillHolding(txn, req.identity_key, *hash, req.now);
+  if (!holding.ok()) return holding.status();
+  if (holding->has_value()) {
+    out.subject = **holding;
+    return out;
+  }
   out.tombstone_erased_at = (*tomb)->erased_at;
   return out;
 }
@@ -384,12 +429,20 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
   Json doc = Header(req);
   doc["pii_principal_id"] = subject;
   doc["erased"] = state->erased_at.has_value();
+  Result<Json> writes = OutboxJson(txn, subject);
+  if (!writes.ok()) return writes.status();
   if (state->erased_at) {
     doc["erased_at"] = *state->erased_at;
     doc["statement"] =
         "This person's data was erased at " + FormatUtcMillis(*state->erased_at) +
         ": state and identifiers are deleted and the evidence key is destroyed. The history "
         "below stays provable; its evidence can no longer be read by anyone.";
+    if (!writes->empty()) {
+      doc["statement"] = doc["statement"].get<std::string>() +
+                         " The erasure has not settled at every system yet: until it has, the "
+                         "writes under \"outbox\" that carry it there hold the address they are "
+                         "sent to.";
+    }
   }
   doc["identities"] = IdentityJson(*identity);
   Json consents = Json::array();
@@ -408,8 +461,6 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
   // What consentd is sending, or failed to send, to each system about the
   // person (each write carries an address and the person's state), what it
   // last wrote there (its echo memory), and the erasure request, if any.
-  Result<Json> writes = OutboxJson(txn, subject);
-  if (!writes.ok()) return writes.status();
   doc["outbox"] = std::move(*writes);
   Result<Json> written = LastWrittenJson(txn, subject);
   if (!written.ok()) return written.status();

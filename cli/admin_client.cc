@@ -45,7 +45,8 @@ void AdminTarget::AddOptions(CLI::App& cmd) {
 
 Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::Config& config,
                                        const std::string& method, const std::string& path,
-                                       const std::string& json_body) {
+                                       const std::string& json_body,
+                                       std::chrono::milliseconds timeout) {
   std::string base = target.url.empty() ? LocalUrl(config.http) : target.url;
   while (base.ends_with('/')) base.pop_back();  // "http://host:port/" is the same consentd
   const std::string url = base + path;
@@ -68,8 +69,14 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
     req.headers.emplace_back("Content-Type", "application/json");
     req.body = json_body;
   }
-  req.timeout = std::chrono::seconds(60);  // a reload re-checks the connectors
+  req.timeout = timeout;
   Result<net::HttpResponse> resp = http->Send(req);
+  if (!resp.ok() && resp.status().code() == StatusCode::kDeadlineExceeded) {
+    return DeadlineExceeded(
+        "consentd at " + url + " did not answer within " +
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
+        " s; what was asked may still be done there (see consentd's log before asking again)");
+  }
   if (!resp.ok()) {
     return Unavailable("cannot reach consentd at " + url + ": " + resp.status().message());
   }

@@ -4,6 +4,7 @@
 // admin.token_file) unless --url / --token-file say otherwise.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "config/config.h"
@@ -25,11 +26,19 @@ struct AdminTarget {
   void AddOptions(CLI::App& cmd);
 };
 
+// A reload re-checks the connectors before it answers.
+inline constexpr std::chrono::milliseconds kDefaultAdminCallTimeout{60'000};
+
 // Sends one request with the bearer token to `config`'s daemon. Any HTTP
 // status is a response; errors say why nothing was sent or received.
-Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::Config& config,
-                                       const std::string& method, const std::string& path,
-                                       const std::string& json_body);
+// `timeout`: how long to wait for the answer; a call whose work can take
+// longer (an export delivery's retries) passes what that work may take.
+// No answer in time is DeadlineExceeded, which says the work may still
+// complete in consentd.
+Result<net::HttpResponse> CallAdminApi(
+    const AdminTarget& target, const config::Config& config, const std::string& method,
+    const std::string& path, const std::string& json_body,
+    std::chrono::milliseconds timeout = kDefaultAdminCallTimeout);
 
 // "Title: detail" of a problem+json answer (the body as is otherwise).
 std::string ProblemText(const net::HttpResponse& response);

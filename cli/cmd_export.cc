@@ -41,6 +41,7 @@
 #include "core/clock.h"
 #include "core/file_read.h"
 #include "core/proof/key_file.h"
+#include "daemon/export_delivery.h"
 #include "mapping/policy.h"
 #include "privacy/export.h"
 #include "privacy/verify_export.h"
@@ -108,9 +109,13 @@ int Deliver(const ExportArgs& a) {
   target.token_file = a.token_file;
   Result<config::Config> config = config::LoadConfigFile(target.config_file);
   if (!config.ok()) return Fail(cmd, config.status());
+  // consentd answers once the delivery has succeeded or its last attempt
+  // failed: wait for that, plus a minute for building the export.
+  const std::chrono::milliseconds wait =
+      daemon::LongestExportDelivery(config->privacy.export_delivery) + std::chrono::minutes(1);
   Result<net::HttpResponse> resp =
       CallAdminApi(target, *config, "POST", "/api/v1/subjects/export/deliveries",
-                   nlohmann::json{{"email", a.email}}.dump());
+                   nlohmann::json{{"email", a.email}}.dump(), wait);
   if (!resp.ok()) return Fail(cmd, resp.status());
   if (AnswersNoSuchPerson(*resp)) {
     std::fprintf(stderr, "consentctl export: %s\n", ProblemText(*resp).c_str());

@@ -82,6 +82,17 @@ Result<ExportDeliveryOutcome> DeliverExport(const config::ExportDeliveryConfig& 
   return out;
 }
 
+std::chrono::milliseconds LongestExportDelivery(const config::ExportDeliveryConfig& config,
+                                                std::chrono::milliseconds first_backoff) {
+  std::chrono::milliseconds total = config.timeout * kExportDeliveryMaxAttempts;
+  std::chrono::milliseconds backoff = first_backoff;
+  for (int attempt = 1; attempt < kExportDeliveryMaxAttempts; ++attempt) {
+    total += backoff;
+    backoff *= 2;
+  }
+  return total;
+}
+
 void AddExportDeliveryRoutes(Router& router, const AdminComponent& admin, SyncComponent& sync) {
   admin.AddRoute(
       router, "POST", "/api/v1/subjects/export/deliveries",

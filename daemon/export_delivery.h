@@ -52,6 +52,15 @@ Result<ExportDeliveryOutcome> DeliverExport(const config::ExportDeliveryConfig& 
                                             std::string_view export_json,
                                             const ExportDeliveryDeps& deps);
 
+// The longest DeliverExport can take with `config` and a first backoff of
+// `first_backoff`: every attempt up to its timeout, and the sleeps between
+// them. Whoever waits for its answer (consentctl export --deliver) must
+// wait at least this long, or it reports a failure while the delivery may
+// still succeed.
+std::chrono::milliseconds LongestExportDelivery(
+    const config::ExportDeliveryConfig& config,
+    std::chrono::milliseconds first_backoff = ExportDeliveryDeps{}.first_backoff);
+
 class SyncComponent;
 
 // POST /api/v1/subjects/export/deliveries {"email": "..."} (docs/admin-api.md):

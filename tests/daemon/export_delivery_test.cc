@@ -165,6 +165,27 @@ TEST_F(ExportDelivery, UnreachableEndpointIsRetriedThenReported) {
   EXPECT_NE(r->reason.find("could not be reached"), std::string::npos) << r->reason;
 }
 
+// consentctl waits LongestExportDelivery for the answer: it must cover every
+// attempt at its full timeout and every sleep between them, as DeliverExport
+// really does them.
+TEST_F(ExportDelivery, TheLongestDeliveryCoversEveryAttemptAndEverySleep) {
+  std::string url;
+  {
+    Receiver gone({});
+    url = gone.url();
+  }
+  config_.url = url;
+  Result<ExportDeliveryOutcome> r = DeliverExport(config_, kExport, deps_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::chrono::milliseconds slept{0};
+  for (const auto d : sleeps_) slept += d;
+  EXPECT_EQ(LongestExportDelivery(config_, deps_.first_backoff),
+            config_.timeout * r->attempts + slept);
+  config_.timeout = std::chrono::minutes(5);  // the largest timeout the config allows
+  EXPECT_EQ(LongestExportDelivery(config_, std::chrono::milliseconds(500)),
+            std::chrono::minutes(20) + std::chrono::milliseconds(3500));
+}
+
 TEST_F(ExportDelivery, MissingSecretSendsNothing) {
   Receiver receiver({});
   config_.url = receiver.url();

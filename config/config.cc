@@ -180,6 +180,9 @@ std::optional<std::string> ReadDeliveryUrl(const YAML::Node& n, ReadContext& c) 
                  "the URL must not carry credentials: the signing secret goes in secret_file");
     return std::nullopt;
   }
+  // A host, a valid port, no spaces: as the connectors' URLs. The URL is
+  // kept as written (a trailing '/' may matter to the receiver).
+  if (!internal::ReadHttpUrlWithHost(n, c, /*allow_query=*/true)) return std::nullopt;
   return url;
 }
 

@@ -533,6 +533,11 @@ void WarnAboutUndeclaredGenericWrites(const std::string& name, const ConnectorCo
 
 }  // namespace
 
+std::optional<std::string> ReadHttpUrlWithHost(const YAML::Node& n, ReadContext& c,
+                                               bool allow_query) {
+  return ReadHttpUrl(n, c, allow_query);
+}
+
 Field<Config> ConnectorsField() {
   return Field<Config>{"connectors", Presence::kOptional, ReadConnectors, Shape::kNamedMappings,
                        &ConnectorSection()};

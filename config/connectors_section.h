@@ -22,6 +22,14 @@ namespace consentd::config::internal {
 Field<Config> ConnectorsField();
 Field<Config> SyncField();
 
+// An http:// or https:// URL with a host and a valid port, without
+// credentials, spaces or a fragment (and without a query unless
+// `allow_query`); errors at the value. A trailing '/' of the path is
+// dropped. The connectors' base URLs use it, and so does every other URL
+// consentd calls.
+std::optional<std::string> ReadHttpUrlWithHost(const YAML::Node& n, ReadContext& c,
+                                               bool allow_query);
+
 // After the whole file is read: connectors without a mapping, and mapping
 // systems and connectors that do not pair up by name and kind. `root` is the
 // parsed file (for positions), `config` what was read from it. Then fills

@@ -388,6 +388,30 @@ TEST(ConfigLoader, AnExportDeliverySecretThatIsNotAStandardWebhooksSecretIsAnErr
   EXPECT_TRUE(good.ok()) << good.status().ToString();
 }
 
+// The export delivery's URL is checked as the connectors' are: a host, a
+// port in range, no spaces; kept as written otherwise (a trailing '/').
+TEST(ConfigLoader, AnExportDeliveryUrlWithoutAHostOrWithABadPortIsAnErrorAtTheValue) {
+  TempDir dir;
+  dir.Write("secret", "whsec_c2VjcmV0\n");
+  auto load = [&](const std::string& url) {
+    return LoadConfigString(
+        "store:\n  path: db.sqlite\nprivacy:\n  export_delivery:\n"
+        "    url: \"" +
+            url + "\"\n    secret_file: secret\n",
+        dir.path() + "/t.yaml", LoadOptions{});
+  };
+  for (const std::string url : {"https:///hooks/export", "https://?x=1", "http://exa mple.com/x",
+                                "https://host:99999/x", "https://:443/x"}) {
+    auto r = load(url);
+    ASSERT_FALSE(r.ok()) << url;
+    EXPECT_THAT(r.status().message(), HasSubstr("t.yaml:5:10: expected an http:// or https:// URL"))
+        << url;
+  }
+  auto kept = load("https://journeys.example.com/hooks/export/?step=2");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->privacy.export_delivery.url, "https://journeys.example.com/hooks/export/?step=2");
+}
+
 TEST(ConfigLoader, MissingFileIsAnErrorNamingTheFile) {
   auto r = LoadConfigFile("/nonexistent/consentd.yaml", LoadOptions{});
   EXPECT_THAT(ErrorLines(r), ElementsAre("/nonexistent/consentd.yaml: cannot open: No such file "

@@ -522,6 +522,31 @@ class Loader {
         }
       }
     }
+    // A Mailchimp marker is written per topic: each topic's tag (at most
+    // 100 characters) and the merge field's joined value (at most 255)
+    // must fit, whatever the topic's name is.
+    for (const auto& [name, s] : out_.systems) {
+      if (s.kind != ConnectorKind::kMailchimp) continue;
+      const ReconsentMarker& m = s.reconsent_marker;
+      std::size_t joined = 0;
+      for (const TopicSpec& t : out_.topics) {
+        if (!t.bindings.contains(name)) continue;
+        const std::string marker = m.For(t.name);
+        if (m.kind == ReconsentMarkerKind::kTag && marker.size() > 100) {
+          c_.diag.Error(t.at, "topic '" + t.name + "': its re-consent tag in '" + name +
+                                  "' would be " + std::to_string(marker.size()) +
+                                  " characters, over Mailchimp's 100: shorten the topic's name "
+                                  "or reconsent_marker.tag");
+        }
+        if (m.kind == ReconsentMarkerKind::kMergeField) joined += (joined > 0) + marker.size();
+      }
+      if (joined > 255) {
+        c_.diag.Error(m.at, "reconsent_marker of '" + name +
+                                "': the merge field would hold up to " + std::to_string(joined) +
+                                " characters with every topic awaiting re-consent, over "
+                                "Mailchimp's 255 for a text field: shorten 'value' or topic names");
+      }
+    }
     for (const auto& [name, s] : out_.systems) {
       if (!out_.erasure.contains(name)) {
         c_.diag.Warning(s.at, "no erasure mode for system '" + name + "': it defaults to delete");

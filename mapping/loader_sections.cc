@@ -278,6 +278,11 @@ void ReadReconsentMarker(const YAML::Node& n, ReadContext& c, SystemSpec& out) {
     m.tag = *e.tag;
     return;
   }
+  if (e.enabled.has_value()) {
+    // `enabled: true` alone: the documented default, a tag.
+    m.kind = ReconsentMarkerKind::kTag;
+    return;
+  }
   c.diag.Error(m.at,
                "reconsent_marker needs 'tag' (e.g. \"consentd-reconsent-{topic}\"), "
                "'merge_field' (with an optional 'value') or 'enabled: false'");

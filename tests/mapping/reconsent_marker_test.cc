@@ -99,6 +99,35 @@ TEST(ReconsentMarker, EmptyMarkerSaysWhatItNeeds) {
                 "'merge_field' (with an optional 'value') or 'enabled: false'");
 }
 
+// docs/configuration.md gives the tag a default: `enabled: true` alone
+// takes it (an empty marker, above, still says what it needs).
+TEST(ReconsentMarker, EnabledAloneTakesTheDefaultTag) {
+  const auto lines =
+      WithMailchimp("{kind: mailchimp, role: journey, reconsent_marker: {enabled: true}}");
+  auto r = LoadMappingFromConfigString(Join(lines), "f.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const ReconsentMarker& m = r->FindSystem("mailchimp")->reconsent_marker;
+  EXPECT_EQ(m.kind, ReconsentMarkerKind::kTag);
+  EXPECT_EQ(m.For("newsletter"), "consentd-reconsent-newsletter");
+}
+
+// The tag is written with the topic's own name, however long: a tag over
+// Mailchimp's 100 characters is an error at the topic, not a write that
+// fails at every re-consent.
+TEST(ReconsentMarker, ATagTooLongForItsTopicIsAnErrorAtTheTopic) {
+  auto lines = WithMailchimp("{kind: mailchimp, role: journey}");
+  const std::string long_name(91, 'n');
+  for (std::string& l : lines) {
+    if (l == "    - name: newsletter") l = "    - name: " + long_name;
+  }
+  const std::string errors = Errors(lines);
+  EXPECT_NE(errors.find("f.yaml:8:7: topic '" + long_name +
+                        "': its re-consent tag in 'mailchimp' would be 110 characters, over "
+                        "Mailchimp's 100"),
+            std::string::npos)
+      << errors;
+}
+
 TEST(ReconsentMarker, MarkerOnAnotherSystemKindIsAWarning) {
   auto lines = BaseLines();
   lines[2] = "    hubspot: {kind: hubspot, role: crm, reconsent_marker: {tag: x}}";

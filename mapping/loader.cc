@@ -128,7 +128,9 @@ class Loader {
                               Line(prev->second->at) + "): one system per role");
           }
         });
-    if (out_.systems.size() == 1) {
+    if (out_.systems.empty()) {
+      c_.diag.Warning(c_.key_at, "no system is declared: nothing will be synchronised");
+    } else if (out_.systems.size() == 1) {
       c_.diag.Warning(c_.key_at, "only one system is declared: nothing will be synchronised");
     }
   }
@@ -500,6 +502,10 @@ class Loader {
   }
 
   void Finish(Position section_at) {
+    if (out_.topics.empty() && out_.blocks.empty() && !c_.diag.has_errors()) {
+      // Valid, and a reload of it would stop every topic: said, not refused.
+      c_.diag.Warning(section_at, "no topic or block is mapped: nothing will be synchronised");
+    }
     const auto& keys = out_.identity.keys;
     if (std::find(keys.begin(), keys.end(), "phone") != keys.end() &&
         out_.identity.default_country_code.empty()) {

@@ -371,6 +371,22 @@ TEST(MappingLoader, TwoBlocksClaimingOneGenericBlockNameIsAnError) {
                                "block");
 }
 
+// A mapping with nothing in it is valid, but a reload of it would stop
+// every topic: said as a warning, as for a single system.
+TEST(MappingLoader, AMappingWithoutTopicsOrSystemsSaysNothingWillBeSynchronised) {
+  auto lines = BaseLines();
+  lines.erase(lines.begin() + 7, lines.begin() + 12);  // the one topic
+  lines[6] = "  topics: []";
+  const std::vector<std::string> w = Warnings(lines);
+  ASSERT_EQ(w.size(), 1u) << Join(w);
+  EXPECT_EQ(w[0], "f.yaml:1:1: warning: no topic or block is mapped: nothing will be synchronised");
+  const std::vector<std::string> empty =
+      Warnings({"mapping:", "  systems:", "  channels:", "  topics:"});
+  EXPECT_THAT(Join(empty), HasSubstr("warning: no system is declared: nothing will be "
+                                     "synchronised"));
+  EXPECT_THAT(Join(empty), HasSubstr("warning: no topic or block is mapped"));
+}
+
 TEST(MappingLoader, EveryErrorIsReportedInOnePass) {
   auto lines = BaseLines();
   lines[2] = "    hubspot: {kind: hubsopt, role: crm}";

@@ -774,6 +774,12 @@ void FinishGenericConnector(GenericConnectorConfig& g, Position at,
                                     ".batch: a batch sends the per-record bodies, so " + name +
                                     " needs a body");
     }
+    if (w->batch.declared && !w->system_id_pointer.empty()) {
+      // One answer for many records cannot say which id is whose.
+      c.diag.Warning(w->batch.at, std::string(name) +
+                                      ": system_id is read from single answers only; with a "
+                                      "batch it is never read");
+    }
   }
   CheckBody(g.check, "check", c);
   if (g.poll.declared && !HasField(g.poll, "system_id") && !HasField(g.poll, "email")) {

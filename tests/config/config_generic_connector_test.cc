@@ -187,11 +187,15 @@ TEST_F(ConfigGenericConnector, FullDeclarationIsReadIntoItsFields) {
   EXPECT_EQ(c.poll_interval, std::chrono::seconds(60));
 }
 
-TEST_F(ConfigGenericConnector, FullDeclarationLoadsWithoutWarnings) {
+TEST_F(ConfigGenericConnector, FullDeclarationLoadsWithOnlyTheWarningsItsCombinationEarns) {
   Result<Config> r = Load(std::string(kHead) + kFull);
   ASSERT_TRUE(r.ok()) << r.status().message();
-  // Only the one about the test mapping having a single system.
-  EXPECT_THAT(r->warnings, ElementsAre(HasSubstr("only one system is declared")));
+  // The test mapping has a single system; and write.consent declares both a
+  // batch and system_id, which one answer for many records cannot fill.
+  EXPECT_THAT(r->warnings,
+              ElementsAre(HasSubstr("only one system is declared"),
+                          "t.yaml:34:9: warning: write.consent: system_id is read from single "
+                          "answers only; with a batch it is never read"));
 }
 
 TEST_F(ConfigGenericConnector, UndeclaredBlockAndErasureWritesTheMappingNeedsAreWarnings) {
@@ -213,7 +217,8 @@ TEST_F(ConfigGenericConnector, UndeclaredBlockAndErasureWritesTheMappingNeedsAre
                                     "'write.block', but the mapping's block 'werbesperre' (line "
                                     "11) is written to it"),
                           HasSubstr("t.yaml:14:3: warning: connector 'crm' declares no "
-                                    "'write.erasure'")));
+                                    "'write.erasure'"),
+                          HasSubstr("write.consent: system_id is read from single answers only")));
 }
 
 TEST_F(ConfigGenericConnector, EachAuthKindIsRead) {

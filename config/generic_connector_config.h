@@ -58,6 +58,9 @@ struct GenericResponses {
   std::vector<GenericResponseRule> permanent;
   std::vector<GenericResponseRule> blocked_by_target;
   std::vector<GenericResponseRule> already_gone;  // erasure: done
+  // `already_gone` was written, even as `[]` (then no answer is "already
+  // gone"); unwritten, the default 404 and 410 apply.
+  bool already_gone_written = false;
 
   bool operator==(const GenericResponses&) const = default;
 };

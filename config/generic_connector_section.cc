@@ -444,7 +444,11 @@ const Section<GenericResponses>& ResponsesSection() {
       {RulesField("retryable", &GenericResponses::retryable),
        RulesField("permanent", &GenericResponses::permanent),
        RulesField("blocked_by_target", &GenericResponses::blocked_by_target),
-       RulesField("already_gone", &GenericResponses::already_gone)});
+       Field<GenericResponses>{"already_gone", Presence::kOptional,
+                               [](const YAML::Node& n, ReadContext& c, GenericResponses& out) {
+                                 out.already_gone_written = true;
+                                 ReadRules(n, c, out.already_gone);
+                               }}});
   return s;
 }
 

@@ -69,8 +69,8 @@ Outcome Classify(const config::GenericResponses& rules, int status, const json& 
                  bool erasure) {
   if (Any(rules.blocked_by_target, status, body)) return Outcome::kBlocked;
   if (erasure) {
-    if (rules.already_gone.empty() ? (status == 404 || status == 410)
-                                   : Any(rules.already_gone, status, body)) {
+    if (!rules.already_gone_written ? (status == 404 || status == 410)
+                                    : Any(rules.already_gone, status, body)) {
       return Outcome::kGone;
     }
   }

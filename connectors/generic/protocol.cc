@@ -128,6 +128,8 @@ Status ValidateConsent(json& d) {
   CONSENTD_RETURN_IF_ERROR(StringField(d, "/data", "notice_version", false, &s));
   if (const auto it = d.find("evidence"); it != d.end()) {
     if (!it->is_object()) return Bad("/data/evidence", "must be an object");
+    // As the schema's maxProperties (docs/protocol/consent.changed.schema.json).
+    if (it->size() > 64) return Bad("/data/evidence", "has more than 64 fields");
     for (const auto& [key, value] : it->items()) {
       if (!value.is_string() && !value.is_number() && !value.is_boolean()) {
         return Bad("/data/evidence/" + key, "must be a string, number or boolean");

@@ -169,6 +169,7 @@ TEST_F(ConfigGenericConnector, FullDeclarationIsReadIntoItsFields) {
   EXPECT_EQ(g.responses.blocked_by_target[0].pointer, "/error/code");
   EXPECT_EQ(g.responses.blocked_by_target[0].equals_json, "\"refused\"");
   EXPECT_EQ(g.responses.already_gone.size(), 2u);
+  EXPECT_TRUE(g.responses.already_gone_written);
 
   EXPECT_TRUE(g.poll.declared);
   EXPECT_EQ(g.poll.items_pointer, "/items");
@@ -219,6 +220,18 @@ TEST_F(ConfigGenericConnector, UndeclaredBlockAndErasureWritesTheMappingNeedsAre
                           HasSubstr("t.yaml:14:3: warning: connector 'crm' declares no "
                                     "'write.erasure'"),
                           HasSubstr("write.consent: system_id is read from single answers only")));
+}
+
+// `already_gone: []` turns the default (404, 410) off; leaving the key out
+// keeps it.
+TEST_F(ConfigGenericConnector, AnEmptyAlreadyGoneListIsWrittenAndNotTheDefault) {
+  Result<Config> off = Load(With("already_gone: [404, 410]", "already_gone: []"));
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_TRUE(off->connectors.at("crm").generic.responses.already_gone_written);
+  EXPECT_TRUE(off->connectors.at("crm").generic.responses.already_gone.empty());
+  Result<Config> unwritten = Load(With("      already_gone: [404, 410]\n", ""));
+  ASSERT_TRUE(unwritten.ok()) << unwritten.status().message();
+  EXPECT_FALSE(unwritten->connectors.at("crm").generic.responses.already_gone_written);
 }
 
 TEST_F(ConfigGenericConnector, EachAuthKindIsRead) {

@@ -104,12 +104,18 @@ TEST(GenericResponses, DefaultsAre2xxOkTransientRetryableRestPermanent) {
   // Erasures: 404 and 410 mean done unless already_gone says otherwise.
   EXPECT_EQ(Classify(none, 404, nullptr, true), Outcome::kGone);
   EXPECT_EQ(Classify(none, 410, nullptr, true), Outcome::kGone);
+  // `already_gone: []` written: no answer means "already gone".
+  config::GenericResponses never_gone;
+  never_gone.already_gone_written = true;
+  EXPECT_EQ(Classify(never_gone, 404, nullptr, true), Outcome::kPermanent);
+  EXPECT_EQ(Classify(never_gone, 410, nullptr, true), Outcome::kPermanent);
 }
 
 TEST(GenericResponses, DeclaredRulesApplyInOrderBlockedGoneRetryablePermanent) {
   config::GenericResponses r;
   r.blocked_by_target = {Rule(409, 409, "/error/code", "\"transition_refused\"")};
   r.already_gone = {Rule(404, 404)};
+  r.already_gone_written = true;
   r.retryable = {Rule(409, 409), Rule(200, 200, "/busy", "true")};
   r.permanent = {Rule(500, 501)};
   const json refused = {{"error", {{"code", "transition_refused"}}}};

@@ -195,6 +195,18 @@ TEST(GenericProtocolEvents, EvidenceIsSizeLimited) {
   EXPECT_EQ(r.status().message().substr(0, 16), "/data/evidence: ");
 }
 
+// The schema allows at most 64 evidence fields; the validator agrees.
+TEST(GenericProtocolEvents, EvidenceHasAtMostSixtyFourFields) {
+  json e = ReadJson("tests/data/protocol/samples.json")["valid"][0]["body"];
+  e["data"]["evidence"] = json::object();
+  for (int i = 0; i < 64; ++i) e["data"]["evidence"]["f" + std::to_string(i)] = i;
+  ASSERT_TRUE(ParseEvents(e.dump()).ok());
+  e["data"]["evidence"]["f64"] = 64;
+  Result<std::vector<ProtocolEvent>> r = ParseEvents(e.dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "/data/evidence: has more than 64 fields");
+}
+
 TEST(GenericProtocolEvents, AddressesAreNormalisedAndTheEventRoundTrips) {
   Result<std::vector<ProtocolEvent>> r = ParseEvents(
       R"({"id":"e-1","type":"block.changed","occurred_at":"2026-03-01T11:00:00+01:00",

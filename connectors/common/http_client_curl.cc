@@ -278,7 +278,7 @@ Result<net::HttpResponse> CurlHttpClient::Send(const OutboundRequest& request) {
   curl_easy_reset(easy);
 
   if (collector.body_too_large) {
-    return ResourceExhausted("response body over 64 MiB (" + request.url + ")");
+    return ResourceExhausted("response body over 64 MiB (" + UrlOrigin(request.url) + ")");
   }
   if (rc != CURLE_OK) return MapCurlError(rc, error_buffer, request.url);
   collector.response.status = static_cast<int>(status);

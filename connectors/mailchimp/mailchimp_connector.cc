@@ -243,11 +243,15 @@ Result<InboundRecord> MailchimpConnector::ReadOne(const RecordRef& ref) {
     // Gone for good (permanently deleted, or never there; an archived
     // member is still returned, with status archived): decided like any
     // change, by occurred_at. The mapping says whether that deletion is a
-    // request to be forgotten everywhere (on_permanent_delete: erase).
+    // request to be forgotten everywhere (on_permanent_delete: erase), but
+    // only the read after Mailchimp's own deletion webhook says that. A 404
+    // after any other hint (a profile change read after the person changed
+    // the address, consentd's own re-read) says the member is not under
+    // this hash now, which erasing everywhere, irreversibly, would misread.
     const auto er = spec_->erasure.find(settings_.name);
-    const bool erase = er != spec_->erasure.end() &&
-                       er->second.on_permanent_delete ==
-                           mapping::ErasureSpec::OnPermanentDelete::kErase;
+    const bool erase =
+        ref.hint == RecordHint::kDeleted && er != spec_->erasure.end() &&
+        er->second.on_permanent_delete == mapping::ErasureSpec::OnPermanentDelete::kErase;
     InboundRecord rec;
     rec.event_id = ref.event_id;
     rec.system_id = hash;

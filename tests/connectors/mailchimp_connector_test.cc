@@ -450,6 +450,34 @@ TEST_F(MailchimpConnectorTest, PermanentlyDeletedMemberReadsAsDeleted) {
   EXPECT_FALSE(d->mapping_hash.empty());
 }
 
+// With on_permanent_delete: erase, only the read after Mailchimp's own
+// deletion webhook is a request to be forgotten everywhere. A 404 after any
+// other hint (a profile change read once the person had changed the
+// address, so the old hash is gone) is the member gone from that hash,
+// never an irreversible erasure.
+TEST_F(MailchimpConnectorTest, OnlyADeletionHintsNotFoundIsAnErasureRequest) {
+  auto erasing = Make(
+      MappingYaml(ids_, ids_.interests.at("Newsletter"), "delete, on_permanent_delete: erase"));
+  SignUpAndConfirm("eve@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", "eve@example.org"}});
+  auto refs = erasing->ParseWebhook(WebhookRequest(LastWebhook()["body"]), "", clock_.NowMs());
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->size(), 1u);
+  ASSERT_EQ(refs->front().hint, RecordHint::kDeleted);
+  auto deleted = erasing->Read(*refs);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_NE(FindChange(deleted->front(), ChangeKind::kErasure), nullptr);
+
+  RecordRef changed = refs->front();
+  changed.event_id = "profile-after-address-change";
+  changed.hint = RecordHint::kChanged;
+  auto read = erasing->Read({changed});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ(FindChange(read->front(), ChangeKind::kErasure), nullptr);
+  EXPECT_NE(FindChange(read->front(), ChangeKind::kTargetDeleted), nullptr);
+}
+
 TEST_F(MailchimpConnectorTest, EmailChangeReadsTheNewAddressAndNamesTheOldHash) {
   SignUpAndConfirm("fay@example.org", {{ids_.interests["Newsletter"], true}});
   Control("POST", "/_sim/mailchimp/admin/change-email",

@@ -46,7 +46,7 @@ std::optional<std::chrono::milliseconds> RateLimitWait(const net::HttpResponse& 
       return std::min(std::chrono::milliseconds(*ms), kMaxRetryAfter);
     }
   }
-  if (body.is_object() && body.value("policyName", "") == "SECONDLY") {
+  if (body.is_object() && StringAt(body, "policyName") == "SECONDLY") {
     return std::chrono::milliseconds(1000);
   }
   return std::nullopt;
@@ -103,12 +103,12 @@ std::string UrlEncode(std::string_view in) {
 std::string VendorMessage(const json& body) {
   std::string msg;
   if (body.is_object()) {
-    msg = body.value("message", "");
+    msg = StringAt(body, "message");
     if (msg.empty() && body.contains("errors") && body["errors"].is_array() &&
         !body["errors"].empty() && body["errors"][0].is_object()) {
-      msg = body["errors"][0].value("message", "");
+      msg = StringAt(body["errors"][0], "message");
     }
-    if (const std::string cat = body.value("category", ""); !cat.empty()) {
+    if (const std::string cat = StringAt(body, "category"); !cat.empty()) {
       msg = cat + (msg.empty() ? "" : ": " + msg);
     }
   }

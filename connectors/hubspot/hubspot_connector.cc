@@ -74,8 +74,7 @@ Result<std::vector<NativeTopic>> HubSpotConnector::Definitions() const {
     return r.error.status;
   }
   std::vector<NativeTopic> out;
-  const json& results =
-      r.reply->body.is_object() ? r.reply->body.value("results", json::array()) : json::array();
+  const json& results = ArrayAt(r.reply->body, "results");
   for (const json& d : results) {
     if (!d.is_object() || !d.contains("id")) continue;
     const json& id = d["id"];
@@ -87,8 +86,8 @@ Result<std::vector<NativeTopic>> HubSpotConnector::Definitions() const {
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
       if (ec != std::errc() || p != text.data() + text.size()) continue;
     }
-    if (!d.value("isActive", true)) continue;
-    out.push_back({std::to_string(n), d.value("name", ""), d.value("communicationMethod", ""),
+    if (!BoolAt(d, "isActive", true)) continue;
+    out.push_back({std::to_string(n), StringAt(d, "name"), StringAt(d, "communicationMethod"),
                    mapped_ids_.contains(n)});
   }
   return out;

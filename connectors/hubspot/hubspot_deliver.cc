@@ -114,12 +114,12 @@ class Delivery {
   // of whoever set it, so it teaches nothing.
   void LearnOwnSource(const json& body) const {
     if (!body.is_object()) return;
-    for (const json& r : body.value("results", json::array())) {
-      if (!r.is_object() || r.value("setStatusSuccessReason", "") == "NO_STATUS_CHANGE" ||
-          !r.value("legalBasisExplanation", "").starts_with(hs::kOwnExplanationPrefix)) {
+    for (const json& r : ArrayAt(body, "results")) {
+      if (!r.is_object() || StringAt(r, "setStatusSuccessReason") == "NO_STATUS_CHANGE" ||
+          !StringAt(r, "legalBasisExplanation").starts_with(hs::kOwnExplanationPrefix)) {
         continue;
       }
-      c_.LearnOwnStatusSource(r.value("source", ""));
+      c_.LearnOwnStatusSource(StringAt(r, "source"));
       return;
     }
   }
@@ -373,9 +373,9 @@ void Delivery::KeepNewerWithdrawals() {
           for (const std::string& sub : subs) unread[{channel, sub}] = why;
           return;
         }
-        for (const json& res : r.reply->body.value("results", json::array())) {
+        for (const json& res : ArrayAt(r.reply->body, "results")) {
           if (!res.is_object()) continue;
-          const std::string sub = Lower(res.value("subscriberIdString", ""));
+          const std::string sub = Lower(StringAt(res, "subscriberIdString"));
           const auto list = res.find("statuses");
           if (list == res.end() || !list->is_array()) continue;
           for (const json& j : *list) {
@@ -531,7 +531,7 @@ void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, boo
     }
     const json& body = r.reply->body;
     if (path == kStatusWritePath) LearnOwnSource(body);
-    const json errors = body.is_object() ? body.value("errors", json::array()) : json::array();
+    const json& errors = ArrayAt(body, "errors");
     if (errors.empty()) continue;
     // Partial failure (207): attribute each error to the inputs it names.
     std::set<size_t> unattributed = owners;

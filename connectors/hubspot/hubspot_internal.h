@@ -18,6 +18,7 @@
 
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
+#include "connectors/common/json_fields.h"
 #include "connectors/hubspot/hubspot_connector.h"
 #include "core/clock.h"
 #include "mapping/hubspot.h"

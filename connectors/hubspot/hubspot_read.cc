@@ -38,13 +38,13 @@ hs::SubscriptionStatus StatusFromJson(const json& j) {
       s.subscription_id = std::atoll(id.get<std::string>().c_str());
     }
   }
-  auto state = hs::ParseSubscriptionState(j.value("status", "NOT_SPECIFIED"));
+  auto state = hs::ParseSubscriptionState(StringAt(j, "status", "NOT_SPECIFIED"));
   s.status = state.ok() ? *state : hs::SubscriptionState::kNotSpecified;
-  s.channel = j.value("channel", "EMAIL");
-  s.legal_basis = j.value("legalBasis", "");
-  s.legal_basis_explanation = j.value("legalBasisExplanation", "");
+  s.channel = StringAt(j, "channel", "EMAIL");
+  s.legal_basis = StringAt(j, "legalBasis");
+  s.legal_basis_explanation = StringAt(j, "legalBasisExplanation");
   s.timestamp = j.contains("timestamp") ? ParseHubSpotTime(j["timestamp"]).value_or(0) : 0;
-  s.source_of_status = j.value("source", "");
+  s.source_of_status = StringAt(j, "source");
   return s;
 }
 
@@ -79,12 +79,12 @@ Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
     }
     const json& reply = r.reply->body;
     if (!reply.is_object()) return Unavailable("HubSpot contacts batch read: no JSON body");
-    for (const json& c : reply.value("results", json::array())) {
+    for (const json& c : ArrayAt(reply, "results")) {
       out.found.push_back(ContactFromJson(c));
     }
-    for (const json& e : reply.value("errors", json::array())) {
+    for (const json& e : ArrayAt(reply, "errors")) {
       if (!e.is_object() || !e.contains("context")) continue;
-      for (const json& id : e["context"].value("ids", json::array())) {
+      for (const json& id : ArrayAt(ObjectAt(e, "context"), "ids")) {
         if (id.is_string()) out.missing.insert(id.get<std::string>());
       }
     }
@@ -122,9 +122,9 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       CallResult r = Call("POST", path + "?channel=" + UrlEncode(channel), {{"inputs", inputs}});
       if (!r.ok()) return r.error.status;
       if (!r.reply->body.is_object()) return Unavailable("HubSpot " + path + ": no JSON body");
-      for (const json& res : r.reply->body.value("results", json::array())) {
+      for (const json& res : ArrayAt(r.reply->body, "results")) {
         if (!res.is_object()) continue;
-        std::string sub = res.value("subscriberIdString", "");
+        std::string sub = StringAt(res, "subscriberIdString");
         std::transform(sub.begin(), sub.end(), sub.begin(),
                        [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
         auto it = subs.find(sub);
@@ -180,8 +180,8 @@ void HubSpotConnector::AddWideStatuses(const std::vector<std::string>& ids, cons
   for (const json& j : list) {
     if (!j.is_object()) continue;
     hs::UnsubscribeAll u;
-    u.channel = j.value("channel", channel);
-    u.unsubscribed = j.value("status", "") == "UNSUBSCRIBED";
+    u.channel = StringAt(j, "channel", channel);
+    u.unsubscribed = StringAt(j, "status") == "UNSUBSCRIBED";
     u.timestamp = j.contains("timestamp") ? ParseHubSpotTime(j["timestamp"]).value_or(0) : 0;
     // Never unsubscribed from all: HubSpot states nothing.
     if (!u.unsubscribed && u.timestamp == 0) continue;
@@ -452,9 +452,12 @@ Result<PollPage> HubSpotConnector::Poll(std::string_view cursor_text, TimestampM
     if (cursor.value("phase", "full") == "full") return PollFull(std::move(cursor), now);
     return PollIncremental(std::move(cursor), now);
   } catch (const json::exception& e) {
-    // The cursor is read with at()/get() before any call; a type error
-    // after that is the vendor's answer.
-    return InvalidArgument(std::string("HubSpot poll cursor or answer is malformed: ") + e.what());
+    // Answers are read with tolerant accessors, so what still throws is
+    // most likely an answer of an unexpected shape: retryable, as the
+    // docs' error table says (a permanent error would also end a full
+    // reconciliation at this page). The cursor is consentd's own.
+    return Unavailable(std::string("HubSpot poll: unexpected JSON in the cursor or answer: ") +
+                       e.what());
   }
 }
 
@@ -470,7 +473,7 @@ Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
   if (!body.is_object()) return Unavailable("HubSpot contacts list: no JSON body");
   std::vector<Contact> contacts;
   std::vector<std::string> event_ids;
-  for (const json& j : body.value("results", json::array())) {
+  for (const json& j : ArrayAt(body, "results")) {
     contacts.push_back(ContactFromJson(j));
     event_ids.push_back(PollEventId(contacts.back()));
   }
@@ -480,7 +483,7 @@ Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
   page.records = std::move(*records);
   std::string next;
   if (body.contains("paging") && body["paging"].is_object()) {
-    next = body["paging"].value("next", json::object()).value("after", "");
+    next = StringAt(ObjectAt(ObjectAt(body, "paging"), "next"), "after");
   }
   const TimestampMs from = started - settings_.poll_overlap.count();
   if (!next.empty()) {
@@ -540,7 +543,7 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
   std::vector<Contact> contacts;  // as returned, for paging
   std::vector<Contact> fresh;
   std::vector<std::string> event_ids;
-  for (const json& j : r.reply->body.value("results", json::array())) {
+  for (const json& j : ArrayAt(r.reply->body, "results")) {
     contacts.push_back(ContactFromJson(j));
     const Contact& c = contacts.back();
     if (c.last_modified == lower && seen.contains(c.id)) continue;
@@ -630,7 +633,7 @@ Status HubSpotConnector::PollArchived(json& cursor, TimestampMs now,
   if (!r.ok()) return r.error.status;
   if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts list: no JSON body");
   const TimestampMs mark = cursor.value("arch_mark", TimestampMs{0});
-  for (const json& j : r.reply->body.value("results", json::array())) {
+  for (const json& j : ArrayAt(r.reply->body, "results")) {
     Contact c = ContactFromJson(j);
     if (c.archived_at < mark) continue;
     RecordRef ref;
@@ -643,7 +646,7 @@ Status HubSpotConnector::PollArchived(json& cursor, TimestampMs now,
   std::string next;
   const json& body = r.reply->body;
   if (body.contains("paging") && body["paging"].is_object()) {
-    next = body["paging"].value("next", json::object()).value("after", "");
+    next = StringAt(ObjectAt(ObjectAt(body, "paging"), "next"), "after");
   }
   cursor["arch_after"] = next;
   if (next.empty()) {

@@ -15,6 +15,7 @@
 
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
+#include "connectors/common/json_fields.h"
 #include "connectors/common/parallel_calls.h"
 #include "connectors/mailchimp/mailchimp_connector.h"
 #include "connectors/mailchimp/own_writes.h"
@@ -35,24 +36,7 @@ inline constexpr int kPageSize = 1000;
 inline constexpr int kRecentReadMin = 4;
 inline constexpr int kRecentSlackMin = 16;
 
-// Tolerant JSON accessors: a missing key or another type gives the
-// fallback (Mailchimp answers are parsed without exceptions).
-inline std::string StringAt(const nlohmann::json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-inline bool BoolAt(const nlohmann::json& j, const char* key, bool fallback) {
-  if (!j.is_object()) return fallback;
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-inline const nlohmann::json& ArrayAt(const nlohmann::json& j, const char* key) {
-  static const nlohmann::json kEmpty = nlohmann::json::array();
-  if (!j.is_object()) return kEmpty;
-  auto it = j.find(key);
-  return it != j.end() && it->is_array() ? *it : kEmpty;
-}
+// Tolerant JSON accessors (StringAt, BoolAt, ArrayAt): connectors/common/json_fields.h.
 
 // One API answer, classified. `status` is OK for 2xx; otherwise the class
 // of the failure (ClassOf): Unavailable/DeadlineExceeded for transport and

@@ -471,6 +471,63 @@ TEST_F(HubSpotConnectorTest, FormSignupReadsAsGrantWithLegalBasisAndEventId) {
   EXPECT_EQ(FindConsent(rec, "newsletter"), nullptr);  // never asked: nothing stated
 }
 
+// Passes every call on, and answers with every optional field HubSpot may
+// send as null set to null in each result (the spec marks them optional;
+// a present null must read as absent, not throw).
+class NullingHttpClient final : public HttpClient {
+ public:
+  explicit NullingHttpClient(HttpClient& inner) : inner_(inner) {}
+  Result<net::HttpResponse> Send(const OutboundRequest& request) override {
+    Result<net::HttpResponse> r = inner_.Send(request);
+    if (!r.ok()) return r;
+    json body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object() || !body.contains("results") || !body["results"].is_array()) return r;
+    for (json& item : body["results"]) {
+      if (!item.is_object()) continue;
+      for (const char* key : {"legalBasis", "legalBasisExplanation", "source"}) item[key] = nullptr;
+      if (item.contains("statuses") && item["statuses"].is_array()) {
+        for (json& st : item["statuses"]) {
+          for (const char* key : {"legalBasis", "legalBasisExplanation", "source"}) {
+            st[key] = nullptr;
+          }
+        }
+      }
+    }
+    body["paging"] = nullptr;
+    r->body = body.dump();
+    return r;
+  }
+
+ private:
+  HttpClient& inner_;
+};
+
+TEST_F(HubSpotConnectorTest, NullOptionalFieldsInAnswersReadAsAbsent) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/signup",
+                    {{"email", "nel@example.com"}, {"subscriptionId", 102}})
+                .status,
+            200);
+  NullingHttpClient nulling(*http_);
+  HubSpotSettings s;
+  s.name = "hubspot";
+  s.base_url = BaseUrl();
+  s.token = "test-token";
+  s.client_secret = kSecret;
+  s.timeout = std::chrono::milliseconds(10000);
+  auto connector = MakeHubSpotConnector(s, spec_, nulling);
+  RecordRef ref;
+  ref.event_id = "null-1";
+  ref.system_id = ContactId("nel@example.com");
+  auto read = connector->Read({ref});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  const Change* c = FindConsent((*read)[0], "product");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, ConsentStatus::kGranted);
+  auto page = connector->Poll("", clock_.NowMs());
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+}
+
 TEST_F(HubSpotConnectorTest, UnsubscribeLinkReadsAsWithdrawalAndUnsubscribeAllAsChannelBlock) {
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "u@example.com"}});
   Control("POST", "/_sim/hubspot/person/unsubscribe", {{"email", "u@example.com"}});

@@ -450,6 +450,9 @@ Result<PollPage> HubSpotConnector::Poll(std::string_view cursor_text, TimestampM
       }
     }
     if (cursor.value("phase", "full") == "full") return PollFull(std::move(cursor), now);
+    if (!cursor.contains("lower") || !cursor["lower"].is_number_integer()) {
+      return InvalidArgument("HubSpot poll cursor: an incremental cursor needs 'lower'");
+    }
     return PollIncremental(std::move(cursor), now);
   } catch (const json::exception& e) {
     // Answers are read with tolerant accessors, so what still throws is

@@ -116,7 +116,13 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
   if (c.since) q.emplace_back("since_last_changed", FormatIso(*c.since * 1000));
   ApiAnswer a = Call("GET", ListPath() + "/members", q);
   if (!a.status.ok()) return a.status;
-  const json& members = ArrayAt(a.body, "members");
+  // A 200 without a member list (a proxy's maintenance page, a truncated
+  // answer) would read as an empty page, which completes the window and
+  // skips every change in it: retried instead.
+  if (!a.body.is_object() || !a.body.contains("members") || !a.body["members"].is_array()) {
+    return Unavailable("mailchimp poll: the answer holds no member list");
+  }
+  const json& members = a.body["members"];
 
   const std::set<std::string> seen(c.seen.begin(), c.seen.end());
   std::vector<std::string> keys;  // of this page, in order

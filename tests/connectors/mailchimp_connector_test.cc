@@ -696,6 +696,35 @@ TEST_F(MailchimpConnectorTest, MalformedPollCursorIsInvalidArgument) {
   EXPECT_EQ(connector_->Poll("nonsense", kStart).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Answers every member-list read with a 200 that holds no member list (a
+// proxy's maintenance page); everything else goes through.
+class NoMemberListHttpClient final : public HttpClient {
+ public:
+  explicit NoMemberListHttpClient(HttpClient& inner) : inner_(inner) {}
+  Result<net::HttpResponse> Send(const OutboundRequest& req) override {
+    const std::string path = req.url.substr(0, req.url.find('?'));
+    if (req.method != "GET" || !path.ends_with("/members")) return inner_.Send(req);
+    net::HttpResponse r;
+    r.status = 200;
+    r.content_type = "text/html";
+    r.body = "<html>down for maintenance</html>";
+    return r;
+  }
+
+ private:
+  HttpClient& inner_;
+};
+
+// Read as an empty page, such an answer would complete the poll's window
+// and skip every change in it: the page fails retryably instead.
+TEST_F(MailchimpConnectorTest, APollAnswerWithoutAMemberListIsRetriedNotAnEmptyPage) {
+  NoMemberListHttpClient broken(*http_);
+  auto c = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")), kKey, 1, kSecret, &broken);
+  auto page = c->Poll("", kStart);
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.status().code(), StatusCode::kUnavailable) << page.status().ToString();
+}
+
 // --- Deliver ------------------------------------------------------------------
 
 TEST_F(MailchimpConnectorTest, GrantCreatesSubscribedMemberWithInterest) {

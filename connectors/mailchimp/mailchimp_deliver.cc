@@ -480,7 +480,9 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
   }
   auto current = mapping::mailchimp::ParseMemberStatus(StringAt(a.body, "status"));
   if (!current.ok()) {
-    Fail(*p.result, Internal("mailchimp: " + current.status().message()));
+    // An answer without a status we know (truncated, a proxy's page) says
+    // nothing about the member: tried again, not given up.
+    Fail(*p.result, Unavailable("mailchimp: " + current.status().message()));
     return;
   }
   // An archived member keeps the compliance state it was archived in; it can
@@ -845,6 +847,11 @@ void MailchimpConnector::ArchiveRefused(const std::string& hash, DeliveryResult&
     }
     r.status = Status::Ok();
     r.detail = "archived (restrict) after ending its pending double opt-in";
+    return;
+  }
+  if (status.empty()) {
+    // The re-read answered without a status: nothing known, tried again.
+    Fail(r, Unavailable("mailchimp: the member's re-read after 405 named no status"));
     return;
   }
   Fail(r, FailedPrecondition("mailchimp: the member (status '" + status +

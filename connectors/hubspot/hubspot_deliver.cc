@@ -104,6 +104,7 @@ class Delivery {
   void SendStatuses();
   void SendUnsubscribeAll();
   void SendProperties();
+  void SkipErasuresOfMissingContacts();
   void SendGdprDeletes();
   void FillSystemIds();
   // Sends `inputs` to `path` in chunks; attributes failures to owners.
@@ -139,6 +140,9 @@ class Delivery {
     return Lower(Subscriber(i, s.channel));
   }
 
+  // An erasure that keeps the contact (restrict, anonymize).
+  bool KeepsTheContact(size_t i) const { return items_[i].desired.erase && !erase_[i]; }
+
   const HubSpotConnector& c_;
   const std::vector<OutboundItem>& items_;
   std::vector<DeliveryResult> results_;
@@ -169,6 +173,7 @@ std::vector<DeliveryResult> Delivery::Run() {
   }
   try {
     Plan();
+    SkipErasuresOfMissingContacts();
     LookUpContacts();
     KeepNewerWithdrawals();
     SendStatuses();  // before unsubscribe-all: a SUBSCRIBED write lifts it (v4)
@@ -264,6 +269,34 @@ void Delivery::PlanErasure(size_t i, mapping::ErasureMode mode) {
 
 // Items without an address (only the contact id known) and items with
 // statuses on a phone channel need the contact.
+// A restrict or anonymize erasure writes statuses and properties to the
+// person's contact, and HubSpot creates a contact for an address it is
+// written to. When the contact is gone (deleted in HubSpot, its webhook
+// lost), those writes would put the address back into the CRM, the
+// opposite of the erasure: it is looked up first (by id when linked, which
+// also finds it after a merge, as the survivor; else by address) and,
+// when gone, nothing is written and the erasure counts as already done.
+// Erasures are rare: one read each.
+void Delivery::SkipErasuresOfMissingContacts() {
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (Failed(i) || !KeepsTheContact(i)) continue;
+    const bool by_id = !results_[i].system_id.empty();
+    if (!by_id && email_[i].empty()) continue;  // LookUpContacts fails it
+    std::optional<std::chrono::milliseconds> wait;
+    auto found =
+        c_.ReadContacts({by_id ? results_[i].system_id : email_[i]}, /*by_email=*/!by_id, &wait);
+    if (!found.ok()) {
+      Fail(i, found.status(), wait);
+      continue;
+    }
+    if (!found->found.empty()) continue;
+    writes_[i] = hs::Writes{};
+    extra_properties_[i].clear();
+    results_[i].already_gone = true;
+    Note(i, "no contact to restrict: gone from HubSpot, nothing written, none created");
+  }
+}
+
 void Delivery::LookUpContacts() {
   std::vector<size_t> need;
   std::vector<std::string> ids, emails;

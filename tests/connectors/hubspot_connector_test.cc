@@ -1152,6 +1152,43 @@ TEST_F(HubSpotConnectorTest, DeliverEraseRestrictModeUnsubscribesEverythingAndBl
   EXPECT_NE(results[0].detail.find("restrict"), std::string::npos) << results[0].detail;
 }
 
+// A restrict erasure of a contact that is gone (deleted in HubSpot, its
+// webhook lost) must not create one with the person's address to hold the
+// block: nothing is written, and the erasure is already done. A linked
+// contact that still exists is restricted as usual.
+TEST_F(HubSpotConnectorTest, DeliverEraseRestrictOfAContactThatIsGoneCreatesNone) {
+  connector_ = Make(TestMapping(mapping::ErasureMode::kRestrict));
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "gone@example.com"}});
+  const std::string id = ContactId("gone@example.com");
+  ASSERT_EQ(Api("DELETE", "/crm/v3/objects/contacts/" + id).status, 204);
+  OutboundItem gone = Item(1, "gone@example.com");
+  gone.desired.erase = true;
+  gone.desired.system_id = id;
+  OutboundItem unlinked = Item(2, "never@example.com");
+  unlinked.desired.erase = true;
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "kept@example.com"}});
+  OutboundItem kept = Item(3, "kept@example.com");
+  kept.desired.erase = true;
+  kept.desired.system_id = ContactId("kept@example.com");
+  auto results = connector_->Deliver({gone, unlinked, kept});
+  ASSERT_EQ(results.size(), 3u);
+  for (const DeliveryResult& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(results[0].already_gone);
+  EXPECT_TRUE(results[1].already_gone);
+  EXPECT_FALSE(results[2].already_gone);
+  int live = 0;  // contacts holding the address, not archived
+  const json state = SimState();
+  for (const json& c : state["contacts"]) {
+    const std::string email = c["properties"].value("email", "");
+    if ((email == "gone@example.com" || email == "never@example.com") &&
+        !c.value("archived", false)) {
+      ++live;
+    }
+  }
+  EXPECT_EQ(live, 0) << "an erasure created a contact";
+  EXPECT_EQ(PropertyOf("kept@example.com", "consentd_werbesperre"), "true");
+}
+
 TEST_F(HubSpotConnectorTest, DeliverToGdprDeletedAddressIsBlockedByTargetAndSparesTheOthers) {
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "gone@example.com"}});
   Control("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", "gone@example.com"}});

@@ -672,9 +672,30 @@ void Delivery::SendProperties() {
 void Delivery::SendGdprDeletes() {
   for (size_t i = 0; i < items_.size(); ++i) {
     if (!erase_[i] || Failed(i)) continue;
-    json body = email_[i].empty() ? json{{"objectId", results_[i].system_id}}
-                                  : json{{"objectId", email_[i]}, {"idProperty", "email"}};
-    HubSpotConnector::CallResult r = c_.Call("POST", "/crm/v3/objects/contacts/gdpr-delete", body);
+    // The linked contact by its id first: the address consentd holds can
+    // be one the contact no longer has (changed in HubSpot, not read yet),
+    // and HubSpot answers a delete by such an address 204 (it blocklists
+    // it) while the contact stays. Gone by id: by the address, which
+    // also blocklists it.
+    HubSpotConnector::CallResult r;
+    bool by_id_gone = false;
+    if (!results_[i].system_id.empty()) {
+      r = c_.Call("POST", "/crm/v3/objects/contacts/gdpr-delete",
+                  json{{"objectId", results_[i].system_id}});
+      by_id_gone = !r.ok() && r.error.status.code() == StatusCode::kNotFound;
+    }
+    if (results_[i].system_id.empty() || (by_id_gone && !email_[i].empty())) {
+      json body = email_[i].empty() ? json{{"objectId", results_[i].system_id}}
+                                    : json{{"objectId", email_[i]}, {"idProperty", "email"}};
+      r = c_.Call("POST", "/crm/v3/objects/contacts/gdpr-delete", body);
+      // Answered 204 for an address no contact had: the contact the id
+      // named was gone already.
+      if (r.ok() && by_id_gone) {
+        Note(i, "gdpr-delete: the contact was already gone; its address blocklisted");
+        results_[i].already_gone = true;
+        continue;
+      }
+    }
     if (!r.ok() && r.error.status.code() != StatusCode::kNotFound) {
       Fail(i, r.error.status, r.error.retry_after);
       continue;

@@ -1140,6 +1140,36 @@ TEST_F(HubSpotConnectorTest, DeliverEraseDeleteModeGdprDeletesTheContact) {
   EXPECT_EQ(PropertyOf("e@example.com", "email"), "<no contact>");
 }
 
+// The address consentd holds can be one the contact no longer has (changed
+// in HubSpot, not read yet): HubSpot answers a gdpr-delete by that address
+// 204 and keeps the contact. The linked contact is deleted by its id.
+TEST_F(HubSpotConnectorTest, DeliverEraseDeleteModeDeletesTheLinkedContactWhoseAddressChanged) {
+  Control("POST", "/_sim/hubspot/person/signup", {{"email", "old@example.com"}});
+  const std::string id = ContactId("old@example.com");
+  ASSERT_EQ(Api("PATCH", "/crm/v3/objects/contacts/" + id,
+                {{"properties", {{"email", "new@example.com"}}}})
+                .status,
+            200);
+  OutboundItem a = Item(1, "old@example.com");
+  a.desired.erase = true;
+  a.desired.system_id = id;
+  auto results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_FALSE(results[0].already_gone);
+  EXPECT_EQ(PropertyOf("new@example.com", "email"), "<no contact>");
+
+  // Linked to a contact gone already: then by the address (HubSpot
+  // blocklists it; the simulator only answers 204), and already done.
+  OutboundItem b = Item(2, "left@example.com");
+  b.desired.erase = true;
+  b.desired.system_id = "999999";
+  const int before = CountRequests("/crm/v3/objects/contacts/gdpr-delete");
+  results = connector_->Deliver({b});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_TRUE(results[0].already_gone);
+  EXPECT_EQ(CountRequests("/crm/v3/objects/contacts/gdpr-delete") - before, 2);
+}
+
 TEST_F(HubSpotConnectorTest, DeliverEraseRestrictModeUnsubscribesEverythingAndBlocks) {
   connector_ = Make(TestMapping(mapping::ErasureMode::kRestrict));
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "r@example.com"}});

@@ -307,6 +307,10 @@ void Delivery::LookUpContacts() {
       Fail(i, InvalidArgument("neither an e-mail address nor a HubSpot contact id is known"));
       continue;
     }
+    // Nothing to look up for an erasure by gdpr-delete (by id when known:
+    // a contact gone is done, not a failure) or one whose contact is gone
+    // (SkipErasuresOfMissingContacts).
+    if (Failed(i) || erase_[i] || results_[i].already_gone) continue;
     if (email_[i].empty() || phone) need.push_back(i);
   }
   if (need.empty()) return;

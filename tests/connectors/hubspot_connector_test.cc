@@ -1170,6 +1170,22 @@ TEST_F(HubSpotConnectorTest, DeliverEraseDeleteModeDeletesTheLinkedContactWhoseA
   EXPECT_EQ(CountRequests("/crm/v3/objects/contacts/gdpr-delete") - before, 2);
 }
 
+// An erasure row that knows the contact only by id (linked before rows
+// carried addresses) whose contact is gone: done, not a permanent failure.
+TEST_F(HubSpotConnectorTest, DeliverEraseByIdOnlyOfAContactThatIsGoneIsAlreadyDone) {
+  OutboundItem a = Item(1, "");
+  a.desired.email.clear();
+  a.desired.erase = true;
+  a.desired.system_id = "999998";
+  auto results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_TRUE(results[0].already_gone);
+  connector_ = Make(TestMapping(mapping::ErasureMode::kRestrict));
+  results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_TRUE(results[0].already_gone);
+}
+
 TEST_F(HubSpotConnectorTest, DeliverEraseRestrictModeUnsubscribesEverythingAndBlocks) {
   connector_ = Make(TestMapping(mapping::ErasureMode::kRestrict));
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "r@example.com"}});

@@ -353,7 +353,9 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
     members.push_back(std::move(m));
   }
   const json body = {{"members", std::move(members)}, {"update_existing", true}};
-  ApiAnswer a = DeliveryCall("POST", ListPath(), {}, &body);
+  // consentd writes consent, not names: an audience that requires a merge
+  // field (FNAME) would refuse every new member it creates otherwise.
+  ApiAnswer a = DeliveryCall("POST", ListPath(), {{"skip_merge_validation", "true"}}, &body);
   if (!a.status.ok()) {
     // A 400 for the batch as a whole can come from one member's field:
     // halve it until the bad member fails alone and the others go through
@@ -436,7 +438,7 @@ void MailchimpConnector::DeliverPut(Pending& p) {
     }
     body["marketing_permissions"] = std::move(perms);
   }
-  ApiAnswer a = DeliveryCall("PUT", MemberPath(p.hash), {}, &body);
+  ApiAnswer a = DeliveryCall("PUT", MemberPath(p.hash), {{"skip_merge_validation", "true"}}, &body);
   DeliveryResult& r = *p.result;
   if (a.status.ok()) {
     r.status = Status::Ok();

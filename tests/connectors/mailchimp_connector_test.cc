@@ -740,6 +740,50 @@ TEST_F(MailchimpConnectorTest, GrantCreatesSubscribedMemberWithInterest) {
   EXPECT_EQ(m["interests"][ids_.interests["Newsletter"]], true);
 }
 
+// Records the method and query of each call, and passes it on.
+class QueryRecorder final : public HttpClient {
+ public:
+  explicit QueryRecorder(HttpClient& inner) : inner_(inner) {}
+  Result<net::HttpResponse> Send(const OutboundRequest& req) override {
+    {
+      std::lock_guard lock(mu_);
+      calls_.push_back(req.method + " " + req.url);
+    }
+    return inner_.Send(req);
+  }
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  HttpClient& inner_;
+  std::mutex mu_;
+  std::vector<std::string> calls_;
+};
+
+// consentd writes consent, not names: its member writes (batch subscribe
+// and PUT) ask Mailchimp to skip the audience's required merge fields, or
+// an audience that requires FNAME would refuse every member it creates.
+TEST_F(MailchimpConnectorTest, MemberWritesSkipMergeFieldValidation) {
+  QueryRecorder recorder(*http_);
+  auto c = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")), kKey, 1, kSecret, &recorder);
+  auto r =
+      c->Deliver({Desired(1, "mia@example.org", {{"newsletter", ConsentStatus::kGranted}}),
+                  Desired(2, "moe@example.org", {{"email_marketing", ConsentStatus::kGranted}})});
+  ASSERT_EQ(r.size(), 2u);
+  for (const DeliveryResult& d : r) ASSERT_TRUE(d.status.ok()) << d.status.ToString();
+  int writes = 0;
+  for (const std::string& call : recorder.calls()) {
+    const bool batch = call.starts_with("POST ") && call.find("/members") == std::string::npos;
+    const bool put = call.starts_with("PUT ");
+    if (!batch && !put) continue;
+    ++writes;
+    EXPECT_NE(call.find("skip_merge_validation=true"), std::string::npos) << call;
+  }
+  EXPECT_EQ(writes, 2) << "one batch subscribe and one PUT";
+}
+
 TEST_F(MailchimpConnectorTest, MarketingPermissionIsWrittenByPut) {
   const DeliveryResult r =
       DeliverOne(Desired(1, "ivy@example.org", {{"email_marketing", ConsentStatus::kGranted}}));

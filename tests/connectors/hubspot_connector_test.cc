@@ -82,16 +82,20 @@ class HubSpotConnectorTest : public sim::testing::SimFixture {
     http_ = MakeCurlHttpClient("consentd-test");
     connector_ = Make(TestMapping());
   }
-  std::unique_ptr<Connector> Make(std::shared_ptr<mapping::MappingSpec> spec,
-                                  std::string token = "test-token") {
-    spec_ = spec;
+  // The connector's settings against the simulator.
+  HubSpotSettings Settings(std::string token = "test-token") {
     HubSpotSettings s;
     s.name = "hubspot";
     s.base_url = BaseUrl();
     s.token = std::move(token);
     s.client_secret = kSecret;
     s.timeout = std::chrono::milliseconds(10000);
-    return MakeHubSpotConnector(s, spec, *http_);
+    return s;
+  }
+  std::unique_ptr<Connector> Make(std::shared_ptr<mapping::MappingSpec> spec,
+                                  std::string token = "test-token") {
+    spec_ = spec;
+    return MakeHubSpotConnector(Settings(std::move(token)), spec, *http_);
   }
 
   std::string ContactId(const std::string& email) {
@@ -508,13 +512,7 @@ TEST_F(HubSpotConnectorTest, NullOptionalFieldsInAnswersReadAsAbsent) {
                 .status,
             200);
   NullingHttpClient nulling(*http_);
-  HubSpotSettings s;
-  s.name = "hubspot";
-  s.base_url = BaseUrl();
-  s.token = "test-token";
-  s.client_secret = kSecret;
-  s.timeout = std::chrono::milliseconds(10000);
-  auto connector = MakeHubSpotConnector(s, spec_, nulling);
+  auto connector = MakeHubSpotConnector(Settings(), spec_, nulling);
   RecordRef ref;
   ref.event_id = "null-1";
   ref.system_id = ContactId("nel@example.com");
@@ -772,12 +770,7 @@ TEST_F(HubSpotConnectorTest, PollReturnsEachContactVersionOnceWhilePagingAWindow
 // window started at the last page's time and the change waited for the full
 // reconciliation.
 TEST_F(HubSpotConnectorTest, PollFindsAChangeIndexedLateInAWindowOfSeveralPages) {
-  HubSpotSettings s;
-  s.name = "hubspot";
-  s.base_url = BaseUrl();
-  s.token = "test-token";
-  s.client_secret = kSecret;
-  s.timeout = std::chrono::milliseconds(10000);
+  HubSpotSettings s = Settings();
   s.poll_overlap = std::chrono::milliseconds(3000);
   auto connector = MakeHubSpotConnector(s, spec_, *http_);
   ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 11}}).status, 200);

@@ -267,8 +267,6 @@ void Delivery::PlanErasure(size_t i, mapping::ErasureMode mode) {
   writes_[i] = std::move(w);
 }
 
-// Items without an address (only the contact id known) and items with
-// statuses on a phone channel need the contact.
 // A restrict or anonymize erasure writes statuses and properties to the
 // person's contact, and HubSpot creates a contact for an address it is
 // written to. When the contact is gone (deleted in HubSpot, its webhook
@@ -297,6 +295,8 @@ void Delivery::SkipErasuresOfMissingContacts() {
   }
 }
 
+// Items without an address (only the contact id known) and items with
+// statuses on a phone channel need the contact.
 void Delivery::LookUpContacts() {
   std::vector<size_t> need;
   std::vector<std::string> ids, emails;
@@ -680,7 +680,9 @@ void Delivery::SendGdprDeletes() {
     // be one the contact no longer has (changed in HubSpot, not read yet),
     // and HubSpot answers a delete by such an address 204 (it blocklists
     // it) while the contact stays. Gone by id: by the address, which
-    // also blocklists it.
+    // deletes any contact that has it and blocklists it. Its 204 does not
+    // say whether there was one, so that counts as done, not as already
+    // gone.
     HubSpotConnector::CallResult r;
     bool by_id_gone = false;
     if (!results_[i].system_id.empty()) {
@@ -692,11 +694,10 @@ void Delivery::SendGdprDeletes() {
       json body = email_[i].empty() ? json{{"objectId", results_[i].system_id}}
                                     : json{{"objectId", email_[i]}, {"idProperty", "email"}};
       r = c_.Call("POST", "/crm/v3/objects/contacts/gdpr-delete", body);
-      // Answered 204 for an address no contact had: the contact the id
-      // named was gone already.
       if (r.ok() && by_id_gone) {
-        Note(i, "gdpr-delete: the contact was already gone; its address blocklisted");
-        results_[i].already_gone = true;
+        Note(i,
+             "gdpr-delete: the linked contact was gone; by the address instead (any contact "
+             "with it deleted, the address blocklisted)");
         continue;
       }
     }

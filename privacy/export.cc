@@ -318,9 +318,10 @@ std::string ErasedByAddress(const ExportRequest& req, TimestampMs erased_at) {
 }
 
 // An erased subject whose erasure is still open and whose queued writes
-// still carry the address whose keyed hash is `address_hash`: the rows that take the erasure to
-// the other systems hold the address until each system has settled, and
-// an access request by that address must show them, not "nothing held".
+// still carry the address (its keyed hash is `address_hash`): the rows
+// that take the erasure to the other systems hold the address until each
+// system has settled, and an access request by that address must show
+// them, not "nothing held".
 // Open requests are few (each closes within the legal month), so they are
 // walked rather than indexed.
 Result<std::optional<std::string>> ErasedSubjectStillHolding(store::Transaction& txn,
@@ -340,7 +341,9 @@ Result<std::optional<std::string>> ErasedSubjectStillHolding(store::Transaction&
       std::string carried = row.address;
       if (carried.empty()) {
         const Json desired = Json::parse(row.desired_json, nullptr, /*allow_exceptions=*/false);
-        if (desired.is_object()) carried = desired.value("email", std::string());
+        if (desired.is_object() && desired.contains("email") && desired["email"].is_string()) {
+          carried = desired["email"].get<std::string>();
+        }
       }
       if (carried.empty()) continue;
       // Matched as identity matches addresses: by the keyed hash of the

@@ -82,8 +82,18 @@ Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
     for (const json& c : ArrayAt(reply, "results")) {
       out.found.push_back(ContactFromJson(c));
     }
+    // Only OBJECT_NOT_FOUND says a contact is gone; callers act on that
+    // (a deletion recorded, an erasure counted as done). Any other error
+    // about some inputs (a HubSpot-side failure within a 207) leaves them
+    // unknown, so the whole read is retried rather than guessed at.
     for (const json& e : ArrayAt(reply, "errors")) {
-      if (!e.is_object() || !e.contains("context")) continue;
+      if (!e.is_object()) continue;
+      const std::string category = StringAt(e, "category");
+      if (category != "OBJECT_NOT_FOUND") {
+        return Unavailable(
+            "HubSpot contacts batch read: " + (category.empty() ? std::string("error") : category) +
+            " for some " + "inputs: " + StringAt(e, "message"));
+      }
       for (const json& id : ArrayAt(ObjectAt(e, "context"), "ids")) {
         if (id.is_string()) out.missing.insert(id.get<std::string>());
       }

@@ -26,6 +26,7 @@
 #include "connectors/generic/generic_impl.h"
 #include "connectors/generic/request_template.h"
 #include "net/http_server.h"
+#include "tests/connectors/script_server.h"
 
 namespace consentd::connectors::generic {
 namespace {
@@ -138,59 +139,11 @@ TEST(GenericResponses, DeclaredRulesApplyInOrderBlockedGoneRetryablePermanent) {
 }
 
 // ---------------------------------------------------------------------------
-// A scripted loopback server: records every request; answers by a handler
-// the test sets (on the io thread).
+// The scripted loopback server (tests/connectors/script_server.h).
 
-class ScriptServer {
- public:
-  using Script = std::function<net::HttpResponse(const net::HttpRequest&)>;
+using testing::ScriptServer;
 
-  ScriptServer() : work_(asio::make_work_guard(io_)) {
-    server_ = std::make_unique<net::HttpServer>(
-        io_, net::HttpServerOptions{}, [this](net::HttpRequest req, net::Responder respond) {
-          net::HttpResponse res;
-          {
-            std::lock_guard lock(mu_);
-            requests_.push_back(req);
-            res = script_ ? script_(req) : net::HttpResponse{};
-          }
-          respond(std::move(res));
-        });
-    EXPECT_TRUE(server_->Start().ok());
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~ScriptServer() {
-    asio::post(io_, [this] { server_.reset(); });
-    work_.reset();
-    thread_.join();
-  }
-  std::string base() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
-  void Answer(Script s) {
-    std::lock_guard lock(mu_);
-    script_ = std::move(s);
-  }
-  std::vector<net::HttpRequest> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::unique_ptr<net::HttpServer> server_;
-  std::thread thread_;
-  std::mutex mu_;
-  Script script_;
-  std::vector<net::HttpRequest> requests_;
-};
-
-net::HttpResponse Json(int status, const json& body) {
-  net::HttpResponse r;
-  r.status = status;
-  r.content_type = "application/json";
-  r.body = body.dump();
-  return r;
-}
+net::HttpResponse Json(int status, const json& body) { return testing::JsonAnswer(status, body); }
 
 std::string Header(const net::HttpRequest& r, std::string_view name) {
   return std::string(r.Header(name).value_or(""));

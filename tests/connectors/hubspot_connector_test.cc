@@ -11,6 +11,7 @@
 
 #include "connectors/common/webhook_signatures.h"
 #include "mapping/policy.h"
+#include "tests/connectors/script_server.h"
 #include "tests/sim/sim_fixture.h"
 
 namespace consentd::connectors {
@@ -1229,6 +1230,46 @@ TEST_F(HubSpotConnectorTest, DeliverEraseRestrictOfAContactThatIsGoneCreatesNone
   }
   EXPECT_EQ(live, 0) << "an erasure created a contact";
   EXPECT_EQ(PropertyOf("kept@example.com", "consentd_werbesperre"), "true");
+}
+
+// Only OBJECT_NOT_FOUND in a batch read's errors says a contact is gone.
+// Another error about an input (HubSpot failing part of a 207) says
+// nothing about it: read as gone, a poll would record a deletion and an
+// erasure would count as done without being written. Both retry instead.
+TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAsGone) {
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([](const net::HttpRequest& req) {
+    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) != 0) {
+      return connectors::testing::JsonAnswer(500, {{"message", "unexpected"}});
+    }
+    return connectors::testing::JsonAnswer(207,
+                                           {{"status", "COMPLETE"},
+                                            {"results", json::array()},
+                                            {"numErrors", 1},
+                                            {"errors",
+                                             {{{"status", "error"},
+                                               {"category", "INTERNAL_ERROR"},
+                                               {"message", "Could not read some CONTACT objects"},
+                                               {"context", {{"ids", {"1001"}}}}}}}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector =
+      MakeHubSpotConnector(settings, TestMapping(mapping::ErasureMode::kRestrict), *http_);
+
+  auto read = connector->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1, ""}});
+  ASSERT_FALSE(read.ok()) << "read as " << read->size() << " record(s)";
+  EXPECT_EQ(ClassOf(read.status()), ErrorClass::kRetryable);
+  EXPECT_NE(read.status().message().find("INTERNAL_ERROR"), std::string::npos)
+      << read.status().message();
+
+  OutboundItem erase = Item(1, "someone@example.com");
+  erase.desired.erase = true;
+  erase.desired.system_id = "1001";
+  auto results = connector->Deliver({erase});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].already_gone);
+  EXPECT_EQ(results[0].error_class, ErrorClass::kRetryable) << results[0].status.ToString();
 }
 
 TEST_F(HubSpotConnectorTest, DeliverToGdprDeletedAddressIsBlockedByTargetAndSparesTheOthers) {

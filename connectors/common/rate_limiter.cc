@@ -5,30 +5,57 @@
 
 namespace consentd::connectors {
 
-std::int64_t RateLimiter::Window::Wait(int budget, std::int64_t interval_ms, std::int64_t now_ms) {
-  if (now_ms < paused_until) return paused_until - now_ms;
-  if (budget <= 0) return 0;
+void RateLimiter::Window::Prune(std::int64_t interval_ms, std::int64_t now_ms) {
   // A call logged at t counts until t + interval, exclusive.
-  while (!starts.empty() && starts.front() <= now_ms - interval_ms) starts.pop_front();
-  const auto n = static_cast<std::size_t>(budget);
-  if (starts.size() < n) return 0;
-  // Enough of the oldest must leave the window that one slot is free: the
-  // (size - budget)-th oldest is the last of them. (After a reload that
-  // lowered the budget, more than one must go.)
-  return std::max<std::int64_t>(1, starts[starts.size() - n] + interval_ms - now_ms);
+  while (!starts.empty() && starts.front() <= now_ms - interval_ms) {
+    auto in_flight = open.find(starts.front());
+    if (in_flight != open.end()) {
+      open.erase(in_flight);
+      ++overdue;
+    }
+    starts.pop_front();
+  }
 }
 
-std::int64_t RateLimiter::Window::Take(std::int64_t now_ms) {
+std::int64_t RateLimiter::Window::Wait(int budget, std::int64_t interval_ms, std::int64_t now_ms,
+                                       bool* until_release) {
+  if (now_ms < paused_until) return paused_until - now_ms;
+  if (budget <= 0) return 0;
+  Prune(interval_ms, now_ms);
+  const auto n = static_cast<std::size_t>(budget);
+  const auto count = static_cast<std::size_t>(Count());
+  if (count < n) return 0;
+  // Enough of the oldest must leave the window that one slot is free: the
+  // (count - budget)-th oldest is the last of them. (After a reload that
+  // lowered the budget, more than one must go.) When the overdue calls
+  // alone fill the budget, only a Release frees a slot.
+  const std::size_t last_to_leave = count - n;
+  if (last_to_leave >= starts.size()) {
+    if (until_release != nullptr) *until_release = true;
+    return 1;
+  }
+  return std::max<std::int64_t>(1, starts[last_to_leave] + interval_ms - now_ms);
+}
+
+std::int64_t RateLimiter::Window::Take(std::int64_t now_ms, bool in_flight) {
   // Keep the log sorted even if a caller's clock reading is older than the
   // last one (threads read the steady clock before taking the lock).
   starts.push_back(starts.empty() ? now_ms : std::max(now_ms, starts.back()));
+  if (in_flight) open.insert(starts.back());
   return starts.back();
 }
 
 void RateLimiter::Window::Redate(std::int64_t recorded_ms, std::int64_t finished_ms) {
-  auto it = std::lower_bound(starts.begin(), starts.end(), recorded_ms);
-  if (it == starts.end() || *it != recorded_ms) return;  // already out of the window
-  starts.erase(it);
+  auto in_flight = open.find(recorded_ms);
+  if (in_flight != open.end()) {
+    open.erase(in_flight);
+    auto it = std::lower_bound(starts.begin(), starts.end(), recorded_ms);
+    if (it != starts.end() && *it == recorded_ms) starts.erase(it);
+  } else if (overdue > 0) {
+    --overdue;  // its start had left the log while it was in flight
+  } else {
+    return;  // not one of ours (taken before an Update, say)
+  }
   const std::int64_t until = finished_ms + kClockTickMs;
   starts.insert(std::upper_bound(starts.begin(), starts.end(), until), until);
 }
@@ -40,12 +67,16 @@ std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGra
   const bool search = kind == CallKind::kSearch;
   // The longer of the two waits: asking again earlier could only be
   // refused by the other window.
-  std::int64_t wait = main_.Wait(Budget(now_ms), limit_.interval.count(), now_ms);
+  bool for_release = false;
+  std::int64_t wait = main_.Wait(Budget(now_ms), limit_.interval.count(), now_ms, &for_release);
   if (search) {
-    wait = std::max(wait,
-                    search_.Wait(limit_.search_requests, limit_.search_interval.count(), now_ms));
+    wait = std::max(wait, search_.Wait(limit_.search_requests, limit_.search_interval.count(),
+                                       now_ms, &for_release));
   }
-  if (wait > 0) return wait;
+  if (wait > 0) {
+    if (until_release != nullptr) *until_release = for_release && wait == 1;
+    return wait;
+  }
   const bool background = priority == CallPriority::kBackground;
   if ((limit_.max_in_flight > 0 && in_flight_ >= limit_.max_in_flight) ||
       (background && limit_.max_in_flight > 0 && foreground_waiting_ > 0 &&
@@ -56,8 +87,11 @@ std::int64_t RateLimiter::TryAcquire(std::int64_t now_ms, CallKind kind, RateGra
   RateGrant taken;
   taken.kind = kind;
   taken.priority = priority;
-  if (limit_.requests > 0) taken.recorded = main_.Take(now_ms);
-  if (search && limit_.search_requests > 0) taken.search_recorded = search_.Take(now_ms);
+  // Without a grant the caller cannot re-date the call: its slot stays
+  // dated from the start and is not tracked as in flight.
+  const bool tracked = grant != nullptr;
+  if (limit_.requests > 0) taken.recorded = main_.Take(now_ms, tracked);
+  if (search && limit_.search_requests > 0) taken.search_recorded = search_.Take(now_ms, tracked);
   if (grant != nullptr) *grant = taken;
   ++in_flight_;
   if (background) ++background_in_flight_;
@@ -108,10 +142,8 @@ void RateLimiter::Backoff(std::int64_t now_ms, std::int64_t wait_ms, CallKind ki
   if (search || limit_.requests <= 0) return;
   // The window holds the refused call too: the vendor accepted the others.
   const std::int64_t interval = limit_.interval.count();
-  while (!main_.starts.empty() && main_.starts.front() <= now_ms - interval) {
-    main_.starts.pop_front();
-  }
-  const int accepted = std::max(1, static_cast<int>(main_.starts.size()) - 1);
+  main_.Prune(interval, now_ms);
+  const int accepted = std::max(1, main_.Count() - 1);
   const int before = Budget(now_ms);
   if (now_ms - last_trip_at_ > kForgetAfterSpells * kLastSpell * interval) {
     spell_ = kFirstSpell;  // a 429 long after the last: start over
@@ -199,11 +231,9 @@ int RateLimiter::in_flight() const {
 
 int RateLimiter::used(std::int64_t now_ms) const {
   std::lock_guard lock(mu_);
-  const std::int64_t interval = limit_.interval.count();
-  while (!main_.starts.empty() && main_.starts.front() <= now_ms - interval) {
-    main_.starts.pop_front();
-  }
-  return static_cast<int>(std::count_if(main_.starts.begin(), main_.starts.end(),
+  main_.Prune(limit_.interval.count(), now_ms);
+  return main_.overdue +
+         static_cast<int>(std::count_if(main_.starts.begin(), main_.starts.end(),
                                         [now_ms](std::int64_t t) { return t <= now_ms; }));
 }
 

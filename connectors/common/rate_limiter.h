@@ -11,7 +11,9 @@
 //    other under load: a waiting read takes the next slot a delivery frees
 //    beyond its half.
 // A slot is dated from when its request finished (plus one clock tick), so
-// our window can only close after the vendor's, whatever the transit time.
+// our window can only close after the vendor's, whatever the transit time;
+// until then the call holds its slot, even when it is slower than the
+// window.
 //
 // A 429 on a plain call means the vendor's budget for us is smaller than
 // the configured one (another client shares the account, or the setting is
@@ -32,6 +34,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <set>
 
 namespace consentd::connectors {
 
@@ -124,12 +127,23 @@ class RateLimiter {
 
  private:
   // One rolling window: a sorted log of when its calls count from.
+  // A call in flight may reach the vendor at any moment until it finishes,
+  // so it counts in every window until then, however long it takes (a call
+  // slower than the window, e.g. at HubSpot's 10 s timeout): when its start
+  // leaves the log it is counted in `overdue` until its Release re-dates it.
   struct Window {
     std::deque<std::int64_t> starts;
+    std::multiset<std::int64_t> open;  // starts of calls in flight (taken with a grant)
+    int overdue = 0;                   // calls in flight whose start left the log
     std::int64_t paused_until = 0;
-    // 0 if a call may start at now_ms, else the ms to wait.
-    std::int64_t Wait(int budget, std::int64_t interval_ms, std::int64_t now_ms);
-    std::int64_t Take(std::int64_t now_ms);
+    // Drops the starts that no longer count at now_ms.
+    void Prune(std::int64_t interval_ms, std::int64_t now_ms);
+    int Count() const { return static_cast<int>(starts.size()) + overdue; }
+    // 0 if a call may start at now_ms, else the ms to wait; `until_release`
+    // is set when only calls in flight fill the budget (no time frees it).
+    std::int64_t Wait(int budget, std::int64_t interval_ms, std::int64_t now_ms,
+                      bool* until_release);
+    std::int64_t Take(std::int64_t now_ms, bool in_flight);
     void Redate(std::int64_t recorded_ms, std::int64_t finished_ms);
   };
 

@@ -600,6 +600,30 @@ TEST(RateLimiter, ASlotCountsFromWhenItsRequestFinished) {
   EXPECT_EQ(limiter.TryAcquire(1401), 0);
 }
 
+// A call slower than the window (HubSpot's 10 s window, a 10 s timeout)
+// may reach the vendor just before it finishes: it counts until its finish
+// plus the window, not only until its start plus the window.
+TEST(RateLimiter, ACallSlowerThanTheWindowCountsUntilItFinishes) {
+  RateLimiter limiter(Limit(2, 1000));
+  RateGrant first, second;
+  ASSERT_EQ(limiter.TryAcquire(0, CallKind::kPlain, &first), 0);
+  ASSERT_EQ(limiter.TryAcquire(10, CallKind::kPlain, &second), 0);
+  // Both are still in flight at 1500: their starts have left the window,
+  // but they have not reached the vendor yet, as far as we know.
+  bool until_release = false;
+  EXPECT_EQ(limiter.TryAcquire(1500, CallKind::kPlain, nullptr, CallPriority::kForeground,
+                               &until_release),
+            1);
+  EXPECT_TRUE(until_release) << "only a call's end frees a slot";
+  EXPECT_EQ(limiter.used(1500), 2);
+  limiter.Release(first, 2000);              // it counts until 3001 from here
+  EXPECT_EQ(limiter.TryAcquire(2500), 501);  // the second is still in flight
+  limiter.Release(second, 2600);
+  EXPECT_EQ(limiter.TryAcquire(3000), 1);
+  EXPECT_EQ(limiter.TryAcquire(3001), 0);
+  EXPECT_EQ(limiter.used(3001), 2);  // the second (until 3601) and this one
+}
+
 TEST(RateLimiter, InFlightCapBlocksUntilARelease) {
   RateLimiter limiter(Limit(0, 1000, 2));
   EXPECT_EQ(limiter.TryAcquire(0), 0);

@@ -299,8 +299,11 @@ InboundRecord MailchimpConnector::FromReadMember(const ParsedMember& pm,
   }
   if (ref.hint == RecordHint::kEmailChanged && !ref.old_email.empty()) {
     // The old subscriber hash is now this member: the engine moves the
-    // identity (old hash -> new) as for a merge.
-    const std::string old_hash = SubscriberHash(ref.old_email);
+    // identity (old hash -> new) as for a merge. The webhook's parse put
+    // the hash of the address as sent in merged_ids; a hint stored before
+    // it did has only the normalised address.
+    const std::string old_hash =
+        ref.merged_ids.empty() ? SubscriberHash(ref.old_email) : ref.merged_ids.front();
     if (old_hash != rec.system_id) {
       rec.merged_ids.push_back(old_hash);
       // Notes reach logs and reasons: no subscriber hash in them.

@@ -158,6 +158,10 @@ Result<std::vector<RecordRef>> MailchimpConnector::ParseEventFields(const Fields
     std::string old_raw;
     CONSENTD_RETURN_IF_ERROR(AddressField(fields, "data[old_email]", old_raw, ref.old_email));
     ref.hint = RecordHint::kEmailChanged;
+    // The old member's hash, from the address as Mailchimp held it: the
+    // normalised form (an internationalised domain as its A-label) hashes
+    // differently. Kept with the hint, which is stored before the read.
+    ref.merged_ids = {SubscriberHash(old_raw)};
   } else {
     // campaign and any future type: not about a member's consent.
     return std::vector<RecordRef>{};

@@ -499,6 +499,27 @@ TEST_F(MailchimpConnectorTest, EmailChangeReadsTheNewAddressAndNamesTheOldHash) 
   }
 }
 
+// Mailchimp names a member by the hash of the address as it holds it: the
+// old member's hash comes from the webhook's old address as sent, not from
+// consentd's normalised form (an internationalised domain becomes its
+// A-label there, which hashes differently).
+TEST_F(MailchimpConnectorTest, EmailChangeHashesTheOldAddressAsMailchimpHeldIt) {
+  SignUpAndConfirm("fay@example.net", {{ids_.interests["Newsletter"], true}});
+  const std::string body =
+      "type=upemail&fired_at=2026-03-01+10%3A00%3A00&data%5Blist_id%5D=" + list_id_ +
+      "&data%5Bnew_email%5D=fay%40example.net"
+      "&data%5Bold_email%5D=Fay%40B%C3%BCcher.example";
+  auto refs = connector_->ParseWebhook(WebhookRequest(body), "", clock_.NowMs());
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ(refs->front().old_email, "Fay@xn--bcher-kva.example");  // normalised, for identity
+  auto records = connector_->Read(*refs);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ(records->front().merged_ids, std::vector<std::string>{SubscriberHash("Fay@B\xc3\xbc"
+                                                                                 "cher.example")});
+}
+
 // A record says whether the member is subscribed: that ends a double
 // opt-in consentd waits for, whatever topics flow back from the member
 // (sync/outbound.h, AwaitingConfirmationKey). Pending and unsubscribed

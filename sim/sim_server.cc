@@ -2,6 +2,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -23,6 +25,21 @@ net::HttpResponse Json(int status, const json& body) {
   r.content_type = "application/json";
   r.body = body.dump();
   return r;
+}
+
+// IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (always in English).
+std::string HttpDate(TimestampMs t) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t secs = static_cast<std::time_t>(t >= 0 ? t / 1000 : (t - 999) / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
 }
 
 bool IsIdSegment(std::string_view s) {
@@ -178,6 +195,10 @@ class SimServer::Impl {
     } else {
       res = system.HandleAdmittedApi(req, admission);
     }
+    // Every HTTP server dates its answers (RFC 9110 §6.6.1), the vendors'
+    // too: a client can tell its clock from theirs (consentd's HubSpot poll
+    // bounds its windows by it). The simulator's clock, which tests move.
+    if (!res.drop_connection) res.headers.emplace_back("Date", HttpDate(clock_.NowMs()));
     if (d.latency_ms <= 0) {
       respond(std::move(res));
       return;

@@ -97,7 +97,14 @@ int DaysInMonth(int year, int month0) {
   return month0 == 1 && leap ? 29 : kDays[static_cast<std::size_t>(month0)];
 }
 
-// Seconds since the epoch for an HTTP-date (RFC 9110 §5.6.7), or nullopt.
+std::string_view TrimSpace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
 std::optional<std::int64_t> ParseHttpDate(std::string_view value, TimestampMs now) {
   Scanner in(value);
   std::tm tm{};
@@ -153,14 +160,6 @@ std::optional<std::int64_t> ParseHttpDate(std::string_view value, TimestampMs no
   tm.tm_year = year - 1900;
   return static_cast<std::int64_t>(timegm(&tm));
 }
-
-std::string_view TrimSpace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 milliseconds NextDelay(const BackoffPolicy& policy, int attempt,
                        std::optional<milliseconds> retry_after, std::mt19937_64& rng) {

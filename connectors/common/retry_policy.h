@@ -32,6 +32,10 @@ std::chrono::milliseconds NextDelay(const BackoffPolicy& policy, int attempt,
 // that would overflow the arithmetic, waits an hour and is asked again.
 inline constexpr std::chrono::milliseconds kMaxRetryAfter{3600 * 1000};
 
+// Seconds since the epoch of an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate,
+// RFC 850, asctime), or nullopt; `now` places RFC 850's two-digit year.
+std::optional<std::int64_t> ParseHttpDate(std::string_view value, TimestampMs now);
+
 // Parses a Retry-After header value: delta-seconds ("120") or an HTTP-date
 // ("Wed, 21 Oct 2015 07:28:00 GMT", RFC 9110 IMF-fixdate; the obsolete
 // RFC 850 and asctime forms too), relative to `now`. nullopt when

@@ -191,6 +191,9 @@ HubSpotConnector::CallResult HubSpotConnector::Call(std::string_view method,
     return out;
   }
   const net::HttpResponse& r = *sent;
+  if (auto date = net::FindHeader(r.headers, "Date")) {
+    out.date_s = ParseHttpDate(*date, clock_.NowMs());
+  }
   json parsed = r.body.empty() ? json() : json::parse(r.body, nullptr, false);
   if (parsed.is_discarded()) parsed = json();
   if (r.status >= 200 && r.status < 300) {

@@ -4,6 +4,7 @@
 // hubspot_deliver.cc: Deliver.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -106,6 +107,9 @@ class HubSpotConnector final : public Connector {
   struct CallResult {
     std::optional<ApiReply> reply;  // set on success
     ApiError error;                 // set otherwise
+    // The answer's Date header (HubSpot's clock, whole seconds since the
+    // epoch), when it had a valid one.
+    std::optional<std::int64_t> date_s;
     bool ok() const { return reply.has_value(); }
   };
   CallResult Call(std::string_view method, const std::string& path_and_query,
@@ -161,6 +165,17 @@ class HubSpotConnector final : public Connector {
   Result<PollPage> PollFull(json cursor, TimestampMs now);
   Result<PollPage> PollIncremental(json cursor, TimestampMs now);
   Status PollArchived(json& cursor, TimestampMs now, std::vector<InboundRecord>& out);
+  // The poll's windows are bounded on HubSpot's clock, not consentd's: with
+  // consentd's clock ahead, a window would end in HubSpot's future and the
+  // next one start after changes HubSpot then dates before it (lost for
+  // good when their webhook was). The lead is learnt from the Date header
+  // of the poll's answers against the `now` the poll was given, less the
+  // header's one-second resolution (what is left is under a second plus a
+  // call's time: poll_overlap covers it). A clock behind HubSpot's only
+  // makes windows overlap more, so only a lead is taken off.
+  TimestampMs OnHubSpotClock(TimestampMs now) const { return now - clock_lead_ms_.load(); }
+  void LearnClockLead(TimestampMs now, const CallResult& answer);
+  std::atomic<std::int64_t> clock_lead_ms_{0};
 
   // --- hubspot_deliver.cc (see there) ---
   friend class Delivery;

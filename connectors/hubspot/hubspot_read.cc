@@ -474,13 +474,22 @@ Result<PollPage> HubSpotConnector::Poll(std::string_view cursor_text, TimestampM
   }
 }
 
+void HubSpotConnector::LearnClockLead(TimestampMs now, const CallResult& answer) {
+  if (!answer.date_s) return;
+  // HubSpot's clock read at most 1 s before the header's second ended.
+  const std::int64_t lead = now - (*answer.date_s * 1000 + 1000);
+  clock_lead_ms_.store(std::max<std::int64_t>(0, lead));
+}
+
 Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
-  const TimestampMs started = cursor.value("started", now);
   const std::string after = cursor.value("after", "");
   std::string path = "/crm/v3/objects/contacts?limit=" + std::to_string(kListPageSize) +
                      "&archived=false&properties=" + UrlEncode(Join(ContactProperties()));
   if (!after.empty()) path += "&after=" + UrlEncode(after);
   CallResult r = Call("GET", path, nullptr);
+  LearnClockLead(now, r);
+  // When the full read began, on HubSpot's clock (its first answer dates it).
+  const TimestampMs started = cursor.value("started", OnHubSpotClock(now));
   if (!r.ok()) return r.error.status;
   const json& body = r.reply->body;
   if (!body.is_object()) return Unavailable("HubSpot contacts list: no JSON body");
@@ -516,7 +525,10 @@ Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
 
 Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now) {
   // The upper bound is taken before the fetch: what changes while we page
-  // is newer than it and found by a later query.
+  // is newer than it and found by a later query. On HubSpot's clock, as
+  // the poll's earlier answers dated it.
+  const TimestampMs given = now;
+  now = OnHubSpotClock(now);
   const TimestampMs upper = now;
   const TimestampMs lower = cursor.at("lower").get<TimestampMs>();
   const bool strict = cursor.value("strict", false);
@@ -544,6 +556,7 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
                {"limit", kSearchPageSize},
                {"after", "0"}};
   CallResult r = Call("POST", "/crm/v3/objects/contacts/search", body);
+  LearnClockLead(given, r);
   if (!r.ok()) return r.error.status;
   if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts search: no JSON body");
   // Contacts the previous page returned at `lower` come again (the bound

@@ -683,6 +683,36 @@ TEST_F(HubSpotConnectorTest, PollReadsAllThenChangesThenArchivals) {
   EXPECT_EQ(del.email, "contact4@example.com");
 }
 
+// consentd's clock a minute ahead of HubSpot's: bounded by consentd's
+// clock, the incremental window would end a minute in HubSpot's future and
+// the next one start after changes HubSpot dates before it; a change whose
+// webhook was lost would never be found. The windows follow HubSpot's
+// clock as the answers' Date headers give it.
+TEST_F(HubSpotConnectorTest, PollWindowsFollowHubSpotsClockWhenOursRunsAhead) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 4}}).status, 200);
+  constexpr TimestampMs kAhead = 60'000;
+  auto drain = [&](std::string cursor) {
+    std::set<std::string> ids;
+    for (int i = 0; i < 20; ++i) {
+      auto page = connector_->Poll(cursor, clock_.NowMs() + kAhead);
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) break;
+      for (const InboundRecord& r : page->records) ids.insert(r.system_id);
+      cursor = page->next_cursor;
+      if (!page->more) break;
+    }
+    return std::pair{ids, cursor};
+  };
+  auto [full, cursor] = drain("");
+  ASSERT_EQ(full.size(), 3u);
+  cursor = drain(cursor).second;  // an incremental window, nothing new
+  Control("POST", "/_sim/hubspot/admin/block",
+          {{"email", "contact1@example.com"}, {"blocked", true}});
+  auto [found, next] = drain(cursor);
+  EXPECT_TRUE(found.contains(ContactId("contact1@example.com")))
+      << "a change HubSpot dated inside the window was skipped";
+}
+
 TEST_F(HubSpotConnectorTest, PollNeverSkipsContactsThatChangeWhilePaging) {
   ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 230}, {"seed", 5}}).status, 200);
   std::string cursor;

@@ -231,18 +231,24 @@ Result<std::vector<RecordRef>> HubSpotConnector::ParseEvents(std::string_view bo
         ref.hint = RecordHint::kPrivacyDeletion;
       } else if (type == "contact.merge") {
         ref.hint = RecordHint::kMerged;
-        for (const char* k : {"primaryObjectId", "newObjectId"}) {
-          if (std::string id = IdField(e, k); !id.empty()) {
-            ref.system_id = std::move(id);
-            break;
-          }
+        // The record the merge resulted in is newObjectId; HubSpot may give
+        // it an id of its own, and then the primary's id is merged away too.
+        const std::string primary = IdField(e, "primaryObjectId");
+        const std::string result = IdField(e, "newObjectId");
+        if (!result.empty()) {
+          ref.system_id = result;
+        } else if (!primary.empty()) {
+          ref.system_id = primary;
         }
-        if (auto merged = e.find("mergedObjectIds"); merged != e.end() && merged->is_array()) {
-          for (const json& m : *merged) {
-            if (std::string id = IdText(m); !id.empty() && id != ref.system_id) {
-              ref.merged_ids.push_back(id);
-            }
+        auto merged_away = [&](std::string id) {
+          if (!id.empty() && id != ref.system_id &&
+              std::find(ref.merged_ids.begin(), ref.merged_ids.end(), id) == ref.merged_ids.end()) {
+            ref.merged_ids.push_back(std::move(id));
           }
+        };
+        merged_away(primary);
+        if (auto merged = e.find("mergedObjectIds"); merged != e.end() && merged->is_array()) {
+          for (const json& m : *merged) merged_away(IdText(m));
         }
       } else if (type == "contact.propertyChange") {
         const std::string property = StringField(e, "propertyName");

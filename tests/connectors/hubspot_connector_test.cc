@@ -233,6 +233,15 @@ TEST_F(HubSpotConnectorTest, SignedWebhookMapsConsentEventsAndIgnoresOthers) {
        {"primaryObjectId", 1004},
        {"mergedObjectIds", {1005}},
        {"newObjectId", 1004}},
+      // A merge whose result got an id of its own: the primary's is
+      // merged away too.
+      {{"eventId", 18},
+       {"objectId", 1008},
+       {"occurredAt", now - 1},
+       {"subscriptionType", "contact.merge"},
+       {"primaryObjectId", 1008},
+       {"mergedObjectIds", {1009}},
+       {"newObjectId", 1010}},
       {{"eventId", 16},
        {"objectId", 1006},
        {"occurredAt", now},
@@ -248,7 +257,7 @@ TEST_F(HubSpotConnectorTest, SignedWebhookMapsConsentEventsAndIgnoresOthers) {
   });
   auto refs = connector_->ParseWebhook(Signed(url, events.dump(), now), url, now);
   ASSERT_TRUE(refs.ok()) << refs.status().ToString();
-  ASSERT_EQ(refs->size(), 6u);  // firstname dropped
+  ASSERT_EQ(refs->size(), 7u);  // firstname dropped
   // eventId, subscriptionId (none here), objectId, occurredAt, propertyName.
   EXPECT_EQ((*refs)[0].event_id, "11::1001:" + std::to_string(now - 5) + ":consentd_werbesperre");
   EXPECT_EQ((*refs)[0].system_id, "1001");
@@ -259,10 +268,13 @@ TEST_F(HubSpotConnectorTest, SignedWebhookMapsConsentEventsAndIgnoresOthers) {
   EXPECT_EQ((*refs)[3].hint, RecordHint::kMerged);
   EXPECT_EQ((*refs)[3].system_id, "1004");
   EXPECT_EQ((*refs)[3].merged_ids, std::vector<std::string>{"1005"});
-  EXPECT_EQ((*refs)[4].hint, RecordHint::kEmailChanged);
-  EXPECT_EQ((*refs)[4].email, "New@example.com");
-  EXPECT_EQ((*refs)[5].hint, RecordHint::kChanged);
-  EXPECT_EQ((*refs)[5].system_id, "1007");
+  EXPECT_EQ((*refs)[4].hint, RecordHint::kMerged);
+  EXPECT_EQ((*refs)[4].system_id, "1010");
+  EXPECT_EQ((*refs)[4].merged_ids, (std::vector<std::string>{"1008", "1009"}));
+  EXPECT_EQ((*refs)[5].hint, RecordHint::kEmailChanged);
+  EXPECT_EQ((*refs)[5].email, "New@example.com");
+  EXPECT_EQ((*refs)[6].hint, RecordHint::kChanged);
+  EXPECT_EQ((*refs)[6].system_id, "1007");
 }
 
 // An app subscribed to HubSpot's generic object events gets "object.*"

@@ -355,17 +355,6 @@ class Decider {
     }
 
     if (c_.reports_absence && IsRestrictive(c_.status)) {
-      // A box consentd has not ticked there yet is off: read before
-      // consentd's grant lands (a member change dated after the grant), the
-      // absence is the value from before that grant, not a withdrawal. (An
-      // explicit withdrawal, such as an unsubscribe, is never held back.)
-      if (const UndeliveredWrite* w = NewsNotLandedAtSource(key)) {
-        const Result<ConsentStatus> written = ParseConsentStatus(w->value);
-        if (written.ok() && !IsRestrictive(*written)) {
-          return Finish(Outcome::kSuperseded, ValueBeforeOwnWrite(*w, "unset topic"),
-                        ProofKind::kSuperseded, true, cur_status, cur_status);
-        }
-      }
       if (cur_status == ConsentStatus::kNotAsked) {
         return Finish(Outcome::kDuplicate, "reported as not set and never asked: nothing to withdraw",
                       ProofKind::kSuperseded, true, cur_status, cur_status);

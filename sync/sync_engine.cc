@@ -362,7 +362,7 @@ class Ingestor {
       if (!w.ok()) return w.status();
       if (w->has_value()) echoes.RememberLanded(std::move(**w));
     }
-    if (with_echoes && ReportsAgainstStateNotLanded(c, state)) {
+    if (with_echoes && ReportsAgainstRestrictiveState(c, state)) {
       Result<std::optional<UndeliveredWrite>> w = UndeliveredWriteOf(c, echo_key);
       if (!w.ok()) return w.status();
       if (w->has_value()) echoes.RememberUndelivered(std::move(**w));
@@ -376,26 +376,21 @@ class Ingestor {
     return Reconcile(c, state, echoes, tombstones, policy_);
   }
 
-  // True if `c`, from a system that dates every value by its record's last
-  // change, is a permissive report (a grant, pending, or a lifted block)
-  // about a key the subject's state holds restrictive, or an absence (an
-  // unticked box) about a key it holds granted: the cases where the
+  // True if `c` is a permissive report (a grant, pending, or a lifted block)
+  // from a system that dates every value by its record's last change, about
+  // a key the subject's state holds restrictive: the one case where the
   // reconciler needs to know whether consentd's own write to that system
   // has landed (NewsNotLandedAtSource in core/reconciler.cc). Everything
   // else needs no outbox read.
-  bool ReportsAgainstStateNotLanded(const Change& c, const SubjectState& state) const {
+  bool ReportsAgainstRestrictiveState(const Change& c, const SubjectState& state) const {
     if (!policy_.ConstraintsFor(c.provenance.source_system).grant_time_is_record_time) {
       return false;
     }
     if (fresh_.contains(c.key.subject)) return false;  // no rows yet
     if (c.kind == ChangeKind::kConsent) {
-      const ConsentRecord* cur = state.FindConsent(c.key);
-      if (cur == nullptr) return false;
-      if (c.reports_absence && IsRestrictive(c.status)) {
-        return cur->status == ConsentStatus::kGranted;
-      }
       if (c.status != ConsentStatus::kGranted && c.status != ConsentStatus::kPending) return false;
-      return IsRestrictive(cur->status);
+      const ConsentRecord* cur = state.FindConsent(c.key);
+      return cur != nullptr && IsRestrictive(cur->status);
     }
     if (c.kind == ChangeKind::kBlockCleared) {
       const auto it = state.blocks.find(c.scope);

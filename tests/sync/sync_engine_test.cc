@@ -282,56 +282,6 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
   EXPECT_EQ(Desired(crm.back()).state.consents.begin()->second.status, kGranted);
 }
 
-// The other way round: Mailchimp shows a topic consentd has not written
-// yet as an unticked box, which only says "not set". A member edited there
-// (a first name) before consentd's grant from the CRM lands reports the box
-// off, dated after the grant. While the grant is queued or in flight that
-// is the member's value from before it, not her withdrawal; before the fix
-// it withdrew the grant everywhere, the CRM included.
-TEST_F(SyncEngineTest, AnEditedMemberDoesNotWithdrawAGrantThatHasNotLandedThere) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kWithdrawn, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
-         T + 100);
-  const std::string person = SubjectOf("hubspot", "101");
-  ASSERT_EQ(Outbox("mailchimp").size(), 1u) << "the grant is queued for the journey";
-  const auto crm_rows = [&] {
-    std::vector<std::int64_t> ids;
-    for (const store::OutboxRow& row : Outbox("hubspot")) ids.push_back(row.id);
-    return ids;
-  };
-  const std::vector<std::int64_t> crm_before = crm_rows();
-  const auto unticked_member = [&](const std::string& event, TimestampMs at) {
-    Change c = Consent("newsletter", kWithdrawn, at, "mailchimp");
-    c.reports_absence = true;
-    return Ingest("mailchimp", {Record(event, "mc-1", "anna@example.org", {c})}, at + 100);
-  };
-  IngestSummary s = unticked_member("mc-ev-1", T + 30'000);
-  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
-  EXPECT_EQ(Consents(person)[0].status, "granted");
-  EXPECT_EQ(crm_rows(), crm_before) << "the CRM is not told of a withdrawal";
-
-  // In flight, the same.
-  const std::int64_t claimed_id = ClaimTheOnlyRow("mailchimp", T + 40'000);
-  s = unticked_member("mc-ev-2", T + 50'000);
-  EXPECT_EQ(s.outcomes[Outcome::kSuperseded], 1);
-  EXPECT_EQ(Consents(person)[0].status, "granted");
-  EXPECT_EQ(crm_rows(), crm_before);
-
-  // Once the grant has landed, an unticked box there is the person's own.
-  Run([&](store::Transaction& txn) -> Status { return txn.MarkDone(claimed_id, T + 60'100); });
-  s = unticked_member("mc-ev-3", T + 70'000);
-  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
-  EXPECT_EQ(Consents(person)[0].status, "withdrawn");
-  EXPECT_NE(crm_rows(), crm_before) << "the CRM is told of her withdrawal";
-  const auto crm = Outbox("hubspot");
-  ASSERT_FALSE(crm.empty());
-  EXPECT_EQ(Desired(crm.back()).state.consents.begin()->second.status, kWithdrawn);
-}
-
 // HubSpot dates a status by when it was set there, so consentd's own write
 // of a journey grant is dated when it landed, not when the person
 // subscribed. She withdraws at the journey while that grant is on its way;

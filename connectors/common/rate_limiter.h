@@ -90,7 +90,9 @@ class RateLimiter {
   // waiting for its turn; the last one's leaving wakes WaitForChange.
   void ForegroundWaiting(int delta);
   // One acquired foreground call finished (success or not); its slots stay
-  // dated from the start. (A background call is released with its grant.)
+  // dated from the start. Only for a call taken without a grant: one taken
+  // with a grant counts as in flight until it is released with that grant,
+  // exactly once (below).
   void Release();
   // The same, and the call's slots are re-dated to `finished_ms`: the
   // vendor counts a call when it receives it, somewhere between our start

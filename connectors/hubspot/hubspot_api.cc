@@ -191,6 +191,7 @@ HubSpotConnector::CallResult HubSpotConnector::Call(std::string_view method,
     return out;
   }
   const net::HttpResponse& r = *sent;
+  out.received_steady_ms = SteadyNowMs();
   if (auto date = net::FindHeader(r.headers, "Date")) {
     out.date_s = ParseHttpDate(*date, clock_.NowMs());
   }

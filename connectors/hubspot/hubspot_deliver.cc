@@ -288,6 +288,10 @@ void Delivery::SkipErasuresOfMissingContacts() {
       continue;
     }
     if (!found->found.empty()) continue;
+    if (!found->failed.empty()) {  // not known to be gone
+      Fail(i, Unavailable(found->failed.begin()->second));
+      continue;
+    }
     writes_[i] = hs::Writes{};
     extra_properties_[i].clear();
     results_[i].already_gone = true;
@@ -337,6 +341,13 @@ void Delivery::LookUpContacts() {
     for (const Contact& c : batch->found) {
       if (use_id ? c.id == results_[i].system_id : Lower(c.email) == Lower(email_[i])) {
         found = &c;
+      }
+    }
+    if (found == nullptr) {
+      // HubSpot failed this input (not "not found"): only this row waits.
+      if (const std::string* why = batch->FailureOf(use_id ? results_[i].system_id : email_[i])) {
+        Fail(i, Unavailable(*why));
+        continue;
       }
     }
     if (found == nullptr) {

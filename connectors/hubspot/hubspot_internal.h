@@ -42,6 +42,14 @@ struct ApiError {
   std::optional<std::chrono::milliseconds> retry_after;
 };
 
+// Milliseconds on the steady clock: for time elapsed between two points,
+// never a date.
+inline std::int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // One answered call: HTTP status and the parsed JSON body (null if none).
 struct ApiReply {
   int status = 0;
@@ -108,8 +116,10 @@ class HubSpotConnector final : public Connector {
     std::optional<ApiReply> reply;  // set on success
     ApiError error;                 // set otherwise
     // The answer's Date header (HubSpot's clock, whole seconds since the
-    // epoch), when it had a valid one.
+    // epoch), when it had a valid one, and when the answer arrived
+    // (steady clock, ms).
     std::optional<std::int64_t> date_s;
+    std::int64_t received_steady_ms = 0;
     bool ok() const { return reply.has_value(); }
   };
   CallResult Call(std::string_view method, const std::string& path_and_query,
@@ -131,6 +141,12 @@ class HubSpotConnector final : public Connector {
   struct ContactBatch {
     std::vector<Contact> found;
     std::set<std::string> missing;
+    // Inputs HubSpot answered with another error (a failure on its side, a
+    // refused input): neither found nor gone. Input -> reason. A reader
+    // retries them; it must not take them as gone.
+    std::map<std::string, std::string> failed;
+    // The reason for `input` (an id, or an address in any case) if failed.
+    const std::string* FailureOf(const std::string& input) const;
   };
   // On a failed call, `retry_after` (if given) gets the answer's wait.
   Result<ContactBatch> ReadContacts(
@@ -169,12 +185,15 @@ class HubSpotConnector final : public Connector {
   // consentd's clock ahead, a window would end in HubSpot's future and the
   // next one start after changes HubSpot then dates before it (lost for
   // good when their webhook was). The lead is learnt from the Date header
-  // of the poll's answers against the `now` the poll was given, less the
-  // header's one-second resolution (what is left is under a second plus a
-  // call's time: poll_overlap covers it). A clock behind HubSpot's only
-  // makes windows overlap more, so only a lead is taken off.
+  // of the poll's successful answers: the poll's `now` (taken at
+  // `now_steady`) carried forward to when the answer arrived, against the
+  // header, less the header's one-second resolution (what is left, under a
+  // second, poll_overlap covers). A clock behind HubSpot's only makes
+  // windows overlap more, so only a lead is taken off; a lead over an hour
+  // is taken for a wrong header (a proxy's), not a clock, and ignored.
   TimestampMs OnHubSpotClock(TimestampMs now) const { return now - clock_lead_ms_.load(); }
-  void LearnClockLead(TimestampMs now, const CallResult& answer);
+  void LearnClockLead(TimestampMs now, std::int64_t now_steady, const CallResult& answer);
+  static constexpr std::int64_t kMaxClockLeadMs = 3600 * 1000;
   std::atomic<std::int64_t> clock_lead_ms_{0};
 
   // --- hubspot_deliver.cc (see there) ---

@@ -9,6 +9,7 @@
 
 #include "connectors/hubspot/hubspot_internal.h"
 #include "core/normalise.h"
+#include "core/redact.h"
 
 namespace consentd::connectors::hubspot_internal {
 
@@ -59,6 +60,20 @@ std::vector<std::string> HubSpotConnector::ContactProperties() const {
   return props;
 }
 
+const std::string* HubSpotConnector::ContactBatch::FailureOf(const std::string& input) const {
+  if (failed.empty()) return nullptr;
+  if (auto it = failed.find(input); it != failed.end()) return &it->second;
+  for (const auto& [key, reason] : failed) {  // addresses: HubSpot may echo another case
+    if (key.size() == input.size() &&
+        std::equal(key.begin(), key.end(), input.begin(), [](unsigned char a, unsigned char b) {
+          return std::tolower(a) == std::tolower(b);
+        })) {
+      return &reason;
+    }
+  }
+  return nullptr;
+}
+
 Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
     const std::vector<std::string>& ids, bool by_email,
     std::optional<std::chrono::milliseconds>* retry_after) const {
@@ -85,17 +100,21 @@ Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
     // Only OBJECT_NOT_FOUND says a contact is gone; callers act on that
     // (a deletion recorded, an erasure counted as done). Any other error
     // about some inputs (a HubSpot-side failure within a 207) leaves them
-    // unknown, so the whole read is retried rather than guessed at.
+    // unknown: `failed`, for the caller to retry rather than guess at.
     for (const json& e : ArrayAt(reply, "errors")) {
       if (!e.is_object()) continue;
       const std::string category = StringAt(e, "category");
-      if (category != "OBJECT_NOT_FOUND") {
-        return Unavailable(
-            "HubSpot contacts batch read: " + (category.empty() ? std::string("error") : category) +
-            " for some " + "inputs: " + StringAt(e, "message"));
-      }
+      const bool gone = category == "OBJECT_NOT_FOUND";
+      const std::string reason =
+          "HubSpot contacts batch read: " + (category.empty() ? std::string("error") : category) +
+          ": " + MaskEmailsInText(StringAt(e, "message"));
       for (const json& id : ArrayAt(ObjectAt(e, "context"), "ids")) {
-        if (id.is_string()) out.missing.insert(id.get<std::string>());
+        if (!id.is_string()) continue;
+        if (gone) {
+          out.missing.insert(id.get<std::string>());
+        } else {
+          out.failed.emplace(id.get<std::string>(), reason);
+        }
       }
     }
   }
@@ -376,6 +395,11 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
     if (!r.ok()) return r.status();
     by_email = std::move(*r);
   }
+  // A record HubSpot could not answer for is read again, whole batch and
+  // all (the hints stay in the inbox): dropped, its change would be lost.
+  for (const ContactBatch* b : {&by_id, &by_email}) {
+    if (!b->failed.empty()) return Unavailable(b->failed.begin()->second);
+  }
   std::vector<Contact> all = by_id.found;
   all.insert(all.end(), by_email.found.begin(), by_email.found.end());
   Result<Preferences> prefs = ReadPreferences(all);
@@ -474,20 +498,27 @@ Result<PollPage> HubSpotConnector::Poll(std::string_view cursor_text, TimestampM
   }
 }
 
-void HubSpotConnector::LearnClockLead(TimestampMs now, const CallResult& answer) {
-  if (!answer.date_s) return;
-  // HubSpot's clock read at most 1 s before the header's second ended.
-  const std::int64_t lead = now - (*answer.date_s * 1000 + 1000);
+void HubSpotConnector::LearnClockLead(TimestampMs now, std::int64_t now_steady,
+                                      const CallResult& answer) {
+  if (!answer.ok() || !answer.date_s) return;
+  // `now` as it was when the answer arrived (a wait for the rate limit
+  // may have come between); HubSpot's clock then read at most 1 s past the
+  // header's second.
+  const TimestampMs arrived =
+      now + std::max<std::int64_t>(0, answer.received_steady_ms - now_steady);
+  const std::int64_t lead = arrived - (*answer.date_s * 1000 + 1000);
+  if (lead > kMaxClockLeadMs) return;
   clock_lead_ms_.store(std::max<std::int64_t>(0, lead));
 }
 
 Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
+  const std::int64_t now_steady = SteadyNowMs();
   const std::string after = cursor.value("after", "");
   std::string path = "/crm/v3/objects/contacts?limit=" + std::to_string(kListPageSize) +
                      "&archived=false&properties=" + UrlEncode(Join(ContactProperties()));
   if (!after.empty()) path += "&after=" + UrlEncode(after);
   CallResult r = Call("GET", path, nullptr);
-  LearnClockLead(now, r);
+  LearnClockLead(now, now_steady, r);
   // When the full read began, on HubSpot's clock (its first answer dates it).
   const TimestampMs started = cursor.value("started", OnHubSpotClock(now));
   if (!r.ok()) return r.error.status;
@@ -526,10 +557,10 @@ Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
 Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now) {
   // The upper bound is taken before the fetch: what changes while we page
   // is newer than it and found by a later query. On HubSpot's clock, as
-  // the poll's earlier answers dated it.
-  const TimestampMs given = now;
-  now = OnHubSpotClock(now);
-  const TimestampMs upper = now;
+  // the poll's earlier answers dated it (and again below, from this
+  // window's own answer: the first window after a start has no lead yet).
+  const std::int64_t now_steady = SteadyNowMs();
+  TimestampMs upper = OnHubSpotClock(now);
   const TimestampMs lower = cursor.at("lower").get<TimestampMs>();
   const bool strict = cursor.value("strict", false);
   const std::string tie_id = cursor.value("tie_id", "");
@@ -556,8 +587,11 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
                {"limit", kSearchPageSize},
                {"after", "0"}};
   CallResult r = Call("POST", "/crm/v3/objects/contacts/search", body);
-  LearnClockLead(given, r);
+  LearnClockLead(now, now_steady, r);
   if (!r.ok()) return r.error.status;
+  // HubSpot dates nothing after its own now: the window may end there.
+  upper = std::min(upper, OnHubSpotClock(now));
+  now = upper;
   if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts search: no JSON body");
   // Contacts the previous page returned at `lower` come again (the bound
   // moved to their millisecond): the same id at the same lastmodifieddate is

@@ -725,6 +725,33 @@ TEST_F(HubSpotConnectorTest, PollWindowsFollowHubSpotsClockWhenOursRunsAhead) {
       << "a change HubSpot dated inside the window was skipped";
 }
 
+// The same for a connector that starts (or is rebuilt by a reload) from an
+// incremental cursor: its first window learns the lead from its own
+// answer, before it sets the next window's start.
+TEST_F(HubSpotConnectorTest, AFirstWindowAfterAStartFollowsHubSpotsClockToo) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 3}, {"seed", 4}}).status, 200);
+  std::string cursor;
+  for (int i = 0; i < 20; ++i) {  // the full read, clocks in step
+    auto page = connector_->Poll(cursor, clock_.NowMs());
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    cursor = page->next_cursor;
+    if (!page->more) break;
+  }
+  constexpr TimestampMs kAhead = 60'000;
+  auto restarted = Make(TestMapping());
+  auto first = restarted->Poll(cursor, clock_.NowMs() + kAhead);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_FALSE(first->more);
+  Control("POST", "/_sim/hubspot/admin/block",
+          {{"email", "contact1@example.com"}, {"blocked", true}});
+  auto next = restarted->Poll(first->next_cursor, clock_.NowMs() + kAhead);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  std::set<std::string> ids;
+  for (const InboundRecord& r : next->records) ids.insert(r.system_id);
+  EXPECT_TRUE(ids.contains(ContactId("contact1@example.com")))
+      << "the first window's end was on consentd's clock";
+}
+
 TEST_F(HubSpotConnectorTest, PollNeverSkipsContactsThatChangeWhilePaging) {
   ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 230}, {"seed", 5}}).status, 200);
   std::string cursor;
@@ -1312,6 +1339,44 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   ASSERT_EQ(results.size(), 1u);
   EXPECT_FALSE(results[0].already_gone);
   EXPECT_EQ(results[0].error_class, ErrorClass::kRetryable) << results[0].status.ToString();
+
+  // A delivery's look-up of contacts known by id only: the input HubSpot
+  // failed waits (retryable), the one it found is written.
+  hubspot.Answer([](const net::HttpRequest& req) {
+    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(
+          207, {{"status", "COMPLETE"},
+                {"results",
+                 {{{"id", "1002"},
+                   {"properties", {{"email", "found@example.com"}, {"hs_object_id", "1002"}}},
+                   {"archived", false}}}},
+                {"errors",
+                 {{{"status", "error"},
+                   {"category", "INTERNAL_ERROR"},
+                   {"message", "Could not read some CONTACT objects"},
+                   {"context", {{"ids", {"1001"}}}}}}}});
+    }
+    return connectors::testing::JsonAnswer(200, {{"id", "1002"}, {"properties", json::object()}});
+  });
+  auto by_id = [](std::int64_t n, const std::string& id) {
+    OutboundItem item;
+    item.outbox_id = n;
+    item.idempotency_key = "k" + std::to_string(n);
+    item.desired.subject = "s-" + std::to_string(n);
+    item.desired.system_id = id;
+    item.desired.state.subject = item.desired.subject;
+    BlockRecord b;
+    b.subject = item.desired.subject;
+    b.scope = BlockScope::All();
+    b.active = true;
+    item.desired.state.blocks[b.scope] = b;
+    return item;
+  };
+  results = connector->Deliver({by_id(2, "1001"), by_id(3, "1002")});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].error_class, ErrorClass::kRetryable) << results[0].status.ToString();
+  EXPECT_NE(results[0].status.message().find("INTERNAL_ERROR"), std::string::npos);
+  EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
 }
 
 TEST_F(HubSpotConnectorTest, DeliverToGdprDeletedAddressIsBlockedByTargetAndSparesTheOthers) {

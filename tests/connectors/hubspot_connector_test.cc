@@ -1358,18 +1358,10 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
     }
     return connectors::testing::JsonAnswer(200, {{"id", "1002"}, {"properties", json::object()}});
   });
-  auto by_id = [](std::int64_t n, const std::string& id) {
-    OutboundItem item;
-    item.outbox_id = n;
-    item.idempotency_key = "k" + std::to_string(n);
-    item.desired.subject = "s-" + std::to_string(n);
+  auto by_id = [&](std::int64_t n, const std::string& id) {
+    OutboundItem item = Item(n, "");
     item.desired.system_id = id;
-    item.desired.state.subject = item.desired.subject;
-    BlockRecord b;
-    b.subject = item.desired.subject;
-    b.scope = BlockScope::All();
-    b.active = true;
-    item.desired.state.blocks[b.scope] = b;
+    Block(item, BlockScope::All(), true);
     return item;
   };
   results = connector->Deliver({by_id(2, "1001"), by_id(3, "1002")});

@@ -34,6 +34,9 @@ constexpr std::size_t kLingerBytes = 4 << 20;
 // Connections being refused with 503 at once; beyond this they are just
 // closed (a flood must not cost a coroutine per socket).
 constexpr std::size_t kMaxRefusing = 64;
+// What a connection's read buffer may hold beyond the header limit: a read
+// of body bytes (Beast reads up to 64 KiB at a time) and chunk framing.
+constexpr std::size_t kFramingSlack = 64 << 10;
 
 struct Connection {
   explicit Connection(tcp::socket s) : stream(std::move(s)), read_timer(stream.get_executor()) {}
@@ -249,7 +252,13 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
       auto ep = c->stream.socket().remote_endpoint(ec);
       if (!ec) remote = ep.address().to_string();
     }
-    beast::flat_buffer buffer;
+    // Capped: the parser's limits do not cover every byte it must hold
+    // before it can parse them (a chunk-size line with an endless
+    // extension, an endless trailer); unparsed bytes stay in this buffer,
+    // which would otherwise grow as long as a client sends. Body bytes
+    // move out into the body as they are parsed, so the cap only bounds
+    // framing. Past it: buffer_overflow, answered 400.
+    beast::flat_buffer buffer(self->options_.header_limit + kFramingSlack);
     bool first = true;
     while (true) {
       // Phase 1: wait for the first bytes of a request. Silence here is not
@@ -292,6 +301,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<Impl> {
                     "request body exceeds " + std::to_string(self->options_.body_limit) + " bytes");
       } else if (ec == http::error::header_limit) {
         refusal = Problem(431, "Request Header Fields Too Large", "request headers too large");
+      } else if (ec == http::error::buffer_overflow) {
+        refusal = Problem(400, "Bad Request", "chunk framing or trailer too large");
       } else if (ec && ec != http::error::end_of_stream && ec != asio::error::eof &&
                  ec != asio::error::operation_aborted && ec != asio::error::connection_reset &&
                  !self->closing_all_) {

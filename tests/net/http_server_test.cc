@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "tests/net/test_client.h"
@@ -227,6 +228,38 @@ TEST(HttpServer, MalformedRequestGets400) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(CheckProblem(*r), std::vector<std::string>{});
+}
+
+// The parser's limits do not cover a chunk-size line or a trailer that
+// never ends: those bytes wait in the connection's buffer until parsed.
+// The buffer is capped, so a client cannot grow the daemon's memory for
+// as long as it sends (before any signature is checked); it gets a 400 at
+// once, not a 408 after the read timeout.
+TEST(HttpServer, EndlessChunkFramingGets400NotUnboundedMemory) {
+  auto o = Options();
+  o.read_timeout = 5s;
+  Server s(o);
+  const std::string head = "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& framing : {std::string("1;"), std::string("0\r\nX-T: ")}) {
+    auto c = TcpClient::Connect(s.port());
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->Send(head + framing + std::string(160 << 10, 'a')));
+    auto r = c->ReadResponse();
+    ASSERT_TRUE(r) << framing;
+    EXPECT_EQ(r->status, 400) << framing << ": " << r->body;
+    EXPECT_EQ(CheckProblem(*r), std::vector<std::string>{});
+  }
+  // Chunked bodies within the limits still arrive whole.
+  auto c = TcpClient::Connect(s.port());
+  ASSERT_TRUE(c);
+  const std::string chunk(100 << 10, 'b');
+  std::ostringstream hex;
+  hex << std::hex << chunk.size();
+  ASSERT_TRUE(c->Send(head + hex.str() + "\r\n" + chunk + "\r\n0\r\n\r\n"));
+  auto ok = c->ReadResponse();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body.substr(0, 200);
+  EXPECT_EQ(ok->body, "POST /x " + chunk);
 }
 
 TEST(HttpServer, ResponderMayBeCalledLaterFromAnotherThread) {

@@ -92,6 +92,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
     const Clock& clock = options.clock ? *options.clock : system_clock;
     CONSENTD_RETURN_IF_ERROR(
         MigrateTo(**db, LatestSchemaVersion(), clock.NowMs()).WithContext(options.path));
+    // An erasure's commit is followed by a truncation of the WAL (its old
+    // page images hold the erased rows); a crash between the two would
+    // leave them in the file, and the pending truncation is only known in
+    // memory. So each start for writing truncates the WAL, after SQLite's
+    // recovery has taken its commits. Best effort: a reader in the WAL (a
+    // backup copying) makes it give up at once rather than hold the start.
+    sqlite3_busy_timeout((*db)->raw(), 0);
+    (void)sqlite3_wal_checkpoint_v2((*db)->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                                    nullptr);
+    sqlite3_busy_timeout((*db)->raw(), options.busy_timeout_ms);
   }
 
   // Pipelined durability (sqlite_store.h): our own descriptors of the WAL

@@ -279,6 +279,8 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       if (!erased.ok()) return erased.status();
       if (erased->has_value()) {
         CONSENTD_RETURN_IF_ERROR(txn.DeleteOutboxRow(row.id));
+        // The row held the person's address: the WAL's copy goes too.
+        txn.NoteErasedDataRemoved();
         proof.push_back(DeliveryEntry(ProofKind::kSuperseded, target, row, d,
                                       "answered after the person was erased (" +
                                           std::string(!result.status.ok()      ? "failed"

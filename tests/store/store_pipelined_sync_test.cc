@@ -225,6 +225,43 @@ TEST(StorePipelinedSyncFailure, AStoppedStoreLeavesItsWalForTheNextStartsRecover
   EXPECT_TRUE(reopened->Close().ok());
 }
 
+// A commit's pages stay in the WAL until a checkpoint; after an erasure the
+// store truncates the WAL (the erased rows' old images are there), but a
+// crash between the commit and that truncation would leave them in the file
+// for good. So every start for writing truncates the WAL (after recovery):
+// a store opened from a crash's files holds its data with an empty WAL.
+TEST(StoreOpen, AStartForWritingLeavesTheWalEmpty) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  const std::string copy = dir.File("crashed.db");
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store
+                  ->Run([](Transaction& txn) -> Status {
+                    Result<bool> r = txn.InsertInbox(testing::Event("test", "kept"));
+                    return r.ok() ? Status::Ok() : r.status();
+                  })
+                  .ok());
+  ASSERT_GT(std::filesystem::file_size(path + "-wal"), 0u);
+  // The files as a crash would leave them (the store still open).
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-wal", copy + "-wal");
+  EXPECT_TRUE(store->Close().ok());
+
+  auto reopened = OpenOrDie(copy);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(std::filesystem::file_size(copy + "-wal"), 0u);
+  Result<std::vector<InboxRow>> rows = Status::Ok();
+  ASSERT_TRUE(reopened
+                  ->Run([&](Transaction& txn) -> Status {
+                    rows = txn.ListUnprocessedInbox("test", 10);
+                    return rows.status();
+                  })
+                  .ok());
+  ASSERT_EQ(rows->size(), 1u) << "the WAL's commits were kept";
+  EXPECT_TRUE(reopened->Close().ok());
+}
+
 // Without the store's own fdatasync (pipelined_sync off: synchronous=FULL),
 // SQLite fsyncs inside COMMIT; if that fsync fails the store stops as after
 // a failed fdatasync, and says so once.

@@ -93,7 +93,10 @@ Status SetTargetState(Db& db, std::string_view request_id, std::string_view targ
   CONSENTD_RETURN_IF_ERROR(Exec(db,
                                 "UPDATE erasure_targets SET state = ?, reason = ?, updated_at = ? "
                                 "WHERE request_id = ? AND target = ?",
-                                ErasureTargetStateName(state), reason, now, request_id, target));
+                                // Kept after the erasure: often a vendor's
+                                // error, which may quote the person.
+                                ErasureTargetStateName(state), RedactIdentifiersInText(reason), now,
+                                request_id, target));
   if (IsSettled(state)) {
     CONSENTD_RETURN_IF_ERROR(ForgetOutboxRowsOnceErased(db, request_id, target));
   }

@@ -194,6 +194,23 @@ TEST_F(StoreErasureRequestsTest, ManualMarksNoteKeepsNoAddressOrHash) {
   EXPECT_EQ(ErasureRequestJson(r, kJan31).dump().find("anna@"), std::string::npos);
 }
 
+// A target's reason often quotes a vendor's error (a generic system's is
+// not masked at all); the request outlives the erasure, so it keeps no
+// address or subscriber hash either.
+TEST_F(StoreErasureRequestsTest, ATargetsReasonKeepsNoAddressOrHash) {
+  ASSERT_TRUE(
+      Run([](Transaction& txn) { return CreateErasureRequest(txn, CrmRequest(), kJan31); }).ok());
+  ASSERT_TRUE(Run([](Transaction& txn) {
+                return RecordErasureOutcome(
+                    txn, "s1", "mailchimp", S::kFailed,
+                    "retries exhausted: 400 for anna@example.org (a***@example.org), member "
+                    "0123456789abcdef0123456789abcdef",
+                    kJan31 + 1000);
+              }).ok());
+  const ErasureRequestRecord r = Get("hs-1");
+  EXPECT_EQ(r.targets[1].reason, "retries exhausted: 400 for <address> (<address>), member <hash>");
+}
+
 // The operator's mark lands in the proof log with the state change: one
 // propagated entry under the request's subject, without the free-text note
 // (which may name the person); a refused mark writes nothing.

@@ -349,6 +349,18 @@ Status SqliteTransaction::SupersedeQueuedRowsOfRecord(std::string_view system,
   return st->Run();
 }
 
+Status SqliteTransaction::SupersedeQueuedWritesAfterDeletion(std::string_view system,
+                                                             std::string_view subject_id,
+                                                             TimestampMs now) {
+  STORE_USE(st,
+            "UPDATE outbox SET status = 'done', "
+            "reason = 'superseded: record permanently deleted at ' || ?1, updated_at = ?3 "
+            "WHERE target = ?1 AND key = ?2 AND status = 'pending' "
+            "AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id)");
+  st->BindAll(system, subject_id, now);
+  return st->Run();
+}
+
 Status SqliteTransaction::RetireSystemId(std::string_view system, std::string_view system_id,
                                          TimestampMs retired_at) {
   STORE_USE(st,

@@ -50,6 +50,8 @@ class SqliteTransaction final : public Transaction {
                         TimestampMs retired_at) override;
   Status SupersedeQueuedRowsOfRecord(std::string_view system, std::string_view system_id,
                                      TimestampMs now) override;
+  Status SupersedeQueuedWritesAfterDeletion(std::string_view system, std::string_view subject_id,
+                                            TimestampMs now) override;
   Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                            std::string_view system_id) override;
   Status LinkEmailHash(std::string_view subject_id, std::string_view email_hash,

@@ -214,6 +214,13 @@ class Transaction {
   // goes to that address, so nothing newer would replace them.
   virtual Status SupersedeQueuedRowsOfRecord(std::string_view system, std::string_view system_id,
                                              TimestampMs now) = 0;
+  // The person's queued (pending) writes to `system` are superseded at
+  // `now` (done, "superseded: record permanently deleted at <system>"):
+  // the record is gone for good there and a write would create it again
+  // (rule 7). Erasure rows stay: their requests wait for their answers.
+  virtual Status SupersedeQueuedWritesAfterDeletion(std::string_view system,
+                                                    std::string_view subject_id,
+                                                    TimestampMs now) = 0;
   virtual Result<std::optional<std::string>> FindSubjectBySystemId(std::string_view system,
                                                                    std::string_view system_id) = 0;
   // email_hash: keyed hash of the normalised e-mail (never the address).

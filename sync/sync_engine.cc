@@ -725,6 +725,12 @@ class Ingestor {
     if (d.target_deleted) {
       CONSENTD_RETURN_IF_ERROR(
           txn_.RecordTargetDeletion(subject, d.target_deleted->system, d.target_deleted->at));
+      // Rule 7 covers writes decided from now on; those decided before and
+      // still queued (waiting out a backoff) would create the record again.
+      if (policy_.ConstraintsFor(d.target_deleted->system).deletion_is_permanent) {
+        CONSENTD_RETURN_IF_ERROR(
+            txn_.SupersedeQueuedWritesAfterDeletion(d.target_deleted->system, subject, now_));
+      }
     }
     if (retire_reporter) {
       if (const std::string id = ReportingRecordId(snapshot); !id.empty()) {

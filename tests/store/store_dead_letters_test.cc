@@ -185,6 +185,30 @@ TEST_F(StoreDeadLettersTest, ADeadLetterOfAPersonWhoChangedSinceIsNotSentAgain) 
   EXPECT_EQ(all->superseded, std::vector<std::int64_t>{dead});
 }
 
+// A dead letter to a target where the person's record was deleted since
+// (an archived HubSpot contact, a deleted member) would create the record
+// again; a deletion before the row was made is what the row was decided
+// with, and does not stop it.
+TEST_F(StoreDeadLettersTest, ADeadLetterToARecordDeletedSinceIsNotSentAgain) {
+  const std::int64_t deleted_after = Dead("s-11", "k");
+  const std::int64_t deleted_before = Dead("s-12", "l");
+  Status s = store_->Run([](Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(txn.RecordTargetDeletion("s-11", "mailchimp", 150));
+    return txn.RecordTargetDeletion("s-12", "mailchimp", 50);  // the row was made at 100
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<DeadLetterReplay> one = Replay(deleted_after);
+  ASSERT_EQ(one.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(one.status().message().find("deleted at mailchimp after it was made"),
+            std::string::npos)
+      << one.status().ToString();
+  Result<DeadLetterReplay> all = Replay(std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->replayed.size(), 1u);
+  EXPECT_EQ(all->replayed[0].id, deleted_before);
+  EXPECT_EQ(all->superseded, std::vector<std::int64_t>{deleted_after});
+}
+
 // A dead letter to a member retired since (deleted there while the person
 // lives on in another, or moved to another address) would create it again.
 TEST_F(StoreDeadLettersTest, ADeadLetterToARetiredRecordIsNotSentAgain) {

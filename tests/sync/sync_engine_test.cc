@@ -110,6 +110,33 @@ TEST_F(SyncEngineTest, CrmGrantBecomesStateProofAndOneOutboxRowForTheJourney) {
   EXPECT_TRUE(Outbox("hubspot").empty());
 }
 
+// Rule 7 for writes decided before the deletion: a row to the journey
+// still queued (waiting out a backoff) when the member is permanently
+// deleted there would create it again; it is superseded instead, and an
+// erasure row is left alone (its request waits for its answer).
+TEST_F(SyncEngineTest, ARowQueuedBeforeAPermanentDeletionAtItsTargetIsNotSent) {
+  Ingest("mailchimp",
+         {Record("mc-ev-0", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T - 60'000, "mailchimp")})},
+         T - 59'000);
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kWithdrawn, T)})},
+         T + 100);
+  const auto queued = Outbox("mailchimp");
+  ASSERT_EQ(queued.size(), 1u);
+
+  Change gone;
+  gone.kind = ChangeKind::kTargetDeleted;
+  gone.provenance.occurred_at = T + 200;
+  gone.provenance.source_system = "mailchimp";
+  Ingest("mailchimp", {Record("mc-ev-1", "mc-1", "anna@example.org", {gone})}, T + 300);
+  EXPECT_TRUE(Outbox("mailchimp").empty()) << "the queued write would re-create the member";
+  const auto done = Outbox("mailchimp", store::OutboxStatus::kDone);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].id, queued[0].id);
+  EXPECT_EQ(done[0].reason, "superseded: record permanently deleted at mailchimp");
+}
+
 // Privacy by default: a record deleted at its system that belongs to no
 // one consentd knows (an unsubscribe webhook for an address never
 // synchronised, read back as gone) stores nothing: no subject with that

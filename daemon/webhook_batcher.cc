@@ -1,6 +1,8 @@
 #include "daemon/webhook_batcher.h"
 
+#include <atomic>
 #include <mutex>
+#include <string>
 #include <utility>
 
 namespace consentd::daemon {
@@ -22,6 +24,8 @@ struct WebhookBatcher::State {
   Answer answer;
   Post post;
   std::size_t max_group;
+  std::size_t max_pending;
+  std::atomic<std::size_t> pending{0};  // added, not yet answered
   std::mutex mu;
   std::shared_ptr<Group> open;  // guarded by mu: queued, not yet taken
 
@@ -37,7 +41,10 @@ struct WebhookBatcher::State {
   // Any thread: answers every delivery of `g` on the io thread.
   static void AnswerAll(const std::shared_ptr<State>& self, std::shared_ptr<Group> g, Status s) {
     self->post([self, g = std::move(g), s = std::move(s)] {
-      for (Delivery& d : g->deliveries) self->answer(d, s);
+      for (Delivery& d : g->deliveries) {
+        self->answer(d, s);
+        self->pending.fetch_sub(1);
+      }
     });
   }
 
@@ -75,17 +82,25 @@ struct WebhookBatcher::State {
   }
 };
 
-WebhookBatcher::WebhookBatcher(Accept accept, Answer answer, Post post, std::size_t max_group)
+WebhookBatcher::WebhookBatcher(Accept accept, Answer answer, Post post, std::size_t max_group,
+                               std::size_t max_pending)
     : state_(std::make_shared<State>()) {
   state_->accept = std::move(accept);
   state_->answer = std::move(answer);
   state_->post = std::move(post);
   state_->max_group = max_group == 0 ? 1 : max_group;
+  state_->max_pending = max_pending == 0 ? 1 : max_pending;
 }
 
 WebhookBatcher::~WebhookBatcher() = default;
 
 void WebhookBatcher::Add(store::Store& store, Delivery d) {
+  if (state_->pending.load() >= state_->max_pending) {
+    state_->answer(d, Unavailable("too many webhooks waiting for the store (" +
+                                  std::to_string(state_->max_pending) + ")"));
+    return;
+  }
+  state_->pending.fetch_add(1);
   std::shared_ptr<Group> fresh;
   {
     std::lock_guard lock(state_->mu);

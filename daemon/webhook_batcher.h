@@ -54,7 +54,14 @@ class WebhookBatcher {
   using Post = std::function<void(std::function<void()>)>;
 
   // At most `max_group` deliveries per submission (bounds a transaction).
-  WebhookBatcher(Accept accept, Answer answer, Post post, std::size_t max_group = 512);
+  // At most `max_pending` deliveries added and not yet answered: beyond
+  // that a delivery is answered Unavailable at once (503, the sender
+  // retries). A stalled store's deliveries stay queued after the ack
+  // deadline has answered their requests, and every retry would add
+  // another copy; this bounds the memory they hold.
+  static constexpr std::size_t kDefaultMaxPending = 8192;
+  WebhookBatcher(Accept accept, Answer answer, Post post, std::size_t max_group = 512,
+                 std::size_t max_pending = kDefaultMaxPending);
   ~WebhookBatcher();
   WebhookBatcher(const WebhookBatcher&) = delete;
   WebhookBatcher& operator=(const WebhookBatcher&) = delete;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -49,6 +50,10 @@ struct Answers {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return order.size() >= n; });
   }
+  bool WaitFor(std::size_t n, std::chrono::seconds limit) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, limit, [&] { return order.size() >= n; });
+  }
 };
 
 class WebhookBatcherTest : public ::testing::Test {
@@ -64,7 +69,8 @@ class WebhookBatcherTest : public ::testing::Test {
   // A batcher that stores each delivery's refs in the inbox and fails any
   // delivery whose first event id is "bad". "Posting" runs the closure at
   // once (on the store's completing thread), as a test io thread would.
-  std::unique_ptr<WebhookBatcher> MakeBatcher(std::size_t max_group = 512) {
+  std::unique_ptr<WebhookBatcher> MakeBatcher(
+      std::size_t max_group = 512, std::size_t max_pending = WebhookBatcher::kDefaultMaxPending) {
     return std::make_unique<WebhookBatcher>(
         [](store::Transaction& txn, const WebhookBatcher::Delivery& d) -> Result<int> {
           int dup = 0;
@@ -83,7 +89,7 @@ class WebhookBatcherTest : public ::testing::Test {
           answers_.order.push_back(d.refs[0].event_id);
           answers_.cv.notify_all();
         },
-        [](std::function<void()> fn) { fn(); }, max_group);
+        [](std::function<void()> fn) { fn(); }, max_group, max_pending);
   }
 
   static WebhookBatcher::Delivery Make(const std::string& event_id) {
@@ -148,6 +154,31 @@ TEST_F(WebhookBatcherTest, AGroupNeverExceedsMaxGroup) {
   release.set_value();
   answers_.Wait(7);
   EXPECT_EQ(store_->stats().submissions, 1u + 3u);  // groups of 3, 3, 1
+}
+
+// A stalled store: the deliveries already waiting are kept (each will be
+// answered), and beyond `max_pending` new ones are refused at once, not
+// queued without bound; once answered, there is room again.
+TEST_F(WebhookBatcherTest, BeyondMaxPendingADeliveryIsRefusedAtOnce) {
+  auto batcher = MakeBatcher(/*max_group=*/2, /*max_pending=*/3);
+  std::promise<void> release = HoldStore();
+  for (int i = 0; i < 5; ++i) batcher->Add(*store_, Make("p" + std::to_string(i)));
+  EXPECT_TRUE(answers_.WaitFor(2, std::chrono::seconds(10))) << "nothing refused at once";
+  {
+    std::lock_guard lock(answers_.mu);
+    EXPECT_EQ(answers_.order, (std::vector<std::string>{"p3", "p4"}));
+    EXPECT_EQ(answers_.by_event["p3"].code(), StatusCode::kUnavailable);
+  }
+  release.set_value();
+  answers_.Wait(5);
+  for (const char* e : {"p0", "p1", "p2"}) {
+    EXPECT_TRUE(answers_.by_event[e].ok()) << e;
+    EXPECT_TRUE(InInbox(e)) << e;
+  }
+  EXPECT_FALSE(InInbox("p3"));
+  batcher->Add(*store_, Make("p5"));
+  answers_.Wait(6);
+  EXPECT_TRUE(answers_.by_event["p5"].ok());
 }
 
 TEST_F(WebhookBatcherTest, AFailingWebhookIsRefusedAloneAndTheOthersAreStored) {

@@ -62,7 +62,8 @@ Result<std::unique_ptr<connectors::Connector>> MakeConnector(
       s.batch_size = config.batch_size;
       s.poll_overlap = config.poll_overlap;
       s.read_parallelism =
-          std::max(1, config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight / 2 : 4);
+          std::clamp(config.rate_limit.max_in_flight > 0 ? config.rate_limit.max_in_flight / 2 : 4,
+                     1, kMaxPoolShareOfAConnector);
       // Threads of its own (helpers) for one Deliver: at most 16 whatever
       // the cap, as the worker pool is bounded too.
       s.delivery_parallelism =

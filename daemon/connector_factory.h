@@ -14,6 +14,14 @@
 
 namespace consentd::daemon {
 
+// The most worker-pool threads one connector's work of one kind may hold
+// at once (delivery batches; read slices of one hint batch). The pool is
+// shared by every connector and bounded (32 threads), and a call waiting
+// out a 429 pause holds its thread: without a cap, a connector configured
+// with a large max_in_flight could take every thread and stall the other
+// direction. The defaults (Mailchimp's 10 in flight: 5) stay below it.
+inline constexpr int kMaxPoolShareOfAConnector = 8;
+
 Result<std::unique_ptr<connectors::Connector>> MakeConnector(
     const config::ConnectorConfig& config, std::shared_ptr<const mapping::MappingSpec> mapping,
     connectors::HttpClient& http);

@@ -111,9 +111,11 @@ std::string LearntStateKey(std::string_view connector) {
 
 // Worker threads: enough for every connector's in-flight cap, bounded.
 // Delivery batches of one connector in flight at once: half its in-flight
-// cap (a batch may need several calls), else 4.
+// cap (a batch may need several calls), else 4; at most its share of the
+// shared pool (kMaxPoolShareOfAConnector).
 int MaxParallelBatches(const config::ConnectorRateLimit& limit) {
-  return std::max(1, limit.max_in_flight > 0 ? limit.max_in_flight / 2 : 4);
+  return std::clamp(limit.max_in_flight > 0 ? limit.max_in_flight / 2 : 4, 1,
+                    kMaxPoolShareOfAConnector);
 }
 
 std::size_t PoolSize(const config::Config& config) {

@@ -89,7 +89,23 @@ Json IdentityJson(const sync::SubjectIdentity& identity) {
     }
     ids.push_back(std::move(one));
   }
-  return {{"email_addresses", std::move(emails)}, {"system_ids", std::move(ids)}};
+  // Records retired (deleted at their system while the person lives on, or
+  // moved to another address): consentd keeps the address each had, so as
+  // never to write there again.
+  Json retired = Json::array();
+  for (const auto& [system, records] : identity.retired_record_addresses) {
+    for (const auto& [id, address] : records) {
+      Json one = {{"system", system}, {"id", id}, {"address", address}};
+      if (const auto sys = identity.retired_at.find(system); sys != identity.retired_at.end()) {
+        if (const auto r = sys->second.find(id); r != sys->second.end())
+          one["retired_at"] = r->second;
+      }
+      retired.push_back(std::move(one));
+    }
+  }
+  return {{"email_addresses", std::move(emails)},
+          {"system_ids", std::move(ids)},
+          {"retired_records", std::move(retired)}};
 }
 
 // The latest signed checkpoint, parsed (its signature is the verifier's

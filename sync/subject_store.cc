@@ -28,6 +28,7 @@ Result<SubjectIdentity> LoadIdentity(store::Transaction& txn, std::string_view s
       if (l.address.empty() && !l.retired_address.empty()) {
         // Retired: never the id a write goes to.
         out.retired_addresses[l.system].insert(l.retired_address);
+        out.retired_record_addresses[l.system][l.system_id] = l.retired_address;
         continue;
       }
     }

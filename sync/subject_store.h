@@ -32,6 +32,8 @@ struct SubjectIdentity {
   // system -> the addresses its retired records had (IdentityLink::
   // retired_address): nothing is written there unless a live record has it.
   std::map<std::string, std::set<std::string>> retired_addresses;
+  // The same per record: system -> record id -> the address it had.
+  std::map<std::string, std::map<std::string, std::string>> retired_record_addresses;
   // system -> record id -> when it was retired (IdentityLink::retired_at),
   // for records retired since schema v17.
   std::map<std::string, std::map<std::string, TimestampMs>> retired_at;

@@ -113,6 +113,25 @@ class ExportTest : public sync::testing::SyncEngineTest {
   std::optional<proof::NoteVerifier> verifier_;
 };
 
+// A record retired (deleted at its system while the person lives on, or
+// moved to another address) keeps the address it had, so that no write
+// goes there again: the export shows it, and when.
+TEST_F(ExportTest, ExportShowsTheAddressesOfRetiredRecords) {
+  FillHistory();
+  const std::string anna = SubjectOf("hubspot", "101");
+  Run([&](store::Transaction& txn) -> Status {
+    CONSENTD_RETURN_IF_ERROR(
+        txn.LinkSystemId({anna, "mailchimp", "mc-7", T + 500, "anna.old@example.org"}));
+    return txn.RetireSystemId("mailchimp", "mc-7", T + 700);
+  });
+  const Json doc = ExportJson(kAnna);
+  EXPECT_EQ(doc["identities"]["retired_records"], Json::array({{{"system", "mailchimp"},
+                                                                {"id", "mc-7"},
+                                                                {"address", "anna.old@example.org"},
+                                                                {"retired_at", T + 700}}}))
+      << doc["identities"].dump();
+}
+
 TEST_F(ExportTest, ExportHoldsIdentitiesStateAndHistoryAndVerifiesWithTheVerifierKey) {
   FillHistory();
   Checkpoint();

@@ -30,9 +30,16 @@ Result<LedgerReplay> FindErasuresToReapply(store::Transaction& txn,
     if (identity->all_ids.empty() && identity->emails.empty()) continue;  // unknown here
     LedgerReplay::Subject e{r.value, identity->email, "", "", r.erased_at};
     if (e.email.empty()) {
-      if (identity->system_ids.empty()) continue;  // only retired records: nothing to name
-      e.system = identity->system_ids.begin()->first;
-      e.system_id = identity->system_ids.begin()->second;
+      // A live record names it; else a retired one (its address link went
+      // to another person, its record was deleted since): its link still
+      // leads to the subject, whose state and evidence key are here.
+      if (!identity->system_ids.empty()) {
+        e.system = identity->system_ids.begin()->first;
+        e.system_id = identity->system_ids.begin()->second;
+      } else {
+        e.system = identity->all_ids.begin()->first;
+        e.system_id = identity->all_ids.begin()->second;
+      }
     }
     out.to_erase.push_back(std::move(e));
   }

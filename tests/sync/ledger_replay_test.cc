@@ -115,6 +115,40 @@ TEST_F(LedgerReplayTest, ASubjectWithNoAddressIsErasedThroughItsRecord) {
   EXPECT_TRUE(Consents(nameless).empty());
 }
 
+// A subject whose address link went to another (its address is now that
+// person's CRM address) and whose only record was retired since (deleted
+// at its system) still holds state and an evidence key in a restored
+// database: it is erased through that retired record, not skipped without
+// a word.
+TEST_F(LedgerReplayTest, ASubjectWithOnlyARetiredRecordIsErasedThroughIt) {
+  const std::string anna = Anna();
+  Ingest("mailchimp",
+         {Record("mc-ev-5", "mc-5", "bea@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T + 100, "mailchimp")})},
+         T + 200);
+  const std::string bea = SubjectOf("mailchimp", "mc-5");
+  ASSERT_FALSE(bea.empty());
+  ASSERT_NE(bea, anna);
+  // HubSpot's contact takes Bea's address: the address link moves to Anna.
+  Ingest("hubspot",
+         {Record("ev-6", "101", "bea@example.org",
+                 {Consent("newsletter", ConsentStatus::kGranted, T + 300)})},
+         T + 400);
+  ASSERT_EQ(SubjectOf("hubspot", "101"), anna);
+  Run([&](store::Transaction& txn) -> Status {
+    return txn.RetireSystemId("mailchimp", "mc-5", T + 500);
+  });
+  ASSERT_FALSE(Consents(bea).empty());
+  LedgerReplayOutcome out = Replay({{Kind::kSubject, bea, T + 1'000}}, T + 60'000);
+  EXPECT_TRUE(out.not_erased.empty());
+  ASSERT_EQ(out.erased_without_address.size(), 1u);
+  EXPECT_EQ(out.erased_without_address[0].system, "mailchimp");
+  EXPECT_EQ(out.erased_without_address[0].system_id, "mc-5");
+  EXPECT_EQ(ErasedAt(bea), std::optional<TimestampMs>(T + 1'000));
+  EXPECT_TRUE(Consents(bea).empty());
+  EXPECT_FALSE(ErasedAt(anna).has_value());
+}
+
 TEST_F(LedgerReplayTest, ATombstoneTheLedgerHasAtALaterTimeIsMovedToIt) {
   Run([](store::Transaction& txn) -> Status { return txn.AddTombstone({"h-1", T}); });
   LedgerReplayOutcome out = Replay(

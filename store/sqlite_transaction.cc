@@ -620,6 +620,24 @@ Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view t
       " AND (?5 = '[]' OR o.id NOT IN (SELECT value FROM json_each(?5)))"
       " ORDER BY o.next_attempt_at, o.id LIMIT ?4) RETURNING " +
       std::string(kOutboxColumns);
+  {
+    // A write that was in flight when its person was erased is kept until
+    // answered (RecordDeliveries drops the answer). Its lease ran out (a
+    // crash meanwhile): sent again it would carry the person's address and
+    // state to a system they were erased from, so it goes. The range read
+    // is the claim's own index (outbox_due); usually empty.
+    STORE_USE(
+        drop,
+        "DELETE FROM outbox WHERE target = ?1 AND status = 'inflight' "
+        "AND next_attempt_at <= ?2 "
+        "AND key IN (SELECT subject_id FROM erased_subjects) "
+        "AND NOT coalesce(json_valid(desired_json) AND json_extract(desired_json, '$.erase'), "
+        "0) AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id)");
+    drop->BindAll(target, now);
+    Result<std::int64_t> dropped = RunCounting(db_, *drop);
+    if (!dropped.ok()) return dropped.status();
+    if (*dropped > 0) db_.NoteErasedRowsRemoved();  // and their copies in the WAL
+  }
   std::string skip_json = "[";
   for (std::int64_t id : skip) {
     if (skip_json.size() > 1) skip_json += ',';

@@ -733,6 +733,37 @@ TEST_F(StoreTransactionTest, ExpiredLeaseMakesAnInflightRowClaimableAgain) {
               }).ok());
 }
 
+// A write in flight when its person was erased is kept until answered
+// (the answer is then dropped). After a crash its lease runs out and it
+// would be claimed and sent again, address and state, to a system the
+// person was erased from; it is dropped instead. The person's erasure row
+// is claimed as usual.
+TEST_F(StoreTransactionTest, AnErasedPersonsWriteWhoseLeaseRanOutIsDroppedNotSentAgain) {
+  std::int64_t write = 0;
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(x, txn.Enqueue(Work("mc", "k1", "i1", 0)));
+                write = x;
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 0, 10, 100));
+                EXPECT_EQ(rows.size(), 1u);
+                CONSENTD_RETURN_IF_ERROR(txn.MarkSubjectErased("k1", 50));
+                OutboxRow erase = Work("mc", "k1", "i2", 50);
+                erase.desired_json = R"({"erase":true})";
+                ASSIGN_OR_RETURN_STATUS(y, txn.Enqueue(erase));
+                (void)y;
+                return Status::Ok();
+              }).ok());
+  Reopen();  // the dispatcher crashed while the write was inflight
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 100, 10, 200));
+                EXPECT_EQ(rows.size(), 1u);
+                if (!rows.empty()) {
+                  EXPECT_EQ(rows[0].idempotency_key, "i2") << "the erasure row, not the write";
+                }
+                EXPECT_FALSE(StatusOf(txn, write).has_value()) << "the write is gone";
+                return Status::Ok();
+              }).ok());
+}
+
 TEST_F(StoreTransactionTest, NewerStateSupersedesAPendingRowOfTheSameKey) {
   std::int64_t first = 0, second = 0;
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {

@@ -145,7 +145,14 @@ void AdminComponent::AddRoute(Router& router, std::string_view method, std::stri
   router.Add(std::string(method), std::string(path),
              [this, handler = std::move(handler)](net::HttpRequest req, net::Responder respond) {
                if (auto refused = Refuse(req)) return respond(std::move(*refused));
-               handler(std::move(req), std::move(respond));
+               // Every answer of the API is for its caller only: never
+               // cached (reload results, an erasure's stored request, ...).
+               handler(std::move(req), [respond = std::move(respond)](net::HttpResponse r) {
+                 if (!net::FindHeader(r.headers, "Cache-Control")) {
+                   r.headers.emplace_back("Cache-Control", "no-store");
+                 }
+                 respond(std::move(r));
+               });
              });
 }
 

@@ -192,6 +192,7 @@ TEST_F(AdminE2E, AReloadThatCannotBeAppliedInFullIsRefusedAndChangesNothing) {
   auto reload = Admin("POST", "/api/v1/reload");
   ASSERT_TRUE(reload);
   EXPECT_EQ(reload->status, 200) << reload->body;
+  EXPECT_EQ(reload->Header("cache-control"), "no-store");  // as every API answer
   EXPECT_TRUE(Eventually([&] {
     return Log().find("mapping: topic product_news removed") != std::string::npos;
   })) << Log();

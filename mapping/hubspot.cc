@@ -48,6 +48,19 @@ ExplanationWriter WriterOfExplanation(std::string_view explanation, Subscription
   return *named == status ? ExplanationWriter::kConsentd : ExplanationWriter::kOther;
 }
 
+std::optional<ConsentMethod> MethodOfOwnExplanation(std::string_view explanation,
+                                                    SubscriptionState status) {
+  if (WriterOfExplanation(explanation, status) != ExplanationWriter::kConsentd) {
+    return std::nullopt;
+  }
+  constexpr std::string_view kVia = ", via ";
+  const size_t at = explanation.rfind(kVia);
+  if (at == std::string_view::npos) return std::nullopt;
+  Result<ConsentMethod> method = ParseConsentMethod(explanation.substr(at + kVia.size()));
+  if (!method.ok()) return std::nullopt;
+  return *method;
+}
+
 std::string LegalBasisToHubSpot(std::string_view dpv) {
   if (dpv.starts_with("eu-gdpr:A6-1-a")) return "CONSENT_WITH_NOTICE";
   if (dpv.starts_with("eu-gdpr:A6-1-b")) return "PERFORMANCE_OF_CONTRACT";
@@ -113,6 +126,12 @@ MapResult Mapper::FromStatus(const SubscriptionStatus& s) const {
     c.method = ContainsNoCase(s.source_of_status, "DOUBLE_OPT_IN") ? ConsentMethod::kDoubleOptIn
                : ContainsNoCase(s.source_of_status, "IMPORT")      ? ConsentMethod::kImport
                                                                    : ConsentMethod::kForm;
+    // consentd's own grant read back: HubSpot's source is consentd's write,
+    // not how the person consented; the explanation it wrote says that.
+    if (std::optional<ConsentMethod> own =
+            MethodOfOwnExplanation(s.legal_basis_explanation, s.status)) {
+      c.method = *own;
+    }
   } else {
     c.status = ConsentStatus::kWithdrawn;
     c.method = ContainsNoCase(s.source_of_status, "UNSUBSCRIBE") ? ConsentMethod::kUnsubscribeLink

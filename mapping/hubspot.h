@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,10 @@ std::string OwnExplanation(SubscriptionState written, std::string_view why);
 // alone).
 enum class ExplanationWriter { kOther, kConsentd, kConsentdStateUnnamed };
 ExplanationWriter WriterOfExplanation(std::string_view explanation, SubscriptionState status);
+// The method consentd wrote in its own explanation for `status` (the
+// "via <method>" it ends with), or nullopt if consentd did not write it.
+std::optional<ConsentMethod> MethodOfOwnExplanation(std::string_view explanation,
+                                                    SubscriptionState status);
 
 struct StatusWrite {
   std::int64_t subscription_id = 0;

@@ -63,6 +63,25 @@ TEST_F(HubSpotMapping, SubscribedThroughDoubleOptInCarriesTheConfirmation) {
   EXPECT_EQ(mapper().FromStatus(s).changes.at(0).method, ConsentMethod::kDoubleOptIn);
 }
 
+// consentd's own SUBSCRIBED write read back (after its echo memory has
+// gone, a day later: a contact edit, a resync) carries HubSpot's source of
+// the write, not the person's double opt-in: read as a plain form grant it
+// would be held as pending and demote the confirmed grant. The explanation
+// consentd wrote names the method it wrote; that is the method read back.
+TEST_F(HubSpotMapping, ConsentdsOwnGrantReadBackKeepsTheMethodItWrote) {
+  const Writes w = mapper().ToConsent(Record("newsletter", ConsentStatus::kGranted));
+  ASSERT_EQ(w.statuses.size(), 1u);
+  SubscriptionStatus s = Status(1011, SubscriptionState::kSubscribed);
+  s.source_of_status = "INTEGRATION";
+  s.legal_basis_explanation = w.statuses[0].legal_basis_explanation;
+  EXPECT_EQ(mapper().FromStatus(s).changes.at(0).method, ConsentMethod::kDoubleOptIn);
+  // Someone else's SUBSCRIBED over consentd's UNSUBSCRIBED explanation
+  // (HubSpot keeps the explanation it replaced) is theirs: HubSpot's source.
+  const Writes withdrawn = mapper().ToConsent(Record("newsletter", ConsentStatus::kWithdrawn));
+  s.legal_basis_explanation = withdrawn.statuses[0].legal_basis_explanation;
+  EXPECT_EQ(mapper().FromStatus(s).changes.at(0).method, ConsentMethod::kForm);
+}
+
 TEST_F(HubSpotMapping, SmsSubscriptionMapsToTheSmsChannel) {
   const MapResult r = mapper().FromStatus(Status(2012, SubscriptionState::kSubscribed, "SMS"));
   ASSERT_EQ(r.changes.size(), 1u);

@@ -55,10 +55,23 @@ std::optional<std::chrono::milliseconds> RateLimitWait(const net::HttpResponse& 
 }  // namespace
 
 std::optional<TimestampMs> ParseHubSpotTime(const json& value) {
-  if (value.is_number_integer()) return value.get<TimestampMs>();
+  // Times go into capture-time arithmetic (the skew window is added to
+  // them): one near the ends of 64 bits would overflow there. Only
+  // 1970-01-01 to 9999-12-31 are times.
+  constexpr TimestampMs kLatest = 253'402'300'799'999;
+  auto in_range = [](TimestampMs t) -> std::optional<TimestampMs> {
+    if (t < 0 || t > kLatest) return std::nullopt;
+    return t;
+  };
+  if (value.is_number_unsigned()) {
+    return value.get<std::uint64_t>() > static_cast<std::uint64_t>(kLatest)
+               ? std::nullopt
+               : std::optional<TimestampMs>(value.get<TimestampMs>());
+  }
+  if (value.is_number_integer()) return in_range(value.get<TimestampMs>());
   if (!value.is_string()) return std::nullopt;
   const std::string s = value.get<std::string>();
-  if (auto ms = ToInt(s)) return *ms;
+  if (auto ms = ToInt(s)) return in_range(*ms);
   std::tm tm{};
   int consumed = 0;
   if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,

@@ -5,11 +5,13 @@
 #include "connectors/hubspot/hubspot_connector.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "connectors/common/webhook_signatures.h"
+#include "connectors/hubspot/hubspot_internal.h"
 #include "mapping/policy.h"
 #include "tests/connectors/script_server.h"
 #include "tests/sim/sim_fixture.h"
@@ -200,6 +202,21 @@ net::HttpRequest Signed(const std::string& url, const std::string& body, Timesta
       {"X-HubSpot-Request-Timestamp", std::to_string(ts)},
       {"X-HubSpot-Signature-Version", "v3"}};
   return req;
+}
+
+// A time near the ends of 64 bits would overflow where the skew window is
+// added to it; only the years 1970 to 9999 are times.
+TEST(HubSpotTime, OnlyTimesFrom1970To9999AreRead) {
+  using hubspot_internal::ParseHubSpotTime;
+  EXPECT_EQ(ParseHubSpotTime(json(1'700'000'000'000)),
+            std::optional<TimestampMs>(1'700'000'000'000));
+  EXPECT_EQ(ParseHubSpotTime(json("1700000000000")), std::optional<TimestampMs>(1'700'000'000'000));
+  EXPECT_EQ(ParseHubSpotTime(json("2026-03-01T10:00:00.5Z")),
+            std::optional<TimestampMs>(1'772'359'200'500));
+  EXPECT_FALSE(ParseHubSpotTime(json(std::numeric_limits<std::int64_t>::max())).has_value());
+  EXPECT_FALSE(ParseHubSpotTime(json(std::numeric_limits<std::uint64_t>::max())).has_value());
+  EXPECT_FALSE(ParseHubSpotTime(json("9223372036854775000")).has_value());
+  EXPECT_FALSE(ParseHubSpotTime(json(-1)).has_value());
 }
 
 TEST_F(HubSpotConnectorTest, SignedWebhookMapsConsentEventsAndIgnoresOthers) {

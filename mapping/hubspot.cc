@@ -61,6 +61,16 @@ std::optional<ConsentMethod> MethodOfOwnExplanation(std::string_view explanation
   return *method;
 }
 
+std::optional<std::string> NoticeOfOwnExplanation(std::string_view explanation) {
+  constexpr std::string_view kNotice = ", notice ";
+  const size_t at = explanation.find(kNotice);
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string_view rest = explanation.substr(at + kNotice.size());
+  const std::string_view version = rest.substr(0, rest.find(", "));
+  if (version.empty()) return std::nullopt;
+  return std::string(version);
+}
+
 std::string LegalBasisToHubSpot(std::string_view dpv) {
   if (dpv.starts_with("eu-gdpr:A6-1-a")) return "CONSENT_WITH_NOTICE";
   if (dpv.starts_with("eu-gdpr:A6-1-b")) return "PERFORMANCE_OF_CONTRACT";
@@ -131,6 +141,11 @@ MapResult Mapper::FromStatus(const SubscriptionStatus& s) const {
     if (std::optional<ConsentMethod> own =
             MethodOfOwnExplanation(s.legal_basis_explanation, s.status)) {
       c.method = *own;
+      // And the notice it named: a grant written for an older notice, read
+      // back after a notice change, is no answer to the re-consent.
+      if (std::optional<std::string> notice = NoticeOfOwnExplanation(s.legal_basis_explanation)) {
+        c.notice_version = *notice;
+      }
     }
   } else {
     c.status = ConsentStatus::kWithdrawn;
@@ -244,12 +259,15 @@ Writes Mapper::ToConsent(const ConsentRecord& record) const {
       return w;
   }
   const std::string basis = record.legal_basis.empty() ? topic->legal_basis : record.legal_basis;
+  const std::string& notice =
+      record.notice_version.empty() ? topic->notice_version : record.notice_version;
   s.legal_basis = LegalBasisToHubSpot(basis);
   s.legal_basis_explanation = OwnExplanation(
-      s.status_state,
-      (topic->title.empty() ? topic->name : topic->title) +
-          (topic->notice_version.empty() ? "" : ", notice " + topic->notice_version) + ", " +
-          basis + ", via " + std::string(ConsentMethodName(record.method)));
+      s.status_state, (topic->title.empty() ? topic->name : topic->title) +
+                          // The notice the person consented to (the record's; a grant kept
+                          // from before a notice change names the older one).
+                          (notice.empty() ? "" : ", notice " + notice) + ", " + basis + ", via " +
+                          std::string(ConsentMethodName(record.method)));
   w.statuses.push_back(std::move(s));
   return w;
 }

@@ -78,6 +78,10 @@ ExplanationWriter WriterOfExplanation(std::string_view explanation, Subscription
 // "via <method>" it ends with), or nullopt if consentd did not write it.
 std::optional<ConsentMethod> MethodOfOwnExplanation(std::string_view explanation,
                                                     SubscriptionState status);
+// The notice version consentd named in its own explanation ("…, notice
+// <version>, …"), or nullopt if it named none. Only for an explanation
+// MethodOfOwnExplanation took as consentd's.
+std::optional<std::string> NoticeOfOwnExplanation(std::string_view explanation);
 
 struct StatusWrite {
   std::int64_t subscription_id = 0;

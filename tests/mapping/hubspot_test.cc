@@ -75,11 +75,24 @@ TEST_F(HubSpotMapping, ConsentdsOwnGrantReadBackKeepsTheMethodItWrote) {
   s.source_of_status = "INTEGRATION";
   s.legal_basis_explanation = w.statuses[0].legal_basis_explanation;
   EXPECT_EQ(mapper().FromStatus(s).changes.at(0).method, ConsentMethod::kDoubleOptIn);
+  EXPECT_EQ(mapper().FromStatus(s).changes.at(0).notice_version, "2026-01");
+  // A grant for an older notice, written (or read back) after the topic's
+  // notice changed, names the notice the person consented to: it is no
+  // answer to the re-consent the new notice asks for.
+  ConsentRecord older = Record("newsletter", ConsentStatus::kGranted);
+  older.notice_version = "2025-06";
+  const Writes old_notice = mapper().ToConsent(older);
+  EXPECT_NE(old_notice.statuses.at(0).legal_basis_explanation.find(", notice 2025-06, "),
+            std::string::npos)
+      << old_notice.statuses.at(0).legal_basis_explanation;
+  s.legal_basis_explanation = old_notice.statuses.at(0).legal_basis_explanation;
+  EXPECT_EQ(mapper().FromStatus(s).changes.at(0).notice_version, "2025-06");
   // Someone else's SUBSCRIBED over consentd's UNSUBSCRIBED explanation
   // (HubSpot keeps the explanation it replaced) is theirs: HubSpot's source.
   const Writes withdrawn = mapper().ToConsent(Record("newsletter", ConsentStatus::kWithdrawn));
   s.legal_basis_explanation = withdrawn.statuses[0].legal_basis_explanation;
   EXPECT_EQ(mapper().FromStatus(s).changes.at(0).method, ConsentMethod::kForm);
+  EXPECT_EQ(mapper().FromStatus(s).changes.at(0).notice_version, "2026-01");  // the topic's
 }
 
 TEST_F(HubSpotMapping, SmsSubscriptionMapsToTheSmsChannel) {

@@ -60,12 +60,10 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row, bool record_per_addre
       "  AND address = '' AND retired_address = ?4) "
       " AND NOT EXISTS (SELECT 1 FROM identity_links WHERE subject_id = ?2 AND system = ?3 "
       "  AND address = ?4), "
-      " EXISTS (SELECT 1 FROM target_deletions WHERE subject_id = ?2 AND system = ?3 "
-      "  AND deleted_at >= ?7)");
+      " EXISTS (SELECT 1 FROM target_deletions WHERE subject_id = ?2 AND system = ?3)");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
-  q.BindAll(row.id, row.key, row.target, row.address, record_per_address ? 1 : 0, row.desired_json,
-            row.created_at);
+  q.BindAll(row.id, row.key, row.target, row.address, record_per_address ? 1 : 0, row.desired_json);
   Result<bool> r = q.Step();
   std::string why;
   if (r.ok() && *r && q.Int(0) == 0) {
@@ -77,8 +75,10 @@ Result<std::string> WhyStale(Db& db, const OutboxRow& row, bool record_per_addre
       why = "the record at its address in " + row.target +
             " was retired (moved to another address, or deleted there)";
     } else if (q.Int(4) != 0) {
-      // Sent now, the write would create the deleted record again.
-      why = "its person's record was deleted at " + row.target + " after it was made";
+      // Sent now, the write would create the deleted record again. Whenever
+      // the deletion happened: its time is the system's, the row's
+      // consentd's, and a row made between the two was decided without it.
+      why = "its person's record at " + row.target + " was reported deleted";
     }
   }
   q.Reset();

@@ -98,10 +98,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
     // memory. So each start for writing truncates the WAL, after SQLite's
     // recovery has taken its commits. Best effort: a reader in the WAL (a
     // backup copying) makes it give up at once rather than hold the start.
+    // PASSIVE first (copies without the writer lock, beside a running
+    // consentd when this is a consentctl command), then TRUNCATE, which
+    // then holds that lock only briefly. A disk that fails here fails the
+    // start, as a failed checkpoint stops a running store.
     sqlite3_busy_timeout((*db)->raw(), 0);
-    (void)sqlite3_wal_checkpoint_v2((*db)->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
-                                    nullptr);
+    int rc = SQLITE_OK;
+    for (int checkpoint : {SQLITE_CHECKPOINT_PASSIVE, SQLITE_CHECKPOINT_TRUNCATE}) {
+      rc = sqlite3_wal_checkpoint_v2((*db)->raw(), nullptr, checkpoint, nullptr, nullptr);
+      if (rc != SQLITE_OK) break;
+    }
     sqlite3_busy_timeout((*db)->raw(), options.busy_timeout_ms);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+      return Unavailable("store " + options.path +
+                         ": checkpoint at start failed: " + sqlite3_errstr(rc));
+    }
   }
 
   // Pipelined durability (sqlite_store.h): our own descriptors of the WAL

@@ -352,11 +352,13 @@ Status SqliteTransaction::SupersedeQueuedRowsOfRecord(std::string_view system,
 Status SqliteTransaction::SupersedeQueuedWritesAfterDeletion(std::string_view system,
                                                              std::string_view subject_id,
                                                              TimestampMs now) {
-  STORE_USE(st,
-            "UPDATE outbox SET status = 'done', "
-            "reason = 'superseded: record permanently deleted at ' || ?1, updated_at = ?3 "
-            "WHERE target = ?1 AND key = ?2 AND status = 'pending' "
-            "AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id)");
+  STORE_USE(
+      st,
+      "UPDATE outbox SET status = 'done', "
+      "reason = 'superseded: record permanently deleted at ' || ?1, updated_at = ?3 "
+      "WHERE target = ?1 AND key = ?2 AND status = 'pending' "
+      "AND NOT coalesce(json_valid(desired_json) AND json_extract(desired_json, '$.erase'), 0) "
+      "AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id)");
   st->BindAll(system, subject_id, now);
   return st->Run();
 }
@@ -620,30 +622,34 @@ Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view t
       " AND (?5 = '[]' OR o.id NOT IN (SELECT value FROM json_each(?5)))"
       " ORDER BY o.next_attempt_at, o.id LIMIT ?4) RETURNING " +
       std::string(kOutboxColumns);
-  {
-    // A write that was in flight when its person was erased is kept until
-    // answered (RecordDeliveries drops the answer). Its lease ran out (a
-    // crash meanwhile): sent again it would carry the person's address and
-    // state to a system they were erased from, so it goes. The range read
-    // is the claim's own index (outbox_due); usually empty.
-    STORE_USE(
-        drop,
-        "DELETE FROM outbox WHERE target = ?1 AND status = 'inflight' "
-        "AND next_attempt_at <= ?2 "
-        "AND key IN (SELECT subject_id FROM erased_subjects) "
-        "AND NOT coalesce(json_valid(desired_json) AND json_extract(desired_json, '$.erase'), "
-        "0) AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id)");
-    drop->BindAll(target, now);
-    Result<std::int64_t> dropped = RunCounting(db_, *drop);
-    if (!dropped.ok()) return dropped.status();
-    if (*dropped > 0) db_.NoteErasedRowsRemoved();  // and their copies in the WAL
-  }
   std::string skip_json = "[";
   for (std::int64_t id : skip) {
     if (skip_json.size() > 1) skip_json += ',';
     skip_json += std::to_string(id);
   }
   skip_json += ']';
+  {
+    // A write that was in flight when its person was erased is kept until
+    // answered (RecordDeliveries drops the answer). Its lease ran out (a
+    // crash meanwhile): sent again it would carry the person's address and
+    // state to a system they were erased from, so it goes. Not one this
+    // process is still delivering (its lease ran out during a long wait,
+    // `skip`): that one's answer is dropped when it comes, and the erasure
+    // row behind it waits for it. The range read is the claim's own index
+    // (outbox_due); usually empty.
+    STORE_USE(
+        drop,
+        "DELETE FROM outbox WHERE target = ?1 AND status = 'inflight' "
+        "AND next_attempt_at <= ?2 "
+        "AND key IN (SELECT subject_id FROM erased_subjects) "
+        "AND NOT coalesce(json_valid(desired_json) AND json_extract(desired_json, '$.erase'), "
+        "0) AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id) "
+        "AND (?3 = '[]' OR id NOT IN (SELECT value FROM json_each(?3)))");
+    drop->BindAll(target, now, skip_json);
+    Result<std::int64_t> dropped = RunCounting(db_, *drop);
+    if (!dropped.ok()) return dropped.status();
+    if (*dropped > 0) db_.NoteErasedRowsRemoved();  // and their copies in the WAL
+  }
   STORE_USE(st, kSql);
   st->BindAll(target, now, lease_until, limit, skip_json);
   Result<std::vector<OutboxRow>> rows = ReadOutboxRows(*st);

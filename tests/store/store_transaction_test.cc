@@ -752,6 +752,14 @@ TEST_F(StoreTransactionTest, AnErasedPersonsWriteWhoseLeaseRanOutIsDroppedNotSen
                 (void)y;
                 return Status::Ok();
               }).ok());
+  // Still being delivered by this process (its lease ran out during a long
+  // wait): kept, and the erasure row waits behind it.
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 100, 10, 200, {write}));
+                EXPECT_TRUE(rows.empty());
+                EXPECT_TRUE(StatusOf(txn, write).has_value()) << "a write still on its way";
+                return Status::Ok();
+              }).ok());
   Reopen();  // the dispatcher crashed while the write was inflight
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
                 ASSIGN_OR_RETURN_STATUS(rows, txn.ClaimOutbox("mc", 100, 10, 200));

@@ -62,12 +62,19 @@ std::optional<ConsentMethod> MethodOfOwnExplanation(std::string_view explanation
 }
 
 std::optional<std::string> NoticeOfOwnExplanation(std::string_view explanation) {
+  // "…; <title>[, notice <version>], <basis>, via <method>": read from the
+  // right, so that a title holding ", notice " is not taken for it.
+  const size_t via = explanation.rfind(", via ");
+  if (via == std::string_view::npos) return std::nullopt;
+  const std::string_view before_via = explanation.substr(0, via);
+  const size_t basis = before_via.rfind(", ");
+  if (basis == std::string_view::npos) return std::nullopt;
+  const std::string_view before_basis = before_via.substr(0, basis);
   constexpr std::string_view kNotice = ", notice ";
-  const size_t at = explanation.find(kNotice);
+  const size_t at = before_basis.rfind(kNotice);
   if (at == std::string_view::npos) return std::nullopt;
-  const std::string_view rest = explanation.substr(at + kNotice.size());
-  const std::string_view version = rest.substr(0, rest.find(", "));
-  if (version.empty()) return std::nullopt;
+  const std::string_view version = before_basis.substr(at + kNotice.size());
+  if (version.empty() || version.find(", ") != std::string_view::npos) return std::nullopt;
   return std::string(version);
 }
 
@@ -139,12 +146,17 @@ MapResult Mapper::FromStatus(const SubscriptionStatus& s) const {
     // consentd's own grant read back: HubSpot's source is consentd's write,
     // not how the person consented; the explanation it wrote says that.
     if (std::optional<ConsentMethod> own =
-            MethodOfOwnExplanation(s.legal_basis_explanation, s.status)) {
+            s.written_by_consentd ? MethodOfOwnExplanation(s.legal_basis_explanation, s.status)
+                                  : std::nullopt) {
       c.method = *own;
       // And the notice it named: a grant written for an older notice, read
       // back after a notice change, is no answer to the re-consent.
-      if (std::optional<std::string> notice = NoticeOfOwnExplanation(s.legal_basis_explanation)) {
-        c.notice_version = *notice;
+      // (Only where the topic has notices: consentd names none otherwise,
+      // and a title could end in ", notice …".)
+      if (!topic->notice_version.empty()) {
+        if (std::optional<std::string> notice = NoticeOfOwnExplanation(s.legal_basis_explanation)) {
+          c.notice_version = *notice;
+        }
       }
     }
   } else {

@@ -35,6 +35,11 @@ struct SubscriptionStatus {
   TimestampMs timestamp = 0;     // when the status was set, per HubSpot
   std::string source_of_status;  // HubSpot's "source"
   std::string event_id;
+  // Set by the connector: this is consentd's own write read back (its
+  // explanation, and HubSpot's source for consentd's writes once learnt;
+  // HubSpot keeps an explanation someone else's change replaced). Its
+  // method and notice are then the ones consentd wrote in the explanation.
+  bool written_by_consentd = false;
 };
 
 // The contact unsubscribed from (or was resubscribed to) all of a channel.

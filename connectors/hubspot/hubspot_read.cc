@@ -188,10 +188,17 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
 void HubSpotConnector::AddStatuses(const std::vector<std::string>& ids, const json& list,
                                    const std::string& channel, Preferences& prefs) const {
   if (!list.is_array()) return;
+  const std::string own_source = OwnStatusSource();
   for (const json& j : list) {
     if (!j.is_object()) continue;
     hs::SubscriptionStatus st = StatusFromJson(j);
     if (st.channel.empty()) st.channel = channel;
+    // consentd's own write read back: its explanation, and once learnt the
+    // source HubSpot gives consentd's writes (an explanation alone may be
+    // one someone else's change kept), as deliveries tell them apart.
+    st.written_by_consentd = hs::WriterOfExplanation(st.legal_basis_explanation, st.status) ==
+                                 hs::ExplanationWriter::kConsentd &&
+                             (own_source.empty() || st.source_of_status == own_source);
     if (!mapped_ids_.contains(st.subscription_id)) {
       // Not mapped: nothing to decide; the mapper says why.
       for (const std::string& note : mapper_.FromStatus(st).notes) {

@@ -1388,6 +1388,24 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
 }
 
+// consentd's own grant read back keeps the method it wrote (a double
+// opt-in is not read as a form grant, which a topic requiring double opt-in
+// would hold as pending). The mapping tests cover an explanation that is
+// not taken as consentd's.
+TEST_F(HubSpotConnectorTest, ConsentdsOwnGrantReadBackKeepsItsDoubleOptIn) {
+  OutboundItem a = Item(1, "doi@example.com");
+  Grant(a, "newsletter", ConsentStatus::kGranted);
+  a.desired.state.consents.begin()->second.method = ConsentMethod::kDoubleOptIn;
+  auto results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  const std::string id = ContactId("doi@example.com");
+  auto read = connector_->Read({RecordRef{"e1", id, "", RecordHint::kChanged, {}, "", 1, ""}});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  const Change* grant = FindConsent(read->front(), "newsletter");
+  ASSERT_NE(grant, nullptr);
+  EXPECT_EQ(grant->method, ConsentMethod::kDoubleOptIn);
+}
+
 TEST_F(HubSpotConnectorTest, DeliverToGdprDeletedAddressIsBlockedByTargetAndSparesTheOthers) {
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "gone@example.com"}});
   Control("POST", "/_sim/hubspot/admin/gdpr-delete", {{"email", "gone@example.com"}});

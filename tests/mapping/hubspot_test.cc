@@ -74,6 +74,10 @@ TEST_F(HubSpotMapping, ConsentdsOwnGrantReadBackKeepsTheMethodItWrote) {
   SubscriptionStatus s = Status(1011, SubscriptionState::kSubscribed);
   s.source_of_status = "INTEGRATION";
   s.legal_basis_explanation = w.statuses[0].legal_basis_explanation;
+  // The connector tells consentd's writes apart (explanation and source);
+  // an explanation alone may be one another change kept.
+  EXPECT_EQ(mapper().FromStatus(s).changes.at(0).method, ConsentMethod::kForm);
+  s.written_by_consentd = true;
   EXPECT_EQ(mapper().FromStatus(s).changes.at(0).method, ConsentMethod::kDoubleOptIn);
   EXPECT_EQ(mapper().FromStatus(s).changes.at(0).notice_version, "2026-01");
   // A grant for an older notice, written (or read back) after the topic's
@@ -87,6 +91,12 @@ TEST_F(HubSpotMapping, ConsentdsOwnGrantReadBackKeepsTheMethodItWrote) {
       << old_notice.statuses.at(0).legal_basis_explanation;
   s.legal_basis_explanation = old_notice.statuses.at(0).legal_basis_explanation;
   EXPECT_EQ(mapper().FromStatus(s).changes.at(0).notice_version, "2025-06");
+  // A title holding ", notice " is not taken for the notice.
+  EXPECT_EQ(
+      NoticeOfOwnExplanation(
+          "consentd: SUBSCRIBED; News, notice board, notice 2025-06, eu-gdpr:A6-1-a, via form"),
+      std::optional<std::string>("2025-06"));
+
   // Someone else's SUBSCRIBED over consentd's UNSUBSCRIBED explanation
   // (HubSpot keeps the explanation it replaced) is theirs: HubSpot's source.
   const Writes withdrawn = mapper().ToConsent(Record("newsletter", ConsentStatus::kWithdrawn));

@@ -144,15 +144,16 @@ void AdminComponent::AddRoute(Router& router, std::string_view method, std::stri
   }
   router.Add(std::string(method), std::string(path),
              [this, handler = std::move(handler)](net::HttpRequest req, net::Responder respond) {
-               if (auto refused = Refuse(req)) return respond(std::move(*refused));
                // Every answer of the API is for its caller only: never
                // cached (reload results, an erasure's stored request, ...).
-               handler(std::move(req), [respond = std::move(respond)](net::HttpResponse r) {
+               net::Responder answer = [respond = std::move(respond)](net::HttpResponse r) {
                  if (!net::FindHeader(r.headers, "Cache-Control")) {
                    r.headers.emplace_back("Cache-Control", "no-store");
                  }
                  respond(std::move(r));
-               });
+               };
+               if (auto refused = Refuse(req)) return answer(std::move(*refused));
+               handler(std::move(req), std::move(answer));
              });
 }
 

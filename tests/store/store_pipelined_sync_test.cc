@@ -251,7 +251,7 @@ TEST(StoreOpen, AStartForWritingLeavesTheWalEmpty) {
   auto reopened = OpenOrDie(copy);
   ASSERT_NE(reopened, nullptr);
   EXPECT_EQ(std::filesystem::file_size(copy + "-wal"), 0u);
-  Result<std::vector<InboxRow>> rows = Status::Ok();
+  Result<std::vector<InboxRow>> rows = Internal("not read");
   ASSERT_TRUE(reopened
                   ->Run([&](Transaction& txn) -> Status {
                     rows = txn.ListUnprocessedInbox("test", 10);

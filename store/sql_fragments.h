@@ -22,4 +22,11 @@ inline std::string FirstsThroughIndex(std::string_view table, std::string_view c
 // ('}' is the byte after '|').
 inline constexpr std::string_view kSubjectEchoKeys = "key >= ?1 || '|' AND key < ?1 || '}'";
 
+// An outbox row (unaliased `outbox`) that is not an erasure: its desired
+// state does not say erase, and no erasure request waits on it. Such rows
+// are the ones a deletion or an erasure makes pointless to send.
+inline constexpr std::string_view kNotAnErasureRow =
+    "NOT coalesce(json_valid(desired_json) AND json_extract(desired_json, '$.erase'), 0) "
+    "AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id)";
+
 }  // namespace consentd::store

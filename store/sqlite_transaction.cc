@@ -352,13 +352,12 @@ Status SqliteTransaction::SupersedeQueuedRowsOfRecord(std::string_view system,
 Status SqliteTransaction::SupersedeQueuedWritesAfterDeletion(std::string_view system,
                                                              std::string_view subject_id,
                                                              TimestampMs now) {
-  STORE_USE(
-      st,
+  static const std::string kSql =
       "UPDATE outbox SET status = 'done', "
       "reason = 'superseded: record permanently deleted at ' || ?1, updated_at = ?3 "
-      "WHERE target = ?1 AND key = ?2 AND status = 'pending' "
-      "AND NOT coalesce(json_valid(desired_json) AND json_extract(desired_json, '$.erase'), 0) "
-      "AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id)");
+      "WHERE target = ?1 AND key = ?2 AND status = 'pending' AND " +
+      std::string(kNotAnErasureRow);
+  STORE_USE(st, kSql);
   st->BindAll(system, subject_id, now);
   return st->Run();
 }
@@ -637,14 +636,12 @@ Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view t
     // `skip`): that one's answer is dropped when it comes, and the erasure
     // row behind it waits for it. The range read is the claim's own index
     // (outbox_due); usually empty.
-    STORE_USE(
-        drop,
+    static const std::string kDropSql =
         "DELETE FROM outbox WHERE target = ?1 AND status = 'inflight' "
-        "AND next_attempt_at <= ?2 "
-        "AND key IN (SELECT subject_id FROM erased_subjects) "
-        "AND NOT coalesce(json_valid(desired_json) AND json_extract(desired_json, '$.erase'), "
-        "0) AND NOT EXISTS (SELECT 1 FROM erasure_targets e WHERE e.outbox_id = outbox.id) "
-        "AND (?3 = '[]' OR id NOT IN (SELECT value FROM json_each(?3)))");
+        "AND next_attempt_at <= ?2 AND key IN (SELECT subject_id FROM erased_subjects) AND " +
+        std::string(kNotAnErasureRow) +
+        " AND (?3 = '[]' OR id NOT IN (SELECT value FROM json_each(?3)))";
+    STORE_USE(drop, kDropSql);
     drop->BindAll(target, now, skip_json);
     Result<std::int64_t> dropped = RunCounting(db_, *drop);
     if (!dropped.ok()) return dropped.status();

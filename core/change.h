@@ -66,12 +66,4 @@ struct Change {
   std::map<std::string, std::string> evidence;
 };
 
-// An unticked box: a consent reported as "not set" (reports_absence) that
-// no action of the person's stands behind. An unsubscribe, which also
-// withdraws by absence, is an action and is not one.
-inline bool IsUntickedBox(const Change& c) {
-  return c.kind == ChangeKind::kConsent && c.reports_absence &&
-         c.status == ConsentStatus::kWithdrawn && c.method != ConsentMethod::kUnsubscribeLink;
-}
-
 }  // namespace consentd

@@ -46,8 +46,6 @@ struct UndeliveredWrite {
   std::string origin;
   std::int64_t outbox_id = 0;
   std::string row_status;  // "pending" or "inflight"
-  // When consentd received the report the value came from (0: not known).
-  TimestampMs recorded_at = 0;
 
   bool operator==(const UndeliveredWrite&) const = default;
 };

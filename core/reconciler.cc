@@ -246,12 +246,10 @@ class Decider {
   // write, not a new statement; letting that date win would undo a
   // withdrawal everywhere. Returns that write, or nullptr.
   //
-  // Permissive reports are held back this way. A person who really did
+  // Only permissive reports are held back this way. A person who really did
   // subscribe again there in that window gets the withdrawal written (the
-  // restrictive side, as in rule 3) and can subscribe again. Of restrictive
-  // reports only an unticked box (IsUntickedBox) is, and only where the
-  // sync engine knows the grant has not landed: it states no action of the
-  // person's, and the box is off because consentd has not ticked it yet.
+  // restrictive side, as in rule 3) and can subscribe again; a restrictive
+  // report is never doubted.
   const UndeliveredWrite* NewsNotLandedAtSource(const std::string& key) const {
     if (!p_.ConstraintsFor(source()).grant_time_is_record_time) return nullptr;
     const UndeliveredWrite* w = echoes_.FindUndelivered(source(), key);
@@ -357,19 +355,6 @@ class Decider {
     }
 
     if (c_.reports_absence && IsRestrictive(c_.status)) {
-      // A box consentd has not ticked there yet is off: read before
-      // consentd's grant lands (a member change dated after the grant), the
-      // absence is the value from before that grant, not a withdrawal. The
-      // sync engine loads such a write only where "not landed" is known
-      // (see UndeliveredWriteOf in sync/sync_engine.cc); an unsubscribe is
-      // an action and never held back.
-      if (const UndeliveredWrite* w = IsUntickedBox(c_) ? NewsNotLandedAtSource(key) : nullptr) {
-        const Result<ConsentStatus> written = ParseConsentStatus(w->value);
-        if (written.ok() && !IsRestrictive(*written)) {
-          return Finish(Outcome::kSuperseded, ValueBeforeOwnWrite(*w, "unset topic"),
-                        ProofKind::kSuperseded, true, cur_status, cur_status);
-        }
-      }
       if (cur_status == ConsentStatus::kNotAsked) {
         return Finish(Outcome::kDuplicate, "reported as not set and never asked: nothing to withdraw",
                       ProofKind::kSuperseded, true, cur_status, cur_status);

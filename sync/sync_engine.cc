@@ -362,14 +362,9 @@ class Ingestor {
       if (!w.ok()) return w.status();
       if (w->has_value()) echoes.RememberLanded(std::move(**w));
     }
-    if (with_echoes && ReportsAgainstStateNotLanded(c, state)) {
+    if (with_echoes && ReportsAgainstRestrictiveState(c, state)) {
       Result<std::optional<UndeliveredWrite>> w = UndeliveredWriteOf(c, echo_key);
       if (!w.ok()) return w.status();
-      if (w->has_value() && IsUntickedBox(c)) {
-        Result<bool> known = GrantKnownNotLanded(c, **w);
-        if (!known.ok()) return known.status();
-        if (!*known) w->reset();
-      }
       if (w->has_value()) echoes.RememberUndelivered(std::move(**w));
     }
     Tombstones tombstones;
@@ -381,24 +376,21 @@ class Ingestor {
     return Reconcile(c, state, echoes, tombstones, policy_);
   }
 
-  // True if `c`, from a system that dates every value by its record's last
-  // change, is a permissive report (a grant, pending, or a lifted block)
-  // about a key the subject's state holds restrictive, or an absence (an
-  // unticked box) about a key it holds granted: the cases where the
+  // True if `c` is a permissive report (a grant, pending, or a lifted block)
+  // from a system that dates every value by its record's last change, about
+  // a key the subject's state holds restrictive: the one case where the
   // reconciler needs to know whether consentd's own write to that system
   // has landed (NewsNotLandedAtSource in core/reconciler.cc). Everything
   // else needs no outbox read.
-  bool ReportsAgainstStateNotLanded(const Change& c, const SubjectState& state) const {
+  bool ReportsAgainstRestrictiveState(const Change& c, const SubjectState& state) const {
     if (!policy_.ConstraintsFor(c.provenance.source_system).grant_time_is_record_time) {
       return false;
     }
     if (fresh_.contains(c.key.subject)) return false;  // no rows yet
     if (c.kind == ChangeKind::kConsent) {
-      const ConsentRecord* cur = state.FindConsent(c.key);
-      if (cur == nullptr) return false;
-      if (IsUntickedBox(c)) return cur->status == ConsentStatus::kGranted;
       if (c.status != ConsentStatus::kGranted && c.status != ConsentStatus::kPending) return false;
-      return IsRestrictive(cur->status);
+      const ConsentRecord* cur = state.FindConsent(c.key);
+      return cur != nullptr && IsRestrictive(cur->status);
     }
     if (c.kind == ChangeKind::kBlockCleared) {
       const auto it = state.blocks.find(c.scope);
@@ -479,7 +471,6 @@ class Ingestor {
     std::string value;   // ConsentStatusName, or "set" / "cleared" for a block
     std::string origin;  // provenance.source_system
     TimestampMs occurred_at = 0;
-    TimestampMs recorded_at = 0;  // when consentd received the decision's report
     // The same decision: the same value from the same system captured at
     // the same time. Not the same value alone: a person who subscribed at
     // the source after an earlier withdrawal was delivered, then withdrew
@@ -518,37 +509,11 @@ class Ingestor {
     if (!queued) return std::optional<UndeliveredWrite>();
     w.value = queued->value;
     w.origin = queued->origin;
-    w.recorded_at = queued->recorded_at;
     if (rows.delivered.has_value()) {
       const std::optional<KeyValue> delivered = ValueOf(*rows.delivered, c);
       if (delivered && delivered->SameDecision(*queued)) return std::optional<UndeliveredWrite>();
     }
     return std::optional<UndeliveredWrite>(std::move(w));
-  }
-
-  // For an unticked box (`c`) against consentd's grant `w` that looks
-  // undelivered: true only where "not landed" is known rather than
-  // presumed, since holding the box back keeps a grant the person may have
-  // withdrawn there (rule 1 asks for certainty before that):
-  // * the grant was decided less than kDoneOutboxRowsKeptMs ago, so a
-  //   delivery of it would still be on record (delivered rows are pruned
-  //   after that; UndeliveredWriteOf takes a pruned one as undelivered);
-  // * the reporting record was linked to the person before the grant was
-  //   decided, so consentd knew the record, and its boxes were what
-  //   consentd had written or read there. A record first read after the
-  //   grant (an initial sync, a member found by address) may show a
-  //   withdrawal made there that consentd never saw.
-  Result<bool> GrantKnownNotLanded(const Change& c, const UndeliveredWrite& w) {
-    if (w.recorded_at == 0 || w.recorded_at < now_ - store::kDoneOutboxRowsKeptMs) return false;
-    if (record_id_.empty()) return false;
-    Result<std::vector<store::IdentityLink>> links = txn_.ListSystemIds(c.key.subject);
-    if (!links.ok()) return links.status();
-    for (const store::IdentityLink& link : *links) {
-      if (link.system == c.provenance.source_system && link.system_id == record_id_) {
-        return link.linked_at != 0 && link.linked_at <= w.recorded_at;
-      }
-    }
-    return false;
   }
 
   // What `desired` holds for `c`'s key, or nullopt if it holds nothing.
@@ -558,8 +523,7 @@ class Ingestor {
         if (key.topic == c.key.topic && key.channel == c.key.channel &&
             key.address == c.key.address) {
           return KeyValue{std::string(ConsentStatusName(record.status)),
-                          record.provenance.source_system, record.provenance.occurred_at,
-                          record.provenance.recorded_at};
+                          record.provenance.source_system, record.provenance.occurred_at};
         }
       }
       return std::nullopt;
@@ -567,7 +531,7 @@ class Ingestor {
     const auto b = desired.state.blocks.find(c.scope);
     if (b == desired.state.blocks.end()) return std::nullopt;
     return KeyValue{b->second.active ? "set" : "cleared", b->second.provenance.source_system,
-                    b->second.provenance.occurred_at, b->second.provenance.recorded_at};
+                    b->second.provenance.occurred_at};
   }
 
   // The newest row of `system` and `subject` for the record's address if it

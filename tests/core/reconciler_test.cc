@@ -564,38 +564,6 @@ TEST(Reconciler, ARecordDatedGrantBeforeOurWithdrawalLandsIsNotANewGrant) {
             Outcome::kApplied);
 }
 
-// The same the other way round: a box consentd has not ticked yet is
-// unticked there, and an unticked box is only an absence ("not set"). A
-// member change (a new first name) read before consentd's grant from the
-// CRM lands reports the box off, dated after the grant: it is the member's
-// value from before the grant, not the person withdrawing it.
-TEST(Reconciler, AnUntickedBoxReadBeforeOurGrantLandsIsNotAWithdrawal) {
-  const auto untick_after_grant = [](bool grant_undelivered) {
-    World w;
-    w.policy.constraints["mailchimp"].grant_time_is_record_time = true;
-    const Decision grant = w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
-    EXPECT_EQ(Targets(grant), std::vector<std::string>{"mailchimp"});
-    const std::string key = ConsentKeyString(ConsentKey{kSubject, "offers", "email", ""});
-    if (grant_undelivered) {
-      w.echoes.RememberUndelivered(
-          UndeliveredWrite{"mailchimp", key, "granted", "hubspot", 7, "pending"});
-    }
-    Change unticked = ConsentChange("offers", kWithdrawn, T + 30'000, "mailchimp");
-    unticked.reports_absence = true;
-    const Decision d = w.Feed(unticked);
-    return std::pair{d, w.Status("offers")};
-  };
-  const auto [held, held_status] = untick_after_grant(true);
-  EXPECT_EQ(held.outcome, Outcome::kSuperseded) << held.reason;
-  EXPECT_TRUE(held.writes.empty());
-  EXPECT_NE(held.reason.find("outbox #7, is queued"), std::string::npos) << held.reason;
-  EXPECT_EQ(held_status, kGranted);
-  // Once the grant has landed, an unticked box read later is the person's.
-  const auto [applied, applied_status] = untick_after_grant(false);
-  EXPECT_EQ(applied.outcome, Outcome::kApplied) << applied.reason;
-  EXPECT_EQ(applied_status, kWithdrawn);
-}
-
 TEST(Reconciler, AnUndeliveredWriteHoldsBackOnlyRecordDatedNewsFromElsewhere) {
   const auto grant_after_withdrawal = [](bool record_dated, const std::string& origin) {
     World w;

@@ -211,48 +211,6 @@ TEST_F(SyncE2E, AJourneyProfileEditDoesNotUndoACrmWithdrawalThatHasNotLandedTher
   EXPECT_EQ(CrmSubscription(gil, kNewsletter), "UNSUBSCRIBED");
 }
 
-// The other way round: a grant from the CRM that Mailchimp has not taken
-// yet (its writes fail) leaves the member's box unticked there. An edit of
-// the member's first name re-dates that unticked box after the grant; read
-// again, it must not withdraw the grant in the CRM.
-TEST_F(SyncE2E, AJourneyProfileEditDoesNotWithdrawACrmGrantThatHasNotLandedThere) {
-  StartAll();
-  const std::string hal = "hal@example.org";
-  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(hal));
-  ASSERT_FALSE(MemberInterest(hal, "Product news"));
-
-  Json faults = Json::array();
-  for (const char* method : {"POST", "PUT", "PATCH"}) {
-    faults.push_back({{"kind", "error"},
-                      {"system", "mailchimp"},
-                      {"method", method},
-                      {"route", "/3.0/*"},
-                      {"status", 503}});
-  }
-  Journey("POST", "/_sim/faults", faults);
-  const double retryable = MetricSum("consentd_deliveries_total", "result=\"retryable\"");
-  Crm("POST", "/_sim/hubspot/person/signup", {{"email", hal}, {"subscriptionId", kProductUpdates}});
-  ASSERT_TRUE(Eventually([&] {
-    return MetricSum("consentd_deliveries_total", "result=\"retryable\"") > retryable;
-  })) << Log();
-  // Past the skew window, so that the edit's date alone would win.
-  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
-  const double superseded = MetricSum("consentd_decisions_total", "outcome=\"superseded\"");
-  Journey("POST", "/_sim/mailchimp/person/profile",
-          {{"email_address", hal}, {"merge_fields", {{"FNAME", "Hal"}}}});
-  ASSERT_TRUE(Eventually([&] {
-    return MetricSum("consentd_decisions_total", "outcome=\"superseded\"") > superseded;
-  })) << Log();
-  EXPECT_EQ(CrmSubscription(hal, kProductUpdates), "SUBSCRIBED") << Log();
-
-  Journey("DELETE", "/_sim/faults");
-  ASSERT_TRUE(
-      Eventually([&] { return MemberInterest(hal, "Product news"); }, std::chrono::seconds(60)))
-      << Member(hal).dump();
-  EXPECT_EQ(CrmSubscription(hal, kProductUpdates), "SUBSCRIBED");
-  EXPECT_EQ(CrmSubscription(hal, kNewsletter), "SUBSCRIBED");
-}
-
 // HubSpot keeps the last write, and consentd's write carries every mapped
 // subscription. A withdrawal the person makes in HubSpot while consentd's
 // write of an older grant waits for its retry (its webhook lost) must not

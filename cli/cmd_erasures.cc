@@ -1,11 +1,12 @@
 // consentctl erasures: erasure requests (GDPR Art. 17) and where each
 // target stands (store/erasure_requests.h, docs/operations.md).
 //
-//   consentctl erasures [--overdue] [--json] [--limit N]
+//   consentctl erasures [--open] [--overdue] [--json] [--limit N]
 //       every request, newest first: one line per request
 //       "ID<TAB>SUBJECT<TAB>SOURCE<TAB>REQUESTED<TAB>DEADLINE<TAB>open|done|OVERDUE"
 //       then one indented line per target
 //       "  TARGET<TAB>STATE<TAB>MODE<TAB>UPDATED<TAB>REASON";
+//       --open: only requests not yet settled;
 //       --overdue: only open requests past their deadline (exit 0 either way);
 //       --json: the admin API's JSON ({"erasures": [...]}).
 //   consentctl erasures mark-manual --id ID --target T [--note TEXT]
@@ -35,6 +36,7 @@ namespace {
 
 struct ErasuresArgs {
   ProofLogArgs store;  // --config / --db only
+  bool open = false;
   bool overdue = false;
   bool json = false;
   int limit = 1000;
@@ -66,6 +68,7 @@ int List(const ErasuresArgs& args) {
   std::vector<store::ErasureRequestRecord> list;
   Status s = ReadStore(*db, [&](store::Transaction& txn) -> Status {
     store::ErasureListOptions options;
+    options.open_only = args.open;
     options.overdue_only = args.overdue;
     options.limit = args.limit;
     Result<std::vector<store::ErasureRequestRecord>> r =
@@ -124,6 +127,7 @@ void RegisterErasures(CLI::App& app, std::function<int()>& run) {
       "erasures", "Erasure requests (GDPR Art. 17): per-target state, deadline, overdue");
   cmd->require_subcommand(0, 1);
   AddStoreOptions(*cmd, args->store);
+  cmd->add_flag("--open", args->open, "only requests not yet settled");
   cmd->add_flag("--overdue", args->overdue, "only open requests past their one-month deadline");
   cmd->add_flag("--json", args->json, "JSON as GET /api/v1/erasures answers");
   cmd->add_option("--limit", args->limit, "at most this many requests (default 1000)")

@@ -27,15 +27,16 @@ void RespondJson(const net::Responder& respond, Result<std::string> json) {
 void AddErasureRoutes(Router& router, const AdminComponent& admin, SyncComponent& sync) {
   admin.AddRoute(
       router, "GET", "/api/v1/erasures", [&sync](net::HttpRequest req, net::Responder respond) {
+        bool open = false;
         bool overdue = false;
         for (const auto& [key, value] : net::ParseQuery(req.query)) {
-          if (key != "overdue") continue;
+          if (key != "overdue" && key != "open") continue;
           if (value != "true" && value != "false") {
-            return respond(net::Problem(400, "Bad Request", "'overdue' must be true or false"));
+            return respond(net::Problem(400, "Bad Request", "'" + key + "' must be true or false"));
           }
-          overdue = value == "true";
+          (key == "open" ? open : overdue) = value == "true";
         }
-        sync.ListErasures(overdue, [respond](Result<std::string> json) {
+        sync.ListErasures(open, overdue, [respond](Result<std::string> json) {
           RespondJson(respond, std::move(json));
         });
       });

@@ -969,13 +969,13 @@ class SyncComponent::Impl {
         /*durable=*/false);
   }
 
-  void ReadErasures(std::optional<std::string> id, bool overdue_only,
+  void ReadErasures(std::optional<std::string> id, bool open_only, bool overdue_only,
                     std::function<void(Result<std::string>)> done) {
     auto json = std::make_shared<std::string>();
     // Text that is not UTF-8 (a note stored before notes were checked) is
     // shown replaced rather than failing the whole list.
     SubmitThen(
-        [id = std::move(id), overdue_only, json](store::Transaction& txn) -> Status {
+        [id = std::move(id), open_only, overdue_only, json](store::Transaction& txn) -> Status {
           const TimestampMs now = NowMs();
           if (id) {
             auto r = store::GetErasureRequest(txn, *id);
@@ -986,6 +986,7 @@ class SyncComponent::Impl {
             return Status::Ok();
           }
           store::ErasureListOptions options;
+          options.open_only = open_only;
           options.overdue_only = overdue_only;
           auto r = store::ListErasureRequests(txn, now, options);
           if (!r.ok()) return r.status();
@@ -2452,13 +2453,13 @@ void SyncComponent::ExplainSubject(std::string email,
   impl_->ExplainSubject(std::move(email), std::move(done));
 }
 
-void SyncComponent::ListErasures(bool overdue_only,
+void SyncComponent::ListErasures(bool open_only, bool overdue_only,
                                  std::function<void(Result<std::string>)> done) {
-  impl_->ReadErasures(std::nullopt, overdue_only, std::move(done));
+  impl_->ReadErasures(std::nullopt, open_only, overdue_only, std::move(done));
 }
 
 void SyncComponent::GetErasure(std::string id, std::function<void(Result<std::string>)> done) {
-  impl_->ReadErasures(std::move(id), false, std::move(done));
+  impl_->ReadErasures(std::move(id), false, false, std::move(done));
 }
 
 void SyncComponent::DeliverExport(std::string email, std::string requested_by,

@@ -138,7 +138,9 @@ class SyncComponent final : public Component {
   // store thread; `done` runs on the io thread. io thread only.
   // {"erasures":[...]}, newest first; only open ones past their deadline
   // when `overdue_only`.
-  void ListErasures(bool overdue_only, std::function<void(Result<std::string>)> done);
+  // open_only: requests not yet settled; overdue_only: open and past the deadline.
+  void ListErasures(bool open_only, bool overdue_only,
+                    std::function<void(Result<std::string>)> done);
   // One request; NotFound if there is no request with `id`.
   void GetErasure(std::string id, std::function<void(Result<std::string>)> done);
 

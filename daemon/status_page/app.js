@@ -263,10 +263,11 @@
     busy = true;
     try {
       const [status, dead, stats, history, erasures] = await Promise.all([
-        api('/api/v1/status'), api('/api/v1/dead-letters'),
+        api('/api/v1/status'),
+        api('/api/v1/dead-letters'),
         api('/api/v1/stats').catch(() => null),
-        api('/api/v1/stats/history', { optional: true }).catch(() => null),
-        api('/api/v1/erasures', { optional: true }).catch(() => null),
+        api('/api/v1/stats/history', {optional: true}).catch(() => null),
+        api('/api/v1/erasures?open=true', {optional: true}).catch(() => null),
       ]);
       renderStatus(status);
       renderDeadLetters(dead);

@@ -301,6 +301,18 @@ TEST_F(ErasureE2E, OperatorErasureIsTrackedPerTargetOverTheAdminApi) {
   ASSERT_TRUE(overdue);
   ASSERT_EQ(overdue->status, 200) << overdue->body;
   EXPECT_TRUE(Json::parse(overdue->body)["erasures"].empty());
+  // The status page asks for the open ones only: a settled request is not.
+  auto open = Admin("GET", "/api/v1/erasures?open=true");
+  ASSERT_TRUE(open);
+  ASSERT_EQ(open->status, 200) << open->body;
+  EXPECT_TRUE(Json::parse(open->body)["erasures"].empty()) << open->body;
+  auto bad_open = Admin("GET", "/api/v1/erasures?open=yes");
+  ASSERT_TRUE(bad_open);
+  EXPECT_EQ(bad_open->status, 400);
+  EXPECT_TRUE(CheckProblem(*bad_open).empty()) << bad_open->body;
+  CommandResult open_ctl = Ctl({"erasures", "--open", "--json"});
+  ASSERT_EQ(open_ctl.exit_code, 0) << open_ctl.output;
+  EXPECT_TRUE(Json::parse(open_ctl.output)["erasures"].empty()) << open_ctl.output;
   auto missing = Admin("GET", "/api/v1/erasures/status?id=nope");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -307,6 +308,94 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
   const auto crm = Outbox("hubspot");
   ASSERT_FALSE(crm.empty());
   EXPECT_EQ(Desired(crm.back()).state.consents.begin()->second.status, kGranted);
+}
+
+// An unticked Mailchimp box is a withdrawal (docs/model.md, "Sources that
+// can only say 'off'", known limit). Each case below is a real withdrawal,
+// or may be one, and must withdraw the grant: a future change that holds
+// back boxes read before consentd's grant lands must keep all of them.
+// (The first attempt at that, reverted, held back every one.)
+class UntickedBoxTest : public SyncEngineTest {
+ protected:
+  // A member linked at `member_at` (if given), then a CRM grant decided at
+  // `grant_at`, queued for the journey; then the member read with the box
+  // off at `read_at`. `method`: how the journey says it was withdrawn.
+  Outcome UntickAfterGrant(std::optional<TimestampMs> member_at, TimestampMs grant_at,
+                           TimestampMs read_at, ConsentMethod method = ConsentMethod::kForm) {
+    if (member_at) {
+      Ingest("mailchimp",
+             {Record("mc-ev-0", "mc-1", "anna@example.org",
+                     {Consent("newsletter", kWithdrawn, *member_at, "mailchimp")})},
+             *member_at + 1'000);
+    }
+    Ingest("hubspot",
+           {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, grant_at)})},
+           grant_at + 100);
+    person_ = SubjectOf("hubspot", "101");
+    EXPECT_EQ(Outbox("mailchimp").size(), 1u) << "the grant is queued for the journey";
+    Change c = Consent("newsletter", kWithdrawn, read_at, "mailchimp");
+    c.reports_absence = true;
+    c.method = method;
+    IngestSummary s =
+        Ingest("mailchimp", {Record("mc-ev-1", "mc-1", "anna@example.org", {c})}, read_at + 100);
+    for (const auto& [outcome, n] : s.outcomes) {
+      if (n > 0) return outcome;
+    }
+    ADD_FAILURE() << "no outcome";
+    return Outcome::kRejectedInvalid;
+  }
+  std::string person_;
+};
+
+// An initial sync (or a member found by address) reads the member for the
+// first time after the CRM grant: its unticked box may be a withdrawal made
+// there that consentd never saw.
+TEST_F(UntickedBoxTest, AMemberFirstReadAfterTheGrantWithdrawsIt) {
+  EXPECT_EQ(UntickAfterGrant(std::nullopt, T, T + 30'000), Outcome::kApplied);
+  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
+}
+
+// A grant queued for more than a day: had it been delivered, its row could
+// have been pruned, so "not landed" would only be presumed.
+TEST_F(UntickedBoxTest, AGrantDecidedMoreThanADayAgoWithdrawsIt) {
+  const TimestampMs day = store::kDoneOutboxRowsKeptMs;
+  EXPECT_EQ(UntickAfterGrant(T - 60'000, T, T + day + 1'000), Outcome::kApplied);
+  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
+}
+
+// An unsubscribe withdraws topics by absence too, but it is an action.
+TEST_F(UntickedBoxTest, AnUnsubscribeWithdrawsIt) {
+  EXPECT_EQ(UntickAfterGrant(T - 60'000, T, T + 30'000, ConsentMethod::kUnsubscribeLink),
+            Outcome::kApplied);
+  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
+}
+
+// Every row carries the person's whole state: a row queued for another
+// topic carries the grant again after it landed. The delivered row shows
+// the grant reached the journey, so an unticked box is her withdrawal.
+TEST_F(UntickedBoxTest, AGrantThatLandedIsWithdrawnWhileAnotherTopicsRowIsQueued) {
+  Ingest("mailchimp",
+         {Record("mc-ev-0", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kWithdrawn, T - 60'000, "mailchimp")})},
+         T - 59'000);
+  Ingest("hubspot",
+         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
+         T + 100);
+  const std::string person = SubjectOf("hubspot", "101");
+  const std::int64_t grant_row = ClaimTheOnlyRow("mailchimp", T + 200);
+  Run([&](store::Transaction& txn) -> Status { return txn.MarkDone(grant_row, T + 300); });
+  Ingest("hubspot",
+         {Record(
+             "ev-2", "101", "anna@example.org",
+             {Consent("product_news", kGranted, T + 10'000, "hubspot", "", ConsentMethod::kForm)})},
+         T + 10'100);
+  ASSERT_EQ(Outbox("mailchimp").size(), 1u) << "a row for the other topic is queued";
+  Change c = Consent("newsletter", kWithdrawn, T + 30'000, "mailchimp");
+  c.reports_absence = true;
+  IngestSummary s =
+      Ingest("mailchimp", {Record("mc-ev-1", "mc-1", "anna@example.org", {c})}, T + 30'100);
+  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
+  EXPECT_EQ(Consents(person)[0].status, "withdrawn");
 }
 
 // HubSpot dates a status by when it was set there, so consentd's own write

@@ -141,6 +141,9 @@ struct SyncConfig {
   // beside store.path (DefaultErasureLedgerPath); another volume survives
   // the loss of the database's disk.
   std::string erasure_ledger_file;
+  // Where each key was written in the file (the key "" is the `sync:` key
+  // itself), for messages about a key that needs a restart.
+  std::map<std::string, Position> keys_at;
 };
 
 // `privacy.export_delivery:` (issue #7): where an access export is POSTed,
@@ -166,6 +169,7 @@ struct Config {
   ProofLogConfig proof_log;
   std::chrono::milliseconds shutdown_deadline{10000};  // shutdown.deadline
   std::map<std::string, ConnectorConfig> connectors;   // by name
+  config::Position connectors_at;                      // of the `connectors:` key (0:0 without one)
   SyncConfig sync;
   PrivacyConfig privacy;
   // `mapping:` (docs/mapping.md), validated by mapping::ReadMapping. Optional

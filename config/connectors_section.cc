@@ -473,7 +473,7 @@ const Section<SyncConfig>& SyncSection() {
                                            return ReadGeneratedKeyFile(n, c, "identity key file");
                                          }),
                   ValueField<SyncConfig>("erasure_ledger_file", Presence::kOptional,
-                                         &SyncConfig::erasure_ledger_file, ReadFilePath),
+                                         &SyncConfig::erasure_ledger_file, ReadFileToCreate),
               });
   return s;
 }
@@ -548,7 +548,15 @@ Field<Config> SyncField() {
 }
 
 void FinishConnectorsAndSync(const YAML::Node& root, ReadContext& c, Config& config) {
-  const YAML::Node sync = FindEntry(root, "sync").second;
+  const auto [sync_key, sync] = FindEntry(root, "sync");
+  if (sync_key.IsDefined()) config.sync.keys_at.emplace("", PositionOf(sync_key));
+  if (sync.IsMap()) {
+    for (const auto& entry : sync) {
+      if (entry.first.IsScalar()) {
+        config.sync.keys_at.emplace(entry.first.Scalar(), PositionOf(entry.first));
+      }
+    }
+  }
   if (config.sync.retry_cap < config.sync.retry_base) {
     const YAML::Node cap = FindEntry(sync, "retry_cap").second;
     const YAML::Node base = FindEntry(sync, "retry_base").second;
@@ -572,6 +580,7 @@ void FinishConnectorsAndSync(const YAML::Node& root, ReadContext& c, Config& con
   }
 
   const auto [connectors_key, connectors] = FindEntry(root, "connectors");
+  if (connectors_key.IsDefined()) config.connectors_at = PositionOf(connectors_key);
   if (config.connectors.empty()) return;
   if (!config.has_mapping) {
     c.diag.Error(PositionOf(connectors_key),

@@ -326,6 +326,22 @@ std::optional<std::string> ReadFilePath(const YAML::Node& n, ReadContext& c) {
   return path;
 }
 
+std::optional<std::string> ReadFileToCreate(const YAML::Node& n, ReadContext& c) {
+  std::optional<std::string> path = ReadFilePath(n, c);
+  if (!path) return std::nullopt;
+  struct stat st {};
+  if (::stat(path->c_str(), &st) == 0) return path;
+  const std::string dir = fs::path(*path).parent_path().string();
+  std::error_code ec;
+  if (!dir.empty() && dir != c.store_dir && !fs::is_directory(dir, ec)) {
+    c.diag.Error(ValuePosition(n, c), *path + " does not exist and its directory " + dir +
+                                          " does not either; consentd creates the file there, "
+                                          "so create the directory");
+    return std::nullopt;
+  }
+  return path;
+}
+
 std::string ResolveSecretFile(const std::string& value, const std::string& base_dir,
                               const std::string& credentials_dir) {
   const fs::path p(value);
@@ -400,8 +416,9 @@ std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c) {
     c.diag.Error(at, "cannot use secret file " + where + ": " + std::strerror(err));
     return std::nullopt;
   }
-  // Empty, or a line break alone: every secret consentd reads needs content.
-  if (st.st_size <= 2) {
+  // Empty, or line breaks only: every secret consentd reads needs content.
+  // (Larger files are not read here: a secret is never mostly line breaks.)
+  if (st.st_size <= 4096) {
     std::ifstream in(path, std::ios::binary);
     std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (content.find_first_not_of("\r\n") == std::string::npos) {

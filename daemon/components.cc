@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/logging.h"
+#include "store/erasure_ledger.h"
 #include "store/sqlite_store.h"
 
 namespace consentd::daemon {
@@ -60,11 +61,26 @@ Status StoreComponent::Start(const config::Config& config) {
   store::SqliteStoreOptions options;
   options.path = config.store.path;
   options.erasure_ledger_path = config.sync.erasure_ledger_file;
+  options.on_ledger_failure = [path = config.sync.erasure_ledger_file](const Status& s) {
+    spdlog::error(
+        "privacy: erasure ledger {}: the erasures just committed were not appended "
+        "(a restore from a backup would not re-apply them): {}",
+        path, s.message());
+  };
   options.on_fail_stop = on_fail_stop_;
   auto opened = store::SqliteStore::Open(std::move(options));
   if (!opened.ok()) {
     lock_.reset();
     return opened.status().WithContext("store " + config.store.path);
+  }
+  // After the store (which reports a missing state directory itself).
+  if (!config.sync.erasure_ledger_file.empty()) {
+    if (Status writable = store::CheckLedgerWritable(config.sync.erasure_ledger_file);
+        !writable.ok()) {
+      (void)(*opened)->Close();
+      lock_.reset();
+      return writable.WithContext("sync.erasure_ledger_file");
+    }
   }
   store_ = std::move(opened).value();
   spdlog::info("store open: {}", config.store.path);

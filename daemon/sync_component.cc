@@ -459,19 +459,25 @@ class SyncComponent::Impl {
     for (const auto& [name, link] : links_) running.connectors.emplace(name, link->config);
     const std::vector<std::string> keys = config::KeysNeedingRestart(running, next);
     if (!keys.empty()) {
-      // One line per key, as the file's own errors: FILE:LINE:COLUMN (of
-      // the connector's entry; a `sync:` key or a removed connector has
-      // only the file).
+      // One line per key, as the file's own errors: FILE:LINE:COLUMN of
+      // the connector's entry (a removed one: of `connectors:`), of the
+      // `sync:` key changed (one left out: of `sync:`). Only the file
+      // where the file has neither.
       std::string lines;
       for (const std::string& k : keys) {
-        std::string where = next.source_path;
+        config::Position at;
         if (k.starts_with("connectors.")) {
           const std::string name = k.substr(11, k.find('.', 11) - 11);
           auto c = next.connectors.find(name);
-          if (c != next.connectors.end() && c->second.at.line > 0) {
-            where +=
-                ":" + std::to_string(c->second.at.line) + ":" + std::to_string(c->second.at.column);
-          }
+          at = c != next.connectors.end() ? c->second.at : next.connectors_at;
+        } else if (k.starts_with("sync.")) {
+          auto key = next.sync.keys_at.find(k.substr(5));
+          if (key == next.sync.keys_at.end()) key = next.sync.keys_at.find("");
+          if (key != next.sync.keys_at.end()) at = key->second;
+        }
+        std::string where = next.source_path;
+        if (at.line > 0) {
+          where += ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
         }
         lines += (lines.empty() ? "" : "\n") + where + ": " + k +
                  " changed, and needs a restart rather than a reload";

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -91,6 +92,24 @@ Status AppendToLedger(const std::string& path, const std::vector<LedgerRecord>& 
   ::close(fd);
   if (s.ok() && created) s = SyncDirectoryOf(path);  // the new name, durable too
   return s;
+}
+
+Status CheckLedgerWritable(const std::string& path) {
+  if (::access(path.c_str(), W_OK) == 0) return Status::Ok();
+  int err = errno;
+  std::string what = path;
+  if (err == ENOENT) {
+    // Not created yet: it will be, in its directory.
+    const std::size_t slash = path.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
+    if (::access(dir.c_str(), W_OK | X_OK) == 0) return Status::Ok();
+    err = errno;
+    what = "its directory " + dir;
+  }
+  return FailedPrecondition("erasure ledger " + path + " cannot be written (" + what + ": " +
+                            std::strerror(err) +
+                            "): erasures would not be recorded for a restore from a backup");
 }
 
 Result<std::vector<LedgerRecord>> ReadLedger(const std::string& path) {

@@ -39,6 +39,14 @@ struct LedgerRecord {
 // whole) is cut off first, so that the new lines stay whole.
 Status AppendToLedger(const std::string& path, const std::vector<LedgerRecord>& records);
 
+// OK if consentd can append to the ledger at `path`: the file is
+// writable, or, while it does not exist, its directory is (it is created
+// at the first erasure). FailedPrecondition naming the path and the
+// system's reason otherwise (a missing directory, a read-only file
+// system): checked at start, because an erasure whose record cannot be
+// appended is not re-applied after a restore from a backup.
+Status CheckLedgerWritable(const std::string& path);
+
 // Every record in the ledger at `path`, in file order; none if the file
 // does not exist. A last line without its newline (cut short by a crash
 // before its flush) is left out. InvalidArgument naming PATH:LINE for any

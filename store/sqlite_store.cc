@@ -422,10 +422,14 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     // has one, none other. After the commit, so the ledger never lists an
     // erasure the database rolled back; a crash between the two loses the
     // ledger's copy of that one only (the database holds it).
-    if (batch_status.ok() && !ledger.empty() && !options_.erasure_ledger_path.empty() &&
-        !AppendToLedger(options_.erasure_ledger_path, ledger).ok()) {
-      std::lock_guard lock(mu_);
-      ++stats_.erasure_ledger_failures;
+    if (batch_status.ok() && !ledger.empty() && !options_.erasure_ledger_path.empty()) {
+      if (Status appended = AppendToLedger(options_.erasure_ledger_path, ledger); !appended.ok()) {
+        {
+          std::lock_guard lock(mu_);
+          ++stats_.erasure_ledger_failures;
+        }
+        if (options_.on_ledger_failure) options_.on_ledger_failure(appended);
+      }
     }
     // The WAL still holds the pages as they were before the erasure (the
     // person's rows, an address) until later writes overwrite them, which

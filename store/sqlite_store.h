@@ -110,6 +110,10 @@ struct SqliteStoreOptions {
   // and the tombstones added by a transaction are appended to this file
   // once it has committed. Empty: none kept (tests, read-only tools).
   std::string erasure_ledger_path;
+  // Called on a store thread with the error when an append to that ledger
+  // fails (also counted: Stats::erasure_ledger_failures), so that the
+  // daemon can say which file and why.
+  std::function<void(const Status&)> on_ledger_failure;
   // For tools that only read (consentctl status, verify, explain, ...)
   // beside a running consentd: a store at an older schema is refused, not
   // migrated (the consentd that runs on it may not know the new one);

@@ -252,6 +252,21 @@ TEST_F(ConfigConnectors, ADirectoryWhereTheLedgerOrTheDatabaseBelongsIsAnErrorAt
                           " is a directory (name the file in it)"));
 }
 
+// The ledger is created at the first erasure: a directory that does not
+// exist (a typo) would only show then, and that erasure would go
+// unrecorded for a restore from a backup. Named at the value instead.
+TEST_F(ConfigConnectors, ALedgerInADirectoryThatDoesNotExistIsAnErrorAtItsValue) {
+  EXPECT_THAT(
+      Errors(std::string(kStore) + "sync:\n  erasure_ledger_file: /nonexistent/dir/e.ledger\n"),
+      ElementsAre("t.yaml:4:24: /nonexistent/dir/e.ledger does not exist and its directory "
+                  "/nonexistent/dir does not either; consentd creates the file there, so "
+                  "create the directory"));
+  TempDir dir;
+  EXPECT_THAT(
+      Errors(std::string(kStore) + "sync:\n  erasure_ledger_file: " + dir.path() + "/e.ledger\n"),
+      ElementsAre());
+}
+
 // Without retry_cap the default cap (5m) would quietly shorten every delay
 // of a longer retry_base: the base is named instead.
 TEST_F(ConfigConnectors, ARetryBaseAboveTheDefaultCapIsAnErrorAtTheBase) {

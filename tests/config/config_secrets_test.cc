@@ -103,7 +103,7 @@ TEST(ConfigSecrets, DirectoryIsNotASecretFile) {
 // the key, with its position, so check-config and a reload catch it too.
 TEST(ConfigSecrets, AnEmptySecretFileIsReportedAtTheValue) {
   TempDir etc;
-  for (const char* content : {"", "\n", "\r\n"}) {
+  for (const char* content : {"", "\n", "\r\n", "\n\n\n", "\r\n\r\n"}) {
     etc.Write("admin-token", content);
     const std::string file = etc.Write("c.yaml", AdminConfig("admin-token"));
     auto r = LoadConfigFile(file, LoadOptions{});

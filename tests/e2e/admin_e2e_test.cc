@@ -181,6 +181,24 @@ TEST_F(AdminE2E, AReloadThatCannotBeAppliedInFullIsRefusedAndChangesNothing) {
         << refused->body;
   }
 
+  // A `sync:` key: positioned at that key too (before, the file's name only).
+  std::string sync_changed = without_product_news;
+  const std::size_t attempts = sync_changed.find("  max_attempts: ");
+  ASSERT_NE(attempts, std::string::npos) << sync_changed;
+  sync_changed.replace(attempts, sync_changed.find('\n', attempts) - attempts, "  max_attempts: 7");
+  WriteTextFile(config_path_, sync_changed);
+  refused = Admin("POST", "/api/v1/reload");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 422) << refused->body;
+  {
+    const long line = std::count(sync_changed.begin(), sync_changed.begin() + attempts, '\n') + 1;
+    const nlohmann::json problem = nlohmann::json::parse(refused->body);
+    EXPECT_EQ(problem.value("detail", ""),
+              config_path_ + ":" + std::to_string(line) +
+                  ":3: sync.max_attempts changed, and needs a restart rather than a reload")
+        << refused->body;
+  }
+
   // The old mapping is still in force: product_news still propagates.
   EXPECT_EQ(Log().find("mapping: topic product_news removed"), std::string::npos) << Log();
   const std::string gil = "gil@example.com";

@@ -65,6 +65,47 @@ TEST(ErasureLedgerFile, ALineThatIsNotARecordIsAnErrorNamingFileAndLine) {
       << read.status().message();
 }
 
+// Checked at start: a ledger that cannot be written would leave every
+// erasure out of it. (As root, permissions do not stop a write; a missing
+// directory or a file where a directory belongs does.)
+TEST(ErasureLedgerFile, CheckLedgerWritableNamesTheReason) {
+  TempDir dir;
+  EXPECT_TRUE(CheckLedgerWritable(dir.File("erasures.ledger")).ok()) << "created at first use";
+  ASSERT_TRUE(AppendToLedger(dir.File("erasures.ledger"), {{Kind::kSubject, "s-1", 1}}).ok());
+  EXPECT_TRUE(CheckLedgerWritable(dir.File("erasures.ledger")).ok());
+
+  const Status missing = CheckLedgerWritable(dir.File("gone/erasures.ledger"));
+  EXPECT_EQ(missing.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.message().find("its directory " + dir.File("gone") + ": No such file"),
+            std::string::npos)
+      << missing.message();
+  std::ofstream(dir.File("plain")) << "x";
+  const Status not_dir = CheckLedgerWritable(dir.File("plain/erasures.ledger"));
+  EXPECT_EQ(not_dir.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(not_dir.message().find("Not a directory"), std::string::npos) << not_dir.message();
+}
+
+// An append that fails after the commit is counted and handed to the
+// daemon, which logs it: before, it was only counted.
+TEST(ErasureLedgerStore, AFailedAppendIsReportedWithItsReason) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.File("ledger"));
+  SqliteStoreOptions options;
+  options.path = dir.File("consentd.db");
+  options.erasure_ledger_path = dir.File("ledger/erasures.ledger");
+  std::vector<std::string> reported;
+  options.on_ledger_failure = [&reported](const Status& s) { reported.push_back(s.message()); };
+  auto db = OpenOrDie(options);
+  std::filesystem::remove_all(dir.File("ledger"));  // the volume went away
+  ASSERT_TRUE(db->Run([](Transaction& txn) -> Status {
+                  return txn.MarkSubjectErased("s-lost", 100);
+                }).ok());
+  ASSERT_TRUE(db->Close().ok());
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_NE(reported[0].find("No such file"), std::string::npos) << reported[0];
+  EXPECT_EQ(db->stats().erasure_ledger_failures, 1u);
+}
+
 TEST(ErasureLedgerStore, ACommittedErasureIsAppendedAndARolledBackOneIsNot) {
   TempDir dir;
   SqliteStoreOptions options;

@@ -163,6 +163,20 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
         const auto list = res.find(list_field);
         use(it->second, list == res.end() ? kNone : *list);
       }
+      // A 207 failing some subscribers on HubSpot's side leaves their
+      // statuses unknown: read as "none", the poll's version memory would
+      // take the contact's change as decided and skip it until a resync.
+      // Retried as a whole instead. An input HubSpot refuses for what it is
+      // (not an address it knows, not valid) stays without statuses, or a
+      // poll would stall on it for ever.
+      for (const json& e : ArrayAt(r.reply->body, "errors")) {
+        if (!e.is_object()) continue;
+        const std::string category = StringAt(e, "category");
+        if (category == "OBJECT_NOT_FOUND" || category == "VALIDATION_ERROR") continue;
+        return Unavailable("HubSpot " + path + ": " +
+                           (category.empty() ? std::string("error") : category) + ": " +
+                           MaskEmailsInText(StringAt(e, "message")));
+      }
     }
     return Status::Ok();
   };

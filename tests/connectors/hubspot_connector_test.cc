@@ -1388,6 +1388,58 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
 }
 
+// The same for the statuses read after the contacts: a 207 failing a
+// subscriber on HubSpot's side leaves the contact's statuses unknown.
+// Before, the contact was read as holding none, and a poll took its
+// change as decided (skipped until the next resync). An input HubSpot
+// refuses for what it is stays readable without statuses.
+TEST_F(HubSpotConnectorTest, AStatusesReadFailingASubscriberIsRetriedNotReadAsNone) {
+  std::string category = "INTERNAL_ERROR";
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([&category](const net::HttpRequest& req) {
+    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(
+          200, {{"status", "COMPLETE"},
+                {"results",
+                 {{{"id", "1001"},
+                   {"properties", {{"email", "anna@example.com"}, {"hs_object_id", "1001"}}},
+                   {"archived", false}}}}});
+    }
+    if (req.path.rfind("/communication-preferences/v4/statuses/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(207, {{"status", "COMPLETE"},
+                                                   {"results", json::array()},
+                                                   {"numErrors", 1},
+                                                   {"errors",
+                                                    {{{"status", "error"},
+                                                      {"category", category},
+                                                      {"message", "failed for anna@example.com"},
+                                                      {"context", json::object()}}}}});
+    }
+    return connectors::testing::JsonAnswer(200,
+                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector =
+      MakeHubSpotConnector(settings, TestMapping(mapping::ErasureMode::kRestrict), *http_);
+  const auto read = [&] {
+    return connector->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1, ""}});
+  };
+  auto failed = read();
+  ASSERT_FALSE(failed.ok()) << "read as " << failed->size() << " record(s)";
+  EXPECT_EQ(ClassOf(failed.status()), ErrorClass::kRetryable);
+  EXPECT_NE(failed.status().message().find("INTERNAL_ERROR"), std::string::npos)
+      << failed.status().message();
+  EXPECT_EQ(failed.status().message().find("anna@example.com"), std::string::npos)
+      << "the address is masked: " << failed.status().message();
+
+  category = "VALIDATION_ERROR";
+  auto refused = read();
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  ASSERT_EQ(refused->size(), 1u);
+  EXPECT_EQ(FindConsent(refused->front(), "newsletter"), nullptr);
+}
+
 // consentd's own grant read back keeps the method it wrote (a double
 // opt-in is not read as a form grant, which a topic requiring double opt-in
 // would hold as pending). The mapping tests cover an explanation that is

@@ -2018,6 +2018,11 @@ class SyncComponent::Impl {
     auto connector = link.connector;
     sync::ResyncOptions options;
     options.stop = &stop_;
+    // The connector maps by the mapping in force now: a reload during the
+    // run swaps both, and the pages after it are read again by the new one.
+    auto ended_by_reload = std::make_shared<std::atomic<bool>>(false);
+    options.guard =
+        sync::MappingUnchangedGuard(*engine_, mapping::MappingHash(*mapping_), ended_by_reload);
     // Each committed page: metrics, log lines, proof-log count, wake targets.
     options.on_page_committed = [this](const sync::IngestSummary& page) {
       asio::post(io_, [this, page] { Apply(page); });
@@ -2026,11 +2031,16 @@ class SyncComponent::Impl {
         [this, connector, options] {
           return sync::RunResync(*store(), *engine_, *connector, options);
         },
-        [this, &link](Result<sync::ResyncReport> report) {
+        [this, &link, ended_by_reload](Result<sync::ResyncReport> report) {
           link.resync_running = false;
           const std::string& name = link.config.name;
           auto next = sync_.resync_interval;
-          if (!report.ok()) {
+          if (!report.ok() && ended_by_reload->load()) {
+            resyncs_->WithLabels({name, "stopped"}).Inc();
+            next = std::min<std::chrono::milliseconds>(next, std::chrono::minutes(1));
+            spdlog::info("sync: {}: resync ended by a reload, again in {} s with the new mapping",
+                         name, next.count() / 1000);
+          } else if (!report.ok()) {
             resyncs_->WithLabels({name, "failed"}).Inc();
             // Try again sooner than a whole interval (a vendor outage).
             next = std::min<std::chrono::milliseconds>(next, std::chrono::minutes(5));

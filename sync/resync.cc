@@ -297,6 +297,19 @@ std::chrono::milliseconds FirstResyncDelay(std::optional<TimestampMs> last_done,
   return std::max(min_wait, std::chrono::milliseconds(std::max<TimestampMs>(0, due - now)));
 }
 
+std::function<Status(store::Transaction&)> MappingUnchangedGuard(
+    const SyncEngine& engine, std::string hash,
+    std::shared_ptr<std::atomic<bool>> ended_by_reload) {
+  return [&engine, hash = std::move(hash),
+          ended_by_reload = std::move(ended_by_reload)](store::Transaction&) -> Status {
+    if (engine.mapping_hash() == hash) return Status::Ok();
+    if (ended_by_reload) ended_by_reload->store(true);
+    return FailedPrecondition(
+        "the mapping changed during this run (a reload): the pages decided "
+        "before stay, the rest is read again by the new mapping");
+  };
+}
+
 Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
                                connectors::Connector& connector, const ResyncOptions& options) {
   ResyncReport report;

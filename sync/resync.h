@@ -59,6 +59,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -174,5 +175,14 @@ std::string FormatResyncReport(const ResyncReport& report);
 // and deciding a page again is idempotent).
 Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
                                connectors::Connector& connector, const ResyncOptions& options);
+
+// The daemon's ResyncOptions::guard: the run's connector maps by the
+// mapping whose hash is `hash` (taken when the run started); once `engine`
+// decides by another (a reload swapped it), the unit is refused with a
+// message saying so and `*ended_by_reload` is set, so that the daemon
+// runs the resync again soon with the new connector rather than repairing
+// by pages the old one mapped. Runs on the store thread, as `engine` is used.
+std::function<Status(store::Transaction&)> MappingUnchangedGuard(
+    const SyncEngine& engine, std::string hash, std::shared_ptr<std::atomic<bool>> ended_by_reload);
 
 }  // namespace consentd::sync

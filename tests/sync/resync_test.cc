@@ -645,6 +645,45 @@ TEST_F(SyncResyncTest, AGuardThatRefusesEndsTheRunAndItsUnitStoresNothing) {
   EXPECT_EQ(done, std::nullopt);
 }
 
+// The daemon's guard: a reload that swaps the mapping mid-run ends the run
+// before the next page, whose records the run's connector mapped by the
+// old mapping (before, the daemon's runs had no guard and decided every
+// later page by the old connector under the new rules).
+TEST_F(SyncResyncTest, AMappingSwappedDuringARunEndsItBeforeTheNextPage) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 120}, {"seed", 3}}).status, 200);
+  ResyncOptions o = AnyShare();
+  auto ended_by_reload = std::make_shared<std::atomic<bool>>(false);
+  o.guard = MappingUnchangedGuard(*engine_, engine_->mapping_hash(), ended_by_reload);
+  int committed = 0;
+  o.on_page_committed = [&](const IngestSummary&) {
+    if (++committed != 1) return;
+    // A reload: another mapping (a raised notice), swapped on the store
+    // thread between units of work, as the daemon does.
+    auto changed = std::make_shared<mapping::MappingSpec>(*spec_);
+    changed->topics.front().notice_version += "-2";
+    Run([&](store::Transaction&) -> Status {
+      engine_->SetMapping(changed);
+      return Status::Ok();
+    });
+  };
+  Result<ResyncReport> r = RunResync(*store_, *engine_, *connector_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("the mapping changed during this run"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(committed, 1);
+  EXPECT_TRUE(ended_by_reload->load());
+
+  // Unchanged, the guard lets every page through.
+  engine_->SetMapping(spec_);
+  auto untouched = std::make_shared<std::atomic<bool>>(false);
+  ResyncOptions again = AnyShare();
+  again.guard = MappingUnchangedGuard(*engine_, engine_->mapping_hash(), untouched);
+  Result<ResyncReport> whole = RunResync(*store_, *engine_, *connector_, again);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_TRUE(whole->complete);
+  EXPECT_FALSE(untouched->load());
+}
+
 TEST(ResyncScheduleTest, TheFirstPeriodicRunIsAnIntervalAfterTheLastCompleteOne) {
   using std::chrono::hours;
   using std::chrono::milliseconds;

@@ -20,6 +20,7 @@
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
 #include "connectors/common/json_fields.h"
+#include "connectors/common/vendor_clock.h"
 #include "connectors/hubspot/hubspot_connector.h"
 #include "core/clock.h"
 #include "mapping/hubspot.h"
@@ -41,14 +42,6 @@ struct ApiError {
   Status status;
   std::optional<std::chrono::milliseconds> retry_after;
 };
-
-// Milliseconds on the steady clock: for time elapsed between two points,
-// never a date.
-inline std::int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // One answered call: HTTP status and the parsed JSON body (null if none).
 struct ApiReply {
@@ -182,19 +175,12 @@ class HubSpotConnector final : public Connector {
   Result<PollPage> PollIncremental(json cursor, TimestampMs now);
   Status PollArchived(json& cursor, TimestampMs now, std::vector<InboundRecord>& out);
   // The poll's windows are bounded on HubSpot's clock, not consentd's: with
-  // consentd's clock ahead, a window would end in HubSpot's future and the
-  // next one start after changes HubSpot then dates before it (lost for
-  // good when their webhook was). The lead is learnt from the Date header
-  // of the poll's successful answers: the poll's `now` (taken at
-  // `now_steady`) carried forward to when the answer arrived, against the
-  // header, less the header's one-second resolution (what is left, under a
-  // second, poll_overlap covers). A clock behind HubSpot's only makes
-  // windows overlap more, so only a lead is taken off; a lead over an hour
-  // is taken for a wrong header (a proxy's), not a clock, and ignored.
-  TimestampMs OnHubSpotClock(TimestampMs now) const { return now - clock_lead_ms_.load(); }
+  // consentd's clock ahead, a window would end in HubSpot's future
+  // (connectors/common/vendor_clock.h), learnt from the poll's successful
+  // answers.
+  TimestampMs OnHubSpotClock(TimestampMs now) const { return hubspot_clock_.On(now); }
   void LearnClockLead(TimestampMs now, std::int64_t now_steady, const CallResult& answer);
-  static constexpr std::int64_t kMaxClockLeadMs = 3600 * 1000;
-  std::atomic<std::int64_t> clock_lead_ms_{0};
+  VendorClock hubspot_clock_;
 
   // --- hubspot_deliver.cc (see there) ---
   friend class Delivery;

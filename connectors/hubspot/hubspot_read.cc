@@ -521,15 +521,8 @@ Result<PollPage> HubSpotConnector::Poll(std::string_view cursor_text, TimestampM
 
 void HubSpotConnector::LearnClockLead(TimestampMs now, std::int64_t now_steady,
                                       const CallResult& answer) {
-  if (!answer.ok() || !answer.date_s) return;
-  // `now` as it was when the answer arrived (a wait for the rate limit
-  // may have come between); HubSpot's clock then read at most 1 s past the
-  // header's second.
-  const TimestampMs arrived =
-      now + std::max<std::int64_t>(0, answer.received_steady_ms - now_steady);
-  const std::int64_t lead = arrived - (*answer.date_s * 1000 + 1000);
-  if (lead > kMaxClockLeadMs) return;
-  clock_lead_ms_.store(std::max<std::int64_t>(0, lead));
+  if (!answer.ok()) return;
+  hubspot_clock_.Learn(now, now_steady, answer.date_s, answer.received_steady_ms);
 }
 
 Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {

@@ -17,6 +17,7 @@
 #include "connectors/common/http_client.h"
 #include "connectors/common/json_fields.h"
 #include "connectors/common/parallel_calls.h"
+#include "connectors/common/vendor_clock.h"
 #include "connectors/mailchimp/mailchimp_connector.h"
 #include "connectors/mailchimp/own_writes.h"
 #include "core/clock.h"
@@ -49,6 +50,8 @@ struct ApiAnswer {
   std::string title;    // problem document's title
   std::optional<std::chrono::milliseconds> retry_after;
   nlohmann::json body;  // parsed JSON (null if none or not JSON)
+  std::optional<std::int64_t> date_s;   // the Date header, seconds since the epoch
+  std::int64_t received_steady_ms = 0;  // when the answer arrived (SteadyNowMs)
 };
 
 // A member record of the API, as the mapper takes it. InvalidArgument when
@@ -202,7 +205,10 @@ class MailchimpConnector final : public Connector {
   mapping::mailchimp::Mapper mapper_;
   std::string mapping_hash_;
   std::string auth_header_;
-  SystemClock clock_;  // only for HTTP-date Retry-After values
+  SystemClock clock_;  // only for HTTP-date Retry-After and Date values
+  // Poll windows end on Mailchimp's clock (connectors/common/vendor_clock.h),
+  // learnt from the poll's successful answers.
+  VendorClock mailchimp_clock_;
   // How many members beyond a set's own size ReadRecent asks for: hinted
   // members are among the newest, behind those changed since. Adapts to
   // how deep the last read found them (Reads may run at once).

@@ -107,6 +107,9 @@ ApiAnswer MailchimpConnector::Call(std::string_view method, const std::string& p
     return a;
   }
   const net::HttpResponse& r = *sent;
+  a.received_steady_ms = SteadyNowMs();
+  if (auto date = net::FindHeader(r.headers, "Date"))
+    a.date_s = ParseHttpDate(*date, clock_.NowMs());
   a.http_status = r.status;
   a.body = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (a.body.is_discarded()) a.body = nullptr;

@@ -93,9 +93,11 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
   Cursor c = std::move(decoded).value();
 
   PollPage page;
+  const std::int64_t now_steady = SteadyNowMs();
   if (!c.before) {
-    // A new window: its upper bound is fixed before anything is fetched.
-    const std::int64_t upper = Seconds(now);
+    // A new window: its upper bound is fixed before anything is fetched,
+    // on Mailchimp's clock as its earlier answers dated it.
+    const std::int64_t upper = Seconds(mailchimp_clock_.On(now));
     if (c.since && *c.since >= upper - 1) {
       page.next_cursor = EncodeCursor(c);  // nothing can lie in (since, upper) yet
       return page;
@@ -116,6 +118,7 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
   if (c.since) q.emplace_back("since_last_changed", FormatIso(*c.since * 1000));
   ApiAnswer a = Call("GET", ListPath() + "/members", q);
   if (!a.status.ok()) return a.status;
+  mailchimp_clock_.Learn(now, now_steady, a.date_s, a.received_steady_ms);
   // A 200 without a member list (a proxy's maintenance page, a truncated
   // answer) would read as an empty page, which completes the window and
   // skips every change in it: retried instead.
@@ -166,7 +169,11 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
     // The window is complete. The next one re-reads the overlap.
     const std::int64_t overlap_s =
         std::max<std::int64_t>(1, (settings_.poll_overlap.count() + 999) / 1000);
-    next.since = *c.before - overlap_s;
+    // Mailchimp dates nothing after its own now: the window ends there at
+    // the latest (the first window after a start learns the lead only from
+    // its own answer, after its bound was set).
+    const std::int64_t end = std::min(*c.before, Seconds(mailchimp_clock_.On(now)) + 1);
+    next.since = end - overlap_s;
     for (const auto* list : {&c.seen, &keys}) {
       for (const std::string& k : *list) {
         if (SecondOfKey(k) > *next.since) next.seen.push_back(k);

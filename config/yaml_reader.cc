@@ -333,11 +333,14 @@ std::optional<std::string> ReadFileToCreate(const YAML::Node& n, ReadContext& c)
   if (::stat(path->c_str(), &st) == 0) return path;
   const std::string dir = fs::path(*path).parent_path().string();
   std::error_code ec;
+  // A warning, not an error: a directory systemd creates at the service's
+  // start (a second StateDirectory=) does not exist before the first one.
+  // consentd itself refuses to start if it cannot write there.
   if (!dir.empty() && dir != c.store_dir && !fs::is_directory(dir, ec)) {
-    c.diag.Error(ValuePosition(n, c), *path + " does not exist and its directory " + dir +
-                                          " does not either; consentd creates the file there, "
-                                          "so create the directory");
-    return std::nullopt;
+    c.diag.Warning(ValuePosition(n, c),
+                   *path + " does not exist and its directory " + dir +
+                       " does not either: consentd creates the file there and refuses to start "
+                       "unless it can (a typo? or a directory systemd creates at start)");
   }
   return path;
 }

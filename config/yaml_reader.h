@@ -128,8 +128,9 @@ std::optional<std::string> ReadPath(const YAML::Node& n, ReadContext& c);
 // that is not a regular file (a directory) is an error at the value.
 std::optional<std::string> ReadFilePath(const YAML::Node& n, ReadContext& c);
 // A file consentd creates when it first writes to it (the erasure ledger):
-// ReadFilePath, and a missing file's directory must exist, or be the
-// database's directory (c.store_dir, see ReadGeneratedKeyFile).
+// ReadFilePath, and a warning when neither the file nor its directory
+// exists (unless it is the database's directory, c.store_dir, see
+// ReadGeneratedKeyFile).
 std::optional<std::string> ReadFileToCreate(const YAML::Node& n, ReadContext& c);
 
 // A `*_file` secret: resolved with ResolveSecretPath (see config.h) and

@@ -467,7 +467,7 @@ class SyncComponent::Impl {
       for (const std::string& k : keys) {
         config::Position at;
         if (k.starts_with("connectors.")) {
-          const std::string name = k.substr(11, k.find('.', 11) - 11);
+          const std::string name = k.substr(11, k.find_first_of(". ", 11) - 11);
           auto c = next.connectors.find(name);
           at = c != next.connectors.end() ? c->second.at : next.connectors_at;
         } else if (k.starts_with("sync.")) {
@@ -522,8 +522,10 @@ class SyncComponent::Impl {
   }
 
   bool MappingChanged(const mapping::MappingSpec& next) const {
+    // mapping_ is the io thread's copy of what the engine decides by (the
+    // engine's own hash is the store thread's to read).
     return next.topics.size() != mapping_->topics.size() ||
-           mapping::MappingHash(next) != engine_->mapping_hash();
+           mapping::MappingHash(next) != mapping::MappingHash(*mapping_);
   }
 
   void CommitReload(const config::Config& next) {

@@ -375,7 +375,9 @@ void Delivery::LookUpContacts() {
 // fails retryably fails the items it was for (nothing is written blind;
 // they are retried); a read refused for good is split per subscriber, and a
 // subscriber that cannot be read alone, or that the answer leaves out, is
-// written unguarded (the write then succeeds or fails on its own). A value
+// written unguarded (the write then succeeds or fails on its own), except
+// one left out by a 207 failing it on HubSpot's side: its items wait, as
+// for a retryable failure. A value
 // left out is reported in `kept_out`, so that consentd forgets its memory
 // of writing it. The window left is the time between this read and the
 // write.
@@ -421,9 +423,11 @@ void Delivery::KeepNewerWithdrawals() {
           for (const std::string& sub : subs) unread[{channel, sub}] = why;
           return;
         }
+        std::set<std::string> answered;
         for (const json& res : ArrayAt(r.reply->body, "results")) {
           if (!res.is_object()) continue;
           const std::string sub = Lower(StringAt(res, "subscriberIdString"));
+          answered.insert(sub);
           const auto list = res.find("statuses");
           if (list == res.end() || !list->is_array()) continue;
           for (const json& j : *list) {
@@ -431,6 +435,23 @@ void Delivery::KeepNewerWithdrawals() {
             hs::SubscriptionStatus st = StatusFromJson(j);
             current[{channel, sub, st.subscription_id}] = std::move(st);
           }
+        }
+        // A 207 failing subscribers on HubSpot's side: those without a
+        // result are not known to hold nothing (written unguarded, a grant
+        // could undo a newer unsubscribe there). They wait, as for a
+        // failed read. (An input HubSpot refuses for what it is does not.)
+        for (const json& e : ArrayAt(r.reply->body, "errors")) {
+          if (!e.is_object()) continue;
+          const std::string category = StringAt(e, "category");
+          if (category == "OBJECT_NOT_FOUND" || category == "VALIDATION_ERROR") continue;
+          const ApiError why{Unavailable("HubSpot status read: " +
+                                         (category.empty() ? std::string("error") : category) +
+                                         ": " + MaskEmailsInText(StringAt(e, "message"))),
+                             {}};
+          for (const std::string& sub : subs) {
+            if (!answered.contains(Lower(sub))) unread[{channel, sub}] = why;
+          }
+          break;
         }
       };
   for (const auto& [channel, subscribers] : by_channel) {

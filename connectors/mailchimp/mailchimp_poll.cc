@@ -172,7 +172,7 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
     // Mailchimp dates nothing after its own now: the window ends there at
     // the latest (the first window after a start learns the lead only from
     // its own answer, after its bound was set).
-    const std::int64_t end = std::min(*c.before, Seconds(mailchimp_clock_.On(now)) + 1);
+    const std::int64_t end = std::min(*c.before, Seconds(mailchimp_clock_.On(now)));
     next.since = end - overlap_s;
     for (const auto* list : {&c.seen, &keys}) {
       for (const std::string& k : *list) {

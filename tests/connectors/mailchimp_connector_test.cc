@@ -1617,7 +1617,11 @@ TEST_F(MailchimpConnectorTest, AWriteAnsweredAsWrittenNamesTheVersionAReadAndThe
     EXPECT_EQ(read->front().version_id, r.version_id);
     EXPECT_EQ(read->front().event_id, "hint-" + email);
 
-    auto page = connector_->Poll("", clock_.NowMs() + 2000);
+    // A poll that has not yet learnt Mailchimp's clock (a fresh connector:
+    // its first window is bounded before any answer), so that the window
+    // holds the member's second while the clock stands still (below).
+    auto poller = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")));
+    auto page = poller->Poll("", clock_.NowMs() + 2000);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     bool found = false;
     for (const InboundRecord& rec : page->records) {

@@ -1079,6 +1079,51 @@ TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThere
   EXPECT_EQ(StatusOf("w@example.com", 101), "SUBSCRIBED") << r[0].detail;
 }
 
+// The guard's read failing a subscriber on HubSpot's side (a 207) does
+// not say she holds no status: written unguarded, the grant could undo an
+// unsubscribe she made there since. The item waits (retryable), as for a
+// failed read; nothing is written.
+TEST_F(HubSpotConnectorTest, AGuardReadFailingTheSubscriberHoldsTheGrantBack) {
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([](const net::HttpRequest& req) {
+    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(
+          200, {{"status", "COMPLETE"},
+                {"results",
+                 {{{"id", "1001"},
+                   {"properties", {{"email", "w@example.com"}, {"hs_object_id", "1001"}}},
+                   {"archived", false}}}}});
+    }
+    if (req.path.rfind("/communication-preferences/v4/statuses/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(207, {{"status", "COMPLETE"},
+                                                   {"results", json::array()},
+                                                   {"numErrors", 1},
+                                                   {"errors",
+                                                    {{{"status", "error"},
+                                                      {"category", "INTERNAL_ERROR"},
+                                                      {"message", "failed for w@example.com"},
+                                                      {"context", json::object()}}}}});
+    }
+    return connectors::testing::JsonAnswer(200,
+                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector =
+      MakeHubSpotConnector(settings, TestMapping(mapping::ErasureMode::kRestrict), *http_);
+  OutboundItem a = Item(1, "w@example.com");
+  a.desired.system_id = "1001";
+  Grant(a, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs() - 60'000);
+  auto r = connector->Deliver({a});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].error_class, ErrorClass::kRetryable) << r[0].status.ToString() << r[0].detail;
+  EXPECT_NE(r[0].status.message().find("INTERNAL_ERROR"), std::string::npos)
+      << r[0].status.message();
+  for (const net::HttpRequest& req : hubspot.requests()) {
+    EXPECT_EQ(req.path.find("/statuses/batch/write"), std::string::npos) << "written: " << req.path;
+  }
+}
+
 // No HubSpot contact of the person is known to consentd (its first write
 // there, as in an initial sync): nothing is read first.
 TEST_F(HubSpotConnectorTest, AGrantToAContactConsentdHasNotLinkedIsWrittenWithoutAReadFirst) {

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <cstdio>
 #include <utility>
 
 #include "cli/cmd_log_common.h"
@@ -35,6 +36,14 @@ Result<std::unique_ptr<store::SqliteStore>> OpenStoreToDecide(const config::Conf
   store::SqliteStoreOptions options;
   options.path = path;
   options.erasure_ledger_path = config.sync.erasure_ledger_file;
+  // As consentd logs it: a resync's erasures left out of the ledger would
+  // not be re-applied after a restore.
+  options.on_ledger_failure = [ledger = config.sync.erasure_ledger_file](const Status& s) {
+    std::fprintf(stderr,
+                 "consentctl: erasure ledger %s: the erasures just committed were not appended "
+                 "(a restore from a backup would not re-apply them): %s\n",
+                 ledger.c_str(), s.message().c_str());
+  };
   Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(options);
   if (!db.ok()) return db.status().WithContext("store " + path);
   return db;

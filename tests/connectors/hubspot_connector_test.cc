@@ -1079,6 +1079,32 @@ TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThere
   EXPECT_EQ(StatusOf("w@example.com", 101), "SUBSCRIBED") << r[0].detail;
 }
 
+// A scripted HubSpot whose contact 1001 (`email`) is found and whose
+// statuses read fails that subscriber on HubSpot's side (a 207 with an
+// error of `category`); any other call is answered empty.
+net::HttpResponse OneContactWhoseStatusesFail(const net::HttpRequest& req, const std::string& email,
+                                              const std::string& category) {
+  if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
+    return connectors::testing::JsonAnswer(
+        200, {{"status", "COMPLETE"},
+              {"results",
+               {{{"id", "1001"},
+                 {"properties", {{"email", email}, {"hs_object_id", "1001"}}},
+                 {"archived", false}}}}});
+  }
+  if (req.path.rfind("/communication-preferences/v4/statuses/batch/read", 0) == 0) {
+    return connectors::testing::JsonAnswer(207, {{"status", "COMPLETE"},
+                                                 {"results", json::array()},
+                                                 {"numErrors", 1},
+                                                 {"errors",
+                                                  {{{"status", "error"},
+                                                    {"category", category},
+                                                    {"message", "failed for " + email},
+                                                    {"context", json::object()}}}}});
+  }
+  return connectors::testing::JsonAnswer(200, {{"status", "COMPLETE"}, {"results", json::array()}});
+}
+
 // The guard's read failing a subscriber on HubSpot's side (a 207) does
 // not say she holds no status: written unguarded, the grant could undo an
 // unsubscribe she made there since. The item waits (retryable), as for a
@@ -1086,26 +1112,7 @@ TEST_F(HubSpotConnectorTest, AGrantIsNotWrittenOverAWithdrawalThePersonMadeThere
 TEST_F(HubSpotConnectorTest, AGuardReadFailingTheSubscriberHoldsTheGrantBack) {
   connectors::testing::ScriptServer hubspot;
   hubspot.Answer([](const net::HttpRequest& req) {
-    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(
-          200, {{"status", "COMPLETE"},
-                {"results",
-                 {{{"id", "1001"},
-                   {"properties", {{"email", "w@example.com"}, {"hs_object_id", "1001"}}},
-                   {"archived", false}}}}});
-    }
-    if (req.path.rfind("/communication-preferences/v4/statuses/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(207, {{"status", "COMPLETE"},
-                                                   {"results", json::array()},
-                                                   {"numErrors", 1},
-                                                   {"errors",
-                                                    {{{"status", "error"},
-                                                      {"category", "INTERNAL_ERROR"},
-                                                      {"message", "failed for w@example.com"},
-                                                      {"context", json::object()}}}}});
-    }
-    return connectors::testing::JsonAnswer(200,
-                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+    return OneContactWhoseStatusesFail(req, "w@example.com", "INTERNAL_ERROR");
   });
   HubSpotSettings settings = Settings();
   settings.base_url = hubspot.base();
@@ -1442,26 +1449,7 @@ TEST_F(HubSpotConnectorTest, AStatusesReadFailingASubscriberIsRetriedNotReadAsNo
   std::string category = "INTERNAL_ERROR";
   connectors::testing::ScriptServer hubspot;
   hubspot.Answer([&category](const net::HttpRequest& req) {
-    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(
-          200, {{"status", "COMPLETE"},
-                {"results",
-                 {{{"id", "1001"},
-                   {"properties", {{"email", "anna@example.com"}, {"hs_object_id", "1001"}}},
-                   {"archived", false}}}}});
-    }
-    if (req.path.rfind("/communication-preferences/v4/statuses/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(207, {{"status", "COMPLETE"},
-                                                   {"results", json::array()},
-                                                   {"numErrors", 1},
-                                                   {"errors",
-                                                    {{{"status", "error"},
-                                                      {"category", category},
-                                                      {"message", "failed for anna@example.com"},
-                                                      {"context", json::object()}}}}});
-    }
-    return connectors::testing::JsonAnswer(200,
-                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+    return OneContactWhoseStatusesFail(req, "anna@example.com", category);
   });
   HubSpotSettings settings = Settings();
   settings.base_url = hubspot.base();

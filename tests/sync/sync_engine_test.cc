@@ -318,10 +318,8 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
 class UntickedBoxTest : public SyncEngineTest {
  protected:
   // A member linked at `member_at` (if given), then a CRM grant decided at
-  // `grant_at`, queued for the journey; then the member read with the box
-  // off at `read_at`. `method`: how the journey says it was withdrawn.
-  Outcome UntickAfterGrant(std::optional<TimestampMs> member_at, TimestampMs grant_at,
-                           TimestampMs read_at, ConsentMethod method = ConsentMethod::kForm) {
+  // `grant_at`, queued for the journey.
+  void MemberThenGrant(std::optional<TimestampMs> member_at, TimestampMs grant_at) {
     if (member_at) {
       Ingest("mailchimp",
              {Record("mc-ev-0", "mc-1", "anna@example.org",
@@ -332,7 +330,10 @@ class UntickedBoxTest : public SyncEngineTest {
            {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, grant_at)})},
            grant_at + 100);
     person_ = SubjectOf("hubspot", "101");
-    EXPECT_EQ(Outbox("mailchimp").size(), 1u) << "the grant is queued for the journey";
+  }
+  // The member read with the box off at `read_at`; `method`: how the
+  // journey says it was withdrawn. The outcome of that one change.
+  Outcome Untick(TimestampMs read_at, ConsentMethod method = ConsentMethod::kForm) {
     Change c = Consent("newsletter", kWithdrawn, read_at, "mailchimp");
     c.reports_absence = true;
     c.method = method;
@@ -343,6 +344,12 @@ class UntickedBoxTest : public SyncEngineTest {
     }
     ADD_FAILURE() << "no outcome";
     return Outcome::kRejectedInvalid;
+  }
+  Outcome UntickAfterGrant(std::optional<TimestampMs> member_at, TimestampMs grant_at,
+                           TimestampMs read_at, ConsentMethod method = ConsentMethod::kForm) {
+    MemberThenGrant(member_at, grant_at);
+    EXPECT_EQ(Outbox("mailchimp").size(), 1u) << "the grant is queued for the journey";
+    return Untick(read_at, method);
   }
   std::string person_;
 };
@@ -374,14 +381,7 @@ TEST_F(UntickedBoxTest, AnUnsubscribeWithdrawsIt) {
 // topic carries the grant again after it landed. The delivered row shows
 // the grant reached the journey, so an unticked box is her withdrawal.
 TEST_F(UntickedBoxTest, AGrantThatLandedIsWithdrawnWhileAnotherTopicsRowIsQueued) {
-  Ingest("mailchimp",
-         {Record("mc-ev-0", "mc-1", "anna@example.org",
-                 {Consent("newsletter", kWithdrawn, T - 60'000, "mailchimp")})},
-         T - 59'000);
-  Ingest("hubspot",
-         {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, T)})},
-         T + 100);
-  const std::string person = SubjectOf("hubspot", "101");
+  MemberThenGrant(T - 60'000, T);
   const std::int64_t grant_row = ClaimTheOnlyRow("mailchimp", T + 200);
   Run([&](store::Transaction& txn) -> Status { return txn.MarkDone(grant_row, T + 300); });
   Ingest("hubspot",
@@ -390,12 +390,8 @@ TEST_F(UntickedBoxTest, AGrantThatLandedIsWithdrawnWhileAnotherTopicsRowIsQueued
              {Consent("product_news", kGranted, T + 10'000, "hubspot", "", ConsentMethod::kForm)})},
          T + 10'100);
   ASSERT_EQ(Outbox("mailchimp").size(), 1u) << "a row for the other topic is queued";
-  Change c = Consent("newsletter", kWithdrawn, T + 30'000, "mailchimp");
-  c.reports_absence = true;
-  IngestSummary s =
-      Ingest("mailchimp", {Record("mc-ev-1", "mc-1", "anna@example.org", {c})}, T + 30'100);
-  EXPECT_EQ(s.outcomes[Outcome::kApplied], 1);
-  EXPECT_EQ(Consents(person)[0].status, "withdrawn");
+  EXPECT_EQ(Untick(T + 30'000), Outcome::kApplied);
+  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
 }
 
 // HubSpot dates a status by when it was set there, so consentd's own write

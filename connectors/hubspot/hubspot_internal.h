@@ -155,7 +155,22 @@ class HubSpotConnector final : public Connector {
     std::map<std::string, std::vector<mapping::hubspot::UnsubscribeAll>> wide;
     // contact id -> why a status read yields nothing (unmapped types)
     std::map<std::string, std::vector<std::string>> notes;
+    // Contacts whose statuses HubSpot kept failing (a 207, see
+    // kStatusReadRetries): read without them, as another version.
+    std::set<std::string> unread;
   };
+  // A statuses read that a 207 fails for some subscribers on HubSpot's side
+  // fails as a whole (retried), this many times in a row for the same
+  // subscriber; after that the read goes on without that subscriber's
+  // statuses, so that one subscriber HubSpot keeps failing does not hold up
+  // every read (webhook hints, poll pages, resyncs) behind it. Its contact
+  // is then read again as soon as HubSpot answers for it.
+  static constexpr int kStatusReadRetries = 5;
+  // A record of a contact in Preferences::unread is read as another version.
+  static void MarkStatusesUnread(const Preferences& prefs, InboundRecord& rec);
+  // "channel|subscriber" -> reads in a row that failed it (bounded).
+  mutable std::mutex failing_subscribers_mu_;
+  mutable std::map<std::string, int> failing_subscribers_;
   // The pure steps of ReadPreferences, shared with MapRecordPayload: one
   // subscriber's v4 PublicStatus / PublicWideStatus list (`channel`: the
   // channel asked for) added for the contacts `ids`.

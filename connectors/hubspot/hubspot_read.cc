@@ -151,11 +151,13 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       CallResult r = Call("POST", path + "?channel=" + UrlEncode(channel), {{"inputs", inputs}});
       if (!r.ok()) return r.error.status;
       if (!r.reply->body.is_object()) return Unavailable("HubSpot " + path + ": no JSON body");
+      std::set<std::string> answered;
       for (const json& res : ArrayAt(r.reply->body, "results")) {
         if (!res.is_object()) continue;
         std::string sub = StringAt(res, "subscriberIdString");
         std::transform(sub.begin(), sub.end(), sub.begin(),
                        [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        answered.insert(sub);
         auto it = subs.find(sub);
         if (it == subs.end()) continue;
         // By reference: value() would copy every contact's status list.
@@ -166,16 +168,47 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       // A 207 failing some subscribers on HubSpot's side leaves their
       // statuses unknown: read as "none", the poll's version memory would
       // take the contact's change as decided and skip it until a resync.
-      // Retried as a whole instead. An input HubSpot refuses for what it is
-      // (not an address it knows, not valid) stays without statuses, or a
-      // poll would stall on it for ever.
+      // Retried as a whole instead, kStatusReadRetries times; then read
+      // without them (Preferences::unread). An input HubSpot refuses for
+      // what it is (not an address it knows, not valid) stays without
+      // statuses, or a poll would stall on it for ever.
+      std::string failure;
       for (const json& e : ArrayAt(r.reply->body, "errors")) {
         if (!e.is_object()) continue;
         const std::string category = StringAt(e, "category");
         if (category == "OBJECT_NOT_FOUND" || category == "VALIDATION_ERROR") continue;
-        return Unavailable("HubSpot " + path + ": " +
-                           (category.empty() ? std::string("error") : category) + ": " +
-                           MaskEmailsInText(StringAt(e, "message")));
+        failure = "HubSpot " + path + ": " + (category.empty() ? std::string("error") : category) +
+                  ": " + MaskEmailsInText(StringAt(e, "message"));
+        break;
+      }
+      std::vector<std::string> failed;  // inputs without a result
+      for (size_t i = start; i < std::min(keys.size(), start + kApiBatchLimit); ++i) {
+        if (!answered.contains(keys[i])) failed.push_back(keys[i]);
+      }
+      if (failure.empty() || failed.empty()) {
+        std::lock_guard lock(failing_subscribers_mu_);
+        for (const std::string& sub : answered) failing_subscribers_.erase(channel + "|" + sub);
+        if (!failure.empty()) return Unavailable(failure);  // about no input in particular
+        continue;
+      }
+      bool retry = false;
+      {
+        std::lock_guard lock(failing_subscribers_mu_);
+        for (const std::string& sub : answered) failing_subscribers_.erase(channel + "|" + sub);
+        if (failing_subscribers_.size() > 10'000) failing_subscribers_.clear();  // bounded
+        for (const std::string& sub : failed) {
+          retry |= ++failing_subscribers_[channel + "|" + sub] <= kStatusReadRetries;
+        }
+      }
+      if (retry) return Unavailable(failure);
+      for (const std::string& sub : failed) {
+        for (const std::string& id : subs.at(sub)) {
+          prefs.unread.insert(id);
+          prefs.notes[id].push_back("statuses on " + channel + " not read: HubSpot failed them " +
+                                    std::to_string(kStatusReadRetries) + " times in a row (" +
+                                    failure +
+                                    "); read without them, and again once HubSpot answers");
+        }
       }
     }
     return Status::Ok();
@@ -381,6 +414,7 @@ Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
     mapping::MapResult m = MapContact(contacts[i], *prefs, rec.event_id);
     rec.mapped.changes = std::move(m.changes);
     rec.mapped.notes.insert(rec.mapped.notes.end(), m.notes.begin(), m.notes.end());
+    MarkStatusesUnread(*prefs, rec);
     out.push_back(std::move(rec));
   }
   return out;
@@ -483,9 +517,18 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
     mapping::MapResult m = MapContact(*c, *prefs, ref.event_id);
     rec.mapped.changes = std::move(m.changes);
     rec.mapped.notes.insert(rec.mapped.notes.end(), m.notes.begin(), m.notes.end());
+    MarkStatusesUnread(*prefs, rec);
     out.push_back(std::move(rec));
   }
   return out;
+}
+
+void HubSpotConnector::MarkStatusesUnread(const Preferences& prefs, InboundRecord& rec) {
+  if (!prefs.unread.contains(rec.system_id)) return;
+  // Not this version as HubSpot holds it: neither remembered as decided
+  // nor taken for a duplicate of the full read that follows.
+  rec.version_id.clear();
+  rec.event_id += "#statuses-unread";
 }
 
 // --- Poll -------------------------------------------------------------------------

@@ -164,7 +164,8 @@ class HubSpotConnector final : public Connector {
   // subscriber; after that the read goes on without that subscriber's
   // statuses, so that one subscriber HubSpot keeps failing does not hold up
   // every read (webhook hints, poll pages, resyncs) behind it. Its contact
-  // is then read again as soon as HubSpot answers for it.
+  // is read in full at its next read that HubSpot answers (a webhook, its
+  // next change, the periodic resync).
   static constexpr int kStatusReadRetries = 5;
   // A record of a contact in Preferences::unread is read as another version.
   static void MarkStatusesUnread(const Preferences& prefs, InboundRecord& rec);

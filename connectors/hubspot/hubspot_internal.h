@@ -169,9 +169,15 @@ class HubSpotConnector final : public Connector {
   static constexpr int kStatusReadRetries = 5;
   // A record of a contact in Preferences::unread is read as another version.
   static void MarkStatusesUnread(const Preferences& prefs, InboundRecord& rec);
-  // "channel|subscriber" -> reads in a row that failed it (bounded).
-  mutable std::mutex failing_subscribers_mu_;
-  mutable std::map<std::string, int> failing_subscribers_;
+  // The same for a contact a batch read fails (not OBJECT_NOT_FOUND): it
+  // is then left out of the read, with a note.
+  // Counts a failed read of each of `failed` and forgets `answered` (keys:
+  // "contact|ID", "EMAIL|subscriber"...). True while any of `failed` has
+  // failed at most kStatusReadRetries reads in a row: retry as a whole.
+  bool RetryAfterFailures(const std::vector<std::string>& failed,
+                          const std::vector<std::string>& answered) const;
+  mutable std::mutex failing_inputs_mu_;
+  mutable std::map<std::string, int> failing_inputs_;  // key -> reads in a row (bounded)
   // The pure steps of ReadPreferences, shared with MapRecordPayload: one
   // subscriber's v4 PublicStatus / PublicWideStatus list (`channel`: the
   // channel asked for) added for the contacts `ids`.

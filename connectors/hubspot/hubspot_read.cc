@@ -182,25 +182,19 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
         break;
       }
       std::vector<std::string> failed;  // inputs without a result
+      std::vector<std::string> failed_keys, answered_keys;
       for (size_t i = start; i < std::min(keys.size(), start + kApiBatchLimit); ++i) {
-        if (!answered.contains(keys[i])) failed.push_back(keys[i]);
-      }
-      if (failure.empty() || failed.empty()) {
-        std::lock_guard lock(failing_subscribers_mu_);
-        for (const std::string& sub : answered) failing_subscribers_.erase(channel + "|" + sub);
-        if (!failure.empty()) return Unavailable(failure);  // about no input in particular
-        continue;
-      }
-      bool retry = false;
-      {
-        std::lock_guard lock(failing_subscribers_mu_);
-        for (const std::string& sub : answered) failing_subscribers_.erase(channel + "|" + sub);
-        if (failing_subscribers_.size() > 10'000) failing_subscribers_.clear();  // bounded
-        for (const std::string& sub : failed) {
-          retry |= ++failing_subscribers_[channel + "|" + sub] <= kStatusReadRetries;
+        if (answered.contains(keys[i])) {
+          answered_keys.push_back(channel + "|" + keys[i]);
+        } else {
+          failed.push_back(keys[i]);
+          failed_keys.push_back(channel + "|" + keys[i]);
         }
       }
-      if (retry) return Unavailable(failure);
+      if (failure.empty()) failed_keys.clear();
+      const bool retry = RetryAfterFailures(failed_keys, answered_keys);
+      if (failure.empty()) continue;
+      if (failed.empty() || retry) return Unavailable(failure);  // or about no input in particular
       for (const std::string& sub : failed) {
         for (const std::string& id : subs.at(sub)) {
           prefs.unread.insert(id);
@@ -452,8 +446,25 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
   }
   // A record HubSpot could not answer for is read again, whole batch and
   // all (the hints stay in the inbox): dropped, its change would be lost.
+  // After kStatusReadRetries such reads in a row, though, the others go on
+  // without it (a note says so), so that it does not hold up every read.
+  std::vector<std::string> failed_keys, answered_keys;
+  const auto key = [](std::string input) {  // ids, and addresses in any case
+    std::transform(input.begin(), input.end(), input.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return "contact|" + input;
+  };
   for (const ContactBatch* b : {&by_id, &by_email}) {
-    if (!b->failed.empty()) return Unavailable(b->failed.begin()->second);
+    for (const auto& [input, reason] : b->failed) failed_keys.push_back(key(input));
+    for (const Contact& c : b->found) {
+      answered_keys.push_back(key(c.id));
+      if (!c.email.empty()) answered_keys.push_back(key(c.email));
+    }
+  }
+  if (RetryAfterFailures(failed_keys, answered_keys)) {
+    for (const ContactBatch* b : {&by_id, &by_email}) {
+      if (!b->failed.empty()) return Unavailable(b->failed.begin()->second);
+    }
   }
   std::vector<Contact> all = by_id.found;
   all.insert(all.end(), by_email.found.begin(), by_email.found.end());
@@ -505,6 +516,18 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
       }
     }
     if (c == nullptr) {
+      const ContactBatch& batch = ref.system_id.empty() ? by_email : by_id;
+      if (const std::string* reason =
+              batch.FailureOf(ref.system_id.empty() ? ref.email : ref.system_id)) {
+        InboundRecord skipped;
+        skipped.system_id = ref.system_id;
+        skipped.event_id = ref.event_id + "#unread";
+        skipped.mapped.notes.push_back("not read: HubSpot failed it " +
+                                       std::to_string(kStatusReadRetries) + " reads in a row (" +
+                                       *reason + "); read again at its next change or resync");
+        out.push_back(std::move(skipped));
+        continue;
+      }
       const bool missing =
           ref.system_id.empty() ? !ref.email.empty() : by_id.missing.contains(ref.system_id);
       if (missing || ref.hint == RecordHint::kDeleted) out.push_back(DeletedRecord(ref, false));
@@ -521,6 +544,16 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
     out.push_back(std::move(rec));
   }
   return out;
+}
+
+bool HubSpotConnector::RetryAfterFailures(const std::vector<std::string>& failed,
+                                          const std::vector<std::string>& answered) const {
+  std::lock_guard lock(failing_inputs_mu_);
+  for (const std::string& key : answered) failing_inputs_.erase(key);
+  if (failing_inputs_.size() > 10'000) failing_inputs_.clear();  // bounded
+  bool retry = false;
+  for (const std::string& key : failed) retry |= ++failing_inputs_[key] <= kStatusReadRetries;
+  return retry;
 }
 
 void HubSpotConnector::MarkStatusesUnread(const Preferences& prefs, InboundRecord& rec) {

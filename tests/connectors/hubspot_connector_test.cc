@@ -1536,6 +1536,48 @@ TEST_F(HubSpotConnectorTest, ASubscriberHubSpotKeepsFailingDoesNotHoldUpEveryRea
   EXPECT_FALSE(read().ok()) << "a new failure is retried again";
 }
 
+// The same for a contact the batch read keeps failing: after
+// kStatusReadRetries reads in a row the others are read without it, and it
+// comes back as a record that only says so (no change, nothing decided).
+TEST_F(HubSpotConnectorTest, AContactHubSpotKeepsFailingDoesNotHoldUpTheOthers) {
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([](const net::HttpRequest& req) {
+    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(
+          207, {{"status", "COMPLETE"},
+                {"results",
+                 {{{"id", "1002"},
+                   {"properties", {{"email", "found@example.com"}, {"hs_object_id", "1002"}}},
+                   {"archived", false}}}},
+                {"errors",
+                 {{{"status", "error"},
+                   {"category", "INTERNAL_ERROR"},
+                   {"message", "Could not read some CONTACT objects"},
+                   {"context", {{"ids", {"1001"}}}}}}}});
+    }
+    return connectors::testing::JsonAnswer(200,
+                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector =
+      MakeHubSpotConnector(settings, TestMapping(mapping::ErasureMode::kRestrict), *http_);
+  const auto read = [&] {
+    return connector->Read({RecordRef{"e1", "1001", "", RecordHint::kChanged, {}, "", 1, ""},
+                            RecordRef{"e2", "1002", "", RecordHint::kChanged, {}, "", 1, ""}});
+  };
+  for (int i = 0; i < 5; ++i) ASSERT_FALSE(read().ok()) << "read " << i + 1 << " went on";
+  auto rest = read();
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ(rest->at(0).event_id, "e1#unread");
+  EXPECT_TRUE(rest->at(0).mapped.changes.empty());
+  ASSERT_FALSE(rest->at(0).mapped.notes.empty());
+  EXPECT_NE(rest->at(0).mapped.notes[0].find("INTERNAL_ERROR"), std::string::npos);
+  EXPECT_EQ(rest->at(1).system_id, "1002");
+  EXPECT_EQ(rest->at(1).event_id, "e2");
+}
+
 // consentd's own grant read back keeps the method it wrote (a double
 // opt-in is not read as a form grant, which a topic requiring double opt-in
 // would hold as pending). The mapping tests cover an explanation that is

@@ -155,29 +155,7 @@ class HubSpotConnector final : public Connector {
     std::map<std::string, std::vector<mapping::hubspot::UnsubscribeAll>> wide;
     // contact id -> why a status read yields nothing (unmapped types)
     std::map<std::string, std::vector<std::string>> notes;
-    // Contacts whose statuses HubSpot kept failing (a 207, see
-    // kStatusReadRetries): read without them, as another version.
-    std::set<std::string> unread;
   };
-  // A statuses read that a 207 fails for some subscribers on HubSpot's side
-  // fails as a whole (retried), this many times in a row for the same
-  // subscriber; after that the read goes on without that subscriber's
-  // statuses, so that one subscriber HubSpot keeps failing does not hold up
-  // every read (webhook hints, poll pages, resyncs) behind it. Its contact
-  // is read in full at its next read that HubSpot answers (a webhook, its
-  // next change, the periodic resync).
-  static constexpr int kStatusReadRetries = 5;
-  // A record of a contact in Preferences::unread is read as another version.
-  static void MarkStatusesUnread(const Preferences& prefs, InboundRecord& rec);
-  // The same for a contact a batch read fails (not OBJECT_NOT_FOUND): it
-  // is then left out of the read, with a note.
-  // Counts a failed read of each of `failed` and forgets `answered` (keys:
-  // "contact|ID", "EMAIL|subscriber"...). True while any of `failed` has
-  // failed at most kStatusReadRetries reads in a row: retry as a whole.
-  bool RetryAfterFailures(const std::vector<std::string>& failed,
-                          const std::vector<std::string>& answered) const;
-  mutable std::mutex failing_inputs_mu_;
-  mutable std::map<std::string, int> failing_inputs_;  // key -> reads in a row (bounded)
   // The pure steps of ReadPreferences, shared with MapRecordPayload: one
   // subscriber's v4 PublicStatus / PublicWideStatus list (`channel`: the
   // channel asked for) added for the contacts `ids`.

@@ -151,13 +151,11 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       CallResult r = Call("POST", path + "?channel=" + UrlEncode(channel), {{"inputs", inputs}});
       if (!r.ok()) return r.error.status;
       if (!r.reply->body.is_object()) return Unavailable("HubSpot " + path + ": no JSON body");
-      std::set<std::string> answered;
       for (const json& res : ArrayAt(r.reply->body, "results")) {
         if (!res.is_object()) continue;
         std::string sub = StringAt(res, "subscriberIdString");
         std::transform(sub.begin(), sub.end(), sub.begin(),
                        [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-        answered.insert(sub);
         auto it = subs.find(sub);
         if (it == subs.end()) continue;
         // By reference: value() would copy every contact's status list.
@@ -168,41 +166,16 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       // A 207 failing some subscribers on HubSpot's side leaves their
       // statuses unknown: read as "none", the poll's version memory would
       // take the contact's change as decided and skip it until a resync.
-      // Retried as a whole instead, kStatusReadRetries times; then read
-      // without them (Preferences::unread). An input HubSpot refuses for
-      // what it is (not an address it knows, not valid) stays without
-      // statuses, or a poll would stall on it for ever.
-      std::string failure;
+      // Retried as a whole instead. An input HubSpot refuses for what it is
+      // (not an address it knows, not valid) stays without statuses, or a
+      // poll would stall on it for ever.
       for (const json& e : ArrayAt(r.reply->body, "errors")) {
         if (!e.is_object()) continue;
         const std::string category = StringAt(e, "category");
         if (category == "OBJECT_NOT_FOUND" || category == "VALIDATION_ERROR") continue;
-        failure = "HubSpot " + path + ": " + (category.empty() ? std::string("error") : category) +
-                  ": " + MaskEmailsInText(StringAt(e, "message"));
-        break;
-      }
-      std::vector<std::string> failed;  // inputs without a result
-      std::vector<std::string> failed_keys, answered_keys;
-      for (size_t i = start; i < std::min(keys.size(), start + kApiBatchLimit); ++i) {
-        if (answered.contains(keys[i])) {
-          answered_keys.push_back(channel + "|" + keys[i]);
-        } else {
-          failed.push_back(keys[i]);
-          failed_keys.push_back(channel + "|" + keys[i]);
-        }
-      }
-      if (failure.empty()) failed_keys.clear();
-      const bool retry = RetryAfterFailures(failed_keys, answered_keys);
-      if (failure.empty()) continue;
-      if (failed.empty() || retry) return Unavailable(failure);  // or about no input in particular
-      for (const std::string& sub : failed) {
-        for (const std::string& id : subs.at(sub)) {
-          prefs.unread.insert(id);
-          prefs.notes[id].push_back("statuses on " + channel + " not read: HubSpot failed them " +
-                                    std::to_string(kStatusReadRetries) + " times in a row (" +
-                                    failure +
-                                    "); read without them, and again once HubSpot answers");
-        }
+        return Unavailable("HubSpot " + path + ": " +
+                           (category.empty() ? std::string("error") : category) + ": " +
+                           MaskEmailsInText(StringAt(e, "message")));
       }
     }
     return Status::Ok();
@@ -408,7 +381,6 @@ Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
     mapping::MapResult m = MapContact(contacts[i], *prefs, rec.event_id);
     rec.mapped.changes = std::move(m.changes);
     rec.mapped.notes.insert(rec.mapped.notes.end(), m.notes.begin(), m.notes.end());
-    MarkStatusesUnread(*prefs, rec);
     out.push_back(std::move(rec));
   }
   return out;
@@ -446,25 +418,8 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
   }
   // A record HubSpot could not answer for is read again, whole batch and
   // all (the hints stay in the inbox): dropped, its change would be lost.
-  // After kStatusReadRetries such reads in a row, though, the others go on
-  // without it (a note says so), so that it does not hold up every read.
-  std::vector<std::string> failed_keys, answered_keys;
-  const auto key = [](std::string input) {  // ids, and addresses in any case
-    std::transform(input.begin(), input.end(), input.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    return "contact|" + input;
-  };
   for (const ContactBatch* b : {&by_id, &by_email}) {
-    for (const auto& [input, reason] : b->failed) failed_keys.push_back(key(input));
-    for (const Contact& c : b->found) {
-      answered_keys.push_back(key(c.id));
-      if (!c.email.empty()) answered_keys.push_back(key(c.email));
-    }
-  }
-  if (RetryAfterFailures(failed_keys, answered_keys)) {
-    for (const ContactBatch* b : {&by_id, &by_email}) {
-      if (!b->failed.empty()) return Unavailable(b->failed.begin()->second);
-    }
+    if (!b->failed.empty()) return Unavailable(b->failed.begin()->second);
   }
   std::vector<Contact> all = by_id.found;
   all.insert(all.end(), by_email.found.begin(), by_email.found.end());
@@ -516,18 +471,6 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
       }
     }
     if (c == nullptr) {
-      const ContactBatch& batch = ref.system_id.empty() ? by_email : by_id;
-      if (const std::string* reason =
-              batch.FailureOf(ref.system_id.empty() ? ref.email : ref.system_id)) {
-        InboundRecord skipped;
-        skipped.system_id = ref.system_id;
-        skipped.event_id = ref.event_id + "#unread";
-        skipped.mapped.notes.push_back("not read: HubSpot failed it " +
-                                       std::to_string(kStatusReadRetries) + " reads in a row (" +
-                                       *reason + "); read again at its next change or resync");
-        out.push_back(std::move(skipped));
-        continue;
-      }
       const bool missing =
           ref.system_id.empty() ? !ref.email.empty() : by_id.missing.contains(ref.system_id);
       if (missing || ref.hint == RecordHint::kDeleted) out.push_back(DeletedRecord(ref, false));
@@ -540,28 +483,9 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
     mapping::MapResult m = MapContact(*c, *prefs, ref.event_id);
     rec.mapped.changes = std::move(m.changes);
     rec.mapped.notes.insert(rec.mapped.notes.end(), m.notes.begin(), m.notes.end());
-    MarkStatusesUnread(*prefs, rec);
     out.push_back(std::move(rec));
   }
   return out;
-}
-
-bool HubSpotConnector::RetryAfterFailures(const std::vector<std::string>& failed,
-                                          const std::vector<std::string>& answered) const {
-  std::lock_guard lock(failing_inputs_mu_);
-  for (const std::string& key : answered) failing_inputs_.erase(key);
-  if (failing_inputs_.size() > 10'000) failing_inputs_.clear();  // bounded
-  bool retry = false;
-  for (const std::string& key : failed) retry |= ++failing_inputs_[key] <= kStatusReadRetries;
-  return retry;
-}
-
-void HubSpotConnector::MarkStatusesUnread(const Preferences& prefs, InboundRecord& rec) {
-  if (!prefs.unread.contains(rec.system_id)) return;
-  // Not this version as HubSpot holds it: neither remembered as decided
-  // nor taken for a duplicate of the full read that follows.
-  rec.version_id.clear();
-  rec.event_id += "#statuses-unread";
 }
 
 // --- Poll -------------------------------------------------------------------------

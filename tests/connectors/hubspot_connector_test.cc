@@ -5,7 +5,6 @@
 #include "connectors/hubspot/hubspot_connector.h"
 
 #include <algorithm>
-#include <atomic>
 #include <limits>
 #include <map>
 #include <set>
@@ -1447,11 +1446,10 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
 // change as decided (skipped until the next resync). An input HubSpot
 // refuses for what it is stays readable without statuses.
 TEST_F(HubSpotConnectorTest, AStatusesReadFailingASubscriberIsRetriedNotReadAsNone) {
-  std::atomic<bool> refused{false};  // read on the server's thread
+  std::string category = "INTERNAL_ERROR";
   connectors::testing::ScriptServer hubspot;
-  hubspot.Answer([&refused](const net::HttpRequest& req) {
-    return OneContactWhoseStatusesFail(req, "anna@example.com",
-                                       refused ? "VALIDATION_ERROR" : "INTERNAL_ERROR");
+  hubspot.Answer([&category](const net::HttpRequest& req) {
+    return OneContactWhoseStatusesFail(req, "anna@example.com", category);
   });
   HubSpotSettings settings = Settings();
   settings.base_url = hubspot.base();
@@ -1468,114 +1466,11 @@ TEST_F(HubSpotConnectorTest, AStatusesReadFailingASubscriberIsRetriedNotReadAsNo
   EXPECT_EQ(failed.status().message().find("anna@example.com"), std::string::npos)
       << "the address is masked: " << failed.status().message();
 
-  refused = true;
-  auto without = read();
-  ASSERT_TRUE(without.ok()) << without.status().ToString();
-  ASSERT_EQ(without->size(), 1u);
-  EXPECT_EQ(FindConsent(without->front(), "newsletter"), nullptr);
-}
-
-// One subscriber HubSpot keeps failing must not hold up every read behind
-// it (webhook hints, poll pages and resyncs all retry as a whole): after
-// kStatusReadRetries failed reads in a row, the contact is read without
-// those statuses, as another version (not remembered as decided), with a
-// note. Once HubSpot answers for it, it is read in full again, and a new
-// failure is retried again.
-TEST_F(HubSpotConnectorTest, ASubscriberHubSpotKeepsFailingDoesNotHoldUpEveryRead) {
-  std::atomic<bool> healthy{false};  // read on the server's thread
-  connectors::testing::ScriptServer hubspot;
-  hubspot.Answer([&healthy](const net::HttpRequest& req) {
-    if (healthy && req.path.rfind("/communication-preferences/v4/statuses/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(
-          200, {{"status", "COMPLETE"},
-                {"results",
-                 {{{"subscriberIdString", "anna@example.com"},
-                   {"statuses",
-                    {{{"subscriptionId", 101},
-                      {"status", "SUBSCRIBED"},
-                      {"channel", "EMAIL"},
-                      {"source", "Self Service Resubscription"},
-                      {"timestamp", "2026-11-01T10:00:00.000Z"}}}}}}}});
-    }
-    return OneContactWhoseStatusesFail(req, "anna@example.com", "INTERNAL_ERROR");
-  });
-  HubSpotSettings settings = Settings();
-  settings.base_url = hubspot.base();
-  auto connector =
-      MakeHubSpotConnector(settings, TestMapping(mapping::ErasureMode::kRestrict), *http_);
-  const auto read = [&] {
-    return connector->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1, ""}});
-  };
-  for (int i = 0; i < 5; ++i) {
-    auto failed = read();
-    ASSERT_FALSE(failed.ok()) << "read " << i + 1 << " went on";
-    EXPECT_EQ(ClassOf(failed.status()), ErrorClass::kRetryable);
-  }
-  auto without = read();
-  ASSERT_TRUE(without.ok()) << without.status().ToString();
-  ASSERT_EQ(without->size(), 1u);
-  const InboundRecord& rec = without->front();
-  EXPECT_EQ(FindConsent(rec, "newsletter"), nullptr);
-  EXPECT_TRUE(rec.version_id.empty()) << rec.version_id;
-  EXPECT_EQ(rec.event_id, "e#statuses-unread");
-  bool noted = false;
-  for (const std::string& n : rec.mapped.notes) {
-    noted |= n.find("statuses on EMAIL not read") != std::string::npos;
-  }
-  EXPECT_TRUE(noted);
-
-  healthy = true;
-  auto full = read();
-  ASSERT_TRUE(full.ok()) << full.status().ToString();
-  ASSERT_EQ(full->size(), 1u);
-  EXPECT_NE(FindConsent(full->front(), "newsletter"), nullptr);
-  EXPECT_EQ(full->front().event_id, "e");
-  EXPECT_FALSE(full->front().version_id.empty());
-
-  healthy = false;
-  EXPECT_FALSE(read().ok()) << "a new failure is retried again";
-}
-
-// The same for a contact the batch read keeps failing: after
-// kStatusReadRetries reads in a row the others are read without it, and it
-// comes back as a record that only says so (no change, nothing decided).
-TEST_F(HubSpotConnectorTest, AContactHubSpotKeepsFailingDoesNotHoldUpTheOthers) {
-  connectors::testing::ScriptServer hubspot;
-  hubspot.Answer([](const net::HttpRequest& req) {
-    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(
-          207, {{"status", "COMPLETE"},
-                {"results",
-                 {{{"id", "1002"},
-                   {"properties", {{"email", "found@example.com"}, {"hs_object_id", "1002"}}},
-                   {"archived", false}}}},
-                {"errors",
-                 {{{"status", "error"},
-                   {"category", "INTERNAL_ERROR"},
-                   {"message", "Could not read some CONTACT objects"},
-                   {"context", {{"ids", {"1001"}}}}}}}});
-    }
-    return connectors::testing::JsonAnswer(200,
-                                           {{"status", "COMPLETE"}, {"results", json::array()}});
-  });
-  HubSpotSettings settings = Settings();
-  settings.base_url = hubspot.base();
-  auto connector =
-      MakeHubSpotConnector(settings, TestMapping(mapping::ErasureMode::kRestrict), *http_);
-  const auto read = [&] {
-    return connector->Read({RecordRef{"e1", "1001", "", RecordHint::kChanged, {}, "", 1, ""},
-                            RecordRef{"e2", "1002", "", RecordHint::kChanged, {}, "", 1, ""}});
-  };
-  for (int i = 0; i < 5; ++i) ASSERT_FALSE(read().ok()) << "read " << i + 1 << " went on";
-  auto rest = read();
-  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
-  ASSERT_EQ(rest->size(), 2u);
-  EXPECT_EQ(rest->at(0).event_id, "e1#unread");
-  EXPECT_TRUE(rest->at(0).mapped.changes.empty());
-  ASSERT_FALSE(rest->at(0).mapped.notes.empty());
-  EXPECT_NE(rest->at(0).mapped.notes[0].find("INTERNAL_ERROR"), std::string::npos);
-  EXPECT_EQ(rest->at(1).system_id, "1002");
-  EXPECT_EQ(rest->at(1).event_id, "e2");
+  category = "VALIDATION_ERROR";
+  auto refused = read();
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  ASSERT_EQ(refused->size(), 1u);
+  EXPECT_EQ(FindConsent(refused->front(), "newsletter"), nullptr);
 }
 
 // consentd's own grant read back keeps the method it wrote (a double

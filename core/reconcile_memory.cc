@@ -39,6 +39,16 @@ const LandedWrite* EchoMemory::FindLanded(std::string_view system, std::string_v
   return it == landed_.end() ? nullptr : &it->second;
 }
 
+void EchoMemory::RememberShownOff(ShownOff shown) {
+  auto key = std::make_pair(shown.system, shown.key);
+  shown_off_.insert_or_assign(std::move(key), std::move(shown));
+}
+
+const ShownOff* EchoMemory::FindShownOff(std::string_view system, std::string_view key) const {
+  const auto it = shown_off_.find(std::make_pair(std::string(system), std::string(key)));
+  return it == shown_off_.end() ? nullptr : &it->second;
+}
+
 void Tombstones::Add(Tombstone tombstone) { entries_.push_back(std::move(tombstone)); }
 
 std::optional<TombstoneMatch> Tombstones::Match(std::string_view subject,

@@ -65,6 +65,19 @@ struct LandedWrite {
   bool operator==(const LandedWrite&) const = default;
 };
 
+// "The reporting record at `system` showed `key` off, by its own date first
+// at `seen_at`, in a read begun after every write of consentd there that
+// may have landed, and no such write is in flight" (store.h,
+// RememberShownOff). An "off" it reports now is the same value again, not
+// the person withdrawing.
+struct ShownOff {
+  std::string system;
+  std::string key;
+  TimestampMs seen_at = 0;
+
+  bool operator==(const ShownOff&) const = default;
+};
+
 // At most one record per (system, key): the last thing consentd wrote.
 class EchoMemory {
  public:
@@ -89,10 +102,18 @@ class EchoMemory {
   // nullptr if no landed write of (system, key) was loaded.
   const LandedWrite* FindLanded(std::string_view system, std::string_view key) const;
 
+  // Loaded by the caller only where it matters (an "off" reported by a
+  // system that can only say "off", against a grant); never updated by a
+  // Decision (the sync engine keeps it from what each system reports).
+  void RememberShownOff(ShownOff shown);
+  // nullptr if (system, key) is not known to show off.
+  const ShownOff* FindShownOff(std::string_view system, std::string_view key) const;
+
  private:
   std::map<std::pair<std::string, std::string>, EchoRecord, std::less<>> records_;
   std::map<std::pair<std::string, std::string>, UndeliveredWrite, std::less<>> undelivered_;
   std::map<std::pair<std::string, std::string>, LandedWrite, std::less<>> landed_;
+  std::map<std::pair<std::string, std::string>, ShownOff, std::less<>> shown_off_;
 };
 
 // An erased subject: its id, the keyed hashes of its identifiers, and the

@@ -288,6 +288,24 @@ class Decider {
            "later write of '" + latest->value + "' reached " + source() + ", not a new statement";
   }
 
+  // A source that can only say "off" (Change::reports_absence) dates the
+  // "off" by its record's last change, so any edit of the record (a first
+  // name) re-dates a box that simply has not been ticked yet, e.g. because
+  // consentd's write of a grant from elsewhere has not landed there. When
+  // the record showed the box off before, and no write of consentd that
+  // may tick it may have landed there since (the sync engine loads that:
+  // ShownOff, store.h RememberShownOff), "off" against a grant is that
+  // same value again. Returns it, or nullptr: then "off" withdraws as
+  // usual. An unsubscribe is the person's action and always withdraws.
+  const ShownOff* StillShownOff(const std::string& key, ConsentStatus cur_status) const {
+    if (!c_.reports_absence || !IsRestrictive(c_.status) || cur_status != ConsentStatus::kGranted ||
+        c_.method == ConsentMethod::kUnsubscribeLink ||
+        !p_.ConstraintsFor(source()).grant_time_is_record_time) {
+      return nullptr;
+    }
+    return echoes_.FindShownOff(source(), key);
+  }
+
   static bool RestrictiveStatusName(std::string_view v) {
     const Result<ConsentStatus> s = ParseConsentStatus(v);
     return s.ok() && IsRestrictive(*s);
@@ -341,6 +359,19 @@ class Decider {
         return Finish(Outcome::kSuperseded, *why, ProofKind::kSuperseded, true, cur_status,
                       cur_status);
       }
+    }
+    if (const ShownOff* off = StillShownOff(key, cur_status)) {
+      // A resync's read says the source is behind: it gets the canonical
+      // state again (a repeat of a row still queued adds nothing).
+      if (c_.snapshot && SourceWritable(topic->systems)) {
+        AddConsentWrite(source(), *cur, c_.status, occurred_at(), key);
+      }
+      return Finish(Outcome::kDuplicate,
+                    "reported as off, as " + source() + " showed it already at " +
+                        std::to_string(off->seen_at) +
+                        " and no write of consentd there may have landed since: the same value "
+                        "read again (re-dated by another edit of the record), not a withdrawal",
+                    ProofKind::kSuperseded, true, cur_status, cur_status);
     }
     if (!AnswersReconsent(awaited, notice, key) && IsEcho(key, ConsentStatusName(c_.status))) {
       return Finish(Outcome::kEcho, d_.reason, ProofKind::kEcho, true, cur_status, cur_status);

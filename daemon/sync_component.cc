@@ -1342,6 +1342,7 @@ class SyncComponent::Impl {
             return r.status();
           }
           if (auto r = txn.PruneWrites(now - kDay); !r.ok()) return r.status();
+          if (auto r = txn.PruneShownOff(now - kDay); !r.ok()) return r.status();
           return Status::Ok();
         },
         [this, outbox, erasures](Status s) {

@@ -276,6 +276,23 @@ Result<Json> LastWrittenJson(store::Transaction& txn, std::string_view subject) 
   return written;
 }
 
+// What each system's record of the person was last seen showing off (a
+// Mailchimp box left unticked), so that the same "off" read again is not
+// taken for a withdrawal.
+Result<Json> ShownOffJson(store::Transaction& txn, std::string_view subject) {
+  Result<std::vector<store::ShownOffRow>> rows = store::ListShownOffOfSubject(txn, subject);
+  if (!rows.ok()) return rows.status();
+  Json out = Json::array();
+  for (const store::ShownOffRow& r : *rows) {
+    out.push_back({{"system", r.system},
+                   {"address", r.address},
+                   {"key", r.key},
+                   {"seen_at", r.seen_at},
+                   {"read_at", r.read_at}});
+  }
+  return out;
+}
+
 // The pseudonyms merged into `subject` (CRM merges): the same person, whose
 // earlier history, evidence and leftover writes (dead letters the merge
 // kept) stay filed under the old pseudonym. Each with its own evidence key
@@ -484,6 +501,9 @@ Result<std::string> BuildSubjectExport(store::Transaction& txn, const ExportRequ
   Result<Json> written = LastWrittenJson(txn, subject);
   if (!written.ok()) return written.status();
   doc["last_written"] = std::move(*written);
+  Result<Json> shown_off = ShownOffJson(txn, subject);
+  if (!shown_off.ok()) return shown_off.status();
+  doc["shown_off"] = std::move(*shown_off);
   Result<std::optional<store::ErasureRequestRecord>> erasure =
       store::FindErasureRequestBySubject(txn, subject);
   if (!erasure.ok()) return erasure.status();

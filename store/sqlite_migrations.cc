@@ -354,6 +354,31 @@ UPDATE erasure_targets SET outbox_id = NULL
                     AND json_valid(o.desired_json) AND json_extract(o.desired_json, '$.erase'));
 )sql";
 
+// What each record of a system that dates every value by its record's last
+// change was last seen showing off, and when a write of consentd to each
+// record last may have landed (store.h, RememberShownOff; docs/model.md,
+// "The same 'off' again"). A record: system and lower(address).
+constexpr std::string_view kV19ShownOff = R"sql(
+CREATE TABLE shown_off (
+  system     TEXT    NOT NULL,
+  record     TEXT    NOT NULL,  -- lower(address): a member per address
+  key        TEXT    NOT NULL,  -- topic|channel|address of the consent key
+  subject_id TEXT    NOT NULL,  -- whose report it was (erasure, export)
+  seen_at    INTEGER NOT NULL,  -- the record's own date of the first "off" seen
+  read_at    INTEGER NOT NULL,  -- when the read that showed it began
+  PRIMARY KEY (system, record, key)
+) WITHOUT ROWID;
+CREATE INDEX shown_off_by_subject ON shown_off (subject_id);
+CREATE TABLE record_writes (
+  system     TEXT    NOT NULL,
+  record     TEXT    NOT NULL,
+  subject_id TEXT    NOT NULL,  -- whose write it was (erasure)
+  landed_at  INTEGER NOT NULL,  -- the last write may have landed until then
+  PRIMARY KEY (system, record)
+) WITHOUT ROWID;
+CREATE INDEX record_writes_by_subject ON record_writes (subject_id);
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -374,6 +399,7 @@ constexpr std::array kMigrations = {
     Migration{16, "link_retired_address", kV16LinkRetiredAddress},
     Migration{17, "link_retired_at", kV17LinkRetiredAt},
     Migration{18, "outbox_ids_never_reused", kV18OutboxIdsNeverReused},
+    Migration{19, "shown_off", kV19ShownOff},
 };
 
 constexpr bool VersionsAreContiguous() {

@@ -448,7 +448,15 @@ Status SqliteTransaction::EraseSubject(std::string_view subject_id) {
        {"DELETE FROM consent_state WHERE subject_id = ?", "DELETE FROM blocks WHERE subject_id = ?",
         "DELETE FROM identity_links WHERE subject_id = ?",
         "DELETE FROM email_hashes WHERE subject_id = ?",
-        "DELETE FROM target_deletions WHERE subject_id = ?"}) {
+        "DELETE FROM target_deletions WHERE subject_id = ?",
+        // What the person's records showed, and the writes that may have
+        // landed there: of every record the person reported or was written
+        // to (a record two people share loses its memory too, which only
+        // makes its next "off" a withdrawal).
+        "DELETE FROM shown_off WHERE (system, record) IN ("
+        " SELECT system, record FROM shown_off WHERE subject_id = ?1"
+        " UNION SELECT system, record FROM record_writes WHERE subject_id = ?1)",
+        "DELETE FROM record_writes WHERE subject_id = ?"}) {
     STORE_USE(st, sql);
     st->BindAll(subject_id);
     CONSENTD_RETURN_IF_ERROR(st->Run());
@@ -646,6 +654,23 @@ Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view t
     Result<std::int64_t> dropped = RunCounting(db_, *drop);
     if (!dropped.ok()) return dropped.status();
     if (*dropped > 0) db_.NoteErasedRowsRemoved();  // and their copies in the WAL
+  }
+  {
+    // A row whose lease ran out unanswered (a crash, a hang) may have landed
+    // at its record: as if answered now (RememberShownOff). Not one this
+    // process is still delivering (`skip`): its answer says. Not one of an
+    // erased person (dropped above): their records' memory went with them.
+    static const std::string kLandedSql =
+        "INSERT INTO record_writes (system, record, subject_id, landed_at) "
+        "SELECT target, lower(address), key, ?2 FROM outbox WHERE target = ?1 "
+        "AND status = 'inflight' AND next_attempt_at <= ?2 AND address <> '' "
+        "AND key NOT IN (SELECT subject_id FROM erased_subjects) "
+        "AND (?3 = '[]' OR id NOT IN (SELECT value FROM json_each(?3))) "
+        "ON CONFLICT (system, record) DO UPDATE SET subject_id = excluded.subject_id, "
+        "landed_at = max(landed_at, excluded.landed_at)";
+    STORE_USE(landed, kLandedSql);
+    landed->BindAll(target, now, skip_json);
+    CONSENTD_RETURN_IF_ERROR(landed->Run());
   }
   STORE_USE(st, kSql);
   st->BindAll(target, now, lease_until, limit, skip_json);
@@ -919,6 +944,92 @@ Status SqliteTransaction::ForgetWrites(std::string_view system, std::string_view
   STORE_USE(st, "DELETE FROM echo_writes WHERE system = ? AND key = ?");
   st->BindAll(system, key);
   return st->Run();
+}
+
+// --- what a record last showed off ---
+
+namespace {
+// When a write to the record (?1 system, ?2 address) last may have landed.
+constexpr std::string_view kLastLanding =
+    "coalesce((SELECT landed_at FROM record_writes WHERE system = ?1 AND record = lower(?2)), 0)";
+}  // namespace
+
+Status SqliteTransaction::RememberShownOff(const ShownOffRow& row) {
+  static const std::string kSql =
+      "INSERT INTO shown_off (system, record, key, subject_id, seen_at, read_at) "
+      "SELECT ?1, lower(?2), ?3, ?4, ?5, ?6 WHERE ?6 > " +
+      std::string(kLastLanding) +
+      " ON CONFLICT (system, record, key) DO UPDATE SET subject_id = excluded.subject_id, "
+      "seen_at = excluded.seen_at, read_at = excluded.read_at "
+      "WHERE shown_off.read_at <= " +
+      std::string(kLastLanding);
+  STORE_USE(st, kSql);
+  st->BindAll(row.system, row.address, row.key, row.subject, row.seen_at, row.read_at);
+  return st->Run();
+}
+
+Result<std::optional<ShownOffRow>> SqliteTransaction::FindStandingShownOff(std::string_view system,
+                                                                           std::string_view address,
+                                                                           std::string_view key) {
+  // In flight: the claim's index (outbox_due) narrows to the target's rows
+  // in flight, usually few.
+  static const std::string kSql =
+      "SELECT subject_id, seen_at, read_at FROM shown_off "
+      "WHERE system = ?1 AND record = lower(?2) AND key = ?3 AND read_at > " +
+      std::string(kLastLanding) +
+      " AND NOT EXISTS (SELECT 1 FROM outbox WHERE target = ?1 AND status = 'inflight' "
+      "AND lower(address) = lower(?2))";
+  STORE_USE(st, kSql);
+  st->BindAll(system, address, key);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  std::optional<ShownOffRow> out;
+  if (*row) {
+    out = ShownOffRow{st->Text(0),      std::string(system), std::string(address),
+                      std::string(key), st->Int(1),          st->Int(2)};
+  }
+  st->Reset();
+  return out;
+}
+
+Status SqliteTransaction::ForgetShownOff(std::string_view system, std::string_view address,
+                                         std::string_view key) {
+  STORE_USE(st, "DELETE FROM shown_off WHERE system = ? AND record = lower(?) AND key = ?");
+  st->BindAll(system, address, key);
+  return st->Run();
+}
+
+Status SqliteTransaction::ForgetShownOffOfRecord(std::string_view system,
+                                                 std::string_view address) {
+  STORE_USE(st, "DELETE FROM shown_off WHERE system = ? AND record = lower(?)");
+  st->BindAll(system, address);
+  return st->Run();
+}
+
+Status SqliteTransaction::NoteWriteMayHaveLanded(std::string_view subject, std::string_view system,
+                                                 std::string_view address, TimestampMs at) {
+  STORE_USE(st,
+            "INSERT INTO record_writes (system, record, subject_id, landed_at) "
+            "VALUES (?1, lower(?2), ?3, ?4) ON CONFLICT (system, record) DO UPDATE SET "
+            "subject_id = excluded.subject_id, landed_at = max(landed_at, excluded.landed_at)");
+  st->BindAll(system, address, subject, at);
+  return st->Run();
+}
+
+Result<std::int64_t> SqliteTransaction::PruneShownOff(TimestampMs before) {
+  {
+    // The rows those writes made stop holding go first: they must not hold
+    // again once the write is forgotten.
+    STORE_USE(st,
+              "DELETE FROM shown_off WHERE EXISTS (SELECT 1 FROM record_writes w "
+              "WHERE w.system = shown_off.system AND w.record = shown_off.record "
+              "AND w.landed_at < ?1 AND w.landed_at >= shown_off.read_at)");
+    st->BindAll(before);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  }
+  STORE_USE(st, "DELETE FROM record_writes WHERE landed_at < ?");
+  st->BindAll(before);
+  return RunCounting(db_, *st);
 }
 
 // --- tombstones ---

@@ -119,6 +119,17 @@ class SqliteTransaction final : public Transaction {
                                                  std::string_view key) override;
   Status ForgetWrites(std::string_view system, std::string_view key) override;
 
+  Status RememberShownOff(const ShownOffRow& row) override;
+  Result<std::optional<ShownOffRow>> FindStandingShownOff(std::string_view system,
+                                                          std::string_view address,
+                                                          std::string_view key) override;
+  Status ForgetShownOff(std::string_view system, std::string_view address,
+                        std::string_view key) override;
+  Status ForgetShownOffOfRecord(std::string_view system, std::string_view address) override;
+  Status NoteWriteMayHaveLanded(std::string_view subject, std::string_view system,
+                                std::string_view address, TimestampMs at) override;
+  Result<std::int64_t> PruneShownOff(TimestampMs before) override;
+
   Status AddTombstone(const TombstoneRow& row) override;
   Result<std::vector<TombstoneRow>> ListTombstones() override;
   Result<std::vector<std::pair<std::string, TimestampMs>>> ListErasedSubjects() override;

@@ -127,6 +127,22 @@ struct OutboxRow {
 };
 
 // What consentd wrote to a system, so that its echo is recognised (rule 5).
+// "The record of `system` at `address` (Mailchimp keeps a member per
+// address) showed `key` off, by its own date first at `seen_at`, in a read
+// begun at `read_at`" (table shown_off). `key` is the consent key without
+// its subject ("topic|channel|address"); `subject` is the person whose
+// report it was (erasure, export).
+struct ShownOffRow {
+  std::string subject;
+  std::string system;
+  std::string address;
+  std::string key;
+  TimestampMs seen_at = 0;
+  TimestampMs read_at = 0;
+
+  bool operator==(const ShownOffRow&) const = default;
+};
+
 struct EchoRow {
   std::string system;
   std::string key;
@@ -384,6 +400,37 @@ class Transaction {
   // Forgets every write to (system, key) (the system reported something
   // else since, so a later report of the old value is a real change).
   virtual Status ForgetWrites(std::string_view system, std::string_view key) = 0;
+
+  // --- what a record last showed off (docs/model.md, "The same 'off' again") ---
+  // A record is named by its system and address (Mailchimp keeps a member
+  // per address, and matches addresses without case), the store keeping
+  // lower(address).
+  //
+  // `row` was reported off by a read begun at `row.read_at` (0: not known:
+  // nothing is kept). Added only if that read began after the last write to
+  // the record that may have landed (NoteWriteMayHaveLanded); it replaces a
+  // row only where that row no longer holds, so a standing row keeps its
+  // first `seen_at`.
+  virtual Status RememberShownOff(const ShownOffRow& row) = 0;
+  // The row for (system, address, key) if it holds: its read began after
+  // every write to the record that may have landed, and no write to the
+  // record is in flight (claimed, not answered).
+  virtual Result<std::optional<ShownOffRow>> FindStandingShownOff(std::string_view system,
+                                                                  std::string_view address,
+                                                                  std::string_view key) = 0;
+  // The record reported the key on: nothing is remembered of it.
+  virtual Status ForgetShownOff(std::string_view system, std::string_view address,
+                                std::string_view key) = 0;
+  // The record is gone (deleted, retired): nothing is remembered of it.
+  virtual Status ForgetShownOffOfRecord(std::string_view system, std::string_view address) = 0;
+  // A write of `subject`'s to the record may have landed there at `at`: an
+  // answer other than one showing it changed nothing. (ClaimOutbox notes a
+  // write whose lease ran out unanswered the same way.)
+  virtual Status NoteWriteMayHaveLanded(std::string_view subject, std::string_view system,
+                                        std::string_view address, TimestampMs at) = 0;
+  // Forgets writes that may have landed before `before`, and the rows they
+  // made stop holding. Returns the number of writes forgotten.
+  virtual Result<std::int64_t> PruneShownOff(TimestampMs before) = 0;
 
   // --- tombstones ---
   virtual Status AddTombstone(const TombstoneRow& row) = 0;

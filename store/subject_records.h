@@ -1,8 +1,9 @@
 // What else the store holds about one subject besides state, identities and
 // the proof log, for the access export (GDPR Art. 15, privacy/export.h):
 // the subject's outbox rows (what consentd is sending or failed to send to
-// each system, with the address and state it carries) and its echo memory
-// (what consentd last wrote to each system about it). Off the hot path.
+// each system, with the address and state it carries), its echo memory
+// (what consentd last wrote to each system about it) and what each
+// system's record of it was last seen showing off. Off the hot path.
 //
 // Store thread only, inside a unit of work; SQLite backend only
 // (FailedPrecondition otherwise).
@@ -24,5 +25,9 @@ Result<std::vector<OutboxRow>> ListOutboxOfSubject(Transaction& txn, std::string
 // Every echo memory row of `subject` (its keys start with "<subject>|"),
 // by system and key.
 Result<std::vector<EchoRow>> ListEchoWritesOfSubject(Transaction& txn, std::string_view subject);
+
+// What each system's record of `subject` was last seen showing off
+// (Transaction::RememberShownOff), by system, address and key.
+Result<std::vector<ShownOffRow>> ListShownOffOfSubject(Transaction& txn, std::string_view subject);
 
 }  // namespace consentd::store

@@ -292,6 +292,15 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       }
     }
 
+    // A write to a system that dates every value by its record's last
+    // change may have ticked boxes at its record, unless the answer shows it
+    // changed nothing: what the record was seen showing off before now no
+    // longer holds (store.h, RememberShownOff).
+    if (!row.address.empty() && (d == nullptr || !d->erase) &&
+        (result.status.ok() || !result.known_not_written) &&
+        policy_.ConstraintsFor(std::string(target)).grant_time_is_record_time) {
+      CONSENTD_RETURN_IF_ERROR(txn.NoteWriteMayHaveLanded(row.key, target, row.address, now));
+    }
     if (result.status.ok()) {
       Status s = txn.MarkDone(row.id, now);
       if (MovedOn(s)) continue;

@@ -367,6 +367,14 @@ class Ingestor {
       if (!w.ok()) return w.status();
       if (w->has_value()) echoes.RememberUndelivered(std::move(**w));
     }
+    if (with_echoes && MayBeShownOffStill(c, state)) {
+      Result<std::optional<store::ShownOffRow>> row =
+          txn_.FindStandingShownOff(c.provenance.source_system, record_address_, RecordKey(c.key));
+      if (!row.ok()) return row.status();
+      if (row->has_value()) {
+        echoes.RememberShownOff(ShownOff{c.provenance.source_system, echo_key, (*row)->seen_at});
+      }
+    }
     Tombstones tombstones;
     for (const std::string& h : c.identifier_hashes) {
       Result<std::optional<TimestampMs>> erased_at = TombstoneOf(h);
@@ -374,6 +382,56 @@ class Ingestor {
       if (erased_at->has_value()) tombstones.Add(Tombstone{{}, {h}, **erased_at});
     }
     return Reconcile(c, state, echoes, tombstones, policy_);
+  }
+
+  // Whether the reconciler may need to know that the reporting record
+  // showed `c`'s key off before (ShownOff, core/reconcile_memory.h): an
+  // "off" from a source that dates every value by its record's last change,
+  // against a grant.
+  bool MayBeShownOffStill(const Change& c, const SubjectState& state) const {
+    if (c.kind != ChangeKind::kConsent || !c.reports_absence || !IsRestrictive(c.status) ||
+        record_address_.empty() ||
+        !policy_.ConstraintsFor(c.provenance.source_system).grant_time_is_record_time) {
+      return false;
+    }
+    const ConsentRecord* cur = state.FindConsent(c.key);
+    return cur != nullptr && cur->status == ConsentStatus::kGranted;
+  }
+
+  // The record's own key for a consent (store.h, ShownOffRow): without the
+  // subject, which a record shared or merged may report under another.
+  static std::string RecordKey(const ConsentKey& key) {
+    return key.topic + "|" + key.channel + "|" + key.address;
+  }
+
+  // What the reporting record shows, kept for a source that dates every
+  // value by its record's last change (store.h, RememberShownOff): "off" is
+  // remembered unless the report was not taken (about an erased person,
+  // unmapped, invalid) or its read began before a write there that may have
+  // landed (the store checks); "on", whatever the decision, forgets it, and
+  // so does the record's deletion.
+  Status KeepWhatTheRecordShows(const Decision& d, const Change& c) {
+    if (replaying_merge_ || c.provenance.source_system != source_ || record_address_.empty() ||
+        !policy_.ConstraintsFor(source_).grant_time_is_record_time) {
+      return Status::Ok();
+    }
+    if (d.target_deleted && d.target_deleted->system == source_) {
+      return txn_.ForgetShownOffOfRecord(source_, record_address_);
+    }
+    if (c.kind != ChangeKind::kConsent) return Status::Ok();
+    const std::string key = RecordKey(c.key);
+    if (!IsRestrictive(c.status)) return txn_.ForgetShownOff(source_, record_address_, key);
+    switch (d.outcome) {
+      case Outcome::kDroppedErased:
+      case Outcome::kNewSubjectRequired:
+      case Outcome::kRejectedUnmapped:
+      case Outcome::kRejectedInvalid:
+        return Status::Ok();
+      default:
+        break;
+    }
+    return txn_.RememberShownOff(store::ShownOffRow{c.key.subject, source_, record_address_, key,
+                                                    c.provenance.occurred_at, record_read_at_});
   }
 
   // True if `c` is a permissive report (a grant, pending, or a lifted block)
@@ -719,6 +777,7 @@ class Ingestor {
       outbound_.AddErasureOfOtherRecords(source_, subject, snapshot,
                                          ReportingRecordAddress(snapshot));
     }
+    CONSENTD_RETURN_IF_ERROR(KeepWhatTheRecordShows(decided, c));
     CONSENTD_RETURN_IF_ERROR(RefreshSourceRow(d, subject, snapshot));
     if (d.consent) CONSENTD_RETURN_IF_ERROR(SaveConsent(txn_, *d.consent, now_));
     if (d.block) CONSENTD_RETURN_IF_ERROR(SaveBlock(txn_, *d.block, now_));

@@ -167,6 +167,12 @@ struct DeliveryResult {
   // (Mailchimp: a member someone else unsubscribed). The proof log then
   // files the row as not written (superseded), not as propagated.
   bool nothing_written = false;
+  // Set (status not OK) when the target's answer shows the write changed
+  // nothing there: an HTTP refusal (a 4xx, the vendor's own 503) or a
+  // per-record error in a batch answer. Unset, a failed write may have
+  // landed (no answer, a timeout, another 5xx) and is noted as such, as a
+  // successful one is (store.h, NoteWriteMayHaveLanded).
+  bool known_not_written = false;
 };
 
 struct PollPage {

@@ -28,12 +28,32 @@ void Fail(DeliveryResult& r, Status s, std::optional<std::chrono::milliseconds> 
   r.retry_after = retry_after;
 }
 
+// A write Mailchimp refused with an answer changed nothing there
+// (DeliveryResult::known_not_written): a 4xx, or a 503 that is Mailchimp's
+// own problem document (down for maintenance, overloaded). Another 5xx, a
+// 503 of a proxy in front of it (it may have timed out waiting for a write
+// Mailchimp went on to make), or no answer may have come after the member
+// was written.
+void FailAnswered(DeliveryResult& r, const ApiAnswer& a) {
+  Fail(r, a.status, a.retry_after);
+  r.known_not_written =
+      (a.http_status >= 400 && a.http_status < 500) || (a.http_status == 503 && !a.title.empty());
+}
+
+// A refusal of this one member (a per-member error, a compliance state):
+// nothing of the write landed.
+void FailRefused(DeliveryResult& r, Status s) {
+  Fail(r, std::move(s));
+  r.known_not_written = true;
+}
+
 // A row for an address whose earlier row in the same delivery failed (two
 // people sharing it): not written before that one in this delivery; both
 // are retried (their retries are not ordered with each other).
 void FailAfterEarlierRow(DeliveryResult& r) {
-  Fail(r, Unavailable("mailchimp: an earlier row for the same address failed in this delivery, "
-                      "so this one is not written before it (retried)"));
+  FailRefused(r,
+              Unavailable("mailchimp: an earlier row for the same address failed in this delivery, "
+                          "so this one is not written before it (retried)"));
 }
 
 Status ForgottenStatus() {
@@ -204,7 +224,7 @@ std::vector<DeliveryResult> MailchimpConnector::Deliver(const std::vector<Outbou
     }
     if (d.email.empty()) {
       // PUT and batch subscribe both need the address (the hash must match it).
-      Fail(r, InvalidArgument("mailchimp: the subject has no e-mail address to write"));
+      FailRefused(r, InvalidArgument("mailchimp: the subject has no e-mail address to write"));
       continue;
     }
     Pending p;
@@ -369,7 +389,7 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
       DeliverBatch(second);
       return;
     }
-    for (Pending* p : batch) Fail(*p->result, a.status, a.retry_after);
+    for (Pending* p : batch) FailAnswered(*p->result, a);
     return;
   }
   std::map<std::string, Pending*> by_hash;
@@ -402,15 +422,15 @@ void MailchimpConnector::DeliverBatch(std::vector<Pending*>& batch) {
     if (Contains(message, "compliance state")) {
       p->compliance = true;
     } else if (Contains(message, "permanently deleted") || Contains(message, "forgotten")) {
-      Fail(*p->result, ForgottenStatus());
+      FailRefused(*p->result, ForgottenStatus());
     } else {
       // Mailchimp's message names the address: only its code and field go on.
       std::string why = StringAt(e, "error_code");
       if (const std::string field = StringAt(e, "field"); !field.empty()) {
         why += (why.empty() ? "field " : ", field ") + field;
       }
-      Fail(*p->result, InvalidArgument("mailchimp: batch subscribe refused the member" +
-                                       (why.empty() ? std::string() : " (" + why + ")")));
+      FailRefused(*p->result, InvalidArgument("mailchimp: batch subscribe refused the member" +
+                                              (why.empty() ? std::string() : " (" + why + ")")));
     }
   }
   for (Pending* p : batch) {
@@ -455,15 +475,16 @@ void MailchimpConnector::DeliverPut(Pending& p) {
       p.compliance = true;
       return;
     }
-    Fail(r, BlockedByTarget("mailchimp: the member is in a compliance state and refuses even a "
-                            "re-confirmation (pending)"));
+    FailRefused(r,
+                BlockedByTarget("mailchimp: the member is in a compliance state and refuses even a "
+                                "re-confirmation (pending)"));
     return;
   }
   if (a.title == kForgotten) {
-    Fail(r, ForgottenStatus());
+    FailRefused(r, ForgottenStatus());
     return;
   }
-  Fail(r, a.status, a.retry_after);
+  FailAnswered(r, a);
 }
 
 void MailchimpConnector::ResolveCompliance(Pending& p) {
@@ -494,14 +515,15 @@ void MailchimpConnector::ResolveCompliance(Pending& p) {
   if (status == MemberStatus::kArchived) status = MemberStatus::kUnsubscribed;
   MemberWrite w = mapper_.ToMember(p.state, status);
   if (w.blocked_by_target) {
-    Fail(*p.result, BlockedByTarget("mailchimp: the address is cleaned (it bounced) and cannot "
-                                    "be subscribed again"));
+    FailRefused(*p.result,
+                BlockedByTarget("mailchimp: the address is cleaned (it bounced) and cannot "
+                                "be subscribed again"));
     return;
   }
   if (!w.status || *w.status == MemberStatus::kSubscribed) {
-    Fail(*p.result, BlockedByTarget("mailchimp: the member is in a compliance state (" +
-                                    std::string(MemberStatusName(*current)) +
-                                    ") and cannot be subscribed through the API"));
+    FailRefused(*p.result, BlockedByTarget("mailchimp: the member is in a compliance state (" +
+                                           std::string(MemberStatusName(*current)) +
+                                           ") and cannot be subscribed through the API"));
     return;
   }
   // An archived member: its read decides nothing, so nothing would order
@@ -699,7 +721,10 @@ void MailchimpConnector::KeepOutUnticked(Pending& p, const std::vector<GuardedTi
   const auto skew = static_cast<TimestampMs>(spec_->skew_window.count());
   ApiAnswer a = DeliveryCall("GET", MemberPath(p.hash), {{"fields", kMemberFields}});
   if (!a.status.ok()) {
-    if (a.status.IsRetryable()) Fail(*p.result, a.status, a.retry_after);
+    if (a.status.IsRetryable()) {
+      Fail(*p.result, a.status, a.retry_after);
+      p.result->known_not_written = true;  // only the read was sent
+    }
     return;
   }
   auto pm = ParseMember(a.body);

@@ -1792,6 +1792,42 @@ TEST_F(MailchimpConnectorTest, RateLimitAndOutageAreRetryable) {
   EXPECT_TRUE(read.ok()) << read.status().ToString();
 }
 
+// A failed write is known to have changed nothing only when Mailchimp's
+// answer says so (DeliveryResult::known_not_written; the engine then keeps
+// what it remembers the member showing off, docs/model.md): a 4xx, or its
+// own 503. A 500 or 502, or no answer at all, may have come after the
+// member was written.
+TEST_F(MailchimpConnectorTest, OnlyAnAnswerThatRefusedTheWriteIsKnownNotWritten) {
+  const auto deliver_with = [&](const json& fault) {
+    SCOPED_TRACE(fault.dump());
+    Control("POST", "/_sim/faults", fault);
+    const DeliveryResult r =
+        DeliverOne(Desired(1, "kit@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+    Control("DELETE", "/_sim/faults", nullptr);
+    EXPECT_FALSE(r.status.ok());
+    return r.known_not_written;
+  };
+  const auto error = [](int status) {
+    return json{{"kind", "error"}, {"system", "mailchimp"}, {"status", status}, {"count", 1}};
+  };
+  EXPECT_TRUE(deliver_with(
+      {{"kind", "rate_limit"}, {"system", "mailchimp"}, {"count", 1}, {"retry_after", 1}}));
+  EXPECT_TRUE(deliver_with(error(503)));
+  EXPECT_TRUE(deliver_with(error(403)));
+  EXPECT_FALSE(deliver_with(error(500)));
+  EXPECT_FALSE(deliver_with(error(502)));
+  EXPECT_FALSE(deliver_with({{"kind", "drop"}, {"system", "mailchimp"}}));
+
+  // A member refused in the batch answer (its address forgotten) was not
+  // written; a write Mailchimp took is not a failure at all.
+  SignUpAndConfirm("kim@example.org", {{ids_.interests["Newsletter"], true}});
+  Control("POST", "/_sim/mailchimp/admin/delete-permanent", {{"email_address", "kim@example.org"}});
+  const DeliveryResult forgotten =
+      DeliverOne(Desired(2, "kim@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  EXPECT_EQ(forgotten.status.code(), StatusCode::kBlockedByTarget);
+  EXPECT_TRUE(forgotten.known_not_written);
+}
+
 // --- Check --------------------------------------------------------------------
 
 TEST_F(MailchimpConnectorTest, CheckPassesWithTheAudiencesIds) {

@@ -532,6 +532,66 @@ TEST(Reconciler, EchoOfOwnWriteIsNotPropagated) {
   EXPECT_EQ(resub.outcome, Outcome::kApplied);
 }
 
+// Mailchimp dates an unticked box (only an absence, "off") by the member's
+// last change. When the member showed that box off before, and the read
+// shows it as it was before any write of consentd that may have ticked it
+// (ShownOff, loaded by the sync engine), a member edit read before
+// consentd's grant from the CRM lands is the same "off" again, not the
+// person unticking it.
+TEST(Reconciler, AnUntickedBoxTheRecordShowedOffBeforeIsNotAWithdrawal) {
+  const auto untick_after_grant = [](bool shown_off_before, ConsentMethod method, bool snapshot) {
+    World w;
+    w.policy.constraints["mailchimp"].grant_time_is_record_time = true;
+    const Decision grant = w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+    EXPECT_EQ(Targets(grant), std::vector<std::string>{"mailchimp"});
+    const std::string key = ConsentKeyString(grant.writes[0].consent.key);
+    if (shown_off_before) w.echoes.RememberShownOff(ShownOff{"mailchimp", key, T - 60'000});
+    Change unticked = ConsentChange("offers", kWithdrawn, T + 30'000, "mailchimp");
+    unticked.reports_absence = true;
+    unticked.method = method;
+    unticked.snapshot = snapshot;
+    const Decision d = w.Feed(unticked);
+    return std::pair{d, w.Status("offers")};
+  };
+  const auto [same, same_status] = untick_after_grant(true, ConsentMethod::kForm, false);
+  EXPECT_EQ(same.outcome, Outcome::kDuplicate) << same.reason;
+  EXPECT_TRUE(same.writes.empty());
+  EXPECT_NE(same.reason.find("showed it already at"), std::string::npos) << same.reason;
+  EXPECT_EQ(same_status, kGranted);
+
+  // A resync's read: the journey is behind, and is written the grant again.
+  const auto [behind, behind_status] = untick_after_grant(true, ConsentMethod::kForm, true);
+  EXPECT_EQ(behind.outcome, Outcome::kDuplicate) << behind.reason;
+  EXPECT_EQ(Targets(behind), std::vector<std::string>{"mailchimp"});
+  EXPECT_EQ(behind_status, kGranted);
+
+  // Not known to have shown it off (the grant may have landed and been
+  // unticked): a withdrawal.
+  const auto [news, news_status] = untick_after_grant(false, ConsentMethod::kForm, false);
+  EXPECT_EQ(news.outcome, Outcome::kApplied) << news.reason;
+  EXPECT_EQ(news_status, kWithdrawn);
+
+  // An unsubscribe is the person's action: it withdraws whatever the box
+  // showed before.
+  const auto [gone, gone_status] = untick_after_grant(true, ConsentMethod::kUnsubscribeLink, false);
+  EXPECT_EQ(gone.outcome, Outcome::kApplied) << gone.reason;
+  EXPECT_EQ(gone_status, kWithdrawn);
+}
+
+// Only a source that dates values by its record's last change re-dates an
+// unchanged "off"; from another, "off" against a grant is decided as usual.
+TEST(Reconciler, ShownOffHoldsOnlyForARecordDatedSource) {
+  World w;
+  const Decision grant = w.Feed(ConsentChange("offers", kGranted, T, "hubspot"));
+  ASSERT_EQ(Targets(grant), std::vector<std::string>{"mailchimp"});
+  const std::string key = ConsentKeyString(grant.writes[0].consent.key);
+  w.echoes.RememberShownOff(ShownOff{"mailchimp", key, T - 60'000});
+  Change unticked = ConsentChange("offers", kWithdrawn, T + 30'000, "mailchimp");
+  unticked.reports_absence = true;
+  EXPECT_EQ(w.Feed(unticked).outcome, Outcome::kApplied);
+  EXPECT_EQ(w.Status("offers"), kWithdrawn);
+}
+
 // Mailchimp dates every value by the member's last change, so an edit of
 // the first name re-dates an old grant. While consentd's withdrawal from the
 // CRM has not landed there, that grant is the member's value from before

@@ -211,6 +211,71 @@ TEST_F(SyncE2E, AJourneyProfileEditDoesNotUndoACrmWithdrawalThatHasNotLandedTher
   EXPECT_EQ(CrmSubscription(gil, kNewsletter), "UNSUBSCRIBED");
 }
 
+// The other way round: a grant from the CRM that Mailchimp has not taken
+// (it refused the write with a 400, so the row waits as a dead letter and
+// no write is in flight when the edit is read) leaves the member's box
+// unticked there. An edit of the member's first name re-dates that
+// unticked box after the grant; read again, it is the same "off" the
+// member showed before, and must not withdraw the grant in the CRM.
+TEST_F(SyncE2E, AJourneyProfileEditDoesNotWithdrawACrmGrantThatHasNotLandedThere) {
+  StartAll();
+  const std::string hal = "hal@example.org";
+  ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(hal));
+  ASSERT_FALSE(MemberInterest(hal, "Product news"));
+
+  Json faults = Json::array();
+  for (const char* method : {"POST", "PUT", "PATCH"}) {
+    faults.push_back({{"kind", "error"},
+                      {"system", "mailchimp"},
+                      {"method", method},
+                      {"route", "/3.0/*"},
+                      {"status", 400}});
+  }
+  Journey("POST", "/_sim/faults", faults);
+  const double refused = MetricSum("consentd_deliveries_total", "result=\"permanent\"");
+  Crm("POST", "/_sim/hubspot/person/signup", {{"email", hal}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] {
+    return MetricSum("consentd_deliveries_total", "result=\"permanent\"") > refused;
+  })) << Log();
+  // Past the skew window, so that the edit's date alone would win.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  Journey("POST", "/_sim/mailchimp/person/profile",
+          {{"email_address", hal}, {"merge_fields", {{"FNAME", "Hal"}}}});
+  // The edit's read is decided as the same "off" again (its history says
+  // so), while the grant has still not reached the member.
+  Json person;
+  ASSERT_TRUE(Eventually([&] {
+    auto r = Admin("GET", "/api/v1/subjects?email=hal%40example.org");
+    if (!r || r->status != 200) return false;
+    person = Json::parse(r->body);
+    for (const auto& step : person["history"]) {
+      if (step["text"].get<std::string>().find("showed it already at") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  })) << person.dump(2)
+      << Log();
+  EXPECT_FALSE(MemberInterest(hal, "Product news")) << "the write has not landed yet";
+  bool granted = false;
+  for (const auto& c : person["consents"]) {
+    if (c["topic"] == "product_news") granted = c["status"] == "granted";
+  }
+  EXPECT_TRUE(granted) << person.dump(2);
+  EXPECT_EQ(CrmSubscription(hal, kProductUpdates), "SUBSCRIBED") << Log();
+
+  // Mailchimp takes writes again; a resync finds the member behind and
+  // writes the grant (the dead letter would write an older state).
+  Journey("DELETE", "/_sim/faults");
+  const CommandResult resync = Ctl({"resync", "--connector", "mailchimp"});
+  ASSERT_EQ(resync.exit_code, 0) << resync.output;
+  ASSERT_TRUE(
+      Eventually([&] { return MemberInterest(hal, "Product news"); }, std::chrono::seconds(60)))
+      << Member(hal).dump() << resync.output << Log();
+  EXPECT_EQ(CrmSubscription(hal, kProductUpdates), "SUBSCRIBED");
+  EXPECT_EQ(CrmSubscription(hal, kNewsletter), "SUBSCRIBED");
+}
+
 // HubSpot keeps the last write, and consentd's write carries every mapped
 // subscription. A withdrawal the person makes in HubSpot while consentd's
 // write of an older grant waits for its retry (its webhook lost) must not

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/keyed_hash.h"
+#include "store/subject_records.h"
 #include "store_test_util.h"
 
 namespace consentd::store {
@@ -811,6 +812,115 @@ TEST_F(StoreTransactionTest, KeyWithARowInFlightIsNotClaimedTwiceAtOnce) {
                 }
                 return Status::Ok();
               }).ok());
+}
+
+// What a record was last seen showing off (docs/model.md, "The same 'off'
+// again"): kept per system and record (the address, without case), whoever
+// reported it, and holding only while no write there may have landed since
+// the read that showed it began.
+TEST_F(StoreTransactionTest, ShownOffHoldsUntilAWriteToTheRecordMayHaveLanded) {
+  const auto find = [&](std::string_view address) {
+    std::optional<ShownOffRow> out;
+    EXPECT_TRUE(Run([&](Transaction& txn) -> Status {
+                  ASSIGN_OR_RETURN_STATUS(r,
+                                          txn.FindStandingShownOff("mc", address, "news|email|"));
+                  out = std::move(r);
+                  return Status::Ok();
+                }).ok());
+    return out;
+  };
+  const auto remember = [&](std::string subject, std::string address, TimestampMs seen_at,
+                            TimestampMs read_at) {
+    ASSERT_TRUE(
+        Run([&](Transaction& txn) {
+          return txn.RememberShownOff({subject, "mc", address, "news|email|", seen_at, read_at});
+        }).ok());
+  };
+  const auto landed = [&](std::string subject, std::string address, TimestampMs at) {
+    ASSERT_TRUE(Run([&](Transaction& txn) {
+                  return txn.NoteWriteMayHaveLanded(subject, "mc", address, at);
+                }).ok());
+  };
+  remember("s1", "Anna@example.org", 100, 0);
+  EXPECT_FALSE(find("anna@example.org").has_value()) << "a read of unknown start keeps nothing";
+  remember("s1", "Anna@example.org", 100, 150);
+  remember("s1", "anna@example.org", 200, 250);
+  ASSERT_TRUE(find("anna@example.org").has_value());
+  EXPECT_EQ(find("ANNA@example.org")->seen_at, 100) << "one record whatever the case";
+  EXPECT_EQ(find("anna@example.org")->read_at, 150) << "the first 'off' seen is kept";
+
+  // Another person's write to the same record (a shared address) may have
+  // ticked the box: nothing holds any more. A read begun before it (a late
+  // poll page) shows the member as it was before and keeps nothing; one
+  // begun after it starts anew.
+  landed("s2", "ANNA@example.org", 300);
+  EXPECT_FALSE(find("anna@example.org").has_value());
+  remember("s1", "anna@example.org", 280, 290);
+  EXPECT_FALSE(find("anna@example.org").has_value());
+  remember("s1", "anna@example.org", 320, 300);
+  EXPECT_FALSE(find("anna@example.org").has_value()) << "begun when it landed: not after";
+  remember("s2", "anna@example.org", 350, 360);
+  ASSERT_TRUE(find("anna@example.org").has_value());
+  EXPECT_EQ(find("anna@example.org")->seen_at, 350);
+  EXPECT_EQ(find("anna@example.org")->subject, "s2");
+
+  // Such a read leaves nothing behind (it would hold again once the write
+  // is pruned).
+  landed("s6", "ed@example.org", 500);
+  remember("s6", "ed@example.org", 400, 450);
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(rows, ListShownOffOfSubject(txn, "s6"));
+                return rows.empty() ? Status::Ok() : Internal("kept a row of a read before");
+              }).ok());
+
+  // A write in flight there (claimed, not answered) may land any moment.
+  OutboxRow write = Work("mc", "s2", "i-s2", 400);
+  write.address = "Anna@Example.org";
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                CONSENTD_RETURN_IF_ERROR(txn.Enqueue(write).status());
+                return txn.ClaimOutbox("mc", 400, 10, 1'000).status();
+              }).ok());
+  EXPECT_FALSE(find("anna@example.org").has_value());
+  // Its lease runs out unanswered (a crash): claimed again, it is taken to
+  // have landed at that claim, whatever its next answer says.
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 1'500, 10, 9'000));
+                if (claimed.size() != 1u) return Internal("expected the row again");
+                return txn.MarkRetry(claimed[0].id, 9'000, "503", 1'600);
+              }).ok());
+  remember("s2", "anna@example.org", 1'400, 1'450);
+  EXPECT_FALSE(find("anna@example.org").has_value());
+  remember("s2", "anna@example.org", 1'700, 1'700);
+  EXPECT_TRUE(find("anna@example.org").has_value());
+
+  // Pruning forgets old writes, and the rows they made stop holding first.
+  remember("s3", "bo@example.org", 100, 150);
+  landed("s3", "bo@example.org", 200);
+  remember("s3", "cy@example.org", 100, 150);
+  ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
+                ASSIGN_OR_RETURN_STATUS(n, txn.PruneShownOff(2'000));
+                return n == 3 ? Status::Ok() : Internal("pruned " + std::to_string(n));
+              }).ok());
+  EXPECT_FALSE(find("bo@example.org").has_value());
+  EXPECT_TRUE(find("cy@example.org").has_value());
+  EXPECT_TRUE(find("anna@example.org").has_value());
+
+  // "On", the record's deletion and the erasure of a person who reported
+  // it or was written to it forget it.
+  remember("s4", "di@example.org", 100, 150);
+  ASSERT_TRUE(Run([&](Transaction& txn) {
+                return txn.ForgetShownOff("mc", "ANNA@example.org", "news|email|");
+              }).ok());
+  EXPECT_FALSE(find("anna@example.org").has_value());
+  ASSERT_TRUE(Run([&](Transaction& txn) {
+                return txn.ForgetShownOffOfRecord("mc", "cy@example.org");
+              }).ok());
+  EXPECT_FALSE(find("cy@example.org").has_value());
+  ASSERT_TRUE(find("di@example.org").has_value());
+  landed("s5", "di@example.org", 50);  // s5 wrote there once, before the read
+  ASSERT_TRUE(find("di@example.org").has_value());
+  ASSERT_TRUE(Run([&](Transaction& txn) { return txn.EraseSubject("s5"); }).ok());
+  EXPECT_FALSE(find("di@example.org").has_value());
 }
 
 }  // namespace

@@ -310,35 +310,42 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
   EXPECT_EQ(Desired(crm.back()).state.consents.begin()->second.status, kGranted);
 }
 
-// An unticked Mailchimp box is a withdrawal (docs/model.md, "Sources that
-// can only say 'off'", known limit). Each case below is a real withdrawal,
-// or may be one, and must withdraw the grant: a future change that holds
-// back boxes read before consentd's grant lands must keep all of them.
-// (The first attempt at that, reverted, held back every one.)
+// An unticked Mailchimp box is only an absence ("off"), dated by the
+// member's last change (docs/model.md, "Sources that can only say 'off'").
+// The engine remembers which boxes each member showed off (store.h,
+// RememberShownOff) until the member shows them on or a write of consentd
+// that ticks them may have landed: "off" again from such a member is the
+// same value, not a withdrawal. Every other "off" against a grant is a
+// withdrawal, or may be one, and must withdraw it.
 class UntickedBoxTest : public SyncEngineTest {
  protected:
-  // A member linked at `member_at` (if given), then a CRM grant decided at
-  // `grant_at`, queued for the journey.
+  // A member linked at `member_at` (if given) with the box off, then a CRM
+  // grant decided at `grant_at`, queued for the journey.
   void MemberThenGrant(std::optional<TimestampMs> member_at, TimestampMs grant_at) {
     if (member_at) {
-      Ingest("mailchimp",
-             {Record("mc-ev-0", "mc-1", "anna@example.org",
-                     {Consent("newsletter", kWithdrawn, *member_at, "mailchimp")})},
-             *member_at + 1'000);
+      Change off = Consent("newsletter", kWithdrawn, *member_at, "mailchimp");
+      off.reports_absence = true;
+      connectors::InboundRecord r = Record("mc-ev-0", "mc-1", "anna@example.org", {off});
+      r.read_at = *member_at + 500;
+      Ingest("mailchimp", {r}, *member_at + 1'000);
     }
     Ingest("hubspot",
            {Record("ev-1", "101", "anna@example.org", {Consent("newsletter", kGranted, grant_at)})},
            grant_at + 100);
     person_ = SubjectOf("hubspot", "101");
   }
-  // The member read with the box off at `read_at`; `method`: how the
-  // journey says it was withdrawn. The outcome of that one change.
-  Outcome Untick(TimestampMs read_at, ConsentMethod method = ConsentMethod::kForm) {
+  // The member read with the box off, dated `read_at` (its last change), by
+  // a read begun then or at `began`; `method`: how the journey says it was
+  // withdrawn. The outcome of that one change.
+  Outcome Untick(TimestampMs read_at, ConsentMethod method = ConsentMethod::kForm,
+                 std::optional<TimestampMs> began = std::nullopt) {
     Change c = Consent("newsletter", kWithdrawn, read_at, "mailchimp");
     c.reports_absence = true;
     c.method = method;
-    IngestSummary s =
-        Ingest("mailchimp", {Record("mc-ev-1", "mc-1", "anna@example.org", {c})}, read_at + 100);
+    connectors::InboundRecord r =
+        Record("mc-ev-" + std::to_string(++reads_), "mc-1", "anna@example.org", {c});
+    r.read_at = began.value_or(read_at);
+    IngestSummary s = Ingest("mailchimp", {r}, std::max(read_at, r.read_at) + 100);
     for (const auto& [outcome, n] : s.outcomes) {
       if (n > 0) return outcome;
     }
@@ -351,30 +358,167 @@ class UntickedBoxTest : public SyncEngineTest {
     EXPECT_EQ(Outbox("mailchimp").size(), 1u) << "the grant is queued for the journey";
     return Untick(read_at, method);
   }
+  // Claims the one row queued for the journey at `at` and records the
+  // journey's answer, as the daemon's dispatcher does.
+  void AnswerTheOnlyRow(TimestampMs at, Status status, bool known_not_written = false) {
+    std::vector<store::OutboxRow> rows;
+    Run([&](store::Transaction& txn) -> Status {
+      auto claimed = txn.ClaimOutbox("mailchimp", at, 10, at + 60'000);
+      if (!claimed.ok()) return claimed.status();
+      rows = std::move(*claimed);
+      return Status::Ok();
+    });
+    ASSERT_EQ(rows.size(), 1u);
+    connectors::DeliveryResult r;
+    r.outbox_id = rows[0].id;
+    r.status = std::move(status);
+    r.known_not_written = known_not_written;
+    if (r.status.ok()) r.system_id = "mc-1";
+    Run([&](store::Transaction& txn) -> Status {
+      return engine_->RecordDeliveries(txn, "mailchimp", rows, {r}, {}, 5, at + 100).status();
+    });
+  }
+  std::string Newsletter() { return Consents(person_).at(0).status; }
+  // What the member is remembered showing of the newsletter box, if that
+  // still holds.
+  std::optional<store::ShownOffRow> Shown() {
+    std::optional<store::ShownOffRow> row;
+    Run([&](store::Transaction& txn) -> Status {
+      auto r = txn.FindStandingShownOff("mailchimp", "anna@example.org", "newsletter|email|");
+      if (!r.ok()) return r.status();
+      row = std::move(*r);
+      return Status::Ok();
+    });
+    return row;
+  }
+
   std::string person_;
+  int reads_ = 0;
 };
+
+// The member showed the box off, the CRM grant is queued, and an edit of
+// the member (a first name) re-dates the box after the grant: the same
+// "off", not the person unticking it. Before the fix it withdrew the grant
+// everywhere. Once the grant has landed, "off" is her untick.
+TEST_F(UntickedBoxTest, AMemberEditedBeforeTheGrantLandsDoesNotWithdrawIt) {
+  EXPECT_EQ(UntickAfterGrant(T - 60'000, T, T + 30'000), Outcome::kDuplicate);
+  EXPECT_EQ(Newsletter(), "granted");
+  EXPECT_EQ(Outbox("mailchimp").size(), 1u) << "the grant is still on its way";
+  AnswerTheOnlyRow(T + 40'000, Status::Ok());
+  EXPECT_EQ(Untick(T + 50'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
 
 // An initial sync (or a member found by address) reads the member for the
 // first time after the CRM grant: its unticked box may be a withdrawal made
 // there that consentd never saw.
 TEST_F(UntickedBoxTest, AMemberFirstReadAfterTheGrantWithdrawsIt) {
   EXPECT_EQ(UntickAfterGrant(std::nullopt, T, T + 30'000), Outcome::kApplied);
-  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
+  EXPECT_EQ(Newsletter(), "withdrawn");
 }
 
-// A grant queued for more than a day: had it been delivered, its row could
-// have been pruned, so "not landed" would only be presumed.
-TEST_F(UntickedBoxTest, AGrantDecidedMoreThanADayAgoWithdrawsIt) {
+// A grant delivered long ago: its row may be pruned since, but the delivery
+// forgot what the member showed, so an unticked box is her withdrawal.
+TEST_F(UntickedBoxTest, AGrantThatLandedLongAgoIsWithdrawn) {
+  MemberThenGrant(T - 60'000, T);
+  AnswerTheOnlyRow(T + 200, Status::Ok());
   const TimestampMs day = store::kDoneOutboxRowsKeptMs;
-  EXPECT_EQ(UntickAfterGrant(T - 60'000, T, T + day + 1'000), Outcome::kApplied);
-  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
+  EXPECT_EQ(Untick(T + day + 1'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
 }
 
 // An unsubscribe withdraws topics by absence too, but it is an action.
 TEST_F(UntickedBoxTest, AnUnsubscribeWithdrawsIt) {
   EXPECT_EQ(UntickAfterGrant(T - 60'000, T, T + 30'000, ConsentMethod::kUnsubscribeLink),
             Outcome::kApplied);
-  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+// A failed write with no answer that says it changed nothing (a timeout, a
+// 502) may have ticked the box: "off" after it is a withdrawal. One the
+// journey refused (a 4xx, a 503) did not: "off" is still the same value.
+TEST_F(UntickedBoxTest, AFailedWriteThatMayHaveLandedLetsTheUntickWithdraw) {
+  MemberThenGrant(T - 60'000, T);
+  AnswerTheOnlyRow(T + 200, Unavailable("mailchimp: 503"), /*known_not_written=*/true);
+  EXPECT_EQ(Untick(T + 30'000), Outcome::kDuplicate);
+  EXPECT_EQ(Newsletter(), "granted");
+  AnswerTheOnlyRow(T + 40'000, Unavailable("mailchimp: timed out"), /*known_not_written=*/false);
+  EXPECT_EQ(Untick(T + 50'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+// A claimed write may land at any moment until it is answered: an "off"
+// read meanwhile may be her untick of it.
+TEST_F(UntickedBoxTest, AWriteInFlightLetsTheUntickWithdraw) {
+  MemberThenGrant(T - 60'000, T);
+  ASSERT_TRUE(Shown().has_value());
+  ClaimTheOnlyRow("mailchimp", T + 20'000);  // not answered yet
+  EXPECT_FALSE(Shown().has_value());
+  EXPECT_EQ(Untick(T + 21'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+// A write whose lease ran out unanswered (consentd crashed while sending
+// it) may have landed, whatever the answer to its next attempt says.
+TEST_F(UntickedBoxTest, AWriteWhoseLeaseRanOutMayHaveLanded) {
+  MemberThenGrant(T - 60'000, T);
+  ClaimTheOnlyRow("mailchimp", T + 200);  // lease until T + 100'200, never answered
+  AnswerTheOnlyRow(T + 100'300, Unavailable("mailchimp: 503"), /*known_not_written=*/true);
+  EXPECT_FALSE(Shown().has_value());
+  EXPECT_EQ(Untick(T + 100'500), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+// A read begun before the grant's write landed but decided after its answer
+// shows the member as it was before the write: it must not make consentd
+// remember the box off, whether for the first time or again. Her untick
+// read afterwards withdraws the grant. (In an earlier version of the fix
+// such a late read made it remember "off", and her untick was taken for
+// the same value.)
+TEST_F(UntickedBoxTest, AReadBegunBeforeTheWriteLandedDoesNotHideALaterUntick) {
+  MemberThenGrant(std::nullopt, T);           // never read before
+  AnswerTheOnlyRow(T + 2'000, Status::Ok());  // landed by T + 2'100
+  // Dated before the grant, it loses; what it shows is kept or not.
+  EXPECT_EQ(Untick(T - 5'000, ConsentMethod::kForm, T + 1'000), Outcome::kSuperseded);
+  EXPECT_FALSE(Shown().has_value());
+  EXPECT_EQ(Untick(T + 40'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+TEST_F(UntickedBoxTest, AReadBegunBeforeTheWriteLandedDoesNotRenewWhatWasRemembered) {
+  MemberThenGrant(T - 60'000, T);
+  AnswerTheOnlyRow(T + 2'000, Status::Ok());
+  EXPECT_EQ(Untick(T - 5'000, ConsentMethod::kForm, T + 1'000), Outcome::kSuperseded);
+  EXPECT_FALSE(Shown().has_value());
+  EXPECT_EQ(Untick(T + 40'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+// The member deleted at the journey: what it showed goes with it. A member
+// added again at the address is a new record, read for the first time.
+TEST_F(UntickedBoxTest, ADeletedMemberForgetsWhatItShowed) {
+  MemberThenGrant(T - 60'000, T);
+  ASSERT_TRUE(Shown().has_value());
+  EXPECT_EQ(Shown()->seen_at, T - 60'000);
+  EXPECT_EQ(Shown()->subject, person_);
+  Change gone;
+  gone.kind = ChangeKind::kTargetDeleted;
+  gone.provenance.source_system = "mailchimp";
+  gone.provenance.occurred_at = T + 1'000;
+  Ingest("mailchimp", {Record("mc-ev-gone", "mc-1", "anna@example.org", {gone})}, T + 1'100);
+  EXPECT_FALSE(Shown().has_value());
+}
+
+// The member itself showed the box on (she ticked it there): her untick
+// after that is a withdrawal, even with the CRM's later grant queued.
+TEST_F(UntickedBoxTest, AMemberThatShowedTheBoxOnForgetsItWasOff) {
+  MemberThenGrant(T - 60'000, T);
+  Ingest("mailchimp",
+         {Record("mc-ev-on", "mc-1", "anna@example.org",
+                 {Consent("newsletter", kGranted, T + 10'000, "mailchimp")})},
+         T + 10'100);
+  EXPECT_EQ(Untick(T + 30'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
 }
 
 // Every row carries the person's whole state: a row queued for another
@@ -382,8 +526,7 @@ TEST_F(UntickedBoxTest, AnUnsubscribeWithdrawsIt) {
 // the grant reached the journey, so an unticked box is her withdrawal.
 TEST_F(UntickedBoxTest, AGrantThatLandedIsWithdrawnWhileAnotherTopicsRowIsQueued) {
   MemberThenGrant(T - 60'000, T);
-  const std::int64_t grant_row = ClaimTheOnlyRow("mailchimp", T + 200);
-  Run([&](store::Transaction& txn) -> Status { return txn.MarkDone(grant_row, T + 300); });
+  AnswerTheOnlyRow(T + 200, Status::Ok());
   Ingest("hubspot",
          {Record(
              "ev-2", "101", "anna@example.org",
@@ -391,7 +534,7 @@ TEST_F(UntickedBoxTest, AGrantThatLandedIsWithdrawnWhileAnotherTopicsRowIsQueued
          T + 10'100);
   ASSERT_EQ(Outbox("mailchimp").size(), 1u) << "a row for the other topic is queued";
   EXPECT_EQ(Untick(T + 30'000), Outcome::kApplied);
-  EXPECT_EQ(Consents(person_)[0].status, "withdrawn");
+  EXPECT_EQ(Newsletter(), "withdrawn");
 }
 
 // HubSpot dates a status by when it was set there, so consentd's own write

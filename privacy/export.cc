@@ -288,7 +288,8 @@ Result<Json> ShownOffJson(store::Transaction& txn, std::string_view subject) {
                    {"address", r.address},
                    {"key", r.key},
                    {"seen_at", r.seen_at},
-                   {"read_at", r.read_at}});
+                   {"read_at", r.read_at},
+                   {"shown_on_at", r.on_at}});
   }
   return out;
 }

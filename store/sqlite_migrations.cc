@@ -366,6 +366,7 @@ CREATE TABLE shown_off (
   subject_id TEXT    NOT NULL,  -- whose report it was (erasure, export)
   seen_at    INTEGER NOT NULL,  -- the record's own date of the first "off" seen
   read_at    INTEGER NOT NULL,  -- when the read that showed it began
+  on_at      INTEGER NOT NULL DEFAULT 0,  -- >0: shown on instead, decided then
   PRIMARY KEY (system, record, key)
 ) WITHOUT ROWID;
 CREATE INDEX shown_off_by_subject ON shown_off (subject_id);

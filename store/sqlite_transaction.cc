@@ -649,6 +649,17 @@ Result<std::vector<OutboxRow>> SqliteTransaction::ClaimOutbox(std::string_view t
         "AND next_attempt_at <= ?2 AND key IN (SELECT subject_id FROM erased_subjects) AND " +
         std::string(kNotAnErasureRow) +
         " AND (?3 = '[]' OR id NOT IN (SELECT value FROM json_each(?3)))";
+    // Such a write may have landed: what its record (maybe shared with
+    // someone else) was seen showing goes first.
+    static const std::string kForgetSql =
+        "DELETE FROM shown_off WHERE (system, record) IN (SELECT target, lower(address) FROM "
+        "outbox WHERE target = ?1 AND status = 'inflight' AND next_attempt_at <= ?2 "
+        "AND key IN (SELECT subject_id FROM erased_subjects) AND " +
+        std::string(kNotAnErasureRow) +
+        " AND (?3 = '[]' OR id NOT IN (SELECT value FROM json_each(?3))))";
+    STORE_USE(forget, kForgetSql);
+    forget->BindAll(target, now, skip_json);
+    CONSENTD_RETURN_IF_ERROR(forget->Run());
     STORE_USE(drop, kDropSql);
     drop->BindAll(target, now, skip_json);
     Result<std::int64_t> dropped = RunCounting(db_, *drop);
@@ -952,17 +963,28 @@ namespace {
 // When a write to the record (?1 system, ?2 address) last may have landed.
 constexpr std::string_view kLastLanding =
     "coalesce((SELECT landed_at FROM record_writes WHERE system = ?1 AND record = lower(?2)), 0)";
+// A write to that record is in flight (claimed, not answered). The claim's
+// index (outbox_due) narrows it to the target's rows in flight, usually few.
+constexpr std::string_view kWriteInFlight =
+    "SELECT 1 FROM outbox WHERE target = ?1 AND status = 'inflight' "
+    "AND lower(address) = lower(?2)";
 }  // namespace
 
 Status SqliteTransaction::RememberShownOff(const ShownOffRow& row) {
+  // Added or renewed only from a read begun after the record may have shown
+  // boxes on and with no write to it in flight; it replaces a row that no
+  // longer holds (the key shown on before this read began, or a write that
+  // may have landed after the row's read began), so a standing row keeps
+  // its first `seen_at`.
   static const std::string kSql =
-      "INSERT INTO shown_off (system, record, key, subject_id, seen_at, read_at) "
-      "SELECT ?1, lower(?2), ?3, ?4, ?5, ?6 WHERE ?6 > " +
-      std::string(kLastLanding) +
+      "INSERT INTO shown_off (system, record, key, subject_id, seen_at, read_at, on_at) "
+      "SELECT ?1, lower(?2), ?3, ?4, ?5, ?6, 0 WHERE ?6 > " +
+      std::string(kLastLanding) + " AND NOT EXISTS (" + std::string(kWriteInFlight) + ")" +
       " ON CONFLICT (system, record, key) DO UPDATE SET subject_id = excluded.subject_id, "
-      "seen_at = excluded.seen_at, read_at = excluded.read_at "
-      "WHERE shown_off.read_at <= " +
-      std::string(kLastLanding);
+      "seen_at = excluded.seen_at, read_at = excluded.read_at, on_at = 0 "
+      "WHERE (shown_off.on_at > 0 AND ?6 > shown_off.on_at) OR "
+      "(shown_off.on_at = 0 AND shown_off.read_at <= " +
+      std::string(kLastLanding) + ")";
   STORE_USE(st, kSql);
   st->BindAll(row.system, row.address, row.key, row.subject, row.seen_at, row.read_at);
   return st->Run();
@@ -971,14 +993,10 @@ Status SqliteTransaction::RememberShownOff(const ShownOffRow& row) {
 Result<std::optional<ShownOffRow>> SqliteTransaction::FindStandingShownOff(std::string_view system,
                                                                            std::string_view address,
                                                                            std::string_view key) {
-  // In flight: the claim's index (outbox_due) narrows to the target's rows
-  // in flight, usually few.
   static const std::string kSql =
       "SELECT subject_id, seen_at, read_at FROM shown_off "
-      "WHERE system = ?1 AND record = lower(?2) AND key = ?3 AND read_at > " +
-      std::string(kLastLanding) +
-      " AND NOT EXISTS (SELECT 1 FROM outbox WHERE target = ?1 AND status = 'inflight' "
-      "AND lower(address) = lower(?2))";
+      "WHERE system = ?1 AND record = lower(?2) AND key = ?3 AND on_at = 0 AND read_at > " +
+      std::string(kLastLanding) + " AND NOT EXISTS (" + std::string(kWriteInFlight) + ")";
   STORE_USE(st, kSql);
   st->BindAll(system, address, key);
   Result<bool> row = st->Step();
@@ -992,10 +1010,14 @@ Result<std::optional<ShownOffRow>> SqliteTransaction::FindStandingShownOff(std::
   return out;
 }
 
-Status SqliteTransaction::ForgetShownOff(std::string_view system, std::string_view address,
-                                         std::string_view key) {
-  STORE_USE(st, "DELETE FROM shown_off WHERE system = ? AND record = lower(?) AND key = ?");
-  st->BindAll(system, address, key);
+Status SqliteTransaction::NoteShownOn(std::string_view subject, std::string_view system,
+                                      std::string_view address, std::string_view key,
+                                      TimestampMs at) {
+  STORE_USE(st,
+            "INSERT INTO shown_off (system, record, key, subject_id, seen_at, read_at, on_at) "
+            "VALUES (?1, lower(?2), ?3, ?4, 0, 0, ?5) ON CONFLICT (system, record, key) DO UPDATE "
+            "SET subject_id = excluded.subject_id, on_at = max(on_at, excluded.on_at)");
+  st->BindAll(system, address, key, subject, at);
   return st->Run();
 }
 
@@ -1006,8 +1028,8 @@ Status SqliteTransaction::ForgetShownOffOfRecord(std::string_view system,
   return st->Run();
 }
 
-Status SqliteTransaction::NoteWriteMayHaveLanded(std::string_view subject, std::string_view system,
-                                                 std::string_view address, TimestampMs at) {
+Status SqliteTransaction::NoteMayShowOn(std::string_view subject, std::string_view system,
+                                        std::string_view address, TimestampMs at) {
   STORE_USE(st,
             "INSERT INTO record_writes (system, record, subject_id, landed_at) "
             "VALUES (?1, lower(?2), ?3, ?4) ON CONFLICT (system, record) DO UPDATE SET "
@@ -1019,11 +1041,11 @@ Status SqliteTransaction::NoteWriteMayHaveLanded(std::string_view subject, std::
 Result<std::int64_t> SqliteTransaction::PruneShownOff(TimestampMs before) {
   {
     // The rows those writes made stop holding go first: they must not hold
-    // again once the write is forgotten.
+    // again once the write is forgotten. So do old marks of a key shown on.
     STORE_USE(st,
-              "DELETE FROM shown_off WHERE EXISTS (SELECT 1 FROM record_writes w "
-              "WHERE w.system = shown_off.system AND w.record = shown_off.record "
-              "AND w.landed_at < ?1 AND w.landed_at >= shown_off.read_at)");
+              "DELETE FROM shown_off WHERE (on_at > 0 AND on_at < ?1) OR EXISTS (SELECT 1 "
+              "FROM record_writes w WHERE w.system = shown_off.system AND w.record = "
+              "shown_off.record AND w.landed_at < ?1 AND w.landed_at >= shown_off.read_at)");
     st->BindAll(before);
     CONSENTD_RETURN_IF_ERROR(st->Run());
   }

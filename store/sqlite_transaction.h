@@ -123,11 +123,11 @@ class SqliteTransaction final : public Transaction {
   Result<std::optional<ShownOffRow>> FindStandingShownOff(std::string_view system,
                                                           std::string_view address,
                                                           std::string_view key) override;
-  Status ForgetShownOff(std::string_view system, std::string_view address,
-                        std::string_view key) override;
+  Status NoteShownOn(std::string_view subject, std::string_view system, std::string_view address,
+                     std::string_view key, TimestampMs at) override;
   Status ForgetShownOffOfRecord(std::string_view system, std::string_view address) override;
-  Status NoteWriteMayHaveLanded(std::string_view subject, std::string_view system,
-                                std::string_view address, TimestampMs at) override;
+  Status NoteMayShowOn(std::string_view subject, std::string_view system, std::string_view address,
+                       TimestampMs at) override;
   Result<std::int64_t> PruneShownOff(TimestampMs before) override;
 
   Status AddTombstone(const TombstoneRow& row) override;

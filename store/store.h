@@ -139,6 +139,8 @@ struct ShownOffRow {
   std::string key;
   TimestampMs seen_at = 0;
   TimestampMs read_at = 0;
+  // >0: the record showed the key on instead, decided then (NoteShownOn).
+  TimestampMs on_at = 0;
 
   bool operator==(const ShownOffRow&) const = default;
 };
@@ -408,7 +410,7 @@ class Transaction {
   //
   // `row` was reported off by a read begun at `row.read_at` (0: not known:
   // nothing is kept). Added only if that read began after the last write to
-  // the record that may have landed (NoteWriteMayHaveLanded); it replaces a
+  // the record that may have landed (NoteMayShowOn); it replaces a
   // row only where that row no longer holds, so a standing row keeps its
   // first `seen_at`.
   virtual Status RememberShownOff(const ShownOffRow& row) = 0;
@@ -418,16 +420,20 @@ class Transaction {
   virtual Result<std::optional<ShownOffRow>> FindStandingShownOff(std::string_view system,
                                                                   std::string_view address,
                                                                   std::string_view key) = 0;
-  // The record reported the key on: nothing is remembered of it.
-  virtual Status ForgetShownOff(std::string_view system, std::string_view address,
-                                std::string_view key) = 0;
+  // The record reported the key on, decided at `at` (`subject`: the
+  // reporter): "off" is not remembered any more, and a read begun before
+  // `at` (decided later) does not bring it back.
+  virtual Status NoteShownOn(std::string_view subject, std::string_view system,
+                             std::string_view address, std::string_view key, TimestampMs at) = 0;
   // The record is gone (deleted, retired): nothing is remembered of it.
   virtual Status ForgetShownOffOfRecord(std::string_view system, std::string_view address) = 0;
-  // A write of `subject`'s to the record may have landed there at `at`: an
-  // answer other than one showing it changed nothing. (ClaimOutbox notes a
-  // write whose lease ran out unanswered the same way.)
-  virtual Status NoteWriteMayHaveLanded(std::string_view subject, std::string_view system,
-                                        std::string_view address, TimestampMs at) = 0;
+  // The record may show boxes on from `at` on (nothing seen off there by a
+  // read begun earlier holds): a write of `subject`'s landed or may land
+  // there until then (an answer other than one showing it changed nothing;
+  // ClaimOutbox notes a write whose lease ran out unanswered the same way),
+  // or the record was deleted (`subject`: the reporter).
+  virtual Status NoteMayShowOn(std::string_view subject, std::string_view system,
+                               std::string_view address, TimestampMs at) = 0;
   // Forgets writes that may have landed before `before`, and the rows they
   // made stop holding. Returns the number of writes forgotten.
   virtual Result<std::int64_t> PruneShownOff(TimestampMs before) = 0;

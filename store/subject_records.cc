@@ -53,7 +53,7 @@ Result<std::vector<ShownOffRow>> ListShownOffOfSubject(Transaction& txn, std::st
   Result<Db*> db = SqliteDbOf(txn, "access export");
   if (!db.ok()) return db.status();
   Result<Stmt*> st = (*db)->Prepare(
-      "SELECT subject_id, system, record, key, seen_at, read_at FROM shown_off "
+      "SELECT subject_id, system, record, key, seen_at, read_at, on_at FROM shown_off "
       "WHERE subject_id = ? ORDER BY system, record, key");
   if (!st.ok()) return st.status();
   Stmt& q = **st;
@@ -61,7 +61,8 @@ Result<std::vector<ShownOffRow>> ListShownOffOfSubject(Transaction& txn, std::st
   std::vector<ShownOffRow> out;
   Result<bool> row = q.Step();
   for (; row.ok() && *row; row = q.Step()) {
-    out.push_back(ShownOffRow{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Int(5)});
+    out.push_back(
+        ShownOffRow{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Int(5), q.Int(6)});
   }
   q.Reset();
   if (!row.ok()) return row.status();

@@ -16,6 +16,12 @@
 namespace consentd::sync {
 namespace {
 
+// Reads begun this soon after a write was answered may not show it yet.
+constexpr TimestampMs kAnsweredWriteShowsAfterMs = 5'000;
+// A write that failed without an answer showing it changed nothing may
+// still be applied there for this long.
+constexpr TimestampMs kUnansweredWriteMayLandForMs = 10 * 60'000;
+
 // The proof entry for one delivery outcome. The row's desired state says
 // which subject and mapping it was; `detail` and `reason` carry no personal
 // data (connector contract), the address never goes in.
@@ -278,6 +284,12 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
       Result<std::optional<TimestampMs>> erased = txn.FindSubjectErased(row.key);
       if (!erased.ok()) return erased.status();
       if (erased->has_value()) {
+        // Whatever it answered, the write may have ticked boxes at a record
+        // someone else shares: what it was seen showing goes (nothing of
+        // the erased person is stored by that).
+        if (!row.address.empty()) {
+          CONSENTD_RETURN_IF_ERROR(txn.ForgetShownOffOfRecord(target, row.address));
+        }
         CONSENTD_RETURN_IF_ERROR(txn.DeleteOutboxRow(row.id));
         // The row held the person's address: the WAL's copy goes too.
         txn.NoteErasedDataRemoved();
@@ -294,12 +306,17 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
 
     // A write to a system that dates every value by its record's last
     // change may have ticked boxes at its record, unless the answer shows it
-    // changed nothing: what the record was seen showing off before now no
-    // longer holds (store.h, RememberShownOff).
+    // changed nothing: what the record was seen showing off before no
+    // longer holds (store.h, RememberShownOff). An answer may come before
+    // the member's reads show the write, and a write without an answer (a
+    // timeout, a 502) may still be applied there later: reads begun within
+    // a margin after the answer are not taken to show it yet.
     if (!row.address.empty() && (d == nullptr || !d->erase) &&
         (result.status.ok() || !result.known_not_written) &&
         policy_.ConstraintsFor(std::string(target)).grant_time_is_record_time) {
-      CONSENTD_RETURN_IF_ERROR(txn.NoteWriteMayHaveLanded(row.key, target, row.address, now));
+      const TimestampMs until =
+          now + (result.status.ok() ? kAnsweredWriteShowsAfterMs : kUnansweredWriteMayLandForMs);
+      CONSENTD_RETURN_IF_ERROR(txn.NoteMayShowOn(row.key, target, row.address, until));
     }
     if (result.status.ok()) {
       Status s = txn.MarkDone(row.id, now);

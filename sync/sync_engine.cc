@@ -415,12 +415,18 @@ class Ingestor {
         !policy_.ConstraintsFor(source_).grant_time_is_record_time) {
       return Status::Ok();
     }
+    // The record deleted, or showing a box on: nothing seen there before
+    // holds, and a read begun before now (decided later) may not show it,
+    // so it must not make consentd remember "off" again.
     if (d.target_deleted && d.target_deleted->system == source_) {
-      return txn_.ForgetShownOffOfRecord(source_, record_address_);
+      CONSENTD_RETURN_IF_ERROR(txn_.ForgetShownOffOfRecord(source_, record_address_));
+      return txn_.NoteMayShowOn(c.key.subject, source_, record_address_, now_);
     }
     if (c.kind != ChangeKind::kConsent) return Status::Ok();
     const std::string key = RecordKey(c.key);
-    if (!IsRestrictive(c.status)) return txn_.ForgetShownOff(source_, record_address_, key);
+    if (!IsRestrictive(c.status)) {
+      return txn_.NoteShownOn(c.key.subject, source_, record_address_, key, now_);
+    }
     switch (d.outcome) {
       case Outcome::kDroppedErased:
       case Outcome::kNewSubjectRequired:

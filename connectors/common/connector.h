@@ -171,7 +171,7 @@ struct DeliveryResult {
   // nothing there: an HTTP refusal (a 4xx, the vendor's own 503) or a
   // per-record error in a batch answer. Unset, a failed write may have
   // landed (no answer, a timeout, another 5xx) and is noted as such, as a
-  // successful one is (store.h, NoteWriteMayHaveLanded).
+  // successful one is (store.h, NoteMayShowOn).
   bool known_not_written = false;
 };
 

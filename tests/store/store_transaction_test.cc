@@ -837,9 +837,8 @@ TEST_F(StoreTransactionTest, ShownOffHoldsUntilAWriteToTheRecordMayHaveLanded) {
         }).ok());
   };
   const auto landed = [&](std::string subject, std::string address, TimestampMs at) {
-    ASSERT_TRUE(Run([&](Transaction& txn) {
-                  return txn.NoteWriteMayHaveLanded(subject, "mc", address, at);
-                }).ok());
+    ASSERT_TRUE(
+        Run([&](Transaction& txn) { return txn.NoteMayShowOn(subject, "mc", address, at); }).ok());
   };
   remember("s1", "Anna@example.org", 100, 0);
   EXPECT_FALSE(find("anna@example.org").has_value()) << "a read of unknown start keeps nothing";
@@ -883,11 +882,19 @@ TEST_F(StoreTransactionTest, ShownOffHoldsUntilAWriteToTheRecordMayHaveLanded) {
   EXPECT_FALSE(find("anna@example.org").has_value());
   // Its lease runs out unanswered (a crash): claimed again, it is taken to
   // have landed at that claim, whatever its next answer says.
+  std::int64_t again = 0;
   ASSERT_TRUE(Run([&](Transaction& txn) -> Status {
                 ASSIGN_OR_RETURN_STATUS(claimed, txn.ClaimOutbox("mc", 1'500, 10, 9'000));
                 if (claimed.size() != 1u) return Internal("expected the row again");
-                return txn.MarkRetry(claimed[0].id, 9'000, "503", 1'600);
+                again = claimed[0].id;
+                return Status::Ok();
               }).ok());
+  // Nothing is remembered while the write is in flight, even from a read
+  // begun after the last landing.
+  remember("s2", "anna@example.org", 1'540, 1'550);
+  ASSERT_TRUE(
+      Run([&](Transaction& txn) { return txn.MarkRetry(again, 9'000, "503", 1'600); }).ok());
+  EXPECT_FALSE(find("anna@example.org").has_value());
   remember("s2", "anna@example.org", 1'400, 1'450);
   EXPECT_FALSE(find("anna@example.org").has_value());
   remember("s2", "anna@example.org", 1'700, 1'700);
@@ -909,7 +916,18 @@ TEST_F(StoreTransactionTest, ShownOffHoldsUntilAWriteToTheRecordMayHaveLanded) {
   // it or was written to it forget it.
   remember("s4", "di@example.org", 100, 150);
   ASSERT_TRUE(Run([&](Transaction& txn) {
-                return txn.ForgetShownOff("mc", "ANNA@example.org", "news|email|");
+                return txn.NoteShownOn("s2", "mc", "ANNA@example.org", "news|email|", 1'800);
+              }).ok());
+  EXPECT_FALSE(find("anna@example.org").has_value());
+  // A read begun before that (decided later) shows the box as it was
+  // before: it does not bring "off" back. One begun after it does.
+  remember("s2", "anna@example.org", 1'750, 1'790);
+  EXPECT_FALSE(find("anna@example.org").has_value());
+  remember("s2", "anna@example.org", 1'850, 1'850);
+  ASSERT_TRUE(find("anna@example.org").has_value());
+  EXPECT_EQ(find("anna@example.org")->seen_at, 1'850);
+  ASSERT_TRUE(Run([&](Transaction& txn) {
+                return txn.NoteShownOn("s2", "mc", "anna@example.org", "news|email|", 1'900);
               }).ok());
   EXPECT_FALSE(find("anna@example.org").has_value());
   ASSERT_TRUE(Run([&](Transaction& txn) {

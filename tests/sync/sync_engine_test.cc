@@ -494,6 +494,35 @@ TEST_F(UntickedBoxTest, AReadBegunBeforeTheWriteLandedDoesNotRenewWhatWasRemembe
   EXPECT_EQ(Newsletter(), "withdrawn");
 }
 
+// A write that failed without an answer showing it changed nothing (a
+// timeout) may still be applied at the journey a while later: a read begun
+// soon after that answer does not make consentd remember the box off.
+TEST_F(UntickedBoxTest, AWriteThatTimedOutMayStillLandForAWhile) {
+  MemberThenGrant(T - 60'000, T);
+  AnswerTheOnlyRow(T + 1'000, DeadlineExceeded("mailchimp: timed out"),
+                   /*known_not_written=*/false);
+  // Begun a minute after that answer, dated before the grant: it loses.
+  EXPECT_EQ(Untick(T - 5'000, ConsentMethod::kForm, T + 60'000), Outcome::kSuperseded);
+  EXPECT_FALSE(Shown().has_value());
+  EXPECT_EQ(Untick(T + 120'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+// The member showed the box on (she ticked it there); a read begun before
+// that, decided after it, shows the box as it was before and must not make
+// consentd remember it off again: her later untick is hers.
+TEST_F(UntickedBoxTest, AReadOlderThanTheBoxShownOnDoesNotHideALaterUntick) {
+  MemberThenGrant(T - 60'000, T);
+  connectors::InboundRecord on = Record("mc-ev-on", "mc-1", "anna@example.org",
+                                        {Consent("newsletter", kGranted, T + 10'000, "mailchimp")});
+  on.read_at = T + 10'000;
+  Ingest("mailchimp", {on}, T + 10'100);
+  EXPECT_EQ(Untick(T - 30'000, ConsentMethod::kForm, T + 5'000), Outcome::kSuperseded);
+  EXPECT_FALSE(Shown().has_value());
+  EXPECT_EQ(Untick(T + 30'000), Outcome::kApplied);
+  EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
 // The member deleted at the journey: what it showed goes with it. A member
 // added again at the address is a new record, read for the first time.
 TEST_F(UntickedBoxTest, ADeletedMemberForgetsWhatItShowed) {

@@ -405,15 +405,26 @@ class Ingestor {
   }
 
   // What the reporting record shows, kept for a source that dates every
-  // value by its record's last change (store.h, RememberShownOff): "off" is
-  // remembered unless the report was not taken (about an erased person,
-  // unmapped, invalid) or its read began before a write there that may have
-  // landed (the store checks); "on", whatever the decision, forgets it, and
-  // so does the record's deletion.
+  // value by its record's last change (store.h, RememberShownOff), unless
+  // the report was not taken (about an erased person, unmapped, invalid):
+  // "off" is remembered unless its read began before a write there that may
+  // have landed (the store checks); "on" forgets it, and so does the
+  // record's deletion.
   Status KeepWhatTheRecordShows(const Decision& d, const Change& c) {
     if (replaying_merge_ || c.provenance.source_system != source_ || record_address_.empty() ||
         !policy_.ConstraintsFor(source_).grant_time_is_record_time) {
       return Status::Ok();
+    }
+    // A report not taken stores nothing (one about an erased person must not
+    // leave their address behind).
+    switch (d.outcome) {
+      case Outcome::kDroppedErased:
+      case Outcome::kNewSubjectRequired:
+      case Outcome::kRejectedUnmapped:
+      case Outcome::kRejectedInvalid:
+        return Status::Ok();
+      default:
+        break;
     }
     // The record deleted, or showing a box on: nothing seen there before
     // holds, and a read begun before now (decided later) may not show it,
@@ -426,15 +437,6 @@ class Ingestor {
     const std::string key = RecordKey(c.key);
     if (!IsRestrictive(c.status)) {
       return txn_.NoteShownOn(c.key.subject, source_, record_address_, key, now_);
-    }
-    switch (d.outcome) {
-      case Outcome::kDroppedErased:
-      case Outcome::kNewSubjectRequired:
-      case Outcome::kRejectedUnmapped:
-      case Outcome::kRejectedInvalid:
-        return Status::Ok();
-      default:
-        break;
     }
     return txn_.RememberShownOff(store::ShownOffRow{c.key.subject, source_, record_address_, key,
                                                     c.provenance.occurred_at, record_read_at_});

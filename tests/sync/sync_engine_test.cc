@@ -14,6 +14,7 @@
 #include "store/proof_log_store.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_transaction.h"
+#include "store/subject_records.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
 #include "sync_test_util.h"
@@ -521,6 +522,34 @@ TEST_F(UntickedBoxTest, AReadOlderThanTheBoxShownOnDoesNotHideALaterUntick) {
   EXPECT_FALSE(Shown().has_value());
   EXPECT_EQ(Untick(T + 30'000), Outcome::kApplied);
   EXPECT_EQ(Newsletter(), "withdrawn");
+}
+
+// A report about an erased person is dropped, and leaves nothing of theirs
+// (their address) in the memory of what the member showed.
+TEST_F(UntickedBoxTest, AReportAboutAnErasedPersonLeavesNothingBehind) {
+  MemberThenGrant(T - 60'000, T);
+  Ingest("hubspot", {Record("ev-erase", "101", "anna@example.org", {Erasure(T + 1'000)})},
+         T + 1'100);
+  connectors::InboundRecord late = Record("mc-ev-late", "mc-1", "anna@example.org",
+                                          {Consent("newsletter", kGranted, T + 500, "mailchimp")});
+  late.read_at = T + 2'000;
+  IngestSummary s = Ingest("mailchimp", {late}, T + 2'100);
+  EXPECT_EQ(s.outcomes[Outcome::kDroppedErased], 1);
+  Run([&](store::Transaction& txn) -> Status {
+    Result<store::Db*> db = store::SqliteDbOf(txn, "test");
+    if (!db.ok()) return db.status();
+    for (const char* sql :
+         {"SELECT count(*) FROM shown_off WHERE record = 'anna@example.org'",
+          "SELECT count(*) FROM record_writes WHERE record = 'anna@example.org'"}) {
+      Result<store::Stmt*> st = (*db)->Prepare(sql);
+      if (!st.ok()) return st.status();
+      Result<bool> row = (*st)->Step();
+      if (!row.ok()) return row.status();
+      EXPECT_EQ((*st)->Int(0), 0) << sql;
+      (*st)->Reset();
+    }
+    return Status::Ok();
+  });
 }
 
 // The member deleted at the journey: what it showed goes with it. A member

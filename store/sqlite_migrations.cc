@@ -370,6 +370,7 @@ CREATE TABLE shown_off (
   PRIMARY KEY (system, record, key)
 ) WITHOUT ROWID;
 CREATE INDEX shown_off_by_subject ON shown_off (subject_id);
+CREATE INDEX shown_off_on_marks ON shown_off (on_at) WHERE on_at > 0;
 CREATE TABLE record_writes (
   system     TEXT    NOT NULL,
   record     TEXT    NOT NULL,
@@ -378,6 +379,7 @@ CREATE TABLE record_writes (
   PRIMARY KEY (system, record)
 ) WITHOUT ROWID;
 CREATE INDEX record_writes_by_subject ON record_writes (subject_id);
+CREATE INDEX record_writes_by_time ON record_writes (landed_at);
 )sql";
 
 // Append new migrations here, one line each (SQL in a constant above).

@@ -1042,10 +1042,17 @@ Result<std::int64_t> SqliteTransaction::PruneShownOff(TimestampMs before) {
   {
     // The rows those writes made stop holding go first: they must not hold
     // again once the write is forgotten. So do old marks of a key shown on.
+    // Both run every housekeeping tick: each reads only through an index
+    // the range of old entries (usually none), never the whole table.
     STORE_USE(st,
-              "DELETE FROM shown_off WHERE (on_at > 0 AND on_at < ?1) OR EXISTS (SELECT 1 "
-              "FROM record_writes w WHERE w.system = shown_off.system AND w.record = "
-              "shown_off.record AND w.landed_at < ?1 AND w.landed_at >= shown_off.read_at)");
+              "DELETE FROM shown_off WHERE (system, record) IN (SELECT system, record FROM "
+              "record_writes WHERE landed_at < ?1) AND read_at <= (SELECT w.landed_at FROM "
+              "record_writes w WHERE w.system = shown_off.system AND w.record = shown_off.record)");
+    st->BindAll(before);
+    CONSENTD_RETURN_IF_ERROR(st->Run());
+  }
+  {
+    STORE_USE(st, "DELETE FROM shown_off WHERE on_at > 0 AND on_at < ?");
     st->BindAll(before);
     CONSENTD_RETURN_IF_ERROR(st->Run());
   }

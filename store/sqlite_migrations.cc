@@ -382,6 +382,14 @@ CREATE INDEX record_writes_by_subject ON record_writes (subject_id);
 CREATE INDEX record_writes_by_time ON record_writes (landed_at);
 )sql";
 
+// When consentd decided each target deletion (store.h, RecordTargetDeletion):
+// a record read live after it exists again (restored, or added again), and
+// the deletion no longer stands (docs/model.md, rule 7). 0 for rows from
+// before: their deletion time stands in.
+constexpr std::string_view kV20TargetDeletionRecordedAt = R"sql(
+ALTER TABLE target_deletions ADD COLUMN recorded_at INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Append new migrations here, one line each (SQL in a constant above).
 constexpr std::array kMigrations = {
     Migration{1, "initial", kV1Initial},
@@ -403,6 +411,7 @@ constexpr std::array kMigrations = {
     Migration{17, "link_retired_at", kV17LinkRetiredAt},
     Migration{18, "outbox_ids_never_reused", kV18OutboxIdsNeverReused},
     Migration{19, "shown_off", kV19ShownOff},
+    Migration{20, "target_deletion_recorded_at", kV20TargetDeletionRecordedAt},
 };
 
 constexpr bool VersionsAreContiguous() {

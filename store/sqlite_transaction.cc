@@ -530,13 +530,30 @@ Result<std::optional<TimestampMs>> SqliteTransaction::FindSubjectErased(
 }
 
 Status SqliteTransaction::RecordTargetDeletion(std::string_view subject_id, std::string_view system,
-                                               TimestampMs at) {
+                                               TimestampMs at, TimestampMs recorded_at) {
+  // recorded_at 0: a row from before schema v20, whose decision time is
+  // not known; the new report's is.
   STORE_USE(st,
-            "INSERT INTO target_deletions (subject_id, system, deleted_at) VALUES (?, ?, ?) "
+            "INSERT INTO target_deletions (subject_id, system, deleted_at, recorded_at) "
+            "VALUES (?, ?, ?, ?) "
             "ON CONFLICT (subject_id, system) DO UPDATE SET "
-            "deleted_at = min(deleted_at, excluded.deleted_at)");
-  st->BindAll(subject_id, system, at);
+            "deleted_at = min(deleted_at, excluded.deleted_at), "
+            "recorded_at = CASE WHEN recorded_at = 0 THEN excluded.recorded_at "
+            "ELSE min(recorded_at, excluded.recorded_at) END");
+  st->BindAll(subject_id, system, at, recorded_at);
   return st->Run();
+}
+
+Result<std::optional<TimestampMs>> SqliteTransaction::TargetDeletionRecordedAt(
+    std::string_view subject_id, std::string_view system) {
+  STORE_USE(st,
+            "SELECT CASE WHEN recorded_at > 0 THEN recorded_at ELSE deleted_at END "
+            "FROM target_deletions WHERE subject_id = ? AND system = ?");
+  st->BindAll(subject_id, system);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<TimestampMs>();
+  return std::optional<TimestampMs>(st->Int(0));
 }
 
 Result<std::vector<std::pair<std::string, TimestampMs>>> SqliteTransaction::ListTargetDeletions(

@@ -67,10 +67,12 @@ class SqliteTransaction final : public Transaction {
   Result<std::optional<std::string>> FindMergedInto(std::string_view subject) override;
   Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) override;
   Result<std::optional<TimestampMs>> FindSubjectErased(std::string_view subject_id) override;
-  Status RecordTargetDeletion(std::string_view subject_id, std::string_view system,
-                              TimestampMs at) override;
+  Status RecordTargetDeletion(std::string_view subject_id, std::string_view system, TimestampMs at,
+                              TimestampMs recorded_at) override;
   Result<std::vector<std::pair<std::string, TimestampMs>>> ListTargetDeletions(
       std::string_view subject_id) override;
+  Result<std::optional<TimestampMs>> TargetDeletionRecordedAt(std::string_view subject_id,
+                                                              std::string_view system) override;
   Status ForgetTargetDeletion(std::string_view subject_id, std::string_view system) override;
 
   using Transaction::Enqueue;

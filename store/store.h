@@ -272,11 +272,17 @@ class Transaction {
   virtual Status MarkSubjectErased(std::string_view subject_id, TimestampMs erased_at) = 0;
   virtual Result<std::optional<TimestampMs>> FindSubjectErased(std::string_view subject_id) = 0;
   // `system` reports the subject's record permanently deleted at `at`
-  // (the earliest report is kept).
+  // (the earliest report is kept), decided at `recorded_at` (consentd's
+  // clock, after the read that showed it; the earliest is kept).
   virtual Status RecordTargetDeletion(std::string_view subject_id, std::string_view system,
-                                      TimestampMs at) = 0;
+                                      TimestampMs at, TimestampMs recorded_at) = 0;
   virtual Result<std::vector<std::pair<std::string, TimestampMs>>> ListTargetDeletions(
       std::string_view subject_id) = 0;
+  // When the deletion at `system` was decided (RecordTargetDeletion's
+  // `recorded_at`; its `at` for a deletion recorded before schema v20),
+  // or nothing when none is recorded.
+  virtual Result<std::optional<TimestampMs>> TargetDeletionRecordedAt(std::string_view subject_id,
+                                                                      std::string_view system) = 0;
   // The subject's record at `system` is no longer the one that was deleted
   // (a merge gave the person a live one there): the deletion goes.
   virtual Status ForgetTargetDeletion(std::string_view subject_id, std::string_view system) = 0;

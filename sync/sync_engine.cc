@@ -85,6 +85,18 @@ bool OnlyDeletions(const connectors::InboundRecord& rec) {
                      [](const Change& c) { return c.kind == ChangeKind::kTargetDeleted; });
 }
 
+// True if `rec` shows its record there now: it states something about the
+// person (a record that maps to nothing, as a member read archived or a
+// read dropped as malformed, is no evidence) and reports no deletion or
+// erasure, and its existence was read from the system itself, not from an
+// index that lags behind it.
+bool ShowsLiveRecord(const connectors::InboundRecord& rec) {
+  return !rec.found_in_lagging_index && !rec.mapped.changes.empty() &&
+         std::none_of(rec.mapped.changes.begin(), rec.mapped.changes.end(), [](const Change& c) {
+           return c.kind == ChangeKind::kTargetDeleted || c.kind == ChangeKind::kErasure;
+         });
+}
+
 // The identifiers one inbound record carries.
 struct Identifiers {
   std::string system_id;
@@ -161,6 +173,9 @@ class Ingestor {
     bool known = false;  // the record brings no identifier the subject lacks
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
     if (!snapshot.ok()) return snapshot.status();
+    if (ShowsLiveRecord(rec) && !ReadBeforeItsRecordWasRetired(*snapshot, *ids)) {
+      CONSENTD_RETURN_IF_ERROR(NoteRecordThereAgain(subject, *state, *snapshot));
+    }
     for (const Change& mapped : rec.mapped.changes) {
       Change c = mapped;
       if (c.provenance.source_system.empty()) c.provenance.source_system = source_;
@@ -302,6 +317,37 @@ class Ingestor {
       if (!ids.email.empty()) identity->record_addresses[source_][ids.system_id] = ids.email;
     }
     return identity;
+  }
+
+  // Rule 7 holds while the person's record at the system stays deleted. A
+  // record of theirs read there after consentd decided the deletion (HubSpot
+  // restores an archived contact; the person subscribes again at their
+  // address) exists again: the deletion no longer stands, the proof log
+  // says so, and the system gets the person's whole state, which it missed
+  // while writes to it were refused. A read begun before the deletion was
+  // decided shows the record as it was and changes nothing (the deletion's
+  // own time stands in for rows recorded before schema v20).
+  Status NoteRecordThereAgain(const std::string& subject, SubjectState& state,
+                              const SubjectIdentity& snapshot) {
+    if (record_read_at_ <= 0 || state.erased_at || !state.deleted_at_target.contains(source_)) {
+      return Status::Ok();
+    }
+    Result<std::optional<TimestampMs>> decided_at = txn_.TargetDeletionRecordedAt(subject, source_);
+    if (!decided_at.ok()) return decided_at.status();
+    if (!decided_at->has_value() || record_read_at_ <= **decided_at) return Status::Ok();
+    CONSENTD_RETURN_IF_ERROR(txn_.ForgetTargetDeletion(subject, source_));
+    state.deleted_at_target.erase(source_);
+    LogObserved(subject, "the record at " + source_ + " exists again (read at " +
+                             std::to_string(record_read_at_) +
+                             ", after its deletion was recorded at " +
+                             std::to_string(**decided_at) + "): writes go there again");
+    // Under a key of its own: an equal state that died against the deleted
+    // record (a dead letter under the state's key) would absorb it.
+    if (source_writable_) {
+      outbound_.AddState(source_, subject, snapshot,
+                         "there again, read at " + std::to_string(record_read_at_));
+    }
+    return Status::Ok();
   }
 
   // As of when a record stops existing for sync: `known_gone_at`, the
@@ -791,7 +837,7 @@ class Ingestor {
     if (d.block) CONSENTD_RETURN_IF_ERROR(SaveBlock(txn_, *d.block, now_));
     if (d.target_deleted) {
       CONSENTD_RETURN_IF_ERROR(
-          txn_.RecordTargetDeletion(subject, d.target_deleted->system, d.target_deleted->at));
+          txn_.RecordTargetDeletion(subject, d.target_deleted->system, d.target_deleted->at, now_));
       // Rule 7 covers writes decided from now on; those decided before and
       // still queued (waiting out a backoff) would create the record again.
       if (policy_.ConstraintsFor(d.target_deleted->system).deletion_is_permanent) {
@@ -919,7 +965,12 @@ class Ingestor {
         }
         continue;
       }
-      CONSENTD_RETURN_IF_ERROR(txn_.RecordTargetDeletion(into, system, at));
+      // Dated as decided for `from`: a read of `into`'s record begun since
+      // shows it live after that deletion.
+      Result<std::optional<TimestampMs>> decided_at = txn_.TargetDeletionRecordedAt(from, system);
+      if (!decided_at.ok()) return decided_at.status();
+      CONSENTD_RETURN_IF_ERROR(
+          txn_.RecordTargetDeletion(into, system, at, decided_at->value_or(now_)));
     }
     CONSENTD_RETURN_IF_ERROR(GiveTheSurvivorsDeletedMembersUp(from, into));
     CONSENTD_RETURN_IF_ERROR(txn_.MoveIdentities(from, into));

@@ -111,6 +111,11 @@ struct InboundRecord {
   // double opt-in consentd waits for there is confirmed, whatever topics
   // flow back from it (sync/outbound.h, AwaitingConfirmationKey).
   bool member_subscribed = false;
+  // The record was found through an index that lags behind the system's
+  // writes (HubSpot's CRM search): that it exists is as of some time
+  // before read_at. Such a record does not end a permanent deletion
+  // recorded for the person there (docs/model.md, rule 7).
+  bool found_in_lagging_index = false;
 };
 
 // Sets read_at of every record in `records` to `at`, or keeps an earlier

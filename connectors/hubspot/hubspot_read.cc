@@ -628,6 +628,9 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
   if (!records.ok()) return records.status();
   PollPage page;
   page.records = std::move(*records);
+  // The search index lags: a contact archived a moment ago may still be
+  // listed (its statuses, read by address, do not tell).
+  for (InboundRecord& rec : page.records) rec.found_in_lagging_index = true;
   const bool full = static_cast<int>(contacts.size()) >= kSearchPageSize;
   page.more = true;
   // HubSpot's search index lags behind writes. A page queried at `upper`

@@ -686,6 +686,7 @@ TEST_F(HubSpotConnectorTest, PollReadsAllThenChangesThenArchivals) {
   for (const auto& [id, recs] : initial.by_id) {
     EXPECT_TRUE(recs[0].event_id.starts_with("poll:" + id + ":")) << recs[0].event_id;
     EXPECT_FALSE(recs[0].email.empty());
+    EXPECT_FALSE(recs[0].found_in_lagging_index) << "the full read lists contacts";
   }
   ASSERT_FALSE(initial.cursor.empty());
 
@@ -696,8 +697,10 @@ TEST_F(HubSpotConnectorTest, PollReadsAllThenChangesThenArchivals) {
   PollResult incr = drain(initial.cursor);
   ASSERT_TRUE(incr.by_id.contains(id2));
   bool blocked = false;
-  for (const auto& rec : incr.by_id[id2])
+  for (const auto& rec : incr.by_id[id2]) {
     blocked |= FindKind(rec, ChangeKind::kBlockSet) != nullptr;
+    EXPECT_TRUE(rec.found_in_lagging_index) << "found through the search index";
+  }
   EXPECT_TRUE(blocked);
 
   // Archiving leaves lastmodifieddate alone; the archived scan finds it.
@@ -709,6 +712,7 @@ TEST_F(HubSpotConnectorTest, PollReadsAllThenChangesThenArchivals) {
   ASSERT_EQ(del.mapped.changes.size(), 1u);
   EXPECT_EQ(del.mapped.changes[0].kind, ChangeKind::kTargetDeleted);
   EXPECT_TRUE(del.event_id.starts_with("poll:archived:" + id4 + ":"));
+  EXPECT_FALSE(del.found_in_lagging_index) << "the archived list is read from HubSpot itself";
   EXPECT_EQ(del.email, "contact4@example.com");
 }
 

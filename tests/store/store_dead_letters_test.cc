@@ -193,8 +193,9 @@ TEST_F(StoreDeadLettersTest, ADeadLetterToARecordReportedDeletedIsNotSentAgain) 
   const std::int64_t deleted = Dead("s-11", "k");
   const std::int64_t kept = Dead("s-12", "l");
   Status s = store_->Run([](Transaction& txn) -> Status {
-    CONSENTD_RETURN_IF_ERROR(txn.RecordTargetDeletion("s-11", "mailchimp", 50));  // before the row
-    return txn.RecordTargetDeletion("s-12", "hubspot", 150);                      // another system
+    CONSENTD_RETURN_IF_ERROR(
+        txn.RecordTargetDeletion("s-11", "mailchimp", 50, 50));    // before the row
+    return txn.RecordTargetDeletion("s-12", "hubspot", 150, 150);  // another system
   });
   ASSERT_TRUE(s.ok()) << s.ToString();
   Result<DeadLetterReplay> one = Replay(deleted);

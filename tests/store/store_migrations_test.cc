@@ -344,6 +344,40 @@ TEST(StoreMigrations, V13KeepsIdentityLinksWithAnUnknownAddress) {
   }
 }
 
+// A deletion recorded before v20 has no decision time: its own time
+// stands in, and a later report gives it one.
+TEST(StoreMigrations, V20DatesAnOlderTargetDeletionByItsOwnTime) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.File("s.db"));
+    ASSERT_TRUE(MigrateTo(*db, 19, 1).ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO target_deletions (subject_id, system, deleted_at) "
+                         "VALUES ('s-1', 'hubspot', 40)")
+                    .ok());
+  }
+  auto store = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(store, nullptr);
+  auto decided_at = [&]() {
+    std::optional<TimestampMs> at;
+    EXPECT_TRUE(store
+                    ->Run([&](Transaction& txn) -> Status {
+                      Result<std::optional<TimestampMs>> r =
+                          txn.TargetDeletionRecordedAt("s-1", "hubspot");
+                      if (!r.ok()) return r.status();
+                      at = *r;
+                      return Status::Ok();
+                    })
+                    .ok());
+    return at;
+  };
+  EXPECT_EQ(decided_at(), std::optional<TimestampMs>(40));
+  ASSERT_TRUE(
+      store
+          ->Run([](Transaction& txn) { return txn.RecordTargetDeletion("s-1", "hubspot", 45, 90); })
+          .ok());
+  EXPECT_EQ(decided_at(), std::optional<TimestampMs>(90));
+}
+
 TEST(StoreMigrations, DatabaseFromANewerBinaryIsRefused) {
   TempDir dir;
   {

@@ -80,12 +80,18 @@ TEST_F(StoreSyncRowsTest, LatestWriteIsTheNewestValueUntilForgotten) {
 
 TEST_F(StoreSyncRowsTest, ErasedMarkerOutlivesEraseSubjectAndTargetDeletionsDoNot) {
   Run([](Transaction& txn) -> Status {
-    CONSENTD_RETURN_IF_ERROR(txn.RecordTargetDeletion("s-1", "mailchimp", 50));
-    CONSENTD_RETURN_IF_ERROR(txn.RecordTargetDeletion("s-1", "mailchimp", 70));
+    CONSENTD_RETURN_IF_ERROR(txn.RecordTargetDeletion("s-1", "mailchimp", 50, 60));
+    CONSENTD_RETURN_IF_ERROR(txn.RecordTargetDeletion("s-1", "mailchimp", 70, 55));
     auto deleted = txn.ListTargetDeletions("s-1");
     if (!deleted.ok()) return deleted.status();
     EXPECT_EQ(*deleted, (std::vector<std::pair<std::string, TimestampMs>>{{"mailchimp", 50}}))
         << "the earliest report is kept";
+    auto decided = txn.TargetDeletionRecordedAt("s-1", "mailchimp");
+    if (!decided.ok()) return decided.status();
+    EXPECT_EQ(*decided, std::optional<TimestampMs>(55)) << "and the earliest decision";
+    decided = txn.TargetDeletionRecordedAt("s-1", "hubspot");
+    if (!decided.ok()) return decided.status();
+    EXPECT_FALSE(decided->has_value());
     CONSENTD_RETURN_IF_ERROR(txn.EraseSubject("s-1"));
     CONSENTD_RETURN_IF_ERROR(txn.MarkSubjectErased("s-1", 100));
     deleted = txn.ListTargetDeletions("s-1");

@@ -139,6 +139,89 @@ TEST_F(SyncEngineTest, ARowQueuedBeforeAPermanentDeletionAtItsTargetIsNotSent) {
   EXPECT_EQ(done[0].reason, "superseded: record permanently deleted at mailchimp");
 }
 
+// Rule 7 holds while the record stays deleted. The person subscribes again
+// at the journey after their member was permanently deleted there (the
+// same holds for a CRM contact restored from the archive where the CRM's
+// deletion is permanent): read after consentd decided the deletion, the
+// member exists again, so writes go there again, starting with the
+// person's whole state (a CRM grant made while it was gone). A read begun
+// before the deletion was decided shows the member as it was and changes
+// nothing.
+TEST_F(SyncEngineTest, ARecordReadAgainAfterItsDeletionWasDecidedIsWrittenAgain) {
+  auto member_read = [](std::string event, TimestampMs read_at, TimestampMs granted_at) {
+    connectors::InboundRecord r =
+        Record(std::move(event), "mc-1", "anna@example.org",
+               {Consent("newsletter", kGranted, granted_at, "mailchimp")});
+    r.read_at = read_at;
+    return r;
+  };
+  Ingest("mailchimp", {member_read("mc-ev-1", T + 50, T)}, T + 100);
+  const std::string anna = SubjectOf("mailchimp", "mc-1");
+  ASSERT_NE(anna, "");
+  Change deleted;
+  deleted.kind = ChangeKind::kTargetDeleted;
+  deleted.provenance.occurred_at = T + 200;
+  deleted.provenance.source_system = "mailchimp";
+  connectors::InboundRecord gone = Record("mc-ev-2", "mc-1", "anna@example.org", {deleted});
+  gone.read_at = T + 250;
+  Ingest("mailchimp", {gone}, T + 300);  // the deletion is decided at T + 300
+
+  IngestSummary granted = Ingest("hubspot",
+                                 {Record("ev-1", "101", "anna@example.org",
+                                         {Consent("product_news", kGranted, T + 400, "hubspot")})},
+                                 T + 500);
+  ASSERT_EQ(granted.notes.size(), 1u);
+  EXPECT_EQ(granted.notes[0].blocked_targets, std::vector<std::string>{"mailchimp"});
+  EXPECT_TRUE(Outbox("mailchimp").empty());
+
+  // Begun at T + 280, before the deletion was decided: the member as it
+  // was then.
+  Ingest("mailchimp", {member_read("mc-ev-3", T + 280, T)}, T + 600);
+  EXPECT_TRUE(Outbox("mailchimp").empty()) << "a read from before the deletion brings nothing back";
+  // Nor does a later one found in an index that lags (HubSpot's search),
+  // or one that states nothing (a member read archived).
+  connectors::InboundRecord lagging = member_read("mc-ev-5", T + 610, T);
+  lagging.found_in_lagging_index = true;
+  Ingest("mailchimp", {lagging}, T + 620);
+  Ingest("mailchimp", {[] {
+           connectors::InboundRecord r = Record("mc-ev-6", "mc-1", "anna@example.org", {});
+           r.read_at = T + 630;
+           return r;
+         }()},
+         T + 640);
+  EXPECT_TRUE(Outbox("mailchimp").empty()) << "no evidence that the member is there again";
+
+  // Begun at T + 700: she subscribed again.
+  Ingest("mailchimp", {member_read("mc-ev-4", T + 700, T + 650)}, T + 800);
+  const auto rows = Outbox("mailchimp");
+  ASSERT_EQ(rows.size(), 1u) << "the member there again gets what it missed";
+  const connectors::DesiredState d = Desired(rows[0]);
+  std::map<std::string, ConsentStatus> topics;
+  for (const auto& [key, value] : d.state.consents) topics[key.topic] = value.status;
+  EXPECT_EQ(topics["product_news"], kGranted);
+  EXPECT_EQ(topics["newsletter"], kGranted);
+  bool explained = false;
+  Run([&](store::Transaction& txn) -> Status {
+    return store::ForEachSubjectProofEntry(
+        txn, anna, [&](std::uint64_t, std::string_view bytes) -> Status {
+          if (bytes.find("the record at mailchimp exists again") != std::string_view::npos) {
+            explained = true;
+          }
+          return Status::Ok();
+        });
+  });
+  EXPECT_TRUE(explained);
+
+  // And the CRM's next change is written there, not refused.
+  IngestSummary withdrawn =
+      Ingest("hubspot",
+             {Record("ev-2", "101", "anna@example.org",
+                     {Consent("product_news", kWithdrawn, T + 900, "hubspot")})},
+             T + 1000);
+  ASSERT_EQ(withdrawn.notes.size(), 1u);
+  EXPECT_TRUE(withdrawn.notes[0].blocked_targets.empty());
+}
+
 // Privacy by default: a record deleted at its system that belongs to no
 // one consentd knows (an unsubscribe webhook for an address never
 // synchronised, read back as gone) stores nothing: no subject with that

@@ -13,6 +13,7 @@
 #include "sync/hint_codec.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
+#include "sync/version_memory.h"
 
 namespace consentd::sync {
 
@@ -85,13 +86,13 @@ bool OnlyDeletions(const connectors::InboundRecord& rec) {
                      [](const Change& c) { return c.kind == ChangeKind::kTargetDeleted; });
 }
 
-// True if `rec` shows its record there now: it states something about the
+// True if `rec` shows its record there: it states something about the
 // person (a record that maps to nothing, as a member read archived or a
 // read dropped as malformed, is no evidence) and reports no deletion or
-// erasure, and its existence was read from the system itself, not from an
-// index that lags behind it.
+// erasure. (Whether its existence was read from the system itself or from
+// an index that lags behind it is InboundRecord::found_in_lagging_index.)
 bool ShowsLiveRecord(const connectors::InboundRecord& rec) {
-  return !rec.found_in_lagging_index && !rec.mapped.changes.empty() &&
+  return !rec.mapped.changes.empty() &&
          std::none_of(rec.mapped.changes.begin(), rec.mapped.changes.end(), [](const Change& c) {
            return c.kind == ChangeKind::kTargetDeleted || c.kind == ChangeKind::kErasure;
          });
@@ -174,7 +175,7 @@ class Ingestor {
     Result<SubjectIdentity> snapshot = Snapshot(subject, *ids, &known);
     if (!snapshot.ok()) return snapshot.status();
     if (ShowsLiveRecord(rec) && !ReadBeforeItsRecordWasRetired(*snapshot, *ids)) {
-      CONSENTD_RETURN_IF_ERROR(NoteRecordThereAgain(subject, *state, *snapshot));
+      CONSENTD_RETURN_IF_ERROR(NoteRecordThereAgain(rec, *ids, subject, *state, *snapshot));
     }
     for (const Change& mapped : rec.mapped.changes) {
       Change c = mapped;
@@ -327,7 +328,8 @@ class Ingestor {
   // while writes to it were refused. A read begun before the deletion was
   // decided shows the record as it was and changes nothing (the deletion's
   // own time stands in for rows recorded before schema v20).
-  Status NoteRecordThereAgain(const std::string& subject, SubjectState& state,
+  Status NoteRecordThereAgain(const connectors::InboundRecord& rec, const Identifiers& ids,
+                              const std::string& subject, SubjectState& state,
                               const SubjectIdentity& snapshot) {
     if (record_read_at_ <= 0 || state.erased_at || !state.deleted_at_target.contains(source_)) {
       return Status::Ok();
@@ -335,11 +337,17 @@ class Ingestor {
     Result<std::optional<TimestampMs>> decided_at = txn_.TargetDeletionRecordedAt(subject, source_);
     if (!decided_at.ok()) return decided_at.status();
     if (!decided_at->has_value() || record_read_at_ <= **decided_at) return Status::Ok();
+    if (rec.found_in_lagging_index) {
+      // The index may still list a record deleted a moment ago: it is read
+      // from the system itself (a hint of consentd's own, decided whatever
+      // its version, since this one's is remembered as decided now).
+      return ReadAgainFromTheSystem(ids);
+    }
     CONSENTD_RETURN_IF_ERROR(txn_.ForgetTargetDeletion(subject, source_));
     state.deleted_at_target.erase(source_);
-    LogObserved(subject, "the record at " + source_ + " exists again (read at " +
+    LogObserved(subject, "a record of the person at " + source_ + " exists again (read at " +
                              std::to_string(record_read_at_) +
-                             ", after its deletion was recorded at " +
+                             ", after the deletion there was recorded at " +
                              std::to_string(**decided_at) + "): writes go there again");
     // Under a key of its own: an equal state that died against the deleted
     // record (a dead letter under the state's key) would absorb it.
@@ -347,6 +355,29 @@ class Ingestor {
       outbound_.AddState(source_, subject, snapshot,
                          "there again, read at " + std::to_string(record_read_at_));
     }
+    return Status::Ok();
+  }
+
+  // Queues a hint of consentd's own for the current record of `source_`:
+  // it is read again by its id (sync/version_memory.h, kRereadEventPrefix).
+  // One per read that asked for it: a repeat is a duplicate.
+  Status ReadAgainFromTheSystem(const Identifiers& ids) {
+    connectors::RecordRef ref;
+    ref.event_id = std::string(kRereadEventPrefix) + "live:" + ids.system_id + ":" +
+                   std::to_string(record_read_at_);
+    ref.system_id = ids.system_id;
+    ref.email = ids.email;
+    ref.hint = connectors::RecordHint::kChanged;
+    ref.occurred_at = now_;
+    if (ref.system_id.empty() && ref.email.empty()) return Status::Ok();  // nothing to read by
+    store::InboxRow hint;
+    hint.source = source_;
+    hint.event_id = ref.event_id;
+    hint.received_at = now_;
+    hint.payload = EncodeRecordRef(ref);
+    Result<bool> fresh = txn_.InsertInbox(hint);
+    if (!fresh.ok()) return fresh.status();
+    if (*fresh) summary_.hinted.insert(source_);
     return Status::Ok();
   }
 

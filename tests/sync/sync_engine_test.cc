@@ -15,8 +15,10 @@
 #include "store/sqlite_db.h"
 #include "store/sqlite_transaction.h"
 #include "store/subject_records.h"
+#include "sync/hint_codec.h"
 #include "sync/outbound.h"
 #include "sync/subject_store.h"
+#include "sync/version_memory.h"
 #include "sync_test_util.h"
 
 namespace consentd::sync {
@@ -182,7 +184,21 @@ TEST_F(SyncEngineTest, ARecordReadAgainAfterItsDeletionWasDecidedIsWrittenAgain)
   // or one that states nothing (a member read archived).
   connectors::InboundRecord lagging = member_read("mc-ev-5", T + 610, T);
   lagging.found_in_lagging_index = true;
-  Ingest("mailchimp", {lagging}, T + 620);
+  IngestSummary hinted = Ingest("mailchimp", {lagging}, T + 620);
+  EXPECT_EQ(hinted.hinted, std::set<std::string>{"mailchimp"})
+      << "found in a lagging index: read again from the system itself";
+  std::vector<store::InboxRow> rereads;
+  Run([&](store::Transaction& txn) -> Status {
+    Result<std::vector<store::InboxRow>> r = txn.ListUnprocessedInbox("mailchimp", 10);
+    if (!r.ok()) return r.status();
+    rereads = std::move(*r);
+    return Status::Ok();
+  });
+  ASSERT_EQ(rereads.size(), 1u);
+  EXPECT_TRUE(rereads[0].event_id.starts_with(kRereadEventPrefix)) << rereads[0].event_id;
+  Result<connectors::RecordRef> ref = DecodeRecordRef(rereads[0].payload);
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  EXPECT_EQ(ref->system_id, "mc-1");
   Ingest("mailchimp", {[] {
            connectors::InboundRecord r = Record("mc-ev-6", "mc-1", "anna@example.org", {});
            r.read_at = T + 630;
@@ -204,7 +220,8 @@ TEST_F(SyncEngineTest, ARecordReadAgainAfterItsDeletionWasDecidedIsWrittenAgain)
   Run([&](store::Transaction& txn) -> Status {
     return store::ForEachSubjectProofEntry(
         txn, anna, [&](std::uint64_t, std::string_view bytes) -> Status {
-          if (bytes.find("the record at mailchimp exists again") != std::string_view::npos) {
+          if (bytes.find("a record of the person at mailchimp exists again") !=
+              std::string_view::npos) {
             explained = true;
           }
           return Status::Ok();

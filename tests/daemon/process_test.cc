@@ -566,6 +566,28 @@ TEST_F(ConsentdProcess, StartupFailureExitsOneWithTheReason) {
   ::close(holder);
 }
 
+// An erasure left out of the ledger would not be re-applied after a restore
+// from a backup: consentd does not start where it cannot write the ledger,
+// says why, and leaves the database free for the start that follows the fix.
+TEST_F(ConsentdProcess, ALedgerThatCannotBeWrittenIsAStartFailureNamingIt) {
+  const fs::path missing = dir_ / "no-such-dir" / "erasures.ledger";
+  WriteTextFile(config_,
+                Config("info", 0, "sync:\n  erasure_ledger_file: " + missing.string() + "\n"));
+  Process p({"--config", config_.string()}, {"NOTIFY_SOCKET=" + notify_->name()}, log_);
+  EXPECT_EQ(p.WaitExit(), 1) << Log();
+  EXPECT_NE(Log().find("sync.erasure_ledger_file: erasure ledger " + missing.string() +
+                       " cannot be written (its directory " + (dir_ / "no-such-dir").string()),
+            std::string::npos)
+      << Log();
+  for (const auto& m : notify_->all()) EXPECT_EQ(m.find("READY=1"), std::string::npos);
+
+  fs::create_directory(dir_ / "no-such-dir");
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Config("info", 0, "sync:\n  erasure_ledger_file: " + missing.string() + "\n")));
+  process_->Signal(SIGTERM);
+  EXPECT_EQ(process_->WaitExit(), 0) << Log();
+}
+
 TEST_F(ConsentdProcess, CheckConfigExitsZeroWhenValidAndOneWithLineAndColumn) {
   WriteTextFile(config_, Config());
   Process good({"--check-config", config_.string()}, {}, log_);

@@ -114,7 +114,8 @@ struct InboundRecord {
   // The record was found through an index that lags behind the system's
   // writes (HubSpot's CRM search): that it exists is as of some time
   // before read_at. Such a record does not end a permanent deletion
-  // recorded for the person there (docs/model.md, rule 7).
+  // recorded for the person there by itself: it has the record read again
+  // from the system (docs/model.md, rule 7).
   bool found_in_lagging_index = false;
 };
 

@@ -180,15 +180,7 @@ TEST_F(SyncE2E, AJourneyProfileEditDoesNotUndoACrmWithdrawalThatHasNotLandedTher
   const std::string gil = "gil@example.org";
   ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(gil));
 
-  Json faults = Json::array();
-  for (const char* method : {"POST", "PUT", "PATCH"}) {
-    faults.push_back({{"kind", "error"},
-                      {"system", "mailchimp"},
-                      {"method", method},
-                      {"route", "/3.0/*"},
-                      {"status", 503}});
-  }
-  Journey("POST", "/_sim/faults", faults);
+  FailEveryJourneyWrite(503);
   Crm("POST", "/_sim/hubspot/person/unsubscribe",
       {{"email", gil}, {"subscriptionId", kNewsletter}});
   ASSERT_TRUE(Eventually([&] {
@@ -223,15 +215,7 @@ TEST_F(SyncE2E, AJourneyProfileEditDoesNotWithdrawACrmGrantThatHasNotLandedThere
   ASSERT_NO_FATAL_FAILURE(SignUpAtTheJourney(hal));
   ASSERT_FALSE(MemberInterest(hal, "Product news"));
 
-  Json faults = Json::array();
-  for (const char* method : {"POST", "PUT", "PATCH"}) {
-    faults.push_back({{"kind", "error"},
-                      {"system", "mailchimp"},
-                      {"method", method},
-                      {"route", "/3.0/*"},
-                      {"status", 400}});
-  }
-  Journey("POST", "/_sim/faults", faults);
+  FailEveryJourneyWrite(400);
   const double refused = MetricSum("consentd_deliveries_total", "result=\"permanent\"");
   Crm("POST", "/_sim/hubspot/person/signup", {{"email", hal}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] {

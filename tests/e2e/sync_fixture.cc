@@ -250,6 +250,18 @@ Json SyncE2E::Journey(const std::string& method, const std::string& path, const 
   return r ? ParseOrNull(r->body) : Json();
 }
 
+void SyncE2E::FailEveryJourneyWrite(int status) {
+  Json faults = Json::array();
+  for (const char* method : {"POST", "PUT", "PATCH"}) {
+    faults.push_back({{"kind", "error"},
+                      {"system", "mailchimp"},
+                      {"method", method},
+                      {"route", "/3.0/*"},
+                      {"status", status}});
+  }
+  Journey("POST", "/_sim/faults", faults);
+}
+
 void SyncE2E::SignUpAtTheJourney(const std::string& email) {
   Journey("POST", "/_sim/mailchimp/person/signup",
           {{"email_address", email}, {"interests", {{interest_ids_["Newsletter"], true}}}});

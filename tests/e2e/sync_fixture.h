@@ -62,6 +62,9 @@ class SyncE2E : public ::testing::Test {
   // The simulators' control and vendor APIs. Fail the test on a transport error.
   Json Crm(const std::string& method, const std::string& path, const Json& body = nullptr);
   Json Journey(const std::string& method, const std::string& path, const Json& body = nullptr);
+  // The simulated Mailchimp answers every write (POST, PUT, PATCH) with
+  // `status` until its faults are cleared.
+  void FailEveryJourneyWrite(int status);
   int CrmStatus(const std::string& method, const std::string& path, const Json& body = nullptr);
 
   // HubSpot status of `subscription_id` for `email` ("SUBSCRIBED", ...), or

@@ -420,6 +420,18 @@ TEST_F(SyncEngineTest, AnEditedMemberDoesNotUndoAWithdrawalThatHasNotLandedThere
 // withdrawal, or may be one, and must withdraw it.
 class UntickedBoxTest : public SyncEngineTest {
  protected:
+  // The grant lands by T + 2'100; a read begun at T + 1'000, dated before the
+  // grant, loses, and what it shows is not remembered: the untick read
+  // afterwards withdraws. `read_before`: the member's read before the grant.
+  void ExpectAReadBegunBeforeTheWriteLandedChangesNothing(std::optional<TimestampMs> read_before) {
+    MemberThenGrant(read_before, T);
+    AnswerTheOnlyRow(T + 2'000, Status::Ok());
+    EXPECT_EQ(Untick(T - 5'000, ConsentMethod::kForm, T + 1'000), Outcome::kSuperseded);
+    EXPECT_FALSE(Shown().has_value());
+    EXPECT_EQ(Untick(T + 40'000), Outcome::kApplied);
+    EXPECT_EQ(Newsletter(), "withdrawn");
+  }
+
   // A member linked at `member_at` (if given) with the box off, then a CRM
   // grant decided at `grant_at`, queued for the journey.
   void MemberThenGrant(std::optional<TimestampMs> member_at, TimestampMs grant_at) {
@@ -577,22 +589,11 @@ TEST_F(UntickedBoxTest, AWriteWhoseLeaseRanOutMayHaveLanded) {
 // such a late read made it remember "off", and her untick was taken for
 // the same value.)
 TEST_F(UntickedBoxTest, AReadBegunBeforeTheWriteLandedDoesNotHideALaterUntick) {
-  MemberThenGrant(std::nullopt, T);           // never read before
-  AnswerTheOnlyRow(T + 2'000, Status::Ok());  // landed by T + 2'100
-  // Dated before the grant, it loses; what it shows is kept or not.
-  EXPECT_EQ(Untick(T - 5'000, ConsentMethod::kForm, T + 1'000), Outcome::kSuperseded);
-  EXPECT_FALSE(Shown().has_value());
-  EXPECT_EQ(Untick(T + 40'000), Outcome::kApplied);
-  EXPECT_EQ(Newsletter(), "withdrawn");
+  ExpectAReadBegunBeforeTheWriteLandedChangesNothing(std::nullopt);  // never read before
 }
 
 TEST_F(UntickedBoxTest, AReadBegunBeforeTheWriteLandedDoesNotRenewWhatWasRemembered) {
-  MemberThenGrant(T - 60'000, T);
-  AnswerTheOnlyRow(T + 2'000, Status::Ok());
-  EXPECT_EQ(Untick(T - 5'000, ConsentMethod::kForm, T + 1'000), Outcome::kSuperseded);
-  EXPECT_FALSE(Shown().has_value());
-  EXPECT_EQ(Untick(T + 40'000), Outcome::kApplied);
-  EXPECT_EQ(Newsletter(), "withdrawn");
+  ExpectAReadBegunBeforeTheWriteLandedChangesNothing(T - 60'000);
 }
 
 // A write that failed without an answer showing it changed nothing (a

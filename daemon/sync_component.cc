@@ -50,6 +50,7 @@
 #include "sync/explain.h"
 #include "sync/ledger_replay.h"
 #include "sync/outbound.h"
+#include "sync/read_again.h"
 #include "sync/recent_versions.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -215,6 +216,7 @@ struct Link {
   Link(asio::io_context& io, const config::ConnectorConfig& c)
       : config(c),
         limiter(ToRateLimit(c.rate_limit)),
+        read_again_timer(io),
         poll_timer(io),
         dispatch_timer(io),
         hint_timer(io),
@@ -257,6 +259,15 @@ struct Link {
   std::uint64_t hint_rounds_listed = 0;
   std::uint64_t hint_rounds_submitted = 0;
   std::map<std::uint64_t, std::function<void()>> hint_rounds_read;  // by listing order
+  // Hints of records the system failed on their own (sync/read_again.h):
+  // event id -> when it may be read again. Listings pass over them until
+  // then, so a record the system keeps failing is read at the backoff's
+  // pace while every other hint goes on. In memory: after a restart each
+  // is read once at once.
+  std::map<std::string, std::chrono::steady_clock::time_point> hints_deferred;
+  // Failed reads in a row per record (sync::ReadAgainKey), for the backoff.
+  std::map<std::string, int> read_again_attempts;
+  asio::steady_timer read_again_timer;
   asio::steady_timer poll_timer;
   bool poll_running = false;  // a poll cycle (cursor read, pages, decisions) is under way
   int poll_failures = 0;
@@ -599,6 +610,7 @@ class SyncComponent::Impl {
       link->poll_timer.cancel();
       link->dispatch_timer.cancel();
       link->hint_timer.cancel();
+      link->read_again_timer.cancel();
       link->resync_timer.cancel();
     }
     WaitIdle(deadline, std::move(done));
@@ -1529,8 +1541,10 @@ class SyncComponent::Impl {
     ++link.hint_rounds;
     auto pending = std::make_shared<std::vector<sync::PendingHint>>();
     const std::string name = link.config.name;
-    // The oldest unprocessed hints, past those a round in flight holds.
-    const int limit = kHintBatch + static_cast<int>(link.hints_claimed.size());
+    // The oldest unprocessed hints, past those a round in flight holds and
+    // those deferred (Link::hints_deferred).
+    const int limit = kHintBatch + static_cast<int>(link.hints_claimed.size()) +
+                      static_cast<int>(link.hints_deferred.size());
     SubmitThen(
         [this, name, pending, limit](store::Transaction& txn) {
           auto r = engine_->PendingHints(txn, name, limit);
@@ -1540,8 +1554,14 @@ class SyncComponent::Impl {
         },
         [this, &link, pending](Status s) {
           link.hints_listing = false;
-          std::erase_if(*pending, [&link](const sync::PendingHint& h) {
-            return link.hints_claimed.count(h.ref.event_id) != 0;
+          const auto now = std::chrono::steady_clock::now();
+          std::erase_if(*pending, [&link, now](const sync::PendingHint& h) {
+            if (link.hints_claimed.count(h.ref.event_id) != 0) return true;
+            const auto deferred = link.hints_deferred.find(h.ref.event_id);
+            if (deferred == link.hints_deferred.end()) return false;
+            if (deferred->second > now) return true;
+            link.hints_deferred.erase(deferred);  // its time has come: read now
+            return false;
           });
           if (pending->size() > static_cast<std::size_t>(kHintBatch)) pending->resize(kHintBatch);
           if (!s.ok() || pending->empty()) {
@@ -1578,6 +1598,66 @@ class SyncComponent::Impl {
   void EndHintRound(Link& link, const std::shared_ptr<std::vector<sync::PendingHint>>& pending) {
     for (const auto& h : *pending) link.hints_claimed.erase(h.ref.event_id);
     --link.hint_rounds;
+  }
+
+  // The ReadAgainKey of the record a deferred hint names.
+  static std::string ReadAgainKeyOf(const connectors::RecordRef& ref) {
+    connectors::InboundRecord rec;
+    rec.read_again = ref;
+    return sync::ReadAgainKey(rec);
+  }
+
+  // Defers the hint `event_id` of a record the system failed on its own:
+  // listings pass over it until a backoff (by the record's failed reads in
+  // a row) has run out; then it is read again, with whatever else waits.
+  void DeferReadAgain(Link& link, const std::string& event_id, const std::string& key,
+                      const std::string& why) {
+    if (stopping_) return;
+    // Bounded: a broad failure of many records forgets the counts (each
+    // starts again at the first step), never the hints themselves.
+    if (link.read_again_attempts.size() >= 4096 && !link.read_again_attempts.contains(key)) {
+      link.read_again_attempts.clear();
+    }
+    const int attempt = ++link.read_again_attempts[key];
+    const auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
+    const auto due = std::chrono::steady_clock::now() + delay;
+    link.hints_deferred[event_id] = due;
+    spdlog::warn(
+        "sync: {}: a record could not be read ({}); it is read again on its own in {} ms, "
+        "the others go on",
+        link.config.name, why, delay.count());
+    ArmReadAgainTimer(link);
+  }
+
+  // Wakes the hint listing when the earliest deferred hint is due.
+  void ArmReadAgainTimer(Link& link) {
+    if (link.hints_deferred.empty() || stopping_) return;
+    auto earliest = link.hints_deferred.begin()->second;
+    for (const auto& [id, due] : link.hints_deferred) earliest = std::min(earliest, due);
+    link.read_again_timer.expires_at(earliest);  // a wait already armed ends aborted
+    link.read_again_timer.async_wait([this, &link](const boost::system::error_code& ec) {
+      if (ec) return;
+      KickHints(link);
+      // Those still deferred (a later one, or one a busy listing passed
+      // over) get the timer again.
+      const auto now = std::chrono::steady_clock::now();
+      // One whose hint left the inbox unlisted (an erasure removes a
+      // person's hints) is not kept for ever.
+      std::erase_if(link.hints_deferred,
+                    [now](const auto& d) { return d.second + std::chrono::hours(1) < now; });
+      bool later = false;
+      for (const auto& [id, due] : link.hints_deferred) later = later || due > now;
+      if (later) ArmReadAgainTimer(link);
+    });
+  }
+
+  // A record read (not failed) again starts its backoff afresh.
+  static void ForgetReadAgainAttempts(Link& link,
+                                      const std::vector<connectors::InboundRecord>& records) {
+    if (link.read_again_attempts.empty()) return;
+    for (const connectors::InboundRecord& rec : records) {
+      if (!rec.system_id.empty()) link.read_again_attempts.erase(rec.system_id);
+    }
   }
 
   using ReadResult = Result<std::vector<connectors::InboundRecord>>;
@@ -1673,6 +1753,23 @@ class SyncComponent::Impl {
     }
     std::vector<std::string> ids;
     for (const auto& h : *pending) ids.push_back(h.ref.event_id);
+    if (!records.ok() && records.status().IsRetryable() && !pending->empty() &&
+        (sync::ReadsForHints(*pending).size() == 1 ||
+         std::all_of(pending->begin(), pending->end(), [](const sync::PendingHint& h) {
+           return h.ref.event_id.starts_with(sync::kNotReadEventPrefix);
+         }))) {
+      // One record, or only records the system failed before read again on
+      // their own: they wait their own backoff, and the connector's other
+      // hints are not held up behind them (a record the system keeps
+      // failing whose hint came alone would otherwise grow the connector's
+      // backoff to sync.retry_cap). A round of several records failing as
+      // a whole (the system down) backs the connector off, below.
+      EndHintRound(link, pending);
+      for (const auto& h : *pending) {
+        DeferReadAgain(link, h.ref.event_id, ReadAgainKeyOf(h.ref), records.status().message());
+      }
+      return;
+    }
     if (!records.ok() && records.status().IsRetryable()) {
       // Nothing was read: the hints stay pending and are read again.
       EndHintRound(link, pending);
@@ -1726,13 +1823,26 @@ class SyncComponent::Impl {
     auto summary = std::make_shared<sync::IngestSummary>();
     const std::string name = link.config.name;
     const bool event_id_is_version = cursor.has_value();
+    // Records the system failed on their own are neither decided nor
+    // remembered as decided: each is queued to be read again
+    // (sync/read_again.h), in this unit, so a cursor moving past them
+    // loses nothing.
+    auto not_read =
+        std::make_shared<std::vector<connectors::InboundRecord>>(sync::TakeNotRead(records));
+    auto queued = std::make_shared<std::vector<std::string>>();
+    ForgetReadAgainAttempts(link, records);
     sync::HeldVersions held = link.recent_versions.Find(records, event_id_is_version);
     auto decided = std::make_shared<DecidedVersions>();
     SubmitThen(
         [this, name, records = std::move(records), hint_ids = std::move(hint_ids),
-         cursor = std::move(cursor), summary, event_id_is_version, held = std::move(held),
-         decided](store::Transaction& txn) mutable {
+         cursor = std::move(cursor), summary, event_id_is_version, held = std::move(held), decided,
+         not_read, queued](store::Transaction& txn) mutable {
           const TimestampMs now = NowMs();
+          if (!not_read->empty()) {
+            auto q = sync::QueueReadsAgain(txn, name, *not_read, now);
+            if (!q.ok()) return q.status();
+            *queued = std::move(q).value();
+          }
           const std::int64_t generation = txn.TombstoneGeneration();
           auto fresh =
               sync::FreshVersions(txn, identity_key_, name, std::move(records), event_id_is_version,
@@ -1753,8 +1863,12 @@ class SyncComponent::Impl {
           if (cursor) CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(PollerName(name), *cursor, now));
           return Status::Ok();
         },
-        [this, &link, name, summary, decided, then = std::move(then)](Status s) {
+        [this, &link, name, summary, decided, not_read, queued, then = std::move(then)](Status s) {
           if (s.ok()) {
+            for (std::size_t i = 0; i < queued->size(); ++i) {
+              const connectors::InboundRecord& rec = (*not_read)[i];
+              DeferReadAgain(link, (*queued)[i], sync::ReadAgainKey(rec), rec.not_read);
+            }
             for (std::string& v : decided->versions) {
               link.recent_versions.Remember(v, decided->generation);
             }

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "store/resync_marks.h"
 #include "sync/outbound.h"
+#include "sync/read_again.h"
 
 namespace consentd::sync {
 namespace {
@@ -92,6 +93,10 @@ std::string FormatResyncReport(const ResyncReport& r) {
     line += "; " + std::to_string(r.missing_retired) +
             " gone but the person has another record there (retired)";
   }
+  if (r.not_read > 0) {
+    line += "; " + std::to_string(r.not_read) +
+            " record(s) the system failed to answer for, left to be read again on their own";
+  }
   if (r.dry_run) line += " (dry run: nothing stored)";
   if (!r.complete) line += " (stopped early)";
   return line;
@@ -103,7 +108,12 @@ namespace {
 // run); with `run_started` set, marks the records found by that run.
 Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const std::string& source,
                                  std::vector<connectors::InboundRecord> records, bool dry_run,
-                                 TimestampMs run_started, const ResyncOptions& options) {
+                                 TimestampMs run_started, const ResyncOptions& options,
+                                 ResyncReport& report) {
+  // A record the system failed on its own is neither compared nor found
+  // by this run: it is read again as a hint (sync/read_again.h).
+  auto not_read = std::make_shared<std::vector<connectors::InboundRecord>>(TakeNotRead(records));
+  report.not_read += static_cast<int>(not_read->size());
   // A snapshot states the system's current state, so a system found
   // behind the canonical state is written it (core/change.h).
   std::vector<std::string> found;
@@ -116,9 +126,14 @@ Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const 
   auto summary = std::make_shared<IngestSummary>();
   auto shared = std::make_shared<std::vector<connectors::InboundRecord>>(std::move(records));
   auto ids = std::make_shared<std::vector<std::string>>(std::move(found));
-  Status s = store.Run([&engine, &options, source, shared, ids, summary, dry_run,
-                        run_started](store::Transaction& txn) {
+  Status s = store.Run([&engine, &options, source, shared, ids, summary, dry_run, run_started,
+                        not_read](store::Transaction& txn) {
     if (options.guard) CONSENTD_RETURN_IF_ERROR(options.guard(txn));
+    if (!dry_run && !not_read->empty()) {
+      Result<std::vector<std::string>> queued =
+          QueueReadsAgain(txn, source, *not_read, SystemClock().NowMs());
+      if (!queued.ok()) return queued.status();
+    }
     Result<IngestSummary> r = engine.Ingest(txn, source, *shared, SystemClock().NowMs());
     if (!r.ok()) return r.status();
     *summary = std::move(r).value();
@@ -245,7 +260,7 @@ Status ReadMissing(store::Store& store, SyncEngine& engine, connectors::Connecto
     }
     if (decide.empty()) continue;
     Result<IngestSummary> summary = DecidePage(store, engine, source, std::move(decide),
-                                               /*dry_run=*/false, run_started, options);
+                                               /*dry_run=*/false, run_started, options, report);
     if (!summary.ok()) {
       return summary.status().WithContext("resync " + source + ": missing records");
     }
@@ -337,7 +352,7 @@ Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
     report.records += static_cast<int>(page->records.size());
     if (!page->records.empty()) {
       Result<IngestSummary> summary = DecidePage(store, engine, source, std::move(page->records),
-                                                 options.dry_run, run_started, options);
+                                                 options.dry_run, run_started, options, report);
       if (!summary.ok()) {
         return summary.status().WithContext("resync " + source + " page " +
                                             std::to_string(report.pages));

@@ -144,6 +144,9 @@ struct ResyncReport {
   int missing_gone = 0;             // ... and found deleted there
   std::int64_t missing_retired = 0;  // gone, but the person has another record there
   std::string missing_error;         // the read that ended the looking, if one failed
+  // Records the system failed on their own (InboundRecord::not_read): not
+  // compared, each left to be read again as a hint (sync/read_again.h).
+  int not_read = 0;
 
   // Subjects/decisions out of step: consentd behind + system behind.
   int drift() const { return consentd_behind + system_behind; }

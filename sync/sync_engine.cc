@@ -1358,6 +1358,9 @@ Result<IngestSummary> SyncEngine::Ingest(store::Transaction& txn, std::string_vi
   IngestSummary summary;
   Ingestor ingestor(txn, settings_, policy_, mapping_hash_, source, now, summary);
   for (const connectors::InboundRecord& rec : records) {
+    // Not read (InboundRecord::not_read): nothing to decide; the caller
+    // has it read again (sync/read_again.h).
+    if (!rec.not_read.empty()) continue;
     CONSENTD_RETURN_IF_ERROR(ingestor.Record(rec));
   }
   CONSENTD_RETURN_IF_ERROR(ingestor.Finish());

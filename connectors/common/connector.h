@@ -117,6 +117,15 @@ struct InboundRecord {
   // recorded for the person there by itself: it has the record read again
   // from the system (docs/model.md, rule 7).
   bool found_in_lagging_index = false;
+  // Set when the system failed this one record in an answer that gave the
+  // others (HubSpot: a batch read's per-input error other than "not
+  // found"): nothing of it was read, `mapped` is empty, and `not_read` says
+  // why (for logs; no personal data). The record is not decided: the
+  // daemon stores `read_again` as a hint of its own, read after a backoff
+  // (sync/read_again.h), so that one record the system keeps failing holds
+  // up no other. An answer that failed every input is an error instead.
+  std::string not_read;
+  RecordRef read_again;  // with not_read: what to read (event id set by the daemon)
 };
 
 // Sets read_at of every record in `records` to `at`, or keeps an earlier

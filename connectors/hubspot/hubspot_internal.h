@@ -155,6 +155,11 @@ class HubSpotConnector final : public Connector {
     std::map<std::string, std::vector<mapping::hubspot::UnsubscribeAll>> wide;
     // contact id -> why a status read yields nothing (unmapped types)
     std::map<std::string, std::vector<std::string>> notes;
+    // contact id -> why HubSpot failed its subscriber in an answer that
+    // gave others (a 207 error other than not found / refused): its
+    // statuses are unknown, so the contact is not read (InboundRecord::
+    // not_read).
+    std::map<std::string, std::string> failed;
   };
   // The pure steps of ReadPreferences, shared with MapRecordPayload: one
   // subscriber's v4 PublicStatus / PublicWideStatus list (`channel`: the
@@ -169,6 +174,9 @@ class HubSpotConnector final : public Connector {
   mapping::MapResult MapContact(const Contact& c, const Preferences& prefs,
                                 const std::string& event_id) const;
   InboundRecord DeletedRecord(const RecordRef& ref, bool erasure) const;
+  // A record HubSpot failed in an answer that gave others: not decided,
+  // read again later by `again` (InboundRecord::not_read).
+  static InboundRecord NotReadRecord(std::string event_id, RecordRef again, std::string reason);
   Result<std::vector<InboundRecord>> RecordsForContacts(
       const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const;
   Result<PollPage> PollFull(json cursor, TimestampMs now);

@@ -166,16 +166,39 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       // A 207 failing some subscribers on HubSpot's side leaves their
       // statuses unknown: read as "none", the poll's version memory would
       // take the contact's change as decided and skip it until a resync.
-      // Retried as a whole instead. An input HubSpot refuses for what it is
-      // (not an address it knows, not valid) stays without statuses, or a
-      // poll would stall on it for ever.
+      // Their contacts are not read (`failed`: the daemon reads them again
+      // later, on their own); an answer that failed every input is a
+      // failure of the whole read, retried as such. An input HubSpot
+      // refuses for what it is (not an address it knows, not valid) stays
+      // without statuses, or a poll would stall on it for ever.
+      std::map<std::string, std::string> failing;  // subscriber -> reason
       for (const json& e : ArrayAt(r.reply->body, "errors")) {
         if (!e.is_object()) continue;
         const std::string category = StringAt(e, "category");
         if (category == "OBJECT_NOT_FOUND" || category == "VALIDATION_ERROR") continue;
-        return Unavailable("HubSpot " + path + ": " +
-                           (category.empty() ? std::string("error") : category) + ": " +
-                           MaskEmailsInText(StringAt(e, "message")));
+        const std::string reason = "HubSpot " + path + ": " +
+                                   (category.empty() ? std::string("error") : category) + ": " +
+                                   MaskEmailsInText(StringAt(e, "message"));
+        const json& named = ArrayAt(ObjectAt(e, "context"), "ids");
+        bool any_known = false;
+        for (const json& id : named) {
+          if (!id.is_string()) continue;
+          std::string sub = id.get<std::string>();
+          std::transform(sub.begin(), sub.end(), sub.begin(),
+                         [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+          if (!subs.contains(sub)) continue;
+          failing.emplace(std::move(sub), reason);
+          any_known = true;
+        }
+        // An error that names none of the inputs cannot be pinned on one.
+        if (!any_known) return Unavailable(reason);
+      }
+      const std::size_t asked = inputs.size();
+      if (!failing.empty() && failing.size() >= asked) {
+        return Unavailable(failing.begin()->second);
+      }
+      for (const auto& [sub, reason] : failing) {
+        for (const std::string& id : subs.at(sub)) prefs.failed.emplace(id, reason);
       }
     }
     return Status::Ok();
@@ -291,7 +314,29 @@ InboundRecord HubSpotConnector::DeletedRecord(const RecordRef& ref, bool erasure
   return rec;
 }
 
+InboundRecord HubSpotConnector::NotReadRecord(std::string event_id, RecordRef again,
+                                              std::string reason) {
+  InboundRecord rec;
+  rec.event_id = std::move(event_id);
+  rec.system_id = again.system_id;
+  rec.email = again.email;
+  rec.merged_ids = again.merged_ids;
+  rec.not_read = std::move(reason);
+  again.event_id.clear();
+  rec.read_again = std::move(again);
+  return rec;
+}
+
 namespace {
+
+// How a contact read on its own again finds it: by id.
+RecordRef ReadAgainRef(const Contact& c) {
+  RecordRef ref;
+  ref.system_id = c.id;
+  if (auto email = NormaliseEmail(c.email); email.ok()) ref.email = *email;
+  ref.hint = RecordHint::kChanged;
+  return ref;
+}
 
 InboundRecord LiveRecord(const Contact& c, std::string event_id) {
   InboundRecord rec;
@@ -377,6 +422,10 @@ Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
   if (!prefs.ok()) return prefs.status();
   std::vector<InboundRecord> out;
   for (size_t i = 0; i < contacts.size(); ++i) {
+    if (auto failed = prefs->failed.find(contacts[i].id); failed != prefs->failed.end()) {
+      out.push_back(NotReadRecord(event_ids[i], ReadAgainRef(contacts[i]), failed->second));
+      continue;
+    }
     InboundRecord rec = LiveRecord(contacts[i], event_ids[i]);
     mapping::MapResult m = MapContact(contacts[i], *prefs, rec.event_id);
     rec.mapped.changes = std::move(m.changes);
@@ -416,10 +465,15 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
     if (!r.ok()) return r.status();
     by_email = std::move(*r);
   }
-  // A record HubSpot could not answer for is read again, whole batch and
-  // all (the hints stay in the inbox): dropped, its change would be lost.
-  for (const ContactBatch* b : {&by_id, &by_email}) {
-    if (!b->failed.empty()) return Unavailable(b->failed.begin()->second);
+  // A record HubSpot could not answer for is not read (InboundRecord::
+  // not_read: the daemon reads it again on its own): dropped, its change
+  // would be lost. When HubSpot answered for none of them, the whole read
+  // failed and is retried as such (the hints stay in the inbox).
+  const std::size_t failed = by_id.failed.size() + by_email.failed.size();
+  if (failed > 0 && by_id.found.empty() && by_id.missing.empty() && by_email.found.empty() &&
+      by_email.missing.empty()) {
+    const ContactBatch& b = by_id.failed.empty() ? by_email : by_id;
+    return Unavailable(b.failed.begin()->second);
   }
   std::vector<Contact> all = by_id.found;
   all.insert(all.end(), by_email.found.begin(), by_email.found.end());
@@ -445,7 +499,7 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
   for (const RecordRef& ref : refs) {
     if (ref.hint == RecordHint::kPrivacyDeletion) continue;
     if (!ref.system_id.empty() && !find_id(ref.system_id) &&
-        !by_id.missing.contains(ref.system_id)) {
+        !by_id.missing.contains(ref.system_id) && by_id.FailureOf(ref.system_id) == nullptr) {
       unresolved.push_back(&ref);
     }
   }
@@ -468,6 +522,24 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
     } else {
       for (const Contact& e : by_email.found) {
         if (EmailMatchKey(e.email) == EmailMatchKey(ref.email)) c = &e;
+      }
+    }
+    const std::string* failure = c != nullptr
+                                     ? nullptr
+                                     : (ref.system_id.empty() ? by_email.FailureOf(ref.email)
+                                                              : by_id.FailureOf(ref.system_id));
+    if (failure != nullptr) {
+      out.push_back(NotReadRecord(ref.event_id, ref, *failure));
+      continue;
+    }
+    if (c != nullptr) {
+      if (auto f = prefs->failed.find(c->id); f != prefs->failed.end()) {
+        RecordRef again = ReadAgainRef(*c);
+        again.hint = ref.hint;
+        again.merged_ids = ref.merged_ids;
+        if (merged_away) again.merged_ids.push_back(ref.system_id);
+        out.push_back(NotReadRecord(ref.event_id, std::move(again), f->second));
+        continue;
       }
     }
     if (c == nullptr) {

@@ -829,6 +829,31 @@ HttpResponse HubSpotSystem::PreferencesV4(const HttpRequest& req, const std::str
     std::vector<std::string> subscribers;
     subscribers.reserve(body["inputs"].size());
     for (const auto& s : body["inputs"]) subscribers.push_back(s.get<std::string>());
+    if (model_.AnyReadFailing()) {
+      // The read-failure fault (docs/simulator.md): a 207 whose errors name
+      // the failing subscribers; the others are answered.
+      std::vector<std::string> answered;
+      json errors = json::array();
+      for (const std::string& sub : subscribers) {
+        if (!model_.ReadFailing(Model::Lower(sub))) {
+          answered.push_back(sub);
+          continue;
+        }
+        errors.push_back({{"status", "error"},
+                          {"category", "INTERNAL_ERROR"},
+                          {"message", "Could not read the statuses of some subscribers"},
+                          {"context", {{"ids", {sub}}}},
+                          {"errors", json::array()},
+                          {"links", json::object()}});
+      }
+      if (!errors.empty()) {
+        json out =
+            json::parse(StatusesBatchReadBody(model_, QueryValue(req, "channel"), answered, now));
+        out["numErrors"] = errors.size();
+        out["errors"] = std::move(errors);
+        return JsonResponse(207, out);
+      }
+    }
     return JsonTextResponse(
         200, StatusesBatchReadBody(model_, QueryValue(req, "channel"), subscribers, now));
   }

@@ -253,6 +253,13 @@ HttpResponse HubSpotSystem::HandleControl(const HttpRequest& req) {
                        body.value("legalBasisExplanation", ""), admin);
       return Json(200, {{"status", state}});
     }
+    if (p == "/read-failure") {
+      // A fault: HubSpot failing this subscriber's statuses reads on its
+      // side until cleared (docs/simulator.md).
+      const bool failing = body.value("failing", true);
+      model_.SetReadFailing(email, failing);
+      return Json(200, {{"readFailing", failing}});
+    }
     if (p == "/admin/unsubscribe-all") {
       model_.UnsubscribeAll(channel, email, admin);
       return Json(200, {{"unsubscribedFromAll", channel}});

@@ -60,6 +60,7 @@ void Model::Reset() {
   by_modified_.clear();
   archived_ids_.clear();
   blocklist_.clear();
+  failing_reads_.clear();
   statuses_.clear();
   wide_.clear();
   events_.clear();
@@ -107,6 +108,14 @@ void Model::SetProperty(Contact& c, const std::string& name, const std::string& 
           now,
           {},
           0});
+  }
+}
+
+void Model::SetReadFailing(const std::string& subscriber, bool failing) {
+  if (failing) {
+    failing_reads_.insert(Lower(subscriber));
+  } else {
+    failing_reads_.erase(Lower(subscriber));
   }
 }
 

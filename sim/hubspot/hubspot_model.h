@@ -99,6 +99,14 @@ class Model {
   // Primary keeps its id and values; empty ones are filled from the other.
   Contact* Merge(Contact& primary, Contact& merged, const Actor& actor);
   bool IsBlocklisted(const std::string& email) const;
+  // A fault for tests: subscribers (lower-cased) whose statuses batch
+  // reads HubSpot fails on its side (a 207 error naming them) while it
+  // answers for the others. Cleared by Reset.
+  void SetReadFailing(const std::string& subscriber, bool failing);
+  bool ReadFailing(const std::string& lower_subscriber) const {
+    return !failing_reads_.empty() && failing_reads_.contains(lower_subscriber);
+  }
+  bool AnyReadFailing() const { return !failing_reads_.empty(); }
   // All contacts (live and archived) by id.
   const std::map<std::int64_t, Contact>& contacts() const { return contacts_; }
   // Live (not archived) contacts ordered by (lastmodifieddate, id): the
@@ -171,6 +179,7 @@ class Model {
   ModifiedIndex by_modified_;                     // live contacts
   std::set<std::int64_t> archived_ids_;
   std::set<std::string> blocklist_;
+  std::set<std::string> failing_reads_;
   std::map<Key, std::map<std::int64_t, SubscriptionStatus>> statuses_;
   std::map<Key, WideStatus> wide_;
   std::vector<ChangeEvent> events_;

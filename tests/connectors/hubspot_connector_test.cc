@@ -1442,6 +1442,19 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   EXPECT_EQ(results[0].error_class, ErrorClass::kRetryable) << results[0].status.ToString();
   EXPECT_NE(results[0].status.message().find("INTERNAL_ERROR"), std::string::npos);
   EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
+
+  // A hint's read of both: the contact HubSpot failed is not read (nor
+  // taken for a merged-away id of the one found), the other is.
+  read = connector->Read({RecordRef{"e1", "1001", "", RecordHint::kChanged, {}, "", 1, ""},
+                          RecordRef{"e2", "1002", "", RecordHint::kChanged, {}, "", 1, ""}});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].system_id, "1001");
+  EXPECT_NE((*read)[0].not_read.find("INTERNAL_ERROR"), std::string::npos) << (*read)[0].not_read;
+  EXPECT_EQ((*read)[0].read_again.system_id, "1001");
+  EXPECT_EQ((*read)[1].system_id, "1002");
+  EXPECT_TRUE((*read)[1].not_read.empty());
+  EXPECT_TRUE((*read)[1].merged_ids.empty());
 }
 
 // The same for the statuses read after the contacts: a 207 failing a
@@ -1475,6 +1488,71 @@ TEST_F(HubSpotConnectorTest, AStatusesReadFailingASubscriberIsRetriedNotReadAsNo
   ASSERT_TRUE(refused.ok()) << refused.status().ToString();
   ASSERT_EQ(refused->size(), 1u);
   EXPECT_EQ(FindConsent(refused->front(), "newsletter"), nullptr);
+}
+
+// HubSpot failing one subscriber's statuses in a read that answers for
+// the others: that contact alone is not read (InboundRecord::not_read,
+// with what to read again); the others are read, by a hint's Read and by
+// a poll page alike. A read whose every input failed is a failure of the
+// whole read (retried as such; nothing would go on).
+TEST_F(HubSpotConnectorTest, ASubscriberHubSpotFailsLeavesOnlyItsContactNotRead) {
+  for (const char* email : {"stuck@example.com", "free@example.com"}) {
+    ASSERT_EQ(
+        Control("POST", "/_sim/hubspot/person/signup", {{"email", email}, {"subscriptionId", 101}})
+            .status,
+        200);
+  }
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/read-failure", {{"email", "stuck@example.com"}}).status,
+            200);
+  const std::string stuck = ContactId("stuck@example.com");
+  const std::string free_id = ContactId("free@example.com");
+  auto read = connector_->Read({RecordRef{"e1", stuck, "", RecordHint::kMerged, {"999"}, "", 7, ""},
+                                RecordRef{"e2", free_id, "", RecordHint::kChanged, {}, "", 8, ""}});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 2u);
+  const InboundRecord& not_read = (*read)[0];
+  EXPECT_EQ(not_read.system_id, stuck);
+  EXPECT_EQ(not_read.event_id, "e1");
+  EXPECT_NE(not_read.not_read.find("INTERNAL_ERROR"), std::string::npos) << not_read.not_read;
+  EXPECT_EQ(not_read.not_read.find("stuck@example.com"), std::string::npos)
+      << "no address in the reason: " << not_read.not_read;
+  EXPECT_TRUE(not_read.mapped.changes.empty());
+  EXPECT_TRUE(not_read.version_id.empty()) << "nothing read, nothing to remember as decided";
+  EXPECT_EQ(not_read.read_again.system_id, stuck);
+  EXPECT_EQ(not_read.read_again.email, "stuck@example.com");
+  EXPECT_EQ(not_read.read_again.hint, RecordHint::kMerged) << "the hint's ids are kept";
+  EXPECT_EQ(not_read.read_again.merged_ids, std::vector<std::string>{"999"});
+  EXPECT_TRUE((*read)[1].not_read.empty());
+  EXPECT_NE(FindConsent((*read)[1], "newsletter"), nullptr);
+
+  // Alone, it fails the read: HubSpot answered for no input.
+  auto alone = connector_->Read({RecordRef{"e3", stuck, "", RecordHint::kChanged, {}, "", 9, ""}});
+  ASSERT_FALSE(alone.ok()) << "read as " << alone->size() << " record(s)";
+  EXPECT_EQ(ClassOf(alone.status()), ErrorClass::kRetryable);
+
+  // A poll page: the same, and its cursor moves on past both.
+  std::map<std::string, const InboundRecord*> by_id;
+  auto page = connector_->Poll("", clock_.NowMs());
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  for (const InboundRecord& r : page->records) by_id[r.system_id] = &r;
+  ASSERT_TRUE(by_id.contains(stuck) && by_id.contains(free_id));
+  EXPECT_FALSE(by_id[stuck]->not_read.empty());
+  EXPECT_TRUE(by_id[stuck]->event_id.starts_with("poll:" + stuck + ":")) << by_id[stuck]->event_id;
+  EXPECT_EQ(by_id[stuck]->read_again.system_id, stuck);
+  EXPECT_EQ(by_id[stuck]->read_again.hint, RecordHint::kChanged);
+  EXPECT_TRUE(by_id[free_id]->not_read.empty());
+  EXPECT_FALSE(page->next_cursor.empty());
+
+  // HubSpot answering again: read as any contact.
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/read-failure",
+                    {{"email", "stuck@example.com"}, {"failing", false}})
+                .status,
+            200);
+  auto again = connector_->Read({RecordRef{"e4", stuck, "", RecordHint::kChanged, {}, "", 9, ""}});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_TRUE(again->front().not_read.empty());
+  EXPECT_NE(FindConsent(again->front(), "newsletter"), nullptr);
 }
 
 // consentd's own grant read back keeps the method it wrote (a double

@@ -618,6 +618,74 @@ TEST_F(SyncE2E, LostWebhooksAreRecoveredByPolling) {
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total"), 0);
 }
 
+// HubSpot failing one subscriber's statuses read on its side, for as long
+// as it likes (a 207 error naming that input), must hold up no one else:
+// the others' changes arrive by poll (HubSpot's webhooks are lost here),
+// while that contact's change waits in the inbox, as a hint consentd
+// stored for it, and arrives once HubSpot answers for it. (Before, every
+// poll page holding the contact failed as a whole, so the poll stalled.)
+TEST_F(SyncE2E, AContactHubSpotKeepsFailingToReadHoldsUpNoOtherChangeAndArrivesLater) {
+  StartAll(WithPolling("1s"));
+  Crm("POST", "/_sim/faults", Json::array({{{"kind", "webhook_drop"}, {"system", "hubspot"}}}));
+  const std::string stuck = "stuck@example.com";
+  const std::string anna = "anna@example.com";
+  Crm("POST", "/_sim/hubspot/read-failure", {{"email", stuck}});
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", stuck}, {"subscriptionId", kProductUpdates}});
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", anna}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(anna) == "subscribed"; })) << Log();
+  ASSERT_TRUE(Eventually([&] {
+    return Log().find(
+               "a record could not be read (HubSpot "
+               "/communication-preferences/v4/statuses/batch/read: INTERNAL_ERROR") !=
+           std::string::npos;
+  })) << Log();
+  EXPECT_TRUE(Member(stuck).is_null() || MemberStatus(stuck) != "subscribed") << Member(stuck);
+  // Later changes of others are not held up either: the next windows, which
+  // read the contact again for their overlap, go on too.
+  const std::string later = "later@example.com";
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", later}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(later) == "subscribed"; })) << Log();
+  EXPECT_TRUE(Member(stuck).is_null() || MemberStatus(stuck) != "subscribed") << Member(stuck);
+
+  // Past the poll's overlap (2 s) the polls no longer read the contact:
+  // what brings its change over now is the hint consentd stored for it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  Crm("POST", "/_sim/hubspot/read-failure", {{"email", stuck}, {"failing", false}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(stuck) == "subscribed"; })) << Log();
+  EXPECT_TRUE(MemberInterest(stuck, "Product news"));
+}
+
+// Webhooks only: a contact HubSpot keeps failing whose hint came alone
+// waits its own backoff (the connector's hint reader is not backed off
+// behind it), another person's webhook is read meanwhile, and the
+// contact's hint, still in the inbox, is read once HubSpot answers.
+TEST_F(SyncE2E, AHintThatCameAloneForAContactHubSpotKeepsFailingWaitsOnItsOwn) {
+  StartAll();
+  const std::string stuck = "alone@example.com";
+  const std::string anna = "anna@example.com";
+  Crm("POST", "/_sim/hubspot/read-failure", {{"email", stuck}});
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", stuck}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] {
+    return Log().find(
+               "a record could not be read (HubSpot "
+               "/communication-preferences/v4/statuses/batch/read: INTERNAL_ERROR") !=
+           std::string::npos;
+  })) << Log();
+  EXPECT_EQ(Log().find("hinted record(s) failed"), std::string::npos)
+      << "the connector's hint reader was backed off: " << Log();
+  Crm("POST", "/_sim/hubspot/person/signup",
+      {{"email", anna}, {"subscriptionId", kProductUpdates}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(anna) == "subscribed"; })) << Log();
+  EXPECT_TRUE(Member(stuck).is_null() || MemberStatus(stuck) != "subscribed") << Member(stuck);
+
+  Crm("POST", "/_sim/hubspot/read-failure", {{"email", stuck}, {"failing", false}});
+  ASSERT_TRUE(Eventually([&] { return MemberStatus(stuck) == "subscribed"; })) << Log();
+}
+
 class PolledPagesE2E : public SyncE2E {
  protected:
   void ExpectPolledPagesAllArriveOnce(double error_rate);

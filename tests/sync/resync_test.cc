@@ -335,6 +335,50 @@ TEST_F(SyncResyncTest, ReadsTheLinkedRecordsTheSnapshotNoLongerHasAndDecidesThem
   EXPECT_EQ(third.missing_read, 0);
 }
 
+// A contact whose statuses HubSpot fails on its side (in a read that
+// answers for the others) is neither compared nor taken as found: the run
+// leaves it to be read again as a hint of consentd's own, and looking for
+// it among the missing records, whose read fails too, records no deletion.
+// A dry run leaves nothing behind.
+TEST_F(SyncResyncTest, AContactHubSpotFailsToReadIsLeftToBeReadAgainNotComparedNorGone) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  const auto [email, contact_id] = SubscribedContact();
+  ASSERT_FALSE(contact_id.empty());
+  const std::string subject = SubjectOfContact(contact_id);
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/read-failure", {{"email", email}}).status, 200);
+  auto hints = [&] {
+    std::vector<store::InboxRow> out;
+    Run([&](store::Transaction& txn) -> Status {
+      auto r = txn.ListUnprocessedInbox("hubspot", 100);
+      if (!r.ok()) return r.status();
+      out = std::move(*r);
+      return Status::Ok();
+    });
+    return out;
+  };
+
+  const ResyncReport dry = Resync(/*dry_run=*/true);
+  EXPECT_EQ(dry.not_read, 1) << FormatResyncReport(dry);
+  EXPECT_TRUE(hints().empty()) << "a dry run stores nothing";
+
+  const ResyncReport run = Resync(/*dry_run=*/false);
+  EXPECT_EQ(run.records, 12);
+  EXPECT_EQ(run.not_read, 1) << FormatResyncReport(run);
+  EXPECT_NE(FormatResyncReport(run).find("1 record(s) the system failed to answer for"),
+            std::string::npos)
+      << FormatResyncReport(run);
+  EXPECT_EQ(run.missing, 1) << "not found by the run: " << FormatResyncReport(run);
+  EXPECT_EQ(run.missing_gone, 0);
+  EXPECT_NE(run.missing_error.find("INTERNAL_ERROR"), std::string::npos) << run.missing_error;
+  EXPECT_TRUE(TargetDeletions(subject).empty());
+  const auto queued = hints();
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_TRUE(queued[0].event_id.starts_with("consentd:reread:unread:" + contact_id + ":"))
+      << queued[0].event_id;
+  EXPECT_EQ(queued[0].event_id.find(email), std::string::npos);
+}
+
 // So many missing records usually means the connector points at another
 // account: none is read (each could become a deletion, even an erasure
 // everywhere). A dry run cannot tell which records its pages found.

@@ -1,0 +1,44 @@
+// Records a system failed on their own (connectors::InboundRecord::
+// not_read: HubSpot answering a batch read for the others and failing one
+// input) are not decided, and their reads are not remembered as decided:
+// each becomes a hint of consentd's own, stored in the unit that decides
+// the rest of its page or round, and read again on its own after a
+// backoff (daemon/sync_component.cc defers it). So one record the system
+// keeps failing holds up no other record, no poll cursor and no other
+// hint, and its change is not lost: the hint stays in the inbox until a
+// read answers for it.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/common/connector.h"
+#include "core/clock.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace consentd::sync {
+
+// Event ids of these hints (under kRereadEventPrefix: a record read for
+// one is decided whatever its version, sync/version_memory.h).
+inline constexpr std::string_view kNotReadEventPrefix = "consentd:reread:unread:";
+
+// Moves the records marked not_read out of `records`; the others keep
+// their order.
+std::vector<connectors::InboundRecord> TakeNotRead(std::vector<connectors::InboundRecord>& records);
+
+// What a record's failed reads are counted under: its system id, else a
+// digest of its address (event ids reach the proof log, which outlives an
+// erasure, so an address is never part of one).
+std::string ReadAgainKey(const connectors::InboundRecord& rec);
+
+// Stores one hint per record of `not_read` in the inbox of `source`
+// (event id kNotReadEventPrefix + ReadAgainKey + ":" + the read's time).
+// Returns the event id of each record's hint, in order; a hint already
+// stored (the same read reported twice) is not stored again.
+Result<std::vector<std::string>> QueueReadsAgain(
+    store::Transaction& txn, std::string_view source,
+    const std::vector<connectors::InboundRecord>& not_read, TimestampMs now);
+
+}  // namespace consentd::sync

@@ -1613,41 +1613,49 @@ class SyncComponent::Impl {
   void DeferReadAgain(Link& link, const std::string& event_id, const std::string& key,
                       const std::string& why) {
     if (stopping_) return;
-    // Bounded: a broad failure of many records forgets the counts (each
-    // starts again at the first step), never the hints themselves.
+    // Bounded: beyond 4,096 records failing at once, one count is
+    // forgotten per new one (that record's next backoff starts again at
+    // the first step); the hints themselves are never dropped.
     if (link.read_again_attempts.size() >= 4096 && !link.read_again_attempts.contains(key)) {
-      link.read_again_attempts.clear();
+      link.read_again_attempts.erase(link.read_again_attempts.begin());
     }
     const int attempt = ++link.read_again_attempts[key];
     const auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
-    const auto due = std::chrono::steady_clock::now() + delay;
+    // Due times in steps of 250 ms: hints deferred together are listed
+    // together, not one listing each.
+    constexpr auto kStep = std::chrono::milliseconds(250);
+    const auto since_epoch = std::chrono::steady_clock::now().time_since_epoch() + delay;
+    const auto due = std::chrono::steady_clock::time_point(
+        (since_epoch + kStep - std::chrono::steady_clock::duration(1)) / kStep * kStep);
     link.hints_deferred[event_id] = due;
     spdlog::warn(
-        "sync: {}: a record could not be read ({}); it is read again on its own in {} ms, "
-        "the others go on",
+        "sync: {}: a record could not be read ({}); it is read again in {} ms, the others "
+        "go on",
         link.config.name, why, delay.count());
     ArmReadAgainTimer(link);
   }
 
-  // Wakes the hint listing when the earliest deferred hint is due.
+  // Wakes the hint listing when the earliest deferred hint still ahead is
+  // due. One already due is listed by the next listing (the timer, or a
+  // listing under way or held back, which lists again when it can: a due
+  // time in the past would fire the timer again at once, for ever).
   void ArmReadAgainTimer(Link& link) {
-    if (link.hints_deferred.empty() || stopping_) return;
-    auto earliest = link.hints_deferred.begin()->second;
-    for (const auto& [id, due] : link.hints_deferred) earliest = std::min(earliest, due);
-    link.read_again_timer.expires_at(earliest);  // a wait already armed ends aborted
+    if (stopping_) return;
+    const auto now = std::chrono::steady_clock::now();
+    // One whose hint is never listed again (processed by another path, or
+    // left unlisted an hour) is not kept for ever.
+    std::erase_if(link.hints_deferred,
+                  [now](const auto& d) { return d.second + std::chrono::hours(1) < now; });
+    std::optional<std::chrono::steady_clock::time_point> earliest;
+    for (const auto& [id, due] : link.hints_deferred) {
+      if (due > now && (!earliest || due < *earliest)) earliest = due;
+    }
+    if (!earliest) return;
+    link.read_again_timer.expires_at(*earliest);  // a wait already armed ends aborted
     link.read_again_timer.async_wait([this, &link](const boost::system::error_code& ec) {
       if (ec) return;
       KickHints(link);
-      // Those still deferred (a later one, or one a busy listing passed
-      // over) get the timer again.
-      const auto now = std::chrono::steady_clock::now();
-      // One whose hint left the inbox unlisted (an erasure removes a
-      // person's hints) is not kept for ever.
-      std::erase_if(link.hints_deferred,
-                    [now](const auto& d) { return d.second + std::chrono::hours(1) < now; });
-      bool later = false;
-      for (const auto& [id, due] : link.hints_deferred) later = later || due > now;
-      if (later) ArmReadAgainTimer(link);
+      ArmReadAgainTimer(link);  // those due later
     });
   }
 
@@ -1657,6 +1665,7 @@ class SyncComponent::Impl {
     if (link.read_again_attempts.empty()) return;
     for (const connectors::InboundRecord& rec : records) {
       if (!rec.system_id.empty()) link.read_again_attempts.erase(rec.system_id);
+      if (!rec.email.empty()) link.read_again_attempts.erase("address:" + rec.email);
     }
   }
 
@@ -1754,20 +1763,18 @@ class SyncComponent::Impl {
     std::vector<std::string> ids;
     for (const auto& h : *pending) ids.push_back(h.ref.event_id);
     if (!records.ok() && records.status().IsRetryable() && !pending->empty() &&
-        (sync::ReadsForHints(*pending).size() == 1 ||
-         std::all_of(pending->begin(), pending->end(), [](const sync::PendingHint& h) {
-           return h.ref.event_id.starts_with(sync::kNotReadEventPrefix);
-         }))) {
-      // One record, or only records the system failed before read again on
-      // their own: they wait their own backoff, and the connector's other
-      // hints are not held up behind them (a record the system keeps
-      // failing whose hint came alone would otherwise grow the connector's
-      // backoff to sync.retry_cap). A round of several records failing as
-      // a whole (the system down) backs the connector off, below.
+        std::all_of(pending->begin(), pending->end(), [](const sync::PendingHint& h) {
+          return h.ref.event_id.starts_with(sync::kNotReadEventPrefix);
+        })) {
+      // Only records the system failed before, read again and failing as a
+      // whole: they wait their own backoff, and the connector's other hints
+      // are not held up behind them. (A round with other hints failing as
+      // a whole, the system down, backs the connector off, below.)
       EndHintRound(link, pending);
       for (const auto& h : *pending) {
         DeferReadAgain(link, h.ref.event_id, ReadAgainKeyOf(h.ref), records.status().message());
       }
+      if (link.hints_dirty) KickHints(link);
       return;
     }
     if (!records.ok() && records.status().IsRetryable()) {

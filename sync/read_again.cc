@@ -1,9 +1,10 @@
 #include "sync/read_again.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
+#include <random>
 
-#include "core/keyed_hash.h"
 #include "sync/hint_codec.h"
 
 namespace consentd::sync {
@@ -23,9 +24,20 @@ std::string ReadAgainKey(const connectors::InboundRecord& rec) {
   const connectors::RecordRef& ref = rec.read_again;
   if (!ref.system_id.empty()) return ref.system_id;
   if (!rec.system_id.empty()) return rec.system_id;
-  const std::string& email = ref.email.empty() ? rec.email : ref.email;
-  return "address-" + Sha256Hex(email).substr(0, 16);
+  return "address:" + (ref.email.empty() ? rec.email : ref.email);
 }
+
+namespace {
+
+// 16 random hex digits.
+std::string Nonce() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(rng()));
+  return out;
+}
+
+}  // namespace
 
 Result<std::vector<std::string>> QueueReadsAgain(
     store::Transaction& txn, std::string_view source,
@@ -36,7 +48,8 @@ Result<std::vector<std::string>> QueueReadsAgain(
     connectors::RecordRef ref = rec.read_again;
     if (ref.system_id.empty()) ref.system_id = rec.system_id;
     if (ref.email.empty()) ref.email = rec.email;
-    ref.event_id = std::string(kNotReadEventPrefix) + ReadAgainKey(rec) + ":" +
+    ref.event_id = std::string(kNotReadEventPrefix) +
+                   (ref.system_id.empty() ? "address-" + Nonce() : ref.system_id) + ":" +
                    std::to_string(rec.read_at > 0 ? rec.read_at : now);
     if (ref.occurred_at <= 0) ref.occurred_at = now;
     store::InboxRow hint;

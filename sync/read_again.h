@@ -28,15 +28,18 @@ inline constexpr std::string_view kNotReadEventPrefix = "consentd:reread:unread:
 // their order.
 std::vector<connectors::InboundRecord> TakeNotRead(std::vector<connectors::InboundRecord>& records);
 
-// What a record's failed reads are counted under: its system id, else a
-// digest of its address (event ids reach the proof log, which outlives an
-// erasure, so an address is never part of one).
+// What a record's failed reads are counted under, in memory only: its
+// system id, else its address.
 std::string ReadAgainKey(const connectors::InboundRecord& rec);
 
-// Stores one hint per record of `not_read` in the inbox of `source`
-// (event id kNotReadEventPrefix + ReadAgainKey + ":" + the read's time).
-// Returns the event id of each record's hint, in order; a hint already
-// stored (the same read reported twice) is not stored again.
+// Stores one hint per record of `not_read` in the inbox of `source`.
+// Event id: kNotReadEventPrefix + the record's system id + ":" + the
+// read's time; for a record known by its address only, "address-" and a
+// random nonce stand for the id (event ids reach the proof log, which
+// outlives an erasure: no address, nor a digest anyone could match one
+// against). Returns the event id of each record's hint, in order; a hint
+// already stored (the same read of a record reported twice) is not stored
+// again.
 Result<std::vector<std::string>> QueueReadsAgain(
     store::Transaction& txn, std::string_view source,
     const std::vector<connectors::InboundRecord>& not_read, TimestampMs now);

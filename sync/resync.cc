@@ -113,7 +113,12 @@ Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const 
   // A record the system failed on its own is neither compared nor found
   // by this run: it is read again as a hint (sync/read_again.h).
   auto not_read = std::make_shared<std::vector<connectors::InboundRecord>>(TakeNotRead(records));
-  report.not_read += static_cast<int>(not_read->size());
+  // Read again among the missing records and failed again: one hint is
+  // enough.
+  std::erase_if(*not_read, [&report](const connectors::InboundRecord& rec) {
+    return !report.not_read_keys.insert(ReadAgainKey(rec)).second;
+  });
+  report.not_read = static_cast<int>(report.not_read_keys.size());
   // A snapshot states the system's current state, so a system found
   // behind the canonical state is written it (core/change.h).
   std::vector<std::string> found;
@@ -137,6 +142,8 @@ Result<IngestSummary> DecidePage(store::Store& store, SyncEngine& engine, const 
     Result<IngestSummary> r = engine.Ingest(txn, source, *shared, SystemClock().NowMs());
     if (!r.ok()) return r.status();
     *summary = std::move(r).value();
+    // The daemon lists the hints queued above (on_page_committed).
+    if (!dry_run && !not_read->empty()) summary->hinted.insert(source);
     if (dry_run) return Status(StatusCode::kInternal, std::string(kDryRunRollback));
     if (run_started != 0) return store::MarkFoundByResync(txn, source, *ids, run_started);
     return Status::Ok();

@@ -61,6 +61,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -145,8 +146,10 @@ struct ResyncReport {
   std::int64_t missing_retired = 0;  // gone, but the person has another record there
   std::string missing_error;         // the read that ended the looking, if one failed
   // Records the system failed on their own (InboundRecord::not_read): not
-  // compared, each left to be read again as a hint (sync/read_again.h).
+  // compared, each left to be read again as a hint (sync/read_again.h);
+  // counted once however often this run read it (sync::ReadAgainKey).
   int not_read = 0;
+  std::set<std::string> not_read_keys;
 
   // Subjects/decisions out of step: consentd behind + system behind.
   int drift() const { return consentd_behind + system_behind; }

@@ -177,6 +177,9 @@ class HubSpotConnector final : public Connector {
   // A record HubSpot failed in an answer that gave others: not decided,
   // read again later by `again` (InboundRecord::not_read).
   static InboundRecord NotReadRecord(std::string event_id, RecordRef again, std::string reason);
+  // Whether a read of `inputs` contacts with `failed` (contact id or
+  // address -> reason) failed as a whole.
+  static bool AllFailed(std::size_t inputs, const std::map<std::string, std::string>& failed);
   Result<std::vector<InboundRecord>> RecordsForContacts(
       const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const;
   Result<PollPage> PollFull(json cursor, TimestampMs now);

@@ -108,14 +108,19 @@ Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
       const std::string reason =
           "HubSpot contacts batch read: " + (category.empty() ? std::string("error") : category) +
           ": " + MaskEmailsInText(StringAt(e, "message"));
+      bool named = false;
       for (const json& id : ArrayAt(ObjectAt(e, "context"), "ids")) {
         if (!id.is_string()) continue;
+        named = true;
         if (gone) {
           out.missing.insert(id.get<std::string>());
         } else {
           out.failed.emplace(id.get<std::string>(), reason);
         }
       }
+      // A failure that names no input cannot be pinned on one: the whole
+      // read failed (its inputs would otherwise be neither found nor gone).
+      if (!gone && !named) return Unavailable(reason);
     }
   }
   return out;
@@ -167,10 +172,10 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       // statuses unknown: read as "none", the poll's version memory would
       // take the contact's change as decided and skip it until a resync.
       // Their contacts are not read (`failed`: the daemon reads them again
-      // later, on their own); an answer that failed every input is a
-      // failure of the whole read, retried as such. An input HubSpot
-      // refuses for what it is (not an address it knows, not valid) stays
-      // without statuses, or a poll would stall on it for ever.
+      // later; whether the whole read failed is judged over all of its
+      // contacts, AllFailed). An input HubSpot refuses for what it is (not
+      // an address it knows, not valid) stays without statuses, or a poll
+      // would stall on it for ever.
       std::map<std::string, std::string> failing;  // subscriber -> reason
       for (const json& e : ArrayAt(r.reply->body, "errors")) {
         if (!e.is_object()) continue;
@@ -192,10 +197,6 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
         }
         // An error that names none of the inputs cannot be pinned on one.
         if (!any_known) return Unavailable(reason);
-      }
-      const std::size_t asked = inputs.size();
-      if (!failing.empty() && failing.size() >= asked) {
-        return Unavailable(failing.begin()->second);
       }
       for (const auto& [sub, reason] : failing) {
         for (const std::string& id : subs.at(sub)) prefs.failed.emplace(id, reason);
@@ -327,6 +328,16 @@ InboundRecord HubSpotConnector::NotReadRecord(std::string event_id, RecordRef ag
   return rec;
 }
 
+bool HubSpotConnector::AllFailed(std::size_t inputs,
+                                 const std::map<std::string, std::string>& failed) {
+  // One input failing is returned not read, as any other: a poll window
+  // or hint round holding that contact alone must go on too (the daemon
+  // reads it again at its own pace). Several, every one failed, is
+  // HubSpot failing broadly: the whole read fails and is retried as such,
+  // rather than turning every input into a record to read again.
+  return inputs >= 2 && failed.size() >= inputs;
+}
+
 namespace {
 
 // How a contact read on its own again finds it: by id.
@@ -420,6 +431,7 @@ Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
     const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const {
   Result<Preferences> prefs = ReadPreferences(contacts);
   if (!prefs.ok()) return prefs.status();
+  if (AllFailed(contacts.size(), prefs->failed)) return Unavailable(prefs->failed.begin()->second);
   std::vector<InboundRecord> out;
   for (size_t i = 0; i < contacts.size(); ++i) {
     if (auto failed = prefs->failed.find(contacts[i].id); failed != prefs->failed.end()) {
@@ -466,19 +478,22 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
     by_email = std::move(*r);
   }
   // A record HubSpot could not answer for is not read (InboundRecord::
-  // not_read: the daemon reads it again on its own): dropped, its change
-  // would be lost. When HubSpot answered for none of them, the whole read
+  // not_read: the daemon reads it again later): dropped, its change would
+  // be lost. When HubSpot answered for none of several, the whole read
   // failed and is retried as such (the hints stay in the inbox).
-  const std::size_t failed = by_id.failed.size() + by_email.failed.size();
-  if (failed > 0 && by_id.found.empty() && by_id.missing.empty() && by_email.found.empty() &&
-      by_email.missing.empty()) {
-    const ContactBatch& b = by_id.failed.empty() ? by_email : by_id;
-    return Unavailable(b.failed.begin()->second);
-  }
+  std::map<std::string, std::string> failed = by_id.failed;
+  failed.insert(by_email.failed.begin(), by_email.failed.end());
+  const std::size_t inputs = ids.size() + emails.size();
+  if (AllFailed(inputs, failed)) return Unavailable(failed.begin()->second);
   std::vector<Contact> all = by_id.found;
   all.insert(all.end(), by_email.found.begin(), by_email.found.end());
   Result<Preferences> prefs = ReadPreferences(all);
   if (!prefs.ok()) return prefs.status();
+  for (const Contact& c : all) {
+    if (auto f = prefs->failed.find(c.id); f != prefs->failed.end())
+      failed.emplace(c.id, f->second);
+  }
+  if (AllFailed(inputs, failed)) return Unavailable(failed.begin()->second);
 
   // A merged-away id resolves to the surviving contact, which then answers
   // under its own id. With exactly one such pair in the batch they are

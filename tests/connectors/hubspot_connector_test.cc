@@ -1377,7 +1377,8 @@ TEST_F(HubSpotConnectorTest, DeliverEraseRestrictOfAContactThatIsGoneCreatesNone
 // Only OBJECT_NOT_FOUND in a batch read's errors says a contact is gone.
 // Another error about an input (HubSpot failing part of a 207) says
 // nothing about it: read as gone, a poll would record a deletion and an
-// erasure would count as done without being written. Both retry instead.
+// erasure would count as done without being written. A read returns it
+// not read (read again later); a delivery retries it.
 TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAsGone) {
   connectors::testing::ScriptServer hubspot;
   hubspot.Answer([](const net::HttpRequest& req) {
@@ -1399,11 +1400,14 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   auto connector =
       MakeHubSpotConnector(settings, TestMapping(mapping::ErasureMode::kRestrict), *http_);
 
-  auto read = connector->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1, ""}});
-  ASSERT_FALSE(read.ok()) << "read as " << read->size() << " record(s)";
-  EXPECT_EQ(ClassOf(read.status()), ErrorClass::kRetryable);
-  EXPECT_NE(read.status().message().find("INTERNAL_ERROR"), std::string::npos)
-      << read.status().message();
+  auto read = connector->Read({RecordRef{"e", "1001", "", RecordHint::kDeleted, {}, "", 1, ""}});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_TRUE(read->front().mapped.changes.empty())
+      << "not taken as gone, even for a deletion hint";
+  EXPECT_NE(read->front().not_read.find("INTERNAL_ERROR"), std::string::npos)
+      << read->front().not_read;
+  EXPECT_EQ(read->front().read_again.hint, RecordHint::kDeleted);
 
   OutboundItem erase = Item(1, "someone@example.com");
   erase.desired.erase = true;
@@ -1443,8 +1447,8 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   EXPECT_NE(results[0].status.message().find("INTERNAL_ERROR"), std::string::npos);
   EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
 
-  // A hint's read of both: the contact HubSpot failed is not read (nor
-  // taken for a merged-away id of the one found), the other is.
+  // A hint's read of both: the contact HubSpot failed is not read, the
+  // other is.
   read = connector->Read({RecordRef{"e1", "1001", "", RecordHint::kChanged, {}, "", 1, ""},
                           RecordRef{"e2", "1002", "", RecordHint::kChanged, {}, "", 1, ""}});
   ASSERT_TRUE(read.ok()) << read.status().ToString();
@@ -1454,7 +1458,17 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   EXPECT_EQ((*read)[0].read_again.system_id, "1001");
   EXPECT_EQ((*read)[1].system_id, "1002");
   EXPECT_TRUE((*read)[1].not_read.empty());
-  EXPECT_TRUE((*read)[1].merged_ids.empty());
+
+  // With a merged-away id in the batch (HubSpot answers it as its
+  // survivor, 1002, not asked for): the failed id is not taken for the one
+  // merged away, so the merge is still matched.
+  read = connector->Read({RecordRef{"e1", "1001", "", RecordHint::kChanged, {}, "", 1, ""},
+                          RecordRef{"e3", "1003", "", RecordHint::kChanged, {}, "", 1, ""}});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_FALSE((*read)[0].not_read.empty());
+  EXPECT_EQ((*read)[1].system_id, "1002");
+  EXPECT_EQ((*read)[1].merged_ids, std::vector<std::string>{"1003"});
 }
 
 // The same for the statuses read after the contacts: a 207 failing a
@@ -1525,10 +1539,28 @@ TEST_F(HubSpotConnectorTest, ASubscriberHubSpotFailsLeavesOnlyItsContactNotRead)
   EXPECT_TRUE((*read)[1].not_read.empty());
   EXPECT_NE(FindConsent((*read)[1], "newsletter"), nullptr);
 
-  // Alone, it fails the read: HubSpot answered for no input.
+  // Alone, it is not read either (a poll window or hint round holding it
+  // alone goes on); with a second contact failing too and none answered,
+  // HubSpot is failing broadly: the whole read fails, retried as such.
   auto alone = connector_->Read({RecordRef{"e3", stuck, "", RecordHint::kChanged, {}, "", 9, ""}});
-  ASSERT_FALSE(alone.ok()) << "read as " << alone->size() << " record(s)";
-  EXPECT_EQ(ClassOf(alone.status()), ErrorClass::kRetryable);
+  ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+  ASSERT_EQ(alone->size(), 1u);
+  EXPECT_FALSE(alone->front().not_read.empty());
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/person/signup",
+                    {{"email", "stuck2@example.com"}, {"subscriptionId", 101}})
+                .status,
+            200);
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/read-failure", {{"email", "stuck2@example.com"}}).status,
+            200);
+  const std::string stuck2 = ContactId("stuck2@example.com");
+  auto both = connector_->Read({RecordRef{"e5", stuck, "", RecordHint::kChanged, {}, "", 9, ""},
+                                RecordRef{"e6", stuck2, "", RecordHint::kChanged, {}, "", 9, ""}});
+  ASSERT_FALSE(both.ok()) << "read as " << both->size() << " record(s)";
+  EXPECT_EQ(ClassOf(both.status()), ErrorClass::kRetryable);
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/read-failure",
+                    {{"email", "stuck2@example.com"}, {"failing", false}})
+                .status,
+            200);
 
   // A poll page: the same, and its cursor moves on past both.
   std::map<std::string, const InboundRecord*> by_id;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/keyed_hash.h"
 #include "sync/hint_codec.h"
 #include "sync_test_util.h"
 
@@ -55,33 +56,44 @@ TEST_F(ReadAgainTest, TakeNotReadMovesOnlyTheFailedRecordsOutInOrder) {
 }
 
 // Each becomes a pending hint of consentd's own carrying what the
-// connector asked to read, its event id free of the address; the same
-// read queued twice is one hint.
+// connector asked to read, its event id free of the address (a record
+// known by its address only gets a random nonce there); the same read of
+// a record queued twice is one hint.
 TEST_F(ReadAgainTest, EachNotReadRecordBecomesAHintToReadItAgain) {
   connectors::InboundRecord by_id = NotRead("poll:2:5", "2", "b@example.org");
   by_id.read_at = T + 5;
   connectors::InboundRecord by_address = NotRead("ev-9", "", "c@example.org");
-  std::vector<std::string> ids;
-  for (int i = 0; i < 2; ++i) {
+  by_address.read_at = T + 6;
+  auto queue = [&](const connectors::InboundRecord& rec) {
+    std::vector<std::string> ids;
     Run([&](store::Transaction& txn) -> Status {
-      auto q = QueueReadsAgain(txn, "hubspot", {by_id, by_address}, T + 7);
+      auto q = QueueReadsAgain(txn, "hubspot", {rec}, T + 7);
       if (!q.ok()) return q.status();
       ids = *q;
       return Status::Ok();
     });
-  }
-  ASSERT_EQ(ids.size(), 2u);
-  EXPECT_EQ(ids[0], std::string(kNotReadEventPrefix) + "2:" + std::to_string(T + 5));
-  EXPECT_TRUE(ids[1].starts_with(std::string(kNotReadEventPrefix) + "address-")) << ids[1];
-  EXPECT_EQ(ids[1].find("c@example.org"), std::string::npos);
+    return ids;
+  };
+  const auto first = queue(by_id);
+  EXPECT_EQ(queue(by_id), first);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0], std::string(kNotReadEventPrefix) + "2:" + std::to_string(T + 5));
+  const auto other = queue(by_address);
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_TRUE(other[0].starts_with(std::string(kNotReadEventPrefix) + "address-")) << other[0];
+  EXPECT_TRUE(other[0].ends_with(":" + std::to_string(T + 6))) << other[0];
+  EXPECT_EQ(other[0].find("c@example.org"), std::string::npos);
+  EXPECT_EQ(other[0].find(Sha256Hex("c@example.org").substr(0, 12)), std::string::npos);
   const auto pending = Pending();
-  ASSERT_EQ(pending.size(), 2u) << "queued twice, stored once";
-  EXPECT_EQ(pending[0].ref.event_id, ids[0]);
+  ASSERT_EQ(pending.size(), 2u) << "the same read queued twice is stored once";
+  EXPECT_EQ(pending[0].ref.event_id, first[0]);
   EXPECT_EQ(pending[0].ref.system_id, "2");
   EXPECT_EQ(pending[0].ref.email, "b@example.org");
   EXPECT_EQ(pending[0].ref.hint, connectors::RecordHint::kMerged);
   EXPECT_EQ(pending[0].ref.merged_ids, std::vector<std::string>{"99"});
+  EXPECT_EQ(pending[1].ref.event_id, other[0]);
   EXPECT_EQ(pending[1].ref.email, "c@example.org");
+  EXPECT_TRUE(pending[1].ref.system_id.empty());
 }
 
 // The engine decides nothing of a record not read, even when a caller

@@ -1607,31 +1607,43 @@ class SyncComponent::Impl {
     return sync::ReadAgainKey(rec);
   }
 
-  // Defers the hint `event_id` of a record the system failed on its own:
-  // listings pass over it until a backoff (by the record's failed reads in
-  // a row) has run out; then it is read again, with whatever else waits.
-  void DeferReadAgain(Link& link, const std::string& event_id, const std::string& key,
+  // Defers the hints (event id, sync::ReadAgainKey of its record) of
+  // records the system failed on their own: listings pass over each until
+  // a backoff by its record's failed reads in a row (counted once per
+  // record, however many of its hints) has run out; then it is read again,
+  // with whatever else waits.
+  void DeferReadAgain(Link& link, const std::vector<std::pair<std::string, std::string>>& hints,
                       const std::string& why) {
-    if (stopping_) return;
-    // Bounded: beyond 4,096 records failing at once, one count is
-    // forgotten per new one (that record's next backoff starts again at
-    // the first step); the hints themselves are never dropped.
-    if (link.read_again_attempts.size() >= 4096 && !link.read_again_attempts.contains(key)) {
-      link.read_again_attempts.erase(link.read_again_attempts.begin());
-    }
-    const int attempt = ++link.read_again_attempts[key];
-    const auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
+    if (stopping_ || hints.empty()) return;
     // Due times in steps of 250 ms: hints deferred together are listed
     // together, not one listing each.
     constexpr auto kStep = std::chrono::milliseconds(250);
-    const auto since_epoch = std::chrono::steady_clock::now().time_since_epoch() + delay;
-    const auto due = std::chrono::steady_clock::time_point(
-        (since_epoch + kStep - std::chrono::steady_clock::duration(1)) / kStep * kStep);
-    link.hints_deferred[event_id] = due;
+    const auto now = std::chrono::steady_clock::now();
+    std::map<std::string, std::chrono::steady_clock::time_point> due_by_record;
+    std::chrono::milliseconds first_delay{-1};
+    for (const auto& [event_id, key] : hints) {
+      auto it = due_by_record.find(key);
+      if (it == due_by_record.end()) {
+        // Bounded: beyond 4,096 records failing at once, one count is
+        // forgotten per new one (that record's next backoff starts again
+        // at the first step); the hints themselves are never dropped.
+        if (link.read_again_attempts.size() >= 4096 && !link.read_again_attempts.contains(key)) {
+          link.read_again_attempts.erase(link.read_again_attempts.begin());
+        }
+        const int attempt = ++link.read_again_attempts[key];
+        const auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
+        if (first_delay.count() < 0) first_delay = delay;
+        const auto since_epoch = now.time_since_epoch() + delay;
+        const auto due = std::chrono::steady_clock::time_point(
+            (since_epoch + kStep - std::chrono::steady_clock::duration(1)) / kStep * kStep);
+        it = due_by_record.emplace(key, due).first;
+      }
+      link.hints_deferred[event_id] = it->second;
+    }
     spdlog::warn(
-        "sync: {}: a record could not be read ({}); it is read again in {} ms, the others "
-        "go on",
-        link.config.name, why, delay.count());
+        "sync: {}: {} record(s) could not be read ({}); read again in {} ms or so, the others go "
+        "on",
+        link.config.name, due_by_record.size(), why, first_delay.count());
     ArmReadAgainTimer(link);
   }
 
@@ -1647,15 +1659,18 @@ class SyncComponent::Impl {
     std::erase_if(link.hints_deferred,
                   [now](const auto& d) { return d.second + std::chrono::hours(1) < now; });
     std::optional<std::chrono::steady_clock::time_point> earliest;
+    bool any_due = false;
     for (const auto& [id, due] : link.hints_deferred) {
       if (due > now && (!earliest || due < *earliest)) earliest = due;
+      any_due = any_due || due <= now;
     }
+    // Due already (a step that ended while this ran, a listing that was
+    // held back): listed now, or by the listing under way when it ends.
+    if (any_due) KickHints(link);
     if (!earliest) return;
     link.read_again_timer.expires_at(*earliest);  // a wait already armed ends aborted
     link.read_again_timer.async_wait([this, &link](const boost::system::error_code& ec) {
-      if (ec) return;
-      KickHints(link);
-      ArmReadAgainTimer(link);  // those due later
+      if (!ec) ArmReadAgainTimer(link);  // lists those due, waits for the next
     });
   }
 
@@ -1771,9 +1786,9 @@ class SyncComponent::Impl {
       // are not held up behind them. (A round with other hints failing as
       // a whole, the system down, backs the connector off, below.)
       EndHintRound(link, pending);
-      for (const auto& h : *pending) {
-        DeferReadAgain(link, h.ref.event_id, ReadAgainKeyOf(h.ref), records.status().message());
-      }
+      std::vector<std::pair<std::string, std::string>> deferred;  // event id, record
+      for (const auto& h : *pending) deferred.emplace_back(h.ref.event_id, ReadAgainKeyOf(h.ref));
+      DeferReadAgain(link, deferred, records.status().message());
       if (link.hints_dirty) KickHints(link);
       return;
     }
@@ -1872,9 +1887,12 @@ class SyncComponent::Impl {
         },
         [this, &link, name, summary, decided, not_read, queued, then = std::move(then)](Status s) {
           if (s.ok()) {
-            for (std::size_t i = 0; i < queued->size(); ++i) {
-              const connectors::InboundRecord& rec = (*not_read)[i];
-              DeferReadAgain(link, (*queued)[i], sync::ReadAgainKey(rec), rec.not_read);
+            if (!queued->empty()) {
+              std::vector<std::pair<std::string, std::string>> deferred;
+              for (std::size_t i = 0; i < queued->size(); ++i) {
+                deferred.emplace_back((*queued)[i], sync::ReadAgainKey((*not_read)[i]));
+              }
+              DeferReadAgain(link, deferred, not_read->front().not_read);
             }
             for (std::string& v : decided->versions) {
               link.recent_versions.Remember(v, decided->generation);

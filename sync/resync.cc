@@ -94,8 +94,8 @@ std::string FormatResyncReport(const ResyncReport& r) {
             " gone but the person has another record there (retired)";
   }
   if (r.not_read > 0) {
-    line += "; " + std::to_string(r.not_read) +
-            " record(s) the system failed to answer for, left to be read again on their own";
+    line += "; " + std::to_string(r.not_read) + " record(s) the system failed to answer for, " +
+            (r.dry_run ? "which a real run leaves" : "left") + " to be read again on their own";
   }
   if (r.dry_run) line += " (dry run: nothing stored)";
   if (!r.complete) line += " (stopped early)";

@@ -125,7 +125,12 @@ struct InboundRecord {
   // (sync/read_again.h), so that one record the system keeps failing holds
   // up no other. An answer that failed every input is an error instead.
   std::string not_read;
-  RecordRef read_again;  // with not_read: what to read (event id set by the daemon)
+  // With not_read: what to read (the daemon sets the event id). Its
+  // system_id becomes part of that event id, which reaches the proof log:
+  // a connector whose ids derive from the address (Mailchimp's subscriber
+  // hash) leaves it empty and names the record by `email` (the event id
+  // then carries a nonce).
+  RecordRef read_again;
 };
 
 // Sets read_at of every record in `records` to `at`, or keeps an earlier

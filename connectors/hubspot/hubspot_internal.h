@@ -160,6 +160,10 @@ class HubSpotConnector final : public Connector {
     // statuses are unknown, so the contact is not read (InboundRecord::
     // not_read).
     std::map<std::string, std::string> failed;
+    // Subscribers asked and failed so (channel + '\n' + subscriber), for
+    // BroadFailure: two contacts sharing a subscriber are one input.
+    std::set<std::string> asked;
+    std::set<std::string> failing;
   };
   // The pure steps of ReadPreferences, shared with MapRecordPayload: one
   // subscriber's v4 PublicStatus / PublicWideStatus list (`channel`: the
@@ -177,9 +181,9 @@ class HubSpotConnector final : public Connector {
   // A record HubSpot failed in an answer that gave others: not decided,
   // read again later by `again` (InboundRecord::not_read).
   static InboundRecord NotReadRecord(std::string event_id, RecordRef again, std::string reason);
-  // Whether a read of `inputs` contacts with `failed` (contact id or
-  // address -> reason) failed as a whole.
-  static bool AllFailed(std::size_t inputs, const std::map<std::string, std::string>& failed);
+  // Whether HubSpot, asked for `asked` inputs in a read, failing `failed`
+  // of them on its side failed the read as a whole.
+  static bool BroadFailure(std::size_t asked, std::size_t failed);
   Result<std::vector<InboundRecord>> RecordsForContacts(
       const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const;
   Result<PollPage> PollFull(json cursor, TimestampMs now);

@@ -173,7 +173,7 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       // take the contact's change as decided and skip it until a resync.
       // Their contacts are not read (`failed`: the daemon reads them again
       // later; whether the whole read failed is judged over all of its
-      // contacts, AllFailed). An input HubSpot refuses for what it is (not
+      // inputs, BroadFailure). An input HubSpot refuses for what it is (not
       // an address it knows, not valid) stays without statuses, or a poll
       // would stall on it for ever.
       std::map<std::string, std::string> failing;  // subscriber -> reason
@@ -198,7 +198,11 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
         // An error that names none of the inputs cannot be pinned on one.
         if (!any_known) return Unavailable(reason);
       }
+      for (size_t i = start; i < std::min(keys.size(), start + kApiBatchLimit); ++i) {
+        prefs.asked.insert(channel + '\n' + keys[i]);
+      }
       for (const auto& [sub, reason] : failing) {
+        prefs.failing.insert(channel + '\n' + sub);
         for (const std::string& id : subs.at(sub)) prefs.failed.emplace(id, reason);
       }
     }
@@ -328,14 +332,14 @@ InboundRecord HubSpotConnector::NotReadRecord(std::string event_id, RecordRef ag
   return rec;
 }
 
-bool HubSpotConnector::AllFailed(std::size_t inputs,
-                                 const std::map<std::string, std::string>& failed) {
+bool HubSpotConnector::BroadFailure(std::size_t asked, std::size_t failed) {
   // One input failing is returned not read, as any other: a poll window
   // or hint round holding that contact alone must go on too (the daemon
-  // reads it again at its own pace). Several, every one failed, is
-  // HubSpot failing broadly: the whole read fails and is retried as such,
-  // rather than turning every input into a record to read again.
-  return inputs >= 2 && failed.size() >= inputs;
+  // reads it again at its own pace). Two or more, and nine in ten of what
+  // was asked or more, is HubSpot failing broadly: the whole read fails
+  // and is retried as such, rather than turning every contact into a
+  // record to read again.
+  return failed >= 2 && failed * 10 >= asked * 9;
 }
 
 namespace {
@@ -431,7 +435,9 @@ Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
     const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const {
   Result<Preferences> prefs = ReadPreferences(contacts);
   if (!prefs.ok()) return prefs.status();
-  if (AllFailed(contacts.size(), prefs->failed)) return Unavailable(prefs->failed.begin()->second);
+  if (BroadFailure(prefs->asked.size(), prefs->failing.size())) {
+    return Unavailable(prefs->failed.begin()->second);
+  }
   std::vector<InboundRecord> out;
   for (size_t i = 0; i < contacts.size(); ++i) {
     if (auto failed = prefs->failed.find(contacts[i].id); failed != prefs->failed.end()) {
@@ -479,21 +485,19 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
   }
   // A record HubSpot could not answer for is not read (InboundRecord::
   // not_read: the daemon reads it again later): dropped, its change would
-  // be lost. When HubSpot answered for none of several, the whole read
-  // failed and is retried as such (the hints stay in the inbox).
-  std::map<std::string, std::string> failed = by_id.failed;
-  failed.insert(by_email.failed.begin(), by_email.failed.end());
-  const std::size_t inputs = ids.size() + emails.size();
-  if (AllFailed(inputs, failed)) return Unavailable(failed.begin()->second);
+  // be lost. When HubSpot failed most of several (BroadFailure), the whole
+  // read failed and is retried as such (the hints stay in the inbox).
+  const std::size_t failed = by_id.failed.size() + by_email.failed.size();
+  if (BroadFailure(ids.size() + emails.size(), failed)) {
+    return Unavailable((by_id.failed.empty() ? by_email : by_id).failed.begin()->second);
+  }
   std::vector<Contact> all = by_id.found;
   all.insert(all.end(), by_email.found.begin(), by_email.found.end());
   Result<Preferences> prefs = ReadPreferences(all);
   if (!prefs.ok()) return prefs.status();
-  for (const Contact& c : all) {
-    if (auto f = prefs->failed.find(c.id); f != prefs->failed.end())
-      failed.emplace(c.id, f->second);
+  if (BroadFailure(prefs->asked.size(), prefs->failing.size())) {
+    return Unavailable(prefs->failed.begin()->second);
   }
-  if (AllFailed(inputs, failed)) return Unavailable(failed.begin()->second);
 
   // A merged-away id resolves to the surviving contact, which then answers
   // under its own id. With exactly one such pair in the batch they are

@@ -1469,6 +1469,30 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   EXPECT_FALSE((*read)[0].not_read.empty());
   EXPECT_EQ((*read)[1].system_id, "1002");
   EXPECT_EQ((*read)[1].merged_ids, std::vector<std::string>{"1003"});
+
+  // An error naming no input cannot be pinned on one: the whole read
+  // fails (its inputs would otherwise be neither found nor gone).
+  hubspot.Answer([](const net::HttpRequest& req) {
+    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(
+          207, {{"status", "COMPLETE"},
+                {"results",
+                 {{{"id", "1002"},
+                   {"properties", {{"email", "found@example.com"}, {"hs_object_id", "1002"}}},
+                   {"archived", false}}}},
+                {"errors",
+                 {{{"status", "error"},
+                   {"category", "INTERNAL_ERROR"},
+                   {"message", "Could not read some CONTACT objects"},
+                   {"context", json::object()}}}}});
+    }
+    return connectors::testing::JsonAnswer(200,
+                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+  });
+  read = connector->Read({RecordRef{"e1", "1001", "", RecordHint::kDeleted, {}, "", 1, ""},
+                          RecordRef{"e2", "1002", "", RecordHint::kChanged, {}, "", 1, ""}});
+  ASSERT_FALSE(read.ok()) << "read as " << read->size() << " record(s)";
+  EXPECT_EQ(ClassOf(read.status()), ErrorClass::kRetryable);
 }
 
 // The same for the statuses read after the contacts: a 207 failing a

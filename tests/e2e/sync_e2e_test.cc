@@ -637,7 +637,7 @@ TEST_F(SyncE2E, AContactHubSpotKeepsFailingToReadHoldsUpNoOtherChangeAndArrivesL
   ASSERT_TRUE(Eventually([&] { return MemberStatus(anna) == "subscribed"; })) << Log();
   ASSERT_TRUE(Eventually([&] {
     return Log().find(
-               "a record could not be read (HubSpot "
+               "record(s) could not be read (HubSpot "
                "/communication-preferences/v4/statuses/batch/read: INTERNAL_ERROR") !=
            std::string::npos;
   })) << Log();
@@ -671,7 +671,7 @@ TEST_F(SyncE2E, AHintThatCameAloneForAContactHubSpotKeepsFailingWaitsOnItsOwn) {
       {{"email", stuck}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] {
     return Log().find(
-               "a record could not be read (HubSpot "
+               "record(s) could not be read (HubSpot "
                "/communication-preferences/v4/statuses/batch/read: INTERNAL_ERROR") !=
            std::string::npos;
   })) << Log();

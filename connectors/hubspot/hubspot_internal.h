@@ -160,9 +160,10 @@ class HubSpotConnector final : public Connector {
     // statuses are unknown, so the contact is not read (InboundRecord::
     // not_read).
     std::map<std::string, std::string> failed;
-    // Subscribers asked and failed so (channel + '\n' + subscriber), for
-    // BroadFailure: two contacts sharing a subscriber are one input.
-    std::set<std::string> asked;
+    // Subscribers asked (a count: they are distinct per channel) and
+    // those failed so (channel + '\n' + subscriber), for BroadFailure:
+    // two contacts sharing a subscriber are one input.
+    std::size_t asked = 0;
     std::set<std::string> failing;
   };
   // The pure steps of ReadPreferences, shared with MapRecordPayload: one

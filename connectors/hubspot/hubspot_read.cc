@@ -198,9 +198,6 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
         // An error that names none of the inputs cannot be pinned on one.
         if (!any_known) return Unavailable(reason);
       }
-      for (size_t i = start; i < std::min(keys.size(), start + kApiBatchLimit); ++i) {
-        prefs.asked.insert(channel + '\n' + keys[i]);
-      }
       for (const auto& [sub, reason] : failing) {
         prefs.failing.insert(channel + '\n' + sub);
         for (const std::string& id : subs.at(sub)) prefs.failed.emplace(id, reason);
@@ -208,20 +205,30 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
     }
     return Status::Ok();
   };
+  // Inputs asked, for BroadFailure: a channel's subscribers once, though
+  // both its reads ask for them.
+  std::set<std::string> counted;
+  auto count = [&](const std::string& channel,
+                   const std::map<std::string, std::vector<std::string>>& subs) {
+    if (counted.insert(channel).second) prefs.asked += subs.size();
+  };
   for (const std::string& channel : status_channels_) {
-    Status s =
-        batched("/communication-preferences/v4/statuses/batch/read", channel, subscribers(channel),
-                "statuses", [&](const std::vector<std::string>& ids, const json& list) {
-                  AddStatuses(ids, list, channel, prefs);
-                });
+    const auto subs = subscribers(channel);
+    count(channel, subs);
+    Status s = batched("/communication-preferences/v4/statuses/batch/read", channel, subs,
+                       "statuses", [&](const std::vector<std::string>& ids, const json& list) {
+                         AddStatuses(ids, list, channel, prefs);
+                       });
     if (!s.ok()) return s;
   }
   for (const std::string& channel : wide_channels_) {
-    Status s = batched("/communication-preferences/v4/statuses/batch/unsubscribe-all/read", channel,
-                       subscribers(channel), "wideStatuses",
-                       [&](const std::vector<std::string>& ids, const json& list) {
-                         AddWideStatuses(ids, list, channel, prefs);
-                       });
+    const auto subs = subscribers(channel);
+    count(channel, subs);
+    Status s =
+        batched("/communication-preferences/v4/statuses/batch/unsubscribe-all/read", channel, subs,
+                "wideStatuses", [&](const std::vector<std::string>& ids, const json& list) {
+                  AddWideStatuses(ids, list, channel, prefs);
+                });
     if (!s.ok()) return s;
   }
   return prefs;
@@ -435,7 +442,7 @@ Result<std::vector<InboundRecord>> HubSpotConnector::RecordsForContacts(
     const std::vector<Contact>& contacts, const std::vector<std::string>& event_ids) const {
   Result<Preferences> prefs = ReadPreferences(contacts);
   if (!prefs.ok()) return prefs.status();
-  if (BroadFailure(prefs->asked.size(), prefs->failing.size())) {
+  if (BroadFailure(prefs->asked, prefs->failing.size())) {
     return Unavailable(prefs->failed.begin()->second);
   }
   std::vector<InboundRecord> out;
@@ -495,7 +502,7 @@ Result<std::vector<InboundRecord>> HubSpotConnector::ReadImpl(const std::vector<
   all.insert(all.end(), by_email.found.begin(), by_email.found.end());
   Result<Preferences> prefs = ReadPreferences(all);
   if (!prefs.ok()) return prefs.status();
-  if (BroadFailure(prefs->asked.size(), prefs->failing.size())) {
+  if (BroadFailure(prefs->asked, prefs->failing.size())) {
     return Unavailable(prefs->failed.begin()->second);
   }
 

@@ -9,6 +9,7 @@
 #include "sync/erasure_tracking.h"
 #include "sync/hint_codec.h"
 #include "sync/outbound.h"
+#include "sync/read_again.h"
 #include "sync/subject_store.h"
 #include "sync/sync_engine.h"
 #include "sync/version_memory.h"
@@ -226,12 +227,7 @@ Status ReadKeptOutAgain(store::Transaction& txn, std::string_view target,
   ref.hint = connectors::RecordHint::kChanged;
   ref.occurred_at = now;
   if (ref.system_id.empty() && ref.email.empty()) return Status::Ok();  // nothing to read by
-  store::InboxRow hint;
-  hint.source = std::string(target);
-  hint.event_id = ref.event_id;
-  hint.received_at = now;
-  hint.payload = EncodeRecordRef(ref);
-  Result<bool> fresh = txn.InsertInbox(hint);
+  Result<bool> fresh = StoreOwnHint(txn, target, ref, now);
   if (!fresh.ok()) return fresh.status();
   if (*fresh) hinted.insert(std::string(target));
   return Status::Ok();

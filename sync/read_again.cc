@@ -39,6 +39,16 @@ std::string Nonce() {
 
 }  // namespace
 
+Result<bool> StoreOwnHint(store::Transaction& txn, std::string_view source,
+                          const connectors::RecordRef& ref, TimestampMs now) {
+  store::InboxRow hint;
+  hint.source = std::string(source);
+  hint.event_id = ref.event_id;
+  hint.received_at = now;
+  hint.payload = EncodeRecordRef(ref);
+  return txn.InsertInbox(hint);
+}
+
 Result<std::vector<std::string>> QueueReadsAgain(
     store::Transaction& txn, std::string_view source,
     const std::vector<connectors::InboundRecord>& not_read, TimestampMs now) {
@@ -52,12 +62,7 @@ Result<std::vector<std::string>> QueueReadsAgain(
                    (ref.system_id.empty() ? "address-" + Nonce() : ref.system_id) + ":" +
                    std::to_string(rec.read_at > 0 ? rec.read_at : now);
     if (ref.occurred_at <= 0) ref.occurred_at = now;
-    store::InboxRow hint;
-    hint.source = std::string(source);
-    hint.event_id = ref.event_id;
-    hint.received_at = now;
-    hint.payload = EncodeRecordRef(ref);
-    Result<bool> fresh = txn.InsertInbox(hint);
+    Result<bool> fresh = StoreOwnHint(txn, source, ref, now);
     if (!fresh.ok()) return fresh.status();
     ids.push_back(ref.event_id);
   }

@@ -32,6 +32,13 @@ std::vector<connectors::InboundRecord> TakeNotRead(std::vector<connectors::Inbou
 // system id, else its address.
 std::string ReadAgainKey(const connectors::InboundRecord& rec);
 
+// Stores `ref` (its event id set) as an unprocessed hint of consentd's own
+// in the inbox of `source`, received `now`: false if a hint of that event
+// id is there already. (Also the delivery's and the engine's own "read
+// this record again" hints.)
+Result<bool> StoreOwnHint(store::Transaction& txn, std::string_view source,
+                          const connectors::RecordRef& ref, TimestampMs now);
+
 // Stores one hint per record of `not_read` in the inbox of `source`.
 // Event id: kNotReadEventPrefix + the record's system id + ":" + the
 // read's time; for a record known by its address only, "address-" and a

@@ -12,6 +12,7 @@
 #include "sync/erasure_tracking.h"
 #include "sync/hint_codec.h"
 #include "sync/outbound.h"
+#include "sync/read_again.h"
 #include "sync/subject_store.h"
 #include "sync/version_memory.h"
 
@@ -370,12 +371,7 @@ class Ingestor {
     ref.hint = connectors::RecordHint::kChanged;
     ref.occurred_at = now_;
     if (ref.system_id.empty() && ref.email.empty()) return Status::Ok();  // nothing to read by
-    store::InboxRow hint;
-    hint.source = source_;
-    hint.event_id = ref.event_id;
-    hint.received_at = now_;
-    hint.payload = EncodeRecordRef(ref);
-    Result<bool> fresh = txn_.InsertInbox(hint);
+    Result<bool> fresh = StoreOwnHint(txn_, source_, ref, now_);
     if (!fresh.ok()) return fresh.status();
     if (*fresh) summary_.hinted.insert(source_);
     return Status::Ok();

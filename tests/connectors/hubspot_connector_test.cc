@@ -1374,6 +1374,22 @@ TEST_F(HubSpotConnectorTest, DeliverEraseRestrictOfAContactThatIsGoneCreatesNone
   EXPECT_EQ(PropertyOf("kept@example.com", "consentd_werbesperre"), "true");
 }
 
+// A contacts batch read's 207: contact 1002 found, and an error of
+// HubSpot's own about inputs, with `context` (naming them, or not).
+net::HttpResponse ContactFoundAndAnotherFailed(const json& context) {
+  return connectors::testing::JsonAnswer(
+      207, {{"status", "COMPLETE"},
+            {"results",
+             {{{"id", "1002"},
+               {"properties", {{"email", "found@example.com"}, {"hs_object_id", "1002"}}},
+               {"archived", false}}}},
+            {"errors",
+             {{{"status", "error"},
+               {"category", "INTERNAL_ERROR"},
+               {"message", "Could not read some CONTACT objects"},
+               {"context", context}}}}});
+}
+
 // Only OBJECT_NOT_FOUND in a batch read's errors says a contact is gone.
 // Another error about an input (HubSpot failing part of a 207) says
 // nothing about it: read as gone, a poll would record a deletion and an
@@ -1421,17 +1437,7 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   // failed waits (retryable), the one it found is written.
   hubspot.Answer([](const net::HttpRequest& req) {
     if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(
-          207, {{"status", "COMPLETE"},
-                {"results",
-                 {{{"id", "1002"},
-                   {"properties", {{"email", "found@example.com"}, {"hs_object_id", "1002"}}},
-                   {"archived", false}}}},
-                {"errors",
-                 {{{"status", "error"},
-                   {"category", "INTERNAL_ERROR"},
-                   {"message", "Could not read some CONTACT objects"},
-                   {"context", {{"ids", {"1001"}}}}}}}});
+      return ContactFoundAndAnotherFailed({{"ids", {"1001"}}});
     }
     return connectors::testing::JsonAnswer(200, {{"id", "1002"}, {"properties", json::object()}});
   });
@@ -1474,17 +1480,7 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   // fails (its inputs would otherwise be neither found nor gone).
   hubspot.Answer([](const net::HttpRequest& req) {
     if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
-      return connectors::testing::JsonAnswer(
-          207, {{"status", "COMPLETE"},
-                {"results",
-                 {{{"id", "1002"},
-                   {"properties", {{"email", "found@example.com"}, {"hs_object_id", "1002"}}},
-                   {"archived", false}}}},
-                {"errors",
-                 {{{"status", "error"},
-                   {"category", "INTERNAL_ERROR"},
-                   {"message", "Could not read some CONTACT objects"},
-                   {"context", json::object()}}}}});
+      return ContactFoundAndAnotherFailed(json::object());
     }
     return connectors::testing::JsonAnswer(200,
                                            {{"status", "COMPLETE"}, {"results", json::array()}});

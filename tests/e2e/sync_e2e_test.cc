@@ -618,6 +618,14 @@ TEST_F(SyncE2E, LostWebhooksAreRecoveredByPolling) {
   EXPECT_EQ(MetricSum("consentd_webhooks_received_total"), 0);
 }
 
+// consentd's warning that HubSpot failed a record's statuses read.
+bool LogsThatAStatusesReadFailedOneRecord(const std::string& log) {
+  return log.find(
+             "record(s) could not be read (HubSpot "
+             "/communication-preferences/v4/statuses/batch/read: INTERNAL_ERROR") !=
+         std::string::npos;
+}
+
 // HubSpot failing one subscriber's statuses read on its side, for as long
 // as it likes (a 207 error naming that input), must hold up no one else:
 // the others' changes arrive by poll (HubSpot's webhooks are lost here),
@@ -635,12 +643,7 @@ TEST_F(SyncE2E, AContactHubSpotKeepsFailingToReadHoldsUpNoOtherChangeAndArrivesL
   Crm("POST", "/_sim/hubspot/person/signup",
       {{"email", anna}, {"subscriptionId", kProductUpdates}});
   ASSERT_TRUE(Eventually([&] { return MemberStatus(anna) == "subscribed"; })) << Log();
-  ASSERT_TRUE(Eventually([&] {
-    return Log().find(
-               "record(s) could not be read (HubSpot "
-               "/communication-preferences/v4/statuses/batch/read: INTERNAL_ERROR") !=
-           std::string::npos;
-  })) << Log();
+  ASSERT_TRUE(Eventually([&] { return LogsThatAStatusesReadFailedOneRecord(Log()); })) << Log();
   EXPECT_TRUE(Member(stuck).is_null() || MemberStatus(stuck) != "subscribed") << Member(stuck);
   // Later changes of others are not held up either: the next windows, which
   // read the contact again for their overlap, go on too.
@@ -669,12 +672,7 @@ TEST_F(SyncE2E, AHintThatCameAloneForAContactHubSpotKeepsFailingWaitsOnItsOwn) {
   Crm("POST", "/_sim/hubspot/read-failure", {{"email", stuck}});
   Crm("POST", "/_sim/hubspot/person/signup",
       {{"email", stuck}, {"subscriptionId", kProductUpdates}});
-  ASSERT_TRUE(Eventually([&] {
-    return Log().find(
-               "record(s) could not be read (HubSpot "
-               "/communication-preferences/v4/statuses/batch/read: INTERNAL_ERROR") !=
-           std::string::npos;
-  })) << Log();
+  ASSERT_TRUE(Eventually([&] { return LogsThatAStatusesReadFailedOneRecord(Log()); })) << Log();
   EXPECT_EQ(Log().find("hinted record(s) failed"), std::string::npos)
       << "the connector's hint reader was backed off: " << Log();
   Crm("POST", "/_sim/hubspot/person/signup",

@@ -20,7 +20,9 @@
 // when every resync ran, 1 with a one-line reason otherwise. --dry-run
 // decides and rolls back: nothing is stored or sent. consentd may run
 // meanwhile (SQLite locking); the rows a real run enqueues are sent by the
-// running daemon's dispatcher (within its idle interval, about a second).
+// running daemon's dispatcher (within its idle interval, about a second),
+// which also has its hint reader list the hints the run queued (records a
+// system failed to answer for).
 // Ctrl-C stops after the current page (every finished page is whole).
 
 #include <CLI/CLI.hpp>

@@ -343,6 +343,7 @@ std::string StoreDirectory(const YAML::Node& root, const std::string& base_dir) 
 Result<Config> LoadConfigString(const std::string& yaml, const std::string& name,
                                 const LoadOptions& options) {
   Diagnostics diag(name);
+  diag.SetText(yaml);
   ReadContext ctx{diag, AbsoluteDir(name), options.credentials_directory};
   Config config;
   config.source_path = name;

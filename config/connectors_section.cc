@@ -260,70 +260,82 @@ std::vector<Field<ConnectorEntry>> Concat(std::vector<Field<ConnectorEntry>> a,
 const Section<ConnectorEntry>& ConnectorSection() {
   static const Section<ConnectorEntry> s(
       "connectors.*",
-      Concat({
-          Field<ConnectorEntry>{"kind", Presence::kRequired,
-                                [](const YAML::Node& n, ReadContext& c, ConnectorEntry& out) {
-                                  out.keys_at.emplace("kind", c.key_at);
-                                  out.kind_at = ValuePosition(n, c);
-                                  const auto k = ReadChoice(n, c, kKinds);
-                                  if (!k) return;
-                                  for (std::size_t i = 0; i < kKinds.size(); ++i) {
-                                    if (kKinds[i] == *k) out.config.kind = kKindValues[i];
-                                  }
-                                  out.kind_read = true;
-                                }},
-          Conn("base_url", Presence::kRequired, &ConnectorConfig::base_url,
-               [](const YAML::Node& n, ReadContext& c) { return ReadHttpUrl(n, c, false); }),
-          Conn("token_file", Presence::kOptional, &ConnectorConfig::token_file, ReadSecretFile),
-          Conn("client_secret_file", Presence::kOptional, &ConnectorConfig::client_secret_file,
-               ReadSecretFile),
-          Conn("api_key_file", Presence::kOptional, &ConnectorConfig::api_key_file, ReadSecretFile),
-          Conn("list_id", Presence::kOptional, &ConnectorConfig::list_id,
-               [](const YAML::Node& n, ReadContext& c) -> std::optional<std::string> {
-                 auto id = ReadString(n, c, "a Mailchimp list (audience) id");
-                 if (!id) return std::nullopt;
-                 const bool ok = !id->empty() && std::all_of(id->begin(), id->end(), [](char ch) {
-                   return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                          (ch >= '0' && ch <= '9');
-                 });
-                 if (!ok) {
-                   c.diag.Error(ValuePosition(n, c),
-                                "expected a Mailchimp list (audience) id of letters and digits, "
-                                "like \"5e1c0a7b2d\", got \"" +
-                                    *id + "\"");
-                   return std::nullopt;
-                 }
-                 return id;
-               }),
-          Conn("webhook_secret_file", Presence::kOptional, &ConnectorConfig::webhook_secret_file,
-               ReadSecretFile),
-          Conn("webhook_url", Presence::kOptional, &ConnectorConfig::webhook_url,
-               [](const YAML::Node& n, ReadContext& c) { return ReadHttpUrl(n, c, true); }),
-          Conn("poll_interval", Presence::kOptional, &ConnectorConfig::poll_interval,
-               [](const YAML::Node& n, ReadContext& c) {
-                 return ReadOptionalInterval(n, c, seconds(1), hours(24), "1s", "24h");
-               }),
-          Conn("poll_overlap", Presence::kOptional, &ConnectorConfig::poll_overlap,
-               [](const YAML::Node& n, ReadContext& c) {
-                 return ReadDuration(n, c, milliseconds(0), hours(1));
-               }),
-          Conn("request_timeout", Presence::kOptional, &ConnectorConfig::request_timeout,
-               [](const YAML::Node& n, ReadContext& c) {
-                 return ReadDuration(n, c, milliseconds(100), minutes(5));
-               }),
-          Field<ConnectorEntry>{"rate_limit", Presence::kOptional,
-                                [](const YAML::Node& n, ReadContext& c, ConnectorEntry& out) {
-                                  out.keys_at.emplace("rate_limit", c.key_at);
-                                  RateLimitSection().Read(n, c, out.rate_limit);
-                                },
-                                Shape::kMapping, &RateLimitSection()},
-          Field<ConnectorEntry>{"batch_size", Presence::kOptional,
-                                [](const YAML::Node& n, ReadContext& c, ConnectorEntry& out) {
-                                  out.keys_at.emplace("batch_size", c.key_at);
-                                  out.batch_size_at = ValuePosition(n, c);
-                                  if (auto v = ReadInt(n, c, 1, 1000)) out.config.batch_size = *v;
-                                }},
-      }, GenericFields()));
+      Concat(
+          {
+              Field<ConnectorEntry>{"kind", Presence::kRequired,
+                                    [](const YAML::Node& n, ReadContext& c, ConnectorEntry& out) {
+                                      out.keys_at.emplace("kind", c.key_at);
+                                      out.kind_at = ValuePosition(n, c);
+                                      const auto k = ReadChoice(n, c, kKinds);
+                                      if (!k) return;
+                                      for (std::size_t i = 0; i < kKinds.size(); ++i) {
+                                        if (kKinds[i] == *k) out.config.kind = kKindValues[i];
+                                      }
+                                      out.kind_read = true;
+                                    }},
+              Conn("base_url", Presence::kRequired, &ConnectorConfig::base_url,
+                   [](const YAML::Node& n, ReadContext& c) { return ReadHttpUrl(n, c, false); }),
+              Conn("token_file", Presence::kOptional, &ConnectorConfig::token_file, ReadSecretFile),
+              Conn("client_secret_file", Presence::kOptional, &ConnectorConfig::client_secret_file,
+                   ReadSecretFile),
+              Conn("api_key_file", Presence::kOptional, &ConnectorConfig::api_key_file,
+                   ReadSecretFile),
+              Conn("list_id", Presence::kOptional, &ConnectorConfig::list_id,
+                   [](const YAML::Node& n, ReadContext& c) -> std::optional<std::string> {
+                     auto id = ReadString(n, c, "a Mailchimp list (audience) id");
+                     if (!id) return std::nullopt;
+                     const bool ok =
+                         !id->empty() && std::all_of(id->begin(), id->end(), [](char ch) {
+                           return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                  (ch >= '0' && ch <= '9');
+                         });
+                     if (!ok) {
+                       c.diag.Error(
+                           ValuePosition(n, c),
+                           "expected a Mailchimp list (audience) id of letters and digits, "
+                           "like \"5e1c0a7b2d\", got \"" +
+                               *id + "\"");
+                       return std::nullopt;
+                     }
+                     return id;
+                   }),
+              Conn("webhook_secret_file", Presence::kOptional,
+                   &ConnectorConfig::webhook_secret_file, ReadSecretFile),
+              Conn("webhook_url", Presence::kOptional, &ConnectorConfig::webhook_url,
+                   [](const YAML::Node& n, ReadContext& c) -> std::optional<std::string> {
+                     // Checked as a URL, kept as written: HubSpot signs the
+                     // target URL exactly as it is set there, a trailing '/'
+                     // included.
+                     if (!ReadHttpUrl(n, c, true)) return std::nullopt;
+                     return n.Scalar();
+                   }),
+              Conn("poll_interval", Presence::kOptional, &ConnectorConfig::poll_interval,
+                   [](const YAML::Node& n, ReadContext& c) {
+                     return ReadOptionalInterval(n, c, seconds(1), hours(24), "1s", "24h");
+                   }),
+              Conn("poll_overlap", Presence::kOptional, &ConnectorConfig::poll_overlap,
+                   [](const YAML::Node& n, ReadContext& c) {
+                     return ReadDuration(n, c, milliseconds(0), hours(1));
+                   }),
+              Conn("request_timeout", Presence::kOptional, &ConnectorConfig::request_timeout,
+                   [](const YAML::Node& n, ReadContext& c) {
+                     return ReadDuration(n, c, milliseconds(100), minutes(5));
+                   }),
+              Field<ConnectorEntry>{"rate_limit", Presence::kOptional,
+                                    [](const YAML::Node& n, ReadContext& c, ConnectorEntry& out) {
+                                      out.keys_at.emplace("rate_limit", c.key_at);
+                                      RateLimitSection().Read(n, c, out.rate_limit);
+                                    },
+                                    Shape::kMapping, &RateLimitSection()},
+              Field<ConnectorEntry>{"batch_size", Presence::kOptional,
+                                    [](const YAML::Node& n, ReadContext& c, ConnectorEntry& out) {
+                                      out.keys_at.emplace("batch_size", c.key_at);
+                                      out.batch_size_at = ValuePosition(n, c);
+                                      if (auto v = ReadInt(n, c, 1, 1000))
+                                        out.config.batch_size = *v;
+                                    }},
+          },
+          GenericFields()));
   return s;
 }
 

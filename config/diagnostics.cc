@@ -15,10 +15,27 @@ void Diagnostics::Warning(Position at, std::string message) {
   entries_.push_back({at, true, std::move(message)});
 }
 
+Position Diagnostics::InCharacters(Position at) const {
+  if (text_.empty() || at.line < 1 || at.column <= 1) return at;
+  std::size_t start = 0;
+  for (int line = 1; line < at.line; ++line) {
+    start = text_.find('\n', start);
+    if (start == std::string::npos) return at;
+    ++start;
+  }
+  int column = 1;
+  const std::size_t end = start + static_cast<std::size_t>(at.column - 1);
+  for (std::size_t i = start; i < end && i < text_.size() && text_[i] != '\n'; ++i) {
+    if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++column;  // a character starts
+  }
+  return {at.line, column};
+}
+
 std::string Diagnostics::Format(const Entry& e) const {
   std::string out = file_;
   if (e.at.line > 0) {
-    out += ":" + std::to_string(e.at.line) + ":" + std::to_string(e.at.column);
+    const Position at = InCharacters(e.at);
+    out += ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
   }
   out += e.warning ? ": warning: " : ": ";
   out += e.message;
@@ -68,7 +85,7 @@ Position PositionOfOffset(std::string_view text, std::size_t offset) {
     if (c == '\n') {
       ++at.line;
       at.column = 1;
-    } else if ((c & 0xC0) != 0x80) {  // a character starts here
+    } else {
       ++at.column;
     }
   }

@@ -26,6 +26,15 @@ class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
 
+  // The file's text. Positions are taken in bytes (yaml-cpp counts a
+  // column's bytes); with the text, they are reported in characters, as
+  // editors count them ("Ü" is one column, not two).
+  // A UTF-8 byte-order mark is left out, as yaml-cpp does not count it.
+  void SetText(std::string_view text) {
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+    text_ = std::string(text);
+  }
+
   void Error(Position at, std::string message);
   void Warning(Position at, std::string message);
 
@@ -49,13 +58,17 @@ class Diagnostics {
   std::string Format(const Entry& e) const;
   std::vector<Entry> Sorted() const;
 
+  // `at` with its column counted in characters of its line of text_.
+  Position InCharacters(Position at) const;
+
   std::string file_;
+  std::string text_;
   std::vector<Entry> entries_;
   int error_count_ = 0;
 };
 
-// Line and column (1-based, in characters) of byte `offset` of `text`,
-// everything before which is valid UTF-8.
+// Line and column (1-based, the column in bytes, as yaml-cpp's) of byte
+// `offset` of `text`.
 Position PositionOfOffset(std::string_view text, std::size_t offset);
 
 // yaml-cpp passes any bytes through; the mapping's texts and templates

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <deque>
 #include <latch>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -51,6 +52,7 @@
 #include "sync/ledger_replay.h"
 #include "sync/outbound.h"
 #include "sync/read_again.h"
+#include "sync/read_again_schedule.h"
 #include "sync/recent_versions.h"
 #include "sync/resync.h"
 #include "sync/sync_engine.h"
@@ -239,6 +241,11 @@ struct Link {
   Status deliveries_refused;
   // When such a refusal last ran the check again (at most every 30 s).
   std::chrono::steady_clock::time_point refusal_checked_at;
+  // Refused webhooks are logged at most once per 10 s (anyone can send
+  // them, and each line names the URL the request claims): the first of a
+  // spell, then one with how many were refused meanwhile.
+  std::chrono::steady_clock::time_point webhook_refusal_logged_at;
+  std::uint64_t webhook_refusals_unlogged = 0;
   bool check_running = false;  // io thread
   bool check_again = false;    // io thread
   // Checks started and the last one answered, numbered from 1 (io thread):
@@ -260,13 +267,10 @@ struct Link {
   std::uint64_t hint_rounds_submitted = 0;
   std::map<std::uint64_t, std::function<void()>> hint_rounds_read;  // by listing order
   // Hints of records the system failed on their own (sync/read_again.h):
-  // event id -> when it may be read again. Listings pass over them until
-  // then, so a record the system keeps failing is read at the backoff's
-  // pace while every other hint goes on. In memory: after a restart each
-  // is read once at once.
-  std::map<std::string, std::chrono::steady_clock::time_point> hints_deferred;
-  // Failed reads in a row per record (sync::ReadAgainKey), for the backoff.
-  std::map<std::string, int> read_again_attempts;
+  // listings pass over them until their record's backoff has run out, so a
+  // record the system keeps failing is read at that pace while every other
+  // hint goes on.
+  sync::ReadAgainSchedule read_again;
   asio::steady_timer read_again_timer;
   asio::steady_timer poll_timer;
   bool poll_running = false;  // a poll cycle (cursor read, pages, decisions) is under way
@@ -286,6 +290,10 @@ struct Link {
   sync::RecentVersions recent_versions;
   // Dispatcher.
   asio::steady_timer dispatch_timer;
+  // store::Store::ForeignCommitsSeen at this link's last claim: when it
+  // moves, another process (consentctl resync) may have queued hints that
+  // nothing here announced, and the hint reader lists them.
+  std::uint64_t foreign_commits_seen = 0;
   asio::steady_timer hint_timer;
   int deliveries_in_flight = 0;
   // Outbox rows this process is delivering now (io thread). A call can
@@ -551,7 +559,9 @@ class SyncComponent::Impl {
       // keeps the size it started with: docs/configuration.md.)
       const config::ConnectorRateLimit& limit = next.connectors.at(name).rate_limit;
       const int old_max_in_flight = link->config.rate_limit.max_in_flight;
-      link->limiter.Update(ToRateLimit(limit));
+      // Only a changed limit starts the budget afresh: a reload for
+      // anything else keeps what the vendor's 429s taught it.
+      if (link->limiter.limit() != ToRateLimit(limit)) link->limiter.Update(ToRateLimit(limit));
       link->config.rate_limit = limit;
       link->max_parallel_batches = MaxParallelBatches(limit);
       if (auto made = prepared_connectors_.find(name); made != prepared_connectors_.end()) {
@@ -1420,16 +1430,32 @@ class SyncComponent::Impl {
       // HubSpot signs the URL it calls; naming the one checked against
       // shows a proxy's https:// or host at a glance (the log only: the
       // caller learns nothing new; Mailchimp's URL holds its secret).
-      std::string signed_url_hint;
-      if (auth && link.config.kind == mapping::ConnectorKind::kHubSpot) {
-        signed_url_hint = link.config.webhook_url.empty()
-                              ? " (signed URL taken as " + public_url +
-                                    " from the request's headers; behind a proxy set connectors." +
-                                    name + ".webhook_url to the URL HubSpot calls)"
-                              : " (signed URL taken as " + public_url + ", from webhook_url)";
+      const auto steady_now = std::chrono::steady_clock::now();
+      if (link.webhook_refusals_unlogged == 0 ||
+          steady_now - link.webhook_refusal_logged_at >= std::chrono::seconds(10)) {
+        std::string signed_url_hint;
+        if (auth && link.config.kind == mapping::ConnectorKind::kHubSpot) {
+          // The request's own Host and target: cut short, as anyone can
+          // send them.
+          const std::string url =
+              public_url.size() > 300 ? public_url.substr(0, 300) + "..." : public_url;
+          signed_url_hint =
+              link.config.webhook_url.empty()
+                  ? " (signed URL taken as " + url +
+                        " from the request's headers; behind a proxy set connectors." + name +
+                        ".webhook_url to the URL HubSpot calls)"
+                  : " (signed URL taken as " + url + ", from webhook_url)";
+        }
+        const std::string more = link.webhook_refusals_unlogged > 1
+                                     ? "; " + std::to_string(link.webhook_refusals_unlogged - 1) +
+                                           " more refused since the last such line"
+                                     : "";
+        spdlog::warn("sync: {}: webhook refused: {}{}{}", name, refs.status().ToString(),
+                     signed_url_hint, more);
+        link.webhook_refusal_logged_at = steady_now;
+        link.webhook_refusals_unlogged = 0;
       }
-      spdlog::warn("sync: {}: webhook refused: {}{}", name, refs.status().ToString(),
-                   signed_url_hint);
+      ++link.webhook_refusals_unlogged;
       if (auth) {
         respond(net::Problem(401, "Unauthorized", refs.status().message()));
       } else {
@@ -1542,9 +1568,9 @@ class SyncComponent::Impl {
     auto pending = std::make_shared<std::vector<sync::PendingHint>>();
     const std::string name = link.config.name;
     // The oldest unprocessed hints, past those a round in flight holds and
-    // those deferred (Link::hints_deferred).
+    // those deferred (Link::read_again).
     const int limit = kHintBatch + static_cast<int>(link.hints_claimed.size()) +
-                      static_cast<int>(link.hints_deferred.size());
+                      static_cast<int>(link.read_again.deferred());
     SubmitThen(
         [this, name, pending, limit](store::Transaction& txn) {
           auto r = engine_->PendingHints(txn, name, limit);
@@ -1557,11 +1583,7 @@ class SyncComponent::Impl {
           const auto now = std::chrono::steady_clock::now();
           std::erase_if(*pending, [&link, now](const sync::PendingHint& h) {
             if (link.hints_claimed.count(h.ref.event_id) != 0) return true;
-            const auto deferred = link.hints_deferred.find(h.ref.event_id);
-            if (deferred == link.hints_deferred.end()) return false;
-            if (deferred->second > now) return true;
-            link.hints_deferred.erase(deferred);  // its time has come: read now
-            return false;
+            return link.read_again.PassOver(h.ref.event_id, now);
           });
           if (pending->size() > static_cast<std::size_t>(kHintBatch)) pending->resize(kHintBatch);
           if (!s.ok() || pending->empty()) {
@@ -1608,80 +1630,36 @@ class SyncComponent::Impl {
   }
 
   // Defers the hints (event id, sync::ReadAgainKey of its record) of
-  // records the system failed on their own: listings pass over each until
-  // a backoff by its record's failed reads in a row (counted once per
-  // record, however many of its hints) has run out; then it is read again,
-  // with whatever else waits.
-  void DeferReadAgain(Link& link, const std::vector<std::pair<std::string, std::string>>& hints,
+  // records the system failed on their own (sync::ReadAgainSchedule): each
+  // is read again, with whatever else waits, when its record's backoff has
+  // run out.
+  void DeferReadAgain(Link& link, const std::vector<sync::ReadAgainSchedule::Hint>& hints,
                       const std::string& why) {
     if (stopping_ || hints.empty()) return;
-    // Due times in steps of 250 ms: hints deferred together are listed
-    // together, not one listing each.
-    constexpr auto kStep = std::chrono::milliseconds(250);
-    const auto now = std::chrono::steady_clock::now();
-    std::map<std::string, std::chrono::steady_clock::time_point> due_by_record;
-    std::chrono::milliseconds first_delay{-1};
-    for (const auto& [event_id, key] : hints) {
-      auto it = due_by_record.find(key);
-      if (it == due_by_record.end()) {
-        // Bounded: beyond 4,096 records failing at once, one count is
-        // forgotten per new one (that record's next backoff starts again
-        // at the first step); the hints themselves are never dropped.
-        if (link.read_again_attempts.size() >= 4096 && !link.read_again_attempts.contains(key)) {
-          link.read_again_attempts.erase(link.read_again_attempts.begin());
-        }
-        const int attempt = ++link.read_again_attempts[key];
-        const auto delay = connectors::NextDelay(backoff_, attempt, std::nullopt, rng_);
-        if (first_delay.count() < 0) first_delay = delay;
-        const auto since_epoch = now.time_since_epoch() + delay;
-        const auto due = std::chrono::steady_clock::time_point(
-            (since_epoch + kStep - std::chrono::steady_clock::duration(1)) / kStep * kStep);
-        it = due_by_record.emplace(key, due).first;
-      }
-      link.hints_deferred[event_id] = it->second;
-    }
+    const sync::ReadAgainSchedule::Deferral d =
+        link.read_again.Defer(hints, std::chrono::steady_clock::now(), backoff_, rng_);
     spdlog::warn(
         "sync: {}: {} record(s) could not be read ({}); read again in {} ms or so, the others go "
         "on",
-        link.config.name, due_by_record.size(), why, first_delay.count());
+        link.config.name, d.records, why, d.first_delay.count());
     ArmReadAgainTimer(link);
   }
 
   // Wakes the hint listing when the earliest deferred hint still ahead is
   // due. One already due is listed by the next listing (the timer, or a
-  // listing under way or held back, which lists again when it can: a due
-  // time in the past would fire the timer again at once, for ever).
+  // listing under way or held back, which lists again when it can).
   void ArmReadAgainTimer(Link& link) {
     if (stopping_) return;
-    const auto now = std::chrono::steady_clock::now();
-    // One whose hint is never listed again (processed by another path, or
-    // left unlisted an hour) is not kept for ever.
-    std::erase_if(link.hints_deferred,
-                  [now](const auto& d) { return d.second + std::chrono::hours(1) < now; });
-    std::optional<std::chrono::steady_clock::time_point> earliest;
-    bool any_due = false;
-    for (const auto& [id, due] : link.hints_deferred) {
-      if (due > now && (!earliest || due < *earliest)) earliest = due;
-      any_due = any_due || due <= now;
-    }
+    const sync::ReadAgainSchedule::Wake wake =
+        link.read_again.Next(std::chrono::steady_clock::now());
     // Due already (a step that ended while this ran, a listing that was
     // held back): listed now, or by the listing under way when it ends.
-    if (any_due) KickHints(link);
-    if (!earliest) return;
-    link.read_again_timer.expires_at(*earliest);  // a wait already armed ends aborted
+    if (wake.any_due) KickHints(link);
+    if (!wake.next) return;
+    link.read_again_timer.expires_at(*wake.next);  // a wait already armed ends aborted
     link.read_again_timer.async_wait([this, &link](const boost::system::error_code& ec) {
       if (!ec) ArmReadAgainTimer(link);  // lists those due, waits for the next
     });
-  }
-
-  // A record read (not failed) again starts its backoff afresh.
-  static void ForgetReadAgainAttempts(Link& link,
-                                      const std::vector<connectors::InboundRecord>& records) {
-    if (link.read_again_attempts.empty()) return;
-    for (const connectors::InboundRecord& rec : records) {
-      if (!rec.system_id.empty()) link.read_again_attempts.erase(rec.system_id);
-      if (!rec.email.empty()) link.read_again_attempts.erase("address:" + rec.email);
-    }
   }
 
   using ReadResult = Result<std::vector<connectors::InboundRecord>>;
@@ -1786,7 +1764,7 @@ class SyncComponent::Impl {
       // are not held up behind them. (A round with other hints failing as
       // a whole, the system down, backs the connector off, below.)
       EndHintRound(link, pending);
-      std::vector<std::pair<std::string, std::string>> deferred;  // event id, record
+      std::vector<sync::ReadAgainSchedule::Hint> deferred;
       for (const auto& h : *pending) deferred.emplace_back(h.ref.event_id, ReadAgainKeyOf(h.ref));
       DeferReadAgain(link, deferred, records.status().message());
       if (link.hints_dirty) KickHints(link);
@@ -1852,7 +1830,7 @@ class SyncComponent::Impl {
     auto not_read =
         std::make_shared<std::vector<connectors::InboundRecord>>(sync::TakeNotRead(records));
     auto queued = std::make_shared<std::vector<std::string>>();
-    ForgetReadAgainAttempts(link, records);
+    link.read_again.Forget(records);
     sync::HeldVersions held = link.recent_versions.Find(records, event_id_is_version);
     auto decided = std::make_shared<DecidedVersions>();
     SubmitThen(
@@ -1888,7 +1866,7 @@ class SyncComponent::Impl {
         [this, &link, name, summary, decided, not_read, queued, then = std::move(then)](Status s) {
           if (s.ok()) {
             if (!queued->empty()) {
-              std::vector<std::pair<std::string, std::string>> deferred;
+              std::vector<sync::ReadAgainSchedule::Hint> deferred;
               for (std::size_t i = 0; i < queued->size(); ++i) {
                 deferred.emplace_back((*queued)[i], sync::ReadAgainKey((*not_read)[i]));
               }
@@ -2257,6 +2235,13 @@ class SyncComponent::Impl {
         },
         [this, &link, rows, limit, generation, load_learnt, learnt](Status s) {
           link.claim_pending = false;
+          // The claims run at least every kDispatchIdle: hints another
+          // process queued are read within about that.
+          if (const std::uint64_t foreign = store()->ForeignCommitsSeen();
+              foreign != link.foreign_commits_seen) {
+            link.foreign_commits_seen = foreign;
+            KickHints(link);
+          }
           if (s.ok() && load_learnt && !link.learnt_loaded) {
             link.learnt_loaded = true;
             if (learnt->has_value()) {
@@ -2364,16 +2349,16 @@ class SyncComponent::Impl {
     }
     // A refused credential (401, 403) is the connector's, not the row's: a
     // revoked or rotated token must not dead-letter every row in flight.
-    // The rows are retried with backoff (and die only when their attempts
-    // run out), /readyz names the refusal until a delivery is taken again,
-    // and the connector is checked again (at most every 30 s).
+    // The rows are retried with backoff until the target takes a delivery
+    // again, however long (connectors::IsCredentialRefusal), /readyz names
+    // the refusal until then, and the connector is checked again (at most
+    // every 30 s).
     const Status* refused = nullptr;
     bool taken = false;
     for (auto& r : results) {
       taken |= r.status.ok();
       if (r.status.ok() || r.error_class != connectors::ErrorClass::kPermanent) continue;
-      if (r.status.code() == StatusCode::kUnauthenticated ||
-          r.status.code() == StatusCode::kPermissionDenied) {
+      if (connectors::IsCredentialRefusal(r.status)) {
         r.error_class = connectors::ErrorClass::kRetryable;
         refused = &r.status;
       }
@@ -2394,6 +2379,10 @@ class SyncComponent::Impl {
     }
     std::map<std::int64_t, TimestampMs> retry_at;
     const TimestampMs now = NowMs();
+    // Answers that came back while consentd stops (a call refused before
+    // it was made: "shutting down") cost no row its last attempt: the row
+    // is claimed again after the restart.
+    const int max_attempts = stopping_ ? std::numeric_limits<int>::max() : backoff_.max_attempts;
     std::vector<std::pair<std::string, std::vector<std::int64_t>>> failures;  // why -> rows
     std::map<std::int64_t, int> attempts;
     for (const auto& row : *rows) attempts[row.id] = row.attempts;
@@ -2412,7 +2401,8 @@ class SyncComponent::Impl {
       // out, except an erasure's, which is retried until it is done.
       const bool dead =
           r.error_class != connectors::ErrorClass::kRetryable ||
-          (attempts[r.outbox_id] >= backoff_.max_attempts && !IsErasureRow(*rows, r.outbox_id));
+          (attempts[r.outbox_id] >= max_attempts && !IsErasureRow(*rows, r.outbox_id) &&
+           !connectors::IsCredentialRefusal(r.status));
       metrics_.DeliveryFailed(name, r.error_class, r.status, dead);
       const auto delay =
           connectors::NextDelay(backoff_, std::max(1, attempts[r.outbox_id]), r.retry_after, rng_);
@@ -2456,9 +2446,8 @@ class SyncComponent::Impl {
     std::string learnt = link.connector->LearntState();
     const bool save_learnt = link.learnt_loaded && !learnt.empty() && learnt != link.learnt_saved;
     SubmitThen(
-        [this, name, rows, results = std::move(results), retry_at,
-         max_attempts = backoff_.max_attempts, summary, recorded_at, save_learnt,
-         learnt](store::Transaction& txn) {
+        [this, name, rows, results = std::move(results), retry_at, max_attempts, summary,
+         recorded_at, save_learnt, learnt](store::Transaction& txn) {
           const TimestampMs at = NowMs();
           if (save_learnt) {
             CONSENTD_RETURN_IF_ERROR(txn.AdvanceCursor(LearntStateKey(name), learnt, at));

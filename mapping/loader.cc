@@ -611,6 +611,7 @@ Result<MappingSpec> LoadMapping(const YAML::Node& node, const std::string& file,
 Result<MappingSpec> LoadMappingFromConfigString(const std::string& yaml, const std::string& file,
                                                 std::vector<std::string>* warnings) {
   config::Diagnostics diag(file);
+  diag.SetText(yaml);
   ReadContext ctx{diag, AbsoluteDirOf(file), ""};
   MappingSpec spec;
   if (!config::CheckUtf8(yaml, diag)) return Finish(diag, std::move(spec), warnings);

@@ -329,6 +329,15 @@ const Section<IdentitySpec>& IdentitySection() {
                                 config::ReadList(n, c, [&](const YAML::Node& item) {
                                   if (auto i = ReadIndex(item, c, kIdentityKeys)) {
                                     out.keys.emplace_back(kIdentityKeys[*i]);
+                                    // Accepted so that a mapping written for
+                                    // it loads; said, since it does nothing.
+                                    if (out.keys.back() == "phone") {
+                                      c.diag.Warning(
+                                          config::ValuePosition(item, c),
+                                          "identity key 'phone' is not used yet: consentd links "
+                                          "a person's records by the systems' ids and the "
+                                          "normalised e-mail address only");
+                                    }
                                   }
                                 });
                               }},
@@ -346,6 +355,9 @@ const Section<IdentitySpec>& IdentitySection() {
                                   return;
                                 }
                                 out.default_country_code = *v;
+                                c.diag.Warning(config::ValuePosition(n, c),
+                                               "default_country_code is not used yet: phone "
+                                               "numbers are taken in E.164 (+49...) only");
                               }},
       });
   return s;

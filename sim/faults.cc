@@ -96,8 +96,9 @@ Result<int> FaultInjector::Add(const nlohmann::json& spec) {
       return InvalidArgument("fault field 'status' must be 400, 401, 403, 404, 500, 502 or 503");
     }
   }
-  if (r.kind == FaultKind::kRateLimit) {
-    r.status = 429;
+  if (r.kind == FaultKind::kRateLimit) r.status = 429;
+  // A 503 (or any error) may say when to come back, as a 429 does.
+  if (r.kind == FaultKind::kRateLimit || r.kind == FaultKind::kError) {
     if (spec.contains("retry_after") && !spec["retry_after"].is_null()) {
       if (!spec["retry_after"].is_number_integer()) return WrongType("retry_after", "an integer");
       r.retry_after_s = spec["retry_after"].get<int>();

@@ -400,6 +400,10 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
   // The rows another connection (consentctl) may have added since.
   if (batch_status.ok()) {
     Result<std::int64_t> version = db_->QueryInt("PRAGMA data_version");
+    if (version.ok() && *version != data_version_) {
+      if (data_version_ >= 0) foreign_commits_.fetch_add(1, std::memory_order_relaxed);
+      data_version_ = *version;
+    }
     batch_status = version.ok() ? inbox_keys_.Refresh(*db_, *version) : version.status();
     if (batch_status.ok()) tombstones_.Refresh(*version);
     if (!batch_status.ok() && db_->InTransaction()) (void)RunSql("ROLLBACK");

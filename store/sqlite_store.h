@@ -137,6 +137,7 @@ class SqliteStore final : public Store {
   Status Close() override;
   bool IsOpen() const override { return open_.load(); }
   std::uint64_t Heartbeat() const override { return heartbeat_.load(); }
+  std::uint64_t ForeignCommitsSeen() const override { return foreign_commits_.load(); }
   std::chrono::steady_clock::time_point LastHeartbeatAt() const override {
     return std::chrono::steady_clock::time_point(
         std::chrono::steady_clock::duration(heartbeat_at_.load()));
@@ -213,6 +214,10 @@ class SqliteStore final : public Store {
 
   const SqliteStoreOptions options_;
   std::unique_ptr<Db> db_;  // the worker holding the connection (db_busy_) only
+  // PRAGMA data_version as last read (the connection's holder only), and
+  // how often it moved (ForeignCommitsSeen).
+  std::int64_t data_version_ = -1;
+  std::atomic<std::uint64_t> foreign_commits_{0};
   bool sync_full_ = true;   // connection holder only
   InboxKeys inbox_keys_;    // connection holder only
   TombstoneCounter tombstones_;  // connection holder only

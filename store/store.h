@@ -542,6 +542,12 @@ class Store {
   // Cheap (one lock); for /metrics and the benchmark.
   virtual StoreStats stats() const = 0;
 
+  // Commits by another connection (consentctl resync, erase, dlq replay)
+  // seen so far, counted as write transactions begin (PRAGMA
+  // data_version): when it moves, rows may be there that no caller in this
+  // process announced (hints a resync queued, say).
+  virtual std::uint64_t ForeignCommitsSeen() const { return 0; }
+
  protected:
   virtual void DoSubmit(Work work, Done done, SubmitOptions options) = 0;
 };

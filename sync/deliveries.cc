@@ -424,7 +424,10 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
             continue;
           }
         }
-        if (row.attempts < max_attempts || (d != nullptr && d->erase)) {
+        // An erasure is owed, and a refused credential is the connector's
+        // failure, not the row's: neither runs out of attempts.
+        if (row.attempts < max_attempts || (d != nullptr && d->erase) ||
+            connectors::IsCredentialRefusal(result.status)) {
           const auto at = retry_at.find(row.id);
           s = txn.MarkRetry(row.id, at == retry_at.end() ? now : at->second, error, now);
           if (MovedOn(s)) continue;

@@ -55,6 +55,15 @@ std::string_view ErrorClassName(ErrorClass c);  // "retryable", ...
 // permanent.
 ErrorClass ClassOf(const Status& status);
 
+// A refused credential (401, 403: Unauthenticated, PermissionDenied) is the
+// connector's failure, not a row's: the daemon retries such rows until the
+// target takes a delivery again, without running out of attempts (a token
+// revoked over a weekend must not dead-letter everything queued meanwhile).
+inline bool IsCredentialRefusal(const Status& status) {
+  return status.code() == StatusCode::kUnauthenticated ||
+         status.code() == StatusCode::kPermissionDenied;
+}
+
 // What one webhook event says happened to one record.
 enum class RecordHint {
   kChanged,          // something about the record changed: re-read it

@@ -44,6 +44,8 @@ struct RateLimit {
   int max_in_flight = 0;                     // 0 = unlimited
   int search_requests = 0;                   // 0 = searches take no second window
   std::chrono::milliseconds search_interval{1000};
+
+  bool operator==(const RateLimit&) const = default;
 };
 
 // Which windows a call takes: every call the main one, a search also the

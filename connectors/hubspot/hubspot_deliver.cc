@@ -591,7 +591,10 @@ void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, boo
       }
     };
     if (!r.ok()) {
-      if (!r.error.status.IsRetryable() && split_allowed && owners.size() > 1) {
+      // A refused credential is no input's fault: split, it would cost one
+      // call per item, for every batch, at every retry.
+      if (!r.error.status.IsRetryable() && !IsCredentialRefusal(r.error.status) && split_allowed &&
+          owners.size() > 1) {
         split();
       } else {
         for (size_t owner : owners) Fail(owner, r.error.status, r.error.retry_after);

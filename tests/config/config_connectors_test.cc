@@ -175,6 +175,21 @@ TEST_F(ConfigConnectors, HubSpotDefaultsToItsPrivateAppBurstLimit) {
   EXPECT_EQ(h.webhook_url, "");
 }
 
+// HubSpot signs the target URL exactly as set there: a trailing '/' (or
+// one ending a query) is kept, unlike a base URL's, which paths are
+// appended to.
+TEST_F(ConfigConnectors, AWebhookUrlIsKeptExactlyAsWritten) {
+  for (const std::string url : {"https://hooks.example.org/", "https://hooks.example.org/in?k=/"}) {
+    std::string yaml = Base() + kConnectors;
+    const std::string at = "    client_secret_file: hubspot_client_secret\n";
+    ASSERT_NE(yaml.find(at), std::string::npos);
+    yaml.insert(yaml.find(at) + at.size(), "    webhook_url: \"" + url + "\"\n");
+    auto r = Load(yaml);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->connectors.at("hubspot").webhook_url, url);
+  }
+}
+
 TEST_F(ConfigConnectors, MailchimpDefaultsToNoRateAndTenConnections) {
   auto r = Load(Base() + kConnectors);
   ASSERT_TRUE(r.ok()) << r.status().message();

@@ -185,6 +185,21 @@ TEST(ConfigLoader, UnknownKeyIsReportedAtItsPositionWithSuggestion) {
               ElementsAre("t.yaml:4:3: unknown key 'listn' in 'http' (did you mean 'listen'?)"));
 }
 
+// yaml-cpp counts a column's bytes; the report counts characters, as
+// editors do, so a key after umlauts in a flow mapping is where it is seen
+// (column 30, not 33), and sorts with the character-counted errors.
+TEST(ConfigLoader, ColumnsAfterMultiByteCharactersAreCountedInCharacters) {
+  auto r = Load("store:\n  path: /db\nlog: {level: info, x: \"\u00dc\u00dc\u00dc\", y: 1}\n");
+  EXPECT_THAT(ErrorLines(r), ::testing::Contains(HasSubstr("t.yaml:3:30: unknown key 'y'")));
+  EXPECT_THAT(ErrorLines(r), ::testing::Contains(HasSubstr("t.yaml:3:20: unknown key 'x'")));
+  // A byte-order mark, which yaml-cpp does not count, is not a column.
+  const std::string bom = "\xEF\xBB\xBF";
+  EXPECT_THAT(ErrorLines(Load(bom + "store:\n  path: /db\nlog: {\u00e4: 1, b: 2}\n")),
+              ::testing::Contains(HasSubstr("t.yaml:3:13: unknown key 'b'")));
+  EXPECT_THAT(ErrorLines(Load(bom + "log: {\u00e4: 1, b: 2}\nstore:\n  path: /db\n")),
+              ::testing::Contains(HasSubstr("t.yaml:1:13: unknown key 'b'")));
+}
+
 TEST(ConfigLoader, UnknownTopLevelKeyIsSuggestedToo) {
   auto r = Load("store:\n  path: /db\nlogs:\n  level: info\n");
   EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:3:1: unknown key 'logs' (did you mean 'log'?)"));

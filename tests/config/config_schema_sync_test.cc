@@ -291,7 +291,11 @@ TEST(ConfigSchemaSync, ExamplesTogetherSetEveryKeyAndNothingElse) {
   ExampleKeys example(LoaderKeys());
   std::set<std::string> keys;
   for (const std::string& file : ExampleFiles()) keys.merge(example.Of(file));
-  EXPECT_EQ(keys, LoaderKeys());
+  // Accepted but not used yet (linking by phone): the loader warns where it
+  // is set, and the examples load without warnings.
+  std::set<std::string> expected = LoaderKeys();
+  EXPECT_EQ(expected.erase("mapping.identity.default_country_code"), 1u);
+  EXPECT_EQ(keys, expected);
 }
 
 TEST(ConfigSchemaSync, ExampleKeysNameSidesByTheKindOfTheirSystem) {

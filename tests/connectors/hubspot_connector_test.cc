@@ -1240,6 +1240,35 @@ TEST_F(HubSpotConnectorTest, AStatusReadRefusedForGoodIsSplitPerSubscriber) {
   EXPECT_TRUE(r[1].kept_out.empty());
 }
 
+// A refused credential (401, 403) is no input's fault: the batch is not
+// split into one call per item (which would cost the budget a call per row
+// at every retry while the token is refused), and every item carries the
+// refusal.
+TEST_F(HubSpotConnectorTest, ABatchRefusedForTheCredentialIsNotSplitPerItem) {
+  for (const int status : {401, 403}) {
+    std::vector<OutboundItem> items;
+    for (int i = 0; i < 3; ++i) {
+      const std::string email = "cred" + std::to_string(i) + "@example.com";
+      OutboundItem it = Item(i + 1, email);
+      Grant(it, "newsletter", ConsentStatus::kWithdrawn, "email", SystemClock().NowMs());
+      items.push_back(std::move(it));
+    }
+    Reply added = Control("POST", "/_sim/faults",
+                          {{"kind", "error"}, {"system", "hubspot"}, {"status", status}});
+    ASSERT_EQ(added.status, 201) << added.body;
+    auto r = connector_->Deliver(items);
+    ASSERT_EQ(r.size(), 3u);
+    for (const auto& one : r) {
+      EXPECT_FALSE(one.status.ok());
+      EXPECT_TRUE(IsCredentialRefusal(one.status)) << one.status.ToString();
+    }
+    const json faults = Control("GET", "/_sim/faults").Json()["faults"];
+    ASSERT_EQ(faults.size(), 1u) << faults.dump();
+    EXPECT_EQ(faults[0]["hits"], 1) << "status " << status << ": " << faults.dump();
+    ASSERT_EQ(Control("DELETE", "/_sim/faults").status, 200);
+  }
+}
+
 // The statuses cannot be read: nothing is written blind, the item is retried.
 TEST_F(HubSpotConnectorTest, AGrantWhoseStatusesCannotBeReadFirstIsRetried) {
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "f@example.com"}});

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -54,6 +55,34 @@ struct Answers {
     std::unique_lock lock(mu);
     return cv.wait_for(lock, limit, [&] { return order.size() >= n; });
   }
+};
+
+// The store, with what each submission asked of its commit noted: a
+// webhook's 2xx means it is on disk, so every one must ask for a durable
+// commit (a cheaper one may be lost on power failure).
+class DurabilityNotingStore : public store::Store {
+ public:
+  explicit DurabilityNotingStore(store::Store& inner) : inner_(inner) {}
+  Status Close() override { return inner_.Close(); }
+  bool IsOpen() const override { return inner_.IsOpen(); }
+  std::uint64_t Heartbeat() const override { return inner_.Heartbeat(); }
+  std::chrono::steady_clock::time_point LastHeartbeatAt() const override {
+    return inner_.LastHeartbeatAt();
+  }
+  store::StoreStats stats() const override { return inner_.stats(); }
+  int durable() const { return durable_.load(); }
+  int not_durable() const { return not_durable_.load(); }
+
+ protected:
+  void DoSubmit(store::Work work, store::Done done, store::SubmitOptions options) override {
+    (options.durable ? durable_ : not_durable_).fetch_add(1);
+    inner_.Submit(std::move(work), std::move(done), options);
+  }
+
+ private:
+  store::Store& inner_;
+  std::atomic<int> durable_{0};
+  std::atomic<int> not_durable_{0};
 };
 
 class WebhookBatcherTest : public ::testing::Test {
@@ -145,6 +174,17 @@ TEST_F(WebhookBatcherTest, WebhooksQueuedWhileTheStoreIsBusyBecomeOneSubmission)
   std::vector<std::string> expected;
   for (int i = 0; i < 20; ++i) expected.push_back("e" + std::to_string(i));
   EXPECT_EQ(answers_.order, expected) << "answers keep arrival order";
+}
+
+TEST_F(WebhookBatcherTest, EveryWebhookIsStoredByADurableCommit) {
+  auto batcher = MakeBatcher(/*max_group=*/4);
+  DurabilityNotingStore noting(*store_);
+  std::promise<void> release = HoldStore();
+  for (int i = 0; i < 10; ++i) batcher->Add(noting, Make("d" + std::to_string(i)));
+  release.set_value();
+  answers_.Wait(10);
+  EXPECT_GE(noting.durable(), 3);  // 10 webhooks in groups of at most 4
+  EXPECT_EQ(noting.not_durable(), 0);
 }
 
 TEST_F(WebhookBatcherTest, AGroupNeverExceedsMaxGroup) {

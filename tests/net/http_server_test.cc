@@ -167,6 +167,64 @@ TEST(HttpServer, StalledRequestGets408) {
   EXPECT_TRUE(c->WaitForClose());
 }
 
+// The read deadline is the whole request's, not each read's: a client
+// dripping a byte now and then, each within the timeout, still gets its 408
+// once the timeout has passed since the request began.
+TEST(HttpServer, ARequestTrickledInByteByByteGets408AtTheWholeRequestsDeadline) {
+  auto o = Options();
+  o.read_timeout = 600ms;
+  Server s(o);
+  auto c = TcpClient::Connect(s.port());
+  ASSERT_TRUE(c);
+  const std::string head = "GET /slow HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+  ASSERT_TRUE(c->Send(head));
+  const auto began = std::chrono::steady_clock::now();
+  // Up to 6 s of one byte per 100 ms: far past the 600 ms deadline unless
+  // the server cuts it short (it answers, closes, and a send fails).
+  bool closed = false;
+  for (int i = 0; i < 60 && !closed; ++i) {
+    std::this_thread::sleep_for(100ms);
+    closed = !c->Send("a");
+  }
+  auto r = c->ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 408);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 5s) << "no deadline for the whole request";
+}
+
+// A body sent in chunks counts against the limit as one with a length.
+TEST(HttpServer, AChunkedBodyOverTheLimitGets413) {
+  auto o = Options();
+  o.body_limit = 1024;
+  Server s(o);
+  auto c = TcpClient::Connect(s.port());
+  ASSERT_TRUE(c);
+  const std::string chunk(600, 'c');  // two of them: 1,200 bytes
+  std::ostringstream hex;
+  hex << std::hex << chunk.size();
+  ASSERT_TRUE(c->Send("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                      hex.str() + "\r\n" + chunk + "\r\n" + hex.str() + "\r\n" + chunk +
+                      "\r\n0\r\n\r\n"));
+  auto r = c->ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(CheckProblem(*r), std::vector<std::string>{});
+}
+
+// A flood of headers gets 431, not unbounded memory.
+TEST(HttpServer, HeadersOverTheLimitGet431) {
+  Server s(Options());
+  auto c = TcpClient::Connect(s.port());
+  ASSERT_TRUE(c);
+  std::string head = "GET /x HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 2000; ++i)
+    head += "X-H" + std::to_string(i) + ": " + std::string(40, 'h') + "\r\n";
+  c->Send(head + "\r\n");  // the server may close before it has read all of it
+  auto r = c->ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 431);
+}
+
 TEST(HttpServer, IdleKeepAliveConnectionIsClosedWithoutAnswer) {
   auto o = Options();
   o.idle_timeout = 300ms;

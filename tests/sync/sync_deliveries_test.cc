@@ -889,6 +889,25 @@ TEST_F(SyncDeliveriesTest, AnErasureIsRetriedPastMaxAttempts) {
   }
 }
 
+// A refused credential (the daemon turns a 401 or 403 into a retryable
+// failure) is the connector's, not the row's: past max_attempts the row
+// waits for the new secret instead of dying.
+TEST_F(SyncDeliveriesTest, ARowRefusedForTheCredentialIsRetriedPastMaxAttempts) {
+  TimestampMs now = T + 200;
+  auto rows = ClaimRows(1, now);
+  ASSERT_EQ(rows.size(), 1u);
+  for (int attempt = 1; attempt <= 4; ++attempt, now += 100) {
+    if (attempt > 1) rows = Claim(now);
+    ASSERT_EQ(rows.size(), 1u) << "attempt " << attempt;
+    const Status refused = attempt % 2 == 0 ? Status(StatusCode::kUnauthenticated, "401")
+                                            : Status(StatusCode::kPermissionDenied, "403");
+    IngestSummary s = Deliver(
+        rows, {Delivery(rows[0].id, refused, connectors::ErrorClass::kRetryable)}, {}, 2, now + 50);
+    EXPECT_EQ(s.proof_entries, 0u) << "attempt " << attempt;
+    EXPECT_EQ(Row(rows[0].id).status, store::OutboxStatus::kPending) << "attempt " << attempt;
+  }
+}
+
 TEST_F(SyncDeliveriesTest, ResultForARowThatMovedOnIsIgnored) {
   const auto rows = ClaimRows(1, T + 200);
   ASSERT_EQ(rows.size(), 1u);

@@ -86,8 +86,10 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
     std::int64_t pause = kind == CallKind::kSearch && limit.search_requests > 0
                              ? limit.search_interval.count()
                              : limit.interval.count();
-    if (auto header = net::FindHeader(response.value().headers, "Retry-After")) {
-      if (auto after = ParseRetryAfter(*header, WallMs())) pause = after->count();
+    const net::HeaderList& headers = response.value().headers;
+    if (auto after = RetryAfterOfAnswer(net::FindHeader(headers, "Retry-After"),
+                                        net::FindHeader(headers, "Date"), WallMs())) {
+      pause = after->count();
     }
     limiter_.Backoff(SteadyMs(), pause, kind);
   }

@@ -196,4 +196,15 @@ std::optional<milliseconds> ParseRetryAfter(std::string_view value, TimestampMs 
   return milliseconds(std::clamp<std::int64_t>(delta, 0, cap));
 }
 
+std::optional<milliseconds> RetryAfterOfAnswer(std::optional<std::string_view> retry_after,
+                                               std::optional<std::string_view> date,
+                                               TimestampMs now) {
+  if (!retry_after) return std::nullopt;
+  TimestampMs reference = now;
+  if (date) {
+    if (const auto sent_s = ParseHttpDate(*date, now)) reference = *sent_s * 1000;
+  }
+  return ParseRetryAfter(*retry_after, reference);
+}
+
 }  // namespace consentd::connectors

@@ -42,4 +42,12 @@ std::optional<std::int64_t> ParseHttpDate(std::string_view value, TimestampMs no
 // malformed; a date in the past gives 0; at most kMaxRetryAfter.
 std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value, TimestampMs now);
 
+// The Retry-After of an answer (nullopt without one), as ParseRetryAfter,
+// with an HTTP-date measured against the answer's own Date header when it
+// has a valid one: the sender's clock, so that a local clock running ahead
+// does not cut the wait short (and trip the limit again at once).
+std::optional<std::chrono::milliseconds> RetryAfterOfAnswer(
+    std::optional<std::string_view> retry_after, std::optional<std::string_view> date,
+    TimestampMs now);
+
 }  // namespace consentd::connectors

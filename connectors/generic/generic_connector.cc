@@ -170,9 +170,8 @@ Answer GenericConnector::Send(const config::GenericRequest& request, const Templ
   a.http_status = r.status;
   a.body = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (a.body.is_discarded()) a.body = nullptr;
-  if (auto ra = net::FindHeader(r.headers, "Retry-After")) {
-    a.retry_after = ParseRetryAfter(*ra, clock_.NowMs());
-  }
+  a.retry_after = RetryAfterOfAnswer(net::FindHeader(r.headers, "Retry-After"),
+                                     net::FindHeader(r.headers, "Date"), clock_.NowMs());
   a.outcome = Classify(decl_.responses, r.status, a.body, erasure);
   const std::string summary = label + ": answered " + std::to_string(r.status);
   switch (a.outcome) {

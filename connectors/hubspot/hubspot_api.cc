@@ -215,9 +215,8 @@ HubSpotConnector::CallResult HubSpotConnector::Call(std::string_view method,
     return out;
   }
   std::optional<std::chrono::milliseconds> retry_after;
-  if (auto h = net::FindHeader(r.headers, "Retry-After")) {
-    retry_after = ParseRetryAfter(*h, clock_.NowMs());
-  }
+  retry_after = RetryAfterOfAnswer(net::FindHeader(r.headers, "Retry-After"),
+                                   net::FindHeader(r.headers, "Date"), clock_.NowMs());
   const std::string msg = "HubSpot " + MaskEmailsInText(what) + " answered " +
                           std::to_string(r.status) + ": " + VendorMessage(parsed);
   StatusCode code = StatusCode::kInvalidArgument;

@@ -118,9 +118,8 @@ ApiAnswer MailchimpConnector::Call(std::string_view method, const std::string& p
 
   const std::string summary =
       "mailchimp " + what() + ": " + ProblemSummary(r.status, a.title, a.body);
-  if (auto ra = net::FindHeader(r.headers, "Retry-After")) {
-    a.retry_after = ParseRetryAfter(*ra, clock_.NowMs());
-  }
+  a.retry_after = RetryAfterOfAnswer(net::FindHeader(r.headers, "Retry-After"),
+                                     net::FindHeader(r.headers, "Date"), clock_.NowMs());
   if (r.status == 429) {
     a.status = ResourceExhausted(summary);
   } else if (r.status >= 500 || r.status == 408) {

@@ -485,6 +485,22 @@ TEST(ParseRetryAfter, ReadsAllThreeHttpDateForms) {
   EXPECT_EQ(ParseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", nov6 - 1500), milliseconds(1500));
 }
 
+// An HTTP-date is the sender's clock: measured against the answer's own
+// Date, a local clock ahead of it by a minute still waits the 30 s asked
+// (against the local clock it would wait nothing and trip the limit again).
+TEST(RetryAfterOfAnswer, MeasuresAnHttpDateAgainstTheAnswersOwnDate) {
+  const TimestampMs local_ahead = kOct21 + 60'000;
+  const std::string_view sent = "Wed, 21 Oct 2015 07:28:00 GMT";
+  const std::string_view retry = "Wed, 21 Oct 2015 07:28:30 GMT";
+  EXPECT_EQ(RetryAfterOfAnswer(retry, sent, local_ahead), milliseconds(30000));
+  EXPECT_EQ(ParseRetryAfter(retry, local_ahead), milliseconds(0));
+  // Without a (valid) Date, the local clock; seconds need no clock.
+  EXPECT_EQ(RetryAfterOfAnswer(retry, std::nullopt, kOct21), milliseconds(30000));
+  EXPECT_EQ(RetryAfterOfAnswer(retry, "yesterday", kOct21), milliseconds(30000));
+  EXPECT_EQ(RetryAfterOfAnswer("7", sent, local_ahead), milliseconds(7000));
+  EXPECT_EQ(RetryAfterOfAnswer(std::nullopt, sent, kOct21), std::nullopt);
+}
+
 // A target asking for days (or for more milliseconds than an int64 holds
 // once jitter is added) is asked again after an hour.
 TEST(ParseRetryAfter, IsCappedAtAnHour) {

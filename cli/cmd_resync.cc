@@ -22,7 +22,7 @@
 // meanwhile (SQLite locking); the rows a real run enqueues are sent by the
 // running daemon's dispatcher (within its idle interval, about a second),
 // which also has its hint reader list the hints the run queued (records a
-// system failed to answer for).
+// system failed to answer for) at its next claim.
 // Ctrl-C stops after the current page (every finished page is whole).
 
 #include <CLI/CLI.hpp>

@@ -79,6 +79,11 @@ Status Diagnostics::ToStatus() const {
 // Line and column (1-based, in characters) of byte `offset` of `text`,
 // everything before which is valid UTF-8.
 Position PositionOfOffset(std::string_view text, std::size_t offset) {
+  // A byte-order mark is no column (yaml-cpp skips it; Diagnostics drops it).
+  if (text.starts_with("\xEF\xBB\xBF") && offset >= 3) {
+    text.remove_prefix(3);
+    offset -= 3;
+  }
   Position at{1, 1};
   for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);

@@ -68,7 +68,7 @@ class Diagnostics {
 };
 
 // Line and column (1-based, the column in bytes, as yaml-cpp's) of byte
-// `offset` of `text`.
+// `offset` of `text`; a leading UTF-8 byte-order mark is not counted.
 Position PositionOfOffset(std::string_view text, std::size_t offset);
 
 // yaml-cpp passes any bytes through; the mapping's texts and templates

@@ -506,11 +506,6 @@ class Loader {
       // Valid, and a reload of it would stop every topic: said, not refused.
       c_.diag.Warning(section_at, "no topic or block is mapped: nothing will be synchronised");
     }
-    const auto& keys = out_.identity.keys;
-    if (std::find(keys.begin(), keys.end(), "phone") != keys.end() &&
-        out_.identity.default_country_code.empty()) {
-      c_.diag.Error(section_at, "identity key 'phone' needs mapping.identity.default_country_code");
-    }
     // A member-status topic speaks for the whole audience.
     for (const TopicSpec& t : out_.topics) {
       for (const auto& [sys, b] : t.bindings) {

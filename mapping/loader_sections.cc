@@ -356,8 +356,8 @@ const Section<IdentitySpec>& IdentitySection() {
                                 }
                                 out.default_country_code = *v;
                                 c.diag.Warning(config::ValuePosition(n, c),
-                                               "default_country_code is not used yet: phone "
-                                               "numbers are taken in E.164 (+49...) only");
+                                               "default_country_code is not used yet (linking "
+                                               "by phone is not implemented)");
                               }},
       });
   return s;

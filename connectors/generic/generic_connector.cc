@@ -187,6 +187,13 @@ Answer GenericConnector::Send(const config::GenericRequest& request, const Templ
       a.status = BlockedByTarget(summary + ": the target refuses this transition");
       break;
     case Outcome::kPermanent:
+      // A 401 or 403 is the credential's (the daemon retries such rows
+      // until the target takes a delivery), unless the declaration lists
+      // that answer as permanent: then it is the row's (a dead letter).
+      if (Any(decl_.responses.permanent, r.status, a.body)) {
+        a.status = InvalidArgument(summary + " (permanent)");
+        break;
+      }
       a.status = r.status == 401   ? Unauthenticated(summary)
                  : r.status == 403 ? Status(StatusCode::kPermissionDenied, summary)
                  : r.status == 404 ? NotFound(summary)

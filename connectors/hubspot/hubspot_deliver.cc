@@ -408,12 +408,16 @@ void Delivery::KeepNewerWithdrawals() {
             "/communication-preferences/v4/statuses/batch/read?channel=" + UrlEncode(channel),
             json{{"inputs", inputs}});
         if (!r.ok() && !r.error.status.IsRetryable()) {
-          if (subs.size() > 1) {
+          // A refused credential is no subscriber's: not read one by one.
+          if (subs.size() > 1 && !IsCredentialRefusal(r.error.status)) {
             for (std::string& sub : subs) read(channel, {std::move(sub)});
-          } else {
-            Note(first_owner.at({channel, subs[0]}), "statuses on " + channel + " not read (" +
-                                                         r.error.status.message() +
-                                                         "): written unguarded");
+            return;
+          }
+          std::set<size_t> owners;
+          for (const std::string& sub : subs) owners.insert(first_owner.at({channel, sub}));
+          for (size_t owner : owners) {
+            Note(owner, "statuses on " + channel + " not read (" + r.error.status.message() +
+                            "): written unguarded");
           }
           return;
         }

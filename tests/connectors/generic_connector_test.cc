@@ -381,6 +381,24 @@ TEST_F(GenericConnectorTest, RefusedTransitionIsBlockedByTargetAndOtherRefusalsP
   EXPECT_THAT(results[1].detail, ::testing::Not(HasSubstr("example.org")));  // no address
 }
 
+// A 403 is taken for a refused credential (the daemon retries such rows
+// until the system takes a delivery), unless the declaration lists it as
+// permanent: then it is that record's refusal, a dead letter.
+TEST_F(GenericConnectorTest, A403IsTheCredentialsUnlessDeclaredPermanent) {
+  server_.Answer([](const net::HttpRequest&) { return Json(403, json::object()); });
+  OutboundItem item = Item(7, "locked@example.org");
+  AddConsent(item, "newsletter", "email", ConsentStatus::kGranted);
+  auto plain = Make(kWrites);
+  ASSERT_NE(plain, nullptr);
+  auto results = plain->Deliver({item});
+  EXPECT_TRUE(IsCredentialRefusal(results[0].status)) << results[0].status.ToString();
+  auto declared = Make(std::string(kWrites) + "      permanent: [{status: 403}]\n");
+  ASSERT_NE(declared, nullptr);
+  results = declared->Deliver({item});
+  EXPECT_EQ(results[0].error_class, ErrorClass::kPermanent);
+  EXPECT_FALSE(IsCredentialRefusal(results[0].status)) << results[0].status.ToString();
+}
+
 TEST_F(GenericConnectorTest, RateLimitedWriteIsRetryableWithTheTargetsRetryAfter) {
   auto c = Make(kWrites);
   ASSERT_NE(c, nullptr);

@@ -1267,6 +1267,27 @@ TEST_F(HubSpotConnectorTest, ABatchRefusedForTheCredentialIsNotSplitPerItem) {
     EXPECT_EQ(faults[0]["hits"], 1) << "status " << status << ": " << faults.dump();
     ASSERT_EQ(Control("DELETE", "/_sim/faults").status, 200);
   }
+  // Grants to linked contacts read their statuses first (step 0): that read,
+  // refused for the credential, is not split per subscriber either. One
+  // read, then the write, each refused once.
+  std::vector<OutboundItem> grants;
+  for (int i = 0; i < 3; ++i) {
+    const std::string email = "linked" + std::to_string(i) + "@example.com";
+    Control("POST", "/_sim/hubspot/person/signup", {{"email", email}});
+    OutboundItem it = Item(10 + i, email);
+    it.desired.system_id = ContactId(email);
+    Grant(it, "newsletter", ConsentStatus::kGranted, "email", SystemClock().NowMs());
+    grants.push_back(std::move(it));
+  }
+  Reply added =
+      Control("POST", "/_sim/faults", {{"kind", "error"}, {"system", "hubspot"}, {"status", 403}});
+  ASSERT_EQ(added.status, 201) << added.body;
+  auto r = connector_->Deliver(grants);
+  ASSERT_EQ(r.size(), 3u);
+  for (const auto& one : r) EXPECT_TRUE(IsCredentialRefusal(one.status)) << one.status.ToString();
+  const json faults = Control("GET", "/_sim/faults").Json()["faults"];
+  ASSERT_EQ(faults.size(), 1u) << faults.dump();
+  EXPECT_EQ(faults[0]["hits"], 2) << faults.dump();
 }
 
 // The statuses cannot be read: nothing is written blind, the item is retried.

@@ -264,13 +264,6 @@ TEST(MappingLoader, AMisspeltRoleDoesNotClashWithTheSystemThatHasTheDefaultRole)
                                "'crm'?)");
 }
 
-TEST(MappingLoader, PhoneIdentityNeedsACountryCode) {
-  auto lines = BaseLines();
-  lines.insert(lines.begin() + 4, {"  identity:", "    keys: [email, phone]"});
-  EXPECT_EQ(Errors(lines),
-            "f.yaml:1:1: identity key 'phone' needs mapping.identity.default_country_code");
-}
-
 // Linking by phone is not implemented: a mapping that asks for it loads
 // (it may have been written for a later version), with a warning at each
 // key that does nothing.
@@ -287,8 +280,8 @@ TEST(MappingLoader, PhoneIdentityLoadsWithAWarningThatItIsNotUsedYet) {
                        "identity key 'phone' is not used yet: consentd links a person's records "
                        "by the systems' ids and the normalised e-mail address only",
                    At(lines, 7, "\"49\"") + "warning: " +
-                       "default_country_code is not used yet: phone numbers are taken in E.164 "
-                       "(+49...) only"}));
+                       "default_country_code is not used yet (linking by phone is not "
+                       "implemented)"}));
 }
 
 TEST(MappingLoader, MissingErasureIsAWarningAndDefaultsToDelete) {

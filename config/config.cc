@@ -347,6 +347,7 @@ Result<Config> LoadConfigString(const std::string& yaml, const std::string& name
   ReadContext ctx{diag, AbsoluteDir(name), options.credentials_directory};
   Config config;
   config.source_path = name;
+  config.source_text = yaml;
   config.base_dir = ctx.base_dir;
   if (!CheckUtf8(yaml, diag)) return diag.ToStatus();
   try {
@@ -434,6 +435,14 @@ Result<std::string> LoadSecret(const std::string& path, bool accept_streams) {
   }
   if (secret.empty()) return InvalidArgument("secret file " + path + " is empty");
   return secret;
+}
+
+std::string Config::Where(Position at) const {
+  if (at.line <= 0) return source_path;
+  std::string_view text = source_text;
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // not counted, as in Diagnostics
+  const Position shown = InCharacters(text, at);
+  return source_path + ":" + std::to_string(shown.line) + ":" + std::to_string(shown.column);
 }
 
 std::vector<std::string> AcceptedKeyPaths() { return KeyPaths(RootSection()); }

@@ -161,6 +161,7 @@ struct PrivacyConfig {
 
 struct Config {
   std::string source_path;  // the file it was loaded from
+  std::string source_text;  // its text, for positions reported after the load
   std::string base_dir;     // absolute directory relative paths resolve against
   HttpConfig http;
   StoreConfig store;
@@ -179,6 +180,10 @@ struct Config {
   // Non-fatal findings, formatted like errors ("FILE:LINE:COLUMN: warning: ..."),
   // the mapping's included.
   std::vector<std::string> warnings;
+
+  // "FILE:LINE:COLUMN" of a position in the file (column in characters, as
+  // the load's own errors), or "FILE" for no position.
+  std::string Where(Position at) const;
 };
 
 struct LoadOptions {

@@ -25,6 +25,9 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
+// Shorter Mailchimp webhook secrets get a warning (16 characters of
+// `openssl rand -hex` are 64 bits).
+constexpr std::size_t kMinMailchimpWebhookSecret = 16;
 constexpr std::array<std::string_view, 3> kKinds = {"hubspot", "mailchimp", "generic"};
 constexpr std::array<ConnectorKind, 3> kKindValues = {
     ConnectorKind::kHubSpot, ConnectorKind::kMailchimp, ConnectorKind::kGeneric};
@@ -413,6 +416,23 @@ void FinishConnector(ConnectorEntry& e, const std::vector<std::string>& written,
     c.diag.Warning(e.config.at, "connector '" + name + "' has neither webhooks (" + secret_key +
                                     ") nor polling (poll_interval is 0s): changes made in it "
                                     "are never seen");
+  }
+  // Mailchimp does not sign its webhooks: the secret in the URL is all that
+  // keeps strangers from sending them. A guessed one cannot change consent
+  // (a Mailchimp webhook only makes consentd read the member again), but it
+  // can make consentd spend the API budget on reads.
+  if (e.config.kind == ConnectorKind::kMailchimp && webhooks &&
+      !e.config.webhook_secret_file.empty()) {
+    if (Result<std::string> secret = LoadSecret(e.config.webhook_secret_file);
+        secret.ok() && secret->size() < kMinMailchimpWebhookSecret) {
+      c.diag.Warning(e.keys_at.at(secret_key),
+                     "the webhook secret in " + e.config.webhook_secret_file + " has " +
+                         std::to_string(secret->size()) +
+                         " characters: whoever guesses it can send this connector webhooks; use "
+                         "at least " +
+                         std::to_string(kMinMailchimpWebhookSecret) +
+                         " random ones (e.g. openssl rand -hex 16)");
+    }
   }
 }
 

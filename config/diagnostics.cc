@@ -15,21 +15,23 @@ void Diagnostics::Warning(Position at, std::string message) {
   entries_.push_back({at, true, std::move(message)});
 }
 
-Position Diagnostics::InCharacters(Position at) const {
-  if (text_.empty() || at.line < 1 || at.column <= 1) return at;
+Position InCharacters(std::string_view text, Position at) {
+  if (text.empty() || at.line < 1 || at.column <= 1) return at;
   std::size_t start = 0;
   for (int line = 1; line < at.line; ++line) {
-    start = text_.find('\n', start);
-    if (start == std::string::npos) return at;
+    start = text.find('\n', start);
+    if (start == std::string_view::npos) return at;
     ++start;
   }
   int column = 1;
   const std::size_t end = start + static_cast<std::size_t>(at.column - 1);
-  for (std::size_t i = start; i < end && i < text_.size() && text_[i] != '\n'; ++i) {
-    if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++column;  // a character starts
+  for (std::size_t i = start; i < end && i < text.size() && text[i] != '\n'; ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column;  // a character starts
   }
   return {at.line, column};
 }
+
+Position Diagnostics::InCharacters(Position at) const { return config::InCharacters(text_, at); }
 
 std::string Diagnostics::Format(const Entry& e) const {
   std::string out = file_;

@@ -41,6 +41,10 @@ class Diagnostics {
   bool has_errors() const { return error_count_ > 0; }
   const std::string& file() const { return file_; }
 
+  // `at` with its column counted in characters of its line of the text
+  // (as every entry is reported), for positions quoted inside a message.
+  Position InCharacters(Position at) const;
+
   // Errors and warnings, formatted, sorted by position.
   std::vector<std::string> Lines() const;
   // Warnings only, formatted, sorted by position.
@@ -58,14 +62,16 @@ class Diagnostics {
   std::string Format(const Entry& e) const;
   std::vector<Entry> Sorted() const;
 
-  // `at` with its column counted in characters of its line of text_.
-  Position InCharacters(Position at) const;
-
   std::string file_;
   std::string text_;
   std::vector<Entry> entries_;
   int error_count_ = 0;
 };
+
+// `at` (column in bytes, as yaml-cpp counts) with its column counted in
+// characters of its line of `text` (without a byte-order mark), as editors
+// count them. `at` itself when the text does not reach it.
+Position InCharacters(std::string_view text, Position at);
 
 // Line and column (1-based, the column in bytes, as yaml-cpp's) of byte
 // `offset` of `text`; a leading UTF-8 byte-order mark is not counted.

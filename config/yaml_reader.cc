@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -419,6 +420,16 @@ std::optional<std::string> ReadSecretFile(const YAML::Node& n, ReadContext& c) {
     c.diag.Error(at, "cannot use secret file " + where + ": " + std::strerror(err));
     return std::nullopt;
   }
+  // A warning, not an error: who else can log in here is the operator's to
+  // judge, and systemd's credentials are private to the service anyway.
+  if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    c.diag.Warning(at, "secret file " + where + " can be " +
+                           ((st.st_mode & S_IROTH) != 0 ? "read" : "written") +
+                           " by every user of this machine (mode " + mode +
+                           "): chmod o-rwx it (e.g. 0600, or 0640 with consentd's group)");
+  }
   // Empty, or line breaks only: every secret consentd reads needs content.
   // (Larger files are not read here: a secret is never mostly line breaks.)
   if (st.st_size <= 4096) {
@@ -515,9 +526,10 @@ bool FirstOccurrence(std::map<std::string, Position>& seen, const std::string& k
                      ReadContext& c, std::string_view what) {
   auto [prev, inserted] = seen.emplace(key, at);
   if (inserted) return true;
+  const Position first = c.diag.InCharacters(prev->second);
   c.diag.Error(at, "duplicate " + std::string(what) + " '" + key + "' (first at line " +
-                       std::to_string(prev->second.line) + ", column " +
-                       std::to_string(prev->second.column) + ")");
+                       std::to_string(first.line) + ", column " + std::to_string(first.column) +
+                       ")");
   return false;
 }
 
@@ -551,9 +563,10 @@ void ReadMapping(const YAML::Node& node, ReadContext& c, std::string_view where,
       const std::string& name = key.Scalar();
       auto [prev, inserted] = seen.emplace(name, key_pos);
       if (!inserted) {
+        const Position first = c.diag.InCharacters(prev->second);
         c.diag.Error(key_pos, "duplicate key '" + name + "'" + in + " (first at line " +
-                                  std::to_string(prev->second.line) + ", column " +
-                                  std::to_string(prev->second.column) + ")");
+                                  std::to_string(first.line) + ", column " +
+                                  std::to_string(first.column) + ")");
         continue;
       }
       std::size_t index = fields.size();

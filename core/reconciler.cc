@@ -179,6 +179,22 @@ class Decider {
                       "identity already erased at " + at + ": nothing left to delete",
                       ProofKind::kRejected, false);
       }
+      // A withdrawal, refusal or block about the erased record itself
+      // (every identifier it carries is erased) for a subject that holds
+      // nothing restricts no one: typically the restriction consentd wrote
+      // to a record a target keeps (erasure mode restrict or anonymize),
+      // read back later with the date of the record's latest edit. Deciding
+      // it would make a person out of the erased one's address and write
+      // them to the other systems. A sign-up there is a new person's.
+      const bool signup =
+          c_.kind == ChangeKind::kConsent &&
+          (c_.status == ConsentStatus::kGranted || c_.status == ConsentStatus::kPending);
+      if (!signup && !holds_something && !names_a_new_record) {
+        return Finish(Outcome::kDroppedErased,
+                      "identity erased at " + at +
+                          ": a withdrawal or block about the erased record restricts no one",
+                      ProofKind::kRejected, false);
+      }
       return std::nullopt;
     }
     const bool signup = c_.kind == ChangeKind::kConsent && (c_.status == ConsentStatus::kGranted ||

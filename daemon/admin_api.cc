@@ -172,8 +172,14 @@ std::optional<net::HttpResponse> AdminComponent::Refuse(const net::HttpRequest& 
     ok = CRYPTO_memcmp(presented.data(), token_digest_->data(), presented.size()) == 0;
   }
   if (ok) return std::nullopt;
-  spdlog::warn("admin: refused {} {} from {}: {}", req.method, req.path, req.remote_address,
-               auth ? "wrong token" : "no bearer token");
+  if (const std::optional<std::uint64_t> held_back =
+          refusal_log_.Allow(std::chrono::steady_clock::now())) {
+    spdlog::warn("admin: refused {} {} from {}: {}{}", req.method, req.path, req.remote_address,
+                 auth ? "wrong token" : "no bearer token",
+                 *held_back > 0
+                     ? "; " + std::to_string(*held_back) + " more refused since the last such line"
+                     : std::string());
+  }
   net::HttpResponse r =
       net::Problem(401, "Unauthorized", "send the admin token as 'Authorization: Bearer <token>'");
   r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"consentd\"");

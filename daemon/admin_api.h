@@ -35,6 +35,7 @@
 #include "core/status.h"
 #include "daemon/component.h"
 #include "daemon/connector_check.h"
+#include "daemon/log_throttle.h"
 #include "daemon/router.h"
 #include "net/http_types.h"
 
@@ -88,6 +89,9 @@ class AdminComponent final : public Component {
   AfterReloadChecks checks_;
   std::optional<std::string> token_digest_;    // SHA-256 of the token; nullopt: API off
   std::optional<std::string> pending_digest_;  // between Prepare and Commit
+  // Refusals are logged at most once per 10 s: anyone who reaches the
+  // listener can send requests without the token as fast as they like.
+  mutable LogThrottle refusal_log_{std::chrono::seconds(10)};
 };
 
 class SyncComponent;

@@ -35,7 +35,9 @@ net::HttpResponse JsonResponse(int status, const json& body) {
   r.status = status;
   r.content_type = "application/json";
   r.headers.emplace_back("Cache-Control", "no-store");
-  r.body = body.dump() + "\n";
+  // Replaced, not thrown: this runs on the io thread outside any handler's
+  // try, and a vendor's text with a stray byte must not stop the daemon.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   return r;
 }
 
@@ -67,9 +69,13 @@ json StatusJson(const SyncStatus& s) {
   std::optional<TimestampMs> max_poll_lag;
   for (const ConnectorStatus& c : s.connectors) {
     json poll_lag = nullptr;
-    if (c.polling && c.last_poll_ok) {
-      const TimestampMs lag = std::max<TimestampMs>(0, s.now - *c.last_poll_ok);
-      poll_lag = lag;
+    if (c.polling) {
+      // A connector whose polls have failed since the start lags since the
+      // start (as consentd_connector_poll_lag_seconds); the page says "no
+      // poll yet" for it, and the maximum counts it.
+      const TimestampMs lag =
+          std::max<TimestampMs>(0, s.now - c.last_poll_ok.value_or(s.started_at));
+      if (c.last_poll_ok) poll_lag = lag;
       max_poll_lag = std::max(max_poll_lag.value_or(0), lag);
     }
     connectors.push_back({

@@ -36,6 +36,7 @@
 #include "core/time_format.h"
 #include "daemon/connector_factory.h"
 #include "daemon/export_delivery.h"
+#include "daemon/log_throttle.h"
 #include "daemon/stats_history_routes.h"
 #include "daemon/sync_metrics.h"
 #include "daemon/webhook_ack_deadline.h"
@@ -244,8 +245,7 @@ struct Link {
   // Refused webhooks are logged at most once per 10 s (anyone can send
   // them, and each line names the URL the request claims): the first of a
   // spell, then one with how many were refused meanwhile.
-  std::chrono::steady_clock::time_point webhook_refusal_logged_at;
-  std::uint64_t webhook_refusals_unlogged = 0;
+  LogThrottle webhook_refusal_log{std::chrono::seconds(10)};
   bool check_running = false;  // io thread
   bool check_again = false;    // io thread
   // Checks started and the last one answered, numbered from 1 (io thread):
@@ -494,11 +494,7 @@ class SyncComponent::Impl {
           if (key == next.sync.keys_at.end()) key = next.sync.keys_at.find("");
           if (key != next.sync.keys_at.end()) at = key->second;
         }
-        std::string where = next.source_path;
-        if (at.line > 0) {
-          where += ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
-        }
-        lines += (lines.empty() ? "" : "\n") + where + ": " + k +
+        lines += (lines.empty() ? "" : "\n") + next.Where(at) + ": " + k +
                  " changed, and needs a restart rather than a reload";
       }
       return FailedPrecondition(lines);
@@ -819,6 +815,7 @@ class SyncComponent::Impl {
   void CollectStatus(std::function<void(Result<SyncStatus>)> done) {
     auto out = std::make_shared<SyncStatus>();
     out->now = NowMs();
+    out->started_at = metrics_.started_at();
     for (const auto& [name, link] : links_) {
       ConnectorStatus c;
       c.name = name;
@@ -1430,9 +1427,8 @@ class SyncComponent::Impl {
       // HubSpot signs the URL it calls; naming the one checked against
       // shows a proxy's https:// or host at a glance (the log only: the
       // caller learns nothing new; Mailchimp's URL holds its secret).
-      const auto steady_now = std::chrono::steady_clock::now();
-      if (link.webhook_refusals_unlogged == 0 ||
-          steady_now - link.webhook_refusal_logged_at >= std::chrono::seconds(10)) {
+      if (const std::optional<std::uint64_t> held_back =
+              link.webhook_refusal_log.Allow(std::chrono::steady_clock::now())) {
         std::string signed_url_hint;
         if (auth && link.config.kind == mapping::ConnectorKind::kHubSpot) {
           // The request's own Host and target: cut short, as anyone can
@@ -1446,16 +1442,12 @@ class SyncComponent::Impl {
                         ".webhook_url to the URL HubSpot calls)"
                   : " (signed URL taken as " + url + ", from webhook_url)";
         }
-        const std::string more = link.webhook_refusals_unlogged > 1
-                                     ? "; " + std::to_string(link.webhook_refusals_unlogged - 1) +
-                                           " more refused since the last such line"
-                                     : "";
+        const std::string more = *held_back > 0 ? "; " + std::to_string(*held_back) +
+                                                      " more refused since the last such line"
+                                                : "";
         spdlog::warn("sync: {}: webhook refused: {}{}{}", name, refs.status().ToString(),
                      signed_url_hint, more);
-        link.webhook_refusal_logged_at = steady_now;
-        link.webhook_refusals_unlogged = 0;
       }
-      ++link.webhook_refusals_unlogged;
       if (auth) {
         respond(net::Problem(401, "Unauthorized", refs.status().message()));
       } else {
@@ -2430,8 +2422,10 @@ class SyncComponent::Impl {
       bool ok = false;
       for (const auto& r : results) ok |= (r.outbox_id == row.id && r.status.ok());
       if (ok && row.created_at > 0) {
-        propagation_->WithLabels({name}).Observe(static_cast<double>(now - row.created_at) /
-                                                 1000.0);
+        // Wall-clock times: a clock stepped back must not make the sum of a
+        // histogram shrink (rate() would read it as a reset).
+        propagation_->WithLabels({name}).Observe(
+            static_cast<double>(std::max<TimestampMs>(0, now - row.created_at)) / 1000.0);
       }
     }
     auto summary = std::make_shared<sync::IngestSummary>();

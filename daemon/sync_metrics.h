@@ -101,6 +101,10 @@ class SyncMetrics {
   void SetConsentCounts(const sync::ConsentStats& stats);
   void SetErasures(std::int64_t open, std::int64_t overdue);
 
+  // When this consentd started: a connector's poll lag counts from here
+  // until its first poll succeeds.
+  TimestampMs started_at() const { return started_at_; }
+
   // The fixed reason sets, for documentation tests.
   static const std::vector<std::string>& RetryReasons();
   static const std::vector<std::string>& DeadLetterReasons();

@@ -102,6 +102,7 @@ struct ConnectorStatus {
 
 struct SyncStatus {
   TimestampMs now = 0;
+  TimestampMs started_at = 0;  // of this consentd: poll lag before a first poll
   std::vector<ConnectorStatus> connectors;
   std::vector<store::TargetOutboxStats> outbox;  // one per connector, zeros included
   store::ProofLogStatus proof_log;

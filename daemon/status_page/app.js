@@ -15,6 +15,11 @@
   const $ = (id) => document.getElementById(id);
   let timer = null;
   let busy = false;
+  // The history gains a snapshot every 15 minutes and costs the store a
+  // read of up to 1000 of them: asked for once a minute, not every poll.
+  const HISTORY_MS = 60000;
+  let history = null;
+  let historyAt = 0;
 
   // --- small helpers ---------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -62,6 +67,8 @@
   function askToken(message) {
     sessionStorage.removeItem(TOKEN_KEY);
     stop();
+    history = null;  // asked for again with the next token
+    historyAt = 0;
     $('dash').hidden = true;
     $('signout').hidden = true;
     $('login').hidden = false;
@@ -262,13 +269,18 @@
     if (busy || !token()) return;
     busy = true;
     try {
-      const [status, dead, stats, history, erasures] = await Promise.all([
+      const historyDue = Date.now() - historyAt >= HISTORY_MS;
+      const [status, dead, stats, fresh, erasures] = await Promise.all([
         api('/api/v1/status'),
         api('/api/v1/dead-letters'),
         api('/api/v1/stats').catch(() => null),
-        api('/api/v1/stats/history', {optional: true}).catch(() => null),
+        historyDue ? api('/api/v1/stats/history', {optional: true}).catch(() => null) : history,
         api('/api/v1/erasures?open=true', {optional: true}).catch(() => null),
       ]);
+      if (historyDue) {
+        history = fresh;
+        historyAt = Date.now();
+      }
       renderStatus(status);
       renderDeadLetters(dead);
       renderCoverage(stats, history);

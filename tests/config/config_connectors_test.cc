@@ -38,7 +38,7 @@ class ConfigConnectors : public ::testing::Test {
     creds_.Write("hubspot_token", kTokenValue);
     creds_.Write("hubspot_client_secret", "cs");
     creds_.Write("mailchimp_api_key", "k-us1");
-    creds_.Write("mailchimp_webhook_secret", "s");
+    creds_.Write("mailchimp_webhook_secret", "s-sixteen-chars!");
   }
 
   Result<Config> Load(const std::string& yaml) {
@@ -95,6 +95,23 @@ constexpr char kConnectors[] =
     "    webhook_secret_file: mailchimp_webhook_secret\n";  // 29
 
 std::string Base() { return std::string(kStore) + kMapping; }
+
+// Mailchimp signs nothing: the secret in the webhook URL is its only guard,
+// so a short one is named at its key (a warning: the file is valid).
+TEST_F(ConfigConnectors, AShortMailchimpWebhookSecretIsAWarningAtItsKey) {
+  creds_.Write("mailchimp_webhook_secret", "s3cr3t\n");
+  Result<Config> r = Load(Base() + kConnectors);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_THAT(r->warnings,
+              ElementsAre("t.yaml:29:5: warning: the webhook secret in " +
+                          Cred("mailchimp_webhook_secret") +
+                          " has 6 characters: whoever guesses it can send this connector "
+                          "webhooks; use at least 16 random ones (e.g. openssl rand -hex 16)"));
+  creds_.Write("mailchimp_webhook_secret", "0123456789abcdef\n");
+  Result<Config> sixteen = Load(Base() + kConnectors);
+  ASSERT_TRUE(sixteen.ok()) << sixteen.status().message();
+  EXPECT_THAT(sixteen->warnings, IsEmpty());
+}
 
 TEST_F(ConfigConnectors, EveryKeyIsReadIntoItsField) {
   TempDir keys;

@@ -19,6 +19,7 @@
 #include "sim/hubspot/hubspot_system.h"
 #include "sim/mailchimp/audience.h"
 #include "sim/mailchimp/mailchimp_sim.h"
+#include "tests/config/temp_dir.h"
 
 namespace consentd::config {
 namespace {
@@ -41,8 +42,19 @@ std::string Secret(const std::string& path) {
   return s.ok() ? *s : std::string();
 }
 
+// A copy of config/demo whose secret files are private, as scripts/demo
+// makes them before it starts consentd (git keeps no modes, so a checkout
+// has them as the umask left them, and consentd warns about such files).
 TEST(ConfigDemo, DemoConfigLoadsWithoutWarnings) {
-  const Config c = LoadDemo();
+  namespace fs = std::filesystem;
+  testing::TempDir copy;
+  fs::copy(fs::path(kDemo).parent_path(), copy.path(), fs::copy_options::recursive);
+  for (const auto& f : fs::directory_iterator(fs::path(copy.path()) / "secrets")) {
+    fs::permissions(f.path(), fs::perms::owner_read | fs::perms::owner_write);
+  }
+  auto r = LoadConfigFile(copy.path() + "/consentd.yaml", LoadOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const Config& c = *r;
   EXPECT_THAT(c.warnings, IsEmpty());
   EXPECT_TRUE(c.has_mapping);
   EXPECT_EQ(c.connectors.size(), 2u);
@@ -94,7 +106,7 @@ TEST(ConfigDemo, SecretsAreTheSimulatorsDefaultsBesideTheConfig) {
   EXPECT_EQ(Secret(h.token_file), sim::hubspot::HubSpotOptions{}.access_token);
   EXPECT_EQ(Secret(h.client_secret_file), sim::hubspot::HubSpotOptions{}.client_secret);
   EXPECT_EQ(Secret(m.api_key_file), sim::mailchimp::MailchimpOptions{}.api_key);
-  EXPECT_EQ(Secret(m.webhook_secret_file), "s3cr3t");
+  EXPECT_EQ(Secret(m.webhook_secret_file), "demo-webhook-secret-not-secret");
   EXPECT_EQ(m.list_id, sim::mailchimp::MailchimpOptions{}.list_id);
 }
 

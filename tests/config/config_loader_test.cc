@@ -200,6 +200,22 @@ TEST(ConfigLoader, ColumnsAfterMultiByteCharactersAreCountedInCharacters) {
               ::testing::Contains(HasSubstr("t.yaml:1:13: unknown key 'b'")));
 }
 
+// Positions quoted inside a message, and those reported after the load
+// (a reload's "needs a restart" lines), count characters too.
+TEST(ConfigLoader, PositionsQuotedAndReportedLaterAreCountedInCharacters) {
+  auto r =
+      Load("store:\n  path: /db\nlog: {x: \"\u00dc\u00dc\u00dc\", level: info, level: warn}\n");
+  EXPECT_THAT(ErrorLines(r), ::testing::Contains(HasSubstr(
+                                 "duplicate key 'level' in 'log' (first at line 3, column 17)")));
+  Config c;
+  c.source_path = "f.yaml";
+  c.source_text = "a: \"\u00dc\u00dc\", b\n";
+  EXPECT_EQ(c.Where({1, 10}), "f.yaml:1:8");  // the ',' is byte 10, character 8
+  EXPECT_EQ(c.Where({0, 0}), "f.yaml");
+  c.source_text = "\xEF\xBB\xBF" + c.source_text;  // a byte-order mark is no column
+  EXPECT_EQ(c.Where({1, 10}), "f.yaml:1:8");
+}
+
 TEST(ConfigLoader, UnknownTopLevelKeyIsSuggestedToo) {
   auto r = Load("store:\n  path: /db\nlogs:\n  level: info\n");
   EXPECT_THAT(ErrorLines(r), ElementsAre("t.yaml:3:1: unknown key 'logs' (did you mean 'log'?)"));

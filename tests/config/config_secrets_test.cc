@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "config/config.h"
@@ -110,6 +111,41 @@ TEST(ConfigSecrets, AnEmptySecretFileIsReportedAtTheValue) {
     ASSERT_FALSE(r.ok());
     EXPECT_THAT(r.status().message(), HasSubstr(":4:15: cannot use secret file 'admin-token'"));
     EXPECT_THAT(r.status().message(), HasSubstr("it is empty"));
+  }
+}
+
+// A secret file any user of the machine can read is named at its key, as a
+// warning (who else logs in there is the operator's to judge); 0640 is the
+// usual root:consentd mode and passes.
+TEST(ConfigSecrets, ASecretFileOtherUsersCanReadOrWriteIsAWarningAtTheValue) {
+  namespace fs = std::filesystem;
+  TempDir etc;
+  const std::string token = etc.Write("admin-token", kSecret);
+  const std::string file = etc.Write("c.yaml", AdminConfig("admin-token"));
+  const struct {
+    fs::perms mode;
+    const char* warning;
+  } cases[] = {
+      {fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+           fs::perms::others_read,
+       "can be read by every user of this machine (mode 0644)"},
+      {fs::perms::owner_read | fs::perms::others_write,
+       "can be written by every user of this "
+       "machine (mode 0402)"},
+      {fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read, nullptr},
+  };
+  for (const auto& c : cases) {
+    fs::permissions(token, c.mode);
+    auto r = LoadConfigFile(file, LoadOptions{});
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    if (c.warning == nullptr) {
+      EXPECT_THAT(r->warnings, ::testing::IsEmpty());
+      continue;
+    }
+    ASSERT_EQ(r->warnings.size(), 1u);
+    EXPECT_THAT(r->warnings[0], HasSubstr(file + ":4:15: warning: secret file 'admin-token'"));
+    EXPECT_THAT(r->warnings[0], HasSubstr(c.warning));
+    EXPECT_THAT(r->warnings[0], Not(HasSubstr(kSecret)));
   }
 }
 

@@ -24,10 +24,14 @@ class TempDir {
   const std::string& path() const { return path_; }
 
   // Writes `content` to `relative` (creating directories); returns its path.
+  // Mode 0600 whatever the umask, as secret files should be (consentd warns
+  // about one that other users can read).
   std::string Write(const std::string& relative, const std::string& content) const {
     const auto p = std::filesystem::path(path_) / relative;
     std::filesystem::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary) << content;
+    std::filesystem::permissions(
+        p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     return p.string();
   }
 

@@ -511,6 +511,44 @@ TEST(Reconciler, DeletionReportForAnErasedIdentityOnAFreshSubjectIsDropped) {
   }
 }
 
+// A target that keeps the erased person's record (erasure mode restrict or
+// anonymize) shows consentd's own restriction there, dated by the record's
+// latest edit. Read back after the erasure, it must not make a new person
+// out of the erased one's identifiers; a new record (an identifier the
+// erasure never covered) or a subject that holds something is decided.
+TEST(Reconciler, ARestrictionReadBackFromAKeptRecordDoesNotMakeANewPerson) {
+  World w = ErasedWorld();
+  Change unsubscribed =
+      ConsentChange("offers", kWithdrawn, T + 90'000, "hubspot", ConsentMethod::kForm, "s-fresh");
+  unsubscribed.identifier_hashes = {"h-email"};
+  Change blocked = BlockChange(BlockScope::All(), true, T + 90'000, "hubspot");
+  blocked.key.subject = "s-fresh";
+  blocked.identifier_hashes = {"h-email"};
+  for (const Change& c : {unsubscribed, blocked}) {
+    const Decision d = Reconcile(c, SubjectState{}, w.echoes, w.tombstones, w.policy);
+    EXPECT_EQ(d.outcome, Outcome::kDroppedErased) << d.reason;
+    EXPECT_TRUE(d.writes.empty());
+    EXPECT_FALSE(d.consent.has_value());
+    ASSERT_EQ(d.proof.size(), 1u);
+    EXPECT_TRUE(d.proof[0].evidence.empty());
+  }
+  // A record the erasure never covered (a new contact of the address).
+  Change new_contact = unsubscribed;
+  new_contact.identifier_hashes = {"h-email", "h-contact-2"};
+  EXPECT_EQ(Reconcile(new_contact, SubjectState{}, w.echoes, w.tombstones, w.policy).outcome,
+            Outcome::kApplied);
+  // The person came back: a subject holding their new sign-up takes it.
+  SubjectState returned;
+  Change signup =
+      ConsentChange("offers", kGranted, T + 80'000, "mailchimp", ConsentMethod::kForm, "s-fresh");
+  signup.identifier_hashes = {"h-email"};
+  const Decision back = Reconcile(signup, returned, w.echoes, w.tombstones, w.policy);
+  ASSERT_EQ(back.outcome, Outcome::kApplied) << back.reason;
+  ApplyToState(back, "s-fresh", returned);
+  EXPECT_EQ(Reconcile(unsubscribed, returned, w.echoes, w.tombstones, w.policy).outcome,
+            Outcome::kApplied);
+}
+
 // ---- rule 5: no echoes -------------------------------------------------
 
 TEST(Reconciler, EchoOfOwnWriteIsNotPropagated) {

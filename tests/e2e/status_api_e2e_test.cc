@@ -93,6 +93,37 @@ TEST_F(StatusApiE2E, StatusReportsConnectorsOutboxAndRecentDecisionsWithoutAddre
   EXPECT_EQ(status.dump().find("ada@example.com"), std::string::npos);
 }
 
+// A poller that has failed since consentd started lags since the start:
+// the page's "Poll lag (max)" counts it (as /metrics does), while the
+// connector itself shows no last success.
+TEST_F(StatusApiE2E, APollerThatNeverSucceededCountsInTheMaximumPollLag) {
+  StartAll(WithPolling("1s"));
+  StopConsentd();
+  // Its polls fail; its check (another route) passes, so consentd is ready.
+  Crm("POST", "/_sim/faults",
+      {{"kind", "error"},
+       {"system", "hubspot"},
+       {"method", "POST"},
+       {"route", "/crm/v3/objects/contacts/search"},
+       {"status", 503}});
+  StartConsentd();
+  Json status;
+  ASSERT_TRUE(Eventually([&] {
+    auto r = Admin("GET", "/api/v1/status");
+    if (!r || r->status != 200) return false;
+    status = Json::parse(r->body);
+    // Mailchimp polls every second, so only HubSpot's time can pass 3 s.
+    return status["connectors"][1]["poll"]["last_success_ms"].is_number() &&
+           status["lag"]["max_poll_lag_ms"].is_number() &&
+           status["lag"]["max_poll_lag_ms"].get<std::int64_t>() >= 3000;
+  })) << status.dump(2);
+  EXPECT_EQ(status["connectors"][0]["name"], "hubspot");
+  EXPECT_TRUE(status["connectors"][0]["poll"]["last_success_ms"].is_null());
+  EXPECT_TRUE(status["connectors"][0]["poll"]["lag_ms"].is_null());
+  EXPECT_LT(status["connectors"][1]["poll"]["lag_ms"].get<std::int64_t>(), 3000);
+  Crm("DELETE", "/_sim/faults", nullptr);
+}
+
 TEST_F(StatusApiE2E, SubjectIsExplainedWithAnExportLinkAndAnUnknownAddressIs404) {
   StartAll();
   auto unknown = Admin("GET", "/api/v1/subjects?email=nobody%40example.com");

@@ -15,7 +15,7 @@ constexpr char kHubSpotToken[] = "sim-hubspot-token";
 constexpr char kHubSpotClientSecret[] = "sim-hubspot-client-secret";
 constexpr char kMailchimpKey[] = "00000000000000000000000000000000-us1";
 constexpr char kMailchimpList[] = "5e1c0a7b2d";
-constexpr char kWebhookSecret[] = "e2e-s3cr3t";
+constexpr char kWebhookSecret[] = "e2e-webhook-s3cr3t";
 constexpr char kAdminToken[] = "e2e-admin-token-0123456789abcdef";
 
 std::optional<RawResponse> Request(std::uint16_t port, const std::string& method,

@@ -88,8 +88,14 @@ TempDir::~TempDir() {
 }
 
 void WriteTextFile(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::trunc);
-  out << text;
+  {
+    std::ofstream out(p, std::ios::trunc);
+    out << text;
+  }
+  // 0600 whatever the umask: tests write secret files with this, and
+  // consentd warns about a secret file other users can read.
+  std::error_code ec;
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write, ec);
 }
 
 std::string ReadTextFile(const fs::path& p) {

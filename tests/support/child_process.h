@@ -29,6 +29,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Writes `text` to `p`, mode 0600.
 void WriteTextFile(const std::filesystem::path& p, const std::string& text);
 std::string ReadTextFile(const std::filesystem::path& p);
 

@@ -80,11 +80,18 @@ Result<std::optional<TargetRef>> FindTargetOfSubject(Db& db, std::string_view su
 // and dead letters, which the erasure made moot. The proof log keeps what
 // was sent when ("outbox:<id>" entries), without the address. An unsettled
 // target keeps its rows: a dead erasure row is what `dlq replay` retries.
+// So does the target's own erasure row while it waits for a retry, once the
+// target is settled otherwise (an operator marked it erased by hand): an
+// erasure row is retried until the system answers for good, so left there
+// it would go on asking, address and all.
 Status ForgetOutboxRowsOnceErased(Db& db, std::string_view request_id, std::string_view target) {
   db.NoteErasedRowsRemoved();  // the WAL still holds them: truncated after the batch
   return Exec(db,
-              "DELETE FROM outbox WHERE target = ?2 AND status IN ('done', 'dead') "
-              "AND key = (SELECT subject_id FROM erasure_requests WHERE id = ?1)",
+              "DELETE FROM outbox WHERE target = ?2 AND ("
+              "(status IN ('done', 'dead') "
+              "AND key = (SELECT subject_id FROM erasure_requests WHERE id = ?1)) OR "
+              "(status = 'pending' AND id = (SELECT outbox_id FROM erasure_targets "
+              "WHERE request_id = ?1 AND target = ?2 AND outbox_id IS NOT NULL)))",
               request_id, target);
 }
 

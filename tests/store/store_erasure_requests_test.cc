@@ -411,5 +411,50 @@ TEST_F(StoreErasureRequestsTest, AnErasedPersonsOutboxRowsGoOnceTheirTargetIsSet
   EXPECT_TRUE(exists("hs-later"));
 }
 
+// An erasure row is retried until the target answers for good. Once the
+// operator marks that target erased by hand, the row waiting for its next
+// attempt goes too (it would ask again forever, the address in it); the
+// person's other rows still to be sent stay.
+TEST_F(StoreErasureRequestsTest, AManualMarkRemovesTheTargetsWaitingErasureRow) {
+  std::int64_t erasure_row = 0;
+  std::int64_t other_row = 0;
+  const Status setup = Run([&](Transaction& txn) -> Status {
+    OutboxRow row;
+    row.target = "mailchimp";
+    row.key = "s1";
+    row.desired_json = R"({"email":"s1@example.org","erased":true})";
+    row.idempotency_key = "erase-s1";
+    row.created_at = kJan31;
+    Result<std::int64_t> id = txn.Enqueue(row);
+    if (!id.ok()) return id.status();
+    erasure_row = *id;
+    row.target = "hubspot";
+    row.idempotency_key = "later-s1";
+    Result<std::int64_t> other = txn.Enqueue(row);
+    if (!other.ok()) return other.status();
+    other_row = *other;
+    ErasureRequestRecord r = CrmRequest();
+    r.targets[1].outbox_id = erasure_row;
+    return CreateErasureRequest(txn, std::move(r), kJan31);
+  });
+  ASSERT_TRUE(setup.ok()) << setup.ToString();
+  auto exists = [&](std::int64_t id) {
+    bool found = false;
+    EXPECT_TRUE(Run([&](Transaction& txn) -> Status {
+                  Result<std::optional<OutboxRow>> row = txn.GetOutbox(id);
+                  if (!row.ok()) return row.status();
+                  found = row->has_value();
+                  return Status::Ok();
+                }).ok());
+    return found;
+  };
+  ASSERT_TRUE(exists(erasure_row));
+  ASSERT_TRUE(Run([](Transaction& txn) {
+                return MarkErasureTargetManual(txn, "hs-1", "mailchimp", "ticket 7", kJan31);
+              }).ok());
+  EXPECT_FALSE(exists(erasure_row));
+  EXPECT_TRUE(exists(other_row));
+}
+
 }  // namespace
 }  // namespace consentd::store

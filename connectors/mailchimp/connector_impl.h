@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -75,7 +76,11 @@ Result<ParsedMember> ParseMember(const nlohmann::json& j);
 // member by Mailchimp's opaque id, never by the subscriber hash: that is
 // MD5 of the address, which anyone who knows the address can compute.
 // Empty when the member has no unique_email_id (then it has no version).
-std::string MemberVersionKey(const ParsedMember& pm);
+// Only the marketing permissions in `mapped_permissions` (those the mapping
+// binds topics to) count: a batch subscribe answer carries none (the spec's
+// ListMembers5), and the others mean nothing to consentd.
+std::string MemberVersionKey(const ParsedMember& pm,
+                             const std::set<std::string>& mapped_permissions);
 
 // The instant a read of a member last changed at `last_changed` counts as
 // (Change::provenance.occurred_at). last_changed has whole seconds: the
@@ -179,6 +184,13 @@ class MailchimpConnector final : public Connector {
   // Sets p's DeliveryResult::version_id from the member Mailchimp answered
   // with, when it shows exactly the state written.
   void NoteWrittenVersion(Pending& p, const nlohmann::json& member) const;
+  // False for a member answer without marketing_permissions (a batch
+  // subscribe's: the spec's ListMembers5 has none) when the mapping binds
+  // topics to permissions: its version cannot be compared with a read's.
+  bool ShowsPermissionsIfMapped(const nlohmann::json& member) const {
+    return mapped_permissions_.empty() ||
+           (member.is_object() && member.contains("marketing_permissions"));
+  }
   // Notes in own_writes_ the state p's write left the member in, as
   // Mailchimp answered it (`member`).
   void NoteOwnStatus(const Pending& p, const nlohmann::json& member);
@@ -204,6 +216,9 @@ class MailchimpConnector final : public Connector {
   HttpClient& http_;
   mapping::mailchimp::Mapper mapper_;
   std::string mapping_hash_;
+  // The marketing permission ids the mapping binds topics to (the only
+  // ones a member's version counts: MemberVersionKey).
+  std::set<std::string> mapped_permissions_;
   std::string auth_header_;
   SystemClock clock_;  // only for HTTP-date Retry-After and Date values
   // Poll windows end on Mailchimp's clock (connectors/common/vendor_clock.h),

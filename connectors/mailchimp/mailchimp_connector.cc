@@ -69,6 +69,13 @@ MailchimpConnector::MailchimpConnector(MailchimpSettings s,
       auth_header_("Basic " + proof::Base64Encode("anystring:" + settings_.api_key)),
       calls_(std::max(1, settings_.delivery_parallelism) - 1) {
   settings_.base_url = TrimBaseUrl(settings_.base_url);
+  for (const mapping::TopicSpec& topic : spec_->topics) {
+    auto b = topic.bindings.find(settings_.name);
+    if (b != topic.bindings.end() &&
+        b->second.mailchimp_kind == mapping::MailchimpTopicKind::kMarketingPermission) {
+      mapped_permissions_.insert(b->second.mailchimp_id);
+    }
+  }
 }
 
 int MailchimpConnector::max_batch() const {
@@ -171,7 +178,8 @@ Result<ParsedMember> ParseMember(const json& j) {
   return pm;
 }
 
-std::string MemberVersionKey(const ParsedMember& pm) {
+std::string MemberVersionKey(const ParsedMember& pm,
+                             const std::set<std::string>& mapped_permissions) {
   if (pm.unique_id.empty()) return "";
   const TimestampMs ms = pm.member.last_changed;
   const std::int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
@@ -179,7 +187,9 @@ std::string MemberVersionKey(const ParsedMember& pm) {
   const mapping::mailchimp::Member& m = pm.member;
   json j = {{"s", std::string(mapping::mailchimp::MemberStatusName(m.status))}, {"i", m.interests}};
   json p = json::array();
-  for (const auto& perm : m.marketing_permissions) p.push_back({perm.id, perm.enabled});
+  for (const auto& perm : m.marketing_permissions) {
+    if (mapped_permissions.contains(perm.id)) p.push_back({perm.id, perm.enabled});
+  }
   j["p"] = std::move(p);
   // The member's second is the version's slot, the digest its state
   // (sync/version_memory.h).
@@ -296,7 +306,8 @@ InboundRecord MailchimpConnector::FromReadMember(const ParsedMember& pm,
                                                  const RecordRef& ref) const {
   InboundRecord rec = FromApiMember(pm, ref.event_id, ref.occurred_at);
   // Without last_changed a key could name two states at different times.
-  if (const std::string key = MemberVersionKey(pm); pm.member.last_changed != 0 && !key.empty()) {
+  if (const std::string key = MemberVersionKey(pm, mapped_permissions_);
+      pm.member.last_changed != 0 && !key.empty()) {
     rec.version_id = "poll:" + key;
   }
   if (ref.hint == RecordHint::kEmailChanged && !ref.old_email.empty()) {

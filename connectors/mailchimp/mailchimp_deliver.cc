@@ -335,8 +335,9 @@ void MailchimpConnector::NoteWrittenVersion(Pending& p, const json& member) cons
   if (p.reconsent || p.write.reconsent) return;
   auto pm = ParseMember(member);
   if (!pm.ok() || pm->member.last_changed == 0 || pm->id != p.hash) return;
+  if (!ShowsPermissionsIfMapped(member)) return;
   if (!ShowsOnlyWritten(*spec_, settings_.name, p.state, p.write, pm->member)) return;
-  const std::string key = MemberVersionKey(*pm);
+  const std::string key = MemberVersionKey(*pm, mapped_permissions_);
   if (!key.empty()) p.result->version_id = "poll:" + key;
 }
 
@@ -356,7 +357,9 @@ void MailchimpConnector::NoteOwnStatus(const Pending& p, const json& member) {
   const std::optional<TimestampMs> at = changed.empty() ? std::nullopt : ParseDateTime(changed);
   auto pm = ParseMember(member);
   own_writes_.Note(p.hash, StringAt(member, "status") == "unsubscribed", at.value_or(0),
-                   pm.ok() && pm->id == p.hash ? MemberVersionKey(*pm) : std::string(),
+                   pm.ok() && pm->id == p.hash && ShowsPermissionsIfMapped(member)
+                       ? MemberVersionKey(*pm, mapped_permissions_)
+                       : std::string(),
                    TickedBoxes(p.write));
 }
 
@@ -729,7 +732,7 @@ void MailchimpConnector::KeepOutUnticked(Pending& p, const std::vector<GuardedTi
   }
   auto pm = ParseMember(a.body);
   if (!pm.ok() || pm->member.status != MemberStatus::kSubscribed || pm->member.last_changed == 0 ||
-      own_writes_.IsOwnState(p.hash, MemberVersionKey(*pm))) {
+      own_writes_.IsOwnState(p.hash, MemberVersionKey(*pm, mapped_permissions_))) {
     return;
   }
   const TimestampMs changed_at = ReadInstant(pm->member.last_changed);

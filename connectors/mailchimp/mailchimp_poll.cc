@@ -153,7 +153,7 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
     }
     // Two states within one second get two event ids, the same state read
     // twice gets one.
-    const std::string key = MemberVersionKey(*pm);
+    const std::string key = MemberVersionKey(*pm, mapped_permissions_);
     keys.push_back(key);
     if (seen.count(key) != 0) continue;
     InboundRecord rec = FromApiMember(*pm, "poll:" + key, pm->member.last_changed);

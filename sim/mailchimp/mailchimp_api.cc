@@ -440,7 +440,7 @@ net::HttpResponse MailchimpSim::BatchSubscribe(const net::HttpRequest& req) {
     const auto& r = std::get<Audience::WriteResult>(result);
     std::string& text = (r.created ? created : updated).emplace_back();
     JsonWriter w(text);
-    WriteMemberJson(w, *r.member, audience_);
+    WriteMemberJson(w, *r.member, audience_, &BatchAnswerMemberKeys());
   }
   return JsonText(200, BatchSubscribeBody(created, updated, errors));
 }

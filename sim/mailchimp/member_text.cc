@@ -137,6 +137,34 @@ std::optional<std::string> MembersPageText(const std::vector<const Member*>& pag
   return out;
 }
 
+const std::set<std::string>& BatchAnswerMemberKeys() {
+  static const std::set<std::string> keys = {"_links",
+                                             "contact_id",
+                                             "email_address",
+                                             "email_client",
+                                             "email_type",
+                                             "id",
+                                             "interests",
+                                             "ip_opt",
+                                             "ip_signup",
+                                             "language",
+                                             "last_changed",
+                                             "last_note",
+                                             "list_id",
+                                             "location",
+                                             "member_rating",
+                                             "merge_fields",
+                                             "stats",
+                                             "status",
+                                             "tags",
+                                             "tags_count",
+                                             "timestamp_opt",
+                                             "timestamp_signup",
+                                             "unique_email_id",
+                                             "vip"};
+  return keys;
+}
+
 std::string BatchSubscribeBody(const std::vector<std::string>& created,
                                const std::vector<std::string>& updated,
                                const std::vector<BatchError>& errors) {

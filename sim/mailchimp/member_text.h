@@ -21,6 +21,11 @@ namespace consentd::sim::mailchimp {
 void WriteMemberJson(JsonWriter& w, const Member& m, const Audience& a,
                      const std::set<std::string>* keys = nullptr);
 
+// The keys of a member in a batch subscribe answer (the spec's
+// ListMembers5): fewer than a member read has; no marketing_permissions
+// among them, nor full_name, web_id, source or the SMS fields.
+const std::set<std::string>& BatchAnswerMemberKeys();
+
 // A page of the members list ({members, list_id, total_items, _links}),
 // projected by `fields` when each field is a key of the page or
 // "members.<key>" (consentd's poll asks for a few member keys). nullopt when

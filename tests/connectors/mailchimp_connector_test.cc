@@ -1594,9 +1594,24 @@ TEST_F(MailchimpConnectorTest, ABatchRefusedWithA400IsHalvedSoTheGoodMembersGoTh
 // consentd's own write, read back, is recognised by its version
 // (DeliveryResult::version_id): the id a read and the poll give the member
 // as Mailchimp answered the write. A later change is another version.
+// The mapping of MappingYaml without its marketing permission topic.
+std::string MappingWithoutPermissions(const AudienceIds& ids) {
+  std::string yaml = MappingYaml(ids, ids.interests.at("Newsletter"));
+  const std::size_t from = yaml.find("    - name: email_marketing\n");
+  const std::size_t to = yaml.find("  blocks:\n");
+  EXPECT_TRUE(from != std::string::npos && to != std::string::npos && from < to);
+  return yaml.erase(from, to - from);
+}
+
 TEST_F(MailchimpConnectorTest, AWriteAnsweredAsWrittenNamesTheVersionAReadAndThePollGive) {
   for (const bool batch : {true, false}) {
     const std::string email = batch ? "vera@example.org" : "vic@example.org";
+    // A batch answer carries no marketing permissions (the spec's
+    // ListMembers5): it names the version where the mapping binds none
+    // (AMappedPermissionLeavesABatchWriteWithoutAVersion).
+    const std::string yaml = batch ? MappingWithoutPermissions(ids_)
+                                   : MappingYaml(ids_, ids_.interests.at("Newsletter"));
+    connector_ = Make(yaml);
     const DeliveryResult r = DeliverOne(
         batch ? Desired(1, email, {{"newsletter", ConsentStatus::kGranted}})
               : Desired(2, email, {{"email_marketing", ConsentStatus::kGranted}}));  // PUT
@@ -1620,7 +1635,7 @@ TEST_F(MailchimpConnectorTest, AWriteAnsweredAsWrittenNamesTheVersionAReadAndThe
     // A poll that has not yet learnt Mailchimp's clock (a fresh connector:
     // its first window is bounded before any answer), so that the window
     // holds the member's second while the clock stands still (below).
-    auto poller = Make(MappingYaml(ids_, ids_.interests.at("Newsletter")));
+    auto poller = Make(yaml);
     auto page = poller->Poll("", clock_.NowMs() + 2000);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     bool found = false;
@@ -1643,6 +1658,23 @@ TEST_F(MailchimpConnectorTest, AWriteAnsweredAsWrittenNamesTheVersionAReadAndThe
     };
     EXPECT_EQ(slot(after->front().version_id), slot(r.version_id));
   }
+}
+
+// Where the mapping binds a topic to a marketing permission, a member's
+// version counts it, and a batch subscribe answer does not show it (the
+// spec's ListMembers5 has no marketing_permissions): such a write names no
+// version (its read-back is decided), rather than one no read would match.
+// Written by PUT (the answer is a whole member), it names it.
+TEST_F(MailchimpConnectorTest, AMappedPermissionLeavesABatchWriteWithoutAVersion) {
+  const DeliveryResult batch =
+      DeliverOne(Desired(1, "pia@example.org", {{"newsletter", ConsentStatus::kGranted}}));
+  ASSERT_TRUE(batch.status.ok()) << batch.status.ToString();
+  EXPECT_TRUE(batch.version_id.empty()) << batch.version_id;
+  const DeliveryResult put = DeliverOne(Desired(
+      2, "pia@example.org",
+      {{"newsletter", ConsentStatus::kGranted}, {"email_marketing", ConsentStatus::kGranted}}));
+  ASSERT_TRUE(put.status.ok()) << put.status.ToString();
+  EXPECT_FALSE(put.version_id.empty());
 }
 
 // A member that shows a consent consentd did not write (here an interest

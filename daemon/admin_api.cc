@@ -254,9 +254,8 @@ void AddSyncAdminRoutes(Router& router, const AdminComponent& admin, SyncCompone
                    for (const auto& [key, value] : net::ParseQuery(req.query)) {
                      if (key == "email") email = value;
                    }
-                   if (email.empty()) {
-                     return respond(net::Problem(400, "Bad Request",
-                                                 "the query parameter 'email' is required"));
+                   if (auto problem = EmailParamProblem(email, req.query)) {
+                     return respond(std::move(*problem));
                    }
                    sync.ExportSubject(std::move(email), [respond](Result<std::string> json) {
                      if (!json.ok()) {

@@ -112,6 +112,11 @@ void StoreComponent::RegisterMetrics(metrics::Registry& registry) {
           "Transactions with erasures whose records could not be appended to the erasure ledger "
           "(sync.erasure_ledger_file): a restore from a backup would not re-apply those.",
           [](const Stats& s) { return s.erasure_ledger_failures; });
+  registry.AddCallbackGauge(
+      "consentd_erasure_ledger_backlog",
+      "Erasure ledger records whose append failed and that wait for the next try (every 10 s "
+      "with store activity, and at stop); 0 once the ledger has them all.",
+      [stats] { return static_cast<double>(stats().erasure_ledger_backlog); });
   counter("consentd_store_wal_syncs_total",
           "fsyncs of the write-ahead log, each making the commits before it durable.",
           [](const Stats& s) { return s.wal_syncs; });

@@ -70,4 +70,18 @@ std::string_view MethodLabel(std::string_view method) {
   return "other";
 }
 
+std::optional<net::HttpResponse> EmailParamProblem(const std::string& email,
+                                                   std::string_view raw_query) {
+  if (email.empty()) {
+    return net::Problem(400, "Bad Request", "the query parameter 'email' is required");
+  }
+  if (email.find(' ') != std::string::npos && raw_query.find('+') != std::string_view::npos) {
+    return net::Problem(400, "Bad Request",
+                        "the address in 'email' holds a space: a '+' in a URL query means a "
+                        "space, so percent-encode the address (a plus address as "
+                        "name%2Btag%40example.com)");
+  }
+  return std::nullopt;
+}
+
 }  // namespace consentd::daemon

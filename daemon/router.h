@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,5 +53,13 @@ class Router {
 
 // The method label for metrics: known methods as they are, others "other".
 std::string_view MethodLabel(std::string_view method);
+
+// A 400 for the `email` query parameter of an admin request, or nullopt
+// when it can be used: missing, or holding a space that came from a '+' (a
+// '+' in a URL query means a space, so a plus address such as
+// jane+news@example.com must come as jane%2Bnews%40example.com, as
+// consentctl and the status page send it).
+std::optional<net::HttpResponse> EmailParamProblem(const std::string& email,
+                                                   std::string_view raw_query);
 
 }  // namespace consentd::daemon

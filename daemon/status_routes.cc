@@ -300,10 +300,7 @@ void AddStatusRoutes(Router& router, const AdminComponent& admin, SyncComponent&
   admin.AddRoute(
       router, "GET", "/api/v1/subjects", [&sync](net::HttpRequest req, net::Responder respond) {
         std::string email = QueryParam(req, "email");
-        if (email.empty()) {
-          return respond(
-              net::Problem(400, "Bad Request", "the query parameter 'email' is required"));
-        }
+        if (auto problem = EmailParamProblem(email, req.query)) return respond(std::move(*problem));
         std::string link = "/api/v1/subjects/export?email=" + EncodeQueryValue(email);
         sync.ExplainSubject(std::move(email), [respond, link](Result<std::string> text) {
           if (!text.ok()) return respond(ProblemFor(text.status()));

@@ -218,6 +218,8 @@ Status SqliteStore::Close() {
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
   }
+  // The workers have stopped: the ledger's waiting records get a last try.
+  if (!ledger_backlog_.empty() && !options_.erasure_ledger_path.empty()) AppendLedgerBacklog({});
   if (!workers_.empty()) {
     open_.store(false);
     if (db_ != nullptr && sync_failed_.load()) {  // (not closed already)
@@ -233,6 +235,27 @@ Status SqliteStore::Close() {
     fd = -1;
   }
   return Status::Ok();
+}
+
+void SqliteStore::AppendLedgerBacklog(std::vector<LedgerRecord> added) {
+  const std::size_t failed_before = ledger_backlog_.size();
+  ledger_backlog_.insert(ledger_backlog_.end(), std::make_move_iterator(added.begin()),
+                         std::make_move_iterator(added.end()));
+  // A record appended twice (a write that landed before its fdatasync
+  // failed) is harmless: the ledger is read as a set.
+  Status appended = AppendToLedger(options_.erasure_ledger_path, ledger_backlog_);
+  if (appended.ok()) ledger_backlog_.clear();
+  ledger_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  {
+    std::lock_guard lock(mu_);
+    if (!appended.ok() && !added.empty()) ++stats_.erasure_ledger_failures;
+    stats_.erasure_ledger_backlog = ledger_backlog_.size();
+  }
+  if (!appended.ok() && options_.on_ledger_failure) {
+    options_.on_ledger_failure(
+        appended.WithContext(std::to_string(ledger_backlog_.size()) + " record(s) waiting, " +
+                             std::to_string(failed_before) + " of them from earlier batches"));
+  }
 }
 
 StoreStats SqliteStore::stats() const {
@@ -426,14 +449,10 @@ SqliteStore::Committed SqliteStore::RunBatch(std::vector<Submission>& batch) {
     // has one, none other. After the commit, so the ledger never lists an
     // erasure the database rolled back; a crash between the two loses the
     // ledger's copy of that one only (the database holds it).
-    if (batch_status.ok() && !ledger.empty() && !options_.erasure_ledger_path.empty()) {
-      if (Status appended = AppendToLedger(options_.erasure_ledger_path, ledger); !appended.ok()) {
-        {
-          std::lock_guard lock(mu_);
-          ++stats_.erasure_ledger_failures;
-        }
-        if (options_.on_ledger_failure) options_.on_ledger_failure(appended);
-      }
+    if (batch_status.ok() && !options_.erasure_ledger_path.empty() &&
+        (!ledger.empty() ||
+         (!ledger_backlog_.empty() && std::chrono::steady_clock::now() >= ledger_retry_at_))) {
+      AppendLedgerBacklog(ledger);
     }
     // The WAL still holds the pages as they were before the erasure (the
     // person's rows, an address) until later writes overwrite them, which

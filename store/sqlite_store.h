@@ -221,6 +221,15 @@ class SqliteStore final : public Store {
   bool sync_full_ = true;   // connection holder only
   InboxKeys inbox_keys_;    // connection holder only
   TombstoneCounter tombstones_;  // connection holder only
+  // Ledger records whose append failed (the connection holder only; Close
+  // once the workers stopped): put in front of the next append, and tried
+  // again with a later batch at most every 10 s until one succeeds, so that
+  // a full disk or a volume back from a hiccup still gets them.
+  std::vector<LedgerRecord> ledger_backlog_;
+  std::chrono::steady_clock::time_point ledger_retry_at_;
+  // Appends ledger_backlog_ plus `added` (the connection holder): reports a
+  // failure through the options' callback and the stats.
+  void AppendLedgerBacklog(std::vector<LedgerRecord> added);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -500,6 +500,9 @@ struct StoreStats {
   // ledger (store/erasure_ledger.h): a restore from a backup would not
   // re-apply them.
   std::uint64_t erasure_ledger_failures = 0;
+  // Records of such erasures still waiting to be appended (tried again with
+  // later batches, at most every 10 s, and at Close).
+  std::uint64_t erasure_ledger_backlog = 0;
 };
 
 // A store backend. Thread-safe: Submit may be called from any thread.

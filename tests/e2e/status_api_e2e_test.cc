@@ -124,6 +124,23 @@ TEST_F(StatusApiE2E, APollerThatNeverSucceededCountsInTheMaximumPollLag) {
   Crm("DELETE", "/_sim/faults", nullptr);
 }
 
+// A '+' in a URL query is a space: a plus address typed into a URL as is
+// reaches consentd as "jane news@...". The 400 says how to send it.
+TEST_F(StatusApiE2E, APlusAddressSentUnencodedIsRefusedWithHowToEncodeIt) {
+  StartAll();
+  for (const char* path : {"/api/v1/subjects?email=jane+news@example.com",
+                           "/api/v1/subjects/export?email=jane+news@example.com"}) {
+    auto r = Admin("GET", path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_NE(r->body.find("name%2Btag%40example.com"), std::string::npos) << r->body;
+  }
+  // Encoded, it is an address consentd does not know.
+  auto known = Admin("GET", "/api/v1/subjects?email=jane%2Bnews%40example.com");
+  ASSERT_TRUE(known);
+  EXPECT_EQ(known->status, 404) << known->body;
+}
+
 TEST_F(StatusApiE2E, SubjectIsExplainedWithAnExportLinkAndAnUnknownAddressIs404) {
   StartAll();
   auto unknown = Admin("GET", "/api/v1/subjects?email=nobody%40example.com");

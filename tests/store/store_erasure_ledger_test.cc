@@ -100,10 +100,43 @@ TEST(ErasureLedgerStore, AFailedAppendIsReportedWithItsReason) {
   ASSERT_TRUE(db->Run([](Transaction& txn) -> Status {
                   return txn.MarkSubjectErased("s-lost", 100);
                 }).ok());
+  EXPECT_EQ(db->stats().erasure_ledger_backlog, 1u);
   ASSERT_TRUE(db->Close().ok());
-  ASSERT_EQ(reported.size(), 1u);
+  ASSERT_EQ(reported.size(), 2u);  // the append, and the last try at Close
   EXPECT_NE(reported[0].find("No such file"), std::string::npos) << reported[0];
+  EXPECT_NE(reported[0].find("1 record(s) waiting, 0 of them from earlier batches"),
+            std::string::npos)
+      << reported[0];
   EXPECT_EQ(db->stats().erasure_ledger_failures, 1u);
+  EXPECT_EQ(db->stats().erasure_ledger_backlog, 1u);
+}
+
+// The records of a failed append are not dropped: they wait in memory and
+// go into the ledger with the next append that succeeds (here the last try
+// at Close, once the volume is back), ahead of that append's own.
+TEST(ErasureLedgerStore, RecordsOfAFailedAppendAreAppendedOnceTheLedgerCanBeWritten) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.File("ledger"));
+  SqliteStoreOptions options;
+  options.path = dir.File("consentd.db");
+  options.erasure_ledger_path = dir.File("ledger/erasures.ledger");
+  std::vector<std::string> reported;
+  options.on_ledger_failure = [&reported](const Status& s) { reported.push_back(s.message()); };
+  auto db = OpenOrDie(options);
+  std::filesystem::remove_all(dir.File("ledger"));
+  ASSERT_TRUE(db->Run([](Transaction& txn) -> Status {
+                  return txn.MarkSubjectErased("s-waiting", 100);
+                }).ok());
+  ASSERT_EQ(reported.size(), 1u);
+  std::filesystem::create_directory(dir.File("ledger"));  // the volume is back
+  ASSERT_TRUE(db->Close().ok());
+  EXPECT_EQ(reported.size(), 1u);
+  EXPECT_EQ(db->stats().erasure_ledger_backlog, 0u);
+  auto ledger = ReadLedger(dir.File("ledger/erasures.ledger"));
+  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+  ASSERT_EQ(ledger->size(), 1u);
+  EXPECT_EQ(ledger->front().value, "s-waiting");
+  EXPECT_EQ(ledger->front().erased_at, 100);
 }
 
 TEST(ErasureLedgerStore, ACommittedErasureIsAppendedAndARolledBackOneIsNot) {

@@ -85,21 +85,31 @@ TEST(ErasureLedgerFile, CheckLedgerWritableNamesTheReason) {
   EXPECT_NE(not_dir.message().find("Not a directory"), std::string::npos) << not_dir.message();
 }
 
-// An append that fails after the commit is counted and handed to the
-// daemon, which logs it: before, it was only counted.
-TEST(ErasureLedgerStore, AFailedAppendIsReportedWithItsReason) {
-  TempDir dir;
+// A store whose ledger is in dir/ledger/, with `subject` erased (at 100)
+// after that directory went away (the volume is gone), so that its append
+// failed; every failure reported is added to `reported`.
+std::unique_ptr<SqliteStore> ErasedWhileTheLedgerIsGone(const TempDir& dir,
+                                                        const std::string& subject,
+                                                        std::vector<std::string>& reported) {
   std::filesystem::create_directory(dir.File("ledger"));
   SqliteStoreOptions options;
   options.path = dir.File("consentd.db");
   options.erasure_ledger_path = dir.File("ledger/erasures.ledger");
-  std::vector<std::string> reported;
   options.on_ledger_failure = [&reported](const Status& s) { reported.push_back(s.message()); };
   auto db = OpenOrDie(options);
-  std::filesystem::remove_all(dir.File("ledger"));  // the volume went away
-  ASSERT_TRUE(db->Run([](Transaction& txn) -> Status {
-                  return txn.MarkSubjectErased("s-lost", 100);
+  std::filesystem::remove_all(dir.File("ledger"));
+  EXPECT_TRUE(db->Run([&subject](Transaction& txn) -> Status {
+                  return txn.MarkSubjectErased(subject, 100);
                 }).ok());
+  return db;
+}
+
+// An append that fails after the commit is counted and handed to the
+// daemon, which logs it: before, it was only counted.
+TEST(ErasureLedgerStore, AFailedAppendIsReportedWithItsReason) {
+  TempDir dir;
+  std::vector<std::string> reported;
+  auto db = ErasedWhileTheLedgerIsGone(dir, "s-lost", reported);
   EXPECT_EQ(db->stats().erasure_ledger_backlog, 1u);
   ASSERT_TRUE(db->Close().ok());
   ASSERT_EQ(reported.size(), 2u);  // the append, and the last try at Close
@@ -116,17 +126,8 @@ TEST(ErasureLedgerStore, AFailedAppendIsReportedWithItsReason) {
 // at Close, once the volume is back), ahead of that append's own.
 TEST(ErasureLedgerStore, RecordsOfAFailedAppendAreAppendedOnceTheLedgerCanBeWritten) {
   TempDir dir;
-  std::filesystem::create_directory(dir.File("ledger"));
-  SqliteStoreOptions options;
-  options.path = dir.File("consentd.db");
-  options.erasure_ledger_path = dir.File("ledger/erasures.ledger");
   std::vector<std::string> reported;
-  options.on_ledger_failure = [&reported](const Status& s) { reported.push_back(s.message()); };
-  auto db = OpenOrDie(options);
-  std::filesystem::remove_all(dir.File("ledger"));
-  ASSERT_TRUE(db->Run([](Transaction& txn) -> Status {
-                  return txn.MarkSubjectErased("s-waiting", 100);
-                }).ok());
+  auto db = ErasedWhileTheLedgerIsGone(dir, "s-waiting", reported);
   ASSERT_EQ(reported.size(), 1u);
   std::filesystem::create_directory(dir.File("ledger"));  // the volume is back
   ASSERT_TRUE(db->Close().ok());

@@ -863,27 +863,64 @@ class SyncComponent::Impl {
     const auto& items = recent_.items();
     out->recent.assign(items.rbegin(), items.rend());
     if (links_.empty()) return done(std::move(*out));
+    StatusStoreFigures([out, done = std::move(done)](Result<StoreFigures> figures) {
+      if (!figures.ok()) return done(figures.status());
+      // One row per connector, zeros for those with nothing undelivered.
+      for (const ConnectorStatus& c : out->connectors) {
+        store::TargetOutboxStats t;
+        t.target = c.name;
+        for (const auto& o : figures->outbox) {
+          if (o.target == c.name) t = o;
+        }
+        out->outbox.push_back(std::move(t));
+      }
+      out->proof_log = figures->proof_log;
+      done(std::move(*out));
+    });
+  }
+
+  // The status call's figures from the store: counting a large backlog's
+  // rows takes the store thread a while, so every status call within
+  // kStatusFiguresMaxAge of the last count shares it, as do calls that come
+  // while a count runs (each open status page asks every 2 s).
+  struct StoreFigures {
+    std::vector<store::TargetOutboxStats> outbox;
+    store::ProofLogStatus proof_log;
+  };
+  static constexpr std::chrono::milliseconds kStatusFiguresMaxAge{1000};
+
+  void StatusStoreFigures(std::function<void(Result<StoreFigures>)> done) {
+    const auto now = std::chrono::steady_clock::now();
+    if (status_figures_ && now - status_figures_at_ < kStatusFiguresMaxAge) {
+      return done(*status_figures_);
+    }
+    status_figures_waiters_.push_back(std::move(done));
+    if (status_figures_waiters_.size() > 1) return;  // one count serves everyone waiting
+    auto figures = std::make_shared<StoreFigures>();
     SubmitThen(
-        [out](store::Transaction& txn) -> Status {
+        [figures](store::Transaction& txn) -> Status {
           Result<std::vector<store::TargetOutboxStats>> outbox = store::ListOutboxStats(txn);
           if (!outbox.ok()) return outbox.status();
           Result<store::ProofLogStatus> proof = store::GetProofLogStatus(txn);
           if (!proof.ok()) return proof.status();
-          // One row per connector, zeros for those with nothing undelivered.
-          for (const ConnectorStatus& c : out->connectors) {
-            store::TargetOutboxStats t;
-            t.target = c.name;
-            for (const auto& o : *outbox) {
-              if (o.target == c.name) t = o;
-            }
-            out->outbox.push_back(std::move(t));
-          }
-          out->proof_log = *proof;
+          figures->outbox = std::move(outbox).value();
+          figures->proof_log = *proof;
           return Status::Ok();
         },
-        [out, done = std::move(done)](Status s) {
-          if (!s.ok()) return done(s);
-          done(std::move(*out));
+        [this, figures](Status s) {
+          if (s.ok()) {
+            status_figures_ = *figures;
+            status_figures_at_ = std::chrono::steady_clock::now();
+          }
+          auto waiters = std::move(status_figures_waiters_);
+          status_figures_waiters_.clear();
+          for (auto& w : waiters) {
+            if (s.ok()) {
+              w(*figures);
+            } else {
+              w(s);
+            }
+          }
         },
         /*durable=*/false);
   }
@@ -2531,6 +2568,9 @@ class SyncComponent::Impl {
   std::optional<std::string> stats_json_;  // cached ConsentStats answer
   std::chrono::steady_clock::time_point stats_at_;
   std::vector<std::function<void(Result<std::string>)>> stats_waiters_;
+  std::optional<StoreFigures> status_figures_;  // StatusStoreFigures (io thread)
+  std::chrono::steady_clock::time_point status_figures_at_;
+  std::vector<std::function<void(Result<StoreFigures>)>> status_figures_waiters_;
   RecentDecisions recent_;          // the status page's "recent decisions"
   MinuteCounter decisions_minute_;  // decisions (not duplicates) per minute
   bool stopping_ = false;

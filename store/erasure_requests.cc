@@ -308,6 +308,14 @@ Status RecordErasureOutcome(Transaction& txn, std::string_view subject, std::str
   return SetTargetState(**db, (*ref)->request_id, target, state, reason, now);
 }
 
+Result<bool> ErasureSettledAt(Transaction& txn, std::string_view subject, std::string_view target) {
+  Result<Db*> db = SqliteDbOf(txn, kWhat);
+  if (!db.ok()) return db.status();
+  Result<std::optional<TargetRef>> ref = FindTargetOfSubject(**db, subject, target);
+  if (!ref.ok()) return ref.status();
+  return ref->has_value() && IsSettled((*ref)->state);
+}
+
 Status ReopenErasureTarget(Transaction& txn, std::int64_t outbox_id, TimestampMs now) {
   Result<Db*> db = SqliteDbOf(txn, kWhat);
   if (!db.ok()) return db.status();

@@ -108,6 +108,10 @@ Status MarkErasureTargetsSent(Transaction& txn, const std::vector<OutboxRow>& cl
 Status RecordErasureOutcome(Transaction& txn, std::string_view subject, std::string_view target,
                             ErasureTargetState state, std::string_view reason, TimestampMs now);
 
+// Whether the erasure of `subject` at `target` is settled (done,
+// already_done, or marked manual by an operator). No request: false.
+Result<bool> ErasureSettledAt(Transaction& txn, std::string_view subject, std::string_view target);
+
 // A dead-lettered outbox row replayed: its failed/unsupported target is
 // pending again. Any other row: nothing happens.
 Status ReopenErasureTarget(Transaction& txn, std::int64_t outbox_id, TimestampMs now);

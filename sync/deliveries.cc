@@ -5,6 +5,7 @@
 #include <set>
 
 #include "connectors/common/desired_state.h"
+#include "store/erasure_requests.h"
 #include "store/proof_log_store.h"
 #include "sync/erasure_tracking.h"
 #include "sync/hint_codec.h"
@@ -296,6 +297,26 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
                                                                                : "written") +
                                           " at " + std::string(target) + "): dropped",
                                       now));
+        continue;
+      }
+    }
+
+    // An erasure row in flight when an operator marked its target erased by
+    // hand (`consentctl erasures mark-manual`): the target is settled, so
+    // whatever it answered, the row goes (no retry, no dead letter, no done
+    // row with the address). Marking it removed only rows waiting then.
+    if (d != nullptr && d->erase && !row.key.empty()) {
+      Result<bool> settled = store::ErasureSettledAt(txn, row.key, target);
+      if (!settled.ok()) return settled.status();
+      if (*settled) {
+        CONSENTD_RETURN_IF_ERROR(txn.DeleteOutboxRow(row.id));
+        txn.NoteErasedDataRemoved();
+        proof.push_back(DeliveryEntry(
+            result.status.ok() ? ProofKind::kPropagated : ProofKind::kSuperseded, target, row, d,
+            "erasure answered after it was settled at " + std::string(target) + " (" +
+                (result.status.ok() ? std::string("erased") : result.status.ToString()) +
+                "): the row is removed",
+            now));
         continue;
       }
     }

@@ -8,6 +8,7 @@
 
 #include "mapping/policy.h"
 #include "store/dead_letters.h"
+#include "store/erasure_requests.h"
 #include "sync/outbound.h"
 #include "sync_test_util.h"
 
@@ -886,6 +887,46 @@ TEST_F(SyncDeliveriesTest, AnErasureIsRetriedPastMaxAttempts) {
             {Delivery(rows[0].id, Unavailable("timeout"), connectors::ErrorClass::kRetryable)}, {},
             2, now + 50);
     EXPECT_EQ(Row(rows[0].id).status, store::OutboxStatus::kPending) << "attempt " << attempt;
+  }
+}
+
+// An operator marks the journey's erasure done by hand while its erasure
+// row is in flight: whatever the answer, the row goes, address and all,
+// rather than being retried for ever or kept as a dead letter.
+TEST_F(SyncDeliveriesTest, AnErasureRowAnsweredAfterItsTargetWasMarkedManualIsRemoved) {
+  const std::vector<std::pair<connectors::ErrorClass, Status>> answers = {
+      {connectors::ErrorClass::kRetryable, Unavailable("timeout")},
+      {connectors::ErrorClass::kPermanent, InvalidArgument("member is gone")},
+      {connectors::ErrorClass::kRetryable, Status::Ok()}};
+  int n = 0;
+  for (const auto& [error_class, status] : answers) {
+    SCOPED_TRACE(status.ToString());
+    const std::string id = std::to_string(101 + n);
+    const std::string email = "person" + std::to_string(n) + "@example.org";
+    const TimestampMs t = T + n * 100'000;
+    ++n;
+    Ingest("hubspot",
+           {Record("ev-a" + id, id, email, {Consent("newsletter", ConsentStatus::kGranted, t)})},
+           t + 100);
+    Ingest("hubspot", {Record("ev-b" + id, id, email, {testing::Erasure(t + 1000)})}, t + 1100);
+    std::vector<store::OutboxRow> rows = Claim(t + 2000);
+    ASSERT_EQ(rows.size(), 1u);
+    ASSERT_TRUE(Desired(rows[0]).erase);
+    const std::string subject = rows[0].key;
+    Run([&](store::Transaction& txn) -> Status {
+      auto request = store::FindErasureRequestBySubject(txn, subject);
+      if (!request.ok()) return request.status();
+      if (!request->has_value()) return NotFound("no erasure request");
+      return store::MarkErasureTargetManual(txn, (*request)->id, "mailchimp", "ticket 9", t + 2100);
+    });
+    Deliver(rows, {Delivery(rows[0].id, status, error_class)}, {}, 5, t + 2200);
+    Run([&](store::Transaction& txn) -> Status {
+      auto row = txn.GetOutbox(rows[0].id);
+      if (!row.ok()) return row.status();
+      EXPECT_FALSE(row->has_value()) << "the erasure row is kept, address and all";
+      return Status::Ok();
+    });
+    EXPECT_TRUE(Claim(t + 400'000).empty()) << "the erasure is asked again";
   }
 }
 

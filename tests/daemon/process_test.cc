@@ -221,6 +221,39 @@ TEST_F(ConsentdProcess, SighupWithGoodConfigAppliesLogLevelAndNewListenAddress) 
       << Log();
 }
 
+// The new address is bound before anything else changes: one that is taken
+// fails the whole reload, so the old listener serves on and the log level
+// the same file changes is not applied either.
+TEST_F(ConsentdProcess, SighupToAListenAddressInUseFailsTheReloadAndChangesNothing) {
+  ASSERT_NO_FATAL_FAILURE(Start(Config("info")));
+  const std::uint16_t taken = FreeLoopbackPort();
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(taken);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(holder, 4), 0);
+
+  WriteTextFile(config_, Config("debug", taken));
+  process_->Signal(SIGHUP);
+  ASSERT_TRUE(notify_->WaitFor("RELOADING=1")) << Log();
+  auto ready = notify_->WaitFor("READY=1");
+  ::close(holder);
+  ASSERT_TRUE(ready);
+  EXPECT_NE(ready->find("reload failed"), std::string::npos) << *ready;
+  EXPECT_NE(Log().find("reload failed"), std::string::npos) << Log();
+  EXPECT_NE(Log().find(std::to_string(taken)), std::string::npos) << "the error names the address\n"
+                                                                  << Log();
+
+  auto health = Fetch(port_, "GET", "/healthz");
+  ASSERT_TRUE(health) << "the old listener stopped";
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Log().find("http GET /healthz"), std::string::npos) << "debug was applied";
+  EXPECT_EQ(Scrape(port_).Value("consentd_config_reloads_total", {{"result", "failure"}}), 1);
+}
+
 // --- admin API: POST /api/v1/reload and consentctl reload -------------------
 
 class AdminProcess : public ConsentdProcess {

@@ -117,6 +117,7 @@ Status OpenAndRun(const std::string& db_path, store::Work work, bool read_only) 
   store::SqliteStoreOptions options;
   options.path = db_path;
   options.read_only = read_only;
+  options.migrate = false;  // consentd migrates; the old one may still run on it
   Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(options);
   if (!db.ok()) return db.status();
   Status s = (*db)->Run(std::move(work));

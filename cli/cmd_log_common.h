@@ -56,7 +56,9 @@ struct ProofLogArgs {
 Status CheckDatabaseFile(const std::string& db_path);
 
 // Opens the existing database (CheckDatabaseFile first) and runs `work` in
-// one unit of work, which may write.
+// one unit of work, which may write. A store at an older schema is refused,
+// not migrated: after an upgrade the old consentd may still run on it, and
+// only consentd migrates.
 Status RunOnStore(const std::string& db_path, store::Work work);
 // The same for a command that only reads, also beside a running consentd:
 // a read snapshot that never takes the write lock (however long `work`

@@ -35,6 +35,7 @@ Result<std::unique_ptr<store::SqliteStore>> OpenStoreToDecide(const config::Conf
   }
   store::SqliteStoreOptions options;
   options.path = path;
+  options.migrate = false;  // only consentd migrates (the old one may still run on it)
   options.erasure_ledger_path = config.sync.erasure_ledger_file;
   // As consentd logs it: a resync's erasures left out of the ledger would
   // not be re-applied after a restore.
@@ -45,7 +46,9 @@ Result<std::unique_ptr<store::SqliteStore>> OpenStoreToDecide(const config::Conf
                  ledger.c_str(), s.message().c_str());
   };
   Result<std::unique_ptr<store::SqliteStore>> db = store::SqliteStore::Open(options);
-  if (!db.ok()) return db.status().WithContext("store " + path);
+  if (!db.ok() && db.status().message().find(path) == std::string::npos) {
+    return db.status().WithContext("store " + path);
+  }
   return db;
 }
 

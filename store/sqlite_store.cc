@@ -71,7 +71,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   CONSENTD_RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint = " +
                                        std::to_string(options.wal_autocheckpoint_pages)));
 
-  if (options.read_only) {
+  if (options.read_only || !options.migrate) {
     Result<int> version = SchemaVersion(**db);
     if (!version.ok()) return version.status().WithContext(options.path);
     if (*version != LatestSchemaVersion()) {
@@ -79,10 +79,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
       return FailedPrecondition(
           "store " + options.path + " is at schema version " + std::to_string(*version) +
           "; this binary reads version " + std::to_string(LatestSchemaVersion()) +
-          (older ? ". A reading command does not migrate it: start the new consentd once (it "
-                   "migrates the store), then run this again"
+          (older ? std::string(". ") + (options.read_only ? "A reading command" : "This command") +
+                       " does not migrate it: start the new consentd once (it migrates the "
+                       "store), then run this again"
                  : ". Use the consentctl of the consentd that wrote it"));
     }
+  }
+  if (options.read_only) {
     CONSENTD_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only = ON"));
     // Nothing is written: no WAL descriptors to sync, no checkpoints.
     options.pipelined_sync = false;
@@ -90,8 +93,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions option
   } else {
     SystemClock system_clock;
     const Clock& clock = options.clock ? *options.clock : system_clock;
-    CONSENTD_RETURN_IF_ERROR(
-        MigrateTo(**db, LatestSchemaVersion(), clock.NowMs()).WithContext(options.path));
+    if (options.migrate) {
+      CONSENTD_RETURN_IF_ERROR(
+          MigrateTo(**db, LatestSchemaVersion(), clock.NowMs()).WithContext(options.path));
+    }
     // An erasure's commit is followed by a truncation of the WAL (its old
     // page images hold the erased rows); a crash between the two would
     // leave them in the file, and the pending truncation is only known in

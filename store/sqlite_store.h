@@ -121,6 +121,11 @@ struct SqliteStoreOptions {
   // that never takes the write lock, so consentd keeps committing while a
   // long audit reads; and PRAGMA query_only makes any write an error.
   bool read_only = false;
+  // False for tools that write beside a running consentd (consentctl dlq
+  // replay, erasures mark-manual, export, resync): a store at another
+  // schema is refused, as for read_only, instead of migrated under the
+  // consentd that may still run on it after an upgrade.
+  bool migrate = true;
   SqliteFaults* faults = nullptr;  // borrowed, may be null: fault injection in tests
   const Clock* clock = nullptr;    // borrowed, may be null (system clock): applied_at
 };

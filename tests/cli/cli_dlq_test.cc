@@ -10,6 +10,8 @@
 #include <string>
 
 #include "core/redact.h"
+#include "store/sqlite_db.h"
+#include "store/sqlite_migrations.h"
 #include "store/sqlite_store.h"
 #include "tests/store/store_test_util.h"
 
@@ -162,6 +164,24 @@ TEST_F(CliDlqTest, ReplayOfARowThatIsNotDeadFailsAndChangesNothing) {
   EXPECT_EQ(o.exit_code, 1) << o.out;
   EXPECT_THAT(o.out, HasSubstr("is not a dead letter (it is pending)"));
   EXPECT_EQ(Consentctl("dlq replay 999 --db " + db_path_ + " 2>&1").exit_code, 1);
+}
+
+// Only consentd migrates a store: a replay against one an older consentd
+// may still run on (after an upgrade, before the restart) refuses and
+// leaves its schema alone.
+TEST_F(CliDlqTest, ReplayDoesNotMigrateAnOlderStore) {
+  const std::string old_db = dir_.File("old.db");
+  {
+    auto db = store::Db::Open(old_db, nullptr);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE(store::MigrateTo(**db, store::LatestSchemaVersion() - 1, 1).ok());
+  }
+  Outcome o = Consentctl("dlq replay --all --db " + old_db + " 2>&1");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_THAT(o.out, HasSubstr("start the new consentd once"));
+  auto db = store::Db::Open(old_db, nullptr);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(*store::SchemaVersion(**db), store::LatestSchemaVersion() - 1);
 }
 
 TEST_F(CliDlqTest, DeadLetterSupersededByANewerWriteOfItsKeyIsNotReplayed) {

@@ -158,9 +158,10 @@ TEST_F(CliResyncTest, DryRunBindsNoExistingKeyAndARealRunDoes) {
   EXPECT_EQ(stored_check(), *sync::IdentityKeyCheck("an identity key of thirty-two b!"));
 }
 
-// Opening a store migrates it: a dry run against a store an older consentd
-// still runs on refuses instead, and leaves the schema as it was.
-TEST_F(CliResyncTest, DryRunLeavesAnOlderStoresSchemaAlone) {
+// Only consentd migrates a store: a resync, dry or real, against a store an
+// older consentd may still run on refuses instead, and leaves the schema as
+// it was.
+TEST_F(CliResyncTest, NeitherADryNorARealRunMigratesAnOlderStore) {
   const std::string old_db = dir_.File("old.db");
   {
     auto db = store::Db::Open(old_db, nullptr);
@@ -172,9 +173,11 @@ TEST_F(CliResyncTest, DryRunLeavesAnOlderStoresSchemaAlone) {
   config.replace(config.find(db_path_), db_path_.size(), old_db);
   const std::string old_config = dir_.File("old.yaml");
   std::ofstream(old_config) << config;
-  Outcome o = Consentctl("resync --dry-run --config " + old_config);
-  EXPECT_EQ(o.exit_code, 1) << o.out;
-  EXPECT_THAT(o.out, HasSubstr("start consentd once"));
+  for (const std::string dry : {"--dry-run ", ""}) {
+    Outcome o = Consentctl("resync " + dry + "--config " + old_config);
+    EXPECT_EQ(o.exit_code, 1) << dry << o.out;
+    EXPECT_THAT(o.out, HasSubstr("consentd once")) << dry;
+  }
   auto db = store::Db::Open(old_db, nullptr);
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(*store::SchemaVersion(**db), store::LatestSchemaVersion() - 1);

@@ -94,7 +94,7 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
       {c.rate_limit.requests, c.rate_limit.interval, c.rate_limit.max_in_flight,
        c.rate_limit.search_requests, c.rate_limit.search_interval});
   connectors::BudgetStats stats;
-  connectors::BudgetedHttpClient http(curl, limiter, g_stop, stats);
+  connectors::BudgetedHttpClient http(curl, limiter, g_stop, stats, daemon::QuotaRefusalOf(c.kind));
   Result<std::unique_ptr<connectors::Connector>> connector =
       daemon::MakeConnector(c, std::move(mapping), http);
   if (!connector.ok()) return connector.status().WithContext("connector " + c.name);

@@ -20,6 +20,11 @@ Result<std::string> OptionalSecret(const std::string& path) {
 
 }  // namespace
 
+connectors::QuotaRefusalOf429 QuotaRefusalOf(mapping::ConnectorKind kind) {
+  if (kind == mapping::ConnectorKind::kHubSpot) return connectors::HubSpotDailyLimitRefusal;
+  return nullptr;
+}
+
 Result<std::unique_ptr<connectors::Connector>> MakeConnector(
     const config::ConnectorConfig& config, std::shared_ptr<const mapping::MappingSpec> mapping,
     connectors::HttpClient& http) {

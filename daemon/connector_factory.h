@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "config/config.h"
+#include "connectors/common/budgeted_http_client.h"
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
 
@@ -21,6 +22,10 @@ namespace consentd::daemon {
 // with a large max_in_flight could take every thread and stall the other
 // direction. The defaults (Mailchimp's 10 in flight: 5) stay below it.
 inline constexpr int kMaxPoolShareOfAConnector = 8;
+
+// The vendor's quota refusals for the connector's BudgetedHttpClient
+// (HubSpot's daily limit); empty for other kinds.
+connectors::QuotaRefusalOf429 QuotaRefusalOf(mapping::ConnectorKind kind);
 
 Result<std::unique_ptr<connectors::Connector>> MakeConnector(
     const config::ConnectorConfig& config, std::shared_ptr<const mapping::MappingSpec> mapping,

@@ -402,8 +402,8 @@ class SyncComponent::Impl {
     curl_ = connectors::MakeCurlHttpClient("consentd/" CONSENTD_VERSION);
     for (const auto& [name, c] : config.connectors) {
       auto link = std::make_unique<Link>(io_, c);
-      link->http = std::make_unique<connectors::BudgetedHttpClient>(*curl_, link->limiter, stop_,
-                                                                    link->budget);
+      link->http = std::make_unique<connectors::BudgetedHttpClient>(
+          *curl_, link->limiter, stop_, link->budget, QuotaRefusalOf(c.kind));
       // The digest first: a file rotated while the connector is built then
       // shows as changed at the next reload, not as unchanged.
       Result<std::string> digest = ConnectorSecretsDigest(c);

@@ -445,10 +445,12 @@ Result<IngestSummary> SyncEngine::RecordDeliveries(
             continue;
           }
         }
-        // An erasure is owed, and a refused credential is the connector's
-        // failure, not the row's: neither runs out of attempts.
+        // An erasure is owed, and a refused credential or a used-up request
+        // budget (429; HubSpot's daily limit lasts until midnight) is the
+        // connector's failure, not the row's: none runs out of attempts.
         if (row.attempts < max_attempts || (d != nullptr && d->erase) ||
-            connectors::IsCredentialRefusal(result.status)) {
+            connectors::IsCredentialRefusal(result.status) ||
+            result.status.code() == StatusCode::kResourceExhausted) {
           const auto at = retry_at.find(row.id);
           s = txn.MarkRetry(row.id, at == retry_at.end() ? now : at->second, error, now);
           if (MovedOn(s)) continue;

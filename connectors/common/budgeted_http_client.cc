@@ -24,6 +24,13 @@ TimestampMs WallMs() {
 }  // namespace
 
 Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& request) {
+  if (quota_refusal_) {
+    std::lock_guard lock(closed_mu_);
+    if (const std::int64_t left = closed_until_ - SteadyMs(); left > 0) {
+      return ResourceExhausted(closed_why_ + "; nothing sent (the next call in " +
+                               std::to_string((left + 999) / 1000) + " s asks again)");
+    }
+  }
   const CallKind kind = request.search ? CallKind::kSearch : CallKind::kPlain;
   const CallPriority priority =
       request.background ? CallPriority::kBackground : CallPriority::kForeground;
@@ -92,6 +99,13 @@ Result<net::HttpResponse> BudgetedHttpClient::Send(const OutboundRequest& reques
       pause = after->count();
     }
     limiter_.Backoff(SteadyMs(), pause, kind);
+    if (quota_refusal_) {
+      if (std::optional<QuotaRefusal> refused = quota_refusal_(response.value())) {
+        std::lock_guard lock(closed_mu_);
+        closed_until_ = SteadyMs() + refused->closed_for.count();
+        closed_why_ = std::move(refused->why);
+      }
+    }
   }
   return response;
 }

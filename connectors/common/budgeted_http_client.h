@@ -12,9 +12,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 
 #include "connectors/common/http_client.h"
 #include "connectors/common/rate_limiter.h"
@@ -28,13 +32,30 @@ struct BudgetStats {
   std::atomic<std::uint64_t> wait_ms{0};       // total time waited
 };
 
+// For a 429 that refuses a quota a short pause does not restore (HubSpot's
+// daily limit): how long to send nothing, and why. nullopt: an ordinary
+// 429, paused for as described above.
+struct QuotaRefusal {
+  std::chrono::milliseconds closed_for{0};
+  std::string why;
+};
+using QuotaRefusalOf429 = std::function<std::optional<QuotaRefusal>(const net::HttpResponse&)>;
+
 class BudgetedHttpClient final : public HttpClient {
  public:
-  // All borrowed; they outlive this client.
+  // All borrowed; they outlive this client. `quota_refusal` may be empty.
   BudgetedHttpClient(HttpClient& inner, RateLimiter& limiter, const std::atomic<bool>& stop,
-                     BudgetStats& stats)
-      : inner_(inner), limiter_(limiter), stop_(stop), stats_(stats) {}
+                     BudgetStats& stats, QuotaRefusalOf429 quota_refusal = nullptr)
+      : inner_(inner),
+        limiter_(limiter),
+        stop_(stop),
+        stats_(stats),
+        quota_refusal_(std::move(quota_refusal)) {}
 
+  // While a refused quota is closed, fails at once with ResourceExhausted
+  // (nothing is sent: calls waiting out a day would hold their threads,
+  // and each would be refused again); the first call after it closes sends
+  // again, a probe.
   Result<net::HttpResponse> Send(const OutboundRequest& request) override;
 
  private:
@@ -42,6 +63,10 @@ class BudgetedHttpClient final : public HttpClient {
   RateLimiter& limiter_;
   const std::atomic<bool>& stop_;
   BudgetStats& stats_;
+  QuotaRefusalOf429 quota_refusal_;
+  std::mutex closed_mu_;
+  std::int64_t closed_until_ = 0;  // steady clock, ms
+  std::string closed_why_;
 };
 
 }  // namespace consentd::connectors

@@ -33,10 +33,18 @@ bool ContainsNoCase(std::string_view hay, std::string_view needle) {
   return false;
 }
 
+bool IsDailyLimit(const net::HttpResponse& r, const json& body) {
+  auto daily_remaining = net::FindHeader(r.headers, "X-HubSpot-RateLimit-Daily-Remaining");
+  return (daily_remaining && *daily_remaining == "0") ||
+         (body.is_object() && StringAt(body, "policyName") == "DAILY");
+}
+
 // When HubSpot says 429 without Retry-After: its rate-limit headers tell
-// the rolling window, the body the policy (SECONDLY: the search limit).
+// the rolling window, the body the policy (SECONDLY: the search limit;
+// DAILY: the day's, see HubSpotDailyLimitRefusal).
 std::optional<std::chrono::milliseconds> RateLimitWait(const net::HttpResponse& r,
                                                        const json& body) {
+  if (IsDailyLimit(r, body)) return kHubSpotDailyLimitProbe;
   auto remaining = net::FindHeader(r.headers, "X-HubSpot-RateLimit-Remaining");
   auto interval = net::FindHeader(r.headers, "X-HubSpot-RateLimit-Interval-Milliseconds");
   if (remaining && interval && *remaining == "0") {
@@ -241,3 +249,17 @@ HubSpotConnector::CallResult HubSpotConnector::Call(std::string_view method,
 }
 
 }  // namespace consentd::connectors::hubspot_internal
+
+namespace consentd::connectors {
+
+std::optional<QuotaRefusal> HubSpotDailyLimitRefusal(const net::HttpResponse& response) {
+  if (response.status != 429) return std::nullopt;
+  const nlohmann::json body =
+      nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (!hubspot_internal::IsDailyLimit(response, body)) return std::nullopt;
+  return QuotaRefusal{kHubSpotDailyLimitProbe,
+                      "HubSpot's daily request limit is used up (429, policy DAILY; HubSpot "
+                      "restores it at midnight in the account's time zone)"};
+}
+
+}  // namespace consentd::connectors

@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "connectors/common/budgeted_http_client.h"
 #include "connectors/common/connector.h"
 #include "connectors/common/http_client.h"
 #include "mapping/spec.h"
@@ -31,6 +33,14 @@ struct HubSpotSettings {
 
 // REQUIRES: `spec` names `s.name` as a hubspot system; `http` outlives the
 // connector (borrowed).
+// HubSpot's daily request limit (a 429 whose body names policyName DAILY,
+// or X-HubSpot-RateLimit-Daily-Remaining: 0) is restored only at midnight
+// in the account's time zone, which consentd does not know: nothing is
+// sent for kHubSpotDailyLimitProbe, then one call asks again. For
+// BudgetedHttpClient; nullopt for any other answer.
+inline constexpr std::chrono::minutes kHubSpotDailyLimitProbe{10};
+std::optional<QuotaRefusal> HubSpotDailyLimitRefusal(const net::HttpResponse& response);
+
 std::unique_ptr<Connector> MakeHubSpotConnector(HubSpotSettings s,
                                                 std::shared_ptr<const mapping::MappingSpec> spec,
                                                 HttpClient& http);

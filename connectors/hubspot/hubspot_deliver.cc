@@ -300,13 +300,19 @@ void Delivery::SkipErasuresOfMissingContacts() {
 }
 
 // Items without an address (only the contact id known) and items with
-// statuses on a phone channel need the contact.
+// statuses or an unsubscribe-all on a phone channel need the contact.
 void Delivery::LookUpContacts() {
   std::vector<size_t> need;
   std::vector<std::string> ids, emails;
   for (size_t i = 0; i < items_.size(); ++i) {
-    const bool phone = std::any_of(writes_[i].statuses.begin(), writes_[i].statuses.end(),
-                                   [](const hs::StatusWrite& s) { return s.channel != "EMAIL"; });
+    // A channel block alone needs it too: grants on a blocked channel are
+    // filtered out before delivery, so an SMS block is often the item's only
+    // SMS content.
+    const bool phone =
+        std::any_of(writes_[i].statuses.begin(), writes_[i].statuses.end(),
+                    [](const hs::StatusWrite& s) { return s.channel != "EMAIL"; }) ||
+        std::any_of(writes_[i].unsubscribe_all.begin(), writes_[i].unsubscribe_all.end(),
+                    [](const hs::UnsubscribeAllWrite& u) { return u.channel != "EMAIL"; });
     if (email_[i].empty() && results_[i].system_id.empty()) {
       Fail(i, InvalidArgument("neither an e-mail address nor a HubSpot contact id is known"));
       continue;

@@ -51,8 +51,11 @@ hs::SubscriptionStatus StatusFromJson(const json& j) {
 
 std::vector<std::string> HubSpotConnector::ContactProperties() const {
   std::vector<std::string> props = {"email", "lastmodifieddate"};
-  if (std::any_of(status_channels_.begin(), status_channels_.end(),
-                  [](const std::string& c) { return c != "EMAIL"; })) {
+  // The subscriber on a phone channel is the contact's phone number, for
+  // statuses and for unsubscribe-all (a channel block) alike.
+  const auto phone_channel = [](const std::string& c) { return c != "EMAIL"; };
+  if (std::any_of(status_channels_.begin(), status_channels_.end(), phone_channel) ||
+      std::any_of(wide_channels_.begin(), wide_channels_.end(), phone_channel)) {
     props.push_back("mobilephone");
     props.push_back("phone");
   }
@@ -266,10 +269,15 @@ void HubSpotConnector::AddWideStatuses(const std::vector<std::string>& ids, cons
     if (!j.is_object()) continue;
     hs::UnsubscribeAll u;
     u.channel = StringAt(j, "channel", channel);
-    u.unsubscribed = StringAt(j, "status") == "UNSUBSCRIBED";
+    const std::string status = StringAt(j, "status");
+    u.unsubscribed = status == "UNSUBSCRIBED";
     u.timestamp = j.contains("timestamp") ? ParseHubSpotTime(j["timestamp"]).value_or(0) : 0;
-    // Never unsubscribed from all: HubSpot states nothing.
-    if (!u.unsubscribed && u.timestamp == 0) continue;
+    // Only UNSUBSCRIBED sets the block and only a dated SUBSCRIBED (opted
+    // in again) clears it. NOT_SPECIFIED states nothing, dated or not (the
+    // spec's example dates it): read as a clearing, it would lift a block
+    // set elsewhere since. Never unsubscribed from all: HubSpot states
+    // nothing either (an empty list, or SUBSCRIBED at time 0).
+    if (!u.unsubscribed && (status != "SUBSCRIBED" || u.timestamp == 0)) continue;
     for (const auto& id : ids) prefs.wide[id].push_back(u);
   }
 }

@@ -285,6 +285,10 @@ class ScriptedClient final : public HttpClient {
     replies_.pop_front();
     return r;
   }
+  size_t sent() {
+    std::lock_guard lock(mu_);
+    return sent_.size();
+  }
 
  private:
   std::mutex mu_;
@@ -359,6 +363,41 @@ TEST_F(BudgetedClientTest, ARequestMarkedSearchTakesTheSearchWindow) {
   limiter.Release();
   EXPECT_EQ(stats.requests.load(), 4u);
   EXPECT_EQ(stats.rate_limited.load(), 0u);
+}
+
+// A 429 refusing a quota a short pause does not restore (HubSpot's daily
+// limit): calls fail at once, sending nothing, until the refusal closes;
+// then one asks again. An ordinary 429 closes nothing.
+TEST(BudgetedClientQuota, AfterAQuotaRefusalNothingIsSentUntilItCloses) {
+  RateLimiter limiter{RateLimit{100, milliseconds(20), 10, 0, milliseconds(0)}};
+  std::atomic<bool> stop{false};
+  BudgetStats stats;
+  ScriptedClient inner;
+  BudgetedHttpClient client{inner, limiter, stop, stats,
+                            [](const net::HttpResponse& r) -> std::optional<QuotaRefusal> {
+                              if (r.body != "daily") return std::nullopt;
+                              return QuotaRefusal{milliseconds(400), "the daily limit is used up"};
+                            }};
+  inner.Push(TooMany());
+  ASSERT_TRUE(client.Send(Request(false)).ok());
+  ASSERT_TRUE(client.Send(Request(false)).ok()) << "an ordinary 429 closed the quota";
+  EXPECT_EQ(inner.sent(), 2u);
+
+  inner.Push(net::HttpResponse{429, "application/json", {}, "daily"});
+  Result<net::HttpResponse> refused = client.Send(Request(false));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 429);
+  const auto started = std::chrono::steady_clock::now();
+  Result<net::HttpResponse> closed = client.Send(Request(false));
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(closed.status().message().find("the daily limit is used up"), std::string::npos)
+      << closed.status().message();
+  EXPECT_NE(closed.status().message().find("nothing sent"), std::string::npos);
+  EXPECT_EQ(inner.sent(), 3u) << "sent while the quota was closed";
+  std::this_thread::sleep_until(started + milliseconds(450));
+  EXPECT_TRUE(client.Send(Request(false)).ok());
+  EXPECT_EQ(inner.sent(), 4u) << "not asked again once the refusal closed";
 }
 
 // ---------------------------------------------------------------------------

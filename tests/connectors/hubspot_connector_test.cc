@@ -575,6 +575,29 @@ TEST_F(HubSpotConnectorTest, UnsubscribeLinkReadsAsWithdrawalAndUnsubscribeAllAs
   EXPECT_EQ(b->scope, BlockScope::Channel("email"));
 }
 
+// A mapping whose SMS channel carries a block but no topic: the contact's
+// phone is still read, so its SMS unsubscribe-all is found.
+TEST_F(HubSpotConnectorTest, AnSmsUnsubscribeAllIsReadWithoutAnSmsTopicMapped) {
+  auto spec = TestMapping();
+  std::erase_if(spec->topics, [](const mapping::TopicSpec& t) { return t.name == "sms_offers"; });
+  connector_ = Make(spec);
+  ASSERT_EQ(Api("POST", "/crm/v3/objects/contacts",
+                {{"properties", {{"email", "phone@example.com"}, {"mobilephone", "+41790000002"}}}})
+                .status,
+            201);
+  ASSERT_LT(
+      Api("POST", "/communication-preferences/v4/statuses/+41790000002/unsubscribe-all?channel=SMS",
+          json::object())
+          .status,
+      300);
+  RecordRef ref;
+  ref.system_id = ContactId("phone@example.com");
+  InboundRecord rec = ReadOne(ref);
+  const Change* b = FindKind(rec, ChangeKind::kBlockSet);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->scope, BlockScope::Channel("sms"));
+}
+
 TEST_F(HubSpotConnectorTest, BlockPropertyReadsAsGlobalBlockAndItsClearing) {
   Control("POST", "/_sim/hubspot/person/signup", {{"email", "b@example.com"}});
   RecordRef ref;
@@ -994,6 +1017,27 @@ TEST_F(HubSpotConnectorTest, DeliverChannelBlockUnsubscribesFromAllAndKeepsItOve
   EXPECT_EQ(StatusOf("c@example.com", 101), "UNSUBSCRIBED");
 }
 
+// A channel block on SMS is usually the item's only SMS content: the
+// grants on a blocked channel are filtered out before delivery. The phone
+// number it is written to is looked up all the same.
+TEST_F(HubSpotConnectorTest, AnSmsChannelBlockAloneIsWrittenToTheContactsPhone) {
+  ASSERT_EQ(Api("POST", "/crm/v3/objects/contacts",
+                {{"properties", {{"email", "phone@example.com"}, {"mobilephone", "+41790000001"}}}})
+                .status,
+            201);
+  OutboundItem a = Item(1, "phone@example.com");
+  Block(a, BlockScope::Channel("sms"), true);
+  auto results = connector_->Deliver({a});
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_EQ(results[0].detail.find("not written"), std::string::npos) << results[0].detail;
+  bool wide = false;
+  const json state = SimState();
+  for (const json& w : state["unsubscribedFromAll"]) {
+    wide |= w["subscriberIdString"] == "+41790000001" && w["channel"] == "SMS";
+  }
+  EXPECT_TRUE(wide) << state["unsubscribedFromAll"].dump();
+}
+
 // consentd withdrew the topic itself; after a restart she clicks the
 // unsubscribe link on it (HubSpot keeps consentd's explanation, which names
 // UNSUBSCRIBED, and changes the source). The explanation cannot tell, the
@@ -1107,6 +1151,54 @@ net::HttpResponse OneContactWhoseStatusesFail(const net::HttpRequest& req, const
                                                     {"context", json::object()}}}}});
   }
   return connectors::testing::JsonAnswer(200, {{"status", "COMPLETE"}, {"results", json::array()}});
+}
+
+// HubSpot's unsubscribe-all statuses: UNSUBSCRIBED sets the channel block,
+// a dated SUBSCRIBED clears it, and NOT_SPECIFIED (dated, as in the spec's
+// example) says nothing; read as a clearing, it would lift a block set
+// elsewhere since.
+TEST_F(HubSpotConnectorTest, OnlyADatedSubscribedUnsubscribeAllClearsTheChannelBlock) {
+  std::string wide_status;
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([&wide_status](const net::HttpRequest& req) {
+    if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
+      return connectors::testing::JsonAnswer(
+          200, {{"status", "COMPLETE"},
+                {"results",
+                 {{{"id", "1001"},
+                   {"properties", {{"email", "w@example.com"}, {"hs_object_id", "1001"}}},
+                   {"archived", false}}}}});
+    }
+    if (req.path.rfind("/communication-preferences/v4/statuses/batch/unsubscribe-all/read", 0) ==
+        0) {
+      return connectors::testing::JsonAnswer(200,
+                                             {{"status", "COMPLETE"},
+                                              {"results",
+                                               {{{"subscriberIdString", "w@example.com"},
+                                                 {"wideStatuses",
+                                                  {{{"subscriberIdString", "w@example.com"},
+                                                    {"wideStatusType", "PORTAL_WIDE"},
+                                                    {"channel", "EMAIL"},
+                                                    {"status", wide_status},
+                                                    {"timestamp", "2026-11-01T10:00:00Z"}}}}}}}});
+    }
+    return connectors::testing::JsonAnswer(200,
+                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector = MakeHubSpotConnector(settings, TestMapping(), *http_);
+  const auto read = [&](const std::string& status) {
+    wide_status = status;
+    auto r = connector->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1, ""}});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() && r->size() == 1 ? (*r)[0] : InboundRecord{};
+  };
+  EXPECT_NE(FindKind(read("UNSUBSCRIBED"), ChangeKind::kBlockSet), nullptr);
+  EXPECT_NE(FindKind(read("SUBSCRIBED"), ChangeKind::kBlockCleared), nullptr);
+  const InboundRecord unspecified = read("NOT_SPECIFIED");
+  EXPECT_EQ(FindKind(unspecified, ChangeKind::kBlockCleared), nullptr);
+  EXPECT_EQ(FindKind(unspecified, ChangeKind::kBlockSet), nullptr);
 }
 
 // The guard's read failing a subscriber on HubSpot's side (a 207) does
@@ -1722,6 +1814,49 @@ TEST_F(HubSpotConnectorTest, OneInvalidInputFailsOnlyItsItemAsPermanent) {
   EXPECT_NE(results[0].status.message().find("999"), std::string::npos);
   EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
   EXPECT_EQ(StatusOf("x2@example.com", 102), "SUBSCRIBED");
+}
+
+// HubSpot's daily limit: a 429 whose body names the DAILY policy, without
+// Retry-After. Its rows wait kHubSpotDailyLimitProbe, and through the
+// daemon's budgeted client nothing more is sent meanwhile.
+TEST_F(HubSpotConnectorTest, TheDailyLimitWaitsMinutesAndClosesTheBudgetedClient) {
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([](const net::HttpRequest&) {
+    return connectors::testing::JsonAnswer(429, {{"status", "error"},
+                                                 {"message", "You have reached your daily limit."},
+                                                 {"errorType", "RATE_LIMIT"},
+                                                 {"policyName", "DAILY"}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  RateLimiter limiter{
+      RateLimit{100, std::chrono::milliseconds(50), 10, 0, std::chrono::milliseconds(0)}};
+  std::atomic<bool> stop{false};
+  BudgetStats stats;
+  BudgetedHttpClient budgeted(*http_, limiter, stop, stats, HubSpotDailyLimitRefusal);
+  auto connector = MakeHubSpotConnector(settings, TestMapping(), budgeted);
+  OutboundItem a = Item(1, "daily@example.com");
+  Block(a, BlockScope::All(), true);
+  auto limited = connector->Deliver({a});
+  ASSERT_EQ(limited.size(), 1u);
+  EXPECT_EQ(limited[0].status.code(), StatusCode::kResourceExhausted)
+      << limited[0].status.ToString();
+  EXPECT_EQ(limited[0].error_class, ErrorClass::kRetryable);
+  ASSERT_TRUE(limited[0].retry_after.has_value());
+  EXPECT_EQ(*limited[0].retry_after, kHubSpotDailyLimitProbe);
+  const size_t sent = hubspot.requests().size();
+
+  auto closed = connector->Deliver({a});
+  EXPECT_EQ(closed[0].status.code(), StatusCode::kResourceExhausted) << closed[0].status.ToString();
+  EXPECT_NE(closed[0].status.message().find("daily request limit"), std::string::npos)
+      << closed[0].status.message();
+  EXPECT_EQ(hubspot.requests().size(), sent) << "sent while HubSpot's day was used up";
+
+  net::HttpResponse secondly{429, "application/json", {}, R"({"policyName":"SECONDLY"})"};
+  EXPECT_FALSE(HubSpotDailyLimitRefusal(secondly).has_value());
+  net::HttpResponse by_header{
+      429, "application/json", {{"X-HubSpot-RateLimit-Daily-Remaining", "0"}}, "{}"};
+  EXPECT_TRUE(HubSpotDailyLimitRefusal(by_header).has_value());
 }
 
 TEST_F(HubSpotConnectorTest, InjectedRateLimitAndOutageAreRetryableWithRetryAfter) {

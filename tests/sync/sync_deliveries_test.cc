@@ -949,6 +949,23 @@ TEST_F(SyncDeliveriesTest, ARowRefusedForTheCredentialIsRetriedPastMaxAttempts) 
   }
 }
 
+// The same for a used-up request budget (429): HubSpot's daily limit lasts
+// until midnight, longer than max_attempts tries at the backoff's pace.
+TEST_F(SyncDeliveriesTest, ARowRefusedForTheRequestBudgetIsRetriedPastMaxAttempts) {
+  TimestampMs now = T + 200;
+  auto rows = ClaimRows(1, now);
+  for (int attempt = 1; attempt <= 4; ++attempt, now += 100) {
+    if (attempt > 1) rows = Claim(now);
+    ASSERT_EQ(rows.size(), 1u) << "attempt " << attempt;
+    IngestSummary s = Deliver(
+        rows,
+        {Delivery(rows[0].id, ResourceExhausted("429 DAILY"), connectors::ErrorClass::kRetryable)},
+        {}, 2, now + 50);
+    EXPECT_EQ(s.proof_entries, 0u) << "attempt " << attempt;
+    EXPECT_EQ(Row(rows[0].id).status, store::OutboxStatus::kPending) << "attempt " << attempt;
+  }
+}
+
 TEST_F(SyncDeliveriesTest, ResultForARowThatMovedOnIsIgnored) {
   const auto rows = ClaimRows(1, T + 200);
   ASSERT_EQ(rows.size(), 1u);

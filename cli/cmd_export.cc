@@ -14,8 +14,10 @@
 // nothing about the address; 1 with a one-line reason otherwise. With
 // --config (which names the signing key) it first signs a checkpoint if
 // the log grew since the last one, in the same transaction, so every
-// entry of the export carries a proof; --no-checkpoint, or --db, writes
-// nothing, and entries newer than the latest checkpoint are marked
+// entry of the export carries a proof (only with the key that signed the
+// log's latest checkpoint, under the configured origin, as consentd);
+// --no-checkpoint, or --db, writes nothing, and entries newer than the
+// latest checkpoint are marked
 // "not_yet_checkpointed". verify-export needs no database: exit 0 with
 // counts, 1 with the first failing entry.
 #include <fcntl.h>
@@ -143,6 +145,7 @@ int Export(const ExportArgs& a) {
   std::string db_path = a.db_path;
   std::string identity_key_file = a.identity_key_file;
   std::optional<proof::NoteSigner> signer;
+  std::string key_file, origin;  // the signer's, checked against the log
   std::optional<Policy> policy;
   if (!a.config_file.empty()) {
     Result<config::Config> config = config::LoadConfigFile(a.config_file);
@@ -150,12 +153,16 @@ int Export(const ExportArgs& a) {
     if (db_path.empty()) db_path = config->store.path;
     if (identity_key_file.empty()) identity_key_file = config->sync.identity_key_file;
     if (config->has_mapping) policy = mapping::ToPolicy(config->mapping);
-    if (!a.no_checkpoint) {
+    // --db names another store than the configuration's (a restored copy,
+    // a staging one): the daemon's key never signs a checkpoint of it.
+    if (!a.no_checkpoint && a.db_path.empty()) {
       // Never create a key here: without the daemon's key there is no
       // checkpoint to add, and the export says which entries lack a proof.
       Result<proof::NoteSigner> s = proof::LoadSigningKey(config->proof_log.signing_key_file);
       if (s.ok()) {
         signer = std::move(*s);
+        key_file = config->proof_log.signing_key_file;
+        origin = config->proof_log.origin;
       } else if (s.status().code() != StatusCode::kNotFound) {
         return Fail(cmd, s.status());
       }
@@ -183,6 +190,14 @@ int Export(const ExportArgs& a) {
     if (!identity_key.ok()) return identity_key.status();
     request.identity_key = std::move(*identity_key);
     if (signer) {
+      // As consentd itself: only the key that signed the log's latest
+      // checkpoint, under the configured name, adds one. A key file
+      // replaced since would otherwise sign a checkpoint that the published
+      // verifier key fails, and make the replaced key look like the log's.
+      Result<std::optional<std::string>> latest = store::LatestProofCheckpoint(txn);
+      if (!latest.ok()) return latest.status();
+      Result<proof::NoteSigner> checked = proof::LoadSigningKeyForLog(key_file, origin, *latest);
+      if (!checked.ok()) return checked.status().WithContext("no checkpoint signed");
       Result<std::optional<std::string>> cp =
           store::WriteProofCheckpoint(txn, *signer, request.now);
       if (!cp.ok()) return cp.status();

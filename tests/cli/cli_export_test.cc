@@ -90,6 +90,35 @@ class CliExportTest : public sync::testing::SyncEngineTest {
     sqlite3_close(db);
   }
 
+  // A configuration naming this store (the keys beside it).
+  std::string WriteConfig() {
+    const std::string config = dir_.File("consentd.yaml");
+    consentd::testing::WriteTextFile(
+        config, "store:\n  path: " + db_ + "\nproof_log:\n  origin: consentd.test/log\n");
+    return config;
+  }
+  std::uint64_t Checkpoints() {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM proof_checkpoints", -1, &st, nullptr),
+              SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+    const auto n = static_cast<std::uint64_t>(sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  }
+  void AppendAnEntry() {
+    store_ = store::testing::OpenOrDie(db_);
+    Ingest("hubspot",
+           {Record("ev-3", "101", kAnna,
+                   {Consent("newsletter", ConsentStatus::kWithdrawn, T + 5000)})},
+           T + 5100);
+    ASSERT_TRUE(store_->Close().ok());
+    store_.reset();
+  }
+
   std::string db_;
   std::optional<proof::NoteSigner> signer_;
 };
@@ -180,17 +209,8 @@ TEST_F(CliExportTest, AnExportWithoutACheckpointOnlyReadsAndDoesNotWaitForTheWri
 // With --config (which names the signing key) the export first signs a
 // checkpoint, so entries newer than the last one get a proof too.
 TEST_F(CliExportTest, ExportWithConfigCheckpointsFirstSoEveryEntryIsProven) {
-  {
-    store_ = store::testing::OpenOrDie(db_);
-    Ingest("hubspot",
-           {Record("ev-3", "101", kAnna,
-                   {Consent("newsletter", ConsentStatus::kWithdrawn, T + 5000)})},
-           T + 5100);
-    ASSERT_TRUE(store_->Close().ok());
-    store_.reset();
-  }
-  const std::string config = dir_.File("consentd.yaml");
-  consentd::testing::WriteTextFile(config, "store:\n  path: " + db_ + "\n");
+  AppendAnEntry();
+  const std::string config = WriteConfig();
 
   auto plain = ExportTo(dir_.File("db.json"));
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
@@ -206,6 +226,37 @@ TEST_F(CliExportTest, ExportWithConfigCheckpointsFirstSoEveryEntryIsProven) {
   auto v = VerifyFile(out);
   EXPECT_EQ(v.exit_code, 0) << v.output;
   EXPECT_THAT(v.output, HasSubstr(", 0 not yet checkpointed"));
+}
+
+// Only the key that signed the log's latest checkpoint adds one, as in
+// consentd: a key file replaced since (same name, another key) signs
+// nothing, and the export fails rather than answer without the proof.
+TEST_F(CliExportTest, AReplacedSigningKeySignsNoCheckpoint) {
+  AppendAnEntry();
+  const std::string key = proof::DefaultSigningKeyPath(db_);
+  ASSERT_EQ(::unlink(key.c_str()), 0);
+  ASSERT_TRUE(proof::LoadOrCreateSigningKey(key, "consentd.test/log").ok());
+  const std::string config = WriteConfig();
+  const std::uint64_t before = Checkpoints();
+  auto r = RunConsentctl(
+      {"export", "--email", kAnna, "--config", config, "--out", dir_.File("anna.json")});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("no checkpoint signed"));
+  EXPECT_EQ(Checkpoints(), before);
+}
+
+// --db names a store other than the configuration's (a restored copy): the
+// configured key signs nothing in it.
+TEST_F(CliExportTest, AnExportOfAnotherDatabaseSignsNothingInIt) {
+  AppendAnEntry();
+  const std::string config = WriteConfig();
+  const std::uint64_t before = Checkpoints();
+  auto r = RunConsentctl({"export", "--email", kAnna, "--config", config, "--db", db_, "--out",
+                          dir_.File("anna.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Checkpoints(), before);
+  EXPECT_GE(ReadJson(dir_.File("anna.json"))["history_summary"]["not_yet_checkpointed"].get<int>(),
+            1);
 }
 
 }  // namespace

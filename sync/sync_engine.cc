@@ -107,6 +107,24 @@ struct Identifiers {
   std::set<std::string> hashes;  // keyed hashes of both (Change::identifier_hashes)
 };
 
+// Whether the canonical record `c` is about was decided at or after `at`
+// (consentd's clock, as Provenance::recorded_at).
+bool DecidedSince(const SubjectState& state, const Change& c, TimestampMs at) {
+  switch (c.kind) {
+    case ChangeKind::kConsent: {
+      const ConsentRecord* cur = state.FindConsent(c.key);
+      return cur != nullptr && cur->provenance.recorded_at >= at;
+    }
+    case ChangeKind::kBlockSet:
+    case ChangeKind::kBlockCleared: {
+      auto it = state.blocks.find(c.scope);
+      return it != state.blocks.end() && it->second.provenance.recorded_at >= at;
+    }
+    default:
+      return false;
+  }
+}
+
 // Decides and applies the records of one Ingest call, and collects its
 // proof entries and outbound writes until Finish.
 class Ingestor {
@@ -186,6 +204,15 @@ class Ingestor {
       c.mapping_hash = mapping_hash_;
       c.identifier_hashes.insert(ids->hashes.begin(), ids->hashes.end());
       c.key.subject = subject;
+      // A snapshot read before the canonical state last changed for its key
+      // (a newer change decided while its page was on its way) no longer
+      // states the system's current state: the system may well hold that
+      // newer value by now. Taken as current, it would be "repaired" with a
+      // write it does not need (at Mailchimp a re-subscribe goes through
+      // double opt-in: a confirmation mail to a subscribed person).
+      if (c.snapshot && rec.read_at > 0 && DecidedSince(*state, c, rec.read_at)) {
+        c.snapshot = false;
+      }
       Result<Decision> d = Decide(c, *state, /*with_echoes=*/true);
       if (!d.ok()) return d.status();
       if (d->outcome == Outcome::kNewSubjectRequired) {

@@ -559,6 +559,40 @@ TEST_F(SyncResyncTest, ARecordRetiredWhileItsPageWasOnItsWayStaysRetired) {
   EXPECT_EQ(link_of_contact().address, email) << "a snapshot read after it holds it: live";
 }
 
+// A person changes her mind at HubSpot while the resync's page holding her
+// contact is on its way, and that change is decided first (a webhook). The
+// page then no longer states HubSpot's current state: it is decided as
+// an older event (superseded), not as a snapshot HubSpot is behind, so no
+// "repair" writes the newer state back to HubSpot, which holds it already.
+TEST_F(SyncResyncTest, APageReadBeforeANewerChangeOfItsRecordRepairsNothing) {
+  ASSERT_EQ(Control("POST", "/_sim/hubspot/seed", {{"count", 12}, {"seed", 3}}).status, 200);
+  ASSERT_TRUE(Resync(/*dry_run=*/false).complete);
+  const auto [email, contact_id] = SubscribedContact();
+  ASSERT_FALSE(contact_id.empty());
+  bool changed = false;
+  ConnectorWithPageHook racing(*connector_, [&](const connectors::PollPage& page) {
+    for (const connectors::InboundRecord& r : page.records) {
+      if (r.system_id != contact_id || changed) continue;
+      changed = true;
+      ASSERT_EQ(Control("POST", "/_sim/hubspot/person/unsubscribe", {{"email", email}}).status,
+                200);
+      connectors::RecordRef ref;
+      ref.event_id = "evt-webhook";
+      ref.system_id = contact_id;
+      Result<std::vector<connectors::InboundRecord>> read = connector_->Read({ref});
+      ASSERT_TRUE(read.ok()) << read.status().ToString();
+      Run([&](store::Transaction& txn) -> Status {
+        return engine_->Ingest(txn, "hubspot", *read, SystemClock().NowMs()).status();
+      });
+    }
+  });
+  Result<ResyncReport> r = RunResync(*store_, *engine_, racing, ResyncOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(changed) << "the contact was on no page";
+  EXPECT_EQ(r->system_behind, 0) << FormatResyncReport(*r);
+  EXPECT_TRUE(Pending("hubspot").empty()) << "HubSpot is written the change it made itself";
+}
+
 // A read HubSpot keeps refusing ends the looking for missing records, not
 // the resync: the snapshot's decisions stand, and the report names it.
 TEST_F(SyncResyncTest, AFailingReadOfMissingRecordsIsReportedWithoutFailingTheRun) {

@@ -28,6 +28,17 @@
 
 namespace consentd::connectors::hubspot_internal {
 
+// A list, search or batch answer as the spec has it: an object with a
+// `results` array (required, empty when nothing matched). Anything else
+// (a proxy's `{}`, an error page as 200) is not taken as "no contacts":
+// a poll would move its cursor past the window, a full read would end
+// early, a batch read would take every input as holding nothing.
+inline bool HasResultsList(const nlohmann::json& body) {
+  if (!body.is_object()) return false;
+  const auto it = body.find("results");
+  return it != body.end() && it->is_array();
+}
+
 using nlohmann::json;
 
 // The API's batch limit (contacts batch read and the v4 batch endpoints).

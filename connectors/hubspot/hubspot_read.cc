@@ -96,7 +96,9 @@ Result<HubSpotConnector::ContactBatch> HubSpotConnector::ReadContacts(
       return r.error.status;
     }
     const json& reply = r.reply->body;
-    if (!reply.is_object()) return Unavailable("HubSpot contacts batch read: no JSON body");
+    if (!HasResultsList(reply)) {
+      return Unavailable("HubSpot contacts batch read: answered without a results list");
+    }
     for (const json& c : ArrayAt(reply, "results")) {
       out.found.push_back(ContactFromJson(c));
     }
@@ -158,7 +160,9 @@ Result<HubSpotConnector::Preferences> HubSpotConnector::ReadPreferences(
       }
       CallResult r = Call("POST", path + "?channel=" + UrlEncode(channel), {{"inputs", inputs}});
       if (!r.ok()) return r.error.status;
-      if (!r.reply->body.is_object()) return Unavailable("HubSpot " + path + ": no JSON body");
+      if (!HasResultsList(r.reply->body)) {
+        return Unavailable("HubSpot " + path + ": answered without a results list");
+      }
       for (const json& res : ArrayAt(r.reply->body, "results")) {
         if (!res.is_object()) continue;
         std::string sub = StringAt(res, "subscriberIdString");
@@ -643,7 +647,8 @@ Result<PollPage> HubSpotConnector::PollFull(json cursor, TimestampMs now) {
   const TimestampMs started = cursor.value("started", OnHubSpotClock(now));
   if (!r.ok()) return r.error.status;
   const json& body = r.reply->body;
-  if (!body.is_object()) return Unavailable("HubSpot contacts list: no JSON body");
+  if (!HasResultsList(body))
+    return Unavailable("HubSpot contacts list: answered without a results list");
   std::vector<Contact> contacts;
   std::vector<std::string> event_ids;
   for (const json& j : ArrayAt(body, "results")) {
@@ -712,7 +717,9 @@ Result<PollPage> HubSpotConnector::PollIncremental(json cursor, TimestampMs now)
   // HubSpot dates nothing after its own now: the window may end there.
   upper = std::min(upper, OnHubSpotClock(now));
   now = upper;
-  if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts search: no JSON body");
+  if (!HasResultsList(r.reply->body)) {
+    return Unavailable("HubSpot contacts search: answered without a results list");
+  }
   // Contacts the previous page returned at `lower` come again (the bound
   // moved to their millisecond): the same id at the same lastmodifieddate is
   // the same version, so it is not read (preferences) or decided again.
@@ -814,7 +821,9 @@ Status HubSpotConnector::PollArchived(json& cursor, TimestampMs now,
   if (!after.empty()) path += "&after=" + UrlEncode(after);
   CallResult r = Call("GET", path, nullptr);
   if (!r.ok()) return r.error.status;
-  if (!r.reply->body.is_object()) return Unavailable("HubSpot contacts list: no JSON body");
+  if (!HasResultsList(r.reply->body)) {
+    return Unavailable("HubSpot archived contacts list: answered without a results list");
+  }
   const TimestampMs mark = cursor.value("arch_mark", TimestampMs{0});
   for (const json& j : ArrayAt(r.reply->body, "results")) {
     Contact c = ContactFromJson(j);

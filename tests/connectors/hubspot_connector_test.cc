@@ -1201,6 +1201,26 @@ TEST_F(HubSpotConnectorTest, OnlyADatedSubscribedUnsubscribeAllClearsTheChannelB
   EXPECT_EQ(FindKind(unspecified, ChangeKind::kBlockSet), nullptr);
 }
 
+// A 200 without the results list the spec requires (a proxy's "{}") is no
+// empty page: a poll that took it as one would move past the window, a
+// full read would end early, a read would find no contact.
+TEST_F(HubSpotConnectorTest, AnAnswerWithoutResultsIsAFailureNotAnEmptyPage) {
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer(
+      [](const net::HttpRequest&) { return connectors::testing::JsonAnswer(200, json::object()); });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector = MakeHubSpotConnector(settings, TestMapping(), *http_);
+  Result<PollPage> full = connector->Poll("", SystemClock().NowMs());
+  ASSERT_FALSE(full.ok()) << full->records.size() << " record(s), cursor " << full->next_cursor;
+  EXPECT_EQ(ClassOf(full.status()), ErrorClass::kRetryable);
+  EXPECT_NE(full.status().message().find("without a results list"), std::string::npos)
+      << full.status().message();
+  auto read = connector->Read({RecordRef{"e", "1001", "", RecordHint::kChanged, {}, "", 1, ""}});
+  ASSERT_FALSE(read.ok()) << read->size() << " record(s)";
+  EXPECT_EQ(ClassOf(read.status()), ErrorClass::kRetryable);
+}
+
 // The guard's read failing a subscriber on HubSpot's side (a 207) does
 // not say she holds no status: written unguarded, the grant could undo an
 // unsubscribe she made there since. The item waits (retryable), as for a
@@ -1580,6 +1600,10 @@ TEST_F(HubSpotConnectorTest, ABatchReadErrorOtherThanNotFoundIsRetriedNotTakenAs
   hubspot.Answer([](const net::HttpRequest& req) {
     if (req.path.rfind("/crm/v3/objects/contacts/batch/read", 0) == 0) {
       return ContactFoundAndAnotherFailed({{"ids", {"1001"}}});
+    }
+    if (req.path.rfind("/communication-preferences/", 0) == 0) {  // no statuses
+      return connectors::testing::JsonAnswer(200,
+                                             {{"status", "COMPLETE"}, {"results", json::array()}});
     }
     return connectors::testing::JsonAnswer(200, {{"id", "1002"}, {"properties", json::object()}});
   });

@@ -172,6 +172,15 @@ int Resync(const ResyncArgs& args) {
   for (const auto& [name, c] : config->connectors) {
     if (!args.connector.empty() && name != args.connector) continue;
     if (g_stop.load()) break;
+    // A generic connector polls a change feed: nothing to reconcile. Named
+    // alone it is an error (RunResync says why); among all, it is skipped.
+    if (args.connector.empty() && c.kind == mapping::ConnectorKind::kGeneric) {
+      std::printf(
+          "%s: skipped (a generic connector's poll is a change feed, not its records' "
+          "current state)\n",
+          name.c_str());
+      continue;
+    }
     Result<sync::ResyncReport> report = ResyncOne(c, mapping, *curl, **db, engine, args);
     if (!report.ok()) {
       failed = report.status();

@@ -460,7 +460,10 @@ class SyncComponent::Impl {
       KickHints(*link);  // hints a crash left behind
       Dispatch(*link);   // rows a crash left behind
       if (link->config.poll_interval.count() > 0) Poll(*link);
-      if (sync_.resync_interval.count() > 0) ScheduleFirstResync(*link);
+      // A change feed (or no poll) has no snapshot to reconcile against.
+      if (sync_.resync_interval.count() > 0 && link->connector->PollsSnapshots()) {
+        ScheduleFirstResync(*link);
+      }
     }
   }
 

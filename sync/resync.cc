@@ -334,6 +334,11 @@ std::function<Status(store::Transaction&)> MappingUnchangedGuard(
 
 Result<ResyncReport> RunResync(store::Store& store, SyncEngine& engine,
                                connectors::Connector& connector, const ResyncOptions& options) {
+  if (!connector.PollsSnapshots()) {
+    return FailedPrecondition("connector " + connector.name() +
+                              " polls a change feed (or nothing), not its records' current "
+                              "state: a resync has nothing to compare");
+  }
   ResyncReport report;
   report.connector = connector.name();
   report.dry_run = options.dry_run;

@@ -267,6 +267,13 @@ class Connector {
   // cursor that never moves past data it did not return.
   virtual Result<PollPage> Poll(std::string_view cursor, TimestampMs now) = 0;
 
+  // Whether a Poll from "" reads every record's current state (a
+  // snapshot), which a full reconciliation (sync/resync.h) compares with
+  // the canonical state. False for a change feed (the generic connector's
+  // poll: events, some superseded by later ones) or no poll at all: a
+  // resync of it would take old events for the system's state.
+  virtual bool PollsSnapshots() const { return true; }
+
   // Applies the items (absolute state; batched). One result per item, in
   // any order. Must not throw; transport failures are per-item retryable.
   virtual std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) = 0;

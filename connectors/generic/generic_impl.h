@@ -58,6 +58,7 @@ class GenericConnector final : public Connector {
   Status Check() override;
   Result<std::vector<InboundRecord>> Read(const std::vector<RecordRef>& refs) override;
   Result<PollPage> Poll(std::string_view cursor, TimestampMs now) override;
+  bool PollsSnapshots() const override { return false; }  // a change feed, if any
   std::vector<DeliveryResult> Deliver(const std::vector<OutboundItem>& items) override;
   Result<std::vector<InboundRecord>> MapRecordPayload(std::string_view json) const override;
   Result<std::vector<RecordRef>> ParseWebhookUnverified(std::string_view body,

@@ -23,6 +23,7 @@
 #include "sync/sync_engine.h"
 #include "tests/sim/sim_fixture.h"
 #include "tests/store/store_test_util.h"
+#include "tests/support/child_process.h"
 
 namespace consentd::cli {
 namespace {
@@ -181,6 +182,49 @@ TEST_F(CliResyncTest, NeitherADryNorARealRunMigratesAnOlderStore) {
   auto db = store::Db::Open(old_db, nullptr);
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(*store::SchemaVersion(**db), store::LatestSchemaVersion() - 1);
+}
+
+// A generic connector's poll is a change feed, not its records' current
+// state: a resync of every connector passes it over, saying so, and
+// resyncs the others; named alone, it is an error that says why.
+TEST_F(CliResyncTest, AGenericConnectorIsSkippedAndTheOthersAreResynced) {
+  consentd::testing::WriteTextFile(dir_.File("crm_token"), "crm-token-0123456789abcdef");
+  consentd::testing::WriteTextFile(dir_.File("crm_whsec"),
+                                   "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  const std::string config = dir_.File("generic.yaml");
+  std::ofstream(config)
+      << "store:\n  path: " << db_path_ << "\n"
+      << "connectors:\n"
+      << "  crm:\n    kind: generic\n    base_url: http://127.0.0.1:9/api\n"
+      << "    webhook_secret_files: [" << dir_.File("crm_whsec") << "]\n"
+      << "    auth: {bearer: {token_file: " << dir_.File("crm_token") << "}}\n"
+      << "    write:\n"
+      << "      consent: {method: PUT, url: \"/c/{email}/{topic}\", body: {s: \"{status}\"}}\n"
+      << "      block: {method: PUT, url: \"/c/{email}/b/{block}\", body: {a: \"{active}\"}}\n"
+      << "      erasure: {method: DELETE, url: \"/c/{email}\"}\n"
+      << "    responses: {retryable: [429, \"5xx\"], permanent: [\"4xx\"]}\n"
+      << "  hubspot:\n    kind: hubspot\n    base_url: " << BaseUrl() << "\n"
+      << "    token_file: " << dir_.File("hubspot_token") << "\n"
+      << "    client_secret_file: " << dir_.File("hubspot_client_secret") << "\n"
+      << "    poll_interval: 0s\n"
+      << "mapping:\n"
+      << "  systems:\n    crm: {kind: generic, role: crm}\n"
+      << "    hubspot: {kind: hubspot, role: journey}\n"
+      << "  identity:\n    keys: [email]\n"
+      << "  channels:\n    email: {crm: mail, hubspot: EMAIL}\n"
+      << "  topics:\n"
+      << "    - name: newsletter\n      notice_version: \"2026-01\"\n"
+      << "      channels: [email]\n"
+      << "      systems:\n        crm: {topic: nl}\n"
+      << "        hubspot: {subscriptions: {email: 101}}\n";
+  Outcome all = Consentctl("resync --dry-run --config " + config);
+  EXPECT_EQ(all.exit_code, 0) << all.out;
+  EXPECT_THAT(all.out, HasSubstr("crm: skipped (a generic connector"));
+  EXPECT_THAT(all.out, HasSubstr("hubspot: 1 page(s), 8 record(s)"));
+
+  Outcome named = Consentctl("resync --dry-run --connector crm --config " + config);
+  EXPECT_EQ(named.exit_code, 1) << named.out;
+  EXPECT_THAT(named.out, HasSubstr("polls a change feed"));
 }
 
 TEST_F(CliResyncTest, ARealRunLearnsTheDriftAndTheNextFindsNone) {

@@ -575,6 +575,26 @@ void Delivery::SendUnsubscribeAll() {
   }
 }
 
+namespace {
+
+// One input's error in a batch answer (a 207), classed by its category as
+// the reads class them: a refusal of the input itself (blocklisted:
+// blocked; VALIDATION_ERROR, OBJECT_NOT_FOUND, CONFLICT or none: permanent)
+// or HubSpot failing on its side (INTERNAL_ERROR and the rest: retried; a
+// rate limit: retried as one).
+Status InputErrorStatus(const json& error, std::string msg) {
+  if (IsGdprBlocklisted(error)) return BlockedByTarget(std::move(msg));
+  const std::string category = StringAt(error, "category");
+  if (category.empty() || category == "VALIDATION_ERROR" || category == "OBJECT_NOT_FOUND" ||
+      category == "CONFLICT") {
+    return InvalidArgument(std::move(msg));
+  }
+  if (category == "RATE_LIMITS") return ResourceExhausted(std::move(msg));
+  return Unavailable(std::move(msg));
+}
+
+}  // namespace
+
 void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, bool split_allowed) {
   for (size_t start = 0; start < inputs.size(); start += kApiBatchLimit) {
     const size_t end = std::min(inputs.size(), start + kApiBatchLimit);
@@ -632,9 +652,7 @@ void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, boo
       }
       const std::string msg =
           "HubSpot " + path.substr(0, path.find('?')) + " refused an input: " + VendorMessage(e);
-      for (size_t owner : hit) {
-        Fail(owner, IsGdprBlocklisted(e) ? BlockedByTarget(msg) : InvalidArgument(msg));
-      }
+      for (size_t owner : hit) Fail(owner, InputErrorStatus(e, msg));
     }
     if (!all_attributed) {
       if (split_allowed && owners.size() > 1) {
@@ -656,9 +674,7 @@ void Delivery::SendBatch(const std::string& path, std::vector<Input> inputs, boo
         const std::string msg = "HubSpot " + path.substr(0, path.find('?')) +
                                 " refused an input: " + VendorMessage(errors[0]);
         for (size_t owner : owners) {
-          if (!Failed(owner)) {
-            Fail(owner, IsGdprBlocklisted(errors[0]) ? BlockedByTarget(msg) : InvalidArgument(msg));
-          }
+          if (!Failed(owner)) Fail(owner, InputErrorStatus(errors[0], msg));
         }
       }
     }

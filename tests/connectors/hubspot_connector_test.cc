@@ -1221,6 +1221,46 @@ TEST_F(HubSpotConnectorTest, AnAnswerWithoutResultsIsAFailureNotAnEmptyPage) {
   EXPECT_EQ(ClassOf(read.status()), ErrorClass::kRetryable);
 }
 
+// A batch write's 207 names the inputs it failed: one HubSpot failed on its
+// side (INTERNAL_ERROR) is retried, one it refused for what it is
+// (VALIDATION_ERROR) is permanent, and the rest were written.
+TEST_F(HubSpotConnectorTest, ABatchWriteErrorIsClassedByItsCategory) {
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([](const net::HttpRequest& req) {
+    if (req.path.rfind("/communication-preferences/v4/statuses/batch/write", 0) == 0) {
+      auto error = [](const char* category, const char* email) {
+        return json{{"status", "error"},
+                    {"category", category},
+                    {"message", std::string("failed for ") + email},
+                    {"context", {{"ids", {email}}}}};
+      };
+      return connectors::testing::JsonAnswer(207,
+                                             {{"status", "COMPLETE"},
+                                              {"results", json::array()},
+                                              {"numErrors", 2},
+                                              {"errors",
+                                               {error("INTERNAL_ERROR", "busy@example.com"),
+                                                error("VALIDATION_ERROR", "bad@example.com")}}});
+    }
+    return connectors::testing::JsonAnswer(200,
+                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector = MakeHubSpotConnector(settings, TestMapping(), *http_);
+  std::vector<OutboundItem> items;
+  for (const char* email : {"busy@example.com", "bad@example.com", "fine@example.com"}) {
+    items.push_back(Item(static_cast<std::int64_t>(items.size() + 1), email));
+    Grant(items.back(), "newsletter", ConsentStatus::kGranted);
+  }
+  auto r = connector->Deliver(items);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].error_class, ErrorClass::kRetryable) << r[0].status.ToString();
+  EXPECT_FALSE(r[0].status.ok());
+  EXPECT_EQ(r[1].error_class, ErrorClass::kPermanent) << r[1].status.ToString();
+  EXPECT_TRUE(r[2].status.ok()) << r[2].status.ToString();
+}
+
 // The guard's read failing a subscriber on HubSpot's side (a 207) does
 // not say she holds no status: written unguarded, the grant could undo an
 // unsubscribe she made there since. The item waits (retryable), as for a

@@ -70,6 +70,7 @@ Result<net::HttpResponse> CallAdminApi(const AdminTarget& target, const config::
     req.body = json_body;
   }
   req.timeout = timeout;
+  req.direct = true;  // the token never goes to a proxy
   Result<net::HttpResponse> resp = http->Send(req);
   if (!resp.ok() && resp.status().code() == StatusCode::kDeadlineExceeded) {
     return DeadlineExceeded(

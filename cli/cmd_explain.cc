@@ -123,7 +123,8 @@ void RegisterExplain(CLI::App& app, std::function<int()>& run) {
       "explain", "Show a person's consent state and the decisions behind it, in plain words");
   cmd->add_option("--email", args->email, "an e-mail address linked to the subject")
       ->check(Utf8Text());
-  cmd->add_option("--topic", args->topic, "only this topic's states and decisions");
+  cmd->add_option("--topic", args->topic, "only this topic's states and decisions")
+      ->check(Utf8Text());
   cmd->add_option("--config", args->store.config_file,
                   "consentd config file (store.path, sync.identity_key_file, mapping)");
   cmd->add_option("--db", args->store.db_path, "SQLite database file (instead of --config)");

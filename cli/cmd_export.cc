@@ -263,7 +263,8 @@ void RegisterExport(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand(
       "export", "Access export (GDPR Art. 15): everything held about one person, as JSON");
   cmd->add_option("--email", args->email, "the person's e-mail address")->check(Utf8Text());
-  cmd->add_option("--subject", args->subject, "or the subject pseudonym (s-...)");
+  cmd->add_option("--subject", args->subject, "or the subject pseudonym (s-...)")
+      ->check(Utf8Text());
   cmd->add_option("--config", args->config_file, "consentd config file");
   cmd->add_option("--db", args->db_path, "SQLite database file (instead of --config)");
   cmd->add_option("--identity-key", args->identity_key_file,

@@ -1,6 +1,8 @@
 // consentctl: the operator's command line for consentd.
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <string>
@@ -56,7 +58,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return run();
+    const int code = run();
+    // What a command printed may still sit in stdio's buffer: a full disk
+    // (`consentctl log checkpoint > /audit/x.checkpoint`) shows only now.
+    // A script must not take a truncated file for success.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+      std::fprintf(stderr, "consentctl: writing the output failed: %s\n", std::strerror(errno));
+      return code == 0 ? 1 : code;
+    }
+    return code;
   } catch (const std::exception& e) {
     // A command's own errors are statuses with a clear line; this is for
     // what none of them foresaw, which must still end with a reason and

@@ -29,6 +29,10 @@ struct OutboundRequest {
   // waiting for a slot (RateLimiter, CallPriority). Ignored by the
   // transport.
   bool background = false;
+  // Never through a proxy, whatever http_proxy / ALL_PROXY say: consentctl's
+  // calls to the daemon's admin API carry its bearer token, which a proxy
+  // set for the operator's shell would see in clear text.
+  bool direct = false;
 };
 
 class HttpClient {

@@ -245,6 +245,7 @@ Result<net::HttpResponse> CurlHttpClient::Send(const OutboundRequest& request) {
   set(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L));
   set(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L));
   set(curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L));
+  if (request.direct) set(curl_easy_setopt(easy, CURLOPT_NOPROXY, "*"));
   set(curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str()));
   set(curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get()));
   set(curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBody)));

@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -62,6 +64,22 @@ TEST(CliUsage, VersionFlagPrintsTheVersionAndExitsZero) {
   EXPECT_EQ(flag.output, command.output);
 }
 
+// Output that cannot be written (a full disk under `> file`) is a failure,
+// exit 1 with the reason, never a 0 that leaves a script with a truncated
+// file.
+TEST(CliUsage, OutputThatCannotBeWrittenExitsOne) {
+  const std::string cmd = testing::ConsentctlBinary() + " version 2>&1 >/dev/full";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string err;
+  char buf[512];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) err.append(buf, n);
+  const int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1) << err;
+  EXPECT_THAT(err, HasSubstr("writing the output failed"));
+}
+
 // An address or note that is not UTF-8 (a Latin-1 terminal) cannot go into
 // a JSON request or the store's JSON views: a usage error naming the
 // option, before anything is opened or sent, never an abort.
@@ -73,6 +91,8 @@ TEST(CliUsage, TextThatIsNotUtf8IsAUsageErrorNamingTheOption) {
            {"export", "--deliver", "--email", latin1, "--config", "c.yaml"},
            {"export", "--email", latin1, "--db", "x.db", "--identity-key", "k"},
            {"explain", "--email", latin1, "--db", "x.db"},
+           {"explain", "--email", "a@example.org", "--topic", "n\xe9ws", "--db", "x.db"},
+           {"export", "--subject", "s-\xe9", "--db", "x.db", "--identity-key", "k"},
            {"erasures", "mark-manual", "--id", "1", "--target", "mailchimp", "--db", "x.db",
             "--note", "Herr M\xfcller"},
        }) {
@@ -80,7 +100,9 @@ TEST(CliUsage, TextThatIsNotUtf8IsAUsageErrorNamingTheOption) {
     const std::string name = ::testing::PrintToString(args);
     EXPECT_EQ(r.exit_code, 2) << name << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("not valid UTF-8")) << name;
-    EXPECT_THAT(r.output, ::testing::AnyOf(HasSubstr("--email"), HasSubstr("--note"))) << name;
+    EXPECT_THAT(r.output, ::testing::AnyOf(HasSubstr("--email"), HasSubstr("--note"),
+                                           HasSubstr("--topic"), HasSubstr("--subject")))
+        << name;
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir)) << "a usage error created a file in " << dir;
 }

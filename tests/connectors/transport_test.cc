@@ -242,6 +242,26 @@ TEST(CurlHttpClient, RoundTripsEveryMethodWithBodyAndHeaders) {
   }
 }
 
+// A direct request (consentctl's, with the admin token) never goes through
+// the proxy the environment names; an ordinary one does.
+TEST(CurlHttpClient, ADirectRequestIgnoresTheProxyVariables) {
+  TestServer server;
+  TestServer proxy;  // anything sent there opens a connection to it
+  ASSERT_EQ(setenv("http_proxy", proxy.Url("").c_str(), 1), 0);
+  auto client = MakeCurlHttpClient("consentd-test/1.0");
+  OutboundRequest direct = Request("GET", server.Url("/echo"), "");
+  direct.direct = true;
+  auto r = client->Send(direct);
+  const int via_proxy_direct = proxy.connections_opened();
+  auto proxied = client->Send(Request("GET", server.Url("/echo"), ""));
+  unsetenv("http_proxy");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "GET|");
+  EXPECT_EQ(via_proxy_direct, 0) << "the direct request went to the proxy";
+  EXPECT_EQ(proxy.connections_opened(), 1) << "the proxy variable was not honoured at all";
+  (void)proxied;
+}
+
 TEST(CurlHttpClient, KeepsRepeatedResponseHeadersAsPairsInOrder) {
   TestServer server;
   auto client = MakeCurlHttpClient("consentd-test");

@@ -39,6 +39,7 @@
 #include "store/file_sync.h"
 #include "store/proof_log_store.h"
 #include "store/sqlite_backup.h"
+#include "sync/sync_engine.h"
 
 namespace consentd::cli {
 namespace {
@@ -224,6 +225,15 @@ int Backup(const BackupArgs& args) {
   if (!verifier.ok()) return Fail("backup", verifier.status());
   proof::AuditResult audit;
   Status audited = ReadStore(db_copy, [&](store::Transaction& txn) -> Status {
+    // The copied identity key must be the one the copy's identifiers were
+    // hashed with: a restore with another one would refuse to start (a
+    // --identity-key-file that names the wrong file, a stale key beside the
+    // database). A store that never bound one has nothing to compare.
+    Result<std::string> identity = sync::OpenIdentityKey(
+        txn, (dir / names[2]).string(), sync::IdentityKeyUse::kRead, SystemClock().NowMs());
+    if (!identity.ok()) {
+      return identity.status().WithContext("the copied identity key does not fit the copy");
+    }
     Result<proof::AuditResult> r = store::AuditProofLog(txn, *verifier, {}, {});
     if (!r.ok()) return r.status();
     audit = std::move(r).value();

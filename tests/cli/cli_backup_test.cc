@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "sync/sync_engine.h"
 #include "tests/proof/proof_store_test_util.h"
 #include "tests/support/child_process.h"
 
@@ -134,6 +135,28 @@ TEST_F(CliBackupTest, AMissingIdentityKeyFailsBeforeAnythingIsWritten) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr((dir_ / "identity.key").string()));
   EXPECT_FALSE(fs::exists(backup_));
+}
+
+// The identity key beside the database is not the one its identifiers
+// were hashed with (a stale file, a wrong --identity-key-file): a restore
+// would refuse to start, so the backup fails and writes no MANIFEST.
+TEST_F(CliBackupTest, AnIdentityKeyThatDoesNotFitTheDatabaseIsNotPassedOffAsABackup) {
+  Fill(1, 5);
+  {
+    auto store = Open();
+    Status bound = store->Run([&](store::Transaction& txn) -> Status {
+      return sync::OpenIdentityKey(txn, (dir_ / "identity.key").string(),
+                                   sync::IdentityKeyUse::kBind, 1000)
+          .status();
+    });
+    ASSERT_TRUE(bound.ok()) << bound.ToString();
+    ASSERT_TRUE(store->Close().ok());
+  }
+  std::ofstream(dir_ / "identity.key", std::ios::binary | std::ios::trunc) << std::string(32, 'x');
+  CommandResult r = RunConsentctl({"backup", "--db", db_path_, backup_.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("does not fit the copy"));
+  EXPECT_FALSE(fs::exists(backup_ / "MANIFEST"));
 }
 
 TEST_F(CliBackupTest, ADamagedDatabaseIsNotPassedOffAsABackup) {

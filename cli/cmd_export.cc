@@ -7,7 +7,7 @@
 //   consentctl export --email ADDRESS --deliver [--config FILE]
 //                                                (the daemon POSTs it, signed, to
 //                                                 privacy.export_delivery)
-//   consentctl verify-export FILE --vkey VERIFIER_KEY
+//   consentctl verify-export FILE --vkey VERIFIER_KEY [--require-proven]
 //
 // export prints ONE JSON document (or writes it, mode 0600: it holds the
 // person's data and evidence key) and exits 0; 3 when consentd holds
@@ -71,6 +71,7 @@ struct ExportArgs {
 struct VerifyExportArgs {
   std::string file;
   std::string vkey;
+  bool require_proven = false;
 };
 
 // Writes `text` to `path`, created or truncated with mode 0600.
@@ -253,6 +254,22 @@ int VerifyExportFile(const VerifyExportArgs& a) {
       static_cast<unsigned long long>(c.not_yet_checkpointed),
       static_cast<unsigned long long>(c.evidence_opened),
       static_cast<unsigned long long>(c.evidence_unreadable));
+  // Entries without a proof are checked against themselves only: anyone
+  // who can edit the document can edit them consistently.
+  if (c.not_yet_checkpointed > 0) {
+    std::fprintf(stderr,
+                 "consentctl verify-export: %llu entr%s not covered by the document's signed "
+                 "checkpoint: %s content is not proven (export again after the next checkpoint, "
+                 "or with --config, which signs one)\n",
+                 static_cast<unsigned long long>(c.not_yet_checkpointed),
+                 c.not_yet_checkpointed == 1 ? "y is" : "ies are",
+                 c.not_yet_checkpointed == 1 ? "its" : "their");
+    if (a.require_proven) {
+      std::printf("FAILED: %llu entries carry no proof (--require-proven)\n",
+                  static_cast<unsigned long long>(c.not_yet_checkpointed));
+      return 1;
+    }
+  }
   return 0;
 }
 
@@ -287,6 +304,8 @@ void RegisterVerifyExport(CLI::App& app, std::function<int()>& run) {
                                  "Check an access export offline with the log's verifier key");
   cmd->add_option("file", args->file, "the exported JSON document")->required();
   cmd->add_option("--vkey", args->vkey, "verifier key <name>+<id>+<key>")->required();
+  cmd->add_flag("--require-proven", args->require_proven,
+                "fail (exit 1) unless every entry is proven against the signed checkpoint");
   cmd->callback([&run, args] { run = [args] { return VerifyExportFile(*args); }; });
 }
 

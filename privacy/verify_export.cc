@@ -155,13 +155,17 @@ Status CheckEntry(const Json& e, std::uint64_t seq, const Context& ctx, ExportCh
 
 // The pseudonyms a merged subject's history says it was merged into: the
 // engine logs "merged into <pseudonym> (<system>)" under the merged one.
-// Read from `fields`, which CheckEntry holds to the logged bytes.
+// Read from `fields`, which CheckEntry holds to the logged bytes, and only
+// from entries proven against the checkpoint: an unproven entry is
+// consistent with itself only, and one made up would let another person's
+// history pass as merged into this one.
 std::set<std::string> MergeTargets(const Json& holder) {
   std::set<std::string> out;
   const Json* history = Member(holder, "history");
   if (history == nullptr || !history->is_array()) return out;
   static constexpr std::string_view kPrefix = "merged into ";
   for (const Json& e : *history) {
+    if (StringMember(e, "proof_status") != "included") continue;
     const Json* fields = Member(e, "fields");
     std::optional<std::string> reason = fields ? StringMember(*fields, "reason") : std::nullopt;
     if (!reason || !reason->starts_with(kPrefix)) continue;

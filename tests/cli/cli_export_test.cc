@@ -216,6 +216,14 @@ TEST_F(CliExportTest, ExportWithConfigCheckpointsFirstSoEveryEntryIsProven) {
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
   EXPECT_GE(ReadJson(dir_.File("db.json"))["history_summary"]["not_yet_checkpointed"].get<int>(),
             1);
+  // Its unproven entries are said to be so, and fail --require-proven.
+  auto unproven = VerifyFile(dir_.File("db.json"));
+  EXPECT_EQ(unproven.exit_code, 0) << unproven.output;
+  EXPECT_THAT(unproven.output, HasSubstr("content is not proven"));
+  auto required = RunConsentctl(
+      {"verify-export", dir_.File("db.json"), "--vkey", VerifierKey(), "--require-proven"});
+  EXPECT_EQ(required.exit_code, 1) << required.output;
+  EXPECT_THAT(required.output, HasSubstr("carry no proof"));
 
   const std::string out = dir_.File("anna.json");
   auto r = RunConsentctl({"export", "--email", kAnna, "--config", config, "--out", out});
@@ -226,6 +234,9 @@ TEST_F(CliExportTest, ExportWithConfigCheckpointsFirstSoEveryEntryIsProven) {
   auto v = VerifyFile(out);
   EXPECT_EQ(v.exit_code, 0) << v.output;
   EXPECT_THAT(v.output, HasSubstr(", 0 not yet checkpointed"));
+  EXPECT_EQ(
+      RunConsentctl({"verify-export", out, "--vkey", VerifierKey(), "--require-proven"}).exit_code,
+      0);
 }
 
 // Only the key that signed the log's latest checkpoint adds one, as in

@@ -395,6 +395,33 @@ TEST_F(ExportTest, ExportHoldsTheHistoryOfEveryPseudonymMergedIntoThePerson) {
   EXPECT_NE(not_merged.status().message().find("shows no merge into this person"),
             std::string::npos)
       << not_merged.status().ToString();
+  // Nor with a made-up entry saying it was merged: one beyond the
+  // checkpoint carries no proof, so it vouches for nothing.
+  Json made_up = bob["history"].back();
+  Json fields = Json::parse(*proof::Base64Decode(made_up["logged_entry"].get<std::string>()));
+  fields["sequence"] = doc["checkpoint"]["tree_size"].get<std::uint64_t>() + 100;
+  fields["reason"] = "merged into " + anna + " (hubspot)";
+  const std::string made_up_bytes = fields.dump();
+  ASSERT_TRUE(proof::DecodeEntry(made_up_bytes).ok()) << made_up_bytes;
+  made_up["sequence"] = fields["sequence"];
+  made_up["logged_entry"] = proof::Base64Encode(made_up_bytes);
+  made_up["fields"] = fields;
+  made_up["proof_status"] = "not_yet_checkpointed";
+  made_up.erase("tlog_proof");
+  made_up.erase("leaf_hash");
+  made_up.erase("evidence");
+  made_up.erase("evidence_aad");
+  Json claimed = foreign;
+  claimed["merged_subjects"].back()["history"].push_back(made_up);
+  claimed["merged_subjects"].back()["history_summary"] = {
+      {"entries", claimed["merged_subjects"].back()["history"].size()},
+      {"proven", bob["history_summary"]["proven"]},
+      {"not_yet_checkpointed", bob["history_summary"]["not_yet_checkpointed"].get<int>() + 1}};
+  Result<ExportCheck> claimed_check = Verify(claimed);
+  ASSERT_FALSE(claimed_check.ok()) << "a made-up merge entry passed";
+  EXPECT_NE(claimed_check.status().message().find("shows no merge into this person"),
+            std::string::npos)
+      << claimed_check.status().ToString();
   // Nor is one pseudonym counted twice.
   Json twice = doc;
   twice["merged_subjects"].push_back(doc["merged_subjects"][0]);

@@ -372,20 +372,34 @@ Result<std::optional<std::string>> ErasedSubjectStillHolding(store::Transaction&
     Result<std::vector<store::OutboxRow>> rows = store::ListOutboxOfSubject(txn, r.subject);
     if (!rows.ok()) return rows.status();
     for (const store::OutboxRow& row : *rows) {
-      std::string carried = row.address;
-      if (carried.empty()) {
-        const Json desired = Json::parse(row.desired_json, nullptr, /*allow_exceptions=*/false);
-        if (desired.is_object() && desired.contains("email") && desired["email"].is_string()) {
-          carried = desired["email"].get<std::string>();
+      // Every address the row carries: its own, the desired state's, and
+      // (an erasure at a target keeping one record per address, after a
+      // merge) the person's other addresses it erases there too.
+      std::vector<std::string> carried = {row.address};
+      const Json desired = Json::parse(row.desired_json, nullptr, /*allow_exceptions=*/false);
+      if (desired.is_object()) {
+        if (auto e = desired.find("email"); e != desired.end() && e->is_string()) {
+          carried.push_back(e->get<std::string>());
+        }
+        if (auto also = desired.find("also_erase"); also != desired.end() && also->is_array()) {
+          for (const Json& a : *also) {
+            if (a.is_string()) carried.push_back(a.get<std::string>());
+          }
+        }
+        if (auto ids = desired.find("also_erase_ids"); ids != desired.end() && ids->is_object()) {
+          for (const auto& [address, id] : ids->items()) carried.push_back(address);
         }
       }
-      if (carried.empty()) continue;
-      // Matched as identity matches addresses: by the keyed hash of the
-      // normalised form.
-      Result<std::string> normalised = NormaliseEmail(carried);
-      if (!normalised.ok()) continue;
-      Result<std::string> hash = IdentifierHash(identity_key, IdentifierKind::kEmail, *normalised);
-      if (hash.ok() && *hash == address_hash) return std::optional<std::string>(r.subject);
+      for (const std::string& address : carried) {
+        if (address.empty()) continue;
+        // Matched as identity matches addresses: by the keyed hash of the
+        // normalised form.
+        Result<std::string> normalised = NormaliseEmail(address);
+        if (!normalised.ok()) continue;
+        Result<std::string> hash =
+            IdentifierHash(identity_key, IdentifierKind::kEmail, *normalised);
+        if (hash.ok() && *hash == address_hash) return std::optional<std::string>(r.subject);
+      }
     }
   }
   return std::optional<std::string>();

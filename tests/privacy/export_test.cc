@@ -496,6 +496,47 @@ TEST_F(ExportTest, AnErasedAddressStillCarriedByAnOpenErasureShowsWhatHoldsIt) {
   EXPECT_EQ(doc.dump().find("bob@"), std::string::npos);
 }
 
+// After a CRM merge the person has two addresses; the journey platform
+// keeps a member per address, so its erasure row names one and erases the
+// other with it (also_erase). An access request by either address shows
+// the rows that still hold them, not "nothing held".
+TEST_F(ExportTest, EveryAddressAnOpenErasureStillCarriesShowsWhatHoldsIt) {
+  FillHistory();
+  const std::string second = "anna.b@example.org";
+  Ingest("hubspot",
+         {Record("ev-3", "102", second,
+                 {Consent("newsletter", ConsentStatus::kGranted, T + 50, "hubspot", "ev-3")})},
+         T + 200);
+  connectors::InboundRecord merge = Record("ev-4", "101", kAnna, {});
+  merge.merged_ids = {"102"};
+  Ingest("hubspot", {merge}, T + 300);
+  const std::string subject = SubjectOf("hubspot", "101");
+  // A member for each address at the journey platform.
+  int n = 0;
+  for (const std::string& address : {std::string(kAnna), second}) {
+    const std::string id = "mc-" + std::to_string(++n);
+    Ingest("mailchimp",
+           {Record(
+               "ev-" + id, id, address,
+               {Consent("newsletter", ConsentStatus::kGranted, T + 400, "mailchimp", "ev-" + id)})},
+           T + 500 + n);
+  }
+  ASSERT_EQ(SubjectOf("mailchimp", "mc-2"), subject);
+  Ingest("hubspot", {Record("ev-9", "101", kAnna, {Erasure(T + 10'000)})}, T + 10'100);
+  bool also_erased = false;
+  for (const std::string& address : {std::string(kAnna), second}) {
+    SCOPED_TRACE(address);
+    const Json doc = ExportJson(address);
+    EXPECT_EQ(doc["erased"], true);
+    EXPECT_EQ(doc["pii_principal_id"], subject) << doc.dump(2);
+    ASSERT_FALSE(doc["outbox"].empty()) << doc.dump(2);
+    for (const Json& w : doc["outbox"]) {
+      also_erased |= w["desired_state"].contains("also_erase");
+    }
+  }
+  EXPECT_TRUE(also_erased) << "no erasure row erases a second address: the case is not made";
+}
+
 TEST_F(ExportTest, UnknownAddressIsNotFound) {
   FillHistory();
   Result<std::string> r = Export("nobody@example.org");

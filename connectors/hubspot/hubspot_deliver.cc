@@ -703,7 +703,9 @@ void Delivery::SendProperties() {
       // No contact with that address yet: create it with the properties.
       json create = props;
       create["email"] = email_[i];
-      r = c_.Call("POST", "/crm/v3/objects/contacts", json{{"properties", create}});
+      // `associations` is required by the spec's create input (none here).
+      r = c_.Call("POST", "/crm/v3/objects/contacts",
+                  json{{"properties", create}, {"associations", json::array()}});
       if (!r.ok() && r.error.status.code() == StatusCode::kAlreadyExists) {
         // Someone created it since the PATCH (a form, an import), or the
         // address is a contact's secondary one, which the PATCH by email

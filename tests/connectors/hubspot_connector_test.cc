@@ -1261,6 +1261,39 @@ TEST_F(HubSpotConnectorTest, ABatchWriteErrorIsClassedByItsCategory) {
   EXPECT_TRUE(r[2].status.ok()) << r[2].status.ToString();
 }
 
+// A contact created for a block property carries the `associations` the
+// spec's create input requires (none).
+TEST_F(HubSpotConnectorTest, AContactCreatedForABlockFollowsTheSpecsCreateInput) {
+  connectors::testing::ScriptServer hubspot;
+  hubspot.Answer([](const net::HttpRequest& req) {
+    if (req.method == "PATCH") {
+      return connectors::testing::JsonAnswer(
+          404, {{"status", "error"}, {"category", "OBJECT_NOT_FOUND"}, {"message", "no contact"}});
+    }
+    if (req.method == "POST" && req.path == "/crm/v3/objects/contacts") {
+      return connectors::testing::JsonAnswer(201, {{"id", "1001"}, {"properties", json::object()}});
+    }
+    return connectors::testing::JsonAnswer(200,
+                                           {{"status", "COMPLETE"}, {"results", json::array()}});
+  });
+  HubSpotSettings settings = Settings();
+  settings.base_url = hubspot.base();
+  auto connector = MakeHubSpotConnector(settings, TestMapping(), *http_);
+  OutboundItem a = Item(1, "new@example.com");
+  Block(a, BlockScope::All(), true);
+  auto r = connector->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  bool created = false;
+  for (const net::HttpRequest& req : hubspot.requests()) {
+    if (req.method != "POST" || req.path != "/crm/v3/objects/contacts") continue;
+    created = true;
+    const json body = json::parse(req.body);
+    EXPECT_EQ(body.value("associations", json()), json::array()) << req.body;
+    EXPECT_EQ(body["properties"].value("email", ""), "new@example.com");
+  }
+  EXPECT_TRUE(created);
+}
+
 // The guard's read failing a subscriber on HubSpot's side (a 207) does
 // not say she holds no status: written unguarded, the grant could undo an
 // unsubscribe she made there since. The item waits (retryable), as for a

@@ -6,6 +6,7 @@
 #include "connectors/mailchimp/wire_format.h"
 #include "core/keyed_hash.h"
 #include "core/normalise.h"
+#include "core/proof/bytes.h"
 
 namespace consentd::connectors::mailchimp {
 namespace {
@@ -137,8 +138,13 @@ Result<std::vector<RecordRef>> MailchimpConnector::ParseEventFields(const Fields
 
   RecordRef ref;
   // Mailchimp sends no event id: the body (type, fired_at, data) is the
-  // event, so a re-delivery of the same body is the same event.
-  ref.event_id = "mc:" + Sha256Hex(body);
+  // event, so a re-delivery of the same body is the same event. Keyed (by
+  // the webhook secret), not a plain hash: event ids stay in the proof log
+  // after an erasure, and a plain hash of a body that holds the address
+  // would let anyone who can rebuild the body confirm a guess.
+  Result<std::string> mac = HmacSha256(settings_.webhook_secret, body);
+  if (!mac.ok()) return mac.status();
+  ref.event_id = "mc:" + proof::HexEncode(*mac);
   ref.occurred_at = now;
   if (const std::string* fired = FieldOf(fields, "fired_at"); fired != nullptr) {
     auto t = ParseDateTime(*fired);

@@ -23,6 +23,7 @@
 #include "connectors/common/http_client.h"
 #include "connectors/mailchimp/own_writes.h"
 #include "connectors/mailchimp/wire_format.h"
+#include "core/keyed_hash.h"
 #include "mapping/loader.h"
 #include "sim/mailchimp/mailchimp_sim.h"
 #include "sim/sim_server.h"
@@ -300,6 +301,12 @@ TEST_F(MailchimpConnectorTest, WebhookWithTheRightSecretNamesTheMember) {
   EXPECT_EQ(ref.hint, RecordHint::kChanged);
   EXPECT_EQ(ref.occurred_at, kStart);  // fired_at, whole seconds
   EXPECT_EQ(ref.event_id.rfind("mc:", 0), 0u);
+  // Keyed: not the plain hash of a body that holds the address (event ids
+  // outlive an erasure), and the same for a re-delivery of the same body.
+  EXPECT_NE(ref.event_id, "mc:" + Sha256Hex(w["body"].get<std::string>()));
+  auto again = connector_->ParseWebhook(WebhookRequest(w["body"]), "", clock_.NowMs());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->front().event_id, ref.event_id);
 }
 
 TEST_F(MailchimpConnectorTest, WebhookWithoutOrWithWrongSecretIsUnauthenticated) {

@@ -166,9 +166,12 @@ Result<PollPage> MailchimpConnector::Poll(std::string_view cursor_text, Timestam
   Cursor next;
   const size_t n = members.size();
   if (n < static_cast<size_t>(kPageSize)) {
-    // The window is complete. The next one re-reads the overlap.
+    // The window is complete. The next one re-reads the overlap: at least
+    // 2 s, as the estimate of Mailchimp's now (VendorClock, from a Date
+    // header in whole seconds) may run up to a second ahead of it, so the
+    // window may have ended inside Mailchimp's current second.
     const std::int64_t overlap_s =
-        std::max<std::int64_t>(1, (settings_.poll_overlap.count() + 999) / 1000);
+        std::max<std::int64_t>(2, (settings_.poll_overlap.count() + 999) / 1000);
     // Mailchimp dates nothing after its own now: the window ends there at
     // the latest (the first window after a start learns the lead only from
     // its own answer, after its bound was set).

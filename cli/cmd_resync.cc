@@ -98,6 +98,18 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
   Result<std::unique_ptr<connectors::Connector>> connector =
       daemon::MakeConnector(c, std::move(mapping), http);
   if (!connector.ok()) return connector.status().WithContext("connector " + c.name);
+  // What the daemon's instance learnt (HubSpot: the source it gives
+  // consentd's writes), so that this one tells its own writes apart alike.
+  std::optional<std::string> learnt;
+  CONSENTD_RETURN_IF_ERROR(store.Run(
+      [&](store::Transaction& txn) -> Status {
+        auto stored = txn.GetCursor(daemon::LearntStateKey(c.name));
+        if (!stored.ok()) return stored.status();
+        learnt = std::move(stored).value();
+        return Status::Ok();
+      },
+      store::SubmitOptions{/*durable=*/false}));
+  if (learnt) (*connector)->RestoreLearntState(*learnt);
   sync::ResyncOptions options;
   options.dry_run = args.dry_run;
   options.stop = &g_stop;

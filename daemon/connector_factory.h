@@ -7,6 +7,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "connectors/common/budgeted_http_client.h"
@@ -22,6 +24,12 @@ namespace consentd::daemon {
 // with a large max_in_flight could take every thread and stall the other
 // direction. The defaults (Mailchimp's 10 in flight: 5) stay below it.
 inline constexpr int kMaxPoolShareOfAConnector = 8;
+
+// The cursors row that keeps a connector's LearntState across restarts
+// (read by the daemon and by consentctl resync).
+inline std::string LearntStateKey(std::string_view connector) {
+  return "learnt:" + std::string(connector);
+}
 
 // The vendor's quota refusals for the connector's BudgetedHttpClient
 // (HubSpot's daily limit); empty for other kinds.

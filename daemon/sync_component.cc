@@ -108,10 +108,6 @@ constexpr std::uint64_t kRecheckPassingEveryRuns = 120;
 TimestampMs NowMs() { return SystemClock().NowMs(); }
 
 std::string PollerName(std::string_view connector) { return "poll:" + std::string(connector); }
-// The cursors row that keeps a connector's LearntState across restarts.
-std::string LearntStateKey(std::string_view connector) {
-  return "learnt:" + std::string(connector);
-}
 
 // Worker threads: enough for every connector's in-flight cap, bounded.
 // Delivery batches of one connector in flight at once: half its in-flight

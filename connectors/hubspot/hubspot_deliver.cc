@@ -810,6 +810,15 @@ void HubSpotConnector::RestoreLearntState(const std::string& state) {
   if (own_status_source_.empty()) own_status_source_ = state;
 }
 
+void HubSpotConnector::TakeOverMemory(const Connector& previous) {
+  // The instance a reload replaces knew the source HubSpot gives consentd's
+  // writes: without it, until the daemon reads it back from the store,
+  // a person's change keeping consentd's explanation passes for its own.
+  if (const auto* old = dynamic_cast<const HubSpotConnector*>(&previous)) {
+    RestoreLearntState(old->OwnStatusSource());
+  }
+}
+
 std::vector<DeliveryResult> HubSpotConnector::Deliver(const std::vector<OutboundItem>& items) {
   return Delivery(*this, items).Run();
 }

@@ -104,6 +104,7 @@ class HubSpotConnector final : public Connector {
   // The own status source (OwnStatusSource); restoring keeps one learnt since.
   std::string LearntState() const override { return OwnStatusSource(); }
   void RestoreLearntState(const std::string& state) override;
+  void TakeOverMemory(const Connector& previous) override;
   Result<std::vector<InboundRecord>> MapRecordPayload(std::string_view json) const override;
   Result<std::vector<RecordRef>> ParseWebhookUnverified(std::string_view body,
                                                         TimestampMs now) const override;

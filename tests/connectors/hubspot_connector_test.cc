@@ -1057,6 +1057,11 @@ TEST_F(HubSpotConnectorTest, TheSourceLearntBeforeARestartTellsHerUnsubscribeFro
   a.desired.system_id = ContactId("ls@example.com");
   Grant(a, "newsletter", ConsentStatus::kGranted, "email", captured + 1000);
 
+  // A reload's new instance takes it over from the old one at once.
+  auto reloaded = Make(spec_);
+  reloaded->TakeOverMemory(*connector_);
+  EXPECT_EQ(reloaded->LearntState(), learnt);
+
   connector_ = Make(spec_);  // a restart
   connector_->RestoreLearntState(learnt);
   EXPECT_EQ(connector_->LearntState(), learnt);

@@ -692,14 +692,26 @@ void Delivery::SendProperties() {
     for (const hs::PropertyWrite& p : writes_[i].properties) {
       what += (what.empty() ? "" : ", ") + p.property + "=" + (p.value.empty() ? "\"\"" : p.value);
     }
-    if (email_[i].empty()) {
-      Fail(i, InvalidArgument("no e-mail address to write contact properties to"));
+    // The linked contact by its id first: the address consentd holds can be
+    // one the contact no longer has (changed in HubSpot, not read yet), and
+    // by that address the block would go to another contact, or create one.
+    // Gone by id (deleted, or an id HubSpot no longer knows): by address.
+    HubSpotConnector::CallResult r;
+    const bool by_id = !results_[i].system_id.empty();
+    if (by_id) {
+      r = c_.Call("PATCH", "/crm/v3/objects/contacts/" + UrlEncode(results_[i].system_id),
+                  json{{"properties", props}});
+    }
+    const bool by_address = !by_id || (!r.ok() && r.error.status.code() == StatusCode::kNotFound);
+    if (by_address && email_[i].empty()) {
+      Fail(i, by_id ? r.error.status
+                    : InvalidArgument("no e-mail address to write contact properties to"));
       continue;
     }
     const std::string patch_path =
         "/crm/v3/objects/contacts/" + UrlEncode(email_[i]) + "?idProperty=email";
-    HubSpotConnector::CallResult r = c_.Call("PATCH", patch_path, json{{"properties", props}});
-    if (!r.ok() && r.error.status.code() == StatusCode::kNotFound) {
+    if (by_address) r = c_.Call("PATCH", patch_path, json{{"properties", props}});
+    if (by_address && !r.ok() && r.error.status.code() == StatusCode::kNotFound) {
       // No contact with that address yet: create it with the properties.
       json create = props;
       create["email"] = email_[i];

@@ -1002,6 +1002,29 @@ TEST_F(HubSpotConnectorTest, ACreateThatMeetsAContactCreatedMeanwhilePatchesIt) 
   EXPECT_EQ(results[0].system_id, ContactId("race@example.com"));
 }
 
+// The person's address was changed in HubSpot and consentd has not read
+// the change yet: a block goes to the linked contact by its id, not by the
+// old address (which would create a second contact with it).
+TEST_F(HubSpotConnectorTest, ABlockGoesToTheLinkedContactWhoseAddressChangedMeanwhile) {
+  const Reply created =
+      Api("POST", "/crm/v3/objects/contacts", {{"properties", {{"email", "old@example.com"}}}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.Json().value("id", "");
+  ASSERT_EQ(Api("PATCH", "/crm/v3/objects/contacts/" + id,
+                {{"properties", {{"email", "new@example.com"}}}})
+                .status,
+            200);
+  OutboundItem a = Item(1, "old@example.com");
+  a.desired.system_id = id;
+  Block(a, BlockScope::All(), true);
+  auto r = connector_->Deliver({a});
+  ASSERT_TRUE(r[0].status.ok()) << r[0].status.ToString();
+  EXPECT_EQ(PropertyOf("new@example.com", "consentd_werbesperre"), "true");
+  EXPECT_EQ(PropertyOf("old@example.com", "consentd_werbesperre"), "<no contact>")
+      << "a second contact was created with the old address";
+  EXPECT_EQ(r[0].system_id, id);
+}
+
 TEST_F(HubSpotConnectorTest, DeliverChannelBlockUnsubscribesFromAllAndKeepsItOverGrants) {
   OutboundItem a = Item(1, "c@example.com");
   Grant(a, "newsletter", ConsentStatus::kGranted);

@@ -59,6 +59,19 @@ Result<proof::NoteVerifier> ProofLogArgs::Verifier() const {
 Result<proof::NoteSigner> ProofLogArgs::Signer() const {
   Result<std::string> path = KeyPath();
   if (!path.ok()) return path.status();
+  // A key is made only where it was named: by --key-file, or by --config
+  // as consentd resolves it. Beside a --db it would be a guess, and with
+  // consentd's key configured elsewhere, a checkpoint it signed would make
+  // consentd refuse to start (its key no longer signed the latest one).
+  if (key_file.empty() && !(db_path.empty() && !config_file.empty())) {
+    Result<proof::NoteSigner> existing = proof::LoadSigningKey(*path);
+    if (existing.status().code() == StatusCode::kNotFound) {
+      return FailedPrecondition("no signing key at " + *path +
+                                ": give --config (consentd's key) or --key-file (a key to "
+                                "create there); none is made beside --db");
+    }
+    return existing;
+  }
   if (origin.empty()) {
     // An existing key keeps its own name; a new one gets the default.
     Result<proof::NoteSigner> existing = proof::LoadSigningKey(*path);

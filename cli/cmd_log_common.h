@@ -41,7 +41,8 @@ struct ProofLogArgs {
   std::string MissingDatabase() const;
   std::string MissingKey() const;
   std::string MissingVerifier() const;
-  // Loads the signing key, creating it (0600) if absent.
+  // Loads the signing key, creating it (0600) if absent where --key-file or
+  // --config names it (never beside a bare --db: FailedPrecondition).
   Result<proof::NoteSigner> Signer() const;
   // The key that signed `latest_checkpoint`, the log's newest: never a new
   // one (proof::LoadSigningKeyForLog).

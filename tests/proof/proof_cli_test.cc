@@ -72,6 +72,22 @@ TEST_F(ProofCliTest, LogKeyMakesNoNewKeyForALogWithCheckpoints) {
   EXPECT_TRUE(std::filesystem::is_empty(dir_ / "elsewhere"));
 }
 
+// A log without checkpoints yet and no key beside the database: consentd's
+// key may be configured elsewhere, so a bare --db makes none (a checkpoint
+// it signed would make consentd refuse to start).
+TEST_F(ProofCliTest, NoKeyIsMadeBesideABareDatabase) {
+  ASSERT_TRUE(Open()->Close().ok());
+  const std::filesystem::path key = proof::DefaultSigningKeyPath(db_path_);
+  std::filesystem::remove(key);
+  for (const std::string& args :
+       {"log key --db " + db_path_, "log checkpoint --write --db " + db_path_}) {
+    Outcome o = Consentctl(args);
+    EXPECT_EQ(o.exit_code, 1) << args << ": " << o.out;
+    EXPECT_NE(o.out.find("none is made beside --db"), std::string::npos) << o.out;
+    EXPECT_FALSE(std::filesystem::exists(key)) << args;
+  }
+}
+
 // "no database" only when nothing is there: a directory given for the
 // file is named as such.
 TEST_F(ProofCliTest, ADirectoryGivenAsTheDatabaseIsNamedAsOne) {

@@ -330,6 +330,7 @@ Result<AuditResult> AuditLogRows(const RowViewReader& read, const AuditInput& in
     }
   }
   result.checkpoints = input.checkpoint_notes.size();
+  if (!by_size.empty()) result.largest_signed = by_size.rbegin()->first;
   std::set<std::uint64_t> saved_sizes;
   for (std::size_t i = 0; i < input.saved_checkpoints.size(); ++i) {
     const std::string which = "saved checkpoint #" + std::to_string(i + 1);

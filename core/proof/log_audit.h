@@ -89,6 +89,7 @@ struct AuditResult {
   std::uint64_t checkpoints = 0;
   std::uint64_t saved_checkpoints = 0;
   std::uint64_t largest_saved = 0;  // the largest saved checkpoint's size
+  std::uint64_t largest_signed = 0;  // the newest signed checkpoint's size
   Hash root{};
   std::string problem;  // empty when everything verified
   std::optional<std::uint64_t> first_bad_sequence;

@@ -158,6 +158,30 @@ TEST_F(ProofCliTest, ABackupThatFailsPartWayLeavesNothingBehind) {
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / "MANIFEST")) << again.out;
 }
 
+// Entries after the newest signed checkpoint verify against the tree only:
+// verify says how many no signature covers yet.
+TEST_F(ProofCliTest, VerifySaysHowManyEntriesNoCheckpointCoversYet) {
+  Fill(1, 10);
+  Outcome covered = Consentctl("verify --db " + db_path_);
+  EXPECT_EQ(covered.exit_code, 0) << covered.out;
+  EXPECT_EQ(covered.out.find("not yet covered"), std::string::npos) << covered.out;
+  {
+    auto store = Open();
+    std::vector<ProofEntry> entries = {Entry("s1", 100), Entry("s2", 101)};
+    Status s = store->Run([&](store::Transaction& txn) -> Status {
+      return store::AppendProofEntries(txn, entries, 2000).status();
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_TRUE(store->Close().ok());
+  }
+  Outcome tail = Consentctl("verify --db " + db_path_);
+  EXPECT_EQ(tail.exit_code, 0) << tail.out;
+  EXPECT_NE(tail.out.find("OK: 12 entries, 1 checkpoint verified"), std::string::npos) << tail.out;
+  EXPECT_NE(tail.out.find("the newest 2 entries are not yet covered by a signed checkpoint"),
+            std::string::npos)
+      << tail.out;
+}
+
 TEST_F(ProofCliTest, VerifyPassesOnAnUntouchedLogAndNamesTheFirstBadSequence) {
   Fill(3, 10);
   Outcome ok = Consentctl("verify --db " + db_path_);

@@ -37,6 +37,7 @@
 #include "daemon/connector_factory.h"
 #include "daemon/export_delivery.h"
 #include "daemon/log_throttle.h"
+#include "daemon/shared_read.h"
 #include "daemon/stats_history_routes.h"
 #include "daemon/sync_metrics.h"
 #include "daemon/webhook_ack_deadline.h"
@@ -589,7 +590,7 @@ class SyncComponent::Impl {
     prepared_digests_.clear();
     prepared_spec_.reset();
     if (mapping_changed) {
-      stats_json_.reset();  // counts are per mapped topic
+      consent_stats_.Forget();  // counts are per mapped topic
       const std::vector<std::string> lines = mapping::DescribeMappingChange(*mapping_, *spec);
       for (const std::string& line : lines) spdlog::info("sync: mapping: {}", line);
       mapping_ = spec;
@@ -771,35 +772,22 @@ class SyncComponent::Impl {
 
   void ConsentStats(std::function<void(Result<std::string>)> done) {
     if (!mapping_) return done(FailedPrecondition("no mapping: no connectors configured"));
-    const auto now = std::chrono::steady_clock::now();
-    if (stats_json_ && now - stats_at_ < SyncComponent::kStatsMaxAge) return done(*stats_json_);
-    stats_waiters_.push_back(std::move(done));
-    if (stats_waiters_.size() > 1) return;  // one computation serves everyone waiting
-    auto json = std::make_shared<std::string>();
-    SubmitThen(
-        [this, mapping = mapping_, json](store::Transaction& txn) -> Status {
-          Result<sync::ConsentStats> r = sync::ComputeConsentStats(txn, *mapping, NowMs());
-          if (!r.ok()) return r.status();
-          *json = sync::ConsentStatsJson(*r);
-          metrics_.SetConsentCounts(*r);
-          return Status::Ok();
-        },
-        [this, json](Status s) {
-          if (s.ok()) {
-            stats_json_ = *json;
-            stats_at_ = std::chrono::steady_clock::now();
-          }
-          auto waiters = std::move(stats_waiters_);
-          stats_waiters_.clear();
-          for (auto& w : waiters) {
-            if (s.ok()) {
-              w(*json);
-            } else {
-              w(s);
-            }
-          }
-        },
-        /*durable=*/false);
+    consent_stats_.Get(SyncComponent::kStatsMaxAge, std::move(done), [this](auto finish) {
+      auto json = std::make_shared<std::string>();
+      SubmitThen(
+          [this, mapping = mapping_, json](store::Transaction& txn) -> Status {
+            Result<sync::ConsentStats> r = sync::ComputeConsentStats(txn, *mapping, NowMs());
+            if (!r.ok()) return r.status();
+            *json = sync::ConsentStatsJson(*r);
+            metrics_.SetConsentCounts(*r);
+            return Status::Ok();
+          },
+          [json, finish](Status s) {
+            if (s.ok()) return finish(*json);
+            finish(s);
+          },
+          /*durable=*/false);
+    });
   }
 
   // Keeps the consent_subjects gauges fresh (ConsentStats sets them).
@@ -889,39 +877,24 @@ class SyncComponent::Impl {
   static constexpr std::chrono::milliseconds kStatusFiguresMaxAge{1000};
 
   void StatusStoreFigures(std::function<void(Result<StoreFigures>)> done) {
-    const auto now = std::chrono::steady_clock::now();
-    if (status_figures_ && now - status_figures_at_ < kStatusFiguresMaxAge) {
-      return done(*status_figures_);
-    }
-    status_figures_waiters_.push_back(std::move(done));
-    if (status_figures_waiters_.size() > 1) return;  // one count serves everyone waiting
-    auto figures = std::make_shared<StoreFigures>();
-    SubmitThen(
-        [figures](store::Transaction& txn) -> Status {
-          Result<std::vector<store::TargetOutboxStats>> outbox = store::ListOutboxStats(txn);
-          if (!outbox.ok()) return outbox.status();
-          Result<store::ProofLogStatus> proof = store::GetProofLogStatus(txn);
-          if (!proof.ok()) return proof.status();
-          figures->outbox = std::move(outbox).value();
-          figures->proof_log = *proof;
-          return Status::Ok();
-        },
-        [this, figures](Status s) {
-          if (s.ok()) {
-            status_figures_ = *figures;
-            status_figures_at_ = std::chrono::steady_clock::now();
-          }
-          auto waiters = std::move(status_figures_waiters_);
-          status_figures_waiters_.clear();
-          for (auto& w : waiters) {
-            if (s.ok()) {
-              w(*figures);
-            } else {
-              w(s);
-            }
-          }
-        },
-        /*durable=*/false);
+    status_figures_.Get(kStatusFiguresMaxAge, std::move(done), [this](auto finish) {
+      auto figures = std::make_shared<StoreFigures>();
+      SubmitThen(
+          [figures](store::Transaction& txn) -> Status {
+            Result<std::vector<store::TargetOutboxStats>> outbox = store::ListOutboxStats(txn);
+            if (!outbox.ok()) return outbox.status();
+            Result<store::ProofLogStatus> proof = store::GetProofLogStatus(txn);
+            if (!proof.ok()) return proof.status();
+            figures->outbox = std::move(outbox).value();
+            figures->proof_log = *proof;
+            return Status::Ok();
+          },
+          [figures, finish](Status s) {
+            if (s.ok()) return finish(*figures);
+            finish(s);
+          },
+          /*durable=*/false);
+    });
   }
 
   void DeadLetters(int limit, std::function<void(Result<std::vector<store::OutboxRow>>)> done) {
@@ -1208,7 +1181,7 @@ class SyncComponent::Impl {
           if (page->marked > 0 || page->cleared > 0) {
             spdlog::info("sync: re-consent: {} grant(s) now await re-consent, {} no longer",
                          page->marked, page->cleared);
-            stats_json_.reset();  // the counts moved between buckets
+            consent_stats_.Forget();  // the counts moved between buckets
           }
           Apply(page->summary);
           if (!page->done) WalkReconsent();
@@ -2564,12 +2537,8 @@ class SyncComponent::Impl {
   std::uint64_t housekeeping_runs_ = 0;
   config::PrivacyConfig privacy_;  // export delivery
   std::string identity_key_;               // keyed hashes of identifiers
-  std::optional<std::string> stats_json_;  // cached ConsentStats answer
-  std::chrono::steady_clock::time_point stats_at_;
-  std::vector<std::function<void(Result<std::string>)>> stats_waiters_;
-  std::optional<StoreFigures> status_figures_;  // StatusStoreFigures (io thread)
-  std::chrono::steady_clock::time_point status_figures_at_;
-  std::vector<std::function<void(Result<StoreFigures>)>> status_figures_waiters_;
+  SharedRead<std::string> consent_stats_;  // ConsentStats's JSON (io thread)
+  SharedRead<StoreFigures> status_figures_;  // StatusStoreFigures (io thread)
   RecentDecisions recent_;          // the status page's "recent decisions"
   MinuteCounter decisions_minute_;  // decisions (not duplicates) per minute
   bool stopping_ = false;

@@ -227,14 +227,8 @@ TEST_F(ConsentdProcess, SighupWithGoodConfigAppliesLogLevelAndNewListenAddress) 
 TEST_F(ConsentdProcess, SighupToAListenAddressInUseFailsTheReloadAndChangesNothing) {
   ASSERT_NO_FATAL_FAILURE(Start(Config("info")));
   const std::uint16_t taken = FreeLoopbackPort();
-  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int holder = ListenOnLoopback(taken);
   ASSERT_GE(holder, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(taken);
-  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(holder, 4), 0);
 
   WriteTextFile(config_, Config("debug", taken));
   process_->Signal(SIGHUP);

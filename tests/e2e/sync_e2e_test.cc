@@ -1154,13 +1154,8 @@ TEST_F(SyncE2E, AStartThatFailsRecordsNoMappingInForce) {
   ASSERT_NO_FATAL_FAILURE(RaiseProductNewsNoticeInTheFile());
 
   // Something else listens on consentd's port.
-  const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port_);
-  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(taken, 1), 0);
+  const int taken = ListenOnLoopback(port_, 1);
+  ASSERT_GE(taken, 0);
   {
     ChildProcess failed(ConsentdBinary(), {"--config", config_path_}, {},
                         dir_->path() / "consentd.log");

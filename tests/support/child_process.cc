@@ -105,6 +105,21 @@ std::string ReadTextFile(const fs::path& p) {
   return s.str();
 }
 
+int ListenOnLoopback(std::uint16_t port, int backlog) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, backlog) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 std::uint16_t FreeLoopbackPort() {
   // Drawn from below the kernel's ephemeral range (32768 and up by
   // default), where every bind to port 0 (the simulator, other tests'

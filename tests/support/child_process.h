@@ -36,6 +36,10 @@ std::string ReadTextFile(const std::filesystem::path& p);
 // A loopback port that was free a moment ago.
 std::uint16_t FreeLoopbackPort();
 
+// A socket listening on 127.0.0.1:`port` (another program holding the
+// port), or -1 if it cannot be bound; the caller closes it.
+int ListenOnLoopback(std::uint16_t port, int backlog = 4);
+
 // A child process; stdout and stderr appended to `log`. The environment is
 // the test's own minus systemd's variables (NOTIFY_SOCKET, WATCHDOG_*,
 // JOURNAL_STREAM, LISTEN_*), plus `env`. Killed (SIGKILL) on destruction

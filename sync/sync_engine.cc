@@ -108,17 +108,20 @@ struct Identifiers {
 };
 
 // Whether the canonical record `c` is about was decided at or after `at`
-// (consentd's clock, as Provenance::recorded_at).
-bool DecidedSince(const SubjectState& state, const Change& c, TimestampMs at) {
+// and before `now` (consentd's clock, as Provenance::recorded_at): by
+// another unit of work, not by an earlier record of this one (a person's
+// second member in the same page was read at the same time).
+bool DecidedSince(const SubjectState& state, const Change& c, TimestampMs at, TimestampMs now) {
+  const auto between = [&](TimestampMs recorded) { return recorded >= at && recorded < now; };
   switch (c.kind) {
     case ChangeKind::kConsent: {
       const ConsentRecord* cur = state.FindConsent(c.key);
-      return cur != nullptr && cur->provenance.recorded_at >= at;
+      return cur != nullptr && between(cur->provenance.recorded_at);
     }
     case ChangeKind::kBlockSet:
     case ChangeKind::kBlockCleared: {
       auto it = state.blocks.find(c.scope);
-      return it != state.blocks.end() && it->second.provenance.recorded_at >= at;
+      return it != state.blocks.end() && between(it->second.provenance.recorded_at);
     }
     default:
       return false;
@@ -210,7 +213,7 @@ class Ingestor {
       // newer value by now. Taken as current, it would be "repaired" with a
       // write it does not need (at Mailchimp a re-subscribe goes through
       // double opt-in: a confirmation mail to a subscribed person).
-      if (c.snapshot && rec.read_at > 0 && DecidedSince(*state, c, rec.read_at)) {
+      if (c.snapshot && rec.read_at > 0 && DecidedSince(*state, c, rec.read_at, now_)) {
         c.snapshot = false;
       }
       Result<Decision> d = Decide(c, *state, /*with_echoes=*/true);

@@ -85,11 +85,12 @@ void Print(const sync::ResyncReport& report) {
 
 // One connector: its own request budget (the configured one: the daemon,
 // if running, has its own, so together they may use up to twice as much)
-// over the shared libcurl client.
-Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
-                                     std::shared_ptr<const mapping::MappingSpec> mapping,
-                                     connectors::HttpClient& curl, store::Store& store,
-                                     sync::SyncEngine& engine, const ResyncArgs& args) {
+// over the shared libcurl client. nullopt: skipped (a change feed, among
+// all connectors).
+Result<std::optional<sync::ResyncReport>> ResyncOne(
+    const config::ConnectorConfig& c, std::shared_ptr<const mapping::MappingSpec> mapping,
+    connectors::HttpClient& curl, store::Store& store, sync::SyncEngine& engine,
+    const ResyncArgs& args) {
   connectors::RateLimiter limiter(
       {c.rate_limit.requests, c.rate_limit.interval, c.rate_limit.max_in_flight,
        c.rate_limit.search_requests, c.rate_limit.search_interval});
@@ -98,6 +99,11 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
   Result<std::unique_ptr<connectors::Connector>> connector =
       daemon::MakeConnector(c, std::move(mapping), http);
   if (!connector.ok()) return connector.status().WithContext("connector " + c.name);
+  // A change feed (a generic connector's poll) has no snapshot to compare:
+  // skipped among all connectors; named alone, RunResync says why.
+  if (!(*connector)->PollsSnapshots() && args.connector.empty()) {
+    return std::optional<sync::ResyncReport>();
+  }
   // What the daemon's instance learnt (HubSpot: the source it gives
   // consentd's writes), so that this one tells its own writes apart alike.
   std::optional<std::string> learnt;
@@ -133,7 +139,9 @@ Result<sync::ResyncReport> ResyncOne(const config::ConnectorConfig& c,
     options.missing_read_limit = args.missing_limit;
     options.missing_read_max_share = 1.0;
   }
-  return sync::RunResync(store, engine, **connector, options);
+  Result<sync::ResyncReport> report = sync::RunResync(store, engine, **connector, options);
+  if (!report.ok()) return report.status();
+  return std::optional<sync::ResyncReport>(std::move(report).value());
 }
 
 int Resync(const ResyncArgs& args) {
@@ -184,21 +192,20 @@ int Resync(const ResyncArgs& args) {
   for (const auto& [name, c] : config->connectors) {
     if (!args.connector.empty() && name != args.connector) continue;
     if (g_stop.load()) break;
-    // A generic connector polls a change feed: nothing to reconcile. Named
-    // alone it is an error (RunResync says why); among all, it is skipped.
-    if (args.connector.empty() && c.kind == mapping::ConnectorKind::kGeneric) {
+    Result<std::optional<sync::ResyncReport>> report =
+        ResyncOne(c, mapping, *curl, **db, engine, args);
+    if (!report.ok()) {
+      failed = report.status();
+      break;
+    }
+    if (!report->has_value()) {
       std::printf(
           "%s: skipped (a generic connector's poll is a change feed, not its records' "
           "current state)\n",
           name.c_str());
       continue;
     }
-    Result<sync::ResyncReport> report = ResyncOne(c, mapping, *curl, **db, engine, args);
-    if (!report.ok()) {
-      failed = report.status();
-      break;
-    }
-    Print(*report);
+    Print(**report);
   }
   Status closed = (*db)->Close();
   if (!failed.ok()) return Fail(failed);
